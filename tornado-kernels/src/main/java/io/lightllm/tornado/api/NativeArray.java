@@ -1,0 +1,98 @@
+package io.lightllm.tornado.api;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * An off-heap array over a {@link MemorySegment}: the one array type that kernels see, on
+ * every backend. It can wrap any segment (an mmap'd checkpoint region, a pinned buffer)
+ * without copying.
+ *
+ * <p>A kernel parameter may be declared as {@code NativeArray} itself and read with
+ * {@link #getFloat}/{@link #setFloat}: the compiler then specialises the kernel for the
+ * concrete array types of each launch, so one Java method serves f32, f16 and bf16 data.
+ */
+public abstract sealed class NativeArray
+        permits FloatArray, HalfArray, BFloat16Array, ByteArray, IntArray, LongArray {
+
+    protected final MemorySegment segment;
+    private final int size;
+
+    protected NativeArray(MemorySegment segment, DType dtype) {
+        if (segment.byteSize() % dtype.bytes() != 0) {
+            throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is not a whole number of " + dtype);
+        }
+        long n = segment.byteSize() / dtype.bytes();
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("array of " + n + " elements is larger than int indexing allows");
+        }
+        this.segment = segment;
+        this.size = (int) n;
+    }
+
+    protected static MemorySegment allocateSegment(long elements, DType dtype) {
+        return Arena.ofAuto().allocate(elements * dtype.bytes(), 64);
+    }
+
+    public abstract DType dtype();
+
+    /** The element at {@code i}, widened to float (the numeric view dtype-generic kernels use). */
+    public abstract float getFloat(int i);
+
+    /** Stores {@code v} at {@code i}, narrowed to this array's type (round to nearest even). */
+    public abstract void setFloat(int i, float v);
+
+    /** Number of elements. Host code only: kernels take lengths as int parameters. */
+    public final int getSize() {
+        return size;
+    }
+
+    public final MemorySegment segment() {
+        return segment;
+    }
+
+    public final long byteSize() {
+        return segment.byteSize();
+    }
+
+    /** Copies every element of {@code other} (same dtype, same size) into this array. */
+    public void copyFrom(NativeArray other) {
+        if (other.dtype() != dtype() || other.getSize() != getSize()) {
+            throw new IllegalArgumentException("copy needs equal dtype and size");
+        }
+        segment.copyFrom(other.segment);
+    }
+
+    /** Wraps a segment as the array class of {@code dtype}. */
+    public static NativeArray wrap(MemorySegment segment, DType dtype) {
+        return switch (dtype) {
+            case F32 -> new FloatArray(segment);
+            case F16 -> new HalfArray(segment);
+            case BF16 -> new BFloat16Array(segment);
+            case I8 -> new ByteArray(segment);
+            case I32 -> new IntArray(segment);
+            case I64 -> new LongArray(segment);
+        };
+    }
+
+    public static NativeArray allocate(DType dtype, long elements) {
+        return wrap(allocateSegment(elements, dtype), dtype);
+    }
+
+    /** The array class that holds elements of {@code dtype}. */
+    public static Class<? extends NativeArray> classOf(DType dtype) {
+        return switch (dtype) {
+            case F32 -> FloatArray.class;
+            case F16 -> HalfArray.class;
+            case BF16 -> BFloat16Array.class;
+            case I8 -> ByteArray.class;
+            case I32 -> IntArray.class;
+            case I64 -> LongArray.class;
+        };
+    }
+
+    @Override
+    public String toString() {
+        return getClass().getSimpleName() + "[" + size + "]";
+    }
+}

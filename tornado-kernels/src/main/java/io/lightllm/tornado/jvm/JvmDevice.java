@@ -1,0 +1,240 @@
+package io.lightllm.tornado.jvm;
+
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.compiler.KernelScan;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.IntStream;
+
+/**
+ * The JVM device: buffers are host memory and kernels run as Java on a pool of one thread per
+ * core. It is the reference every other backend is tested against, and the CPU backend.
+ *
+ * <p>How a kernel runs here: a {@code @Parallel} kernel runs once per host thread, its
+ * outermost parallel loops strided over the threads. An explicit kernel runs once per
+ * work-item; work-groups are spread over the threads, and when the kernel has barriers each
+ * work-item of a group gets its own virtual thread so they can wait for each other.
+ */
+public final class JvmDevice extends Device {
+    private final ForkJoinPool pool;
+    private final int threads;
+    private final Map<KernelRef, Compiled> kernels = new ConcurrentHashMap<>();
+
+    private record Compiled(JvmEntry entry, boolean parallel, boolean barrier) {
+    }
+
+    public JvmDevice() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    public JvmDevice(int threads) {
+        this.threads = threads;
+        this.pool = new ForkJoinPool(threads);
+    }
+
+    @Override
+    public String id() {
+        return "jvm";
+    }
+
+    @Override
+    public String name() {
+        return describeCpu();
+    }
+
+    @Override
+    public long memoryBytes() {
+        return physicalMemory();
+    }
+
+    @Override
+    public int computeUnits() {
+        return threads;
+    }
+
+    @Override
+    public DeviceBuffer allocate(DType dtype, long elements) {
+        return new JvmBuffer(this, dtype, elements);
+    }
+
+    /** Weights stay where they are (an mmap'd file, say): the buffer aliases them. */
+    @Override
+    public DeviceBuffer upload(NativeArray data) {
+        return new JvmBuffer(this, data);
+    }
+
+    /** The host array behind a buffer of this device (zero copy). */
+    public NativeArray array(DeviceBuffer buffer) {
+        return ((JvmBuffer) buffer).array;
+    }
+
+    @Override
+    public void write(MemorySegment src, DeviceBuffer dst, long dstByteOffset) {
+        MemorySegment.copy(src, 0, ((JvmBuffer) dst).segment(), dstByteOffset, src.byteSize());
+    }
+
+    @Override
+    public void read(DeviceBuffer src, long srcByteOffset, MemorySegment dst) {
+        MemorySegment.copy(((JvmBuffer) src).segment(), srcByteOffset, dst, 0, dst.byteSize());
+    }
+
+    @Override
+    public void copy(DeviceBuffer src, long srcByteOffset, DeviceBuffer dst, long dstByteOffset, long bytes) {
+        MemorySegment.copy(((JvmBuffer) src).segment(), srcByteOffset, ((JvmBuffer) dst).segment(), dstByteOffset, bytes);
+    }
+
+    @Override
+    public void synchronize() {
+        // launches are synchronous on the JVM
+    }
+
+    /** Runs {@code task} on this device's threads, one call per index (for overrides). */
+    public void parallelFor(int n, java.util.function.IntConsumer task) {
+        if (n == 1) {
+            task.accept(0);
+            return;
+        }
+        pool.submit(() -> IntStream.range(0, n).parallel().forEach(task)).join();
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    protected void execute(KernelRef kernel, Grid grid, Object[] args) {
+        Compiled c = kernels.computeIfAbsent(kernel, k -> {
+            boolean parallel = !k.usesContext() && KernelScan.hasParallelLoops(k.method());
+            boolean barrier = k.usesContext() && KernelScan.usesBarrier(k.method());
+            return new Compiled(JvmEntryGenerator.generate(k, parallel), parallel, barrier);
+        });
+        Object[] hostArgs = new Object[args.length];
+        for (int i = 0; i < args.length; i++) {
+            hostArgs[i] = args[i] instanceof JvmBuffer b ? b.array : args[i];
+        }
+        long t0 = profiling() ? System.nanoTime() : 0;
+        if (kernel.usesContext()) {
+            runExplicit(c, grid, hostArgs);
+        } else if (c.parallel) {
+            parallelFor(threads, t -> c.entry.run(null, t, threads, hostArgs));
+        } else {
+            c.entry.run(null, 0, 1, hostArgs);
+        }
+        if (profiling()) {
+            record(kernel.name(), System.nanoTime() - t0);
+        }
+    }
+
+    private void runExplicit(Compiled c, Grid grid, Object[] args) {
+        if (!grid.hasLocal()) {
+            throw new IllegalArgumentException("explicit kernels need local (work-group) sizes: Grid.local(...)");
+        }
+        int lx = (int) grid.local(0), ly = (int) grid.local(1), lz = (int) grid.local(2);
+        int gx = (int) (grid.global(0) / lx), gy = (int) (grid.global(1) / ly), gz = (int) (grid.global(2) / lz);
+        int groups = gx * gy * gz;
+        int groupSize = lx * ly * lz;
+        parallelFor(groups, g -> {
+            int bx = g % gx, by = (g / gx) % gy, bz = g / (gx * gy);
+            JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier);
+            if (!c.barrier) {
+                JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
+                for (int item = 0; item < groupSize; item++) {
+                    setLocal(ctx, item, lx, ly);
+                    c.entry.run(ctx, 0, 1, args);
+                }
+                return;
+            }
+            List<Thread> items = new ArrayList<>(groupSize);
+            Throwable[] failure = new Throwable[1];
+            for (int item = 0; item < groupSize; item++) {
+                JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
+                setLocal(ctx, item, lx, ly);
+                items.add(Thread.ofVirtual().start(() -> {
+                    try {
+                        c.entry.run(ctx, 0, 1, args);
+                    } catch (Throwable t) {
+                        synchronized (failure) {
+                            if (failure[0] == null) {
+                                failure[0] = t;
+                            }
+                        }
+                        wg.barrier.reset(); // wakes the others with BrokenBarrierException
+                    }
+                }));
+            }
+            for (Thread t : items) {
+                try {
+                    t.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                }
+            }
+            if (failure[0] != null) {
+                throw failure[0] instanceof RuntimeException re ? re : new IllegalStateException(failure[0]);
+            }
+        });
+    }
+
+    private static JvmKernelContext newContext(Grid grid, JvmKernelContext.WorkGroup wg, int bx, int by, int bz) {
+        JvmKernelContext ctx = new JvmKernelContext();
+        ctx.group = wg;
+        ctx.groupIdx = bx;
+        ctx.groupIdy = by;
+        ctx.groupIdz = bz;
+        ctx.localGroupSizeX = (int) grid.local(0);
+        ctx.localGroupSizeY = (int) grid.local(1);
+        ctx.localGroupSizeZ = (int) grid.local(2);
+        ctx.globalGroupSizeX = (int) grid.global(0);
+        ctx.globalGroupSizeY = (int) grid.global(1);
+        ctx.globalGroupSizeZ = (int) grid.global(2);
+        return ctx;
+    }
+
+    private static void setLocal(JvmKernelContext ctx, int item, int lx, int ly) {
+        ctx.localIdx = item % lx;
+        ctx.localIdy = (item / lx) % ly;
+        ctx.localIdz = item / (lx * ly);
+        ctx.globalIdx = ctx.groupIdx * ctx.localGroupSizeX + ctx.localIdx;
+        ctx.globalIdy = ctx.groupIdy * ctx.localGroupSizeY + ctx.localIdy;
+        ctx.globalIdz = ctx.groupIdz * ctx.localGroupSizeZ + ctx.localIdz;
+        ctx.allocations = 0;
+    }
+
+    @Override
+    public void close() {
+        pool.shutdown();
+    }
+
+    static long physicalMemory() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getTotalMemorySize();
+        }
+        return Runtime.getRuntime().maxMemory();
+    }
+
+    static String describeCpu() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) {
+                    return "JVM on " + line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (Exception ignored) {
+            // not Linux: fall through
+        }
+        return "JVM on " + System.getProperty("os.arch");
+    }
+}

@@ -1,0 +1,78 @@
+package io.lightllm.tornado.runtime;
+
+import java.util.Arrays;
+
+/**
+ * The launch grid: global sizes for 1 to 3 dimensions and, optionally, the work-group
+ * (local) sizes. Explicit {@code KernelContext} kernels need local sizes; for
+ * {@code @Parallel} kernels a backend picks them when absent.
+ */
+public record Grid(long[] global, long[] local) {
+
+    public Grid {
+        if (global.length < 1 || global.length > 3) {
+            throw new IllegalArgumentException("a grid has 1 to 3 dimensions, not " + global.length);
+        }
+        for (long g : global) {
+            if (g <= 0) {
+                throw new IllegalArgumentException("global sizes must be positive: " + Arrays.toString(global));
+            }
+        }
+        if (local != null) {
+            if (local.length != global.length) {
+                throw new IllegalArgumentException("local sizes " + Arrays.toString(local) + " do not match global " + Arrays.toString(global));
+            }
+            for (int d = 0; d < global.length; d++) {
+                if (local[d] <= 0 || global[d] % local[d] != 0) {
+                    throw new IllegalArgumentException("global size " + global[d] + " is not a multiple of local size " + local[d] + " in dimension " + d);
+                }
+            }
+        }
+    }
+
+    public static Grid of(long x) {
+        return new Grid(new long[] {x}, null);
+    }
+
+    public static Grid of(long x, long y) {
+        return new Grid(new long[] {x, y}, null);
+    }
+
+    public static Grid of(long x, long y, long z) {
+        return new Grid(new long[] {x, y, z}, null);
+    }
+
+    /** {@code groups} work-groups of {@code localSize} work-items each, in one dimension. */
+    public static Grid groups(long groups, long localSize) {
+        return new Grid(new long[] {groups * localSize}, new long[] {localSize});
+    }
+
+    public Grid local(long... sizes) {
+        return new Grid(global, sizes);
+    }
+
+    public int dimensions() {
+        return global.length;
+    }
+
+    public long global(int d) {
+        return d < global.length ? global[d] : 1;
+    }
+
+    public long local(int d) {
+        return local == null ? 1 : d < local.length ? local[d] : 1;
+    }
+
+    public boolean hasLocal() {
+        return local != null;
+    }
+
+    public long totalWorkItems() {
+        return global(0) * global(1) * global(2);
+    }
+
+    @Override
+    public String toString() {
+        return "Grid" + Arrays.toString(global) + (local == null ? "" : "/" + Arrays.toString(local));
+    }
+}

@@ -1,0 +1,119 @@
+package io.lightllm.tornado.jvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import org.junit.jupiter.api.Test;
+
+class JvmDeviceTest {
+
+    public static void scale(FloatArray out, FloatArray in, float factor, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            out.set(i, in.get(i) * factor);
+        }
+    }
+
+    public static void addMatrix(FloatArray out, FloatArray a, FloatArray b, int rows, int cols) {
+        for (@Parallel int r = 0; r < rows; r++) {
+            for (@Parallel int c = 0; c < cols; c++) {
+                long unused = 7L; // a wide local shifts slots: the rewrite must cope
+                out.set(r * cols + c, a.get(r * cols + c) + b.get(r * cols + c) + (float) (unused - 7L));
+            }
+        }
+    }
+
+    /** Sum of each row of n values, one work-group per row, tree reduction in local memory. */
+    public static void rowSum(KernelContext ctx, FloatArray out, FloatArray in, int n) {
+        float[] partial = ctx.allocateFloatLocalArray(64);
+        int row = ctx.groupIdx;
+        int lid = ctx.localIdx;
+        float s = 0f;
+        for (int i = lid; i < n; i += ctx.localGroupSizeX) {
+            s += in.get(row * n + i);
+        }
+        partial[lid] = s;
+        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride /= 2) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                partial[lid] += partial[lid + stride];
+            }
+        }
+        if (lid == 0) {
+            out.set(row, partial[0]);
+        }
+    }
+
+    @Test
+    void parallelLoopsCoverEveryIndexOnce() {
+        JvmDevice dev = new JvmDevice(3);
+        int n = 1001;
+        FloatArray host = FloatArray.allocate(n);
+        for (int i = 0; i < n; i++) {
+            host.set(i, i);
+        }
+        DeviceBuffer in = dev.allocate(DType.F32, n), out = dev.allocate(DType.F32, n);
+        dev.copyIn(host, in);
+        dev.launch(new KernelRef(method("scale")), Grid.of(n), out, in, 2f, n);
+        FloatArray result = (FloatArray) dev.download(out);
+        for (int i = 0; i < n; i++) {
+            assertEquals(2f * i, result.get(i));
+        }
+    }
+
+    @Test
+    void nestedParallelLoopsWithWideLocals() {
+        JvmDevice dev = new JvmDevice(2);
+        int rows = 5, cols = 7;
+        FloatArray a = FloatArray.allocate(rows * cols), b = FloatArray.allocate(rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            a.set(i, i);
+            b.set(i, 100 * i);
+        }
+        DeviceBuffer out = dev.allocate(DType.F32, rows * cols);
+        dev.launch(KernelRef.of(JvmDeviceTest.class, "addMatrix"), Grid.of(rows, cols), out, dev.upload(a), dev.upload(b), rows, cols);
+        FloatArray r = (FloatArray) dev.download(out);
+        for (int i = 0; i < rows * cols; i++) {
+            assertEquals(101f * i, r.get(i));
+        }
+    }
+
+    @Test
+    void barriersSynchroniseWorkGroups() {
+        JvmDevice dev = new JvmDevice(2);
+        int rows = 9, n = 300;
+        FloatArray in = FloatArray.allocate(rows * n);
+        for (int i = 0; i < rows * n; i++) {
+            in.set(i, (i % 13) - 6);
+        }
+        DeviceBuffer out = dev.allocate(DType.F32, rows);
+        dev.launch(KernelRef.of(JvmDeviceTest.class, "rowSum"), Grid.groups(rows, 64), out, dev.upload(in), n);
+        FloatArray r = (FloatArray) dev.download(out);
+        for (int row = 0; row < rows; row++) {
+            float expected = 0;
+            for (int i = 0; i < n; i++) {
+                expected += in.get(row * n + i);
+            }
+            assertEquals(expected, r.get(row), 1e-3f);
+        }
+    }
+
+    @Test
+    void wrongArgumentsAreRefusedWithAClearMessage() {
+        JvmDevice dev = new JvmDevice(1);
+        DeviceBuffer buf = dev.allocate(DType.F16, 4);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> dev.launch(KernelRef.of(JvmDeviceTest.class, "scale"), Grid.of(4), buf, buf, 1f, 4));
+        assertEquals("JvmDeviceTest.scale argument 0 (FloatArray) needs a FloatArray buffer, got F16", e.getMessage());
+    }
+
+    private static java.lang.reflect.Method method(String name) {
+        return KernelRef.of(JvmDeviceTest.class, name).method();
+    }
+}
