@@ -148,7 +148,8 @@ public final class JvmDevice extends Device {
         parallelFor(groups, g -> {
             int bx = g % gx, by = (g / gx) % gy, bz = g / (gx * gy);
             JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier);
-            if (!c.barrier) {
+            // a group of one needs no threads: its barriers are no-ops
+            if (!c.barrier || groupSize == 1) {
                 JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
                 for (int item = 0; item < groupSize; item++) {
                     setLocal(ctx, item, lx, ly);
