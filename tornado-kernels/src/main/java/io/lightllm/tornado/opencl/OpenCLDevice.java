@@ -243,7 +243,11 @@ public final class OpenCLDevice extends Device {
                 }
             }
             MemorySegment event = profiling() ? a.allocate(ADDRESS) : null;
-            CL.enqueueNDRangeKernel(queue, kernel.handle, global, local, event);
+            try {
+                CL.enqueueNDRangeKernel(queue, kernel.handle, global, local, event);
+            } catch (OpenCLException e) {
+                throw new OpenCLException(e.call(), e.code(), "kernel " + profileName + " on " + grid);
+            }
             if (event != null) {
                 pending.add(new PendingTiming(profileName, event.get(ADDRESS, 0)));
             }

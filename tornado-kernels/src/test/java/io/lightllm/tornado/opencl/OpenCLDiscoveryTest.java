@@ -11,11 +11,15 @@ import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceInfo;
 import io.lightllm.tornado.runtime.Devices;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class OpenCLDiscoveryTest {
 
@@ -73,5 +77,28 @@ class OpenCLDiscoveryTest {
         }
         IllegalArgumentException viaDevices = assertThrows(IllegalArgumentException.class, () -> Devices.get("opencl:7:7"));
         assertTrue(viaDevices.getMessage().contains("opencl:7:7") && viaDevices.getMessage().contains("opencl:0:0"), viaDevices.getMessage());
+    }
+
+    /** Prints what the OpenCL backend reports; run in a child JVM whose ICD loader sees no driver. */
+    public static final class PrintUnavailableReason {
+        public static void main(String[] args) {
+            System.out.println("reason=" + OpenCLBackend.INSTANCE.unavailableReason().orElse("none"));
+            System.out.println("devices=" + OpenCLBackend.INSTANCE.devices().size());
+        }
+    }
+
+    @Test
+    void noPlatformMakesTheBackendUnavailableWithTheReason(@TempDir Path emptyVendors) throws IOException, InterruptedException {
+        // the ICD loader reads its driver list from OCL_ICD_VENDORS when set: an empty folder means no platform
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), PrintUnavailableReason.class.getName());
+        pb.environment().put("OCL_ICD_VENDORS", emptyVendors.toString());
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM hung");
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("reason=no OpenCL platform found"), out);
+        assertTrue(out.contains("devices=0"), out);
     }
 }

@@ -180,6 +180,30 @@ class OpenCLKernelTest {
     }
 
     @Test
+    void launchErrorsNameTheKernelAndGrid() {
+        OpenCLDevice dev = (OpenCLDevice) TestDevices.opencl();
+        OpenCLKernel rowSum = dev.buildKernel(ROW_SUM, "rowSum");
+        try (DeviceBuffer buf = dev.allocate(DType.F32, 4)) {
+            // one group larger than any device allows (PoCL's limit is 4096)
+            OpenCLException e = assertThrows(OpenCLException.class, () -> dev.enqueue(rowSum, Grid.groups(1, 1 << 20), buf, buf, 4));
+            assertEquals("clEnqueueNDRangeKernel", e.call());
+            assertTrue(e.getMessage().contains("CL_INVALID_WORK_GROUP_SIZE") || e.getMessage().contains("CL_INVALID_WORK_ITEM_SIZE"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("kernel rowSum on Grid[1048576]/[1048576]"), e.getMessage());
+        }
+    }
+
+    @Test
+    void explicitJavaKernelWithoutLocalSizeIsRejectedBeforeCompiling() {
+        OpenCLDevice dev = (OpenCLDevice) TestDevices.opencl();
+        try (DeviceBuffer buf = dev.allocate(DType.F32, 4)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> dev.launch(OpenCLCompiledKernelTest.ROW_SUM, Grid.of(4), buf, buf, 4));
+            assertTrue(e.getMessage().contains("explicit kernels need local (work-group) sizes"), e.getMessage());
+        }
+    }
+
+    @Test
     void profilingRecordsEachLaunchOnSynchronize() {
         OpenCLDevice dev = (OpenCLDevice) TestDevices.opencl();
         int n = 1 << 20;
