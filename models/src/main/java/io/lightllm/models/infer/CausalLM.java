@@ -1,0 +1,40 @@
+package io.lightllm.models.infer;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+
+/**
+ * A decoder-only language model ready to run nopad batches on one device: what the engine
+ * drives. The KV pool and the request table belong to the caller, so the engine decides who
+ * gets memory.
+ */
+public interface CausalLM extends AutoCloseable {
+    Device device();
+
+    int vocabSize();
+
+    /** Longest sequence the model accepts. */
+    int maxSequenceLength();
+
+    /** A KV pool of {@code slots} tokens in the layout this model's attention reads. */
+    TokenKvPool newKvPool(int slots, io.lightllm.tornado.api.DType dtype);
+
+    /**
+     * Runs one step: writes the new tokens' K/V into {@code pool} and their slots into
+     * {@code table}, and returns the device buffer of logits [requests, vocab] for the last new
+     * token of each request. The buffer is reused by the next call.
+     */
+    DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table);
+
+    /** {@link #forward} with the logits copied to the host. */
+    default FloatArray forwardToHost(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+        DeviceBuffer logits = forward(batch, pool, table);
+        FloatArray out = FloatArray.allocate(batch.requests() * vocabSize());
+        device().read(logits, 0, out.segment());
+        return out;
+    }
+
+    @Override
+    void close();
+}

@@ -1,0 +1,175 @@
+package io.lightllm.models.infer;
+
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Token Attention's KV memory: one pool of token slots per model. Slot s holds, for every
+ * layer, the K and V of one token ({@code [slots, kvHeads, headDim]} per layer), so a request
+ * uses exactly as many slots as it has tokens: no padding, no blocks, no waste. Slots are
+ * reference counted so that requests sharing a prompt ({@code n > 1}) share its slots.
+ *
+ * <p>With {@link DType#I8} the pool stores K and V as int8 with one f32 scale per token and
+ * head ({@code [slots, kvHeads]}).
+ */
+public final class TokenKvPool implements AutoCloseable {
+    private final Device device;
+    private final DType dtype;
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    private final int capacity;
+    private final List<DeviceBuffer> keys = new ArrayList<>();
+    private final List<DeviceBuffer> values = new ArrayList<>();
+    private final List<DeviceBuffer> keyScales = new ArrayList<>();
+    private final List<DeviceBuffer> valueScales = new ArrayList<>();
+    private final int[] freeSlots;
+    private final int[] refCounts;
+    private int freeCount;
+    private int highWater;
+
+    public TokenKvPool(Device device, int layers, int kvHeads, int headDim, int capacity, DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.I8) {
+            throw new IllegalArgumentException("KV pool dtype must be F32, F16 or I8, not " + dtype);
+        }
+        if (capacity <= 0) {
+            throw new IllegalArgumentException("KV pool needs at least one slot");
+        }
+        this.device = device;
+        this.dtype = dtype;
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.capacity = capacity;
+        long elements = (long) capacity * kvHeads * headDim;
+        for (int l = 0; l < layers; l++) {
+            keys.add(device.allocate(dtype, elements));
+            values.add(device.allocate(dtype, elements));
+            if (dtype == DType.I8) {
+                keyScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
+                valueScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
+            }
+        }
+        this.freeSlots = new int[capacity];
+        this.refCounts = new int[capacity];
+        // hand out low slots first: easier to read in tests and dumps
+        for (int i = 0; i < capacity; i++) {
+            freeSlots[i] = capacity - 1 - i;
+        }
+        this.freeCount = capacity;
+    }
+
+    /** Bytes of KV memory one token takes across all layers (what sizing from free memory divides by). */
+    public static long bytesPerToken(int layers, int kvHeads, int headDim, DType dtype) {
+        long perLayer = 2L * kvHeads * headDim * dtype.bytes();
+        if (dtype == DType.I8) {
+            perLayer += 2L * kvHeads * Float.BYTES;
+        }
+        return perLayer * layers;
+    }
+
+    /** {@code n} free slots, or null (and nothing taken) when fewer are free. */
+    public synchronized int[] alloc(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("negative slot count " + n);
+        }
+        if (n > freeCount) {
+            return null;
+        }
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) {
+            int s = freeSlots[--freeCount];
+            refCounts[s] = 1;
+            out[i] = s;
+        }
+        highWater = Math.max(highWater, capacity - freeCount);
+        return out;
+    }
+
+    /** Adds a reference to each slot (a second request sharing them). */
+    public synchronized void retain(int[] slots) {
+        for (int s : slots) {
+            if (refCounts[s] <= 0) {
+                throw new IllegalStateException("slot " + s + " is not allocated");
+            }
+            refCounts[s]++;
+        }
+    }
+
+    /** Drops a reference to each slot; slots without references become free. */
+    public synchronized void free(int[] slots) {
+        for (int s : slots) {
+            if (refCounts[s] <= 0) {
+                throw new IllegalStateException("slot " + s + " freed twice");
+            }
+            if (--refCounts[s] == 0) {
+                freeSlots[freeCount++] = s;
+            }
+        }
+    }
+
+    public synchronized int freeSlots() {
+        return freeCount;
+    }
+
+    public synchronized int usedSlots() {
+        return capacity - freeCount;
+    }
+
+    /** The most slots ever in use at once. */
+    public synchronized int highWater() {
+        return highWater;
+    }
+
+    public int capacity() {
+        return capacity;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int layers() {
+        return layers;
+    }
+
+    public int kvHeads() {
+        return kvHeads;
+    }
+
+    public int headDim() {
+        return headDim;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public DeviceBuffer keys(int layer) {
+        return keys.get(layer);
+    }
+
+    public DeviceBuffer values(int layer) {
+        return values.get(layer);
+    }
+
+    /** Per token-and-head scales of an int8 pool. */
+    public DeviceBuffer keyScales(int layer) {
+        return keyScales.get(layer);
+    }
+
+    public DeviceBuffer valueScales(int layer) {
+        return valueScales.get(layer);
+    }
+
+    @Override
+    public void close() {
+        keys.forEach(DeviceBuffer::close);
+        values.forEach(DeviceBuffer::close);
+        keyScales.forEach(DeviceBuffer::close);
+        valueScales.forEach(DeviceBuffer::close);
+    }
+}
