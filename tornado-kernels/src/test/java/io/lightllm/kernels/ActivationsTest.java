@@ -1,5 +1,6 @@
 package io.lightllm.kernels;
 
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -84,6 +85,12 @@ class ActivationsTest {
         assertEquals(Kind.GELU_TANH, Kind.fromConfig("gelu_new"));
         assertEquals(Kind.GELU_ERF, Kind.fromConfig("gelu"));
         assertEquals("unsupported activation: relu2", assertThrows(IllegalArgumentException.class, () -> Kind.fromConfig("relu2")).getMessage());
+    }
+
+    @Test
+    void compilesToCuda() {
+        assertCompilesToCuda(Activations.GATED);
+        assertCompilesToCuda(Activations.IN_PLACE);
     }
 
     /** The definitions, in double. */

@@ -1,5 +1,6 @@
 package io.lightllm.kernels;
 
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -67,6 +68,13 @@ class EmbeddingTest {
         DeviceBuffer table = dev.allocate(DType.F32, 10), ids = dev.allocate(DType.I32, 1), out = dev.allocate(DType.F32, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Embedding.launchGather(dev, out, table, ids, 1, 4));
         assertEquals("embedding table of 10 elements is not a whole number of rows of 4", e.getMessage());
+    }
+
+    @Test
+    void compilesToCuda() {
+        for (DType table : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(Embedding.GATHER, DType.F32, table, DType.I32, null, null, null);
+        }
     }
 
     private static FloatArray gather(Device dev, Grid grid, NativeArray table, IntArray ids) {

@@ -1,13 +1,18 @@
 package io.lightllm.kernels;
 
+import io.lightllm.testing.CudaCheck;
 import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.compiler.Dialect;
+import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.KernelRef;
 import java.util.stream.Stream;
 
-/** What the kernel tests share: the devices they run on and copies in and out of device buffers. */
+/** What the kernel tests share: the devices they run on, copies in and out of device buffers, the CUDA compile check. */
 final class KernelTestSupport {
     /** Local sizes the row kernels must give the same answers for (any power of two up to GroupReduce.MAX_LOCAL). */
     static final int[] LOCAL_SIZES = {1, 4, 64};
@@ -36,5 +41,15 @@ final class KernelTestSupport {
         DeviceBuffer b = device.allocate(host.dtype(), host.getSize());
         device.copyIn(host, b);
         return b;
+    }
+
+    /**
+     * Compiles the kernel's CUDA C to PTX with nvcc (skipped where nvcc is missing, outside CI).
+     * {@code argDtypes}: the buffer dtype for each launch argument ({@code null} for scalars), needed
+     * when the kernel has {@code NativeArray} parameters; no arguments otherwise.
+     */
+    static void assertCompilesToCuda(KernelRef kernel, DType... argDtypes) {
+        String what = kernel + (argDtypes.length == 0 ? "" : " " + java.util.Arrays.toString(argDtypes));
+        CudaCheck.assertCompiles(KernelCompiler.compile(kernel, Dialect.CUDA, argDtypes.length == 0 ? null : argDtypes).source(), what);
     }
 }

@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import static io.lightllm.kernels.KernelTestSupport.LOCAL_SIZES;
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -99,6 +100,16 @@ class KvCacheTest {
     }
 
     private record Quantised(ByteArray codes, FloatArray scales, DeviceBuffer codesBuffer, DeviceBuffer scalesBuffer) {
+    }
+
+    @Test
+    void compilesToCuda() {
+        for (DType pool : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(KvCache.COPY_TO_POOL, pool, DType.F32, DType.I32, null, null, null);
+            assertCompilesToCuda(KvCache.GATHER_FROM_POOL, DType.F32, pool, DType.I32, null, null, null);
+        }
+        assertCompilesToCuda(KvCache.COPY_TO_POOL_INT8);
+        assertCompilesToCuda(KvCache.DEQUANTIZE_INT8);
     }
 
     private static Quantised quantise(Device dev, Grid grid, FloatArray src) {

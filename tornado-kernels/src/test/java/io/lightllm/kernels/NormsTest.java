@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import static io.lightllm.kernels.KernelTestSupport.LOCAL_SIZES;
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -141,6 +142,16 @@ class NormsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Norms.launchRmsNorm(dev, x, x, w, EPS, 2, 5));
         assertEquals("weight holds 4 elements, needs 5", e.getMessage());
+    }
+
+    @Test
+    void compilesToCuda() {
+        for (DType w : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(Norms.RMS_NORM, DType.F32, DType.F32, w, null, null);
+            assertCompilesToCuda(Norms.RMS_NORM_ADD_RESIDUAL, DType.F32, DType.F32, DType.F32, w, null, null);
+            assertCompilesToCuda(Norms.LAYER_NORM, DType.F32, DType.F32, w, w, null, null);
+            assertCompilesToCuda(Norms.LAYER_NORM_ADD_RESIDUAL, DType.F32, DType.F32, DType.F32, w, w, null, null);
+        }
     }
 
     // ---- runs (grid null: through the launcher) -----------------------------------

@@ -1,5 +1,6 @@
 package io.lightllm.kernels;
 
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -8,11 +9,13 @@ import static io.lightllm.testing.TensorAssert.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -56,6 +59,11 @@ class RotaryTest {
                 }
             }
         }
+    }
+
+    @Test
+    void compilesToCuda() {
+        assertCompilesToCuda(Rotary.ROTARY);
     }
 
     private static FloatArray[] run(Device dev, Grid grid, FloatArray q, FloatArray k, FloatArray invFreq, int rotaryDim,

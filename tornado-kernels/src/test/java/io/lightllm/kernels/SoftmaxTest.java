@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import static io.lightllm.kernels.KernelTestSupport.LOCAL_SIZES;
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -8,10 +9,12 @@ import static io.lightllm.testing.TensorAssert.assertClose;
 import static io.lightllm.testing.TensorAssert.random;
 
 import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -45,6 +48,11 @@ class SoftmaxTest {
                 assertClose(run(TestDevices.jvm(), null, x, n), launched, ATOL, 2 * RTOL, "softmax " + id + " vs jvm");
             }
         }
+    }
+
+    @Test
+    void compilesToCuda() {
+        assertCompilesToCuda(Softmax.SOFTMAX);
     }
 
     private static FloatArray run(Device dev, Grid grid, FloatArray x, int n) {
