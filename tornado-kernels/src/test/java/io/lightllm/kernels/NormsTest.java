@@ -154,6 +154,16 @@ class NormsTest {
         }
     }
 
+    @Test
+    void rowKernelsRefuseLocalSizesTheirLocalArraysCannotHold() {
+        GroupReduce.checkLocalSize(1);
+        GroupReduce.checkLocalSize(GroupReduce.MAX_LOCAL);
+        for (long bad : new long[] {0, 3, 2 * GroupReduce.MAX_LOCAL}) {
+            assertEquals("row kernels need a power-of-two local size from 1 to 256, got " + bad,
+                    assertThrows(IllegalArgumentException.class, () -> GroupReduce.checkLocalSize(bad)).getMessage());
+        }
+    }
+
     // ---- runs (grid null: through the launcher) -----------------------------------
 
     private static FloatArray rms(Device dev, Grid grid, FloatArray x, NativeArray w, int dim) {

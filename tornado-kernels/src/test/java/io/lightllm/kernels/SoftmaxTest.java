@@ -19,11 +19,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class SoftmaxTest {
-    // The row sum adds n positive floats: at most (n-1) * 2^-24 relative error, 9e-5 for n = 1537;
-    // exp and the division add a few ulps, and rounding the argument x - max (|x - max| <= 40)
-    // shifts exp by at most 40 * 2^-24 = 2.4e-6 relative. 1e-4 relative covers it; the tiny
-    // absolute tolerance only spares probabilities that underflow to subnormals.
-    private static final float RTOL = 1e-4f;
+    // The kernel sums the row with compensation: a few ulps for any n, plus log2(local) tree
+    // additions. Rounding the argument x - max (|x - max| <= 40) shifts exp by at most
+    // 40 * 2^-24 = 2.4e-6 relative, and exp and the division add a few ulps: 1e-5 relative bounds
+    // it. The tiny absolute tolerance only spares probabilities that underflow to subnormals.
+    private static final float RTOL = 1e-5f;
     private static final float ATOL = 1e-30f;
     private static final int ROWS = 4;
 
