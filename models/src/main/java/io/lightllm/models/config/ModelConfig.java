@@ -98,10 +98,11 @@ public record ModelConfig(
 
     /** Reads {@code dir/config.json}. */
     public static ModelConfig load(Path configJson) {
+        JsonNode json = JsonFields.read(configJson);
         try {
-            return fromJson(JsonFields.read(configJson), configJson.toString());
+            return fromJson(json, configJson.toString());
         } catch (ModelLoadException e) {
-            if (e.getMessage().startsWith(configJson.toString())) {
+            if (e.getMessage().contains(configJson.toString())) {
                 throw e;
             }
             throw new ModelLoadException(configJson + ": " + e.getMessage(), e);

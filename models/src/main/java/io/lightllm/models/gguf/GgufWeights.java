@@ -1,10 +1,10 @@
 package io.lightllm.models.gguf;
 
-import io.lightllm.models.ConsoleProgress;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.weights.MappedFile;
 import io.lightllm.models.weights.Tensor;
+import io.lightllm.models.weights.WeightLoading;
 import io.lightllm.models.weights.WeightSource;
 
 import java.lang.foreign.Arena;
@@ -31,26 +31,20 @@ public final class GgufWeights implements WeightSource {
         this.tensors = tensors;
     }
 
-    /** Maps and parses {@code path}, checking every tensor (with a progress bar unless quiet). */
+    /** Maps and parses {@code path}, checking every tensor (see {@link WeightLoading} for the progress bar). */
     public static GgufWeights open(Path path, LoadOptions options) {
         Arena arena = Arena.ofShared();
         try {
             MemorySegment mapped = MappedFile.map(path, arena);
             GgufFile file = GgufFile.read(path, mapped);
             TreeMap<String, Tensor> tensors = new TreeMap<>();
-            try (ConsoleProgress progress = ConsoleProgress.start("Loading " + path.getFileName(), mapped.byteSize(),
-                    options.quiet())) {
-                for (GgufTensorInfo info : file.tensorInfos()) {
-                    Tensor t = file.tensor(info, GgufTensorNames.toHf(info.name()));
-                    if (tensors.put(t.name(), t) != null) {
-                        throw new ModelLoadException("tensor " + t.name() + " appears twice in " + path);
-                    }
-                    if (options.prefault()) {
-                        t.data().load();
-                    }
-                    progress.advance(t.data().byteSize());
+            for (GgufTensorInfo info : file.tensorInfos()) {
+                Tensor t = file.tensor(info, GgufTensorNames.toHf(info.name()));
+                if (tensors.put(t.name(), t) != null) {
+                    throw new ModelLoadException("tensor " + t.name() + " appears twice in " + path);
                 }
             }
+            WeightLoading.touch(tensors.values(), "Loading " + path.getFileName(), options);
             return new GgufWeights(file, arena, tensors);
         } catch (RuntimeException e) {
             arena.close();

@@ -1,17 +1,14 @@
 package io.lightllm.models.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lightllm.models.ConsoleProgress;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.JsonFields;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -41,32 +38,20 @@ public final class SafetensorsWeights implements WeightSource {
         this.tensors = tensors;
     }
 
-    /** Maps the weights of {@code dir}, checking every tensor's bounds (with a progress bar unless quiet). */
+    /** Maps the weights of {@code dir}, checking every tensor's bounds (see {@link WeightLoading} for the progress bar). */
     public static SafetensorsWeights open(Path dir, LoadOptions options) {
         List<Path> files = shardFiles(dir);
         Arena arena = Arena.ofShared();
         try {
             TreeMap<String, Tensor> tensors = new TreeMap<>();
-            List<MemorySegment> mappings = new ArrayList<>();
-            long total = 0;
             for (Path f : files) {
-                MemorySegment m = MappedFile.map(f, arena);
-                mappings.add(m);
-                total += m.byteSize();
-            }
-            try (ConsoleProgress progress = ConsoleProgress.start("Loading " + dir.getFileName(), total, options.quiet())) {
-                for (int i = 0; i < files.size(); i++) {
-                    for (Tensor t : SafetensorsFile.read(files.get(i), mappings.get(i)).values()) {
-                        if (tensors.put(t.name(), t) != null) {
-                            throw new ModelLoadException("tensor " + t.name() + " appears in more than one file of " + dir);
-                        }
-                        if (options.prefault()) {
-                            t.data().load();
-                        }
-                        progress.advance(t.data().byteSize());
+                for (Tensor t : SafetensorsFile.read(f, MappedFile.map(f, arena)).values()) {
+                    if (tensors.put(t.name(), t) != null) {
+                        throw new ModelLoadException("tensor " + t.name() + " appears in more than one file of " + dir);
                     }
                 }
             }
+            WeightLoading.touch(tensors.values(), "Loading " + dir.getFileName(), options);
             checkIndex(dir, tensors);
             return new SafetensorsWeights(dir, arena, tensors);
         } catch (RuntimeException e) {
