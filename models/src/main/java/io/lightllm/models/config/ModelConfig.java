@@ -80,6 +80,12 @@ public record ModelConfig(
     public ModelConfig {
         architectures = List.copyOf(architectures);
         eosTokenIds = List.copyOf(eosTokenIds);
+        if (hiddenSize <= 0 || intermediateSize <= 0 || numHiddenLayers <= 0 || numAttentionHeads <= 0
+                || numKeyValueHeads <= 0 || headDim <= 0 || vocabSize <= 0) {
+            throw new ModelLoadException("model sizes must be positive: hidden " + hiddenSize + ", intermediate "
+                    + intermediateSize + ", layers " + numHiddenLayers + ", heads " + numAttentionHeads + ", kv heads "
+                    + numKeyValueHeads + ", head dim " + headDim + ", vocab " + vocabSize);
+        }
         if (numAttentionHeads % numKeyValueHeads != 0) {
             throw new ModelLoadException(numAttentionHeads + " attention heads cannot be shared by "
                     + numKeyValueHeads + " key/value heads");
