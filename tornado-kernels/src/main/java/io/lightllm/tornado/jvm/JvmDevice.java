@@ -15,8 +15,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ForkJoinPool;
-import java.util.stream.IntStream;
 
 /**
  * The JVM device: buffers are host memory and kernels run as Java on a pool of one thread per
@@ -28,7 +26,7 @@ import java.util.stream.IntStream;
  * work-item of a group gets its own virtual thread so they can wait for each other.
  */
 public final class JvmDevice extends Device {
-    private final ForkJoinPool pool;
+    private final ThreadTeam team;
     private final int threads;
     private final Map<KernelRef, Compiled> kernels = new ConcurrentHashMap<>();
 
@@ -41,7 +39,7 @@ public final class JvmDevice extends Device {
 
     public JvmDevice(int threads) {
         this.threads = threads;
-        this.pool = new ForkJoinPool(threads);
+        this.team = new ThreadTeam(threads);
     }
 
     @Override
@@ -102,11 +100,7 @@ public final class JvmDevice extends Device {
 
     /** Runs {@code task} on this device's threads, one call per index (for overrides). */
     public void parallelFor(int n, java.util.function.IntConsumer task) {
-        if (n == 1) {
-            task.accept(0);
-            return;
-        }
-        pool.submit(() -> IntStream.range(0, n).parallel().forEach(task)).join();
+        team.run(n, task);
     }
 
     public int threads() {
@@ -216,7 +210,7 @@ public final class JvmDevice extends Device {
 
     @Override
     public void close() {
-        pool.shutdown();
+        team.close();
     }
 
     static long physicalMemory() {

@@ -1,0 +1,233 @@
+package io.lightllm.kernels.bench;
+
+import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.Embedding;
+import io.lightllm.kernels.KvCache;
+import io.lightllm.kernels.Norms;
+import io.lightllm.kernels.Rotary;
+import io.lightllm.kernels.RopeScaling;
+import io.lightllm.kernels.Softmax;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Throughput of the kernel library on one device at LLM shapes: GB/s for memory-bound
+ * kernels (bytes each kernel must read and write at least once), GFLOP/s for matmul. Each
+ * case is warmed up, then timed over enough launches to take a few hundred milliseconds,
+ * with a synchronize before reading the clock.
+ *
+ * <pre>java @tornado-config/jvm.args -cp ... io.lightllm.kernels.bench.KernelBench --device jvm [--size small|llm]</pre>
+ */
+public final class KernelBench {
+    /** One measured case. */
+    public record Result(String kernel, String shape, double microsPerLaunch, double gbPerSecond, double gflopPerSecond) {
+        String row() {
+            return String.format(Locale.ROOT, "| %-22s | %-34s | %10.1f | %8s | %9s |", kernel, shape, microsPerLaunch,
+                    gbPerSecond > 0 ? String.format(Locale.ROOT, "%.1f", gbPerSecond) : "",
+                    gflopPerSecond > 0 ? String.format(Locale.ROOT, "%.1f", gflopPerSecond) : "");
+        }
+
+        String json() {
+            return String.format(Locale.ROOT, "{\"kernel\":\"%s\",\"shape\":\"%s\",\"us\":%.2f,\"gbps\":%.2f,\"gflops\":%.2f}",
+                    kernel, shape, microsPerLaunch, gbPerSecond, gflopPerSecond);
+        }
+    }
+
+    /** Model shapes: hidden size, heads, kv heads, head dim, intermediate size, vocab. */
+    public record Shape(int hidden, int heads, int kvHeads, int headDim, int intermediate, int vocab) {
+        public static final Shape LLAMA_8B = new Shape(4096, 32, 8, 128, 14336, 128256);
+        public static final Shape SMALL = new Shape(512, 8, 2, 64, 1408, 8192);
+    }
+
+    private final Device device;
+    private final double targetSeconds;
+    private final List<Result> results = new ArrayList<>();
+    private final List<Case> extraCases = new ArrayList<>();
+
+    /** A benchmark case another module adds (matmul, attention) without this class knowing it. */
+    public interface Case {
+        void run(KernelBench bench);
+    }
+
+    public KernelBench(Device device, double targetSeconds) {
+        this.device = device;
+        this.targetSeconds = targetSeconds;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public void add(Case c) {
+        extraCases.add(c);
+    }
+
+    public List<Result> results() {
+        return results;
+    }
+
+    /** Runs the memory-bound cases for {@code shape} with {@code tokens} rows, then the added cases. */
+    public void run(Shape s, int tokens) {
+        int hidden = s.hidden;
+        int qDim = s.heads * s.headDim, kvDim = s.kvHeads * s.headDim;
+        try (Scope sc = new Scope()) {
+            DeviceBuffer x = sc.random(DType.F32, (long) tokens * hidden);
+            DeviceBuffer out = sc.buffer(DType.F32, (long) tokens * hidden);
+            DeviceBuffer residual = sc.random(DType.F32, (long) tokens * hidden);
+            DeviceBuffer w = sc.random(DType.F32, hidden);
+            long rowBytes = (long) tokens * hidden * 4;
+            time("rmsnorm", tokens + "x" + hidden, 2 * rowBytes + hidden * 4L, 0,
+                    () -> Norms.launchRmsNorm(device, out, x, w, 1e-5f, tokens, hidden));
+            time("rmsnorm+residual", tokens + "x" + hidden, 4 * rowBytes + hidden * 4L, 0,
+                    () -> Norms.launchRmsNormAddResidual(device, out, residual, x, w, 1e-5f, tokens, hidden));
+
+            DeviceBuffer q = sc.random(DType.F32, (long) tokens * qDim);
+            DeviceBuffer k = sc.random(DType.F32, (long) tokens * kvDim);
+            DeviceBuffer positions = sc.ints(tokens, 4096);
+            DeviceBuffer invFreq = device.upload(RopeScaling.none(500000).inverseFrequencies(s.headDim, 0));
+            sc.own(invFreq);
+            time("rotary", tokens + " tok, " + s.heads + "/" + s.kvHeads + " heads", 2L * tokens * (qDim + kvDim) * 4, 0,
+                    () -> Rotary.launchRotary(device, q, k, positions, invFreq, tokens, s.heads, s.kvHeads, s.headDim, s.headDim, false, 1f));
+
+            int slots = Math.max(tokens * 4, 1024);
+            DeviceBuffer pool = sc.buffer(DType.F16, (long) slots * kvDim);
+            DeviceBuffer dest = sc.permutation(tokens, slots);
+            time("kv copy (f16 pool)", tokens + " tok x " + kvDim, (long) tokens * kvDim * (4 + 2), 0,
+                    () -> KvCache.launchCopyToPool(device, pool, k, dest, tokens, s.kvHeads, s.headDim));
+
+            DeviceBuffer gate = sc.random(DType.F32, (long) tokens * s.intermediate);
+            DeviceBuffer up = sc.random(DType.F32, (long) tokens * s.intermediate);
+            DeviceBuffer act = sc.buffer(DType.F32, (long) tokens * s.intermediate);
+            time("silu*up", tokens + "x" + s.intermediate, 3L * tokens * s.intermediate * 4, 0,
+                    () -> Activations.launchGated(device, Activations.Kind.SILU, act, gate, up, tokens, s.intermediate));
+
+            int rows = Math.min(tokens, 64);
+            DeviceBuffer logits = sc.random(DType.F32, (long) rows * s.vocab);
+            time("softmax", rows + "x" + s.vocab, 2L * rows * s.vocab * 4, 0,
+                    () -> Softmax.launchSoftmax(device, logits, rows, s.vocab));
+
+            DeviceBuffer table = sc.random(DType.BF16, (long) Math.min(s.vocab, 32000) * hidden);
+            DeviceBuffer ids = sc.ints(tokens, Math.min(s.vocab, 32000));
+            time("embedding (bf16)", tokens + "x" + hidden, (long) tokens * hidden * (2 + 4), 0,
+                    () -> Embedding.launchGather(device, out, table, ids, tokens, hidden));
+        }
+        for (Case c : extraCases) {
+            c.run(this);
+        }
+    }
+
+    /**
+     * Times {@code launch}: warm-up, then repeats until {@link #targetSeconds} pass, synchronising
+     * before each clock read. {@code bytes} and {@code flops} are per launch.
+     */
+    public Result time(String kernel, String shape, long bytes, long flops, Runnable launch) {
+        launch.run();
+        device.synchronize();
+        long t0 = System.nanoTime();
+        launch.run();
+        device.synchronize();
+        long one = Math.max(1, System.nanoTime() - t0);
+        int reps = (int) Math.max(3, Math.min(10_000, targetSeconds * 1e9 / one));
+        long start = System.nanoTime();
+        for (int i = 0; i < reps; i++) {
+            launch.run();
+        }
+        device.synchronize();
+        double seconds = (System.nanoTime() - start) / 1e9 / reps;
+        Result r = new Result(kernel, shape, seconds * 1e6, bytes / seconds / 1e9, flops / seconds / 1e9);
+        results.add(r);
+        System.out.println(r.row());
+        return r;
+    }
+
+    /** Buffers of one group of cases, freed together. */
+    public final class Scope implements AutoCloseable {
+        private final List<DeviceBuffer> owned = new ArrayList<>();
+        private final SplittableRandom random = new SplittableRandom(42);
+
+        public DeviceBuffer own(DeviceBuffer b) {
+            owned.add(b);
+            return b;
+        }
+
+        public DeviceBuffer buffer(DType t, long n) {
+            return own(device.allocate(t, n));
+        }
+
+        /** Uniform values in [-1, 1): never zeros, which can hide wrong indexing and run unrealistically fast. */
+        public DeviceBuffer random(DType t, long n) {
+            NativeArray host = NativeArray.allocate(t, n);
+            for (int i = 0; i < n; i++) {
+                host.setFloat(i, (float) (random.nextDouble() * 2 - 1));
+            }
+            DeviceBuffer b = buffer(t, n);
+            device.copyIn(host, b);
+            return b;
+        }
+
+        public DeviceBuffer ints(int n, int bound) {
+            IntArray host = IntArray.allocate(n);
+            for (int i = 0; i < n; i++) {
+                host.set(i, random.nextInt(bound));
+            }
+            DeviceBuffer b = buffer(DType.I32, n);
+            device.copyIn(host, b);
+            return b;
+        }
+
+        /** n distinct values below bound. */
+        public DeviceBuffer permutation(int n, int bound) {
+            int[] all = new int[bound];
+            for (int i = 0; i < bound; i++) {
+                all[i] = i;
+            }
+            for (int i = 0; i < n; i++) {
+                int j = i + random.nextInt(bound - i);
+                int t = all[i];
+                all[i] = all[j];
+                all[j] = t;
+            }
+            IntArray host = IntArray.fromArray(java.util.Arrays.copyOf(all, n));
+            DeviceBuffer b = buffer(DType.I32, n);
+            device.copyIn(host, b);
+            return b;
+        }
+
+        @Override
+        public void close() {
+            owned.forEach(DeviceBuffer::close);
+        }
+    }
+
+    public static void main(String[] args) {
+        String deviceId = "jvm";
+        Shape shape = Shape.LLAMA_8B;
+        int tokens = 16;
+        double seconds = 0.3;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--device" -> deviceId = args[++i];
+                case "--size" -> shape = args[++i].equals("small") ? Shape.SMALL : Shape.LLAMA_8B;
+                case "--tokens" -> tokens = Integer.parseInt(args[++i]);
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+            }
+        }
+        Device device = Devices.get(deviceId);
+        KernelBench bench = new KernelBench(device, seconds);
+        System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens);
+        System.out.println("| kernel                 | shape                              |   us/launch |     GB/s |   GFLOP/s |");
+        System.out.println("|---|---|---|---|---|");
+        bench.run(shape, tokens);
+        System.out.println("JSON " + bench.results.stream().map(Result::json).toList());
+    }
+}
