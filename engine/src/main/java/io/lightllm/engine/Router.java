@@ -32,6 +32,9 @@ public final class Router {
     /** One sequence in the estimate: slots held after the next step, decode steps still possible. */
     record Load(long used, long remaining) { }
 
+    /** A queued request to prefill, and the other fresh sequences of its prompt that share its slots. */
+    public record Admission(Request queued, List<Request> riders) { }
+
     private final RouterConfig config;
     private final Deque<Request> waiting = new ArrayDeque<>();
     private final List<Request> running = new ArrayList<>();
@@ -68,10 +71,9 @@ public final class Router {
 
     /**
      * Takes the waiting prompts that fit, in order, and counts their sequences as running.
-     * Returns the queued requests to prefill (their riding siblings are in {@link #riders}).
      */
-    public List<Request> admit(int freeRows) {
-        List<Request> prefill = new ArrayList<>();
+    public List<Admission> admit(int freeRows) {
+        List<Admission> prefill = new ArrayList<>();
         List<Load> loads = loads(running);
         int sequences = running.size();
         long prefillTokens = 0;
@@ -102,7 +104,7 @@ public final class Router {
                 r.admitted(admissions++);
                 running.add(r);
             }
-            prefill.add(next);
+            prefill.add(new Admission(next, List.copyOf(group.subList(1, group.size()))));
         }
         if (!prefill.isEmpty()) {
             decodeStepsSinceAdmission = 0;
@@ -111,7 +113,7 @@ public final class Router {
     }
 
     /** The other fresh sequences of {@code queued}'s prompt, admitted and prefilled with it. */
-    public static List<Request> riders(Request queued) {
+    static List<Request> riders(Request queued) {
         List<Request> out = new ArrayList<>();
         for (Request s : queued.siblings()) {
             if (s != queued && s.status() == RequestStatus.WAITING && s.generatedCount() == 0) {

@@ -44,7 +44,7 @@ final class StepScheduler {
     Step next() {
         finishRequested();
         if (router.admissionDue()) {
-            List<Request> admitted = router.admit(table.freeRows());
+            List<Router.Admission> admitted = router.admit(table.freeRows());
             if (!admitted.isEmpty()) {
                 prefillSteps++;
                 return prefill(admitted);
@@ -161,10 +161,10 @@ final class StepScheduler {
         }
     }
 
-    private Step prefill(List<Request> admitted) {
+    private Step prefill(List<Router.Admission> admitted) {
         int tokens = 0;
-        for (Request r : admitted) {
-            tokens += r.length();
+        for (Router.Admission a : admitted) {
+            tokens += a.queued().length();
         }
         int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
         int b = admitted.size();
@@ -173,7 +173,7 @@ final class StepScheduler {
         List<Integer> logitsRows = new ArrayList<>();
         int t = 0;
         for (int i = 0; i < b; i++) {
-            Request r = admitted.get(i);
+            Request r = admitted.get(i).queued();
             int len = r.length();
             r.row(acquireRow());
             r.addSlots(allocate(len));
@@ -188,7 +188,7 @@ final class StepScheduler {
             }
             sequences.add(r);
             logitsRows.add(i);
-            for (Request rider : Router.riders(r)) {
+            for (Request rider : admitted.get(i).riders()) {
                 shareSlots(rider, slots);
                 sequences.add(rider);
                 logitsRows.add(i);

@@ -14,6 +14,10 @@ class RouterTest {
         return Request.group(nextId++, new int[promptLength], params, 1, params.maxNewTokens()).getFirst();
     }
 
+    private static List<Request> queued(List<Router.Admission> admitted) {
+        return admitted.stream().map(Router.Admission::queued).toList();
+    }
+
     private static SamplingParams maxNew(int n) {
         return SamplingParams.greedy(n);
     }
@@ -36,7 +40,7 @@ class RouterTest {
         Request c = request(40, maxNew(10));
         Request d = request(1, maxNew(1));
         router.enqueue(a);
-        assertEquals(List.of(a), router.admit(10));
+        assertEquals(List.of(a), queued(router.admit(10)));
         a.addSlots(new int[10]);   // as the prefill does
         a.addToken(0);
         router.enqueue(b);
@@ -45,7 +49,7 @@ class RouterTest {
         // a: 10 slots, 19 decode steps left; b after its prefill: 30 slots, 9 steps.
         // (10,19) (30,9): max(19+10, 2*9+40) = 58 <= 100: b joins.
         // adding c (40,9): (10,19) (30,9) (40,9): 3*9 + 80 = 107 > 100: c waits, and d behind it too.
-        assertEquals(List.of(b), router.admit(10));
+        assertEquals(List.of(b), queued(router.admit(10)));
         assertEquals(58, router.committedPeak());
         assertEquals(List.of(c, d), router.waiting());
     }
@@ -56,18 +60,18 @@ class RouterTest {
         Request a = request(30, maxNew(2)), b = request(30, maxNew(2));
         tokens.enqueue(a);
         tokens.enqueue(b);
-        assertEquals(List.of(a), tokens.admit(10), "30 + 30 prompt tokens exceed batch_max_tokens 50");
+        assertEquals(List.of(a), queued(tokens.admit(10)), "30 + 30 prompt tokens exceed batch_max_tokens 50");
 
         Router sequences = new Router(new RouterConfig(1000, 1000, 2, 0, 6));
         Request pair = request(5, SamplingParams.builder().n(2).build());
         Request single = request(5, maxNew(2));
         sequences.enqueue(single);
         sequences.enqueue(pair);
-        assertEquals(List.of(single), sequences.admit(10), "1 + 2 sequences exceed running_max_req_size 2");
+        assertEquals(List.of(single), queued(sequences.admit(10)), "1 + 2 sequences exceed running_max_req_size 2");
 
         Router rows = new Router(new RouterConfig(1000, 1000, 100, 0, 6));
         rows.enqueue(request(5, maxNew(2)));
-        assertEquals(List.of(), rows.admit(0));
+        assertEquals(List.of(), queued(rows.admit(0)));
     }
 
     @Test
@@ -77,7 +81,9 @@ class RouterTest {
         // (Counting the prompt three times would need 150.)
         Request first = request(40, SamplingParams.builder().maxNewTokens(11).n(3).build());
         router.enqueue(first);
-        assertEquals(List.of(first), router.admit(10));
+        List<Router.Admission> admitted = router.admit(10);
+        assertEquals(List.of(first), queued(admitted));
+        assertEquals(first.siblings().subList(1, 3), admitted.getFirst().riders());
         assertEquals(70, router.committedPeak());
         assertEquals(3, router.running().size());
     }
