@@ -75,13 +75,22 @@ final class StepScheduler {
         }
     }
 
-    /** Ends every running and waiting request with an error (the step failed). */
+    /** Ends the step's sequences with an error (its forward pass or sampling failed). */
+    void fail(Step step, String message) {
+        for (Request r : step.sequences()) {
+            finish(r, FinishReason.ERROR, message);
+        }
+    }
+
+    /** Ends every running and waiting request with an error (the engine closes). */
     void failAll(String message) {
         for (Request r : router.running()) {
             finish(r, FinishReason.ERROR, message);
         }
         for (Request r : router.waiting()) {
+            List<Request> riders = Router.riders(r);
             finish(r, FinishReason.ERROR, message);
+            riders.forEach(rider -> finish(rider, FinishReason.ERROR, message));
         }
     }
 
@@ -120,10 +129,9 @@ final class StepScheduler {
         }
         for (Request r : router.waiting()) {
             if (r.requestedFinish() != null) {
+                List<Request> riders = Router.riders(r);
                 finish(r, r.requestedFinish(), null);
-                for (Request rider : Router.riders(r)) {
-                    finish(rider, r.requestedFinish(), null);
-                }
+                riders.forEach(rider -> finish(rider, rider.requestedFinish() != null ? rider.requestedFinish() : r.requestedFinish(), null));
             }
         }
     }

@@ -165,7 +165,7 @@ class StepSchedulerTest {
             scheduler.submit(early);
             scheduler.submit(ignoring);
             for (Step step = scheduler.next(); step != null; step = scheduler.next()) {
-                scheduler.complete(step, new int[step.sequences().size()].clone().length == 0 ? new int[0] : fill(step.sequences().size(), EOS));
+                scheduler.complete(step, fill(step.sequences().size(), EOS));
             }
             assertArrayEquals(new int[] {EOS, EOS}, early.generated());
             assertEquals(FinishReason.STOP, early.finishReason());
