@@ -1,0 +1,40 @@
+package io.lightllm.models.tokenizer;
+
+import java.util.Optional;
+
+/** Text to token ids and back, for one model's vocabulary. */
+public interface Tokenizer extends AutoCloseable {
+    /** Returned by {@link #tokenToId} and {@link #bosId} when there is no such token. */
+    int NO_TOKEN = -1;
+
+    /**
+     * The ids of {@code text}. Special-token strings in the text ("&lt;s&gt;") become their ids;
+     * {@code addSpecial} adds the tokens the model wants around a sequence (usually BOS).
+     */
+    int[] encode(String text, boolean addSpecial);
+
+    /** The text of {@code ids}; {@code skipSpecial} leaves out special tokens (BOS, EOS, ...). */
+    String decode(int[] ids, boolean skipSpecial);
+
+    /** The id of a vocabulary entry, or {@link #NO_TOKEN}. */
+    int tokenToId(String token);
+
+    /** The vocabulary entry of {@code id} (its raw form, e.g. "▁the" or "&lt;0x0A&gt;"). */
+    String idToToken(int id);
+
+    /** The beginning-of-sequence token, or {@link #NO_TOKEN}. */
+    int bosId();
+
+    /** Tokens that end a sequence (may be empty). */
+    int[] eosIds();
+
+    /** Number of ids (the largest id + 1). */
+    int vocabSize();
+
+    /** The Jinja chat template shipped with the tokenizer, kept for the server. */
+    Optional<String> chatTemplate();
+
+    @Override
+    default void close() {
+    }
+}

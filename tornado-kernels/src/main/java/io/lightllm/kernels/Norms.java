@@ -1,0 +1,147 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+
+/**
+ * RMSNorm and LayerNorm over the rows of a row-major [rows, dim] f32 tensor, one work-group
+ * per row with local-memory reductions (local size: a power of two up to
+ * {@link GroupReduce#MAX_LOCAL}). The fused-residual variants first do
+ * {@code residual += x} (stored back) and then normalise the updated residual, as
+ * LightLLM's and vLLM's {@code fused_add_rms_norm}. Weights and biases may be f32, f16 or bf16.
+ */
+public final class Norms {
+    public static final KernelRef RMS_NORM = KernelRef.of(Norms.class, "rmsNorm");
+    public static final KernelRef RMS_NORM_ADD_RESIDUAL = KernelRef.of(Norms.class, "rmsNormAddResidual");
+    public static final KernelRef LAYER_NORM = KernelRef.of(Norms.class, "layerNorm");
+    public static final KernelRef LAYER_NORM_ADD_RESIDUAL = KernelRef.of(Norms.class, "layerNormAddResidual");
+
+    private Norms() {
+    }
+
+    /** out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight. */
+    public static void rmsNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, float eps, int dim) {
+        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * dim;
+        float squares = 0f;
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            float v = x.get(base + i);
+            squares += v * v;
+        }
+        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            out.set(base + i, x.get(base + i) * inv * weight.getFloat(i));
+        }
+    }
+
+    /** residual[r] += x[r]; out[r] = rmsNorm(residual[r]) * weight. */
+    public static void rmsNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
+            float eps, int dim) {
+        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * dim;
+        float squares = 0f;
+        // each item re-reads only the elements it wrote itself, so no barrier is needed in between
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            float v = residual.get(base + i) + x.get(base + i);
+            residual.set(base + i, v);
+            squares += v * v;
+        }
+        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            out.set(base + i, residual.get(base + i) * inv * weight.getFloat(i));
+        }
+    }
+
+    /** out[r] = (x[r] - mean) * rsqrt(var + eps) * weight + bias, with the biased (population) variance. */
+    public static void layerNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, NativeArray bias, float eps, int dim) {
+        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * dim;
+        float sum = 0f;
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            sum += x.get(base + i);
+        }
+        float mean = GroupReduce.sum(ctx, scratch, sum) / dim;
+        // two passes: the variance of (x - mean) does not cancel catastrophically as E[x^2] - mean^2 can
+        float squares = 0f;
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            float d = x.get(base + i) - mean;
+            squares += d * d;
+        }
+        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            out.set(base + i, (x.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
+        }
+    }
+
+    /** residual[r] += x[r]; out[r] = layerNorm(residual[r]) * weight + bias. */
+    public static void layerNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
+            NativeArray bias, float eps, int dim) {
+        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * dim;
+        float sum = 0f;
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            float v = residual.get(base + i) + x.get(base + i);
+            residual.set(base + i, v);
+            sum += v;
+        }
+        float mean = GroupReduce.sum(ctx, scratch, sum) / dim;
+        float squares = 0f;
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            float d = residual.get(base + i) - mean;
+            squares += d * d;
+        }
+        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
+            out.set(base + i, (residual.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
+        }
+    }
+
+    // ---- host launchers -----------------------------------------------------------
+
+    public static void launchRmsNorm(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer weight, float eps, int rows, int dim) {
+        check(out, x, weight, null, rows, dim);
+        device.launch(RMS_NORM, grid(device, rows), out, x, weight, eps, dim);
+    }
+
+    public static void launchRmsNormAddResidual(Device device, DeviceBuffer out, DeviceBuffer residual, DeviceBuffer x, DeviceBuffer weight,
+            float eps, int rows, int dim) {
+        check(out, x, weight, null, rows, dim);
+        Shapes.atLeast(residual, (long) rows * dim, "residual");
+        device.launch(RMS_NORM_ADD_RESIDUAL, grid(device, rows), out, residual, x, weight, eps, dim);
+    }
+
+    public static void launchLayerNorm(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, float eps,
+            int rows, int dim) {
+        check(out, x, weight, bias, rows, dim);
+        device.launch(LAYER_NORM, grid(device, rows), out, x, weight, bias, eps, dim);
+    }
+
+    public static void launchLayerNormAddResidual(Device device, DeviceBuffer out, DeviceBuffer residual, DeviceBuffer x,
+            DeviceBuffer weight, DeviceBuffer bias, float eps, int rows, int dim) {
+        check(out, x, weight, bias, rows, dim);
+        Shapes.atLeast(residual, (long) rows * dim, "residual");
+        device.launch(LAYER_NORM_ADD_RESIDUAL, grid(device, rows), out, residual, x, weight, bias, eps, dim);
+    }
+
+    private static Grid grid(Device device, int rows) {
+        return Grid.groups(rows, GroupReduce.rowLocalSize(device));
+    }
+
+    private static void check(DeviceBuffer out, DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, int rows, int dim) {
+        Shapes.positive(rows, "rows");
+        Shapes.positive(dim, "dim");
+        Shapes.intIndexable((long) rows * dim, "x");
+        Shapes.atLeast(out, (long) rows * dim, "out");
+        Shapes.atLeast(x, (long) rows * dim, "x");
+        Shapes.atLeast(weight, dim, "weight");
+        if (bias != null) {
+            Shapes.atLeast(bias, dim, "bias");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+
+/**
+ * Token selection on the device for a batch of rows of logits [rows, vocab] (f32), one
+ * work-group per row (local size: a power of two up to {@link GroupReduce#MAX_LOCAL}).
+ * Greedy decoding is {@link #ARGMAX}; sampling is three steps, each its own kernel:
+ * <ol>
+ * <li>{@link #TEMPERATURE_SOFTMAX}: logits -> probabilities of logits / temperature, in place;
+ * a row with temperature <= 0 becomes one-hot at its argmax, so greedy rows can share a batch
+ * with sampled ones.</li>
+ * <li>{@link #TOP_K_TOP_P_THRESHOLD}: per row, the smallest probability that survives top-k and
+ * then top-p (top-p over the renormalised top-k distribution, as Hugging Face and vLLM apply
+ * them). A token is kept iff its probability is >= the threshold.</li>
+ * <li>{@link #SAMPLE_FROM_THRESHOLD}: one id per row from the kept tokens, by an inclusive scan
+ * of their mass against one uniform random number per row.</li>
+ * </ol>
+ *
+ * <p><b>Method.</b> Thresholds are found exactly by bisection on the bit patterns of
+ * non-negative floats, which order like the floats themselves: the top-k threshold is the largest
+ * float t with count(p >= t) >= k, which is the k-th largest probability (31 counting passes);
+ * the top-p threshold is the largest t (not below the top-k one) whose kept mass reaches
+ * topP times the top-k mass. Ties at a threshold are all kept, so a row may keep more than k tokens.
+ * Mass is summed in 64-bit fixed point ({@link GroupReduce#mass}: units of 2^-48), so sums
+ * are exact and do not depend on the order of addition, the local size or the backend; topP
+ * and the uniform number are used in units of 2^-24. The result therefore matches a sorted
+ * scalar reference except when a cumulative mass lies within about 1e-7 of the boundary.
+ * Cost: about 62 passes over the row for top-k plus top-p, plus 3 for softmax and 1 for the scan.
+ */
+public final class Sampling {
+    public static final KernelRef ARGMAX = KernelRef.of(Sampling.class, "argmax");
+    public static final KernelRef TEMPERATURE_SOFTMAX = KernelRef.of(Sampling.class, "temperatureSoftmax");
+    public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold");
+    public static final KernelRef SAMPLE_FROM_THRESHOLD = KernelRef.of(Sampling.class, "sampleFromThreshold");
+
+    /** Bit pattern of +infinity: above every finite non-negative float's pattern. */
+    private static final int POSITIVE_INFINITY_BITS = 0x7f800000;
+    private static final float FRACTION_SCALE = 16777216f; // 2^24
+    private static final long FRACTION_MAX = 16777215L; // 2^24 - 1
+
+    private Sampling() {
+    }
+
+    /** out[r] = index of the largest logit of row r; the first on ties; NaN logits are ignored. */
+    public static void argmax(KernelContext ctx, FloatArray logits, IntArray out, int vocab) {
+        float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int[] indices = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int best = argmaxRow(ctx, values, indices, logits, ctx.groupIdx * vocab, vocab);
+        if (ctx.localIdx == 0) {
+            out.set(ctx.groupIdx, best);
+        }
+    }
+
+    /** Row r becomes softmax(logits[r] / temperatures[r]), or one-hot at its argmax when the temperature is <= 0. */
+    public static void temperatureSoftmax(KernelContext ctx, FloatArray logits, FloatArray temperatures, int vocab) {
+        float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int[] indices = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * vocab;
+        float temperature = temperatures.get(ctx.groupIdx);
+        // the branch is uniform across the group (one temperature per row), so both sides may use barriers
+        if (temperature > 0f) {
+            Softmax.softmaxRow(ctx, values, logits, base, vocab, 1f / temperature);
+        } else {
+            int best = argmaxRow(ctx, values, indices, logits, base, vocab);
+            for (int i = ctx.localIdx; i < vocab; i += ctx.localGroupSizeX) {
+                logits.set(base + i, i == best ? 1f : 0f);
+            }
+        }
+    }
+
+    /**
+     * threshold[r] = the smallest probability row r keeps under topK[r] (<= 0 or >= vocab: no
+     * top-k) and then topP[r] (>= 1: no top-p; <= 0 keeps only the most likely tokens).
+     * probs must be probabilities (each in [0, 1], summing to about 1).
+     */
+    public static void topKTopPThreshold(KernelContext ctx, FloatArray probs, IntArray topK, FloatArray topP, FloatArray threshold,
+            int vocab) {
+        int[] counts = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int[] high = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int[] low = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int base = ctx.groupIdx * vocab;
+        int k = topK.get(ctx.groupIdx);
+        float p = topP.get(ctx.groupIdx);
+        // every bound below comes from group-wide sums, so all items run the same iterations and meet at the same barriers
+        int keepBits = 0; // +0.0f: keeps every probability
+        if (k > 0 && k < vocab) {
+            int lo = 0; // count(p >= 0) = vocab >= k
+            int hi = POSITIVE_INFINITY_BITS; // count(p >= inf) = 0 < k
+            while (hi - lo > 1) {
+                int mid = lo + (hi - lo) / 2;
+                float t = Float.intBitsToFloat(mid);
+                int c = 0;
+                for (int i = ctx.localIdx; i < vocab; i += ctx.localGroupSizeX) {
+                    c += probs.get(base + i) >= t ? 1 : 0;
+                }
+                if (GroupReduce.sumInt(ctx, counts, c) >= k) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            keepBits = lo;
+        }
+        if (p < 1f) {
+            long kept = keptMass(ctx, high, low, probs, base, vocab, Float.intBitsToFloat(keepBits));
+            long target = scaleByFraction(kept, fraction(p));
+            if (target < 1L) {
+                target = 1L; // at least the most likely token
+            }
+            int lo = keepBits; // kept mass >= target
+            int hi = POSITIVE_INFINITY_BITS; // mass of p >= inf is 0 < target
+            while (hi - lo > 1) {
+                int mid = lo + (hi - lo) / 2;
+                if (keptMass(ctx, high, low, probs, base, vocab, Float.intBitsToFloat(mid)) >= target) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            keepBits = lo;
+        }
+        if (ctx.localIdx == 0) {
+            threshold.set(ctx.groupIdx, Float.intBitsToFloat(keepBits));
+        }
+    }
+
+    /**
+     * out[r] = the smallest index i whose cumulative kept mass (tokens with probs >= threshold[r],
+     * in index order) exceeds uniforms[r] (in [0, 1)) times the total kept mass. Each work-item
+     * scans one contiguous chunk of the row; the item whose chunk holds the crossing finds it.
+     */
+    public static void sampleFromThreshold(KernelContext ctx, FloatArray probs, FloatArray threshold, FloatArray uniforms, IntArray out,
+            int vocab) {
+        int[] high = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int[] low = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        int row = ctx.groupIdx;
+        int lid = ctx.localIdx;
+        int base = row * vocab;
+        float tau = threshold.get(row);
+        int chunk = (vocab + ctx.localGroupSizeX - 1) / ctx.localGroupSizeX;
+        int start = KMath.min(lid * chunk, vocab);
+        int end = KMath.min(start + chunk, vocab);
+        long own = 0L;
+        for (int i = start; i < end; i++) {
+            float p = probs.get(base + i);
+            own += p >= tau ? GroupReduce.mass(p) : 0L;
+        }
+        high[lid] = (int) (own >>> 32);
+        low[lid] = (int) own;
+        ctx.localBarrier();
+        long before = 0L;
+        long total = 0L;
+        for (int j = 0; j < ctx.localGroupSizeX; j++) {
+            long m = GroupReduce.joinLong(high[j], low[j]);
+            before += j < lid ? m : 0L;
+            total += m;
+        }
+        ctx.localBarrier();
+        long target = scaleByFraction(total, fraction(uniforms.get(row))); // in [0, total) when total > 0
+        if (total > 0L) {
+            if (before <= target && target < before + own) {
+                long running = before;
+                int chosen = end - 1;
+                for (int i = start; i < end; i++) {
+                    float p = probs.get(base + i);
+                    running += p >= tau ? GroupReduce.mass(p) : 0L;
+                    if (running > target) {
+                        chosen = i;
+                        break;
+                    }
+                }
+                out.set(row, chosen);
+            }
+        } else {
+            // nothing kept carries mass (a threshold above every probability): fall back to the argmax
+            int best = argmaxRow(ctx, values, high, probs, base, vocab);
+            if (lid == 0) {
+                out.set(row, best);
+            }
+        }
+    }
+
+    /** Index of the largest value of x[base .. base+n), the first on ties, NaN ignored (0 if all are NaN). */
+    static int argmaxRow(KernelContext ctx, float[] values, int[] indices, FloatArray x, int base, int n) {
+        int lid = ctx.localIdx;
+        float best = Float.NEGATIVE_INFINITY;
+        int bestIndex = -1;
+        // ascending indices: a later equal value never replaces an earlier one
+        for (int i = lid; i < n; i += ctx.localGroupSizeX) {
+            float v = x.get(base + i);
+            if (v != v) {
+                v = Float.NEGATIVE_INFINITY;
+            }
+            if (bestIndex < 0 || v > best) {
+                best = v;
+                bestIndex = i;
+            }
+        }
+        values[lid] = best;
+        indices[lid] = bestIndex;
+        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                float v = values[lid + stride];
+                int i = indices[lid + stride];
+                int mine = indices[lid];
+                if (i >= 0 && (mine < 0 || v > values[lid] || (v == values[lid] && i < mine))) {
+                    values[lid] = v;
+                    indices[lid] = i;
+                }
+            }
+        }
+        ctx.localBarrier();
+        int result = indices[0];
+        ctx.localBarrier();
+        return result;
+    }
+
+    /** Fixed-point mass of the probabilities >= t of one row. */
+    static long keptMass(KernelContext ctx, int[] high, int[] low, FloatArray probs, int base, int n, float t) {
+        long m = 0L;
+        for (int i = ctx.localIdx; i < n; i += ctx.localGroupSizeX) {
+            float p = probs.get(base + i);
+            m += p >= t ? GroupReduce.mass(p) : 0L;
+        }
+        return GroupReduce.sumLong(ctx, high, low, m);
+    }
+
+    /** f in [0, 1) as an integer fraction of 2^24 (truncated; NaN and negatives as 0, 1 and above as 1 - 2^-24). */
+    static long fraction(float f) {
+        float clamped = f > 0f ? KMath.min(f, 1f) : 0f;
+        long units = (long) (clamped * FRACTION_SCALE);
+        return units < FRACTION_MAX ? units : FRACTION_MAX;
+    }
+
+    /** floor(value * fraction / 2^24) without overflow for value < 2^62. */
+    static long scaleByFraction(long value, long fraction) {
+        return (value >> 24) * fraction + (((value & 0xffffffL) * fraction) >> 24);
+    }
+
+    // ---- host launchers -----------------------------------------------------------
+
+    /** out [rows] = argmax of each row of logits [rows, vocab]. */
+    public static void launchArgmax(Device device, DeviceBuffer out, DeviceBuffer logits, int rows, int vocab) {
+        checkRows(logits, rows, vocab);
+        Shapes.atLeast(out, rows, "out");
+        device.launch(ARGMAX, grid(device, rows), logits, out, vocab);
+    }
+
+    /** logits [rows, vocab] -> probabilities at temperatures [rows] (one-hot rows where a temperature is <= 0). */
+    public static void launchTemperatureSoftmax(Device device, DeviceBuffer logits, DeviceBuffer temperatures, int rows, int vocab) {
+        checkRows(logits, rows, vocab);
+        Shapes.atLeast(temperatures, rows, "temperatures");
+        device.launch(TEMPERATURE_SOFTMAX, grid(device, rows), logits, temperatures, vocab);
+    }
+
+    /** threshold [rows] for probabilities [rows, vocab] under per-row topK [rows] (int) and topP [rows]. */
+    public static void launchTopKTopPThreshold(Device device, DeviceBuffer threshold, DeviceBuffer probs, DeviceBuffer topK,
+            DeviceBuffer topP, int rows, int vocab) {
+        checkRows(probs, rows, vocab);
+        Shapes.atLeast(topK, rows, "topK");
+        Shapes.atLeast(topP, rows, "topP");
+        Shapes.atLeast(threshold, rows, "threshold");
+        device.launch(TOP_K_TOP_P_THRESHOLD, grid(device, rows), probs, topK, topP, threshold, vocab);
+    }
+
+    /** out [rows] = one token id per row of probs [rows, vocab] among those >= threshold [rows], driven by uniforms [rows] in [0, 1). */
+    public static void launchSampleFromThreshold(Device device, DeviceBuffer out, DeviceBuffer probs, DeviceBuffer threshold,
+            DeviceBuffer uniforms, int rows, int vocab) {
+        checkRows(probs, rows, vocab);
+        Shapes.atLeast(threshold, rows, "threshold");
+        Shapes.atLeast(uniforms, rows, "uniforms");
+        Shapes.atLeast(out, rows, "out");
+        device.launch(SAMPLE_FROM_THRESHOLD, grid(device, rows), probs, threshold, uniforms, out, vocab);
+    }
+
+    /**
+     * The three sampling steps in order: logits [rows, vocab] are overwritten by the
+     * probabilities, threshold [rows] is scratch, out [rows] receives the ids.
+     */
+    public static void launchSample(Device device, DeviceBuffer out, DeviceBuffer logits, DeviceBuffer temperatures, DeviceBuffer topK,
+            DeviceBuffer topP, DeviceBuffer uniforms, DeviceBuffer threshold, int rows, int vocab) {
+        launchTemperatureSoftmax(device, logits, temperatures, rows, vocab);
+        launchTopKTopPThreshold(device, threshold, logits, topK, topP, rows, vocab);
+        launchSampleFromThreshold(device, out, logits, threshold, uniforms, rows, vocab);
+    }
+
+    private static Grid grid(Device device, int rows) {
+        return Grid.groups(rows, GroupReduce.rowLocalSize(device));
+    }
+
+    private static void checkRows(DeviceBuffer rowsBuffer, int rows, int vocab) {
+        Shapes.positive(rows, "rows");
+        Shapes.positive(vocab, "vocab");
+        Shapes.intIndexable((long) rows * vocab, "the logits");
+        Shapes.atLeast(rowsBuffer, (long) rows * vocab, "the logits");
+    }
+}

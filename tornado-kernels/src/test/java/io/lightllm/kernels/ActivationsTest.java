@@ -1,0 +1,141 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
+import static io.lightllm.kernels.KernelTestSupport.copyOf;
+import static io.lightllm.kernels.KernelTestSupport.device;
+import static io.lightllm.kernels.KernelTestSupport.isJvm;
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static io.lightllm.testing.TensorAssert.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.lightllm.kernels.Activations.Kind;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ActivationsTest {
+    // Element-wise float math: exp/tanh/erf are within a few ulps on every backend (OpenCL allows
+    // erf 16 ulps: 1e-6 relative) and the JVM's erf is a rational approximation with absolute
+    // error below 1.2e-7, times 0.5|x| <= 3. So 1e-5 relative plus 1e-6 absolute (for outputs
+    // near zero, where the relative error of 1 + erf or 1 + tanh is not small) bounds every case.
+    private static final float RTOL = 1e-5f;
+    private static final float ATOL = 1e-6f;
+    private static final int TOKENS = 7;
+    private static final int WIDTH = 45;
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void gatedActivationsFromFusedAndSeparateInputs(String id) {
+        Device dev = device(id);
+        // gate spans [-12, 12]: silu's and gelu's tails as well as the middle
+        FloatArray gateUp = random(TOKENS * 2 * WIDTH, 12f, 5);
+        FloatArray gate = FloatArray.allocate(TOKENS * WIDTH), up = FloatArray.allocate(TOKENS * WIDTH);
+        for (int t = 0; t < TOKENS; t++) {
+            for (int i = 0; i < WIDTH; i++) {
+                gate.set(t * WIDTH + i, gateUp.get(t * 2 * WIDTH + i));
+                up.set(t * WIDTH + i, gateUp.get(t * 2 * WIDTH + WIDTH + i));
+            }
+        }
+        for (Kind kind : Kind.values()) {
+            FloatArray expected = FloatArray.allocate(TOKENS * WIDTH);
+            for (int i = 0; i < TOKENS * WIDTH; i++) {
+                expected.set(i, (float) (reference(kind, gate.get(i)) * up.get(i)));
+            }
+            FloatArray fused = fused(dev, kind, gateUp);
+            assertClose(expected, fused, ATOL, RTOL, kind + " from gate_up");
+            FloatArray separate = separate(dev, kind, gate, up, null);
+            assertClose(expected, separate, ATOL, RTOL, kind + " from gate and up");
+            assertClose(expected, separate(dev, kind, gate, up, Grid.of(2, 8)), ATOL, RTOL, kind + " on a small grid");
+            if (!isJvm(dev)) {
+                assertClose(fused(TestDevices.jvm(), kind, gateUp), fused, 2 * ATOL, 2 * RTOL, kind + " " + id + " vs jvm");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void plainActivationsInPlace(String id) {
+        Device dev = device(id);
+        int n = 1001;
+        FloatArray x = random(n, 12f, 9);
+        for (Kind kind : Kind.values()) {
+            FloatArray expected = FloatArray.allocate(n);
+            for (int i = 0; i < n; i++) {
+                expected.set(i, (float) reference(kind, x.get(i)));
+            }
+            FloatArray launched = inPlace(dev, kind, x);
+            assertClose(expected, launched, ATOL, RTOL, kind + " in place");
+            if (!isJvm(dev)) {
+                assertClose(inPlace(TestDevices.jvm(), kind, x), launched, 2 * ATOL, 2 * RTOL, kind + " " + id + " vs jvm");
+            }
+        }
+    }
+
+    @Test
+    void kindsParseHuggingFaceNames() {
+        assertEquals(Kind.SILU, Kind.fromConfig("silu"));
+        assertEquals(Kind.GELU_TANH, Kind.fromConfig("gelu_pytorch_tanh"));
+        assertEquals(Kind.GELU_TANH, Kind.fromConfig("gelu_new"));
+        assertEquals(Kind.GELU_ERF, Kind.fromConfig("gelu"));
+        assertEquals("unsupported activation: relu2", assertThrows(IllegalArgumentException.class, () -> Kind.fromConfig("relu2")).getMessage());
+    }
+
+    @Test
+    void compilesToCuda() {
+        assertCompilesToCuda(Activations.GATED);
+        assertCompilesToCuda(Activations.IN_PLACE);
+    }
+
+    /** The definitions, in double. */
+    private static double reference(Kind kind, double x) {
+        return switch (kind) {
+            case SILU -> x / (1 + Math.exp(-x));
+            case GELU_TANH -> 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+            case GELU_ERF -> 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+        };
+    }
+
+    /**
+     * erf(z) = 2/sqrt(pi) * integral of exp(-t^2) from 0 to z, by Simpson's rule on 4096
+     * intervals: its error, |z| h^4 / 180 * max|d^4/dt^4 exp(-t^2)| = |z| h^4 / 15 with
+     * h = |z| / 4096 <= 9 / 4096, is below 1e-11.
+     */
+    private static double erf(double z) {
+        int n = 4096;
+        double h = z / n, sum = 1 + Math.exp(-z * z);
+        for (int i = 1; i < n; i++) {
+            double t = i * h;
+            sum += (i % 2 == 1 ? 4 : 2) * Math.exp(-t * t);
+        }
+        return 2 / Math.sqrt(Math.PI) * sum * h / 3;
+    }
+
+    private static FloatArray fused(Device dev, Kind kind, FloatArray gateUp) {
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * WIDTH), gu = copyOf(dev, gateUp);
+        Activations.launchGatedFused(dev, kind, out, gu, TOKENS, WIDTH);
+        return (FloatArray) dev.download(out);
+    }
+
+    private static FloatArray separate(Device dev, Kind kind, FloatArray gate, FloatArray up, Grid grid) {
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * WIDTH), g = copyOf(dev, gate), u = copyOf(dev, up);
+        if (grid == null) {
+            Activations.launchGated(dev, kind, out, g, u, TOKENS, WIDTH);
+        } else {
+            dev.launch(Activations.GATED, grid, out, g, u, TOKENS, WIDTH, WIDTH, 0, WIDTH, 0, kind.code);
+        }
+        return (FloatArray) dev.download(out);
+    }
+
+    private static FloatArray inPlace(Device dev, Kind kind, FloatArray x) {
+        DeviceBuffer xb = copyOf(dev, x);
+        Activations.launchInPlace(dev, kind, xb, x.getSize());
+        return (FloatArray) dev.download(xb);
+    }
+}

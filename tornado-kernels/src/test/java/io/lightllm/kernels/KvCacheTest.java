@@ -1,0 +1,166 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.kernels.KernelTestSupport.LOCAL_SIZES;
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
+import static io.lightllm.kernels.KernelTestSupport.copyOf;
+import static io.lightllm.kernels.KernelTestSupport.device;
+import static io.lightllm.kernels.KernelTestSupport.isJvm;
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static io.lightllm.testing.TensorAssert.fill;
+import static io.lightllm.testing.TensorAssert.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.BFloat16Array;
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.HalfArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class KvCacheTest {
+    private static final int SLOTS = 11;
+    private static final int HEADS = 3;
+    private static final int HEAD_DIM = 20;
+    private static final int ROW = HEADS * HEAD_DIM;
+    private static final IntArray DEST = IntArray.fromArray(7, 0, 10, 3);
+    private static final int TOKENS = DEST.getSize();
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void copyToPoolWritesTheDestinationSlotsOnlyAndReadsBack(String id) {
+        Device dev = device(id);
+        FloatArray src = random(TOKENS * ROW, 3f, 1);
+        for (NativeArray initial : new NativeArray[] {fill(FloatArray.allocate(SLOTS * ROW), 1f, 2), fill(HalfArray.allocate(SLOTS * ROW), 1f, 2),
+            fill(BFloat16Array.allocate(SLOTS * ROW), 1f, 2)}) {
+            // expected: the initial pool with each destination row stored through the pool type's own rounding
+            NativeArray expected = NativeArray.allocate(initial.dtype(), initial.getSize());
+            expected.copyFrom(initial);
+            for (int t = 0; t < TOKENS; t++) {
+                for (int j = 0; j < ROW; j++) {
+                    expected.setFloat(DEST.get(t) * ROW + j, src.get(t * ROW + j));
+                }
+            }
+            DeviceBuffer pool = copyOf(dev, initial);
+            KvCache.launchCopyToPool(dev, pool, copyOf(dev, src), copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
+            NativeArray got = dev.download(pool);
+            // a store rounds to nearest even on every backend: bit-exact
+            assertClose(expected, got, 0f, 0f, "pool " + initial.dtype());
+
+            DeviceBuffer back = dev.allocate(DType.F32, TOKENS * ROW);
+            KvCache.launchGatherFromPool(dev, back, pool, copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
+            FloatArray expectedBack = FloatArray.allocate(TOKENS * ROW);
+            for (int i = 0; i < TOKENS * ROW; i++) {
+                expectedBack.set(i, expected.getFloat(DEST.get(i / ROW) * ROW + i % ROW));
+            }
+            assertClose(expectedBack, dev.download(back), 0f, 0f, "gather from " + initial.dtype());
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void int8PoolQuantisesPerTokenAndHead(String id) {
+        Device dev = device(id);
+        FloatArray src = random(TOKENS * ROW, 3f, 5);
+        for (int d = 0; d < HEAD_DIM; d++) {
+            src.set(ROW + HEAD_DIM + d, 0f); // token 1, head 1: all zero, so scale 0
+        }
+        for (int local : LOCAL_SIZES) {
+            Quantised q = quantise(dev, Grid.groups((long) TOKENS * HEADS, local), src);
+            checkQuantisation(src, q, "local " + local);
+        }
+        Quantised launched = quantise(dev, null, src);
+        checkQuantisation(src, launched, "launcher");
+        checkDequantisation(dev, src, launched);
+        if (!isJvm(dev)) {
+            Quantised jvm = quantise(TestDevices.jvm(), null, src);
+            // scales: one division by 127, correctly rounded on the JVM, within 2.5 ulps under OpenCL
+            assertClose(jvm.scales, launched.scales, 0f, 3e-7f, "scales " + id + " vs jvm");
+            // codes: equal except where x / scale sits on a rounding boundary, where they may differ by 1
+            assertClose(jvm.codes, launched.codes, 1f, 0f, "codes " + id + " vs jvm");
+        }
+    }
+
+    @Test
+    void slotsOutsideThePoolAreSkipped() {
+        Device dev = TestDevices.jvm();
+        FloatArray initial = random(SLOTS * ROW, 1f, 8);
+        DeviceBuffer pool = copyOf(dev, initial);
+        KvCache.launchCopyToPool(dev, pool, copyOf(dev, random(2 * ROW, 1f, 9)), copyOf(dev, IntArray.fromArray(-1, SLOTS)), 2, HEADS,
+                HEAD_DIM);
+        assertClose(initial, dev.download(pool), 0f, 0f, "pool after out-of-range writes");
+    }
+
+    private record Quantised(ByteArray codes, FloatArray scales, DeviceBuffer codesBuffer, DeviceBuffer scalesBuffer) {
+    }
+
+    @Test
+    void compilesToCuda() {
+        for (DType pool : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(KvCache.COPY_TO_POOL, pool, DType.F32, DType.I32, null, null, null);
+            assertCompilesToCuda(KvCache.GATHER_FROM_POOL, DType.F32, pool, DType.I32, null, null, null);
+        }
+        assertCompilesToCuda(KvCache.COPY_TO_POOL_INT8);
+        assertCompilesToCuda(KvCache.DEQUANTIZE_INT8);
+    }
+
+    private static Quantised quantise(Device dev, Grid grid, FloatArray src) {
+        DeviceBuffer pool = copyOf(dev, ByteArray.allocate(SLOTS * ROW)), scales = copyOf(dev, FloatArray.allocate(SLOTS * HEADS));
+        DeviceBuffer sb = copyOf(dev, src), db = copyOf(dev, DEST);
+        if (grid == null) {
+            KvCache.launchCopyToPoolInt8(dev, pool, scales, sb, db, TOKENS, HEADS, HEAD_DIM);
+        } else {
+            dev.launch(KvCache.COPY_TO_POOL_INT8, grid, pool, scales, sb, db, HEADS, HEAD_DIM, SLOTS);
+        }
+        return new Quantised((ByteArray) dev.download(pool), (FloatArray) dev.download(scales), pool, scales);
+    }
+
+    /** Against the definition: scale = max|x| / 127, q = round half away from zero of x / scale (in double), clamped. */
+    private static void checkQuantisation(FloatArray src, Quantised q, String what) {
+        for (int t = 0; t < TOKENS; t++) {
+            for (int h = 0; h < HEADS; h++) {
+                double max = 0;
+                for (int d = 0; d < HEAD_DIM; d++) {
+                    max = Math.max(max, Math.abs(src.get((t * HEADS + h) * HEAD_DIM + d)));
+                }
+                float scale = (float) max / 127f;
+                int slot = DEST.get(t);
+                // max is exact; the one float division is within 2.5 ulps on every backend
+                assertEquals(scale, q.scales.get(slot * HEADS + h), 3e-7f * scale, what + ": scale of token " + t + " head " + h);
+                for (int d = 0; d < HEAD_DIM; d++) {
+                    double x = src.get((t * HEADS + h) * HEAD_DIM + d);
+                    double ratio = scale == 0 ? 0 : x / scale;
+                    long expected = Math.max(-127, Math.min(127, ratio < 0 ? -Math.round(-ratio) : Math.round(ratio)));
+                    int got = q.codes.get((slot * HEADS + h) * HEAD_DIM + d);
+                    // the kernel divides in float: only a ratio within float error of a half-integer may round the other way
+                    boolean nearTie = Math.abs(Math.abs(ratio) % 1 - 0.5) < 1e-5;
+                    assertTrue(got == expected || nearTie && Math.abs(got - expected) == 1,
+                            what + ": code of token " + t + " head " + h + " element " + d + " is " + got + ", expected " + expected);
+                }
+            }
+        }
+    }
+
+    /** Dequantised values are code * scale, and within half a quantisation step (scale / 2) of the original. */
+    private static void checkDequantisation(Device dev, FloatArray src, Quantised q) {
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * ROW);
+        KvCache.launchDequantizeInt8(dev, out, q.codesBuffer, q.scalesBuffer, copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
+        FloatArray got = (FloatArray) dev.download(out);
+        for (int i = 0; i < TOKENS * ROW; i++) {
+            int slot = DEST.get(i / ROW), h = (i % ROW) / HEAD_DIM;
+            float scale = q.scales.get(slot * HEADS + h);
+            float code = q.codes.get(slot * ROW + i % ROW);
+            assertEquals(code * scale, got.get(i), 0f, "dequantised element " + i); // one float product: exact
+            // half a step, plus the float rounding of x / scale and of code * scale (a few ulps of |x| <= 3)
+            assertEquals(src.get(i), got.get(i), scale / 2 * (1 + 1e-5) + 1e-6, "round trip of element " + i);
+        }
+    }
+}
