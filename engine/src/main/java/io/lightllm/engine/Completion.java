@@ -5,7 +5,7 @@ package io.lightllm.engine;
  *
  * @param sequence which of the prompt's n sequences
  * @param tokens   the generated token ids (a stop token id is included; tokens after a stop string are not)
- * @param text     the generated text, cut before a stop string (null without a {@link TextCodec})
+ * @param text     the generated text, cut before a stop string (null without a tokenizer)
  * @param finish   why it ended
  * @param error    the failure for {@link FinishReason#ERROR}
  */

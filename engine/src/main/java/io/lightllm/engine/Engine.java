@@ -3,6 +3,7 @@ package io.lightllm.engine;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.models.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -25,7 +26,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Engine implements AutoCloseable {
     private final CausalLM model;
     private final EngineConfig config;
-    private final TextCodec codec;
+    private final Tokenizer tokenizer;
     private final TokenKvPool pool;
     private final RequestTokenTable table;
     private final InferenceLoop loop;
@@ -36,10 +37,10 @@ public final class Engine implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong();
     private final int maxSequence;
 
-    private Engine(CausalLM model, EngineConfig config, TextCodec codec) {
+    private Engine(CausalLM model, EngineConfig config, Tokenizer tokenizer) {
         this.model = model;
         this.config = config;
-        this.codec = codec;
+        this.tokenizer = tokenizer;
         RouterConfig rc = config.router();
         this.pool = model.newKvPool(rc.maxTotalTokens(), config.kvDtype());
         this.maxSequence = Math.min(model.maxSequenceLength(), rc.maxTotalTokens());
@@ -52,20 +53,26 @@ public final class Engine implements AutoCloseable {
         this.detokenizationThread = Thread.ofPlatform().name("lightllm-detokenize").daemon().start(detokenization);
     }
 
-    /** Starts the engine's threads; {@code codec} may be null when only token ids are submitted. */
-    public static Engine start(CausalLM model, EngineConfig config, TextCodec codec) {
-        return new Engine(model, config, codec);
+    /**
+     * Starts the engine's threads. {@code tokenizer} may be null when only token ids are
+     * submitted (events then carry no text); the engine does not close it or the model.
+     */
+    public static Engine start(CausalLM model, EngineConfig config, Tokenizer tokenizer) {
+        return new Engine(model, config, tokenizer);
     }
 
-    /** Streams the completion of a text prompt (tokenized on the tokenization stage; a bad prompt ends the stream with onError). */
+    /**
+     * Streams the completion of a text prompt, tokenized on the tokenization stage with the
+     * tokenizer's special tokens (BOS); a bad prompt ends the stream with onError.
+     */
     public Flow.Publisher<TokenEvent> submit(String prompt, SamplingParams params) {
-        if (codec == null) {
+        if (tokenizer == null) {
             throw new IllegalStateException("this engine has no tokenizer: submit token ids");
         }
         Submission submission = new Submission(ids.getAndIncrement());
         tokenizers.execute(() -> {
             try {
-                enqueue(submission, codec.encode(prompt), params);
+                enqueue(submission, tokenizer.encode(prompt, true), params);
             } catch (RuntimeException e) {
                 submission.stream().fail(e);
             }
@@ -109,7 +116,7 @@ public final class Engine implements AutoCloseable {
     private void enqueue(Submission submission, int[] prompt, SamplingParams params) {
         List<Request> group = validated(submission.id(), prompt, params);
         detokenization.register(submission);
-        submission.start(group, codec);
+        submission.start(group, tokenizer);
         loop.submit(group.getFirst());
     }
 

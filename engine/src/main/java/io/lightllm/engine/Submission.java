@@ -1,5 +1,6 @@
 package io.lightllm.engine;
 
+import io.lightllm.models.tokenizer.Tokenizer;
 import java.util.List;
 
 /**
@@ -11,7 +12,7 @@ final class Submission {
     private final long id;
     private final TokenStream stream;
     private volatile List<Request> sequences = List.of();
-    private IncrementalDetokenizer[] detokenizers;
+    private OutputText[] texts;
     private boolean[] ended;
     private int open;
     private volatile boolean aborted;
@@ -26,13 +27,13 @@ final class Submission {
     TokenStream stream() { return stream; }
 
     /** The sequences, once the prompt is tokenized and validated (before they reach the inference loop). */
-    void start(List<Request> group, TextCodec codec) {
-        detokenizers = new IncrementalDetokenizer[group.size()];
+    void start(List<Request> group, Tokenizer tokenizer) {
+        texts = new OutputText[group.size()];
         ended = new boolean[group.size()];
         open = group.size();
         for (Request r : group) {
-            if (codec != null) {
-                detokenizers[r.sequenceIndex()] = new IncrementalDetokenizer(codec, r.prompt(), r.params().stopStrings());
+            if (tokenizer != null) {
+                texts[r.sequenceIndex()] = new OutputText(tokenizer, r.prompt(), r.params().stopStrings());
             }
         }
         sequences = group;
@@ -56,7 +57,7 @@ final class Submission {
         if (ended[s]) {
             return false;   // tokens produced after a stop string, before the loop saw the stop
         }
-        IncrementalDetokenizer detok = detokenizers[s];
+        OutputText detok = texts[s];
         String text = null;
         FinishReason finish = g.finish();
         if (detok != null) {

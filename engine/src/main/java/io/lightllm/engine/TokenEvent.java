@@ -8,7 +8,7 @@ package io.lightllm.engine;
  * @param sequence  which of the prompt's n sequences (0 for n = 1)
  * @param token     the new token id, or -1 when the sequence ends without one
  * @param text      new text ready to show (may be empty while a character or a possible stop
- *                  string is incomplete); null when the engine has no {@link TextCodec}
+ *                  string is incomplete); null when the engine has no tokenizer
  * @param finish    null while the sequence goes on, else why it ended
  * @param error     the failure for {@link FinishReason#ERROR}, else null
  */
