@@ -46,7 +46,7 @@ public final class Engine implements AutoCloseable {
         this.maxSequence = Math.min(model.maxSequenceLength(), rc.maxTotalTokens());
         this.table = new RequestTokenTable(model.device(), Math.min(rc.runningMaxReqSize(), rc.maxTotalTokens()), maxSequence);
         StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds());
-        this.loop = new InferenceLoop(model, pool, table, scheduler, new HostSampler(model.vocabSize(), config.eosTokenIds()),
+        this.loop = new InferenceLoop(model, pool, table, scheduler, new DeviceSampler(model.device(), model.vocabSize(), config.eosTokenIds()),
                 detokenization::accept);
         this.tokenizers = Executors.newFixedThreadPool(config.tokenizerThreads(), Thread.ofPlatform().name("lightllm-tokenize-", 0).daemon().factory());
         this.inferenceThread = Thread.ofPlatform().name("lightllm-inference").daemon().start(loop);

@@ -3,7 +3,7 @@ package io.lightllm.engine;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
-import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -21,13 +21,13 @@ final class InferenceLoop implements Runnable {
     private final TokenKvPool pool;
     private final RequestTokenTable table;
     private final StepScheduler scheduler;
-    private final HostSampler sampler;
+    private final DeviceSampler sampler;
     private final Consumer<GeneratedToken> output;
     private final BlockingQueue<Request> inbox = new LinkedBlockingQueue<>();
     private volatile boolean stopping;
     private volatile EngineStats stats;
 
-    InferenceLoop(CausalLM model, TokenKvPool pool, RequestTokenTable table, StepScheduler scheduler, HostSampler sampler,
+    InferenceLoop(CausalLM model, TokenKvPool pool, RequestTokenTable table, StepScheduler scheduler, DeviceSampler sampler,
                   Consumer<GeneratedToken> output) {
         this.model = model;
         this.pool = pool;
@@ -73,6 +73,7 @@ final class InferenceLoop implements Runnable {
         }
         scheduler.failAll("the engine was closed");
         scheduler.drainOutputs().forEach(output);
+        sampler.close();
         publishStats();
     }
 
@@ -93,7 +94,7 @@ final class InferenceLoop implements Runnable {
 
     private void run(Step step) {
         try {
-            FloatArray logits = model.forwardToHost(step.batch(), pool, table);
+            DeviceBuffer logits = model.forward(step.batch(), pool, table);
             scheduler.complete(step, sampler.sample(step, logits));
         } catch (RuntimeException e) {
             scheduler.fail(step, e.toString());

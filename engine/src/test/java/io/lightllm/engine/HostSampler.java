@@ -8,8 +8,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Picks each sequence's next token from its row of logits, on the host (the first version:
- * the device version runs the same steps as io.lightllm.kernels.Sampling). Per sequence:
+ * The reference for {@link DeviceSampler}: each sequence's next token from its row of logits,
+ * on the host, written from the definitions (sorting, double sums) rather than from the kernels.
+ * Per sequence:
  * <ol>
  * <li>penalties: repetition (Hugging Face/vLLM: over prompt and output, a positive logit is
  * divided by it, a negative one multiplied), presence and frequency (OpenAI/vLLM: over the
