@@ -1,0 +1,102 @@
+package io.lightllm.engine;
+
+import io.lightllm.kernels.Sampling;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Picks every sequence's next token of a step on the device, in one batch: {@link LogitPenalties},
+ * then {@link Sampling} (greedy rows are one-hot at their argmax, so they share the batch with
+ * sampled ones; a step where every row is greedy only runs the argmax). Only the parameters
+ * [rows] go up and the token ids [rows] come back. The uniform number of each row comes from
+ * {@link CounterRandom}(the sequence's seed, its output length), so a seed gives the same
+ * output in any batch.
+ */
+final class DeviceSampler implements AutoCloseable {
+    private final Device device;
+    private final int vocab;
+    private final Set<Integer> eosTokenIds;
+    private int rowsCapacity;
+    private DeviceBuffer rowLogits, temperatures, topK, topP, uniforms, threshold, out;
+
+    DeviceSampler(Device device, int vocab, Set<Integer> eosTokenIds) {
+        this.device = device;
+        this.vocab = vocab;
+        this.eosTokenIds = Set.copyOf(eosTokenIds);
+    }
+
+    /** One token per sequence of the step, from the model's logits [batch requests, vocab] (overwritten). */
+    int[] sample(Step step, DeviceBuffer logits) {
+        List<Request> sequences = step.sequences();
+        int rows = sequences.size();
+        ensureCapacity(rows);
+        DeviceBuffer perSequence = logits;
+        if (!identity(step.logitsRows())) {
+            long rowBytes = (long) vocab * Float.BYTES;
+            for (int s = 0; s < rows; s++) {
+                device.copy(logits, step.logitsRows()[s] * rowBytes, rowLogits, s * rowBytes, rowBytes);
+            }
+            perSequence = rowLogits;
+        }
+        LogitPenalties.apply(device, perSequence, sequences, vocab, eosTokenIds);
+        if (sequences.stream().allMatch(r -> r.params().greedy())) {
+            Sampling.launchArgmax(device, out, perSequence, rows, vocab);
+        } else {
+            FloatArray t = FloatArray.allocate(rows), p = FloatArray.allocate(rows), u = FloatArray.allocate(rows);
+            IntArray k = IntArray.allocate(rows);
+            for (int s = 0; s < rows; s++) {
+                Request r = sequences.get(s);
+                t.set(s, r.params().temperature());
+                k.set(s, r.params().topK());
+                p.set(s, r.params().topP());
+                u.set(s, CounterRandom.uniform(r.seed(), r.generatedCount()));
+            }
+            device.write(t.segment(), temperatures, 0);
+            device.write(k.segment(), topK, 0);
+            device.write(p.segment(), topP, 0);
+            device.write(u.segment(), uniforms, 0);
+            Sampling.launchSample(device, out, perSequence, temperatures, topK, topP, uniforms, threshold, rows, vocab);
+        }
+        IntArray ids = IntArray.allocate(rows);
+        device.read(out, 0, ids.segment());
+        return ids.toArray();
+    }
+
+    private static boolean identity(int[] rows) {
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i] != i) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void ensureCapacity(int rows) {
+        if (rows <= rowsCapacity) {
+            return;
+        }
+        close();
+        rowsCapacity = Math.max(rows, 2 * rowsCapacity);
+        rowLogits = device.allocate(DType.F32, (long) rowsCapacity * vocab);
+        temperatures = device.allocate(DType.F32, rowsCapacity);
+        topK = device.allocate(DType.I32, rowsCapacity);
+        topP = device.allocate(DType.F32, rowsCapacity);
+        uniforms = device.allocate(DType.F32, rowsCapacity);
+        threshold = device.allocate(DType.F32, rowsCapacity);
+        out = device.allocate(DType.I32, rowsCapacity);
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : new DeviceBuffer[] {rowLogits, temperatures, topK, topP, uniforms, threshold, out}) {
+            if (b != null) {
+                b.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package io.lightllm.engine;
+
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The one thread that owns the device: takes new requests from its inbox, runs the step the
+ * {@link StepScheduler} plans through the model, samples, and hands the tokens to
+ * detokenization. It never waits on the other stages (both queues are unbounded); it sleeps
+ * only when nothing runs.
+ */
+final class InferenceLoop implements Runnable {
+    private static final long IDLE_POLL_MS = 20;
+    private final CausalLM model;
+    private final TokenKvPool pool;
+    private final RequestTokenTable table;
+    private final StepScheduler scheduler;
+    private final DeviceSampler sampler;
+    private final Consumer<GeneratedToken> output;
+    private final BlockingQueue<Request> inbox = new LinkedBlockingQueue<>();
+    private volatile boolean stopping;
+    private volatile EngineStats stats;
+
+    InferenceLoop(CausalLM model, TokenKvPool pool, RequestTokenTable table, StepScheduler scheduler, DeviceSampler sampler,
+                  Consumer<GeneratedToken> output) {
+        this.model = model;
+        this.pool = pool;
+        this.table = table;
+        this.scheduler = scheduler;
+        this.sampler = sampler;
+        this.output = output;
+        publishStats();
+    }
+
+    /** Queues a new prompt's first sequence (thread-safe). */
+    void submit(Request first) {
+        inbox.add(first);
+    }
+
+    void stop() {
+        stopping = true;
+    }
+
+    EngineStats stats() {
+        return stats;
+    }
+
+    @Override
+    public void run() {
+        while (!stopping) {
+            try {
+                if (!takeNewRequests()) {
+                    continue;
+                }
+                Step step = scheduler.next();
+                if (step != null) {
+                    run(step);
+                }
+                scheduler.drainOutputs().forEach(output);
+                publishStats();
+            } catch (InterruptedException e) {
+                break;
+            }
+        }
+        for (Request r = inbox.poll(); r != null; r = inbox.poll()) {
+            scheduler.submit(r);
+        }
+        scheduler.failAll("the engine was closed");
+        scheduler.drainOutputs().forEach(output);
+        sampler.close();
+        publishStats();
+    }
+
+    /** Moves the inbox into the router; waits a little when there is nothing else to do. False if still idle. */
+    private boolean takeNewRequests() throws InterruptedException {
+        if (scheduler.router().idle()) {
+            Request first = inbox.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
+            if (first == null) {
+                return false;
+            }
+            scheduler.submit(first);
+        }
+        for (Request r = inbox.poll(); r != null; r = inbox.poll()) {
+            scheduler.submit(r);
+        }
+        return true;
+    }
+
+    private void run(Step step) {
+        try {
+            DeviceBuffer logits = model.forward(step.batch(), pool, table);
+            scheduler.complete(step, sampler.sample(step, logits));
+        } catch (RuntimeException e) {
+            scheduler.fail(step, e.toString());
+        }
+    }
+
+    private void publishStats() {
+        Router router = scheduler.router();
+        stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size(), pool.freeSlots(), pool.capacity(),
+                pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps());
+    }
+}

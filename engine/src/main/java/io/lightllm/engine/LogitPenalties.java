@@ -1,0 +1,110 @@
+package io.lightllm.engine;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Penalties and masks applied to rows of logits on the device, before sampling. The host lists
+ * one entry per (row, token) that needs a change: only tokens that occur in a sequence (or are
+ * masked) are touched, so the kernel's work is small and entries never collide.
+ * <ul>
+ * <li>repetition (Hugging Face/vLLM: tokens of the prompt and the output; a positive logit is
+ * divided by it, a negative one multiplied);</li>
+ * <li>presence and frequency (OpenAI/vLLM: tokens of the output; subtracted once, and once per
+ * occurrence);</li>
+ * <li>eos and stop ids before min_new_tokens: -infinity.</li>
+ * </ul>
+ */
+final class LogitPenalties {
+    static final KernelRef APPLY = KernelRef.of(LogitPenalties.class, "applyPenalties");
+
+    private LogitPenalties() { }
+
+    /** Entry e changes logits[index[e]]: masked, or penalised with its row's parameters and the token's output count. */
+    public static void applyPenalties(FloatArray logits, IntArray index, IntArray outputCount, IntArray masked, FloatArray repetition,
+            FloatArray presence, FloatArray frequency, int entries) {
+        for (@Parallel int e = 0; e < entries; e++) {
+            int i = index.get(e);
+            if (masked.get(e) != 0) {
+                logits.set(i, Float.NEGATIVE_INFINITY);
+            } else {
+                float x = logits.get(i);
+                float r = repetition.get(e);
+                x = x > 0f ? x / r : x * r;
+                int count = outputCount.get(e);
+                if (count > 0) {
+                    x = x - (presence.get(e) + frequency.get(e) * count);
+                }
+                logits.set(i, x);
+            }
+        }
+    }
+
+    /**
+     * Applies what each sequence needs to its row of {@code logits} [sequences, vocab] (row s for
+     * sequence s); launches nothing when no sequence needs anything.
+     */
+    static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
+        List<int[]> entries = new ArrayList<>();   // row, token, count, masked
+        List<SamplingParams> params = new ArrayList<>();
+        for (int s = 0; s < sequences.size(); s++) {
+            Request r = sequences.get(s);
+            SamplingParams p = r.params();
+            Map<Integer, int[]> byToken = new HashMap<>();
+            if (p.penalized()) {
+                for (int i = 0; i < r.generatedCount(); i++) {
+                    byToken.computeIfAbsent(r.generatedAt(i), t -> new int[2])[0]++;
+                }
+                if (p.repetitionPenalty() != 1) {
+                    for (int i = 0; i < r.promptLength(); i++) {
+                        byToken.computeIfAbsent(r.tokenAt(i), t -> new int[2]);
+                    }
+                }
+            }
+            if (r.generatedCount() < p.minNewTokens()) {
+                Set<Integer> masked = new LinkedHashSet<>(eosTokenIds);
+                masked.addAll(p.stopTokenIds());
+                for (int id : masked) {
+                    byToken.computeIfAbsent(id, t -> new int[2])[1] = 1;
+                }
+            }
+            for (Map.Entry<Integer, int[]> e : byToken.entrySet()) {
+                if (e.getKey() < vocab) {
+                    entries.add(new int[] {s, e.getKey(), e.getValue()[0], e.getValue()[1]});
+                    params.add(p);
+                }
+            }
+        }
+        int n = entries.size();
+        if (n == 0) {
+            return;
+        }
+        IntArray index = IntArray.allocate(n), count = IntArray.allocate(n), masked = IntArray.allocate(n);
+        FloatArray repetition = FloatArray.allocate(n), presence = FloatArray.allocate(n), frequency = FloatArray.allocate(n);
+        for (int e = 0; e < n; e++) {
+            int[] entry = entries.get(e);
+            SamplingParams p = params.get(e);
+            index.set(e, entry[0] * vocab + entry[1]);
+            count.set(e, entry[2]);
+            masked.set(e, entry[3]);
+            repetition.set(e, p.repetitionPenalty());
+            presence.set(e, p.presencePenalty());
+            frequency.set(e, p.frequencyPenalty());
+        }
+        try (DeviceBuffer dIndex = device.upload(index); DeviceBuffer dCount = device.upload(count); DeviceBuffer dMasked = device.upload(masked);
+             DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence); DeviceBuffer dFreq = device.upload(frequency)) {
+            device.launch(APPLY, Grid.of(n), logits, dIndex, dCount, dMasked, dRep, dPres, dFreq, n);
+        }
+    }
+}
