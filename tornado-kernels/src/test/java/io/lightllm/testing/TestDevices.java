@@ -39,8 +39,16 @@ public final class TestDevices {
         return Devices.get(cl.devices().getFirst().id());
     }
 
-    /** Ids of the devices to compare against the JVM: every OpenCL device found (at least one in CI). */
+    /**
+     * Ids of the devices to compare against the JVM: those named by the system property
+     * {@code lightllm.test.devices} (comma-separated, e.g. {@code cuda:0} on a GPU machine),
+     * else the first OpenCL device (which CI must have).
+     */
     public static List<String> accelerators() {
+        String named = System.getProperty("lightllm.test.devices", "").trim();
+        if (!named.isEmpty()) {
+            return List.of(named.split("\\s*,\\s*"));
+        }
         List<String> ids = new ArrayList<>();
         Backend cl = OpenCLBackend.INSTANCE;
         if (cl.unavailableReason().isEmpty()) {

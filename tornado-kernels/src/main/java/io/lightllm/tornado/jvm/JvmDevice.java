@@ -141,8 +141,8 @@ public final class JvmDevice extends Device {
         if (!grid.hasLocal()) {
             throw new IllegalArgumentException("explicit kernels need local (work-group) sizes: Grid.local(...)");
         }
-        int lx = (int) grid.local(0), ly = (int) grid.local(1), lz = (int) grid.local(2);
-        int gx = (int) (grid.global(0) / lx), gy = (int) (grid.global(1) / ly), gz = (int) (grid.global(2) / lz);
+        int lx = (int) grid.localSize(0), ly = (int) grid.localSize(1), lz = (int) grid.localSize(2);
+        int gx = (int) (grid.globalSize(0) / lx), gy = (int) (grid.globalSize(1) / ly), gz = (int) (grid.globalSize(2) / lz);
         int groups = gx * gy * gz;
         int groupSize = lx * ly * lz;
         parallelFor(groups, g -> {
@@ -195,12 +195,12 @@ public final class JvmDevice extends Device {
         ctx.groupIdx = bx;
         ctx.groupIdy = by;
         ctx.groupIdz = bz;
-        ctx.localGroupSizeX = (int) grid.local(0);
-        ctx.localGroupSizeY = (int) grid.local(1);
-        ctx.localGroupSizeZ = (int) grid.local(2);
-        ctx.globalGroupSizeX = (int) grid.global(0);
-        ctx.globalGroupSizeY = (int) grid.global(1);
-        ctx.globalGroupSizeZ = (int) grid.global(2);
+        ctx.localGroupSizeX = (int) grid.localSize(0);
+        ctx.localGroupSizeY = (int) grid.localSize(1);
+        ctx.localGroupSizeZ = (int) grid.localSize(2);
+        ctx.globalGroupSizeX = (int) grid.globalSize(0);
+        ctx.globalGroupSizeY = (int) grid.globalSize(1);
+        ctx.globalGroupSizeZ = (int) grid.globalSize(2);
         return ctx;
     }
 

@@ -55,11 +55,13 @@ public record Grid(long[] global, long[] local) {
         return global.length;
     }
 
-    public long global(int d) {
+    /** Global size of dimension d (1 past the grid's dimensions). */
+    public long globalSize(int d) {
         return d < global.length ? global[d] : 1;
     }
 
-    public long local(int d) {
+    /** Work-group size of dimension d (1 when the grid has none). */
+    public long localSize(int d) {
         return local == null ? 1 : d < local.length ? local[d] : 1;
     }
 
@@ -68,7 +70,7 @@ public record Grid(long[] global, long[] local) {
     }
 
     public long totalWorkItems() {
-        return global(0) * global(1) * global(2);
+        return globalSize(0) * globalSize(1) * globalSize(2);
     }
 
     @Override

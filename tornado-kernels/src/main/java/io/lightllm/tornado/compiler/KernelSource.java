@@ -1,0 +1,9 @@
+package io.lightllm.tornado.compiler;
+
+/**
+ * A compiled kernel: the C-family source and the name of its entry function. The entry's
+ * parameters are the kernel's launch arguments in order: a pointer for each array, the value
+ * for each scalar (booleans as int).
+ */
+public record KernelSource(String entryName, String source) {
+}
