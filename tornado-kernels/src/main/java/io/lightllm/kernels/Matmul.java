@@ -95,8 +95,11 @@ public final class Matmul {
         }
         for (int i = lid; i < k; i += size) {
             float wv = w.getFloat(col * k + i);
-            for (int r = 0; r < rows; r++) {
-                acc[r] += a.get((row0 + r) * k + i) * wv;
+            // a constant trip count lets GPU compilers unroll this and keep acc in registers
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    acc[r] += a.get((row0 + r) * k + i) * wv;
+                }
             }
         }
         for (int r = 0; r < GEMV_ROWS; r++) {
@@ -161,8 +164,11 @@ public final class Matmul {
         }
         for (int i = lid; i < k; i += size) {
             float wv = w.get(col * k + i);
-            for (int r = 0; r < rows; r++) {
-                acc[r] += a.get((row0 + r) * k + i) * wv;
+            // a constant trip count lets GPU compilers unroll this and keep acc in registers
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    acc[r] += a.get((row0 + r) * k + i) * wv;
+                }
             }
         }
         for (int r = 0; r < GEMV_ROWS; r++) {
