@@ -207,23 +207,32 @@ class AttentionTest {
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
     }
 
-    /** Every accelerator computes what the JVM computes (the first OpenCL device, PoCL here). */
+    /**
+     * Every accelerator passes the reference checks with every local size, and computes what
+     * the JVM computes.
+     */
     @Test
     void acceleratorsMatchTheJvm() {
         for (String id : TestDevices.accelerators()) {
             Device device = Devices.get(id);
-            int local = 64;
             for (int[] heads : HEADS) {
-                KvFixture kv = new KvFixture(DECODE_LENS, heads[0], heads[1], heads[2], DType.F16, true, 38);
-                // both are within the reference's bound (checked inside), so within twice it of each other
-                Checked onJvm = checkDecode(jvm, kv, SPLIT_LEN, 1, "jvm decode");
-                Checked onDevice = checkDecode(device, kv, SPLIT_LEN, local, id + " decode");
-                assertClose(onJvm.out(), onDevice.out(), 2 * onJvm.bound(), 0f, id + " decode vs jvm");
-                Checked prefillJvm = checkPrefill(jvm, PREFIXES, NEW_TOKENS, heads[0], heads[1], heads[2], DType.F32, true, 1, "jvm");
-                Checked prefillDevice = checkPrefill(device, PREFIXES, NEW_TOKENS, heads[0], heads[1], heads[2], DType.F32, true,
-                        local, id + " prefill");
-                assertClose(prefillJvm.out(), prefillDevice.out(), 2 * prefillJvm.bound(), 0f, id + " prefill vs jvm");
+                for (DType pool : new DType[] {DType.F32, DType.F16}) {
+                    KvFixture kv = new KvFixture(DECODE_LENS, heads[0], heads[1], heads[2], pool, true, 38);
+                    Checked onJvm = checkDecode(jvm, kv, SPLIT_LEN, 1, "jvm decode");
+                    Checked prefillJvm = checkPrefill(jvm, PREFIXES, NEW_TOKENS, heads[0], heads[1], heads[2], pool, true, 1, "jvm");
+                    for (int local : new int[] {1, 4, 64}) {
+                        String what = id + " local " + local + " heads " + heads[0] + "/" + heads[1] + " " + pool;
+                        Checked onDevice = checkDecode(device, kv, SPLIT_LEN, local, what + " decode");
+                        // both are within the reference's bound (checked inside), so within twice it of each other
+                        assertClose(onJvm.out(), onDevice.out(), 2 * onJvm.bound(), 0f, what + " decode vs jvm");
+                        Checked prefillDevice = checkPrefill(device, PREFIXES, NEW_TOKENS, heads[0], heads[1], heads[2], pool, true,
+                                local, what + " prefill");
+                        assertClose(prefillJvm.out(), prefillDevice.out(), 2 * prefillJvm.bound(), 0f, what + " prefill vs jvm");
+                    }
+                }
             }
+            checkDecode(device, new KvFixture(new int[] {130, 200}, 2, 1, 8, DType.F32, true, 39), 150, 64, id + " decode 64 x 150");
+            checkPrefill(device, new int[] {2}, new int[] {17}, 2, 1, Attention.MAX_HEAD_DIM, DType.F16, true, 64, id + " prefill D 256");
         }
     }
 }

@@ -37,58 +37,66 @@ class MatmulTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 16})
     void tiledKernelMatchesReferenceForEveryWeightType(int tile) {
-        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-            for (boolean withBias : new boolean[] {false, true}) {
-                checkFloatKernel(Matmul.MATMUL_TILED, Matmul.tiledGrid(M, N, tile), dtype, withBias, M,
-                        "tiled " + tile + " " + dtype + (withBias ? " with bias" : ""));
-            }
-        }
+        checkTiled(jvm, tile);
     }
 
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 64})
     void gemvKernelMatchesReferenceForEveryWeightType(int local) {
-        // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one
-        for (int m : new int[] {1, M}) {
-            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                checkFloatKernel(Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local), dtype, m == 1, m,
-                        "gemv " + local + " m=" + m + " " + dtype);
-            }
-        }
-    }
-
-    private void checkFloatKernel(KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, String what) {
-        FloatArray a = TensorAssert.random(m * K, 1f, 1);
-        NativeArray w = weights(dtype, N * K, 2);
-        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
-        MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
-        DeviceBuffer out = jvm.allocate(DType.F32, m * N);
-        DeviceBuffer aBuf = jvm.upload(a);
-        jvm.launchPortable(kernel, grid, out, aBuf, jvm.upload(w), withBias ? jvm.upload(bias) : out, withBias, m, N, K);
-        assertClose(ref.expected(), jvm.download(out), ref.errorBound(), 0f, what);
+        checkGemv(jvm, local);
     }
 
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 16})
     void int8TiledKernelMatchesDequantisedReference(int tile) {
-        checkInt8Kernel(Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
     }
 
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 64})
     void int8GemvKernelMatchesDequantisedReference(int local) {
-        checkInt8Kernel(Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
     }
 
-    private void checkInt8Kernel(KernelRef kernel, Grid grid, int m, boolean withBias, String what) {
+    private static void checkTiled(Device device, int tile) {
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            for (boolean withBias : new boolean[] {false, true}) {
+                checkFloatKernel(device, Matmul.MATMUL_TILED, Matmul.tiledGrid(M, N, tile), dtype, withBias, M,
+                        device.id() + " tiled " + tile + " " + dtype + (withBias ? " with bias" : ""));
+            }
+        }
+    }
+
+    private static void checkGemv(Device device, int local) {
+        // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one
+        for (int m : new int[] {1, M}) {
+            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local), dtype, m == 1, m,
+                        device.id() + " gemv " + local + " m=" + m + " " + dtype);
+            }
+        }
+    }
+
+    private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, String what) {
+        FloatArray a = TensorAssert.random(m * K, 1f, 1);
+        NativeArray w = weights(dtype, N * K, 2);
+        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
+        MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias,
+                m, N, K);
+        assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, what);
+    }
+
+    private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, boolean withBias, String what) {
         FloatArray a = TensorAssert.random(m * K, 1f, 4);
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 5), N, K);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 6) : null;
         MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, m, N, K);
-        DeviceBuffer out = jvm.allocate(DType.F32, m * N);
-        jvm.launchPortable(kernel, grid, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()),
-                withBias ? jvm.upload(bias) : out, withBias, m, N, K);
-        assertClose(ref.expected(), jvm.download(out), ref.errorBound(), 0f, what);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()),
+                withBias ? device.upload(bias) : out, withBias, m, N, K);
+        assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, device.id() + " " + what);
     }
 
     @Test
@@ -156,12 +164,23 @@ class MatmulTest {
         assertEquals("matmul weights must be F32, F16 or BF16, got I8 (int8 weights go through launchMatmulInt8)", e.getMessage());
     }
 
-    /** Every accelerator computes what the JVM computes, through the launchers (empty until OpenCL lands). */
+    /**
+     * Every accelerator passes the same reference checks with every tile and local size, and
+     * its launchers compute what the JVM's compute.
+     */
     @Test
     void acceleratorsMatchTheJvm() {
         int m = 20;
         for (String id : TestDevices.accelerators()) {
             Device device = Devices.get(id);
+            for (int tile : new int[] {1, 4, 16}) {
+                checkTiled(device, tile);
+                checkInt8Kernel(device, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+            }
+            for (int local : new int[] {1, 4, 64}) {
+                checkGemv(device, local);
+                checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+            }
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                 FloatArray a = TensorAssert.random(m * K, 1f, 13);
                 NativeArray w = weights(dtype, N * K, 14);
