@@ -67,7 +67,7 @@ public final class Attention {
      * {@link #MAX_LOCAL}.
      */
     public static void decodeAttentionPartial(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax,
-            FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken, IntArray seqLen,
+            FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int headDim, int maxLen,
             int splits, int splitLen) {
         float[] qLocal = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
@@ -98,7 +98,7 @@ public final class Attention {
             int t = t0 + lid;
             float s = NEG_INF;
             if (t < end) {
-                int slot = reqToToken.get(b * maxLen + t);
+                int slot = reqToToken.get(reqRows.get(b) * maxLen + t);
                 slots[lid] = slot;
                 int kBase = (slot * kvHeads + kvHead) * headDim;
                 float dot = 0f;
@@ -191,7 +191,7 @@ public final class Attention {
      * memory. Local size: any power of two up to {@link #MAX_LOCAL}.
      */
     public static void prefillAttention(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            IntArray reqToToken, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
+            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
             float scale, int qHeads, int kvHeads, int headDim, int maxLen, int qBlocks) {
         float[] scores = ctx.allocateFloatLocalArray(BLOCK_Q * BLOCK_K);
         float[] acc = ctx.allocateFloatLocalArray(BLOCK_Q * MAX_HEAD_DIM);
@@ -224,7 +224,7 @@ public final class Attention {
                 int keys = Math.min(BLOCK_K, keyEnd - k0);
                 ctx.localBarrier(); // the previous block's readers of keySlots and scores are done
                 for (int c = lid; c < keys; c += size) {
-                    keySlots[c] = reqToToken.get(b * maxLen + k0 + c);
+                    keySlots[c] = reqToToken.get(reqRows.get(b) * maxLen + k0 + c);
                 }
                 ctx.localBarrier();
                 for (int i = lid; i < BLOCK_Q * BLOCK_K; i += size) {
@@ -327,16 +327,16 @@ public final class Attention {
      * may be null (allocated for this call) or reused across calls.
      */
     public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
+            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale) {
-        launchDecodeAttentionSplit(device, out, q, kPool, vPool, reqToToken, seqLen, alibiSlopes, scratch, batch, qHeads,
+        launchDecodeAttentionSplit(device, out, q, kPool, vPool, reqToToken, reqRows, seqLen, alibiSlopes, scratch, batch, qHeads,
                 kvHeads, headDim, maxLen, maxSeqLen, scale, decodeSplitLen(device, maxSeqLen),
                 Tuning.get(device, "reduce.local", 64));
     }
 
     /** {@link #launchDecodeAttention} with the split length and work-group size given (tests, tuning). */
     public static void launchDecodeAttentionSplit(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
+            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale, int splitLen, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
         KernelLibrary.requirePositive(batch, "batch");
@@ -349,7 +349,8 @@ public final class Attention {
         int splits = (maxSeqLen + splitLen - 1) / splitLen;
         KernelLibrary.requireElements(q, (long) batch * qHeads * headDim, "decode attention q");
         KernelLibrary.requireElements(out, (long) batch * qHeads * headDim, "decode attention out");
-        KernelLibrary.requireElements(reqToToken, (long) batch * maxLen, "reqToToken");
+        KernelLibrary.requireElements(reqToToken, maxLen, "reqToToken");
+        KernelLibrary.requireElements(reqRows, batch, "reqRows");
         KernelLibrary.requireElements(seqLen, batch, "seqLen");
         checkPool(kPool, vPool, kvHeads, headDim);
         DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch, qHeads, headDim, splits) : null;
@@ -358,7 +359,7 @@ public final class Attention {
         KernelLibrary.requireElements(s.sum(), (long) batch * qHeads * splits, "decode attention scratch (sum)");
         KernelLibrary.requireElements(s.acc(), (long) batch * qHeads * splits * headDim, "decode attention scratch (acc)");
         device.launch(DECODE_PARTIAL, decodeGrid(batch, qHeads, splits, local), s.acc(), s.max(), s.sum(), q, kPool, vPool,
-                reqToToken, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
+                reqToToken, reqRows, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
                 maxLen, splits, splitLen);
         device.launch(DECODE_MERGE, Grid.of((long) batch * qHeads, headDim), out, s.acc(), s.max(), s.sum(), seqLen, batch,
                 qHeads, headDim, splits, splitLen);
@@ -380,16 +381,16 @@ public final class Attention {
      * at least every bLen; {@code alibiSlopes} may be null.
      */
     public static void launchPrefillAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
+            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
             DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
             float scale) {
-        launchPrefillAttentionLocal(device, out, q, kPool, vPool, reqToToken, bStart, bLen, bPrefix, alibiSlopes, batch, rows,
+        launchPrefillAttentionLocal(device, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, batch, rows,
                 qHeads, kvHeads, headDim, maxLen, maxNewLen, scale, Tuning.get(device, "reduce.local", 64));
     }
 
     /** {@link #launchPrefillAttention} with the work-group size given (tests, tuning). */
     public static void launchPrefillAttentionLocal(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
+            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
             DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
             float scale, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
@@ -399,14 +400,15 @@ public final class Attention {
         KernelLibrary.requireLocalSize(local, MAX_LOCAL, "prefill attention");
         KernelLibrary.requireElements(q, (long) rows * qHeads * headDim, "prefill attention q");
         KernelLibrary.requireElements(out, (long) rows * qHeads * headDim, "prefill attention out");
-        KernelLibrary.requireElements(reqToToken, (long) batch * maxLen, "reqToToken");
+        KernelLibrary.requireElements(reqToToken, maxLen, "reqToToken");
+        KernelLibrary.requireElements(reqRows, batch, "reqRows");
         KernelLibrary.requireElements(bStart, batch, "bStart");
         KernelLibrary.requireElements(bLen, batch, "bLen");
         KernelLibrary.requireElements(bPrefix, batch, "bPrefix");
         checkPool(kPool, vPool, kvHeads, headDim);
         int qBlocks = (maxNewLen + BLOCK_Q - 1) / BLOCK_Q;
-        device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, reqToToken, bStart, bLen,
-                bPrefix, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim, maxLen,
+        device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, reqToToken, reqRows, bStart,
+                bLen, bPrefix, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim, maxLen,
                 qBlocks);
     }
 

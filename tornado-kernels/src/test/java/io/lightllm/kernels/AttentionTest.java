@@ -80,7 +80,7 @@ class AttentionTest {
             for (int run = 0; run < 2; run++) {
                 DeviceBuffer out = jvm.allocate(DType.F32, q.getSize());
                 Attention.launchDecodeAttention(jvm, out, jvm.upload(q), jvm.upload(kv.kPool), jvm.upload(kv.vPool),
-                        jvm.upload(kv.reqToToken), jvm.upload(IntArray.fromArray(kv.tokens)), jvm.upload(kv.slopes), scratch,
+                        jvm.upload(kv.reqToToken), jvm.upload(kv.reqRows), jvm.upload(IntArray.fromArray(kv.tokens)), jvm.upload(kv.slopes), scratch,
                         kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, 300, kv.scale);
                 assertClose(expected, jvm.download(out), (float) bound, 0f, "decode launcher, run " + run);
             }
@@ -107,7 +107,7 @@ class AttentionTest {
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
         Attention.launchDecodeAttentionSplit(device, out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool),
-                device.upload(kv.reqToToken), device.upload(IntArray.fromArray(kv.tokens)),
+                device.upload(kv.reqToToken), device.upload(kv.reqRows), device.upload(IntArray.fromArray(kv.tokens)),
                 kv.slopes == null ? null : device.upload(kv.slopes), null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim,
                 kv.maxLen, maxSeqLen, kv.scale, splitLen, local);
         FloatArray actual = (FloatArray) device.download(out);
@@ -164,14 +164,14 @@ class AttentionTest {
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
         Object[] buffers = {out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool), device.upload(kv.reqToToken),
-            device.upload(IntArray.fromArray(start)), device.upload(IntArray.fromArray(newTokens)),
+            device.upload(kv.reqRows), device.upload(IntArray.fromArray(start)), device.upload(IntArray.fromArray(newTokens)),
             device.upload(IntArray.fromArray(prefixes)), alibi ? device.upload(kv.slopes) : null};
         DeviceBuffer[] b = java.util.Arrays.copyOf(buffers, buffers.length, DeviceBuffer[].class);
         if (local == 0) {
-            Attention.launchPrefillAttention(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], batch, rows, qHeads,
+            Attention.launchPrefillAttention(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
                     kvHeads, headDim, kv.maxLen, maxNew, kv.scale);
         } else {
-            Attention.launchPrefillAttentionLocal(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], batch, rows, qHeads,
+            Attention.launchPrefillAttentionLocal(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
                     kvHeads, headDim, kv.maxLen, maxNew, kv.scale, local);
         }
         FloatArray actual = (FloatArray) device.download(out);
@@ -200,10 +200,10 @@ class AttentionTest {
     void launchersRefuseInconsistentHeads() {
         DeviceBuffer any = jvm.allocate(DType.F32, 64), ints = jvm.allocate(DType.I32, 64);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, any,
-                any, any, any, ints, ints, null, null, 1, 3, 2, 4, 8, 8, 1f));
+                any, any, any, ints, ints, ints, null, null, 1, 3, 2, 4, 8, 8, 1f));
         assertEquals("qHeads 3 is not a multiple of kvHeads 2", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, any, any, ints,
-                ints, ints, ints, null, 1, 1, 2, 2, 300, 8, 8, 1f));
+                ints, ints, ints, ints, null, 1, 1, 2, 2, 300, 8, 8, 1f));
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
     }
 

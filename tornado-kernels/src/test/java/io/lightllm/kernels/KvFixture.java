@@ -21,6 +21,8 @@ final class KvFixture {
     final int[] tokens;
     final NativeArray kPool, vPool;
     final IntArray reqToToken;
+    /** The table row of each request. */
+    final IntArray reqRows;
     final FloatArray slopes;
     final float scale;
 
@@ -43,6 +45,11 @@ final class KvFixture {
             order.add(s);
         }
         Collections.shuffle(order, new Random(seed));
+        // request b lives in table row batch - 1 - b: kernels must go through reqRows
+        reqRows = IntArray.allocate(batch);
+        for (int b = 0; b < batch; b++) {
+            reqRows.set(b, batch - 1 - b);
+        }
         reqToToken = IntArray.allocate(batch * maxLen);
         for (int i = 0; i < batch * maxLen; i++) {
             reqToToken.set(i, -1);
@@ -59,7 +66,7 @@ final class KvFixture {
         for (int b = 0; b < batch; b++) {
             for (int t = 0; t < tokens[b]; t++, next++) {
                 int slot = order.get(next);
-                reqToToken.set(b * maxLen + t, slot);
+                reqToToken.set(reqRows.get(b) * maxLen + t, slot);
                 for (int e = 0; e < kvHeads * headDim; e++) {
                     kPool.setFloat(slot * kvHeads * headDim + e, kValues.getFloat(next * kvHeads * headDim + e));
                     vPool.setFloat(slot * kvHeads * headDim + e, vValues.getFloat(next * kvHeads * headDim + e));
@@ -87,7 +94,7 @@ final class KvFixture {
         double[] scores = new double[qPos + 1];
         double max = Double.NEGATIVE_INFINITY, scoreError = 0;
         for (int t = 0; t <= qPos; t++) {
-            int base = (reqToToken.get(b * maxLen + t) * kvHeads + kvHead) * headDim;
+            int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
             double dot = 0, magnitude = 0;
             for (int d = 0; d < headDim; d++) {
                 double term = (double) q.get((qRow * qHeads + h) * headDim + d) * kPool.getFloat(base + d);
@@ -105,7 +112,7 @@ final class KvFixture {
         for (int t = 0; t <= qPos; t++) {
             double p = Math.exp(scores[t] - max);
             sum += p;
-            int base = (reqToToken.get(b * maxLen + t) * kvHeads + kvHead) * headDim;
+            int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
             for (int d = 0; d < headDim; d++) {
                 out[d] += p * vPool.getFloat(base + d);
             }
