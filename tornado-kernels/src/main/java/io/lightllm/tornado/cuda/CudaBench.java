@@ -30,7 +30,15 @@ public final class CudaBench {
 
     public static void main(String[] args) {
         Locale.setDefault(Locale.ROOT);
-        CudaDevice gpu = (CudaDevice) Devices.get(args.length > 0 ? args[0] : "cuda:0");
+        String id = args.length > 0 ? args[0] : "cuda:0";
+        CudaDevice gpu;
+        try {
+            gpu = (CudaDevice) Devices.get(id);
+        } catch (RuntimeException e) {
+            System.out.println("cannot open " + id + ": " + e.getMessage());
+            System.exit(2);
+            return;
+        }
         System.out.println("device " + gpu + ", compute capability " + gpu.computeCapability() + ", " + gpu.computeUnits() + " SMs");
         CudaBench b = new CudaBench(gpu);
         b.json.add("\"device\":\"" + gpu.name().replace("\"", "'") + "\"");

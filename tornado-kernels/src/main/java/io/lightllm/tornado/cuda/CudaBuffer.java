@@ -31,7 +31,7 @@ public final class CudaBuffer extends DeviceBuffer {
         return closed.get();
     }
 
-    /** Frees the memory (cuMemFree waits for work that may still use it). Closing twice is harmless. */
+    /** Frees the memory once the device's queued work is done. Closing twice is harmless. */
     @Override
     public void close() {
         if (closed.compareAndSet(false, true) && pointer != 0) {

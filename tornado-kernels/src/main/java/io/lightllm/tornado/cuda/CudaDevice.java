@@ -186,12 +186,16 @@ public final class CudaDevice extends Device {
         }
     }
 
+    /** Frees after the queued work, which may still read or write the memory, is done. */
     void free(long pointer) {
         if (closed) {
             return; // the context and everything in it are gone already
         }
-        makeCurrent();
-        check(CudaDriver.cuMemFree(pointer), "cuMemFree on " + id());
+        requireNotCapturing("closing a buffer");
+        onStream(() -> {
+            check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize before cuMemFree on " + id());
+            check(CudaDriver.cuMemFree(pointer), "cuMemFree on " + id());
+        });
     }
 
     @Override

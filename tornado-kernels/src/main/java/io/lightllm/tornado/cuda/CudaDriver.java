@@ -29,7 +29,7 @@ final class CudaDriver {
     private static final List<String> MISSING = new ArrayList<>();
 
     static final NativeLibrary LIBRARY = NativeLibrary.open("lightllm.cuda.driver", List.of("libcuda.so.1", "libcuda.so"),
-            NativeLibrary.driverDirectories());
+            NativeLibrary.driverDirectories(), "no NVIDIA driver");
 
     // ---- constants (cuda.h, CUDA 13.0) ---------------------------------------------------------
     static final int CUDA_SUCCESS = 0;
@@ -147,7 +147,7 @@ final class CudaDriver {
     /** Why the driver cannot be used (library missing, or too old for a function we need), or null. */
     static String loadFailure() {
         if (LIBRARY.failure().isPresent()) {
-            return LIBRARY.failure().get() + " (no NVIDIA driver)";
+            return LIBRARY.failure().get();
         }
         if (!MISSING.isEmpty()) {
             return LIBRARY.loadedFrom() + " lacks " + MISSING + ": the NVIDIA driver is too old for this backend";

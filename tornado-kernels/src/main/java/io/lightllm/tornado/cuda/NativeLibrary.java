@@ -46,6 +46,11 @@ final class NativeLibrary {
      * that cannot be found is remembered with a message that says what was tried.
      */
     static NativeLibrary open(String property, List<String> sonames, List<Path> directories) {
+        return open(property, sonames, directories, null);
+    }
+
+    /** As {@link #open(String, List, List)}; {@code absenceMeans} says what a missing library tells (e.g. "no NVIDIA driver"). */
+    static NativeLibrary open(String property, List<String> sonames, List<Path> directories, String absenceMeans) {
         String configured = System.getProperty(property);
         if (configured != null && !configured.isBlank()) {
             try {
@@ -73,7 +78,7 @@ final class NativeLibrary {
                 }
             }
         }
-        return missing(sonames.getFirst(), sonames.getFirst() + " not found: tried " + String.join(", ", sonames)
+        return missing(sonames.getFirst(), sonames.getFirst() + " not found" + (absenceMeans == null ? "" : " (" + absenceMeans + ")") + ": tried " + String.join(", ", sonames)
                 + " on the loader path (LD_LIBRARY_PATH, ldconfig) and in " + directories
                 + "; set -D" + property + "=/path/to/" + sonames.getFirst());
     }
