@@ -16,6 +16,7 @@ import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelTiming;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -32,11 +33,23 @@ import java.util.stream.Stream;
 public final class CudaSelfTest {
     private final Device jvm = Devices.get("jvm");
     private final CudaDevice gpu;
+    private final PrintStream out;
     private int passed;
     private int failed;
 
-    private CudaSelfTest(CudaDevice gpu) {
+    private CudaSelfTest(CudaDevice gpu, PrintStream out) {
         this.gpu = gpu;
+        this.out = out;
+    }
+
+    /** Runs every check on {@code gpu}, printing a line per check to {@code out}; returns how many failed. */
+    public static int run(CudaDevice gpu, PrintStream out) {
+        out.println("device " + gpu + ", compute capability " + gpu.computeCapability() + ", NVRTC options " + gpu.compileOptions()
+                + ", PTX cache " + PtxCache.standard().directory() + ", cuBLAS " + CudaBlas.unavailableReason().orElse("available"));
+        CudaSelfTest t = new CudaSelfTest(gpu, out);
+        t.runAll();
+        out.println(t.passed + " passed, " + t.failed + " failed");
+        return t.failed;
     }
 
     public static void main(String[] args) {
@@ -55,12 +68,7 @@ public final class CudaSelfTest {
             System.exit(2);
             return;
         }
-        System.out.println("device " + gpu + ", compute capability " + gpu.computeCapability() + ", NVRTC options " + gpu.compileOptions()
-                + ", PTX cache " + PtxCache.standard().directory() + ", cuBLAS " + CudaBlas.unavailableReason().orElse("available"));
-        CudaSelfTest t = new CudaSelfTest(gpu);
-        t.runAll();
-        System.out.println(t.passed + " passed, " + t.failed + " failed");
-        System.exit(t.failed == 0 ? 0 : 1);
+        System.exit(run(gpu, System.out) == 0 ? 0 : 1);
     }
 
     private void runAll() {
@@ -87,11 +95,11 @@ public final class CudaSelfTest {
         try {
             String detail = body.run();
             passed++;
-            System.out.printf("PASS %s (%.0f ms)%s%n", name, (System.nanoTime() - t0) / 1e6, detail == null ? "" : ": " + detail);
+            out.printf("PASS %s (%.0f ms)%s%n", name, (System.nanoTime() - t0) / 1e6, detail == null ? "" : ": " + detail);
         } catch (Throwable e) {
             failed++;
-            System.out.println("FAIL " + name + ": " + e);
-            e.printStackTrace(System.out);
+            out.println("FAIL " + name + ": " + e);
+            e.printStackTrace(out);
         }
     }
 
@@ -176,9 +184,11 @@ public final class CudaSelfTest {
         return "max |diff| " + maxDiff;
     }
 
+    /** saxpy on a copy of y: the JVM's upload would alias the host array and update it in place. */
     private static FloatArray run(Device d, Grid grid, FloatArray x, FloatArray y) {
         DeviceBuffer bx = d.upload(x);
-        DeviceBuffer by = d.upload(y);
+        DeviceBuffer by = d.allocate(DType.F32, y.getSize());
+        d.copyIn(y, by);
         d.launch(DiagnosticKernels.SAXPY, grid, by, bx, 2.5f, x.getSize());
         FloatArray out = (FloatArray) d.download(by);
         bx.close();
