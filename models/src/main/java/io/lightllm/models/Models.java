@@ -4,6 +4,9 @@ import io.lightllm.kernels.KernelLibrary;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.llama.LlamaModel;
+import io.lightllm.models.weights.DummyWeights;
+import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import java.util.Map;
 import java.util.Set;
@@ -24,7 +27,37 @@ public final class Models {
 
     /** The model of {@code files} on {@code device}; weights are uploaded (or aliased on the JVM) with a progress bar. */
     public static CausalLM load(ModelFiles files, Device device, Quantization quant, boolean quiet) {
-        ModelConfig c = files.config();
+        return load(files.config(), files.weights(), files.source().getFileName().toString(), device, quant, quiet);
+    }
+
+    /**
+     * A model of the named preset ({@code llama-1b}, {@code llama-8b}) or config.json with random
+     * weights of {@code dtype} ({@code --load-format dummy}): full-size benchmarks without a download.
+     * The weights live as long as the model.
+     */
+    public static CausalLM dummy(String presetOrConfig, DType dtype, Device device, Quantization quant, boolean quiet) {
+        ModelConfig c = dummyConfig(presetOrConfig);
+        DummyWeights weights = new DummyWeights(c, dtype);
+        CausalLM model = load(c, weights, "dummy " + presetOrConfig, device, quant, quiet);
+        return new DelegatingModel(model, weights);
+    }
+
+    public static ModelConfig dummyConfig(String presetOrConfig) {
+        java.nio.file.Path path = java.nio.file.Path.of(presetOrConfig);
+        if (java.nio.file.Files.isRegularFile(path)) {
+            return ModelConfig.load(path);
+        }
+        try (java.io.InputStream in = Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
+            if (in == null) {
+                throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b; or a config.json path)");
+            }
+            return ModelConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree(in), "preset " + presetOrConfig);
+        } catch (java.io.IOException e) {
+            throw new ModelLoadException("cannot read preset " + presetOrConfig + ": " + e.getMessage());
+        }
+    }
+
+    private static CausalLM load(ModelConfig c, WeightSource weights, String label, Device device, Quantization quant, boolean quiet) {
         if (!LLAMA_FAMILY.contains(c.modelType())) {
             throw new ModelLoadException("architecture '" + c.modelType() + "' (" + String.join(", ", c.architectures())
                     + ") is recognised but has no model class yet; implemented: " + String.join(", ", new java.util.TreeSet<>(LLAMA_FAMILY)));
@@ -34,12 +67,44 @@ public final class Models {
         }
         KernelLibrary.installOverrides(device);
         long bytes = 0;
-        for (String name : files.weights().names()) {
-            bytes += files.weights().get(name).data().byteSize();
+        for (String name : weights.names()) {
+            bytes += weights.get(name).data().byteSize();
         }
-        try (ConsoleProgress progress = ConsoleProgress.start("loading " + files.source().getFileName() + " to " + device.id(),
-                bytes, quiet)) {
-            return new LlamaModel(device, c, files.weights(), quant == Quantization.INT8, progress::advance);
+        try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + device.id(), bytes, quiet)) {
+            return new LlamaModel(device, c, weights, quant == Quantization.INT8, progress::advance);
+        }
+    }
+
+    /** A model that also owns what its weights alias (dummy weights in host memory). */
+    private record DelegatingModel(CausalLM model, AutoCloseable owned) implements CausalLM {
+        public Device device() {
+            return model.device();
+        }
+
+        public int vocabSize() {
+            return model.vocabSize();
+        }
+
+        public int maxSequenceLength() {
+            return model.maxSequenceLength();
+        }
+
+        public io.lightllm.models.infer.TokenKvPool newKvPool(int slots, DType dtype) {
+            return model.newKvPool(slots, dtype);
+        }
+
+        public io.lightllm.tornado.runtime.DeviceBuffer forward(io.lightllm.models.infer.NopadBatch batch,
+                io.lightllm.models.infer.TokenKvPool pool, io.lightllm.models.infer.RequestTokenTable table) {
+            return model.forward(batch, pool, table);
+        }
+
+        public void close() {
+            model.close();
+            try {
+                owned.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
         }
     }
 

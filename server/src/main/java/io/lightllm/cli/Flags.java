@@ -11,6 +11,8 @@ import java.util.Set;
  */
 public final class Flags {
     private final Map<String, String> values = new LinkedHashMap<>();
+    private final java.util.List<String> positional = new java.util.ArrayList<>();
+    private int positionalRead;
     private final Set<String> read = new java.util.HashSet<>();
 
     private Flags() {
@@ -21,7 +23,11 @@ public final class Flags {
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (!a.startsWith("--") || a.length() == 2) {
-                throw new IllegalArgumentException("unexpected argument '" + a + "' (flags look like --name value)");
+                if (!f.values.isEmpty()) {
+                    throw new IllegalArgumentException("unexpected argument '" + a + "' (flags look like --name value)");
+                }
+                f.positional.add(a);
+                continue;
             }
             String name = a.substring(2);
             String value;
@@ -39,6 +45,14 @@ public final class Flags {
             }
         }
         return f;
+    }
+
+    /** The next word before the flags (a subcommand), or an error naming what was expected. */
+    public String positional(String what) {
+        if (positionalRead >= positional.size()) {
+            throw new IllegalArgumentException("missing " + what);
+        }
+        return positional.get(positionalRead++);
     }
 
     public String string(String name, String fallback) {
@@ -101,6 +115,9 @@ public final class Flags {
 
     /** Fails on any flag that no command read: a typo must not be silently ignored. */
     public void checkAllRead() {
+        if (positionalRead < positional.size()) {
+            throw new IllegalArgumentException("unexpected argument '" + positional.get(positionalRead) + "'");
+        }
         for (String name : values.keySet()) {
             if (!read.contains(name)) {
                 throw new IllegalArgumentException("unknown flag --" + name);

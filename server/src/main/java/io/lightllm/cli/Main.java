@@ -17,7 +17,9 @@ public final class Main {
     }
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
-            "devices", new DevicesCommand()));
+            "devices", new DevicesCommand(),
+            "generate", new GenerateCommand(),
+            "bench", new BenchCommand()));
 
     private Main() {
     }

@@ -10,6 +10,7 @@ import io.lightllm.tornado.runtime.KernelRef;
 /** Small element-wise kernels (MiniCPM's embedding, residual-branch and logit scalings). */
 public final class Elementwise {
     public static final KernelRef SCALE = KernelRef.of(Elementwise.class, "scale");
+    public static final KernelRef ADD_BIAS = KernelRef.of(Elementwise.class, "addBias");
 
     private Elementwise() {
     }
@@ -19,6 +20,19 @@ public final class Elementwise {
         for (@Parallel int i = 0; i < n; i++) {
             x.set(i, x.get(i) * factor);
         }
+    }
+
+    /** x[r, c] += bias[c] for an [rows, cols] matrix (after a vendor GEMM that has no bias). */
+    public static void addBias(FloatArray x, FloatArray bias, int rows, int cols) {
+        for (@Parallel int r = 0; r < rows; r++) {
+            for (@Parallel int c = 0; c < cols; c++) {
+                x.set(r * cols + c, x.get(r * cols + c) + bias.get(c));
+            }
+        }
+    }
+
+    public static void launchAddBias(Device device, DeviceBuffer x, DeviceBuffer bias, int rows, int cols) {
+        device.launch(ADD_BIAS, Grid.of(Math.max(1, rows), Math.max(1, cols)), x, bias, rows, cols);
     }
 
     public static void launchScale(Device device, DeviceBuffer x, int n, float factor) {

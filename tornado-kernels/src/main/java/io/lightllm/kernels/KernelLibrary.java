@@ -3,7 +3,12 @@ package io.lightllm.kernels;
 import io.lightllm.kernels.jvm.JvmOverrides;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.cuda.CudaBlas;
+import io.lightllm.tornado.cuda.CudaDevice;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.KernelOverride;
+import io.lightllm.tornado.runtime.KernelRef;
 
 /**
  * Entry point of the kernel library for code that sets up a device: installs the backend's
@@ -21,8 +26,33 @@ public final class KernelLibrary {
     public static void installOverrides(Device device) {
         if (device instanceof JvmDevice jvm) {
             JvmOverrides.install(jvm);
+        } else if (device instanceof CudaDevice && CUBLAS && CudaBlas.unavailableReason().isEmpty()) {
+            device.override(Matmul.MATMUL_TILED, cublasOrPortable(Matmul.MATMUL_TILED));
+            device.override(Matmul.MATMUL_GEMV, cublasOrPortable(Matmul.MATMUL_GEMV));
         }
     }
+
+    /**
+     * cuBLAS for 16-bit weights: activations are rounded to the weights' type (as bf16/f16
+     * serving does) and products accumulate in f32. f32 weights stay on the exact Java kernel.
+     */
+    private static KernelOverride cublasOrPortable(KernelRef portable) {
+        // matmul arguments: out, a, w, bias, hasBias, m, n, k
+        KernelOverride blas = CudaBlas.gemmOverride(0, 1, 2, 5, 6, 7);
+        return (d, grid, args) -> {
+            if (((DeviceBuffer) args[2]).dtype() == DType.F32) {
+                d.launchPortable(portable, grid, args);
+                return;
+            }
+            blas.launch(d, grid, args);
+            if ((Boolean) args[4]) {
+                Elementwise.launchAddBias(d, (DeviceBuffer) args[0], (DeviceBuffer) args[3], (Integer) args[5], (Integer) args[6]);
+            }
+        };
+    }
+
+    /** {@code -Dlightllm.cuda.cublas=false} keeps the portable matmul on CUDA (exactness checks against fp32 references). */
+    private static final boolean CUBLAS = Boolean.parseBoolean(System.getProperty("lightllm.cuda.cublas", "true"));
 
     // ---- launcher argument checks: a wrong shape fails on the host, not as a memory fault ----
 

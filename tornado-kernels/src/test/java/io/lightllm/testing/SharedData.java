@@ -11,8 +11,15 @@ public final class SharedData {
     private SharedData() {
     }
 
-    /** The shared/ folder; the project root is found by walking up to the pom with the modules. */
+    /**
+     * The shared/ folder: {@code -Dlightllm.shared.dir} when given (a GPU machine gets a copy
+     * inside the carried folder), else found by walking up to the project root.
+     */
     public static Path root() {
+        String override = System.getProperty("lightllm.shared.dir");
+        if (override != null) {
+            return Path.of(override);
+        }
         Path dir = Path.of("").toAbsolutePath();
         while (dir != null) {
             if (Files.exists(dir.resolve("tornado-kernels")) && Files.exists(dir.resolve("pom.xml"))) {

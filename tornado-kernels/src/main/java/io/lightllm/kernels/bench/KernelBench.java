@@ -8,12 +8,11 @@ import io.lightllm.kernels.Rotary;
 import io.lightllm.kernels.RopeScaling;
 import io.lightllm.kernels.Softmax;
 import io.lightllm.tornado.api.DType;
-import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.Tuning;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -25,18 +24,18 @@ import java.util.SplittableRandom;
  * case is warmed up, then timed over enough launches to take a few hundred milliseconds,
  * with a synchronize before reading the clock.
  *
- * <pre>java @tornado-config/jvm.args -cp ... io.lightllm.kernels.bench.KernelBench --device jvm [--size small|llm]</pre>
+ * Run it with {@code scripts/lightllm bench kernels --device D}.
  */
 public final class KernelBench {
     /** One measured case. */
     public record Result(String kernel, String shape, double microsPerLaunch, double gbPerSecond, double gflopPerSecond) {
-        String row() {
-            return String.format(Locale.ROOT, "| %-22s | %-34s | %10.1f | %8s | %9s |", kernel, shape, microsPerLaunch,
+        public String row() {
+            return String.format(Locale.ROOT, "| %-26s | %-30s | %10.1f | %8s | %9s |", kernel, shape, microsPerLaunch,
                     gbPerSecond > 0 ? String.format(Locale.ROOT, "%.1f", gbPerSecond) : "",
                     gflopPerSecond > 0 ? String.format(Locale.ROOT, "%.1f", gflopPerSecond) : "");
         }
 
-        String json() {
+        public String json() {
             return String.format(Locale.ROOT, "{\"kernel\":\"%s\",\"shape\":\"%s\",\"us\":%.2f,\"gbps\":%.2f,\"gflops\":%.2f}",
                     kernel, shape, microsPerLaunch, gbPerSecond, gflopPerSecond);
         }
@@ -126,17 +125,116 @@ public final class KernelBench {
     }
 
     /**
+     * Matmul at decode shapes (m = batch) against bf16 weights [n = k = hidden]: through the
+     * launcher (the backend's override: Vector API, cuBLAS) and the portable Java kernel; plus
+     * square m = n = k = {@code square} when positive.
+     */
+    public void runMatmul(Shape s, int[] batches, int square) {
+        int k = s.hidden, n = s.hidden;
+        try (Scope sc = new Scope()) {
+            DeviceBuffer w = sc.random(DType.BF16, (long) n * k);
+            for (int m : batches) {
+                DeviceBuffer a = sc.random(DType.F32, (long) m * k);
+                DeviceBuffer out = sc.buffer(DType.F32, (long) m * n);
+                long flops = 2L * m * n * k;
+                long bytes = (long) n * k * 2 + (long) m * (k + n) * 4;
+                time("matmul bf16", m + "x" + n + "x" + k, bytes, flops,
+                        () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, m, n, k));
+                boolean gemv = m <= Tuning.get(device, "matmul.gemv_max_m", 16);
+                io.lightllm.tornado.runtime.KernelRef ref = gemv ? io.lightllm.kernels.Matmul.MATMUL_GEMV : io.lightllm.kernels.Matmul.MATMUL_TILED;
+                io.lightllm.tornado.runtime.Grid grid = gemv
+                        ? io.lightllm.kernels.Matmul.gemvGrid(m, n, Tuning.get(device, "reduce.local", 64))
+                        : io.lightllm.kernels.Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
+                time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
+                        () -> device.launchPortable(ref, grid, out, a, w, out, false, m, n, k));
+            }
+        }
+        if (square > 0) {
+            try (Scope sc = new Scope()) {
+                DeviceBuffer w = sc.random(DType.BF16, (long) square * square);
+                DeviceBuffer a = sc.random(DType.F32, (long) square * square);
+                DeviceBuffer out = sc.buffer(DType.F32, (long) square * square);
+                long flops = 2L * square * square * square;
+                time("matmul bf16", square + "^3", 0, flops,
+                        () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, square, square, square));
+                io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
+                time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
+                        () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TILED, grid, out, a, w, out, false, square, square, square));
+            }
+        }
+    }
+
+    /** Decode attention over an f16 Token Attention pool (bytes: K and V of every context token), and causal prefill. */
+    public void runAttention(Shape s, int[] batches, int[] contexts, int prefillTokens) {
+        int kvDim = s.kvHeads * s.headDim;
+        float scale = (float) (1 / Math.sqrt(s.headDim));
+        for (int ctx : contexts) {
+            for (int b : batches) {
+                try (Scope sc = new Scope()) {
+                    int slots = b * ctx;
+                    DeviceBuffer kPool = sc.random(DType.F16, (long) slots * kvDim);
+                    DeviceBuffer vPool = sc.random(DType.F16, (long) slots * kvDim);
+                    DeviceBuffer table = sc.permutation(slots, slots);
+                    int[] rowIds = new int[b];
+                    int[] lens = new int[b];
+                    for (int i = 0; i < b; i++) {
+                        rowIds[i] = i;
+                        lens[i] = ctx;
+                    }
+                    DeviceBuffer rows = sc.own(device.upload(IntArray.fromArray(rowIds)));
+                    DeviceBuffer seqLen = sc.own(device.upload(IntArray.fromArray(lens)));
+                    DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
+                    DeviceBuffer out = sc.buffer(DType.F32, (long) b * s.heads * s.headDim);
+                    io.lightllm.kernels.Attention.DecodeScratch scratch = io.lightllm.kernels.Attention.DecodeScratch.allocateFor(
+                            device, b, s.heads, s.headDim, ctx);
+                    long bytes = 2L * b * ctx * kvDim * 2 + (long) b * ctx * 4;
+                    time("decode attention", "b" + b + " ctx" + ctx + " f16 pool", bytes, 4L * b * ctx * s.heads * s.headDim,
+                            () -> io.lightllm.kernels.Attention.launchDecodeAttention(device, out, q, kPool, vPool, table, rows, seqLen, null,
+                                    scratch, b, s.heads, s.kvHeads, s.headDim, ctx, ctx, scale));
+                    device.synchronize();
+                    scratch.close();
+                }
+            }
+        }
+        if (prefillTokens > 0) {
+            try (Scope sc = new Scope()) {
+                int t = prefillTokens;
+                DeviceBuffer kPool = sc.random(DType.F16, (long) t * kvDim);
+                DeviceBuffer vPool = sc.random(DType.F16, (long) t * kvDim);
+                DeviceBuffer table = sc.permutation(t, t);
+                DeviceBuffer rows = sc.own(device.upload(IntArray.fromArray(0)));
+                DeviceBuffer start = sc.own(device.upload(IntArray.fromArray(0)));
+                DeviceBuffer len = sc.own(device.upload(IntArray.fromArray(t)));
+                DeviceBuffer prefix = sc.own(device.upload(IntArray.fromArray(0)));
+                DeviceBuffer q = sc.random(DType.F32, (long) t * s.heads * s.headDim);
+                DeviceBuffer out = sc.buffer(DType.F32, (long) t * s.heads * s.headDim);
+                long flops = 2L * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d
+                time("prefill attention", t + " tok causal, f16 pool", 0, flops,
+                        () -> io.lightllm.kernels.Attention.launchPrefillAttention(device, out, q, kPool, vPool, table, rows, start, len,
+                                prefix, null, 1, t, s.heads, s.kvHeads, s.headDim, t, t, scale));
+            }
+        }
+    }
+
+    /**
      * Times {@code launch}: warm-up, then repeats until {@link #targetSeconds} pass, synchronising
      * before each clock read. {@code bytes} and {@code flops} are per launch.
      */
     public Result time(String kernel, String shape, long bytes, long flops, Runnable launch) {
-        launch.run();
-        device.synchronize();
-        long t0 = System.nanoTime();
-        launch.run();
-        device.synchronize();
-        long one = Math.max(1, System.nanoTime() - t0);
-        int reps = (int) Math.max(3, Math.min(10_000, targetSeconds * 1e9 / one));
+        // warm up until the JIT (JVM) or the driver's caches (GPU) settle: at least 10 launches
+        // and a third of the measuring time, then size the measured run from the last launches
+        long warmEnd = System.nanoTime() + (long) (targetSeconds / 3 * 1e9);
+        int warm = 0;
+        long lastStart;
+        long one;
+        do {
+            lastStart = System.nanoTime();
+            launch.run();
+            device.synchronize();
+            one = Math.max(1, System.nanoTime() - lastStart);
+            warm++;
+        } while (warm < 10 || System.nanoTime() < warmEnd);
+        int reps = (int) Math.max(3, Math.min(100_000, targetSeconds * 1e9 / one));
         long start = System.nanoTime();
         for (int i = 0; i < reps; i++) {
             launch.run();
@@ -208,26 +306,6 @@ public final class KernelBench {
         }
     }
 
-    public static void main(String[] args) {
-        String deviceId = "jvm";
-        Shape shape = Shape.LLAMA_8B;
-        int tokens = 16;
-        double seconds = 0.3;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--device" -> deviceId = args[++i];
-                case "--size" -> shape = args[++i].equals("small") ? Shape.SMALL : Shape.LLAMA_8B;
-                case "--tokens" -> tokens = Integer.parseInt(args[++i]);
-                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
-            }
-        }
-        Device device = Devices.get(deviceId);
-        KernelBench bench = new KernelBench(device, seconds);
-        System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens);
-        System.out.println("| kernel                 | shape                              |   us/launch |     GB/s |   GFLOP/s |");
-        System.out.println("|---|---|---|---|---|");
-        bench.run(shape, tokens);
-        System.out.println("JSON " + bench.results.stream().map(Result::json).toList());
-    }
+    /** The header row of the table that {@link Result} rows fill. */
+    public static final String HEADER = "| kernel                     | shape                          |  us/launch |     GB/s |   GFLOP/s |\n|---|---|---|---|---|";
 }

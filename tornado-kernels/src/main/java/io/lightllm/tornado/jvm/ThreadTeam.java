@@ -11,7 +11,7 @@ import java.util.function.IntConsumer;
  * of a fork-join submission; a decode step makes hundreds of launches.
  */
 final class ThreadTeam implements AutoCloseable {
-    private static final int SPINS = 100;
+    private static final int SPINS = 20000;
 
     private final Thread[] workers;
     private final AtomicInteger next = new AtomicInteger();

@@ -1,0 +1,107 @@
+package io.lightllm.engine.bench;
+
+import io.lightllm.kernels.Sampling;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * The static benchmark (LightLLM's test_model_infer): a batch of {@code batch} requests of
+ * {@code inputLen} random tokens is prefilled in one nopad step, then decoded for
+ * {@code outputLen - 1} steps with greedy sampling on the device. Reports prefill and decode
+ * throughput, the decode step latency and the KV slots used.
+ */
+public final class StaticBenchmark {
+    /** Results; tokens/s count every request's tokens. */
+    public record Result(int batch, int inputLen, int outputLen, double prefillSeconds, double prefillTokensPerS,
+                         double decodeTokensPerS, double decodeStepMs, int peakKvTokens) {
+        public String json() {
+            return String.format(Locale.ROOT, "{\"batch_size\":%d,\"input_len\":%d,\"output_len\":%d,\"prefill_seconds\":%.4f,"
+                    + "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"decode_step_ms\":%.3f,\"peak_kv_tokens\":%d}",
+                    batch, inputLen, outputLen, prefillSeconds, prefillTokensPerS, decodeTokensPerS, decodeStepMs, peakKvTokens);
+        }
+    }
+
+    private StaticBenchmark() {
+    }
+
+    public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed) {
+        if (batch < 1 || inputLen < 1 || outputLen < 1) {
+            throw new IllegalArgumentException("batch, input and output lengths must be positive");
+        }
+        int seqLen = inputLen + outputLen;
+        if (seqLen > model.maxSequenceLength()) {
+            throw new IllegalArgumentException("input + output = " + seqLen + " exceeds the model's " + model.maxSequenceLength() + " positions");
+        }
+        Device device = model.device();
+        SplittableRandom random = new SplittableRandom(seed);
+        try (TokenKvPool pool = model.newKvPool(batch * seqLen, kvDtype);
+             RequestTokenTable table = new RequestTokenTable(device, batch, seqLen);
+             DeviceBuffer nextIds = device.allocate(DType.I32, batch)) {
+            int[] rows = new int[batch], starts = new int[batch], counts = new int[batch], lens = new int[batch];
+            int tokens = batch * inputLen;
+            int[] ids = new int[tokens], positions = new int[tokens];
+            for (int b = 0; b < batch; b++) {
+                rows[b] = table.acquire();
+                starts[b] = b * inputLen;
+                counts[b] = inputLen;
+                lens[b] = inputLen;
+                for (int i = 0; i < inputLen; i++) {
+                    ids[b * inputLen + i] = random.nextInt(model.vocabSize());
+                    positions[b * inputLen + i] = i;
+                }
+            }
+            // warm-up: compiles every kernel and sizes the scratch, outside the timing
+            step(model, pool, table, nextIds, new NopadBatch(true, ids, positions, pool.alloc(tokens), rows, starts, counts, lens));
+            device.synchronize();
+            try (TokenKvPool fresh = model.newKvPool(batch * seqLen, kvDtype)) {
+                return measure(model, fresh, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, outputLen);
+            }
+        }
+    }
+
+    private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, int[] ids,
+            int[] positions, int[] rows, int[] starts, int[] counts, int[] lens, int batch, int inputLen, int outputLen) {
+        Device device = model.device();
+        long t0 = System.nanoTime();
+        int[] next = step(model, pool, table, nextIds, new NopadBatch(true, ids, positions, pool.alloc(ids.length), rows, starts,
+                counts, lens));
+        long t1 = System.nanoTime();
+        int[] decodeStarts = new int[batch], ones = new int[batch], pos = new int[batch], seq = lens.clone();
+        for (int b = 0; b < batch; b++) {
+            decodeStarts[b] = b;
+            ones[b] = 1;
+        }
+        for (int s = 1; s < outputLen; s++) {
+            for (int b = 0; b < batch; b++) {
+                pos[b] = seq[b];
+                seq[b]++;
+            }
+            next = step(model, pool, table, nextIds, new NopadBatch(false, next, pos.clone(), pool.alloc(batch), rows, decodeStarts,
+                    ones, seq.clone()));
+        }
+        device.synchronize();
+        long t2 = System.nanoTime();
+        double prefill = (t1 - t0) / 1e9;
+        double decode = (t2 - t1) / 1e9;
+        int steps = outputLen - 1;
+        return new Result(batch, inputLen, outputLen, prefill, batch * (double) inputLen / prefill,
+                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater());
+    }
+
+    /** One forward step and greedy sampling on the device; returns the sampled ids. */
+    private static int[] step(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, NopadBatch batch) {
+        DeviceBuffer logits = model.forward(batch, pool, table);
+        Sampling.launchArgmax(model.device(), nextIds, logits, batch.requests(), model.vocabSize());
+        IntArray host = IntArray.allocate(batch.requests());
+        model.device().read(nextIds, 0, host.segment());
+        return host.toArray();
+    }
+}

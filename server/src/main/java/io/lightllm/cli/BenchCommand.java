@@ -1,0 +1,78 @@
+package io.lightllm.cli;
+
+import io.lightllm.engine.bench.StaticBenchmark;
+import io.lightllm.kernels.bench.KernelBench;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.tornado.api.DType;
+
+/**
+ * {@code lightllm bench static ...}: the static batch benchmark of a model;
+ * {@code lightllm bench kernels ...}: the kernel library's throughput on a device.
+ */
+final class BenchCommand implements Main.Command {
+    @Override
+    public String summary() {
+        return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--json]', 'bench kernels --device D'";
+    }
+
+    @Override
+    public int run(Flags f) {
+        String what = f.positional("benchmark name (static, kernels)");
+        return switch (what) {
+            case "static" -> runStatic(f);
+            case "kernels" -> runKernels(f);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels)");
+        };
+    }
+
+    private static int runKernels(Flags f) {
+        var device = io.lightllm.tornado.runtime.Devices.get(f.string("device", "jvm"));
+        KernelBench.Shape shape = f.string("size", "llm").equals("small") ? KernelBench.Shape.SMALL : KernelBench.Shape.LLAMA_8B;
+        int tokens = f.integer("tokens", 16, 1, 1 << 16);
+        double seconds = f.number("seconds", 0.3, 0.01, 60);
+        int[] batches = ints(f.string("batches", "1,16"));
+        int[] contexts = ints(f.string("contexts", "1024"));
+        int square = f.integer("square", 0, 0, 16384);
+        int prefill = f.integer("prefill", 256, 0, 1 << 16);
+        f.checkAllRead();
+        KernelBench bench = new KernelBench(device, seconds);
+        io.lightllm.kernels.KernelLibrary.installOverrides(device);
+        System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens);
+        System.out.println(KernelBench.HEADER);
+        bench.run(shape, tokens);
+        bench.runMatmul(shape, batches, square);
+        bench.runAttention(shape, batches, contexts, prefill);
+        System.out.println("JSON " + bench.results().stream().map(KernelBench.Result::json).toList());
+        return 0;
+    }
+
+    private static int[] ints(String csv) {
+        try {
+            return java.util.Arrays.stream(csv.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expected comma-separated integers, got '" + csv + "'");
+        }
+    }
+
+    private static int runStatic(Flags f) {
+        ModelOptions m = ModelOptions.read(f);
+        int batch = f.integer("batch-size", 1, 1, 4096);
+        int input = f.integer("input-len", 128, 1, 1 << 20);
+        int output = f.integer("output-len", 128, 1, 1 << 20);
+        DType kv = DType.fromName(f.string("kv-dtype", "f32").replace("int8", "i8"));
+        boolean json = f.bool("json");
+        f.checkAllRead();
+        try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
+            StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
+            if (json) {
+                System.out.println(r.json());
+            } else {
+                System.out.printf("device %s, batch %d, input %d, output %d%n", m.device(), batch, input, output);
+                System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
+                        r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+            }
+        }
+        return 0;
+    }
+}

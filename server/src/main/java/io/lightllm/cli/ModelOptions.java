@@ -1,0 +1,48 @@
+package io.lightllm.cli;
+
+import io.lightllm.models.LoadOptions;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.Models;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.Devices;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The model and device flags every model command shares: {@code --model PATH} (a HF directory or
+ * a .gguf file), {@code --device D}, {@code --quant none|int8}, {@code --load-format auto|dummy}
+ * (dummy: {@code --model} names a preset or config.json and weights are random, {@code --dtype}).
+ */
+record ModelOptions(String model, Device device, Models.Quantization quant, boolean dummy, DType dummyDtype) {
+
+    static ModelOptions read(Flags f) {
+        String model = f.required("model");
+        Device device = Devices.get(f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm")));
+        Models.Quantization quant = switch (f.string("quant", "none")) {
+            case "none" -> Models.Quantization.NONE;
+            case "int8" -> Models.Quantization.INT8;
+            default -> throw new IllegalArgumentException("--quant must be none or int8");
+        };
+        boolean dummy = switch (f.string("load-format", "auto")) {
+            case "auto" -> false;
+            case "dummy" -> true;
+            default -> throw new IllegalArgumentException("--load-format must be auto or dummy");
+        };
+        DType dtype = DType.fromName(f.string("dtype", "bf16"));
+        if (!dummy && !Files.exists(Path.of(model))) {
+            throw new IllegalArgumentException("--model " + model + ": no such file or directory");
+        }
+        return new ModelOptions(model, device, quant, dummy, dtype);
+    }
+
+    /** Opens the checkpoint files (null for dummy weights). */
+    ModelFiles files(boolean quiet) {
+        return dummy ? null : ModelFiles.open(Path.of(model), quiet ? LoadOptions.quietly() : LoadOptions.defaults());
+    }
+
+    CausalLM load(ModelFiles files, boolean quiet) {
+        return dummy ? Models.dummy(model, dummyDtype, device, quant, quiet) : Models.load(files, device, quant, quiet);
+    }
+}
