@@ -57,7 +57,8 @@ public final class ChatTemplate {
         }
         for (TemplateError e : r.getErrors()) {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                throw ApiException.invalid("messages", "the model's chat template refused the messages: " + e.getMessage());
+                String why = e.getException() != null ? rootMessage(e.getException()) : e.getMessage();
+                throw ApiException.invalid("messages", "the model's chat template refused the messages: " + why);
             }
         }
         return r.getOutput();
