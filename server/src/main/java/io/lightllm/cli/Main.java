@@ -17,7 +17,8 @@ public final class Main {
     }
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
-            "devices", new DevicesCommand()));
+            "devices", new DevicesCommand(),
+            "serve", new ServeCommand()));
 
     private Main() {
     }
