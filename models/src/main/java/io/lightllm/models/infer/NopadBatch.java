@@ -57,6 +57,15 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
         return m;
     }
 
+    /** The most new tokens of one request in this step. */
+    public int maxNewTokens() {
+        int m = 0;
+        for (int n : newCounts) {
+            m = Math.max(m, n);
+        }
+        return m;
+    }
+
     /** Tokens of request b already in the KV before this step (a cached prefix). */
     public int prefix(int b) {
         return seqLens[b] - newCounts[b];

@@ -1,5 +1,7 @@
 package io.lightllm.models.tokenizer;
 
+import io.lightllm.models.Golden;
+
 import ai.djl.util.Utils;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.testing.SharedData;

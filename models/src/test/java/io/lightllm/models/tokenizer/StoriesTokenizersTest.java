@@ -1,5 +1,7 @@
 package io.lightllm.models.tokenizer;
 
+import io.lightllm.models.Golden;
+
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.gguf.GgufWeights;
 import io.lightllm.testing.SharedData;

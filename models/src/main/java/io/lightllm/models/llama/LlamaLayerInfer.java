@@ -1,0 +1,89 @@
+package io.lightllm.models.llama;
+
+import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.Attention;
+import io.lightllm.kernels.Elementwise;
+import io.lightllm.kernels.KvCache;
+import io.lightllm.kernels.Norms;
+import io.lightllm.kernels.Rotary;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+
+/**
+ * One Llama decoder layer over a nopad batch, top to bottom:
+ *
+ * <pre>
+ * residual ─ rmsnorm ─ q,k,v proj ─ rotary ─ K/V into pool slots ─ attention ─ o proj ─┐
+ * residual += ◄──────────────────────────────────────────────────────────────────────────┘
+ * residual ─ rmsnorm ─ gate,up proj ─ silu(gate)·up ─ down proj ─ residual +=
+ * </pre>
+ *
+ * Each residual add is fused into the norm that follows it (the next layer's input norm, or
+ * the final norm), so a layer leaves its MLP output in {@code projected} and the caller's
+ * next norm adds it.
+ */
+final class LlamaLayerInfer {
+    private final Device device;
+    private final ModelConfig c;
+    private final float eps;
+    private final float softmaxScale;
+    private final float residualScale;
+    private final Activations.Kind activation;
+
+    LlamaLayerInfer(Device device, ModelConfig config) {
+        this.device = device;
+        this.c = config;
+        this.eps = (float) config.normEps();
+        this.softmaxScale = (float) (1.0 / Math.sqrt(config.headDim()));
+        this.residualScale = config.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(config.numHiddenLayers()))).orElse(1f);
+        this.activation = Activations.Kind.fromConfig(config.hiddenAct().orElse("silu"));
+    }
+
+    void scale(DeviceBuffer x, int n, float factor) {
+        Elementwise.launchScale(device, x, n, factor);
+    }
+
+    void forward(int layer, LlamaWeights.Layer w, LlamaModel.StepBuffers s, NopadBatch batch, TokenKvPool pool,
+            RequestTokenTable table, DeviceBuffer invFreq, int rotaryDim) {
+        int t = batch.tokens(), hidden = c.hiddenSize();
+        int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads(), headDim = c.headDim();
+        // attention block; the previous layer's MLP output joins the residual here
+        if (layer == 0) {
+            Norms.launchRmsNorm(device, s.normed, s.residual, w.inputNorm(), eps, t, hidden);
+        } else {
+            Norms.launchRmsNormAddResidual(device, s.normed, s.residual, s.projected, w.inputNorm(), eps, t, hidden);
+        }
+        w.q().apply(device, s.q, s.normed, t);
+        w.k().apply(device, s.k, s.normed, t);
+        w.v().apply(device, s.v, s.normed, t);
+        Rotary.launchRotary(device, s.q, s.k, s.positions, invFreq, t, heads, kvHeads, headDim, rotaryDim, c.rotaryInterleaved(), 1f);
+        KvCache.launchCopyToPool(device, pool.keys(layer), s.k, s.kvSlots, t, kvHeads, headDim);
+        KvCache.launchCopyToPool(device, pool.values(layer), s.v, s.kvSlots, t, kvHeads, headDim);
+        if (batch.prefill()) {
+            Attention.launchPrefillAttention(device, s.attention, s.q, pool.keys(layer), pool.values(layer), table.buffer(),
+                    s.requestRows, s.starts, s.newCounts, s.prefixes, null, batch.requests(), t, heads, kvHeads, headDim,
+                    table.maxLen(), batch.maxNewTokens(), softmaxScale);
+        } else {
+            Attention.launchDecodeAttention(device, s.attention, s.q, pool.keys(layer), pool.values(layer), table.buffer(),
+                    s.requestRows, s.seqLens, null, s.decodeScratch(batch, table.maxLen()), batch.requests(), heads, kvHeads, headDim,
+                    table.maxLen(), batch.maxSeqLen(), softmaxScale);
+        }
+        w.o().apply(device, s.projected, s.attention, t);
+        if (residualScale != 1f) {
+            scale(s.projected, t * hidden, residualScale);
+        }
+        // MLP block: residual += attention output, then normalise
+        Norms.launchRmsNormAddResidual(device, s.normed, s.residual, s.projected, w.postAttentionNorm(), eps, t, hidden);
+        w.gate().apply(device, s.gate, s.normed, t);
+        w.up().apply(device, s.up, s.normed, t);
+        Activations.launchGated(device, activation, s.act, s.gate, s.up, t, c.intermediateSize());
+        w.down().apply(device, s.projected, s.act, t);
+        if (residualScale != 1f) {
+            scale(s.projected, t * hidden, residualScale);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+package io.lightllm.models.llama;
+
+import io.lightllm.kernels.Attention;
+import io.lightllm.kernels.Embedding;
+import io.lightllm.kernels.KvCache;
+import io.lightllm.kernels.Norms;
+import io.lightllm.kernels.RopeScaling;
+import io.lightllm.kernels.TokenTable;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.function.LongConsumer;
+
+/**
+ * A Llama-family decoder (LLaMA 1/2/3, Mistral, Qwen2, Yi, InternLM, Baichuan-7B, MiniCPM): the
+ * thin model class. It owns the weights and the per-step scratch, and runs a nopad batch
+ * through the embedding, the layers ({@link LlamaLayerInfer}) and the head:
+ *
+ * <pre>
+ * ids ─ embed ─► residual ─┬─ layer 0 … layer L-1 ─► final norm (last token of each request) ─► lm_head ─► logits
+ * </pre>
+ */
+public final class LlamaModel implements CausalLM {
+    private final Device device;
+    private final ModelConfig config;
+    private final LlamaWeights weights;
+    private final LlamaLayerInfer layerInfer;
+    private final RopeScaling rope;
+    private final int rotaryDim;
+    private DeviceBuffer invFreq;
+    private int invFreqSeqLen = -1;
+    private StepBuffers step;
+
+    public LlamaModel(Device device, ModelConfig config, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+        this.device = device;
+        this.config = config;
+        this.weights = new LlamaWeights(device, config, source, int8Weights, onBytes);
+        this.layerInfer = new LlamaLayerInfer(device, config);
+        this.rope = LlamaRope.of(config);
+        this.rotaryDim = config.rotaryDim();
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    @Override
+    public int maxSequenceLength() {
+        return config.maxPositionEmbeddings();
+    }
+
+    @Override
+    public TokenKvPool newKvPool(int slots, DType dtype) {
+        return new TokenKvPool(device, config.numHiddenLayers(), config.numKeyValueHeads(), config.headDim(), slots, dtype);
+    }
+
+    @Override
+    public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+        int t = batch.tokens(), b = batch.requests(), hidden = config.hiddenSize();
+        if (step == null || step.tokens < t || step.requests < b) {
+            if (step != null) {
+                step.close();
+            }
+            step = new StepBuffers(device, config, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
+        }
+        StepBuffers s = step;
+        s.upload(batch);
+        TokenTable.launchScatter(device, table.buffer(), s.tokenRows, s.positions, s.kvSlots, t, table.maxLen());
+        Embedding.launchGather(device, s.residual, weights.embedTokens, s.ids, t, hidden);
+        config.miniCpm().ifPresent(m -> layerInfer.scale(s.residual, t * hidden, (float) m.scaleEmb()));
+        DeviceBuffer freqs = inverseFrequencies(batch.maxSeqLen());
+        for (int l = 0; l < weights.layers.size(); l++) {
+            layerInfer.forward(l, weights.layers.get(l), s, batch, pool, table, freqs, rotaryDim);
+        }
+        // the last layer's MLP output joins the residual in the final norm; only the last new
+        // token of each request needs the head
+        Norms.launchRmsNormAddResidual(device, s.normed, s.residual, s.projected, weights.finalNorm, (float) config.normEps(), t, hidden);
+        KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, b, 1, hidden);
+        weights.lmHead.apply(device, s.logits, s.lastNormed, b);
+        config.miniCpm().ifPresent(m -> layerInfer.scale(s.logits, b * config.vocabSize(),
+                (float) (m.dimModelBase() / (double) hidden)));
+        return s.logits;
+    }
+
+    /** The rotary table; dynamic NTK scaling depends on the sequence length, the others do not. */
+    private DeviceBuffer inverseFrequencies(int seqLen) {
+        int key = rope.type() == RopeScaling.Type.DYNAMIC ? Math.max(seqLen, config.maxPositionEmbeddings()) : 0;
+        if (invFreq == null || key != invFreqSeqLen) {
+            FloatArray host = rope.inverseFrequencies(rotaryDim, key);
+            if (invFreq != null) {
+                invFreq.close();
+            }
+            invFreq = device.upload(copyOf(host));
+            invFreqSeqLen = key;
+        }
+        return invFreq;
+    }
+
+    private static FloatArray copyOf(FloatArray a) {
+        FloatArray c = FloatArray.allocate(a.getSize());
+        c.copyFrom(a);
+        return c;
+    }
+
+    @Override
+    public void close() {
+        if (step != null) {
+            step.close();
+        }
+        if (invFreq != null) {
+            invFreq.close();
+        }
+        weights.close();
+    }
+
+    /** Scratch of one step, sized for a number of tokens and requests and reused while they fit. */
+    static final class StepBuffers implements AutoCloseable {
+        final int tokens, requests;
+        final Device device;
+        final DeviceBuffer ids, positions, kvSlots, tokenRows;
+        final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
+        final DeviceBuffer residual, normed, q, k, v, attention, projected, gate, up, act;
+        final DeviceBuffer lastNormed, logits;
+        private final java.util.List<DeviceBuffer> all = new java.util.ArrayList<>();
+        private final ModelConfig config;
+        private Attention.DecodeScratch scratch;
+        private int scratchMaxLen;
+
+        StepBuffers(Device device, ModelConfig c, int tokens, int requests) {
+            this.device = device;
+            this.config = c;
+            this.tokens = tokens;
+            this.requests = requests;
+            int hidden = c.hiddenSize();
+            ids = i32(tokens);
+            positions = i32(tokens);
+            kvSlots = i32(tokens);
+            tokenRows = i32(tokens);
+            requestRows = i32(requests);
+            starts = i32(requests);
+            newCounts = i32(requests);
+            seqLens = i32(requests);
+            prefixes = i32(requests);
+            lastIndex = i32(requests);
+            residual = f32((long) tokens * hidden);
+            normed = f32((long) tokens * hidden);
+            q = f32((long) tokens * c.numAttentionHeads() * c.headDim());
+            k = f32((long) tokens * c.numKeyValueHeads() * c.headDim());
+            v = f32((long) tokens * c.numKeyValueHeads() * c.headDim());
+            attention = f32((long) tokens * c.numAttentionHeads() * c.headDim());
+            projected = f32((long) tokens * hidden);
+            gate = f32((long) tokens * c.intermediateSize());
+            up = f32((long) tokens * c.intermediateSize());
+            act = f32((long) tokens * c.intermediateSize());
+            lastNormed = f32((long) requests * hidden);
+            logits = f32((long) requests * c.vocabSize());
+        }
+
+        /** Split-k scratch of decode attention, sized for this step's requests and the table's longest row. */
+        Attention.DecodeScratch decodeScratch(NopadBatch batch, int maxLen) {
+            if (scratch == null || scratchMaxLen < maxLen) {
+                if (scratch != null) {
+                    scratch.close();
+                }
+                scratch = Attention.DecodeScratch.allocateFor(device, requests, config.numAttentionHeads(), config.headDim(), maxLen);
+                scratchMaxLen = maxLen;
+            }
+            return scratch;
+        }
+
+        private DeviceBuffer i32(long n) {
+            DeviceBuffer b = device.allocate(DType.I32, n);
+            all.add(b);
+            return b;
+        }
+
+        private DeviceBuffer f32(long n) {
+            DeviceBuffer b = device.allocate(DType.F32, n);
+            all.add(b);
+            return b;
+        }
+
+        void upload(NopadBatch batch) {
+            int t = batch.tokens(), b = batch.requests();
+            int[] rows = new int[t];
+            int[] prefix = new int[b];
+            int[] last = new int[b];
+            for (int r = 0; r < b; r++) {
+                for (int i = 0; i < batch.newCounts()[r]; i++) {
+                    rows[batch.starts()[r] + i] = batch.requestRows()[r];
+                }
+                prefix[r] = batch.prefix(r);
+                last[r] = batch.starts()[r] + batch.newCounts()[r] - 1;
+            }
+            put(ids, batch.tokenIds());
+            put(positions, batch.positions());
+            put(kvSlots, batch.kvSlots());
+            put(tokenRows, rows);
+            put(requestRows, batch.requestRows());
+            put(starts, batch.starts());
+            put(newCounts, batch.newCounts());
+            put(seqLens, batch.seqLens());
+            put(prefixes, prefix);
+            put(lastIndex, last);
+        }
+
+        private void put(DeviceBuffer dst, int[] values) {
+            if (values.length > 0) {
+                device.write(IntArray.fromArray(values).segment(), dst, 0);
+            }
+        }
+
+        @Override
+        public void close() {
+            all.forEach(DeviceBuffer::close);
+            if (scratch != null) {
+                scratch.close();
+            }
+        }
+    }
+}

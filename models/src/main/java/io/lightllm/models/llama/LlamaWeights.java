@@ -1,0 +1,139 @@
+package io.lightllm.models.llama;
+
+import io.lightllm.kernels.Matmul;
+import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.weights.Tensor;
+import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongConsumer;
+
+/**
+ * The weights of a Llama-family model on one device, by role. Matrices keep their stored
+ * dtype (f32, f16 or bf16; the kernels convert), or become int8 with per-row scales when
+ * weight-only quantisation is on. Variants handled here: q/k/v biases (Qwen2, InternLM),
+ * Baichuan's fused {@code W_pack}, tied embeddings.
+ */
+public final class LlamaWeights implements AutoCloseable {
+    /** A linear layer: y = x · wᵀ (+ bias); {@code scales} is set for int8 weights. */
+    public record Linear(DeviceBuffer weight, DeviceBuffer scales, DeviceBuffer bias, int outFeatures, int inFeatures) {
+        public void apply(Device device, DeviceBuffer out, DeviceBuffer in, int rows) {
+            if (scales != null) {
+                Matmul.launchMatmulInt8(device, out, in, weight, scales, bias, rows, outFeatures, inFeatures);
+            } else {
+                Matmul.launchMatmul(device, out, in, weight, bias, rows, outFeatures, inFeatures);
+            }
+        }
+    }
+
+    /** One decoder layer. */
+    public record Layer(DeviceBuffer inputNorm, Linear q, Linear k, Linear v, Linear o,
+                        DeviceBuffer postAttentionNorm, Linear gate, Linear up, Linear down) {
+    }
+
+    public final DeviceBuffer embedTokens;
+    public final List<Layer> layers = new ArrayList<>();
+    public final DeviceBuffer finalNorm;
+    public final Linear lmHead;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final Device device;
+    private final boolean int8;
+    private final LongConsumer onBytes;
+
+    public LlamaWeights(Device device, ModelConfig config, WeightSource source, boolean int8, LongConsumer onBytes) {
+        this.device = device;
+        this.int8 = int8;
+        this.onBytes = onBytes;
+        int hidden = config.hiddenSize();
+        int qDim = config.numAttentionHeads() * config.headDim();
+        int kvDim = config.numKeyValueHeads() * config.headDim();
+        embedTokens = upload(source.get("model.embed_tokens.weight"));
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            Linear q, k, v;
+            if (source.has(p + "self_attn.W_pack.weight")) {
+                // Baichuan: q, k and v stacked in one [3 * hidden, hidden] matrix
+                Tensor pack = source.get(p + "self_attn.W_pack.weight");
+                q = linear(rows(pack, 0, qDim), null, qDim, hidden, pack.name());
+                k = linear(rows(pack, qDim, kvDim), null, kvDim, hidden, pack.name());
+                v = linear(rows(pack, qDim + kvDim, kvDim), null, kvDim, hidden, pack.name());
+            } else {
+                q = linear(source, p + "self_attn.q_proj", qDim, hidden);
+                k = linear(source, p + "self_attn.k_proj", kvDim, hidden);
+                v = linear(source, p + "self_attn.v_proj", kvDim, hidden);
+            }
+            Linear o = linear(source, p + "self_attn.o_proj", hidden, qDim);
+            Linear gate = linear(source, p + "mlp.gate_proj", config.intermediateSize(), hidden);
+            Linear up = linear(source, p + "mlp.up_proj", config.intermediateSize(), hidden);
+            Linear down = linear(source, p + "mlp.down_proj", hidden, config.intermediateSize());
+            layers.add(new Layer(upload(source.get(p + "input_layernorm.weight")), q, k, v, o,
+                    upload(source.get(p + "post_attention_layernorm.weight")), gate, up, down));
+            }
+        finalNorm = upload(source.get("model.norm.weight"));
+        if (source.has("lm_head.weight") && !config.tieWordEmbeddings()) {
+            lmHead = linear(source, "lm_head", config.vocabSize(), hidden);
+        } else {
+            lmHead = int8 ? linear(source.get("model.embed_tokens.weight"), null, config.vocabSize(), hidden)
+                    : new Linear(embedTokens, null, null, config.vocabSize(), hidden);
+        }
+    }
+
+    private Linear linear(WeightSource source, String prefix, int out, int in) {
+        Tensor w = source.get(prefix + ".weight");
+        Tensor b = source.has(prefix + ".bias") ? source.get(prefix + ".bias") : null;
+        return linear(w, b, out, in);
+    }
+
+    private Linear linear(Tensor w, Tensor bias, int out, int in) {
+        onBytes.accept(w.data().byteSize() + (bias == null ? 0 : bias.data().byteSize()));
+        return linear(tensorArray(w), bias, out, in, w.name());
+    }
+
+    private Linear linear(NativeArray w, Tensor bias, int out, int in, String name) {
+        if ((long) out * in != w.getSize()) {
+            throw new ModelLoadException("tensor " + name + " has " + w.getSize() + " elements, expected " + out + " x " + in);
+        }
+        DeviceBuffer b = bias == null ? null : own(device.upload(bias.toFloat()));
+        if (int8) {
+            Matmul.Int8Weights q = Matmul.quantizeInt8(w, out, in);
+            return new Linear(own(device.upload(q.weights())), own(device.upload(q.scales())), b, out, in);
+        }
+        return new Linear(own(device.upload(w)), null, b, out, in);
+    }
+
+    /** Rows [from, from + count) of a 2-D tensor, sharing its memory. */
+    private static NativeArray rows(Tensor t, int from, int count) {
+        NativeArray all = tensorArray(t);
+        long rowBytes = t.dim(1) * all.dtype().bytes();
+        return NativeArray.wrap(all.segment().asSlice(from * rowBytes, count * rowBytes), all.dtype());
+    }
+
+    /** The tensor as an array of its dtype; quantised GGUF blocks are expanded to f32. */
+    private static NativeArray tensorArray(Tensor t) {
+        return t.type().isQuantized() ? t.toFloat() : t.view();
+    }
+
+    private DeviceBuffer upload(Tensor t) {
+        onBytes.accept(t.data().byteSize());
+        return own(device.upload(tensorArray(t)));
+    }
+
+    private DeviceBuffer own(DeviceBuffer b) {
+        owned.add(b);
+        return b;
+    }
+
+    public DType embeddingDtype() {
+        return embedTokens.dtype();
+    }
+
+    @Override
+    public void close() {
+        owned.forEach(DeviceBuffer::close);
+    }
+}

@@ -1,0 +1,303 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
+
+/**
+ * Linear layers: {@code out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n])}, with {@code w} in the
+ * HF Linear layout [out_features, in_features]. Activations and results are f32; weights are
+ * f32, f16 or bf16 (one kernel, specialised per dtype, widening in the kernel), or int8 with
+ * one f32 scale per output row.
+ *
+ * <p>Two kernels per weight kind, with the same arguments: a tiled kernel for prefill (many
+ * rows), and a GEMV kernel for decode (few rows) that streams each weight row once per group.
+ * {@link #launchMatmul} picks by {@code m}. Tensors must stay under 2^31 elements (int indexing).
+ */
+public final class Matmul {
+    /** Largest tile edge of the tiled kernels (their local arrays hold two tiles, padded by one column). */
+    public static final int MAX_TILE = 16;
+    /** Largest work-group of the GEMV kernels (their local reduction array holds GEMV_ROWS x MAX_LOCAL). */
+    public static final int MAX_LOCAL = 256;
+    /** Activation rows one GEMV work-group computes; each work-item keeps this many private sums. */
+    public static final int GEMV_ROWS = 8;
+
+    /** Row stride of a local tile: one float of padding so column reads hit distinct banks. */
+    private static final int TILE_STRIDE = MAX_TILE + 1;
+
+    public static final KernelRef MATMUL_TILED = KernelRef.of(Matmul.class, "matmulTiled");
+    public static final KernelRef MATMUL_GEMV = KernelRef.of(Matmul.class, "matmulGemv");
+    public static final KernelRef MATMUL_INT8_TILED = KernelRef.of(Matmul.class, "matmulInt8Tiled");
+    public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
+
+    private Matmul() {
+    }
+
+    // ---- kernels ---------------------------------------------------------------------
+
+    /**
+     * One work-group per TILE x TILE block of {@code out}, TILE = the local size (square, at
+     * most {@link #MAX_TILE}). Work-item (x, y) computes out[row = group y * TILE + y,
+     * col = group x * TILE + x]; the group walks k in steps of TILE, staging a tile of
+     * {@code a} rows and a tile of {@code w} rows in local memory. Edge tiles are padded with
+     * zeros. {@code bias} is read only when {@code hasBias}.
+     */
+    public static void matmulTiled(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
+            boolean hasBias, int m, int n, int k) {
+        float[] aTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
+        float[] wTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
+        int tile = ctx.localGroupSizeX;
+        int tx = ctx.localIdx;
+        int ty = ctx.localIdy;
+        int row = ctx.groupIdy * tile + ty;
+        int col = ctx.groupIdx * tile + tx;
+        // the weight row this work-item stages: loads run along k, so they are contiguous in w
+        int wRow = ctx.groupIdx * tile + ty;
+        float acc = 0f;
+        for (int k0 = 0; k0 < k; k0 += tile) {
+            int kk = k0 + tx;
+            aTile[ty * TILE_STRIDE + tx] = row < m && kk < k ? a.get(row * k + kk) : 0f;
+            wTile[ty * TILE_STRIDE + tx] = wRow < n && kk < k ? w.getFloat(wRow * k + kk) : 0f;
+            ctx.localBarrier();
+            for (int j = 0; j < tile; j++) {
+                acc += aTile[ty * TILE_STRIDE + j] * wTile[tx * TILE_STRIDE + j];
+            }
+            ctx.localBarrier();
+        }
+        if (row < m && col < n) {
+            out.set(row * n + col, hasBias ? acc + bias.get(col) : acc);
+        }
+    }
+
+    /**
+     * One work-group per (output column, block of {@link #GEMV_ROWS} rows): the group's items
+     * stride over k reading the weight row once, each keeping a private sum per row, then
+     * reduce in local memory. Local size: any power of two up to {@link #MAX_LOCAL}.
+     */
+    public static void matmulGemv(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
+            boolean hasBias, int m, int n, int k) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        float[] acc = new float[GEMV_ROWS];
+        int col = ctx.groupIdx;
+        int row0 = ctx.groupIdy * GEMV_ROWS;
+        int rows = Math.min(GEMV_ROWS, m - row0);
+        int lid = ctx.localIdx;
+        int size = ctx.localGroupSizeX;
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        for (int i = lid; i < k; i += size) {
+            float wv = w.getFloat(col * k + i);
+            // a constant trip count lets GPU compilers unroll this and keep acc in registers
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    acc[r] += a.get((row0 + r) * k + i) * wv;
+                }
+            }
+        }
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            partial[r * size + lid] = acc[r];
+        }
+        for (int stride = size / 2; stride > 0; stride >>= 1) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                for (int r = 0; r < rows; r++) {
+                    partial[r * size + lid] += partial[r * size + lid + stride];
+                }
+            }
+        }
+        if (lid == 0) {
+            float b = hasBias ? bias.get(col) : 0f;
+            for (int r = 0; r < rows; r++) {
+                out.set((row0 + r) * n + col, partial[r * size] + b);
+            }
+        }
+    }
+
+    /** {@link #matmulTiled} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias). */
+    public static void matmulInt8Tiled(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
+            FloatArray bias, boolean hasBias, int m, int n, int k) {
+        float[] aTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
+        float[] wTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
+        int tile = ctx.localGroupSizeX;
+        int tx = ctx.localIdx;
+        int ty = ctx.localIdy;
+        int row = ctx.groupIdy * tile + ty;
+        int col = ctx.groupIdx * tile + tx;
+        int wRow = ctx.groupIdx * tile + ty;
+        float acc = 0f;
+        for (int k0 = 0; k0 < k; k0 += tile) {
+            int kk = k0 + tx;
+            aTile[ty * TILE_STRIDE + tx] = row < m && kk < k ? a.get(row * k + kk) : 0f;
+            wTile[ty * TILE_STRIDE + tx] = wRow < n && kk < k ? (float) w.get(wRow * k + kk) : 0f;
+            ctx.localBarrier();
+            for (int j = 0; j < tile; j++) {
+                acc += aTile[ty * TILE_STRIDE + j] * wTile[tx * TILE_STRIDE + j];
+            }
+            ctx.localBarrier();
+        }
+        if (row < m && col < n) {
+            float v = acc * scales.get(col);
+            out.set(row * n + col, hasBias ? v + bias.get(col) : v);
+        }
+    }
+
+    /** {@link #matmulGemv} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias). */
+    public static void matmulInt8Gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
+            FloatArray bias, boolean hasBias, int m, int n, int k) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        float[] acc = new float[GEMV_ROWS];
+        int col = ctx.groupIdx;
+        int row0 = ctx.groupIdy * GEMV_ROWS;
+        int rows = Math.min(GEMV_ROWS, m - row0);
+        int lid = ctx.localIdx;
+        int size = ctx.localGroupSizeX;
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        for (int i = lid; i < k; i += size) {
+            float wv = w.get(col * k + i);
+            // a constant trip count lets GPU compilers unroll this and keep acc in registers
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    acc[r] += a.get((row0 + r) * k + i) * wv;
+                }
+            }
+        }
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            partial[r * size + lid] = acc[r];
+        }
+        for (int stride = size / 2; stride > 0; stride >>= 1) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                for (int r = 0; r < rows; r++) {
+                    partial[r * size + lid] += partial[r * size + lid + stride];
+                }
+            }
+        }
+        if (lid == 0) {
+            float s = scales.get(col);
+            float b = hasBias ? bias.get(col) : 0f;
+            for (int r = 0; r < rows; r++) {
+                out.set((row0 + r) * n + col, partial[r * size] * s + b);
+            }
+        }
+    }
+
+    // ---- launchers -------------------------------------------------------------------
+
+    /**
+     * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ (f32, f16 or bf16) + bias[n] (f32, or null for none).
+     * Decode-sized {@code m} (up to the tuning value {@code matmul.gemv_max_m}) runs the GEMV
+     * kernel, larger {@code m} the tiled one.
+     */
+    public static void launchMatmul(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias,
+            int m, int n, int k) {
+        if (w.dtype() != DType.F32 && w.dtype() != DType.F16 && w.dtype() != DType.BF16) {
+            throw new IllegalArgumentException("matmul weights must be F32, F16 or BF16, got " + w.dtype()
+                    + (w.dtype() == DType.I8 ? " (int8 weights go through launchMatmulInt8)" : ""));
+        }
+        checkShapes(out, a, w, bias, m, n, k);
+        boolean gemv = useGemv(device, m);
+        device.launch(gemv ? MATMUL_GEMV : MATMUL_TILED, grid(device, gemv, m, n), out, a, w, bias == null ? out : bias,
+                bias != null, m, n, k);
+    }
+
+    /** out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}. */
+    public static void launchMatmulInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales,
+            DeviceBuffer bias, int m, int n, int k) {
+        checkShapes(out, a, w, bias, m, n, k);
+        KernelLibrary.requireElements(scales, n, "int8 matmul scales");
+        boolean gemv = useGemv(device, m);
+        device.launch(gemv ? MATMUL_INT8_GEMV : MATMUL_INT8_TILED, grid(device, gemv, m, n), out, a, w, scales,
+                bias == null ? out : bias, bias != null, m, n, k);
+    }
+
+    /** The grid of the tiled kernels: tile x tile groups covering out[m, n], x along n. */
+    public static Grid tiledGrid(int m, int n, int tile) {
+        if (tile < 1 || tile > MAX_TILE) {
+            throw new IllegalArgumentException("matmul tile must be 1 to " + MAX_TILE + ", got " + tile);
+        }
+        return Grid.of(roundUp(n, tile), roundUp(m, tile)).local(tile, tile);
+    }
+
+    /** The grid of the GEMV kernels: one group of {@code local} items per (column, block of GEMV_ROWS rows). */
+    public static Grid gemvGrid(int m, int n, int local) {
+        KernelLibrary.requireLocalSize(local, MAX_LOCAL, "matmul GEMV");
+        return Grid.of((long) n * local, (m + GEMV_ROWS - 1) / GEMV_ROWS).local(local, 1);
+    }
+
+    private static boolean useGemv(Device device, int m) {
+        return m <= Tuning.get(device, "matmul.gemv_max_m", 16);
+    }
+
+    private static Grid grid(Device device, boolean gemv, int m, int n) {
+        return gemv ? gemvGrid(m, n, Tuning.get(device, "reduce.local", 64)) : tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
+    }
+
+    private static long roundUp(long x, long multiple) {
+        return (x + multiple - 1) / multiple * multiple;
+    }
+
+    private static void checkShapes(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, int m, int n, int k) {
+        KernelLibrary.requirePositive(m, "matmul m");
+        KernelLibrary.requirePositive(n, "matmul n");
+        KernelLibrary.requirePositive(k, "matmul k");
+        KernelLibrary.requireIntIndexable((long) m * k, "matmul input a");
+        KernelLibrary.requireIntIndexable((long) n * k, "matmul weight");
+        KernelLibrary.requireIntIndexable((long) m * n, "matmul output");
+        KernelLibrary.requireElements(out, (long) m * n, "matmul output");
+        KernelLibrary.requireElements(a, (long) m * k, "matmul input a");
+        KernelLibrary.requireElements(w, (long) n * k, "matmul weight");
+        if (bias != null) {
+            KernelLibrary.requireElements(bias, n, "matmul bias");
+        }
+    }
+
+    // ---- int8 weight quantisation ----------------------------------------------------------
+
+    /** Int8 weights [rows, cols] and their per-row f32 scales. */
+    public record Int8Weights(ByteArray weights, FloatArray scales) {
+    }
+
+    /**
+     * Symmetric per-row int8 quantisation of a weight [rows, cols] of any float dtype:
+     * scale = max|w| / 127, q = round-half-even(w / scale), so |w - q * scale| <= scale / 2.
+     * An all-zero row gets scale 0 (and zero weights).
+     */
+    public static Int8Weights quantizeInt8(NativeArray w, int rows, int cols) {
+        KernelLibrary.requirePositive(rows, "rows");
+        KernelLibrary.requirePositive(cols, "cols");
+        if ((long) rows * cols != w.getSize()) {
+            throw new IllegalArgumentException("weight has " + w.getSize() + " elements, not " + rows + " x " + cols);
+        }
+        if (w.dtype() != DType.F32 && w.dtype() != DType.F16 && w.dtype() != DType.BF16) {
+            throw new IllegalArgumentException("only float weights can be quantised, got " + w.dtype());
+        }
+        ByteArray q = ByteArray.allocate(rows * cols);
+        FloatArray scales = FloatArray.allocate(rows);
+        for (int r = 0; r < rows; r++) {
+            float maxAbs = 0f;
+            for (int c = 0; c < cols; c++) {
+                maxAbs = Math.max(maxAbs, Math.abs(w.getFloat(r * cols + c)));
+            }
+            if (!Float.isFinite(maxAbs)) {
+                throw new IllegalArgumentException("weight row " + r + " holds a non-finite value");
+            }
+            float scale = maxAbs / 127f;
+            scales.set(r, scale);
+            for (int c = 0; c < cols; c++) {
+                float v = scale == 0f ? 0f : w.getFloat(r * cols + c) / scale;
+                q.set(r * cols + c, (byte) Math.max(-127, Math.min(127, (int) Math.rint(v))));
+            }
+        }
+        return new Int8Weights(q, scales);
+    }
+}

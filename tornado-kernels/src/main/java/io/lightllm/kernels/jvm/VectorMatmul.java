@@ -1,0 +1,244 @@
+package io.lightllm.kernels.jvm;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.jvm.JvmDevice;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The JVM's matmul, {@code out[m, n] = a[m, k] · w[n, k]ᵀ (* scales[n]) (+ bias[n])}, with the
+ * Vector API: the same contract as the portable Matmul kernels, much faster. Each task
+ * widens a block of {@link #ROW_BLOCK} weight rows (f32, f16, bf16 or int8) to f32 once and
+ * multiplies every activation row with them, four activation rows at a time, so each
+ * weight element is read from memory once per call whatever {@code m} is.
+ */
+public final class VectorMatmul {
+    /** Weight rows per task: four rows times four activation rows keep 16 accumulators in registers. */
+    static final int ROW_BLOCK = 4;
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = F.length();
+    /** Species with one lane per float lane, for widening 16-bit and 8-bit weights (none below 256-bit vectors). */
+    private static final boolean WIDEN_VECTORS = LANES >= 8;
+    private static final VectorSpecies<Short> SHORTS = WIDEN_VECTORS ? VectorSpecies.of(short.class, VectorShape.forBitSize(LANES * 16)) : null;
+    private static final VectorSpecies<Byte> BYTES = WIDEN_VECTORS ? VectorSpecies.of(byte.class, VectorShape.forBitSize(LANES * 8)) : null;
+    private static final VectorSpecies<Integer> INTS = F.withLanes(int.class);
+    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+
+    /** Each pool thread reuses its buffer of widened weight rows. */
+    private static final ThreadLocal<float[]> ROWS = ThreadLocal.withInitial(() -> new float[0]);
+
+    private VectorMatmul() {
+    }
+
+    /**
+     * Computes the product on {@code device}'s threads. {@code scales} (int8 weights) and
+     * {@code bias} may be null.
+     */
+    public static void multiply(JvmDevice device, FloatArray out, FloatArray a, NativeArray w, FloatArray scales, FloatArray bias,
+            int m, int n, int k) {
+        float[] act = new float[m * k];
+        MemorySegment.copy(a.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, act, 0, m * k);
+        int tasks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+        device.parallelFor(tasks, t -> {
+            int j0 = t * ROW_BLOCK;
+            multiplyRows(out, act, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
+        });
+    }
+
+    private static void multiplyRows(FloatArray out, float[] act, NativeArray w, FloatArray scales, FloatArray bias,
+            int m, int n, int k, int j0, int rows) {
+        float[] wRows = ROWS.get();
+        if (wRows.length < ROW_BLOCK * k) {
+            wRows = new float[ROW_BLOCK * k];
+            ROWS.set(wRows);
+        }
+        for (int r = 0; r < rows; r++) {
+            widen(w, (long) (j0 + r) * k, k, wRows, r * k);
+        }
+        float[] sums = new float[ROW_BLOCK * 4];
+        if (rows == ROW_BLOCK) {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) {
+                dot4x4(act, i * k, wRows, k, sums);
+                for (int ii = 0; ii < 4; ii++) {
+                    for (int r = 0; r < ROW_BLOCK; r++) {
+                        store(out, scales, bias, n, i + ii, j0 + r, sums[ii * ROW_BLOCK + r]);
+                    }
+                }
+            }
+            for (; i < m; i++) {
+                dot1x4(act, i * k, wRows, k, sums);
+                for (int r = 0; r < ROW_BLOCK; r++) {
+                    store(out, scales, bias, n, i, j0 + r, sums[r]);
+                }
+            }
+        } else {
+            for (int i = 0; i < m; i++) {
+                for (int r = 0; r < rows; r++) {
+                    store(out, scales, bias, n, i, j0 + r, dot(act, i * k, wRows, r * k, k));
+                }
+            }
+        }
+    }
+
+    private static void store(FloatArray out, FloatArray scales, FloatArray bias, int n, int i, int j, float sum) {
+        float v = scales == null ? sum : sum * scales.get(j);
+        out.set(i * n + j, bias == null ? v : v + bias.get(j));
+    }
+
+    // ---- widening weights to f32 ----------------------------------------------------------
+
+    /** Copies {@code count} elements of {@code w} from element {@code from} into {@code dst} as floats. */
+    static void widen(NativeArray w, long from, int count, float[] dst, int dstOffset) {
+        MemorySegment seg = w.segment();
+        switch (w.dtype()) {
+            case F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, from * 4, dst, dstOffset, count);
+            case BF16 -> widenBf16(seg, from * 2, count, dst, dstOffset);
+            case F16 -> widenF16(seg, from * 2, count, dst, dstOffset);
+            case I8 -> widenI8(seg, from, count, dst, dstOffset);
+            default -> throw new IllegalArgumentException("matmul weights cannot be " + w.dtype());
+        }
+    }
+
+    /** bf16 is the high half of an f32: widen to int, shift left by 16, reinterpret. */
+    private static void widenBf16(MemorySegment seg, long byteOffset, int count, float[] dst, int dstOffset) {
+        int i = 0;
+        if (WIDEN_VECTORS) {
+            for (int bound = F.loopBound(count); i < bound; i += LANES) {
+                ShortVector s = ShortVector.fromMemorySegment(SHORTS, seg, byteOffset + 2L * i, ORDER);
+                IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, INTS, 0);
+                bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOffset + i);
+            }
+        }
+        for (; i < count; i++) {
+            dst[dstOffset + i] = Float.intBitsToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, byteOffset + 2L * i) << 16);
+        }
+    }
+
+    /** f16 through Float.float16ToFloat, which C2 compiles to the CPU's conversion instruction. */
+    private static void widenF16(MemorySegment seg, long byteOffset, int count, float[] dst, int dstOffset) {
+        for (int i = 0; i < count; i++) {
+            dst[dstOffset + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, byteOffset + 2L * i));
+        }
+    }
+
+    private static void widenI8(MemorySegment seg, long byteOffset, int count, float[] dst, int dstOffset) {
+        int i = 0;
+        if (WIDEN_VECTORS) {
+            for (int bound = F.loopBound(count); i < bound; i += LANES) {
+                ByteVector b = ByteVector.fromMemorySegment(BYTES, seg, byteOffset + i, ORDER);
+                ((FloatVector) b.convertShape(VectorOperators.B2F, F, 0)).intoArray(dst, dstOffset + i);
+            }
+        }
+        for (; i < count; i++) {
+            dst[dstOffset + i] = seg.get(ValueLayout.JAVA_BYTE, byteOffset + i);
+        }
+    }
+
+    // ---- dot products --------------------------------------------------------------------
+
+    private static float dot(float[] x, int xOff, float[] w, int wOff, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += LANES) {
+            acc = FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.fromArray(F, w, wOff + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            s += x[xOff + i] * w[wOff + i];
+        }
+        return s;
+    }
+
+    /** One activation row times the four weight rows of {@code w}: sums[r]. */
+    private static void dot1x4(float[] x, int xOff, float[] w, int k, float[] sums) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += LANES) {
+            FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+            c0 = v.fma(FloatVector.fromArray(F, w, i), c0);
+            c1 = v.fma(FloatVector.fromArray(F, w, k + i), c1);
+            c2 = v.fma(FloatVector.fromArray(F, w, 2 * k + i), c2);
+            c3 = v.fma(FloatVector.fromArray(F, w, 3 * k + i), c3);
+        }
+        sums[0] = c0.reduceLanes(VectorOperators.ADD);
+        sums[1] = c1.reduceLanes(VectorOperators.ADD);
+        sums[2] = c2.reduceLanes(VectorOperators.ADD);
+        sums[3] = c3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            for (int r = 0; r < 4; r++) {
+                sums[r] += x[xOff + i] * w[r * k + i];
+            }
+        }
+    }
+
+    /** Four activation rows from {@code xOff} times the four weight rows of {@code w}: sums[row * 4 + r]. */
+    private static void dot4x4(float[] x, int xOff, float[] w, int k, float[] sums) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        FloatVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        int x1 = xOff + k, x2 = x1 + k, x3 = x2 + k;
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += LANES) {
+            FloatVector w0 = FloatVector.fromArray(F, w, i);
+            FloatVector w1 = FloatVector.fromArray(F, w, k + i);
+            FloatVector w2 = FloatVector.fromArray(F, w, 2 * k + i);
+            FloatVector w3 = FloatVector.fromArray(F, w, 3 * k + i);
+            FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+            c00 = v.fma(w0, c00);
+            c01 = v.fma(w1, c01);
+            c02 = v.fma(w2, c02);
+            c03 = v.fma(w3, c03);
+            v = FloatVector.fromArray(F, x, x1 + i);
+            c10 = v.fma(w0, c10);
+            c11 = v.fma(w1, c11);
+            c12 = v.fma(w2, c12);
+            c13 = v.fma(w3, c13);
+            v = FloatVector.fromArray(F, x, x2 + i);
+            c20 = v.fma(w0, c20);
+            c21 = v.fma(w1, c21);
+            c22 = v.fma(w2, c22);
+            c23 = v.fma(w3, c23);
+            v = FloatVector.fromArray(F, x, x3 + i);
+            c30 = v.fma(w0, c30);
+            c31 = v.fma(w1, c31);
+            c32 = v.fma(w2, c32);
+            c33 = v.fma(w3, c33);
+        }
+        // no array of vectors here: it would box them, and C2 would no longer keep them in registers
+        sums[0] = c00.reduceLanes(VectorOperators.ADD);
+        sums[1] = c01.reduceLanes(VectorOperators.ADD);
+        sums[2] = c02.reduceLanes(VectorOperators.ADD);
+        sums[3] = c03.reduceLanes(VectorOperators.ADD);
+        sums[4] = c10.reduceLanes(VectorOperators.ADD);
+        sums[5] = c11.reduceLanes(VectorOperators.ADD);
+        sums[6] = c12.reduceLanes(VectorOperators.ADD);
+        sums[7] = c13.reduceLanes(VectorOperators.ADD);
+        sums[8] = c20.reduceLanes(VectorOperators.ADD);
+        sums[9] = c21.reduceLanes(VectorOperators.ADD);
+        sums[10] = c22.reduceLanes(VectorOperators.ADD);
+        sums[11] = c23.reduceLanes(VectorOperators.ADD);
+        sums[12] = c30.reduceLanes(VectorOperators.ADD);
+        sums[13] = c31.reduceLanes(VectorOperators.ADD);
+        sums[14] = c32.reduceLanes(VectorOperators.ADD);
+        sums[15] = c33.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            for (int row = 0; row < 4; row++) {
+                for (int r = 0; r < 4; r++) {
+                    sums[row * 4 + r] += x[xOff + row * k + i] * w[r * k + i];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package io.lightllm.kernels;
+
+import io.lightllm.testing.CudaCheck;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.compiler.Dialect;
+import io.lightllm.tornado.compiler.KernelCompiler;
+import io.lightllm.tornado.compiler.KernelSource;
+import io.lightllm.tornado.runtime.KernelRef;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every kernel of Matmul and Attention, for every dtype its NativeArray parameters take,
+ * compiles to CUDA C that nvcc accepts (OpenCL C is built by the OpenCL tests on PoCL).
+ */
+class KernelSourcesTest {
+
+    @Test
+    void everyKernelCompilesToPtx() {
+        for (DType weights : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            add(Matmul.MATMUL_TILED, weights);
+            add(Matmul.MATMUL_GEMV, weights);
+        }
+        add(Matmul.MATMUL_INT8_TILED, null);
+        add(Matmul.MATMUL_INT8_GEMV, null);
+        for (DType pool : new DType[] {DType.F32, DType.F16}) {
+            add(Attention.DECODE_PARTIAL, pool);
+            add(Attention.PREFILL, pool);
+        }
+        add(Attention.DECODE_MERGE, null);
+        for (KernelSource source : sources) {
+            CudaCheck.assertCompiles(source.source(), source.entryName());
+        }
+    }
+
+    private final List<KernelSource> sources = new ArrayList<>();
+
+    /** Compiles {@code kernel} with every plain NativeArray parameter bound to {@code dtype}. */
+    private void add(KernelRef kernel, DType dtype) {
+        Class<?>[] params = kernel.parameterTypes();
+        int first = kernel.usesContext() ? 1 : 0;
+        DType[] args = new DType[params.length - first];
+        for (int i = first; i < params.length; i++) {
+            if (params[i] == NativeArray.class) {
+                args[i - first] = dtype;
+            } else if (NativeArray.class.isAssignableFrom(params[i])) {
+                args[i - first] = dtypeOf(params[i]);
+            }
+        }
+        sources.add(KernelCompiler.compile(kernel, Dialect.CUDA, args));
+    }
+
+    private static DType dtypeOf(Class<?> arrayClass) {
+        for (DType d : DType.values()) {
+            if (NativeArray.classOf(d) == arrayClass) {
+                return d;
+            }
+        }
+        throw new IllegalArgumentException(arrayClass.getName());
+    }
+}

@@ -1,0 +1,206 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.TensorAssert;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.BFloat16Array;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The portable matmul kernels on the JVM against the naive double-precision product; the
+ * tolerance is the float32 error bound of the sums (see {@link MatmulReference}). Shapes are
+ * small and not multiples of the tile or group sizes, so edges are exercised.
+ */
+class MatmulTest {
+    private static final int M = 11, N = 13, K = 37;
+
+    private final Device jvm = TestDevices.jvm();
+
+    static NativeArray weights(DType dtype, int size, long seed) {
+        return TensorAssert.fill(NativeArray.allocate(dtype, size), 1f, seed);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 4, 16})
+    void tiledKernelMatchesReferenceForEveryWeightType(int tile) {
+        checkTiled(jvm, tile);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 4, 64})
+    void gemvKernelMatchesReferenceForEveryWeightType(int local) {
+        checkGemv(jvm, local);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 4, 16})
+    void int8TiledKernelMatchesDequantisedReference(int tile) {
+        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 4, 64})
+    void int8GemvKernelMatchesDequantisedReference(int local) {
+        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+    }
+
+    private static void checkTiled(Device device, int tile) {
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            for (boolean withBias : new boolean[] {false, true}) {
+                checkFloatKernel(device, Matmul.MATMUL_TILED, Matmul.tiledGrid(M, N, tile), dtype, withBias, M,
+                        device.id() + " tiled " + tile + " " + dtype + (withBias ? " with bias" : ""));
+            }
+        }
+    }
+
+    private static void checkGemv(Device device, int local) {
+        // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one
+        for (int m : new int[] {1, M}) {
+            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local), dtype, m == 1, m,
+                        device.id() + " gemv " + local + " m=" + m + " " + dtype);
+            }
+        }
+    }
+
+    private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, String what) {
+        FloatArray a = TensorAssert.random(m * K, 1f, 1);
+        NativeArray w = weights(dtype, N * K, 2);
+        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
+        MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias,
+                m, N, K);
+        assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, what);
+    }
+
+    private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, boolean withBias, String what) {
+        FloatArray a = TensorAssert.random(m * K, 1f, 4);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 5), N, K);
+        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 6) : null;
+        MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, m, N, K);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()),
+                withBias ? device.upload(bias) : out, withBias, m, N, K);
+        assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, device.id() + " " + what);
+    }
+
+    @Test
+    void quantisationIsSymmetricPerRowWithinHalfAStep() {
+        int rows = 5, cols = 40;
+        FloatArray w = TensorAssert.random(rows * cols, 3f, 7);
+        for (int c = 0; c < cols; c++) {
+            w.set(2 * cols + c, 0f); // an all-zero row
+        }
+        BFloat16Array wb = BFloat16Array.allocate(rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            wb.set(i, w.get(i));
+        }
+        for (NativeArray source : new NativeArray[] {w, wb}) {
+            Matmul.Int8Weights q = Matmul.quantizeInt8(source, rows, cols);
+            for (int r = 0; r < rows; r++) {
+                float maxAbs = 0;
+                int maxQ = 0;
+                for (int c = 0; c < cols; c++) {
+                    maxAbs = Math.max(maxAbs, Math.abs(source.getFloat(r * cols + c)));
+                    maxQ = Math.max(maxQ, Math.abs(q.weights().get(r * cols + c)));
+                }
+                float scale = q.scales().get(r);
+                assertEquals(maxAbs / 127f, scale, 0f, "scale of row " + r);
+                assertEquals(maxAbs == 0 ? 0 : 127, maxQ, "largest |q| of row " + r);
+                for (int c = 0; c < cols; c++) {
+                    float error = Math.abs(source.getFloat(r * cols + c) - q.weights().get(r * cols + c) * scale);
+                    // half a quantisation step, plus float rounding of w / scale (relative 2^-23 of |w|)
+                    assertTrue(error <= scale / 2 + maxAbs * 0x1p-22f, "element " + r + "," + c + " is off by " + error);
+                }
+            }
+        }
+    }
+
+    @Test
+    void launcherPicksAKernelByRowCountAndComputesTheProduct() {
+        // m = 2 runs the GEMV kernel, m = 20 the tiled one, under the JVM's tuning
+        for (int m : new int[] {2, 20}) {
+            for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+                FloatArray a = TensorAssert.random(m * K, 1f, 8);
+                NativeArray w = weights(dtype, N * K, 9);
+                FloatArray bias = TensorAssert.random(N, 1f, 10);
+                MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
+                DeviceBuffer out = jvm.allocate(DType.F32, m * N);
+                Matmul.launchMatmul(jvm, out, jvm.upload(a), jvm.upload(w), jvm.upload(bias), m, N, K);
+                assertClose(ref.expected(), jvm.download(out), ref.errorBound(), 0f, "launchMatmul m=" + m + " " + dtype);
+            }
+            FloatArray a = TensorAssert.random(m * K, 1f, 11);
+            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 1f, 12), N, K);
+            MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), null, m, N, K);
+            DeviceBuffer out = jvm.allocate(DType.F32, m * N);
+            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, N, K);
+            assertClose(ref.expected(), jvm.download(out), ref.errorBound(), 0f, "launchMatmulInt8 m=" + m);
+        }
+    }
+
+    @Test
+    void launcherRefusesWrongShapesAndWeightTypes() {
+        DeviceBuffer out = jvm.allocate(DType.F32, 4), a = jvm.allocate(DType.F32, 4);
+        DeviceBuffer w = jvm.allocate(DType.F32, 4), wInt8 = jvm.allocate(DType.I8, 4);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Matmul.launchMatmul(jvm, out, a, w, null, 2, 2, 3));
+        assertEquals("matmul input a holds 4 elements, needs 6", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Matmul.launchMatmul(jvm, out, a, wInt8, null, 2, 2, 2));
+        assertEquals("matmul weights must be F32, F16 or BF16, got I8 (int8 weights go through launchMatmulInt8)", e.getMessage());
+    }
+
+    /**
+     * Every accelerator passes the same reference checks with every tile and local size, and
+     * its launchers compute what the JVM's compute.
+     */
+    @Test
+    void acceleratorsMatchTheJvm() {
+        int m = 20;
+        for (String id : TestDevices.accelerators()) {
+            Device device = Devices.get(id);
+            for (int tile : new int[] {1, 4, 16}) {
+                checkTiled(device, tile);
+                checkInt8Kernel(device, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+            }
+            for (int local : new int[] {1, 4, 64}) {
+                checkGemv(device, local);
+                checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+            }
+            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                FloatArray a = TensorAssert.random(m * K, 1f, 13);
+                NativeArray w = weights(dtype, N * K, 14);
+                FloatArray bias = TensorAssert.random(N, 1f, 15);
+                MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
+                for (int rows : new int[] {1, m}) {
+                    FloatArray onJvm = runLauncher(jvm, a, w, bias, rows);
+                    FloatArray onDevice = runLauncher(device, a, w, bias, rows);
+                    // both are within the bound of the exact product, so within twice it of each other
+                    assertClose(onJvm, onDevice, 2 * ref.errorBound(), 0f, id + " matmul " + dtype + " m=" + rows);
+                }
+            }
+        }
+    }
+
+    private static FloatArray runLauncher(Device device, FloatArray a, NativeArray w, FloatArray bias, int m) {
+        DeviceBuffer aBuf = device.allocate(DType.F32, m * K);
+        device.write(a.segment().asSlice(0, (long) m * K * 4), aBuf, 0);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        Matmul.launchMatmul(device, out, aBuf, device.upload(w), device.upload(bias), m, N, K);
+        return (FloatArray) device.download(out);
+    }
+}

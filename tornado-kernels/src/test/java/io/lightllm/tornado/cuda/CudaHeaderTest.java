@@ -1,0 +1,113 @@
+package io.lightllm.tornado.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.CudaCheck;
+import java.io.IOException;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What the bindings transcribe from the toolkit headers, checked against the headers
+ * themselves: a C++ program built with nvcc against cuda.h and library_types.h prints the ABI
+ * shape of every bound driver function (return and parameter kinds and sizes, taken from the
+ * declarations with decltype, so nothing is linked) and the value of every constant, and the
+ * test compares them with the Java side. cuBLAS and NVRTC headers are not part of the toolkit
+ * installed on build machines; their constants are cross-checked by hand (see their classes).
+ */
+class CudaHeaderTest {
+    private static final Path NVCC = Path.of(System.getProperty("lightllm.nvcc", "/usr/local/cuda-13.0/bin/nvcc"));
+
+    @Test
+    void driverSignaturesMatchCudaH() throws Exception {
+        Map<String, FunctionDescriptor> bound = CudaDriver.signatures();
+        assertTrue(bound.size() >= 40, "the driver bindings declare their functions: " + bound.keySet());
+        StringBuilder calls = new StringBuilder();
+        Map<String, String> expected = new TreeMap<>();
+        for (var e : bound.entrySet()) {
+            calls.append("  sig(\"").append(e.getKey()).append("\", (decltype(&").append(e.getKey()).append("))nullptr);\n");
+            expected.put(e.getKey(), NativeLibrary.shape(e.getValue()));
+        }
+        Map<String, String> actual = runProbe(calls.toString());
+        assertEquals(expected, actual, "ABI shapes of the bound driver functions (v void, b/i/j 1/4/8-byte integer, f float, p pointer)");
+    }
+
+    @Test
+    void constantsMatchTheHeaders() throws Exception {
+        Map<String, String> expected = new TreeMap<>();
+        List<Class<?>> owners = List.of(CudaDriver.class, CudaBlas.class);
+        for (Class<?> owner : owners) {
+            for (Field f : owner.getDeclaredFields()) {
+                boolean constant = Modifier.isStatic(f.getModifiers()) && Modifier.isFinal(f.getModifiers()) && f.getType() == int.class;
+                // CUBLAS_* live in cublas_api.h, which build machines lack
+                if (constant && (f.getName().startsWith("CU_") || f.getName().startsWith("CUDA_"))) {
+                    f.setAccessible(true);
+                    expected.put(f.getName(), Long.toString(f.getInt(null)));
+                }
+            }
+        }
+        assertTrue(expected.containsKey("CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT") && expected.containsKey("CUDA_R_16BF"), expected.toString());
+        StringBuilder prints = new StringBuilder();
+        for (String name : expected.keySet()) {
+            prints.append("  std::printf(\"%s %lld\\n\", \"").append(name).append("\", (long long)(").append(name).append("));\n");
+        }
+        assertEquals(expected, runProbe(prints.toString()));
+    }
+
+    /** Builds and runs a host program that includes cuda.h; returns its output as name -> value lines. */
+    private static Map<String, String> runProbe(String body) throws IOException, InterruptedException {
+        Assumptions.assumeTrue(CudaCheck.available(), "nvcc not found at " + NVCC);
+        Path dir = Files.createTempDirectory("lj-cuda-header");
+        Path cpp = dir.resolve("probe.cpp");
+        Path exe = dir.resolve("probe");
+        Files.writeString(cpp, """
+                #include <cuda.h>
+                #include <library_types.h>
+                #include <cstdio>
+                #include <type_traits>
+                template <class T> char kind() {
+                  if constexpr (std::is_void_v<T>) return 'v';
+                  else if constexpr (std::is_pointer_v<T>) return 'p';
+                  else if constexpr (std::is_same_v<T, float>) return 'f';
+                  else if constexpr (std::is_same_v<T, double>) return 'd';
+                  else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>)
+                    return sizeof(T) == 1 ? 'b' : sizeof(T) == 2 ? 's' : sizeof(T) == 4 ? 'i' : sizeof(T) == 8 ? 'j' : '?';
+                  else return '?';
+                }
+                template <class R, class... A> void sig(const char* name, R (*)(A...)) {
+                  const char params[] = {kind<A>()..., 0};
+                  std::printf("%s %c(%s)\\n", name, kind<R>(), params);
+                }
+                int main() {
+                """ + body + "  return 0;\n}\n");
+        run(List.of(NVCC.toString(), "-std=c++17", "-cudart", "none", "-o", exe.toString(), cpp.toString()), "nvcc");
+        String out = run(List.of(exe.toString()), "the probe");
+        Map<String, String> values = new TreeMap<>();
+        for (String line : out.split("\n")) {
+            if (!line.isBlank()) {
+                int space = line.indexOf(' ');
+                values.put(line.substring(0, space), line.substring(space + 1).trim());
+            }
+        }
+        return values;
+    }
+
+    private static String run(List<String> command, String what) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(new ArrayList<>(command)).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(180, TimeUnit.SECONDS), what + " timed out");
+        assertEquals(0, p.exitValue(), what + " failed:\n" + out);
+        return out;
+    }
+}
