@@ -2,6 +2,7 @@ package io.lightllm.cli;
 
 import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.RouterConfig;
+import io.lightllm.models.Models;
 import io.lightllm.server.ModelServer;
 import io.lightllm.server.ServeOptions;
 import io.lightllm.server.ServerConfig;
@@ -51,7 +52,12 @@ final class ServeCommand implements Main.Command {
         ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
                 f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE));
-        return new ServeOptions(model, device, name, engine, server, false);
+        Models.Quantization quant = switch (f.string("quantization", "none")) {
+            case "none" -> Models.Quantization.NONE;
+            case "int8" -> Models.Quantization.INT8;
+            default -> throw new IllegalArgumentException("--quantization must be none or int8");
+        };
+        return new ServeOptions(model, device, name, engine, server, quant, false);
     }
 
     private static DType kvDtype(String name) {

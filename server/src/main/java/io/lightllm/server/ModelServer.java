@@ -5,6 +5,7 @@ import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
+import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.tokenizer.Tokenizer;
 import io.lightllm.tornado.runtime.Device;
@@ -38,7 +39,7 @@ public final class ModelServer implements AutoCloseable {
         CausalLM model = null;
         Engine engine = null;
         try {
-            model = CausalLMs.build(files, device);
+            model = Models.load(files, device, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
             EngineConfig config = new EngineConfig(o.engine().router(), o.engine().kvDtype(), stopIds, o.engine().tokenizerThreads());
             engine = Engine.start(model, config, files.tokenizer());

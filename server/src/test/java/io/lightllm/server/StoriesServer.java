@@ -2,6 +2,7 @@ package io.lightllm.server;
 
 import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.RouterConfig;
+import io.lightllm.models.Models;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import java.util.Set;
@@ -16,6 +17,6 @@ final class StoriesServer {
     static ModelServer start(ServerConfig server) {
         // 4096 KV slots hold 64 requests of ~60 tokens each at once; 64 rows so the concurrency test runs as one batch
         EngineConfig engine = new EngineConfig(new RouterConfig(4096, 4096, 64, 1024, 6), DType.F32, Set.of(), 2);
-        return ModelServer.start(new ServeOptions(SharedData.model(NAME), "jvm", NAME, engine, server, true));
+        return ModelServer.start(new ServeOptions(SharedData.model(NAME), "jvm", NAME, engine, server, Models.Quantization.NONE, true));
     }
 }
