@@ -67,23 +67,23 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
     }
 
     private static void rejectUnsupported(JsonBody b, boolean chat) {
-        String noLogprobs = "token log-probabilities are not available: this engine does not expose them";
+        String noLogprobs = " asks for token log-probabilities, which this engine does not expose";
         if (chat) {
             if (b.bool("logprobs", false)) {
-                throw ApiException.unsupported("logprobs", noLogprobs);
+                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
             }
             if (b.has("top_logprobs")) {
-                throw ApiException.unsupported("top_logprobs", noLogprobs);
+                throw ApiException.unsupported("top_logprobs", "top_logprobs" + noLogprobs);
             }
-            notEmpty(b, "tools", "tool calling is not implemented");
-            notEmpty(b, "functions", "function calling is not implemented");
+            notEmpty(b, "tools", "tools: tool calling is not implemented");
+            notEmpty(b, "functions", "functions: function calling is not implemented");
             JsonBody format = b.object("response_format");
             if (!format.string("type", "text").equals("text")) {
                 throw ApiException.unsupported("response_format", "only response_format type 'text' is implemented");
             }
         } else {
             if (b.has("logprobs")) {
-                throw ApiException.unsupported("logprobs", noLogprobs);
+                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
             }
             if (b.bool("echo", false)) {
                 throw ApiException.unsupported("echo", "echo is not implemented");

@@ -126,6 +126,6 @@ class OpenAiSdkTest {
         BadRequestException e = assertThrows(BadRequestException.class,
                 () -> client.completions().create(completion(4).toBuilder().logprobs(1).build()));
         assertEquals(400, e.statusCode());
-        assertTrue(e.getMessage().contains("log-probabilities"), e.getMessage());
+        assertTrue(e.getMessage().contains("logprobs asks for token log-probabilities"), e.getMessage());
     }
 }
