@@ -19,7 +19,8 @@ public final class Main {
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
             "devices", new DevicesCommand(),
             "generate", new GenerateCommand(),
-            "bench", new BenchCommand()));
+            "bench", new BenchCommand(),
+            "serve", new ServeCommand()));
 
     private Main() {
     }

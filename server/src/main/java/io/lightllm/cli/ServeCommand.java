@@ -1,0 +1,71 @@
+package io.lightllm.cli;
+
+import io.lightllm.engine.EngineConfig;
+import io.lightllm.engine.RouterConfig;
+import io.lightllm.models.Models;
+import io.lightllm.server.ModelServer;
+import io.lightllm.server.ServeOptions;
+import io.lightllm.server.ServerConfig;
+import io.lightllm.tornado.api.DType;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code lightllm serve}: loads a model (with a progress bar), warms it up and serves LightLLM's
+ * and OpenAI's HTTP APIs until the process is stopped. Binds 127.0.0.1 unless --host says otherwise.
+ */
+final class ServeCommand implements Main.Command {
+    /** KV pool slots when --max-total-token-num is not given. */
+    static final int DEFAULT_MAX_TOTAL_TOKENS = 8192;
+
+    @Override
+    public String summary() {
+        return "serve a model over HTTP: --model PATH [--device D] [--host H] [--port P] [--api-key K] [engine flags]";
+    }
+
+    @Override
+    public int run(Flags flags) throws Exception {
+        ServeOptions options = options(flags);
+        flags.checkAllRead();
+        ModelServer server = ModelServer.start(options);
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "lightllm-shutdown"));
+        System.err.println("lightllm: serving " + options.servedName() + " at " + server.url()
+                + " (OpenAI API at " + server.url() + "/v1)" + (options.server().apiKey() != null ? ", API key required" : ""));
+        new CountDownLatch(1).await(); // serve until the process is stopped (Ctrl-C runs the shutdown hook)
+        return 0;
+    }
+
+    static ServeOptions options(Flags f) {
+        Path model = Path.of(f.required("model"));
+        String device = f.string("device", "jvm");
+        String name = f.string("served-model-name", null);
+        int total = f.integer("max-total-token-num", DEFAULT_MAX_TOTAL_TOKENS, 1, Integer.MAX_VALUE);
+        RouterConfig defaults = RouterConfig.defaults(total);
+        RouterConfig router = new RouterConfig(total,
+                f.integer("batch-max-tokens", defaults.batchMaxTokens(), 1, Integer.MAX_VALUE),
+                f.integer("running-max-req-size", defaults.runningMaxReqSize(), 1, Integer.MAX_VALUE),
+                f.integer("router-max-new-token-len", defaults.routerMaxNewTokenLen(), 0, Integer.MAX_VALUE),
+                f.integer("router-max-wait-tokens", defaults.routerMaxWaitTokens(), 0, Integer.MAX_VALUE));
+        DType kv = kvDtype(f.string("kv-dtype", "f32"));
+        EngineConfig engine = new EngineConfig(router, kv, Set.of(), f.integer("tokenizer-threads", 2, 1, 64));
+        ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
+                f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
+                f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE));
+        Models.Quantization quant = switch (f.string("quantization", "none")) {
+            case "none" -> Models.Quantization.NONE;
+            case "int8" -> Models.Quantization.INT8;
+            default -> throw new IllegalArgumentException("--quantization must be none or int8");
+        };
+        return new ServeOptions(model, device, name, engine, server, quant, false);
+    }
+
+    private static DType kvDtype(String name) {
+        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "f16", "float16" -> DType.F16;
+            case "i8", "int8" -> DType.I8;
+            default -> throw new IllegalArgumentException("--kv-dtype must be f32, f16 or i8 (got '" + name + "')");
+        };
+    }
+}

@@ -1,0 +1,84 @@
+package io.lightllm.server;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Renders chat messages to a prompt with the model's Jinja {@code chat_template}
+ * (tokenizer_config.json), the way Hugging Face's {@code apply_chat_template} does: variables
+ * {@code messages}, {@code add_generation_prompt} (true), {@code bos_token}, {@code eos_token},
+ * the function {@code raise_exception(message)}, and blocks trimmed as in transformers
+ * ({@code trim_blocks}, {@code lstrip_blocks}). The rendered prompt already holds the special
+ * tokens the template writes, so it is tokenized without adding more.
+ *
+ * <p>A model without a template gets {@link #FALLBACK}: the bos token, then one line per
+ * message {@code role: content}, then {@code assistant:} for the reply.
+ */
+public final class ChatTemplate {
+    public static final String FALLBACK = "{{ bos_token }}{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n"
+            + "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+
+    private final String template;
+    private final String bosToken;
+    private final String eosToken;
+    private final Jinjava jinjava;
+
+    /** A template (null: {@link #FALLBACK}) with the text of the bos and eos tokens ("" when the model has none). */
+    public ChatTemplate(String template, String bosToken, String eosToken) {
+        this.template = template == null ? FALLBACK : template;
+        this.bosToken = bosToken;
+        this.eosToken = eosToken;
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+    }
+
+    public boolean isFallback() {
+        return template.equals(FALLBACK);
+    }
+
+    /** The prompt for {@code messages} (maps with "role" and "content"); a template error is a 400 on {@code messages}. */
+    public String render(List<Map<String, Object>> messages) {
+        Map<String, Object> vars = new HashMap<>();
+        vars.put("messages", messages);
+        vars.put("add_generation_prompt", true);
+        vars.put("bos_token", bosToken);
+        vars.put("eos_token", eosToken);
+        RenderResult r;
+        try {
+            r = jinjava.renderForResult(template, vars);
+        } catch (RuntimeException e) {
+            throw ApiException.invalid("messages", "the model's chat template refused the messages: " + rootMessage(e));
+        }
+        for (TemplateError e : r.getErrors()) {
+            if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
+                String why = e.getException() != null ? rootMessage(e.getException()) : e.getMessage();
+                throw ApiException.invalid("messages", "the model's chat template refused the messages: " + why);
+            }
+        }
+        return r.getOutput();
+    }
+
+    /** Jinja's {@code raise_exception}: templates call it to refuse a conversation (e.g. roles out of order). */
+    public static String raiseException(String message) {
+        throw new TemplateRefusal(message);
+    }
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null && e.getCause() != e) {
+            e = e.getCause();
+        }
+        return e.getMessage();
+    }
+
+    static final class TemplateRefusal extends RuntimeException {
+        TemplateRefusal(String message) {
+            super(message);
+        }
+    }
+}

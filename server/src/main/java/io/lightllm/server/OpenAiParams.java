@@ -1,0 +1,107 @@
+package io.lightllm.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.engine.SamplingParams;
+
+/**
+ * The sampling fields shared by {@code /v1/completions} and {@code /v1/chat/completions}, with
+ * OpenAI's names, ranges and defaults (temperature 1), plus vLLM's extensions {@code top_k},
+ * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Fields this engine cannot
+ * honour (token log-probabilities, logit_bias, best_of other than n, echo, suffix, tools) get a 400
+ * instead of being silently ignored.
+ *
+ * @param params       what the engine runs
+ * @param stream       SSE instead of one JSON answer
+ * @param includeUsage stream_options.include_usage: a last chunk with the usage
+ */
+record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage) {
+    static final int MAX_N = 64;
+    static final int MAX_STOP = 16;
+
+    /** Checks {@code model} before the prompt is read, so a wrong model name is the first complaint. */
+    static void checkModel(JsonBody body, ServedModel model) {
+        String name = body.string("model", null);
+        if (name != null && !name.equals(model.name())) {
+            throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
+                    "model '" + name + "' is not served here; this server serves '" + model.name() + "'", java.util.Map.of());
+        }
+    }
+
+    /** {@code chat}: max_completion_tokens (or max_tokens) defaults to the rest of the context; completions default to 16. */
+    static OpenAiParams parse(JsonBody b, int promptTokens, ServedModel model, boolean chat) {
+        rejectUnsupported(b, chat);
+        String maxField = chat && b.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        long fallback = chat ? model.contextLength() - promptTokens : 16;
+        int maxNew = (int) b.integer(maxField, fallback, 1, model.contextLength());
+        Prompts.checkMaxNew(model, promptTokens, maxNew, maxField);
+        float topP = b.number("top_p", 1, 0, 1);
+        if (topP == 0) {
+            throw ApiException.invalid("top_p", "top_p must be in (0, 1], got 0");
+        }
+        int topK = (int) b.integer("top_k", -1, -1, Integer.MAX_VALUE);
+        if (topK == 0) {
+            throw ApiException.invalid("top_k", "top_k must be -1 (all tokens) or >= 1, got 0");
+        }
+        float repetition = b.number("repetition_penalty", 1, 0, 100);
+        if (repetition == 0) {
+            throw ApiException.invalid("repetition_penalty", "repetition_penalty must be > 0, got 0");
+        }
+        int n = (int) b.integer("n", 1, 1, MAX_N);
+        boolean stream = b.bool("stream", false);
+        if (b.has("stream_options") && !stream) {
+            throw ApiException.invalid("stream_options", "stream_options is only allowed with stream: true");
+        }
+        SamplingParams p = SamplingParams.builder()
+                .temperature(b.number("temperature", 1, 0, 2))
+                .topP(topP).topK(topK).repetitionPenalty(repetition)
+                .presencePenalty(b.number("presence_penalty", 0, -2, 2))
+                .frequencyPenalty(b.number("frequency_penalty", 0, -2, 2))
+                .maxNewTokens(maxNew)
+                .minNewTokens((int) b.integer("min_tokens", 0, 0, maxNew))
+                .stopStrings(b.strings("stop", MAX_STOP))
+                .ignoreEos(b.bool("ignore_eos", false))
+                .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
+                .n(n)
+                .build();
+        return new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
+    }
+
+    private static void rejectUnsupported(JsonBody b, boolean chat) {
+        String noLogprobs = " asks for token log-probabilities, which this engine does not expose";
+        if (chat) {
+            if (b.bool("logprobs", false)) {
+                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
+            }
+            if (b.has("top_logprobs")) {
+                throw ApiException.unsupported("top_logprobs", "top_logprobs" + noLogprobs);
+            }
+            notEmpty(b, "tools", "tools: tool calling is not implemented");
+            notEmpty(b, "functions", "functions: function calling is not implemented");
+            JsonBody format = b.object("response_format");
+            if (!format.string("type", "text").equals("text")) {
+                throw ApiException.unsupported("response_format", "only response_format type 'text' is implemented");
+            }
+        } else {
+            if (b.has("logprobs")) {
+                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
+            }
+            if (b.bool("echo", false)) {
+                throw ApiException.unsupported("echo", "echo is not implemented");
+            }
+            if (b.has("suffix")) {
+                throw ApiException.unsupported("suffix", "suffix (insertion) is not implemented");
+            }
+            if (b.has("best_of") && b.integer("best_of", 1, 1, MAX_N) != b.integer("n", 1, 1, MAX_N)) {
+                throw ApiException.unsupported("best_of", "best_of other than n is not implemented by this engine");
+            }
+        }
+        notEmpty(b, "logit_bias", "logit_bias is not implemented");
+    }
+
+    private static void notEmpty(JsonBody b, String field, String message) {
+        JsonNode v = b.raw(field);
+        if (v != null && !(v.isContainerNode() && v.isEmpty())) {
+            throw ApiException.unsupported(field, message);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package io.lightllm.server;
+
+import io.javalin.http.Context;
+import io.lightllm.engine.FinishReason;
+import io.lightllm.engine.TokenEvent;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * Runs an OpenAI request in the engine and answers it, as one JSON object or as SSE chunks ended
+ * by {@code data: [DONE]}. The completions and chat shapes differ only in the object names and in
+ * how a choice carries its text ({@code text}, or {@code message} / {@code delta}).
+ */
+final class OpenAiResponse {
+    private final ServerState server;
+    private final boolean chat;
+    private final String id;
+    private final long created = System.currentTimeMillis() / 1000;
+
+    OpenAiResponse(ServerState server, boolean chat) {
+        this.server = server;
+        this.chat = chat;
+        this.id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+    }
+
+    void answer(Context ctx, int[] prompt, OpenAiParams p) throws InterruptedException {
+        String endpoint = chat ? "chat_completions" : "completions";
+        try (Generation g = Generation.start(server, endpoint, prompt, p.params())) {
+            if (p.stream()) {
+                stream(new SseStream(ctx), g, prompt.length, p);
+            } else {
+                ctx.json(whole(g, prompt.length, p.params().n()));
+            }
+        } catch (SseStream.ClientGone gone) {
+            // the Generation was closed above, which aborted the request
+        }
+    }
+
+    private Map<String, Object> whole(Generation g, int promptTokens, int n) throws InterruptedException {
+        List<StringBuilder> texts = new ArrayList<>();
+        FinishReason[] finish = new FinishReason[n];
+        for (int i = 0; i < n; i++) {
+            texts.add(new StringBuilder());
+        }
+        int completionTokens = 0;
+        for (TokenEvent e = g.next(); e != null; e = g.next()) {
+            completionTokens += e.token() >= 0 ? 1 : 0;
+            texts.get(e.sequence()).append(e.text());
+            if (e.finish() == FinishReason.ERROR) {
+                throw new ApiException(500, "server_error", null, null, "generation failed: " + e.error(), Map.of());
+            }
+            if (e.last()) {
+                finish[e.sequence()] = e.finish();
+            }
+        }
+        List<Object> choices = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            String text = texts.get(i).toString();
+            choices.add(chat
+                    ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", null,
+                            "finish_reason", finish[i].apiName())
+                    : JsonOut.obj("index", i, "text", text, "logprobs", null, "finish_reason", finish[i].apiName()));
+        }
+        return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
+                "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens));
+    }
+
+    private void stream(SseStream sse, Generation g, int promptTokens, OpenAiParams p) throws InterruptedException {
+        if (chat) {
+            for (int i = 0; i < p.params().n(); i++) {
+                sse.send(chunk(List.of(JsonOut.obj("index", i, "delta", JsonOut.obj("role", "assistant", "content", ""),
+                        "logprobs", null, "finish_reason", null)), p, null));
+            }
+        }
+        int completionTokens = 0;
+        for (TokenEvent e = g.next(); e != null; e = g.next()) {
+            completionTokens += e.token() >= 0 ? 1 : 0;
+            if (e.finish() == FinishReason.ERROR) {
+                sse.send(JsonOut.error("generation failed: " + e.error(), "server_error", null, null));
+                sse.sendRaw("[DONE]");
+                return;
+            }
+            if (e.text().isEmpty() && !e.last()) {
+                continue; // an incomplete character or a possible stop string: nothing to show yet
+            }
+            String finish = e.last() ? e.finish().apiName() : null;
+            Map<String, Object> choice = chat
+                    ? JsonOut.obj("index", e.sequence(), "delta", e.text().isEmpty() ? Map.of() : JsonOut.obj("content", e.text()),
+                            "logprobs", null, "finish_reason", finish)
+                    : JsonOut.obj("index", e.sequence(), "text", e.text(), "logprobs", null, "finish_reason", finish);
+            sse.send(chunk(List.of(choice), p, null));
+        }
+        if (p.includeUsage()) {
+            sse.send(chunk(List.of(), p, JsonOut.usage(promptTokens, completionTokens)));
+        }
+        sse.sendRaw("[DONE]");
+    }
+
+    private Map<String, Object> chunk(List<Object> choices, OpenAiParams p, Object usage) {
+        Map<String, Object> c = JsonOut.obj("id", id, "object", chat ? "chat.completion.chunk" : "text_completion", "created", created,
+                "model", server.model().name(), "choices", choices);
+        if (p.includeUsage()) {
+            c.put("usage", usage); // null on every chunk but the last, as OpenAI sends it
+        }
+        return c;
+    }
+}

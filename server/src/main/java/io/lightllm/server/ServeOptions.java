@@ -1,0 +1,27 @@
+package io.lightllm.server;
+
+import io.lightllm.engine.EngineConfig;
+import io.lightllm.models.Models;
+import java.nio.file.Path;
+
+/**
+ * What {@code lightllm serve} serves and how.
+ *
+ * @param model     a model directory or .gguf file
+ * @param device    the device id ("jvm", "opencl:0:0", "cuda:0")
+ * @param name      the model's id in the API; null: the directory or file name
+ * @param engine    the engine's router limits, KV dtype and eos ids (the eos ids are replaced by the model's)
+ * @param server    host, port, API key and limits
+ * @param quantization weight-only int8, or the stored dtype
+ * @param quiet     no progress bar while loading (tests)
+ */
+public record ServeOptions(Path model, String device, String name, EngineConfig engine, ServerConfig server,
+                           Models.Quantization quantization, boolean quiet) {
+    public String servedName() {
+        if (name != null) {
+            return name;
+        }
+        String file = model.toAbsolutePath().normalize().getFileName().toString();
+        return file.endsWith(".gguf") ? file.substring(0, file.length() - ".gguf".length()) : file;
+    }
+}

@@ -1,0 +1,62 @@
+package io.lightllm.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Real chat templates, as models ship them in tokenizer_config.json, against the prompts their authors document. */
+class ChatTemplateTest {
+    /** Qwen2's ChatML template (Qwen/Qwen2-0.5B-Instruct tokenizer_config.json). */
+    private static final String CHATML = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+            + "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
+            + "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+            + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+    /** Llama 2 chat's template (meta-llama/Llama-2-7b-chat-hf): slicing, set, strip(), raise_exception. */
+    private static final String LLAMA2 = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+            + "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+            + "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+            + "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+            + "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+            + "{% else %}{% set content = message['content'] %}{% endif %}"
+            + "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+            + "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+    private static Map<String, Object> msg(String role, String content) {
+        return Map.of("role", role, "content", content);
+    }
+
+    @Test
+    void chatMlAddsTheDefaultSystemPromptAndTheAssistantTurn() {
+        String out = new ChatTemplate(CHATML, "", "<|endoftext|>").render(List.of(msg("user", "Hi there")));
+        assertEquals("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n", out);
+    }
+
+    @Test
+    void llama2PutsTheSystemPromptInsideTheFirstInstruction() {
+        String out = new ChatTemplate(LLAMA2, "<s>", "</s>").render(List.of(
+                msg("system", "Be brief."), msg("user", " Hello "), msg("assistant", "Hi."), msg("user", "Bye")));
+        // strip() applies to the joined content, so the user's leading space survives after the system block (as in Python)
+        assertEquals("<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\n Hello [/INST] Hi. </s><s>[INST] Bye [/INST]", out);
+    }
+
+    @Test
+    void aTemplateThatRaisesGivesA400OnMessages() {
+        ApiException e = assertThrows(ApiException.class, () -> new ChatTemplate(LLAMA2, "<s>", "</s>").render(List.of(
+                msg("assistant", "I speak first"))));
+        assertEquals(400, e.status());
+        assertEquals("messages", e.param());
+        assertTrue(e.getMessage().contains("Conversation roles must alternate"), e.getMessage());
+    }
+
+    @Test
+    void fallbackWritesRoleLinesAfterBos() {
+        ChatTemplate t = new ChatTemplate(null, "<s>", "</s>");
+        assertTrue(t.isFallback());
+        assertEquals("<s>system: Be brief.\nuser: Tell a story.\nassistant:", t.render(List.of(msg("system", "Be brief."), msg("user", "Tell a story."))));
+    }
+}
