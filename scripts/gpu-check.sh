@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
+# .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | bench | static (default: all).
+set -uo pipefail
+cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
+out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
+J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
+stages=${*:-selftest tests bench static}
+for s in $stages; do
+  case $s in
+    selftest)
+      nvidia-smi -L
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main devices 2>&1 | tee "$out/devices.log"
+      "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaSelfTest 2>&1 | tee "$out/selftest.log" ;;
+    tests)
+      # every kernel test and the model golden test, with cuda:0 as the accelerator beside the JVM;
+      # the portable matmul (not cuBLAS, which rounds activations to bf16) for the fp32 golden comparison
+      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.cuda.cublas=false \
+        -jar junit-console.jar execute -cp "lib/*:kernels-tests.jar:models-tests" \
+        --select-package io.lightllm.kernels --select-class io.lightllm.models.llama.LlamaGoldenTest \
+        --details=tree --disable-banner 2>&1 | tee "$out/tests.log" | grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" | head -80 ;;
+    bench)
+      "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --tokens 64 --batches 1,16,64 \
+        --contexts 1024,4096,8192 --square 4096 --prefill 4096 2>&1 | tee "$out/kernels.log" ;;
+    static)
+      for b in 1 64 256; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/static.log"
+      done ;;
+  esac
+done
