@@ -51,8 +51,8 @@ public final class KernelLibrary {
         };
     }
 
-    /** {@code -Dlightllm.cuda.cublas=false} keeps the portable matmul on CUDA (exactness checks against fp32 references). */
-    private static final boolean CUBLAS = Boolean.parseBoolean(System.getProperty("lightllm.cuda.cublas", "true"));
+    /** {@code -Dlightllm.vendor.gemm=false} keeps the portable matmul on CUDA (exactness checks against fp32 references). */
+    private static final boolean CUBLAS = Boolean.parseBoolean(System.getProperty("lightllm.vendor.gemm", "true"));
 
     // ---- launcher argument checks: a wrong shape fails on the host, not as a memory fault ----
 

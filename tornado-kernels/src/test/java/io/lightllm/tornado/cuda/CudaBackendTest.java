@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Discovery and library loading, on machines with and (mostly) without an NVIDIA driver. */
@@ -40,6 +41,7 @@ class CudaBackendTest {
     }
 
     @Test
+    @Tag("gpu") // runs on GPU machines (scripts/gpu-check.sh); the default build excludes the tag
     void withADriverItListsEveryGpu() {
         Assumptions.assumeTrue(CudaBackend.INSTANCE.unavailableReason().isEmpty(), "no usable CUDA here");
         List<DeviceInfo> gpus = CudaBackend.INSTANCE.devices();

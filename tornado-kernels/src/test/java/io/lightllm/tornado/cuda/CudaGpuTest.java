@@ -7,6 +7,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
 class CudaGpuTest {
 
     @Test
+    @Tag("gpu") // runs on GPU machines (scripts/gpu-check.sh); the default build excludes the tag
     void selfTestPassesOnTheFirstGpu() {
         Assumptions.assumeTrue(CudaBackend.INSTANCE.unavailableReason().isEmpty(),
                 () -> "CUDA unavailable: " + CudaBackend.INSTANCE.unavailableReason().orElse(""));
