@@ -289,7 +289,7 @@ public final class Attention {
     public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum) implements AutoCloseable {
         public static DecodeScratch allocate(Device device, int batch, int qHeads, int headDim, int splits) {
             long parts = (long) batch * qHeads * splits;
-            KernelLibrary.requireIntIndexable(parts * headDim, "decode attention scratch");
+            Shapes.intIndexable(parts * headDim, "decode attention scratch");
             return new DecodeScratch(device.allocate(DType.F32, parts * headDim), device.allocate(DType.F32, parts),
                     device.allocate(DType.F32, parts));
         }
@@ -314,9 +314,9 @@ public final class Attention {
      * most {@link #MAX_SPLITS} splits.
      */
     public static int decodeSplitLen(Device device, int maxSeqLen) {
-        KernelLibrary.requirePositive(maxSeqLen, "maxSeqLen");
+        Shapes.positive(maxSeqLen, "maxSeqLen");
         int tuned = Tuning.get(device, "attention.split_len", 256);
-        KernelLibrary.requirePositive(tuned, "tuning attention.split_len");
+        Shapes.positive(tuned, "tuning attention.split_len");
         return Math.max(tuned, (maxSeqLen + MAX_SPLITS - 1) / MAX_SPLITS);
     }
 
@@ -339,25 +339,25 @@ public final class Attention {
             DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale, int splitLen, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
-        KernelLibrary.requirePositive(batch, "batch");
-        KernelLibrary.requirePositive(maxLen, "maxLen");
-        KernelLibrary.requirePositive(splitLen, "splitLen");
-        KernelLibrary.requireLocalSize(local, MAX_LOCAL, "decode attention");
+        Shapes.positive(batch, "batch");
+        Shapes.positive(maxLen, "maxLen");
+        Shapes.positive(splitLen, "splitLen");
+        Shapes.localSize(local, MAX_LOCAL, "decode attention");
         if (maxSeqLen > maxLen) {
             throw new IllegalArgumentException("maxSeqLen " + maxSeqLen + " exceeds the token table's row length " + maxLen);
         }
         int splits = (maxSeqLen + splitLen - 1) / splitLen;
-        KernelLibrary.requireElements(q, (long) batch * qHeads * headDim, "decode attention q");
-        KernelLibrary.requireElements(out, (long) batch * qHeads * headDim, "decode attention out");
-        KernelLibrary.requireElements(reqToToken, maxLen, "reqToToken");
-        KernelLibrary.requireElements(reqRows, batch, "reqRows");
-        KernelLibrary.requireElements(seqLen, batch, "seqLen");
+        Shapes.atLeast(q, (long) batch * qHeads * headDim, "decode attention q");
+        Shapes.atLeast(out, (long) batch * qHeads * headDim, "decode attention out");
+        Shapes.atLeast(reqToToken, maxLen, "reqToToken");
+        Shapes.atLeast(reqRows, batch, "reqRows");
+        Shapes.atLeast(seqLen, batch, "seqLen");
         checkPool(kPool, vPool, kvHeads, headDim);
         DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch, qHeads, headDim, splits) : null;
         DecodeScratch s = own != null ? own : scratch;
-        KernelLibrary.requireElements(s.max(), (long) batch * qHeads * splits, "decode attention scratch (max)");
-        KernelLibrary.requireElements(s.sum(), (long) batch * qHeads * splits, "decode attention scratch (sum)");
-        KernelLibrary.requireElements(s.acc(), (long) batch * qHeads * splits * headDim, "decode attention scratch (acc)");
+        Shapes.atLeast(s.max(), (long) batch * qHeads * splits, "decode attention scratch (max)");
+        Shapes.atLeast(s.sum(), (long) batch * qHeads * splits, "decode attention scratch (sum)");
+        Shapes.atLeast(s.acc(), (long) batch * qHeads * splits * headDim, "decode attention scratch (acc)");
         device.launch(DECODE_PARTIAL, decodeGrid(batch, qHeads, splits, local), s.acc(), s.max(), s.sum(), q, kPool, vPool,
                 reqToToken, reqRows, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
                 maxLen, splits, splitLen);
@@ -394,17 +394,17 @@ public final class Attention {
             DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
             float scale, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
-        KernelLibrary.requirePositive(batch, "batch");
-        KernelLibrary.requirePositive(rows, "rows");
-        KernelLibrary.requirePositive(maxNewLen, "maxNewLen");
-        KernelLibrary.requireLocalSize(local, MAX_LOCAL, "prefill attention");
-        KernelLibrary.requireElements(q, (long) rows * qHeads * headDim, "prefill attention q");
-        KernelLibrary.requireElements(out, (long) rows * qHeads * headDim, "prefill attention out");
-        KernelLibrary.requireElements(reqToToken, maxLen, "reqToToken");
-        KernelLibrary.requireElements(reqRows, batch, "reqRows");
-        KernelLibrary.requireElements(bStart, batch, "bStart");
-        KernelLibrary.requireElements(bLen, batch, "bLen");
-        KernelLibrary.requireElements(bPrefix, batch, "bPrefix");
+        Shapes.positive(batch, "batch");
+        Shapes.positive(rows, "rows");
+        Shapes.positive(maxNewLen, "maxNewLen");
+        Shapes.localSize(local, MAX_LOCAL, "prefill attention");
+        Shapes.atLeast(q, (long) rows * qHeads * headDim, "prefill attention q");
+        Shapes.atLeast(out, (long) rows * qHeads * headDim, "prefill attention out");
+        Shapes.atLeast(reqToToken, maxLen, "reqToToken");
+        Shapes.atLeast(reqRows, batch, "reqRows");
+        Shapes.atLeast(bStart, batch, "bStart");
+        Shapes.atLeast(bLen, batch, "bLen");
+        Shapes.atLeast(bPrefix, batch, "bPrefix");
         checkPool(kPool, vPool, kvHeads, headDim);
         int qBlocks = (maxNewLen + BLOCK_Q - 1) / BLOCK_Q;
         device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, reqToToken, reqRows, bStart,
@@ -418,8 +418,8 @@ public final class Attention {
     }
 
     private static void checkHeads(int qHeads, int kvHeads, int headDim, DeviceBuffer alibiSlopes) {
-        KernelLibrary.requirePositive(qHeads, "qHeads");
-        KernelLibrary.requirePositive(kvHeads, "kvHeads");
+        Shapes.positive(qHeads, "qHeads");
+        Shapes.positive(kvHeads, "kvHeads");
         if (qHeads % kvHeads != 0) {
             throw new IllegalArgumentException("qHeads " + qHeads + " is not a multiple of kvHeads " + kvHeads);
         }
@@ -427,7 +427,7 @@ public final class Attention {
             throw new IllegalArgumentException("headDim must be 1 to " + MAX_HEAD_DIM + ", got " + headDim);
         }
         if (alibiSlopes != null) {
-            KernelLibrary.requireElements(alibiSlopes, qHeads, "ALiBi slopes");
+            Shapes.atLeast(alibiSlopes, qHeads, "ALiBi slopes");
         }
     }
 
@@ -440,7 +440,7 @@ public final class Attention {
                 throw new IllegalArgumentException("KV pool of " + pool.elements() + " elements is not slots x " + kvHeads + " x " + headDim);
             }
         }
-        KernelLibrary.requireIntIndexable(kPool.elements(), "KV pool");
+        Shapes.intIndexable(kPool.elements(), "KV pool");
         if (kPool.elements() != vPool.elements()) {
             throw new IllegalArgumentException("k and v pools differ in size: " + kPool.elements() + " vs " + vPool.elements());
         }
@@ -454,7 +454,7 @@ public final class Attention {
      * heads take every other slope of the 2p sequence, 2^(-4(2j+1)/p) for j = 0, 1, ...
      */
     public static float[] alibiSlopes(int heads) {
-        KernelLibrary.requirePositive(heads, "heads");
+        Shapes.positive(heads, "heads");
         int p = Integer.highestOneBit(heads);
         float[] slopes = new float[heads];
         double base = Math.pow(2, -8.0 / p);

@@ -36,9 +36,7 @@ public final class GroupReduce {
 
     /** Refuses local sizes the row kernels cannot run with. */
     public static void checkLocalSize(long local) {
-        if (local < 1 || local > MAX_LOCAL || (local & (local - 1)) != 0) {
-            throw new IllegalArgumentException("row kernels need a power-of-two local size from 1 to " + MAX_LOCAL + ", got " + local);
-        }
+        Shapes.localSize(local, MAX_LOCAL, "a row kernel");
     }
 
     static float sum(KernelContext ctx, float[] scratch, float value) {

@@ -214,7 +214,7 @@ public final class Matmul {
     public static void launchMatmulInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales,
             DeviceBuffer bias, int m, int n, int k) {
         checkShapes(out, a, w, bias, m, n, k);
-        KernelLibrary.requireElements(scales, n, "int8 matmul scales");
+        Shapes.atLeast(scales, n, "int8 matmul scales");
         boolean gemv = useGemv(device, m);
         device.launch(gemv ? MATMUL_INT8_GEMV : MATMUL_INT8_TILED, grid(device, gemv, m, n), out, a, w, scales,
                 bias == null ? out : bias, bias != null, m, n, k);
@@ -230,7 +230,7 @@ public final class Matmul {
 
     /** The grid of the GEMV kernels: one group of {@code local} items per (column, block of GEMV_ROWS rows). */
     public static Grid gemvGrid(int m, int n, int local) {
-        KernelLibrary.requireLocalSize(local, MAX_LOCAL, "matmul GEMV");
+        Shapes.localSize(local, MAX_LOCAL, "matmul GEMV");
         return Grid.of((long) n * local, (m + GEMV_ROWS - 1) / GEMV_ROWS).local(local, 1);
     }
 
@@ -247,17 +247,17 @@ public final class Matmul {
     }
 
     private static void checkShapes(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, int m, int n, int k) {
-        KernelLibrary.requirePositive(m, "matmul m");
-        KernelLibrary.requirePositive(n, "matmul n");
-        KernelLibrary.requirePositive(k, "matmul k");
-        KernelLibrary.requireIntIndexable((long) m * k, "matmul input a");
-        KernelLibrary.requireIntIndexable((long) n * k, "matmul weight");
-        KernelLibrary.requireIntIndexable((long) m * n, "matmul output");
-        KernelLibrary.requireElements(out, (long) m * n, "matmul output");
-        KernelLibrary.requireElements(a, (long) m * k, "matmul input a");
-        KernelLibrary.requireElements(w, (long) n * k, "matmul weight");
+        Shapes.positive(m, "matmul m");
+        Shapes.positive(n, "matmul n");
+        Shapes.positive(k, "matmul k");
+        Shapes.intIndexable((long) m * k, "matmul input a");
+        Shapes.intIndexable((long) n * k, "matmul weight");
+        Shapes.intIndexable((long) m * n, "matmul output");
+        Shapes.atLeast(out, (long) m * n, "matmul output");
+        Shapes.atLeast(a, (long) m * k, "matmul input a");
+        Shapes.atLeast(w, (long) n * k, "matmul weight");
         if (bias != null) {
-            KernelLibrary.requireElements(bias, n, "matmul bias");
+            Shapes.atLeast(bias, n, "matmul bias");
         }
     }
 
@@ -273,8 +273,8 @@ public final class Matmul {
      * An all-zero row gets scale 0 (and zero weights).
      */
     public static Int8Weights quantizeInt8(NativeArray w, int rows, int cols) {
-        KernelLibrary.requirePositive(rows, "rows");
-        KernelLibrary.requirePositive(cols, "cols");
+        Shapes.positive(rows, "rows");
+        Shapes.positive(cols, "cols");
         if ((long) rows * cols != w.getSize()) {
             throw new IllegalArgumentException("weight has " + w.getSize() + " elements, not " + rows + " x " + cols);
         }

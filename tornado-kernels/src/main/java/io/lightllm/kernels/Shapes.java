@@ -26,4 +26,11 @@ final class Shapes {
         }
         return (int) elements;
     }
+
+    /** Explicit kernels with tree reductions need a power-of-two work-group no larger than their local arrays. */
+    static void localSize(long local, int capacity, String kernel) {
+        if (local < 1 || local > capacity || (local & (local - 1)) != 0) {
+            throw new IllegalArgumentException(kernel + " needs a power-of-two local size from 1 to " + capacity + ", got " + local);
+        }
+    }
 }

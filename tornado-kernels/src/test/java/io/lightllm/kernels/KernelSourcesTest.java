@@ -46,18 +46,9 @@ class KernelSourcesTest {
             if (params[i] == NativeArray.class) {
                 args[i - first] = dtype;
             } else if (NativeArray.class.isAssignableFrom(params[i])) {
-                args[i - first] = dtypeOf(params[i]);
+                args[i - first] = NativeArray.dtypeOf(params[i]);
             }
         }
         sources.add(KernelCompiler.compile(kernel, Dialect.CUDA, args));
-    }
-
-    private static DType dtypeOf(Class<?> arrayClass) {
-        for (DType d : DType.values()) {
-            if (NativeArray.classOf(d) == arrayClass) {
-                return d;
-            }
-        }
-        throw new IllegalArgumentException(arrayClass.getName());
     }
 }

@@ -159,7 +159,7 @@ class NormsTest {
         GroupReduce.checkLocalSize(1);
         GroupReduce.checkLocalSize(GroupReduce.MAX_LOCAL);
         for (long bad : new long[] {0, 3, 2 * GroupReduce.MAX_LOCAL}) {
-            assertEquals("row kernels need a power-of-two local size from 1 to 256, got " + bad,
+            assertEquals("a row kernel needs a power-of-two local size from 1 to 256, got " + bad,
                     assertThrows(IllegalArgumentException.class, () -> GroupReduce.checkLocalSize(bad)).getMessage());
         }
     }

@@ -91,6 +91,16 @@ public abstract sealed class NativeArray
         };
     }
 
+    /** The dtype whose elements {@code arrayClass} holds, or null for {@code NativeArray} itself. */
+    public static DType dtypeOf(Class<?> arrayClass) {
+        for (DType d : DType.values()) {
+            if (classOf(d) == arrayClass) {
+                return d;
+            }
+        }
+        return null;
+    }
+
     @Override
     public String toString() {
         return getClass().getSimpleName() + "[" + size + "]";

@@ -112,7 +112,7 @@ final class Translator {
                 continue;
             }
             if (NativeArray.class.isAssignableFrom(p)) {
-                DType dt = argDtypes != null && argDtypes[arg] != null ? argDtypes[arg] : dtypeOfClass(p);
+                DType dt = argDtypes != null && argDtypes[arg] != null ? argDtypes[arg] : NativeArray.dtypeOf(p);
                 if (dt == null) {
                     throw new KernelCompileException(kernelName + ": parameter " + arg + " is a NativeArray; the launch must give its dtype");
                 }
@@ -147,15 +147,6 @@ final class Translator {
         translate(f);
         callStack.pop();
         body.add(new Ir.Label("lj_exit"));
-    }
-
-    static DType dtypeOfClass(Class<?> c) {
-        for (DType d : DType.values()) {
-            if (NativeArray.classOf(d) == c) {
-                return d;
-            }
-        }
-        return null;
     }
 
     private static Type elementType(DType d) {
