@@ -48,7 +48,7 @@ final class LlamaLayerInfer {
     }
 
     void forward(int layer, LlamaWeights.Layer w, LlamaModel.StepBuffers s, NopadBatch batch, TokenKvPool pool,
-            RequestTokenTable table, DeviceBuffer invFreq, int rotaryDim) {
+            RequestTokenTable table, DeviceBuffer invFreq, int rotaryDim, int attentionMaxSeqLen) {
         int t = batch.tokens(), hidden = c.hiddenSize();
         int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads(), headDim = c.headDim();
         // attention block; the previous layer's MLP output joins the residual here
@@ -70,7 +70,7 @@ final class LlamaLayerInfer {
         } else {
             Attention.launchDecodeAttention(device, s.attention, s.q, pool.keys(layer), pool.values(layer), table.buffer(),
                     s.requestRows, s.seqLens, null, s.decodeScratch(batch, table.maxLen()), batch.requests(), heads, kvHeads, headDim,
-                    table.maxLen(), batch.maxSeqLen(), softmaxScale);
+                    table.maxLen(), attentionMaxSeqLen, softmaxScale);
         }
         w.o().apply(device, s.projected, s.attention, t);
         if (residualScale != 1f) {

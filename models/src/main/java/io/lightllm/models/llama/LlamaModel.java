@@ -74,21 +74,66 @@ public final class LlamaModel implements CausalLM {
 
     @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
-        int t = batch.tokens(), b = batch.requests(), hidden = config.hiddenSize();
+        int t = batch.tokens(), b = batch.requests();
         if (step == null || step.tokens < t || step.requests < b) {
             if (step != null) {
+                closeRecordings();
                 step.close();
             }
             step = new StepBuffers(device, config, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
         }
         StepBuffers s = step;
         s.upload(batch);
+        DeviceBuffer freqs = inverseFrequencies(batch.maxSeqLen());
+        if (batch.prefill() || !RECORD_DECODE || Boolean.FALSE.equals(canRecord)) {
+            launchStep(batch, pool, table, freqs, batch.maxSeqLen());
+            return s.logits;
+        }
+        // A decode step is the same launches for every step of a batch size: recorded once, it is
+        // replayed with one call (a CUDA graph). Its attention is sized for the table's row length
+        // so that growing sequences keep it valid; the lengths themselves are read from s.seqLens.
+        DecodeKey key = new DecodeKey(b, pool, table, freqs);
+        Device.Replay recorded = decodeSteps.get(key);
+        if (recorded != null) {
+            recorded.replay();
+            return s.logits;
+        }
+        launchStep(batch, pool, table, freqs, table.maxLen()); // compiles kernels and sizes scratch
+        recorded = device.capture(() -> launchStep(batch, pool, table, freqs, table.maxLen()));
+        canRecord = recorded != null;
+        if (recorded != null) {
+            if (decodeSteps.size() >= MAX_RECORDINGS) {
+                closeRecordings();
+            }
+            decodeSteps.put(key, recorded);
+        }
+        return s.logits;
+    }
+
+    /** What a recorded decode step depends on besides the step buffers. */
+    private record DecodeKey(int requests, TokenKvPool pool, RequestTokenTable table, DeviceBuffer invFreq) {
+    }
+
+    /** {@code -Dlightllm.graphs=false} launches every decode step kernel by kernel. */
+    private static final boolean RECORD_DECODE = Boolean.parseBoolean(System.getProperty("lightllm.graphs", "true"));
+    private static final int MAX_RECORDINGS = 64;
+    private final java.util.Map<DecodeKey, Device.Replay> decodeSteps = new java.util.HashMap<>();
+    private Boolean canRecord;
+
+    private void closeRecordings() {
+        decodeSteps.values().forEach(Device.Replay::close);
+        decodeSteps.clear();
+    }
+
+    /** The launches of one step, reading every per-step value from the step buffers. */
+    private void launchStep(NopadBatch batch, TokenKvPool pool, RequestTokenTable table, DeviceBuffer freqs, int attentionMaxSeqLen) {
+        StepBuffers s = step;
+        int t = batch.tokens(), b = batch.requests(), hidden = config.hiddenSize();
         TokenTable.launchScatter(device, table.buffer(), s.tokenRows, s.positions, s.kvSlots, t, table.maxLen());
         Embedding.launchGather(device, s.residual, weights.embedTokens, s.ids, t, hidden);
         config.miniCpm().ifPresent(m -> layerInfer.scale(s.residual, t * hidden, (float) m.scaleEmb()));
-        DeviceBuffer freqs = inverseFrequencies(batch.maxSeqLen());
         for (int l = 0; l < weights.layers.size(); l++) {
-            layerInfer.forward(l, weights.layers.get(l), s, batch, pool, table, freqs, rotaryDim);
+            layerInfer.forward(l, weights.layers.get(l), s, batch, pool, table, freqs, rotaryDim, attentionMaxSeqLen);
         }
         // the last layer's MLP output joins the residual in the final norm; only the last new
         // token of each request needs the head
@@ -97,7 +142,6 @@ public final class LlamaModel implements CausalLM {
         weights.lmHead.apply(device, s.logits, s.lastNormed, b);
         config.miniCpm().ifPresent(m -> layerInfer.scale(s.logits, b * config.vocabSize(),
                 (float) (m.dimModelBase() / (double) hidden)));
-        return s.logits;
     }
 
     /** The rotary table; dynamic NTK scaling depends on the sequence length, the others do not. */
@@ -106,6 +150,7 @@ public final class LlamaModel implements CausalLM {
         if (invFreq == null || key != invFreqSeqLen) {
             FloatArray host = rope.inverseFrequencies(rotaryDim, key);
             if (invFreq != null) {
+                closeRecordings(); // they read the old table
                 invFreq.close();
             }
             invFreq = device.upload(copyOf(host));
@@ -122,6 +167,7 @@ public final class LlamaModel implements CausalLM {
 
     @Override
     public void close() {
+        closeRecordings();
         if (step != null) {
             step.close();
         }

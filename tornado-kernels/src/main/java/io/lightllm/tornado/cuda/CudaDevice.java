@@ -363,6 +363,7 @@ public final class CudaDevice extends Device {
      * before capturing so that compilation happens outside the capture. Other threads wait for
      * this device while the capture runs.
      */
+    @Override
     public CudaGraph capture(Runnable launches) {
         streamLock.lock();
         try {

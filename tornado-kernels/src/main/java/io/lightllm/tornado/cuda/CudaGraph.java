@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * what makes a decode step of hundreds of small kernels cheap to launch. Its arguments were
  * frozen at capture, so per-step values must live in device buffers.
  */
-public final class CudaGraph implements AutoCloseable {
+public final class CudaGraph implements io.lightllm.tornado.runtime.Device.Replay {
     private final CudaDevice device;
     private final MemorySegment graph;
     private final MemorySegment exec;
@@ -27,6 +27,7 @@ public final class CudaGraph implements AutoCloseable {
     }
 
     /** Queues every captured launch on the device's stream (asynchronous, like a launch). */
+    @Override
     public void replay() {
         device.onStream(() -> {
             if (closed) {

@@ -93,6 +93,26 @@ public abstract class Device implements AutoCloseable {
         return overrides.containsKey(kernel);
     }
 
+    // ---- recorded launch sequences ----------------------------------------------------
+
+    /** A recorded sequence of launches that can be queued again with one call (a CUDA graph). */
+    public interface Replay extends AutoCloseable {
+        void replay();
+
+        @Override
+        void close();
+    }
+
+    /**
+     * Records the launches {@code launches} makes, without running them, for replay; null where
+     * the backend cannot record (then the caller just launches). Arguments are frozen at
+     * recording: per-step values must live in device buffers that the host updates before each
+     * replay. Run the launches once before recording, so kernels are compiled and scratch exists.
+     */
+    public Replay capture(Runnable launches) {
+        return null;
+    }
+
     // ---- profiling -----------------------------------------------------------------
 
     public synchronized void setProfiling(boolean on) {
