@@ -111,6 +111,10 @@ public final class TokenKvPool implements AutoCloseable {
         }
     }
 
+    public synchronized boolean isAllocated(int slot) {
+        return refCounts[slot] > 0;
+    }
+
     public synchronized int freeSlots() {
         return freeCount;
     }
