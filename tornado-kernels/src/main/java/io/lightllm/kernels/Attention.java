@@ -101,11 +101,22 @@ public final class Attention {
                 int slot = reqToToken.get(reqRows.get(b) * maxLen + t);
                 slots[lid] = slot;
                 int kBase = (slot * kvHeads + kvHead) * headDim;
-                float dot = 0f;
-                for (int d = 0; d < headDim; d++) {
-                    dot += qLocal[d] * kPool.getFloat(kBase + d);
+                // four independent sums: a GPU thread then has four loads in flight, not one chain
+                float dot0 = 0f;
+                float dot1 = 0f;
+                float dot2 = 0f;
+                float dot3 = 0f;
+                int d = 0;
+                for (; d + 3 < headDim; d += 4) {
+                    dot0 += qLocal[d] * kPool.getFloat(kBase + d);
+                    dot1 += qLocal[d + 1] * kPool.getFloat(kBase + d + 1);
+                    dot2 += qLocal[d + 2] * kPool.getFloat(kBase + d + 2);
+                    dot3 += qLocal[d + 3] * kPool.getFloat(kBase + d + 3);
                 }
-                s = dot + slope * (t - (len - 1));
+                for (; d < headDim; d++) {
+                    dot0 += qLocal[d] * kPool.getFloat(kBase + d);
+                }
+                s = (dot0 + dot1) + (dot2 + dot3) + slope * (t - (len - 1));
             }
             // block max (the block has at least one token, so it is finite)
             reduce[lid] = s;
@@ -133,11 +144,17 @@ public final class Attention {
             runMax = newMax;
             int count = Math.min(size, end - t0);
             for (int d = lid; d < headDim; d += size) {
-                float a = acc[d] * correction;
-                for (int j = 0; j < count; j++) {
-                    a += probs[j] * vPool.getFloat((slots[j] * kvHeads + kvHead) * headDim + d);
+                float a0 = 0f;
+                float a1 = 0f;
+                int j = 0;
+                for (; j + 1 < count; j += 2) {
+                    a0 += probs[j] * vPool.getFloat((slots[j] * kvHeads + kvHead) * headDim + d);
+                    a1 += probs[j + 1] * vPool.getFloat((slots[j + 1] * kvHeads + kvHead) * headDim + d);
                 }
-                acc[d] = a;
+                if (j < count) {
+                    a0 += probs[j] * vPool.getFloat((slots[j] * kvHeads + kvHead) * headDim + d);
+                }
+                acc[d] = acc[d] * correction + (a0 + a1);
             }
             ctx.localBarrier(); // probs, slots and reduce are rewritten by the next block
         }
@@ -331,7 +348,7 @@ public final class Attention {
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale) {
         launchDecodeAttentionSplit(device, out, q, kPool, vPool, reqToToken, reqRows, seqLen, alibiSlopes, scratch, batch, qHeads,
                 kvHeads, headDim, maxLen, maxSeqLen, scale, decodeSplitLen(device, maxSeqLen),
-                Tuning.get(device, "reduce.local", 64));
+                Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
     }
 
     /** {@link #launchDecodeAttention} with the split length and work-group size given (tests, tuning). */
