@@ -30,7 +30,9 @@ public final class ModelFiles implements AutoCloseable {
 
     /** Families whose config.json keys this module reads (the ones the engine's model classes are written for). */
     public static final Set<String> SUPPORTED_MODEL_TYPES = Set.of(
-            "llama", "mistral", "mixtral", "qwen2", "stablelm", "minicpm", "bloom", "gpt_bigcode");
+            "llama", "mistral", "mixtral", "qwen2", "stablelm", "minicpm", "bloom", "gpt_bigcode",
+            // Llama variants: Yi's original checkpoints say "Yi" (later ones are plain "llama")
+            "yi", "Yi", "internlm", "baichuan");
 
     private final Path source;
     private final Format format;

@@ -17,7 +17,7 @@ import java.util.Set;
  */
 public final class Models {
     /** Architectures that run through the Llama layers (differences handled by config and weight names). */
-    private static final Set<String> LLAMA_FAMILY = Set.of("llama", "mistral", "qwen2", "yi", "internlm", "baichuan", "minicpm");
+    private static final Set<String> LLAMA_FAMILY = Set.of("llama", "mistral", "qwen2", "yi", "Yi", "internlm", "baichuan", "minicpm");
 
     private Models() {
     }

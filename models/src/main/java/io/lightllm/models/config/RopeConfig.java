@@ -41,6 +41,21 @@ public record RopeConfig(Type type, double theta, double factor, double lowFreqF
         return new RopeConfig(Type.DEFAULT, theta, 1.0, 1.0, 1.0, 0);
     }
 
+    /**
+     * InternLM (v1) writes {@code rotary: {base, type: origin | dynamic, scaling_factor}}; its
+     * dynamic NTK rotary is HF Llama's (base grown past max_position_embeddings, scaling_factor
+     * defaulting to 1).
+     */
+    private static RopeConfig internLm(JsonNode rotary) {
+        double theta = JsonFields.firstDouble(rotary, "base").orElse(DEFAULT_THETA);
+        String type = JsonFields.firstString(rotary, "type").orElse("origin");
+        return switch (type) {
+            case "origin" -> plain(theta);
+            case "dynamic" -> new RopeConfig(Type.DYNAMIC, theta, JsonFields.firstDouble(rotary, "scaling_factor").orElse(1.0), 1.0, 1.0, 0);
+            default -> throw new ModelLoadException("unsupported InternLM rotary type '" + type + "' (supported: origin, dynamic)");
+        };
+    }
+
     /** Reads the rope settings of a config.json object; a config without any gives the default rope. */
     public static RopeConfig fromJson(JsonNode config) {
         JsonNode params = JsonFields.first(config, "rope_parameters", "rope_scaling").orElse(null);
@@ -48,7 +63,7 @@ public record RopeConfig(Type type, double theta, double factor, double lowFreqF
                 .or(() -> JsonFields.firstDouble(config, "rope_theta"))
                 .orElse(DEFAULT_THETA);
         if (params == null) {
-            return plain(theta);
+            return JsonFields.first(config, "rotary").filter(JsonNode::isObject).map(RopeConfig::internLm).orElse(plain(theta));
         }
         if (!params.isObject()) {
             throw new ModelLoadException("rope_parameters/rope_scaling must be an object, found " + params);

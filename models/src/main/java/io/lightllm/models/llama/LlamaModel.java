@@ -35,6 +35,8 @@ public final class LlamaModel implements CausalLM {
     private final LlamaLayerInfer layerInfer;
     private final RopeScaling rope;
     private final int rotaryDim;
+    /** GGUF llama3 files' per-pair divisors of the inverse frequencies; null when none. */
+    private final FloatArray ropeFrequencyFactors;
     private DeviceBuffer invFreq;
     private int invFreqSeqLen = -1;
     private StepBuffers step;
@@ -46,6 +48,12 @@ public final class LlamaModel implements CausalLM {
         this.layerInfer = new LlamaLayerInfer(device, config);
         this.rope = LlamaRope.of(config);
         this.rotaryDim = config.rotaryDim();
+        this.ropeFrequencyFactors = LlamaWeights.ropeFrequencyFactors(source, config);
+    }
+
+    /** Bytes of the weights on the device. */
+    public long weightBytes() {
+        return weights.deviceBytes();
     }
 
     public ModelConfig config() {
@@ -62,9 +70,15 @@ public final class LlamaModel implements CausalLM {
         return config.vocabSize();
     }
 
+    /**
+     * The trained context, capped at the sliding window when the config has one: attention here
+     * is always full, which equals sliding-window attention (each token sees the last
+     * {@code sliding_window} tokens, itself included) exactly while sequences fit in the window.
+     */
     @Override
     public int maxSequenceLength() {
-        return config.maxPositionEmbeddings();
+        int window = config.slidingWindow();
+        return window > 0 && window < config.maxPositionEmbeddings() ? window : config.maxPositionEmbeddings();
     }
 
     @Override
@@ -75,6 +89,11 @@ public final class LlamaModel implements CausalLM {
     @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
         int t = batch.tokens(), b = batch.requests();
+        int window = config.slidingWindow();
+        if (window > 0 && batch.maxSeqLen() > window) {
+            throw new IllegalArgumentException("a sequence of " + batch.maxSeqLen() + " tokens exceeds the sliding window of "
+                    + window + " tokens; sliding-window attention is not implemented, so longer sequences are refused");
+        }
         if (step == null || step.tokens < t || step.requests < b) {
             if (step != null) {
                 closeRecordings();
@@ -149,6 +168,12 @@ public final class LlamaModel implements CausalLM {
         int key = rope.type() == RopeScaling.Type.DYNAMIC ? Math.max(seqLen, config.maxPositionEmbeddings()) : 0;
         if (invFreq == null || key != invFreqSeqLen) {
             FloatArray host = rope.inverseFrequencies(rotaryDim, key);
+            if (ropeFrequencyFactors != null) {
+                // llama.cpp: theta_i = pos * base^(-2i/d) / rope_freqs[i]
+                for (int i = 0; i < ropeFrequencyFactors.getSize(); i++) {
+                    host.set(i, host.get(i) / ropeFrequencyFactors.get(i));
+                }
+            }
             if (invFreq != null) {
                 closeRecordings(); // they read the old table
                 invFreq.close();

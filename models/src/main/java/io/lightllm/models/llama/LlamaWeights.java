@@ -3,9 +3,11 @@ package io.lightllm.models.llama;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.config.RopeConfig;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -16,8 +18,9 @@ import java.util.function.LongConsumer;
 /**
  * The weights of a Llama-family model on one device, by role. Matrices keep their stored
  * dtype (f32, f16 or bf16; the kernels convert), or become int8 with per-row scales when
- * weight-only quantisation is on. Variants handled here: q/k/v biases (Qwen2, InternLM),
- * Baichuan's fused {@code W_pack}, tied embeddings.
+ * weight-only quantisation is on. Variants handled here: q/k/v/o biases (Qwen2, InternLM),
+ * Baichuan's fused {@code W_pack}, Baichuan2's normalised head, the original Yi checkpoints'
+ * {@code ln1}/{@code ln2} norm names, tied embeddings, and GGUF llama3 files' {@code rope_freqs}.
  */
 public final class LlamaWeights implements AutoCloseable {
     /** A linear layer: y = x · wᵀ (+ bias); {@code scales} is set for int8 weights. */
@@ -71,16 +74,82 @@ public final class LlamaWeights implements AutoCloseable {
             Linear gate = linear(source, p + "mlp.gate_proj", config.intermediateSize(), hidden);
             Linear up = linear(source, p + "mlp.up_proj", config.intermediateSize(), hidden);
             Linear down = linear(source, p + "mlp.down_proj", hidden, config.intermediateSize());
-            layers.add(new Layer(upload(source.get(p + "input_layernorm.weight")), q, k, v, o,
-                    upload(source.get(p + "post_attention_layernorm.weight")), gate, up, down));
-            }
+            layers.add(new Layer(upload(source.get(norm(source, p, "input_layernorm", "ln1"))), q, k, v, o,
+                    upload(source.get(norm(source, p, "post_attention_layernorm", "ln2"))), gate, up, down));
+        }
         finalNorm = upload(source.get("model.norm.weight"));
         if (source.has("lm_head.weight") && !config.tieWordEmbeddings()) {
-            lmHead = linear(source, "lm_head", config.vocabSize(), hidden);
+            Tensor head = source.get("lm_head.weight");
+            if (hasNormHead(config)) {
+                onBytes.accept(head.data().byteSize());
+                lmHead = linear(normalizedRows(head, config.vocabSize(), hidden), null, config.vocabSize(), hidden, head.name());
+            } else {
+                lmHead = linear(head, null, config.vocabSize(), hidden);
+            }
         } else {
             lmHead = int8 ? linear(source.get("model.embed_tokens.weight"), null, config.vocabSize(), hidden)
                     : new Linear(embedTokens, null, null, config.vocabSize(), hidden);
         }
+    }
+
+    /**
+     * The per-token inverse-frequency divisors of a GGUF llama3 file ({@code rope_freqs.weight},
+     * one per rotated pair; llama.cpp's convert script stores there the llama3 rope scaling that HF
+     * keeps in config.json), or null when the file has none.
+     */
+    public static FloatArray ropeFrequencyFactors(WeightSource source, ModelConfig config) {
+        if (!source.has(ROPE_FREQS)) {
+            return null;
+        }
+        Tensor t = source.get(ROPE_FREQS);
+        int pairs = config.rotaryDim() / 2;
+        if (t.elementCount() != pairs) {
+            throw new ModelLoadException(ROPE_FREQS + " in " + source.location() + " has " + t.elementCount()
+                    + " values, but the model rotates " + pairs + " pairs per head");
+        }
+        if (config.rope().type() != RopeConfig.Type.DEFAULT && config.rope().type() != RopeConfig.Type.LINEAR) {
+            throw new ModelLoadException(source.location() + " has both " + ROPE_FREQS + " and rope scaling "
+                    + config.rope().type() + "; the two would scale the frequencies twice");
+        }
+        return t.toFloat();
+    }
+
+    private static final String ROPE_FREQS = "rope_freqs.weight";
+
+    /** A layer's norm under its HF name, or the name the original Yi checkpoints (model_type "Yi") used. */
+    private static String norm(WeightSource source, String layerPrefix, String hfName, String yiName) {
+        String hf = layerPrefix + hfName + ".weight";
+        String yi = layerPrefix + yiName + ".weight";
+        return !source.has(hf) && source.has(yi) ? yi : hf;
+    }
+
+    /**
+     * Baichuan2 (architecture BaichuanForCausalLM; Baichuan-7B is BaiChuanForCausalLM) divides each
+     * row of lm_head by its L2 norm at inference (NormHead: F.normalize, eps 1e-12).
+     */
+    static boolean hasNormHead(ModelConfig c) {
+        return c.modelType().equals("baichuan") && c.architectures().contains("BaichuanForCausalLM");
+    }
+
+    private static FloatArray normalizedRows(Tensor t, int rows, int cols) {
+        FloatArray w = t.toFloat();
+        for (int r = 0; r < rows; r++) {
+            double sumSq = 0;
+            for (int c = 0; c < cols; c++) {
+                double v = w.get(r * cols + c);
+                sumSq += v * v;
+            }
+            float inv = (float) (1.0 / Math.max(Math.sqrt(sumSq), 1e-12));
+            for (int c = 0; c < cols; c++) {
+                w.set(r * cols + c, w.get(r * cols + c) * inv);
+            }
+        }
+        return w;
+    }
+
+    /** Bytes the weights take on the device (for reports of what quantisation saves). */
+    public long deviceBytes() {
+        return owned.stream().mapToLong(DeviceBuffer::byteSize).sum();
     }
 
     private Linear linear(WeightSource source, String prefix, int out, int in) {

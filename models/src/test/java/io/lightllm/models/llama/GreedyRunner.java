@@ -16,6 +16,8 @@ import java.util.Arrays;
 final class GreedyRunner {
     final float[][] firstLogits;
     final int[][] generated;
+    /** Top-1 minus top-2 logit of the step that chose {@code generated[r][s]}. */
+    final float[][] margins;
 
     GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype) {
         int b = prompts.length;
@@ -26,6 +28,7 @@ final class GreedyRunner {
         int maxLen = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0) + steps;
         firstLogits = new float[b][];
         generated = new int[b][steps];
+        margins = new float[b][steps];
         try (TokenKvPool pool = model.newKvPool(total, kvDtype);
              RequestTokenTable table = new RequestTokenTable(model.device(), b + 1, maxLen)) {
             int[] rows = new int[b];
@@ -52,6 +55,7 @@ final class GreedyRunner {
             for (int r = 0; r < b; r++) {
                 firstLogits[r] = Arrays.copyOfRange(logits.toArray(), r * vocab, (r + 1) * vocab);
                 next[r] = argmax(firstLogits[r]);
+                margins[r][0] = margin(firstLogits[r]);
             }
             for (int s = 0; s < steps; s++) {
                 int[] decodeSlots = pool.alloc(b);
@@ -69,10 +73,19 @@ final class GreedyRunner {
                 FloatArray l = model.forwardToHost(new NopadBatch(false, next.clone(), decodePos, decodeSlots, rows, decodeStarts,
                         ones, lens.clone()), pool, table);
                 for (int r = 0; r < b; r++) {
-                    next[r] = argmax(Arrays.copyOfRange(l.toArray(), r * vocab, (r + 1) * vocab));
+                    float[] row = Arrays.copyOfRange(l.toArray(), r * vocab, (r + 1) * vocab);
+                    next[r] = argmax(row);
+                    margins[r][s + 1] = margin(row);
                 }
             }
         }
+    }
+
+    /** The largest value minus the second largest. */
+    static float margin(float[] v) {
+        float[] sorted = v.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length - 1] - sorted[sorted.length - 2];
     }
 
     /** Index of the largest value, the first on ties (as torch.argmax). */

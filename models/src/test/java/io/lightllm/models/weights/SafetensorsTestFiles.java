@@ -13,12 +13,12 @@ import java.nio.file.Path;
 import java.util.List;
 
 /** Writes small .safetensors files for tests (the format by hand: length, JSON header, data). */
-final class SafetensorsTestFiles {
+public final class SafetensorsTestFiles {
     private SafetensorsTestFiles() {
     }
 
     /** A file holding copies of {@code tensors}, laid out back to back. */
-    static void write(Path file, List<Tensor> tensors) throws IOException {
+    public static void write(Path file, List<Tensor> tensors) throws IOException {
         ObjectNode header = JsonFields.mapper().createObjectNode();
         long offset = 0;
         for (Tensor t : tensors) {

@@ -1,0 +1,170 @@
+package io.lightllm.models.llama;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.lightllm.models.Golden;
+import io.lightllm.models.LoadOptions;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.Models;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.testing.SharedData;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Devices;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Weight-only int8 ({@code --quant int8}) on stories260K and the tiny llama fixture. */
+class LlamaInt8Test {
+    private static final String[] LINEARS = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+
+    @TempDir
+    Path tmp;
+
+    static Path checkpoint(String name) {
+        return name.equals("stories260K") ? SharedData.model(name) : SharedData.tinyFixture(name);
+    }
+
+    /**
+     * Expected relative error of one int8 matmul: a weight's rounding error is uniform in ±s/2
+     * (s = row max / 127), RMS s/√12; rows of n ≈ 64-512 roughly Gaussian values have
+     * max/RMS ≈ √(2 ln n) ≈ 3, so the RMS error relative to the weights, and to the output of a
+     * dot product with an unrelated input, is ≈ 3 / (127 √12) ≈ 0.7%.
+     */
+    private static final double MATMUL_RELATIVE_ERROR = 3 / (127 * Math.sqrt(12));
+
+    /**
+     * Two properties, on one int8 run per checkpoint:
+     *
+     * <p>1. The int8 path computes the model whose weights are the dequantised int8 values: a plain
+     * f32 checkpoint holding round(w / s) * s (computed here) gives the same logits, within the
+     * f32 bound of two summation orders (1e-4, see LlamaVariantsTest), and the same greedy ids.
+     * The head is quantised too (a copy, when tied); the input embedding is not.
+     *
+     * <p>2. The quantised model stays close to transformers' full-precision one. Bound on the
+     * last-position logits: the head's own error plus one error per attention and MLP block
+     * entering the residual stream, independent, so √(1 + 2·layers) · 0.7% of the logits' spread
+     * (RMS); the largest of 512 logit errors is ≈ 3 RMS, and a further 2x covers the gain of the
+     * norms and activations, which the estimate ignores. Measured: 0.16-0.23 on stories260K
+     * (bound ≈ 0.7-1.2), 0.028-0.039 on tiny llama (bound ≈ 0.06). Greedy ids: while the int8
+     * model's top-1 leads its top-2 by more than twice the bound, no error within the bound can
+     * change the choice, so greedy must equal the golden ids up to the first step whose margin is
+     * smaller. Measured: stories260K agrees for 57-64 of 64 steps, tiny llama (flat random
+     * logits) for 17-24 of 24.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K", "llama"})
+    void int8ComputesTheDequantisedModelCloseToTransformers(String name) throws IOException {
+        Path source = checkpoint(name);
+        List<Golden> cases = Golden.read(source);
+        GreedyRunner int8 = run(source, Models.Quantization.INT8, cases);
+        GreedyRunner reference = run(dequantisedCheckpoint(source), Models.Quantization.NONE, cases);
+        int layers = DerivedCheckpoint.of(source).layers();
+        for (int c = 0; c < cases.size(); c++) {
+            String what = name + " case " + c;
+            LlamaGoldenTest.assertLogitsClose(reference.firstLogits[c], int8.firstLogits[c], 1e-4f, what + " vs dequantised f32");
+            assertArrayEquals(reference.generated[c], int8.generated[c], what + " greedy ids vs dequantised f32");
+
+            float[] golden = cases.get(c).lastLogits();
+            float bound = (float) (2 * 3 * MATMUL_RELATIVE_ERROR * Math.sqrt(1 + 2 * layers) * rms(golden));
+            LlamaGoldenTest.assertLogitsClose(golden, int8.firstLogits[c], bound, what + " int8 vs transformers");
+            int safe = 0;
+            while (safe < int8.margins[c].length && int8.margins[c][safe] > 2 * bound) {
+                safe++;
+            }
+            System.out.printf("%s: int8 logit bound %.3f, greedy ids guaranteed for %d of %d steps%n", what, bound, safe,
+                    int8.margins[c].length);
+            int[] expected = Arrays.copyOf(cases.get(c).greedyIds(), safe);
+            assertArrayEquals(expected, Arrays.copyOf(int8.generated[c], safe), what + ": greedy ids of the " + safe
+                    + " steps whose margin exceeds 2 x " + bound);
+        }
+    }
+
+    /** Linear layers become int8 (1 byte per weight and an f32 scale per row): what the device holds. */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K", "llama"})
+    void int8ShrinksTheLinearWeights(String name) {
+        try (ModelFiles files = ModelFiles.open(checkpoint(name), LoadOptions.quietly());
+             LlamaModel full = (LlamaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true);
+             LlamaModel int8 = (LlamaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.INT8, true)) {
+            ModelConfig c = files.config();
+            long linearWeights = 0, linearRows = 0;
+            int hidden = c.hiddenSize(), qDim = c.numAttentionHeads() * c.headDim(), kvDim = c.numKeyValueHeads() * c.headDim();
+            int[][] shapes = {{qDim, hidden}, {kvDim, hidden}, {kvDim, hidden}, {hidden, qDim},
+                {c.intermediateSize(), hidden}, {c.intermediateSize(), hidden}, {hidden, c.intermediateSize()}};
+            for (int[] s : shapes) {
+                linearWeights += (long) s[0] * s[1] * c.numHiddenLayers();
+                linearRows += (long) s[0] * c.numHiddenLayers();
+            }
+            linearWeights += (long) c.vocabSize() * hidden;
+            linearRows += c.vocabSize();
+            long stored = files.weights().get("model.embed_tokens.weight").type().dtype().bytes();
+            // tied: the head becomes an int8 copy while the embedding stays, so the head is added, not replaced
+            long replaced = c.tieWordEmbeddings() ? linearWeights - (long) c.vocabSize() * hidden : linearWeights;
+            long expected = full.weightBytes() - replaced * stored + linearWeights + linearRows * Float.BYTES;
+            assertEquals(expected, int8.weightBytes(), name + ": int8 weight bytes");
+            System.out.printf("%s: weights %d bytes (%s), %d bytes with --quant int8 (%.0f%% saved)%n", name, full.weightBytes(),
+                    c.dtype(), int8.weightBytes(), 100.0 * (full.weightBytes() - int8.weightBytes()) / full.weightBytes());
+        }
+    }
+
+    private Path dequantisedCheckpoint(Path source) throws IOException {
+        DerivedCheckpoint dequantised = DerivedCheckpoint.of(source);
+        for (int l = 0; l < dequantised.layers(); l++) {
+            for (String linear : LINEARS) {
+                dequantise(dequantised, "model.layers." + l + "." + linear + ".weight");
+            }
+        }
+        String embed = "model.embed_tokens.weight";
+        if (!dequantised.has("lm_head.weight")) {
+            dequantised.put("lm_head.weight", dequantised.shape(embed), dequantised.floats(embed));
+        }
+        dequantised.config.put("tie_word_embeddings", false);
+        dequantise(dequantised, "lm_head.weight");
+        return dequantised.write(tmp);
+    }
+
+    private static double rms(float[] v) {
+        double mean = 0, sq = 0;
+        for (float x : v) {
+            mean += x;
+        }
+        mean /= v.length;
+        for (float x : v) {
+            sq += (x - mean) * (x - mean);
+        }
+        return Math.sqrt(sq / v.length);
+    }
+
+    private static void dequantise(DerivedCheckpoint c, String name) {
+        long[] shape = c.shape(name);
+        int rows = (int) shape[0], cols = (int) shape[1];
+        float[] w = c.floats(name);
+        for (int r = 0; r < rows; r++) {
+            float max = 0;
+            for (int i = 0; i < cols; i++) {
+                max = Math.max(max, Math.abs(w[r * cols + i]));
+            }
+            float s = max / 127f;
+            for (int i = 0; i < cols; i++) {
+                w[r * cols + i] = s == 0 ? 0 : (float) Math.rint(w[r * cols + i] / s) * s;
+            }
+        }
+        c.put(name, shape, w);
+    }
+
+    private static GreedyRunner run(Path dir, Models.Quantization quant, List<Golden> cases) {
+        try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get("jvm"), quant, true)) {
+            int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
+            return new GreedyRunner(model, prompts, cases.getFirst().greedyIds().length, DType.F32);
+        }
+    }
+}
