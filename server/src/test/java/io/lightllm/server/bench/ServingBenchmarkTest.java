@@ -77,7 +77,7 @@ class ServingBenchmarkTest {
         assertEquals(report.dataset().getFirst().prompt().text(), summary.get("requests").get(0).get("prompt").asText());
         BufferedImage image = ImageIO.read(png.toFile());
         assertNotNull(image, "the plot decodes as an image");
-        assertEquals(900, image.getWidth());
+        assertEquals(1000, image.getWidth());
     }
 
     @Test
