@@ -37,7 +37,7 @@ final class ServeBenchFlags {
             throw new IllegalArgumentException("--plot names a PNG file (got '" + plot + "')");
         }
         double[] rates = rates(rate, sweep, concurrency);
-        ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, rates[0], concurrency, input, output, dataset,
+        ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, concurrency, input, output, dataset,
                 context, seed, Duration.ofMillis((long) (timeout * 1000)));
         ServingBenchmark.Report report = ServingBenchmark.run(config, rates, System.out);
         if (out != null) {

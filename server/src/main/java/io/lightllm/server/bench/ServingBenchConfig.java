@@ -4,13 +4,12 @@ import java.net.URI;
 import java.time.Duration;
 
 /**
- * What one serving benchmark run sends.
+ * What a serving benchmark sends, whatever the request rate (the rates are given to {@link ServingBenchmark#run}).
  *
  * @param url            the server's base URL (no trailing path), e.g. http://127.0.0.1:8000
  * @param endpoint       which streaming API to drive
  * @param apiKey         sent as {@code Authorization: Bearer} when non-null
  * @param numPrompts     requests per run
- * @param requestRate    mean Poisson arrival rate in requests/s; infinity sends every request at once
  * @param maxConcurrency requests in flight at most; 0 means no limit
  * @param inputLen       prompt tokens (the fixed length, or the distribution's target mean)
  * @param outputLen      output tokens (likewise)
@@ -19,7 +18,7 @@ import java.time.Duration;
  * @param seed           seeds the prompts, the lengths and the arrival times
  * @param requestTimeout the longest one request may take before it counts as failed
  */
-public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, double requestRate, int maxConcurrency,
+public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, int maxConcurrency,
                                  int inputLen, int outputLen, Dataset dataset, int contextLen, long seed, Duration requestTimeout) {
     /** The streaming API a benchmark drives. */
     public enum Endpoint {
@@ -61,21 +60,12 @@ public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int 
         if (numPrompts < 1) {
             throw new IllegalArgumentException("--num-prompts must be >= 1 (got " + numPrompts + ")");
         }
-        if (!(requestRate > 0)) {
-            throw new IllegalArgumentException("--request-rate must be > 0 or inf (got " + requestRate + ")");
-        }
         if (maxConcurrency < 0) {
             throw new IllegalArgumentException("--max-concurrency must be >= 1 (got " + maxConcurrency + ")");
         }
         if (inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("--input-len and --output-len must be >= 1 (got " + inputLen + ", " + outputLen + ")");
         }
-    }
-
-    /** The same benchmark at another arrival rate (one point of a sweep). */
-    public ServingBenchConfig withRequestRate(double rate) {
-        return new ServingBenchConfig(url, endpoint, apiKey, numPrompts, rate, maxConcurrency, inputLen, outputLen, dataset, contextLen, seed,
-                requestTimeout);
     }
 
     /** {@code url} plus {@code path}. */

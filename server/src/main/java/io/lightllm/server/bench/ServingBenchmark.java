@@ -58,7 +58,7 @@ public final class ServingBenchmark {
     private ServingBenchmark() {
     }
 
-    /** Runs the benchmark at each of {@code rates} (config.requestRate() is ignored), logging progress to {@code log}. */
+    /** Runs the benchmark once at each of {@code rates} (requests/s, Poisson arrivals; infinity sends all at once), logging to {@code log}. */
     public static Report run(ServingBenchConfig config, double[] rates, PrintStream log) throws InterruptedException {
         BenchClient client = new BenchClient(config);
         String model = null;

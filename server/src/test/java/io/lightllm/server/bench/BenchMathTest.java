@@ -57,7 +57,7 @@ class BenchMathTest {
         assertThrows(IllegalArgumentException.class, () -> ServingBenchConfig.Endpoint.parse("vllm"));
         assertThrows(IllegalArgumentException.class, () -> ServingBenchConfig.Dataset.parse("sharegpt"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ServingBenchConfig(java.net.URI.create("ftp://x"),
-                ServingBenchConfig.Endpoint.OPENAI, null, 1, 1, 0, 1, 1, ServingBenchConfig.Dataset.FIXED, 0, 0, java.time.Duration.ofSeconds(1)));
+                ServingBenchConfig.Endpoint.OPENAI, null, 1, 0, 1, 1, ServingBenchConfig.Dataset.FIXED, 0, 0, java.time.Duration.ofSeconds(1)));
         assertTrue(e.getMessage().contains("--url"), e.getMessage());
     }
 }

@@ -46,7 +46,7 @@ class ServingBenchmarkTest {
 
     private static ServingBenchConfig config(ServingBenchConfig.Endpoint endpoint, int prompts, int concurrency, int in, int out,
                                              ServingBenchConfig.Dataset dataset) {
-        return new ServingBenchConfig(URI.create(server.url()), endpoint, null, prompts, 1, concurrency, in, out, dataset, 0, 7,
+        return new ServingBenchConfig(URI.create(server.url()), endpoint, null, prompts, concurrency, in, out, dataset, 0, 7,
                 Duration.ofSeconds(60));
     }
 
