@@ -8,21 +8,24 @@ import io.lightllm.tornado.api.DType;
 
 /**
  * {@code lightllm bench static ...}: the static batch benchmark of a model;
- * {@code lightllm bench kernels ...}: the kernel library's throughput on a device.
+ * {@code lightllm bench kernels ...}: the kernel library's throughput on a device;
+ * {@code lightllm bench serve ...}: a running server's latency and throughput under a request load.
  */
 final class BenchCommand implements Main.Command {
     @Override
     public String summary() {
-        return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--json]', 'bench kernels --device D'";
+        return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--json]', 'bench kernels --device D', "
+                + "'bench serve --url URL --num-prompts N (--request-rate R | --max-concurrency C | --sweep R1,R2) --input-len I --output-len O'";
     }
 
     @Override
-    public int run(Flags f) {
-        String what = f.positional("benchmark name (static, kernels)");
+    public int run(Flags f) throws Exception {
+        String what = f.positional("benchmark name (static, kernels, serve)");
         return switch (what) {
             case "static" -> runStatic(f);
             case "kernels" -> runKernels(f);
-            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels)");
+            case "serve" -> ServeBenchFlags.run(f);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels, serve)");
         };
     }
 

@@ -1,0 +1,119 @@
+package io.lightllm.server.bench;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lightllm.server.JsonBody;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * The serving benchmark: prepares a seeded data set of prompts measured in the server's tokens,
+ * then sends it once per request rate (one rate, or a sweep) and summarises each run. What
+ * {@code lightllm bench serve} runs.
+ */
+public final class ServingBenchmark {
+    /** One run: its summary and every request. */
+    public record Run(Summary summary, List<RequestResult> requests) { }
+
+    /** Every run of a benchmark, with what it was run against and the requests it sent (the same in every run). */
+    public record Report(ServingBenchConfig config, String model, int contextLength, List<LoadGenerator.Work> dataset, List<Run> runs) {
+        public ObjectNode json() {
+            ObjectNode o = JsonBody.MAPPER.createObjectNode();
+            o.put("date", OffsetDateTime.now().toString());
+            ObjectNode c = o.putObject("config");
+            c.put("url", config.url().toString());
+            c.put("endpoint", config.endpoint().name().toLowerCase(java.util.Locale.ROOT));
+            c.put("model", model);
+            c.put("context_len", contextLength);
+            c.put("num_prompts", config.numPrompts());
+            c.put("max_concurrency", config.maxConcurrency());
+            c.put("input_len", config.inputLen());
+            c.put("output_len", config.outputLen());
+            c.put("dataset", config.dataset() == ServingBenchConfig.Dataset.FIXED ? "fixed" : "sharegpt-like");
+            c.put("seed", config.seed());
+            ArrayNode runsJson = o.putArray("runs");
+            for (Run run : runs) {
+                ObjectNode r = run.summary().json();
+                ArrayNode requests = r.putArray("requests");
+                run.requests().forEach(q -> requests.add(requestJson(q, dataset.get(q.index()))));
+                runsJson.add(r);
+            }
+            return o;
+        }
+
+        public void writeJson(Path file) throws IOException {
+            JsonBody.MAPPER.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), json());
+        }
+
+        public List<Summary> summaries() {
+            return runs.stream().map(Run::summary).toList();
+        }
+    }
+
+    private ServingBenchmark() {
+    }
+
+    /** Runs the benchmark once at each of {@code rates} (requests/s, Poisson arrivals; infinity sends all at once), logging to {@code log}. */
+    public static Report run(ServingBenchConfig config, double[] rates, PrintStream log) throws InterruptedException {
+        BenchClient client = new BenchClient(config);
+        String model = null;
+        int context = config.contextLen();
+        if (config.endpoint() == ServingBenchConfig.Endpoint.OPENAI || context == 0) {
+            BenchClient.ModelInfo info = client.modelInfo();
+            model = info.name();
+            context = context > 0 ? context : info.contextLength();
+        }
+        if (context <= 0) {
+            throw new IllegalArgumentException("the server does not report max_model_len; give the model's context with --context-len");
+        }
+        log.printf("model %s, context %d tokens; measuring %d prompts in the server's tokens...%n", model, context, config.numPrompts());
+        List<LoadGenerator.Work> work = dataset(config, context, client);
+        List<Run> runs = new ArrayList<>();
+        for (double rate : rates) {
+            LoadGenerator.Run r = LoadGenerator.run(client, work, rate, config.maxConcurrency(), config.seed(), config.requestTimeout());
+            Summary s = Summary.of(rate, config.maxConcurrency(), r.results(), r.durationS());
+            log.print(s.text());
+            r.results().stream().filter(q -> !q.success()).limit(3).forEach(q -> log.println("failed request " + q.index() + ": " + q.error()));
+            runs.add(new Run(s, r.results()));
+        }
+        return new Report(config, model, context, work, runs);
+    }
+
+    private static List<LoadGenerator.Work> dataset(ServingBenchConfig config, int context, BenchClient client) {
+        Random rng = new Random(config.seed());
+        PromptBuilder prompts = new PromptBuilder(client::countPromptTokens);
+        List<LoadGenerator.Work> work = new ArrayList<>();
+        for (LengthSampler.Lengths l : LengthSampler.sample(config.dataset(), config.numPrompts(), config.inputLen(), config.outputLen(), context,
+                rng)) {
+            work.add(new LoadGenerator.Work(prompts.build(l.input(), rng), l.output()));
+        }
+        return work;
+    }
+
+    private static ObjectNode requestJson(RequestResult q, LoadGenerator.Work w) {
+        ObjectNode o = JsonBody.MAPPER.createObjectNode();
+        o.put("index", q.index());
+        o.put("prompt", w.prompt().text());
+        o.put("success", q.success());
+        if (q.error() != null) {
+            o.put("error", q.error());
+        }
+        o.put("prompt_tokens", q.promptTokens());
+        o.put("requested_output_tokens", q.requestedOutput());
+        o.put("output_tokens", q.outputTokens());
+        Json.put(o, "start_s", q.startS());
+        Json.put(o, "ttft_ms", q.ttftS() * 1e3);
+        Json.put(o, "tpot_ms", q.tpotS() * 1e3);
+        Json.put(o, "e2el_ms", q.latencyS() * 1e3);
+        ArrayNode itl = o.putArray("itl_ms");
+        for (double gap : q.itlS()) {
+            itl.add(gap * 1e3);
+        }
+        return o;
+    }
+}

@@ -1,0 +1,155 @@
+package io.lightllm.server.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.server.JsonBody;
+import io.lightllm.server.ModelServer;
+import io.lightllm.server.ServerConfig;
+import io.lightllm.server.StoriesServer;
+import java.awt.image.BufferedImage;
+import java.io.PrintStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The serving benchmark against the real server on stories260K (in-process, loopback): every
+ * request is accounted for, token counts agree with the model's own tokenizer and with ignore_eos,
+ * the latencies are consistent with each other, and the JSON and PNG files are readable.
+ */
+class ServingBenchmarkTest {
+    private static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
+    private static ModelServer server;
+
+    @BeforeAll
+    static void start() {
+        server = StoriesServer.start(ServerConfig.local(0));
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+    }
+
+    private static ServingBenchConfig config(ServingBenchConfig.Endpoint endpoint, int prompts, int concurrency, int in, int out,
+                                             ServingBenchConfig.Dataset dataset) {
+        return new ServingBenchConfig(URI.create(server.url()), endpoint, null, prompts, concurrency, in, out, dataset, 0, 7,
+                Duration.ofSeconds(60));
+    }
+
+    @Test
+    void openAiPoissonRunCountsEveryRequestAndToken(@TempDir Path dir) throws Exception {
+        ServingBenchmark.Report report = ServingBenchmark.run(
+                config(ServingBenchConfig.Endpoint.OPENAI, 20, 0, 24, 16, ServingBenchConfig.Dataset.FIXED), new double[] {50}, QUIET);
+        assertEquals(StoriesServer.NAME, report.model());
+        assertEquals(512, report.contextLength());
+        ServingBenchmark.Run run = report.runs().getFirst();
+        checkRun(report, run, 20);
+        for (RequestResult r : run.requests()) {
+            assertEquals(16, r.outputTokens(), "ignore_eos + max_tokens fixes the output length");
+            assertTrue(r.promptTokens() <= 24 && r.promptTokens() >= 20, "the word search lands within a word of 24: " + r.promptTokens());
+        }
+
+        Path json = dir.resolve("results.json");
+        Path png = dir.resolve("results.png");
+        report.writeJson(json);
+        SweepPlot.write(report.summaries(), "test", png);
+        JsonNode written = JsonBody.MAPPER.readTree(json.toFile());
+        JsonNode summary = written.get("runs").get(0);
+        assertEquals(20, summary.get("completed").asInt());
+        assertEquals(0, summary.get("failed").asInt());
+        assertEquals(20, summary.get("requests").size());
+        assertEquals(run.summary().totalOutput(), summary.get("total_output_tokens").asLong());
+        assertEquals(16 - 1, summary.get("requests").get(0).get("itl_ms").size() + emptyTextTokens(run.requests().getFirst()));
+        assertEquals(report.dataset().getFirst().prompt().text(), summary.get("requests").get(0).get("prompt").asText());
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertNotNull(image, "the plot decodes as an image");
+        assertEquals(1000, image.getWidth());
+    }
+
+    @Test
+    void lightLlmSweepWithLengthDistributionRespectsConcurrency() throws Exception {
+        ServingBenchmark.Report report = ServingBenchmark.run(
+                config(ServingBenchConfig.Endpoint.LIGHTLLM, 12, 3, 60, 40, ServingBenchConfig.Dataset.SHAREGPT_LIKE),
+                new double[] {Double.POSITIVE_INFINITY, 20}, QUIET);
+        assertEquals(2, report.runs().size());
+        for (ServingBenchmark.Run run : report.runs()) {
+            checkRun(report, run, 12);
+            for (RequestResult r : run.requests()) {
+                assertEquals(r.requestedOutput(), r.outputTokens(), "ignore_eos + max_new_tokens fixes the output length");
+            }
+            assertTrue(maxInFlight(run.requests()) <= 3, "at most --max-concurrency requests in flight");
+        }
+        long distinctLengths = report.dataset().stream().mapToInt(LoadGenerator.Work::outputTokens).distinct().count();
+        assertTrue(distinctLengths > 3, "sharegpt-like lengths vary");
+    }
+
+    /** The checks every run must pass, independent of endpoint and load. */
+    private static void checkRun(ServingBenchmark.Report report, ServingBenchmark.Run run, int prompts) {
+        Summary s = run.summary();
+        assertEquals(prompts, s.completed(), () -> run.requests().stream().filter(r -> !r.success()).map(RequestResult::error).toList().toString());
+        assertEquals(0, s.failed());
+        assertEquals(prompts, run.requests().size());
+        long in = 0;
+        long out = 0;
+        for (int i = 0; i < prompts; i++) {
+            RequestResult r = run.requests().get(i);
+            assertEquals(i, r.index());
+            String text = report.dataset().get(i).prompt().text();
+            // the model's tokenizer, with the bos the server adds, is the independent count of what the server reported
+            assertEquals(server.files().tokenizer().encode(text, true).length, r.promptTokens(), text);
+            assertTrue(r.ttftS() > 0 && r.ttftS() <= r.latencyS(), "TTFT within the request's latency");
+            double gaps = Arrays.stream(r.itlS()).sum();
+            assertTrue(r.ttftS() + gaps <= r.latencyS() + 1e-9, "first token plus the gaps end no later than the stream");
+            assertTrue(r.itlS().length <= r.outputTokens() - 1);
+            in += r.promptTokens();
+            out += r.outputTokens();
+        }
+        assertEquals(in, s.totalInput());
+        assertEquals(out, s.totalOutput());
+        assertEquals(prompts / s.durationS(), s.requestThroughput(), 1e-9);
+        assertEquals(out / s.durationS(), s.outputThroughput(), 1e-9);
+        assertEquals((in + out) / s.durationS(), s.totalTokenThroughput(), 1e-9);
+        for (Stat stat : List.of(s.ttft(), s.tpot(), s.itl(), s.e2el())) {
+            assertTrue(stat.count() > 0);
+            assertTrue(stat.median() <= stat.p99(), stat.toString());
+            assertTrue(stat.mean() > 0 && stat.p99() > 0, stat.toString());
+        }
+        assertTrue(s.ttft().p99() <= s.e2el().p99() + 1e-9);
+    }
+
+    /** Tokens whose text the server held back (part of a character) have no chunk of their own. */
+    private static int emptyTextTokens(RequestResult r) {
+        return r.outputTokens() - 1 - r.itlS().length;
+    }
+
+    /** The most requests whose [start, start + latency] intervals overlap at one time. */
+    private static int maxInFlight(List<RequestResult> results) {
+        List<double[]> events = new ArrayList<>();
+        for (RequestResult r : results) {
+            events.add(new double[] {r.startS(), 1});
+            events.add(new double[] {r.startS() + r.latencyS(), -1});
+        }
+        events.sort((a, b) -> a[0] != b[0] ? Double.compare(a[0], b[0]) : Double.compare(a[1], b[1])); // ends before starts at a tie
+        int now = 0;
+        int max = 0;
+        for (double[] e : events) {
+            now += (int) e[1];
+            max = Math.max(max, now);
+        }
+        return max;
+    }
+}
