@@ -130,4 +130,23 @@ class EngineEndToEndTest {
             assertSameAsAlone(jobs, alone, runConcurrently(model, config, jobs, true));
         });
     }
+
+    @org.junit.jupiter.api.Test
+    void int8KvGreedyTokensEqualF32KvForTheFirst32() throws Exception {
+        withModel(SharedData.model("stories260K"), (model, eos, golden) -> {
+            SamplingParams p = SamplingParams.builder().maxNewTokens(64).ignoreEos(true).build();
+            EngineConfig f32 = EngineConfig.of(512, eos);
+            List<Workload.Job> jobs = golden.stream().map(g -> new Workload.Job(g.inputIds(), p, null)).toList();
+            List<List<Completion>> expected = runAlone(model, eos, jobs);
+            try (Engine engine = Engine.start(model, f32.withKvDtype(DType.I8), null)) {
+                List<List<Completion>> got = Workload.concurrent(engine, jobs);
+                for (int j = 0; j < jobs.size(); j++) {
+                    assertArrayEquals(Arrays.copyOf(expected.get(j).getFirst().tokens(), 32), Arrays.copyOf(got.get(j).getFirst().tokens(), 32),
+                            "prompt " + j);
+                }
+                EngineStats s = engine.awaitIdle(5_000);
+                assertEquals(s.capacity(), s.freeSlots());
+            }
+        });
+    }
 }
