@@ -7,16 +7,18 @@ package io.lightllm.engine;
  * @param waiting        sequences queued for admission (new or paused)
  * @param freeSlots      free KV slots
  * @param capacity       KV slots of the pool
+ * @param freeRows       free rows of the request table
+ * @param rows           rows of the request table
  * @param highWater      the most KV slots in use at once so far
  * @param committedPeak  the highest peak the router admitted against
  * @param pauses         sequences paused because the pool ran short
  * @param prefillSteps   prefill steps run
  * @param decodeSteps    decode steps run
  */
-public record EngineStats(int running, int waiting, int freeSlots, int capacity, int highWater, long committedPeak, int pauses,
+public record EngineStats(int running, int waiting, int freeSlots, int capacity, int freeRows, int rows, int highWater, long committedPeak, int pauses,
                           long prefillSteps, long decodeSteps) {
-    /** Nothing runs or waits and every slot is free. */
+    /** Nothing runs or waits and every slot and table row is free. */
     public boolean idle() {
-        return running == 0 && waiting == 0 && freeSlots == capacity;
+        return running == 0 && waiting == 0 && freeSlots == capacity && freeRows == rows;
     }
 }

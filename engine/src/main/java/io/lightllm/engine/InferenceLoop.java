@@ -104,6 +104,7 @@ final class InferenceLoop implements Runnable {
     private void publishStats() {
         Router router = scheduler.router();
         stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size(), pool.freeSlots(), pool.capacity(),
+                table.freeRows(), table.maxRequests(),
                 pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps());
     }
 }

@@ -10,6 +10,7 @@ import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 
@@ -18,6 +19,7 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
  *
  * <pre>
  * residual ─ rmsnorm ─ q,k,v proj ─ rotary ─ K/V into pool slots ─ attention ─ o proj ─┐
+ *                                   (int8 pool: quantised; the batch's tokens read back as f32 for attention)
  * residual += ◄──────────────────────────────────────────────────────────────────────────┘
  * residual ─ rmsnorm ─ gate,up proj ─ silu(gate)·up ─ down proj ─ residual +=
  * </pre>
@@ -61,14 +63,28 @@ final class LlamaLayerInfer {
         w.k().apply(device, s.k, s.normed, t);
         w.v().apply(device, s.v, s.normed, t);
         Rotary.launchRotary(device, s.q, s.k, s.positions, invFreq, t, heads, kvHeads, headDim, rotaryDim, c.rotaryInterleaved(), 1f);
-        KvCache.launchCopyToPool(device, pool.keys(layer), s.k, s.kvSlots, t, kvHeads, headDim);
-        KvCache.launchCopyToPool(device, pool.values(layer), s.v, s.kvSlots, t, kvHeads, headDim);
+        DeviceBuffer keys = pool.keys(layer), values = pool.values(layer);
+        if (pool.dtype() == DType.I8) {
+            KvCache.launchCopyToPoolInt8(device, keys, pool.keyScales(layer), s.k, s.kvSlots, t, kvHeads, headDim);
+            KvCache.launchCopyToPoolInt8(device, values, pool.valueScales(layer), s.v, s.kvSlots, t, kvHeads, headDim);
+            LlamaModel.DequantizedKv f32 = s.dequantizedKv(pool.capacity());
+            int maxSeqLen = batch.maxSeqLen();
+            Int8KvReader.launchDequantizeRequests(device, f32.keys(), keys, pool.keyScales(layer), table.buffer(), s.requestRows, s.seqLens,
+                    batch.requests(), maxSeqLen, table.maxLen(), kvHeads, headDim);
+            Int8KvReader.launchDequantizeRequests(device, f32.values(), values, pool.valueScales(layer), table.buffer(), s.requestRows,
+                    s.seqLens, batch.requests(), maxSeqLen, table.maxLen(), kvHeads, headDim);
+            keys = f32.keys();
+            values = f32.values();
+        } else {
+            KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, kvHeads, headDim);
+            KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, kvHeads, headDim);
+        }
         if (batch.prefill()) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, pool.keys(layer), pool.values(layer), table.buffer(),
+            Attention.launchPrefillAttention(device, s.attention, s.q, keys, values, table.buffer(),
                     s.requestRows, s.starts, s.newCounts, s.prefixes, null, batch.requests(), t, heads, kvHeads, headDim,
                     table.maxLen(), batch.maxNewTokens(), softmaxScale);
         } else {
-            Attention.launchDecodeAttention(device, s.attention, s.q, pool.keys(layer), pool.values(layer), table.buffer(),
+            Attention.launchDecodeAttention(device, s.attention, s.q, keys, values, table.buffer(),
                     s.requestRows, s.seqLens, null, s.decodeScratch(batch, table.maxLen()), batch.requests(), heads, kvHeads, headDim,
                     table.maxLen(), attentionMaxSeqLen, softmaxScale);
         }

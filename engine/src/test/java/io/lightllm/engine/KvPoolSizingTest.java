@@ -1,0 +1,38 @@
+package io.lightllm.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.management.OperatingSystemMXBean;
+import io.lightllm.testing.SharedData;
+import io.lightllm.tornado.api.DType;
+import java.lang.management.ManagementFactory;
+import org.junit.jupiter.api.Test;
+
+class KvPoolSizingTest {
+
+    @Test
+    void bytesPerTokenOfStories260K() throws Exception {
+        EngineEndToEndTest.withModel(SharedData.model("stories260K"), (model, eos, golden) -> {
+            // 5 layers x (K + V) x 4 kv heads x head dim 8
+            assertEquals(5 * 2 * 4 * 8 * 4, KvPoolSizing.bytesPerToken(model, DType.F32));
+            assertEquals(5 * 2 * 4 * 8 * 2, KvPoolSizing.bytesPerToken(model, DType.F16));
+            // int8 values and an f32 scale per head in each layer, plus one layer of f32 K and V for attention
+            assertEquals(5 * (2 * 4 * 8 + 2 * 4 * 4) + 2 * 4 * 8 * 4, KvPoolSizing.bytesPerToken(model, DType.I8));
+        });
+    }
+
+    @Test
+    void jvmPoolTakesTheFractionOfFreeMemoryCappedAtHalfThePhysical() throws Exception {
+        EngineEndToEndTest.withModel(SharedData.model("stories260K"), (model, eos, golden) -> {
+            OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            int tokens = KvPoolSizing.maxTotalTokens(model, DType.F16, 0.5, 0);
+            long bytes = (long) tokens * KvPoolSizing.bytesPerToken(model, DType.F16);
+            assertTrue(tokens > 0);
+            assertTrue(bytes <= 0.5 * os.getTotalMemorySize() / 2, bytes + " bytes within half of half the physical memory");
+            assertThrows(IllegalArgumentException.class, () -> KvPoolSizing.maxTotalTokens(model, DType.F16, 0, 0));
+            assertThrows(IllegalArgumentException.class, () -> KvPoolSizing.maxTotalTokens(model, DType.F16, 1.5, 0));
+        });
+    }
+}
