@@ -89,6 +89,10 @@ public final class Models {
             return model.maxSequenceLength();
         }
 
+        public long weightBytes() {
+            return model.weightBytes();
+        }
+
         public io.lightllm.models.infer.TokenKvPool newKvPool(int slots, DType dtype) {
             return model.newKvPool(slots, dtype);
         }

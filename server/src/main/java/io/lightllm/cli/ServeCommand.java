@@ -16,7 +16,7 @@ import java.util.concurrent.CountDownLatch;
  * and OpenAI's HTTP APIs until the process is stopped. Binds 127.0.0.1 unless --host says otherwise.
  */
 final class ServeCommand implements Main.Command {
-    /** KV pool slots when --max-total-token-num is not given. */
+    /** Placeholder pool size for the router limits that derive from it, until the pool is sized from memory. */
     static final int DEFAULT_MAX_TOTAL_TOKENS = 8192;
 
     @Override
@@ -40,7 +40,10 @@ final class ServeCommand implements Main.Command {
         Path model = Path.of(f.required("model"));
         String device = f.string("device", "jvm");
         String name = f.string("served-model-name", null);
+        // without --max-total-token-num the pool is sized from memory after loading (--mem-fraction)
+        boolean fixedPool = f.has("max-total-token-num");
         int total = f.integer("max-total-token-num", DEFAULT_MAX_TOTAL_TOKENS, 1, Integer.MAX_VALUE);
+        double memFraction = f.number("mem-fraction", io.lightllm.engine.KvPoolSizing.DEFAULT_MEM_FRACTION, 0.01, 1);
         RouterConfig defaults = RouterConfig.defaults(total);
         RouterConfig router = new RouterConfig(total,
                 f.integer("batch-max-tokens", defaults.batchMaxTokens(), 1, Integer.MAX_VALUE),
@@ -57,7 +60,7 @@ final class ServeCommand implements Main.Command {
             case "int8" -> Models.Quantization.INT8;
             default -> throw new IllegalArgumentException("--quantization must be none or int8");
         };
-        return new ServeOptions(model, device, name, engine, server, quant, false);
+        return new ServeOptions(model, device, name, engine, server, quant, false, fixedPool ? 0 : memFraction);
     }
 
     private static DType kvDtype(String name) {

@@ -2,6 +2,8 @@ package io.lightllm.server;
 
 import io.lightllm.engine.Engine;
 import io.lightllm.engine.EngineConfig;
+import io.lightllm.engine.KvPoolSizing;
+import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
@@ -33,6 +35,21 @@ public final class ModelServer implements AutoCloseable {
         this.http = http;
     }
 
+    /**
+     * The router limits, with the pool sized from memory when asked: the fraction of what the
+     * weights leave, never more than every running request at full length could use.
+     */
+    private static RouterConfig router(ServeOptions o, CausalLM model) {
+        RouterConfig r = o.engine().router();
+        if (o.memFraction() <= 0) {
+            return r;
+        }
+        int fromMemory = KvPoolSizing.maxTotalTokens(model, o.engine().kvDtype(), o.memFraction(), model.weightBytes());
+        int total = (int) Math.min(fromMemory, (long) model.maxSequenceLength() * r.runningMaxReqSize());
+        return new RouterConfig(total, Math.min(r.batchMaxTokens(), total), r.runningMaxReqSize(), r.routerMaxNewTokenLen(),
+                r.routerMaxWaitTokens());
+    }
+
     public static ModelServer start(ServeOptions o) {
         Device device = Devices.get(o.device());
         ModelFiles files = ModelFiles.open(o.model(), new LoadOptions(o.quiet(), false));
@@ -41,7 +58,7 @@ public final class ModelServer implements AutoCloseable {
         try {
             model = Models.load(files, device, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
-            EngineConfig config = new EngineConfig(o.engine().router(), o.engine().kvDtype(), stopIds, o.engine().tokenizerThreads());
+            EngineConfig config = new EngineConfig(router(o, model), o.engine().kvDtype(), stopIds, o.engine().tokenizerThreads());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());
             ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()));

@@ -14,9 +14,17 @@ import java.nio.file.Path;
  * @param server    host, port, API key and limits
  * @param quantization weight-only int8, or the stored dtype
  * @param quiet     no progress bar while loading (tests)
+ * @param memFraction when positive, the KV pool is sized from this fraction of the memory left
+ *                  after the weights, replacing the router's maxTotalTokens
  */
 public record ServeOptions(Path model, String device, String name, EngineConfig engine, ServerConfig server,
-                           Models.Quantization quantization, boolean quiet) {
+                           Models.Quantization quantization, boolean quiet, double memFraction) {
+    /** A KV pool of exactly the router's maxTotalTokens. */
+    public ServeOptions(Path model, String device, String name, EngineConfig engine, ServerConfig server,
+                        Models.Quantization quantization, boolean quiet) {
+        this(model, device, name, engine, server, quantization, quiet, 0);
+    }
+
     public String servedName() {
         if (name != null) {
             return name;

@@ -14,6 +14,9 @@ public interface CausalLM extends AutoCloseable {
 
     int vocabSize();
 
+    /** Bytes the weights take on the device (what is left is for the KV pool). */
+    long weightBytes();
+
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 

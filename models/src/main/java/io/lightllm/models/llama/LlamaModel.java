@@ -51,7 +51,7 @@ public final class LlamaModel implements CausalLM {
         this.ropeFrequencyFactors = LlamaWeights.ropeFrequencyFactors(source, config);
     }
 
-    /** Bytes of the weights on the device. */
+    @Override
     public long weightBytes() {
         return weights.deviceBytes();
     }
