@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
-stages=${*:-selftest tests bench static}
+stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
     selftest)
@@ -25,6 +25,16 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --tokens 64 --batches 1,16,64 \
         --contexts 1024,4096,8192 --square 4096 --prefill 4096 2>&1 | tee "$out/kernels.log" ;;
+    serve)
+      # the serving stack on the GPU: stories260K on cuda:0, a request-rate sweep
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model shared/models/stories260K --device cuda:0 --port 18080 \
+        --max-total-token-num 65536 > "$out/serve.log" 2>&1 &
+      server=$!
+      for i in $(seq 1 120); do sleep 1; curl -sf localhost:18080/health >/dev/null && break; done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18080 --endpoint openai --num-prompts 200 \
+        --sweep 10,50,200,inf --input-len 64 --output-len 64 --seed 0 --out "$out/serving.json" \
+        --plot "$out/serving-stories260K-h100.png" 2>&1 | tee "$out/serving.log" | grep -vE "^WARN"
+      kill $server; wait $server 2>/dev/null ;;
     static)
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
