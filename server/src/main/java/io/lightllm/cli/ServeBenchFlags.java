@@ -17,6 +17,9 @@ final class ServeBenchFlags {
     }
 
     static int run(Flags f) throws Exception {
+        if (f.has("replot")) {
+            return replot(f);
+        }
         URI url = URI.create(f.required("url"));
         ServingBenchConfig.Endpoint endpoint = ServingBenchConfig.Endpoint.parse(f.string("endpoint", "openai"));
         String apiKey = f.string("api-key", null);
@@ -50,6 +53,30 @@ final class ServeBenchFlags {
             System.out.println("wrote " + plot);
         }
         return report.runs().stream().allMatch(r -> r.summary().failed() == 0) ? 0 : 1;
+    }
+
+    /**
+     * {@code --replot results.json --plot out.png}: draws the plot of a saved run again (on a
+     * machine whose Java has fonts, when the measuring one had none).
+     */
+    private static int replot(Flags f) throws java.io.IOException {
+        Path json = Path.of(f.required("replot"));
+        Path plot = Path.of(f.required("plot"));
+        f.checkAllRead();
+        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile());
+        java.util.List<io.lightllm.server.bench.Summary> runs = new java.util.ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode r : root.path("runs")) {
+            runs.add(io.lightllm.server.bench.Summary.fromJson(r));
+        }
+        if (runs.isEmpty()) {
+            throw new IllegalArgumentException(json + " holds no runs");
+        }
+        com.fasterxml.jackson.databind.JsonNode c = root.path("config");
+        SweepPlot.write(runs, "serving " + c.path("model").asText("model") + ": " + c.path("num_prompts").asText("?") + " prompts, "
+                + c.path("dataset").asText("fixed") + " " + c.path("input_len").asText("?") + " in / " + c.path("output_len").asText("?")
+                + " out", plot);
+        System.out.println("wrote " + plot);
+        return 0;
     }
 
     /** The request rates to run: --sweep's list, or --request-rate, or infinity when only --max-concurrency paces the load. */

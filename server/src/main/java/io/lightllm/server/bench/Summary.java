@@ -67,6 +67,19 @@ public record Summary(double requestRate, int maxConcurrency, int completed, int
         return b.toString();
     }
 
+    /** A summary read back from the JSON that {@code --out} writes (latencies in ms). */
+    public static Summary fromJson(com.fasterxml.jackson.databind.JsonNode r) {
+        return new Summary(r.path("request_rate").asDouble(Double.POSITIVE_INFINITY), r.path("max_concurrency").asInt(0),
+                r.path("completed").asInt(), r.path("failed").asInt(), r.path("duration_s").asDouble(), r.path("total_input_tokens").asLong(),
+                r.path("total_output_tokens").asLong(), r.path("request_throughput").asDouble(), r.path("output_throughput").asDouble(),
+                r.path("total_token_throughput").asDouble(), stat(r, "ttft"), stat(r, "tpot"), stat(r, "itl"), stat(r, "e2el"));
+    }
+
+    private static Stat stat(com.fasterxml.jackson.databind.JsonNode r, String name) {
+        return new Stat(r.path("completed").asInt(), r.path("mean_" + name + "_ms").asDouble(), r.path("median_" + name + "_ms").asDouble(),
+                r.path("std_" + name + "_ms").asDouble(), r.path("p99_" + name + "_ms").asDouble());
+    }
+
     private static void section(StringBuilder b, String title, String name, Stat s) {
         int pad = Math.max(0, 50 - title.length());
         b.append("-".repeat(pad / 2)).append(title).append("-".repeat(pad - pad / 2)).append('\n');

@@ -28,6 +28,24 @@ public abstract class KernelContext {
     /** An int array in local (shared) memory, one per work-group; {@code size} must be a constant. */
     public abstract int[] allocateIntLocalArray(int size);
 
+    /**
+     * Work-items per sub-group: consecutive local x ids that reduce together without local memory
+     * or barriers (a CUDA warp, an OpenCL sub-group). Backends without them report 1. It divides
+     * the local size; kernels must be correct for any value.
+     */
+    public int subGroupSize() {
+        return 1;
+    }
+
+    /**
+     * The sum of {@code value} over this work-item's sub-group, returned to every member (warp
+     * shuffles on CUDA, {@code sub_group_reduce_add} on OpenCL devices with sub-groups). Every
+     * member must call it (uniform control flow within the sub-group).
+     */
+    public float subGroupReduceAdd(float value) {
+        return value;
+    }
+
     /** Atomically adds {@code delta} to {@code array[index]}; returns the old value. */
     public abstract int atomicAdd(IntArray array, int index, int delta);
 

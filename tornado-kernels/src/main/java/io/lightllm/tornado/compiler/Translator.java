@@ -848,6 +848,19 @@ final class Translator {
                 localArrays.add(a);
                 stack.push(new ArrayValue(a));
             }
+            case "subGroupSize" -> {
+                checkContext(f, stack.pop());
+                stack.push(call("subGroupSize", Type.INT));
+            }
+            case "subGroupReduceAdd" -> {
+                Expr v = pop(f, stack);
+                checkContext(f, stack.pop());
+                // a collective: evaluated where it stands, like a barrier
+                Var r = temp(Type.FLOAT);
+                flush(stack);
+                body.add(new Assign(r, call("subGroupReduceAdd", Type.FLOAT, v)));
+                stack.push(r);
+            }
             case "atomicAdd" -> {
                 Expr delta = pop(f, stack);
                 Expr index = pop(f, stack);
