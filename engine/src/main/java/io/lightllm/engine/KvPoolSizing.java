@@ -42,17 +42,10 @@ public final class KvPoolSizing {
         return (int) Math.min(tokens, Integer.MAX_VALUE / rowElements);
     }
 
-    /**
-     * Bytes of device memory one KV slot costs: {@link TokenKvPool#bytesPerToken}, plus, for an
-     * int8 pool, the f32 copy of one layer that attention reads (LlamaModel's DequantizedKv).
-     */
+    /** Bytes of device memory one KV slot costs ({@link TokenKvPool#bytesPerToken}; attention reads int8 pools directly). */
     public static long bytesPerToken(CausalLM model, DType kvDtype) {
         try (TokenKvPool probe = model.newKvPool(1, kvDtype)) {
-            long bytes = TokenKvPool.bytesPerToken(probe.layers(), probe.kvHeads(), probe.headDim(), kvDtype);
-            if (kvDtype == DType.I8) {
-                bytes += 2L * probe.kvHeads() * probe.headDim() * Float.BYTES;
-            }
-            return bytes;
+            return TokenKvPool.bytesPerToken(probe.layers(), probe.kvHeads(), probe.headDim(), kvDtype);
         }
     }
 

@@ -18,8 +18,8 @@ class KvPoolSizingTest {
             // 5 layers x (K + V) x 4 kv heads x head dim 8
             assertEquals(5 * 2 * 4 * 8 * 4, KvPoolSizing.bytesPerToken(model, DType.F32));
             assertEquals(5 * 2 * 4 * 8 * 2, KvPoolSizing.bytesPerToken(model, DType.F16));
-            // int8 values and an f32 scale per head in each layer, plus one layer of f32 K and V for attention
-            assertEquals(5 * (2 * 4 * 8 + 2 * 4 * 4) + 2 * 4 * 8 * 4, KvPoolSizing.bytesPerToken(model, DType.I8));
+            // int8 values and an f32 scale per head in each layer; attention reads them directly
+            assertEquals(5 * (2 * 4 * 8 + 2 * 4 * 4), KvPoolSizing.bytesPerToken(model, DType.I8));
         });
     }
 

@@ -67,7 +67,8 @@ public final class Attention {
      * {@link #MAX_LOCAL}.
      */
     public static void decodeAttentionPartial(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax,
-            FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
+            FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
+            boolean int8, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int headDim, int maxLen,
             int splits, int splitLen) {
         float[] qLocal = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
@@ -116,7 +117,9 @@ public final class Attention {
                 for (; d < headDim; d++) {
                     dot0 += qLocal[d] * kPool.getFloat(kBase + d);
                 }
-                s = (dot0 + dot1) + (dot2 + dot3) + slope * (t - (len - 1));
+                // an int8 pool holds codes with one scale per token and head: scale the dot once
+                float kScale = int8 ? kScales.get(slot * kvHeads + kvHead) : 1f;
+                s = ((dot0 + dot1) + (dot2 + dot3)) * kScale + slope * (t - (len - 1));
             }
             // block max (the block has at least one token, so it is finite)
             reduce[lid] = s;
@@ -130,7 +133,8 @@ public final class Attention {
             float newMax = KMath.max(runMax, reduce[0]);
             ctx.localBarrier();
             float p = t < end ? KMath.exp(s - newMax) : 0f;
-            probs[lid] = p;
+            // the value weights carry the int8 value scale; the softmax sum does not
+            probs[lid] = int8 && t < end ? p * vScales.get(slots[lid] * kvHeads + kvHead) : p;
             reduce[lid] = p;
             for (int stride = size / 2; stride > 0; stride >>= 1) {
                 ctx.localBarrier();
@@ -208,7 +212,7 @@ public final class Attention {
      * memory. Local size: any power of two up to {@link #MAX_LOCAL}.
      */
     public static void prefillAttention(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
+            FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
             float scale, int qHeads, int kvHeads, int headDim, int maxLen, int qBlocks) {
         float[] scores = ctx.allocateFloatLocalArray(BLOCK_Q * BLOCK_K);
         float[] acc = ctx.allocateFloatLocalArray(BLOCK_Q * MAX_HEAD_DIM);
@@ -216,6 +220,8 @@ public final class Attention {
         float[] rowSum = ctx.allocateFloatLocalArray(BLOCK_Q);
         float[] rowRescale = ctx.allocateFloatLocalArray(BLOCK_Q);
         int[] keySlots = ctx.allocateIntLocalArray(BLOCK_K);
+        float[] keyScale = ctx.allocateFloatLocalArray(BLOCK_K);
+        float[] valueScale = ctx.allocateFloatLocalArray(BLOCK_K);
         int lid = ctx.localIdx;
         int size = ctx.localGroupSizeX;
         int block = ctx.groupIdx % qBlocks;
@@ -241,7 +247,10 @@ public final class Attention {
                 int keys = Math.min(BLOCK_K, keyEnd - k0);
                 ctx.localBarrier(); // the previous block's readers of keySlots and scores are done
                 for (int c = lid; c < keys; c += size) {
-                    keySlots[c] = reqToToken.get(reqRows.get(b) * maxLen + k0 + c);
+                    int slot = reqToToken.get(reqRows.get(b) * maxLen + k0 + c);
+                    keySlots[c] = slot;
+                    keyScale[c] = int8 ? kScales.get(slot * kvHeads + kvHead) : 1f;
+                    valueScale[c] = int8 ? vScales.get(slot * kvHeads + kvHead) : 1f;
                 }
                 ctx.localBarrier();
                 for (int i = lid; i < BLOCK_Q * BLOCK_K; i += size) {
@@ -257,7 +266,7 @@ public final class Attention {
                         for (int d = 0; d < headDim; d++) {
                             dot += q.get(qBase + d) * kPool.getFloat(kBase + d);
                         }
-                        s = dot * scale + slope * (kPos - qPos);
+                        s = dot * keyScale[c] * scale + slope * (kPos - qPos);
                     }
                     scores[i] = s;
                 }
@@ -287,7 +296,7 @@ public final class Attention {
                     int d = i % headDim;
                     float o = acc[i] * rowRescale[r];
                     for (int c = 0; c < keys; c++) {
-                        o += scores[r * BLOCK_K + c] * vPool.getFloat((keySlots[c] * kvHeads + kvHead) * headDim + d);
+                        o += scores[r * BLOCK_K + c] * valueScale[c] * vPool.getFloat((keySlots[c] * kvHeads + kvHead) * headDim + d);
                     }
                     acc[i] = o;
                 }
@@ -344,16 +353,16 @@ public final class Attention {
      * may be null (allocated for this call) or reused across calls.
      */
     public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
+            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale) {
-        launchDecodeAttentionSplit(device, out, q, kPool, vPool, reqToToken, reqRows, seqLen, alibiSlopes, scratch, batch, qHeads,
+        launchDecodeAttentionSplit(device, out, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, scratch, batch, qHeads,
                 kvHeads, headDim, maxLen, maxSeqLen, scale, decodeSplitLen(device, maxSeqLen),
                 Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
     }
 
     /** {@link #launchDecodeAttention} with the split length and work-group size given (tests, tuning). */
     public static void launchDecodeAttentionSplit(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
+            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
             int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale, int splitLen, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
         Shapes.positive(batch, "batch");
@@ -375,8 +384,9 @@ public final class Attention {
         Shapes.atLeast(s.max(), (long) batch * qHeads * splits, "decode attention scratch (max)");
         Shapes.atLeast(s.sum(), (long) batch * qHeads * splits, "decode attention scratch (sum)");
         Shapes.atLeast(s.acc(), (long) batch * qHeads * splits * headDim, "decode attention scratch (acc)");
+        boolean int8 = checkScales(kPool, kScales, vScales, headDim);
         device.launch(DECODE_PARTIAL, decodeGrid(batch, qHeads, splits, local), s.acc(), s.max(), s.sum(), q, kPool, vPool,
-                reqToToken, reqRows, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
+                int8 ? kScales : q, int8 ? vScales : q, int8, reqToToken, reqRows, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
                 maxLen, splits, splitLen);
         device.launch(DECODE_MERGE, Grid.of((long) batch * qHeads, headDim), out, s.acc(), s.max(), s.sum(), seqLen, batch,
                 qHeads, headDim, splits, splitLen);
@@ -398,16 +408,16 @@ public final class Attention {
      * at least every bLen; {@code alibiSlopes} may be null.
      */
     public static void launchPrefillAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
+            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
             DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
             float scale) {
-        launchPrefillAttentionLocal(device, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, batch, rows,
+        launchPrefillAttentionLocal(device, out, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, batch, rows,
                 qHeads, kvHeads, headDim, maxLen, maxNewLen, scale, Tuning.get(device, "reduce.local", 64));
     }
 
     /** {@link #launchPrefillAttention} with the work-group size given (tests, tuning). */
     public static void launchPrefillAttentionLocal(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
+            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
             DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
             float scale, int local) {
         checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
@@ -424,7 +434,9 @@ public final class Attention {
         Shapes.atLeast(bPrefix, batch, "bPrefix");
         checkPool(kPool, vPool, kvHeads, headDim);
         int qBlocks = (maxNewLen + BLOCK_Q - 1) / BLOCK_Q;
-        device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, reqToToken, reqRows, bStart,
+        boolean int8 = checkScales(kPool, kScales, vScales, headDim);
+        device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, int8 ? kScales : q,
+                int8 ? vScales : q, int8, reqToToken, reqRows, bStart,
                 bLen, bPrefix, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim, maxLen,
                 qBlocks);
     }
@@ -448,10 +460,24 @@ public final class Attention {
         }
     }
 
+    /** Whether the pool is int8, which then needs f32 scales [slots, kvHeads] for K and for V (null otherwise). */
+    private static boolean checkScales(DeviceBuffer kPool, DeviceBuffer kScales, DeviceBuffer vScales, int headDim) {
+        boolean int8 = kPool.dtype() == DType.I8;
+        if (int8 != (kScales != null) || int8 != (vScales != null)) {
+            throw new IllegalArgumentException(int8 ? "an int8 KV pool needs its key and value scales" : "scales are for int8 KV pools only");
+        }
+        if (int8) {
+            // one scale per slot and KV head: the pool's elements over the head dimension
+            Shapes.atLeast(kScales, kPool.elements() / headDim, "key scales");
+            Shapes.atLeast(vScales, kPool.elements() / headDim, "value scales");
+        }
+        return int8;
+    }
+
     private static void checkPool(DeviceBuffer kPool, DeviceBuffer vPool, int kvHeads, int headDim) {
         for (DeviceBuffer pool : new DeviceBuffer[] {kPool, vPool}) {
-            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16) {
-                throw new IllegalArgumentException("KV pool must be F32 or F16, got " + pool.dtype());
+            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16 && pool.dtype() != DType.I8) {
+                throw new IllegalArgumentException("KV pool must be F32, F16 or I8, got " + pool.dtype());
             }
             if (pool.elements() % ((long) kvHeads * headDim) != 0) {
                 throw new IllegalArgumentException("KV pool of " + pool.elements() + " elements is not slots x " + kvHeads + " x " + headDim);

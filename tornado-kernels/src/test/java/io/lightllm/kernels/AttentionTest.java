@@ -13,6 +13,7 @@ import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
+import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -79,7 +80,7 @@ class AttentionTest {
         try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, kv.batch, kv.qHeads, kv.headDim, 300)) {
             for (int run = 0; run < 2; run++) {
                 DeviceBuffer out = jvm.allocate(DType.F32, q.getSize());
-                Attention.launchDecodeAttention(jvm, out, jvm.upload(q), jvm.upload(kv.kPool), jvm.upload(kv.vPool),
+                Attention.launchDecodeAttention(jvm, out, jvm.upload(q), jvm.upload(kv.kPool), jvm.upload(kv.vPool), null, null,
                         jvm.upload(kv.reqToToken), jvm.upload(kv.reqRows), jvm.upload(IntArray.fromArray(kv.tokens)), jvm.upload(kv.slopes), scratch,
                         kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, 300, kv.scale);
                 assertClose(expected, jvm.download(out), (float) bound, 0f, "decode launcher, run " + run);
@@ -106,7 +107,7 @@ class AttentionTest {
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        Attention.launchDecodeAttentionSplit(device, out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool),
+        Attention.launchDecodeAttentionSplit(device, out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool), null, null,
                 device.upload(kv.reqToToken), device.upload(kv.reqRows), device.upload(IntArray.fromArray(kv.tokens)),
                 kv.slopes == null ? null : device.upload(kv.slopes), null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim,
                 kv.maxLen, maxSeqLen, kv.scale, splitLen, local);
@@ -168,10 +169,10 @@ class AttentionTest {
             device.upload(IntArray.fromArray(prefixes)), alibi ? device.upload(kv.slopes) : null};
         DeviceBuffer[] b = java.util.Arrays.copyOf(buffers, buffers.length, DeviceBuffer[].class);
         if (local == 0) {
-            Attention.launchPrefillAttention(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
+            Attention.launchPrefillAttention(device, b[0], b[1], b[2], b[3], null, null, b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
                     kvHeads, headDim, kv.maxLen, maxNew, kv.scale);
         } else {
-            Attention.launchPrefillAttentionLocal(device, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
+            Attention.launchPrefillAttentionLocal(device, b[0], b[1], b[2], b[3], null, null, b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
                     kvHeads, headDim, kv.maxLen, maxNew, kv.scale, local);
         }
         FloatArray actual = (FloatArray) device.download(out);
@@ -200,9 +201,9 @@ class AttentionTest {
     void launchersRefuseInconsistentHeads() {
         DeviceBuffer any = jvm.allocate(DType.F32, 64), ints = jvm.allocate(DType.I32, 64);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, any,
-                any, any, any, ints, ints, ints, null, null, 1, 3, 2, 4, 8, 8, 1f));
+                any, any, any, null, null, ints, ints, ints, null, null, 1, 3, 2, 4, 8, 8, 1f));
         assertEquals("qHeads 3 is not a multiple of kvHeads 2", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, any, any, ints,
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, any, any, null, null, ints,
                 ints, ints, ints, ints, null, 1, 1, 2, 2, 300, 8, 8, 1f));
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
     }
@@ -233,6 +234,78 @@ class AttentionTest {
             }
             checkDecode(device, new KvFixture(new int[] {130, 200}, 2, 1, 8, DType.F32, true, 39), 150, 64, id + " decode 64 x 150");
             checkPrefill(device, new int[] {2}, new int[] {17}, 2, 1, Attention.MAX_HEAD_DIM, DType.F16, true, 64, id + " prefill D 256");
+        }
+    }
+
+    /**
+     * An int8 pool (codes plus one scale per token and head, as KvCache.copyToPoolInt8 writes)
+     * gives the attention of the f32 pool holding the dequantised values: the kernels apply the
+     * scale to the dot product and to the value weights instead of to every element, which
+     * changes only float rounding (relative 1e-5 at these sizes, far below int8's own error).
+     */
+    @Test
+    void int8PoolsMatchTheirDequantisedValues() {
+        List<String> ids = new java.util.ArrayList<>(List.of("jvm"));
+        ids.addAll(TestDevices.accelerators());
+        KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
+        int slots = kv.kPool.getSize() / (kv.kvHeads * kv.headDim);
+        io.lightllm.tornado.api.ByteArray kq = io.lightllm.tornado.api.ByteArray.allocate(kv.kPool.getSize());
+        io.lightllm.tornado.api.ByteArray vq = io.lightllm.tornado.api.ByteArray.allocate(kv.kPool.getSize());
+        FloatArray ks = FloatArray.allocate(slots * kv.kvHeads), vs = FloatArray.allocate(slots * kv.kvHeads);
+        FloatArray kd = FloatArray.allocate(kv.kPool.getSize()), vd = FloatArray.allocate(kv.kPool.getSize());
+        quantise(kv.kPool, kq, ks, kd, kv.headDim);
+        quantise(kv.vPool, vq, vs, vd, kv.headDim);
+        FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
+        int maxSeqLen = 80;
+        for (String id : ids) {
+            Device device = Devices.get(id);
+            DeviceBuffer table = device.upload(kv.reqToToken), rows = device.upload(kv.reqRows);
+            DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
+            DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
+            Attention.launchDecodeAttentionSplit(device, expected, qb, device.upload(kd), device.upload(vd), null, null, table, rows, lens,
+                    null, null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen, kv.scale, 32, 4);
+            Attention.launchDecodeAttentionSplit(device, actual, qb, device.upload(kq), device.upload(vq), device.upload(ks),
+                    device.upload(vs), table, rows, lens, null, null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen,
+                    kv.scale, 32, 4);
+            assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "int8 decode on " + id);
+            // prefill: every token of each request is new
+            int[] start = new int[kv.batch];
+            int total = 0;
+            for (int b = 0; b < kv.batch; b++) {
+                start[b] = total;
+                total += kv.tokens[b];
+            }
+            FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
+            DeviceBuffer pqb = device.upload(pq), starts = device.upload(IntArray.fromArray(start));
+            DeviceBuffer zeros = device.upload(IntArray.allocate(kv.batch));
+            DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
+            Attention.launchPrefillAttentionLocal(device, pe, pqb, device.upload(kd), device.upload(vd), null, null, table, rows, starts,
+                    lens, zeros, null, kv.batch, total, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen, kv.scale, 4);
+            Attention.launchPrefillAttentionLocal(device, pa, pqb, device.upload(kq), device.upload(vq), device.upload(ks), device.upload(vs),
+                    table, rows, starts, lens, zeros, null, kv.batch, total, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen,
+                    kv.scale, 4);
+            assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "int8 prefill on " + id);
+        }
+    }
+
+    /** Symmetric int8 per (slot, head) row of {@code dim} values: codes, scales and the dequantised values. */
+    private static void quantise(io.lightllm.tornado.api.NativeArray pool, io.lightllm.tornado.api.ByteArray codes, FloatArray scales,
+            FloatArray dequantised, int dim) {
+        for (int row = 0; row < scales.getSize(); row++) {
+            float max = 0f;
+            for (int d = 0; d < dim; d++) {
+                float v = pool.getFloat(row * dim + d);
+                max = Float.isNaN(v) ? max : Math.max(max, Math.abs(v));
+            }
+            float scale = max / 127f;
+            scales.set(row, scale);
+            for (int d = 0; d < dim; d++) {
+                float v = pool.getFloat(row * dim + d);
+                // unused slots hold NaN in the fixture: keep them NaN so stray reads still show
+                byte c = Float.isNaN(v) || scale == 0f ? 0 : (byte) Math.round(v / scale);
+                codes.set(row * dim + d, c);
+                dequantised.set(row * dim + d, Float.isNaN(v) ? Float.NaN : c * scale);
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ class KernelSourcesTest {
         }
         add(Matmul.MATMUL_INT8_TILED, null);
         add(Matmul.MATMUL_INT8_GEMV, null);
-        for (DType pool : new DType[] {DType.F32, DType.F16}) {
+        for (DType pool : new DType[] {DType.F32, DType.F16, DType.I8}) {
             add(Attention.DECODE_PARTIAL, pool);
             add(Attention.PREFILL, pool);
         }

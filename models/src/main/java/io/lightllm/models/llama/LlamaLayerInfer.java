@@ -64,27 +64,22 @@ final class LlamaLayerInfer {
         w.v().apply(device, s.v, s.normed, t);
         Rotary.launchRotary(device, s.q, s.k, s.positions, invFreq, t, heads, kvHeads, headDim, rotaryDim, c.rotaryInterleaved(), 1f);
         DeviceBuffer keys = pool.keys(layer), values = pool.values(layer);
-        if (pool.dtype() == DType.I8) {
-            KvCache.launchCopyToPoolInt8(device, keys, pool.keyScales(layer), s.k, s.kvSlots, t, kvHeads, headDim);
-            KvCache.launchCopyToPoolInt8(device, values, pool.valueScales(layer), s.v, s.kvSlots, t, kvHeads, headDim);
-            LlamaModel.DequantizedKv f32 = s.dequantizedKv(pool.capacity());
-            int maxSeqLen = batch.maxSeqLen();
-            Int8KvReader.launchDequantizeRequests(device, f32.keys(), keys, pool.keyScales(layer), table.buffer(), s.requestRows, s.seqLens,
-                    batch.requests(), maxSeqLen, table.maxLen(), kvHeads, headDim);
-            Int8KvReader.launchDequantizeRequests(device, f32.values(), values, pool.valueScales(layer), table.buffer(), s.requestRows,
-                    s.seqLens, batch.requests(), maxSeqLen, table.maxLen(), kvHeads, headDim);
-            keys = f32.keys();
-            values = f32.values();
+        // an int8 pool keeps one scale per token and head, which attention applies as it reads
+        boolean int8 = pool.dtype() == DType.I8;
+        DeviceBuffer keyScales = int8 ? pool.keyScales(layer) : null, valueScales = int8 ? pool.valueScales(layer) : null;
+        if (int8) {
+            KvCache.launchCopyToPoolInt8(device, keys, keyScales, s.k, s.kvSlots, t, kvHeads, headDim);
+            KvCache.launchCopyToPoolInt8(device, values, valueScales, s.v, s.kvSlots, t, kvHeads, headDim);
         } else {
             KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, kvHeads, headDim);
             KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, kvHeads, headDim);
         }
         if (batch.prefill()) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, keys, values, table.buffer(),
+            Attention.launchPrefillAttention(device, s.attention, s.q, keys, values, keyScales, valueScales, table.buffer(),
                     s.requestRows, s.starts, s.newCounts, s.prefixes, null, batch.requests(), t, heads, kvHeads, headDim,
                     table.maxLen(), batch.maxNewTokens(), softmaxScale);
         } else {
-            Attention.launchDecodeAttention(device, s.attention, s.q, keys, values, table.buffer(),
+            Attention.launchDecodeAttention(device, s.attention, s.q, keys, values, keyScales, valueScales, table.buffer(),
                     s.requestRows, s.seqLens, null, s.decodeScratch(batch, table.maxLen()), batch.requests(), heads, kvHeads, headDim,
                     table.maxLen(), attentionMaxSeqLen, softmaxScale);
         }

@@ -214,7 +214,6 @@ public final class LlamaModel implements CausalLM {
         private final ModelConfig config;
         private Attention.DecodeScratch scratch;
         private int scratchMaxLen;
-        private DequantizedKv dequantized;
 
         StepBuffers(Device device, ModelConfig c, int tokens, int requests) {
             this.device = device;
@@ -256,18 +255,6 @@ public final class LlamaModel implements CausalLM {
                 scratchMaxLen = maxLen;
             }
             return scratch;
-        }
-
-        /** The f32 copy of one layer of an int8 pool of {@code slots} tokens (see {@link Int8KvReader}). */
-        DequantizedKv dequantizedKv(int slots) {
-            if (dequantized == null || dequantized.slots() != slots) {
-                if (dequantized != null) {
-                    dequantized.close();
-                }
-                long n = (long) slots * config.numKeyValueHeads() * config.headDim();
-                dequantized = new DequantizedKv(slots, device.allocate(DType.F32, n), device.allocate(DType.F32, n));
-            }
-            return dequantized;
         }
 
         private DeviceBuffer i32(long n) {
@@ -318,18 +305,6 @@ public final class LlamaModel implements CausalLM {
             if (scratch != null) {
                 scratch.close();
             }
-            if (dequantized != null) {
-                dequantized.close();
-            }
-        }
-    }
-
-    /** One layer of K and V as f32 [slots, kvHeads, headDim]: what attention reads from an int8 pool. */
-    record DequantizedKv(int slots, DeviceBuffer keys, DeviceBuffer values) implements AutoCloseable {
-        @Override
-        public void close() {
-            keys.close();
-            values.close();
         }
     }
 }

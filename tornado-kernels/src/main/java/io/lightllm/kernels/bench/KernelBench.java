@@ -189,7 +189,7 @@ public final class KernelBench {
                             device, b, s.heads, s.headDim, ctx);
                     long bytes = 2L * b * ctx * kvDim * 2 + (long) b * ctx * 4;
                     time("decode attention", "b" + b + " ctx" + ctx + " f16 pool", bytes, 4L * b * ctx * s.heads * s.headDim,
-                            () -> io.lightllm.kernels.Attention.launchDecodeAttention(device, out, q, kPool, vPool, table, rows, seqLen, null,
+                            () -> io.lightllm.kernels.Attention.launchDecodeAttention(device, out, q, kPool, vPool, null, null, table, rows, seqLen, null,
                                     scratch, b, s.heads, s.kvHeads, s.headDim, ctx, ctx, scale));
                     device.synchronize();
                     scratch.close();
@@ -210,7 +210,7 @@ public final class KernelBench {
                 DeviceBuffer out = sc.buffer(DType.F32, (long) t * s.heads * s.headDim);
                 long flops = 2L * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d
                 time("prefill attention", t + " tok causal, f16 pool", 0, flops,
-                        () -> io.lightllm.kernels.Attention.launchPrefillAttention(device, out, q, kPool, vPool, table, rows, start, len,
+                        () -> io.lightllm.kernels.Attention.launchPrefillAttention(device, out, q, kPool, vPool, null, null, table, rows, start, len,
                                 prefix, null, 1, t, s.heads, s.kvHeads, s.headDim, t, t, scale));
             }
         }
