@@ -30,7 +30,7 @@ final class BenchCommand implements Main.Command {
     }
 
     private static int runKernels(Flags f) {
-        var device = io.lightllm.tornado.runtime.Devices.get(f.string("device", "jvm"));
+        var device = io.lightllm.tornado.runtime.Devices.get(ModelOptions.deviceId(f));
         KernelBench.Shape shape = f.string("size", "llm").equals("small") ? KernelBench.Shape.SMALL : KernelBench.Shape.LLAMA_8B;
         int tokens = f.integer("tokens", 16, 1, 1 << 16);
         double seconds = f.number("seconds", 0.3, 0.01, 60);

@@ -42,7 +42,8 @@ public final class Main {
         }
         try {
             return c.run(Flags.parse(Arrays.copyOfRange(args, 1, args.length)));
-        } catch (IllegalArgumentException e) {
+        } catch (IllegalArgumentException | io.lightllm.models.ModelLoadException e) {
+            // the user's input (a flag, a file, a checkpoint) is wrong: say what, exit 2
             System.err.println("lightllm " + args[0] + ": " + e.getMessage());
             return 2;
         } catch (Exception e) {

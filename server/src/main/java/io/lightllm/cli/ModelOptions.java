@@ -19,12 +19,8 @@ record ModelOptions(String model, Device device, Models.Quantization quant, bool
 
     static ModelOptions read(Flags f) {
         String model = f.required("model");
-        Device device = Devices.get(f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm")));
-        Models.Quantization quant = switch (f.string("quant", "none")) {
-            case "none" -> Models.Quantization.NONE;
-            case "int8" -> Models.Quantization.INT8;
-            default -> throw new IllegalArgumentException("--quant must be none or int8");
-        };
+        Device device = Devices.get(deviceId(f));
+        Models.Quantization quant = quantization(f);
         boolean dummy = switch (f.string("load-format", "auto")) {
             case "auto" -> false;
             case "dummy" -> true;
@@ -35,6 +31,20 @@ record ModelOptions(String model, Device device, Models.Quantization quant, bool
             throw new IllegalArgumentException("--model " + model + ": no such file or directory");
         }
         return new ModelOptions(model, device, quant, dummy, dtype);
+    }
+
+    /** {@code --device}, else the {@code lightllm.device} system property, else the JVM. */
+    static String deviceId(Flags f) {
+        return f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm"));
+    }
+
+    /** {@code --quant none|int8}: weight-only int8, or the stored dtype. */
+    static Models.Quantization quantization(Flags f) {
+        return switch (f.string("quant", "none")) {
+            case "none" -> Models.Quantization.NONE;
+            case "int8" -> Models.Quantization.INT8;
+            default -> throw new IllegalArgumentException("--quant must be none or int8");
+        };
     }
 
     /** Opens the checkpoint files (null for dummy weights). */

@@ -38,7 +38,7 @@ final class ServeCommand implements Main.Command {
 
     static ServeOptions options(Flags f) {
         Path model = Path.of(f.required("model"));
-        String device = f.string("device", "jvm");
+        String device = ModelOptions.deviceId(f);
         String name = f.string("served-model-name", null);
         // without --max-total-token-num the pool is sized from memory after loading (--mem-fraction)
         boolean fixedPool = f.has("max-total-token-num");
@@ -55,11 +55,7 @@ final class ServeCommand implements Main.Command {
         ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
                 f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE));
-        Models.Quantization quant = switch (f.string("quantization", "none")) {
-            case "none" -> Models.Quantization.NONE;
-            case "int8" -> Models.Quantization.INT8;
-            default -> throw new IllegalArgumentException("--quantization must be none or int8");
-        };
+        Models.Quantization quant = ModelOptions.quantization(f);
         return new ServeOptions(model, device, name, engine, server, quant, false, fixedPool ? 0 : memFraction);
     }
 

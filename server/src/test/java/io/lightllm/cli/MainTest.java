@@ -1,0 +1,64 @@
+package io.lightllm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.SharedData;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** The CLI's contract with a user: a clear message and exit code 2 for bad input, the right output otherwise. */
+class MainTest {
+    private record Result(int code, String out, String err) {
+    }
+
+    private static synchronized Result run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+        try {
+            int code = Main.run(args);
+            return new Result(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+    }
+
+    @Test
+    void badInputGetsAMessageAndExitCode2() {
+        assertEquals(2, run("frobnicate").code());
+        Result unknownFlag = run("devices", "--colour");
+        assertEquals(2, unknownFlag.code());
+        assertTrue(unknownFlag.err().contains("unknown flag --colour"), unknownFlag.err());
+        Result missing = run("generate", "--model", "/nonexistent/model", "--prompt", "hi");
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("--model /nonexistent/model: no such file or directory"), missing.err());
+        Result both = run("generate", "--model", SharedData.model("stories260K").toString());
+        assertEquals(2, both.code());
+        assertTrue(both.err().contains("give exactly one of --prompt and --prompt-ids"), both.err());
+        Result arch = run("generate", "--model", SharedData.tinyFixture("bloom").toString(), "--prompt", "hi", "--json");
+        assertEquals(2, arch.code());
+        assertTrue(arch.err().contains("architecture 'bloom'") && !arch.err().contains("Exception"), arch.err());
+    }
+
+    @Test
+    void generatePrintsTheGreedyStoryAsJson() {
+        Result r = run("generate", "--model", SharedData.model("stories260K").toString(), "--prompt", "Once upon a time",
+                "--max-new-tokens", "12", "--temperature", "0", "--json");
+        assertEquals(0, r.code(), r.err());
+        // the text that the model's author documents for this prompt (shared/README.md)
+        assertTrue(r.out().contains("\"text\":\", there was a little girl named Lily."), r.out());
+        assertTrue(r.out().contains("\"prompt_ids\":[1,"), r.out());
+    }
+
+    @Test
+    void devicesListsTheJvm() {
+        Result r = run("devices");
+        assertEquals(0, r.code());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("jvm ")), r.out());
+    }
+}
