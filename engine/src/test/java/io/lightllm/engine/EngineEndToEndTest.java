@@ -1,5 +1,7 @@
 package io.lightllm.engine;
 
+import io.lightllm.models.Golden;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -45,12 +47,12 @@ class EngineEndToEndTest {
              CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             Set<Integer> eos = new HashSet<>();
             Arrays.stream(files.stopTokenIds()).forEach(eos::add);
-            body.run(model, eos, GoldenCase.read(path));
+            body.run(model, eos, Golden.read(path));
         }
     }
 
     interface ModelTest {
-        void run(CausalLM model, Set<Integer> eos, List<GoldenCase> golden) throws Exception;
+        void run(CausalLM model, Set<Integer> eos, List<Golden> golden) throws Exception;
     }
 
     /** Runs the jobs concurrently on a fresh engine and checks that it ends idle within its commitments. */

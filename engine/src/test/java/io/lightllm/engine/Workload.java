@@ -1,5 +1,7 @@
 package io.lightllm.engine;
 
+import io.lightllm.models.Golden;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -29,10 +31,10 @@ final class Workload {
      * seeded sampling, and seeded sampling with n = 2 and a repetition penalty, on golden
      * prompts or random ids of 1 to {@code maxPrompt} tokens, with 1 to {@code maxNew} new tokens.
      */
-    static List<Job> mixed(List<GoldenCase> golden, int goldenTokens, int count, int vocab, int maxPrompt, int maxNew, long seed) {
+    static List<Job> mixed(List<Golden> golden, int goldenTokens, int count, int vocab, int maxPrompt, int maxNew, long seed) {
         Random random = new Random(seed);
         List<Job> jobs = new ArrayList<>();
-        for (GoldenCase g : golden) {
+        for (Golden g : golden) {
             jobs.add(new Job(g.inputIds(), SamplingParams.builder().maxNewTokens(goldenTokens).ignoreEos(true).build(),
                     Arrays.copyOf(g.greedyIds(), goldenTokens)));
         }
