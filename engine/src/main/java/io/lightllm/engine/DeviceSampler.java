@@ -88,7 +88,7 @@ final class DeviceSampler implements AutoCloseable {
         if (rows <= rowsCapacity) {
             return;
         }
-        close();
+        closeBuffers();
         rowsCapacity = Math.max(rows, 2 * rowsCapacity);
         rowLogits = device.allocate(DType.F32, (long) rowsCapacity * vocab);
         temperatures = device.allocate(DType.F32, rowsCapacity);
@@ -102,6 +102,10 @@ final class DeviceSampler implements AutoCloseable {
     @Override
     public void close() {
         logprobs.close();
+        closeBuffers();
+    }
+
+    private void closeBuffers() {
         for (DeviceBuffer b : new DeviceBuffer[] {rowLogits, temperatures, topK, topP, uniforms, threshold, out}) {
             if (b != null) {
                 b.close();
