@@ -15,23 +15,29 @@ import java.util.Set;
  * sampled ones; a step where every row is greedy only runs the argmax). Only the parameters
  * [rows] go up and the token ids [rows] come back. The uniform number of each row comes from
  * {@link CounterRandom}(the sequence's seed, its output length), so a seed gives the same
- * output in any batch.
+ * output in any batch. Sequences that ask for logprobs get them from {@link DeviceLogprobs}, from
+ * their raw logits (before penalties and temperature).
  */
 final class DeviceSampler implements AutoCloseable {
     private final Device device;
     private final int vocab;
     private final Set<Integer> eosTokenIds;
     private int rowsCapacity;
+    private final DeviceLogprobs logprobs;
     private DeviceBuffer rowLogits, temperatures, topK, topP, uniforms, threshold, out;
+
+    /** The step's tokens, one per sequence, and their logprobs (null entries for sequences that did not ask). */
+    record Sampled(int[] tokens, TokenLogprobs[] logprobs) { }
 
     DeviceSampler(Device device, int vocab, Set<Integer> eosTokenIds) {
         this.device = device;
         this.vocab = vocab;
         this.eosTokenIds = Set.copyOf(eosTokenIds);
+        this.logprobs = new DeviceLogprobs(device, vocab);
     }
 
     /** One token per sequence of the step, from the model's logits [batch requests, vocab] (overwritten). */
-    int[] sample(Step step, DeviceBuffer logits) {
+    Sampled sample(Step step, DeviceBuffer logits) {
         List<Request> sequences = step.sequences();
         int rows = sequences.size();
         ensureCapacity(rows);
@@ -43,6 +49,7 @@ final class DeviceSampler implements AutoCloseable {
             }
             perSequence = rowLogits;
         }
+        logprobs.capture(perSequence, sequences);
         LogitPenalties.apply(device, perSequence, sequences, vocab, eosTokenIds);
         if (sequences.stream().allMatch(r -> r.params().greedy())) {
             Sampling.launchArgmax(device, out, perSequence, rows, vocab);
@@ -64,7 +71,8 @@ final class DeviceSampler implements AutoCloseable {
         }
         IntArray ids = IntArray.allocate(rows);
         device.read(out, 0, ids.segment());
-        return ids.toArray();
+        int[] tokens = ids.toArray();
+        return new Sampled(tokens, logprobs.compute(sequences, tokens));
     }
 
     private static boolean identity(int[] rows) {
@@ -80,7 +88,7 @@ final class DeviceSampler implements AutoCloseable {
         if (rows <= rowsCapacity) {
             return;
         }
-        close();
+        closeBuffers();
         rowsCapacity = Math.max(rows, 2 * rowsCapacity);
         rowLogits = device.allocate(DType.F32, (long) rowsCapacity * vocab);
         temperatures = device.allocate(DType.F32, rowsCapacity);
@@ -93,6 +101,11 @@ final class DeviceSampler implements AutoCloseable {
 
     @Override
     public void close() {
+        logprobs.close();
+        closeBuffers();
+    }
+
+    private void closeBuffers() {
         for (DeviceBuffer b : new DeviceBuffer[] {rowLogits, temperatures, topK, topP, uniforms, threshold, out}) {
             if (b != null) {
                 b.close();

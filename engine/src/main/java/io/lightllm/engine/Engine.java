@@ -89,11 +89,11 @@ public final class Engine implements AutoCloseable {
 
     /** Runs a prompt to the end and returns its n sequences. */
     public List<Completion> generate(String prompt, SamplingParams params) {
-        return collect(submit(prompt, params), params.n());
+        return collect(submit(prompt, params), params);
     }
 
     public List<Completion> generate(int[] promptIds, SamplingParams params) {
-        return collect(submit(promptIds, params), params.n());
+        return collect(submit(promptIds, params), params);
     }
 
     public EngineStats stats() {
@@ -149,11 +149,14 @@ public final class Engine implements AutoCloseable {
         return Request.group(id, prompt, params, seed, maxNew);
     }
 
-    private static List<Completion> collect(Flow.Publisher<TokenEvent> publisher, int n) {
+    private static List<Completion> collect(Flow.Publisher<TokenEvent> publisher, SamplingParams params) {
+        int n = params.n();
+        boolean wantsLogprobs = params.logprobs() >= 0;
         CompletableFuture<List<Completion>> done = new CompletableFuture<>();
         publisher.subscribe(new Flow.Subscriber<>() {
             private final List<List<Integer>> tokens = new ArrayList<>();
             private final List<StringBuilder> texts = new ArrayList<>();
+            private final List<List<TokenLogprobs>> logprobs = new ArrayList<>();
             private final Completion[] completions = new Completion[n];
 
             @Override
@@ -161,6 +164,7 @@ public final class Engine implements AutoCloseable {
                 for (int i = 0; i < n; i++) {
                     tokens.add(new ArrayList<>());
                     texts.add(new StringBuilder());
+                    logprobs.add(new ArrayList<>());
                 }
                 s.request(Long.MAX_VALUE);
             }
@@ -169,13 +173,17 @@ public final class Engine implements AutoCloseable {
             public void onNext(TokenEvent e) {
                 if (e.token() >= 0) {
                     tokens.get(e.sequence()).add(e.token());
+                    if (e.logprobs() != null) {
+                        logprobs.get(e.sequence()).add(e.logprobs());
+                    }
                 }
                 if (e.text() != null) {
                     texts.get(e.sequence()).append(e.text());
                 }
                 if (e.last()) {
                     completions[e.sequence()] = new Completion(e.sequence(), tokens.get(e.sequence()).stream().mapToInt(Integer::intValue).toArray(),
-                            e.text() == null ? null : texts.get(e.sequence()).toString(), e.finish(), e.error());
+                            e.text() == null ? null : texts.get(e.sequence()).toString(),
+                            wantsLogprobs ? List.copyOf(logprobs.get(e.sequence())) : null, e.finish(), e.error());
                 }
             }
 

@@ -20,10 +20,14 @@ import java.util.List;
  * @param stopTokenIds      tokens that end the request (included in the output)
  * @param stopStrings       texts that end the request (the output is cut before them)
  * @param n                 sequences returned for the prompt; they share the prompt's KV slots
+ * @param logprobs          -1: no log-probabilities; 0..{@value #MAX_LOGPROBS}: every token carries its
+ *                          {@link TokenLogprobs} with this many most likely alternatives
  */
 public record SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty,
                              float frequencyPenalty, Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos,
-                             List<Integer> stopTokenIds, List<String> stopStrings, int n) {
+                             List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs) {
+    /** The most alternatives a token's {@link TokenLogprobs} may list (OpenAI's limit for top_logprobs). */
+    public static final int MAX_LOGPROBS = 20;
 
     public SamplingParams {
         check(Float.isFinite(temperature) && temperature >= 0, "temperature", "a finite number >= 0", temperature);
@@ -35,6 +39,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         check(maxNewTokens >= 1, "max_new_tokens", ">= 1", maxNewTokens);
         check(minNewTokens >= 0 && minNewTokens <= maxNewTokens, "min_new_tokens", "in [0, max_new_tokens=" + maxNewTokens + "]", minNewTokens);
         check(n >= 1, "n", ">= 1", n);
+        check(logprobs >= -1 && logprobs <= MAX_LOGPROBS, "logprobs", "-1 (off) or in [0, " + MAX_LOGPROBS + "]", logprobs);
         stopTokenIds = List.copyOf(stopTokenIds);
         for (int id : stopTokenIds) {
             check(id >= 0, "stop_token_ids", "non-negative token ids", id);
@@ -66,7 +71,8 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
     public Builder toBuilder() {
         return new Builder().temperature(temperature).topP(topP).topK(topK).repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).seed(seed).maxNewTokens(maxNewTokens)
-                .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n);
+                .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n)
+                .logprobs(logprobs);
     }
 
     private static void check(boolean ok, String field, String expected, Object actual) {
@@ -75,7 +81,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         }
     }
 
-    /** Defaults: greedy, no penalties, 16 new tokens, one sequence. */
+    /** Defaults: greedy, no penalties, 16 new tokens, one sequence, no logprobs. */
     public static final class Builder {
         private float temperature = 0;
         private float topP = 1;
@@ -90,6 +96,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         private List<Integer> stopTokenIds = List.of();
         private List<String> stopStrings = List.of();
         private int n = 1;
+        private int logprobs = -1;
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -104,10 +111,11 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         public Builder stopTokenIds(List<Integer> v) { stopTokenIds = v; return this; }
         public Builder stopStrings(List<String> v) { stopStrings = v; return this; }
         public Builder n(int v) { n = v; return this; }
+        public Builder logprobs(int v) { logprobs = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed,
-                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n);
+                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs);
         }
     }
 }

@@ -59,15 +59,21 @@ final class StepScheduler {
         return decode(router.running());
     }
 
-    /** Books the token sampled for each of the step's sequences. */
+    /** Books the token sampled for each of the step's sequences (no logprobs). */
     void complete(Step step, int[] tokens) {
+        complete(step, new DeviceSampler.Sampled(tokens, new TokenLogprobs[tokens.length]));
+    }
+
+    /** Books the token sampled for each of the step's sequences, with its logprobs where asked. */
+    void complete(Step step, DeviceSampler.Sampled sampled) {
+        int[] tokens = sampled.tokens();
         List<Request> sequences = step.sequences();
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             int token = tokens[s];
             r.addToken(token);
             FinishReason reason = finishAfter(r, token);
-            outputs.add(new GeneratedToken(r, token, reason, null));
+            outputs.add(new GeneratedToken(r, token, sampled.logprobs()[s], reason, null));
             if (reason != null) {
                 release(r);
                 r.finished(reason, null);
@@ -146,7 +152,7 @@ final class StepScheduler {
             router.removeWaiting(r);
         }
         r.finished(reason, message);
-        outputs.add(new GeneratedToken(r, -1, reason, message));
+        outputs.add(new GeneratedToken(r, -1, null, reason, message));
     }
 
     private void release(Request r) {

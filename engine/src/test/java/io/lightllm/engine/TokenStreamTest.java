@@ -24,7 +24,7 @@ class TokenStreamTest {
     }
 
     private static TokenEvent token(int id) {
-        return new TokenEvent(0, 0, id, null, null, null);
+        return new TokenEvent(0, 0, id, null, null, null, null);
     }
 
     @Test

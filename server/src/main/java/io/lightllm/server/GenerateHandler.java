@@ -12,7 +12,8 @@ import java.util.Map;
 /**
  * LightLLM's {@code POST /generate}: {@code {"inputs": "...", "parameters": {...}}} ->
  * {@code {"generated_text": [...], "count_output_tokens", "finish_reason", "prompt_tokens"}}.
- * With n > 1, generated_text has n entries and finish_reason is a list.
+ * With n > 1, generated_text has n entries and finish_reason is a list. {@code parameters.return_details}
+ * adds LightLLM's {@code "tokens"}: per token {@code {"id", "text", "logprob", "special"}} (a list of such lists when n > 1).
  */
 final class GenerateHandler implements Handler {
     private final ServerState server;
@@ -22,25 +23,34 @@ final class GenerateHandler implements Handler {
     }
 
     /** A parsed LightLLM request. */
-    record Request(int[] prompt, SamplingParams params) {
-        static Request read(Context ctx, ServerState server) {
+    record Request(int[] prompt, SamplingParams params, boolean returnDetails) {
+        /** {@code chosenLogprob}: the engine computes each chosen token's logprob (LightLLM's stream always reports it). */
+        static Request read(Context ctx, ServerState server, boolean chosenLogprob) {
             JsonBody body = Prompts.readBody(ctx, server.config().maxBodyBytes());
             if (!body.has("inputs")) {
                 throw ApiException.invalid("inputs", "inputs is required (the prompt text)");
             }
             int[] ids = Prompts.encode(server.model(), body.string("inputs", null), "inputs", true);
-            return new Request(ids, LightLlmParams.parse(body.object("parameters"), ids.length, server.model()));
+            JsonBody parameters = body.object("parameters");
+            boolean details = parameters.bool("return_details", false);
+            SamplingParams params = LightLlmParams.parse(parameters, ids.length, server.model());
+            if (details || chosenLogprob) {
+                params = params.toBuilder().logprobs(0).build();
+            }
+            return new Request(ids, params, details);
         }
     }
 
     @Override
     public void handle(Context ctx) throws Exception {
-        Request r = Request.read(ctx, server);
+        Request r = Request.read(ctx, server, false);
         int n = r.params().n();
+        List<List<Object>> details = new ArrayList<>();
         List<StringBuilder> texts = new ArrayList<>();
         FinishReason[] finish = new FinishReason[n];
         for (int i = 0; i < n; i++) {
             texts.add(new StringBuilder());
+            details.add(new ArrayList<>());
         }
         int outputTokens = 0;
         try (Generation g = Generation.start(server, "generate", r.prompt(), r.params())) {
@@ -49,6 +59,9 @@ final class GenerateHandler implements Handler {
                     outputTokens++;
                 }
                 texts.get(e.sequence()).append(e.text());
+                if (r.returnDetails() && e.token() >= 0) {
+                    details.get(e.sequence()).add(tokenDetails(server, e));
+                }
                 if (e.last()) {
                     if (e.finish() == FinishReason.ERROR) {
                         throw new ApiException(500, "server_error", null, null, "generation failed: " + e.error(), Map.of());
@@ -61,10 +74,26 @@ final class GenerateHandler implements Handler {
         for (FinishReason f : finish) {
             reasons.add(f.apiName());
         }
-        ctx.json(JsonOut.obj(
+        Map<String, Object> answer = JsonOut.obj(
                 "generated_text", texts.stream().map(StringBuilder::toString).toList(),
                 "count_output_tokens", outputTokens,
                 "finish_reason", n == 1 ? reasons.getFirst() : reasons,
-                "prompt_tokens", r.prompt().length));
+                "prompt_tokens", r.prompt().length);
+        if (r.returnDetails()) {
+            answer.put("tokens", n == 1 ? details.getFirst() : details);
+        }
+        ctx.json(answer);
+    }
+
+    /**
+     * LightLLM's per-token object; {@code text} is the text this token made ready to show (may be
+     * empty while a character or a possible stop string is incomplete); logprob is null when the engine did not compute it.
+     */
+    static Map<String, Object> tokenDetails(ServerState server, TokenEvent e) {
+        return JsonOut.obj(
+                "id", e.token() >= 0 ? e.token() : null,
+                "text", e.text(),
+                "logprob", e.logprobs() == null ? null : e.logprobs().logprob(),
+                "special", server.model().specialIds().contains(e.token()));
     }
 }

@@ -9,7 +9,7 @@ import io.lightllm.engine.TokenEvent;
  * LightLLM's {@code POST /generate_stream}: one SSE event per token,
  * {@code {"token": {"id", "text", "logprob", "special"}, "generated_text", "finished", "finish_reason"}};
  * generated_text is null until the last event, which carries the whole text. {@code logprob} is
- * always null: the engine does not expose token probabilities. An event that ends the sequence
+ * the token's log-probability under the model's raw distribution (null on an event without a token). An event that ends the sequence
  * without a new token (a stop string) has token id null. Takes n = 1 only.
  */
 final class GenerateStreamHandler implements Handler {
@@ -21,7 +21,7 @@ final class GenerateStreamHandler implements Handler {
 
     @Override
     public void handle(Context ctx) throws Exception {
-        GenerateHandler.Request r = GenerateHandler.Request.read(ctx, server);
+        GenerateHandler.Request r = GenerateHandler.Request.read(ctx, server, true);
         if (r.params().n() != 1) {
             throw ApiException.unsupported("parameters.n", "parameters.n must be 1 for /generate_stream; use /generate or /v1/completions for n > 1");
         }
@@ -31,11 +31,7 @@ final class GenerateStreamHandler implements Handler {
             for (TokenEvent e = g.next(); e != null; e = g.next()) {
                 text.append(e.text());
                 sse.send(JsonOut.obj(
-                        "token", JsonOut.obj(
-                                "id", e.token() >= 0 ? e.token() : null,
-                                "text", e.text(),
-                                "logprob", null,
-                                "special", server.model().specialIds().contains(e.token())),
+                        "token", GenerateHandler.tokenDetails(server, e),
                         "generated_text", e.last() ? text.toString() : null,
                         "finished", e.last(),
                         "finish_reason", e.last() ? e.finish().apiName() : null,

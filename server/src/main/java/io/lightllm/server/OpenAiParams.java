@@ -6,9 +6,10 @@ import io.lightllm.engine.SamplingParams;
 /**
  * The sampling fields shared by {@code /v1/completions} and {@code /v1/chat/completions}, with
  * OpenAI's names, ranges and defaults (temperature 1), plus vLLM's extensions {@code top_k},
- * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Fields this engine cannot
- * honour (token log-probabilities, logit_bias, best_of other than n, echo, suffix, tools) get a 400
- * instead of being silently ignored.
+ * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Token log-probabilities:
+ * completions' {@code logprobs: N}, chat's {@code logprobs: true} with {@code top_logprobs: N}
+ * (N in 0..20). Fields this engine cannot honour (logit_bias, best_of other than n, echo, suffix,
+ * tools) get a 400 instead of being silently ignored.
  *
  * @param params       what the engine runs
  * @param stream       SSE instead of one JSON answer
@@ -62,19 +63,26 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
                 .ignoreEos(b.bool("ignore_eos", false))
                 .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
+                .logprobs(logprobs(b, chat))
                 .build();
         return new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
     }
 
+    /** The engine's logprobs setting: -1 when not asked, else the number of alternatives per token. */
+    private static int logprobs(JsonBody b, boolean chat) {
+        if (!chat) {
+            return (int) b.integer("logprobs", -1, 0, SamplingParams.MAX_LOGPROBS);
+        }
+        boolean asked = b.bool("logprobs", false);
+        int top = (int) b.integer("top_logprobs", 0, 0, SamplingParams.MAX_LOGPROBS);
+        if (b.has("top_logprobs") && !asked) {
+            throw ApiException.invalid("top_logprobs", "top_logprobs requires logprobs: true");
+        }
+        return asked ? top : -1;
+    }
+
     private static void rejectUnsupported(JsonBody b, boolean chat) {
-        String noLogprobs = " asks for token log-probabilities, which this engine does not expose";
         if (chat) {
-            if (b.bool("logprobs", false)) {
-                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
-            }
-            if (b.has("top_logprobs")) {
-                throw ApiException.unsupported("top_logprobs", "top_logprobs" + noLogprobs);
-            }
             notEmpty(b, "tools", "tools: tool calling is not implemented");
             notEmpty(b, "functions", "functions: function calling is not implemented");
             JsonBody format = b.object("response_format");
@@ -82,9 +90,6 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
                 throw ApiException.unsupported("response_format", "only response_format type 'text' is implemented");
             }
         } else {
-            if (b.has("logprobs")) {
-                throw ApiException.unsupported("logprobs", "logprobs" + noLogprobs);
-            }
             if (b.bool("echo", false)) {
                 throw ApiException.unsupported("echo", "echo is not implemented");
             }

@@ -31,14 +31,16 @@ final class OpenAiResponse {
             if (p.stream()) {
                 stream(new SseStream(ctx), g, prompt.length, p);
             } else {
-                ctx.json(whole(g, prompt.length, p.params().n()));
+                ctx.json(whole(g, prompt.length, p));
             }
         } catch (SseStream.ClientGone gone) {
             // the Generation was closed above, which aborted the request
         }
     }
 
-    private Map<String, Object> whole(Generation g, int promptTokens, int n) throws InterruptedException {
+    private Map<String, Object> whole(Generation g, int promptTokens, OpenAiParams p) throws InterruptedException {
+        int n = p.params().n();
+        ChoiceLogprobs[] logprobs = logprobs(p);
         List<StringBuilder> texts = new ArrayList<>();
         FinishReason[] finish = new FinishReason[n];
         for (int i = 0; i < n; i++) {
@@ -48,6 +50,7 @@ final class OpenAiResponse {
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
             texts.get(e.sequence()).append(e.text());
+            addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
                 throw new ApiException(500, "server_error", null, null, "generation failed: " + e.error(), Map.of());
             }
@@ -58,10 +61,11 @@ final class OpenAiResponse {
         List<Object> choices = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             String text = texts.get(i).toString();
+            Object lp = logprobs == null ? null : logprobs[i].takeJson();
             choices.add(chat
-                    ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", null,
+                    ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", lp,
                             "finish_reason", finish[i].apiName())
-                    : JsonOut.obj("index", i, "text", text, "logprobs", null, "finish_reason", finish[i].apiName()));
+                    : JsonOut.obj("index", i, "text", text, "logprobs", lp, "finish_reason", finish[i].apiName()));
         }
         return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
                 "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens));
@@ -74,28 +78,50 @@ final class OpenAiResponse {
                         "logprobs", null, "finish_reason", null)), p, null));
             }
         }
+        ChoiceLogprobs[] logprobs = logprobs(p);
         int completionTokens = 0;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
+            addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
                 sse.send(JsonOut.error("generation failed: " + e.error(), "server_error", null, null));
                 sse.sendRaw("[DONE]");
                 return;
             }
             if (e.text().isEmpty() && !e.last()) {
-                continue; // an incomplete character or a possible stop string: nothing to show yet
+                continue; // an incomplete character or a possible stop string: nothing to show yet (its logprobs wait too)
             }
             String finish = e.last() ? e.finish().apiName() : null;
+            ChoiceLogprobs pending = logprobs == null ? null : logprobs[e.sequence()];
+            Object lp = pending == null || pending.isEmpty() ? null : pending.takeJson();
             Map<String, Object> choice = chat
                     ? JsonOut.obj("index", e.sequence(), "delta", e.text().isEmpty() ? Map.of() : JsonOut.obj("content", e.text()),
-                            "logprobs", null, "finish_reason", finish)
-                    : JsonOut.obj("index", e.sequence(), "text", e.text(), "logprobs", null, "finish_reason", finish);
+                            "logprobs", lp, "finish_reason", finish)
+                    : JsonOut.obj("index", e.sequence(), "text", e.text(), "logprobs", lp, "finish_reason", finish);
             sse.send(chunk(List.of(choice), p, null));
         }
         if (p.includeUsage()) {
             sse.send(chunk(List.of(), p, JsonOut.usage(promptTokens, completionTokens)));
         }
         sse.sendRaw("[DONE]");
+    }
+
+    /** One gatherer per choice when the request asked for logprobs, else null. */
+    private ChoiceLogprobs[] logprobs(OpenAiParams p) {
+        if (p.params().logprobs() < 0) {
+            return null;
+        }
+        ChoiceLogprobs[] out = new ChoiceLogprobs[p.params().n()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = new ChoiceLogprobs(server.model().tokenizer(), chat);
+        }
+        return out;
+    }
+
+    private static void addLogprobs(ChoiceLogprobs[] logprobs, TokenEvent e) {
+        if (logprobs != null && e.logprobs() != null) {
+            logprobs[e.sequence()].add(e.token(), e.logprobs());
+        }
     }
 
     private Map<String, Object> chunk(List<Object> choices, OpenAiParams p, Object usage) {

@@ -2,21 +2,23 @@ package io.lightllm.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
-import com.openai.errors.BadRequestException;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.core.JsonValue;
+import com.openai.models.chat.completions.ChatCompletionTokenLogprob;
 import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionChoice;
 import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.completions.CompletionUsage;
 import io.lightllm.engine.SamplingParams;
+import io.lightllm.engine.TokenLogprobs;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -121,11 +123,88 @@ class OpenAiSdkTest {
         assertFalse(first.getFirst().isEmpty());
     }
 
+    /** The engine's own greedy run with logprobs: the values the server must pass through unchanged (floats, printed and parsed exactly). */
+    private static io.lightllm.engine.Completion engineGreedyLogprobs(int[] prompt, int maxNew, int top) {
+        return server.engine().generate(prompt, SamplingParams.builder().maxNewTokens(maxNew).logprobs(top).build()).getFirst();
+    }
+
+    private static String tokenText(int id) {
+        return server.files().tokenizer().decode(new int[] {id}, false);
+    }
+
     @Test
-    void logprobsAreRefusedRatherThanFaked() {
-        BadRequestException e = assertThrows(BadRequestException.class,
-                () -> client.completions().create(completion(4).toBuilder().logprobs(1).build()));
-        assertEquals(400, e.statusCode());
-        assertTrue(e.getMessage().contains("logprobs asks for token log-probabilities"), e.getMessage());
+    void completionLogprobsInTheLegacyFormatWholeAndStreamed() {
+        int top = 3;
+        CompletionCreateParams p = completion(12).toBuilder().logprobs(top).build();
+        io.lightllm.engine.Completion expected = engineGreedyLogprobs(server.files().tokenizer().encode(PROMPT, true), 12, top);
+        CompletionChoice.Logprobs lp = client.completions().create(p).choices().getFirst().logprobs().orElseThrow();
+        List<String> tokens = lp.tokens().orElseThrow();
+        List<Double> tokenLogprobs = lp.tokenLogprobs().orElseThrow();
+        List<CompletionChoice.Logprobs.TopLogprob> tops = lp.topLogprobs().orElseThrow();
+        List<Long> offsets = lp.textOffset().orElseThrow();
+        assertEquals(expected.tokens().length, tokens.size());
+        long offset = 0;
+        for (int i = 0; i < tokens.size(); i++) {
+            TokenLogprobs e = expected.logprobs().get(i);
+            assertEquals(tokenText(expected.tokens()[i]), tokens.get(i));
+            assertEquals(e.logprob(), tokenLogprobs.get(i), LightLlmApiTest.LOGPROB_TOLERANCE, "token " + i);
+            assertEquals(offset, offsets.get(i), "text_offset " + i);
+            offset += tokens.get(i).length();
+            Map<String, JsonValue> alternatives = tops.get(i)._additionalProperties();
+            // the top 3 and the chosen one (greedy: the chosen one is the top 1), fewer if two ids share a text
+            assertTrue(alternatives.size() <= top, alternatives.toString());
+            assertEquals(e.logprob(), ((Number) alternatives.get(tokens.get(i)).asNumber().orElseThrow()).floatValue(), LightLlmApiTest.LOGPROB_TOLERANCE, "chosen in top_logprobs");
+        }
+        List<String> streamedTokens = new ArrayList<>();
+        List<Double> streamedLogprobs = new ArrayList<>();
+        List<Long> streamedOffsets = new ArrayList<>();
+        try (StreamResponse<Completion> s = client.completions().createStreaming(p)) {
+            s.stream().forEach(c -> c.choices().forEach(ch -> ch.logprobs().ifPresent(l -> {
+                streamedTokens.addAll(l.tokens().orElseThrow());
+                streamedLogprobs.addAll(l.tokenLogprobs().orElseThrow());
+                streamedOffsets.addAll(l.textOffset().orElseThrow());
+            })));
+        }
+        assertEquals(tokens, streamedTokens);
+        assertEquals(tokenLogprobs, streamedLogprobs);
+        assertEquals(offsets, streamedOffsets);
+    }
+
+    @Test
+    void chatLogprobsWithTopAlternativesWholeAndStreamed() {
+        int top = 4;
+        ChatCompletionCreateParams p = ChatCompletionCreateParams.builder().model(StoriesServer.NAME)
+                .addUserMessage("Tell me a story.").maxCompletionTokens(10).temperature(0.0).logprobs(true).topLogprobs(top).build();
+        int[] prompt = server.files().tokenizer().encode(
+                new ChatTemplate(null, "<s>", "</s>").render(List.of(Map.of("role", "user", "content", "Tell me a story."))), false);
+        io.lightllm.engine.Completion expected = engineGreedyLogprobs(prompt, 10, top);
+        List<ChatCompletionTokenLogprob> content = client.chat().completions().create(p).choices().getFirst().logprobs().orElseThrow()
+                .content().orElseThrow();
+        assertEquals(expected.tokens().length, content.size());
+        for (int i = 0; i < content.size(); i++) {
+            TokenLogprobs e = expected.logprobs().get(i);
+            ChatCompletionTokenLogprob t = content.get(i);
+            assertEquals(tokenText(expected.tokens()[i]), t.token());
+            assertEquals(e.logprob(), t.logprob(), LightLlmApiTest.LOGPROB_TOLERANCE, "token " + i);
+            byte[] utf8 = t.token().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(utf8.length, t.bytes().orElseThrow().size());
+            assertEquals(top, t.topLogprobs().size());
+            for (int k = 0; k < top; k++) {
+                assertEquals(tokenText(e.topTokens()[k]), t.topLogprobs().get(k).token());
+                assertEquals(e.topLogprobs()[k], t.topLogprobs().get(k).logprob(), LightLlmApiTest.LOGPROB_TOLERANCE);
+            }
+            assertEquals(t.token(), t.topLogprobs().getFirst().token(), "greedy: the chosen token is the most likely");
+        }
+        List<ChatCompletionTokenLogprob> streamed = new ArrayList<>();
+        try (StreamResponse<ChatCompletionChunk> s = client.chat().completions().createStreaming(p)) {
+            s.stream().forEach(chunk -> chunk.choices().forEach(ch -> ch.logprobs().ifPresent(l -> streamed.addAll(l.content().orElseThrow()))));
+        }
+        assertEquals(content.stream().map(ChatCompletionTokenLogprob::logprob).toList(), streamed.stream().map(ChatCompletionTokenLogprob::logprob).toList());
+        assertEquals(content.stream().map(ChatCompletionTokenLogprob::token).toList(), streamed.stream().map(ChatCompletionTokenLogprob::token).toList());
+    }
+
+    @Test
+    void withoutLogprobsTheFieldIsNull() {
+        assertTrue(client.completions().create(completion(4)).choices().getFirst().logprobs().isEmpty());
     }
 }

@@ -39,7 +39,7 @@ public final class GroupReduce {
         Shapes.localSize(local, MAX_LOCAL, "a row kernel");
     }
 
-    static float sum(KernelContext ctx, float[] scratch, float value) {
+    public static float sum(KernelContext ctx, float[] scratch, float value) {
         int lid = ctx.localIdx;
         scratch[lid] = value;
         for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
@@ -54,7 +54,7 @@ public final class GroupReduce {
         return total;
     }
 
-    static float max(KernelContext ctx, float[] scratch, float value) {
+    public static float max(KernelContext ctx, float[] scratch, float value) {
         int lid = ctx.localIdx;
         scratch[lid] = value;
         for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
