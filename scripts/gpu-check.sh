@@ -17,9 +17,9 @@ for s in $stages; do
       # every kernel test and the model golden test, with cuda:0 as the accelerator beside the JVM;
       # the portable matmul (not cuBLAS, which rounds activations to bf16) for the fp32 golden comparison
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
-        --select-class io.lightllm.tornado.compiler.SubGroupReduceTest \
+        --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \
         --select-class io.lightllm.tornado.cuda.CudaBackendTest --select-class io.lightllm.tornado.cuda.CudaGpuTest \
         --details=tree --disable-banner 2>&1 | tee "$out/tests.log" | grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" | head -80 ;;
     bench)
