@@ -50,12 +50,6 @@ public final class KernelBench {
     private final Device device;
     private final double targetSeconds;
     private final List<Result> results = new ArrayList<>();
-    private final List<Case> extraCases = new ArrayList<>();
-
-    /** A benchmark case another module adds (matmul, attention) without this class knowing it. */
-    public interface Case {
-        void run(KernelBench bench);
-    }
 
     public KernelBench(Device device, double targetSeconds) {
         this.device = device;
@@ -66,15 +60,11 @@ public final class KernelBench {
         return device;
     }
 
-    public void add(Case c) {
-        extraCases.add(c);
-    }
-
     public List<Result> results() {
         return results;
     }
 
-    /** Runs the memory-bound cases for {@code shape} with {@code tokens} rows, then the added cases. */
+    /** Runs the memory-bound cases for {@code shape} with {@code tokens} rows. */
     public void run(Shape s, int tokens) {
         int hidden = s.hidden;
         int qDim = s.heads * s.headDim, kvDim = s.kvHeads * s.headDim;
@@ -118,9 +108,6 @@ public final class KernelBench {
             DeviceBuffer ids = sc.ints(tokens, Math.min(s.vocab, 32000));
             time("embedding (bf16)", tokens + "x" + hidden, (long) tokens * hidden * (2 + 4), 0,
                     () -> Embedding.launchGather(device, out, table, ids, tokens, hidden));
-        }
-        for (Case c : extraCases) {
-            c.run(this);
         }
     }
 
