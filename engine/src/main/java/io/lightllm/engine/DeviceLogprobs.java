@@ -91,24 +91,8 @@ final class DeviceLogprobs implements AutoCloseable {
                     bestIndex = i;
                 }
             }
-            values[lid] = best;
-            indices[lid] = bestIndex;
-            for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
-                ctx.localBarrier();
-                if (lid < stride) {
-                    float v = values[lid + stride];
-                    int i = indices[lid + stride];
-                    int mine = indices[lid];
-                    if (i >= 0 && (mine < 0 || v > values[lid] || (v == values[lid] && i < mine))) {
-                        values[lid] = v;
-                        indices[lid] = i;
-                    }
-                }
-            }
-            ctx.localBarrier();
-            previousValue = values[0];
-            previousIndex = indices[0];
-            ctx.localBarrier();
+            previousIndex = GroupReduce.argmax(ctx, values, indices, best, bestIndex);
+            previousValue = previousIndex >= 0 ? logits.get(base + previousIndex) : Float.NEGATIVE_INFINITY;
             if (lid == 0) {
                 topIds.set(row * SamplingParams.MAX_LOGPROBS + k, previousIndex);
                 topLogprobs.set(row * SamplingParams.MAX_LOGPROBS + k, previousValue - logSumExp);

@@ -121,4 +121,30 @@ public final class GroupReduce {
         float clamped = p > 0f ? KMath.min(p, 1f) : 0f;
         return (long) (clamped * MASS_SCALE);
     }
+
+    /**
+     * The group's largest candidate, the lowest index on ties: each item offers (best, bestIndex),
+     * bestIndex -1 for none. Returns the winning index (-1 when no item had a candidate).
+     */
+    public static int argmax(KernelContext ctx, float[] values, int[] indices, float best, int bestIndex) {
+        int lid = ctx.localIdx;
+        values[lid] = best;
+        indices[lid] = bestIndex;
+        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
+            ctx.localBarrier();
+            if (lid < stride) {
+                float v = values[lid + stride];
+                int i = indices[lid + stride];
+                int mine = indices[lid];
+                if (i >= 0 && (mine < 0 || v > values[lid] || (v == values[lid] && i < mine))) {
+                    values[lid] = v;
+                    indices[lid] = i;
+                }
+            }
+        }
+        ctx.localBarrier();
+        int result = indices[0];
+        ctx.localBarrier();
+        return result;
+    }
 }

@@ -205,24 +205,7 @@ public final class Sampling {
                 bestIndex = i;
             }
         }
-        values[lid] = best;
-        indices[lid] = bestIndex;
-        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                float v = values[lid + stride];
-                int i = indices[lid + stride];
-                int mine = indices[lid];
-                if (i >= 0 && (mine < 0 || v > values[lid] || (v == values[lid] && i < mine))) {
-                    values[lid] = v;
-                    indices[lid] = i;
-                }
-            }
-        }
-        ctx.localBarrier();
-        int result = indices[0];
-        ctx.localBarrier();
-        return result;
+        return GroupReduce.argmax(ctx, values, indices, best, bestIndex);
     }
 
     /** Fixed-point mass of the probabilities >= t of one row. */
