@@ -56,6 +56,25 @@ class MainTest {
     }
 
     @Test
+    void theServerAnswersWithTheTextGenerateGives() throws Exception {
+        Result cli = run("generate", "--model", SharedData.model("stories260K").toString(), "--prompt", "Once upon a time",
+                "--max-new-tokens", "24", "--temperature", "0", "--ignore-eos", "--json");
+        assertEquals(0, cli.code(), cli.err());
+        String expected = new com.fasterxml.jackson.databind.ObjectMapper().readTree(cli.out()).path("text").asText();
+        try (io.lightllm.server.ModelServer server = io.lightllm.server.StoriesServer.start(io.lightllm.server.ServerConfig.local(0))) {
+            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create(server.url() + "/v1/completions"))
+                    .header("Content-Type", "application/json")
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"model\": \"stories260K\", \"prompt\": \"Once upon a time\","
+                            + " \"max_tokens\": 24, \"temperature\": 0, \"ignore_eos\": true}")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+            String served = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("choices").get(0).path("text").asText();
+            assertEquals(expected, served);
+        }
+    }
+
+    @Test
     void devicesListsTheJvm() {
         Result r = run("devices");
         assertEquals(0, r.code());
