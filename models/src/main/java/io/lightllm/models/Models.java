@@ -4,10 +4,12 @@ import io.lightllm.kernels.KernelLibrary;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.llama.LlamaModel;
+import io.lightllm.models.llama.TensorParallelModel;
 import io.lightllm.models.weights.DummyWeights;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -27,7 +29,15 @@ public final class Models {
 
     /** The model of {@code files} on {@code device}; weights are uploaded (or aliased on the JVM) with a progress bar. */
     public static CausalLM load(ModelFiles files, Device device, Quantization quant, boolean quiet) {
-        return load(files.config(), files.weights(), files.source().getFileName().toString(), device, quant, quiet);
+        return load(files, List.of(device), quant, quiet);
+    }
+
+    /**
+     * The model of {@code files} split over {@code devices} by tensor parallelism (one rank per
+     * device, rank 0 first; a device may repeat); one device is the plain single-device model.
+     */
+    public static CausalLM load(ModelFiles files, List<Device> devices, Quantization quant, boolean quiet) {
+        return load(files.config(), files.weights(), files.source().getFileName().toString(), devices, quant, quiet);
     }
 
     /**
@@ -36,9 +46,14 @@ public final class Models {
      * The weights live as long as the model.
      */
     public static CausalLM dummy(String presetOrConfig, DType dtype, Device device, Quantization quant, boolean quiet) {
+        return dummy(presetOrConfig, dtype, List.of(device), quant, quiet);
+    }
+
+    /** {@link #dummy(String, DType, Device, Quantization, boolean)} split over {@code devices}. */
+    public static CausalLM dummy(String presetOrConfig, DType dtype, List<Device> devices, Quantization quant, boolean quiet) {
         ModelConfig c = dummyConfig(presetOrConfig);
         DummyWeights weights = new DummyWeights(c, dtype);
-        CausalLM model = load(c, weights, "dummy " + presetOrConfig, device, quant, quiet);
+        CausalLM model = load(c, weights, "dummy " + presetOrConfig, devices, quant, quiet);
         return new DelegatingModel(model, weights);
     }
 
@@ -57,7 +72,7 @@ public final class Models {
         }
     }
 
-    private static CausalLM load(ModelConfig c, WeightSource weights, String label, Device device, Quantization quant, boolean quiet) {
+    private static CausalLM load(ModelConfig c, WeightSource weights, String label, List<Device> devices, Quantization quant, boolean quiet) {
         if (!LLAMA_FAMILY.contains(c.modelType())) {
             throw new ModelLoadException("architecture '" + c.modelType() + "' (" + String.join(", ", c.architectures())
                     + ") is recognised but has no model class yet; implemented: " + String.join(", ", new java.util.TreeSet<>(LLAMA_FAMILY)));
@@ -65,13 +80,19 @@ public final class Models {
         if (c.modelType().equals("baichuan") && c.numHiddenLayers() == 40) {
             throw new ModelLoadException("Baichuan-13B uses ALiBi attention, which the Llama layers do not implement yet");
         }
-        KernelLibrary.installOverrides(device);
+        if (devices.isEmpty()) {
+            throw new IllegalArgumentException("no device to load " + label + " to");
+        }
+        devices.forEach(KernelLibrary::installOverrides);
         long bytes = 0;
         for (String name : weights.names()) {
             bytes += weights.get(name).data().byteSize();
         }
-        try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + device.id(), bytes, quiet)) {
-            return new LlamaModel(device, c, weights, quant == Quantization.INT8, progress::advance);
+        String to = devices.stream().map(Device::id).collect(java.util.stream.Collectors.joining(","));
+        try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
+            boolean int8 = quant == Quantization.INT8;
+            return devices.size() == 1 ? new LlamaModel(devices.getFirst(), c, weights, int8, progress::advance)
+                    : new TensorParallelModel(devices, c, weights, int8, progress::advance);
         }
     }
 

@@ -14,7 +14,7 @@ import io.lightllm.tornado.api.DType;
 final class BenchCommand implements Main.Command {
     @Override
     public String summary() {
-        return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--json]', 'bench kernels --device D', "
+        return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--tp N] [--json]', 'bench kernels --device D', "
                 + "'bench serve --url URL --num-prompts N (--request-rate R | --max-concurrency C | --sweep R1,R2) --input-len I --output-len O'";
     }
 
@@ -71,7 +71,7 @@ final class BenchCommand implements Main.Command {
             if (json) {
                 System.out.println(r.json());
             } else {
-                System.out.printf("device %s, batch %d, input %d, output %d%n", m.device(), batch, input, output);
+                System.out.printf("device %s, batch %d, input %d, output %d%n", m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output);
                 System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                         r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
             }

@@ -20,7 +20,7 @@ import java.util.Set;
 final class GenerateCommand implements Main.Command {
     @Override
     public String summary() {
-        return "generate text: --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N] [--temperature T ...] [--json]";
+        return "generate text: --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N] [--temperature T ...] [--tp N] [--json]";
     }
 
     @Override

@@ -4,22 +4,28 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * The model and device flags every model command shares: {@code --model PATH} (a HF directory or
  * a .gguf file), {@code --device D}, {@code --quant none|int8}, {@code --load-format auto|dummy}
- * (dummy: {@code --model} names a preset or config.json and weights are random, {@code --dtype}).
+ * (dummy: {@code --model} names a preset or config.json and weights are random, {@code --dtype}),
+ * {@code --tp N} (tensor parallelism over N ranks: {@code --device jvm} gives N JVM devices, a
+ * comma list names one device per rank; see docs/tensor-parallel.md).
+ *
+ * @param devices one per rank; {@code device} is rank 0's, where logits and the request table live
  */
-record ModelOptions(String model, Device device, Models.Quantization quant, boolean dummy, DType dummyDtype) {
+record ModelOptions(String model, Device device, List<Device> devices, Models.Quantization quant, boolean dummy, DType dummyDtype) {
 
     static ModelOptions read(Flags f) {
         String model = f.required("model");
-        Device device = Devices.get(deviceId(f));
+        List<Device> devices = RankDevices.resolve(deviceId(f), f.integer("tp", 1, 1, 64));
         Models.Quantization quant = quantization(f);
         boolean dummy = switch (f.string("load-format", "auto")) {
             case "auto" -> false;
@@ -30,7 +36,7 @@ record ModelOptions(String model, Device device, Models.Quantization quant, bool
         if (!dummy && !Files.exists(Path.of(model))) {
             throw new IllegalArgumentException("--model " + model + ": no such file or directory");
         }
-        return new ModelOptions(model, device, quant, dummy, dtype);
+        return new ModelOptions(model, devices.getFirst(), devices, quant, dummy, dtype);
     }
 
     /** {@code --device}, else the {@code lightllm.device} system property, else the JVM. */
@@ -53,6 +59,6 @@ record ModelOptions(String model, Device device, Models.Quantization quant, bool
     }
 
     CausalLM load(ModelFiles files, boolean quiet) {
-        return dummy ? Models.dummy(model, dummyDtype, device, quant, quiet) : Models.load(files, device, quant, quiet);
+        return dummy ? Models.dummy(model, dummyDtype, devices, quant, quiet) : Models.load(files, devices, quant, quiet);
     }
 }

@@ -12,6 +12,7 @@ import java.util.Deque;
  * rows are written by the forward pass itself (the scatter of each step's new slots).
  */
 public final class RequestTokenTable implements AutoCloseable {
+    private final java.util.List<AutoCloseable> companions = new java.util.ArrayList<>();
     private final DeviceBuffer table;
     private final int maxRequests;
     private final int maxLen;
@@ -56,8 +57,23 @@ public final class RequestTokenTable implements AutoCloseable {
         return maxLen;
     }
 
+    /**
+     * Closes {@code companion} with this object: what a tensor-parallel model keeps on its other
+     * ranks' devices beside this rank-0 object (their pools or copies of the table).
+     */
+    public synchronized void closeWith(AutoCloseable companion) {
+        companions.add(companion);
+    }
+
     @Override
     public void close() {
         table.close();
+        for (AutoCloseable c : companions) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing a companion of " + this + " failed", e);
+            }
+        }
     }
 }

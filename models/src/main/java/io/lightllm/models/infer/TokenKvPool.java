@@ -16,6 +16,7 @@ import java.util.List;
  * head ({@code [slots, kvHeads]}).
  */
 public final class TokenKvPool implements AutoCloseable {
+    private final java.util.List<AutoCloseable> companions = new java.util.ArrayList<>();
     private final Device device;
     private final DType dtype;
     private final int layers;
@@ -169,9 +170,24 @@ public final class TokenKvPool implements AutoCloseable {
         return valueScales.get(layer);
     }
 
+    /**
+     * Closes {@code companion} with this object: what a tensor-parallel model keeps on its other
+     * ranks' devices beside this rank-0 object (their pools or copies of the table).
+     */
+    public synchronized void closeWith(AutoCloseable companion) {
+        companions.add(companion);
+    }
+
     @Override
     public void close() {
         keys.forEach(DeviceBuffer::close);
+        for (AutoCloseable c : companions) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing a companion of " + this + " failed", e);
+            }
+        }
         values.forEach(DeviceBuffer::close);
         keyScales.forEach(DeviceBuffer::close);
         valueScales.forEach(DeviceBuffer::close);

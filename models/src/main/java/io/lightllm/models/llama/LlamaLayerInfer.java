@@ -24,7 +24,10 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
  * residual ─ rmsnorm ─ gate,up proj ─ silu(gate)·up ─ down proj ─ residual +=
  * </pre>
  *
- * Each residual add is fused into the norm that follows it (the next layer's input norm, or
+ * Under tensor parallelism ({@link LlamaShard}) a rank runs its own heads and MLP rows and the
+ * o and down outputs are summed over the ranks right after their projection.
+ *
+ * <p>Each residual add is fused into the norm that follows it (the next layer's input norm, or
  * the final norm), so a layer leaves its MLP output in {@code projected} and the caller's
  * next norm adds it.
  */
@@ -35,10 +38,12 @@ final class LlamaLayerInfer {
     private final float softmaxScale;
     private final float residualScale;
     private final Activations.Kind activation;
+    private final LlamaShard shard;
 
-    LlamaLayerInfer(Device device, ModelConfig config) {
+    LlamaLayerInfer(Device device, ModelConfig config, LlamaShard shard) {
         this.device = device;
         this.c = config;
+        this.shard = shard;
         this.eps = (float) config.normEps();
         this.softmaxScale = (float) (1.0 / Math.sqrt(config.headDim()));
         this.residualScale = config.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(config.numHiddenLayers()))).orElse(1f);
@@ -52,7 +57,7 @@ final class LlamaLayerInfer {
     void forward(int layer, LlamaWeights.Layer w, LlamaModel.StepBuffers s, NopadBatch batch, TokenKvPool pool,
             RequestTokenTable table, DeviceBuffer invFreq, int rotaryDim, int attentionMaxSeqLen) {
         int t = batch.tokens(), hidden = c.hiddenSize();
-        int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads(), headDim = c.headDim();
+        int heads = shard.heads(), kvHeads = shard.kvHeads(), headDim = c.headDim();
         // attention block; the previous layer's MLP output joins the residual here
         if (layer == 0) {
             Norms.launchRmsNorm(device, s.normed, s.residual, w.inputNorm(), eps, t, hidden);
@@ -84,6 +89,7 @@ final class LlamaLayerInfer {
                     table.maxLen(), attentionMaxSeqLen, softmaxScale);
         }
         w.o().apply(device, s.projected, s.attention, t);
+        shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection
         if (residualScale != 1f) {
             scale(s.projected, t * hidden, residualScale);
         }
@@ -91,8 +97,9 @@ final class LlamaLayerInfer {
         Norms.launchRmsNormAddResidual(device, s.normed, s.residual, s.projected, w.postAttentionNorm(), eps, t, hidden);
         w.gate().apply(device, s.gate, s.normed, t);
         w.up().apply(device, s.up, s.normed, t);
-        Activations.launchGated(device, activation, s.act, s.gate, s.up, t, c.intermediateSize());
+        Activations.launchGated(device, activation, s.act, s.gate, s.up, t, shard.intermediate());
         w.down().apply(device, s.projected, s.act, t);
+        shard.allReduce(s.projected, t * hidden);
         if (residualScale != 1f) {
             scale(s.projected, t * hidden, residualScale);
         }

@@ -33,6 +33,7 @@ public final class LlamaModel implements CausalLM {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private final LlamaLayerInfer layerInfer;
+    private final LlamaShard shard;
     private final RopeScaling rope;
     private final int rotaryDim;
     /** GGUF llama3 files' per-pair divisors of the inverse frequencies; null when none. */
@@ -42,10 +43,19 @@ public final class LlamaModel implements CausalLM {
     private StepBuffers step;
 
     public LlamaModel(Device device, ModelConfig config, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+        this(device, config, LlamaShard.whole(config), source, int8Weights, onBytes);
+    }
+
+    /**
+     * One tensor-parallel rank: its share of the weights, a KV pool of its kv heads, and logits of
+     * its vocabulary rows ({@link #vocabSize} is the shard's); run by {@link TensorParallelModel}.
+     */
+    LlamaModel(Device device, ModelConfig config, LlamaShard shard, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
         this.device = device;
         this.config = config;
-        this.weights = new LlamaWeights(device, config, source, int8Weights, onBytes);
-        this.layerInfer = new LlamaLayerInfer(device, config);
+        this.shard = shard;
+        this.weights = new LlamaWeights(device, config, shard, source, int8Weights, onBytes);
+        this.layerInfer = new LlamaLayerInfer(device, config, shard);
         this.rope = LlamaRope.of(config);
         this.rotaryDim = config.rotaryDim();
         this.ropeFrequencyFactors = LlamaWeights.ropeFrequencyFactors(source, config);
@@ -67,7 +77,7 @@ public final class LlamaModel implements CausalLM {
 
     @Override
     public int vocabSize() {
-        return config.vocabSize();
+        return shard.vocab();
     }
 
     /**
@@ -83,7 +93,7 @@ public final class LlamaModel implements CausalLM {
 
     @Override
     public TokenKvPool newKvPool(int slots, DType dtype) {
-        return new TokenKvPool(device, config.numHiddenLayers(), config.numKeyValueHeads(), config.headDim(), slots, dtype);
+        return new TokenKvPool(device, config.numHiddenLayers(), shard.kvHeads(), config.headDim(), slots, dtype);
     }
 
     @Override
@@ -99,12 +109,13 @@ public final class LlamaModel implements CausalLM {
                 closeRecordings();
                 step.close();
             }
-            step = new StepBuffers(device, config, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
+            step = new StepBuffers(device, config, shard, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
         }
         StepBuffers s = step;
         s.upload(batch);
         DeviceBuffer freqs = inverseFrequencies(batch.maxSeqLen());
-        if (batch.prefill() || !RECORD_DECODE || Boolean.FALSE.equals(canRecord)) {
+        // a sharded step meets the other ranks on the host mid-step, which a device recording cannot replay
+        if (batch.prefill() || !RECORD_DECODE || shard.sharded() || Boolean.FALSE.equals(canRecord)) {
             launchStep(batch, pool, table, freqs, batch.maxSeqLen());
             return s.logits;
         }
@@ -159,7 +170,7 @@ public final class LlamaModel implements CausalLM {
         Norms.launchRmsNormAddResidual(device, s.normed, s.residual, s.projected, weights.finalNorm, (float) config.normEps(), t, hidden);
         KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, b, 1, hidden);
         weights.lmHead.apply(device, s.logits, s.lastNormed, b);
-        config.miniCpm().ifPresent(m -> layerInfer.scale(s.logits, b * config.vocabSize(),
+        config.miniCpm().ifPresent(m -> layerInfer.scale(s.logits, b * shard.vocab(),
                 (float) (m.dimModelBase() / (double) hidden)));
     }
 
@@ -215,7 +226,10 @@ public final class LlamaModel implements CausalLM {
         private Attention.DecodeScratch scratch;
         private int scratchMaxLen;
 
-        StepBuffers(Device device, ModelConfig c, int tokens, int requests) {
+        private final LlamaShard shard;
+
+        StepBuffers(Device device, ModelConfig c, LlamaShard shard, int tokens, int requests) {
+            this.shard = shard;
             this.device = device;
             this.config = c;
             this.tokens = tokens;
@@ -233,16 +247,16 @@ public final class LlamaModel implements CausalLM {
             lastIndex = i32(requests);
             residual = f32((long) tokens * hidden);
             normed = f32((long) tokens * hidden);
-            q = f32((long) tokens * c.numAttentionHeads() * c.headDim());
-            k = f32((long) tokens * c.numKeyValueHeads() * c.headDim());
-            v = f32((long) tokens * c.numKeyValueHeads() * c.headDim());
-            attention = f32((long) tokens * c.numAttentionHeads() * c.headDim());
+            q = f32((long) tokens * shard.heads() * c.headDim());
+            k = f32((long) tokens * shard.kvHeads() * c.headDim());
+            v = f32((long) tokens * shard.kvHeads() * c.headDim());
+            attention = f32((long) tokens * shard.heads() * c.headDim());
             projected = f32((long) tokens * hidden);
-            gate = f32((long) tokens * c.intermediateSize());
-            up = f32((long) tokens * c.intermediateSize());
-            act = f32((long) tokens * c.intermediateSize());
+            gate = f32((long) tokens * shard.intermediate());
+            up = f32((long) tokens * shard.intermediate());
+            act = f32((long) tokens * shard.intermediate());
             lastNormed = f32((long) requests * hidden);
-            logits = f32((long) requests * c.vocabSize());
+            logits = f32((long) requests * shard.vocab());
         }
 
         /** Split-k scratch of decode attention, sized for this step's requests and the table's longest row. */
@@ -251,7 +265,7 @@ public final class LlamaModel implements CausalLM {
                 if (scratch != null) {
                     scratch.close();
                 }
-                scratch = Attention.DecodeScratch.allocateFor(device, requests, config.numAttentionHeads(), config.headDim(), maxLen);
+                scratch = Attention.DecodeScratch.allocateFor(device, requests, shard.heads(), config.headDim(), maxLen);
                 scratchMaxLen = maxLen;
             }
             return scratch;

@@ -11,6 +11,7 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
@@ -49,12 +50,25 @@ public final class LlamaWeights implements AutoCloseable {
     private final LongConsumer onBytes;
 
     public LlamaWeights(Device device, ModelConfig config, WeightSource source, boolean int8, LongConsumer onBytes) {
+        this(device, config, LlamaShard.whole(config), source, int8, onBytes);
+    }
+
+    /**
+     * The weights of one tensor-parallel rank: q, k, v, gate and up keep the shard's output rows,
+     * o and down its input columns (their bias only on rank 0, as the ranks' outputs are summed),
+     * the head its vocabulary rows; the embedding and the norms are replicated.
+     */
+    LlamaWeights(Device device, ModelConfig config, LlamaShard shard, WeightSource source, boolean int8, LongConsumer onBytes) {
         this.device = device;
         this.int8 = int8;
         this.onBytes = onBytes;
-        int hidden = config.hiddenSize();
-        int qDim = config.numAttentionHeads() * config.headDim();
-        int kvDim = config.numKeyValueHeads() * config.headDim();
+        int hidden = config.hiddenSize(), headDim = config.headDim();
+        int qDim = config.numAttentionHeads() * headDim;
+        int kvDim = config.numKeyValueHeads() * headDim;
+        Range qRows = new Range(shard.firstHead() * headDim, shard.heads() * headDim);
+        Range kvRows = new Range(shard.firstKvHead() * headDim, shard.kvHeads() * headDim);
+        Range mlpRows = new Range(shard.firstIntermediate(), shard.intermediate());
+        boolean sumsBias = shard.rank() == 0;
         embedTokens = upload(source.get("model.embed_tokens.weight"));
         for (int l = 0; l < config.numHiddenLayers(); l++) {
             String p = "model.layers." + l + ".";
@@ -62,33 +76,85 @@ public final class LlamaWeights implements AutoCloseable {
             if (source.has(p + "self_attn.W_pack.weight")) {
                 // Baichuan: q, k and v stacked in one [3 * hidden, hidden] matrix
                 Tensor pack = source.get(p + "self_attn.W_pack.weight");
-                q = linear(rows(pack, 0, qDim), null, qDim, hidden, pack.name());
-                k = linear(rows(pack, qDim, kvDim), null, kvDim, hidden, pack.name());
-                v = linear(rows(pack, qDim + kvDim, kvDim), null, kvDim, hidden, pack.name());
+                q = linear(rows(pack, qRows.from(), qRows.count()), null, qRows.count(), hidden, pack.name());
+                k = linear(rows(pack, qDim + kvRows.from(), kvRows.count()), null, kvRows.count(), hidden, pack.name());
+                v = linear(rows(pack, qDim + kvDim + kvRows.from(), kvRows.count()), null, kvRows.count(), hidden, pack.name());
             } else {
-                q = linear(source, p + "self_attn.q_proj", qDim, hidden);
-                k = linear(source, p + "self_attn.k_proj", kvDim, hidden);
-                v = linear(source, p + "self_attn.v_proj", kvDim, hidden);
+                q = rowSplit(source, p + "self_attn.q_proj", qDim, hidden, qRows);
+                k = rowSplit(source, p + "self_attn.k_proj", kvDim, hidden, kvRows);
+                v = rowSplit(source, p + "self_attn.v_proj", kvDim, hidden, kvRows);
             }
-            Linear o = linear(source, p + "self_attn.o_proj", hidden, qDim);
-            Linear gate = linear(source, p + "mlp.gate_proj", config.intermediateSize(), hidden);
-            Linear up = linear(source, p + "mlp.up_proj", config.intermediateSize(), hidden);
-            Linear down = linear(source, p + "mlp.down_proj", hidden, config.intermediateSize());
+            Linear o = columnSplit(source, p + "self_attn.o_proj", hidden, qDim, qRows, sumsBias);
+            Linear gate = rowSplit(source, p + "mlp.gate_proj", config.intermediateSize(), hidden, mlpRows);
+            Linear up = rowSplit(source, p + "mlp.up_proj", config.intermediateSize(), hidden, mlpRows);
+            Linear down = columnSplit(source, p + "mlp.down_proj", hidden, config.intermediateSize(), mlpRows, sumsBias);
             layers.add(new Layer(upload(source.get(norm(source, p, "input_layernorm", "ln1"))), q, k, v, o,
                     upload(source.get(norm(source, p, "post_attention_layernorm", "ln2"))), gate, up, down));
         }
         finalNorm = upload(source.get("model.norm.weight"));
+        Range vocabRows = new Range(shard.firstVocab(), shard.vocab());
         if (source.has("lm_head.weight") && !config.tieWordEmbeddings()) {
             Tensor head = source.get("lm_head.weight");
             if (hasNormHead(config)) {
                 onBytes.accept(head.data().byteSize());
-                lmHead = linear(normalizedRows(head, config.vocabSize(), hidden), null, config.vocabSize(), hidden, head.name());
+                FloatArray normalized = normalizedRows(head, config.vocabSize(), hidden);
+                lmHead = linear(rows(normalized, hidden, vocabRows), null, vocabRows.count(), hidden, head.name());
             } else {
-                lmHead = linear(head, null, config.vocabSize(), hidden);
+                lmHead = rowSplit(source, "lm_head", config.vocabSize(), hidden, vocabRows);
             }
+        } else if (int8 || shard.sharded()) {
+            Tensor embed = source.get("model.embed_tokens.weight");
+            onBytes.accept(embed.data().byteSize());
+            lmHead = linear(rows(embed, vocabRows.from(), vocabRows.count()), null, vocabRows.count(), hidden, embed.name());
         } else {
-            lmHead = int8 ? linear(source.get("model.embed_tokens.weight"), null, config.vocabSize(), hidden)
-                    : new Linear(embedTokens, null, null, config.vocabSize(), hidden);
+            lmHead = new Linear(embedTokens, null, null, config.vocabSize(), hidden);
+        }
+    }
+
+    /** Rows (or columns) {@code [from, from + count)} of a matrix. */
+    private record Range(int from, int count) {
+    }
+
+    /** Output rows {@code rows} of a linear layer [out, in], with the same rows of its bias. */
+    private Linear rowSplit(WeightSource source, String prefix, int out, int in, Range rows) {
+        Tensor w = source.get(prefix + ".weight");
+        checkShape(w, out, in);
+        Tensor b = source.has(prefix + ".bias") ? source.get(prefix + ".bias") : null;
+        onBytes.accept(w.data().byteSize() + (b == null ? 0 : b.data().byteSize()));
+        FloatArray bias = b == null ? null : b.toFloat();
+        if (rows.from() == 0 && rows.count() == out) {
+            return linear(tensorArray(w), bias, out, in, w.name());
+        }
+        FloatArray biasRows = bias == null ? null : (FloatArray) rows(bias, 1, rows);
+        return linear(rows(w, rows.from(), rows.count()), biasRows, rows.count(), in, w.name());
+    }
+
+    /**
+     * Input columns {@code columns} of a linear layer [out, in]: a partial product the ranks sum;
+     * the bias joins on one rank only ({@code withBias}) so that it is added once.
+     */
+    private Linear columnSplit(WeightSource source, String prefix, int out, int in, Range columns, boolean withBias) {
+        Tensor w = source.get(prefix + ".weight");
+        checkShape(w, out, in);
+        Tensor b = source.has(prefix + ".bias") ? source.get(prefix + ".bias") : null;
+        onBytes.accept(w.data().byteSize() + (b == null ? 0 : b.data().byteSize()));
+        FloatArray bias = withBias && b != null ? b.toFloat() : null;
+        NativeArray all = tensorArray(w);
+        if (columns.from() == 0 && columns.count() == in) {
+            return linear(all, bias, out, in, w.name());
+        }
+        long elementBytes = all.dtype().bytes();
+        NativeArray part = NativeArray.allocate(all.dtype(), (long) out * columns.count());
+        for (int r = 0; r < out; r++) {
+            MemorySegment.copy(all.segment(), ((long) r * in + columns.from()) * elementBytes,
+                    part.segment(), (long) r * columns.count() * elementBytes, columns.count() * elementBytes);
+        }
+        return linear(part, bias, out, columns.count(), w.name());
+    }
+
+    private static void checkShape(Tensor w, int out, int in) {
+        if (w.elementCount() != (long) out * in) {
+            throw new ModelLoadException("tensor " + w.name() + " has " + w.elementCount() + " elements, expected " + out + " x " + in);
         }
     }
 
@@ -152,22 +218,11 @@ public final class LlamaWeights implements AutoCloseable {
         return owned.stream().mapToLong(DeviceBuffer::byteSize).sum();
     }
 
-    private Linear linear(WeightSource source, String prefix, int out, int in) {
-        Tensor w = source.get(prefix + ".weight");
-        Tensor b = source.has(prefix + ".bias") ? source.get(prefix + ".bias") : null;
-        return linear(w, b, out, in);
-    }
-
-    private Linear linear(Tensor w, Tensor bias, int out, int in) {
-        onBytes.accept(w.data().byteSize() + (bias == null ? 0 : bias.data().byteSize()));
-        return linear(tensorArray(w), bias, out, in, w.name());
-    }
-
-    private Linear linear(NativeArray w, Tensor bias, int out, int in, String name) {
+    private Linear linear(NativeArray w, FloatArray bias, int out, int in, String name) {
         if ((long) out * in != w.getSize()) {
             throw new ModelLoadException("tensor " + name + " has " + w.getSize() + " elements, expected " + out + " x " + in);
         }
-        DeviceBuffer b = bias == null ? null : own(device.upload(bias.toFloat()));
+        DeviceBuffer b = bias == null ? null : own(device.upload(bias));
         if (int8) {
             Matmul.Int8Weights q = Matmul.quantizeInt8(w, out, in);
             return new Linear(own(device.upload(q.weights())), own(device.upload(q.scales())), b, out, in);
@@ -177,9 +232,13 @@ public final class LlamaWeights implements AutoCloseable {
 
     /** Rows [from, from + count) of a 2-D tensor, sharing its memory. */
     private static NativeArray rows(Tensor t, int from, int count) {
-        NativeArray all = tensorArray(t);
-        long rowBytes = t.dim(1) * all.dtype().bytes();
-        return NativeArray.wrap(all.segment().asSlice(from * rowBytes, count * rowBytes), all.dtype());
+        return rows(tensorArray(t), (int) t.dim(1), new Range(from, count));
+    }
+
+    /** Rows {@code rows} of a row-major array of {@code width} columns, sharing its memory. */
+    private static NativeArray rows(NativeArray all, int width, Range rows) {
+        long rowBytes = (long) width * all.dtype().bytes();
+        return NativeArray.wrap(all.segment().asSlice(rows.from() * rowBytes, rows.count() * rowBytes), all.dtype());
     }
 
     /** The tensor as an array of its dtype; quantised GGUF blocks are expanded to f32. */

@@ -1,0 +1,239 @@
+package io.lightllm.models.llama;
+
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.models.parallel.InProcessCommunicator;
+import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.LongConsumer;
+
+/**
+ * A Llama model split over several devices (Megatron-style tensor parallelism, see
+ * docs/tensor-parallel.md): rank r runs a {@link LlamaModel} of its {@link LlamaShard} on
+ * device r, on a thread of its own, and the ranks meet in an {@link InProcessCommunicator}.
+ *
+ * <p>To the engine it is one model on rank 0's device: {@link #newKvPool} returns rank 0's pool,
+ * whose slot allocation is the one allocation of all ranks (the other ranks' pools of their kv
+ * heads are storage at the same slot numbers), and the request table lives on rank 0's device;
+ * the other ranks keep copies whose rows of a step are refreshed from it before the step.
+ */
+public final class TensorParallelModel implements CausalLM {
+    private final Device[] devices;
+    private final ModelConfig config;
+    private final LlamaModel[] ranks;
+    private final InProcessCommunicator communicator;
+    private final ExecutorService[] threads;
+    private final Map<TokenKvPool, TokenKvPool[]> rankPools = new IdentityHashMap<>();
+    private final Map<RequestTokenTable, RequestTokenTable[]> rankTables = new IdentityHashMap<>();
+    private DeviceBuffer logits;
+    private int logitsRows;
+
+    /** Rank 0 reports loading progress (it reads every tensor once); the others load quietly. */
+    public TensorParallelModel(List<Device> devices, ModelConfig config, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+        if (devices.size() < 2) {
+            throw new IllegalArgumentException("tensor parallelism needs at least two ranks, got " + devices.size());
+        }
+        this.devices = devices.toArray(Device[]::new);
+        this.config = config;
+        this.communicator = new InProcessCommunicator(this.devices);
+        this.ranks = new LlamaModel[this.devices.length];
+        this.threads = new ExecutorService[this.devices.length];
+        try {
+            for (int r = 0; r < ranks.length; r++) {
+                LlamaShard shard = LlamaShard.of(config, communicator.rank(r));
+                ranks[r] = new LlamaModel(this.devices[r], config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
+                int rank = r;
+                threads[r] = Executors.newSingleThreadExecutor(task -> {
+                    Thread t = new Thread(task, "tp-rank-" + rank);
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    public int worldSize() {
+        return ranks.length;
+    }
+
+    @Override
+    public Device device() {
+        return devices[0];
+    }
+
+    @Override
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    /** Rank 0's share: what each device holds, which is what sizing the KV pool from free memory needs. */
+    @Override
+    public long weightBytes() {
+        return ranks[0].weightBytes();
+    }
+
+    @Override
+    public int maxSequenceLength() {
+        return ranks[0].maxSequenceLength();
+    }
+
+    @Override
+    public synchronized TokenKvPool newKvPool(int slots, DType dtype) {
+        TokenKvPool[] pools = new TokenKvPool[ranks.length];
+        for (int r = 0; r < ranks.length; r++) {
+            pools[r] = ranks[r].newKvPool(slots, dtype);
+        }
+        TokenKvPool primary = pools[0];
+        rankPools.put(primary, pools);
+        primary.closeWith(() -> forget(rankPools, primary));
+        return primary;
+    }
+
+    @Override
+    public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+        TokenKvPool[] pools;
+        RequestTokenTable[] tables;
+        synchronized (this) {
+            pools = rankPools.get(pool);
+            if (pools == null) {
+                throw new IllegalArgumentException("the KV pool was not made by this model's newKvPool");
+            }
+            tables = tablesOf(table);
+            int b = batch.requests();
+            if (logits == null || logitsRows < b) {
+                if (logits != null) {
+                    logits.close();
+                }
+                logits = devices[0].allocate(DType.F32, (long) b * config.vocabSize());
+                logitsRows = b;
+            }
+        }
+        copyTableRows(batch, table, tables);
+        List<Future<?>> running = new ArrayList<>();
+        for (int r = 0; r < ranks.length; r++) {
+            int rank = r;
+            running.add(threads[r].submit(() -> {
+                try {
+                    DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
+                    communicator.rank(rank).gatherColumns(local, batch.requests(), ranks[rank].vocabSize(), rank == 0 ? logits : null);
+                } catch (RuntimeException | Error e) {
+                    communicator.abort(); // the others may wait for this rank in a collective
+                    throw e;
+                }
+            }));
+        }
+        RuntimeException failure = null;
+        for (Future<?> f : running) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (failure == null) {
+                    failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                failure = new IllegalStateException("interrupted while the ranks ran a step", e);
+            }
+        }
+        if (failure != null) {
+            communicator.recover();
+            throw failure;
+        }
+        return logits;
+    }
+
+    /**
+     * The table's copies on ranks 1..N-1, made the first time it is seen. Each step writes its
+     * new tokens' slots into every copy (the scatter of {@link LlamaModel}); what was written
+     * into the rank-0 table by others (the engine's prompt sharing) is copied by {@link #copyTableRows}.
+     */
+    private RequestTokenTable[] tablesOf(RequestTokenTable table) {
+        RequestTokenTable[] tables = rankTables.get(table);
+        if (tables == null) {
+            tables = new RequestTokenTable[ranks.length];
+            tables[0] = table;
+            for (int r = 1; r < ranks.length; r++) {
+                tables[r] = new RequestTokenTable(devices[r], table.maxRequests(), table.maxLen());
+            }
+            rankTables.put(table, tables);
+            table.closeWith(() -> forget(rankTables, table));
+        }
+        return tables;
+    }
+
+    /** Copies, for each request of the step, the slots of the tokens it already has from rank 0's table to the others. */
+    private void copyTableRows(NopadBatch batch, RequestTokenTable table, RequestTokenTable[] tables) {
+        try (Arena arena = Arena.ofConfined()) {
+            for (int r = 0; r < batch.requests(); r++) {
+                int prefix = batch.prefix(r);
+                if (prefix == 0) {
+                    continue;
+                }
+                long offset = (long) batch.requestRows()[r] * table.maxLen() * Integer.BYTES;
+                MemorySegment row = arena.allocate((long) prefix * Integer.BYTES, Integer.BYTES);
+                devices[0].read(table.buffer(), offset, row);
+                for (int rank = 1; rank < ranks.length; rank++) {
+                    devices[rank].write(row, tables[rank].buffer(), offset);
+                }
+            }
+        }
+    }
+
+    /** Closes what ranks 1..N-1 keep for a rank-0 pool or table that is being closed. */
+    private synchronized <T extends AutoCloseable> void forget(Map<T, T[]> perRank, T primary) throws Exception {
+        T[] all = perRank.remove(primary);
+        if (all != null) {
+            for (int r = 1; r < all.length; r++) {
+                all[r].close();
+            }
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        for (ExecutorService t : threads) {
+            if (t != null) {
+                t.shutdownNow();
+            }
+        }
+        for (TokenKvPool[] pools : rankPools.values()) {
+            for (int r = 1; r < pools.length; r++) {
+                pools[r].close();
+            }
+        }
+        rankPools.clear();
+        for (RequestTokenTable[] tables : rankTables.values()) {
+            for (int r = 1; r < tables.length; r++) {
+                tables[r].close();
+            }
+        }
+        rankTables.clear();
+        if (logits != null) {
+            logits.close();
+        }
+        for (LlamaModel m : ranks) {
+            if (m != null) {
+                m.close();
+            }
+        }
+        communicator.close();
+    }
+}

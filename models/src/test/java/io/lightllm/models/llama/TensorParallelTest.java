@@ -1,0 +1,106 @@
+package io.lightllm.models.llama;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.models.Golden;
+import io.lightllm.models.LoadOptions;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.Models;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.parallel.RankDevices;
+import io.lightllm.testing.SharedData;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.jvm.JvmDevice;
+import io.lightllm.tornado.runtime.Device;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * {@code --tp N} on JVM devices against the single-device model on the same checkpoint: the
+ * first-step logits of every prompt (alone and batched) within a tolerance, and the greedy
+ * continuations identical. The fixtures cover kv heads split over ranks (tiny llama at tp 2),
+ * replicated (tiny llama at tp 4: 4 q heads over 2 kv heads; llama3_tied: 1 kv head), biases on q/k/v
+ * (qwen2), a tied head split by vocabulary (llama3_tied) and a trained model (stories260K).
+ */
+class TensorParallelTest {
+    /**
+     * Both sides compute in f32 on the same weights; tensor parallelism only changes the order
+     * of the sums of the o and down projections (a rank's partial dot product, then the sum
+     * over ranks) and nothing else, so the logits differ by f32 rounding accumulated through the
+     * layers: measured up to 3e-6 on these fixtures. 1e-4 leaves room for other summation
+     * orders (a different core count per JVM device) while a wrong shard (a head paired with the
+     * wrong kv head, a bias added twice, a misplaced vocabulary block) moves logits by 1e-2 or more.
+     */
+    private static final float TOLERANCE = 1e-4f;
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of("llama", SharedData.tinyFixture("llama"), 2),
+                Arguments.of("llama", SharedData.tinyFixture("llama"), 4),
+                Arguments.of("qwen2", SharedData.tinyFixture("qwen2"), 2),
+                Arguments.of("llama3_tied", SharedData.tinyFixture("llama3_tied"), 2),
+                Arguments.of("llama3_tied", SharedData.tinyFixture("llama3_tied"), 4),
+                Arguments.of("stories260K", SharedData.model("stories260K"), 4));
+    }
+
+    @ParameterizedTest(name = "{0} at tp {2}")
+    @MethodSource("cases")
+    void matchesOneDevice(String name, Path path, int tp) {
+        List<Golden> golden = Golden.read(path);
+        int steps = golden.getFirst().greedyIds().length;
+        int[][] prompts = golden.stream().map(Golden::inputIds).toArray(int[][]::new);
+        try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+             CausalLM one = Models.load(files, new JvmDevice(1), Models.Quantization.NONE, true);
+             CausalLM split = Models.load(files, RankDevices.resolve("jvm", tp), Models.Quantization.NONE, true)) {
+            assertEquals(tp, ((TensorParallelModel) split).worldSize());
+            for (int c = 0; c < prompts.length; c++) {
+                compare(new GreedyRunner(one, new int[][] {prompts[c]}, steps, DType.F32),
+                        new GreedyRunner(split, new int[][] {prompts[c]}, steps, DType.F32), name + " case " + c + " at tp " + tp);
+            }
+            compare(new GreedyRunner(one, prompts, steps, DType.F32), new GreedyRunner(split, prompts, steps, DType.F32),
+                    name + " batched at tp " + tp);
+        }
+    }
+
+    /** Two ranks on one device: the communicator must not assume a device per rank. */
+    @Test
+    void ranksMayShareOneDevice() {
+        Path path = SharedData.tinyFixture("llama");
+        List<Golden> golden = Golden.read(path);
+        int[][] prompts = golden.stream().map(Golden::inputIds).toArray(int[][]::new);
+        int steps = golden.getFirst().greedyIds().length;
+        Device shared = new JvmDevice(1);
+        try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+             CausalLM one = Models.load(files, new JvmDevice(1), Models.Quantization.NONE, true);
+             CausalLM split = Models.load(files, List.of(shared, shared), Models.Quantization.NONE, true)) {
+            compare(new GreedyRunner(one, prompts, steps, DType.F32), new GreedyRunner(split, prompts, steps, DType.F32), "shared device");
+        }
+    }
+
+    @Test
+    void refusesASplitOfHeadsThatDoesNotDivide() {
+        try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly())) {
+            ModelLoadException e = assertThrows(ModelLoadException.class,
+                    () -> Models.load(files, RankDevices.resolve("jvm", 3), Models.Quantization.NONE, true));
+            assertTrue(e.getMessage().contains("--tp 3 must divide the 4 attention heads"), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RankDevices.resolve("jvm,jvm", 4));
+        assertTrue(e.getMessage().contains("lists 2 devices but --tp is 4"), e.getMessage());
+    }
+
+    private static void compare(GreedyRunner expected, GreedyRunner actual, String what) {
+        for (int r = 0; r < expected.generated.length; r++) {
+            LlamaGoldenTest.assertLogitsClose(expected.firstLogits[r], actual.firstLogits[r], TOLERANCE, what + " request " + r);
+            assertArrayEquals(expected.generated[r], actual.generated[r], what + " request " + r + " greedy ids");
+        }
+    }
+}
