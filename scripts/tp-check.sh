@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tensor parallelism on two GPUs: the same greedy text at tp 1 and tp 2, and 8B-shaped decode throughput
+# Tensor parallelism on two GPUs (nvidia-h100-x2): the same greedy text at tp 1 and tp 2, and 8B-shaped
+# decode throughput. Runs from the packed .gpu/ folder (see scripts/gpu-check.sh and docs/cuda.md).
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd "$(dirname "$0")"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache -cp 'lib/*' io.lightllm.cli.Main)
 nvidia-smi -L
 export NCCL_NVLS_ENABLE=0
