@@ -51,13 +51,25 @@ public final class Matmul {
      */
     public static void matmulTiled(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
             boolean hasBias, int m, int n, int k) {
+        float acc = tiledDot(ctx, a, w, m, n, k);
+        int row = ctx.groupIdy * ctx.localGroupSizeX + ctx.localIdy;
+        int col = ctx.groupIdx * ctx.localGroupSizeX + ctx.localIdx;
+        if (row < m && col < n) {
+            out.set(row * n + col, hasBias ? acc + bias.get(col) : acc);
+        }
+    }
+
+    /**
+     * The tiled kernels' shared part: this work-item's dot product of a's row and w's row (its
+     * out[row, col]). {@code w} is read with getFloat, so an int8 array yields its codes.
+     */
+    static float tiledDot(KernelContext ctx, FloatArray a, NativeArray w, int m, int n, int k) {
         float[] aTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
         float[] wTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
         int tile = ctx.localGroupSizeX;
         int tx = ctx.localIdx;
         int ty = ctx.localIdy;
         int row = ctx.groupIdy * tile + ty;
-        int col = ctx.groupIdx * tile + tx;
         // the weight row this work-item stages: loads run along k, so they are contiguous in w
         int wRow = ctx.groupIdx * tile + ty;
         float acc = 0f;
@@ -71,9 +83,7 @@ public final class Matmul {
             }
             ctx.localBarrier();
         }
-        if (row < m && col < n) {
-            out.set(row * n + col, hasBias ? acc + bias.get(col) : acc);
-        }
+        return acc;
     }
 
     /**
@@ -84,6 +94,24 @@ public final class Matmul {
     public static void matmulGemv(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
             boolean hasBias, int m, int n, int k) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        gemvSums(ctx, partial, a, w, m, k);
+        int col = ctx.groupIdx;
+        int row0 = ctx.groupIdy * GEMV_ROWS;
+        int rows = Math.min(GEMV_ROWS, m - row0);
+        if (ctx.localIdx == 0) {
+            float b = hasBias ? bias.get(col) : 0f;
+            for (int r = 0; r < rows; r++) {
+                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX] + b);
+            }
+        }
+    }
+
+    /**
+     * The GEMV kernels' shared part: leaves in partial[r * localSize] the dot product of a's row
+     * (group y * GEMV_ROWS + r) with w's row (group x). {@code w} is read with getFloat, so an
+     * int8 array yields its codes.
+     */
+    static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int k) {
         float[] acc = new float[GEMV_ROWS];
         int col = ctx.groupIdx;
         int row0 = ctx.groupIdy * GEMV_ROWS;
@@ -113,36 +141,14 @@ public final class Matmul {
                 }
             }
         }
-        if (lid == 0) {
-            float b = hasBias ? bias.get(col) : 0f;
-            for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * size] + b);
-            }
-        }
     }
 
     /** {@link #matmulTiled} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias). */
     public static void matmulInt8Tiled(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
             FloatArray bias, boolean hasBias, int m, int n, int k) {
-        float[] aTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
-        float[] wTile = ctx.allocateFloatLocalArray(MAX_TILE * TILE_STRIDE);
-        int tile = ctx.localGroupSizeX;
-        int tx = ctx.localIdx;
-        int ty = ctx.localIdy;
-        int row = ctx.groupIdy * tile + ty;
-        int col = ctx.groupIdx * tile + tx;
-        int wRow = ctx.groupIdx * tile + ty;
-        float acc = 0f;
-        for (int k0 = 0; k0 < k; k0 += tile) {
-            int kk = k0 + tx;
-            aTile[ty * TILE_STRIDE + tx] = row < m && kk < k ? a.get(row * k + kk) : 0f;
-            wTile[ty * TILE_STRIDE + tx] = wRow < n && kk < k ? (float) w.get(wRow * k + kk) : 0f;
-            ctx.localBarrier();
-            for (int j = 0; j < tile; j++) {
-                acc += aTile[ty * TILE_STRIDE + j] * wTile[tx * TILE_STRIDE + j];
-            }
-            ctx.localBarrier();
-        }
+        float acc = tiledDot(ctx, a, w, m, n, k);
+        int row = ctx.groupIdy * ctx.localGroupSizeX + ctx.localIdy;
+        int col = ctx.groupIdx * ctx.localGroupSizeX + ctx.localIdx;
         if (row < m && col < n) {
             float v = acc * scales.get(col);
             out.set(row * n + col, hasBias ? v + bias.get(col) : v);
@@ -153,40 +159,15 @@ public final class Matmul {
     public static void matmulInt8Gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
             FloatArray bias, boolean hasBias, int m, int n, int k) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        float[] acc = new float[GEMV_ROWS];
+        gemvSums(ctx, partial, a, w, m, k);
         int col = ctx.groupIdx;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
-        int lid = ctx.localIdx;
-        int size = ctx.localGroupSizeX;
-        for (int r = 0; r < GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
-        for (int i = lid; i < k; i += size) {
-            float wv = w.get(col * k + i);
-            // a constant trip count lets GPU compilers unroll this and keep acc in registers
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                if (r < rows) {
-                    acc[r] += a.get((row0 + r) * k + i) * wv;
-                }
-            }
-        }
-        for (int r = 0; r < GEMV_ROWS; r++) {
-            partial[r * size + lid] = acc[r];
-        }
-        for (int stride = size / 2; stride > 0; stride >>= 1) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                for (int r = 0; r < rows; r++) {
-                    partial[r * size + lid] += partial[r * size + lid + stride];
-                }
-            }
-        }
-        if (lid == 0) {
+        if (ctx.localIdx == 0) {
             float s = scales.get(col);
             float b = hasBias ? bias.get(col) : 0f;
             for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * size] * s + b);
+                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX] * s + b);
             }
         }
     }
