@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
-import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.cuda.DiagnosticKernels;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
@@ -26,27 +26,6 @@ class JvmDeviceTest {
                 long unused = 7L; // a wide local shifts slots: the rewrite must cope
                 out.set(r * cols + c, a.get(r * cols + c) + b.get(r * cols + c) + (float) (unused - 7L));
             }
-        }
-    }
-
-    /** Sum of each row of n values, one work-group per row, tree reduction in local memory. */
-    public static void rowSum(KernelContext ctx, FloatArray out, FloatArray in, int n) {
-        float[] partial = ctx.allocateFloatLocalArray(64);
-        int row = ctx.groupIdx;
-        int lid = ctx.localIdx;
-        float s = 0f;
-        for (int i = lid; i < n; i += ctx.localGroupSizeX) {
-            s += in.get(row * n + i);
-        }
-        partial[lid] = s;
-        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride /= 2) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                partial[lid] += partial[lid + stride];
-            }
-        }
-        if (lid == 0) {
-            out.set(row, partial[0]);
         }
     }
 
@@ -93,7 +72,7 @@ class JvmDeviceTest {
             in.set(i, (i % 13) - 6);
         }
         DeviceBuffer out = dev.allocate(DType.F32, rows);
-        dev.launch(KernelRef.of(JvmDeviceTest.class, "rowSum"), Grid.groups(rows, 64), out, dev.upload(in), n);
+        dev.launch(KernelRef.of(DiagnosticKernels.class, "rowSum"), Grid.groups(rows, 64), out, dev.upload(in), n);
         FloatArray r = (FloatArray) dev.download(out);
         for (int row = 0; row < rows; row++) {
             float expected = 0;

@@ -6,9 +6,9 @@ import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.HalfArray;
-import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.cuda.DiagnosticKernels;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -23,32 +23,12 @@ import org.junit.jupiter.api.Test;
  */
 class OpenCLCompiledKernelTest {
     static final KernelRef SCALE = KernelRef.of(OpenCLCompiledKernelTest.class, "scale");
-    static final KernelRef ROW_SUM = KernelRef.of(OpenCLCompiledKernelTest.class, "rowSum");
+    static final KernelRef ROW_SUM = KernelRef.of(DiagnosticKernels.class, "rowSum");
     static final KernelRef WIDEN = KernelRef.of(OpenCLCompiledKernelTest.class, "widen");
 
     public static void scale(FloatArray out, FloatArray in, float factor, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             out.set(i, in.get(i) * factor);
-        }
-    }
-
-    public static void rowSum(KernelContext ctx, FloatArray out, FloatArray in, int n) {
-        float[] partial = ctx.allocateFloatLocalArray(64);
-        int row = ctx.groupIdx;
-        int lid = ctx.localIdx;
-        float s = 0f;
-        for (int i = lid; i < n; i += ctx.localGroupSizeX) {
-            s += in.get(row * n + i);
-        }
-        partial[lid] = s;
-        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride /= 2) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                partial[lid] += partial[lid + stride];
-            }
-        }
-        if (lid == 0) {
-            out.set(row, partial[0]);
         }
     }
 
