@@ -141,6 +141,11 @@ public final class CudaDevice extends Device {
         return stream;
     }
 
+    /** The CUDA device ordinal (N of {@code cuda:N}). */
+    int ordinal() {
+        return ordinal;
+    }
+
     // ---- memory ----------------------------------------------------------------------------------
 
     /** Zero-filled device memory, like every backend's buffers. */
@@ -226,6 +231,24 @@ public final class CudaDevice extends Device {
             return;
         }
         onStream(() -> timed("copy", () -> check(CudaDriver.cuMemcpyDtoDAsync(d, s, bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)")));
+    }
+
+    /**
+     * Copies {@code rows} rows of {@code rowBytes} from {@code src} (rows {@code srcPitch} bytes
+     * apart, the first at {@code srcOffset}) to {@code dst} (rows {@code dstPitch} apart, from
+     * {@code dstOffset}) as one strided copy: how a block of columns joins a wider matrix.
+     */
+    void copyRows(DeviceBuffer src, long srcOffset, long srcPitch, DeviceBuffer dst, long dstOffset, long dstPitch, long rowBytes, int rows) {
+        if (rows == 0 || rowBytes == 0) {
+            return;
+        }
+        if (rowBytes > srcPitch || rowBytes > dstPitch) {
+            throw new IllegalArgumentException("rows of " + rowBytes + " bytes do not fit pitches " + srcPitch + " / " + dstPitch);
+        }
+        long s = pointer(src, srcOffset, (rows - 1) * srcPitch + rowBytes, "copyRows source");
+        long d = pointer(dst, dstOffset, (rows - 1) * dstPitch + rowBytes, "copyRows destination");
+        onStream(() -> timed("copyRows", () -> check(CudaDriver.cuMemcpy2DAsync(d, dstPitch, s, srcPitch, rowBytes, rows, stream),
+                "cuMemcpy2DAsync(" + rows + " rows of " + rowBytes + " bytes)")));
     }
 
     /** The device address {@code offset} bytes into {@code b}, after checking that {@code bytes} fit there. */

@@ -64,6 +64,7 @@ final class CudaDriver {
     static final int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
 
     static final int CU_STREAM_NON_BLOCKING = 0x1;
+    static final int CU_MEMORYTYPE_DEVICE = 2;
     static final int CU_EVENT_DEFAULT = 0x0;
     static final int CU_EVENT_DISABLE_TIMING = 0x2;
     static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
@@ -96,6 +97,7 @@ final class CudaDriver {
     private static final MethodHandle cuMemcpyHtoDAsync_v2 = fn("cuMemcpyHtoDAsync_v2", DEVICE_PTR, ADDRESS, SIZE, ADDRESS);
     private static final MethodHandle cuMemcpyDtoHAsync_v2 = fn("cuMemcpyDtoHAsync_v2", ADDRESS, DEVICE_PTR, SIZE, ADDRESS);
     private static final MethodHandle cuMemcpyDtoDAsync_v2 = fn("cuMemcpyDtoDAsync_v2", DEVICE_PTR, DEVICE_PTR, SIZE, ADDRESS);
+    private static final MethodHandle cuMemcpy2DAsync_v2 = fn("cuMemcpy2DAsync_v2", ADDRESS, ADDRESS);
     private static final MethodHandle cuMemsetD8Async = fn("cuMemsetD8Async", DEVICE_PTR, JAVA_BYTE, SIZE, ADDRESS);
     private static final MethodHandle cuStreamCreate = fn("cuStreamCreate", ADDRESS, INT);
     private static final MethodHandle cuStreamDestroy_v2 = fn("cuStreamDestroy_v2", ADDRESS);
@@ -355,6 +357,36 @@ final class CudaDriver {
             return (int) cuMemcpyDtoDAsync_v2.invokeExact(dst, src, bytes, stream);
         } catch (Throwable t) {
             throw failed("cuMemcpyDtoDAsync_v2", t);
+        }
+    }
+
+    /**
+     * CUDA_MEMCPY2D (cuda.h): 16 eight-byte fields, the two CUmemorytype enums padded to 8 bytes.
+     * Byte offsets of the fields a device-to-device copy sets; CudaHeaderTest checks them with offsetof.
+     */
+    static final long MEMCPY2D_BYTES = 128;
+    static final long MEMCPY2D_SRC_MEMORY_TYPE = 16, MEMCPY2D_SRC_DEVICE = 32, MEMCPY2D_SRC_PITCH = 48;
+    static final long MEMCPY2D_DST_MEMORY_TYPE = 72, MEMCPY2D_DST_DEVICE = 88, MEMCPY2D_DST_PITCH = 104;
+    static final long MEMCPY2D_WIDTH_IN_BYTES = 112, MEMCPY2D_HEIGHT = 120;
+
+    /**
+     * Copies {@code height} rows of {@code widthBytes} from device memory at {@code src} (rows
+     * {@code srcPitch} bytes apart) to {@code dst} (rows {@code dstPitch} apart), queued on {@code stream}.
+     */
+    static int cuMemcpy2DAsync(long dst, long dstPitch, long src, long srcPitch, long widthBytes, long height, MemorySegment stream) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = arena.allocate(MEMCPY2D_BYTES, 8); // zeroed: x/y offsets 0, no host or array operands
+            p.set(JAVA_INT, MEMCPY2D_SRC_MEMORY_TYPE, CU_MEMORYTYPE_DEVICE);
+            p.set(JAVA_LONG, MEMCPY2D_SRC_DEVICE, src);
+            p.set(JAVA_LONG, MEMCPY2D_SRC_PITCH, srcPitch);
+            p.set(JAVA_INT, MEMCPY2D_DST_MEMORY_TYPE, CU_MEMORYTYPE_DEVICE);
+            p.set(JAVA_LONG, MEMCPY2D_DST_DEVICE, dst);
+            p.set(JAVA_LONG, MEMCPY2D_DST_PITCH, dstPitch);
+            p.set(JAVA_LONG, MEMCPY2D_WIDTH_IN_BYTES, widthBytes);
+            p.set(JAVA_LONG, MEMCPY2D_HEIGHT, height);
+            return (int) cuMemcpy2DAsync_v2.invokeExact(p, stream);
+        } catch (Throwable t) {
+            throw failed("cuMemcpy2DAsync_v2", t);
         }
     }
 

@@ -33,6 +33,9 @@ class CudaBindingsTest {
         checked += checkCallSites(CudaDriver.class, CudaDriver.signatures());
         checked += checkCallSites(CudaBlas.class, CudaBlas.signatures());
         checked += checkCallSites(Nvrtc.class, Nvrtc.signatures());
+        int nccl = checkCallSites(Nccl.class, Nccl.signatures());
+        assertEquals(Nccl.signatures().size(), nccl, "every NCCL function (and setenv) is called through one wrapper");
+        checked += nccl;
         // every bound driver function is called through one wrapper, plus cuBLAS's GEMM and status text, NVRTC's error text
         assertTrue(checked >= CudaDriver.signatures().size() - 1 + 2 + 1, "call sites checked: " + checked);
     }

@@ -65,6 +65,25 @@ class CudaHeaderTest {
         assertEquals(expected, runProbe(prints.toString()));
     }
 
+    /** The CUDA_MEMCPY2D field offsets that the 2-D copy writes (a wrong one would copy from or to a wrong address). */
+    @Test
+    void memcpy2dLayoutMatchesCudaH() throws Exception {
+        Map<String, String> expected = new TreeMap<>();
+        Map<String, String> fields = Map.of("MEMCPY2D_SRC_MEMORY_TYPE", "srcMemoryType", "MEMCPY2D_SRC_DEVICE", "srcDevice",
+                "MEMCPY2D_SRC_PITCH", "srcPitch", "MEMCPY2D_DST_MEMORY_TYPE", "dstMemoryType", "MEMCPY2D_DST_DEVICE", "dstDevice",
+                "MEMCPY2D_DST_PITCH", "dstPitch", "MEMCPY2D_WIDTH_IN_BYTES", "WidthInBytes", "MEMCPY2D_HEIGHT", "Height");
+        StringBuilder prints = new StringBuilder("  std::printf(\"MEMCPY2D_BYTES %zu\\n\", sizeof(CUDA_MEMCPY2D));\n");
+        expected.put("MEMCPY2D_BYTES", Long.toString(CudaDriver.MEMCPY2D_BYTES));
+        for (var e : fields.entrySet()) {
+            Field f = CudaDriver.class.getDeclaredField(e.getKey());
+            f.setAccessible(true);
+            expected.put(e.getKey(), Long.toString(f.getLong(null)));
+            prints.append("  std::printf(\"%s %zu\\n\", \"").append(e.getKey()).append("\", offsetof(CUDA_MEMCPY2D, ")
+                    .append(e.getValue()).append("));\n");
+        }
+        assertEquals(expected, runProbe(prints.toString()));
+    }
+
     /** Builds and runs a host program that includes cuda.h; returns its output as name -> value lines. */
     private static Map<String, String> runProbe(String body) throws IOException, InterruptedException {
         Assumptions.assumeTrue(CudaCheck.available(), "nvcc not found at " + NVCC);
@@ -74,6 +93,7 @@ class CudaHeaderTest {
         Files.writeString(cpp, """
                 #include <cuda.h>
                 #include <library_types.h>
+                #include <cstddef>
                 #include <cstdio>
                 #include <type_traits>
                 template <class T> char kind() {
