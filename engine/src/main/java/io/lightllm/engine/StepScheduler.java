@@ -3,7 +3,6 @@ package io.lightllm.engine;
 import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
-import io.lightllm.tornado.api.IntArray;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -217,7 +216,7 @@ final class StepScheduler {
         pool.retain(promptSlots);
         rider.shareSlots(promptSlots);
         rider.row(acquireRow());
-        pool.device().write(IntArray.fromArray(promptSlots).segment(), table.buffer(), (long) rider.row() * table.maxLen() * Integer.BYTES);
+        table.writeRow(rider.row(), promptSlots);
     }
 
     private Step decode(List<Request> running) {

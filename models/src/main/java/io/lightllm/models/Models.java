@@ -89,11 +89,16 @@ public final class Models {
             bytes += weights.get(name).data().byteSize();
         }
         String to = devices.stream().map(Device::id).collect(java.util.stream.Collectors.joining(","));
+        CausalLM model;
         try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
             boolean int8 = quant == Quantization.INT8;
-            return devices.size() == 1 ? new LlamaModel(devices.getFirst(), c, weights, int8, progress::advance)
+            model = devices.size() == 1 ? new LlamaModel(devices.getFirst(), c, weights, int8, progress::advance)
                     : new TensorParallelModel(devices, c, weights, int8, progress::advance);
         }
+        if (!quiet && model instanceof TensorParallelModel tp) {
+            System.err.println("tensor parallelism: " + tp.worldSize() + " ranks on " + to + ", collectives over " + tp.communicator());
+        }
+        return model;
     }
 
     /** A model that also owns what its weights alias (dummy weights in host memory). */

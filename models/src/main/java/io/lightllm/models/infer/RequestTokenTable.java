@@ -1,6 +1,7 @@
 package io.lightllm.models.infer;
 
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayDeque;
@@ -9,10 +10,12 @@ import java.util.Deque;
 /**
  * Rows of token slots on the device, one row per running request (LightLLM's
  * {@code req_to_token_indexs}): attention kernels find a request's K/V through its row. The
- * rows are written by the forward pass itself (the scatter of each step's new slots).
+ * rows are written by the forward pass itself (the scatter of each step's new slots), and by
+ * {@link #writeRow} for a request that shares another's prompt.
  */
 public final class RequestTokenTable implements AutoCloseable {
     private final java.util.List<AutoCloseable> companions = new java.util.ArrayList<>();
+    private final java.util.List<RequestTokenTable> mirrors = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final DeviceBuffer table;
     private final int maxRequests;
     private final int maxLen;
@@ -42,6 +45,39 @@ public final class RequestTokenTable implements AutoCloseable {
 
     public synchronized int freeRows() {
         return freeRows.size();
+    }
+
+    /**
+     * Writes {@code slots} as the first tokens of {@code row}, here and in every mirror: how a
+     * request that shares another's prompt gets its row without a forward pass.
+     */
+    public void writeRow(int row, int[] slots) {
+        if (row < 0 || row >= maxRequests || slots.length > maxLen) {
+            throw new IllegalArgumentException(slots.length + " slots do not fit row " + row + " of " + maxRequests + " x " + maxLen);
+        }
+        if (slots.length > 0) {
+            table.device().write(IntArray.fromArray(slots).segment(), table, (long) row * maxLen * Integer.BYTES);
+        }
+        for (RequestTokenTable m : mirrors) {
+            m.writeRow(row, slots);
+        }
+    }
+
+    /**
+     * Keeps {@code copy} (a tensor-parallel rank's table on its own device) equal to this one: it
+     * gets this table's contents now and every {@link #writeRow} from now on; the forward pass
+     * writes the steps' new slots into each rank's table itself.
+     */
+    public void mirrorTo(RequestTokenTable copy) {
+        if (copy.maxRequests != maxRequests || copy.maxLen != maxLen) {
+            throw new IllegalArgumentException("a mirror must have the same shape");
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment all = arena.allocate(table.byteSize(), Integer.BYTES);
+            table.device().read(table, 0, all);
+            copy.table.device().write(all, copy.table, 0);
+        }
+        mirrors.add(copy);
     }
 
     public DeviceBuffer buffer() {

@@ -114,8 +114,9 @@ public final class LlamaModel implements CausalLM {
         StepBuffers s = step;
         s.upload(batch);
         DeviceBuffer freqs = inverseFrequencies(batch.maxSeqLen());
-        // a sharded step meets the other ranks on the host mid-step, which a device recording cannot replay
-        if (batch.prefill() || !RECORD_DECODE || shard.sharded() || Boolean.FALSE.equals(canRecord)) {
+        // a sharded step whose ranks meet on the host mid-step cannot be replayed by a device recording;
+        // with NCCL each rank records its own step, collectives included, and the replays meet on the GPUs
+        if (batch.prefill() || !RECORD_DECODE || !shard.recordable() || Boolean.FALSE.equals(canRecord)) {
             launchStep(batch, pool, table, freqs, batch.maxSeqLen());
             return s.logits;
         }

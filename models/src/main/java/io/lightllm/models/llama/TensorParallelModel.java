@@ -5,13 +5,11 @@ import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
-import io.lightllm.models.parallel.InProcessCommunicator;
+import io.lightllm.models.parallel.RankGroup;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -25,18 +23,20 @@ import java.util.function.LongConsumer;
 /**
  * A Llama model split over several devices (Megatron-style tensor parallelism, see
  * docs/tensor-parallel.md): rank r runs a {@link LlamaModel} of its {@link LlamaShard} on
- * device r, on a thread of its own, and the ranks meet in an {@link InProcessCommunicator}.
+ * device r, on a thread of its own, and the ranks meet in a {@link RankGroup} (NCCL on GPUs,
+ * host memory otherwise).
  *
  * <p>To the engine it is one model on rank 0's device: {@link #newKvPool} returns rank 0's pool,
  * whose slot allocation is the one allocation of all ranks (the other ranks' pools of their kv
  * heads are storage at the same slot numbers), and the request table lives on rank 0's device;
- * the other ranks keep copies whose rows of a step are refreshed from it before the step.
+ * the other ranks keep mirrors of it ({@link RequestTokenTable#mirrorTo}).
  */
 public final class TensorParallelModel implements CausalLM {
     private final Device[] devices;
     private final ModelConfig config;
     private final LlamaModel[] ranks;
-    private final InProcessCommunicator communicator;
+    private final RankGroup communicator;
+    private final int[] vocabColumns;
     private final ExecutorService[] threads;
     private final Map<TokenKvPool, TokenKvPool[]> rankPools = new IdentityHashMap<>();
     private final Map<RequestTokenTable, RequestTokenTable[]> rankTables = new IdentityHashMap<>();
@@ -50,12 +50,14 @@ public final class TensorParallelModel implements CausalLM {
         }
         this.devices = devices.toArray(Device[]::new);
         this.config = config;
-        this.communicator = new InProcessCommunicator(this.devices);
+        this.communicator = RankGroup.forDevices(this.devices);
         this.ranks = new LlamaModel[this.devices.length];
         this.threads = new ExecutorService[this.devices.length];
+        int[] columns = null;
         try {
             for (int r = 0; r < ranks.length; r++) {
                 LlamaShard shard = LlamaShard.of(config, communicator.rank(r));
+                columns = shard.vocabColumns(config);
                 ranks[r] = new LlamaModel(this.devices[r], config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
                 int rank = r;
                 threads[r] = Executors.newSingleThreadExecutor(task -> {
@@ -68,10 +70,16 @@ public final class TensorParallelModel implements CausalLM {
             close();
             throw e;
         }
+        this.vocabColumns = columns;
     }
 
     public int worldSize() {
         return ranks.length;
+    }
+
+    /** What carries the collectives, e.g. "nccl 2.27.7" or "host memory". */
+    public String communicator() {
+        return communicator.describe();
     }
 
     @Override
@@ -126,14 +134,13 @@ public final class TensorParallelModel implements CausalLM {
                 logitsRows = b;
             }
         }
-        copyTableRows(batch, table, tables);
         List<Future<?>> running = new ArrayList<>();
         for (int r = 0; r < ranks.length; r++) {
             int rank = r;
             running.add(threads[r].submit(() -> {
                 try {
                     DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
-                    communicator.rank(rank).gatherColumns(local, batch.requests(), ranks[rank].vocabSize(), rank == 0 ? logits : null);
+                    communicator.rank(rank).gatherColumns(local, batch.requests(), vocabColumns, rank == 0 ? logits : null);
                 } catch (RuntimeException | Error e) {
                     communicator.abort(); // the others may wait for this rank in a collective
                     throw e;
@@ -161,9 +168,9 @@ public final class TensorParallelModel implements CausalLM {
     }
 
     /**
-     * The table's copies on ranks 1..N-1, made the first time it is seen. Each step writes its
-     * new tokens' slots into every copy (the scatter of {@link LlamaModel}); what was written
-     * into the rank-0 table by others (the engine's prompt sharing) is copied by {@link #copyTableRows}.
+     * The table's mirrors on ranks 1..N-1, made the first time it is seen. Each step writes its
+     * new tokens' slots into every mirror (the scatter of {@link LlamaModel}); the engine's own
+     * writes (prompt sharing) reach them through {@link RequestTokenTable#writeRow}.
      */
     private RequestTokenTable[] tablesOf(RequestTokenTable table) {
         RequestTokenTable[] tables = rankTables.get(table);
@@ -172,29 +179,12 @@ public final class TensorParallelModel implements CausalLM {
             tables[0] = table;
             for (int r = 1; r < ranks.length; r++) {
                 tables[r] = new RequestTokenTable(devices[r], table.maxRequests(), table.maxLen());
+                table.mirrorTo(tables[r]);
             }
             rankTables.put(table, tables);
             table.closeWith(() -> forget(rankTables, table));
         }
         return tables;
-    }
-
-    /** Copies, for each request of the step, the slots of the tokens it already has from rank 0's table to the others. */
-    private void copyTableRows(NopadBatch batch, RequestTokenTable table, RequestTokenTable[] tables) {
-        try (Arena arena = Arena.ofConfined()) {
-            for (int r = 0; r < batch.requests(); r++) {
-                int prefix = batch.prefix(r);
-                if (prefix == 0) {
-                    continue;
-                }
-                long offset = (long) batch.requestRows()[r] * table.maxLen() * Integer.BYTES;
-                MemorySegment row = arena.allocate((long) prefix * Integer.BYTES, Integer.BYTES);
-                devices[0].read(table.buffer(), offset, row);
-                for (int rank = 1; rank < ranks.length; rank++) {
-                    devices[rank].write(row, tables[rank].buffer(), offset);
-                }
-            }
-        }
     }
 
     /** Closes what ranks 1..N-1 keep for a rank-0 pool or table that is being closed. */
@@ -234,6 +224,8 @@ public final class TensorParallelModel implements CausalLM {
                 m.close();
             }
         }
-        communicator.close();
+        if (communicator != null) {
+            communicator.close();
+        }
     }
 }

@@ -13,11 +13,10 @@ import java.lang.foreign.ValueLayout;
  * the staging area while another still reads it. Simple and exact; it moves every byte through
  * the host, so it is the CPU and test path, not the fast one.
  */
-public final class InProcessCommunicator implements AutoCloseable {
+public final class InProcessCommunicator implements RankGroup {
     private final Device[] devices;
     private final RankBarrier barrier;
     private final MemorySegment[] staging;
-    private final int[] columns;
     private final Arena arena = Arena.ofShared();
 
     public InProcessCommunicator(Device[] devices) {
@@ -27,22 +26,27 @@ public final class InProcessCommunicator implements AutoCloseable {
         this.devices = devices.clone();
         this.barrier = new RankBarrier(devices.length);
         this.staging = new MemorySegment[devices.length];
-        this.columns = new int[devices.length];
     }
 
-    /** The view of rank {@code r}, to be used from that rank's thread only. */
+    @Override
     public Communicator rank(int r) {
         return new Rank(r);
     }
 
-    /** Wakes ranks waiting for a rank that failed (they get an exception); call when a rank throws. */
+    /** Wakes ranks waiting for a rank that failed: they get an exception. */
+    @Override
     public void abort() {
         barrier.breakAll();
     }
 
-    /** Usable again after {@link #abort}, once every rank has returned. */
+    @Override
     public void recover() {
         barrier.repair();
+    }
+
+    @Override
+    public String describe() {
+        return "host memory";
     }
 
     /** Frees the staging memory; call once no rank runs a collective any more. */
@@ -86,13 +90,12 @@ public final class InProcessCommunicator implements AutoCloseable {
         }
 
         @Override
-        public void gatherColumns(DeviceBuffer local, int rows, int localColumns, DeviceBuffer gathered) {
+        public void gatherColumns(DeviceBuffer local, int rows, int[] columns, DeviceBuffer gathered) {
             if ((rank == 0) != (gathered != null)) {
                 throw new IllegalArgumentException("rank 0, and only rank 0, passes the gathered buffer");
             }
-            MemorySegment mine = stage((long) rows * localColumns * Float.BYTES);
+            MemorySegment mine = stage((long) rows * columns[rank] * Float.BYTES);
             devices[rank].read(local, 0, mine);
-            columns[rank] = localColumns;
             await();
             if (rank == 0) {
                 int total = 0;
@@ -111,6 +114,11 @@ public final class InProcessCommunicator implements AutoCloseable {
                 devices[0].write(out, gathered, 0);
             }
             await();
+        }
+
+        @Override
+        public boolean recordable() {
+            return false;
         }
 
         /** This rank's staging segment, grown to {@code bytes}; the others read it between barriers. */

@@ -12,6 +12,7 @@ import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
+import io.lightllm.models.parallel.RankGroup;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.jvm.JvmDevice;
@@ -95,6 +96,24 @@ class TensorParallelTest {
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RankDevices.resolve("jvm,jvm", 4));
         assertTrue(e.getMessage().contains("lists 2 devices but --tp is 4"), e.getMessage());
+    }
+
+    /** JVM ranks meet in host memory; asking for NCCL there is refused with the reason, not ignored. */
+    @Test
+    void choosesTheCommunicatorByDevice() {
+        try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly())) {
+            try (CausalLM split = Models.load(files, RankDevices.resolve("jvm", 2), Models.Quantization.NONE, true)) {
+                assertEquals("host memory", ((TensorParallelModel) split).communicator());
+            }
+            System.setProperty(RankGroup.PROPERTY, "nccl");
+            try {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> Models.load(files, RankDevices.resolve("jvm", 2), Models.Quantization.NONE, true));
+                assertTrue(e.getMessage().contains("jvm is not a CUDA device"), e.getMessage());
+            } finally {
+                System.clearProperty(RankGroup.PROPERTY);
+            }
+        }
     }
 
     private static void compare(GreedyRunner expected, GreedyRunner actual, String what) {

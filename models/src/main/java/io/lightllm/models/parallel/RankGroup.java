@@ -1,0 +1,67 @@
+package io.lightllm.models.parallel;
+
+import io.lightllm.tornado.cuda.CudaDevice;
+import io.lightllm.tornado.cuda.NcclGroup;
+import io.lightllm.tornado.runtime.Device;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * The ranks of one tensor-parallel model and how they communicate: {@link NcclCommunicator} when
+ * every rank has a GPU of its own and NCCL is there, else {@link InProcessCommunicator} (host
+ * memory: the JVM and OpenCL devices, or several ranks on one device).
+ * {@code -Dlightllm.tp.communicator=nccl|host} forces one (nccl fails with the reason when it cannot run).
+ */
+public interface RankGroup extends AutoCloseable {
+    String PROPERTY = "lightllm.tp.communicator";
+
+    /** The view of rank {@code r}, to be used from that rank's thread only. */
+    Communicator rank(int r);
+
+    /** Wakes or stops ranks waiting for a rank that failed; call when a rank throws. */
+    void abort();
+
+    /** Usable again after {@link #abort}, once every rank has returned. */
+    void recover();
+
+    /** What carries the collectives, for logs and benchmark reports (e.g. "nccl 2.27.7"). */
+    String describe();
+
+    @Override
+    void close();
+
+    static RankGroup forDevices(Device[] devices) {
+        String choice = System.getProperty(PROPERTY, "auto").toLowerCase(Locale.ROOT);
+        Optional<String> whyNotNccl = whyNotNccl(devices);
+        return switch (choice) {
+            case "host" -> new InProcessCommunicator(devices);
+            case "nccl" -> {
+                whyNotNccl.ifPresent(why -> {
+                    throw new IllegalArgumentException("-D" + PROPERTY + "=nccl: " + why);
+                });
+                yield NcclCommunicator.over(devices);
+            }
+            case "auto" -> whyNotNccl.isEmpty() ? NcclCommunicator.over(devices) : new InProcessCommunicator(devices);
+            default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be auto, nccl or host (got '" + choice + "')");
+        };
+    }
+
+    /** Empty when NCCL can carry these ranks: distinct CUDA devices and a loadable libnccl. */
+    private static Optional<String> whyNotNccl(Device[] devices) {
+        List<String> ids = new ArrayList<>();
+        for (Device d : devices) {
+            if (!(d instanceof CudaDevice)) {
+                return Optional.of("rank device " + d.id() + " is not a CUDA device");
+            }
+            ids.add(d.id());
+        }
+        if (new HashSet<>(ids).size() != ids.size()) {
+            return Optional.of("NCCL needs one GPU per rank, the ranks use " + Arrays.toString(ids.toArray()));
+        }
+        return NcclGroup.unavailableReason();
+    }
+}
