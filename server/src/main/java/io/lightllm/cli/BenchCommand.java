@@ -58,22 +58,30 @@ final class BenchCommand implements Main.Command {
         }
     }
 
+    /** {@code --batch-size} may list several sizes (1,64,256): the model is loaded once and each size runs in turn. */
     private static int runStatic(Flags f) {
         ModelOptions m = ModelOptions.read(f);
-        int batch = f.integer("batch-size", 1, 1, 4096);
+        int[] batches = ints(f.string("batch-size", "1"));
+        for (int b : batches) {
+            if (b < 1 || b > 4096) {
+                throw new IllegalArgumentException("--batch-size must be between 1 and 4096, got " + b);
+            }
+        }
         int input = f.integer("input-len", 128, 1, 1 << 20);
         int output = f.integer("output-len", 128, 1, 1 << 20);
         DType kv = DType.fromName(f.string("kv-dtype", "f32").replace("int8", "i8"));
         boolean json = f.bool("json");
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
-            StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
-            if (json) {
-                System.out.println(r.json());
-            } else {
-                System.out.printf("device %s, batch %d, input %d, output %d%n", m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output);
-                System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
-                        r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+            for (int batch : batches) {
+                StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
+                if (json) {
+                    System.out.println(r.json());
+                } else {
+                    System.out.printf("device %s, batch %d, input %d, output %d%n", m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output);
+                    System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
+                            r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+                }
             }
         }
         return 0;

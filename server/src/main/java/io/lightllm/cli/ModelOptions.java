@@ -25,7 +25,7 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
 
     static ModelOptions read(Flags f) {
         String model = f.required("model");
-        List<Device> devices = RankDevices.resolve(deviceId(f), f.integer("tp", 1, 1, 64));
+        List<Device> devices = RankDevices.resolve(deviceId(f), tp(f));
         Models.Quantization quant = quantization(f);
         boolean dummy = switch (f.string("load-format", "auto")) {
             case "auto" -> false;
@@ -42,6 +42,11 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
     /** {@code --device}, else the {@code lightllm.device} system property, else the JVM. */
     static String deviceId(Flags f) {
         return f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm"));
+    }
+
+    /** {@code --tp N}: ranks of tensor parallelism (1: one device). */
+    static int tp(Flags f) {
+        return f.integer("tp", 1, 1, 64);
     }
 
     /** {@code --quant none|int8}: weight-only int8, or the stored dtype. */

@@ -21,7 +21,7 @@ final class ServeCommand implements Main.Command {
 
     @Override
     public String summary() {
-        return "serve a model over HTTP: --model PATH [--device D] [--host H] [--port P] [--api-key K] [engine flags]";
+        return "serve a model over HTTP: --model PATH [--device D] [--tp N] [--host H] [--port P] [--api-key K] [engine flags]";
     }
 
     @Override
@@ -56,7 +56,7 @@ final class ServeCommand implements Main.Command {
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
                 f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE));
         Models.Quantization quant = ModelOptions.quantization(f);
-        return new ServeOptions(model, device, name, engine, server, quant, false, fixedPool ? 0 : memFraction);
+        return new ServeOptions(model, device, ModelOptions.tp(f), name, engine, server, quant, false, fixedPool ? 0 : memFraction);
     }
 
     private static DType kvDtype(String name) {

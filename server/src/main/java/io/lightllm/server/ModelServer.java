@@ -9,11 +9,12 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.models.tokenizer.Tokenizer;
 import io.lightllm.tornado.runtime.Device;
-import io.lightllm.tornado.runtime.Devices;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -51,12 +52,12 @@ public final class ModelServer implements AutoCloseable {
     }
 
     public static ModelServer start(ServeOptions o) {
-        Device device = Devices.get(o.device());
+        List<Device> devices = RankDevices.resolve(o.device(), o.tp());
         ModelFiles files = ModelFiles.open(o.model(), new LoadOptions(o.quiet(), false));
         CausalLM model = null;
         Engine engine = null;
         try {
-            model = Models.load(files, device, o.quantization(), o.quiet());
+            model = Models.load(files, devices, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
             EngineConfig config = new EngineConfig(router(o, model), o.engine().kvDtype(), stopIds, o.engine().tokenizerThreads());
             engine = Engine.start(model, config, files.tokenizer());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.SharedData;
 import java.io.ByteArrayOutputStream;
+import java.util.List;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
@@ -72,6 +73,23 @@ class MainTest {
             String served = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("choices").get(0).path("text").asText();
             assertEquals(expected, served);
         }
+    }
+
+    /** One load, one JSON line per listed batch size, at tp 2; a bad size and a bad --tp are refused before loading. */
+    @Test
+    void benchStaticRunsEachListedBatchSize() {
+        Result r = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--tp", "2", "--batch-size", "1,3",
+                "--input-len", "4", "--output-len", "3", "--json");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(0).contains("\"batch_size\":1,") && lines.get(1).contains("\"batch_size\":3,"), r.out());
+        Result zero = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--batch-size", "1,0");
+        assertEquals(2, zero.code());
+        assertTrue(zero.err().contains("--batch-size must be between 1 and 4096, got 0"), zero.err());
+        Result tp = run("serve", "--model", SharedData.model("stories260K").toString(), "--tp", "0");
+        assertEquals(2, tp.code());
+        assertTrue(tp.err().contains("--tp"), tp.err());
     }
 
     @Test
