@@ -30,8 +30,10 @@ public final class KvPoolSizing {
             throw new IllegalArgumentException("--mem-fraction must be in (0, 1], got " + memFraction);
         }
         Device device = model.device();
-        long free = freeBytesAfterWeights(device, weightBytes);
-        long perToken = bytesPerToken(model, kvDtype);
+        // ranks on the same memory (tensor parallelism on one device, or on the JVM) each hold weights and a pool
+        int sharing = model.ranksSharingMemory();
+        long free = freeBytesAfterWeights(device, weightBytes * sharing);
+        long perToken = bytesPerToken(model, kvDtype) * sharing;
         long tokens = (long) (memFraction * free) / perToken;
         if (tokens < 1) {
             throw new IllegalArgumentException("no room for a KV pool on " + device.id() + ": " + free + " bytes free after weights, "

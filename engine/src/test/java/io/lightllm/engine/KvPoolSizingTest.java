@@ -35,4 +35,21 @@ class KvPoolSizingTest {
             assertThrows(IllegalArgumentException.class, () -> KvPoolSizing.maxTotalTokens(model, DType.F16, 1.5, 0));
         });
     }
+
+    /** tp 2 on the JVM: both ranks' pools live in host memory, so the pool sized from it counts both. */
+    @Test
+    void jvmRanksShareTheHostMemory() throws Exception {
+        try (io.lightllm.models.ModelFiles files = io.lightllm.models.ModelFiles.open(SharedData.model("stories260K"),
+                io.lightllm.models.LoadOptions.quietly());
+             io.lightllm.models.infer.CausalLM split = io.lightllm.models.Models.load(files,
+                     io.lightllm.models.parallel.RankDevices.resolve("jvm", 2), io.lightllm.models.Models.Quantization.NONE, true)) {
+            assertEquals(2, split.ranksSharingMemory());
+            OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+            int tokens = KvPoolSizing.maxTotalTokens(split, DType.F16, 0.5, 0);
+            // each rank's pool holds 2 of the 4 kv heads: a token costs half of the one-device figure on each rank
+            long rankBytes = KvPoolSizing.bytesPerToken(split, DType.F16);
+            assertEquals(5 * 2 * 2 * 8 * 2, rankBytes);
+            assertTrue(2L * tokens * rankBytes <= 0.5 * os.getTotalMemorySize() / 2, "both ranks' pools within the fraction");
+        }
+    }
 }

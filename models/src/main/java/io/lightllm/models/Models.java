@@ -107,6 +107,10 @@ public final class Models {
             return model.device();
         }
 
+        public int ranksSharingMemory() {
+            return model.ranksSharingMemory();
+        }
+
         public int vocabSize() {
             return model.vocabSize();
         }

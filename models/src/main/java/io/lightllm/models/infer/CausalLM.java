@@ -17,6 +17,15 @@ public interface CausalLM extends AutoCloseable {
     /** Bytes the weights take on the device (what is left is for the KV pool). */
     long weightBytes();
 
+    /**
+     * How many ranks keep weights and a KV pool of their own in {@link #device()}'s memory: 1, or
+     * under tensor parallelism the ranks placed on that same memory (several ranks on one device;
+     * JVM ranks, which all live in host memory). Sizing the pool from memory divides by it.
+     */
+    default int ranksSharingMemory() {
+        return 1;
+    }
+
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 

@@ -92,6 +92,16 @@ public final class TensorParallelModel implements CausalLM {
         return config.vocabSize();
     }
 
+    /** Ranks on rank 0's memory: the same device id (every JVM device is {@code jvm}, in host memory). */
+    @Override
+    public int ranksSharingMemory() {
+        int n = 0;
+        for (Device d : devices) {
+            n += d.id().equals(devices[0].id()) ? 1 : 0;
+        }
+        return n;
+    }
+
     /** Rank 0's share: what each device holds, which is what sizing the KV pool from free memory needs. */
     @Override
     public long weightBytes() {
