@@ -204,7 +204,8 @@ final class CudaDriver {
         };
     }
 
-    private static CudaException failed(String call, Throwable t) {
+    /** What a Throwable from an FFM downcall becomes: runtime exceptions and errors as they are, the rest wrapped. */
+    static CudaException failed(String call, Throwable t) {
         if (t instanceof RuntimeException re) {
             throw re;
         }

@@ -108,7 +108,7 @@ final class Nccl {
             int v = out.get(JAVA_INT, 0);
             return (v / 10000) + "." + (v / 100 % 100) + "." + (v % 100);
         } catch (Throwable t) {
-            throw failed("ncclGetVersion", t);
+            throw CudaDriver.failed("ncclGetVersion", t);
         }
     }
 
@@ -126,7 +126,7 @@ final class Nccl {
         } catch (CudaException e) {
             throw e;
         } catch (Throwable t) {
-            throw failed("setenv", t);
+            throw CudaDriver.failed("setenv", t);
         }
     }
 
@@ -142,7 +142,7 @@ final class Nccl {
             }
             return out;
         } catch (Throwable t) {
-            throw failed("ncclCommInitAll", t);
+            throw CudaDriver.failed("ncclCommInitAll", t);
         }
     }
 
@@ -150,7 +150,7 @@ final class Nccl {
         try {
             check((int) ncclCommDestroy.invokeExact(comm), "ncclCommDestroy", null);
         } catch (Throwable t) {
-            throw failed("ncclCommDestroy", t);
+            throw CudaDriver.failed("ncclCommDestroy", t);
         }
     }
 
@@ -159,7 +159,7 @@ final class Nccl {
         try {
             check((int) ncclCommAbort.invokeExact(comm), "ncclCommAbort", null);
         } catch (Throwable t) {
-            throw failed("ncclCommAbort", t);
+            throw CudaDriver.failed("ncclCommAbort", t);
         }
     }
 
@@ -168,7 +168,7 @@ final class Nccl {
         try {
             check((int) ncclAllReduce.invokeExact(b, b, count, ncclFloat32, ncclSum, comm, stream), "ncclAllReduce(" + count + " f32)", comm);
         } catch (Throwable t) {
-            throw failed("ncclAllReduce", t);
+            throw CudaDriver.failed("ncclAllReduce", t);
         }
     }
 
@@ -177,7 +177,7 @@ final class Nccl {
             check((int) ncclSend.invokeExact(MemorySegment.ofAddress(buffer), count, ncclFloat32, peer, comm, stream),
                     "ncclSend(" + count + " f32 to rank " + peer + ")", comm);
         } catch (Throwable t) {
-            throw failed("ncclSend", t);
+            throw CudaDriver.failed("ncclSend", t);
         }
     }
 
@@ -186,7 +186,7 @@ final class Nccl {
             check((int) ncclRecv.invokeExact(MemorySegment.ofAddress(buffer), count, ncclFloat32, peer, comm, stream),
                     "ncclRecv(" + count + " f32 from rank " + peer + ")", comm);
         } catch (Throwable t) {
-            throw failed("ncclRecv", t);
+            throw CudaDriver.failed("ncclRecv", t);
         }
     }
 
@@ -194,7 +194,7 @@ final class Nccl {
         try {
             check((int) ncclGroupStart.invokeExact(), "ncclGroupStart", null);
         } catch (Throwable t) {
-            throw failed("ncclGroupStart", t);
+            throw CudaDriver.failed("ncclGroupStart", t);
         }
     }
 
@@ -202,7 +202,7 @@ final class Nccl {
         try {
             check((int) ncclGroupEnd.invokeExact(), "ncclGroupEnd", null);
         } catch (Throwable t) {
-            throw failed("ncclGroupEnd", t);
+            throw CudaDriver.failed("ncclGroupEnd", t);
         }
     }
 
@@ -229,15 +229,5 @@ final class Nccl {
         } catch (Throwable t) {
             return "unknown NCCL error";
         }
-    }
-
-    private static RuntimeException failed(String call, Throwable t) {
-        if (t instanceof RuntimeException re) {
-            return re;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new CudaException("calling " + call + " through FFM failed", t);
     }
 }
