@@ -9,8 +9,9 @@ import java.util.List;
 
 /**
  * The devices of {@code --tp N} ranks from a {@code --device} value: {@code jvm} gives N
- * independent JVM devices sharing the cores; a comma list ({@code opencl:0:0,opencl:0:1}) names
- * one device per rank; one other device id is shared by all ranks.
+ * independent JVM devices sharing the cores; a comma list ({@code cuda:0,cuda:1}, or short
+ * {@code cuda:0,1}; {@code opencl:0:0,0:1}) names one device per rank; one other device id is
+ * shared by all ranks.
  */
 public final class RankDevices {
     private RankDevices() {
@@ -20,7 +21,7 @@ public final class RankDevices {
         if (tp < 1) {
             throw new IllegalArgumentException("--tp must be at least 1, got " + tp);
         }
-        List<String> ids = Arrays.stream(deviceSpec.split(",")).map(String::trim).toList();
+        List<String> ids = ids(deviceSpec);
         if (tp == 1 && ids.size() == 1) {
             return List.of(Devices.get(ids.getFirst()));
         }
@@ -33,6 +34,25 @@ public final class RankDevices {
             String id = ids.size() == 1 ? ids.getFirst() : ids.get(r);
             // every JVM rank gets a device of its own, with its share of the cores
             out.add(id.equals("jvm") ? new JvmDevice(Math.max(1, Runtime.getRuntime().availableProcessors() / tp)) : Devices.get(id));
+        }
+        return out;
+    }
+
+    /** The comma list's ids; an item without a backend ({@code 1} in {@code cuda:0,1}) takes the first item's. */
+    static List<String> ids(String deviceSpec) {
+        List<String> items = Arrays.stream(deviceSpec.split(",")).map(String::trim).toList();
+        String first = items.getFirst();
+        String backend = first.contains(":") ? first.substring(0, first.indexOf(':') + 1) : "";
+        List<String> out = new ArrayList<>();
+        for (String item : items) {
+            if (item.isEmpty()) {
+                throw new IllegalArgumentException("--device '" + deviceSpec + "' has an empty item");
+            }
+            boolean bare = Character.isDigit(item.charAt(0));
+            if (bare && backend.isEmpty()) {
+                throw new IllegalArgumentException("--device '" + deviceSpec + "': '" + item + "' names no backend (write cuda:" + item + ")");
+            }
+            out.add(bare ? backend + item : item);
         }
         return out;
     }
