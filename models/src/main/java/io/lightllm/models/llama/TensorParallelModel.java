@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
 
 /**
@@ -145,6 +146,8 @@ public final class TensorParallelModel implements CausalLM {
             }
         }
         List<Future<?>> running = new ArrayList<>();
+        // the failure that came first is the cause; the others are ranks woken from a collective by it
+        AtomicReference<Throwable> cause = new AtomicReference<>();
         for (int r = 0; r < ranks.length; r++) {
             int rank = r;
             running.add(threads[r].submit(() -> {
@@ -152,27 +155,33 @@ public final class TensorParallelModel implements CausalLM {
                     DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
                     communicator.rank(rank).gatherColumns(local, batch.requests(), vocabColumns, rank == 0 ? logits : null);
                 } catch (RuntimeException | Error e) {
+                    cause.compareAndSet(null, e);
                     communicator.abort(); // the others may wait for this rank in a collective
                     throw e;
                 }
             }));
         }
-        RuntimeException failure = null;
+        boolean interrupted = false;
         for (Future<?> f : running) {
             try {
                 f.get();
             } catch (ExecutionException e) {
-                if (failure == null) {
-                    failure = e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
-                }
+                cause.compareAndSet(null, e.getCause());
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                failure = new IllegalStateException("interrupted while the ranks ran a step", e);
+                interrupted = true;
+                cause.compareAndSet(null, new IllegalStateException("interrupted while the ranks ran a step", e));
             }
         }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        Throwable failure = cause.get();
         if (failure != null) {
             communicator.recover();
-            throw failure;
+            if (failure instanceof Error err) {
+                throw err;
+            }
+            throw failure instanceof RuntimeException re ? re : new IllegalStateException(failure);
         }
         return logits;
     }

@@ -12,8 +12,13 @@ import java.util.Arrays;
  * and are queued on each rank's stream, so recorded decode steps may contain them.
  */
 final class NcclCommunicator implements RankGroup {
+    /** How long ranks may stay inside NCCL after another rank failed before their communicators are aborted. */
+    static final long STUCK_MILLIS = 30_000;
     private final NcclGroup group;
     private final String version;
+    private final Object lock = new Object();
+    private boolean failed;
+    private Thread watchdog;
 
     private NcclCommunicator(NcclGroup group) {
         this.group = group;
@@ -57,15 +62,51 @@ final class NcclCommunicator implements RankGroup {
         };
     }
 
-    /** NCCL's kernels of a failed step would wait for the missing rank forever: abort them. */
+    /**
+     * A rank failed. The others do not wait for it on the host (NCCL calls only queue work), so
+     * they return and {@link #recover} aborts the communicators once no rank uses them. One wait
+     * happens on the host, though: a communicator's first operation connects the ranks and blocks
+     * until every rank makes it. Ranks still inside NCCL after {@link #STUCK_MILLIS} are stopped by
+     * aborting the communicators under them.
+     */
     @Override
     public void abort() {
-        group.abort();
+        synchronized (lock) {
+            if (failed) {
+                return;
+            }
+            failed = true;
+            watchdog = Thread.ofPlatform().daemon().name("nccl-stuck-rank-watchdog").start(() -> {
+                try {
+                    Thread.sleep(STUCK_MILLIS);
+                } catch (InterruptedException e) {
+                    return; // recovered in time
+                }
+                synchronized (lock) {
+                    if (failed) {
+                        group.abort();
+                    }
+                }
+            });
+        }
     }
 
+    /**
+     * After a failed step, once every rank has returned: the failed step may have left collectives
+     * queued that wait for the rank that never came, so the communicators are aborted (NCCL's
+     * kernels stop) and made anew.
+     */
     @Override
     public void recover() {
-        group.reconnect();
+        synchronized (lock) {
+            if (!failed) {
+                return;
+            }
+            watchdog.interrupt();
+            group.abort();
+            group.reconnect();
+            failed = false;
+        }
     }
 
     @Override

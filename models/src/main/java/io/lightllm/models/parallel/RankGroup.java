@@ -22,10 +22,10 @@ public interface RankGroup extends AutoCloseable {
     /** The view of rank {@code r}, to be used from that rank's thread only. */
     Communicator rank(int r);
 
-    /** Wakes or stops ranks waiting for a rank that failed; call when a rank throws. */
+    /** A rank failed: the others must not wait for it forever. Called from the failing rank's thread. */
     void abort();
 
-    /** Usable again after {@link #abort}, once every rank has returned. */
+    /** Usable again after {@link #abort}, called once every rank has returned from the failed step. */
     void recover();
 
     /** What carries the collectives, for logs and benchmark reports (e.g. "nccl 2.27.7"). */

@@ -98,6 +98,36 @@ class TensorParallelTest {
         assertTrue(e.getMessage().contains("lists 2 devices but --tp is 4"), e.getMessage());
     }
 
+    /**
+     * A rank that fails between two collectives (here rank 1's first add-residual norm, right after
+     * the first all-reduce, fails once) fails the step on every rank instead of leaving rank 0
+     * waiting for it; the next steps run and give the one-device results.
+     */
+    @Test
+    void aRankFailingMidStepFailsTheStepAndTheModelRecovers() {
+        Path path = SharedData.tinyFixture("llama");
+        List<Golden> golden = Golden.read(path);
+        int[][] prompts = golden.stream().map(Golden::inputIds).toArray(int[][]::new);
+        int steps = golden.getFirst().greedyIds().length;
+        JvmDevice faulty = new JvmDevice(1);
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+             CausalLM one = Models.load(files, new JvmDevice(1), Models.Quantization.NONE, true);
+             CausalLM split = Models.load(files, List.of(new JvmDevice(1), faulty), Models.Quantization.NONE, true)) {
+            faulty.override(io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, (device, grid, args) -> {
+                if (armed.getAndSet(false)) {
+                    throw new IllegalStateException("injected failure on rank 1");
+                }
+                device.launchPortable(io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, grid, args);
+            });
+            armed.set(true);
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+                    () -> assertThrows(IllegalStateException.class, () -> new GreedyRunner(split, prompts, steps, DType.F32)));
+            assertEquals("injected failure on rank 1", e.getMessage(), "the step reports the rank that failed, not the ranks it woke");
+            compare(new GreedyRunner(one, prompts, steps, DType.F32), new GreedyRunner(split, prompts, steps, DType.F32), "after a failed step");
+        }
+    }
+
     /** JVM ranks meet in host memory; asking for NCCL there is refused with the reason, not ignored. */
     @Test
     void choosesTheCommunicatorByDevice() {
