@@ -151,7 +151,8 @@ public final class LlamaModel implements CausalLM {
     private final java.util.Map<DecodeKey, Device.Replay> decodeSteps = new java.util.HashMap<>();
     private Boolean canRecord;
 
-    private void closeRecordings() {
+    /** Drops the recorded decode steps (they are recorded again when next needed). */
+    void closeRecordings() {
         decodeSteps.values().forEach(Device.Replay::close);
         decodeSteps.clear();
     }

@@ -177,6 +177,11 @@ public final class TensorParallelModel implements CausalLM {
         }
         Throwable failure = cause.get();
         if (failure != null) {
+            // recorded steps hold collectives of the communicators that recover() replaces, and NCCL
+            // cannot free a communicator while a CUDA graph still holds work of it: drop them first
+            for (LlamaModel rank : ranks) {
+                rank.closeRecordings();
+            }
             communicator.recover();
             if (failure instanceof Error err) {
                 throw err;

@@ -92,9 +92,10 @@ final class NcclCommunicator implements RankGroup {
     }
 
     /**
-     * After a failed step, once every rank has returned: the failed step may have left collectives
-     * queued that wait for the rank that never came, so the communicators are aborted (NCCL's
-     * kernels stop) and made anew.
+     * After a failed step, once every rank has returned and the recorded steps are closed (NCCL
+     * does not free a communicator while a CUDA graph holds work of it; an abort waits for them):
+     * the failed step may have left collectives queued that wait for the rank that never came, so
+     * the communicators are aborted (NCCL's kernels stop) and made anew.
      */
     @Override
     public void recover() {
