@@ -62,6 +62,40 @@ class EmbeddingTest {
         }
     }
 
+    /**
+     * Tensor parallelism: three parts of the table (rows 0-11, 12-29, 30-36), each looked up
+     * alone, sum to the whole lookup exactly (each id is in one part, the others give 0), and an
+     * id outside the vocabulary is NaN in every part.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void partsOfTheTableSumToTheWholeLookup(String id) {
+        Device dev = device(id);
+        NativeArray table = fill(BFloat16Array.allocate(VOCAB * DIM), 1f, 7);
+        IntArray ids = IntArray.fromArray(5, 0, 36, 12, 29, 30, 11);
+        FloatArray whole = gather(dev, null, table, ids);
+        FloatArray sum = FloatArray.allocate(ids.getSize() * DIM);
+        int[] starts = {0, 12, 30, VOCAB};
+        for (int p = 0; p < 3; p++) {
+            long rowBytes = (long) DIM * table.dtype().bytes();
+            NativeArray part = NativeArray.wrap(table.segment().asSlice(starts[p] * rowBytes, (starts[p + 1] - starts[p]) * rowBytes), table.dtype());
+            DeviceBuffer out = dev.allocate(DType.F32, (long) ids.getSize() * DIM);
+            Embedding.launchGather(dev, out, copyOf(dev, part), copyOf(dev, ids), ids.getSize(), DIM, VOCAB, starts[p]);
+            FloatArray got = (FloatArray) dev.download(out);
+            for (int i = 0; i < sum.getSize(); i++) {
+                sum.set(i, sum.get(i) + got.get(i));
+            }
+        }
+        assertClose(whole, sum, 0f, 0f, "sum of the parts on " + id);
+        DeviceBuffer out = dev.allocate(DType.F32, DIM);
+        NativeArray part = NativeArray.wrap(table.segment().asSlice(0, 12L * DIM * table.dtype().bytes()), table.dtype());
+        Embedding.launchGather(dev, out, copyOf(dev, part), copyOf(dev, IntArray.fromArray(VOCAB)), 1, DIM, VOCAB, 0);
+        assertTrue(Float.isNaN(((FloatArray) dev.download(out)).get(0)), "an id past the vocabulary is NaN in a part that does not hold it");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Embedding.launchGather(dev, out, copyOf(dev, part), copyOf(dev, ids), 1, DIM, VOCAB, 30));
+        assertEquals("table rows [30, 42) are outside a vocabulary of 37", e.getMessage());
+    }
+
     @Test
     void launcherRefusesATableThatIsNotWholeRows() {
         Device dev = TestDevices.jvm();
@@ -73,7 +107,7 @@ class EmbeddingTest {
     @Test
     void compilesToCuda() {
         for (DType table : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-            assertCompilesToCuda(Embedding.GATHER, DType.F32, table, DType.I32, null, null, null);
+            assertCompilesToCuda(Embedding.GATHER, DType.F32, table, DType.I32, null, null, null, null, null);
         }
     }
 
@@ -83,7 +117,7 @@ class EmbeddingTest {
         if (grid == null) {
             Embedding.launchGather(dev, out, tb, ib, tokens, DIM);
         } else {
-            dev.launch(Embedding.GATHER, grid, out, tb, ib, tokens, DIM, table.getSize() / DIM);
+            dev.launch(Embedding.GATHER, grid, out, tb, ib, tokens, DIM, table.getSize() / DIM, 0, table.getSize() / DIM);
         }
         return (FloatArray) dev.download(out);
     }

@@ -162,7 +162,13 @@ public final class LlamaModel implements CausalLM {
         StepBuffers s = step;
         int t = batch.tokens(), b = batch.requests(), hidden = config.hiddenSize();
         TokenTable.launchScatter(device, table.buffer(), s.tokenRows, s.positions, s.kvSlots, t, table.maxLen());
-        Embedding.launchGather(device, s.residual, weights.embedTokens, s.ids, t, hidden);
+        if (shard.sharded()) {
+            // each rank holds the embedding rows of its vocabulary part: a lookup of those, 0 elsewhere, summed over the ranks
+            Embedding.launchGather(device, s.residual, weights.embedTokens, s.ids, t, hidden, config.vocabSize(), shard.firstVocab());
+            shard.allReduce(s.residual, t * hidden);
+        } else {
+            Embedding.launchGather(device, s.residual, weights.embedTokens, s.ids, t, hidden);
+        }
         config.miniCpm().ifPresent(m -> layerInfer.scale(s.residual, t * hidden, (float) m.scaleEmb()));
         for (int l = 0; l < weights.layers.size(); l++) {
             layerInfer.forward(l, weights.layers.get(l), s, batch, pool, table, freqs, rotaryDim, attentionMaxSeqLen);

@@ -56,7 +56,8 @@ public final class LlamaWeights implements AutoCloseable {
     /**
      * The weights of one tensor-parallel rank: q, k, v, gate and up keep the shard's output rows,
      * o and down its input columns (their bias only on rank 0, as the ranks' outputs are summed),
-     * the head its vocabulary rows; the embedding and the norms are replicated.
+     * the embedding and the head the shard's vocabulary rows (a tied head reads the same
+     * buffer); the norms are replicated.
      */
     LlamaWeights(Device device, ModelConfig config, LlamaShard shard, WeightSource source, boolean int8, LongConsumer onBytes) {
         this.device = device;
@@ -69,7 +70,10 @@ public final class LlamaWeights implements AutoCloseable {
         Range kvRows = new Range(shard.firstKvHead() * headDim, shard.kvHeads() * headDim);
         Range mlpRows = new Range(shard.firstIntermediate(), shard.intermediate());
         boolean sumsBias = shard.rank() == 0;
-        embedTokens = upload(source.get("model.embed_tokens.weight"));
+        Range vocabRows = new Range(shard.firstVocab(), shard.vocab());
+        Tensor embed = source.get("model.embed_tokens.weight");
+        onBytes.accept(embed.data().byteSize());
+        embedTokens = own(device.upload(shard.sharded() ? rows(embed, vocabRows.from(), vocabRows.count()) : tensorArray(embed)));
         for (int l = 0; l < config.numHiddenLayers(); l++) {
             String p = "model.layers." + l + ".";
             Linear q, k, v;
@@ -92,7 +96,6 @@ public final class LlamaWeights implements AutoCloseable {
                     upload(source.get(norm(source, p, "post_attention_layernorm", "ln2"))), gate, up, down));
         }
         finalNorm = upload(source.get("model.norm.weight"));
-        Range vocabRows = new Range(shard.firstVocab(), shard.vocab());
         if (source.has("lm_head.weight") && !config.tieWordEmbeddings()) {
             Tensor head = source.get("lm_head.weight");
             if (hasNormHead(config)) {
@@ -102,12 +105,11 @@ public final class LlamaWeights implements AutoCloseable {
             } else {
                 lmHead = rowSplit(source, "lm_head", config.vocabSize(), hidden, vocabRows);
             }
-        } else if (int8 || shard.sharded()) {
-            Tensor embed = source.get("model.embed_tokens.weight");
-            onBytes.accept(embed.data().byteSize());
+        } else if (int8) {
+            // the int8 head is a quantised copy; the embedding stays in its stored type
             lmHead = linear(rows(embed, vocabRows.from(), vocabRows.count()), null, vocabRows.count(), hidden, embed.name());
         } else {
-            lmHead = new Linear(embedTokens, null, null, config.vocabSize(), hidden);
+            lmHead = new Linear(embedTokens, null, null, vocabRows.count(), hidden);
         }
     }
 
