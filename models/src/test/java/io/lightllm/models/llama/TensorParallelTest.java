@@ -72,6 +72,25 @@ class TensorParallelTest {
         }
     }
 
+    /**
+     * Two ranks sharing one OpenCL device (PoCL in CI), meeting in host memory: against the same
+     * device at tp 1, so only the split changes (same tolerance as on the JVM).
+     */
+    @Test
+    void ranksShareAnOpenClDevice() {
+        Device cl = io.lightllm.testing.TestDevices.opencl();
+        Path path = SharedData.tinyFixture("qwen2");
+        List<Golden> golden = Golden.read(path);
+        int[][] prompts = golden.stream().map(Golden::inputIds).toArray(int[][]::new);
+        int steps = golden.getFirst().greedyIds().length;
+        try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+             CausalLM one = Models.load(files, cl, Models.Quantization.NONE, true);
+             CausalLM split = Models.load(files, RankDevices.resolve(cl.id(), 2), Models.Quantization.NONE, true)) {
+            assertEquals("host memory", ((TensorParallelModel) split).communicator());
+            compare(new GreedyRunner(one, prompts, steps, DType.F32), new GreedyRunner(split, prompts, steps, DType.F32), cl.id() + " shared");
+        }
+    }
+
     /** Two ranks on one device: the communicator must not assume a device per rank. */
     @Test
     void ranksMayShareOneDevice() {
