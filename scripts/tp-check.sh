@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tensor parallelism on two GPUs (nvidia-h100-x2), see docs/tensor-parallel.md. Runs from the packed .gpu/ folder
 # (as scripts/gpu-check.sh, with kernels-tests.jar, models-tests/ and junit-console.jar) and writes logs to $OUT.
-# Stages: tests (NCCL and tp 2 vs tp 1 on the fixtures) | static (8B-shaped decode at tp 1 and 2) | eager (tp 2 without
+# Stages: tests (NCCL and tp 2 vs tp 1 on the fixtures) | nccl (all-reduce latency, NcclBench) | static (8B-shaped decode at tp 1 and 2) | eager (tp 2 without
 # CUDA graphs) | serve (--tp 2 answers).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd "$(dirname "$0")"
@@ -13,7 +13,7 @@ nccl=$(python3 -c 'import nvidia.nccl, glob, os; print(sorted(glob.glob(os.path.
   || find / -xdev -name 'libnccl.so.2*' 2>/dev/null | head -1)
 echo "libnccl: ${nccl:-not found}"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache -Dlightllm.nccl.library="$nccl")
-stages=${*:-tests static serve}
+stages=${*:-tests nccl static serve}
 nvidia-smi -L; nvidia-smi topo -m 2>/dev/null | head -4
 for s in $stages; do
   case $s in
@@ -23,6 +23,9 @@ for s in $stages; do
         --select-class io.lightllm.tornado.cuda.NcclGpuTest --select-class io.lightllm.models.llama.TensorParallelGpuTest \
         --details=tree --disable-banner > "$out/tp-tests.log" 2>&1
       grep -E "NCCL INFO (NCCL version|Channel 00.*via|comm .* rank)|✔|✘|tests (successful|failed|aborted)|Exception" "$out/tp-tests.log" | head -40 ;;
+    nccl)
+      # all-reduce latency and bus bandwidth as the ranks run it (eager and recorded in a graph)
+      timeout 200 "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.NcclBench 2>&1 | grep -vE '^WARNING' | tee "$out/nccl-bench.log" ;;
     static)
       for tp in 1 2; do
         dev=cuda:0; [[ $tp == 2 ]] && dev=cuda:0,cuda:1
