@@ -145,37 +145,10 @@ public final class TensorParallelModel implements CausalLM {
                 logitsRows = b;
             }
         }
-        List<Future<?>> running = new ArrayList<>();
-        // the failure that came first is the cause; the others are ranks woken from a collective by it
-        AtomicReference<Throwable> cause = new AtomicReference<>();
-        for (int r = 0; r < ranks.length; r++) {
-            int rank = r;
-            running.add(threads[r].submit(() -> {
-                try {
-                    DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
-                    communicator.rank(rank).gatherColumns(local, batch.requests(), vocabColumns, rank == 0 ? logits : null);
-                } catch (RuntimeException | Error e) {
-                    cause.compareAndSet(null, e);
-                    communicator.abort(); // the others may wait for this rank in a collective
-                    throw e;
-                }
-            }));
-        }
-        boolean interrupted = false;
-        for (Future<?> f : running) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                cause.compareAndSet(null, e.getCause());
-            } catch (InterruptedException e) {
-                interrupted = true;
-                cause.compareAndSet(null, new IllegalStateException("interrupted while the ranks ran a step", e));
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable failure = cause.get();
+        Throwable failure = onEveryRank(rank -> {
+            DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
+            communicator.rank(rank).gatherColumns(local, batch.requests(), vocabColumns, rank == 0 ? logits : null);
+        });
         if (failure != null) {
             // recorded steps hold collectives of the communicators that recover() replaces, and NCCL
             // cannot free a communicator while a CUDA graph still holds work of it: drop them first
@@ -189,6 +162,50 @@ public final class TensorParallelModel implements CausalLM {
             throw failure instanceof RuntimeException re ? re : new IllegalStateException(failure);
         }
         return logits;
+    }
+
+    private interface RankStep {
+        void run(int rank);
+    }
+
+    /**
+     * Runs {@code step} for every rank on the rank's thread and waits for all of them. Returns the
+     * failure that came first (the cause; the ranks it woke from a collective fail after it), or null.
+     */
+    private Throwable onEveryRank(RankStep step) {
+        List<Future<?>> running = new ArrayList<>();
+        AtomicReference<Throwable> cause = new AtomicReference<>();
+        for (int r = 0; r < ranks.length; r++) {
+            int rank = r;
+            running.add(threads[r].submit(() -> {
+                try {
+                    step.run(rank);
+                } catch (RuntimeException | Error e) {
+                    cause.compareAndSet(null, e);
+                    communicator.abort(); // the others may wait for this rank in a collective
+                    throw e;
+                }
+            }));
+        }
+        boolean interrupted = false;
+        for (Future<?> f : running) { // every rank to its end, even when interrupted: none may run on unwatched
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (ExecutionException e) {
+                    cause.compareAndSet(null, e.getCause());
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    cause.compareAndSet(null, new IllegalStateException("interrupted while the ranks ran a step", e));
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        return cause.get();
     }
 
     /**
