@@ -17,8 +17,9 @@ import io.lightllm.tornado.runtime.Tuning;
  * f32, f16 or bf16 (one kernel, specialised per dtype, widening in the kernel), or int8 with
  * one f32 scale per output row.
  *
- * <p>Two kernels per weight kind, with the same arguments: a tiled kernel for prefill (many
- * rows), and a GEMV kernel for decode (few rows) that streams each weight row once per group.
+ * <p>Two kernels per weight kind: a tiled kernel for prefill (many rows), and a GEMV kernel for
+ * decode (few rows) that streams each weight row once; the GEMV takes the tiled kernel's
+ * arguments and one more, the output columns per work-group.
  * {@link #launchMatmul} picks by {@code m}. Tensors must stay under 2^31 elements (int indexing).
  */
 public final class Matmul {
@@ -87,57 +88,76 @@ public final class Matmul {
     }
 
     /**
-     * One work-group per (output column, block of {@link #GEMV_ROWS} rows): the group's items
-     * stride over k reading the weight row once, each keeping a private sum per row, then
-     * reduce in local memory. Local size: any power of two up to {@link #MAX_LOCAL}.
+     * One work-group per ({@code columns} output columns, block of {@link #GEMV_ROWS} rows): a
+     * team of local size / columns items per column strides over k reading the weight row once,
+     * each item keeping a private sum per row, and the team adds them up (see {@link #gemvSums}).
+     * Local size: any power of two up to {@link #MAX_LOCAL}; columns: a power of two that divides it.
      */
     public static void matmulGemv(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
-            boolean hasBias, int m, int n, int k) {
+            boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        gemvSums(ctx, partial, a, w, m, k);
-        int col = ctx.groupIdx;
+        gemvSums(ctx, partial, a, w, m, n, k, columns);
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int col = ctx.groupIdx * columns + ctx.localIdx / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
-        if (ctx.localIdx == 0) {
+        if (ctx.localIdx == teamStart && col < n) {
             float b = hasBias ? bias.get(col) : 0f;
             for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX] + b);
+                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] + b);
             }
         }
     }
 
     /**
-     * The GEMV kernels' shared part: leaves in partial[r * localSize] the dot product of a's row
-     * (group y * GEMV_ROWS + r) with w's row (group x). {@code w} is read with getFloat, so an
-     * int8 array yields its codes.
+     * The GEMV kernels' shared part: leaves in partial[r * localSize + teamStart] the dot product
+     * of a's row (group y * GEMV_ROWS + r) with w's row of the team's column. A team that is
+     * exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers; otherwise it
+     * adds in local memory. {@code w} is read with getFloat, so an int8 array yields its codes.
      */
-    static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int k) {
+    static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns) {
         float[] acc = new float[GEMV_ROWS];
-        int col = ctx.groupIdx;
+        int size = ctx.localGroupSizeX;
+        int team = size / columns;
+        int lid = ctx.localIdx;
+        int lane = lid % team;
+        int col = ctx.groupIdx * columns + lid / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
-        int lid = ctx.localIdx;
-        int size = ctx.localGroupSizeX;
         for (int r = 0; r < GEMV_ROWS; r++) {
             acc[r] = 0f;
         }
-        for (int i = lid; i < k; i += size) {
-            float wv = w.getFloat(col * k + i);
-            // a constant trip count lets GPU compilers unroll this and keep acc in registers
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                if (r < rows) {
-                    acc[r] += a.get((row0 + r) * k + i) * wv;
+        if (col < n) {
+            for (int i = lane; i < k; i += team) {
+                float wv = w.getFloat(col * k + i);
+                // a constant trip count lets GPU compilers unroll this and keep acc in registers
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    if (r < rows) {
+                        acc[r] += a.get((row0 + r) * k + i) * wv;
+                    }
                 }
             }
         }
-        for (int r = 0; r < GEMV_ROWS; r++) {
-            partial[r * size + lid] = acc[r];
-        }
-        for (int stride = size / 2; stride > 0; stride >>= 1) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                for (int r = 0; r < rows; r++) {
-                    partial[r * size + lid] += partial[r * size + lid + stride];
+        if (ctx.subGroupSize() == team) {
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    float sum = ctx.subGroupReduceAdd(acc[r]);
+                    if (lane == 0) {
+                        partial[r * size + lid] = sum;
+                    }
+                }
+            }
+        } else {
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                partial[r * size + lid] = acc[r];
+            }
+            for (int stride = team / 2; stride > 0; stride >>= 1) {
+                ctx.localBarrier();
+                if (lane < stride) {
+                    for (int r = 0; r < rows; r++) {
+                        partial[r * size + lid] += partial[r * size + lid + stride];
+                    }
                 }
             }
         }
@@ -157,17 +177,19 @@ public final class Matmul {
 
     /** {@link #matmulGemv} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias). */
     public static void matmulInt8Gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
-            FloatArray bias, boolean hasBias, int m, int n, int k) {
+            FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        gemvSums(ctx, partial, a, w, m, k);
-        int col = ctx.groupIdx;
+        gemvSums(ctx, partial, a, w, m, n, k, columns);
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int col = ctx.groupIdx * columns + ctx.localIdx / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
-        if (ctx.localIdx == 0) {
+        if (ctx.localIdx == teamStart && col < n) {
             float s = scales.get(col);
             float b = hasBias ? bias.get(col) : 0f;
             for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX] * s + b);
+                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] * s + b);
             }
         }
     }
@@ -186,9 +208,12 @@ public final class Matmul {
                     + (w.dtype() == DType.I8 ? " (int8 weights go through launchMatmulInt8)" : ""));
         }
         checkShapes(out, a, w, bias, m, n, k);
-        boolean gemv = useGemv(device, m);
-        device.launch(gemv ? MATMUL_GEMV : MATMUL_TILED, grid(device, gemv, m, n), out, a, w, bias == null ? out : bias,
-                bias != null, m, n, k);
+        DeviceBuffer b = bias == null ? out : bias;
+        if (useGemv(device, m)) {
+            device.launch(MATMUL_GEMV, gemvGrid(device, m, n), out, a, w, b, bias != null, m, n, k, gemvColumns(device, m));
+        } else {
+            device.launch(MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m, n, k);
+        }
     }
 
     /** out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}. */
@@ -196,9 +221,13 @@ public final class Matmul {
             DeviceBuffer bias, int m, int n, int k) {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
-        boolean gemv = useGemv(device, m);
-        device.launch(gemv ? MATMUL_INT8_GEMV : MATMUL_INT8_TILED, grid(device, gemv, m, n), out, a, w, scales,
-                bias == null ? out : bias, bias != null, m, n, k);
+        DeviceBuffer b = bias == null ? out : bias;
+        if (useGemv(device, m)) {
+            device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
+        } else {
+            device.launch(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
+                    m, n, k);
+        }
     }
 
     /** The grid of the tiled kernels: tile x tile groups covering out[m, n], x along n. */
@@ -209,18 +238,34 @@ public final class Matmul {
         return Grid.of(roundUp(n, tile), roundUp(m, tile)).local(tile, tile);
     }
 
-    /** The grid of the GEMV kernels: one group of {@code local} items per (column, block of GEMV_ROWS rows). */
-    public static Grid gemvGrid(int m, int n, int local) {
+    /**
+     * The grid of the GEMV kernels: one group of {@code local} items per ({@code columns} columns,
+     * block of GEMV_ROWS rows); {@code columns} is a power of two that divides {@code local}.
+     */
+    public static Grid gemvGrid(int m, int n, int local, int columns) {
         Shapes.localSize(local, MAX_LOCAL, "matmul GEMV");
-        return Grid.of((long) n * local, (m + GEMV_ROWS - 1) / GEMV_ROWS).local(local, 1);
+        if (columns < 1 || Integer.bitCount(columns) != 1 || local % columns != 0) {
+            throw new IllegalArgumentException("GEMV columns per group must be a power of two dividing the local size " + local + ", got " + columns);
+        }
+        return Grid.of((long) (n + columns - 1) / columns * local, (m + GEMV_ROWS - 1) / GEMV_ROWS).local(local, 1);
+    }
+
+    /** The GEMV grid this device's tuning gives (reduce.local items, {@link #gemvColumns} columns a group). */
+    public static Grid gemvGrid(Device device, int m, int n) {
+        return gemvGrid(m, n, Tuning.get(device, "reduce.local", 64), gemvColumns(device, m));
+    }
+
+    /**
+     * Output columns per GEMV work-group: the tuning {@code matmul.gemv_columns} for one row (batch-1
+     * decode, where a warp per column streams the weights fastest on the H100), one column for more
+     * rows (where the whole group on one column was faster; docs/benchmarks.md).
+     */
+    public static int gemvColumns(Device device, int m) {
+        return m == 1 ? Tuning.get(device, "matmul.gemv_columns", 1) : 1;
     }
 
     private static boolean useGemv(Device device, int m) {
         return m <= Tuning.get(device, "matmul.gemv_max_m", 16);
-    }
-
-    private static Grid grid(Device device, boolean gemv, int m, int n) {
-        return gemv ? gemvGrid(m, n, Tuning.get(device, "reduce.local", 64)) : tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
     }
 
     private static long roundUp(long x, long multiple) {

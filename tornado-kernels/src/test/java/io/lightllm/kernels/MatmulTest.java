@@ -49,19 +49,27 @@ class MatmulTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 16})
     void int8TiledKernelMatchesDequantisedReference(int tile) {
-        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, null, "int8 tiled " + tile);
     }
 
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 64})
     void int8GemvKernelMatchesDequantisedReference(int local) {
-        checkInt8Kernel(jvm, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+        for (int columns : gemvColumns(local)) {
+            checkInt8Kernel(jvm, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local, columns), M, false, columns,
+                    "int8 gemv " + local + "/" + columns);
+        }
+    }
+
+    /** Columns per GEMV group to try with a local size: one, two, and one item per column (team sizes local, local/2, 1). */
+    private static int[] gemvColumns(int local) {
+        return java.util.stream.IntStream.of(1, 2, local).filter(c -> c <= local).distinct().toArray();
     }
 
     private static void checkTiled(Device device, int tile) {
         for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             for (boolean withBias : new boolean[] {false, true}) {
-                checkFloatKernel(device, Matmul.MATMUL_TILED, Matmul.tiledGrid(M, N, tile), dtype, withBias, M,
+                checkFloatKernel(device, Matmul.MATMUL_TILED, Matmul.tiledGrid(M, N, tile), dtype, withBias, M, null,
                         device.id() + " tiled " + tile + " " + dtype + (withBias ? " with bias" : ""));
             }
         }
@@ -69,33 +77,38 @@ class MatmulTest {
 
     private static void checkGemv(Device device, int local) {
         // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one
-        for (int m : new int[] {1, M}) {
-            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local), dtype, m == 1, m,
-                        device.id() + " gemv " + local + " m=" + m + " " + dtype);
+        for (int columns : gemvColumns(local)) {
+            for (int m : new int[] {1, M}) {
+                for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                    checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, columns,
+                            device.id() + " gemv " + local + "/" + columns + " m=" + m + " " + dtype);
+                }
             }
         }
     }
 
-    private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, String what) {
+    /** {@code columns}: the GEMV kernels' columns per group; null for the tiled kernels, which lack the argument. */
+    private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, Integer columns,
+            String what) {
         FloatArray a = TensorAssert.random(m * K, 1f, 1);
         NativeArray w = weights(dtype, N * K, 2);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
         MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
-        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias,
-                m, N, K);
+        Object[] args = {out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias, m, N, K, columns};
+        device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args);
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, what);
     }
 
-    private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, boolean withBias, String what) {
+    private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, boolean withBias, Integer columns, String what) {
         FloatArray a = TensorAssert.random(m * K, 1f, 4);
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 5), N, K);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 6) : null;
         MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, m, N, K);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
-        device.launchPortable(kernel, grid, out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()),
-                withBias ? device.upload(bias) : out, withBias, m, N, K);
+        Object[] args = {out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()), withBias ? device.upload(bias) : out,
+            withBias, m, N, K, columns};
+        device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args);
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, device.id() + " " + what);
     }
 
@@ -175,12 +188,17 @@ class MatmulTest {
             Device device = Devices.get(id);
             for (int tile : new int[] {1, 4, 16}) {
                 checkTiled(device, tile);
-                checkInt8Kernel(device, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, "int8 tiled " + tile);
+                checkInt8Kernel(device, Matmul.MATMUL_INT8_TILED, Matmul.tiledGrid(M, N, tile), M, true, null, "int8 tiled " + tile);
             }
-            for (int local : new int[] {1, 4, 64}) {
+            // 256 / 8: the CUDA tuning (a warp per column, shuffles); 64 / 2 a team of 32 elsewhere
+            for (int local : new int[] {1, 4, 64, 256}) {
                 checkGemv(device, local);
-                checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local), M, false, "int8 gemv " + local);
+                for (int columns : gemvColumns(local)) {
+                    checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(M, N, local, columns), M, false, columns,
+                            "int8 gemv " + local + "/" + columns);
+                }
             }
+            checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(M, N, 256, 8), DType.BF16, true, M, 8, id + " gemv 256/8");
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                 FloatArray a = TensorAssert.random(m * K, 1f, 13);
                 NativeArray w = weights(dtype, N * K, 14);

@@ -127,13 +127,16 @@ public final class KernelBench {
                 long bytes = (long) n * k * 2 + (long) m * (k + n) * 4;
                 time("matmul bf16", m + "x" + n + "x" + k, bytes, flops,
                         () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, m, n, k));
-                boolean gemv = m <= Tuning.get(device, "matmul.gemv_max_m", 16);
-                io.lightllm.tornado.runtime.KernelRef ref = gemv ? io.lightllm.kernels.Matmul.MATMUL_GEMV : io.lightllm.kernels.Matmul.MATMUL_TILED;
-                io.lightllm.tornado.runtime.Grid grid = gemv
-                        ? io.lightllm.kernels.Matmul.gemvGrid(m, n, Tuning.get(device, "reduce.local", 64))
-                        : io.lightllm.kernels.Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
-                time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
-                        () -> device.launchPortable(ref, grid, out, a, w, out, false, m, n, k));
+                if (m <= Tuning.get(device, "matmul.gemv_max_m", 16)) {
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.gemvGrid(device, m, n);
+                    int columns = io.lightllm.kernels.Matmul.gemvColumns(device, m);
+                    time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_GEMV, grid, out, a, w, out, false, m, n, k, columns));
+                } else {
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
+                    time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TILED, grid, out, a, w, out, false, m, n, k));
+                }
             }
         }
         if (square > 0) {

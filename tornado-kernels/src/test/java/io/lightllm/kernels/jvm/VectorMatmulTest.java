@@ -56,9 +56,9 @@ class VectorMatmulTest {
                     DeviceBuffer out = device.allocate(DType.F32, m * n), portable = device.allocate(DType.F32, m * n);
                     DeviceBuffer aBuf = device.upload(a), wBuf = device.upload(w);
                     DeviceBuffer biasBuf = withBias ? device.upload(bias) : out;
-                    Grid grid = Matmul.gemvGrid(m, n, 1);
-                    device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, biasBuf, withBias, m, n, k);
-                    device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, biasBuf, withBias, m, n, k);
+                    Grid grid = Matmul.gemvGrid(m, n, 1, 1);
+                    device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, biasBuf, withBias, m, n, k, 1);
+                    device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, biasBuf, withBias, m, n, k, 1);
                     // each is within the bound of the exact product, so within twice it of the other
                     assertClose(device.download(portable), device.download(out), 2 * bound, 0f,
                             "m=" + m + " " + dtype + (withBias ? " with bias" : ""));
