@@ -76,7 +76,9 @@ final class BenchCommand implements Main.Command {
             for (int batch : batches) {
                 StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
                 if (json) {
-                    System.out.println(r.json());
+                    // the devices and ranks first, so that a saved line says what it measured
+                    String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id).collect(java.util.stream.Collectors.joining(","));
+                    System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + "," + r.json().substring(1));
                 } else {
                     System.out.printf("device %s, batch %d, input %d, output %d%n", m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output);
                     System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",

@@ -84,6 +84,7 @@ class MainTest {
         List<String> lines = r.out().lines().filter(l -> l.startsWith("{")).toList();
         assertEquals(2, lines.size(), r.out());
         assertTrue(lines.get(0).contains("\"batch_size\":1,") && lines.get(1).contains("\"batch_size\":3,"), r.out());
+        assertTrue(lines.get(0).startsWith("{\"devices\":\"jvm,jvm\",\"tp\":2,"), r.out());
         Result zero = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--batch-size", "1,0");
         assertEquals(2, zero.code());
         assertTrue(zero.err().contains("--batch-size must be between 1 and 4096, got 0"), zero.err());
