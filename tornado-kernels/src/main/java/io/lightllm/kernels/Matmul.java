@@ -129,9 +129,24 @@ public final class Matmul {
             acc[r] = 0f;
         }
         if (col < n) {
-            for (int i = lane; i < k; i += team) {
-                float wv = w.getFloat(col * k + i);
+            int base = col * k;
+            int i = lane;
+            // four independent weight loads per item in flight: a GEMV is bound by memory latency
+            for (; i + 3 * team < k; i += 4 * team) {
+                float w0 = w.getFloat(base + i);
+                float w1 = w.getFloat(base + i + team);
+                float w2 = w.getFloat(base + i + 2 * team);
+                float w3 = w.getFloat(base + i + 3 * team);
                 // a constant trip count lets GPU compilers unroll this and keep acc in registers
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    if (r < rows) {
+                        int at = (row0 + r) * k + i;
+                        acc[r] += a.get(at) * w0 + a.get(at + team) * w1 + a.get(at + 2 * team) * w2 + a.get(at + 3 * team) * w3;
+                    }
+                }
+            }
+            for (; i < k; i += team) {
+                float wv = w.getFloat(base + i);
                 for (int r = 0; r < GEMV_ROWS; r++) {
                     if (r < rows) {
                         acc[r] += a.get((row0 + r) * k + i) * wv;
