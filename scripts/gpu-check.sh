@@ -21,7 +21,9 @@ for s in $stages; do
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
         --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \
         --select-class io.lightllm.tornado.cuda.CudaBackendTest --select-class io.lightllm.tornado.cuda.CudaGpuTest \
-        --details=tree --disable-banner 2>&1 | tee "$out/tests.log" | grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" | head -80 ;;
+        --details=tree --disable-banner > "$out/tests.log" 2>&1
+      # the log is written first and read afterwards: a pipe that closes early must not cut the test run short
+      grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" "$out/tests.log" | head -80 ;;
     bench)
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --tokens 64 --batches 1,16,64 \
