@@ -45,7 +45,17 @@ public interface RankGroup extends AutoCloseable {
                 });
                 yield NcclCommunicator.over(devices);
             }
-            case "auto" -> whyNotNccl.isEmpty() ? NcclCommunicator.over(devices) : new InProcessCommunicator(devices);
+            case "auto" -> {
+                if (whyNotNccl.isPresent()) {
+                    yield new InProcessCommunicator(devices);
+                }
+                try {
+                    yield NcclCommunicator.over(devices);
+                } catch (RuntimeException e) {
+                    throw new IllegalStateException("NCCL could not connect the ranks: " + e.getMessage() + "; -D" + PROPERTY
+                            + "=host runs them over host memory instead (slower)", e);
+                }
+            }
             default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be auto, nccl or host (got '" + choice + "')");
         };
     }
