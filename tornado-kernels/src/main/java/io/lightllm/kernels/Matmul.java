@@ -97,15 +97,25 @@ public final class Matmul {
             boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         gemvSums(ctx, partial, a, w, m, n, k, columns);
+        gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns); // no scales: bias stands in for them, unread
+    }
+
+    /**
+     * The GEMV kernels' epilogue: the first item of each team writes its column of the block's
+     * rows, the sums {@link #gemvSums} left, times {@code scales[col]} when {@code scaled}, plus the bias.
+     */
+    static void gemvStore(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+            boolean hasBias, int m, int n, int columns) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
         int col = ctx.groupIdx * columns + ctx.localIdx / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
         if (ctx.localIdx == teamStart && col < n) {
+            float s = scaled ? scales.get(col) : 1f;
             float b = hasBias ? bias.get(col) : 0f;
             for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] + b);
+                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] * s + b);
             }
         }
     }
@@ -195,18 +205,7 @@ public final class Matmul {
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         gemvSums(ctx, partial, a, w, m, n, k, columns);
-        int team = ctx.localGroupSizeX / columns;
-        int teamStart = ctx.localIdx / team * team;
-        int col = ctx.groupIdx * columns + ctx.localIdx / team;
-        int row0 = ctx.groupIdy * GEMV_ROWS;
-        int rows = Math.min(GEMV_ROWS, m - row0);
-        if (ctx.localIdx == teamStart && col < n) {
-            float s = scales.get(col);
-            float b = hasBias ? bias.get(col) : 0f;
-            for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] * s + b);
-            }
-        }
+        gemvStore(ctx, partial, out, scales, true, bias, hasBias, m, n, columns);
     }
 
     // ---- launchers -------------------------------------------------------------------
