@@ -47,15 +47,6 @@ record LlamaShard(int rank, int worldSize, int firstHead, int heads, int firstKv
         return worldSize > 1;
     }
 
-    /** Vocabulary rows of every rank's head, rank 0 first: the column blocks of the logits gather. */
-    int[] vocabColumns(ModelConfig c) {
-        int[] columns = new int[worldSize];
-        for (int r = 0; r < worldSize; r++) {
-            columns[r] = split(c.vocabSize(), worldSize, r + 1) - split(c.vocabSize(), worldSize, r);
-        }
-        return columns;
-    }
-
     /** Whether a step of this rank can be recorded on the device: one device, or collectives that stay on it. */
     boolean recordable() {
         return !sharded() || communicator.recordable();

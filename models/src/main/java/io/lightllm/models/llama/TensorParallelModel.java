@@ -11,6 +11,7 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,11 +55,9 @@ public final class TensorParallelModel implements CausalLM {
         this.communicator = RankGroup.forDevices(this.devices);
         this.ranks = new LlamaModel[this.devices.length];
         this.threads = new ExecutorService[this.devices.length];
-        int[] columns = null;
         try {
             for (int r = 0; r < ranks.length; r++) {
                 LlamaShard shard = LlamaShard.of(config, communicator.rank(r));
-                columns = shard.vocabColumns(config);
                 ranks[r] = new LlamaModel(this.devices[r], config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
                 int rank = r;
                 threads[r] = Executors.newSingleThreadExecutor(task -> {
@@ -71,7 +70,8 @@ public final class TensorParallelModel implements CausalLM {
             close();
             throw e;
         }
-        this.vocabColumns = columns;
+        // each rank's head holds its vocabulary rows: the column blocks of the logits gather, rank 0 first
+        this.vocabColumns = Arrays.stream(ranks).mapToInt(LlamaModel::vocabSize).toArray();
     }
 
     public int worldSize() {
