@@ -4,6 +4,8 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
@@ -72,8 +74,8 @@ public final class RequestTokenTable implements AutoCloseable {
         if (copy.maxRequests != maxRequests || copy.maxLen != maxLen) {
             throw new IllegalArgumentException("a mirror must have the same shape");
         }
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            java.lang.foreign.MemorySegment all = arena.allocate(table.byteSize(), Integer.BYTES);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment all = arena.allocate(table.byteSize(), Integer.BYTES);
             table.device().read(table, 0, all);
             copy.table.device().write(all, copy.table, 0);
         }

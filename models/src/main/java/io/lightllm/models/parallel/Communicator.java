@@ -28,6 +28,13 @@ public interface Communicator {
      */
     void gatherColumns(DeviceBuffer local, int rows, int[] columns, DeviceBuffer gathered);
 
+    /** The check every {@link #gatherColumns} starts with: the root passes the buffer, the others null. */
+    static void requireGatheredOnRootOnly(int rank, DeviceBuffer gathered) {
+        if ((rank == 0) != (gathered != null)) {
+            throw new IllegalArgumentException("rank 0, and only rank 0, passes the gathered buffer");
+        }
+    }
+
     /**
      * Whether the collectives are queued on the rank's device like kernels, so that a step
      * recorded on the device (a CUDA graph) may contain them; false when they go through the host.

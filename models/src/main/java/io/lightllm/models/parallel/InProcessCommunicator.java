@@ -91,9 +91,7 @@ public final class InProcessCommunicator implements RankGroup {
 
         @Override
         public void gatherColumns(DeviceBuffer local, int rows, int[] columns, DeviceBuffer gathered) {
-            if ((rank == 0) != (gathered != null)) {
-                throw new IllegalArgumentException("rank 0, and only rank 0, passes the gathered buffer");
-            }
+            Communicator.requireGatheredOnRootOnly(rank, gathered);
             MemorySegment mine = stage((long) rows * columns[rank] * Float.BYTES);
             devices[rank].read(local, 0, mine);
             await();

@@ -49,9 +49,7 @@ final class NcclCommunicator implements RankGroup {
 
             @Override
             public void gatherColumns(DeviceBuffer local, int rows, int[] columns, DeviceBuffer gathered) {
-                if ((r == 0) != (gathered != null)) {
-                    throw new IllegalArgumentException("rank 0, and only rank 0, passes the gathered buffer");
-                }
+                Communicator.requireGatheredOnRootOnly(r, gathered);
                 group.gatherColumns(r, local, rows, columns, gathered);
             }
 

@@ -36,17 +36,16 @@ public interface RankGroup extends AutoCloseable {
 
     static RankGroup forDevices(Device[] devices) {
         String choice = System.getProperty(PROPERTY, "auto").toLowerCase(Locale.ROOT);
-        Optional<String> whyNotNccl = whyNotNccl(devices);
         return switch (choice) {
             case "host" -> new InProcessCommunicator(devices);
             case "nccl" -> {
-                whyNotNccl.ifPresent(why -> {
+                whyNotNccl(devices).ifPresent(why -> {
                     throw new IllegalArgumentException("-D" + PROPERTY + "=nccl: " + why);
                 });
                 yield NcclCommunicator.over(devices);
             }
             case "auto" -> {
-                if (whyNotNccl.isPresent()) {
+                if (whyNotNccl(devices).isPresent()) {
                     yield new InProcessCommunicator(devices);
                 }
                 try {
