@@ -252,7 +252,7 @@ public final class CudaDevice extends Device {
     }
 
     /** The device address {@code offset} bytes into {@code b}, after checking that {@code bytes} fit there. */
-    private long pointer(DeviceBuffer b, long offset, long bytes, String what) {
+    long pointer(DeviceBuffer b, long offset, long bytes, String what) {
         if (!(b instanceof CudaBuffer cb) || b.device() != this) {
             throw new IllegalArgumentException(what + ": " + b + " does not belong to " + id());
         }

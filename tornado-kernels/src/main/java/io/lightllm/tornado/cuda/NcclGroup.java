@@ -68,7 +68,7 @@ public final class NcclGroup implements AutoCloseable {
     /** Replaces the first {@code elements} f32 values of {@code buffer} on every rank by their sum over the ranks. */
     public void allReduceSum(int rank, DeviceBuffer buffer, long elements) {
         CudaDevice d = devices[rank];
-        long p = pointer(d, buffer, elements * Float.BYTES);
+        long p = d.pointer(buffer, 0, elements * Float.BYTES, "all-reduce buffer");
         MemorySegment comm = comm(rank);
         d.onStream(() -> Nccl.allReduceSumF32(p, elements, comm, d.stream()));
     }
@@ -81,7 +81,7 @@ public final class NcclGroup implements AutoCloseable {
     public void gatherColumns(int rank, DeviceBuffer local, int rows, int[] columns, DeviceBuffer gathered) {
         CudaDevice d = devices[rank];
         long count = (long) rows * columns[rank];
-        long localPointer = pointer(d, local, count * Float.BYTES);
+        long localPointer = d.pointer(local, 0, count * Float.BYTES, "gather block");
         MemorySegment comm = comm(rank);
         if (rank != 0) {
             if (count > 0) {
@@ -94,7 +94,7 @@ public final class NcclGroup implements AutoCloseable {
             total += c;
         }
         long rowPitch = total * Float.BYTES;
-        pointer(d, gathered, rows * rowPitch);
+        d.pointer(gathered, 0, rows * rowPitch, "gathered buffer");
         long peers = (long) rows * (total - columns[0]);
         if (gatherScratch == null || gatherScratch.elements() < peers) {
             if (gatherScratch != null) {
@@ -152,16 +152,6 @@ public final class NcclGroup implements AutoCloseable {
             throw new IllegalStateException("the NCCL communicators were aborted after a failed step");
         }
         return comms[rank];
-    }
-
-    private static long pointer(CudaDevice d, DeviceBuffer b, long bytes) {
-        if (!(b instanceof CudaBuffer cb) || b.device() != d) {
-            throw new IllegalArgumentException(b + " is not a buffer of " + d.id());
-        }
-        if (bytes > b.byteSize()) {
-            throw new IllegalArgumentException(bytes + " bytes do not fit " + b + " (" + b.byteSize() + " bytes)");
-        }
-        return cb.devicePointer();
     }
 
     @Override
