@@ -14,6 +14,11 @@ public final class KMath {
         return (float) Math.exp(x);
     }
 
+    /** 2 to the power x (the GPU's native exponential: scale by log2(e) to get exp). */
+    public static float exp2(float x) {
+        return (float) Math.pow(2, x);
+    }
+
     public static float log(float x) {
         return (float) Math.log(x);
     }
@@ -93,6 +98,16 @@ public final class KMath {
     /** Float to half precision bits, round to nearest even. */
     public static short floatToF16(float x) {
         return Float.floatToFloat16(x);
+    }
+
+    /** Two floats as a pair of halves in one int, {@code lo} in the low 16 bits (round to nearest even): an f16 MMA operand. */
+    public static int packHalf2(float lo, float hi) {
+        return (Float.floatToFloat16(lo) & 0xffff) | Float.floatToFloat16(hi) << 16;
+    }
+
+    /** Two floats as a pair of bfloat16 in one int, {@code lo} in the low 16 bits (round to nearest even): a bf16 MMA operand. */
+    public static int packBf16x2(float lo, float hi) {
+        return (floatToBf16(lo) & 0xffff) | floatToBf16(hi) << 16;
     }
 
     /** bfloat16 bits to float: the high half of an IEEE float. */

@@ -46,6 +46,114 @@ public abstract class KernelContext {
         return value;
     }
 
+    // ---- warps: the fixed 32-item unit of the warp-level operations --------------------------------
+
+    /**
+     * Work-items of a warp, on every backend: the warp-level operations below treat each 32
+     * consecutive work-items of a group (by flat local id) as one warp. CUDA runs them on its
+     * warps; the JVM and OpenCL emulate them (see docs/kernels.md), so they are collectives: every
+     * work-item of the group must reach each call (uniform control flow, like a barrier), and a
+     * kernel that uses them is launched with groups of a multiple of 32 items.
+     */
+    public static final int WARP_SIZE = 32;
+
+    /** This work-item's lane in its warp: its flat local id modulo {@link #WARP_SIZE}. */
+    public final int laneId() {
+        return (localIdx + localGroupSizeX * (localIdy + localGroupSizeY * localIdz)) % WARP_SIZE;
+    }
+
+    /** {@code value} of the lane {@code laneId() ^ laneMask} of this warp (a butterfly exchange). */
+    public abstract float warpShuffleXor(float value, int laneMask);
+
+    /** {@code value} of lane {@code srcLane} (0 to 31) of this warp. */
+    public abstract float warpShuffle(float value, int srcLane);
+
+    /**
+     * Tensor-core matrix multiply-accumulate of one warp, PTX's {@code mma.m16n8k16} with f16
+     * inputs: D[16x8] += A[16x16] B[16x8] with f32 accumulators. Each lane holds its part of the
+     * fragments in private arrays, in PTX's layout (g = laneId() / 4, t = laneId() % 4):
+     * {@code acc[accIndex..+3]} = D(g, 2t), D(g, 2t+1), D(g+8, 2t), D(g+8, 2t+1);
+     * {@code a[aIndex..+3]}, pairs of halves packed low-first into ints (see {@link KMath#packHalf2}):
+     * A(g, 2t..2t+1), A(g+8, 2t..), A(g, 2t+8..), A(g+8, 2t+8..);
+     * {@code b[bIndex..+1]}: B(2t..2t+1, g), B(2t+8..2t+9, g). {@link MatrixFragments} has the same
+     * layout as code. Products are exact in f32; only the order of the f32 sums differs between backends.
+     */
+    public abstract void mmaF16(float[] acc, int accIndex, int[] a, int aIndex, int[] b, int bIndex);
+
+    /** {@link #mmaF16} with bfloat16 inputs. */
+    public abstract void mmaBf16(float[] acc, int accIndex, int[] a, int aIndex, int[] b, int bIndex);
+
+    /**
+     * Loads this lane's A fragment (4 ints) of the 16x16 tile of 16-bit values that starts at
+     * {@code tile[tileIndex]} in local memory, rows {@code rowStride} ints apart (PTX
+     * {@code ldmatrix.x4}). {@code tileIndex} and {@code rowStride} must be the same on every lane and
+     * multiples of 4 (rows start on 16 bytes).
+     */
+    public void loadMatrixA(int[] a, int aIndex, int[] tile, int tileIndex, int rowStride) {
+        MatrixFragments.checkTile(tileIndex, rowStride);
+        int lane = laneId();
+        for (int r = 0; r < 4; r++) {
+            a[aIndex + r] = tile[tileIndex + MatrixFragments.aRow(lane, r) * rowStride + MatrixFragments.aPair(lane, r)];
+        }
+    }
+
+    /**
+     * Loads B fragments for two consecutive k16 steps (4 ints: b of k 0-15, then of k 16-31) from a
+     * tile stored n-major: 8 rows (n), each 32 values of k, at {@code tile[tileIndex]} with rows
+     * {@code rowStride} ints apart. This is the layout of K for Q K^T and of weights [out, in] for
+     * x W^T (PTX {@code ldmatrix.x4}).
+     */
+    public void loadMatrixB(int[] b, int bIndex, int[] tile, int tileIndex, int rowStride) {
+        MatrixFragments.checkTile(tileIndex, rowStride);
+        int lane = laneId();
+        for (int r = 0; r < 4; r++) {
+            b[bIndex + r] = tile[tileIndex + (lane / 4) * rowStride + lane % 4 + 4 * r];
+        }
+    }
+
+    /**
+     * Loads B fragments for two n8 tiles (4 ints: b of n 0-7, then of n 8-15) of one k16 step from a
+     * tile stored k-major: 16 rows (k), each 16 values of n, at {@code tile[tileIndex]} with rows
+     * {@code rowStride} ints apart. This is the layout of V for P V (PTX {@code ldmatrix.x4.trans}).
+     */
+    public void loadMatrixBTransposed(int[] b, int bIndex, int[] tile, int tileIndex, int rowStride) {
+        MatrixFragments.checkTile(tileIndex, rowStride);
+        int lane = laneId();
+        for (int r = 0; r < 4; r++) {
+            int n = 8 * (r / 2) + lane / 4;
+            int k = 8 * (r % 2) + 2 * (lane % 4);
+            int lo = MatrixFragments.half(tile[tileIndex + k * rowStride + n / 2], n % 2);
+            int hi = MatrixFragments.half(tile[tileIndex + (k + 1) * rowStride + n / 2], n % 2);
+            b[bIndex + r] = lo | hi << 16;
+        }
+    }
+
+    // ---- asynchronous copies into local memory --------------------------------------------------------
+
+    /**
+     * Starts copying 16 bytes from {@code src} at element {@code srcIndex} (16-byte aligned) into
+     * {@code local[localIndex..+3]} (a multiple of 4), raw: four ints of whatever {@code src} holds,
+     * little-endian. Where the target has them this is {@code cp.async}: the copy completes at
+     * {@link #copyAsyncWait}, and other work-items see it after the barrier that follows.
+     */
+    public void copyAsync(int[] local, int localIndex, NativeArray src, int srcIndex) {
+        long offset = (long) srcIndex * src.dtype().bytes();
+        if (offset % 16 != 0 || localIndex % 4 != 0) {
+            throw new IllegalArgumentException("copyAsync needs 16-byte alignment: source byte offset " + offset + ", local index " + localIndex);
+        }
+        for (int i = 0; i < 4; i++) {
+            local[localIndex + i] = src.segment().get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, offset + 4L * i);
+        }
+    }
+
+    /** Closes the group of copies started since the last commit (PTX {@code cp.async.commit_group}). */
+    public void copyAsyncCommit() {
+    }
+
+    /** Waits until at most {@code pendingGroups} (a constant) committed groups are still in flight. */
+    public void copyAsyncWait(int pendingGroups) {
+    }
+
     /** Atomically adds {@code delta} to {@code array[index]}; returns the old value. */
     public abstract int atomicAdd(IntArray array, int index, int delta);
 

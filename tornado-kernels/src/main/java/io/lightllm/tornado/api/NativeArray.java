@@ -42,6 +42,37 @@ public abstract sealed class NativeArray
     /** Stores {@code v} at {@code i}, narrowed to this array's type (round to nearest even). */
     public abstract void setFloat(int i, float v);
 
+    /**
+     * Reads {@code count} (2, 4 or 8; a constant in kernels) consecutive elements from
+     * {@code index}, a multiple of {@code count}, widened to float into {@code dst[dstIndex..]}.
+     * On a GPU this is one vector load (two for 8 floats): 8 halves or 4 floats in 16 bytes.
+     */
+    public final void getFloats(int index, float[] dst, int dstIndex, int count) {
+        checkVector(index, count);
+        for (int i = 0; i < count; i++) {
+            dst[dstIndex + i] = getFloat(index + i);
+        }
+    }
+
+    /** Stores {@code src[srcIndex..]} into {@code count} elements from {@code index}, as {@link #getFloats} reads them. */
+    public final void setFloats(int index, float[] src, int srcIndex, int count) {
+        checkVector(index, count);
+        for (int i = 0; i < count; i++) {
+            setFloat(index + i, src[srcIndex + i]);
+        }
+    }
+
+    /** The alignment the GPU's vector accesses need, checked here so that the JVM reference catches a kernel that breaks it. */
+    private static void checkVector(int index, int count) {
+        if (count != 2 && count != 4 && count != 8) {
+            throw new IllegalArgumentException("vector accesses take 2, 4 or 8 elements, not " + count);
+        }
+        if (index % count != 0) {
+            throw new IllegalArgumentException("a vector access of " + count + " elements needs an index that is a multiple of " + count
+                    + ", got " + index);
+        }
+    }
+
     /** Number of elements. Host code only: kernels take lengths as int parameters. */
     public final int getSize() {
         return size;

@@ -35,6 +35,9 @@ final class CEmitter {
     private String source(Translator t, String entry) {
         StringBuilder sb = new StringBuilder();
         sb.append(cl ? OPENCL_PRELUDE : CUDA_PRELUDE);
+        if (t.usesWarpModel) {
+            sb.append(cl ? OPENCL_WARP_PRELUDE : CUDA_WARP_PRELUDE);
+        }
         if (cl && t.usesDouble) {
             sb.insert(0, "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n");
         }
@@ -47,18 +50,23 @@ final class CEmitter {
                 .collect(Collectors.toSet());
         for (Map.Entry<String, Type> v : t.variables.entrySet()) {
             if (!paramNames.contains(v.getKey())) {
-                sb.append("  ").append(scalarType(v.getValue())).append(' ').append(v.getKey()).append(";\n");
+                sb.append("  ").append(scalarType(v.getValue())).append(' ').append(v.getKey()).append(";");
             }
         }
+        // 16-byte aligned: vector accesses, asynchronous copies and matrix loads work on whole 16-byte rows
         for (Array a : t.localArrays) {
-            sb.append(cl ? "  __local " : "  __shared__ ").append(scalarType(a.elementType())).append(' ').append(a.name())
-                    .append('[').append(a.size()).append("];\n");
+            sb.append(cl ? "  __local " : "  __shared__ __align__(16) ").append(scalarType(a.elementType())).append(' ').append(a.name())
+                    .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(16)))" : "").append(";");
+        }
+        if (cl && (t.features.contains(Feature.WARP_SHUFFLE) || t.features.contains(Feature.MMA_F16) || t.features.contains(Feature.MMA_BF16))) {
+            // the exchange through which the emulated warps share their lanes' values
+            sb.append("  __local int lj_xchg[").append(WARP_EXCHANGE_INTS).append("];");
         }
         for (Array a : t.privateArrays) {
-            sb.append("  ").append(scalarType(a.elementType())).append(' ').append(a.name()).append('[').append(a.size()).append("];\n");
+            sb.append("  ").append(scalarType(a.elementType())).append(' ').append(a.name()).append('[').append(a.size()).append("];");
         }
         if (!t.privateArrays.isEmpty()) {
-            sb.append("  int lj_z;\n");
+            sb.append("  int lj_z;");
         }
         for (Stmt s : t.body) {
             sb.append(statement(s)).append('\n');
@@ -108,8 +116,153 @@ final class CEmitter {
             case Ir.Effect e -> "  " + call(e.call()) + ";";
             case Ir.Return r -> "  return;";
             case Ir.ZeroArray z -> "  for (lj_z = 0; lj_z < " + z.array().size() + "; lj_z++) " + z.array().name() + "[lj_z] = 0;";
+            case Ir.ArrayIntrinsic ai -> "  " + arrayIntrinsic(ai);
         };
     }
+
+    /**
+     * Largest work-group the OpenCL emulation of the warp operations serves: its exchange holds six
+     * ints per work-item (a lane's A and B fragments).
+     */
+    static final int WARP_EXCHANGE_MAX_ITEMS = 256;
+    private static final int WARP_EXCHANGE_INTS = WARP_EXCHANGE_MAX_ITEMS * 6;
+
+    private String arrayIntrinsic(Ir.ArrayIntrinsic ai) {
+        java.util.List<Object> o = ai.operands();
+        return switch (ai.name()) {
+            case "mmaF16", "mmaBf16" -> {
+                boolean bf16 = ai.name().equals("mmaBf16");
+                String args = offset(o, 0) + ", " + offset(o, 2) + ", " + offset(o, 4);
+                yield cl ? "lj_mma(" + args + ", lj_xchg, " + (bf16 ? 1 : 0) + ");"
+                        : (bf16 ? "lj_mma_bf16(" : "lj_mma_f16(") + args + ");";
+            }
+            case "loadMatrixA", "loadMatrixB", "loadMatrixBTransposed" -> {
+                String f = switch (ai.name()) {
+                    case "loadMatrixA" -> "lj_ldmatrix_a";
+                    case "loadMatrixB" -> "lj_ldmatrix_b";
+                    default -> "lj_ldmatrix_bt";
+                };
+                yield f + "(" + offset(o, 0) + ", " + ((Array) o.get(2)).name() + ", " + expr((Expr) o.get(3)) + ", " + expr((Expr) o.get(4)) + ");";
+            }
+            case "copyAsync" -> {
+                Array src = (Array) o.get(2);
+                yield "lj_copy_async(" + offset(o, 0) + ", " + (cl ? "(__global const uint*)" : "(const void*)") + "(" + src.name() + " + "
+                        + expr((Expr) o.get(3)) + "));";
+            }
+            case "copyAsyncCommit" -> cl ? "/* copyAsyncCommit: copies are synchronous here */" : "LJ_CP_ASYNC_COMMIT();";
+            case "copyAsyncWait" -> cl ? "/* copyAsyncWait: copies are synchronous here */" : "LJ_CP_ASYNC_WAIT(" + expr((Expr) o.getFirst()) + ");";
+            case "getFloats" -> vectorLoad((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
+            case "setFloats" -> vectorStore((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
+            default -> throw new IllegalStateException("no spelling for " + ai.name());
+        };
+    }
+
+    /** {@code array + index} for the operand pair at {@code i}: where a fragment starts. */
+    private String offset(java.util.List<Object> o, int i) {
+        return "(" + ((Array) o.get(i)).name() + " + " + expr((Expr) o.get(i + 1)) + ")";
+    }
+
+    private static int count(java.util.List<Object> o) {
+        return ((Number) ((Const) o.get(4)).value()).intValue();
+    }
+
+    /**
+     * {@code count} elements of {@code a} from {@code index}, widened to float, into {@code dst}: one
+     * vector load (two for 8 floats) of whole 32-bit words on CUDA, OpenCL's vload on OpenCL.
+     */
+    private String vectorLoad(Array a, String index, Array dst, String dstIndex, int count) {
+        StringBuilder b = new StringBuilder("{ int lj_o = " + dstIndex + "; ");
+        int bytes = count * a.dtype().bytes();
+        if (!cl && bytes >= 4 && a.dtype() != DType.I64) {
+            int words = bytes / 4;
+            b.append("unsigned int lj_w[").append(words).append("]; ");
+            String base = "(const unsigned int*)(" + a.name() + " + " + index + ")";
+            for (int w = 0; w < words; w += 4) {
+                int n = Math.min(4, words - w);
+                String vt = n == 4 ? "uint4" : n == 2 ? "uint2" : "unsigned int";
+                b.append(vt).append(" lj_v").append(w).append(" = *(const ").append(vt).append("*)(").append(base).append(" + ").append(w).append("); ");
+                String[] parts = n == 4 ? new String[] {".x", ".y", ".z", ".w"} : n == 2 ? new String[] {".x", ".y"} : new String[] {""};
+                for (int i = 0; i < n; i++) {
+                    b.append("lj_w[").append(w + i).append("] = lj_v").append(w).append(parts[i]).append("; ");
+                }
+            }
+            for (int e = 0; e < count; e++) {
+                String v = switch (a.dtype()) {
+                    case F32 -> "__uint_as_float(lj_w[" + e + "])";
+                    case F16 -> "lj_f16_to_f32((unsigned short)(lj_w[" + e / 2 + "] >> " + 16 * (e % 2) + "))";
+                    case BF16 -> "lj_bf16_to_f32((unsigned short)(lj_w[" + e / 2 + "] >> " + 16 * (e % 2) + "))";
+                    case I8 -> "(float)(signed char)(lj_w[" + e / 4 + "] >> " + 8 * (e % 4) + ")";
+                    case I32 -> "(float)(int)lj_w[" + e + "]";
+                    case I64 -> throw new IllegalStateException();
+                };
+                b.append(dst.name()).append("[lj_o + ").append(e).append("] = ").append(v).append("; ");
+            }
+            return b.append('}').toString();
+        }
+        if (cl && (a.dtype() == DType.F32 || a.dtype() == DType.F16)) {
+            String load = (a.dtype() == DType.F16 ? "vload_half" : "vload") + count + "(0, " + a.name() + " + " + index + ")";
+            b.append("float").append(count).append(" lj_v = ").append(load).append("; ");
+            for (int e = 0; e < count; e++) {
+                b.append(dst.name()).append("[lj_o + ").append(e).append("] = lj_v.s").append(e).append("; ");
+            }
+            return b.append('}').toString();
+        }
+        // element by element: the remaining dtypes on OpenCL, and 2-byte vectors of int8
+        for (int e = 0; e < count; e++) {
+            String v = load(new Load(a, new Var("(" + index + " + " + e + ")", Type.INT), Type.FLOAT, false));
+            b.append(dst.name()).append("[lj_o + ").append(e).append("] = ").append(v).append("; ");
+        }
+        return b.append('}').toString();
+    }
+
+    /** The store that {@link #vectorLoad} mirrors: 16-bit and 32-bit floats as whole words, other dtypes element by element. */
+    private String vectorStore(Array a, String index, Array src, String srcIndex, int count) {
+        StringBuilder b = new StringBuilder("{ int lj_o = " + srcIndex + "; ");
+        boolean words = a.dtype() == DType.F32 || a.dtype() == DType.F16 || a.dtype() == DType.BF16;
+        if (!cl && words) {
+            int n = count * a.dtype().bytes() / 4;
+            b.append("unsigned int lj_w[").append(n).append("]; ");
+            for (int w = 0; w < n; w++) {
+                String v = switch (a.dtype()) {
+                    case F32 -> "__float_as_uint(" + src.name() + "[lj_o + " + w + "])";
+                    case F16 -> "((unsigned int)lj_f32_to_f16(" + src.name() + "[lj_o + " + 2 * w + "]) | ((unsigned int)lj_f32_to_f16("
+                            + src.name() + "[lj_o + " + (2 * w + 1) + "]) << 16))";
+                    default -> "((unsigned int)lj_f32_to_bf16(" + src.name() + "[lj_o + " + 2 * w + "]) | ((unsigned int)lj_f32_to_bf16("
+                            + src.name() + "[lj_o + " + (2 * w + 1) + "]) << 16))";
+                };
+                b.append("lj_w[").append(w).append("] = ").append(v).append("; ");
+            }
+            String base = "(unsigned int*)(" + a.name() + " + " + index + ")";
+            for (int w = 0; w < n; w += 4) {
+                int k = Math.min(4, n - w);
+                if (k == 4) {
+                    b.append("*(uint4*)(").append(base).append(" + ").append(w).append(") = make_uint4(lj_w[").append(w).append("], lj_w[")
+                            .append(w + 1).append("], lj_w[").append(w + 2).append("], lj_w[").append(w + 3).append("]); ");
+                } else if (k == 2) {
+                    b.append("*(uint2*)(").append(base).append(" + ").append(w).append(") = make_uint2(lj_w[").append(w).append("], lj_w[")
+                            .append(w + 1).append("]); ");
+                } else {
+                    b.append("*(").append(base).append(" + ").append(w).append(") = lj_w[").append(w).append("]; ");
+                }
+            }
+            return b.append('}').toString();
+        }
+        if (cl && (a.dtype() == DType.F32 || a.dtype() == DType.F16)) {
+            StringBuilder v = new StringBuilder("(float" + count + ")(");
+            for (int e = 0; e < count; e++) {
+                v.append(e == 0 ? "" : ", ").append(src.name()).append("[lj_o + ").append(e).append(']');
+            }
+            v.append(')');
+            b.append(a.dtype() == DType.F16 ? "vstore_half" + count + "_rte(" : "vstore" + count + "(").append(v).append(", 0, ")
+                    .append(a.name()).append(" + ").append(index).append("); ");
+            return b.append('}').toString();
+        }
+        for (int e = 0; e < count; e++) {
+            b.append(store(a, "(" + index + " + " + e + ")", new Var(src.name() + "[lj_o + " + e + "]", Type.FLOAT))).append("; ");
+        }
+        return b.append('}').toString();
+    }
+
 
     private String store(Array a, String index, Expr value) {
         String v = expr(value);
@@ -265,8 +418,14 @@ final class CEmitter {
             case "atomicAdd" -> atomicAdd(c);
             case "subGroupSize" -> cl ? "lj_sub_group_size()" : "lj_warp_width()";
             case "subGroupReduceAdd" -> cl ? "lj_sub_group_sum(" + a0 + ")" : "lj_warp_sum(" + a0 + ")";
-            case "exp", "log", "sqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round", "fmax", "fmin", "fabs", "ceil" ->
+            case "exp", "exp2", "log", "sqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round", "fmax", "fmin", "fabs", "ceil" ->
                     c.intrinsic() + f + "(" + all + ")";
+            case "laneId" -> "lj_lane()";
+            case "warpShuffleXor" -> cl ? "lj_shfl(" + a0 + ", lj_lane() ^ (" + args.get(1) + "), lj_xchg)"
+                    : "__shfl_xor_sync(0xffffffffu, " + a0 + ", " + args.get(1) + ")";
+            case "warpShuffle" -> cl ? "lj_shfl(" + a0 + ", " + args.get(1) + ", lj_xchg)" : "__shfl_sync(0xffffffffu, " + a0 + ", " + args.get(1) + ")";
+            case "packHalf2" -> "lj_pack_f16x2(" + all + ")";
+            case "packBf16x2" -> "lj_pack_bf16x2(" + all + ")";
             case "rsqrt" -> "rsqrt" + f + "(" + all + ")";
             case "fmodf", "fmod" -> cl ? "fmod(" + all + ")" : c.intrinsic() + "(" + all + ")";
             case "imax" -> "max(" + all + ")";
@@ -333,6 +492,137 @@ final class CEmitter {
               union { uint u; float f; } o, n;
               do { o.f = *p; n.f = o.f + d; } while (atomic_cmpxchg((volatile __local uint*)p, o.u, n.u) != o.u);
               return o.f;
+            }
+            """;
+
+    /** The OpenCL side of the warp model: lanes of 32 work-items that exchange values through local memory and barriers. */
+    private static final String OPENCL_WARP_PRELUDE = """
+            int lj_flat(void) { return (int)(get_local_id(0) + get_local_size(0) * (get_local_id(1) + get_local_size(1) * get_local_id(2))); }
+            int lj_lane(void) { return lj_flat() & 31; }
+            float lj_shfl(float v, int src, __local int* x) {
+              int id = lj_flat();
+              x[id] = as_int(v);
+              barrier(CLK_LOCAL_MEM_FENCE);
+              float r = as_float(x[id - (id & 31) + (src & 31)]);
+              barrier(CLK_LOCAL_MEM_FENCE);
+              return r;
+            }
+            float lj_pair_value(int pair, int which, int bf16) {
+              uint bits = ((uint)pair >> (16 * which)) & 0xffffu;
+              return bf16 ? as_float(bits << 16) : lj_f16_to_f32((ushort)bits);
+            }
+            // D += A B of one warp from every lane's fragments (MatrixFragments has the layout)
+            void lj_mma(float* c, const int* a, const int* b, __local int* x, int bf16) {
+              int id = lj_flat(), lane = id & 31;
+              __local int* w = x + (id - lane) * 6;
+              for (int i = 0; i < 4; i++) w[lane * 6 + i] = a[i];
+              w[lane * 6 + 4] = b[0];
+              w[lane * 6 + 5] = b[1];
+              barrier(CLK_LOCAL_MEM_FENCE);
+              for (int e = 0; e < 4; e++) {
+                int row = (lane >> 2) + 8 * (e >> 1), col = 2 * (lane & 3) + (e & 1);
+                float s = c[e];
+                for (int k = 0; k < 16; k++) {
+                  int aw = w[((row & 7) * 4 + ((k & 7) >> 1)) * 6 + (row >> 3) + 2 * (k >> 3)];
+                  int bw = w[(col * 4 + ((k & 7) >> 1)) * 6 + 4 + (k >> 3)];
+                  s += lj_pair_value(aw, k & 1, bf16) * lj_pair_value(bw, k & 1, bf16);
+                }
+                c[e] = s;
+              }
+              barrier(CLK_LOCAL_MEM_FENCE);
+            }
+            void lj_ldmatrix_a(int* a, __local const int* tile, int index, int stride) {
+              int lane = lj_lane();
+              for (int r = 0; r < 4; r++) a[r] = tile[index + ((lane >> 2) + 8 * (r & 1)) * stride + (lane & 3) + 4 * (r >> 1)];
+            }
+            void lj_ldmatrix_b(int* b, __local const int* tile, int index, int stride) {
+              int lane = lj_lane();
+              for (int r = 0; r < 4; r++) b[r] = tile[index + (lane >> 2) * stride + (lane & 3) + 4 * r];
+            }
+            void lj_ldmatrix_bt(int* b, __local const int* tile, int index, int stride) {
+              int lane = lj_lane();
+              for (int r = 0; r < 4; r++) {
+                int n = 8 * (r >> 1) + (lane >> 2), k = 8 * (r & 1) + 2 * (lane & 3);
+                uint lo = ((uint)tile[index + k * stride + n / 2] >> (16 * (n & 1))) & 0xffffu;
+                uint hi = ((uint)tile[index + (k + 1) * stride + n / 2] >> (16 * (n & 1))) & 0xffffu;
+                b[r] = (int)(lo | (hi << 16));
+              }
+            }
+            void lj_copy_async(__local int* dst, __global const uint* src) { vstore4(vload4(0, src), 0, (__local uint*)dst); }
+            int lj_pack_f16x2(float lo, float hi) { return (int)((uint)lj_f32_to_f16(lo) | ((uint)lj_f32_to_f16(hi) << 16)); }
+            int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
+            """;
+
+    /**
+     * The CUDA side of the warp model: PTX's tensor-core, matrix-load and asynchronous-copy
+     * instructions (Ampere and newer; before that copies are plain, and MMA is refused by the Target).
+     */
+    private static final String CUDA_WARP_PRELUDE = """
+            __device__ __forceinline__ int lj_lane() { return (int)((threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31u); }
+            __device__ __forceinline__ unsigned lj_smem(const void* p) { return (unsigned)__cvta_generic_to_shared(p); }
+            __device__ __forceinline__ void lj_mma_f16(float* c, const int* a, const int* b) {
+            #if __CUDA_ARCH__ >= 800
+              asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+            #endif
+            }
+            __device__ __forceinline__ void lj_mma_bf16(float* c, const int* a, const int* b) {
+            #if __CUDA_ARCH__ >= 800
+              asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+            #endif
+            }
+            // lane l gives the address of row (l % 16) at column block l / 16: matrices 0-3 are A's four 8x8 quarters
+            __device__ __forceinline__ void lj_ldmatrix_a(int* a, const int* tile, int index, int stride) {
+            #if __CUDA_ARCH__ >= 750
+              int lane = lj_lane();
+              asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                  : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(lj_smem(tile + index + (lane & 15) * stride + (lane >> 4) * 4)));
+            #endif
+            }
+            // lane l gives row (l % 8) at column block l / 8: matrices 0-3 are k 0-7, 8-15, 16-23, 24-31 of 8 n rows
+            __device__ __forceinline__ void lj_ldmatrix_b(int* b, const int* tile, int index, int stride) {
+            #if __CUDA_ARCH__ >= 750
+              int lane = lj_lane();
+              asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                  : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(lj_smem(tile + index + (lane & 7) * stride + (lane >> 3) * 4)));
+            #endif
+            }
+            // as A's addresses, transposed: matrices 0-3 are (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15)
+            __device__ __forceinline__ void lj_ldmatrix_bt(int* b, const int* tile, int index, int stride) {
+            #if __CUDA_ARCH__ >= 750
+              int lane = lj_lane();
+              asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                  : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(lj_smem(tile + index + (lane & 15) * stride + (lane >> 4) * 4)));
+            #endif
+            }
+            __device__ __forceinline__ void lj_copy_async(int* dst, const void* src) {
+            #if __CUDA_ARCH__ >= 800
+              asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(lj_smem(dst)), "l"(src) : "memory");
+            #else
+              *(uint4*)dst = *(const uint4*)src;
+            #endif
+            }
+            #if __CUDA_ARCH__ >= 800
+            #define LJ_CP_ASYNC_COMMIT() asm volatile("cp.async.commit_group;" ::: "memory")
+            #define LJ_CP_ASYNC_WAIT(n) asm volatile("cp.async.wait_group %0;" :: "n"(n) : "memory")
+            #else
+            #define LJ_CP_ASYNC_COMMIT() do { } while (0)
+            #define LJ_CP_ASYNC_WAIT(n) do { } while (0)
+            #endif
+            __device__ __forceinline__ int lj_pack_f16x2(float lo, float hi) {
+            #if __CUDA_ARCH__ >= 800
+              unsigned r; asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return (int)r;
+            #else
+              return (int)((unsigned)lj_f32_to_f16(lo) | ((unsigned)lj_f32_to_f16(hi) << 16));
+            #endif
+            }
+            __device__ __forceinline__ int lj_pack_bf16x2(float lo, float hi) {
+            #if __CUDA_ARCH__ >= 800
+              unsigned r; asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); return (int)r;
+            #else
+              return (int)((unsigned)lj_f32_to_bf16(lo) | ((unsigned)lj_f32_to_bf16(hi) << 16));
+            #endif
             }
             """;
 

@@ -35,7 +35,8 @@ final class Intrinsics {
         }
         String intrinsic = switch (owner) {
             case "io/lightllm/tornado/api/KMath" -> switch (name) {
-                case "exp", "log", "sqrt", "rsqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round" -> name;
+                case "exp", "exp2", "log", "sqrt", "rsqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round" -> name;
+                case "packHalf2", "packBf16x2" -> name;
                 case "max", "min" -> ret == Type.FLOAT ? "f" + name : "i" + name;
                 case "abs" -> "fabs";
                 case "f16ToFloat" -> "f16ToFloat";

@@ -112,7 +112,7 @@ final class Ir {
     record Load(Array array, Expr index, Type type, boolean raw) implements Expr {
     }
 
-    sealed interface Stmt permits Assign, Store, Label, Goto, IfGoto, Switch, Effect, Return, ZeroArray {
+    sealed interface Stmt permits Assign, Store, Label, Goto, IfGoto, Switch, Effect, Return, ZeroArray, ArrayIntrinsic {
     }
 
     record Assign(Var target, Expr value) implements Stmt {
@@ -138,6 +138,13 @@ final class Ir {
     }
 
     record Return() implements Stmt {
+    }
+
+    /**
+     * A built-in that works on whole arrays (vector loads, matrix fragments, asynchronous copies):
+     * each operand is an {@link Array} or an {@link Expr}, in the order of the Java call.
+     */
+    record ArrayIntrinsic(String name, List<Object> operands) implements Stmt {
     }
 
     /** Java zeroes new arrays; device memory is not, so a private array is cleared where it is created. */

@@ -32,6 +32,17 @@ public final class KernelCompiler {
         return CACHE.computeIfAbsent(new Key(kernel, dialect, key), k -> translate(kernel, dialect, argDtypes));
     }
 
+    /**
+     * {@link #compile(KernelRef, Dialect, DType[])} for a device: refuses, with a
+     * {@link KernelCompileException} naming the feature and the device, a kernel that uses what
+     * {@code target} lacks (tensor-core MMA on a GPU older than Ampere, say).
+     */
+    public static KernelSource compile(KernelRef kernel, Target target, DType[] argDtypes) {
+        KernelSource source = compile(kernel, target.dialect(), argDtypes);
+        target.check(kernel.name(), source);
+        return source;
+    }
+
     private static KernelSource translate(KernelRef kernel, Dialect dialect, DType[] argDtypes) {
         Translator t = new Translator(kernel.name(), kernel.method().getDeclaringClass().getClassLoader());
         t.translateKernel(kernel.method(), argDtypes, kernel.usesContext());
@@ -44,6 +55,6 @@ public final class KernelCompiler {
             }
         }
         String name = entry.toString().replaceAll("[^A-Za-z0-9_]", "_");
-        return new KernelSource(name, CEmitter.emit(t, dialect, name));
+        return new KernelSource(name, CEmitter.emit(t, dialect, name), t.features);
     }
 }

@@ -15,7 +15,13 @@ public final class KernelScan {
     private KernelScan() {
     }
 
-    /** Whether the kernel, or a static helper it calls, waits at a barrier. */
+    /** KernelContext methods where work-items wait for each other besides the barriers: the warp collectives. */
+    private static final Set<String> COLLECTIVES = Set.of("warpShuffle", "warpShuffleXor", "mmaF16", "mmaBf16");
+
+    /**
+     * Whether the kernel, or a static helper it calls, waits at a barrier or a warp collective
+     * (on the JVM its work-items then need threads of their own).
+     */
     public static boolean usesBarrier(Method kernel) {
         return usesBarrier(kernel.getDeclaringClass().getClassLoader(), Bytecode.methodModel(kernel), new HashSet<>());
     }
@@ -33,7 +39,8 @@ public final class KernelScan {
         for (CodeElement e : mm.code().get()) {
             if (e instanceof InvokeInstruction inv) {
                 String owner = inv.owner().asInternalName();
-                if (owner.equals(CONTEXT) && inv.name().stringValue().endsWith("Barrier")) {
+                String name = inv.name().stringValue();
+                if (owner.equals(CONTEXT) && (name.endsWith("Barrier") || COLLECTIVES.contains(name))) {
                     return true;
                 }
                 if (inv.opcode() == Opcode.INVOKESTATIC && Intrinsics.isUserCode(owner)) {

@@ -81,6 +81,10 @@ final class Translator {
     /** The entry's parameters in order: an Array (GLOBAL) or a Var. */
     final List<Object> parameters = new ArrayList<>();
     boolean usesDouble;
+    /** The parts of the kernel language used that not every device has. */
+    final java.util.EnumSet<Feature> features = java.util.EnumSet.noneOf(Feature.class);
+    /** Whether the kernel uses lanes, fragments, vector accesses or packed pairs: the emitter then adds their helpers. */
+    boolean usesWarpModel;
 
     private final String kernelName;
     private final ClassLoader loader;
@@ -213,9 +217,14 @@ final class Translator {
             throw new IllegalStateException("variable " + name + " used as " + old + " and " + t);
         }
         if (t == Type.DOUBLE) {
-            usesDouble = true;
+            useDouble();
         }
         return new Var(name, t);
+    }
+
+    private void useDouble() {
+        usesDouble = true;
+        features.add(Feature.DOUBLE);
     }
 
     private final Set<String> tempNames = new HashSet<>();
@@ -343,6 +352,9 @@ final class Translator {
     private void emit(Deque<Value> stack, Stmt s) {
         flush(stack);
         body.add(s);
+        if (s instanceof Ir.ArrayIntrinsic) {
+            usesWarpModel = true;
+        }
     }
 
     private static Expr expr(Frame f, Value v) {
@@ -376,7 +388,7 @@ final class Translator {
                             : "constant " + v + " (" + c.typeKind() + ") is not supported in kernels (strings and classes are objects)");
                 };
                 if (t == Type.DOUBLE) {
-                    usesDouble = true;
+                    useDouble();
                 }
                 stack.push(new Const(v, t));
             }
@@ -428,7 +440,7 @@ final class Translator {
                     default -> null;
                 };
                 if (to == Type.DOUBLE) {
-                    usesDouble = true;
+                    useDouble();
                 }
                 stack.push(new Convert(x, to, narrow));
             }
@@ -810,7 +822,10 @@ final class Translator {
                 throw f.error("call to " + owner.replace('/', '.') + "." + name + type.displayDescriptor() + " is not supported in kernels");
             }
             if (c.type() == Type.DOUBLE) {
-                usesDouble = true;
+                useDouble();
+            }
+            if (c.intrinsic().startsWith("pack")) {
+                usesWarpModel = true;
             }
             stack.push(c);
             return;
@@ -872,8 +887,82 @@ final class Translator {
                 body.add(new Assign(old, new Call("atomicAdd", List.of(new Ir.Load(a, index, t, true), delta), t)));
                 stack.push(old);
             }
+            case "laneId" -> {
+                checkContext(f, stack.pop());
+                usesWarpModel = true;
+                stack.push(call("laneId", Type.INT));
+            }
+            case "warpShuffleXor", "warpShuffle" -> {
+                Expr lane = pop(f, stack);
+                Expr v = pop(f, stack);
+                checkContext(f, stack.pop());
+                features.add(Feature.WARP_SHUFFLE);
+                usesWarpModel = true;
+                // a collective: evaluated where it stands, like a barrier
+                Var r = temp(Type.FLOAT);
+                flush(stack);
+                body.add(new Assign(r, call(name, Type.FLOAT, v, lane)));
+                stack.push(r);
+            }
+            case "mmaF16", "mmaBf16" -> {
+                Expr bIndex = pop(f, stack);
+                Array b = privateArray(f, stack.pop(), Type.INT, "the B fragment of " + name);
+                Expr aIndex = pop(f, stack);
+                Array a = privateArray(f, stack.pop(), Type.INT, "the A fragment of " + name);
+                Expr accIndex = pop(f, stack);
+                Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);
+                checkContext(f, stack.pop());
+                features.add(name.equals("mmaF16") ? Feature.MMA_F16 : Feature.MMA_BF16);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, accIndex, a, aIndex, b, bIndex)));
+            }
+            case "loadMatrixA", "loadMatrixB", "loadMatrixBTransposed" -> {
+                Expr stride = pop(f, stack);
+                Expr tileIndex = pop(f, stack);
+                Array tile = array(f, stack.pop());
+                if (tile.space() != Space.LOCAL || tile.elementType() != Type.INT) {
+                    throw f.error(name + " reads a local int[] tile (allocateIntLocalArray)");
+                }
+                Expr fragIndex = pop(f, stack);
+                Array frag = privateArray(f, stack.pop(), Type.INT, "the fragment of " + name);
+                checkContext(f, stack.pop());
+                features.add(Feature.LOAD_MATRIX);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(frag, fragIndex, tile, tileIndex, stride)));
+            }
+            case "copyAsync" -> {
+                Expr srcIndex = pop(f, stack);
+                Array src = array(f, stack.pop());
+                Expr localIndex = pop(f, stack);
+                Array local = array(f, stack.pop());
+                checkContext(f, stack.pop());
+                if (local.space() != Space.LOCAL || local.elementType() != Type.INT || src.space() != Space.GLOBAL) {
+                    throw f.error("copyAsync copies from a kernel parameter array into a local int[] (allocateIntLocalArray)");
+                }
+                features.add(Feature.ASYNC_COPY);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(local, localIndex, src, srcIndex)));
+            }
+            case "copyAsyncCommit" -> {
+                checkContext(f, stack.pop());
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of()));
+            }
+            case "copyAsyncWait" -> {
+                Expr pending = pop(f, stack);
+                checkContext(f, stack.pop());
+                if (!(pending instanceof Const)) {
+                    throw f.error("copyAsyncWait needs a constant number of pending groups");
+                }
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(pending)));
+            }
             default -> throw f.error("KernelContext." + name + " is not supported");
         }
+    }
+
+    /** A private array of {@code type} elements (a register fragment), or a compile error naming {@code what}. */
+    private Array privateArray(Frame f, Value v, Type type, String what) {
+        Array a = array(f, v);
+        if (a.space() != Space.PRIVATE || a.elementType() != type) {
+            throw f.error(what + " must be a private " + type.name().toLowerCase() + "[] (new " + type.name().toLowerCase() + "[N] in the kernel)");
+        }
+        return a;
     }
 
     private static void checkContext(Frame f, Value v) {
@@ -895,6 +984,21 @@ final class Translator {
                 Expr idx = pop(f, stack);
                 Array a = array(f, stack.pop());
                 emit(stack, new Ir.Store(a, idx, v));
+            }
+            case "getFloats", "setFloats" -> {
+                Expr count = pop(f, stack);
+                Expr localIndex = pop(f, stack);
+                Array local = array(f, stack.pop());
+                Expr index = pop(f, stack);
+                Array a = array(f, stack.pop());
+                if (!(count instanceof Const c) || !java.util.Set.of(2, 4, 8).contains(((Number) c.value()).intValue())) {
+                    throw f.error(name + " needs a constant count of 2, 4 or 8");
+                }
+                if (local.space() == Space.GLOBAL || local.elementType() != Type.FLOAT) {
+                    throw f.error(name + " moves elements between the array and a private or local float[]");
+                }
+                features.add(Feature.VECTOR_ACCESS);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(a, index, local, localIndex, count)));
             }
             case "getSize" -> throw f.error("getSize() is not available in kernels (pass lengths as int parameters)");
             default -> throw f.error(owner.substring(owner.lastIndexOf('/') + 1) + "." + name + " is not supported in kernels");

@@ -4,10 +4,10 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import io.lightllm.tornado.api.DType;
-import io.lightllm.tornado.compiler.Dialect;
 import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.compiler.KernelScan;
 import io.lightllm.tornado.compiler.KernelSource;
+import io.lightllm.tornado.compiler.Target;
 import io.lightllm.tornado.runtime.KernelRef;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -63,7 +63,7 @@ final class CudaKernelLoader {
 
     /** Compiles (or finds in the cache) and loads {@code kernel} specialised for {@code dtypes}. The context must be current. */
     synchronized LoadedKernel load(KernelRef kernel, DType[] dtypes) {
-        KernelSource src = KernelCompiler.compile(kernel, Dialect.CUDA, dtypes);
+        KernelSource src = KernelCompiler.compile(kernel, Target.cuda(deviceId, ccMajor, ccMinor), dtypes);
         LaunchShape.Kind kind = kernel.usesContext() ? LaunchShape.Kind.EXPLICIT
                 : KernelScan.hasParallelLoops(kernel.method()) ? LaunchShape.Kind.PARALLEL : LaunchShape.Kind.SERIAL;
         List<String> opts = options();

@@ -165,7 +165,7 @@ public final class JvmDevice extends Device {
                                 failure[0] = t;
                             }
                         }
-                        wg.barrier.reset(); // wakes the others with BrokenBarrierException
+                        wg.breakBarriers(); // wakes the others with BrokenBarrierException
                     }
                 }));
             }

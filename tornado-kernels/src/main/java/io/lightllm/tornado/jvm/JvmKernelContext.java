@@ -3,6 +3,7 @@ package io.lightllm.tornado.jvm;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.MatrixFragments;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.BrokenBarrierException;
@@ -19,10 +20,27 @@ final class JvmKernelContext extends KernelContext {
     /** State shared by the work-items of one work-group. */
     static final class WorkGroup {
         final CyclicBarrier barrier;
+        private final int size;
         private final java.util.List<Object> localArrays = new java.util.ArrayList<>();
+        private Warp[] warps;
 
         WorkGroup(int size, boolean withBarrier) {
+            this.size = size;
             this.barrier = withBarrier ? new CyclicBarrier(size) : null;
+        }
+
+        /** The warp of the work-item with flat local id {@code item}; warps exist only in groups of a multiple of 32 run with barriers. */
+        synchronized Warp warp(int item) {
+            if (barrier == null || size % WARP_SIZE != 0) {
+                throw new IllegalStateException("warp operations need work-groups of a multiple of " + WARP_SIZE + " items, got " + size);
+            }
+            if (warps == null) {
+                warps = new Warp[size / WARP_SIZE];
+                for (int w = 0; w < warps.length; w++) {
+                    warps[w] = new Warp();
+                }
+            }
+            return warps[item / WARP_SIZE];
         }
 
         synchronized Object localArray(int index, Class<?> type, int size) {
@@ -37,7 +55,43 @@ final class JvmKernelContext extends KernelContext {
             localArrays.add(a);
             return a;
         }
+
+        /** Wakes every work-item waiting at a barrier of this group (one of them failed). */
+        synchronized void breakBarriers() {
+            if (barrier != null) {
+                barrier.reset();
+            }
+            if (warps != null) {
+                for (Warp w : warps) {
+                    w.barrier.reset();
+                }
+            }
+        }
     }
+
+    /**
+     * One warp of 32 work-items: its own barrier, so that only the warp synchronises (as on a GPU),
+     * and the exchange arrays of the emulated shuffles and matrix products.
+     */
+    static final class Warp {
+        final CyclicBarrier barrier = new CyclicBarrier(WARP_SIZE);
+        final float[] values = new float[WARP_SIZE];
+        final float[] acc = new float[WARP_SIZE * 4];
+        final int[] a = new int[WARP_SIZE * 4];
+        final int[] b = new int[WARP_SIZE * 2];
+
+        void await() {
+            try {
+                barrier.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted at a warp operation", e);
+            } catch (BrokenBarrierException e) {
+                throw new IllegalStateException("another work-item of the warp failed", e);
+            }
+        }
+    }
+
 
     WorkGroup group;
     int allocations;
@@ -70,6 +124,51 @@ final class JvmKernelContext extends KernelContext {
     @Override
     public int[] allocateIntLocalArray(int size) {
         return (int[]) group.localArray(allocations++, int[].class, size);
+    }
+
+    private Warp warp() {
+        return group.warp(localIdx + localGroupSizeX * (localIdy + localGroupSizeY * localIdz));
+    }
+
+    @Override
+    public float warpShuffleXor(float value, int laneMask) {
+        return warpShuffle(value, laneId() ^ laneMask);
+    }
+
+    @Override
+    public float warpShuffle(float value, int srcLane) {
+        Warp w = warp();
+        w.values[laneId()] = value;
+        w.await();
+        float v = w.values[srcLane & (WARP_SIZE - 1)];
+        w.await(); // the values array is rewritten by the next shuffle
+        return v;
+    }
+
+    @Override
+    public void mmaF16(float[] acc, int accIndex, int[] a, int aIndex, int[] b, int bIndex) {
+        mma(acc, accIndex, a, aIndex, b, bIndex, false);
+    }
+
+    @Override
+    public void mmaBf16(float[] acc, int accIndex, int[] a, int aIndex, int[] b, int bIndex) {
+        mma(acc, accIndex, a, aIndex, b, bIndex, true);
+    }
+
+    /** Every lane hands in its fragments; lane 0 multiplies for the warp; every lane takes its accumulators back. */
+    private void mma(float[] acc, int accIndex, int[] a, int aIndex, int[] b, int bIndex, boolean bf16) {
+        Warp w = warp();
+        int lane = laneId();
+        System.arraycopy(acc, accIndex, w.acc, lane * 4, 4);
+        System.arraycopy(a, aIndex, w.a, lane * 4, 4);
+        System.arraycopy(b, bIndex, w.b, lane * 2, 2);
+        w.await();
+        if (lane == 0) {
+            MatrixFragments.multiplyAccumulate(w.acc, w.a, w.b, bf16);
+        }
+        w.await();
+        System.arraycopy(w.acc, lane * 4, acc, accIndex, 4);
+        w.await();
     }
 
     @Override

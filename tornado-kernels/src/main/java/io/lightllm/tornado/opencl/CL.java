@@ -39,6 +39,7 @@ final class CL {
     static final int CL_DEVICE_GLOBAL_MEM_SIZE = 0x101F;
     static final int CL_DEVICE_NAME = 0x102B;
     static final int CL_DRIVER_VERSION = 0x102D;
+    static final int CL_DEVICE_EXTENSIONS = 0x1030;
     static final int CL_DEVICE_VERSION = 0x102F;
     static final long CL_QUEUE_PROFILING_ENABLE = 1L << 1;
     static final long CL_MEM_READ_WRITE = 1L;

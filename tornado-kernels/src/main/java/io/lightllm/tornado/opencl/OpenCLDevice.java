@@ -8,9 +8,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.lightllm.tornado.api.DType;
-import io.lightllm.tornado.compiler.Dialect;
+import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.compiler.KernelSource;
+import io.lightllm.tornado.compiler.Target;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -40,6 +41,8 @@ public final class OpenCLDevice extends Device {
     private final Map<List<String>, OpenCLKernel> builtKernels = new HashMap<>();
     /** Java kernels by (kernel, argument dtypes), as the compiler specialises per dtype. */
     private final Map<CompiledKey, OpenCLKernel> compiledKernels = new HashMap<>();
+    /** Kernels whose emulated warps exchange values through a local array of a fixed size. */
+    private final java.util.Set<CompiledKey> warpKernels = new java.util.HashSet<>();
     /** Launch events not yet timed, while profiling is on. */
     private final List<PendingTiming> pending = new ArrayList<>();
     private boolean closed;
@@ -169,11 +172,29 @@ public final class OpenCLDevice extends Device {
         CompiledKey key = new CompiledKey(kernel, Arrays.asList(argDtypes.clone()));
         OpenCLKernel compiled = compiledKernels.get(key);
         if (compiled == null) {
-            KernelSource source = KernelCompiler.compile(kernel, Dialect.OPENCL, argDtypes);
+            KernelSource source = KernelCompiler.compile(kernel, target(), argDtypes);
             compiled = build(source.source(), source.entryName(), kernel.name());
             compiledKernels.put(key, compiled);
+            if (Target.emulatesWarps(source)) {
+                warpKernels.add(key);
+            }
+        }
+        long items = grid.localSize(0) * grid.localSize(1) * grid.localSize(2);
+        if (warpKernels.contains(key) && (items % KernelContext.WARP_SIZE != 0 || items > Target.WARP_EMULATION_MAX_ITEMS)) {
+            throw new IllegalArgumentException(kernel + " uses warp operations, which OpenCL emulates for work-groups of a multiple of "
+                    + KernelContext.WARP_SIZE + " up to " + Target.WARP_EMULATION_MAX_ITEMS + " items, not " + items);
         }
         launch(compiled, kernel.name(), grid, args);
+    }
+
+    private Target target;
+
+    /** What this device runs of the kernel language (double precision only with cl_khr_fp64). */
+    private Target target() {
+        if (target == null) {
+            target = Target.opencl(id() + " (" + name() + ")", CL.deviceString(entry.device(), CL.CL_DEVICE_EXTENSIONS).contains("cl_khr_fp64"));
+        }
+        return target;
     }
 
     /**

@@ -1,0 +1,294 @@
+package io.lightllm.tornado.compiler;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.CudaCheck;
+import io.lightllm.testing.TensorAssert;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The warp model of the kernel language (shuffles, tensor-core MMA, matrix loads, asynchronous
+ * copies), vector accesses and packed pairs: each kernel on the JVM and every accelerator against an
+ * independent host computation, and its CUDA C through nvcc with the PTX instructions it must use.
+ */
+class WarpOperationsTest {
+    static final KernelRef SHUFFLES = KernelRef.of(WarpOperationsTest.class, "shuffles");
+    static final KernelRef MATMUL = KernelRef.of(WarpOperationsTest.class, "tileMatmul");
+    static final KernelRef VECTOR_COPY = KernelRef.of(WarpOperationsTest.class, "vectorCopy");
+    static final KernelRef PACK = KernelRef.of(WarpOperationsTest.class, "packAndExp2");
+
+    /** out[2i] = in of lane ^ 5, out[2i + 1] = in of lane (7 lane) % 32, within each warp. */
+    public static void shuffles(KernelContext ctx, FloatArray out, FloatArray in) {
+        int id = ctx.globalIdx;
+        float v = in.get(id);
+        float x = ctx.warpShuffleXor(v, 5);
+        float y = ctx.warpShuffle(v, (ctx.laneId() * 7) % KernelContext.WARP_SIZE);
+        out.set(2 * id, x);
+        out.set(2 * id + 1, y);
+    }
+
+    /** Ints of a tile row: 32 halves of k (16 ints) and 4 of padding, so that rows start on 16 bytes. */
+    static final int A_STRIDE = 20;
+    /** k-major B rows: 16 halves of n (8 ints) and 4 of padding. */
+    static final int BT_STRIDE = 12;
+
+    /**
+     * c[m, n] = sum_k a[m, k] b(k, n) on tensor cores: a work-group of two warps computes a 16x16
+     * tile of c, warp w its columns 8w..8w+7, walking k in steps of 32 through local tiles that
+     * asynchronous copies fill. b is stored n-major ({@code [n, k]}, like weights) or, with
+     * {@code kMajor}, k-major ({@code [k, n]}, like V). 16-bit inputs: f16, or bf16 with {@code bf16}.
+     */
+    public static void tileMatmul(KernelContext ctx, FloatArray c, NativeArray a, NativeArray b, int n, int k, boolean kMajor,
+            boolean bf16) {
+        int[] aTile = ctx.allocateIntLocalArray(16 * A_STRIDE);
+        int[] bTile = ctx.allocateIntLocalArray(32 * BT_STRIDE);
+        int[] aFrag = new int[4];
+        int[] bFrag = new int[4];
+        float[] acc = new float[4];
+        int lid = ctx.localIdx;
+        int warp = lid / KernelContext.WARP_SIZE;
+        int lane = ctx.laneId();
+        int tilesN = n / 16;
+        int row0 = (ctx.groupIdx / tilesN) * 16;
+        int col0 = (ctx.groupIdx % tilesN) * 16;
+        for (int k0 = 0; k0 < k; k0 += 32) {
+            // 64 items, 64 chunks of 16 bytes (8 halves) for each tile
+            int r = lid / 4, chunk = lid % 4;
+            ctx.copyAsync(aTile, r * A_STRIDE + chunk * 4, a, (row0 + r) * k + k0 + chunk * 8);
+            if (kMajor) {
+                int kr = lid / 2, half = lid % 2;
+                ctx.copyAsync(bTile, kr * BT_STRIDE + half * 4, b, (k0 + kr) * n + col0 + half * 8);
+            } else {
+                ctx.copyAsync(bTile, r * A_STRIDE + chunk * 4, b, (col0 + r) * k + k0 + chunk * 8);
+            }
+            ctx.copyAsyncCommit();
+            ctx.copyAsyncWait(0);
+            ctx.localBarrier();
+            if (!kMajor) {
+                ctx.loadMatrixB(bFrag, 0, bTile, warp * 8 * A_STRIDE, A_STRIDE);
+            }
+            for (int ks = 0; ks < 2; ks++) {
+                ctx.loadMatrixA(aFrag, 0, aTile, ks * 8, A_STRIDE);
+                int bAt = 2 * ks;
+                if (kMajor) {
+                    ctx.loadMatrixBTransposed(bFrag, 0, bTile, ks * 16 * BT_STRIDE, BT_STRIDE);
+                    bAt = 2 * warp;
+                }
+                if (bf16) {
+                    ctx.mmaBf16(acc, 0, aFrag, 0, bFrag, bAt);
+                } else {
+                    ctx.mmaF16(acc, 0, aFrag, 0, bFrag, bAt);
+                }
+            }
+            ctx.localBarrier(); // the next k step overwrites the tiles
+        }
+        for (int e = 0; e < 4; e++) {
+            int row = lane / 4 + 8 * (e / 2);
+            int col = warp * 8 + 2 * (lane % 4) + e % 2;
+            c.set((row0 + row) * n + col0 + col, acc[e]);
+        }
+    }
+
+    /**
+     * out = in, element by element converted as setFloat(getFloat) would, through vector accesses:
+     * mode 0 loads 8 and stores 4 + 2 + 2, mode 1 loads 4 + 2 + 2 and stores 8.
+     */
+    public static void vectorCopy(NativeArray out, NativeArray in, int blocks, int mode) {
+        for (@Parallel int i = 0; i < blocks; i++) {
+            float[] v = new float[8];
+            if (mode == 0) {
+                in.getFloats(i * 8, v, 0, 8);
+                out.setFloats(i * 8, v, 0, 4);
+                out.setFloats(i * 8 + 4, v, 4, 2);
+                out.setFloats(i * 8 + 6, v, 6, 2);
+            } else {
+                in.getFloats(i * 8, v, 0, 4);
+                in.getFloats(i * 8 + 4, v, 4, 2);
+                in.getFloats(i * 8 + 6, v, 6, 2);
+                out.setFloats(i * 8, v, 0, 8);
+            }
+        }
+    }
+
+    public static void packAndExp2(IntArray halves, IntArray bf16s, FloatArray exp2, FloatArray lo, FloatArray hi, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            halves.set(i, KMath.packHalf2(lo.get(i), hi.get(i)));
+            bf16s.set(i, KMath.packBf16x2(lo.get(i), hi.get(i)));
+            exp2.set(i, KMath.exp2(lo.get(i)));
+        }
+    }
+
+    public static void doubleScale(FloatArray out, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            out.set(i, (float) (out.get(i) * 0.5));
+        }
+    }
+
+    private static List<Device> devices() {
+        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        return devices;
+    }
+
+    @Test
+    void shufflesExchangeWithinWarps() {
+        int items = 128;
+        FloatArray in = TensorAssert.random(items, 1f, 3);
+        for (Device device : devices()) {
+            for (int local : new int[] {32, 64}) {
+                DeviceBuffer out = device.allocate(DType.F32, 2 * items);
+                device.launch(SHUFFLES, Grid.groups(items / local, local), out, device.upload(in));
+                FloatArray got = (FloatArray) device.download(out);
+                for (int id = 0; id < items; id++) {
+                    int base = id - id % 32;
+                    assertEquals(in.get(id ^ 5), got.get(2 * id), device.id() + " xor, item " + id);
+                    assertEquals(in.get(base + (id % 32) * 7 % 32), got.get(2 * id + 1), device.id() + " index, item " + id);
+                }
+            }
+        }
+    }
+
+    @Test
+    void tensorCoreTilesMultiplyOnEveryDevice() {
+        int m = 32, n = 32, k = 64;
+        for (Device device : devices()) {
+            for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+                for (boolean kMajor : new boolean[] {false, true}) {
+                    NativeArray a = TensorAssert.fill(NativeArray.allocate(dtype, m * k), 1f, 5);
+                    NativeArray b = TensorAssert.fill(NativeArray.allocate(dtype, n * k), 1f, 6);
+                    DeviceBuffer c = device.allocate(DType.F32, m * n);
+                    device.launch(MATMUL, Grid.groups((m / 16) * (n / 16), 64), c, device.upload(a), device.upload(b), n, k, kMajor,
+                            dtype == DType.BF16);
+                    FloatArray got = (FloatArray) device.download(c);
+                    for (int i = 0; i < m; i++) {
+                        for (int j = 0; j < n; j++) {
+                            double expected = 0, magnitude = 0;
+                            for (int kk = 0; kk < k; kk++) {
+                                double term = (double) a.getFloat(i * k + kk) * b.getFloat(kMajor ? kk * n + j : j * k + kk);
+                                expected += term;
+                                magnitude += Math.abs(term);
+                            }
+                            // products of 16-bit inputs are exact in f32; k sums in any order: k u sum|ab|
+                            double bound = k * Math.ulp(1f) / 2 * magnitude + 1e-30;
+                            String what = device.id() + " " + dtype + (kMajor ? " k-major" : " n-major") + " c[" + i + ", " + j + "]";
+                            assertTrue(Math.abs(got.get(i * n + j) - expected) <= bound, what + ": " + got.get(i * n + j) + " vs " + expected);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void vectorAccessesConvertLikeScalarOnes() {
+        int blocks = 24;
+        DType[][] pairs = {{DType.F16, DType.F32}, {DType.F32, DType.F16}, {DType.BF16, DType.F32}, {DType.F32, DType.BF16},
+            {DType.I8, DType.F32}, {DType.F32, DType.F32}, {DType.I8, DType.I8}, {DType.F16, DType.F16}};
+        for (Device device : devices()) {
+            for (DType[] pair : pairs) {
+                NativeArray in = NativeArray.allocate(pair[0], blocks * 8);
+                SplittableRandom r = new SplittableRandom(7);
+                for (int i = 0; i < in.getSize(); i++) {
+                    in.setFloat(i, pair[0] == DType.I8 ? r.nextInt(-127, 128) : (float) (r.nextDouble() * 4 - 2));
+                }
+                for (int mode = 0; mode < 2; mode++) {
+                    DeviceBuffer out = device.allocate(pair[1], blocks * 8);
+                    device.launch(VECTOR_COPY, Grid.of(blocks), out, device.upload(in), blocks, mode);
+                    NativeArray got = device.download(out);
+                    NativeArray expected = NativeArray.allocate(pair[1], blocks * 8);
+                    for (int i = 0; i < in.getSize(); i++) {
+                        expected.setFloat(i, in.getFloat(i));
+                    }
+                    TensorAssert.assertClose(expected, got, 0f, 0f, device.id() + " " + pair[0] + " -> " + pair[1] + " mode " + mode);
+                }
+            }
+        }
+    }
+
+    @Test
+    void packedPairsRoundLikeTheJavaConversions() {
+        int n = 1000;
+        FloatArray lo = TensorAssert.random(n, 70000f, 8), hi = TensorAssert.random(n, 3f, 9);
+        lo.set(0, 1e-6f); // an f16 subnormal
+        lo.set(1, 65520f); // rounds to f16 infinity
+        for (Device device : devices()) {
+            DeviceBuffer halves = device.allocate(DType.I32, n), bf16s = device.allocate(DType.I32, n), exp2 = device.allocate(DType.F32, n);
+            device.launch(PACK, Grid.of(n), halves, bf16s, exp2, device.upload(lo), device.upload(hi), n);
+            IntArray h = (IntArray) device.download(halves), b = (IntArray) device.download(bf16s);
+            FloatArray e = (FloatArray) device.download(exp2);
+            for (int i = 0; i < n; i++) {
+                assertEquals(KMath.packHalf2(lo.get(i), hi.get(i)), h.get(i), device.id() + " packHalf2 " + lo.get(i) + ", " + hi.get(i));
+                assertEquals(KMath.packBf16x2(lo.get(i), hi.get(i)), b.get(i), device.id() + " packBf16x2 " + lo.get(i) + ", " + hi.get(i));
+                float expected = (float) Math.pow(2, lo.get(i));
+                // exp2 to 4 ulp, as OpenCL allows
+                assertTrue(Math.abs(e.get(i) - expected) <= 4 * Math.ulp(expected) || (Float.isInfinite(expected) && e.get(i) == expected),
+                        device.id() + " exp2(" + lo.get(i) + "): " + e.get(i) + " vs " + expected);
+            }
+        }
+    }
+
+    @Test
+    void theJvmRefusesWhatTheGpuCannotDo() {
+        Device jvm = TestDevices.jvm();
+        // a vector access off its alignment would fault on a GPU
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> FloatArray.allocate(16).getFloats(2, new float[8], 0, 4));
+        assertTrue(e.getMessage().contains("multiple of 4"), e.getMessage());
+        // warps are 32 work-items: a group of 16 has none
+        DeviceBuffer in = jvm.upload(TensorAssert.random(16, 1f, 1));
+        RuntimeException w = assertThrows(RuntimeException.class, () -> jvm.launch(SHUFFLES, Grid.groups(1, 16), jvm.allocate(DType.F32, 32), in));
+        assertTrue(String.valueOf(w.getMessage()).contains("multiple of 32"), String.valueOf(w.getMessage()));
+    }
+
+    @Test
+    void tensorCoresAreRefusedOnGpusWithoutThem() {
+        DType[] dtypes = {DType.F32, DType.F16, DType.F16, null, null, null, null};
+        KernelCompileException e = assertThrows(KernelCompileException.class,
+                () -> KernelCompiler.compile(MATMUL, Target.cuda("cuda:0", 7, 5), dtypes));
+        assertTrue(e.getMessage().contains("tensor-core matrix multiply-accumulate with f16 inputs"), e.getMessage());
+        assertTrue(e.getMessage().contains("cuda:0 (compute capability 7.5)"), e.getMessage());
+        // Ampere and newer take it
+        KernelCompiler.compile(MATMUL, Target.cuda("cuda:0", 8, 0), dtypes);
+        // an OpenCL device without cl_khr_fp64 refuses doubles by name
+        KernelRef doubles = KernelRef.of(WarpOperationsTest.class, "doubleScale");
+        KernelCompileException d = assertThrows(KernelCompileException.class,
+                () -> KernelCompiler.compile(doubles, Target.opencl("opencl:0:0 (a GPU)", false), null));
+        assertTrue(d.getMessage().contains("double precision") && d.getMessage().contains("opencl:0:0 (a GPU)"), d.getMessage());
+    }
+
+    @Test
+    void compilesToThePtxInstructions() {
+        for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+            String cuda = KernelCompiler.compile(MATMUL, Dialect.CUDA, new DType[] {DType.F32, dtype, dtype, null, null, null, null}).source();
+            String ptx = CudaCheck.assertCompiles(cuda, "tileMatmul " + dtype);
+            for (String instruction : new String[] {"mma.sync.aligned.m16n8k16.row.col.f32", "ldmatrix.sync.aligned.m8n8.x4.shared.b16",
+                "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group"}) {
+                assertTrue(ptx.contains(instruction), "PTX lacks " + instruction);
+            }
+        }
+        String shuffles = CudaCheck.assertCompiles(KernelCompiler.compile(SHUFFLES, Dialect.CUDA, null).source(), "shuffles");
+        assertTrue(shuffles.contains("shfl.sync.bfly") && shuffles.contains("shfl.sync.idx"), "PTX lacks the shuffles");
+        String copy = CudaCheck.assertCompiles(KernelCompiler.compile(VECTOR_COPY, Dialect.CUDA,
+                new DType[] {DType.F32, DType.F16, null, null}).source(), "vectorCopy");
+        assertTrue(copy.contains("ld.global.v4.u32") && copy.contains("st.global.v4"), "PTX lacks 16-byte accesses:\n" + copy);
+        CudaCheck.assertCompiles(KernelCompiler.compile(PACK, Dialect.CUDA, null).source(), "packAndExp2");
+    }
+}
