@@ -37,15 +37,23 @@ final class BenchCommand implements Main.Command {
         int[] batches = ints(f.string("batches", "1,16"));
         int[] contexts = ints(f.string("contexts", "1024"));
         int square = f.integer("square", 0, 0, 16384);
-        int prefill = f.integer("prefill", 256, 0, 1 << 16);
+        String prefillList = f.string("prefill", "256");
+        int[] prefill = prefillList.equals("0") ? new int[0] : ints(prefillList);
+        java.util.Set<String> only = java.util.Set.of(f.string("only", "elementwise,matmul,attention").split(","));
         f.checkAllRead();
         KernelBench bench = new KernelBench(device, seconds);
         io.lightllm.kernels.KernelLibrary.installOverrides(device);
         System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens);
         System.out.println(KernelBench.HEADER);
-        bench.run(shape, tokens);
-        bench.runMatmul(shape, batches, square);
-        bench.runAttention(shape, batches, contexts, prefill);
+        if (only.contains("elementwise")) {
+            bench.run(shape, tokens);
+        }
+        if (only.contains("matmul")) {
+            bench.runMatmul(shape, batches, square);
+        }
+        if (only.contains("attention")) {
+            bench.runAttention(shape, batches, contexts, prefill);
+        }
         System.out.println("JSON " + bench.results().stream().map(KernelBench.Result::json).toList());
         return 0;
     }

@@ -7,6 +7,7 @@ import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -50,6 +51,10 @@ public final class Attention {
     public static final KernelRef DECODE_PARTIAL = KernelRef.of(Attention.class, "decodeAttentionPartial");
     public static final KernelRef DECODE_MERGE = KernelRef.of(Attention.class, "decodeAttentionMerge");
     public static final KernelRef PREFILL = KernelRef.of(Attention.class, "prefillAttention");
+    public static final KernelRef DECODE_TC_64 = KernelRef.of(TensorCoreAttention.class, "decodeD64");
+    public static final KernelRef DECODE_TC_128 = KernelRef.of(TensorCoreAttention.class, "decodeD128");
+    public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
+    public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
 
     private Attention() {
     }
@@ -309,9 +314,54 @@ public final class Attention {
         }
     }
 
+    // ---- what the launchers take ------------------------------------------------------------
+
+    /**
+     * One layer of the Token Attention pool: keys and values [slots, kvHeads, headDim], f32, f16, or
+     * int8 codes with f32 scales [slots, kvHeads] (one per token and head; null for other dtypes).
+     */
+    public record KvView(DeviceBuffer keys, DeviceBuffer values, DeviceBuffer keyScales, DeviceBuffer valueScales) {
+        public static KvView of(DeviceBuffer keys, DeviceBuffer values) {
+            return new KvView(keys, values, null, null);
+        }
+
+        public boolean int8() {
+            return keys.dtype() == DType.I8;
+        }
+    }
+
+    /** The token table: reqToToken [rows, maxLen] holds the pool slot of each position of each request; requestRows [batch] each request's row. */
+    public record TokenTableView(DeviceBuffer reqToToken, DeviceBuffer requestRows, int maxLen) {
+    }
+
+    /** The heads: query heads (a multiple of the KV heads), KV heads, head dimension, softmax scale, and ALiBi slopes (f32 [qHeads], or null). */
+    public record Heads(int qHeads, int kvHeads, int headDim, float scale, DeviceBuffer alibiSlopes) {
+        public static Heads of(int qHeads, int kvHeads, int headDim) {
+            return new Heads(qHeads, kvHeads, headDim, (float) (1 / Math.sqrt(headDim)), null);
+        }
+
+        public Heads withAlibi(DeviceBuffer slopes) {
+            return new Heads(qHeads, kvHeads, headDim, scale, slopes);
+        }
+    }
+
+    /**
+     * A decode step: one new token per request, request b's at position seqLens[b] - 1.
+     * {@code maxSeqLen} is at least every seqLen (it sizes the splits; a recorded step keeps it).
+     */
+    public record DecodeBatch(DeviceBuffer seqLens, int requests, int maxSeqLen) {
+    }
+
+    /**
+     * A prefill step: request b's newCounts[b] new tokens at packed rows starts[b].. of q and out,
+     * after prefixes[b] cached tokens; {@code maxNewTokens} is at least every newCount.
+     */
+    public record PrefillBatch(DeviceBuffer starts, DeviceBuffer newCounts, DeviceBuffer prefixes, int requests, int rows, int maxNewTokens) {
+    }
+
     // ---- launchers -------------------------------------------------------------------------
 
-    /** Scratch of decode attention's stage 1: one entry (acc: headDim floats) per (request, head, split). */
+    /** Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split). */
     public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum) implements AutoCloseable {
         public static DecodeScratch allocate(Device device, int batch, int qHeads, int headDim, int splits) {
             long parts = (long) batch * qHeads * splits;
@@ -335,157 +385,248 @@ public final class Attention {
     }
 
     /**
-     * Tokens per split for a batch whose longest request has {@code maxSeqLen} tokens: the
-     * tuning value {@code attention.split_len} (default 256), raised so that there are at
-     * most {@link #MAX_SPLITS} splits.
+     * Tokens per split for a batch whose longest request has {@code maxSeqLen} tokens: the tuning
+     * value {@code attention.split_len} (default 256), raised so that there are at most
+     * {@link #MAX_SPLITS} splits, and rounded up to whole steps of the tensor-core kernel.
      */
     public static int decodeSplitLen(Device device, int maxSeqLen) {
         Shapes.positive(maxSeqLen, "maxSeqLen");
         int tuned = Tuning.get(device, "attention.split_len", 256);
         Shapes.positive(tuned, "tuning attention.split_len");
-        return Math.max(tuned, (maxSeqLen + MAX_SPLITS - 1) / MAX_SPLITS);
+        int len = Math.max(tuned, (maxSeqLen + MAX_SPLITS - 1) / MAX_SPLITS);
+        int step = TensorCoreAttention.DECODE_STEP;
+        return (len + step - 1) / step * step;
     }
 
     /**
-     * Decode attention: out[b, h, :] = softmax over the request's seqLen[b] tokens, for the
-     * query q[b, h, :] at position seqLen[b] - 1. {@code maxSeqLen} must be at least every
-     * seqLen (it sizes the splits); {@code alibiSlopes} (f32 [qHeads]) may be null; {@code scratch}
-     * may be null (allocated for this call) or reused across calls.
+     * Whether attention over {@code kv} runs on tensor cores on this device: where its tuning
+     * {@code attention.tensor_cores} is 1 (CUDA), for f16 and int8 pools and head dimensions the
+     * tensor-core kernels serve; elsewhere the portable kernels run.
      */
-    public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
-            int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale) {
-        launchDecodeAttentionSplit(device, out, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, scratch, batch, qHeads,
-                kvHeads, headDim, maxLen, maxSeqLen, scale, decodeSplitLen(device, maxSeqLen),
-                Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
+    public static boolean usesTensorCores(Device device, KvView kv, Heads heads) {
+        DType d = kv.keys().dtype();
+        return Tuning.get(device, "attention.tensor_cores", 0) == 1 && (d == DType.F16 || d == DType.I8)
+                && TensorCoreAttention.supportsHeadDim(heads.headDim()) && device.supports(Feature.MMA_F16);
     }
 
-    /** {@link #launchDecodeAttention} with the split length and work-group size given (tests, tuning). */
-    public static void launchDecodeAttentionSplit(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer seqLen, DeviceBuffer alibiSlopes, DecodeScratch scratch,
-            int batch, int qHeads, int kvHeads, int headDim, int maxLen, int maxSeqLen, float scale, int splitLen, int local) {
-        checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
-        Shapes.positive(batch, "batch");
-        Shapes.positive(maxLen, "maxLen");
-        Shapes.positive(splitLen, "splitLen");
-        Shapes.localSize(local, MAX_LOCAL, "decode attention");
-        if (maxSeqLen > maxLen) {
-            throw new IllegalArgumentException("maxSeqLen " + maxSeqLen + " exceeds the token table's row length " + maxLen);
+    /**
+     * Decode attention: out[b, h, :] = softmax over request b's seqLens[b] tokens for the query
+     * q[b, h, :]. {@code scratch} may be null (allocated for this call) or reused across calls.
+     */
+    public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            DecodeBatch batch, DecodeScratch scratch) {
+        int splitLen = decodeSplitLen(device, batch.maxSeqLen());
+        if (usesTensorCores(device, kv, heads)) {
+            launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splitLen);
+        } else {
+            launchDecodePortable(device, out, q, kv, table, heads, batch, scratch, splitLen,
+                    Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
         }
-        int splits = (maxSeqLen + splitLen - 1) / splitLen;
-        Shapes.atLeast(q, (long) batch * qHeads * headDim, "decode attention q");
-        Shapes.atLeast(out, (long) batch * qHeads * headDim, "decode attention out");
-        Shapes.atLeast(reqToToken, maxLen, "reqToToken");
-        Shapes.atLeast(reqRows, batch, "reqRows");
-        Shapes.atLeast(seqLen, batch, "seqLen");
-        checkPool(kPool, vPool, kvHeads, headDim);
-        DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch, qHeads, headDim, splits) : null;
-        DecodeScratch s = own != null ? own : scratch;
-        Shapes.atLeast(s.max(), (long) batch * qHeads * splits, "decode attention scratch (max)");
-        Shapes.atLeast(s.sum(), (long) batch * qHeads * splits, "decode attention scratch (sum)");
-        Shapes.atLeast(s.acc(), (long) batch * qHeads * splits * headDim, "decode attention scratch (acc)");
-        boolean int8 = checkScales(kPool, kScales, vScales, headDim);
-        device.launch(DECODE_PARTIAL, decodeGrid(batch, qHeads, splits, local), s.acc(), s.max(), s.sum(), q, kPool, vPool,
-                int8 ? kScales : q, int8 ? vScales : q, int8, reqToToken, reqRows, seqLen, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim,
-                maxLen, splits, splitLen);
-        device.launch(DECODE_MERGE, Grid.of((long) batch * qHeads, headDim), out, s.acc(), s.max(), s.sum(), seqLen, batch,
-                qHeads, headDim, splits, splitLen);
+    }
+
+    /** Decode attention with the portable kernels, the split length and work-group size given (tests, tuning). */
+    public static void launchDecodePortable(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            DecodeBatch batch, DecodeScratch scratch, int splitLen, int local) {
+        Shapes.localSize(local, MAX_LOCAL, "decode attention");
+        int splits = checkDecode(out, q, kv, table, heads, batch, splitLen);
+        DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), splits) : null;
+        DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, splits);
+        DeviceBuffer dummy = q; // stands in for absent optional buffers
+        device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), splits, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
+                kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(),
+                table.requestRows(), batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null,
+                heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), splits, splitLen);
+        launchMerge(device, out, s, batch, heads, splits, splitLen);
+        closeAfterUse(device, own);
+    }
+
+    /**
+     * Decode attention on tensor cores ({@link TensorCoreAttention}): a warp per (request, KV head,
+     * 16 query heads, split of {@code splitLen} tokens, a multiple of 16); with one split the warps
+     * write the output directly and the merge is skipped.
+     */
+    public static void launchDecodeTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            DecodeBatch batch, DecodeScratch scratch, int splitLen) {
+        if (splitLen % TensorCoreAttention.DECODE_STEP != 0) {
+            throw new IllegalArgumentException("the tensor-core decode kernel takes splits of a multiple of "
+                    + TensorCoreAttention.DECODE_STEP + " tokens, not " + splitLen);
+        }
+        checkTensorCores(kv, heads);
+        int splits = checkDecode(out, q, kv, table, heads, batch, splitLen);
+        boolean direct = splits == 1;
+        DecodeScratch own = scratch == null && !direct ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), splits) : null;
+        DecodeScratch s = direct ? null : checkScratch(own != null ? own : scratch, batch, heads, splits);
+        int group = heads.qHeads() / heads.kvHeads();
+        int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
+        long warps = (long) batch.requests() * heads.kvHeads() * chunks * splits;
+        DeviceBuffer dummy = q;
+        device.launch(heads.headDim() == 64 ? DECODE_TC_64 : DECODE_TC_128, Grid.groups(warps, KernelContext.WARP_SIZE),
+                direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
+                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(), table.requestRows(),
+                batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(),
+                heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct);
+        if (!direct) {
+            launchMerge(device, out, s, batch, heads, splits, splitLen);
+        }
+        closeAfterUse(device, own);
+    }
+
+    private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, int splits, int splitLen) {
+        device.launch(DECODE_MERGE, Grid.of((long) batch.requests() * heads.qHeads(), heads.headDim()), out, s.acc(), s.max(), s.sum(),
+                batch.seqLens(), batch.requests(), heads.qHeads(), heads.headDim(), splits, splitLen);
+    }
+
+    /** Checks a decode launch; returns its number of splits. */
+    private static int checkDecode(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, DecodeBatch batch,
+            int splitLen) {
+        checkHeads(heads);
+        Shapes.positive(batch.requests(), "batch");
+        Shapes.positive(table.maxLen(), "maxLen");
+        Shapes.positive(splitLen, "splitLen");
+        if (batch.maxSeqLen() > table.maxLen()) {
+            throw new IllegalArgumentException("maxSeqLen " + batch.maxSeqLen() + " exceeds the token table's row length " + table.maxLen());
+        }
+        long elements = (long) batch.requests() * heads.qHeads() * heads.headDim();
+        Shapes.atLeast(q, elements, "decode attention q");
+        Shapes.atLeast(out, elements, "decode attention out");
+        checkTable(table, batch.requests());
+        Shapes.atLeast(batch.seqLens(), batch.requests(), "seqLen");
+        checkPool(kv, heads);
+        return (batch.maxSeqLen() + splitLen - 1) / splitLen;
+    }
+
+    private static DecodeScratch checkScratch(DecodeScratch s, DecodeBatch batch, Heads heads, int splits) {
+        long parts = (long) batch.requests() * heads.qHeads() * splits;
+        Shapes.atLeast(s.max(), parts, "decode attention scratch (max)");
+        Shapes.atLeast(s.sum(), parts, "decode attention scratch (sum)");
+        Shapes.atLeast(s.acc(), parts * heads.headDim(), "decode attention scratch (acc)");
+        return s;
+    }
+
+    private static void closeAfterUse(Device device, DecodeScratch own) {
         if (own != null) {
             device.synchronize();
             own.close();
         }
     }
 
-    /** The grid of stage 1: one group of {@code local} items per (request, head, split). */
+    /** The grid of the portable decode kernel's first stage: one group of {@code local} items per (request, head, split). */
     public static Grid decodeGrid(int batch, int qHeads, int splits, int local) {
         return Grid.groups((long) batch * qHeads * splits, local);
     }
 
-    /**
-     * Prefill attention over packed new tokens: q and out [rows, qHeads, headDim] with request
-     * b's bLen[b] new tokens at rows bStart[b].., after bPrefix[b] cached tokens; every token's
-     * k/v (cached and new) is in the pool at reqToToken[b, position]. {@code maxNewLen} must be
-     * at least every bLen; {@code alibiSlopes} may be null.
-     */
-    public static void launchPrefillAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
-            DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
-            float scale) {
-        launchPrefillAttentionLocal(device, out, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, batch, rows,
-                qHeads, kvHeads, headDim, maxLen, maxNewLen, scale, Tuning.get(device, "reduce.local", 64));
+    /** Prefill attention over packed new tokens (see {@link PrefillBatch}); every token's k/v, cached and new, is in the pool. */
+    public static void launchPrefillAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            PrefillBatch batch) {
+        if (usesTensorCores(device, kv, heads)) {
+            launchPrefillTensorCores(device, out, q, kv, table, heads, batch);
+        } else {
+            launchPrefillPortable(device, out, q, kv, table, heads, batch, Tuning.get(device, "reduce.local", 64));
+        }
     }
 
-    /** {@link #launchPrefillAttention} with the work-group size given (tests, tuning). */
-    public static void launchPrefillAttentionLocal(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer kPool,
-            DeviceBuffer vPool, DeviceBuffer kScales, DeviceBuffer vScales, DeviceBuffer reqToToken, DeviceBuffer reqRows, DeviceBuffer bStart, DeviceBuffer bLen, DeviceBuffer bPrefix,
-            DeviceBuffer alibiSlopes, int batch, int rows, int qHeads, int kvHeads, int headDim, int maxLen, int maxNewLen,
-            float scale, int local) {
-        checkHeads(qHeads, kvHeads, headDim, alibiSlopes);
-        Shapes.positive(batch, "batch");
-        Shapes.positive(rows, "rows");
-        Shapes.positive(maxNewLen, "maxNewLen");
+    /** Prefill attention with the portable kernel and the work-group size given (tests, tuning). */
+    public static void launchPrefillPortable(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            PrefillBatch batch, int local) {
         Shapes.localSize(local, MAX_LOCAL, "prefill attention");
-        Shapes.atLeast(q, (long) rows * qHeads * headDim, "prefill attention q");
-        Shapes.atLeast(out, (long) rows * qHeads * headDim, "prefill attention out");
-        Shapes.atLeast(reqToToken, maxLen, "reqToToken");
-        Shapes.atLeast(reqRows, batch, "reqRows");
-        Shapes.atLeast(bStart, batch, "bStart");
-        Shapes.atLeast(bLen, batch, "bLen");
-        Shapes.atLeast(bPrefix, batch, "bPrefix");
-        checkPool(kPool, vPool, kvHeads, headDim);
-        int qBlocks = (maxNewLen + BLOCK_Q - 1) / BLOCK_Q;
-        boolean int8 = checkScales(kPool, kScales, vScales, headDim);
-        device.launch(PREFILL, prefillGrid(batch, qHeads, maxNewLen, local), out, q, kPool, vPool, int8 ? kScales : q,
-                int8 ? vScales : q, int8, reqToToken, reqRows, bStart,
-                bLen, bPrefix, alibiSlopes == null ? q : alibiSlopes, alibiSlopes != null, scale, qHeads, kvHeads, headDim, maxLen,
-                qBlocks);
+        checkPrefill(out, q, kv, table, heads, batch);
+        int qBlocks = (batch.maxNewTokens() + BLOCK_Q - 1) / BLOCK_Q;
+        DeviceBuffer dummy = q;
+        device.launch(PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
+                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(), table.requestRows(),
+                batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(),
+                heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks);
     }
 
-    /** The prefill grid: one group of {@code local} items per (request, head, block of BLOCK_Q new tokens). */
+    /**
+     * Prefill attention on tensor cores ({@link TensorCoreAttention}): a work-group of four warps per
+     * (request, KV head, 64 (token, query head) rows).
+     */
+    public static void launchPrefillTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            PrefillBatch batch) {
+        checkTensorCores(kv, heads);
+        checkPrefill(out, q, kv, table, heads, batch);
+        int group = heads.qHeads() / heads.kvHeads();
+        int rowTiles = (int) (((long) batch.maxNewTokens() * group + TensorCoreAttention.PREFILL_ROWS - 1) / TensorCoreAttention.PREFILL_ROWS);
+        long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
+        DeviceBuffer dummy = q;
+        device.launch(heads.headDim() == 64 ? PREFILL_TC_64 : PREFILL_TC_128, Grid.groups(groups, TensorCoreAttention.PREFILL_LOCAL), out, q,
+                kv.keys(), kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(),
+                table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
+                heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
+                heads.kvHeads(), table.maxLen(), rowTiles);
+    }
+
+    private static void checkPrefill(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, PrefillBatch batch) {
+        checkHeads(heads);
+        Shapes.positive(batch.requests(), "batch");
+        Shapes.positive(batch.rows(), "rows");
+        Shapes.positive(batch.maxNewTokens(), "maxNewLen");
+        Shapes.atLeast(q, (long) batch.rows() * heads.qHeads() * heads.headDim(), "prefill attention q");
+        Shapes.atLeast(out, (long) batch.rows() * heads.qHeads() * heads.headDim(), "prefill attention out");
+        checkTable(table, batch.requests());
+        Shapes.atLeast(batch.starts(), batch.requests(), "bStart");
+        Shapes.atLeast(batch.newCounts(), batch.requests(), "bLen");
+        Shapes.atLeast(batch.prefixes(), batch.requests(), "bPrefix");
+        checkPool(kv, heads);
+    }
+
+    /** The portable prefill grid: one group of {@code local} items per (request, head, block of BLOCK_Q new tokens). */
     public static Grid prefillGrid(int batch, int qHeads, int maxNewLen, int local) {
         return Grid.groups((long) batch * qHeads * ((maxNewLen + BLOCK_Q - 1) / BLOCK_Q), local);
     }
 
-    private static void checkHeads(int qHeads, int kvHeads, int headDim, DeviceBuffer alibiSlopes) {
-        Shapes.positive(qHeads, "qHeads");
-        Shapes.positive(kvHeads, "kvHeads");
-        if (qHeads % kvHeads != 0) {
-            throw new IllegalArgumentException("qHeads " + qHeads + " is not a multiple of kvHeads " + kvHeads);
+    private static void checkTensorCores(KvView kv, Heads heads) {
+        if (kv.keys().dtype() != DType.F16 && kv.keys().dtype() != DType.I8) {
+            throw new IllegalArgumentException("the tensor-core attention kernels read f16 or int8 pools, not " + kv.keys().dtype());
         }
-        if (headDim < 1 || headDim > MAX_HEAD_DIM) {
-            throw new IllegalArgumentException("headDim must be 1 to " + MAX_HEAD_DIM + ", got " + headDim);
-        }
-        if (alibiSlopes != null) {
-            Shapes.atLeast(alibiSlopes, qHeads, "ALiBi slopes");
+        if (!TensorCoreAttention.supportsHeadDim(heads.headDim())) {
+            throw new IllegalArgumentException("the tensor-core attention kernels serve head dimensions 64 and 128, not " + heads.headDim());
         }
     }
 
-    /** Whether the pool is int8, which then needs f32 scales [slots, kvHeads] for K and for V (null otherwise). */
-    private static boolean checkScales(DeviceBuffer kPool, DeviceBuffer kScales, DeviceBuffer vScales, int headDim) {
-        boolean int8 = kPool.dtype() == DType.I8;
-        if (int8 != (kScales != null) || int8 != (vScales != null)) {
+    private static void checkHeads(Heads heads) {
+        Shapes.positive(heads.qHeads(), "qHeads");
+        Shapes.positive(heads.kvHeads(), "kvHeads");
+        if (heads.qHeads() % heads.kvHeads() != 0) {
+            throw new IllegalArgumentException("qHeads " + heads.qHeads() + " is not a multiple of kvHeads " + heads.kvHeads());
+        }
+        if (heads.headDim() < 1 || heads.headDim() > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("headDim must be 1 to " + MAX_HEAD_DIM + ", got " + heads.headDim());
+        }
+        if (heads.alibiSlopes() != null) {
+            Shapes.atLeast(heads.alibiSlopes(), heads.qHeads(), "ALiBi slopes");
+        }
+    }
+
+    private static void checkTable(TokenTableView table, int requests) {
+        Shapes.atLeast(table.reqToToken(), table.maxLen(), "reqToToken");
+        Shapes.atLeast(table.requestRows(), requests, "reqRows");
+    }
+
+    /** Checks the pool's dtypes and shape, and that an int8 pool (and only it) has f32 scales [slots, kvHeads]. */
+    private static void checkPool(KvView kv, Heads heads) {
+        for (DeviceBuffer pool : new DeviceBuffer[] {kv.keys(), kv.values()}) {
+            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16 && pool.dtype() != DType.I8) {
+                throw new IllegalArgumentException("KV pool must be F32, F16 or I8, got " + pool.dtype());
+            }
+            if (pool.elements() % ((long) heads.kvHeads() * heads.headDim()) != 0) {
+                throw new IllegalArgumentException("KV pool of " + pool.elements() + " elements is not slots x " + heads.kvHeads() + " x "
+                        + heads.headDim());
+            }
+        }
+        Shapes.intIndexable(kv.keys().elements(), "KV pool");
+        if (kv.keys().elements() != kv.values().elements()) {
+            throw new IllegalArgumentException("k and v pools differ in size: " + kv.keys().elements() + " vs " + kv.values().elements());
+        }
+        boolean int8 = kv.int8();
+        if (int8 != (kv.keyScales() != null) || int8 != (kv.valueScales() != null)) {
             throw new IllegalArgumentException(int8 ? "an int8 KV pool needs its key and value scales" : "scales are for int8 KV pools only");
         }
         if (int8) {
             // one scale per slot and KV head: the pool's elements over the head dimension
-            Shapes.atLeast(kScales, kPool.elements() / headDim, "key scales");
-            Shapes.atLeast(vScales, kPool.elements() / headDim, "value scales");
-        }
-        return int8;
-    }
-
-    private static void checkPool(DeviceBuffer kPool, DeviceBuffer vPool, int kvHeads, int headDim) {
-        for (DeviceBuffer pool : new DeviceBuffer[] {kPool, vPool}) {
-            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16 && pool.dtype() != DType.I8) {
-                throw new IllegalArgumentException("KV pool must be F32, F16 or I8, got " + pool.dtype());
-            }
-            if (pool.elements() % ((long) kvHeads * headDim) != 0) {
-                throw new IllegalArgumentException("KV pool of " + pool.elements() + " elements is not slots x " + kvHeads + " x " + headDim);
-            }
-        }
-        Shapes.intIndexable(kPool.elements(), "KV pool");
-        if (kPool.elements() != vPool.elements()) {
-            throw new IllegalArgumentException("k and v pools differ in size: " + kPool.elements() + " vs " + vPool.elements());
+            Shapes.atLeast(kv.keyScales(), kv.keys().elements() / heads.headDim(), "key scales");
+            Shapes.atLeast(kv.valueScales(), kv.keys().elements() / heads.headDim(), "value scales");
         }
     }
 

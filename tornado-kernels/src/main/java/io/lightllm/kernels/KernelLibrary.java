@@ -28,6 +28,9 @@ public final class KernelLibrary {
         } else if (device instanceof CudaDevice && CUBLAS && CudaBlas.unavailableReason().isEmpty()) {
             device.override(Matmul.MATMUL_TILED, cublasOrPortable(Matmul.MATMUL_TILED));
             device.override(Matmul.MATMUL_GEMV, cublasOrPortable(Matmul.MATMUL_GEMV));
+            // cuBLAS (on wgmma) beats the Java tensor-core GEMM (on mma.sync): docs/benchmarks.md
+            device.override(Matmul.MATMUL_TC_BF16, cublasOrPortable(Matmul.MATMUL_TC_BF16));
+            device.override(Matmul.MATMUL_TC_F16, cublasOrPortable(Matmul.MATMUL_TC_F16));
         }
     }
 

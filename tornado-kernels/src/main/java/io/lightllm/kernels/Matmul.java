@@ -5,6 +5,7 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -37,6 +38,8 @@ public final class Matmul {
     public static final KernelRef MATMUL_GEMV = KernelRef.of(Matmul.class, "matmulGemv");
     public static final KernelRef MATMUL_INT8_TILED = KernelRef.of(Matmul.class, "matmulInt8Tiled");
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
+    public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
+    public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
 
     private Matmul() {
     }
@@ -225,9 +228,42 @@ public final class Matmul {
         DeviceBuffer b = bias == null ? out : bias;
         if (useGemv(device, m)) {
             device.launch(MATMUL_GEMV, gemvGrid(device, m, n), out, a, w, b, bias != null, m, n, k, gemvColumns(device, m));
+        } else if (usesTensorCores(device, w, k)) {
+            launchTensorCores(device, out, a, w, bias, m, n, k);
         } else {
             device.launch(MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m, n, k);
         }
+    }
+
+    /**
+     * Whether a matmul with more rows than the GEMV takes runs on tensor cores here: where the
+     * device's tuning {@code matmul.tensor_cores} is 1 and it has them, for bf16/f16 weights and k a
+     * multiple of 8. (On CUDA with vendor GEMMs, cuBLAS stands in for that kernel: KernelLibrary.)
+     */
+    public static boolean usesTensorCores(Device device, DeviceBuffer w, int k) {
+        boolean bf16 = w.dtype() == DType.BF16;
+        return Tuning.get(device, "matmul.tensor_cores", 0) == 1 && (bf16 || w.dtype() == DType.F16) && k % 8 == 0
+                && device.supports(bf16 ? Feature.MMA_BF16 : Feature.MMA_F16);
+    }
+
+    /**
+     * out[m, n] (f32) = a[m, k] · w[n, k]ᵀ + bias[n] on tensor cores ({@link TensorCoreMatmul}): w bf16
+     * or f16, a f32 (rounded to w's type as it is read) or of w's type; k a multiple of 8.
+     */
+    public static void launchTensorCores(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, int m, int n, int k) {
+        if (w.dtype() != DType.F16 && w.dtype() != DType.BF16) {
+            throw new IllegalArgumentException("the tensor-core matmul takes f16 or bf16 weights, not " + w.dtype());
+        }
+        if (a.dtype() != DType.F32 && a.dtype() != w.dtype()) {
+            throw new IllegalArgumentException("the tensor-core matmul takes f32 activations or the weights' " + w.dtype() + ", not " + a.dtype());
+        }
+        if (k % 8 != 0) {
+            throw new IllegalArgumentException("the tensor-core matmul needs k to be a multiple of 8, got " + k);
+        }
+        checkShapes(out, a, w, bias, m, n, k);
+        long groups = (long) ((m + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE) * ((n + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE);
+        device.launch(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, Grid.groups(groups, TensorCoreMatmul.LOCAL), out, a, w,
+                bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32);
     }
 
     /** out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}. */

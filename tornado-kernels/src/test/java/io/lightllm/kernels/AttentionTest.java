@@ -39,6 +39,19 @@ class AttentionTest {
 
     private final Device jvm = TestDevices.jvm();
 
+    private static Attention.KvView view(Device device, KvFixture kv) {
+        return Attention.KvView.of(device.upload(kv.kPool), device.upload(kv.vPool));
+    }
+
+    private static Attention.TokenTableView table(Device device, KvFixture kv) {
+        return new Attention.TokenTableView(device.upload(kv.reqToToken), device.upload(kv.reqRows), kv.maxLen);
+    }
+
+    private static Attention.Heads heads(Device device, KvFixture kv) {
+        Attention.Heads h = new Attention.Heads(kv.qHeads, kv.kvHeads, kv.headDim, kv.scale, null);
+        return kv.slopes == null ? h : h.withAlibi(device.upload(kv.slopes));
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 4, 64})
     void decodeMatchesNaiveAttention(int local) {
@@ -80,9 +93,8 @@ class AttentionTest {
         try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, kv.batch, kv.qHeads, kv.headDim, 300)) {
             for (int run = 0; run < 2; run++) {
                 DeviceBuffer out = jvm.allocate(DType.F32, q.getSize());
-                Attention.launchDecodeAttention(jvm, out, jvm.upload(q), jvm.upload(kv.kPool), jvm.upload(kv.vPool), null, null,
-                        jvm.upload(kv.reqToToken), jvm.upload(kv.reqRows), jvm.upload(IntArray.fromArray(kv.tokens)), jvm.upload(kv.slopes), scratch,
-                        kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, 300, kv.scale);
+                Attention.launchDecodeAttention(jvm, out, jvm.upload(q), view(jvm, kv), table(jvm, kv), heads(jvm, kv),
+                        new Attention.DecodeBatch(jvm.upload(IntArray.fromArray(kv.tokens)), kv.batch, 300), scratch);
                 assertClose(expected, jvm.download(out), (float) bound, 0f, "decode launcher, run " + run);
             }
         }
@@ -92,25 +104,40 @@ class AttentionTest {
     private record Checked(FloatArray out, float bound) {
     }
 
+    /** Portable decode kernels with this split length and work-group size, checked against the naive attention. */
     private static Checked checkDecode(Device device, KvFixture kv, int splitLen, int local, String what) {
+        return checkDecode(device, kv, null, splitLen, local, what);
+    }
+
+    /**
+     * Decode attention checked against the naive attention: the portable kernels with {@code local}
+     * items a group, or (local 0) the tensor-core kernel, over the fixture's pool or, given
+     * {@code int8}, its int8 codes (the fixture then holds their dequantised values).
+     */
+    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Int8Pool int8, int splitLen, int local, String what) {
         FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 35);
         int maxSeqLen = 0;
         for (int t : kv.tokens) {
             maxSeqLen = Math.max(maxSeqLen, t);
         }
         int splits = (maxSeqLen + splitLen - 1) / splitLen;
+        boolean tensorCores = local == 0;
         FloatArray expected = FloatArray.allocate(q.getSize());
         double bound = 0;
         for (int b = 0; b < kv.batch; b++) {
             for (int h = 0; h < kv.qHeads; h++) {
-                bound = Math.max(bound, kv.attend(q, b, b, h, kv.tokens[b] - 1, splits, expected));
+                bound = Math.max(bound, kv.attend(q, b, b, h, kv.tokens[b] - 1, splits, expected, tensorCores));
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        Attention.launchDecodeAttentionSplit(device, out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool), null, null,
-                device.upload(kv.reqToToken), device.upload(kv.reqRows), device.upload(IntArray.fromArray(kv.tokens)),
-                kv.slopes == null ? null : device.upload(kv.slopes), null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim,
-                kv.maxLen, maxSeqLen, kv.scale, splitLen, local);
+        Attention.KvView pool = int8 == null ? view(device, kv) : new Attention.KvView(device.upload(int8.keys()), device.upload(int8.values()),
+                device.upload(int8.keyScales()), device.upload(int8.valueScales()));
+        Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
+        if (tensorCores) {
+            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null, splitLen);
+        } else {
+            Attention.launchDecodePortable(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null, splitLen, local);
+        }
         FloatArray actual = (FloatArray) device.download(out);
         assertClose(expected, actual, (float) bound, 0f, what);
         return new Checked(actual, (float) bound);
@@ -143,6 +170,16 @@ class AttentionTest {
     /** Runs prefill (local 0: through the tuned launcher) and compares with the naive attention. */
     private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
             DType pool, boolean alibi, int local, String what) {
+        return checkPrefill(device, prefixes, newTokens, qHeads, kvHeads, headDim, pool, alibi, false, local, what);
+    }
+
+    /**
+     * Prefill checked against the naive attention: the portable kernel with {@code local} items a
+     * group (0: through the tuned launcher), or the tensor-core kernel ({@code local} -1), over a
+     * pool of {@code pool}, or of int8 codes with {@code int8} (an f32 fixture quantised).
+     */
+    private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
+            DType pool, boolean alibi, boolean int8, int local, String what) {
         int batch = prefixes.length;
         int[] total = new int[batch], start = new int[batch];
         int rows = 0, maxNew = 0;
@@ -152,28 +189,30 @@ class AttentionTest {
             rows += newTokens[b];
             maxNew = Math.max(maxNew, newTokens[b]);
         }
-        KvFixture kv = new KvFixture(total, qHeads, kvHeads, headDim, pool, alibi, 36);
+        KvFixture kv = new KvFixture(total, qHeads, kvHeads, headDim, int8 ? DType.F32 : pool, alibi, 36);
+        KvFixture.Int8Pool codes = int8 ? kv.quantise() : null;
+        Attention.KvView kvView = codes == null ? view(device, kv) : new Attention.KvView(device.upload(codes.keys()),
+                device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales()));
+        boolean tensorCores = local < 0 || (local == 0 && Attention.usesTensorCores(device, kvView, heads(device, kv)));
         FloatArray q = TensorAssert.random(rows * qHeads * headDim, 1f, 37);
         FloatArray expected = FloatArray.allocate(q.getSize());
         double bound = 0;
         for (int b = 0; b < batch; b++) {
             for (int i = 0; i < newTokens[b]; i++) {
                 for (int h = 0; h < qHeads; h++) {
-                    bound = Math.max(bound, kv.attend(q, start[b] + i, b, h, prefixes[b] + i, 0, expected));
+                    bound = Math.max(bound, kv.attend(q, start[b] + i, b, h, prefixes[b] + i, 0, expected, tensorCores));
                 }
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        Object[] buffers = {out, device.upload(q), device.upload(kv.kPool), device.upload(kv.vPool), device.upload(kv.reqToToken),
-            device.upload(kv.reqRows), device.upload(IntArray.fromArray(start)), device.upload(IntArray.fromArray(newTokens)),
-            device.upload(IntArray.fromArray(prefixes)), alibi ? device.upload(kv.slopes) : null};
-        DeviceBuffer[] b = java.util.Arrays.copyOf(buffers, buffers.length, DeviceBuffer[].class);
-        if (local == 0) {
-            Attention.launchPrefillAttention(device, b[0], b[1], b[2], b[3], null, null, b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
-                    kvHeads, headDim, kv.maxLen, maxNew, kv.scale);
+        Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)),
+                device.upload(IntArray.fromArray(newTokens)), device.upload(IntArray.fromArray(prefixes)), batch, rows, maxNew);
+        if (tensorCores) {
+            Attention.launchPrefillTensorCores(device, out, device.upload(q), kvView, table(device, kv), heads(device, kv), prefill);
+        } else if (local == 0) {
+            Attention.launchPrefillAttention(device, out, device.upload(q), kvView, table(device, kv), heads(device, kv), prefill);
         } else {
-            Attention.launchPrefillAttentionLocal(device, b[0], b[1], b[2], b[3], null, null, b[4], b[5], b[6], b[7], b[8], b[9], batch, rows, qHeads,
-                    kvHeads, headDim, kv.maxLen, maxNew, kv.scale, local);
+            Attention.launchPrefillPortable(device, out, device.upload(q), kvView, table(device, kv), heads(device, kv), prefill, local);
         }
         FloatArray actual = (FloatArray) device.download(out);
         assertClose(expected, actual, (float) bound, 0f, what);
@@ -200,12 +239,22 @@ class AttentionTest {
     @Test
     void launchersRefuseInconsistentHeads() {
         DeviceBuffer any = jvm.allocate(DType.F32, 64), ints = jvm.allocate(DType.I32, 64);
+        Attention.KvView kv = Attention.KvView.of(any, any);
+        Attention.TokenTableView table = new Attention.TokenTableView(ints, ints, 8);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, any,
-                any, any, any, null, null, ints, ints, ints, null, null, 1, 3, 2, 4, 8, 8, 1f));
+                any, kv, table, Attention.Heads.of(3, 2, 4), new Attention.DecodeBatch(ints, 1, 8), null));
         assertEquals("qHeads 3 is not a multiple of kvHeads 2", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, any, any, null, null, ints,
-                ints, ints, ints, ints, null, 1, 1, 2, 2, 300, 8, 8, 1f));
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, kv, table,
+                Attention.Heads.of(2, 2, 300), new Attention.PrefillBatch(ints, ints, ints, 1, 1, 8)));
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
+        // the tensor-core kernels serve f16 and int8 pools of head dimension 64 and 128
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeTensorCores(jvm, any, any, kv, table,
+                Attention.Heads.of(2, 2, 64), new Attention.DecodeBatch(ints, 1, 8), null, 16));
+        assertEquals("the tensor-core attention kernels read f16 or int8 pools, not F32", e.getMessage());
+        DeviceBuffer halves = jvm.allocate(DType.F16, 64);
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillTensorCores(jvm, any, any,
+                Attention.KvView.of(halves, halves), table, Attention.Heads.of(1, 1, 32), new Attention.PrefillBatch(ints, ints, ints, 1, 1, 8)));
+        assertEquals("the tensor-core attention kernels serve head dimensions 64 and 128, not 32", e.getMessage());
     }
 
     /**
@@ -248,25 +297,21 @@ class AttentionTest {
         List<String> ids = new java.util.ArrayList<>(List.of("jvm"));
         ids.addAll(TestDevices.accelerators());
         KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
-        int slots = kv.kPool.getSize() / (kv.kvHeads * kv.headDim);
-        io.lightllm.tornado.api.ByteArray kq = io.lightllm.tornado.api.ByteArray.allocate(kv.kPool.getSize());
-        io.lightllm.tornado.api.ByteArray vq = io.lightllm.tornado.api.ByteArray.allocate(kv.kPool.getSize());
-        FloatArray ks = FloatArray.allocate(slots * kv.kvHeads), vs = FloatArray.allocate(slots * kv.kvHeads);
-        FloatArray kd = FloatArray.allocate(kv.kPool.getSize()), vd = FloatArray.allocate(kv.kPool.getSize());
-        quantise(kv.kPool, kq, ks, kd, kv.headDim);
-        quantise(kv.vPool, vq, vs, vd, kv.headDim);
+        KvFixture.Int8Pool codes = kv.quantise();
         FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
         int maxSeqLen = 80;
         for (String id : ids) {
             Device device = Devices.get(id);
-            DeviceBuffer table = device.upload(kv.reqToToken), rows = device.upload(kv.reqRows);
+            Attention.TokenTableView table = table(device, kv);
+            Attention.Heads heads = heads(device, kv);
+            Attention.KvView dequantised = view(device, kv);
+            Attention.KvView int8 = new Attention.KvView(device.upload(codes.keys()), device.upload(codes.values()),
+                    device.upload(codes.keyScales()), device.upload(codes.valueScales()));
             DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
+            Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
             DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
-            Attention.launchDecodeAttentionSplit(device, expected, qb, device.upload(kd), device.upload(vd), null, null, table, rows, lens,
-                    null, null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen, kv.scale, 32, 4);
-            Attention.launchDecodeAttentionSplit(device, actual, qb, device.upload(kq), device.upload(vq), device.upload(ks),
-                    device.upload(vs), table, rows, lens, null, null, kv.batch, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen,
-                    kv.scale, 32, 4);
+            Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null, 32, 4);
+            Attention.launchDecodePortable(device, actual, qb, int8, table, heads, batch, null, 32, 4);
             assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "int8 decode on " + id);
             // prefill: every token of each request is new
             int[] start = new int[kv.batch];
@@ -276,36 +321,81 @@ class AttentionTest {
                 total += kv.tokens[b];
             }
             FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
-            DeviceBuffer pqb = device.upload(pq), starts = device.upload(IntArray.fromArray(start));
-            DeviceBuffer zeros = device.upload(IntArray.allocate(kv.batch));
+            DeviceBuffer pqb = device.upload(pq);
+            Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)), lens,
+                    device.upload(IntArray.allocate(kv.batch)), kv.batch, total, maxSeqLen);
             DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
-            Attention.launchPrefillAttentionLocal(device, pe, pqb, device.upload(kd), device.upload(vd), null, null, table, rows, starts,
-                    lens, zeros, null, kv.batch, total, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen, kv.scale, 4);
-            Attention.launchPrefillAttentionLocal(device, pa, pqb, device.upload(kq), device.upload(vq), device.upload(ks), device.upload(vs),
-                    table, rows, starts, lens, zeros, null, kv.batch, total, kv.qHeads, kv.kvHeads, kv.headDim, kv.maxLen, maxSeqLen,
-                    kv.scale, 4);
+            Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
+            Attention.launchPrefillPortable(device, pa, pqb, int8, table, heads, prefill, 4);
             assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "int8 prefill on " + id);
         }
     }
 
-    /** Symmetric int8 per (slot, head) row of {@code dim} values: codes, scales and the dequantised values. */
-    private static void quantise(io.lightllm.tornado.api.NativeArray pool, io.lightllm.tornado.api.ByteArray codes, FloatArray scales,
-            FloatArray dequantised, int dim) {
-        for (int row = 0; row < scales.getSize(); row++) {
-            float max = 0f;
-            for (int d = 0; d < dim; d++) {
-                float v = pool.getFloat(row * dim + d);
-                max = Float.isNaN(v) ? max : Math.max(max, Math.abs(v));
+    // ---- tensor cores ------------------------------------------------------------------------
+
+    /** (qHeads, kvHeads, headDim) for the tensor-core kernels: GQA, MHA, MQA over two row chunks of 16, head dimension 128. */
+    private static final int[][] TC_HEADS = {{8, 2, 64}, {2, 2, 64}, {20, 1, 64}, {4, 1, 128}};
+
+    /**
+     * Tensor-core decode, on the JVM (the warps emulated) and every accelerator, against the naive
+     * attention with the bound of f16 operands: single and several splits, steps cut short by the
+     * split's end, ALiBi, f16 and int8 pools.
+     */
+    @Test
+    void tensorCoreDecodeMatchesNaiveAttention() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        for (Device device : devices) {
+            for (int[] h : TC_HEADS) {
+                for (boolean alibi : new boolean[] {false, true}) {
+                    String what = device.id() + " tensor-core decode heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
+                    KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
+                    checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
+                    checkDecode(device, f16, null, 96, 0, what + " f16 one split");
+                    KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
+                    checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
+                }
             }
-            float scale = max / 127f;
-            scales.set(row, scale);
-            for (int d = 0; d < dim; d++) {
-                float v = pool.getFloat(row * dim + d);
-                // unused slots hold NaN in the fixture: keep them NaN so stray reads still show
-                byte c = Float.isNaN(v) || scale == 0f ? 0 : (byte) Math.round(v / scale);
-                codes.set(row * dim + d, c);
-                dequantised.set(row * dim + d, Float.isNaN(v) ? Float.NaN : c * scale);
+        }
+    }
+
+    /**
+     * Tensor-core prefill, on the JVM and every accelerator, against the naive causal attention
+     * with the bound of f16 operands: a single token, row tiles that cover several tokens of a GQA
+     * group, several key steps, cached prefixes, ALiBi, f16 and int8 pools.
+     */
+    @Test
+    void tensorCorePrefillMatchesNaiveAttention() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        int[] prefixes = {0, 0, 70};
+        int[] newTokens = {1, 75, 20};
+        for (Device device : devices) {
+            for (int[] h : TC_HEADS) {
+                for (boolean alibi : new boolean[] {false, true}) {
+                    String what = device.id() + " tensor-core prefill heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
+                    checkPrefill(device, prefixes, newTokens, h[0], h[1], h[2], DType.F16, alibi, false, -1, what + " f16");
+                }
             }
+            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, false, true, -1, device.id() + " tensor-core prefill int8");
+        }
+    }
+
+    /** Where the device's tuning asks for tensor cores, the launchers take them for f16 and int8 pools of supported head dimensions only. */
+    @Test
+    void launchersPickTensorCoresFromTheTuning() {
+        DeviceBuffer halves = jvm.allocate(DType.F16, 64), floats = jvm.allocate(DType.F32, 64);
+        assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(halves, halves), Attention.Heads.of(2, 2, 64)));
+        String key = "lightllm.tuning.jvm.attention.tensor_cores";
+        System.setProperty(key, "1");
+        try {
+            assertEquals(true, Attention.usesTensorCores(jvm, Attention.KvView.of(halves, halves), Attention.Heads.of(2, 2, 64)));
+            assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(floats, floats), Attention.Heads.of(2, 2, 64)));
+            assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(halves, halves), Attention.Heads.of(2, 2, 16)));
+            // and the launcher then runs them: the tuned prefill of a D 64 f16 pool within the tensor-core bound
+            checkPrefill(jvm, new int[] {0}, new int[] {9}, 4, 2, 64, DType.F16, false, false, 0, "tuned launcher on tensor cores");
+        } finally {
+            System.clearProperty(key);
         }
     }
 }

@@ -30,6 +30,11 @@ class KernelSourcesTest {
             add(Attention.PREFILL, pool);
         }
         add(Attention.DECODE_MERGE, null);
+        for (DType pool : new DType[] {DType.F16, DType.I8}) {
+            for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_64, Attention.DECODE_TC_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
+                add(k, pool);
+            }
+        }
         for (KernelSource source : sources) {
             CudaCheck.assertCompiles(source.source(), source.entryName());
         }

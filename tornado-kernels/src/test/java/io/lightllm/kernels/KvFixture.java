@@ -90,6 +90,19 @@ final class KvFixture {
      * most (6 keys + 2 splits + 16) u on sums of |p v| <= sum p.
      */
     double attend(FloatArray q, int qRow, int b, int h, int qPos, int splits, FloatArray expected) {
+        return attend(q, qRow, b, h, qPos, splits, expected, false);
+    }
+
+    /**
+     * {@link #attend(FloatArray, int, int, int, int, int, FloatArray)}; with {@code halfOperands}, the
+     * bound of a tensor-core kernel, whose MMA operands are f16: the scaled queries (and, for int8
+     * pools, the dequantised keys and values) rounded to f16 (relative 2^-11, or 2^-25 absolute below
+     * f16's normal range), and the probabilities too, while the softmax sum stays f32. A score then
+     * moves by a further 2^-11 scale sum|q k| for each rounded operand (both, to be safe) plus
+     * 2^-24 sum|k|; the output by 2 2^-11 max|v| (rounded probabilities, rounded int8 values) and
+     * 2^-25 max|v| per key. The tensor cores' f32 sums round in their own way: twice the f32 terms.
+     */
+    double attend(FloatArray q, int qRow, int b, int h, int qPos, int splits, FloatArray expected, boolean halfOperands) {
         int kvHead = h / (qHeads / kvHeads);
         double[] scores = new double[qPos + 1];
         double max = Double.NEGATIVE_INFINITY, scoreError = 0;
@@ -104,8 +117,15 @@ final class KvFixture {
             double bias = slopes == null ? 0 : (double) slopes.get(h) * (t - qPos);
             scores[t] = dot * scale + bias;
             max = Math.max(max, scores[t]);
-            scoreError = Math.max(scoreError, (headDim + 3) * MatmulReference.UNIT_ROUNDOFF * scale * magnitude
-                    + 2 * MatmulReference.UNIT_ROUNDOFF * Math.abs(bias));
+            double error = (headDim + 3) * MatmulReference.UNIT_ROUNDOFF * scale * magnitude + 2 * MatmulReference.UNIT_ROUNDOFF * Math.abs(bias);
+            if (halfOperands) {
+                double keys = 0;
+                for (int d = 0; d < headDim; d++) {
+                    keys += Math.abs(kPool.getFloat(base + d));
+                }
+                error = 2 * error + 2 * HALF_ROUNDOFF * scale * magnitude + Math.scalb(1.0, -24) * keys;
+            }
+            scoreError = Math.max(scoreError, error);
         }
         double sum = 0;
         double[] out = new double[headDim];
@@ -121,6 +141,57 @@ final class KvFixture {
             expected.set((qRow * qHeads + h) * headDim + d, (float) (out[d] / sum));
         }
         double u = MatmulReference.UNIT_ROUNDOFF;
-        return 2 * (2 * scoreError + 4 * u) + (6 * (qPos + 1) + 2 * splits + 16) * u;
+        double bound = 2 * (2 * scoreError + 4 * u) + (6 * (qPos + 1) + 2 * splits + 16) * u;
+        if (halfOperands) {
+            double maxV = 0;
+            for (int t = 0; t <= qPos; t++) {
+                int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    maxV = Math.max(maxV, Math.abs(vPool.getFloat(base + d)));
+                }
+            }
+            bound = 2 * bound + (2 * HALF_ROUNDOFF + (qPos + 1) * Math.scalb(1.0, -25)) * maxV;
+        }
+        return bound;
+    }
+
+    /** The unit roundoff of f16: 2^-11. */
+    static final double HALF_ROUNDOFF = Math.scalb(1.0, -11);
+
+    /** Int8 codes of the pool with one scale per (slot, head) row. */
+    record Int8Pool(io.lightllm.tornado.api.ByteArray keys, io.lightllm.tornado.api.ByteArray values, FloatArray keyScales, FloatArray valueScales) {
+    }
+
+    /**
+     * Quantises the (f32) pool to symmetric int8 per (slot, head) row, as KvCache.copyToPoolInt8
+     * does, and replaces the pool's values by the dequantised ones (code times scale), so that
+     * {@link #attend} gives the reference of attention over the int8 pool.
+     */
+    Int8Pool quantise() {
+        int rows = kPool.getSize() / headDim;
+        Int8Pool p = new Int8Pool(io.lightllm.tornado.api.ByteArray.allocate(kPool.getSize()), io.lightllm.tornado.api.ByteArray.allocate(kPool.getSize()),
+                FloatArray.allocate(rows), FloatArray.allocate(rows));
+        quantise(kPool, p.keys(), p.keyScales());
+        quantise(vPool, p.values(), p.valueScales());
+        return p;
+    }
+
+    private void quantise(NativeArray pool, io.lightllm.tornado.api.ByteArray codes, FloatArray scales) {
+        for (int row = 0; row < scales.getSize(); row++) {
+            float max = 0f;
+            for (int d = 0; d < headDim; d++) {
+                float v = pool.getFloat(row * headDim + d);
+                max = Float.isNaN(v) ? max : Math.max(max, Math.abs(v));
+            }
+            float scale = max / 127f;
+            // unused slots hold NaN in the fixture: their scale is NaN, so stray reads still show
+            scales.set(row, Float.isNaN(pool.getFloat(row * headDim)) ? Float.NaN : scale);
+            for (int d = 0; d < headDim; d++) {
+                float v = pool.getFloat(row * headDim + d);
+                byte c = Float.isNaN(v) || scale == 0f ? 0 : (byte) Math.round(v / scale);
+                codes.set(row * headDim + d, c);
+                pool.setFloat(row * headDim + d, Float.isNaN(v) ? Float.NaN : c * scale);
+            }
+        }
     }
 }

@@ -112,6 +112,42 @@ class MatmulTest {
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, device.id() + " " + what);
     }
 
+    /**
+     * The tensor-core matmul on the JVM (warps emulated) and every accelerator: f32 activations are
+     * rounded to the weights' type as they are read, 16-bit ones are used as they are, so the
+     * reference is the product of the rounded activations; products of 16-bit values are exact in
+     * f32 and the tensor cores' sums round in their own order (twice the float32 bound). Shapes end
+     * inside a 128 x 128 tile and a 32-step of k.
+     */
+    @Test
+    void tensorCoreMatmulMatchesTheProductOfRoundedActivations() {
+        int m = 130, n = 136, k = 72;
+        java.util.List<Device> devices = new java.util.ArrayList<>(java.util.List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        FloatArray a = TensorAssert.random(m * k, 1f, 91);
+        FloatArray bias = TensorAssert.random(n, 1f, 92);
+        for (Device device : devices) {
+            for (DType wType : new DType[] {DType.BF16, DType.F16}) {
+                NativeArray w = weights(wType, n * k, 93);
+                NativeArray rounded = NativeArray.allocate(wType, m * k);
+                FloatArray roundedF32 = FloatArray.allocate(m * k);
+                for (int i = 0; i < m * k; i++) {
+                    rounded.setFloat(i, a.get(i));
+                    roundedF32.set(i, rounded.getFloat(i));
+                }
+                for (boolean withBias : new boolean[] {false, true}) {
+                    MatmulReference ref = MatmulReference.of(roundedF32, w, null, withBias ? bias : null, m, n, k);
+                    for (NativeArray input : new NativeArray[] {a, rounded}) {
+                        DeviceBuffer out = device.allocate(DType.F32, m * n);
+                        Matmul.launchTensorCores(device, out, device.upload(input), device.upload(w), withBias ? device.upload(bias) : null, m, n, k);
+                        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
+                                device.id() + " tensor cores, " + wType + " weights, " + input.dtype() + " activations" + (withBias ? ", bias" : ""));
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void quantisationIsSymmetricPerRowWithinHalfAStep() {
         int rows = 5, cols = 40;

@@ -35,7 +35,7 @@ final class LlamaLayerInfer {
     private final Device device;
     private final ModelConfig c;
     private final float eps;
-    private final float softmaxScale;
+    private final Attention.Heads attentionHeads;
     private final float residualScale;
     private final Activations.Kind activation;
     private final LlamaShard shard;
@@ -45,7 +45,7 @@ final class LlamaLayerInfer {
         this.c = config;
         this.shard = shard;
         this.eps = (float) config.normEps();
-        this.softmaxScale = (float) (1.0 / Math.sqrt(config.headDim()));
+        this.attentionHeads = Attention.Heads.of(shard.heads(), shard.kvHeads(), config.headDim());
         this.residualScale = config.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(config.numHiddenLayers()))).orElse(1f);
         this.activation = Activations.Kind.fromConfig(config.hiddenAct().orElse("silu"));
     }
@@ -79,14 +79,14 @@ final class LlamaLayerInfer {
             KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, kvHeads, headDim);
             KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, kvHeads, headDim);
         }
+        Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
+        Attention.TokenTableView tokens = new Attention.TokenTableView(table.buffer(), s.requestRows, table.maxLen());
         if (batch.prefill()) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, keys, values, keyScales, valueScales, table.buffer(),
-                    s.requestRows, s.starts, s.newCounts, s.prefixes, null, batch.requests(), t, heads, kvHeads, headDim,
-                    table.maxLen(), batch.maxNewTokens(), softmaxScale);
+            Attention.launchPrefillAttention(device, s.attention, s.q, kv, tokens, attentionHeads,
+                    new Attention.PrefillBatch(s.starts, s.newCounts, s.prefixes, batch.requests(), t, batch.maxNewTokens()));
         } else {
-            Attention.launchDecodeAttention(device, s.attention, s.q, keys, values, keyScales, valueScales, table.buffer(),
-                    s.requestRows, s.seqLens, null, s.decodeScratch(batch, table.maxLen()), batch.requests(), heads, kvHeads, headDim,
-                    table.maxLen(), attentionMaxSeqLen, softmaxScale);
+            Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, attentionHeads,
+                    new Attention.DecodeBatch(s.seqLens, batch.requests(), attentionMaxSeqLen), s.decodeScratch(batch, table.maxLen()));
         }
         w.o().apply(device, s.projected, s.attention, t);
         shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection

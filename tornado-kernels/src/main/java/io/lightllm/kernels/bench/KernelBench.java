@@ -1,6 +1,7 @@
 package io.lightllm.kernels.bench;
 
 import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Embedding;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Norms;
@@ -9,9 +10,12 @@ import io.lightllm.kernels.RopeScaling;
 import io.lightllm.kernels.Softmax;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.api.Parallel;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 import java.util.ArrayList;
 import java.util.List;
@@ -132,6 +136,8 @@ public final class KernelBench {
                     int columns = io.lightllm.kernels.Matmul.gemvColumns(device, m);
                     time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
                             () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_GEMV, grid, out, a, w, out, false, m, n, k, columns));
+                } else if (io.lightllm.kernels.Matmul.usesTensorCores(device, w, k)) {
+                    time("matmul bf16 (Java tensor cores)", m + "x" + n + "x" + k, bytes, flops, () -> launchJavaTensorCores(out, a, w, m, n, k));
                 } else {
                     io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16));
                     time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
@@ -147,61 +153,85 @@ public final class KernelBench {
                 long flops = 2L * square * square * square;
                 time("matmul bf16", square + "^3", 0, flops,
                         () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, square, square, square));
-                io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
-                time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
-                        () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TILED, grid, out, a, w, out, false, square, square, square));
+                if (io.lightllm.kernels.Matmul.usesTensorCores(device, w, square)) {
+                    time("matmul bf16 (Java tensor cores)", square + "^3", 0, flops, () -> launchJavaTensorCores(out, a, w, square, square, square));
+                    // both operands bf16: the GEMM itself, against the vendor's (cuBLAS) where there is one
+                    DeviceBuffer a16 = sc.random(DType.BF16, (long) square * square);
+                    io.lightllm.tornado.runtime.Grid grid = tensorCoreGrid(square, square);
+                    time("matmul bf16*bf16 (vendor)", square + "^3", 0, flops,
+                            () -> device.launch(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false));
+                    time("matmul bf16*bf16 (Java tensor cores)", square + "^3", 0, flops,
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false));
+                } else {
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
+                    time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TILED, grid, out, a, w, out, false, square, square, square));
+                }
             }
         }
     }
 
-    /** Decode attention over an f16 Token Attention pool (bytes: K and V of every context token), and causal prefill. */
-    public void runAttention(Shape s, int[] batches, int[] contexts, int prefillTokens) {
+    /** The Java tensor-core GEMM itself, past any vendor override, f32 activations. */
+    private void launchJavaTensorCores(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, int m, int n, int k) {
+        device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, tensorCoreGrid(m, n), out, a, w, out, false, m, n, k, true);
+    }
+
+    private static io.lightllm.tornado.runtime.Grid tensorCoreGrid(int m, int n) {
+        int tile = io.lightllm.kernels.TensorCoreMatmul.TILE;
+        return io.lightllm.tornado.runtime.Grid.groups((long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile),
+                io.lightllm.kernels.TensorCoreMatmul.LOCAL);
+    }
+
+    /**
+     * Decode attention over an f16 and an int8 Token Attention pool (bytes: K and V of every
+     * context token, the int8 scales, the token table), and causal prefill attention over
+     * {@code prefillTokens} new tokens each (flops: 4 t^2 h d / 2). The label says which kernels ran.
+     */
+    public void runAttention(Shape s, int[] batches, int[] contexts, int[] prefillTokens) {
         int kvDim = s.kvHeads * s.headDim;
-        float scale = (float) (1 / Math.sqrt(s.headDim));
+        Attention.Heads heads = Attention.Heads.of(s.heads, s.kvHeads, s.headDim);
         for (int ctx : contexts) {
             for (int b : batches) {
-                try (Scope sc = new Scope()) {
-                    int slots = b * ctx;
-                    DeviceBuffer kPool = sc.random(DType.F16, (long) slots * kvDim);
-                    DeviceBuffer vPool = sc.random(DType.F16, (long) slots * kvDim);
-                    DeviceBuffer table = sc.permutation(slots, slots);
-                    int[] rowIds = new int[b];
-                    int[] lens = new int[b];
-                    for (int i = 0; i < b; i++) {
-                        rowIds[i] = i;
-                        lens[i] = ctx;
+                for (DType pool : new DType[] {DType.F16, DType.I8}) {
+                    try (Scope sc = new Scope()) {
+                        int slots = b * ctx;
+                        Attention.KvView kv = pool == DType.I8
+                                ? new Attention.KvView(sc.random(pool, (long) slots * kvDim), sc.random(pool, (long) slots * kvDim),
+                                        sc.random(DType.F32, (long) slots * s.kvHeads), sc.random(DType.F32, (long) slots * s.kvHeads))
+                                : Attention.KvView.of(sc.random(pool, (long) slots * kvDim), sc.random(pool, (long) slots * kvDim));
+                        int[] rowIds = new int[b];
+                        int[] lens = new int[b];
+                        for (int i = 0; i < b; i++) {
+                            rowIds[i] = i;
+                            lens[i] = ctx;
+                        }
+                        Attention.TokenTableView table = new Attention.TokenTableView(sc.permutation(slots, slots),
+                                sc.own(device.upload(IntArray.fromArray(rowIds))), ctx);
+                        Attention.DecodeBatch batch = new Attention.DecodeBatch(sc.own(device.upload(IntArray.fromArray(lens))), b, ctx);
+                        DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
+                        DeviceBuffer out = sc.buffer(DType.F32, (long) b * s.heads * s.headDim);
+                        Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(device, b, s.heads, s.headDim, ctx);
+                        long bytes = 2L * slots * kvDim * pool.bytes() + (pool == DType.I8 ? 2L * slots * s.kvHeads * 4 : 0) + (long) slots * 4;
+                        String kernel = "decode attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
+                        time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool", bytes, 4L * slots * s.heads * s.headDim,
+                                () -> Attention.launchDecodeAttention(device, out, q, kv, table, heads, batch, scratch));
+                        device.synchronize();
+                        scratch.close();
                     }
-                    DeviceBuffer rows = sc.own(device.upload(IntArray.fromArray(rowIds)));
-                    DeviceBuffer seqLen = sc.own(device.upload(IntArray.fromArray(lens)));
-                    DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
-                    DeviceBuffer out = sc.buffer(DType.F32, (long) b * s.heads * s.headDim);
-                    io.lightllm.kernels.Attention.DecodeScratch scratch = io.lightllm.kernels.Attention.DecodeScratch.allocateFor(
-                            device, b, s.heads, s.headDim, ctx);
-                    long bytes = 2L * b * ctx * kvDim * 2 + (long) b * ctx * 4;
-                    time("decode attention", "b" + b + " ctx" + ctx + " f16 pool", bytes, 4L * b * ctx * s.heads * s.headDim,
-                            () -> io.lightllm.kernels.Attention.launchDecodeAttention(device, out, q, kPool, vPool, null, null, table, rows, seqLen, null,
-                                    scratch, b, s.heads, s.kvHeads, s.headDim, ctx, ctx, scale));
-                    device.synchronize();
-                    scratch.close();
                 }
             }
         }
-        if (prefillTokens > 0) {
+        for (int t : prefillTokens) {
             try (Scope sc = new Scope()) {
-                int t = prefillTokens;
-                DeviceBuffer kPool = sc.random(DType.F16, (long) t * kvDim);
-                DeviceBuffer vPool = sc.random(DType.F16, (long) t * kvDim);
-                DeviceBuffer table = sc.permutation(t, t);
-                DeviceBuffer rows = sc.own(device.upload(IntArray.fromArray(0)));
-                DeviceBuffer start = sc.own(device.upload(IntArray.fromArray(0)));
-                DeviceBuffer len = sc.own(device.upload(IntArray.fromArray(t)));
-                DeviceBuffer prefix = sc.own(device.upload(IntArray.fromArray(0)));
+                Attention.KvView kv = Attention.KvView.of(sc.random(DType.F16, (long) t * kvDim), sc.random(DType.F16, (long) t * kvDim));
+                Attention.TokenTableView table = new Attention.TokenTableView(sc.permutation(t, t), sc.own(device.upload(IntArray.fromArray(0))), t);
+                Attention.PrefillBatch batch = new Attention.PrefillBatch(sc.own(device.upload(IntArray.fromArray(0))),
+                        sc.own(device.upload(IntArray.fromArray(t))), sc.own(device.upload(IntArray.fromArray(0))), 1, t, t);
                 DeviceBuffer q = sc.random(DType.F32, (long) t * s.heads * s.headDim);
                 DeviceBuffer out = sc.buffer(DType.F32, (long) t * s.heads * s.headDim);
                 long flops = 2L * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d
-                time("prefill attention", t + " tok causal, f16 pool", 0, flops,
-                        () -> io.lightllm.kernels.Attention.launchPrefillAttention(device, out, q, kPool, vPool, null, null, table, rows, start, len,
-                                prefix, null, 1, t, s.heads, s.kvHeads, s.headDim, t, t, scale));
+                String kernel = "prefill attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
+                time(kernel, t + " tok causal, f16 pool", 0, flops, () -> Attention.launchPrefillAttention(device, out, q, kv, table, heads, batch));
             }
         }
     }
@@ -251,14 +281,17 @@ public final class KernelBench {
             return own(device.allocate(t, n));
         }
 
-        /** Uniform values in [-1, 1): never zeros, which can hide wrong indexing and run unrealistically fast. */
+        /**
+         * Uniform values in [-1, 1) (int8: codes in [-127, 127]): never zeros, which can hide wrong
+         * indexing and run unrealistically fast. Filled on the device: pools of gigabytes would take
+         * the host longer than the measurement.
+         */
         public DeviceBuffer random(DType t, long n) {
-            NativeArray host = NativeArray.allocate(t, n);
-            for (int i = 0; i < n; i++) {
-                host.setFloat(i, (float) (random.nextDouble() * 2 - 1));
-            }
             DeviceBuffer b = buffer(t, n);
-            device.copyIn(host, b);
+            if (n > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("a benchmark buffer of " + n + " elements is larger than int indexing allows");
+            }
+            device.launch(FILL_RANDOM, io.lightllm.tornado.runtime.Grid.of(n), b, (int) n, random.nextInt(), t == DType.I8 ? 127f : 1f);
             return b;
         }
 
@@ -293,6 +326,23 @@ public final class KernelBench {
         @Override
         public void close() {
             owned.forEach(DeviceBuffer::close);
+        }
+    }
+
+    private static final KernelRef FILL_RANDOM = KernelRef.of(KernelBench.class, "fillRandom");
+
+    /** out[i] = a hash of (i, seed) mapped to [-scale, scale), rounded to out's dtype (scale 127: int8 codes). */
+    public static void fillRandom(NativeArray out, int n, int seed, float scale) {
+        for (@Parallel int i = 0; i < n; i++) {
+            int h = i * 0x9E3779B9 + seed;
+            h ^= h >>> 16;
+            h *= 0x85EBCA6B;
+            h ^= h >>> 13;
+            h *= 0xC2B2AE35;
+            h ^= h >>> 16;
+            float u = (h >>> 8) * (1f / 16777216f); // [0, 1)
+            float v = (2f * u - 1f) * scale;
+            out.setFloat(i, scale > 1f ? KMath.round(v) : v);
         }
     }
 

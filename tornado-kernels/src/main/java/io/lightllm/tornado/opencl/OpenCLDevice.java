@@ -81,6 +81,11 @@ public final class OpenCLDevice extends Device {
     }
 
     @Override
+    public boolean supports(io.lightllm.tornado.compiler.Feature feature) {
+        return target().features().contains(feature);
+    }
+
+    @Override
     public DeviceBuffer allocate(DType dtype, long elements) {
         return new OpenCLBuffer(this, dtype, elements, context);
     }

@@ -85,6 +85,15 @@ public abstract class Device implements AutoCloseable {
         execute(kernel, grid, KernelArguments.check(this, kernel, args));
     }
 
+    /**
+     * Whether kernels using {@code feature} run here, natively or emulated (a kernel that uses a
+     * missing one is refused when it is compiled). Launchers that have a kernel for each case ask
+     * this before picking, say, tensor cores.
+     */
+    public boolean supports(io.lightllm.tornado.compiler.Feature feature) {
+        return true;
+    }
+
     public void override(KernelRef kernel, KernelOverride implementation) {
         overrides.put(kernel, implementation);
     }

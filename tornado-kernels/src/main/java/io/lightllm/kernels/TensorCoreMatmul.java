@@ -1,0 +1,145 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+
+/**
+ * The linear layer on tensor cores: {@code out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n])} with w in
+ * bf16 or f16 and a in f32 (rounded to w's type as it is loaded, as cuBLAS serving does) or in
+ * w's type. A work-group of eight warps computes a 128 x 128 tile of out, each warp 64 x 32 of it
+ * as 4 x 4 MMA tiles, walking k in steps of 32 through two stages of local tiles: the next step's
+ * tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
+ *
+ * <p>One body, two entry points: the weight type picks the MMA instruction, and as a constant it
+ * keeps that choice out of the inner loop.
+ */
+public final class TensorCoreMatmul {
+    /** Rows (of a) and columns (rows of w) of a work-group's output tile. */
+    public static final int TILE = 128;
+    /** k per step. */
+    public static final int STEP = 32;
+    /** Work-items of a group: eight warps, 2 along m by 4 along n. */
+    public static final int LOCAL = 256;
+    /** Ints per local tile row: 32 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
+    private static final int ROW = STEP / 2 + 4;
+    private static final int STAGE = TILE * ROW;
+
+    private TensorCoreMatmul() {
+    }
+
+    public static void matmulBf16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
+            int n, int k, boolean aFloat) {
+        matmul(ctx, out, a, w, bias, hasBias, m, n, k, aFloat, true);
+    }
+
+    public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
+            int n, int k, boolean aFloat) {
+        matmul(ctx, out, a, w, bias, hasBias, m, n, k, aFloat, false);
+    }
+
+    /**
+     * Group index {@code tileRow * ceil(n / 128) + tileColumn}. k must be a multiple of 8 (16-byte
+     * chunks of w's rows); rows and columns past m and n are zero in the tiles and not written.
+     */
+    private static void matmul(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m, int n,
+            int k, boolean aFloat, boolean bf16) {
+        int[] aTile = ctx.allocateIntLocalArray(2 * STAGE);
+        int[] wTile = ctx.allocateIntLocalArray(2 * STAGE);
+        int[] af = new int[16];
+        int[] bf = new int[16];
+        float[] acc = new float[64];
+        float[] x = new float[8];
+        int lane = ctx.laneId();
+        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
+        int warpRow = (warp / 4) * 64;
+        int warpCol = (warp % 4) * 32;
+        int tilesN = (n + TILE - 1) / TILE;
+        int row0 = (ctx.groupIdx / tilesN) * TILE;
+        int col0 = (ctx.groupIdx % tilesN) * TILE;
+        int steps = (k + STEP - 1) / STEP;
+        loadStage(ctx, aTile, wTile, 0, a, w, m, n, k, row0, col0, 0, aFloat, bf16, x);
+        ctx.copyAsyncCommit();
+        for (int step = 0; step < steps; step++) {
+            int stage = (step % 2) * STAGE;
+            if (step + 1 < steps) {
+                loadStage(ctx, aTile, wTile, STAGE - stage, a, w, m, n, k, row0, col0, (step + 1) * STEP, aFloat, bf16, x);
+                ctx.copyAsyncCommit();
+                ctx.copyAsyncWait(1);
+            } else {
+                ctx.copyAsyncWait(0);
+            }
+            ctx.localBarrier(); // this step's tiles are in
+            for (int ni = 0; ni < 4; ni++) {
+                ctx.loadMatrixB(bf, 4 * ni, wTile, stage + (warpCol + 8 * ni) * ROW, ROW);
+            }
+            for (int ks = 0; ks < 2; ks++) {
+                for (int mi = 0; mi < 4; mi++) {
+                    ctx.loadMatrixA(af, 4 * mi, aTile, stage + (warpRow + 16 * mi) * ROW + 8 * ks, ROW);
+                }
+                for (int mi = 0; mi < 4; mi++) {
+                    for (int ni = 0; ni < 4; ni++) {
+                        if (bf16) {
+                            ctx.mmaBf16(acc, 4 * (4 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                        } else {
+                            ctx.mmaF16(acc, 4 * (4 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                        }
+                    }
+                }
+            }
+            ctx.localBarrier(); // every warp is done with this stage before the next step refills it
+        }
+        // rows past m and columns past n are not written; column pairs start at even columns
+        int rowBase = row0 + warpRow + lane / 4;
+        int colBase = col0 + warpCol + 2 * (lane % 4);
+        for (int p = 0; p < 32; p++) {
+            int row = rowBase + 16 * (p / 8) + 8 * (p % 2);
+            int col = colBase + 8 * ((p / 2) % 4);
+            float v0 = acc[2 * p] + (hasBias && col < n ? bias.get(col) : 0f);
+            float v1 = acc[2 * p + 1] + (hasBias && col + 1 < n ? bias.get(col + 1) : 0f);
+            if (row < m && col < n) {
+                out.set(row * n + col, v0);
+                if (col + 1 < n) {
+                    out.set(row * n + col + 1, v1);
+                }
+            }
+        }
+    }
+
+    /**
+     * Fills one stage: the 128 x 32 tiles of a (rows row0..) and w (rows col0..) from column k0, in
+     * 16-byte chunks of 8 values, two of each tile per work-item. 16-bit a and w go by asynchronous
+     * copy; f32 a is rounded to the weights' type on the way; chunks past m, n or k are zero.
+     */
+    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int stage, NativeArray a, NativeArray w, int m, int n, int k,
+            int row0, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
+        for (int i = ctx.localIdx; i < TILE * 4; i += LOCAL) {
+            int r = i / 4;
+            int c = i % 4;
+            int at = stage + r * ROW + 4 * c;
+            int kk = k0 + 8 * c;
+            if (row0 + r < m && kk < k) {
+                if (aFloat) {
+                    a.getFloats((row0 + r) * k + kk, x, 0, 8);
+                    for (int j = 0; j < 4; j++) {
+                        aTile[at + j] = bf16 ? KMath.packBf16x2(x[2 * j], x[2 * j + 1]) : KMath.packHalf2(x[2 * j], x[2 * j + 1]);
+                    }
+                } else {
+                    ctx.copyAsync(aTile, at, a, (row0 + r) * k + kk);
+                }
+            } else {
+                for (int j = 0; j < 4; j++) {
+                    aTile[at + j] = 0;
+                }
+            }
+            if (col0 + r < n && kk < k) {
+                ctx.copyAsync(wTile, at, w, (col0 + r) * k + kk);
+            } else {
+                for (int j = 0; j < 4; j++) {
+                    wTile[at + j] = 0;
+                }
+            }
+        }
+    }
+}
