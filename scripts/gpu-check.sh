@@ -15,8 +15,9 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaSelfTest 2>&1 | tee "$out/selftest.log" ;;
     tests)
       # every kernel test and the model golden test, with cuda:0 as the accelerator beside the JVM;
-      # the portable matmul (not cuBLAS, which rounds activations to bf16) for the fp32 golden comparison
+      # the portable matmul (not cuBLAS nor the tensor-core kernel, which round activations to bf16) for the fp32 golden comparison
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
+        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
         --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \

@@ -123,6 +123,10 @@ public final class Models {
             return model.weightBytes();
         }
 
+        public DType preferredKvDtype() {
+            return model.preferredKvDtype();
+        }
+
         public io.lightllm.models.infer.TokenKvPool newKvPool(int slots, DType dtype) {
             return model.newKvPool(slots, dtype);
         }

@@ -40,10 +40,11 @@ final class BenchCommand implements Main.Command {
         String prefillList = f.string("prefill", "256");
         int[] prefill = prefillList.equals("0") ? new int[0] : ints(prefillList);
         java.util.Set<String> only = java.util.Set.of(f.string("only", "elementwise,matmul,attention").split(","));
+        boolean graphs = f.bool("graphs");
         f.checkAllRead();
-        KernelBench bench = new KernelBench(device, seconds);
+        KernelBench bench = new KernelBench(device, seconds, graphs);
         io.lightllm.kernels.KernelLibrary.installOverrides(device);
-        System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens);
+        System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens + (graphs ? ", timed as graph replays" : ""));
         System.out.println(KernelBench.HEADER);
         if (only.contains("elementwise")) {
             bench.run(shape, tokens);
@@ -77,18 +78,21 @@ final class BenchCommand implements Main.Command {
         }
         int input = f.integer("input-len", 128, 1, 1 << 20);
         int output = f.integer("output-len", 128, 1, 1 << 20);
-        DType kv = DType.fromName(f.string("kv-dtype", "f32").replace("int8", "i8"));
+        DType kvOption = ServeCommand.kvDtype(f.string("kv-dtype", "auto"));
         boolean json = f.bool("json");
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
+            DType kv = kvOption != null ? kvOption : model.preferredKvDtype();
             for (int batch : batches) {
                 StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
                 if (json) {
                     // the devices and ranks first, so that a saved line says what it measured
                     String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id).collect(java.util.stream.Collectors.joining(","));
-                    System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + "," + r.json().substring(1));
+                    System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
+                            + r.json().substring(1));
                 } else {
-                    System.out.printf("device %s, batch %d, input %d, output %d%n", m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output);
+                    System.out.printf("device %s, batch %d, input %d, output %d, KV %s%n", m.devices().size() == 1 ? m.device() : m.devices(), batch,
+                            input, output, kv);
                     System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                             r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
                 }

@@ -54,7 +54,8 @@ final class GenerateCommand implements Main.Command {
                 throw new IllegalArgumentException("the prompt's " + promptTokens + " tokens leave no room in the model's "
                         + model.maxSequenceLength() + " positions");
             }
-            try (Engine engine = Engine.start(model, EngineConfig.of(promptTokens + maxNew + 1, eos), files.tokenizer())) {
+            try (Engine engine = Engine.start(model, new EngineConfig(io.lightllm.engine.RouterConfig.defaults(promptTokens + maxNew + 1),
+                    model.preferredKvDtype(), eos, 2), files.tokenizer())) {
                 Completion c = engine.generate(ids, params.toBuilder().maxNewTokens(maxNew).build()).getFirst();
                 if (c.error() != null) {
                     throw new IllegalStateException(c.error());

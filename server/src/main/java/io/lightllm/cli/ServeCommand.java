@@ -50,7 +50,7 @@ final class ServeCommand implements Main.Command {
                 f.integer("running-max-req-size", defaults.runningMaxReqSize(), 1, Integer.MAX_VALUE),
                 f.integer("router-max-new-token-len", defaults.routerMaxNewTokenLen(), 0, Integer.MAX_VALUE),
                 f.integer("router-max-wait-tokens", defaults.routerMaxWaitTokens(), 0, Integer.MAX_VALUE));
-        DType kv = kvDtype(f.string("kv-dtype", "f32"));
+        DType kv = kvDtype(f.string("kv-dtype", "auto"));
         EngineConfig engine = new EngineConfig(router, kv, Set.of(), f.integer("tokenizer-threads", 2, 1, 64));
         ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
@@ -59,12 +59,14 @@ final class ServeCommand implements Main.Command {
         return new ServeOptions(model, device, ModelOptions.tp(f), name, engine, server, quant, false, fixedPool ? 0 : memFraction);
     }
 
-    private static DType kvDtype(String name) {
+    /** The --kv-dtype value: null for auto (the model's preferred pool dtype on its device, decided once it is loaded). */
+    static DType kvDtype(String name) {
         return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> null;
             case "f32", "float32" -> DType.F32;
             case "f16", "float16" -> DType.F16;
             case "i8", "int8" -> DType.I8;
-            default -> throw new IllegalArgumentException("--kv-dtype must be f32, f16 or i8 (got '" + name + "')");
+            default -> throw new IllegalArgumentException("--kv-dtype must be auto, f32, f16 or i8 (got '" + name + "')");
         };
     }
 }

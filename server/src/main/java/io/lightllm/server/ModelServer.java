@@ -3,6 +3,7 @@ package io.lightllm.server;
 import io.lightllm.engine.Engine;
 import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.KvPoolSizing;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.LoadOptions;
@@ -40,12 +41,12 @@ public final class ModelServer implements AutoCloseable {
      * The router limits, with the pool sized from memory when asked: the fraction of what the
      * weights leave, never more than every running request at full length could use.
      */
-    private static RouterConfig router(ServeOptions o, CausalLM model) {
+    private static RouterConfig router(ServeOptions o, CausalLM model, DType kvDtype) {
         RouterConfig r = o.engine().router();
         if (o.memFraction() <= 0) {
             return r;
         }
-        int fromMemory = KvPoolSizing.maxTotalTokens(model, o.engine().kvDtype(), o.memFraction(), model.weightBytes());
+        int fromMemory = KvPoolSizing.maxTotalTokens(model, kvDtype, o.memFraction(), model.weightBytes());
         int total = (int) Math.min(fromMemory, (long) model.maxSequenceLength() * r.runningMaxReqSize());
         return new RouterConfig(total, Math.min(r.batchMaxTokens(), total), r.runningMaxReqSize(), r.routerMaxNewTokenLen(),
                 r.routerMaxWaitTokens());
@@ -59,7 +60,9 @@ public final class ModelServer implements AutoCloseable {
         try {
             model = Models.load(files, devices, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
-            EngineConfig config = new EngineConfig(router(o, model), o.engine().kvDtype(), stopIds, o.engine().tokenizerThreads());
+            // --kv-dtype auto (null): what the model's attention runs best over on its device
+            DType kv = o.engine().kvDtype() != null ? o.engine().kvDtype() : model.preferredKvDtype();
+            EngineConfig config = new EngineConfig(router(o, model, kv), kv, stopIds, o.engine().tokenizerThreads());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());
             ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()));

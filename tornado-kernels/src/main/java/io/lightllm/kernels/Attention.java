@@ -51,8 +51,10 @@ public final class Attention {
     public static final KernelRef DECODE_PARTIAL = KernelRef.of(Attention.class, "decodeAttentionPartial");
     public static final KernelRef DECODE_MERGE = KernelRef.of(Attention.class, "decodeAttentionMerge");
     public static final KernelRef PREFILL = KernelRef.of(Attention.class, "prefillAttention");
-    public static final KernelRef DECODE_TC_64 = KernelRef.of(TensorCoreAttention.class, "decodeD64");
-    public static final KernelRef DECODE_TC_128 = KernelRef.of(TensorCoreAttention.class, "decodeD128");
+    public static final KernelRef DECODE_TC_F16_64 = KernelRef.of(TensorCoreAttention.class, "decodeF16D64");
+    public static final KernelRef DECODE_TC_F16_128 = KernelRef.of(TensorCoreAttention.class, "decodeF16D128");
+    public static final KernelRef DECODE_TC_INT8_64 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64");
+    public static final KernelRef DECODE_TC_INT8_128 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
 
@@ -405,8 +407,22 @@ public final class Attention {
      */
     public static boolean usesTensorCores(Device device, KvView kv, Heads heads) {
         DType d = kv.keys().dtype();
-        return Tuning.get(device, "attention.tensor_cores", 0) == 1 && (d == DType.F16 || d == DType.I8)
-                && TensorCoreAttention.supportsHeadDim(heads.headDim()) && device.supports(Feature.MMA_F16);
+        return (d == DType.F16 || d == DType.I8) && tensorCoresServe(device, heads.headDim());
+    }
+
+    /** Whether this device runs attention of this head dimension on tensor cores (over f16 and int8 pools). */
+    public static boolean tensorCoresServe(Device device, int headDim) {
+        return Tuning.get(device, "attention.tensor_cores", 0) == 1 && TensorCoreAttention.supportsHeadDim(headDim)
+                && device.supports(Feature.MMA_F16);
+    }
+
+    /**
+     * The pool dtype attention runs best over here ({@code --kv-dtype auto}): f16 where tensor cores
+     * serve it (half the memory, read directly by the MMA kernels), f32 elsewhere (the portable
+     * kernels' exact reference, and what a CPU reads fastest).
+     */
+    public static DType preferredPoolDtype(Device device, int headDim) {
+        return tensorCoresServe(device, headDim) ? DType.F16 : DType.F32;
     }
 
     /**
@@ -460,9 +476,11 @@ public final class Attention {
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
         long warps = (long) batch.requests() * heads.kvHeads() * chunks * splits;
         DeviceBuffer dummy = q;
-        device.launch(heads.headDim() == 64 ? DECODE_TC_64 : DECODE_TC_128, Grid.groups(warps, KernelContext.WARP_SIZE),
+        KernelRef kernel = kv.int8() ? (heads.headDim() == 64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128)
+                : (heads.headDim() == 64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128);
+        device.launch(kernel, Grid.groups(warps, KernelContext.WARP_SIZE),
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
-                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(), table.requestRows(),
+                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(),
                 heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct);
         if (!direct) {

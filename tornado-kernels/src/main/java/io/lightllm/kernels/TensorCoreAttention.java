@@ -16,10 +16,9 @@ import io.lightllm.tornado.api.NativeArray;
  * <ul>
  *   <li><b>Decode</b> (flash-decoding): one warp per (request, KV head, up to 16 of its query heads,
  *       split of the context). The query heads that share a KV head are the rows of the MMA, so each
- *       key and value is read once for all of them (GQA, MQA). Keys and values go from the pool
- *       straight into registers, 16 bytes a load, no local memory: a lane reads the 16-byte chunks
- *       that its fragments need once the head dimension is permuted (a dot product does not care
- *       about the order of its terms, and the output is written back in the true order).</li>
+ *       key and value is read once for all of them (GQA, MQA). The warp keeps its own pipeline of
+ *       16-key tiles in local memory: asynchronous copies fetch two steps ahead while the tensor
+ *       cores work on the third, so a warp always has loads in flight (decode is a stream of bytes).</li>
  *   <li><b>Prefill</b> (FlashAttention-2): a work-group of four warps per (request, KV head, tile of
  *       64 query rows, each row a (token, query head) pair of the KV head's group), 64 keys a step
  *       through two local tiles that asynchronous copies fill; K's tile loads while P V of the
@@ -35,6 +34,8 @@ public final class TensorCoreAttention {
     public static final int DECODE_ROWS = 16;
     /** Keys a decode warp takes per step: one k16 step of P V. */
     public static final int DECODE_STEP = 16;
+    /** Steps of keys a decode warp has in local tiles: two load while it works on a third (26 KB). */
+    static final int DECODE_STAGES = 3;
     /** Query rows ((token, head) pairs) of a prefill work-group: 16 per warp. */
     public static final int PREFILL_ROWS = 64;
     /** Keys per prefill step. */
@@ -60,20 +61,48 @@ public final class TensorCoreAttention {
 
     // ---- decode ------------------------------------------------------------------------------------
 
-    public static void decodeD64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken,
-            IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen,
-            int splits, int splitLen, boolean direct) {
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
+    // one entry per pool type and head dimension: as constants they keep the other path out of the
+    // registers and the int8 staging tiles out of the f16 kernels' local memory
+
+    /** Ints of an int8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
+    private static final int RAW_STAGE_INTS = 3 * 16 * MAX_DIM / 4;
+
+    public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitLen, boolean direct) {
+        int[] unused = ctx.allocateIntLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
     }
 
-    public static void decodeD128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken,
-            IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen,
-            int splits, int splitLen, boolean direct) {
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
+    public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitLen, boolean direct) {
+        int[] unused = ctx.allocateIntLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
+    }
+
+    public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitLen, boolean direct) {
+        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
+    }
+
+    public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitLen, boolean direct) {
+        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
     }
 
     /**
@@ -83,25 +112,22 @@ public final class TensorCoreAttention {
      * {@link Attention#decodeAttentionMerge} to merge; with {@code direct} (one split) the normalised
      * output itself, into {@code partialAcc} as [batch, qHeads, headDim].
      *
-     * <p>Fragments: query heads are the A rows (row g and g + 8 of lane (g, t)); keys kb + 8j + g
-     * are the B columns of score tile j; a k16 step's B pairs (2t.., 2t + 8..) are the words of one
-     * 16-byte chunk of the key row, chunk 4 jj + t feeding steps 2 jj and 2 jj + 1, and the queries are
-     * packed the same way. For P V the keys are the k dimension (2t, 2t + 1, 2t + 8, 2t + 9) and
-     * column g of n tile nt is dimension 8 (g + 8 (nt / 8)) + nt % 8: lane (g, t) reads chunk
-     * g + 8 h of each of its four value rows.
+     * <p>The query heads of the KV head are the A rows (g and g + 8 of lane (g, t)); the warp walks
+     * its split 16 keys a step through {@link #DECODE_STAGES} local tiles of K and V, asynchronous
+     * copies filling the tiles two steps ahead while the tensor cores work on the current one.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken,
-            IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen,
-            int splits, int splitLen, boolean direct, int headDim) {
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, int[] kRaw, int[] vRaw,
+            IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
+            int kvHeads, int maxLen, int splits, int splitLen, boolean direct, int headDim) {
+        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] qf = new int[MAX_DIM / 16 * 4];
-        int[] kf = new int[2 * (MAX_DIM / 16) * 2];
-        int[] vf = new int[MAX_DIM / 8 * 2];
+        int[] bf = new int[4];
+        int[] pf = new int[4];
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[8];
-        int[] pf = new int[4];
         float[] x = new float[8];
-        float[] y = new float[8];
         int lane = ctx.laneId();
         int g = lane / 4;
         int t = lane % 4;
@@ -119,68 +145,71 @@ public final class TensorCoreAttention {
             int tableRow = reqRows.get(b) * maxLen;
             int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
             int head0 = kvHead * group + chunk * DECODE_ROWS;
-            float slopeLo = useAlibi && g < rows ? alibiSlopes.get(head0 + g) * LOG2E : 0f;
-            float slopeHi = useAlibi && g + 8 < rows ? alibiSlopes.get(head0 + g + 8) * LOG2E : 0f;
-            float qScale = scale * LOG2E;
-            for (int jj = 0; jj < headDim / 32; jj++) {
-                for (int half = 0; half < 2; half++) {
-                    int row = g + 8 * half;
-                    if (row < rows) {
-                        q.getFloats((b * qHeads + head0 + row) * headDim + (4 * jj + t) * 8, x, 0, 8);
-                    } else {
-                        clear(x, 8);
-                    }
-                    for (int hs = 0; hs < 2; hs++) {
-                        int st = 2 * jj + hs;
-                        qf[st * 4 + half] = KMath.packHalf2(x[4 * hs] * qScale, x[4 * hs + 1] * qScale);
-                        qf[st * 4 + half + 2] = KMath.packHalf2(x[4 * hs + 2] * qScale, x[4 * hs + 3] * qScale);
-                    }
+            int stride = headDim / 2 + 4;
+            int tile = DECODE_STEP * stride;
+            boolean validLo = g < rows;
+            boolean validHi = g + 8 < rows;
+            float slopeLo = useAlibi && validLo ? alibiSlopes.get(head0 + g) * LOG2E : 0f;
+            float slopeHi = useAlibi && validHi ? alibiSlopes.get(head0 + g + 8) * LOG2E : 0f;
+            loadQuery(q, qf, validLo, validHi, (b * qHeads + head0 + g) * headDim, (b * qHeads + head0 + g + 8) * headDim, t, scale * LOG2E,
+                    headDim);
+            // a group of copies is committed for every step, also past the split's end, so that "all but
+            // the newest DECODE_STAGES - 2 groups are done" always means "this step's tiles are in"
+            int rawTile = DECODE_STEP * headDim / 4;
+            for (int p = 0; p < DECODE_STAGES - 1; p++) {
+                int kb = start + p * DECODE_STEP;
+                if (kb < end && int8) {
+                    loadRaw(ctx, kRaw, p * rawTile, kPool, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, lane);
+                    loadRaw(ctx, vRaw, p * rawTile, vPool, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, lane);
+                } else if (kb < end) {
+                    loadTile(ctx, kTiles, p * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, kb, end, DECODE_STEP,
+                            headDim, stride, lane, KernelContext.WARP_SIZE, x);
+                    loadTile(ctx, vTiles, p * tile, vPool, vScales, false, reqToToken, tableRow, kvHeads, kvHead, kb, end, DECODE_STEP,
+                            headDim, stride, lane, KernelContext.WARP_SIZE, x);
                 }
+                ctx.copyAsyncCommit();
             }
             float mLo = NEG_INF;
             float mHi = NEG_INF;
             float lLo = 0f;
             float lHi = 0f;
-            for (int kb = start; kb < end; kb += DECODE_STEP) {
-                // keys past the split's end read the last key (finite values) and are masked below
-                for (int j = 0; j < 2; j++) {
-                    int base = (reqToToken.get(tableRow + Math.min(kb + 8 * j + g, end - 1)) * kvHeads + kvHead) * headDim;
-                    for (int jj = 0; jj < headDim / 32; jj++) {
-                        kPool.getFloats(base + (4 * jj + t) * 8, x, 0, 8);
-                        int at = (j * (headDim / 16) + 2 * jj) * 2;
-                        kf[at] = KMath.packHalf2(x[0], x[1]);
-                        kf[at + 1] = KMath.packHalf2(x[2], x[3]);
-                        kf[at + 2] = KMath.packHalf2(x[4], x[5]);
-                        kf[at + 3] = KMath.packHalf2(x[6], x[7]);
-                    }
+            for (int step = 0; start + step * DECODE_STEP < end; step++) {
+                int kb = start + step * DECODE_STEP;
+                int at = (step % DECODE_STAGES) * tile;
+                ctx.copyAsyncWait(DECODE_STAGES - 2);
+                ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
+                int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
+                int aheadStage = (step + DECODE_STAGES - 1) % DECODE_STAGES;
+                if (ahead < end && int8) {
+                    loadRaw(ctx, kRaw, aheadStage * rawTile, kPool, reqToToken, tableRow, kvHeads, kvHead, ahead, end, headDim, lane);
+                    loadRaw(ctx, vRaw, aheadStage * rawTile, vPool, reqToToken, tableRow, kvHeads, kvHead, ahead, end, headDim, lane);
+                } else if (ahead < end) {
+                    loadTile(ctx, kTiles, aheadStage * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, ahead, end,
+                            DECODE_STEP, headDim, stride, lane, KernelContext.WARP_SIZE, x);
+                    loadTile(ctx, vTiles, aheadStage * tile, vPool, vScales, false, reqToToken, tableRow, kvHeads, kvHead, ahead, end,
+                            DECODE_STEP, headDim, stride, lane, KernelContext.WARP_SIZE, x);
                 }
-                for (int kk = 0; kk < 2; kk++) {
-                    int key = kb + 8 * kk + 2 * t;
-                    int baseLo = (reqToToken.get(tableRow + Math.min(key, end - 1)) * kvHeads + kvHead) * headDim;
-                    int baseHi = (reqToToken.get(tableRow + Math.min(key + 1, end - 1)) * kvHeads + kvHead) * headDim;
-                    for (int h = 0; h < headDim / 64; h++) {
-                        vPool.getFloats(baseLo + (g + 8 * h) * 8, x, 0, 8);
-                        vPool.getFloats(baseHi + (g + 8 * h) * 8, y, 0, 8);
-                        for (int i = 0; i < 8; i++) {
-                            vf[(8 * h + i) * 2 + kk] = KMath.packHalf2(x[i], y[i]);
-                        }
-                    }
+                ctx.copyAsyncCommit();
+                if (int8) {
+                    // this step's codes, scaled to f16 in the tiles the matrix loads read
+                    int rawAt = (step % DECODE_STAGES) * rawTile;
+                    convertRaw(kRaw, rawAt, kTiles, at, kScales, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, stride, lane, x);
+                    convertRaw(vRaw, rawAt, vTiles, at, vScales, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, stride, lane, x);
+                    ctx.localBarrier();
                 }
                 clear(s, 8);
                 for (int j = 0; j < 2; j++) {
-                    for (int st = 0; st < headDim / 16; st++) {
-                        ctx.mmaF16(s, 4 * j, qf, 4 * st, kf, (j * (headDim / 16) + st) * 2);
+                    for (int st2 = 0; st2 < headDim / 32; st2++) {
+                        ctx.loadMatrixB(bf, 0, kTiles, at + 8 * j * stride + 16 * st2, stride);
+                        ctx.mmaF16(s, 4 * j, qf, 8 * st2, bf, 0);
+                        ctx.mmaF16(s, 4 * j, qf, 8 * st2 + 4, bf, 2);
                     }
                 }
                 float maxLo = NEG_INF;
                 float maxHi = NEG_INF;
                 for (int i = 0; i < 8; i++) {
                     int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-                    float v = s[i];
-                    if (int8) {
-                        v *= kScales.get(reqToToken.get(tableRow + Math.min(key, end - 1)) * kvHeads + kvHead);
-                    }
-                    v = key < end ? v + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
+                    float v = key < end ? s[i] + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
                     s[i] = v;
                     if (i % 4 < 2) {
                         maxLo = KMath.max(maxLo, v);
@@ -206,11 +235,6 @@ public final class TensorCoreAttention {
                     } else {
                         sumHi += p;
                     }
-                    if (int8) {
-                        // the value scale weighs the value rows, not the softmax sum
-                        int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-                        p *= vScales.get(reqToToken.get(tableRow + Math.min(key, end - 1)) * kvHeads + kvHead);
-                    }
                     s[i] = p;
                 }
                 lLo = lLo * corrLo + sumLo;
@@ -224,7 +248,11 @@ public final class TensorCoreAttention {
                     o[4 * nt + 1] *= corrLo;
                     o[4 * nt + 2] *= corrHi;
                     o[4 * nt + 3] *= corrHi;
-                    ctx.mmaF16(o, 4 * nt, pf, 0, vf, 2 * nt);
+                }
+                for (int nt2 = 0; nt2 < headDim / 16; nt2++) {
+                    ctx.loadMatrixBTransposed(bf, 0, vTiles, at + 8 * nt2, stride);
+                    ctx.mmaF16(o, 8 * nt2, pf, 0, bf, 0);
+                    ctx.mmaF16(o, 8 * nt2 + 4, pf, 0, bf, 2);
                 }
             }
             lLo = quadSum(ctx, lLo);
@@ -233,7 +261,7 @@ public final class TensorCoreAttention {
                 for (int e = 0; e < 4; e++) {
                     int row = g + 8 * (e / 2);
                     if (row < rows) {
-                        int d = 8 * (2 * t + e % 2 + 8 * (nt / 8)) + nt % 8;
+                        int d = 8 * nt + 2 * t + e % 2;
                         int bh = b * qHeads + head0 + row;
                         if (direct) {
                             partialAcc.set(bh * headDim + d, o[4 * nt + e] / (e < 2 ? lLo : lHi));
@@ -245,12 +273,12 @@ public final class TensorCoreAttention {
             }
             if (!direct && t == 0) {
                 // the merge works in natural logarithms: m ln 2
-                if (g < rows) {
+                if (validLo) {
                     int part = (b * qHeads + head0 + g) * splits + split;
                     partialMax.set(part, mLo * LN2);
                     partialSum.set(part, lLo);
                 }
-                if (g + 8 < rows) {
+                if (validHi) {
                     int part = (b * qHeads + head0 + g + 8) * splits + split;
                     partialMax.set(part, mHi * LN2);
                     partialSum.set(part, lHi);
@@ -277,7 +305,7 @@ public final class TensorCoreAttention {
 
     /**
      * One work-group of {@link #PREFILL_LOCAL} per (request b, KV head, tile of {@link #PREFILL_ROWS}
-     * rows), group index {@code (b * kvHeads + kvHead) * rowTiles + tile}. Row r of request b's
+     * rows), group index {@code (b * kvHeads + kvHead) * rowTiles + rowTiles - 1 - tile}. Row r of request b's
      * KV head is new token r / group (packed row bStart[b] + r / group of q and out, position
      * bPrefix[b] + r / group) and query head kvHead * group + r % group; it attends to keys 0 up
      * to its position, read from the pool through reqToToken (the new tokens' k/v must be there).
@@ -299,7 +327,8 @@ public final class TensorCoreAttention {
         int g = lane / 4;
         int t = lane % 4;
         int group = qHeads / kvHeads;
-        int tile = ctx.groupIdx % rowTiles;
+        // the last tiles of a request attend to the most keys: they go first, so that no long one starts last
+        int tile = rowTiles - 1 - ctx.groupIdx % rowTiles;
         int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
         int b = ctx.groupIdx / (rowTiles * kvHeads);
         int pairs = bLen.get(b) * group;
@@ -321,28 +350,22 @@ public final class TensorCoreAttention {
             int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
             float slopeLo = useAlibi && validLo ? alibiSlopes.get(headLo) * LOG2E : 0f;
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(headHi) * LOG2E : 0f;
-            float qScale = scale * LOG2E;
-            int qLo = ((first + rowLo / group) * qHeads + headLo) * headDim;
-            int qHi = ((first + rowHi / group) * qHeads + headHi) * headDim;
-            for (int st = 0; st < headDim / 16; st++) {
-                int c = 16 * st + 2 * t;
-                qf[st * 4] = validLo ? KMath.packHalf2(q.get(qLo + c) * qScale, q.get(qLo + c + 1) * qScale) : 0;
-                qf[st * 4 + 1] = validHi ? KMath.packHalf2(q.get(qHi + c) * qScale, q.get(qHi + c + 1) * qScale) : 0;
-                qf[st * 4 + 2] = validLo ? KMath.packHalf2(q.get(qLo + c + 8) * qScale, q.get(qLo + c + 9) * qScale) : 0;
-                qf[st * 4 + 3] = validHi ? KMath.packHalf2(q.get(qHi + c + 8) * qScale, q.get(qHi + c + 9) * qScale) : 0;
-            }
+            loadQuery(q, qf, validLo, validHi, ((first + rowLo / group) * qHeads + headLo) * headDim,
+                    ((first + rowHi / group) * qHeads + headHi) * headDim, t, scale * LOG2E, headDim);
             float mLo = NEG_INF;
             float mHi = NEG_INF;
             float lLo = 0f;
             float lHi = 0f;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
-            loadTile(ctx, kTile, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, 0, keyEnd, headDim, stride, x);
+            loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, 0, keyEnd, PREFILL_KEYS, headDim, stride,
+                    ctx.localIdx, PREFILL_LOCAL, x);
             ctx.copyAsyncCommit();
             for (int step = 0; step < steps; step++) {
                 int kb = step * PREFILL_KEYS;
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // K is in; every warp is done with the last step's V
-                loadTile(ctx, vTile, vPool, vScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb, keyEnd, headDim, stride, x);
+                loadTile(ctx, vTile, 0, vPool, vScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb, keyEnd, PREFILL_KEYS, headDim, stride,
+                        ctx.localIdx, PREFILL_LOCAL, x);
                 ctx.copyAsyncCommit();
                 clear(s, PREFILL_KEYS / 8 * 4);
                 for (int j = 0; j < PREFILL_KEYS / 8; j++) {
@@ -401,8 +424,8 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
-                    loadTile(ctx, kTile, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb + PREFILL_KEYS, keyEnd, headDim,
-                            stride, x);
+                    loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb + PREFILL_KEYS, keyEnd,
+                            PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
                 }
                 ctx.copyAsyncCommit();
                 for (int kk = 0; kk < PREFILL_KEYS / 16; kk++) {
@@ -437,36 +460,102 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * Fills {@code tile} with keys {@code kb..kb + 63} of one KV head, a row per key and 16 bytes a
-     * work-item at a time: asynchronous copies of f16 rows; int8 codes are scaled and packed to f16;
-     * rows past {@code keyEnd} are zero (finite, so that a masked key's zero weight stays zero).
+     * Fills {@code rows} rows of a tile at {@code tile[at]} with keys {@code kb..} of one KV head, a
+     * row per key, 16 bytes a work-item at a time ({@code item} of {@code items} taking part):
+     * asynchronous copies of f16 rows; int8 codes are scaled and packed to f16; rows past
+     * {@code keyEnd} are zero (finite, so that a masked key's zero weight stays zero).
      */
-    private static void loadTile(KernelContext ctx, int[] tile, NativeArray pool, FloatArray scales, boolean int8, IntArray reqToToken,
-            int tableRow, int kvHeads, int kvHead, int kb, int keyEnd, int headDim, int stride, float[] x) {
+    private static void loadTile(KernelContext ctx, int[] tile, int at, NativeArray pool, FloatArray scales, boolean int8, IntArray reqToToken,
+            int tableRow, int kvHeads, int kvHead, int kb, int keyEnd, int rows, int headDim, int stride, int item, int items, float[] x) {
         int chunks = headDim / 8;
-        for (int i = ctx.localIdx; i < PREFILL_KEYS * chunks; i += ctx.localGroupSizeX) {
+        for (int i = item; i < rows * chunks; i += items) {
             int r = i / chunks;
             int c = i % chunks;
-            int at = r * stride + c * 4;
+            int to = at + r * stride + c * 4;
             if (kb + r < keyEnd) {
                 int slot = reqToToken.get(tableRow + kb + r);
                 int src = (slot * kvHeads + kvHead) * headDim + c * 8;
                 if (int8) {
                     pool.getFloats(src, x, 0, 8);
                     float sc = scales.get(slot * kvHeads + kvHead);
-                    tile[at] = KMath.packHalf2(x[0] * sc, x[1] * sc);
-                    tile[at + 1] = KMath.packHalf2(x[2] * sc, x[3] * sc);
-                    tile[at + 2] = KMath.packHalf2(x[4] * sc, x[5] * sc);
-                    tile[at + 3] = KMath.packHalf2(x[6] * sc, x[7] * sc);
+                    tile[to] = KMath.packHalf2(x[0] * sc, x[1] * sc);
+                    tile[to + 1] = KMath.packHalf2(x[2] * sc, x[3] * sc);
+                    tile[to + 2] = KMath.packHalf2(x[4] * sc, x[5] * sc);
+                    tile[to + 3] = KMath.packHalf2(x[6] * sc, x[7] * sc);
                 } else {
-                    ctx.copyAsync(tile, at, pool, src);
+                    ctx.copyAsync(tile, to, pool, src);
                 }
             } else {
-                tile[at] = 0;
-                tile[at + 1] = 0;
-                tile[at + 2] = 0;
-                tile[at + 3] = 0;
+                tile[to] = 0;
+                tile[to + 1] = 0;
+                tile[to + 2] = 0;
+                tile[to + 3] = 0;
             }
+        }
+    }
+
+    /**
+     * Starts copying a decode step's 16 rows of int8 codes, raw, into {@code raw[at..]} (16 codes an
+     * asynchronous copy, rows of headDim / 4 ints); rows past {@code keyEnd} are zero.
+     */
+    private static void loadRaw(KernelContext ctx, int[] raw, int at, NativeArray pool, IntArray reqToToken, int tableRow, int kvHeads,
+            int kvHead, int kb, int keyEnd, int headDim, int lane) {
+        int chunks = headDim / 16;
+        for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
+            int r = i / chunks;
+            int c = i % chunks;
+            int to = at + r * (headDim / 4) + c * 4;
+            if (kb + r < keyEnd) {
+                ctx.copyAsync(raw, to, pool, (reqToToken.get(tableRow + kb + r) * kvHeads + kvHead) * headDim + c * 16);
+            } else {
+                raw[to] = 0;
+                raw[to + 1] = 0;
+                raw[to + 2] = 0;
+                raw[to + 3] = 0;
+            }
+        }
+    }
+
+    /**
+     * Converts a decode step's int8 codes at {@code raw[rawAt..]} to f16 pairs, each row times its
+     * token's scale, into the tile at {@code tile[at..]} (rows past {@code keyEnd} zero: their scale
+     * is never read). Each lane converts 8 codes at a time.
+     */
+    private static void convertRaw(int[] raw, int rawAt, int[] tile, int at, FloatArray scales, IntArray reqToToken, int tableRow,
+            int kvHeads, int kvHead, int kb, int keyEnd, int headDim, int stride, int lane, float[] x) {
+        int chunks = headDim / 8;
+        for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
+            int r = i / chunks;
+            int c = i % chunks;
+            float sc = kb + r < keyEnd ? scales.get(reqToToken.get(tableRow + kb + r) * kvHeads + kvHead) : 0f;
+            int lo = raw[rawAt + r * (headDim / 4) + 2 * c];
+            int hi = raw[rawAt + r * (headDim / 4) + 2 * c + 1];
+            int to = at + r * stride + 4 * c;
+            if (kb + r < keyEnd) {
+                tile[to] = KMath.packHalf2((byte) lo * sc, (byte) (lo >> 8) * sc);
+                tile[to + 1] = KMath.packHalf2((byte) (lo >> 16) * sc, (byte) (lo >> 24) * sc);
+                tile[to + 2] = KMath.packHalf2((byte) hi * sc, (byte) (hi >> 8) * sc);
+                tile[to + 3] = KMath.packHalf2((byte) (hi >> 16) * sc, (byte) (hi >> 24) * sc);
+            } else {
+                tile[to] = 0;
+                tile[to + 1] = 0;
+                tile[to + 2] = 0;
+                tile[to + 3] = 0;
+            }
+        }
+    }
+
+    /**
+     * A warp's query fragments (A, rows g and g + 8 of lane (g, t)) from f32 rows at {@code lo} and
+     * {@code hi} of q, scaled by {@code scale} and packed to f16; a row that is not valid is zero.
+     */
+    private static void loadQuery(FloatArray q, int[] qf, boolean validLo, boolean validHi, int lo, int hi, int t, float scale, int headDim) {
+        for (int st = 0; st < headDim / 16; st++) {
+            int c = 16 * st + 2 * t;
+            qf[st * 4] = validLo ? KMath.packHalf2(q.get(lo + c) * scale, q.get(lo + c + 1) * scale) : 0;
+            qf[st * 4 + 1] = validHi ? KMath.packHalf2(q.get(hi + c) * scale, q.get(hi + c + 1) * scale) : 0;
+            qf[st * 4 + 2] = validLo ? KMath.packHalf2(q.get(lo + c + 8) * scale, q.get(lo + c + 9) * scale) : 0;
+            qf[st * 4 + 3] = validHi ? KMath.packHalf2(q.get(hi + c + 8) * scale, q.get(hi + c + 9) * scale) : 0;
         }
     }
 

@@ -9,8 +9,8 @@ import io.lightllm.tornado.api.NativeArray;
  * The linear layer on tensor cores: {@code out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n])} with w in
  * bf16 or f16 and a in f32 (rounded to w's type as it is loaded, as cuBLAS serving does) or in
  * w's type. A work-group of eight warps computes a 128 x 128 tile of out, each warp 64 x 32 of it
- * as 4 x 4 MMA tiles, walking k in steps of 32 through two stages of local tiles: the next step's
- * tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
+ * as 4 x 4 MMA tiles, walking k in steps of 32 through {@link #STAGES} stages of local tiles: the
+ * next steps' tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
  *
  * <p>One body, two entry points: the weight type picks the MMA instruction, and as a constant it
  * keeps that choice out of the inner loop.
@@ -25,6 +25,8 @@ public final class TensorCoreMatmul {
     /** Ints per local tile row: 32 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
     private static final int ROW = STEP / 2 + 4;
     private static final int STAGE = TILE * ROW;
+    /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory). */
+    static final int STAGES = 4;
 
     private TensorCoreMatmul() {
     }
@@ -45,8 +47,8 @@ public final class TensorCoreMatmul {
      */
     private static void matmul(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m, int n,
             int k, boolean aFloat, boolean bf16) {
-        int[] aTile = ctx.allocateIntLocalArray(2 * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(2 * STAGE);
+        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
+        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] af = new int[16];
         int[] bf = new int[16];
         float[] acc = new float[64];
@@ -59,18 +61,23 @@ public final class TensorCoreMatmul {
         int row0 = (ctx.groupIdx / tilesN) * TILE;
         int col0 = (ctx.groupIdx % tilesN) * TILE;
         int steps = (k + STEP - 1) / STEP;
-        loadStage(ctx, aTile, wTile, 0, a, w, m, n, k, row0, col0, 0, aFloat, bf16, x);
-        ctx.copyAsyncCommit();
-        for (int step = 0; step < steps; step++) {
-            int stage = (step % 2) * STAGE;
-            if (step + 1 < steps) {
-                loadStage(ctx, aTile, wTile, STAGE - stage, a, w, m, n, k, row0, col0, (step + 1) * STEP, aFloat, bf16, x);
-                ctx.copyAsyncCommit();
-                ctx.copyAsyncWait(1);
-            } else {
-                ctx.copyAsyncWait(0);
+        // a group of copies is committed for every step, also past the last one, so that "all but the
+        // newest STAGES - 2 groups are done" always means "this step's tiles are in"
+        for (int p = 0; p < STAGES - 1; p++) {
+            if (p < steps) {
+                loadStage(ctx, aTile, wTile, p * STAGE, a, w, m, n, k, row0, col0, p * STEP, aFloat, bf16, x);
             }
-            ctx.localBarrier(); // this step's tiles are in
+            ctx.copyAsyncCommit();
+        }
+        for (int step = 0; step < steps; step++) {
+            int stage = (step % STAGES) * STAGE;
+            ctx.copyAsyncWait(STAGES - 2);
+            ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
+            int ahead = step + STAGES - 1;
+            if (ahead < steps) {
+                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, a, w, m, n, k, row0, col0, ahead * STEP, aFloat, bf16, x);
+            }
+            ctx.copyAsyncCommit();
             for (int ni = 0; ni < 4; ni++) {
                 ctx.loadMatrixB(bf, 4 * ni, wTile, stage + (warpCol + 8 * ni) * ROW, ROW);
             }
@@ -88,7 +95,6 @@ public final class TensorCoreMatmul {
                     }
                 }
             }
-            ctx.localBarrier(); // every warp is done with this stage before the next step refills it
         }
         // rows past m and columns past n are not written; column pairs start at even columns
         int rowBase = row0 + warpRow + lane / 4;

@@ -30,10 +30,11 @@ class KernelSourcesTest {
             add(Attention.PREFILL, pool);
         }
         add(Attention.DECODE_MERGE, null);
-        for (DType pool : new DType[] {DType.F16, DType.I8}) {
-            for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_64, Attention.DECODE_TC_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
-                add(k, pool);
-            }
+        for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_F16_64, Attention.DECODE_TC_F16_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
+            add(k, DType.F16);
+        }
+        for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_INT8_64, Attention.DECODE_TC_INT8_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
+            add(k, DType.I8);
         }
         for (KernelSource source : sources) {
             CudaCheck.assertCompiles(source.source(), source.entryName());

@@ -29,6 +29,9 @@ public interface CausalLM extends AutoCloseable {
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 
+    /** The KV pool dtype this model's attention runs best over on its device ({@code --kv-dtype auto}). */
+    io.lightllm.tornado.api.DType preferredKvDtype();
+
     /** A KV pool of {@code slots} tokens in the layout this model's attention reads. */
     TokenKvPool newKvPool(int slots, io.lightllm.tornado.api.DType dtype);
 

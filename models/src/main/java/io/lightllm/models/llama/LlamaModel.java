@@ -97,6 +97,11 @@ public final class LlamaModel implements CausalLM {
     }
 
     @Override
+    public DType preferredKvDtype() {
+        return io.lightllm.kernels.Attention.preferredPoolDtype(device, config.headDim());
+    }
+
+    @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
         int t = batch.tokens(), b = batch.requests();
         int window = config.slidingWindow();

@@ -115,6 +115,11 @@ public final class TensorParallelModel implements CausalLM {
     }
 
     @Override
+    public DType preferredKvDtype() {
+        return ranks[0].preferredKvDtype();
+    }
+
+    @Override
     public synchronized TokenKvPool newKvPool(int slots, DType dtype) {
         TokenKvPool[] pools = new TokenKvPool[ranks.length];
         for (int r = 0; r < ranks.length; r++) {

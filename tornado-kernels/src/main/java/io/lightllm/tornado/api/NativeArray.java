@@ -62,6 +62,26 @@ public abstract sealed class NativeArray
         }
     }
 
+    /**
+     * Reads {@code words} (1, 2 or 4; a constant in kernels) raw 32-bit words from the bytes that
+     * start at element {@code index} (aligned to the access: 4, 8 or 16 bytes) into
+     * {@code dst[dstIndex..]}, little-endian: 16-bit data comes as packed pairs, ready for an MMA
+     * fragment, 8-bit data as four bytes a word. One vector load on a GPU.
+     */
+    public final void getWords(int index, int[] dst, int dstIndex, int words) {
+        if (words != 1 && words != 2 && words != 4) {
+            throw new IllegalArgumentException("word accesses take 1, 2 or 4 words, not " + words);
+        }
+        long offset = (long) index * dtype().bytes();
+        if (offset % (4L * words) != 0) {
+            throw new IllegalArgumentException("a load of " + words + " words needs a byte offset that is a multiple of " + 4 * words
+                    + ", got " + offset);
+        }
+        for (int i = 0; i < words; i++) {
+            dst[dstIndex + i] = segment.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, offset + 4L * i);
+        }
+    }
+
     /** The alignment the GPU's vector accesses need, checked here so that the JVM reference catches a kernel that breaks it. */
     private static void checkVector(int index, int count) {
         if (count != 2 && count != 4 && count != 8) {

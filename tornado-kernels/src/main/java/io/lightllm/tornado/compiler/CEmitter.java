@@ -50,28 +50,64 @@ final class CEmitter {
                 .collect(Collectors.toSet());
         for (Map.Entry<String, Type> v : t.variables.entrySet()) {
             if (!paramNames.contains(v.getKey())) {
-                sb.append("  ").append(scalarType(v.getValue())).append(' ').append(v.getKey()).append(";");
+                sb.append("  ").append(scalarType(v.getValue())).append(' ').append(v.getKey()).append(";\n");
             }
         }
         // 16-byte aligned: vector accesses, asynchronous copies and matrix loads work on whole 16-byte rows
-        for (Array a : t.localArrays) {
-            sb.append(cl ? "  __local " : "  __shared__ __align__(16) ").append(scalarType(a.elementType())).append(' ').append(a.name())
-                    .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(16)))" : "").append(";");
+        int dynamic = dynamicLocalBytes(t, d);
+        if (dynamic > 0) {
+            // over CUDA's 48 KB of static shared memory: one dynamic block, the arrays at 16-byte aligned offsets in it
+            sb.append("  extern __shared__ __align__(16) unsigned char lj_shared[];\n");
+            int offset = 0;
+            for (Array a : t.localArrays) {
+                String type = scalarType(a.elementType());
+                sb.append("  ").append(type).append("* ").append(a.name()).append(" = (").append(type).append("*)(lj_shared + ").append(offset)
+                        .append(");\n");
+                offset += alignedBytes(a);
+            }
+        } else {
+            for (Array a : t.localArrays) {
+                sb.append(cl ? "  __local " : "  __shared__ __align__(16) ").append(scalarType(a.elementType())).append(' ').append(a.name())
+                        .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(16)))" : "").append(";\n");
+            }
         }
         if (cl && (t.features.contains(Feature.WARP_SHUFFLE) || t.features.contains(Feature.MMA_F16) || t.features.contains(Feature.MMA_BF16))) {
             // the exchange through which the emulated warps share their lanes' values
-            sb.append("  __local int lj_xchg[").append(WARP_EXCHANGE_INTS).append("];");
+            sb.append("  __local int lj_xchg[").append(WARP_EXCHANGE_INTS).append("];\n");
         }
         for (Array a : t.privateArrays) {
-            sb.append("  ").append(scalarType(a.elementType())).append(' ').append(a.name()).append('[').append(a.size()).append("];");
+            sb.append("  ").append(scalarType(a.elementType())).append(' ').append(a.name()).append('[').append(a.size()).append("];\n");
         }
         if (!t.privateArrays.isEmpty()) {
-            sb.append("  int lj_z;");
+            sb.append("  int lj_z;\n");
         }
         for (Stmt s : t.body) {
             sb.append(statement(s)).append('\n');
         }
         return sb.append("}\n").toString();
+    }
+
+    /** CUDA's limit on static shared memory per block; more is dynamic, opted into per kernel. */
+    static final int STATIC_SHARED_LIMIT = 48 * 1024;
+
+    /**
+     * The dynamic shared memory a CUDA launch of the kernel needs: 0 when its local arrays fit the
+     * static limit (or for OpenCL, whose local arrays are sized in the source), else their bytes.
+     */
+    static int dynamicLocalBytes(Translator t, Dialect d) {
+        if (d != Dialect.CUDA) {
+            return 0;
+        }
+        long total = 0;
+        for (Array a : t.localArrays) {
+            total += alignedBytes(a);
+        }
+        return total > STATIC_SHARED_LIMIT ? (int) total : 0;
+    }
+
+    private static int alignedBytes(Array a) {
+        int bytes = a.size() * (a.elementType().wide() ? 8 : 4);
+        return (bytes + 15) / 16 * 16;
     }
 
     // ---- types ---------------------------------------------------------------------------
@@ -153,6 +189,7 @@ final class CEmitter {
             case "copyAsyncWait" -> cl ? "/* copyAsyncWait: copies are synchronous here */" : "LJ_CP_ASYNC_WAIT(" + expr((Expr) o.getFirst()) + ");";
             case "getFloats" -> vectorLoad((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
             case "setFloats" -> vectorStore((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
+            case "getWords" -> wordLoad((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
             default -> throw new IllegalStateException("no spelling for " + ai.name());
         };
     }
@@ -211,6 +248,19 @@ final class CEmitter {
         for (int e = 0; e < count; e++) {
             String v = load(new Load(a, new Var("(" + index + " + " + e + ")", Type.INT), Type.FLOAT, false));
             b.append(dst.name()).append("[lj_o + ").append(e).append("] = ").append(v).append("; ");
+        }
+        return b.append('}').toString();
+    }
+
+    /** {@code words} raw 32-bit words from where element {@code index} of {@code a} starts, into the int array {@code dst}. */
+    private String wordLoad(Array a, String index, Array dst, String dstIndex, int words) {
+        StringBuilder b = new StringBuilder("{ int lj_o = " + dstIndex + "; ");
+        String vt = cl ? (words == 1 ? "uint" : "uint" + words) : (words == 4 ? "uint4" : words == 2 ? "uint2" : "unsigned int");
+        String src = cl ? "(__global const " + vt + "*)(" + a.name() + " + " + index + ")" : "(const " + vt + "*)(" + a.name() + " + " + index + ")";
+        b.append(vt).append(" lj_v = *").append(src).append("; ");
+        String[] parts = words == 1 ? new String[] {""} : cl ? new String[] {".s0", ".s1", ".s2", ".s3"} : new String[] {".x", ".y", ".z", ".w"};
+        for (int i = 0; i < words; i++) {
+            b.append(dst.name()).append("[lj_o + ").append(i).append("] = (int)lj_v").append(parts[i]).append("; ");
         }
         return b.append('}').toString();
     }

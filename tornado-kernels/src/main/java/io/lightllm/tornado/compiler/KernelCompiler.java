@@ -55,6 +55,6 @@ public final class KernelCompiler {
             }
         }
         String name = entry.toString().replaceAll("[^A-Za-z0-9_]", "_");
-        return new KernelSource(name, CEmitter.emit(t, dialect, name), t.features);
+        return new KernelSource(name, CEmitter.emit(t, dialect, name), t.features, CEmitter.dynamicLocalBytes(t, dialect));
     }
 }

@@ -1000,6 +1000,21 @@ final class Translator {
                 features.add(Feature.VECTOR_ACCESS);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(a, index, local, localIndex, count)));
             }
+            case "getWords" -> {
+                Expr count = pop(f, stack);
+                Expr localIndex = pop(f, stack);
+                Array local = array(f, stack.pop());
+                Expr index = pop(f, stack);
+                Array a = array(f, stack.pop());
+                if (!(count instanceof Const c) || !java.util.Set.of(1, 2, 4).contains(((Number) c.value()).intValue())) {
+                    throw f.error("getWords needs a constant count of 1, 2 or 4 words");
+                }
+                if (local.space() == Space.GLOBAL || local.elementType() != Type.INT) {
+                    throw f.error("getWords loads into a private or local int[]");
+                }
+                features.add(Feature.VECTOR_ACCESS);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(a, index, local, localIndex, count)));
+            }
             case "getSize" -> throw f.error("getSize() is not available in kernels (pass lengths as int parameters)");
             default -> throw f.error(owner.substring(owner.lastIndexOf('/') + 1) + "." + name + " is not supported in kernels");
         }

@@ -79,7 +79,8 @@ public final class CudaDevice extends Device {
         makeCurrent();
         this.stream = CudaDriver.queryHandle("cuStreamCreate", out -> CudaDriver.cuStreamCreate(out, CudaDriver.CU_STREAM_NON_BLOCKING));
         this.staging = new PinnedStaging(stream);
-        this.loader = new CudaKernelLoader(id(), ccMajor, ccMinor, PtxCache.standard());
+        this.loader = new CudaKernelLoader(id(), ccMajor, ccMinor, attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+                PtxCache.standard());
     }
 
     private int attribute(int attribute) {
@@ -286,7 +287,7 @@ public final class CudaDevice extends Device {
             MemorySegment packed = params.pack(args);
             timed(kernel.name(), () -> {
                 int rc = CudaDriver.cuLaunchKernel(k.function(), shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(),
-                        shape.blockZ(), 0, stream, packed, MemorySegment.NULL);
+                        shape.blockZ(), k.dynamicSharedBytes(), stream, packed, MemorySegment.NULL);
                 if (rc != CudaDriver.CUDA_SUCCESS) {
                     throw CudaDriver.error(rc, "launching " + kernel + " (" + k.entryName() + ", " + k.registers() + " registers/thread) with "
                             + shape + " for " + grid + " on " + id());

@@ -62,6 +62,8 @@ final class CudaDriver {
 
     static final int CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 0;
     static final int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
+    static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
     static final int CU_STREAM_NON_BLOCKING = 0x1;
     static final int CU_MEMORYTYPE_DEVICE = 2;
@@ -113,6 +115,7 @@ final class CudaDriver {
     private static final MethodHandle cuModuleGetFunction = fn("cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuModuleUnload = fn("cuModuleUnload", ADDRESS);
     private static final MethodHandle cuFuncGetAttribute = fn("cuFuncGetAttribute", ADDRESS, INT, ADDRESS);
+    private static final MethodHandle cuFuncSetAttribute = fn("cuFuncSetAttribute", ADDRESS, INT, INT);
     private static final MethodHandle cuLaunchKernel = fn("cuLaunchKernel", ADDRESS, INT, INT, INT, INT, INT, INT, INT, ADDRESS, ADDRESS,
             ADDRESS);
     private static final MethodHandle cuStreamBeginCapture_v2 = fn("cuStreamBeginCapture_v2", ADDRESS, INT);
@@ -493,6 +496,14 @@ final class CudaDriver {
             return (int) cuFuncGetAttribute.invokeExact(value, attribute, function);
         } catch (Throwable t) {
             throw failed("cuFuncGetAttribute", t);
+        }
+    }
+
+    static int cuFuncSetAttribute(MemorySegment function, int attribute, int value) {
+        try {
+            return (int) cuFuncSetAttribute.invokeExact(function, attribute, value);
+        } catch (Throwable t) {
+            throw failed("cuFuncSetAttribute", t);
         }
     }
 

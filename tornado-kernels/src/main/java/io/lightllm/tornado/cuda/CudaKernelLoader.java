@@ -27,7 +27,8 @@ final class CudaKernelLoader {
     private static final long JIT_LOG_BYTES = 16 * 1024;
 
     /** One compiled kernel, ready to launch. */
-    record LoadedKernel(String entryName, MemorySegment function, LaunchShape.Kind kind, int maxThreadsPerBlock, int registers) {
+    record LoadedKernel(String entryName, MemorySegment function, LaunchShape.Kind kind, int maxThreadsPerBlock, int registers,
+            int dynamicSharedBytes) {
     }
 
     private final String deviceId;
@@ -39,8 +40,11 @@ final class CudaKernelLoader {
     private String nvrtcVersion;
     private String architecture;
 
-    CudaKernelLoader(String deviceId, int ccMajor, int ccMinor, PtxCache cache) {
+    private final int maxDynamicShared;
+
+    CudaKernelLoader(String deviceId, int ccMajor, int ccMinor, int maxDynamicShared, PtxCache cache) {
         this.deviceId = deviceId;
+        this.maxDynamicShared = maxDynamicShared;
         this.ccMajor = ccMajor;
         this.ccMinor = ccMinor;
         this.cache = cache;
@@ -93,7 +97,16 @@ final class CudaKernelLoader {
                     out -> CudaDriver.cuFuncGetAttribute(out, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, function));
             int registers = CudaDriver.queryInt("cuFuncGetAttribute(NUM_REGS) of " + src.entryName(),
                     out -> CudaDriver.cuFuncGetAttribute(out, CudaDriver.CU_FUNC_ATTRIBUTE_NUM_REGS, function));
-            return new LoadedKernel(src.entryName(), function, kind, maxThreads, registers);
+            int shared = src.dynamicLocalBytes();
+            if (shared > 0) {
+                if (shared > maxDynamicShared) {
+                    throw new CudaException(CudaDriver.CUDA_ERROR_INVALID_VALUE, "kernel " + kernel + " needs " + shared
+                            + " bytes of shared memory per block; " + deviceId + " allows " + maxDynamicShared);
+                }
+                CudaDriver.check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
+                        "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " + shared + ") of " + src.entryName());
+            }
+            return new LoadedKernel(src.entryName(), function, kind, maxThreads, registers, shared);
         }
     }
 

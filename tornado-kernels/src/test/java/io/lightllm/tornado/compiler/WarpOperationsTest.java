@@ -136,6 +136,53 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef WORD_COPY = KernelRef.of(WarpOperationsTest.class, "wordCopy");
+
+    /** out = the raw 32-bit words of in, 4, then 2, then 1 at a time. */
+    public static void wordCopy(IntArray out, NativeArray in, int blocks) {
+        for (@Parallel int i = 0; i < blocks; i++) {
+            int[] w = new int[8];
+            int perWord = 4 / 2; // 16-bit elements in a word: the test binds f16 and bf16 arrays
+            in.getWords(i * 8 * perWord, w, 0, 4);
+            in.getWords((i * 8 + 4) * perWord, w, 4, 2);
+            in.getWords((i * 8 + 6) * perWord, w, 6, 1);
+            in.getWords((i * 8 + 7) * perWord, w, 7, 1);
+            for (int j = 0; j < 8; j++) {
+                out.set(i * 8 + j, w[j]);
+            }
+        }
+    }
+
+    @Test
+    void wordLoadsGiveTheRawBits() {
+        int blocks = 10;
+        for (Device device : devices()) {
+            for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+                NativeArray in = TensorAssert.fill(NativeArray.allocate(dtype, blocks * 16), 2f, 12);
+                DeviceBuffer out = device.allocate(DType.I32, blocks * 8);
+                device.launch(WORD_COPY, Grid.of(blocks), out, device.upload(in), blocks);
+                IntArray got = (IntArray) device.download(out);
+                for (int i = 0; i < blocks * 8; i++) {
+                    int expected = in.segment().get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
+                    assertEquals(expected, got.get(i), device.id() + " " + dtype + " word " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void localArraysPastFortyEightKilobytesBecomeDynamicSharedMemory() {
+        // the tensor-core matmul keeps four stages of tiles: 80 KB
+        KernelRef gemm = KernelRef.of(io.lightllm.kernels.TensorCoreMatmul.class, "matmulBf16");
+        KernelSource big = KernelCompiler.compile(gemm, Dialect.CUDA, new DType[] {DType.F32, DType.BF16, DType.BF16, DType.F32, null, null, null, null, null});
+        assertEquals(2 * 4 * 128 * 20 * 4, big.dynamicLocalBytes());
+        assertTrue(big.source().contains("extern __shared__"), "dynamic shared memory declared");
+        CudaCheck.assertCompiles(big.source(), "matmulBf16 with 80 KB of local memory");
+        // under the limit, local arrays stay static
+        assertEquals(0, KernelCompiler.compile(MATMUL, Dialect.CUDA, new DType[] {DType.F32, DType.F16, DType.F16, null, null, null, null})
+                .dynamicLocalBytes());
+    }
+
     public static void doubleScale(FloatArray out, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             out.set(i, (float) (out.get(i) * 0.5));
