@@ -985,32 +985,20 @@ final class Translator {
                 Array a = array(f, stack.pop());
                 emit(stack, new Ir.Store(a, idx, v));
             }
-            case "getFloats", "setFloats" -> {
+            case "getFloats", "setFloats", "getWords" -> {
+                // vector accesses: (index, local array, local index, constant count)
+                boolean words = name.equals("getWords");
                 Expr count = pop(f, stack);
                 Expr localIndex = pop(f, stack);
                 Array local = array(f, stack.pop());
                 Expr index = pop(f, stack);
                 Array a = array(f, stack.pop());
-                if (!(count instanceof Const c) || !java.util.Set.of(2, 4, 8).contains(((Number) c.value()).intValue())) {
-                    throw f.error(name + " needs a constant count of 2, 4 or 8");
+                java.util.Set<Integer> counts = words ? java.util.Set.of(1, 2, 4) : java.util.Set.of(2, 4, 8);
+                if (!(count instanceof Const c) || !counts.contains(((Number) c.value()).intValue())) {
+                    throw f.error(name + " needs a constant count of " + (words ? "1, 2 or 4 words" : "2, 4 or 8"));
                 }
-                if (local.space() == Space.GLOBAL || local.elementType() != Type.FLOAT) {
-                    throw f.error(name + " moves elements between the array and a private or local float[]");
-                }
-                features.add(Feature.VECTOR_ACCESS);
-                emit(stack, new Ir.ArrayIntrinsic(name, List.of(a, index, local, localIndex, count)));
-            }
-            case "getWords" -> {
-                Expr count = pop(f, stack);
-                Expr localIndex = pop(f, stack);
-                Array local = array(f, stack.pop());
-                Expr index = pop(f, stack);
-                Array a = array(f, stack.pop());
-                if (!(count instanceof Const c) || !java.util.Set.of(1, 2, 4).contains(((Number) c.value()).intValue())) {
-                    throw f.error("getWords needs a constant count of 1, 2 or 4 words");
-                }
-                if (local.space() == Space.GLOBAL || local.elementType() != Type.INT) {
-                    throw f.error("getWords loads into a private or local int[]");
+                if (local.space() == Space.GLOBAL || local.elementType() != (words ? Type.INT : Type.FLOAT)) {
+                    throw f.error(name + (words ? " loads into a private or local int[]" : " moves elements between the array and a private or local float[]"));
                 }
                 features.add(Feature.VECTOR_ACCESS);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(a, index, local, localIndex, count)));
