@@ -72,7 +72,8 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitLen, boolean direct) {
         int[] unused = ctx.allocateIntLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, reqToToken, reqRows, seqLen,
+        float[] noScales = ctx.allocateFloatLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
     }
 
@@ -81,7 +82,8 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitLen, boolean direct) {
         int[] unused = ctx.allocateIntLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, reqToToken, reqRows, seqLen,
+        float[] noScales = ctx.allocateFloatLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
     }
 
@@ -91,7 +93,9 @@ public final class TensorCoreAttention {
             int splitLen, boolean direct) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, reqToToken, reqRows, seqLen,
+        float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
     }
 
@@ -101,7 +105,9 @@ public final class TensorCoreAttention {
             int splitLen, boolean direct) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, reqToToken, reqRows, seqLen,
+        float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
     }
 
@@ -118,7 +124,7 @@ public final class TensorCoreAttention {
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, int[] kRaw, int[] vRaw,
-            IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
+            float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
             int kvHeads, int maxLen, int splits, int splitLen, boolean direct, int headDim) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
@@ -159,8 +165,10 @@ public final class TensorCoreAttention {
             for (int p = 0; p < DECODE_STAGES - 1; p++) {
                 int kb = start + p * DECODE_STEP;
                 if (kb < end && int8) {
-                    loadRaw(ctx, kRaw, p * rawTile, kPool, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, lane);
-                    loadRaw(ctx, vRaw, p * rawTile, vPool, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, lane);
+                    loadRaw(ctx, kRaw, p * rawTile, kRowScales, p * DECODE_STEP, kPool, kScales, reqToToken, tableRow, kvHeads, kvHead, kb, end,
+                            headDim, lane);
+                    loadRaw(ctx, vRaw, p * rawTile, vRowScales, p * DECODE_STEP, vPool, vScales, reqToToken, tableRow, kvHeads, kvHead, kb, end,
+                            headDim, lane);
                 } else if (kb < end) {
                     loadTile(ctx, kTiles, p * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, kb, end, DECODE_STEP,
                             headDim, stride, lane, KernelContext.WARP_SIZE, x);
@@ -181,8 +189,10 @@ public final class TensorCoreAttention {
                 int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
                 int aheadStage = (step + DECODE_STAGES - 1) % DECODE_STAGES;
                 if (ahead < end && int8) {
-                    loadRaw(ctx, kRaw, aheadStage * rawTile, kPool, reqToToken, tableRow, kvHeads, kvHead, ahead, end, headDim, lane);
-                    loadRaw(ctx, vRaw, aheadStage * rawTile, vPool, reqToToken, tableRow, kvHeads, kvHead, ahead, end, headDim, lane);
+                    loadRaw(ctx, kRaw, aheadStage * rawTile, kRowScales, aheadStage * DECODE_STEP, kPool, kScales, reqToToken, tableRow,
+                            kvHeads, kvHead, ahead, end, headDim, lane);
+                    loadRaw(ctx, vRaw, aheadStage * rawTile, vRowScales, aheadStage * DECODE_STEP, vPool, vScales, reqToToken, tableRow,
+                            kvHeads, kvHead, ahead, end, headDim, lane);
                 } else if (ahead < end) {
                     loadTile(ctx, kTiles, aheadStage * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, ahead, end,
                             DECODE_STEP, headDim, stride, lane, KernelContext.WARP_SIZE, x);
@@ -192,9 +202,9 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncCommit();
                 if (int8) {
                     // this step's codes, scaled to f16 in the tiles the matrix loads read
-                    int rawAt = (step % DECODE_STAGES) * rawTile;
-                    convertRaw(kRaw, rawAt, kTiles, at, kScales, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, stride, lane, x);
-                    convertRaw(vRaw, rawAt, vTiles, at, vScales, reqToToken, tableRow, kvHeads, kvHead, kb, end, headDim, stride, lane, x);
+                    int stage = step % DECODE_STAGES;
+                    convertRaw(kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kTiles, at, kb, end, headDim, stride, lane);
+                    convertRaw(vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vTiles, at, kb, end, headDim, stride, lane);
                     ctx.localBarrier();
                 }
                 clear(s, 8);
@@ -496,52 +506,54 @@ public final class TensorCoreAttention {
 
     /**
      * Starts copying a decode step's 16 rows of int8 codes, raw, into {@code raw[at..]} (16 codes an
-     * asynchronous copy, rows of headDim / 4 ints); rows past {@code keyEnd} are zero.
+     * asynchronous copy, rows of headDim / 4 ints), and puts each row's scale in
+     * {@code rowScales[scaleAt..]}, so that converting them later waits on no global load; rows past
+     * {@code keyEnd} are zero.
      */
-    private static void loadRaw(KernelContext ctx, int[] raw, int at, NativeArray pool, IntArray reqToToken, int tableRow, int kvHeads,
-            int kvHead, int kb, int keyEnd, int headDim, int lane) {
+    private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, FloatArray scales,
+            IntArray reqToToken, int tableRow, int kvHeads, int kvHead, int kb, int keyEnd, int headDim, int lane) {
         int chunks = headDim / 16;
         for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
             int r = i / chunks;
             int c = i % chunks;
             int to = at + r * (headDim / 4) + c * 4;
             if (kb + r < keyEnd) {
-                ctx.copyAsync(raw, to, pool, (reqToToken.get(tableRow + kb + r) * kvHeads + kvHead) * headDim + c * 16);
+                int slot = reqToToken.get(tableRow + kb + r);
+                ctx.copyAsync(raw, to, pool, (slot * kvHeads + kvHead) * headDim + c * 16);
+                if (c == 0) {
+                    rowScales[scaleAt + r] = scales.get(slot * kvHeads + kvHead);
+                }
             } else {
                 raw[to] = 0;
                 raw[to + 1] = 0;
                 raw[to + 2] = 0;
                 raw[to + 3] = 0;
+                if (c == 0) {
+                    rowScales[scaleAt + r] = 0f;
+                }
             }
         }
     }
 
     /**
      * Converts a decode step's int8 codes at {@code raw[rawAt..]} to f16 pairs, each row times its
-     * token's scale, into the tile at {@code tile[at..]} (rows past {@code keyEnd} zero: their scale
-     * is never read). Each lane converts 8 codes at a time.
+     * scale from {@code rowScales[scaleAt..]}, into the tile at {@code tile[at..]}; each lane
+     * converts 8 codes at a time. Rows past {@code keyEnd} are zero codes with a zero scale.
      */
-    private static void convertRaw(int[] raw, int rawAt, int[] tile, int at, FloatArray scales, IntArray reqToToken, int tableRow,
-            int kvHeads, int kvHead, int kb, int keyEnd, int headDim, int stride, int lane, float[] x) {
+    private static void convertRaw(int[] raw, int rawAt, float[] rowScales, int scaleAt, int[] tile, int at, int kb, int keyEnd, int headDim,
+            int stride, int lane) {
         int chunks = headDim / 8;
         for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
             int r = i / chunks;
             int c = i % chunks;
-            float sc = kb + r < keyEnd ? scales.get(reqToToken.get(tableRow + kb + r) * kvHeads + kvHead) : 0f;
+            float sc = rowScales[scaleAt + r];
             int lo = raw[rawAt + r * (headDim / 4) + 2 * c];
             int hi = raw[rawAt + r * (headDim / 4) + 2 * c + 1];
             int to = at + r * stride + 4 * c;
-            if (kb + r < keyEnd) {
-                tile[to] = KMath.packHalf2((byte) lo * sc, (byte) (lo >> 8) * sc);
-                tile[to + 1] = KMath.packHalf2((byte) (lo >> 16) * sc, (byte) (lo >> 24) * sc);
-                tile[to + 2] = KMath.packHalf2((byte) hi * sc, (byte) (hi >> 8) * sc);
-                tile[to + 3] = KMath.packHalf2((byte) (hi >> 16) * sc, (byte) (hi >> 24) * sc);
-            } else {
-                tile[to] = 0;
-                tile[to + 1] = 0;
-                tile[to + 2] = 0;
-                tile[to + 3] = 0;
-            }
+            tile[to] = KMath.packHalf2((byte) lo * sc, (byte) (lo >> 8) * sc);
+            tile[to + 1] = KMath.packHalf2((byte) (lo >> 16) * sc, (byte) (lo >> 24) * sc);
+            tile[to + 2] = KMath.packHalf2((byte) hi * sc, (byte) (hi >> 8) * sc);
+            tile[to + 3] = KMath.packHalf2((byte) (hi >> 16) * sc, (byte) (hi >> 24) * sc);
         }
     }
 
