@@ -22,7 +22,8 @@ import io.lightllm.tornado.runtime.Tuning;
  * query head h reads kv head h / (qHeads / kvHeads).
  *
  * <p>Scores are {@code scale * q·k}, plus, with ALiBi (BLOOM),
- * {@code slope[h] * (keyPos - queryPos)}; positions count from the request's first token.
+ * {@code slope[h] * (keyPos - queryPos)}; positions count from the request's first token. With a
+ * sliding window W (Mistral), a query at position p sees keys p - W + 1 .. p.
  *
  * <ul>
  *   <li>Decode (one new token per request, at position seqLen - 1): flash-decoding. Stage 1
@@ -77,7 +78,7 @@ public final class Attention {
             FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
             boolean int8, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int headDim, int maxLen,
-            int splits, int splitLen) {
+            int splits, int splitLen, int window) {
         float[] qLocal = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
         float[] acc = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
         float[] probs = ctx.allocateFloatLocalArray(MAX_LOCAL);
@@ -91,8 +92,9 @@ public final class Attention {
         int b = part / (splits * qHeads);
         int kvHead = head / (qHeads / kvHeads);
         int len = seqLen.get(b);
-        int start = split * splitLen;
-        int end = Math.min(len, start + splitLen);
+        // with a sliding window the query sees its last `window` tokens, itself included
+        int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
+        int end = Math.min(len, split * splitLen + splitLen);
         float slope = useAlibi ? alibiSlopes.get(head) : 0f;
         int qBase = (b * qHeads + head) * headDim;
         for (int d = lid; d < headDim; d += size) {
@@ -220,7 +222,7 @@ public final class Attention {
      */
     public static void prefillAttention(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
             FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
-            float scale, int qHeads, int kvHeads, int headDim, int maxLen, int qBlocks) {
+            float scale, int qHeads, int kvHeads, int headDim, int maxLen, int qBlocks, int window) {
         float[] scores = ctx.allocateFloatLocalArray(BLOCK_Q * BLOCK_K);
         float[] acc = ctx.allocateFloatLocalArray(BLOCK_Q * MAX_HEAD_DIM);
         float[] rowMax = ctx.allocateFloatLocalArray(BLOCK_Q);
@@ -250,7 +252,9 @@ public final class Attention {
                 rowSum[r] = 0f;
             }
             int keyEnd = prefix + q0 + rows; // one past the last query's position
-            for (int k0 = 0; k0 < keyEnd; k0 += BLOCK_K) {
+            // with a sliding window, blocks wholly before the first query's window are skipped
+            int keyStart = window > 0 ? Math.max(0, prefix + q0 - window + 1) / BLOCK_K * BLOCK_K : 0;
+            for (int k0 = keyStart; k0 < keyEnd; k0 += BLOCK_K) {
                 int keys = Math.min(BLOCK_K, keyEnd - k0);
                 ctx.localBarrier(); // the previous block's readers of keySlots and scores are done
                 for (int c = lid; c < keys; c += size) {
@@ -266,7 +270,7 @@ public final class Attention {
                     int qPos = prefix + q0 + r;
                     int kPos = k0 + c;
                     float s = NEG_INF;
-                    if (r < rows && c < keys && kPos <= qPos) {
+                    if (r < rows && c < keys && kPos <= qPos && (window == 0 || kPos > qPos - window)) {
                         int qBase = ((firstRow + r) * qHeads + head) * headDim;
                         int kBase = (keySlots[c] * kvHeads + kvHead) * headDim;
                         float dot = 0f;
@@ -336,14 +340,32 @@ public final class Attention {
     public record TokenTableView(DeviceBuffer reqToToken, DeviceBuffer requestRows, int maxLen) {
     }
 
-    /** The heads: query heads (a multiple of the KV heads), KV heads, head dimension, softmax scale, and ALiBi slopes (f32 [qHeads], or null). */
-    public record Heads(int qHeads, int kvHeads, int headDim, float scale, DeviceBuffer alibiSlopes) {
+    /**
+     * The heads: query heads (a multiple of the KV heads), KV heads, head dimension, softmax scale,
+     * ALiBi slopes (f32 [qHeads], or null) and the sliding window (a query sees its last
+     * {@code slidingWindow} tokens, itself included; 0: every token before it).
+     */
+    public record Heads(int qHeads, int kvHeads, int headDim, float scale, DeviceBuffer alibiSlopes, int slidingWindow) {
+        public Heads {
+            if (slidingWindow < 0) {
+                throw new IllegalArgumentException("the sliding window must be >= 0 (0: none), got " + slidingWindow);
+            }
+        }
+
+        public Heads(int qHeads, int kvHeads, int headDim, float scale, DeviceBuffer alibiSlopes) {
+            this(qHeads, kvHeads, headDim, scale, alibiSlopes, 0);
+        }
+
         public static Heads of(int qHeads, int kvHeads, int headDim) {
             return new Heads(qHeads, kvHeads, headDim, (float) (1 / Math.sqrt(headDim)), null);
         }
 
         public Heads withAlibi(DeviceBuffer slopes) {
-            return new Heads(qHeads, kvHeads, headDim, scale, slopes);
+            return new Heads(qHeads, kvHeads, headDim, scale, slopes, slidingWindow);
+        }
+
+        public Heads withSlidingWindow(int window) {
+            return new Heads(qHeads, kvHeads, headDim, scale, alibiSlopes, window);
         }
     }
 
@@ -451,7 +473,7 @@ public final class Attention {
         device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), splits, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
                 kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null,
-                heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), splits, splitLen);
+                heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), splits, splitLen, heads.slidingWindow());
         launchMerge(device, out, s, batch, heads, splits, splitLen);
         closeAfterUse(device, own);
     }
@@ -482,7 +504,7 @@ public final class Attention {
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct);
+                heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct, heads.slidingWindow());
         if (!direct) {
             launchMerge(device, out, s, batch, heads, splits, splitLen);
         }
@@ -553,7 +575,8 @@ public final class Attention {
         device.launch(PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
                 kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(), table.requestRows(),
                 batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(),
-                heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks);
+                heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks,
+                heads.slidingWindow());
     }
 
     /**
@@ -572,7 +595,7 @@ public final class Attention {
                 kv.keys(), kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                 heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), rowTiles);
+                heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow());
     }
 
     private static void checkPrefill(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, PrefillBatch batch) {

@@ -70,45 +70,45 @@ public final class TensorCoreAttention {
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct) {
+            int splitLen, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct) {
+            int splitLen, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct) {
+            int splitLen, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 64);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 64);
     }
 
     public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct) {
+            int splitLen, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, 128);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 128);
     }
 
     /**
@@ -125,7 +125,7 @@ public final class TensorCoreAttention {
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, int[] kRaw, int[] vRaw,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitLen, boolean direct, int headDim) {
+            int kvHeads, int maxLen, int splits, int splitLen, boolean direct, int window, int headDim) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] qf = new int[MAX_DIM / 16 * 4];
@@ -145,9 +145,22 @@ public final class TensorCoreAttention {
         int kvHead = (unit / (splits * chunks)) % kvHeads;
         int b = unit / (splits * chunks * kvHeads);
         int len = seqLen.get(b);
-        int start = split * splitLen;
-        if (start < len) { // the same for the whole warp
-            int end = Math.min(len, start + splitLen);
+        // with a sliding window the query sees its last `window` tokens, itself included
+        int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
+        int end = Math.min(len, split * splitLen + splitLen);
+        if (start >= end && split * splitLen < len && !direct && ctx.laneId() < DECODE_ROWS) {
+            // a split wholly before the window: nothing to attend to, which the merge reads as max -inf and sum 0
+            int rowsHere = Math.min(DECODE_ROWS, qHeads / kvHeads - chunk * DECODE_ROWS);
+            if (ctx.laneId() < rowsHere) {
+                int part = (b * qHeads + kvHead * (qHeads / kvHeads) + chunk * DECODE_ROWS + ctx.laneId()) * splits + split;
+                partialMax.set(part, NEG_INF);
+                partialSum.set(part, 0f);
+                for (int d = 0; d < headDim; d++) {
+                    partialAcc.set(part * headDim + d, 0f);
+                }
+            }
+        }
+        if (start < end) { // the same for the whole warp
             int tableRow = reqRows.get(b) * maxLen;
             int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
             int head0 = kvHead * group + chunk * DECODE_ROWS;
@@ -301,16 +314,16 @@ public final class TensorCoreAttention {
 
     public static void prefillD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles) {
+            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, 64);
+                qHeads, kvHeads, maxLen, rowTiles, window, 64);
     }
 
     public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles) {
+            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, 128);
+                qHeads, kvHeads, maxLen, rowTiles, window, 128);
     }
 
     /**
@@ -323,7 +336,8 @@ public final class TensorCoreAttention {
      */
     private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int headDim) {
+            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window,
+            int headDim) {
         int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
         int[] vTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
         int[] qf = new int[MAX_DIM / 16 * 4];
@@ -358,6 +372,10 @@ public final class TensorCoreAttention {
             int headHi = kvHead * group + rowHi % group;
             int keyEnd = prefix + (Math.min(flat0 + PREFILL_ROWS, pairs) - 1) / group + 1;
             int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
+            // with a sliding window, keys before the first row's window are seen by no row; keys up to
+            // the last row's window start are hidden from some
+            int firstStep = window > 0 ? Math.max(0, firstPos - window + 1) / PREFILL_KEYS : 0;
+            int windowEdge = window > 0 ? keyEnd - window : -1;
             float slopeLo = useAlibi && validLo ? alibiSlopes.get(headLo) * LOG2E : 0f;
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(headHi) * LOG2E : 0f;
             loadQuery(q, qf, validLo, validHi, ((first + rowLo / group) * qHeads + headLo) * headDim,
@@ -367,10 +385,10 @@ public final class TensorCoreAttention {
             float lLo = 0f;
             float lHi = 0f;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
-            loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, 0, keyEnd, PREFILL_KEYS, headDim, stride,
-                    ctx.localIdx, PREFILL_LOCAL, x);
+            loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS,
+                    headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
             ctx.copyAsyncCommit();
-            for (int step = 0; step < steps; step++) {
+            for (int step = firstStep; step < steps; step++) {
                 int kb = step * PREFILL_KEYS;
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // K is in; every warp is done with the last step's V
@@ -385,7 +403,7 @@ public final class TensorCoreAttention {
                         ctx.mmaF16(s, 4 * j, qf, 8 * st2 + 4, bf, 2);
                     }
                 }
-                boolean masks = kb + PREFILL_KEYS - 1 > firstPos;
+                boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
                 float maxLo = NEG_INF;
                 float maxHi = NEG_INF;
                 for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
@@ -393,7 +411,7 @@ public final class TensorCoreAttention {
                     int key = kb + 8 * (i / 4) + 2 * t + i % 2;
                     int pos = lo ? posLo : posHi;
                     float v = s[i] + (lo ? slopeLo : slopeHi) * (key - pos);
-                    if (masks && (key > pos || key >= keyEnd)) {
+                    if (masks && (key > pos || key >= keyEnd || (window > 0 && key <= pos - window))) {
                         v = NEG_INF;
                     }
                     s[i] = v;

@@ -48,7 +48,7 @@ class AttentionTest {
     }
 
     private static Attention.Heads heads(Device device, KvFixture kv) {
-        Attention.Heads h = new Attention.Heads(kv.qHeads, kv.kvHeads, kv.headDim, kv.scale, null);
+        Attention.Heads h = new Attention.Heads(kv.qHeads, kv.kvHeads, kv.headDim, kv.scale, null, kv.window);
         return kv.slopes == null ? h : h.withAlibi(device.upload(kv.slopes));
     }
 
@@ -170,7 +170,7 @@ class AttentionTest {
     /** Runs prefill (local 0: through the tuned launcher) and compares with the naive attention. */
     private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
             DType pool, boolean alibi, int local, String what) {
-        return checkPrefill(device, prefixes, newTokens, qHeads, kvHeads, headDim, pool, alibi, false, local, what);
+        return checkPrefill(device, prefixes, newTokens, qHeads, kvHeads, headDim, pool, alibi, false, 0, local, what);
     }
 
     /**
@@ -179,7 +179,7 @@ class AttentionTest {
      * pool of {@code pool}, or of int8 codes with {@code int8} (an f32 fixture quantised).
      */
     private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
-            DType pool, boolean alibi, boolean int8, int local, String what) {
+            DType pool, boolean alibi, boolean int8, int window, int local, String what) {
         int batch = prefixes.length;
         int[] total = new int[batch], start = new int[batch];
         int rows = 0, maxNew = 0;
@@ -190,6 +190,7 @@ class AttentionTest {
             maxNew = Math.max(maxNew, newTokens[b]);
         }
         KvFixture kv = new KvFixture(total, qHeads, kvHeads, headDim, int8 ? DType.F32 : pool, alibi, 36);
+        kv.window = window;
         KvFixture.Int8Pool codes = int8 ? kv.quantise() : null;
         Attention.KvView kvView = codes == null ? view(device, kv) : new Attention.KvView(device.upload(codes.keys()),
                 device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales()));
@@ -331,6 +332,36 @@ class AttentionTest {
         }
     }
 
+    // ---- sliding window ------------------------------------------------------------------------
+
+    /**
+     * A sliding window (Mistral): every kernel, portable and tensor-core, on the JVM and every
+     * accelerator, against the naive attention over the query's last W tokens. Decode splits wholly
+     * before the window (contexts of 70 with a window of 20 and splits of 16) must give the merge
+     * nothing; prefill tiles start at the first row's window and mask per row past it.
+     */
+    @Test
+    void slidingWindowsSeeTheLastTokensOnly() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        int[] prefixes = {0, 0, 70};
+        int[] newTokens = {1, 75, 20};
+        for (Device device : devices) {
+            for (int window : new int[] {5, 20}) {
+                String what = device.id() + " window " + window;
+                KvFixture portable = new KvFixture(new int[] {1, 7, 23, 70}, 4, 2, 16, DType.F16, true, 43);
+                portable.window = window;
+                checkDecode(device, portable, null, 16, 4, what + " portable decode");
+                checkPrefill(device, prefixes, newTokens, 4, 2, 16, DType.F16, true, false, window, 4, what + " portable prefill");
+                KvFixture tc = new KvFixture(new int[] {1, 23, 70, 9}, 8, 2, 64, DType.F16, true, 44);
+                tc.window = window;
+                checkDecode(device, tc, null, 16, 0, what + " tensor-core decode, splits of 16");
+                checkDecode(device, tc, null, 96, 0, what + " tensor-core decode, one split");
+                checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, true, false, window, -1, what + " tensor-core prefill");
+            }
+        }
+    }
+
     // ---- tensor cores ------------------------------------------------------------------------
 
     /** (qHeads, kvHeads, headDim) for the tensor-core kernels: GQA, MHA, MQA over two row chunks of 16, head dimension 128. */
@@ -374,10 +405,10 @@ class AttentionTest {
             for (int[] h : TC_HEADS) {
                 for (boolean alibi : new boolean[] {false, true}) {
                     String what = device.id() + " tensor-core prefill heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
-                    checkPrefill(device, prefixes, newTokens, h[0], h[1], h[2], DType.F16, alibi, false, -1, what + " f16");
+                    checkPrefill(device, prefixes, newTokens, h[0], h[1], h[2], DType.F16, alibi, false, 0, -1, what + " f16");
                 }
             }
-            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, false, true, -1, device.id() + " tensor-core prefill int8");
+            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, false, true, 0, -1, device.id() + " tensor-core prefill int8");
         }
     }
 
@@ -393,7 +424,7 @@ class AttentionTest {
             assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(floats, floats), Attention.Heads.of(2, 2, 64)));
             assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(halves, halves), Attention.Heads.of(2, 2, 16)));
             // and the launcher then runs them: the tuned prefill of a D 64 f16 pool within the tensor-core bound
-            checkPrefill(jvm, new int[] {0}, new int[] {9}, 4, 2, 64, DType.F16, false, false, 0, "tuned launcher on tensor cores");
+            checkPrefill(jvm, new int[] {0}, new int[] {9}, 4, 2, 64, DType.F16, false, false, 0, 0, "tuned launcher on tensor cores");
         } finally {
             System.clearProperty(key);
         }

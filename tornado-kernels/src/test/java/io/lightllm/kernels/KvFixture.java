@@ -25,6 +25,8 @@ final class KvFixture {
     final IntArray reqRows;
     final FloatArray slopes;
     final float scale;
+    /** The sliding window {@link #attend} applies: a query sees its last {@code window} tokens (0: all before it). */
+    int window;
 
     KvFixture(int[] tokens, int qHeads, int kvHeads, int headDim, DType poolDtype, boolean alibi, long seed) {
         this.batch = tokens.length;
@@ -104,9 +106,10 @@ final class KvFixture {
      */
     double attend(FloatArray q, int qRow, int b, int h, int qPos, int splits, FloatArray expected, boolean halfOperands) {
         int kvHead = h / (qHeads / kvHeads);
+        int first = window > 0 ? Math.max(0, qPos - window + 1) : 0;
         double[] scores = new double[qPos + 1];
         double max = Double.NEGATIVE_INFINITY, scoreError = 0;
-        for (int t = 0; t <= qPos; t++) {
+        for (int t = first; t <= qPos; t++) {
             int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
             double dot = 0, magnitude = 0;
             for (int d = 0; d < headDim; d++) {
@@ -129,7 +132,7 @@ final class KvFixture {
         }
         double sum = 0;
         double[] out = new double[headDim];
-        for (int t = 0; t <= qPos; t++) {
+        for (int t = first; t <= qPos; t++) {
             double p = Math.exp(scores[t] - max);
             sum += p;
             int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
@@ -144,7 +147,7 @@ final class KvFixture {
         double bound = 2 * (2 * scoreError + 4 * u) + (6 * (qPos + 1) + 2 * splits + 16) * u;
         if (halfOperands) {
             double maxV = 0;
-            for (int t = 0; t <= qPos; t++) {
+            for (int t = first; t <= qPos; t++) {
                 int base = (reqToToken.get(reqRows.get(b) * maxLen + t) * kvHeads + kvHead) * headDim;
                 for (int d = 0; d < headDim; d++) {
                     maxV = Math.max(maxV, Math.abs(vPool.getFloat(base + d)));

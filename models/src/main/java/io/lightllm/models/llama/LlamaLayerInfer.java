@@ -45,7 +45,7 @@ final class LlamaLayerInfer {
         this.c = config;
         this.shard = shard;
         this.eps = (float) config.normEps();
-        this.attentionHeads = Attention.Heads.of(shard.heads(), shard.kvHeads(), config.headDim());
+        this.attentionHeads = Attention.Heads.of(shard.heads(), shard.kvHeads(), config.headDim()).withSlidingWindow(config.slidingWindow());
         this.residualScale = config.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(config.numHiddenLayers()))).orElse(1f);
         this.activation = Activations.Kind.fromConfig(config.hiddenAct().orElse("silu"));
     }

@@ -80,15 +80,10 @@ public final class LlamaModel implements CausalLM {
         return shard.vocab();
     }
 
-    /**
-     * The trained context, capped at the sliding window when the config has one: attention here
-     * is always full, which equals sliding-window attention (each token sees the last
-     * {@code sliding_window} tokens, itself included) exactly while sequences fit in the window.
-     */
+    /** The trained context (with a sliding window, attention sees the last {@code sliding_window} tokens of it). */
     @Override
     public int maxSequenceLength() {
-        int window = config.slidingWindow();
-        return window > 0 && window < config.maxPositionEmbeddings() ? window : config.maxPositionEmbeddings();
+        return config.maxPositionEmbeddings();
     }
 
     @Override
@@ -104,11 +99,6 @@ public final class LlamaModel implements CausalLM {
     @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
         int t = batch.tokens(), b = batch.requests();
-        int window = config.slidingWindow();
-        if (window > 0 && batch.maxSeqLen() > window) {
-            throw new IllegalArgumentException("a sequence of " + batch.maxSeqLen() + " tokens exceeds the sliding window of "
-                    + window + " tokens; sliding-window attention is not implemented, so longer sequences are refused");
-        }
         if (step == null || step.tokens < t || step.requests < b) {
             if (step != null) {
                 closeRecordings();

@@ -58,6 +58,11 @@ final class DerivedCheckpoint {
         return config.get("num_hidden_layers").asInt();
     }
 
+    /** The tensor names, in order. */
+    java.util.Set<String> names() {
+        return java.util.Collections.unmodifiableSet(tensors.keySet());
+    }
+
     boolean has(String name) {
         return tensors.containsKey(name);
     }

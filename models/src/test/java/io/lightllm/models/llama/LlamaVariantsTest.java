@@ -169,34 +169,63 @@ class LlamaVariantsTest {
     }
 
     /**
-     * Attention is always full; it equals Mistral's sliding window while sequences fit in the
-     * window, so a model with a window refuses longer sequences and reports the window as its limit.
+     * Mistral's sliding window: within the window the model is the full-attention golden; past it a
+     * one-layer model's last logits are those of full attention over the last W tokens alone (a
+     * layer's attention is all a position mixes, and rotary scores depend only on relative positions),
+     * an exact property independent of the kernels. Sequences longer than the window are served.
      */
     @Test
-    void mistralSlidingWindowCapsTheSequence() throws IOException {
+    void mistralSlidingWindowSeesTheLastTokens() throws IOException {
         Path mistral = SharedData.tinyFixture("mistral");
-        try (ModelFiles files = ModelFiles.open(mistral, LoadOptions.quietly());
-             CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
-            assertEquals(512, model.maxSequenceLength(), "sliding_window null: the trained context");
-        }
-        DerivedCheckpoint c = DerivedCheckpoint.of(mistral);
         int window = 8;
-        c.config.put("sliding_window", window);
         List<Golden> golden = Golden.read(mistral);
         Golden shortCase = golden.stream().filter(g -> g.inputIds().length == 2).findFirst().orElseThrow();
-        Golden longCase = golden.stream().filter(g -> g.inputIds().length > window).findFirst().orElseThrow();
-        try (ModelFiles files = ModelFiles.open(c.write(tmp), LoadOptions.quietly());
+        Golden longCase = golden.stream().filter(g -> g.inputIds().length > window + 2).findFirst().orElseThrow();
+        DerivedCheckpoint windowed = DerivedCheckpoint.of(mistral);
+        windowed.config.put("sliding_window", window);
+        try (ModelFiles files = ModelFiles.open(windowed.write(Files.createDirectory(tmp.resolve("windowed"))), LoadOptions.quietly());
              CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
-            assertEquals(window, model.maxSequenceLength());
+            assertEquals(512, model.maxSequenceLength(), "the trained context, not the window");
             int steps = window - shortCase.inputIds().length + 1; // the last step's forward sees exactly the window
             GreedyRunner run = new GreedyRunner(model, new int[][] {shortCase.inputIds()}, steps, DType.F32);
             LlamaGoldenTest.assertLogitsClose(shortCase.lastLogits(), run.firstLogits[0], GOLDEN_TOLERANCE, "within the window");
-            int[] expected = java.util.Arrays.copyOf(shortCase.greedyIds(), steps);
-            assertArrayEquals(expected, run.generated[0], "greedy ids within the window");
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new GreedyRunner(model, new int[][] {longCase.inputIds()}, 1, DType.F32));
-            assertTrue(e.getMessage().contains("sliding window of 8"), e.getMessage());
+            assertArrayEquals(java.util.Arrays.copyOf(shortCase.greedyIds(), steps), run.generated[0], "greedy ids within the window");
         }
+        // one layer, windowed on the long prompt, against full attention on its last W tokens
+        DerivedCheckpoint oneLayer = oneLayer(DerivedCheckpoint.of(mistral));
+        DerivedCheckpoint oneLayerWindowed = oneLayer(DerivedCheckpoint.of(mistral));
+        oneLayerWindowed.config.put("sliding_window", window);
+        int[] ids = longCase.inputIds();
+        int[] lastTokens = java.util.Arrays.copyOfRange(ids, ids.length - window, ids.length);
+        float[] expected, actual;
+        try (ModelFiles files = ModelFiles.open(oneLayer.write(Files.createDirectory(tmp.resolve("full"))), LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+            expected = new GreedyRunner(model, new int[][] {lastTokens}, 1, DType.F32).firstLogits[0];
+            float[] whole = new GreedyRunner(model, new int[][] {ids}, 1, DType.F32).firstLogits[0];
+            float differs = 0f;
+            for (int v = 0; v < whole.length; v++) {
+                differs = Math.max(differs, Math.abs(whole[v] - expected[v]));
+            }
+            assertTrue(differs > 100 * GOLDEN_TOLERANCE, "the earlier tokens must matter to full attention for the check to mean anything");
+        }
+        try (ModelFiles files = ModelFiles.open(oneLayerWindowed.write(Files.createDirectory(tmp.resolve("oneWindowed"))), LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+            actual = new GreedyRunner(model, new int[][] {ids}, 1, DType.F32).firstLogits[0];
+        }
+        LlamaGoldenTest.assertLogitsClose(expected, actual, GOLDEN_TOLERANCE, "windowed attention against full attention on the last " + window + " tokens");
+    }
+
+    /** The checkpoint's first layer alone. */
+    private static DerivedCheckpoint oneLayer(DerivedCheckpoint c) {
+        for (int l = 1; l < c.layers(); l++) {
+            for (String name : new java.util.ArrayList<>(c.names())) {
+                if (name.startsWith("model.layers." + l + ".")) {
+                    c.remove(name);
+                }
+            }
+        }
+        c.config.put("num_hidden_layers", 1);
+        return c;
     }
 
     // ---- the derivations
