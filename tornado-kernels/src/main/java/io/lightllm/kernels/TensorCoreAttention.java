@@ -65,7 +65,7 @@ public final class TensorCoreAttention {
     // registers and the int8 staging tiles out of the f16 kernels' local memory
 
     /** Ints of an int8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
-    private static final int RAW_STAGE_INTS = 3 * 16 * MAX_DIM / 4;
+    private static final int RAW_STAGE_INTS = DECODE_STAGES * DECODE_STEP * MAX_DIM / 4;
 
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
@@ -93,8 +93,8 @@ public final class TensorCoreAttention {
             int splitLen, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 64);
     }
@@ -105,8 +105,8 @@ public final class TensorCoreAttention {
             int splitLen, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(3 * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 128);
     }
@@ -134,6 +134,7 @@ public final class TensorCoreAttention {
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[8];
         float[] x = new float[8];
+        float[] state = new float[4];
         int lane = ctx.laneId();
         int g = lane / 4;
         int t = lane % 4;
@@ -148,22 +149,19 @@ public final class TensorCoreAttention {
         // with a sliding window the query sees its last `window` tokens, itself included
         int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
         int end = Math.min(len, split * splitLen + splitLen);
-        if (start >= end && split * splitLen < len && !direct && ctx.laneId() < DECODE_ROWS) {
+        int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
+        int head0 = kvHead * group + chunk * DECODE_ROWS;
+        if (start >= end && split * splitLen < len && !direct && lane < rows) {
             // a split wholly before the window: nothing to attend to, which the merge reads as max -inf and sum 0
-            int rowsHere = Math.min(DECODE_ROWS, qHeads / kvHeads - chunk * DECODE_ROWS);
-            if (ctx.laneId() < rowsHere) {
-                int part = (b * qHeads + kvHead * (qHeads / kvHeads) + chunk * DECODE_ROWS + ctx.laneId()) * splits + split;
-                partialMax.set(part, NEG_INF);
-                partialSum.set(part, 0f);
-                for (int d = 0; d < headDim; d++) {
-                    partialAcc.set(part * headDim + d, 0f);
-                }
+            int part = (b * qHeads + head0 + lane) * splits + split;
+            partialMax.set(part, NEG_INF);
+            partialSum.set(part, 0f);
+            for (int d = 0; d < headDim; d++) {
+                partialAcc.set(part * headDim + d, 0f);
             }
         }
         if (start < end) { // the same for the whole warp
             int tableRow = reqRows.get(b) * maxLen;
-            int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
-            int head0 = kvHead * group + chunk * DECODE_ROWS;
             int stride = headDim / 2 + 4;
             int tile = DECODE_STEP * stride;
             boolean validLo = g < rows;
@@ -190,10 +188,8 @@ public final class TensorCoreAttention {
                 }
                 ctx.copyAsyncCommit();
             }
-            float mLo = NEG_INF;
-            float mHi = NEG_INF;
-            float lLo = 0f;
-            float lHi = 0f;
+            state[MAX_LO] = NEG_INF;
+            state[MAX_HI] = NEG_INF;
             for (int step = 0; start + step * DECODE_STEP < end; step++) {
                 int kb = start + step * DECODE_STEP;
                 int at = (step % DECODE_STAGES) * tile;
@@ -220,66 +216,16 @@ public final class TensorCoreAttention {
                     convertRaw(vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vTiles, at, kb, end, headDim, stride, lane);
                     ctx.localBarrier();
                 }
-                clear(s, 8);
-                for (int j = 0; j < 2; j++) {
-                    for (int st2 = 0; st2 < headDim / 32; st2++) {
-                        ctx.loadMatrixB(bf, 0, kTiles, at + 8 * j * stride + 16 * st2, stride);
-                        ctx.mmaF16(s, 4 * j, qf, 8 * st2, bf, 0);
-                        ctx.mmaF16(s, 4 * j, qf, 8 * st2 + 4, bf, 2);
-                    }
-                }
-                float maxLo = NEG_INF;
-                float maxHi = NEG_INF;
+                scoreKeys(ctx, s, 2, qf, bf, kTiles, at, stride, headDim);
                 for (int i = 0; i < 8; i++) {
                     int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-                    float v = key < end ? s[i] + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
-                    s[i] = v;
-                    if (i % 4 < 2) {
-                        maxLo = KMath.max(maxLo, v);
-                    } else {
-                        maxHi = KMath.max(maxHi, v);
-                    }
+                    s[i] = key < end ? s[i] + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
                 }
-                maxLo = quadMax(ctx, maxLo);
-                maxHi = quadMax(ctx, maxHi);
-                float newLo = KMath.max(mLo, maxLo);
-                float newHi = KMath.max(mHi, maxHi);
-                float corrLo = mLo == NEG_INF ? 0f : KMath.exp2(mLo - newLo);
-                float corrHi = mHi == NEG_INF ? 0f : KMath.exp2(mHi - newHi);
-                mLo = newLo;
-                mHi = newHi;
-                float sumLo = 0f;
-                float sumHi = 0f;
-                for (int i = 0; i < 8; i++) {
-                    boolean lo = i % 4 < 2;
-                    float p = s[i] == NEG_INF ? 0f : KMath.exp2(s[i] - (lo ? newLo : newHi));
-                    if (lo) {
-                        sumLo += p;
-                    } else {
-                        sumHi += p;
-                    }
-                    s[i] = p;
-                }
-                lLo = lLo * corrLo + sumLo;
-                lHi = lHi * corrHi + sumHi;
-                pf[0] = KMath.packHalf2(s[0], s[1]);
-                pf[1] = KMath.packHalf2(s[2], s[3]);
-                pf[2] = KMath.packHalf2(s[4], s[5]);
-                pf[3] = KMath.packHalf2(s[6], s[7]);
-                for (int nt = 0; nt < headDim / 8; nt++) {
-                    o[4 * nt] *= corrLo;
-                    o[4 * nt + 1] *= corrLo;
-                    o[4 * nt + 2] *= corrHi;
-                    o[4 * nt + 3] *= corrHi;
-                }
-                for (int nt2 = 0; nt2 < headDim / 16; nt2++) {
-                    ctx.loadMatrixBTransposed(bf, 0, vTiles, at + 8 * nt2, stride);
-                    ctx.mmaF16(o, 8 * nt2, pf, 0, bf, 0);
-                    ctx.mmaF16(o, 8 * nt2 + 4, pf, 0, bf, 2);
-                }
+                softmaxStep(ctx, s, 8, state, o, headDim);
+                accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
             }
-            lLo = quadSum(ctx, lLo);
-            lHi = quadSum(ctx, lHi);
+            float lLo = quadSum(ctx, state[SUM_LO]);
+            float lHi = quadSum(ctx, state[SUM_HI]);
             for (int nt = 0; nt < headDim / 8; nt++) {
                 for (int e = 0; e < 4; e++) {
                     int row = g + 8 * (e / 2);
@@ -298,12 +244,12 @@ public final class TensorCoreAttention {
                 // the merge works in natural logarithms: m ln 2
                 if (validLo) {
                     int part = (b * qHeads + head0 + g) * splits + split;
-                    partialMax.set(part, mLo * LN2);
+                    partialMax.set(part, state[MAX_LO] * LN2);
                     partialSum.set(part, lLo);
                 }
                 if (validHi) {
                     int part = (b * qHeads + head0 + g + 8) * splits + split;
-                    partialMax.set(part, mHi * LN2);
+                    partialMax.set(part, state[MAX_HI] * LN2);
                     partialSum.set(part, lHi);
                 }
             }
@@ -346,6 +292,7 @@ public final class TensorCoreAttention {
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[PREFILL_KEYS / 8 * 4];
         float[] x = new float[8];
+        float[] state = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int g = lane / 4;
@@ -380,10 +327,8 @@ public final class TensorCoreAttention {
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(headHi) * LOG2E : 0f;
             loadQuery(q, qf, validLo, validHi, ((first + rowLo / group) * qHeads + headLo) * headDim,
                     ((first + rowHi / group) * qHeads + headHi) * headDim, t, scale * LOG2E, headDim);
-            float mLo = NEG_INF;
-            float mHi = NEG_INF;
-            float lLo = 0f;
-            float lHi = 0f;
+            state[MAX_LO] = NEG_INF;
+            state[MAX_HI] = NEG_INF;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
             loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS,
                     headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
@@ -395,17 +340,8 @@ public final class TensorCoreAttention {
                 loadTile(ctx, vTile, 0, vPool, vScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb, keyEnd, PREFILL_KEYS, headDim, stride,
                         ctx.localIdx, PREFILL_LOCAL, x);
                 ctx.copyAsyncCommit();
-                clear(s, PREFILL_KEYS / 8 * 4);
-                for (int j = 0; j < PREFILL_KEYS / 8; j++) {
-                    for (int st2 = 0; st2 < headDim / 32; st2++) {
-                        ctx.loadMatrixB(bf, 0, kTile, 8 * j * stride + 16 * st2, stride);
-                        ctx.mmaF16(s, 4 * j, qf, 8 * st2, bf, 0);
-                        ctx.mmaF16(s, 4 * j, qf, 8 * st2 + 4, bf, 2);
-                    }
-                }
+                scoreKeys(ctx, s, PREFILL_KEYS / 8, qf, bf, kTile, 0, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
-                float maxLo = NEG_INF;
-                float maxHi = NEG_INF;
                 for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
                     boolean lo = i % 4 < 2;
                     int key = kb + 8 * (i / 4) + 2 * t + i % 2;
@@ -415,40 +351,8 @@ public final class TensorCoreAttention {
                         v = NEG_INF;
                     }
                     s[i] = v;
-                    if (lo) {
-                        maxLo = KMath.max(maxLo, v);
-                    } else {
-                        maxHi = KMath.max(maxHi, v);
-                    }
                 }
-                maxLo = quadMax(ctx, maxLo);
-                maxHi = quadMax(ctx, maxHi);
-                float newLo = KMath.max(mLo, maxLo);
-                float newHi = KMath.max(mHi, maxHi);
-                float corrLo = mLo == NEG_INF ? 0f : KMath.exp2(mLo - newLo);
-                float corrHi = mHi == NEG_INF ? 0f : KMath.exp2(mHi - newHi);
-                mLo = newLo;
-                mHi = newHi;
-                float sumLo = 0f;
-                float sumHi = 0f;
-                for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
-                    boolean lo = i % 4 < 2;
-                    float p = s[i] == NEG_INF ? 0f : KMath.exp2(s[i] - (lo ? newLo : newHi));
-                    if (lo) {
-                        sumLo += p;
-                    } else {
-                        sumHi += p;
-                    }
-                    s[i] = p;
-                }
-                lLo = lLo * corrLo + sumLo;
-                lHi = lHi * corrHi + sumHi;
-                for (int nt = 0; nt < headDim / 8; nt++) {
-                    o[4 * nt] *= corrLo;
-                    o[4 * nt + 1] *= corrLo;
-                    o[4 * nt + 2] *= corrHi;
-                    o[4 * nt + 3] *= corrHi;
-                }
+                softmaxStep(ctx, s, PREFILL_KEYS / 8 * 4, state, o, headDim);
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
@@ -456,21 +360,10 @@ public final class TensorCoreAttention {
                             PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
                 }
                 ctx.copyAsyncCommit();
-                for (int kk = 0; kk < PREFILL_KEYS / 16; kk++) {
-                    // the scores of n tiles 2kk and 2kk + 1 are the A fragment of P for keys 16kk..16kk + 15
-                    pf[0] = KMath.packHalf2(s[8 * kk], s[8 * kk + 1]);
-                    pf[1] = KMath.packHalf2(s[8 * kk + 2], s[8 * kk + 3]);
-                    pf[2] = KMath.packHalf2(s[8 * kk + 4], s[8 * kk + 5]);
-                    pf[3] = KMath.packHalf2(s[8 * kk + 6], s[8 * kk + 7]);
-                    for (int nt2 = 0; nt2 < headDim / 16; nt2++) {
-                        ctx.loadMatrixBTransposed(bf, 0, vTile, 16 * kk * stride + 8 * nt2, stride);
-                        ctx.mmaF16(o, 8 * nt2, pf, 0, bf, 0);
-                        ctx.mmaF16(o, 8 * nt2 + 4, pf, 0, bf, 2);
-                    }
-                }
+                accumulateValues(ctx, o, s, PREFILL_KEYS / 16, pf, bf, vTile, 0, stride, headDim);
             }
-            lLo = quadSum(ctx, lLo);
-            lHi = quadSum(ctx, lHi);
+            float lLo = quadSum(ctx, state[SUM_LO]);
+            float lHi = quadSum(ctx, state[SUM_HI]);
             int outLo = ((first + rowLo / group) * qHeads + headLo) * headDim;
             int outHi = ((first + rowHi / group) * qHeads + headHi) * headDim;
             for (int nt = 0; nt < headDim / 8; nt++) {
@@ -590,6 +483,93 @@ public final class TensorCoreAttention {
     }
 
     // ---- helpers -------------------------------------------------------------------------------------
+
+    /** Where a kernel keeps its online-softmax state in a private float[4]: running max and sum of rows g and g + 8. */
+    private static final int MAX_LO = 0;
+    private static final int MAX_HI = 1;
+    private static final int SUM_LO = 2;
+    private static final int SUM_HI = 3;
+
+    /**
+     * Q Kᵀ for {@code nTiles} n8 tiles of keys (tile rows 8j.. of the K tile at {@code tile[at]}) into
+     * s[4j..4j + 3], walking the head dimension 32 at a time (one matrix load feeds two MMAs).
+     */
+    private static void scoreKeys(KernelContext ctx, float[] s, int nTiles, int[] qf, int[] bf, int[] tile, int at, int stride, int headDim) {
+        clear(s, 4 * nTiles);
+        for (int j = 0; j < nTiles; j++) {
+            for (int st2 = 0; st2 < headDim / 32; st2++) {
+                ctx.loadMatrixB(bf, 0, tile, at + 8 * j * stride + 16 * st2, stride);
+                ctx.mmaF16(s, 4 * j, qf, 8 * st2, bf, 0);
+                ctx.mmaF16(s, 4 * j, qf, 8 * st2 + 4, bf, 2);
+            }
+        }
+    }
+
+    /**
+     * One step of the online softmax (FlashAttention-2) over scores s[0..n) in exp2's domain, masked
+     * ones -inf; element i belongs to row g when i % 4 < 2, else to row g + 8 (the accumulator
+     * layout). Updates the running maxes and sums in {@code state}, turns s into probabilities
+     * against the new maxes, and rescales the output accumulators {@code o} by how much the maxes
+     * grew. A row that has seen no key yet keeps max -inf and gets nothing.
+     */
+    private static void softmaxStep(KernelContext ctx, float[] s, int n, float[] state, float[] o, int headDim) {
+        float maxLo = NEG_INF;
+        float maxHi = NEG_INF;
+        for (int i = 0; i < n; i++) {
+            if (i % 4 < 2) {
+                maxLo = KMath.max(maxLo, s[i]);
+            } else {
+                maxHi = KMath.max(maxHi, s[i]);
+            }
+        }
+        float oldLo = state[MAX_LO];
+        float oldHi = state[MAX_HI];
+        float newLo = KMath.max(oldLo, quadMax(ctx, maxLo));
+        float newHi = KMath.max(oldHi, quadMax(ctx, maxHi));
+        float corrLo = oldLo == NEG_INF ? 0f : KMath.exp2(oldLo - newLo);
+        float corrHi = oldHi == NEG_INF ? 0f : KMath.exp2(oldHi - newHi);
+        float sumLo = 0f;
+        float sumHi = 0f;
+        for (int i = 0; i < n; i++) {
+            boolean lo = i % 4 < 2;
+            float p = s[i] == NEG_INF ? 0f : KMath.exp2(s[i] - (lo ? newLo : newHi));
+            if (lo) {
+                sumLo += p;
+            } else {
+                sumHi += p;
+            }
+            s[i] = p;
+        }
+        state[MAX_LO] = newLo;
+        state[MAX_HI] = newHi;
+        state[SUM_LO] = state[SUM_LO] * corrLo + sumLo;
+        state[SUM_HI] = state[SUM_HI] * corrHi + sumHi;
+        for (int nt = 0; nt < headDim / 8; nt++) {
+            o[4 * nt] *= corrLo;
+            o[4 * nt + 1] *= corrLo;
+            o[4 * nt + 2] *= corrHi;
+            o[4 * nt + 3] *= corrHi;
+        }
+    }
+
+    /**
+     * O += P V over {@code kSteps} k16 steps of keys: the probabilities of n tiles 2kk and 2kk + 1 are
+     * the A fragment of keys 16kk..16kk + 15, whose V rows start at {@code tile[at + 16 kk rows]}.
+     */
+    private static void accumulateValues(KernelContext ctx, float[] o, float[] s, int kSteps, int[] pf, int[] bf, int[] tile, int at, int stride,
+            int headDim) {
+        for (int kk = 0; kk < kSteps; kk++) {
+            pf[0] = KMath.packHalf2(s[8 * kk], s[8 * kk + 1]);
+            pf[1] = KMath.packHalf2(s[8 * kk + 2], s[8 * kk + 3]);
+            pf[2] = KMath.packHalf2(s[8 * kk + 4], s[8 * kk + 5]);
+            pf[3] = KMath.packHalf2(s[8 * kk + 6], s[8 * kk + 7]);
+            for (int nt2 = 0; nt2 < headDim / 16; nt2++) {
+                ctx.loadMatrixBTransposed(bf, 0, tile, at + 16 * kk * stride + 8 * nt2, stride);
+                ctx.mmaF16(o, 8 * nt2, pf, 0, bf, 0);
+                ctx.mmaF16(o, 8 * nt2 + 4, pf, 0, bf, 2);
+            }
+        }
+    }
 
     /** The max over the four lanes of a quad (the lanes that hold one row of an accumulator). */
     private static float quadMax(KernelContext ctx, float v) {
