@@ -82,7 +82,7 @@ final class BenchCommand implements Main.Command {
         boolean json = f.bool("json");
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
-            DType kv = kvOption != null ? kvOption : model.preferredKvDtype();
+            DType kv = model.kvDtype(kvOption);
             for (int batch : batches) {
                 StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
                 if (json) {

@@ -60,8 +60,7 @@ public final class ModelServer implements AutoCloseable {
         try {
             model = Models.load(files, devices, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
-            // --kv-dtype auto (null): what the model's attention runs best over on its device
-            DType kv = o.engine().kvDtype() != null ? o.engine().kvDtype() : model.preferredKvDtype();
+            DType kv = model.kvDtype(o.engine().kvDtype()); // null (--kv-dtype auto): what its attention runs best over
             EngineConfig config = new EngineConfig(router(o, model, kv), kv, stopIds, o.engine().tokenizerThreads());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());

@@ -334,6 +334,15 @@ public final class Attention {
         public boolean int8() {
             return keys.dtype() == DType.I8;
         }
+
+        /** The key scales, or {@code absent} where the pool has none (a kernel argument must be a buffer). */
+        DeviceBuffer keyScalesOr(DeviceBuffer absent) {
+            return keyScales != null ? keyScales : absent;
+        }
+
+        DeviceBuffer valueScalesOr(DeviceBuffer absent) {
+            return valueScales != null ? valueScales : absent;
+        }
     }
 
     /** The token table: reqToToken [rows, maxLen] holds the pool slot of each position of each request; requestRows [batch] each request's row. */
@@ -366,6 +375,11 @@ public final class Attention {
 
         public Heads withSlidingWindow(int window) {
             return new Heads(qHeads, kvHeads, headDim, scale, alibiSlopes, window);
+        }
+
+        /** The ALiBi slopes, or {@code absent} without ALiBi (a kernel argument must be a buffer). */
+        DeviceBuffer alibiSlopesOr(DeviceBuffer absent) {
+            return alibiSlopes != null ? alibiSlopes : absent;
         }
     }
 
@@ -471,8 +485,8 @@ public final class Attention {
         DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, splits);
         DeviceBuffer dummy = q; // stands in for absent optional buffers
         device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), splits, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
-                kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(),
-                table.requestRows(), batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null,
+                kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(), table.reqToToken(),
+                table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null,
                 heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), splits, splitLen, heads.slidingWindow());
         launchMerge(device, out, s, batch, heads, splits, splitLen);
         closeAfterUse(device, own);
@@ -502,8 +516,8 @@ public final class Attention {
                 : (heads.headDim() == 64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128);
         device.launch(kernel, Grid.groups(warps, KernelContext.WARP_SIZE),
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
-                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, table.reqToToken(), table.requestRows(),
-                batch.seqLens(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(),
+                kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
+                batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
                 heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct, heads.slidingWindow());
         if (!direct) {
             launchMerge(device, out, s, batch, heads, splits, splitLen);
@@ -573,8 +587,8 @@ public final class Attention {
         int qBlocks = (batch.maxNewTokens() + BLOCK_Q - 1) / BLOCK_Q;
         DeviceBuffer dummy = q;
         device.launch(PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
-                kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(), table.reqToToken(), table.requestRows(),
-                batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(),
+                kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(), table.reqToToken(), table.requestRows(),
+                batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopesOr(dummy),
                 heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks,
                 heads.slidingWindow());
     }
@@ -592,9 +606,9 @@ public final class Attention {
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
         DeviceBuffer dummy = q;
         device.launch(heads.headDim() == 64 ? PREFILL_TC_64 : PREFILL_TC_128, Grid.groups(groups, TensorCoreAttention.PREFILL_LOCAL), out, q,
-                kv.keys(), kv.values(), kv.int8() ? kv.keyScales() : dummy, kv.int8() ? kv.valueScales() : dummy, kv.int8(),
+                kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
-                heads.alibiSlopes() == null ? dummy : heads.alibiSlopes(), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
+                heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow());
     }
 

@@ -32,6 +32,11 @@ public interface CausalLM extends AutoCloseable {
     /** The KV pool dtype this model's attention runs best over on its device ({@code --kv-dtype auto}). */
     io.lightllm.tornado.api.DType preferredKvDtype();
 
+    /** The pool dtype asked for, or with {@code null} ({@code --kv-dtype auto}) the {@link #preferredKvDtype}. */
+    default io.lightllm.tornado.api.DType kvDtype(io.lightllm.tornado.api.DType requested) {
+        return requested != null ? requested : preferredKvDtype();
+    }
+
     /** A KV pool of {@code slots} tokens in the layout this model's attention reads. */
     TokenKvPool newKvPool(int slots, io.lightllm.tornado.api.DType dtype);
 

@@ -59,7 +59,12 @@ public abstract class KernelContext {
 
     /** This work-item's lane in its warp: its flat local id modulo {@link #WARP_SIZE}. */
     public final int laneId() {
-        return (localIdx + localGroupSizeX * (localIdy + localGroupSizeY * localIdz)) % WARP_SIZE;
+        return flatLocalId() % WARP_SIZE;
+    }
+
+    /** This work-item's index in its group, x fastest (how warps are formed). Host code only: kernels use {@link #laneId()}. */
+    protected final int flatLocalId() {
+        return localIdx + localGroupSizeX * (localIdy + localGroupSizeY * localIdz);
     }
 
     /** {@code value} of the lane {@code laneId() ^ laneMask} of this warp (a butterfly exchange). */
@@ -137,13 +142,10 @@ public abstract class KernelContext {
      * {@link #copyAsyncWait}, and other work-items see it after the barrier that follows.
      */
     public void copyAsync(int[] local, int localIndex, NativeArray src, int srcIndex) {
-        long offset = (long) srcIndex * src.dtype().bytes();
-        if (offset % 16 != 0 || localIndex % 4 != 0) {
-            throw new IllegalArgumentException("copyAsync needs 16-byte alignment: source byte offset " + offset + ", local index " + localIndex);
+        if (localIndex % 4 != 0) {
+            throw new IllegalArgumentException("copyAsync needs 16-byte alignment: local index " + localIndex + " is not a multiple of 4 ints");
         }
-        for (int i = 0; i < 4; i++) {
-            local[localIndex + i] = src.segment().get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, offset + 4L * i);
-        }
+        src.getWords(srcIndex, local, localIndex, 4); // checks the source's 16-byte alignment
     }
 
     /** Closes the group of copies started since the last commit (PTX {@code cp.async.commit_group}). */

@@ -42,8 +42,8 @@ public final class MatrixFragments {
 
     /** The packed 16-bit value {@code which} of a pair, as a float (f16 or bf16 bits). */
     public static float value(int pair, int which, boolean bf16) {
-        int bits = half(pair, which);
-        return bf16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat((short) bits);
+        short bits = (short) half(pair, which);
+        return bf16 ? KMath.bf16ToFloat(bits) : KMath.f16ToFloat(bits);
     }
 
     /**

@@ -71,7 +71,7 @@ final class CEmitter {
                         .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(16)))" : "").append(";\n");
             }
         }
-        if (cl && (t.features.contains(Feature.WARP_SHUFFLE) || t.features.contains(Feature.MMA_F16) || t.features.contains(Feature.MMA_BF16))) {
+        if (cl && Feature.exchangesLanes(t.features)) {
             // the exchange through which the emulated warps share their lanes' values
             sb.append("  __local int lj_xchg[").append(WARP_EXCHANGE_INTS).append("];\n");
         }
@@ -213,16 +213,7 @@ final class CEmitter {
         if (!cl && bytes >= 4 && a.dtype() != DType.I64) {
             int words = bytes / 4;
             b.append("unsigned int lj_w[").append(words).append("]; ");
-            String base = "(const unsigned int*)(" + a.name() + " + " + index + ")";
-            for (int w = 0; w < words; w += 4) {
-                int n = Math.min(4, words - w);
-                String vt = n == 4 ? "uint4" : n == 2 ? "uint2" : "unsigned int";
-                b.append(vt).append(" lj_v").append(w).append(" = *(const ").append(vt).append("*)(").append(base).append(" + ").append(w).append("); ");
-                String[] parts = n == 4 ? new String[] {".x", ".y", ".z", ".w"} : n == 2 ? new String[] {".x", ".y"} : new String[] {""};
-                for (int i = 0; i < n; i++) {
-                    b.append("lj_w[").append(w + i).append("] = lj_v").append(w).append(parts[i]).append("; ");
-                }
-            }
+            appendWordLoads(b, a, index, words, "lj_w[");
             for (int e = 0; e < count; e++) {
                 String v = switch (a.dtype()) {
                     case F32 -> "__uint_as_float(lj_w[" + e + "])";
@@ -255,14 +246,26 @@ final class CEmitter {
     /** {@code words} raw 32-bit words from where element {@code index} of {@code a} starts, into the int array {@code dst}. */
     private String wordLoad(Array a, String index, Array dst, String dstIndex, int words) {
         StringBuilder b = new StringBuilder("{ int lj_o = " + dstIndex + "; ");
-        String vt = cl ? (words == 1 ? "uint" : "uint" + words) : (words == 4 ? "uint4" : words == 2 ? "uint2" : "unsigned int");
-        String src = cl ? "(__global const " + vt + "*)(" + a.name() + " + " + index + ")" : "(const " + vt + "*)(" + a.name() + " + " + index + ")";
-        b.append(vt).append(" lj_v = *").append(src).append("; ");
-        String[] parts = words == 1 ? new String[] {""} : cl ? new String[] {".s0", ".s1", ".s2", ".s3"} : new String[] {".x", ".y", ".z", ".w"};
-        for (int i = 0; i < words; i++) {
-            b.append(dst.name()).append("[lj_o + ").append(i).append("] = (int)lj_v").append(parts[i]).append("; ");
-        }
+        appendWordLoads(b, a, index, words, dst.name() + "[lj_o + ");
         return b.append('}').toString();
+    }
+
+    /**
+     * Statements loading {@code words} raw 32-bit words from where element {@code index} of {@code a}
+     * starts, in 16-byte vectors (8 or 4 bytes for a last part), into {@code target + i + "]"} as ints.
+     */
+    private void appendWordLoads(StringBuilder b, Array a, String index, int words, String target) {
+        String base = (cl ? "(__global const uint*)(" : "(const unsigned int*)(") + a.name() + " + " + index + ")";
+        for (int w = 0; w < words; w += 4) {
+            int n = Math.min(4, words - w);
+            String vt = n == 4 ? "uint4" : n == 2 ? "uint2" : cl ? "uint" : "unsigned int";
+            b.append(vt).append(" lj_v").append(w).append(" = *(").append(cl ? "__global const " : "const ").append(vt).append("*)(")
+                    .append(base).append(" + ").append(w).append("); ");
+            for (int i = 0; i < n; i++) {
+                String part = n == 1 ? "" : cl ? ".s" + i : "." + "xyzw".charAt(i);
+                b.append(target).append(w + i).append("] = (int)lj_v").append(w).append(part).append("; ");
+            }
+        }
     }
 
     /** The store that {@link #vectorLoad} mirrors: 16-bit and 32-bit floats as whole words, other dtypes element by element. */

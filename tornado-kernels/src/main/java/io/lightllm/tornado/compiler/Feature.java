@@ -23,4 +23,9 @@ public enum Feature {
     public String description() {
         return description;
     }
+
+    /** Whether a kernel using {@code features} exchanges its lanes' values (shuffles, MMA): emulated through local memory off CUDA. */
+    public static boolean exchangesLanes(java.util.Set<Feature> features) {
+        return features.contains(WARP_SHUFFLE) || features.contains(MMA_F16) || features.contains(MMA_BF16);
+    }
 }

@@ -53,8 +53,7 @@ public record Target(Dialect dialect, String device, Set<Feature> features) {
 
     /** Whether an OpenCL build of {@code source} exchanges lanes' values through local memory (shuffles, MMA). */
     public static boolean emulatesWarps(KernelSource source) {
-        return source.features().contains(Feature.WARP_SHUFFLE) || source.features().contains(Feature.MMA_F16)
-                || source.features().contains(Feature.MMA_BF16);
+        return Feature.exchangesLanes(source.features());
     }
 
     /** Throws when {@code source} uses a feature this target lacks. */

@@ -121,7 +121,7 @@ public final class CudaDevice extends Device {
     /** Compute capability as {@code 10*major + minor} (90 for an H100). */
     @Override
     public boolean supports(io.lightllm.tornado.compiler.Feature feature) {
-        return io.lightllm.tornado.compiler.Target.cuda(id(), ccMajor, ccMinor).features().contains(feature);
+        return loader.target.features().contains(feature);
     }
 
     public int computeCapability() {

@@ -41,10 +41,13 @@ final class CudaKernelLoader {
     private String architecture;
 
     private final int maxDynamicShared;
+    /** What the device runs of the kernel language (its compute capability's features). */
+    final Target target;
 
     CudaKernelLoader(String deviceId, int ccMajor, int ccMinor, int maxDynamicShared, PtxCache cache) {
         this.deviceId = deviceId;
         this.maxDynamicShared = maxDynamicShared;
+        this.target = Target.cuda(deviceId, ccMajor, ccMinor);
         this.ccMajor = ccMajor;
         this.ccMinor = ccMinor;
         this.cache = cache;
@@ -67,7 +70,7 @@ final class CudaKernelLoader {
 
     /** Compiles (or finds in the cache) and loads {@code kernel} specialised for {@code dtypes}. The context must be current. */
     synchronized LoadedKernel load(KernelRef kernel, DType[] dtypes) {
-        KernelSource src = KernelCompiler.compile(kernel, Target.cuda(deviceId, ccMajor, ccMinor), dtypes);
+        KernelSource src = KernelCompiler.compile(kernel, target, dtypes);
         LaunchShape.Kind kind = kernel.usesContext() ? LaunchShape.Kind.EXPLICIT
                 : KernelScan.hasParallelLoops(kernel.method()) ? LaunchShape.Kind.PARALLEL : LaunchShape.Kind.SERIAL;
         List<String> opts = options();

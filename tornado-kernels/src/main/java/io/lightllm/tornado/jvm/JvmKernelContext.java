@@ -127,7 +127,7 @@ final class JvmKernelContext extends KernelContext {
     }
 
     private Warp warp() {
-        return group.warp(localIdx + localGroupSizeX * (localIdy + localGroupSizeY * localIdz));
+        return group.warp(flatLocalId());
     }
 
     @Override
