@@ -7,10 +7,11 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 
-/** Small element-wise kernels (MiniCPM's embedding, residual-branch and logit scalings). */
+/** Small element-wise kernels (MiniCPM's scalings, biases after a vendor GEMM, learned positions). */
 public final class Elementwise {
     public static final KernelRef SCALE = KernelRef.of(Elementwise.class, "scale");
     public static final KernelRef ADD_BIAS = KernelRef.of(Elementwise.class, "addBias");
+    public static final KernelRef ADD = KernelRef.of(Elementwise.class, "add");
 
     private Elementwise() {
     }
@@ -29,6 +30,20 @@ public final class Elementwise {
                 x.set(r * cols + c, x.get(r * cols + c) + bias.get(c));
             }
         }
+    }
+
+    /** x[i] += y[i] for i in [0, n) (learned position embeddings joining the token embeddings). */
+    public static void add(FloatArray x, FloatArray y, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            x.set(i, x.get(i) + y.get(i));
+        }
+    }
+
+    public static void launchAdd(Device device, DeviceBuffer x, DeviceBuffer y, int n) {
+        Shapes.positive(n, "n");
+        Shapes.atLeast(x, n, "x");
+        Shapes.atLeast(y, n, "y");
+        device.launch(ADD, Grid.of(n), x, y, n);
     }
 
     public static void launchAddBias(Device device, DeviceBuffer x, DeviceBuffer bias, int rows, int cols) {

@@ -1,0 +1,147 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
+import static io.lightllm.kernels.KernelTestSupport.copyOf;
+import static io.lightllm.kernels.KernelTestSupport.device;
+import static io.lightllm.kernels.KernelTestSupport.isJvm;
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static io.lightllm.testing.TensorAssert.fill;
+import static io.lightllm.testing.TensorAssert.random;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The mixture-of-experts launches against a scalar reference that runs every token through its
+ * top-k experts one by one (HF Mixtral's loop): the grouping and the tiles must not change the sums.
+ */
+class MoeTest {
+    private static final int HIDDEN = 24, WIDTH = 40, EXPERTS = 6, TOP_K = 2;
+    // f32 sums of 24 and 40 products in another order: a few ulps of values of order 1
+    private static final float ATOL = 2e-5f, RTOL = 1e-4f;
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void matchesTheTokenByTokenReference(String id) {
+        Device dev = device(id);
+        // 1 token (decode), a few, and more than one tile per expert with some experts unused
+        for (int tokens : new int[] {1, 3, 11}) {
+            for (DType wType : new DType[] {DType.F32, DType.BF16}) {
+                FloatArray x = random(tokens * HIDDEN, 1f, 11 + tokens);
+                FloatArray logits = random(tokens * EXPERTS, 2f, 7 + tokens);
+                if (tokens == 11) {
+                    for (int t = 0; t < tokens; t++) { // expert 5 never chosen, expert 0 by every token
+                        logits.set(t * EXPERTS, 5f);
+                        logits.set(t * EXPERTS + 5, -5f);
+                    }
+                }
+                NativeArray w1 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 1);
+                NativeArray w3 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 2);
+                NativeArray w2 = fill(NativeArray.allocate(wType, EXPERTS * HIDDEN * WIDTH), 0.3f, 3);
+                FloatArray expected = reference(x, logits, w1, w3, w2, tokens);
+                FloatArray actual = run(dev, x, logits, w1, w3, w2, tokens);
+                String what = tokens + " tokens, " + wType + " experts on " + id;
+                assertClose(expected, actual, ATOL, RTOL, what);
+                if (!isJvm(dev)) {
+                    assertClose(run(TestDevices.jvm(), x, logits, w1, w3, w2, tokens), actual, ATOL, RTOL, what + " vs jvm");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void tiesPickTheLowerExpertAndWeightsAreRenormalised(String id) {
+        Device dev = device(id);
+        FloatArray logits = FloatArray.fromArray(new float[] {1f, 3f, 3f, 0f, 3f, 1f});
+        DeviceBuffer ids = dev.allocate(DType.I32, 2), weights = dev.allocate(DType.F32, 2), lb = copyOf(dev, logits);
+        dev.launch(Moe.ROUTE, io.lightllm.tornado.runtime.Grid.of(1), ids, weights, lb, 1, EXPERTS, 2, 1);
+        IntArray picked = (IntArray) dev.download(ids);
+        FloatArray w = (FloatArray) dev.download(weights);
+        assertArrayEquals(new int[] {1, 2}, new int[] {picked.get(0), picked.get(1)});
+        assertArrayEquals(new float[] {0.5f, 0.5f}, new float[] {w.get(0), w.get(1)}, 1e-6f);
+        for (DeviceBuffer b : new DeviceBuffer[] {ids, weights, lb}) {
+            b.close();
+        }
+    }
+
+    @Test
+    void compilesToCuda() {
+        assertCompilesToCuda(Moe.ROUTE);
+        assertCompilesToCuda(Moe.GROUP);
+        assertCompilesToCuda(Moe.COMBINE);
+        for (DType w : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(Moe.GATED_UP, DType.F32, DType.F32, w, w, DType.I32, DType.I32, DType.I32, null, null, null, null, null, null);
+            assertCompilesToCuda(Moe.DOWN, DType.F32, DType.F32, w, DType.I32, DType.I32, null, null, null, null);
+        }
+    }
+
+    private static FloatArray run(Device dev, FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens) {
+        DeviceBuffer out = dev.allocate(DType.F32, (long) tokens * HIDDEN), xb = copyOf(dev, x), lb = copyOf(dev, logits);
+        DeviceBuffer b1 = copyOf(dev, w1), b3 = copyOf(dev, w3), b2 = copyOf(dev, w2);
+        Moe.Experts experts = new Moe.Experts(b1, b3, b2, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
+        try (Moe.Scratch scratch = Moe.Scratch.allocate(dev, tokens, experts)) {
+            Moe.launchMoe(dev, out, xb, lb, experts, scratch, Activations.Kind.SILU, tokens);
+            return (FloatArray) dev.download(out);
+        } finally {
+            for (DeviceBuffer b : new DeviceBuffer[] {out, xb, lb, b1, b3, b2}) {
+                b.close();
+            }
+        }
+    }
+
+    /** HF MixtralSparseMoeBlock, one token at a time, in double. */
+    private static FloatArray reference(FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens) {
+        FloatArray out = FloatArray.allocate(tokens * HIDDEN);
+        for (int t = 0; t < tokens; t++) {
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int e = 0; e < EXPERTS; e++) {
+                max = Math.max(max, logits.get(t * EXPERTS + e));
+            }
+            double[] p = new double[EXPERTS];
+            for (int e = 0; e < EXPERTS; e++) {
+                p[e] = Math.exp(logits.get(t * EXPERTS + e) - max);
+                sum += p[e];
+            }
+            Integer[] order = new Integer[EXPERTS];
+            Arrays.setAll(order, i -> i);
+            int tt = t;
+            Arrays.sort(order, (a, b) -> Float.compare(logits.get(tt * EXPERTS + b), logits.get(tt * EXPERTS + a)));
+            double picked = 0;
+            for (int j = 0; j < TOP_K; j++) {
+                picked += p[order[j]] / sum;
+            }
+            for (int j = 0; j < TOP_K; j++) {
+                int e = order[j];
+                double weight = p[e] / sum / picked;
+                double[] act = new double[WIDTH];
+                for (int i = 0; i < WIDTH; i++) {
+                    double g = 0, u = 0;
+                    for (int d = 0; d < HIDDEN; d++) {
+                        g += x.get(t * HIDDEN + d) * (double) w1.getFloat((e * WIDTH + i) * HIDDEN + d);
+                        u += x.get(t * HIDDEN + d) * (double) w3.getFloat((e * WIDTH + i) * HIDDEN + d);
+                    }
+                    act[i] = g / (1 + Math.exp(-g)) * u;
+                }
+                for (int o = 0; o < HIDDEN; o++) {
+                    double y = 0;
+                    for (int i = 0; i < WIDTH; i++) {
+                        y += act[i] * w2.getFloat((e * HIDDEN + o) * WIDTH + i);
+                    }
+                    out.set(t * HIDDEN + o, (float) (out.get(t * HIDDEN + o) + weight * y));
+                }
+            }
+        }
+        return out;
+    }
+}
