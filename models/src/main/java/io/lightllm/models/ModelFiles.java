@@ -2,6 +2,7 @@ package io.lightllm.models;
 
 import io.lightllm.models.config.GenerationConfig;
 import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.decoder.Architectures;
 import io.lightllm.models.gguf.GgufModelConfig;
 import io.lightllm.models.gguf.GgufWeights;
 import io.lightllm.models.tokenizer.HfTokenizer;
@@ -16,7 +17,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.stream.Stream;
 
 /**
@@ -27,12 +27,6 @@ import java.util.stream.Stream;
 public final class ModelFiles implements AutoCloseable {
 
     public enum Format { HF_SAFETENSORS, GGUF }
-
-    /** Families whose config.json keys this module reads (the ones the engine's model classes are written for). */
-    public static final Set<String> SUPPORTED_MODEL_TYPES = Set.of(
-            "llama", "mistral", "mixtral", "qwen2", "stablelm", "minicpm", "bloom", "gpt_bigcode",
-            // Llama variants: Yi's original checkpoints say "Yi" (later ones are plain "llama")
-            "yi", "Yi", "internlm", "baichuan");
 
     private final Path source;
     private final Format format;
@@ -89,10 +83,11 @@ public final class ModelFiles implements AutoCloseable {
     }
 
     private static ModelFiles openHf(Path dir, LoadOptions options) {
-        ModelConfig config = ModelConfig.load(dir.resolve("config.json"));
-        if (!SUPPORTED_MODEL_TYPES.contains(config.modelType())) {
-            throw new ModelLoadException("unsupported architecture '" + config.modelType() + "' (model_type in "
-                    + dir.resolve("config.json") + "); supported: " + String.join(", ", new TreeSet<>(SUPPORTED_MODEL_TYPES)));
+        ModelConfig config = Architectures.readConfig(dir.resolve("config.json"));
+        try {
+            Architectures.of(config);
+        } catch (ModelLoadException e) {
+            throw new ModelLoadException(dir.resolve("config.json") + ": " + e.getMessage(), e);
         }
         Tokenizer tokenizer = HfTokenizer.load(dir);
         try {

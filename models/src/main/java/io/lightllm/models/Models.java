@@ -3,23 +3,22 @@ package io.lightllm.models;
 import io.lightllm.kernels.KernelLibrary;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.CausalLM;
-import io.lightllm.models.llama.LlamaModel;
-import io.lightllm.models.llama.TensorParallelModel;
+import io.lightllm.models.decoder.Architecture;
+import io.lightllm.models.decoder.Architectures;
+import io.lightllm.models.decoder.DecoderModel;
+import io.lightllm.models.decoder.TensorParallelModel;
+import io.lightllm.models.decoder.TensorShapes;
 import io.lightllm.models.weights.DummyWeights;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 
 /**
- * Builds the model class for a checkpoint's architecture: the one place that maps
- * {@code model_type} to an implementation. Adding an architecture means adding its row.
+ * Loads a checkpoint as a runnable model: the {@link DecoderModel} of its architecture's
+ * declaration ({@link Architectures}), on one device or split over several.
  */
 public final class Models {
-    /** Architectures that run through the Llama layers (differences handled by config and weight names). */
-    private static final Set<String> LLAMA_FAMILY = Set.of("llama", "mistral", "qwen2", "yi", "Yi", "internlm", "baichuan", "minicpm");
 
     private Models() {
     }
@@ -52,7 +51,7 @@ public final class Models {
     /** {@link #dummy(String, DType, Device, Quantization, boolean)} split over {@code devices}. */
     public static CausalLM dummy(String presetOrConfig, DType dtype, List<Device> devices, Quantization quant, boolean quiet) {
         ModelConfig c = dummyConfig(presetOrConfig);
-        DummyWeights weights = new DummyWeights(c, dtype);
+        DummyWeights weights = new DummyWeights(TensorShapes.of(Architectures.of(c), c), dtype);
         CausalLM model = load(c, weights, "dummy " + presetOrConfig, devices, quant, quiet);
         return new DelegatingModel(model, weights);
     }
@@ -60,26 +59,20 @@ public final class Models {
     public static ModelConfig dummyConfig(String presetOrConfig) {
         java.nio.file.Path path = java.nio.file.Path.of(presetOrConfig);
         if (java.nio.file.Files.isRegularFile(path)) {
-            return ModelConfig.load(path);
+            return Architectures.readConfig(path);
         }
         try (java.io.InputStream in = Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
             if (in == null) {
                 throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b; or a config.json path)");
             }
-            return ModelConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree(in), "preset " + presetOrConfig);
+            return Architectures.readConfig(new com.fasterxml.jackson.databind.ObjectMapper().readTree(in), "preset " + presetOrConfig);
         } catch (java.io.IOException e) {
             throw new ModelLoadException("cannot read preset " + presetOrConfig + ": " + e.getMessage());
         }
     }
 
     private static CausalLM load(ModelConfig c, WeightSource weights, String label, List<Device> devices, Quantization quant, boolean quiet) {
-        if (!LLAMA_FAMILY.contains(c.modelType())) {
-            throw new ModelLoadException("architecture '" + c.modelType() + "' (" + String.join(", ", c.architectures())
-                    + ") is recognised but has no model class yet; implemented: " + String.join(", ", new java.util.TreeSet<>(LLAMA_FAMILY)));
-        }
-        if (c.modelType().equals("baichuan") && c.numHiddenLayers() == 40) {
-            throw new ModelLoadException("Baichuan-13B uses ALiBi attention, which the Llama layers do not implement yet");
-        }
+        Architecture architecture = Architectures.of(c);
         if (devices.isEmpty()) {
             throw new IllegalArgumentException("no device to load " + label + " to");
         }
@@ -92,8 +85,8 @@ public final class Models {
         CausalLM model;
         try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
             boolean int8 = quant == Quantization.INT8;
-            model = devices.size() == 1 ? new LlamaModel(devices.getFirst(), c, weights, int8, progress::advance)
-                    : new TensorParallelModel(devices, c, weights, int8, progress::advance);
+            model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, int8, progress::advance)
+                    : new TensorParallelModel(devices, architecture, c, weights, int8, progress::advance);
         }
         if (!quiet && model instanceof TensorParallelModel tp) {
             System.err.println("tensor parallelism: " + tp.worldSize() + " ranks on " + to + ", collectives over " + tp.communicator());
@@ -146,8 +139,4 @@ public final class Models {
         }
     }
 
-    /** Architectures with a model class, for messages and docs. */
-    public static Map<String, String> implemented() {
-        return Map.of("llama family", String.join(", ", new java.util.TreeSet<>(LLAMA_FAMILY)));
-    }
 }

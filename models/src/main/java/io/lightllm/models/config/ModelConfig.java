@@ -8,11 +8,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * The architecture settings of a model, read from a Hugging Face config.json (or built from GGUF
- * metadata by {@code io.lightllm.models.gguf.GgufModelConfig}). Keys this record does not name stay
+ * metadata by {@code io.lightllm.models.gguf.GgufModelConfig}), after an architecture's declaration has
+ * renamed its keys and added what the family implies ({@code Architectures.readConfig}). Keys this record does not name stay
  * in {@link #raw} for the model classes of particular architectures.
  *
  * @param modelType             config.json's model_type ("llama", "qwen2", ...)
@@ -60,11 +60,6 @@ public record ModelConfig(
         JsonNode raw) {
 
     public static final int NO_TOKEN = -1;
-
-    /** Families whose attention projections always have biases, without a config flag for it. */
-    private static final Set<String> IMPLIED_ATTENTION_BIAS = Set.of("qwen2", "qwen2_moe", "bloom", "gpt_bigcode");
-    /** Families whose MLP projections always have biases. */
-    private static final Set<String> IMPLIED_MLP_BIAS = Set.of("bloom", "gpt_bigcode");
 
     /** Mixture-of-experts settings: {@code numLocalExperts} experts, {@code numExpertsPerTok} used per token. */
     public record Moe(int numLocalExperts, int numExpertsPerTok) {
@@ -148,8 +143,8 @@ public record ModelConfig(
         List<Integer> eos = JsonFields.intList(c, "eos_token_id");
         DType dtype = JsonFields.firstString(c, "torch_dtype", "dtype").map(name -> parseDtype(name, source)).orElse(DType.F32);
         boolean attnBias = JsonFields.firstBoolean(c, "attention_bias", "use_qkv_bias", "qkv_bias", "bias")
-                .orElse(IMPLIED_ATTENTION_BIAS.contains(modelType));
-        boolean mlpBias = JsonFields.firstBoolean(c, "mlp_bias").orElse(IMPLIED_MLP_BIAS.contains(modelType));
+                .orElse(false);
+        boolean mlpBias = JsonFields.firstBoolean(c, "mlp_bias").orElse(false);
         double partialRotary = JsonFields.firstDouble(c, "partial_rotary_factor")
                 .or(() -> JsonFields.first(c, "rope_parameters").flatMap(p -> JsonFields.firstDouble(p, "partial_rotary_factor")))
                 .orElse(1.0);

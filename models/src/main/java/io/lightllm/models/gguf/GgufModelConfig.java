@@ -5,6 +5,7 @@ import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.config.RopeConfig;
+import io.lightllm.models.decoder.Architectures;
 import io.lightllm.tornado.api.DType;
 
 import java.util.ArrayList;
@@ -23,15 +24,15 @@ import java.util.Optional;
  * attention, because q and k are permuted alike and q.k is invariant under a common permutation.
  */
 public final class GgufModelConfig {
-    private static final String ARCH = "llama";
 
     private GgufModelConfig() {
     }
 
     public static ModelConfig from(GgufFile f) {
         String arch = f.getString("general.architecture");
-        if (!arch.equals(ARCH)) {
-            throw new ModelLoadException("unsupported GGUF architecture '" + arch + "' in " + f.path() + " (supported: llama)");
+        if (!arch.equals(Architectures.LLAMA.ggufName())) {
+            throw new ModelLoadException("unsupported GGUF architecture '" + arch + "' in " + f.path() + " (supported: "
+                    + Architectures.ggufNames() + ")");
         }
         String p = arch + ".";
         int hidden = f.getInt(p + "embedding_length");
@@ -49,7 +50,7 @@ public final class GgufModelConfig {
         Optional<ModelConfig.Moe> moe = f.getInt(p + "expert_count", 0) > 0
                 ? Optional.of(new ModelConfig.Moe(f.getInt(p + "expert_count"), f.getInt(p + "expert_used_count")))
                 : Optional.empty();
-        return new ModelConfig(ARCH, List.of("LlamaForCausalLM"), hidden, f.getInt(p + "feed_forward_length"),
+        return new ModelConfig(Architectures.LLAMA.modelType(), Architectures.LLAMA.hfClasses(), hidden, f.getInt(p + "feed_forward_length"),
                 f.getInt(p + "block_count"), heads, kvHeads, headDim, vocab, f.getInt(p + "context_length", 0),
                 f.getFloat(p + "attention.layer_norm_rms_epsilon"), tied, Optional.of("silu"),
                 f.getInt("tokenizer.ggml.bos_token_id", ModelConfig.NO_TOKEN), eos, storedDtype(f), false, false,

@@ -1,7 +1,6 @@
 package io.lightllm.models.weights;
 
 import io.lightllm.models.ModelLoadException;
-import io.lightllm.models.config.ModelConfig;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.KMath;
 import java.lang.foreign.Arena;
@@ -15,9 +14,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.IntStream;
 
 /**
- * Random weights for a Llama-family config ({@code --load-format dummy}), so benchmarks at full
+ * Random weights for any architecture's tensors ({@code --load-format dummy}), so benchmarks at full
  * size need no download. Values are a fixed hash of the tensor name and index, uniform in
- * [-0.02, 0.02) (norm weights 1), made on first use in parallel and kept until close.
+ * [-0.02, 0.02) (norm weights 1, biases 0), made on first use in parallel and kept until close.
  */
 public final class DummyWeights implements WeightSource {
     private final Map<String, long[]> shapes = new TreeMap<>();
@@ -25,30 +24,13 @@ public final class DummyWeights implements WeightSource {
     private final DType dtype;
     private final Arena arena = Arena.ofShared();
 
-    public DummyWeights(ModelConfig c, DType dtype) {
+    /** Random tensors of the given names and shapes (an architecture's, from {@code TensorShapes}). */
+    public DummyWeights(Map<String, long[]> tensorShapes, DType dtype) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
             throw new ModelLoadException("dummy weights are f32, f16 or bf16, not " + dtype);
         }
         this.dtype = dtype;
-        long h = c.hiddenSize(), q = (long) c.numAttentionHeads() * c.headDim(), kv = (long) c.numKeyValueHeads() * c.headDim();
-        long inter = c.intermediateSize(), vocab = c.vocabSize();
-        shapes.put("model.embed_tokens.weight", new long[] {vocab, h});
-        for (int l = 0; l < c.numHiddenLayers(); l++) {
-            String p = "model.layers." + l + ".";
-            shapes.put(p + "input_layernorm.weight", new long[] {h});
-            shapes.put(p + "post_attention_layernorm.weight", new long[] {h});
-            shapes.put(p + "self_attn.q_proj.weight", new long[] {q, h});
-            shapes.put(p + "self_attn.k_proj.weight", new long[] {kv, h});
-            shapes.put(p + "self_attn.v_proj.weight", new long[] {kv, h});
-            shapes.put(p + "self_attn.o_proj.weight", new long[] {h, q});
-            shapes.put(p + "mlp.gate_proj.weight", new long[] {inter, h});
-            shapes.put(p + "mlp.up_proj.weight", new long[] {inter, h});
-            shapes.put(p + "mlp.down_proj.weight", new long[] {h, inter});
-        }
-        shapes.put("model.norm.weight", new long[] {h});
-        if (!c.tieWordEmbeddings()) {
-            shapes.put("lm_head.weight", new long[] {vocab, h});
-        }
+        shapes.putAll(tensorShapes);
     }
 
     @Override
@@ -66,14 +48,16 @@ public final class DummyWeights implements WeightSource {
             count *= d;
         }
         MemorySegment seg = arena.allocate(count * dtype.bytes(), 64);
-        boolean norm = name.endsWith("norm.weight");
+        boolean bias = name.endsWith(".bias");
+        boolean norm = !bias && shape.length == 1; // the 1-D weights are the norms'
+
         long seed = name.hashCode() * 0x9E3779B97F4A7C15L;
         final long n = count;
         int chunks = (int) Math.min(4096, Math.max(1, n >> 16));
         IntStream.range(0, chunks).parallel().forEach(chunk -> {
             long from = n * chunk / chunks, to = n * (chunk + 1) / chunks;
             for (long i = from; i < to; i++) {
-                float v = norm ? 1f : (float) (((mix(seed + i) >>> 11) * 0x1.0p-53 * 2 - 1) * 0.02);
+                float v = bias ? 0f : norm ? 1f : (float) (((mix(seed + i) >>> 11) * 0x1.0p-53 * 2 - 1) * 0.02);
                 switch (dtype) {
                     case F32 -> seg.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, v);
                     case F16 -> seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Float.floatToFloat16(v));

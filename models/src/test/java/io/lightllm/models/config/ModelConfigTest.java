@@ -2,6 +2,7 @@ package io.lightllm.models.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.decoder.Architectures;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import org.junit.jupiter.api.Test;
@@ -18,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ModelConfigTest {
 
     private static ModelConfig tiny(String arch) {
-        return ModelConfig.load(SharedData.tinyFixture(arch).resolve("config.json"));
+        return Architectures.readConfig(SharedData.tinyFixture(arch).resolve("config.json"));
     }
 
     private static ModelConfig parse(String json) throws Exception {
@@ -100,9 +101,10 @@ class ModelConfigTest {
         assertEquals(4, c.numAttentionHeads()); // n_head
         assertEquals(4, c.numKeyValueHeads());
         assertEquals(256, c.intermediateSize()); // 4 * hidden
-        assertEquals(0, c.maxPositionEmbeddings()); // ALiBi: none
+        // ALiBi: config.json names no context; the declaration implies BLOOM's training length
+        assertEquals(2048, c.maxPositionEmbeddings());
         assertEquals(1e-5, c.normEps()); // layer_norm_epsilon
-        assertTrue(c.hiddenAct().isEmpty());
+        assertEquals(Optional.of("gelu_pytorch_tanh"), c.hiddenAct()); // bloom_gelu_forward, implied by the declaration
         assertTrue(c.attentionBias());
         assertTrue(c.mlpBias());
         assertTrue(c.tieWordEmbeddings());

@@ -13,13 +13,13 @@ import java.util.Arrays;
  * one prefill of all prompts packed, then decode steps of all requests. The engine does this
  * for real (scheduling, sampling on the device); tests use this to check the model alone.
  */
-final class GreedyRunner {
-    final float[][] firstLogits;
-    final int[][] generated;
+public final class GreedyRunner {
+    public final float[][] firstLogits;
+    public final int[][] generated;
     /** Top-1 minus top-2 logit of the step that chose {@code generated[r][s]}. */
     final float[][] margins;
 
-    GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype) {
+    public GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype) {
         int b = prompts.length;
         int total = 0;
         for (int[] p : prompts) {

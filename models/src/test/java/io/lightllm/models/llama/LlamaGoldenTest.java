@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * and greedy continuations identical, on the JVM and every accelerator, for each prompt alone
  * and for all prompts of a checkpoint batched together (the nopad path must be exact).
  */
-class LlamaGoldenTest {
+public class LlamaGoldenTest {
     /**
      * Logit tolerance by the checkpoint's stored dtype. Both sides compute in fp32 on the same
      * weights, so the engine's own error is summation order and last-ulp differences of
@@ -38,7 +38,7 @@ class LlamaGoldenTest {
      * A real bug (a swapped rotary half, a missing bias, a wrong norm) moves logits by 1e-2 or
      * more, and greedy ids are compared exactly in any case.
      */
-    static float tolerance(DType stored) {
+    public static float tolerance(DType stored) {
         return switch (stored) {
             case F32 -> 1e-4f;
             case F16 -> 5e-4f;
@@ -84,7 +84,7 @@ class LlamaGoldenTest {
         }
     }
 
-    static void assertLogitsClose(float[] expected, float[] actual, float tolerance, String what) {
+    public static void assertLogitsClose(float[] expected, float[] actual, float tolerance, String what) {
         assertTrue(expected.length == actual.length, what + ": vocab " + actual.length + " vs golden " + expected.length);
         float worst = 0;
         int at = -1;

@@ -92,8 +92,8 @@ class LlamaInt8Test {
     @ValueSource(strings = {"stories260K", "llama"})
     void int8ShrinksTheLinearWeights(String name) {
         try (ModelFiles files = ModelFiles.open(checkpoint(name), LoadOptions.quietly());
-             LlamaModel full = (LlamaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true);
-             LlamaModel int8 = (LlamaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.INT8, true)) {
+             CausalLM full = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true);
+             CausalLM int8 = Models.load(files, Devices.get("jvm"), Models.Quantization.INT8, true)) {
             ModelConfig c = files.config();
             long linearWeights = 0, linearRows = 0;
             int hidden = c.hiddenSize(), qDim = c.numAttentionHeads() * c.headDim(), kvDim = c.numKeyValueHeads() * c.headDim();

@@ -7,6 +7,7 @@ import io.lightllm.models.Golden;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
+import io.lightllm.models.decoder.TensorParallelModel;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.testing.SharedData;

@@ -10,6 +10,7 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.Models;
+import io.lightllm.models.decoder.TensorParallelModel;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.models.parallel.RankGroup;
@@ -50,7 +51,14 @@ class TensorParallelTest {
                 Arguments.of("qwen2", SharedData.tinyFixture("qwen2"), 2),
                 Arguments.of("llama3_tied", SharedData.tinyFixture("llama3_tied"), 2),
                 Arguments.of("llama3_tied", SharedData.tinyFixture("llama3_tied"), 4),
-                Arguments.of("stories260K", SharedData.model("stories260K"), 4));
+                Arguments.of("stories260K", SharedData.model("stories260K"), 4),
+                // the other blocks: ALiBi slopes of a rank's heads, per-head fused qkv (bloom); a replicated
+                // multi-query kv head from a stacked c_attn and learned positions (starcoder); LayerNorm and
+                // partial rotary (stablelm); every expert split by rows under a replicated router (mixtral)
+                Arguments.of("bloom", SharedData.tinyFixture("bloom"), 2),
+                Arguments.of("starcoder", SharedData.tinyFixture("starcoder"), 2),
+                Arguments.of("stablelm", SharedData.tinyFixture("stablelm"), 2),
+                Arguments.of("mixtral", SharedData.tinyFixture("mixtral"), 2));
     }
 
     @ParameterizedTest(name = "{0} at tp {2}")

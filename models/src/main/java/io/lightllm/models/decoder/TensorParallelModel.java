@@ -1,4 +1,4 @@
-package io.lightllm.models.llama;
+package io.lightllm.models.decoder;
 
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.CausalLM;
@@ -23,8 +23,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongConsumer;
 
 /**
- * A Llama model split over several devices (Megatron-style tensor parallelism, see
- * docs/tensor-parallel.md): rank r runs a {@link LlamaModel} of its {@link LlamaShard} on
+ * A decoder model split over several devices (Megatron-style tensor parallelism, see
+ * docs/tensor-parallel.md): rank r runs a {@link DecoderModel} of its {@link Shard} on
  * device r, on a thread of its own, and the ranks meet in a {@link RankGroup} (NCCL on GPUs,
  * host memory otherwise).
  *
@@ -36,7 +36,7 @@ import java.util.function.LongConsumer;
 public final class TensorParallelModel implements CausalLM {
     private final Device[] devices;
     private final ModelConfig config;
-    private final LlamaModel[] ranks;
+    private final DecoderModel[] ranks;
     private final RankGroup communicator;
     private final int[] vocabColumns;
     private final ExecutorService[] threads;
@@ -46,19 +46,20 @@ public final class TensorParallelModel implements CausalLM {
     private int logitsRows;
 
     /** Rank 0 reports loading progress (it reads every tensor once); the others load quietly. */
-    public TensorParallelModel(List<Device> devices, ModelConfig config, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+    public TensorParallelModel(List<Device> devices, Architecture architecture, ModelConfig config, WeightSource source, boolean int8Weights,
+            LongConsumer onBytes) {
         if (devices.size() < 2) {
             throw new IllegalArgumentException("tensor parallelism needs at least two ranks, got " + devices.size());
         }
         this.devices = devices.toArray(Device[]::new);
         this.config = config;
         this.communicator = RankGroup.forDevices(this.devices);
-        this.ranks = new LlamaModel[this.devices.length];
+        this.ranks = new DecoderModel[this.devices.length];
         this.threads = new ExecutorService[this.devices.length];
         try {
             for (int r = 0; r < ranks.length; r++) {
-                LlamaShard shard = LlamaShard.of(config, communicator.rank(r));
-                ranks[r] = new LlamaModel(this.devices[r], config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
+                Shard shard = Shard.of(config, communicator.rank(r));
+                ranks[r] = new DecoderModel(this.devices[r], architecture, config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
                 int rank = r;
                 threads[r] = Executors.newSingleThreadExecutor(task -> {
                     Thread t = new Thread(task, "tp-rank-" + rank);
@@ -71,7 +72,7 @@ public final class TensorParallelModel implements CausalLM {
             throw e;
         }
         // each rank's head holds its vocabulary rows: the column blocks of the logits gather, rank 0 first
-        this.vocabColumns = Arrays.stream(ranks).mapToInt(LlamaModel::vocabSize).toArray();
+        this.vocabColumns = Arrays.stream(ranks).mapToInt(DecoderModel::vocabSize).toArray();
     }
 
     public int worldSize() {
@@ -157,7 +158,7 @@ public final class TensorParallelModel implements CausalLM {
         if (failure != null) {
             // recorded steps hold collectives of the communicators that recover() replaces, and NCCL
             // cannot free a communicator while a CUDA graph still holds work of it: drop them first
-            for (LlamaModel rank : ranks) {
+            for (DecoderModel rank : ranks) {
                 rank.closeRecordings();
             }
             communicator.recover();
@@ -215,7 +216,7 @@ public final class TensorParallelModel implements CausalLM {
 
     /**
      * The table's mirrors on ranks 1..N-1, made the first time it is seen. Each step writes its
-     * new tokens' slots into every mirror (the scatter of {@link LlamaModel}); the engine's own
+     * new tokens' slots into every mirror (the scatter of {@link DecoderModel}); the engine's own
      * writes (prompt sharing) reach them through {@link RequestTokenTable#writeRow}.
      */
     private RequestTokenTable[] tablesOf(RequestTokenTable table) {
@@ -265,7 +266,7 @@ public final class TensorParallelModel implements CausalLM {
         if (logits != null) {
             logits.close();
         }
-        for (LlamaModel m : ranks) {
+        for (DecoderModel m : ranks) {
             if (m != null) {
                 m.close();
             }

@@ -1,25 +1,25 @@
-package io.lightllm.models.llama;
+package io.lightllm.models.decoder;
 
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.parallel.Communicator;
 
 /**
- * The part of a Llama model one tensor-parallel rank holds (Megatron-style):
+ * The part of a decoder one tensor-parallel rank holds (Megatron-style):
  * query heads {@code [firstHead, firstHead + heads)} with the kv heads they read
  * ({@code [firstKvHead, firstKvHead + kvHeads)}; when there are fewer kv heads than ranks each rank
  * keeps a copy of the one its query heads share), MLP rows {@code [firstIntermediate, + intermediate)},
  * and vocabulary rows {@code [firstVocab, + vocab)} of the head. {@link #whole} is the single-device
  * model: everything, and no communicator.
  */
-record LlamaShard(int rank, int worldSize, int firstHead, int heads, int firstKvHead, int kvHeads,
+public record Shard(int rank, int worldSize, int firstHead, int heads, int firstKvHead, int kvHeads,
                   int firstIntermediate, int intermediate, int firstVocab, int vocab, Communicator communicator) {
 
-    static LlamaShard whole(ModelConfig c) {
-        return new LlamaShard(0, 1, 0, c.numAttentionHeads(), 0, c.numKeyValueHeads(), 0, c.intermediateSize(), 0, c.vocabSize(), null);
+    public static Shard whole(ModelConfig c) {
+        return new Shard(0, 1, 0, c.numAttentionHeads(), 0, c.numKeyValueHeads(), 0, c.intermediateSize(), 0, c.vocabSize(), null);
     }
 
-    static LlamaShard of(ModelConfig c, Communicator communicator) {
+    public static Shard of(ModelConfig c, Communicator communicator) {
         int rank = communicator.rank(), n = communicator.worldSize();
         int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads();
         if (heads % n != 0) {
@@ -35,7 +35,7 @@ record LlamaShard(int rank, int worldSize, int firstHead, int heads, int firstKv
         int firstKv = firstHead / (heads / kvHeads);
         int firstI = split(c.intermediateSize(), n, rank), endI = split(c.intermediateSize(), n, rank + 1);
         int firstV = split(c.vocabSize(), n, rank), endV = split(c.vocabSize(), n, rank + 1);
-        return new LlamaShard(rank, n, firstHead, localHeads, firstKv, localKv, firstI, endI - firstI, firstV, endV - firstV, communicator);
+        return new Shard(rank, n, firstHead, localHeads, firstKv, localKv, firstI, endI - firstI, firstV, endV - firstV, communicator);
     }
 
     /** Start of part {@code part} of {@code total} items cut into {@code parts} near-equal parts. */
@@ -43,17 +43,17 @@ record LlamaShard(int rank, int worldSize, int firstHead, int heads, int firstKv
         return (int) ((long) total * part / parts);
     }
 
-    boolean sharded() {
+    public boolean sharded() {
         return worldSize > 1;
     }
 
     /** Whether a step of this rank can be recorded on the device: one device, or collectives that stay on it. */
-    boolean recordable() {
+    public boolean recordable() {
         return !sharded() || communicator.recordable();
     }
 
     /** Sums the ranks' partial outputs of a row-split projection (o, down); nothing on one device. */
-    void allReduce(io.lightllm.tornado.runtime.DeviceBuffer partial, int elements) {
+    public void allReduce(io.lightllm.tornado.runtime.DeviceBuffer partial, int elements) {
         if (sharded()) {
             communicator.allReduceSum(partial, elements);
         }

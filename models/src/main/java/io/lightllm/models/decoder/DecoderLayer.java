@@ -1,0 +1,61 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.kernels.Elementwise;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+
+/**
+ * One pre-norm decoder layer over a nopad batch, top to bottom:
+ *
+ * <pre>
+ * residual ─ input norm ─ attention ─┐
+ * residual += ◄──────────────────────┘
+ * residual ─ post-attention norm ─ MLP ─ residual +=
+ * </pre>
+ *
+ * Each residual add is fused into the norm that follows it (the next layer's input norm, or the
+ * final norm), so a layer leaves its MLP output in {@code projected} and the caller's next norm
+ * adds it. MiniCPM scales both branches before they join the residual.
+ */
+final class DecoderLayer {
+    private final Device device;
+    private final Norm inputNorm, postAttentionNorm;
+    private final AttentionBlock attention;
+    private final Mlp mlp;
+    private final int hidden;
+    private final float residualScale;
+
+    DecoderLayer(Architecture a, ModelConfig c, WeightLoader w, int layer, DeviceBuffer alibiSlopes) {
+        String prefix = a.layerPrefix(layer);
+        float eps = (float) c.normEps();
+        this.device = w.device();
+        this.hidden = c.hiddenSize();
+        this.inputNorm = Norm.load(a.norm(), w, prefix + a.inputNorm(), eps, hidden);
+        this.attention = new AttentionBlock(a.attention(), c, w, prefix, layer, alibiSlopes);
+        this.postAttentionNorm = Norm.load(a.norm(), w, prefix + a.postAttentionNorm(), eps, hidden);
+        this.mlp = Mlp.load(a.mlp(), c, w, prefix);
+        this.residualScale = c.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(c.numHiddenLayers()))).orElse(1f);
+    }
+
+    /** {@code first}: the residual holds the embeddings and nothing is pending in {@code projected}. */
+    void forward(StepBuffers s, Step step, boolean first) {
+        int t = step.tokens();
+        if (first) {
+            inputNorm.apply(device, s.normed, s.residual, t);
+        } else {
+            inputNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
+        }
+        attention.forward(s, step);
+        scaleBranch(s.projected, t);
+        postAttentionNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
+        mlp.forward(s, t);
+        scaleBranch(s.projected, t);
+    }
+
+    private void scaleBranch(DeviceBuffer branch, int t) {
+        if (residualScale != 1f) {
+            Elementwise.launchScale(device, branch, t * hidden, residualScale);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.kernels.Attention;
+import io.lightllm.kernels.Elementwise;
+import io.lightllm.kernels.Embedding;
+import io.lightllm.kernels.KvCache;
+import io.lightllm.kernels.TokenTable;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.decoder.Architecture.Positions;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongConsumer;
+
+/**
+ * A decoder-only model of any {@link Architecture} on one device: it owns the weights and the
+ * per-step scratch, and runs a nopad batch through the embedding, the layers ({@link DecoderLayer})
+ * and the head:
+ *
+ * <pre>
+ * ids ─ embed (+ positions) (─ norm) ─► residual ─┬─ layer 0 … layer L-1 ─► final norm (last token of each request) ─► head ─► logits
+ * </pre>
+ */
+public final class DecoderModel implements CausalLM {
+    private final Device device;
+    private final Architecture architecture;
+    private final ModelConfig config;
+    private final Shard shard;
+    private final WeightLoader weights;
+    private final DeviceBuffer tokenEmbeddings, positionEmbeddings;
+    private final Norm embeddingNorm, finalNorm;
+    private final List<DecoderLayer> layers = new ArrayList<>();
+    private final Linear head;
+    private final RotaryTables rotary;
+    private StepBuffers step;
+
+    public DecoderModel(Device device, Architecture architecture, ModelConfig config, WeightSource source, boolean int8Weights,
+            LongConsumer onBytes) {
+        this(device, architecture, config, Shard.whole(config), source, int8Weights, onBytes);
+    }
+
+    /**
+     * One tensor-parallel rank: its share of the weights, a KV pool of its kv heads, and logits of
+     * its vocabulary rows ({@link #vocabSize} is the shard's); run by {@link TensorParallelModel}.
+     */
+    DecoderModel(Device device, Architecture a, ModelConfig c, Shard shard, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+        this.device = device;
+        this.architecture = a;
+        this.config = c;
+        this.shard = shard;
+        this.weights = new WeightLoader(device, source, shard, int8Weights, onBytes);
+        try {
+            int hidden = c.hiddenSize();
+            float eps = (float) c.normEps();
+            Range vocabRows = new Range(shard.firstVocab(), shard.vocab());
+            var e = a.embeddings();
+            tokenEmbeddings = weights.tableRows(e.tokens() + ".weight", vocabRows);
+            positionEmbeddings = e.positions() == null ? null : weights.tableRows(e.positions() + ".weight", Range.all(c.maxPositionEmbeddings()));
+            embeddingNorm = e.norm() == null ? null : Norm.load(a.norm(), weights, e.norm(), eps, hidden);
+            DeviceBuffer alibi = a.attention().positions() == Positions.ALIBI ? AttentionBlock.alibiSlopes(c, weights) : null;
+            for (int l = 0; l < c.numHiddenLayers(); l++) {
+                layers.add(new DecoderLayer(a, c, weights, l, alibi));
+            }
+            finalNorm = Norm.load(a.norm(), weights, a.finalNorm(), eps, hidden);
+            String headName = a.lmHead() + ".weight";
+            if (weights.has(headName) && !c.tieWordEmbeddings()) {
+                head = a.normalizedHead() ? weights.normalizedRows(a.lmHead(), c.vocabSize(), hidden, vocabRows)
+                        : weights.rowSplit(a.lmHead(), c.vocabSize(), hidden, vocabRows);
+            } else {
+                head = weights.headOver(tokenEmbeddings, e.tokens() + ".weight", vocabRows, hidden);
+            }
+            rotary = a.attention().positions() == Positions.ROTARY
+                    ? new RotaryTables(device, c, weights.ropeFrequencyFactors(c)) : null;
+        } catch (RuntimeException ex) {
+            weights.close();
+            throw ex;
+        }
+    }
+
+    @Override
+    public long weightBytes() {
+        return weights.deviceBytes();
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Architecture architecture() {
+        return architecture;
+    }
+
+    @Override
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public int vocabSize() {
+        return shard.vocab();
+    }
+
+    /** The trained context (with a sliding window, attention sees the last {@code sliding_window} tokens of it). */
+    @Override
+    public int maxSequenceLength() {
+        return config.maxPositionEmbeddings();
+    }
+
+    @Override
+    public TokenKvPool newKvPool(int slots, DType dtype) {
+        return new TokenKvPool(device, config.numHiddenLayers(), shard.kvHeads(), config.headDim(), slots, dtype);
+    }
+
+    @Override
+    public DType preferredKvDtype() {
+        return Attention.preferredPoolDtype(device, config.headDim());
+    }
+
+    @Override
+    public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+        int t = batch.tokens(), b = batch.requests();
+        if (step == null || step.tokens < t || step.requests < b) {
+            if (step != null) {
+                closeRecordings();
+                step.close();
+            }
+            step = new StepBuffers(device, config, shard, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
+        }
+        step.upload(batch);
+        if (rotary != null && rotary.changesFor(batch.maxSeqLen())) {
+            closeRecordings(); // they read the old table
+        }
+        DeviceBuffer freqs = rotary == null ? null : rotary.forSeqLen(batch.maxSeqLen());
+        // a sharded step whose ranks meet on the host mid-step cannot be replayed by a device recording;
+        // with NCCL each rank records its own step, collectives included, and the replays meet on the GPUs
+        if (batch.prefill() || !RECORD_DECODE || !shard.recordable() || Boolean.FALSE.equals(canRecord)) {
+            launchStep(new Step(batch, pool, table, freqs, batch.maxSeqLen()));
+            return step.logits;
+        }
+        // A decode step is the same launches for every step of a batch size: recorded once, it is
+        // replayed with one call (a CUDA graph). Its attention is sized for the table's row length
+        // so that growing sequences keep it valid; the lengths themselves are read from step.seqLens.
+        DecodeKey key = new DecodeKey(b, pool, table, freqs);
+        Device.Replay recorded = decodeSteps.get(key);
+        if (recorded != null) {
+            recorded.replay();
+            return step.logits;
+        }
+        Step decode = new Step(batch, pool, table, freqs, table.maxLen());
+        launchStep(decode); // compiles kernels and sizes scratch
+        recorded = device.capture(() -> launchStep(decode));
+        canRecord = recorded != null;
+        if (recorded != null) {
+            if (decodeSteps.size() >= MAX_RECORDINGS) {
+                closeRecordings();
+            }
+            decodeSteps.put(key, recorded);
+        }
+        return step.logits;
+    }
+
+    /** What a recorded decode step depends on besides the step buffers. */
+    private record DecodeKey(int requests, TokenKvPool pool, RequestTokenTable table, DeviceBuffer invFreq) {
+    }
+
+    /** {@code -Dlightllm.graphs=false} launches every decode step kernel by kernel. */
+    private static final boolean RECORD_DECODE = Boolean.parseBoolean(System.getProperty("lightllm.graphs", "true"));
+    private static final int MAX_RECORDINGS = 64;
+    private final Map<DecodeKey, Device.Replay> decodeSteps = new HashMap<>();
+    private Boolean canRecord;
+
+    /** Drops the recorded decode steps (they are recorded again when next needed). */
+    void closeRecordings() {
+        decodeSteps.values().forEach(Device.Replay::close);
+        decodeSteps.clear();
+    }
+
+    /** The launches of one step, reading every per-step value from the step buffers. */
+    private void launchStep(Step st) {
+        StepBuffers s = step;
+        int t = st.tokens(), b = st.batch().requests(), hidden = config.hiddenSize();
+        TokenTable.launchScatter(device, st.table().buffer(), s.tokenRows, s.positions, s.kvSlots, t, st.table().maxLen());
+        embed(s, t);
+        for (int l = 0; l < layers.size(); l++) {
+            layers.get(l).forward(s, st, l == 0);
+        }
+        // the last layer's MLP output joins the residual in the final norm; only the last new
+        // token of each request needs the head
+        finalNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
+        KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, b, 1, hidden);
+        head.apply(device, s.logits, s.lastNormed, b);
+        config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.logits, b * shard.vocab(), (float) (m.dimModelBase() / (double) hidden)));
+    }
+
+    /** residual = the token embeddings (+ learned positions) (normalised where the architecture has an embedding norm). */
+    private void embed(StepBuffers s, int t) {
+        int hidden = config.hiddenSize();
+        DeviceBuffer target = embeddingNorm != null ? s.normed : s.residual;
+        if (shard.sharded()) {
+            // each rank holds the embedding rows of its vocabulary part: a lookup of those, 0 elsewhere, summed over the ranks
+            Embedding.launchGather(device, target, tokenEmbeddings, s.ids, t, hidden, config.vocabSize(), shard.firstVocab());
+            shard.allReduce(target, t * hidden);
+        } else {
+            Embedding.launchGather(device, target, tokenEmbeddings, s.ids, t, hidden);
+        }
+        if (positionEmbeddings != null) {
+            Embedding.launchGather(device, s.projected, positionEmbeddings, s.positions, t, hidden);
+            Elementwise.launchAdd(device, target, s.projected, t * hidden);
+        }
+        if (embeddingNorm != null) {
+            embeddingNorm.apply(device, s.residual, s.normed, t);
+        }
+        config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.residual, t * hidden, (float) m.scaleEmb()));
+    }
+
+    @Override
+    public void close() {
+        closeRecordings();
+        if (step != null) {
+            step.close();
+        }
+        if (rotary != null) {
+            rotary.close();
+        }
+        weights.close();
+    }
+}

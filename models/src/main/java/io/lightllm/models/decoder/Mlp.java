@@ -1,0 +1,94 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.Moe;
+import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.decoder.Architecture.MlpSpec;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The MLP blocks: s.normed → s.projected, one rank's rows of the MLP, summed over the ranks. */
+sealed interface Mlp {
+    void forward(StepBuffers s, int tokens);
+
+    static Mlp load(MlpSpec spec, ModelConfig c, WeightLoader w, String prefix) {
+        Activations.Kind act = Activations.Kind.fromConfig(c.hiddenAct().orElse("silu"));
+        Shard shard = w.shard();
+        int hidden = c.hiddenSize(), inter = c.intermediateSize();
+        Range rows = new Range(shard.firstIntermediate(), shard.intermediate());
+        return switch (spec) {
+            case MlpSpec.Gated g -> new Gated(w.device(), shard, act, w.rowSplit(prefix + g.gate(), inter, hidden, rows),
+                    w.rowSplit(prefix + g.up(), inter, hidden, rows), w.columnSplit(prefix + g.down(), hidden, inter, rows));
+            case MlpSpec.Plain p -> new Plain(w.device(), shard, act, w.rowSplit(prefix + p.fc(), inter, hidden, rows),
+                    w.columnSplit(prefix + p.proj(), hidden, inter, rows));
+            case MlpSpec.Experts e -> Experts.load(e, c, w, prefix, act, rows);
+        };
+    }
+
+    /** down(act(gate(x)) · up(x)). */
+    record Gated(Device device, Shard shard, Activations.Kind act, Linear gate, Linear up, Linear down) implements Mlp {
+        public void forward(StepBuffers s, int t) {
+            gate.apply(device, s.gate, s.normed, t);
+            up.apply(device, s.up, s.normed, t);
+            Activations.launchGated(device, act, s.act, s.gate, s.up, t, shard.intermediate());
+            down.apply(device, s.projected, s.act, t);
+            shard.allReduce(s.projected, t * down.outFeatures());
+        }
+    }
+
+    /** proj(act(fc(x))). */
+    record Plain(Device device, Shard shard, Activations.Kind act, Linear fc, Linear proj) implements Mlp {
+        public void forward(StepBuffers s, int t) {
+            fc.apply(device, s.act, s.normed, t);
+            Activations.launchInPlace(device, act, s.act, t * shard.intermediate());
+            proj.apply(device, s.projected, s.act, t);
+            shard.allReduce(s.projected, t * proj.outFeatures());
+        }
+    }
+
+    /**
+     * A top-k mixture of gated experts (Mixtral): the router is replicated, each rank holds its
+     * rows of every expert, so the ranks' outputs sum as a dense MLP's do.
+     */
+    record Experts(Device device, Shard shard, Activations.Kind act, Linear router, Moe.Experts experts) implements Mlp {
+        static Experts load(MlpSpec.Experts spec, ModelConfig c, WeightLoader w, String prefix, Activations.Kind act, Range rows) {
+            ModelConfig.Moe moe = c.moe().orElseThrow(() -> new ModelLoadException(
+                    "a mixture-of-experts model needs num_local_experts and num_experts_per_tok in its config"));
+            if (w.int8()) {
+                throw new ModelLoadException("--quant int8 does not cover mixture-of-experts weights yet; load this model without it");
+            }
+            int hidden = c.hiddenSize(), inter = c.intermediateSize(), n = moe.numLocalExperts();
+            List<String> gates = new ArrayList<>(), ups = new ArrayList<>(), downs = new ArrayList<>();
+            for (int e = 0; e < n; e++) {
+                String expert = prefix + spec.experts().formatted(e);
+                gates.add(expert + spec.gate());
+                ups.add(expert + spec.up());
+                downs.add(expert + spec.down());
+            }
+            Range allHidden = Range.all(hidden), allInter = Range.all(inter);
+            Moe.Experts experts = new Moe.Experts(w.stacked(gates, inter, hidden, rows, allHidden), w.stacked(ups, inter, hidden, rows, allHidden),
+                    w.stacked(downs, hidden, inter, allHidden, rows), n, moe.numExpertsPerTok(), true, hidden, rows.count());
+            return new Experts(w.device(), w.shard(), act, w.rowSplit(prefix + spec.router(), n, hidden, Range.all(n)), experts);
+        }
+
+        /** Routing scratch of a step: the router's logits and the grouping, shared by the layers. */
+        private record Scratch(DeviceBuffer logits, Moe.Scratch routing) implements AutoCloseable {
+            public void close() {
+                logits.close();
+                routing.close();
+            }
+        }
+
+        public void forward(StepBuffers s, int t) {
+            Scratch scratch = s.blockScratch(Scratch.class, () -> new Scratch(
+                    device.allocate(DType.F32, (long) s.tokens * experts.numExperts()), Moe.Scratch.allocate(device, s.tokens, experts)));
+            router.apply(device, scratch.logits(), s.normed, t);
+            Moe.launchMoe(device, s.projected, s.normed, scratch.logits(), experts, scratch.routing(), act, t);
+            shard.allReduce(s.projected, t * experts.hidden());
+        }
+    }
+}

@@ -1,0 +1,18 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+
+/**
+ * What one step's layers read besides the step buffers.
+ *
+ * @param invFreq            the rotary table (null for models without rotary embeddings)
+ * @param attentionMaxSeqLen sizes decode attention's splits: the table's row length when the step is recorded
+ */
+record Step(NopadBatch batch, TokenKvPool pool, RequestTokenTable table, DeviceBuffer invFreq, int attentionMaxSeqLen) {
+    int tokens() {
+        return batch.tokens();
+    }
+}

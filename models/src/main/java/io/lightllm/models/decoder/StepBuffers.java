@@ -1,0 +1,147 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.kernels.Attention;
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * Scratch of one step, sized for a number of tokens and requests and reused while they fit. A
+ * recorded decode step holds these addresses, so they change only together with the recordings
+ * ({@link DecoderModel} drops both when a step needs more room).
+ */
+final class StepBuffers implements AutoCloseable {
+    final int tokens, requests;
+    final DeviceBuffer ids, positions, kvSlots, tokenRows;
+    final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
+    final DeviceBuffer residual, normed, q, k, v, attention, projected, gate, up, act;
+    final DeviceBuffer lastNormed, logits;
+    private final Device device;
+    private final ModelConfig config;
+    private final Shard shard;
+    private final List<DeviceBuffer> all = new ArrayList<>();
+    private final Map<Object, AutoCloseable> blockScratch = new HashMap<>();
+    private Attention.DecodeScratch decodeScratch;
+    private int decodeScratchMaxLen;
+
+    StepBuffers(Device device, ModelConfig c, Shard shard, int tokens, int requests) {
+        this.device = device;
+        this.config = c;
+        this.shard = shard;
+        this.tokens = tokens;
+        this.requests = requests;
+        int hidden = c.hiddenSize();
+        ids = i32(tokens);
+        positions = i32(tokens);
+        kvSlots = i32(tokens);
+        tokenRows = i32(tokens);
+        requestRows = i32(requests);
+        starts = i32(requests);
+        newCounts = i32(requests);
+        seqLens = i32(requests);
+        prefixes = i32(requests);
+        lastIndex = i32(requests);
+        residual = f32((long) tokens * hidden);
+        normed = f32((long) tokens * hidden);
+        q = f32((long) tokens * shard.heads() * c.headDim());
+        k = f32((long) tokens * shard.kvHeads() * c.headDim());
+        v = f32((long) tokens * shard.kvHeads() * c.headDim());
+        attention = f32((long) tokens * shard.heads() * c.headDim());
+        projected = f32((long) tokens * hidden);
+        gate = f32((long) tokens * shard.intermediate());
+        up = f32((long) tokens * shard.intermediate());
+        act = f32((long) tokens * shard.intermediate());
+        lastNormed = f32((long) requests * hidden);
+        logits = f32((long) requests * shard.vocab());
+    }
+
+    /** Split-k scratch of decode attention, sized for this step's requests and the table's longest row. */
+    Attention.DecodeScratch decodeScratch(int maxLen) {
+        if (decodeScratch == null || decodeScratchMaxLen < maxLen) {
+            if (decodeScratch != null) {
+                decodeScratch.close();
+            }
+            decodeScratch = Attention.DecodeScratch.allocateFor(device, requests, shard.heads(), config.headDim(), maxLen);
+            decodeScratchMaxLen = maxLen;
+        }
+        return decodeScratch;
+    }
+
+    /**
+     * Scratch a block needs beyond these buffers (a mixture's routing), made on first use for
+     * {@link #tokens} tokens and shared by the blocks that ask with the same key.
+     */
+    @SuppressWarnings("unchecked")
+    <T extends AutoCloseable> T blockScratch(Object key, Supplier<T> make) {
+        return (T) blockScratch.computeIfAbsent(key, k -> make.get());
+    }
+
+    Device device() {
+        return device;
+    }
+
+    private DeviceBuffer i32(long n) {
+        DeviceBuffer b = device.allocate(DType.I32, n);
+        all.add(b);
+        return b;
+    }
+
+    private DeviceBuffer f32(long n) {
+        DeviceBuffer b = device.allocate(DType.F32, n);
+        all.add(b);
+        return b;
+    }
+
+    void upload(NopadBatch batch) {
+        int t = batch.tokens(), b = batch.requests();
+        int[] rows = new int[t];
+        int[] prefix = new int[b];
+        int[] last = new int[b];
+        for (int r = 0; r < b; r++) {
+            for (int i = 0; i < batch.newCounts()[r]; i++) {
+                rows[batch.starts()[r] + i] = batch.requestRows()[r];
+            }
+            prefix[r] = batch.prefix(r);
+            last[r] = batch.starts()[r] + batch.newCounts()[r] - 1;
+        }
+        put(ids, batch.tokenIds());
+        put(positions, batch.positions());
+        put(kvSlots, batch.kvSlots());
+        put(tokenRows, rows);
+        put(requestRows, batch.requestRows());
+        put(starts, batch.starts());
+        put(newCounts, batch.newCounts());
+        put(seqLens, batch.seqLens());
+        put(prefixes, prefix);
+        put(lastIndex, last);
+    }
+
+    private void put(DeviceBuffer dst, int[] values) {
+        if (values.length > 0) {
+            device.write(IntArray.fromArray(values).segment(), dst, 0);
+        }
+    }
+
+    @Override
+    public void close() {
+        all.forEach(DeviceBuffer::close);
+        if (decodeScratch != null) {
+            decodeScratch.close();
+        }
+        for (AutoCloseable c : blockScratch.values()) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+}

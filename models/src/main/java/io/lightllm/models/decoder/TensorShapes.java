@@ -1,0 +1,105 @@
+package io.lightllm.models.decoder;
+
+import io.lightllm.models.config.ModelConfig;
+import io.lightllm.models.decoder.Architecture.MlpSpec;
+import io.lightllm.models.decoder.Architecture.NormKind;
+import io.lightllm.models.decoder.Architecture.Qkv;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Every tensor a declaration reads for a config, with its Hugging Face shape: what random
+ * weights of that architecture ({@code --load-format dummy}) must provide. Biases are listed where
+ * the config says the projections have them.
+ */
+public final class TensorShapes {
+    private final Map<String, long[]> shapes = new LinkedHashMap<>();
+    private final Architecture a;
+    private final ModelConfig c;
+
+    private TensorShapes(Architecture a, ModelConfig c) {
+        this.a = a;
+        this.c = c;
+    }
+
+    public static Map<String, long[]> of(Architecture a, ModelConfig c) {
+        return new TensorShapes(a, c).all();
+    }
+
+    private Map<String, long[]> all() {
+        long h = c.hiddenSize(), q = (long) c.numAttentionHeads() * c.headDim(), kv = (long) c.numKeyValueHeads() * c.headDim();
+        long inter = c.intermediateSize(), vocab = c.vocabSize();
+        put(a.embeddings().tokens() + ".weight", vocab, h);
+        if (a.embeddings().positions() != null) {
+            put(a.embeddings().positions() + ".weight", c.maxPositionEmbeddings(), h);
+        }
+        if (a.embeddings().norm() != null) {
+            norm(a.embeddings().norm());
+        }
+        for (int l = 0; l < c.numHiddenLayers(); l++) {
+            String p = a.layerPrefix(l);
+            norm(p + a.inputNorm());
+            norm(p + a.postAttentionNorm());
+            boolean bias = c.attentionBias();
+            switch (a.attention().qkv()) {
+                case Qkv.Separate s -> {
+                    linear(p + s.q(), q, h, bias);
+                    linear(p + s.k(), kv, h, bias);
+                    linear(p + s.v(), kv, h, bias);
+                }
+                case Qkv.Stacked s -> linear(p + s.name(), q + 2 * kv, h, bias);
+                case Qkv.PerHead s -> linear(p + s.name(), 3 * q, h, bias);
+            }
+            linear(p + a.attention().o(), h, q, c.mlpBias()); // the families with MLP biases (BLOOM, StarCoder) have one here too
+            if (a.attention().qNorm() != null) {
+                put(p + a.attention().qNorm() + ".weight", c.headDim());
+                put(p + a.attention().kNorm() + ".weight", c.headDim());
+            }
+            boolean mlpBias = c.mlpBias();
+            switch (a.mlp()) {
+                case MlpSpec.Gated g -> {
+                    linear(p + g.gate(), inter, h, mlpBias);
+                    linear(p + g.up(), inter, h, mlpBias);
+                    linear(p + g.down(), h, inter, mlpBias);
+                }
+                case MlpSpec.Plain m -> {
+                    linear(p + m.fc(), inter, h, mlpBias);
+                    linear(p + m.proj(), h, inter, mlpBias);
+                }
+                case MlpSpec.Experts e -> {
+                    int n = c.moe().orElseThrow().numLocalExperts();
+                    linear(p + e.router(), n, h, false);
+                    for (int x = 0; x < n; x++) {
+                        String expert = p + e.experts().formatted(x);
+                        linear(expert + e.gate(), inter, h, false);
+                        linear(expert + e.up(), inter, h, false);
+                        linear(expert + e.down(), h, inter, false);
+                    }
+                }
+            }
+        }
+        norm(a.finalNorm());
+        if (!c.tieWordEmbeddings()) {
+            put(a.lmHead() + ".weight", vocab, h);
+        }
+        return shapes;
+    }
+
+    private void norm(String name) {
+        put(name + ".weight", c.hiddenSize());
+        if (a.norm() == NormKind.LAYER) {
+            put(name + ".bias", c.hiddenSize());
+        }
+    }
+
+    private void linear(String name, long out, long in, boolean bias) {
+        put(name + ".weight", out, in);
+        if (bias) {
+            put(name + ".bias", out);
+        }
+    }
+
+    private void put(String name, long... shape) {
+        shapes.put(name, shape);
+    }
+}
