@@ -63,7 +63,7 @@ public final class Models {
         }
         try (java.io.InputStream in = Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
             if (in == null) {
-                throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b; or a config.json path)");
+                throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b, mixtral-8x7b; or a config.json path)");
             }
             return Architectures.readConfig(new com.fasterxml.jackson.databind.ObjectMapper().readTree(in), "preset " + presetOrConfig);
         } catch (java.io.IOException e) {

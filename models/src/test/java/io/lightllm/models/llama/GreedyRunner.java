@@ -17,7 +17,7 @@ public final class GreedyRunner {
     public final float[][] firstLogits;
     public final int[][] generated;
     /** Top-1 minus top-2 logit of the step that chose {@code generated[r][s]}. */
-    final float[][] margins;
+    public final float[][] margins;
 
     public GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype) {
         int b = prompts.length;
