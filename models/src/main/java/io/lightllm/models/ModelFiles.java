@@ -5,7 +5,6 @@ import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.decoder.Architectures;
 import io.lightllm.models.gguf.GgufModelConfig;
 import io.lightllm.models.gguf.GgufWeights;
-import io.lightllm.models.tokenizer.HfTokenizer;
 import io.lightllm.models.tokenizer.SentencePieceBpeTokenizer;
 import io.lightllm.models.tokenizer.Tokenizer;
 import io.lightllm.models.weights.SafetensorsWeights;
@@ -89,7 +88,7 @@ public final class ModelFiles implements AutoCloseable {
         } catch (ModelLoadException e) {
             throw new ModelLoadException(dir.resolve("config.json") + ": " + e.getMessage(), e);
         }
-        Tokenizer tokenizer = HfTokenizer.load(dir);
+        Tokenizer tokenizer = Tokenizer.load(dir);
         try {
             WeightSource weights = SafetensorsWeights.open(dir, options);
             return new ModelFiles(dir, Format.HF_SAFETENSORS, config, weights, tokenizer, GenerationConfig.load(dir, config));

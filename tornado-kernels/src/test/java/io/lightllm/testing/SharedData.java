@@ -43,4 +43,9 @@ public final class SharedData {
     public static Path model(String name) {
         return root().resolve("models").resolve(name);
     }
+
+    /** {@code shared/tokenizers/<name>}. */
+    public static Path tokenizer(String name) {
+        return root().resolve("tokenizers").resolve(name);
+    }
 }

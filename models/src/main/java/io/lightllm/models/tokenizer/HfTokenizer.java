@@ -42,8 +42,7 @@ public final class HfTokenizer implements Tokenizer {
     public static HfTokenizer load(Path dir) {
         Path json = dir.resolve("tokenizer.json");
         if (!Files.isRegularFile(json)) {
-            throw new ModelLoadException(dir + " has no tokenizer.json"
-                    + (Files.exists(dir.resolve("tokenizer.model")) ? " (only a SentencePiece tokenizer.model, which is not supported)" : ""));
+            throw new ModelLoadException(dir + " has no tokenizer.json");
         }
         JsonNode root = JsonFields.read(json);
         Map<String, Integer> ids = vocabulary(json, root);

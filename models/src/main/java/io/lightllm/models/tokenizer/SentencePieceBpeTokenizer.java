@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -101,6 +102,35 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
                 f.getBoolean("tokenizer.ggml.add_bos_token", true), f.getBoolean("tokenizer.ggml.add_eos_token", false),
                 f.getBoolean("tokenizer.ggml.add_space_prefix", true),
                 f.has("tokenizer.chat_template") ? Optional.of(f.getString("tokenizer.chat_template")) : Optional.empty());
+    }
+
+    /**
+     * The tokenizer of a directory that ships a SentencePiece {@code tokenizer.model} and no
+     * tokenizer.json (Baichuan, ChatGLM2): pieces, scores and types from the model file; bos/eos
+     * and whether to add them from tokenizer_config.json where it says, else from the model file.
+     */
+    public static SentencePieceBpeTokenizer fromModelFile(Path dir) {
+        Path file = dir.resolve("tokenizer.model");
+        SentencePieceModelFile m = SentencePieceModelFile.read(file);
+        if (m.modelType() != SentencePieceModelFile.BPE) {
+            throw new ModelLoadException(file + " is a SentencePiece model of type " + m.modelType()
+                    + " (1 = unigram); only BPE models (type 2) are supported");
+        }
+        String[] tokens = m.pieces().toArray(String[]::new);
+        TokenizerSettings settings = TokenizerSettings.load(dir);
+        Map<String, Integer> byText = new HashMap<>();
+        for (int i = tokens.length - 1; i >= 0; i--) {
+            byText.put(tokens[i], i);
+        }
+        int bos = settings.bosToken().map(t -> byText.getOrDefault(t, NO_TOKEN)).orElse(inRange(m.bosId(), tokens.length));
+        int eos = settings.eosToken().map(t -> byText.getOrDefault(t, NO_TOKEN)).orElse(inRange(m.eosId(), tokens.length));
+        return new SentencePieceBpeTokenizer(tokens, m.scores(), m.types(), bos, inRange(m.unkId(), tokens.length),
+                eos == NO_TOKEN ? new int[0] : new int[] {eos}, settings.addBosToken().orElse(true), settings.addEosToken().orElse(false),
+                m.addDummyPrefix(), settings.chatTemplate());
+    }
+
+    private static int inRange(int id, int vocabSize) {
+        return id >= 0 && id < vocabSize ? id : NO_TOKEN;
     }
 
     /** A token id key; absent, or out of range (llama.cpp writes uint32 -1 for "none"), is NO_TOKEN. */

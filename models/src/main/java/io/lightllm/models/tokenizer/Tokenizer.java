@@ -1,5 +1,8 @@
 package io.lightllm.models.tokenizer;
 
+import io.lightllm.models.ModelLoadException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Optional;
 
 /** Text to token ids and back, for one model's vocabulary. */
@@ -36,5 +39,19 @@ public interface Tokenizer extends AutoCloseable {
 
     @Override
     default void close() {
+    }
+
+    /**
+     * The tokenizer of a Hugging Face model directory: its tokenizer.json, or where there is none a
+     * SentencePiece tokenizer.model (Baichuan, ChatGLM2).
+     */
+    static Tokenizer load(Path dir) {
+        if (Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+            return HfTokenizer.load(dir);
+        }
+        if (Files.isRegularFile(dir.resolve("tokenizer.model"))) {
+            return SentencePieceBpeTokenizer.fromModelFile(dir);
+        }
+        throw new ModelLoadException(dir + " has no tokenizer.json and no SentencePiece tokenizer.model");
     }
 }
