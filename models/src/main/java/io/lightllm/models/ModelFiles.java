@@ -5,7 +5,6 @@ import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.decoder.Architectures;
 import io.lightllm.models.gguf.GgufModelConfig;
 import io.lightllm.models.gguf.GgufWeights;
-import io.lightllm.models.tokenizer.SentencePieceBpeTokenizer;
 import io.lightllm.models.tokenizer.Tokenizer;
 import io.lightllm.models.weights.SafetensorsWeights;
 import io.lightllm.models.weights.WeightSource;
@@ -102,7 +101,7 @@ public final class ModelFiles implements AutoCloseable {
         GgufWeights weights = GgufWeights.open(file, options);
         try {
             ModelConfig config = GgufModelConfig.from(weights.file());
-            Tokenizer tokenizer = SentencePieceBpeTokenizer.fromGguf(weights.file());
+            Tokenizer tokenizer = Tokenizer.fromGguf(weights.file());
             return new ModelFiles(file, Format.GGUF, config, weights, tokenizer, GenerationConfig.fromModel(config));
         } catch (RuntimeException e) {
             weights.close();

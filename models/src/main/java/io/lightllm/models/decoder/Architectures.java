@@ -45,12 +45,12 @@ public final class Architectures {
             .hfClasses("MistralForCausalLM").gguf(null).build();
 
     public static final Architecture QWEN2 = LLAMA.toBuilder().modelType("qwen2", "Qwen1.5 / Qwen2 / Qwen2.5")
-            .hfClasses("Qwen2ForCausalLM").gguf(null)
+            .hfClasses("Qwen2ForCausalLM").gguf("qwen2")
             .configKeys(ConfigKeys.implied("attention_bias", true)).build();
 
     /** Qwen3: per-head RMSNorms of q and k before the rotary embedding. */
     public static final Architecture QWEN3 = LLAMA.toBuilder().modelType("qwen3", "Qwen3")
-            .hfClasses("Qwen3ForCausalLM").gguf(null)
+            .hfClasses("Qwen3ForCausalLM").gguf("qwen3")
             .attention(new AttentionSpec(LLAMA.attention().qkv(), "self_attn.o_proj", Positions.ROTARY,
                     "self_attn.q_norm", "self_attn.k_norm")).build();
 
@@ -92,18 +92,18 @@ public final class Architectures {
 
     /** StableLM: LayerNorms, rotary on part of each head (partial_rotary_factor), q/k/v biases. */
     public static final Architecture STABLELM = LLAMA.toBuilder().modelType("stablelm", "StableLM")
-            .hfClasses("StableLmForCausalLM").gguf(null).norm(NormKind.LAYER)
+            .hfClasses("StableLmForCausalLM").gguf("stablelm").norm(NormKind.LAYER)
             .when(c -> !JsonFields.firstBoolean(c.raw(), "use_parallel_residual").orElse(false)
                     && !JsonFields.firstBoolean(c.raw(), "qk_layernorm").orElse(false)).build();
 
     /** Mixtral: Llama's attention, a top-k mixture of gated experts as the MLP. */
     public static final Architecture MIXTRAL = LLAMA.toBuilder().modelType("mixtral", "Mixtral")
-            .hfClasses("MixtralForCausalLM").gguf(null)
+            .hfClasses("MixtralForCausalLM").gguf("llama")
             .mlp(new MlpSpec.Experts("block_sparse_moe.gate", "block_sparse_moe.experts.%d.", "w1", "w3", "w2")).build();
 
     /** BLOOM: LayerNorms (one after the embedding too), ALiBi, q/k/v interleaved per head, a GELU MLP, biases everywhere. */
     public static final Architecture BLOOM = Architecture.builder("bloom", "BLOOM")
-            .hfClasses("BloomForCausalLM")
+            .hfClasses("BloomForCausalLM").gguf("bloom")
             .configKeys(ConfigKeys.implied("attention_bias", true, "mlp_bias", true, "hidden_act", "gelu_pytorch_tanh",
                     "max_position_embeddings", 2048))
             .norm(NormKind.LAYER)
@@ -116,7 +116,7 @@ public final class Architectures {
 
     /** StarCoder / SantaCoder (GPTBigCode, multi-query): learned positions, LayerNorms, q/k/v stacked in c_attn, a GELU MLP. */
     public static final Architecture STARCODER = Architecture.builder("gpt_bigcode", "StarCoder (GPTBigCode)")
-            .hfClasses("GPTBigCodeForCausalLM")
+            .hfClasses("GPTBigCodeForCausalLM").gguf("starcoder")
             .when(c -> c.numKeyValueHeads() == 1)
             .configKeys(ConfigKeys.implied("attention_bias", true, "mlp_bias", true))
             .norm(NormKind.LAYER)
@@ -176,9 +176,9 @@ public final class Architectures {
         return ModelConfig.fromJson(adapted, source);
     }
 
-    /** The declaration of a GGUF file's general.architecture. */
-    public static Optional<Architecture> ofGguf(String ggufArchitecture) {
-        return ALL.stream().filter(a -> ggufArchitecture.equals(a.ggufName())).findFirst();
+    /** The declaration of a GGUF file's general.architecture; llama.cpp writes Mixtral as "llama" with experts. */
+    public static Optional<Architecture> ofGguf(String ggufArchitecture, boolean experts) {
+        return ALL.stream().filter(a -> ggufArchitecture.equals(a.ggufName()) && experts == a.mlp() instanceof MlpSpec.Experts).findFirst();
     }
 
     /** GGUF architectures read, for messages. */

@@ -5,6 +5,7 @@ import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.config.RopeConfig;
+import io.lightllm.models.decoder.Architecture;
 import io.lightllm.models.decoder.Architectures;
 import io.lightllm.tornado.api.DType;
 
@@ -14,7 +15,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Builds a {@link ModelConfig} from the {@code llama.*} metadata of a GGUF file.
+ * Builds a {@link ModelConfig} from the {@code <architecture>.*} metadata of a GGUF file (llama, qwen2, qwen3,
+ * stablelm, bloom, starcoder; a llama file with experts is Mixtral).
  *
  * <p>Rotary layout: llama.cpp's convert_hf_to_gguf.py permutes the rows of each head of q_proj and
  * k_proj from HF's half-split rotary layout (element i pairs with i + d/2) to the interleaved one
@@ -28,12 +30,25 @@ public final class GgufModelConfig {
     private GgufModelConfig() {
     }
 
-    public static ModelConfig from(GgufFile f) {
-        String arch = f.getString("general.architecture");
-        if (!arch.equals(Architectures.LLAMA.ggufName())) {
-            throw new ModelLoadException("unsupported GGUF architecture '" + arch + "' in " + f.path() + " (supported: "
-                    + Architectures.ggufNames() + ")");
+    /** The declaration of a file's general.architecture (a llama-format MoE is Mixtral's); Llama's when the file names none. */
+    public static Architecture architecture(GgufFile f) {
+        if (!f.has("general.architecture")) {
+            return Architectures.LLAMA;
         }
+        String arch = f.getString("general.architecture");
+        boolean moe = f.getInt(arch + ".expert_count", 0) > 0;
+        return Architectures.ofGguf(arch, moe).orElseThrow(() -> new ModelLoadException("unsupported GGUF architecture '" + arch + "'"
+                + (moe ? " with experts" : "") + " in " + f.path() + " (supported: " + Architectures.ggufNames() + ")"));
+    }
+
+    /** Attention heads of the file's model (0 when it names none). */
+    static int heads(GgufFile f) {
+        return f.has("general.architecture") ? f.getInt(f.getString("general.architecture") + ".attention.head_count", 0) : 0;
+    }
+
+    public static ModelConfig from(GgufFile f) {
+        Architecture a = architecture(f);
+        String arch = f.getString("general.architecture");
         String p = arch + ".";
         int hidden = f.getInt(p + "embedding_length");
         int heads = f.getInt(p + "attention.head_count");
@@ -46,15 +61,28 @@ public final class GgufModelConfig {
             eos.add(f.getInt("tokenizer.ggml.eos_token_id"));
         }
         // llama.cpp writes no output.weight when the embeddings are tied
-        boolean tied = f.tensorInfos().stream().noneMatch(t -> t.name().equals("output.weight"));
+        boolean tied = !hasTensor(f, "output.weight");
         Optional<ModelConfig.Moe> moe = f.getInt(p + "expert_count", 0) > 0
                 ? Optional.of(new ModelConfig.Moe(f.getInt(p + "expert_count"), f.getInt(p + "expert_used_count")))
                 : Optional.empty();
-        return new ModelConfig(Architectures.LLAMA.modelType(), Architectures.LLAMA.hfClasses(), hidden, f.getInt(p + "feed_forward_length"),
-                f.getInt(p + "block_count"), heads, kvHeads, headDim, vocab, f.getInt(p + "context_length", 0),
-                f.getFloat(p + "attention.layer_norm_rms_epsilon"), tied, Optional.of("silu"),
-                f.getInt("tokenizer.ggml.bos_token_id", ModelConfig.NO_TOKEN), eos, storedDtype(f), false, false,
-                rotaryDim / (double) headDim, rope(f, p), true, 0, moe, Optional.empty(), scalarMetadata(f));
+        double eps = f.has(p + "attention.layer_norm_rms_epsilon") ? f.getFloat(p + "attention.layer_norm_rms_epsilon")
+                : f.getFloat(p + "attention.layer_norm_epsilon");
+        boolean attentionBias = hasTensor(f, "blk.0.attn_q.bias") || hasTensor(f, "blk.0.attn_qkv.bias");
+        boolean mlpBias = hasTensor(f, "blk.0.ffn_up.bias");
+        // llama.cpp's GELU is the tanh approximation, which BLOOM and StarCoder use
+        String act = a.mlp() instanceof Architecture.MlpSpec.Plain ? "gelu_pytorch_tanh" : "silu";
+        // only the converter's llama models (MoE ones too) have their q/k rows permuted for interleaved pairs
+        boolean interleaved = arch.equals("llama");
+        int context = f.getInt(p + "context_length", 0);
+        return new ModelConfig(a.modelType(), a.hfClasses(), hidden, f.getInt(p + "feed_forward_length"),
+                f.getInt(p + "block_count"), heads, kvHeads, headDim, vocab, context,
+                eps, tied, Optional.of(act),
+                f.getInt("tokenizer.ggml.bos_token_id", ModelConfig.NO_TOKEN), eos, storedDtype(f), attentionBias, mlpBias,
+                rotaryDim / (double) headDim, rope(f, p), interleaved, 0, moe, Optional.empty(), scalarMetadata(f));
+    }
+
+    private static boolean hasTensor(GgufFile f, String name) {
+        return f.tensorInfos().stream().anyMatch(t -> t.name().equals(name));
     }
 
     private static RopeConfig rope(GgufFile f, String p) {

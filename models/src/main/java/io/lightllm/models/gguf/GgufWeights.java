@@ -16,8 +16,8 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * The tensors of a memory-mapped GGUF file under their Hugging Face names (through
- * {@link GgufTensorNames}) and HF-order shapes. Q/K projections of llama files keep llama.cpp's
+ * The tensors of a memory-mapped GGUF file under the Hugging Face names of its architecture's
+ * declaration (through {@link GgufTensorNames}) and HF-order shapes. Q/K projections of llama files keep llama.cpp's
  * interleaved-rotary row order: see {@link GgufModelConfig}.
  */
 public final class GgufWeights implements WeightSource {
@@ -25,7 +25,10 @@ public final class GgufWeights implements WeightSource {
     private final Arena arena;
     private final TreeMap<String, Tensor> tensors;
 
-    private GgufWeights(GgufFile file, Arena arena, TreeMap<String, Tensor> tensors) {
+    private final GgufTensorNames names;
+
+    private GgufWeights(GgufFile file, Arena arena, TreeMap<String, Tensor> tensors, GgufTensorNames names) {
+        this.names = names;
         this.file = file;
         this.arena = arena;
         this.tensors = tensors;
@@ -38,14 +41,17 @@ public final class GgufWeights implements WeightSource {
             MemorySegment mapped = MappedFile.map(path, arena);
             GgufFile file = GgufFile.read(path, mapped);
             TreeMap<String, Tensor> tensors = new TreeMap<>();
+            GgufTensorNames names = GgufTensorNames.of(GgufModelConfig.architecture(file));
+            int heads = GgufModelConfig.heads(file);
             for (GgufTensorInfo info : file.tensorInfos()) {
-                Tensor t = file.tensor(info, GgufTensorNames.toHf(info.name()));
-                if (tensors.put(t.name(), t) != null) {
-                    throw new ModelLoadException("tensor " + t.name() + " appears twice in " + path);
+                for (Tensor t : names.toHf(file.tensor(info, info.name()), heads, arena)) {
+                    if (tensors.put(t.name(), t) != null) {
+                        throw new ModelLoadException("tensor " + t.name() + " appears twice in " + path);
+                    }
                 }
             }
             WeightLoading.touch(tensors.values(), "Loading " + path.getFileName(), options);
-            return new GgufWeights(file, arena, tensors);
+            return new GgufWeights(file, arena, tensors, names);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -62,7 +68,7 @@ public final class GgufWeights implements WeightSource {
         Tensor t = tensors.get(hfName);
         if (t == null) {
             throw new ModelLoadException("tensor " + hfName + " not found in " + file.path()
-                    + GgufTensorNames.toGguf(hfName).map(g -> " (GGUF name " + g + ")").orElse(""));
+                    + names.toGguf(hfName).map(g -> " (GGUF name " + g + ")").orElse(""));
         }
         return t;
     }

@@ -44,6 +44,10 @@ public final class HfTokenizer implements Tokenizer {
         if (!Files.isRegularFile(json)) {
             throw new ModelLoadException(dir + " has no tokenizer.json");
         }
+        return load(json, TokenizerSettings.load(dir));
+    }
+
+    private static HfTokenizer load(Path json, TokenizerSettings settings) {
         JsonNode root = JsonFields.read(json);
         Map<String, Integer> ids = vocabulary(json, root);
         String[] tokens = new String[ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1];
@@ -55,7 +59,84 @@ public final class HfTokenizer implements Tokenizer {
         } catch (IOException | RuntimeException e) {
             throw new ModelLoadException("cannot load tokenizer " + json + ": " + e.getMessage(), e);
         }
-        return new HfTokenizer(djl, ids, tokens, TokenizerSettings.load(dir));
+        return new HfTokenizer(djl, ids, tokens, settings);
+    }
+
+    /**
+     * The byte-level BPE tokenizer of a GGUF file whose tokenizer.ggml.model is "gpt2" (BLOOM,
+     * StarCoder, Qwen, Llama 3, ...): its vocabulary, merges and control tokens written as a
+     * tokenizer.json for the same library. The pre-tokenizer is the one tokenizer.ggml.pre names;
+     * those whose splitting rule is known here are listed in {@link #GGUF_PRE_TOKENIZERS}.
+     */
+    public static HfTokenizer fromGguf(io.lightllm.models.gguf.GgufFile f) {
+        String pre = f.has("tokenizer.ggml.pre") ? f.getString("tokenizer.ggml.pre") : "default";
+        String split = GGUF_PRE_TOKENIZERS.get(pre);
+        if (split == null) {
+            throw new ModelLoadException("GGUF pre-tokenizer '" + pre + "' in " + f.path() + " is not supported (supported: "
+                    + String.join(", ", new java.util.TreeSet<>(GGUF_PRE_TOKENIZERS.keySet())) + ")");
+        }
+        String[] tokens = f.getStringArray("tokenizer.ggml.tokens");
+        int[] types = f.has("tokenizer.ggml.token_type") ? f.getIntArray("tokenizer.ggml.token_type") : new int[tokens.length];
+        var json = JsonFields.mapper().createObjectNode();
+        var model = json.putObject("model").put("type", "BPE").put("byte_fallback", false);
+        var vocab = model.putObject("vocab");
+        var added = json.putArray("added_tokens");
+        for (int id = 0; id < tokens.length; id++) {
+            vocab.put(tokens[id], id);
+            if (types[id] == 3 || types[id] == 4) { // CONTROL, USER_DEFINED
+                added.addObject().put("id", id).put("content", tokens[id]).put("single_word", false).put("lstrip", false)
+                        .put("rstrip", false).put("normalized", false).put("special", types[id] == 3);
+            }
+        }
+        var merges = model.putArray("merges");
+        for (String m : f.getStringArray("tokenizer.ggml.merges")) {
+            merges.add(m);
+        }
+        var byteLevel = JsonFields.mapper().createObjectNode().put("type", "ByteLevel").put("add_prefix_space", false)
+                .put("trim_offsets", true).put("use_regex", split.isEmpty());
+        if (split.isEmpty()) {
+            json.set("pre_tokenizer", byteLevel);
+        } else {
+            var seq = json.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
+            seq.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false).putObject("pattern").put("Regex", split);
+            seq.add(byteLevel);
+        }
+        if (pre.equals("qwen2")) {
+            json.putObject("normalizer").put("type", "NFC"); // as Qwen2's tokenizer.json
+        }
+        json.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true).put("use_regex", true);
+        Optional<String> bos = tokenText(f, "tokenizer.ggml.bos_token_id", tokens), eos = tokenText(f, "tokenizer.ggml.eos_token_id", tokens);
+        TokenizerSettings settings = new TokenizerSettings(Optional.of(f.getBoolean("tokenizer.ggml.add_bos_token", false)),
+                Optional.of(f.getBoolean("tokenizer.ggml.add_eos_token", false)), bos, eos,
+                f.has("tokenizer.chat_template") ? Optional.of(f.getString("tokenizer.chat_template")) : Optional.empty());
+        try {
+            Path file = Files.createTempFile("lightllm-gguf-tokenizer", ".json");
+            try {
+                Files.writeString(file, json.toString());
+                return load(file, settings);
+            } finally {
+                Files.deleteIfExists(file);
+            }
+        } catch (IOException e) {
+            throw new ModelLoadException("cannot build the tokenizer of " + f.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * tokenizer.ggml.pre values and the split rule of their tokenizer.json ("": GPT-2's, inside the
+     * ByteLevel pre-tokenizer). Others are refused rather than guessed.
+     */
+    private static final Map<String, String> GGUF_PRE_TOKENIZERS = Map.of(
+            "default", "", "gpt2", "",
+            "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+            "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
+
+    private static Optional<String> tokenText(io.lightllm.models.gguf.GgufFile f, String key, String[] tokens) {
+        if (!f.has(key)) {
+            return Optional.empty();
+        }
+        long id = ((Number) f.metadata().get(key)).longValue();
+        return id >= 0 && id < tokens.length ? Optional.of(tokens[(int) id]) : Optional.empty();
     }
 
     /** model.vocab (a map, or Unigram's list of [piece, score]) and added_tokens. */

@@ -54,4 +54,15 @@ public interface Tokenizer extends AutoCloseable {
         }
         throw new ModelLoadException(dir + " has no tokenizer.json and no SentencePiece tokenizer.model");
     }
+
+    /** The tokenizer a GGUF file carries: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
+    static Tokenizer fromGguf(io.lightllm.models.gguf.GgufFile f) {
+        String model = f.getString("tokenizer.ggml.model");
+        return switch (model) {
+            case "llama" -> SentencePieceBpeTokenizer.fromGguf(f);
+            case "gpt2" -> HfTokenizer.fromGguf(f);
+            default -> throw new ModelLoadException("GGUF tokenizer model '" + model + "' in " + f.path()
+                    + " is not supported (supported: llama (SentencePiece BPE), gpt2 (byte-level BPE))");
+        };
+    }
 }

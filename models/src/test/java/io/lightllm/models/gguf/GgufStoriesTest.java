@@ -1,6 +1,7 @@
 package io.lightllm.models.gguf;
 
 import io.lightllm.models.LoadOptions;
+import io.lightllm.models.decoder.Architectures;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.weights.SafetensorsWeights;
 import io.lightllm.models.weights.Tensor;
@@ -125,12 +126,12 @@ class GgufStoriesTest {
 
     @Test
     void nameTable() {
-        assertEquals("model.layers.12.self_attn.o_proj.weight", GgufTensorNames.toHf("blk.12.attn_output.weight"));
-        assertEquals("model.layers.0.self_attn.q_proj.bias", GgufTensorNames.toHf("blk.0.attn_q.bias"));
-        assertEquals("lm_head.weight", GgufTensorNames.toHf("output.weight"));
-        assertEquals("rope_freqs.weight", GgufTensorNames.toHf("rope_freqs.weight"));
-        assertEquals(Optional.of("blk.3.ffn_up.weight"), GgufTensorNames.toGguf("model.layers.3.mlp.up_proj.weight"));
-        assertEquals(Optional.of("token_embd.weight"), GgufTensorNames.toGguf("model.embed_tokens.weight"));
-        assertEquals(Optional.empty(), GgufTensorNames.toGguf("model.layers.3.mlp.experts.0.w1.weight"));
+        assertEquals("model.layers.12.self_attn.o_proj.weight", GgufTensorNames.of(Architectures.LLAMA).toHf("blk.12.attn_output.weight"));
+        assertEquals("model.layers.0.self_attn.q_proj.bias", GgufTensorNames.of(Architectures.LLAMA).toHf("blk.0.attn_q.bias"));
+        assertEquals("lm_head.weight", GgufTensorNames.of(Architectures.LLAMA).toHf("output.weight"));
+        assertEquals("rope_freqs.weight", GgufTensorNames.of(Architectures.LLAMA).toHf("rope_freqs.weight"));
+        assertEquals(Optional.of("blk.3.ffn_up.weight"), GgufTensorNames.of(Architectures.LLAMA).toGguf("model.layers.3.mlp.up_proj.weight"));
+        assertEquals(Optional.of("token_embd.weight"), GgufTensorNames.of(Architectures.LLAMA).toGguf("model.embed_tokens.weight"));
+        assertEquals(Optional.empty(), GgufTensorNames.of(Architectures.LLAMA).toGguf("model.layers.3.mlp.experts.0.w1.weight"));
     }
 }
