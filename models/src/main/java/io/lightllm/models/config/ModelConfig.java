@@ -28,7 +28,8 @@ import java.util.Optional;
  * @param mlpBias               MLP projections carry biases
  * @param partialRotaryFactor   fraction of each head that is rotated (1 = all)
  * @param rotaryInterleaved     rotary pairs are adjacent elements (2i, 2i+1), as in GGUF llama files,
- *                              instead of HF's halves (i, i + rotaryDim/2); see docs/models.md
+ *                              instead of HF's halves (i, i + rotaryDim/2); see docs/models.md. Not a
+ *                              transformers key: GGUF llama files and declarations (ChatGLM2) set it
  * @param slidingWindow         sliding-window attention width; 0 = full attention
  * @param raw                   the whole config.json (or the GGUF metadata as JSON)
  */
@@ -160,7 +161,8 @@ public record ModelConfig(
                         JsonFields.firstDouble(c, "scale_depth").orElse(1.0),
                         JsonFields.firstInt(c, "dim_model_base").orElse(1)));
         return new ModelConfig(modelType, architectures, hidden, intermediate, layers, heads, kvHeads, headDim, vocab,
-                maxPos, eps, tied, act, bos, eos, dtype, attnBias, mlpBias, partialRotary, rope, false, sliding, moe,
+                maxPos, eps, tied, act, bos, eos, dtype, attnBias, mlpBias, partialRotary, rope,
+                JsonFields.firstBoolean(c, "rotary_interleaved").orElse(false), sliding, moe,
                 miniCpm, c);
     }
 

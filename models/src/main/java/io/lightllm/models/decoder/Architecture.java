@@ -1,9 +1,11 @@
 package io.lightllm.models.decoder;
 
 import io.lightllm.models.config.ModelConfig;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
+import java.util.function.UnaryOperator;
 
 /**
  * What makes a decoder architecture what it is, as data: the config keys it names differently,
@@ -54,12 +56,20 @@ public record Architecture(String modelType, List<String> aliases, String family
         LEARNED
     }
 
-    /** Renamed and implied config.json keys. */
-    public record ConfigKeys(Map<String, String> renamed, Map<String, Object> implied) {
-        public static final ConfigKeys NONE = new ConfigKeys(Map.of(), Map.of());
+    /**
+     * How a family's config.json maps to the keys {@link ModelConfig} reads: keys renamed (where the
+     * target is absent), values implied when absent, then a last adjustment of values that differ
+     * in meaning (Qwen-7B's intermediate_size is twice its MLP width).
+     */
+    public record ConfigKeys(Map<String, String> renamed, Map<String, Object> implied, UnaryOperator<ObjectNode> adjust) {
+        public static final ConfigKeys NONE = new ConfigKeys(Map.of(), Map.of(), c -> c);
 
         public static ConfigKeys implied(Object... keyValues) {
-            return new ConfigKeys(Map.of(), pairs(keyValues));
+            return new ConfigKeys(Map.of(), pairs(keyValues), c -> c);
+        }
+
+        public static ConfigKeys renamed(String... fromTo) {
+            return NONE.rename(fromTo);
         }
 
         public ConfigKeys rename(String... fromTo) {
@@ -67,7 +77,17 @@ public record Architecture(String modelType, List<String> aliases, String family
             for (int i = 0; i < fromTo.length; i += 2) {
                 m.put(fromTo[i], fromTo[i + 1]);
             }
-            return new ConfigKeys(m, implied);
+            return new ConfigKeys(m, implied, adjust);
+        }
+
+        public ConfigKeys imply(Object... keyValues) {
+            Map<String, Object> m = new java.util.LinkedHashMap<>(implied);
+            m.putAll(pairs(keyValues));
+            return new ConfigKeys(renamed, m, adjust);
+        }
+
+        public ConfigKeys adjust(UnaryOperator<ObjectNode> f) {
+            return new ConfigKeys(renamed, implied, f);
         }
 
         private static Map<String, Object> pairs(Object... keyValues) {
@@ -116,6 +136,10 @@ public record Architecture(String modelType, List<String> aliases, String family
     public sealed interface MlpSpec {
         /** down(act(gate(x)) · up(x)) (Llama). */
         record Gated(String gate, String up, String down) implements MlpSpec {
+        }
+
+        /** Gated, with gate and up stacked in one matrix [gate rows; up rows] (ChatGLM2's dense_h_to_4h). */
+        record GatedStacked(String gateUp, String down) implements MlpSpec {
         }
 
         /** proj(act(fc(x))) (BLOOM, StarCoder). */

@@ -127,9 +127,50 @@ public final class Architectures {
             .head("transformer.ln_f", "lm_head")
             .build();
 
+    /**
+     * Qwen-7B / 14B (v1, remote code): q/k/v stacked in c_attn (always with a bias), w2 is the gate and
+     * w1 the up projection, and config.json's intermediate_size is twice the MLP width. Its dynamic
+     * NTK and logn attention change nothing up to seq_length, the context served.
+     */
+    public static final Architecture QWEN = Architecture.builder("qwen", "Qwen (v1)")
+            .hfClasses("QWenLMHeadModel")
+            .configKeys(ConfigKeys.renamed("kv_channels", "head_dim", "rotary_emb_base", "rope_theta", "rotary_pct", "partial_rotary_factor",
+                            "ffn_hidden_size", "intermediate_size", "padded_vocab_size", "vocab_size", "seq_length", "max_position_embeddings")
+                    .imply("attention_bias", true)
+                    .adjust(c -> c.put("intermediate_size", c.path("intermediate_size").asInt() / 2)))
+            .embeddings(Embeddings.tokens("transformer.wte"))
+            .layers("transformer.h.%d.", "ln_1", "ln_2")
+            .attention(new AttentionSpec(new Qkv.Stacked("attn.c_attn"), "attn.c_proj", Positions.ROTARY))
+            .mlp(new MlpSpec.Gated("mlp.w2", "mlp.w1", "mlp.c_proj"))
+            .head("transformer.ln_f", "lm_head")
+            .build();
+
+    /**
+     * ChatGLM2 / ChatGLM3-6B (remote code): multi-query groups, q/k/v stacked with a bias, rotary on
+     * the first half of each head in interleaved pairs, gate and up stacked in dense_h_to_4h.
+     */
+    public static final Architecture CHATGLM2 = Architecture.builder("chatglm", "ChatGLM2 / ChatGLM3")
+            .hfClasses("ChatGLMModel")
+            .when(c -> c.raw().has("ffn_hidden_size") // ChatGLM-6B (v1) is another architecture
+                    && JsonFields.firstBoolean(c.raw(), "rmsnorm").orElse(true)
+                    && JsonFields.firstDouble(c.raw(), "rope_ratio").orElse(1.0) == 1.0
+                    && !JsonFields.firstBoolean(c.raw(), "apply_residual_connection_post_layernorm").orElse(false))
+            .configKeys(ConfigKeys.renamed("num_layers", "num_hidden_layers", "padded_vocab_size", "vocab_size",
+                            "ffn_hidden_size", "intermediate_size", "kv_channels", "head_dim", "layernorm_epsilon", "rms_norm_eps",
+                            "seq_length", "max_position_embeddings", "add_qkv_bias", "attention_bias")
+                    .imply("partial_rotary_factor", 0.5, "rotary_interleaved", true, "tie_word_embeddings", false)
+                    .adjust(c -> c.path("multi_query_attention").asBoolean(false)
+                            ? c.put("num_key_value_heads", c.path("multi_query_group_num").asInt()) : c))
+            .embeddings(Embeddings.tokens("transformer.embedding.word_embeddings"))
+            .layers("transformer.encoder.layers.%d.", "input_layernorm", "post_attention_layernorm")
+            .attention(new AttentionSpec(new Qkv.Stacked("self_attention.query_key_value"), "self_attention.dense", Positions.ROTARY))
+            .mlp(new MlpSpec.GatedStacked("mlp.dense_h_to_4h", "mlp.dense_4h_to_h"))
+            .head("transformer.encoder.final_layernorm", "transformer.output_layer")
+            .build();
+
     /** Every declaration, in lookup order (the first whose model_type and condition match a checkpoint reads it). */
     public static final List<Architecture> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, YI, INTERNLM, MINICPM, BAICHUAN_7B, BAICHUAN2_7B,
-            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER);
+            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER, QWEN, CHATGLM2);
 
     /** The declaration that reads {@code c}, or a {@link ModelLoadException} saying what is supported. */
     public static Architecture of(ModelConfig c) {
@@ -173,7 +214,7 @@ public final class Architectures {
                 adapted.set(key, JsonFields.mapper().valueToTree(value));
             }
         });
-        return ModelConfig.fromJson(adapted, source);
+        return ModelConfig.fromJson(keys.adjust().apply(adapted), source);
     }
 
     /** The declaration of a GGUF file's general.architecture; llama.cpp writes Mixtral as "llama" with experts. */

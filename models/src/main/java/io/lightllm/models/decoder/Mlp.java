@@ -23,6 +23,10 @@ sealed interface Mlp {
         return switch (spec) {
             case MlpSpec.Gated g -> new Gated(w.device(), shard, act, w.rowSplit(prefix + g.gate(), inter, hidden, rows),
                     w.rowSplit(prefix + g.up(), inter, hidden, rows), w.columnSplit(prefix + g.down(), hidden, inter, rows));
+            case MlpSpec.GatedStacked g -> {
+                List<Linear> gateUp = w.rowParts(prefix + g.gateUp(), 2 * inter, hidden, List.of(List.of(rows), List.of(rows.shifted(inter))));
+                yield new Gated(w.device(), shard, act, gateUp.get(0), gateUp.get(1), w.columnSplit(prefix + g.down(), hidden, inter, rows));
+            }
             case MlpSpec.Plain p -> new Plain(w.device(), shard, act, w.rowSplit(prefix + p.fc(), inter, hidden, rows),
                     w.columnSplit(prefix + p.proj(), hidden, inter, rows));
             case MlpSpec.Experts e -> Experts.load(e, c, w, prefix, act, rows);

@@ -62,6 +62,10 @@ public final class TensorShapes {
                     linear(p + g.up(), inter, h, mlpBias);
                     linear(p + g.down(), h, inter, mlpBias);
                 }
+                case MlpSpec.GatedStacked g -> {
+                    linear(p + g.gateUp(), 2 * inter, h, mlpBias);
+                    linear(p + g.down(), h, inter, mlpBias);
+                }
                 case MlpSpec.Plain m -> {
                     linear(p + m.fc(), inter, h, mlpBias);
                     linear(p + m.proj(), h, inter, mlpBias);

@@ -57,6 +57,10 @@ public final class GgufTensorNames {
                 put(perLayer, "ffn_up", g.up());
                 put(perLayer, "ffn_down", g.down());
             }
+            case MlpSpec.GatedStacked g -> { // llama.cpp's ChatGLM: the stacked gate and up as ffn_up
+                put(perLayer, "ffn_up", g.gateUp());
+                put(perLayer, "ffn_down", g.down());
+            }
             case MlpSpec.Plain p -> {
                 put(perLayer, "ffn_up", p.fc());
                 put(perLayer, "ffn_down", p.proj());

@@ -48,6 +48,10 @@ class EveryDeclarationTest {
         if (a == Architectures.STARCODER) {
             config.put("num_key_value_heads", 1);
         }
+        if (a == Architectures.CHATGLM2) { // its own keys: multi-query groups, ffn_hidden_size
+            config.put("ffn_hidden_size", config.get("intermediate_size").asInt()).put("multi_query_attention", true)
+                    .put("multi_query_group_num", config.get("num_key_value_heads").asInt());
+        }
         if (a.mlp() instanceof Architecture.MlpSpec.Experts) {
             config.put("num_local_experts", 4).put("num_experts_per_tok", 2);
         }

@@ -52,6 +52,33 @@ class LlamaVariantsTest {
         assertMatchesGolden(c.write(tmp), LLAMA);
     }
 
+    /** Qwen-7B (v1): its config keys, c_attn = [q; k; v] with a (zero) bias, w2 the gate, w1 the up projection. */
+    @Test
+    void qwenV1StackedCAttnAndSwappedMlpNamesMatchGolden() throws IOException {
+        DerivedCheckpoint c = withoutGqa(DerivedCheckpoint.of(LLAMA));
+        int hidden = c.hidden(), inter = c.config.get("intermediate_size").asInt();
+        c.config.put("model_type", "qwen").putArray("architectures").add("QWenLMHeadModel");
+        c.config.put("intermediate_size", 2 * inter).put("kv_channels", hidden / c.config.get("num_attention_heads").asInt())
+                .put("layer_norm_epsilon", c.config.get("rms_norm_eps").asDouble()).put("rotary_emb_base", 10000).put("rotary_pct", 1.0)
+                .put("seq_length", c.config.get("max_position_embeddings").asInt()).put("no_bias", true);
+        c.config.remove(List.of("rms_norm_eps", "rope_parameters", "max_position_embeddings"));
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "model.layers." + l + ".", q = "transformer.h." + l + ".";
+            baichuan(c, l); // q, k, v stacked by rows: the same layout as W_pack
+            c.rename(p + "self_attn.W_pack.weight", q + "attn.c_attn.weight");
+            c.put(q + "attn.c_attn.bias", new long[] {3L * hidden}, new float[3 * hidden]);
+            c.rename(p + "self_attn.o_proj.weight", q + "attn.c_proj.weight");
+            c.rename(p + "mlp.gate_proj.weight", q + "mlp.w2.weight");
+            c.rename(p + "mlp.up_proj.weight", q + "mlp.w1.weight");
+            c.rename(p + "mlp.down_proj.weight", q + "mlp.c_proj.weight");
+            c.rename(p + "input_layernorm.weight", q + "ln_1.weight");
+            c.rename(p + "post_attention_layernorm.weight", q + "ln_2.weight");
+        }
+        c.rename("model.embed_tokens.weight", "transformer.wte.weight");
+        c.rename("model.norm.weight", "transformer.ln_f.weight");
+        assertMatchesGolden(c.write(tmp), LLAMA);
+    }
+
     @Test
     void baichuan2NormalisesTheHeadRows() throws IOException {
         DerivedCheckpoint variant = withoutGqa(DerivedCheckpoint.of(LLAMA));
@@ -260,19 +287,24 @@ class LlamaVariantsTest {
         c.config.put("model_type", "baichuan");
         c.config.putArray("architectures").add(architecture);
         c.config.remove("rope_parameters"); // Baichuan-7B's config has no rope keys (base 10000, the fixture's)
-        int hidden = c.hidden();
         for (int l = 0; l < c.layers(); l++) {
-            String p = "model.layers." + l + ".self_attn.";
-            float[] pack = new float[3 * hidden * hidden];
-            int at = 0;
-            for (String proj : new String[] {"q_proj", "k_proj", "v_proj"}) {
-                float[] w = c.floats(p + proj + ".weight");
-                System.arraycopy(w, 0, pack, at, w.length);
-                at += w.length;
-                c.remove(p + proj + ".weight");
-            }
-            c.put(p + "W_pack.weight", new long[] {3L * hidden, hidden}, pack);
+            baichuan(c, l);
         }
+    }
+
+    /** Layer {@code l}'s q, k and v stacked by rows into self_attn.W_pack, [3 * hidden, hidden]. */
+    private static void baichuan(DerivedCheckpoint c, int l) {
+        int hidden = c.hidden();
+        String p = "model.layers." + l + ".self_attn.";
+        float[] pack = new float[3 * hidden * hidden];
+        int at = 0;
+        for (String proj : new String[] {"q_proj", "k_proj", "v_proj"}) {
+            float[] w = c.floats(p + proj + ".weight");
+            System.arraycopy(w, 0, pack, at, w.length);
+            at += w.length;
+            c.remove(p + proj + ".weight");
+        }
+        c.put(p + "W_pack.weight", new long[] {3L * hidden, hidden}, pack);
     }
 
     /** InternLM (v1): no GQA, {@code bias: true} with biases on q, k, v and o (zero here), its own rotary key. */
