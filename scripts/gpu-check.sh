@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | bench | static (default: all).
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve (default: selftest tests bench static serve).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
@@ -20,6 +20,7 @@ for s in $stages; do
         -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
+        --select-package io.lightllm.models.decoder --select-package io.lightllm.models.gguf \
         --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \
         --select-class io.lightllm.tornado.cuda.CudaBackendTest --select-class io.lightllm.tornado.cuda.CudaGpuTest \
         --details=tree --disable-banner > "$out/tests.log" 2>&1
@@ -52,6 +53,12 @@ for s in $stages; do
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/static.log"
+      done ;;
+    moe)
+      # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
+      for b in 1 64; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
+          --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/moe.log"
       done ;;
   esac
 done
