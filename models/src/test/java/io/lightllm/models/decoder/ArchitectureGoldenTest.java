@@ -1,8 +1,7 @@
 package io.lightllm.models.decoder;
 
-import static io.lightllm.models.llama.LlamaGoldenTest.assertLogitsClose;
+import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
 import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 import io.lightllm.models.Golden;
@@ -10,10 +9,8 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
-import io.lightllm.models.llama.GreedyRunner;
 import io.lightllm.testing.SharedData;
 import io.lightllm.testing.TestDevices;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Path;
@@ -59,20 +56,8 @@ class ArchitectureGoldenTest {
         try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
              CausalLM model = Models.load(files, device, Models.Quantization.NONE, true)) {
             assertSame(expected, ((DecoderModel) model).architecture(), name + " is read by its declaration");
-            int steps = cases.getFirst().greedyIds().length;
             String embedding = expected.embeddings().tokens() + ".weight";
-            float tol = tolerance(files.weights().get(embedding).type().dtype());
-            int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
-            for (int c = 0; c < cases.size(); c++) {
-                GreedyRunner alone = new GreedyRunner(model, new int[][] {prompts[c]}, steps, DType.F32);
-                assertLogitsClose(cases.get(c).lastLogits(), alone.firstLogits[0], tol, name + " case " + c + " on " + deviceId);
-                assertArrayEquals(cases.get(c).greedyIds(), alone.generated[0], name + " case " + c + " greedy ids on " + deviceId);
-            }
-            GreedyRunner batched = new GreedyRunner(model, prompts, steps, DType.F32);
-            for (int c = 0; c < cases.size(); c++) {
-                assertLogitsClose(cases.get(c).lastLogits(), batched.firstLogits[c], tol, name + " batched case " + c + " on " + deviceId);
-                assertArrayEquals(cases.get(c).greedyIds(), batched.generated[c], name + " batched case " + c + " greedy ids on " + deviceId);
-            }
+            assertMatchesGolden(model, cases, tolerance(files.weights().get(embedding).type().dtype()), name + " on " + deviceId);
         }
     }
 }

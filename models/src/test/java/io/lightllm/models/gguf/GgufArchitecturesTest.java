@@ -1,6 +1,6 @@
 package io.lightllm.models.gguf;
 
-import static io.lightllm.models.llama.LlamaGoldenTest.assertLogitsClose;
+import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
 import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
@@ -11,13 +11,11 @@ import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.infer.CausalLM;
-import io.lightllm.models.llama.GreedyRunner;
 import io.lightllm.models.weights.SafetensorsWeights;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.TensorType;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.testing.SharedData;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Devices;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -56,13 +54,7 @@ class GgufArchitecturesTest {
             for (Golden g : cases) {
                 assertArrayEquals(g.inputIds(), files.tokenizer().encode(g.prompt(), true), fixture + " GGUF tokenizer: '" + g.prompt() + "'");
             }
-            float tol = tolerance(files.config().dtype());
-            int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
-            GreedyRunner run = new GreedyRunner(model, prompts, cases.getFirst().greedyIds().length, DType.F32);
-            for (int c = 0; c < cases.size(); c++) {
-                assertLogitsClose(cases.get(c).lastLogits(), run.firstLogits[c], tol, fixture + " GGUF case " + c);
-                assertArrayEquals(cases.get(c).greedyIds(), run.generated[c], fixture + " GGUF case " + c + " greedy ids");
-            }
+            assertMatchesGolden(model, cases, tolerance(files.config().dtype()), fixture + " as GGUF");
         }
     }
 

@@ -68,19 +68,24 @@ public class LlamaGoldenTest {
         List<Golden> cases = Golden.read(goldenDir);
         try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
              CausalLM model = Models.load(files, device, Models.Quantization.NONE, true)) {
-            int steps = cases.getFirst().greedyIds().length;
             float tol = tolerance(files.weights().get("model.embed_tokens.weight").type().dtype());
-            int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
-            for (int c = 0; c < cases.size(); c++) {
-                GreedyRunner alone = new GreedyRunner(model, new int[][] {prompts[c]}, steps, DType.F32);
-                assertLogitsClose(cases.get(c).lastLogits(), alone.firstLogits[0], tol, name + " case " + c + " on " + deviceId);
-                assertArrayEquals(cases.get(c).greedyIds(), alone.generated[0], name + " case " + c + " greedy ids on " + deviceId);
-            }
-            GreedyRunner batched = new GreedyRunner(model, prompts, steps, DType.F32);
-            for (int c = 0; c < cases.size(); c++) {
-                assertLogitsClose(cases.get(c).lastLogits(), batched.firstLogits[c], tol, name + " batched case " + c + " on " + deviceId);
-                assertArrayEquals(cases.get(c).greedyIds(), batched.generated[c], name + " batched case " + c + " greedy ids on " + deviceId);
-            }
+            assertMatchesGolden(model, cases, tol, name + " on " + deviceId);
+        }
+    }
+
+    /** Each case alone, then all of them batched: logits within {@code tol} and greedy ids identical. */
+    public static void assertMatchesGolden(CausalLM model, List<Golden> cases, float tol, String what) {
+        int steps = cases.getFirst().greedyIds().length;
+        int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
+        for (int c = 0; c < cases.size(); c++) {
+            GreedyRunner alone = new GreedyRunner(model, new int[][] {prompts[c]}, steps, DType.F32);
+            assertLogitsClose(cases.get(c).lastLogits(), alone.firstLogits[0], tol, what + ": case " + c);
+            assertArrayEquals(cases.get(c).greedyIds(), alone.generated[0], what + ": case " + c + " greedy ids");
+        }
+        GreedyRunner batched = new GreedyRunner(model, prompts, steps, DType.F32);
+        for (int c = 0; c < cases.size(); c++) {
+            assertLogitsClose(cases.get(c).lastLogits(), batched.firstLogits[c], tol, what + ": batched case " + c);
+            assertArrayEquals(cases.get(c).greedyIds(), batched.generated[c], what + ": batched case " + c + " greedy ids");
         }
     }
 
