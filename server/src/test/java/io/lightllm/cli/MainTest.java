@@ -8,7 +8,10 @@ import java.io.ByteArrayOutputStream;
 import java.util.List;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The CLI's contract with a user: a clear message and exit code 2 for bad input, the right output otherwise. */
 class MainTest {
@@ -30,7 +33,7 @@ class MainTest {
     }
 
     @Test
-    void badInputGetsAMessageAndExitCode2() {
+    void badInputGetsAMessageAndExitCode2(@TempDir Path tmp) throws java.io.IOException {
         assertEquals(2, run("frobnicate").code());
         Result unknownFlag = run("devices", "--colour");
         assertEquals(2, unknownFlag.code());
@@ -41,9 +44,16 @@ class MainTest {
         Result both = run("generate", "--model", SharedData.model("stories260K").toString());
         assertEquals(2, both.code());
         assertTrue(both.err().contains("give exactly one of --prompt and --prompt-ids"), both.err());
-        Result arch = run("generate", "--model", SharedData.tinyFixture("bloom").toString(), "--prompt", "hi", "--json");
+        Path neox = Files.createDirectories(tmp.resolve("neox"));
+        Files.writeString(neox.resolve("config.json"), """
+                {"model_type": "gpt_neox", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+                 "vocab_size": 10, "layer_norm_eps": 1e-5}""");
+        Result arch = run("generate", "--model", neox.toString(), "--prompt", "hi", "--json");
         assertEquals(2, arch.code());
-        assertTrue(arch.err().contains("architecture 'bloom'") && !arch.err().contains("Exception"), arch.err());
+        assertTrue(arch.err().contains("architecture 'gpt_neox'") && !arch.err().contains("Exception"), arch.err());
+        // an architecture beyond the Llama family generates
+        Result bloom = run("generate", "--model", SharedData.tinyFixture("bloom").toString(), "--prompt", "hi", "--max-new-tokens", "4", "--json");
+        assertEquals(0, bloom.code(), bloom.err());
     }
 
     @Test

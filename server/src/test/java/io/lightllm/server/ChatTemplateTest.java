@@ -53,6 +53,18 @@ class ChatTemplateTest {
         assertTrue(e.getMessage().contains("Conversation roles must alternate"), e.getMessage());
     }
 
+    /** ChatGLM2's prompt format ("[Round n]\n\n问：…\n\n答："), the template its tokenizer class supplies. */
+    @Test
+    void chatGlm2RoundsFromItsTokenizer(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        java.nio.file.Files.copy(io.lightllm.testing.SharedData.tokenizer("llama2").resolve("tokenizer.model"), dir.resolve("tokenizer.model"));
+        java.nio.file.Files.writeString(dir.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"ChatGLMTokenizer\"}");
+        try (io.lightllm.models.tokenizer.Tokenizer t = io.lightllm.models.tokenizer.Tokenizer.load(dir)) {
+            String out = new ChatTemplate(t.chatTemplate().orElseThrow(), "", "").render(List.of(msg("system", "ignored"),
+                    msg("user", "你好"), msg("assistant", "你好！"), msg("user", "讲个故事")));
+            assertEquals("[Round 1]\n\n问：你好\n\n答：你好！\n\n[Round 2]\n\n问：讲个故事\n\n答：", out);
+        }
+    }
+
     @Test
     void fallbackWritesRoleLinesAfterBos() {
         ChatTemplate t = new ChatTemplate(null, "<s>", "</s>");

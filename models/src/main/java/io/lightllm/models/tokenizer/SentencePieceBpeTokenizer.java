@@ -51,9 +51,17 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
     private final boolean addEos;
     private final boolean addSpacePrefix;
     private final Optional<String> chatTemplate;
+    /** Tokens that start every sequence encoded with special tokens, after BOS (ChatGLM2's [gMASK] sop). */
+    private final int[] prefix;
 
     private SentencePieceBpeTokenizer(String[] tokens, float[] scores, int[] types, int bos, int unk, int[] eos,
                                       boolean addBos, boolean addEos, boolean addSpacePrefix, Optional<String> chatTemplate) {
+        this(tokens, scores, types, bos, unk, eos, addBos, addEos, addSpacePrefix, chatTemplate, new int[0]);
+    }
+
+    private SentencePieceBpeTokenizer(String[] tokens, float[] scores, int[] types, int bos, int unk, int[] eos,
+                                      boolean addBos, boolean addEos, boolean addSpacePrefix, Optional<String> chatTemplate, int[] prefix) {
+        this.prefix = prefix.clone();
         this.tokens = tokens;
         this.scores = scores;
         this.types = types;
@@ -116,8 +124,11 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
             throw new ModelLoadException(file + " is a SentencePiece model of type " + m.modelType()
                     + " (1 = unigram); only BPE models (type 2) are supported");
         }
-        String[] tokens = m.pieces().toArray(String[]::new);
         TokenizerSettings settings = TokenizerSettings.load(dir);
+        if (settings.tokenizerClass().filter(CHATGLM_TOKENIZER::equals).isPresent()) {
+            return chatGlm(m, settings);
+        }
+        String[] tokens = m.pieces().toArray(String[]::new);
         Map<String, Integer> byText = new HashMap<>();
         for (int i = tokens.length - 1; i >= 0; i--) {
             byText.put(tokens[i], i);
@@ -127,6 +138,31 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
         return new SentencePieceBpeTokenizer(tokens, m.scores(), m.types(), bos, inRange(m.unkId(), tokens.length),
                 eos == NO_TOKEN ? new int[0] : new int[] {eos}, settings.addBosToken().orElse(true), settings.addEosToken().orElse(false),
                 m.addDummyPrefix(), settings.chatTemplate());
+    }
+
+    private static final String CHATGLM_TOKENIZER = "ChatGLMTokenizer";
+    /** ChatGLM2's tokenization_chatglm.py: appended after the model's pieces, in this order. */
+    private static final List<String> CHATGLM_SPECIALS = List.of("[MASK]", "[gMASK]", "[sMASK]", "sop", "eop");
+    /** Its prompt format ("[Round n]\n\n问：...\n\n答："), as a chat template; system messages are dropped as there. */
+    private static final String CHATGLM_TEMPLATE = "{% set ns = namespace(round=0) %}{% for m in messages %}"
+            + "{% if m.role == 'user' %}{% set ns.round = ns.round + 1 %}[Round {{ ns.round }}]\n\n问：{{ m.content }}\n\n答："
+            + "{% elif m.role == 'assistant' %}{{ m.content }}\n\n{% endif %}{% endfor %}";
+
+    /**
+     * ChatGLM2's tokenizer (its tokenizer_config.json names ChatGLMTokenizer): the SentencePiece model
+     * plus five special tokens at ids vocab, vocab + 1, ...; every sequence starts with [gMASK] sop
+     * and no BOS; EOS is the model's.
+     */
+    private static SentencePieceBpeTokenizer chatGlm(SentencePieceModelFile m, TokenizerSettings settings) {
+        int n = m.pieces().size();
+        String[] tokens = java.util.stream.Stream.concat(m.pieces().stream(), CHATGLM_SPECIALS.stream()).toArray(String[]::new);
+        float[] scores = Arrays.copyOf(m.scores(), tokens.length);
+        int[] types = Arrays.copyOf(m.types(), tokens.length);
+        Arrays.fill(types, n, tokens.length, CONTROL);
+        int eos = inRange(m.eosId(), n);
+        int[] prefix = {n + CHATGLM_SPECIALS.indexOf("[gMASK]"), n + CHATGLM_SPECIALS.indexOf("sop")};
+        return new SentencePieceBpeTokenizer(tokens, scores, types, NO_TOKEN, inRange(m.unkId(), n), eos == NO_TOKEN ? new int[0] : new int[] {eos},
+                false, false, m.addDummyPrefix(), settings.chatTemplate().or(() -> Optional.of(CHATGLM_TEMPLATE)), prefix);
     }
 
     private static int inRange(int id, int vocabSize) {
@@ -154,6 +190,9 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
         List<Integer> out = new ArrayList<>();
         if (addSpecial && addBos && bos != NO_TOKEN) {
             out.add(bos);
+        }
+        for (int i = 0; addSpecial && i < prefix.length; i++) {
+            out.add(prefix[i]);
         }
         boolean afterSpecial = true;
         int start = 0;

@@ -19,10 +19,16 @@ import java.util.Optional;
  * @param bosToken     the BOS token text
  * @param eosToken     the EOS token text
  * @param chatTemplate the Jinja chat template (the "default" one where several are named)
+ * @param tokenizerClass tokenizer_class (the tokenizers whose code adds tokens outside the model file: ChatGLMTokenizer)
  */
 public record TokenizerSettings(Optional<Boolean> addBosToken, Optional<Boolean> addEosToken,
                                 Optional<String> bosToken, Optional<String> eosToken,
-                                Optional<String> chatTemplate) {
+                                Optional<String> chatTemplate, Optional<String> tokenizerClass) {
+
+    public TokenizerSettings(Optional<Boolean> addBosToken, Optional<Boolean> addEosToken, Optional<String> bosToken,
+                             Optional<String> eosToken, Optional<String> chatTemplate) {
+        this(addBosToken, addEosToken, bosToken, eosToken, chatTemplate, Optional.empty());
+    }
 
     public static TokenizerSettings none() {
         return new TokenizerSettings(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty());
@@ -42,7 +48,8 @@ public record TokenizerSettings(Optional<Boolean> addBosToken, Optional<Boolean>
             }
         }
         return new TokenizerSettings(JsonFields.firstBoolean(c, "add_bos_token"), JsonFields.firstBoolean(c, "add_eos_token"),
-                JsonFields.tokenText(c, "bos_token"), JsonFields.tokenText(c, "eos_token"), template);
+                JsonFields.tokenText(c, "bos_token"), JsonFields.tokenText(c, "eos_token"), template,
+                JsonFields.firstString(c, "tokenizer_class"));
     }
 
     /** chat_template is a string, or a list of {name, template} of which "default" is the chat one. */

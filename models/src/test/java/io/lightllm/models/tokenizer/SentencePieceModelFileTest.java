@@ -49,6 +49,29 @@ class SentencePieceModelFileTest {
         }
     }
 
+    /**
+     * ChatGLM2's tokenizer code (tokenization_chatglm.py): five special tokens appended after the
+     * model's pieces, [gMASK] sop before every sequence, no BOS. Shown on Llama-2's model file.
+     */
+    @Test
+    void chatGlmTokenizerAddsItsSpecialTokensAndPrefix() throws IOException {
+        Path llama2 = SharedData.tokenizer("llama2");
+        Files.copy(llama2.resolve("tokenizer.model"), dir.resolve("tokenizer.model"));
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"ChatGLMTokenizer\"}");
+        try (Tokenizer reference = HfTokenizer.load(llama2); Tokenizer glm = Tokenizer.load(dir)) {
+            assertEquals(32005, glm.vocabSize());
+            assertEquals(32001, glm.tokenToId("[gMASK]"));
+            assertEquals(32003, glm.tokenToId("sop"));
+            int[] plain = reference.encode("你好 hello", false);
+            int[] withPrefix = glm.encode("你好 hello", true);
+            assertArrayEquals(new int[] {32001, 32003}, java.util.Arrays.copyOf(withPrefix, 2));
+            assertArrayEquals(plain, java.util.Arrays.copyOfRange(withPrefix, 2, withPrefix.length));
+            assertEquals("你好 hello", glm.decode(withPrefix, true));
+            assertArrayEquals(new int[] {2}, glm.eosIds());
+            assertTrue(glm.chatTemplate().orElseThrow().contains("[Round"));
+        }
+    }
+
     @Test
     void notAModelFile() throws IOException {
         Files.write(dir.resolve("tokenizer.model"), new byte[] {(byte) 0xff, (byte) 0xff, 0x01});
