@@ -45,7 +45,8 @@ public final class Engine implements AutoCloseable {
         this.pool = model.newKvPool(rc.maxTotalTokens(), config.kvDtype());
         this.maxSequence = Math.min(model.maxSequenceLength(), rc.maxTotalTokens());
         this.table = new RequestTokenTable(model.device(), Math.min(rc.runningMaxReqSize(), rc.maxTotalTokens()), maxSequence);
-        StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds());
+        StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds(),
+                config.prefixCache() ? new PrefixCache(pool) : null);
         this.loop = new InferenceLoop(model, pool, table, scheduler, new DeviceSampler(model.device(), model.vocabSize(), config.eosTokenIds()),
                 detokenization::accept);
         this.tokenizers = Executors.newFixedThreadPool(config.tokenizerThreads(), Thread.ofPlatform().name("lightllm-tokenize-", 0).daemon().factory());

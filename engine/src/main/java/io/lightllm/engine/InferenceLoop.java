@@ -66,6 +66,12 @@ final class InferenceLoop implements Runnable {
                 publishStats();
             } catch (InterruptedException e) {
                 break;
+            } catch (RuntimeException e) {
+                // a broken invariant of the scheduler must not leave clients waiting forever:
+                // end every request with the error, then go on with new ones
+                scheduler.failAll("internal error: " + e);
+                scheduler.drainOutputs().forEach(output);
+                publishStats();
             }
         }
         for (Request r = inbox.poll(); r != null; r = inbox.poll()) {
@@ -105,6 +111,7 @@ final class InferenceLoop implements Runnable {
         Router router = scheduler.router();
         stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size(), pool.freeSlots(), pool.capacity(),
                 table.freeRows(), table.maxRequests(),
-                pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps());
+                pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps(),
+                scheduler.cachedSlots(), scheduler.prefixLookupTokens(), scheduler.prefixHitTokens());
     }
 }

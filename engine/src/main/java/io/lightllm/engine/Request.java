@@ -21,6 +21,8 @@ public final class Request {
     private final IntSequence slots;
     private List<Request> siblings = List.of();
     private int sharedPrefix;
+    private PrefixCache.Match cacheLock = PrefixCache.Match.NONE;
+    private int cachedPromptTokens = -1;
     private int row = -1;
     private long admission = -1;
     private int pauses;
@@ -139,6 +141,52 @@ public final class Request {
         sharedPrefix = prefix.length;
     }
 
+    /** The prefix cache's nodes this request locks: its cached prefix, then its whole prompt once prefilled. */
+    PrefixCache.Match cacheLock() { return cacheLock; }
+
+    /** Leading slots counted with the prefix cache's locked tokens rather than as this request's own. */
+    int cachedPrefix() { return cacheLock.length(); }
+
+    /** Starts the KV from a cached prefix: a reference to each of its slots (taken by the caller). */
+    void useCached(PrefixCache.Match m) {
+        if (slots.size() != 0) {
+            throw new IllegalStateException("request " + id + " already holds slots");
+        }
+        slots.addAll(m.slots());
+        cacheLock = m;
+    }
+
+    /** Records, at the first prefill only, how many prompt tokens came from the cache. */
+    void prefilled(int cached) {
+        if (cachedPromptTokens < 0) {
+            cachedPromptTokens = cached;
+        }
+    }
+
+    void cacheLock(PrefixCache.Match m) {
+        cacheLock = m;
+    }
+
+    /** Replaces the leading slots with {@code prefix} (the caller moved the references). */
+    void replaceSlots(int[] prefix) {
+        int[] rest = slots.range(prefix.length, slots.size());
+        slots.clear();
+        slots.addAll(prefix);
+        slots.addAll(rest);
+    }
+
+    /** Prompt tokens whose KV came from the prefix cache at the first prefill (usage's cached_tokens). */
+    public int cachedPromptTokens() { return Math.max(0, cachedPromptTokens); }
+
+    /** The first {@code n} tokens of the sequence. */
+    int[] tokens(int n) {
+        int[] out = new int[n];
+        for (int p = 0; p < n; p++) {
+            out[p] = tokenAt(p);
+        }
+        return out;
+    }
+
     /** Admission order among running requests: the youngest has the largest. */
     long admission() { return admission; }
 
@@ -153,6 +201,7 @@ public final class Request {
     void paused() {
         slots.clear();
         sharedPrefix = 0;
+        cacheLock = PrefixCache.Match.NONE;
         row = -1;
         pauses++;
         status = RequestStatus.WAITING;
@@ -161,6 +210,7 @@ public final class Request {
     void finished(FinishReason reason, String message) {
         slots.clear();
         sharedPrefix = 0;
+        cacheLock = PrefixCache.Match.NONE;
         row = -1;
         status = RequestStatus.FINISHED;
         finishReason = reason;

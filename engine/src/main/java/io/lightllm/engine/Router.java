@@ -73,14 +73,25 @@ public final class Router {
      * Takes the waiting prompts that fit, in order, and counts their sequences as running.
      */
     public List<Admission> admit(int freeRows) {
+        return admit(freeRows, r -> 0, 0);
+    }
+
+    /**
+     * {@link #admit(int)} with a prefix cache: {@code cachedPrefix} gives the tokens of a request
+     * found cached (their KV is not computed nor allocated again), and {@code lockedTokens} the
+     * cached tokens running requests share, counted once beside the requests' own slots.
+     */
+    public List<Admission> admit(int freeRows, java.util.function.ToIntFunction<Request> cachedPrefix, long lockedTokens) {
         List<Admission> prefill = new ArrayList<>();
         List<Load> loads = loads(running);
         int sequences = running.size();
         long prefillTokens = 0;
+        long shared = lockedTokens;
         while (!waiting.isEmpty()) {
             Request next = waiting.peekFirst();
             List<Request> group = withRiders(next);
-            int tokens = next.length();
+            int cached = cachedPrefix.applyAsInt(next);
+            int tokens = next.length() - cached;
             if (prefillTokens + tokens > config.batchMaxTokens()
                     || sequences + group.size() > config.runningMaxReqSize()
                     || group.size() > freeRows) {
@@ -90,10 +101,12 @@ public final class Router {
             for (Request r : group) {
                 candidate.add(new Load(r == next ? tokens : 0, remainingAfterPrefill(r)));
             }
-            long peak = peakTokens(candidate);
+            // a newly matched prefix may be one no running request locks yet: count it (at worst twice)
+            long peak = peakTokens(candidate) + shared + cached;
             if (peak > config.maxTotalTokens()) {
                 break;
             }
+            shared += cached;
             waiting.pollFirst();
             loads = candidate;
             committedPeak = Math.max(committedPeak, peak);
@@ -192,7 +205,7 @@ public final class Router {
         List<Load> out = new ArrayList<>(requests.size());
         for (Request r : requests) {
             long remaining = Math.max(0, estimatedMaxNew(r) - r.generatedCount());
-            long used = r.kvLength();
+            long used = r.kvLength() - r.cachedPrefix(); // the cached part is counted once, with the cache's locked tokens
             if (r.sharedPrefix() > 0 && !ownsSharedPrefix(r, requests)) {
                 used -= r.sharedPrefix();
             }

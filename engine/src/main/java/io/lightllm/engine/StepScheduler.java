@@ -18,12 +18,15 @@ final class StepScheduler {
     private final TokenKvPool pool;
     private final RequestTokenTable table;
     private final Set<Integer> eosTokenIds;
+    /** Null when the prefix cache is off. */
+    private final PrefixCache cache;
     private final List<GeneratedToken> outputs = new ArrayList<>();
     private int pauses;
     private long prefillSteps;
     private long decodeSteps;
 
-    StepScheduler(Router router, TokenKvPool pool, RequestTokenTable table, Set<Integer> eosTokenIds) {
+    StepScheduler(Router router, TokenKvPool pool, RequestTokenTable table, Set<Integer> eosTokenIds, PrefixCache cache) {
+        this.cache = cache;
         this.router = router;
         this.pool = pool;
         this.table = table;
@@ -43,7 +46,8 @@ final class StepScheduler {
     Step next() {
         finishRequested();
         if (router.admissionDue()) {
-            List<Router.Admission> admitted = router.admit(table.freeRows());
+            List<Router.Admission> admitted = cache == null ? router.admit(table.freeRows())
+                    : router.admit(table.freeRows(), r -> cache.peek(r.tokens(r.length()), r.length() - 1), cache.lockedTokens());
             if (!admitted.isEmpty()) {
                 prefillSteps++;
                 return prefill(admitted);
@@ -70,11 +74,15 @@ final class StepScheduler {
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             int token = tokens[s];
+            if (cache != null && step.batch().prefill() && r.sharedPrefix() == 0) {
+                // the prompt's KV is written: later prompts starting with it reuse it (riders share it already)
+                adopt(r, cache.insert(r.tokens(r.kvLength()), r.slots(), r.kvLength(), r.cacheLock()));
+            }
             r.addToken(token);
             FinishReason reason = finishAfter(r, token);
             outputs.add(new GeneratedToken(r, token, sampled.logprobs()[s], reason, null));
             if (reason != null) {
-                release(r);
+                release(r, true);
                 r.finished(reason, null);
             }
         }
@@ -116,6 +124,12 @@ final class StepScheduler {
 
     long decodeSteps() { return decodeSteps; }
 
+    int cachedSlots() { return cache == null ? 0 : cache.cachedTokens(); }
+
+    long prefixLookupTokens() { return cache == null ? 0 : cache.lookupTokens(); }
+
+    long prefixHitTokens() { return cache == null ? 0 : cache.hitTokens(); }
+
     /** The eos rule is skipped with ignore_eos; both eos and stop ids wait for min_new_tokens. */
     private FinishReason finishAfter(Request r, int token) {
         SamplingParams p = r.params();
@@ -146,7 +160,7 @@ final class StepScheduler {
             return;
         }
         if (r.status() == RequestStatus.RUNNING) {
-            release(r);
+            release(r, reason != FinishReason.ERROR);
         } else {
             router.removeWaiting(r);
         }
@@ -154,7 +168,41 @@ final class StepScheduler {
         outputs.add(new GeneratedToken(r, -1, null, reason, message));
     }
 
-    private void release(Request r) {
+    /**
+     * Makes {@code r} hold the cache's slots for its prompt, which {@code m} locks. They are its
+     * own, except where another request of the same step cached the same tokens first: then r gives
+     * up its copy of that KV (the same values) for the cached one, so the router's count of shared
+     * tokens holds. Siblings that share r's slots keep r's copy, so r keeps it too and locks nothing.
+     */
+    private void adopt(Request r, PrefixCache.Match m) {
+        int[] mine = r.slotRange(0, m.length());
+        if (!java.util.Arrays.equals(mine, m.slots())) {
+            if (r.siblings().size() > 1) {
+                cache.unlock(m);
+                r.cacheLock(PrefixCache.Match.NONE);
+                return;
+            }
+            pool.retain(m.slots());
+            pool.free(mine);
+            r.replaceSlots(m.slots());
+            table.writeRow(r.row(), m.slots());
+        }
+        r.cacheLock(m);
+    }
+
+    /**
+     * Gives back a request's slots and row. With {@code cacheSequence} its sequence's KV (all but
+     * the newest token, whose KV is not written yet) joins the prefix cache first, so a follow-up
+     * (the next turn of a chat) finds it; a failed step's KV is not trusted.
+     */
+    private void release(Request r, boolean cacheSequence) {
+        if (cache != null) {
+            PrefixCache.Match lock = r.cacheLock();
+            if (cacheSequence && r.sharedPrefix() == 0 && r.kvLength() > 0) {
+                lock = cache.insert(r.tokens(r.kvLength()), r.slots(), r.kvLength(), lock);
+            }
+            cache.unlock(lock);
+        }
         pool.free(r.slots());
         table.release(r.row());
         router.leave(r);
@@ -162,9 +210,12 @@ final class StepScheduler {
 
     /** A decode takes one slot per running sequence; pause the youngest until that many are free. */
     private void makeRoomForDecode() {
+        if (cache != null && pool.freeSlots() < router.running().size()) {
+            cache.evict(router.running().size() - pool.freeSlots());
+        }
         while (pool.freeSlots() < router.running().size() && router.running().size() > 1) {
             Request youngest = router.youngest();
-            release(youngest);
+            release(youngest, false);
             youngest.paused();
             router.requeuePaused(youngest);
             pauses++;
@@ -175,26 +226,37 @@ final class StepScheduler {
     }
 
     private Step prefill(List<Router.Admission> admitted) {
+        // each queued request starts from its longest cached prefix; only the rest is computed
+        PrefixCache.Match[] cached = new PrefixCache.Match[admitted.size()];
         int tokens = 0;
-        for (Router.Admission a : admitted) {
-            tokens += a.queued().length();
+        for (int i = 0; i < admitted.size(); i++) {
+            Request r = admitted.get(i).queued();
+            cached[i] = cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(r.length()), r.length() - 1);
+            tokens += r.length() - cached[i].length();
         }
         int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
         int b = admitted.size();
-        int[] rows = new int[b], starts = new int[b], counts = new int[b];
+        int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b];
         List<Request> sequences = new ArrayList<>();
         List<Integer> logitsRows = new ArrayList<>();
         int t = 0;
         for (int i = 0; i < b; i++) {
             Request r = admitted.get(i).queued();
-            int len = r.length();
+            int len = r.length(), prefix = cached[i].length();
             r.row(acquireRow());
-            r.addSlots(allocate(len));
+            if (prefix > 0) {
+                pool.retain(cached[i].slots());
+                r.useCached(cached[i]);
+                table.writeRow(r.row(), cached[i].slots());
+            }
+            r.prefilled(prefix);
+            r.addSlots(allocate(len - prefix));
             int[] slots = r.slots();
             rows[i] = r.row();
             starts[i] = t;
-            counts[i] = len;
-            for (int p = 0; p < len; p++, t++) {
+            counts[i] = len - prefix;
+            seqLens[i] = len;
+            for (int p = prefix; p < len; p++, t++) {
                 ids[t] = r.tokenAt(p);
                 positions[t] = p;
                 kvSlots[t] = slots[p];
@@ -207,7 +269,7 @@ final class StepScheduler {
                 logitsRows.add(i);
             }
         }
-        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, counts.clone());
+        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens);
         return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray());
     }
 
@@ -249,6 +311,9 @@ final class StepScheduler {
     }
 
     private int[] allocate(int n) {
+        if (cache != null && pool.freeSlots() < n) {
+            cache.evict(n - pool.freeSlots());
+        }
         int[] slots = pool.alloc(n);
         if (slots == null) {
             throw new IllegalStateException("the KV pool has " + pool.freeSlots() + " free slots, " + n + " needed: the router over-committed");

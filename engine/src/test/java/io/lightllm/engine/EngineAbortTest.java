@@ -21,7 +21,8 @@ class EngineAbortTest {
             int[] keeps = golden.getFirst().inputIds();
             // a long prompt: if the cancelled request kept its slots, the used count would show it
             int[] cancelled = new Random(3).ints(100, 0, model.vocabSize()).toArray();
-            try (Engine engine = Engine.start(model, EngineConfig.of(1024, eos), null)) {
+            // without the prefix cache, which would keep the cancelled request's KV as evictable entries
+            try (Engine engine = Engine.start(model, EngineConfig.of(1024, eos).withPrefixCache(false), null)) {
                 CompletableFuture<List<Completion>> other = CompletableFuture.supplyAsync(() ->
                         engine.generate(keeps, SamplingParams.builder().maxNewTokens(400).ignoreEos(true).build()));
                 CompletableFuture<EngineStats> atCancel = new CompletableFuture<>();

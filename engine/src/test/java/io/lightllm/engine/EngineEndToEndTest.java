@@ -61,12 +61,14 @@ class EngineEndToEndTest {
         try (Engine engine = Engine.start(model, config, null)) {
             List<List<Completion>> out = Workload.concurrent(engine, jobs);
             EngineStats s = engine.awaitIdle(5_000);
-            assertEquals(s.capacity(), s.freeSlots(), "every KV slot is free again");
+            // with the prefix cache, slots it keeps are free for the taking: they count as free
+            assertEquals(s.capacity(), s.freeSlots() + s.cachedSlots(), "every KV slot is free (or only cached) again");
+            assertTrue(config.prefixCache() || s.cachedSlots() == 0, "no cache, nothing cached");
             assertEquals(s.rows(), s.freeRows(), "every request-table row is free again");
             assertTrue(s.highWater() <= s.capacity(), "high water " + s.highWater() + " within the pool " + s.capacity());
             if (expectPauses) {
                 assertTrue(s.pauses() > 0, "the overload paused requests: " + s);
-            } else {
+            } else if (!config.prefixCache()) { // the cache's evictable slots are outside the router's commitments
                 // exact estimates: the pool never held more than the router admitted against
                 assertEquals(0, s.pauses(), "no pauses with exact estimates: " + s);
                 assertTrue(s.highWater() <= s.committedPeak(), "high water " + s.highWater() + " <= committed peak " + s.committedPeak());
@@ -108,12 +110,14 @@ class EngineEndToEndTest {
             int capacity = 256;
             assertTrue(Workload.worstCaseSlots(jobs) > 4 * capacity, "the offered load must exceed the pool for admission to queue");
             // router_max_new_token_len 0: estimates are exact, so nothing may ever be paused
-            EngineConfig config = new EngineConfig(new RouterConfig(capacity, 128, 16, 0, 6), DType.F32, eos, 2);
+            EngineConfig config = new EngineConfig(new RouterConfig(capacity, 128, 16, 0, 6), DType.F32, eos, 2, false);
             List<List<Completion>> alone = runAlone(model, eos, jobs);
             List<List<Completion>> first = runConcurrently(model, config, jobs, false);
             assertSameAsAlone(jobs, alone, first);
-            // seeded sampling reproduces across runs (and a different interleaving: wait 1 step)
-            List<List<Completion>> second = runConcurrently(model, config.withRouter(new RouterConfig(capacity, 128, 16, 0, 1)), jobs, false);
+            // seeded sampling reproduces across runs (and a different interleaving: wait 1 step), and with
+            // the prefix cache on: a prefix's cached KV is the KV it would compute, bit for bit
+            List<List<Completion>> second = runConcurrently(model, config.withRouter(new RouterConfig(capacity, 128, 16, 0, 1))
+                    .withPrefixCache(true), jobs, false);
             assertSameAsAlone(jobs, alone, second);
         });
     }
@@ -147,7 +151,7 @@ class EngineEndToEndTest {
                             "prompt " + j);
                 }
                 EngineStats s = engine.awaitIdle(5_000);
-                assertEquals(s.capacity(), s.freeSlots());
+                assertEquals(s.capacity(), s.freeSlots() + s.cachedSlots());
             }
         });
     }

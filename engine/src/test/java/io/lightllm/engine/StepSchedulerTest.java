@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
@@ -51,23 +52,36 @@ class StepSchedulerTest {
         return out;
     }
 
-    @ParameterizedTest(name = "router_max_new_token_len {0}")
-    @ValueSource(ints = {0, 6})
-    void randomArrivalsNeverOverCommitAndEveryRequestFinishesExactly(int outputCap) {
+    /**
+     * With the prefix cache half the prompts start with one of three shared prefixes; its
+     * evictable slots are not the router's, so the over-commit check counts the pool without them.
+     */
+    @ParameterizedTest(name = "router_max_new_token_len {0}, prefix cache {1}, seed {2}")
+    @CsvSource({"0, false, 0", "6, false, 0", "0, true, 0", "6, true, 0", "0, true, 1", "6, true, 1", "0, true, 2", "6, true, 2",
+        "0, true, 3", "6, true, 3", "0, true, 4", "6, true, 4", "0, true, 5", "6, true, 5", "0, true, 6", "6, true, 6"})
+    void randomArrivalsNeverOverCommitAndEveryRequestFinishesExactly(int outputCap, boolean prefixCache, int seed) {
         int capacity = 160, rowsAvailable = 24;
-        Random random = new Random(1234 + outputCap);
+        Random random = new Random(1234 + outputCap + 1000L * seed);
         int total = 120;
         int[] stopAt = new int[total];
         try (TokenKvPool pool = new TokenKvPool(device, 1, 1, 1, capacity, DType.F32);
              RequestTokenTable table = new RequestTokenTable(device, rowsAvailable, 128)) {
             Router router = new Router(new RouterConfig(capacity, 64, 16, outputCap, 2));
-            StepScheduler scheduler = new StepScheduler(router, pool, table, Set.of(EOS));
+            PrefixCache cache = prefixCache ? new PrefixCache(pool) : null;
+            StepScheduler scheduler = new StepScheduler(router, pool, table, Set.of(EOS), cache);
+            int[][] shared = {random.ints(24, 0, 90).toArray(), random.ints(8, 0, 90).toArray(), random.ints(30, 0, 90).toArray()};
             List<Request> all = new ArrayList<>();
             int submitted = 0;
             int steps = 0;
             while (true) {
                 for (int arrivals = random.nextInt(3); arrivals > 0 && submitted < total; arrivals--, submitted++) {
                     int[] prompt = random.ints(1 + random.nextInt(40), 0, 90).toArray();
+                    if (prefixCache && random.nextBoolean()) {
+                        int[] head = shared[random.nextInt(shared.length)];
+                        int[] joined = java.util.Arrays.copyOf(head, Math.min(40, head.length + prompt.length));
+                        System.arraycopy(prompt, 0, joined, head.length, joined.length - head.length);
+                        prompt = joined;
+                    }
                     SamplingParams p = SamplingParams.builder().maxNewTokens(1 + random.nextInt(40)).n(random.nextInt(5) == 0 ? 3 : 1)
                             .stopTokenIds(List.of(STOP)).build();
                     stopAt[submitted] = random.nextBoolean() ? 1 + random.nextInt(40) : 0;
@@ -85,8 +99,9 @@ class StepSchedulerTest {
                 steps++;
                 assertTrue(step.batch().tokens() <= 64 || step.batch().requests() == 1, "batch_max_tokens");
                 assertTrue(router.running().size() <= 16, "running_max_req_size");
+                int evictable = cache == null ? 0 : cache.cachedTokens() - cache.lockedTokens();
                 if (outputCap == 0) {
-                    assertTrue(pool.usedSlots() <= router.committedPeak(),
+                    assertTrue(pool.usedSlots() - evictable <= router.committedPeak(),
                             pool.usedSlots() + " slots in use, the router committed to " + router.committedPeak());
                 }
                 scheduler.complete(step, sample(step, stopAt));
@@ -95,7 +110,7 @@ class StepSchedulerTest {
             assertTrue(pool.highWater() <= capacity);
             if (outputCap == 0) {
                 assertEquals(0, scheduler.pauses(), "exact estimates never need a pause");
-                assertTrue(pool.highWater() <= router.committedPeak());
+                assertTrue(cache != null || pool.highWater() <= router.committedPeak());
             } else {
                 assertTrue(scheduler.pauses() > 0, "a 6-token estimate for up to 40 tokens must run short");
             }
@@ -110,6 +125,12 @@ class StepSchedulerTest {
                 assertEquals(stopAt[(int) r.id()] > 0 && stopAt[(int) r.id()] <= r.maxNewTokens() ? FinishReason.STOP : FinishReason.LENGTH,
                         r.finishReason(), r.toString());
             }
+            if (cache != null) {
+                assertTrue(cache.hitTokens() > 0, "shared prefixes were found cached");
+                assertEquals(0, cache.lockedTokens(), "nothing runs, so nothing is locked");
+                assertEquals(capacity, pool.freeSlots() + cache.cachedTokens(), "the cache holds the only references left");
+                cache.clear();
+            }
             assertEquals(capacity, pool.freeSlots(), "every slot is back");
             assertEquals(rowsAvailable, table.freeRows(), "every row is back");
             assertTrue(steps > total);
@@ -120,7 +141,7 @@ class StepSchedulerTest {
     void prefillPacksPromptsAndSiblingsShareThePromptSlots() {
         try (TokenKvPool pool = new TokenKvPool(device, 1, 1, 1, 64, DType.F32);
              RequestTokenTable table = new RequestTokenTable(device, 4, 16)) {
-            StepScheduler scheduler = new StepScheduler(new Router(new RouterConfig(64, 64, 4, 0, 6)), pool, table, Set.of(EOS));
+            StepScheduler scheduler = new StepScheduler(new Router(new RouterConfig(64, 64, 4, 0, 6)), pool, table, Set.of(EOS), null);
             List<Request> single = Request.group(0, new int[] {5, 6}, SamplingParams.greedy(3), 1, 3);
             List<Request> pair = Request.group(1, new int[] {7, 8, 9}, SamplingParams.builder().maxNewTokens(3).n(2).build(), 1, 3);
             scheduler.submit(single.getFirst());
@@ -159,7 +180,7 @@ class StepSchedulerTest {
     void eosStopsOnlyAfterMinNewTokensAndNotWithIgnoreEos() {
         try (TokenKvPool pool = new TokenKvPool(device, 1, 1, 1, 64, DType.F32);
              RequestTokenTable table = new RequestTokenTable(device, 4, 16)) {
-            StepScheduler scheduler = new StepScheduler(new Router(new RouterConfig(64, 64, 4, 0, 6)), pool, table, Set.of(EOS));
+            StepScheduler scheduler = new StepScheduler(new Router(new RouterConfig(64, 64, 4, 0, 6)), pool, table, Set.of(EOS), null);
             Request early = Request.group(0, new int[] {1}, SamplingParams.builder().maxNewTokens(5).minNewTokens(2).build(), 1, 5).getFirst();
             Request ignoring = Request.group(1, new int[] {1}, SamplingParams.builder().maxNewTokens(3).ignoreEos(true).build(), 1, 3).getFirst();
             scheduler.submit(early);
