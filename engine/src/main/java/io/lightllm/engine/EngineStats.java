@@ -14,12 +14,18 @@ package io.lightllm.engine;
  * @param pauses         sequences paused because the pool ran short
  * @param prefillSteps   prefill steps run
  * @param decodeSteps    decode steps run
- * @param cachedSlots    KV slots the prefix cache holds (free for the taking when nothing uses them)
+ * @param cachedSlots    KV slots only the prefix cache holds: no running request uses them, and they are
+ *                       freed as soon as the pool needs room (so "in use" means capacity - free - cached)
  * @param prefixLookupTokens prompt tokens looked up in the prefix cache
  * @param prefixHitTokens    of those, tokens whose KV was found cached (not prefilled again)
  */
 public record EngineStats(int running, int waiting, int freeSlots, int capacity, int freeRows, int rows, int highWater, long committedPeak, int pauses,
                           long prefillSteps, long decodeSteps, int cachedSlots, long prefixLookupTokens, long prefixHitTokens) {
+    /** KV slots held for running requests (their own and the cached prefixes they use). */
+    public int usedSlots() {
+        return capacity - freeSlots - cachedSlots;
+    }
+
     /** Nothing runs or waits, and every slot is free or only cached, and every table row is free. */
     public boolean idle() {
         return running == 0 && waiting == 0 && freeSlots + cachedSlots == capacity && freeRows == rows;

@@ -124,7 +124,8 @@ final class StepScheduler {
 
     long decodeSteps() { return decodeSteps; }
 
-    int cachedSlots() { return cache == null ? 0 : cache.cachedTokens(); }
+    /** Slots the prefix cache holds that no running request locks (evictable on demand). */
+    int cachedSlots() { return cache == null ? 0 : cache.cachedTokens() - cache.lockedTokens(); }
 
     long prefixLookupTokens() { return cache == null ? 0 : cache.lookupTokens(); }
 

@@ -76,7 +76,7 @@ final class Submission {
             }
             text = out.toString();
         }
-        stream.emit(new TokenEvent(id, s, g.token(), g.logprobs(), text, finish, g.error()));
+        stream.emit(new TokenEvent(id, s, g.token(), g.logprobs(), text, finish, g.error(), g.request().cachedPromptTokens()));
         if (finish != null) {
             ended[s] = true;
             open--;

@@ -12,8 +12,14 @@ package io.lightllm.engine;
  *                  string is incomplete); null when the engine has no tokenizer
  * @param finish    null while the sequence goes on, else why it ended
  * @param error     the failure for {@link FinishReason#ERROR}, else null
+ * @param cachedPromptTokens prompt tokens whose KV came from the prefix cache (known once the prompt was prefilled)
  */
-public record TokenEvent(long requestId, int sequence, int token, TokenLogprobs logprobs, String text, FinishReason finish, String error) {
+public record TokenEvent(long requestId, int sequence, int token, TokenLogprobs logprobs, String text, FinishReason finish, String error,
+                         int cachedPromptTokens) {
+    public TokenEvent(long requestId, int sequence, int token, TokenLogprobs logprobs, String text, FinishReason finish, String error) {
+        this(requestId, sequence, token, logprobs, text, finish, error, 0);
+    }
+
     public boolean last() {
         return finish != null;
     }

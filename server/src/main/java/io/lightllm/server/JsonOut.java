@@ -27,4 +27,11 @@ final class JsonOut {
     static Map<String, Object> usage(int promptTokens, int completionTokens) {
         return obj("prompt_tokens", promptTokens, "completion_tokens", completionTokens, "total_tokens", promptTokens + completionTokens);
     }
+
+    /** OpenAI's usage with prompt_tokens_details.cached_tokens: prompt tokens read from the prefix cache. */
+    static Map<String, Object> usage(int promptTokens, int completionTokens, int cachedTokens) {
+        Map<String, Object> u = new java.util.LinkedHashMap<>(usage(promptTokens, completionTokens));
+        u.put("prompt_tokens_details", obj("cached_tokens", cachedTokens));
+        return u;
+    }
 }

@@ -46,9 +46,10 @@ final class OpenAiResponse {
         for (int i = 0; i < n; i++) {
             texts.add(new StringBuilder());
         }
-        int completionTokens = 0;
+        int completionTokens = 0, cached = 0;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
+            cached = Math.max(cached, e.cachedPromptTokens());
             texts.get(e.sequence()).append(e.text());
             addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
@@ -68,7 +69,7 @@ final class OpenAiResponse {
                     : JsonOut.obj("index", i, "text", text, "logprobs", lp, "finish_reason", finish[i].apiName()));
         }
         return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
-                "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens));
+                "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens, cached));
     }
 
     private void stream(SseStream sse, Generation g, int promptTokens, OpenAiParams p) throws InterruptedException {
@@ -79,9 +80,10 @@ final class OpenAiResponse {
             }
         }
         ChoiceLogprobs[] logprobs = logprobs(p);
-        int completionTokens = 0;
+        int completionTokens = 0, cached = 0;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
+            cached = Math.max(cached, e.cachedPromptTokens());
             addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
                 sse.send(JsonOut.error("generation failed: " + e.error(), "server_error", null, null));
@@ -101,7 +103,7 @@ final class OpenAiResponse {
             sse.send(chunk(List.of(choice), p, null));
         }
         if (p.includeUsage()) {
-            sse.send(chunk(List.of(), p, JsonOut.usage(promptTokens, completionTokens)));
+            sse.send(chunk(List.of(), p, JsonOut.usage(promptTokens, completionTokens, cached)));
         }
         sse.sendRaw("[DONE]");
     }

@@ -38,9 +38,17 @@ final class ServerMetrics {
     ServerMetrics(Engine engine) {
         gauge("lightllm_queue_length", "sequences waiting for admission", engine, EngineStats::waiting);
         gauge("lightllm_running_batch_size", "sequences holding KV slots", engine, EngineStats::running);
-        gauge("lightllm_kv_used_tokens", "KV pool slots in use", engine, s -> s.capacity() - s.freeSlots());
+        gauge("lightllm_kv_used_tokens", "KV pool slots in use by running requests", engine, EngineStats::usedSlots);
         gauge("lightllm_kv_total_tokens", "KV pool slots", engine, EngineStats::capacity);
-        gauge("lightllm_kv_usage_ratio", "fraction of the KV pool in use", engine, s -> (s.capacity() - s.freeSlots()) / (double) s.capacity());
+        gauge("lightllm_kv_usage_ratio", "fraction of the KV pool in use by running requests", engine, s -> s.usedSlots() / (double) s.capacity());
+        gauge("lightllm_prefix_cache_tokens", "KV slots only the prefix cache holds (evicted when the pool needs room)", engine,
+                EngineStats::cachedSlots);
+        gauge("lightllm_prefix_cache_hit_ratio", "prompt tokens found in the prefix cache / prompt tokens looked up", engine,
+                s -> s.prefixLookupTokens() == 0 ? 0 : s.prefixHitTokens() / (double) s.prefixLookupTokens());
+        CounterWithCallback.builder().name("lightllm_prefix_cache_hit_tokens").help("prompt tokens whose KV came from the prefix cache")
+                .callback(cb -> cb.call(engine.stats().prefixHitTokens())).register(registry);
+        CounterWithCallback.builder().name("lightllm_prefix_cache_lookup_tokens").help("prompt tokens looked up in the prefix cache")
+                .callback(cb -> cb.call(engine.stats().prefixLookupTokens())).register(registry);
         CounterWithCallback.builder().name("lightllm_prefill_steps").help("prefill steps run by the engine")
                 .callback(cb -> cb.call(engine.stats().prefillSteps())).register(registry);
         CounterWithCallback.builder().name("lightllm_decode_steps").help("decode steps run by the engine")

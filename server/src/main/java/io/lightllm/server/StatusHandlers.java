@@ -19,9 +19,10 @@ final class StatusHandlers {
 
     void tokenLoad(Context ctx) {
         EngineStats s = server.model().engine().stats();
-        int used = s.capacity() - s.freeSlots();
+        int used = s.usedSlots(); // prefix-cache entries no request uses are free for the taking
         ctx.json(JsonOut.obj(
                 "used_tokens", used,
+                "cached_tokens", s.cachedSlots(),
                 "total_tokens", s.capacity(),
                 "current_load", used / (double) s.capacity(),
                 "running_requests", s.running(),
