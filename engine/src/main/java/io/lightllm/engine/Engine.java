@@ -46,7 +46,7 @@ public final class Engine implements AutoCloseable {
         this.maxSequence = Math.min(model.maxSequenceLength(), rc.maxTotalTokens());
         this.table = new RequestTokenTable(model.device(), Math.min(rc.runningMaxReqSize(), rc.maxTotalTokens()), maxSequence);
         StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds(),
-                config.prefixCache() ? new PrefixCache(pool) : null);
+                config.prefixCache() ? new PrefixCache(pool) : null, config.chunkedPrefill());
         this.loop = new InferenceLoop(model, pool, table, scheduler, new DeviceSampler(model.device(), model.vocabSize(), config.eosTokenIds()),
                 detokenization::accept);
         this.tokenizers = Executors.newFixedThreadPool(config.tokenizerThreads(), Thread.ofPlatform().name("lightllm-tokenize-", 0).daemon().factory());
@@ -134,7 +134,7 @@ public final class Engine implements AutoCloseable {
         if (prompt.length >= maxSequence) {
             throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens; this engine takes at most " + (maxSequence - 1));
         }
-        if (prompt.length > rc.batchMaxTokens()) {
+        if (config.chunkedPrefill() == 0 && prompt.length > rc.batchMaxTokens()) {
             throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens, more than batch_max_tokens " + rc.batchMaxTokens());
         }
         if (params.n() > table.maxRequests()) {

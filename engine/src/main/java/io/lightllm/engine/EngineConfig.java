@@ -11,14 +11,24 @@ import java.util.Set;
  * @param eosTokenIds      tokens that end a request unless it ignores eos
  * @param tokenizerThreads threads of the tokenization stage
  * @param prefixCache      reuse the KV of cached prompt prefixes ({@link PrefixCache}; on unless --disable-prefix-cache)
+ * @param chunkedPrefill   tokens a step computes at most, prompts prefilled in chunks of that size beside the running
+ *                         decodes ({@code --chunked-prefill-size}); 0: whole prompts in prefill steps of their own
  */
-public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache) {
+public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache,
+                           int chunkedPrefill) {
 
     public EngineConfig {
         eosTokenIds = Set.copyOf(eosTokenIds);
         if (tokenizerThreads < 1) {
             throw new IllegalArgumentException("tokenizer threads must be >= 1, got " + tokenizerThreads);
         }
+        if (chunkedPrefill < 0) {
+            throw new IllegalArgumentException("chunked prefill size must be >= 0 (0: off), got " + chunkedPrefill);
+        }
+    }
+
+    public EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache) {
+        this(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, 0);
     }
 
     /** A configuration with the prefix cache on. */
@@ -32,14 +42,18 @@ public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosT
     }
 
     public EngineConfig withRouter(RouterConfig r) {
-        return new EngineConfig(r, kvDtype, eosTokenIds, tokenizerThreads, prefixCache);
+        return new EngineConfig(r, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill);
     }
 
     public EngineConfig withKvDtype(DType d) {
-        return new EngineConfig(router, d, eosTokenIds, tokenizerThreads, prefixCache);
+        return new EngineConfig(router, d, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill);
     }
 
     public EngineConfig withPrefixCache(boolean on) {
-        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, on);
+        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, on, chunkedPrefill);
+    }
+
+    public EngineConfig withChunkedPrefill(int tokens) {
+        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, tokens);
     }
 }

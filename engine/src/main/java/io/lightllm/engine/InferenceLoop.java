@@ -101,7 +101,9 @@ final class InferenceLoop implements Runnable {
     private void run(Step step) {
         try {
             DeviceBuffer logits = model.forward(step.batch(), pool, table);
-            scheduler.complete(step, sampler.sample(step, logits));
+            // a step of prompt chunks alone samples nothing
+            scheduler.complete(step, step.sequences().isEmpty() ? new DeviceSampler.Sampled(new int[0], new TokenLogprobs[0])
+                    : sampler.sample(step, logits));
         } catch (RuntimeException e) {
             scheduler.fail(step, e.toString());
         }

@@ -29,8 +29,42 @@ import java.util.List;
  * decode steps. Used only by the inference loop's thread.
  */
 public final class Router {
-    /** One sequence in the estimate: slots held after the next step, decode steps still possible. */
-    record Load(long used, long remaining) { }
+    /**
+     * One sequence in the estimate: slots held after the next step, decode steps still possible
+     * (each adds a slot), and the steps before the first of them, at the earliest and the latest (a
+     * prompt still being prefilled in chunks holds its slots and grows only once its last chunk is
+     * done, which depends on how many prompt tokens the coming steps compute).
+     */
+    record Load(long used, long remaining, long earliest, long latest) {
+        Load(long used, long remaining) {
+            this(used, remaining, 0, 0);
+        }
+
+        boolean delayed() {
+            return latest > 0;
+        }
+    }
+
+    /**
+     * What the scheduler tells admission about the prompts it holds: the tokens of a request found
+     * in the prefix cache, the cached tokens running requests share (counted once), and with
+     * chunked prefill the steps before a running request decodes, and the prompt tokens per step.
+     */
+    record Context(java.util.function.ToIntFunction<Request> cachedPrefix, long lockedTokens,
+                   java.util.function.ToLongFunction<Request> promptTokensAhead, long queuedPrefillTokens, int maxPrefillPerStep,
+                   int minPrefillPerStep) {
+        static final Context NONE = new Context(r -> 0, 0, r -> 0, 0, 0, 0);
+
+        /** Steps until the prompt whose chunks end {@code tokensAhead} prompt tokens from now is prefilled, at the earliest. */
+        long earliest(long tokensAhead) {
+            return maxPrefillPerStep == 0 || tokensAhead == 0 ? 0 : (tokensAhead + maxPrefillPerStep - 1) / maxPrefillPerStep;
+        }
+
+        /** ... and at the latest. */
+        long latest(long tokensAhead) {
+            return minPrefillPerStep == 0 || tokensAhead == 0 ? 0 : (tokensAhead + minPrefillPerStep - 1) / minPrefillPerStep;
+        }
+    }
 
     /** A queued request to prefill, and the other fresh sequences of its prompt that share its slots. */
     public record Admission(Request queued, List<Request> riders) { }
@@ -73,7 +107,7 @@ public final class Router {
      * Takes the waiting prompts that fit, in order, and counts their sequences as running.
      */
     public List<Admission> admit(int freeRows) {
-        return admit(freeRows, r -> 0, 0);
+        return admit(freeRows, Context.NONE);
     }
 
     /**
@@ -82,24 +116,33 @@ public final class Router {
      * cached tokens running requests share, counted once beside the requests' own slots.
      */
     public List<Admission> admit(int freeRows, java.util.function.ToIntFunction<Request> cachedPrefix, long lockedTokens) {
+        return admit(freeRows, new Context(cachedPrefix, lockedTokens, r -> 0, 0, 0, 0));
+    }
+
+    /** {@link #admit(int)} with what the scheduler's prefix cache and chunked prefill hold. */
+    public List<Admission> admit(int freeRows, Context context) {
         List<Admission> prefill = new ArrayList<>();
-        List<Load> loads = loads(running);
+        List<Load> loads = loads(running, context);
         int sequences = running.size();
         long prefillTokens = 0;
-        long shared = lockedTokens;
+        long shared = context.lockedTokens();
+        long queued = context.queuedPrefillTokens();
         while (!waiting.isEmpty()) {
             Request next = waiting.peekFirst();
             List<Request> group = withRiders(next);
-            int cached = cachedPrefix.applyAsInt(next);
+            int cached = context.cachedPrefix().applyAsInt(next);
             int tokens = next.length() - cached;
-            if (prefillTokens + tokens > config.batchMaxTokens()
+
+            // with chunked prefill a prompt is not limited by batch_max_tokens: its chunks are
+            if ((context.maxPrefillPerStep() == 0 && prefillTokens + tokens > config.batchMaxTokens())
                     || sequences + group.size() > config.runningMaxReqSize()
                     || group.size() > freeRows) {
                 break;
             }
             List<Load> candidate = new ArrayList<>(loads);
             for (Request r : group) {
-                candidate.add(new Load(r == next ? tokens : 0, remainingAfterPrefill(r)));
+                candidate.add(new Load(r == next ? tokens : 0, remainingAfterPrefill(r), context.earliest(queued + tokens),
+                        context.latest(queued + tokens)));
             }
             // a newly matched prefix may be one no running request locks yet: count it (at worst twice)
             long peak = peakTokens(candidate) + shared + cached;
@@ -107,6 +150,7 @@ public final class Router {
                 break;
             }
             shared += cached;
+            queued += tokens;
             waiting.pollFirst();
             loads = candidate;
             committedPeak = Math.max(committedPeak, peak);
@@ -179,7 +223,7 @@ public final class Router {
 
     /** The estimated peak of the running set as it is now. */
     public long runningPeak() {
-        return peakTokens(loads(running));
+        return peakTokens(loads(running, Context.NONE));
     }
 
     /** The output length the router assumes for r now. */
@@ -201,15 +245,17 @@ public final class Router {
      * {@code estimate - g} more decode steps. Slots shared by sibling sequences are counted once,
      * with the sibling that may run longest (it is the last to free them).
      */
-    private List<Load> loads(List<Request> requests) {
+    private List<Load> loads(List<Request> requests, Context context) {
         List<Load> out = new ArrayList<>(requests.size());
         for (Request r : requests) {
-            long remaining = Math.max(0, estimatedMaxNew(r) - r.generatedCount());
+            long ahead = context.promptTokensAhead().applyAsLong(r);
+            // a prompt still in chunks yields its first token without a new slot, then decodes
+            long remaining = Math.max(0, estimatedMaxNew(r) - r.generatedCount() - (ahead > 0 ? 1 : 0));
             long used = r.kvLength() - r.cachedPrefix(); // the cached part is counted once, with the cache's locked tokens
             if (r.sharedPrefix() > 0 && !ownsSharedPrefix(r, requests)) {
                 used -= r.sharedPrefix();
             }
-            out.add(new Load(used, remaining));
+            out.add(new Load(used, remaining, context.earliest(ahead), context.latest(ahead)));
         }
         return out;
     }
@@ -230,12 +276,37 @@ public final class Router {
 
     /** max over i of (remaining_i * i + sum_{j<=i} used_j), sequences sorted by remaining descending (i from 1). */
     static long peakTokens(List<Load> loads) {
+        if (loads.stream().anyMatch(Load::delayed)) {
+            return peakWithDelays(loads);
+        }
         Load[] sorted = loads.toArray(Load[]::new);
         Arrays.sort(sorted, Comparator.comparingLong(Load::remaining).reversed());
         long cumulative = 0, peak = 0;
         for (int i = 0; i < sorted.length; i++) {
             cumulative += sorted[i].used();
             peak = Math.max(peak, sorted[i].remaining() * (i + 1) + cumulative);
+        }
+        return peak;
+    }
+
+    /**
+     * The peak when some sequences start growing later, bounding each by growth from its earliest
+     * start and presence until its latest end (the real one lies between). Use only rises until a
+     * sequence may finish, so the peak is the most of the uses at those steps, each the sum over
+     * the sequences that may still be there of used + the steps each may have grown. O(n^2); only
+     * chunked prefill asks for it.
+     */
+    private static long peakWithDelays(List<Load> loads) {
+        long peak = loads.stream().mapToLong(Load::used).sum();
+        for (Load at : loads) {
+            long t = at.latest() + at.remaining();
+            long use = 0;
+            for (Load l : loads) {
+                if (l.latest() + l.remaining() >= t) {
+                    use += l.used() + Math.min(l.remaining(), Math.max(0, t - l.earliest()));
+                }
+            }
+            peak = Math.max(peak, use);
         }
         return peak;
     }

@@ -6,9 +6,15 @@ import java.util.List;
 /**
  * One planned forward step and who samples from it: sequence s takes its next token from row
  * {@code logitsRows[s]} of the step's logits (the n sequences of one prompt share a row after
- * its prefill).
+ * its prefill). {@code promptsDone}: the requests whose prompt's KV this step completes (what the
+ * prefix cache takes in); a chunk of a longer prompt is in the batch but in none of the lists.
  */
-record Step(NopadBatch batch, List<Request> sequences, int[] logitsRows) {
+record Step(NopadBatch batch, List<Request> sequences, int[] logitsRows, List<Request> promptsDone) {
+    /** A plain prefill (every sequence's prompt completes, riders aside) or a decode (none does). */
+    Step(NopadBatch batch, List<Request> sequences, int[] logitsRows) {
+        this(batch, sequences, logitsRows, batch.prefill() ? sequences.stream().filter(r -> r.sharedPrefix() == 0).toList() : List.of());
+    }
+
     boolean prefill() {
         return batch.prefill();
     }

@@ -20,12 +20,25 @@ final class StepScheduler {
     private final Set<Integer> eosTokenIds;
     /** Null when the prefix cache is off. */
     private final PrefixCache cache;
+    /** Tokens a step computes at most when prompts are prefilled in chunks; 0: whole prompts, steps of one kind. */
+    private final int chunk;
+    /** Prompts admitted and not yet wholly prefilled (chunked mode), in admission order. */
+    private final List<Prefilling> prefilling = new ArrayList<>();
     private final List<GeneratedToken> outputs = new ArrayList<>();
     private int pauses;
     private long prefillSteps;
     private long decodeSteps;
 
     StepScheduler(Router router, TokenKvPool pool, RequestTokenTable table, Set<Integer> eosTokenIds, PrefixCache cache) {
+        this(router, pool, table, eosTokenIds, cache, 0);
+    }
+
+    /**
+     * @param chunkedPrefill tokens per step when long prompts are prefilled in chunks beside the
+     *                       running decodes (0: off)
+     */
+    StepScheduler(Router router, TokenKvPool pool, RequestTokenTable table, Set<Integer> eosTokenIds, PrefixCache cache, int chunkedPrefill) {
+        this.chunk = chunkedPrefill;
         this.cache = cache;
         this.router = router;
         this.pool = pool;
@@ -45,6 +58,9 @@ final class StepScheduler {
      */
     Step next() {
         finishRequested();
+        if (chunk > 0) {
+            return nextMixed();
+        }
         if (router.admissionDue()) {
             List<Router.Admission> admitted = cache == null ? router.admit(table.freeRows())
                     : router.admit(table.freeRows(), r -> cache.peek(r.tokens(r.length()), r.length() - 1), cache.lockedTokens());
@@ -74,7 +90,7 @@ final class StepScheduler {
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             int token = tokens[s];
-            if (cache != null && step.batch().prefill() && r.sharedPrefix() == 0) {
+            if (cache != null && step.promptsDone().contains(r)) {
                 // the prompt's KV is written: later prompts starting with it reuse it (riders share it already)
                 adopt(r, cache.insert(r.tokens(r.kvLength()), r.slots(), r.kvLength(), r.cacheLock()));
             }
@@ -92,6 +108,10 @@ final class StepScheduler {
     void fail(Step step, String message) {
         for (Request r : step.sequences()) {
             finish(r, FinishReason.ERROR, message);
+        }
+        // a chunk of a prompt may have been in the failed step: its KV cannot be trusted
+        for (Prefilling p : List.copyOf(prefilling)) {
+            finish(p.request, FinishReason.ERROR, message);
         }
     }
 
@@ -160,8 +180,17 @@ final class StepScheduler {
         if (r.status() == RequestStatus.FINISHED) {
             return;
         }
+        Prefilling chunked = prefillingOf(r);
+        if (chunked != null && chunked.request == r) {
+            // a prompt ended before its last chunk: its siblings, which wait for it, end with it
+            prefilling.remove(chunked);
+            chunked.riders.forEach(rider -> finish(rider, reason, message));
+        } else if (chunked != null) {
+            chunked.riders.remove(r);
+        }
         if (r.status() == RequestStatus.RUNNING) {
-            release(r, reason != FinishReason.ERROR);
+            // part of a prompt still being prefilled has no KV: nothing of it goes to the prefix cache
+            release(r, reason != FinishReason.ERROR && chunked == null);
         } else {
             router.removeWaiting(r);
         }
@@ -272,6 +301,197 @@ final class StepScheduler {
         }
         NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens);
         return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** The chunked prefill {@code r} belongs to (its prompt, or one its siblings share), or null. */
+    private Prefilling prefillingOf(Request r) {
+        for (Prefilling p : prefilling) {
+            if (p.request == r || p.riders.contains(r)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** A prompt being prefilled chunk by chunk, the siblings waiting to share it, and the tokens whose KV is written. */
+    private static final class Prefilling {
+        final Request request;
+        final List<Request> riders;
+        int done;
+
+        Prefilling(Request request, List<Request> riders, int done) {
+            this.request = request;
+            this.riders = new ArrayList<>(riders);
+            this.done = done;
+        }
+    }
+
+    /**
+     * Chunked prefill (vLLM's, LightLLM's --chunked_prefill_size): one kind of step for everything.
+     * Every running sequence past its prompt decodes its next token, as a one-token prefill over its
+     * KV, and the admitted prompts fill the rest of the step's {@link #chunk} tokens in order, a
+     * long prompt over several steps. A prompt is sampled from (with its siblings) in the step that
+     * computes its last token; until then its slots are allocated, and the router counts them.
+     */
+    private Step nextMixed() {
+        if (router.admissionDue()) {
+            List<Router.Admission> admitted = router.admit(table.freeRows(), mixedContext());
+            for (Router.Admission a : admitted) {
+                prefillSteps++;
+                prefilling.add(startPrefill(a));
+            }
+        }
+        java.util.Set<Request> waitingForPrompt = new java.util.HashSet<>();
+        for (Prefilling p : prefilling) {
+            waitingForPrompt.add(p.request);
+            waitingForPrompt.addAll(p.riders);
+        }
+        List<Request> decoding = new ArrayList<>(router.running());
+        decoding.removeAll(waitingForPrompt);
+        if (decoding.isEmpty() && prefilling.isEmpty()) {
+            return null;
+        }
+        decoding = makeRoomToDecode(decoding);
+        if (!decoding.isEmpty()) {
+            decodeSteps++;
+            router.decodeStepDone();
+        }
+        // the decodes first: a long prompt never holds them back, and it still gets a fair share
+        int budget = Math.max(chunk - decoding.size(), chunk / 4);
+        List<int[]> entries = new ArrayList<>(); // {row, firstPosition, count} with tokens and slots read from the request
+        List<Request> entryRequests = new ArrayList<>();
+        List<Request> sequences = new ArrayList<>(), promptsDone = new ArrayList<>();
+        List<Integer> logitsRows = new ArrayList<>();
+        for (Request r : decoding) {
+            r.addSlots(allocate(1));
+            logitsRows.add(entries.size());
+            entries.add(new int[] {r.row(), r.length() - 1, 1});
+            entryRequests.add(r);
+            sequences.add(r);
+        }
+        for (java.util.Iterator<Prefilling> it = prefilling.iterator(); it.hasNext() && budget > 0; ) {
+            Prefilling p = it.next();
+            Request r = p.request;
+            int n = Math.min(r.length() - p.done, budget);
+            budget -= n;
+            entries.add(new int[] {r.row(), p.done, n});
+            entryRequests.add(r);
+            p.done += n;
+            if (p.done == r.length()) {
+                it.remove();
+                promptsDone.add(r);
+                for (Request s : withFirst(r, p.riders)) {
+                    sequences.add(s);
+                    logitsRows.add(entries.size() - 1);
+                }
+            }
+        }
+        return mixedStep(entries, entryRequests, sequences, logitsRows, promptsDone);
+    }
+
+    /** The least prompt tokens a mixed step computes (the decodes take the rest of the chunk). */
+    private int minPrefillPerStep() {
+        return Math.max(1, chunk / 4);
+    }
+
+    /**
+     * Admission's view of the prompts in progress: each request of a prefilling prompt (and its
+     * siblings) decodes only after the steps that the prompt tokens up to its own take, at the
+     * least a step computes; new prompts queue behind them.
+     */
+    private Router.Context mixedContext() {
+        java.util.Map<Request, Long> ahead = new java.util.IdentityHashMap<>();
+        long tokens = 0;
+        for (Prefilling p : prefilling) {
+            tokens += p.request.length() - p.done;
+            long upToThis = tokens;
+            ahead.put(p.request, upToThis);
+            p.riders.forEach(r -> ahead.put(r, upToThis));
+        }
+        return new Router.Context(cache == null ? r -> 0 : r -> cache.peek(r.tokens(r.length()), r.length() - 1),
+                cache == null ? 0 : cache.lockedTokens(), r -> ahead.getOrDefault(r, 0L), tokens, chunk, minPrefillPerStep());
+    }
+
+    private static List<Request> withFirst(Request first, List<Request> rest) {
+        List<Request> all = new ArrayList<>();
+        all.add(first);
+        all.addAll(rest);
+        return all;
+    }
+
+    /** A prompt's row, slots (its cached prefix, then the rest allocated now) and siblings, before its first chunk. */
+    private Prefilling startPrefill(Router.Admission a) {
+        Request r = a.queued();
+        int len = r.length();
+        PrefixCache.Match m = cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(len), len - 1);
+        r.row(acquireRow());
+        if (m.length() > 0) {
+            pool.retain(m.slots());
+            r.useCached(m);
+            table.writeRow(r.row(), m.slots());
+        }
+        r.prefilled(m.length());
+        r.addSlots(allocate(len - m.length()));
+        for (Request rider : a.riders()) {
+            shareSlots(rider, r.slots());
+        }
+        return new Prefilling(r, a.riders(), m.length());
+    }
+
+    private Step mixedStep(List<int[]> entries, List<Request> entryRequests, List<Request> sequences, List<Integer> logitsRows,
+            List<Request> promptsDone) {
+        int tokens = entries.stream().mapToInt(e -> e[2]).sum(), b = entries.size();
+        int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
+        int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b];
+        int t = 0;
+        for (int i = 0; i < b; i++) {
+            int[] e = entries.get(i);
+            Request r = entryRequests.get(i);
+            int[] slots = r.slotRange(e[1], e[1] + e[2]);
+            rows[i] = e[0];
+            starts[i] = t;
+            counts[i] = e[2];
+            seqLens[i] = e[1] + e[2];
+            for (int k = 0; k < e[2]; k++, t++) {
+                ids[t] = r.tokenAt(e[1] + k);
+                positions[t] = e[1] + k;
+                kvSlots[t] = slots[k];
+            }
+        }
+        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens);
+        return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray(), promptsDone);
+    }
+
+    /** {@link #makeRoomForDecode} over the sequences that decode beside prompt chunks; returns those left. */
+    private List<Request> makeRoomToDecode(List<Request> decoding) {
+        if (cache != null && pool.freeSlots() < decoding.size()) {
+            cache.evict(decoding.size() - pool.freeSlots());
+        }
+        List<Request> left = new ArrayList<>(decoding);
+        while (pool.freeSlots() < left.size() && router.running().size() > 1) {
+            Request youngest = router.youngest();
+            Prefilling p = prefillingOf(youngest);
+            if (p != null) {
+                // a prompt not yet prefilled: back to the queue with its siblings, which ride with it again
+                prefilling.remove(p);
+                for (Request r : withFirst(p.request, p.riders)) {
+                    release(r, false);
+                    r.paused();
+                    pauses++;
+                }
+                router.requeuePaused(p.request);
+            } else {
+                release(youngest, false);
+                youngest.paused();
+                router.requeuePaused(youngest);
+                left.remove(youngest);
+                pauses++;
+            }
+        }
+        if (pool.freeSlots() < left.size()) {
+            throw new IllegalStateException("the KV pool of " + pool.capacity() + " slots cannot hold one request: " + left);
+        }
+        return left;
     }
 
     /** A sibling of a prefilled prompt: a reference to each prompt slot and a row that lists them. */

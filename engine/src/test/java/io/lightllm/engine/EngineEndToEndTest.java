@@ -119,6 +119,9 @@ class EngineEndToEndTest {
             List<List<Completion>> second = runConcurrently(model, config.withRouter(new RouterConfig(capacity, 128, 16, 0, 1))
                     .withPrefixCache(true), jobs, false);
             assertSameAsAlone(jobs, alone, second);
+            // chunked prefill: prompts cut into chunks of 24 tokens, decodes run as one-token prefills beside them
+            List<List<Completion>> third = runConcurrently(model, config.withChunkedPrefill(24), jobs, false);
+            assertSameAsAlone(jobs, alone, third);
         });
     }
 
@@ -134,6 +137,7 @@ class EngineEndToEndTest {
             EngineConfig config = new EngineConfig(new RouterConfig(capacity, 128, 16, 2, 1), DType.F32, eos, 2);
             List<List<Completion>> alone = runAlone(model, eos, jobs);
             assertSameAsAlone(jobs, alone, runConcurrently(model, config, jobs, true));
+            assertSameAsAlone(jobs, alone, runConcurrently(model, config.withChunkedPrefill(16), jobs, true));
         });
     }
 

@@ -56,10 +56,12 @@ class StepSchedulerTest {
      * With the prefix cache half the prompts start with one of three shared prefixes; its
      * evictable slots are not the router's, so the over-commit check counts the pool without them.
      */
-    @ParameterizedTest(name = "router_max_new_token_len {0}, prefix cache {1}, seed {2}")
-    @CsvSource({"0, false, 0", "6, false, 0", "0, true, 0", "6, true, 0", "0, true, 1", "6, true, 1", "0, true, 2", "6, true, 2",
-        "0, true, 3", "6, true, 3", "0, true, 4", "6, true, 4", "0, true, 5", "6, true, 5", "0, true, 6", "6, true, 6"})
-    void randomArrivalsNeverOverCommitAndEveryRequestFinishesExactly(int outputCap, boolean prefixCache, int seed) {
+    @ParameterizedTest(name = "router_max_new_token_len {0}, prefix cache {1}, seed {2}, chunked prefill {3}")
+    @CsvSource({"0, false, 0, 0", "6, false, 0, 0", "0, true, 0, 0", "6, true, 0, 0", "0, true, 1, 0", "6, true, 1, 0", "0, true, 2, 0",
+        "6, true, 2, 0", "0, true, 3, 0", "6, true, 3, 0", "0, true, 4, 0", "6, true, 4, 0", "0, true, 5, 0", "6, true, 5, 0",
+        "0, true, 6, 0", "6, true, 6, 0", "0, false, 0, 16", "6, false, 0, 16", "0, true, 0, 16", "6, true, 0, 16", "0, true, 1, 7",
+        "6, true, 1, 7", "0, false, 2, 40", "6, true, 2, 40"})
+    void randomArrivalsNeverOverCommitAndEveryRequestFinishesExactly(int outputCap, boolean prefixCache, int seed, int chunk) {
         int capacity = 160, rowsAvailable = 24;
         Random random = new Random(1234 + outputCap + 1000L * seed);
         int total = 120;
@@ -68,7 +70,7 @@ class StepSchedulerTest {
              RequestTokenTable table = new RequestTokenTable(device, rowsAvailable, 128)) {
             Router router = new Router(new RouterConfig(capacity, 64, 16, outputCap, 2));
             PrefixCache cache = prefixCache ? new PrefixCache(pool) : null;
-            StepScheduler scheduler = new StepScheduler(router, pool, table, Set.of(EOS), cache);
+            StepScheduler scheduler = new StepScheduler(router, pool, table, Set.of(EOS), cache, chunk);
             int[][] shared = {random.ints(24, 0, 90).toArray(), random.ints(8, 0, 90).toArray(), random.ints(30, 0, 90).toArray()};
             List<Request> all = new ArrayList<>();
             int submitted = 0;
@@ -98,6 +100,10 @@ class StepSchedulerTest {
                 }
                 steps++;
                 assertTrue(step.batch().tokens() <= 64 || step.batch().requests() == 1, "batch_max_tokens");
+                if (chunk > 0) { // the decodes, and the prompt chunks' share
+                    int decodes = (int) java.util.Arrays.stream(step.batch().newCounts()).filter(c -> c == 1).count();
+                    assertTrue(step.batch().tokens() <= Math.max(chunk, decodes + chunk / 4), "chunk budget: " + step.batch().tokens());
+                }
                 assertTrue(router.running().size() <= 16, "running_max_req_size");
                 int evictable = cache == null ? 0 : cache.cachedTokens() - cache.lockedTokens();
                 if (outputCap == 0) {
@@ -134,6 +140,41 @@ class StepSchedulerTest {
             assertEquals(capacity, pool.freeSlots(), "every slot is back");
             assertEquals(rowsAvailable, table.freeRows(), "every row is back");
             assertTrue(steps > total);
+        }
+    }
+
+    /**
+     * Chunked prefill's point: a long prompt is read over several steps, each within the chunk's
+     * tokens, while a running stream decodes a token in every one of them; the long prompt's
+     * request samples only in the step of its last chunk.
+     */
+    @Test
+    void aLongPromptIsPrefilledInChunksWhileAStreamKeepsDecoding() {
+        int chunk = 16;
+        try (TokenKvPool pool = new TokenKvPool(device, 1, 1, 1, 512, DType.F32);
+             RequestTokenTable table = new RequestTokenTable(device, 4, 256)) {
+            StepScheduler scheduler = new StepScheduler(new Router(new RouterConfig(512, 64, 4, 0, 1)), pool, table, Set.of(EOS), null, chunk);
+            Request stream = Request.group(0, new int[] {5, 6, 7}, SamplingParams.greedy(100), 1, 100).getFirst();
+            scheduler.submit(stream);
+            Step first = scheduler.next();
+            scheduler.complete(first, sample(first, new int[2]));
+            Request longPrompt = Request.group(1, new java.util.Random(2).ints(100, 0, 90).toArray(), SamplingParams.greedy(4), 1, 4).getFirst();
+            scheduler.submit(longPrompt);
+            int chunkSteps = 0;
+            while (longPrompt.generatedCount() == 0) {
+                Step step = scheduler.next();
+                assertTrue(step != null, "a step: " + stream + " " + longPrompt);
+                assertTrue(step.sequences().contains(stream), "the stream decodes in every step");
+                assertTrue(step.batch().tokens() <= chunk, step.batch().tokens() + " tokens in a step of chunk " + chunk);
+                boolean last = step.sequences().contains(longPrompt);
+                int streamBefore = stream.generatedCount();
+                scheduler.complete(step, sample(step, new int[2]));
+                assertEquals(streamBefore + 1, stream.generatedCount());
+                chunkSteps++;
+                assertEquals(last, longPrompt.generatedCount() == 1, "the long prompt samples in its last chunk's step only");
+            }
+            // a decode before the prompt is admitted (router_max_wait_tokens 1), then its 100 tokens, 15 a step beside the stream's one
+            assertEquals(1 + 7, chunkSteps);
         }
     }
 

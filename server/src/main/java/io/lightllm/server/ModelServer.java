@@ -61,7 +61,8 @@ public final class ModelServer implements AutoCloseable {
             model = Models.load(files, devices, o.quantization(), o.quiet());
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
             DType kv = model.kvDtype(o.engine().kvDtype()); // null (--kv-dtype auto): what its attention runs best over
-            EngineConfig config = new EngineConfig(router(o, model, kv), kv, stopIds, o.engine().tokenizerThreads(), o.engine().prefixCache());
+            EngineConfig config = new EngineConfig(router(o, model, kv), kv, stopIds, o.engine().tokenizerThreads(), o.engine().prefixCache(),
+                    o.engine().chunkedPrefill());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());
             ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()));
