@@ -13,6 +13,54 @@ import io.lightllm.tornado.api.DType;
  */
 final class BenchCommand implements Main.Command {
     @Override
+    public String help(String subcommand) {
+        String staticHelp = "usage: lightllm bench static --model M [flags]   (one process: prefill then decode, no HTTP)\n\n" + Main.MODEL_FLAGS + """
+                  --batch-size B[,B2,...]  requests per run (default 1)
+                  --input-len I            prompt tokens (default 128)
+                  --output-len O           generated tokens (default 128)
+                  --json                   one JSON line per run
+                """;
+        String kernelsHelp = """
+                usage: lightllm bench kernels [flags]   (each kernel timed alone at a model's shapes)
+
+                  --device D               (default jvm)
+                  --size llm|small         Llama-8B shapes or small ones (default llm)
+                  --only elementwise,matmul,attention   which groups (default all three)
+                  --tokens N               rows of the elementwise kernels (default 16)
+                  --batches 1,16           decode batches of matmul and attention
+                  --contexts 1024          decode attention context lengths
+                  --prefill 256            prefill attention lengths (0: none)
+                  --square N               also an N x N x N matmul (default 0: none)
+                  --seconds S              time per kernel (default 0.3)
+                  --graphs                 time as CUDA graph replays
+                """;
+        String serveHelp = """
+                usage: lightllm bench serve --url URL [flags]   (a load generator against a running server)
+
+                  --url URL                the server (required)
+                  --endpoint openai|lightllm    which API (default openai)
+                  --api-key K
+                  --dataset fixed          prompts of --input-len tokens (default fixed)
+                  --num-prompts N          (default 100)
+                  --input-len I / --output-len O   (default 200 / 180)
+                  --context-len N          the server's context, to cap lengths
+                  --request-rate R|inf     Poisson arrivals per second (default inf: all at once)
+                  --max-concurrency N      requests in flight at most
+                  --sweep R1,R2,...        one run per rate
+                  --request-timeout S      (default 600)
+                  --seed S                 (default 0)
+                  --out FILE / --plot FILE / --replot FILE   JSON results, a latency plot, or a plot of saved results
+                """;
+        return subcommand == null ? "usage: lightllm bench static|kernels|serve [flags]\n\n" + staticHelp + "\n" + kernelsHelp + "\n" + serveHelp
+                : switch (subcommand) {
+                    case "static" -> staticHelp;
+                    case "kernels" -> kernelsHelp;
+                    case "serve" -> serveHelp;
+                    default -> "unknown benchmark '" + subcommand + "' (static, kernels, serve)";
+                };
+    }
+
+    @Override
     public String summary() {
         return "benchmarks: 'bench static --model M --batch-size B --input-len I --output-len O [--tp N] [--json]', 'bench kernels --device D', "
                 + "'bench serve --url URL --num-prompts N (--request-rate R | --max-concurrency C | --sweep R1,R2) --input-len I --output-len O'";

@@ -7,6 +7,11 @@ import io.lightllm.tornado.runtime.Devices;
 /** {@code lightllm devices}: every device of every backend, and why a backend is unavailable. */
 final class DevicesCommand implements Main.Command {
     @Override
+    public String help(String subcommand) {
+        return "usage: lightllm devices\n\nLists the devices of every backend, with their ids for --device. No flags.";
+    }
+
+    @Override
     public String summary() {
         return "list the devices of every backend (jvm, opencl:P:D, cuda:N)";
     }

@@ -97,6 +97,19 @@ public final class Flags {
         }
     }
 
+    /** A 64-bit integer (a seed, as the API takes it). */
+    public long longInteger(String name, long fallback) {
+        String v = string(name, null);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " needs a 64-bit integer (got '" + v + "')");
+        }
+    }
+
     public double number(String name, double fallback, double min, double max) {
         String v = string(name, null);
         if (v == null) {

@@ -19,6 +19,21 @@ import java.util.Set;
  */
 final class GenerateCommand implements Main.Command {
     @Override
+    public String help(String subcommand) {
+        return "usage: lightllm generate --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [flags]\n\n" + Main.MODEL_FLAGS + """
+                  --prompt TEXT            the prompt, tokenized with the model's tokenizer (BOS as the model wants)
+                  --prompt-ids 1,2,3       the prompt as token ids
+                  --max-new-tokens N       tokens to generate at most (default 64)
+                  --temperature T          0 for greedy (default 0)
+                  --top-k K                -1 for all (default -1)
+                  --top-p P                (default 1)
+                  --seed S                 the random stream of sampling (a 64-bit integer; default: random)
+                  --ignore-eos             generate max-new-tokens even past the end-of-sequence token
+                  --json                   print the result as one JSON object
+                """;
+    }
+
+    @Override
     public String summary() {
         return "generate text: --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N] [--temperature T ...] [--tp N] [--json]";
     }
@@ -36,7 +51,7 @@ final class GenerateCommand implements Main.Command {
                 .temperature((float) f.number("temperature", 0, 0, 100))
                 .topP((float) f.number("top-p", 1, Double.MIN_VALUE, 1))
                 .topK(f.integer("top-k", -1, -1, Integer.MAX_VALUE))
-                .seed(f.has("seed") ? (long) f.integer("seed", 0, Integer.MIN_VALUE, Integer.MAX_VALUE) : null)
+                .seed(f.has("seed") ? f.longInteger("seed", 0) : null)
                 .ignoreEos(f.bool("ignore-eos"))
                 .build();
         boolean json = f.bool("json");

@@ -13,8 +13,23 @@ public final class Main {
     interface Command {
         String summary();
 
+        /** Every flag of the command with its default, for {@code lightllm <command> [<sub>] --help}. */
+        String help(String subcommand);
+
         int run(Flags flags) throws Exception;
     }
+
+    /** The model flags shared by generate, serve and bench static. */
+    static final String MODEL_FLAGS = """
+              --model PATH|PRESET      a Hugging Face directory, a .gguf file, or with --load-format dummy a preset
+                                       (llama-1b, llama-8b, mixtral-8x7b) or config.json (required)
+              --device D               jvm, opencl:P:D, cuda:N, or a comma-separated list for --tp (default jvm)
+              --tp N                   tensor-parallel ranks (default 1)
+              --load-format auto|dummy dummy: random weights of the preset's shapes (default auto)
+              --dtype bf16|f16|f32     dummy weights' type (default bf16)
+              --quant none|int8        weight-only int8 (default none)
+              --kv-dtype auto|f32|f16|i8  KV pool type; auto: what the device's attention runs best over (default auto)
+            """;
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(
             "devices", new DevicesCommand(),
@@ -40,6 +55,11 @@ public final class Main {
             usage();
             return 2;
         }
+        if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
+            String sub = args.length > 1 && !args[1].startsWith("-") ? args[1] : null;
+            System.out.println(c.help(sub));
+            return 0;
+        }
         try {
             return c.run(Flags.parse(Arrays.copyOfRange(args, 1, args.length)));
         } catch (IllegalArgumentException | io.lightllm.models.ModelLoadException e) {
@@ -53,7 +73,7 @@ public final class Main {
     }
 
     private static void usage() {
-        System.err.println("usage: lightllm <command> [flags]\n\ncommands:");
+        System.err.println("usage: lightllm <command> [flags]   (lightllm <command> --help lists a command's flags)\n\ncommands:");
         COMMANDS.forEach((name, c) -> System.err.printf("  %-10s %s%n", name, c.summary()));
     }
 }

@@ -20,6 +20,27 @@ final class ServeCommand implements Main.Command {
     static final int DEFAULT_MAX_TOTAL_TOKENS = 8192;
 
     @Override
+    public String help(String subcommand) {
+        return "usage: lightllm serve --model PATH [flags]\n\n" + Main.MODEL_FLAGS + """
+                  --served-model-name N    the model name of the API (default: the directory or file name)
+                  --host H / --port P      where to listen (default 127.0.0.1:8000; port 0 picks a free one)
+                  --api-key K              require "Authorization: Bearer K"
+                  --max-body-bytes N       largest request body (default 4194304)
+                  --max-requests N         generation requests in progress at once; more get 503 (default 1024)
+                engine (LightLLM's flags):
+                  --max-total-token-num N  KV pool tokens (default: sized from --mem-fraction of the device's free memory)
+                  --mem-fraction F         share of memory for weights and KV pool (default 0.9)
+                  --batch-max-tokens N     tokens one prefill step computes at most
+                  --running-max-req-size N sequences running at once
+                  --router-max-new-token-len N  output length assumed for admission (default 1024; 0: max_new_tokens)
+                  --router-max-wait-tokens N    decode steps between admissions (default 6)
+                  --tokenizer-threads N    (default 2)
+                  --disable-prefix-cache   no reuse of cached prompt prefixes
+                  --chunked-prefill-size N prefill long prompts in chunks of N tokens beside the running decodes (default 0: off)
+                """;
+    }
+
+    @Override
     public String summary() {
         return "serve a model over HTTP: --model PATH [--device D] [--tp N] [--host H] [--port P] [--api-key K] [engine flags]";
     }

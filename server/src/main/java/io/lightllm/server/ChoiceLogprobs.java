@@ -9,9 +9,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * OpenAI's {@code logprobs} object of one choice, gathered token by token. A token's text is the
- * tokenizer's decoding of that id alone (as vLLM reports it; a byte-fallback piece of a multi-byte
- * character decodes to U+FFFD, and {@code bytes} are then those of U+FFFD, not the raw byte).
+ * OpenAI's {@code logprobs} object of one choice, gathered token by token. A token's text is what
+ * it adds to the text after the token before it (so "▁there" is " there", and the tokens' texts
+ * join to the generated text, as /generate's details and vLLM give them; decoded alone, a
+ * SentencePiece token would lose its leading space). A byte-fallback piece of a multi-byte
+ * character gives U+FFFD, and {@code bytes} are then those of U+FFFD, not the raw byte.
  * <ul>
  * <li>chat: {@code {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], "refusal": null}};</li>
  * <li>completions (legacy): {@code {tokens, token_logprobs, top_logprobs: [{text: logprob}], text_offset}}, where
@@ -29,10 +31,13 @@ final class ChoiceLogprobs {
     private final List<Object> topLogprobs = new ArrayList<>();
     private final List<Integer> textOffsets = new ArrayList<>();
     private int offset;
+    private int previous;
 
-    ChoiceLogprobs(Tokenizer tokenizer, boolean chat) {
+    /** @param previous the prompt's last token, which the first generated token follows */
+    ChoiceLogprobs(Tokenizer tokenizer, boolean chat, int previous) {
         this.tokenizer = tokenizer;
         this.chat = chat;
+        this.previous = previous;
     }
 
     void add(int token, TokenLogprobs lp) {
@@ -56,6 +61,7 @@ final class ChoiceLogprobs {
             textOffsets.add(offset);
             offset += text.length();
         }
+        previous = token;
     }
 
     boolean isEmpty() {
@@ -76,8 +82,11 @@ final class ChoiceLogprobs {
         return json;
     }
 
+    /** What {@code token} adds after {@link #previous}. */
     private String text(int token) {
-        return tokenizer.decode(new int[] {token}, false);
+        String before = tokenizer.decode(new int[] {previous}, false);
+        String both = tokenizer.decode(new int[] {previous, token}, false);
+        return both.startsWith(before) ? both.substring(before.length()) : tokenizer.decode(new int[] {token}, false);
     }
 
     private static List<Integer> bytes(String text) {

@@ -34,6 +34,7 @@ final class GenerateHandler implements Handler {
             JsonBody parameters = body.object("parameters");
             boolean details = parameters.bool("return_details", false);
             SamplingParams params = LightLlmParams.parse(parameters, ids.length, server.model());
+            body.rejectUnread(java.util.Set.of("model"));
             if (details || chosenLogprob) {
                 params = params.toBuilder().logprobs(0).build();
             }

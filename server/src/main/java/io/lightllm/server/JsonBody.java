@@ -10,14 +10,19 @@ import java.util.List;
 /**
  * A JSON object from a request, read field by field with type and range checks whose errors
  * name the field (as a dotted path for nested objects, e.g. {@code parameters.top_p}). A field
- * that is absent or JSON null takes its default; unknown fields are ignored, as OpenAI's SDKs
- * send fields this server does not use.
+ * that is absent or JSON null takes its default. Every field read is remembered, so that after
+ * parsing {@link #rejectUnread} can refuse a field the server does not implement (vLLM's
+ * {@code guided_json}, a misspelled key) by name instead of ignoring it. Text after the JSON
+ * value is refused too.
  */
 public final class JsonBody {
-    public static final ObjectMapper MAPPER = new ObjectMapper();
+    public static final ObjectMapper MAPPER = new ObjectMapper()
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final ObjectNode node;
     private final String prefix;
+    private final java.util.Set<String> read = new java.util.HashSet<>();
+    private final List<JsonBody> children = new ArrayList<>();
 
     private JsonBody(ObjectNode node, String prefix) {
         this.node = node;
@@ -48,6 +53,7 @@ public final class JsonBody {
     }
 
     public boolean has(String field) {
+        read.add(field);
         JsonNode v = node.get(field);
         return v != null && !v.isNull();
     }
@@ -65,7 +71,27 @@ public final class JsonBody {
         if (!v.isObject()) {
             throw wrongType(field, "an object", v);
         }
-        return new JsonBody((ObjectNode) v, name(field) + ".");
+        JsonBody child = new JsonBody((ObjectNode) v, name(field) + ".");
+        children.add(child);
+        return child;
+    }
+
+    /**
+     * A 400 naming the first field that nothing read (here or in a nested object read through
+     * {@link #object}), unless {@code accepted} lists it: fields a client may send that change
+     * nothing about the output.
+     */
+    public void rejectUnread(java.util.Set<String> accepted) {
+        for (java.util.Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+            String field = it.next();
+            if (!read.contains(field) && !accepted.contains(name(field)) && !node.get(field).isNull()) {
+                throw ApiException.unsupported(name(field), "unknown or unsupported field '" + name(field)
+                        + "': this server does not implement it (remove it, or see docs/api.md for what is supported)");
+            }
+        }
+        for (JsonBody child : children) {
+            child.rejectUnread(accepted);
+        }
     }
 
     public String string(String field, String fallback) {

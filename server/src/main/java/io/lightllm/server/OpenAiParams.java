@@ -65,8 +65,17 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
                 .n(n)
                 .logprobs(logprobs(b, chat))
                 .build();
-        return new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
+        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
+        b.rejectUnread(ACCEPTED);
+        return params;
     }
+
+    /**
+     * OpenAI fields that change nothing about the output here, accepted and ignored: who the user
+     * is, what to store, which tier serves it, whether to run tool calls in parallel (no tools).
+     */
+    static final java.util.Set<String> ACCEPTED = java.util.Set.of("user", "metadata", "store", "service_tier",
+            "parallel_tool_calls", "modalities", "prediction", "reasoning_effort", "web_search_options", "model");
 
     /** The engine's logprobs setting: -1 when not asked, else the number of alternatives per token. */
     private static int logprobs(JsonBody b, boolean chat) {

@@ -26,6 +26,7 @@ final class OpenAiResponse {
     }
 
     void answer(Context ctx, int[] prompt, OpenAiParams p) throws InterruptedException {
+        lastPromptToken = prompt[prompt.length - 1];
         String endpoint = chat ? "chat_completions" : "completions";
         try (Generation g = Generation.start(server, endpoint, prompt, p.params())) {
             if (p.stream()) {
@@ -109,13 +110,16 @@ final class OpenAiResponse {
     }
 
     /** One gatherer per choice when the request asked for logprobs, else null. */
+    /** The token before the first generated one: token texts are decoded after it, so a leading space is kept. */
+    private int lastPromptToken;
+
     private ChoiceLogprobs[] logprobs(OpenAiParams p) {
         if (p.params().logprobs() < 0) {
             return null;
         }
         ChoiceLogprobs[] out = new ChoiceLogprobs[p.params().n()];
         for (int i = 0; i < out.length; i++) {
-            out[i] = new ChoiceLogprobs(server.model().tokenizer(), chat);
+            out[i] = new ChoiceLogprobs(server.model().tokenizer(), chat, lastPromptToken);
         }
         return out;
     }

@@ -56,6 +56,27 @@ class MainTest {
         assertEquals(0, bloom.code(), bloom.err());
     }
 
+    /** Every command answers --help (after the command, or a benchmark's name) with its flags, exit 0. */
+    @Test
+    void everyCommandListsItsFlagsOnHelp() {
+        for (String[] args : new String[][] {{"generate", "--help"}, {"serve", "--help"}, {"devices", "--help"}, {"bench", "--help"},
+                {"bench", "serve", "--help"}, {"bench", "static", "-h"}, {"bench", "kernels", "--help"}}) {
+            Result r = run(args);
+            assertEquals(0, r.code(), String.join(" ", args) + ": " + r.err());
+            assertTrue(r.out().startsWith("usage: lightllm " + args[0]), r.out());
+        }
+        assertTrue(run("generate", "--help").out().contains("--max-new-tokens"));
+        assertTrue(run("serve", "--help").out().contains("--chunked-prefill-size"));
+        assertTrue(run("bench", "serve", "--help").out().contains("--request-rate"));
+    }
+
+    @Test
+    void generateTakesA64BitSeed() {
+        Result r = run("generate", "--model", SharedData.model("stories260K").toString(), "--prompt", "Once", "--max-new-tokens", "4",
+                "--temperature", "1", "--seed", "9007199254740993", "--json");
+        assertEquals(0, r.code(), r.err());
+    }
+
     @Test
     void generatePrintsTheGreedyStoryAsJson() {
         Result r = run("generate", "--model", SharedData.model("stories260K").toString(), "--prompt", "Once upon a time",

@@ -34,10 +34,28 @@ class BadInputTest {
         server.close();
     }
 
+    /** OpenAI's fields that change nothing about the output are accepted, not refused. */
+    @org.junit.jupiter.api.Test
+    void fieldsThatChangeNothingAreAccepted() {
+        Http.Answer a = Http.post(server.url() + "/v1/completions",
+                "{\"prompt\": \"Hi\", \"max_tokens\": 2, \"user\": \"u1\", \"metadata\": {\"k\": \"v\"}, \"store\": false}");
+        org.junit.jupiter.api.Assertions.assertEquals(200, a.status(), a.body());
+    }
+
     static List<Case> cases() {
         String longPrompt = "once upon a time ".repeat(400);
         List<Case> c = new ArrayList<>(List.of(
                 post("/generate", "{\"inputs\": ", null),
+                // fields the server does not implement are named, not ignored; text after the JSON is refused
+                post("/generate", "{\"inputs\": \"Hi\"} trailing", null),
+                post("/generate", "{\"inputs\": \"Hi\", \"parameters\": {\"max_new_token\": 5}}", "parameters.max_new_token"),
+                post("/generate", "{\"inputs\": \"Hi\", \"regular_constraint\": \"[a-z]+\"}", "regular_constraint"),
+                post("/v1/completions", "{\"prompt\": \"Hi\", \"guided_json\": {\"type\": \"object\"}}", "guided_json"),
+                post("/v1/completions", "{\"prompt\": \"Hi\", \"prompt_logprobs\": 1}", "prompt_logprobs"),
+                post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"chat_template_kwargs\": {}}",
+                        "chat_template_kwargs"),
+                post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"stream\": true, "
+                        + "\"stream_options\": {\"include_usage\": true, \"continuous_usage_stats\": true}}", "stream_options.continuous_usage_stats"),
                 post("/generate", "", null),
                 post("/generate", "[\"Once\"]", null),
                 post("/generate", "{\"inputs\": 42}", "inputs"),

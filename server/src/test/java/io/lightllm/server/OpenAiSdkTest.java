@@ -128,8 +128,9 @@ class OpenAiSdkTest {
         return server.engine().generate(prompt, SamplingParams.builder().maxNewTokens(maxNew).logprobs(top).build()).getFirst();
     }
 
-    private static String tokenText(int id) {
-        return server.files().tokenizer().decode(new int[] {id}, false);
+    /** The text of generated ids, as the engine's detokenizer streams it (the reference the token texts must add up to). */
+    private static String textOf(int[] ids) {
+        return server.files().tokenizer().decode(ids, true);
     }
 
     @Test
@@ -137,16 +138,19 @@ class OpenAiSdkTest {
         int top = 3;
         CompletionCreateParams p = completion(12).toBuilder().logprobs(top).build();
         io.lightllm.engine.Completion expected = engineGreedyLogprobs(server.files().tokenizer().encode(PROMPT, true), 12, top);
-        CompletionChoice.Logprobs lp = client.completions().create(p).choices().getFirst().logprobs().orElseThrow();
+        CompletionChoice choice = client.completions().create(p).choices().getFirst();
+        CompletionChoice.Logprobs lp = choice.logprobs().orElseThrow();
         List<String> tokens = lp.tokens().orElseThrow();
         List<Double> tokenLogprobs = lp.tokenLogprobs().orElseThrow();
         List<CompletionChoice.Logprobs.TopLogprob> tops = lp.topLogprobs().orElseThrow();
         List<Long> offsets = lp.textOffset().orElseThrow();
         assertEquals(expected.tokens().length, tokens.size());
+        // the token texts join to the text, leading spaces included (decoded alone, "▁there" would lose its space)
+        assertEquals(choice.text(), String.join("", tokens));
+        assertEquals(textOf(expected.tokens()), String.join("", tokens));
         long offset = 0;
         for (int i = 0; i < tokens.size(); i++) {
             TokenLogprobs e = expected.logprobs().get(i);
-            assertEquals(tokenText(expected.tokens()[i]), tokens.get(i));
             assertEquals(e.logprob(), tokenLogprobs.get(i), LightLlmApiTest.LOGPROB_TOLERANCE, "token " + i);
             assertEquals(offset, offsets.get(i), "text_offset " + i);
             offset += tokens.get(i).length();
@@ -178,19 +182,19 @@ class OpenAiSdkTest {
         int[] prompt = server.files().tokenizer().encode(
                 new ChatTemplate(null, "<s>", "</s>").render(List.of(Map.of("role", "user", "content", "Tell me a story."))), false);
         io.lightllm.engine.Completion expected = engineGreedyLogprobs(prompt, 10, top);
-        List<ChatCompletionTokenLogprob> content = client.chat().completions().create(p).choices().getFirst().logprobs().orElseThrow()
-                .content().orElseThrow();
+        com.openai.models.chat.completions.ChatCompletion.Choice choice = client.chat().completions().create(p).choices().getFirst();
+        List<ChatCompletionTokenLogprob> content = choice.logprobs().orElseThrow().content().orElseThrow();
         assertEquals(expected.tokens().length, content.size());
+        assertEquals(choice.message().content().orElseThrow(), String.join("", content.stream().map(ChatCompletionTokenLogprob::token).toList()),
+                "the token texts join to the answer");
         for (int i = 0; i < content.size(); i++) {
             TokenLogprobs e = expected.logprobs().get(i);
             ChatCompletionTokenLogprob t = content.get(i);
-            assertEquals(tokenText(expected.tokens()[i]), t.token());
             assertEquals(e.logprob(), t.logprob(), LightLlmApiTest.LOGPROB_TOLERANCE, "token " + i);
             byte[] utf8 = t.token().getBytes(java.nio.charset.StandardCharsets.UTF_8);
             assertEquals(utf8.length, t.bytes().orElseThrow().size());
             assertEquals(top, t.topLogprobs().size());
             for (int k = 0; k < top; k++) {
-                assertEquals(tokenText(e.topTokens()[k]), t.topLogprobs().get(k).token());
                 assertEquals(e.topLogprobs()[k], t.topLogprobs().get(k).logprob(), LightLlmApiTest.LOGPROB_TOLERANCE);
             }
             assertEquals(t.token(), t.topLogprobs().getFirst().token(), "greedy: the chosen token is the most likely");
