@@ -53,6 +53,7 @@ public final class ModelServer implements AutoCloseable {
     }
 
     public static ModelServer start(ServeOptions o) {
+        checkPortFree(o.server());
         List<Device> devices = RankDevices.resolve(o.device(), o.tp());
         ModelFiles files = ModelFiles.open(o.model(), new LoadOptions(o.quiet(), false));
         CausalLM model = null;
@@ -76,6 +77,20 @@ public final class ModelServer implements AutoCloseable {
             }
             files.close();
             throw e;
+        }
+    }
+
+    /** A port in use is found before the model loads (minutes for a large one), not after. */
+    private static void checkPortFree(ServerConfig c) {
+        if (c.port() == 0) {
+            return;
+        }
+        try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new java.net.InetSocketAddress(c.host(), c.port()));
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("cannot listen on " + c.host() + ":" + c.port() + ": the port is in use or not allowed ("
+                    + e.getMessage() + ")");
         }
     }
 

@@ -20,12 +20,27 @@ final class Prompts {
         try (InputStream in = ctx.req().getInputStream()) {
             body = in.readNBytes(limit + 1);
         } catch (IOException e) {
-            throw ApiException.invalid(null, "cannot read the request body: " + e.getMessage());
+            throw bodyReadFailure(e);
         }
         if (body.length > limit) {
             throw tooLarge(limit);
         }
         return JsonBody.parse(body);
+    }
+
+    /**
+     * A body that stopped arriving (the connection's idle timeout) is a 408, as HTTP has it; any
+     * other read failure a 400. Neither message shows an exception's class.
+     */
+    static ApiException bodyReadFailure(IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.util.concurrent.TimeoutException || t instanceof java.net.SocketTimeoutException) {
+                return new ApiException(408, "invalid_request_error", null, "request_timeout",
+                        "the request body stopped arriving before it was complete; send it again", Map.of());
+            }
+        }
+        return ApiException.invalid(null, "cannot read the request body (" + (e.getMessage() == null ? "the connection failed" : e.getMessage())
+                .replaceAll("[a-z]+(\\.[a-z]+)+\\.[A-Z]\\w*(Exception|Error): ", "") + ")");
     }
 
     static ApiException tooLarge(int limit) {

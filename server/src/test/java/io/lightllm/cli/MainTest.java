@@ -71,6 +71,15 @@ class MainTest {
     }
 
     @Test
+    void aBusyPortIsReportedBeforeTheModelLoads() throws java.io.IOException {
+        try (java.net.ServerSocket busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            Result r = run("serve", "--model", SharedData.model("stories260K").toString(), "--port", String.valueOf(busy.getLocalPort()));
+            assertEquals(2, r.code());
+            assertTrue(r.err().contains("port is in use"), r.err());
+        }
+    }
+
+    @Test
     void generateTakesA64BitSeed() {
         Result r = run("generate", "--model", SharedData.model("stories260K").toString(), "--prompt", "Once", "--max-new-tokens", "4",
                 "--temperature", "1", "--seed", "9007199254740993", "--json");
