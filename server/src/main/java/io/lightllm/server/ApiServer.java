@@ -67,6 +67,10 @@ public final class ApiServer implements AutoCloseable {
         r.post("/generate", new GenerateHandler(state));
         r.post("/generate_stream", new GenerateStreamHandler(state));
         r.get("/v1/models", status::models);
+        r.get("/v1/models/{id}", status::model);
+        r.get("/version", status::version);
+        r.post("/tokenize", status::tokenize);
+        r.post("/detokenize", status::detokenize);
         r.post("/v1/completions", new CompletionsHandler(state));
         r.post("/v1/chat/completions", new ChatCompletionsHandler(state));
         r.exception(ApiException.class, (e, ctx) -> fail(ctx, e.status(), e.getMessage(), e.type(), e.param(), e.code(), e));
