@@ -26,6 +26,12 @@ public final class ApiServer implements AutoCloseable {
 
     private final ServerState state;
     private final Javalin app;
+    private final java.util.concurrent.ScheduledExecutorService statsLine = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().name("lightllm-stats").daemon().factory());
+    private double lastPrompt, lastGenerated, lastHits, lastLookups;
+
+    /** Seconds between two stats lines (-Dlightllm.stats.interval.seconds; 0: none). */
+    private static final long STATS_SECONDS = Long.getLong("lightllm.stats.interval.seconds", 10);
 
     private ApiServer(ServerState state) {
         this.state = state;
@@ -38,7 +44,35 @@ public final class ApiServer implements AutoCloseable {
                 System.currentTimeMillis() / 1000);
         ApiServer server = new ApiServer(state);
         server.app.start(config.host(), config.port());
+        if (STATS_SECONDS > 0) {
+            server.statsLine.scheduleAtFixedRate(server::logStats, STATS_SECONDS, STATS_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        }
         return server;
+    }
+
+    /**
+     * The periodic stats line, when something happened since the last one: prompt and output
+     * tokens per second, running and waiting sequences, KV use, the prefix cache's hit rate.
+     */
+    private void logStats() {
+        try {
+            io.lightllm.engine.EngineStats s = state.model().engine().stats();
+            double prompt = state.metrics().promptTokens.get(), generated = state.metrics().generationTokens.get();
+            double hits = s.prefixHitTokens(), lookups = s.prefixLookupTokens();
+            if (prompt == lastPrompt && generated == lastGenerated && s.running() == 0 && s.waiting() == 0) {
+                return;
+            }
+            LOG.info(String.format("stats: prompt %.1f tok/s, output %.1f tok/s, running %d, waiting %d, KV %d/%d used (%.1f%%) + %d cached, "
+                            + "prefix cache hit %.1f%%", (prompt - lastPrompt) / STATS_SECONDS, (generated - lastGenerated) / STATS_SECONDS,
+                    s.running(), s.waiting(), s.usedSlots(), s.capacity(), 100.0 * s.usedSlots() / s.capacity(), s.cachedSlots(),
+                    lookups == lastLookups ? 0 : 100 * (hits - lastHits) / (lookups - lastLookups)));
+            lastPrompt = prompt;
+            lastGenerated = generated;
+            lastHits = hits;
+            lastLookups = lookups;
+        } catch (RuntimeException e) {
+            LOG.warn("stats line failed: {}", e.toString());
+        }
     }
 
     /** The bound port (the chosen one when the config asked for 0). */
@@ -127,6 +161,7 @@ public final class ApiServer implements AutoCloseable {
 
     @Override
     public void close() {
+        statsLine.shutdownNow();
         app.stop();
     }
 

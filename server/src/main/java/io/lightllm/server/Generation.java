@@ -25,6 +25,9 @@ final class Generation implements AutoCloseable, Flow.Subscriber<TokenEvent> {
     private volatile Flow.Subscription subscription;
     private long firstTokenNanos;
     private int tokens;
+    private int promptTokens;
+    private int cachedTokens;
+    private long requestId = -1;
     private int finishedSequences;
     private FinishReason outcome;
     private boolean closed;
@@ -50,6 +53,7 @@ final class Generation implements AutoCloseable, Flow.Subscriber<TokenEvent> {
             throw e;
         }
         server.metrics().promptTokens.inc(prompt.length);
+        g.promptTokens = prompt.length;
         events.subscribe(g);
         return g;
     }
@@ -76,6 +80,8 @@ final class Generation implements AutoCloseable, Flow.Subscriber<TokenEvent> {
 
     private void record(TokenEvent e) {
         long now = System.nanoTime();
+        requestId = e.requestId();
+        cachedTokens = Math.max(cachedTokens, e.cachedPromptTokens());
         if (e.token() >= 0) {
             if (tokens == 0) {
                 firstTokenNanos = now;
@@ -108,9 +114,17 @@ final class Generation implements AutoCloseable, Flow.Subscriber<TokenEvent> {
         if (!complete && subscription != null) {
             subscription.cancel();
         }
-        server.metrics().requests.labelValues(endpoint, complete ? outcome.apiName() : "abort").inc();
+        String finish = complete ? outcome.apiName() : "abort";
+        server.metrics().requests.labelValues(endpoint, finish).inc();
         server.slots().release();
+        long end = System.nanoTime();
+        // the access log: one line per generation request
+        ACCESS.info("request {} {} prompt_tokens={} cached_tokens={} output_tokens={} ttft_ms={} total_ms={} finish={}",
+                requestId, endpoint, promptTokens, cachedTokens, tokens,
+                tokens > 0 ? String.format("%.1f", (firstTokenNanos - startNanos) / 1e6) : "-", String.format("%.1f", (end - startNanos) / 1e6), finish);
     }
+
+    private static final org.slf4j.Logger ACCESS = org.slf4j.LoggerFactory.getLogger("io.lightllm.access");
 
     @Override
     public void onSubscribe(Flow.Subscription s) {

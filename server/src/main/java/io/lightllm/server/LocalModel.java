@@ -163,6 +163,18 @@ public final class LocalModel implements AutoCloseable {
         return served;
     }
 
+    /** What was loaded where: device, weight bytes, KV pool tokens and bytes, context length (the start-up line of serve). */
+    public String summary() {
+        io.lightllm.engine.EngineStats s = engine.stats();
+        var c = engine.config();
+        long kvBytes = io.lightllm.models.infer.TokenKvPool.bytesPerToken(files.config().numHiddenLayers(), files.config().numKeyValueHeads(),
+                files.config().headDim(), c.kvDtype()) * s.capacity();
+        return String.format("model %s (%s) on %s: weights %.1f MiB, KV pool %d tokens of %s (%.1f MiB), context %d tokens, prefix cache %s, "
+                        + "chunked prefill %s", name(), files.config().modelType(), model.device().id(), model.weightBytes() / 1048576.0, s.capacity(),
+                c.kvDtype(), kvBytes / 1048576.0, served.contextLength(), c.prefixCache() ? "on" : "off",
+                c.chunkedPrefill() > 0 ? c.chunkedPrefill() + " tokens" : "off");
+    }
+
     @Override
     public void close() {
         try {

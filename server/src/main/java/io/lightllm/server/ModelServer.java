@@ -21,7 +21,11 @@ public final class ModelServer implements AutoCloseable {
         checkPortFree(o.server());
         LocalModel local = LocalModel.load(o);
         try {
-            return new ModelServer(local, ApiServer.start(local.served(), o.server()));
+            ModelServer server = new ModelServer(local, ApiServer.start(local.served(), o.server()));
+            if (!o.quiet()) {
+                System.err.println(local.summary() + "; listening on " + server.url());
+            }
+            return server;
         } catch (RuntimeException | Error e) {
             local.close();
             throw e;
