@@ -27,9 +27,29 @@ final class ChatCompletionsHandler implements Handler {
     public void handle(Context ctx) throws Exception {
         JsonBody body = Prompts.readBody(ctx, server.config().maxBodyBytes());
         OpenAiParams.checkModel(body, server.model());
-        String text = server.model().chatTemplate().render(messages(body.raw("messages")));
+        String text = server.model().chatTemplate().render(messages(body.raw("messages")), body.bool("add_generation_prompt", true),
+                templateKwargs(body));
         int[] prompt = Prompts.encode(server.model(), text, "messages", false);
         new OpenAiResponse(server, true).answer(ctx, prompt, OpenAiParams.parse(body, prompt.length, server.model(), true));
+    }
+
+    /** vLLM's chat_template_kwargs: more variables for the template (strings, numbers, booleans, lists, objects). */
+    static Map<String, Object> templateKwargs(JsonBody body) {
+        JsonNode kw = body.raw("chat_template_kwargs");
+        if (kw == null) {
+            return Map.of();
+        }
+        if (!kw.isObject()) {
+            throw ApiException.invalid("chat_template_kwargs", "chat_template_kwargs must be an object of template variables");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> vars = JsonBody.MAPPER.convertValue(kw, Map.class);
+        for (String reserved : List.of("messages", "bos_token", "eos_token", "add_generation_prompt")) {
+            if (vars.containsKey(reserved)) {
+                throw ApiException.invalid("chat_template_kwargs", "chat_template_kwargs cannot set " + reserved);
+            }
+        }
+        return vars;
     }
 
     static List<Map<String, Object>> messages(JsonNode list) {

@@ -44,9 +44,18 @@ public final class ChatTemplate {
 
     /** The prompt for {@code messages} (maps with "role" and "content"); a template error is a 400 on {@code messages}. */
     public String render(List<Map<String, Object>> messages) {
-        Map<String, Object> vars = new HashMap<>();
+        return render(messages, true, Map.of());
+    }
+
+    /**
+     * {@link #render(List)} with vLLM's options: {@code addGenerationPrompt} opens the assistant's
+     * turn (false: continue the last message), and {@code kwargs} are more template variables
+     * (a template's own switches, e.g. {@code enable_thinking}); they cannot replace the messages.
+     */
+    public String render(List<Map<String, Object>> messages, boolean addGenerationPrompt, Map<String, Object> kwargs) {
+        Map<String, Object> vars = new HashMap<>(kwargs);
         vars.put("messages", messages);
-        vars.put("add_generation_prompt", true);
+        vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put("bos_token", bosToken);
         vars.put("eos_token", eosToken);
         RenderResult r;

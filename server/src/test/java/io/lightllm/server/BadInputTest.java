@@ -52,8 +52,10 @@ class BadInputTest {
                 post("/generate", "{\"inputs\": \"Hi\", \"regular_constraint\": \"[a-z]+\"}", "regular_constraint"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"guided_json\": {\"type\": \"object\"}}", "guided_json"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"prompt_logprobs\": 1}", "prompt_logprobs"),
-                post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"chat_template_kwargs\": {}}",
+                post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"chat_template_kwargs\": 3}",
                         "chat_template_kwargs"),
+                post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], "
+                        + "\"chat_template_kwargs\": {\"messages\": []}}", "chat_template_kwargs"),
                 post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"stream\": true, "
                         + "\"stream_options\": {\"include_usage\": true, \"continuous_usage_stats\": true}}", "stream_options.continuous_usage_stats"),
                 post("/generate", "", null),

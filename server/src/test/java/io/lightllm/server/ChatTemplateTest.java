@@ -65,6 +65,18 @@ class ChatTemplateTest {
         }
     }
 
+    /** vLLM's add_generation_prompt and chat_template_kwargs reach the template. */
+    @Test
+    void generationPromptAndKwargsAreTemplateVariables() {
+        String t = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+                + "{% if enable_thinking %}<think>{% endif %}";
+        ChatTemplate template = new ChatTemplate(t, "", "");
+        List<Map<String, Object>> hi = List.of(msg("user", "hi"));
+        assertEquals("<user>hi<assistant>", template.render(hi));
+        assertEquals("<user>hi", template.render(hi, false, Map.of()));
+        assertEquals("<user>hi<assistant><think>", template.render(hi, true, Map.of("enable_thinking", true)));
+    }
+
     @Test
     void fallbackWritesRoleLinesAfterBos() {
         ChatTemplate t = new ChatTemplate(null, "<s>", "</s>");
