@@ -114,6 +114,22 @@ public final class Engine implements AutoCloseable {
         return config;
     }
 
+    private volatile RegexConstraint.Vocabulary vocabulary;
+
+    /** Each token's text, decoded once for the first structured-output request. */
+    private RegexConstraint.Vocabulary vocabulary() {
+        RegexConstraint.Vocabulary v = vocabulary;
+        if (v == null) {
+            synchronized (this) {
+                if (vocabulary == null) {
+                    vocabulary = new RegexConstraint.Vocabulary(tokenizer, model.vocabSize(), config.eosTokenIds());
+                }
+                v = vocabulary;
+            }
+        }
+        return v;
+    }
+
     private void enqueue(Submission submission, int[] prompt, SamplingParams params) {
         List<Request> group = validated(submission.id(), prompt, params);
         detokenization.register(submission);
@@ -147,7 +163,16 @@ public final class Engine implements AutoCloseable {
                     + " x (max_new_tokens " + maxNew + " - 1)) but the pool has " + pool.capacity());
         }
         long seed = params.seed() != null ? params.seed() : ThreadLocalRandom.current().nextLong();
-        return Request.group(id, prompt, params, seed, maxNew);
+        List<Request> group = Request.group(id, prompt, params, seed, maxNew);
+        if (params.regex() != null) {
+            if (tokenizer == null) {
+                throw new IllegalArgumentException("structured output needs the model's tokenizer");
+            }
+            java.util.regex.Pattern pattern = java.util.regex.Pattern.compile(params.regex(), java.util.regex.Pattern.DOTALL);
+            RegexConstraint.Vocabulary v = vocabulary();
+            group.forEach(r -> r.constraint(new RegexConstraint(pattern, v)));
+        }
+        return group;
     }
 
     private static List<Completion> collect(Flow.Publisher<TokenEvent> publisher, SamplingParams params) {

@@ -72,6 +72,21 @@ final class LogitPenalties {
                     }
                 }
             }
+            RegexConstraint c = r.constraint();
+            if (c != null) {
+                // structured output: only tokens that keep the text a prefix of a match; the end only after a whole match
+                for (int t = 0; t < vocab; t++) {
+                    if (!c.allows(t)) {
+                        byToken.computeIfAbsent(t, x -> new int[2])[1] = 1;
+                    }
+                }
+                boolean complete = c.complete();
+                for (int id : eosTokenIds) {
+                    if (id < vocab) {
+                        byToken.computeIfAbsent(id, x -> new int[2])[1] = complete ? 0 : 1;
+                    }
+                }
+            }
             if (r.generatedCount() < p.minNewTokens()) {
                 Set<Integer> masked = new LinkedHashSet<>(eosTokenIds);
                 masked.addAll(p.stopTokenIds());

@@ -22,6 +22,7 @@ public final class Request {
     private List<Request> siblings = List.of();
     private int sharedPrefix;
     private PrefixCache.Match cacheLock = PrefixCache.Match.NONE;
+    private RegexConstraint constraint;
     private int cachedPromptTokens = -1;
     private int row = -1;
     private long admission = -1;
@@ -195,7 +196,17 @@ public final class Request {
         status = RequestStatus.RUNNING;
     }
 
-    void addToken(int token) { generated.add(token); }
+    void addToken(int token) {
+        generated.add(token);
+        if (constraint != null) {
+            constraint.advance(token);
+        }
+    }
+
+    /** The structured-output constraint of this sequence, or null. */
+    RegexConstraint constraint() { return constraint; }
+
+    void constraint(RegexConstraint c) { constraint = c; }
 
     /** Drops the KV bookkeeping (the caller has freed the slots and the row) and waits again. */
     void paused() {

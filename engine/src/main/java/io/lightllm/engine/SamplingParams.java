@@ -22,10 +22,12 @@ import java.util.List;
  * @param n                 sequences returned for the prompt; they share the prompt's KV slots
  * @param logprobs          -1: no log-probabilities; 0..{@value #MAX_LOGPROBS}: every token carries its
  *                          {@link TokenLogprobs} with this many most likely alternatives
+ * @param regex             structured output: the generated text must match this regular expression
+ *                          ({@link RegexConstraint}); null for free text
  */
 public record SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty,
                              float frequencyPenalty, Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos,
-                             List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs) {
+                             List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs, String regex) {
     /** The most alternatives a token's {@link TokenLogprobs} may list (OpenAI's limit for top_logprobs). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -48,6 +50,21 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         for (String s : stopStrings) {
             check(!s.isEmpty(), "stop", "non-empty strings", "\"\"");
         }
+        if (regex != null) {
+            try {
+                java.util.regex.Pattern.compile(regex);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw new IllegalArgumentException("the output constraint is not a valid regular expression: " + e.getDescription());
+            }
+        }
+    }
+
+    /** Without an output constraint. */
+    public SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty, float frequencyPenalty,
+                          Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos, List<Integer> stopTokenIds, List<String> stopStrings,
+                          int n, int logprobs) {
+        this(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed, maxNewTokens, minNewTokens, ignoreEos,
+                stopTokenIds, stopStrings, n, logprobs, null);
     }
 
     public boolean greedy() {
@@ -72,7 +89,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         return new Builder().temperature(temperature).topP(topP).topK(topK).repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).seed(seed).maxNewTokens(maxNewTokens)
                 .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n)
-                .logprobs(logprobs);
+                .logprobs(logprobs).regex(regex);
     }
 
     private static void check(boolean ok, String field, String expected, Object actual) {
@@ -83,6 +100,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
 
     /** Defaults: greedy, no penalties, 16 new tokens, one sequence, no logprobs. */
     public static final class Builder {
+        private String regex;
         private float temperature = 0;
         private float topP = 1;
         private int topK = -1;
@@ -112,10 +130,12 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         public Builder stopStrings(List<String> v) { stopStrings = v; return this; }
         public Builder n(int v) { n = v; return this; }
         public Builder logprobs(int v) { logprobs = v; return this; }
+        /** Structured output: the text must match this regular expression (null: free text). */
+        public Builder regex(String v) { regex = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed,
-                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs);
+                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex);
         }
     }
 }

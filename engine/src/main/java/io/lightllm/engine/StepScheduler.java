@@ -158,6 +158,9 @@ final class StepScheduler {
         if (minReached && (p.stopTokenIds().contains(token) || (!p.ignoreEos() && eosTokenIds.contains(token)))) {
             return FinishReason.STOP;
         }
+        if (r.constraint() != null && r.constraint().complete() && (eosTokenIds.contains(token) || !r.constraint().canExtend())) {
+            return FinishReason.STOP; // the structured output is whole: nothing may follow, or the end was chosen
+        }
         return r.generatedCount() >= r.maxNewTokens() ? FinishReason.LENGTH : null;
     }
 
