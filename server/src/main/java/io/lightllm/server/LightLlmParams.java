@@ -46,6 +46,7 @@ final class LightLlmParams {
                 .ignoreEos(p.bool("ignore_eos", false))
                 .seed(p.has("seed") ? p.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
+                .regex(StructuredOutput.regex(p)) // LightLLM's regular_constraint, guided_json (and vLLM's spellings)
                 .build();
     }
 }

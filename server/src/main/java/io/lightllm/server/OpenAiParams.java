@@ -64,6 +64,7 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
                 .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
                 .logprobs(logprobs(b, chat))
+                .regex(StructuredOutput.regex(b))
                 .build();
         OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
         b.rejectUnread(ACCEPTED);
@@ -94,10 +95,6 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
         if (chat) {
             notEmpty(b, "tools", "tools: tool calling is not implemented");
             notEmpty(b, "functions", "functions: function calling is not implemented");
-            JsonBody format = b.object("response_format");
-            if (!format.string("type", "text").equals("text")) {
-                throw ApiException.unsupported("response_format", "only response_format type 'text' is implemented");
-            }
         } else {
             if (b.bool("echo", false)) {
                 throw ApiException.unsupported("echo", "echo is not implemented");
