@@ -27,10 +27,19 @@ final class ChatCompletionsHandler implements Handler {
     public void handle(Context ctx) throws Exception {
         JsonBody body = Prompts.readBody(ctx, server.config().maxBodyBytes());
         OpenAiParams.checkModel(body, server.model());
-        String text = server.model().chatTemplate().render(messages(body.raw("messages")), body.bool("add_generation_prompt", true),
-                templateKwargs(body));
+        ToolCalls tools = ToolCalls.read(body);
+        List<Map<String, Object>> messages = messages(body.raw("messages"));
+        Map<String, Object> vars = new java.util.HashMap<>(templateKwargs(body));
+        if (tools != null) {
+            vars.putAll(tools.templateVars());
+            if (!server.model().chatTemplate().usesTools()) {
+                messages = new ArrayList<>(messages);
+                messages.addFirst(tools.describe());
+            }
+        }
+        String text = server.model().chatTemplate().render(messages, body.bool("add_generation_prompt", true), vars);
         int[] prompt = Prompts.encode(server.model(), text, "messages", false);
-        new OpenAiResponse(server, true).answer(ctx, prompt, OpenAiParams.parse(body, prompt.length, server.model(), true));
+        new OpenAiResponse(server, true).answer(ctx, prompt, OpenAiParams.parse(body, prompt.length, server.model(), true, tools));
     }
 
     /** vLLM's chat_template_kwargs: more variables for the template (strings, numbers, booleans, lists, objects). */
@@ -67,7 +76,15 @@ final class ChatCompletionsHandler implements Handler {
             if (role == null || !role.isTextual() || !ROLES.contains(role.textValue())) {
                 throw ApiException.invalid(field + ".role", field + ".role must be one of " + ROLES + ", got " + role);
             }
-            out.add(JsonOut.obj("role", role.textValue(), "content", content(m.get("content"), field + ".content", role.textValue())));
+            Map<String, Object> message = new java.util.LinkedHashMap<>(
+                    JsonOut.obj("role", role.textValue(), "content", content(m.get("content"), field + ".content", role.textValue())));
+            // the assistant's earlier calls and the tools' answers, for templates that render them
+            for (String key : List.of("tool_calls", "tool_call_id", "name")) {
+                if (m.hasNonNull(key)) {
+                    message.put(key, JsonBody.MAPPER.convertValue(m.get(key), Object.class));
+                }
+            }
+            out.add(message);
         }
         return out;
     }

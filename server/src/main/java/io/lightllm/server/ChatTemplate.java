@@ -38,6 +38,11 @@ public final class ChatTemplate {
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
     }
 
+    /** Whether the template renders a {@code tools} variable (else the tools are described in a system message). */
+    public boolean usesTools() {
+        return template.contains("tools");
+    }
+
     public boolean isFallback() {
         return template.equals(FALLBACK);
     }

@@ -15,7 +15,7 @@ import io.lightllm.engine.SamplingParams;
  * @param stream       SSE instead of one JSON answer
  * @param includeUsage stream_options.include_usage: a last chunk with the usage
  */
-record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage) {
+record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage, ToolCalls tools) {
     static final int MAX_N = 64;
     static final int MAX_STOP = 16;
 
@@ -30,6 +30,11 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
 
     /** {@code chat}: max_completion_tokens (or max_tokens) defaults to the rest of the context; completions default to 16. */
     static OpenAiParams parse(JsonBody b, int promptTokens, ServedModel model, boolean chat) {
+        return parse(b, promptTokens, model, chat, null);
+    }
+
+    /** {@code tools}: the chat request's tools (read by the caller, which renders them), or null. */
+    static OpenAiParams parse(JsonBody b, int promptTokens, ServedModel model, boolean chat, ToolCalls tools) {
         rejectUnsupported(b, chat);
         String maxField = chat && b.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         long fallback = chat ? model.contextLength() - promptTokens : 16;
@@ -64,9 +69,9 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
                 .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
                 .logprobs(logprobs(b, chat))
-                .regex(StructuredOutput.regex(b))
+                .regex(constraint(b, tools))
                 .build();
-        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false));
+        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false), tools);
         b.rejectUnread(ACCEPTED);
         return params;
     }
@@ -77,6 +82,16 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
      */
     static final java.util.Set<String> ACCEPTED = java.util.Set.of("user", "metadata", "store", "service_tier",
             "parallel_tool_calls", "modalities", "prediction", "reasoning_effort", "web_search_options", "model");
+
+    /** The output constraint: structured output, or a required tool call; not both. */
+    private static String constraint(JsonBody b, ToolCalls tools) {
+        String structured = StructuredOutput.regex(b);
+        String call = tools == null ? null : tools.regex();
+        if (structured != null && call != null) {
+            throw ApiException.invalid("tool_choice", "a required tool call and a response_format cannot both constrain the answer");
+        }
+        return structured != null ? structured : call;
+    }
 
     /** The engine's logprobs setting: -1 when not asked, else the number of alternatives per token. */
     private static int logprobs(JsonBody b, boolean chat) {
@@ -93,7 +108,6 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage)
 
     private static void rejectUnsupported(JsonBody b, boolean chat) {
         if (chat) {
-            notEmpty(b, "tools", "tools: tool calling is not implemented");
             notEmpty(b, "functions", "functions: function calling is not implemented");
         } else {
             if (b.bool("echo", false)) {

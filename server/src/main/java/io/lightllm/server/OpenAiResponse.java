@@ -64,7 +64,11 @@ final class OpenAiResponse {
         for (int i = 0; i < n; i++) {
             String text = texts.get(i).toString();
             Object lp = logprobs == null ? null : logprobs[i].takeJson();
-            choices.add(chat
+            List<Object> calls = chat && p.tools() != null ? p.tools().parse(text) : null;
+            choices.add(calls != null
+                    ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", null, "tool_calls", calls), "logprobs", lp,
+                            "finish_reason", "tool_calls")
+                    : chat
                     ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", lp,
                             "finish_reason", finish[i].apiName())
                     : JsonOut.obj("index", i, "text", text, "logprobs", lp, "finish_reason", finish[i].apiName()));
@@ -82,9 +86,29 @@ final class OpenAiResponse {
         }
         ChoiceLogprobs[] logprobs = logprobs(p);
         int completionTokens = 0, cached = 0;
+        // with tools an answer may be a call: it is sent whole at its end, as a tool_calls delta or as content
+        StringBuilder[] held = chat && p.tools() != null ? new StringBuilder[p.params().n()] : null;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
             cached = Math.max(cached, e.cachedPromptTokens());
+            if (held != null && e.finish() != FinishReason.ERROR) {
+                int s = e.sequence();
+                held[s] = held[s] == null ? new StringBuilder() : held[s];
+                held[s].append(e.text());
+                if (e.last()) {
+                    List<Object> calls = p.tools().parse(held[s].toString());
+                    List<Object> indexed = new ArrayList<>();
+                    for (int k = 0; calls != null && k < calls.size(); k++) {
+                        Map<String, Object> c = new java.util.LinkedHashMap<>(JsonOut.obj("index", k));
+                        c.putAll((Map<String, Object>) calls.get(k));
+                        indexed.add(c);
+                    }
+                    Map<String, Object> delta = calls != null ? JsonOut.obj("tool_calls", indexed) : JsonOut.obj("content", held[s].toString());
+                    sse.send(chunk(List.of(JsonOut.obj("index", s, "delta", delta, "logprobs", null, "finish_reason",
+                            calls != null ? "tool_calls" : e.finish().apiName())), p, null));
+                }
+                continue;
+            }
             addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
                 sse.send(JsonOut.error("generation failed: " + e.error(), "server_error", null, null));
