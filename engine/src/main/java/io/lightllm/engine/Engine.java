@@ -101,6 +101,14 @@ public final class Engine implements AutoCloseable {
         return loop.stats();
     }
 
+    /**
+     * The first published snapshot, from now on, that satisfies {@code condition}: checked on the
+     * inference thread as each step ends, so it is the step itself, however late the caller looks.
+     */
+    public java.util.concurrent.CompletableFuture<EngineStats> whenStats(java.util.function.Predicate<EngineStats> condition) {
+        return loop.whenStats(condition);
+    }
+
     /** Waits until nothing runs or waits and the pool is whole (aborts and stop strings free their slots a step later). */
     public EngineStats awaitIdle(long timeoutMillis) throws InterruptedException {
         long end = System.currentTimeMillis() + timeoutMillis;

@@ -51,6 +51,21 @@ final class InferenceLoop implements Runnable {
         return stats;
     }
 
+    /** Waiters for a condition on the stats, checked on this thread at every publication. */
+    private final java.util.List<java.util.Map.Entry<java.util.function.Predicate<EngineStats>, java.util.concurrent.CompletableFuture<EngineStats>>>
+            watchers = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** The first snapshot from now on (the current one included) that satisfies {@code condition}. */
+    java.util.concurrent.CompletableFuture<EngineStats> whenStats(java.util.function.Predicate<EngineStats> condition) {
+        java.util.concurrent.CompletableFuture<EngineStats> f = new java.util.concurrent.CompletableFuture<>();
+        watchers.add(java.util.Map.entry(condition, f));
+        EngineStats now = stats;
+        if (condition.test(now) && watchers.removeIf(w -> w.getValue() == f)) {
+            f.complete(now);
+        }
+        return f;
+    }
+
     @Override
     public void run() {
         while (!stopping) {
@@ -115,5 +130,11 @@ final class InferenceLoop implements Runnable {
                 table.freeRows(), table.maxRequests(),
                 pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps(),
                 scheduler.cachedSlots(), scheduler.prefixLookupTokens(), scheduler.prefixHitTokens());
+        EngineStats now = stats;
+        for (var w : watchers) {
+            if (w.getKey().test(now) && watchers.remove(w)) {
+                w.getValue().complete(now);
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ class EngineAbortTest {
                 CompletableFuture<List<Completion>> other = CompletableFuture.supplyAsync(() ->
                         engine.generate(keeps, SamplingParams.builder().maxNewTokens(400).ignoreEos(true).build()));
                 CompletableFuture<EngineStats> atCancel = new CompletableFuture<>();
+                java.util.concurrent.atomic.AtomicReference<CompletableFuture<EngineStats>> removedAt = new java.util.concurrent.atomic.AtomicReference<>();
                 AtomicInteger afterCancel = new AtomicInteger();
                 engine.submit(cancelled, SamplingParams.builder().maxNewTokens(400).ignoreEos(true).build()).subscribe(new Flow.Subscriber<>() {
                     private Flow.Subscription subscription;
@@ -42,6 +43,9 @@ class EngineAbortTest {
                         } else if (++received == 5) {
                             // events reach a subscriber after the detokenization stage, a step or two behind
                             // the inference loop: the bound counts steps from the cancel itself
+                            // watched from before the cancel: the first snapshot (taken on the inference thread, one per
+                            // step) with only the other request left, which may still be waiting for admission
+                            removedAt.set(engine.whenStats(s -> s.running() + s.waiting() <= 1));
                             subscription.cancel();
                             atCancel.complete(engine.stats());
                         }
@@ -55,14 +59,7 @@ class EngineAbortTest {
                     }
                 });
                 EngineStats cancel = atCancel.get(30, TimeUnit.SECONDS);
-                // watch every published snapshot (one per step) until only the other request is left;
-                // it may still be waiting for admission, so count waiting requests too
-                EngineStats removed = engine.stats();
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (removed.running() + removed.waiting() > 1 && System.nanoTime() < deadline) {
-                    Thread.onSpinWait();
-                    removed = engine.stats();
-                }
+                EngineStats removed = removedAt.get().get(30, TimeUnit.SECONDS);
                 assertEquals(1, removed.running() + removed.waiting(), "the cancelled request is removed: " + removed);
                 assertTrue(removed.decodeSteps() - cancel.decodeSteps() <= 2,
                         "removed at the step boundary after the cancel (one step may have been running): " + cancel + " -> " + removed);
