@@ -8,14 +8,14 @@ import io.lightllm.engine.SamplingParams;
  * OpenAI's names, ranges and defaults (temperature 1), plus vLLM's extensions {@code top_k},
  * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Token log-probabilities:
  * completions' {@code logprobs: N}, chat's {@code logprobs: true} with {@code top_logprobs: N}
- * (N in 0..20). Fields this engine cannot honour (logit_bias, best_of other than n, echo, suffix,
+ * (N in 0..20). Fields this engine cannot honour (logit_bias, best_of other than n, echo with logprobs, suffix,
  * tools) get a 400 instead of being silently ignored.
  *
  * @param params       what the engine runs
  * @param stream       SSE instead of one JSON answer
  * @param includeUsage stream_options.include_usage: a last chunk with the usage
  */
-record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage, ToolCalls tools) {
+record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage, ToolCalls tools, boolean echo) {
     static final int MAX_N = 64;
     static final int MAX_STOP = 16;
 
@@ -71,7 +71,11 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
                 .logprobs(logprobs(b, chat))
                 .regex(constraint(b, tools))
                 .build();
-        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false), tools);
+        boolean echo = !chat && b.bool("echo", false);
+        if (echo && p.logprobs() >= 0) {
+            throw ApiException.unsupported("echo", "echo with logprobs needs the prompt's log-probabilities, which are not implemented");
+        }
+        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false), tools, echo);
         b.rejectUnread(ACCEPTED);
         return params;
     }
@@ -110,9 +114,6 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
         if (chat) {
             notEmpty(b, "functions", "functions: function calling is not implemented");
         } else {
-            if (b.bool("echo", false)) {
-                throw ApiException.unsupported("echo", "echo is not implemented");
-            }
             if (b.has("suffix")) {
                 throw ApiException.unsupported("suffix", "suffix (insertion) is not implemented");
             }

@@ -27,6 +27,7 @@ final class OpenAiResponse {
 
     void answer(Context ctx, int[] prompt, OpenAiParams p) throws InterruptedException {
         lastPromptToken = prompt[prompt.length - 1];
+        echoed = p.echo() ? server.model().tokenizer().decode(prompt, true) : "";
         String endpoint = chat ? "chat_completions" : "completions";
         try (Generation g = Generation.start(server, endpoint, prompt, p.params())) {
             if (p.stream()) {
@@ -71,7 +72,7 @@ final class OpenAiResponse {
                     : chat
                     ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", lp,
                             "finish_reason", finish[i].apiName())
-                    : JsonOut.obj("index", i, "text", text, "logprobs", lp, "finish_reason", finish[i].apiName()));
+                    : JsonOut.obj("index", i, "text", echoed + text, "logprobs", lp, "finish_reason", finish[i].apiName()));
         }
         return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
                 "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens, cached));
@@ -82,6 +83,11 @@ final class OpenAiResponse {
             for (int i = 0; i < p.params().n(); i++) {
                 sse.send(chunk(List.of(JsonOut.obj("index", i, "delta", JsonOut.obj("role", "assistant", "content", ""),
                         "logprobs", null, "finish_reason", null)), p, null));
+            }
+        }
+        if (!echoed.isEmpty()) {
+            for (int i = 0; i < p.params().n(); i++) {
+                sse.send(chunk(List.of(JsonOut.obj("index", i, "text", echoed, "logprobs", null, "finish_reason", null)), p, null));
             }
         }
         ChoiceLogprobs[] logprobs = logprobs(p);
@@ -134,6 +140,9 @@ final class OpenAiResponse {
     }
 
     /** One gatherer per choice when the request asked for logprobs, else null. */
+    /** completions' echo: the prompt's text before each choice's text (else ""). */
+    private String echoed = "";
+
     /** The token before the first generated one: token texts are decoded after it, so a leading space is kept. */
     private int lastPromptToken;
 

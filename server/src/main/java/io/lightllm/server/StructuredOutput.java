@@ -84,6 +84,14 @@ final class StructuredOutput {
         if (asked.size() > 1) {
             throw ApiException.invalid(asked.get(1), "ask for one structured output at a time, not " + String.join(" and ", asked));
         }
+        if (regex != null) {
+            try {
+                Pattern.compile(regex);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw ApiException.invalid(b.name(asked.getFirst()), b.name(asked.getFirst()) + " is not a valid regular expression: "
+                        + e.getDescription());
+            }
+        }
         return regex;
     }
 
@@ -93,11 +101,11 @@ final class StructuredOutput {
             return s.booleanValue() ? anyValue(DEPTH) : "(?!)";
         }
         if (!s.isObject()) {
-            throw ApiException.invalid(field, "a JSON schema must be an object");
+            throw ApiException.invalid(field, field + ": a JSON schema must be an object");
         }
         for (String unsupported : new String[] {"$ref", "patternProperties", "allOf", "not", "if", "dependentSchemas"}) {
             if (s.has(unsupported)) {
-                throw ApiException.unsupported(field, "JSON schema keyword '" + unsupported + "' is not supported for structured output");
+                throw ApiException.unsupported(field, field + ": JSON schema keyword '" + unsupported + "' is not supported for structured output");
             }
         }
         if (s.has("const")) {
@@ -137,7 +145,7 @@ final class StructuredOutput {
             case "null" -> "null";
             case "array" -> array(s, field);
             case "object" -> object(s, field);
-            default -> throw ApiException.invalid(field, "unknown JSON schema type '" + type.asText() + "'");
+            default -> throw ApiException.invalid(field, field + ": unknown JSON schema type '" + type.asText() + "'");
         };
     }
 

@@ -38,6 +38,23 @@ class SurfaceTest {
         assertTrue(chat.get("count").asInt() > 1, chat.toString());
     }
 
+    /** completions' echo: the prompt's text, then the answer, whole and streamed; with logprobs a 400. */
+    @Test
+    void echoPutsThePromptBeforeTheAnswer() {
+        String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0, \"echo\": true";
+        String plain = Http.post(server.url() + "/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0}")
+                .json().get("choices").get(0).get("text").asText();
+        assertEquals("Once upon a time" + plain, Http.post(server.url() + "/v1/completions", body + "}").json().get("choices").get(0).get("text").asText());
+        StringBuilder streamed = new StringBuilder();
+        for (String e : Http.events(Http.post(server.url() + "/v1/completions", body + ", \"stream\": true}"))) {
+            if (!e.equals("[DONE]")) {
+                streamed.append(Http.json(e).get("choices").get(0).get("text").asText());
+            }
+        }
+        assertEquals("Once upon a time" + plain, streamed.toString());
+        assertEquals(400, Http.post(server.url() + "/v1/completions", body + ", \"logprobs\": 1}").status());
+    }
+
     @Test
     void versionAndOneModel() {
         assertTrue(Http.get(server.url() + "/version").json().has("version"));
