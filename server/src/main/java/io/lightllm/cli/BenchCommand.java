@@ -40,7 +40,7 @@ final class BenchCommand implements Main.Command {
                   --url URL                the server (required)
                   --endpoint openai|lightllm    which API (default openai)
                   --api-key K
-                  --dataset fixed          prompts of --input-len tokens (default fixed)
+                  --dataset fixed|sharegpt-like   fixed lengths, or ShareGPT-like length distributions around them (default fixed)
                   --num-prompts N          (default 100)
                   --input-len I / --output-len O   (default 200 / 180)
                   --context-len N          the server's context, to cap lengths
