@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve (default: selftest tests bench static serve).
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve | prefix
+# (default: selftest tests bench static serve).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
@@ -49,6 +50,20 @@ for s in $stages; do
         --sweep 10,50,200,inf --input-len 64 --output-len 64 --seed 0 --out "$out/serving.json" \
         --plot "$out/serving-stories260K-h100.png" 2>&1 | tee "$out/serving.log" | grep -vE "^WARN"
       kill $server; wait $server 2>/dev/null ;;
+    prefix)
+      # the prefix cache's target (issue 15): an 8B-shaped checkpoint (CKPT, from shared/peers/write_llama_checkpoint.py),
+      # 2,000-token shared system prompts and 100-token questions, median TTFT with the cache and without
+      for mode in cache nocache; do
+        flag=$([ $mode = nocache ] && echo --disable-prefix-cache)
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:?CKPT: an HF checkpoint directory}" --device cuda:0 --port 18081 \
+          $flag > "$out/serve-$mode.log" 2>&1 &
+        server=$!
+        for i in $(seq 1 600); do sleep 1; curl -sf localhost:18081/health >/dev/null && break; done
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18081 --num-prompts 200 --request-rate 8 \
+          --dataset shared-prefix --prefix-len 2000 --num-prefixes 4 --input-len 100 --output-len 64 --seed 0 \
+          --out "$out/prefix-$mode.json" 2>&1 | tee "$out/prefix-$mode.log" | grep -vE "^WARN"
+        kill $server; wait $server 2>/dev/null
+      done ;;
     static)
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \

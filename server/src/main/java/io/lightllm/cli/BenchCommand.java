@@ -40,7 +40,9 @@ final class BenchCommand implements Main.Command {
                   --url URL                the server (required)
                   --endpoint openai|lightllm    which API (default openai)
                   --api-key K
-                  --dataset fixed|sharegpt-like   fixed lengths, or ShareGPT-like length distributions around them (default fixed)
+                  --dataset fixed|sharegpt-like|shared-prefix   fixed lengths, ShareGPT-like length distributions around them,
+                                           or system prompts shared by the requests (default fixed)
+                  --prefix-len N / --num-prefixes N   shared-prefix: tokens of each system prompt (default 2000), how many (default 1)
                   --num-prompts N          (default 100)
                   --input-len I / --output-len O   (default 200 / 180)
                   --context-len N          the server's context, to cap lengths

@@ -41,7 +41,8 @@ final class ServeBenchFlags {
         }
         double[] rates = rates(rate, sweep, concurrency);
         ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, concurrency, input, output, dataset,
-                context, seed, Duration.ofMillis((long) (timeout * 1000)));
+                context, seed, Duration.ofMillis((long) (timeout * 1000)), f.integer("prefix-len", 2000, 1, 1 << 20),
+                f.integer("num-prefixes", 1, 1, 1 << 16));
         ServingBenchmark.Report report = ServingBenchmark.run(config, rates, System.out);
         if (out != null) {
             report.writeJson(out);

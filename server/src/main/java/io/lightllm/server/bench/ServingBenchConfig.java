@@ -17,9 +17,18 @@ import java.time.Duration;
  * @param contextLen     the model's context; 0 asks the server ({@code GET /v1/models}, max_model_len)
  * @param seed           seeds the prompts, the lengths and the arrival times
  * @param requestTimeout the longest one request may take before it counts as failed
+ * @param prefixLen      {@link Dataset#SHARED_PREFIX}: tokens of each shared system prompt
+ * @param numPrefixes    {@link Dataset#SHARED_PREFIX}: how many different system prompts the requests share in turn
  */
 public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, int maxConcurrency,
-                                 int inputLen, int outputLen, Dataset dataset, int contextLen, long seed, Duration requestTimeout) {
+                                 int inputLen, int outputLen, Dataset dataset, int contextLen, long seed, Duration requestTimeout,
+                                 int prefixLen, int numPrefixes) {
+    /** Without a shared-prefix workload. */
+    public ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, int maxConcurrency, int inputLen, int outputLen,
+                              Dataset dataset, int contextLen, long seed, Duration requestTimeout) {
+        this(url, endpoint, apiKey, numPrompts, maxConcurrency, inputLen, outputLen, dataset, contextLen, seed, requestTimeout, 0, 1);
+    }
+
     /** The streaming API a benchmark drives. */
     public enum Endpoint {
         /** {@code POST /v1/completions} with {@code stream: true} and {@code stream_options.include_usage}. */
@@ -41,13 +50,19 @@ public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int 
         /** Every request has exactly inputLen prompt tokens and outputLen output tokens. */
         FIXED,
         /** Log-normal lengths shaped like ShareGPT's (see {@link LengthSampler}). */
-        SHAREGPT_LIKE;
+        SHAREGPT_LIKE,
+        /**
+         * The prefix cache's workload: numPrefixes system prompts of prefixLen tokens, each request
+         * one of them (in turn) followed by a question of inputLen tokens; outputs of outputLen.
+         */
+        SHARED_PREFIX;
 
         public static Dataset parse(String name) {
             return switch (name) {
                 case "fixed" -> FIXED;
                 case "sharegpt-like" -> SHAREGPT_LIKE;
-                default -> throw new IllegalArgumentException("--dataset must be fixed or sharegpt-like (got '" + name + "')");
+                case "shared-prefix" -> SHARED_PREFIX;
+                default -> throw new IllegalArgumentException("--dataset must be fixed, sharegpt-like or shared-prefix (got '" + name + "')");
             };
         }
     }

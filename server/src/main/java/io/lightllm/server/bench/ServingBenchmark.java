@@ -34,7 +34,11 @@ public final class ServingBenchmark {
             c.put("max_concurrency", config.maxConcurrency());
             c.put("input_len", config.inputLen());
             c.put("output_len", config.outputLen());
-            c.put("dataset", config.dataset() == ServingBenchConfig.Dataset.FIXED ? "fixed" : "sharegpt-like");
+            c.put("dataset", config.dataset().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+            if (config.dataset() == ServingBenchConfig.Dataset.SHARED_PREFIX) {
+                c.put("prefix_len", config.prefixLen());
+                c.put("num_prefixes", config.numPrefixes());
+            }
             c.put("seed", config.seed());
             ArrayNode runsJson = o.putArray("runs");
             for (Run run : runs) {
@@ -88,6 +92,18 @@ public final class ServingBenchmark {
         Random rng = new Random(config.seed());
         PromptBuilder prompts = new PromptBuilder(client::countPromptTokens);
         List<LoadGenerator.Work> work = new ArrayList<>();
+        if (config.dataset() == ServingBenchConfig.Dataset.SHARED_PREFIX) {
+            List<PromptBuilder.Prompt> prefixes = new ArrayList<>();
+            for (int i = 0; i < config.numPrefixes(); i++) {
+                prefixes.add(prompts.build(config.prefixLen(), rng));
+            }
+            for (int i = 0; i < config.numPrompts(); i++) {
+                PromptBuilder.Prompt question = prompts.build(config.inputLen(), rng);
+                String text = prefixes.get(i % prefixes.size()).text() + ". " + question.text();
+                work.add(new LoadGenerator.Work(new PromptBuilder.Prompt(text, client.countPromptTokens(text)), config.outputLen()));
+            }
+            return work;
+        }
         for (LengthSampler.Lengths l : LengthSampler.sample(config.dataset(), config.numPrompts(), config.inputLen(), config.outputLen(), context,
                 rng)) {
             work.add(new LoadGenerator.Work(prompts.build(l.input(), rng), l.output()));

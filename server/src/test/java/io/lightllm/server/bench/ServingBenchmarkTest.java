@@ -97,6 +97,23 @@ class ServingBenchmarkTest {
         assertTrue(distinctLengths > 3, "sharegpt-like lengths vary");
     }
 
+    /** The prefix cache's workload: every prompt starts with one of the shared system prompts, which the server then finds cached. */
+    @Test
+    void sharedPrefixWorkloadStartsEveryPromptWithASystemPrompt() throws Exception {
+        ServingBenchConfig c = new ServingBenchConfig(URI.create(server.url()), ServingBenchConfig.Endpoint.OPENAI, null, 8, 2, 10, 8,
+                ServingBenchConfig.Dataset.SHARED_PREFIX, 0, 7, Duration.ofSeconds(60), 60, 2);
+        long hitsBefore = server.engine().stats().prefixHitTokens();
+        ServingBenchmark.Report report = ServingBenchmark.run(c, new double[] {Double.POSITIVE_INFINITY}, QUIET);
+        checkRun(report, report.runs().getFirst(), 8);
+        List<String> texts = report.dataset().stream().map(w -> w.prompt().text()).toList();
+        for (int i = 2; i < texts.size(); i++) {
+            String system = texts.get(i % 2).substring(0, texts.get(i % 2).indexOf(". "));
+            assertTrue(texts.get(i).startsWith(system + ". "), "prompt " + i + " starts with system prompt " + (i % 2));
+        }
+        assertTrue(!texts.get(0).substring(0, 20).equals(texts.get(1).substring(0, 20)), "two different system prompts");
+        assertTrue(server.engine().stats().prefixHitTokens() - hitsBefore >= 6L * 50, "the shared system prompts were read from the cache");
+    }
+
     /** The checks every run must pass, independent of endpoint and load. */
     private static void checkRun(ServingBenchmark.Report report, ServingBenchmark.Run run, int prompts) {
         Summary s = run.summary();
