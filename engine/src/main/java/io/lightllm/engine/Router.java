@@ -110,15 +110,6 @@ public final class Router {
         return admit(freeRows, Context.NONE);
     }
 
-    /**
-     * {@link #admit(int)} with a prefix cache: {@code cachedPrefix} gives the tokens of a request
-     * found cached (their KV is not computed nor allocated again), and {@code lockedTokens} the
-     * cached tokens running requests share, counted once beside the requests' own slots.
-     */
-    public List<Admission> admit(int freeRows, java.util.function.ToIntFunction<Request> cachedPrefix, long lockedTokens) {
-        return admit(freeRows, new Context(cachedPrefix, lockedTokens, r -> 0, 0, 0, 0));
-    }
-
     /** {@link #admit(int)} with what the scheduler's prefix cache and chunked prefill hold. */
     public List<Admission> admit(int freeRows, Context context) {
         List<Admission> prefill = new ArrayList<>();

@@ -10,9 +10,9 @@ import java.util.List;
  * prefix cache takes in); a chunk of a longer prompt is in the batch but in none of the lists.
  */
 record Step(NopadBatch batch, List<Request> sequences, int[] logitsRows, List<Request> promptsDone) {
-    /** A plain prefill (every sequence's prompt completes, riders aside) or a decode (none does). */
+    /** A decode step: no prompt completes in it. */
     Step(NopadBatch batch, List<Request> sequences, int[] logitsRows) {
-        this(batch, sequences, logitsRows, batch.prefill() ? sequences.stream().filter(r -> r.sharedPrefix() == 0).toList() : List.of());
+        this(batch, sequences, logitsRows, List.of());
     }
 
     boolean prefill() {

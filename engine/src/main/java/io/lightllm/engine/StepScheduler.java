@@ -62,17 +62,16 @@ final class StepScheduler {
             return nextMixed();
         }
         if (router.admissionDue()) {
-            List<Router.Admission> admitted = cache == null ? router.admit(table.freeRows())
-                    : router.admit(table.freeRows(), r -> cache.peek(r.tokens(r.length()), r.length() - 1), cache.lockedTokens());
+            List<Router.Admission> admitted = router.admit(table.freeRows(), admissionContext());
             if (!admitted.isEmpty()) {
                 prefillSteps++;
-                return prefill(admitted);
+                return prefill(startPrompts(admitted));
             }
         }
         if (router.running().isEmpty()) {
             return null;
         }
-        makeRoomForDecode();
+        makeRoomToDecode(router.running());
         decodeSteps++;
         router.decodeStepDone();
         return decode(router.running());
@@ -241,69 +240,22 @@ final class StepScheduler {
         router.leave(r);
     }
 
-    /** A decode takes one slot per running sequence; pause the youngest until that many are free. */
-    private void makeRoomForDecode() {
-        if (cache != null && pool.freeSlots() < router.running().size()) {
-            cache.evict(router.running().size() - pool.freeSlots());
-        }
-        while (pool.freeSlots() < router.running().size() && router.running().size() > 1) {
-            Request youngest = router.youngest();
-            release(youngest, false);
-            youngest.paused();
-            router.requeuePaused(youngest);
-            pauses++;
-        }
-        if (pool.freeSlots() < router.running().size()) {
-            throw new IllegalStateException("the KV pool of " + pool.capacity() + " slots cannot hold one request: " + router.running());
-        }
-    }
-
-    private Step prefill(List<Router.Admission> admitted) {
-        // each queued request starts from its longest cached prefix; only the rest is computed
-        PrefixCache.Match[] cached = new PrefixCache.Match[admitted.size()];
-        int tokens = 0;
-        for (int i = 0; i < admitted.size(); i++) {
-            Request r = admitted.get(i).queued();
-            cached[i] = cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(r.length()), r.length() - 1);
-            tokens += r.length() - cached[i].length();
-        }
-        int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
-        int b = admitted.size();
-        int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b];
-        List<Request> sequences = new ArrayList<>();
+    /** A prefill step of whole prompts: each computed from its cached prefix on, sampled with its siblings. */
+    private Step prefill(List<Prefilling> prompts) {
+        List<int[]> entries = new ArrayList<>();
+        List<Request> entryRequests = new ArrayList<>(), sequences = new ArrayList<>(), promptsDone = new ArrayList<>();
         List<Integer> logitsRows = new ArrayList<>();
-        int t = 0;
-        for (int i = 0; i < b; i++) {
-            Request r = admitted.get(i).queued();
-            int len = r.length(), prefix = cached[i].length();
-            r.row(acquireRow());
-            if (prefix > 0) {
-                pool.retain(cached[i].slots());
-                r.useCached(cached[i]);
-                table.writeRow(r.row(), cached[i].slots());
-            }
-            r.prefilled(prefix);
-            r.addSlots(allocate(len - prefix));
-            int[] slots = r.slots();
-            rows[i] = r.row();
-            starts[i] = t;
-            counts[i] = len - prefix;
-            seqLens[i] = len;
-            for (int p = prefix; p < len; p++, t++) {
-                ids[t] = r.tokenAt(p);
-                positions[t] = p;
-                kvSlots[t] = slots[p];
-            }
-            sequences.add(r);
-            logitsRows.add(i);
-            for (Request rider : admitted.get(i).riders()) {
-                shareSlots(rider, slots);
-                sequences.add(rider);
-                logitsRows.add(i);
+        for (Prefilling p : prompts) {
+            Request r = p.request;
+            entries.add(new int[] {r.row(), p.done, r.length() - p.done});
+            entryRequests.add(r);
+            promptsDone.add(r);
+            for (Request s : withFirst(r, p.riders)) {
+                sequences.add(s);
+                logitsRows.add(entries.size() - 1);
             }
         }
-        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens);
-        return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray());
+        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone);
     }
 
     /** The chunked prefill {@code r} belongs to (its prompt, or one its siblings share), or null. */
@@ -338,11 +290,9 @@ final class StepScheduler {
      */
     private Step nextMixed() {
         if (router.admissionDue()) {
-            List<Router.Admission> admitted = router.admit(table.freeRows(), mixedContext());
-            for (Router.Admission a : admitted) {
-                prefillSteps++;
-                prefilling.add(startPrefill(a));
-            }
+            List<Router.Admission> admitted = router.admit(table.freeRows(), admissionContext());
+            prefillSteps += admitted.size();
+            prefilling.addAll(startPrompts(admitted));
         }
         java.util.Set<Request> waitingForPrompt = new java.util.HashSet<>();
         for (Prefilling p : prefilling) {
@@ -360,7 +310,7 @@ final class StepScheduler {
             router.decodeStepDone();
         }
         // the decodes first: a long prompt never holds them back, and it still gets a fair share
-        int budget = Math.max(chunk - decoding.size(), chunk / 4);
+        int budget = Math.max(chunk - decoding.size(), minPrefillPerStep());
         List<int[]> entries = new ArrayList<>(); // {row, firstPosition, count} with tokens and slots read from the request
         List<Request> entryRequests = new ArrayList<>();
         List<Request> sequences = new ArrayList<>(), promptsDone = new ArrayList<>();
@@ -389,20 +339,26 @@ final class StepScheduler {
                 }
             }
         }
-        return mixedStep(entries, entryRequests, sequences, logitsRows, promptsDone);
+        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone);
     }
 
-    /** The least prompt tokens a mixed step computes (the decodes take the rest of the chunk). */
+    /** The least prompt tokens a mixed step computes (the decodes take the rest of the chunk); 0 without chunks. */
     private int minPrefillPerStep() {
-        return Math.max(1, chunk / 4);
+        return chunk == 0 ? 0 : Math.max(1, chunk / 4);
+    }
+
+    /** Tokens of {@code r}'s sequence whose KV the prefix cache holds (all but the last at most), as admission counts them. */
+    private int cachedPrefix(Request r) {
+        return cache == null ? 0 : cache.peek(r.tokens(r.length()), r.length() - 1);
     }
 
     /**
-     * Admission's view of the prompts in progress: each request of a prefilling prompt (and its
-     * siblings) decodes only after the steps that the prompt tokens up to its own take, at the
-     * least a step computes; new prompts queue behind them.
+     * Admission's view: the cached prefixes and the cached tokens running requests share; with
+     * chunks, each request of a prefilling prompt (and its siblings) decodes only after the steps
+     * that the prompt tokens up to its own take, at the least a step computes, and new prompts
+     * queue behind them.
      */
-    private Router.Context mixedContext() {
+    private Router.Context admissionContext() {
         java.util.Map<Request, Long> ahead = new java.util.IdentityHashMap<>();
         long tokens = 0;
         for (Prefilling p : prefilling) {
@@ -411,8 +367,8 @@ final class StepScheduler {
             ahead.put(p.request, upToThis);
             p.riders.forEach(r -> ahead.put(r, upToThis));
         }
-        return new Router.Context(cache == null ? r -> 0 : r -> cache.peek(r.tokens(r.length()), r.length() - 1),
-                cache == null ? 0 : cache.lockedTokens(), r -> ahead.getOrDefault(r, 0L), tokens, chunk, minPrefillPerStep());
+        return new Router.Context(this::cachedPrefix, cache == null ? 0 : cache.lockedTokens(), r -> ahead.getOrDefault(r, 0L), tokens,
+                chunk, minPrefillPerStep());
     }
 
     private static List<Request> withFirst(Request first, List<Request> rest) {
@@ -422,11 +378,28 @@ final class StepScheduler {
         return all;
     }
 
-    /** A prompt's row, slots (its cached prefix, then the rest allocated now) and siblings, before its first chunk. */
-    private Prefilling startPrefill(Router.Admission a) {
+    /**
+     * The admitted prompts' rows and slots (their cached prefixes, then the rest allocated now),
+     * shared with their siblings, before their first computed token. Every prefix is looked up
+     * (and locked) before anything is allocated, so the room an allocation makes by evicting cache
+     * entries never takes a prefix that admission counted as cached.
+     */
+    private List<Prefilling> startPrompts(List<Router.Admission> admitted) {
+        List<PrefixCache.Match> cached = new ArrayList<>();
+        for (Router.Admission a : admitted) {
+            Request r = a.queued();
+            cached.add(cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(r.length()), r.length() - 1));
+        }
+        List<Prefilling> started = new ArrayList<>();
+        for (int i = 0; i < admitted.size(); i++) {
+            started.add(startPrompt(admitted.get(i), cached.get(i)));
+        }
+        return started;
+    }
+
+    private Prefilling startPrompt(Router.Admission a, PrefixCache.Match m) {
         Request r = a.queued();
         int len = r.length();
-        PrefixCache.Match m = cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(len), len - 1);
         r.row(acquireRow());
         if (m.length() > 0) {
             pool.retain(m.slots());
@@ -441,7 +414,8 @@ final class StepScheduler {
         return new Prefilling(r, a.riders(), m.length());
     }
 
-    private Step mixedStep(List<int[]> entries, List<Request> entryRequests, List<Request> sequences, List<Integer> logitsRows,
+    /** A prefill-kind step: entries {row, first position, count} of the requests' tokens, slots read from them. */
+    private Step batchStep(List<int[]> entries, List<Request> entryRequests, List<Request> sequences, List<Integer> logitsRows,
             List<Request> promptsDone) {
         int tokens = entries.stream().mapToInt(e -> e[2]).sum(), b = entries.size();
         int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
@@ -465,7 +439,11 @@ final class StepScheduler {
         return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray(), promptsDone);
     }
 
-    /** {@link #makeRoomForDecode} over the sequences that decode beside prompt chunks; returns those left. */
+    /**
+     * A decode takes one slot per decoding sequence: evict unlocked cache entries, then pause the
+     * youngest running sequence (a prompt still in chunks goes back with its siblings) until that
+     * many are free. Returns the decoding sequences left.
+     */
     private List<Request> makeRoomToDecode(List<Request> decoding) {
         if (cache != null && pool.freeSlots() < decoding.size()) {
             cache.evict(decoding.size() - pool.freeSlots());
