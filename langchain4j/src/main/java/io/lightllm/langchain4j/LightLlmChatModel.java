@@ -41,7 +41,7 @@ public final class LightLlmChatModel implements ChatModel {
     public ChatResponse doChat(ChatRequest request) {
         List<LocalModel.Message> messages = LightLlmRequests.messages(request.messages());
         SamplingParams params = LightLlmRequests.params(request, defaultMaxTokens);
-        int[] prompt = model.tokenizer().encode(model.chatPrompt(messages), false);
+        int[] prompt = model.chatTokens(messages);
         Completion c = model.engine().generate(prompt, params).getFirst();
         if (c.finish() == io.lightllm.engine.FinishReason.ERROR) {
             throw new IllegalStateException("generation failed: " + c.error());

@@ -35,7 +35,7 @@ public final class LightLlmStreamingChatModel implements StreamingChatModel {
         io.lightllm.engine.SamplingParams params;
         try {
             params = LightLlmRequests.params(request, defaultMaxTokens);
-            prompt = model.tokenizer().encode(model.chatPrompt(LightLlmRequests.messages(request.messages())), false);
+            prompt = model.chatTokens(LightLlmRequests.messages(request.messages()));
         } catch (RuntimeException e) {
             handler.onError(e);
             return;

@@ -135,8 +135,8 @@ public final class LocalModel implements AutoCloseable {
         return engine.submit(chatTokens(messages), params);
     }
 
-    /** The rendered template carries its own special tokens (BOS among them), so none are added. */
-    private int[] chatTokens(List<Message> messages) {
+    /** The token ids of {@link #chatPrompt}: the rendered template carries its own special tokens (BOS among them), so none are added. */
+    public int[] chatTokens(List<Message> messages) {
         return files.tokenizer().encode(chatPrompt(messages), false);
     }
 
