@@ -132,11 +132,8 @@ public final class HfTokenizer implements Tokenizer {
             "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");
 
     private static Optional<String> tokenText(io.lightllm.models.gguf.GgufFile f, String key, String[] tokens) {
-        if (!f.has(key)) {
-            return Optional.empty();
-        }
-        long id = ((Number) f.metadata().get(key)).longValue();
-        return id >= 0 && id < tokens.length ? Optional.of(tokens[(int) id]) : Optional.empty();
+        int id = SentencePieceBpeTokenizer.tokenId(f, key, tokens.length);
+        return id == NO_TOKEN ? Optional.empty() : Optional.of(tokens[id]);
     }
 
     /** model.vocab (a map, or Unigram's list of [piece, score]) and added_tokens. */

@@ -170,7 +170,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
     }
 
     /** A token id key; absent, or out of range (llama.cpp writes uint32 -1 for "none"), is NO_TOKEN. */
-    private static int tokenId(GgufFile f, String key, int vocabSize) {
+    static int tokenId(GgufFile f, String key, int vocabSize) {
         if (!f.has(key)) {
             return NO_TOKEN;
         }
