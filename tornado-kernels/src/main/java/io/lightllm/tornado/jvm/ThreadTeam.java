@@ -6,24 +6,71 @@ import java.util.function.IntConsumer;
 
 /**
  * A fixed team of worker threads for kernel launches: the caller and {@code size - 1}
- * workers take indices from a shared counter until none are left. Workers spin briefly and
- * then park between launches, so a launch costs microseconds, not the tens of microseconds
- * of a fork-join submission; a decode step makes hundreds of launches.
+ * workers take indices of a launch from a shared counter until none are left. Workers spin
+ * briefly and then park between launches, so a launch costs microseconds, not the tens of
+ * microseconds of a fork-join submission (a decode step makes hundreds), and an idle team
+ * uses no CPU.
+ *
+ * <p>The caller waits for the launch's indices to be done, not for every worker to check in:
+ * when other processes hold the cores, a worker that is not scheduled in time simply takes no
+ * part, and the caller runs the indices it would have taken. (The first version waited for all
+ * workers, so one descheduled worker stalled every launch for a scheduler quantum.)
  */
 final class ThreadTeam implements AutoCloseable {
-    private static final int SPINS = 20000;
+    /** Spins before parking: long enough to bridge the gap between a decode step's launches. */
+    private static final int SPINS = 20_000;
 
     private final Thread[] workers;
-    private final AtomicInteger next = new AtomicInteger();
-    private final AtomicInteger busy = new AtomicInteger();
-    private volatile IntConsumer task;
-    private volatile int count;
-    private volatile long generation;
+    /** The latest launch; workers compare it with the last one they saw. */
+    private volatile Launch launch;
     private volatile boolean closed;
-    private volatile Throwable failure;
-    private volatile Thread caller;
+
+    /** One call of {@link #run}: its indices, the next to hand out and how many are done. */
+    private static final class Launch {
+        final IntConsumer task;
+        final int count;
+        final Thread caller;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Launch(IntConsumer task, int count, Thread caller) {
+            this.task = task;
+            this.count = count;
+            this.caller = caller;
+        }
+
+        /** Runs indices until none are left. After a failure the rest are counted, not run. */
+        void drain() {
+            for (int i = next.getAndIncrement(); i < count; i = next.getAndIncrement()) {
+                if (failure == null) {
+                    try {
+                        task.accept(i);
+                    } catch (Throwable e) {
+                        failure = e;
+                    }
+                }
+                if (done.incrementAndGet() == count && Thread.currentThread() != caller) {
+                    LockSupport.unpark(caller);
+                }
+            }
+        }
+
+        boolean finished() {
+            return done.get() == count;
+        }
+    }
+
+    /** Runs in a worker between seeing a launch and taking its indices (tests delay workers with it). */
+    private final Runnable beforeDrain;
 
     ThreadTeam(int size) {
+        this(size, () -> {
+        });
+    }
+
+    ThreadTeam(int size, Runnable beforeDrain) {
+        this.beforeDrain = beforeDrain;
         workers = new Thread[Math.max(0, size - 1)];
         for (int i = 0; i < workers.length; i++) {
             workers[i] = Thread.ofPlatform().daemon().name("lightllm-jvm-" + (i + 1)).start(this::work);
@@ -45,27 +92,21 @@ final class ThreadTeam implements AutoCloseable {
             }
             return;
         }
-        this.task = task;
-        this.count = n;
-        this.failure = null;
-        this.caller = Thread.currentThread();
-        next.set(0);
-        busy.set(workers.length);
-        generation++; // publishes the fields above to the workers
-        for (Thread w : workers) {
-            LockSupport.unpark(w);
+        Launch l = new Launch(task, n, Thread.currentThread());
+        launch = l;
+        // the caller takes indices too, so n - 1 helpers at most
+        for (int w = 0; w < Math.min(workers.length, n - 1); w++) {
+            LockSupport.unpark(workers[w]);
         }
-        drain();
-        int spins = 0;
-        while (busy.get() > 0) {
+        l.drain();
+        for (int spins = 0; !l.finished(); ) {
             if (++spins > SPINS) {
                 LockSupport.park(this);
             } else {
                 Thread.onSpinWait();
             }
         }
-        this.task = null;
-        Throwable f = failure;
+        Throwable f = l.failure;
         if (f != null) {
             if (f instanceof RuntimeException re) {
                 throw re;
@@ -87,24 +128,11 @@ final class ThreadTeam implements AutoCloseable {
         return false;
     }
 
-    private void drain() {
-        IntConsumer t = task;
-        int n = count;
-        for (int i = next.getAndIncrement(); i < n; i = next.getAndIncrement()) {
-            try {
-                t.accept(i);
-            } catch (Throwable e) {
-                failure = e;
-                next.set(n); // stop handing out work
-            }
-        }
-    }
-
     private void work() {
-        long seen = 0;
+        Launch seen = null;
         while (!closed) {
-            int spins = 0;
-            while (generation == seen && !closed) {
+            Launch l = launch;
+            for (int spins = 0; l == seen && !closed; l = launch) {
                 if (++spins > SPINS) {
                     LockSupport.park(this);
                 } else {
@@ -114,11 +142,9 @@ final class ThreadTeam implements AutoCloseable {
             if (closed) {
                 return;
             }
-            seen = generation;
-            drain();
-            if (busy.decrementAndGet() == 0) {
-                LockSupport.unpark(caller);
-            }
+            seen = l;
+            beforeDrain.run();
+            l.drain();
         }
     }
 
