@@ -25,6 +25,7 @@ public final class Main {
                                        (llama-1b, llama-8b, mixtral-8x7b) or config.json (required)
               --device D               jvm, opencl:P:D, cuda:N, or a comma-separated list for --tp (default jvm)
               --tp N                   tensor-parallel ranks (default 1)
+              --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
               --load-format auto|dummy dummy: random weights of the preset's shapes (default auto)
               --dtype bf16|f16|f32     dummy weights' type (default bf16)
               --quant none|int8        weight-only int8 (default none)

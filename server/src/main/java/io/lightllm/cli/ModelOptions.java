@@ -6,6 +6,7 @@ import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Files;
@@ -39,8 +40,15 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
         return new ModelOptions(model, devices.getFirst(), devices, quant, dummy, dtype);
     }
 
-    /** {@code --device}, else the {@code lightllm.device} system property, else the JVM. */
+    /**
+     * {@code --device}, else the {@code lightllm.device} system property, else the JVM. Also reads
+     * {@code --threads N}, the JVM device's kernel threads, which must be set before a device opens.
+     */
     static String deviceId(Flags f) {
+        int threads = f.integer("threads", 0, 1, 4096);
+        if (threads > 0) {
+            System.setProperty(JvmDevice.THREADS_PROPERTY, Integer.toString(threads));
+        }
         return f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm"));
     }
 

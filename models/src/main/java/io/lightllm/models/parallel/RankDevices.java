@@ -33,7 +33,7 @@ public final class RankDevices {
         for (int r = 0; r < tp; r++) {
             String id = ids.size() == 1 ? ids.getFirst() : ids.get(r);
             // every JVM rank gets a device of its own, with its share of the cores
-            out.add(id.equals("jvm") ? new JvmDevice(Math.max(1, Runtime.getRuntime().availableProcessors() / tp)) : Devices.get(id));
+            out.add(id.equals("jvm") ? new JvmDevice(Math.max(1, JvmDevice.defaultThreads() / tp)) : Devices.get(id));
         }
         return out;
     }

@@ -26,7 +26,7 @@ public final class JvmBackend implements Backend {
     @Override
     public List<DeviceInfo> devices() {
         return List.of(new DeviceInfo("jvm", JvmDevice.describeCpu(), JvmDevice.physicalMemory(),
-                Runtime.getRuntime().availableProcessors(), "Java " + Runtime.version().feature() + ", reference backend"));
+                JvmDevice.defaultThreads(), "Java " + Runtime.version().feature() + ", reference backend"));
     }
 
     @Override

@@ -33,8 +33,12 @@ public final class JvmDevice extends Device {
     private record Compiled(JvmEntry entry, boolean parallel, boolean barrier) {
     }
 
+    /** System property with the number of kernel threads (the CLI's {@code --threads}). */
+    public static final String THREADS_PROPERTY = "lightllm.threads";
+
+    /** A device with {@link #defaultThreads()} threads. */
     public JvmDevice() {
-        this(Runtime.getRuntime().availableProcessors());
+        this(defaultThreads());
     }
 
     public JvmDevice(int threads) {
@@ -101,6 +105,11 @@ public final class JvmDevice extends Device {
     /** Runs {@code task} on this device's threads, one call per index (for overrides). */
     public void parallelFor(int n, java.util.function.IntConsumer task) {
         team.run(n, task);
+    }
+
+    /** Records the time of work done outside {@link #execute} (an override) while profiling. */
+    public void recordTime(String name, long nanos) {
+        record(name, nanos);
     }
 
     public int threads() {
@@ -211,6 +220,26 @@ public final class JvmDevice extends Device {
     @Override
     public void close() {
         team.close();
+    }
+
+    /**
+     * Kernel threads of a JVM device: {@code -Dlightllm.threads}, else the cores the JVM may use
+     * (which respects {@code taskset} and container limits).
+     */
+    public static int defaultThreads() {
+        String value = System.getProperty(THREADS_PROPERTY);
+        if (value == null) {
+            return Runtime.getRuntime().availableProcessors();
+        }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // falls through to the message
+        }
+        throw new IllegalArgumentException(THREADS_PROPERTY + " must be a whole number of at least 1, not '" + value + "'");
     }
 
     static long physicalMemory() {

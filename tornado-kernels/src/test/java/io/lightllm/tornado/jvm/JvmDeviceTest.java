@@ -92,6 +92,24 @@ class JvmDeviceTest {
         assertEquals("JvmDeviceTest.scale argument 0 (FloatArray) needs a FloatArray buffer, got F16", e.getMessage());
     }
 
+    @Test
+    void threadsComeFromThePropertyElseTheCores() {
+        try {
+            System.clearProperty(JvmDevice.THREADS_PROPERTY);
+            assertEquals(Runtime.getRuntime().availableProcessors(), JvmDevice.defaultThreads());
+            System.setProperty(JvmDevice.THREADS_PROPERTY, "3");
+            assertEquals(3, JvmDevice.defaultThreads());
+            try (JvmDevice dev = new JvmDevice()) {
+                assertEquals(3, dev.threads());
+            }
+            System.setProperty(JvmDevice.THREADS_PROPERTY, "none");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, JvmDevice::defaultThreads);
+            assertEquals("lightllm.threads must be a whole number of at least 1, not 'none'", e.getMessage());
+        } finally {
+            System.clearProperty(JvmDevice.THREADS_PROPERTY);
+        }
+    }
+
     private static java.lang.reflect.Method method(String name) {
         return KernelRef.of(JvmDeviceTest.class, name).method();
     }
