@@ -1,5 +1,6 @@
 package io.lightllm.cli;
 
+import io.lightllm.engine.bench.KernelProfile;
 import io.lightllm.engine.bench.StaticBenchmark;
 import io.lightllm.kernels.bench.KernelBench;
 import io.lightllm.models.ModelFiles;
@@ -19,11 +20,13 @@ final class BenchCommand implements Main.Command {
                   --input-len I            prompt tokens (default 128)
                   --output-len O           generated tokens (default 128)
                   --json                   one JSON line per run
+                  --profile                device time of each kernel over the decode steps (CUDA: without graph replay)
                 """;
         String kernelsHelp = """
                 usage: lightllm bench kernels [flags]   (each kernel timed alone at a model's shapes)
 
                   --device D               (default jvm)
+                  --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
                   --size llm|small         Llama-8B shapes or small ones (default llm)
                   --only elementwise,matmul,attention   which groups (default all three)
                   --tokens N               rows of the elementwise kernels (default 16)
@@ -130,11 +133,12 @@ final class BenchCommand implements Main.Command {
         int output = f.integer("output-len", 128, 1, 1 << 20);
         DType kvOption = ServeCommand.kvDtype(f.string("kv-dtype", "auto"));
         boolean json = f.bool("json");
+        boolean profile = f.bool("profile");
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
             DType kv = model.kvDtype(kvOption);
             for (int batch : batches) {
-                StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42);
+                StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile);
                 if (json) {
                     // the devices and ranks first, so that a saved line says what it measured
                     String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id).collect(java.util.stream.Collectors.joining(","));
@@ -145,6 +149,9 @@ final class BenchCommand implements Main.Command {
                             input, output, kv);
                     System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                             r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+                }
+                if (profile) {
+                    System.out.print(KernelProfile.table(r.decodeProfile(), output - 1));
                 }
             }
         }

@@ -133,6 +133,28 @@ class MainTest {
         assertTrue(tp.err().contains("--tp"), tp.err());
     }
 
+    /**
+     * {@code --profile} lists the decode steps' kernels (the matmuls among them, timed although the JVM
+     * runs them as Vector API overrides); {@code --threads} sizes the JVM devices (here two ranks, which
+     * do not touch the shared default device other tests use) and refuses zero.
+     */
+    @Test
+    void benchStaticProfilesTheDecodeKernels() {
+        try {
+            Result r = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--threads", "2", "--tp", "2",
+                    "--batch-size", "2", "--input-len", "4", "--output-len", "4", "--profile");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("kernels over 3 decode steps"), r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| Matmul.matmulGemv | ")), r.out());
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| Attention.")), r.out());
+        } finally {
+            System.clearProperty(io.lightllm.tornado.jvm.JvmDevice.THREADS_PROPERTY);
+        }
+        Result zero = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--threads", "0");
+        assertEquals(2, zero.code());
+        assertTrue(zero.err().contains("--threads must be between 1 and 4096"), zero.err());
+    }
+
     @Test
     void devicesListsTheJvm() {
         Result r = run("devices");

@@ -9,6 +9,8 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.KernelTiming;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
@@ -16,12 +18,14 @@ import java.util.SplittableRandom;
  * The static benchmark (LightLLM's test_model_infer): a batch of {@code batch} requests of
  * {@code inputLen} random tokens is prefilled in one nopad step, then decoded for
  * {@code outputLen - 1} steps with greedy sampling on the device. Reports prefill and decode
- * throughput, the decode step latency and the KV slots used.
+ * throughput, the decode step latency and the KV slots used; optionally the device time of
+ * each kernel over the decode steps (profiling: on CUDA it turns off graph replay, so the step
+ * time it reports is not the recorded step's).
  */
 public final class StaticBenchmark {
     /** Results; tokens/s count every request's tokens. */
     public record Result(int batch, int inputLen, int outputLen, double prefillSeconds, double prefillTokensPerS,
-                         double decodeTokensPerS, double decodeStepMs, int peakKvTokens) {
+                         double decodeTokensPerS, double decodeStepMs, int peakKvTokens, List<KernelTiming> decodeProfile) {
         public String json() {
             return String.format(Locale.ROOT, "{\"batch_size\":%d,\"input_len\":%d,\"output_len\":%d,\"prefill_seconds\":%.4f,"
                     + "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"decode_step_ms\":%.3f,\"peak_kv_tokens\":%d}",
@@ -33,6 +37,11 @@ public final class StaticBenchmark {
     }
 
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, false);
+    }
+
+    /** With {@code profileDecode}, the result lists every kernel launch of the measured decode steps. */
+    public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode) {
         if (batch < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
@@ -60,20 +69,21 @@ public final class StaticBenchmark {
             }
             // warm-up with the same pool and table: compiles every kernel, sizes the scratch and
             // records the decode step (a CUDA graph), all outside the timing
-            measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, Math.min(outputLen, 3));
+            measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, Math.min(outputLen, 3), false);
             int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
             pool.free(used);
-            return measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, outputLen);
+            return measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, outputLen, profileDecode);
         }
     }
 
     private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, int[] ids,
-            int[] positions, int[] rows, int[] starts, int[] counts, int[] lens, int batch, int inputLen, int outputLen) {
+            int[] positions, int[] rows, int[] starts, int[] counts, int[] lens, int batch, int inputLen, int outputLen, boolean profile) {
         Device device = model.device();
         long t0 = System.nanoTime();
         int[] next = step(model, pool, table, nextIds, new NopadBatch(true, ids, positions, pool.alloc(ids.length), rows, starts,
                 counts, lens));
         long t1 = System.nanoTime();
+        device.setProfiling(profile);
         int[] decodeStarts = new int[batch], ones = new int[batch], pos = new int[batch], seq = lens.clone();
         for (int b = 0; b < batch; b++) {
             decodeStarts[b] = b;
@@ -89,11 +99,13 @@ public final class StaticBenchmark {
         }
         device.synchronize();
         long t2 = System.nanoTime();
+        List<KernelTiming> timings = profile ? device.drainProfile() : List.of();
+        device.setProfiling(false);
         double prefill = (t1 - t0) / 1e9;
         double decode = (t2 - t1) / 1e9;
         int steps = outputLen - 1;
         return new Result(batch, inputLen, outputLen, prefill, batch * (double) inputLen / prefill,
-                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater());
+                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater(), timings);
     }
 
     /** One forward step and greedy sampling on the device; returns the sampled ids. */

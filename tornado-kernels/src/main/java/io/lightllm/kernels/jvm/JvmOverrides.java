@@ -6,6 +6,7 @@ import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.KernelOverride;
+import io.lightllm.tornado.runtime.KernelRef;
 
 /**
  * The JVM's overrides of portable kernels. Each receives the portable kernel's arguments (in
@@ -20,14 +21,27 @@ public final class JvmOverrides {
         KernelOverride floatWeights = (d, grid, args) -> VectorMatmul.multiply(device, floats(device, args[0]),
                 floats(device, args[1]), device.array((DeviceBuffer) args[2]), null,
                 (Boolean) args[4] ? floats(device, args[3]) : null, (Integer) args[5], (Integer) args[6], (Integer) args[7]);
-        device.override(Matmul.MATMUL_TILED, floatWeights);
-        device.override(Matmul.MATMUL_GEMV, floatWeights);
+        override(device, Matmul.MATMUL_TILED, floatWeights);
+        override(device, Matmul.MATMUL_GEMV, floatWeights);
         // Matmul.matmulInt8Tiled / matmulInt8Gemv (out, a, w, scales, bias, hasBias, m, n, k)
         KernelOverride int8Weights = (d, grid, args) -> VectorMatmul.multiply(device, floats(device, args[0]),
                 floats(device, args[1]), device.array((DeviceBuffer) args[2]), floats(device, args[3]),
                 (Boolean) args[5] ? floats(device, args[4]) : null, (Integer) args[6], (Integer) args[7], (Integer) args[8]);
-        device.override(Matmul.MATMUL_INT8_TILED, int8Weights);
-        device.override(Matmul.MATMUL_INT8_GEMV, int8Weights);
+        override(device, Matmul.MATMUL_INT8_TILED, int8Weights);
+        override(device, Matmul.MATMUL_INT8_GEMV, int8Weights);
+    }
+
+    /** Registers an override that reports its time like a kernel when the device profiles (launches here are synchronous). */
+    private static void override(JvmDevice device, KernelRef kernel, KernelOverride implementation) {
+        device.override(kernel, (d, grid, args) -> {
+            if (!device.profiling()) {
+                implementation.launch(d, grid, args);
+                return;
+            }
+            long t0 = System.nanoTime();
+            implementation.launch(d, grid, args);
+            device.recordTime(kernel.name(), System.nanoTime() - t0);
+        });
     }
 
     private static FloatArray floats(JvmDevice device, Object buffer) {
