@@ -1,5 +1,6 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
@@ -20,6 +21,13 @@ import jdk.incubator.vector.VectorSpecies;
  * widens a block of {@link #ROW_BLOCK} weight rows (f32, f16, bf16 or int8) to f32 once and
  * multiplies every activation row with them, four activation rows at a time, so each
  * weight element is read from memory once per call whatever {@code m} is.
+ *
+ * <p>Decode-sized products ({@code m < 4}) of bf16 and int8 weights skip that staging copy:
+ * the weights stream from memory straight into the FMAs ({@link #streams}), which is what
+ * lets a batch-1 step read its weights near the memory's bandwidth rather than at the speed
+ * of the widening loop. bf16 pairs are widened without a conversion instruction: a 32-bit load
+ * holds two bf16 values, the low one becomes a float by a shift and the high one by a mask, and
+ * the activations are laid out to match (the even elements of each block, then the odd ones).
  */
 public final class VectorMatmul {
     /** Weight rows per task: four rows times four activation rows keep 16 accumulators in registers. */
@@ -33,6 +41,8 @@ public final class VectorMatmul {
     private static final VectorSpecies<Byte> BYTES = WIDEN_VECTORS ? VectorSpecies.of(byte.class, VectorShape.forBitSize(LANES * 8)) : null;
     private static final VectorSpecies<Integer> INTS = F.withLanes(int.class);
     private static final ByteOrder ORDER = ByteOrder.nativeOrder();
+    /** The high bf16 of a little-endian 32-bit pair, as the bits of a float. */
+    private static final int HIGH_HALF = 0xFFFF0000;
 
     /** Each pool thread reuses its buffer of widened weight rows. */
     private static final ThreadLocal<float[]> ROWS = ThreadLocal.withInitial(() -> new float[0]);
@@ -49,6 +59,14 @@ public final class VectorMatmul {
         float[] act = new float[m * k];
         MemorySegment.copy(a.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, act, 0, m * k);
         int tasks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+        if (streams(w, m)) {
+            float[] x = w.dtype() == DType.BF16 ? evenOddBlocks(act, m, k) : act;
+            device.parallelFor(tasks, t -> {
+                int j0 = t * ROW_BLOCK;
+                streamRows(out, x, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
+            });
+            return;
+        }
         device.parallelFor(tasks, t -> {
             int j0 = t * ROW_BLOCK;
             multiplyRows(out, act, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
@@ -89,6 +107,138 @@ public final class VectorMatmul {
                 }
             }
         }
+    }
+
+    // ---- streaming weights (m < 4) ---------------------------------------------------------
+
+    /** Whether the weights go straight into the FMAs: small m, a vector width that widens, bf16 (pairs as above) or int8. */
+    static boolean streams(NativeArray w, int m) {
+        return WIDEN_VECTORS && m < 4
+                && (w.dtype() == DType.BF16 && ORDER == ByteOrder.LITTLE_ENDIAN || w.dtype() == DType.I8);
+    }
+
+    /**
+     * The activations in the order {@link #dotBf16} reads them: in each block of two vectors'
+     * length, the even elements then the odd ones. The tail after the last block stays in order.
+     */
+    static float[] evenOddBlocks(float[] act, int m, int k) {
+        float[] x = act.clone();
+        int block = 2 * LANES;
+        for (int row = 0; row < m; row++) {
+            for (int b = row * k, end = b + k - k % block; b < end; b += block) {
+                for (int i = 0; i < LANES; i++) {
+                    x[b + i] = act[b + 2 * i];
+                    x[b + LANES + i] = act[b + 2 * i + 1];
+                }
+            }
+        }
+        return x;
+    }
+
+    private static void streamRows(FloatArray out, float[] x, NativeArray w, FloatArray scales, FloatArray bias,
+            int m, int n, int k, int j0, int rows) {
+        MemorySegment seg = w.segment();
+        boolean bf16 = w.dtype() == DType.BF16;
+        float[] sums = new float[ROW_BLOCK];
+        for (int i = 0; i < m; i++) {
+            if (rows == ROW_BLOCK) {
+                if (bf16) {
+                    dotBf16x4(x, i * k, seg, (long) j0 * k, k, sums);
+                } else {
+                    dotI8x4(x, i * k, seg, (long) j0 * k, k, sums);
+                }
+            } else {
+                for (int r = 0; r < rows; r++) {
+                    sums[r] = bf16 ? dotBf16(x, i * k, seg, (long) (j0 + r) * k, k) : dotI8(x, i * k, seg, (long) (j0 + r) * k, k);
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                store(out, scales, bias, n, i, j0 + r, sums[r]);
+            }
+        }
+    }
+
+    /** bf16 weights from element {@code w0}: the low half of a 32-bit word shifted up is a float, the high half masked is one. */
+    private static float dotBf16(float[] x, int xOff, MemorySegment w, long w0, int k) {
+        FloatVector even = FloatVector.zero(F), odd = even;
+        int block = 2 * LANES, i = 0;
+        for (; i + block <= k; i += block) {
+            IntVector pairs = IntVector.fromMemorySegment(INTS, w, 2 * (w0 + i), ORDER);
+            even = FloatVector.fromArray(F, x, xOff + i).fma(pairs.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), even);
+            odd = FloatVector.fromArray(F, x, xOff + i + LANES).fma(pairs.and(HIGH_HALF).reinterpretAsFloats(), odd);
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0, i, k);
+    }
+
+    private static float tailBf16(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
+        float s = 0;
+        for (int i = from; i < k; i++) {
+            s += x[xOff + i] * Float.intBitsToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (w0 + i)) << 16);
+        }
+        return s;
+    }
+
+    /** Four bf16 weight rows from element {@code w0} (rows {@code k} apart) times one activation row: sums[r]. */
+    private static void dotBf16x4(float[] x, int xOff, MemorySegment w, long w0, int k, float[] sums) {
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        long b0 = 2 * w0, b1 = b0 + 2L * k, b2 = b1 + 2L * k, b3 = b2 + 2L * k;
+        int block = 2 * LANES, i = 0;
+        for (; i + block <= k; i += block) {
+            FloatVector xe = FloatVector.fromArray(F, x, xOff + i);
+            FloatVector xo = FloatVector.fromArray(F, x, xOff + i + LANES);
+            IntVector p0 = IntVector.fromMemorySegment(INTS, w, b0 + 2L * i, ORDER);
+            IntVector p1 = IntVector.fromMemorySegment(INTS, w, b1 + 2L * i, ORDER);
+            IntVector p2 = IntVector.fromMemorySegment(INTS, w, b2 + 2L * i, ORDER);
+            IntVector p3 = IntVector.fromMemorySegment(INTS, w, b3 + 2L * i, ORDER);
+            e0 = xe.fma(p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), e0);
+            o0 = xo.fma(p0.and(HIGH_HALF).reinterpretAsFloats(), o0);
+            e1 = xe.fma(p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), e1);
+            o1 = xo.fma(p1.and(HIGH_HALF).reinterpretAsFloats(), o1);
+            e2 = xe.fma(p2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), e2);
+            o2 = xo.fma(p2.and(HIGH_HALF).reinterpretAsFloats(), o2);
+            e3 = xe.fma(p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), e3);
+            o3 = xo.fma(p3.and(HIGH_HALF).reinterpretAsFloats(), o3);
+        }
+        sums[0] = e0.add(o0).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0, i, k);
+        sums[1] = e1.add(o1).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + k, i, k);
+        sums[2] = e2.add(o2).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 2L * k, i, k);
+        sums[3] = e3.add(o3).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 3L * k, i, k);
+    }
+
+    private static float dotI8(float[] x, int xOff, MemorySegment w, long w0, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += LANES) {
+            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, w0 + i, ORDER).convertShape(VectorOperators.B2F, F, 0);
+            acc = FloatVector.fromArray(F, x, xOff + i).fma(v, acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, w0, i, k);
+    }
+
+    private static float tailI8(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
+        float s = 0;
+        for (int i = from; i < k; i++) {
+            s += x[xOff + i] * w.get(ValueLayout.JAVA_BYTE, w0 + i);
+        }
+        return s;
+    }
+
+    /** Four int8 weight rows (unscaled: {@link #store} applies the scales) times one activation row. */
+    private static void dotI8x4(float[] x, int xOff, MemorySegment w, long w0, int k, float[] sums) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+        long b1 = w0 + k, b2 = b1 + k, b3 = b2 + k;
+        int i = 0;
+        for (int bound = F.loopBound(k); i < bound; i += LANES) {
+            FloatVector v = FloatVector.fromArray(F, x, xOff + i);
+            c0 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, w0 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c0);
+            c1 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, b1 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c1);
+            c2 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, b2 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c2);
+            c3 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, b3 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c3);
+        }
+        sums[0] = c0.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, w0, i, k);
+        sums[1] = c1.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b1, i, k);
+        sums[2] = c2.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b2, i, k);
+        sums[3] = c3.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b3, i, k);
     }
 
     private static void store(FloatArray out, FloatArray scales, FloatArray bias, int n, int i, int j, float sum) {

@@ -42,11 +42,16 @@ class VectorMatmulTest {
         }
     }
 
+    /** k = 203 leaves a tail after the vector blocks, 512 none; m < 4 streams bf16 weights into the FMAs, m = 9 stages them. */
     @Test
     void floatWeightOverrideMatchesThePortableKernel() {
         KernelLibrary.installOverrides(device);
-        int n = 23, k = 203;
-        for (int m : new int[] {1, 3, 9}) {
+        floatWeightsMatch(23, 203);
+        floatWeightsMatch(8, 512);
+    }
+
+    private void floatWeightsMatch(int n, int k) {
+        for (int m : new int[] {1, 2, 3, 9}) {
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                 for (boolean withBias : new boolean[] {false, true}) {
                     FloatArray a = TensorAssert.random(m * k, 1f, 21);
@@ -61,7 +66,7 @@ class VectorMatmulTest {
                     device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, biasBuf, withBias, m, n, k, 1);
                     // each is within the bound of the exact product, so within twice it of the other
                     assertClose(device.download(portable), device.download(out), 2 * bound, 0f,
-                            "m=" + m + " " + dtype + (withBias ? " with bias" : ""));
+                            "m=" + m + " k=" + k + " " + dtype + (withBias ? " with bias" : ""));
                 }
             }
         }
@@ -71,7 +76,7 @@ class VectorMatmulTest {
     void int8OverrideMatchesThePortableKernel() {
         KernelLibrary.installOverrides(device);
         int n = 10, k = 150;
-        for (int m : new int[] {1, 6}) {
+        for (int m : new int[] {1, 2, 6}) {
             FloatArray a = TensorAssert.random(m * k, 1f, 24);
             Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 1f, 25), n, k);
             FloatArray bias = TensorAssert.random(n, 1f, 26);
