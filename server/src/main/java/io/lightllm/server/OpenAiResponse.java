@@ -26,32 +26,37 @@ final class OpenAiResponse {
     }
 
     void answer(Context ctx, int[] prompt, OpenAiParams p) throws InterruptedException {
-        lastPromptToken = prompt[prompt.length - 1];
-        echoed = p.echo() ? server.model().tokenizer().decode(prompt, true) : "";
+        answer(ctx, List.of(prompt), p);
+    }
+
+    /** Several prompts (completions only): each has n choices, prompt i's at indices i * n .. i * n + n - 1. */
+    void answer(Context ctx, List<int[]> prompts, OpenAiParams p) throws InterruptedException {
+        choiceCount = prompts.size() * p.params().n();
+        lastPromptTokens = prompts.stream().mapToInt(t -> t[t.length - 1]).toArray();
+        echoed = prompts.stream().map(t -> p.echo() ? server.model().tokenizer().decode(t, true) : "").toArray(String[]::new);
         String endpoint = chat ? "chat_completions" : "completions";
-        try (Generation g = Generation.start(server, endpoint, prompt, p.params())) {
+        try (Generation g = Generation.start(server, endpoint, prompts, p.params())) {
             if (p.stream()) {
-                stream(new SseStream(ctx), g, prompt.length, p);
+                stream(new SseStream(ctx), g, p);
             } else {
-                ctx.json(whole(g, prompt.length, p));
+                ctx.json(whole(g, p));
             }
         } catch (SseStream.ClientGone gone) {
             // the Generation was closed above, which aborted the request
         }
     }
 
-    private Map<String, Object> whole(Generation g, int promptTokens, OpenAiParams p) throws InterruptedException {
-        int n = p.params().n();
+    private Map<String, Object> whole(Generation g, OpenAiParams p) throws InterruptedException {
+        int n = choiceCount;
         ChoiceLogprobs[] logprobs = logprobs(p);
         List<StringBuilder> texts = new ArrayList<>();
         FinishReason[] finish = new FinishReason[n];
         for (int i = 0; i < n; i++) {
             texts.add(new StringBuilder());
         }
-        int completionTokens = 0, cached = 0;
+        int completionTokens = 0;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
-            cached = Math.max(cached, e.cachedPromptTokens());
             texts.get(e.sequence()).append(e.text());
             addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
@@ -72,31 +77,31 @@ final class OpenAiResponse {
                     : chat
                     ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", lp,
                             "finish_reason", finish[i].apiName())
-                    : JsonOut.obj("index", i, "text", echoed + text, "logprobs", lp, "finish_reason", finish[i].apiName()));
+                    : JsonOut.obj("index", i, "text", echoed[i / p.params().n()] + text, "logprobs", lp, "finish_reason", finish[i].apiName()));
         }
         return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
-                "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(promptTokens, completionTokens, cached));
+                "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(g.promptTokens(), completionTokens, g.cachedPromptTokens()));
     }
 
-    private void stream(SseStream sse, Generation g, int promptTokens, OpenAiParams p) throws InterruptedException {
+    private void stream(SseStream sse, Generation g, OpenAiParams p) throws InterruptedException {
         if (chat) {
-            for (int i = 0; i < p.params().n(); i++) {
+            for (int i = 0; i < choiceCount; i++) {
                 sse.send(chunk(List.of(JsonOut.obj("index", i, "delta", JsonOut.obj("role", "assistant", "content", ""),
                         "logprobs", null, "finish_reason", null)), p, null));
             }
         }
-        if (!echoed.isEmpty()) {
-            for (int i = 0; i < p.params().n(); i++) {
-                sse.send(chunk(List.of(JsonOut.obj("index", i, "text", echoed, "logprobs", null, "finish_reason", null)), p, null));
+        for (int i = 0; i < choiceCount; i++) {
+            String echo = echoed[i / p.params().n()];
+            if (!echo.isEmpty()) {
+                sse.send(chunk(List.of(JsonOut.obj("index", i, "text", echo, "logprobs", null, "finish_reason", null)), p, null));
             }
         }
         ChoiceLogprobs[] logprobs = logprobs(p);
-        int completionTokens = 0, cached = 0;
+        int completionTokens = 0;
         // with tools an answer may be a call: it is sent whole at its end, as a tool_calls delta or as content
-        StringBuilder[] held = chat && p.tools() != null ? new StringBuilder[p.params().n()] : null;
+        StringBuilder[] held = chat && p.tools() != null ? new StringBuilder[choiceCount] : null;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
-            cached = Math.max(cached, e.cachedPromptTokens());
             if (held != null && e.finish() != FinishReason.ERROR) {
                 int s = e.sequence();
                 held[s] = held[s] == null ? new StringBuilder() : held[s];
@@ -134,25 +139,28 @@ final class OpenAiResponse {
             sse.send(chunk(List.of(choice), p, null));
         }
         if (p.includeUsage()) {
-            sse.send(chunk(List.of(), p, JsonOut.usage(promptTokens, completionTokens, cached)));
+            sse.send(chunk(List.of(), p, JsonOut.usage(g.promptTokens(), completionTokens, g.cachedPromptTokens())));
         }
         sse.sendRaw("[DONE]");
     }
 
+    /** Choices in the answer: prompts times n. */
+    private int choiceCount;
+
+    /** completions' echo, per prompt: the prompt's text before each of its choices' texts (else ""). */
+    private String[] echoed;
+
+    /** Per prompt, the token before the first generated one: token texts are decoded after it, so a leading space is kept. */
+    private int[] lastPromptTokens;
+
     /** One gatherer per choice when the request asked for logprobs, else null. */
-    /** completions' echo: the prompt's text before each choice's text (else ""). */
-    private String echoed = "";
-
-    /** The token before the first generated one: token texts are decoded after it, so a leading space is kept. */
-    private int lastPromptToken;
-
     private ChoiceLogprobs[] logprobs(OpenAiParams p) {
         if (p.params().logprobs() < 0) {
             return null;
         }
-        ChoiceLogprobs[] out = new ChoiceLogprobs[p.params().n()];
+        ChoiceLogprobs[] out = new ChoiceLogprobs[choiceCount];
         for (int i = 0; i < out.length; i++) {
-            out[i] = new ChoiceLogprobs(server.model().tokenizer(), chat, lastPromptToken);
+            out[i] = new ChoiceLogprobs(server.model().tokenizer(), chat, lastPromptTokens[i / p.params().n()]);
         }
         return out;
     }

@@ -55,6 +55,53 @@ class SurfaceTest {
         assertEquals(400, Http.post(server.url() + "/v1/completions", body + ", \"logprobs\": 1}").status());
     }
 
+    /**
+     * Several prompts in one completions request: n choices per prompt, prompt i's at i * n onwards, each
+     * the text the prompt gets alone (greedy), whole and streamed; usage counts each prompt once.
+     */
+    @Test
+    void severalPromptsGetTheirChoicesInOrder() {
+        String[] prompts = {"Once upon a time", "The little dog"};
+        String[] alone = new String[2];
+        int promptTokens = 0;
+        for (int i = 0; i < 2; i++) {
+            JsonNode one = Http.post(server.url() + "/v1/completions", "{\"prompt\": " + JsonOutTestSupport.quote(prompts[i])
+                    + ", \"max_tokens\": 8, \"temperature\": 0}").json();
+            alone[i] = one.get("choices").get(0).get("text").asText();
+            promptTokens += one.get("usage").get("prompt_tokens").asInt();
+        }
+        String body = "{\"prompt\": [" + JsonOutTestSupport.quote(prompts[0]) + ", " + JsonOutTestSupport.quote(prompts[1])
+                + "], \"max_tokens\": 8, \"temperature\": 0, \"n\": 2";
+        JsonNode both = Http.post(server.url() + "/v1/completions", body + "}").json();
+        assertEquals(4, both.get("choices").size(), both.toString());
+        for (int c = 0; c < 4; c++) {
+            assertEquals(c, both.get("choices").get(c).get("index").asInt());
+            assertEquals(alone[c / 2], both.get("choices").get(c).get("text").asText(), "choice " + c);
+        }
+        assertEquals(promptTokens, both.get("usage").get("prompt_tokens").asInt());
+        assertEquals(32, both.get("usage").get("completion_tokens").asInt());
+        String[] streamed = {"", "", "", ""};
+        for (String e : Http.events(Http.post(server.url() + "/v1/completions", body + ", \"stream\": true}"))) {
+            if (!e.equals("[DONE]")) {
+                for (JsonNode choice : Http.json(e).get("choices")) {
+                    streamed[choice.get("index").asInt()] += choice.get("text").asText();
+                }
+            }
+        }
+        for (int c = 0; c < 4; c++) {
+            assertEquals(alone[c / 2], streamed[c], "streamed choice " + c);
+        }
+        int[] ids = server.files().tokenizer().encode(prompts[1], true);
+        JsonNode byIds = Http.post(server.url() + "/v1/completions", "{\"prompt\": [" + java.util.Arrays.toString(ids) + ", "
+                + java.util.Arrays.toString(ids) + "], \"max_tokens\": 8, \"temperature\": 0}").json();
+        assertEquals(alone[1], byIds.get("choices").get(1).get("text").asText(), byIds.toString());
+        StringBuilder many = new StringBuilder("{\"prompt\": [");
+        for (int i = 0; i <= CompletionsHandler.MAX_PROMPTS; i++) {
+            many.append(i == 0 ? "" : ", ").append("\"a\"");
+        }
+        assertEquals(400, Http.post(server.url() + "/v1/completions", many + "]}").status());
+    }
+
     @Test
     void versionAndOneModel() {
         assertTrue(Http.get(server.url() + "/version").json().has("version"));
