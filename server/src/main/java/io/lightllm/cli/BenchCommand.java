@@ -43,8 +43,10 @@ final class BenchCommand implements Main.Command {
                   --url URL                the server (required)
                   --endpoint openai|lightllm    which API (default openai)
                   --api-key K
-                  --dataset fixed|sharegpt-like|shared-prefix   fixed lengths, ShareGPT-like length distributions around them,
-                                           or system prompts shared by the requests (default fixed)
+                  --dataset fixed|sharegpt-like|shared-prefix|sharegpt   fixed lengths, ShareGPT-like length distributions
+                                           around them, system prompts shared by the requests, or conversations
+                                           from a ShareGPT JSON file (default fixed)
+                  --dataset-path FILE      sharegpt: the file (ShareGPT_V3_unfiltered_cleaned_split.json's format)
                   --prefix-len N / --num-prefixes N   shared-prefix: tokens of each system prompt (default 2000), how many (default 1)
                   --num-prompts N          (default 100)
                   --input-len I / --output-len O   (default 200 / 180)

@@ -30,6 +30,7 @@ final class ServeBenchFlags {
         int input = f.integer("input-len", 200, 1, 1 << 20);
         int output = f.integer("output-len", 180, 1, 1 << 20);
         ServingBenchConfig.Dataset dataset = ServingBenchConfig.Dataset.parse(f.string("dataset", "fixed"));
+        Path datasetPath = f.has("dataset-path") ? Path.of(f.required("dataset-path")) : null;
         int context = f.integer("context-len", 0, 1, 1 << 24);
         long seed = f.integer("seed", 0, 0, Integer.MAX_VALUE);
         double timeout = f.number("request-timeout", 600, 1, 86400);
@@ -42,7 +43,7 @@ final class ServeBenchFlags {
         double[] rates = rates(rate, sweep, concurrency);
         ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, concurrency, input, output, dataset,
                 context, seed, Duration.ofMillis((long) (timeout * 1000)), f.integer("prefix-len", 2000, 1, 1 << 20),
-                f.integer("num-prefixes", 1, 1, 1 << 16));
+                f.integer("num-prefixes", 1, 1, 1 << 16), datasetPath);
         ServingBenchmark.Report report = ServingBenchmark.run(config, rates, System.out);
         if (out != null) {
             report.writeJson(out);

@@ -19,14 +19,15 @@ import java.time.Duration;
  * @param requestTimeout the longest one request may take before it counts as failed
  * @param prefixLen      {@link Dataset#SHARED_PREFIX}: tokens of each shared system prompt
  * @param numPrefixes    {@link Dataset#SHARED_PREFIX}: how many different system prompts the requests share in turn
+ * @param datasetPath    {@link Dataset#SHAREGPT}: the file of conversations
  */
 public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, int maxConcurrency,
                                  int inputLen, int outputLen, Dataset dataset, int contextLen, long seed, Duration requestTimeout,
-                                 int prefixLen, int numPrefixes) {
-    /** Without a shared-prefix workload. */
+                                 int prefixLen, int numPrefixes, java.nio.file.Path datasetPath) {
+    /** Without a shared-prefix workload or a dataset file. */
     public ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int numPrompts, int maxConcurrency, int inputLen, int outputLen,
                               Dataset dataset, int contextLen, long seed, Duration requestTimeout) {
-        this(url, endpoint, apiKey, numPrompts, maxConcurrency, inputLen, outputLen, dataset, contextLen, seed, requestTimeout, 0, 1);
+        this(url, endpoint, apiKey, numPrompts, maxConcurrency, inputLen, outputLen, dataset, contextLen, seed, requestTimeout, 0, 1, null);
     }
 
     /** The streaming API a benchmark drives. */
@@ -55,14 +56,17 @@ public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int 
          * The prefix cache's workload: numPrefixes system prompts of prefixLen tokens, each request
          * one of them (in turn) followed by a question of inputLen tokens; outputs of outputLen.
          */
-        SHARED_PREFIX;
+        SHARED_PREFIX,
+        /** Conversations from a file in ShareGPT's format (see {@link ShareGptDataset}); inputLen and outputLen are not used. */
+        SHAREGPT;
 
         public static Dataset parse(String name) {
             return switch (name) {
                 case "fixed" -> FIXED;
                 case "sharegpt-like" -> SHAREGPT_LIKE;
                 case "shared-prefix" -> SHARED_PREFIX;
-                default -> throw new IllegalArgumentException("--dataset must be fixed, sharegpt-like or shared-prefix (got '" + name + "')");
+                case "sharegpt" -> SHAREGPT;
+                default -> throw new IllegalArgumentException("--dataset must be fixed, sharegpt-like, shared-prefix or sharegpt (got '" + name + "')");
             };
         }
     }
@@ -77,6 +81,9 @@ public record ServingBenchConfig(URI url, Endpoint endpoint, String apiKey, int 
         }
         if (maxConcurrency < 0) {
             throw new IllegalArgumentException("--max-concurrency must be >= 1 (got " + maxConcurrency + ")");
+        }
+        if ((dataset == Dataset.SHAREGPT) != (datasetPath != null)) {
+            throw new IllegalArgumentException("--dataset sharegpt reads its conversations from --dataset-path FILE, which only it takes");
         }
         if (inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("--input-len and --output-len must be >= 1 (got " + inputLen + ", " + outputLen + ")");

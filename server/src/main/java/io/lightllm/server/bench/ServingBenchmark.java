@@ -2,6 +2,7 @@ package io.lightllm.server.bench;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lightllm.models.ConsoleProgress;
 import io.lightllm.server.JsonBody;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -35,6 +36,9 @@ public final class ServingBenchmark {
             c.put("input_len", config.inputLen());
             c.put("output_len", config.outputLen());
             c.put("dataset", config.dataset().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+            if (config.datasetPath() != null) {
+                c.put("dataset_path", config.datasetPath().toString());
+            }
             if (config.dataset() == ServingBenchConfig.Dataset.SHARED_PREFIX) {
                 c.put("prefix_len", config.prefixLen());
                 c.put("num_prefixes", config.numPrefixes());
@@ -76,7 +80,10 @@ public final class ServingBenchmark {
             throw new IllegalArgumentException("the server does not report max_model_len; give the model's context with --context-len");
         }
         log.printf("model %s, context %d tokens; measuring %d prompts in the server's tokens...%n", model, context, config.numPrompts());
-        List<LoadGenerator.Work> work = dataset(config, context, client);
+        List<LoadGenerator.Work> work;
+        try (ConsoleProgress progress = ConsoleProgress.counting("preparing prompts", config.numPrompts(), log)) {
+            work = dataset(config, context, client, progress);
+        }
         List<Run> runs = new ArrayList<>();
         for (double rate : rates) {
             LoadGenerator.Run r = LoadGenerator.run(client, work, rate, config.maxConcurrency(), config.seed(), config.requestTimeout());
@@ -88,10 +95,14 @@ public final class ServingBenchmark {
         return new Report(config, model, context, work, runs);
     }
 
-    private static List<LoadGenerator.Work> dataset(ServingBenchConfig config, int context, BenchClient client) {
+    private static List<LoadGenerator.Work> dataset(ServingBenchConfig config, int context, BenchClient client, ConsoleProgress progress) {
         Random rng = new Random(config.seed());
         PromptBuilder prompts = new PromptBuilder(client::countPromptTokens);
         List<LoadGenerator.Work> work = new ArrayList<>();
+        if (config.dataset() == ServingBenchConfig.Dataset.SHAREGPT) {
+            return ShareGptDataset.sample(ShareGptDataset.read(config.datasetPath()), config.numPrompts(), context, client::countPromptTokens, rng,
+                    progress::advance);
+        }
         if (config.dataset() == ServingBenchConfig.Dataset.SHARED_PREFIX) {
             List<PromptBuilder.Prompt> prefixes = new ArrayList<>();
             for (int i = 0; i < config.numPrefixes(); i++) {
@@ -101,12 +112,14 @@ public final class ServingBenchmark {
                 PromptBuilder.Prompt question = prompts.build(config.inputLen(), rng);
                 String text = prefixes.get(i % prefixes.size()).text() + ". " + question.text();
                 work.add(new LoadGenerator.Work(new PromptBuilder.Prompt(text, client.countPromptTokens(text)), config.outputLen()));
+                progress.advance();
             }
             return work;
         }
         for (LengthSampler.Lengths l : LengthSampler.sample(config.dataset(), config.numPrompts(), config.inputLen(), config.outputLen(), context,
                 rng)) {
             work.add(new LoadGenerator.Work(prompts.build(l.input(), rng), l.output()));
+            progress.advance();
         }
         return work;
     }

@@ -55,7 +55,10 @@ class BenchMathTest {
     @Test
     void badConfigsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> ServingBenchConfig.Endpoint.parse("vllm"));
-        assertThrows(IllegalArgumentException.class, () -> ServingBenchConfig.Dataset.parse("sharegpt"));
+        assertThrows(IllegalArgumentException.class, () -> ServingBenchConfig.Dataset.parse("alpaca"));
+        IllegalArgumentException noFile = assertThrows(IllegalArgumentException.class, () -> new ServingBenchConfig(java.net.URI.create("http://x"),
+                ServingBenchConfig.Endpoint.OPENAI, null, 1, 0, 1, 1, ServingBenchConfig.Dataset.SHAREGPT, 0, 0, java.time.Duration.ofSeconds(1)));
+        assertTrue(noFile.getMessage().contains("--dataset-path"), noFile.getMessage());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ServingBenchConfig(java.net.URI.create("ftp://x"),
                 ServingBenchConfig.Endpoint.OPENAI, null, 1, 0, 1, 1, ServingBenchConfig.Dataset.FIXED, 0, 0, java.time.Duration.ofSeconds(1)));
         assertTrue(e.getMessage().contains("--url"), e.getMessage());

@@ -1,6 +1,7 @@
 package io.lightllm.server.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -101,7 +102,7 @@ class ServingBenchmarkTest {
     @Test
     void sharedPrefixWorkloadStartsEveryPromptWithASystemPrompt() throws Exception {
         ServingBenchConfig c = new ServingBenchConfig(URI.create(server.url()), ServingBenchConfig.Endpoint.OPENAI, null, 8, 2, 10, 8,
-                ServingBenchConfig.Dataset.SHARED_PREFIX, 0, 7, Duration.ofSeconds(60), 60, 2);
+                ServingBenchConfig.Dataset.SHARED_PREFIX, 0, 7, Duration.ofSeconds(60), 60, 2, null);
         long hitsBefore = server.engine().stats().prefixHitTokens();
         ServingBenchmark.Report report = ServingBenchmark.run(c, new double[] {Double.POSITIVE_INFINITY}, QUIET);
         checkRun(report, report.runs().getFirst(), 8);
@@ -112,6 +113,42 @@ class ServingBenchmarkTest {
         }
         assertTrue(!texts.get(0).substring(0, 20).equals(texts.get(1).substring(0, 20)), "two different system prompts");
         assertTrue(server.engine().stats().prefixHitTokens() - hitsBefore >= 6L * 50, "the shared system prompts were read from the cache");
+    }
+
+    /**
+     * ShareGPT's file format: each request is a conversation's first turn with its reply's length; conversations
+     * with one turn, a reply under 4 tokens or a prompt beyond the context are skipped; too few usable is an error.
+     */
+    @Test
+    void shareGptFileGivesFirstTurnsAndReplyLengths(@TempDir Path dir) throws Exception {
+        StringBuilder json = new StringBuilder("[");
+        String[] firsts = {"Once upon a time there was a little girl", "The dog ran to the park", "Lily saw a big red ball",
+                "Tom wanted to play with his friend", "The sun was hot and the sky was blue", "A bird sang in the tree"};
+        for (int i = 0; i < firsts.length; i++) {
+            json.append(i == 0 ? "" : ",").append("{\"id\": \"c").append(i).append("\", \"conversations\": [")
+                    .append("{\"from\": \"human\", \"value\": \"").append(firsts[i]).append("\"}, ")
+                    .append("{\"from\": \"gpt\", \"value\": \"She was very happy and she played all day long\"}]}");
+        }
+        json.append(", {\"conversations\": [{\"from\": \"human\", \"value\": \"only one turn here\"}]}")
+                .append(", {\"conversations\": [{\"from\": \"human\", \"value\": \"a reply too short follows\"}, {\"from\": \"gpt\", \"value\": \"ok\"}]}")
+                .append(", {\"conversations\": [{\"from\": \"human\", \"value\": \"").append("and the ".repeat(400))
+                .append("\"}, {\"from\": \"gpt\", \"value\": \"a long reply to a long prompt\"}]}]");
+        Path file = Files.writeString(dir.resolve("sharegpt.json"), json);
+        ServingBenchConfig c = new ServingBenchConfig(URI.create(server.url()), ServingBenchConfig.Endpoint.OPENAI, null, 5, 0, 1, 1,
+                ServingBenchConfig.Dataset.SHAREGPT, 0, 7, Duration.ofSeconds(60), 0, 1, file);
+        ServingBenchmark.Report report = ServingBenchmark.run(c, new double[] {Double.POSITIVE_INFINITY}, QUIET);
+        checkRun(report, report.runs().getFirst(), 5);
+        int reply = server.files().tokenizer().encode("She was very happy and she played all day long", true).length;
+        for (LoadGenerator.Work w : report.dataset()) {
+            assertTrue(Arrays.asList(firsts).contains(w.prompt().text()), w.prompt().text());
+            assertEquals(server.files().tokenizer().encode(w.prompt().text(), true).length, w.prompt().tokens());
+            assertEquals(reply, w.outputTokens());
+        }
+        ServingBenchConfig seven = new ServingBenchConfig(URI.create(server.url()), ServingBenchConfig.Endpoint.OPENAI, null, 7, 0, 1, 1,
+                ServingBenchConfig.Dataset.SHAREGPT, 0, 7, Duration.ofSeconds(60), 0, 1, file);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ServingBenchmark.run(seven, new double[] {Double.POSITIVE_INFINITY}, QUIET));
+        assertTrue(e.getMessage().startsWith("the dataset has 6 usable conversations"), e.getMessage());
     }
 
     /** The checks every run must pass, independent of endpoint and load. */
