@@ -10,8 +10,7 @@ public final class Tuning {
 
     /** The tuned value of {@code name} for the device's backend, or {@code fallback}. */
     public static int get(Device device, String name, int fallback) {
-        String backend = device.id().contains(":") ? device.id().substring(0, device.id().indexOf(':')) : device.id();
-        String key = backend + "." + name;
+        String key = Devices.backendName(device.id()) + "." + name;
         String v = System.getProperty("lightllm.tuning." + key, TornadoConfig.get(key));
         return v == null ? fallback : Integer.parseInt(v.trim());
     }
