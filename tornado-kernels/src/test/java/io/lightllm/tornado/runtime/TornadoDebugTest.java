@@ -44,7 +44,7 @@ class TornadoDebugTest {
 
     @AfterEach
     void clearFlags() {
-        List.of("tornado.printKernel", "tornado.threadInfo", "tornado.debug").forEach(System::clearProperty);
+        List.of("tornado.printKernel", "tornado.threadInfo", "tornado.debug", "dbg.second.device").forEach(System::clearProperty);
     }
 
     /** What {@code work} prints to stderr. */
@@ -111,5 +111,27 @@ class TornadoDebugTest {
                     "[tornado] launch TornadoDebugTest.twice on " + cl.id() + ": global [256] local (the driver's choice)",
                     "[tornado] launch TornadoDebugTest.groupSum on " + cl.id() + ": global [256] local [64]"), clErr.lines().toList());
         }
+    }
+
+    @Test
+    void debugPrintsLaunchesAndMovedTasks() {
+        System.setProperty("tornado.debug", "true");
+        Device jvm = TestDevices.jvm(), cl = TestDevices.opencl();
+        System.setProperty("dbg.second.device", Devices.numbering().tornadoId(cl.id()).orElseThrow().toString());
+        DeviceBuffer x = jvm.allocate(DType.F32, 64);
+        String err = stderrOf(() -> {
+            try (TaskGraph.Plan plan = new TaskGraph("dbg").task("first", TWICE, Grid.of(64), x, 64).task("second", TWICE, Grid.of(64), x, 64)
+                    .plan(jvm)) {
+                plan.execute();
+            }
+        });
+        assertTrue(err.contains("[tornado] task graph dbg: task second runs on " + cl.id() + " (-Ddbg.second.device="), err);
+        assertTrue(err.contains("the graph on jvm; its 1 buffer(s) are copied there and back at each run"), err);
+        assertEquals(1, count(err, "[tornado] launch TornadoDebugTest.twice on jvm: "), err);
+        assertEquals(1, count(err, "[tornado] launch TornadoDebugTest.twice on " + cl.id() + ": "), err);
+
+        System.clearProperty("tornado.debug");
+        String quiet = stderrOf(() -> jvm.launch(TWICE, Grid.of(64), x, 64));
+        assertEquals("", quiet, "the flags are read at each launch");
     }
 }
