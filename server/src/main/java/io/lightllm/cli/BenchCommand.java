@@ -23,7 +23,7 @@ final class BenchCommand implements Main.Command {
         String kernelsHelp = """
                 usage: lightllm bench kernels [flags]   (each kernel timed alone at a model's shapes)
 
-                  --device D               (default jvm)
+                  --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --size llm|small         Llama-8B shapes or small ones (default llm)
                   --only elementwise,matmul,attention   which groups (default all three)
                   --tokens N               rows of the elementwise kernels (default 16)

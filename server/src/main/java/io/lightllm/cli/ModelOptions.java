@@ -39,9 +39,10 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
         return new ModelOptions(model, devices.getFirst(), devices, quant, dummy, dtype);
     }
 
-    /** {@code --device}, else the {@code lightllm.device} system property, else the JVM. */
+    /** {@code --device}, else the default device: {@code -Dtornado.device=B:D}, {@code -Dlightllm.device=ID} or the JVM. */
     static String deviceId(Flags f) {
-        return f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm"));
+        String explicit = f.string("device", null);
+        return explicit != null ? explicit : Devices.defaultId(); // an explicit --device wins, even over a wrong property
     }
 
     /** {@code --tp N}: ranks of tensor parallelism (1: one device). */
