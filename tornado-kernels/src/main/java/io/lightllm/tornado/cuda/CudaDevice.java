@@ -284,7 +284,9 @@ public final class CudaDevice extends Device {
             return loader.load(kernel, dtypes);
         });
         LaunchShape shape = LaunchShape.of(grid, k.kind(), k.maxThreadsPerBlock(), maxGridBlocks, kernel + " on " + id());
-        TornadoDebug.launch(id(), kernel.name(), shape + " for " + grid.sizes("none"));
+        if (TornadoDebug.threadInfo()) {
+            TornadoDebug.launch(id(), kernel.name(), shape + " for " + grid.sizes("none"));
+        }
         onStream(() -> {
             MemorySegment packed = params.pack(args);
             timed(kernel.name(), () -> {

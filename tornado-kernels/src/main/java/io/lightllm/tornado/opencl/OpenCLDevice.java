@@ -270,7 +270,9 @@ public final class OpenCLDevice extends Device {
                     local[d] = grid.localSize(d);
                 }
             }
-            TornadoDebug.launch(id(), profileName, grid.sizes("(the driver's choice)"));
+            if (TornadoDebug.threadInfo()) {
+                TornadoDebug.launch(id(), profileName, grid.sizes("(the driver's choice)"));
+            }
             MemorySegment event = profiling() ? a.allocate(ADDRESS) : null;
             try {
                 CL.enqueueNDRangeKernel(queue, kernel.handle, global, local, event);

@@ -33,7 +33,11 @@ public final class TornadoDebug {
         }
     }
 
-    /** One line for one launch: {@code shape} says how the backend spreads the work (global/local sizes, CUDA grid and block, JVM threads). */
+    /**
+     * One line for one launch: {@code shape} says how the backend spreads the work (global/local
+     * sizes, CUDA grid and block, JVM threads). Callers on hot paths check {@link #threadInfo()}
+     * first, so that no launch builds the text for nothing.
+     */
     public static void launch(String deviceId, String kernel, String shape) {
         if (threadInfo()) {
             System.err.println(PREFIX + "launch " + kernel + " on " + deviceId + ": " + shape);
