@@ -25,7 +25,7 @@ final class BenchCommand implements Main.Command {
         String kernelsHelp = """
                 usage: lightllm bench kernels [flags]   (each kernel timed alone at a model's shapes)
 
-                  --device D               (default jvm)
+                  --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
                   --size llm|small         Llama-8B shapes or small ones (default llm)
                   --only elementwise,matmul,attention   which groups (default all three)

@@ -22,6 +22,11 @@ public final class Flags {
         Flags f = new Flags();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
+            if (a.startsWith("-D")) {
+                // TornadoVM users write -Dtornado.device=0:1 anywhere; the JVM only reads it before the main class
+                throw new IllegalArgumentException("'" + a + "' is a JVM system property: put it before the command (scripts/lightllm "
+                        + a + " <command> ...)");
+            }
             if (!a.startsWith("--") || a.length() == 2) {
                 if (!f.values.isEmpty()) {
                     throw new IllegalArgumentException("unexpected argument '" + a + "' (flags look like --name value)");

@@ -23,7 +23,8 @@ public final class Main {
     static final String MODEL_FLAGS = """
               --model PATH|PRESET      a Hugging Face directory, a .gguf file, or with --load-format dummy a preset
                                        (llama-1b, llama-8b, mixtral-8x7b) or config.json (required)
-              --device D               jvm, opencl:P:D, cuda:N, or a comma-separated list for --tp (default jvm)
+              --device D               jvm, opencl:P:D, cuda:N, or a comma-separated list for --tp (default: the device
+                                       of -Dtornado.device=B:D or -Dlightllm.device=D, else jvm; see lightllm devices)
               --tp N                   tensor-parallel ranks (default 1)
               --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
               --load-format auto|dummy dummy: random weights of the preset's shapes (default auto)

@@ -41,15 +41,16 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
     }
 
     /**
-     * {@code --device}, else the {@code lightllm.device} system property, else the JVM. Also reads
-     * {@code --threads N}, the JVM device's kernel threads, which must be set before a device opens.
+     * {@code --device}, else the default device: {@code -Dtornado.device=B:D}, {@code -Dlightllm.device=ID} or
+     * the JVM. Also reads {@code --threads N}, the JVM device's kernel threads, which must be set before a device opens.
      */
     static String deviceId(Flags f) {
         int threads = f.integer("threads", 0, 1, 4096);
         if (threads > 0) {
             System.setProperty(JvmDevice.THREADS_PROPERTY, Integer.toString(threads));
         }
-        return f.string("device", System.getProperty(Devices.DEVICE_PROPERTY, "jvm"));
+        String explicit = f.string("device", null);
+        return explicit != null ? explicit : Devices.defaultId(); // an explicit --device wins, even over a wrong property
     }
 
     /** {@code --tp N}: ranks of tensor parallelism (1: one device). */

@@ -4,12 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.SharedData;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.runtime.Devices;
 import java.io.ByteArrayOutputStream;
 import java.util.List;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -155,10 +158,75 @@ class MainTest {
         assertTrue(zero.err().contains("--threads must be between 1 and 4096"), zero.err());
     }
 
+    /** Like {@code tornado --devices}: backends by number, each device as B:D then its --device id, the default marked. */
     @Test
-    void devicesListsTheJvm() {
+    void devicesListsTornadoIdsDeviceIdsAndTheDefault() {
         Result r = run("devices");
-        assertEquals(0, r.code());
-        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("jvm ")), r.out());
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(List.of("backend 0: opencl", "backend 1: cuda", "backend 2: jvm"),
+                lines.stream().filter(l -> l.startsWith("backend ")).map(l -> l.replaceFirst(": unavailable: .*", "")).toList(), r.out());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("  2:0   jvm ") && l.endsWith("  (default)")), r.out());
+        assertTrue(lines.getFirst().matches("  B:D +--device +name.*"), r.out());
+        List<String> deviceLines = lines.stream().filter(l -> l.matches("  \\d+:\\d+ .*")).toList();
+        for (String line : deviceLines) {
+            String[] words = line.trim().split("\\s+");
+            assertEquals(words[1], Devices.numbering().deviceId(words[0]), line);
+        }
+        assertEquals(1, deviceLines.stream().filter(l -> l.endsWith("(default)")).count(), r.out());
+    }
+
+    /** -Dtornado.device=B:D picks the default device of every command; an explicit --device wins. */
+    @Test
+    void tornadoDeviceSelectsTheDefaultDevice() {
+        List<String> accelerators = TestDevices.accelerators();
+        Assumptions.assumeFalse(accelerators.isEmpty(), "no second device to select");
+        String id = accelerators.getFirst();
+        String tornadoId = Devices.numbering().tornadoId(id).orElseThrow().toString();
+        System.setProperty(Devices.TORNADO_DEVICE_PROPERTY, tornadoId);
+        try {
+            Result devices = run("devices");
+            assertTrue(devices.out().lines().anyMatch(l -> l.startsWith("  " + tornadoId + " ") && l.endsWith("(default)")), devices.out());
+            String[] bench = {"bench", "static", "--model", SharedData.model("stories260K").toString(), "--batch-size", "1", "--input-len", "4",
+                    "--output-len", "2", "--json"};
+            Result selected = run(bench);
+            assertEquals(0, selected.code(), selected.err());
+            assertTrue(selected.out().contains("{\"devices\":\"" + id + "\","), selected.out());
+            String[] onJvm = java.util.stream.Stream.concat(java.util.Arrays.stream(bench), java.util.stream.Stream.of("--device", "jvm"))
+                    .toArray(String[]::new);
+            Result explicit = run(onJvm);
+            assertEquals(0, explicit.code(), explicit.err());
+            assertTrue(explicit.out().contains("{\"devices\":\"jvm\","), explicit.out());
+        } finally {
+            System.clearProperty(Devices.TORNADO_DEVICE_PROPERTY);
+        }
+    }
+
+    /** A wrong id, TornadoVM's or ours, is a message listing the valid ids and exit code 2, never a stack trace. */
+    @Test
+    void aWrongDeviceIdListsTheValidOnes() {
+        String model = SharedData.model("stories260K").toString();
+        System.setProperty(Devices.TORNADO_DEVICE_PROPERTY, "9:9");
+        try {
+            Result generate = run("generate", "--model", model, "--prompt", "hi");
+            assertEquals(2, generate.code());
+            assertTrue(generate.err().startsWith("lightllm generate: -Dtornado.device=9:9: no device 9:9: there is no backend 9"), generate.err());
+            assertTrue(generate.err().contains("valid ids: ") && generate.err().contains("2:0 = jvm") && !generate.err().contains("Exception"),
+                    generate.err());
+            Result devices = run("devices");
+            assertEquals(2, devices.code());
+            assertTrue(devices.out().contains("backend 2: jvm"), "still lists the devices: " + devices.out());
+            assertTrue(devices.err().startsWith("lightllm devices: -Dtornado.device=9:9: no device 9:9"), devices.err());
+            Result explicit = run("generate", "--model", model, "--prompt", "hi", "--max-new-tokens", "2", "--device", "jvm");
+            assertEquals(0, explicit.code(), "--device wins over the property: " + explicit.err());
+        } finally {
+            System.clearProperty(Devices.TORNADO_DEVICE_PROPERTY);
+        }
+        Result bad = run("generate", "--model", model, "--prompt", "hi", "--device", "opencl:9:9");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("opencl:9:9") && bad.err().contains("valid ids: ") && bad.err().contains("2:0 = jvm"), bad.err());
+        Result misplaced = run("generate", "-Dtornado.device=2:0", "--model", model, "--prompt", "hi");
+        assertEquals(2, misplaced.code());
+        assertTrue(misplaced.err().contains("'-Dtornado.device=2:0' is a JVM system property: put it before the command"), misplaced.err());
     }
 }

@@ -9,6 +9,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.TornadoDebug;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
@@ -283,6 +284,9 @@ public final class CudaDevice extends Device {
             return loader.load(kernel, dtypes);
         });
         LaunchShape shape = LaunchShape.of(grid, k.kind(), k.maxThreadsPerBlock(), maxGridBlocks, kernel + " on " + id());
+        if (TornadoDebug.threadInfo()) {
+            TornadoDebug.launch(id(), kernel.name(), shape + " for " + grid.sizes("none"));
+        }
         onStream(() -> {
             MemorySegment packed = params.pack(args);
             timed(kernel.name(), () -> {

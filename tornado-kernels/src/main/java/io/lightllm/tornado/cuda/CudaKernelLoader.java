@@ -9,6 +9,7 @@ import io.lightllm.tornado.compiler.KernelScan;
 import io.lightllm.tornado.compiler.KernelSource;
 import io.lightllm.tornado.compiler.Target;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.TornadoDebug;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -71,6 +72,7 @@ final class CudaKernelLoader {
     /** Compiles (or finds in the cache) and loads {@code kernel} specialised for {@code dtypes}. The context must be current. */
     synchronized LoadedKernel load(KernelRef kernel, DType[] dtypes) {
         KernelSource src = KernelCompiler.compile(kernel, target, dtypes);
+        TornadoDebug.kernelSource(deviceId, kernel.name(), "CUDA C", src.source());
         LaunchShape.Kind kind = kernel.usesContext() ? LaunchShape.Kind.EXPLICIT
                 : KernelScan.hasParallelLoops(kernel.method()) ? LaunchShape.Kind.PARALLEL : LaunchShape.Kind.SERIAL;
         List<String> opts = options();

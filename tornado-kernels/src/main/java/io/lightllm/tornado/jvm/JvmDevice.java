@@ -7,6 +7,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.TornadoDebug;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -127,6 +128,9 @@ public final class JvmDevice extends Device {
         for (int i = 0; i < args.length; i++) {
             hostArgs[i] = args[i] instanceof JvmBuffer b ? b.array : args[i];
         }
+        if (TornadoDebug.threadInfo()) {
+            TornadoDebug.launch(id(), kernel.name(), shape(c, kernel, grid));
+        }
         long t0 = profiling() ? System.nanoTime() : 0;
         if (kernel.usesContext()) {
             runExplicit(c, grid, hostArgs);
@@ -138,6 +142,18 @@ public final class JvmDevice extends Device {
         if (profiling()) {
             record(kernel.name(), System.nanoTime() - t0);
         }
+    }
+
+    /** How {@link #execute} spreads a launch over this device's threads, for {@code -Dtornado.threadInfo}. */
+    private String shape(Compiled c, KernelRef kernel, Grid grid) {
+        if (kernel.usesContext()) {
+            long groups = grid.totalWorkItems() / (grid.localSize(0) * grid.localSize(1) * grid.localSize(2));
+            boolean itemThreads = c.barrier && grid.localSize(0) * grid.localSize(1) * grid.localSize(2) > 1;
+            return grid.sizes("none") + ": " + groups + " work-groups over " + threads + " threads"
+                    + (itemThreads ? ", a virtual thread per work-item (the kernel has barriers)" : ", work-items in turn");
+        }
+        return c.parallel ? grid.sizes("none") + ": the @Parallel loops strided over " + threads + " threads"
+                : "one work-item (no @Parallel loop), on the calling thread";
     }
 
     private void runExplicit(Compiled c, Grid grid, Object[] args) {

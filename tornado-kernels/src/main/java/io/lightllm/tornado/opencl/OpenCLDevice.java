@@ -16,6 +16,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.TornadoDebug;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -243,6 +244,7 @@ public final class OpenCLDevice extends Device {
         List<String> key = List.of(source, entryName);
         OpenCLKernel kernel = builtKernels.get(key);
         if (kernel == null) {
+            TornadoDebug.kernelSource(id(), label, "OpenCL C", source);
             MemorySegment program = programs.build(source, label);
             try {
                 kernel = new OpenCLKernel(this, label, CL.createKernel(program, entryName));
@@ -267,6 +269,9 @@ public final class OpenCLDevice extends Device {
                 if (local != null) {
                     local[d] = grid.localSize(d);
                 }
+            }
+            if (TornadoDebug.threadInfo()) {
+                TornadoDebug.launch(id(), profileName, grid.sizes("(the driver's choice)"));
             }
             MemorySegment event = profiling() ? a.allocate(ADDRESS) : null;
             try {

@@ -74,6 +74,9 @@ public abstract class Device implements AutoCloseable {
         Object[] checked = KernelArguments.check(this, kernel, args);
         KernelOverride o = overrides.get(kernel);
         if (o != null) {
+            if (TornadoDebug.threadInfo()) {
+                TornadoDebug.launch(id(), kernel.name(), grid.sizes("none") + ", run by this backend's replacement (Device.override)");
+            }
             o.launch(this, grid, checked);
         } else {
             execute(kernel, grid, checked);

@@ -73,6 +73,11 @@ public record Grid(long[] global, long[] local) {
         return globalSize(0) * globalSize(1) * globalSize(2);
     }
 
+    /** {@code global [x, y] local [a, b]}, for launch lines ({@link TornadoDebug}); {@code none} stands for no local sizes. */
+    public String sizes(String none) {
+        return "global " + Arrays.toString(global) + " local " + (local == null ? none : Arrays.toString(local));
+    }
+
     @Override
     public String toString() {
         return "Grid" + Arrays.toString(global) + (local == null ? "" : "/" + Arrays.toString(local));
