@@ -127,13 +127,15 @@ public final class DecoderModel implements CausalLM {
 
     @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
-        int t = batch.tokens(), b = batch.requests();
-        if (step == null || step.tokens < t || step.requests < b) {
-            if (step != null) {
+        int t = batch.tokens(), b = batch.requests(), rows = batch.logitRows();
+        if (step == null || step.tokens < t || step.requests < b || step.logitRows < rows) {
+            StepBuffers old = step;
+            if (old != null) {
                 closeRecordings();
-                step.close();
+                old.close();
             }
-            step = new StepBuffers(device, config, shard, Math.max(t, step == null ? 0 : step.tokens), Math.max(b, step == null ? 0 : step.requests));
+            step = new StepBuffers(device, config, shard, Math.max(t, old == null ? 0 : old.tokens), Math.max(b, old == null ? 0 : old.requests),
+                    Math.max(rows, old == null ? 0 : old.logitRows));
         }
         step.upload(batch);
         if (rotary != null && rotary.changesFor(batch.maxSeqLen())) {
@@ -187,18 +189,19 @@ public final class DecoderModel implements CausalLM {
     /** The launches of one step, reading every per-step value from the step buffers. */
     private void launchStep(Step st) {
         StepBuffers s = step;
-        int t = st.tokens(), b = st.batch().requests(), hidden = config.hiddenSize();
+        int t = st.tokens(), hidden = config.hiddenSize();
         TokenTable.launchScatter(device, st.table().buffer(), s.tokenRows, s.positions, s.kvSlots, t, st.table().maxLen());
         embed(s, t);
         for (int l = 0; l < layers.size(); l++) {
             layers.get(l).forward(s, st, l == 0);
         }
-        // the last layer's MLP output joins the residual in the final norm; only the last new
-        // token of each request needs the head
+        // the last layer's MLP output joins the residual in the final norm; only the batch's logit
+        // tokens (by default the last new token of each request) need the head
+        int rows = st.batch().logitRows();
         finalNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
-        KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, b, 1, hidden);
-        head.apply(device, s.logits, s.lastNormed, b);
-        config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.logits, b * shard.vocab(), (float) (m.dimModelBase() / (double) hidden)));
+        KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, rows, 1, hidden);
+        head.apply(device, s.logits, s.lastNormed, rows);
+        config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.logits, rows * shard.vocab(), (float) (m.dimModelBase() / (double) hidden)));
     }
 
     /** residual = the token embeddings (+ learned positions) (normalised where the architecture has an embedding norm). */

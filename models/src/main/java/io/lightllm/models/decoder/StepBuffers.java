@@ -19,7 +19,7 @@ import java.util.function.Supplier;
  * ({@link DecoderModel} drops both when a step needs more room).
  */
 final class StepBuffers implements AutoCloseable {
-    final int tokens, requests;
+    final int tokens, requests, logitRows;
     final DeviceBuffer ids, positions, kvSlots, tokenRows;
     final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
     final DeviceBuffer residual, normed, q, k, v, attention, projected, gate, up, act;
@@ -32,12 +32,13 @@ final class StepBuffers implements AutoCloseable {
     private Attention.DecodeScratch decodeScratch;
     private int decodeScratchMaxLen;
 
-    StepBuffers(Device device, ModelConfig c, Shard shard, int tokens, int requests) {
+    StepBuffers(Device device, ModelConfig c, Shard shard, int tokens, int requests, int logitRows) {
         this.device = device;
         this.config = c;
         this.shard = shard;
         this.tokens = tokens;
         this.requests = requests;
+        this.logitRows = logitRows;
         int hidden = c.hiddenSize();
         ids = i32(tokens);
         positions = i32(tokens);
@@ -48,7 +49,7 @@ final class StepBuffers implements AutoCloseable {
         newCounts = i32(requests);
         seqLens = i32(requests);
         prefixes = i32(requests);
-        lastIndex = i32(requests);
+        lastIndex = i32(logitRows);
         residual = f32((long) tokens * hidden);
         normed = f32((long) tokens * hidden);
         q = f32((long) tokens * shard.heads() * c.headDim());
@@ -59,8 +60,8 @@ final class StepBuffers implements AutoCloseable {
         gate = f32((long) tokens * shard.intermediate());
         up = f32((long) tokens * shard.intermediate());
         act = f32((long) tokens * shard.intermediate());
-        lastNormed = f32((long) requests * hidden);
-        logits = f32((long) requests * shard.vocab());
+        lastNormed = f32((long) logitRows * hidden);
+        logits = f32((long) logitRows * shard.vocab());
     }
 
     /** Split-k scratch of decode attention, sized for this step's requests and the table's longest row. */
@@ -104,13 +105,11 @@ final class StepBuffers implements AutoCloseable {
         int t = batch.tokens(), b = batch.requests();
         int[] rows = new int[t];
         int[] prefix = new int[b];
-        int[] last = new int[b];
         for (int r = 0; r < b; r++) {
             for (int i = 0; i < batch.newCounts()[r]; i++) {
                 rows[batch.starts()[r] + i] = batch.requestRows()[r];
             }
             prefix[r] = batch.prefix(r);
-            last[r] = batch.starts()[r] + batch.newCounts()[r] - 1;
         }
         put(ids, batch.tokenIds());
         put(positions, batch.positions());
@@ -121,7 +120,7 @@ final class StepBuffers implements AutoCloseable {
         put(newCounts, batch.newCounts());
         put(seqLens, batch.seqLens());
         put(prefixes, prefix);
-        put(lastIndex, last);
+        put(lastIndex, batch.logitTokens());
     }
 
     private void put(DeviceBuffer dst, int[] values) {

@@ -142,18 +142,18 @@ public final class TensorParallelModel implements CausalLM {
                 throw new IllegalArgumentException("the KV pool was not made by this model's newKvPool");
             }
             tables = tablesOf(table);
-            int b = batch.requests();
-            if (logits == null || logitsRows < b) {
+            int rows = batch.logitRows();
+            if (logits == null || logitsRows < rows) {
                 if (logits != null) {
                     logits.close();
                 }
-                logits = devices[0].allocate(DType.F32, (long) b * config.vocabSize());
-                logitsRows = b;
+                logits = devices[0].allocate(DType.F32, (long) rows * config.vocabSize());
+                logitsRows = rows;
             }
         }
         Throwable failure = onEveryRank(rank -> {
             DeviceBuffer local = ranks[rank].forward(batch, pools[rank], tables[rank]);
-            communicator.rank(rank).gatherColumns(local, batch.requests(), vocabColumns, rank == 0 ? logits : null);
+            communicator.rank(rank).gatherColumns(local, batch.logitRows(), vocabColumns, rank == 0 ? logits : null);
         });
         if (failure != null) {
             // recorded steps hold collectives of the communicators that recover() replaces, and NCCL

@@ -42,15 +42,16 @@ public interface CausalLM extends AutoCloseable {
 
     /**
      * Runs one step: writes the new tokens' K/V into {@code pool} and their slots into
-     * {@code table}, and returns the device buffer of logits [requests, vocab] for the last new
-     * token of each request. The buffer is reused by the next call.
+     * {@code table}, and returns the device buffer of logits [batch.logitRows(), vocab] for the
+     * batch's {@link NopadBatch#logitTokens} (by default the last new token of each request). The
+     * buffer is reused by the next call.
      */
     DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table);
 
     /** {@link #forward} with the logits copied to the host. */
     default FloatArray forwardToHost(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
         DeviceBuffer logits = forward(batch, pool, table);
-        FloatArray out = FloatArray.allocate(batch.requests() * vocabSize());
+        FloatArray out = FloatArray.allocate(batch.logitRows() * vocabSize());
         device().read(logits, 0, out.segment());
         return out;
     }

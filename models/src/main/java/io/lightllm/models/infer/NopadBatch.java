@@ -13,9 +13,27 @@ package io.lightllm.models.infer;
  * @param starts      [B] index of each request's first new token in the packed arrays
  * @param newCounts   [B] new tokens per request
  * @param seqLens     [B] tokens of each request in the KV after this step (earlier + new)
+ * @param logitTokens [R] the new tokens (indices into tokenIds) whose logits the step returns, in
+ *                    this order: by default the last new token of each request (R = B); a prompt
+ *                    whose log-probabilities are wanted adds all of its tokens
  */
 public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[] kvSlots,
-                         int[] requestRows, int[] starts, int[] newCounts, int[] seqLens) {
+                         int[] requestRows, int[] starts, int[] newCounts, int[] seqLens, int[] logitTokens) {
+
+    /** Logits of the last new token of each request. */
+    public NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[] kvSlots, int[] requestRows, int[] starts, int[] newCounts,
+            int[] seqLens) {
+        this(prefill, tokenIds, positions, kvSlots, requestRows, starts, newCounts, seqLens, lastTokens(starts, newCounts));
+    }
+
+    /** The index of each request's last new token. */
+    public static int[] lastTokens(int[] starts, int[] newCounts) {
+        int[] last = new int[starts.length];
+        for (int i = 0; i < last.length; i++) {
+            last[i] = starts[i] + newCounts[i] - 1;
+        }
+        return last;
+    }
 
     public NopadBatch {
         int t = tokenIds.length, b = requestRows.length;
@@ -38,6 +56,19 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
         if (next != t) {
             throw new IllegalArgumentException("newCounts add up to " + next + " but there are " + t + " tokens");
         }
+        for (int token : logitTokens) {
+            if (token < 0 || token >= t) {
+                throw new IllegalArgumentException("logit token " + token + " is not one of the " + t + " new tokens");
+            }
+        }
+        if (!prefill && !java.util.Arrays.equals(logitTokens, lastTokens(starts, newCounts))) {
+            throw new IllegalArgumentException("a decode step returns the logits of each request's token, in order");
+        }
+    }
+
+    /** Rows of the logits this step returns. */
+    public int logitRows() {
+        return logitTokens.length;
     }
 
     public int tokens() {
