@@ -31,7 +31,7 @@ final class DeviceLogprobs implements AutoCloseable {
     private final Device device;
     private final int vocab;
     private int rowsCapacity;
-    private DeviceBuffer raw, chosen, topCounts, chosenLogprobs, topIds, topLogprobs;
+    private DeviceBuffer raw, chosen, topCounts, chosenLogprobs, chosenRanks, topIds, topLogprobs;
     /** The step's sequence index of each captured row. */
     private int[] captured = new int[0];
 
@@ -41,13 +41,13 @@ final class DeviceLogprobs implements AutoCloseable {
     }
 
     /**
-     * Row r (of rows.length): logprob of logits[r, chosen[r]] and the topCounts[r] (<= {@link SamplingParams#MAX_LOGPROBS})
+     * Row r (of rows.length): logprob of logits[r, chosen[r]], its rank (1 + the values above it, vLLM's), and the topCounts[r] (<= {@link SamplingParams#MAX_LOGPROBS})
      * largest logits of the row as (id, logprob), largest first, lower id first on ties, NaN logits ignored; ids -1 past
      * the row's non-NaN values. The log-sum-exp is taken after subtracting the row maximum, with a compensated sum as in
      * io.lightllm.kernels.Softmax. Correct for any power-of-two local size up to GroupReduce.MAX_LOCAL.
      */
     public static void chosenAndTopLogprobs(KernelContext ctx, FloatArray logits, IntArray chosen, IntArray topCounts,
-            FloatArray chosenLogprobs, IntArray topIds, FloatArray topLogprobs, int vocab) {
+            FloatArray chosenLogprobs, IntArray chosenRanks, IntArray topIds, FloatArray topLogprobs, int vocab) {
         float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
         int[] indices = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
         int row = ctx.groupIdx;
@@ -73,8 +73,17 @@ final class DeviceLogprobs implements AutoCloseable {
             }
         }
         float logSumExp = rowMax + KMath.log(GroupReduce.sum(ctx, values, localSum));
+        float chosenValue = logits.get(base + chosen.get(row));
+        float above = 0f; // a count, summed as floats: exact below 2^24 (any vocabulary)
+        for (int i = lid; i < vocab; i += ctx.localGroupSizeX) {
+            if (logits.get(base + i) > chosenValue) {
+                above += 1f;
+            }
+        }
+        float rank = 1f + GroupReduce.sum(ctx, values, above);
         if (lid == 0) {
-            chosenLogprobs.set(row, logits.get(base + chosen.get(row)) - logSumExp);
+            chosenLogprobs.set(row, chosenValue - logSumExp);
+            chosenRanks.set(row, (int) rank);
         }
         int n = topCounts.get(row); // one value per row: every item of the group runs the same passes and barriers
         float previousValue = Float.POSITIVE_INFINITY;
@@ -127,18 +136,48 @@ final class DeviceLogprobs implements AutoCloseable {
         if (rows == 0) {
             return out;
         }
+        int[] chosenIds = new int[rows], counts = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            chosenIds[r] = tokens[captured[r]];
+            counts[r] = sequences.get(captured[r]).params().logprobs();
+        }
+        TokenLogprobs[] computed = ofRaw(chosenIds, counts);
+        for (int r = 0; r < rows; r++) {
+            out[captured[r]] = computed[r];
+        }
+        return out;
+    }
+
+    /** Logprobs of {@code chosen[i]} in row {@code rows[i]} of {@code logits}, with {@code top} alternatives each (prompt tokens). */
+    TokenLogprobs[] forRows(DeviceBuffer logits, int[] rows, int[] chosenIds, int top) {
+        ensureCapacity(rows.length);
+        long rowBytes = (long) vocab * Float.BYTES;
+        for (int r = 0; r < rows.length; r++) {
+            device.copy(logits, rows[r] * rowBytes, raw, r * rowBytes, rowBytes);
+        }
+        int[] counts = new int[rows.length];
+        java.util.Arrays.fill(counts, top);
+        return ofRaw(chosenIds, counts);
+    }
+
+    /** The kernel over the first chosen.length rows of {@link #raw}: row r's chosen token and its counts[r] alternatives. */
+    private TokenLogprobs[] ofRaw(int[] chosenTokens, int[] topPerRow) {
+        int rows = chosenTokens.length;
+        TokenLogprobs[] out = new TokenLogprobs[rows];
         IntArray chosenIds = IntArray.allocate(rows), counts = IntArray.allocate(rows);
         for (int r = 0; r < rows; r++) {
-            chosenIds.set(r, tokens[captured[r]]);
-            counts.set(r, Math.min(sequences.get(captured[r]).params().logprobs(), vocab));
+            chosenIds.set(r, chosenTokens[r]);
+            counts.set(r, Math.min(topPerRow[r], vocab));
         }
         device.write(chosenIds.segment(), chosen, 0);
         device.write(counts.segment(), topCounts, 0);
-        device.launch(CHOSEN_AND_TOP, Grid.groups(rows, GroupReduce.rowLocalSize(device)), raw, chosen, topCounts, chosenLogprobs, topIds,
-                topLogprobs, vocab);
+        device.launch(CHOSEN_AND_TOP, Grid.groups(rows, GroupReduce.rowLocalSize(device)), raw, chosen, topCounts, chosenLogprobs, chosenRanks,
+                topIds, topLogprobs, vocab);
         FloatArray chosenHost = FloatArray.allocate(rows), topHost = FloatArray.allocate(rows * SamplingParams.MAX_LOGPROBS);
         IntArray idsHost = IntArray.allocate(rows * SamplingParams.MAX_LOGPROBS);
         device.read(chosenLogprobs, 0, chosenHost.segment());
+        IntArray ranksHost = IntArray.allocate(rows);
+        device.read(chosenRanks, 0, ranksHost.segment());
         device.read(topIds, 0, idsHost.segment());
         device.read(topLogprobs, 0, topHost.segment());
         for (int r = 0; r < rows; r++) {
@@ -153,7 +192,7 @@ final class DeviceLogprobs implements AutoCloseable {
                 ids[k] = idsHost.get(r * SamplingParams.MAX_LOGPROBS + k);
                 lps[k] = topHost.get(r * SamplingParams.MAX_LOGPROBS + k);
             }
-            out[captured[r]] = new TokenLogprobs(chosenHost.get(r), ids, lps);
+            out[r] = new TokenLogprobs(chosenHost.get(r), ids, lps, ranksHost.get(r));
         }
         return out;
     }
@@ -168,13 +207,14 @@ final class DeviceLogprobs implements AutoCloseable {
         chosen = device.allocate(DType.I32, rowsCapacity);
         topCounts = device.allocate(DType.I32, rowsCapacity);
         chosenLogprobs = device.allocate(DType.F32, rowsCapacity);
+        chosenRanks = device.allocate(DType.I32, rowsCapacity);
         topIds = device.allocate(DType.I32, (long) rowsCapacity * SamplingParams.MAX_LOGPROBS);
         topLogprobs = device.allocate(DType.F32, (long) rowsCapacity * SamplingParams.MAX_LOGPROBS);
     }
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {raw, chosen, topCounts, chosenLogprobs, topIds, topLogprobs}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {raw, chosen, topCounts, chosenLogprobs, chosenRanks, topIds, topLogprobs}) {
             if (b != null) {
                 b.close();
             }

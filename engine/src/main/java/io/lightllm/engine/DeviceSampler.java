@@ -36,6 +36,25 @@ final class DeviceSampler implements AutoCloseable {
         this.logprobs = new DeviceLogprobs(device, vocab);
     }
 
+    /** Rows of prompt tokens scored per kernel launch: bounds the copy of raw rows (rows x vocab floats). */
+    private static final int SCORE_ROWS = 64;
+
+    /** Each of the step's {@link Step#promptScores}: the next prompt token's log-probability at every scored row, added to its request. */
+    void scorePrompts(Step step, DeviceBuffer logits) {
+        for (Step.PromptScores p : step.promptScores()) {
+            Request r = p.request();
+            for (int from = 0; from < p.count(); from += SCORE_ROWS) {
+                int n = Math.min(SCORE_ROWS, p.count() - from);
+                int[] rows = new int[n], next = new int[n];
+                for (int i = 0; i < n; i++) {
+                    rows[i] = p.firstRow() + from + i;
+                    next[i] = r.tokenAt(p.firstPosition() + from + i + 1);
+                }
+                r.addPromptLogprobs(java.util.Arrays.asList(logprobs.forRows(logits, rows, next, r.params().promptLogprobs())));
+            }
+        }
+    }
+
     /** One token per sequence of the step, from the model's logits [batch requests, vocab] (overwritten). */
     Sampled sample(Step step, DeviceBuffer logits) {
         List<Request> sequences = step.sequences();

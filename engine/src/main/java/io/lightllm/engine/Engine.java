@@ -192,6 +192,7 @@ public final class Engine implements AutoCloseable {
             private final List<StringBuilder> texts = new ArrayList<>();
             private final List<List<TokenLogprobs>> logprobs = new ArrayList<>();
             private final Completion[] completions = new Completion[n];
+            private final java.util.concurrent.atomic.AtomicReference<List<TokenLogprobs>> promptLogprobs = new java.util.concurrent.atomic.AtomicReference<>();
 
             @Override
             public void onSubscribe(Flow.Subscription s) {
@@ -205,6 +206,9 @@ public final class Engine implements AutoCloseable {
 
             @Override
             public void onNext(TokenEvent e) {
+                if (e.promptLogprobs() != null) {
+                    promptLogprobs.set(e.promptLogprobs());
+                }
                 if (e.token() >= 0) {
                     tokens.get(e.sequence()).add(e.token());
                     if (e.logprobs() != null) {
@@ -217,7 +221,8 @@ public final class Engine implements AutoCloseable {
                 if (e.last()) {
                     completions[e.sequence()] = new Completion(e.sequence(), tokens.get(e.sequence()).stream().mapToInt(Integer::intValue).toArray(),
                             e.text() == null ? null : texts.get(e.sequence()).toString(),
-                            wantsLogprobs ? List.copyOf(logprobs.get(e.sequence())) : null, e.finish(), e.error());
+                            wantsLogprobs ? List.copyOf(logprobs.get(e.sequence())) : null, e.finish(), e.error(),
+                            e.sequence() == 0 ? promptLogprobs.get() : null);
                 }
             }
 

@@ -116,6 +116,7 @@ final class InferenceLoop implements Runnable {
     private void run(Step step) {
         try {
             DeviceBuffer logits = model.forward(step.batch(), pool, table);
+            sampler.scorePrompts(step, logits); // before sampling, which may overwrite logits rows
             // a step of prompt chunks alone samples nothing
             scheduler.complete(step, step.sequences().isEmpty() ? new DeviceSampler.Sampled(new int[0], new TokenLogprobs[0])
                     : sampler.sample(step, logits));

@@ -24,6 +24,8 @@ public final class Request {
     private PrefixCache.Match cacheLock = PrefixCache.Match.NONE;
     private RegexConstraint constraint;
     private int cachedPromptTokens = -1;
+    /** Entry i: the log-probability of prompt token i + 1, filled as the prompt's chunks are computed. */
+    private final List<TokenLogprobs> promptLogprobs = new java.util.ArrayList<>();
     private int row = -1;
     private long admission = -1;
     private int pauses;
@@ -178,6 +180,17 @@ public final class Request {
 
     /** Prompt tokens whose KV came from the prefix cache at the first prefill (usage's cached_tokens). */
     public int cachedPromptTokens() { return Math.max(0, cachedPromptTokens); }
+
+    /** Whether this request's prompt tokens are scored: asked for, and sequence 0 (its siblings share the prompt). */
+    boolean scoresPrompt() { return params.promptLogprobs() >= 0 && sequenceIndex == 0; }
+
+    /** Prompt positions scored so far: position q scores prompt token q + 1. */
+    int scoredPositions() { return promptLogprobs.size(); }
+
+    void addPromptLogprobs(List<TokenLogprobs> scores) { promptLogprobs.addAll(scores); }
+
+    /** The prompt's log-probabilities (entry i: token i + 1) when asked for, else null. */
+    public List<TokenLogprobs> promptLogprobs() { return scoresPrompt() ? List.copyOf(promptLogprobs) : null; }
 
     /** The first {@code n} tokens of the sequence. */
     int[] tokens(int n) {

@@ -24,10 +24,15 @@ import java.util.List;
  *                          {@link TokenLogprobs} with this many most likely alternatives
  * @param regex             structured output: the generated text must match this regular expression
  *                          ({@link RegexConstraint}); null for free text
+ * @param promptLogprobs    -1: none; 0..{@value #MAX_LOGPROBS}: the log-probability of every prompt token
+ *                          after the first (given the tokens before it) with this many alternatives, on the
+ *                          first event (vLLM's prompt_logprobs); the prompt is then computed whole, not
+ *                          read from the prefix cache
  */
 public record SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty,
                              float frequencyPenalty, Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos,
-                             List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs, String regex) {
+                             List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs, String regex,
+                             int promptLogprobs) {
     /** The most alternatives a token's {@link TokenLogprobs} may list (OpenAI's limit for top_logprobs). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -42,6 +47,8 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         check(minNewTokens >= 0 && minNewTokens <= maxNewTokens, "min_new_tokens", "in [0, max_new_tokens=" + maxNewTokens + "]", minNewTokens);
         check(n >= 1, "n", ">= 1", n);
         check(logprobs >= -1 && logprobs <= MAX_LOGPROBS, "logprobs", "-1 (off) or in [0, " + MAX_LOGPROBS + "]", logprobs);
+        check(promptLogprobs >= -1 && promptLogprobs <= MAX_LOGPROBS, "prompt_logprobs", "-1 (off) or in [0, " + MAX_LOGPROBS + "]",
+                promptLogprobs);
         stopTokenIds = List.copyOf(stopTokenIds);
         for (int id : stopTokenIds) {
             check(id >= 0, "stop_token_ids", "non-negative token ids", id);
@@ -64,7 +71,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
                           Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos, List<Integer> stopTokenIds, List<String> stopStrings,
                           int n, int logprobs) {
         this(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed, maxNewTokens, minNewTokens, ignoreEos,
-                stopTokenIds, stopStrings, n, logprobs, null);
+                stopTokenIds, stopStrings, n, logprobs, null, -1);
     }
 
     public boolean greedy() {
@@ -89,7 +96,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         return new Builder().temperature(temperature).topP(topP).topK(topK).repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).seed(seed).maxNewTokens(maxNewTokens)
                 .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n)
-                .logprobs(logprobs).regex(regex);
+                .logprobs(logprobs).regex(regex).promptLogprobs(promptLogprobs);
     }
 
     private static void check(boolean ok, String field, String expected, Object actual) {
@@ -115,6 +122,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         private List<String> stopStrings = List.of();
         private int n = 1;
         private int logprobs = -1;
+        private int promptLogprobs = -1;
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -132,10 +140,12 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         public Builder logprobs(int v) { logprobs = v; return this; }
         /** Structured output: the text must match this regular expression (null: free text). */
         public Builder regex(String v) { regex = v; return this; }
+        /** Log-probabilities of the prompt's tokens with this many alternatives (-1: none). */
+        public Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed,
-                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex);
+                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex, promptLogprobs);
         }
     }
 }

@@ -347,9 +347,12 @@ final class StepScheduler {
         return chunk == 0 ? 0 : Math.max(1, chunk / 4);
     }
 
-    /** Tokens of {@code r}'s sequence whose KV the prefix cache holds (all but the last at most), as admission counts them. */
+    /**
+     * Tokens of {@code r}'s sequence whose KV the prefix cache holds (all but the last at most), as admission counts them;
+     * none for a prompt to be scored, which is computed whole.
+     */
     private int cachedPrefix(Request r) {
-        return cache == null ? 0 : cache.peek(r.tokens(r.length()), r.length() - 1);
+        return cache == null || r.scoresPrompt() ? 0 : cache.peek(r.tokens(r.length()), r.length() - 1);
     }
 
     /**
@@ -388,7 +391,7 @@ final class StepScheduler {
         List<PrefixCache.Match> cached = new ArrayList<>();
         for (Router.Admission a : admitted) {
             Request r = a.queued();
-            cached.add(cache == null ? PrefixCache.Match.NONE : cache.lookup(r.tokens(r.length()), r.length() - 1));
+            cached.add(cache == null || r.scoresPrompt() ? PrefixCache.Match.NONE : cache.lookup(r.tokens(r.length()), r.length() - 1));
         }
         List<Prefilling> started = new ArrayList<>();
         for (int i = 0; i < admitted.size(); i++) {
@@ -414,12 +417,18 @@ final class StepScheduler {
         return new Prefilling(r, a.riders(), m.length());
     }
 
-    /** A prefill-kind step: entries {row, first position, count} of the requests' tokens, slots read from them. */
+    /**
+     * A prefill-kind step: entries {row, first position, count} of the requests' tokens, slots read from them.
+     * {@code logitsRows} name entries; the step's logits hold each entry's last token, or all of its tokens
+     * where its prompt is scored and not yet (a request paused and prefilled again is not scored twice).
+     */
     private Step batchStep(List<int[]> entries, List<Request> entryRequests, List<Request> sequences, List<Integer> logitsRows,
             List<Request> promptsDone) {
         int tokens = entries.stream().mapToInt(e -> e[2]).sum(), b = entries.size();
         int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
-        int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b];
+        int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b], lastRow = new int[b];
+        List<Integer> logitTokens = new ArrayList<>();
+        List<Step.PromptScores> scores = new ArrayList<>();
         int t = 0;
         for (int i = 0; i < b; i++) {
             int[] e = entries.get(i);
@@ -429,14 +438,26 @@ final class StepScheduler {
             starts[i] = t;
             counts[i] = e[2];
             seqLens[i] = e[1] + e[2];
+            // position q scores prompt token q + 1: the positions of this entry past those already scored
+            int scoreFrom = Math.max(e[1], r.scoredPositions()), scoreTo = Math.min(e[1] + e[2], r.promptLength() - 1);
+            if (r.scoresPrompt() && scoreFrom < scoreTo) {
+                scores.add(new Step.PromptScores(r, logitTokens.size() + scoreFrom - e[1], scoreFrom, scoreTo - scoreFrom));
+                for (int k = 0; k < e[2]; k++) {
+                    logitTokens.add(t + k);
+                }
+            } else {
+                logitTokens.add(t + e[2] - 1);
+            }
+            lastRow[i] = logitTokens.size() - 1;
             for (int k = 0; k < e[2]; k++, t++) {
                 ids[t] = r.tokenAt(e[1] + k);
                 positions[t] = e[1] + k;
                 kvSlots[t] = slots[k];
             }
         }
-        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens);
-        return new Step(batch, sequences, logitsRows.stream().mapToInt(Integer::intValue).toArray(), promptsDone);
+        NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens,
+                logitTokens.stream().mapToInt(Integer::intValue).toArray());
+        return new Step(batch, sequences, logitsRows.stream().mapToInt(entry -> lastRow[entry]).toArray(), promptsDone, scores);
     }
 
     /**

@@ -16,6 +16,7 @@ final class Submission {
     private boolean[] ended;
     private int open;
     private volatile boolean aborted;
+    private boolean promptScoresSent;
 
     Submission(long id) {
         this.id = id;
@@ -76,7 +77,10 @@ final class Submission {
             }
             text = out.toString();
         }
-        stream.emit(new TokenEvent(id, s, g.token(), g.logprobs(), text, finish, g.error(), g.request().cachedPromptTokens()));
+        // the prompt's log-probabilities go with sequence 0's first event
+        List<TokenLogprobs> promptScores = s == 0 && !promptScoresSent ? r.promptLogprobs() : null;
+        promptScoresSent |= s == 0;
+        stream.emit(new TokenEvent(id, s, g.token(), g.logprobs(), text, finish, g.error(), g.request().cachedPromptTokens(), promptScores));
         if (finish != null) {
             ended[s] = true;
             open--;

@@ -13,11 +13,18 @@ package io.lightllm.engine;
  * @param finish    null while the sequence goes on, else why it ended
  * @param error     the failure for {@link FinishReason#ERROR}, else null
  * @param cachedPromptTokens prompt tokens whose KV came from the prefix cache (known once the prompt was prefilled)
+ * @param promptLogprobs on sequence 0's first event of a request that asked ({@link SamplingParams#promptLogprobs()}):
+ *                  entry i is the log-probability of prompt token i + 1; else null
  */
 public record TokenEvent(long requestId, int sequence, int token, TokenLogprobs logprobs, String text, FinishReason finish, String error,
-                         int cachedPromptTokens) {
+                         int cachedPromptTokens, java.util.List<TokenLogprobs> promptLogprobs) {
     public TokenEvent(long requestId, int sequence, int token, TokenLogprobs logprobs, String text, FinishReason finish, String error) {
-        this(requestId, sequence, token, logprobs, text, finish, error, 0);
+        this(requestId, sequence, token, logprobs, text, finish, error, 0, null);
+    }
+
+    /** The same event as sequence {@code s} (several prompts of one API request number their sequences apart). */
+    public TokenEvent withSequence(int s) {
+        return new TokenEvent(requestId, s, token, logprobs, text, finish, error, cachedPromptTokens, promptLogprobs);
     }
 
     public boolean last() {

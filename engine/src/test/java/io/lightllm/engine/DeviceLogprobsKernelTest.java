@@ -1,6 +1,7 @@
 package io.lightllm.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.lightllm.testing.CudaCheck;
 import io.lightllm.testing.TensorAssert;
@@ -35,9 +36,17 @@ class DeviceLogprobsKernelTest {
         for (int d = 0; d < devices.size(); d++) {
             Device device = devices.get(d);
             DeviceBuffer chosenLp = device.allocate(DType.F32, rows), topIds = device.allocate(DType.I32, rows * top);
-            DeviceBuffer topLp = device.allocate(DType.F32, rows * top);
+            DeviceBuffer topLp = device.allocate(DType.F32, rows * top), chosenRank = device.allocate(DType.I32, rows);
             device.launch(DeviceLogprobs.CHOSEN_AND_TOP, Grid.groups(rows, d == 0 ? 1 : 64), device.upload(logits),
-                    device.upload(IntArray.fromArray(chosen)), device.upload(IntArray.fromArray(counts)), chosenLp, topIds, topLp, vocab);
+                    device.upload(IntArray.fromArray(chosen)), device.upload(IntArray.fromArray(counts)), chosenLp, chosenRank, topIds, topLp, vocab);
+            int[] ranks = ((IntArray) device.download(chosenRank)).toArray();
+            for (int r = 0; r < rows; r++) {
+                int above = 0;
+                for (int i = 0; i < vocab; i++) {
+                    above += logits.get(r * vocab + i) > logits.get(r * vocab + chosen[r]) ? 1 : 0;
+                }
+                assertEquals(above + 1, ranks[r], device.id() + " rank of row " + r);
+            }
             FloatArray a = (FloatArray) device.download(chosenLp), b = (FloatArray) device.download(topLp);
             // only the first counts[r] entries of row r are written
             List<Float> lp = new ArrayList<>();

@@ -69,6 +69,11 @@ class TokenLogprobsTest {
     static void assertMatchesReference(float[] row, int chosen, int asked, TokenLogprobs got, String what) {
         double[] expected = logSoftmax(row);
         assertEquals(expected[chosen], got.logprob(), TOLERANCE, what + ": chosen token " + chosen);
+        int above = 0;
+        for (float v : row) {
+            above += v > row[chosen] ? 1 : 0;
+        }
+        assertEquals(above + 1, got.rank(), what + ": rank");
         Integer[] order = byLikelihood(row);
         assertEquals(asked, got.topTokens().length, what + ": top count");
         for (int k = 0; k < asked; k++) {
@@ -159,6 +164,53 @@ class TokenLogprobsTest {
                 assertEquals(lp.logprob(), lp.topLogprobs()[0], "greedy: top-1 logprob is the chosen one's");
             }
         });
+    }
+
+    /**
+     * Prompt log-probabilities (vLLM's prompt_logprobs): entry i is prompt token i + 1's under the
+     * model given the tokens before it, against log_softmax on the host of one prefill that returns every
+     * token's logits; the same whether the prompt is prefilled whole or in chunks of 3, after another
+     * request has put the prompt into the prefix cache (a scored prompt is computed whole), and with n = 2
+     * (sequence 0 carries them). Requests that do not ask get none.
+     */
+    @Test
+    void promptLogprobsEqualHostLogSoftmaxOfEveryPromptPosition() throws Exception {
+        EngineEndToEndTest.withModel(SharedData.model("stories260K"), (model, eos, golden) -> {
+            int[] prompt = golden.getFirst().inputIds();
+            int top = 3;
+            List<float[]> rows = everyTokenLogits(model, prompt);
+            for (int chunk : new int[] {0, 3}) {
+                EngineConfig config = EngineConfig.of(256, eos);
+                config = new EngineConfig(config.router(), config.kvDtype(), config.eosTokenIds(), config.tokenizerThreads(), true, chunk);
+                try (Engine engine = Engine.start(model, config, null)) {
+                    assertNull(engine.generate(prompt, SamplingParams.greedy(2)).getFirst().promptLogprobs(), "not asked");
+                    List<Completion> two = engine.generate(prompt, SamplingParams.builder().maxNewTokens(2).n(2).promptLogprobs(top).build());
+                    assertNull(two.get(1).promptLogprobs(), "sequence 1 shares sequence 0's prompt");
+                    List<TokenLogprobs> got = two.getFirst().promptLogprobs();
+                    assertEquals(prompt.length - 1, got.size(), "chunk " + chunk);
+                    for (int i = 0; i + 1 < prompt.length; i++) {
+                        assertMatchesReference(rows.get(i), prompt[i + 1], top, got.get(i), "chunk " + chunk + ", prompt token " + (i + 1));
+                    }
+                }
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SamplingParams.builder().promptLogprobs(21).build());
+            assertTrue(e.getMessage().startsWith("prompt_logprobs must be"), e.getMessage());
+        });
+    }
+
+    /** Logits [vocab] of every prompt token, from one prefill. */
+    private static List<float[]> everyTokenLogits(CausalLM model, int[] prompt) {
+        int vocab = model.vocabSize();
+        List<float[]> out = new ArrayList<>();
+        try (TokenKvPool pool = model.newKvPool(prompt.length, DType.F32); RequestTokenTable table = new RequestTokenTable(model.device(), 1, prompt.length)) {
+            int[] positions = IntStream.range(0, prompt.length).toArray();
+            float[] all = model.forwardToHost(new NopadBatch(true, prompt.clone(), positions, pool.alloc(prompt.length), new int[] {table.acquire()},
+                    new int[] {0}, new int[] {prompt.length}, new int[] {prompt.length}, positions), pool, table).toArray();
+            for (int i = 0; i < prompt.length; i++) {
+                out.add(Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab));
+            }
+        }
+        return out;
     }
 
     /** Logits [vocab] before each generated token: a prefill of the prompt, then decodes of tokens[0 .. n-2]. */
