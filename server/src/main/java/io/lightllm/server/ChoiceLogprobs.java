@@ -68,6 +68,76 @@ final class ChoiceLogprobs {
         return chat ? content.isEmpty() : tokens.isEmpty();
     }
 
+    /**
+     * completions with echo: the object with the prompt's tokens first (the first has no logprob and no
+     * alternatives, as OpenAI gave it; each other's alternatives cut to {@code top}), then the generated
+     * tokens since the last call. Prompt token texts leave special tokens out, as the echoed text does, so
+     * the texts join to the choice's text and text_offset counts from its start.
+     */
+    Map<String, Object> takeJsonAfterPrompt(int[] prompt, List<TokenLogprobs> scores, int top) {
+        List<String> promptTokens = new ArrayList<>();
+        List<Float> promptLogprobs = new ArrayList<>();
+        List<Object> promptTop = new ArrayList<>();
+        List<Integer> promptOffsets = new ArrayList<>();
+        int at = 0;
+        for (int i = 0; i < prompt.length; i++) {
+            String text = i == 0 ? tokenizer.decode(new int[] {prompt[0]}, true) : text(prompt[i - 1], prompt[i], true);
+            promptTokens.add(text);
+            promptOffsets.add(at);
+            at += text.length();
+            if (i == 0) {
+                promptLogprobs.add(null);
+                promptTop.add(null);
+                continue;
+            }
+            TokenLogprobs lp = scores.get(i - 1);
+            promptLogprobs.add(lp.logprob());
+            Map<String, Object> alternatives = new LinkedHashMap<>();
+            for (int k = 0; k < Math.min(top, lp.topTokens().length); k++) {
+                alternatives.putIfAbsent(text(prompt[i - 1], lp.topTokens()[k], true), lp.topLogprobs()[k]);
+            }
+            alternatives.putIfAbsent(text, lp.logprob());
+            promptTop.add(alternatives);
+        }
+        Map<String, Object> generated = takeJson();
+        int shift = at;
+        offset += at; // tokens added from now on (a stream) count from the choice's start too
+        promptTokens.addAll(cast(generated.get("tokens")));
+        promptLogprobs.addAll(cast(generated.get("token_logprobs")));
+        promptTop.addAll(cast(generated.get("top_logprobs")));
+        for (Integer offset : ChoiceLogprobs.<Integer>cast(generated.get("text_offset"))) {
+            promptOffsets.add(offset + shift);
+        }
+        return JsonOut.obj("tokens", promptTokens, "token_logprobs", promptLogprobs, "top_logprobs", promptTop, "text_offset", promptOffsets);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> List<T> cast(Object list) {
+        return (List<T>) list;
+    }
+
+    /**
+     * vLLM's {@code prompt_logprobs}: null for the first prompt token, then for each other a map from
+     * token id to {@code {logprob, rank, decoded_token}} holding the prompt token and the {@code top} most likely.
+     */
+    static List<Object> vllmPromptLogprobs(Tokenizer tokenizer, int[] prompt, List<TokenLogprobs> scores, int top) {
+        List<Object> out = new ArrayList<>();
+        out.add(null);
+        for (int i = 1; i < prompt.length; i++) {
+            TokenLogprobs lp = scores.get(i - 1);
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put(Integer.toString(prompt[i]), JsonOut.obj("logprob", lp.logprob(), "rank", lp.rank(),
+                    "decoded_token", tokenizer.decode(new int[] {prompt[i]}, false)));
+            for (int k = 0; k < Math.min(top, lp.topTokens().length); k++) {
+                int id = lp.topTokens()[k];
+                entry.putIfAbsent(Integer.toString(id), JsonOut.obj("logprob", lp.topLogprobs()[k], "rank", k + 1,
+                        "decoded_token", tokenizer.decode(new int[] {id}, false)));
+            }
+            out.add(entry);
+        }
+        return out;
+    }
+
     /** The object for the tokens added since the last call (all of them for a whole answer). */
     Map<String, Object> takeJson() {
         Map<String, Object> json = chat
@@ -84,9 +154,14 @@ final class ChoiceLogprobs {
 
     /** What {@code token} adds after {@link #previous}. */
     private String text(int token) {
-        String before = tokenizer.decode(new int[] {previous}, false);
-        String both = tokenizer.decode(new int[] {previous, token}, false);
-        return both.startsWith(before) ? both.substring(before.length()) : tokenizer.decode(new int[] {token}, false);
+        return text(previous, token, false);
+    }
+
+    /** What {@code token} adds after {@code before}. */
+    private String text(int before, int token, boolean skipSpecial) {
+        String first = tokenizer.decode(new int[] {before}, skipSpecial);
+        String both = tokenizer.decode(new int[] {before, token}, skipSpecial);
+        return both.startsWith(first) ? both.substring(first.length()) : tokenizer.decode(new int[] {token}, skipSpecial);
     }
 
     private static List<Integer> bytes(String text) {

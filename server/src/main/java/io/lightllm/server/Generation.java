@@ -202,8 +202,7 @@ final class Generation implements AutoCloseable {
         public void onNext(TokenEvent e) {
             requestId = e.requestId();
             cachedTokens = Math.max(cachedTokens, e.cachedPromptTokens());
-            inbox.add(firstSequence == 0 ? e : new TokenEvent(e.requestId(), firstSequence + e.sequence(), e.token(), e.logprobs(), e.text(),
-                    e.finish(), e.error(), e.cachedPromptTokens()));
+            inbox.add(firstSequence == 0 ? e : e.withSequence(firstSequence + e.sequence()));
         }
 
         @Override

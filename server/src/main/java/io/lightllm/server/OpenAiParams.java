@@ -8,14 +8,16 @@ import io.lightllm.engine.SamplingParams;
  * OpenAI's names, ranges and defaults (temperature 1), plus vLLM's extensions {@code top_k},
  * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Token log-probabilities:
  * completions' {@code logprobs: N}, chat's {@code logprobs: true} with {@code top_logprobs: N}
- * (N in 0..20). Fields this engine cannot honour (logit_bias, best_of other than n, echo with logprobs, suffix,
- * tools) get a 400 instead of being silently ignored.
+ * (N in 0..20); the prompt's, with vLLM's {@code prompt_logprobs: N} or completions' {@code echo} with
+ * {@code logprobs} (the prompt's tokens first, as OpenAI's legacy completions gave them). Fields this
+ * engine cannot honour (logit_bias, best_of other than n, suffix) get a 400 instead of being silently ignored.
  *
- * @param params       what the engine runs
- * @param stream       SSE instead of one JSON answer
- * @param includeUsage stream_options.include_usage: a last chunk with the usage
+ * @param params         what the engine runs
+ * @param stream         SSE instead of one JSON answer
+ * @param includeUsage   stream_options.include_usage: a last chunk with the usage
+ * @param promptLogprobs vLLM's prompt_logprobs field (-1: not asked); the engine's value may be larger for echo
  */
-record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage, ToolCalls tools, boolean echo) {
+record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage, ToolCalls tools, boolean echo, int promptLogprobs) {
     static final int MAX_N = 64;
     static final int MAX_STOP = 16;
 
@@ -72,10 +74,18 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
                 .regex(constraint(b, tools))
                 .build();
         boolean echo = !chat && b.bool("echo", false);
-        if (echo && p.logprobs() >= 0) {
-            throw ApiException.unsupported("echo", "echo with logprobs needs the prompt's log-probabilities, which are not implemented");
+        JsonNode promptField = b.raw("prompt_logprobs");
+        int promptLogprobs = promptField == null || promptField.isNull() ? -1 : (int) b.integer("prompt_logprobs", -1, 0, SamplingParams.MAX_LOGPROBS);
+        // echo with logprobs shows the prompt's tokens with theirs
+        int scored = Math.max(promptLogprobs, echo ? p.logprobs() : -1);
+        if (scored >= 0) {
+            if (stream && n > 1) {
+                String field = promptLogprobs >= 0 ? "prompt_logprobs" : "echo";
+                throw ApiException.unsupported(field, field + ": the prompt's log-probabilities are streamed with n = 1 only; ask without stream for n > 1");
+            }
+            p = p.toBuilder().promptLogprobs(scored).build();
         }
-        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false), tools, echo);
+        OpenAiParams params = new OpenAiParams(p, stream, b.object("stream_options").bool("include_usage", false), tools, echo, promptLogprobs);
         b.rejectUnread(ACCEPTED);
         return params;
     }

@@ -30,7 +30,10 @@ final class OpenAiResponse {
     }
 
     /** Several prompts (completions only): each has n choices, prompt i's at indices i * n .. i * n + n - 1. */
+    @SuppressWarnings("unchecked")
     void answer(Context ctx, List<int[]> prompts, OpenAiParams p) throws InterruptedException {
+        this.prompts = prompts;
+        promptScores = new List[prompts.size()];
         choiceCount = prompts.size() * p.params().n();
         lastPromptTokens = prompts.stream().mapToInt(t -> t[t.length - 1]).toArray();
         echoed = prompts.stream().map(t -> p.echo() ? server.model().tokenizer().decode(t, true) : "").toArray(String[]::new);
@@ -57,6 +60,7 @@ final class OpenAiResponse {
         int completionTokens = 0;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
+            keepPromptScores(e, p);
             texts.get(e.sequence()).append(e.text());
             addLogprobs(logprobs, e);
             if (e.finish() == FinishReason.ERROR) {
@@ -69,7 +73,10 @@ final class OpenAiResponse {
         List<Object> choices = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             String text = texts.get(i).toString();
-            Object lp = logprobs == null ? null : logprobs[i].takeJson();
+            int prompt = i / p.params().n();
+            Object lp = logprobs == null ? null
+                    : p.echo() ? logprobs[i].takeJsonAfterPrompt(prompts.get(prompt), promptScores[prompt], p.params().logprobs())
+                    : logprobs[i].takeJson();
             List<Object> calls = chat && p.tools() != null ? p.tools().parse(text) : null;
             choices.add(calls != null
                     ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", null, "tool_calls", calls), "logprobs", lp,
@@ -77,10 +84,28 @@ final class OpenAiResponse {
                     : chat
                     ? JsonOut.obj("index", i, "message", JsonOut.obj("role", "assistant", "content", text), "logprobs", lp,
                             "finish_reason", finish[i].apiName())
-                    : JsonOut.obj("index", i, "text", echoed[i / p.params().n()] + text, "logprobs", lp, "finish_reason", finish[i].apiName()));
+                    : withPromptLogprobs(JsonOut.obj("index", i, "text", echoed[prompt] + text, "logprobs", lp, "finish_reason", finish[i].apiName()),
+                            p, prompt));
         }
-        return JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
+        Map<String, Object> answer = JsonOut.obj("id", id, "object", chat ? "chat.completion" : "text_completion", "created", created,
                 "model", server.model().name(), "choices", choices, "usage", JsonOut.usage(g.promptTokens(), completionTokens, g.cachedPromptTokens()));
+        return chat ? withPromptLogprobs(answer, p, 0) : answer; // vLLM puts a chat's at the top, a completion's in each choice
+    }
+
+    /** The prompt's scores from the event that carries them (sequence 0's first of each prompt). */
+    private void keepPromptScores(TokenEvent e, OpenAiParams p) {
+        if (e.promptLogprobs() != null) {
+            promptScores[e.sequence() / p.params().n()] = e.promptLogprobs();
+        }
+    }
+
+    /** {@code json} with vLLM's prompt_logprobs of prompt {@code prompt} when the request asked for them. */
+    private Map<String, Object> withPromptLogprobs(Map<String, Object> json, OpenAiParams p, int prompt) {
+        if (p.promptLogprobs() >= 0) {
+            json.put("prompt_logprobs", ChoiceLogprobs.vllmPromptLogprobs(server.model().tokenizer(), prompts.get(prompt), promptScores[prompt],
+                    p.promptLogprobs()));
+        }
+        return json;
     }
 
     private void stream(SseStream sse, Generation g, OpenAiParams p) throws InterruptedException {
@@ -90,7 +115,9 @@ final class OpenAiResponse {
                         "logprobs", null, "finish_reason", null)), p, null));
             }
         }
-        for (int i = 0; i < choiceCount; i++) {
+        // with the prompt's logprobs (n = 1) the echo waits for the first event, which brings them
+        boolean scored = p.params().promptLogprobs() >= 0;
+        for (int i = 0; i < choiceCount && !scored; i++) {
             String echo = echoed[i / p.params().n()];
             if (!echo.isEmpty()) {
                 sse.send(chunk(List.of(JsonOut.obj("index", i, "text", echo, "logprobs", null, "finish_reason", null)), p, null));
@@ -102,6 +129,16 @@ final class OpenAiResponse {
         StringBuilder[] held = chat && p.tools() != null ? new StringBuilder[choiceCount] : null;
         for (TokenEvent e = g.next(); e != null; e = g.next()) {
             completionTokens += e.token() >= 0 ? 1 : 0;
+            if (e.promptLogprobs() != null) {
+                keepPromptScores(e, p);
+                int prompt = e.sequence() / p.params().n();
+                Object lp = p.echo() && logprobs != null
+                        ? logprobs[e.sequence()].takeJsonAfterPrompt(prompts.get(prompt), promptScores[prompt], p.params().logprobs()) : null;
+                Map<String, Object> first = chat ? JsonOut.obj("index", e.sequence(), "delta", Map.of(), "logprobs", null, "finish_reason", null)
+                        : withPromptLogprobs(JsonOut.obj("index", e.sequence(), "text", echoed[prompt], "logprobs", lp, "finish_reason", null), p, prompt);
+                Map<String, Object> c = chunk(List.of(first), p, null);
+                sse.send(chat ? withPromptLogprobs(c, p, prompt) : c);
+            }
             if (held != null && e.finish() != FinishReason.ERROR) {
                 int s = e.sequence();
                 held[s] = held[s] == null ? new StringBuilder() : held[s];
@@ -143,6 +180,10 @@ final class OpenAiResponse {
         }
         sse.sendRaw("[DONE]");
     }
+
+    /** The request's prompts, and per prompt its scores when asked for (from sequence 0's first event). */
+    private List<int[]> prompts;
+    private List<io.lightllm.engine.TokenLogprobs>[] promptScores;
 
     /** Choices in the answer: prompts times n. */
     private int choiceCount;

@@ -52,7 +52,8 @@ class BadInputTest {
                 post("/generate", "{\"inputs\": \"Hi\", \"regular_constraint\": \"[a-z]+\"}", "regular_constraint"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"guided_json\": {\"$ref\": \"#/defs/a\"}}", "guided_json"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"guided_regex\": \"(unclosed\"}", "guided_regex"),
-                post("/v1/completions", "{\"prompt\": \"Hi\", \"prompt_logprobs\": 1}", "prompt_logprobs"),
+                post("/v1/completions", "{\"prompt\": \"Hi\", \"prompt_logprobs\": 21}", "prompt_logprobs"),
+                post("/v1/completions", "{\"prompt\": \"Hi\", \"prompt_logprobs\": 1, \"n\": 2, \"stream\": true}", "prompt_logprobs"),
                 post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"chat_template_kwargs\": 3}",
                         "chat_template_kwargs"),
                 post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], "
@@ -100,7 +101,6 @@ class BadInputTest {
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"logprobs\": 21}", "logprobs"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"logprobs\": -1}", "logprobs"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"logprobs\": true}", "logprobs"),
-                post("/v1/completions", "{\"prompt\": \"Hi\", \"echo\": true, \"logprobs\": 2}", "echo"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"best_of\": 3}", "best_of"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"logit_bias\": {\"1\": 100}}", "logit_bias"),
                 post("/v1/completions", "{\"prompt\": \"Hi\", \"stream\": \"yes\"}", "stream"),

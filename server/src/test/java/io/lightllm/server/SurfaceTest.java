@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,7 +39,7 @@ class SurfaceTest {
         assertTrue(chat.get("count").asInt() > 1, chat.toString());
     }
 
-    /** completions' echo: the prompt's text, then the answer, whole and streamed; with logprobs a 400. */
+    /** completions' echo: the prompt's text, then the answer, whole and streamed. */
     @Test
     void echoPutsThePromptBeforeTheAnswer() {
         String body = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 6, \"temperature\": 0, \"echo\": true";
@@ -52,8 +53,59 @@ class SurfaceTest {
             }
         }
         assertEquals("Once upon a time" + plain, streamed.toString());
-        assertEquals(400, Http.post(server.url() + "/v1/completions", body + ", \"logprobs\": 1}").status());
     }
+
+    /**
+     * vLLM's prompt_logprobs: null for the first prompt token, then each token with its logprob and rank and the
+     * top alternatives, where rank 1 at position i is the token a greedy request on the first i tokens picks.
+     * OpenAI's echo with logprobs: the prompt's tokens first (the first without a logprob), with the same values,
+     * texts joining to the choice's text, offsets counting from its start; streamed, the same lists.
+     */
+    @Test
+    void promptLogprobsAndEchoWithLogprobsScoreThePrompt() {
+        String text = "Once upon a time, there was";
+        int[] ids = server.files().tokenizer().encode(text, true);
+        JsonNode answer = Http.post(server.url() + "/v1/completions", "{\"prompt\": " + JsonOutTestSupport.quote(text)
+                + ", \"max_tokens\": 3, \"temperature\": 0, \"prompt_logprobs\": 2}").json();
+        JsonNode scores = answer.get("choices").get(0).get("prompt_logprobs");
+        assertEquals(ids.length, scores.size(), answer.toString());
+        assertTrue(scores.get(0).isNull());
+        for (int i = 1; i < ids.length; i++) {
+            JsonNode entry = scores.get(i);
+            JsonNode own = entry.get(Integer.toString(ids[i]));
+            assertTrue(own.get("logprob").asDouble() <= 0 && own.get("rank").asInt() >= 1, entry.toString());
+            assertTrue(entry.size() <= 3, "the prompt token and 2 alternatives at most: " + entry);
+            String best = entry.properties().stream().filter(f -> f.getValue().get("rank").asInt() == 1).findFirst().orElseThrow().getKey();
+            int greedy = server.engine().generate(java.util.Arrays.copyOf(ids, i), io.lightllm.engine.SamplingParams.greedy(1)).getFirst().tokens()[0];
+            assertEquals(Integer.toString(greedy), best, "rank 1 is what greedy decoding picks after " + i + " tokens");
+        }
+        String body = "{\"prompt\": " + JsonOutTestSupport.quote(text) + ", \"max_tokens\": 3, \"temperature\": 0, \"echo\": true, \"logprobs\": 1";
+        JsonNode echoed = Http.post(server.url() + "/v1/completions", body + "}").json().get("choices").get(0);
+        JsonNode lp = echoed.get("logprobs");
+        assertEquals(ids.length + 3, lp.get("tokens").size(), lp.toString());
+        assertTrue(lp.get("token_logprobs").get(0).isNull() && lp.get("top_logprobs").get(0).isNull());
+        StringBuilder joined = new StringBuilder();
+        for (int i = 0; i < lp.get("tokens").size(); i++) {
+            assertEquals(joined.length(), lp.get("text_offset").get(i).asInt(), "offset of token " + i);
+            joined.append(lp.get("tokens").get(i).asText());
+        }
+        assertEquals(echoed.get("text").asText(), joined.toString());
+        for (int i = 1; i < ids.length; i++) {
+            assertEquals(scores.get(i).get(Integer.toString(ids[i])).get("logprob").asDouble(), lp.get("token_logprobs").get(i).asDouble(), 1e-6,
+                    "prompt token " + i);
+        }
+        List<String> streamedTokens = new java.util.ArrayList<>();
+        for (String e : Http.events(Http.post(server.url() + "/v1/completions", body + ", \"stream\": true}"))) {
+            JsonNode choice = e.equals("[DONE]") ? null : Http.json(e).get("choices").get(0);
+            if (choice != null && choice.hasNonNull("logprobs")) {
+                choice.get("logprobs").get("tokens").forEach(t -> streamedTokens.add(t.asText()));
+            }
+        }
+        List<String> wholeTokens = new java.util.ArrayList<>();
+        lp.get("tokens").forEach(t -> wholeTokens.add(t.asText()));
+        assertEquals(wholeTokens, streamedTokens);
+    }
+
 
     /**
      * Several prompts in one completions request: n choices per prompt, prompt i's at i * n onwards, each
