@@ -4,6 +4,7 @@ import static io.lightllm.testing.TensorAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
@@ -329,6 +330,37 @@ class AttentionTest {
             Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
             Attention.launchPrefillPortable(device, pa, pqb, int8, table, heads, prefill, 4);
             assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "int8 prefill on " + id);
+        }
+    }
+
+    /**
+     * The JVM's Vector API attention (kernels.jvm.VectorAttention, installed as overrides of the
+     * portable decode and prefill kernels) against the naive attention, with the portable kernels'
+     * bound: GQA, MQA and multi-head, f32 / f16 / int8 pools, ALiBi, sliding windows, cached prefixes,
+     * several splits and key blocks.
+     */
+    @Test
+    void jvmVectorOverridesMatchNaiveAttention() {
+        try (io.lightllm.tornado.jvm.JvmDevice device = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(device);
+            assertTrue(device.hasOverride(Attention.DECODE_PARTIAL) && device.hasOverride(Attention.PREFILL));
+            for (int[] heads : HEADS) {
+                for (DType pool : new DType[] {DType.F32, DType.F16}) {
+                    for (boolean alibi : new boolean[] {false, true}) {
+                        String what = "vector heads " + heads[0] + "/" + heads[1] + " D " + heads[2] + " " + pool + (alibi ? " alibi" : "");
+                        checkDecode(device, new KvFixture(DECODE_LENS, heads[0], heads[1], heads[2], pool, alibi, 31), SPLIT_LEN, 4, what + " decode");
+                        checkPrefill(device, PREFIXES, NEW_TOKENS, heads[0], heads[1], heads[2], pool, alibi, 4, what + " prefill");
+                    }
+                }
+            }
+            // 150 keys: several key blocks of the prefill; a window of 20 over splits of 16
+            checkPrefill(device, new int[] {0, 30}, new int[] {150, 70}, 8, 2, 64, DType.F32, true, 4, "vector prefill, long");
+            KvFixture windowed = new KvFixture(new int[] {1, 23, 70}, 4, 2, 16, DType.F16, true, 43);
+            windowed.window = 20;
+            checkDecode(device, windowed, null, 16, 4, "vector decode, window 20");
+            checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 2, 16, DType.F16, true, false, 20, 4, "vector prefill, window 20");
+            KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
+            checkDecode(device, kv, kv.quantise(), 32, 4, "vector decode, int8 pool");
         }
     }
 

@@ -1,10 +1,12 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelOverride;
 import io.lightllm.tornado.runtime.KernelRef;
 
@@ -29,6 +31,24 @@ public final class JvmOverrides {
                 (Boolean) args[5] ? floats(device, args[4]) : null, (Integer) args[6], (Integer) args[7], (Integer) args[8]);
         override(device, Matmul.MATMUL_INT8_TILED, int8Weights);
         override(device, Matmul.MATMUL_INT8_GEMV, int8Weights);
+        // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
+        override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
+        override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
+    }
+
+    private static int groups(Grid grid) {
+        return (int) (grid.globalSize(0) / grid.localSize(0));
+    }
+
+    /** The arguments with every buffer replaced by its host array. */
+    private static Object[] hostArrays(JvmDevice device, Object[] args) {
+        Object[] out = args.clone();
+        for (int i = 0; i < out.length; i++) {
+            if (out[i] instanceof DeviceBuffer b) {
+                out[i] = device.array(b);
+            }
+        }
+        return out;
     }
 
     /** Registers an override that reports its time like a kernel when the device profiles (launches here are synchronous). */

@@ -275,9 +275,30 @@ public final class VectorMatmul {
         }
     }
 
-    /** f16 through Float.float16ToFloat, which C2 compiles to the CPU's conversion instruction. */
+    /**
+     * f16 in vectors (the Vector API has no half-float conversion): the exponent and mantissa
+     * shifted into an f32's place and multiplied by 2^112 (the exponent bias difference) gives
+     * normal and subnormal values exactly; infinities and NaNs get the all-ones exponent (NaNs made
+     * quiet); the sign is put back. The tail goes through Float.float16ToFloat.
+     */
     private static void widenF16(MemorySegment seg, long byteOffset, int count, float[] dst, int dstOffset) {
-        for (int i = 0; i < count; i++) {
+        int i = 0;
+        if (WIDEN_VECTORS) {
+            FloatVector bias = FloatVector.broadcast(F, 0x1p112f);
+            for (int bound = F.loopBound(count); i < bound; i += LANES) {
+                IntVector h = (IntVector) ShortVector.fromMemorySegment(SHORTS, seg, byteOffset + 2L * i, ORDER)
+                        .convertShape(VectorOperators.ZERO_EXTEND_S2I, INTS, 0);
+                IntVector magnitude = h.and(0x7fff);
+                FloatVector value = magnitude.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(bias);
+                // infinities keep a zero mantissa; NaNs come out quiet, as Float.float16ToFloat gives them
+                IntVector special = magnitude.lanewise(VectorOperators.LSHL, 13).or(0x7f800000)
+                        .or(IntVector.zero(INTS).blend(0x00400000, magnitude.compare(VectorOperators.GT, 0x7c00)));
+                IntVector bits = value.reinterpretAsInts().blend(special, magnitude.compare(VectorOperators.GE, 0x7c00))
+                        .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+                bits.reinterpretAsFloats().intoArray(dst, dstOffset + i);
+            }
+        }
+        for (; i < count; i++) {
             dst[dstOffset + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, byteOffset + 2L * i));
         }
     }

@@ -1,0 +1,237 @@
+package io.lightllm.kernels.jvm;
+
+import io.lightllm.kernels.Attention;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.jvm.JvmDevice;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The JVM's attention over the Token-Attention pool, with the Vector API: the contracts of
+ * {@link Attention#decodeAttentionPartial} and {@link Attention#prefillAttention} (the same
+ * arguments, outputs and softmax; the merge of decode splits stays the portable kernel).
+ *
+ * <p>Why not the portable kernels: run as Java they score one token per work-item with scalar
+ * loads through the kernel context, at well under 1 GB/s of KV. Here one task takes a KV head
+ * and all the query heads that share it (GQA), so every key and value row is read from the pool
+ * once, widened to f32 once (f16 and int8 pools) and used by each of those heads with vector
+ * dot products and FMAs.
+ */
+public final class VectorAttention {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = F.length();
+    /** Keys per block of the prefill's online softmax: the block's K and V stay in the L1/L2 cache. */
+    private static final int KEY_BLOCK = 64;
+    private static final float NEG_INF = Float.NEGATIVE_INFINITY;
+
+    private VectorAttention() {
+    }
+
+    /** The pool of one layer as the kernels take it: keys and values, int8 scales per (slot, kv head) or null. */
+    private record Pool(NativeArray keys, NativeArray values, FloatArray keyScales, FloatArray valueScales, int kvHeads, int headDim) {
+        /** Key (or value) row of (slot, kvHead), widened into {@code dst}; returns its int8 scale (1 otherwise). */
+        float row(boolean key, int slot, int kvHead, float[] dst, int dstOffset) {
+            NativeArray a = key ? keys : values;
+            long element = ((long) slot * kvHeads + kvHead) * headDim;
+            VectorMatmul.widen(a, element, headDim, dst, dstOffset);
+            FloatArray scales = key ? keyScales : valueScales;
+            return scales == null ? 1f : scales.get(slot * kvHeads + kvHead);
+        }
+    }
+
+    // ---- decode ------------------------------------------------------------------------------
+
+    /**
+     * {@link Attention#decodeAttentionPartial}'s outputs for every (request, head, split): one task
+     * per (request, KV head, split), scoring the split's tokens for the KV head's query heads.
+     */
+    public static void decodePartial(JvmDevice device, int groups, Object[] args) {
+        FloatArray partialAcc = (FloatArray) args[0], partialMax = (FloatArray) args[1], partialSum = (FloatArray) args[2];
+        FloatArray q = (FloatArray) args[3];
+        boolean int8 = (Boolean) args[8];
+        IntArray reqToToken = (IntArray) args[9], reqRows = (IntArray) args[10], seqLen = (IntArray) args[11];
+        FloatArray alibi = (Boolean) args[13] ? (FloatArray) args[12] : null;
+        float scale = (Float) args[14];
+        int qHeads = (Integer) args[15], kvHeads = (Integer) args[16], headDim = (Integer) args[17], maxLen = (Integer) args[18];
+        int splits = (Integer) args[19], splitLen = (Integer) args[20], window = (Integer) args[21];
+        Pool pool = new Pool((NativeArray) args[4], (NativeArray) args[5], int8 ? (FloatArray) args[6] : null, int8 ? (FloatArray) args[7] : null,
+                kvHeads, headDim);
+        int group = qHeads / kvHeads;
+        int batch = groups / (qHeads * splits);
+        device.parallelFor(batch * kvHeads * splits, task -> {
+            int split = task % splits, kvHead = (task / splits) % kvHeads, b = task / (splits * kvHeads);
+            int len = seqLen.get(b);
+            int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
+            int end = Math.min(len, split * splitLen + splitLen);
+            int n = Math.max(0, end - start);
+            float[] qs = new float[group * headDim], scores = new float[group * Math.max(n, 1)], row = new float[headDim];
+            for (int g = 0; g < group; g++) {
+                int qBase = (b * qHeads + kvHead * group + g) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    qs[g * headDim + d] = q.get(qBase + d) * scale;
+                }
+            }
+            int[] slots = new int[n];
+            for (int i = 0; i < n; i++) {
+                int t = start + i;
+                slots[i] = reqToToken.get(reqRows.get(b) * maxLen + t);
+                float kScale = pool.row(true, slots[i], kvHead, row, 0);
+                for (int g = 0; g < group; g++) {
+                    float slope = alibi == null ? 0f : alibi.get(kvHead * group + g);
+                    scores[g * n + i] = dot(qs, g * headDim, row, 0, headDim) * kScale + slope * (t - (len - 1));
+                }
+            }
+            float[] maxes = new float[group], sums = new float[group], acc = new float[group * headDim];
+            for (int g = 0; g < group; g++) {
+                float m = NEG_INF;
+                for (int i = 0; i < n; i++) {
+                    m = Math.max(m, scores[g * n + i]);
+                }
+                float sum = 0f;
+                for (int i = 0; i < n; i++) {
+                    float p = (float) Math.exp(scores[g * n + i] - m);
+                    scores[g * n + i] = p;
+                    sum += p;
+                }
+                maxes[g] = m;
+                sums[g] = sum;
+            }
+            for (int i = 0; i < n; i++) {
+                float vScale = pool.row(false, slots[i], kvHead, row, 0);
+                for (int g = 0; g < group; g++) {
+                    axpy(scores[g * n + i] * vScale, row, 0, acc, g * headDim, headDim);
+                }
+            }
+            for (int g = 0; g < group; g++) {
+                int part = (b * qHeads + kvHead * group + g) * splits + split;
+                partialMax.set(part, maxes[g]);
+                partialSum.set(part, sums[g]);
+                for (int d = 0; d < headDim; d++) {
+                    partialAcc.set(part * headDim + d, acc[g * headDim + d]);
+                }
+            }
+        });
+    }
+
+    // ---- prefill -----------------------------------------------------------------------------
+
+    /**
+     * {@link Attention#prefillAttention}'s output: one task per (request, KV head, block of
+     * {@link Attention#BLOCK_Q} new tokens), its query heads' rows updated by an online softmax
+     * over blocks of {@link #KEY_BLOCK} keys, each block's K and V widened once.
+     */
+    public static void prefill(JvmDevice device, int groups, Object[] args) {
+        FloatArray out = (FloatArray) args[0], q = (FloatArray) args[1];
+        boolean int8 = (Boolean) args[6];
+        IntArray reqToToken = (IntArray) args[7], reqRows = (IntArray) args[8];
+        IntArray bStart = (IntArray) args[9], bLen = (IntArray) args[10], bPrefix = (IntArray) args[11];
+        FloatArray alibi = (Boolean) args[13] ? (FloatArray) args[12] : null;
+        float scale = (Float) args[14];
+        int qHeads = (Integer) args[15], kvHeads = (Integer) args[16], headDim = (Integer) args[17], maxLen = (Integer) args[18];
+        int qBlocks = (Integer) args[19], window = (Integer) args[20];
+        Pool pool = new Pool((NativeArray) args[2], (NativeArray) args[3], int8 ? (FloatArray) args[4] : null, int8 ? (FloatArray) args[5] : null,
+                kvHeads, headDim);
+        int group = qHeads / kvHeads;
+        int batch = groups / (qHeads * qBlocks);
+        device.parallelFor(batch * kvHeads * qBlocks, task -> {
+            int block = task % qBlocks, kvHead = (task / qBlocks) % kvHeads, b = task / (qBlocks * kvHeads);
+            int q0 = block * Attention.BLOCK_Q, newLen = bLen.get(b);
+            if (q0 >= newLen) {
+                return;
+            }
+            int rows = Math.min(Attention.BLOCK_Q, newLen - q0), prefix = bPrefix.get(b), firstRow = bStart.get(b) + q0;
+            int queries = rows * group; // query i: row i / group, head kvHead * group + i % group
+            float[] qs = new float[queries * headDim], acc = new float[queries * headDim];
+            float[] runMax = new float[queries], runSum = new float[queries];
+            java.util.Arrays.fill(runMax, NEG_INF);
+            for (int i = 0; i < queries; i++) {
+                int qBase = ((firstRow + i / group) * qHeads + kvHead * group + i % group) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    qs[i * headDim + d] = q.get(qBase + d) * scale;
+                }
+            }
+            float[] keys = new float[KEY_BLOCK * headDim], values = new float[KEY_BLOCK * headDim];
+            float[] keyScale = new float[KEY_BLOCK], valueScale = new float[KEY_BLOCK], p = new float[KEY_BLOCK];
+            int keyEnd = prefix + q0 + rows;
+            int keyStart = window > 0 ? Math.max(0, prefix + q0 - window + 1) : 0;
+            for (int k0 = keyStart; k0 < keyEnd; k0 += KEY_BLOCK) {
+                int count = Math.min(KEY_BLOCK, keyEnd - k0);
+                for (int c = 0; c < count; c++) {
+                    int slot = reqToToken.get(reqRows.get(b) * maxLen + k0 + c);
+                    keyScale[c] = pool.row(true, slot, kvHead, keys, c * headDim);
+                    valueScale[c] = pool.row(false, slot, kvHead, values, c * headDim);
+                }
+                for (int i = 0; i < queries; i++) {
+                    int qPos = prefix + q0 + i / group;
+                    float slope = alibi == null ? 0f : alibi.get(kvHead * group + i % group);
+                    float blockMax = NEG_INF;
+                    for (int c = 0; c < count; c++) {
+                        int kPos = k0 + c;
+                        boolean visible = kPos <= qPos && (window == 0 || kPos > qPos - window);
+                        p[c] = visible ? dot(qs, i * headDim, keys, c * headDim, headDim) * keyScale[c] + slope * (kPos - qPos) : NEG_INF;
+                        blockMax = Math.max(blockMax, p[c]);
+                    }
+                    if (blockMax == NEG_INF) {
+                        continue; // no visible key in this block for this query
+                    }
+                    float newMax = Math.max(runMax[i], blockMax);
+                    float rescale = runMax[i] == NEG_INF ? 0f : (float) Math.exp(runMax[i] - newMax);
+                    scaleRow(acc, i * headDim, headDim, rescale);
+                    float sum = 0f;
+                    for (int c = 0; c < count; c++) {
+                        float e = p[c] == NEG_INF ? 0f : (float) Math.exp(p[c] - newMax);
+                        sum += e;
+                        if (e != 0f) {
+                            axpy(e * valueScale[c], values, c * headDim, acc, i * headDim, headDim);
+                        }
+                    }
+                    runSum[i] = runSum[i] * rescale + sum;
+                    runMax[i] = newMax;
+                }
+            }
+            for (int i = 0; i < queries; i++) {
+                int outBase = ((firstRow + i / group) * qHeads + kvHead * group + i % group) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    out.set(outBase + d, acc[i * headDim + d] / runSum[i]);
+                }
+            }
+        });
+    }
+
+    // ---- vector helpers ----------------------------------------------------------------------
+
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) {
+            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += a[aOff + i] * b[bOff + i];
+        }
+        return s;
+    }
+
+    /** y += alpha * x. */
+    private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        FloatVector a = FloatVector.broadcast(F, alpha);
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += LANES) {
+            FloatVector.fromArray(F, x, xOff + i).fma(a, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    private static void scaleRow(float[] y, int off, int n, float factor) {
+        for (int i = 0; i < n; i++) {
+            y[off + i] *= factor;
+        }
+    }
+
+}
