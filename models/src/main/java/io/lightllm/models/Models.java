@@ -57,17 +57,42 @@ public final class Models {
     }
 
     public static ModelConfig dummyConfig(String presetOrConfig) {
+        return Architectures.readConfig(dummyConfigJson(presetOrConfig), "preset " + presetOrConfig);
+    }
+
+    /** The config.json of a preset, or the given config.json file. */
+    private static com.fasterxml.jackson.databind.JsonNode dummyConfigJson(String presetOrConfig) {
         java.nio.file.Path path = java.nio.file.Path.of(presetOrConfig);
-        if (java.nio.file.Files.isRegularFile(path)) {
-            return Architectures.readConfig(path);
-        }
-        try (java.io.InputStream in = Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
+        try (java.io.InputStream in = java.nio.file.Files.isRegularFile(path) ? java.nio.file.Files.newInputStream(path)
+                : Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
             if (in == null) {
                 throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b, mixtral-8x7b; or a config.json path)");
             }
-            return Architectures.readConfig(new com.fasterxml.jackson.databind.ObjectMapper().readTree(in), "preset " + presetOrConfig);
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in);
         } catch (java.io.IOException e) {
             throw new ModelLoadException("cannot read preset " + presetOrConfig + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Writes the dummy model of a preset or config.json as a Hugging Face checkpoint in {@code dir}:
+     * config.json and model.safetensors with the same random weights {@link #dummy} makes (for
+     * benchmarks that read files: serving, other engines on the same files). Returns the bytes of weights.
+     */
+    public static long writeDummyCheckpoint(String presetOrConfig, DType dtype, java.nio.file.Path dir) throws java.io.IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode json = (com.fasterxml.jackson.databind.node.ObjectNode) dummyConfigJson(presetOrConfig).deepCopy();
+        json.put("torch_dtype", switch (dtype) {
+            case F32 -> "float32";
+            case F16 -> "float16";
+            default -> "bfloat16";
+        });
+        ModelConfig c = Architectures.readConfig(json, "preset " + presetOrConfig);
+        java.nio.file.Files.createDirectories(dir);
+        java.nio.file.Files.writeString(dir.resolve("config.json"), json.toPrettyString());
+        try (DummyWeights weights = new DummyWeights(TensorShapes.of(Architectures.of(c), c), dtype)) {
+            List<io.lightllm.models.weights.Tensor> tensors = weights.names().stream().map(weights::get).toList();
+            io.lightllm.models.weights.SafetensorsWriter.write(dir.resolve("model.safetensors"), tensors);
+            return tensors.stream().mapToLong(t -> t.data().byteSize()).sum();
         }
     }
 

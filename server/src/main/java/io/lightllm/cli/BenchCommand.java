@@ -10,7 +10,8 @@ import io.lightllm.tornado.api.DType;
 /**
  * {@code lightllm bench static ...}: the static batch benchmark of a model;
  * {@code lightllm bench kernels ...}: the kernel library's throughput on a device;
- * {@code lightllm bench serve ...}: a running server's latency and throughput under a request load.
+ * {@code lightllm bench serve ...}: a running server's latency and throughput under a request load;
+ * {@code lightllm bench checkpoint ...}: a dummy model written as a Hugging Face checkpoint.
  */
 final class BenchCommand implements Main.Command {
     @Override
@@ -58,12 +59,25 @@ final class BenchCommand implements Main.Command {
                   --seed S                 (default 0)
                   --out FILE / --plot FILE / --replot FILE   JSON results, a latency plot, or a plot of saved results
                 """;
-        return subcommand == null ? "usage: lightllm bench static|kernels|serve [flags]\n\n" + staticHelp + "\n" + kernelsHelp + "\n" + serveHelp
+        String checkpointHelp = """
+                usage: lightllm bench checkpoint --model PRESET|config.json --out DIR [flags]
+                       (random weights of a preset's shapes, as --load-format dummy makes them, written as a Hugging Face
+                       checkpoint: for benchmarks that read files, such as serve or another engine on the same files)
+
+                  --model PRESET|FILE      llama-1b, llama-8b, mixtral-8x7b, or a config.json (required)
+                  --out DIR                where config.json and model.safetensors go (required)
+                  --dtype bf16|f16|f32     (default bf16)
+                  --tokenizer DIR          copies tokenizer.json, tokenizer.model, tokenizer_config.json and
+                                           special_tokens_map.json from DIR (those present)
+                """;
+        return subcommand == null ? "usage: lightllm bench static|kernels|serve|checkpoint [flags]\n\n" + staticHelp + "\n" + kernelsHelp + "\n"
+                + serveHelp + "\n" + checkpointHelp
                 : switch (subcommand) {
                     case "static" -> staticHelp;
                     case "kernels" -> kernelsHelp;
                     case "serve" -> serveHelp;
-                    default -> "unknown benchmark '" + subcommand + "' (static, kernels, serve)";
+                    case "checkpoint" -> checkpointHelp;
+                    default -> "unknown benchmark '" + subcommand + "' (static, kernels, serve, checkpoint)";
                 };
     }
 
@@ -75,13 +89,36 @@ final class BenchCommand implements Main.Command {
 
     @Override
     public int run(Flags f) throws Exception {
-        String what = f.positional("benchmark name (static, kernels, serve)");
+        String what = f.positional("benchmark name (static, kernels, serve, checkpoint)");
         return switch (what) {
             case "static" -> runStatic(f);
             case "kernels" -> runKernels(f);
             case "serve" -> ServeBenchFlags.run(f);
-            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels, serve)");
+            case "checkpoint" -> writeCheckpoint(f);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels, serve, checkpoint)");
         };
+    }
+
+    private static int writeCheckpoint(Flags f) throws java.io.IOException {
+        String model = f.required("model");
+        java.nio.file.Path out = java.nio.file.Path.of(f.required("out"));
+        DType dtype = DType.fromName(f.string("dtype", "bf16"));
+        java.nio.file.Path tokenizer = f.has("tokenizer") ? java.nio.file.Path.of(f.required("tokenizer")) : null;
+        f.checkAllRead();
+        if (tokenizer != null && !java.nio.file.Files.isDirectory(tokenizer)) {
+            throw new IllegalArgumentException("--tokenizer " + tokenizer + ": no such directory");
+        }
+        long bytes = io.lightllm.models.Models.writeDummyCheckpoint(model, dtype, out);
+        if (tokenizer != null) {
+            for (String name : new String[] {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"}) {
+                if (java.nio.file.Files.isRegularFile(tokenizer.resolve(name))) {
+                    java.nio.file.Files.copy(tokenizer.resolve(name), out.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        System.out.printf("wrote %s: config.json, model.safetensors (%.2f GiB of %s weights)%s%n", out, bytes / (double) (1L << 30), dtype,
+                tokenizer == null ? "" : ", the tokenizer of " + tokenizer);
+        return 0;
     }
 
     private static int runKernels(Flags f) {

@@ -63,7 +63,8 @@ class MainTest {
     @Test
     void everyCommandListsItsFlagsOnHelp() {
         for (String[] args : new String[][] {{"generate", "--help"}, {"serve", "--help"}, {"devices", "--help"}, {"bench", "--help"},
-                {"bench", "serve", "--help"}, {"bench", "static", "-h"}, {"bench", "kernels", "--help"}}) {
+                {"bench", "serve", "--help"}, {"bench", "static", "-h"}, {"bench", "kernels", "--help"},
+                {"bench", "checkpoint", "--help"}}) {
             Result r = run(args);
             assertEquals(0, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.out().startsWith("usage: lightllm " + args[0]), r.out());
@@ -97,6 +98,20 @@ class MainTest {
         // the text that the model's author documents for this prompt (shared/README.md)
         assertTrue(r.out().contains("\"text\":\", there was a little girl named Lily."), r.out());
         assertTrue(r.out().contains("\"prompt_ids\":[1,"), r.out());
+    }
+
+    /** bench checkpoint writes a loadable Hugging Face directory, the tokenizer copied beside it (Models' test checks the weights). */
+    @Test
+    void benchCheckpointWritesALoadableDirectory(@TempDir Path tmp) {
+        Path out = tmp.resolve("ckpt");
+        Result written = run("bench", "checkpoint", "--model", SharedData.tinyFixture("llama").resolve("config.json").toString(),
+                "--out", out.toString(), "--tokenizer", SharedData.tinyFixture("llama").toString());
+        assertEquals(0, written.code(), written.err());
+        assertTrue(Files.isRegularFile(out.resolve("model.safetensors")) && Files.isRegularFile(out.resolve("tokenizer.json")), written.out());
+        Result generated = run("generate", "--model", out.toString(), "--prompt", "Once upon a time", "--max-new-tokens", "4", "--json");
+        assertEquals(0, generated.code(), generated.err());
+        assertTrue(generated.out().contains("\"output_ids\":["), generated.out());
+        assertEquals(2, run("bench", "checkpoint", "--model", "llama-1b").code(), "--out is required");
     }
 
     @Test

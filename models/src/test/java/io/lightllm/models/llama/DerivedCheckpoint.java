@@ -3,7 +3,7 @@ package io.lightllm.models.llama;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.config.JsonFields;
-import io.lightllm.models.weights.SafetensorsTestFiles;
+import io.lightllm.models.weights.SafetensorsWriter;
 import io.lightllm.models.weights.SafetensorsWeights;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.TensorType;
@@ -115,7 +115,7 @@ final class DerivedCheckpoint {
             }
         }
         Files.writeString(dir.resolve("config.json"), config.toPrettyString());
-        SafetensorsTestFiles.write(dir.resolve("model.safetensors"), new ArrayList<>(tensors.values()));
+        SafetensorsWriter.write(dir.resolve("model.safetensors"), new ArrayList<>(tensors.values()));
         return dir;
     }
 

@@ -96,8 +96,8 @@ class SafetensorsWeightsTest {
                 map.append(map.isEmpty() ? "" : ",").append('"').append(name).append("\":\"")
                         .append(early ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors").append('"');
             }
-            SafetensorsTestFiles.write(dir.resolve("model-00001-of-00002.safetensors"), first);
-            SafetensorsTestFiles.write(dir.resolve("model-00002-of-00002.safetensors"), second);
+            SafetensorsWriter.write(dir.resolve("model-00001-of-00002.safetensors"), first);
+            SafetensorsWriter.write(dir.resolve("model-00002-of-00002.safetensors"), second);
             Files.writeString(dir.resolve(SafetensorsWeights.INDEX_FILE), "{\"metadata\":{},\"weight_map\":{" + map + "}}");
 
             try (SafetensorsWeights sharded = SafetensorsWeights.open(dir, LoadOptions.quietly())) {
@@ -115,7 +115,7 @@ class SafetensorsWeightsTest {
     @Test
     void indexNamingAMissingTensor(@TempDir Path dir) throws IOException {
         try (SafetensorsWeights single = SafetensorsWeights.open(STORIES, LoadOptions.quietly())) {
-            SafetensorsTestFiles.write(dir.resolve("a.safetensors"), List.of(single.get("model.norm.weight")));
+            SafetensorsWriter.write(dir.resolve("a.safetensors"), List.of(single.get("model.norm.weight")));
         }
         Files.writeString(dir.resolve(SafetensorsWeights.INDEX_FILE),
                 "{\"weight_map\":{\"model.norm.weight\":\"a.safetensors\",\"lm_head.weight\":\"a.safetensors\"}}");
