@@ -81,6 +81,24 @@ class TensorParallelTest {
     }
 
     /**
+     * tp 8 (the fixtures' 4 heads stop at tp 4): random weights of an 8-head shape, each kv head its
+     * own rank's (8 kv heads) or replicated over four ranks (2 kv heads), against one device.
+     */
+    @ParameterizedTest(name = "{0} kv heads at tp 8")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {8, 2})
+    void dummyModelAtTp8(int kvHeads, @org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        Path config = java.nio.file.Files.writeString(dir.resolve("config.json"), ("{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\","
+                + " \"hidden_size\": 128, \"intermediate_size\": 256, \"num_hidden_layers\": 2, \"num_attention_heads\": 8,"
+                + " \"num_key_value_heads\": %d, \"vocab_size\": 512, \"max_position_embeddings\": 256, \"rms_norm_eps\": 1e-5,"
+                + " \"tie_word_embeddings\": false}").formatted(kvHeads));
+        int[][] prompts = {{1, 5, 9, 17}, {1, 3, 200, 7, 7, 40}};
+        try (CausalLM one = Models.dummy(config.toString(), DType.F32, new JvmDevice(1), Models.Quantization.NONE, true);
+             CausalLM split = Models.dummy(config.toString(), DType.F32, RankDevices.resolve("jvm", 8), Models.Quantization.NONE, true)) {
+            compare(new GreedyRunner(one, prompts, 12, DType.F32), new GreedyRunner(split, prompts, 12, DType.F32), kvHeads + " kv heads at tp 8");
+        }
+    }
+
+    /**
      * Two ranks sharing one OpenCL device (PoCL in CI), meeting in host memory: against the same
      * device at tp 1, so only the split changes (same tolerance as on the JVM).
      */
