@@ -3,6 +3,8 @@ package io.lightllm.server;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import io.javalin.Javalin;
 import io.javalin.config.JavalinConfig;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.ServerConnector;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import io.javalin.json.JsonMapper;
@@ -85,10 +87,23 @@ public final class ApiServer implements AutoCloseable {
         return "http://" + host + ":" + port();
     }
 
+    /** Connections the kernel queues for the acceptor (see configure). */
+    static final int ACCEPT_QUEUE = 4096;
+
     private void configure(JavalinConfig config) {
         config.startup.showJavalinBanner = false;
         config.concurrency.useVirtualThreads = true;
         config.http.maxRequestSize = state.config().maxBodyBytes();
+        // Our own connector only for its accept queue: Jetty's default (0) leaves the JVM's 50, so a
+        // burst of a few hundred clients connecting at once (a benchmark at rate inf) had ~30 reset
+        // before the acceptor took them; the kernel caps the queue at net.core.somaxconn.
+        config.jetty.addConnector((server, http) -> {
+            ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+            connector.setHost(state.config().host());
+            connector.setPort(state.config().port());
+            connector.setAcceptQueueSize(ACCEPT_QUEUE);
+            return connector;
+        });
         config.jsonMapper(new JacksonMapper());
         StatusHandlers status = new StatusHandlers(state);
         var r = config.routes;
