@@ -4,11 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -53,24 +48,9 @@ class ConcurrencyTest {
         return events.size() - 1;
     }
 
-    /** A client that reads three events over a raw socket and then closes the connection mid-stream. */
+    /** A client that reads three events and then closes the connection mid-stream. */
     private static int hangUp(int i) throws Exception {
-        byte[] b = body(i).getBytes(StandardCharsets.UTF_8);
-        try (Socket s = new Socket("127.0.0.1", server.port())) {
-            OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: " + b.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(b);
-            out.flush();
-            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
-            int events = 0;
-            for (String line = in.readLine(); line != null && events < 3; line = in.readLine()) {
-                if (line.startsWith("data: ")) {
-                    events++;
-                }
-            }
-            return events;
-        }
+        return Http.hangUpAfter(server.port(), "/v1/completions", body(i), 3).events();
     }
 
     @Test

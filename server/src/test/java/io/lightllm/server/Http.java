@@ -64,6 +64,33 @@ final class Http {
         return out;
     }
 
+    /**
+     * A client that POSTs {@code body} to {@code path} over its own socket, reads the status line and then
+     * {@code events} SSE events (fewer if the stream ends), and closes the connection: a client that goes
+     * away mid-stream. Returns the status line and the events read.
+     */
+    static HangUp hangUpAfter(int port, String path, String body, int events) throws IOException {
+        byte[] b = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            java.io.OutputStream out = s.getOutputStream();
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: " + b.length
+                    + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write(b);
+            out.flush();
+            java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                    java.nio.charset.StandardCharsets.UTF_8));
+            String status = in.readLine();
+            int read = 0;
+            for (String line = in.readLine(); line != null && read < events; line = in.readLine()) {
+                read += line.startsWith("data: ") ? 1 : 0;
+            }
+            return new HangUp(status, read);
+        }
+    }
+
+    /** What {@link #hangUpAfter} saw. */
+    record HangUp(String statusLine, int events) { }
+
     static JsonNode json(String s) {
         try {
             return JsonBody.MAPPER.readTree(s);

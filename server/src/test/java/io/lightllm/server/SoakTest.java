@@ -10,11 +10,6 @@ import io.lightllm.engine.RouterConfig;
 import io.lightllm.models.Models;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -124,28 +119,15 @@ class SoakTest {
         return "finished";
     }
 
-    /** A streaming client that reads two events and closes the connection; a 503 before them is a refusal. */
+    /** A streaming client that reads two events and closes the connection; a 503 is a refusal. */
     private static String hangUp(ModelServer server, String prompt, int maxTokens) throws Exception {
-        byte[] b = ("{\"prompt\": " + JsonOutTestSupport.quote(prompt) + ", \"max_tokens\": " + maxTokens + ", \"stream\": true}")
-                .getBytes(StandardCharsets.UTF_8);
-        try (Socket s = new Socket("127.0.0.1", server.port())) {
-            OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: " + b.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(b);
-            out.flush();
-            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
-            String status = in.readLine();
-            if (status != null && status.contains(" 503 ")) {
-                return "refused";
-            }
-            assertTrue(status != null && status.contains(" 200 "), String.valueOf(status));
-            int events = 0;
-            for (String line = in.readLine(); line != null && events < 2; line = in.readLine()) {
-                events += line.startsWith("data: ") ? 1 : 0;
-            }
-            return "hung up";
+        Http.HangUp h = Http.hangUpAfter(server.port(), "/v1/completions",
+                "{\"prompt\": " + JsonOutTestSupport.quote(prompt) + ", \"max_tokens\": " + maxTokens + ", \"stream\": true}", 2);
+        if (h.statusLine() != null && h.statusLine().contains(" 503 ")) {
+            return "refused";
         }
+        assertTrue(h.statusLine() != null && h.statusLine().contains(" 200 "), String.valueOf(h.statusLine()));
+        return "hung up";
     }
 
     /** Polls the engine until nothing runs or waits (a hung-up request leaves at the step after its write fails). */

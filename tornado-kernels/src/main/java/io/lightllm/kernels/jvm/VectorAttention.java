@@ -81,7 +81,7 @@ public final class VectorAttention {
                 float kScale = pool.row(true, slots[i], kvHead, row, 0);
                 for (int g = 0; g < group; g++) {
                     float slope = alibi == null ? 0f : alibi.get(kvHead * group + g);
-                    scores[g * n + i] = dot(qs, g * headDim, row, 0, headDim) * kScale + slope * (t - (len - 1));
+                    scores[g * n + i] = VectorMatmul.dot(qs, g * headDim, row, 0, headDim) * kScale + slope * (t - (len - 1));
                 }
             }
             float[] maxes = new float[group], sums = new float[group], acc = new float[group * headDim];
@@ -171,7 +171,7 @@ public final class VectorAttention {
                     for (int c = 0; c < count; c++) {
                         int kPos = k0 + c;
                         boolean visible = kPos <= qPos && (window == 0 || kPos > qPos - window);
-                        p[c] = visible ? dot(qs, i * headDim, keys, c * headDim, headDim) * keyScale[c] + slope * (kPos - qPos) : NEG_INF;
+                        p[c] = visible ? VectorMatmul.dot(qs, i * headDim, keys, c * headDim, headDim) * keyScale[c] + slope * (kPos - qPos) : NEG_INF;
                         blockMax = Math.max(blockMax, p[c]);
                     }
                     if (blockMax == NEG_INF) {
@@ -202,19 +202,6 @@ public final class VectorAttention {
     }
 
     // ---- vector helpers ----------------------------------------------------------------------
-
-    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            s += a[aOff + i] * b[bOff + i];
-        }
-        return s;
-    }
 
     /** y += alpha * x. */
     private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {

@@ -318,7 +318,8 @@ public final class VectorMatmul {
 
     // ---- dot products --------------------------------------------------------------------
 
-    private static float dot(float[] x, int xOff, float[] w, int wOff, int k) {
+    /** x[xOff..] · w[wOff..] over k elements (also VectorAttention's q · k). */
+    static float dot(float[] x, int xOff, float[] w, int wOff, int k) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int bound = F.loopBound(k); i < bound; i += LANES) {
