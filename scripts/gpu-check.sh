@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve | prefix
-# (default: selftest tests bench static serve).
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve |
+# checkpoint | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
+# Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
+# tokenizer in shared/tokenizers, packed with pack.sh).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
@@ -50,12 +52,32 @@ for s in $stages; do
         --sweep 10,50,200,inf --input-len 64 --output-len 64 --seed 0 --out "$out/serving.json" \
         --plot "$out/serving-stories260K-h100.png" 2>&1 | tee "$out/serving.log" | grep -vE "^WARN"
       kill $server; wait $server 2>/dev/null ;;
+    checkpoint)
+      # random bf16 weights of Llama-3-8B's shape with the llama2 tokenizer (14.4 GB), written by the engine itself
+      [ -f "${CKPT:=/tmp/llama8b-32k}/model.safetensors" ] || "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench checkpoint \
+        --model ../bench/configs/llama-8b-32k.json --out "$CKPT" --tokenizer shared/tokenizers/llama2 2>&1 | tail -1 ;;
+    chunked)
+      # chunked prefill's target (issue 15): 64 short streams (128 in / 256 out) measured while 4,096-token prompts
+      # arrive beside them; their p99 inter-token latency against the median, with chunks of 512 and without
+      for chunk in 0 512; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:=/tmp/llama8b-32k}" --device cuda:0 --port 18082 \
+          --chunked-prefill-size $chunk > "$out/serve-chunked-$chunk.log" 2>&1 &
+        server=$!
+        for i in $(seq 1 600); do sleep 1; curl -sf localhost:18082/health >/dev/null && break; done
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18082 --num-prompts 24 --request-rate 1 \
+          --input-len 4096 --output-len 16 --seed 1 > "$out/chunked-$chunk-long.log" 2>&1 &
+        long=$!
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18082 --num-prompts 64 --max-concurrency 64 \
+          --input-len 128 --output-len 256 --seed 0 --out "$out/chunked-$chunk.json" 2>&1 | tee "$out/chunked-$chunk.log" | grep -iE "itl|tpot|ttft|throughput"
+        wait $long; grep -iE "ttft|throughput" "$out/chunked-$chunk-long.log"
+        kill $server; wait $server 2>/dev/null
+      done ;;
     prefix)
-      # the prefix cache's target (issue 15): an 8B-shaped checkpoint (CKPT, from shared/peers/write_llama_checkpoint.py),
+      # the prefix cache's target (issue 15): the 8B-shaped checkpoint of the checkpoint stage ($CKPT),
       # 2,000-token shared system prompts and 100-token questions, median TTFT with the cache and without
       for mode in cache nocache; do
         flag=$([ $mode = nocache ] && echo --disable-prefix-cache)
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:?CKPT: an HF checkpoint directory}" --device cuda:0 --port 18081 \
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:=/tmp/llama8b-32k}" --device cuda:0 --port 18081 \
           $flag > "$out/serve-$mode.log" 2>&1 &
         server=$!
         for i in $(seq 1 600); do sleep 1; curl -sf localhost:18081/health >/dev/null && break; done

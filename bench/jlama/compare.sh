@@ -14,13 +14,7 @@ shared=$(cd "$root/../shared" && pwd)
 java=${JAVA_HOME:+$JAVA_HOME/bin/}java
 
 if [[ ! -f $ckpt/model.safetensors ]]; then
-  cat > /tmp/llama1b-32k.json <<'JSON'
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192,
- "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 32000,
- "max_position_embeddings": 4096, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "tie_word_embeddings": true,
- "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16"}
-JSON
-  "$root/scripts/lightllm" bench checkpoint --model /tmp/llama1b-32k.json --out "$ckpt" --tokenizer "$shared/tokenizers/llama2"
+  "$root/scripts/lightllm" bench checkpoint --model "$root/bench/configs/llama-1b-32k.json" --out "$ckpt" --tokenizer "$shared/tokenizers/llama2"
 fi
 if [[ ! -f $LIB/jlama-core-0.8.4.jar ]]; then
   (cd "$here" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$LIB")
