@@ -44,6 +44,11 @@ public final class QuantBlocks {
         return 128 + 64 + 16 + 2;
     }
 
+    /** Blocks in a row of {@code k} elements (a partial last block only in int4 rows, padded with zero codes). */
+    public static int rowBlocks(int format, int k) {
+        return (k + blockSize(format) - 1) / blockSize(format);
+    }
+
     /** Element {@code j} of the block at byte {@code at}. */
     public static float weight(ByteArray w, int format, int at, int j) {
         return scale(w, format, at, j) * code(w, format, at, j) - offset(w, format, at, j);

@@ -34,6 +34,16 @@ public enum QuantFormat {
         return code;
     }
 
+    /** The format of a kernel's format argument. */
+    public static QuantFormat of(int code) {
+        for (QuantFormat f : values()) {
+            if (f.code == code) {
+                return f;
+            }
+        }
+        throw new IllegalArgumentException("no quantised format has code " + code);
+    }
+
     public int blockSize() {
         return QuantBlocks.blockSize(code);
     }
@@ -42,27 +52,32 @@ public enum QuantFormat {
         return QuantBlocks.blockBytes(code);
     }
 
-    /** Bytes of one row of {@code k} elements; k must be a whole number of blocks. */
+    /**
+     * Bytes of one row of {@code k} elements. GGUF rows hold whole blocks; an int4 row whose k is not
+     * a multiple of 128 ends with a partial group, padded with zero codes (so any k quantises).
+     */
     public long rowBytes(int k) {
-        if (k % blockSize() != 0) {
+        if (this != INT4 && k % blockSize() != 0) {
             throw new IllegalArgumentException(this + " rows hold whole blocks of " + blockSize() + " elements; " + k + " is not a multiple");
         }
-        return (long) k / blockSize() * blockBytes();
+        return (long) QuantBlocks.rowBlocks(code, k) * blockBytes();
     }
 
-    /** Every element of {@code blocks} (whole blocks) as floats, in order. */
-    public FloatArray dequantize(MemorySegment blocks) {
-        if (blocks.byteSize() % blockBytes() != 0) {
-            throw new IllegalArgumentException(this + " data of " + blocks.byteSize() + " bytes is not a whole number of blocks of " + blockBytes());
+    /** The matrix [rows, k] that {@code data} (rows of blocks) holds, as floats. */
+    public FloatArray dequantize(MemorySegment data, int rows, int k) {
+        long rowBytes = rowBytes(k);
+        if (data.byteSize() != rows * rowBytes) {
+            throw new IllegalArgumentException(this + " data of " + data.byteSize() + " bytes is not " + rows + " rows of " + rowBytes);
         }
-        long count = blocks.byteSize() / blockBytes();
-        FloatArray out = FloatArray.allocate(Math.toIntExact(count * blockSize()));
-        ByteArray w = (ByteArray) NativeArray.wrap(blocks, DType.I8);
-        float[] unit = new float[blockSize()];
-        for (int b = 0; b < count; b++) {
-            decodeBlock(w, b * blockBytes(), unit);
-            for (int j = 0; j < unit.length; j++) {
-                out.set(b * blockSize() + j, unit[j]);
+        FloatArray out = FloatArray.allocate(Math.toIntExact((long) rows * k));
+        ByteArray w = (ByteArray) NativeArray.wrap(data, DType.I8);
+        float[] block = new float[blockSize()];
+        for (int r = 0; r < rows; r++) {
+            for (int j0 = 0; j0 < k; j0 += blockSize()) {
+                decodeBlock(w, Math.toIntExact(r * rowBytes + (long) j0 / blockSize() * blockBytes()), block);
+                for (int j = 0; j < Math.min(blockSize(), k - j0); j++) {
+                    out.set(r * k + j0 + j, block[j]);
+                }
             }
         }
         return out;
@@ -95,22 +110,23 @@ public enum QuantFormat {
         ByteArray out = ByteArray.allocate(Math.toIntExact(rows * rowBytes));
         MemorySegment seg = out.segment();
         int group = INT4.blockSize(), half = group / 2;
+        float[] v = new float[group];
         for (int r = 0; r < rows; r++) {
-            for (int g = 0; g < cols / group; g++) {
-                long src = (long) r * cols + (long) g * group;
-                long at = r * rowBytes + (long) g * INT4.blockBytes();
+            for (int g = 0; g * group < cols; g++) {
+                int from = r * cols + g * group, count = Math.min(group, cols - g * group);
                 float maxAbs = 0f;
                 for (int j = 0; j < group; j++) {
-                    maxAbs = Math.max(maxAbs, Math.abs(w.getFloat((int) (src + j))));
+                    v[j] = j < count ? w.getFloat(from + j) : 0f; // a partial last group is padded with zeros
+                    maxAbs = Math.max(maxAbs, Math.abs(v[j]));
                 }
                 if (!Float.isFinite(maxAbs)) {
                     throw new IllegalArgumentException("weight row " + r + " holds a non-finite value");
                 }
                 float scale = maxAbs / 7f;
+                long at = r * rowBytes + (long) g * INT4.blockBytes();
                 seg.set(LITTLE_ENDIAN_FLOAT, at, scale);
                 for (int j = 0; j < half; j++) {
-                    int lo = code4(w.getFloat((int) (src + j)), scale), hi = code4(w.getFloat((int) (src + j + half)), scale);
-                    seg.set(ValueLayout.JAVA_BYTE, at + 4 + j, (byte) (lo | hi << 4));
+                    seg.set(ValueLayout.JAVA_BYTE, at + 4 + j, (byte) (code4(v[j], scale) | code4(v[j + half], scale) << 4));
                 }
             }
         }

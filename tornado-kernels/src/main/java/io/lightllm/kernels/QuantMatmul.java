@@ -32,7 +32,7 @@ public final class QuantMatmul {
         int ty = ctx.localIdy;
         int row = ctx.groupIdy * tile + ty;
         int wRow = ctx.groupIdx * tile + ty;
-        int rowBytes = k / QuantBlocks.blockSize(format) * QuantBlocks.blockBytes(format);
+        int rowBytes = QuantBlocks.rowBlocks(format, k) * QuantBlocks.blockBytes(format);
         float acc = 0f;
         for (int k0 = 0; k0 < k; k0 += tile) {
             int kk = k0 + tx;
@@ -70,13 +70,14 @@ public final class QuantMatmul {
         if (col < n) {
             int size = QuantBlocks.blockSize(format);
             int bytes = QuantBlocks.blockBytes(format);
-            int rowAt = col * (k / size * bytes);
+            int rowAt = col * QuantBlocks.rowBlocks(format, k) * bytes;
             for (int u = lane * QuantBlocks.UNIT; u < k; u += team * QuantBlocks.UNIT) {
                 int at = rowAt + u / size * bytes;
                 int j0 = u % size;
                 float s = QuantBlocks.scale(w, format, at, j0);
                 float o = QuantBlocks.offset(w, format, at, j0);
-                for (int j = 0; j < QuantBlocks.UNIT; j++) {
+                int end = Math.min(QuantBlocks.UNIT, k - u); // a run short of UNIT ends an int4 row of a partial group
+                for (int j = 0; j < end; j++) {
                     float wv = s * QuantBlocks.code(w, format, at, j0 + j) - o;
                     for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
                         if (r < rows) {
@@ -92,7 +93,7 @@ public final class QuantMatmul {
 
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of k / blockSize blocks). Decode-sized m runs the GEMV kernel, larger m the tiled one.
+     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m the tiled one.
      */
     public static void launch(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {

@@ -3,6 +3,7 @@ package io.lightllm.kernels;
 import static io.lightllm.testing.TensorAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.CudaCheck;
 import io.lightllm.testing.TensorAssert;
@@ -12,6 +13,7 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.compiler.Dialect;
 import io.lightllm.tornado.compiler.KernelCompiler;
+import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
@@ -64,7 +66,7 @@ class QuantMatmulTest {
         FloatArray a = TensorAssert.random(m * k, 1f, 31);
         ByteArray w = randomBlocks(format, N, k, 32);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 33) : null;
-        MatmulReference ref = MatmulReference.of(a, format.dequantize(w.segment()), null, bias, m, N, k);
+        MatmulReference ref = MatmulReference.of(a, format.dequantize(w.segment(), N, k), null, bias, m, N, k);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
         Object[] args = {out, device.upload(a), device.upload(w), format.code(), withBias ? device.upload(bias) : out, withBias, m, N, k, columns};
         Object[] used = columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args;
@@ -78,9 +80,9 @@ class QuantMatmulTest {
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
     }
 
-    /** Two blocks of the largest format per row (k = 512), or a k of many small blocks (k = 160 for 32-blocks). */
+    /** One block, several, and for int4 a partial last group (k = 200, not even a multiple of the 16-element runs). */
     private static int[] ks(QuantFormat format) {
-        return format.blockSize() == 32 ? new int[] {160, 512} : new int[] {format.blockSize(), 512};
+        return format == QuantFormat.INT4 ? new int[] {128, 200, 512} : new int[] {format.blockSize() == 32 ? 160 : 256, 512};
     }
 
     @ParameterizedTest
@@ -99,12 +101,28 @@ class QuantMatmulTest {
         }
     }
 
+    /** The JVM's Vector API override (rows decoded 16 codes at a time), for decode (m < 4) and prefill sizes. */
+    @ParameterizedTest
+    @EnumSource(QuantFormat.class)
+    void jvmOverrideMatchesTheDequantisedProduct(QuantFormat format) {
+        try (JvmDevice jvm = new JvmDevice(2)) {
+            KernelLibrary.installOverrides(jvm);
+            assertTrue(jvm.hasOverride(QuantMatmul.GEMV) && jvm.hasOverride(QuantMatmul.TILED));
+            for (int k : ks(format)) {
+                for (int m : new int[] {1, 3, 9}) {
+                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, 1, 1), format, m, k, m == 3, 1, false);
+                }
+                check(jvm, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
+            }
+        }
+    }
+
     @Test
     void acceleratorsMatchTheDequantisedProduct() {
         for (String id : TestDevices.accelerators()) {
             Device device = Devices.get(id);
             for (QuantFormat format : QuantFormat.values()) {
-                int k = 512;
+                int k = format == QuantFormat.INT4 ? 200 : 512;
                 check(device, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
                 for (int local : new int[] {64, 256}) {
                     for (int m : new int[] {1, M}) {
@@ -128,7 +146,7 @@ class QuantMatmulTest {
         for (int m : new int[] {2, 20}) {
             FloatArray a = TensorAssert.random(m * 256, 1f, 41);
             ByteArray w = randomBlocks(QuantFormat.Q4_K, N, 256, 42);
-            MatmulReference ref = MatmulReference.of(a, QuantFormat.Q4_K.dequantize(w.segment()), null, null, m, N, 256);
+            MatmulReference ref = MatmulReference.of(a, QuantFormat.Q4_K.dequantize(w.segment(), N, 256), null, null, m, N, 256);
             DeviceBuffer out = jvm.allocate(DType.F32, m * N);
             QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(w), QuantFormat.Q4_K, null, m, N, 256);
             assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "launch m=" + m);
