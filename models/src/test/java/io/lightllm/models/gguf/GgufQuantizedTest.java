@@ -54,7 +54,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * ({@link #wideLlama}), whose reference is its own F32 file. "Q4_K_M" mixes as llama.cpp's Q4_K_M
  * does: Q6_K for the head, attn_v and ffn_down, Q4_K elsewhere.
  */
-class GgufQuantizedTest {
+public class GgufQuantizedTest {
     @TempDir
     Path dir;
 
@@ -107,7 +107,7 @@ class GgufQuantizedTest {
     }
 
     /** Which matrices become which format, by GGUF name; norms and other vectors stay as they are. */
-    static Function<String, QuantFormat> policy(String type) {
+    public static Function<String, QuantFormat> policy(String type) {
         if (type.equals("Q4_K_M")) {
             return name -> name.equals("output.weight") || name.endsWith("attn_v.weight") || name.endsWith("ffn_down.weight")
                     ? QuantFormat.Q6_K : QuantFormat.Q4_K;
