@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -23,9 +24,11 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorQuantMatmul {
     private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> INTS = F.withLanes(int.class);
     /** Float vectors per 16 codes; vectors wider than 16 floats take the scalar decoder. */
     private static final int PARTS = F.length() <= 16 ? 16 / F.length() : 0;
     private static final ByteOrder ORDER = ByteOrder.LITTLE_ENDIAN;
+    private static final java.lang.foreign.ValueLayout.OfFloat F32_LE = java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ORDER);
     private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
 
     private VectorQuantMatmul() {
@@ -36,8 +39,117 @@ public final class VectorQuantMatmul {
             int m, int n, int k) {
         long rowBytes = format.rowBytes(k);
         MemorySegment seg = w.segment();
-        VectorMatmul.staged(device, out, VectorMatmul.activations(a, m, k), (row, dst, at) -> decodeRow(w, seg, format, row * rowBytes, k, dst, at),
+        float[] act = VectorMatmul.activations(a, m, k);
+        if (format == QuantFormat.INT4 && m < 4 && PARTS == 1 && k % 128 == 0) {
+            streamInt4(device, out, act, w, seg, bias, m, n, k, rowBytes);
+            return;
+        }
+        VectorMatmul.staged(device, out, act, (row, dst, at) -> decodeRow(w, seg, format, row * rowBytes, k, dst, at),
                 null, bias, m, n, k);
+    }
+
+    /**
+     * Decode-sized int4 products (m < 4, 16-float vectors, whole groups) stream the packed bytes
+     * straight into the FMAs, four weight rows sharing each activation load: per 16 bytes of a row,
+     * the low and high nibbles are 16 codes each, multiplied unshifted (the -8 comes off once per group
+     * as 8 s sum(x)), summed per group and scaled into the row's accumulator. No staging buffer.
+     */
+    private static void streamInt4(JvmDevice device, FloatArray out, float[] x, ByteArray w, MemorySegment seg, FloatArray bias,
+            int m, int n, int k, long rowBytes) {
+        int groups = k / 128;
+        float[] groupSums = new float[m * groups];
+        for (int i = 0; i < m; i++) {
+            for (int g = 0; g < groups; g++) {
+                float s = 0;
+                for (int j = 0; j < 128; j++) {
+                    s += x[i * k + g * 128 + j];
+                }
+                groupSums[i * groups + g] = s;
+            }
+        }
+        device.parallelFor((n + 3) / 4, t -> {
+            int j0 = 4 * t, rows = Math.min(4, n - j0);
+            float[] sums = new float[4];
+            for (int i = 0; i < m; i++) {
+                if (rows == 4) {
+                    dotInt4x4(x, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
+                } else {
+                    for (int r = 0; r < rows; r++) {
+                        sums[r] = dotInt4(x, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
+                    }
+                }
+                for (int r = 0; r < rows; r++) {
+                    out.set(i * n + j0 + r, bias == null ? sums[r] : sums[r] + bias.get(j0 + r));
+                }
+            }
+        });
+    }
+
+    private static float dotInt4(float[] x, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
+        FloatVector acc = FloatVector.zero(F);
+        float offset = 0;
+        for (int g = 0; g < groups; g++) {
+            long at = rowAt + 68L * g;
+            float s = scaleOf(w, at);
+            FloatVector sum = FloatVector.zero(F);
+            for (int c = 0; c < 64; c += 16) {
+                IntVector q = ints(w, at + 4 + c);
+                sum = FloatVector.fromArray(F, x, xOff + 128 * g + c).fma(lowFloats(q), sum);
+                sum = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c).fma(highFloats(q), sum);
+            }
+            acc = sum.fma(FloatVector.broadcast(F, s), acc);
+            offset += 8 * s * groupSums[gs + g];
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - offset;
+    }
+
+    /** Four int4 rows ({@code rowBytes} apart) times one activation row: sums[r]. */
+    private static void dotInt4x4(float[] x, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups, float[] groupSums, int gs,
+            float[] sums) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
+        for (int g = 0; g < groups; g++) {
+            long at0 = rowAt + 68L * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
+            FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+            for (int c = 0; c < 64; c += 16) {
+                FloatVector xl = FloatVector.fromArray(F, x, xOff + 128 * g + c), xh = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c);
+                IntVector q0 = ints(w, at0 + 4 + c), q1 = ints(w, at1 + 4 + c), q2 = ints(w, at2 + 4 + c), q3 = ints(w, at3 + 4 + c);
+                s0 = xh.fma(highFloats(q0), xl.fma(lowFloats(q0), s0));
+                s1 = xh.fma(highFloats(q1), xl.fma(lowFloats(q1), s1));
+                s2 = xh.fma(highFloats(q2), xl.fma(lowFloats(q2), s2));
+                s3 = xh.fma(highFloats(q3), xl.fma(lowFloats(q3), s3));
+            }
+            float sum = groupSums[gs + g], d0 = scaleOf(w, at0), d1 = scaleOf(w, at1), d2 = scaleOf(w, at2), d3 = scaleOf(w, at3);
+            a0 = s0.fma(FloatVector.broadcast(F, d0), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, d1), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, d2), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, d3), a3);
+            o0 += 8 * d0 * sum;
+            o1 += 8 * d1 * sum;
+            o2 += 8 * d2 * sum;
+            o3 += 8 * d3 * sum;
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD) - o0;
+        sums[1] = a1.reduceLanes(VectorOperators.ADD) - o1;
+        sums[2] = a2.reduceLanes(VectorOperators.ADD) - o2;
+        sums[3] = a3.reduceLanes(VectorOperators.ADD) - o3;
+    }
+
+    private static float scaleOf(MemorySegment w, long at) {
+        return w.get(F32_LE, at);
+    }
+
+    /** 16 bytes widened to 16 ints (x86 has no byte shifts: the nibbles are taken apart as ints). */
+    private static IntVector ints(MemorySegment w, long at) {
+        return (IntVector) load(w, at).convertShape(VectorOperators.B2I, INTS, 0);
+    }
+
+    private static FloatVector lowFloats(IntVector q) {
+        return (FloatVector) q.and(15).convert(VectorOperators.I2F, 0);
+    }
+
+    private static FloatVector highFloats(IntVector q) {
+        return (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0);
     }
 
     /** Row of k elements whose blocks start at byte {@code rowAt}, into dst[at, at + k). */
