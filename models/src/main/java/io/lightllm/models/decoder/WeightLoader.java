@@ -158,7 +158,7 @@ public final class WeightLoader implements AutoCloseable {
 
     /** Rows of a head with each row divided by its L2 norm (Baichuan2's NormHead: F.normalize, eps 1e-12). */
     Linear normalizedRows(String prefix, int out, int in, Range rows) {
-        FloatArray all = (FloatArray) weightOf(prefix, out, in).dense();
+        FloatArray all = weightOf(prefix, out, in).toFloat();
         for (int r = 0; r < out; r++) {
             double sumSq = 0;
             for (int c = 0; c < in; c++) {
@@ -302,6 +302,18 @@ public final class WeightLoader implements AutoCloseable {
                 MemorySegment.copy(data.segment(), r * rowBytes() + c.from() / unit * unitBytes, out.segment(), r * partBytes, partBytes);
             }
             return new Matrix(out, format, rows, c.count());
+        }
+
+        /** A new f32 copy of the elements (dequantised for packed rows). */
+        FloatArray toFloat() {
+            if (format != null) {
+                return format.dequantize(data.segment(), rows, cols);
+            }
+            FloatArray out = FloatArray.allocate(rows * cols);
+            for (int i = 0; i < rows * cols; i++) {
+                out.set(i, data.getFloat(i));
+            }
+            return out;
         }
 
         /** The elements in a float dtype: the data itself, or the blocks dequantised to f32. */
