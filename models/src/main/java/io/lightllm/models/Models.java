@@ -23,8 +23,12 @@ public final class Models {
     private Models() {
     }
 
-    /** Weight-only int8 or the stored dtype. */
-    public enum Quantization { NONE, INT8 }
+    /**
+     * Weight-only quantisation of float matrices at load: int8 per row, int4 per group of 128
+     * ({@link io.lightllm.kernels.QuantFormat#INT4}), or none (the stored dtype). GGUF block-quantised
+     * matrices keep their format whatever this says.
+     */
+    public enum Quantization { NONE, INT8, INT4 }
 
     /** The model of {@code files} on {@code device}; weights are uploaded (or aliased on the JVM) with a progress bar. */
     public static CausalLM load(ModelFiles files, Device device, Quantization quant, boolean quiet) {
@@ -109,9 +113,8 @@ public final class Models {
         String to = devices.stream().map(Device::id).collect(java.util.stream.Collectors.joining(","));
         CausalLM model;
         try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
-            boolean int8 = quant == Quantization.INT8;
-            model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, int8, progress::advance)
-                    : new TensorParallelModel(devices, architecture, c, weights, int8, progress::advance);
+            model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, quant, progress::advance)
+                    : new TensorParallelModel(devices, architecture, c, weights, quant, progress::advance);
         }
         if (!quiet && model instanceof TensorParallelModel tp) {
             System.err.println("tensor parallelism: " + tp.worldSize() + " ranks on " + to + ", collectives over " + tp.communicator());

@@ -29,7 +29,8 @@ public final class Main {
               --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
               --load-format auto|dummy dummy: random weights of the preset's shapes (default auto)
               --dtype bf16|f16|f32     dummy weights' type (default bf16)
-              --quant none|int8        weight-only int8 (default none)
+              --quant none|int8|int4   weight-only int8 per row or int4 per group of 128 (default none;
+                                       GGUF block types stay packed)
               --kv-dtype auto|f32|f16|i8  KV pool type; auto: what the device's attention runs best over (default auto)
             """;
 

@@ -15,7 +15,7 @@ import java.util.List;
 
 /**
  * The model and device flags every model command shares: {@code --model PATH} (a HF directory or
- * a .gguf file), {@code --device D}, {@code --quant none|int8}, {@code --load-format auto|dummy}
+ * a .gguf file), {@code --device D}, {@code --quant none|int8|int4}, {@code --load-format auto|dummy}
  * (dummy: {@code --model} names a preset or config.json and weights are random, {@code --dtype}),
  * {@code --tp N} (tensor parallelism over N ranks: {@code --device jvm} gives N JVM devices, a
  * comma list names one device per rank; see docs/tensor-parallel.md).
@@ -58,12 +58,13 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
         return f.integer("tp", 1, 1, 64);
     }
 
-    /** {@code --quant none|int8}: weight-only int8, or the stored dtype. */
+    /** {@code --quant none|int8|int4}: weight-only int8 (per row) or int4 (per group of 128), or the stored dtype. */
     static Models.Quantization quantization(Flags f) {
         return switch (f.string("quant", "none")) {
             case "none" -> Models.Quantization.NONE;
             case "int8" -> Models.Quantization.INT8;
-            default -> throw new IllegalArgumentException("--quant must be none or int8");
+            case "int4" -> Models.Quantization.INT4;
+            default -> throw new IllegalArgumentException("--quant must be none, int8 or int4");
         };
     }
 

@@ -32,7 +32,7 @@ public final class Matmul {
     public static final int GEMV_ROWS = 8;
 
     /** Row stride of a local tile: one float of padding so column reads hit distinct banks. */
-    private static final int TILE_STRIDE = MAX_TILE + 1;
+    static final int TILE_STRIDE = MAX_TILE + 1;
 
     public static final KernelRef MATMUL_TILED = KernelRef.of(Matmul.class, "matmulTiled");
     public static final KernelRef MATMUL_GEMV = KernelRef.of(Matmul.class, "matmulGemv");
@@ -125,9 +125,8 @@ public final class Matmul {
 
     /**
      * The GEMV kernels' shared part: leaves in partial[r * localSize + teamStart] the dot product
-     * of a's row (group y * GEMV_ROWS + r) with w's row of the team's column. A team that is
-     * exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers; otherwise it
-     * adds in local memory. {@code w} is read with getFloat, so an int8 array yields its codes.
+     * of a's row (group y * GEMV_ROWS + r) with w's row of the team's column ({@link #gemvReduce}).
+     * {@code w} is read with getFloat, so an int8 array yields its codes.
      */
     static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns) {
         float[] acc = new float[GEMV_ROWS];
@@ -167,6 +166,18 @@ public final class Matmul {
                 }
             }
         }
+        gemvReduce(ctx, partial, acc, rows, team);
+    }
+
+    /**
+     * Adds up each team's private sums {@code acc} (one per row) into partial[r * localSize + teamStart].
+     * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers;
+     * otherwise it adds in local memory.
+     */
+    static void gemvReduce(KernelContext ctx, float[] partial, float[] acc, int rows, int team) {
+        int size = ctx.localGroupSizeX;
+        int lid = ctx.localIdx;
+        int lane = lid % team;
         if (ctx.subGroupSize() == team) {
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < rows) {
@@ -314,7 +325,7 @@ public final class Matmul {
         return m == 1 ? Tuning.get(device, "matmul.gemv_columns", 1) : 1;
     }
 
-    private static boolean useGemv(Device device, int m) {
+    static boolean useGemv(Device device, int m) {
         return m <= Tuning.get(device, "matmul.gemv_max_m", 16);
     }
 

@@ -5,6 +5,7 @@ import io.lightllm.kernels.Elementwise;
 import io.lightllm.kernels.Embedding;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.TokenTable;
+import io.lightllm.models.Models;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.decoder.Architecture.Positions;
 import io.lightllm.models.infer.CausalLM;
@@ -43,21 +44,21 @@ public final class DecoderModel implements CausalLM {
     private final RotaryTables rotary;
     private StepBuffers step;
 
-    public DecoderModel(Device device, Architecture architecture, ModelConfig config, WeightSource source, boolean int8Weights,
+    public DecoderModel(Device device, Architecture architecture, ModelConfig config, WeightSource source, Models.Quantization quant,
             LongConsumer onBytes) {
-        this(device, architecture, config, Shard.whole(config), source, int8Weights, onBytes);
+        this(device, architecture, config, Shard.whole(config), source, quant, onBytes);
     }
 
     /**
      * One tensor-parallel rank: its share of the weights, a KV pool of its kv heads, and logits of
      * its vocabulary rows ({@link #vocabSize} is the shard's); run by {@link TensorParallelModel}.
      */
-    DecoderModel(Device device, Architecture a, ModelConfig c, Shard shard, WeightSource source, boolean int8Weights, LongConsumer onBytes) {
+    DecoderModel(Device device, Architecture a, ModelConfig c, Shard shard, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
         this.device = device;
         this.architecture = a;
         this.config = c;
         this.shard = shard;
-        this.weights = new WeightLoader(device, source, shard, int8Weights, onBytes);
+        this.weights = new WeightLoader(device, source, shard, quant, onBytes);
         try {
             int hidden = c.hiddenSize();
             float eps = (float) c.normEps();

@@ -3,6 +3,7 @@ package io.lightllm.models.decoder;
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.Moe;
 import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.Models;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.decoder.Architecture.MlpSpec;
 import io.lightllm.tornado.api.DType;
@@ -62,8 +63,9 @@ sealed interface Mlp {
         static Experts load(MlpSpec.Experts spec, ModelConfig c, WeightLoader w, String prefix, Activations.Kind act, Range rows) {
             ModelConfig.Moe moe = c.moe().orElseThrow(() -> new ModelLoadException(
                     "a mixture-of-experts model needs num_local_experts and num_experts_per_tok in its config"));
-            if (w.int8()) {
-                throw new ModelLoadException("--quant int8 does not cover mixture-of-experts weights yet; load this model without it");
+            if (w.quantization() != Models.Quantization.NONE) {
+                throw new ModelLoadException("--quant " + w.quantization().name().toLowerCase(java.util.Locale.ROOT)
+                        + " does not cover mixture-of-experts weights yet; load this model without it");
             }
             int hidden = c.hiddenSize(), inter = c.intermediateSize(), n = moe.numLocalExperts();
             List<String> gates = new ArrayList<>(), ups = new ArrayList<>(), downs = new ArrayList<>();

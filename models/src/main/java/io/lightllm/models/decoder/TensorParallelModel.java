@@ -1,5 +1,6 @@
 package io.lightllm.models.decoder;
 
+import io.lightllm.models.Models;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.infer.NopadBatch;
@@ -46,7 +47,7 @@ public final class TensorParallelModel implements CausalLM {
     private int logitsRows;
 
     /** Rank 0 reports loading progress (it reads every tensor once); the others load quietly. */
-    public TensorParallelModel(List<Device> devices, Architecture architecture, ModelConfig config, WeightSource source, boolean int8Weights,
+    public TensorParallelModel(List<Device> devices, Architecture architecture, ModelConfig config, WeightSource source, Models.Quantization quant,
             LongConsumer onBytes) {
         if (devices.size() < 2) {
             throw new IllegalArgumentException("tensor parallelism needs at least two ranks, got " + devices.size());
@@ -59,7 +60,7 @@ public final class TensorParallelModel implements CausalLM {
         try {
             for (int r = 0; r < ranks.length; r++) {
                 Shard shard = Shard.of(config, communicator.rank(r));
-                ranks[r] = new DecoderModel(this.devices[r], architecture, config, shard, source, int8Weights, r == 0 ? onBytes : bytes -> { });
+                ranks[r] = new DecoderModel(this.devices[r], architecture, config, shard, source, quant, r == 0 ? onBytes : bytes -> { });
                 int rank = r;
                 threads[r] = Executors.newSingleThreadExecutor(task -> {
                     Thread t = new Thread(task, "tp-rank-" + rank);

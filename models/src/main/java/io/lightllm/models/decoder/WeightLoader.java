@@ -1,11 +1,14 @@
 package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Matmul;
+import io.lightllm.kernels.QuantFormat;
+import io.lightllm.models.Models.Quantization;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.config.RopeConfig;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.WeightSource;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
@@ -18,22 +21,23 @@ import java.util.function.LongConsumer;
 /**
  * Puts a model's tensors on one device, cut to one tensor-parallel rank's part: the blocks ask
  * for their tensors by name and say how they split. Matrices keep their stored dtype (f32, f16 or
- * bf16; the kernels convert) or become int8 with per-row scales when weight-only quantisation is on.
+ * bf16; the kernels convert) or become int8 with per-row scales or int4 blocks when weight-only
+ * quantisation is on; GGUF block-quantised matrices stay packed in their blocks ({@link Linear.Packed}).
  * Everything uploaded is owned here and freed by {@link #close}.
  */
 public final class WeightLoader implements AutoCloseable {
     private final Device device;
     private final WeightSource source;
     private final Shard shard;
-    private final boolean int8;
+    private final Quantization quant;
     private final LongConsumer onBytes;
     private final List<DeviceBuffer> owned = new ArrayList<>();
 
-    WeightLoader(Device device, WeightSource source, Shard shard, boolean int8, LongConsumer onBytes) {
+    WeightLoader(Device device, WeightSource source, Shard shard, Quantization quant, LongConsumer onBytes) {
         this.device = device;
         this.source = source;
         this.shard = shard;
-        this.int8 = int8;
+        this.quant = quant;
         this.onBytes = onBytes;
     }
 
@@ -45,8 +49,8 @@ public final class WeightLoader implements AutoCloseable {
         return shard;
     }
 
-    boolean int8() {
-        return int8;
+    Quantization quantization() {
+        return quant;
     }
 
     boolean has(String name) {
@@ -59,12 +63,10 @@ public final class WeightLoader implements AutoCloseable {
 
     /** Output rows {@code rows} of a linear layer [out, in] with the same rows of its bias (q, k, v, gate, up: a rank's heads or MLP rows). */
     Linear rowSplit(String prefix, int out, int in, Range rows) {
-        Tensor w = weightOf(prefix, out, in);
+        Matrix w = weightOf(prefix, out, in);
         Tensor b = biasOf(prefix);
-        if (rows.from() == 0 && rows.count() == out) {
-            return linear(tensorArray(w), b == null ? null : b.toFloat(), out, in, w.name());
-        }
-        return linear(rows(w, rows.from(), rows.count()), b == null ? null : (FloatArray) rows(b.toFloat(), 1, rows), rows.count(), in, w.name());
+        FloatArray bias = b == null ? null : b.toFloat();
+        return linear(w.rows(rows), bias == null || rows.count() == out ? bias : (FloatArray) rowsOf(bias, 1, rows), prefix);
     }
 
     /**
@@ -73,25 +75,20 @@ public final class WeightLoader implements AutoCloseable {
      * are not contiguous.
      */
     List<Linear> rowParts(String prefix, int storedRows, int in, List<List<Range>> linears) {
-        Tensor w = weightOf(prefix, storedRows, in);
+        Matrix all = weightOf(prefix, storedRows, in);
         Tensor b = biasOf(prefix);
-        NativeArray all = tensorArray(w);
         FloatArray biasAll = b == null ? null : b.toFloat();
-        long rowBytes = (long) in * all.dtype().bytes();
         List<Linear> out = new ArrayList<>();
         for (List<Range> parts : linears) {
-            int count = parts.stream().mapToInt(Range::count).sum();
-            NativeArray rows = NativeArray.allocate(all.dtype(), (long) count * in);
-            FloatArray bias = b == null ? null : FloatArray.allocate(count);
+            FloatArray bias = b == null ? null : FloatArray.allocate(parts.stream().mapToInt(Range::count).sum());
             int at = 0;
             for (Range r : parts) {
-                MemorySegment.copy(all.segment(), r.from() * rowBytes, rows.segment(), at * rowBytes, r.count() * rowBytes);
                 for (int i = 0; bias != null && i < r.count(); i++) {
                     bias.set(at + i, biasAll.get(r.from() + i));
                 }
                 at += r.count();
             }
-            out.add(linear(rows, bias, count, in, w.name()));
+            out.add(linear(all.stackedRows(parts), bias, prefix));
         }
         return out;
     }
@@ -101,14 +98,9 @@ public final class WeightLoader implements AutoCloseable {
      * ranks sum); the bias joins on rank 0 only, so that it is added once.
      */
     Linear columnSplit(String prefix, int out, int in, Range columns) {
-        Tensor w = weightOf(prefix, out, in);
         Tensor b = biasOf(prefix);
         FloatArray bias = shard.rank() == 0 && b != null ? b.toFloat() : null;
-        NativeArray all = tensorArray(w);
-        if (columns.from() == 0 && columns.count() == in) {
-            return linear(all, bias, out, in, w.name());
-        }
-        return linear(columns(all, out, in, columns), bias, out, columns.count(), w.name());
+        return linear(weightOf(prefix, out, in).columns(columns), bias, prefix);
     }
 
     /**
@@ -119,13 +111,11 @@ public final class WeightLoader implements AutoCloseable {
         NativeArray first = null;
         List<NativeArray> parts = new ArrayList<>();
         for (String prefix : prefixes) {
-            Tensor w = weightOf(prefix, out, in);
-            NativeArray a = tensorArray(w);
-            a = rows.count() == out ? a : rows(a, in, rows);
-            a = columns.count() == in ? a : columns(a, rows.count(), in, columns);
+            Matrix w = weightOf(prefix, out, in);
+            NativeArray a = w.rows(rows).columns(columns).dense();
             first = first == null ? a : first;
             if (a.dtype() != first.dtype()) {
-                throw new ModelLoadException("tensor " + w.name() + " is " + a.dtype() + ", the others of its group " + first.dtype());
+                throw new ModelLoadException("tensor " + prefix + ".weight is " + a.dtype() + ", the others of its group " + first.dtype());
             }
             parts.add(a);
         }
@@ -148,21 +138,27 @@ public final class WeightLoader implements AutoCloseable {
     DeviceBuffer tableRows(String name, Range rows) {
         Tensor t = source.get(name);
         onBytes.accept(t.data().byteSize());
-        return own(device.upload(rows.from() == 0 && rows.count() == t.dim(0) ? tensorArray(t) : rows(t, rows.from(), rows.count())));
+        NativeArray all = tensorArray(t);
+        return own(device.upload(rows.from() == 0 && rows.count() == t.dim(0) ? all : rowsOf(all, (int) t.dim(1), rows)));
     }
 
-    /** A head [rows, in] from a table's rows: int8 quantises a copy, otherwise the buffer itself is read. */
+    /**
+     * A head [rows, in] from a table's rows: the table's buffer itself, or, where matrices are
+     * quantised (--quant, or a block-quantised GGUF table, which the embedding holds dequantised),
+     * the table's rows quantised or packed as any linear layer's.
+     */
     Linear headOver(DeviceBuffer table, String name, Range rows, int in) {
-        if (int8) {
-            return linear(rows(source.get(name), rows.from(), rows.count()), null, rows.count(), in, name);
+        Tensor t = source.get(name);
+        Matrix m = matrix(t, (int) t.dim(0), in);
+        if (quant != Quantization.NONE || m.format() != null) {
+            return linear(m.rows(rows), null, name);
         }
-        return new Linear(table, null, null, rows.count(), in);
+        return new Linear(new Linear.Dense(table), null, rows.count(), in);
     }
 
     /** Rows of a head with each row divided by its L2 norm (Baichuan2's NormHead: F.normalize, eps 1e-12). */
     Linear normalizedRows(String prefix, int out, int in, Range rows) {
-        Tensor w = weightOf(prefix, out, in);
-        FloatArray all = w.toFloat();
+        FloatArray all = weightOf(prefix, out, in).toFloat();
         for (int r = 0; r < out; r++) {
             double sumSq = 0;
             for (int c = 0; c < in; c++) {
@@ -174,7 +170,7 @@ public final class WeightLoader implements AutoCloseable {
                 all.set(r * in + c, all.get(r * in + c) * inv);
             }
         }
-        return linear(rows(all, in, rows), null, rows.count(), in, w.name());
+        return linear(new Matrix(rowsOf(all, in, rows), null, rows.count(), in), null, prefix);
     }
 
     /**
@@ -211,57 +207,119 @@ public final class WeightLoader implements AutoCloseable {
         return b;
     }
 
-    private Tensor weightOf(String prefix, int out, int in) {
+    private Matrix weightOf(String prefix, int out, int in) {
         Tensor w = source.get(prefix + ".weight");
+        Tensor b = biasOf(prefix);
+        onBytes.accept(w.data().byteSize() + (b == null ? 0 : b.data().byteSize()));
+        return matrix(w, out, in);
+    }
+
+    private static Matrix matrix(Tensor w, int out, int in) {
         if (w.elementCount() != (long) out * in) {
             throw new ModelLoadException("tensor " + w.name() + " has " + w.elementCount() + " elements, expected " + out + " x " + in);
         }
-        Tensor b = biasOf(prefix);
-        onBytes.accept(w.data().byteSize() + (b == null ? 0 : b.data().byteSize()));
-        return w;
+        QuantFormat format = w.type().quantFormat();
+        return new Matrix(format == null ? w.view() : NativeArray.wrap(w.data(), DType.I8), format, out, in);
     }
 
     private Tensor biasOf(String prefix) {
         return source.has(prefix + ".bias") ? source.get(prefix + ".bias") : null;
     }
 
-    private Linear linear(NativeArray w, FloatArray bias, int out, int in, String name) {
-        if ((long) out * in != w.getSize()) {
-            throw new ModelLoadException("tensor " + name + " has " + w.getSize() + " elements, expected " + out + " x " + in);
-        }
+    /** A linear layer of a stored matrix: packed blocks as they are, float matrices quantised as --quant asks. */
+    private Linear linear(Matrix w, FloatArray bias, String name) {
         DeviceBuffer b = bias == null ? null : own(device.upload(bias));
-        if (int8) {
-            Matmul.Int8Weights q = Matmul.quantizeInt8(w, out, in);
-            return new Linear(own(device.upload(q.weights())), own(device.upload(q.scales())), b, out, in);
+        Linear.Weight weight;
+        if (w.format() != null) {
+            weight = new Linear.Packed(own(device.upload(w.data())), w.format());
+        } else if (quant == Quantization.INT8) {
+            Matmul.Int8Weights q = Matmul.quantizeInt8(w.data(), w.rows(), w.cols());
+            weight = new Linear.Int8Rows(own(device.upload(q.weights())), own(device.upload(q.scales())));
+        } else if (quant == Quantization.INT4) {
+            weight = new Linear.Packed(own(device.upload(QuantFormat.quantizeInt4(w.data(), w.rows(), w.cols()))), QuantFormat.INT4);
+        } else {
+            weight = new Linear.Dense(own(device.upload(w.data())));
         }
-        return new Linear(own(device.upload(w)), null, b, out, in);
-    }
-
-    /** Rows [from, from + count) of a 2-D tensor, sharing its memory. */
-    private static NativeArray rows(Tensor t, int from, int count) {
-        return rows(tensorArray(t), (int) t.dim(1), new Range(from, count));
+        return new Linear(weight, b, w.rows(), w.cols());
     }
 
     /** Rows {@code rows} of a row-major array of {@code width} columns, sharing its memory. */
-    private static NativeArray rows(NativeArray all, int width, Range rows) {
+    private static NativeArray rowsOf(NativeArray all, int width, Range rows) {
         long rowBytes = (long) width * all.dtype().bytes();
         return NativeArray.wrap(all.segment().asSlice(rows.from() * rowBytes, rows.count() * rowBytes), all.dtype());
-    }
-
-    /** Columns {@code columns} of a row-major [out, in] array: a copy. */
-    private static NativeArray columns(NativeArray all, int out, int in, Range columns) {
-        long elementBytes = all.dtype().bytes();
-        NativeArray part = NativeArray.allocate(all.dtype(), (long) out * columns.count());
-        for (int r = 0; r < out; r++) {
-            MemorySegment.copy(all.segment(), ((long) r * in + columns.from()) * elementBytes,
-                    part.segment(), (long) r * columns.count() * elementBytes, columns.count() * elementBytes);
-        }
-        return part;
     }
 
     /** The tensor as an array of its dtype; quantised GGUF blocks are expanded to f32. */
     private static NativeArray tensorArray(Tensor t) {
         return t.type().isQuantized() ? t.toFloat() : t.view();
+    }
+
+    /**
+     * A stored matrix [rows, cols]: elements of a float dtype ({@code format} null), or rows of
+     * blocks of a {@link QuantFormat} (the raw bytes). Cuts share memory where they can.
+     */
+    private record Matrix(NativeArray data, QuantFormat format, int rows, int cols) {
+        long rowBytes() {
+            return format == null ? (long) cols * data.dtype().bytes() : format.rowBytes(cols);
+        }
+
+        Matrix rows(Range r) {
+            if (r.from() == 0 && r.count() == rows) {
+                return this;
+            }
+            return new Matrix(NativeArray.wrap(data.segment().asSlice(r.from() * rowBytes(), r.count() * rowBytes()), data.dtype()),
+                    format, r.count(), cols);
+        }
+
+        /** The row ranges stacked in order (a copy). */
+        Matrix stackedRows(List<Range> parts) {
+            int count = parts.stream().mapToInt(Range::count).sum();
+            NativeArray out = NativeArray.allocate(data.dtype(), count * rowBytes() / data.dtype().bytes());
+            long at = 0;
+            for (Range r : parts) {
+                MemorySegment.copy(data.segment(), r.from() * rowBytes(), out.segment(), at, r.count() * rowBytes());
+                at += r.count() * rowBytes();
+            }
+            return new Matrix(out, format, count, cols);
+        }
+
+        /**
+         * Columns {@code c} (a copy): of packed rows, whole blocks when the cut falls on block
+         * boundaries; otherwise the columns of the dequantised matrix (f32), as blocks cannot be cut.
+         */
+        Matrix columns(Range c) {
+            if (c.from() == 0 && c.count() == cols) {
+                return this;
+            }
+            int unit = format == null ? 1 : format.blockSize();
+            if (c.from() % unit != 0 || c.count() % unit != 0) {
+                return new Matrix(dense(), null, rows, cols).columns(c);
+            }
+            long unitBytes = format == null ? data.dtype().bytes() : format.blockBytes();
+            long partBytes = c.count() / unit * unitBytes;
+            NativeArray out = NativeArray.allocate(data.dtype(), rows * partBytes / data.dtype().bytes());
+            for (int r = 0; r < rows; r++) {
+                MemorySegment.copy(data.segment(), r * rowBytes() + c.from() / unit * unitBytes, out.segment(), r * partBytes, partBytes);
+            }
+            return new Matrix(out, format, rows, c.count());
+        }
+
+        /** A new f32 copy of the elements (dequantised for packed rows). */
+        FloatArray toFloat() {
+            if (format != null) {
+                return format.dequantize(data.segment(), rows, cols);
+            }
+            FloatArray out = FloatArray.allocate(rows * cols);
+            for (int i = 0; i < rows * cols; i++) {
+                out.set(i, data.getFloat(i));
+            }
+            return out;
+        }
+
+        /** The elements in a float dtype: the data itself, or the blocks dequantised to f32. */
+        NativeArray dense() {
+            return format == null ? data : format.dequantize(data.segment(), rows, cols);
+        }
     }
 
     @Override

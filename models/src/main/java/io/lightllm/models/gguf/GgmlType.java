@@ -7,9 +7,10 @@ import java.util.Optional;
 
 /** GGML tensor type ids (ggml.h's enum ggml_type) and the ones this loader reads. */
 final class GgmlType {
-    private static final Map<Integer, TensorType> SUPPORTED = Map.of(
-            0, TensorType.F32, 1, TensorType.F16, 8, TensorType.Q8_0, 24, TensorType.I8,
-            26, TensorType.I32, 27, TensorType.I64, 30, TensorType.BF16);
+    private static final Map<Integer, TensorType> SUPPORTED = Map.ofEntries(
+            Map.entry(0, TensorType.F32), Map.entry(1, TensorType.F16), Map.entry(2, TensorType.Q4_0), Map.entry(8, TensorType.Q8_0),
+            Map.entry(12, TensorType.Q4_K), Map.entry(13, TensorType.Q5_K), Map.entry(14, TensorType.Q6_K), Map.entry(24, TensorType.I8),
+            Map.entry(26, TensorType.I32), Map.entry(27, TensorType.I64), Map.entry(30, TensorType.BF16));
 
     private static final String[] NAMES = {
         "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K",

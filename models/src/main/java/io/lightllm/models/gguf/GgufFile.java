@@ -102,7 +102,7 @@ public final class GgufFile {
     public Tensor tensor(GgufTensorInfo info, String name) {
         TensorType type = GgmlType.tensorType(info.ggmlType()).orElseThrow(() -> new ModelLoadException(
                 "tensor " + info.name() + " in " + path + " has GGML type " + GgmlType.name(info.ggmlType())
-                        + ", which is not supported (supported: F32, F16, BF16, Q8_0, I8, I32, I64)"));
+                        + ", which is not supported (supported: F32, F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, I8, I32, I64)"));
         long bytes;
         try {
             bytes = type.byteSize(info.elementCount());

@@ -58,14 +58,14 @@ public record Tensor(String name, TensorType type, long[] shape, MemorySegment d
 
     /** A new off-heap f32 copy of the values (dequantised for quantised types). */
     public FloatArray toFloat() {
+        if (type.isQuantized()) {
+            int rowLength = Math.toIntExact(shape[shape.length - 1]);
+            return type.quantFormat().dequantize(data, Math.toIntExact(elementCount() / rowLength), rowLength);
+        }
         FloatArray out = FloatArray.allocate(Math.toIntExact(elementCount()));
-        if (type == TensorType.Q8_0) {
-            Q8_0.dequantize(data, out);
-        } else {
-            NativeArray src = view();
-            for (int i = 0; i < out.getSize(); i++) {
-                out.set(i, src.getFloat(i));
-            }
+        NativeArray src = view();
+        for (int i = 0; i < out.getSize(); i++) {
+            out.set(i, src.getFloat(i));
         }
         return out;
     }

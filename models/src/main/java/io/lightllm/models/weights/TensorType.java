@@ -1,10 +1,12 @@
 package io.lightllm.models.weights;
 
+import io.lightllm.kernels.QuantFormat;
 import io.lightllm.tornado.api.DType;
 
 /**
  * How a stored tensor's elements are encoded: a plain {@link DType}, or a block-quantised GGML
- * type whose elements come in blocks of {@link #blockSize()} taking {@link #blockBytes()} bytes.
+ * type ({@link QuantFormat}: its layout, and the kernels that read it packed) whose elements come in
+ * blocks of {@link #blockSize()} taking {@link #blockBytes()} bytes.
  */
 public enum TensorType {
     F32(DType.F32),
@@ -13,21 +15,29 @@ public enum TensorType {
     I8(DType.I8),
     I32(DType.I32),
     I64(DType.I64),
-    /** Blocks of 32: an f16 scale, then 32 int8 values; x = scale * q. */
-    Q8_0(null, 32, 2 + 32);
+    Q4_0(QuantFormat.Q4_0),
+    Q8_0(QuantFormat.Q8_0),
+    Q4_K(QuantFormat.Q4_K),
+    Q5_K(QuantFormat.Q5_K),
+    Q6_K(QuantFormat.Q6_K);
 
     private final DType dtype;
+    private final QuantFormat format;
     private final int blockSize;
     private final int blockBytes;
 
     TensorType(DType dtype) {
-        this(dtype, 1, dtype.bytes());
+        this.dtype = dtype;
+        this.format = null;
+        this.blockSize = 1;
+        this.blockBytes = dtype.bytes();
     }
 
-    TensorType(DType dtype, int blockSize, int blockBytes) {
-        this.dtype = dtype;
-        this.blockSize = blockSize;
-        this.blockBytes = blockBytes;
+    TensorType(QuantFormat format) {
+        this.dtype = null;
+        this.format = format;
+        this.blockSize = format.blockSize();
+        this.blockBytes = format.blockBytes();
     }
 
     public static TensorType of(DType dtype) {
@@ -36,6 +46,11 @@ public enum TensorType {
 
     public boolean isQuantized() {
         return dtype == null;
+    }
+
+    /** The block format of a quantised type; null for plain dtypes. */
+    public QuantFormat quantFormat() {
+        return format;
     }
 
     /** The element type of an unquantised tensor. */

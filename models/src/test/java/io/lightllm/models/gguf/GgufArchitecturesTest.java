@@ -5,6 +5,7 @@ import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.kernels.QuantFormat;
 import io.lightllm.models.Golden;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
@@ -15,15 +16,23 @@ import io.lightllm.models.weights.SafetensorsWeights;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.TensorType;
 import io.lightllm.models.weights.WeightSource;
+import io.lightllm.testing.GgmlQuantizer;
 import io.lightllm.testing.SharedData;
+import io.lightllm.tornado.api.HalfArray;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Devices;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,7 +47,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * downloaded file: the tokenizer must give transformers' input ids and the model the golden logits
  * and greedy tokens of the HF fixture.
  */
-class GgufArchitecturesTest {
+public class GgufArchitecturesTest {
     @TempDir
     Path dir;
 
@@ -76,7 +85,17 @@ class GgufArchitecturesTest {
     private static final Pattern LAYER = Pattern.compile("(?:model\\.layers|transformer\\.h)\\.(\\d+)\\.(.+)\\.(weight|bias)");
     private static final Pattern EXPERT = Pattern.compile("model\\.layers\\.(\\d+)\\.block_sparse_moe\\.experts\\.(\\d+)\\.(w\\d)\\.weight");
 
-    private static void convert(Path hf, String arch, Path out) throws IOException {
+    static void convert(Path hf, String arch, Path out) throws IOException {
+        convert(hf, arch, out, name -> null, false);
+    }
+
+    /**
+     * {@link #convert} with the matrices {@code quantize} names (by GGUF name) quantised by llama.cpp's
+     * reference quantisers ({@link GgmlQuantizer}), as llama-quantize does without an importance matrix;
+     * a matrix whose rows are not whole blocks falls back to F16 (llama.cpp's last resort). With
+     * {@code dequantised}, the quantised values are written back as F32: the model the file computes.
+     */
+    public static void convert(Path hf, String arch, Path out, Function<String, QuantFormat> quantize, boolean dequantised) throws IOException {
         JsonNode c = JsonFields.read(hf.resolve("config.json"));
         int hidden = c.path(c.has("n_embd") ? "n_embd" : "hidden_size").asInt();
         int heads = c.path(c.has("n_head") ? "n_head" : "num_attention_heads").asInt();
@@ -120,7 +139,12 @@ class GgufArchitecturesTest {
                 if (arch.equals("bloom") && gguf.contains("attn_qkv")) {
                     data = qkvGrouped(data, heads, headDim, rowBytes(t));
                 }
-                w.tensor(gguf, ggmlType(t.type()), dims(t.shape()), data);
+                QuantFormat format = t.rank() == 2 ? quantize.apply(gguf) : null;
+                if (format == null) {
+                    w.tensor(gguf, ggmlType(t.type()), dims(t.shape()), data);
+                } else {
+                    writeQuantised(w, gguf, t, data, format, dequantised);
+                }
                 if (arch.equals("bloom") && gguf.equals("token_embd.weight")) {
                     w.tensor("output.weight", ggmlType(t.type()), dims(t.shape()), data); // convert_hf_to_gguf's BloomModel
                 }
@@ -137,6 +161,37 @@ class GgufArchitecturesTest {
         }
         w.write(out);
     }
+
+    private static void writeQuantised(GgufTestWriter w, String gguf, Tensor t, byte[] data, QuantFormat format, boolean dequantised) {
+        MemorySegment seg = Arena.ofAuto().allocate(data.length, 8);
+        MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        NativeArray stored = NativeArray.wrap(seg, t.type().dtype());
+        int rows = (int) t.dim(0), cols = (int) t.dim(1);
+        float[] x = new float[rows * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = stored.getFloat(i);
+        }
+        if (cols % format.blockSize() != 0) {
+            HalfArray half = HalfArray.allocate(x.length);
+            for (int i = 0; i < x.length; i++) {
+                half.set(i, x[i]);
+            }
+            w.tensor(gguf, 1, dims(t.shape()), half.segment().toArray(ValueLayout.JAVA_BYTE));
+            return;
+        }
+        byte[] blocks = GgmlQuantizer.quantize(format, x);
+        if (dequantised) {
+            float[] y = format.dequantize(MemorySegment.ofArray(blocks), rows, cols).toArray();
+            ByteBuffer f32 = ByteBuffer.allocate(4 * y.length).order(ByteOrder.LITTLE_ENDIAN);
+            f32.asFloatBuffer().put(y);
+            w.tensor(gguf, 0, dims(t.shape()), f32.array());
+        } else {
+            w.tensor(gguf, GGML_TYPES.get(format), dims(t.shape()), blocks);
+        }
+    }
+
+    private static final Map<QuantFormat, Integer> GGML_TYPES = Map.of(QuantFormat.Q4_0, 2, QuantFormat.Q8_0, 8, QuantFormat.Q4_K, 12,
+            QuantFormat.Q5_K, 13, QuantFormat.Q6_K, 14);
 
     private static String ggufName(String hf) {
         Matcher m = LAYER.matcher(hf);

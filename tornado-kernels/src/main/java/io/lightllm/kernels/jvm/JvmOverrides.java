@@ -2,6 +2,9 @@ package io.lightllm.kernels.jvm;
 
 import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Matmul;
+import io.lightllm.kernels.QuantFormat;
+import io.lightllm.kernels.QuantMatmul;
+import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
@@ -31,6 +34,12 @@ public final class JvmOverrides {
                 (Boolean) args[5] ? floats(device, args[4]) : null, (Integer) args[6], (Integer) args[7], (Integer) args[8]);
         override(device, Matmul.MATMUL_INT8_TILED, int8Weights);
         override(device, Matmul.MATMUL_INT8_GEMV, int8Weights);
+        // QuantMatmul.matmulQuantTiled / matmulQuantGemv (out, a, w, format, bias, hasBias, m, n, k)
+        KernelOverride packedWeights = (d, grid, args) -> VectorQuantMatmul.multiply(device, floats(device, args[0]),
+                floats(device, args[1]), (ByteArray) device.array((DeviceBuffer) args[2]), QuantFormat.of((Integer) args[3]),
+                (Boolean) args[5] ? floats(device, args[4]) : null, (Integer) args[6], (Integer) args[7], (Integer) args[8]);
+        override(device, QuantMatmul.TILED, packedWeights);
+        override(device, QuantMatmul.GEMV, packedWeights);
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));

@@ -56,10 +56,9 @@ public final class VectorMatmul {
      */
     public static void multiply(JvmDevice device, FloatArray out, FloatArray a, NativeArray w, FloatArray scales, FloatArray bias,
             int m, int n, int k) {
-        float[] act = new float[m * k];
-        MemorySegment.copy(a.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, act, 0, m * k);
-        int tasks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+        float[] act = activations(a, m, k);
         if (streams(w, m)) {
+            int tasks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
             float[] x = w.dtype() == DType.BF16 ? evenOddBlocks(act, m, k) : act;
             device.parallelFor(tasks, t -> {
                 int j0 = t * ROW_BLOCK;
@@ -67,13 +66,28 @@ public final class VectorMatmul {
             });
             return;
         }
-        device.parallelFor(tasks, t -> {
+        staged(device, out, act, (row, dst, at) -> widen(w, (long) row * k, k, dst, at), scales, bias, m, n, k);
+    }
+
+    /** Writes weight row {@code row} (k floats) into {@code dst} from {@code at}. */
+    @FunctionalInterface
+    interface RowSource {
+        void widen(int row, float[] dst, int at);
+    }
+
+    /**
+     * The product with weight rows widened to f32 by {@code rows}, a block of {@link #ROW_BLOCK} rows per
+     * task into a per-thread buffer, each row read from memory once whatever {@code m} is.
+     */
+    static void staged(JvmDevice device, FloatArray out, float[] act, RowSource rows, FloatArray scales, FloatArray bias,
+            int m, int n, int k) {
+        device.parallelFor((n + ROW_BLOCK - 1) / ROW_BLOCK, t -> {
             int j0 = t * ROW_BLOCK;
-            multiplyRows(out, act, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
+            multiplyRows(out, act, rows, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
         });
     }
 
-    private static void multiplyRows(FloatArray out, float[] act, NativeArray w, FloatArray scales, FloatArray bias,
+    private static void multiplyRows(FloatArray out, float[] act, RowSource source, FloatArray scales, FloatArray bias,
             int m, int n, int k, int j0, int rows) {
         float[] wRows = ROWS.get();
         if (wRows.length < ROW_BLOCK * k) {
@@ -81,7 +95,7 @@ public final class VectorMatmul {
             ROWS.set(wRows);
         }
         for (int r = 0; r < rows; r++) {
-            widen(w, (long) (j0 + r) * k, k, wRows, r * k);
+            source.widen(j0 + r, wRows, r * k);
         }
         float[] sums = new float[ROW_BLOCK * 4];
         if (rows == ROW_BLOCK) {
@@ -107,6 +121,13 @@ public final class VectorMatmul {
                 }
             }
         }
+    }
+
+    /** The activations [m, k] as a heap array, which the loops index fastest. */
+    static float[] activations(FloatArray a, int m, int k) {
+        float[] act = new float[m * k];
+        MemorySegment.copy(a.segment(), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, act, 0, m * k);
+        return act;
     }
 
     // ---- streaming weights (m < 4) ---------------------------------------------------------

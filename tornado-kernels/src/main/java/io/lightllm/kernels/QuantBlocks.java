@@ -1,0 +1,132 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.ByteArray;
+
+/**
+ * Decoding of block-quantised weights, in the kernel subset: the one definition of each format's
+ * layout, used by the portable matmul kernels, the host-side dequantisation ({@link QuantFormat#dequantize})
+ * and so every reference the tests compare with. A weight row is a run of blocks; element {@code j}
+ * of the block at byte {@code at} is {@code scale(j) * code(j) - offset(j)}, where scale and offset are
+ * the same for each aligned run of {@link #UNIT} elements (so a kernel decodes them once per run).
+ *
+ * <p>The GGUF formats are llama.cpp's (ggml-common.h, dequantize_row_* in ggml-quants.c), byte for
+ * byte, little-endian; the float arithmetic is theirs too, so dequantised values are the same floats.
+ * {@link #INT4} is this engine's W4A16 format: blocks of 128 along k, an f32 scale then 64 bytes whose
+ * low nibbles hold elements 0-63 and high nibbles 64-127, each {@code q + 8} for q in [-8, 7].
+ */
+public final class QuantBlocks {
+    /** Format codes, the kernels' {@code format} argument ({@link QuantFormat#code}). */
+    public static final int INT4 = 0, Q4_0 = 1, Q8_0 = 2, Q4_K = 3, Q5_K = 4, Q6_K = 5;
+    /** Elements that share a scale and an offset in every format. */
+    public static final int UNIT = 16;
+
+    private QuantBlocks() {
+    }
+
+    /** Elements per block. */
+    public static int blockSize(int format) {
+        return format == INT4 ? 128 : format == Q4_0 || format == Q8_0 ? 32 : 256;
+    }
+
+    /** Bytes per block. */
+    public static int blockBytes(int format) {
+        if (format == INT4) {
+            return 4 + 64;
+        } else if (format == Q4_0) {
+            return 2 + 16;
+        } else if (format == Q8_0) {
+            return 2 + 32;
+        } else if (format == Q4_K) {
+            return 4 + 12 + 128;
+        } else if (format == Q5_K) {
+            return 4 + 12 + 32 + 128;
+        }
+        return 128 + 64 + 16 + 2;
+    }
+
+    /** Blocks in a row of {@code k} elements (a partial last block only in int4 rows, padded with zero codes). */
+    public static int rowBlocks(int format, int k) {
+        return (k + blockSize(format) - 1) / blockSize(format);
+    }
+
+    /** Element {@code j} of the block at byte {@code at}. */
+    public static float weight(ByteArray w, int format, int at, int j) {
+        return scale(w, format, at, j) * code(w, format, at, j) - offset(w, format, at, j);
+    }
+
+    /** Element {@code kk} of the row whose blocks start at byte {@code rowAt}. */
+    public static float rowWeight(ByteArray w, int format, int rowAt, int kk) {
+        int size = blockSize(format);
+        return weight(w, format, rowAt + kk / size * blockBytes(format), kk % size);
+    }
+
+    /** The multiplier of element {@code j}'s code. */
+    public static float scale(ByteArray w, int format, int at, int j) {
+        if (format == INT4) {
+            return Float.intBitsToFloat(u8(w, at) | u8(w, at + 1) << 8 | u8(w, at + 2) << 16 | u8(w, at + 3) << 24);
+        } else if (format == Q4_0 || format == Q8_0) {
+            return f16(w, at);
+        } else if (format == Q4_K || format == Q5_K) {
+            return f16(w, at) * kScale(w, at + 4, j / 32);
+        }
+        // Q6_K: 16 int8 scales at byte 192, one per 16 elements in the order dequantize_row_q6_K reads them
+        int half = j / 128, r = j % 128;
+        return f16(w, at + 208) * w.get(at + 192 + half * 8 + r % 32 / 16 + 2 * (r / 32));
+    }
+
+    /** What is subtracted from element {@code j}'s scaled code: the K formats' sub-block minimum, 0 otherwise. */
+    public static float offset(ByteArray w, int format, int at, int j) {
+        if (format == Q4_K || format == Q5_K) {
+            return f16(w, at + 2) * kMin(w, at + 4, j / 32);
+        }
+        return 0f;
+    }
+
+    /** The integer code of element {@code j} (signed where the format centres it). */
+    public static int code(ByteArray w, int format, int at, int j) {
+        if (format == INT4) {
+            return nibble(w, at + 4, j, 64) - 8;
+        } else if (format == Q4_0) {
+            return nibble(w, at + 2, j, 16) - 8;
+        } else if (format == Q8_0) {
+            return w.get(at + 2 + j);
+        } else if (format == Q4_K || format == Q5_K) {
+            // 64-element chunks of 32 bytes: low nibbles the first 32 elements, high the next 32
+            int chunk = j / 64, l = j % 32, high = j % 64 / 32;
+            int qs = format == Q4_K ? at + 16 : at + 48;
+            int q = u8(w, qs + chunk * 32 + l) >> 4 * high & 15;
+            if (format == Q5_K) {
+                q |= (u8(w, at + 16 + l) >> (2 * chunk + high) & 1) << 4; // qh[32]: bit 2 * chunk + high of byte l
+            }
+            return q;
+        }
+        // Q6_K: per 128 elements, ql[64] (low 4 bits) and qh[32] (high 2 bits) hold four runs of 32
+        int half = j / 128, r = j % 128, run = r / 32, l = r % 32;
+        int low = u8(w, at + half * 64 + l + 32 * (run % 2)) >> 4 * (run / 2) & 15;
+        int high = u8(w, at + 128 + half * 32 + l) >> 2 * run & 3;
+        return (low | high << 4) - 32;
+    }
+
+    /** get_scale_min_k4's scale of sub-block {@code s} (0-7) from the 12 packed 6-bit values at {@code sc}. */
+    private static int kScale(ByteArray w, int sc, int s) {
+        return s < 4 ? u8(w, sc + s) & 63 : u8(w, sc + s + 4) & 15 | (u8(w, sc + s - 4) >> 6) << 4;
+    }
+
+    /** get_scale_min_k4's minimum of sub-block {@code s}. */
+    private static int kMin(ByteArray w, int sc, int s) {
+        return s < 4 ? u8(w, sc + s + 4) & 63 : u8(w, sc + s + 4) >> 4 | (u8(w, sc + s) >> 6) << 4;
+    }
+
+    /** Element {@code j} of nibbles whose low halves hold elements [0, half) and high halves [half, 2 half). */
+    private static int nibble(ByteArray w, int qs, int j, int half) {
+        return j < half ? u8(w, qs + j) & 15 : u8(w, qs + j - half) >> 4;
+    }
+
+    private static int u8(ByteArray w, int i) {
+        return w.get(i) & 0xFF;
+    }
+
+    private static float f16(ByteArray w, int at) {
+        return Float.float16ToFloat((short) (u8(w, at) | u8(w, at + 1) << 8));
+    }
+}

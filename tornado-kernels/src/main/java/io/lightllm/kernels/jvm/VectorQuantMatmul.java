@@ -1,0 +1,259 @@
+package io.lightllm.kernels.jvm;
+
+import io.lightllm.kernels.QuantBlocks;
+import io.lightllm.kernels.QuantFormat;
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.jvm.JvmDevice;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The JVM's matmul over packed block-quantised weights ({@link io.lightllm.kernels.QuantMatmul}'s
+ * contract), with the Vector API: each task decodes {@link VectorMatmul#ROW_BLOCK} weight rows into
+ * f32 in its cache-resident buffer, 16 codes at a time (one 16-byte load, nibble masks and shifts,
+ * a widening conversion, the unit's scale and offset), and multiplies them with every activation
+ * row ({@link VectorMatmul#staged}). Memory sees only the packed bytes. The decoded values are the
+ * floats {@link QuantBlocks} defines (scale * code - offset, the same operations).
+ */
+public final class VectorQuantMatmul {
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> INTS = F.withLanes(int.class);
+    /** Float vectors per 16 codes; vectors wider than 16 floats take the scalar decoder. */
+    private static final int PARTS = F.length() <= 16 ? 16 / F.length() : 0;
+    private static final ByteOrder ORDER = ByteOrder.LITTLE_ENDIAN;
+    private static final java.lang.foreign.ValueLayout.OfFloat F32_LE = java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ORDER);
+    private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
+
+    private VectorQuantMatmul() {
+    }
+
+    /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
+    public static void multiply(JvmDevice device, FloatArray out, FloatArray a, ByteArray w, QuantFormat format, FloatArray bias,
+            int m, int n, int k) {
+        long rowBytes = format.rowBytes(k);
+        MemorySegment seg = w.segment();
+        float[] act = VectorMatmul.activations(a, m, k);
+        if (format == QuantFormat.INT4 && m < 4 && PARTS == 1 && k % 128 == 0) {
+            streamInt4(device, out, act, w, seg, bias, m, n, k, rowBytes);
+            return;
+        }
+        VectorMatmul.staged(device, out, act, (row, dst, at) -> decodeRow(w, seg, format, row * rowBytes, k, dst, at),
+                null, bias, m, n, k);
+    }
+
+    /**
+     * Decode-sized int4 products (m < 4, 16-float vectors, whole groups) stream the packed bytes
+     * straight into the FMAs, four weight rows sharing each activation load: per 16 bytes of a row,
+     * the low and high nibbles are 16 codes each, multiplied unshifted (the -8 comes off once per group
+     * as 8 s sum(x)), summed per group and scaled into the row's accumulator. No staging buffer.
+     */
+    private static void streamInt4(JvmDevice device, FloatArray out, float[] x, ByteArray w, MemorySegment seg, FloatArray bias,
+            int m, int n, int k, long rowBytes) {
+        int groups = k / 128;
+        float[] groupSums = new float[m * groups];
+        for (int i = 0; i < m; i++) {
+            for (int g = 0; g < groups; g++) {
+                float s = 0;
+                for (int j = 0; j < 128; j++) {
+                    s += x[i * k + g * 128 + j];
+                }
+                groupSums[i * groups + g] = s;
+            }
+        }
+        device.parallelFor((n + 3) / 4, t -> {
+            int j0 = 4 * t, rows = Math.min(4, n - j0);
+            float[] sums = new float[4];
+            for (int i = 0; i < m; i++) {
+                if (rows == 4) {
+                    dotInt4x4(x, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
+                } else {
+                    for (int r = 0; r < rows; r++) {
+                        sums[r] = dotInt4(x, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
+                    }
+                }
+                for (int r = 0; r < rows; r++) {
+                    out.set(i * n + j0 + r, bias == null ? sums[r] : sums[r] + bias.get(j0 + r));
+                }
+            }
+        });
+    }
+
+    private static float dotInt4(float[] x, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
+        FloatVector acc = FloatVector.zero(F);
+        float offset = 0;
+        for (int g = 0; g < groups; g++) {
+            long at = rowAt + 68L * g;
+            float s = scaleOf(w, at);
+            FloatVector sum = FloatVector.zero(F);
+            for (int c = 0; c < 64; c += 16) {
+                IntVector q = ints(w, at + 4 + c);
+                sum = FloatVector.fromArray(F, x, xOff + 128 * g + c).fma(lowFloats(q), sum);
+                sum = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c).fma(highFloats(q), sum);
+            }
+            acc = sum.fma(FloatVector.broadcast(F, s), acc);
+            offset += 8 * s * groupSums[gs + g];
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - offset;
+    }
+
+    /** Four int4 rows ({@code rowBytes} apart) times one activation row: sums[r]. */
+    private static void dotInt4x4(float[] x, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups, float[] groupSums, int gs,
+            float[] sums) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
+        for (int g = 0; g < groups; g++) {
+            long at0 = rowAt + 68L * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
+            FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+            for (int c = 0; c < 64; c += 16) {
+                FloatVector xl = FloatVector.fromArray(F, x, xOff + 128 * g + c), xh = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c);
+                IntVector q0 = ints(w, at0 + 4 + c), q1 = ints(w, at1 + 4 + c), q2 = ints(w, at2 + 4 + c), q3 = ints(w, at3 + 4 + c);
+                s0 = xh.fma(highFloats(q0), xl.fma(lowFloats(q0), s0));
+                s1 = xh.fma(highFloats(q1), xl.fma(lowFloats(q1), s1));
+                s2 = xh.fma(highFloats(q2), xl.fma(lowFloats(q2), s2));
+                s3 = xh.fma(highFloats(q3), xl.fma(lowFloats(q3), s3));
+            }
+            float sum = groupSums[gs + g], d0 = scaleOf(w, at0), d1 = scaleOf(w, at1), d2 = scaleOf(w, at2), d3 = scaleOf(w, at3);
+            a0 = s0.fma(FloatVector.broadcast(F, d0), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, d1), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, d2), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, d3), a3);
+            o0 += 8 * d0 * sum;
+            o1 += 8 * d1 * sum;
+            o2 += 8 * d2 * sum;
+            o3 += 8 * d3 * sum;
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD) - o0;
+        sums[1] = a1.reduceLanes(VectorOperators.ADD) - o1;
+        sums[2] = a2.reduceLanes(VectorOperators.ADD) - o2;
+        sums[3] = a3.reduceLanes(VectorOperators.ADD) - o3;
+    }
+
+    private static float scaleOf(MemorySegment w, long at) {
+        return w.get(F32_LE, at);
+    }
+
+    /** 16 bytes widened to 16 ints (x86 has no byte shifts: the nibbles are taken apart as ints). */
+    private static IntVector ints(MemorySegment w, long at) {
+        return (IntVector) load(w, at).convertShape(VectorOperators.B2I, INTS, 0);
+    }
+
+    private static FloatVector lowFloats(IntVector q) {
+        return (FloatVector) q.and(15).convert(VectorOperators.I2F, 0);
+    }
+
+    private static FloatVector highFloats(IntVector q) {
+        return (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0);
+    }
+
+    /** Row of k elements whose blocks start at byte {@code rowAt}, into dst[at, at + k). */
+    static void decodeRow(ByteArray w, MemorySegment seg, QuantFormat format, long rowAt, int k, float[] dst, int at) {
+        int size = format.blockSize(), bytes = format.blockBytes();
+        for (int j0 = 0; j0 < k; j0 += size) {
+            int block = Math.toIntExact(rowAt + (long) j0 / size * bytes);
+            if (j0 + size <= k) {
+                decodeBlock(w, seg, format, block, dst, at + j0);
+            } else { // an int4 row's partial last group: decode aside, keep the row's part
+                float[] tmp = BLOCK.get();
+                decodeBlock(w, seg, format, block, tmp, 0);
+                System.arraycopy(tmp, 0, dst, at + j0, k - j0);
+            }
+        }
+    }
+
+    private static void decodeBlock(ByteArray w, MemorySegment seg, QuantFormat format, int b, float[] dst, int at) {
+        if (PARTS == 0) {
+            float[] block = new float[format.blockSize()];
+            format.decodeBlock(w, b, block);
+            System.arraycopy(block, 0, dst, at, block.length);
+            return;
+        }
+        int f = format.code();
+        switch (format) {
+            case INT4 -> {
+                float s = QuantBlocks.scale(w, f, b, 0);
+                for (int c = 0; c < 64; c += 16) {
+                    ByteVector q = load(seg, b + 4 + c);
+                    store(low(q).sub((byte) 8), s, 0f, dst, at + c);
+                    store(high(q).sub((byte) 8), s, 0f, dst, at + 64 + c);
+                }
+            }
+            case Q4_0 -> {
+                float s = QuantBlocks.scale(w, f, b, 0);
+                ByteVector q = load(seg, b + 2);
+                store(low(q).sub((byte) 8), s, 0f, dst, at);
+                store(high(q).sub((byte) 8), s, 0f, dst, at + 16);
+            }
+            case Q8_0 -> {
+                float s = QuantBlocks.scale(w, f, b, 0);
+                store(load(seg, b + 2), s, 0f, dst, at);
+                store(load(seg, b + 18), s, 0f, dst, at + 16);
+            }
+            case Q4_K, Q5_K -> {
+                boolean five = format == QuantFormat.Q5_K;
+                int qs = b + (five ? 48 : 16);
+                for (int chunk = 0; chunk < 4; chunk++) {
+                    int j = 64 * chunk; // low nibbles: elements j to j + 31 (one scale), high: j + 32 to j + 63
+                    float sLow = QuantBlocks.scale(w, f, b, j), oLow = QuantBlocks.offset(w, f, b, j);
+                    float sHigh = QuantBlocks.scale(w, f, b, j + 32), oHigh = QuantBlocks.offset(w, f, b, j + 32);
+                    for (int h = 0; h < 32; h += 16) {
+                        ByteVector q = load(seg, qs + 32 * chunk + h);
+                        ByteVector lo = low(q), hi = high(q);
+                        if (five) { // fifth bits: bit 2 chunk (low) and 2 chunk + 1 (high) of qh[l]
+                            ByteVector qh = load(seg, b + 16 + h);
+                            lo = lo.or(bit(qh, 2 * chunk));
+                            hi = hi.or(bit(qh, 2 * chunk + 1));
+                        }
+                        store(lo, sLow, oLow, dst, at + j + h);
+                        store(hi, sHigh, oHigh, dst, at + j + 32 + h);
+                    }
+                }
+            }
+            case Q6_K -> {
+                for (int half = 0; half < 2; half++) {
+                    for (int l = 0; l < 32; l += 16) {
+                        ByteVector qlA = load(seg, b + 64 * half + l), qlB = load(seg, b + 64 * half + 32 + l);
+                        ByteVector qh = load(seg, b + 128 + 32 * half + l);
+                        for (int run = 0; run < 4; run++) { // runs of 32: low nibbles of qlA, of qlB, high of qlA, of qlB
+                            int j = 128 * half + 32 * run + l;
+                            ByteVector ql = run % 2 == 0 ? qlA : qlB;
+                            ByteVector code = run < 2 ? low(ql) : high(ql);
+                            ByteVector hi2 = qh.lanewise(VectorOperators.LSHR, 2 * run).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
+                            store(code.or(hi2).sub((byte) 32), QuantBlocks.scale(w, f, b, j), 0f, dst, at + j);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static ByteVector load(MemorySegment seg, long at) {
+        return ByteVector.fromMemorySegment(B16, seg, at, ORDER);
+    }
+
+    private static ByteVector low(ByteVector q) {
+        return q.and((byte) 15);
+    }
+
+    private static ByteVector high(ByteVector q) {
+        return q.lanewise(VectorOperators.LSHR, 4).and((byte) 15);
+    }
+
+    /** Bit {@code b} of each byte, moved to bit 4 (a fifth code bit). */
+    private static ByteVector bit(ByteVector qh, int b) {
+        return qh.lanewise(VectorOperators.LSHR, b).and((byte) 1).lanewise(VectorOperators.LSHL, 4);
+    }
+
+    /** 16 codes as scale * code - offset into dst[at, at + 16). */
+    private static void store(ByteVector codes, float scale, float offset, float[] dst, int at) {
+        for (int p = 0; p < PARTS; p++) {
+            ((FloatVector) codes.convertShape(VectorOperators.B2F, F, p)).mul(scale).sub(offset).intoArray(dst, at + p * F.length());
+        }
+    }
+}

@@ -1,0 +1,159 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.CudaCheck;
+import io.lightllm.testing.TensorAssert;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.compiler.Dialect;
+import io.lightllm.tornado.compiler.KernelCompiler;
+import io.lightllm.tornado.jvm.JvmDevice;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The packed-weight kernels against the product of the dequantised weights ({@link QuantFormat#dequantize},
+ * then the double-precision {@link MatmulReference}, whose float32 bound covers any order of the sums:
+ * the kernels compute each weight exactly as the dequantisation does, up to one rounding of
+ * scale * code - offset). The weights are random bytes, every bit pattern a valid code, with sane
+ * scales written over the scale fields: all codes, signs and scale combinations occur.
+ */
+class QuantMatmulTest {
+    private static final int M = 11, N = 13;
+
+    /** Random blocks for [rows, k]: random codes, scales in [0.5, 1) / 64 (f16 or f32) where the format keeps them. */
+    static ByteArray randomBlocks(QuantFormat format, int rows, int k, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int blocks = Math.toIntExact(rows * format.rowBytes(k) / format.blockBytes());
+        ByteArray w = ByteArray.allocate(blocks * format.blockBytes());
+        for (int i = 0; i < w.getSize(); i++) {
+            w.set(i, (byte) r.nextInt(256));
+        }
+        ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        for (long b = 0; b < blocks; b++) {
+            long at = b * format.blockBytes();
+            float scale = (float) (0.5 + r.nextDouble() / 2) / 64;
+            switch (format) {
+                case INT4 -> w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at, scale);
+                case Q4_0, Q8_0 -> w.segment().set(f16, at, Float.floatToFloat16(scale));
+                case Q4_K, Q5_K -> {
+                    w.segment().set(f16, at, Float.floatToFloat16(scale / 8));
+                    w.segment().set(f16, at + 2, Float.floatToFloat16(scale));
+                }
+                case Q6_K -> w.segment().set(f16, at + 208, Float.floatToFloat16(scale / 8));
+            }
+        }
+        return w;
+    }
+
+    private static void check(Device device, KernelRef kernel, Grid grid, QuantFormat format, int m, int k, boolean withBias,
+            Integer columns, boolean portable) {
+        FloatArray a = TensorAssert.random(m * k, 1f, 31);
+        ByteArray w = randomBlocks(format, N, k, 32);
+        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 33) : null;
+        MatmulReference ref = MatmulReference.of(a, format.dequantize(w.segment(), N, k), null, bias, m, N, k);
+        DeviceBuffer out = device.allocate(DType.F32, m * N);
+        Object[] args = {out, device.upload(a), device.upload(w), format.code(), withBias ? device.upload(bias) : out, withBias, m, N, k, columns};
+        Object[] used = columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args;
+        if (portable) {
+            device.launchPortable(kernel, grid, used);
+        } else {
+            device.launch(kernel, grid, used);
+        }
+        // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums
+        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
+                device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
+    }
+
+    /** One block, several, and for int4 a partial last group (k = 200, not even a multiple of the 16-element runs). */
+    private static int[] ks(QuantFormat format) {
+        return format == QuantFormat.INT4 ? new int[] {128, 200, 512} : new int[] {format.blockSize() == 32 ? 160 : 256, 512};
+    }
+
+    @ParameterizedTest
+    @EnumSource(QuantFormat.class)
+    void portableKernelsMatchTheDequantisedProductOnTheJvm(QuantFormat format) {
+        Device jvm = TestDevices.jvm();
+        for (int k : ks(format)) {
+            for (int tile : new int[] {1, 4, 16}) {
+                check(jvm, QuantMatmul.TILED, Matmul.tiledGrid(M, N, tile), format, M, k, tile == 4, null, true);
+            }
+            for (int local : new int[] {1, 4, 64}) {
+                for (int m : new int[] {1, M}) {
+                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, local, local == 4 ? 2 : 1), format, m, k, m == 1, local == 4 ? 2 : 1, true);
+                }
+            }
+        }
+    }
+
+    /** The JVM's Vector API override (rows decoded 16 codes at a time), for decode (m < 4) and prefill sizes. */
+    @ParameterizedTest
+    @EnumSource(QuantFormat.class)
+    void jvmOverrideMatchesTheDequantisedProduct(QuantFormat format) {
+        try (JvmDevice jvm = new JvmDevice(2)) {
+            KernelLibrary.installOverrides(jvm);
+            assertTrue(jvm.hasOverride(QuantMatmul.GEMV) && jvm.hasOverride(QuantMatmul.TILED));
+            for (int k : ks(format)) {
+                for (int m : new int[] {1, 3, 9}) {
+                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, 1, 1), format, m, k, m == 3, 1, false);
+                }
+                check(jvm, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
+            }
+        }
+    }
+
+    @Test
+    void acceleratorsMatchTheDequantisedProduct() {
+        for (String id : TestDevices.accelerators()) {
+            Device device = Devices.get(id);
+            for (QuantFormat format : QuantFormat.values()) {
+                int k = format == QuantFormat.INT4 ? 200 : 512;
+                check(device, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
+                for (int local : new int[] {64, 256}) {
+                    for (int m : new int[] {1, M}) {
+                        check(device, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, local, local / 32), format, m, k, false, local / 32, false);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void kernelsCompileToCuda() {
+        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV}) {
+            CudaCheck.assertCompiles(KernelCompiler.compile(kernel, Dialect.CUDA, null).source(), kernel.name());
+        }
+    }
+
+    @Test
+    void launcherRunsBothKernelsAndRefusesPartialBlocks() {
+        Device jvm = TestDevices.jvm();
+        for (int m : new int[] {2, 20}) {
+            FloatArray a = TensorAssert.random(m * 256, 1f, 41);
+            ByteArray w = randomBlocks(QuantFormat.Q4_K, N, 256, 42);
+            MatmulReference ref = MatmulReference.of(a, QuantFormat.Q4_K.dequantize(w.segment(), N, 256), null, null, m, N, 256);
+            DeviceBuffer out = jvm.allocate(DType.F32, m * N);
+            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(w), QuantFormat.Q4_K, null, m, N, 256);
+            assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "launch m=" + m);
+        }
+        DeviceBuffer out = jvm.allocate(DType.F32, 4), a = jvm.allocate(DType.F32, 200), w = jvm.allocate(DType.I8, 4096);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> QuantMatmul.launch(jvm, out, a, w, QuantFormat.Q4_K, null, 1, 4, 200));
+        assertEquals("Q4_K rows hold whole blocks of 256 elements; 200 is not a multiple", e.getMessage());
+    }
+}
