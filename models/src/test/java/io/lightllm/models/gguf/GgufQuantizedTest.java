@@ -13,7 +13,7 @@ import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.llama.GreedyRunner;
-import io.lightllm.models.weights.SafetensorsTestFiles;
+import io.lightllm.models.weights.SafetensorsWriter;
 import io.lightllm.models.weights.Tensor;
 import io.lightllm.models.weights.TensorType;
 import io.lightllm.testing.SharedData;
@@ -171,7 +171,7 @@ public class GgufQuantizedTest {
             Files.copy(fixture.resolve(f), out.resolve(f));
         }
         Files.writeString(out.resolve("config.json"), config.toPrettyString());
-        SafetensorsTestFiles.write(out.resolve("model.safetensors"), tensors);
+        SafetensorsWriter.write(out.resolve("model.safetensors"), tensors);
         return out;
     }
 
