@@ -50,9 +50,11 @@ public final class VectorQuantMatmul {
 
     /**
      * Decode-sized int4 products (m < 4, 16-float vectors, whole groups) stream the packed bytes
-     * straight into the FMAs, four weight rows sharing each activation load: per 16 bytes of a row,
-     * the low and high nibbles are 16 codes each, multiplied unshifted (the -8 comes off once per group
-     * as 8 s sum(x)), summed per group and scaled into the row's accumulator. No staging buffer.
+     * straight into the FMAs, four weight rows sharing each activation load. A group's 64 code bytes
+     * are one load of 16 ints; nibble p of every int is 16 codes at once (a shift and a mask), for
+     * the activations laid out to match ({@link #nibbleOrder}). The codes are multiplied unshifted
+     * (the -8 comes off once per group as 8 s sum(x)), summed per group and scaled into the row's
+     * accumulator. No staging buffer, and a quarter fewer operations a code than widening bytes.
      */
     private static void streamInt4(JvmDevice device, FloatArray out, float[] x, ByteArray w, MemorySegment seg, FloatArray bias,
             int m, int n, int k, long rowBytes) {
@@ -67,15 +69,16 @@ public final class VectorQuantMatmul {
                 groupSums[i * groups + g] = s;
             }
         }
+        float[] xn = nibbleOrder(x, m, k);
         device.parallelFor((n + 3) / 4, t -> {
             int j0 = 4 * t, rows = Math.min(4, n - j0);
             float[] sums = new float[4];
             for (int i = 0; i < m; i++) {
                 if (rows == 4) {
-                    dotInt4x4(x, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
+                    dotInt4x4(xn, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
                 } else {
                     for (int r = 0; r < rows; r++) {
-                        sums[r] = dotInt4(x, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
+                        sums[r] = dotInt4(xn, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
                     }
                 }
                 for (int r = 0; r < rows; r++) {
@@ -85,39 +88,55 @@ public final class VectorQuantMatmul {
         });
     }
 
-    private static float dotInt4(float[] x, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
+    /**
+     * The activations in the order of an int4 group's nibbles read as 16 little-endian ints: position
+     * 16 p + l of a group is the element of int l's nibble p, which is byte 4 l + p / 2's low nibble
+     * (element 4 l + p / 2) for even p and its high nibble (element 64 + 4 l + p / 2) for odd p.
+     */
+    static float[] nibbleOrder(float[] x, int m, int k) {
+        float[] out = new float[m * k];
+        for (int base = 0; base < m * k; base += 128) {
+            for (int p = 0; p < 8; p++) {
+                for (int l = 0; l < 16; l++) {
+                    out[base + 16 * p + l] = x[base + (p % 2 == 0 ? 0 : 64) + 4 * l + p / 2];
+                }
+            }
+        }
+        return out;
+    }
+
+    private static float dotInt4(float[] xn, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
         FloatVector acc = FloatVector.zero(F);
         float offset = 0;
         for (int g = 0; g < groups; g++) {
             long at = rowAt + 68L * g;
-            float s = scaleOf(w, at);
+            IntVector v = codes(w, at);
             FloatVector sum = FloatVector.zero(F);
-            for (int c = 0; c < 64; c += 16) {
-                IntVector q = ints(w, at + 4 + c);
-                sum = FloatVector.fromArray(F, x, xOff + 128 * g + c).fma(lowFloats(q), sum);
-                sum = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c).fma(highFloats(q), sum);
+            for (int p = 0; p < 8; p++) {
+                sum = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p).fma(nibble(v, p), sum);
             }
+            float s = scaleOf(w, at);
             acc = sum.fma(FloatVector.broadcast(F, s), acc);
             offset += 8 * s * groupSums[gs + g];
         }
         return acc.reduceLanes(VectorOperators.ADD) - offset;
     }
 
-    /** Four int4 rows ({@code rowBytes} apart) times one activation row: sums[r]. */
-    private static void dotInt4x4(float[] x, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups, float[] groupSums, int gs,
+    /** Four int4 rows ({@code rowBytes} apart) times one activation row (in nibble order): sums[r]. */
+    private static void dotInt4x4(float[] xn, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups, float[] groupSums, int gs,
             float[] sums) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
         for (int g = 0; g < groups; g++) {
             long at0 = rowAt + 68L * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
+            IntVector v0 = codes(w, at0), v1 = codes(w, at1), v2 = codes(w, at2), v3 = codes(w, at3);
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-            for (int c = 0; c < 64; c += 16) {
-                FloatVector xl = FloatVector.fromArray(F, x, xOff + 128 * g + c), xh = FloatVector.fromArray(F, x, xOff + 128 * g + 64 + c);
-                IntVector q0 = ints(w, at0 + 4 + c), q1 = ints(w, at1 + 4 + c), q2 = ints(w, at2 + 4 + c), q3 = ints(w, at3 + 4 + c);
-                s0 = xh.fma(highFloats(q0), xl.fma(lowFloats(q0), s0));
-                s1 = xh.fma(highFloats(q1), xl.fma(lowFloats(q1), s1));
-                s2 = xh.fma(highFloats(q2), xl.fma(lowFloats(q2), s2));
-                s3 = xh.fma(highFloats(q3), xl.fma(lowFloats(q3), s3));
+            for (int p = 0; p < 8; p++) {
+                FloatVector xv = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p);
+                s0 = xv.fma(nibble(v0, p), s0);
+                s1 = xv.fma(nibble(v1, p), s1);
+                s2 = xv.fma(nibble(v2, p), s2);
+                s3 = xv.fma(nibble(v3, p), s3);
             }
             float sum = groupSums[gs + g], d0 = scaleOf(w, at0), d1 = scaleOf(w, at1), d2 = scaleOf(w, at2), d3 = scaleOf(w, at3);
             a0 = s0.fma(FloatVector.broadcast(F, d0), a0);
@@ -135,21 +154,18 @@ public final class VectorQuantMatmul {
         sums[3] = a3.reduceLanes(VectorOperators.ADD) - o3;
     }
 
+    /** The 64 code bytes of the int4 group at {@code at} as 16 ints. */
+    private static IntVector codes(MemorySegment w, long at) {
+        return IntVector.fromMemorySegment(INTS, w, at + 4, ORDER);
+    }
+
+    /** Nibble p (0..7) of every int, as floats 0..15. */
+    private static FloatVector nibble(IntVector v, int p) {
+        return (FloatVector) v.lanewise(VectorOperators.LSHR, 4 * p).and(15).convert(VectorOperators.I2F, 0);
+    }
+
     private static float scaleOf(MemorySegment w, long at) {
         return w.get(F32_LE, at);
-    }
-
-    /** 16 bytes widened to 16 ints (x86 has no byte shifts: the nibbles are taken apart as ints). */
-    private static IntVector ints(MemorySegment w, long at) {
-        return (IntVector) load(w, at).convertShape(VectorOperators.B2I, INTS, 0);
-    }
-
-    private static FloatVector lowFloats(IntVector q) {
-        return (FloatVector) q.and(15).convert(VectorOperators.I2F, 0);
-    }
-
-    private static FloatVector highFloats(IntVector q) {
-        return (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0);
     }
 
     /** Row of k elements whose blocks start at byte {@code rowAt}, into dst[at, at + k). */
