@@ -31,7 +31,7 @@ jlama() { # weights, streams
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 declare -A got
-cases=("engine 1 none" "jlama bf16 1" "engine 1 int8" "jlama q4 1" "engine 8 none" "jlama bf16 8")
+cases=("engine 1 none" "jlama bf16 1" "engine 1 int8" "engine 1 int4" "jlama q4 1" "engine 8 none" "jlama bf16 8")
 echo "$(date -u '+%F %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), checkpoint $ckpt"
 for run in $(seq "$RUNS"); do
   for c in "${cases[@]}"; do
