@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | moe | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | serve |
 # checkpoint | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
@@ -90,6 +90,13 @@ for s in $stages; do
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/static.log"
+      done ;;
+    quant)
+      # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes
+      for q in none int8 int4; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
+          | tee -a "$out/quant.log"
       done ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
