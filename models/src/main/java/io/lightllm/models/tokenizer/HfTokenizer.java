@@ -8,8 +8,10 @@ import io.lightllm.models.config.JsonFields;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -66,32 +68,78 @@ public final class HfTokenizer implements Tokenizer {
      * The byte-level BPE tokenizer of a GGUF file whose tokenizer.ggml.model is "gpt2" (BLOOM,
      * StarCoder, Qwen, Llama 3, ...): its vocabulary, merges and control tokens written as a
      * tokenizer.json for the same library. The pre-tokenizer is the one tokenizer.ggml.pre names;
-     * those whose splitting rule is known here are listed in {@link #GGUF_PRE_TOKENIZERS}.
+     * those whose splitting rule is known here are listed in {@link #PRE_TOKENIZERS}.
      */
     public static HfTokenizer fromGguf(io.lightllm.models.gguf.GgufFile f) {
         String pre = f.has("tokenizer.ggml.pre") ? f.getString("tokenizer.ggml.pre") : "default";
-        String split = GGUF_PRE_TOKENIZERS.get(pre);
+        String split = PRE_TOKENIZERS.get(pre);
         if (split == null) {
             throw new ModelLoadException("GGUF pre-tokenizer '" + pre + "' in " + f.path() + " is not supported (supported: "
-                    + String.join(", ", new java.util.TreeSet<>(GGUF_PRE_TOKENIZERS.keySet())) + ")");
+                    + String.join(", ", new java.util.TreeSet<>(PRE_TOKENIZERS.keySet())) + ")");
         }
         String[] tokens = f.getStringArray("tokenizer.ggml.tokens");
         int[] types = f.has("tokenizer.ggml.token_type") ? f.getIntArray("tokenizer.ggml.token_type") : new int[tokens.length];
+        Map<Integer, Boolean> added = new java.util.TreeMap<>();
+        for (int id = 0; id < tokens.length; id++) {
+            if (types[id] == 3 || types[id] == 4) { // CONTROL (special), USER_DEFINED
+                added.put(id, types[id] == 3);
+            }
+        }
+        Optional<String> bos = tokenText(f, "tokenizer.ggml.bos_token_id", tokens), eos = tokenText(f, "tokenizer.ggml.eos_token_id", tokens);
+        TokenizerSettings settings = new TokenizerSettings(Optional.of(f.getBoolean("tokenizer.ggml.add_bos_token", false)),
+                Optional.of(f.getBoolean("tokenizer.ggml.add_eos_token", false)), bos, eos,
+                f.has("tokenizer.chat_template") ? Optional.of(f.getString("tokenizer.chat_template")) : Optional.empty());
+        return byteLevelBpe(tokens, added, java.util.Arrays.asList(f.getStringArray("tokenizer.ggml.merges")), split, pre.equals("qwen2"), settings,
+                f.path().toString());
+    }
+
+    /**
+     * Qwen v1's tokenizer (QWenTokenizer): qwen.tiktoken's 151,643 byte-level BPE tokens, then its special
+     * tokens (&lt;|endoftext|&gt;, &lt;|im_start|&gt;, &lt;|im_end|&gt;, &lt;|extra_0|&gt; .. &lt;|extra_204|&gt;) from id 151,643 on,
+     * Qwen's split rule and NFC normalisation, no BOS, &lt;|endoftext|&gt; as EOS, and ChatML as the chat template
+     * where tokenizer_config.json gives none (Qwen's own code builds ChatML with that default system prompt).
+     */
+    public static HfTokenizer qwenTiktoken(Path dir) {
+        TiktokenFile bpe = TiktokenFile.read(dir.resolve("qwen.tiktoken"));
+        List<String> specials = new ArrayList<>(List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>"));
+        for (int i = 0; i < 205; i++) {
+            specials.add("<|extra_" + i + "|>");
+        }
+        String[] tokens = java.util.Arrays.copyOf(bpe.tokens(), bpe.tokens().length + specials.size());
+        Map<Integer, Boolean> added = new java.util.TreeMap<>();
+        for (int i = 0; i < specials.size(); i++) {
+            tokens[bpe.tokens().length + i] = specials.get(i);
+            added.put(bpe.tokens().length + i, true);
+        }
+        TokenizerSettings file = TokenizerSettings.load(dir);
+        TokenizerSettings settings = new TokenizerSettings(Optional.of(false), Optional.of(false), Optional.empty(), Optional.of("<|endoftext|>"),
+                file.chatTemplate().or(() -> Optional.of(CHATML)), file.tokenizerClass());
+        return byteLevelBpe(tokens, added, bpe.merges(), PRE_TOKENIZERS.get("qwen2"), true, settings, dir.resolve("qwen.tiktoken").toString());
+    }
+
+    /** ChatML, as Qwen's make_context writes it, with its default system prompt. */
+    static final String CHATML = "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+            + "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+            + "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+    /**
+     * A byte-level BPE tokenizer (GPT-2's scheme) built from its parts as a tokenizer.json for the same
+     * library: {@code tokens} by id, {@code added} the ids of added tokens (true: special), the merges in
+     * order, the split rule ("" for GPT-2's own, inside the ByteLevel pre-tokenizer), NFC where the model wants it.
+     */
+    static HfTokenizer byteLevelBpe(String[] tokens, Map<Integer, Boolean> added, List<String> mergeList, String split, boolean nfc,
+            TokenizerSettings settings, String source) {
         var json = JsonFields.mapper().createObjectNode();
         var model = json.putObject("model").put("type", "BPE").put("byte_fallback", false);
         var vocab = model.putObject("vocab");
-        var added = json.putArray("added_tokens");
+        var addedTokens = json.putArray("added_tokens");
         for (int id = 0; id < tokens.length; id++) {
             vocab.put(tokens[id], id);
-            if (types[id] == 3 || types[id] == 4) { // CONTROL, USER_DEFINED
-                added.addObject().put("id", id).put("content", tokens[id]).put("single_word", false).put("lstrip", false)
-                        .put("rstrip", false).put("normalized", false).put("special", types[id] == 3);
-            }
         }
+        added.forEach((id, special) -> addedTokens.addObject().put("id", id).put("content", tokens[id]).put("single_word", false)
+                .put("lstrip", false).put("rstrip", false).put("normalized", false).put("special", special));
         var merges = model.putArray("merges");
-        for (String m : f.getStringArray("tokenizer.ggml.merges")) {
-            merges.add(m);
-        }
+        mergeList.forEach(merges::add);
         var byteLevel = JsonFields.mapper().createObjectNode().put("type", "ByteLevel").put("add_prefix_space", false)
                 .put("trim_offsets", true).put("use_regex", split.isEmpty());
         if (split.isEmpty()) {
@@ -101,16 +149,12 @@ public final class HfTokenizer implements Tokenizer {
             seq.addObject().put("type", "Split").put("behavior", "Isolated").put("invert", false).putObject("pattern").put("Regex", split);
             seq.add(byteLevel);
         }
-        if (pre.equals("qwen2")) {
-            json.putObject("normalizer").put("type", "NFC"); // as Qwen2's tokenizer.json
+        if (nfc) {
+            json.putObject("normalizer").put("type", "NFC");
         }
         json.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true).put("use_regex", true);
-        Optional<String> bos = tokenText(f, "tokenizer.ggml.bos_token_id", tokens), eos = tokenText(f, "tokenizer.ggml.eos_token_id", tokens);
-        TokenizerSettings settings = new TokenizerSettings(Optional.of(f.getBoolean("tokenizer.ggml.add_bos_token", false)),
-                Optional.of(f.getBoolean("tokenizer.ggml.add_eos_token", false)), bos, eos,
-                f.has("tokenizer.chat_template") ? Optional.of(f.getString("tokenizer.chat_template")) : Optional.empty());
         try {
-            Path file = Files.createTempFile("lightllm-gguf-tokenizer", ".json");
+            Path file = Files.createTempFile("lightllm-tokenizer", ".json");
             try {
                 Files.writeString(file, json.toString());
                 return load(file, settings);
@@ -118,15 +162,15 @@ public final class HfTokenizer implements Tokenizer {
                 Files.deleteIfExists(file);
             }
         } catch (IOException e) {
-            throw new ModelLoadException("cannot build the tokenizer of " + f.path() + ": " + e.getMessage(), e);
+            throw new ModelLoadException("cannot build the tokenizer of " + source + ": " + e.getMessage(), e);
         }
     }
 
     /**
      * tokenizer.ggml.pre values and the split rule of their tokenizer.json ("": GPT-2's, inside the
-     * ByteLevel pre-tokenizer). Others are refused rather than guessed.
+     * ByteLevel pre-tokenizer). Others are refused rather than guessed. Qwen v1's tiktoken rule is qwen2's.
      */
-    private static final Map<String, String> GGUF_PRE_TOKENIZERS = Map.of(
+    static final Map<String, String> PRE_TOKENIZERS = Map.of(
             "default", "", "gpt2", "",
             "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
             "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+");

@@ -43,7 +43,7 @@ public interface Tokenizer extends AutoCloseable {
 
     /**
      * The tokenizer of a Hugging Face model directory: its tokenizer.json, or where there is none a
-     * SentencePiece tokenizer.model (Baichuan, ChatGLM2).
+     * SentencePiece tokenizer.model (Baichuan, ChatGLM2) or Qwen v1's qwen.tiktoken.
      */
     static Tokenizer load(Path dir) {
         if (Files.isRegularFile(dir.resolve("tokenizer.json"))) {
@@ -52,7 +52,10 @@ public interface Tokenizer extends AutoCloseable {
         if (Files.isRegularFile(dir.resolve("tokenizer.model"))) {
             return SentencePieceBpeTokenizer.fromModelFile(dir);
         }
-        throw new ModelLoadException(dir + " has no tokenizer.json and no SentencePiece tokenizer.model");
+        if (Files.isRegularFile(dir.resolve("qwen.tiktoken"))) {
+            return HfTokenizer.qwenTiktoken(dir);
+        }
+        throw new ModelLoadException(dir + " has no tokenizer.json, no SentencePiece tokenizer.model and no qwen.tiktoken");
     }
 
     /** The tokenizer a GGUF file carries: SentencePiece ("llama") or byte-level BPE ("gpt2"). */
