@@ -133,7 +133,7 @@ public final class Architectures {
      * NTK and logn attention change nothing up to seq_length, the context served.
      */
     public static final Architecture QWEN = Architecture.builder("qwen", "Qwen (v1)")
-            .hfClasses("QWenLMHeadModel")
+            .hfClasses("QWenLMHeadModel").gguf("qwen")
             .configKeys(ConfigKeys.renamed("kv_channels", "head_dim", "rotary_emb_base", "rope_theta", "rotary_pct", "partial_rotary_factor",
                             "ffn_hidden_size", "intermediate_size", "padded_vocab_size", "vocab_size", "seq_length", "max_position_embeddings")
                     .imply("attention_bias", true)

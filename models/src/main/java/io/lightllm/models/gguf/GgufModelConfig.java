@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Builds a {@link ModelConfig} from the {@code <architecture>.*} metadata of a GGUF file (llama, qwen2, qwen3,
+ * Builds a {@link ModelConfig} from the {@code <architecture>.*} metadata of a GGUF file (llama, qwen, qwen2, qwen3,
  * stablelm, bloom, starcoder; a llama file with experts is Mixtral).
  *
  * <p>Rotary layout: llama.cpp's convert_hf_to_gguf.py permutes the rows of each head of q_proj and

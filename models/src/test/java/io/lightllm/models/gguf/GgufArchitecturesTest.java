@@ -77,6 +77,7 @@ public class GgufArchitecturesTest {
             Map.entry("attn.c_attn", "attn_qkv"), Map.entry("mlp.gate_proj", "ffn_gate"), Map.entry("mlp.up_proj", "ffn_up"),
             Map.entry("mlp.dense_h_to_4h", "ffn_up"), Map.entry("mlp.c_fc", "ffn_up"), Map.entry("mlp.down_proj", "ffn_down"),
             Map.entry("mlp.dense_4h_to_h", "ffn_down"), Map.entry("mlp.c_proj", "ffn_down"),
+            Map.entry("mlp.w1", "ffn_up"), Map.entry("mlp.w2", "ffn_gate"), // Qwen v1's
             Map.entry("block_sparse_moe.gate", "ffn_gate_inp"));
     private static final Map<String, String> GLOBAL = Map.of("model.embed_tokens", "token_embd", "transformer.word_embeddings", "token_embd",
             "transformer.wte", "token_embd", "transformer.wpe", "position_embd", "transformer.word_embeddings_layernorm", "token_embd_norm",
@@ -104,12 +105,15 @@ public class GgufArchitecturesTest {
         int headDim = hidden / heads;
         GgufTestWriter w = new GgufTestWriter();
         String p = arch + ".";
+        // Qwen v1's intermediate_size is twice its MLP width, which is what llama.cpp writes
+        int ffn = c.path("intermediate_size").asInt(c.path("n_inner").asInt(4 * hidden)) / (arch.equals("qwen") ? 2 : 1);
         w.string("general.architecture", arch).u32(p + "embedding_length", hidden).u32(p + "block_count", layers)
-                .u32(p + "feed_forward_length", c.path("intermediate_size").asInt(c.path("n_inner").asInt(4 * hidden)))
+                .u32(p + "feed_forward_length", ffn)
                 .u32(p + "attention.head_count", heads).u32(p + "attention.head_count_kv", kvHeads)
-                .u32(p + "context_length", c.path(c.has("n_positions") ? "n_positions" : "max_position_embeddings").asInt(hidden));
-        if (c.has("rms_norm_eps")) {
-            w.f32(p + "attention.layer_norm_rms_epsilon", (float) c.path("rms_norm_eps").asDouble());
+                .u32(p + "context_length", c.path(c.has("n_positions") ? "n_positions" : c.has("seq_length") ? "seq_length"
+                        : "max_position_embeddings").asInt(hidden));
+        if (c.has("rms_norm_eps") || arch.equals("qwen")) {
+            w.f32(p + "attention.layer_norm_rms_epsilon", (float) c.path(c.has("rms_norm_eps") ? "rms_norm_eps" : "layer_norm_epsilon").asDouble());
         } else {
             w.f32(p + "attention.layer_norm_epsilon", (float) c.path(c.has("layer_norm_eps") ? "layer_norm_eps" : "layer_norm_epsilon").asDouble());
         }

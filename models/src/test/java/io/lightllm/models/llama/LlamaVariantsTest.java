@@ -55,6 +55,21 @@ class LlamaVariantsTest {
     /** Qwen-7B (v1): its config keys, c_attn = [q; k; v] with a (zero) bias, w2 the gate, w1 the up projection. */
     @Test
     void qwenV1StackedCAttnAndSwappedMlpNamesMatchGolden() throws IOException {
+        assertMatchesGolden(qwenV1().write(tmp), LLAMA);
+    }
+
+    /**
+     * The same model as a GGUF file of llama.cpp's "qwen" architecture (convert_hf_to_gguf.py's QwenModel:
+     * attn_qkv with its bias, w1 as ffn_up and w2 as ffn_gate, feed_forward_length half of intermediate_size).
+     */
+    @Test
+    void qwenV1AsGgufMatchesGolden() throws IOException {
+        Path gguf = tmp.resolve("qwen.gguf");
+        io.lightllm.models.gguf.GgufArchitecturesTest.convert(qwenV1().write(dir("qwen-hf")), "qwen", gguf, name -> null, false);
+        assertMatchesGolden(gguf, LLAMA);
+    }
+
+    private static DerivedCheckpoint qwenV1() {
         DerivedCheckpoint c = withoutGqa(DerivedCheckpoint.of(LLAMA));
         int hidden = c.hidden(), inter = c.config.get("intermediate_size").asInt();
         c.config.put("model_type", "qwen").putArray("architectures").add("QWenLMHeadModel");
@@ -76,7 +91,7 @@ class LlamaVariantsTest {
         }
         c.rename("model.embed_tokens.weight", "transformer.wte.weight");
         c.rename("model.norm.weight", "transformer.ln_f.weight");
-        assertMatchesGolden(c.write(tmp), LLAMA);
+        return c;
     }
 
     @Test
