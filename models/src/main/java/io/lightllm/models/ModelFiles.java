@@ -89,7 +89,8 @@ public final class ModelFiles implements AutoCloseable {
         }
         Tokenizer tokenizer = Tokenizer.load(dir);
         try {
-            WeightSource weights = SafetensorsWeights.open(dir, options);
+            WeightSource weights = io.lightllm.models.weights.Int4CheckpointWeights.wrap(SafetensorsWeights.open(dir, options),
+                    io.lightllm.models.config.JsonFields.read(dir.resolve("config.json")));
             return new ModelFiles(dir, Format.HF_SAFETENSORS, config, weights, tokenizer, GenerationConfig.load(dir, config));
         } catch (RuntimeException e) {
             tokenizer.close();

@@ -13,10 +13,12 @@ import io.lightllm.tornado.api.ByteArray;
  * byte, little-endian; the float arithmetic is theirs too, so dequantised values are the same floats.
  * {@link #INT4} is this engine's W4A16 format: blocks of 128 along k, an f32 scale then 64 bytes whose
  * low nibbles hold elements 0-63 and high nibbles 64-127, each {@code q + 8} for q in [-8, 7].
+ * {@link #INT4_ZP} is the same with a zero point (AWQ and GPTQ checkpoints, converted at load): an f32
+ * scale, an f32 offset (scale times the zero point), then the same nibbles, unsigned: {@code s q - o}.
  */
 public final class QuantBlocks {
     /** Format codes, the kernels' {@code format} argument ({@link QuantFormat#code}). */
-    public static final int INT4 = 0, Q4_0 = 1, Q8_0 = 2, Q4_K = 3, Q5_K = 4, Q6_K = 5;
+    public static final int INT4 = 0, Q4_0 = 1, Q8_0 = 2, Q4_K = 3, Q5_K = 4, Q6_K = 5, INT4_ZP = 6;
     /** Elements that share a scale and an offset in every format. */
     public static final int UNIT = 16;
 
@@ -25,13 +27,15 @@ public final class QuantBlocks {
 
     /** Elements per block. */
     public static int blockSize(int format) {
-        return format == INT4 ? 128 : format == Q4_0 || format == Q8_0 ? 32 : 256;
+        return format == INT4 || format == INT4_ZP ? 128 : format == Q4_0 || format == Q8_0 ? 32 : 256;
     }
 
     /** Bytes per block. */
     public static int blockBytes(int format) {
         if (format == INT4) {
             return 4 + 64;
+        } else if (format == INT4_ZP) {
+            return 4 + 4 + 64;
         } else if (format == Q4_0) {
             return 2 + 16;
         } else if (format == Q8_0) {
@@ -62,8 +66,8 @@ public final class QuantBlocks {
 
     /** The multiplier of element {@code j}'s code. */
     public static float scale(ByteArray w, int format, int at, int j) {
-        if (format == INT4) {
-            return Float.intBitsToFloat(u8(w, at) | u8(w, at + 1) << 8 | u8(w, at + 2) << 16 | u8(w, at + 3) << 24);
+        if (format == INT4 || format == INT4_ZP) {
+            return f32(w, at);
         } else if (format == Q4_0 || format == Q8_0) {
             return f16(w, at);
         } else if (format == Q4_K || format == Q5_K) {
@@ -78,6 +82,8 @@ public final class QuantBlocks {
     public static float offset(ByteArray w, int format, int at, int j) {
         if (format == Q4_K || format == Q5_K) {
             return f16(w, at + 2) * kMin(w, at + 4, j / 32);
+        } else if (format == INT4_ZP) {
+            return f32(w, at + 4);
         }
         return 0f;
     }
@@ -86,6 +92,8 @@ public final class QuantBlocks {
     public static int code(ByteArray w, int format, int at, int j) {
         if (format == INT4) {
             return nibble(w, at + 4, j, 64) - 8;
+        } else if (format == INT4_ZP) {
+            return nibble(w, at + 8, j, 64);
         } else if (format == Q4_0) {
             return nibble(w, at + 2, j, 16) - 8;
         } else if (format == Q8_0) {
@@ -124,6 +132,10 @@ public final class QuantBlocks {
 
     private static int u8(ByteArray w, int i) {
         return w.get(i) & 0xFF;
+    }
+
+    private static float f32(ByteArray w, int at) {
+        return Float.intBitsToFloat(u8(w, at) | u8(w, at + 1) << 8 | u8(w, at + 2) << 16 | u8(w, at + 3) << 24);
     }
 
     private static float f16(ByteArray w, int at) {

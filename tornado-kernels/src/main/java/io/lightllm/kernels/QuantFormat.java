@@ -19,7 +19,9 @@ public enum QuantFormat {
     Q8_0(QuantBlocks.Q8_0),
     Q4_K(QuantBlocks.Q4_K),
     Q5_K(QuantBlocks.Q5_K),
-    Q6_K(QuantBlocks.Q6_K);
+    Q6_K(QuantBlocks.Q6_K),
+    /** W4A16 with a zero point: groups of 128 along k, an f32 scale and offset each (AWQ and GPTQ checkpoints). */
+    INT4_ZP(QuantBlocks.INT4_ZP);
 
     private static final ValueLayout.OfFloat LITTLE_ENDIAN_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 

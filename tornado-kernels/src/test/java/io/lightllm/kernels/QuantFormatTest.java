@@ -146,6 +146,19 @@ class QuantFormatTest {
         assertArrayEquals(expected, dequantize(QuantFormat.INT4, b));
     }
 
+    @Test
+    void int4WithAZeroPointIsScaleOffsetThenUnsignedNibbles() {
+        ByteBuffer b = block(QuantFormat.INT4_ZP).putFloat(0.25f).putFloat(0.25f * 9); // zero point 9
+        float[] expected = new float[128];
+        for (int j = 0; j < 64; j++) {
+            int lo = j % 16, hi = (j * 7) % 16;
+            b.put((byte) (lo | hi << 4));
+            expected[j] = 0.25f * lo - 2.25f;
+            expected[j + 64] = 0.25f * hi - 2.25f;
+        }
+        assertArrayEquals(expected, dequantize(QuantFormat.INT4_ZP, b));
+    }
+
     /**
      * ggml's quantisers round-trip Gaussian rows within each format's error: Q8_0 within half a step d plus
      * the f16 rounding of d (|q| d 2^-11); Q4_0 within one step (d = max / -8 maps the block's extreme

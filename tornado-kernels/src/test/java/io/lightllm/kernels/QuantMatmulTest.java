@@ -56,6 +56,10 @@ class QuantMatmulTest {
                     w.segment().set(f16, at + 2, Float.floatToFloat16(scale));
                 }
                 case Q6_K -> w.segment().set(f16, at + 208, Float.floatToFloat16(scale / 8));
+                case INT4_ZP -> { // offset = scale x a zero point in [0, 15]
+                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at, scale);
+                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at + 4, scale * r.nextInt(16));
+                }
             }
         }
         return w;

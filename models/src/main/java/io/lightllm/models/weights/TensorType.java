@@ -19,7 +19,9 @@ public enum TensorType {
     Q8_0(QuantFormat.Q8_0),
     Q4_K(QuantFormat.Q4_K),
     Q5_K(QuantFormat.Q5_K),
-    Q6_K(QuantFormat.Q6_K);
+    Q6_K(QuantFormat.Q6_K),
+    /** AWQ and GPTQ int4 matrices, converted at load ({@link Int4CheckpointWeights}). */
+    INT4_ZP(QuantFormat.INT4_ZP);
 
     private final DType dtype;
     private final QuantFormat format;

@@ -200,6 +200,14 @@ public final class VectorQuantMatmul {
                     store(high(q).sub((byte) 8), s, 0f, dst, at + 64 + c);
                 }
             }
+            case INT4_ZP -> {
+                float s = QuantBlocks.scale(w, f, b, 0), o = QuantBlocks.offset(w, f, b, 0);
+                for (int c = 0; c < 64; c += 16) {
+                    ByteVector q = load(seg, b + 8 + c);
+                    store(low(q), s, o, dst, at + c);
+                    store(high(q), s, o, dst, at + 64 + c);
+                }
+            }
             case Q4_0 -> {
                 float s = QuantBlocks.scale(w, f, b, 0);
                 ByteVector q = load(seg, b + 2);
