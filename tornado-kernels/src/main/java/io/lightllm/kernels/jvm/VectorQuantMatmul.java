@@ -40,8 +40,8 @@ public final class VectorQuantMatmul {
         long rowBytes = format.rowBytes(k);
         MemorySegment seg = w.segment();
         float[] act = VectorMatmul.activations(a, m, k);
-        if (format == QuantFormat.INT4 && m < 4 && PARTS == 1 && k % 128 == 0) {
-            streamInt4(device, out, act, w, seg, bias, m, n, k, rowBytes);
+        if ((format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && m < 4 && PARTS == 1 && k % 128 == 0) {
+            streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
         VectorMatmul.staged(device, out, act, (row, dst, at) -> decodeRow(w, seg, format, row * rowBytes, k, dst, at),
@@ -53,11 +53,13 @@ public final class VectorQuantMatmul {
      * straight into the FMAs, four weight rows sharing each activation load. A group's 64 code bytes
      * are one load of 16 ints; nibble p of every int is 16 codes at once (a shift and a mask), for
      * the activations laid out to match ({@link #nibbleOrder}). The codes are multiplied unshifted
-     * (the -8 comes off once per group as 8 s sum(x)), summed per group and scaled into the row's
-     * accumulator. No staging buffer, and a quarter fewer operations a code than widening bytes.
+     * (the -8, or with a zero point the offset, comes off once per group as 8 s sum(x), or o sum(x)),
+     * summed per group and scaled into the row's accumulator. No staging buffer, and a quarter fewer
+     * operations a code than widening bytes. {@code zeroPoint}: INT4_ZP blocks (scale, offset, codes).
      */
-    private static void streamInt4(JvmDevice device, FloatArray out, float[] x, ByteArray w, MemorySegment seg, FloatArray bias,
+    private static void streamInt4(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, boolean zeroPoint, FloatArray bias,
             int m, int n, int k, long rowBytes) {
+        Int4Blocks blocks = zeroPoint ? Int4Blocks.WITH_ZERO : Int4Blocks.SYMMETRIC;
         int groups = k / 128;
         float[] groupSums = new float[m * groups];
         for (int i = 0; i < m; i++) {
@@ -75,10 +77,10 @@ public final class VectorQuantMatmul {
             float[] sums = new float[4];
             for (int i = 0; i < m; i++) {
                 if (rows == 4) {
-                    dotInt4x4(xn, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
+                    dotInt4x4(blocks, xn, i * k, seg, j0 * rowBytes, rowBytes, groups, groupSums, i * groups, sums);
                 } else {
                     for (int r = 0; r < rows; r++) {
-                        sums[r] = dotInt4(xn, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
+                        sums[r] = dotInt4(blocks, xn, i * k, seg, (j0 + r) * rowBytes, groups, groupSums, i * groups);
                     }
                 }
                 for (int r = 0; r < rows; r++) {
@@ -105,31 +107,51 @@ public final class VectorQuantMatmul {
         return out;
     }
 
-    private static float dotInt4(float[] xn, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
+    /** Where an int4 block keeps its codes, and what a group's sum of activations is multiplied by to come off. */
+    private enum Int4Blocks {
+        /** INT4: f32 scale, codes q + 8: 8 s comes off. */
+        SYMMETRIC(68, 4),
+        /** INT4_ZP: f32 scale, f32 offset, codes q: the offset comes off. */
+        WITH_ZERO(72, 8);
+
+        final int bytes, codesAt;
+
+        Int4Blocks(int bytes, int codesAt) {
+            this.bytes = bytes;
+            this.codesAt = codesAt;
+        }
+
+        float offset(MemorySegment w, long at, float scale) {
+            return this == WITH_ZERO ? w.get(F32_LE, at + 4) : 8 * scale;
+        }
+    }
+
+    private static float dotInt4(Int4Blocks blocks, float[] xn, int xOff, MemorySegment w, long rowAt, int groups, float[] groupSums, int gs) {
         FloatVector acc = FloatVector.zero(F);
         float offset = 0;
         for (int g = 0; g < groups; g++) {
-            long at = rowAt + 68L * g;
-            IntVector v = codes(w, at);
+            long at = rowAt + (long) blocks.bytes * g;
+            IntVector v = codes(w, at + blocks.codesAt);
             FloatVector sum = FloatVector.zero(F);
             for (int p = 0; p < 8; p++) {
                 sum = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p).fma(nibble(v, p), sum);
             }
             float s = scaleOf(w, at);
             acc = sum.fma(FloatVector.broadcast(F, s), acc);
-            offset += 8 * s * groupSums[gs + g];
+            offset += blocks.offset(w, at, s) * groupSums[gs + g];
         }
         return acc.reduceLanes(VectorOperators.ADD) - offset;
     }
 
     /** Four int4 rows ({@code rowBytes} apart) times one activation row (in nibble order): sums[r]. */
-    private static void dotInt4x4(float[] xn, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups, float[] groupSums, int gs,
-            float[] sums) {
+    private static void dotInt4x4(Int4Blocks blocks, float[] xn, int xOff, MemorySegment w, long rowAt, long rowBytes, int groups,
+            float[] groupSums, int gs, float[] sums) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
         for (int g = 0; g < groups; g++) {
-            long at0 = rowAt + 68L * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
-            IntVector v0 = codes(w, at0), v1 = codes(w, at1), v2 = codes(w, at2), v3 = codes(w, at3);
+            long at0 = rowAt + (long) blocks.bytes * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
+            int c = blocks.codesAt;
+            IntVector v0 = codes(w, at0 + c), v1 = codes(w, at1 + c), v2 = codes(w, at2 + c), v3 = codes(w, at3 + c);
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int p = 0; p < 8; p++) {
                 FloatVector xv = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p);
@@ -143,10 +165,10 @@ public final class VectorQuantMatmul {
             a1 = s1.fma(FloatVector.broadcast(F, d1), a1);
             a2 = s2.fma(FloatVector.broadcast(F, d2), a2);
             a3 = s3.fma(FloatVector.broadcast(F, d3), a3);
-            o0 += 8 * d0 * sum;
-            o1 += 8 * d1 * sum;
-            o2 += 8 * d2 * sum;
-            o3 += 8 * d3 * sum;
+            o0 += blocks.offset(w, at0, d0) * sum;
+            o1 += blocks.offset(w, at1, d1) * sum;
+            o2 += blocks.offset(w, at2, d2) * sum;
+            o3 += blocks.offset(w, at3, d3) * sum;
         }
         sums[0] = a0.reduceLanes(VectorOperators.ADD) - o0;
         sums[1] = a1.reduceLanes(VectorOperators.ADD) - o1;
@@ -154,9 +176,9 @@ public final class VectorQuantMatmul {
         sums[3] = a3.reduceLanes(VectorOperators.ADD) - o3;
     }
 
-    /** The 64 code bytes of the int4 group at {@code at} as 16 ints. */
+    /** The 64 code bytes at {@code at} (an int4 group's) as 16 ints. */
     private static IntVector codes(MemorySegment w, long at) {
-        return IntVector.fromMemorySegment(INTS, w, at + 4, ORDER);
+        return IntVector.fromMemorySegment(INTS, w, at, ORDER);
     }
 
     /** Nibble p (0..7) of every int, as floats 0..15. */
