@@ -45,7 +45,8 @@ public final class VectorQuantMatmul {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
-        if ((format == QuantFormat.Q8_0 || format == QuantFormat.Q4_0 || format == QuantFormat.Q4_K) && m < 4 && PARTS == 1) {
+        if ((format == QuantFormat.Q8_0 || format == QuantFormat.Q4_0 || format == QuantFormat.Q4_K || format == QuantFormat.Q6_K)
+                && m < 4 && PARTS == 1) {
             streamGguf(device, out, act, seg, format, bias, m, n, k, rowBytes);
             return;
         }
@@ -56,8 +57,8 @@ public final class VectorQuantMatmul {
     // ---- GGUF's common formats, streamed (m < 4) ------------------------------------------------
 
     /**
-     * Decode-sized products of Q8_0, Q4_0 and Q4_K rows (the formats of most GGUF files: Q8_0, Q4_0,
-     * Q4_K_M's matrices) multiply each block's codes with the activations as they are read, 16 at a
+     * Decode-sized products of Q8_0, Q4_0, Q4_K and Q6_K rows (the formats of most GGUF files: Q8_0, Q4_0,
+     * Q4_K_M's matrices, Q6_K its head and half its down and v projections) multiply each block's codes with the activations as they are read, 16 at a
      * time, and scale the block's sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
      * as a per-32 sum of the activations times the offset. The staged decoder, which writes every
      * row to f32 first, ran these at a tenth of int4's speed.
@@ -78,6 +79,7 @@ public final class VectorQuantMatmul {
                 float dot = switch (format) {
                     case Q8_0 -> dotQ8_0(x, i * k, seg, at, k);
                     case Q4_0 -> dotQ4_0(x, i * k, seg, at, k, sums32, i * k / 32);
+                    case Q6_K -> dotQ6K(x, i * k, seg, at, k);
                     default -> dotQ4K(x, i * k, seg, at, k, sums32, i * k / 32);
                 };
                 out.set(i * n + row, bias == null ? dot : dot + bias.get(row));
@@ -143,6 +145,36 @@ public final class VectorQuantMatmul {
             }
         }
         return acc.reduceLanes(VectorOperators.ADD) - offset;
+    }
+
+    /**
+     * Q6_K super-blocks of 256 {ql[128] low 4 bits, qh[64] high 2 bits, int8 scales[16], f16 d}: per half of
+     * 128 and 16-element run l, ql[l] and ql[32 + l] give runs 0 and 1 (low nibbles) and 2 and 3 (high), qh[l]
+     * their high bits two by two; each 16 elements have their own scale (dequantize_row_q6_K's order).
+     */
+    private static float dotQ6K(float[] x, int xOff, MemorySegment seg, long rowAt, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int sb = 0; sb < k / 256; sb++) {
+            long at = rowAt + 210L * sb;
+            float d = f16(seg, at + 208);
+            for (int half = 0; half < 2; half++) {
+                for (int l = 0; l < 32; l += 16) {
+                    IntVector qlA = (IntVector) load(seg, at + 64 * half + l).convertShape(VectorOperators.B2I, INTS, 0);
+                    IntVector qlB = (IntVector) load(seg, at + 64 * half + 32 + l).convertShape(VectorOperators.B2I, INTS, 0);
+                    IntVector qh = (IntVector) load(seg, at + 128 + 32 * half + l).convertShape(VectorOperators.B2I, INTS, 0);
+                    for (int run = 0; run < 4; run++) {
+                        IntVector ql = run % 2 == 0 ? qlA : qlB;
+                        IntVector low = run < 2 ? ql.and(15) : ql.lanewise(VectorOperators.ASHR, 4).and(15);
+                        IntVector code = low.or(qh.lanewise(VectorOperators.ASHR, 2 * run).and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
+                        FloatVector t = FloatVector.fromArray(F, x, xOff + 256 * sb + 128 * half + 32 * run + l)
+                                .mul((FloatVector) code.convert(VectorOperators.I2F, 0));
+                        float scale = d * seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 192 + 8 * half + l / 16 + 2 * run);
+                        acc = t.fma(FloatVector.broadcast(F, scale), acc);
+                    }
+                }
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /** get_scale_min_k4's scale of sub-block s from a Q4_K block's 12 scale bytes (as QuantBlocks reads them). */
