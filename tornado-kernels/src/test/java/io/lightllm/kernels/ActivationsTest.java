@@ -93,6 +93,31 @@ class ActivationsTest {
         assertCompilesToCuda(Activations.IN_PLACE);
     }
 
+    /**
+     * The JVM's Vector API override (SiLU and tanh-GELU with the vector exponential; GELU-erf falls back to
+     * the portable kernel) against the definitions, fused and separate inputs, rows of several tasks.
+     */
+    @org.junit.jupiter.api.Test
+    void jvmVectorOverrideMatchesTheDefinitions() {
+        try (io.lightllm.tornado.jvm.JvmDevice dev = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(dev);
+            org.junit.jupiter.api.Assertions.assertTrue(dev.hasOverride(Activations.GATED));
+            int tokens = 3, width = 2100; // two 1024-element tasks and a tail, then a vector tail within each
+            FloatArray gateUp = random(tokens * 2 * width, 12f, 6);
+            for (Kind kind : Kind.values()) {
+                DeviceBuffer out = dev.allocate(DType.F32, tokens * width), gu = copyOf(dev, gateUp);
+                Activations.launchGatedFused(dev, kind, out, gu, tokens, width);
+                FloatArray got = (FloatArray) dev.download(out), expected = FloatArray.allocate(tokens * width);
+                for (int t = 0; t < tokens; t++) {
+                    for (int i = 0; i < width; i++) {
+                        expected.set(t * width + i, (float) (reference(kind, gateUp.get(t * 2 * width + i)) * gateUp.get(t * 2 * width + width + i)));
+                    }
+                }
+                assertClose(expected, got, ATOL, RTOL, kind + " by the JVM override");
+            }
+        }
+    }
+
     /** The definitions, in double. */
     private static double reference(Kind kind, double x) {
         return switch (kind) {

@@ -1,5 +1,6 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
@@ -40,6 +41,14 @@ public final class JvmOverrides {
                 (Boolean) args[5] ? floats(device, args[4]) : null, (Integer) args[6], (Integer) args[7], (Integer) args[8]);
         override(device, QuantMatmul.TILED, packedWeights);
         override(device, QuantMatmul.GEMV, packedWeights);
+        // Activations.gatedActivation (out, gate, up, tokens, width, strides and offsets, kind): SiLU and tanh-GELU in vectors
+        override(device, Activations.GATED, (d, grid, args) -> {
+            if (VectorActivations.vectorized((Integer) args[9])) {
+                VectorActivations.gated(device, hostArrays(device, args));
+            } else {
+                device.launchPortable(Activations.GATED, grid, args);
+            }
+        });
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
