@@ -45,7 +45,7 @@ public final class VectorQuantMatmul {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
-        if ((format == QuantFormat.Q8_0 || format == QuantFormat.Q4_0 || format == QuantFormat.Q4_K || format == QuantFormat.Q6_K)
+        if (java.util.EnumSet.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_K, QuantFormat.Q5_K, QuantFormat.Q6_K).contains(format)
                 && m < 4 && PARTS == 1) {
             streamGguf(device, out, act, seg, format, bias, m, n, k, rowBytes);
             return;
@@ -57,8 +57,8 @@ public final class VectorQuantMatmul {
     // ---- GGUF's common formats, streamed (m < 4) ------------------------------------------------
 
     /**
-     * Decode-sized products of Q8_0, Q4_0, Q4_K and Q6_K rows (the formats of most GGUF files: Q8_0, Q4_0,
-     * Q4_K_M's matrices, Q6_K its head and half its down and v projections) multiply each block's codes with the activations as they are read, 16 at a
+     * Decode-sized products of GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows (Q4_K_M's and Q5_K_M's
+     * matrices use Q4_K or Q5_K, and Q6_K for the head and half the down and v projections) multiply each block's codes with the activations as they are read, 16 at a
      * time, and scale the block's sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
      * as a per-32 sum of the activations times the offset. The staged decoder, which writes every
      * row to f32 first, ran these at a tenth of int4's speed.
@@ -80,7 +80,9 @@ public final class VectorQuantMatmul {
                     case Q8_0 -> dotQ8_0(x, i * k, seg, at, k);
                     case Q4_0 -> dotQ4_0(x, i * k, seg, at, k, sums32, i * k / 32);
                     case Q6_K -> dotQ6K(x, i * k, seg, at, k);
-                    default -> dotQ4K(x, i * k, seg, at, k, sums32, i * k / 32);
+                    case Q4_K -> dotQK(x, i * k, seg, at, k, sums32, i * k / 32, false);
+                    case Q5_K -> dotQK(x, i * k, seg, at, k, sums32, i * k / 32, true);
+                    default -> throw new IllegalStateException(format + " is not streamed");
                 };
                 out.set(i * n + row, bias == null ? dot : dot + bias.get(row));
             }
@@ -116,15 +118,17 @@ public final class VectorQuantMatmul {
     }
 
     /**
-     * Q4_K super-blocks of 256: per 64-element chunk 32 bytes whose low nibbles are one sub-block of 32 and
-     * high nibbles the next, each with its scale d sc and minimum dmin m (QuantBlocks decodes those).
+     * Q4_K and Q5_K super-blocks of 256: per 64-element chunk 32 bytes whose low nibbles are one sub-block of 32
+     * and high nibbles the next, each with its scale d sc and minimum dmin m (the 12 packed 6-bit values decoded
+     * once a super-block); Q5_K adds a fifth bit per element from qh[32] (bit 2 chunk, or 2 chunk + 1, of qh[l]).
      */
-    private static float dotQ4K(float[] x, int xOff, MemorySegment seg, long rowAt, int k, float[] sums32, int sOff) {
+    private static float dotQK(float[] x, int xOff, MemorySegment seg, long rowAt, int k, float[] sums32, int sOff, boolean five) {
         FloatVector acc = FloatVector.zero(F);
         float offset = 0;
         int[] sc = new int[12];
+        int blockBytes = five ? 176 : 144, qs = five ? 48 : 16;
         for (int sb = 0; sb < k / 256; sb++) {
-            long at = rowAt + 144L * sb;
+            long at = rowAt + (long) blockBytes * sb;
             float d = f16(seg, at), dmin = f16(seg, at + 2);
             for (int i = 0; i < 12; i++) {
                 sc[i] = seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4 + i) & 0xFF;
@@ -133,9 +137,15 @@ public final class VectorQuantMatmul {
                 int j = 64 * chunk, xAt = xOff + 256 * sb + j;
                 FloatVector lo = FloatVector.zero(F), hi = lo;
                 for (int l = 0; l < 32; l += 16) {
-                    IntVector q = (IntVector) load(seg, at + 16 + 32 * chunk + l).convertShape(VectorOperators.B2I, INTS, 0);
-                    lo = FloatVector.fromArray(F, x, xAt + l).fma(lowNibbles(q), lo);
-                    hi = FloatVector.fromArray(F, x, xAt + 32 + l).fma(highNibbles(q), hi);
+                    IntVector q = (IntVector) load(seg, at + qs + 32 * chunk + l).convertShape(VectorOperators.B2I, INTS, 0);
+                    IntVector qLow = q.and(15), qHigh = q.lanewise(VectorOperators.ASHR, 4).and(15);
+                    if (five) {
+                        IntVector qh = (IntVector) load(seg, at + 16 + l).convertShape(VectorOperators.B2I, INTS, 0);
+                        qLow = qLow.or(qh.lanewise(VectorOperators.ASHR, 2 * chunk).and(1).lanewise(VectorOperators.LSHL, 4));
+                        qHigh = qHigh.or(qh.lanewise(VectorOperators.ASHR, 2 * chunk + 1).and(1).lanewise(VectorOperators.LSHL, 4));
+                    }
+                    lo = FloatVector.fromArray(F, x, xAt + l).fma((FloatVector) qLow.convert(VectorOperators.I2F, 0), lo);
+                    hi = FloatVector.fromArray(F, x, xAt + 32 + l).fma((FloatVector) qHigh.convert(VectorOperators.I2F, 0), hi);
                 }
                 int s0 = 2 * chunk, s1 = s0 + 1; // the chunk's two sub-blocks, get_scale_min_k4's packing
                 acc = lo.fma(FloatVector.broadcast(F, d * kScale(sc, s0)), acc);
