@@ -106,6 +106,31 @@ public class GgufQuantizedTest {
         }
     }
 
+    /**
+     * Packed matrices split over tensor-parallel ranks: a Q8_0 file's columns cut on its 32-element blocks
+     * (o and down at tp 2 keep their blocks), a Q4_K_M file's cut inside its 256-element super-blocks (those
+     * parts dequantised), and rows of blocks for q/k/v, gate/up and the head. Each split model computes what the
+     * same file computes on one device (only the summation order of o and down changes: logits 1e-4, greedy ids equal).
+     */
+    @ParameterizedTest(name = "{0} at tp 2")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"Q8_0", "Q4_K_M"})
+    void packedFilesSplitOverRanksComputeTheSameModel(String type) throws IOException {
+        Path hf = wideLlama(Files.createDirectories(dir.resolve("hf")));
+        Path gguf = dir.resolve("q.gguf");
+        GgufArchitecturesTest.convert(hf, "llama", gguf, policy(type), false);
+        List<Golden> cases = Golden.read(SharedData.tinyFixture("llama"));
+        int[][] prompts = cases.stream().map(Golden::inputIds).toArray(int[][]::new);
+        try (ModelFiles files = ModelFiles.open(gguf, LoadOptions.quietly());
+             CausalLM one = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true);
+             CausalLM split = Models.load(files, io.lightllm.models.parallel.RankDevices.resolve("jvm", 2), Models.Quantization.NONE, true)) {
+            GreedyRunner a = new GreedyRunner(one, prompts, 8, DType.F32), b = new GreedyRunner(split, prompts, 8, DType.F32);
+            for (int c = 0; c < prompts.length; c++) {
+                assertLogitsClose(a.firstLogits[c], b.firstLogits[c], 1e-4f, type + " at tp 2, case " + c);
+                assertArrayEquals(a.generated[c], b.generated[c], type + " at tp 2, case " + c + " greedy ids");
+            }
+        }
+    }
+
     /** Which matrices become which format, by GGUF name; norms and other vectors stay as they are. */
     public static Function<String, QuantFormat> policy(String type) {
         if (type.equals("Q4_K_M")) {
