@@ -6,6 +6,7 @@ import io.lightllm.models.infer.TokenKvPool;
 import io.lightllm.models.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -125,6 +126,18 @@ public final class Engine implements AutoCloseable {
     private volatile RegexConstraint.Vocabulary vocabulary;
 
     /** Each token's text, decoded once for the first structured-output request. */
+    /** Compiled expressions with the token sets of their states, kept for the requests that repeat one (a schema per API). */
+    private final Map<String, RegexConstraint.Dfa> dfas = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, RegexConstraint.Dfa> eldest) {
+            return size() > 32;
+        }
+    });
+
+    private RegexConstraint.Dfa dfa(String regex) {
+        return dfas.computeIfAbsent(regex, r -> new RegexConstraint.Dfa(r, vocabulary()));
+    }
+
     private RegexConstraint.Vocabulary vocabulary() {
         RegexConstraint.Vocabulary v = vocabulary;
         if (v == null) {
@@ -176,9 +189,8 @@ public final class Engine implements AutoCloseable {
             if (tokenizer == null) {
                 throw new IllegalArgumentException("structured output needs the model's tokenizer");
             }
-            java.util.regex.Pattern pattern = java.util.regex.Pattern.compile(params.regex(), java.util.regex.Pattern.DOTALL);
-            RegexConstraint.Vocabulary v = vocabulary();
-            group.forEach(r -> r.constraint(new RegexConstraint(pattern, v)));
+            RegexConstraint.Dfa dfa = dfa(params.regex());
+            group.forEach(r -> r.constraint(new RegexConstraint(dfa)));
         }
         return group;
     }

@@ -75,10 +75,9 @@ final class LogitPenalties {
             RegexConstraint c = r.constraint();
             if (c != null) {
                 // structured output: only tokens that keep the text a prefix of a match; the end only after a whole match
-                for (int t = 0; t < vocab; t++) {
-                    if (!c.allows(t)) {
-                        byToken.computeIfAbsent(t, x -> new int[2])[1] = 1;
-                    }
+                java.util.BitSet allowed = c.allowedTokens();
+                for (int t = allowed.nextClearBit(0); t < vocab; t = allowed.nextClearBit(t + 1)) {
+                    byToken.computeIfAbsent(t, x -> new int[2])[1] = 1;
                 }
                 boolean complete = c.complete();
                 for (int id : eosTokenIds) {

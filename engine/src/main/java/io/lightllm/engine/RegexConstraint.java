@@ -1,20 +1,25 @@
 package io.lightllm.engine;
 
+import dk.brics.automaton.Automaton;
+import dk.brics.automaton.RegExp;
+import dk.brics.automaton.RunAutomaton;
 import io.lightllm.models.tokenizer.Tokenizer;
+import java.util.BitSet;
+import java.util.Map;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Structured output (the approach of outlines): a sequence's generated text must stay a prefix
  * of a match of a regular expression (a JSON schema is turned into one by the server), so before
  * each token is sampled every vocabulary token whose text would leave that language is masked on
  * the device (with the min_tokens masks, in {@link LogitPenalties}), and end-of-sequence is allowed
- * only once the text is a whole match. java.util.regex tells "a prefix of a match" by
- * {@link Matcher#hitEnd}: a failed match that ran into the end of the input could go on matching.
+ * only once the text is a whole match.
  *
- * <p>Cost: each step tries every token of the vocabulary against the text so far, so O(vocabulary
- * × text) character steps per constrained sequence and token (docs/api.md reports it).
+ * <p>The expression is compiled to a DFA ({@link Dfa}: dk.brics.automaton, whose states with no
+ * path to acceptance are removed), and the output's position in it is one state. The tokens a state
+ * allows are found once per state, by running every token's text from it, and kept (outlines' index,
+ * built lazily): a step costs a lookup, not a pass of the expression over every token.
  */
 final class RegexConstraint {
     /** The text each token adds, decoded after a plain token so that leading spaces are kept. */
@@ -34,43 +39,75 @@ final class RegexConstraint {
         }
     }
 
-    private final Pattern pattern;
-    private final Vocabulary vocabulary;
-    private final StringBuilder text = new StringBuilder();
+    /** A compiled expression and, per state, the tokens of one vocabulary it allows there (filled as states are reached). */
+    static final class Dfa {
+        private final RunAutomaton run;
+        private final Vocabulary vocabulary;
+        private final Map<Integer, BitSet> allowed = new ConcurrentHashMap<>();
 
-    RegexConstraint(Pattern pattern, Vocabulary vocabulary) {
-        this.pattern = pattern;
-        this.vocabulary = vocabulary;
+        Dfa(String javaRegex, Vocabulary vocabulary) {
+            Automaton a = new RegExp(JavaRegex.toBrics(javaRegex), RegExp.NONE).toAutomaton();
+            a.removeDeadTransitions();
+            this.run = new RunAutomaton(a);
+            this.vocabulary = vocabulary;
+        }
+
+        /** The state after {@code text} from {@code state}, or -1 once it has left the language. */
+        int walk(int state, String text) {
+            for (int i = 0; i < text.length() && state >= 0; i++) {
+                state = run.step(state, text.charAt(i));
+            }
+            return state;
+        }
+
+        BitSet allowed(int state) {
+            return allowed.computeIfAbsent(state, s -> {
+                BitSet ok = new BitSet(vocabulary.texts.length);
+                for (int t = 0; t < vocabulary.texts.length; t++) {
+                    String text = vocabulary.texts[t];
+                    if (!text.isEmpty() && walk(s, text) >= 0) {
+                        ok.set(t);
+                    }
+                }
+                return ok;
+            });
+        }
+    }
+
+    private final Dfa dfa;
+    private final StringBuilder text = new StringBuilder();
+    private int state;
+
+    RegexConstraint(Dfa dfa) {
+        this.dfa = dfa;
+        this.state = dfa.run.getInitialState();
     }
 
     /** Whether appending {@code token}'s text keeps the output a prefix of a match (empty texts never do). */
     boolean allows(int token) {
-        String t = token < vocabulary.texts.length ? vocabulary.texts[token] : "";
-        if (t.isEmpty()) {
-            return false;
-        }
-        Matcher m = pattern.matcher(text + t);
-        return m.matches() || m.hitEnd();
+        return state >= 0 && dfa.allowed(state).get(token);
+    }
+
+    /** The tokens that keep the output a prefix of a match, as a set (shared: do not change it). */
+    BitSet allowedTokens() {
+        return state < 0 ? new BitSet() : dfa.allowed(state);
     }
 
     /** Whether the output so far is a whole match (end-of-sequence may come now). */
     boolean complete() {
-        return pattern.matcher(text).matches();
+        return state >= 0 && dfa.run.isAccept(state);
     }
 
     /** Whether some token extends the output (a whole match that none extends is done). */
     boolean canExtend() {
-        for (int t = 0; t < vocabulary.texts.length; t++) {
-            if (allows(t)) {
-                return true;
-            }
-        }
-        return false;
+        return !allowedTokens().isEmpty();
     }
 
     void advance(int token) {
-        if (token < vocabulary.texts.length) {
-            text.append(vocabulary.texts[token]);
+        if (token < dfa.vocabulary.texts.length) {
+            String t = dfa.vocabulary.texts[token];
+            text.append(t);
+            state = state < 0 ? -1 : dfa.walk(state, t);
         }
     }
 

@@ -63,6 +63,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
             } catch (java.util.regex.PatternSyntaxException e) {
                 throw new IllegalArgumentException("the output constraint is not a valid regular expression: " + e.getDescription());
             }
+            new dk.brics.automaton.RegExp(JavaRegex.toBrics(regex), dk.brics.automaton.RegExp.NONE); // regular, and parses as a DFA will
         }
     }
 
