@@ -8,6 +8,7 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -23,7 +24,8 @@ import java.util.Set;
  * divided by it, a negative one multiplied);</li>
  * <li>presence and frequency (OpenAI/vLLM: tokens of the output; subtracted once, and once per
  * occurrence);</li>
- * <li>eos and stop ids before min_new_tokens: -infinity.</li>
+ * <li>eos and stop ids before min_new_tokens: -infinity;</li>
+ * <li>structured output: every token its constraint does not allow, -infinity ({@link #maskDisallowed}).</li>
  * </ul>
  */
 final class LogitPenalties {
@@ -52,12 +54,52 @@ final class LogitPenalties {
     }
 
     /**
+     * Structured output's masks: every token of the row that its constraint does not allow gets -infinity.
+     * The allowed tokens go up as one bit each (4 KB a row of a 32k vocabulary), not as a list of the masked
+     * ones, which early in a JSON answer is most of the vocabulary.
+     */
+    public static void maskDisallowed(FloatArray logits, IntArray allowedBits, IntArray rows, int count, int vocab, int words) {
+        for (@Parallel int c = 0; c < count; c++) {
+            for (@Parallel int t = 0; t < vocab; t++) {
+                int word = allowedBits.get(c * words + t / 32);
+                if (((word >> (t % 32)) & 1) == 0) {
+                    logits.set(rows.get(c) * vocab + t, Float.NEGATIVE_INFINITY);
+                }
+            }
+        }
+    }
+
+    static final KernelRef MASK = KernelRef.of(LogitPenalties.class, "maskDisallowed");
+
+    /** Launches {@link #maskDisallowed} for the constrained rows (none: nothing). */
+    static void maskToAllowed(Device device, DeviceBuffer logits, Map<Integer, BitSet> allowedByRow, int vocab) {
+        int count = allowedByRow.size();
+        if (count == 0) {
+            return;
+        }
+        int words = (vocab + 31) / 32;
+        IntArray bits = IntArray.allocate(count * words), rows = IntArray.allocate(count);
+        int c = 0;
+        for (Map.Entry<Integer, BitSet> e : allowedByRow.entrySet()) {
+            rows.set(c, e.getKey());
+            for (int t = e.getValue().nextSetBit(0); t >= 0 && t < vocab; t = e.getValue().nextSetBit(t + 1)) {
+                bits.set(c * words + t / 32, bits.get(c * words + t / 32) | 1 << (t % 32));
+            }
+            c++;
+        }
+        try (DeviceBuffer dBits = device.upload(bits); DeviceBuffer dRows = device.upload(rows)) {
+            device.launch(MASK, Grid.of(count, vocab), logits, dBits, dRows, count, vocab, words);
+        }
+    }
+
+    /**
      * Applies what each sequence needs to its row of {@code logits} [sequences, vocab] (row s for
      * sequence s); launches nothing when no sequence needs anything.
      */
     static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
         List<int[]> entries = new ArrayList<>();   // row, token, count, masked
         List<SamplingParams> params = new ArrayList<>();
+        Map<Integer, BitSet> constrained = new java.util.LinkedHashMap<>(); // row -> the tokens its constraint allows
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             SamplingParams p = r.params();
@@ -75,16 +117,13 @@ final class LogitPenalties {
             RegexConstraint c = r.constraint();
             if (c != null) {
                 // structured output: only tokens that keep the text a prefix of a match; the end only after a whole match
-                java.util.BitSet allowed = c.allowedTokens();
-                for (int t = allowed.nextClearBit(0); t < vocab; t = allowed.nextClearBit(t + 1)) {
-                    byToken.computeIfAbsent(t, x -> new int[2])[1] = 1;
-                }
-                boolean complete = c.complete();
+                BitSet allowed = (BitSet) c.allowedTokens().clone();
                 for (int id : eosTokenIds) {
                     if (id < vocab) {
-                        byToken.computeIfAbsent(id, x -> new int[2])[1] = complete ? 0 : 1;
+                        allowed.set(id, c.complete());
                     }
                 }
+                constrained.put(s, allowed);
             }
             if (r.generatedCount() < p.minNewTokens()) {
                 Set<Integer> masked = new LinkedHashSet<>(eosTokenIds);
@@ -100,6 +139,7 @@ final class LogitPenalties {
                 }
             }
         }
+        maskToAllowed(device, logits, constrained, vocab);
         int n = entries.size();
         if (n == 0) {
             return;
