@@ -6,7 +6,9 @@ import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Set;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -19,7 +21,9 @@ import jdk.incubator.vector.VectorSpecies;
  * f32 in its cache-resident buffer, 16 codes at a time (one 16-byte load, nibble masks and shifts,
  * a widening conversion, the unit's scale and offset), and multiplies them with every activation
  * row ({@link VectorMatmul#staged}). Memory sees only the packed bytes. The decoded values are the
- * floats {@link QuantBlocks} defines (scale * code - offset, the same operations).
+ * floats {@link QuantBlocks} defines (scale * code - offset, the same operations). Decode-sized
+ * products (m < 4) of int4 and of GGUF's common formats skip the staging and stream the codes
+ * straight into the FMAs ({@link #streamInt4}, {@link #streamGguf}).
  */
 public final class VectorQuantMatmul {
     private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
@@ -28,9 +32,11 @@ public final class VectorQuantMatmul {
     /** Float vectors per 16 codes; vectors wider than 16 floats take the scalar decoder. */
     private static final int PARTS = F.length() <= 16 ? 16 / F.length() : 0;
     private static final ByteOrder ORDER = ByteOrder.LITTLE_ENDIAN;
-    private static final java.lang.foreign.ValueLayout.OfShort F16_LE = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final java.lang.foreign.ValueLayout.OfFloat F32_LE = java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ORDER);
+    private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ORDER);
     private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
+    private static final Set<QuantFormat> STREAMED_GGUF =
+            Set.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_K, QuantFormat.Q5_K, QuantFormat.Q6_K);
 
     private VectorQuantMatmul() {
     }
@@ -45,8 +51,7 @@ public final class VectorQuantMatmul {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
-        if (java.util.EnumSet.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_K, QuantFormat.Q5_K, QuantFormat.Q6_K).contains(format)
-                && m < 4 && PARTS == 1) {
+        if (STREAMED_GGUF.contains(format) && m < 4 && PARTS == 1) {
             streamGguf(device, out, act, seg, format, bias, m, n, k, rowBytes);
             return;
         }
@@ -58,21 +63,15 @@ public final class VectorQuantMatmul {
 
     /**
      * Decode-sized products of GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows (Q4_K_M's and Q5_K_M's
-     * matrices use Q4_K or Q5_K, and Q6_K for the head and half the down and v projections) multiply each block's codes with the activations as they are read, 16 at a
-     * time, and scale the block's sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
+     * matrices use Q4_K or Q5_K, and Q6_K for the head and half the down and v projections) multiply
+     * each block's codes with the activations as they are read, 16 at a time, and scale the block's
+     * sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
      * as a per-32 sum of the activations times the offset. The staged decoder, which writes every
      * row to f32 first, ran these at a tenth of int4's speed.
      */
     private static void streamGguf(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, QuantFormat format,
             FloatArray bias, int m, int n, int k, long rowBytes) {
-        float[] sums32 = new float[m * k / 32];
-        for (int i = 0; i < sums32.length; i++) {
-            float s = 0;
-            for (int j = 0; j < 32; j++) {
-                s += x[32 * i + j];
-            }
-            sums32[i] = s;
-        }
+        float[] sums32 = blockSums(x, 32);
         device.parallelFor(n, row -> {
             for (int i = 0; i < m; i++) {
                 long at = row * rowBytes;
@@ -87,6 +86,22 @@ public final class VectorQuantMatmul {
                 out.set(i * n + row, bias == null ? dot : dot + bias.get(row));
             }
         });
+    }
+
+    /**
+     * The sums of x's runs of {@code size} elements: the per-block sums an offset is multiplied by.
+     * Row i's block b is run i k / size + b, as k is a multiple of {@code size}.
+     */
+    private static float[] blockSums(float[] x, int size) {
+        float[] sums = new float[x.length / size];
+        for (int b = 0; b < sums.length; b++) {
+            float s = 0;
+            for (int j = 0; j < size; j++) {
+                s += x[size * b + j];
+            }
+            sums[b] = s;
+        }
+        return sums;
     }
 
     /** Q8_0 blocks {f16 d, 32 int8}: d * sum(x q) per block. */
@@ -131,7 +146,7 @@ public final class VectorQuantMatmul {
             long at = rowAt + (long) blockBytes * sb;
             float d = f16(seg, at), dmin = f16(seg, at + 2);
             for (int i = 0; i < 12; i++) {
-                sc[i] = seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4 + i) & 0xFF;
+                sc[i] = seg.get(ValueLayout.JAVA_BYTE, at + 4 + i) & 0xFF;
             }
             for (int chunk = 0; chunk < 4; chunk++) {
                 int j = 64 * chunk, xAt = xOff + 256 * sb + j;
@@ -178,7 +193,7 @@ public final class VectorQuantMatmul {
                         IntVector code = low.or(qh.lanewise(VectorOperators.ASHR, 2 * run).and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
                         FloatVector t = FloatVector.fromArray(F, x, xOff + 256 * sb + 128 * half + 32 * run + l)
                                 .mul((FloatVector) code.convert(VectorOperators.I2F, 0));
-                        float scale = d * seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 192 + 8 * half + l / 16 + 2 * run);
+                        float scale = d * seg.get(ValueLayout.JAVA_BYTE, at + 192 + 8 * half + l / 16 + 2 * run);
                         acc = t.fma(FloatVector.broadcast(F, scale), acc);
                     }
                 }
@@ -226,16 +241,7 @@ public final class VectorQuantMatmul {
             int m, int n, int k, long rowBytes) {
         Int4Blocks blocks = zeroPoint ? Int4Blocks.WITH_ZERO : Int4Blocks.SYMMETRIC;
         int groups = k / 128;
-        float[] groupSums = new float[m * groups];
-        for (int i = 0; i < m; i++) {
-            for (int g = 0; g < groups; g++) {
-                float s = 0;
-                for (int j = 0; j < 128; j++) {
-                    s += x[i * k + g * 128 + j];
-                }
-                groupSums[i * groups + g] = s;
-            }
-        }
+        float[] groupSums = blockSums(x, 128);
         float[] xn = nibbleOrder(x, m, k);
         device.parallelFor((n + 3) / 4, t -> {
             int j0 = 4 * t, rows = Math.min(4, n - j0);
