@@ -5,6 +5,8 @@ import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
 import io.lightllm.models.tokenizer.Tokenizer;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -123,11 +125,11 @@ public final class Engine implements AutoCloseable {
         return config;
     }
 
+    /** Each token's text, decoded once for the first structured-output request. */
     private volatile RegexConstraint.Vocabulary vocabulary;
 
-    /** Each token's text, decoded once for the first structured-output request. */
     /** Compiled expressions with the token sets of their states, kept for the requests that repeat one (a schema per API). */
-    private final Map<String, RegexConstraint.Dfa> dfas = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(16, 0.75f, true) {
+    private final Map<String, RegexConstraint.Dfa> dfas = Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, RegexConstraint.Dfa> eldest) {
             return size() > 32;
