@@ -10,6 +10,7 @@ import io.lightllm.tornado.runtime.KernelRef;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -82,8 +83,10 @@ final class LogitPenalties {
         int c = 0;
         for (Map.Entry<Integer, BitSet> e : allowedByRow.entrySet()) {
             rows.set(c, e.getKey());
-            for (int t = e.getValue().nextSetBit(0); t >= 0 && t < vocab; t = e.getValue().nextSetBit(t + 1)) {
-                bits.set(c * words + t / 32, bits.get(c * words + t / 32) | 1 << (t % 32));
+            // the set's own words, split in halves: bit t of the set is bit t % 32 of int t / 32 (bits past vocab go unread)
+            long[] longs = e.getValue().toLongArray();
+            for (int w = 0; w < words && w / 2 < longs.length; w++) {
+                bits.set(c * words + w, (int) (longs[w / 2] >>> (32 * (w % 2))));
             }
             c++;
         }
@@ -99,7 +102,7 @@ final class LogitPenalties {
     static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
         List<int[]> entries = new ArrayList<>();   // row, token, count, masked
         List<SamplingParams> params = new ArrayList<>();
-        Map<Integer, BitSet> constrained = new java.util.LinkedHashMap<>(); // row -> the tokens its constraint allows
+        Map<Integer, BitSet> constrained = new LinkedHashMap<>(); // row -> the tokens its constraint allows
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             SamplingParams p = r.params();
