@@ -16,12 +16,21 @@ final class RequestSlots {
         this.limit = limit;
     }
 
-    /** Takes a slot or throws 503. */
+    /**
+     * Takes a slot or throws 503. A compare-and-set rather than increment-then-undo, so that a refused
+     * request never counts, even for a moment, against the limit of one arriving beside it: a 503 means
+     * exactly that {@code limit} requests were in progress.
+     */
     void acquire() {
-        if (taken.incrementAndGet() > limit) {
-            taken.decrementAndGet();
-            throw new ApiException(503, "server_overloaded", null, "queue_full",
-                    "the server has " + limit + " requests in progress, its limit; retry later", Map.of("Retry-After", "1"));
+        while (true) {
+            int now = taken.get();
+            if (now >= limit) {
+                throw new ApiException(503, "server_overloaded", null, "queue_full",
+                        "the server has " + limit + " requests in progress, its limit; retry later", Map.of("Retry-After", "1"));
+            }
+            if (taken.compareAndSet(now, now + 1)) {
+                return;
+            }
         }
     }
 

@@ -70,8 +70,11 @@ class SoakTest {
             for (String outcome : outcomes.keySet()) {
                 assertTrue(outcome.equals("finished") || outcome.equals("refused") || outcome.equals("hung up"), outcomes.toString());
             }
-            // the server takes 192 at once: the rest are refused, and most of those it takes finish (a fifth hang up)
-            assertTrue(outcomes.get("refused").get() >= REQUESTS - 192 && outcomes.get("finished").get() > REQUESTS / 2, outcomes.toString());
+            // The server holds at most 192 at once, so it refuses some of the 240 and, since it refuses only when
+            // 192 are in progress, never more than 48. Fewer than 48 is right too: a client that hangs up after
+            // two events frees its place before the last of the 240 have connected. Most of those taken finish.
+            int refused = outcomes.getOrDefault("refused", new AtomicInteger()).get();
+            assertTrue(refused > 0 && refused <= REQUESTS - 192 && outcomes.get("finished").get() > REQUESTS / 2, outcomes.toString());
             EngineStats stats = awaitIdle(server);
             assertEquals(0, stats.usedSlots(), stats.toString());
             assertEquals(stats.capacity(), stats.freeSlots() + stats.cachedSlots(), "every held slot is the prefix cache's: " + stats);
