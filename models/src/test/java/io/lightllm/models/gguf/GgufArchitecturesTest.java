@@ -52,9 +52,10 @@ public class GgufArchitecturesTest {
     Path dir;
 
     @ParameterizedTest(name = "{0} as GGUF {1}")
-    @CsvSource({"bloom, bloom", "starcoder, starcoder", "stablelm, stablelm", "qwen2, qwen2", "mixtral, llama"})
-    void convertedFixtureMatchesGolden(String fixture, String ggufArch) throws IOException {
-        Path hf = SharedData.tinyFixture(fixture);
+    @CsvSource({"bloom, bloom, shared", "starcoder, starcoder, shared", "stablelm, stablelm, shared", "qwen2, qwen2, shared",
+            "mixtral, llama, shared", "qwen3, qwen3, made", "qwen, qwen, made"})
+    void convertedFixtureMatchesGolden(String fixture, String ggufArch, String where) throws IOException {
+        Path hf = where.equals("made") ? SharedData.madeFixture(fixture) : SharedData.tinyFixture(fixture);
         Path gguf = dir.resolve(fixture + ".gguf");
         convert(hf, ggufArch, gguf);
         List<Golden> cases = Golden.read(hf);
@@ -78,7 +79,8 @@ public class GgufArchitecturesTest {
             Map.entry("mlp.dense_h_to_4h", "ffn_up"), Map.entry("mlp.c_fc", "ffn_up"), Map.entry("mlp.down_proj", "ffn_down"),
             Map.entry("mlp.dense_4h_to_h", "ffn_down"), Map.entry("mlp.c_proj", "ffn_down"),
             Map.entry("mlp.w1", "ffn_up"), Map.entry("mlp.w2", "ffn_gate"), // Qwen v1's
-            Map.entry("block_sparse_moe.gate", "ffn_gate_inp"));
+            Map.entry("block_sparse_moe.gate", "ffn_gate_inp"),
+            Map.entry("self_attn.q_norm", "attn_q_norm"), Map.entry("self_attn.k_norm", "attn_k_norm")); // Qwen3's
     private static final Map<String, String> GLOBAL = Map.of("model.embed_tokens", "token_embd", "transformer.word_embeddings", "token_embd",
             "transformer.wte", "token_embd", "transformer.wpe", "position_embd", "transformer.word_embeddings_layernorm", "token_embd_norm",
             "model.norm", "output_norm", "transformer.ln_f", "output_norm", "lm_head", "output");
@@ -102,7 +104,7 @@ public class GgufArchitecturesTest {
         int heads = c.path(c.has("n_head") ? "n_head" : "num_attention_heads").asInt();
         int layers = c.path(c.has("n_layer") ? "n_layer" : "num_hidden_layers").asInt();
         int kvHeads = c.path("num_key_value_heads").asInt(heads);
-        int headDim = hidden / heads;
+        int headDim = c.path("head_dim").asInt(c.path("kv_channels").asInt(hidden / heads));
         GgufTestWriter w = new GgufTestWriter();
         String p = arch + ".";
         // Qwen v1's intermediate_size is twice its MLP width, which is what llama.cpp writes
@@ -110,6 +112,7 @@ public class GgufArchitecturesTest {
         w.string("general.architecture", arch).u32(p + "embedding_length", hidden).u32(p + "block_count", layers)
                 .u32(p + "feed_forward_length", ffn)
                 .u32(p + "attention.head_count", heads).u32(p + "attention.head_count_kv", kvHeads)
+                .u32(p + "attention.key_length", headDim).u32(p + "attention.value_length", headDim)
                 .u32(p + "context_length", c.path(c.has("n_positions") ? "n_positions" : c.has("seq_length") ? "seq_length"
                         : "max_position_embeddings").asInt(hidden));
         if (c.has("rms_norm_eps") || arch.equals("qwen")) {

@@ -58,7 +58,11 @@ class TensorParallelTest {
                 Arguments.of("bloom", SharedData.tinyFixture("bloom"), 2),
                 Arguments.of("starcoder", SharedData.tinyFixture("starcoder"), 2),
                 Arguments.of("stablelm", SharedData.tinyFixture("stablelm"), 2),
-                Arguments.of("mixtral", SharedData.tinyFixture("mixtral"), 2));
+                Arguments.of("mixtral", SharedData.tinyFixture("mixtral"), 2),
+                Arguments.of("qwen3", SharedData.madeFixture("qwen3"), 2),
+                Arguments.of("qwen", SharedData.madeFixture("qwen"), 2),
+                Arguments.of("chatglm2", SharedData.madeFixture("chatglm2"), 2),
+                Arguments.of("internlm", SharedData.madeFixture("internlm"), 2));
     }
 
     @ParameterizedTest(name = "{0} at tp {2}")
