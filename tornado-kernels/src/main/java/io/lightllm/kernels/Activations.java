@@ -21,6 +21,8 @@ public final class Activations {
     public static final int GELU_TANH = 1;
     /** 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu"). */
     public static final int GELU_ERF = 2;
+    /** x sigmoid(1.702 x) (HF "quick_gelu": CLIP's vision towers). */
+    public static final int QUICK_GELU = 3;
 
     public static final KernelRef GATED = KernelRef.of(Activations.class, "gatedActivation");
     public static final KernelRef IN_PLACE = KernelRef.of(Activations.class, "activationInPlace");
@@ -30,7 +32,7 @@ public final class Activations {
 
     /** The activations, by the names Hugging Face configs use in {@code hidden_act}. */
     public enum Kind {
-        SILU(Activations.SILU), GELU_TANH(Activations.GELU_TANH), GELU_ERF(Activations.GELU_ERF);
+        SILU(Activations.SILU), GELU_TANH(Activations.GELU_TANH), GELU_ERF(Activations.GELU_ERF), QUICK_GELU(Activations.QUICK_GELU);
 
         public final int code;
 
@@ -44,6 +46,7 @@ public final class Activations {
                 case "silu", "swish" -> SILU;
                 case "gelu_pytorch_tanh", "gelu_new", "gelu_fast" -> GELU_TANH;
                 case "gelu" -> GELU_ERF;
+                case "quick_gelu" -> QUICK_GELU;
                 default -> throw new IllegalArgumentException("unsupported activation: " + name);
             };
         }
@@ -84,6 +87,8 @@ public final class Activations {
             // 1 + tanh(a) for negative a, where a tanh a few ulps off -1 would dominate the result
             float a = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
             y = x / (1f + KMath.exp(-2f * a));
+        } else if (kind == QUICK_GELU) {
+            y = x / (1f + KMath.exp(-1.702f * x));
         } else {
             y = 0.5f * x * onePlusErf(x * INV_SQRT_2);
         }

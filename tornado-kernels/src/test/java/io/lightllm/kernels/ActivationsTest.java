@@ -84,6 +84,7 @@ class ActivationsTest {
         assertEquals(Kind.GELU_TANH, Kind.fromConfig("gelu_pytorch_tanh"));
         assertEquals(Kind.GELU_TANH, Kind.fromConfig("gelu_new"));
         assertEquals(Kind.GELU_ERF, Kind.fromConfig("gelu"));
+        assertEquals(Kind.QUICK_GELU, Kind.fromConfig("quick_gelu"));
         assertEquals("unsupported activation: relu2", assertThrows(IllegalArgumentException.class, () -> Kind.fromConfig("relu2")).getMessage());
     }
 
@@ -124,6 +125,7 @@ class ActivationsTest {
             case SILU -> x / (1 + Math.exp(-x));
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
             case GELU_ERF -> 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+            case QUICK_GELU -> x / (1 + Math.exp(-1.702 * x));
         };
     }
 

@@ -1,0 +1,130 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+
+/**
+ * The kernels a vision encoder (a ViT such as CLIP's) needs beyond the language model's: its token
+ * sequence assembled from patch embeddings, attention in which every token of an image sees every other
+ * (no causal mask, no KV pool), and image features placed into a prompt's token embeddings.
+ */
+public final class Vision {
+    public static final KernelRef ASSEMBLE = KernelRef.of(Vision.class, "assembleTokens");
+    public static final KernelRef ATTENTION = KernelRef.of(Vision.class, "imageAttention");
+    public static final KernelRef SCATTER = KernelRef.of(Vision.class, "scatterRows");
+
+    private Vision() {
+    }
+
+    /**
+     * Each image's token sequence [1 + patches, dim]: the class embedding, then its patches' embeddings,
+     * each plus the learned position embedding of its place. {@code patchRows} is [images * patches, dim].
+     */
+    public static void assembleTokens(FloatArray out, FloatArray patchRows, NativeArray classEmbedding, NativeArray positions,
+            int images, int patches, int dim) {
+        for (@Parallel int r = 0; r < images * (patches + 1); r++) {
+            for (@Parallel int d = 0; d < dim; d++) {
+                int image = r / (patches + 1);
+                int place = r - image * (patches + 1);
+                float v;
+                if (place == 0) {
+                    v = classEmbedding.getFloat(d);
+                } else {
+                    v = patchRows.get((image * patches + place - 1) * dim + d);
+                }
+                out.set(r * dim + d, v + positions.getFloat(place * dim + d));
+            }
+        }
+    }
+
+    /**
+     * Attention within each image, every token seeing all {@code seq} tokens of its image: out = softmax(q kᵀ ·
+     * scale) v per head. q, k, v and out are [images * seq, heads * headDim]. One work-item per (token, head),
+     * two passes over the keys (their maximum score, then the weighted sum), in f32.
+     */
+    public static void imageAttention(FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq, int heads,
+            int headDim, float scale) {
+        for (@Parallel int r = 0; r < images * seq; r++) {
+            for (@Parallel int h = 0; h < heads; h++) {
+                int width = heads * headDim;
+                int first = (r / seq) * seq;
+                int qo = r * width + h * headDim;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < seq; j++) {
+                    int ko = (first + j) * width + h * headDim;
+                    float s = 0f;
+                    for (int d = 0; d < headDim; d++) {
+                        s += q.get(qo + d) * k.get(ko + d);
+                    }
+                    max = KMath.max(max, s * scale);
+                }
+                for (int d = 0; d < headDim; d++) {
+                    out.set(qo + d, 0f);
+                }
+                float sum = 0f;
+                for (int j = 0; j < seq; j++) {
+                    int ko = (first + j) * width + h * headDim;
+                    float s = 0f;
+                    for (int d = 0; d < headDim; d++) {
+                        s += q.get(qo + d) * k.get(ko + d);
+                    }
+                    float p = KMath.exp(s * scale - max);
+                    sum += p;
+                    for (int d = 0; d < headDim; d++) {
+                        out.set(qo + d, out.get(qo + d) + p * v.get(ko + d));
+                    }
+                }
+                for (int d = 0; d < headDim; d++) {
+                    out.set(qo + d, out.get(qo + d) / sum);
+                }
+            }
+        }
+    }
+
+    /** out[rowsOf[i]] = rows[i] for i < n: image features put in place of their tokens' embeddings. */
+    public static void scatterRows(FloatArray out, FloatArray rows, IntArray rowsOf, int n, int dim) {
+        for (@Parallel int i = 0; i < n; i++) {
+            for (@Parallel int d = 0; d < dim; d++) {
+                out.set(rowsOf.get(i) * dim + d, rows.get(i * dim + d));
+            }
+        }
+    }
+
+    // ---- host launchers -----------------------------------------------------------
+
+    public static void launchAssemble(Device device, DeviceBuffer out, DeviceBuffer patchRows, DeviceBuffer classEmbedding,
+            DeviceBuffer positions, int images, int patches, int dim) {
+        Shapes.positive(images, "images");
+        Shapes.positive(dim, "dim");
+        Shapes.atLeast(patchRows, (long) images * patches * dim, "patch rows");
+        Shapes.atLeast(positions, (long) (patches + 1) * dim, "position embeddings");
+        Shapes.atLeast(classEmbedding, dim, "class embedding");
+        Shapes.atLeast(out, (long) images * (patches + 1) * dim, "out");
+        device.launch(ASSEMBLE, Grid.of(images * (patches + 1), dim), out, patchRows, classEmbedding, positions, images, patches, dim);
+    }
+
+    public static void launchAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int images, int seq,
+            int heads, int headDim) {
+        Shapes.positive(images * seq, "tokens");
+        long n = (long) images * seq * heads * headDim;
+        Shapes.intIndexable(n, "q");
+        for (DeviceBuffer b : new DeviceBuffer[] {out, q, k, v}) {
+            Shapes.atLeast(b, n, "q/k/v/out");
+        }
+        device.launch(ATTENTION, Grid.of(images * seq, heads), out, q, k, v, images, seq, heads, headDim, (float) (1.0 / Math.sqrt(headDim)));
+    }
+
+    public static void launchScatter(Device device, DeviceBuffer out, DeviceBuffer rows, DeviceBuffer rowsOf, int n, int dim) {
+        Shapes.positive(n, "rows");
+        Shapes.atLeast(rows, (long) n * dim, "rows");
+        Shapes.atLeast(rowsOf, n, "row indices");
+        device.launch(SCATTER, Grid.of(n, dim), out, rows, rowsOf, n, dim);
+    }
+}

@@ -1,0 +1,122 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
+import static io.lightllm.kernels.KernelTestSupport.copyOf;
+import static io.lightllm.kernels.KernelTestSupport.device;
+import static io.lightllm.kernels.KernelTestSupport.isJvm;
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static io.lightllm.testing.TensorAssert.fill;
+
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.BFloat16Array;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The vision-encoder kernels against scalar references, on the JVM and every accelerator (and against the JVM there). */
+class VisionTest {
+    private static final int IMAGES = 3, PATCHES = 5, DIM = 12, HEADS = 3, HEAD_DIM = 4;
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void assembleTokensPutsTheClassEmbeddingFirstAndAddsPositions(String id) {
+        Device dev = device(id);
+        FloatArray patches = fill(FloatArray.allocate(IMAGES * PATCHES * DIM), 1f, 1);
+        NativeArray cls = fill(BFloat16Array.allocate(DIM), 1f, 2);
+        NativeArray positions = fill(BFloat16Array.allocate((PATCHES + 1) * DIM), 1f, 3);
+        FloatArray expected = FloatArray.allocate(IMAGES * (PATCHES + 1) * DIM);
+        for (int i = 0; i < IMAGES; i++) {
+            for (int p = 0; p <= PATCHES; p++) {
+                for (int d = 0; d < DIM; d++) {
+                    float v = p == 0 ? cls.getFloat(d) : patches.get((i * PATCHES + p - 1) * DIM + d);
+                    expected.set((i * (PATCHES + 1) + p) * DIM + d, v + positions.getFloat(p * DIM + d));
+                }
+            }
+        }
+        DeviceBuffer out = dev.allocate(DType.F32, expected.getSize());
+        Vision.launchAssemble(dev, out, copyOf(dev, patches), copyOf(dev, cls), copyOf(dev, positions), IMAGES, PATCHES, DIM);
+        assertClose(expected, read(dev, out), 0f, 0f, "assembled tokens on " + id);
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void imageAttentionIsSoftmaxAttentionWithinEachImage(String id) {
+        Device dev = device(id);
+        int seq = PATCHES + 1, n = IMAGES * seq * HEADS * HEAD_DIM;
+        FloatArray q = fill(FloatArray.allocate(n), 2f, 4), k = fill(FloatArray.allocate(n), 2f, 5), v = fill(FloatArray.allocate(n), 1f, 6);
+        FloatArray expected = FloatArray.allocate(n);
+        double scale = 1 / Math.sqrt(HEAD_DIM);
+        int width = HEADS * HEAD_DIM;
+        for (int r = 0; r < IMAGES * seq; r++) {
+            int first = r / seq * seq;
+            for (int h = 0; h < HEADS; h++) {
+                double[] s = new double[seq];
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j < seq; j++) {
+                    for (int d = 0; d < HEAD_DIM; d++) {
+                        s[j] += (double) q.get(r * width + h * HEAD_DIM + d) * k.get((first + j) * width + h * HEAD_DIM + d);
+                    }
+                    s[j] *= scale;
+                    max = Math.max(max, s[j]);
+                }
+                for (int j = 0; j < seq; j++) {
+                    s[j] = Math.exp(s[j] - max);
+                    sum += s[j];
+                }
+                for (int d = 0; d < HEAD_DIM; d++) {
+                    double o = 0;
+                    for (int j = 0; j < seq; j++) {
+                        o += s[j] / sum * v.get((first + j) * width + h * HEAD_DIM + d);
+                    }
+                    expected.set(r * width + h * HEAD_DIM + d, (float) o);
+                }
+            }
+        }
+        DeviceBuffer out = dev.allocate(DType.F32, n);
+        Vision.launchAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), IMAGES, seq, HEADS, HEAD_DIM);
+        FloatArray launched = read(dev, out);
+        assertClose(expected, launched, 1e-5f, 1e-5f, "image attention on " + id);
+        if (!isJvm(dev)) {
+            DeviceBuffer jvmOut = TestDevices.jvm().allocate(DType.F32, n);
+            Vision.launchAttention(TestDevices.jvm(), jvmOut, TestDevices.jvm().upload(q), TestDevices.jvm().upload(k), TestDevices.jvm().upload(v), IMAGES, seq, HEADS, HEAD_DIM);
+            assertClose(read(TestDevices.jvm(), jvmOut), launched, 1e-6f, 1e-6f, "image attention " + id + " vs jvm");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void scatterRowsWritesOnlyTheNamedRows(String id) {
+        Device dev = device(id);
+        FloatArray target = fill(FloatArray.allocate(7 * DIM), 1f, 7);
+        FloatArray rows = fill(FloatArray.allocate(3 * DIM), 1f, 8);
+        IntArray rowsOf = IntArray.fromArray(5, 0, 3);
+        FloatArray expected = FloatArray.fromArray(target.toArray());
+        for (int i = 0; i < 3; i++) {
+            for (int d = 0; d < DIM; d++) {
+                expected.set(rowsOf.get(i) * DIM + d, rows.get(i * DIM + d));
+            }
+        }
+        DeviceBuffer out = copyOf(dev, target);
+        Vision.launchScatter(dev, out, copyOf(dev, rows), copyOf(dev, rowsOf), 3, DIM);
+        assertClose(expected, read(dev, out), 0f, 0f, "scattered rows on " + id);
+    }
+
+    @Test
+    void compileToCuda() {
+        assertCompilesToCuda(Vision.ASSEMBLE, DType.F32, DType.F32, DType.BF16, DType.BF16, null, null, null);
+        assertCompilesToCuda(Vision.ATTENTION);
+        assertCompilesToCuda(Vision.SCATTER);
+    }
+
+    private static FloatArray read(Device dev, DeviceBuffer b) {
+        FloatArray host = FloatArray.allocate((int) b.elements());
+        dev.read(b, 0, host.segment());
+        return host;
+    }
+}
