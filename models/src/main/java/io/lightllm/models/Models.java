@@ -113,8 +113,15 @@ public final class Models {
         String to = devices.stream().map(Device::id).collect(java.util.stream.Collectors.joining(","));
         CausalLM model;
         try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
-            model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, quant, progress::advance)
-                    : new TensorParallelModel(devices, architecture, c, weights, quant, progress::advance);
+            if (architecture.vision() != null) {
+                if (devices.size() > 1) {
+                    throw new ModelLoadException(architecture.family() + " runs on one device: tensor parallelism of a vision model is not supported");
+                }
+                model = new io.lightllm.models.vision.LlavaModel(devices.getFirst(), architecture, c, weights, quant, progress::advance);
+            } else {
+                model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, quant, progress::advance)
+                        : new TensorParallelModel(devices, architecture, c, weights, quant, progress::advance);
+            }
         }
         if (!quiet && model instanceof TensorParallelModel tp) {
             System.err.println("tensor parallelism: " + tp.worldSize() + " ranks on " + to + ", collectives over " + tp.communicator());

@@ -32,11 +32,14 @@ import java.util.function.UnaryOperator;
  * @param finalNorm    the norm before the head
  * @param lmHead       the head's name when it is not tied to the embedding
  * @param normalizedHead the head's rows are divided by their L2 norm (Baichuan2's NormHead)
+ * @param vision       the vision tower whose image features the prompt's image tokens read, or null for a
+ *                     text-only model ({@code io.lightllm.models.vision})
  */
 public record Architecture(String modelType, List<String> aliases, String family, Predicate<ModelConfig> when,
                            List<String> hfClasses, String ggufName, ConfigKeys configKeys, NormKind norm,
                            Embeddings embeddings, String layerPrefix, String inputNorm, String postAttentionNorm,
-                           AttentionSpec attention, MlpSpec mlp, String finalNorm, String lmHead, boolean normalizedHead) {
+                           AttentionSpec attention, MlpSpec mlp, String finalNorm, String lmHead, boolean normalizedHead,
+                           VisionSpec vision) {
 
     public Architecture {
         aliases = List.copyOf(aliases);
@@ -169,7 +172,15 @@ public record Architecture(String modelType, List<String> aliases, String family
 
     public static Builder builder(String modelType, String family) {
         return new Builder(new Architecture(modelType, List.of(), family, c -> true, List.of(), null, ConfigKeys.NONE, NormKind.RMS,
-                null, null, null, null, null, null, null, null, false));
+                null, null, null, null, null, null, null, null, false, null));
+    }
+
+    /**
+     * A vision tower and projector in front of the language model (Llava): the tensors of a CLIP vision
+     * transformer under {@code tower} and an MLP projector under {@code projector}; how they are configured
+     * (image size, patches, the feature layer) is read from config.json's vision_config.
+     */
+    public record VisionSpec(String tower, String projector) {
     }
 
     /** Declarations are written as a builder, or as a copy of another one with a few fields changed. */
@@ -183,6 +194,7 @@ public record Architecture(String modelType, List<String> aliases, String family
         private AttentionSpec attention;
         private MlpSpec mlp;
         private boolean normalizedHead;
+        private VisionSpec vision;
 
         private Builder(Architecture a) {
             modelType = a.modelType;
@@ -202,6 +214,7 @@ public record Architecture(String modelType, List<String> aliases, String family
             finalNorm = a.finalNorm;
             lmHead = a.lmHead;
             normalizedHead = a.normalizedHead;
+            vision = a.vision;
         }
 
         public Builder modelType(String type, String familyName, String... otherSpellings) {
@@ -270,9 +283,14 @@ public record Architecture(String modelType, List<String> aliases, String family
             return this;
         }
 
+        public Builder vision(VisionSpec spec) {
+            vision = spec;
+            return this;
+        }
+
         public Architecture build() {
             return new Architecture(modelType, aliases, family, when, hfClasses, ggufName, configKeys, norm, embeddings, layerPrefix,
-                    inputNorm, postAttentionNorm, attention, mlp, finalNorm, lmHead, normalizedHead);
+                    inputNorm, postAttentionNorm, attention, mlp, finalNorm, lmHead, normalizedHead, vision);
         }
     }
 }

@@ -168,9 +168,33 @@ public final class Architectures {
             .head("transformer.encoder.final_layernorm", "transformer.output_layer")
             .build();
 
+    /**
+     * Llava-1.5 (LlavaForConditionalGeneration, llava-hf's checkpoints): a Llama under language_model. whose
+     * image tokens read a CLIP vision tower's features through a two-layer projector. config.json nests the
+     * Llama's keys in text_config; they are read as the model's own.
+     */
+    public static final Architecture LLAVA = LLAMA.toBuilder().modelType("llava", "Llava-1.5")
+            .hfClasses("LlavaForConditionalGeneration").gguf(null)
+            .configKeys(ConfigKeys.NONE.adjust(Architectures::textConfigAsOwn))
+            .embeddings(Embeddings.tokens("language_model.model.embed_tokens"))
+            .layers("language_model.model.layers.%d.", "input_layernorm", "post_attention_layernorm")
+            .head("language_model.model.norm", "language_model.lm_head")
+            .vision(new Architecture.VisionSpec("vision_tower.vision_model", "multi_modal_projector")).build();
+
+    /** A multimodal config's text_config keys copied up (where the top level lacks them), so the language model reads them as its own. */
+    private static ObjectNode textConfigAsOwn(ObjectNode c) {
+        JsonNode text = c.path("text_config");
+        text.fieldNames().forEachRemaining(k -> {
+            if (!c.has(k) || c.get(k).isNull()) {
+                c.set(k, text.get(k));
+            }
+        });
+        return c;
+    }
+
     /** Every declaration, in lookup order (the first whose model_type and condition match a checkpoint reads it). */
     public static final List<Architecture> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, YI, INTERNLM, MINICPM, BAICHUAN_7B, BAICHUAN2_7B,
-            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER, QWEN, CHATGLM2);
+            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER, QWEN, CHATGLM2, LLAVA);
 
     /** The declaration that reads {@code c}, or a {@link ModelLoadException} saying what is supported. */
     public static Architecture of(ModelConfig c) {

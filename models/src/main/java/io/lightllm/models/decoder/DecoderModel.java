@@ -192,7 +192,7 @@ public final class DecoderModel implements CausalLM {
         StepBuffers s = step;
         int t = st.tokens(), hidden = config.hiddenSize();
         TokenTable.launchScatter(device, st.table().buffer(), s.tokenRows, s.positions, s.kvSlots, t, st.table().maxLen());
-        embed(s, t);
+        embed(s, st.batch());
         for (int l = 0; l < layers.size(); l++) {
             layers.get(l).forward(s, st, l == 0);
         }
@@ -205,9 +205,29 @@ public final class DecoderModel implements CausalLM {
         config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.logits, rows * shard.vocab(), (float) (m.dimModelBase() / (double) hidden)));
     }
 
+    /**
+     * Rows that take the place of some tokens' embeddings: a vision model's image features, whose tokens
+     * are ids past the vocabulary ({@link CausalLM#isPlaceholder}). Called in every step that has such ids,
+     * after the lookup, which leaves their rows NaN.
+     */
+    public interface EmbeddingOverride {
+        /** Writes the rows of {@code batch}'s placeholder tokens into {@code embeddings} [batch tokens, hidden]. */
+        void place(NopadBatch batch, DeviceBuffer embeddings);
+    }
+
+    private EmbeddingOverride embeddingOverride;
+
+    /** Sets what places rows for ids past the vocabulary (a vision model wrapping this one); not under tensor parallelism. */
+    public void embeddingOverride(EmbeddingOverride override) {
+        if (shard.sharded()) {
+            throw new IllegalStateException("image embeddings are not placed under tensor parallelism");
+        }
+        this.embeddingOverride = override;
+    }
+
     /** residual = the token embeddings (+ learned positions) (normalised where the architecture has an embedding norm). */
-    private void embed(StepBuffers s, int t) {
-        int hidden = config.hiddenSize();
+    private void embed(StepBuffers s, NopadBatch batch) {
+        int hidden = config.hiddenSize(), t = batch.tokens();
         DeviceBuffer target = embeddingNorm != null ? s.normed : s.residual;
         if (shard.sharded()) {
             // each rank holds the embedding rows of its vocabulary part: a lookup of those, 0 elsewhere, summed over the ranks
@@ -215,6 +235,9 @@ public final class DecoderModel implements CausalLM {
             shard.allReduce(target, t * hidden);
         } else {
             Embedding.launchGather(device, target, tokenEmbeddings, s.ids, t, hidden);
+        }
+        if (embeddingOverride != null && batch.prefill() && hasPlaceholders(batch)) {
+            embeddingOverride.place(batch, target);
         }
         if (positionEmbeddings != null) {
             Embedding.launchGather(device, s.projected, positionEmbeddings, s.positions, t, hidden);
@@ -224,6 +247,15 @@ public final class DecoderModel implements CausalLM {
             embeddingNorm.apply(device, s.residual, s.normed, t);
         }
         config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.residual, t * hidden, (float) m.scaleEmb()));
+    }
+
+    private boolean hasPlaceholders(NopadBatch batch) {
+        for (int id : batch.tokenIds()) {
+            if (id >= config.vocabSize()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override

@@ -6,15 +6,15 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 
 /** An RMSNorm (weight) or LayerNorm (weight and bias) over rows of {@code dim}. */
-record Norm(NormKind kind, DeviceBuffer weight, DeviceBuffer bias, float eps, int dim) {
+public record Norm(NormKind kind, DeviceBuffer weight, DeviceBuffer bias, float eps, int dim) {
 
     /** The norm whose tensors are {@code name}.weight (and {@code name}.bias for a LayerNorm). */
-    static Norm load(NormKind kind, WeightLoader w, String name, float eps, int dim) {
+    public static Norm load(NormKind kind, WeightLoader w, String name, float eps, int dim) {
         return new Norm(kind, w.vector(name + ".weight"), kind == NormKind.LAYER ? w.vector(name + ".bias") : null, eps, dim);
     }
 
     /** out = norm(x). */
-    void apply(Device device, DeviceBuffer out, DeviceBuffer x, int rows) {
+    public void apply(Device device, DeviceBuffer out, DeviceBuffer x, int rows) {
         switch (kind) {
             case RMS -> Norms.launchRmsNorm(device, out, x, weight, eps, rows, dim);
             case LAYER -> Norms.launchLayerNorm(device, out, x, weight, bias, eps, rows, dim);

@@ -33,7 +33,7 @@ public final class WeightLoader implements AutoCloseable {
     private final LongConsumer onBytes;
     private final List<DeviceBuffer> owned = new ArrayList<>();
 
-    WeightLoader(Device device, WeightSource source, Shard shard, Quantization quant, LongConsumer onBytes) {
+    public WeightLoader(Device device, WeightSource source, Shard shard, Quantization quant, LongConsumer onBytes) {
         this.device = device;
         this.source = source;
         this.shard = shard;
@@ -53,12 +53,17 @@ public final class WeightLoader implements AutoCloseable {
         return quant;
     }
 
-    boolean has(String name) {
+    public boolean has(String name) {
         return source.has(name);
     }
 
-    Tensor tensor(String name) {
+    public Tensor tensor(String name) {
         return source.get(name);
+    }
+
+    /** A whole linear layer [out, in] and its bias, if it has one. */
+    public Linear linear(String prefix, int out, int in) {
+        return rowSplit(prefix, out, in, Range.all(out));
     }
 
     /** Output rows {@code rows} of a linear layer [out, in] with the same rows of its bias (q, k, v, gate, up: a rank's heads or MLP rows). */
@@ -128,7 +133,7 @@ public final class WeightLoader implements AutoCloseable {
     }
 
     /** A vector (norm weight or bias) in its stored dtype. */
-    DeviceBuffer vector(String name) {
+    public DeviceBuffer vector(String name) {
         Tensor t = source.get(name);
         onBytes.accept(t.data().byteSize());
         return own(device.upload(tensorArray(t)));

@@ -26,6 +26,15 @@ public interface CausalLM extends AutoCloseable {
         return 1;
     }
 
+    /**
+     * Whether {@code id}, past the vocabulary, stands for a row of embeddings the model places itself (an
+     * image's features in a vision model, {@code io.lightllm.models.vision}). Such ids may appear in prompts
+     * only; they are never sampled, penalised or detokenized.
+     */
+    default boolean isPlaceholder(int id) {
+        return false;
+    }
+
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 

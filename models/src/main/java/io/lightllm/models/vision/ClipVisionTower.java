@@ -1,0 +1,200 @@
+package io.lightllm.models.vision;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.Elementwise;
+import io.lightllm.kernels.Vision;
+import io.lightllm.models.ModelLoadException;
+import io.lightllm.models.decoder.Architecture.NormKind;
+import io.lightllm.models.decoder.Linear;
+import io.lightllm.models.decoder.Norm;
+import io.lightllm.models.decoder.WeightLoader;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * CLIP's vision transformer, up to the layer whose output a multimodal model reads (Llava: the second to
+ * last), then that model's projector into the language model's embedding width:
+ *
+ * <pre>
+ * pixels ─ patches · W (the patch convolution as a matmul) ─ [CLS, patches] + positions ─ pre-LayerNorm
+ *   ─ layers: x += o(attention(LN1 x)); x += fc2(quick_gelu(fc1(LN2 x)))  (every token of an image sees all of them)
+ *   ─ the feature layer's patch rows (CLS dropped: "default") ─ linear_1 ─ act ─ linear_2 ─ features [patches, text hidden]
+ * </pre>
+ *
+ * The patch convolution's stride equals its size, so it is a matmul over the unfolded patches, which the host
+ * unfolds when the pixels go up.
+ */
+public final class ClipVisionTower implements AutoCloseable {
+    private record Layer(Norm norm1, Linear q, Linear k, Linear v, Linear o, Norm norm2, Linear fc1, Linear fc2) {
+    }
+
+    private final Device device;
+    private final WeightLoader weights;
+    private final int hidden, heads, intermediate, patchSize, imageSize, patchesPerSide, outHidden;
+    private final boolean dropClass;
+    private final Activations.Kind act, projectorAct;
+    private final Linear patchEmbedding, projector1, projector2;
+    private final DeviceBuffer classEmbedding, positions;
+    private final Norm preNorm;
+    private final List<Layer> layers = new ArrayList<>();
+
+    /**
+     * The tower of {@code vision_config} under {@code tower}, run to hidden state {@code featureLayer}
+     * (transformers' hidden_states index: 0 the embeddings, -1 the last layer), and the projector under
+     * {@code projector} into {@code outHidden}.
+     */
+    public ClipVisionTower(Device device, WeightLoader weights, JsonNode visionConfig, String tower, String projector, int featureLayer,
+            String selectStrategy, String projectorActivation, int outHidden) {
+        this.device = device;
+        this.weights = weights;
+        this.outHidden = outHidden;
+        hidden = visionConfig.path("hidden_size").asInt(1024);
+        heads = visionConfig.path("num_attention_heads").asInt(16);
+        intermediate = visionConfig.path("intermediate_size").asInt(4096);
+        patchSize = visionConfig.path("patch_size").asInt(14);
+        imageSize = visionConfig.path("image_size").asInt(336);
+        int allLayers = visionConfig.path("num_hidden_layers").asInt(24);
+        float eps = (float) visionConfig.path("layer_norm_eps").asDouble(1e-5);
+        act = Activations.Kind.fromConfig(visionConfig.path("hidden_act").asText("quick_gelu"));
+        projectorAct = Activations.Kind.fromConfig(projectorActivation);
+        if (hidden % heads != 0 || imageSize % patchSize != 0) {
+            throw new ModelLoadException("vision_config: hidden " + hidden + " / heads " + heads + ", image " + imageSize + " / patch " + patchSize
+                    + " must divide");
+        }
+        if (!selectStrategy.equals("default") && !selectStrategy.equals("full")) {
+            throw new ModelLoadException("vision_feature_select_strategy '" + selectStrategy + "' is not supported (default, full)");
+        }
+        dropClass = selectStrategy.equals("default");
+        int used = featureLayer >= 0 ? featureLayer : allLayers + 1 + featureLayer;
+        if (used < 0 || used > allLayers) {
+            throw new ModelLoadException("vision_feature_layer " + featureLayer + " is outside the tower's " + allLayers + " layers");
+        }
+        patchesPerSide = imageSize / patchSize;
+        String e = tower + ".embeddings.";
+        patchEmbedding = weights.linear(e + "patch_embedding", hidden, 3 * patchSize * patchSize);
+        classEmbedding = weights.vector(e + "class_embedding");
+        positions = weights.vector(e + "position_embedding.weight");
+        preNorm = Norm.load(NormKind.LAYER, weights, tower + ".pre_layrnorm", eps, hidden);
+        for (int l = 0; l < used; l++) {
+            String p = tower + ".encoder.layers." + l + ".";
+            layers.add(new Layer(Norm.load(NormKind.LAYER, weights, p + "layer_norm1", eps, hidden),
+                    weights.linear(p + "self_attn.q_proj", hidden, hidden), weights.linear(p + "self_attn.k_proj", hidden, hidden),
+                    weights.linear(p + "self_attn.v_proj", hidden, hidden), weights.linear(p + "self_attn.out_proj", hidden, hidden),
+                    Norm.load(NormKind.LAYER, weights, p + "layer_norm2", eps, hidden),
+                    weights.linear(p + "mlp.fc1", intermediate, hidden), weights.linear(p + "mlp.fc2", hidden, intermediate)));
+        }
+        projector1 = weights.linear(projector + ".linear_1", outHidden, hidden);
+        projector2 = weights.linear(projector + ".linear_2", outHidden, outHidden);
+    }
+
+    /** Image tokens one image becomes in the prompt. */
+    public int tokensPerImage() {
+        return patchesPerSide * patchesPerSide + (dropClass ? 0 : 1);
+    }
+
+    /** The pixel values' side: the tower reads [3, imageSize, imageSize]. */
+    public int imageSize() {
+        return imageSize;
+    }
+
+    /** Features [images * tokensPerImage, outHidden] of the images' pixel values (each [3, imageSize, imageSize]), on the host. */
+    public float[] encode(List<float[]> pixelValues) {
+        int n = pixelValues.size(), patches = patchesPerSide * patchesPerSide, seq = patches + 1, rows = n * seq;
+        int unfolded = 3 * patchSize * patchSize;
+        FloatArray patchPixels = FloatArray.allocate(n * patches * unfolded);
+        for (int i = 0; i < n; i++) {
+            float[] px = pixelValues.get(i);
+            if (px.length != 3 * imageSize * imageSize) {
+                throw new IllegalArgumentException("pixel values of " + px.length + " floats; the tower reads 3 x " + imageSize + " x " + imageSize);
+            }
+            unfold(px, patchPixels, i * patches * unfolded);
+        }
+        List<DeviceBuffer> scratch = new ArrayList<>();
+        try {
+            DeviceBuffer pixels = track(scratch, device.allocate(DType.F32, patchPixels.getSize()));
+            device.copyIn(patchPixels, pixels);
+            DeviceBuffer patchRows = track(scratch, device.allocate(DType.F32, (long) n * patches * hidden));
+            patchEmbedding.apply(device, patchRows, pixels, n * patches);
+            DeviceBuffer x = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            DeviceBuffer h = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            Vision.launchAssemble(device, h, patchRows, classEmbedding, positions, n, patches, hidden);
+            preNorm.apply(device, x, h, rows);
+            DeviceBuffer q = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            DeviceBuffer k = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            DeviceBuffer v = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            DeviceBuffer mlp = track(scratch, device.allocate(DType.F32, (long) rows * intermediate));
+            for (Layer layer : layers) {
+                layer.norm1().apply(device, h, x, rows);
+                layer.q().apply(device, q, h, rows);
+                layer.k().apply(device, k, h, rows);
+                layer.v().apply(device, v, h, rows);
+                Vision.launchAttention(device, h, q, k, v, n, seq, heads, hidden / heads);
+                layer.o().apply(device, q, h, rows);
+                Elementwise.launchAdd(device, x, q, rows * hidden);
+                layer.norm2().apply(device, h, x, rows);
+                layer.fc1().apply(device, mlp, h, rows);
+                Activations.launchInPlace(device, act, mlp, rows * intermediate);
+                layer.fc2().apply(device, q, mlp, rows);
+                Elementwise.launchAdd(device, x, q, rows * hidden);
+            }
+            int out = n * tokensPerImage();
+            FloatArray all = FloatArray.allocate(rows * hidden);
+            device.copyOut(x, all);
+            FloatArray selected = dropClass ? withoutClassRows(all, n, seq) : all;
+            DeviceBuffer features = track(scratch, device.allocate(DType.F32, (long) out * hidden));
+            device.copyIn(selected, features);
+            DeviceBuffer projected = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
+            DeviceBuffer result = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
+            projector1.apply(device, projected, features, out);
+            Activations.launchInPlace(device, projectorAct, projected, out * outHidden);
+            projector2.apply(device, result, projected, out);
+            FloatArray host = FloatArray.allocate(out * outHidden);
+            device.copyOut(result, host);
+            return host.toArray();
+        } finally {
+            scratch.forEach(DeviceBuffer::close);
+        }
+    }
+
+    /** Patch p of an image as a row (channel, y, x within the patch): the patch convolution's weight layout. */
+    private void unfold(float[] px, FloatArray out, int offset) {
+        int side = patchesPerSide, ps = patchSize;
+        int o = offset;
+        for (int py = 0; py < side; py++) {
+            for (int pxIndex = 0; pxIndex < side; pxIndex++) {
+                for (int ch = 0; ch < 3; ch++) {
+                    for (int y = 0; y < ps; y++) {
+                        int row = (ch * imageSize + py * ps + y) * imageSize + pxIndex * ps;
+                        for (int x = 0; x < ps; x++) {
+                            out.set(o++, px[row + x]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private FloatArray withoutClassRows(FloatArray all, int images, int seq) {
+        FloatArray out = FloatArray.allocate(images * (seq - 1) * hidden);
+        for (int i = 0; i < images; i++) {
+            java.lang.foreign.MemorySegment.copy(all.segment(), (long) (i * seq + 1) * hidden * Float.BYTES, out.segment(),
+                    (long) i * (seq - 1) * hidden * Float.BYTES, (long) (seq - 1) * hidden * Float.BYTES);
+        }
+        return out;
+    }
+
+    private static DeviceBuffer track(List<DeviceBuffer> list, DeviceBuffer b) {
+        list.add(b);
+        return b;
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+}
