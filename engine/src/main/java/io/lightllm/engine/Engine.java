@@ -164,10 +164,16 @@ public final class Engine implements AutoCloseable {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("the prompt has no tokens");
         }
+        boolean images = false;
         for (int t : prompt) {
-            if (t < 0 || t >= model.vocabSize()) {
+            if (model.isPlaceholder(t)) {
+                images = true; // an image's placeholder id: its embedding row is the model's to place
+            } else if (t < 0 || t >= model.vocabSize()) {
                 throw new IllegalArgumentException("prompt token " + t + " is outside the vocabulary [0, " + model.vocabSize() + ")");
             }
+        }
+        if (images && params.promptLogprobs() >= 0) {
+            throw new IllegalArgumentException("prompt_logprobs (and echo with logprobs) are not available for a prompt with images");
         }
         RouterConfig rc = config.router();
         if (prompt.length >= maxSequence) {

@@ -113,7 +113,9 @@ final class LogitPenalties {
                 }
                 if (p.repetitionPenalty() != 1) {
                     for (int i = 0; i < r.promptLength(); i++) {
-                        byToken.computeIfAbsent(r.tokenAt(i), t -> new int[2]);
+                        if (r.tokenAt(i) < vocab) { // an image's placeholder ids are no token to penalise
+                            byToken.computeIfAbsent(r.tokenAt(i), t -> new int[2]);
+                        }
                     }
                 }
             }

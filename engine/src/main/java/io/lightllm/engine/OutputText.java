@@ -17,7 +17,8 @@ final class OutputText {
     private boolean stopped;
 
     OutputText(Tokenizer tokenizer, int[] prompt, List<String> stops) {
-        this.detokenizer = new IncrementalDetokenizer(tokenizer, prompt, true);
+        // the prompt is the text's context; an image's placeholder ids (past the tokenizer's ids) have no text
+        this.detokenizer = new IncrementalDetokenizer(tokenizer, java.util.Arrays.stream(prompt).filter(t -> t < tokenizer.vocabSize()).toArray(), true);
         this.stops = stops;
     }
 

@@ -67,10 +67,10 @@ class PrefixCacheEngineTest {
         });
     }
 
-    private record Result(int[] tokens, int cachedPromptTokens) {
+    record Result(int[] tokens, int cachedPromptTokens) {
     }
 
-    private static Result run(Engine engine, int[] prompt, SamplingParams params) throws Exception {
+    static Result run(Engine engine, int[] prompt, SamplingParams params) throws Exception {
         CompletableFuture<Result> done = new CompletableFuture<>();
         engine.submit(prompt, params).subscribe(new Flow.Subscriber<>() {
             private final List<Integer> tokens = new ArrayList<>();
