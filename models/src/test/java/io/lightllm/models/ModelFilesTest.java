@@ -108,7 +108,7 @@ class ModelFilesTest {
                  "vocab_size": 10, "layer_norm_eps": 1e-5}""");
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> ModelFiles.open(dir, LoadOptions.quietly()));
         assertEquals("unsupported architecture 'gpt_neox' (model_type in " + dir.resolve("config.json")
-                + "); supported: Yi, baichuan, bloom, chatglm, gpt_bigcode, internlm, llama, minicpm, mistral, mixtral, qwen, qwen2, qwen3, stablelm, yi", e.getMessage());
+                + "); supported: Yi, baichuan, bloom, chatglm, gpt_bigcode, internlm, llama, llava, minicpm, mistral, mixtral, qwen, qwen2, qwen3, stablelm, yi", e.getMessage());
     }
 
     @Test

@@ -27,6 +27,8 @@ final class ServeCommand implements Main.Command {
                   --api-key K              require "Authorization: Bearer K"
                   --max-body-bytes N       largest request body (default 4194304)
                   --max-requests N         generation requests in progress at once; more get 503 (default 1024)
+                  --allowed-local-media-path DIR  a vision model may read file:// images under DIR (default: none)
+                  --allow-remote-images    a vision model may fetch http(s) images (default: data: URIs only)
                 engine (LightLLM's flags):
                   --max-total-token-num N  KV pool tokens (default: sized from --mem-fraction of the device's free memory)
                   --mem-fraction F         share of memory for weights and KV pool (default 0.9)
@@ -76,9 +78,22 @@ final class ServeCommand implements Main.Command {
                 f.integer("chunked-prefill-size", 0, 0, Integer.MAX_VALUE));
         ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
-                f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE));
+                f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE),
+                new ServerConfig.MediaPolicy(mediaPath(f.string("allowed-local-media-path", null)), f.bool("allow-remote-images")));
         Models.Quantization quant = ModelOptions.quantization(f);
         return new ServeOptions(model, device, ModelOptions.tp(f), name, engine, server, quant, false, fixedPool ? 0 : memFraction);
+    }
+
+    /** The --allowed-local-media-path folder, which must exist. */
+    private static java.nio.file.Path mediaPath(String dir) {
+        if (dir == null) {
+            return null;
+        }
+        java.nio.file.Path p = java.nio.file.Path.of(dir);
+        if (!java.nio.file.Files.isDirectory(p)) {
+            throw new IllegalArgumentException("--allowed-local-media-path " + dir + " is not a folder");
+        }
+        return p.toAbsolutePath().normalize();
     }
 
     /** The --kv-dtype value: null for auto (the model's preferred pool dtype on its device, decided once it is loaded). */

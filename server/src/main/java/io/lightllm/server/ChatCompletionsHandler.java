@@ -11,8 +11,11 @@ import java.util.Set;
 /**
  * OpenAI's {@code POST /v1/chat/completions}: the messages are rendered by the model's chat
  * template ({@link ChatTemplate}) and the result tokenized as it stands. A message's content is a
- * string or an array of {@code {"type": "text", "text": ...}} parts (joined); other part types
- * (images, audio) get a 400.
+ * string or an array of {@code {"type": "text", "text": ...}} parts (joined). A vision model also
+ * takes {@code {"type": "image_url", ...}} parts ({@link ImageInputs}): the template gets them as
+ * {@code {"type": "image"}} parts where it reads typed parts, else as the image placeholder's text
+ * before the message's text, and each placeholder in the tokenized prompt becomes its image's tokens.
+ * Other part types (audio), and images for a text model, get a 400.
  */
 final class ChatCompletionsHandler implements Handler {
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
@@ -28,7 +31,8 @@ final class ChatCompletionsHandler implements Handler {
         JsonBody body = Prompts.readBody(ctx, server.config().maxBodyBytes());
         OpenAiParams.checkModel(body, server.model());
         ToolCalls tools = ToolCalls.read(body);
-        List<Map<String, Object>> messages = messages(body.raw("messages"));
+        List<float[]> images = new ArrayList<>();
+        List<Map<String, Object>> messages = messages(body.raw("messages"), server.model(), images);
         Map<String, Object> vars = new java.util.HashMap<>(templateKwargs(body));
         if (tools != null) {
             vars.putAll(tools.templateVars());
@@ -39,6 +43,9 @@ final class ChatCompletionsHandler implements Handler {
         }
         String text = server.model().chatTemplate().render(messages, body.bool("add_generation_prompt", true), vars);
         int[] prompt = Prompts.encode(server.model(), text, "messages", false);
+        if (!images.isEmpty()) {
+            prompt = Prompts.checkLength(server.model(), server.model().images().withImages(prompt, images), "messages");
+        }
         new OpenAiResponse(server, true).answer(ctx, prompt, OpenAiParams.parse(body, prompt.length, server.model(), true, tools));
     }
 
@@ -61,7 +68,13 @@ final class ChatCompletionsHandler implements Handler {
         return vars;
     }
 
+    /** The messages of a text-only chat (an image part is a 400). */
     static List<Map<String, Object>> messages(JsonNode list) {
+        return messages(list, null, new ArrayList<>());
+    }
+
+    /** The messages for the template; the pixel values of their image parts, in order, go to {@code images}. */
+    static List<Map<String, Object>> messages(JsonNode list, ServedModel model, List<float[]> images) {
         if (list == null || !list.isArray() || list.isEmpty()) {
             throw ApiException.invalid("messages", "messages must be a non-empty array of {\"role\", \"content\"} objects");
         }
@@ -77,7 +90,7 @@ final class ChatCompletionsHandler implements Handler {
                 throw ApiException.invalid(field + ".role", field + ".role must be one of " + ROLES + ", got " + role);
             }
             Map<String, Object> message = new java.util.LinkedHashMap<>(
-                    JsonOut.obj("role", role.textValue(), "content", content(m.get("content"), field + ".content", role.textValue())));
+                    JsonOut.obj("role", role.textValue(), "content", content(m.get("content"), field + ".content", role.textValue(), model, images)));
             // the assistant's earlier calls and the tools' answers, for templates that render them
             for (String key : List.of("tool_calls", "tool_call_id", "name")) {
                 if (m.hasNonNull(key)) {
@@ -89,7 +102,11 @@ final class ChatCompletionsHandler implements Handler {
         return out;
     }
 
-    private static String content(JsonNode c, String field, String role) {
+    /**
+     * A message's content for the template: a string, or with a vision model whose template reads typed parts,
+     * the list of text and image parts.
+     */
+    private static Object content(JsonNode c, String field, String role, ServedModel model, List<float[]> images) {
         if (c == null || c.isNull()) {
             if (role.equals("assistant")) {
                 return "";
@@ -102,15 +119,28 @@ final class ChatCompletionsHandler implements Handler {
         if (!c.isArray()) {
             throw ApiException.invalid(field, field + " must be a string or an array of text parts");
         }
-        StringBuilder text = new StringBuilder();
-        for (JsonNode part : c) {
-            JsonNode type = part.get("type");
+        ImageInputs vision = model == null ? null : model.images();
+        StringBuilder text = new StringBuilder(), placeholders = new StringBuilder();
+        List<Map<String, Object>> parts = new ArrayList<>();
+        for (int i = 0; i < c.size(); i++) {
+            JsonNode part = c.get(i);
+            String type = part.path("type").asText("");
             JsonNode partText = part.get("text");
-            if (type == null || !"text".equals(type.asText()) || partText == null || !partText.isTextual()) {
-                throw ApiException.unsupported(field, field + " parts must be {\"type\": \"text\", \"text\": \"...\"}; this model reads text only");
+            if (type.equals("text") && partText != null && partText.isTextual()) {
+                text.append(partText.textValue());
+                parts.add(JsonOut.obj("type", "text", "text", partText.textValue()));
+            } else if (type.equals("image_url") && vision != null) {
+                images.add(vision.read(part, field + "[" + i + "]"));
+                placeholders.append(vision.placeholder()).append('\n');
+                parts.add(JsonOut.obj("type", "image"));
+            } else {
+                throw ApiException.unsupported(field, field + " parts must be {\"type\": \"text\", \"text\": \"...\"}"
+                        + (vision != null ? " or {\"type\": \"image_url\", \"image_url\": {\"url\": \"...\"}}" : "; this model reads text only"));
             }
-            text.append(partText.textValue());
         }
-        return text.toString();
+        if (vision != null && model.chatTemplate().readsContentParts()) {
+            return parts;
+        }
+        return placeholders.toString() + text;
     }
 }

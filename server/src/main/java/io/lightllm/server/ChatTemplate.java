@@ -31,7 +31,7 @@ public final class ChatTemplate {
 
     /** A template (null: {@link #FALLBACK}) with the text of the bos and eos tokens ("" when the model has none). */
     public ChatTemplate(String template, String bosToken, String eosToken) {
-        this.template = template == null ? FALLBACK : template;
+        this.template = template == null ? FALLBACK : withJinjavaMethods(template);
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
@@ -41,6 +41,14 @@ public final class ChatTemplate {
     /** Whether the template renders a {@code tools} variable (else the tools are described in a system message). */
     public boolean usesTools() {
         return template.contains("tools");
+    }
+
+    /**
+     * Whether the template reads a message's content as a list of typed parts (as llava-hf's do, selecting
+     * {@code type == 'image'}); else content is a string, with an image's placeholder text in it.
+     */
+    public boolean readsContentParts() {
+        return template.contains("'type'") || template.contains("\"type\"") || template.contains(".type");
     }
 
     public boolean isFallback() {
@@ -76,6 +84,17 @@ public final class ChatTemplate {
             }
         }
         return r.getOutput();
+    }
+
+    /**
+     * Python's string methods that Hugging Face templates call (Jinja2 evaluates them in Python; Jinjava
+     * calls Java methods): the argument-less ones as the Jinja filters that do the same, startswith and
+     * endswith as Java's startsWith and endsWith. llava-hf's template writes {@code message['role'].upper()}.
+     */
+    static String withJinjavaMethods(String template) {
+        return template.replaceAll("\\.upper\\(\\)", "|upper").replaceAll("\\.lower\\(\\)", "|lower").replaceAll("\\.strip\\(\\)", "|trim")
+                .replaceAll("\\.title\\(\\)", "|title").replaceAll("\\.capitalize\\(\\)", "|capitalize")
+                .replace(".startswith(", ".startsWith(").replace(".endswith(", ".endsWith(");
     }
 
     /** Jinja's {@code raise_exception}: templates call it to refuse a conversation (e.g. roles out of order). */

@@ -10,11 +10,14 @@ import io.lightllm.engine.TokenEvent;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
+import io.lightllm.models.vision.ImageProcessor;
+import io.lightllm.models.vision.LlavaModel;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.models.tokenizer.Tokenizer;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -73,7 +76,8 @@ public final class LocalModel implements AutoCloseable {
                     o.engine().chunkedPrefill());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());
-            ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()));
+            ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()),
+                    imageInputs(model, files, o.server().media()));
             return new LocalModel(files, model, engine, served);
         } catch (RuntimeException | Error e) {
             if (engine != null) {
@@ -146,6 +150,11 @@ public final class LocalModel implements AutoCloseable {
         return engine;
     }
 
+    /** The loaded model (for a vision checkpoint, a {@link LlavaModel}, which turns images into prompt tokens). */
+    public CausalLM model() {
+        return model;
+    }
+
     public ModelFiles files() {
         return files;
     }
@@ -209,7 +218,17 @@ public final class LocalModel implements AutoCloseable {
         engine.generate(new int[] {first}, SamplingParams.greedy(2));
     }
 
-    private static ServedModel served(String name, Engine engine, ModelFiles files, int contextLength) {
+    /** A vision model's image input (its preprocessor_config.json beside the weights), or null for a text model. */
+    private static ImageInputs imageInputs(CausalLM model, ModelFiles files, ServerConfig.MediaPolicy media) {
+        if (!(model instanceof LlavaModel llava)) {
+            return null;
+        }
+        Path dir = Files.isDirectory(files.source()) ? files.source() : files.source().getParent();
+        String placeholder = files.tokenizer().idToToken(llava.imageTokenIndex());
+        return new ImageInputs(llava, ImageProcessor.load(dir), placeholder, media);
+    }
+
+    private static ServedModel served(String name, Engine engine, ModelFiles files, int contextLength, ImageInputs images) {
         Tokenizer t = files.tokenizer();
         Set<Integer> special = new HashSet<>();
         for (int id : files.stopTokenIds()) {
@@ -222,6 +241,6 @@ public final class LocalModel implements AutoCloseable {
         }
         int[] eos = files.stopTokenIds();
         ChatTemplate template = new ChatTemplate(t.chatTemplate().orElse(null), bos, eos.length > 0 ? t.idToToken(eos[0]) : "");
-        return new ServedModel(name, engine, t, contextLength, special, template);
+        return new ServedModel(name, engine, t, contextLength, special, template, images);
     }
 }

@@ -13,9 +13,10 @@ import java.util.Set;
  * @param contextLength the longest sequence (prompt + output) a request may reach
  * @param specialIds    ids reported as {@code special} in LightLLM's stream (bos and the stop ids)
  * @param chatTemplate  renders chat messages to a prompt
+ * @param images        a vision model's image input, or null: a text model, whose chats take text parts only
  */
 public record ServedModel(String name, Engine engine, Tokenizer tokenizer, int contextLength, Set<Integer> specialIds,
-                          ChatTemplate chatTemplate) {
+                          ChatTemplate chatTemplate, ImageInputs images) {
     public ServedModel {
         specialIds = Set.copyOf(specialIds);
     }

@@ -20,7 +20,7 @@ class AuthAndLimitsTest {
 
     @BeforeAll
     static void start() {
-        server = StoriesServer.start(new ServerConfig("127.0.0.1", 0, KEY, 4096, 1));
+        server = StoriesServer.start(new ServerConfig("127.0.0.1", 0, KEY, 4096, 1, null));
     }
 
     @AfterAll

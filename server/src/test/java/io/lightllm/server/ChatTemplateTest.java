@@ -30,6 +30,17 @@ class ChatTemplateTest {
         return Map.of("role", role, "content", content);
     }
 
+    /** llava-hf's Llava-1.5 template: typed content parts, images first, and Python's str.upper() (a Jinja filter here). */
+    @Test
+    void llavaRendersItsImagePlaceholdersAndUpperCaseRoles() {
+        List<Map<String, Object>> parts = List.of(Map.of("type", "text", "text", "What is this?"), Map.of("type", "image"));
+        String out = new ChatTemplate(VisionServeTest.TEMPLATE, "<s>", "</s>").render(List.of(Map.of("role", "user", "content", parts)));
+        assertEquals("USER: <image>\nWhat is this? ASSISTANT:", out);
+        assertTrue(new ChatTemplate(VisionServeTest.TEMPLATE, "", "").readsContentParts());
+        assertTrue(!new ChatTemplate(CHATML, "", "").readsContentParts());
+        assertEquals("{{ m|upper + x|lower }}{{ s.startsWith('a') }}", ChatTemplate.withJinjavaMethods("{{ m.upper() + x.lower() }}{{ s.startswith('a') }}"));
+    }
+
     @Test
     void chatMlAddsTheDefaultSystemPromptAndTheAssistantTurn() {
         String out = new ChatTemplate(CHATML, "", "<|endoftext|>").render(List.of(msg("user", "Hi there")));

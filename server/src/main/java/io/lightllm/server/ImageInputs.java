@@ -1,0 +1,142 @@
+package io.lightllm.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.models.vision.ImageProcessor;
+import io.lightllm.models.vision.LlavaModel;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+
+/**
+ * A vision model's images in chat requests (OpenAI's {@code {"type": "image_url", "image_url": {"url": ...}}}
+ * parts): read from a {@code data:} URI, from a file under {@code --allowed-local-media-path}, or, with
+ * {@code --allow-remote-images}, fetched over http(s); decoded, preprocessed as the checkpoint's
+ * preprocessor_config.json says, and put into the tokenized prompt in place of the image placeholders the
+ * chat template wrote. Every problem with an image is a 400 naming its part.
+ */
+final class ImageInputs {
+    private static final int MAX_IMAGE_BYTES = 32 << 20;
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
+            .followRedirects(HttpClient.Redirect.NORMAL).build();
+
+    private final LlavaModel model;
+    private final ImageProcessor processor;
+    private final String placeholder;
+    private final ServerConfig.MediaPolicy policy;
+
+    ImageInputs(LlavaModel model, ImageProcessor processor, String placeholder, ServerConfig.MediaPolicy policy) {
+        this.model = model;
+        this.processor = processor;
+        this.placeholder = placeholder;
+        this.policy = policy;
+    }
+
+    /** The text a chat template writes for an image (the tokenizer's text of the image token, e.g. {@code <image>}). */
+    String placeholder() {
+        return placeholder;
+    }
+
+    /** The pixel values of an image_url part. */
+    float[] read(JsonNode part, String field) {
+        JsonNode url = part.path("image_url");
+        String u = url.isTextual() ? url.textValue() : url.path("url").asText(null);
+        if (u == null || u.isBlank()) {
+            throw ApiException.invalid(field, field + " needs image_url.url (a data: URI" + (policy.allowedLocalMediaPath() != null ? ", a file:// URL" : "")
+                    + (policy.allowRemote() ? ", an http(s) URL" : "") + ")");
+        }
+        byte[] bytes = bytes(u, field);
+        try {
+            float[] pixels = processor.process(ImageProcessor.decode(bytes));
+            int side = model.imageSize();
+            if (pixels.length != 3 * side * side) {
+                throw new IllegalStateException("the preprocessor makes " + pixels.length + " values; the vision tower reads 3 x " + side + " x " + side);
+            }
+            return pixels;
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(field, field + ": " + e.getMessage());
+        }
+    }
+
+    /** The prompt with the images in place of their placeholders. */
+    int[] withImages(int[] prompt, List<float[]> images) {
+        try {
+            return model.withImages(prompt, images);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("messages", "the rendered prompt and the images disagree: " + e.getMessage());
+        }
+    }
+
+    private byte[] bytes(String url, String field) {
+        if (url.startsWith("data:")) {
+            int comma = url.indexOf(',');
+            if (comma < 0 || !url.substring(0, comma).endsWith(";base64")) {
+                throw ApiException.invalid(field, field + ": a data: URI must be base64 (data:image/png;base64,...)");
+            }
+            try {
+                return Base64.getMimeDecoder().decode(url.substring(comma + 1));
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid(field, field + ": the data: URI is not valid base64");
+            }
+        }
+        URI uri;
+        try {
+            uri = URI.create(url);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(field, field + ": not a URL: " + e.getMessage());
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme();
+        return switch (scheme) {
+            case "file" -> localFile(uri, field);
+            case "http", "https" -> remote(uri, field);
+            default -> throw ApiException.invalid(field, field + ": image URLs are data:, file: or http(s): URLs, got '" + scheme + ":'");
+        };
+    }
+
+    private byte[] localFile(URI uri, String field) {
+        Path allowed = policy.allowedLocalMediaPath();
+        if (allowed == null) {
+            throw ApiException.invalid(field, field + ": local files are not read; start the server with --allowed-local-media-path DIR");
+        }
+        try {
+            Path file = Path.of(uri).toRealPath();
+            if (!file.startsWith(allowed.toRealPath())) {
+                throw ApiException.invalid(field, field + ": " + uri.getPath() + " is outside --allowed-local-media-path");
+            }
+            if (Files.size(file) > MAX_IMAGE_BYTES) {
+                throw ApiException.invalid(field, field + ": the image is larger than " + MAX_IMAGE_BYTES + " bytes");
+            }
+            return Files.readAllBytes(file);
+        } catch (IOException | IllegalArgumentException e) {
+            throw ApiException.invalid(field, field + ": cannot read " + uri.getPath() + " (" + e.getClass().getSimpleName() + ")");
+        }
+    }
+
+    private byte[] remote(URI uri, String field) {
+        if (!policy.allowRemote()) {
+            throw ApiException.invalid(field, field + ": remote images are not fetched; start the server with --allow-remote-images");
+        }
+        try {
+            HttpResponse<byte[]> r = HTTP.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).GET().build(),
+                    HttpResponse.BodyHandlers.ofByteArray());
+            if (r.statusCode() != 200) {
+                throw ApiException.invalid(field, field + ": fetching the image gave HTTP " + r.statusCode());
+            }
+            if (r.body().length > MAX_IMAGE_BYTES) {
+                throw ApiException.invalid(field, field + ": the image is larger than " + MAX_IMAGE_BYTES + " bytes");
+            }
+            return r.body();
+        } catch (IOException e) {
+            throw ApiException.invalid(field, field + ": cannot fetch the image: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw ApiException.invalid(field, field + ": interrupted while fetching the image");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+package io.lightllm.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionContentPart;
+import com.openai.models.chat.completions.ChatCompletionContentPartImage;
+import com.openai.models.chat.completions.ChatCompletionContentPartText;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import io.lightllm.engine.EngineConfig;
+import io.lightllm.engine.RouterConfig;
+import io.lightllm.engine.SamplingParams;
+import io.lightllm.models.Models;
+import io.lightllm.models.config.JsonFields;
+import io.lightllm.models.vision.ImageProcessor;
+import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.testing.SharedData;
+import io.lightllm.tornado.api.DType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A vision model served (the tiny Llava fixture on the JVM, with the tiny tokenizer plus llava-hf's {@code <image>}
+ * token and a llava-hf chat template): OpenAI chat requests with images through the official Java SDK and over
+ * plain HTTP answer what the engine answers for the prompt built by hand (the template's text, the image's tokens),
+ * and every bad image source is a 400 with a JSON body.
+ */
+class VisionServeTest {
+    /** llava-hf's chat template for Llava-1.5, without transformers' {@code generation} tags (for training masks). */
+    static final String TEMPLATE = "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
+            + "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
+            + "{# Render all text next #}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
+            + "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+    private static final String NAME = "llava-tiny";
+
+    @TempDir
+    static Path dir;
+    private static ModelServer server;
+    private static OpenAIClient client;
+    private static Path media;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Path fixture = SharedData.madeFixture("llava");
+        Path model = Files.createDirectories(dir.resolve("model"));
+        try (var files = Files.list(fixture)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (!f.getFileName().toString().startsWith("tokenizer")) {
+                    Files.createSymbolicLink(model.resolve(f.getFileName()), f.toRealPath());
+                }
+            }
+        }
+        ObjectNode tokenizer = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer.json"));
+        tokenizer.withArray("added_tokens").addObject().put("id", 512).put("content", "<image>").put("single_word", false).put("lstrip", false)
+                .put("rstrip", false).put("normalized", false).put("special", true);
+        Files.writeString(model.resolve("tokenizer.json"), tokenizer.toString());
+        ObjectNode tokenizerConfig = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer_config.json"));
+        Files.writeString(model.resolve("tokenizer_config.json"), tokenizerConfig.put("chat_template", TEMPLATE).toString());
+        media = Files.createDirectories(dir.resolve("media"));
+        Files.copy(fixture.resolve("portrait.png"), media.resolve("portrait.png"));
+        // no prefix cache: the expected answers recompute each prompt as the server's did (reading a cached prefix
+        // sums in another order, which can flip this tiny model's near ties); VisionEngineTest covers the cache
+        EngineConfig engine = new EngineConfig(new RouterConfig(1024, 512, 8, 64, 6), DType.F32, Set.of(), 1, false, 0);
+        server = ModelServer.start(new ServeOptions(model, "jvm", NAME, engine,
+                ServerConfig.local(0).withMedia(new ServerConfig.MediaPolicy(media, false)), Models.Quantization.NONE, true));
+        client = OpenAIOkHttpClient.builder().baseUrl(server.url() + "/v1").apiKey("unused").maxRetries(0).build();
+    }
+
+    @AfterAll
+    static void stop() {
+        client.close();
+        server.close();
+    }
+
+    /** The greedy text for the user turn {@code text} after one image per entry of {@code pixels}, built without the server. */
+    private static String expected(List<float[]> pixels, String text, int maxTokens) {
+        LlavaModel llava = (LlavaModel) server.local().model();
+        String rendered = "USER: " + "<image>\n".repeat(pixels.size()) + text + " ASSISTANT:";
+        int[] ids = llava.withImages(server.local().tokenizer().encode(rendered, false), pixels);
+        return server.engine().generate(ids, SamplingParams.greedy(maxTokens)).getFirst().text();
+    }
+
+    /**
+     * The image's pixel values as the checkpoint's processor makes them ({@code ImageProcessorTest}: equal to
+     * transformers' to 1.5e-6; the exact floats, since this tiny model's greedy choices include near ties).
+     */
+    private static float[] pixels(String image) throws Exception {
+        Path fixture = SharedData.madeFixture("llava");
+        return ImageProcessor.load(fixture).process(ImageProcessor.decode(Files.readAllBytes(fixture.resolve(image))));
+    }
+
+    private static String dataUri(String image) throws Exception {
+        return "data:image/png;base64," + Base64.getEncoder().encodeToString(Files.readAllBytes(SharedData.madeFixture("llava").resolve(image)));
+    }
+
+    @Test
+    void theJavaSdkSendsAnImage() throws Exception {
+        ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model(NAME).maxCompletionTokens(8).temperature(0.0)
+                .addUserMessageOfArrayOfContentParts(List.of(
+                        ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
+                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder().url(dataUri("landscape.png")).build()).build()),
+                        ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder().text("What is this?").build())))
+                .build());
+        assertEquals(expected(List.of(pixels("landscape.png")), "What is this?", 8), c.choices().getFirst().message().content().orElseThrow());
+        long textTokens = server.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false).length;
+        assertEquals(textTokens - 1 + 25, c.usage().orElseThrow().promptTokens(), "the image counts as its 25 tokens");
+    }
+
+    @Test
+    void twoImagesOneAsALocalFileStreamed() throws Exception {
+        String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": ["
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + dataUri("landscape.png") + "\"}},"
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + media.resolve("portrait.png").toUri() + "\"}},"
+                + "{\"type\": \"text\", \"text\": \"Compare them.\"}]}]}";
+        Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
+        assertEquals(200, a.status(), a.body());
+        StringBuilder text = new StringBuilder();
+        for (String e : Http.events(a)) {
+            if (!e.equals("[DONE]")) {
+                text.append(Http.json(e).path("choices").path(0).path("delta").path("content").asText(""));
+            }
+        }
+        assertEquals(expected(List.of(pixels("landscape.png"), pixels("portrait.png")), "Compare them.", 6), text.toString());
+    }
+
+    @Test
+    void badImagesAreRefusedWithAReason() throws Exception {
+        List<String[]> cases = new ArrayList<>();
+        cases.add(new String[] {"data:image/png;base64,!!!notbase64", "base64"});
+        cases.add(new String[] {"data:image/png;base64," + Base64.getEncoder().encodeToString("not an image".getBytes()), "image"});
+        cases.add(new String[] {"data:text/plain,hello", "base64"});
+        cases.add(new String[] {dir.resolve("model/config.json").toUri().toString(), "outside --allowed-local-media-path"});
+        cases.add(new String[] {media.resolve("missing.png").toUri().toString(), "cannot read"});
+        cases.add(new String[] {"https://example.com/cat.png", "--allow-remote-images"});
+        cases.add(new String[] {"ftp://example.com/cat.png", "data:, file: or http(s)"});
+        for (String[] c : cases) {
+            String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 2, \"messages\": [{\"role\": \"user\", \"content\": ["
+                    + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + c[0] + "\"}}, {\"type\": \"text\", \"text\": \"hi\"}]}]}";
+            Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
+            assertEquals(400, a.status(), c[0] + ": " + a.body());
+            assertTrue(a.json().path("error").path("message").asText().contains(c[1]), c[0] + ": " + a.body());
+        }
+        String audio = "{\"model\": \"" + NAME + "\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"input_audio\", \"input_audio\": {}}]}]}";
+        assertEquals(400, Http.post(server.url() + "/v1/chat/completions", audio).status());
+        assertEquals(0, server.engine().awaitIdle(5_000).usedSlots(), "no request was left holding KV");
+    }
+}
