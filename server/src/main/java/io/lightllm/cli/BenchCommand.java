@@ -11,7 +11,8 @@ import io.lightllm.tornado.api.DType;
  * {@code lightllm bench static ...}: the static batch benchmark of a model;
  * {@code lightllm bench kernels ...}: the kernel library's throughput on a device;
  * {@code lightllm bench serve ...}: a running server's latency and throughput under a request load;
- * {@code lightllm bench checkpoint ...}: a dummy model written as a Hugging Face checkpoint.
+ * {@code lightllm bench checkpoint ...}: a dummy model written as a Hugging Face checkpoint;
+ * {@code lightllm bench vision ...}: a vision model's image encoder (tower and projector) in images per second.
  */
 final class BenchCommand implements Main.Command {
     @Override
@@ -64,20 +65,27 @@ final class BenchCommand implements Main.Command {
                        (random weights of a preset's shapes, as --load-format dummy makes them, written as a Hugging Face
                        checkpoint: for benchmarks that read files, such as serve or another engine on the same files)
 
-                  --model PRESET|FILE      llama-1b, llama-8b, mixtral-8x7b, or a config.json (required)
+                  --model PRESET|FILE      llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b, or a config.json (required)
                   --out DIR                where config.json and model.safetensors go (required)
                   --dtype bf16|f16|f32     (default bf16)
                   --tokenizer DIR          copies tokenizer.json, tokenizer.model, tokenizer_config.json and
                                            special_tokens_map.json from DIR (those present)
                 """;
-        return subcommand == null ? "usage: lightllm bench static|kernels|serve|checkpoint [flags]\n\n" + staticHelp + "\n" + kernelsHelp + "\n"
-                + serveHelp + "\n" + checkpointHelp
+        String visionHelp = "usage: lightllm bench vision --model M [flags]   (a vision model's image encoder alone: tower and projector)\n\n"
+                + Main.MODEL_FLAGS + """
+                  --batch-size B[,B2,...]  images encoded together (default 1,16)
+                  --seconds S              time per batch size, after one warm-up batch (default 3)
+                  --json                   one JSON line per batch size
+                """;
+        return subcommand == null ? "usage: lightllm bench static|kernels|serve|checkpoint|vision [flags]\n\n" + staticHelp + "\n" + kernelsHelp + "\n"
+                + serveHelp + "\n" + checkpointHelp + "\n" + visionHelp
                 : switch (subcommand) {
                     case "static" -> staticHelp;
                     case "kernels" -> kernelsHelp;
                     case "serve" -> serveHelp;
                     case "checkpoint" -> checkpointHelp;
-                    default -> "unknown benchmark '" + subcommand + "' (static, kernels, serve, checkpoint)";
+                    case "vision" -> visionHelp;
+                    default -> "unknown benchmark '" + subcommand + "' (static, kernels, serve, checkpoint, vision)";
                 };
     }
 
@@ -89,13 +97,14 @@ final class BenchCommand implements Main.Command {
 
     @Override
     public int run(Flags f) throws Exception {
-        String what = f.positional("benchmark name (static, kernels, serve, checkpoint)");
+        String what = f.positional("benchmark name (static, kernels, serve, checkpoint, vision)");
         return switch (what) {
             case "static" -> runStatic(f);
             case "kernels" -> runKernels(f);
             case "serve" -> ServeBenchFlags.run(f);
             case "checkpoint" -> writeCheckpoint(f);
-            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels, serve, checkpoint)");
+            case "vision" -> runVision(f);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + what + "' (static, kernels, serve, checkpoint, vision)");
         };
     }
 
@@ -148,6 +157,51 @@ final class BenchCommand implements Main.Command {
             bench.runAttention(shape, batches, contexts, prefill);
         }
         System.out.println("JSON " + bench.results().stream().map(KernelBench.Result::json).toList());
+        return 0;
+    }
+
+    /** Random images through the encoder, each batch size repeated for the time given: images/s and image tokens/s. */
+    private static int runVision(Flags f) {
+        ModelOptions m = ModelOptions.read(f);
+        int[] batches = ints(f.string("batch-size", "1,16"));
+        double seconds = f.number("seconds", 3, 0.01, 600);
+        boolean json = f.bool("json");
+        f.checkAllRead();
+        try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
+            if (!(model.unwrap() instanceof io.lightllm.models.vision.LlavaModel llava)) {
+                throw new IllegalArgumentException("bench vision needs a vision model (llava-1.5-7b, a Llava checkpoint)");
+            }
+            java.util.Random random = new java.util.Random(42);
+            int side = llava.imageSize();
+            for (int batch : batches) {
+                if (batch < 1 || batch > 1024) {
+                    throw new IllegalArgumentException("--batch-size must be between 1 and 1024, got " + batch);
+                }
+                java.util.List<float[]> images = new java.util.ArrayList<>();
+                for (int i = 0; i < batch; i++) {
+                    float[] px = new float[3 * side * side];
+                    for (int j = 0; j < px.length; j++) {
+                        px[j] = (float) random.nextGaussian();
+                    }
+                    images.add(px);
+                }
+                llava.encode(images); // compiles the kernels
+                long start = System.nanoTime();
+                int runs = 0;
+                do {
+                    llava.encode(images);
+                    runs++;
+                } while (System.nanoTime() - start < seconds * 1e9);
+                double s = (System.nanoTime() - start) / 1e9, perSecond = runs * batch / s;
+                if (json) {
+                    System.out.printf(java.util.Locale.ROOT, "{\"device\":\"%s\",\"batch\":%d,\"images_per_s\":%.2f,\"image_tokens_per_s\":%.1f,\"ms_per_batch\":%.2f}%n",
+                            m.device().id(), batch, perSecond, perSecond * llava.tokensPerImage(), 1000 * s / runs);
+                } else {
+                    System.out.printf("device %s, batch %d: %.2f images/s (%.1f image tokens/s, %.1f ms a batch)%n", m.device(), batch, perSecond,
+                            perSecond * llava.tokensPerImage(), 1000 * s / runs);
+                }
+            }
+        }
         return 0;
     }
 

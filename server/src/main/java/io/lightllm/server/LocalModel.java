@@ -220,7 +220,7 @@ public final class LocalModel implements AutoCloseable {
 
     /** A vision model's image input (its preprocessor_config.json beside the weights), or null for a text model. */
     private static ImageInputs imageInputs(CausalLM model, ModelFiles files, ServerConfig.MediaPolicy media) {
-        if (!(model instanceof LlavaModel llava)) {
+        if (!(model.unwrap() instanceof LlavaModel llava)) {
             return null;
         }
         Path dir = Files.isDirectory(files.source()) ? files.source() : files.source().getParent();

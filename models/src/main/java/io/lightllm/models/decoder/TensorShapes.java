@@ -86,7 +86,38 @@ public final class TensorShapes {
         if (!c.tieWordEmbeddings()) {
             put(a.lmHead() + ".weight", vocab, h);
         }
+        if (a.vision() != null) {
+            vision(a.vision(), c.raw().path("vision_config"));
+        }
         return shapes;
+    }
+
+    /** A CLIP vision tower (every layer, as checkpoints hold them) and the two-layer projector into the model's width. */
+    private void vision(Architecture.VisionSpec v, com.fasterxml.jackson.databind.JsonNode vc) {
+        long h = vc.path("hidden_size").asInt(1024), inter = vc.path("intermediate_size").asInt(4096);
+        long patch = vc.path("patch_size").asInt(14), side = vc.path("image_size").asInt(336) / patch;
+        String t = v.tower() + ".";
+        put(t + "embeddings.patch_embedding.weight", h, 3, patch, patch);
+        put(t + "embeddings.class_embedding", h);
+        put(t + "embeddings.position_embedding.weight", side * side + 1, h);
+        for (String n : new String[] {"pre_layrnorm", "post_layernorm"}) {
+            put(t + n + ".weight", h);
+            put(t + n + ".bias", h);
+        }
+        for (int l = 0; l < vc.path("num_hidden_layers").asInt(24); l++) {
+            String p = t + "encoder.layers." + l + ".";
+            for (String n : new String[] {"layer_norm1", "layer_norm2"}) {
+                put(p + n + ".weight", h);
+                put(p + n + ".bias", h);
+            }
+            for (String n : new String[] {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+                linear(p + "self_attn." + n, h, h, true);
+            }
+            linear(p + "mlp.fc1", inter, h, true);
+            linear(p + "mlp.fc2", h, inter, true);
+        }
+        linear(v.projector() + ".linear_1", c.hiddenSize(), h, true);
+        linear(v.projector() + ".linear_2", c.hiddenSize(), c.hiddenSize(), true);
     }
 
     private void norm(String name) {

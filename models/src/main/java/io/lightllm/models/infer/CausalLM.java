@@ -35,6 +35,11 @@ public interface CausalLM extends AutoCloseable {
         return false;
     }
 
+    /** The model itself, under any wrapper that only owns what it reads (a dummy model's weights): for a model's own API, e.g. a vision model's. */
+    default CausalLM unwrap() {
+        return this;
+    }
+
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 

@@ -116,6 +116,16 @@ public final class LlavaModel implements CausalLM {
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
+    /** The features [images x tokens per image, hidden] of pixel values, encoded now in one batch (what a step does for its new images). */
+    public float[] encode(List<float[]> pixelValues) {
+        return vision.encode(pixelValues);
+    }
+
+    /** Image tokens one image becomes. */
+    public int tokensPerImage() {
+        return vision.tokensPerImage();
+    }
+
     @Override
     public boolean isPlaceholder(int id) {
         return images.isPlaceholder(id);
