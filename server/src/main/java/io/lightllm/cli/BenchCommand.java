@@ -73,7 +73,8 @@ final class BenchCommand implements Main.Command {
                 """;
         String visionHelp = "usage: lightllm bench vision --model M [flags]   (a vision model's image encoder alone: tower and projector)\n\n"
                 + Main.MODEL_FLAGS + """
-                  --batch-size B[,B2,...]  images encoded together (default 1,16)
+                  --batch-size B[,B2,...]  images encoded together (default 1,16); the language model then prefills as
+                                           many prompts of one image's tokens, for comparison
                   --seconds S              time per batch size, after one warm-up batch (default 3)
                   --json                   one JSON line per batch size
                 """;
@@ -193,12 +194,16 @@ final class BenchCommand implements Main.Command {
                     runs++;
                 } while (System.nanoTime() - start < seconds * 1e9);
                 double s = (System.nanoTime() - start) / 1e9, perSecond = runs * batch / s;
+                // the language model's prefill of as many prompts of one image's length, for comparison
+                StaticBenchmark.Result lm = StaticBenchmark.run(model, batch, llava.tokensPerImage(), 1, model.kvDtype(null), 42);
                 if (json) {
-                    System.out.printf(java.util.Locale.ROOT, "{\"device\":\"%s\",\"batch\":%d,\"images_per_s\":%.2f,\"image_tokens_per_s\":%.1f,\"ms_per_batch\":%.2f}%n",
-                            m.device().id(), batch, perSecond, perSecond * llava.tokensPerImage(), 1000 * s / runs);
+                    System.out.printf(java.util.Locale.ROOT, "{\"device\":\"%s\",\"batch\":%d,\"images_per_s\":%.2f,\"image_tokens_per_s\":%.1f,"
+                            + "\"ms_per_batch\":%.2f,\"lm_prefill_tokens_per_s\":%.1f}%n", m.device().id(), batch, perSecond,
+                            perSecond * llava.tokensPerImage(), 1000 * s / runs, lm.prefillTokensPerS());
                 } else {
-                    System.out.printf("device %s, batch %d: %.2f images/s (%.1f image tokens/s, %.1f ms a batch)%n", m.device(), batch, perSecond,
-                            perSecond * llava.tokensPerImage(), 1000 * s / runs);
+                    System.out.printf("device %s, batch %d: %.2f images/s (%.1f image tokens/s, %.1f ms a batch); the language model prefills "
+                            + "%d x %d tokens at %.1f tokens/s%n", m.device(), batch, perSecond, perSecond * llava.tokensPerImage(), 1000 * s / runs,
+                            batch, llava.tokensPerImage(), lm.prefillTokensPerS());
                 }
             }
         }

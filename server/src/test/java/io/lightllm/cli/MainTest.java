@@ -64,7 +64,7 @@ class MainTest {
     void everyCommandListsItsFlagsOnHelp() {
         for (String[] args : new String[][] {{"generate", "--help"}, {"serve", "--help"}, {"devices", "--help"}, {"bench", "--help"},
                 {"bench", "serve", "--help"}, {"bench", "static", "-h"}, {"bench", "kernels", "--help"},
-                {"bench", "checkpoint", "--help"}}) {
+                {"bench", "checkpoint", "--help"}, {"bench", "vision", "--help"}}) {
             Result r = run(args);
             assertEquals(0, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.out().startsWith("usage: lightllm " + args[0]), r.out());
@@ -149,6 +149,20 @@ class MainTest {
         Result tp = run("serve", "--model", SharedData.model("stories260K").toString(), "--tp", "0");
         assertEquals(2, tp.code());
         assertTrue(tp.err().contains("--tp"), tp.err());
+    }
+
+    /** bench vision times the tiny Llava's encoder at each batch size beside its language model's prefill; a text model is refused. */
+    @Test
+    void benchVisionTimesTheImageEncoder() {
+        Result r = run("bench", "vision", "--model", SharedData.madeFixture("llava").toString(), "--batch-size", "1,2", "--seconds", "0.05", "--json");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(lines.get(1).contains("\"batch\":2,") && lines.get(1).contains("\"images_per_s\":") && lines.get(1).contains("lm_prefill_tokens_per_s"),
+                r.out());
+        Result text = run("bench", "vision", "--model", SharedData.model("stories260K").toString());
+        assertEquals(2, text.code());
+        assertTrue(text.err().contains("needs a vision model"), text.err());
     }
 
     /**
