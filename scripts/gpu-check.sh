@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | serve |
 # checkpoint | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
@@ -23,7 +23,7 @@ for s in $stages; do
         -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
-        --select-package io.lightllm.models.decoder --select-package io.lightllm.models.gguf \
+        --select-package io.lightllm.models.decoder --select-package io.lightllm.models.gguf --select-package io.lightllm.models.vision \
         --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \
         --select-class io.lightllm.tornado.cuda.CudaBackendTest --select-class io.lightllm.tornado.cuda.CudaGpuTest \
         --details=tree --disable-banner > "$out/tests.log" 2>&1
@@ -98,6 +98,10 @@ for s in $stages; do
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/quant.log"
       done ;;
+    vision)
+      # Llava-1.5-7B shapes (random bf16 weights): the image encoder at batch 1 and 16 beside the language model's prefill (issue 16)
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model llava-1.5-7b --load-format dummy --device cuda:0 \
+        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision.log" ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
       for b in 1 64; do
