@@ -21,19 +21,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Each architecture beyond the Llama family served through the OpenAI SDK on the JVM: a
+ * Each architecture beyond the Llama family served through the OpenAI SDK on the JVM (the shared fixtures and
+ * the project's own, {@code scripts/fixtures/make_tiny.py}): a
  * completion of a golden prompt is the text of transformers' greedy tokens (golden.json), and a
  * streamed chat answer is the engine's own greedy output for the rendered chat prompt (the
  * fixtures ship no chat template, so the default one renders it).
  */
 class ArchitecturesServeTest {
     @ParameterizedTest
-    @ValueSource(strings = {"bloom", "starcoder", "stablelm", "mixtral"})
-    void servesCompletionsAndChat(String arch) {
-        Path fixture = SharedData.tinyFixture(arch);
+    @CsvSource({"bloom, shared", "starcoder, shared", "stablelm, shared", "mixtral, shared", "qwen3, made", "qwen, made", "chatglm2, made",
+            "internlm, made"})
+    void servesCompletionsAndChat(String arch, String where) {
+        Path fixture = where.equals("made") ? SharedData.madeFixture(arch) : SharedData.tinyFixture(arch);
         // the first golden case: its prompt and transformers' 24 greedy tokens
         com.fasterxml.jackson.databind.JsonNode golden = io.lightllm.models.config.JsonFields.read(fixture.resolve("golden.json")).path("cases").get(0);
         int[] greedyIds = new int[golden.path("greedy_ids").size()];
@@ -41,7 +43,7 @@ class ArchitecturesServeTest {
             greedyIds[i] = golden.path("greedy_ids").get(i).asInt();
         }
         EngineConfig engine = new EngineConfig(new RouterConfig(1024, 1024, 8, 512, 6), DType.F32, Set.of(), 1);
-        try (ModelServer server = ModelServer.start(new ServeOptions(fixture, "jvm", null, engine, ServerConfig.local(0),
+        try (ModelServer server = ModelServer.start(new ServeOptions(fixture, "jvm", arch, engine, ServerConfig.local(0),
                 Models.Quantization.NONE, true))) {
             OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(server.url() + "/v1").apiKey("unused").maxRetries(0).build();
             try {
