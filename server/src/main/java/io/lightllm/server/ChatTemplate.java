@@ -31,10 +31,10 @@ public final class ChatTemplate {
 
     /** A template (null: {@link #FALLBACK}) with the text of the bos and eos tokens ("" when the model has none). */
     public ChatTemplate(String template, String bosToken, String eosToken) {
-        this.template = template == null ? FALLBACK : withJinjavaMethods(template);
+        this.template = lstripBlocks(template == null ? FALLBACK : withJinjavaMethods(template));
         this.bosToken = bosToken;
         this.eosToken = eosToken;
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
     }
 
@@ -95,6 +95,15 @@ public final class ChatTemplate {
         return template.replaceAll("\\.upper\\(\\)", "|upper").replaceAll("\\.lower\\(\\)", "|lower").replaceAll("\\.strip\\(\\)", "|trim")
                 .replaceAll("\\.title\\(\\)", "|title").replaceAll("\\.capitalize\\(\\)", "|capitalize")
                 .replace(".startswith(", ".startsWith(").replace(".endswith(", ".endsWith(");
+    }
+
+    /**
+     * Jinja2's lstrip_blocks, done on the source: the spaces and tabs between a line's start and a block or
+     * comment tag go ({@code {%+} keeps them). Jinjava's own option also strips them mid-line, so that
+     * {@code USER: {% endif %}} lost its space.
+     */
+    static String lstripBlocks(String template) {
+        return template.replaceAll("(?m)^[ \\t]+(?=\\{%(?!\\+)|\\{#)", "");
     }
 
     /** Jinja's {@code raise_exception}: templates call it to refuse a conversation (e.g. roles out of order). */

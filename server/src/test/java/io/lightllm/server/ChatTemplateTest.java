@@ -41,6 +41,14 @@ class ChatTemplateTest {
         assertEquals("{{ m|upper + x|lower }}{{ s.startsWith('a') }}", ChatTemplate.withJinjavaMethods("{{ m.upper() + x.lower() }}{{ s.startswith('a') }}"));
     }
 
+    /** lstrip_blocks as Jinja2 does it: indentation before a tag on its own line goes, a space mid-line before a tag stays. */
+    @Test
+    void lstripBlocksStripsOnlyFromTheStartOfALine() {
+        String template = "{% for message in messages %}\n    {% if message['role'] == 'user' %}USER: {% endif %}{{ message['content'] }}\n  {# note #}\n{% endfor %}";
+        assertEquals("USER: hi\n", new ChatTemplate(template, "", "").render(List.of(msg("user", "hi")), false, Map.of()));
+        assertEquals("a {% if x %}\n{% x %}\n  {%+ y %}", ChatTemplate.lstripBlocks("a {% if x %}\n  \t{% x %}\n  {%+ y %}"));
+    }
+
     @Test
     void chatMlAddsTheDefaultSystemPromptAndTheAssistantTurn() {
         String out = new ChatTemplate(CHATML, "", "<|endoftext|>").render(List.of(msg("user", "Hi there")));
