@@ -3,6 +3,7 @@ package io.lightllm.models.weights;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.jvm.HugePages;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -47,7 +48,7 @@ public final class DummyWeights implements WeightSource {
         for (long d : shape) {
             count *= d;
         }
-        MemorySegment seg = arena.allocate(count * dtype.bytes(), 64);
+        MemorySegment seg = HugePages.allocate(count * dtype.bytes(), arena); // what the JVM device would copy a file's weights into
         boolean bias = name.endsWith(".bias");
         boolean norm = !bias && shape.length == 1; // the 1-D weights are the norms'
 

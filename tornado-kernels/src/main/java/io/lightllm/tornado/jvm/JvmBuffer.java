@@ -14,7 +14,7 @@ final class JvmBuffer extends DeviceBuffer {
     JvmBuffer(JvmDevice device, DType dtype, long elements) {
         super(device, dtype, elements);
         this.arena = Arena.ofShared();
-        this.array = NativeArray.wrap(arena.allocate(Math.max(1, elements) * dtype.bytes(), 64).asSlice(0, elements * dtype.bytes()), dtype);
+        this.array = NativeArray.wrap(HugePages.allocate(Math.max(1, elements) * dtype.bytes(), arena).asSlice(0, elements * dtype.bytes()), dtype);
     }
 
     /** Aliases existing memory (weights), which stays owned by its creator. */
