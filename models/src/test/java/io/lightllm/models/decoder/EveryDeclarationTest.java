@@ -32,7 +32,7 @@ class EveryDeclarationTest {
     static Path dir;
 
     static Stream<Architecture> declarations() {
-        // the 13B Baichuans are told apart by their 5120-wide hidden state, too large for a quick test (RemoteCodeGoldenTest
+        // the 13B Baichuans are told apart by their 5120-wide hidden state, too large for a quick test (ArchitectureGoldenTest
         // has them); a vision model needs its tower's config and weights besides (LlavaGoldenTest)
         return Architectures.ALL.stream().filter(a -> a != Architectures.BAICHUAN_13B && a != Architectures.BAICHUAN2_13B && a.vision() == null);
     }
