@@ -36,6 +36,27 @@ public final class ChatTemplate {
         this.eosToken = eosToken;
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        jinjava.getGlobalContext().registerTag(new GenerationTag());
+    }
+
+    /**
+     * transformers' {@code {% generation %}...{% endgeneration %}}, which marks the assistant's text for training
+     * masks (llava-hf's and other templates write it): renders its body, as apply_chat_template does.
+     */
+    static final class GenerationTag implements com.hubspot.jinjava.lib.tag.Tag {
+        @Override
+        public String getName() {
+            return "generation";
+        }
+
+        @Override
+        public String interpret(com.hubspot.jinjava.tree.TagNode tagNode, com.hubspot.jinjava.interpret.JinjavaInterpreter interpreter) {
+            StringBuilder out = new StringBuilder();
+            for (com.hubspot.jinjava.tree.Node child : tagNode.getChildren()) {
+                out.append(child.render(interpreter).getValue());
+            }
+            return out.toString();
+        }
     }
 
     /** Whether the template renders a {@code tools} variable (else the tools are described in a system message). */

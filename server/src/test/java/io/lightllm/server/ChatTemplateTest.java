@@ -36,6 +36,10 @@ class ChatTemplateTest {
         List<Map<String, Object>> parts = List.of(Map.of("type", "text", "text", "What is this?"), Map.of("type", "image"));
         String out = new ChatTemplate(VisionServeTest.TEMPLATE, "<s>", "</s>").render(List.of(Map.of("role", "user", "content", parts)));
         assertEquals("USER: <image>\nWhat is this? ASSISTANT:", out);
+        List<Map<String, Object>> turns = List.of(Map.of("role", "user", "content", parts),
+                Map.of("role", "assistant", "content", List.of(Map.of("type", "text", "text", "A cat."))));
+        assertEquals("USER: <image>\nWhat is this? ASSISTANT: A cat. ", new ChatTemplate(VisionServeTest.TEMPLATE, "", "").render(turns, false, Map.of()),
+                "the assistant's text inside {% generation %}");
         assertTrue(new ChatTemplate(VisionServeTest.TEMPLATE, "", "").readsContentParts());
         assertTrue(!new ChatTemplate(CHATML, "", "").readsContentParts());
         assertEquals("{{ m|upper + x|lower }}{{ s.startsWith('a') }}", ChatTemplate.withJinjavaMethods("{{ m.upper() + x.lower() }}{{ s.startswith('a') }}"));

@@ -38,11 +38,13 @@ import org.junit.jupiter.api.io.TempDir;
  * and every bad image source is a 400 with a JSON body.
  */
 class VisionServeTest {
-    /** llava-hf's chat template for Llava-1.5, without transformers' {@code generation} tags (for training masks). */
+    /** llava-hf's chat template for Llava-1.5 (llava-hf/llava-1.5-7b-hf chat_template.json), as published. */
     static final String TEMPLATE = "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
             + "{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
-            + "{# Render all text next #}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
-            + "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+            + "{# Render all text next #}{% if message['role'] != 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+            + "{{ content['text'] + ' '}}{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+            + "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}"
+            + "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
     private static final String NAME = "llava-tiny";
 
     @TempDir
