@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 
 /**
- * What tokenizer_config.json (and chat_template.jinja, where newer checkpoints keep the template)
+ * What tokenizer_config.json (and chat_template.jinja or chat_template.json, where newer checkpoints keep the template)
  * say about special tokens.
  *
  * @param addBosToken  add_bos_token when the file states it: transformers' Llama tokenizers then
@@ -34,11 +34,20 @@ public record TokenizerSettings(Optional<Boolean> addBosToken, Optional<Boolean>
         return new TokenizerSettings(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty());
     }
 
-    /** Reads {@code dir/tokenizer_config.json} and {@code dir/chat_template.jinja}, each if present. */
+    /**
+     * Reads {@code dir/tokenizer_config.json}, and the chat template where newer checkpoints keep it, each if
+     * present, the first found winning as in transformers: {@code chat_template.jinja}, then
+     * {@code chat_template.json} (a processor's, as vision models such as llava-hf's ship it), then
+     * tokenizer_config.json's.
+     */
     public static TokenizerSettings load(Path dir) {
         Path file = dir.resolve("tokenizer_config.json");
         JsonNode c = Files.isRegularFile(file) ? JsonFields.read(file) : JsonFields.mapper().createObjectNode();
         Optional<String> template = chatTemplate(c);
+        Path processorTemplate = dir.resolve("chat_template.json");
+        if (Files.isRegularFile(processorTemplate)) {
+            template = chatTemplate(JsonFields.read(processorTemplate)).or(() -> chatTemplate(c));
+        }
         Path jinja = dir.resolve("chat_template.jinja");
         if (Files.isRegularFile(jinja)) {
             try {
