@@ -8,53 +8,42 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.function.Function;
 
 /**
  * The images a vision model has been given, each a run of placeholder ids past the vocabulary: an image's
  * first id follows from its pixels' SHA-256 (the same image always gets the same ids, so the prefix cache
- * can reuse its KV and never shares it between different images), and its features once encoded. Pixels and
- * features are kept, least recently used first out, within a byte budget; an image needed by a step after it
- * was dropped is an error naming the budget. Thread-safe: requests register, the inference thread reads.
+ * can reuse its KV and never shares it between different images). Pixels and features are kept least
+ * recently used first out, each within a byte budget: features dropped are encoded again from the pixels when
+ * a step needs them (a request paused and prefilled again, a long queue); only an image whose pixels were
+ * dropped too fails the step that needs it, with a message naming the budget. Thread-safe: requests register,
+ * the inference thread reads.
  */
 final class ImageTokens {
-    /** {@code -Dlightllm.vision.cache.bytes}: host bytes of pixels and features kept (default 1 GiB). */
-    static final long DEFAULT_BUDGET_BYTES = Long.getLong("lightllm.vision.cache.bytes", 1L << 30);
-
-    private static final class Image {
-        final int first;
-        final float[] pixels;
-        float[] features;
-
-        Image(int first, float[] pixels) {
-            this.first = first;
-            this.pixels = pixels;
-        }
-
-        long bytes() {
-            return 4L * (pixels.length + (features == null ? 0 : features.length));
-        }
-    }
+    /** {@code -Dlightllm.vision.features.bytes}: host bytes of encoded features kept (default 1 GiB, ~100 Llava-7B images). */
+    static final long FEATURE_BUDGET = Long.getLong("lightllm.vision.features.bytes", 1L << 30);
+    /** {@code -Dlightllm.vision.pixels.bytes}: host bytes of pixel values kept (default 4 GiB, ~3,000 images of 336 x 336). */
+    static final long PIXEL_BUDGET = Long.getLong("lightllm.vision.pixels.bytes", 4L << 30);
 
     private final int vocab, perImage;
-    private final long budget;
+    private final long featureBudget, pixelBudget;
     private final Map<String, Integer> firstIdByContent = new HashMap<>();
-    private final TreeMap<Integer, Image> byFirstId = new TreeMap<>();
-    private final LinkedHashMap<Integer, Image> recent = new LinkedHashMap<>(16, 0.75f, true);
+    private final LinkedHashMap<Integer, float[]> pixels = new LinkedHashMap<>(16, 0.75f, true);
+    private final LinkedHashMap<Integer, float[]> features = new LinkedHashMap<>(16, 0.75f, true);
     private int nextFirst;
-    private long bytes;
+    private long pixelBytes, featureBytes;
 
-    ImageTokens(int vocab, int perImage, long budget) {
+    ImageTokens(int vocab, int perImage, long featureBudget, long pixelBudget) {
         this.vocab = vocab;
         this.perImage = perImage;
-        this.budget = budget;
+        this.featureBudget = featureBudget;
+        this.pixelBudget = pixelBudget;
         this.nextFirst = vocab;
     }
 
     /** The ids of an image (the same ids for the same pixels). */
-    synchronized int[] register(float[] pixels) {
-        String key = digest(pixels);
+    synchronized int[] register(float[] values) {
+        String key = digest(values);
         Integer first = firstIdByContent.get(key);
         if (first == null) {
             if (nextFirst > Integer.MAX_VALUE - perImage) {
@@ -64,13 +53,10 @@ final class ImageTokens {
             nextFirst += perImage;
             firstIdByContent.put(key, first);
         }
-        Image image = recent.get(first);
-        if (image == null) {
-            image = new Image(first, pixels.clone());
-            byFirstId.put(first, image);
-            recent.put(first, image);
-            bytes += image.bytes();
-            evict(first);
+        if (pixels.get(first) == null) {
+            pixels.put(first, values.clone());
+            pixelBytes += 4L * values.length;
+            pixelBytes = evict(pixels, pixelBytes, pixelBudget, first);
         }
         int[] ids = new int[perImage];
         for (int i = 0; i < perImage; i++) {
@@ -83,58 +69,61 @@ final class ImageTokens {
         return id >= vocab && id < nextFirst;
     }
 
-    /** The feature row of each id; the images without features yet are encoded together by {@code encode} first. */
+    /** The feature row of each id; the images without features (never encoded, or dropped) are encoded together by {@code encode} first. */
     synchronized float[][] rows(int[] ids, Function<List<float[]>, float[]> encode) {
-        List<Image> needed = new ArrayList<>();
-        Image[] of = new Image[ids.length];
+        List<Integer> needed = new ArrayList<>();
+        int[] firstOf = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
-            var e = byFirstId.floorEntry(ids[i]);
-            if (e == null || ids[i] - e.getKey() >= perImage || !recent.containsKey(e.getKey())) {
-                throw new IllegalStateException("image token " + ids[i] + " has no image: dropped from the image cache (-Dlightllm.vision.cache.bytes="
-                        + budget + ") or never registered");
+            if (!isPlaceholder(ids[i])) {
+                throw new IllegalStateException("token " + ids[i] + " is no image token");
             }
-            of[i] = recent.get(e.getKey());
-            if (of[i].features == null && !needed.contains(of[i])) {
-                needed.add(of[i]);
+            firstOf[i] = vocab + (ids[i] - vocab) / perImage * perImage;
+            if (!features.containsKey(firstOf[i]) && !needed.contains(firstOf[i])) {
+                if (!pixels.containsKey(firstOf[i])) {
+                    throw new IllegalStateException("image token " + ids[i] + " has no image: its pixels were dropped from the image cache "
+                            + "(-Dlightllm.vision.pixels.bytes=" + pixelBudget + ") before it was encoded");
+                }
+                needed.add(firstOf[i]);
             }
         }
         if (!needed.isEmpty()) {
-            float[] all = encode.apply(needed.stream().map(im -> im.pixels).toList());
+            float[] all = encode.apply(needed.stream().map(pixels::get).toList());
             int per = all.length / needed.size();
             for (int j = 0; j < needed.size(); j++) {
-                needed.get(j).features = java.util.Arrays.copyOfRange(all, j * per, (j + 1) * per);
-                bytes += 4L * per;
+                features.put(needed.get(j), java.util.Arrays.copyOfRange(all, j * per, (j + 1) * per));
+                featureBytes += 4L * per;
             }
         }
-        int width = of.length == 0 ? 0 : of[0].features.length / perImage;
         float[][] rows = new float[ids.length][];
         for (int i = 0; i < ids.length; i++) {
-            int r = ids[i] - of[i].first;
-            rows[i] = java.util.Arrays.copyOfRange(of[i].features, r * width, (r + 1) * width);
+            float[] f = features.get(firstOf[i]);
+            int width = f.length / perImage, r = ids[i] - firstOf[i];
+            rows[i] = java.util.Arrays.copyOfRange(f, r * width, (r + 1) * width);
         }
-        evict(-1);
+        // after the rows are taken: this step's images are the most recent, dropped last
+        featureBytes = evict(features, featureBytes, featureBudget, -1);
         return rows;
     }
 
-    /** Drops the least recently used images beyond the budget, never {@code keep}. */
-    private void evict(int keep) {
-        var it = recent.entrySet().iterator();
+    /** Drops the least recently used entries until {@code bytes} fits {@code budget}, never {@code keep}; the bytes left. */
+    private static long evict(LinkedHashMap<Integer, float[]> map, long bytes, long budget, int keep) {
+        var it = map.entrySet().iterator();
         while (bytes > budget && it.hasNext()) {
             var e = it.next();
             if (e.getKey() == keep) {
                 continue;
             }
-            bytes -= e.getValue().bytes();
-            byFirstId.remove(e.getKey());
+            bytes -= 4L * e.getValue().length;
             it.remove();
         }
+        return bytes;
     }
 
-    private static String digest(float[] pixels) {
+    private static String digest(float[] values) {
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            ByteBuffer b = ByteBuffer.allocate(pixels.length * 4);
-            b.asFloatBuffer().put(pixels);
+            ByteBuffer b = ByteBuffer.allocate(values.length * 4);
+            b.asFloatBuffer().put(values);
             return java.util.HexFormat.of().formatHex(sha.digest(b.array()));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

@@ -56,7 +56,7 @@ public final class LlavaModel implements CausalLM {
             text.close();
             throw e;
         }
-        images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.DEFAULT_BUDGET_BYTES);
+        images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.FEATURE_BUDGET, ImageTokens.PIXEL_BUDGET);
         text.embeddingOverride(this::placeImages);
     }
 
