@@ -44,7 +44,7 @@ final class ChatCompletionsHandler implements Handler {
         String text = server.model().chatTemplate().render(messages, body.bool("add_generation_prompt", true), vars);
         int[] prompt = Prompts.encode(server.model(), text, "messages", false);
         if (!images.isEmpty()) {
-            prompt = Prompts.checkLength(server.model(), server.model().images().withImages(prompt, images), "messages");
+            prompt = Prompts.checkLength(server.model(), server.model().images().withImages(prompt, images, "messages"), "messages");
         }
         new OpenAiResponse(server, true).answer(ctx, prompt, OpenAiParams.parse(body, prompt.length, server.model(), true, tools));
     }

@@ -14,6 +14,7 @@ import java.util.Map;
  * {@code {"generated_text": [...], "count_output_tokens", "finish_reason", "prompt_tokens"}}.
  * With n > 1, generated_text has n entries and finish_reason is a list. {@code parameters.return_details}
  * adds LightLLM's {@code "tokens"}: per token {@code {"id", "text", "logprob", "special"}} (a list of such lists when n > 1).
+ * A vision model also takes LightLLM's {@code multimodal_params} (images for the prompt's image placeholders).
  */
 final class GenerateHandler implements Handler {
     private final ServerState server;
@@ -31,6 +32,10 @@ final class GenerateHandler implements Handler {
                 throw ApiException.invalid("inputs", "inputs is required (the prompt text)");
             }
             int[] ids = Prompts.encode(server.model(), body.string("inputs", null), "inputs", true);
+            List<float[]> images = images(body.raw("multimodal_params"), server.model());
+            if (!images.isEmpty()) {
+                ids = Prompts.checkLength(server.model(), server.model().images().withImages(ids, images, "inputs"), "inputs");
+            }
             JsonBody parameters = body.object("parameters");
             boolean details = parameters.bool("return_details", false);
             SamplingParams params = LightLlmParams.parse(parameters, ids.length, server.model());
@@ -39,6 +44,31 @@ final class GenerateHandler implements Handler {
                 params = params.toBuilder().logprobs(0).build();
             }
             return new Request(ids, params, details);
+        }
+
+        /**
+         * LightLLM's {@code multimodal_params: {"images": [{"type": "base64" | "url", "data": ...}]}}, one per image
+         * placeholder of the prompt (a vision model's image token, e.g. {@code <image>}), in order.
+         */
+        private static List<float[]> images(com.fasterxml.jackson.databind.JsonNode multimodal, ServedModel model) {
+            List<float[]> out = new ArrayList<>();
+            if (multimodal == null) {
+                return out;
+            }
+            com.fasterxml.jackson.databind.JsonNode images = multimodal.path("images");
+            if (!multimodal.isObject() || (!images.isMissingNode() && !images.isArray())) {
+                throw ApiException.invalid("multimodal_params", "multimodal_params must be {\"images\": [{\"type\": \"base64\" | \"url\", \"data\": ...}]}");
+            }
+            if (images.isEmpty()) {
+                return out;
+            }
+            if (model.images() == null) {
+                throw ApiException.unsupported("multimodal_params", "multimodal_params: this model reads text only");
+            }
+            for (int i = 0; i < images.size(); i++) {
+                out.add(model.images().readLightLlm(images.get(i), "multimodal_params.images[" + i + "]"));
+            }
+            return out;
         }
     }
 

@@ -43,7 +43,7 @@ final class ImageInputs {
         return placeholder;
     }
 
-    /** The pixel values of an image_url part. */
+    /** The pixel values of an OpenAI image_url part. */
     float[] read(JsonNode part, String field) {
         JsonNode url = part.path("image_url");
         String u = url.isTextual() ? url.textValue() : url.path("url").asText(null);
@@ -51,7 +51,29 @@ final class ImageInputs {
             throw ApiException.invalid(field, field + " needs image_url.url (a data: URI" + (policy.allowedLocalMediaPath() != null ? ", a file:// URL" : "")
                     + (policy.allowRemote() ? ", an http(s) URL" : "") + ")");
         }
-        byte[] bytes = bytes(u, field);
+        return pixels(bytes(u, field), field);
+    }
+
+    /** The pixel values of a LightLLM {@code multimodal_params.images} entry: {@code {"type": "base64" | "url", "data": ...}}. */
+    float[] readLightLlm(JsonNode image, String field) {
+        String type = image.path("type").asText(""), data = image.path("data").asText(null);
+        if (data == null || data.isBlank()) {
+            throw ApiException.invalid(field, field + " needs data (the base64 image, or its URL)");
+        }
+        return switch (type) {
+            case "base64" -> {
+                try {
+                    yield pixels(Base64.getMimeDecoder().decode(data), field);
+                } catch (IllegalArgumentException e) {
+                    throw ApiException.invalid(field, field + ": data is not valid base64");
+                }
+            }
+            case "url" -> pixels(bytes(data, field), field);
+            default -> throw ApiException.invalid(field, field + ".type must be base64 or url, got '" + type + "'");
+        };
+    }
+
+    private float[] pixels(byte[] bytes, String field) {
         try {
             float[] pixels = processor.process(ImageProcessor.decode(bytes));
             int side = model.imageSize();
@@ -64,12 +86,12 @@ final class ImageInputs {
         }
     }
 
-    /** The prompt with the images in place of their placeholders. */
-    int[] withImages(int[] prompt, List<float[]> images) {
+    /** The prompt with the images in place of their placeholders; a count that differs is a 400 on {@code field}. */
+    int[] withImages(int[] prompt, List<float[]> images, String field) {
         try {
             return model.withImages(prompt, images);
         } catch (IllegalArgumentException e) {
-            throw ApiException.invalid("messages", "the rendered prompt and the images disagree: " + e.getMessage());
+            throw ApiException.invalid(field, "the prompt's image placeholders (" + placeholder + ") and the images disagree: " + e.getMessage());
         }
     }
 

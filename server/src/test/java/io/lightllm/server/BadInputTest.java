@@ -78,6 +78,8 @@ class BadInputTest {
                 post("/generate", "{\"inputs\": \"Hi\", \"parameters\": {\"stop_sequences\": [1, 2]}}", "parameters.stop_sequences"),
                 post("/generate", "{\"inputs\": \"Hi\", \"parameters\": {\"repetition_penalty\": 0}}", "parameters.repetition_penalty"),
                 post("/generate", "{\"inputs\": " + JsonOutTestSupport.quote(longPrompt) + "}", "inputs"),
+                post("/generate", "{\"inputs\": \"Hi\", \"multimodal_params\": {\"images\": [{\"type\": \"base64\", \"data\": \"AA==\"}]}}", "multimodal_params"),
+                post("/generate", "{\"inputs\": \"Hi\", \"multimodal_params\": [1]}", "multimodal_params"),
                 post("/generate_stream", "{\"inputs\": \"Hi\", \"parameters\": {\"n\": 2}}", "parameters.n"),
                 post("/generate_stream", "{\"inputs\": \"Hi\", \"parameters\": {\"seed\": \"abc\"}}", "parameters.seed"),
                 post("/v1/completions", "{\"model\": \"gpt-4\", \"prompt\": \"Hi\"}", "model"),

@@ -137,6 +137,30 @@ class VisionServeTest {
         assertEquals(expected(List.of(pixels("landscape.png"), pixels("portrait.png")), "Compare them.", 6), text.toString());
     }
 
+    /** LightLLM's /generate with multimodal_params: one base64 image and one URL for the prompt's two placeholders. */
+    @Test
+    void lightLlmGenerateTakesMultimodalParams() throws Exception {
+        String inputs = "USER: <image>\n<image>\nCompare them. ASSISTANT:";
+        String png = dataUri("landscape.png").substring("data:image/png;base64,".length());
+        String body = "{\"inputs\": " + JsonOutTestSupport.quote(inputs) + ", \"parameters\": {\"max_new_tokens\": 6}, \"multimodal_params\": {\"images\": ["
+                + "{\"type\": \"base64\", \"data\": \"" + png + "\"}, {\"type\": \"url\", \"data\": \"" + media.resolve("portrait.png").toUri() + "\"}]}}";
+        Http.Answer a = Http.post(server.url() + "/generate", body);
+        assertEquals(200, a.status(), a.body());
+        LlavaModel llava = (LlavaModel) server.local().model();
+        int[] ids = llava.withImages(server.local().tokenizer().encode(inputs, true), List.of(pixels("landscape.png"), pixels("portrait.png")));
+        String expected = server.engine().generate(ids, SamplingParams.greedy(6)).getFirst().text();
+        assertEquals(expected, a.json().path("generated_text").get(0).asText());
+        assertEquals(ids.length, a.json().path("prompt_tokens").asInt(), "each image counts as its tokens");
+        String oneImageTwoPlaceholders = "{\"inputs\": " + JsonOutTestSupport.quote(inputs) + ", \"multimodal_params\": {\"images\": ["
+                + "{\"type\": \"base64\", \"data\": \"" + png + "\"}]}}";
+        Http.Answer bad = Http.post(server.url() + "/generate", oneImageTwoPlaceholders);
+        assertEquals(400, bad.status(), bad.body());
+        assertTrue(bad.json().path("error").path("message").asText().contains("disagree"), bad.body());
+        Http.Answer badType = Http.post(server.url() + "/generate_stream", "{\"inputs\": \"USER: <image>\", \"multimodal_params\": {\"images\": ["
+                + "{\"type\": \"file\", \"data\": \"x\"}]}}");
+        assertEquals(400, badType.status(), badType.body());
+    }
+
     @Test
     void badImagesAreRefusedWithAReason() throws Exception {
         List<String[]> cases = new ArrayList<>();
