@@ -203,7 +203,7 @@ public final class WeightLoader implements AutoCloseable {
     private static final String ROPE_FREQS = "rope_freqs.weight";
 
     /** Bytes the weights take on the device (for reports of what quantisation saves). */
-    long deviceBytes() {
+    public long deviceBytes() {
         return owned.stream().mapToLong(DeviceBuffer::byteSize).sum();
     }
 

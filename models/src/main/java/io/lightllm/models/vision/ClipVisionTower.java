@@ -92,6 +92,11 @@ public final class ClipVisionTower implements AutoCloseable {
         projector2 = weights.linear(projector + ".linear_2", outHidden, outHidden);
     }
 
+    /** Bytes the tower's and projector's weights take on the device. */
+    public long weightBytes() {
+        return weights.deviceBytes();
+    }
+
     /** Image tokens one image becomes in the prompt. */
     public int tokensPerImage() {
         return patchesPerSide * patchesPerSide + (dropClass ? 0 : 1);

@@ -59,11 +59,6 @@ public final class ImageProcessor {
         return new ImageProcessor(JsonFields.read(file));
     }
 
-    /** Height and width of the pixel values this processor gives. */
-    public int outputHeight(int imageHeight, int imageWidth) {
-        return centerCrop ? cropHeight : resizedSize(imageHeight, imageWidth)[0];
-    }
-
     /** Decodes a PNG, JPEG, GIF or BMP file's bytes; anything else (or a broken file) is an IllegalArgumentException. */
     public static BufferedImage decode(byte[] bytes) {
         try {

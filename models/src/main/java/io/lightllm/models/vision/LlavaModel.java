@@ -179,9 +179,10 @@ public final class LlavaModel implements CausalLM {
         return text.vocabSize();
     }
 
+    /** Both models' weights: the KV pool sized from memory must leave the tower's. */
     @Override
     public long weightBytes() {
-        return text.weightBytes();
+        return text.weightBytes() + vision.weightBytes();
     }
 
     @Override
