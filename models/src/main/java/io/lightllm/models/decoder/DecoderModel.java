@@ -217,11 +217,11 @@ public final class DecoderModel implements CausalLM {
 
     private EmbeddingOverride embeddingOverride;
 
-    /** Sets what places rows for ids past the vocabulary (a vision model wrapping this one); not under tensor parallelism. */
+    /**
+     * Sets what places rows for ids past the vocabulary (a vision model wrapping this one). Under tensor
+     * parallelism it runs on every rank after the embedding's all-reduce, when each rank holds whole rows.
+     */
     public void embeddingOverride(EmbeddingOverride override) {
-        if (shard.sharded()) {
-            throw new IllegalStateException("image embeddings are not placed under tensor parallelism");
-        }
         this.embeddingOverride = override;
     }
 

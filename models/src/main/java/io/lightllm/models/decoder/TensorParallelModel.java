@@ -46,6 +46,13 @@ public final class TensorParallelModel implements CausalLM {
     private DeviceBuffer logits;
     private int logitsRows;
 
+    /** Every rank places the same override rows (a vision model's image features) into its whole embeddings. */
+    public void embeddingOverride(DecoderModel.EmbeddingOverride override) {
+        for (DecoderModel rank : ranks) {
+            rank.embeddingOverride(override);
+        }
+    }
+
     /** Rank 0 reports loading progress (it reads every tensor once); the others load quietly. */
     public TensorParallelModel(List<Device> devices, Architecture architecture, ModelConfig config, WeightSource source, Models.Quantization quant,
             LongConsumer onBytes) {

@@ -7,6 +7,7 @@ import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.decoder.Architecture;
 import io.lightllm.models.decoder.DecoderModel;
 import io.lightllm.models.decoder.Shard;
+import io.lightllm.models.decoder.TensorParallelModel;
 import io.lightllm.models.decoder.WeightLoader;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.infer.NopadBatch;
@@ -18,26 +19,41 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 
 /**
- * A language model that reads images (Llava): a {@link DecoderModel} whose prompts hold, for each image, a run
- * of placeholder ids past the vocabulary ({@link ImageTokens}), and a {@link ClipVisionTower} whose features
- * take those tokens' places in the first layer's input. Images are encoded when a step first needs them, all
+ * A language model that reads images (Llava): a {@link DecoderModel} (or its tensor-parallel ranks) whose prompts
+ * hold, for each image, a run of placeholder ids past the vocabulary ({@link ImageTokens}), and a
+ * {@link ClipVisionTower} whose features take those tokens' places in the first layer's input. Images are encoded when a step first needs them, all
  * images of that step in one batch (across requests); the features are kept for later chunks and repeats.
  * As in LightLLM, an image's placeholder ids follow from its content, so the prefix cache, which keys on ids,
  * reuses a prompt's KV only for the same images.
  */
 public final class LlavaModel implements CausalLM {
-    private final DecoderModel text;
+    private final CausalLM text;
+    private final ModelConfig config;
     private final ClipVisionTower vision;
     private final ImageTokens images;
     private final int imageTokenIndex;
-    private DeviceBuffer placedRows, placedIndex;
+    /** This step's image rows, found on the calling thread before the ranks run: token indices and rows. */
+    private volatile Placement placement;
+    /** Each device's buffers for the rows (a rank's thread uses its own). */
+    private final Map<Device, DeviceBuffer[]> placed = new ConcurrentHashMap<>();
 
-    public LlavaModel(Device device, Architecture a, ModelConfig c, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
+    private record Placement(NopadBatch batch, IntArray at, FloatArray rows) {
+    }
+
+    /**
+     * The model on {@code devices}: one, or the language model split over several by tensor parallelism (the
+     * vision tower on the first, its features placed by every rank, as LightLLM runs Llava).
+     */
+    public LlavaModel(List<Device> devices, Architecture a, ModelConfig c, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
+        this.config = c;
         var raw = c.raw();
         var visionConfig = raw.path("vision_config");
         if (!visionConfig.path("model_type").asText("clip_vision_model").equals("clip_vision_model")) {
@@ -47,9 +63,18 @@ public final class LlavaModel implements CausalLM {
         if (imageTokenIndex < 0) {
             throw new ModelLoadException("config.json has no image_token_index");
         }
-        text = new DecoderModel(device, a, c, source, quant, onBytes);
+        Device first = devices.getFirst();
+        if (devices.size() == 1) {
+            DecoderModel one = new DecoderModel(first, a, c, source, quant, onBytes);
+            one.embeddingOverride(this::placeImages);
+            text = one;
+        } else {
+            TensorParallelModel split = new TensorParallelModel(devices, a, c, source, quant, onBytes);
+            split.embeddingOverride(this::placeImages);
+            text = split;
+        }
         try {
-            vision = new ClipVisionTower(device, new WeightLoader(device, source, Shard.whole(c), Models.Quantization.NONE, onBytes), visionConfig,
+            vision = new ClipVisionTower(first, new WeightLoader(first, source, Shard.whole(c), Models.Quantization.NONE, onBytes), visionConfig,
                     a.vision().tower(), a.vision().projector(), raw.path("vision_feature_layer").asInt(-2),
                     raw.path("vision_feature_select_strategy").asText("default"), raw.path("projector_hidden_act").asText("gelu"), c.hiddenSize());
         } catch (RuntimeException e) {
@@ -57,7 +82,6 @@ public final class LlavaModel implements CausalLM {
             throw e;
         }
         images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.FEATURE_BUDGET, ImageTokens.PIXEL_BUDGET);
-        text.embeddingOverride(this::placeImages);
     }
 
     /** The id that stands for an image in a tokenized chat prompt (before {@link #imageTokens} replaces it). */
@@ -131,42 +155,61 @@ public final class LlavaModel implements CausalLM {
         return images.isPlaceholder(id);
     }
 
-    /** Writes the features of the batch's image tokens over their (NaN) embedding rows, encoding the images not yet encoded. */
-    private void placeImages(NopadBatch batch, DeviceBuffer embeddings) {
+    /**
+     * The rows of the batch's image tokens, encoding the images not yet encoded (all together), on the calling
+     * thread: the encoder runs on the first device before any rank's step, never beside one.
+     */
+    private Placement prepare(NopadBatch batch) {
         int[] ids = batch.tokenIds();
-        int hidden = text.config().hiddenSize();
         List<Integer> at = new ArrayList<>();
         for (int i = 0; i < ids.length; i++) {
-            if (ids[i] >= text.config().vocabSize()) {
+            if (ids[i] >= config.vocabSize()) {
                 at.add(i);
             }
         }
+        if (at.isEmpty()) {
+            return null;
+        }
         float[][] rows = images.rows(at.stream().mapToInt(i -> ids[i]).toArray(), vision::encode);
-        int n = at.size();
+        int n = at.size(), hidden = config.hiddenSize();
         FloatArray hostRows = FloatArray.allocate(n * hidden);
-        IntArray hostIndex = IntArray.allocate(n);
+        IntArray hostAt = IntArray.allocate(n);
         for (int j = 0; j < n; j++) {
-            hostRows.segment().asSlice((long) j * hidden * Float.BYTES, (long) hidden * Float.BYTES)
-                    .copyFrom(java.lang.foreign.MemorySegment.ofArray(rows[j]));
-            hostIndex.set(j, at.get(j));
+            MemorySegment.copy(MemorySegment.ofArray(rows[j]), 0, hostRows.segment(), (long) j * hidden * Float.BYTES, (long) hidden * Float.BYTES);
+            hostAt.set(j, at.get(j));
         }
-        Device device = text.device();
-        if (placedRows == null || placedRows.elements() < (long) n * hidden) {
-            closePlaced();
-            placedRows = device.allocate(DType.F32, (long) n * hidden);
-            placedIndex = device.allocate(DType.I32, n);
+        return new Placement(batch, hostAt, hostRows);
+    }
+
+    /** Writes this step's image rows over their (NaN) embedding rows, on the device of {@code embeddings} (a rank's). */
+    private void placeImages(NopadBatch batch, DeviceBuffer embeddings) {
+        Placement p = placement;
+        if (p == null || p.batch() != batch) {
+            throw new IllegalStateException("image rows were not prepared for this step");
         }
-        device.copyIn(hostRows, placedRows);
-        device.copyIn(hostIndex, placedIndex);
-        Vision.launchScatter(device, embeddings, placedRows, placedIndex, n, hidden);
+        Device device = embeddings.device();
+        int n = p.at().getSize(), hidden = config.hiddenSize();
+        DeviceBuffer[] buffers = placed.compute(device, (d, old) -> {
+            if (old != null && old[0].elements() >= (long) n * hidden) {
+                return old;
+            }
+            if (old != null) {
+                old[0].close();
+                old[1].close();
+            }
+            return new DeviceBuffer[] {d.allocate(DType.F32, (long) n * hidden), d.allocate(DType.I32, n)};
+        });
+        device.copyIn(p.rows(), buffers[0]);
+        device.copyIn(p.at(), buffers[1]);
+        Vision.launchScatter(device, embeddings, buffers[0], buffers[1], n, hidden);
     }
 
     private void closePlaced() {
-        if (placedRows != null) {
-            placedRows.close();
-            placedIndex.close();
-            placedRows = null;
-        }
+        placed.values().forEach(b -> {
+            b[0].close();
+            b[1].close();
+        });
+        placed.clear();
     }
 
     @Override
@@ -202,7 +245,13 @@ public final class LlavaModel implements CausalLM {
 
     @Override
     public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+        placement = batch.prefill() ? prepare(batch) : null;
         return text.forward(batch, pool, table);
+    }
+
+    @Override
+    public int ranksSharingMemory() {
+        return text.ranksSharingMemory();
     }
 
     @Override

@@ -19,6 +19,8 @@ import io.lightllm.models.infer.CausalLM;
 import io.lightllm.testing.SharedData;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
+import io.lightllm.models.parallel.RankDevices;
+import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,10 +46,20 @@ class LlavaGoldenTest {
     @ParameterizedTest(name = "llava on {0}")
     @MethodSource("devices")
     void matchesTransformers(String deviceId) {
+        matchesTransformers(List.of(Devices.get(deviceId)), "llava on " + deviceId);
+    }
+
+    /** Two JVM ranks: the language model split, the tower on rank 0, every rank placing the same features. */
+    @Test
+    void matchesTransformersAtTp2() {
+        matchesTransformers(RankDevices.resolve("jvm", 2), "llava at tp 2");
+    }
+
+    private static void matchesTransformers(List<Device> devices, String what) {
         Path dir = SharedData.madeFixture("llava");
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             CausalLM model = Models.load(files, Devices.get(deviceId), Models.Quantization.NONE, true)) {
+             CausalLM model = Models.load(files, devices, Models.Quantization.NONE, true)) {
             LlavaModel llava = (LlavaModel) model;
             assertEquals(golden.path("image_token_index").asInt(), llava.imageTokenIndex());
             List<Golden> cases = new ArrayList<>();
@@ -60,7 +72,7 @@ class LlavaGoldenTest {
                 }
                 cases.add(new Golden(g.prompt(), llava.withImages(g.inputIds(), pixels), g.lastLogits(), g.greedyIds(), g.greedyText()));
             }
-            assertMatchesGolden(model, cases, tolerance(DType.BF16), "llava on " + deviceId);
+            assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
         }
     }
 
