@@ -50,10 +50,37 @@ class VisionTest {
         Device dev = device(id);
         int seq = PATCHES + 1, n = IMAGES * seq * HEADS * HEAD_DIM;
         FloatArray q = fill(FloatArray.allocate(n), 2f, 4), k = fill(FloatArray.allocate(n), 2f, 5), v = fill(FloatArray.allocate(n), 1f, 6);
-        FloatArray expected = FloatArray.allocate(n);
+        FloatArray launched = attention(dev, q, k, v, IMAGES, seq);
+        assertClose(expectedAttention(q, k, v, IMAGES, seq), launched, 1e-5f, 1e-5f, "image attention on " + id);
+        if (!isJvm(dev)) {
+            assertClose(attention(TestDevices.jvm(), q, k, v, IMAGES, seq), launched, 1e-6f, 1e-6f, "image attention " + id + " vs jvm");
+        }
+    }
+
+    /** The JVM's Vector API override (kernels.jvm.VectorVision) against the same reference: several query blocks a head. */
+    @Test
+    void jvmVectorOverrideMatchesTheReference() {
+        try (io.lightllm.tornado.jvm.JvmDevice dev = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(dev);
+            org.junit.jupiter.api.Assertions.assertTrue(dev.hasOverride(Vision.ATTENTION));
+            int images = 2, seq = 70, n = images * seq * HEADS * HEAD_DIM;
+            FloatArray q = fill(FloatArray.allocate(n), 2f, 14), k = fill(FloatArray.allocate(n), 2f, 15), v = fill(FloatArray.allocate(n), 1f, 16);
+            assertClose(expectedAttention(q, k, v, images, seq), attention(dev, q, k, v, images, seq), 1e-5f, 1e-5f, "vector image attention");
+        }
+    }
+
+    private static FloatArray attention(Device dev, FloatArray q, FloatArray k, FloatArray v, int images, int seq) {
+        DeviceBuffer out = dev.allocate(DType.F32, q.getSize());
+        Vision.launchAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), images, seq, HEADS, HEAD_DIM);
+        return read(dev, out);
+    }
+
+    /** softmax(q kᵀ / sqrt(d)) v per image and head, in double. */
+    private static FloatArray expectedAttention(FloatArray q, FloatArray k, FloatArray v, int images, int seq) {
+        FloatArray expected = FloatArray.allocate(q.getSize());
         double scale = 1 / Math.sqrt(HEAD_DIM);
         int width = HEADS * HEAD_DIM;
-        for (int r = 0; r < IMAGES * seq; r++) {
+        for (int r = 0; r < images * seq; r++) {
             int first = r / seq * seq;
             for (int h = 0; h < HEADS; h++) {
                 double[] s = new double[seq];
@@ -78,15 +105,7 @@ class VisionTest {
                 }
             }
         }
-        DeviceBuffer out = dev.allocate(DType.F32, n);
-        Vision.launchAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), IMAGES, seq, HEADS, HEAD_DIM);
-        FloatArray launched = read(dev, out);
-        assertClose(expected, launched, 1e-5f, 1e-5f, "image attention on " + id);
-        if (!isJvm(dev)) {
-            DeviceBuffer jvmOut = TestDevices.jvm().allocate(DType.F32, n);
-            Vision.launchAttention(TestDevices.jvm(), jvmOut, TestDevices.jvm().upload(q), TestDevices.jvm().upload(k), TestDevices.jvm().upload(v), IMAGES, seq, HEADS, HEAD_DIM);
-            assertClose(read(TestDevices.jvm(), jvmOut), launched, 1e-6f, 1e-6f, "image attention " + id + " vs jvm");
-        }
+        return expected;
     }
 
     @ParameterizedTest
