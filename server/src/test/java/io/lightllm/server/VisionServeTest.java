@@ -161,6 +161,37 @@ class VisionServeTest {
         assertEquals(400, badType.status(), badType.body());
     }
 
+    /** --allow-remote-images: an http image is fetched (here from a loopback server); a 404 is a 400 naming the part. */
+    @Test
+    void remoteImagesAreFetchedWhenAllowed() throws Exception {
+        byte[] png = Files.readAllBytes(SharedData.madeFixture("llava").resolve("landscape.png"));
+        com.sun.net.httpserver.HttpServer images = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        images.createContext("/cat.png", ex -> {
+            ex.sendResponseHeaders(200, png.length);
+            ex.getResponseBody().write(png);
+            ex.close();
+        });
+        images.start();
+        EngineConfig engine = new EngineConfig(new RouterConfig(1024, 512, 8, 64, 6), DType.F32, Set.of(), 1, false, 0);
+        try (ModelServer remote = ModelServer.start(new ServeOptions(dir.resolve("model"), "jvm", NAME, engine,
+                ServerConfig.local(0).withMedia(new ServerConfig.MediaPolicy(null, true)), Models.Quantization.NONE, true))) {
+            String base = "http://127.0.0.1:" + images.getAddress().getPort();
+            String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 4, \"temperature\": 0, \"messages\": [{\"role\": \"user\", \"content\": ["
+                    + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + base + "/cat.png\"}}, {\"type\": \"text\", \"text\": \"What is this?\"}]}]}";
+            Http.Answer a = Http.post(remote.url() + "/v1/chat/completions", body);
+            assertEquals(200, a.status(), a.body());
+            LlavaModel llava = (LlavaModel) remote.local().model();
+            int[] ids = llava.withImages(remote.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false), List.of(pixels("landscape.png")));
+            assertEquals(remote.engine().generate(ids, SamplingParams.greedy(4)).getFirst().text(),
+                    a.json().path("choices").path(0).path("message").path("content").asText());
+            Http.Answer missing = Http.post(remote.url() + "/v1/chat/completions", body.replace("/cat.png", "/dog.png"));
+            assertEquals(400, missing.status(), missing.body());
+            assertTrue(missing.json().path("error").path("message").asText().contains("HTTP 404"), missing.body());
+        } finally {
+            images.stop(0);
+        }
+    }
+
     @Test
     void badImagesAreRefusedWithAReason() throws Exception {
         List<String[]> cases = new ArrayList<>();
