@@ -44,30 +44,27 @@ public final class Vision {
         }
     }
 
+    /** Largest head dimension of {@link #imageAttention} (its accumulator is a private array of this size). */
+    public static final int MAX_HEAD_DIM = 128;
+
     /**
      * Attention within each image, every token seeing all {@code seq} tokens of its image: out = softmax(q kᵀ ·
      * scale) v per head. q, k, v and out are [images * seq, heads * headDim]. One work-item per (token, head),
-     * two passes over the keys (their maximum score, then the weighted sum), in f32.
+     * one pass over the keys with an online softmax (the running maximum rescales the sum and the accumulator),
+     * the accumulator in private memory: out is written once, not read and written for every key.
      */
     public static void imageAttention(FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq, int heads,
             int headDim, float scale) {
         for (@Parallel int r = 0; r < images * seq; r++) {
             for (@Parallel int h = 0; h < heads; h++) {
+                float[] acc = new float[MAX_HEAD_DIM];
                 int width = heads * headDim;
                 int first = (r / seq) * seq;
                 int qo = r * width + h * headDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < seq; j++) {
-                    int ko = (first + j) * width + h * headDim;
-                    float s = 0f;
-                    for (int d = 0; d < headDim; d++) {
-                        s += q.get(qo + d) * k.get(ko + d);
-                    }
-                    max = KMath.max(max, s * scale);
-                }
                 for (int d = 0; d < headDim; d++) {
-                    out.set(qo + d, 0f);
+                    acc[d] = 0f;
                 }
+                float max = Float.NEGATIVE_INFINITY;
                 float sum = 0f;
                 for (int j = 0; j < seq; j++) {
                     int ko = (first + j) * width + h * headDim;
@@ -75,14 +72,18 @@ public final class Vision {
                     for (int d = 0; d < headDim; d++) {
                         s += q.get(qo + d) * k.get(ko + d);
                     }
-                    float p = KMath.exp(s * scale - max);
-                    sum += p;
+                    s = s * scale;
+                    float newMax = KMath.max(max, s);
+                    float correction = KMath.exp(max - newMax); // 0 for the first key (max was -inf)
+                    float p = KMath.exp(s - newMax);
+                    sum = sum * correction + p;
                     for (int d = 0; d < headDim; d++) {
-                        out.set(qo + d, out.get(qo + d) + p * v.get(ko + d));
+                        acc[d] = acc[d] * correction + p * v.get(ko + d);
                     }
+                    max = newMax;
                 }
                 for (int d = 0; d < headDim; d++) {
-                    out.set(qo + d, out.get(qo + d) / sum);
+                    out.set(qo + d, acc[d] / sum);
                 }
             }
         }
@@ -117,6 +118,9 @@ public final class Vision {
         Shapes.intIndexable(n, "q");
         for (DeviceBuffer b : new DeviceBuffer[] {out, q, k, v}) {
             Shapes.atLeast(b, n, "q/k/v/out");
+        }
+        if (headDim < 1 || headDim > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("image attention takes head dimensions up to " + MAX_HEAD_DIM + ", got " + headDim);
         }
         device.launch(ATTENTION, Grid.of(images * seq, heads), out, q, k, v, images, seq, heads, headDim, (float) (1.0 / Math.sqrt(headDim)));
     }
