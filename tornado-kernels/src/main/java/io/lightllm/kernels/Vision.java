@@ -2,6 +2,7 @@ package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
@@ -18,6 +19,7 @@ import io.lightllm.tornado.runtime.KernelRef;
 public final class Vision {
     public static final KernelRef ASSEMBLE = KernelRef.of(Vision.class, "assembleTokens");
     public static final KernelRef ATTENTION = KernelRef.of(Vision.class, "imageAttention");
+    public static final KernelRef ATTENTION_D64 = KernelRef.of(Vision.class, "imageAttentionD64");
     public static final KernelRef SCATTER = KernelRef.of(Vision.class, "scatterRows");
 
     private Vision() {
@@ -44,47 +46,84 @@ public final class Vision {
         }
     }
 
-    /** Largest head dimension of {@link #imageAttention} (its accumulator is a private array of this size). */
+    /** Largest head dimension of {@link #imageAttention} (its query and accumulator are private arrays of this size). */
     public static final int MAX_HEAD_DIM = 128;
+    /** Queries of a work-group: one a work-item. */
+    public static final int QUERY_TILE = 64;
+    /** Keys (and values) a work-group holds in local memory at a time: 2 x 32 x 128 floats = 32 KiB at most. */
+    public static final int KEY_TILE = 32;
 
     /**
      * Attention within each image, every token seeing all {@code seq} tokens of its image: out = softmax(q kᵀ ·
-     * scale) v per head. q, k, v and out are [images * seq, heads * headDim]. One work-item per (token, head),
-     * one pass over the keys with an online softmax (the running maximum rescales the sum and the accumulator),
-     * the accumulator in private memory: out is written once, not read and written for every key.
+     * scale) v per head. q, k, v and out are [images * seq, heads * headDim]. A work-group of {@link #QUERY_TILE}
+     * items per (image, head, tile of queries), group index {@code (image * heads + head) * queryTiles + tile}:
+     * the group copies {@link #KEY_TILE} keys and values of its head into local memory, every item scores them
+     * against its query (held in private memory) and folds them in with an online softmax (the running maximum
+     * rescales the sum and the accumulator), so each key is read from global memory once per tile of queries.
      */
-    public static void imageAttention(FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq, int heads,
-            int headDim, float scale) {
-        for (@Parallel int r = 0; r < images * seq; r++) {
-            for (@Parallel int h = 0; h < heads; h++) {
-                float[] acc = new float[MAX_HEAD_DIM];
-                int width = heads * headDim;
-                int first = (r / seq) * seq;
-                int qo = r * width + h * headDim;
-                for (int d = 0; d < headDim; d++) {
-                    acc[d] = 0f;
-                }
-                float max = Float.NEGATIVE_INFINITY;
-                float sum = 0f;
-                for (int j = 0; j < seq; j++) {
-                    int ko = (first + j) * width + h * headDim;
+    public static void imageAttention(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
+            int heads, int headDim, float scale, int queryTiles) {
+        attend(ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles);
+    }
+
+    /** {@link #imageAttention} for head dimension 64 (CLIP ViT-L's): a constant the C compiler unrolls the row loops by. */
+    public static void imageAttentionD64(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
+            int heads, int headDim, float scale, int queryTiles) {
+        attend(ctx, out, q, k, v, images, seq, heads, 64, scale, queryTiles);
+    }
+
+    private static void attend(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
+            int heads, int headDim, float scale, int queryTiles) {
+        float[] kTile = ctx.allocateFloatLocalArray(KEY_TILE * MAX_HEAD_DIM);
+        float[] vTile = ctx.allocateFloatLocalArray(KEY_TILE * MAX_HEAD_DIM);
+        float[] query = new float[MAX_HEAD_DIM];
+        float[] acc = new float[MAX_HEAD_DIM];
+        int lid = ctx.localIdx;
+        int size = ctx.localGroupSizeX;
+        int tile = ctx.groupIdx % queryTiles;
+        int head = (ctx.groupIdx / queryTiles) % heads;
+        int image = ctx.groupIdx / (queryTiles * heads);
+        int width = heads * headDim;
+        int first = image * seq;
+        int r = tile * QUERY_TILE + lid;
+        boolean valid = r < seq && lid < QUERY_TILE;
+        int qo = (first + r) * width + head * headDim;
+        for (int d = 0; d < headDim; d++) {
+            query[d] = valid ? q.get(qo + d) * scale : 0f;
+            acc[d] = 0f;
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        float sum = 0f;
+        for (int kb = 0; kb < seq; kb += KEY_TILE) {
+            int keys = Math.min(KEY_TILE, seq - kb);
+            ctx.localBarrier(); // every item is done with the last tile
+            for (int i = lid; i < keys * headDim; i += size) {
+                int j = i / headDim;
+                int at = (first + kb + j) * width + head * headDim + i - j * headDim;
+                kTile[i] = k.get(at);
+                vTile[i] = v.get(at);
+            }
+            ctx.localBarrier();
+            if (valid) {
+                for (int j = 0; j < keys; j++) {
                     float s = 0f;
                     for (int d = 0; d < headDim; d++) {
-                        s += q.get(qo + d) * k.get(ko + d);
+                        s += query[d] * kTile[j * headDim + d];
                     }
-                    s = s * scale;
                     float newMax = KMath.max(max, s);
                     float correction = KMath.exp(max - newMax); // 0 for the first key (max was -inf)
                     float p = KMath.exp(s - newMax);
                     sum = sum * correction + p;
                     for (int d = 0; d < headDim; d++) {
-                        acc[d] = acc[d] * correction + p * v.get(ko + d);
+                        acc[d] = acc[d] * correction + p * vTile[j * headDim + d];
                     }
                     max = newMax;
                 }
-                for (int d = 0; d < headDim; d++) {
-                    out.set(qo + d, acc[d] / sum);
-                }
+            }
+        }
+        if (valid) {
+            for (int d = 0; d < headDim; d++) {
+                out.set(qo + d, acc[d] / sum);
             }
         }
     }
@@ -122,7 +161,9 @@ public final class Vision {
         if (headDim < 1 || headDim > MAX_HEAD_DIM) {
             throw new IllegalArgumentException("image attention takes head dimensions up to " + MAX_HEAD_DIM + ", got " + headDim);
         }
-        device.launch(ATTENTION, Grid.of(images * seq, heads), out, q, k, v, images, seq, heads, headDim, (float) (1.0 / Math.sqrt(headDim)));
+        int queryTiles = (seq + QUERY_TILE - 1) / QUERY_TILE;
+        device.launch(headDim == 64 ? ATTENTION_D64 : ATTENTION, Grid.groups((long) images * heads * queryTiles, QUERY_TILE), out, q, k, v, images, seq, heads, headDim,
+                (float) (1.0 / Math.sqrt(headDim)), queryTiles);
     }
 
     public static void launchScatter(Device device, DeviceBuffer out, DeviceBuffer rows, DeviceBuffer rowsOf, int n, int dim) {

@@ -48,13 +48,35 @@ class VisionTest {
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void imageAttentionIsSoftmaxAttentionWithinEachImage(String id) {
         Device dev = device(id);
-        int seq = PATCHES + 1, n = IMAGES * seq * HEADS * HEAD_DIM;
-        FloatArray q = fill(FloatArray.allocate(n), 2f, 4), k = fill(FloatArray.allocate(n), 2f, 5), v = fill(FloatArray.allocate(n), 1f, 6);
-        FloatArray launched = attention(dev, q, k, v, IMAGES, seq);
-        assertClose(expectedAttention(q, k, v, IMAGES, seq), launched, 1e-5f, 1e-5f, "image attention on " + id);
-        if (!isJvm(dev)) {
-            assertClose(attention(TestDevices.jvm(), q, k, v, IMAGES, seq), launched, 1e-6f, 1e-6f, "image attention " + id + " vs jvm");
+        // a short sequence (one tile of keys) and one of 70 (two tiles of queries, three of keys, the last partial)
+        for (int seq : new int[] {PATCHES + 1, 70}) {
+            int n = IMAGES * seq * HEADS * HEAD_DIM;
+            FloatArray q = fill(FloatArray.allocate(n), 2f, 4), k = fill(FloatArray.allocate(n), 2f, 5), v = fill(FloatArray.allocate(n), 1f, 6);
+            FloatArray expected = expectedAttention(q, k, v, IMAGES, seq);
+            FloatArray launched = attention(dev, q, k, v, IMAGES, seq);
+            assertClose(expected, launched, 1e-5f, 1e-5f, "image attention on " + id + ", seq " + seq);
+            if (isJvm(dev)) {
+                // the portable kernel itself (the JVM device may run the Vector API override instead)
+                DeviceBuffer out = dev.allocate(DType.F32, n);
+                int tiles = (seq + Vision.QUERY_TILE - 1) / Vision.QUERY_TILE;
+                dev.launchPortable(Vision.ATTENTION, io.lightllm.tornado.runtime.Grid.groups((long) IMAGES * HEADS * tiles, Vision.QUERY_TILE), out,
+                        copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), IMAGES, seq, HEADS, HEAD_DIM, (float) (1 / Math.sqrt(HEAD_DIM)), tiles);
+                assertClose(expected, read(dev, out), 1e-5f, 1e-5f, "portable image attention, seq " + seq);
+            } else {
+                assertClose(attention(TestDevices.jvm(), q, k, v, IMAGES, seq), launched, 1e-6f, 1e-6f, "image attention " + id + " vs jvm");
+            }
         }
+    }
+
+    /** Head dimension 64 (CLIP ViT-L's) runs its own kernel, whose row loops the C compiler unrolls. */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void headDimension64HasItsOwnKernel(String id) {
+        Device dev = device(id);
+        int images = 2, seq = 40, heads = 2, headDim = 64, n = images * seq * heads * headDim;
+        FloatArray q = fill(FloatArray.allocate(n), 1f, 24), k = fill(FloatArray.allocate(n), 1f, 25), v = fill(FloatArray.allocate(n), 1f, 26);
+        assertClose(expectedAttention(q, k, v, images, seq, heads, headDim), attention(dev, q, k, v, images, seq, heads, headDim), 1e-5f, 1e-5f,
+                "image attention, d 64, on " + id);
     }
 
     /** The JVM's Vector API override (kernels.jvm.VectorVision) against the same reference: several query blocks a head. */
@@ -70,13 +92,22 @@ class VisionTest {
     }
 
     private static FloatArray attention(Device dev, FloatArray q, FloatArray k, FloatArray v, int images, int seq) {
+        return attention(dev, q, k, v, images, seq, HEADS, HEAD_DIM);
+    }
+
+    private static FloatArray attention(Device dev, FloatArray q, FloatArray k, FloatArray v, int images, int seq, int heads, int headDim) {
         DeviceBuffer out = dev.allocate(DType.F32, q.getSize());
-        Vision.launchAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), images, seq, HEADS, HEAD_DIM);
+        Vision.launchAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), images, seq, heads, headDim);
         return read(dev, out);
     }
 
     /** softmax(q kᵀ / sqrt(d)) v per image and head, in double. */
     private static FloatArray expectedAttention(FloatArray q, FloatArray k, FloatArray v, int images, int seq) {
+        return expectedAttention(q, k, v, images, seq, HEADS, HEAD_DIM);
+    }
+
+    private static FloatArray expectedAttention(FloatArray q, FloatArray k, FloatArray v, int images, int seq, int heads, int headDim) {
+        final int HEADS = heads, HEAD_DIM = headDim;
         FloatArray expected = FloatArray.allocate(q.getSize());
         double scale = 1 / Math.sqrt(HEAD_DIM);
         int width = HEADS * HEAD_DIM;
@@ -130,6 +161,7 @@ class VisionTest {
     void compileToCuda() {
         assertCompilesToCuda(Vision.ASSEMBLE, DType.F32, DType.F32, DType.BF16, DType.BF16, null, null, null);
         assertCompilesToCuda(Vision.ATTENTION);
+        assertCompilesToCuda(Vision.ATTENTION_D64);
         assertCompilesToCuda(Vision.SCATTER);
     }
 

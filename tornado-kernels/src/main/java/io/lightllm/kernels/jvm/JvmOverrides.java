@@ -52,8 +52,10 @@ public final class JvmOverrides {
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
-        // Vision.imageAttention (out, q, k, v, images, seq, heads, headDim, scale)
-        override(device, io.lightllm.kernels.Vision.ATTENTION, (d, grid, args) -> VectorVision.imageAttention(device, hostArrays(device, args)));
+        // Vision.imageAttention (ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles): the context is not among the arguments
+        KernelOverride imageAttention = (d, grid, args) -> VectorVision.imageAttention(device, hostArrays(device, args));
+        override(device, io.lightllm.kernels.Vision.ATTENTION, imageAttention);
+        override(device, io.lightllm.kernels.Vision.ATTENTION_D64, imageAttention);
     }
 
     private static int groups(Grid grid) {

@@ -23,7 +23,7 @@ public final class VectorVision {
     private VectorVision() {
     }
 
-    /** Arguments as the portable kernel's: (out, q, k, v, images, seq, heads, headDim, scale). */
+    /** Arguments as the portable kernel's: (out, q, k, v, images, seq, heads, headDim, scale, queryTiles). */
     public static void imageAttention(JvmDevice device, Object[] args) {
         FloatArray out = (FloatArray) args[0], q = (FloatArray) args[1], k = (FloatArray) args[2], v = (FloatArray) args[3];
         int images = (Integer) args[4], seq = (Integer) args[5], heads = (Integer) args[6], headDim = (Integer) args[7];
