@@ -72,6 +72,33 @@ class SentencePieceModelFileTest {
         }
     }
 
+    /**
+     * The reference tokenizer itself: ChatGLM2's published ChatGLMTokenizer (sentencepiece), on Llama-2's
+     * tokenizer.model, encoded 300 strings of mixed scripts, digits and whitespace, [gMASK] sop first
+     * ({@code scripts/fixtures/make_tokenizer_goldens.py}); the loader must give the same ids.
+     */
+    @Test
+    void chatGlmLayoutEncodesAsChatGlmsOwnTokenizer() throws Exception {
+        Files.copy(SharedData.tokenizer("llama2").resolve("tokenizer.model"), dir.resolve("tokenizer.model"));
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"tokenizer_class\": \"ChatGLMTokenizer\"}");
+        com.fasterxml.jackson.databind.JsonNode golden;
+        try (var in = SentencePieceModelFileTest.class.getResourceAsStream("/tokenizers/chatglm_layout_golden.json")) {
+            golden = io.lightllm.models.config.JsonFields.mapper().readTree(in);
+        }
+        try (Tokenizer t = Tokenizer.load(dir)) {
+            int compared = 0;
+            for (var c : golden.path("cases")) {
+                int[] expected = new int[c.path("ids").size()];
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] = c.path("ids").get(i).asInt();
+                }
+                assertArrayEquals(expected, t.encode(c.path("text").asText(), true), c.path("text").asText());
+                compared++;
+            }
+            assertEquals(300, compared);
+        }
+    }
+
     @Test
     void notAModelFile() throws IOException {
         Files.write(dir.resolve("tokenizer.model"), new byte[] {(byte) 0xff, (byte) 0xff, 0x01});

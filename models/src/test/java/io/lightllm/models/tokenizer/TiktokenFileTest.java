@@ -74,6 +74,34 @@ class TiktokenFileTest {
         }
     }
 
+    /**
+     * The reference tokenizer itself: Qwen's published QWenTokenizer (tiktoken), on the same file, encoded 300
+     * strings of mixed scripts, digits, whitespace and special tokens ({@code scripts/fixtures/make_qwen_tokenizer_golden.py});
+     * the loader must give the same ids, and decode them back to the (NFC) text.
+     */
+    @Test
+    void qwenLayoutEncodesAsQwensOwnTokenizer(@TempDir Path dir) throws Exception {
+        Files.copy(tiktoken, dir.resolve("qwen.tiktoken"));
+        JsonNode golden;
+        try (var in = TiktokenFileTest.class.getResourceAsStream("/tokenizers/qwen_layout_golden.json")) {
+            golden = JsonFields.mapper().readTree(in);
+        }
+        try (Tokenizer t = Tokenizer.load(dir)) {
+            int compared = 0;
+            for (JsonNode c : golden.path("cases")) {
+                String text = c.path("text").asText();
+                int[] expected = new int[c.path("ids").size()];
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] = c.path("ids").get(i).asInt();
+                }
+                assertArrayEquals(expected, t.encode(text, true), text);
+                assertEquals(java.text.Normalizer.normalize(text, java.text.Normalizer.Form.NFC), t.decode(expected, false), text);
+                compared++;
+            }
+            assertEquals(300, compared);
+        }
+    }
+
     @Test
     void qwenLayoutPutsSpecialsAfterTheRanksAndSplitsDigits(@TempDir Path dir) throws IOException {
         Files.copy(tiktoken, dir.resolve("qwen.tiktoken"));
