@@ -109,12 +109,14 @@ public final class ChatTemplate {
 
     /**
      * Python's string methods that Hugging Face templates call (Jinja2 evaluates them in Python; Jinjava
-     * calls Java methods): the argument-less ones as the Jinja filters that do the same, startswith and
-     * endswith as Java's startsWith and endsWith. llava-hf's template writes {@code message['role'].upper()}.
+     * calls Java methods): the argument-less ones as the Jinja filters or Java methods that do the same,
+     * startswith and endswith as Java's startsWith and endsWith. Those with arguments beyond these (strip(chars),
+     * split) are left as written and may fail or differ. llava-hf's template writes {@code message['role'].upper()}.
      */
     static String withJinjavaMethods(String template) {
         return template.replaceAll("\\.upper\\(\\)", "|upper").replaceAll("\\.lower\\(\\)", "|lower").replaceAll("\\.strip\\(\\)", "|trim")
                 .replaceAll("\\.title\\(\\)", "|title").replaceAll("\\.capitalize\\(\\)", "|capitalize")
+                .replace(".lstrip()", ".stripLeading()").replace(".rstrip()", ".stripTrailing()")
                 .replace(".startswith(", ".startsWith(").replace(".endswith(", ".endsWith(");
     }
 

@@ -43,6 +43,8 @@ class ChatTemplateTest {
         assertTrue(new ChatTemplate(VisionServeTest.TEMPLATE, "", "").readsContentParts());
         assertTrue(!new ChatTemplate(CHATML, "", "").readsContentParts());
         assertEquals("{{ m|upper + x|lower }}{{ s.startsWith('a') }}", ChatTemplate.withJinjavaMethods("{{ m.upper() + x.lower() }}{{ s.startswith('a') }}"));
+        assertEquals("[a  ][  a]", new ChatTemplate("[{{ messages[0]['content'].lstrip() }}][{{ messages[0]['content'].rstrip() }}]", "", "")
+                .render(List.of(msg("user", "  a  ")), false, Map.of()));
     }
 
     /** lstrip_blocks as Jinja2 does it: indentation before a tag on its own line goes, a space mid-line before a tag stays. */
