@@ -3,6 +3,7 @@ package io.lightllm.models.vision;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.Elementwise;
+import io.lightllm.kernels.Embedding;
 import io.lightllm.kernels.Vision;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.decoder.Architecture.NormKind;
@@ -11,6 +12,7 @@ import io.lightllm.models.decoder.Norm;
 import io.lightllm.models.decoder.WeightLoader;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayList;
@@ -148,11 +150,17 @@ public final class ClipVisionTower implements AutoCloseable {
                 Elementwise.launchAdd(device, x, q, rows * hidden);
             }
             int out = n * tokensPerImage();
-            FloatArray all = FloatArray.allocate(rows * hidden);
-            device.copyOut(x, all);
-            FloatArray selected = dropClass ? withoutClassRows(all, n, seq) : all;
-            DeviceBuffer features = track(scratch, device.allocate(DType.F32, (long) out * hidden));
-            device.copyIn(selected, features);
+            DeviceBuffer features = x;
+            if (dropClass) { // the patch rows of each image, gathered on the device (a lookup of x's rows by index)
+                IntArray patchIndex = IntArray.allocate(out);
+                for (int i = 0; i < out; i++) {
+                    patchIndex.set(i, i / patches * seq + 1 + i % patches);
+                }
+                DeviceBuffer index = track(scratch, device.allocate(DType.I32, out));
+                device.copyIn(patchIndex, index);
+                features = track(scratch, device.allocate(DType.F32, (long) out * hidden));
+                Embedding.launchGather(device, features, x, index, out, hidden);
+            }
             DeviceBuffer projected = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
             DeviceBuffer result = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
             projector1.apply(device, projected, features, out);
@@ -182,15 +190,6 @@ public final class ClipVisionTower implements AutoCloseable {
                 }
             }
         }
-    }
-
-    private FloatArray withoutClassRows(FloatArray all, int images, int seq) {
-        FloatArray out = FloatArray.allocate(images * (seq - 1) * hidden);
-        for (int i = 0; i < images; i++) {
-            java.lang.foreign.MemorySegment.copy(all.segment(), (long) (i * seq + 1) * hidden * Float.BYTES, out.segment(),
-                    (long) i * (seq - 1) * hidden * Float.BYTES, (long) (seq - 1) * hidden * Float.BYTES);
-        }
-        return out;
     }
 
     private static DeviceBuffer track(List<DeviceBuffer> list, DeviceBuffer b) {
