@@ -113,13 +113,15 @@ final class ChatCompletionsHandler implements Handler {
             }
             throw ApiException.invalid(field, field + " is required for role " + role);
         }
+        ImageInputs vision = model == null ? null : model.images();
+        boolean typedParts = vision != null && model.chatTemplate().readsContentParts();
         if (c.isTextual()) {
-            return c.textValue();
+            // a template that reads typed parts gets a string as one text part, as vLLM and transformers' processors pass it
+            return typedParts ? List.of(JsonOut.obj("type", "text", "text", c.textValue())) : c.textValue();
         }
         if (!c.isArray()) {
             throw ApiException.invalid(field, field + " must be a string or an array of text parts");
         }
-        ImageInputs vision = model == null ? null : model.images();
         StringBuilder text = new StringBuilder(), placeholders = new StringBuilder();
         List<Map<String, Object>> parts = new ArrayList<>();
         for (int i = 0; i < c.size(); i++) {
@@ -138,7 +140,7 @@ final class ChatCompletionsHandler implements Handler {
                         + (vision != null ? " or {\"type\": \"image_url\", \"image_url\": {\"url\": \"...\"}}" : "; this model reads text only"));
             }
         }
-        if (vision != null && model.chatTemplate().readsContentParts()) {
+        if (typedParts) {
             return parts;
         }
         return placeholders.toString() + text;

@@ -120,6 +120,17 @@ class VisionServeTest {
         assertEquals(textTokens - 1 + 25, c.usage().orElseThrow().promptTokens(), "the image counts as its 25 tokens");
     }
 
+    /** A text-only chat to the vision model: llava-hf's template reads typed parts, so a string content is passed as one text part. */
+    @Test
+    void aTextOnlyChatStillWorks() {
+        Http.Answer a = Http.post(server.url() + "/v1/chat/completions", "{\"model\": \"" + NAME
+                + "\", \"max_tokens\": 5, \"temperature\": 0, \"messages\": [{\"role\": \"user\", \"content\": \"Tell me a story.\"}]}");
+        assertEquals(200, a.status(), a.body());
+        int[] ids = server.local().tokenizer().encode("USER: Tell me a story. ASSISTANT:", false);
+        assertEquals(server.engine().generate(ids, SamplingParams.greedy(5)).getFirst().text(),
+                a.json().path("choices").path(0).path("message").path("content").asText());
+    }
+
     @Test
     void twoImagesOneAsALocalFileStreamed() throws Exception {
         String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": ["
