@@ -68,6 +68,11 @@ final class CompletionsHandler implements Handler {
                 throw ApiException.invalid("prompt", what + " token ids must be integers, got " + t);
             }
             ids[i] = t.intValue();
+            // an image's placeholder ids come only from the server's own image path: another client's image must
+            // not be readable by sending its ids (they follow from the order images arrived in)
+            if (server.model().images() != null && server.model().images().isPlaceholder(ids[i])) {
+                throw ApiException.invalid("prompt", what + " token id " + ids[i] + " is not a token of the vocabulary");
+            }
         }
         return Prompts.checkLength(server.model(), ids, what);
     }

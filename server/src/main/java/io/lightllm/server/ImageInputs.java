@@ -38,6 +38,11 @@ final class ImageInputs {
         this.policy = policy;
     }
 
+    /** Whether {@code id} is an image's placeholder (never accepted from a client as a token id). */
+    boolean isPlaceholder(int id) {
+        return model.isPlaceholder(id);
+    }
+
     /** The text a chat template writes for an image (the tokenizer's text of the image token, e.g. {@code <image>}). */
     String placeholder() {
         return placeholder;

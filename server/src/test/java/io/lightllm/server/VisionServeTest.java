@@ -203,6 +203,16 @@ class VisionServeTest {
         }
     }
 
+    /** An image's placeholder ids cannot be sent as token ids: they would read another client's image. */
+    @Test
+    void placeholderIdsAreNoTokenIds() throws Exception {
+        int[] image = ((LlavaModel) server.local().model()).imageTokens(pixels("portrait.png"));
+        Http.Answer a = Http.post(server.url() + "/v1/completions", "{\"model\": \"" + NAME + "\", \"max_tokens\": 2, \"prompt\": [0, "
+                + image[0] + ", " + image[1] + "]}");
+        assertEquals(400, a.status(), a.body());
+        assertTrue(a.json().path("error").path("message").asText().contains("not a token of the vocabulary"), a.body());
+    }
+
     @Test
     void badImagesAreRefusedWithAReason() throws Exception {
         List<String[]> cases = new ArrayList<>();
