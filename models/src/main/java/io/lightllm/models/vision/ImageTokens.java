@@ -1,5 +1,8 @@
 package io.lightllm.models.vision;
 
+import io.lightllm.tornado.api.FloatArray;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -69,8 +72,11 @@ final class ImageTokens {
         return id >= vocab && id < nextFirst;
     }
 
-    /** The feature row of each id; the images without features (never encoded, or dropped) are encoded together by {@code encode} first. */
-    synchronized float[][] rows(int[] ids, Function<List<float[]>, float[]> encode) {
+    /**
+     * The feature rows of the ids, row i for ids[i], [ids, width] (the staging array that goes to the device);
+     * the images without features (never encoded, or dropped) are encoded together by {@code encode} first.
+     */
+    synchronized FloatArray rows(int[] ids, Function<List<float[]>, float[]> encode) {
         List<Integer> needed = new ArrayList<>();
         int[] firstOf = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
@@ -94,11 +100,11 @@ final class ImageTokens {
                 featureBytes += 4L * per;
             }
         }
-        float[][] rows = new float[ids.length][];
+        int width = features.get(firstOf[0]).length / perImage;
+        FloatArray rows = FloatArray.allocate(ids.length * width);
         for (int i = 0; i < ids.length; i++) {
-            float[] f = features.get(firstOf[i]);
-            int width = f.length / perImage, r = ids[i] - firstOf[i];
-            rows[i] = java.util.Arrays.copyOfRange(f, r * width, (r + 1) * width);
+            int r = ids[i] - firstOf[i];
+            MemorySegment.copy(features.get(firstOf[i]), r * width, rows.segment(), ValueLayout.JAVA_FLOAT, (long) i * width * Float.BYTES, width);
         }
         // after the rows are taken: this step's images are the most recent, dropped last
         featureBytes = evict(features, featureBytes, featureBudget, -1);

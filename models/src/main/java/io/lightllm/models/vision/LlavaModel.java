@@ -19,7 +19,6 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -170,15 +169,12 @@ public final class LlavaModel implements CausalLM {
         if (at.isEmpty()) {
             return null;
         }
-        float[][] rows = images.rows(at.stream().mapToInt(i -> ids[i]).toArray(), vision::encode);
-        int n = at.size(), hidden = config.hiddenSize();
-        FloatArray hostRows = FloatArray.allocate(n * hidden);
-        IntArray hostAt = IntArray.allocate(n);
-        for (int j = 0; j < n; j++) {
-            MemorySegment.copy(MemorySegment.ofArray(rows[j]), 0, hostRows.segment(), (long) j * hidden * Float.BYTES, (long) hidden * Float.BYTES);
+        FloatArray rows = images.rows(at.stream().mapToInt(i -> ids[i]).toArray(), vision::encode);
+        IntArray hostAt = IntArray.allocate(at.size());
+        for (int j = 0; j < at.size(); j++) {
             hostAt.set(j, at.get(j));
         }
-        return new Placement(batch, hostAt, hostRows);
+        return new Placement(batch, hostAt, rows);
     }
 
     /** Writes this step's image rows over their (NaN) embedding rows, on the device of {@code embeddings} (a rank's). */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.lightllm.tornado.api.FloatArray;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -41,23 +42,23 @@ class ImageTokensTest {
         int[] a = t.register(image(10)), b = t.register(image(20));
         assertArrayEquals(new int[] {100, 101, 102}, a);
         assertArrayEquals(a, t.register(image(10)), "the same pixels, the same ids");
-        float[][] rows = t.rows(new int[] {a[2], b[0], a[0]}, this::encode);
+        FloatArray rows = t.rows(new int[] {a[2], b[0], a[0]}, this::encode); // row i at i * WIDTH
         assertEquals(List.of(2), batches, "both images in one encoder call");
-        assertEquals(12f, rows[0][0]);
-        assertEquals(20f, rows[1][0]);
-        assertEquals(10f, rows[2][0]);
+        assertEquals(12f, rows.get(0));
+        assertEquals(20f, rows.get(WIDTH));
+        assertEquals(10f, rows.get(2 * WIDTH));
         t.rows(new int[] {a[1]}, this::encode);
         assertEquals(List.of(2), batches, "encoded features are kept");
         int[] c = t.register(image(30)); // a's pixels go: the encoder read a's before b's
         t.rows(new int[] {c[0]}, this::encode); // c's features push out b's: the rows read b before a
         assertEquals(List.of(2, 1), batches);
-        assertEquals(21f, t.rows(new int[] {b[1]}, this::encode)[0][0], "b's features were dropped: encoded again from its pixels");
+        assertEquals(21f, t.rows(new int[] {b[1]}, this::encode).get(0), "b's features were dropped: encoded again from its pixels");
         assertEquals(List.of(2, 1, 1), batches);
         // b's features push out a's, whose pixels are gone too
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.rows(new int[] {a[0]}, this::encode));
         assertTrue(e.getMessage().contains("lightllm.vision.pixels.bytes"), e.getMessage());
         assertArrayEquals(a, t.register(image(10)), "a given again: its ids come back");
-        assertEquals(10f, t.rows(new int[] {a[0]}, this::encode)[0][0], "and it is encoded again");
+        assertEquals(10f, t.rows(new int[] {a[0]}, this::encode).get(0), "and it is encoded again");
         assertEquals(List.of(2, 1, 1, 1), batches);
         assertThrows(IllegalStateException.class, () -> t.rows(new int[] {VOCAB + 99}, this::encode), "an id never given");
     }
