@@ -66,13 +66,7 @@ final class ImageInputs {
             throw ApiException.invalid(field, field + " needs data (the base64 image, or its URL)");
         }
         return switch (type) {
-            case "base64" -> {
-                try {
-                    yield pixels(Base64.getMimeDecoder().decode(data), field);
-                } catch (IllegalArgumentException e) {
-                    throw ApiException.invalid(field, field + ": data is not valid base64");
-                }
-            }
+            case "base64" -> pixels(base64(data, field, "data"), field);
             case "url" -> pixels(bytes(data, field), field);
             default -> throw ApiException.invalid(field, field + ".type must be base64 or url, got '" + type + "'");
         };
@@ -106,11 +100,7 @@ final class ImageInputs {
             if (comma < 0 || !url.substring(0, comma).endsWith(";base64")) {
                 throw ApiException.invalid(field, field + ": a data: URI must be base64 (data:image/png;base64,...)");
             }
-            try {
-                return Base64.getMimeDecoder().decode(url.substring(comma + 1));
-            } catch (IllegalArgumentException e) {
-                throw ApiException.invalid(field, field + ": the data: URI is not valid base64");
-            }
+            return base64(url.substring(comma + 1), field, "the data: URI");
         }
         URI uri;
         try {
@@ -124,6 +114,14 @@ final class ImageInputs {
             case "http", "https" -> remote(uri, field);
             default -> throw ApiException.invalid(field, field + ": image URLs are data:, file: or http(s): URLs, got '" + scheme + ":'");
         };
+    }
+
+    private static byte[] base64(String data, String field, String what) {
+        try {
+            return Base64.getMimeDecoder().decode(data);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(field, field + ": " + what + " is not valid base64");
+        }
     }
 
     private byte[] localFile(URI uri, String field) {
