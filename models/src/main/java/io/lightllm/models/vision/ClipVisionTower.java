@@ -115,11 +115,7 @@ public final class ClipVisionTower implements AutoCloseable {
         int unfolded = 3 * patchSize * patchSize;
         FloatArray patchPixels = FloatArray.allocate(n * patches * unfolded);
         for (int i = 0; i < n; i++) {
-            float[] px = pixelValues.get(i);
-            if (px.length != 3 * imageSize * imageSize) {
-                throw new IllegalArgumentException("pixel values of " + px.length + " floats; the tower reads 3 x " + imageSize + " x " + imageSize);
-            }
-            unfold(px, patchPixels, i * patches * unfolded);
+            unfold(checkPixels(pixelValues.get(i)), patchPixels, i * patches * unfolded);
         }
         List<DeviceBuffer> scratch = new ArrayList<>();
         try {
@@ -172,6 +168,14 @@ public final class ClipVisionTower implements AutoCloseable {
         } finally {
             scratch.forEach(DeviceBuffer::close);
         }
+    }
+
+    /** {@code pixelValues} if they are [3, imageSize, imageSize]; else an IllegalArgumentException saying what the tower reads. */
+    public float[] checkPixels(float[] pixelValues) {
+        if (pixelValues.length != 3 * imageSize * imageSize) {
+            throw new IllegalArgumentException("pixel values of " + pixelValues.length + " floats; the tower reads 3 x " + imageSize + " x " + imageSize);
+        }
+        return pixelValues;
     }
 
     /** Patch p of an image as a row (channel, y, x within the patch): the patch convolution's weight layout. */

@@ -95,11 +95,7 @@ public final class LlavaModel implements CausalLM {
 
     /** Registers an image's pixel values [3, side, side] and returns the placeholder ids that stand for it in a prompt. */
     public int[] imageTokens(float[] pixelValues) {
-        if (pixelValues.length != 3 * vision.imageSize() * vision.imageSize()) {
-            throw new IllegalArgumentException("pixel values of " + pixelValues.length + " floats; the tower reads 3 x " + vision.imageSize()
-                    + " x " + vision.imageSize());
-        }
-        return images.register(pixelValues);
+        return images.register(vision.checkPixels(pixelValues));
     }
 
     /**
