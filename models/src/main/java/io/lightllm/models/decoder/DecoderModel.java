@@ -207,11 +207,11 @@ public final class DecoderModel implements CausalLM {
 
     /**
      * Rows that take the place of some tokens' embeddings: a vision model's image features, whose tokens
-     * are ids past the vocabulary ({@link CausalLM#isPlaceholder}). Called in every step that has such ids,
-     * after the lookup, which leaves their rows NaN.
+     * are ids past the vocabulary ({@link CausalLM#isPlaceholder}). Called in every prefill step, after the
+     * lookup, which leaves those tokens' rows NaN; a step without such ids places nothing.
      */
     public interface EmbeddingOverride {
-        /** Writes the rows of {@code batch}'s placeholder tokens into {@code embeddings} [batch tokens, hidden]. */
+        /** Writes the rows of {@code batch}'s placeholder tokens, if it has any, into {@code embeddings} [batch tokens, hidden]. */
         void place(NopadBatch batch, DeviceBuffer embeddings);
     }
 
@@ -236,7 +236,7 @@ public final class DecoderModel implements CausalLM {
         } else {
             Embedding.launchGather(device, target, tokenEmbeddings, s.ids, t, hidden);
         }
-        if (embeddingOverride != null && batch.prefill() && hasPlaceholders(batch)) {
+        if (embeddingOverride != null && batch.prefill()) {
             embeddingOverride.place(batch, target);
         }
         if (positionEmbeddings != null) {
@@ -247,15 +247,6 @@ public final class DecoderModel implements CausalLM {
             embeddingNorm.apply(device, s.residual, s.normed, t);
         }
         config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.residual, t * hidden, (float) m.scaleEmb()));
-    }
-
-    private boolean hasPlaceholders(NopadBatch batch) {
-        for (int id : batch.tokenIds()) {
-            if (id >= config.vocabSize()) {
-                return true;
-            }
-        }
-        return false;
     }
 
     @Override

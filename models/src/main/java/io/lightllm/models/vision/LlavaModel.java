@@ -173,10 +173,16 @@ public final class LlavaModel implements CausalLM {
         return new Placement(batch, hostAt, rows);
     }
 
-    /** Writes this step's image rows over their (NaN) embedding rows, on the device of {@code embeddings} (a rank's). */
+    /**
+     * Writes this step's image rows over their (NaN) embedding rows, on the device of {@code embeddings} (a rank's);
+     * nothing when {@link #prepare} found no image tokens in the step.
+     */
     private void placeImages(NopadBatch batch, DeviceBuffer embeddings) {
         Placement p = placement;
-        if (p == null || p.batch() != batch) {
+        if (p == null) {
+            return;
+        }
+        if (p.batch() != batch) {
             throw new IllegalStateException("image rows were not prepared for this step");
         }
         Device device = embeddings.device();
