@@ -25,6 +25,7 @@ public final class ChatTemplate {
             + "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
 
     private final String template;
+    private final boolean readsContentParts;
     private final String bosToken;
     private final String eosToken;
     private final Jinjava jinjava;
@@ -32,6 +33,7 @@ public final class ChatTemplate {
     /** A template (null: {@link #FALLBACK}) with the text of the bos and eos tokens ("" when the model has none). */
     public ChatTemplate(String template, String bosToken, String eosToken) {
         this.template = lstripBlocks(template == null ? FALLBACK : withJinjavaMethods(template));
+        this.readsContentParts = this.template.contains("'type'") || this.template.contains("\"type\"") || this.template.contains(".type");
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).build());
@@ -69,7 +71,7 @@ public final class ChatTemplate {
      * {@code type == 'image'}); else content is a string, with an image's placeholder text in it.
      */
     public boolean readsContentParts() {
-        return template.contains("'type'") || template.contains("\"type\"") || template.contains(".type");
+        return readsContentParts;
     }
 
     public boolean isFallback() {
