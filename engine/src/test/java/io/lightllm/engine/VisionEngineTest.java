@@ -11,6 +11,7 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
+import io.lightllm.models.vision.LlavaGolden;
 import io.lightllm.models.vision.LlavaModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.runtime.Devices;
@@ -41,11 +42,7 @@ class VisionEngineTest {
             List<Golden> cases = Golden.read(dir);
             List<int[]> prompts = new ArrayList<>();
             for (int c = 0; c < cases.size(); c++) {
-                List<float[]> pixels = new ArrayList<>();
-                for (JsonNode name : golden.path("cases").get(c).path("images")) {
-                    pixels.add(floats(golden.path("pixel_values").path(name.asText())));
-                }
-                prompts.add(model.withImages(cases.get(c).inputIds(), pixels));
+                prompts.add(model.withImages(cases.get(c).inputIds(), LlavaGolden.casePixels(golden, c)));
             }
             SamplingParams greedy = SamplingParams.builder().maxNewTokens(24).ignoreEos(true).build();
             for (EngineConfig config : List.of(EngineConfig.of(1024, eos), EngineConfig.of(1024, eos).withChunkedPrefill(16))) {
@@ -67,7 +64,7 @@ class VisionEngineTest {
                     assertArrayEquals(cases.getFirst().greedyIds(), again.tokens(), "the repeated prompt");
                     assertTrue(again.cachedPromptTokens() > 4, "the repeat reads its image tokens from the cache: " + again.cachedPromptTokens());
                     int[] otherImage = model.withImages(cases.getFirst().inputIds(),
-                            List.of(floats(golden.path("pixel_values").path("portrait.png"))));
+                            List.of(LlavaGolden.pixels(golden, "portrait.png")));
                     PrefixCacheEngineTest.Result other = PrefixCacheEngineTest.run(engine, otherImage, greedy);
                     assertTrue(other.cachedPromptTokens() <= 4, "another image shares only the text before it: " + other.cachedPromptTokens());
                     SamplingParams scored = SamplingParams.builder().maxNewTokens(2).promptLogprobs(0).build();
@@ -77,13 +74,5 @@ class VisionEngineTest {
                 }
             }
         }
-    }
-
-    private static float[] floats(JsonNode array) {
-        float[] out = new float[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).floatValue();
-        }
-        return out;
     }
 }

@@ -66,11 +66,8 @@ class LlavaGoldenTest {
             List<Golden> recorded = Golden.read(dir);
             for (int c = 0; c < recorded.size(); c++) {
                 Golden g = recorded.get(c);
-                List<float[]> pixels = new ArrayList<>();
-                for (JsonNode name : golden.path("cases").get(c).path("images")) {
-                    pixels.add(floats(golden.path("pixel_values").path(name.asText())));
-                }
-                cases.add(new Golden(g.prompt(), llava.withImages(g.inputIds(), pixels), g.lastLogits(), g.greedyIds(), g.greedyText()));
+                cases.add(new Golden(g.prompt(), llava.withImages(g.inputIds(), LlavaGolden.casePixels(golden, c)), g.lastLogits(), g.greedyIds(),
+                        g.greedyText()));
             }
             assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
         }
@@ -79,29 +76,21 @@ class LlavaGoldenTest {
     @Test
     void theSameImageGetsTheSameIdsAndAnotherImageOthers() {
         Path dir = SharedData.madeFixture("llava");
-        JsonNode pv = JsonFields.read(dir.resolve("golden.json")).path("pixel_values");
+        JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
              LlavaModel llava = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             assertEquals(Architectures.LLAVA, Architectures.of(files.config()));
-            int[] a = llava.imageTokens(floats(pv.path("landscape.png")));
-            int[] b = llava.imageTokens(floats(pv.path("portrait.png")));
+            int[] a = llava.imageTokens(LlavaGolden.pixels(golden, "landscape.png"));
+            int[] b = llava.imageTokens(LlavaGolden.pixels(golden, "portrait.png"));
             assertEquals(25, a.length);
-            assertArrayEquals(a, llava.imageTokens(floats(pv.path("landscape.png"))), "same pixels, same ids (the prefix cache keys on them)");
+            assertArrayEquals(a, llava.imageTokens(LlavaGolden.pixels(golden, "landscape.png")), "same pixels, same ids (the prefix cache keys on them)");
             assertTrue(b[0] >= a[a.length - 1] + 1 || b[b.length - 1] < a[0], "another image, other ids");
             assertTrue(llava.isPlaceholder(a[3]) && !llava.isPlaceholder(5) && !llava.isPlaceholder(b[b.length - 1] + 1));
             int image = llava.imageTokenIndex();
-            assertThrows(IllegalArgumentException.class, () -> llava.withImages(new int[] {0, image, image}, List.of(floats(pv.path("portrait.png")))),
+            assertThrows(IllegalArgumentException.class, () -> llava.withImages(new int[] {0, image, image}, List.of(LlavaGolden.pixels(golden, "portrait.png"))),
                     "two image tokens, one image");
             assertThrows(IllegalArgumentException.class, () -> llava.imageTokens(new float[12]), "pixels of the wrong size");
             assertFalse(llava.isPlaceholder(-1));
         }
-    }
-
-    static float[] floats(JsonNode array) {
-        float[] out = new float[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).floatValue();
-        }
-        return out;
     }
 }
