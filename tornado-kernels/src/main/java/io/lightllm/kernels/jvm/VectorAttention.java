@@ -203,8 +203,8 @@ public final class VectorAttention {
 
     // ---- vector helpers ----------------------------------------------------------------------
 
-    /** y += alpha * x. */
-    private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+    /** y += alpha * x (also VectorVision's weighted values). */
+    static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         FloatVector a = FloatVector.broadcast(F, alpha);
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += LANES) {

@@ -3,20 +3,15 @@ package io.lightllm.kernels.jvm;
 import io.lightllm.kernels.Vision;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The JVM's {@link Vision#imageAttention} with the Vector API: one task per (image, head, block of queries),
  * the head's keys and values of the image copied once into contiguous f32 rows (the packed q/k/v rows interleave
- * heads), scores as vector dot products, the softmax in a row of scores, the values accumulated with FMAs. The
- * portable kernel, run as Java, recomputes every score twice with scalar loads: a Llava-1.5-7B image took 25 s on
- * two cores, most of it there.
+ * heads), scores as vector dot products ({@link VectorMatmul#dot}), the softmax in a row of scores, the values
+ * accumulated with FMAs ({@link VectorAttention#axpy}). Run as Java the portable kernel is scalar: with it (in its
+ * first, two-pass form) a Llava-1.5-7B image took 25 s on two cores, 4.8 s with this.
  */
 public final class VectorVision {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int LANES = F.length();
     /** Queries a task takes: the head's keys and values are copied once for these. */
     private static final int QUERY_BLOCK = 32;
 
@@ -44,7 +39,7 @@ public final class VectorVision {
                 java.lang.foreign.MemorySegment.copy(q.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, qAt, query, 0, headDim);
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < seq; j++) {
-                    scores[j] = dot(query, keys, j * headDim, headDim) * scale;
+                    scores[j] = VectorMatmul.dot(query, 0, keys, j * headDim, headDim) * scale;
                     max = Math.max(max, scores[j]);
                 }
                 float sum = 0;
@@ -54,7 +49,7 @@ public final class VectorVision {
                 }
                 java.util.Arrays.fill(acc, 0f);
                 for (int j = 0; j < seq; j++) {
-                    axpy(scores[j], values, j * headDim, acc, headDim);
+                    VectorAttention.axpy(scores[j], values, j * headDim, acc, 0, headDim);
                 }
                 long outAt = (long) (first + r) * width + head * headDim;
                 for (int d = 0; d < headDim; d++) {
@@ -62,30 +57,5 @@ public final class VectorVision {
                 }
             }
         });
-    }
-
-    private static float dot(float[] x, float[] y, int yOff, int n) {
-        FloatVector s = FloatVector.zero(F);
-        int i = 0;
-        for (; i + LANES <= n; i += LANES) {
-            s = FloatVector.fromArray(F, x, i).fma(FloatVector.fromArray(F, y, yOff + i), s);
-        }
-        float r = s.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            r += x[i] * y[yOff + i];
-        }
-        return r;
-    }
-
-    /** acc += a * y[yOff ..]. */
-    private static void axpy(float a, float[] y, int yOff, float[] acc, int n) {
-        FloatVector av = FloatVector.broadcast(F, a);
-        int i = 0;
-        for (; i + LANES <= n; i += LANES) {
-            FloatVector.fromArray(F, y, yOff + i).fma(av, FloatVector.fromArray(F, acc, i)).intoArray(acc, i);
-        }
-        for (; i < n; i++) {
-            acc[i] += a * y[yOff + i];
-        }
     }
 }
