@@ -2,7 +2,7 @@
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
 # writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | serve |
-# checkpoint | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
+# checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
 set -uo pipefail
@@ -56,6 +56,20 @@ for s in $stages; do
       # random bf16 weights of Llama-3-8B's shape with the llama2 tokenizer (14.4 GB), written by the engine itself
       [ -f "${CKPT:=/tmp/llama8b-32k}/model.safetensors" ] || "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench checkpoint \
         --model ../bench/configs/llama-8b-32k.json --out "$CKPT" --tokenizer shared/tokenizers/llama2 2>&1 | tail -1 ;;
+    serve8b)
+      # issue 12's serving target: the 8B-shaped checkpoint ($CKPT), 400 requests of 512 in / 128 out at once,
+      # then 100 of 2,048 in / 128 out (with chunks of \$CHUNK tokens, default off)
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:=/tmp/llama8b-32k}" --device cuda:0 --port 18083 \
+        --chunked-prefill-size ${CHUNK:-0} > "$out/serve8b.log" 2>&1 &
+      server=$!
+      for i in $(seq 1 600); do sleep 1; curl -sf localhost:18083/health >/dev/null && break; done
+      for shape in 400:512 100:2048; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18083 --endpoint openai --num-prompts ${shape%%:*} \
+          --request-rate inf --input-len ${shape##*:} --output-len 128 --seed 0 --out "$out/serve8b-${shape##*:}.json" 2>&1 \
+          | tee "$out/serve8b-${shape##*:}.log" | grep -iE "itl|tpot|ttft|throughput|completed|failed"
+      done
+      curl -s localhost:18083/token_load; echo
+      kill $server; wait $server 2>/dev/null ;;
     chunked)
       # chunked prefill's target (issue 15): 64 short streams (128 in / 256 out) measured while 4,096-token prompts
       # arrive beside them; their p99 inter-token latency against the median, with chunks of 512 and without

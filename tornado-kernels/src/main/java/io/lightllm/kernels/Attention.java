@@ -27,7 +27,9 @@ import io.lightllm.tornado.runtime.Tuning;
  *
  * <ul>
  *   <li>Decode (one new token per request, at position seqLen - 1): flash-decoding. Stage 1
- *       splits each request's tokens into chunks of {@code splitLen} and computes, per
+ *       splits each request's tokens into at most {@code splits} chunks (of
+ *       {@link #splitLength}: a request's own length decides, so a recorded step sized for the
+ *       longest context still spreads a short one over the splits) and computes, per
  *       (request, head, split), the split's max score, sum of exp and exp-weighted sum of v;
  *       stage 2 merges the splits.</li>
  *   <li>Prefill (packed rows of new tokens, after {@code bPrefix} cached ones): FlashAttention,
@@ -45,7 +47,7 @@ public final class Attention {
     /** Keys per prefill step. */
     public static final int BLOCK_K = 16;
     /** The decode launcher never splits a request into more chunks than this (bounds the scratch). */
-    public static final int MAX_SPLITS = 32;
+    public static final int MAX_SPLITS = 64;
 
     private static final float NEG_INF = Float.NEGATIVE_INFINITY;
 
@@ -78,7 +80,7 @@ public final class Attention {
             FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
             boolean int8, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int headDim, int maxLen,
-            int splits, int splitLen, int window) {
+            int splits, int splitUnit, int window) {
         float[] qLocal = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
         float[] acc = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
         float[] probs = ctx.allocateFloatLocalArray(MAX_LOCAL);
@@ -92,6 +94,7 @@ public final class Attention {
         int b = part / (splits * qHeads);
         int kvHead = head / (qHeads / kvHeads);
         int len = seqLen.get(b);
+        int splitLen = splitLength(len, splits, splitUnit);
         // with a sliding window the query sees its last `window` tokens, itself included
         int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
         int end = Math.min(len, split * splitLen + splitLen);
@@ -186,10 +189,11 @@ public final class Attention {
      * with M the largest split max.
      */
     public static void decodeAttentionMerge(FloatArray out, FloatArray partialAcc, FloatArray partialMax,
-            FloatArray partialSum, IntArray seqLen, int batch, int qHeads, int headDim, int splits, int splitLen) {
+            FloatArray partialSum, IntArray seqLen, int batch, int qHeads, int headDim, int splits, int splitUnit) {
         for (@Parallel int bh = 0; bh < batch * qHeads; bh++) {
             for (@Parallel int d = 0; d < headDim; d++) {
                 int len = seqLen.get(bh / qHeads);
+                int splitLen = splitLength(len, splits, splitUnit);
                 int used = Math.min(splits, (len + splitLen - 1) / splitLen);
                 float m = NEG_INF;
                 for (int s = 0; s < used; s++) {
@@ -205,6 +209,18 @@ public final class Attention {
                 out.set(bh * headDim + d, total > 0f ? acc / total : 0f);
             }
         }
+    }
+
+    /**
+     * Tokens per split of a request of {@code len} tokens whose decode is spread over {@code splits}
+     * splits: its tokens shared evenly, rounded up to whole multiples of {@code splitUnit} (a
+     * multiple of 16 for the tensor-core kernel's steps). The decode kernels and their merge all
+     * call this, so they agree on where a request's splits fall. A request of at most
+     * {@code splits * splitUnit} tokens gets splits of exactly splitUnit ({@link DecodeSplits#of}).
+     */
+    public static int splitLength(int len, int splits, int splitUnit) {
+        int units = (len + splits * splitUnit - 1) / (splits * splitUnit);
+        return Math.max(1, units) * splitUnit;
     }
 
     // ---- prefill -------------------------------------------------------------------------
@@ -399,6 +415,58 @@ public final class Attention {
 
     // ---- launchers -------------------------------------------------------------------------
 
+    /**
+     * How a decode launch spreads each request over splits: {@code splits} per (request, KV head)
+     * in the grid, and a request of {@code len} tokens in splits of {@link #lengthFor lengthFor(len)}
+     * (a multiple of {@code splitUnit}; the splits past its end stay empty). Because the lengths are
+     * decided on the device from each request's own length, a recorded decode step sized for the
+     * longest context still spreads a short request over its warps.
+     */
+    public record DecodeSplits(int splits, int splitUnit) {
+        public DecodeSplits {
+            Shapes.positive(splits, "splits");
+            Shapes.positive(splitUnit, "splitUnit");
+            if (splits > MAX_SPLITS) {
+                throw new IllegalArgumentException("at most " + MAX_SPLITS + " decode splits, not " + splits);
+            }
+        }
+
+        /** Tokens per split of a request of {@code len} tokens (what the kernels compute). */
+        public int lengthFor(int len) {
+            return splitLength(len, splits, splitUnit);
+        }
+
+        /** Splits of exactly {@code splitLen} tokens for the longest request, {@code maxSeqLen} (tests, tuning). */
+        public static DecodeSplits of(int maxSeqLen, int splitLen) {
+            return new DecodeSplits((maxSeqLen + splitLen - 1) / splitLen, splitLen);
+        }
+
+        /**
+         * The launcher's choice for {@code requests} requests of at most {@code maxSeqLen} tokens:
+         * splits in multiples of the tuning value {@code attention.split_len} (default 256; rounded up
+         * to whole tensor-core steps of 16), at most {@link #MAX_SPLITS}; and where the backend tunes
+         * {@code attention.decode_units} (the warps that keep the device busy), only as many splits as
+         * bring the launch's (request, KV head) units up to that many: a large batch fills the device
+         * unsplit and skips the merge, a small one is spread wide.
+         */
+        public static DecodeSplits choose(Device device, int requests, Heads heads, int maxSeqLen) {
+            Shapes.positive(maxSeqLen, "maxSeqLen");
+            int tuned = Tuning.get(device, "attention.split_len", 256);
+            Shapes.positive(tuned, "tuning attention.split_len");
+            int step = TensorCoreAttention.DECODE_STEP;
+            int min = (tuned + step - 1) / step * step;
+            int most = Math.min(MAX_SPLITS, (maxSeqLen + min - 1) / min);
+            int target = Tuning.get(device, "attention.decode_units", 0);
+            if (target <= 0) {
+                return new DecodeSplits(most, min);
+            }
+            int group = heads.qHeads() / heads.kvHeads();
+            long units = (long) requests * heads.kvHeads() * ((group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS);
+            long wanted = (target + units - 1) / units;
+            return new DecodeSplits((int) Math.max(1, Math.min(most, wanted)), min);
+        }
+    }
+
     /** Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split). */
     public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum) implements AutoCloseable {
         public static DecodeScratch allocate(Device device, int batch, int qHeads, int headDim, int splits) {
@@ -408,10 +476,13 @@ public final class Attention {
                     device.allocate(DType.F32, parts));
         }
 
-        /** Scratch for the largest batch and context the decode launcher will be given. */
-        public static DecodeScratch allocateFor(Device device, int maxBatch, int qHeads, int headDim, int maxSeqLen) {
-            int splitLen = decodeSplitLen(device, maxSeqLen);
-            return allocate(device, maxBatch, qHeads, headDim, (maxSeqLen + splitLen - 1) / splitLen);
+        /** Scratch for every batch of up to {@code maxBatch} requests and context the decode launcher will be given. */
+        public static DecodeScratch allocateFor(Device device, int maxBatch, Heads heads, int maxSeqLen) {
+            long most = 1;
+            for (int b = 1; b <= maxBatch; b++) {
+                most = Math.max(most, (long) b * DecodeSplits.choose(device, b, heads, maxSeqLen).splits());
+            }
+            return allocate(device, (int) most, heads.qHeads(), heads.headDim(), 1);
         }
 
         @Override
@@ -420,20 +491,6 @@ public final class Attention {
             max.close();
             sum.close();
         }
-    }
-
-    /**
-     * Tokens per split for a batch whose longest request has {@code maxSeqLen} tokens: the tuning
-     * value {@code attention.split_len} (default 256), raised so that there are at most
-     * {@link #MAX_SPLITS} splits, and rounded up to whole steps of the tensor-core kernel.
-     */
-    public static int decodeSplitLen(Device device, int maxSeqLen) {
-        Shapes.positive(maxSeqLen, "maxSeqLen");
-        int tuned = Tuning.get(device, "attention.split_len", 256);
-        Shapes.positive(tuned, "tuning attention.split_len");
-        int len = Math.max(tuned, (maxSeqLen + MAX_SPLITS - 1) / MAX_SPLITS);
-        int step = TensorCoreAttention.DECODE_STEP;
-        return (len + step - 1) / step * step;
     }
 
     /**
@@ -467,50 +524,53 @@ public final class Attention {
      */
     public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             DecodeBatch batch, DecodeScratch scratch) {
-        int splitLen = decodeSplitLen(device, batch.maxSeqLen());
+        DecodeSplits splits = DecodeSplits.choose(device, batch.requests(), heads, batch.maxSeqLen());
         if (usesTensorCores(device, kv, heads)) {
-            launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splitLen);
+            launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splits);
         } else {
-            launchDecodePortable(device, out, q, kv, table, heads, batch, scratch, splitLen,
+            launchDecodePortable(device, out, q, kv, table, heads, batch, scratch, splits,
                     Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
         }
     }
 
-    /** Decode attention with the portable kernels, the split length and work-group size given (tests, tuning). */
+    /** Decode attention with the portable kernels, the splits and work-group size given (tests, tuning). */
     public static void launchDecodePortable(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
-            DecodeBatch batch, DecodeScratch scratch, int splitLen, int local) {
+            DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits, int local) {
         Shapes.localSize(local, MAX_LOCAL, "decode attention");
-        int splits = checkDecode(out, q, kv, table, heads, batch, splitLen);
-        DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), splits) : null;
-        DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, splits);
+        checkDecode(out, q, kv, table, heads, batch);
+        int n = splits.splits();
+        DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
+        DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, n);
         DeviceBuffer dummy = q; // stands in for absent optional buffers
-        device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), splits, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
+        device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
                 kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null,
-                heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), splits, splitLen, heads.slidingWindow());
-        launchMerge(device, out, s, batch, heads, splits, splitLen);
+                heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), n, splits.splitUnit(),
+                heads.slidingWindow());
+        launchMerge(device, out, s, batch, heads, splits);
         closeAfterUse(device, own);
     }
 
     /**
      * Decode attention on tensor cores ({@link TensorCoreAttention}): a warp per (request, KV head,
-     * 16 query heads, split of {@code splitLen} tokens, a multiple of 16); with one split the warps
+     * 16 query heads, split; splits at least a multiple of 16 tokens long); with one split the warps
      * write the output directly and the merge is skipped.
      */
     public static void launchDecodeTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
-            DecodeBatch batch, DecodeScratch scratch, int splitLen) {
-        if (splitLen % TensorCoreAttention.DECODE_STEP != 0) {
+            DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits) {
+        if (splits.splitUnit() % TensorCoreAttention.DECODE_STEP != 0) {
             throw new IllegalArgumentException("the tensor-core decode kernel takes splits of a multiple of "
-                    + TensorCoreAttention.DECODE_STEP + " tokens, not " + splitLen);
+                    + TensorCoreAttention.DECODE_STEP + " tokens, not " + splits.splitUnit());
         }
         checkTensorCores(kv, heads);
-        int splits = checkDecode(out, q, kv, table, heads, batch, splitLen);
-        boolean direct = splits == 1;
-        DecodeScratch own = scratch == null && !direct ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), splits) : null;
-        DecodeScratch s = direct ? null : checkScratch(own != null ? own : scratch, batch, heads, splits);
+        checkDecode(out, q, kv, table, heads, batch);
+        int n = splits.splits();
+        boolean direct = n == 1;
+        DecodeScratch own = scratch == null && !direct ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
+        DecodeScratch s = direct ? null : checkScratch(own != null ? own : scratch, batch, heads, n);
         int group = heads.qHeads() / heads.kvHeads();
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
-        long warps = (long) batch.requests() * heads.kvHeads() * chunks * splits;
+        long warps = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
         KernelRef kernel = kv.int8() ? (heads.headDim() == 64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128)
                 : (heads.headDim() == 64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128);
@@ -518,25 +578,23 @@ public final class Attention {
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), splits, splitLen, direct, heads.slidingWindow());
+                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
         if (!direct) {
-            launchMerge(device, out, s, batch, heads, splits, splitLen);
+            launchMerge(device, out, s, batch, heads, splits);
         }
         closeAfterUse(device, own);
     }
 
-    private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, int splits, int splitLen) {
+    private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, DecodeSplits splits) {
         device.launch(DECODE_MERGE, Grid.of((long) batch.requests() * heads.qHeads(), heads.headDim()), out, s.acc(), s.max(), s.sum(),
-                batch.seqLens(), batch.requests(), heads.qHeads(), heads.headDim(), splits, splitLen);
+                batch.seqLens(), batch.requests(), heads.qHeads(), heads.headDim(), splits.splits(), splits.splitUnit());
     }
 
-    /** Checks a decode launch; returns its number of splits. */
-    private static int checkDecode(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, DecodeBatch batch,
-            int splitLen) {
+    /** Checks a decode launch's buffers and shapes. */
+    private static void checkDecode(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, DecodeBatch batch) {
         checkHeads(heads);
         Shapes.positive(batch.requests(), "batch");
         Shapes.positive(table.maxLen(), "maxLen");
-        Shapes.positive(splitLen, "splitLen");
         if (batch.maxSeqLen() > table.maxLen()) {
             throw new IllegalArgumentException("maxSeqLen " + batch.maxSeqLen() + " exceeds the token table's row length " + table.maxLen());
         }
@@ -546,7 +604,6 @@ public final class Attention {
         checkTable(table, batch.requests());
         Shapes.atLeast(batch.seqLens(), batch.requests(), "seqLen");
         checkPool(kv, heads);
-        return (batch.maxSeqLen() + splitLen - 1) / splitLen;
     }
 
     private static DecodeScratch checkScratch(DecodeScratch s, DecodeBatch batch, Heads heads, int splits) {

@@ -70,45 +70,45 @@ public final class TensorCoreAttention {
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct, int window) {
+            int splitUnit, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 64);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct, int window) {
+            int splitUnit, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 128);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct, int window) {
+            int splitUnit, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 64);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
     }
 
     public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitLen, boolean direct, int window) {
+            int splitUnit, boolean direct, int window) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitLen, direct, window, 128);
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
     }
 
     /**
@@ -125,7 +125,7 @@ public final class TensorCoreAttention {
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, int[] kRaw, int[] vRaw,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitLen, boolean direct, int window, int headDim) {
+            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] qf = new int[MAX_DIM / 16 * 4];
@@ -146,6 +146,7 @@ public final class TensorCoreAttention {
         int kvHead = (unit / (splits * chunks)) % kvHeads;
         int b = unit / (splits * chunks * kvHeads);
         int len = seqLen.get(b);
+        int splitLen = Attention.splitLength(len, splits, splitUnit);
         // with a sliding window the query sees its last `window` tokens, itself included
         int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
         int end = Math.min(len, split * splitLen + splitLen);

@@ -90,14 +90,53 @@ class AttentionTest {
                 bound = Math.max(bound, kv.attend(q, b, b, h, kv.tokens[b] - 1, 2, expected));
             }
         }
-        assertEquals(256, Attention.decodeSplitLen(jvm, 300));
-        try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, kv.batch, kv.qHeads, kv.headDim, 300)) {
+        Attention.DecodeSplits splits = Attention.DecodeSplits.choose(jvm, kv.batch, heads(jvm, kv), 300);
+        assertEquals(new Attention.DecodeSplits(2, 256), splits);
+        assertEquals(256, splits.lengthFor(300));
+        try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, kv.batch, heads(jvm, kv), 300)) {
             for (int run = 0; run < 2; run++) {
                 DeviceBuffer out = jvm.allocate(DType.F32, q.getSize());
                 Attention.launchDecodeAttention(jvm, out, jvm.upload(q), view(jvm, kv), table(jvm, kv), heads(jvm, kv),
                         new Attention.DecodeBatch(jvm.upload(IntArray.fromArray(kv.tokens)), kv.batch, 300), scratch);
                 assertClose(expected, jvm.download(out), (float) bound, 0f, "decode launcher, run " + run);
             }
+        }
+    }
+
+    @Test
+    void eachRequestIsSpreadOverTheSplitsByItsOwnLength() {
+        // as in a recorded step: splits sized for a 512-token table row, requests far shorter
+        Attention.DecodeSplits splits = new Attention.DecodeSplits(8, 16);
+        assertEquals(48, splits.lengthFor(300)); // 300 / 8 = 37.5 -> whole units of 16
+        assertEquals(16, splits.lengthFor(1));
+        assertEquals(16, splits.lengthFor(128));
+        assertEquals(32, splits.lengthFor(129));
+        assertEquals(new Attention.DecodeSplits(3, 32), Attention.DecodeSplits.of(80, 32));
+        KvFixture kv = new KvFixture(new int[] {300, 1, 40, 17}, 4, 2, 16, DType.F32, true, 41);
+        checkDecode(jvm, kv, null, splits, 4, "portable decode, 8 splits by length");
+        for (String id : TestDevices.accelerators()) {
+            checkDecode(Devices.get(id), kv, null, splits, 4, id + " portable decode, 8 splits by length");
+        }
+    }
+
+    @Test
+    void theLauncherSplitsSmallBatchesWideAndLargeOnesNotAtAllWhereTheBackendTunesIt() {
+        Attention.Heads heads = Attention.Heads.of(8, 2, 16); // one unit per (request, KV head)
+        String key = "lightllm.tuning.jvm.attention.decode_units";
+        // without decode_units: splits of the tuned length (256 on the JVM) up to the longest context
+        assertEquals(new Attention.DecodeSplits(16, 256), Attention.DecodeSplits.choose(jvm, 64, heads, 4096));
+        assertEquals(new Attention.DecodeSplits(Attention.MAX_SPLITS, 256), Attention.DecodeSplits.choose(jvm, 1, heads, 1 << 20));
+        System.setProperty(key, "64");
+        try {
+            assertEquals(new Attention.DecodeSplits(16, 256), Attention.DecodeSplits.choose(jvm, 1, heads, 4096)); // wants 32
+            assertEquals(new Attention.DecodeSplits(4, 256), Attention.DecodeSplits.choose(jvm, 8, heads, 4096));
+            assertEquals(new Attention.DecodeSplits(1, 256), Attention.DecodeSplits.choose(jvm, 64, heads, 4096));
+            // the scratch serves every batch up to the largest: 8 requests x 4 splits is the most here
+            try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, 64, heads, 4096)) {
+                assertEquals(64L * 8, scratch.max().elements());
+            }
+        } finally {
+            System.clearProperty(key);
         }
     }
 
@@ -116,12 +155,21 @@ class AttentionTest {
      * {@code int8}, its int8 codes (the fixture then holds their dequantised values).
      */
     private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Int8Pool int8, int splitLen, int local, String what) {
+        int maxSeqLen = 0;
+        for (int t : kv.tokens) {
+            maxSeqLen = Math.max(maxSeqLen, t);
+        }
+        return checkDecode(device, kv, int8, Attention.DecodeSplits.of(maxSeqLen, splitLen), local, what);
+    }
+
+    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Int8Pool int8, Attention.DecodeSplits decodeSplits, int local,
+            String what) {
         FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 35);
         int maxSeqLen = 0;
         for (int t : kv.tokens) {
             maxSeqLen = Math.max(maxSeqLen, t);
         }
-        int splits = (maxSeqLen + splitLen - 1) / splitLen;
+        int splits = decodeSplits.splits();
         boolean tensorCores = local == 0;
         FloatArray expected = FloatArray.allocate(q.getSize());
         double bound = 0;
@@ -135,9 +183,11 @@ class AttentionTest {
                 device.upload(int8.keyScales()), device.upload(int8.valueScales()));
         Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
         if (tensorCores) {
-            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null, splitLen);
+            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
+                    decodeSplits);
         } else {
-            Attention.launchDecodePortable(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null, splitLen, local);
+            Attention.launchDecodePortable(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
+                    decodeSplits, local);
         }
         FloatArray actual = (FloatArray) device.download(out);
         assertClose(expected, actual, (float) bound, 0f, what);
@@ -251,7 +301,7 @@ class AttentionTest {
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
         // the tensor-core kernels serve f16 and int8 pools of head dimension 64 and 128
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeTensorCores(jvm, any, any, kv, table,
-                Attention.Heads.of(2, 2, 64), new Attention.DecodeBatch(ints, 1, 8), null, 16));
+                Attention.Heads.of(2, 2, 64), new Attention.DecodeBatch(ints, 1, 8), null, new Attention.DecodeSplits(1, 16)));
         assertEquals("the tensor-core attention kernels read f16 or int8 pools, not F32", e.getMessage());
         DeviceBuffer halves = jvm.allocate(DType.F16, 64);
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillTensorCores(jvm, any, any,
@@ -312,8 +362,8 @@ class AttentionTest {
             DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
             Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
             DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
-            Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null, 32, 4);
-            Attention.launchDecodePortable(device, actual, qb, int8, table, heads, batch, null, 32, 4);
+            Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
+            Attention.launchDecodePortable(device, actual, qb, int8, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
             assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "int8 decode on " + id);
             // prefill: every token of each request is new
             int[] start = new int[kv.batch];
@@ -389,6 +439,7 @@ class AttentionTest {
                 tc.window = window;
                 checkDecode(device, tc, null, 16, 0, what + " tensor-core decode, splits of 16");
                 checkDecode(device, tc, null, 96, 0, what + " tensor-core decode, one split");
+                checkDecode(device, tc, null, new Attention.DecodeSplits(32, 16), 0, what + " tensor-core decode, 32 splits by length");
                 checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, true, false, window, -1, what + " tensor-core prefill");
             }
         }
@@ -415,6 +466,7 @@ class AttentionTest {
                     KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
                     checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
                     checkDecode(device, f16, null, 96, 0, what + " f16 one split");
+                    checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
                     KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
                     checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
                 }

@@ -113,7 +113,7 @@ final class AttentionBlock {
         } else {
             Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
                     new Attention.DecodeBatch(s.seqLens, step.batch().requests(), step.attentionMaxSeqLen()),
-                    s.decodeScratch(step.table().maxLen()));
+                    s.decodeScratch(heads, step.table().maxLen()));
         }
         o.apply(device, s.projected, s.attention, t);
         shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection

@@ -65,12 +65,12 @@ final class StepBuffers implements AutoCloseable {
     }
 
     /** Split-k scratch of decode attention, sized for this step's requests and the table's longest row. */
-    Attention.DecodeScratch decodeScratch(int maxLen) {
+    Attention.DecodeScratch decodeScratch(Attention.Heads heads, int maxLen) {
         if (decodeScratch == null || decodeScratchMaxLen < maxLen) {
             if (decodeScratch != null) {
                 decodeScratch.close();
             }
-            decodeScratch = Attention.DecodeScratch.allocateFor(device, requests, shard.heads(), config.headDim(), maxLen);
+            decodeScratch = Attention.DecodeScratch.allocateFor(device, requests, heads, maxLen);
             decodeScratchMaxLen = maxLen;
         }
         return decodeScratch;

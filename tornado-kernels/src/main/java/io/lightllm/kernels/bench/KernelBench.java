@@ -222,10 +222,11 @@ public final class KernelBench {
                         Attention.DecodeBatch batch = new Attention.DecodeBatch(sc.own(device.upload(IntArray.fromArray(lens))), b, ctx);
                         DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
                         DeviceBuffer out = sc.buffer(DType.F32, (long) b * s.heads * s.headDim);
-                        Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(device, b, s.heads, s.headDim, ctx);
+                        Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(device, b, heads, ctx);
                         long bytes = 2L * slots * kvDim * pool.bytes() + (pool == DType.I8 ? 2L * slots * s.kvHeads * 4 : 0) + (long) slots * 4;
                         String kernel = "decode attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
-                        time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool", bytes, 4L * slots * s.heads * s.headDim,
+                        int splits = Attention.DecodeSplits.choose(device, b, heads, ctx).splits();
+                        time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool, " + splits + " split" + (splits > 1 ? "s" : ""), bytes, 4L * slots * s.heads * s.headDim,
                                 () -> Attention.launchDecodeAttention(device, out, q, kv, table, heads, batch, scratch));
                         device.synchronize();
                         scratch.close();
