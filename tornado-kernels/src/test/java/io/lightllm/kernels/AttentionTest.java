@@ -114,6 +114,10 @@ class AttentionTest {
         assertEquals(new Attention.DecodeSplits(3, 32), Attention.DecodeSplits.of(80, 32));
         KvFixture kv = new KvFixture(new int[] {300, 1, 40, 17}, 4, 2, 16, DType.F32, true, 41);
         checkDecode(jvm, kv, null, splits, 4, "portable decode, 8 splits by length");
+        try (io.lightllm.tornado.jvm.JvmDevice device = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(device);
+            checkDecode(device, kv, null, splits, 4, "vector decode, 8 splits by length");
+        }
         for (String id : TestDevices.accelerators()) {
             checkDecode(Devices.get(id), kv, null, splits, 4, id + " portable decode, 8 splits by length");
         }
@@ -408,6 +412,7 @@ class AttentionTest {
             KvFixture windowed = new KvFixture(new int[] {1, 23, 70}, 4, 2, 16, DType.F16, true, 43);
             windowed.window = 20;
             checkDecode(device, windowed, null, 16, 4, "vector decode, window 20");
+            checkDecode(device, windowed, null, new Attention.DecodeSplits(8, 16), 4, "vector decode, window 20, 8 splits by length");
             checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 2, 16, DType.F16, true, false, 20, 4, "vector prefill, window 20");
             KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
             checkDecode(device, kv, kv.quantise(), 32, 4, "vector decode, int8 pool");

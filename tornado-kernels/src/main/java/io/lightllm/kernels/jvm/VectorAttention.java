@@ -56,7 +56,7 @@ public final class VectorAttention {
         FloatArray alibi = (Boolean) args[13] ? (FloatArray) args[12] : null;
         float scale = (Float) args[14];
         int qHeads = (Integer) args[15], kvHeads = (Integer) args[16], headDim = (Integer) args[17], maxLen = (Integer) args[18];
-        int splits = (Integer) args[19], splitLen = (Integer) args[20], window = (Integer) args[21];
+        int splits = (Integer) args[19], splitUnit = (Integer) args[20], window = (Integer) args[21];
         Pool pool = new Pool((NativeArray) args[4], (NativeArray) args[5], int8 ? (FloatArray) args[6] : null, int8 ? (FloatArray) args[7] : null,
                 kvHeads, headDim);
         int group = qHeads / kvHeads;
@@ -64,6 +64,7 @@ public final class VectorAttention {
         device.parallelFor(batch * kvHeads * splits, task -> {
             int split = task % splits, kvHead = (task / splits) % kvHeads, b = task / (splits * kvHeads);
             int len = seqLen.get(b);
+            int splitLen = Attention.splitLength(len, splits, splitUnit);
             int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
             int end = Math.min(len, split * splitLen + splitLen);
             int n = Math.max(0, end - start);
