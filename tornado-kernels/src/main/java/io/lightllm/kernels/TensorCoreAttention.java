@@ -128,6 +128,7 @@ public final class TensorCoreAttention {
             int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
@@ -174,21 +175,19 @@ public final class TensorCoreAttention {
             // a group of copies is committed for every step, also past the split's end, so that "all but
             // the newest DECODE_STAGES - 2 groups are done" always means "this step's tiles are in"
             int rawTile = DECODE_STEP * headDim / 4;
+            // each step's pool slots are fetched a step before its copies start, so no copy waits on a table load
+            int copies = int8 ? headDim / 16 : headDim / 8; // per row
             for (int p = 0; p < DECODE_STAGES - 1; p++) {
                 int kb = start + p * DECODE_STEP;
-                if (kb < end && int8) {
-                    loadRaw(ctx, kRaw, p * rawTile, kRowScales, p * DECODE_STEP, kPool, kScales, reqToToken, tableRow, kvHeads, kvHead, kb, end,
-                            headDim, lane);
-                    loadRaw(ctx, vRaw, p * rawTile, vRowScales, p * DECODE_STEP, vPool, vScales, reqToToken, tableRow, kvHeads, kvHead, kb, end,
-                            headDim, lane);
-                } else if (kb < end) {
-                    loadTile(ctx, kTiles, p * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, kb, end, DECODE_STEP,
-                            headDim, stride, lane, KernelContext.WARP_SIZE, x);
-                    loadTile(ctx, vTiles, p * tile, vPool, vScales, false, reqToToken, tableRow, kvHeads, kvHead, kb, end, DECODE_STEP,
-                            headDim, stride, lane, KernelContext.WARP_SIZE, x);
+                gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
+                if (kb < end) {
+                    loadDecodeStep(ctx, int8, p, slots, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
+                            kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
             }
+            gatherSlots(slots, reqToToken, tableRow, start + (DECODE_STAGES - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
+                    KernelContext.WARP_SIZE);
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             for (int step = 0; start + step * DECODE_STEP < end; step++) {
@@ -197,19 +196,12 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncWait(DECODE_STAGES - 2);
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
                 int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
-                int aheadStage = (step + DECODE_STAGES - 1) % DECODE_STAGES;
-                if (ahead < end && int8) {
-                    loadRaw(ctx, kRaw, aheadStage * rawTile, kRowScales, aheadStage * DECODE_STEP, kPool, kScales, reqToToken, tableRow,
-                            kvHeads, kvHead, ahead, end, headDim, lane);
-                    loadRaw(ctx, vRaw, aheadStage * rawTile, vRowScales, aheadStage * DECODE_STEP, vPool, vScales, reqToToken, tableRow,
-                            kvHeads, kvHead, ahead, end, headDim, lane);
-                } else if (ahead < end) {
-                    loadTile(ctx, kTiles, aheadStage * tile, kPool, kScales, false, reqToToken, tableRow, kvHeads, kvHead, ahead, end,
-                            DECODE_STEP, headDim, stride, lane, KernelContext.WARP_SIZE, x);
-                    loadTile(ctx, vTiles, aheadStage * tile, vPool, vScales, false, reqToToken, tableRow, kvHeads, kvHead, ahead, end,
-                            DECODE_STEP, headDim, stride, lane, KernelContext.WARP_SIZE, x);
+                if (ahead < end) {
+                    loadDecodeStep(ctx, int8, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kTiles, vTiles, kRaw, vRaw, kRowScales,
+                            vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
+                gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
                 if (int8) {
                     // this step's codes, scaled to f16 in the tiles the matrix loads read
                     int stage = step % DECODE_STAGES;
@@ -287,6 +279,7 @@ public final class TensorCoreAttention {
             int headDim) {
         int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
         int[] vTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
+        int[] slots = new int[PREFILL_KEYS * (MAX_DIM / 8) / PREFILL_LOCAL];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
@@ -331,16 +324,20 @@ public final class TensorCoreAttention {
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
-            loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS,
-                    headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
+            // the slots of a step's keys serve its K and V copies; the next step's are fetched while
+            // this one's scores are computed, so no copy waits on a table load
+            int chunks = headDim / 8;
+            gatherSlots(slots, reqToToken, tableRow, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
+            loadTile(ctx, kTile, 0, kPool, kScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
             ctx.copyAsyncCommit();
             for (int step = firstStep; step < steps; step++) {
                 int kb = step * PREFILL_KEYS;
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // K is in; every warp is done with the last step's V
-                loadTile(ctx, vTile, 0, vPool, vScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb, keyEnd, PREFILL_KEYS, headDim, stride,
-                        ctx.localIdx, PREFILL_LOCAL, x);
+                loadTile(ctx, vTile, 0, vPool, vScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL,
+                        x);
                 ctx.copyAsyncCommit();
+                gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
                 scoreKeys(ctx, s, PREFILL_KEYS / 8, qf, bf, kTile, 0, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
                 for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
@@ -357,8 +354,8 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
-                    loadTile(ctx, kTile, 0, kPool, kScales, int8, reqToToken, tableRow, kvHeads, kvHead, kb + PREFILL_KEYS, keyEnd,
-                            PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
+                    loadTile(ctx, kTile, 0, kPool, kScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx,
+                            PREFILL_LOCAL, x);
                 }
                 ctx.copyAsyncCommit();
                 accumulateValues(ctx, o, s, PREFILL_KEYS / 16, pf, bf, vTile, 0, stride, headDim);
@@ -382,20 +379,58 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * Fills {@code rows} rows of a tile at {@code tile[at]} with keys {@code kb..} of one KV head, a
-     * row per key, 16 bytes a work-item at a time ({@code item} of {@code items} taking part):
-     * asynchronous copies of f16 rows; int8 codes are scaled and packed to f16; rows past
-     * {@code keyEnd} are zero (finite, so that a masked key's zero weight stays zero).
+     * Starts a decode step's copies into stage {@code stage} of the pipeline: K and V rows as f16
+     * tiles, or an int8 pool's raw codes and row scales (converted when the step comes up).
      */
-    private static void loadTile(KernelContext ctx, int[] tile, int at, NativeArray pool, FloatArray scales, boolean int8, IntArray reqToToken,
-            int tableRow, int kvHeads, int kvHead, int kb, int keyEnd, int rows, int headDim, int stride, int item, int items, float[] x) {
+    private static void loadDecodeStep(KernelContext ctx, boolean int8, int stage, int[] slots, int[] kTiles, int[] vTiles, int[] kRaw,
+            int[] vRaw, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
+            int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
+        if (int8) {
+            int rawTile = DECODE_STEP * headDim / 4;
+            loadRaw(ctx, kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kScales, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vScales, slots, kvHeads, kvHead, headDim, lane);
+        } else {
+            int tile = DECODE_STEP * stride;
+            loadTile(ctx, kTiles, stage * tile, kPool, kScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
+                    KernelContext.WARP_SIZE, x);
+            loadTile(ctx, vTiles, stage * tile, vPool, vScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
+                    KernelContext.WARP_SIZE, x);
+        }
+    }
+
+    /**
+     * The pool slots of the rows a work-item copies in a tile of {@code rows} keys from {@code kb}
+     * ({@code item} of {@code items} taking part, {@code chunks} copies a row, rows * chunks a
+     * multiple of items): slots[k] for its k-th copy, -1 past {@code keyEnd}. Gathered before any
+     * copy starts, the table loads are in flight together: read inside the copy loop, each waited
+     * for the last (an asynchronous copy orders the memory accesses around it), a work-item paid
+     * the latency of a global load once per row, on every step.
+     */
+    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int rows, int chunks, int item,
+            int items) {
+        for (int k = 0; k < rows * chunks / items; k++) {
+            int r = (item + k * items) / chunks;
+            slots[k] = kb + r < keyEnd ? reqToToken.get(tableRow + kb + r) : -1;
+        }
+    }
+
+    /**
+     * Fills {@code rows} rows of a tile at {@code tile[at]} with keys {@code kb..} of one KV head, a
+     * row per key, 16 bytes a work-item at a time ({@code item} of {@code items} taking part, the
+     * rows' slots from {@link #gatherSlots} with {@code headDim / 8} chunks): asynchronous copies of
+     * f16 rows; int8 codes are scaled and packed to f16; rows past the keys are zero (finite, so
+     * that a masked key's zero weight stays zero).
+     */
+    private static void loadTile(KernelContext ctx, int[] tile, int at, NativeArray pool, FloatArray scales, boolean int8, int[] slots,
+            int kvHeads, int kvHead, int rows, int headDim, int stride, int item, int items, float[] x) {
         int chunks = headDim / 8;
-        for (int i = item; i < rows * chunks; i += items) {
+        for (int k = 0; k < rows * chunks / items; k++) {
+            int i = item + k * items;
             int r = i / chunks;
             int c = i % chunks;
             int to = at + r * stride + c * 4;
-            if (kb + r < keyEnd) {
-                int slot = reqToToken.get(tableRow + kb + r);
+            int slot = slots[k];
+            if (slot >= 0) {
                 int src = (slot * kvHeads + kvHead) * headDim + c * 8;
                 if (int8) {
                     pool.getFloats(src, x, 0, 8);
@@ -418,19 +453,20 @@ public final class TensorCoreAttention {
 
     /**
      * Starts copying a decode step's 16 rows of int8 codes, raw, into {@code raw[at..]} (16 codes an
-     * asynchronous copy, rows of headDim / 4 ints), and puts each row's scale in
-     * {@code rowScales[scaleAt..]}, so that converting them later waits on no global load; rows past
-     * {@code keyEnd} are zero.
+     * asynchronous copy, rows of headDim / 4 ints; the rows' slots from {@link #gatherSlots} with
+     * {@code headDim / 16} chunks), and puts each row's scale in {@code rowScales[scaleAt..]}, so
+     * that converting them later waits on no global load; rows past the keys are zero.
      */
     private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, FloatArray scales,
-            IntArray reqToToken, int tableRow, int kvHeads, int kvHead, int kb, int keyEnd, int headDim, int lane) {
+            int[] slots, int kvHeads, int kvHead, int headDim, int lane) {
         int chunks = headDim / 16;
-        for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
+        for (int k = 0; k < DECODE_STEP * chunks / KernelContext.WARP_SIZE; k++) {
+            int i = lane + k * KernelContext.WARP_SIZE;
             int r = i / chunks;
             int c = i % chunks;
             int to = at + r * (headDim / 4) + c * 4;
-            if (kb + r < keyEnd) {
-                int slot = reqToToken.get(tableRow + kb + r);
+            int slot = slots[k];
+            if (slot >= 0) {
                 ctx.copyAsync(raw, to, pool, (slot * kvHeads + kvHead) * headDim + c * 16);
                 if (c == 0) {
                     rowScales[scaleAt + r] = scales.get(slot * kvHeads + kvHead);
