@@ -36,8 +36,8 @@ for s in $stages; do
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
         --select-class io.lightllm.kernels.MatmulTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --only matmul,attention --batches 1,16,64,256 \
-        --contexts 1024,4096,8192 --square 4096 --prefill 512,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
+        --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
     bench)
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --tokens 64 --batches 1,16,64 \
