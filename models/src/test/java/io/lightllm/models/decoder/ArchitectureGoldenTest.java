@@ -41,6 +41,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>qwen (v1, modeling_qwen.py): renamed config keys, stacked c_attn with bias, w2 as the gate;</li>
  *   <li>chatglm2 (modeling_chatglm.py): 2 multi-query groups, rotary on half of each head in interleaved pairs;</li>
  *   <li>internlm (modeling_internlm.py): q/k/v/o biases;</li>
+ *   <li>baichuan7b (Baichuan-7B's modeling_baichuan.py): W_pack with rotary, the BaiChuanForCausalLM class name;</li>
  *   <li>baichuan13b / baichuan2_13b (each 13B's modeling_baichuan.py): W_pack with ALiBi, and Baichuan2's
  *       normalised head rows.</li>
  * </ul>
@@ -62,6 +63,7 @@ class ArchitectureGoldenTest {
             out.add(Arguments.of(device, "qwen", true, Architectures.QWEN));
             out.add(Arguments.of(device, "chatglm2", true, Architectures.CHATGLM2));
             out.add(Arguments.of(device, "internlm", true, Architectures.INTERNLM));
+            out.add(Arguments.of(device, "baichuan7b", true, Architectures.BAICHUAN_7B));
             out.add(Arguments.of(device, "baichuan13b", true, Architectures.BAICHUAN_13B));
             out.add(Arguments.of(device, "baichuan2_13b", true, Architectures.BAICHUAN2_13B));
         }
