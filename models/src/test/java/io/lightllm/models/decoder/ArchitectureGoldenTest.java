@@ -41,6 +41,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  *   <li>qwen (v1, modeling_qwen.py): renamed config keys, stacked c_attn with bias, w2 as the gate;</li>
  *   <li>chatglm2 (modeling_chatglm.py): 2 multi-query groups, rotary on half of each head in interleaved pairs;</li>
  *   <li>internlm (modeling_internlm.py): q/k/v/o biases;</li>
+ *   <li>baichuan7b (Baichuan-7B's modeling_baichuan.py): W_pack with rotary, the BaiChuanForCausalLM class name;</li>
+ *   <li>baichuan2_7b (Baichuan2-7B's modeling_baichuan.py): W_pack with rotary and the normalised head rows (NormHead);</li>
  *   <li>baichuan13b / baichuan2_13b (each 13B's modeling_baichuan.py): W_pack with ALiBi, and Baichuan2's
  *       normalised head rows.</li>
  * </ul>
@@ -62,6 +64,8 @@ class ArchitectureGoldenTest {
             out.add(Arguments.of(device, "qwen", true, Architectures.QWEN));
             out.add(Arguments.of(device, "chatglm2", true, Architectures.CHATGLM2));
             out.add(Arguments.of(device, "internlm", true, Architectures.INTERNLM));
+            out.add(Arguments.of(device, "baichuan7b", true, Architectures.BAICHUAN_7B));
+            out.add(Arguments.of(device, "baichuan2_7b", true, Architectures.BAICHUAN2_7B));
             out.add(Arguments.of(device, "baichuan13b", true, Architectures.BAICHUAN_13B));
             out.add(Arguments.of(device, "baichuan2_13b", true, Architectures.BAICHUAN2_13B));
         }
@@ -93,14 +97,15 @@ class ArchitectureGoldenTest {
 
     @Test
     void theRealBaichuanConfigsPickTheirDeclarations() {
-        assertSame(Architectures.BAICHUAN_13B, baichuan(5120, 64000), "Baichuan-13B");
-        assertSame(Architectures.BAICHUAN2_13B, baichuan(5120, 125696), "Baichuan2-13B");
-        assertSame(Architectures.BAICHUAN2_7B, baichuan(4096, 125696), "Baichuan2-7B");
+        assertSame(Architectures.BAICHUAN_7B, baichuan("baichuan7b", 4096, 64000), "Baichuan-7B");
+        assertSame(Architectures.BAICHUAN2_7B, baichuan("baichuan2_7b", 4096, 125696), "Baichuan2-7B");
+        assertSame(Architectures.BAICHUAN_13B, baichuan("baichuan13b", 5120, 64000), "Baichuan-13B");
+        assertSame(Architectures.BAICHUAN2_13B, baichuan("baichuan2_13b", 5120, 125696), "Baichuan2-13B");
     }
 
-    /** The 13B fixture's config.json with the published width and vocabulary (the keys the choice reads). */
-    private static Architecture baichuan(int hidden, int vocab) {
-        ObjectNode json = (ObjectNode) JsonFields.read(SharedData.madeFixture("baichuan13b").resolve("config.json"));
+    /** A fixture's config.json with the published width and vocabulary (the keys the choice reads). */
+    private static Architecture baichuan(String fixture, int hidden, int vocab) {
+        ObjectNode json = (ObjectNode) JsonFields.read(SharedData.madeFixture(fixture).resolve("config.json"));
         json.put("hidden_size", hidden).put("vocab_size", vocab).put("num_attention_heads", hidden / 128);
         return Architectures.of(Architectures.readConfig(json, "config"));
     }
