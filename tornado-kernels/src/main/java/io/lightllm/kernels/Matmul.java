@@ -126,10 +126,13 @@ public final class Matmul {
     /**
      * The GEMV kernels' shared part: leaves in partial[r * localSize + teamStart] the dot product
      * of a's row (group y * GEMV_ROWS + r) with w's row of the team's column ({@link #gemvReduce}).
-     * {@code w} is read with getFloat, so an int8 array yields its codes.
+     * {@code w} is read with getFloat(s), so an int8 array yields its codes.
      */
     static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns) {
         float[] acc = new float[GEMV_ROWS];
+        float[] wRun0 = new float[8];
+        float[] wRun1 = new float[8];
+        float[] x = new float[8];
         int size = ctx.localGroupSizeX;
         int team = size / columns;
         int lid = ctx.localIdx;
@@ -140,7 +143,36 @@ public final class Matmul {
         for (int r = 0; r < GEMV_ROWS; r++) {
             acc[r] = 0f;
         }
-        if (col < n) {
+        if (col < n && k % 8 == 0) {
+            // rows of whole 8-element runs: each item loads 8 consecutive weights at once (16 bytes of
+            // bf16/f16, 8 of int8, 32 of f32) and the matching 8 activations, two runs in flight;
+            // element by element a warp had 4 loads of 1-4 bytes in flight, far too few to stream
+            int base = col * k;
+            int step = 8 * team;
+            int i = 8 * lane;
+            for (; i + step < k; i += 2 * step) {
+                w.getFloats(base + i, wRun0, 0, 8);
+                w.getFloats(base + i + step, wRun1, 0, 8);
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    if (r < rows) {
+                        int at = (row0 + r) * k + i;
+                        a.getFloats(at, x, 0, 8);
+                        float s = dot8(wRun0, x);
+                        a.getFloats(at + step, x, 0, 8);
+                        acc[r] += s + dot8(wRun1, x);
+                    }
+                }
+            }
+            if (i < k) {
+                w.getFloats(base + i, wRun0, 0, 8);
+                for (int r = 0; r < GEMV_ROWS; r++) {
+                    if (r < rows) {
+                        a.getFloats((row0 + r) * k + i, x, 0, 8);
+                        acc[r] += dot8(wRun0, x);
+                    }
+                }
+            }
+        } else if (col < n) {
             int base = col * k;
             int i = lane;
             // four independent weight loads per item in flight: a GEMV is bound by memory latency
@@ -167,6 +199,13 @@ public final class Matmul {
             }
         }
         gemvReduce(ctx, partial, acc, rows, team);
+    }
+
+    /** u · v over 8 elements, as two independent chains. */
+    private static float dot8(float[] u, float[] v) {
+        float s0 = u[0] * v[0] + u[1] * v[1] + u[2] * v[2] + u[3] * v[3];
+        float s1 = u[4] * v[4] + u[5] * v[5] + u[6] * v[6] + u[7] * v[7];
+        return s0 + s1;
     }
 
     /**

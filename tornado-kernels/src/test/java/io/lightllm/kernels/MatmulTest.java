@@ -76,12 +76,17 @@ class MatmulTest {
     }
 
     private static void checkGemv(Device device, int local) {
-        // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one
+        // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one; k = 37 element by element,
+        // k = 64 and 456 in runs of 8 (456: runs left over past the pairs a team takes at once)
         for (int columns : gemvColumns(local)) {
             for (int m : new int[] {1, M}) {
-                for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                    checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, columns,
-                            device.id() + " gemv " + local + "/" + columns + " m=" + m + " " + dtype);
+                for (int k : new int[] {K, 64, 456}) {
+                    for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                        checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, k, columns,
+                                device.id() + " gemv " + local + "/" + columns + " m=" + m + " k=" + k + " " + dtype);
+                    }
+                    checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(m, N, local, columns), m, k, m == 1, columns,
+                            device.id() + " int8 gemv " + local + "/" + columns + " m=" + m + " k=" + k);
                 }
             }
         }
@@ -90,24 +95,34 @@ class MatmulTest {
     /** {@code columns}: the GEMV kernels' columns per group; null for the tiled kernels, which lack the argument. */
     private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, Integer columns,
             String what) {
-        FloatArray a = TensorAssert.random(m * K, 1f, 1);
-        NativeArray w = weights(dtype, N * K, 2);
+        checkFloatKernel(device, kernel, grid, dtype, withBias, m, K, columns, what);
+    }
+
+    private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, int k,
+            Integer columns, String what) {
+        FloatArray a = TensorAssert.random(m * k, 1f, 1);
+        NativeArray w = weights(dtype, N * k, 2);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
-        MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, K);
+        MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, k);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
-        Object[] args = {out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias, m, N, K, columns};
+        Object[] args = {out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias, m, N, k, columns};
         device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args);
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, what);
     }
 
     private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, boolean withBias, Integer columns, String what) {
-        FloatArray a = TensorAssert.random(m * K, 1f, 4);
-        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 5), N, K);
+        checkInt8Kernel(device, kernel, grid, m, K, withBias, columns, what);
+    }
+
+    private static void checkInt8Kernel(Device device, KernelRef kernel, Grid grid, int m, int k, boolean withBias, Integer columns,
+            String what) {
+        FloatArray a = TensorAssert.random(m * k, 1f, 4);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 5), N, k);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 6) : null;
-        MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, m, N, K);
+        MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, m, N, k);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
         Object[] args = {out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()), withBias ? device.upload(bias) : out,
-            withBias, m, N, K, columns};
+            withBias, m, N, k, columns};
         device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args);
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, device.id() + " " + what);
     }
