@@ -40,6 +40,7 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
+    public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
 
     private Matmul() {
     }
@@ -311,8 +312,7 @@ public final class Matmul {
             throw new IllegalArgumentException("the tensor-core matmul needs k to be a multiple of 8, got " + k);
         }
         checkShapes(out, a, w, bias, m, n, k);
-        long groups = (long) ((m + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE) * ((n + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE);
-        device.launch(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, Grid.groups(groups, TensorCoreMatmul.LOCAL), out, a, w,
+        device.launch(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, tensorCoreGrid(m, n), out, a, w,
                 bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32);
     }
 
@@ -324,10 +324,18 @@ public final class Matmul {
         DeviceBuffer b = bias == null ? out : bias;
         if (useGemv(device, m)) {
             device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
+        } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
+            device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32);
         } else {
             device.launch(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
                     m, n, k);
         }
+    }
+
+    /** The grid of the tensor-core kernels: a group of {@link TensorCoreMatmul#LOCAL} per 128 x 128 tile of out[m, n]. */
+    public static Grid tensorCoreGrid(int m, int n) {
+        int tile = TensorCoreMatmul.TILE;
+        return Grid.groups((long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile), TensorCoreMatmul.LOCAL);
     }
 
     /** The grid of the tiled kernels: tile x tile groups covering out[m, n], x along n. */

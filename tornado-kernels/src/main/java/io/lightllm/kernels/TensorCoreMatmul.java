@@ -1,5 +1,6 @@
 package io.lightllm.kernels;
 
+import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
@@ -12,8 +13,10 @@ import io.lightllm.tornado.api.NativeArray;
  * as 4 x 4 MMA tiles, walking k in steps of 32 through {@link #STAGES} stages of local tiles: the
  * next steps' tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
  *
- * <p>One body, two entry points: the weight type picks the MMA instruction, and as a constant it
- * keeps that choice out of the inner loop.
+ * <p>One body, three entry points: the weight type picks the MMA instruction, and as a constant it
+ * keeps that choice out of the inner loop. Int8 weights (per-output-channel scales, {@link Matmul#quantizeInt8})
+ * run as bf16: their codes are exact in bf16, widened as they are loaded, and the scale multiplies each
+ * column's sum once in the epilogue, so the weights cross memory at one byte each.
  */
 public final class TensorCoreMatmul {
     /** Rows (of a) and columns (rows of w) of a work-group's output tile. */
@@ -33,20 +36,26 @@ public final class TensorCoreMatmul {
 
     public static void matmulBf16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat) {
-        matmul(ctx, out, a, w, bias, hasBias, m, n, k, aFloat, true);
+        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, true);
     }
 
     public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat) {
-        matmul(ctx, out, a, w, bias, hasBias, m, n, k, aFloat, false);
+        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, false);
+    }
+
+    /** Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16. */
+    public static void matmulInt8(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int m, int n, int k, boolean aFloat) {
+        matmul(ctx, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, true);
     }
 
     /**
      * Group index {@code tileRow * ceil(n / 128) + tileColumn}. k must be a multiple of 8 (16-byte
      * chunks of w's rows); rows and columns past m and n are zero in the tiles and not written.
      */
-    private static void matmul(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m, int n,
-            int k, boolean aFloat, boolean bf16) {
+    private static void matmul(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, boolean int8, FloatArray scales, FloatArray bias,
+            boolean hasBias, int m, int n, int k, boolean aFloat, boolean bf16) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] af = new int[16];
@@ -65,7 +74,7 @@ public final class TensorCoreMatmul {
         // newest STAGES - 2 groups are done" always means "this step's tiles are in"
         for (int p = 0; p < STAGES - 1; p++) {
             if (p < steps) {
-                loadStage(ctx, aTile, wTile, p * STAGE, a, w, m, n, k, row0, col0, p * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, p * STAGE, a, w, int8, m, n, k, row0, col0, p * STEP, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
         }
@@ -75,7 +84,7 @@ public final class TensorCoreMatmul {
             ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
             int ahead = step + STAGES - 1;
             if (ahead < steps) {
-                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, a, w, m, n, k, row0, col0, ahead * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, a, w, int8, m, n, k, row0, col0, ahead * STEP, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
             for (int ni = 0; ni < 4; ni++) {
@@ -102,8 +111,10 @@ public final class TensorCoreMatmul {
         for (int p = 0; p < 32; p++) {
             int row = rowBase + 16 * (p / 8) + 8 * (p % 2);
             int col = colBase + 8 * ((p / 2) % 4);
-            float v0 = acc[2 * p] + (hasBias && col < n ? bias.get(col) : 0f);
-            float v1 = acc[2 * p + 1] + (hasBias && col + 1 < n ? bias.get(col + 1) : 0f);
+            float s0 = int8 && col < n ? scales.get(col) : 1f;
+            float s1 = int8 && col + 1 < n ? scales.get(col + 1) : 1f;
+            float v0 = acc[2 * p] * s0 + (hasBias && col < n ? bias.get(col) : 0f);
+            float v1 = acc[2 * p + 1] * s1 + (hasBias && col + 1 < n ? bias.get(col + 1) : 0f);
             if (row < m && col < n) {
                 out.set(row * n + col, v0);
                 if (col + 1 < n) {
@@ -116,10 +127,11 @@ public final class TensorCoreMatmul {
     /**
      * Fills one stage: the 128 x 32 tiles of a (rows row0..) and w (rows col0..) from column k0, in
      * 16-byte chunks of 8 values, two of each tile per work-item. 16-bit a and w go by asynchronous
-     * copy; f32 a is rounded to the weights' type on the way; chunks past m, n or k are zero.
+     * copy; f32 a is rounded to the weights' type on the way, int8 codes widened to bf16 (exactly);
+     * chunks past m, n or k are zero.
      */
-    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int stage, NativeArray a, NativeArray w, int m, int n, int k,
-            int row0, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
+    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int stage, NativeArray a, NativeArray w, boolean int8, int m,
+            int n, int k, int row0, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
         for (int i = ctx.localIdx; i < TILE * 4; i += LOCAL) {
             int r = i / 4;
             int c = i % 4;
@@ -139,7 +151,12 @@ public final class TensorCoreMatmul {
                     aTile[at + j] = 0;
                 }
             }
-            if (col0 + r < n && kk < k) {
+            if (col0 + r < n && kk < k && int8) {
+                w.getFloats((col0 + r) * k + kk, x, 0, 8);
+                for (int j = 0; j < 4; j++) {
+                    wTile[at + j] = KMath.packBf16x2(x[2 * j], x[2 * j + 1]);
+                }
+            } else if (col0 + r < n && kk < k) {
                 ctx.copyAsync(wTile, at, w, (col0 + r) * k + kk);
             } else {
                 for (int j = 0; j < 4; j++) {

@@ -163,6 +163,39 @@ class MatmulTest {
         }
     }
 
+    /**
+     * The tensor-core matmul over int8 weights, on the JVM and every accelerator: the codes are exact
+     * in bf16 and each column's scale multiplies its sum, so the reference is the product of the
+     * bf16-rounded activations and the dequantised weights, within the tensor-core bound above.
+     */
+    @Test
+    void tensorCoreInt8MatmulMatchesTheProductOfRoundedActivations() {
+        int m = 130, n = 136, k = 72;
+        java.util.List<Device> devices = new java.util.ArrayList<>(java.util.List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        FloatArray a = TensorAssert.random(m * k, 1f, 94);
+        FloatArray bias = TensorAssert.random(n, 1f, 95);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 96), n, k);
+        BFloat16Array rounded = BFloat16Array.allocate(m * k);
+        FloatArray roundedF32 = FloatArray.allocate(m * k);
+        for (int i = 0; i < m * k; i++) {
+            rounded.set(i, a.get(i));
+            roundedF32.set(i, rounded.getFloat(i));
+        }
+        for (Device device : devices) {
+            for (boolean withBias : new boolean[] {false, true}) {
+                MatmulReference ref = MatmulReference.of(roundedF32, q.weights(), q.scales(), withBias ? bias : null, m, n, k);
+                for (NativeArray input : new NativeArray[] {a, rounded}) {
+                    DeviceBuffer out = device.allocate(DType.F32, m * n);
+                    device.launch(Matmul.MATMUL_TC_INT8, Matmul.tensorCoreGrid(m, n), out, device.upload(input), device.upload(q.weights()),
+                            device.upload(q.scales()), withBias ? device.upload(bias) : out, withBias, m, n, k, input.dtype() == DType.F32);
+                    assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
+                            device.id() + " tensor cores, int8 weights, " + input.dtype() + " activations" + (withBias ? ", bias" : ""));
+                }
+            }
+        }
+    }
+
     @Test
     void quantisationIsSymmetricPerRowWithinHalfAStep() {
         int rows = 5, cols = 40;

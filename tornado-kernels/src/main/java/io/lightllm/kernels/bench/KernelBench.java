@@ -165,7 +165,7 @@ public final class KernelBench {
                     time("matmul bf16 (Java tensor cores)", square + "^3", 0, flops, () -> launchJavaTensorCores(out, a, w, square, square, square));
                     // both operands bf16: the GEMM itself, against the vendor's (cuBLAS) where there is one
                     DeviceBuffer a16 = sc.random(DType.BF16, (long) square * square);
-                    io.lightllm.tornado.runtime.Grid grid = tensorCoreGrid(square, square);
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tensorCoreGrid(square, square);
                     time("matmul bf16*bf16 (vendor)", square + "^3", 0, flops,
                             () -> device.launch(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false));
                     time("matmul bf16*bf16 (Java tensor cores)", square + "^3", 0, flops,
@@ -181,14 +181,9 @@ public final class KernelBench {
 
     /** The Java tensor-core GEMM itself, past any vendor override, f32 activations. */
     private void launchJavaTensorCores(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, int m, int n, int k) {
-        device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, tensorCoreGrid(m, n), out, a, w, out, false, m, n, k, true);
+        device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, io.lightllm.kernels.Matmul.tensorCoreGrid(m, n), out, a, w, out, false, m, n, k, true);
     }
 
-    private static io.lightllm.tornado.runtime.Grid tensorCoreGrid(int m, int n) {
-        int tile = io.lightllm.kernels.TensorCoreMatmul.TILE;
-        return io.lightllm.tornado.runtime.Grid.groups((long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile),
-                io.lightllm.kernels.TensorCoreMatmul.LOCAL);
-    }
 
     /**
      * Decode attention over an f16 and an int8 Token Attention pool (bytes: K and V of every
