@@ -36,14 +36,15 @@ final class ServeBenchFlags {
         double timeout = f.number("request-timeout", 600, 1, 86400);
         Path out = f.has("out") ? Path.of(f.required("out")) : null;
         Path plot = f.has("plot") ? Path.of(f.required("plot")) : null;
+        int prefixLen = f.integer("prefix-len", 2000, 1, 1 << 20);
+        int prefixes = f.integer("num-prefixes", 1, 1, 1 << 16);
         f.checkAllRead();
         if (plot != null && !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
             throw new IllegalArgumentException("--plot names a PNG file (got '" + plot + "')");
         }
         double[] rates = rates(rate, sweep, concurrency);
         ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, concurrency, input, output, dataset,
-                context, seed, Duration.ofMillis((long) (timeout * 1000)), f.integer("prefix-len", 2000, 1, 1 << 20),
-                f.integer("num-prefixes", 1, 1, 1 << 16), datasetPath);
+                context, seed, Duration.ofMillis((long) (timeout * 1000)), prefixLen, prefixes, datasetPath);
         ServingBenchmark.Report report = ServingBenchmark.run(config, rates, System.out);
         if (out != null) {
             report.writeJson(out);

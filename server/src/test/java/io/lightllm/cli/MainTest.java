@@ -74,6 +74,19 @@ class MainTest {
         assertTrue(run("bench", "serve", "--help").out().contains("--request-rate"));
     }
 
+    /** The shared-prefix workload's flags are read (they were read after the check for unknown flags, which refused them). */
+    @Test
+    void benchServeTakesTheSharedPrefixFlags() throws java.io.IOException {
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            closed = s.getLocalPort();
+        }
+        Result r = run("bench", "serve", "--url", "http://127.0.0.1:" + closed, "--dataset", "shared-prefix", "--prefix-len", "20",
+                "--num-prefixes", "2", "--num-prompts", "2", "--input-len", "4", "--output-len", "2", "--request-rate", "inf");
+        assertTrue(!r.err().contains("unknown flag"), r.err());
+        assertTrue(r.err().contains("/v1/models"), "it went on to ask the server for its model: " + r.err());
+    }
+
     @Test
     void aBusyPortIsReportedBeforeTheModelLoads() throws java.io.IOException {
         try (java.net.ServerSocket busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {

@@ -146,6 +146,7 @@ final class Translator {
         for (ParallelLoops.Loop l : loops) {
             f.parallelInits.put(l.init(), l);
             f.parallelIncrements.put(l.increment(), l);
+            f.deepestLoop = Math.max(f.deepestLoop, l.dimension());
         }
         callStack.push(key(mm));
         translate(f);
@@ -179,6 +180,17 @@ final class Translator {
         final Map<String, List<Object>> entryStacks = new HashMap<>();
         final Map<Integer, ParallelLoops.Loop> parallelInits = new HashMap<>();
         final Map<Integer, ParallelLoops.Loop> parallelIncrements = new HashMap<>();
+        /** The nesting depth of the innermost @Parallel loop (0: one level). */
+        int deepestLoop;
+
+        /**
+         * The device axis of a @Parallel loop: the innermost loop is axis 0, where a GPU's
+         * consecutive threads (a warp) run, so that row-major accesses indexed by it coalesce;
+         * the backends reverse a parallel kernel's grid to match ({@link io.lightllm.tornado.runtime.Grid#reversed}).
+         */
+        int axis(ParallelLoops.Loop loop) {
+            return deepestLoop - loop.dimension();
+        }
         int line = -1;
 
         Frame(String prefix, MethodModel method, CodeModel code, Var returnVar, String returnLabel) {
@@ -416,7 +428,7 @@ final class Translator {
                 Expr x = expr(f, v);
                 ParallelLoops.Loop loop = f.parallelInits.get(index);
                 if (loop != null) {
-                    x = new Binary("+", x, new Binary("*", call("globalId", Type.INT, new Const(loop.dimension(), Type.INT)),
+                    x = new Binary("+", x, new Binary("*", call("globalId", Type.INT, new Const(f.axis(loop), Type.INT)),
                             new Const(loop.step(), Type.INT), Type.INT), Type.INT);
                 }
                 emit(stack, new Assign(f.local(s.slot(), Type.of(s.typeKind())), x));
@@ -425,7 +437,7 @@ final class Translator {
                 Var v = f.local(inc.slot(), Type.INT);
                 ParallelLoops.Loop loop = f.parallelIncrements.get(index);
                 Expr step = loop == null ? new Const(inc.constant(), Type.INT)
-                        : new Binary("*", call("globalSize", Type.INT, new Const(loop.dimension(), Type.INT)),
+                        : new Binary("*", call("globalSize", Type.INT, new Const(f.axis(loop), Type.INT)),
                                 new Const(loop.step(), Type.INT), Type.INT);
                 emit(stack, new Assign(v, new Binary("+", v, step, Type.INT)));
             }

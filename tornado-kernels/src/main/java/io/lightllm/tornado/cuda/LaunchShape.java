@@ -8,8 +8,9 @@ import java.util.Arrays;
  *
  * <p>CUDA needs a block size where OpenCL can pick one. An explicit kernel gets exactly the
  * grid's work-groups. A {@code @Parallel} kernel is a grid-stride loop that is correct for any
- * number of threads, so when the grid has no local sizes a block of 256 (1D), 16x16 (2D) or
- * 8x8x4 (3D) threads is used and the block count rounded up; block counts are capped at the
+ * number of threads; its grid is launched reversed ({@link Grid#reversed}: the innermost loop on x,
+ * where a warp's consecutive threads run), and when the grid has no local sizes a block of 256 (1D),
+ * 32x8 (2D) or 32x4x2 (3D) threads is used, a warp along the innermost loop, and the block count rounded up; block counts are capped at the
  * hardware limits and so that the total thread count of a dimension fits an int (the generated
  * code computes indices and strides in int). A serial kernel runs as one thread.
  */
@@ -26,11 +27,14 @@ record LaunchShape(int gridX, int gridY, int gridZ, int blockX, int blockY, int 
 
     /** CUDA's block size limits per dimension (every architecture since compute capability 2.0). */
     private static final int[] MAX_BLOCK = {1024, 1024, 64};
-    private static final long[][] DEFAULT_BLOCKS = {{256}, {16, 16}, {8, 8, 4}};
+    private static final long[][] DEFAULT_BLOCKS = {{256}, {32, 8}, {32, 4, 2}};
 
     static LaunchShape of(Grid grid, Kind kind, int maxThreadsPerBlock, long[] maxGridBlocks, String where) {
         if (kind == Kind.SERIAL) {
             return new LaunchShape(1, 1, 1, 1, 1, 1);
+        }
+        if (kind == Kind.PARALLEL) {
+            grid = grid.reversed();
         }
         int dims = grid.dimensions();
         long[] block = new long[3];

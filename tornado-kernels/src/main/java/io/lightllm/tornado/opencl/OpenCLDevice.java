@@ -10,6 +10,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.compiler.KernelCompiler;
+import io.lightllm.tornado.compiler.KernelScan;
 import io.lightllm.tornado.compiler.KernelSource;
 import io.lightllm.tornado.compiler.Target;
 import io.lightllm.tornado.runtime.Device;
@@ -190,7 +191,9 @@ public final class OpenCLDevice extends Device {
             throw new IllegalArgumentException(kernel + " uses warp operations, which OpenCL emulates for work-groups of a multiple of "
                     + KernelContext.WARP_SIZE + " up to " + Target.WARP_EMULATION_MAX_ITEMS + " items, not " + items);
         }
-        launch(compiled, kernel.name(), grid, args);
+        // a @Parallel kernel's innermost loop is the device's first axis (Grid.reversed)
+        boolean parallel = !kernel.usesContext() && KernelScan.hasParallelLoops(kernel.method());
+        launch(compiled, kernel.name(), parallel ? grid.reversed() : grid, args);
     }
 
     private Target target;

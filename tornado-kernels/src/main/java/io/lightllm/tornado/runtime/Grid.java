@@ -51,6 +51,23 @@ public record Grid(long[] global, long[] local) {
         return new Grid(global, sizes);
     }
 
+    /**
+     * This grid with its dimensions in reverse order, as the GPU backends launch a {@code @Parallel}
+     * kernel: a grid names its dimensions outermost loop first, and the innermost loop runs on the
+     * device's first axis, where consecutive work-items are consecutive threads of a warp.
+     */
+    public Grid reversed() {
+        long[] g = new long[global.length];
+        long[] l = local == null ? null : new long[local.length];
+        for (int d = 0; d < global.length; d++) {
+            g[d] = global[global.length - 1 - d];
+            if (l != null) {
+                l[d] = local[local.length - 1 - d];
+            }
+        }
+        return new Grid(g, l);
+    }
+
     public int dimensions() {
         return global.length;
     }

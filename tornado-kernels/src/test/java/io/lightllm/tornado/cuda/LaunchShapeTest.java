@@ -25,8 +25,15 @@ class LaunchShapeTest {
     void parallelKernelsGetDefaultBlocksAndRoundTheGridUp() {
         assertEquals(new LaunchShape(4, 1, 1, 256, 1, 1), shape(Grid.of(1000), Kind.PARALLEL));
         assertEquals(new LaunchShape(1, 1, 1, 256, 1, 1), shape(Grid.of(1), Kind.PARALLEL));
-        assertEquals(new LaunchShape(19, 33, 1, 16, 16, 1), shape(Grid.of(300, 517), Kind.PARALLEL));
-        assertEquals(new LaunchShape(2, 3, 3, 8, 8, 4), shape(Grid.of(9, 17, 9), Kind.PARALLEL));
+        // reversed: the innermost loop (the grid's last dimension) on x, a warp of 32 along it
+        assertEquals(new LaunchShape(17, 38, 1, 32, 8, 1), shape(Grid.of(300, 517), Kind.PARALLEL));
+        assertEquals(new LaunchShape(1, 5, 5, 32, 4, 2), shape(Grid.of(9, 17, 9), Kind.PARALLEL));
+    }
+
+    @Test
+    void parallelGridsAreLaunchedInnermostLoopFirstAndExplicitOnesAsGiven() {
+        assertEquals(new LaunchShape(2, 50, 1, 64, 2, 1), shape(Grid.of(100, 128).local(2, 64), Kind.PARALLEL));
+        assertEquals(new LaunchShape(50, 2, 1, 2, 64, 1), shape(Grid.of(100, 128).local(2, 64), Kind.EXPLICIT));
     }
 
     @Test
@@ -46,7 +53,7 @@ class LaunchShapeTest {
     void gridStrideGridsAreCappedSoIndicesFitAnInt() {
         LaunchShape s = shape(Grid.of(1L << 40), Kind.PARALLEL);
         assertTrue((long) s.gridX() * s.blockX() <= Integer.MAX_VALUE, s.toString());
-        LaunchShape tall = shape(Grid.of(16, 10_000_000), Kind.PARALLEL);
+        LaunchShape tall = shape(Grid.of(10_000_000, 16), Kind.PARALLEL); // the outer loop runs on y
         assertEquals(65535, tall.gridY());
     }
 
