@@ -14,13 +14,15 @@ import io.lightllm.tornado.runtime.KernelRef;
 /**
  * The kernels a vision encoder (a ViT such as CLIP's) needs beyond the language model's: its token
  * sequence assembled from patch embeddings, attention in which every token of an image sees every other
- * (no causal mask, no KV pool), and image features placed into a prompt's token embeddings.
+ * (no causal mask, no KV pool), a resampler's cross-attention of learned queries over an image's tokens
+ * (Qwen-VL), and image features placed into a prompt's token embeddings.
  */
 public final class Vision {
     public static final KernelRef ASSEMBLE = KernelRef.of(Vision.class, "assembleTokens");
     public static final KernelRef ATTENTION = KernelRef.of(Vision.class, "imageAttention");
     public static final KernelRef ATTENTION_D64 = KernelRef.of(Vision.class, "imageAttentionD64");
     public static final KernelRef SCATTER = KernelRef.of(Vision.class, "scatterRows");
+    public static final KernelRef CROSS_ATTENTION = KernelRef.of(Vision.class, "crossAttention");
 
     private Vision() {
     }
@@ -128,6 +130,51 @@ public final class Vision {
         }
     }
 
+    /**
+     * Cross-attention of one set of queries, the same for every image, over each image's keys: out = softmax(q kᵀ ·
+     * scale) v per image and head. q is [queries, heads * headDim]; k and v [images * keys, heads * headDim]; out
+     * [images * queries, heads * headDim]. A work-item per (image, query, head) scores its query against every key
+     * of its image with an online softmax, its running weighted sum of values kept in its own slice of out
+     * (rescaled when the maximum grows), divided by the sum at the end. Qwen-VL's Resampler: 256 queries over 1,024
+     * patches of an image.
+     */
+    public static void crossAttention(FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int queries, int keys, int heads,
+            int headDim, float scale) {
+        for (@Parallel int item = 0; item < images * queries * heads; item++) {
+            int head = item % heads;
+            int row = item / heads;
+            int image = row / queries;
+            int query = row - image * queries;
+            int width = heads * headDim;
+            int qo = query * width + head * headDim;
+            int oo = row * width + head * headDim;
+            for (int d = 0; d < headDim; d++) {
+                out.set(oo + d, 0f);
+            }
+            float max = Float.NEGATIVE_INFINITY;
+            float sum = 0f;
+            for (int j = 0; j < keys; j++) {
+                int ko = (image * keys + j) * width + head * headDim;
+                float s = 0f;
+                for (int d = 0; d < headDim; d++) {
+                    s += q.get(qo + d) * k.get(ko + d);
+                }
+                s = s * scale;
+                float next = KMath.max(max, s);
+                float correction = KMath.exp(max - next);
+                float p = KMath.exp(s - next);
+                sum = sum * correction + p;
+                for (int d = 0; d < headDim; d++) {
+                    out.set(oo + d, out.get(oo + d) * correction + p * v.get(ko + d));
+                }
+                max = next;
+            }
+            for (int d = 0; d < headDim; d++) {
+                out.set(oo + d, out.get(oo + d) / sum);
+            }
+        }
+    }
+
     /** out[rowsOf[i]] = rows[i] for i < n: image features put in place of their tokens' embeddings. */
     public static void scatterRows(FloatArray out, FloatArray rows, IntArray rowsOf, int n, int dim) {
         for (@Parallel int i = 0; i < n; i++) {
@@ -164,6 +211,20 @@ public final class Vision {
         int queryTiles = (seq + QUERY_TILE - 1) / QUERY_TILE;
         device.launch(headDim == 64 ? ATTENTION_D64 : ATTENTION, Grid.groups((long) images * heads * queryTiles, QUERY_TILE), out, q, k, v, images, seq, heads, headDim,
                 (float) (1.0 / Math.sqrt(headDim)), queryTiles);
+    }
+
+    public static void launchCrossAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int images, int queries,
+            int keys, int heads, int headDim) {
+        Shapes.positive(images * queries * heads, "work items");
+        Shapes.positive(keys, "keys");
+        int width = heads * headDim;
+        Shapes.intIndexable((long) images * Math.max(queries, keys) * width, "k/v/out");
+        Shapes.atLeast(q, (long) queries * width, "q");
+        Shapes.atLeast(k, (long) images * keys * width, "k");
+        Shapes.atLeast(v, (long) images * keys * width, "v");
+        Shapes.atLeast(out, (long) images * queries * width, "out");
+        device.launch(CROSS_ATTENTION, Grid.of(images * queries * heads), out, q, k, v, images, queries, keys, heads, headDim,
+                (float) (1.0 / Math.sqrt(headDim)));
     }
 
     public static void launchScatter(Device device, DeviceBuffer out, DeviceBuffer rows, DeviceBuffer rowsOf, int n, int dim) {

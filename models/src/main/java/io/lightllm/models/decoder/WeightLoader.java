@@ -132,6 +132,22 @@ public final class WeightLoader implements AutoCloseable {
         return own(device.upload(all));
     }
 
+    /**
+     * A linear layer [out, in] (and bias, or null) of values the caller derived from stored tensors, in f32: a
+     * matrix stored transposed (Qwen-VL's {@code x @ proj}), or rows of a fused projection in another order.
+     */
+    public Linear derivedLinear(FloatArray weight, FloatArray bias, int out, int in) {
+        if (weight.getSize() != out * in || (bias != null && bias.getSize() != out)) {
+            throw new IllegalArgumentException("a derived linear layer [" + out + ", " + in + "] of " + weight.getSize() + " values");
+        }
+        return new Linear(new Linear.Dense(own(device.upload(weight))), bias == null ? null : own(device.upload(bias)), out, in);
+    }
+
+    /** Values the caller derived from stored tensors (an interpolated position table), in f32, on the device. */
+    public DeviceBuffer derived(FloatArray values) {
+        return own(device.upload(values));
+    }
+
     /** A vector (norm weight or bias) in its stored dtype. */
     public DeviceBuffer vector(String name) {
         Tensor t = source.get(name);
