@@ -124,6 +124,7 @@ final class ChatCompletionsHandler implements Handler {
         }
         StringBuilder text = new StringBuilder(), placeholders = new StringBuilder();
         List<Map<String, Object>> parts = new ArrayList<>();
+        int imagesInMessage = 0;
         for (int i = 0; i < c.size(); i++) {
             JsonNode part = c.get(i);
             String type = part.path("type").asText("");
@@ -133,7 +134,7 @@ final class ChatCompletionsHandler implements Handler {
                 parts.add(JsonOut.obj("type", "text", "text", partText.textValue()));
             } else if (type.equals("image_url") && vision != null) {
                 images.add(vision.read(part, field + "[" + i + "]"));
-                placeholders.append(vision.placeholder()).append('\n');
+                placeholders.append(vision.placeholderLine(++imagesInMessage));
                 parts.add(JsonOut.obj("type", "image"));
             } else {
                 throw ApiException.unsupported(field, field + " parts must be {\"type\": \"text\", \"text\": \"...\"}"
