@@ -97,6 +97,30 @@ class QwenVlGoldenTest {
         }
     }
 
+    /**
+     * The shapes {@code --load-format dummy} makes for Qwen-VL (TensorShapes) are the ones the tower loads: the fixture's
+     * config with random weights encodes an image; the qwen-vl-chat preset (Qwen-VL-Chat's config.json) has its 9.66B
+     * parameters (the language model's 7.7B and the visual module's 1.94B).
+     */
+    @Test
+    void dummyWeightsHaveTheShapesTheTowerLoads() {
+        Path dir = SharedData.madeFixture("qwenvl");
+        try (CausalLM dummy = Models.dummy(dir.resolve("config.json").toString(), DType.BF16, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+            float[] features = ((LlavaModel) dummy.unwrap()).encode(List.of(new float[3 * 42 * 42]));
+            assertEquals(16 * 128, features.length);
+        }
+        var c = Models.dummyConfig("qwen-vl-chat");
+        assertEquals(Architectures.QWEN_VL, Architectures.of(c));
+        long all = 0, visual = 0;
+        for (var e : io.lightllm.models.decoder.TensorShapes.of(Architectures.QWEN_VL, c).entrySet()) {
+            long n = java.util.Arrays.stream(e.getValue()).reduce(1, (a, b) -> a * b);
+            all += n;
+            visual += e.getKey().startsWith("transformer.visual.") ? n : 0;
+        }
+        assertEquals(9.66e9, all, 0.01e9, "Qwen-VL-Chat's parameters");
+        assertEquals(1.94e9, visual, 0.01e9, "its visual module's");
+    }
+
     /** visual.py's transform (PIL bicubic to 42 x 42, ToTensor, Normalize), read from config.json's visual.image_size. */
     @Test
     void pixelValuesEqualThePublishedTransform() throws Exception {
