@@ -57,8 +57,11 @@ public final class WeightLoader implements AutoCloseable {
         return source.has(name);
     }
 
+    /** A stored tensor as it is, for a caller that derives weights from it ({@link #derivedLinear}); counted as loaded. */
     public Tensor tensor(String name) {
-        return source.get(name);
+        Tensor t = source.get(name);
+        onBytes.accept(t.data().byteSize());
+        return t;
     }
 
     /** A whole linear layer [out, in] and its bias, if it has one. */
@@ -133,10 +136,11 @@ public final class WeightLoader implements AutoCloseable {
     }
 
     /**
-     * A linear layer [out, in] (and bias, or null) of values the caller derived from stored tensors, in f32: a
-     * matrix stored transposed (Qwen-VL's {@code x @ proj}), or rows of a fused projection in another order.
+     * A linear layer [out, in] (and bias, or null) of values the caller derived from stored tensors (a matrix
+     * stored transposed, as Qwen-VL's {@code x @ proj}; rows of a fused projection in another order), the weight in
+     * the float dtype it is given in (the stored one, so nothing is widened on the device).
      */
-    public Linear derivedLinear(FloatArray weight, FloatArray bias, int out, int in) {
+    public Linear derivedLinear(NativeArray weight, FloatArray bias, int out, int in) {
         if (weight.getSize() != out * in || (bias != null && bias.getSize() != out)) {
             throw new IllegalArgumentException("a derived linear layer [" + out + ", " + in + "] of " + weight.getSize() + " values");
         }

@@ -11,8 +11,10 @@ import io.lightllm.models.decoder.Norm;
 import io.lightllm.models.decoder.WeightLoader;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -84,10 +86,11 @@ public final class QwenVisionTower implements VisionTower {
         if (kvProj == null && width != outDim) {
             throw new ModelLoadException(a + "kv_proj.weight is missing (width " + width + ", output_dim " + outDim + ")");
         }
-        FloatArray inW = weights.tensor(a + "attn.in_proj_weight").toFloat(), inB = weights.tensor(a + "attn.in_proj_bias").toFloat();
+        NativeArray inW = weights.tensor(a + "attn.in_proj_weight").view();
+        FloatArray inB = weights.tensor(a + "attn.in_proj_bias").toFloat();
         Linear[] pool = new Linear[3];
-        for (int part = 0; part < 3; part++) {
-            pool[part] = weights.derivedLinear(slice(inW, part * outDim * outDim, outDim * outDim), slice(inB, part * outDim, outDim), outDim, outDim);
+        for (int part = 0; part < 3; part++) { // nn.MultiheadAttention's in_proj: the q, k and v rows one after another
+            pool[part] = weights.derivedLinear(rows(inW, part * outDim, outDim, outDim), (FloatArray) rows(inB, part * outDim, outDim, 1), outDim, outDim);
         }
         poolQ = pool[0];
         poolK = pool[1];
@@ -98,11 +101,11 @@ public final class QwenVisionTower implements VisionTower {
         FloatArray posEmbed = weights.tensor(a + "pos_embed").toFloat();
         keyPositions = weights.derived(bicubic(posEmbed, outDim, grid));
         lnPost = Norm.load(NormKind.LAYER, weights, v + "ln_post", eps, outDim);
-        FloatArray p = weights.tensor(v + "proj").toFloat();
-        FloatArray transposed = FloatArray.allocate(outDim * outDim); // x @ proj is a linear layer of proj's transpose
+        NativeArray p = weights.tensor(v + "proj").view();
+        NativeArray transposed = NativeArray.allocate(p.dtype(), (long) outDim * outDim); // x @ proj: a linear layer of proj's transpose
         for (int i = 0; i < outDim; i++) {
             for (int j = 0; j < outDim; j++) {
-                transposed.set(j * outDim + i, p.get(i * outDim + j));
+                transposed.setFloat(j * outDim + i, p.getFloat(i * outDim + j));
             }
         }
         proj = weights.derivedLinear(transposed, null, outDim, outDim);
@@ -132,17 +135,18 @@ public final class QwenVisionTower implements VisionTower {
 
     /** A fused q/k/v projection whose rows are [heads, 3, headDim] (visual.py's VisualAttention) as three [heads * headDim] ones. */
     private static Linear[] perHeadQkv(WeightLoader weights, String prefix, int heads, int headDim, int in) {
-        FloatArray w = weights.tensor(prefix + ".weight").toFloat(), b = weights.tensor(prefix + ".bias").toFloat();
+        NativeArray w = weights.tensor(prefix + ".weight").view();
+        FloatArray b = weights.tensor(prefix + ".bias").toFloat();
         Linear[] out = new Linear[3];
         for (int part = 0; part < 3; part++) {
-            FloatArray pw = FloatArray.allocate(heads * headDim * in), pb = FloatArray.allocate(heads * headDim);
+            NativeArray pw = NativeArray.allocate(w.dtype(), (long) heads * headDim * in);
+            FloatArray pb = FloatArray.allocate(heads * headDim);
+            long row = (long) in * w.dtype().bytes();
             for (int h = 0; h < heads; h++) {
                 for (int d = 0; d < headDim; d++) {
                     int from = (h * 3 + part) * headDim + d, to = h * headDim + d;
                     pb.set(to, b.get(from));
-                    for (int c = 0; c < in; c++) {
-                        pw.set(to * in + c, w.get(from * in + c));
-                    }
+                    MemorySegment.copy(w.segment(), from * row, pw.segment(), to * row, row);
                 }
             }
             out[part] = weights.derivedLinear(pw, pb, heads * headDim, in);
@@ -150,11 +154,11 @@ public final class QwenVisionTower implements VisionTower {
         return out;
     }
 
-    private static FloatArray slice(FloatArray a, int from, int count) {
-        FloatArray out = FloatArray.allocate(count);
-        for (int i = 0; i < count; i++) {
-            out.set(i, a.get(from + i));
-        }
+    /** Rows [from, from + count) of a row-major table [*, width], in its dtype. */
+    private static NativeArray rows(NativeArray a, int from, int count, int width) {
+        NativeArray out = NativeArray.allocate(a.dtype(), (long) count * width);
+        long row = (long) width * a.dtype().bytes();
+        MemorySegment.copy(a.segment(), from * row, out.segment(), 0, count * row);
         return out;
     }
 
