@@ -53,7 +53,12 @@ final class ImageInputs {
      * Qwen-VL's tokenizer writes a query's images (from_list_format), {@code Picture n: <img></img>}.
      */
     String placeholderLine(int n) {
-        return (model.imageEndIndex() >= 0 ? "Picture " + n + ": " : "") + placeholder + "\n";
+        return (placesImagesInline() ? "Picture " + n + ": " : "") + placeholder + "\n";
+    }
+
+    /** Whether a message's images stay where its parts put them, between its texts (Qwen-VL), rather than before them (Llava). */
+    boolean placesImagesInline() {
+        return model.imageEndIndex() >= 0;
     }
 
     /** The pixel values of an OpenAI image_url part. */

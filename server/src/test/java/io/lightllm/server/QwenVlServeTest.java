@@ -141,6 +141,22 @@ class QwenVlServeTest {
         assertEquals(expected(expectedIds(List.of(pixels("landscape.png"), pixels("portrait.png")), "Compare them."), 6), text.toString());
     }
 
+    /** Parts stay in their order, as Qwen-VL's from_list_format writes them: text, the image's line, more text. */
+    @Test
+    void anImageBetweenTextsStaysBetweenThem() throws Exception {
+        String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"messages\": [{\"role\": \"user\", \"content\": ["
+                + "{\"type\": \"text\", \"text\": \"Look: \"},"
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + dataUri("portrait.png") + "\"}},"
+                + "{\"type\": \"text\", \"text\": \"What is it?\"}]}]}";
+        Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
+        assertEquals(200, a.status(), a.body());
+        LlavaModel vl = (LlavaModel) server.local().model();
+        String rendered = "<|im_start|>user\nLook: Picture 1: <img></img>\nWhat is it?<|im_end|>\n<|im_start|>assistant\n";
+        int[] ids = vl.withImages(server.local().tokenizer().encode(rendered, false), List.of(pixels("portrait.png")));
+        assertEquals(expected(ids, 6), a.json().path("choices").path(0).path("message").path("content").asText());
+        assertEquals(ids.length, a.json().path("usage").path("prompt_tokens").asInt());
+    }
+
     /**
      * LightLLM's /generate with Qwen-VL's own prompt form, {@code <img>path</img>}: the path is only a placeholder's
      * text (the image comes in multimodal_params), and the span becomes the image's ids whatever it holds.
