@@ -139,12 +139,12 @@ class VisionTest {
         return expected;
     }
 
-    /** Qwen-VL's Resampler: the same queries over each image's keys (fewer queries than keys, and more). */
+    /** Qwen-VL's Resampler: the same queries over each image's keys (fewer queries than keys, and more; several tiles of both). */
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void crossAttentionIsSoftmaxAttentionOfSharedQueriesOverEachImage(String id) {
         Device dev = device(id);
-        for (int[] shape : new int[][] {{7, 20}, {9, 4}}) {
+        for (int[] shape : new int[][] {{7, 20}, {9, 4}, {70, 45}}) { // one tile of queries, more than a tile of each (the last partial)
             int queries = shape[0], keys = shape[1], width = HEADS * HEAD_DIM;
             FloatArray q = fill(FloatArray.allocate(queries * width), 2f, 31);
             FloatArray k = fill(FloatArray.allocate(IMAGES * keys * width), 2f, 32), v = fill(FloatArray.allocate(IMAGES * keys * width), 1f, 33);
