@@ -115,7 +115,10 @@ for s in $stages; do
     vision)
       # Llava-1.5-7B shapes (random bf16 weights): the image encoder at batch 1 and 16 beside the language model's prefill (issue 16)
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model llava-1.5-7b --load-format dummy --device cuda:0 \
-        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision.log" ;;
+        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision.log"
+      # Qwen-VL-Chat's shapes: ViT-bigG at 448 px (1,024 patches, 48 layers) and the Resampler to 256 queries
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model qwen-vl-chat --load-format dummy --device cuda:0 \
+        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision-qwen-vl.log" ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
       for b in 1 64; do

@@ -22,18 +22,21 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Prompts with images through the engine (the tiny Llava fixture on the JVM): the golden prompts, one image and
+ * Prompts with images through the engine (the tiny Llava and Qwen-VL fixtures on the JVM): the golden prompts, one image and
  * two, submitted together (one prefill step encodes all three images) give transformers' greedy tokens, also with
  * chunked prefill cutting through the images; a repeated prompt reads its image tokens' KV from the prefix cache,
- * the same text with another image does not; prompt logprobs are refused for a prompt with images.
+ * the same text with another image does not; prompt logprobs are refused for a prompt with images. The first case
+ * of both fixtures has 4 tokens before its image's placeholders (Qwen-VL's include {@code <img>}).
  */
 class VisionEngineTest {
-    @Test
-    void imagePromptsGenerateTheGoldenTokensAndTheCacheKeysOnTheImage() throws Exception {
-        Path dir = SharedData.madeFixture("llava");
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"llava", "qwenvl"})
+    void imagePromptsGenerateTheGoldenTokensAndTheCacheKeysOnTheImage(String fixture) throws Exception {
+        Path dir = SharedData.madeFixture(fixture);
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
              LlavaModel model = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {

@@ -70,7 +70,7 @@ public final class Models {
         try (java.io.InputStream in = java.nio.file.Files.isRegularFile(path) ? java.nio.file.Files.newInputStream(path)
                 : Models.class.getResourceAsStream("/dummy/" + presetOrConfig + ".json")) {
             if (in == null) {
-                throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b; or a config.json path)");
+                throw new ModelLoadException("no dummy preset '" + presetOrConfig + "' (presets: llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b, qwen-vl-chat; or a config.json path)");
             }
             return new com.fasterxml.jackson.databind.ObjectMapper().readTree(in);
         } catch (java.io.IOException e) {

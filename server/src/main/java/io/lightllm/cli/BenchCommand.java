@@ -65,7 +65,7 @@ final class BenchCommand implements Main.Command {
                        (random weights of a preset's shapes, as --load-format dummy makes them, written as a Hugging Face
                        checkpoint: for benchmarks that read files, such as serve or another engine on the same files)
 
-                  --model PRESET|FILE      llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b, or a config.json (required)
+                  --model PRESET|FILE      llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b, qwen-vl-chat, or a config.json (required)
                   --out DIR                where config.json and model.safetensors go (required)
                   --dtype bf16|f16|f32     (default bf16)
                   --tokenizer DIR          copies tokenizer.json, tokenizer.model, tokenizer_config.json and
@@ -170,7 +170,7 @@ final class BenchCommand implements Main.Command {
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
             if (!(model.unwrap() instanceof io.lightllm.models.vision.LlavaModel llava)) {
-                throw new IllegalArgumentException("bench vision needs a vision model (llava-1.5-7b, a Llava checkpoint)");
+                throw new IllegalArgumentException("bench vision needs a vision model (llava-1.5-7b, qwen-vl-chat, a Llava or Qwen-VL checkpoint)");
             }
             java.util.Random random = new java.util.Random(42);
             int side = llava.imageSize();

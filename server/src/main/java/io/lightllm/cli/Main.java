@@ -22,7 +22,7 @@ public final class Main {
     /** The model flags shared by generate, serve and bench static. */
     static final String MODEL_FLAGS = """
               --model PATH|PRESET      a Hugging Face directory, a .gguf file, or with --load-format dummy a preset
-                                       (llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b) or config.json (required)
+                                       (llama-1b, llama-8b, mixtral-8x7b, llava-1.5-7b, qwen-vl-chat) or config.json (required)
               --device D               jvm, opencl:P:D, cuda:N, or a comma-separated list for --tp (default: the device
                                        of -Dtornado.device=B:D or -Dlightllm.device=D, else jvm; see lightllm devices)
               --tp N                   tensor-parallel ranks (default 1)

@@ -14,7 +14,8 @@ import java.util.Set;
  * string or an array of {@code {"type": "text", "text": ...}} parts (joined). A vision model also
  * takes {@code {"type": "image_url", ...}} parts ({@link ImageInputs}): the template gets them as
  * {@code {"type": "image"}} parts where it reads typed parts, else as the image placeholder's text
- * before the message's text, and each placeholder in the tokenized prompt becomes its image's tokens.
+ * before the message's text (Qwen-VL: in the parts' order, as its tokenizer's from_list_format writes a query),
+ * and each placeholder in the tokenized prompt becomes its image's tokens.
  * Other part types (audio), and images for a text model, get a 400.
  */
 final class ChatCompletionsHandler implements Handler {
@@ -124,6 +125,8 @@ final class ChatCompletionsHandler implements Handler {
         }
         StringBuilder text = new StringBuilder(), placeholders = new StringBuilder();
         List<Map<String, Object>> parts = new ArrayList<>();
+        int imagesInMessage = 0;
+        boolean inOrder = vision != null && vision.placesImagesInline();
         for (int i = 0; i < c.size(); i++) {
             JsonNode part = c.get(i);
             String type = part.path("type").asText("");
@@ -133,7 +136,7 @@ final class ChatCompletionsHandler implements Handler {
                 parts.add(JsonOut.obj("type", "text", "text", partText.textValue()));
             } else if (type.equals("image_url") && vision != null) {
                 images.add(vision.read(part, field + "[" + i + "]"));
-                placeholders.append(vision.placeholder()).append('\n');
+                (inOrder ? text : placeholders).append(vision.placeholderLine(++imagesInMessage));
                 parts.add(JsonOut.obj("type", "image"));
             } else {
                 throw ApiException.unsupported(field, field + " parts must be {\"type\": \"text\", \"text\": \"...\"}"

@@ -43,9 +43,22 @@ final class ImageInputs {
         return model.isPlaceholder(id);
     }
 
-    /** The text a chat template writes for an image (the tokenizer's text of the image token, e.g. {@code <image>}). */
+    /** The text a chat template writes for an image (the tokenizer's text of the image token, e.g. {@code <image>}; Qwen-VL's {@code <img></img>}). */
     String placeholder() {
         return placeholder;
+    }
+
+    /**
+     * The line a message's {@code n}th image (from 1) becomes when the template reads strings: the placeholder, or as
+     * Qwen-VL's tokenizer writes a query's images (from_list_format), {@code Picture n: <img></img>}.
+     */
+    String placeholderLine(int n) {
+        return (placesImagesInline() ? "Picture " + n + ": " : "") + placeholder + "\n";
+    }
+
+    /** Whether a message's images stay where its parts put them, between its texts (Qwen-VL), rather than before them (Llava). */
+    boolean placesImagesInline() {
+        return model.imageEndIndex() >= 0;
     }
 
     /** The pixel values of an OpenAI image_url part. */

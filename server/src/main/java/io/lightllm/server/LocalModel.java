@@ -224,7 +224,9 @@ public final class LocalModel implements AutoCloseable {
             return null;
         }
         Path dir = Files.isDirectory(files.source()) ? files.source() : files.source().getParent();
-        String placeholder = files.tokenizer().idToToken(llava.imageTokenIndex());
+        // Llava's image token; Qwen-VL's <img></img> (the span the model fills with the image)
+        String placeholder = files.tokenizer().idToToken(llava.imageTokenIndex())
+                + (llava.imageEndIndex() >= 0 ? files.tokenizer().idToToken(llava.imageEndIndex()) : "");
         return new ImageInputs(llava, ImageProcessor.load(dir), placeholder, media);
     }
 

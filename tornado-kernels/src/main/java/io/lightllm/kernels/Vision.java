@@ -14,13 +14,15 @@ import io.lightllm.tornado.runtime.KernelRef;
 /**
  * The kernels a vision encoder (a ViT such as CLIP's) needs beyond the language model's: its token
  * sequence assembled from patch embeddings, attention in which every token of an image sees every other
- * (no causal mask, no KV pool), and image features placed into a prompt's token embeddings.
+ * (no causal mask, no KV pool), a resampler's cross-attention of learned queries over an image's tokens
+ * (Qwen-VL), and image features placed into a prompt's token embeddings.
  */
 public final class Vision {
     public static final KernelRef ASSEMBLE = KernelRef.of(Vision.class, "assembleTokens");
     public static final KernelRef ATTENTION = KernelRef.of(Vision.class, "imageAttention");
     public static final KernelRef ATTENTION_D64 = KernelRef.of(Vision.class, "imageAttentionD64");
     public static final KernelRef SCATTER = KernelRef.of(Vision.class, "scatterRows");
+    public static final KernelRef CROSS_ATTENTION = KernelRef.of(Vision.class, "crossAttention");
 
     private Vision() {
     }
@@ -63,17 +65,22 @@ public final class Vision {
      */
     public static void imageAttention(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
             int heads, int headDim, float scale, int queryTiles) {
-        attend(ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles);
+        attend(ctx, out, q, k, v, seq, seq, 0, heads, headDim, scale, queryTiles);
     }
 
     /** {@link #imageAttention} for head dimension 64 (CLIP ViT-L's): a constant the C compiler unrolls the row loops by. */
     public static void imageAttentionD64(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
             int heads, int headDim, float scale, int queryTiles) {
-        attend(ctx, out, q, k, v, images, seq, heads, 64, scale, queryTiles);
+        attend(ctx, out, q, k, v, seq, seq, 0, heads, 64, scale, queryTiles);
     }
 
-    private static void attend(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
-            int heads, int headDim, float scale, int queryTiles) {
+    /**
+     * The tiled attention of {@link #imageAttention} and {@link #crossAttention}: each image's {@code queries} rows of
+     * out from its {@code keys} rows of k and v; the queries are each image's own rows of q, or with
+     * {@code sharedQueries} != 0 the same {@code queries} rows of q for every image.
+     */
+    private static void attend(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int queries, int seq,
+            int sharedQueries, int heads, int headDim, float scale, int queryTiles) {
         float[] kTile = ctx.allocateFloatLocalArray(KEY_TILE * MAX_HEAD_DIM);
         float[] vTile = ctx.allocateFloatLocalArray(KEY_TILE * MAX_HEAD_DIM);
         float[] query = new float[MAX_HEAD_DIM];
@@ -86,8 +93,9 @@ public final class Vision {
         int width = heads * headDim;
         int first = image * seq;
         int r = tile * QUERY_TILE + lid;
-        boolean valid = r < seq && lid < QUERY_TILE;
-        int qo = (first + r) * width + head * headDim;
+        boolean valid = r < queries && lid < QUERY_TILE;
+        int qo = ((sharedQueries != 0 ? 0 : image * queries) + r) * width + head * headDim;
+        int oo = (image * queries + r) * width + head * headDim;
         for (int d = 0; d < headDim; d++) {
             query[d] = valid ? q.get(qo + d) * scale : 0f;
             acc[d] = 0f;
@@ -123,9 +131,21 @@ public final class Vision {
         }
         if (valid) {
             for (int d = 0; d < headDim; d++) {
-                out.set(qo + d, acc[d] / sum);
+                out.set(oo + d, acc[d] / sum);
             }
         }
+    }
+
+    /**
+     * Cross-attention of one set of queries, the same for every image, over each image's keys: out = softmax(q kᵀ ·
+     * scale) v per image and head. q is [queries, heads * headDim]; k and v [images * keys, heads * headDim]; out
+     * [images * queries, heads * headDim]. Tiled as {@link #imageAttention} (a work-group of {@link #QUERY_TILE}
+     * queries per image and head, keys and values through local memory {@link #KEY_TILE} at a time, an online
+     * softmax). Qwen-VL's Resampler: 256 queries over an image's 1,024 patches, 32 heads of 128.
+     */
+    public static void crossAttention(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int queries,
+            int keys, int heads, int headDim, float scale, int queryTiles) {
+        attend(ctx, out, q, k, v, queries, keys, 1, heads, headDim, scale, queryTiles);
     }
 
     /** out[rowsOf[i]] = rows[i] for i < n: image features put in place of their tokens' embeddings. */
@@ -164,6 +184,24 @@ public final class Vision {
         int queryTiles = (seq + QUERY_TILE - 1) / QUERY_TILE;
         device.launch(headDim == 64 ? ATTENTION_D64 : ATTENTION, Grid.groups((long) images * heads * queryTiles, QUERY_TILE), out, q, k, v, images, seq, heads, headDim,
                 (float) (1.0 / Math.sqrt(headDim)), queryTiles);
+    }
+
+    public static void launchCrossAttention(Device device, DeviceBuffer out, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int images, int queries,
+            int keys, int heads, int headDim) {
+        Shapes.positive(images * queries * heads, "work items");
+        Shapes.positive(keys, "keys");
+        int width = heads * headDim;
+        Shapes.intIndexable((long) images * Math.max(queries, keys) * width, "k/v/out");
+        Shapes.atLeast(q, (long) queries * width, "q");
+        Shapes.atLeast(k, (long) images * keys * width, "k");
+        Shapes.atLeast(v, (long) images * keys * width, "v");
+        Shapes.atLeast(out, (long) images * queries * width, "out");
+        if (headDim < 1 || headDim > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("cross-attention takes head dimensions up to " + MAX_HEAD_DIM + ", got " + headDim);
+        }
+        int queryTiles = (queries + QUERY_TILE - 1) / QUERY_TILE;
+        device.launch(CROSS_ATTENTION, Grid.groups((long) images * heads * queryTiles, QUERY_TILE), out, q, k, v, images, queries, keys, heads,
+                headDim, (float) (1.0 / Math.sqrt(headDim)), queryTiles);
     }
 
     public static void launchScatter(Device device, DeviceBuffer out, DeviceBuffer rows, DeviceBuffer rowsOf, int n, int dim) {

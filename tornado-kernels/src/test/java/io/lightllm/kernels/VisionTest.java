@@ -139,6 +139,49 @@ class VisionTest {
         return expected;
     }
 
+    /** Qwen-VL's Resampler: the same queries over each image's keys (fewer queries than keys, and more; several tiles of both). */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void crossAttentionIsSoftmaxAttentionOfSharedQueriesOverEachImage(String id) {
+        Device dev = device(id);
+        for (int[] shape : new int[][] {{7, 20}, {9, 4}, {70, 45}}) { // one tile of queries, more than a tile of each (the last partial)
+            int queries = shape[0], keys = shape[1], width = HEADS * HEAD_DIM;
+            FloatArray q = fill(FloatArray.allocate(queries * width), 2f, 31);
+            FloatArray k = fill(FloatArray.allocate(IMAGES * keys * width), 2f, 32), v = fill(FloatArray.allocate(IMAGES * keys * width), 1f, 33);
+            FloatArray expected = FloatArray.allocate(IMAGES * queries * width);
+            double scale = 1 / Math.sqrt(HEAD_DIM);
+            for (int i = 0; i < IMAGES; i++) {
+                for (int r = 0; r < queries; r++) {
+                    for (int h = 0; h < HEADS; h++) {
+                        double[] s = new double[keys];
+                        double max = Double.NEGATIVE_INFINITY, sum = 0;
+                        for (int j = 0; j < keys; j++) {
+                            for (int d = 0; d < HEAD_DIM; d++) {
+                                s[j] += (double) q.get(r * width + h * HEAD_DIM + d) * k.get((i * keys + j) * width + h * HEAD_DIM + d);
+                            }
+                            s[j] *= scale;
+                            max = Math.max(max, s[j]);
+                        }
+                        for (int j = 0; j < keys; j++) {
+                            s[j] = Math.exp(s[j] - max);
+                            sum += s[j];
+                        }
+                        for (int d = 0; d < HEAD_DIM; d++) {
+                            double o = 0;
+                            for (int j = 0; j < keys; j++) {
+                                o += s[j] / sum * v.get((i * keys + j) * width + h * HEAD_DIM + d);
+                            }
+                            expected.set((i * queries + r) * width + h * HEAD_DIM + d, (float) o);
+                        }
+                    }
+                }
+            }
+            DeviceBuffer out = dev.allocate(DType.F32, expected.getSize());
+            Vision.launchCrossAttention(dev, out, copyOf(dev, q), copyOf(dev, k), copyOf(dev, v), IMAGES, queries, keys, HEADS, HEAD_DIM);
+            assertClose(expected, read(dev, out), 1e-5f, 1e-5f, "cross-attention on " + id + ", " + queries + " queries, " + keys + " keys");
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void scatterRowsWritesOnlyTheNamedRows(String id) {
@@ -163,6 +206,7 @@ class VisionTest {
         assertCompilesToCuda(Vision.ATTENTION);
         assertCompilesToCuda(Vision.ATTENTION_D64);
         assertCompilesToCuda(Vision.SCATTER);
+        assertCompilesToCuda(Vision.CROSS_ATTENTION);
     }
 
     private static FloatArray read(Device dev, DeviceBuffer b) {

@@ -176,11 +176,19 @@ public record Architecture(String modelType, List<String> aliases, String family
     }
 
     /**
-     * A vision tower and projector in front of the language model (Llava): the tensors of a CLIP vision
-     * transformer under {@code tower} and an MLP projector under {@code projector}; how they are configured
-     * (image size, patches, the feature layer) is read from config.json's vision_config.
+     * A vision tower in front of the language model. {@link Tower#CLIP} (Llava): the tensors of a CLIP vision
+     * transformer under {@code tower} and an MLP projector under {@code projector}, configured by config.json's
+     * vision_config (image size, patches, the feature layer). {@link Tower#QWEN_VL}: Qwen-VL's ViT and Resampler
+     * under {@code tower} (no separate projector), configured by config.json's visual; images sit between its
+     * {@code <img>} and {@code </img>} tokens.
      */
-    public record VisionSpec(String tower, String projector) {
+    public record VisionSpec(Tower kind, String tower, String projector) {
+        public enum Tower { CLIP, QWEN_VL }
+
+        /** A CLIP tower and projector (Llava). */
+        public VisionSpec(String tower, String projector) {
+            this(Tower.CLIP, tower, projector);
+        }
     }
 
     /** Declarations are written as a builder, or as a copy of another one with a few fields changed. */

@@ -146,6 +146,15 @@ public final class Architectures {
             .build();
 
     /**
+     * Qwen-VL / Qwen-VL-Chat (remote code): Qwen v1 whose config.json has a {@code visual} section, the vision
+     * module (ViT-bigG and a cross-attention Resampler to 256 queries) under transformer.visual. Read before
+     * {@link #QWEN}, which takes the same model_type and class.
+     */
+    public static final Architecture QWEN_VL = QWEN.toBuilder().modelType("qwen", "Qwen-VL").gguf(null)
+            .when(c -> c.raw().path("visual").isObject())
+            .vision(new Architecture.VisionSpec(Architecture.VisionSpec.Tower.QWEN_VL, "transformer.visual", null)).build();
+
+    /**
      * ChatGLM2 / ChatGLM3-6B (remote code): multi-query groups, q/k/v stacked with a bias, rotary on
      * the first half of each head in interleaved pairs, gate and up stacked in dense_h_to_4h.
      */
@@ -194,7 +203,7 @@ public final class Architectures {
 
     /** Every declaration, in lookup order (the first whose model_type and condition match a checkpoint reads it). */
     public static final List<Architecture> ALL = List.of(LLAMA, MISTRAL, QWEN2, QWEN3, YI, INTERNLM, MINICPM, BAICHUAN_7B, BAICHUAN2_7B,
-            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER, QWEN, CHATGLM2, LLAVA);
+            BAICHUAN_13B, BAICHUAN2_13B, STABLELM, MIXTRAL, BLOOM, STARCODER, QWEN_VL, QWEN, CHATGLM2, LLAVA);
 
     /** The declaration that reads {@code c}, or a {@link ModelLoadException} saying what is supported. */
     public static Architecture of(ModelConfig c) {

@@ -86,7 +86,9 @@ public final class TensorShapes {
         if (!c.tieWordEmbeddings()) {
             put(a.lmHead() + ".weight", vocab, h);
         }
-        if (a.vision() != null) {
+        if (a.vision() != null && a.vision().kind() == Architecture.VisionSpec.Tower.QWEN_VL) {
+            qwenVisual(a.vision().tower() + ".", c.raw().path("visual"));
+        } else if (a.vision() != null) {
             vision(a.vision(), c.raw().path("vision_config"));
         }
         return shapes;
@@ -118,6 +120,41 @@ public final class TensorShapes {
         }
         linear(v.projector() + ".linear_1", c.hiddenSize(), h, true);
         linear(v.projector() + ".linear_2", c.hiddenSize(), c.hiddenSize(), true);
+    }
+
+    /** Qwen-VL's ViT (every layer) and Resampler, as visual.py names them. */
+    private void qwenVisual(String t, com.fasterxml.jackson.databind.JsonNode v) {
+        long w = v.path("width").asInt(1664), mlp = (long) (w * v.path("mlp_ratio").asDouble(4.9231)), patch = v.path("patch_size").asInt(14);
+        long out = v.path("output_dim").asInt(4096), queries = v.path("n_queries").asInt(256);
+        put(t + "conv1.weight", w, 3, patch, patch);
+        put(t + "positional_embedding", 256, w);
+        for (String n : new String[] {"ln_pre", "attn_pool.ln_q", "attn_pool.ln_kv"}) {
+            put(t + n + ".weight", n.startsWith("ln_pre") ? w : out);
+            put(t + n + ".bias", n.startsWith("ln_pre") ? w : out);
+        }
+        for (int l = 0; l < v.path("layers").asInt(48); l++) {
+            String p = t + "transformer.resblocks." + l + ".";
+            for (String n : new String[] {"ln_1", "ln_2"}) {
+                put(p + n + ".weight", w);
+                put(p + n + ".bias", w);
+            }
+            linear(p + "attn.in_proj", 3 * w, w, true);
+            linear(p + "attn.out_proj", w, w, true);
+            linear(p + "mlp.c_fc", mlp, w, true);
+            linear(p + "mlp.c_proj", w, mlp, true);
+        }
+        String a = t + "attn_pool.";
+        put(a + "pos_embed", queries, out);
+        put(a + "query", queries, out);
+        if (w != out) {
+            put(a + "kv_proj.weight", out, w);
+        }
+        put(a + "attn.in_proj_weight", 3 * out, out);
+        put(a + "attn.in_proj_bias", 3 * out);
+        linear(a + "attn.out_proj", out, out, true);
+        put(t + "ln_post.weight", out);
+        put(t + "ln_post.bias", out);
+        put(t + "proj", out, out);
     }
 
     private void norm(String name) {

@@ -57,8 +57,11 @@ public final class WeightLoader implements AutoCloseable {
         return source.has(name);
     }
 
+    /** A stored tensor as it is, for a caller that derives weights from it ({@link #derivedLinear}); counted as loaded. */
     public Tensor tensor(String name) {
-        return source.get(name);
+        Tensor t = source.get(name);
+        onBytes.accept(t.data().byteSize());
+        return t;
     }
 
     /** A whole linear layer [out, in] and its bias, if it has one. */
@@ -130,6 +133,23 @@ public final class WeightLoader implements AutoCloseable {
             MemorySegment.copy(parts.get(i).segment(), 0, all.segment(), i * partBytes, partBytes);
         }
         return own(device.upload(all));
+    }
+
+    /**
+     * A linear layer [out, in] (and bias, or null) of values the caller derived from stored tensors (a matrix
+     * stored transposed, as Qwen-VL's {@code x @ proj}; rows of a fused projection in another order), the weight in
+     * the float dtype it is given in (the stored one, so nothing is widened on the device).
+     */
+    public Linear derivedLinear(NativeArray weight, FloatArray bias, int out, int in) {
+        if (weight.getSize() != out * in || (bias != null && bias.getSize() != out)) {
+            throw new IllegalArgumentException("a derived linear layer [" + out + ", " + in + "] of " + weight.getSize() + " values");
+        }
+        return new Linear(new Linear.Dense(own(device.upload(weight))), bias == null ? null : own(device.upload(bias)), out, in);
+    }
+
+    /** Values the caller derived from stored tensors (an interpolated position table), in f32, on the device. */
+    public DeviceBuffer derived(FloatArray values) {
+        return own(device.upload(values));
     }
 
     /** A vector (norm weight or bias) in its stored dtype. */

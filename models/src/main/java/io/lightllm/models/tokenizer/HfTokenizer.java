@@ -98,12 +98,19 @@ public final class HfTokenizer implements Tokenizer {
      * tokens (&lt;|endoftext|&gt;, &lt;|im_start|&gt;, &lt;|im_end|&gt;, &lt;|extra_0|&gt; .. &lt;|extra_204|&gt;) from id 151,643 on,
      * Qwen's split rule and NFC normalisation, no BOS, &lt;|endoftext|&gt; as EOS, and ChatML as the chat template
      * where tokenizer_config.json gives none (Qwen's own code builds ChatML with that default system prompt).
+     * Qwen-VL's (its config.json beside it has {@code visual}) adds its tags after those, as its tokenizer's IMAGE_ST:
+     * &lt;ref&gt; &lt;/ref&gt; &lt;box&gt; &lt;/box&gt; &lt;quad&gt; &lt;/quad&gt; &lt;img&gt; &lt;/img&gt; &lt;imgpad&gt;
+     * (Qwen-VL-Chat: &lt;img&gt; is 151,857, its config's visual.image_start_id).
      */
     public static HfTokenizer qwenTiktoken(Path dir) {
         TiktokenFile bpe = TiktokenFile.read(dir.resolve("qwen.tiktoken"));
         List<String> specials = new ArrayList<>(List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>"));
         for (int i = 0; i < 205; i++) {
             specials.add("<|extra_" + i + "|>");
+        }
+        Path config = dir.resolve("config.json");
+        if (java.nio.file.Files.isRegularFile(config) && JsonFields.read(config).path("visual").isObject()) {
+            specials.addAll(List.of("<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>"));
         }
         String[] tokens = java.util.Arrays.copyOf(bpe.tokens(), bpe.tokens().length + specials.size());
         Map<Integer, Boolean> added = new java.util.TreeMap<>();

@@ -31,7 +31,7 @@ import java.util.List;
  * The patch convolution's stride equals its size, so it is a matmul over the unfolded patches, which the host
  * unfolds when the pixels go up.
  */
-public final class ClipVisionTower implements AutoCloseable {
+public final class ClipVisionTower implements VisionTower {
     private record Layer(Norm norm1, Linear q, Linear k, Linear v, Linear o, Norm norm2, Linear fc1, Linear fc2) {
     }
 
@@ -95,27 +95,28 @@ public final class ClipVisionTower implements AutoCloseable {
     }
 
     /** Bytes the tower's and projector's weights take on the device. */
+    @Override
     public long weightBytes() {
         return weights.deviceBytes();
     }
 
-    /** Image tokens one image becomes in the prompt. */
+    @Override
     public int tokensPerImage() {
         return patchesPerSide * patchesPerSide + (dropClass ? 0 : 1);
     }
 
-    /** The pixel values' side: the tower reads [3, imageSize, imageSize]. */
+    @Override
     public int imageSize() {
         return imageSize;
     }
 
-    /** Features [images * tokensPerImage, outHidden] of the images' pixel values (each [3, imageSize, imageSize]), on the host. */
+    @Override
     public float[] encode(List<float[]> pixelValues) {
         int n = pixelValues.size(), patches = patchesPerSide * patchesPerSide, seq = patches + 1, rows = n * seq;
         int unfolded = 3 * patchSize * patchSize;
         FloatArray patchPixels = FloatArray.allocate(n * patches * unfolded);
         for (int i = 0; i < n; i++) {
-            unfold(checkPixels(pixelValues.get(i)), patchPixels, i * patches * unfolded);
+            VisionTower.unfold(checkPixels(pixelValues.get(i)), imageSize, patchSize, patchPixels, i * patches * unfolded);
         }
         List<DeviceBuffer> scratch = new ArrayList<>();
         try {
@@ -167,32 +168,6 @@ public final class ClipVisionTower implements AutoCloseable {
             return host.toArray();
         } finally {
             scratch.forEach(DeviceBuffer::close);
-        }
-    }
-
-    /** {@code pixelValues} if they are [3, imageSize, imageSize]; else an IllegalArgumentException saying what the tower reads. */
-    public float[] checkPixels(float[] pixelValues) {
-        if (pixelValues.length != 3 * imageSize * imageSize) {
-            throw new IllegalArgumentException("pixel values of " + pixelValues.length + " floats; the tower reads 3 x " + imageSize + " x " + imageSize);
-        }
-        return pixelValues;
-    }
-
-    /** Patch p of an image as a row (channel, y, x within the patch): the patch convolution's weight layout. */
-    private void unfold(float[] px, FloatArray out, int offset) {
-        int side = patchesPerSide, ps = patchSize;
-        int o = offset;
-        for (int py = 0; py < side; py++) {
-            for (int pxIndex = 0; pxIndex < side; pxIndex++) {
-                for (int ch = 0; ch < 3; ch++) {
-                    for (int y = 0; y < ps; y++) {
-                        int row = (ch * imageSize + py * ps + y) * imageSize + pxIndex * ps;
-                        for (int x = 0; x < ps; x++) {
-                            out.set(o++, px[row + x]);
-                        }
-                    }
-                }
-            }
         }
     }
 

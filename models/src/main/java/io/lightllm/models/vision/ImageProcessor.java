@@ -19,10 +19,15 @@ import javax.imageio.ImageIO;
  * crop, rescale and normalise, giving pixel values [3, height, width] channel-first as the vision tower reads
  * them. The resize is Pillow's 8-bit resampling, reproduced exactly (its fixed-point coefficients and the
  * rounding between its horizontal and vertical passes), so the pixels equal transformers' PIL path.
+ * Qwen-VL's checkpoints have no preprocessor_config.json: visual.py's torchvision transforms (resize to
+ * image_size x image_size, bicubic, on the PIL image; ToTensor; Normalize with CLIP's mean and std) are read
+ * from config.json's {@code visual.image_size} instead ({@link #qwenVl}).
  */
 public final class ImageProcessor {
     private final int shortestEdge, resizeHeight, resizeWidth, cropHeight, cropWidth, resample;
     private final boolean resize, centerCrop, rescale, normalize;
+    /** torchvision's ToTensor: the division by 255 in float (transformers' rescale multiplies in double). */
+    private final boolean floatRescale;
     private final double rescaleFactor;
     private final float[] mean, std;
 
@@ -48,11 +53,23 @@ public final class ImageProcessor {
         normalize = c.path("do_normalize").asBoolean(true);
         mean = floats(c.path("image_mean"), 0.48145466f, 0.4578275f, 0.40821073f);
         std = floats(c.path("image_std"), 0.26862954f, 0.26130258f, 0.27577711f);
+        floatRescale = c.path("torchvision").asBoolean(false);
+    }
+
+    /** Qwen-VL's visual.py transform: resize to {@code side} x {@code side} (PIL bicubic), ToTensor, Normalize (CLIP's mean and std). */
+    public static ImageProcessor qwenVl(int side) {
+        var c = JsonFields.mapper().createObjectNode().put("torchvision", true).put("resample", Resampling.BICUBIC);
+        c.putObject("size").put("height", side).put("width", side);
+        return new ImageProcessor(c);
     }
 
     /** The processor of a checkpoint folder's preprocessor_config.json. */
     public static ImageProcessor load(Path dir) {
         Path file = dir.resolve("preprocessor_config.json");
+        Path config = dir.resolve("config.json");
+        if (!Files.isRegularFile(file) && Files.isRegularFile(config) && JsonFields.read(config).path("visual").path("image_size").isInt()) {
+            return qwenVl(JsonFields.read(config).path("visual").path("image_size").asInt());
+        }
         if (!Files.isRegularFile(file)) {
             throw new ModelLoadException(dir + " has no preprocessor_config.json, which a vision model needs");
         }
@@ -100,7 +117,7 @@ public final class ImageProcessor {
                 for (int x = 0; x < ow; x++) {
                     int v = rgb[ch][(top + y) * w + left + x];
                     // as numpy: the rescale in double, rounded to float, the normalisation in float
-                    float f = rescale ? (float) (v * rescaleFactor) : v;
+                    float f = floatRescale ? v / 255f : rescale ? (float) (v * rescaleFactor) : v;
                     out[(ch * oh + y) * ow + x] = normalize ? (f - mean[ch]) / std[ch] : f;
                 }
             }

@@ -26,9 +26,12 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 
 /**
- * A language model that reads images (Llava): a {@link DecoderModel} (or its tensor-parallel ranks) whose prompts
+ * A language model that reads images (Llava, Qwen-VL): a {@link DecoderModel} (or its tensor-parallel ranks) whose prompts
  * hold, for each image, a run of placeholder ids past the vocabulary ({@link ImageTokens}), and a
- * {@link ClipVisionTower} whose features take those tokens' places in the first layer's input. Images are encoded when a step first needs them, all
+ * {@link VisionTower} (Llava's {@link ClipVisionTower}, Qwen-VL's {@link QwenVisionTower}) whose features take those
+ * tokens' places in the first layer's input. Llava writes an image as its image token; Qwen-VL as
+ * {@code <img>...</img>}, whose inside (the image's path or URL, as Qwen-VL's tokenizer writes it, or nothing)
+ * becomes the image's placeholders. Images are encoded when a step first needs them, all
  * images of that step in one batch (across requests); the features are kept for later chunks and repeats.
  * As in LightLLM, an image's placeholder ids follow from its content, so the prefix cache, which keys on ids,
  * reuses a prompt's KV only for the same images.
@@ -36,9 +39,10 @@ import java.util.function.LongConsumer;
 public final class LlavaModel implements CausalLM {
     private final CausalLM text;
     private final ModelConfig config;
-    private final ClipVisionTower vision;
+    private final VisionTower vision;
     private final ImageTokens images;
-    private final int imageTokenIndex;
+    /** Llava's image token; Qwen-VL's {@code <img>}, with {@code </img>} in {@link #imageEndIndex} (-1 for Llava). */
+    private final int imageTokenIndex, imageEndIndex;
     /** This step's image rows, found on the calling thread before the ranks run: token indices and rows. */
     private volatile Placement placement;
     /** Each device's buffers for the rows (a rank's thread uses its own). */
@@ -54,13 +58,15 @@ public final class LlavaModel implements CausalLM {
     public LlavaModel(List<Device> devices, Architecture a, ModelConfig c, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
         this.config = c;
         var raw = c.raw();
-        var visionConfig = raw.path("vision_config");
-        if (!visionConfig.path("model_type").asText("clip_vision_model").equals("clip_vision_model")) {
+        boolean qwen = a.vision().kind() == Architecture.VisionSpec.Tower.QWEN_VL;
+        var visionConfig = raw.path(qwen ? "visual" : "vision_config");
+        if (!qwen && !visionConfig.path("model_type").asText("clip_vision_model").equals("clip_vision_model")) {
             throw new ModelLoadException("vision_config.model_type '" + visionConfig.path("model_type").asText() + "' is not supported (clip_vision_model)");
         }
-        imageTokenIndex = raw.path("image_token_index").asInt(raw.path("image_token_id").asInt(-1));
+        imageTokenIndex = qwen ? visionConfig.path("image_start_id").asInt(-1) : raw.path("image_token_index").asInt(raw.path("image_token_id").asInt(-1));
+        imageEndIndex = qwen ? imageTokenIndex + 1 : -1;
         if (imageTokenIndex < 0) {
-            throw new ModelLoadException("config.json has no image_token_index");
+            throw new ModelLoadException(qwen ? "config.json's visual has no image_start_id" : "config.json has no image_token_index");
         }
         Device first = devices.getFirst();
         if (devices.size() == 1) {
@@ -73,9 +79,11 @@ public final class LlavaModel implements CausalLM {
             text = split;
         }
         try {
-            vision = new ClipVisionTower(first, new WeightLoader(first, source, Shard.whole(c), Models.Quantization.NONE, onBytes), visionConfig,
-                    a.vision().tower(), a.vision().projector(), raw.path("vision_feature_layer").asInt(-2),
-                    raw.path("vision_feature_select_strategy").asText("default"), raw.path("projector_hidden_act").asText("gelu"), c.hiddenSize());
+            WeightLoader towerWeights = new WeightLoader(first, source, Shard.whole(c), Models.Quantization.NONE, onBytes);
+            vision = qwen ? new QwenVisionTower(first, towerWeights, visionConfig, a.vision().tower(), c.hiddenSize())
+                    : new ClipVisionTower(first, towerWeights, visionConfig, a.vision().tower(), a.vision().projector(),
+                            raw.path("vision_feature_layer").asInt(-2), raw.path("vision_feature_select_strategy").asText("default"),
+                            raw.path("projector_hidden_act").asText("gelu"), c.hiddenSize());
         } catch (RuntimeException e) {
             text.close();
             throw e;
@@ -83,9 +91,14 @@ public final class LlavaModel implements CausalLM {
         images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.FEATURE_BUDGET, ImageTokens.PIXEL_BUDGET);
     }
 
-    /** The id that stands for an image in a tokenized chat prompt (before {@link #imageTokens} replaces it). */
+    /** The id that stands for an image in a tokenized chat prompt (before {@link #imageTokens} replaces it); Qwen-VL's {@code <img>}. */
     public int imageTokenIndex() {
         return imageTokenIndex;
+    }
+
+    /** Qwen-VL's {@code </img>}, which closes an image that {@link #imageTokenIndex} opens; -1 where an image is one token (Llava). */
+    public int imageEndIndex() {
+        return imageEndIndex;
     }
 
     /** The side of the square pixel values the tower reads. */
@@ -102,9 +115,13 @@ public final class LlavaModel implements CausalLM {
      * The prompt with its image tokens replaced by the ids of the images, in order. A run of image tokens is
      * one image when it is a single token (a chat template's) or {@code k} images when it is {@code k} times
      * the tokens of an image (transformers' processor expands each image so); a count that differs from the
-     * images given is an error.
+     * images given is an error. Qwen-VL: what is between each {@code <img>} and its {@code </img>} (a path or
+     * URL, its padding, or nothing) becomes the next image's ids, the tags kept.
      */
     public int[] withImages(int[] prompt, List<float[]> pixelValues) {
+        if (imageEndIndex >= 0) {
+            return withImageSpans(prompt, pixelValues);
+        }
         List<Integer> out = new ArrayList<>();
         int next = 0, perImage = vision.tokensPerImage();
         for (int i = 0; i < prompt.length; ) {
@@ -128,6 +145,39 @@ public final class LlavaModel implements CausalLM {
                     out.add(t);
                 }
             }
+        }
+        if (next != pixelValues.size()) {
+            throw new IllegalArgumentException(pixelValues.size() + " images but " + next + " in the prompt");
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private int[] withImageSpans(int[] prompt, List<float[]> pixelValues) {
+        List<Integer> out = new ArrayList<>();
+        int next = 0;
+        for (int i = 0; i < prompt.length; i++) {
+            out.add(prompt[i]);
+            if (prompt[i] == imageEndIndex) {
+                throw new IllegalArgumentException("an image's end token " + imageEndIndex + " at " + i + " without its start " + imageTokenIndex);
+            }
+            if (prompt[i] != imageTokenIndex) {
+                continue;
+            }
+            int end = i + 1;
+            while (end < prompt.length && prompt[end] != imageEndIndex && prompt[end] != imageTokenIndex) {
+                end++;
+            }
+            if (end == prompt.length || prompt[end] != imageEndIndex) {
+                throw new IllegalArgumentException("an image's start token " + imageTokenIndex + " at " + i + " is not closed by " + imageEndIndex);
+            }
+            if (next == pixelValues.size()) {
+                throw new IllegalArgumentException("the prompt has more images than the " + pixelValues.size() + " given");
+            }
+            for (int t : imageTokens(pixelValues.get(next++))) {
+                out.add(t);
+            }
+            out.add(imageEndIndex);
+            i = end;
         }
         if (next != pixelValues.size()) {
             throw new IllegalArgumentException(pixelValues.size() + " images but " + next + " in the prompt");

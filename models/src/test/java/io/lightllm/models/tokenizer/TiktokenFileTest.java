@@ -102,6 +102,24 @@ class TiktokenFileTest {
         }
     }
 
+    /** Qwen-VL's tokenizer (config.json with visual beside it): its nine tags after the extras, &lt;img&gt; at ranks + 214. */
+    @Test
+    void qwenVlLayoutAddsItsImageTags(@TempDir Path dir) throws IOException {
+        Files.copy(tiktoken, dir.resolve("qwen.tiktoken"));
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"qwen\", \"visual\": {\"image_start_id\": 50470}}");
+        try (Tokenizer t = Tokenizer.load(dir)) {
+            int endOfText = 50256;
+            assertEquals(endOfText + 208, t.tokenToId("<ref>"));
+            assertEquals(endOfText + 214, t.tokenToId("<img>"), "Qwen-VL-Chat: 151643 + 214 = 151857, its image_start_id");
+            assertEquals(endOfText + 215, t.tokenToId("</img>"));
+            assertEquals(endOfText + 216, t.tokenToId("<imgpad>"));
+            assertEquals(endOfText + 217, t.vocabSize());
+            int[] ids = t.encode("Picture 1: <img></img>\n", true);
+            assertEquals(endOfText + 214, ids[ids.length - 3]);
+            assertEquals(endOfText + 215, ids[ids.length - 2]);
+        }
+    }
+
     @Test
     void qwenLayoutPutsSpecialsAfterTheRanksAndSplitsDigits(@TempDir Path dir) throws IOException {
         Files.copy(tiktoken, dir.resolve("qwen.tiktoken"));
