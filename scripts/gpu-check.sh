@@ -58,9 +58,9 @@ for s in $stages; do
         --model ../bench/configs/llama-8b-32k.json --out "$CKPT" --tokenizer shared/tokenizers/llama2 2>&1 | tail -1 ;;
     serve8b)
       # issue 12's serving target: the 8B-shaped checkpoint ($CKPT), 400 requests of 512 in / 128 out at once,
-      # then 100 of 2,048 in / 128 out (with chunks of \$CHUNK tokens, default off)
+      # then 100 of 2,048 in / 128 out (with chunks of \$CHUNK tokens, default off; more serve flags in \$SERVE_FLAGS)
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:=/tmp/llama8b-32k}" --device cuda:0 --port 18083 \
-        --chunked-prefill-size ${CHUNK:-0} > "$out/serve8b.log" 2>&1 &
+        --chunked-prefill-size ${CHUNK:-0} ${SERVE_FLAGS:-} > "$out/serve8b.log" 2>&1 &
       server=$!
       for i in $(seq 1 600); do sleep 1; curl -sf localhost:18083/health >/dev/null && break; done
       for shape in 400:512 100:2048; do
