@@ -98,6 +98,17 @@ class ServingBenchmarkTest {
         assertTrue(distinctLengths > 3, "sharegpt-like lengths vary");
     }
 
+    /** Prompts are measured with /tokenize: preparing them computes nothing, so the run meets a cold prefix cache. */
+    @Test
+    void measuringPromptsComputesNothingOnTheServer() {
+        BenchClient client = new BenchClient(config(ServingBenchConfig.Endpoint.OPENAI, 1, 0, 40, 8, ServingBenchConfig.Dataset.FIXED));
+        long prefillsBefore = server.engine().stats().prefillSteps();
+        PromptBuilder.Prompt prompt = new PromptBuilder(client::countPromptTokens).build(40, new java.util.Random(3));
+        assertTrue(prompt.tokens() <= 40 && prompt.tokens() >= 36, "within a word of 40: " + prompt.tokens());
+        assertEquals(prefillsBefore, server.engine().stats().prefillSteps(), "no prompt was prefilled to measure it");
+        assertEquals(PromptBuilder.TOO_LONG, client.countPromptTokens("once ".repeat(600)), "past the 512-token context");
+    }
+
     /** The prefix cache's workload: every prompt starts with one of the shared system prompts, which the server then finds cached. */
     @Test
     void sharedPrefixWorkloadStartsEveryPromptWithASystemPrompt() throws Exception {
