@@ -12,6 +12,7 @@ public final class Elementwise {
     public static final KernelRef SCALE = KernelRef.of(Elementwise.class, "scale");
     public static final KernelRef ADD_BIAS = KernelRef.of(Elementwise.class, "addBias");
     public static final KernelRef ADD = KernelRef.of(Elementwise.class, "add");
+    public static final KernelRef FILL = KernelRef.of(Elementwise.class, "fill");
 
     private Elementwise() {
     }
@@ -37,6 +38,19 @@ public final class Elementwise {
         for (@Parallel int i = 0; i < n; i++) {
             x.set(i, x.get(i) + y.get(i));
         }
+    }
+
+    /** x[i] = value for i in [0, n) (an output that split-k work-groups then add into). */
+    public static void fill(FloatArray x, float value, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            x.set(i, value);
+        }
+    }
+
+    public static void launchFill(Device device, DeviceBuffer x, float value, int n) {
+        Shapes.positive(n, "n");
+        Shapes.atLeast(x, n, "x");
+        device.launch(FILL, Grid.of(n), x, value, n);
     }
 
     public static void launchAdd(Device device, DeviceBuffer x, DeviceBuffer y, int n) {

@@ -312,8 +312,10 @@ public final class Matmul {
             throw new IllegalArgumentException("the tensor-core matmul needs k to be a multiple of 8, got " + k);
         }
         checkShapes(out, a, w, bias, m, n, k);
-        device.launch(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, tensorCoreGrid(m, n), out, a, w,
-                bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32);
+        KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
+        int splits = tensorCoreSplits(device, kernel, out, m, n, k);
+        device.launch(kernel, tensorCoreGrid(m, n, splits), out, a, w, bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32,
+                splits);
     }
 
     /** out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}. */
@@ -325,17 +327,44 @@ public final class Matmul {
         if (useGemv(device, m)) {
             device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
-            device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32);
+            int splits = tensorCoreSplits(device, MATMUL_TC_INT8, out, m, n, k);
+            device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32,
+                    splits);
         } else {
             device.launch(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
                     m, n, k);
         }
     }
 
-    /** The grid of the tensor-core kernels: a group of {@link TensorCoreMatmul#LOCAL} per 128 x 128 tile of out[m, n]. */
-    public static Grid tensorCoreGrid(int m, int n) {
+    /** The grid of the tensor-core kernels: a group of {@link TensorCoreMatmul#LOCAL} per 128 x 128 tile of out[m, n] and split of k. */
+    public static Grid tensorCoreGrid(int m, int n, int kSplits) {
+        return Grid.groups(tensorCoreTiles(m, n) * kSplits, TensorCoreMatmul.LOCAL);
+    }
+
+    private static long tensorCoreTiles(int m, int n) {
         int tile = TensorCoreMatmul.TILE;
-        return Grid.groups((long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile), TensorCoreMatmul.LOCAL);
+        return (long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
+    }
+
+    /**
+     * Splits of k for a tensor-core launch (split-k): as many as bring its work-groups up to the
+     * tuning value {@code matmul.tc_groups} (0: never split; CUDA: two groups per SM of an H200), each
+     * split at least 8 steps of k. A decode-sized m has one row of tiles: 64 x 4096 x 4096 is 32
+     * groups, a quarter of the SMs, each walking all of k. With splits, {@code out} is zeroed here
+     * for the groups to add into. A device that runs its own GEMM for the kernel (cuBLAS) is not split.
+     */
+    static int tensorCoreSplits(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
+        int want = Tuning.get(device, "matmul.tc_groups", 0);
+        long tiles = tensorCoreTiles(m, n);
+        if (want <= 0 || tiles >= want || device.hasOverride(kernel)) {
+            return 1;
+        }
+        int steps = (k + TensorCoreMatmul.STEP - 1) / TensorCoreMatmul.STEP;
+        int splits = (int) Math.max(1, Math.min((want + tiles - 1) / tiles, steps / 8));
+        if (splits > 1) {
+            Elementwise.launchFill(device, out, 0f, m * n);
+        }
+        return splits;
     }
 
     /** The grid of the tiled kernels: tile x tile groups covering out[m, n], x along n. */

@@ -35,27 +35,30 @@ public final class TensorCoreMatmul {
     }
 
     public static void matmulBf16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat) {
-        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, true);
+            int n, int k, boolean aFloat, int kSplits) {
+        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat) {
-        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, false);
+            int n, int k, boolean aFloat, int kSplits) {
+        matmul(ctx, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16. */
     public static void matmulInt8(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, boolean aFloat) {
-        matmul(ctx, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, true);
+            boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
+        matmul(ctx, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /**
-     * Group index {@code tileRow * ceil(n / 128) + tileColumn}. k must be a multiple of 8 (16-byte
-     * chunks of w's rows); rows and columns past m and n are zero in the tiles and not written.
+     * Group index {@code (tileRow * ceil(n / 128) + tileColumn) * kSplits + split}. k must be a
+     * multiple of 8 (16-byte chunks of w's rows); rows and columns past m and n are zero in the tiles
+     * and not written. With {@code kSplits} > 1 (split-k: a decode-sized m has too few tiles to fill
+     * the device) each group takes an even share of k's steps and adds its partial sums into
+     * {@code out}, which must hold zeros; the bias comes with split 0's.
      */
     private static void matmul(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, boolean int8, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, boolean aFloat, boolean bf16) {
+            boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits, boolean bf16) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] af = new int[16];
@@ -67,14 +70,19 @@ public final class TensorCoreMatmul {
         int warpRow = (warp / 4) * 64;
         int warpCol = (warp % 4) * 32;
         int tilesN = (n + TILE - 1) / TILE;
-        int row0 = (ctx.groupIdx / tilesN) * TILE;
-        int col0 = (ctx.groupIdx % tilesN) * TILE;
-        int steps = (k + STEP - 1) / STEP;
+        int split = ctx.groupIdx % kSplits;
+        int tileIndex = ctx.groupIdx / kSplits;
+        int row0 = (tileIndex / tilesN) * TILE;
+        int col0 = (tileIndex % tilesN) * TILE;
+        int allSteps = (k + STEP - 1) / STEP;
+        int share = (allSteps + kSplits - 1) / kSplits;
+        int firstStep = split * share;
+        int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
         // a group of copies is committed for every step, also past the last one, so that "all but the
         // newest STAGES - 2 groups are done" always means "this step's tiles are in"
         for (int p = 0; p < STAGES - 1; p++) {
             if (p < steps) {
-                loadStage(ctx, aTile, wTile, p * STAGE, a, w, int8, m, n, k, row0, col0, p * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, p * STAGE, a, w, int8, m, n, k, row0, col0, (firstStep + p) * STEP, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
         }
@@ -84,7 +92,8 @@ public final class TensorCoreMatmul {
             ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
             int ahead = step + STAGES - 1;
             if (ahead < steps) {
-                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, a, w, int8, m, n, k, row0, col0, ahead * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, a, w, int8, m, n, k, row0, col0, (firstStep + ahead) * STEP, aFloat,
+                        bf16, x);
             }
             ctx.copyAsyncCommit();
             for (int ni = 0; ni < 4; ni++) {
@@ -113,9 +122,15 @@ public final class TensorCoreMatmul {
             int col = colBase + 8 * ((p / 2) % 4);
             float s0 = int8 && col < n ? scales.get(col) : 1f;
             float s1 = int8 && col + 1 < n ? scales.get(col + 1) : 1f;
-            float v0 = acc[2 * p] * s0 + (hasBias && col < n ? bias.get(col) : 0f);
-            float v1 = acc[2 * p + 1] * s1 + (hasBias && col + 1 < n ? bias.get(col + 1) : 0f);
-            if (row < m && col < n) {
+            boolean withBias = hasBias && split == 0;
+            float v0 = acc[2 * p] * s0 + (withBias && col < n ? bias.get(col) : 0f);
+            float v1 = acc[2 * p + 1] * s1 + (withBias && col + 1 < n ? bias.get(col + 1) : 0f);
+            if (row < m && col < n && kSplits > 1) {
+                ctx.atomicAdd(out, row * n + col, v0);
+                if (col + 1 < n) {
+                    ctx.atomicAdd(out, row * n + col + 1, v1);
+                }
+            } else if (row < m && col < n) {
                 out.set(row * n + col, v0);
                 if (col + 1 < n) {
                     out.set(row * n + col + 1, v1);

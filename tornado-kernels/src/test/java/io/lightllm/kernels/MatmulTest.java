@@ -186,11 +186,15 @@ class MatmulTest {
             for (boolean withBias : new boolean[] {false, true}) {
                 MatmulReference ref = MatmulReference.of(roundedF32, q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                 for (NativeArray input : new NativeArray[] {a, rounded}) {
-                    DeviceBuffer out = device.allocate(DType.F32, m * n);
-                    device.launch(Matmul.MATMUL_TC_INT8, Matmul.tensorCoreGrid(m, n), out, device.upload(input), device.upload(q.weights()),
-                            device.upload(q.scales()), withBias ? device.upload(bias) : out, withBias, m, n, k, input.dtype() == DType.F32);
-                    assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
-                            device.id() + " tensor cores, int8 weights, " + input.dtype() + " activations" + (withBias ? ", bias" : ""));
+                    // k = 72 is three steps of 32: whole, and split three ways (split-k adds into zeros, the bias once)
+                    for (int splits : new int[] {1, 3}) {
+                        DeviceBuffer out = device.allocate(DType.F32, m * n);
+                        Elementwise.launchFill(device, out, splits > 1 ? 0f : Float.NaN, m * n);
+                        device.launch(Matmul.MATMUL_TC_INT8, Matmul.tensorCoreGrid(m, n, splits), out, device.upload(input), device.upload(q.weights()),
+                                device.upload(q.scales()), withBias ? device.upload(bias) : out, withBias, m, n, k, input.dtype() == DType.F32, splits);
+                        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f, device.id() + " tensor cores, int8 weights, "
+                                + input.dtype() + " activations" + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
+                    }
                 }
             }
         }

@@ -165,11 +165,11 @@ public final class KernelBench {
                     time("matmul bf16 (Java tensor cores)", square + "^3", 0, flops, () -> launchJavaTensorCores(out, a, w, square, square, square));
                     // both operands bf16: the GEMM itself, against the vendor's (cuBLAS) where there is one
                     DeviceBuffer a16 = sc.random(DType.BF16, (long) square * square);
-                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tensorCoreGrid(square, square);
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tensorCoreGrid(square, square, 1);
                     time("matmul bf16*bf16 (vendor)", square + "^3", 0, flops,
-                            () -> device.launch(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false));
+                            () -> device.launch(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false, 1));
                     time("matmul bf16*bf16 (Java tensor cores)", square + "^3", 0, flops,
-                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false));
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, grid, out, a16, w, out, false, square, square, square, false, 1));
                 } else {
                     io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
                     time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
@@ -181,7 +181,8 @@ public final class KernelBench {
 
     /** The Java tensor-core GEMM itself, past any vendor override, f32 activations. */
     private void launchJavaTensorCores(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, int m, int n, int k) {
-        device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, io.lightllm.kernels.Matmul.tensorCoreGrid(m, n), out, a, w, out, false, m, n, k, true);
+        device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, io.lightllm.kernels.Matmul.tensorCoreGrid(m, n, 1), out, a, w, out, false, m, n, k, true,
+                1);
     }
 
 
