@@ -95,7 +95,7 @@ for s in $stages; do
           $flag > "$out/serve-$mode.log" 2>&1 &
         server=$!
         for i in $(seq 1 600); do sleep 1; curl -sf localhost:18081/health >/dev/null && break; done
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18081 --num-prompts 200 --request-rate 8 \
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18081 --num-prompts ${PREFIX_PROMPTS:-200} --request-rate 8 \
           --dataset shared-prefix --prefix-len 2000 --num-prefixes 4 --input-len 100 --output-len 64 --seed 0 \
           --out "$out/prefix-$mode.json" 2>&1 | tee "$out/prefix-$mode.log" | grep -vE "^WARN"
         kill $server; wait $server 2>/dev/null
