@@ -129,6 +129,8 @@ public final class TensorCoreAttention {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
+        float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
+        float[] vSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
@@ -180,14 +182,20 @@ public final class TensorCoreAttention {
             for (int p = 0; p < DECODE_STAGES - 1; p++) {
                 int kb = start + p * DECODE_STEP;
                 gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
+                if (int8) {
+                    gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
+                }
                 if (kb < end) {
-                    loadDecodeStep(ctx, int8, p, slots, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
-                            kvHeads, kvHead, headDim, stride, lane, x);
+                    loadDecodeStep(ctx, int8, p, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales,
+                            vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
             }
             gatherSlots(slots, reqToToken, tableRow, start + (DECODE_STAGES - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
                     KernelContext.WARP_SIZE);
+            if (int8) {
+                gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
+            }
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             for (int step = 0; start + step * DECODE_STEP < end; step++) {
@@ -197,8 +205,8 @@ public final class TensorCoreAttention {
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
                 int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
                 if (ahead < end) {
-                    loadDecodeStep(ctx, int8, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kTiles, vTiles, kRaw, vRaw, kRowScales,
-                            vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
+                    loadDecodeStep(ctx, int8, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw,
+                            kRowScales, vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
                 gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
@@ -216,6 +224,10 @@ public final class TensorCoreAttention {
                 }
                 softmaxStep(ctx, s, 8, state, o, headDim);
                 accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
+                if (int8) {
+                    // the next step's row scales, read once its slots are in (gathered above), in flight until its copies start
+                    gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
+                }
             }
             float lLo = quadSum(ctx, state[SUM_LO]);
             float lHi = quadSum(ctx, state[SUM_HI]);
@@ -380,21 +392,38 @@ public final class TensorCoreAttention {
 
     /**
      * Starts a decode step's copies into stage {@code stage} of the pipeline: K and V rows as f16
-     * tiles, or an int8 pool's raw codes and row scales (converted when the step comes up).
+     * tiles, or an int8 pool's raw codes and the row scales gathered for them (converted when the
+     * step comes up).
      */
-    private static void loadDecodeStep(KernelContext ctx, boolean int8, int stage, int[] slots, int[] kTiles, int[] vTiles, int[] kRaw,
-            int[] vRaw, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
-            int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
+    private static void loadDecodeStep(KernelContext ctx, boolean int8, int stage, int[] slots, float[] kSc, float[] vSc, int[] kTiles,
+            int[] vTiles, int[] kRaw, int[] vRaw, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales,
+            FloatArray vScales, int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
         if (int8) {
             int rawTile = DECODE_STEP * headDim / 4;
-            loadRaw(ctx, kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kScales, slots, kvHeads, kvHead, headDim, lane);
-            loadRaw(ctx, vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vScales, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kSc, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vSc, slots, kvHeads, kvHead, headDim, lane);
         } else {
             int tile = DECODE_STEP * stride;
             loadTile(ctx, kTiles, stage * tile, kPool, kScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
                     KernelContext.WARP_SIZE, x);
             loadTile(ctx, vTiles, stage * tile, vPool, vScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
                     KernelContext.WARP_SIZE, x);
+        }
+    }
+
+    /**
+     * The K and V scales of the int8 rows whose first 16 codes this lane copies ({@link #loadRaw}'s
+     * rows, slots from {@link #gatherSlots} with {@code headDim / 16} chunks), 0 past the keys: read
+     * into registers a step before the copies store them in local memory, so no step waits on them.
+     */
+    private static void gatherScales(float[] kSc, float[] vSc, int[] slots, FloatArray kScales, FloatArray vScales, int kvHeads, int kvHead,
+            int headDim, int lane) {
+        int chunks = headDim / 16;
+        for (int k = 0; k < DECODE_STEP * chunks / KernelContext.WARP_SIZE; k++) {
+            int slot = slots[k];
+            boolean first = (lane + k * KernelContext.WARP_SIZE) % chunks == 0;
+            kSc[k] = first && slot >= 0 ? kScales.get(slot * kvHeads + kvHead) : 0f;
+            vSc[k] = first && slot >= 0 ? vScales.get(slot * kvHeads + kvHead) : 0f;
         }
     }
 
@@ -454,10 +483,10 @@ public final class TensorCoreAttention {
     /**
      * Starts copying a decode step's 16 rows of int8 codes, raw, into {@code raw[at..]} (16 codes an
      * asynchronous copy, rows of headDim / 4 ints; the rows' slots from {@link #gatherSlots} with
-     * {@code headDim / 16} chunks), and puts each row's scale in {@code rowScales[scaleAt..]}, so
-     * that converting them later waits on no global load; rows past the keys are zero.
+     * {@code headDim / 16} chunks), and puts each row's scale ({@link #gatherScales}) in
+     * {@code rowScales[scaleAt..]}; rows past the keys are zero.
      */
-    private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, FloatArray scales,
+    private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, float[] gathered,
             int[] slots, int kvHeads, int kvHead, int headDim, int lane) {
         int chunks = headDim / 16;
         for (int k = 0; k < DECODE_STEP * chunks / KernelContext.WARP_SIZE; k++) {
@@ -469,7 +498,7 @@ public final class TensorCoreAttention {
             if (slot >= 0) {
                 ctx.copyAsync(raw, to, pool, (slot * kvHeads + kvHead) * headDim + c * 16);
                 if (c == 0) {
-                    rowScales[scaleAt + r] = scales.get(slot * kvHeads + kvHead);
+                    rowScales[scaleAt + r] = gathered[k];
                 }
             } else {
                 raw[to] = 0;
