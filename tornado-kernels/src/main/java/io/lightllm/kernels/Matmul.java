@@ -203,7 +203,7 @@ public final class Matmul {
     }
 
     /** u · v over 8 elements, as two independent chains. */
-    private static float dot8(float[] u, float[] v) {
+    static float dot8(float[] u, float[] v) {
         float s0 = u[0] * v[0] + u[1] * v[1] + u[2] * v[2] + u[3] * v[3];
         float s1 = u[4] * v[4] + u[5] * v[5] + u[6] * v[6] + u[7] * v[7];
         return s0 + s1;

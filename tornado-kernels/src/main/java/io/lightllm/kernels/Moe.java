@@ -2,6 +2,7 @@ package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
@@ -9,6 +10,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * A mixture-of-experts MLP (Mixtral) in four launches whose sizes depend only on the number of
@@ -36,6 +38,10 @@ public final class Moe {
     public static final KernelRef GATED_UP = KernelRef.of(Moe.class, "expertGatedUp");
     public static final KernelRef DOWN = KernelRef.of(Moe.class, "expertDown");
     public static final KernelRef COMBINE = KernelRef.of(Moe.class, "combine");
+    public static final KernelRef GATED_UP_WARPS = KernelRef.of(Moe.class, "expertGatedUpWarps");
+    public static final KernelRef DOWN_WARPS = KernelRef.of(Moe.class, "expertDownWarps");
+    /** Work-items of the warp kernels' groups: four warps, each one output column of one tile. */
+    public static final int WARPS_LOCAL = 128;
 
     private Moe() {
     }
@@ -190,6 +196,113 @@ public final class Moe {
         }
     }
 
+    /**
+     * {@link #expertGatedUp} with a warp per (tile, column i): its lanes stream the weight rows in runs
+     * of 8 (16 bytes of bf16) against the tile's token rows and add up in shuffles, so a warp reads
+     * whole lines of one row; in the portable kernel each work-item walked a row of its own, and a
+     * warp's 32 loads fell on 32 rows (Mixtral-8x7B decoded at 7 % of the H200's copy rate). Warp
+     * {@code groupIdx * 4 + localIdx / 32} takes tile {@code warp / width} and column
+     * {@code warp % width}; hidden must be a multiple of 8. Every warp meets the shuffles, also one
+     * with no rows (their emulation on the JVM and OpenCL is a group-wide exchange).
+     */
+    public static void expertGatedUpWarps(KernelContext ctx, FloatArray act, FloatArray x, NativeArray w1, NativeArray w3, IntArray sorted,
+            IntArray counts, IntArray offsets, int k, int hidden, int width, int tilesPerExpert, int numExperts, int kind) {
+        float[] g8 = new float[8];
+        float[] u8 = new float[8];
+        float[] x8 = new float[8];
+        int[] xRow = new int[ROWS];
+        float[] gate = new float[ROWS];
+        float[] up = new float[ROWS];
+        int lane = ctx.laneId();
+        int warp = ctx.groupIdx * (ctx.localGroupSizeX / KernelContext.WARP_SIZE) + ctx.localIdx / KernelContext.WARP_SIZE;
+        int tile = warp / width;
+        int i = warp % width;
+        int e = tile / tilesPerExpert;
+        int first = (tile % tilesPerExpert) * ROWS;
+        int count = e < numExperts ? counts.get(e) : 0;
+        int offset = first < count ? offsets.get(e) + first : 0;
+        int rows = Math.min(ROWS, count - first);
+        for (int r = 0; r < ROWS; r++) {
+            gate[r] = 0f;
+            up[r] = 0f;
+        }
+        if (first < count) {
+            for (int r = 0; r < ROWS; r++) {
+                // rows past the expert's count repeat its first row and are not written
+                xRow[r] = (sorted.get(offset + Math.min(r, rows - 1)) / k) * hidden;
+            }
+            int wBase = (e * width + i) * hidden;
+            for (int d = 8 * lane; d < hidden; d += 8 * KernelContext.WARP_SIZE) {
+                w1.getFloats(wBase + d, g8, 0, 8);
+                w3.getFloats(wBase + d, u8, 0, 8);
+                for (int r = 0; r < ROWS; r++) {
+                    x.getFloats(xRow[r] + d, x8, 0, 8);
+                    gate[r] += Matmul.dot8(g8, x8);
+                    up[r] += Matmul.dot8(u8, x8);
+                }
+            }
+        }
+        for (int r = 0; r < ROWS; r++) {
+            gate[r] = warpSum(ctx, gate[r]);
+            up[r] = warpSum(ctx, up[r]);
+        }
+        if (first < count && lane == 0) {
+            for (int r = 0; r < ROWS; r++) {
+                if (r < rows) {
+                    act.set((offset + r) * width + i, Activations.activate(gate[r], kind) * up[r]);
+                }
+            }
+        }
+    }
+
+    /** {@link #expertDown} with a warp per (tile, output o), as {@link #expertGatedUpWarps}; width must be a multiple of 8. */
+    public static void expertDownWarps(KernelContext ctx, FloatArray y, FloatArray act, NativeArray w2, IntArray counts, IntArray offsets,
+            int width, int hidden, int tilesPerExpert, int numExperts) {
+        float[] w8 = new float[8];
+        float[] a8 = new float[8];
+        float[] acc = new float[ROWS];
+        int lane = ctx.laneId();
+        int warp = ctx.groupIdx * (ctx.localGroupSizeX / KernelContext.WARP_SIZE) + ctx.localIdx / KernelContext.WARP_SIZE;
+        int tile = warp / hidden;
+        int o = warp % hidden;
+        int e = tile / tilesPerExpert;
+        int first = (tile % tilesPerExpert) * ROWS;
+        int count = e < numExperts ? counts.get(e) : 0;
+        int offset = first < count ? offsets.get(e) + first : 0;
+        int rows = Math.min(ROWS, count - first);
+        for (int r = 0; r < ROWS; r++) {
+            acc[r] = 0f;
+        }
+        if (first < count) {
+            int wBase = (e * hidden + o) * width;
+            for (int d = 8 * lane; d < width; d += 8 * KernelContext.WARP_SIZE) {
+                w2.getFloats(wBase + d, w8, 0, 8);
+                for (int r = 0; r < ROWS; r++) {
+                    act.getFloats((offset + Math.min(r, rows - 1)) * width + d, a8, 0, 8);
+                    acc[r] += Matmul.dot8(w8, a8);
+                }
+            }
+        }
+        for (int r = 0; r < ROWS; r++) {
+            acc[r] = warpSum(ctx, acc[r]);
+        }
+        if (first < count && lane == 0) {
+            for (int r = 0; r < ROWS; r++) {
+                if (r < rows) {
+                    y.set((offset + r) * hidden + o, acc[r]);
+                }
+            }
+        }
+    }
+
+    /** The sum of v over a warp's 32 lanes, in every lane. */
+    private static float warpSum(KernelContext ctx, float v) {
+        for (int mask = KernelContext.WARP_SIZE / 2; mask > 0; mask >>= 1) {
+            v += ctx.warpShuffleXor(v, mask);
+        }
+        return v;
+    }
+
     /** out[t, o] = Σⱼ weights[t·k + j] · y[positionOf[t·k + j], o]. */
     public static void combine(FloatArray out, FloatArray y, FloatArray weights, IntArray positionOf, int tokens, int k, int hidden) {
         for (@Parallel int t = 0; t < tokens; t++) {
@@ -234,6 +347,14 @@ public final class Moe {
     }
 
     /**
+     * Whether this device runs the expert matmuls a warp per output ({@link #expertGatedUpWarps}):
+     * where its tuning {@code moe.warps} is 1 (CUDA) and both widths are whole runs of 8.
+     */
+    static boolean usesWarps(Device device, Experts e) {
+        return Tuning.get(device, "moe.warps", 0) == 1 && e.hidden() % 8 == 0 && e.width() % 8 == 0;
+    }
+
+    /**
      * out [tokens, hidden] = the experts' MLP of x [tokens, hidden] under the router's
      * {@code logits} [tokens, E]; {@code activation} is applied to the gate (w1) projection.
      */
@@ -255,10 +376,20 @@ public final class Moe {
         device.launch(ROUTE, Grid.of(tokens), s.experts(), s.weights(), logits, tokens, e.numExperts(), e.topK(), e.renormalize() ? 1 : 0);
         device.launch(GROUP, Grid.of(e.numExperts()), s.counts(), s.offsets(), s.sorted(), s.positionOf(), s.experts(),
                 (int) assignments, e.numExperts());
-        device.launch(GATED_UP, Grid.of(e.numExperts() * tiles, e.width()), s.act(), x, e.w1(), e.w3(), s.sorted(), s.counts(), s.offsets(),
-                e.topK(), e.hidden(), e.width(), tiles, e.numExperts(), activation.code);
-        device.launch(DOWN, Grid.of(e.numExperts() * tiles, e.hidden()), s.y(), s.act(), e.w2(), s.counts(), s.offsets(), e.width(), e.hidden(),
-                tiles, e.numExperts());
+        if (usesWarps(device, e)) {
+            int warpsPerGroup = WARPS_LOCAL / KernelContext.WARP_SIZE;
+            long up = ((long) e.numExperts() * tiles * e.width() + warpsPerGroup - 1) / warpsPerGroup;
+            long down = ((long) e.numExperts() * tiles * e.hidden() + warpsPerGroup - 1) / warpsPerGroup;
+            device.launch(GATED_UP_WARPS, Grid.groups(up, WARPS_LOCAL), s.act(), x, e.w1(), e.w3(), s.sorted(), s.counts(), s.offsets(),
+                    e.topK(), e.hidden(), e.width(), tiles, e.numExperts(), activation.code);
+            device.launch(DOWN_WARPS, Grid.groups(down, WARPS_LOCAL), s.y(), s.act(), e.w2(), s.counts(), s.offsets(), e.width(), e.hidden(),
+                    tiles, e.numExperts());
+        } else {
+            device.launch(GATED_UP, Grid.of(e.numExperts() * tiles, e.width()), s.act(), x, e.w1(), e.w3(), s.sorted(), s.counts(), s.offsets(),
+                    e.topK(), e.hidden(), e.width(), tiles, e.numExperts(), activation.code);
+            device.launch(DOWN, Grid.of(e.numExperts() * tiles, e.hidden()), s.y(), s.act(), e.w2(), s.counts(), s.offsets(), e.width(),
+                    e.hidden(), tiles, e.numExperts());
+        }
         device.launch(COMBINE, Grid.of(tokens, e.hidden()), out, s.y(), s.weights(), s.positionOf(), tokens, e.topK(), e.hidden());
     }
 }

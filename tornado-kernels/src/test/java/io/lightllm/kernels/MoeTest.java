@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import static io.lightllm.kernels.KernelTestSupport.assertCompilesToCuda;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static io.lightllm.kernels.KernelTestSupport.copyOf;
 import static io.lightllm.kernels.KernelTestSupport.device;
 import static io.lightllm.kernels.KernelTestSupport.isJvm;
@@ -59,6 +60,32 @@ class MoeTest {
         }
     }
 
+    /** The warp-per-output expert kernels (CUDA's choice, `moe.warps`) against the same reference, on every device. */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void warpKernelsMatchTheTokenByTokenReference(String id) {
+        Device dev = device(id);
+        java.util.List<String> keys = java.util.List.of("jvm", "opencl", "cuda").stream().map(b -> "lightllm.tuning." + b + ".moe.warps").toList();
+        keys.forEach(key -> System.setProperty(key, "1"));
+        try {
+            Moe.Experts shape = new Moe.Experts(null, null, null, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
+            assertTrue(Moe.usesWarps(dev, shape));
+            for (int tokens : new int[] {1, 11}) {
+                FloatArray x = random(tokens * HIDDEN, 1f, 21 + tokens);
+                FloatArray logits = random(tokens * EXPERTS, 2f, 17 + tokens);
+                for (DType wType : new DType[] {DType.F32, DType.BF16}) {
+                    NativeArray w1 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 4);
+                    NativeArray w3 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 5);
+                    NativeArray w2 = fill(NativeArray.allocate(wType, EXPERTS * HIDDEN * WIDTH), 0.3f, 6);
+                    assertClose(reference(x, logits, w1, w3, w2, tokens), run(dev, x, logits, w1, w3, w2, tokens), ATOL, RTOL,
+                            "warp kernels, " + tokens + " tokens, " + wType + " experts on " + id);
+                }
+            }
+        } finally {
+            keys.forEach(System::clearProperty);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void tiesPickTheLowerExpertAndWeightsAreRenormalised(String id) {
@@ -83,6 +110,9 @@ class MoeTest {
         for (DType w : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             assertCompilesToCuda(Moe.GATED_UP, DType.F32, DType.F32, w, w, DType.I32, DType.I32, DType.I32, null, null, null, null, null, null);
             assertCompilesToCuda(Moe.DOWN, DType.F32, DType.F32, w, DType.I32, DType.I32, null, null, null, null);
+            assertCompilesToCuda(Moe.GATED_UP_WARPS, DType.F32, DType.F32, w, w, DType.I32, DType.I32, DType.I32, null, null, null, null, null,
+                    null);
+            assertCompilesToCuda(Moe.DOWN_WARPS, DType.F32, DType.F32, w, DType.I32, DType.I32, null, null, null, null);
         }
     }
 
