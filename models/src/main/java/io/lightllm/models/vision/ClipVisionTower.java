@@ -118,20 +118,19 @@ public final class ClipVisionTower implements VisionTower {
         for (int i = 0; i < n; i++) {
             VisionTower.unfold(checkPixels(pixelValues.get(i)), imageSize, patchSize, patchPixels, i * patches * unfolded);
         }
-        List<DeviceBuffer> scratch = new ArrayList<>();
-        try {
-            DeviceBuffer pixels = track(scratch, device.allocate(DType.F32, patchPixels.getSize()));
+        try (DeviceScratch scratch = new DeviceScratch(device)) {
+            DeviceBuffer pixels = scratch.f32(patchPixels.getSize());
             device.copyIn(patchPixels, pixels);
-            DeviceBuffer patchRows = track(scratch, device.allocate(DType.F32, (long) n * patches * hidden));
+            DeviceBuffer patchRows = scratch.f32((long) n * patches * hidden);
             patchEmbedding.apply(device, patchRows, pixels, n * patches);
-            DeviceBuffer x = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
-            DeviceBuffer h = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
+            DeviceBuffer x = scratch.f32((long) rows * hidden);
+            DeviceBuffer h = scratch.f32((long) rows * hidden);
             Vision.launchAssemble(device, h, patchRows, classEmbedding, positions, n, patches, hidden);
             preNorm.apply(device, x, h, rows);
-            DeviceBuffer q = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
-            DeviceBuffer k = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
-            DeviceBuffer v = track(scratch, device.allocate(DType.F32, (long) rows * hidden));
-            DeviceBuffer mlp = track(scratch, device.allocate(DType.F32, (long) rows * intermediate));
+            DeviceBuffer q = scratch.f32((long) rows * hidden);
+            DeviceBuffer k = scratch.f32((long) rows * hidden);
+            DeviceBuffer v = scratch.f32((long) rows * hidden);
+            DeviceBuffer mlp = scratch.f32((long) rows * intermediate);
             for (Layer layer : layers) {
                 layer.norm1().apply(device, h, x, rows);
                 layer.q().apply(device, q, h, rows);
@@ -153,27 +152,18 @@ public final class ClipVisionTower implements VisionTower {
                 for (int i = 0; i < out; i++) {
                     patchIndex.set(i, i / patches * seq + 1 + i % patches);
                 }
-                DeviceBuffer index = track(scratch, device.allocate(DType.I32, out));
+                DeviceBuffer index = scratch.allocate(DType.I32, out);
                 device.copyIn(patchIndex, index);
-                features = track(scratch, device.allocate(DType.F32, (long) out * hidden));
+                features = scratch.f32((long) out * hidden);
                 Embedding.launchGather(device, features, x, index, out, hidden);
             }
-            DeviceBuffer projected = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
-            DeviceBuffer result = track(scratch, device.allocate(DType.F32, (long) out * outHidden));
+            DeviceBuffer projected = scratch.f32((long) out * outHidden);
+            DeviceBuffer result = scratch.f32((long) out * outHidden);
             projector1.apply(device, projected, features, out);
             Activations.launchInPlace(device, projectorAct, projected, out * outHidden);
             projector2.apply(device, result, projected, out);
-            FloatArray host = FloatArray.allocate(out * outHidden);
-            device.copyOut(result, host);
-            return host.toArray();
-        } finally {
-            scratch.forEach(DeviceBuffer::close);
+            return scratch.download(result, out * outHidden);
         }
-    }
-
-    private static DeviceBuffer track(List<DeviceBuffer> list, DeviceBuffer b) {
-        list.add(b);
-        return b;
     }
 
     @Override

@@ -117,19 +117,16 @@ public final class QwenVisionTower implements VisionTower {
      * computed once on the device.
      */
     private DeviceBuffer queryProjection(FloatArray query, FloatArray posEmbed) {
-        List<DeviceBuffer> scratch = new ArrayList<>();
-        try {
-            DeviceBuffer raw = track(scratch, device.allocate(DType.F32, (long) queries * outDim));
+        try (DeviceScratch scratch = new DeviceScratch(device)) {
+            DeviceBuffer raw = scratch.f32((long) queries * outDim);
             device.copyIn(query, raw);
-            DeviceBuffer normed = track(scratch, device.allocate(DType.F32, (long) queries * outDim));
+            DeviceBuffer normed = scratch.f32((long) queries * outDim);
             lnQ.apply(device, normed, raw, queries);
             device.copyIn(posEmbed, raw);
             Elementwise.launchAdd(device, normed, raw, queries * outDim);
             DeviceBuffer q = weights.derived(FloatArray.allocate(queries * outDim));
             poolQ.apply(device, q, normed, queries);
             return q;
-        } finally {
-            scratch.forEach(DeviceBuffer::close);
         }
     }
 
@@ -239,19 +236,18 @@ public final class QwenVisionTower implements VisionTower {
         for (int i = 0; i < n; i++) {
             VisionTower.unfold(checkPixels(pixelValues.get(i)), imageSize, patchSize, patchPixels, i * patches * unfolded);
         }
-        List<DeviceBuffer> scratch = new ArrayList<>();
-        try {
-            DeviceBuffer pixels = track(scratch, device.allocate(DType.F32, patchPixels.getSize()));
+        try (DeviceScratch scratch = new DeviceScratch(device)) {
+            DeviceBuffer pixels = scratch.f32(patchPixels.getSize());
             device.copyIn(patchPixels, pixels);
-            DeviceBuffer h = track(scratch, device.allocate(DType.F32, (long) rows * Math.max(width, outDim)));
+            DeviceBuffer h = scratch.f32((long) rows * Math.max(width, outDim));
             patchEmbedding.apply(device, h, pixels, rows);
             Elementwise.launchAddBias(device, h, positions, n, patches * width);
-            DeviceBuffer x = track(scratch, device.allocate(DType.F32, (long) rows * Math.max(width, outDim)));
+            DeviceBuffer x = scratch.f32((long) rows * Math.max(width, outDim));
             preNorm.apply(device, x, h, rows);
-            DeviceBuffer q = track(scratch, device.allocate(DType.F32, (long) rows * Math.max(width, outDim)));
-            DeviceBuffer k = track(scratch, device.allocate(DType.F32, (long) rows * Math.max(width, outDim)));
-            DeviceBuffer v = track(scratch, device.allocate(DType.F32, (long) rows * Math.max(width, outDim)));
-            DeviceBuffer hidden = track(scratch, device.allocate(DType.F32, (long) rows * mlp));
+            DeviceBuffer q = scratch.f32((long) rows * Math.max(width, outDim));
+            DeviceBuffer k = scratch.f32((long) rows * Math.max(width, outDim));
+            DeviceBuffer v = scratch.f32((long) rows * Math.max(width, outDim));
+            DeviceBuffer hidden = scratch.f32((long) rows * mlp);
             for (Layer layer : layers) {
                 layer.norm1().apply(device, h, x, rows);
                 layer.q().apply(device, q, h, rows);
@@ -278,23 +274,14 @@ public final class QwenVisionTower implements VisionTower {
             Elementwise.launchAddBias(device, normed, keyPositions, n, patches * outDim);
             poolK.apply(device, k, normed, rows);
             int out = n * queries;
-            DeviceBuffer attended = track(scratch, device.allocate(DType.F32, (long) out * outDim));
-            DeviceBuffer projected = track(scratch, device.allocate(DType.F32, (long) out * outDim));
+            DeviceBuffer attended = scratch.f32((long) out * outDim);
+            DeviceBuffer projected = scratch.f32((long) out * outDim);
             Vision.launchCrossAttention(device, attended, queryIn, k, v, n, queries, patches, poolHeads, outDim / poolHeads);
             poolO.apply(device, projected, attended, out);
             lnPost.apply(device, attended, projected, out);
             proj.apply(device, projected, attended, out);
-            FloatArray host = FloatArray.allocate(out * outDim);
-            device.copyOut(projected, host);
-            return host.toArray();
-        } finally {
-            scratch.forEach(DeviceBuffer::close);
+            return scratch.download(projected, out * outDim);
         }
-    }
-
-    private static DeviceBuffer track(List<DeviceBuffer> list, DeviceBuffer b) {
-        list.add(b);
-        return b;
     }
 
     @Override
