@@ -1,10 +1,26 @@
 package io.lightllm.models.vision;
 
+import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
+import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.models.Golden;
+import io.lightllm.models.LoadOptions;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.Models;
+import io.lightllm.models.config.JsonFields;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.runtime.Device;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The Llava fixture's golden.json beyond the text cases: the reference processor's pixel values, by image and by case. */
+/**
+ * A vision fixture's golden.json beyond the text cases (the reference processor's pixel values, by image and by
+ * case), and the golden check every vision model's test makes with them.
+ */
 public final class LlavaGolden {
     private LlavaGolden() {
     }
@@ -26,5 +42,27 @@ public final class LlavaGolden {
             out.add(pixels(golden, name.asText()));
         }
         return out;
+    }
+
+    /**
+     * The vision model of the made fixture {@code dir} on {@code devices} against its golden cases: each case's
+     * prompt with its images placed ({@link LlavaModel#withImages}), last-position logits within the bf16
+     * tolerance and the greedy tokens identical, alone and batched. {@code imageIdKey}: the golden.json field
+     * holding the image token id the model must report.
+     */
+    static void assertMatchesItsReference(Path dir, List<Device> devices, String imageIdKey, String what) {
+        JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
+        try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
+             CausalLM model = Models.load(files, devices, Models.Quantization.NONE, true)) {
+            LlavaModel vl = (LlavaModel) model;
+            assertEquals(golden.path(imageIdKey).asInt(), vl.imageTokenIndex());
+            List<Golden> cases = new ArrayList<>();
+            List<Golden> recorded = Golden.read(dir);
+            for (int c = 0; c < recorded.size(); c++) {
+                Golden g = recorded.get(c);
+                cases.add(new Golden(g.prompt(), vl.withImages(g.inputIds(), casePixels(golden, c)), g.lastLogits(), g.greedyIds(), g.greedyText()));
+            }
+            assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
+        }
     }
 }

@@ -1,7 +1,5 @@
 package io.lightllm.models.vision;
 
-import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
-import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,21 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lightllm.models.Golden;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.decoder.Architectures;
-import io.lightllm.models.infer.CausalLM;
 import io.lightllm.testing.SharedData;
 import io.lightllm.testing.TestDevices;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -56,21 +50,7 @@ class LlavaGoldenTest {
     }
 
     private static void matchesTransformers(List<Device> devices, String what) {
-        Path dir = SharedData.madeFixture("llava");
-        JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
-        try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             CausalLM model = Models.load(files, devices, Models.Quantization.NONE, true)) {
-            LlavaModel llava = (LlavaModel) model;
-            assertEquals(golden.path("image_token_index").asInt(), llava.imageTokenIndex());
-            List<Golden> cases = new ArrayList<>();
-            List<Golden> recorded = Golden.read(dir);
-            for (int c = 0; c < recorded.size(); c++) {
-                Golden g = recorded.get(c);
-                cases.add(new Golden(g.prompt(), llava.withImages(g.inputIds(), LlavaGolden.casePixels(golden, c)), g.lastLogits(), g.greedyIds(),
-                        g.greedyText()));
-            }
-            assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
-        }
+        LlavaGolden.assertMatchesItsReference(SharedData.madeFixture("llava"), devices, "image_token_index", what);
     }
 
     @Test

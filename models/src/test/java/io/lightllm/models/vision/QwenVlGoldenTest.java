@@ -1,13 +1,10 @@
 package io.lightllm.models.vision;
 
-import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
-import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lightllm.models.Golden;
 import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
@@ -23,7 +20,6 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -57,22 +53,7 @@ class QwenVlGoldenTest {
     }
 
     private static void matchesThePublishedCode(List<Device> devices, String what) {
-        Path dir = SharedData.madeFixture("qwenvl");
-        JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
-        try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             CausalLM model = Models.load(files, devices, Models.Quantization.NONE, true)) {
-            LlavaModel vl = (LlavaModel) model;
-            assertEquals(golden.path("image_start_id").asInt(), vl.imageTokenIndex());
-            List<Golden> cases = new ArrayList<>();
-            List<Golden> recorded = Golden.read(dir);
-            for (int c = 0; c < recorded.size(); c++) {
-                Golden g = recorded.get(c);
-                int[] ids = vl.withImages(g.inputIds(), LlavaGolden.casePixels(golden, c));
-                assertEquals(g.inputIds().length, ids.length, "each image's span keeps its length: n_queries ids between the tags");
-                cases.add(new Golden(g.prompt(), ids, g.lastLogits(), g.greedyIds(), g.greedyText()));
-            }
-            assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
-        }
+        LlavaGolden.assertMatchesItsReference(SharedData.madeFixture("qwenvl"), devices, "image_start_id", what);
     }
 
     /** The tower alone: the first 256 feature values of each image (ViT, Resampler, ln_post, proj) as the reference's. */
@@ -149,6 +130,9 @@ class QwenVlGoldenTest {
             float[] pixels = LlavaGolden.pixels(golden, "portrait.png");
             int[] ids = vl.withImages(new int[] {5, start, end, 6}, List.of(pixels));
             assertEquals(2 + 2 + 16, ids.length, "an empty span becomes the image's 16 ids");
+            io.lightllm.models.Golden recorded = io.lightllm.models.Golden.read(dir).getFirst();
+            assertEquals(recorded.inputIds().length, vl.withImages(recorded.inputIds(), LlavaGolden.casePixels(golden, 0)).length,
+                    "the reference's spans (16 pad ids between the tags) keep their length");
             assertTrue(vl.isPlaceholder(ids[2]) && ids[ids.length - 2] == end);
             assertThrows(IllegalArgumentException.class, () -> vl.withImages(new int[] {5, start, 7, 6}, List.of(pixels)), "not closed");
             assertThrows(IllegalArgumentException.class, () -> vl.withImages(new int[] {5, end, 6}, List.of()), "closed, never opened");
