@@ -32,6 +32,19 @@ class CudaKernelSourceTest {
         assertTrue(!bf16.contains("cvt.rn.f16.f32"), bf16);
     }
 
+    /**
+     * The innermost @Parallel loop runs on x, where a warp's consecutive threads are (Grid.reversed launches the
+     * grid to match): the rotary kernel's loops over tokens, heads and pairs take z, y and x, in that order.
+     */
+    @Test
+    void theInnermostParallelLoopRunsOnX() {
+        String src = KernelCompiler.compile(io.lightllm.kernels.Rotary.ROTARY, Dialect.CUDA, null).source();
+        int z = src.indexOf("blockIdx.z * blockDim.z"), y = src.indexOf("blockIdx.y * blockDim.y"), x = src.indexOf("blockIdx.x * blockDim.x");
+        assertTrue(z >= 0 && z < y && y < x, "loop starts in the order z, y, x:\n" + src);
+        String oneLoop = KernelCompiler.compile(DiagnosticKernels.SAXPY, Dialect.CUDA, new DType[] {DType.F32, DType.F32, null, null}).source();
+        assertTrue(oneLoop.contains("blockIdx.x * blockDim.x") && !oneLoop.contains("blockIdx.y"), "one loop: x alone");
+    }
+
     @Test
     void diagnosticKernelsCompile() {
         assertCompiles(DiagnosticKernels.SAXPY, DType.F32, DType.F32, null, null);
