@@ -7,7 +7,6 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelOverride;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -133,7 +132,7 @@ public final class CudaBlas {
             DeviceBuffer left = a;
             if (a.dtype() != type) {
                 left = state.scratch(type, (long) m * k);
-                device.launch(CastKernels.NARROW_FROM_F32, Grid.of((long) m * k), left, a, m * k);
+                device.launch(CastKernels.NARROW_FROM_F32, CastKernels.runs((long) m * k), left, a, m * k);
             }
             MemorySegment wPtr = MemorySegment.ofAddress(((CudaBuffer) w).devicePointer());
             MemorySegment aPtr = MemorySegment.ofAddress(((CudaBuffer) left).devicePointer());

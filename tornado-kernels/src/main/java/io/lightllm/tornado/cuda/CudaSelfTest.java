@@ -285,7 +285,7 @@ public final class CudaSelfTest {
     private static NativeArray narrow(Device d, FloatArray in, DType t) {
         DeviceBuffer bin = d.upload(in);
         DeviceBuffer out = d.allocate(t, in.getSize());
-        d.launch(CastKernels.NARROW_FROM_F32, Grid.of(in.getSize()), out, bin, in.getSize());
+        d.launch(CastKernels.NARROW_FROM_F32, CastKernels.runs(in.getSize()), out, bin, in.getSize());
         return d.download(out);
     }
 
