@@ -45,6 +45,8 @@ public final class OpenCLDevice extends Device {
     private final Map<CompiledKey, OpenCLKernel> compiledKernels = new HashMap<>();
     /** Kernels whose emulated warps exchange values through a local array of a fixed size. */
     private final java.util.Set<CompiledKey> warpKernels = new java.util.HashSet<>();
+    /** Compiled kernels with @Parallel loops: launched with the grid reversed, the innermost loop on dimension 0 (Grid.reversed). */
+    private final java.util.Set<CompiledKey> parallelKernels = new java.util.HashSet<>();
     /** Launch events not yet timed, while profiling is on. */
     private final List<PendingTiming> pending = new ArrayList<>();
     private boolean closed;
@@ -185,15 +187,16 @@ public final class OpenCLDevice extends Device {
             if (Target.emulatesWarps(source)) {
                 warpKernels.add(key);
             }
+            if (!kernel.usesContext() && KernelScan.hasParallelLoops(kernel.method())) {
+                parallelKernels.add(key);
+            }
         }
         long items = grid.localSize(0) * grid.localSize(1) * grid.localSize(2);
         if (warpKernels.contains(key) && (items % KernelContext.WARP_SIZE != 0 || items > Target.WARP_EMULATION_MAX_ITEMS)) {
             throw new IllegalArgumentException(kernel + " uses warp operations, which OpenCL emulates for work-groups of a multiple of "
                     + KernelContext.WARP_SIZE + " up to " + Target.WARP_EMULATION_MAX_ITEMS + " items, not " + items);
         }
-        // a @Parallel kernel's innermost loop is the device's first axis (Grid.reversed)
-        boolean parallel = !kernel.usesContext() && KernelScan.hasParallelLoops(kernel.method());
-        launch(compiled, kernel.name(), parallel ? grid.reversed() : grid, args);
+        launch(compiled, kernel.name(), parallelKernels.contains(key) ? grid.reversed() : grid, args);
     }
 
     private Target target;
