@@ -1,14 +1,9 @@
 package io.lightllm.models.vision;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import io.lightllm.models.config.JsonFields;
 import io.lightllm.testing.SharedData;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,19 +14,7 @@ import org.junit.jupiter.api.Test;
 class ImageProcessorTest {
     @Test
     void pixelValuesEqualTransformers() throws Exception {
-        Path dir = SharedData.madeFixture("llava");
-        JsonNode golden = JsonFields.read(dir.resolve("golden.json")).path("pixel_values");
-        ImageProcessor processor = ImageProcessor.load(dir);
-        for (String name : new String[] {"landscape.png", "portrait.png"}) {
-            float[] pixels = processor.process(ImageProcessor.decode(Files.readAllBytes(dir.resolve(name))));
-            JsonNode expected = golden.path(name);
-            assertEquals(expected.size(), pixels.length, name);
-            float worst = 0;
-            for (int i = 0; i < pixels.length; i++) {
-                worst = Math.max(worst, Math.abs(pixels[i] - expected.get(i).floatValue()));
-            }
-            assertTrue(worst <= 1.5e-6f, name + ": largest difference " + worst);
-        }
+        LlavaGolden.assertProcessorMatchesItsReference(SharedData.madeFixture("llava"));
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.lightllm.models.vision;
 import static io.lightllm.models.llama.LlamaGoldenTest.assertMatchesGolden;
 import static io.lightllm.models.llama.LlamaGoldenTest.tolerance;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lightllm.models.Golden;
@@ -13,6 +14,8 @@ import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,6 +66,26 @@ public final class LlavaGolden {
                 cases.add(new Golden(g.prompt(), vl.withImages(g.inputIds(), casePixels(golden, c)), g.lastLogits(), g.greedyIds(), g.greedyText()));
             }
             assertMatchesGolden(model, cases, tolerance(DType.BF16), what);
+        }
+    }
+
+    /**
+     * The fixture's two images through its own preprocessing ({@link ImageProcessor#load}) against the pixel values the
+     * reference recorded: every value within 1.5e-6 (the golden file's 6 decimals; one 8-bit step of a pixel moves a
+     * value by ~0.015).
+     */
+    static void assertProcessorMatchesItsReference(Path dir) throws IOException {
+        JsonNode golden = JsonFields.read(dir.resolve("golden.json")).path("pixel_values");
+        ImageProcessor processor = ImageProcessor.load(dir);
+        for (String name : new String[] {"landscape.png", "portrait.png"}) {
+            float[] pixels = processor.process(ImageProcessor.decode(Files.readAllBytes(dir.resolve(name))));
+            JsonNode expected = golden.path(name);
+            assertEquals(expected.size(), pixels.length, name);
+            float worst = 0;
+            for (int i = 0; i < pixels.length; i++) {
+                worst = Math.max(worst, Math.abs(pixels[i] - expected.get(i).floatValue()));
+            }
+            assertTrue(worst <= 1.5e-6f, name + ": largest difference " + worst);
         }
     }
 }

@@ -18,7 +18,6 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.Devices;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
@@ -105,19 +104,7 @@ class QwenVlGoldenTest {
     /** visual.py's transform (PIL bicubic to 42 x 42, ToTensor, Normalize), read from config.json's visual.image_size. */
     @Test
     void pixelValuesEqualThePublishedTransform() throws Exception {
-        Path dir = SharedData.madeFixture("qwenvl");
-        JsonNode golden = JsonFields.read(dir.resolve("golden.json")).path("pixel_values");
-        ImageProcessor processor = ImageProcessor.load(dir);
-        for (String name : new String[] {"landscape.png", "portrait.png"}) {
-            float[] pixels = processor.process(ImageProcessor.decode(Files.readAllBytes(dir.resolve(name))));
-            JsonNode expected = golden.path(name);
-            assertEquals(expected.size(), pixels.length, name);
-            float worst = 0;
-            for (int i = 0; i < pixels.length; i++) {
-                worst = Math.max(worst, Math.abs(pixels[i] - expected.get(i).floatValue()));
-            }
-            assertTrue(worst <= 1.5e-6f, name + ": largest difference " + worst);
-        }
+        LlavaGolden.assertProcessorMatchesItsReference(SharedData.madeFixture("qwenvl"));
     }
 
     @Test
