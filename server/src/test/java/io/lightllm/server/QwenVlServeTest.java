@@ -7,22 +7,17 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.chat.completions.ChatCompletion;
-import com.openai.models.chat.completions.ChatCompletionContentPart;
-import com.openai.models.chat.completions.ChatCompletionContentPartImage;
-import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
-import io.lightllm.models.vision.ImageProcessor;
 import io.lightllm.models.vision.LlavaModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Base64;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
@@ -45,6 +40,7 @@ class QwenVlServeTest {
 
     @TempDir
     static Path dir;
+    private static final FixtureImages IMAGES = new FixtureImages("qwenvl");
     private static ModelServer server;
     private static OpenAIClient client;
     private static Path media;
@@ -99,35 +95,24 @@ class QwenVlServeTest {
         return server.engine().generate(ids, SamplingParams.greedy(maxTokens)).getFirst().text();
     }
 
-    /** The pixel values as the server makes them (QwenVlGoldenTest: equal to visual.py's transform to 1.5e-6). */
-    private static float[] pixels(String image) throws Exception {
-        Path fixture = SharedData.madeFixture("qwenvl");
-        return ImageProcessor.load(fixture).process(ImageProcessor.decode(Files.readAllBytes(fixture.resolve(image))));
-    }
 
-    private static String dataUri(String image) throws Exception {
-        return "data:image/png;base64," + Base64.getEncoder().encodeToString(Files.readAllBytes(SharedData.madeFixture("qwenvl").resolve(image)));
-    }
 
     @Test
     void theJavaSdkSendsAnImageAsADataUrl() throws Exception {
         ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model(NAME).maxCompletionTokens(8).temperature(0.0)
-                .addUserMessageOfArrayOfContentParts(List.of(
-                        ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
-                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder().url(dataUri("landscape.png")).build()).build()),
-                        ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder().text("What is this?").build())))
+                .addUserMessageOfArrayOfContentParts(FixtureImages.imageThenText(IMAGES.dataUri("landscape.png"), "What is this?"))
                 .build());
-        int[] ids = expectedIds(List.of(pixels("landscape.png")), "What is this?");
+        int[] ids = expectedIds(List.of(IMAGES.pixels("landscape.png")), "What is this?");
         assertEquals(expected(ids, 8), c.choices().getFirst().message().content().orElseThrow());
         assertEquals(ids.length, c.usage().orElseThrow().promptTokens(), "the image counts as its 16 tokens between <img> and </img>");
-        int[] other = expectedIds(List.of(pixels("portrait.png")), "What is this?");
+        int[] other = expectedIds(List.of(IMAGES.pixels("portrait.png")), "What is this?");
         assertTrue(!java.util.Arrays.equals(ids, other), "another image, other ids");
     }
 
     @Test
     void twoImagesOneAsALocalFileStreamed() throws Exception {
         String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": ["
-                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + dataUri("landscape.png") + "\"}},"
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + IMAGES.dataUri("landscape.png") + "\"}},"
                 + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + media.resolve("portrait.png").toUri() + "\"}},"
                 + "{\"type\": \"text\", \"text\": \"Compare them.\"}]}]}";
         Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
@@ -138,7 +123,7 @@ class QwenVlServeTest {
                 text.append(Http.json(e).path("choices").path(0).path("delta").path("content").asText(""));
             }
         }
-        assertEquals(expected(expectedIds(List.of(pixels("landscape.png"), pixels("portrait.png")), "Compare them."), 6), text.toString());
+        assertEquals(expected(expectedIds(List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")), "Compare them."), 6), text.toString());
     }
 
     /** Parts stay in their order, as Qwen-VL's from_list_format writes them: text, the image's line, more text. */
@@ -146,13 +131,13 @@ class QwenVlServeTest {
     void anImageBetweenTextsStaysBetweenThem() throws Exception {
         String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"messages\": [{\"role\": \"user\", \"content\": ["
                 + "{\"type\": \"text\", \"text\": \"Look: \"},"
-                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + dataUri("portrait.png") + "\"}},"
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + IMAGES.dataUri("portrait.png") + "\"}},"
                 + "{\"type\": \"text\", \"text\": \"What is it?\"}]}]}";
         Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
         assertEquals(200, a.status(), a.body());
         LlavaModel vl = (LlavaModel) server.local().model();
         String rendered = "<|im_start|>user\nLook: Picture 1: <img></img>\nWhat is it?<|im_end|>\n<|im_start|>assistant\n";
-        int[] ids = vl.withImages(server.local().tokenizer().encode(rendered, false), List.of(pixels("portrait.png")));
+        int[] ids = vl.withImages(server.local().tokenizer().encode(rendered, false), List.of(IMAGES.pixels("portrait.png")));
         assertEquals(expected(ids, 6), a.json().path("choices").path(0).path("message").path("content").asText());
         assertEquals(ids.length, a.json().path("usage").path("prompt_tokens").asInt());
     }
@@ -164,13 +149,13 @@ class QwenVlServeTest {
     @Test
     void lightLlmGenerateFillsImgSpans() throws Exception {
         String inputs = "Picture 1: <img>https://example.com/cat.png</img>\nDescribe it.";
-        String png = dataUri("portrait.png").substring("data:image/png;base64,".length());
+        String png = IMAGES.dataUri("portrait.png").substring("data:image/png;base64,".length());
         String body = "{\"inputs\": " + JsonOutTestSupport.quote(inputs) + ", \"parameters\": {\"max_new_tokens\": 6}, \"multimodal_params\": {\"images\": ["
                 + "{\"type\": \"base64\", \"data\": \"" + png + "\"}]}}";
         Http.Answer a = Http.post(server.url() + "/generate", body);
         assertEquals(200, a.status(), a.body());
         LlavaModel vl = (LlavaModel) server.local().model();
-        int[] ids = vl.withImages(server.local().tokenizer().encode("Picture 1: <img></img>\nDescribe it.", true), List.of(pixels("portrait.png")));
+        int[] ids = vl.withImages(server.local().tokenizer().encode("Picture 1: <img></img>\nDescribe it.", true), List.of(IMAGES.pixels("portrait.png")));
         assertEquals(expected(ids, 6), a.json().path("generated_text").get(0).asText());
         assertEquals(ids.length, a.json().path("prompt_tokens").asInt(), "the span is the image's 16 ids, whatever it held");
         Http.Answer unclosed = Http.post(server.url() + "/generate", body.replace("</img>", ""));

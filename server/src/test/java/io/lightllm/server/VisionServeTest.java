@@ -7,16 +7,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.chat.completions.ChatCompletion;
-import com.openai.models.chat.completions.ChatCompletionContentPart;
-import com.openai.models.chat.completions.ChatCompletionContentPartImage;
-import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
-import io.lightllm.models.vision.ImageProcessor;
 import io.lightllm.models.vision.LlavaModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
@@ -49,6 +45,7 @@ class VisionServeTest {
 
     @TempDir
     static Path dir;
+    private static final FixtureImages IMAGES = new FixtureImages("llava");
     private static ModelServer server;
     private static OpenAIClient client;
     private static Path media;
@@ -94,28 +91,14 @@ class VisionServeTest {
         return server.engine().generate(ids, SamplingParams.greedy(maxTokens)).getFirst().text();
     }
 
-    /**
-     * The image's pixel values as the checkpoint's processor makes them ({@code ImageProcessorTest}: equal to
-     * transformers' to 1.5e-6; the exact floats, since this tiny model's greedy choices include near ties).
-     */
-    private static float[] pixels(String image) throws Exception {
-        Path fixture = SharedData.madeFixture("llava");
-        return ImageProcessor.load(fixture).process(ImageProcessor.decode(Files.readAllBytes(fixture.resolve(image))));
-    }
 
-    private static String dataUri(String image) throws Exception {
-        return "data:image/png;base64," + Base64.getEncoder().encodeToString(Files.readAllBytes(SharedData.madeFixture("llava").resolve(image)));
-    }
 
     @Test
     void theJavaSdkSendsAnImage() throws Exception {
         ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model(NAME).maxCompletionTokens(8).temperature(0.0)
-                .addUserMessageOfArrayOfContentParts(List.of(
-                        ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
-                                .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder().url(dataUri("landscape.png")).build()).build()),
-                        ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder().text("What is this?").build())))
+                .addUserMessageOfArrayOfContentParts(FixtureImages.imageThenText(IMAGES.dataUri("landscape.png"), "What is this?"))
                 .build());
-        assertEquals(expected(List.of(pixels("landscape.png")), "What is this?", 8), c.choices().getFirst().message().content().orElseThrow());
+        assertEquals(expected(List.of(IMAGES.pixels("landscape.png")), "What is this?", 8), c.choices().getFirst().message().content().orElseThrow());
         long textTokens = server.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false).length;
         assertEquals(textTokens - 1 + 25, c.usage().orElseThrow().promptTokens(), "the image counts as its 25 tokens");
     }
@@ -134,7 +117,7 @@ class VisionServeTest {
     @Test
     void twoImagesOneAsALocalFileStreamed() throws Exception {
         String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": ["
-                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + dataUri("landscape.png") + "\"}},"
+                + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + IMAGES.dataUri("landscape.png") + "\"}},"
                 + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + media.resolve("portrait.png").toUri() + "\"}},"
                 + "{\"type\": \"text\", \"text\": \"Compare them.\"}]}]}";
         Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
@@ -145,20 +128,20 @@ class VisionServeTest {
                 text.append(Http.json(e).path("choices").path(0).path("delta").path("content").asText(""));
             }
         }
-        assertEquals(expected(List.of(pixels("landscape.png"), pixels("portrait.png")), "Compare them.", 6), text.toString());
+        assertEquals(expected(List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")), "Compare them.", 6), text.toString());
     }
 
     /** LightLLM's /generate with multimodal_params: one base64 image and one URL for the prompt's two placeholders. */
     @Test
     void lightLlmGenerateTakesMultimodalParams() throws Exception {
         String inputs = "USER: <image>\n<image>\nCompare them. ASSISTANT:";
-        String png = dataUri("landscape.png").substring("data:image/png;base64,".length());
+        String png = IMAGES.dataUri("landscape.png").substring("data:image/png;base64,".length());
         String body = "{\"inputs\": " + JsonOutTestSupport.quote(inputs) + ", \"parameters\": {\"max_new_tokens\": 6}, \"multimodal_params\": {\"images\": ["
                 + "{\"type\": \"base64\", \"data\": \"" + png + "\"}, {\"type\": \"url\", \"data\": \"" + media.resolve("portrait.png").toUri() + "\"}]}}";
         Http.Answer a = Http.post(server.url() + "/generate", body);
         assertEquals(200, a.status(), a.body());
         LlavaModel llava = (LlavaModel) server.local().model();
-        int[] ids = llava.withImages(server.local().tokenizer().encode(inputs, true), List.of(pixels("landscape.png"), pixels("portrait.png")));
+        int[] ids = llava.withImages(server.local().tokenizer().encode(inputs, true), List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")));
         String expected = server.engine().generate(ids, SamplingParams.greedy(6)).getFirst().text();
         assertEquals(expected, a.json().path("generated_text").get(0).asText());
         assertEquals(ids.length, a.json().path("prompt_tokens").asInt(), "each image counts as its tokens");
@@ -192,7 +175,7 @@ class VisionServeTest {
             Http.Answer a = Http.post(remote.url() + "/v1/chat/completions", body);
             assertEquals(200, a.status(), a.body());
             LlavaModel llava = (LlavaModel) remote.local().model();
-            int[] ids = llava.withImages(remote.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false), List.of(pixels("landscape.png")));
+            int[] ids = llava.withImages(remote.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false), List.of(IMAGES.pixels("landscape.png")));
             assertEquals(remote.engine().generate(ids, SamplingParams.greedy(4)).getFirst().text(),
                     a.json().path("choices").path(0).path("message").path("content").asText());
             Http.Answer missing = Http.post(remote.url() + "/v1/chat/completions", body.replace("/cat.png", "/dog.png"));
@@ -206,7 +189,7 @@ class VisionServeTest {
     /** An image's placeholder ids cannot be sent as token ids: they would read another client's image. */
     @Test
     void placeholderIdsAreNoTokenIds() throws Exception {
-        int[] image = ((LlavaModel) server.local().model()).imageTokens(pixels("portrait.png"));
+        int[] image = ((LlavaModel) server.local().model()).imageTokens(IMAGES.pixels("portrait.png"));
         Http.Answer a = Http.post(server.url() + "/v1/completions", "{\"model\": \"" + NAME + "\", \"max_tokens\": 2, \"prompt\": [0, "
                 + image[0] + ", " + image[1] + "]}");
         assertEquals(400, a.status(), a.body());
