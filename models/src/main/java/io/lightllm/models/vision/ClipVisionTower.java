@@ -2,7 +2,6 @@ package io.lightllm.models.vision;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lightllm.kernels.Activations;
-import io.lightllm.kernels.Elementwise;
 import io.lightllm.kernels.Embedding;
 import io.lightllm.kernels.Vision;
 import io.lightllm.models.ModelLoadException;
@@ -32,9 +31,6 @@ import java.util.List;
  * unfolds when the pixels go up.
  */
 public final class ClipVisionTower implements VisionTower {
-    private record Layer(Norm norm1, Linear q, Linear k, Linear v, Linear o, Norm norm2, Linear fc1, Linear fc2) {
-    }
-
     private final Device device;
     private final WeightLoader weights;
     private final int hidden, heads, intermediate, patchSize, imageSize, patchesPerSide, outHidden;
@@ -43,7 +39,7 @@ public final class ClipVisionTower implements VisionTower {
     private final Linear patchEmbedding, projector1, projector2;
     private final DeviceBuffer classEmbedding, positions;
     private final Norm preNorm;
-    private final List<Layer> layers = new ArrayList<>();
+    private final List<VitBlock> layers = new ArrayList<>();
 
     /**
      * The tower of {@code vision_config} under {@code tower}, run to hidden state {@code featureLayer}
@@ -84,7 +80,7 @@ public final class ClipVisionTower implements VisionTower {
         preNorm = Norm.load(NormKind.LAYER, weights, tower + ".pre_layrnorm", eps, hidden);
         for (int l = 0; l < used; l++) {
             String p = tower + ".encoder.layers." + l + ".";
-            layers.add(new Layer(Norm.load(NormKind.LAYER, weights, p + "layer_norm1", eps, hidden),
+            layers.add(new VitBlock(Norm.load(NormKind.LAYER, weights, p + "layer_norm1", eps, hidden),
                     weights.linear(p + "self_attn.q_proj", hidden, hidden), weights.linear(p + "self_attn.k_proj", hidden, hidden),
                     weights.linear(p + "self_attn.v_proj", hidden, hidden), weights.linear(p + "self_attn.out_proj", hidden, hidden),
                     Norm.load(NormKind.LAYER, weights, p + "layer_norm2", eps, hidden),
@@ -131,19 +127,8 @@ public final class ClipVisionTower implements VisionTower {
             DeviceBuffer k = scratch.f32((long) rows * hidden);
             DeviceBuffer v = scratch.f32((long) rows * hidden);
             DeviceBuffer mlp = scratch.f32((long) rows * intermediate);
-            for (Layer layer : layers) {
-                layer.norm1().apply(device, h, x, rows);
-                layer.q().apply(device, q, h, rows);
-                layer.k().apply(device, k, h, rows);
-                layer.v().apply(device, v, h, rows);
-                Vision.launchAttention(device, h, q, k, v, n, seq, heads, hidden / heads);
-                layer.o().apply(device, q, h, rows);
-                Elementwise.launchAdd(device, x, q, rows * hidden);
-                layer.norm2().apply(device, h, x, rows);
-                layer.fc1().apply(device, mlp, h, rows);
-                Activations.launchInPlace(device, act, mlp, rows * intermediate);
-                layer.fc2().apply(device, q, mlp, rows);
-                Elementwise.launchAdd(device, x, q, rows * hidden);
+            for (VitBlock layer : layers) {
+                layer.apply(device, x, h, q, k, v, mlp, n, seq, heads, hidden, intermediate, act);
             }
             int out = n * tokensPerImage();
             DeviceBuffer features = x;

@@ -9,7 +9,6 @@ import io.lightllm.models.decoder.Architecture.NormKind;
 import io.lightllm.models.decoder.Linear;
 import io.lightllm.models.decoder.Norm;
 import io.lightllm.models.decoder.WeightLoader;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
@@ -35,16 +34,13 @@ import java.util.List;
  * in_proj holds q, k and v per head ([heads, 3, headDim] rows); they are loaded as three projections.
  */
 public final class QwenVisionTower implements VisionTower {
-    private record Layer(Norm norm1, Linear q, Linear k, Linear v, Linear o, Norm norm2, Linear fc, Linear proj) {
-    }
-
     private final Device device;
     private final WeightLoader weights;
     private final int width, heads, mlp, patchSize, imageSize, grid, queries, outDim, poolHeads;
     private final Linear patchEmbedding, kvProj, poolQ, poolK, poolV, poolO, proj;
     private final DeviceBuffer positions, keyPositions, queryIn;
     private final Norm preNorm, lnQ, lnKv, lnPost;
-    private final List<Layer> layers = new ArrayList<>();
+    private final List<VitBlock> layers = new ArrayList<>();
 
     /** The module of config.json's {@code visual} under {@code prefix} ({@code transformer.visual}), into {@code outHidden}. */
     public QwenVisionTower(Device device, WeightLoader weights, JsonNode visual, String prefix, int outHidden) {
@@ -77,7 +73,7 @@ public final class QwenVisionTower implements VisionTower {
         for (int l = 0; l < layerCount; l++) {
             String p = v + "transformer.resblocks." + l + ".";
             Linear[] qkv = perHeadQkv(weights, p + "attn.in_proj", heads, headDim, width);
-            layers.add(new Layer(Norm.load(NormKind.LAYER, weights, p + "ln_1", eps, width), qkv[0], qkv[1], qkv[2],
+            layers.add(new VitBlock(Norm.load(NormKind.LAYER, weights, p + "ln_1", eps, width), qkv[0], qkv[1], qkv[2],
                     weights.linear(p + "attn.out_proj", width, width), Norm.load(NormKind.LAYER, weights, p + "ln_2", eps, width),
                     weights.linear(p + "mlp.c_fc", mlp, width), weights.linear(p + "mlp.c_proj", width, mlp)));
         }
@@ -248,19 +244,8 @@ public final class QwenVisionTower implements VisionTower {
             DeviceBuffer k = scratch.f32((long) rows * Math.max(width, outDim));
             DeviceBuffer v = scratch.f32((long) rows * Math.max(width, outDim));
             DeviceBuffer hidden = scratch.f32((long) rows * mlp);
-            for (Layer layer : layers) {
-                layer.norm1().apply(device, h, x, rows);
-                layer.q().apply(device, q, h, rows);
-                layer.k().apply(device, k, h, rows);
-                layer.v().apply(device, v, h, rows);
-                Vision.launchAttention(device, h, q, k, v, n, patches, heads, width / heads);
-                layer.o().apply(device, q, h, rows);
-                Elementwise.launchAdd(device, x, q, rows * width);
-                layer.norm2().apply(device, h, x, rows);
-                layer.fc().apply(device, hidden, h, rows);
-                Activations.launchInPlace(device, Activations.Kind.GELU_ERF, hidden, rows * mlp);
-                layer.proj().apply(device, q, hidden, rows);
-                Elementwise.launchAdd(device, x, q, rows * width);
+            for (VitBlock layer : layers) {
+                layer.apply(device, x, h, q, k, v, hidden, n, patches, heads, width, mlp, Activations.Kind.GELU_ERF);
             }
             // the Resampler: keys and values of each image's patches, the shared queries
             DeviceBuffer kv = x;
