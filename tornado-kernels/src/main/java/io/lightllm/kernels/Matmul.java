@@ -313,7 +313,7 @@ public final class Matmul {
         }
         checkShapes(out, a, w, bias, m, n, k);
         KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
-        int splits = tensorCoreSplits(device, kernel, out, m, n, k);
+        int splits = prepareSplitK(device, kernel, out, m, n, k);
         device.launch(kernel, tensorCoreGrid(m, n, splits), out, a, w, bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32,
                 splits);
     }
@@ -327,7 +327,7 @@ public final class Matmul {
         if (useGemv(device, m)) {
             device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
-            int splits = tensorCoreSplits(device, MATMUL_TC_INT8, out, m, n, k);
+            int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32,
                     splits);
         } else {
@@ -347,13 +347,14 @@ public final class Matmul {
     }
 
     /**
-     * Splits of k for a tensor-core launch (split-k): as many as bring its work-groups up to the
-     * tuning value {@code matmul.tc_groups} (0: never split; CUDA: two groups per SM of an H200), each
-     * split at least 8 steps of k. A decode-sized m has one row of tiles: 64 x 4096 x 4096 is 32
-     * groups, a quarter of the SMs, each walking all of k. With splits, {@code out} is zeroed here
-     * for the groups to add into. A device that runs its own GEMM for the kernel (cuBLAS) is not split.
+     * Prepares a tensor-core launch's split-k and returns its number of k-splits; when that is more
+     * than one, it also launches the zeroing of {@code out} that the split groups add into. Splits:
+     * as many as bring the launch's work-groups up to the tuning value {@code matmul.tc_groups} (0:
+     * never split; CUDA: two groups per SM of an H200), each split at least 8 steps of k. A decode-sized m has one row of tiles: 64 x 4096 x 4096 is 32
+     * groups, a quarter of the SMs, each walking all of k. A device that runs its own GEMM for the
+     * kernel (cuBLAS) is not split.
      */
-    static int tensorCoreSplits(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
+    static int prepareSplitK(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
         int want = Tuning.get(device, "matmul.tc_groups", 0);
         long tiles = tensorCoreTiles(m, n);
         if (want <= 0 || tiles >= want || device.hasOverride(kernel)) {
