@@ -466,11 +466,9 @@ final class StepScheduler {
      * many are free. Returns the decoding sequences left.
      */
     private List<Request> makeRoomToDecode(List<Request> decoding) {
-        if (cache != null && pool.freeSlots() < decoding.size()) {
-            cache.evict(decoding.size() - pool.freeSlots());
-        }
         List<Request> left = new ArrayList<>(decoding);
-        while (pool.freeSlots() < left.size() && router.running().size() > 1) {
+        // a paused request unlocks its cached prefix: evict again after each pause, before pausing another
+        while (evictFor(left.size()) < left.size() && router.running().size() > 1) {
             Request youngest = router.youngest();
             Prefilling p = prefillingOf(youngest);
             if (p != null) {
@@ -490,10 +488,18 @@ final class StepScheduler {
                 pauses++;
             }
         }
-        if (pool.freeSlots() < left.size()) {
+        if (evictFor(left.size()) < left.size()) {
             throw new IllegalStateException("the KV pool of " + pool.capacity() + " slots cannot hold one request: " + left);
         }
         return left;
+    }
+
+    /** Evicts unlocked cache entries until {@code wanted} slots are free, if the cache holds enough; the free slots then. */
+    private int evictFor(int wanted) {
+        if (cache != null && pool.freeSlots() < wanted) {
+            cache.evict(wanted - pool.freeSlots());
+        }
+        return pool.freeSlots();
     }
 
     /** A sibling of a prefilled prompt: a reference to each prompt slot and a row that lists them. */
@@ -534,9 +540,7 @@ final class StepScheduler {
     }
 
     private int[] allocate(int n) {
-        if (cache != null && pool.freeSlots() < n) {
-            cache.evict(n - pool.freeSlots());
-        }
+        evictFor(n);
         int[] slots = pool.alloc(n);
         if (slots == null) {
             throw new IllegalStateException("the KV pool has " + pool.freeSlots() + " free slots, " + n + " needed: the router over-committed");

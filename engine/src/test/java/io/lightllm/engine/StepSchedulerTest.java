@@ -62,7 +62,21 @@ class StepSchedulerTest {
         "0, true, 6, 0", "6, true, 6, 0", "0, false, 0, 16", "6, false, 0, 16", "0, true, 0, 16", "6, true, 0, 16", "0, true, 1, 7",
         "6, true, 1, 7", "0, false, 2, 40", "6, true, 2, 40"})
     void randomArrivalsNeverOverCommitAndEveryRequestFinishesExactly(int outputCap, boolean prefixCache, int seed, int chunk) {
-        int capacity = 160, rowsAvailable = 24;
+        run(outputCap, prefixCache, seed, chunk, 160);
+    }
+
+    /**
+     * Pausing a request unlocks its cached prefix: those slots must be evicted before another request is paused or the
+     * step given up (seed 1 in a pool of 96 left one request that fits, 16 + 35 tokens, with the pool held by unlocked
+     * cache entries: "cannot hold one request" before).
+     */
+    @Test
+    void pausingARequestEvictsThePrefixItUnlocked() {
+        run(6, true, 1, 0, 96);
+    }
+
+    private void run(int outputCap, boolean prefixCache, int seed, int chunk, int capacity) {
+        int rowsAvailable = 24;
         Random random = new Random(1234 + outputCap + 1000L * seed);
         int total = 120;
         int[] stopAt = new int[total];
