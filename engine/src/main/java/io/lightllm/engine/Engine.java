@@ -37,6 +37,9 @@ public final class Engine implements AutoCloseable {
     private final ExecutorService tokenizers;
     private final Thread inferenceThread;
     private final Thread detokenizationThread;
+    /** The image encoder's stage, for a model whose prompts hold images; null otherwise. */
+    private final ImageEncoding imageEncoding;
+    private final Thread imageEncodingThread;
     private final AtomicLong ids = new AtomicLong();
     private final int maxSequence;
 
@@ -50,11 +53,18 @@ public final class Engine implements AutoCloseable {
         this.table = new RequestTokenTable(model.device(), Math.min(rc.runningMaxReqSize(), rc.maxTotalTokens()), maxSequence);
         StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds(),
                 config.prefixCache() ? new PrefixCache(pool) : null, config.chunkedPrefill());
+        this.imageEncoding = model.imageEncoder() == null ? null
+                : new ImageEncoding(model.imageEncoder(), config.imageBatch(), r -> loop().submit(r), detokenization::accept);
         this.loop = new InferenceLoop(model, pool, table, scheduler, new DeviceSampler(model.device(), model.vocabSize(), config.eosTokenIds()),
-                detokenization::accept);
+                detokenization::accept, imageEncoding == null ? () -> 0 : imageEncoding::pending);
         this.tokenizers = Executors.newFixedThreadPool(config.tokenizerThreads(), Thread.ofPlatform().name("lightllm-tokenize-", 0).daemon().factory());
         this.inferenceThread = Thread.ofPlatform().name("lightllm-inference").daemon().start(loop);
         this.detokenizationThread = Thread.ofPlatform().name("lightllm-detokenize").daemon().start(detokenization);
+        this.imageEncodingThread = imageEncoding == null ? null : Thread.ofPlatform().name("lightllm-visual").daemon().start(imageEncoding);
+    }
+
+    private InferenceLoop loop() {
+        return loop;
     }
 
     /**
@@ -102,6 +112,11 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() {
         return loop.stats();
+    }
+
+    /** The image encoder stage's counters; null for a model whose prompts hold no images. */
+    public ImageEncodingStats imageStats() {
+        return imageEncoding == null ? null : imageEncoding.stats();
     }
 
     /**
@@ -157,7 +172,11 @@ public final class Engine implements AutoCloseable {
         List<Request> group = validated(submission.id(), prompt, params);
         detokenization.register(submission);
         submission.start(group, tokenizer);
-        loop.submit(group.getFirst());
+        if (imageEncoding != null && imageEncoding.needed(prompt)) {
+            imageEncoding.submit(group.getFirst());
+        } else {
+            loop.submit(group.getFirst());
+        }
     }
 
     private List<Request> validated(long id, int[] prompt, SamplingParams params) {
@@ -273,6 +292,10 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         tokenizers.shutdownNow();
+        if (imageEncoding != null) {
+            imageEncoding.stop(); // what it still holds goes to the loop, which ends it
+            join(imageEncodingThread);
+        }
         loop.stop();
         join(inferenceThread);
         detokenization.stop();

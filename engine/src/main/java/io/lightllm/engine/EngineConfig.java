@@ -13,9 +13,13 @@ import java.util.Set;
  * @param prefixCache      reuse the KV of cached prompt prefixes ({@link PrefixCache}; on unless --disable-prefix-cache)
  * @param chunkedPrefill   tokens a step computes at most, prompts prefilled in chunks of that size beside the running
  *                         decodes ({@code --chunked-prefill-size}); 0: whole prompts in prefill steps of their own
+ * @param imageBatch       images a vision model's encoder stage encodes in one call at most, across the prompts waiting
+ *                         ({@code --visual-batch-size}; LightLLM's {@code --visual_infer_batch_size})
  */
 public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache,
-                           int chunkedPrefill) {
+                           int chunkedPrefill, int imageBatch) {
+    /** Images the encoder stage takes in one call unless set: 16 images of Llava-7B's tower fill an H200 (1 s a batch, docs/benchmarks.md). */
+    public static final int DEFAULT_IMAGE_BATCH = 16;
 
     public EngineConfig {
         eosTokenIds = Set.copyOf(eosTokenIds);
@@ -25,6 +29,13 @@ public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosT
         if (chunkedPrefill < 0) {
             throw new IllegalArgumentException("chunked prefill size must be >= 0 (0: off), got " + chunkedPrefill);
         }
+        if (imageBatch < 1) {
+            throw new IllegalArgumentException("the image encoder's batch must be >= 1, got " + imageBatch);
+        }
+    }
+
+    public EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache, int chunkedPrefill) {
+        this(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill, DEFAULT_IMAGE_BATCH);
     }
 
     public EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosTokenIds, int tokenizerThreads, boolean prefixCache) {
@@ -42,18 +53,22 @@ public record EngineConfig(RouterConfig router, DType kvDtype, Set<Integer> eosT
     }
 
     public EngineConfig withRouter(RouterConfig r) {
-        return new EngineConfig(r, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill);
+        return new EngineConfig(r, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill, imageBatch);
     }
 
     public EngineConfig withKvDtype(DType d) {
-        return new EngineConfig(router, d, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill);
+        return new EngineConfig(router, d, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill, imageBatch);
     }
 
     public EngineConfig withPrefixCache(boolean on) {
-        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, on, chunkedPrefill);
+        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, on, chunkedPrefill, imageBatch);
     }
 
     public EngineConfig withChunkedPrefill(int tokens) {
-        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, tokens);
+        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, tokens, imageBatch);
+    }
+
+    public EngineConfig withImageBatch(int images) {
+        return new EngineConfig(router, kvDtype, eosTokenIds, tokenizerThreads, prefixCache, chunkedPrefill, images);
     }
 }

@@ -24,17 +24,20 @@ final class InferenceLoop implements Runnable {
     private final DeviceSampler sampler;
     private final Consumer<GeneratedToken> output;
     private final BlockingQueue<Request> inbox = new LinkedBlockingQueue<>();
+    /** Prompts submitted but not yet here (their images being encoded): counted as waiting. */
+    private final java.util.function.IntSupplier upstream;
     private volatile boolean stopping;
     private volatile EngineStats stats;
 
     InferenceLoop(CausalLM model, TokenKvPool pool, RequestTokenTable table, StepScheduler scheduler, DeviceSampler sampler,
-                  Consumer<GeneratedToken> output) {
+                  Consumer<GeneratedToken> output, java.util.function.IntSupplier upstream) {
         this.model = model;
         this.pool = pool;
         this.table = table;
         this.scheduler = scheduler;
         this.sampler = sampler;
         this.output = output;
+        this.upstream = upstream;
         publishStats();
     }
 
@@ -71,6 +74,9 @@ final class InferenceLoop implements Runnable {
         while (!stopping) {
             try {
                 if (!takeNewRequests()) {
+                    if (stats.waiting() != upstream.getAsInt()) {
+                        publishStats(); // an upstream stage's queue changed while nothing ran here
+                    }
                     continue;
                 }
                 Step step = scheduler.next();
@@ -127,7 +133,7 @@ final class InferenceLoop implements Runnable {
 
     private void publishStats() {
         Router router = scheduler.router();
-        stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size(), pool.freeSlots(), pool.capacity(),
+        stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size() + upstream.getAsInt(), pool.freeSlots(), pool.capacity(),
                 table.freeRows(), table.maxRequests(),
                 pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps(),
                 scheduler.cachedSlots(), scheduler.prefixLookupTokens(), scheduler.prefixHitTokens());

@@ -136,6 +136,10 @@ public final class Models {
             return model.isPlaceholder(id);
         }
 
+        public io.lightllm.models.infer.ImageEncoder imageEncoder() {
+            return model.imageEncoder();
+        }
+
         public Device device() {
             return model.device();
         }

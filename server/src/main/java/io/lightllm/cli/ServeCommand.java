@@ -39,6 +39,7 @@ final class ServeCommand implements Main.Command {
                   --tokenizer-threads N    (default 2)
                   --disable-prefix-cache   no reuse of cached prompt prefixes
                   --chunked-prefill-size N prefill long prompts in chunks of N tokens beside the running decodes (default 0: off)
+                  --visual-batch-size N    images a vision model's encoder stage encodes in one call, across requests (default 16)
                 """;
     }
 
@@ -75,7 +76,8 @@ final class ServeCommand implements Main.Command {
                 f.integer("router-max-wait-tokens", defaults.routerMaxWaitTokens(), 0, Integer.MAX_VALUE));
         DType kv = kvDtype(f.string("kv-dtype", "auto"));
         EngineConfig engine = new EngineConfig(router, kv, Set.of(), f.integer("tokenizer-threads", 2, 1, 64), !f.bool("disable-prefix-cache"),
-                f.integer("chunked-prefill-size", 0, 0, Integer.MAX_VALUE));
+                f.integer("chunked-prefill-size", 0, 0, Integer.MAX_VALUE),
+                f.integer("visual-batch-size", EngineConfig.DEFAULT_IMAGE_BATCH, 1, 4096));
         ServerConfig server = new ServerConfig(f.string("host", "127.0.0.1"), f.integer("port", 8000, 0, 65535), f.string("api-key", null),
                 f.integer("max-body-bytes", ServerConfig.DEFAULT_MAX_BODY_BYTES, 1024, Integer.MAX_VALUE),
                 f.integer("max-requests", ServerConfig.DEFAULT_MAX_REQUESTS, 1, Integer.MAX_VALUE),

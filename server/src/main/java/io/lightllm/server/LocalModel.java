@@ -73,7 +73,7 @@ public final class LocalModel implements AutoCloseable {
             Set<Integer> stopIds = Arrays.stream(files.stopTokenIds()).boxed().collect(Collectors.toSet());
             DType kv = model.kvDtype(o.engine().kvDtype()); // null (--kv-dtype auto): what its attention runs best over
             EngineConfig config = new EngineConfig(router(o, model, kv), kv, stopIds, o.engine().tokenizerThreads(), o.engine().prefixCache(),
-                    o.engine().chunkedPrefill());
+                    o.engine().chunkedPrefill(), o.engine().imageBatch());
             engine = Engine.start(model, config, files.tokenizer());
             warmUp(engine, files.tokenizer());
             ServedModel served = served(o.servedName(), engine, files, Math.min(model.maxSequenceLength(), config.router().maxTotalTokens()),
@@ -181,7 +181,9 @@ public final class LocalModel implements AutoCloseable {
         return String.format("model %s (%s) on %s: weights %.1f MiB, KV pool %d tokens of %s (%.1f MiB), context %d tokens, prefix cache %s, "
                         + "chunked prefill %s", name(), files.config().modelType(), model.device().id(), model.weightBytes() / 1048576.0, s.capacity(),
                 c.kvDtype(), kvBytes / 1048576.0, served.contextLength(), c.prefixCache() ? "on" : "off",
-                c.chunkedPrefill() > 0 ? c.chunkedPrefill() + " tokens" : "off");
+                c.chunkedPrefill() > 0 ? c.chunkedPrefill() + " tokens" : "off")
+                + (engine.imageStats() != null ? ", image encoder stage on its own " + model.device().id() + " instance, batches of up to "
+                        + c.imageBatch() + " images" : "");
     }
 
     @Override

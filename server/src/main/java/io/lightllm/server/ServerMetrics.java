@@ -53,6 +53,16 @@ final class ServerMetrics {
                 .callback(cb -> cb.call(engine.stats().prefillSteps())).register(registry);
         CounterWithCallback.builder().name("lightllm_decode_steps").help("decode steps run by the engine")
                 .callback(cb -> cb.call(engine.stats().decodeSteps())).register(registry);
+        if (engine.imageStats() != null) {
+            GaugeWithCallback.builder().name("lightllm_image_queue_length").help("prompts waiting for their images to be encoded")
+                    .callback(cb -> cb.call(engine.imageStats().pending())).register(registry);
+            CounterWithCallback.builder().name("lightllm_images_encoded").help("images the encoder stage encoded")
+                    .callback(cb -> cb.call(engine.imageStats().images())).register(registry);
+            CounterWithCallback.builder().name("lightllm_image_encoder_batches").help("encoder calls (each the images of the prompts then waiting)")
+                    .callback(cb -> cb.call(engine.imageStats().batches())).register(registry);
+            CounterWithCallback.builder().name("lightllm_image_encoder_seconds").help("time spent encoding images")
+                    .callback(cb -> cb.call(engine.imageStats().seconds())).register(registry);
+        }
     }
 
     private Histogram latency(String name, String help) {

@@ -101,6 +101,13 @@ class VisionServeTest {
         assertEquals(expected(List.of(IMAGES.pixels("landscape.png")), "What is this?", 8), c.choices().getFirst().message().content().orElseThrow());
         long textTokens = server.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false).length;
         assertEquals(textTokens - 1 + 25, c.usage().orElseThrow().promptTokens(), "the image counts as its 25 tokens");
+        // the encoder stage encoded it before prefill; /metrics says so
+        String metrics = Http.get(server.url() + "/metrics").body();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^lightllm_images_encoded_total (\\S+)$").matcher(metrics);
+        assertTrue(m.find(), metrics);
+        assertTrue(Double.parseDouble(m.group(1)) >= 1, m.group());
+        assertTrue(metrics.contains("lightllm_image_queue_length "), metrics);
+        assertEquals(0, ((LlavaModel) server.local().model()).imagesEncodedInSteps(), "no step had to encode the image");
     }
 
     /** A text-only chat to the vision model: llava-hf's template reads typed parts, so a string content is passed as one text part. */

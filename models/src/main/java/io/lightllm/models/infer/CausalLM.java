@@ -35,6 +35,11 @@ public interface CausalLM extends AutoCloseable {
         return false;
     }
 
+    /** The encoder of the images this model's prompts may hold (a vision model's), run by the engine as a stage before prefill; null for a text model. */
+    default ImageEncoder imageEncoder() {
+        return null;
+    }
+
     /** The model itself, under any wrapper that only owns what it reads (a dummy model's weights): for a model's own API, e.g. a vision model's. */
     default CausalLM unwrap() {
         return this;

@@ -19,14 +19,19 @@ import java.util.function.Function;
  * can reuse its KV and never shares it between different images). Pixels and features are kept least
  * recently used first out, each within a byte budget: features dropped are encoded again from the pixels when
  * a step needs them (a request paused and prefilled again, a long queue); only an image whose pixels were
- * dropped too fails the step that needs it, with a message naming the budget. Thread-safe: requests register,
- * the inference thread reads.
+ * dropped too fails the request that needs it, with a message naming the budget. Thread-safe: requests register,
+ * the encoder stage encodes, the inference thread reads (and encodes what was dropped since).
  */
 final class ImageTokens {
-    /** {@code -Dlightllm.vision.features.bytes}: host bytes of encoded features kept (default 1 GiB, ~100 Llava-7B images). */
-    static final long FEATURE_BUDGET = Long.getLong("lightllm.vision.features.bytes", 1L << 30);
-    /** {@code -Dlightllm.vision.pixels.bytes}: host bytes of pixel values kept (default 4 GiB, ~3,000 images of 336 x 336). */
-    static final long PIXEL_BUDGET = Long.getLong("lightllm.vision.pixels.bytes", 4L << 30);
+    /** {@code -Dlightllm.vision.features.bytes}: host bytes of encoded features kept (default 1 GiB, ~100 Llava-7B images), read when a model loads. */
+    static long featureBudget() {
+        return Long.getLong("lightllm.vision.features.bytes", 1L << 30);
+    }
+
+    /** {@code -Dlightllm.vision.pixels.bytes}: host bytes of pixel values kept (default 4 GiB, ~3,000 images of 336 x 336), read when a model loads. */
+    static long pixelBudget() {
+        return Long.getLong("lightllm.vision.pixels.bytes", 4L << 30);
+    }
 
     private final int vocab, perImage;
     private final long featureBudget, pixelBudget;
@@ -36,6 +41,7 @@ final class ImageTokens {
     private int nextFirst;
     private long pixelBytes, featureBytes;
 
+    /** The ids of a model's images, and their pixels and features within these budgets (bytes). */
     ImageTokens(int vocab, int perImage, long featureBudget, long pixelBudget) {
         this.vocab = vocab;
         this.perImage = perImage;
@@ -59,7 +65,7 @@ final class ImageTokens {
         if (pixels.get(first) == null) {
             pixels.put(first, values.clone());
             pixelBytes += 4L * values.length;
-            pixelBytes = evict(pixels, pixelBytes, pixelBudget, first);
+            pixelBytes = evict(pixels, pixelBytes, pixelBudget, List.of(first));
         }
         int[] ids = new int[perImage];
         for (int i = 0; i < perImage; i++) {
@@ -73,50 +79,92 @@ final class ImageTokens {
     }
 
     /**
-     * The feature rows of the ids, row i for ids[i], [ids, width] (the staging array that goes to the device);
-     * the images without features (never encoded, or dropped) are encoded together by {@code encode} first.
+     * Encodes, with {@code encode}, the images of {@code ids} (placeholder ids, in any order and repeated) that have no
+     * features, all in one call, outside this object's lock (so requests register while an image encodes); returns
+     * how many images it encoded. Throws IllegalStateException for an image whose pixels were dropped before it was
+     * encoded.
      */
-    synchronized FloatArray rows(int[] ids, Function<List<float[]>, float[]> encode) {
+    int encodeMissing(int[] ids, Function<List<float[]>, float[]> encode) {
         List<Integer> needed = new ArrayList<>();
-        int[] firstOf = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-            if (!isPlaceholder(ids[i])) {
-                throw new IllegalStateException("token " + ids[i] + " is no image token");
-            }
-            firstOf[i] = vocab + (ids[i] - vocab) / perImage * perImage;
-            if (!features.containsKey(firstOf[i]) && !needed.contains(firstOf[i])) {
-                if (!pixels.containsKey(firstOf[i])) {
-                    throw new IllegalStateException("image token " + ids[i] + " has no image: its pixels were dropped from the image cache "
-                            + "(-Dlightllm.vision.pixels.bytes=" + pixelBudget + ") before it was encoded");
+        List<float[]> values = new ArrayList<>();
+        synchronized (this) {
+            for (int id : ids) {
+                int first = firstOf(id);
+                if (!features.containsKey(first) && !needed.contains(first)) {
+                    float[] px = pixels.get(first);
+                    if (px == null) {
+                        throw new IllegalStateException("image token " + id + " has no image: its pixels were dropped from the image cache "
+                                + "(-Dlightllm.vision.pixels.bytes=" + pixelBudget + ") before it was encoded");
+                    }
+                    needed.add(first);
+                    values.add(px);
                 }
-                needed.add(firstOf[i]);
             }
         }
-        if (!needed.isEmpty()) {
-            float[] all = encode.apply(needed.stream().map(pixels::get).toList());
-            int per = all.length / needed.size();
+        if (needed.isEmpty()) {
+            return 0;
+        }
+        float[] all = encode.apply(values);
+        int per = all.length / needed.size();
+        synchronized (this) {
             for (int j = 0; j < needed.size(); j++) {
-                features.put(needed.get(j), java.util.Arrays.copyOfRange(all, j * per, (j + 1) * per));
-                featureBytes += 4L * per;
+                if (features.put(needed.get(j), java.util.Arrays.copyOfRange(all, j * per, (j + 1) * per)) == null) {
+                    featureBytes += 4L * per;
+                }
+            }
+            // the images just encoded are the most recent: dropped last
+            featureBytes = evict(features, featureBytes, featureBudget, needed);
+        }
+        return needed.size();
+    }
+
+    /** How many distinct images of {@code ids} (placeholder ids) have no features. */
+    synchronized int unencoded(int[] ids) {
+        List<Integer> firsts = new ArrayList<>();
+        for (int id : ids) {
+            int first = firstOf(id);
+            if (!features.containsKey(first) && !firsts.contains(first)) {
+                firsts.add(first);
             }
         }
-        int width = features.get(firstOf[0]).length / perImage;
+        return firsts.size();
+    }
+
+    /**
+     * The feature rows of the ids, row i for ids[i], [ids, width] (the staging array that goes to the device); null
+     * when an image among them has no features (never encoded, or dropped since: {@link #encodeMissing} first).
+     */
+    synchronized FloatArray rows(int[] ids) {
+        float[][] of = new float[ids.length][];
+        for (int i = 0; i < ids.length; i++) {
+            of[i] = features.get(firstOf(ids[i]));
+            if (of[i] == null) {
+                return null;
+            }
+        }
+        int width = of[0].length / perImage;
         FloatArray rows = FloatArray.allocate(ids.length * width);
         for (int i = 0; i < ids.length; i++) {
-            int r = ids[i] - firstOf[i];
-            MemorySegment.copy(features.get(firstOf[i]), r * width, rows.segment(), ValueLayout.JAVA_FLOAT, (long) i * width * Float.BYTES, width);
+            int r = ids[i] - firstOf(ids[i]);
+            MemorySegment.copy(of[i], r * width, rows.segment(), ValueLayout.JAVA_FLOAT, (long) i * width * Float.BYTES, width);
         }
-        // after the rows are taken: this step's images are the most recent, dropped last
-        featureBytes = evict(features, featureBytes, featureBudget, -1);
         return rows;
     }
 
-    /** Drops the least recently used entries until {@code bytes} fits {@code budget}, never {@code keep}; the bytes left. */
-    private static long evict(LinkedHashMap<Integer, float[]> map, long bytes, long budget, int keep) {
+    /** The first id of the image a placeholder id belongs to. */
+    private int firstOf(int id) {
+        if (!isPlaceholder(id)) {
+            throw new IllegalStateException("token " + id + " is no image token");
+        }
+        return vocab + (id - vocab) / perImage * perImage;
+    }
+
+    /** Drops the least recently used entries until {@code bytes} fits {@code budget}, never those of {@code keep}; the bytes left. */
+    private static long evict(LinkedHashMap<Integer, float[]> map, long bytes, long budget, List<Integer> keep) {
         var it = map.entrySet().iterator();
         while (bytes > budget && it.hasNext()) {
             var e = it.next();
-            if (e.getKey() == keep) {
+            if (keep.contains(e.getKey())) {
                 continue;
             }
             bytes -= 4L * e.getValue().length;

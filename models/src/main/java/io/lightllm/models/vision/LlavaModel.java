@@ -9,7 +9,9 @@ import io.lightllm.models.decoder.DecoderModel;
 import io.lightllm.models.decoder.Shard;
 import io.lightllm.models.decoder.TensorParallelModel;
 import io.lightllm.models.decoder.WeightLoader;
+import io.lightllm.kernels.KernelLibrary;
 import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.ImageEncoder;
 import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
@@ -19,6 +21,7 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -31,8 +34,11 @@ import java.util.function.LongConsumer;
  * {@link VisionTower} (Llava's {@link ClipVisionTower}, Qwen-VL's {@link QwenVisionTower}) whose features take those
  * tokens' places in the first layer's input. Llava writes an image as its image token; Qwen-VL as
  * {@code <img>...</img>}, whose inside (the image's path or URL, as Qwen-VL's tokenizer writes it, or nothing)
- * becomes the image's placeholders. Images are encoded when a step first needs them, all
- * images of that step in one batch (across requests); the features are kept for later chunks and repeats.
+ * becomes the image's placeholders. The tower runs on a device instance of its own ({@link Devices#openInstance}:
+ * its own stream, queue or threads), driven by the engine's encoder stage through {@link #imageEncoder} before a
+ * prompt reaches prefill, beside the language model's steps; the features are kept on the host for the steps,
+ * later chunks and repeats. A step whose images have no features (dropped from the cache since) encodes them
+ * itself, all of the step's in one batch.
  * As in LightLLM, an image's placeholder ids follow from its content, so the prefix cache, which keys on ids,
  * reuses a prompt's KV only for the same images.
  */
@@ -40,6 +46,22 @@ public final class LlavaModel implements CausalLM {
     private final CausalLM text;
     private final ModelConfig config;
     private final VisionTower vision;
+    /** The tower's own instance of the first device, so that encoding runs beside the steps, not between their launches. */
+    private final Device encoderDevice;
+    /** The stage's encoder and a step's (rare) one share the tower, one at a time. */
+    private final Object towerLock = new Object();
+    private final java.util.concurrent.atomic.AtomicLong imagesEncodedInSteps = new java.util.concurrent.atomic.AtomicLong();
+    private final ImageEncoder encoder = new ImageEncoder() {
+        @Override
+        public int imagesToEncode(int[] prompt) {
+            return images.unencoded(placeholders(prompt));
+        }
+
+        @Override
+        public int encode(List<int[]> prompts) {
+            return images.encodeMissing(placeholders(prompts.stream().flatMapToInt(java.util.Arrays::stream).toArray()), LlavaModel.this::encode);
+        }
+    };
     private final ImageTokens images;
     /** Llava's image token; Qwen-VL's {@code <img>}, with {@code </img>} in {@link #imageEndIndex} (-1 for Llava). */
     private final int imageTokenIndex, imageEndIndex;
@@ -79,16 +101,24 @@ public final class LlavaModel implements CausalLM {
             text = split;
         }
         try {
-            WeightLoader towerWeights = new WeightLoader(first, source, Shard.whole(c), Models.Quantization.NONE, onBytes);
-            vision = qwen ? new QwenVisionTower(first, towerWeights, visionConfig, a.vision().tower(), c.hiddenSize())
-                    : new ClipVisionTower(first, towerWeights, visionConfig, a.vision().tower(), a.vision().projector(),
-                            raw.path("vision_feature_layer").asInt(-2), raw.path("vision_feature_select_strategy").asText("default"),
-                            raw.path("projector_hidden_act").asText("gelu"), c.hiddenSize());
+            encoderDevice = Devices.openInstance(first.id());
         } catch (RuntimeException e) {
             text.close();
             throw e;
         }
-        images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.FEATURE_BUDGET, ImageTokens.PIXEL_BUDGET);
+        try {
+            KernelLibrary.installOverrides(encoderDevice);
+            WeightLoader towerWeights = new WeightLoader(encoderDevice, source, Shard.whole(c), Models.Quantization.NONE, onBytes);
+            vision = qwen ? new QwenVisionTower(encoderDevice, towerWeights, visionConfig, a.vision().tower(), c.hiddenSize())
+                    : new ClipVisionTower(encoderDevice, towerWeights, visionConfig, a.vision().tower(), a.vision().projector(),
+                            raw.path("vision_feature_layer").asInt(-2), raw.path("vision_feature_select_strategy").asText("default"),
+                            raw.path("projector_hidden_act").asText("gelu"), c.hiddenSize());
+        } catch (RuntimeException e) {
+            encoderDevice.close();
+            text.close();
+            throw e;
+        }
+        images = new ImageTokens(c.vocabSize(), vision.tokensPerImage(), ImageTokens.featureBudget(), ImageTokens.pixelBudget());
     }
 
     /** The id that stands for an image in a tokenized chat prompt (before {@link #imageTokens} replaces it); Qwen-VL's {@code <img>}. */
@@ -185,9 +215,31 @@ public final class LlavaModel implements CausalLM {
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** The features [images x tokens per image, hidden] of pixel values, encoded now in one batch (what a step does for its new images). */
+    /** The features [images x tokens per image, hidden] of pixel values, encoded now in one batch on the tower's device. */
     public float[] encode(List<float[]> pixelValues) {
-        return vision.encode(pixelValues);
+        synchronized (towerLock) {
+            return vision.encode(pixelValues);
+        }
+    }
+
+    @Override
+    public ImageEncoder imageEncoder() {
+        return encoder;
+    }
+
+    /** The device instance the tower runs on: the first device's hardware, not its shared instance. */
+    public Device encoderDevice() {
+        return encoderDevice;
+    }
+
+    /** Images a step had to encode itself (their features were never encoded by the stage, or dropped since). */
+    public long imagesEncodedInSteps() {
+        return imagesEncodedInSteps.get();
+    }
+
+    /** The placeholder ids among {@code ids}. */
+    private int[] placeholders(int[] ids) {
+        return java.util.Arrays.stream(ids).filter(images::isPlaceholder).toArray();
     }
 
     /** Image tokens one image becomes. */
@@ -201,8 +253,8 @@ public final class LlavaModel implements CausalLM {
     }
 
     /**
-     * The rows of the batch's image tokens, encoding the images not yet encoded (all together), on the calling
-     * thread: the encoder runs on the first device before any rank's step, never beside one.
+     * The rows of the batch's image tokens, on the calling thread before any rank's step. The encoder stage has
+     * encoded them; images whose features were dropped since are encoded here, all together.
      */
     private Placement prepare(NopadBatch batch) {
         int[] ids = batch.tokenIds();
@@ -215,7 +267,15 @@ public final class LlavaModel implements CausalLM {
         if (at.isEmpty()) {
             return null;
         }
-        FloatArray rows = images.rows(at.stream().mapToInt(i -> ids[i]).toArray(), vision::encode);
+        int[] placeholderIds = at.stream().mapToInt(i -> ids[i]).toArray();
+        FloatArray rows;
+        for (int attempt = 0; (rows = images.rows(placeholderIds)) == null; attempt++) {
+            if (attempt == 3) {
+                throw new IllegalStateException("the images' features were dropped again before the step could read them: "
+                        + "-Dlightllm.vision.features.bytes=" + ImageTokens.featureBudget() + " holds fewer images than a step reads");
+            }
+            imagesEncodedInSteps.addAndGet(images.encodeMissing(placeholderIds, this::encode));
+        }
         IntArray hostAt = IntArray.allocate(at.size());
         for (int j = 0; j < at.size(); j++) {
             hostAt.set(j, at.get(j));
@@ -306,6 +366,7 @@ public final class LlavaModel implements CausalLM {
     public void close() {
         closePlaced();
         vision.close();
+        encoderDevice.close();
         text.close();
     }
 }

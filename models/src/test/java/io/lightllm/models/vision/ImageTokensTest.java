@@ -31,6 +31,12 @@ class ImageTokensTest {
         return out;
     }
 
+    /** What a step does: encode the images without features, then read the rows. */
+    private FloatArray rows(ImageTokens t, int[] ids) {
+        t.encodeMissing(ids, this::encode);
+        return t.rows(ids);
+    }
+
     private static float[] image(float v) {
         return new float[] {v, 0, 0, 0}; // 16 bytes of pixels
     }
@@ -42,24 +48,26 @@ class ImageTokensTest {
         int[] a = t.register(image(10)), b = t.register(image(20));
         assertArrayEquals(new int[] {100, 101, 102}, a);
         assertArrayEquals(a, t.register(image(10)), "the same pixels, the same ids");
-        FloatArray rows = t.rows(new int[] {a[2], b[0], a[0]}, this::encode); // row i at i * WIDTH
+        FloatArray rows = rows(t, new int[] {a[2], b[0], a[0]}); // row i at i * WIDTH
         assertEquals(List.of(2), batches, "both images in one encoder call");
         assertEquals(12f, rows.get(0));
         assertEquals(20f, rows.get(WIDTH));
         assertEquals(10f, rows.get(2 * WIDTH));
-        t.rows(new int[] {a[1]}, this::encode);
+        rows(t, new int[] {a[1]});
         assertEquals(List.of(2), batches, "encoded features are kept");
         int[] c = t.register(image(30)); // a's pixels go: the encoder read a's before b's
-        t.rows(new int[] {c[0]}, this::encode); // c's features push out b's: the rows read b before a
+        rows(t, new int[] {c[0]}); // c's features push out b's: the rows read b before a
         assertEquals(List.of(2, 1), batches);
-        assertEquals(21f, t.rows(new int[] {b[1]}, this::encode).get(0), "b's features were dropped: encoded again from its pixels");
+        assertEquals(21f, rows(t, new int[] {b[1]}).get(0), "b's features were dropped: encoded again from its pixels");
         assertEquals(List.of(2, 1, 1), batches);
         // b's features push out a's, whose pixels are gone too
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> t.rows(new int[] {a[0]}, this::encode));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> rows(t, new int[] {a[0]}));
         assertTrue(e.getMessage().contains("lightllm.vision.pixels.bytes"), e.getMessage());
         assertArrayEquals(a, t.register(image(10)), "a given again: its ids come back");
-        assertEquals(10f, t.rows(new int[] {a[0]}, this::encode).get(0), "and it is encoded again");
+        assertEquals(10f, rows(t, new int[] {a[0]}).get(0), "and it is encoded again");
         assertEquals(List.of(2, 1, 1, 1), batches);
-        assertThrows(IllegalStateException.class, () -> t.rows(new int[] {VOCAB + 99}, this::encode), "an id never given");
+        assertThrows(IllegalStateException.class, () -> rows(t, new int[] {VOCAB + 99}), "an id never given");
+        assertEquals(0, t.unencoded(new int[] {a[0], a[1]}));
+        assertEquals(1, t.unencoded(new int[] {c[0], b[2], c[1], a[0]}), "a's features pushed out c's, the least recently read");
     }
 }

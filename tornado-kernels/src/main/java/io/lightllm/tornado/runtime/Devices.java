@@ -125,6 +125,16 @@ public final class Devices {
         return OPEN.computeIfAbsent(key, Devices::open);
     }
 
+    /**
+     * A new instance of the device with this id, not the shared one {@link #get} returns: its own queue or stream
+     * (on the JVM, its own threads) over the same hardware, so its work runs beside the shared instance's rather
+     * than between its launches (the vision encoder's stage runs so beside the inference steps). Buffers stay
+     * with the instance that allocated them. The caller closes it.
+     */
+    public static Device openInstance(String id) {
+        return open(id.trim());
+    }
+
     private static Device open(String id) {
         for (Backend b : backends()) {
             if (b.name().equals(backendName(id))) {
