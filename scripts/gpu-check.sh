@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | overlap | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
@@ -119,6 +119,11 @@ for s in $stages; do
       # Qwen-VL-Chat's shapes: ViT-bigG at 448 px (1,024 patches, 48 layers) and the Resampler to 256 queries
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model qwen-vl-chat --load-format dummy --device cuda:0 \
         --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision-qwen-vl.log" ;;
+    overlap)
+      # a running stream's token gaps while another request's image is encoded by the encoder stage (issue 16): needs
+      # bench/vision/EncoderOverlap compiled into bench/ of the pack (the packed JDK has no compiler)
+      "${J[@]}" -cp 'lib/*:bench' EncoderOverlap ../bench/vision/llava-vitl-small-lm.json cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log"
+      "${J[@]}" -cp 'lib/*:bench' EncoderOverlap llava-1.5-7b cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log" ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
       for b in 1 64; do
