@@ -16,9 +16,10 @@ final class OutputText {
     private final StringBuilder pending = new StringBuilder();
     private boolean stopped;
 
-    OutputText(Tokenizer tokenizer, int[] prompt, List<String> stops) {
+    OutputText(Tokenizer tokenizer, int[] prompt, List<String> stops, boolean skipSpecial) {
         // the prompt is the text's context; an image's placeholder ids (past the tokenizer's ids) have no text
-        this.detokenizer = new IncrementalDetokenizer(tokenizer, java.util.Arrays.stream(prompt).filter(t -> t < tokenizer.vocabSize()).toArray(), true);
+        this.detokenizer = new IncrementalDetokenizer(tokenizer, java.util.Arrays.stream(prompt).filter(t -> t < tokenizer.vocabSize()).toArray(),
+                skipSpecial);
         this.stops = stops;
     }
 

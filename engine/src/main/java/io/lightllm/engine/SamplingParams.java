@@ -28,11 +28,14 @@ import java.util.List;
  *                          after the first (given the tokens before it) with this many alternatives, on the
  *                          first event (vLLM's prompt_logprobs); the prompt is then computed whole, not
  *                          read from the prefix cache
+ * @param skipSpecialTokens the output text leaves out special tokens (BOS, EOS, chat markers, Qwen-VL's
+ *                          {@code <ref>}/{@code <box>} tags); false keeps them (vLLM's and LightLLM's
+ *                          skip_special_tokens, default true). The token ids are the same either way.
  */
 public record SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty,
                              float frequencyPenalty, Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos,
                              List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs, String regex,
-                             int promptLogprobs) {
+                             int promptLogprobs, boolean skipSpecialTokens) {
     /** The most alternatives a token's {@link TokenLogprobs} may list (OpenAI's limit for top_logprobs). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -72,7 +75,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
                           Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos, List<Integer> stopTokenIds, List<String> stopStrings,
                           int n, int logprobs) {
         this(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed, maxNewTokens, minNewTokens, ignoreEos,
-                stopTokenIds, stopStrings, n, logprobs, null, -1);
+                stopTokenIds, stopStrings, n, logprobs, null, -1, true);
     }
 
     public boolean greedy() {
@@ -97,7 +100,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         return new Builder().temperature(temperature).topP(topP).topK(topK).repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).seed(seed).maxNewTokens(maxNewTokens)
                 .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n)
-                .logprobs(logprobs).regex(regex).promptLogprobs(promptLogprobs);
+                .logprobs(logprobs).regex(regex).promptLogprobs(promptLogprobs).skipSpecialTokens(skipSpecialTokens);
     }
 
     private static void check(boolean ok, String field, String expected, Object actual) {
@@ -124,6 +127,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         private int n = 1;
         private int logprobs = -1;
         private int promptLogprobs = -1;
+        private boolean skipSpecialTokens = true;
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -143,10 +147,12 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         public Builder regex(String v) { regex = v; return this; }
         /** Log-probabilities of the prompt's tokens with this many alternatives (-1: none). */
         public Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
+        /** Whether the output text leaves out special tokens (default true). */
+        public Builder skipSpecialTokens(boolean v) { skipSpecialTokens = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed,
-                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex, promptLogprobs);
+                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex, promptLogprobs, skipSpecialTokens);
         }
     }
 }

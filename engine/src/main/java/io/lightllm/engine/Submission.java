@@ -34,7 +34,7 @@ final class Submission {
         open = group.size();
         for (Request r : group) {
             if (tokenizer != null) {
-                texts[r.sequenceIndex()] = new OutputText(tokenizer, r.prompt(), r.params().stopStrings());
+                texts[r.sequenceIndex()] = new OutputText(tokenizer, r.prompt(), r.params().stopStrings(), r.params().skipSpecialTokens());
             }
         }
         sequences = group;

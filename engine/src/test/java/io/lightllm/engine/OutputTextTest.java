@@ -28,7 +28,7 @@ class OutputTextTest {
         try (HfTokenizer t = llama2()) {
             int[] prompt = t.encode("Say:", true);
             int[] output = t.encode("naïve 日本語 🙂 done", false);
-            OutputText text = new OutputText(t, prompt, List.of());
+            OutputText text = new OutputText(t, prompt, List.of(), true);
             StringBuilder streamed = new StringBuilder();
             for (int id : output) {
                 String piece = text.add(id);
@@ -40,6 +40,24 @@ class OutputTextTest {
         }
     }
 
+    /** skip_special_tokens false keeps a special token's text (here EOS, "</s>"); true, the default, leaves it out. */
+    @Test
+    void specialTokensAreShownOnlyWhenNotSkipped() {
+        try (HfTokenizer t = llama2()) {
+            int[] prompt = t.encode("Say:", true);
+            int[] output = IntStream.concat(IntStream.of(t.encode("done.", false)), IntStream.of(2)).toArray();
+            for (boolean skip : new boolean[] {true, false}) {
+                OutputText text = new OutputText(t, prompt, List.of(), skip);
+                StringBuilder streamed = new StringBuilder();
+                for (int id : output) {
+                    streamed.append(text.add(id));
+                }
+                streamed.append(text.finish());
+                assertEquals(skip ? " done." : " done.</s>", streamed.toString(), "skip " + skip);
+            }
+        }
+    }
+
     @Test
     void theTextEndsBeforeTheFirstStopStringAndNoPartOfItIsShown() {
         try (HfTokenizer t = llama2()) {
@@ -47,7 +65,7 @@ class OutputTextTest {
             int[] output = t.encode("It was late. THE END and then more THE END", false);
             String whole = expected(t, prompt, output);
             String wanted = whole.substring(0, whole.indexOf("THE END"));
-            OutputText text = new OutputText(t, prompt, List.of("THE END", "zzz"));
+            OutputText text = new OutputText(t, prompt, List.of("THE END", "zzz"), true);
             StringBuilder streamed = new StringBuilder();
             for (int id : output) {
                 streamed.append(text.add(id));
@@ -67,7 +85,7 @@ class OutputTextTest {
         try (HfTokenizer t = llama2()) {
             int[] prompt = t.encode("A", true);
             int[] output = t.encode(" THE ENDLESS", false);
-            OutputText text = new OutputText(t, prompt, List.of("THE ENDS"));
+            OutputText text = new OutputText(t, prompt, List.of("THE ENDS"), true);
             StringBuilder streamed = new StringBuilder();
             for (int id : output) {
                 streamed.append(text.add(id));

@@ -44,6 +44,7 @@ final class LightLlmParams {
                 .maxNewTokens(maxNew).minNewTokens(minNew)
                 .stopStrings(p.strings("stop_sequences", MAX_STOP_SEQUENCES))
                 .ignoreEos(p.bool("ignore_eos", false))
+                .skipSpecialTokens(p.bool("skip_special_tokens", true))
                 .seed(p.has("seed") ? p.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
                 .regex(StructuredOutput.regex(p)) // LightLLM's regular_constraint, guided_json (and vLLM's spellings)

@@ -6,7 +6,7 @@ import io.lightllm.engine.SamplingParams;
 /**
  * The sampling fields shared by {@code /v1/completions} and {@code /v1/chat/completions}, with
  * OpenAI's names, ranges and defaults (temperature 1), plus vLLM's extensions {@code top_k},
- * {@code min_tokens}, {@code repetition_penalty} and {@code ignore_eos}. Token log-probabilities:
+ * {@code min_tokens}, {@code repetition_penalty}, {@code ignore_eos} and {@code skip_special_tokens}. Token log-probabilities:
  * completions' {@code logprobs: N}, chat's {@code logprobs: true} with {@code top_logprobs: N}
  * (N in 0..20); the prompt's, with vLLM's {@code prompt_logprobs: N} or completions' {@code echo} with
  * {@code logprobs} (the prompt's tokens first, as OpenAI's legacy completions gave them). Fields this
@@ -68,6 +68,7 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
                 .minNewTokens((int) b.integer("min_tokens", 0, 0, maxNew))
                 .stopStrings(b.strings("stop", MAX_STOP))
                 .ignoreEos(b.bool("ignore_eos", false))
+                .skipSpecialTokens(b.bool("skip_special_tokens", true))
                 .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
                 .logprobs(logprobs(b, chat))

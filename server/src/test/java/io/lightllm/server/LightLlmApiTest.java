@@ -66,6 +66,29 @@ class LightLlmApiTest {
         assertEquals(server.files().tokenizer().encode("Once upon a time", true).length, a.json().get("prompt_tokens").asInt());
     }
 
+    /**
+     * skip_special_tokens (LightLLM's and vLLM's field) is read on /generate and /v1/completions: both values give the
+     * engine's text for this story (it generates no special token; EngineEndToEndTest checks one that does), and a value
+     * that is not a boolean is a 400 naming the field.
+     */
+    @Test
+    void skipSpecialTokensIsAcceptedOnBothApis() {
+        String expected = engineGreedy("Once upon a time", 8).text();
+        for (boolean skip : new boolean[] {true, false}) {
+            Http.Answer a = Http.post(server.url() + "/generate", "{\"inputs\": \"Once upon a time\", \"parameters\": {\"max_new_tokens\": 8,"
+                    + " \"skip_special_tokens\": " + skip + "}}");
+            assertEquals(200, a.status(), a.body());
+            assertEquals(expected, a.json().get("generated_text").get(0).asText());
+            Http.Answer o = Http.post(server.url() + "/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0,"
+                    + " \"skip_special_tokens\": " + skip + "}");
+            assertEquals(200, o.status(), o.body());
+            assertEquals(expected, o.json().path("choices").path(0).path("text").asText());
+        }
+        Http.Answer bad = Http.post(server.url() + "/v1/completions", "{\"prompt\": \"Once\", \"skip_special_tokens\": \"no\"}");
+        assertEquals(400, bad.status(), bad.body());
+        assertTrue(bad.body().contains("skip_special_tokens"), bad.body());
+    }
+
     @Test
     void streamSendsOneEventPerTokenThatAddUpToTheText() {
         Http.Answer a = Http.post(server.url() + "/generate_stream", "{\"inputs\": \"Once upon a time\", \"parameters\": {\"max_new_tokens\": 24}}");
