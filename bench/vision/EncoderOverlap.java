@@ -4,7 +4,7 @@ import io.lightllm.engine.SamplingParams;
 import io.lightllm.engine.TokenEvent;
 import io.lightllm.models.Models;
 import io.lightllm.models.infer.CausalLM;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Devices;
 import java.util.ArrayList;
@@ -28,7 +28,7 @@ public class EncoderOverlap {
         String device = args.length > 1 ? args[1] : "jvm";
         try (CausalLM model = Models.dummy(args[0], DType.BF16, Devices.get(device), Models.Quantization.NONE, true);
              Engine engine = Engine.start(model, EngineConfig.of(4096, Set.of()), null)) {
-            LlavaModel llava = (LlavaModel) model.unwrap();
+            VisionLanguageModel llava = (VisionLanguageModel) model.unwrap();
             Random random = new Random(7);
             // warm-up: an image prompt and a text prompt
             engine.generate(imagePrompt(llava, random), SamplingParams.builder().maxNewTokens(2).ignoreEos(true).build());
@@ -81,7 +81,7 @@ public class EncoderOverlap {
     }
 
     /** A chat-like prompt around one new random image (its pixels in [-1, 1]). */
-    private static int[] imagePrompt(LlavaModel llava, Random random) {
+    private static int[] imagePrompt(VisionLanguageModel llava, Random random) {
         int side = llava.imageSize();
         float[] pixels = new float[3 * side * side];
         for (int i = 0; i < pixels.length; i++) {

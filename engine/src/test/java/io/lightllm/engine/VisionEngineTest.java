@@ -12,7 +12,7 @@ import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.vision.LlavaGolden;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.runtime.Devices;
 import java.nio.file.Path;
@@ -39,7 +39,7 @@ class VisionEngineTest {
         Path dir = SharedData.madeFixture(fixture);
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             LlavaModel model = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+             VisionLanguageModel model = (VisionLanguageModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             Set<Integer> eos = new HashSet<>();
             Arrays.stream(files.stopTokenIds()).forEach(eos::add);
             List<Golden> cases = Golden.read(dir);
@@ -100,7 +100,7 @@ class VisionEngineTest {
         float[] first = LlavaGolden.casePixels(golden, 0).getFirst(), other = LlavaGolden.pixels(golden, "portrait.png");
         String previous = System.setProperty("lightllm.vision.pixels.bytes", Long.toString(4L * first.length));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             LlavaModel model = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+             VisionLanguageModel model = (VisionLanguageModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             assertEquals(model.device().id(), model.encoderDevice().id());
             org.junit.jupiter.api.Assertions.assertNotSame(model.device(), model.encoderDevice(), "the tower has a device instance of its own");
             int[] dropped = model.withImages(cases.getFirst().inputIds(), List.of(first));

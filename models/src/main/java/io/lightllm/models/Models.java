@@ -114,7 +114,7 @@ public final class Models {
         CausalLM model;
         try (ConsoleProgress progress = ConsoleProgress.start("loading " + label + " to " + to, bytes, quiet)) {
             if (architecture.vision() != null) {
-                model = new io.lightllm.models.vision.LlavaModel(devices, architecture, c, weights, quant, progress::advance);
+                model = new io.lightllm.models.vision.VisionLanguageModel(devices, architecture, c, weights, quant, progress::advance);
             } else {
                 model = devices.size() == 1 ? new DecoderModel(devices.getFirst(), architecture, c, weights, quant, progress::advance)
                         : new TensorParallelModel(devices, architecture, c, weights, quant, progress::advance);

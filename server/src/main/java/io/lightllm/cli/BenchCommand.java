@@ -169,7 +169,7 @@ final class BenchCommand implements Main.Command {
         boolean json = f.bool("json");
         f.checkAllRead();
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
-            if (!(model.unwrap() instanceof io.lightllm.models.vision.LlavaModel llava)) {
+            if (!(model.unwrap() instanceof io.lightllm.models.vision.VisionLanguageModel llava)) {
                 throw new IllegalArgumentException("bench vision needs a vision model (llava-1.5-7b, qwen-vl-chat, a Llava or Qwen-VL checkpoint)");
             }
             java.util.Random random = new java.util.Random(42);

@@ -2,7 +2,7 @@ package io.lightllm.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lightllm.models.vision.ImageProcessor;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -26,12 +26,12 @@ final class ImageInputs {
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
             .followRedirects(HttpClient.Redirect.NORMAL).build();
 
-    private final LlavaModel model;
+    private final VisionLanguageModel model;
     private final ImageProcessor processor;
     private final String placeholder;
     private final ServerConfig.MediaPolicy policy;
 
-    ImageInputs(LlavaModel model, ImageProcessor processor, String placeholder, ServerConfig.MediaPolicy policy) {
+    ImageInputs(VisionLanguageModel model, ImageProcessor processor, String placeholder, ServerConfig.MediaPolicy policy) {
         this.model = model;
         this.processor = processor;
         this.placeholder = placeholder;

@@ -11,7 +11,7 @@ import io.lightllm.models.LoadOptions;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.Models;
 import io.lightllm.models.vision.ImageProcessor;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.models.parallel.RankDevices;
 import io.lightllm.models.tokenizer.Tokenizer;
@@ -150,7 +150,7 @@ public final class LocalModel implements AutoCloseable {
         return engine;
     }
 
-    /** The loaded model (for a vision checkpoint, a {@link LlavaModel}, which turns images into prompt tokens). */
+    /** The loaded model (for a vision checkpoint, a {@link VisionLanguageModel}, which turns images into prompt tokens). */
     public CausalLM model() {
         return model;
     }
@@ -222,7 +222,7 @@ public final class LocalModel implements AutoCloseable {
 
     /** A vision model's image input (its preprocessor_config.json beside the weights), or null for a text model. */
     private static ImageInputs imageInputs(CausalLM model, ModelFiles files, ServerConfig.MediaPolicy media) {
-        if (!(model.unwrap() instanceof LlavaModel llava)) {
+        if (!(model.unwrap() instanceof VisionLanguageModel llava)) {
             return null;
         }
         Path dir = Files.isDirectory(files.source()) ? files.source() : files.source().getParent();

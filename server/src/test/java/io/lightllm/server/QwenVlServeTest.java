@@ -13,7 +13,7 @@ import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import java.nio.file.Files;
@@ -82,7 +82,7 @@ class QwenVlServeTest {
 
     /** The prompt ids of a user turn {@code text} after one image per entry of {@code pixels}, built without the server. */
     private static int[] expectedIds(List<float[]> pixels, String text) {
-        LlavaModel vl = (LlavaModel) server.local().model();
+        VisionLanguageModel vl = (VisionLanguageModel) server.local().model();
         StringBuilder turn = new StringBuilder();
         for (int i = 0; i < pixels.size(); i++) {
             turn.append("Picture ").append(i + 1).append(": <img></img>\n");
@@ -135,7 +135,7 @@ class QwenVlServeTest {
                 + "{\"type\": \"text\", \"text\": \"What is it?\"}]}]}";
         Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
         assertEquals(200, a.status(), a.body());
-        LlavaModel vl = (LlavaModel) server.local().model();
+        VisionLanguageModel vl = (VisionLanguageModel) server.local().model();
         String rendered = "<|im_start|>user\nLook: Picture 1: <img></img>\nWhat is it?<|im_end|>\n<|im_start|>assistant\n";
         int[] ids = vl.withImages(server.local().tokenizer().encode(rendered, false), List.of(IMAGES.pixels("portrait.png")));
         assertEquals(expected(ids, 6), a.json().path("choices").path(0).path("message").path("content").asText());
@@ -154,7 +154,7 @@ class QwenVlServeTest {
                 + "{\"type\": \"base64\", \"data\": \"" + png + "\"}]}}";
         Http.Answer a = Http.post(server.url() + "/generate", body);
         assertEquals(200, a.status(), a.body());
-        LlavaModel vl = (LlavaModel) server.local().model();
+        VisionLanguageModel vl = (VisionLanguageModel) server.local().model();
         int[] ids = vl.withImages(server.local().tokenizer().encode("Picture 1: <img></img>\nDescribe it.", true), List.of(IMAGES.pixels("portrait.png")));
         assertEquals(expected(ids, 6), a.json().path("generated_text").get(0).asText());
         assertEquals(ids.length, a.json().path("prompt_tokens").asInt(), "the span is the image's 16 ids, whatever it held");

@@ -13,7 +13,7 @@ import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
 import io.lightllm.models.config.JsonFields;
-import io.lightllm.models.vision.LlavaModel;
+import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.testing.SharedData;
 import io.lightllm.tornado.api.DType;
 import java.nio.file.Files;
@@ -85,7 +85,7 @@ class VisionServeTest {
 
     /** The greedy text for the user turn {@code text} after one image per entry of {@code pixels}, built without the server. */
     private static String expected(List<float[]> pixels, String text, int maxTokens) {
-        LlavaModel llava = (LlavaModel) server.local().model();
+        VisionLanguageModel llava = (VisionLanguageModel) server.local().model();
         String rendered = "USER: " + "<image>\n".repeat(pixels.size()) + text + " ASSISTANT:";
         int[] ids = llava.withImages(server.local().tokenizer().encode(rendered, false), pixels);
         return server.engine().generate(ids, SamplingParams.greedy(maxTokens)).getFirst().text();
@@ -107,7 +107,7 @@ class VisionServeTest {
         assertTrue(m.find(), metrics);
         assertTrue(Double.parseDouble(m.group(1)) >= 1, m.group());
         assertTrue(metrics.contains("lightllm_image_queue_length "), metrics);
-        assertEquals(0, ((LlavaModel) server.local().model()).imagesEncodedInSteps(), "no step had to encode the image");
+        assertEquals(0, ((VisionLanguageModel) server.local().model()).imagesEncodedInSteps(), "no step had to encode the image");
     }
 
     /** A text-only chat to the vision model: llava-hf's template reads typed parts, so a string content is passed as one text part. */
@@ -147,7 +147,7 @@ class VisionServeTest {
                 + "{\"type\": \"base64\", \"data\": \"" + png + "\"}, {\"type\": \"url\", \"data\": \"" + media.resolve("portrait.png").toUri() + "\"}]}}";
         Http.Answer a = Http.post(server.url() + "/generate", body);
         assertEquals(200, a.status(), a.body());
-        LlavaModel llava = (LlavaModel) server.local().model();
+        VisionLanguageModel llava = (VisionLanguageModel) server.local().model();
         int[] ids = llava.withImages(server.local().tokenizer().encode(inputs, true), List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")));
         String expected = server.engine().generate(ids, SamplingParams.greedy(6)).getFirst().text();
         assertEquals(expected, a.json().path("generated_text").get(0).asText());
@@ -181,7 +181,7 @@ class VisionServeTest {
                     + "{\"type\": \"image_url\", \"image_url\": {\"url\": \"" + base + "/cat.png\"}}, {\"type\": \"text\", \"text\": \"What is this?\"}]}]}";
             Http.Answer a = Http.post(remote.url() + "/v1/chat/completions", body);
             assertEquals(200, a.status(), a.body());
-            LlavaModel llava = (LlavaModel) remote.local().model();
+            VisionLanguageModel llava = (VisionLanguageModel) remote.local().model();
             int[] ids = llava.withImages(remote.local().tokenizer().encode("USER: <image>\nWhat is this? ASSISTANT:", false), List.of(IMAGES.pixels("landscape.png")));
             assertEquals(remote.engine().generate(ids, SamplingParams.greedy(4)).getFirst().text(),
                     a.json().path("choices").path(0).path("message").path("content").asText());
@@ -196,7 +196,7 @@ class VisionServeTest {
     /** An image's placeholder ids cannot be sent as token ids: they would read another client's image. */
     @Test
     void placeholderIdsAreNoTokenIds() throws Exception {
-        int[] image = ((LlavaModel) server.local().model()).imageTokens(IMAGES.pixels("portrait.png"));
+        int[] image = ((VisionLanguageModel) server.local().model()).imageTokens(IMAGES.pixels("portrait.png"));
         Http.Answer a = Http.post(server.url() + "/v1/completions", "{\"model\": \"" + NAME + "\", \"max_tokens\": 2, \"prompt\": [0, "
                 + image[0] + ", " + image[1] + "]}");
         assertEquals(400, a.status(), a.body());

@@ -49,7 +49,7 @@ public final class LlavaGolden {
 
     /**
      * The vision model of the made fixture {@code dir} on {@code devices} against its golden cases: each case's
-     * prompt with its images placed ({@link LlavaModel#withImages}), last-position logits within the bf16
+     * prompt with its images placed ({@link VisionLanguageModel#withImages}), last-position logits within the bf16
      * tolerance and the greedy tokens identical, alone and batched. {@code imageIdKey}: the golden.json field
      * holding the image token id the model must report.
      */
@@ -57,7 +57,7 @@ public final class LlavaGolden {
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
              CausalLM model = Models.load(files, devices, Models.Quantization.NONE, true)) {
-            LlavaModel vl = (LlavaModel) model;
+            VisionLanguageModel vl = (VisionLanguageModel) model;
             assertEquals(golden.path(imageIdKey).asInt(), vl.imageTokenIndex());
             List<Golden> cases = new ArrayList<>();
             List<Golden> recorded = Golden.read(dir);

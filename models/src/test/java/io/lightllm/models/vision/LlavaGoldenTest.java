@@ -58,7 +58,7 @@ class LlavaGoldenTest {
         Path dir = SharedData.madeFixture("llava");
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             LlavaModel llava = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+             VisionLanguageModel llava = (VisionLanguageModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             assertEquals(Architectures.LLAVA, Architectures.of(files.config()));
             int[] a = llava.imageTokens(LlavaGolden.pixels(golden, "landscape.png"));
             int[] b = llava.imageTokens(LlavaGolden.pixels(golden, "portrait.png"));

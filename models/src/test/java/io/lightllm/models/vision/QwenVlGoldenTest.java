@@ -61,7 +61,7 @@ class QwenVlGoldenTest {
         Path dir = SharedData.madeFixture("qwenvl");
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             LlavaModel vl = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+             VisionLanguageModel vl = (VisionLanguageModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             assertEquals(Architectures.QWEN_VL, Architectures.of(files.config()));
             assertEquals(16, vl.tokensPerImage());
             assertEquals(42, vl.imageSize());
@@ -86,7 +86,7 @@ class QwenVlGoldenTest {
     void dummyWeightsHaveTheShapesTheTowerLoads() {
         Path dir = SharedData.madeFixture("qwenvl");
         try (CausalLM dummy = Models.dummy(dir.resolve("config.json").toString(), DType.BF16, Devices.get("jvm"), Models.Quantization.NONE, true)) {
-            float[] features = ((LlavaModel) dummy.unwrap()).encode(List.of(new float[3 * 42 * 42]));
+            float[] features = ((VisionLanguageModel) dummy.unwrap()).encode(List.of(new float[3 * 42 * 42]));
             assertEquals(16 * 128, features.length);
         }
         var c = Models.dummyConfig("qwen-vl-chat");
@@ -112,7 +112,7 @@ class QwenVlGoldenTest {
         Path dir = SharedData.madeFixture("qwenvl");
         JsonNode golden = JsonFields.read(dir.resolve("golden.json"));
         try (ModelFiles files = ModelFiles.open(dir, LoadOptions.quietly());
-             LlavaModel vl = (LlavaModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+             VisionLanguageModel vl = (VisionLanguageModel) Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
             int start = vl.imageTokenIndex(), end = vl.imageEndIndex();
             float[] pixels = LlavaGolden.pixels(golden, "portrait.png");
             int[] ids = vl.withImages(new int[] {5, start, end, 6}, List.of(pixels));

@@ -42,7 +42,7 @@ import java.util.function.LongConsumer;
  * As in LightLLM, an image's placeholder ids follow from its content, so the prefix cache, which keys on ids,
  * reuses a prompt's KV only for the same images.
  */
-public final class LlavaModel implements CausalLM {
+public final class VisionLanguageModel implements CausalLM {
     private final CausalLM text;
     private final ModelConfig config;
     private final VisionTower vision;
@@ -59,7 +59,7 @@ public final class LlavaModel implements CausalLM {
 
         @Override
         public int encode(List<int[]> prompts) {
-            return images.encodeMissing(placeholders(prompts.stream().flatMapToInt(java.util.Arrays::stream).toArray()), LlavaModel.this::encode);
+            return images.encodeMissing(placeholders(prompts.stream().flatMapToInt(java.util.Arrays::stream).toArray()), VisionLanguageModel.this::encode);
         }
     };
     private final ImageTokens images;
@@ -77,7 +77,7 @@ public final class LlavaModel implements CausalLM {
      * The model on {@code devices}: one, or the language model split over several by tensor parallelism (the
      * vision tower on the first, its features placed by every rank, as LightLLM runs Llava).
      */
-    public LlavaModel(List<Device> devices, Architecture a, ModelConfig c, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
+    public VisionLanguageModel(List<Device> devices, Architecture a, ModelConfig c, WeightSource source, Models.Quantization quant, LongConsumer onBytes) {
         this.config = c;
         var raw = c.raw();
         boolean qwen = a.vision().kind() == Architecture.VisionSpec.Tower.QWEN_VL;
