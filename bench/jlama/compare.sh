@@ -3,6 +3,7 @@
 # batch 1 (and the engine at batch 8), alternating runs, medians of $RUNS. Jlama is fetched by bench/jlama/pom.xml
 # into $LIB (Maven Central); the product does not depend on it.
 #   bench/jlama/compare.sh [CHECKPOINT_DIR]   (default /tmp/llama1b-32k: a Llama-3.2-1B shape with the llama2 vocabulary)
+#   RUNS=3 CASES="engine 1 int4;jlama q4 1" bench/jlama/compare.sh DIR   (a subset of the cases)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -33,6 +34,8 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR
 declare -A got
 # Jlama with 8 concurrent generate() calls on one model stalled (no progress, no CPU) in every try: not measured
 cases=("engine 1 none" "jlama bf16 1" "engine 1 int8" "engine 1 int4" "jlama q4 1" "engine 8 none")
+# CASES="engine 1 int4;jlama q4 1" runs a subset (';' between cases)
+if [[ -n ${CASES:-} ]]; then IFS=';' read -r -a cases <<< "$CASES"; fi
 echo "$(date -u '+%F %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), checkpoint $ckpt"
 for run in $(seq "$RUNS"); do
   for c in "${cases[@]}"; do

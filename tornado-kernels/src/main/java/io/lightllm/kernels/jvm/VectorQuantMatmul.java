@@ -41,12 +41,24 @@ public final class VectorQuantMatmul {
     private VectorQuantMatmul() {
     }
 
+    /**
+     * Whether the product of these shapes runs with int8 activations ({@link Int4Gemv}: int4 rows, m < 4, whole
+     * groups), so that it differs from the f32 product by the activations' rounding, not only by summation order.
+     */
+    public static boolean int8Activations(QuantFormat format, int m, int k) {
+        return (format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && m < 4 && k % 128 == 0 && Int4Gemv.available();
+    }
+
     /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
     public static void multiply(JvmDevice device, FloatArray out, FloatArray a, ByteArray w, QuantFormat format, FloatArray bias,
             int m, int n, int k) {
         long rowBytes = format.rowBytes(k);
         MemorySegment seg = w.segment();
         float[] act = VectorMatmul.activations(a, m, k);
+        if (int8Activations(format, m, k)) {
+            Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
+            return;
+        }
         if ((format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && m < 4 && PARTS == 1 && k % 128 == 0) {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
