@@ -84,7 +84,7 @@ public final class VectorQuantMatmul {
     private static void streamGguf(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, QuantFormat format,
             FloatArray bias, int m, int n, int k, long rowBytes) {
         float[] sums32 = blockSums(x, 32);
-        device.parallelFor(n, row -> {
+        RowRuns.forEach(device, n, rowBytes, row -> {
             for (int i = 0; i < m; i++) {
                 long at = row * rowBytes;
                 float dot = switch (format) {
