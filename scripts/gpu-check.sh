@@ -99,7 +99,9 @@ for s in $stages; do
           --dataset shared-prefix --prefix-len 2000 --num-prefixes 4 --input-len 100 --output-len 64 --seed 0 \
           --out "$out/prefix-$mode.json" 2>&1 | tee "$out/prefix-$mode.log" | grep -vE "^WARN"
         kill $server; wait $server 2>/dev/null
-      done ;;
+      done
+      # the target asks for the same output tokens with and without the cache
+      python3 ../bench/serve/same_outputs.py "$out/prefix-cache.json" "$out/prefix-nocache.json" | tee "$out/prefix-same.log" | head -5 ;;
     static)
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \

@@ -120,7 +120,7 @@ final class BenchClient {
         }
         int promptTokens = openAi ? timer.usagePromptTokens() : prompt.tokens();
         return new RequestResult(index, promptTokens, maxTokens, timer.outputTokens(), true, null, startS, timer.ttftS(),
-                timer.latencyS(), timer.itlS());
+                timer.latencyS(), timer.itlS(), timer.text());
     }
 
     private static RequestResult failed(int index, PromptBuilder.Prompt p, int maxTokens, double startS, long start, String error) {

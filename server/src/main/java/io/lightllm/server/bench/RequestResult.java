@@ -13,11 +13,12 @@ package io.lightllm.server.bench;
  * @param ttftS           time to the first token (NaN when none came)
  * @param latencyS        end-to-end latency: sent to the last event
  * @param itlS            the gaps between successive token events
+ * @param output          the generated text ("" when it failed)
  */
 public record RequestResult(int index, int promptTokens, int requestedOutput, int outputTokens, boolean success, String error,
-                            double startS, double ttftS, double latencyS, double[] itlS) {
+                            double startS, double ttftS, double latencyS, double[] itlS, String output) {
     static RequestResult failed(int index, int promptTokens, int requestedOutput, double startS, double elapsedS, String error) {
-        return new RequestResult(index, promptTokens, requestedOutput, 0, false, error, startS, Double.NaN, elapsedS, new double[0]);
+        return new RequestResult(index, promptTokens, requestedOutput, 0, false, error, startS, Double.NaN, elapsedS, new double[0], "");
     }
 
     /** Time per output token after the first, as vLLM defines it; NaN for a single-token output. */

@@ -143,6 +143,7 @@ public final class ServingBenchmark {
         for (double gap : q.itlS()) {
             itl.add(gap * 1e3);
         }
+        o.put("output", q.output());
         return o;
     }
 }

@@ -10,12 +10,14 @@ import java.util.List;
  * Reads one SSE response line by line and stamps each event that carries a token: OpenAI chunks
  * whose choice has non-empty text (as vLLM's benchmark times chunks; the server holds back a token
  * with no text yet, such as part of a character, and sends it with the next), and LightLLM events
- * whose token id is not null. The first stamp gives TTFT, the gaps between stamps the ITLs.
+ * whose token id is not null. The first stamp gives TTFT, the gaps between stamps the ITLs. The events' text is
+ * kept: the output a run generated, so that two runs (prefix cache on and off) can be checked to agree.
  */
 final class StreamTimer {
     private final long start;
     private final boolean openAi;
     private final List<Long> stamps = new ArrayList<>();
+    private final StringBuilder text = new StringBuilder();
     private long end;
     private boolean done;
     private String error;
@@ -58,6 +60,7 @@ final class StreamTimer {
         JsonNode choice = chunk.path("choices").path(0);
         if (!choice.path("text").asText("").isEmpty()) {
             stamps.add(now);
+            text.append(choice.path("text").asText());
         }
         JsonNode usage = chunk.path("usage");
         if (usage.isObject()) {
@@ -70,6 +73,7 @@ final class StreamTimer {
         if (event.path("token").hasNonNull("id")) {
             stamps.add(now);
             lightLlmTokens++;
+            text.append(event.path("token").path("text").asText(""));
         }
         if (event.path("finished").asBoolean(false)) {
             finish(now);
@@ -103,6 +107,11 @@ final class StreamTimer {
 
     int outputTokens() {
         return openAi ? usageCompletion : lightLlmTokens;
+    }
+
+    /** The generated text, as the events carried it. */
+    String text() {
+        return text.toString();
     }
 
     int usagePromptTokens() {

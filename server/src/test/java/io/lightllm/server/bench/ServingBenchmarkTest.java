@@ -76,6 +76,10 @@ class ServingBenchmarkTest {
         assertEquals(run.summary().totalOutput(), summary.get("total_output_tokens").asLong());
         assertEquals(16 - 1, summary.get("requests").get(0).get("itl_ms").size() + emptyTextTokens(run.requests().getFirst()));
         assertEquals(report.dataset().getFirst().prompt().text(), summary.get("requests").get(0).get("prompt").asText());
+        // the output is recorded (runs with the prefix cache on and off are compared by it): the engine's greedy text
+        String expected = server.engine().generate(report.dataset().getFirst().prompt().text(),
+                io.lightllm.engine.SamplingParams.builder().maxNewTokens(16).ignoreEos(true).build()).getFirst().text();
+        assertEquals(expected, summary.get("requests").get(0).get("output").asText());
         BufferedImage image = ImageIO.read(png.toFile());
         assertNotNull(image, "the plot decodes as an image");
         assertEquals(1000, image.getWidth());
