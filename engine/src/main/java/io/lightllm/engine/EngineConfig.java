@@ -7,7 +7,7 @@ import java.util.Set;
  * How an engine is set up.
  *
  * @param router           the router's limits; maxTotalTokens is also the KV pool's size in tokens
- * @param kvDtype          the KV pool's element type (F32, F16, or I8 with per-token scales)
+ * @param kvDtype          the KV pool's element type (F32, F16, or I8 or F8_E4M3 codes with per token-and-head scales)
  * @param eosTokenIds      tokens that end a request unless it ignores eos
  * @param tokenizerThreads threads of the tokenization stage
  * @param prefixCache      reuse the KV of cached prompt prefixes ({@link PrefixCache}; on unless --disable-prefix-cache)

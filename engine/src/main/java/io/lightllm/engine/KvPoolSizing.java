@@ -44,7 +44,7 @@ public final class KvPoolSizing {
         return (int) Math.min(tokens, Integer.MAX_VALUE / rowElements);
     }
 
-    /** Bytes of device memory one KV slot costs ({@link TokenKvPool#bytesPerToken}; attention reads int8 pools directly). */
+    /** Bytes of device memory one KV slot costs ({@link TokenKvPool#bytesPerToken}; attention reads int8 and fp8 pools directly). */
     public static long bytesPerToken(CausalLM model, DType kvDtype) {
         try (TokenKvPool probe = model.newKvPool(1, kvDtype)) {
             return TokenKvPool.bytesPerToken(probe.layers(), probe.kvHeads(), probe.headDim(), kvDtype);

@@ -23,6 +23,18 @@ class KvPoolSizingTest {
         });
     }
 
+    /** fp8 codes take one byte an element, and an f32 scale per head of K and of V in each layer, as int8. */
+    @Test
+    void fp8BytesPerToken() throws Exception {
+        EngineEndToEndTest.withModel(SharedData.model("stories260K"), (model, eos, golden) -> {
+            assertEquals(5 * (2 * 4 * 8 + 2 * 4 * 4), KvPoolSizing.bytesPerToken(model, DType.F8_E4M3));
+        });
+        // an 8B shape (32 layers, 8 KV heads of 128): 128 code bytes + 4 scale bytes per head, for K and V, against 256 in f16
+        assertEquals(32L * 2 * 8 * (128 + 4), io.lightllm.models.infer.TokenKvPool.bytesPerToken(32, 8, 128, DType.F8_E4M3));
+        assertEquals(67_584, io.lightllm.models.infer.TokenKvPool.bytesPerToken(32, 8, 128, DType.F8_E4M3));
+        assertEquals(131_072, io.lightllm.models.infer.TokenKvPool.bytesPerToken(32, 8, 128, DType.F16));
+    }
+
     @Test
     void jvmPoolTakesTheFractionOfFreeMemoryCappedAtHalfThePhysical() throws Exception {
         EngineEndToEndTest.withModel(SharedData.model("stories260K"), (model, eos, golden) -> {

@@ -229,7 +229,7 @@ final class BenchCommand implements Main.Command {
         }
         int input = f.integer("input-len", 128, 1, 1 << 20);
         int output = f.integer("output-len", 128, 1, 1 << 20);
-        DType kvOption = ServeCommand.kvDtype(f.string("kv-dtype", "auto"));
+        DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         boolean profile = f.bool("profile");
         f.checkAllRead();

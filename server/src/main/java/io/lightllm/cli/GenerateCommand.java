@@ -8,13 +8,14 @@ import io.lightllm.engine.EngineConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.infer.CausalLM;
+import io.lightllm.tornado.api.DType;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
 
 /**
  * {@code lightllm generate --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
- * [--temperature T --top-p P --top-k K --seed S] [--ignore-eos] [--json]}: one request through
+ * [--temperature T --top-p P --top-k K --seed S] [--ignore-eos] [--kv-dtype D] [--json]}: one request through
  * the engine. {@code --temperature 0} is greedy.
  */
 final class GenerateCommand implements Main.Command {
@@ -54,6 +55,7 @@ final class GenerateCommand implements Main.Command {
                 .seed(f.has("seed") ? f.longInteger("seed", 0) : null)
                 .ignoreEos(f.bool("ignore-eos"))
                 .build();
+        DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         f.checkAllRead();
         if (m.dummy()) {
@@ -70,7 +72,7 @@ final class GenerateCommand implements Main.Command {
                         + model.maxSequenceLength() + " positions");
             }
             try (Engine engine = Engine.start(model, new EngineConfig(io.lightllm.engine.RouterConfig.defaults(promptTokens + maxNew + 1),
-                    model.preferredKvDtype(), eos, 2), files.tokenizer())) {
+                    model.kvDtype(kvOption), eos, 2), files.tokenizer())) {
                 Completion c = engine.generate(ids, params.toBuilder().maxNewTokens(maxNew).build()).getFirst();
                 if (c.error() != null) {
                     throw new IllegalStateException(c.error());

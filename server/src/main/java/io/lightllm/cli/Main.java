@@ -31,7 +31,9 @@ public final class Main {
               --dtype bf16|f16|f32     dummy weights' type (default bf16)
               --quant none|int8|int4   weight-only int8 per row or int4 per group of 128 (default none;
                                        GGUF block types stay packed)
-              --kv-dtype auto|f32|f16|i8  KV pool type; auto: what the device's attention runs best over (default auto)
+              --kv-dtype auto|f32|f16|i8|fp8
+                                       KV pool type; i8 and fp8 (e4m3) hold codes and an f32 scale per token and
+                                       head; auto: what the device's attention runs best over (default auto)
             """;
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(

@@ -68,6 +68,22 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
         };
     }
 
+    /**
+     * {@code --kv-dtype auto|f32|f16|i8|fp8} (serve, generate, bench static): the KV pool's dtype, or null for auto (the
+     * model's preferred pool dtype on its device, decided once it is loaded). fp8 is e4m3 with a scale per token and head.
+     */
+    static DType kvDtype(Flags f) {
+        String name = f.string("kv-dtype", "auto");
+        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> null;
+            case "f32", "float32" -> DType.F32;
+            case "f16", "float16" -> DType.F16;
+            case "i8", "int8" -> DType.I8;
+            case "fp8", "f8", "fp8_e4m3" -> DType.F8_E4M3;
+            default -> throw new IllegalArgumentException("--kv-dtype must be auto, f32, f16, i8 or fp8 (got '" + name + "')");
+        };
+    }
+
     /** Opens the checkpoint files (null for dummy weights). */
     ModelFiles files(boolean quiet) {
         return dummy ? null : ModelFiles.open(Path.of(model), quiet ? LoadOptions.quietly() : LoadOptions.defaults());

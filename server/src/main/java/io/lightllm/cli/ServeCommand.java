@@ -74,7 +74,7 @@ final class ServeCommand implements Main.Command {
                 f.integer("running-max-req-size", defaults.runningMaxReqSize(), 1, Integer.MAX_VALUE),
                 f.integer("router-max-new-token-len", defaults.routerMaxNewTokenLen(), 0, Integer.MAX_VALUE),
                 f.integer("router-max-wait-tokens", defaults.routerMaxWaitTokens(), 0, Integer.MAX_VALUE));
-        DType kv = kvDtype(f.string("kv-dtype", "auto"));
+        DType kv = ModelOptions.kvDtype(f);
         EngineConfig engine = new EngineConfig(router, kv, Set.of(), f.integer("tokenizer-threads", 2, 1, 64), !f.bool("disable-prefix-cache"),
                 f.integer("chunked-prefill-size", 0, 0, Integer.MAX_VALUE),
                 f.integer("visual-batch-size", EngineConfig.DEFAULT_IMAGE_BATCH, 1, 4096));
@@ -96,16 +96,5 @@ final class ServeCommand implements Main.Command {
             throw new IllegalArgumentException("--allowed-local-media-path " + dir + " is not a folder");
         }
         return p.toAbsolutePath().normalize();
-    }
-
-    /** The --kv-dtype value: null for auto (the model's preferred pool dtype on its device, decided once it is loaded). */
-    static DType kvDtype(String name) {
-        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
-            case "auto" -> null;
-            case "f32", "float32" -> DType.F32;
-            case "f16", "float16" -> DType.F16;
-            case "i8", "int8" -> DType.I8;
-            default -> throw new IllegalArgumentException("--kv-dtype must be auto, f32, f16 or i8 (got '" + name + "')");
-        };
     }
 }

@@ -164,6 +164,31 @@ class MainTest {
         assertTrue(tp.err().contains("--tp"), tp.err());
     }
 
+    /**
+     * {@code --kv-dtype fp8} (also f8, fp8_e4m3) is taken by generate, serve and bench static; a bad value is
+     * refused with the accepted ones. Generate over fp8 KV gives f32 KV's 16 greedy tokens for this prompt.
+     */
+    @Test
+    void kvDtypeTakesFp8AndListsTheChoicesOtherwise() {
+        String stories = SharedData.model("stories260K").toString();
+        Result fp8 = run("generate", "--model", stories, "--prompt", "Once upon a time", "--max-new-tokens", "16", "--kv-dtype", "fp8", "--json");
+        assertEquals(0, fp8.code(), fp8.err());
+        Result f32 = run("generate", "--model", stories, "--prompt", "Once upon a time", "--max-new-tokens", "16", "--kv-dtype", "f32", "--json");
+        assertEquals(0, f32.code(), f32.err());
+        assertEquals(f32.out(), fp8.out());
+        Result bench = run("bench", "static", "--model", stories, "--batch-size", "2", "--input-len", "4", "--output-len", "3", "--kv-dtype", "fp8",
+                "--json");
+        assertEquals(0, bench.code(), bench.err());
+        assertTrue(bench.out().contains("\"kv\":\"F8_E4M3\""), bench.out());
+        for (String alias : new String[] {"f8", "FP8_E4M3", "fp8"}) {
+            assertEquals(io.lightllm.tornado.api.DType.F8_E4M3, ModelOptions.kvDtype(Flags.parse(new String[] {"--kv-dtype", alias})), alias);
+        }
+        Result bad = run("serve", "--model", stories, "--kv-dtype", "fp4");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--kv-dtype must be auto, f32, f16, i8 or fp8 (got 'fp4')"), bad.err());
+        assertTrue(run("serve", "--help").out().contains("--kv-dtype auto|f32|f16|i8|fp8"));
+    }
+
     /** bench vision times the tiny Llava's encoder at each batch size beside its language model's prefill; a text model is refused. */
     @Test
     void benchVisionTimesTheImageEncoder() {

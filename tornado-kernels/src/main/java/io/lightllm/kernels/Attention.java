@@ -16,7 +16,8 @@ import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * LightLLM's token attention over a KV pool. Keys and values of every request live in the pool
- * k/v [slots, kvHeads, headDim] (f32 or f16: declared {@code NativeArray}); the table
+ * k/v [slots, kvHeads, headDim] (f32, f16, or int8 or fp8 e4m3 codes with one f32 scale per slot
+ * and KV head: declared {@code NativeArray}); the table
  * reqToToken [batch, maxLen] gives the pool slot of each token of each request. Queries
  * and outputs are f32 [rows, qHeads, headDim]; qHeads is a multiple of kvHeads (GQA, MQA), and
  * query head h reads kv head h / (qHeads / kvHeads).
@@ -78,7 +79,7 @@ public final class Attention {
      */
     public static void decodeAttentionPartial(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax,
             FloatArray partialSum, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales,
-            boolean int8, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
+            boolean scaled, IntArray reqToToken, IntArray reqRows, IntArray seqLen,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int headDim, int maxLen,
             int splits, int splitUnit, int window) {
         float[] qLocal = ctx.allocateFloatLocalArray(MAX_HEAD_DIM);
@@ -129,8 +130,8 @@ public final class Attention {
                 for (; d < headDim; d++) {
                     dot0 += qLocal[d] * kPool.getFloat(kBase + d);
                 }
-                // an int8 pool holds codes with one scale per token and head: scale the dot once
-                float kScale = int8 ? kScales.get(slot * kvHeads + kvHead) : 1f;
+                // an int8 or fp8 pool holds codes with one scale per token and head: scale the dot once
+                float kScale = scaled ? kScales.get(slot * kvHeads + kvHead) : 1f;
                 s = ((dot0 + dot1) + (dot2 + dot3)) * kScale + slope * (t - (len - 1));
             }
             // block max (the block has at least one token, so it is finite)
@@ -145,8 +146,8 @@ public final class Attention {
             float newMax = KMath.max(runMax, reduce[0]);
             ctx.localBarrier();
             float p = t < end ? KMath.exp(s - newMax) : 0f;
-            // the value weights carry the int8 value scale; the softmax sum does not
-            probs[lid] = int8 && t < end ? p * vScales.get(slots[lid] * kvHeads + kvHead) : p;
+            // the value weights carry the value scale of a pool with scales; the softmax sum does not
+            probs[lid] = scaled && t < end ? p * vScales.get(slots[lid] * kvHeads + kvHead) : p;
             reduce[lid] = p;
             for (int stride = size / 2; stride > 0; stride >>= 1) {
                 ctx.localBarrier();
@@ -237,7 +238,7 @@ public final class Attention {
      * memory. Local size: any power of two up to {@link #MAX_LOCAL}.
      */
     public static void prefillAttention(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            FloatArray kScales, FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
+            FloatArray kScales, FloatArray vScales, boolean scaled, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi,
             float scale, int qHeads, int kvHeads, int headDim, int maxLen, int qBlocks, int window) {
         float[] scores = ctx.allocateFloatLocalArray(BLOCK_Q * BLOCK_K);
         float[] acc = ctx.allocateFloatLocalArray(BLOCK_Q * MAX_HEAD_DIM);
@@ -276,8 +277,8 @@ public final class Attention {
                 for (int c = lid; c < keys; c += size) {
                     int slot = reqToToken.get(reqRows.get(b) * maxLen + k0 + c);
                     keySlots[c] = slot;
-                    keyScale[c] = int8 ? kScales.get(slot * kvHeads + kvHead) : 1f;
-                    valueScale[c] = int8 ? vScales.get(slot * kvHeads + kvHead) : 1f;
+                    keyScale[c] = scaled ? kScales.get(slot * kvHeads + kvHead) : 1f;
+                    valueScale[c] = scaled ? vScales.get(slot * kvHeads + kvHead) : 1f;
                 }
                 ctx.localBarrier();
                 for (int i = lid; i < BLOCK_Q * BLOCK_K; i += size) {
@@ -340,15 +341,17 @@ public final class Attention {
 
     /**
      * One layer of the Token Attention pool: keys and values [slots, kvHeads, headDim], f32, f16, or
-     * int8 codes with f32 scales [slots, kvHeads] (one per token and head; null for other dtypes).
+     * int8 or fp8 e4m3 codes with f32 scales [slots, kvHeads] (one per token and head; null for
+     * other dtypes).
      */
     public record KvView(DeviceBuffer keys, DeviceBuffer values, DeviceBuffer keyScales, DeviceBuffer valueScales) {
         public static KvView of(DeviceBuffer keys, DeviceBuffer values) {
             return new KvView(keys, values, null, null);
         }
 
-        public boolean int8() {
-            return keys.dtype() == DType.I8;
+        /** Whether the pool holds codes with scales ({@link KvCache#hasScales}): int8 or fp8. */
+        public boolean scaled() {
+            return KvCache.hasScales(keys.dtype());
         }
 
         /** The key scales, or {@code absent} where the pool has none (a kernel argument must be a buffer). */
@@ -496,7 +499,8 @@ public final class Attention {
     /**
      * Whether attention over {@code kv} runs on tensor cores on this device: where its tuning
      * {@code attention.tensor_cores} is 1 (CUDA), for f16 and int8 pools and head dimensions the
-     * tensor-core kernels serve; elsewhere the portable kernels run.
+     * tensor-core kernels serve; elsewhere, and for f32 and fp8 pools everywhere, the portable
+     * kernels run (the tensor-core kernels have no fp8 staging yet).
      */
     public static boolean usesTensorCores(Device device, KvView kv, Heads heads) {
         DType d = kv.keys().dtype();
@@ -543,7 +547,7 @@ public final class Attention {
         DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, n);
         DeviceBuffer dummy = q; // stands in for absent optional buffers
         device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
-                kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(), table.reqToToken(),
+                kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null,
                 heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), n, splits.splitUnit(),
                 heads.slidingWindow());
@@ -572,7 +576,7 @@ public final class Attention {
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
         long warps = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
-        KernelRef kernel = kv.int8() ? (heads.headDim() == 64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128)
+        KernelRef kernel = kv.keys().dtype() == DType.I8 ? (heads.headDim() == 64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128)
                 : (heads.headDim() == 64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128);
         device.launch(kernel, Grid.groups(warps, KernelContext.WARP_SIZE),
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
@@ -644,7 +648,7 @@ public final class Attention {
         int qBlocks = (batch.maxNewTokens() + BLOCK_Q - 1) / BLOCK_Q;
         DeviceBuffer dummy = q;
         device.launch(PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
-                kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(), table.reqToToken(), table.requestRows(),
+                kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(), table.requestRows(),
                 batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopesOr(dummy),
                 heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks,
                 heads.slidingWindow());
@@ -663,7 +667,7 @@ public final class Attention {
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
         DeviceBuffer dummy = q;
         device.launch(heads.headDim() == 64 ? PREFILL_TC_64 : PREFILL_TC_128, Grid.groups(groups, TensorCoreAttention.PREFILL_LOCAL), out, q,
-                kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.int8(),
+                kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                 heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow());
@@ -716,11 +720,11 @@ public final class Attention {
         Shapes.atLeast(table.requestRows(), requests, "reqRows");
     }
 
-    /** Checks the pool's dtypes and shape, and that an int8 pool (and only it) has f32 scales [slots, kvHeads]. */
+    /** Checks the pool's dtypes and shape, and that a pool of codes (and only it) has f32 scales [slots, kvHeads]. */
     private static void checkPool(KvView kv, Heads heads) {
         for (DeviceBuffer pool : new DeviceBuffer[] {kv.keys(), kv.values()}) {
-            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16 && pool.dtype() != DType.I8) {
-                throw new IllegalArgumentException("KV pool must be F32, F16 or I8, got " + pool.dtype());
+            if (pool.dtype() != DType.F32 && pool.dtype() != DType.F16 && !KvCache.hasScales(pool.dtype())) {
+                throw new IllegalArgumentException("KV pool must be F32, F16, I8 or F8_E4M3, got " + pool.dtype());
             }
             if (pool.elements() % ((long) heads.kvHeads() * heads.headDim()) != 0) {
                 throw new IllegalArgumentException("KV pool of " + pool.elements() + " elements is not slots x " + heads.kvHeads() + " x "
@@ -731,11 +735,15 @@ public final class Attention {
         if (kv.keys().elements() != kv.values().elements()) {
             throw new IllegalArgumentException("k and v pools differ in size: " + kv.keys().elements() + " vs " + kv.values().elements());
         }
-        boolean int8 = kv.int8();
-        if (int8 != (kv.keyScales() != null) || int8 != (kv.valueScales() != null)) {
-            throw new IllegalArgumentException(int8 ? "an int8 KV pool needs its key and value scales" : "scales are for int8 KV pools only");
+        if (kv.keys().dtype() != kv.values().dtype()) {
+            throw new IllegalArgumentException("k and v pools differ in dtype: " + kv.keys().dtype() + " vs " + kv.values().dtype());
         }
-        if (int8) {
+        boolean scaled = kv.scaled();
+        if (scaled != (kv.keyScales() != null) || scaled != (kv.valueScales() != null)) {
+            throw new IllegalArgumentException(scaled ? "a " + kv.keys().dtype() + " KV pool needs its key and value scales"
+                    : "scales are for int8 and fp8 KV pools only");
+        }
+        if (scaled) {
             // one scale per slot and KV head: the pool's elements over the head dimension
             Shapes.atLeast(kv.keyScales(), kv.keys().elements() / heads.headDim(), "key scales");
             Shapes.atLeast(kv.valueScales(), kv.keys().elements() / heads.headDim(), "value scales");

@@ -1,6 +1,8 @@
 package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.Float8Array;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
@@ -16,17 +18,32 @@ import io.lightllm.tornado.runtime.KernelRef;
  * Writes into the Token Attention KV pool, LightLLM's layout: a pool of [slots, heads, headDim]
  * where each token owns one slot, chosen by the memory manager. New K (or V) of T tokens,
  * f32 [T, heads, headDim], goes to slots destIndex[T]. Pools hold f32, f16 or bf16
- * ({@link #COPY_TO_POOL}), or int8 with one f32 scale per slot and head ({@link #COPY_TO_POOL_INT8}).
+ * ({@link #COPY_TO_POOL}), or codes with one f32 scale per slot and head ({@link #hasScales}):
+ * int8 ({@link #COPY_TO_POOL_INT8}) or fp8 e4m3 ({@link #COPY_TO_POOL_FP8}), which share the
+ * quantisation but for the codes' range and rounding.
  * A slot index outside [0, slots) cannot be reported from a kernel: its token is skipped, so
  * it never writes outside the pool.
  */
 public final class KvCache {
     public static final KernelRef COPY_TO_POOL = KernelRef.of(KvCache.class, "copyToPool");
     public static final KernelRef COPY_TO_POOL_INT8 = KernelRef.of(KvCache.class, "copyToPoolInt8");
+    public static final KernelRef COPY_TO_POOL_FP8 = KernelRef.of(KvCache.class, "copyToPoolFp8");
     public static final KernelRef GATHER_FROM_POOL = KernelRef.of(KvCache.class, "gatherFromPool");
     public static final KernelRef DEQUANTIZE_INT8 = KernelRef.of(KvCache.class, "dequantizeInt8");
+    public static final KernelRef DEQUANTIZE_FP8 = KernelRef.of(KvCache.class, "dequantizeFp8");
+
+    /** Largest int8 code: symmetric, so -128 is never written. */
+    static final float INT8_MAX = 127f;
 
     private KvCache() {
+    }
+
+    /**
+     * Whether a pool of {@code dtype} holds codes with one f32 scale per slot and head (int8 and
+     * fp8 e4m3) rather than the values themselves (f32, f16, bf16).
+     */
+    public static boolean hasScales(DType dtype) {
+        return dtype == DType.I8 || dtype == DType.F8_E4M3;
     }
 
     /** pool[destIndex[t]] = src[t], each a row of rowSize = heads * headDim, rounded to the pool's type. */
@@ -50,6 +67,30 @@ public final class KvCache {
     public static void copyToPoolInt8(KernelContext ctx, ByteArray pool, FloatArray scales, FloatArray src, IntArray destIndex, int heads,
             int headDim, int slots) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        quantizeHead(ctx, scratch, pool, scales, src, destIndex, heads, headDim, slots, INT8_MAX, true);
+    }
+
+    /**
+     * Symmetric fp8 e4m3 quantisation per token and head, as {@link #copyToPoolInt8} but with
+     * scale = max|x| / 448, so that each head's largest element takes e4m3's largest code and the
+     * others the whole range below it; q = x / scale rounded to e4m3 (nearest even; a quotient
+     * that float rounding puts just past 448 saturates to 448).
+     */
+    public static void copyToPoolFp8(KernelContext ctx, Float8Array pool, FloatArray scales, FloatArray src, IntArray destIndex, int heads,
+            int headDim, int slots) {
+        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        quantizeHead(ctx, scratch, pool, scales, src, destIndex, heads, headDim, slots, KMath.E4M3_MAX, false);
+    }
+
+    /**
+     * The quantisation the int8 and fp8 kernels share, by the work-group of (token, head)
+     * {@code ctx.groupIdx}: the head's max|x| reduced over the group, scale = max / codeMax, and
+     * each code x / scale, stored through the pool's own narrowing ({@code setFloat}). Integer
+     * codes are rounded (half away from zero) and clamped to +-codeMax first, since storing a
+     * float in an int8 array truncates.
+     */
+    private static void quantizeHead(KernelContext ctx, float[] scratch, NativeArray pool, FloatArray scales, FloatArray src,
+            IntArray destIndex, int heads, int headDim, int slots, float codeMax, boolean integerCodes) {
         int t = ctx.groupIdx / heads;
         int h = ctx.groupIdx % heads;
         int from = (t * heads + h) * headDim;
@@ -57,16 +98,19 @@ public final class KvCache {
         for (int d = ctx.localIdx; d < headDim; d += ctx.localGroupSizeX) {
             localMax = KMath.max(localMax, KMath.abs(src.get(from + d)));
         }
-        float scale = GroupReduce.max(ctx, scratch, localMax) / 127f;
+        float scale = GroupReduce.max(ctx, scratch, localMax) / codeMax;
         int slot = destIndex.get(t);
         if (slot >= 0 && slot < slots) {
             int to = (slot * heads + h) * headDim;
             for (int d = ctx.localIdx; d < headDim; d += ctx.localGroupSizeX) {
                 float q = 0f;
                 if (scale > 0f) {
-                    q = KMath.min(KMath.max(KMath.round(src.get(from + d) / scale), -127f), 127f);
+                    q = src.get(from + d) / scale;
+                    if (integerCodes) {
+                        q = KMath.min(KMath.max(KMath.round(q), -codeMax), codeMax);
+                    }
                 }
-                pool.set(to + d, (byte) (int) q);
+                pool.setFloat(to + d, q);
             }
             if (ctx.localIdx == 0) {
                 scales.set(slot * heads + h, scale);
@@ -96,14 +140,28 @@ public final class KvCache {
             int headDim, int slots) {
         for (@Parallel int c = 0; c < count; c++) {
             for (@Parallel int j = 0; j < heads * headDim; j++) {
-                int slot = slotIndex.get(c);
-                float v = Float.NaN;
-                if (slot >= 0 && slot < slots) {
-                    v = pool.get(slot * heads * headDim + j) * scales.get(slot * heads + j / headDim);
-                }
-                out.set(c * heads * headDim + j, v);
+                out.set(c * heads * headDim + j, dequantized(pool, scales, slotIndex.get(c), j, heads, headDim, slots));
             }
         }
+    }
+
+    /** {@link #dequantizeInt8} for an fp8 e4m3 pool. */
+    public static void dequantizeFp8(FloatArray out, Float8Array pool, FloatArray scales, IntArray slotIndex, int count, int heads,
+            int headDim, int slots) {
+        for (@Parallel int c = 0; c < count; c++) {
+            for (@Parallel int j = 0; j < heads * headDim; j++) {
+                out.set(c * heads * headDim + j, dequantized(pool, scales, slotIndex.get(c), j, heads, headDim, slots));
+            }
+        }
+    }
+
+    /** Element j of the row of {@code slot} of a pool with scales: its code times its head's scale; NaN for a slot outside the pool. */
+    private static float dequantized(NativeArray pool, FloatArray scales, int slot, int j, int heads, int headDim, int slots) {
+        float v = Float.NaN;
+        if (slot >= 0 && slot < slots) {
+            v = pool.getFloat(slot * heads * headDim + j) * scales.get(slot * heads + j / headDim);
+        }
+        return v;
     }
 
     // ---- host launchers -----------------------------------------------------------
@@ -117,15 +175,26 @@ public final class KvCache {
         device.launch(COPY_TO_POOL, Grid.of(tokens, rowSize), pool, src, destIndex, tokens, rowSize, slots);
     }
 
-    /** Quantises src [tokens, heads, headDim] into an int8 pool [slots, heads, headDim] with scales [slots, heads]. */
-    public static void launchCopyToPoolInt8(Device device, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer src, DeviceBuffer destIndex,
+    /**
+     * Quantises src [tokens, heads, headDim] into a pool of codes [slots, heads, headDim] with scales
+     * [slots, heads]: int8 or fp8 e4m3, by the pool's dtype.
+     */
+    public static void launchCopyToPoolScaled(Device device, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer src, DeviceBuffer destIndex,
             int tokens, int heads, int headDim) {
+        KernelRef kernel = scaledKernel(pool, COPY_TO_POOL_INT8, COPY_TO_POOL_FP8);
         int rowSize = checkRow(heads, headDim);
         int slots = slots(pool, rowSize);
         Shapes.atLeast(scales, (long) slots * heads, "scales");
         checkTokens(src, destIndex, tokens, rowSize);
-        device.launch(COPY_TO_POOL_INT8, Grid.groups((long) tokens * heads, GroupReduce.rowLocalSize(device)), pool, scales, src, destIndex,
+        device.launch(kernel, Grid.groups((long) tokens * heads, GroupReduce.rowLocalSize(device)), pool, scales, src, destIndex,
                 heads, headDim, slots);
+    }
+
+    /** {@link #launchCopyToPoolScaled} into an int8 pool. */
+    public static void launchCopyToPoolInt8(Device device, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer src, DeviceBuffer destIndex,
+            int tokens, int heads, int headDim) {
+        requireDtype(pool, DType.I8);
+        launchCopyToPoolScaled(device, pool, scales, src, destIndex, tokens, heads, headDim);
     }
 
     /** Reads pool slots slotIndex[count] of a f32/f16/bf16 pool into f32 out [count, heads, headDim]. */
@@ -137,14 +206,37 @@ public final class KvCache {
         device.launch(GATHER_FROM_POOL, Grid.of(count, rowSize), out, pool, slotIndex, count, rowSize, slots);
     }
 
-    /** Reads and dequantises slots slotIndex[count] of an int8 pool into f32 out [count, heads, headDim]. */
-    public static void launchDequantizeInt8(Device device, DeviceBuffer out, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer slotIndex,
+    /** Reads and dequantises slots slotIndex[count] of an int8 or fp8 pool with scales into f32 out [count, heads, headDim]. */
+    public static void launchDequantize(Device device, DeviceBuffer out, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer slotIndex,
             int count, int heads, int headDim) {
+        KernelRef kernel = scaledKernel(pool, DEQUANTIZE_INT8, DEQUANTIZE_FP8);
         int rowSize = checkRow(heads, headDim);
         int slots = slots(pool, rowSize);
         Shapes.atLeast(scales, (long) slots * heads, "scales");
         checkTokens(out, slotIndex, count, rowSize);
-        device.launch(DEQUANTIZE_INT8, Grid.of(count, rowSize), out, pool, scales, slotIndex, count, heads, headDim, slots);
+        device.launch(kernel, Grid.of(count, rowSize), out, pool, scales, slotIndex, count, heads, headDim, slots);
+    }
+
+    /** {@link #launchDequantize} of an int8 pool. */
+    public static void launchDequantizeInt8(Device device, DeviceBuffer out, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer slotIndex,
+            int count, int heads, int headDim) {
+        requireDtype(pool, DType.I8);
+        launchDequantize(device, out, pool, scales, slotIndex, count, heads, headDim);
+    }
+
+    /** The int8 or the fp8 kernel, by the pool's dtype. */
+    private static KernelRef scaledKernel(DeviceBuffer pool, KernelRef int8, KernelRef fp8) {
+        return switch (pool.dtype()) {
+            case I8 -> int8;
+            case F8_E4M3 -> fp8;
+            default -> throw new IllegalArgumentException("a KV pool with scales holds I8 or F8_E4M3 codes, not " + pool.dtype());
+        };
+    }
+
+    private static void requireDtype(DeviceBuffer pool, DType dtype) {
+        if (pool.dtype() != dtype) {
+            throw new IllegalArgumentException("this launcher writes " + dtype + " pools, not " + pool.dtype());
+        }
     }
 
     private static int checkRow(int heads, int headDim) {

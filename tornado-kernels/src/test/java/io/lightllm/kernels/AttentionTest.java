@@ -388,6 +388,78 @@ class AttentionTest {
     }
 
     /**
+     * An fp8 e4m3 pool (codes plus one scale per token and head, as KvCache.copyToPoolFp8 writes)
+     * gives the attention of the f32 pool holding the dequantised values, with the int8 test's
+     * tolerance: on the JVM, every accelerator and the JVM with its Vector API overrides (which widen
+     * fp8 rows by table); the launchers never pick the tensor-core kernels for it.
+     */
+    @Test
+    void fp8PoolsMatchTheirDequantisedValues() {
+        KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
+        KvFixture.Fp8Pool codes = kv.quantiseFp8();
+        FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
+        int maxSeqLen = 80;
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        try (io.lightllm.tornado.jvm.JvmDevice vectors = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(vectors);
+            devices.add(vectors);
+            for (Device device : devices) {
+                String what = device.id() + (device == vectors ? " (vector overrides)" : "");
+                Attention.TokenTableView table = table(device, kv);
+                Attention.Heads heads = heads(device, kv);
+                Attention.KvView dequantised = view(device, kv);
+                Attention.KvView fp8 = new Attention.KvView(device.upload(codes.keys()), device.upload(codes.values()),
+                        device.upload(codes.keyScales()), device.upload(codes.valueScales()));
+                assertTrue(fp8.scaled());
+                DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
+                Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
+                DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
+                Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null,
+                        Attention.DecodeSplits.of(maxSeqLen, 32), 4);
+                Attention.launchDecodeAttention(device, actual, qb, fp8, table, heads, batch, null);
+                assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "fp8 decode on " + what);
+                int[] start = new int[kv.batch];
+                int total = 0;
+                for (int b = 0; b < kv.batch; b++) {
+                    start[b] = total;
+                    total += kv.tokens[b];
+                }
+                FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
+                DeviceBuffer pqb = device.upload(pq);
+                Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)), lens,
+                        device.upload(IntArray.allocate(kv.batch)), kv.batch, total, maxSeqLen);
+                DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
+                Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
+                Attention.launchPrefillAttention(device, pa, pqb, fp8, table, heads, prefill);
+                assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "fp8 prefill on " + what);
+            }
+        }
+    }
+
+    /** Tensor cores never serve fp8 pools, even where the tuning asks for them: the portable kernels read fp8 codes. */
+    @Test
+    void fp8PoolsStayOnThePortableKernels() {
+        DeviceBuffer fp8 = jvm.allocate(DType.F8_E4M3, 64);
+        String key = "lightllm.tuning.jvm.attention.tensor_cores";
+        System.setProperty(key, "1");
+        try {
+            assertEquals(false, Attention.usesTensorCores(jvm, new Attention.KvView(fp8, fp8, fp8, fp8), Attention.Heads.of(2, 2, 64)));
+        } finally {
+            System.clearProperty(key);
+        }
+        DeviceBuffer ints = jvm.allocate(DType.I32, 64);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeTensorCores(jvm, ints, ints,
+                Attention.KvView.of(fp8, fp8), new Attention.TokenTableView(ints, ints, 8), Attention.Heads.of(2, 2, 64),
+                new Attention.DecodeBatch(ints, 1, 8), null, new Attention.DecodeSplits(1, 16)));
+        assertEquals("the tensor-core attention kernels read f16 or int8 pools, not F8_E4M3", e.getMessage());
+        // a pool of codes needs its scales
+        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, ints, ints, Attention.KvView.of(fp8, fp8),
+                new Attention.TokenTableView(ints, ints, 8), Attention.Heads.of(2, 2, 4), new Attention.DecodeBatch(ints, 1, 8), null));
+        assertEquals("a F8_E4M3 KV pool needs its key and value scales", e.getMessage());
+    }
+
+    /**
      * The JVM's Vector API attention (kernels.jvm.VectorAttention, installed as overrides of the
      * portable decode and prefill kernels) against the naive attention, with the portable kernels'
      * bound: GQA, MQA and multi-head, f32 / f16 / int8 pools, ALiBi, sliding windows, cached prefixes,

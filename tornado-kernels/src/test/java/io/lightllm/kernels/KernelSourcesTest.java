@@ -44,6 +44,16 @@ class KernelSourcesTest {
         }
     }
 
+    /** The portable decode and prefill kernels over an fp8 e4m3 pool (the tensor-core kernels do not take fp8). */
+    @Test
+    void fp8PoolKernelsCompileToPtx() {
+        add(Attention.DECODE_PARTIAL, DType.F8_E4M3);
+        add(Attention.PREFILL, DType.F8_E4M3);
+        for (KernelSource source : sources) {
+            CudaCheck.assertCompiles(source.source(), source.entryName());
+        }
+    }
+
     private final List<KernelSource> sources = new ArrayList<>();
 
     /** Compiles {@code kernel} with every plain NativeArray parameter bound to {@code dtype}. */

@@ -15,6 +15,7 @@ import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.BFloat16Array;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.Float8Array;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.HalfArray;
 import io.lightllm.tornado.api.IntArray;
@@ -87,6 +88,113 @@ class KvCacheTest {
             // codes: equal except where x / scale sits on a rounding boundary, where they may differ by 1
             assertClose(jvm.codes, launched.codes, 1f, 0f, "codes " + id + " vs jvm");
         }
+    }
+
+    /**
+     * fp8 e4m3 pools: scale = max|x| / 448 per token and head, and every element read back (its
+     * code's value times the scale, through KvCache.dequantizeFp8) within half an e4m3 step of the
+     * original at its magnitude, times the scale: the bound of rounding to nearest, from the format's
+     * spacing alone. One head spans 1e-4 to 100, so most of its codes are subnormal or zero.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void fp8PoolQuantisesPerTokenAndHeadWithinHalfAStep(String id) {
+        Device dev = device(id);
+        FloatArray src = random(TOKENS * ROW, 3f, 5);
+        for (int d = 0; d < HEAD_DIM; d++) {
+            src.set(ROW + HEAD_DIM + d, 0f); // token 1, head 1: all zero, so scale 0
+            // token 2, head 0: magnitudes 1e-4 .. 100, alternating signs
+            src.set(2 * ROW + d, (float) (Math.pow(10, -4 + 6.0 * d / (HEAD_DIM - 1)) * (d % 2 == 0 ? 1 : -1)));
+        }
+        for (int local : LOCAL_SIZES) {
+            checkFp8(src, quantiseFp8(dev, Grid.groups((long) TOKENS * HEADS, local), src), "local " + local);
+        }
+        Fp8Quantised launched = quantiseFp8(dev, null, src);
+        checkFp8(src, launched, "launcher");
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * ROW);
+        KvCache.launchDequantize(dev, out, launched.codesBuffer, launched.scalesBuffer, copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
+        FloatArray got = (FloatArray) dev.download(out);
+        for (int i = 0; i < TOKENS * ROW; i++) {
+            int slot = DEST.get(i / ROW), h = (i % ROW) / HEAD_DIM;
+            float value = launched.codes.get(slot * ROW + i % ROW) * launched.scales.get(slot * HEADS + h);
+            assertEquals(value, got.get(i), 0f, "dequantised element " + i); // one float product: exact
+        }
+        if (!isJvm(dev)) {
+            Fp8Quantised jvm = quantiseFp8(TestDevices.jvm(), null, src);
+            assertClose(jvm.scales, launched.scales, 0f, 3e-7f, "scales " + id + " vs jvm");
+            // codes: equal except where x / scale sits on a rounding boundary, where they may be neighbours
+            for (int i = 0; i < SLOTS * ROW; i++) {
+                int a = jvm.codes.getBits(i) & 0xff, b = launched.codes.getBits(i) & 0xff;
+                assertTrue((a & 0x80) == (b & 0x80) && Math.abs(a - b) <= 1, "code " + i + " on " + id + ": " + b + ", jvm " + a);
+            }
+        }
+    }
+
+    private record Fp8Quantised(Float8Array codes, FloatArray scales, DeviceBuffer codesBuffer, DeviceBuffer scalesBuffer) {
+    }
+
+    private static Fp8Quantised quantiseFp8(Device dev, Grid grid, FloatArray src) {
+        DeviceBuffer pool = copyOf(dev, Float8Array.allocate(SLOTS * ROW)), scales = copyOf(dev, FloatArray.allocate(SLOTS * HEADS));
+        DeviceBuffer sb = copyOf(dev, src), db = copyOf(dev, DEST);
+        if (grid == null) {
+            KvCache.launchCopyToPoolScaled(dev, pool, scales, sb, db, TOKENS, HEADS, HEAD_DIM);
+        } else {
+            dev.launch(KvCache.COPY_TO_POOL_FP8, grid, pool, scales, sb, db, HEADS, HEAD_DIM, SLOTS);
+        }
+        return new Fp8Quantised((Float8Array) dev.download(pool), (FloatArray) dev.download(scales), pool, scales);
+    }
+
+    /**
+     * Half the spacing of e4m3 values around magnitude r: 2^(e-3) apart in [2^e, 2^(e+1)) for
+     * e >= -6, 2^-9 apart below 2^-6 (subnormals).
+     */
+    private static double halfE4m3Step(double r) {
+        return r < 0x1p-6 ? 0x1p-10 : Math.scalb(1.0, Math.getExponent(r) - 4);
+    }
+
+    private static void checkFp8(FloatArray src, Fp8Quantised q, String what) {
+        for (int t = 0; t < TOKENS; t++) {
+            for (int h = 0; h < HEADS; h++) {
+                double max = 0;
+                for (int d = 0; d < HEAD_DIM; d++) {
+                    max = Math.max(max, Math.abs(src.get((t * HEADS + h) * HEAD_DIM + d)));
+                }
+                float scale = (float) max / 448f;
+                int slot = DEST.get(t);
+                float got = q.scales.get(slot * HEADS + h);
+                assertEquals(scale, got, 3e-7f * scale, what + ": scale of token " + t + " head " + h);
+                boolean largestSeen = max == 0;
+                for (int d = 0; d < HEAD_DIM; d++) {
+                    double x = src.get((t * HEADS + h) * HEAD_DIM + d);
+                    float code = q.codes.get((slot * HEADS + h) * HEAD_DIM + d);
+                    double back = (double) code * got;
+                    // x / scale in float (2.5 ulps under OpenCL) may cross a rounding boundary: a relative 1e-4 of the half step covers it
+                    double bound = got == 0 ? 0 : halfE4m3Step(Math.abs(x) / got) * got * (1 + 1e-4);
+                    assertEquals(x, back, bound, what + ": token " + t + " head " + h + " element " + d + " (code value " + code + ")");
+                    largestSeen |= Math.abs(x) == max && Math.abs(code) == 448f;
+                }
+                assertTrue(largestSeen, what + ": the largest element of token " + t + " head " + h + " takes code +-448");
+            }
+        }
+    }
+
+    @Test
+    void fp8KernelsCompileToCuda() {
+        assertCompilesToCuda(KvCache.COPY_TO_POOL_FP8);
+        assertCompilesToCuda(KvCache.DEQUANTIZE_FP8);
+    }
+
+    @Test
+    void scaledLaunchersRefuseOtherPools() {
+        Device dev = TestDevices.jvm();
+        DeviceBuffer floats = dev.allocate(DType.F32, SLOTS * ROW), scales = dev.allocate(DType.F32, SLOTS * HEADS);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> KvCache.launchCopyToPoolScaled(dev, floats, scales, copyOf(dev, random(ROW, 1f, 3)), copyOf(dev, DEST), 1, HEADS, HEAD_DIM));
+        assertEquals("a KV pool with scales holds I8 or F8_E4M3 codes, not F32", e.getMessage());
+        DeviceBuffer fp8 = dev.allocate(DType.F8_E4M3, SLOTS * ROW);
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> KvCache.launchCopyToPoolInt8(dev, fp8, scales, copyOf(dev, random(ROW, 1f, 3)), copyOf(dev, DEST), 1, HEADS, HEAD_DIM));
+        assertEquals("this launcher writes I8 pools, not F8_E4M3", e.getMessage());
     }
 
     @Test

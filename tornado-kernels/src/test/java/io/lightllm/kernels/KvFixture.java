@@ -179,6 +179,43 @@ final class KvFixture {
         return p;
     }
 
+    /** Fp8 e4m3 codes of the pool with one scale per (slot, head) row. */
+    record Fp8Pool(io.lightllm.tornado.api.Float8Array keys, io.lightllm.tornado.api.Float8Array values, FloatArray keyScales,
+            FloatArray valueScales) {
+    }
+
+    /**
+     * Quantises the (f32) pool to fp8 e4m3 per (slot, head) row with scale max|x| / 448, as
+     * KvCache.copyToPoolFp8 does, and replaces the pool's values by the dequantised ones (code
+     * value times scale), so that {@link #attend} gives the reference of attention over the fp8 pool.
+     */
+    Fp8Pool quantiseFp8() {
+        int rows = kPool.getSize() / headDim;
+        Fp8Pool p = new Fp8Pool(io.lightllm.tornado.api.Float8Array.allocate(kPool.getSize()),
+                io.lightllm.tornado.api.Float8Array.allocate(kPool.getSize()), FloatArray.allocate(rows), FloatArray.allocate(rows));
+        quantiseFp8(kPool, p.keys(), p.keyScales());
+        quantiseFp8(vPool, p.values(), p.valueScales());
+        return p;
+    }
+
+    private void quantiseFp8(NativeArray pool, io.lightllm.tornado.api.Float8Array codes, FloatArray scales) {
+        for (int row = 0; row < scales.getSize(); row++) {
+            float max = 0f;
+            for (int d = 0; d < headDim; d++) {
+                float v = pool.getFloat(row * headDim + d);
+                max = Float.isNaN(v) ? max : Math.max(max, Math.abs(v));
+            }
+            // unused slots hold NaN in the fixture: their scale and codes are NaN, so stray reads still show
+            float scale = Float.isNaN(pool.getFloat(row * headDim)) ? Float.NaN : max / io.lightllm.tornado.api.KMath.E4M3_MAX;
+            scales.set(row, scale);
+            for (int d = 0; d < headDim; d++) {
+                float v = pool.getFloat(row * headDim + d);
+                codes.set(row * headDim + d, scale == 0f ? 0f : v / scale);
+                pool.setFloat(row * headDim + d, codes.get(row * headDim + d) * scale);
+            }
+        }
+    }
+
     private void quantise(NativeArray pool, io.lightllm.tornado.api.ByteArray codes, FloatArray scales) {
         for (int row = 0; row < scales.getSize(); row++) {
             float max = 0f;

@@ -9,7 +9,6 @@ import io.lightllm.models.decoder.Architecture.AttentionSpec;
 import io.lightllm.models.decoder.Architecture.NormKind;
 import io.lightllm.models.decoder.Architecture.Positions;
 import io.lightllm.models.decoder.Architecture.Qkv;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -95,12 +94,12 @@ final class AttentionBlock {
                     rotaryInterleaved, 1f);
         }
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
-        // an int8 pool keeps one scale per token and head, which attention applies as it reads
-        boolean int8 = step.pool().dtype() == DType.I8;
-        DeviceBuffer keyScales = int8 ? step.pool().keyScales(layer) : null, valueScales = int8 ? step.pool().valueScales(layer) : null;
-        if (int8) {
-            KvCache.launchCopyToPoolInt8(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
-            KvCache.launchCopyToPoolInt8(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+        // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
+        boolean scaled = KvCache.hasScales(step.pool().dtype());
+        DeviceBuffer keyScales = scaled ? step.pool().keyScales(layer) : null, valueScales = scaled ? step.pool().valueScales(layer) : null;
+        if (scaled) {
+            KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
+            KvCache.launchCopyToPoolScaled(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
         } else {
             KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
             KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);

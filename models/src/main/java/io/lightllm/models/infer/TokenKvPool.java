@@ -1,5 +1,6 @@
 package io.lightllm.models.infer;
 
+import io.lightllm.kernels.KvCache;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -12,8 +13,8 @@ import java.util.List;
  * uses exactly as many slots as it has tokens: no padding, no blocks, no waste. Slots are
  * reference counted so that requests sharing a prompt ({@code n > 1}) share its slots.
  *
- * <p>With {@link DType#I8} the pool stores K and V as int8 with one f32 scale per token and
- * head ({@code [slots, kvHeads]}).
+ * <p>With {@link DType#I8} or {@link DType#F8_E4M3} the pool stores K and V as int8 or fp8 e4m3
+ * codes with one f32 scale per token and head ({@code [slots, kvHeads]}; {@link KvCache#hasScales}).
  */
 public final class TokenKvPool implements AutoCloseable {
     private final java.util.List<AutoCloseable> companions = new java.util.ArrayList<>();
@@ -33,8 +34,8 @@ public final class TokenKvPool implements AutoCloseable {
     private int highWater;
 
     public TokenKvPool(Device device, int layers, int kvHeads, int headDim, int capacity, DType dtype) {
-        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.I8) {
-            throw new IllegalArgumentException("KV pool dtype must be F32, F16 or I8, not " + dtype);
+        if (dtype != DType.F32 && dtype != DType.F16 && !KvCache.hasScales(dtype)) {
+            throw new IllegalArgumentException("KV pool dtype must be F32, F16, I8 or F8_E4M3, not " + dtype);
         }
         if (capacity <= 0) {
             throw new IllegalArgumentException("KV pool needs at least one slot");
@@ -49,7 +50,7 @@ public final class TokenKvPool implements AutoCloseable {
         for (int l = 0; l < layers; l++) {
             keys.add(device.allocate(dtype, elements));
             values.add(device.allocate(dtype, elements));
-            if (dtype == DType.I8) {
+            if (KvCache.hasScales(dtype)) {
                 keyScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
                 valueScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
             }
@@ -66,7 +67,7 @@ public final class TokenKvPool implements AutoCloseable {
     /** Bytes of KV memory one token takes across all layers (what sizing from free memory divides by). */
     public static long bytesPerToken(int layers, int kvHeads, int headDim, DType dtype) {
         long perLayer = 2L * kvHeads * headDim * dtype.bytes();
-        if (dtype == DType.I8) {
+        if (KvCache.hasScales(dtype)) {
             perLayer += 2L * kvHeads * Float.BYTES;
         }
         return perLayer * layers;
@@ -161,7 +162,7 @@ public final class TokenKvPool implements AutoCloseable {
         return values.get(layer);
     }
 
-    /** Per token-and-head scales of an int8 pool. */
+    /** Per token-and-head scales of an int8 or fp8 pool (absent for other dtypes). */
     public DeviceBuffer keyScales(int layer) {
         return keyScales.get(layer);
     }

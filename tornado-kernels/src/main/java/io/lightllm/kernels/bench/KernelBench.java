@@ -187,8 +187,8 @@ public final class KernelBench {
 
 
     /**
-     * Decode attention over an f16 and an int8 Token Attention pool (bytes: K and V of every
-     * context token, the int8 scales, the token table), and causal prefill attention over
+     * Decode attention over an f16, an int8 and an fp8 Token Attention pool (bytes: K and V of every
+     * context token, the int8 or fp8 scales, the token table), and causal prefill attention over
      * {@code prefillTokens} new tokens each (flops: 4 t^2 h d / 2). The label says which kernels ran.
      */
     public void runAttention(Shape s, int[] batches, int[] contexts, int[] prefillTokens) {
@@ -200,10 +200,11 @@ public final class KernelBench {
                     System.out.println("| decode attention | b" + b + " ctx" + ctx + " | skipped: a pool this large passes int indexing |");
                     continue;
                 }
-                for (DType pool : new DType[] {DType.F16, DType.I8}) {
+                for (DType pool : new DType[] {DType.F16, DType.I8, DType.F8_E4M3}) {
                     try (Scope sc = new Scope()) {
                         int slots = b * ctx;
-                        Attention.KvView kv = pool == DType.I8
+                        boolean scaled = KvCache.hasScales(pool);
+                        Attention.KvView kv = scaled
                                 ? new Attention.KvView(sc.random(pool, (long) slots * kvDim), sc.random(pool, (long) slots * kvDim),
                                         sc.random(DType.F32, (long) slots * s.kvHeads), sc.random(DType.F32, (long) slots * s.kvHeads))
                                 : Attention.KvView.of(sc.random(pool, (long) slots * kvDim), sc.random(pool, (long) slots * kvDim));
@@ -219,7 +220,7 @@ public final class KernelBench {
                         DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
                         DeviceBuffer out = sc.buffer(DType.F32, (long) b * s.heads * s.headDim);
                         Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(device, b, heads, ctx);
-                        long bytes = 2L * slots * kvDim * pool.bytes() + (pool == DType.I8 ? 2L * slots * s.kvHeads * 4 : 0) + (long) slots * 4;
+                        long bytes = 2L * slots * kvDim * pool.bytes() + (scaled ? 2L * slots * s.kvHeads * 4 : 0) + (long) slots * 4;
                         String kernel = "decode attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
                         int splits = Attention.DecodeSplits.choose(device, b, heads, ctx).splits();
                         time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool, " + splits + " split" + (splits > 1 ? "s" : ""), bytes, 4L * slots * s.heads * s.headDim,

@@ -17,8 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Why not the portable kernels: run as Java they score one token per work-item with scalar
  * loads through the kernel context, at well under 1 GB/s of KV. Here one task takes a KV head
  * and all the query heads that share it (GQA), so every key and value row is read from the pool
- * once, widened to f32 once (f16 and int8 pools) and used by each of those heads with vector
- * dot products and FMAs.
+ * once, widened to f32 once (f16, int8 and fp8 pools; {@link VectorMatmul#widen}) and used by
+ * each of those heads with vector dot products and FMAs.
  */
 public final class VectorAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -30,9 +30,9 @@ public final class VectorAttention {
     private VectorAttention() {
     }
 
-    /** The pool of one layer as the kernels take it: keys and values, int8 scales per (slot, kv head) or null. */
+    /** The pool of one layer as the kernels take it: keys and values, the scales per (slot, kv head) of int8 or fp8 codes or null. */
     private record Pool(NativeArray keys, NativeArray values, FloatArray keyScales, FloatArray valueScales, int kvHeads, int headDim) {
-        /** Key (or value) row of (slot, kvHead), widened into {@code dst}; returns its int8 scale (1 otherwise). */
+        /** Key (or value) row of (slot, kvHead), widened into {@code dst}; returns its scale (1 for a pool without scales). */
         float row(boolean key, int slot, int kvHead, float[] dst, int dstOffset) {
             NativeArray a = key ? keys : values;
             long element = ((long) slot * kvHeads + kvHead) * headDim;
@@ -51,13 +51,13 @@ public final class VectorAttention {
     public static void decodePartial(JvmDevice device, int groups, Object[] args) {
         FloatArray partialAcc = (FloatArray) args[0], partialMax = (FloatArray) args[1], partialSum = (FloatArray) args[2];
         FloatArray q = (FloatArray) args[3];
-        boolean int8 = (Boolean) args[8];
+        boolean scaled = (Boolean) args[8];
         IntArray reqToToken = (IntArray) args[9], reqRows = (IntArray) args[10], seqLen = (IntArray) args[11];
         FloatArray alibi = (Boolean) args[13] ? (FloatArray) args[12] : null;
         float scale = (Float) args[14];
         int qHeads = (Integer) args[15], kvHeads = (Integer) args[16], headDim = (Integer) args[17], maxLen = (Integer) args[18];
         int splits = (Integer) args[19], splitUnit = (Integer) args[20], window = (Integer) args[21];
-        Pool pool = new Pool((NativeArray) args[4], (NativeArray) args[5], int8 ? (FloatArray) args[6] : null, int8 ? (FloatArray) args[7] : null,
+        Pool pool = new Pool((NativeArray) args[4], (NativeArray) args[5], scaled ? (FloatArray) args[6] : null, scaled ? (FloatArray) args[7] : null,
                 kvHeads, headDim);
         int group = qHeads / kvHeads;
         int batch = groups / (qHeads * splits);
@@ -126,14 +126,14 @@ public final class VectorAttention {
      */
     public static void prefill(JvmDevice device, int groups, Object[] args) {
         FloatArray out = (FloatArray) args[0], q = (FloatArray) args[1];
-        boolean int8 = (Boolean) args[6];
+        boolean scaled = (Boolean) args[6];
         IntArray reqToToken = (IntArray) args[7], reqRows = (IntArray) args[8];
         IntArray bStart = (IntArray) args[9], bLen = (IntArray) args[10], bPrefix = (IntArray) args[11];
         FloatArray alibi = (Boolean) args[13] ? (FloatArray) args[12] : null;
         float scale = (Float) args[14];
         int qHeads = (Integer) args[15], kvHeads = (Integer) args[16], headDim = (Integer) args[17], maxLen = (Integer) args[18];
         int qBlocks = (Integer) args[19], window = (Integer) args[20];
-        Pool pool = new Pool((NativeArray) args[2], (NativeArray) args[3], int8 ? (FloatArray) args[4] : null, int8 ? (FloatArray) args[5] : null,
+        Pool pool = new Pool((NativeArray) args[2], (NativeArray) args[3], scaled ? (FloatArray) args[4] : null, scaled ? (FloatArray) args[5] : null,
                 kvHeads, headDim);
         int group = qHeads / kvHeads;
         int batch = groups / (qHeads * qBlocks);

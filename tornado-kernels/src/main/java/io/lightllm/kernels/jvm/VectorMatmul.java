@@ -2,6 +2,7 @@ package io.lightllm.kernels.jvm;
 
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.MemorySegment;
@@ -277,7 +278,24 @@ public final class VectorMatmul {
             case BF16 -> widenBf16(seg, from * 2, count, dst, dstOffset);
             case F16 -> widenF16(seg, from * 2, count, dst, dstOffset);
             case I8 -> widenI8(seg, from, count, dst, dstOffset);
+            case F8_E4M3 -> widenE4m3(seg, from, count, dst, dstOffset);
             default -> throw new IllegalArgumentException("matmul weights cannot be " + w.dtype());
+        }
+    }
+
+    /** Every e4m3 code's value (KMath.e4m3ToFloat, the format's one definition), indexed by the code as an unsigned byte. */
+    private static final float[] E4M3_VALUES = new float[256];
+
+    static {
+        for (int c = 0; c < 256; c++) {
+            E4M3_VALUES[c] = KMath.e4m3ToFloat((byte) c);
+        }
+    }
+
+    /** fp8 e4m3 (an fp8 KV pool's rows) by table: the Vector API has no fp8 conversion. */
+    private static void widenE4m3(MemorySegment seg, long byteOffset, int count, float[] dst, int dstOffset) {
+        for (int i = 0; i < count; i++) {
+            dst[dstOffset + i] = E4M3_VALUES[seg.get(ValueLayout.JAVA_BYTE, byteOffset + i) & 0xff];
         }
     }
 

@@ -124,4 +124,49 @@ public final class KMath {
         int rounded = bits + 0x7fff + ((bits >>> 16) & 1);
         return (short) (rounded >>> 16);
     }
+
+    // ---- fp8 E4M3 ("fn": no infinities) -------------------------------------------------------
+    //
+    // The one definition of the format: Float8Array, the JVM's Vector API kernels and the C helpers
+    // lj_e4m3_to_f32 / lj_f32_to_e4m3 of the kernel compiler's OpenCL and CUDA preludes follow these
+    // two methods step by step (Fp8E4m3Test checks all of them against torch's float8_e4m3fn).
+    // A code is S.EEEE.MMM with exponent bias 7: E > 0 gives (1 + M/8) 2^(E-7), E = 0 the
+    // subnormals M 2^-9; S.1111.111 is NaN, so the largest finite value is 1.75 * 2^8 = 448.
+
+    /** Largest finite e4m3 value. */
+    public static final float E4M3_MAX = 448f;
+
+    /** An e4m3 code to float, exactly (NaN codes to a quiet NaN of the same sign; -0 stays -0). */
+    public static float e4m3ToFloat(byte code) {
+        int m = code & 0x7f;
+        // a normal code is the top of a float's exponent and mantissa once the bias moves from 7 to 127;
+        // subnormals are scaled in float arithmetic, which never leaves float's normal range here
+        int magnitude = m == 0x7f ? 0x7fc00000 : m >= 0x08 ? (m << 20) + (120 << 23) : Float.floatToRawIntBits(m * 0x1p-9f);
+        return Float.intBitsToFloat(magnitude | (code & 0x80) << 24);
+    }
+
+    /**
+     * A float to the nearest e4m3 code, ties to even. Finite values beyond +-448 and infinities
+     * saturate to +-448 (as vLLM's scaled conversion and PTX's cvt.satfinite do; e4m3fn has no
+     * infinity, and its only other choice would be NaN); NaN gives NaN (S.1111.111); the sign of
+     * zero is kept.
+     */
+    public static byte floatToE4m3(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        int a = bits & 0x7fffffff;
+        int code;
+        if (a > 0x7f800000) {
+            code = 0x7f; // NaN
+        } else if (a >= 0x43e00000) {
+            code = 0x7e; // 448 and beyond: saturate
+        } else if (a >= 0x3c800000) {
+            // normal (from 2^-6): round the 23-bit mantissa to 3 bits, ties to even (a carry moves into the
+            // exponent, as it should), then rebias the exponent from 127 to 7
+            code = ((a + 0x7ffff + ((a >> 20) & 1)) >> 20) - (120 << 3);
+        } else {
+            // subnormal: a multiple of 2^-9 (x * 512 is exact); 8 there is the smallest normal code, 0x08
+            code = (int) Math.rint(Float.intBitsToFloat(a) * 512f);
+        }
+        return (byte) ((bits >>> 24 & 0x80) | code);
+    }
 }

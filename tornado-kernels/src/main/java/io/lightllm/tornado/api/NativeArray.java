@@ -10,10 +10,10 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>A kernel parameter may be declared as {@code NativeArray} itself and read with
  * {@link #getFloat}/{@link #setFloat}: the compiler then specialises the kernel for the
- * concrete array types of each launch, so one Java method serves f32, f16 and bf16 data.
+ * concrete array types of each launch, so one Java method serves f32, f16, bf16 and fp8 data.
  */
 public abstract sealed class NativeArray
-        permits FloatArray, HalfArray, BFloat16Array, ByteArray, IntArray, LongArray {
+        permits FloatArray, HalfArray, BFloat16Array, Float8Array, ByteArray, IntArray, LongArray {
 
     protected final MemorySegment segment;
     private final int size;
@@ -120,6 +120,7 @@ public abstract sealed class NativeArray
             case F32 -> new FloatArray(segment);
             case F16 -> new HalfArray(segment);
             case BF16 -> new BFloat16Array(segment);
+            case F8_E4M3 -> new Float8Array(segment);
             case I8 -> new ByteArray(segment);
             case I32 -> new IntArray(segment);
             case I64 -> new LongArray(segment);
@@ -136,6 +137,7 @@ public abstract sealed class NativeArray
             case F32 -> FloatArray.class;
             case F16 -> HalfArray.class;
             case BF16 -> BFloat16Array.class;
+            case F8_E4M3 -> Float8Array.class;
             case I8 -> ByteArray.class;
             case I32 -> IntArray.class;
             case I64 -> LongArray.class;

@@ -126,6 +126,7 @@ final class CEmitter {
             case F32 -> "float";
             case F16 -> cl ? "half" : "unsigned short";
             case BF16 -> cl ? "ushort" : "unsigned short";
+            case F8_E4M3 -> cl ? "uchar" : "unsigned char";
             case I8 -> cl ? "char" : "signed char";
             case I32 -> "int";
             case I64 -> cl ? "long" : "long long";
@@ -219,6 +220,7 @@ final class CEmitter {
                     case F32 -> "__uint_as_float(lj_w[" + e + "])";
                     case F16 -> "lj_f16_to_f32((unsigned short)(lj_w[" + e / 2 + "] >> " + 16 * (e % 2) + "))";
                     case BF16 -> "lj_bf16_to_f32((unsigned short)(lj_w[" + e / 2 + "] >> " + 16 * (e % 2) + "))";
+                    case F8_E4M3 -> "lj_e4m3_to_f32((unsigned char)(lj_w[" + e / 4 + "] >> " + 8 * (e % 4) + "))";
                     case I8 -> "(float)(signed char)(lj_w[" + e / 4 + "] >> " + 8 * (e % 4) + ")";
                     case I32 -> "(float)(int)lj_w[" + e + "]";
                     case I64 -> throw new IllegalStateException();
@@ -235,7 +237,7 @@ final class CEmitter {
             }
             return b.append('}').toString();
         }
-        // element by element: the remaining dtypes on OpenCL, and 2-byte vectors of int8
+        // element by element: the remaining dtypes on OpenCL, and 2-byte vectors of int8 and fp8
         for (int e = 0; e < count; e++) {
             String v = load(new Load(a, new Var("(" + index + " + " + e + ")", Type.INT), Type.FLOAT, false));
             b.append(dst.name()).append("[lj_o + ").append(e).append("] = ").append(v).append("; ");
@@ -328,6 +330,7 @@ final class CEmitter {
             case F16 -> cl ? "vstore_half_rte(" + convertTo(value.type(), Type.FLOAT, v) + ", " + index + ", " + p + ")"
                     : p + "[" + index + "] = lj_f32_to_f16(" + convertTo(value.type(), Type.FLOAT, v) + ")";
             case BF16 -> p + "[" + index + "] = lj_f32_to_bf16(" + convertTo(value.type(), Type.FLOAT, v) + ")";
+            case F8_E4M3 -> p + "[" + index + "] = lj_f32_to_e4m3(" + convertTo(value.type(), Type.FLOAT, v) + ")";
             case I8 -> p + "[" + index + "] = (" + (cl ? "char" : "signed char") + ")" + convertTo(value.type(), Type.INT, v);
             case I32 -> p + "[" + index + "] = " + convertTo(value.type(), Type.INT, v);
             case I64 -> p + "[" + index + "] = " + convertTo(value.type(), Type.LONG, v);
@@ -436,6 +439,9 @@ final class CEmitter {
         }
         String p = a.name();
         if (l.raw()) {
+            if (a.dtype().bytes() == 1) {
+                return "((int)(" + (cl ? "char" : "signed char") + ")" + p + "[" + idx + "])";
+            }
             String ushort = cl ? "__global ushort*" : "unsigned short*";
             return "((int)(short)((" + ushort + ")" + p + ")[" + idx + "])";
         }
@@ -443,11 +449,12 @@ final class CEmitter {
             case F32 -> p + "[" + idx + "]";
             case F16 -> cl ? "vload_half(" + idx + ", " + p + ")" : "lj_f16_to_f32(" + p + "[" + idx + "])";
             case BF16 -> "lj_bf16_to_f32(" + p + "[" + idx + "])";
+            case F8_E4M3 -> "lj_e4m3_to_f32(" + p + "[" + idx + "])";
             case I8 -> "((int)" + p + "[" + idx + "])";
             case I32, I64 -> p + "[" + idx + "]";
         };
         Type stored = switch (a.dtype()) {
-            case F32, F16, BF16 -> Type.FLOAT;
+            case F32, F16, BF16, F8_E4M3 -> Type.FLOAT;
             case I8, I32 -> Type.INT;
             case I64 -> Type.LONG;
         };
@@ -491,6 +498,8 @@ final class CEmitter {
             case "bf16ToFloat" -> "lj_bf16_to_f32((" + (cl ? "ushort" : "unsigned short") + ")" + a0 + ")";
             case "floatToF16" -> "((int)(short)lj_f32_to_f16(" + a0 + "))";
             case "floatToBf16" -> "((int)(short)lj_f32_to_bf16(" + a0 + "))";
+            case "e4m3ToFloat" -> "lj_e4m3_to_f32((" + (cl ? "uchar" : "unsigned char") + ")" + a0 + ")";
+            case "floatToE4m3" -> "((int)(" + (cl ? "char" : "signed char") + ")lj_f32_to_e4m3(" + a0 + "))";
             default -> throw new IllegalStateException("no spelling for intrinsic " + c.intrinsic());
         };
     }
@@ -535,6 +544,18 @@ final class CEmitter {
               return (ushort)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
             }
             float lj_f16_to_f32(ushort h) { return vload_half(0, (const __private half*)&h); }
+            // fp8 e4m3fn, step by step as KMath.e4m3ToFloat / floatToE4m3 (the format's one definition)
+            float lj_e4m3_to_f32(uchar b) {
+              uint m = b & 0x7fu;
+              uint mag = m == 0x7fu ? 0x7fc00000u : m >= 0x08u ? (m << 20) + (120u << 23) : as_uint((float)m * 0x1p-9f);
+              return as_float(mag | ((uint)(b & 0x80u) << 24));
+            }
+            uchar lj_f32_to_e4m3(float f) {
+              uint u = as_uint(f), a = u & 0x7fffffffu;
+              uint c = a > 0x7f800000u ? 0x7fu : a >= 0x43e00000u ? 0x7eu
+                  : a >= 0x3c800000u ? ((a + 0x7ffffu + ((a >> 20) & 1u)) >> 20) - (120u << 3) : (uint)rint(as_float(a) * 512.0f);
+              return (uchar)(((u >> 24) & 0x80u) | c);
+            }
             ushort lj_f32_to_f16(float f) { ushort r; vstore_half_rte(f, 0, (__private half*)&r); return r; }
             float lj_atomic_add_f32(volatile __global float* p, float d) {
               union { uint u; float f; } o, n;
@@ -696,6 +717,19 @@ final class CEmitter {
               return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
             }
             __device__ __forceinline__ float lj_f16_to_f32(unsigned short h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+            // fp8 e4m3fn, step by step as KMath.e4m3ToFloat / floatToE4m3 (the format's one definition; sm_89's
+            // cvt.rn.satfinite.e4m3x2.f32 would do the same in one instruction, but then the JVM could not check it)
+            __device__ __forceinline__ float lj_e4m3_to_f32(unsigned char b) {
+              unsigned int m = b & 0x7fu;
+              unsigned int mag = m == 0x7fu ? 0x7fc00000u : m >= 0x08u ? (m << 20) + (120u << 23) : __float_as_uint((float)m * 0x1p-9f);
+              return __uint_as_float(mag | ((unsigned int)(b & 0x80u) << 24));
+            }
+            __device__ __forceinline__ unsigned char lj_f32_to_e4m3(float f) {
+              unsigned int u = __float_as_uint(f), a = u & 0x7fffffffu;
+              unsigned int c = a > 0x7f800000u ? 0x7fu : a >= 0x43e00000u ? 0x7eu
+                  : a >= 0x3c800000u ? ((a + 0x7ffffu + ((a >> 20) & 1u)) >> 20) - (120u << 3) : (unsigned int)rintf(__uint_as_float(a) * 512.0f);
+              return (unsigned char)(((u >> 24) & 0x80u) | c);
+            }
             __device__ __forceinline__ unsigned short lj_f32_to_f16(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
             """;
 }

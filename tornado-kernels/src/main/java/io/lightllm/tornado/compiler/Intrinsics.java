@@ -43,6 +43,8 @@ final class Intrinsics {
                 case "floatToF16" -> "floatToF16";
                 case "bf16ToFloat" -> "bf16ToFloat";
                 case "floatToBf16" -> "floatToBf16";
+                case "e4m3ToFloat" -> "e4m3ToFloat";
+                case "floatToE4m3" -> "floatToE4m3";
                 default -> null;
             };
             case "java/lang/Math", "java/lang/StrictMath" -> switch (name + desc) {

@@ -156,7 +156,7 @@ final class Translator {
 
     private static Type elementType(DType d) {
         return switch (d) {
-            case F32, F16, BF16 -> Type.FLOAT;
+            case F32, F16, BF16, F8_E4M3 -> Type.FLOAT;
             case I8, I32 -> Type.INT;
             case I64 -> Type.LONG;
         };
