@@ -140,8 +140,8 @@ class QuantMatmulTest {
             KernelLibrary.installOverrides(jvm);
             assertTrue(jvm.hasOverride(QuantMatmul.GEMV) && jvm.hasOverride(QuantMatmul.TILED));
             for (int k : ks(format)) {
-                for (int m : new int[] {1, 3, 9}) {
-                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, 1, 1), format, m, k, m == 3, 1, false);
+                for (int m : new int[] {1, 3, 9, 37}) { // 37: the outer-product GEMM (m >= 32)
+                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, 1, 1), format, m, k, m == 3 || m == 37, 1, false);
                 }
                 check(jvm, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
             }

@@ -82,6 +82,10 @@ public final class VectorMatmul {
      */
     static void staged(JvmDevice device, FloatArray out, float[] act, RowSource rows, FloatArray scales, FloatArray bias,
             int m, int n, int k) {
+        if (OuterProductGemm.applies(m)) {
+            OuterProductGemm.multiply(device, out, act, rows, scales, bias, m, n, k);
+            return;
+        }
         device.parallelFor((n + ROW_BLOCK - 1) / ROW_BLOCK, t -> {
             int j0 = t * ROW_BLOCK;
             multiplyRows(out, act, rows, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));

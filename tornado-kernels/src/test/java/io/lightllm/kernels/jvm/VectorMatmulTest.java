@@ -42,7 +42,11 @@ class VectorMatmulTest {
         }
     }
 
-    /** k = 203 leaves a tail after the vector blocks, 512 none; m < 4 streams bf16 weights into the FMAs, m = 9 stages them. */
+    /**
+     * k = 203 leaves a tail after the vector blocks, 512 none; m < 4 streams bf16 weights into the FMAs, m = 9 stages them
+     * in 4 x 4 dot-product blocks, m >= 32 runs the outer-product GEMM (33: a last block of one row; 48: a block of 32
+     * and one of 16; 70: two of 32 and six rows), n = 23 a panel with a partial group of weight rows.
+     */
     @Test
     void floatWeightOverrideMatchesThePortableKernel() {
         KernelLibrary.installOverrides(device);
@@ -51,7 +55,7 @@ class VectorMatmulTest {
     }
 
     private void floatWeightsMatch(int n, int k) {
-        for (int m : new int[] {1, 2, 3, 9}) {
+        for (int m : new int[] {1, 2, 3, 9, 33, 48, 70}) {
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                 for (boolean withBias : new boolean[] {false, true}) {
                     FloatArray a = TensorAssert.random(m * k, 1f, 21);
@@ -76,7 +80,7 @@ class VectorMatmulTest {
     void int8OverrideMatchesThePortableKernel() {
         KernelLibrary.installOverrides(device);
         int n = 10, k = 150;
-        for (int m : new int[] {1, 2, 6}) {
+        for (int m : new int[] {1, 2, 6, 40}) {
             FloatArray a = TensorAssert.random(m * k, 1f, 24);
             Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 1f, 25), n, k);
             FloatArray bias = TensorAssert.random(n, 1f, 26);
