@@ -53,18 +53,20 @@ public final class Engine implements AutoCloseable {
         this.table = new RequestTokenTable(model.device(), Math.min(rc.runningMaxReqSize(), rc.maxTotalTokens()), maxSequence);
         StepScheduler scheduler = new StepScheduler(new Router(rc), pool, table, config.eosTokenIds(),
                 config.prefixCache() ? new PrefixCache(pool) : null, config.chunkedPrefill());
-        this.imageEncoding = model.imageEncoder() == null ? null
-                : new ImageEncoding(model.imageEncoder(), config.imageBatch(), r -> loop().submit(r), detokenization::accept);
         this.loop = new InferenceLoop(model, pool, table, scheduler, new DeviceSampler(model.device(), model.vocabSize(), config.eosTokenIds()),
-                detokenization::accept, imageEncoding == null ? () -> 0 : imageEncoding::pending);
+                detokenization::accept, this::promptsAwaitingImages);
+        this.imageEncoding = model.imageEncoder() == null ? null
+                : new ImageEncoding(model.imageEncoder(), config.imageBatch(), loop::submit, detokenization::accept);
         this.tokenizers = Executors.newFixedThreadPool(config.tokenizerThreads(), Thread.ofPlatform().name("lightllm-tokenize-", 0).daemon().factory());
         this.inferenceThread = Thread.ofPlatform().name("lightllm-inference").daemon().start(loop);
         this.detokenizationThread = Thread.ofPlatform().name("lightllm-detokenize").daemon().start(detokenization);
         this.imageEncodingThread = imageEncoding == null ? null : Thread.ofPlatform().name("lightllm-visual").daemon().start(imageEncoding);
     }
 
-    private InferenceLoop loop() {
-        return loop;
+    /** Prompts in the image encoder's stage, not yet at the inference loop (counted as waiting there). */
+    private int promptsAwaitingImages() {
+        ImageEncoding stage = imageEncoding;
+        return stage == null ? 0 : stage.pending();
     }
 
     /**
