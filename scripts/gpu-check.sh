@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | overlap | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
@@ -121,6 +121,14 @@ for s in $stages; do
       # Qwen-VL-Chat's shapes: ViT-bigG at 448 px (1,024 patches, 48 layers) and the Resampler to 256 queries
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model qwen-vl-chat --load-format dummy --device cuda:0 \
         --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision-qwen-vl.log" ;;
+    soak)
+      # the serving issue's reliability target: SoakTest (requests worth 30 KV pools of 1,024 tokens, mixed lengths, shared
+      # prefixes, a fifth of the clients hanging up, more clients than --max-requests) against the 8B-shaped checkpoint
+      # of the checkpoint stage on cuda:0 (pack: scripts/pack-gpu.sh tests, which adds server-tests)
+      "${J[@]}" -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.soak.model="${CKPT:=/tmp/llama8b-32k}" -Dlightllm.soak.device=cuda:0 \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:server-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.server.SoakTest --details=tree --disable-banner > "$out/soak.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/soak.log" | head -20 ;;
     overlap)
       # a running stream's token gaps while another request's image is encoded by the encoder stage (issue 16): needs
       # bench/vision/EncoderOverlap compiled into bench/ of the pack (the packed JDK has no compiler)

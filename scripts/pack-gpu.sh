@@ -11,13 +11,14 @@ mode=${1:?usage: scripts/pack-gpu.sh tests|serve}
 ../shared/device/pack.sh ../shared/peers/peer_limit.py >/dev/null
 rm -f .gpu/lib/pdfbox*.jar .gpu/lib/fontbox*.jar .gpu/lib/VectorGraphics2D*.jar .gpu/lib/graphics2d*.jar .gpu/lib/animated-gif*.jar \
   .gpu/lib/langchain4j*.jar
-rm -rf .gpu/shared .gpu/models-tests .gpu/engine-tests .gpu/kernels-tests.jar .gpu/junit-console.jar
+rm -rf .gpu/shared .gpu/models-tests .gpu/engine-tests .gpu/server-tests .gpu/kernels-tests.jar .gpu/junit-console.jar
 mkdir -p .gpu/shared/fixtures .gpu/shared/models .gpu/shared/tokenizers .gpu/bench
 if [[ $mode == tests ]]; then
   cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.14.1/junit-platform-console-standalone-1.14.1.jar .gpu/junit-console.jar
   cp tornado-kernels/target/tornado-kernels-0.1.0-SNAPSHOT-tests.jar .gpu/kernels-tests.jar
   cp -r models/target/test-classes .gpu/models-tests && rm -rf .gpu/models-tests/fixtures
   cp -r engine/target/test-classes .gpu/engine-tests
+  cp -r server/target/test-classes .gpu/server-tests
   cp -r ../shared/fixtures/tiny .gpu/shared/fixtures/
   [[ ${WITH_STORIES:-0} == 1 ]] && cp -r ../shared/models/stories260K .gpu/shared/models/
 else

@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Test;
  * (OpenAI streamed and whole, LightLLM's stream), a fifth of the clients hanging up mid-stream,
  * and more requests than the server takes at once (--max-requests 192 of 240, all connecting at once). Every request must finish or be refused with
  * 503 (never a 500 or a hang), and afterwards no KV slot may be held but the prefix cache's, which
- * must all be evictable (held by no request).
+ * must all be evictable (held by no request). {@code -Dlightllm.soak.model=DIR -Dlightllm.soak.device=cuda:0} runs the same
+ * load against another checkpoint and device (scripts/gpu-check.sh soak: the 8B-shaped checkpoint on the H200).
  */
 class SoakTest {
     private static final int REQUESTS = 240;
@@ -38,8 +39,10 @@ class SoakTest {
     void everyRequestFinishesOrIsRefusedAndThePoolComesBack() throws Exception {
         EngineConfig engine = new EngineConfig(new RouterConfig(POOL, 256, 32, 1024, 6), DType.F32, java.util.Set.of(), 2, true, 64);
         ServerConfig config = ServerConfig.local(0).withMaxRequests(192);
-        try (ModelServer server = ModelServer.start(new ServeOptions(SharedData.model(StoriesServer.NAME), "jvm", StoriesServer.NAME, engine,
-                config, Models.Quantization.NONE, true))) {
+        String model = System.getProperty("lightllm.soak.model");
+        java.nio.file.Path path = model != null ? java.nio.file.Path.of(model) : SharedData.model(StoriesServer.NAME);
+        try (ModelServer server = ModelServer.start(new ServeOptions(path, System.getProperty("lightllm.soak.device", "jvm"), StoriesServer.NAME,
+                engine, config, Models.Quantization.NONE, true))) {
             Random random = new Random(5);
             String[] prefixes = new String[3];
             for (int p = 0; p < prefixes.length; p++) {
