@@ -53,6 +53,14 @@ public final class CudaDevice extends Device {
     private final boolean syncEachLaunch = Boolean.getBoolean(SYNC_PROPERTY);
 
     private final ReentrantLock streamLock = new ReentrantLock();
+    /**
+     * Instances of one GPU ({@code Devices.openInstance}: the vision encoder's beside the inference steps) share its
+     * primary context, so a graph capture on one must not meet another's calls: cuMemFree synchronizes the device,
+     * which would break the capture. Every stream operation holds this gate's read lock, a capture its write lock
+     * (taken before the stream lock, in both).
+     */
+    private static final Map<Integer, java.util.concurrent.locks.ReentrantReadWriteLock> CONTEXT_GATES = new ConcurrentHashMap<>();
+    private final java.util.concurrent.locks.ReentrantReadWriteLock contextGate;
     private final Map<LaunchKey, CudaKernelLoader.LoadedKernel> kernels = new ConcurrentHashMap<>();
     private final CudaKernelLoader loader;
     private final KernelParams params = new KernelParams(32);
@@ -67,6 +75,7 @@ public final class CudaDevice extends Device {
     CudaDevice(int ordinal) {
         CudaBackend.requireAvailable();
         this.ordinal = ordinal;
+        this.contextGate = CONTEXT_GATES.computeIfAbsent(ordinal, o -> new java.util.concurrent.locks.ReentrantReadWriteLock());
         this.cuDevice = CudaDriver.queryInt("cuDeviceGet(" + ordinal + ")", out -> CudaDriver.cuDeviceGet(out, ordinal));
         this.name = CudaBackend.deviceName(cuDevice);
         this.memoryBytes = CudaDriver.queryLong("cuDeviceTotalMem", out -> CudaDriver.cuDeviceTotalMem(out, cuDevice));
@@ -305,12 +314,14 @@ public final class CudaDevice extends Device {
 
     /** Runs {@code work} holding the stream lock with the context current. */
     void onStream(Runnable work) {
+        contextGate.readLock().lock();
         streamLock.lock();
         try {
             makeCurrent();
             work.run();
         } finally {
             streamLock.unlock();
+            contextGate.readLock().unlock();
         }
     }
 
@@ -398,6 +409,7 @@ public final class CudaDevice extends Device {
      */
     @Override
     public CudaGraph capture(Runnable launches) {
+        contextGate.writeLock().lock(); // the other instances of this GPU wait (see contextGate)
         streamLock.lock();
         try {
             makeCurrent();
@@ -450,6 +462,7 @@ public final class CudaDevice extends Device {
         } finally {
             captureThread = null;
             streamLock.unlock();
+            contextGate.writeLock().unlock();
         }
     }
 
@@ -484,6 +497,7 @@ public final class CudaDevice extends Device {
             } catch (RuntimeException e) {
                 System.err.println("lightllm: " + id() + " had failed work at close: " + e.getMessage());
             }
+            contextGate.readLock().lock();
             streamLock.lock();
             try {
                 makeCurrent();
@@ -501,6 +515,7 @@ public final class CudaDevice extends Device {
                 CudaDriver.cuDevicePrimaryCtxRelease(cuDevice);
             } finally {
                 streamLock.unlock();
+                contextGate.readLock().unlock();
             }
         }
     }
