@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | kv | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
 # tokenizer in shared/tokenizers, packed with pack.sh).
@@ -114,6 +114,16 @@ for s in $stages; do
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/quant.log"
       done ;;
+    kv)
+      # KV pool types on the GPU (issue 14's fp8 KV): the 8B shape decoding at batch 1, 64 and 256 over f16, int8 and fp8
+      # pools, and the decode attention kernels over each (fp8 runs the portable kernels, f16 and int8 tensor cores)
+      for kv in fp8 f16 i8; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1,64,256 --input-len 1024 --output-len 32 --kv-dtype $kv --json 2>&1 | grep '^{' | sed "s/^{/{\"kv\":\"$kv\",/" \
+          | tee -a "$out/kv.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 \
+        --contexts 1024,4096 --prefill 0 2>&1 | tee "$out/kv-kernels.log" | grep -E "^\|" ;;
     vision)
       # Llava-1.5-7B shapes (random bf16 weights): the image encoder at batch 1 and 16 beside the language model's prefill (issue 16)
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model llava-1.5-7b --load-format dummy --device cuda:0 \
