@@ -190,13 +190,6 @@ public final class KvCache {
                 heads, headDim, slots);
     }
 
-    /** {@link #launchCopyToPoolScaled} into an int8 pool. */
-    public static void launchCopyToPoolInt8(Device device, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer src, DeviceBuffer destIndex,
-            int tokens, int heads, int headDim) {
-        requireDtype(pool, DType.I8);
-        launchCopyToPoolScaled(device, pool, scales, src, destIndex, tokens, heads, headDim);
-    }
-
     /** Reads pool slots slotIndex[count] of a f32/f16/bf16 pool into f32 out [count, heads, headDim]. */
     public static void launchGatherFromPool(Device device, DeviceBuffer out, DeviceBuffer pool, DeviceBuffer slotIndex, int count, int heads,
             int headDim) {
@@ -217,12 +210,6 @@ public final class KvCache {
         device.launch(kernel, Grid.of(count, rowSize), out, pool, scales, slotIndex, count, heads, headDim, slots);
     }
 
-    /** {@link #launchDequantize} of an int8 pool. */
-    public static void launchDequantizeInt8(Device device, DeviceBuffer out, DeviceBuffer pool, DeviceBuffer scales, DeviceBuffer slotIndex,
-            int count, int heads, int headDim) {
-        requireDtype(pool, DType.I8);
-        launchDequantize(device, out, pool, scales, slotIndex, count, heads, headDim);
-    }
 
     /** The int8 or the fp8 kernel, by the pool's dtype. */
     private static KernelRef scaledKernel(DeviceBuffer pool, KernelRef int8, KernelRef fp8) {
@@ -233,11 +220,6 @@ public final class KvCache {
         };
     }
 
-    private static void requireDtype(DeviceBuffer pool, DType dtype) {
-        if (pool.dtype() != dtype) {
-            throw new IllegalArgumentException("this launcher writes " + dtype + " pools, not " + pool.dtype());
-        }
-    }
 
     private static int checkRow(int heads, int headDim) {
         Shapes.positive(heads, "heads");

@@ -191,10 +191,10 @@ class KvCacheTest {
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> KvCache.launchCopyToPoolScaled(dev, floats, scales, copyOf(dev, random(ROW, 1f, 3)), copyOf(dev, DEST), 1, HEADS, HEAD_DIM));
         assertEquals("a KV pool with scales holds I8 or F8_E4M3 codes, not F32", e.getMessage());
-        DeviceBuffer fp8 = dev.allocate(DType.F8_E4M3, SLOTS * ROW);
+        DeviceBuffer out = dev.allocate(DType.F32, ROW);
         e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> KvCache.launchCopyToPoolInt8(dev, fp8, scales, copyOf(dev, random(ROW, 1f, 3)), copyOf(dev, DEST), 1, HEADS, HEAD_DIM));
-        assertEquals("this launcher writes I8 pools, not F8_E4M3", e.getMessage());
+                () -> KvCache.launchDequantize(dev, out, floats, scales, copyOf(dev, DEST), 1, HEADS, HEAD_DIM));
+        assertEquals("a KV pool with scales holds I8 or F8_E4M3 codes, not F32", e.getMessage());
     }
 
     @Test
@@ -224,7 +224,7 @@ class KvCacheTest {
         DeviceBuffer pool = copyOf(dev, ByteArray.allocate(SLOTS * ROW)), scales = copyOf(dev, FloatArray.allocate(SLOTS * HEADS));
         DeviceBuffer sb = copyOf(dev, src), db = copyOf(dev, DEST);
         if (grid == null) {
-            KvCache.launchCopyToPoolInt8(dev, pool, scales, sb, db, TOKENS, HEADS, HEAD_DIM);
+            KvCache.launchCopyToPoolScaled(dev, pool, scales, sb, db, TOKENS, HEADS, HEAD_DIM);
         } else {
             dev.launch(KvCache.COPY_TO_POOL_INT8, grid, pool, scales, sb, db, HEADS, HEAD_DIM, SLOTS);
         }
@@ -260,7 +260,7 @@ class KvCacheTest {
     /** Dequantised values are code * scale, and within half a quantisation step (scale / 2) of the original. */
     private static void checkDequantisation(Device dev, FloatArray src, Quantised q) {
         DeviceBuffer out = dev.allocate(DType.F32, TOKENS * ROW);
-        KvCache.launchDequantizeInt8(dev, out, q.codesBuffer, q.scalesBuffer, copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
+        KvCache.launchDequantize(dev, out, q.codesBuffer, q.scalesBuffer, copyOf(dev, DEST), TOKENS, HEADS, HEAD_DIM);
         FloatArray got = (FloatArray) dev.download(out);
         for (int i = 0; i < TOKENS * ROW; i++) {
             int slot = DEST.get(i / ROW), h = (i % ROW) / HEAD_DIM;
