@@ -350,40 +350,13 @@ class AttentionTest {
      */
     @Test
     void int8PoolsMatchTheirDequantisedValues() {
-        List<String> ids = new java.util.ArrayList<>(List.of("jvm"));
-        ids.addAll(TestDevices.accelerators());
         KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
         KvFixture.Int8Pool codes = kv.quantise();
-        FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
-        int maxSeqLen = 80;
-        for (String id : ids) {
-            Device device = Devices.get(id);
-            Attention.TokenTableView table = table(device, kv);
-            Attention.Heads heads = heads(device, kv);
-            Attention.KvView dequantised = view(device, kv);
-            Attention.KvView int8 = new Attention.KvView(device.upload(codes.keys()), device.upload(codes.values()),
-                    device.upload(codes.keyScales()), device.upload(codes.valueScales()));
-            DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
-            Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
-            DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
-            Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
-            Attention.launchDecodePortable(device, actual, qb, int8, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
-            assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "int8 decode on " + id);
-            // prefill: every token of each request is new
-            int[] start = new int[kv.batch];
-            int total = 0;
-            for (int b = 0; b < kv.batch; b++) {
-                start[b] = total;
-                total += kv.tokens[b];
-            }
-            FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
-            DeviceBuffer pqb = device.upload(pq);
-            Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)), lens,
-                    device.upload(IntArray.allocate(kv.batch)), kv.batch, total, maxSeqLen);
-            DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
-            Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
-            Attention.launchPrefillPortable(device, pa, pqb, int8, table, heads, prefill, 4);
-            assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "int8 prefill on " + id);
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        for (Device device : devices) {
+            assertScaledPoolMatchesItsValues(device, device.id(), kv, new Attention.KvView(device.upload(codes.keys()),
+                    device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales())), false);
         }
     }
 
@@ -397,44 +370,59 @@ class AttentionTest {
     void fp8PoolsMatchTheirDequantisedValues() {
         KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
         KvFixture.Fp8Pool codes = kv.quantiseFp8();
-        FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
-        int maxSeqLen = 80;
         List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
         TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
         try (io.lightllm.tornado.jvm.JvmDevice vectors = new io.lightllm.tornado.jvm.JvmDevice(2)) {
             KernelLibrary.installOverrides(vectors);
             devices.add(vectors);
             for (Device device : devices) {
-                String what = device.id() + (device == vectors ? " (vector overrides)" : "");
-                Attention.TokenTableView table = table(device, kv);
-                Attention.Heads heads = heads(device, kv);
-                Attention.KvView dequantised = view(device, kv);
                 Attention.KvView fp8 = new Attention.KvView(device.upload(codes.keys()), device.upload(codes.values()),
                         device.upload(codes.keyScales()), device.upload(codes.valueScales()));
                 assertTrue(fp8.scaled());
-                DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
-                Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
-                DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
-                Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null,
-                        Attention.DecodeSplits.of(maxSeqLen, 32), 4);
-                Attention.launchDecodeAttention(device, actual, qb, fp8, table, heads, batch, null);
-                assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "fp8 decode on " + what);
-                int[] start = new int[kv.batch];
-                int total = 0;
-                for (int b = 0; b < kv.batch; b++) {
-                    start[b] = total;
-                    total += kv.tokens[b];
-                }
-                FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
-                DeviceBuffer pqb = device.upload(pq);
-                Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)), lens,
-                        device.upload(IntArray.allocate(kv.batch)), kv.batch, total, maxSeqLen);
-                DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
-                Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
-                Attention.launchPrefillAttention(device, pa, pqb, fp8, table, heads, prefill);
-                assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "fp8 prefill on " + what);
+                assertScaledPoolMatchesItsValues(device, device.id() + (device == vectors ? " (vector overrides)" : ""), kv, fp8, true);
             }
         }
+    }
+
+    /**
+     * Decode and prefill (every token of each request new) over {@code scaled} against the portable kernels over
+     * {@code kv}'s f32 pool of the dequantised values; {@code launchers}: the scaled pool through the dispatching
+     * launchers (which pick the device's kernels), else through the portable ones too.
+     */
+    private void assertScaledPoolMatchesItsValues(Device device, String what, KvFixture kv, Attention.KvView scaled, boolean launchers) {
+        int maxSeqLen = 80;
+        FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 72);
+        Attention.TokenTableView table = table(device, kv);
+        Attention.Heads heads = heads(device, kv);
+        Attention.KvView dequantised = view(device, kv);
+        DeviceBuffer lens = device.upload(IntArray.fromArray(kv.tokens)), qb = device.upload(q);
+        Attention.DecodeBatch batch = new Attention.DecodeBatch(lens, kv.batch, maxSeqLen);
+        DeviceBuffer expected = device.allocate(DType.F32, q.getSize()), actual = device.allocate(DType.F32, q.getSize());
+        Attention.launchDecodePortable(device, expected, qb, dequantised, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
+        if (launchers) {
+            Attention.launchDecodeAttention(device, actual, qb, scaled, table, heads, batch, null);
+        } else {
+            Attention.launchDecodePortable(device, actual, qb, scaled, table, heads, batch, null, Attention.DecodeSplits.of(maxSeqLen, 32), 4);
+        }
+        assertClose(device.download(expected), device.download(actual), 1e-5f, 1e-4f, "decode on " + what);
+        int[] start = new int[kv.batch];
+        int total = 0;
+        for (int b = 0; b < kv.batch; b++) {
+            start[b] = total;
+            total += kv.tokens[b];
+        }
+        FloatArray pq = TensorAssert.random(total * kv.qHeads * kv.headDim, 1f, 73);
+        DeviceBuffer pqb = device.upload(pq);
+        Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)), lens,
+                device.upload(IntArray.allocate(kv.batch)), kv.batch, total, maxSeqLen);
+        DeviceBuffer pe = device.allocate(DType.F32, pq.getSize()), pa = device.allocate(DType.F32, pq.getSize());
+        Attention.launchPrefillPortable(device, pe, pqb, dequantised, table, heads, prefill, 4);
+        if (launchers) {
+            Attention.launchPrefillAttention(device, pa, pqb, scaled, table, heads, prefill);
+        } else {
+            Attention.launchPrefillPortable(device, pa, pqb, scaled, table, heads, prefill, 4);
+        }
+        assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "prefill on " + what);
     }
 
     /** Tensor cores never serve fp8 pools, even where the tuning asks for them: the portable kernels read fp8 codes. */
