@@ -25,6 +25,7 @@ for s in $stages; do
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
         --select-package io.lightllm.models.decoder --select-package io.lightllm.models.gguf --select-package io.lightllm.models.vision \
         --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --select-class io.lightllm.engine.DeviceLogprobsKernelTest \
+        --select-class io.lightllm.tornado.compiler.Fp8E4m3Test \
         --select-class io.lightllm.tornado.cuda.CudaBackendTest --select-class io.lightllm.tornado.cuda.CudaGpuTest \
         --details=tree --disable-banner > "$out/tests.log" 2>&1
       # the log is written first and read afterwards: a pipe that closes early must not cut the test run short
