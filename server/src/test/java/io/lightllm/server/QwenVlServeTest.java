@@ -3,23 +3,15 @@ package io.lightllm.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
-import io.lightllm.engine.EngineConfig;
-import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
-import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.vision.VisionLanguageModel;
-import io.lightllm.testing.SharedData;
-import io.lightllm.tornado.api.DType;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -47,29 +39,9 @@ class QwenVlServeTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Path fixture = SharedData.madeFixture("qwenvl");
-        Path model = Files.createDirectories(dir.resolve("model"));
-        try (var files = Files.list(fixture)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                if (!f.getFileName().toString().startsWith("tokenizer")) {
-                    Files.createSymbolicLink(model.resolve(f.getFileName()), f.toRealPath());
-                }
-            }
-        }
-        ObjectNode tokenizer = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer.json"));
-        String[] tags = {"<img>", "</img>", "<imgpad>"};
-        for (int i = 0; i < tags.length; i++) {
-            tokenizer.withArray("added_tokens").addObject().put("id", 512 + i).put("content", tags[i]).put("single_word", false).put("lstrip", false)
-                    .put("rstrip", false).put("normalized", false).put("special", true);
-        }
-        Files.writeString(model.resolve("tokenizer.json"), tokenizer.toString());
-        ObjectNode tokenizerConfig = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer_config.json"));
-        Files.writeString(model.resolve("tokenizer_config.json"), tokenizerConfig.put("chat_template", TEMPLATE).toString());
-        media = Files.createDirectories(dir.resolve("media"));
-        Files.copy(fixture.resolve("portrait.png"), media.resolve("portrait.png"));
-        // no prefix cache, as in VisionServeTest: the expected answers recompute each prompt as the server's did
-        EngineConfig engine = new EngineConfig(new RouterConfig(1024, 512, 8, 64, 6), DType.F32, Set.of(), 1, false, 0);
-        server = ModelServer.start(new ServeOptions(model, "jvm", NAME, engine,
+        Path model = VisionFixtureModel.write("qwenvl", dir, 512, List.of("<img>", "</img>", "<imgpad>"), TEMPLATE);
+        media = VisionFixtureModel.media("qwenvl", dir);
+        server = ModelServer.start(new ServeOptions(model, "jvm", NAME, VisionFixtureModel.ENGINE,
                 ServerConfig.local(0).withMedia(new ServerConfig.MediaPolicy(media, false)), Models.Quantization.NONE, true));
         client = OpenAIOkHttpClient.builder().baseUrl(server.url() + "/v1").apiKey("unused").maxRetries(0).build();
     }

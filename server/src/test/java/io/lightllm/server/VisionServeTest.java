@@ -3,25 +3,19 @@ package io.lightllm.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
-import io.lightllm.engine.EngineConfig;
-import io.lightllm.engine.RouterConfig;
 import io.lightllm.engine.SamplingParams;
 import io.lightllm.models.Models;
-import io.lightllm.models.config.JsonFields;
 import io.lightllm.models.vision.VisionLanguageModel;
 import io.lightllm.testing.SharedData;
-import io.lightllm.tornado.api.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,27 +46,9 @@ class VisionServeTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Path fixture = SharedData.madeFixture("llava");
-        Path model = Files.createDirectories(dir.resolve("model"));
-        try (var files = Files.list(fixture)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                if (!f.getFileName().toString().startsWith("tokenizer")) {
-                    Files.createSymbolicLink(model.resolve(f.getFileName()), f.toRealPath());
-                }
-            }
-        }
-        ObjectNode tokenizer = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer.json"));
-        tokenizer.withArray("added_tokens").addObject().put("id", 512).put("content", "<image>").put("single_word", false).put("lstrip", false)
-                .put("rstrip", false).put("normalized", false).put("special", true);
-        Files.writeString(model.resolve("tokenizer.json"), tokenizer.toString());
-        ObjectNode tokenizerConfig = (ObjectNode) JsonFields.read(fixture.resolve("tokenizer_config.json"));
-        Files.writeString(model.resolve("tokenizer_config.json"), tokenizerConfig.put("chat_template", TEMPLATE).toString());
-        media = Files.createDirectories(dir.resolve("media"));
-        Files.copy(fixture.resolve("portrait.png"), media.resolve("portrait.png"));
-        // no prefix cache: the expected answers recompute each prompt as the server's did (reading a cached prefix
-        // sums in another order, which can flip this tiny model's near ties); VisionEngineTest covers the cache
-        EngineConfig engine = new EngineConfig(new RouterConfig(1024, 512, 8, 64, 6), DType.F32, Set.of(), 1, false, 0);
-        server = ModelServer.start(new ServeOptions(model, "jvm", NAME, engine,
+        Path model = VisionFixtureModel.write("llava", dir, 512, List.of("<image>"), TEMPLATE);
+        media = VisionFixtureModel.media("llava", dir);
+        server = ModelServer.start(new ServeOptions(model, "jvm", NAME, VisionFixtureModel.ENGINE,
                 ServerConfig.local(0).withMedia(new ServerConfig.MediaPolicy(media, false)), Models.Quantization.NONE, true));
         client = OpenAIOkHttpClient.builder().baseUrl(server.url() + "/v1").apiKey("unused").maxRetries(0).build();
     }
@@ -173,8 +149,7 @@ class VisionServeTest {
             ex.close();
         });
         images.start();
-        EngineConfig engine = new EngineConfig(new RouterConfig(1024, 512, 8, 64, 6), DType.F32, Set.of(), 1, false, 0);
-        try (ModelServer remote = ModelServer.start(new ServeOptions(dir.resolve("model"), "jvm", NAME, engine,
+        try (ModelServer remote = ModelServer.start(new ServeOptions(dir.resolve("model"), "jvm", NAME, VisionFixtureModel.ENGINE,
                 ServerConfig.local(0).withMedia(new ServerConfig.MediaPolicy(null, true)), Models.Quantization.NONE, true))) {
             String base = "http://127.0.0.1:" + images.getAddress().getPort();
             String body = "{\"model\": \"" + NAME + "\", \"max_tokens\": 4, \"temperature\": 0, \"messages\": [{\"role\": \"user\", \"content\": ["
