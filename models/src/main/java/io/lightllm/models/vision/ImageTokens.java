@@ -85,20 +85,17 @@ final class ImageTokens {
      * encoded.
      */
     int encodeMissing(int[] ids, Function<List<float[]>, float[]> encode) {
-        List<Integer> needed = new ArrayList<>();
+        List<Integer> needed;
         List<float[]> values = new ArrayList<>();
         synchronized (this) {
-            for (int id : ids) {
-                int first = firstOf(id);
-                if (!features.containsKey(first) && !needed.contains(first)) {
-                    float[] px = pixels.get(first);
-                    if (px == null) {
-                        throw new IllegalStateException("image token " + id + " has no image: its pixels were dropped from the image cache "
-                                + "(-Dlightllm.vision.pixels.bytes=" + pixelBudget + ") before it was encoded");
-                    }
-                    needed.add(first);
-                    values.add(px);
+            needed = withoutFeatures(ids);
+            for (int first : needed) {
+                float[] px = pixels.get(first);
+                if (px == null) {
+                    throw new IllegalStateException("image token " + first + " has no image: its pixels were dropped from the image cache "
+                            + "(-Dlightllm.vision.pixels.bytes=" + pixelBudget + ") before it was encoded");
                 }
+                values.add(px);
             }
         }
         if (needed.isEmpty()) {
@@ -120,6 +117,11 @@ final class ImageTokens {
 
     /** How many distinct images of {@code ids} (placeholder ids) have no features. */
     synchronized int unencoded(int[] ids) {
+        return withoutFeatures(ids).size();
+    }
+
+    /** The first ids of the distinct images of {@code ids} that have no features, in order of appearance (the caller holds the lock). */
+    private List<Integer> withoutFeatures(int[] ids) {
         List<Integer> firsts = new ArrayList<>();
         for (int id : ids) {
             int first = firstOf(id);
@@ -127,7 +129,7 @@ final class ImageTokens {
                 firsts.add(first);
             }
         }
-        return firsts.size();
+        return firsts;
     }
 
     /**
