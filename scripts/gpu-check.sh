@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The CUDA checks and benchmarks, as run on the H100 (see docs/cuda.md). Runs from the packed
-# .gpu/ folder (../shared/device/pack.sh with the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: selftest | tests | tensorcores | bench | static | quant | kv | moe | vision | overlap | soak | serve |
+# The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
+# .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | quant | kv | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
-# Hugging Face checkpoint that prefix and chunked serve ($CKPT, default /tmp/llama8b-32k; needs the llama2
-# tokenizer in shared/tokenizers, packed with pack.sh).
+# Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
@@ -12,6 +11,11 @@ J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -D
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
+    peers)
+      # the references every GPU figure is reported against, measured in the same call (docs/benchmarks.md):
+      # copy bandwidth, the batch-1 roofline and the cuBLAS matmul-only ceiling; PyTorch's flash attention
+      python3 peer_limit.py "$out/peer-limit.json" 2>&1 | tail -3
+      python3 ../bench/peers/sdpa_attention.py 2>&1 | tail -1 | tee "$out/peer-sdpa.json" ;;
     selftest)
       nvidia-smi -L
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main devices 2>&1 | tee "$out/devices.log"
@@ -135,7 +139,7 @@ for s in $stages; do
     soak)
       # the serving issue's reliability target: SoakTest (requests worth 30 KV pools of 1,024 tokens, mixed lengths, shared
       # prefixes, a fifth of the clients hanging up, more clients than --max-requests) against the 8B-shaped checkpoint
-      # of the checkpoint stage on cuda:0 (pack: scripts/pack-gpu.sh tests, which adds server-tests)
+      # of the checkpoint stage on cuda:0
       "${J[@]}" -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.soak.model="${CKPT:=/tmp/llama8b-32k}" -Dlightllm.soak.device=cuda:0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:server-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.server.SoakTest --details=tree --disable-banner > "$out/soak.log" 2>&1
