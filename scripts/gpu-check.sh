@@ -7,6 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
 out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
+# the JDK's signal chaining (NVRTC embeds LLVM; io.lightllm.tornado.runtime.JvmSignalHandlers explains)
+export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")/lib/libjsig.so"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do

@@ -3,6 +3,7 @@ package io.lightllm.tornado.cuda;
 import io.lightllm.tornado.runtime.Backend;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceInfo;
+import io.lightllm.tornado.runtime.JvmSignalHandlers;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -74,11 +75,13 @@ public final class CudaBackend implements Backend {
 
     private static Probe runProbe() {
         try {
+            JvmSignalHandlers.snapshot(); // before the driver library loads
             String driverFailure = CudaDriver.loadFailure();
             if (driverFailure != null) {
                 return new Probe(driverFailure, List.of());
             }
             int rc = CudaDriver.cuInit(0);
+            JvmSignalHandlers.restore("cuInit");
             if (rc != CudaDriver.CUDA_SUCCESS) {
                 return new Probe("cuInit failed: " + CudaDriver.errorText(rc) + " (driver " + CudaDriver.LIBRARY.loadedFrom() + ")", List.of());
             }

@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import io.lightllm.tornado.runtime.JvmSignalHandlers;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
@@ -120,6 +121,7 @@ final class Nvrtc {
                     optionArray.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
                 }
                 int rc = (int) call(nvrtcCompileProgram, program, options.size(), optionArray);
+                JvmSignalHandlers.restore("nvrtcCompileProgram"); // NVRTC embeds LLVM
                 if (rc != NVRTC_SUCCESS) {
                     throw new CudaException(rc, "NVRTC " + version() + " could not compile " + programName + " with " + options + ": "
                             + errorText(rc) + compileHint(rc) + "\n" + log(arena, program) + "\n--- source ---\n" + numbered(source));

@@ -3,6 +3,7 @@ package io.lightllm.tornado.opencl;
 import io.lightllm.tornado.runtime.Backend;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceInfo;
+import io.lightllm.tornado.runtime.JvmSignalHandlers;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,6 +85,7 @@ public final class OpenCLBackend implements Backend {
         if (CL.UNAVAILABLE != null) {
             return new Discovery(List.of(), CL.UNAVAILABLE);
         }
+        JvmSignalHandlers.snapshot(); // before the ICD loader loads any driver
         try {
             List<MemorySegment> platforms = CL.platforms();
             if (platforms.isEmpty()) {
@@ -102,6 +104,8 @@ public final class OpenCLBackend implements Backend {
             return new Discovery(List.copyOf(found), null);
         } catch (OpenCLException e) {
             return new Discovery(List.of(), "OpenCL discovery failed: " + e.getMessage());
+        } finally {
+            JvmSignalHandlers.restore("OpenCL discovery"); // a driver may install handlers as it initialises
         }
     }
 

@@ -16,6 +16,7 @@ import io.lightllm.tornado.compiler.Target;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.JvmSignalHandlers;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.TornadoDebug;
 import java.lang.foreign.Arena;
@@ -60,6 +61,7 @@ public final class OpenCLDevice extends Device {
     OpenCLDevice(OpenCLDeviceEntry entry, Path binaryCacheDirectory) {
         this.entry = entry;
         this.context = CL.createContext(entry.device());
+        JvmSignalHandlers.restore("clCreateContext");
         this.queue = CL.createCommandQueue(context, entry.device(), CL.CL_QUEUE_PROFILING_ENABLE);
         this.programs = new ProgramBuilder(context, entry, binaryCacheDirectory);
     }
@@ -159,6 +161,8 @@ public final class OpenCLDevice extends Device {
     public synchronized void synchronize() {
         ensureOpen();
         CL.finish(queue);
+        // a kernel's first launch may have compiled it (PoCL builds its work-group functions lazily)
+        JvmSignalHandlers.restore("a kernel launch");
         for (PendingTiming t : pending) {
             long start = CL.eventProfilingInfo(t.event, CL.CL_PROFILING_COMMAND_START);
             long end = CL.eventProfilingInfo(t.event, CL.CL_PROFILING_COMMAND_END);

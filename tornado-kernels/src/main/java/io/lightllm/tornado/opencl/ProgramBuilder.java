@@ -1,6 +1,7 @@
 package io.lightllm.tornado.opencl;
 
 import io.lightllm.tornado.compiler.KernelCompileException;
+import io.lightllm.tornado.runtime.JvmSignalHandlers;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 
@@ -28,6 +29,14 @@ final class ProgramBuilder {
 
     /** A built program; {@code kernelName} only labels errors. The caller releases it. */
     synchronized MemorySegment build(String source, String kernelName) {
+        try {
+            return buildOrLoad(source, kernelName);
+        } finally {
+            JvmSignalHandlers.restore("clBuildProgram"); // the compiler (LLVM) installs its signal handlers
+        }
+    }
+
+    private MemorySegment buildOrLoad(String source, String kernelName) {
         byte[] binary = cache.load(source);
         if (binary != null) {
             MemorySegment program = fromBinary(binary);
