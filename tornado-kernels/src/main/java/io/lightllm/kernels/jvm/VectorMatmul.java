@@ -31,7 +31,7 @@ import jdk.incubator.vector.VectorSpecies;
  * the activations are laid out to match (the even elements of each block, then the odd ones).
  */
 public final class VectorMatmul {
-    /** Weight rows per task: four rows times four activation rows keep 16 accumulators in registers. */
+    /** Weight rows a block (a task of the staged path; decode streams runs of blocks, {@link RowRuns}): four rows times four activation rows keep 16 accumulators in registers. */
     static final int ROW_BLOCK = 4;
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -59,10 +59,10 @@ public final class VectorMatmul {
             int m, int n, int k) {
         float[] act = activations(a, m, k);
         if (streams(w, m)) {
-            int tasks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+            int blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
             float[] x = w.dtype() == DType.BF16 ? evenOddBlocks(act, m, k) : act;
-            device.parallelFor(tasks, t -> {
-                int j0 = t * ROW_BLOCK;
+            RowRuns.forEach(device, blocks, (long) ROW_BLOCK * k * w.dtype().bytes(), b -> {
+                int j0 = b * ROW_BLOCK;
                 streamRows(out, x, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
             });
             return;
