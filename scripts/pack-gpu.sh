@@ -3,7 +3,7 @@
 # tracked tree): ../shared/device/pack.sh's jlink'd JDK and jars, trimmed of what no GPU run uses, plus everything
 # every stage of scripts/gpu-check.sh reads, so one pack serves all of a session's calls (no re-packing while the
 # machine waits): the test jars and classes, the JUnit console, shared/fixtures/tiny, shared/models/stories260K
-# (Hugging Face files), the llama2 tokenizer, and bench/EncoderOverlap compiled (the packed JDK has no compiler).
+# (Hugging Face and GGUF), the llama2 tokenizer, and bench/EncoderOverlap compiled (the packed JDK has no compiler).
 # Build first: ./mvnw -q -B package -DskipTests.
 # On the GPU machine: . .gpu/boot.sh && bash scripts/gpu-check.sh STAGES   (see docs/cuda.md)
 set -euo pipefail
@@ -30,14 +30,14 @@ cat >> .gpu/boot.sh <<'BOOT'
 gpu_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ -f $gpu_dir/lib.txz && ! -d $gpu_dir/lib ]]; then mkdir -p "$gpu_dir/lib" && xz -dc "$gpu_dir/lib.txz" | tar xf - -C "$gpu_dir/lib"; fi
 BOOT
-mkdir -p .gpu/shared/fixtures .gpu/shared/models/stories260K .gpu/shared/tokenizers .gpu/bench
+mkdir -p .gpu/shared/fixtures .gpu/shared/models .gpu/shared/tokenizers .gpu/bench
 cp ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/1.14.1/junit-platform-console-standalone-1.14.1.jar .gpu/junit-console.jar
 cp tornado-kernels/target/tornado-kernels-0.1.0-SNAPSHOT-tests.jar .gpu/kernels-tests.jar
 cp -r models/target/test-classes .gpu/models-tests && rm -rf .gpu/models-tests/fixtures
 cp -r engine/target/test-classes .gpu/engine-tests
 cp -r server/target/test-classes .gpu/server-tests
 cp -r ../shared/fixtures/tiny .gpu/shared/fixtures/
-cp ../shared/models/stories260K/{config.json,golden.json,model.safetensors,tokenizer.json,tokenizer_config.json} .gpu/shared/models/stories260K/
+cp -r ../shared/models/stories260K .gpu/shared/models/
 cp -r ../shared/tokenizers/llama2 .gpu/shared/tokenizers/
 javac -nowarn -cp "server/target/lightllm-server.jar:server/target/lib/*" -d .gpu/bench bench/vision/EncoderOverlap.java
 gpu=$(find .gpu -type f -print0 | xargs -0 stat -c %s | awk '{s += $1} END {print int(s / 1048576)}')
