@@ -60,7 +60,7 @@ public final class VectorMatmul {
         float[] act = activations(a, m, k);
         if (streams(w, m)) {
             int blocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
-            float[] x = w.dtype() == DType.BF16 ? evenOddBlocks(act, m, k) : act;
+            float[] x = w.dtype() == DType.I8 ? act : evenOddBlocks(act, m, k);
             RowRuns.forEach(device, blocks, (long) ROW_BLOCK * k * w.dtype().bytes(), b -> {
                 int j0 = b * ROW_BLOCK;
                 streamRows(out, x, w, scales, bias, m, n, k, j0, Math.min(ROW_BLOCK, n - j0));
@@ -140,11 +140,11 @@ public final class VectorMatmul {
     /** Whether the weights go straight into the FMAs: small m, a vector width that widens, bf16 (pairs as above) or int8. */
     static boolean streams(NativeArray w, int m) {
         return WIDEN_VECTORS && m < 4
-                && (w.dtype() == DType.BF16 && ORDER == ByteOrder.LITTLE_ENDIAN || w.dtype() == DType.I8);
+                && ((w.dtype() == DType.BF16 || w.dtype() == DType.F16) && ORDER == ByteOrder.LITTLE_ENDIAN || w.dtype() == DType.I8);
     }
 
     /**
-     * The activations in the order {@link #dotBf16} reads them: in each block of two vectors'
+     * The activations in the order {@link #dotBf16} and {@link #dotF16} read them: in each block of two vectors'
      * length, the even elements then the odd ones. The tail after the last block stays in order.
      */
     static float[] evenOddBlocks(float[] act, int m, int k) {
@@ -164,18 +164,23 @@ public final class VectorMatmul {
     private static void streamRows(FloatArray out, float[] x, NativeArray w, FloatArray scales, FloatArray bias,
             int m, int n, int k, int j0, int rows) {
         MemorySegment seg = w.segment();
-        boolean bf16 = w.dtype() == DType.BF16;
+        DType type = w.dtype();
         float[] sums = new float[ROW_BLOCK];
         for (int i = 0; i < m; i++) {
             if (rows == ROW_BLOCK) {
-                if (bf16) {
-                    dotBf16x4(x, i * k, seg, (long) j0 * k, k, sums);
-                } else {
-                    dotI8x4(x, i * k, seg, (long) j0 * k, k, sums);
+                switch (type) {
+                    case BF16 -> dotBf16x4(x, i * k, seg, (long) j0 * k, k, sums);
+                    case F16 -> dotF16x4(x, i * k, seg, (long) j0 * k, k, sums);
+                    default -> dotI8x4(x, i * k, seg, (long) j0 * k, k, sums);
                 }
             } else {
                 for (int r = 0; r < rows; r++) {
-                    sums[r] = bf16 ? dotBf16(x, i * k, seg, (long) (j0 + r) * k, k) : dotI8(x, i * k, seg, (long) (j0 + r) * k, k);
+                    long w0 = (long) (j0 + r) * k;
+                    sums[r] = switch (type) {
+                        case BF16 -> dotBf16(x, i * k, seg, w0, k);
+                        case F16 -> dotF16(x, i * k, seg, w0, k);
+                        default -> dotI8(x, i * k, seg, w0, k);
+                    };
                 }
             }
             for (int r = 0; r < rows; r++) {
@@ -229,6 +234,72 @@ public final class VectorMatmul {
         sums[1] = e1.add(o1).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + k, i, k);
         sums[2] = e2.add(o2).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 2L * k, i, k);
         sums[3] = e3.add(o3).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 3L * k, i, k);
+    }
+
+    /** 2^112: an f16's exponent and mantissa moved into an f32's place read as the value times 2^-112. */
+    private static final float F16_REBIAS = 0x1p112f;
+    /** An f32's sign and the bits an f16's exponent and mantissa take in it (shifted right by 3 from the f16's place). */
+    private static final int F16_IN_F32 = 0x8FFFE000;
+
+    /**
+     * f16 weights from element {@code w0}, streamed as {@link #dotBf16} streams bf16: a 32-bit word holds an even and
+     * an odd element. Each half moved to the top of the word (the low one shifted up 16) and shifted right by 3,
+     * arithmetically, puts its sign in the f32's sign and its exponent and mantissa in the f32's, the smeared sign
+     * copies masked off ({@link #F16_IN_F32}): the value times 2^-112, exact for normals, subnormals and zeros, which
+     * a multiply by 2^112 puts right (per element: scaling the sum instead would leave products of small activations
+     * in f32's subnormal range). Four operations a vector where the staged path's widening took eight and a store, so
+     * batch-1 decode of f16 weights streams nearly like bf16. Every finite f16 comes out exact; an infinity or NaN (exponent
+     * 31) reads as a finite value of magnitude 65,536 to 131,008, which no valid checkpoint holds (the staged path and
+     * the portable kernels keep them).
+     */
+    private static float dotF16(float[] x, int xOff, MemorySegment w, long w0, int k) {
+        FloatVector even = FloatVector.zero(F), odd = even, rebias = FloatVector.broadcast(F, F16_REBIAS);
+        int block = 2 * LANES, i = 0;
+        // kept in expressions, not helper methods: a helper left the JIT on the Vector API's Java fallback (2x slower)
+        for (; i + block <= k; i += block) {
+            IntVector pairs = IntVector.fromMemorySegment(INTS, w, 2 * (w0 + i), ORDER);
+            FloatVector low = pairs.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats();
+            FloatVector high = pairs.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats();
+            even = FloatVector.fromArray(F, x, xOff + i).fma(low.mul(rebias), even);
+            odd = FloatVector.fromArray(F, x, xOff + i + LANES).fma(high.mul(rebias), odd);
+        }
+        return even.add(odd).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0, i, k);
+    }
+
+    private static float tailF16(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
+        float s = 0;
+        for (int i = from; i < k; i++) {
+            s += x[xOff + i] * Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (w0 + i)));
+        }
+        return s;
+    }
+
+    /** Four f16 weight rows from element {@code w0} (rows {@code k} apart) times one activation row: sums[r]. */
+    private static void dotF16x4(float[] x, int xOff, MemorySegment w, long w0, int k, float[] sums) {
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        FloatVector rebias = FloatVector.broadcast(F, F16_REBIAS);
+        long b0 = 2 * w0, b1 = b0 + 2L * k, b2 = b1 + 2L * k, b3 = b2 + 2L * k;
+        int block = 2 * LANES, i = 0;
+        for (; i + block <= k; i += block) {
+            FloatVector xe = FloatVector.fromArray(F, x, xOff + i);
+            FloatVector xo = FloatVector.fromArray(F, x, xOff + i + LANES);
+            IntVector p0 = IntVector.fromMemorySegment(INTS, w, b0 + 2L * i, ORDER);
+            IntVector p1 = IntVector.fromMemorySegment(INTS, w, b1 + 2L * i, ORDER);
+            IntVector p2 = IntVector.fromMemorySegment(INTS, w, b2 + 2L * i, ORDER);
+            IntVector p3 = IntVector.fromMemorySegment(INTS, w, b3 + 2L * i, ORDER);
+            e0 = xe.fma(p0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), e0);
+            o0 = xo.fma(p0.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), o0);
+            e1 = xe.fma(p1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), e1);
+            o1 = xo.fma(p1.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), o1);
+            e2 = xe.fma(p2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), e2);
+            o2 = xo.fma(p2.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), o2);
+            e3 = xe.fma(p3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), e3);
+            o3 = xo.fma(p3.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), o3);
+        }
+        sums[0] = e0.add(o0).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0, i, k);
+        sums[1] = e1.add(o1).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + k, i, k);
+        sums[2] = e2.add(o2).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + 2L * k, i, k);
+        sums[3] = e3.add(o3).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + 3L * k, i, k);
     }
 
     private static float dotI8(float[] x, int xOff, MemorySegment w, long w0, int k) {

@@ -123,6 +123,39 @@ class VectorMatmulTest {
         }
     }
 
+    /**
+     * Batch-1 products stream f16 weights through a bit trick ({@code VectorMatmul.dotF16}): with a one-hot activation
+     * row each output is one weight, which must come out as Float.float16ToFloat gives it, for every finite f16 (zeros,
+     * subnormals, 65,504, negatives). k = 67 puts weights in the vector blocks and the scalar tail; n = 949 rows (not a
+     * multiple of four) in the four-row loop and the single-row one.
+     */
+    @Test
+    void streamedHalfWeightsAreExactForEveryFiniteValue() {
+        KernelLibrary.installOverrides(device);
+        int k = 67, n = 949;
+        HalfArray w = HalfArray.allocate(n * k);
+        int filled = 0;
+        for (int bits = 0; bits < 1 << 16; bits++) {
+            if (Float.isFinite(Float.float16ToFloat((short) bits))) {
+                w.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, filled++, (short) bits);
+            }
+        }
+        assertEquals(63_488, filled);
+        DeviceBuffer wBuf = device.upload(w), out = device.allocate(DType.F32, n);
+        for (int p = 0; p < k; p++) {
+            FloatArray oneHot = FloatArray.allocate(k);
+            oneHot.set(p, 1f);
+            DeviceBuffer a = device.upload(oneHot);
+            device.launch(Matmul.MATMUL_GEMV, Matmul.gemvGrid(1, n, 1, 1), out, a, wBuf, out, false, 1, n, k, 1);
+            FloatArray got = (FloatArray) device.download(out);
+            for (int row = 0; row < n; row++) {
+                float expected = Float.float16ToFloat(w.getBits(row * k + p));
+                assertEquals(Float.floatToRawIntBits(expected + 0f), Float.floatToRawIntBits(got.get(row)),
+                        "f16 bits 0x" + Integer.toHexString(w.getBits(row * k + p) & 0xffff) + " at row " + row + ", column " + p);
+            }
+        }
+    }
+
     private static Object[] prepend(Object first, Object[] rest) {
         Object[] all = new Object[rest.length + 1];
         all[0] = first;
