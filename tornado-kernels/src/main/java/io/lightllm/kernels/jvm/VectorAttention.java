@@ -99,7 +99,7 @@ public final class VectorAttention {
                 for (int i = 0; i < n; i++) {
                     scores[g * n + i] *= vScale[i];
                 }
-                weightedSum(scores, g * n, values, n, headDim, acc, g * headDim);
+                addWeightedSum(scores, g * n, values, n, headDim, acc, g * headDim);
             }
             for (int g = 0; g < group; g++) {
                 int part = (b * qHeads + kvHead * group + g) * splits + split;
@@ -135,13 +135,13 @@ public final class VectorAttention {
     }
 
     /**
-     * out[outOff + d] = sum over i < n of p[pOff + i] * rows[i * dim + d]: a vector of d at a time with the
+     * out[outOff + d] += sum over i < n of p[pOff + i] * rows[i * dim + d]: a vector of d at a time with the
      * accumulator in a register across the rows (the rows are in cache), where an axpy per row loaded and stored it.
      */
-    static void weightedSum(float[] p, int pOff, float[] rows, int n, int dim, float[] out, int outOff) {
+    static void addWeightedSum(float[] p, int pOff, float[] rows, int n, int dim, float[] out, int outOff) {
         int d = 0;
         for (int bound = F.loopBound(dim); d < bound; d += LANES) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            FloatVector a0 = FloatVector.fromArray(F, out, outOff + d), a1 = FloatVector.zero(F);
             int i = 0;
             for (; i + 1 < n; i += 2) {
                 a0 = FloatVector.fromArray(F, rows, i * dim + d).fma(FloatVector.broadcast(F, p[pOff + i]), a0);
@@ -153,7 +153,7 @@ public final class VectorAttention {
             a0.add(a1).intoArray(out, outOff + d);
         }
         for (; d < dim; d++) {
-            float s = 0f;
+            float s = out[outOff + d];
             for (int i = 0; i < n; i++) {
                 s += p[pOff + i] * rows[i * dim + d];
             }
@@ -225,14 +225,11 @@ public final class VectorAttention {
                     float newMax = Math.max(runMax[i], blockMax);
                     float rescale = runMax[i] == NEG_INF ? 0f : (float) Math.exp(runMax[i] - newMax);
                     scaleRow(acc, i * headDim, headDim, rescale);
-                    float sum = 0f;
+                    float sum = expInPlace(p, 0, count, newMax); // a hidden key's -inf becomes 0
                     for (int c = 0; c < count; c++) {
-                        float e = p[c] == NEG_INF ? 0f : (float) Math.exp(p[c] - newMax);
-                        sum += e;
-                        if (e != 0f) {
-                            axpy(e * valueScale[c], values, c * headDim, acc, i * headDim, headDim);
-                        }
+                        p[c] *= valueScale[c];
                     }
+                    addWeightedSum(p, 0, values, count, headDim, acc, i * headDim);
                     runSum[i] = runSum[i] * rescale + sum;
                     runMax[i] = newMax;
                 }
@@ -281,18 +278,6 @@ public final class VectorAttention {
             s += p;
         }
         return s;
-    }
-
-    /** y += alpha * x (also VectorVision's weighted values). */
-    static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector a = FloatVector.broadcast(F, alpha);
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            FloatVector.fromArray(F, x, xOff + i).fma(a, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
-        }
     }
 
     private static void scaleRow(float[] y, int off, int n, float factor) {

@@ -42,15 +42,9 @@ public final class VectorVision {
                     scores[j] = VectorMatmul.dot(query, 0, keys, j * headDim, headDim) * scale;
                     max = Math.max(max, scores[j]);
                 }
-                float sum = 0;
-                for (int j = 0; j < seq; j++) {
-                    scores[j] = (float) Math.exp(scores[j] - max);
-                    sum += scores[j];
-                }
+                float sum = VectorAttention.expInPlace(scores, 0, seq, max);
                 java.util.Arrays.fill(acc, 0f);
-                for (int j = 0; j < seq; j++) {
-                    VectorAttention.axpy(scores[j], values, j * headDim, acc, 0, headDim);
-                }
+                VectorAttention.addWeightedSum(scores, 0, values, seq, headDim, acc, 0);
                 long outAt = (long) (first + r) * width + head * headDim;
                 for (int d = 0; d < headDim; d++) {
                     out.set((int) outAt + d, acc[d] / sum);
