@@ -358,6 +358,17 @@ class AttentionTest {
             assertScaledPoolMatchesItsValues(device, device.id(), kv, new Attention.KvView(device.upload(codes.keys()),
                     device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales())), false);
         }
+        // the JVM's Vector API decode with one thread and four requests: a task takes both KV heads, whose rows and
+        // scales it reads together
+        KvFixture four = new KvFixture(new int[] {37, 5, 80, 12}, 4, 2, 16, DType.F32, false, 72);
+        KvFixture.Int8Pool fourCodes = four.quantise();
+        try (io.lightllm.tornado.jvm.JvmDevice vectors = new io.lightllm.tornado.jvm.JvmDevice(1)) {
+            KernelLibrary.installOverrides(vectors);
+            assertEquals(2, io.lightllm.kernels.jvm.VectorAttention.headsPerTask(four.batch, four.kvHeads, 1));
+            assertScaledPoolMatchesItsValues(vectors, "jvm (vector overrides, one thread)", four, new Attention.KvView(
+                    vectors.upload(fourCodes.keys()), vectors.upload(fourCodes.values()), vectors.upload(fourCodes.keyScales()),
+                    vectors.upload(fourCodes.valueScales())), true);
+        }
     }
 
     /**

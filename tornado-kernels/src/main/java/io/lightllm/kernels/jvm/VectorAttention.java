@@ -40,6 +40,23 @@ public final class VectorAttention {
             FloatArray scales = key ? keyScales : valueScales;
             return scales == null ? 1f : scales.get(slot * kvHeads + kvHead);
         }
+
+        /**
+         * Keys (or values) of {@code count} tokens, whose slots are reqToToken[tableAt ..], for KV heads kvHead0 ..
+         * kvHead0 + heads - 1: token i's rows (one contiguous read) at into.data[i * heads * headDim ..], their scales at
+         * into.scales[i * heads ..].
+         */
+        void gather(boolean key, IntArray reqToToken, int tableAt, int count, int kvHead0, int heads, Rows into) {
+            NativeArray a = key ? keys : values;
+            FloatArray scales = key ? keyScales : valueScales;
+            for (int i = 0; i < count; i++) {
+                int slot = reqToToken.get(tableAt + i);
+                VectorMatmul.widen(a, ((long) slot * kvHeads + kvHead0) * headDim, heads * headDim, into.data, i * heads * headDim);
+                for (int h = 0; h < heads; h++) {
+                    into.scales[i * heads + h] = scales == null ? 1f : scales.get(slot * kvHeads + kvHead0 + h);
+                }
+            }
+        }
     }
 
     // ---- decode ------------------------------------------------------------------------------
@@ -61,73 +78,98 @@ public final class VectorAttention {
                 kvHeads, headDim);
         int group = qHeads / kvHeads;
         int batch = groups / (qHeads * splits);
-        device.parallelFor(batch * kvHeads * splits, task -> {
-            int split = task % splits, kvHead = (task / splits) % kvHeads, b = task / (splits * kvHeads);
+        int heads = headsPerTask(batch * splits, kvHeads, device.threads());
+        int headGroups = kvHeads / heads;
+        // a token's rows of `heads` consecutive KV heads are one contiguous read of the pool; chunks of `chunk` tokens
+        // keep the gathered rows within ~256 KB
+        int chunk = Math.max(1, Math.min(64, (64 << 10) / (heads * headDim)));
+        device.parallelFor(batch * headGroups * splits, task -> {
+            int split = task % splits, kvHead0 = (task / splits) % headGroups * heads, b = task / (splits * headGroups);
             int len = seqLen.get(b);
             int splitLen = Attention.splitLength(len, splits, splitUnit);
             int start = Math.max(split * splitLen, window > 0 ? len - window : 0);
             int end = Math.min(len, split * splitLen + splitLen);
             int n = Math.max(0, end - start);
-            float[] qs = new float[group * headDim], scores = new float[group * Math.max(n, 1)];
-            for (int g = 0; g < group; g++) {
-                int qBase = (b * qHeads + kvHead * group + g) * headDim;
+            int rowsPerToken = heads * headDim, queries = heads * group; // query j: head kvHead0 * group + j
+            float[] qs = new float[queries * headDim], scores = new float[queries * Math.max(n, 1)];
+            for (int j = 0; j < queries; j++) {
+                int qBase = (b * qHeads + kvHead0 * group + j) * headDim;
                 for (int d = 0; d < headDim; d++) {
-                    qs[g * headDim + d] = q.get(qBase + d) * scale;
+                    qs[j * headDim + d] = q.get(qBase + d) * scale;
                 }
             }
-            // the split's rows first, gathered into contiguous buffers: each row (of one KV head) is a separate small
-            // read kvHeads rows apart in the pool, and copies that depend on nothing overlap their memory latency,
-            // where scoring each row as it arrived waited for it (2k context: 46 -> 25 ms of a 1B model's int4 step)
-            Rows rows = Rows.get(n, headDim);
-            float[] keys = rows.keys, values = rows.values, kScale = rows.keyScales, vScale = rows.valueScales;
+            // rows are gathered a chunk of tokens at a time into a per-thread buffer before they are used: copies that
+            // depend on nothing overlap their memory latency, where scoring each row as it arrived waited for it
+            Rows rows = Rows.get(chunk, rowsPerToken, heads);
             int tableRow = reqRows.get(b) * maxLen;
-            for (int i = 0; i < n; i++) {
-                int slot = reqToToken.get(tableRow + start + i);
-                kScale[i] = pool.row(true, slot, kvHead, keys, i * headDim);
-                vScale[i] = pool.row(false, slot, kvHead, values, i * headDim);
-            }
-            for (int g = 0; g < group; g++) {
-                float slope = alibi == null ? 0f : alibi.get(kvHead * group + g);
-                for (int i = 0; i < n; i++) {
-                    scores[g * n + i] = VectorMatmul.dot(qs, g * headDim, keys, i * headDim, headDim) * kScale[i] + slope * (start + i - (len - 1));
+            for (int i0 = 0; i0 < n; i0 += chunk) {
+                int count = Math.min(chunk, n - i0);
+                pool.gather(true, reqToToken, tableRow + start + i0, count, kvHead0, heads, rows);
+                for (int j = 0; j < queries; j++) {
+                    int h = j / group;
+                    float slope = alibi == null ? 0f : alibi.get(kvHead0 * group + j);
+                    for (int i = 0; i < count; i++) {
+                        int t = start + i0 + i;
+                        scores[j * n + i0 + i] = VectorMatmul.dot(qs, j * headDim, rows.data, i * rowsPerToken + h * headDim, headDim)
+                                * rows.scales[i * heads + h] + slope * (t - (len - 1));
+                    }
                 }
             }
-            float[] maxes = new float[group], sums = new float[group], acc = new float[group * headDim];
-            for (int g = 0; g < group; g++) {
-                maxes[g] = max(scores, g * n, n);
-                sums[g] = expInPlace(scores, g * n, n, maxes[g]);
-                for (int i = 0; i < n; i++) {
-                    scores[g * n + i] *= vScale[i];
-                }
-                addWeightedSum(scores, g * n, values, n, headDim, acc, g * headDim);
+            float[] maxes = new float[queries], sums = new float[queries], acc = new float[queries * headDim];
+            for (int j = 0; j < queries; j++) {
+                maxes[j] = max(scores, j * n, n);
+                sums[j] = expInPlace(scores, j * n, n, maxes[j]);
             }
-            for (int g = 0; g < group; g++) {
-                int part = (b * qHeads + kvHead * group + g) * splits + split;
-                partialMax.set(part, maxes[g]);
-                partialSum.set(part, sums[g]);
+            float[] weights = rows.weights;
+            for (int i0 = 0; i0 < n; i0 += chunk) {
+                int count = Math.min(chunk, n - i0);
+                pool.gather(false, reqToToken, tableRow + start + i0, count, kvHead0, heads, rows);
+                for (int j = 0; j < queries; j++) {
+                    int h = j / group;
+                    for (int i = 0; i < count; i++) {
+                        weights[i] = scores[j * n + i0 + i] * rows.scales[i * heads + h];
+                    }
+                    addWeightedSum(weights, 0, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
+                }
+            }
+            for (int j = 0; j < queries; j++) {
+                int part = (b * qHeads + kvHead0 * group + j) * splits + split;
+                partialMax.set(part, maxes[j]);
+                partialSum.set(part, sums[j]);
                 for (int d = 0; d < headDim; d++) {
-                    partialAcc.set(part * headDim + d, acc[g * headDim + d]);
+                    partialAcc.set(part * headDim + d, acc[j * headDim + d]);
                 }
             }
         });
     }
 
-    /** A pool thread's buffers for one split's key and value rows (widened to f32) and their scales. */
-    private static final class Rows {
-        private static final ThreadLocal<Rows> OWN = ThreadLocal.withInitial(() -> new Rows(0, 0));
-        final float[] keys, values, keyScales, valueScales;
+    /**
+     * KV heads a decode task takes: all of them, so that a token's rows are one contiguous read of the pool, halved
+     * while that leaves fewer than four tasks a thread (a short batch over few splits) and the count stays whole.
+     */
+    public static int headsPerTask(int requestSplits, int kvHeads, int threads) {
+        int heads = kvHeads;
+        while (heads % 2 == 0 && (long) requestSplits * (kvHeads / heads) < 4L * threads) {
+            heads /= 2;
+        }
+        return heads;
+    }
 
-        private Rows(int n, int headDim) {
-            keys = new float[n * headDim];
-            values = new float[n * headDim];
-            keyScales = new float[n];
-            valueScales = new float[n];
+    /** A pool thread's buffer for a chunk of tokens' rows of some KV heads (widened to f32), their scales and weights. */
+    private static final class Rows {
+        private static final ThreadLocal<Rows> OWN = ThreadLocal.withInitial(() -> new Rows(0, 0, 0));
+        final float[] data, scales, weights;
+
+        private Rows(int tokens, int rowsPerToken, int heads) {
+            data = new float[tokens * rowsPerToken];
+            scales = new float[tokens * heads];
+            weights = new float[tokens];
         }
 
-        static Rows get(int n, int headDim) {
+        static Rows get(int tokens, int rowsPerToken, int heads) {
             Rows r = OWN.get();
-            if (r.keyScales.length < n || r.keys.length < n * headDim) {
-                r = new Rows(Math.max(n, 2 * r.keyScales.length), headDim);
+            if (r.data.length < tokens * rowsPerToken || r.scales.length < tokens * heads || r.weights.length < tokens) {
+                r = new Rows(tokens, Math.max(rowsPerToken, 1), Math.max(heads, 1));
                 OWN.set(r);
             }
             return r;
@@ -135,27 +177,28 @@ public final class VectorAttention {
     }
 
     /**
-     * out[outOff + d] += sum over i < n of p[pOff + i] * rows[i * dim + d]: a vector of d at a time with the
-     * accumulator in a register across the rows (the rows are in cache), where an axpy per row loaded and stored it.
+     * out[outOff + d] += sum over i < n of p[pOff + i] * rows[rowsOff + i * stride + d] for d < dim: a vector of d
+     * at a time with the accumulator in a register across the rows (the rows are in cache), where an axpy per row
+     * loaded and stored it.
      */
-    static void addWeightedSum(float[] p, int pOff, float[] rows, int n, int dim, float[] out, int outOff) {
+    static void addWeightedSum(float[] p, int pOff, float[] rows, int rowsOff, int stride, int n, int dim, float[] out, int outOff) {
         int d = 0;
         for (int bound = F.loopBound(dim); d < bound; d += LANES) {
             FloatVector a0 = FloatVector.fromArray(F, out, outOff + d), a1 = FloatVector.zero(F);
-            int i = 0;
-            for (; i + 1 < n; i += 2) {
-                a0 = FloatVector.fromArray(F, rows, i * dim + d).fma(FloatVector.broadcast(F, p[pOff + i]), a0);
-                a1 = FloatVector.fromArray(F, rows, (i + 1) * dim + d).fma(FloatVector.broadcast(F, p[pOff + i + 1]), a1);
+            int i = 0, at = rowsOff + d;
+            for (; i + 1 < n; i += 2, at += 2 * stride) {
+                a0 = FloatVector.fromArray(F, rows, at).fma(FloatVector.broadcast(F, p[pOff + i]), a0);
+                a1 = FloatVector.fromArray(F, rows, at + stride).fma(FloatVector.broadcast(F, p[pOff + i + 1]), a1);
             }
             if (i < n) {
-                a0 = FloatVector.fromArray(F, rows, i * dim + d).fma(FloatVector.broadcast(F, p[pOff + i]), a0);
+                a0 = FloatVector.fromArray(F, rows, at).fma(FloatVector.broadcast(F, p[pOff + i]), a0);
             }
             a0.add(a1).intoArray(out, outOff + d);
         }
         for (; d < dim; d++) {
             float s = out[outOff + d];
             for (int i = 0; i < n; i++) {
-                s += p[pOff + i] * rows[i * dim + d];
+                s += p[pOff + i] * rows[rowsOff + i * stride + d];
             }
             out[outOff + d] = s;
         }
@@ -229,7 +272,7 @@ public final class VectorAttention {
                     for (int c = 0; c < count; c++) {
                         p[c] *= valueScale[c];
                     }
-                    addWeightedSum(p, 0, values, count, headDim, acc, i * headDim);
+                    addWeightedSum(p, 0, values, 0, headDim, count, headDim, acc, i * headDim);
                     runSum[i] = runSum[i] * rescale + sum;
                     runMax[i] = newMax;
                 }

@@ -44,7 +44,7 @@ public final class VectorVision {
                 }
                 float sum = VectorAttention.expInPlace(scores, 0, seq, max);
                 java.util.Arrays.fill(acc, 0f);
-                VectorAttention.addWeightedSum(scores, 0, values, seq, headDim, acc, 0);
+                VectorAttention.addWeightedSum(scores, 0, values, 0, headDim, seq, headDim, acc, 0);
                 long outAt = (long) (first + r) * width + head * headDim;
                 for (int d = 0; d < headDim; d++) {
                     out.set((int) outAt + d, acc[d] / sum);
