@@ -347,11 +347,21 @@ public final class Moe {
     }
 
     /**
-     * Whether this device runs the expert matmuls a warp per output ({@link #expertGatedUpWarps}):
-     * where its tuning {@code moe.warps} is 1 (CUDA) and both widths are whole runs of 8.
+     * Whether this device runs the expert matmuls a warp per output ({@link #expertGatedUpWarps}) for {@code tiles}
+     * tiles of tokens an expert: where its tuning {@code moe.warps} is 1 (CUDA), both widths are whole runs of 8, and
+     * the warps fit a launch ({@link #warpGridFits}); otherwise the work-item kernels, which stride over their grid.
      */
-    static boolean usesWarps(Device device, Experts e) {
-        return Tuning.get(device, "moe.warps", 0) == 1 && e.hidden() % 8 == 0 && e.width() % 8 == 0;
+    static boolean usesWarps(Device device, Experts e, int tiles) {
+        return Tuning.get(device, "moe.warps", 0) == 1 && e.hidden() % 8 == 0 && e.width() % 8 == 0 && warpGridFits(e, tiles);
+    }
+
+    /**
+     * Whether a warp per (tile, output column) stays within a launch's int-indexed work-items: a decode batch does,
+     * a prefill of thousands of tokens does not (Mixtral-8x7B shapes, 8,192 tokens: 1.9e9 work-items per matmul on
+     * the H200, refused by the launcher; 64 tokens: 5.9e7).
+     */
+    static boolean warpGridFits(Experts e, int tiles) {
+        return (long) e.numExperts() * tiles * Math.max(e.width(), e.hidden()) * KernelContext.WARP_SIZE <= Integer.MAX_VALUE;
     }
 
     /**
@@ -376,7 +386,7 @@ public final class Moe {
         device.launch(ROUTE, Grid.of(tokens), s.experts(), s.weights(), logits, tokens, e.numExperts(), e.topK(), e.renormalize() ? 1 : 0);
         device.launch(GROUP, Grid.of(e.numExperts()), s.counts(), s.offsets(), s.sorted(), s.positionOf(), s.experts(),
                 (int) assignments, e.numExperts());
-        if (usesWarps(device, e)) {
+        if (usesWarps(device, e, tiles)) {
             int warpsPerGroup = WARPS_LOCAL / KernelContext.WARP_SIZE;
             long up = ((long) e.numExperts() * tiles * e.width() + warpsPerGroup - 1) / warpsPerGroup;
             long down = ((long) e.numExperts() * tiles * e.hidden() + warpsPerGroup - 1) / warpsPerGroup;

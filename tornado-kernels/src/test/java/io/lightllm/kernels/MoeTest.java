@@ -60,6 +60,18 @@ class MoeTest {
         }
     }
 
+    /**
+     * A warp per (tile, output) is chosen only where its launch fits int-indexed work-items: Mixtral-8x7B's decode batch
+     * of 64 tokens (16 tiles of 4 an expert) does, its prefill of 8,192 tokens (2,048 tiles) does not and takes the
+     * work-item kernels (the H200 refused that launch: 58,720,256 work-groups).
+     */
+    @org.junit.jupiter.api.Test
+    void warpsOnlyWhereTheirLaunchFits() {
+        Moe.Experts mixtral = new Moe.Experts(null, null, null, 8, 2, true, 4096, 14336);
+        assertTrue(Moe.warpGridFits(mixtral, 64 / Moe.ROWS));
+        org.junit.jupiter.api.Assertions.assertFalse(Moe.warpGridFits(mixtral, 8192 / Moe.ROWS));
+    }
+
     /** The warp-per-output expert kernels (CUDA's choice, `moe.warps`) against the same reference, on every device. */
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
@@ -69,7 +81,7 @@ class MoeTest {
         keys.forEach(key -> System.setProperty(key, "1"));
         try {
             Moe.Experts shape = new Moe.Experts(null, null, null, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
-            assertTrue(Moe.usesWarps(dev, shape));
+            assertTrue(Moe.usesWarps(dev, shape, 3));
             for (int tokens : new int[] {1, 11}) {
                 FloatArray x = random(tokens * HIDDEN, 1f, 21 + tokens);
                 FloatArray logits = random(tokens * EXPERTS, 2f, 17 + tokens);
