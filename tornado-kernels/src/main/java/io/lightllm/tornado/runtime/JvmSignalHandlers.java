@@ -81,11 +81,11 @@ public final class JvmSignalHandlers {
 
     /**
      * Puts back every recorded handler that a library has replaced since {@link #snapshot}; {@code after} names the
-     * call that ran (for the one warning). Returns how many it put back.
+     * call that ran (for the one warning).
      */
-    public static synchronized int restore(String after) {
+    public static synchronized void restore(String after) {
         if (!ENABLED || recorded == null) {
-            return 0;
+            return;
         }
         int restored = 0;
         StringBuilder who = new StringBuilder();
@@ -102,7 +102,7 @@ public final class JvmSignalHandlers {
                 }
             }
         } catch (Throwable t) {
-            return restored;
+            return; // a failed downcall: leave the handlers as they are
         }
         if (restored > 0 && !warned) {
             warned = true;
@@ -110,23 +110,6 @@ public final class JvmSignalHandlers {
                     + "; put the JVM's back (Java's integer division and null checks rely on them). Run with "
                     + "LD_PRELOAD=" + System.getProperty("java.home") + "/lib/libjsig.so to chain them instead (scripts/lightllm does)");
         }
-        return restored;
-    }
-
-    /** Whether the handler of every watched signal is the one recorded (true when nothing was recorded). */
-    public static synchronized boolean unchanged() {
-        if (!ENABLED || recorded == null) {
-            return true;
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            for (int i = 0; i < SIGNALS.length; i++) {
-                MemorySegment now = current(SIGNALS[i], arena);
-                if (now != null && now.get(ValueLayout.JAVA_LONG, 0) != recorded[i].get(ValueLayout.JAVA_LONG, 0)) {
-                    return false;
-                }
-            }
-        }
-        return true;
     }
 
     private static MemorySegment current(int signal, Arena arena) {
