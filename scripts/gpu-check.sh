@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | quant | kv | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | gemv | quant | kv | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -114,6 +114,25 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/static.log"
       done ;;
+    gemv)
+      # batch-1 decode (issue 14): the matmuls at the 8B matrices (bf16 through cuBLAS, vendor_min_m=1, and through the
+      # Java GEMV, the default; int8; int4), then bf16 batch 1 end to end both ways, int8 and int4, and where a bf16 step goes
+      for v in 1 2; do
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.vendor_min_m=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only gemv 2>&1 | grep -E "^\|" | sed "s/^/vendor_min_m=$v /" | tee -a "$out/gemv.log"
+      done
+      for v in 1 2; do
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.vendor_min_m=$v -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
+          --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --json 2>&1 | grep '^{' \
+          | sed "s/^{/{\"vendor_min_m\":$v,/" | tee -a "$out/gemv-static.log"
+      done
+      for q in int8 int4; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
+          | tee -a "$out/gemv-static.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+        --input-len 128 --output-len 16 --kv-dtype f16 --profile 2>&1 | tail -25 | tee "$out/gemv-profile.log" ;;
     quant)
       # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes
       for q in int4 none int8; do  # int4 first: the one never measured on a GPU

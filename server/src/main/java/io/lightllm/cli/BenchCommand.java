@@ -30,7 +30,7 @@ final class BenchCommand implements Main.Command {
                   --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
                   --size llm|small         Llama-8B shapes or small ones (default llm)
-                  --only elementwise,matmul,attention   which groups (default all three)
+                  --only elementwise,matmul,gemv,attention   which groups (default elementwise, matmul, attention; gemv: batch-1 matmuls at the model's matrices in bf16, int8, int4)
                   --tokens N               rows of the elementwise kernels (default 16)
                   --batches 1,16           decode batches of matmul and attention
                   --contexts 1024          decode attention context lengths
@@ -153,6 +153,9 @@ final class BenchCommand implements Main.Command {
         }
         if (only.contains("matmul")) {
             bench.runMatmul(shape, batches, square);
+        }
+        if (only.contains("gemv")) {
+            bench.runDecodeGemv(shape);
         }
         if (only.contains("attention")) {
             bench.runAttention(shape, batches, contexts, prefill);

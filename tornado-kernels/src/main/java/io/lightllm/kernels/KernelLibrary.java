@@ -9,6 +9,7 @@ import io.lightllm.tornado.cuda.CudaDevice;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.KernelOverride;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Entry point of the kernel library for code that sets up a device: installs the backend's
@@ -36,13 +37,16 @@ public final class KernelLibrary {
 
     /**
      * cuBLAS for 16-bit weights: activations are rounded to the weights' type (as bf16/f16
-     * serving does) and products accumulate in f32. f32 weights stay on the exact Java kernel.
+     * serving does) and products accumulate in f32. f32 weights stay on the exact Java kernel, and
+     * so do matmuls of fewer rows than the tuning {@code matmul.vendor_min_m}: at m = 1 the Java GEMV
+     * reads the f32 activations as they are, where cuBLAS needs a cast kernel first and runs its
+     * GEMV slower (8.4 against 10.8 µs at 1 x 4096 x 4096 bf16 on the H200, docs/benchmarks.md).
      */
     private static KernelOverride cublasOrPortable(KernelRef portable) {
         // matmul arguments: out, a, w, bias, hasBias, m, n, k
         KernelOverride blas = CudaBlas.gemmOverride(0, 1, 2, 5, 6, 7);
         return (d, grid, args) -> {
-            if (((DeviceBuffer) args[2]).dtype() == DType.F32) {
+            if (((DeviceBuffer) args[2]).dtype() == DType.F32 || (Integer) args[5] < Tuning.get(d, "matmul.vendor_min_m", 1)) {
                 d.launchPortable(portable, grid, args);
                 return;
             }

@@ -258,8 +258,59 @@ public final class Matmul {
     public static void matmulInt8Gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        gemvSums(ctx, partial, a, w, m, n, k, columns);
+        if (k % 16 == 0) {
+            int8Sums(ctx, partial, a, w, m, n, k, columns);
+        } else {
+            gemvSums(ctx, partial, a, w, m, n, k, columns);
+        }
         gemvStore(ctx, partial, out, scales, true, bias, hasBias, m, n, columns);
+    }
+
+    /**
+     * {@link #gemvSums} over int8 rows whose length is a multiple of 16: each item loads 16 codes at
+     * once (one 16-byte load, as the bf16 path's 8 weights are) and two such runs are in flight. With
+     * runs of 8 codes a warp moved half the bytes per load of the bf16 GEMV, and int8 decoded at
+     * batch 1 only 1.08x bf16's speed on the H200 for half the bytes.
+     */
+    static void int8Sums(KernelContext ctx, float[] partial, FloatArray a, ByteArray w, int m, int n, int k, int columns) {
+        float[] acc = new float[GEMV_ROWS];
+        int[] codes = new int[8];
+        float[] x = new float[8];
+        int team = ctx.localGroupSizeX / columns;
+        int lane = ctx.localIdx % team;
+        int col = ctx.groupIdx * columns + ctx.localIdx / team;
+        int row0 = ctx.groupIdy * GEMV_ROWS;
+        int rows = Math.min(GEMV_ROWS, m - row0);
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        if (col < n) {
+            int base = col * k;
+            int step = 16 * team;
+            for (int i = 16 * lane; i < k; i += 2 * step) {
+                boolean second = i + step < k;
+                w.getWords(base + i, codes, 0, 4);
+                w.getWords(base + (second ? i + step : i), codes, 4, 4);
+                for (int run = 0; run < 2; run++) {
+                    if (run == 0 || second) {
+                        int at = i + run * step;
+                        for (int r = 0; r < GEMV_ROWS; r++) {
+                            if (r < rows) {
+                                float sum = 0f;
+                                for (int part = 0; part < 2; part++) {
+                                    a.getFloats((row0 + r) * k + at + 8 * part, x, 0, 8);
+                                    int lo = codes[4 * run + 2 * part], hi = codes[4 * run + 2 * part + 1];
+                                    sum += x[0] * (byte) lo + x[1] * (byte) (lo >> 8) + x[2] * (byte) (lo >> 16) + x[3] * (lo >> 24)
+                                            + x[4] * (byte) hi + x[5] * (byte) (hi >> 8) + x[6] * (byte) (hi >> 16) + x[7] * (hi >> 24);
+                                }
+                                acc[r] += sum;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        gemvReduce(ctx, partial, acc, rows, ctx.localGroupSizeX / columns);
     }
 
     // ---- launchers -------------------------------------------------------------------

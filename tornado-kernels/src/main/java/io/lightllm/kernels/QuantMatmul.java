@@ -67,7 +67,10 @@ public final class QuantMatmul {
         for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
             acc[r] = 0f;
         }
-        if (col < n) {
+        boolean int4 = format == QuantBlocks.INT4 || format == QuantBlocks.INT4_ZP;
+        if (col < n && int4 && k % 128 == 0 && team % 16 == 0) {
+            int4Sums(acc, a, w, format, col, lane, team, row0, rows, k);
+        } else if (col < n) {
             int size = QuantBlocks.blockSize(format);
             int bytes = QuantBlocks.blockBytes(format);
             int rowAt = col * QuantBlocks.rowBlocks(format, k) * bytes;
@@ -89,6 +92,68 @@ public final class QuantMatmul {
         }
         Matmul.gemvReduce(ctx, partial, acc, rows, team);
         Matmul.gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
+    }
+
+    /**
+     * The GEMV's sums over rows of {@link QuantBlocks#INT4} or {@link QuantBlocks#INT4_ZP} blocks (k a
+     * multiple of 128, teams a multiple of 16): sixteen items share a block, each loading one 32-bit
+     * word of its nibbles (elements 4i..4i+3 in the low halves, 64+4i.. in the high ones: the
+     * activations they meet are two 16-byte loads), and a team covers team / 16 blocks a step, two
+     * steps in flight. A block's scale s and offset o factor out of its dot product:
+     * sum x (s q - o) = s sum x q - o sum x (q: INT4's codes centred, INT4_ZP's as stored). The
+     * generic path loaded each nibble, and each scale, a byte at a time: 0.23x bf16's batch-1 speed on the H200.
+     */
+    static void int4Sums(float[] acc, FloatArray a, ByteArray w, int format, int col, int lane, int team, int row0, int rows, int k) {
+        int[] q = new int[2];
+        int[] head = new int[2];
+        float[] lo = new float[4];
+        float[] hi = new float[4];
+        int bytes = QuantBlocks.blockBytes(format);
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int codesAt = zeroPoint ? 8 : 4;
+        int centre = zeroPoint ? 0 : 8;
+        int blocks = k / 128;
+        int rowAt = col * blocks * bytes;
+        int word = lane % 16;
+        int perStep = team / 16;
+        for (int b = lane / 16; b < blocks; b += 2 * perStep) {
+            int b1 = b + perStep;
+            boolean second = b1 < blocks;
+            int at0 = rowAt + b * bytes;
+            int at1 = rowAt + (second ? b1 : b) * bytes;
+            // both blocks' words first: two loads in flight before any arithmetic waits on them
+            w.getWords(at0 + codesAt + 4 * word, q, 0, 1);
+            w.getWords(at1 + codesAt + 4 * word, q, 1, 1);
+            for (int half = 0; half < 2; half++) {
+                if (half == 0 || second) {
+                    int at = half == 0 ? at0 : at1;
+                    int codes = q[half];
+                    w.getWords(at, head, 0, 1);
+                    float scale = Float.intBitsToFloat(head[0]);
+                    float offset = 0f;
+                    if (zeroPoint) {
+                        w.getWords(at + 4, head, 1, 1);
+                        offset = Float.intBitsToFloat(head[1]);
+                    }
+                    int e = (half == 0 ? b : b1) * 128 + 4 * word;
+                    for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+                        if (r < rows) {
+                            int x0 = (row0 + r) * k + e;
+                            a.getFloats(x0, lo, 0, 4);
+                            a.getFloats(x0 + 64, hi, 0, 4);
+                            float dot = 0f;
+                            float sum = 0f;
+                            for (int j = 0; j < 4; j++) {
+                                int bits = codes >>> (8 * j);
+                                dot += lo[j] * ((bits & 15) - centre) + hi[j] * (((bits >>> 4) & 15) - centre);
+                                sum += lo[j] + hi[j];
+                            }
+                            acc[r] += scale * dot - offset * sum;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /**

@@ -179,6 +179,42 @@ public final class KernelBench {
         }
     }
 
+    /**
+     * Batch-1 decode matmuls at the shape's own matrices (q/o, k/v, gate/up, down, the LM head),
+     * each larger than the H200's 50 MB L2 but k/v and q/o: bf16, int8 rows and int4 blocks, through
+     * the launchers (on CUDA, -Dlightllm.tuning.cuda.matmul.vendor_min_m=1 times cuBLAS for bf16). GB/s counts the
+     * weight bytes (packed size) and the f32 activations once.
+     */
+    public void runDecodeGemv(Shape s) {
+        int[][] nk = {{s.heads * s.headDim, s.hidden}, {s.kvHeads * s.headDim, s.hidden}, {s.intermediate, s.hidden},
+                {s.hidden, s.intermediate}, {s.vocab, s.hidden}};
+        for (int[] shape : nk) {
+            int n = shape[0], k = shape[1];
+            try (Scope sc = new Scope()) {
+                DeviceBuffer a = sc.random(DType.F32, k);
+                DeviceBuffer out = sc.buffer(DType.F32, n);
+                long act = 4L * (k + n);
+                String label = "1x" + n + "x" + k;
+                long flops = 2L * n * k;
+                DeviceBuffer w = sc.random(DType.BF16, (long) n * k);
+                time("gemv bf16", label, 2L * n * k + act, flops, () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, 1, n, k));
+                w.close();
+                sc.owned.remove(w);
+                DeviceBuffer codes = sc.random(DType.I8, (long) n * k);
+                DeviceBuffer scales = sc.random(DType.F32, n);
+                time("gemv int8", label, (long) n * k + 4L * n + act, flops,
+                        () -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, codes, scales, null, 1, n, k));
+                codes.close();
+                sc.owned.remove(codes);
+                long rowBytes = io.lightllm.kernels.QuantFormat.INT4.rowBytes(k);
+                // random bytes: the scales are arbitrary floats, which changes no timing
+                DeviceBuffer blocks = sc.random(DType.I8, n * rowBytes);
+                time("gemv int4", label, n * rowBytes + act, flops,
+                        () -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, blocks, io.lightllm.kernels.QuantFormat.INT4, null, 1, n, k));
+            }
+        }
+    }
+
     /** The Java tensor-core GEMM itself, past any vendor override, f32 activations. */
     private void launchJavaTensorCores(DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, int m, int n, int k) {
         device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16, io.lightllm.kernels.Matmul.tensorCoreGrid(m, n, 1), out, a, w, out, false, m, n, k, true,
