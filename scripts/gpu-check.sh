@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | gemv | quant | kv | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | gemv | attn | quant | kv | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -133,6 +133,15 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
         --input-len 128 --output-len 16 --kv-dtype f16 --profile 2>&1 | tail -25 | tee "$out/gemv-profile.log" ;;
+    attn)
+      # decode attention (issue 12): batch 1 at splits of 64 (the default), 32 and 16 tokens, then every batch and an int8 pool
+      for sl in 64 32 16; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.split_len=$sl -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only attention --batches 1 --contexts 1024,4096,8192 --prefill 0 2>&1 | grep -E "^\|" | grep -v f8 | sed "s/^/split_len=$sl /" \
+          | tee -a "$out/attn.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
+        --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
     quant)
       # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes
       for q in int4 none int8; do  # int4 first: the one never measured on a GPU

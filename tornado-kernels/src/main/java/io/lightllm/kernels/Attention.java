@@ -51,6 +51,8 @@ public final class Attention {
     public static final int MAX_SPLITS = 64;
 
     private static final float NEG_INF = Float.NEGATIVE_INFINITY;
+    /** Splits the merge reads at once (their loads in flight together). */
+    static final int MERGE_RUN = 8;
 
     public static final KernelRef DECODE_PARTIAL = KernelRef.of(Attention.class, "decodeAttentionPartial");
     public static final KernelRef DECODE_MERGE = KernelRef.of(Attention.class, "decodeAttentionMerge");
@@ -187,25 +189,44 @@ public final class Attention {
     /**
      * Stage 2 of decode attention: per (request, head, dimension), merges the request's
      * non-empty splits, {@code out = sum(acc_s * exp(max_s - M)) / sum(sum_s * exp(max_s - M))}
-     * with M the largest split max.
+     * with M the largest split max. The splits are read {@link #MERGE_RUN} at a time, their loads
+     * issued together: one split an iteration, each iteration waited on its loads, and merging 64
+     * splits took about 10 µs of a batch-1 step on the H200 (docs/benchmarks.md).
      */
     public static void decodeAttentionMerge(FloatArray out, FloatArray partialAcc, FloatArray partialMax,
             FloatArray partialSum, IntArray seqLen, int batch, int qHeads, int headDim, int splits, int splitUnit) {
         for (@Parallel int bh = 0; bh < batch * qHeads; bh++) {
             for (@Parallel int d = 0; d < headDim; d++) {
+                float[] maxes = new float[MERGE_RUN];
+                float[] accs = new float[MERGE_RUN];
+                float[] sums = new float[MERGE_RUN];
                 int len = seqLen.get(bh / qHeads);
                 int splitLen = splitLength(len, splits, splitUnit);
                 int used = Math.min(splits, (len + splitLen - 1) / splitLen);
                 float m = NEG_INF;
-                for (int s = 0; s < used; s++) {
-                    m = KMath.max(m, partialMax.get(bh * splits + s));
+                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        maxes[j] = s0 + j < used ? partialMax.get(bh * splits + s0 + j) : NEG_INF;
+                    }
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        m = KMath.max(m, maxes[j]);
+                    }
                 }
                 float total = 0f;
                 float acc = 0f;
-                for (int s = 0; s < used; s++) {
-                    float w = KMath.exp(partialMax.get(bh * splits + s) - m);
-                    total += partialSum.get(bh * splits + s) * w;
-                    acc += partialAcc.get((bh * splits + s) * headDim + d) * w;
+                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        int part = bh * splits + s0 + j;
+                        boolean in = s0 + j < used;
+                        maxes[j] = in ? partialMax.get(part) : NEG_INF;
+                        sums[j] = in ? partialSum.get(part) : 0f;
+                        accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
+                    }
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        float w = s0 + j < used ? KMath.exp(maxes[j] - m) : 0f;
+                        total += sums[j] * w;
+                        acc += accs[j] * w;
+                    }
                 }
                 out.set(bh * headDim + d, total > 0f ? acc / total : 0f);
             }

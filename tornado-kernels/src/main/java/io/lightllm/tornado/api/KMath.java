@@ -105,6 +105,24 @@ public final class KMath {
         return (Float.floatToFloat16(lo) & 0xffff) | Float.floatToFloat16(hi) << 16;
     }
 
+    /**
+     * Bytes {@code 2 pair} and {@code 2 pair + 1} of {@code word} (pair 0 or 1), as signed int8, as a
+     * pair of halves packed as {@link #packHalf2} packs them; exact, as every int8 is an f16. On CUDA
+     * a byte permute and one f16x2 subtraction (the 0x6400 exponent trick), where converting through
+     * floats took two int-to-float and a pack conversion, quarter-rate instructions, per pair.
+     */
+    public static int int8x2ToHalf2(int word, int pair) {
+        int shift = 16 * pair;
+        return packHalf2((byte) (word >> shift), (byte) (word >> (shift + 8)));
+    }
+
+    /** The products of two pairs of packed halves, each rounded to the nearest half (f16x2 multiply). */
+    public static int mulHalf2(int a, int b) {
+        float lo = Float.float16ToFloat((short) a) * Float.float16ToFloat((short) b); // exact: 11 x 11 significant bits
+        float hi = Float.float16ToFloat((short) (a >>> 16)) * Float.float16ToFloat((short) (b >>> 16));
+        return packHalf2(lo, hi);
+    }
+
     /** Two floats as a pair of bfloat16 in one int, {@code lo} in the low 16 bits (round to nearest even): a bf16 MMA operand. */
     public static int packBf16x2(float lo, float hi) {
         return (floatToBf16(lo) & 0xffff) | floatToBf16(hi) << 16;

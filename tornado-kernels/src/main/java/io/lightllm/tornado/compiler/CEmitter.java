@@ -486,6 +486,8 @@ final class CEmitter {
             case "warpShuffle" -> cl ? "lj_shfl(" + a0 + ", " + args.get(1) + ", lj_xchg)" : "__shfl_sync(0xffffffffu, " + a0 + ", " + args.get(1) + ")";
             case "packHalf2" -> "lj_pack_f16x2(" + all + ")";
             case "packBf16x2" -> "lj_pack_bf16x2(" + all + ")";
+            case "int8x2ToHalf2" -> "lj_i8x2_to_f16x2(" + all + ")";
+            case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
             case "rsqrt" -> "rsqrt" + f + "(" + all + ")";
             case "fmodf", "fmod" -> cl ? "fmod(" + all + ")" : c.intrinsic() + "(" + all + ")";
             case "imax" -> "max(" + all + ")";
@@ -625,6 +627,11 @@ final class CEmitter {
             void lj_copy_async(__local int* dst, __global const uint* src) { vstore4(vload4(0, src), 0, (__local uint*)dst); }
             int lj_pack_f16x2(float lo, float hi) { return (int)((uint)lj_f32_to_f16(lo) | ((uint)lj_f32_to_f16(hi) << 16)); }
             int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
+            int lj_i8x2_to_f16x2(int w, int pair) { int s = 16 * pair; return lj_pack_f16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
+            int lj_mul_f16x2(int a, int b) {
+              return lj_pack_f16x2(lj_f16_to_f32((ushort)a) * lj_f16_to_f32((ushort)b),
+                  lj_f16_to_f32((ushort)((uint)a >> 16)) * lj_f16_to_f32((ushort)((uint)b >> 16)));
+            }
             """;
 
     /**
@@ -697,6 +704,14 @@ final class CEmitter {
             #else
               return (int)((unsigned)lj_f32_to_bf16(lo) | ((unsigned)lj_f32_to_bf16(hi) << 16));
             #endif
+            }
+            // (w ^ 0x80) per byte next to 0x64 is the half 1024 + (b + 128); subtracting 1152 leaves b, exactly
+            __device__ __forceinline__ int lj_i8x2_to_f16x2(int w, int pair) {
+              unsigned x = __byte_perm((unsigned)w ^ 0x80808080u, 0x64646464u, pair ? 0x4342u : 0x4140u);
+              unsigned r; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(0x64806480u)); return (int)r;
+            }
+            __device__ __forceinline__ int lj_mul_f16x2(int a, int b) {
+              unsigned r; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"((unsigned)a), "r"((unsigned)b)); return (int)r;
             }
             """;
 

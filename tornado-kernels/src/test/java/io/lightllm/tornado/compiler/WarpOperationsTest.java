@@ -136,6 +136,17 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef INT8_HALVES = KernelRef.of(WarpOperationsTest.class, "int8Halves");
+
+    /** out[2i], out[2i + 1]: words[i]'s two int8 pairs as halves; products[i]: words[i] times factors[i] as half pairs. */
+    public static void int8Halves(IntArray out, IntArray products, IntArray words, IntArray factors, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            out.set(2 * i, KMath.int8x2ToHalf2(words.get(i), 0));
+            out.set(2 * i + 1, KMath.int8x2ToHalf2(words.get(i), 1));
+            products.set(i, KMath.mulHalf2(words.get(i), factors.get(i)));
+        }
+    }
+
     static final KernelRef WORD_COPY = KernelRef.of(WarpOperationsTest.class, "wordCopy");
 
     /** out = the raw 32-bit words of in, 4, then 2, then 1 at a time. */
@@ -292,6 +303,51 @@ class WarpOperationsTest {
         }
     }
 
+    /**
+     * Every int8 value in both bytes of a pair converts to its half exactly, and f16x2 products round
+     * like the product of the halves as floats (exact in f32) rounded once: random half pairs, with
+     * subnormal results, overflows to infinity and NaN among them.
+     */
+    @Test
+    void int8PairsAndHalfProductsMatchTheJavaDefinitions() {
+        int n = 256 * 256 + 4096;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(17);
+        IntArray words = IntArray.allocate(n), factors = IntArray.allocate(n);
+        for (int i = 0; i < n; i++) {
+            // every (byte 0, byte 1) and (byte 2, byte 3) combination once, then random bits
+            words.set(i, i < 65536 ? (i & 0xffff) | (65535 - i) << 16 : random.nextInt());
+            factors.set(i, random.nextInt());
+        }
+        factors.set(0, KMath.packHalf2(1e-4f, 70000f)); // a subnormal and an infinite product
+        for (Device device : devices()) {
+            DeviceBuffer out = device.allocate(DType.I32, 2L * n), products = device.allocate(DType.I32, n);
+            device.launch(INT8_HALVES, Grid.of(n), out, products, device.upload(words), device.upload(factors), n);
+            IntArray o = (IntArray) device.download(out), p = (IntArray) device.download(products);
+            for (int i = 0; i < n; i++) {
+                int w = words.get(i);
+                assertEquals(KMath.packHalf2((byte) w, (byte) (w >> 8)), o.get(2 * i), device.id() + " int8x2ToHalf2 low of " + Integer.toHexString(w));
+                assertEquals(KMath.packHalf2((byte) (w >> 16), (byte) (w >> 24)), o.get(2 * i + 1), device.id() + " int8x2ToHalf2 high of " + Integer.toHexString(w));
+                int expected = KMath.mulHalf2(w, factors.get(i));
+                boolean bothNaN = isNaNHalf(expected) && isNaNHalf(p.get(i)) && isNaNHalf(expected >>> 16) && isNaNHalf(p.get(i) >>> 16);
+                if (!bothNaN) {
+                    assertEquals(canonicalNaN(expected), canonicalNaN(p.get(i)),
+                            device.id() + " mulHalf2 " + Integer.toHexString(w) + " x " + Integer.toHexString(factors.get(i)));
+                }
+            }
+        }
+    }
+
+    private static boolean isNaNHalf(int h) {
+        return Float.isNaN(Float.float16ToFloat((short) h));
+    }
+
+    /** NaN payloads differ between devices: every NaN half as one pattern. */
+    private static int canonicalNaN(int pair) {
+        int lo = isNaNHalf(pair) ? 0x7e00 : pair & 0xffff;
+        int hi = isNaNHalf(pair >>> 16) ? 0x7e00 : pair >>> 16;
+        return lo | hi << 16;
+    }
+
     @Test
     void theJvmRefusesWhatTheGpuCannotDo() {
         Device jvm = TestDevices.jvm();
@@ -337,5 +393,7 @@ class WarpOperationsTest {
                 new DType[] {DType.F32, DType.F16, null, null}).source(), "vectorCopy");
         assertTrue(copy.contains("ld.global.v4.u32") && copy.contains("st.global.v4"), "PTX lacks 16-byte accesses:\n" + copy);
         CudaCheck.assertCompiles(KernelCompiler.compile(PACK, Dialect.CUDA, null).source(), "packAndExp2");
+        String halves = CudaCheck.assertCompiles(KernelCompiler.compile(INT8_HALVES, Dialect.CUDA, null).source(), "int8Halves");
+        assertTrue(halves.contains("prmt.b32") && halves.contains("sub.rn.f16x2") && halves.contains("mul.rn.f16x2"), "PTX lacks the f16x2 path:\n" + halves);
     }
 }
