@@ -61,6 +61,8 @@ public final class Attention {
     public static final KernelRef DECODE_TC_F16_128 = KernelRef.of(TensorCoreAttention.class, "decodeF16D128");
     public static final KernelRef DECODE_TC_INT8_64 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64");
     public static final KernelRef DECODE_TC_INT8_128 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128");
+    public static final KernelRef DECODE_TC_FP8_64 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64");
+    public static final KernelRef DECODE_TC_FP8_128 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
 
@@ -519,16 +521,16 @@ public final class Attention {
 
     /**
      * Whether attention over {@code kv} runs on tensor cores on this device: where its tuning
-     * {@code attention.tensor_cores} is 1 (CUDA), for f16 and int8 pools and head dimensions the
-     * tensor-core kernels serve; elsewhere, and for f32 and fp8 pools everywhere, the portable
-     * kernels run (the tensor-core kernels have no fp8 staging yet).
+     * {@code attention.tensor_cores} is 1 (CUDA), for f16, int8 and fp8 e4m3 pools and head
+     * dimensions the tensor-core kernels serve; elsewhere, and for f32 pools everywhere, the
+     * portable kernels run.
      */
     public static boolean usesTensorCores(Device device, KvView kv, Heads heads) {
         DType d = kv.keys().dtype();
-        return (d == DType.F16 || d == DType.I8) && tensorCoresServe(device, heads.headDim());
+        return (d == DType.F16 || d == DType.I8 || d == DType.F8_E4M3) && tensorCoresServe(device, heads.headDim());
     }
 
-    /** Whether this device runs attention of this head dimension on tensor cores (over f16 and int8 pools). */
+    /** Whether this device runs attention of this head dimension on tensor cores (over f16, int8 and fp8 pools). */
     public static boolean tensorCoresServe(Device device, int headDim) {
         return Tuning.get(device, "attention.tensor_cores", 0) == 1 && TensorCoreAttention.supportsHeadDim(headDim)
                 && device.supports(Feature.MMA_F16);
@@ -597,8 +599,12 @@ public final class Attention {
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
         long warps = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
-        KernelRef kernel = kv.keys().dtype() == DType.I8 ? (heads.headDim() == 64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128)
-                : (heads.headDim() == 64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128);
+        boolean d64 = heads.headDim() == 64;
+        KernelRef kernel = switch (kv.keys().dtype()) {
+            case I8 -> d64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128;
+            case F8_E4M3 -> d64 ? DECODE_TC_FP8_64 : DECODE_TC_FP8_128;
+            default -> d64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128;
+        };
         device.launch(kernel, Grid.groups(warps, KernelContext.WARP_SIZE),
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
@@ -714,8 +720,9 @@ public final class Attention {
     }
 
     private static void checkTensorCores(KvView kv, Heads heads) {
-        if (kv.keys().dtype() != DType.F16 && kv.keys().dtype() != DType.I8) {
-            throw new IllegalArgumentException("the tensor-core attention kernels read f16 or int8 pools, not " + kv.keys().dtype());
+        DType d = kv.keys().dtype();
+        if (d != DType.F16 && d != DType.I8 && d != DType.F8_E4M3) {
+            throw new IllegalArgumentException("the tensor-core attention kernels read f16, int8 or fp8 e4m3 pools, not " + d);
         }
         if (!TensorCoreAttention.supportsHeadDim(heads.headDim())) {
             throw new IllegalArgumentException("the tensor-core attention kernels serve head dimensions 64 and 128, not " + heads.headDim());

@@ -7,7 +7,7 @@ import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 
 /**
- * Token attention on tensor cores (f16 MMA, f32 accumulators), for KV pools of f16 or int8 codes:
+ * Token attention on tensor cores (f16 MMA, f32 accumulators), for KV pools of f16, or int8 or fp8 e4m3 codes:
  * the kernels {@link Attention}'s launchers pick where the device's tuning asks for them. Both
  * keep a warp's queries in registers as MMA fragments, score 16 keys per MMA step, and keep the
  * softmax online (FlashAttention-2): running row max and sum per query, the output rescaled as the
@@ -64,7 +64,7 @@ public final class TensorCoreAttention {
     // one entry per pool type and head dimension: as constants they keep the other path out of the
     // registers and the int8 staging tiles out of the f16 kernels' local memory
 
-    /** Ints of an int8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
+    /** Ints of an int8 or fp8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
     private static final int RAW_STAGE_INTS = DECODE_STAGES * DECODE_STEP * MAX_DIM / 4;
 
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -73,7 +73,7 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
     }
 
@@ -83,7 +83,7 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] unused = ctx.allocateIntLocalArray(4);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
     }
 
@@ -95,7 +95,7 @@ public final class TensorCoreAttention {
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, false, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
     }
 
@@ -107,7 +107,31 @@ public final class TensorCoreAttention {
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, false, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
+    }
+
+    public static void decodeFp8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
+                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
+    }
+
+    public static void decodeFp8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
+        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
                 alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
     }
 
@@ -123,7 +147,7 @@ public final class TensorCoreAttention {
      * copies filling the tiles two steps ahead while the tensor cores work on the current one.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean int8, int[] kRaw, int[] vRaw,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kRaw, int[] vRaw,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
             int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
@@ -178,22 +202,22 @@ public final class TensorCoreAttention {
             // the newest DECODE_STAGES - 2 groups are done" always means "this step's tiles are in"
             int rawTile = DECODE_STEP * headDim / 4;
             // each step's pool slots are fetched a step before its copies start, so no copy waits on a table load
-            int copies = int8 ? headDim / 16 : headDim / 8; // per row
+            int copies = codes ? headDim / 16 : headDim / 8; // per row
             for (int p = 0; p < DECODE_STAGES - 1; p++) {
                 int kb = start + p * DECODE_STEP;
                 gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
-                if (int8) {
+                if (codes) {
                     gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
                 }
                 if (kb < end) {
-                    loadDecodeStep(ctx, int8, p, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales,
+                    loadDecodeStep(ctx, codes, p, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales,
                             vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
             }
             gatherSlots(slots, reqToToken, tableRow, start + (DECODE_STAGES - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
                     KernelContext.WARP_SIZE);
-            if (int8) {
+            if (codes) {
                 gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
             }
             state[MAX_LO] = NEG_INF;
@@ -205,29 +229,29 @@ public final class TensorCoreAttention {
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
                 int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
                 if (ahead < end) {
-                    loadDecodeStep(ctx, int8, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw,
+                    loadDecodeStep(ctx, codes, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw,
                             kRowScales, vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
                 gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
                 int stage = step % DECODE_STAGES;
-                if (int8) {
+                if (codes) {
                     // this step's codes as f16 in the tiles the matrix loads read: the keys' as they are (each
                     // score takes its key's scale below), the values' times their row's scale
-                    convertRaw(kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, false, kTiles, at, headDim, stride, lane);
-                    convertRaw(vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, true, vTiles, at, headDim, stride, lane);
+                    convertRaw(kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, fp8, false, kTiles, at, headDim, stride, lane);
+                    convertRaw(vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, fp8, true, vTiles, at, headDim, stride, lane);
                     ctx.localBarrier();
                 }
                 scoreKeys(ctx, s, 2, qf, bf, kTiles, at, stride, headDim);
                 for (int i = 0; i < 8; i++) {
                     int row = 8 * (i / 4) + 2 * t + i % 2;
                     int key = kb + row;
-                    float keyScale = int8 ? kRowScales[stage * DECODE_STEP + row] : 1f;
+                    float keyScale = codes ? kRowScales[stage * DECODE_STEP + row] : 1f;
                     s[i] = key < end ? s[i] * keyScale + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
                 }
                 softmaxStep(ctx, s, 8, state, o, headDim);
                 accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
-                if (int8) {
+                if (codes) {
                     // the next step's row scales, read once its slots are in (gathered above), in flight until its copies start
                     gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
                 }
@@ -267,16 +291,16 @@ public final class TensorCoreAttention {
     // ---- prefill -----------------------------------------------------------------------------------
 
     public static void prefillD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
+            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
                 qHeads, kvHeads, maxLen, rowTiles, window, 64);
     }
 
     public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
+            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, int8, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
                 qHeads, kvHeads, maxLen, rowTiles, window, 128);
     }
 
@@ -286,10 +310,10 @@ public final class TensorCoreAttention {
      * KV head is new token r / group (packed row bStart[b] + r / group of q and out, position
      * bPrefix[b] + r / group) and query head kvHead * group + r % group; it attends to keys 0 up
      * to its position, read from the pool through reqToToken (the new tokens' k/v must be there).
-     * With an int8 pool the tiles hold the dequantised values (code times scale) in f16.
+     * With a pool of codes (int8 or fp8) the tiles hold the dequantised values (code times scale) in f16.
      */
     private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean int8, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
+            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window,
             int headDim) {
         int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
@@ -343,13 +367,13 @@ public final class TensorCoreAttention {
             // this one's scores are computed, so no copy waits on a table load
             int chunks = headDim / 8;
             gatherSlots(slots, reqToToken, tableRow, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
-            loadTile(ctx, kTile, 0, kPool, kScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
+            loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
             ctx.copyAsyncCommit();
             for (int step = firstStep; step < steps; step++) {
                 int kb = step * PREFILL_KEYS;
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // K is in; every warp is done with the last step's V
-                loadTile(ctx, vTile, 0, vPool, vScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL,
+                loadTile(ctx, vTile, 0, vPool, vScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL,
                         x);
                 ctx.copyAsyncCommit();
                 gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
@@ -369,7 +393,7 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
-                    loadTile(ctx, kTile, 0, kPool, kScales, int8, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx,
+                    loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx,
                             PREFILL_LOCAL, x);
                 }
                 ctx.copyAsyncCommit();
@@ -395,13 +419,13 @@ public final class TensorCoreAttention {
 
     /**
      * Starts a decode step's copies into stage {@code stage} of the pipeline: K and V rows as f16
-     * tiles, or an int8 pool's raw codes and the row scales gathered for them (converted when the
+     * tiles, or an int8 or fp8 pool's raw codes and the row scales gathered for them (converted when the
      * step comes up).
      */
-    private static void loadDecodeStep(KernelContext ctx, boolean int8, int stage, int[] slots, float[] kSc, float[] vSc, int[] kTiles,
+    private static void loadDecodeStep(KernelContext ctx, boolean codes, int stage, int[] slots, float[] kSc, float[] vSc, int[] kTiles,
             int[] vTiles, int[] kRaw, int[] vRaw, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
-        if (int8) {
+        if (codes) {
             int rawTile = DECODE_STEP * headDim / 4;
             loadRaw(ctx, kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kSc, slots, kvHeads, kvHead, headDim, lane);
             loadRaw(ctx, vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vSc, slots, kvHeads, kvHead, headDim, lane);
@@ -415,7 +439,7 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * The K and V scales of the int8 rows whose first 16 codes this lane copies ({@link #loadRaw}'s
+     * The K and V scales of the int8 or fp8 rows whose first 16 codes this lane copies ({@link #loadRaw}'s
      * rows, slots from {@link #gatherSlots} with {@code headDim / 16} chunks), 0 past the keys: read
      * into registers a step before the copies store them in local memory, so no step waits on them.
      */
@@ -450,10 +474,10 @@ public final class TensorCoreAttention {
      * Fills {@code rows} rows of a tile at {@code tile[at]} with keys {@code kb..} of one KV head, a
      * row per key, 16 bytes a work-item at a time ({@code item} of {@code items} taking part, the
      * rows' slots from {@link #gatherSlots} with {@code headDim / 8} chunks): asynchronous copies of
-     * f16 rows; int8 codes are scaled and packed to f16; rows past the keys are zero (finite, so
+     * f16 rows; int8 or fp8 codes are scaled and packed to f16; rows past the keys are zero (finite, so
      * that a masked key's zero weight stays zero).
      */
-    private static void loadTile(KernelContext ctx, int[] tile, int at, NativeArray pool, FloatArray scales, boolean int8, int[] slots,
+    private static void loadTile(KernelContext ctx, int[] tile, int at, NativeArray pool, FloatArray scales, boolean codes, int[] slots,
             int kvHeads, int kvHead, int rows, int headDim, int stride, int item, int items, float[] x) {
         int chunks = headDim / 8;
         for (int k = 0; k < rows * chunks / items; k++) {
@@ -464,7 +488,7 @@ public final class TensorCoreAttention {
             int slot = slots[k];
             if (slot >= 0) {
                 int src = (slot * kvHeads + kvHead) * headDim + c * 8;
-                if (int8) {
+                if (codes) {
                     pool.getFloats(src, x, 0, 8);
                     float sc = scales.get(slot * kvHeads + kvHead);
                     tile[to] = KMath.packHalf2(x[0] * sc, x[1] * sc);
@@ -484,7 +508,7 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * Starts copying a decode step's 16 rows of int8 codes, raw, into {@code raw[at..]} (16 codes an
+     * Starts copying a decode step's 16 rows of int8 or fp8 codes, raw, into {@code raw[at..]} (16 codes an
      * asynchronous copy, rows of headDim / 4 ints; the rows' slots from {@link #gatherSlots} with
      * {@code headDim / 16} chunks), and puts each row's scale ({@link #gatherScales}) in
      * {@code rowScales[scaleAt..]}; rows past the keys are zero.
@@ -516,15 +540,15 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * Converts a decode step's int8 codes at {@code raw[rawAt..]} to f16 pairs into the tile at
-     * {@code tile[at..]}, each lane 8 codes at a time: exactly ({@link KMath#int8x2ToHalf2}), and
-     * with {@code scaled} times the row's scale from {@code rowScales[scaleAt..]} (one f16x2
-     * multiply a pair). Converting through floats (two int-to-float conversions, two multiplies and
-     * a pack a pair) held the int8 pool to 3-21 % of the copy rate on the H200. Rows past the keys
-     * are zero codes with a zero scale.
+     * Converts a decode step's codes (int8, or fp8 e4m3 with {@code fp8}) at {@code raw[rawAt..]} to
+     * f16 pairs into the tile at {@code tile[at..]}, each lane 8 codes at a time: exactly
+     * ({@link KMath#int8x2ToHalf2}, {@link KMath#e4m3x2ToHalf2}), and with {@code scaled} times the
+     * row's scale from {@code rowScales[scaleAt..]} (one f16x2 multiply a pair). Converting through
+     * floats (two int-to-float conversions, two multiplies and a pack a pair) held the int8 pool to
+     * 3-21 % of the copy rate on the H200. Rows past the keys are zero codes with a zero scale.
      */
-    private static void convertRaw(int[] raw, int rawAt, float[] rowScales, int scaleAt, boolean scaled, int[] tile, int at, int headDim,
-            int stride, int lane) {
+    private static void convertRaw(int[] raw, int rawAt, float[] rowScales, int scaleAt, boolean fp8, boolean scaled, int[] tile, int at,
+            int headDim, int stride, int lane) {
         int chunks = headDim / 8;
         for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
             int r = i / chunks;
@@ -532,19 +556,22 @@ public final class TensorCoreAttention {
             int lo = raw[rawAt + r * (headDim / 4) + 2 * c];
             int hi = raw[rawAt + r * (headDim / 4) + 2 * c + 1];
             int to = at + r * stride + 4 * c;
+            int h0 = fp8 ? KMath.e4m3x2ToHalf2(lo, 0) : KMath.int8x2ToHalf2(lo, 0);
+            int h1 = fp8 ? KMath.e4m3x2ToHalf2(lo, 1) : KMath.int8x2ToHalf2(lo, 1);
+            int h2 = fp8 ? KMath.e4m3x2ToHalf2(hi, 0) : KMath.int8x2ToHalf2(hi, 0);
+            int h3 = fp8 ? KMath.e4m3x2ToHalf2(hi, 1) : KMath.int8x2ToHalf2(hi, 1);
             if (scaled) {
                 float sc = rowScales[scaleAt + r];
                 int sc2 = KMath.packHalf2(sc, sc);
-                tile[to] = KMath.mulHalf2(KMath.int8x2ToHalf2(lo, 0), sc2);
-                tile[to + 1] = KMath.mulHalf2(KMath.int8x2ToHalf2(lo, 1), sc2);
-                tile[to + 2] = KMath.mulHalf2(KMath.int8x2ToHalf2(hi, 0), sc2);
-                tile[to + 3] = KMath.mulHalf2(KMath.int8x2ToHalf2(hi, 1), sc2);
-            } else {
-                tile[to] = KMath.int8x2ToHalf2(lo, 0);
-                tile[to + 1] = KMath.int8x2ToHalf2(lo, 1);
-                tile[to + 2] = KMath.int8x2ToHalf2(hi, 0);
-                tile[to + 3] = KMath.int8x2ToHalf2(hi, 1);
+                h0 = KMath.mulHalf2(h0, sc2);
+                h1 = KMath.mulHalf2(h1, sc2);
+                h2 = KMath.mulHalf2(h2, sc2);
+                h3 = KMath.mulHalf2(h3, sc2);
             }
+            tile[to] = h0;
+            tile[to + 1] = h1;
+            tile[to + 2] = h2;
+            tile[to + 3] = h3;
         }
     }
 

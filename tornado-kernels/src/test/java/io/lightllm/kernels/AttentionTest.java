@@ -156,17 +156,17 @@ class AttentionTest {
     /**
      * Decode attention checked against the naive attention: the portable kernels with {@code local}
      * items a group, or (local 0) the tensor-core kernel, over the fixture's pool or, given
-     * {@code int8}, its int8 codes (the fixture then holds their dequantised values).
+     * {@code codes}, its int8 or fp8 codes (the fixture then holds their dequantised values).
      */
-    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Int8Pool int8, int splitLen, int local, String what) {
+    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Codes codes, int splitLen, int local, String what) {
         int maxSeqLen = 0;
         for (int t : kv.tokens) {
             maxSeqLen = Math.max(maxSeqLen, t);
         }
-        return checkDecode(device, kv, int8, Attention.DecodeSplits.of(maxSeqLen, splitLen), local, what);
+        return checkDecode(device, kv, codes, Attention.DecodeSplits.of(maxSeqLen, splitLen), local, what);
     }
 
-    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Int8Pool int8, Attention.DecodeSplits decodeSplits, int local,
+    private static Checked checkDecode(Device device, KvFixture kv, KvFixture.Codes codes, Attention.DecodeSplits decodeSplits, int local,
             String what) {
         FloatArray q = TensorAssert.random(kv.batch * kv.qHeads * kv.headDim, 1f, 35);
         int maxSeqLen = 0;
@@ -183,8 +183,7 @@ class AttentionTest {
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        Attention.KvView pool = int8 == null ? view(device, kv) : new Attention.KvView(device.upload(int8.keys()), device.upload(int8.values()),
-                device.upload(int8.keyScales()), device.upload(int8.valueScales()));
+        Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
         Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
         if (tensorCores) {
             Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
@@ -225,16 +224,17 @@ class AttentionTest {
     /** Runs prefill (local 0: through the tuned launcher) and compares with the naive attention. */
     private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
             DType pool, boolean alibi, int local, String what) {
-        return checkPrefill(device, prefixes, newTokens, qHeads, kvHeads, headDim, pool, alibi, false, 0, local, what);
+        return checkPrefill(device, prefixes, newTokens, qHeads, kvHeads, headDim, pool, alibi, 0, local, what);
     }
 
     /**
      * Prefill checked against the naive attention: the portable kernel with {@code local} items a
      * group (0: through the tuned launcher), or the tensor-core kernel ({@code local} -1), over a
-     * pool of {@code pool}, or of int8 codes with {@code int8} (an f32 fixture quantised).
+     * pool of {@code pool}: f32 or f16 values, or int8 or fp8 e4m3 codes (an f32 fixture quantised).
      */
     private static Checked checkPrefill(Device device, int[] prefixes, int[] newTokens, int qHeads, int kvHeads, int headDim,
-            DType pool, boolean alibi, boolean int8, int window, int local, String what) {
+            DType pool, boolean alibi, int window, int local, String what) {
+        boolean codes = pool == DType.I8 || pool == DType.F8_E4M3;
         int batch = prefixes.length;
         int[] total = new int[batch], start = new int[batch];
         int rows = 0, maxNew = 0;
@@ -244,11 +244,10 @@ class AttentionTest {
             rows += newTokens[b];
             maxNew = Math.max(maxNew, newTokens[b]);
         }
-        KvFixture kv = new KvFixture(total, qHeads, kvHeads, headDim, int8 ? DType.F32 : pool, alibi, 36);
+        KvFixture kv = new KvFixture(total, qHeads, kvHeads, headDim, codes ? DType.F32 : pool, alibi, 36);
         kv.window = window;
-        KvFixture.Int8Pool codes = int8 ? kv.quantise() : null;
-        Attention.KvView kvView = codes == null ? view(device, kv) : new Attention.KvView(device.upload(codes.keys()),
-                device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales()));
+        KvFixture.Codes quantised = !codes ? null : pool == DType.I8 ? kv.quantise() : kv.quantiseFp8();
+        Attention.KvView kvView = quantised == null ? view(device, kv) : quantised.upload(device);
         boolean tensorCores = local < 0 || (local == 0 && Attention.usesTensorCores(device, kvView, heads(device, kv)));
         FloatArray q = TensorAssert.random(rows * qHeads * headDim, 1f, 37);
         FloatArray expected = FloatArray.allocate(q.getSize());
@@ -303,10 +302,10 @@ class AttentionTest {
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(jvm, any, any, kv, table,
                 Attention.Heads.of(2, 2, 300), new Attention.PrefillBatch(ints, ints, ints, 1, 1, 8)));
         assertEquals("headDim must be 1 to 256, got 300", e.getMessage());
-        // the tensor-core kernels serve f16 and int8 pools of head dimension 64 and 128
+        // the tensor-core kernels serve f16, int8 and fp8 pools of head dimension 64 and 128
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeTensorCores(jvm, any, any, kv, table,
                 Attention.Heads.of(2, 2, 64), new Attention.DecodeBatch(ints, 1, 8), null, new Attention.DecodeSplits(1, 16)));
-        assertEquals("the tensor-core attention kernels read f16 or int8 pools, not F32", e.getMessage());
+        assertEquals("the tensor-core attention kernels read f16, int8 or fp8 e4m3 pools, not F32", e.getMessage());
         DeviceBuffer halves = jvm.allocate(DType.F16, 64);
         e = assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillTensorCores(jvm, any, any,
                 Attention.KvView.of(halves, halves), table, Attention.Heads.of(1, 1, 32), new Attention.PrefillBatch(ints, ints, ints, 1, 1, 8)));
@@ -375,7 +374,7 @@ class AttentionTest {
      * An fp8 e4m3 pool (codes plus one scale per token and head, as KvCache.copyToPoolFp8 writes)
      * gives the attention of the f32 pool holding the dequantised values, with the int8 test's
      * tolerance: on the JVM, every accelerator and the JVM with its Vector API overrides (which widen
-     * fp8 rows by table); the launchers never pick the tensor-core kernels for it.
+     * fp8 rows by table); at head dimension 16 the launchers keep the portable kernels everywhere.
      */
     @Test
     void fp8PoolsMatchTheirDequantisedValues() {
@@ -436,25 +435,23 @@ class AttentionTest {
         assertClose(device.download(pe), device.download(pa), 1e-5f, 1e-4f, "prefill on " + what);
     }
 
-    /** Tensor cores never serve fp8 pools, even where the tuning asks for them: the portable kernels read fp8 codes. */
+    /** Where the tuning asks for tensor cores they serve fp8 pools too (tensorCoreDecodeMatchesNaiveAttention checks them), and a pool of codes needs its scales. */
     @Test
-    void fp8PoolsStayOnThePortableKernels() {
+    void fp8PoolsTakeTensorCoresWhereTuned() {
         DeviceBuffer fp8 = jvm.allocate(DType.F8_E4M3, 64);
+        Attention.KvView view = new Attention.KvView(fp8, fp8, fp8, fp8);
+        assertEquals(false, Attention.usesTensorCores(jvm, view, Attention.Heads.of(2, 2, 64)));
         String key = "lightllm.tuning.jvm.attention.tensor_cores";
         System.setProperty(key, "1");
         try {
-            assertEquals(false, Attention.usesTensorCores(jvm, new Attention.KvView(fp8, fp8, fp8, fp8), Attention.Heads.of(2, 2, 64)));
+            assertEquals(true, Attention.usesTensorCores(jvm, view, Attention.Heads.of(2, 2, 64)));
         } finally {
             System.clearProperty(key);
         }
         DeviceBuffer ints = jvm.allocate(DType.I32, 64);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeTensorCores(jvm, ints, ints,
-                Attention.KvView.of(fp8, fp8), new Attention.TokenTableView(ints, ints, 8), Attention.Heads.of(2, 2, 64),
-                new Attention.DecodeBatch(ints, 1, 8), null, new Attention.DecodeSplits(1, 16)));
-        assertEquals("the tensor-core attention kernels read f16 or int8 pools, not F8_E4M3", e.getMessage());
-        // a pool of codes needs its scales
-        e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, ints, ints, Attention.KvView.of(fp8, fp8),
-                new Attention.TokenTableView(ints, ints, 8), Attention.Heads.of(2, 2, 4), new Attention.DecodeBatch(ints, 1, 8), null));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Attention.launchDecodeAttention(jvm, ints, ints,
+                Attention.KvView.of(fp8, fp8), new Attention.TokenTableView(ints, ints, 8), Attention.Heads.of(2, 2, 4),
+                new Attention.DecodeBatch(ints, 1, 8), null));
         assertEquals("a F8_E4M3 KV pool needs its key and value scales", e.getMessage());
     }
 
@@ -484,7 +481,7 @@ class AttentionTest {
             windowed.window = 20;
             checkDecode(device, windowed, null, 16, 4, "vector decode, window 20");
             checkDecode(device, windowed, null, new Attention.DecodeSplits(8, 16), 4, "vector decode, window 20, 8 splits by length");
-            checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 2, 16, DType.F16, true, false, 20, 4, "vector prefill, window 20");
+            checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 2, 16, DType.F16, true, 20, 4, "vector prefill, window 20");
             KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
             checkDecode(device, kv, kv.quantise(), 32, 4, "vector decode, int8 pool");
         }
@@ -510,13 +507,13 @@ class AttentionTest {
                 KvFixture portable = new KvFixture(new int[] {1, 7, 23, 70}, 4, 2, 16, DType.F16, true, 43);
                 portable.window = window;
                 checkDecode(device, portable, null, 16, 4, what + " portable decode");
-                checkPrefill(device, prefixes, newTokens, 4, 2, 16, DType.F16, true, false, window, 4, what + " portable prefill");
+                checkPrefill(device, prefixes, newTokens, 4, 2, 16, DType.F16, true, window, 4, what + " portable prefill");
                 KvFixture tc = new KvFixture(new int[] {1, 23, 70, 9}, 8, 2, 64, DType.F16, true, 44);
                 tc.window = window;
                 checkDecode(device, tc, null, 16, 0, what + " tensor-core decode, splits of 16");
                 checkDecode(device, tc, null, 96, 0, what + " tensor-core decode, one split");
                 checkDecode(device, tc, null, new Attention.DecodeSplits(32, 16), 0, what + " tensor-core decode, 32 splits by length");
-                checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, true, false, window, -1, what + " tensor-core prefill");
+                checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, true, window, -1, what + " tensor-core prefill");
             }
         }
     }
@@ -529,7 +526,7 @@ class AttentionTest {
     /**
      * Tensor-core decode, on the JVM (the warps emulated) and every accelerator, against the naive
      * attention with the bound of f16 operands: single and several splits, steps cut short by the
-     * split's end, ALiBi, f16 and int8 pools.
+     * split's end, ALiBi, f16, int8 and fp8 pools.
      */
     @Test
     void tensorCoreDecodeMatchesNaiveAttention() {
@@ -545,6 +542,8 @@ class AttentionTest {
                     checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
                     KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
                     checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
+                    KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
+                    checkDecode(device, forFp8, forFp8.quantiseFp8(), 32, 0, what + " fp8");
                 }
             }
         }
@@ -553,7 +552,7 @@ class AttentionTest {
     /**
      * Tensor-core prefill, on the JVM and every accelerator, against the naive causal attention
      * with the bound of f16 operands: a single token, row tiles that cover several tokens of a GQA
-     * group, several key steps, cached prefixes, ALiBi, f16 and int8 pools.
+     * group, several key steps, cached prefixes, ALiBi, f16, int8 and fp8 pools.
      */
     @Test
     void tensorCorePrefillMatchesNaiveAttention() {
@@ -565,10 +564,11 @@ class AttentionTest {
             for (int[] h : TC_HEADS) {
                 for (boolean alibi : new boolean[] {false, true}) {
                     String what = device.id() + " tensor-core prefill heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
-                    checkPrefill(device, prefixes, newTokens, h[0], h[1], h[2], DType.F16, alibi, false, 0, -1, what + " f16");
+                    checkPrefill(device, prefixes, newTokens, h[0], h[1], h[2], DType.F16, alibi, 0, -1, what + " f16");
                 }
             }
-            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F16, false, true, 0, -1, device.id() + " tensor-core prefill int8");
+            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.I8, false, 0, -1, device.id() + " tensor-core prefill int8");
+            checkPrefill(device, prefixes, newTokens, 8, 2, 64, DType.F8_E4M3, false, 0, -1, device.id() + " tensor-core prefill fp8");
         }
     }
 
@@ -584,7 +584,7 @@ class AttentionTest {
             assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(floats, floats), Attention.Heads.of(2, 2, 64)));
             assertEquals(false, Attention.usesTensorCores(jvm, Attention.KvView.of(halves, halves), Attention.Heads.of(2, 2, 16)));
             // and the launcher then runs them: the tuned prefill of a D 64 f16 pool within the tensor-core bound
-            checkPrefill(jvm, new int[] {0}, new int[] {9}, 4, 2, 64, DType.F16, false, false, 0, 0, "tuned launcher on tensor cores");
+            checkPrefill(jvm, new int[] {0}, new int[] {9}, 4, 2, 64, DType.F16, false, 0, 0, "tuned launcher on tensor cores");
         } finally {
             System.clearProperty(key);
         }

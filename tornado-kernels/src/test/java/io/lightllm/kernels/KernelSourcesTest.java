@@ -44,11 +44,14 @@ class KernelSourcesTest {
         }
     }
 
-    /** The portable decode and prefill kernels over an fp8 e4m3 pool (the tensor-core kernels do not take fp8). */
+    /** The portable and the tensor-core decode and prefill kernels over an fp8 e4m3 pool. */
     @Test
     void fp8PoolKernelsCompileToPtx() {
         add(Attention.DECODE_PARTIAL, DType.F8_E4M3);
         add(Attention.PREFILL, DType.F8_E4M3);
+        for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_FP8_64, Attention.DECODE_TC_FP8_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
+            add(k, DType.F8_E4M3);
+        }
         for (KernelSource source : sources) {
             CudaCheck.assertCompiles(source.source(), source.entryName());
         }

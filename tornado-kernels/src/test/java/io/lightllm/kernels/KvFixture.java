@@ -161,8 +161,26 @@ final class KvFixture {
     /** The unit roundoff of f16: 2^-11. */
     static final double HALF_ROUNDOFF = Math.scalb(1.0, -11);
 
+    /** A pool of codes (int8 or fp8) with one scale per (slot, head) row. */
+    interface Codes {
+        NativeArray keys();
+
+        NativeArray values();
+
+        FloatArray keyScales();
+
+        FloatArray valueScales();
+
+        /** The codes and scales on {@code device}, as attention reads them. */
+        default io.lightllm.kernels.Attention.KvView upload(io.lightllm.tornado.runtime.Device device) {
+            return new io.lightllm.kernels.Attention.KvView(device.upload(keys()), device.upload(values()), device.upload(keyScales()),
+                    device.upload(valueScales()));
+        }
+    }
+
     /** Int8 codes of the pool with one scale per (slot, head) row. */
-    record Int8Pool(io.lightllm.tornado.api.ByteArray keys, io.lightllm.tornado.api.ByteArray values, FloatArray keyScales, FloatArray valueScales) {
+    record Int8Pool(io.lightllm.tornado.api.ByteArray keys, io.lightllm.tornado.api.ByteArray values, FloatArray keyScales, FloatArray valueScales)
+            implements Codes {
     }
 
     /**
@@ -181,7 +199,7 @@ final class KvFixture {
 
     /** Fp8 e4m3 codes of the pool with one scale per (slot, head) row. */
     record Fp8Pool(io.lightllm.tornado.api.Float8Array keys, io.lightllm.tornado.api.Float8Array values, FloatArray keyScales,
-            FloatArray valueScales) {
+            FloatArray valueScales) implements Codes {
     }
 
     /**

@@ -116,6 +116,17 @@ public final class KMath {
         return packHalf2((byte) (word >> shift), (byte) (word >> (shift + 8)));
     }
 
+    /**
+     * Bytes {@code 2 pair} and {@code 2 pair + 1} of {@code word}, fp8 e4m3 codes, as a pair of
+     * packed halves, exactly (every e4m3 value but NaN is an f16; the NaN codes 0x7f and 0xff are
+     * not decoded as NaN on CUDA). On CUDA a byte permute, two logic ops and one f16x2 multiply:
+     * the code's exponent and mantissa bits placed in a half's, then moved from bias 7 to 15.
+     */
+    public static int e4m3x2ToHalf2(int word, int pair) {
+        int shift = 16 * pair;
+        return packHalf2(e4m3ToFloat((byte) (word >> shift)), e4m3ToFloat((byte) (word >> (shift + 8))));
+    }
+
     /** The products of two pairs of packed halves, each rounded to the nearest half (f16x2 multiply). */
     public static int mulHalf2(int a, int b) {
         float lo = Float.float16ToFloat((short) a) * Float.float16ToFloat((short) b); // exact: 11 x 11 significant bits

@@ -487,6 +487,7 @@ final class CEmitter {
             case "packHalf2" -> "lj_pack_f16x2(" + all + ")";
             case "packBf16x2" -> "lj_pack_bf16x2(" + all + ")";
             case "int8x2ToHalf2" -> "lj_i8x2_to_f16x2(" + all + ")";
+            case "e4m3x2ToHalf2" -> "lj_e4m3x2_to_f16x2(" + all + ")";
             case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
             case "rsqrt" -> "rsqrt" + f + "(" + all + ")";
             case "fmodf", "fmod" -> cl ? "fmod(" + all + ")" : c.intrinsic() + "(" + all + ")";
@@ -628,6 +629,9 @@ final class CEmitter {
             int lj_pack_f16x2(float lo, float hi) { return (int)((uint)lj_f32_to_f16(lo) | ((uint)lj_f32_to_f16(hi) << 16)); }
             int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
             int lj_i8x2_to_f16x2(int w, int pair) { int s = 16 * pair; return lj_pack_f16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
+            int lj_e4m3x2_to_f16x2(int w, int pair) {
+              int s = 16 * pair; return lj_pack_f16x2(lj_e4m3_to_f32((uchar)(w >> s)), lj_e4m3_to_f32((uchar)(w >> (s + 8))));
+            }
             int lj_mul_f16x2(int a, int b) {
               return lj_pack_f16x2(lj_f16_to_f32((ushort)a) * lj_f16_to_f32((ushort)b),
                   lj_f16_to_f32((ushort)((uint)a >> 16)) * lj_f16_to_f32((ushort)((uint)b >> 16)));
@@ -709,6 +713,12 @@ final class CEmitter {
             __device__ __forceinline__ int lj_i8x2_to_f16x2(int w, int pair) {
               unsigned x = __byte_perm((unsigned)w ^ 0x80808080u, 0x64646464u, pair ? 0x4342u : 0x4140u);
               unsigned r; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(0x64806480u)); return (int)r;
+            }
+            // an e4m3 code's 7 exponent and mantissa bits at a half's bits 7-13 (sign at 15) are its value / 256
+            __device__ __forceinline__ int lj_e4m3x2_to_f16x2(int w, int pair) {
+              unsigned y = __byte_perm((unsigned)w, 0u, pair ? 0x3424u : 0x1404u);
+              unsigned h = (y & 0x80008000u) | ((y & 0x7f007f00u) >> 1);
+              unsigned r; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(h), "r"(0x5c005c00u)); return (int)r;
             }
             __device__ __forceinline__ int lj_mul_f16x2(int a, int b) {
               unsigned r; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"((unsigned)a), "r"((unsigned)b)); return (int)r;

@@ -836,7 +836,7 @@ final class Translator {
             if (c.type() == Type.DOUBLE) {
                 useDouble();
             }
-            if (c.intrinsic().startsWith("pack") || c.intrinsic().equals("int8x2ToHalf2") || c.intrinsic().equals("mulHalf2")) {
+            if (c.intrinsic().startsWith("pack") || c.intrinsic().endsWith("ToHalf2") || c.intrinsic().equals("mulHalf2")) {
                 usesWarpModel = true;
             }
             stack.push(c);

@@ -138,11 +138,13 @@ class WarpOperationsTest {
 
     static final KernelRef INT8_HALVES = KernelRef.of(WarpOperationsTest.class, "int8Halves");
 
-    /** out[2i], out[2i + 1]: words[i]'s two int8 pairs as halves; products[i]: words[i] times factors[i] as half pairs. */
-    public static void int8Halves(IntArray out, IntArray products, IntArray words, IntArray factors, int n) {
+    /** out[2i], out[2i + 1]: words[i]'s two int8 pairs as halves (fp8: as e4m3 pairs); products[i]: words[i] times factors[i] as half pairs. */
+    public static void int8Halves(IntArray out, IntArray fp8, IntArray products, IntArray words, IntArray factors, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             out.set(2 * i, KMath.int8x2ToHalf2(words.get(i), 0));
             out.set(2 * i + 1, KMath.int8x2ToHalf2(words.get(i), 1));
+            fp8.set(2 * i, KMath.e4m3x2ToHalf2(words.get(i), 0));
+            fp8.set(2 * i + 1, KMath.e4m3x2ToHalf2(words.get(i), 1));
             products.set(i, KMath.mulHalf2(words.get(i), factors.get(i)));
         }
     }
@@ -304,7 +306,8 @@ class WarpOperationsTest {
     }
 
     /**
-     * Every int8 value in both bytes of a pair converts to its half exactly, and f16x2 products round
+     * Every int8 value in both bytes of a pair converts to its half exactly, and so does every e4m3 code
+     * but the NaNs (subnormals, ±448 and both zeros among them), and f16x2 products round
      * like the product of the halves as floats (exact in f32) rounded once: random half pairs, with
      * subnormal results, overflows to infinity and NaN among them.
      */
@@ -320,11 +323,20 @@ class WarpOperationsTest {
         }
         factors.set(0, KMath.packHalf2(1e-4f, 70000f)); // a subnormal and an infinite product
         for (Device device : devices()) {
-            DeviceBuffer out = device.allocate(DType.I32, 2L * n), products = device.allocate(DType.I32, n);
-            device.launch(INT8_HALVES, Grid.of(n), out, products, device.upload(words), device.upload(factors), n);
-            IntArray o = (IntArray) device.download(out), p = (IntArray) device.download(products);
+            DeviceBuffer out = device.allocate(DType.I32, 2L * n), fp8 = device.allocate(DType.I32, 2L * n), products = device.allocate(DType.I32, n);
+            device.launch(INT8_HALVES, Grid.of(n), out, fp8, products, device.upload(words), device.upload(factors), n);
+            IntArray o = (IntArray) device.download(out), f = (IntArray) device.download(fp8), p = (IntArray) device.download(products);
             for (int i = 0; i < n; i++) {
                 int w = words.get(i);
+                for (int pair = 0; pair < 2; pair++) {
+                    for (int half = 0; half < 2; half++) {
+                        byte code = (byte) (w >> (16 * pair + 8 * half));
+                        if ((code & 0x7f) != 0x7f) { // NaN codes are left undefined
+                            assertEquals(KMath.floatToF16(KMath.e4m3ToFloat(code)), (short) (f.get(2 * i + pair) >>> (16 * half)),
+                                    device.id() + " e4m3x2ToHalf2 of code " + Integer.toHexString(code & 0xff));
+                        }
+                    }
+                }
                 assertEquals(KMath.packHalf2((byte) w, (byte) (w >> 8)), o.get(2 * i), device.id() + " int8x2ToHalf2 low of " + Integer.toHexString(w));
                 assertEquals(KMath.packHalf2((byte) (w >> 16), (byte) (w >> 24)), o.get(2 * i + 1), device.id() + " int8x2ToHalf2 high of " + Integer.toHexString(w));
                 int expected = KMath.mulHalf2(w, factors.get(i));
