@@ -2,7 +2,7 @@
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
 # writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | bench | static | gemv | attn | quant | kv | moe | vision | overlap | soak | serve |
-# checkpoint | serve8b | prefix | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
+# checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
 cd "$(dirname "$0")/../.gpu" 2>/dev/null || cd .gpu
@@ -41,7 +41,8 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
-        --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
+        --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
+        --select-class io.lightllm.kernels.BatchInvarianceTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
@@ -93,22 +94,24 @@ for s in $stages; do
         wait $long; grep -iE "ttft|throughput" "$out/chunked-$chunk-long.log"
         kill $server; wait $server 2>/dev/null
       done ;;
-    prefix)
+    prefix|prefix-invariant)
       # the prefix cache's target (issue 15): the 8B-shaped checkpoint of the checkpoint stage ($CKPT),
-      # 2,000-token shared system prompts and 100-token questions, median TTFT with the cache and without
+      # 2,000-token shared system prompts and 100-token questions, median TTFT with the cache and without;
+      # prefix-invariant: the same with --batch-invariant, where the outputs must not differ at all
+      inv=$([ $s = prefix-invariant ] && echo --batch-invariant); tag=$([ $s = prefix-invariant ] && echo prefix-inv || echo prefix)
       for mode in cache nocache; do
         flag=$([ $mode = nocache ] && echo --disable-prefix-cache)
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main serve --model "${CKPT:=/tmp/llama8b-32k}" --device cuda:0 --port 18081 \
-          $flag > "$out/serve-$mode.log" 2>&1 &
+          $flag $inv > "$out/serve-$tag-$mode.log" 2>&1 &
         server=$!
         for i in $(seq 1 600); do sleep 1; curl -sf localhost:18081/health >/dev/null && break; done
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18081 --num-prompts ${PREFIX_PROMPTS:-200} --request-rate 8 \
           --dataset shared-prefix --prefix-len 2000 --num-prefixes 4 --input-len 100 --output-len 64 --seed 0 \
-          --out "$out/prefix-$mode.json" 2>&1 | tee "$out/prefix-$mode.log" | grep -vE "^WARN"
+          --out "$out/$tag-$mode.json" 2>&1 | tee "$out/$tag-$mode.log" | grep -vE "^WARN"
         kill $server; wait $server 2>/dev/null
       done
       # the target asks for the same output tokens with and without the cache
-      python3 ../bench/serve/same_outputs.py "$out/prefix-cache.json" "$out/prefix-nocache.json" | tee "$out/prefix-same.log" | head -5 ;;
+      python3 ../bench/serve/same_outputs.py "$out/$tag-cache.json" "$out/$tag-nocache.json" | tee "$out/$tag-same.log" | head -5 ;;
     static)
       for b in 1 64 256; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \

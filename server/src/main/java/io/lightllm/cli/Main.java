@@ -34,6 +34,8 @@ public final class Main {
               --kv-dtype auto|f32|f16|i8|fp8
                                        KV pool type; i8 and fp8 (e4m3) hold codes and an f32 scale per token and
                                        head; auto: what the device's attention runs best over (default auto)
+              --batch-invariant        kernels whose results do not depend on the batch: a prompt gives the same
+                                       tokens alone, batched, or after a cached prefix (slower; docs/engine.md)
             """;
 
     private static final Map<String, Command> COMMANDS = new TreeMap<>(Map.of(

@@ -18,7 +18,7 @@ import java.util.List;
  * a .gguf file), {@code --device D}, {@code --quant none|int8|int4}, {@code --load-format auto|dummy}
  * (dummy: {@code --model} names a preset or config.json and weights are random, {@code --dtype}),
  * {@code --tp N} (tensor parallelism over N ranks: {@code --device jvm} gives N JVM devices, a
- * comma list names one device per rank; see docs/tensor-parallel.md).
+ * comma list names one device per rank; see docs/tensor-parallel.md), {@code --batch-invariant}.
  *
  * @param devices one per rank; {@code device} is rank 0's, where logits and the request table live
  */
@@ -26,6 +26,7 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
 
     static ModelOptions read(Flags f) {
         String model = f.required("model");
+        batchInvariance(f);
         List<Device> devices = RankDevices.resolve(deviceId(f), tp(f));
         Models.Quantization quant = quantization(f);
         boolean dummy = switch (f.string("load-format", "auto")) {
@@ -51,6 +52,16 @@ record ModelOptions(String model, Device device, List<Device> devices, Models.Qu
         }
         String explicit = f.string("device", null);
         return explicit != null ? explicit : Devices.defaultId(); // an explicit --device wins, even over a wrong property
+    }
+
+    /**
+     * {@code --batch-invariant}: kernels whose results do not depend on the batch. The kernel launchers read it
+     * ({@link io.lightllm.kernels.BatchInvariance}), so it is set before anything launches.
+     */
+    static void batchInvariance(Flags f) {
+        if (f.bool("batch-invariant")) {
+            System.setProperty(io.lightllm.kernels.BatchInvariance.PROPERTY, "true");
+        }
     }
 
     /** {@code --tp N}: ranks of tensor parallelism (1: one device). */

@@ -62,6 +62,7 @@ final class ServeCommand implements Main.Command {
 
     static ServeOptions options(Flags f) {
         Path model = Path.of(f.required("model"));
+        ModelOptions.batchInvariance(f);
         String device = ModelOptions.deviceId(f);
         String name = f.string("served-model-name", null);
         // without --max-total-token-num the pool is sized from memory after loading (--mem-fraction)

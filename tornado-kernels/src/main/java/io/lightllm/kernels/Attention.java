@@ -473,7 +473,8 @@ public final class Attention {
          * to whole tensor-core steps of 16), at most {@link #MAX_SPLITS}; and where the backend tunes
          * {@code attention.decode_units} (the warps that keep the device busy), only as many splits as
          * bring the launch's (request, KV head) units up to that many: a large batch fills the device
-         * unsplit and skips the merge, a small one is spread wide.
+         * unsplit and skips the merge, a small one is spread wide. Under {@link BatchInvariance}
+         * always {@link #MAX_SPLITS}, so that no request's splits depend on the others'.
          */
         public static DecodeSplits choose(Device device, int requests, Heads heads, int maxSeqLen) {
             Shapes.positive(maxSeqLen, "maxSeqLen");
@@ -481,6 +482,10 @@ public final class Attention {
             Shapes.positive(tuned, "tuning attention.split_len");
             int step = TensorCoreAttention.DECODE_STEP;
             int min = (tuned + step - 1) / step * step;
+            if (BatchInvariance.enabled()) {
+                // every launch MAX_SPLITS wide: a request's split length then follows its own length only
+                return new DecodeSplits(MAX_SPLITS, min);
+            }
             int most = Math.min(MAX_SPLITS, (maxSeqLen + min - 1) / min);
             int target = Tuning.get(device, "attention.decode_units", 0);
             if (target <= 0) {
@@ -569,7 +574,7 @@ public final class Attention {
         DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
         DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, n);
         DeviceBuffer dummy = q; // stands in for absent optional buffers
-        device.launch(DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
+        launchPinned(device, DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
                 kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null,
                 heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), n, splits.splitUnit(),
@@ -619,6 +624,19 @@ public final class Attention {
     private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, DecodeSplits splits) {
         device.launch(DECODE_MERGE, Grid.of((long) batch.requests() * heads.qHeads(), heads.headDim()), out, s.acc(), s.max(), s.sum(),
                 batch.seqLens(), batch.requests(), heads.qHeads(), heads.headDim(), splits.splits(), splits.splitUnit());
+    }
+
+    /**
+     * Launches a portable attention kernel: through the device's override where it has one (the
+     * JVM's Vector API attention), but as written under {@link BatchInvariance}, whose blocking
+     * does not follow the batch.
+     */
+    private static void launchPinned(Device device, KernelRef kernel, Grid grid, Object... args) {
+        if (BatchInvariance.enabled()) {
+            device.launchPortable(kernel, grid, args);
+        } else {
+            device.launch(kernel, grid, args);
+        }
     }
 
     /** Checks a decode launch's buffers and shapes. */
@@ -674,7 +692,7 @@ public final class Attention {
         checkPrefill(out, q, kv, table, heads, batch);
         int qBlocks = (batch.maxNewTokens() + BLOCK_Q - 1) / BLOCK_Q;
         DeviceBuffer dummy = q;
-        device.launch(PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
+        launchPinned(device, PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(), table.requestRows(),
                 batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopesOr(dummy),
                 heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks,

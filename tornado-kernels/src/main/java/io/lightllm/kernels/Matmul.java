@@ -318,7 +318,7 @@ public final class Matmul {
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ (f32, f16 or bf16) + bias[n] (f32, or null for none).
      * Decode-sized {@code m} (up to the tuning value {@code matmul.gemv_max_m}) runs the GEMV
-     * kernel, larger {@code m} the tiled one.
+     * kernel, larger {@code m} the tiled one; with {@link BatchInvariance} one kernel runs every m.
      */
     public static void launchMatmul(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias,
             int m, int n, int k) {
@@ -328,7 +328,15 @@ public final class Matmul {
         }
         checkShapes(out, a, w, bias, m, n, k);
         DeviceBuffer b = bias == null ? out : bias;
-        if (useGemv(device, m)) {
+        if (BatchInvariance.enabled()) {
+            // one kernel for every m, past any override, without split-k: each row summed over k in one order
+            if (usesTensorCores(device, w, k)) {
+                device.launchPortable(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, tensorCoreGrid(m, n, 1), out, a, w, b,
+                        bias != null, m, n, k, a.dtype() == DType.F32, 1);
+            } else {
+                device.launchPortable(MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m, n, k);
+            }
+        } else if (useGemv(device, m)) {
             device.launch(MATMUL_GEMV, gemvGrid(device, m, n), out, a, w, b, bias != null, m, n, k, gemvColumns(device, m));
         } else if (usesTensorCores(device, w, k)) {
             launchTensorCores(device, out, a, w, bias, m, n, k);
@@ -375,9 +383,17 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
-        if (useGemv(device, m)) {
+        boolean tensorCores = Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16);
+        if (BatchInvariance.enabled()) {
+            if (tensorCores) {
+                device.launchPortable(MATMUL_TC_INT8, tensorCoreGrid(m, n, 1), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32, 1);
+            } else {
+                device.launchPortable(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b,
+                        bias != null, m, n, k);
+            }
+        } else if (useGemv(device, m)) {
             device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
-        } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
+        } else if (tensorCores) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32,
                     splits);

@@ -177,7 +177,10 @@ public final class QuantMatmul {
             Shapes.atLeast(bias, n, "matmul bias");
         }
         DeviceBuffer b = bias == null ? out : bias;
-        if (Matmul.useGemv(device, m)) {
+        if (BatchInvariance.enabled()) {
+            device.launchPortable(TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null,
+                    m, n, k);
+        } else if (Matmul.useGemv(device, m)) {
             device.launch(GEMV, Matmul.gemvGrid(device, m, n), out, a, w, format.code(), b, bias != null, m, n, k, Matmul.gemvColumns(device, m));
         } else {
             device.launch(TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);

@@ -40,15 +40,15 @@ class AttentionTest {
 
     private final Device jvm = TestDevices.jvm();
 
-    private static Attention.KvView view(Device device, KvFixture kv) {
+    static Attention.KvView view(Device device, KvFixture kv) {
         return Attention.KvView.of(device.upload(kv.kPool), device.upload(kv.vPool));
     }
 
-    private static Attention.TokenTableView table(Device device, KvFixture kv) {
+    static Attention.TokenTableView table(Device device, KvFixture kv) {
         return new Attention.TokenTableView(device.upload(kv.reqToToken), device.upload(kv.reqRows), kv.maxLen);
     }
 
-    private static Attention.Heads heads(Device device, KvFixture kv) {
+    static Attention.Heads heads(Device device, KvFixture kv) {
         Attention.Heads h = new Attention.Heads(kv.qHeads, kv.kvHeads, kv.headDim, kv.scale, null, kv.window);
         return kv.slopes == null ? h : h.withAlibi(device.upload(kv.slopes));
     }
