@@ -42,7 +42,7 @@ for s in $stages; do
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
-        --select-class io.lightllm.kernels.BatchInvarianceTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
+        --select-class io.lightllm.kernels.BatchInvarianceTest --select-class io.lightllm.kernels.DequantizedGemmTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;

@@ -377,14 +377,20 @@ public final class Matmul {
                 splits);
     }
 
-    /** out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}. */
+    /**
+     * out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}.
+     * The GEMV for decode-sized m; larger m the vendor GEMM over dequantised rows where the device tunes
+     * it ({@link DequantizedGemm}), else the tensor-core or tiled int8 kernel.
+     */
     public static void launchMatmulInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales,
             DeviceBuffer bias, int m, int n, int k) {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
         boolean tensorCores = Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16);
-        if (BatchInvariance.enabled()) {
+        if (DequantizedGemm.applies(device, m, k)) {
+            DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
+        } else if (BatchInvariance.enabled()) {
             if (tensorCores) {
                 device.launchPortable(MATMUL_TC_INT8, tensorCoreGrid(m, n, 1), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32, 1);
             } else {

@@ -158,7 +158,8 @@ public final class QuantMatmul {
 
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m the tiled one.
+     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m the vendor
+     * GEMM over dequantised rows where the device tunes it ({@link DequantizedGemm}), else the tiled one.
      */
     public static void launch(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {
@@ -177,7 +178,9 @@ public final class QuantMatmul {
             Shapes.atLeast(bias, n, "matmul bias");
         }
         DeviceBuffer b = bias == null ? out : bias;
-        if (BatchInvariance.enabled()) {
+        if (DequantizedGemm.applies(device, m, k)) {
+            DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
+        } else if (BatchInvariance.enabled()) {
             device.launchPortable(TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null,
                     m, n, k);
         } else if (Matmul.useGemv(device, m)) {

@@ -33,6 +33,8 @@ class KernelSourcesTest {
             add(Attention.PREFILL, pool);
         }
         add(Attention.DECODE_MERGE, null);
+        add(DequantizedGemm.INT8_ROWS, DType.BF16);
+        add(DequantizedGemm.BLOCKS, DType.BF16);
         for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_F16_64, Attention.DECODE_TC_F16_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
             add(k, DType.F16);
         }

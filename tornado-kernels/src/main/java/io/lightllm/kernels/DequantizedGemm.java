@@ -1,0 +1,107 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Quantised weights (int8 rows, int4 and GGUF blocks) times many rows through the device's vendor
+ * GEMM: the matrix is dequantised to bf16 into a scratch buffer, then multiplied as a bf16 weight
+ * (cuBLAS on CUDA). vLLM's AWQ layer does the same from 256 tokens on: at prefill sizes the GEMM is
+ * compute-bound and the extra pass over the weights costs little, where the tensor-core int8 GEMM
+ * prefilled at 18 % and the scalar int4 kernel at a few % of bf16's speed on the H200. Used where the
+ * tuning {@code matmul.dequant_min_m} (0: never) is at most m and the device overrides the bf16
+ * matmul (a vendor GEMM), never under {@link BatchInvariance}. Each weight is rounded to bf16 once
+ * (relative 2^-9, below int8's and int4's own steps).
+ */
+public final class DequantizedGemm {
+    public static final KernelRef INT8_ROWS = KernelRef.of(DequantizedGemm.class, "int8Rows");
+    public static final KernelRef BLOCKS = KernelRef.of(DequantizedGemm.class, "blocks");
+
+    /** The scratch matrix of each device; replaced ones stay allocated, as a captured graph may still point at them. */
+    private static final Map<Device, DeviceBuffer> SCRATCH = new ConcurrentHashMap<>();
+    private static final List<DeviceBuffer> RETIRED = new ArrayList<>();
+
+    private DequantizedGemm() {
+    }
+
+    /** out[r, c] = w[r, c] * scales[r] (int8 rows of k codes, k a multiple of 8), rounded to out's type; 8 elements a work-item. */
+    public static void int8Rows(NativeArray out, ByteArray w, FloatArray scales, int n, int k) {
+        float[] x = new float[8];
+        for (@Parallel int run = 0; run < n * (k / 8); run++) {
+            int i = 8 * run;
+            float s = scales.get(i / k);
+            w.getFloats(i, x, 0, 8);
+            for (int j = 0; j < 8; j++) {
+                x[j] = x[j] * s;
+            }
+            out.setFloats(i, x, 0, 8);
+        }
+    }
+
+    /**
+     * out[r, c] = element c of w's row r of {@code format} blocks ({@link QuantBlocks}), rounded to out's
+     * type; a run of {@link QuantBlocks#UNIT} elements a work-item, its scale and offset decoded once.
+     */
+    public static void blocks(NativeArray out, ByteArray w, int format, int n, int k) {
+        for (@Parallel int unit = 0; unit < n * (k / QuantBlocks.UNIT); unit++) {
+            int units = k / QuantBlocks.UNIT;
+            int row = unit / units;
+            int c0 = (unit % units) * QuantBlocks.UNIT;
+            int size = QuantBlocks.blockSize(format);
+            int bytes = QuantBlocks.blockBytes(format);
+            int at = row * QuantBlocks.rowBlocks(format, k) * bytes + c0 / size * bytes;
+            int j0 = c0 % size;
+            float s = QuantBlocks.scale(w, format, at, j0);
+            float o = QuantBlocks.offset(w, format, at, j0);
+            for (int j = 0; j < QuantBlocks.UNIT; j++) {
+                out.setFloat(row * k + c0 + j, s * QuantBlocks.code(w, format, at, j0 + j) - o);
+            }
+        }
+    }
+
+    /** Whether a matmul of m rows over quantised weights of k columns goes this way on {@code device}. */
+    public static boolean applies(Device device, int m, int k) {
+        int min = Tuning.get(device, "matmul.dequant_min_m", 0);
+        return min > 0 && m >= min && k % QuantBlocks.UNIT == 0 && !BatchInvariance.enabled() && device.hasOverride(Matmul.MATMUL_TILED);
+    }
+
+    /** out[m, n] = a · (w (int8) * scales)ᵀ + bias: the rows dequantised, then the vendor GEMM. */
+    public static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales, DeviceBuffer bias,
+            int m, int n, int k) {
+        DeviceBuffer weights = scratch(device, (long) n * k);
+        device.launch(INT8_ROWS, Grid.of((long) n * (k / 8)), weights, w, scales, n, k);
+        Matmul.launchMatmul(device, out, a, weights, bias, m, n, k);
+    }
+
+    /** out[m, n] = a · wᵀ + bias, w rows of {@code format} blocks: dequantised, then the vendor GEMM. */
+    public static void launchBlocks(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
+            int m, int n, int k) {
+        DeviceBuffer weights = scratch(device, (long) n * k);
+        device.launch(BLOCKS, Grid.of((long) n * (k / QuantBlocks.UNIT)), weights, w, format.code(), n, k);
+        Matmul.launchMatmul(device, out, a, weights, bias, m, n, k);
+    }
+
+    private static synchronized DeviceBuffer scratch(Device device, long elements) {
+        DeviceBuffer s = SCRATCH.get(device);
+        if (s == null || s.elements() < elements) {
+            if (s != null) {
+                RETIRED.add(s);
+            }
+            s = device.allocate(DType.BF16, elements);
+            SCRATCH.put(device, s);
+        }
+        return s;
+    }
+}
