@@ -165,6 +165,49 @@ class MatmulTest {
     }
 
     /**
+     * Through the launcher with the backend's overrides (cuBLAS on CUDA, which narrows the activations
+     * once for GEMMs of the same input back to back): two weights times one input, then the input
+     * changed by a kernel and multiplied again, each against the product of the input as the kernel
+     * reads it (rounded to bf16 by a vendor GEMM).
+     */
+    @Test
+    void backToBackMatmulsOfOneInputSeeItsLatestValues() {
+        int m = 40, n = 48, k = 64;
+        for (String id : TestDevices.accelerators()) {
+            Device device = Devices.get(id);
+            KernelLibrary.installOverrides(device);
+            FloatArray a = TensorAssert.random(m * k, 1f, 94);
+            DeviceBuffer input = device.upload(a);
+            NativeArray w1 = weights(DType.BF16, n * k, 95), w2 = weights(DType.BF16, n * k, 96);
+            DeviceBuffer d1 = device.upload(w1), d2 = device.upload(w2);
+            DeviceBuffer out1 = device.allocate(DType.F32, m * n), out2 = device.allocate(DType.F32, m * n), out3 = device.allocate(DType.F32, m * n);
+            Matmul.launchMatmul(device, out1, input, d1, null, m, n, k);
+            Matmul.launchMatmul(device, out2, input, d2, null, m, n, k);
+            Elementwise.launchScale(device, input, m * k, 2f);
+            Matmul.launchMatmul(device, out3, input, d2, null, m, n, k);
+            // a vendor GEMM (the override) rounds the activations to the weights' bf16; the portable kernels keep f32
+            boolean vendor = device.hasOverride(Matmul.MATMUL_TILED);
+            FloatArray rounded = FloatArray.allocate(m * k), doubled = FloatArray.allocate(m * k);
+            for (int i = 0; i < m * k; i++) {
+                rounded.set(i, vendor ? KMathBf16.round(a.get(i)) : a.get(i));
+                doubled.set(i, vendor ? KMathBf16.round(2f * a.get(i)) : 2f * a.get(i));
+            }
+            int i = 0;
+            for (Object[] c : new Object[][] {{out1, rounded, w1}, {out2, rounded, w2}, {out3, doubled, w2}}) {
+                MatmulReference ref = MatmulReference.of((FloatArray) c[1], (NativeArray) c[2], null, null, m, n, k);
+                assertClose(ref.expected(), device.download((DeviceBuffer) c[0]), 2 * ref.errorBound(), 0f, id + " product " + ++i);
+            }
+        }
+    }
+
+    /** bf16 rounding of a float (the vendor GEMM's activations). */
+    private static final class KMathBf16 {
+        static float round(float x) {
+            return io.lightllm.tornado.api.KMath.bf16ToFloat(io.lightllm.tornado.api.KMath.floatToBf16(x));
+        }
+    }
+
+    /**
      * The tensor-core matmul over int8 weights, on the JVM and every accelerator: the codes are exact
      * in bf16 and each column's scale multiplies its sum, so the reference is the product of the
      * bf16-rounded activations and the dequantised weights, within the tensor-core bound above.

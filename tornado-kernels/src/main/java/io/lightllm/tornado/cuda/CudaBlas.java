@@ -72,6 +72,11 @@ public final class CudaBlas {
         final MemorySegment alpha = arena.allocateFrom(JAVA_FLOAT, 1f);
         final MemorySegment beta = arena.allocateFrom(JAVA_FLOAT, 0f);
         CudaBuffer castScratch;
+        /** What the scratch holds: the narrowed copy of this buffer's first {@code narrowedElements}, or nothing. */
+        DeviceBuffer narrowedFrom;
+        long narrowedElements;
+        /** The device's stream-operation count when the last GEMM was queued. */
+        long opsAfterLastGemm = -1;
         /** Replaced scratch buffers stay allocated: a captured graph may still point at them. */
         final List<CudaBuffer> retired = new ArrayList<>();
 
@@ -131,8 +136,18 @@ public final class CudaBlas {
             DType type = w.dtype();
             DeviceBuffer left = a;
             if (a.dtype() != type) {
+                // q, k and v (gate and up) multiply the same activations back to back: where nothing but this GEMM was
+                // queued since the last one, which narrowed this very buffer, its copy in the scratch is still good
+                boolean reuse = state.narrowedFrom == a && state.narrowedElements == (long) m * k && state.castScratch.dtype() == type
+                        && device.streamOps() == state.opsAfterLastGemm + 1;
                 left = state.scratch(type, (long) m * k);
-                device.launch(CastKernels.NARROW_FROM_F32, CastKernels.runs((long) m * k), left, a, m * k);
+                if (!reuse) {
+                    device.launch(CastKernels.NARROW_FROM_F32, CastKernels.runs((long) m * k), left, a, m * k);
+                    state.narrowedFrom = a;
+                    state.narrowedElements = (long) m * k;
+                }
+            } else {
+                state.narrowedFrom = null;
             }
             MemorySegment wPtr = MemorySegment.ofAddress(((CudaBuffer) w).devicePointer());
             MemorySegment aPtr = MemorySegment.ofAddress(((CudaBuffer) left).devicePointer());
@@ -150,6 +165,10 @@ public final class CudaBlas {
                 check(status, "cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", a " + a.dtype() + ", w " + type + ", out "
                         + out.dtype() + ") on " + device.id());
             });
+            if (out == state.narrowedFrom) {
+                state.narrowedFrom = null; // the GEMM overwrote what the scratch copies
+            }
+            state.opsAfterLastGemm = device.streamOps();
         });
     }
 

@@ -312,17 +312,30 @@ public final class CudaDevice extends Device {
         });
     }
 
+    /** Stream operations queued so far (each {@link #onStream} call counts one, nested ones too). */
+    private long streamOps;
+
     /** Runs {@code work} holding the stream lock with the context current. */
     void onStream(Runnable work) {
         contextGate.readLock().lock();
         streamLock.lock();
         try {
+            streamOps++;
             makeCurrent();
             work.run();
         } finally {
             streamLock.unlock();
             contextGate.readLock().unlock();
         }
+    }
+
+    /**
+     * How many stream operations (launches, copies, graph replays, collectives, GEMMs) have been
+     * queued: two reads that differ by what the caller queued itself show nothing else ran between.
+     * Read it from inside {@link #onStream}.
+     */
+    long streamOps() {
+        return streamOps;
     }
 
     /** Queues {@code enqueue}'s work between two timing events when profiling (not while capturing). */
