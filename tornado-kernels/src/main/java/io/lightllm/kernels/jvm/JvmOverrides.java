@@ -52,6 +52,7 @@ public final class JvmOverrides {
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
+        override(device, Attention.DECODE_MERGE, (d, grid, args) -> VectorAttention.decodeMerge(hostArrays(device, args)));
         // Vision.imageAttention (ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles): the context is not among the arguments
         KernelOverride imageAttention = (d, grid, args) -> VectorVision.imageAttention(device, hostArrays(device, args));
         override(device, io.lightllm.kernels.Vision.ATTENTION, imageAttention);

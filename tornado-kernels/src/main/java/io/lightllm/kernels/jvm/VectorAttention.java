@@ -65,6 +65,45 @@ public final class VectorAttention {
      * {@link Attention#decodeAttentionPartial}'s outputs for every (request, head, split): one task
      * per (request, KV head, split), scoring the split's tokens for the KV head's query heads.
      */
+    /**
+     * {@link Attention#decodeAttentionMerge} (out, acc, max, sum, seqLen, batch, qHeads, headDim, splits, splitUnit)
+     * on the caller's thread: each (request, head)'s split weights once, then its rows added with them. Run
+     * as the portable kernel, a work-item per (request, head, dimension), it cost ~90 µs a launch on the
+     * JVM, 2.4 % of a batch-1 int4 step of a 1B model; the sums are the kernel's, in the same order.
+     */
+    public static void decodeMerge(Object[] args) {
+        FloatArray out = (FloatArray) args[0], acc = (FloatArray) args[1], max = (FloatArray) args[2], sum = (FloatArray) args[3];
+        IntArray seqLen = (IntArray) args[4];
+        int batch = (Integer) args[5], qHeads = (Integer) args[6], headDim = (Integer) args[7], splits = (Integer) args[8];
+        int splitUnit = (Integer) args[9];
+        float[] weights = new float[splits];
+        float[] row = new float[headDim];
+        for (int bh = 0; bh < batch * qHeads; bh++) {
+            int len = seqLen.get(bh / qHeads);
+            int splitLen = Attention.splitLength(len, splits, splitUnit);
+            int used = Math.min(splits, (len + splitLen - 1) / splitLen);
+            float m = Float.NEGATIVE_INFINITY;
+            for (int s = 0; s < used; s++) {
+                m = Math.max(m, max.get(bh * splits + s));
+            }
+            float total = 0f;
+            for (int s = 0; s < used; s++) {
+                weights[s] = io.lightllm.tornado.api.KMath.exp(max.get(bh * splits + s) - m);
+                total += sum.get(bh * splits + s) * weights[s];
+            }
+            java.util.Arrays.fill(row, 0f);
+            for (int s = 0; s < used; s++) {
+                int base = (bh * splits + s) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    row[d] += acc.get(base + d) * weights[s];
+                }
+            }
+            for (int d = 0; d < headDim; d++) {
+                out.set(bh * headDim + d, total > 0f ? row[d] / total : 0f);
+            }
+        }
+    }
+
     public static void decodePartial(JvmDevice device, int groups, Object[] args) {
         FloatArray partialAcc = (FloatArray) args[0], partialMax = (FloatArray) args[1], partialSum = (FloatArray) args[2];
         FloatArray q = (FloatArray) args[3];
