@@ -124,10 +124,10 @@ for s in $stages; do
         "${J[@]}" -Dlightllm.tuning.cuda.matmul.vendor_min_m=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
           --only gemv 2>&1 | grep -E "^\|" | sed "s/^/vendor_min_m=$v /" | tee -a "$out/gemv.log"
       done
-      for v in 1 2; do
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.vendor_min_m=$v -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
+      for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 attention.split_len=16; do
+        "${J[@]}" -Dlightllm.tuning.cuda.$cfg -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
           --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --json 2>&1 | grep '^{' \
-          | sed "s/^{/{\"vendor_min_m\":$v,/" | tee -a "$out/gemv-static.log"
+          | sed "s/^{/{\"tuning\":\"$cfg\",/" | tee -a "$out/gemv-static.log"
       done
       for q in int8 int4; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
@@ -140,7 +140,7 @@ for s in $stages; do
       # decode attention (issue 12): batch 1 at splits of 64 (the default), 32 and 16 tokens, then every batch and an int8 pool
       for sl in 64 32 16; do
         "${J[@]}" -Dlightllm.tuning.cuda.attention.split_len=$sl -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only attention --batches 1 --contexts 1024,4096,8192 --prefill 0 2>&1 | grep -E "^\|" | grep -v f8 | sed "s/^/split_len=$sl /" \
+          --only attention --batches 1 --contexts 160,1024,4096,8192 --prefill 0 2>&1 | grep -E "^\|" | grep -v f8 | sed "s/^/split_len=$sl /" \
           | tee -a "$out/attn.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
