@@ -91,48 +91,45 @@ public final class TensorCoreAttention {
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, false, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64);
     }
 
     public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, false, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128);
     }
 
     public static void decodeFp8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64);
     }
 
     public static void decodeFp8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
+    }
+
+    /** The int8 and fp8 entries' body: their staging tiles of raw codes and row scales, then {@link #decode}. */
+    private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, true, kRaw, vRaw, kRowScales, vRowScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, headDim);
     }
 
     /**
