@@ -29,7 +29,7 @@ final class BenchCommand implements Main.Command {
 
                   --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
-                  --size llm|small         Llama-8B shapes or small ones (default llm)
+                  --size llm|1b|small      Llama-8B shapes, the 1B checkpoint's (bench/configs/llama-1b-32k.json) or small ones (default llm)
                   --only elementwise,matmul,gemv,attention   which groups (default elementwise, matmul, attention; gemv: batch-1 matmuls at the model's matrices in bf16, int8, int4)
                   --tokens N               rows of the elementwise kernels (default 16)
                   --batches 1,16           decode batches of matmul and attention
@@ -133,7 +133,12 @@ final class BenchCommand implements Main.Command {
 
     private static int runKernels(Flags f) {
         var device = io.lightllm.tornado.runtime.Devices.get(ModelOptions.deviceId(f));
-        KernelBench.Shape shape = f.string("size", "llm").equals("small") ? KernelBench.Shape.SMALL : KernelBench.Shape.LLAMA_8B;
+        KernelBench.Shape shape = switch (f.string("size", "llm")) {
+            case "small" -> KernelBench.Shape.SMALL;
+            case "1b" -> KernelBench.Shape.LLAMA_1B;
+            case "llm" -> KernelBench.Shape.LLAMA_8B;
+            default -> throw new IllegalArgumentException("--size must be llm, 1b or small");
+        };
         int tokens = f.integer("tokens", 16, 1, 1 << 16);
         double seconds = f.number("seconds", 0.3, 0.01, 60);
         int[] batches = ints(f.string("batches", "1,16"));

@@ -49,6 +49,8 @@ public final class KernelBench {
     public record Shape(int hidden, int heads, int kvHeads, int headDim, int intermediate, int vocab) {
         public static final Shape LLAMA_8B = new Shape(4096, 32, 8, 128, 14336, 128256);
         public static final Shape SMALL = new Shape(512, 8, 2, 64, 1408, 8192);
+        /** bench/configs/llama-1b-32k.json: the CPU comparisons' model. */
+        public static final Shape LLAMA_1B = new Shape(2048, 32, 8, 64, 8192, 32000);
     }
 
     private final Device device;
