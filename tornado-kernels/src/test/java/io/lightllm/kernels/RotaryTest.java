@@ -66,6 +66,28 @@ class RotaryTest {
         assertCompilesToCuda(Rotary.ROTARY);
     }
 
+    /** The JVM's override (cos and sin once per token and pair) gives the portable kernel's bits, for both pairings and a partial rotary dim. */
+    @Test
+    void jvmOverrideGivesThePortableKernelsBits() {
+        FloatArray q = random(TOKENS * Q_HEADS * HEAD_DIM, 1f, 3), k = random(TOKENS * K_HEADS * HEAD_DIM, 1f, 4);
+        try (io.lightllm.tornado.jvm.JvmDevice vectors = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(vectors);
+            for (int rotaryDim : new int[] {HEAD_DIM, 6}) {
+                FloatArray invFreq = RopeScaling.none(10000).inverseFrequencies(rotaryDim, 0);
+                for (boolean interleaved : new boolean[] {false, true}) {
+                    FloatArray[] portable = run(TestDevices.jvm(), null, q, k, invFreq, rotaryDim, interleaved, 1.25f);
+                    FloatArray[] override = run(vectors, null, q, k, invFreq, rotaryDim, interleaved, 1.25f);
+                    for (int part = 0; part < 2; part++) {
+                        for (int i = 0; i < portable[part].getSize(); i++) {
+                            assertEquals(Float.floatToRawIntBits(portable[part].get(i)), Float.floatToRawIntBits(override[part].get(i)),
+                                    (part == 0 ? "q" : "k") + " element " + i + ", rotaryDim " + rotaryDim + (interleaved ? " interleaved" : ""));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private static FloatArray[] run(Device dev, Grid grid, FloatArray q, FloatArray k, FloatArray invFreq, int rotaryDim,
             boolean interleaved, float scaling) {
         DeviceBuffer qb = copyOf(dev, q), kb = copyOf(dev, k), pb = copyOf(dev, POSITIONS), fb = copyOf(dev, invFreq);
