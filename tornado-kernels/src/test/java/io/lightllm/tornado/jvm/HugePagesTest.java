@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Huge-page memory behaves as plain memory (zeroed, aligned, writable, freed with its arena), and the JVM
- * device copies a large mapped tensor into it (its contents unchanged) while small ones and heap-made arrays
- * stay aliased.
+ * device copies a large array into it, mapped from a file or made in the JVM (weights quantised at load),
+ * its contents unchanged, while small ones stay aliased.
  */
 class HugePagesTest {
     @Test
@@ -40,7 +40,7 @@ class HugePagesTest {
     }
 
     @Test
-    void theJvmDeviceCopiesLargeMappedTensorsAndAliasesTheRest(@TempDir Path dir) throws Exception {
+    void theJvmDeviceCopiesLargeArraysAndAliasesSmallOnes(@TempDir Path dir) throws Exception {
         JvmDevice device = new JvmDevice(1);
         int floats = (int) (HugePages.MIN_BYTES / 4) + 5;
         Path file = dir.resolve("weights.bin");
@@ -61,7 +61,12 @@ class HugePagesTest {
             NativeArray small = NativeArray.wrap(mapped.asSlice(0, 1024), DType.F32);
             assertEquals(small.segment().address(), device.array(device.upload(small)).segment().address(), "a small tensor stays aliased");
             assertFalse(source.segment().isMapped());
-            assertEquals(source.segment().address(), device.array(device.upload(source)).segment().address(), "memory made in the JVM stays aliased");
+            NativeArray made = device.array(device.upload(source));
+            assertEquals(HugePages.available(), made.segment().address() != source.segment().address(),
+                    "a large array made in the JVM is copied where huge pages are available");
+            for (int i = 0; i < floats; i += 997) {
+                assertEquals(i * 0.5f, made.getFloat(i));
+            }
             b.close();
         }
     }
