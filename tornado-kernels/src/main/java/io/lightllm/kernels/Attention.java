@@ -202,9 +202,7 @@ public final class Attention {
                 float[] maxes = new float[MERGE_RUN];
                 float[] accs = new float[MERGE_RUN];
                 float[] sums = new float[MERGE_RUN];
-                int len = seqLen.get(bh / qHeads);
-                int splitLen = splitLength(len, splits, splitUnit);
-                int used = Math.min(splits, (len + splitLen - 1) / splitLen);
+                int used = usedSplits(seqLen.get(bh / qHeads), splits, splitUnit);
                 float m = NEG_INF;
                 for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
                     for (int j = 0; j < MERGE_RUN; j++) {
@@ -245,6 +243,12 @@ public final class Attention {
     public static int splitLength(int len, int splits, int splitUnit) {
         int units = (len + splits * splitUnit - 1) / (splits * splitUnit);
         return Math.max(1, units) * splitUnit;
+    }
+
+    /** How many of {@code splits} splits a request of {@code len} tokens fills ({@link #splitLength}): what the merge adds up. */
+    public static int usedSplits(int len, int splits, int splitUnit) {
+        int splitLen = splitLength(len, splits, splitUnit);
+        return Math.min(splits, (len + splitLen - 1) / splitLen);
     }
 
     // ---- prefill -------------------------------------------------------------------------
@@ -574,7 +578,7 @@ public final class Attention {
         DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
         DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, n);
         DeviceBuffer dummy = q; // stands in for absent optional buffers
-        launchPinned(device, DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
+        BatchInvariance.launch(device, DECODE_PARTIAL, decodeGrid(batch.requests(), heads.qHeads(), n, local), s.acc(), s.max(), s.sum(), q, kv.keys(),
                 kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null,
                 heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), n, splits.splitUnit(),
@@ -624,19 +628,6 @@ public final class Attention {
     private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, DecodeSplits splits) {
         device.launch(DECODE_MERGE, Grid.of((long) batch.requests() * heads.qHeads(), heads.headDim()), out, s.acc(), s.max(), s.sum(),
                 batch.seqLens(), batch.requests(), heads.qHeads(), heads.headDim(), splits.splits(), splits.splitUnit());
-    }
-
-    /**
-     * Launches a portable attention kernel: through the device's override where it has one (the
-     * JVM's Vector API attention), but as written under {@link BatchInvariance}, whose blocking
-     * does not follow the batch.
-     */
-    private static void launchPinned(Device device, KernelRef kernel, Grid grid, Object... args) {
-        if (BatchInvariance.enabled()) {
-            device.launchPortable(kernel, grid, args);
-        } else {
-            device.launch(kernel, grid, args);
-        }
     }
 
     /** Checks a decode launch's buffers and shapes. */
@@ -692,7 +683,7 @@ public final class Attention {
         checkPrefill(out, q, kv, table, heads, batch);
         int qBlocks = (batch.maxNewTokens() + BLOCK_Q - 1) / BLOCK_Q;
         DeviceBuffer dummy = q;
-        launchPinned(device, PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
+        BatchInvariance.launch(device, PREFILL, prefillGrid(batch.requests(), heads.qHeads(), batch.maxNewTokens(), local), out, q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(), table.reqToToken(), table.requestRows(),
                 batch.starts(), batch.newCounts(), batch.prefixes(), heads.alibiSlopesOr(dummy),
                 heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), heads.headDim(), table.maxLen(), qBlocks,

@@ -1,5 +1,9 @@
 package io.lightllm.kernels;
 
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.KernelRef;
+
 /**
  * Batch-invariant kernels: with {@code -Dlightllm.batch_invariant=true} (the CLI's
  * {@code --batch-invariant}) a row's matmul result and a request's attention do not depend on
@@ -10,13 +14,14 @@ package io.lightllm.kernels;
  *
  * <ul>
  *   <li>Matmuls run one kernel for every row count (the GEMV, vendor GEMMs and split-k pick by m):
- *       the tensor-core GEMM without split-k where the device has one for the weights, else the
- *       portable tiled kernel; both sum each output over k in one fixed order.</li>
+ *       {@code Matmul.useGemv} is false and {@code Matmul.prepareSplitK} gives one split, so the
+ *       tensor-core GEMM runs where the device has one for the weights, else the tiled kernel;
+ *       both sum each output over k in one fixed order.</li>
  *   <li>Decode attention splits each request by its own length only ({@link Attention.DecodeSplits}
  *       with {@link Attention#MAX_SPLITS} in every launch), never by how many requests share the
  *       launch, and the merge adds splits in order.</li>
  *   <li>The backends' own implementations (JVM Vector API, cuBLAS) are bypassed for matmul and
- *       attention: their blocking follows the batch.</li>
+ *       attention ({@link #launch}): their blocking follows the batch.</li>
  * </ul>
  *
  * Norms, rotary, activations, sampling and the KV copy work row by row already. The price is speed:
@@ -32,5 +37,17 @@ public final class BatchInvariance {
     /** Whether batch-invariant kernels are on (read at each launch, so a test may toggle it). */
     public static boolean enabled() {
         return Boolean.getBoolean(PROPERTY);
+    }
+
+    /**
+     * Launches a matmul or attention kernel: through the device's override where it has one (cuBLAS,
+     * the JVM's Vector API kernels), but as written when batch-invariant kernels are on.
+     */
+    static void launch(Device device, KernelRef kernel, Grid grid, Object... args) {
+        if (enabled()) {
+            device.launchPortable(kernel, grid, args);
+        } else {
+            device.launch(kernel, grid, args);
+        }
     }
 }

@@ -318,7 +318,7 @@ public final class Matmul {
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ (f32, f16 or bf16) + bias[n] (f32, or null for none).
      * Decode-sized {@code m} (up to the tuning value {@code matmul.gemv_max_m}) runs the GEMV
-     * kernel, larger {@code m} the tiled one; with {@link BatchInvariance} one kernel runs every m.
+     * kernel, larger {@code m} the tiled one (under {@link BatchInvariance}, every m: see {@link #useGemv}).
      */
     public static void launchMatmul(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias,
             int m, int n, int k) {
@@ -328,20 +328,13 @@ public final class Matmul {
         }
         checkShapes(out, a, w, bias, m, n, k);
         DeviceBuffer b = bias == null ? out : bias;
-        if (BatchInvariance.enabled()) {
-            // one kernel for every m, past any override, without split-k: each row summed over k in one order
-            if (usesTensorCores(device, w, k)) {
-                device.launchPortable(w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16, tensorCoreGrid(m, n, 1), out, a, w, b,
-                        bias != null, m, n, k, a.dtype() == DType.F32, 1);
-            } else {
-                device.launchPortable(MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m, n, k);
-            }
-        } else if (useGemv(device, m)) {
+        if (useGemv(device, m)) {
             device.launch(MATMUL_GEMV, gemvGrid(device, m, n), out, a, w, b, bias != null, m, n, k, gemvColumns(device, m));
         } else if (usesTensorCores(device, w, k)) {
             launchTensorCores(device, out, a, w, bias, m, n, k);
         } else {
-            device.launch(MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m, n, k);
+            BatchInvariance.launch(device, MATMUL_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, b, bias != null, m,
+                    n, k);
         }
     }
 
@@ -373,8 +366,8 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
         int splits = prepareSplitK(device, kernel, out, m, n, k);
-        device.launch(kernel, tensorCoreGrid(m, n, splits), out, a, w, bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32,
-                splits);
+        BatchInvariance.launch(device, kernel, tensorCoreGrid(m, n, splits), out, a, w, bias == null ? out : bias, bias != null, m, n, k,
+                a.dtype() == DType.F32, splits);
     }
 
     /**
@@ -387,24 +380,16 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
-        boolean tensorCores = Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16);
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
-        } else if (BatchInvariance.enabled()) {
-            if (tensorCores) {
-                device.launchPortable(MATMUL_TC_INT8, tensorCoreGrid(m, n, 1), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32, 1);
-            } else {
-                device.launchPortable(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b,
-                        bias != null, m, n, k);
-            }
         } else if (useGemv(device, m)) {
             device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
-        } else if (tensorCores) {
+        } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
-            device.launch(MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k, a.dtype() == DType.F32,
-                    splits);
+            BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,
+                    a.dtype() == DType.F32, splits);
         } else {
-            device.launch(MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
+            BatchInvariance.launch(device, MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
                     m, n, k);
         }
     }
@@ -425,12 +410,12 @@ public final class Matmul {
      * as many as bring the launch's work-groups up to the tuning value {@code matmul.tc_groups} (0:
      * never split; CUDA: two groups per SM of an H200), each split at least 8 steps of k. A decode-sized m has one row of tiles: 64 x 4096 x 4096 is 32
      * groups, a quarter of the SMs, each walking all of k. A device that runs its own GEMM for the
-     * kernel (cuBLAS) is not split.
+     * kernel (cuBLAS) is not split, nor is anything under {@link BatchInvariance} (its atomic adds land in any order).
      */
     static int prepareSplitK(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
         int want = Tuning.get(device, "matmul.tc_groups", 0);
         long tiles = tensorCoreTiles(m, n);
-        if (want <= 0 || tiles >= want || device.hasOverride(kernel)) {
+        if (want <= 0 || tiles >= want || device.hasOverride(kernel) || BatchInvariance.enabled()) {
             return 1;
         }
         int steps = (k + TensorCoreMatmul.STEP - 1) / TensorCoreMatmul.STEP;
@@ -475,8 +460,12 @@ public final class Matmul {
         return m == 1 ? Tuning.get(device, "matmul.gemv_columns", 1) : 1;
     }
 
+    /**
+     * Whether m rows take the GEMV kernels (decode-sized m, the tuning {@code matmul.gemv_max_m}); never under
+     * {@link BatchInvariance}, where one kernel serves every m so that a row's sums do not depend on it.
+     */
     static boolean useGemv(Device device, int m) {
-        return m <= Tuning.get(device, "matmul.gemv_max_m", 16);
+        return !BatchInvariance.enabled() && m <= Tuning.get(device, "matmul.gemv_max_m", 16);
     }
 
     private static long roundUp(long x, long multiple) {

@@ -180,13 +180,10 @@ public final class QuantMatmul {
         DeviceBuffer b = bias == null ? out : bias;
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
-        } else if (BatchInvariance.enabled()) {
-            device.launchPortable(TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null,
-                    m, n, k);
         } else if (Matmul.useGemv(device, m)) {
             device.launch(GEMV, Matmul.gemvGrid(device, m, n), out, a, w, format.code(), b, bias != null, m, n, k, Matmul.gemvColumns(device, m));
         } else {
-            device.launch(TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
+            BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }
     }
 }

@@ -200,14 +200,12 @@ public final class KernelBench {
                 long flops = 2L * n * k;
                 DeviceBuffer w = sc.random(DType.BF16, (long) n * k);
                 time("gemv bf16", label, 2L * n * k + act, flops, () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, 1, n, k));
-                w.close();
-                sc.owned.remove(w);
+                sc.release(w);
                 DeviceBuffer codes = sc.random(DType.I8, (long) n * k);
                 DeviceBuffer scales = sc.random(DType.F32, n);
                 time("gemv int8", label, (long) n * k + 4L * n + act, flops,
                         () -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, codes, scales, null, 1, n, k));
-                codes.close();
-                sc.owned.remove(codes);
+                sc.release(codes);
                 long rowBytes = io.lightllm.kernels.QuantFormat.INT4.rowBytes(k);
                 // random bytes: the scales are arbitrary floats, which changes no timing
                 DeviceBuffer blocks = sc.random(DType.I8, n * rowBytes);
@@ -356,6 +354,12 @@ public final class KernelBench {
         public DeviceBuffer own(DeviceBuffer b) {
             owned.add(b);
             return b;
+        }
+
+        /** Frees {@code b} now, before the scope ends (the next case's matrices need its memory). */
+        public void release(DeviceBuffer b) {
+            owned.remove(b);
+            b.close();
         }
 
         public DeviceBuffer buffer(DType t, long n) {

@@ -62,10 +62,6 @@ public final class VectorAttention {
     // ---- decode ------------------------------------------------------------------------------
 
     /**
-     * {@link Attention#decodeAttentionPartial}'s outputs for every (request, head, split): one task
-     * per (request, KV head, split), scoring the split's tokens for the KV head's query heads.
-     */
-    /**
      * {@link Attention#decodeAttentionMerge} (out, acc, max, sum, seqLen, batch, qHeads, headDim, splits, splitUnit)
      * on the caller's thread: each (request, head)'s split weights once, then its rows added with them. Run
      * as the portable kernel, a work-item per (request, head, dimension), it cost ~90 µs a launch on the
@@ -79,9 +75,7 @@ public final class VectorAttention {
         float[] weights = new float[splits];
         float[] row = new float[headDim];
         for (int bh = 0; bh < batch * qHeads; bh++) {
-            int len = seqLen.get(bh / qHeads);
-            int splitLen = Attention.splitLength(len, splits, splitUnit);
-            int used = Math.min(splits, (len + splitLen - 1) / splitLen);
+            int used = Attention.usedSplits(seqLen.get(bh / qHeads), splits, splitUnit);
             float m = Float.NEGATIVE_INFINITY;
             for (int s = 0; s < used; s++) {
                 m = Math.max(m, max.get(bh * splits + s));
@@ -104,6 +98,10 @@ public final class VectorAttention {
         }
     }
 
+    /**
+     * {@link Attention#decodeAttentionPartial}'s outputs for every (request, head, split): one task
+     * per (request, KV head, split), scoring the split's tokens for the KV head's query heads.
+     */
     public static void decodePartial(JvmDevice device, int groups, Object[] args) {
         FloatArray partialAcc = (FloatArray) args[0], partialMax = (FloatArray) args[1], partialSum = (FloatArray) args[2];
         FloatArray q = (FloatArray) args[3];

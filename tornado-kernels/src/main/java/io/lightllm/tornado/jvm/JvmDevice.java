@@ -76,7 +76,8 @@ public final class JvmDevice extends Device {
      * Small arrays stay where they are: the buffer aliases them. A large one (a checkpoint's tensor mapped
      * from its file, or weights quantised at load into plain memory) is copied into {@link HugePages}: a decode
      * step streams every weight once, and 4 KiB pages cost it page walks: ~6 % of a bf16 step from the
-     * file's pages; int8 and int4 weights, quantised into 4 KiB pages, decoded at half the bytes' rate.
+     * file's pages; weights quantised at load were left in 4 KiB pages until 2026-12-05 (llama-1b, one run
+     * each: int8 13.3 -> 14.1 tok/s, int4 16.3 -> 18.5 once they were copied, docs/benchmarks.md).
      * {@code -Dlightllm.jvm.hugepages=false} aliases everything.
      */
     @Override
