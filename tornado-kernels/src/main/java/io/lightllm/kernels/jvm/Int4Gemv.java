@@ -37,6 +37,18 @@ final class Int4Gemv {
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * How far ahead of the group being multiplied the weights are touched (an int load a group, i.e. about one a cache
+     * line). The Vector API has no prefetch instruction, and this loop, bound by its vector operations, issues its loads
+     * too slowly for the hardware prefetchers to hide DRAM's latency: touching 16 KB ahead made a 1B model's int4 decode
+     * ~5 % faster on the 2-core AVX-512 machine (docs/benchmarks.md). Touching whole rows ahead in a burst instead
+     * slowed every GEMV (bf16 by 20 %). 0 turns it off.
+     */
+    static final long AHEAD = Long.getLong("lightllm.jvm.int4.prefetch_bytes", 16 << 10);
+    /** Where the touched words go, so that the JIT keeps their loads (written when their sum hits one value in 2^32). */
+    @SuppressWarnings("unused")
+    private static int sink;
+
     private Int4Gemv() {
     }
 
@@ -96,8 +108,13 @@ final class Int4Gemv {
         FloatVector acc = FloatVector.zero(F);
         float offsets = 0;
         short[] xq = a.codes();
+        long lastWord = w.byteSize() - 4;
+        int touched = 0;
         for (int g = 0; g < groups; g++) {
             long at = rowAt + (long) blockBytes * g;
+            if (AHEAD > 0) {
+                touched += w.get(ValueLayout.JAVA_INT_UNALIGNED, Math.min(at + AHEAD, lastWord));
+            }
             IntVector v = IntVector.fromMemorySegment(I, w, at + codesAt, ByteOrder.LITTLE_ENDIAN);
             int x0 = 128 * (g0 + g);
             // kept in one expression: a helper method would make the JIT box the vectors between calls
@@ -112,6 +129,9 @@ final class Int4Gemv {
             float xs = a.scales()[g0 + g], ws = w.get(F32_LE, at);
             acc = sums.fma(FloatVector.broadcast(F, ws * xs), acc);
             offsets += (zeroPoint ? w.get(F32_LE, at + 4) : 8 * ws) * xs * a.codeSums()[g0 + g];
+        }
+        if (touched == 0x5EED5EED) {
+            sink = touched;
         }
         return acc.reduceLanes(VectorOperators.ADD) - offsets;
     }
