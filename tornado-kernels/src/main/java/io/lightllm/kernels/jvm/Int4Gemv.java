@@ -9,6 +9,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -61,28 +62,42 @@ final class Int4Gemv {
     record Activations(short[] codes, float[] scales, float[] codeSums) {
     }
 
+    /** Adding and subtracting 1.5 * 2^23 rounds an f32 of magnitude below 2^22 to an integer, half to even (as Math.rint). */
+    private static final float ROUNDER = 0x1.8p23f;
+    /** Lanes 0, 2, .., 30 (and 1, 3, .., 31) of two vectors: indexes past the first name the second. */
+    private static final VectorShuffle<Float> EVENS = VectorShuffle.fromOp(F, i -> 2 * i), ODDS = VectorShuffle.fromOp(F, i -> 2 * i + 1);
+    private static final VectorSpecies<Short> HALF_SHORTS = ShortVector.SPECIES_256;
+
     static Activations quantize(float[] x, int m, int k) {
         int groups = m * k / 128;
         short[] codes = new short[m * k];
         float[] scales = new float[groups], sums = new float[groups];
         for (int g = 0; g < groups; g++) {
             int base = 128 * g;
-            float max = 0;
-            for (int j = 0; j < 128; j++) {
-                max = Math.max(max, Math.abs(x[base + j]));
+            FloatVector max = FloatVector.zero(F);
+            for (int j = 0; j < 128; j += F.length()) {
+                max = max.max(FloatVector.fromArray(F, x, base + j).abs());
             }
-            float scale = max / 127, inverse = max == 0 ? 0 : 127 / max;
-            int sum = 0;
-            for (int p = 0; p < 4; p++) {
-                for (int s = 0; s < 32; s++) {
-                    int element = (p % 2 == 0 ? 0 : 64) + 2 * s + p / 2;
-                    int q = (int) Math.rint(x[base + element] * inverse);
-                    codes[base + 32 * p + s] = (short) q;
-                    sum += q;
-                }
+            float largest = max.reduceLanes(VectorOperators.MAX);
+            float scale = largest / 127, inverse = largest == 0 ? 0 : 127 / largest;
+            FloatVector sum = FloatVector.zero(F);
+            // into nibble order (see the class comment): short 32p + s holds element (p odd ? 64 : 0) + 2s + p / 2,
+            // i.e. plane p takes the even (p < 2) or odd elements of the first (p even) or second half
+            for (int half = 0; half < 2; half++) {
+                int from = base + 64 * half;
+                FloatVector v0 = FloatVector.fromArray(F, x, from).mul(inverse).add(ROUNDER).sub(ROUNDER);
+                FloatVector v1 = FloatVector.fromArray(F, x, from + 16).mul(inverse).add(ROUNDER).sub(ROUNDER);
+                FloatVector v2 = FloatVector.fromArray(F, x, from + 32).mul(inverse).add(ROUNDER).sub(ROUNDER);
+                FloatVector v3 = FloatVector.fromArray(F, x, from + 48).mul(inverse).add(ROUNDER).sub(ROUNDER);
+                sum = sum.add(v0).add(v1).add(v2).add(v3);
+                int even = base + 32 * half, odd = even + 64;
+                v0.rearrange(EVENS, v1).convertShape(VectorOperators.F2S, HALF_SHORTS, 0).reinterpretAsShorts().intoArray(codes, even);
+                v2.rearrange(EVENS, v3).convertShape(VectorOperators.F2S, HALF_SHORTS, 0).reinterpretAsShorts().intoArray(codes, even + 16);
+                v0.rearrange(ODDS, v1).convertShape(VectorOperators.F2S, HALF_SHORTS, 0).reinterpretAsShorts().intoArray(codes, odd);
+                v2.rearrange(ODDS, v3).convertShape(VectorOperators.F2S, HALF_SHORTS, 0).reinterpretAsShorts().intoArray(codes, odd + 16);
             }
             scales[g] = scale;
-            sums[g] = sum;
+            sums[g] = sum.reduceLanes(VectorOperators.ADD);
         }
         return new Activations(codes, scales, sums);
     }
