@@ -58,19 +58,27 @@ class DequantizedGemmTest {
             for (Device device : devices()) {
                 DeviceBuffer out = device.allocate(DType.BF16, (long) N * k);
                 device.launch(DequantizedGemm.BLOCKS, Grid.of((long) N * k / QuantBlocks.UNIT), out, device.upload(w), format.code(), N, k);
-                BFloat16Array got = (BFloat16Array) device.download(out);
-                FloatArray gotFloats = FloatArray.allocate(N * k), expected = FloatArray.allocate(N * k);
-                float largest = 0f;
-                for (int i = 0; i < N * k; i++) {
-                    gotFloats.set(i, got.getFloat(i));
-                    expected.set(i, bf16(reference.get(i)));
-                    largest = Math.max(largest, Math.abs(reference.get(i)));
+                assertDequantised(reference, (BFloat16Array) device.download(out), device.id() + " " + format);
+                if (format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) {
+                    device.launch(DequantizedGemm.INT4_BLOCKS, Grid.of((long) N * k / 16), out, device.upload(w), format.code(), N, k);
+                    assertDequantised(reference, (BFloat16Array) device.download(out), device.id() + " " + format + " (int4 kernel)");
                 }
-                // scale x code - offset may be one fused multiply-add on a GPU compiler (OpenCL, CUDA contract
-                // it): the same to within f32 rounding of the terms, which can move the bf16 rounding by an ulp
-                assertClose(expected, gotFloats, 0x1p-20f * largest, 0x1p-7f, device.id() + " " + format);
             }
         }
+    }
+
+    private static void assertDequantised(FloatArray reference, BFloat16Array got, String what) {
+        int count = reference.getSize();
+        FloatArray gotFloats = FloatArray.allocate(count), expected = FloatArray.allocate(count);
+        float largest = 0f;
+        for (int i = 0; i < count; i++) {
+            gotFloats.set(i, got.getFloat(i));
+            expected.set(i, bf16(reference.get(i)));
+            largest = Math.max(largest, Math.abs(reference.get(i)));
+        }
+        // scale x code - offset may be one fused multiply-add on a GPU compiler (OpenCL, CUDA contract
+        // it): the same to within f32 rounding of the terms, which can move the bf16 rounding by an ulp
+        assertClose(expected, gotFloats, 0x1p-20f * largest, 0x1p-7f, what);
     }
 
     /**
