@@ -111,9 +111,13 @@ class QuantMatmulTest {
         return (float) most;
     }
 
-    /** One block, several, and for int4 a partial last group (k = 200, not even a multiple of the 16-element runs). */
+    /**
+     * One block, several, and for int4 a partial last group (k = 200, not even a multiple of the 16-element runs) and
+     * 9 blocks (1152: the GEMV's items take blocks four steps at a time, so a row ends part way through a step).
+     */
     private static int[] ks(QuantFormat format) {
-        return format == QuantFormat.INT4 ? new int[] {128, 200, 512} : new int[] {format.blockSize() == 32 ? 160 : 256, 512};
+        return format == QuantFormat.INT4 ? new int[] {128, 200, 512, 1152}
+                : format == QuantFormat.INT4_ZP ? new int[] {256, 512, 1152} : new int[] {format.blockSize() == 32 ? 160 : 256, 512};
     }
 
     @ParameterizedTest
