@@ -254,23 +254,35 @@ public final class Matmul {
         }
     }
 
-    /** {@link #matmulGemv} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias). */
+    /**
+     * {@link #matmulGemv} with int8 weights: out = (a · wᵀ) * scales[col] (+ bias); at batch 1 a team takes
+     * {@link #int8RowsPerTeam} weight rows (the grid: {@link #gemvGrid(int, int, int, int, int)}).
+     */
     public static void matmulInt8Gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        if (k % 16 == 0) {
+        int rowsPerTeam = int8RowsPerTeam(m, k);
+        if (rowsPerTeam > 1) {
+            int8RowSums(ctx, partial, a, w, n, k, columns);
+        } else if (k % 16 == 0) {
             int8Sums(ctx, partial, a, w, m, n, k, columns);
         } else {
             gemvSums(ctx, partial, a, w, m, n, k, columns);
         }
-        gemvStore(ctx, partial, out, scales, true, bias, hasBias, m, n, columns);
+        // the epilogue after the branches, not inside them: PoCL mis-ran a store that followed a reduction's
+        // barriers within one branch of the kernel (every team's value wrong, MatmulTest on opencl:0:0)
+        if (rowsPerTeam > 1) {
+            gemvStoreRows(ctx, partial, out, scales, true, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
+        } else {
+            gemvStore(ctx, partial, out, scales, true, bias, hasBias, m, n, columns);
+        }
     }
 
     /**
      * {@link #gemvSums} over int8 rows whose length is a multiple of 16: each item loads 16 codes at
      * once (one 16-byte load, as the bf16 path's 8 weights are) and two such runs are in flight. With
      * runs of 8 codes a warp moved half the bytes per load of the bf16 GEMV, and int8 decoded at
-     * batch 1 only 1.08x bf16's speed on the H200 for half the bytes. Codes become floats by {@link #int8Code}.
+     * batch 1 only 1.08x bf16's speed on the H200 for half the bytes.
      */
     static void int8Sums(KernelContext ctx, float[] partial, FloatArray a, ByteArray w, int m, int n, int k, int columns) {
         float[] acc = new float[GEMV_ROWS];
@@ -299,10 +311,8 @@ public final class Matmul {
                                 float sum = 0f;
                                 for (int part = 0; part < 2; part++) {
                                     a.getFloats((row0 + r) * k + at + 8 * part, x, 0, 8);
-                                    // each byte + 128 (the XOR), as 2^23 + that: a float without a conversion instruction
-                                    int lo = codes[4 * run + 2 * part] ^ 0x80808080, hi = codes[4 * run + 2 * part + 1] ^ 0x80808080;
-                                    sum += x[0] * int8Code(lo, 0) + x[1] * int8Code(lo, 8) + x[2] * int8Code(lo, 16) + x[3] * int8Code(lo, 24)
-                                            + x[4] * int8Code(hi, 0) + x[5] * int8Code(hi, 8) + x[6] * int8Code(hi, 16) + x[7] * int8Code(hi, 24);
+                                    int lo = codes[4 * run + 2 * part], hi = codes[4 * run + 2 * part + 1];
+                                    sum += dot8Codes(x, lo, hi);
                                 }
                                 acc[r] += sum;
                             }
@@ -314,14 +324,76 @@ public final class Matmul {
         gemvReduce(ctx, partial, acc, rows, ctx.localGroupSizeX / columns);
     }
 
+    /** x[0..7] . the int8 codes of two words (bytes low first). */
+    static float dot8Codes(float[] x, int lo, int hi) {
+        return x[0] * (byte) lo + x[1] * (byte) (lo >> 8) + x[2] * (byte) (lo >> 16) + x[3] * (lo >> 24)
+                + x[4] * (byte) hi + x[5] * (byte) (hi >> 8) + x[6] * (byte) (hi >> 16) + x[7] * (hi >> 24);
+    }
+
     /**
-     * The int8 code in bits {@code shift}..{@code shift + 7} of a word whose bytes were XOR-ed with 0x80 (so
-     * each holds code + 128, unsigned), as a float: OR-ed into the mantissa of 2^23, it reads as 2^23 + code
-     * + 128, and subtracting that constant leaves the code exactly. A logic op and an add, where a cast is an
-     * int-to-float conversion, a quarter-rate instruction on NVIDIA GPUs that the int8 GEMV issues per weight.
+     * Weight rows a GEMV team takes together at batch 1 ({@link #int8RowSums}, {@code QuantMatmul.int4RowSums}): each
+     * activation load serves this many rows. With one row a team, every weight byte cost 4 (int8) to 8 (int4) bytes of
+     * f32 activations read again from L1/L2, and the bf16, int8 and int4 GEMVs all ran at ~5-7 TB/s of activation
+     * reads on the H100 (1.1-1.6 T weights/s), whatever their weights' bytes.
      */
-    static float int8Code(int biasedWord, int shift) {
-        return Float.intBitsToFloat(0x4B000000 | ((biasedWord >>> shift) & 0xFF)) - 8388736f;
+    public static final int GEMV_ROWS_PER_TEAM = 4;
+
+    /** Weight rows per team of the int8 GEMV: {@link #GEMV_ROWS_PER_TEAM} at batch 1 over rows of a multiple of 16 codes, else 1. */
+    public static int int8RowsPerTeam(int m, int k) {
+        return m == 1 && k % 16 == 0 ? GEMV_ROWS_PER_TEAM : 1;
+    }
+
+    /**
+     * {@link #int8Sums} at batch 1 with {@link #GEMV_ROWS_PER_TEAM} weight rows a team: each item loads 16 codes of
+     * each row (four 16-byte loads in flight) and the 16 activations they meet once, and leaves row c's sum in
+     * partial[c * localSize + teamStart]. Rows past n read row n - 1 and are not stored.
+     */
+    static void int8RowSums(KernelContext ctx, float[] partial, FloatArray a, ByteArray w, int n, int k, int columns) {
+        float[] acc = new float[GEMV_ROWS];
+        int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
+        float[] x = new float[8];
+        int team = ctx.localGroupSizeX / columns;
+        int lane = ctx.localIdx % team;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        for (int c = 0; c < GEMV_ROWS; c++) {
+            acc[c] = 0f;
+        }
+        for (int i = 16 * lane; i < k; i += 16 * team) {
+            // written out with constant offsets into codes (a loop index there is a dynamic one for the compilers)
+            w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
+            w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
+            w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
+            w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
+            for (int part = 0; part < 2; part++) {
+                a.getFloats(i + 8 * part, x, 0, 8);
+                for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
+                    acc[c] += dot8Codes(x, codes[4 * c + 2 * part], codes[4 * c + 2 * part + 1]);
+                }
+            }
+        }
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
+    }
+
+    /**
+     * The batch-1 epilogue of teams of {@code rowsPerTeam} weight rows: the team's first item writes out[col] for each
+     * of its rows' columns, partial[c * localSize + teamStart] ({@link #int8RowSums}) times scales[col] when
+     * {@code scaled}, plus the bias.
+     */
+    static void gemvStoreRows(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+            boolean hasBias, int n, int columns, int rowsPerTeam) {
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int col0 = (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam;
+        if (ctx.localIdx == teamStart) {
+            for (int c = 0; c < rowsPerTeam; c++) {
+                int col = col0 + c;
+                if (col < n) {
+                    float s = scaled ? scales.get(col) : 1f;
+                    float b = hasBias ? bias.get(col) : 0f;
+                    out.set(col, partial[c * ctx.localGroupSizeX + teamStart] * s + b);
+                }
+            }
+        }
     }
 
     // ---- launchers -------------------------------------------------------------------
@@ -394,7 +466,8 @@ public final class Matmul {
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
-            device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n), out, a, w, scales, b, bias != null, m, n, k, gemvColumns(device, m));
+            device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n, int8RowsPerTeam(m, k)), out, a, w, scales, b, bias != null, m, n, k,
+                    gemvColumns(device, m));
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,
@@ -459,7 +532,21 @@ public final class Matmul {
 
     /** The GEMV grid this device's tuning gives (reduce.local items, {@link #gemvColumns} columns a group). */
     public static Grid gemvGrid(Device device, int m, int n) {
-        return gemvGrid(m, n, Tuning.get(device, "reduce.local", 64), gemvColumns(device, m));
+        return gemvGrid(device, m, n, 1);
+    }
+
+    /** The GEMV grid for teams of {@code rowsPerTeam} weight rows each (see {@link #GEMV_ROWS_PER_TEAM}). */
+    public static Grid gemvGrid(int m, int n, int local, int columns, int rowsPerTeam) {
+        return gemvGrid(m, (n + rowsPerTeam - 1) / rowsPerTeam, local, columns);
+    }
+
+    public static Grid gemvGrid(Device device, int m, int n, int rowsPerTeam) {
+        return gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m), rowsPerTeam);
+    }
+
+    /** The GEMV's work-group size on {@code device}. */
+    public static int gemvLocal(Device device) {
+        return Tuning.get(device, "reduce.local", 64);
     }
 
     /**

@@ -67,8 +67,10 @@ public final class QuantMatmul {
         for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
             acc[r] = 0f;
         }
-        boolean int4 = format == QuantBlocks.INT4 || format == QuantBlocks.INT4_ZP;
-        if (col < n && int4 && k % 128 == 0 && team % 16 == 0) {
+        int rowsPerTeam = rowsPerTeam(format, m, k, team);
+        if (rowsPerTeam > 1) {
+            int4RowSums(acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam, n, lane, team, k);
+        } else if (col < n && isInt4(format) && k % 128 == 0 && team % 16 == 0) {
             int4Sums(acc, a, w, format, col, lane, team, row0, rows, k);
         } else if (col < n) {
             int size = QuantBlocks.blockSize(format);
@@ -90,8 +92,83 @@ public final class QuantMatmul {
                 }
             }
         }
-        Matmul.gemvReduce(ctx, partial, acc, rows, team);
-        Matmul.gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
+        Matmul.gemvReduce(ctx, partial, acc, rowsPerTeam > 1 ? rowsPerTeam : rows, team);
+        if (rowsPerTeam > 1) {
+            Matmul.gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM);
+        } else {
+            Matmul.gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
+        }
+    }
+
+    static boolean isInt4(int format) {
+        return format == QuantBlocks.INT4 || format == QuantBlocks.INT4_ZP;
+    }
+
+    /**
+     * Weight rows per team of the packed GEMV ({@link Matmul#GEMV_ROWS_PER_TEAM} at batch 1 over whole int4 blocks,
+     * teams a multiple of 16, see {@link #int4RowSums}; else 1).
+     */
+    public static int rowsPerTeam(int format, int m, int k, int team) {
+        return m == 1 && isInt4(format) && k % 128 == 0 && team % 16 == 0 ? Matmul.GEMV_ROWS_PER_TEAM : 1;
+    }
+
+    /**
+     * {@link #int4Sums} at batch 1 for {@link Matmul#GEMV_ROWS_PER_TEAM} weight rows from {@code row0} (rows past n
+     * read row n - 1 and are not stored): each item loads its word of a block in each of the rows, and the 8
+     * activations those words meet (and their sum) once for all of them; acc[c] gets row c's sum.
+     */
+    static void int4RowSums(float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
+        int[] q = new int[4];
+        int[] head = new int[4];
+        int[] zero = new int[4];
+        float[] lo = new float[4];
+        float[] hi = new float[4];
+        int bytes = QuantBlocks.blockBytes(format);
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
+        float magic = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
+        int rowBytes = k / 128 * bytes;
+        int at0 = Math.min(row0, n - 1) * rowBytes;
+        int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
+        int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
+        int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
+        for (int b = lane / 16; b < k / 128; b += team / 16) {
+            int block = b * bytes;
+            // the four rows' words first (written out: constant offsets into q), then their scales
+            w.getWords(at0 + block + codesAt, q, 0, 1);
+            w.getWords(at1 + block + codesAt, q, 1, 1);
+            w.getWords(at2 + block + codesAt, q, 2, 1);
+            w.getWords(at3 + block + codesAt, q, 3, 1);
+            w.getWords(at0 + block, head, 0, 1);
+            w.getWords(at1 + block, head, 1, 1);
+            w.getWords(at2 + block, head, 2, 1);
+            w.getWords(at3 + block, head, 3, 1);
+            if (zeroPoint) {
+                w.getWords(at0 + block + 4, zero, 0, 1);
+                w.getWords(at1 + block + 4, zero, 1, 1);
+                w.getWords(at2 + block + 4, zero, 2, 1);
+                w.getWords(at3 + block + 4, zero, 3, 1);
+            }
+            int e = b * 128 + 4 * (lane % 16);
+            a.getFloats(e, lo, 0, 4);
+            a.getFloats(e + 64, hi, 0, 4);
+            float sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
+            acc[0] += Float.intBitsToFloat(head[0]) * int4Dot(lo, hi, q[0], magic) - (zeroPoint ? Float.intBitsToFloat(zero[0]) * sum : 0f);
+            acc[1] += Float.intBitsToFloat(head[1]) * int4Dot(lo, hi, q[1], magic) - (zeroPoint ? Float.intBitsToFloat(zero[1]) * sum : 0f);
+            acc[2] += Float.intBitsToFloat(head[2]) * int4Dot(lo, hi, q[2], magic) - (zeroPoint ? Float.intBitsToFloat(zero[2]) * sum : 0f);
+            acc[3] += Float.intBitsToFloat(head[3]) * int4Dot(lo, hi, q[3], magic) - (zeroPoint ? Float.intBitsToFloat(zero[3]) * sum : 0f);
+        }
+    }
+
+    /** lo . the low nibbles of {@code codes} + hi . the high ones, each nibble less {@code magic} - 2^23 (see {@link #int4Sums}). */
+    static float int4Dot(float[] lo, float[] hi, int codes, float magic) {
+        float dot = 0f;
+        for (int j = 0; j < 4; j++) {
+            int bits = codes >>> (8 * j);
+            dot += lo[j] * (Float.intBitsToFloat(MAGIC_BITS | (bits & 15)) - magic)
+                    + hi[j] * (Float.intBitsToFloat(MAGIC_BITS | ((bits >>> 4) & 15)) - magic);
+        }
+        return dot;
     }
 
     /** Blocks whose code words a GEMV item has in flight at once (see {@link #int4Sums}). */
@@ -120,7 +197,7 @@ public final class QuantMatmul {
         int bytes = QuantBlocks.blockBytes(format);
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
         int codesAt = zeroPoint ? 8 : 4;
-        float bias = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
+        float magic = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
         int blocks = k / 128;
         int rowAt = col * blocks * bytes;
         int word = lane % 16;
@@ -150,15 +227,8 @@ public final class QuantMatmul {
                             int x0 = (row0 + r) * k + e;
                             a.getFloats(x0, lo, 0, 4);
                             a.getFloats(x0 + 64, hi, 0, 4);
-                            float dot = 0f;
-                            float sum = 0f;
-                            for (int j = 0; j < 4; j++) {
-                                int bits = codes >>> (8 * j);
-                                dot += lo[j] * (Float.intBitsToFloat(MAGIC_BITS | (bits & 15)) - bias)
-                                        + hi[j] * (Float.intBitsToFloat(MAGIC_BITS | ((bits >>> 4) & 15)) - bias);
-                                sum += lo[j] + hi[j];
-                            }
-                            acc[r] += scale * dot - offset * sum;
+                            float sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
+                            acc[r] += scale * int4Dot(lo, hi, codes, magic) - offset * sum;
                         }
                     }
                 }
@@ -191,7 +261,9 @@ public final class QuantMatmul {
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
         } else if (Matmul.useGemv(device, m)) {
-            device.launch(GEMV, Matmul.gemvGrid(device, m, n), out, a, w, format.code(), b, bias != null, m, n, k, Matmul.gemvColumns(device, m));
+            int columns = Matmul.gemvColumns(device, m);
+            int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / columns);
+            device.launch(GEMV, Matmul.gemvGrid(device, m, n, rowsPerTeam), out, a, w, format.code(), b, bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }

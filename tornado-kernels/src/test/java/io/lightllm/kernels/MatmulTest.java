@@ -86,7 +86,9 @@ class MatmulTest {
                         checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, k, columns,
                                 device.id() + " gemv " + local + "/" + columns + " m=" + m + " k=" + k + " " + dtype);
                     }
-                    checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(m, N, local, columns), m, k, m == 1, columns,
+                    // the launcher's grid: at m = 1 over rows of a multiple of 16, a team per 4 weight rows (N = 13: a partial team)
+                    checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(m, N, local, columns, Matmul.int8RowsPerTeam(m, k)), m, k,
+                            m == 1, columns,
                             device.id() + " int8 gemv " + local + "/" + columns + " m=" + m + " k=" + k);
                 }
             }

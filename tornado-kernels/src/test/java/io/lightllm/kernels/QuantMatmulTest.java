@@ -120,6 +120,11 @@ class QuantMatmulTest {
                 : format == QuantFormat.INT4_ZP ? new int[] {256, 512, 1152} : new int[] {format.blockSize() == 32 ? 160 : 256, 512};
     }
 
+    /** The launcher's GEMV grid: at batch 1 over whole int4 blocks, a team per 4 weight rows (N = 13: a partial team). */
+    private static Grid gemvGrid(QuantFormat format, int m, int k, int local, int columns) {
+        return Matmul.gemvGrid(m, N, local, columns, QuantMatmul.rowsPerTeam(format.code(), m, k, local / columns));
+    }
+
     @ParameterizedTest
     @EnumSource(QuantFormat.class)
     void portableKernelsMatchTheDequantisedProductOnTheJvm(QuantFormat format) {
@@ -130,7 +135,8 @@ class QuantMatmulTest {
             }
             for (int local : new int[] {1, 4, 64}) {
                 for (int m : new int[] {1, M}) {
-                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, local, local == 4 ? 2 : 1), format, m, k, m == 1, local == 4 ? 2 : 1, true);
+                    int columns = local == 4 ? 2 : 1;
+                    check(jvm, QuantMatmul.GEMV, gemvGrid(format, m, k, local, columns), format, m, k, m == 1, columns, true);
                 }
             }
         }
@@ -162,7 +168,7 @@ class QuantMatmulTest {
                     check(device, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
                     for (int local : new int[] {64, 256}) {
                         for (int m : new int[] {1, M}) {
-                            check(device, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, local, local / 32), format, m, k, false, local / 32, false);
+                            check(device, QuantMatmul.GEMV, gemvGrid(format, m, k, local, local / 32), format, m, k, false, local / 32, false);
                         }
                     }
                 }
