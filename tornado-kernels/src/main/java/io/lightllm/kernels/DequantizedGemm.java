@@ -82,7 +82,7 @@ public final class DequantizedGemm {
      */
     public static void int4Blocks(NativeArray out, ByteArray w, int format, int n, int k) {
         int[] q = new int[2];
-        int[] head = new int[2];
+        int[] head = new int[1];
         float[] lo = new float[8];
         float[] hi = new float[8];
         for (@Parallel int item = 0; item < n * (k / 128) * 8; item++) {
@@ -93,13 +93,8 @@ public final class DequantizedGemm {
             int codesAt = at + (zeroPoint ? 8 : 4) + 8 * part;
             w.getWords(codesAt, q, 0, 1);
             w.getWords(codesAt + 4, q, 1, 1);
-            w.getWords(at, head, 0, 1);
-            float scale = Float.intBitsToFloat(head[0]);
-            float offset = 0f;
-            if (zeroPoint) {
-                w.getWords(at + 4, head, 1, 1);
-                offset = Float.intBitsToFloat(head[1]);
-            }
+            float scale = QuantBlocks.int4Word(w, at, head);
+            float offset = zeroPoint ? QuantBlocks.int4Word(w, at + 4, head) : 0f;
             int centre = zeroPoint ? 0 : 8;
             for (int word = 0; word < 2; word++) {
                 for (int j = 0; j < 4; j++) {

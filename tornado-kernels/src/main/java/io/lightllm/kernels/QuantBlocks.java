@@ -134,6 +134,16 @@ public final class QuantBlocks {
         return w.get(i) & 0xFF;
     }
 
+    /**
+     * The f32 at byte {@code at} of an {@link #INT4} or {@link #INT4_ZP} block (its scale at 0, INT4_ZP's offset at 4;
+     * 4-byte aligned, as every such block starts), read as one word through {@code scratch[0]}: the GPU kernels'
+     * form of {@link #scale} and {@link #offset}, which assemble it from bytes.
+     */
+    public static float int4Word(ByteArray w, int at, int[] scratch) {
+        w.getWords(at, scratch, 0, 1);
+        return Float.intBitsToFloat(scratch[0]);
+    }
+
     private static float f32(ByteArray w, int at) {
         return Float.intBitsToFloat(u8(w, at) | u8(w, at + 1) << 8 | u8(w, at + 2) << 16 | u8(w, at + 3) << 24);
     }

@@ -119,8 +119,7 @@ public final class QuantMatmul {
      */
     static void int4RowSums(float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
         int[] q = new int[4];
-        int[] head = new int[4];
-        int[] zero = new int[4];
+        int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
         int bytes = QuantBlocks.blockBytes(format);
@@ -134,30 +133,26 @@ public final class QuantMatmul {
         int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
         for (int b = lane / 16; b < k / 128; b += team / 16) {
             int block = b * bytes;
-            // the four rows' words first (written out: constant offsets into q), then their scales
+            // the four rows' words first (written out: constant offsets into q)
             w.getWords(at0 + block + codesAt, q, 0, 1);
             w.getWords(at1 + block + codesAt, q, 1, 1);
             w.getWords(at2 + block + codesAt, q, 2, 1);
             w.getWords(at3 + block + codesAt, q, 3, 1);
-            w.getWords(at0 + block, head, 0, 1);
-            w.getWords(at1 + block, head, 1, 1);
-            w.getWords(at2 + block, head, 2, 1);
-            w.getWords(at3 + block, head, 3, 1);
-            if (zeroPoint) {
-                w.getWords(at0 + block + 4, zero, 0, 1);
-                w.getWords(at1 + block + 4, zero, 1, 1);
-                w.getWords(at2 + block + 4, zero, 2, 1);
-                w.getWords(at3 + block + 4, zero, 3, 1);
-            }
             int e = b * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
             float sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
-            acc[0] += Float.intBitsToFloat(head[0]) * int4Dot(lo, hi, q[0], magic) - (zeroPoint ? Float.intBitsToFloat(zero[0]) * sum : 0f);
-            acc[1] += Float.intBitsToFloat(head[1]) * int4Dot(lo, hi, q[1], magic) - (zeroPoint ? Float.intBitsToFloat(zero[1]) * sum : 0f);
-            acc[2] += Float.intBitsToFloat(head[2]) * int4Dot(lo, hi, q[2], magic) - (zeroPoint ? Float.intBitsToFloat(zero[2]) * sum : 0f);
-            acc[3] += Float.intBitsToFloat(head[3]) * int4Dot(lo, hi, q[3], magic) - (zeroPoint ? Float.intBitsToFloat(zero[3]) * sum : 0f);
+            acc[0] += int4RowTerm(w, at0 + block, zeroPoint, head, int4Dot(lo, hi, q[0], magic), sum);
+            acc[1] += int4RowTerm(w, at1 + block, zeroPoint, head, int4Dot(lo, hi, q[1], magic), sum);
+            acc[2] += int4RowTerm(w, at2 + block, zeroPoint, head, int4Dot(lo, hi, q[2], magic), sum);
+            acc[3] += int4RowTerm(w, at3 + block, zeroPoint, head, int4Dot(lo, hi, q[3], magic), sum);
         }
+    }
+
+    /** The block at byte {@code at}'s part of a row's sum: s dot - o sum ({@link #int4Sums}). */
+    static float int4RowTerm(ByteArray w, int at, boolean zeroPoint, int[] scratch, float dot, float sum) {
+        float scale = QuantBlocks.int4Word(w, at, scratch);
+        return zeroPoint ? scale * dot - QuantBlocks.int4Word(w, at + 4, scratch) * sum : scale * dot;
     }
 
     /** lo . the low nibbles of {@code codes} + hi . the high ones, each nibble less {@code magic} - 2^23 (see {@link #int4Sums}). */
@@ -191,7 +186,7 @@ public final class QuantMatmul {
      */
     static void int4Sums(float[] acc, FloatArray a, ByteArray w, int format, int col, int lane, int team, int row0, int rows, int k) {
         int[] q = new int[INT4_IN_FLIGHT];
-        int[] head = new int[2];
+        int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
         int bytes = QuantBlocks.blockBytes(format);
@@ -214,13 +209,8 @@ public final class QuantMatmul {
                 if (b < blocks) {
                     int at = rowAt + b * bytes;
                     int codes = f == 0 ? q[0] : f == 1 ? q[1] : f == 2 ? q[2] : q[3];
-                    w.getWords(at, head, 0, 1);
-                    float scale = Float.intBitsToFloat(head[0]);
-                    float offset = 0f;
-                    if (zeroPoint) {
-                        w.getWords(at + 4, head, 1, 1);
-                        offset = Float.intBitsToFloat(head[1]);
-                    }
+                    float scale = QuantBlocks.int4Word(w, at, head);
+                    float offset = zeroPoint ? QuantBlocks.int4Word(w, at + 4, head) : 0f;
                     int e = b * 128 + 4 * word;
                     for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
                         if (r < rows) {
