@@ -116,6 +116,13 @@ public final class JvmDevice extends Device {
         // launches are synchronous on the JVM
     }
 
+    /**
+     * A {@code @Parallel} launch of at most this many work-items runs on the calling thread: handing a few hundred
+     * one-element items to the thread team cost more than running them (a batch-1 step's KV copies, 512 items, 12 ->
+     * 2 µs a launch; `bench static --profile` on llama-1b, 2026-12-05). {@code -Dlightllm.jvm.serial_items}.
+     */
+    static final long SERIAL_ITEMS = Long.getLong("lightllm.jvm.serial_items", 1024);
+
     /** Runs {@code task} on this device's threads, one call per index (for overrides). */
     public void parallelFor(int n, java.util.function.IntConsumer task) {
         team.run(n, task);
@@ -147,7 +154,7 @@ public final class JvmDevice extends Device {
         long t0 = profiling() ? System.nanoTime() : 0;
         if (kernel.usesContext()) {
             runExplicit(c, grid, hostArgs);
-        } else if (c.parallel) {
+        } else if (c.parallel && grid.totalWorkItems() > SERIAL_ITEMS) {
             parallelFor(threads, t -> c.entry.run(null, t, threads, hostArgs));
         } else {
             c.entry.run(null, 0, 1, hostArgs);
@@ -164,6 +171,9 @@ public final class JvmDevice extends Device {
             boolean itemThreads = c.barrier && grid.localSize(0) * grid.localSize(1) * grid.localSize(2) > 1;
             return grid.sizes("none") + ": " + groups + " work-groups over " + threads + " threads"
                     + (itemThreads ? ", a virtual thread per work-item (the kernel has barriers)" : ", work-items in turn");
+        }
+        if (c.parallel && grid.totalWorkItems() <= SERIAL_ITEMS) {
+            return grid.sizes("none") + ": the @Parallel loops on the calling thread (at most " + SERIAL_ITEMS + " work-items)";
         }
         return c.parallel ? grid.sizes("none") + ": the @Parallel loops strided over " + threads + " threads"
                 : "one work-item (no @Parallel loop), on the calling thread";
