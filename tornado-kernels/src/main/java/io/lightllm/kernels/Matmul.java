@@ -333,8 +333,9 @@ public final class Matmul {
     /**
      * Weight rows a GEMV team takes together at batch 1 ({@link #int8RowSums}, {@code QuantMatmul.int4RowSums}): each
      * activation load serves this many rows. With one row a team, every weight byte cost 4 (int8) to 8 (int4) bytes of
-     * f32 activations read again from L1/L2, and the bf16, int8 and int4 GEMVs all ran at ~5-7 TB/s of activation
-     * reads on the H100 (1.1-1.6 T weights/s), whatever their weights' bytes.
+     * f32 activations read again from L1/L2, and the bf16, int8 and int4 GEMVs all ran at 1.1-1.6 T weights/s on the
+     * H100 whatever their weights' bytes: 5-7 TB/s of activation reads, the likely bound (inferred, not profiled; the
+     * effect of four rows is not measured yet, docs/benchmarks.md).
      */
     public static final int GEMV_ROWS_PER_TEAM = 4;
 
