@@ -8,10 +8,9 @@ import io.lightllm.tornado.api.Parallel;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
+import io.lightllm.tornado.runtime.GrowingScratch;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -30,9 +29,8 @@ public final class DequantizedGemm {
     public static final KernelRef BLOCKS = KernelRef.of(DequantizedGemm.class, "blocks");
     public static final KernelRef INT4_BLOCKS = KernelRef.of(DequantizedGemm.class, "int4Blocks");
 
-    /** The scratch matrix of each device; replaced ones stay allocated, as a captured graph may still point at them. */
-    private static final Map<Device, DeviceBuffer> SCRATCH = new ConcurrentHashMap<>();
-    private static final List<DeviceBuffer> RETIRED = new ArrayList<>();
+    /** The dequantised matrix of each device. */
+    private static final Map<Device, GrowingScratch> SCRATCH = new ConcurrentHashMap<>();
 
     private DequantizedGemm() {
     }
@@ -136,15 +134,7 @@ public final class DequantizedGemm {
         Matmul.launchMatmul(device, out, a, weights, bias, m, n, k);
     }
 
-    private static synchronized DeviceBuffer scratch(Device device, long elements) {
-        DeviceBuffer s = SCRATCH.get(device);
-        if (s == null || s.elements() < elements) {
-            if (s != null) {
-                RETIRED.add(s);
-            }
-            s = device.allocate(DType.BF16, elements);
-            SCRATCH.put(device, s);
-        }
-        return s;
+    private static DeviceBuffer scratch(Device device, long elements) {
+        return SCRATCH.computeIfAbsent(device, d -> new GrowingScratch(d::allocate)).atLeast(DType.BF16, elements);
     }
 }

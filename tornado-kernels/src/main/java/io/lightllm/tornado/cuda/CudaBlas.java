@@ -7,13 +7,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.GrowingScratch;
 import io.lightllm.tornado.runtime.KernelOverride;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -71,29 +71,18 @@ public final class CudaBlas {
         /** alpha = 1 and beta = 0 (f32, as CUBLAS_COMPUTE_32F reads them), in host memory: cuBLAS's default pointer mode. */
         final MemorySegment alpha = arena.allocateFrom(JAVA_FLOAT, 1f);
         final MemorySegment beta = arena.allocateFrom(JAVA_FLOAT, 0f);
-        CudaBuffer castScratch;
+        final GrowingScratch narrowed;
         /** What the scratch holds: the narrowed copy of this buffer's first {@code narrowedElements}, or nothing. */
         DeviceBuffer narrowedFrom;
         long narrowedElements;
         /** The device's stream-operation count when the last GEMM was queued. */
         long opsAfterLastGemm = -1;
-        /** Replaced scratch buffers stay allocated: a captured graph may still point at them. */
-        final List<CudaBuffer> retired = new ArrayList<>();
 
         DeviceState(CudaDevice device, MemorySegment handle, CudaBuffer workspace) {
             this.device = device;
             this.handle = handle;
             this.workspace = workspace;
-        }
-
-        CudaBuffer scratch(DType dtype, long elements) {
-            if (castScratch == null || castScratch.dtype() != dtype || castScratch.elements() < elements) {
-                if (castScratch != null) {
-                    retired.add(castScratch);
-                }
-                castScratch = device.allocateUninitialized(dtype, Math.max(elements, castScratch == null ? 0 : castScratch.elements()));
-            }
-            return castScratch;
+            this.narrowed = new GrowingScratch(device::allocateUninitialized);
         }
     }
 
@@ -138,9 +127,9 @@ public final class CudaBlas {
             if (a.dtype() != type) {
                 // q, k and v (gate and up) multiply the same activations back to back: where nothing but this GEMM was
                 // queued since the last one, which narrowed this very buffer, its copy in the scratch is still good
-                boolean reuse = state.narrowedFrom == a && state.narrowedElements == (long) m * k && state.castScratch.dtype() == type
+                boolean reuse = state.narrowedFrom == a && state.narrowedElements == (long) m * k && state.narrowed.current().dtype() == type
                         && device.streamOps() == state.opsAfterLastGemm + 1;
-                left = state.scratch(type, (long) m * k);
+                left = state.narrowed.atLeast(type, (long) m * k);
                 if (!reuse) {
                     device.launch(CastKernels.NARROW_FROM_F32, CastKernels.runs((long) m * k), left, a, m * k);
                     state.narrowedFrom = a;
