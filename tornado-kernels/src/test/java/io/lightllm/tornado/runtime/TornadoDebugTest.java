@@ -90,13 +90,15 @@ class TornadoDebugTest {
     void threadInfoPrintsOneLinePerLaunchWithItsShape() {
         System.setProperty("tornado.threadInfo", "true");
         JvmDevice jvm = new JvmDevice(2);
-        DeviceBuffer x = jvm.allocate(DType.F32, 256), sums = jvm.allocate(DType.F32, 4);
+        DeviceBuffer x = jvm.allocate(DType.F32, 4096), sums = jvm.allocate(DType.F32, 4);
         String err = stderrOf(() -> {
+            jvm.launch(TWICE, Grid.of(4096), x, 4096);
             jvm.launch(TWICE, Grid.of(256), x, 256);
             jvm.launch(GROUP_SUM, Grid.groups(4, 64), x, sums);
         });
         assertEquals(List.of(
-                "[tornado] launch TornadoDebugTest.twice on jvm: global [256] local none: the @Parallel loops strided over 2 threads",
+                "[tornado] launch TornadoDebugTest.twice on jvm: global [4096] local none: the @Parallel loops strided over 2 threads",
+                "[tornado] launch TornadoDebugTest.twice on jvm: global [256] local none: the @Parallel loops on the calling thread (at most 1024 work-items)",
                 "[tornado] launch TornadoDebugTest.groupSum on jvm: global [256] local [64]: 4 work-groups over 2 threads, "
                         + "a virtual thread per work-item (the kernel has barriers)"), err.lines().toList());
 
