@@ -68,12 +68,17 @@ class QuantMatmulTest {
 
     private static void check(Device device, KernelRef kernel, Grid grid, QuantFormat format, int m, int k, boolean withBias,
             Integer columns, boolean portable) {
+        check(device, kernel, grid, format, m, N, k, withBias, columns, portable);
+    }
+
+    private static void check(Device device, KernelRef kernel, Grid grid, QuantFormat format, int m, int n, int k, boolean withBias,
+            Integer columns, boolean portable) {
         FloatArray a = TensorAssert.random(m * k, 1f, 31);
-        ByteArray w = randomBlocks(format, N, k, 32);
-        FloatArray bias = withBias ? TensorAssert.random(N, 1f, 33) : null;
-        MatmulReference ref = MatmulReference.of(a, format.dequantize(w.segment(), N, k), null, bias, m, N, k);
-        DeviceBuffer out = device.allocate(DType.F32, m * N);
-        Object[] args = {out, device.upload(a), device.upload(w), format.code(), withBias ? device.upload(bias) : out, withBias, m, N, k, columns};
+        ByteArray w = randomBlocks(format, n, k, 32);
+        FloatArray bias = withBias ? TensorAssert.random(n, 1f, 33) : null;
+        MatmulReference ref = MatmulReference.of(a, format.dequantize(w.segment(), n, k), null, bias, m, n, k);
+        DeviceBuffer out = device.allocate(DType.F32, m * n);
+        Object[] args = {out, device.upload(a), device.upload(w), format.code(), withBias ? device.upload(bias) : out, withBias, m, n, k, columns};
         Object[] used = columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args;
         if (portable) {
             device.launchPortable(kernel, grid, used);
@@ -83,7 +88,7 @@ class QuantMatmulTest {
         // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums; the JVM's
         // int4 GEMV rounds the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group of 128)
         float activations = !portable && VectorQuantMatmul.int8Activations(format, m, k)
-                ? activationRoundingBound(a, format.dequantize(w.segment(), N, k), m, k) : 0f;
+                ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k) : 0f;
         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + activations, 0f,
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
     }
@@ -92,10 +97,10 @@ class QuantMatmulTest {
      * The most the product with int8-rounded activations can differ from the exact one: over the outputs, the sum over
      * 128-element groups of (max |x| / 127) / 2 times the group's sum of |w|.
      */
-    static float activationRoundingBound(FloatArray a, FloatArray w, int m, int k) {
+    static float activationRoundingBound(FloatArray a, FloatArray w, int m, int n, int k) {
         double most = 0;
         for (int i = 0; i < m; i++) {
-            for (int j = 0; j < N; j++) {
+            for (int j = 0; j < n; j++) {
                 double bound = 0;
                 for (int g = 0; g < k / 128; g++) {
                     double max = 0, weights = 0;
@@ -154,6 +159,22 @@ class QuantMatmulTest {
                     check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, N, 1, 1), format, m, k, m == 3 || m == 37, 1, false);
                 }
                 check(jvm, QuantMatmul.TILED, Matmul.tiledGrid(M, N, 16), format, M, k, true, null, false);
+            }
+        }
+    }
+
+    /**
+     * The JVM's int4 GEMV over enough rows that each thread streams four runs of rows at once ({@code Int4Gemv}: 301
+     * rows, tasks of 37 split in quarters of 10, the rows left over one at a time), batch 1 and 3.
+     */
+    @Test
+    void jvmInt4GemvOverManyRowsMatchesTheDequantisedProduct() {
+        try (JvmDevice jvm = new JvmDevice(2)) {
+            KernelLibrary.installOverrides(jvm);
+            for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+                for (int m : new int[] {1, 3}) {
+                    check(jvm, QuantMatmul.GEMV, Matmul.gemvGrid(m, 301, 1, 1), format, m, 301, 256, true, 1, false);
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  * products, 32 lanes at a time (codes 0..15 times |q| <= 127, four products a lane: at most 7,620, no overflow), summed
  * per group and scaled once into the row's f32 accumulator. Against the float path (decode each nibble to f32, then an
  * FMA) this halves the vector operations per code: on the AVX-512 machine the int4 GEMV ran 1.3x faster from cache.
- * Rows go to the threads in runs ({@link RowRuns}).
+ * Rows go to the threads in runs ({@link RowRuns}), each run walked in four quarters side by side ({@link #dot4}).
  *
  * <p>The price is the activations' rounding: the result is the exact product with activations x^ where
  * |x - x^| <= scale / 2 per element, so it differs from the f32 product by at most sum over groups of
@@ -37,18 +37,6 @@ final class Int4Gemv {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    /**
-     * How far ahead of the group being multiplied the weights are touched (an int load a group, i.e. about one a cache
-     * line). The Vector API has no prefetch instruction, and this loop, bound by its vector operations, issues its loads
-     * too slowly for the hardware prefetchers to hide DRAM's latency: touching 16 KB ahead made a 1B model's int4 decode
-     * ~5 % faster on the 2-core AVX-512 machine (docs/benchmarks.md). Touching whole rows ahead in a burst instead
-     * slowed every GEMV (bf16 by 20 %). 0 turns it off.
-     */
-    static final long AHEAD = Long.getLong("lightllm.jvm.int4.prefetch_bytes", 16 << 10);
-    /** Where the touched words go, so that the JIT keeps their loads (written when their sum hits one value in 2^32). */
-    @SuppressWarnings("unused")
-    private static int sink;
 
     private Int4Gemv() {
     }
@@ -110,12 +98,90 @@ final class Int4Gemv {
             long rowBytes) {
         int blockBytes = zeroPoint ? 72 : 68, codesAt = zeroPoint ? 8 : 4, groups = k / 128;
         Activations a = quantize(x, m, k);
-        RowRuns.forEach(device, n, rowBytes, row -> {
-            for (int i = 0; i < m; i++) {
-                float dot = dot(a, i * groups, w, row * rowBytes, groups, blockBytes, codesAt, zeroPoint);
-                out.set(i * n + row, bias == null ? dot : dot + bias.get(row));
+        RowRuns.forEachRun(device, n, rowBytes, (start, end) -> {
+            // the run in four quarters walked side by side: four streams of weights a thread, each a row at a time
+            int quarter = (end - start + 3) / 4;
+            float[] dots = new float[4];
+            for (int i = 0; i < quarter; i++) {
+                int r0 = start + i, r1 = r0 + quarter, r2 = r1 + quarter, r3 = r2 + quarter;
+                for (int b = 0; b < m; b++) {
+                    if (r3 < end) {
+                        dot4(a, b * groups, w, r0 * rowBytes, r1 * rowBytes, r2 * rowBytes, r3 * rowBytes, groups, blockBytes, codesAt, zeroPoint,
+                                dots);
+                        for (int q = 0; q < 4; q++) {
+                            int row = r0 + q * quarter;
+                            out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
+                        }
+                    } else {
+                        for (int row = r0; row < end; row += quarter) {
+                            float dot = dot(a, b * groups, w, row * rowBytes, groups, blockBytes, codesAt, zeroPoint);
+                            out.set(b * n + row, bias == null ? dot : dot + bias.get(row));
+                        }
+                    }
+                }
             }
         });
+    }
+
+    /**
+     * {@link #dot} for four rows at once (rows far apart: the quarters of a run): each activation load serves the four,
+     * and four sequential streams of weights are in flight. With one stream a thread, the loop, bound by its vector
+     * operations, issued its loads too slowly for the hardware prefetchers to hide DRAM's latency (12 GB/s of int4
+     * weights a step where the same loop reads 24 from the L3); four rows of one run side by side, 1 KB apart, were
+     * slower still (the prefetchers saw no stream). A 1B model's int4 decode: 19.3 -> 22.4 tok/s (docs/benchmarks.md).
+     */
+    private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int blockBytes, int codesAt,
+            boolean zeroPoint, float[] result) {
+        FloatVector acc0 = FloatVector.zero(F), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
+        short[] xq = a.codes();
+        for (int g = 0; g < groups; g++) {
+            long off = (long) blockBytes * g;
+            int x0 = 128 * (g0 + g);
+            ShortVector q0 = ShortVector.fromArray(S, xq, x0), q1 = ShortVector.fromArray(S, xq, x0 + 32);
+            ShortVector q2 = ShortVector.fromArray(S, xq, x0 + 64), q3 = ShortVector.fromArray(S, xq, x0 + 96);
+            float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
+            IntVector v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            IntVector p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            float ws = w.get(F32_LE, rowAt + off);
+            acc0 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
+                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc0);
+            off0 += (zeroPoint ? w.get(F32_LE, rowAt + off + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r1 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            ws = w.get(F32_LE, r1 + off);
+            acc1 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
+                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc1);
+            off1 += (zeroPoint ? w.get(F32_LE, r1 + off + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r2 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            ws = w.get(F32_LE, r2 + off);
+            acc2 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
+                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc2);
+            off2 += (zeroPoint ? w.get(F32_LE, r2 + off + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r3 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
+                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            ws = w.get(F32_LE, r3 + off);
+            acc3 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
+                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc3);
+            off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
+        }
+        result[0] = acc0.reduceLanes(VectorOperators.ADD) - off0;
+        result[1] = acc1.reduceLanes(VectorOperators.ADD) - off1;
+        result[2] = acc2.reduceLanes(VectorOperators.ADD) - off2;
+        result[3] = acc3.reduceLanes(VectorOperators.ADD) - off3;
     }
 
     /** One row: sum over groups of scale_w scale_x (sum of code x q) minus the offset part (8 s, or INT4_ZP's offset) times scale_x sum q. */
@@ -123,13 +189,8 @@ final class Int4Gemv {
         FloatVector acc = FloatVector.zero(F);
         float offsets = 0;
         short[] xq = a.codes();
-        long lastWord = w.byteSize() - 4;
-        int touched = 0;
         for (int g = 0; g < groups; g++) {
             long at = rowAt + (long) blockBytes * g;
-            if (AHEAD > 0) {
-                touched += w.get(ValueLayout.JAVA_INT_UNALIGNED, Math.min(at + AHEAD, lastWord));
-            }
             IntVector v = IntVector.fromMemorySegment(I, w, at + codesAt, ByteOrder.LITTLE_ENDIAN);
             int x0 = 128 * (g0 + g);
             // kept in one expression: a helper method would make the JIT box the vectors between calls
@@ -144,9 +205,6 @@ final class Int4Gemv {
             float xs = a.scales()[g0 + g], ws = w.get(F32_LE, at);
             acc = sums.fma(FloatVector.broadcast(F, ws * xs), acc);
             offsets += (zeroPoint ? w.get(F32_LE, at + 4) : 8 * ws) * xs * a.codeSums()[g0 + g];
-        }
-        if (touched == 0x5EED5EED) {
-            sink = touched;
         }
         return acc.reduceLanes(VectorOperators.ADD) - offsets;
     }

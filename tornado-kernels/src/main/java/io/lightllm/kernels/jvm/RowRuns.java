@@ -20,11 +20,22 @@ final class RowRuns {
 
     /** {@code row.accept(j)} for every j in [0, n), rows of {@code rowBytes}, in runs. */
     static void forEach(JvmDevice device, int n, long rowBytes, IntConsumer row) {
-        int perTask = (int) Math.max(1, Math.min(TASK_BYTES / Math.max(1, rowBytes), n / (4L * device.threads())));
-        device.parallelFor((n + perTask - 1) / perTask, t -> {
-            for (int j = t * perTask, end = Math.min(n, j + perTask); j < end; j++) {
+        forEachRun(device, n, rowBytes, (start, end) -> {
+            for (int j = start; j < end; j++) {
                 row.accept(j);
             }
         });
+    }
+
+    /** What a task does with its run of rows [start, end). */
+    @FunctionalInterface
+    interface Run {
+        void rows(int start, int end);
+    }
+
+    /** {@code run.rows(start, end)} for the runs that cover [0, n), rows of {@code rowBytes}, a task each. */
+    static void forEachRun(JvmDevice device, int n, long rowBytes, Run run) {
+        int perTask = (int) Math.max(1, Math.min(TASK_BYTES / Math.max(1, rowBytes), n / (4L * device.threads())));
+        device.parallelFor((n + perTask - 1) / perTask, t -> run.rows(t * perTask, Math.min(n, t * perTask + perTask)));
     }
 }
