@@ -54,6 +54,39 @@ class VectorMatmulTest {
         floatWeightsMatch(8, 512);
     }
 
+    /**
+     * Batch-1-to-3 products over enough rows that a thread walks its run in four quarters side by side (301 rows: runs of
+     * 37 over two threads, quarters of 10, the last rows of a quarter fewer than four), bf16, f16 and int8 weights.
+     */
+    @Test
+    void streamedRunsInQuartersMatchThePortableKernel() {
+        KernelLibrary.installOverrides(device);
+        int n = 301, k = 203;
+        for (int m : new int[] {1, 3}) {
+            for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+                FloatArray a = TensorAssert.random(m * k, 1f, 41);
+                NativeArray w = TensorAssert.fill(NativeArray.allocate(dtype, n * k), 1f, 42);
+                float bound = MatmulReference.of(a, w, null, null, m, n, k).errorBound();
+                DeviceBuffer out = device.allocate(DType.F32, m * n), portable = device.allocate(DType.F32, m * n);
+                DeviceBuffer aBuf = device.upload(a), wBuf = device.upload(w);
+                Grid grid = Matmul.gemvGrid(m, n, 1, 1);
+                device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, out, false, m, n, k, 1);
+                device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, portable, false, m, n, k, 1);
+                assertClose(device.download(portable), device.download(out), 2 * bound, 0f, dtype + " m=" + m + " n=" + n);
+            }
+            FloatArray a = TensorAssert.random(m * k, 1f, 43);
+            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 1f, 44), n, k);
+            FloatArray bias = TensorAssert.random(n, 1f, 45);
+            float bound = MatmulReference.of(a, q.weights(), q.scales(), bias, m, n, k).errorBound();
+            DeviceBuffer out = device.allocate(DType.F32, m * n), portable = device.allocate(DType.F32, m * n);
+            Object[] args = {device.upload(a), device.upload(q.weights()), device.upload(q.scales()), device.upload(bias), true, m, n, k, 1};
+            Grid grid = Matmul.gemvGrid(m, n, 1, 1);
+            device.launch(Matmul.MATMUL_INT8_GEMV, grid, prepend(out, args));
+            device.launchPortable(Matmul.MATMUL_INT8_GEMV, grid, prepend(portable, args));
+            assertClose(device.download(portable), device.download(out), 2 * bound, 0f, "int8 m=" + m + " n=" + n);
+        }
+    }
+
     private void floatWeightsMatch(int n, int k) {
         for (int m : new int[] {1, 2, 3, 9, 33, 48, 70}) {
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
