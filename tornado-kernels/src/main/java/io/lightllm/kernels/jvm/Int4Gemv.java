@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  * products, 32 lanes at a time (codes 0..15 times |q| <= 127, four products a lane: at most 7,620, no overflow), summed
  * per group and scaled once into the row's f32 accumulator. Against the float path (decode each nibble to f32, then an
  * FMA) this halves the vector operations per code: on the AVX-512 machine the int4 GEMV ran 1.3x faster from cache.
- * Rows go to the threads in runs ({@link RowRuns}), each run walked in four quarters side by side ({@link #dot4}).
+ * Rows go to the threads in runs, four rows a quarter of a run apart at a time ({@link RowRuns#forEachQuad}, {@link #dot4}).
  *
  * <p>The price is the activations' rounding: the result is the exact product with activations x^ where
  * |x - x^| <= scale / 2 per element, so it differs from the f32 product by at most sum over groups of
@@ -98,26 +98,20 @@ final class Int4Gemv {
             long rowBytes) {
         int blockBytes = zeroPoint ? 72 : 68, codesAt = zeroPoint ? 8 : 4, groups = k / 128;
         Activations a = quantize(x, m, k);
-        RowRuns.forEachRun(device, n, rowBytes, (start, end) -> {
-            // the run in four quarters walked side by side: four streams of weights a thread, each a row at a time
-            int quarter = (end - start + 3) / 4;
+        RowRuns.forEachQuad(device, n, rowBytes, (first, count, step) -> {
             float[] dots = new float[4];
-            for (int i = 0; i < quarter; i++) {
-                int r0 = start + i, r1 = r0 + quarter, r2 = r1 + quarter, r3 = r2 + quarter;
-                for (int b = 0; b < m; b++) {
-                    if (r3 < end) {
-                        dot4(a, b * groups, w, r0 * rowBytes, r1 * rowBytes, r2 * rowBytes, r3 * rowBytes, groups, blockBytes, codesAt, zeroPoint,
-                                dots);
-                        for (int q = 0; q < 4; q++) {
-                            int row = r0 + q * quarter;
-                            out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
-                        }
-                    } else {
-                        for (int row = r0; row < end; row += quarter) {
-                            float dot = dot(a, b * groups, w, row * rowBytes, groups, blockBytes, codesAt, zeroPoint);
-                            out.set(b * n + row, bias == null ? dot : dot + bias.get(row));
-                        }
+            for (int b = 0; b < m; b++) {
+                if (count == 4) {
+                    dot4(a, b * groups, w, first * rowBytes, (first + step) * rowBytes, (first + 2 * step) * rowBytes, (first + 3 * step) * rowBytes,
+                            groups, blockBytes, codesAt, zeroPoint, dots);
+                } else {
+                    for (int q = 0; q < count; q++) {
+                        dots[q] = dot(a, b * groups, w, (first + q * step) * rowBytes, groups, blockBytes, codesAt, zeroPoint);
                     }
+                }
+                for (int q = 0; q < count; q++) {
+                    int row = first + q * step;
+                    out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
                 }
             }
         });

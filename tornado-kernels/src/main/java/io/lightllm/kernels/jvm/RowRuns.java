@@ -10,7 +10,7 @@ import java.util.function.IntConsumer;
  * row on those counters, as much as reading the row; runs of 16 KB fixed that, and runs of 256 KB read faster still
  * with two threads (the int4 GEMV 10.2 -> 12.1-12.6 GB/s from memory; a 1B model's decode +7-10 % in bf16 and int4):
  * two threads alternating short runs of neighbouring memory stream worse than two long runs. The bf16, f16, int8 and
- * int4 GEMVs walk a run in four quarters side by side ({@link #forEachRun}): four sequential streams a thread, which
+ * int4 GEMVs walk a run in four quarters side by side ({@link #forEachQuad}): four sequential streams a thread, which
  * the prefetchers follow, where one stream left DRAM's latency exposed and four neighbouring rows (1-2 KB apart) were
  * not seen as streams at all (int8 decode +30 %, int4 +16 %, bf16 +5 % on a 1B model).
  */
@@ -30,14 +30,31 @@ final class RowRuns {
         });
     }
 
-    /** What a task does with its run of rows [start, end). */
+    /** What a task does with rows first, first + step, .. ({@code count} of them: four, fewer at a run's end). */
     @FunctionalInterface
-    interface Run {
+    interface Quad {
+        void rows(int first, int count, int step);
+    }
+
+    /**
+     * {@code quad.rows} over every row of [0, n), rows of {@code rowBytes}: each task's run cut in four quarters, and
+     * the quarters' rows taken four at a time, one from each (row i of every quarter together).
+     */
+    static void forEachQuad(JvmDevice device, int n, long rowBytes, Quad quad) {
+        forEachRun(device, n, rowBytes, (start, end) -> {
+            int quarter = (end - start + 3) / 4;
+            for (int first = start; first < start + quarter; first++) {
+                quad.rows(first, Math.min(4, (end - 1 - first) / quarter + 1), quarter);
+            }
+        });
+    }
+
+    private interface Run {
         void rows(int start, int end);
     }
 
     /** {@code run.rows(start, end)} for the runs that cover [0, n), rows of {@code rowBytes}, a task each. */
-    static void forEachRun(JvmDevice device, int n, long rowBytes, Run run) {
+    private static void forEachRun(JvmDevice device, int n, long rowBytes, Run run) {
         int perTask = (int) Math.max(1, Math.min(TASK_BYTES / Math.max(1, rowBytes), n / (4L * device.threads())));
         device.parallelFor((n + perTask - 1) / perTask, t -> run.rows(t * perTask, Math.min(n, t * perTask + perTask)));
     }
