@@ -135,6 +135,7 @@ final class Int4Gemv {
             ShortVector q0 = ShortVector.fromArray(S, xq, x0), q1 = ShortVector.fromArray(S, xq, x0 + 32);
             ShortVector q2 = ShortVector.fromArray(S, xq, x0 + 64), q3 = ShortVector.fromArray(S, xq, x0 + 96);
             float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
+            // the four rows written out, not through a helper: a method returning a vector made the JIT box it (see dot)
             IntVector v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
             IntVector p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
                     .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
