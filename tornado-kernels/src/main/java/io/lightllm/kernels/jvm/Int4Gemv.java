@@ -100,15 +100,11 @@ final class Int4Gemv {
         Activations a = quantize(x, m, k);
         RowRuns.forEachQuad(device, n, rowBytes, (first, count, step) -> {
             float[] dots = new float[4];
+            // fewer than four rows (a few at a run's end) repeat the last one: the same arithmetic, results unused
+            long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
+            long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
             for (int b = 0; b < m; b++) {
-                if (count == 4) {
-                    dot4(a, b * groups, w, first * rowBytes, (first + step) * rowBytes, (first + 2 * step) * rowBytes, (first + 3 * step) * rowBytes,
-                            groups, blockBytes, codesAt, zeroPoint, dots);
-                } else {
-                    for (int q = 0; q < count; q++) {
-                        dots[q] = dot(a, b * groups, w, (first + q * step) * rowBytes, groups, blockBytes, codesAt, zeroPoint);
-                    }
-                }
+                dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, blockBytes, codesAt, zeroPoint, dots);
                 for (int q = 0; q < count; q++) {
                     int row = first + q * step;
                     out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
@@ -118,8 +114,9 @@ final class Int4Gemv {
     }
 
     /**
-     * {@link #dot} for four rows at once (rows far apart: the quarters of a run): each activation load serves the four,
-     * and four sequential streams of weights are in flight. With one stream a thread, the loop, bound by its vector
+     * Four rows at once (rows far apart: the quarters of a run), each row's result the sum over groups of scale_w
+     * scale_x (sum of code x q) minus the offset part (8 s, or INT4_ZP's offset) times scale_x sum q. Each activation
+     * load serves the four, and four sequential streams of weights are in flight. With one stream a thread, the loop, bound by its vector
      * operations, issued its loads too slowly for the hardware prefetchers to hide DRAM's latency (12 GB/s of int4
      * weights a step where the same loop reads 24 from the L3); four rows of one run side by side, 1 KB apart, were
      * slower still (the prefetchers saw no stream). A 1B model's int4 decode: 19.3 -> 22.4 tok/s (docs/benchmarks.md).
@@ -135,7 +132,8 @@ final class Int4Gemv {
             ShortVector q0 = ShortVector.fromArray(S, xq, x0), q1 = ShortVector.fromArray(S, xq, x0 + 32);
             ShortVector q2 = ShortVector.fromArray(S, xq, x0 + 64), q3 = ShortVector.fromArray(S, xq, x0 + 96);
             float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
-            // the four rows written out, not through a helper: a method returning a vector made the JIT box it (see dot)
+            // the four rows written out, each in one expression: a helper method returning a vector made the JIT box it;
+            // a row's 32 16-bit sums become 16 ints (each int's two shorts, sign-extended, added), then floats
             IntVector v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
             IntVector p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
                     .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
@@ -177,30 +175,5 @@ final class Int4Gemv {
         result[1] = acc1.reduceLanes(VectorOperators.ADD) - off1;
         result[2] = acc2.reduceLanes(VectorOperators.ADD) - off2;
         result[3] = acc3.reduceLanes(VectorOperators.ADD) - off3;
-    }
-
-    /** One row: sum over groups of scale_w scale_x (sum of code x q) minus the offset part (8 s, or INT4_ZP's offset) times scale_x sum q. */
-    private static float dot(Activations a, int g0, MemorySegment w, long rowAt, int groups, int blockBytes, int codesAt, boolean zeroPoint) {
-        FloatVector acc = FloatVector.zero(F);
-        float offsets = 0;
-        short[] xq = a.codes();
-        for (int g = 0; g < groups; g++) {
-            long at = rowAt + (long) blockBytes * g;
-            IntVector v = IntVector.fromMemorySegment(I, w, at + codesAt, ByteOrder.LITTLE_ENDIAN);
-            int x0 = 128 * (g0 + g);
-            // kept in one expression: a helper method would make the JIT box the vectors between calls
-            ShortVector products = ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(ShortVector.fromArray(S, xq, x0))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(ShortVector.fromArray(S, xq, x0 + 32)))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(ShortVector.fromArray(S, xq, x0 + 64)))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(ShortVector.fromArray(S, xq, x0 + 96)));
-            // the 32 16-bit sums as 16 ints (each int's two shorts, sign-extended, added) then floats
-            IntVector pairs = (IntVector) products.reinterpretShape(I, 0);
-            FloatVector sums = (FloatVector) pairs.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16)
-                    .add(pairs.lanewise(VectorOperators.ASHR, 16)).convert(VectorOperators.I2F, 0);
-            float xs = a.scales()[g0 + g], ws = w.get(F32_LE, at);
-            acc = sums.fma(FloatVector.broadcast(F, ws * xs), acc);
-            offsets += (zeroPoint ? w.get(F32_LE, at + 4) : 8 * ws) * xs * a.codeSums()[g0 + g];
-        }
-        return acc.reduceLanes(VectorOperators.ADD) - offsets;
     }
 }
