@@ -126,7 +126,7 @@ public final class DequantizedGemm {
     public static void launchBlocks(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {
         DeviceBuffer weights = scratch(device, (long) n * k);
-        if ((format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && k % 128 == 0) {
+        if (QuantMatmul.isInt4(format.code()) && k % 128 == 0) {
             device.launch(INT4_BLOCKS, Grid.of((long) n * (k / 128) * 8), weights, w, format.code(), n, k);
         } else {
             device.launch(BLOCKS, Grid.of((long) n * (k / QuantBlocks.UNIT)), weights, w, format.code(), n, k);

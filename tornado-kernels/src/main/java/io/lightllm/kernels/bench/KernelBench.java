@@ -225,7 +225,7 @@ public final class KernelBench {
         byte[] codes = new byte[64];
         new java.util.Random(1).nextBytes(codes);
         java.lang.foreign.MemorySegment seg = blocks.segment();
-        for (long at = 0; at < seg.byteSize(); at += 68) {
+        for (long at = 0; at < seg.byteSize(); at += io.lightllm.kernels.QuantBlocks.blockBytes(io.lightllm.kernels.QuantBlocks.INT4)) {
             seg.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), at, 0.01f);
             java.lang.foreign.MemorySegment.copy(codes, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4, 64);
         }
