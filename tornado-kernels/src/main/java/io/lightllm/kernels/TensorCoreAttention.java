@@ -71,20 +71,22 @@ public final class TensorCoreAttention {
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] unused = ctx.allocateIntLocalArray(4);
+        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] unused = ctx.allocateIntLocalArray(4);
+        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, unused, unused, noScales, noScales, reqToToken, reqRows, seqLen,
-                alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -119,7 +121,7 @@ public final class TensorCoreAttention {
                 useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
     }
 
-    /** The int8 and fp8 entries' body: their staging tiles of raw codes and row scales, then {@link #decode}. */
+    /** The int8 and fp8 entries' body: their tiles of raw codes and row scales, then {@link #decode}. */
     private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
@@ -144,17 +146,16 @@ public final class TensorCoreAttention {
      * copies filling the tiles two steps ahead while the tensor cores work on the current one.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kRaw, int[] vRaw,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
             int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
-        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         float[] vSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
+        int[] words = new int[MAX_DIM / 8];
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[8];
         float[] x = new float[8];
@@ -194,7 +195,7 @@ public final class TensorCoreAttention {
             float slopeLo = useAlibi && validLo ? alibiSlopes.get(head0 + g) * LOG2E : 0f;
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(head0 + g + 8) * LOG2E : 0f;
             loadQuery(q, qf, validLo, validHi, (b * qHeads + head0 + g) * headDim, (b * qHeads + head0 + g + 8) * headDim, t, scale * LOG2E,
-                    headDim);
+                    codes, headDim);
             // a group of copies is committed for every step, also past the split's end, so that "all but
             // the newest DECODE_STAGES - 2 groups are done" always means "this step's tiles are in"
             int rawTile = DECODE_STEP * headDim / 4;
@@ -207,8 +208,8 @@ public final class TensorCoreAttention {
                     gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
                 }
                 if (kb < end) {
-                    loadDecodeStep(ctx, codes, p, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw, kRowScales, vRowScales, kPool, vPool, kScales,
-                            vScales, kvHeads, kvHead, headDim, stride, lane, x);
+                    loadDecodeStep(ctx, codes, p, slots, kSc, vSc, kTiles, vTiles, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
+                            kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
             }
@@ -226,20 +227,17 @@ public final class TensorCoreAttention {
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
                 int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
                 if (ahead < end) {
-                    loadDecodeStep(ctx, codes, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRaw, vRaw,
-                            kRowScales, vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
+                    loadDecodeStep(ctx, codes, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRowScales,
+                            vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
                 gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
                 int stage = step % DECODE_STAGES;
                 if (codes) {
-                    // this step's codes as f16 in the tiles the matrix loads read: the keys' as they are (each
-                    // score takes its key's scale below), the values' times their row's scale
-                    convertRaw(kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, fp8, false, kTiles, at, headDim, stride, lane);
-                    convertRaw(vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, fp8, true, vTiles, at, headDim, stride, lane);
-                    ctx.localBarrier();
+                    scoreCodes(ctx, s, qf, bf, words, kTiles, stage * rawTile, fp8, headDim, g, t);
+                } else {
+                    scoreKeys(ctx, s, 2, qf, bf, kTiles, at, stride, headDim);
                 }
-                scoreKeys(ctx, s, 2, qf, bf, kTiles, at, stride, headDim);
                 for (int i = 0; i < 8; i++) {
                     int row = 8 * (i / 4) + 2 * t + i % 2;
                     int key = kb + row;
@@ -247,7 +245,11 @@ public final class TensorCoreAttention {
                     s[i] = key < end ? s[i] * keyScale + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
                 }
                 softmaxStep(ctx, s, 8, state, o, headDim);
-                accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
+                if (codes) {
+                    accumulateCodes(ctx, o, s, pf, bf, words, vTiles, stage * rawTile, vRowScales, stage * DECODE_STEP, fp8, headDim, g, t);
+                } else {
+                    accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
+                }
                 if (codes) {
                     // the next step's row scales, read once its slots are in (gathered above), in flight until its copies start
                     gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
@@ -259,7 +261,8 @@ public final class TensorCoreAttention {
                 for (int e = 0; e < 4; e++) {
                     int row = g + 8 * (e / 2);
                     if (row < rows) {
-                        int d = 8 * nt + 2 * t + e % 2;
+                        // accumulator column 2t + e % 2 of n tile nt; from codes, columns are dims headDim / 8 apart (accumulateCodes)
+                        int d = codes ? (2 * t + e % 2) * (headDim / 8) + nt : 8 * nt + 2 * t + e % 2;
                         int bh = b * qHeads + head0 + row;
                         if (direct) {
                             partialAcc.set(bh * headDim + d, o[4 * nt + e] / (e < 2 ? lLo : lHi));
@@ -356,7 +359,7 @@ public final class TensorCoreAttention {
             float slopeLo = useAlibi && validLo ? alibiSlopes.get(headLo) * LOG2E : 0f;
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(headHi) * LOG2E : 0f;
             loadQuery(q, qf, validLo, validHi, ((first + rowLo / group) * qHeads + headLo) * headDim,
-                    ((first + rowHi / group) * qHeads + headHi) * headDim, t, scale * LOG2E, headDim);
+                    ((first + rowHi / group) * qHeads + headHi) * headDim, t, scale * LOG2E, false, headDim);
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
@@ -416,16 +419,15 @@ public final class TensorCoreAttention {
 
     /**
      * Starts a decode step's copies into stage {@code stage} of the pipeline: K and V rows as f16
-     * tiles, or an int8 or fp8 pool's raw codes and the row scales gathered for them (converted when the
-     * step comes up).
+     * tiles, or an int8 or fp8 pool's raw codes and the row scales gathered for them.
      */
     private static void loadDecodeStep(KernelContext ctx, boolean codes, int stage, int[] slots, float[] kSc, float[] vSc, int[] kTiles,
-            int[] vTiles, int[] kRaw, int[] vRaw, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales,
+            int[] vTiles, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
         if (codes) {
             int rawTile = DECODE_STEP * headDim / 4;
-            loadRaw(ctx, kRaw, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kSc, slots, kvHeads, kvHead, headDim, lane);
-            loadRaw(ctx, vRaw, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vSc, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, kTiles, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kSc, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, vTiles, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vSc, slots, kvHeads, kvHead, headDim, lane);
         } else {
             int tile = DECODE_STEP * stride;
             loadTile(ctx, kTiles, stage * tile, kPool, kScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
@@ -506,9 +508,9 @@ public final class TensorCoreAttention {
 
     /**
      * Starts copying a decode step's 16 rows of int8 or fp8 codes, raw, into {@code raw[at..]} (16 codes an
-     * asynchronous copy, rows of headDim / 4 ints; the rows' slots from {@link #gatherSlots} with
-     * {@code headDim / 16} chunks), and puts each row's scale ({@link #gatherScales}) in
-     * {@code rowScales[scaleAt..]}; rows past the keys are zero.
+     * asynchronous copy, rows of headDim / 4 ints, each row's 16-byte chunks placed by {@link #rawChunk};
+     * the rows' slots from {@link #gatherSlots} with {@code headDim / 16} chunks), and puts each row's
+     * scale ({@link #gatherScales}) in {@code rowScales[scaleAt..]}; rows past the keys are zero.
      */
     private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, float[] gathered,
             int[] slots, int kvHeads, int kvHead, int headDim, int lane) {
@@ -517,7 +519,7 @@ public final class TensorCoreAttention {
             int i = lane + k * KernelContext.WARP_SIZE;
             int r = i / chunks;
             int c = i % chunks;
-            int to = at + r * (headDim / 4) + c * 4;
+            int to = at + r * (headDim / 4) + rawChunk(r, c, chunks) * 4;
             int slot = slots[k];
             if (slot >= 0) {
                 ctx.copyAsync(raw, to, pool, (slot * kvHeads + kvHead) * headDim + c * 16);
@@ -537,52 +539,107 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * Converts a decode step's codes (int8, or fp8 e4m3 with {@code fp8}) at {@code raw[rawAt..]} to
-     * f16 pairs into the tile at {@code tile[at..]}, each lane 8 codes at a time: exactly
-     * ({@link KMath#int8x2ToHalf2}, {@link KMath#e4m3x2ToHalf2}), and with {@code scaled} times the
-     * row's scale from {@code rowScales[scaleAt..]} (one f16x2 multiply a pair). Converting through
-     * floats (two int-to-float conversions, two multiplies and a pack a pair) held the int8 pool to
-     * 3-21 % of the copy rate on the H200. Rows past the keys are zero codes with a zero scale.
+     * Where 16-byte chunk c of row r of a code tile lies in its row ({@code chunks} a row): swizzled so that
+     * the fragment reads of {@link #scoreCodes} (rows g and g + 1, chunks t) and {@link #accumulateCodes}
+     * (rows 2t, chunks g) hit distinct banks in each phase of a warp's 16-byte loads at head dimension
+     * 128 (64: half of them). Plain rows put the four rows 2t of a V read on the same banks.
      */
-    private static void convertRaw(int[] raw, int rawAt, float[] rowScales, int scaleAt, boolean fp8, boolean scaled, int[] tile, int at,
-            int headDim, int stride, int lane) {
-        int chunks = headDim / 8;
-        for (int i = lane; i < DECODE_STEP * chunks; i += KernelContext.WARP_SIZE) {
-            int r = i / chunks;
-            int c = i % chunks;
-            int lo = raw[rawAt + r * (headDim / 4) + 2 * c];
-            int hi = raw[rawAt + r * (headDim / 4) + 2 * c + 1];
-            int to = at + r * stride + 4 * c;
-            int h0 = fp8 ? KMath.e4m3x2ToHalf2(lo, 0) : KMath.int8x2ToHalf2(lo, 0);
-            int h1 = fp8 ? KMath.e4m3x2ToHalf2(lo, 1) : KMath.int8x2ToHalf2(lo, 1);
-            int h2 = fp8 ? KMath.e4m3x2ToHalf2(hi, 0) : KMath.int8x2ToHalf2(hi, 0);
-            int h3 = fp8 ? KMath.e4m3x2ToHalf2(hi, 1) : KMath.int8x2ToHalf2(hi, 1);
-            if (scaled) {
-                float sc = rowScales[scaleAt + r];
-                int sc2 = KMath.packHalf2(sc, sc);
-                h0 = KMath.mulHalf2(h0, sc2);
-                h1 = KMath.mulHalf2(h1, sc2);
-                h2 = KMath.mulHalf2(h2, sc2);
-                h3 = KMath.mulHalf2(h3, sc2);
+    private static int rawChunk(int r, int c, int chunks) {
+        return c ^ ((r & 6 ^ (r & 1) << 2) & (chunks - 1));
+    }
+
+    /**
+     * Q Kᵀ of the warp's query rows and a step's 16 keys straight from their int8 or fp8 codes: each
+     * lane reads its key row's codes (row g of n tile j; chunks t, t + 4 of the row) and converts them
+     * into B fragments in registers. Lane t's k-slots 2t, 2t + 1, 2t + 8, 2t + 9 of k16 step st are
+     * the four codes of one word, dims 64 (st / 4) + 16 t + 4 (st % 4) + 0..3, the order
+     * {@link #loadQuery} gives the query fragments (a dot product does not mind the order of its
+     * terms). No f16 copy of the tile, no barrier: the old path converted every code into a local f16
+     * tile first and held int8 pools to 23-34 % of the copy rate on an H100.
+     */
+    private static void scoreCodes(KernelContext ctx, float[] s, int[] qf, int[] bf, int[] words, int[] raw, int at, boolean fp8,
+            int headDim, int g, int t) {
+        clear(s, 8);
+        int rowInts = headDim / 4;
+        int chunks = headDim / 16;
+        for (int j = 0; j < 2; j++) {
+            int r = 8 * j + g;
+            for (int m = 0; m < headDim / 64; m++) {
+                int from = at + r * rowInts + 4 * rawChunk(r, 4 * m + t, chunks);
+                words[4 * m] = raw[from];
+                words[4 * m + 1] = raw[from + 1];
+                words[4 * m + 2] = raw[from + 2];
+                words[4 * m + 3] = raw[from + 3];
             }
-            tile[to] = h0;
-            tile[to + 1] = h1;
-            tile[to + 2] = h2;
-            tile[to + 3] = h3;
+            for (int st = 0; st < headDim / 16; st++) {
+                bf[0] = fp8 ? KMath.e4m3x2ToHalf2(words[st], 0) : KMath.int8x2ToHalf2(words[st], 0);
+                bf[1] = fp8 ? KMath.e4m3x2ToHalf2(words[st], 1) : KMath.int8x2ToHalf2(words[st], 1);
+                ctx.mmaF16(s, 4 * j, qf, 4 * st, bf, 0);
+            }
+        }
+    }
+
+    /**
+     * O += P V over a step's 16 keys straight from the values' codes. Lane (g, t) reads rows 2t, 2t + 1,
+     * 2t + 8 and 2t + 9 (its B fragments' k rows), headDim / 8 codes of each from byte g headDim / 8: byte
+     * j of them is column g of n tile j, dim g headDim / 8 + j; pairing each byte of one row with the same
+     * byte of the next ({@link KMath#bytePerm}) gives the fragment's halves. Each value's row scale
+     * multiplies its probability instead of its codes (4 products a lane, not headDim / 4), after the
+     * softmax's sums have been taken. The accumulators hold dims in that order: column c of n tile nt is
+     * dim c headDim / 8 + nt.
+     */
+    private static void accumulateCodes(KernelContext ctx, float[] o, float[] s, int[] pf, int[] bf, int[] words, int[] raw, int at,
+            float[] rowScales, int scaleAt, boolean fp8, int headDim, int g, int t) {
+        float sc0 = rowScales[scaleAt + 2 * t];
+        float sc1 = rowScales[scaleAt + 2 * t + 1];
+        float sc8 = rowScales[scaleAt + 2 * t + 8];
+        float sc9 = rowScales[scaleAt + 2 * t + 9];
+        pf[0] = KMath.packHalf2(s[0] * sc0, s[1] * sc1);
+        pf[1] = KMath.packHalf2(s[2] * sc0, s[3] * sc1);
+        pf[2] = KMath.packHalf2(s[4] * sc8, s[5] * sc9);
+        pf[3] = KMath.packHalf2(s[6] * sc8, s[7] * sc9);
+        int rowInts = headDim / 4;
+        int chunks = headDim / 16;
+        int perRow = headDim / 32; // words of a row a lane reads
+        for (int i = 0; i < 4; i++) {
+            int r = 2 * t + i % 2 + 8 * (i / 2);
+            int word = g * perRow; // the lane's first word of the row, unswizzled
+            int from = at + r * rowInts + 4 * rawChunk(r, word / 4, chunks) + word % 4;
+            for (int w = 0; w < perRow; w++) {
+                words[i * perRow + w] = raw[from + w];
+            }
+        }
+        for (int w = 0; w < perRow; w++) {
+            // rows 2t and 2t + 1 (k 2t, 2t + 1) and rows 2t + 8, 2t + 9 (k 2t + 8, 2t + 9), bytes 0 and 1, then 2 and 3
+            int lo01 = KMath.bytePerm(words[w], words[perRow + w], 0x5140);
+            int lo23 = KMath.bytePerm(words[w], words[perRow + w], 0x7362);
+            int hi01 = KMath.bytePerm(words[2 * perRow + w], words[3 * perRow + w], 0x5140);
+            int hi23 = KMath.bytePerm(words[2 * perRow + w], words[3 * perRow + w], 0x7362);
+            for (int n = 0; n < 4; n++) {
+                int lo = n < 2 ? lo01 : lo23;
+                int hi = n < 2 ? hi01 : hi23;
+                bf[0] = fp8 ? KMath.e4m3x2ToHalf2(lo, n % 2) : KMath.int8x2ToHalf2(lo, n % 2);
+                bf[1] = fp8 ? KMath.e4m3x2ToHalf2(hi, n % 2) : KMath.int8x2ToHalf2(hi, n % 2);
+                ctx.mmaF16(o, 4 * (4 * w + n), pf, 0, bf, 0);
+            }
         }
     }
 
     /**
      * A warp's query fragments (A, rows g and g + 8 of lane (g, t)) from f32 rows at {@code lo} and
-     * {@code hi} of q, scaled by {@code scale} and packed to f16; a row that is not valid is zero.
+     * {@code hi} of q, scaled by {@code scale} and packed to f16; a row that is not valid is zero. The
+     * k16 step st takes dims 16 st + 2t, +1, +8, +9 (as the matrix loads give K), or with {@code codes}
+     * dims 64 (st / 4) + 16 t + 4 (st % 4) + 0..3 (as {@link #scoreCodes} reads the codes).
      */
-    private static void loadQuery(FloatArray q, int[] qf, boolean validLo, boolean validHi, int lo, int hi, int t, float scale, int headDim) {
+    private static void loadQuery(FloatArray q, int[] qf, boolean validLo, boolean validHi, int lo, int hi, int t, float scale, boolean codes,
+            int headDim) {
         for (int st = 0; st < headDim / 16; st++) {
-            int c = 16 * st + 2 * t;
+            int c = codes ? 64 * (st / 4) + 16 * t + 4 * (st % 4) : 16 * st + 2 * t;
+            int c2 = codes ? c + 2 : c + 8;
             qf[st * 4] = validLo ? KMath.packHalf2(q.get(lo + c) * scale, q.get(lo + c + 1) * scale) : 0;
             qf[st * 4 + 1] = validHi ? KMath.packHalf2(q.get(hi + c) * scale, q.get(hi + c + 1) * scale) : 0;
-            qf[st * 4 + 2] = validLo ? KMath.packHalf2(q.get(lo + c + 8) * scale, q.get(lo + c + 9) * scale) : 0;
-            qf[st * 4 + 3] = validHi ? KMath.packHalf2(q.get(hi + c + 8) * scale, q.get(hi + c + 9) * scale) : 0;
+            qf[st * 4 + 2] = validLo ? KMath.packHalf2(q.get(lo + c2) * scale, q.get(lo + c2 + 1) * scale) : 0;
+            qf[st * 4 + 3] = validHi ? KMath.packHalf2(q.get(hi + c2) * scale, q.get(hi + c2 + 1) * scale) : 0;
         }
     }
 

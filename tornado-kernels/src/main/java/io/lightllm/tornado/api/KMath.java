@@ -127,6 +127,22 @@ public final class KMath {
         return packHalf2(e4m3ToFloat((byte) (word >> shift)), e4m3ToFloat((byte) (word >> (shift + 8))));
     }
 
+    /**
+     * Bytes picked from the eight of {@code lo} (bytes 0-3) and {@code hi} (bytes 4-7): byte i of the
+     * result is the byte numbered by nibble i of {@code selector} (nibbles 0-7; CUDA's {@code __byte_perm}
+     * without its sign modes). With {@link #int8x2ToHalf2} it pairs bytes of two words, as an MMA
+     * fragment that takes one element from each of two rows wants: {@code bytePerm(a, b, 0x5140)} is
+     * a0 b0 a1 b1. On CUDA one {@code prmt}.
+     */
+    public static int bytePerm(int lo, int hi, int selector) {
+        long bytes = (lo & 0xffffffffL) | (long) hi << 32;
+        int r = 0;
+        for (int i = 0; i < 4; i++) {
+            r |= (int) (bytes >>> (8 * ((selector >>> (4 * i)) & 7)) & 0xff) << (8 * i);
+        }
+        return r;
+    }
+
     /** The products of two pairs of packed halves, each rounded to the nearest half (f16x2 multiply). */
     public static int mulHalf2(int a, int b) {
         float lo = Float.float16ToFloat((short) a) * Float.float16ToFloat((short) b); // exact: 11 x 11 significant bits

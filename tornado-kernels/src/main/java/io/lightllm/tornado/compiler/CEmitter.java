@@ -489,6 +489,7 @@ final class CEmitter {
             case "int8x2ToHalf2" -> "lj_i8x2_to_f16x2(" + all + ")";
             case "e4m3x2ToHalf2" -> "lj_e4m3x2_to_f16x2(" + all + ")";
             case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
+            case "bytePerm" -> cl ? "lj_byte_perm(" + all + ")" : "((int)__byte_perm((unsigned)(" + a0 + "), (unsigned)(" + args.get(1) + "), (unsigned)(" + args.get(2) + ")))";
             case "rsqrt" -> "rsqrt" + f + "(" + all + ")";
             case "fmodf", "fmod" -> cl ? "fmod(" + all + ")" : c.intrinsic() + "(" + all + ")";
             case "imax" -> "max(" + all + ")";
@@ -631,6 +632,11 @@ final class CEmitter {
             int lj_i8x2_to_f16x2(int w, int pair) { int s = 16 * pair; return lj_pack_f16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
             int lj_e4m3x2_to_f16x2(int w, int pair) {
               int s = 16 * pair; return lj_pack_f16x2(lj_e4m3_to_f32((uchar)(w >> s)), lj_e4m3_to_f32((uchar)(w >> (s + 8))));
+            }
+            int lj_byte_perm(int lo, int hi, int sel) {
+              ulong v = (ulong)(uint)lo | ((ulong)(uint)hi << 32); uint r = 0;
+              for (int i = 0; i < 4; i++) r |= (uint)((v >> (8 * ((sel >> (4 * i)) & 7))) & 0xff) << (8 * i);
+              return (int)r;
             }
             int lj_mul_f16x2(int a, int b) {
               return lj_pack_f16x2(lj_f16_to_f32((ushort)a) * lj_f16_to_f32((ushort)b),

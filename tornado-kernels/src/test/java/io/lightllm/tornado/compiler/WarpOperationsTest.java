@@ -149,6 +149,15 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef BYTE_PERMS = KernelRef.of(WarpOperationsTest.class, "bytePerms");
+
+    /** out[i] = bytePerm(lo[i], hi[i], selectors[i]). */
+    public static void bytePerms(IntArray out, IntArray lo, IntArray hi, IntArray selectors, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            out.set(i, KMath.bytePerm(lo.get(i), hi.get(i), selectors.get(i)));
+        }
+    }
+
     static final KernelRef WORD_COPY = KernelRef.of(WarpOperationsTest.class, "wordCopy");
 
     /** out = the raw 32-bit words of in, 4, then 2, then 1 at a time. */
@@ -301,6 +310,38 @@ class WarpOperationsTest {
                 // exp2 to 4 ulp, as OpenCL allows
                 assertTrue(Math.abs(e.get(i) - expected) <= 4 * Math.ulp(expected) || (Float.isInfinite(expected) && e.get(i) == expected),
                         device.id() + " exp2(" + lo.get(i) + "): " + e.get(i) + " vs " + expected);
+            }
+        }
+    }
+
+    /** Byte permutes pick, for each result byte, the byte of (lo, hi) its selector nibble names. */
+    @Test
+    void bytePermPicksTheNamedBytes() {
+        int n = 4096;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        IntArray lo = IntArray.allocate(n), hi = IntArray.allocate(n), selectors = IntArray.allocate(n);
+        int[] fixed = {0x5140, 0x7362, 0x3210, 0x7654, 0x0000, 0x7777};
+        for (int i = 0; i < n; i++) {
+            lo.set(i, random.nextInt());
+            hi.set(i, random.nextInt());
+            selectors.set(i, i < fixed.length ? fixed[i] : random.nextInt(1 << 16) & 0x7777);
+        }
+        for (Device device : devices()) {
+            DeviceBuffer out = device.allocate(DType.I32, n);
+            device.launch(BYTE_PERMS, Grid.of(n), out, device.upload(lo), device.upload(hi), device.upload(selectors), n);
+            IntArray o = (IntArray) device.download(out);
+            for (int i = 0; i < n; i++) {
+                byte[] bytes = new byte[8];
+                for (int b = 0; b < 4; b++) {
+                    bytes[b] = (byte) (lo.get(i) >>> (8 * b));
+                    bytes[4 + b] = (byte) (hi.get(i) >>> (8 * b));
+                }
+                int expected = 0;
+                for (int b = 0; b < 4; b++) {
+                    expected |= (bytes[(selectors.get(i) >> (4 * b)) & 0xf] & 0xff) << (8 * b);
+                }
+                assertEquals(expected, o.get(i), device.id() + " bytePerm(" + Integer.toHexString(lo.get(i)) + ", "
+                        + Integer.toHexString(hi.get(i)) + ", " + Integer.toHexString(selectors.get(i)) + ")");
             }
         }
     }
