@@ -26,6 +26,7 @@ import io.lightllm.tornado.runtime.KernelRef;
  */
 public final class KvCache {
     public static final KernelRef COPY_TO_POOL = KernelRef.of(KvCache.class, "copyToPool");
+    public static final KernelRef ROTARY_INTO_POOL = KernelRef.of(KvCache.class, "rotaryIntoPool");
     public static final KernelRef COPY_TO_POOL_INT8 = KernelRef.of(KvCache.class, "copyToPoolInt8");
     public static final KernelRef COPY_TO_POOL_FP8 = KernelRef.of(KvCache.class, "copyToPoolFp8");
     public static final KernelRef GATHER_FROM_POOL = KernelRef.of(KvCache.class, "gatherFromPool");
@@ -44,6 +45,60 @@ public final class KvCache {
      */
     public static boolean hasScales(DType dtype) {
         return dtype == DType.I8 || dtype == DType.F8_E4M3;
+    }
+
+    /**
+     * {@link Rotary#rotaryEmbedding} of q and k, then {@link #copyToPool} of k and v, as one launch (a
+     * decode step's three small kernels were three launches a layer): q [tokens, qHeads, headDim] is
+     * rotated in place, k [tokens, kvHeads, headDim] rotated in place and written to the f32/f16/bf16
+     * pool {@code kPool}, v written to {@code vPool}, at slots destIndex[t] (a slot outside [0, slots)
+     * is skipped). A work-item per (token, head of q, k or v, pair of elements): a rotated pair, or, past
+     * rotaryDim, a pair passed through.
+     */
+    public static void rotaryIntoPool(FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, IntArray destIndex,
+            IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
+            float attentionScaling, int slots) {
+        int half = rotaryDim / 2;
+        int rowSize = kvHeads * headDim;
+        for (@Parallel int t = 0; t < tokens; t++) {
+            for (@Parallel int h = 0; h < qHeads + 2 * kvHeads; h++) {
+                for (@Parallel int i = 0; i < headDim / 2; i++) {
+                    boolean rotated = i < half;
+                    int first = rotated ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
+                    int second = rotated ? (interleaved ? 2 * i + 1 : i + half) : first + 1;
+                    float cos = 1f;
+                    float sin = 0f;
+                    if (rotated) {
+                        float angle = positions.get(t) * invFreq.get(i);
+                        cos = KMath.cos(angle) * attentionScaling;
+                        sin = KMath.sin(angle) * attentionScaling;
+                    }
+                    int slot = destIndex.get(t);
+                    boolean store = slot >= 0 && slot < slots;
+                    if (h < qHeads) {
+                        if (rotated) {
+                            int base = (t * qHeads + h) * headDim;
+                            Rotary.rotate(q, base + first, base + second, cos, sin);
+                        }
+                    } else if (h < qHeads + kvHeads) {
+                        int at = (h - qHeads) * headDim;
+                        int base = t * rowSize + at;
+                        if (rotated) {
+                            Rotary.rotate(k, base + first, base + second, cos, sin);
+                        }
+                        if (store) {
+                            kPool.setFloat(slot * rowSize + at + first, k.get(base + first));
+                            kPool.setFloat(slot * rowSize + at + second, k.get(base + second));
+                        }
+                    } else if (store) {
+                        int at = (h - qHeads - kvHeads) * headDim;
+                        int base = t * rowSize + at;
+                        vPool.setFloat(slot * rowSize + at + first, v.get(base + first));
+                        vPool.setFloat(slot * rowSize + at + second, v.get(base + second));
+                    }
+                }
+            }
+        }
     }
 
     /** pool[destIndex[t]] = src[t], each a row of rowSize = heads * headDim, rounded to the pool's type. */
@@ -173,6 +228,33 @@ public final class KvCache {
         int slots = slots(pool, rowSize);
         checkTokens(src, destIndex, tokens, rowSize);
         device.launch(COPY_TO_POOL, Grid.of(tokens, rowSize), pool, src, destIndex, tokens, rowSize, slots);
+    }
+
+    /**
+     * {@link #rotaryIntoPool}: rotates q [tokens, heads.qHeads, headDim] and k [tokens, heads.kvHeads,
+     * headDim] in place and writes k and v into slots destIndex[tokens] of the f32/f16/bf16 pools
+     * {@code keys} and {@code values}; what {@link Rotary#launchRotary} and two {@link #launchCopyToPool}
+     * do, in one launch.
+     */
+    public static void launchRotaryIntoPool(Device device, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions, Rotary.Rope rope,
+            DeviceBuffer keys, DeviceBuffer values, DeviceBuffer destIndex, int tokens, Attention.Heads heads) {
+        int headDim = heads.headDim();
+        int rowSize = checkRow(heads.kvHeads(), headDim);
+        if (rope.rotaryDim() > headDim || headDim % 2 != 0) {
+            throw new IllegalArgumentException("rotaryDim " + rope.rotaryDim() + " and headDim " + headDim + ": need an even headDim >= rotaryDim");
+        }
+        if (hasScales(keys.dtype()) || keys.dtype() != values.dtype()) {
+            throw new IllegalArgumentException("rotaryIntoPool writes f32, f16 or bf16 pools, not " + keys.dtype() + " / " + values.dtype());
+        }
+        int slots = slots(keys, rowSize);
+        Shapes.atLeast(values, (long) slots * rowSize, "the value pool");
+        checkTokens(k, destIndex, tokens, rowSize);
+        Shapes.atLeast(v, (long) tokens * rowSize, "v");
+        Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
+        Shapes.atLeast(positions, tokens, "positions");
+        device.launch(ROTARY_INTO_POOL, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), headDim / 2), q, k, v, keys, values, destIndex,
+                positions, rope.invFreq(), tokens, heads.qHeads(), heads.kvHeads(), headDim, rope.rotaryDim(), rope.interleaved(),
+                rope.attentionScaling(), slots);
     }
 
     /**

@@ -56,6 +56,19 @@ public final class Rotary {
     }
 
     /**
+     * A model's rotary embedding: {@code invFreq} [rotaryDim / 2] ({@link RopeScaling#inverseFrequencies}),
+     * the pairing, and the attention scaling that multiplies cos and sin.
+     */
+    public record Rope(DeviceBuffer invFreq, int rotaryDim, boolean interleaved, float attentionScaling) {
+        public Rope {
+            if (rotaryDim <= 0 || rotaryDim % 2 != 0) {
+                throw new IllegalArgumentException("rotaryDim must be even and positive, got " + rotaryDim);
+            }
+            Shapes.atLeast(invFreq, rotaryDim / 2, "invFreq");
+        }
+    }
+
+    /**
      * Rotates q and k in place. {@code invFreq} holds rotaryDim / 2 floats
      * ({@link RopeScaling#inverseFrequencies}); pass kHeads = 0 and any buffer as k to rotate q alone.
      */

@@ -66,6 +66,42 @@ class KvCacheTest {
         }
     }
 
+    /**
+     * The fused rotary-and-write leaves q, k and both pools bit for bit as the rotary kernel followed by
+     * two pool copies do on the same device (themselves checked against independent references in
+     * RotaryTest and above): GQA heads, full and partial rotary dims, both pairings, an f16 pool, and a
+     * token whose slot is out of range (skipped, the pool untouched there).
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void rotaryIntoPoolEqualsRotaryThenCopies(String id) {
+        Device dev = device(id);
+        int qHeads = 6, kvHeads = HEADS;
+        IntArray dest = IntArray.fromArray(7, -1, 10, 3);
+        IntArray positions = IntArray.fromArray(0, 5, 99, 4000);
+        FloatArray q = random(TOKENS * qHeads * HEAD_DIM, 1f, 11), k = random(TOKENS * ROW, 1f, 12), v = random(TOKENS * ROW, 1f, 13);
+        for (int rotaryDim : new int[] {HEAD_DIM, 8}) {
+            for (boolean interleaved : new boolean[] {false, true}) {
+                DeviceBuffer invFreq = copyOf(dev, RopeScaling.none(10000).inverseFrequencies(rotaryDim, 0));
+                Rotary.Rope rope = new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f);
+                String what = "rotaryDim " + rotaryDim + (interleaved ? " interleaved" : " half-split");
+                DeviceBuffer q1 = copyOf(dev, q), k1 = copyOf(dev, k), keys1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
+                DeviceBuffer values1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
+                Rotary.launchRotary(dev, q1, k1, copyOf(dev, positions), invFreq, TOKENS, qHeads, kvHeads, HEAD_DIM, rotaryDim, interleaved, 1.25f);
+                KvCache.launchCopyToPool(dev, keys1, k1, copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
+                KvCache.launchCopyToPool(dev, values1, copyOf(dev, v), copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
+                DeviceBuffer q2 = copyOf(dev, q), k2 = copyOf(dev, k), keys2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
+                DeviceBuffer values2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
+                KvCache.launchRotaryIntoPool(dev, q2, k2, copyOf(dev, v), copyOf(dev, positions), rope, keys2, values2, copyOf(dev, dest), TOKENS,
+                        Attention.Heads.of(qHeads, kvHeads, HEAD_DIM));
+                assertClose(dev.download(q1), dev.download(q2), 0f, 0f, "q, " + what);
+                assertClose(dev.download(k1), dev.download(k2), 0f, 0f, "k, " + what);
+                assertClose(dev.download(keys1), dev.download(keys2), 0f, 0f, "key pool, " + what);
+                assertClose(dev.download(values1), dev.download(values2), 0f, 0f, "value pool, " + what);
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void int8PoolQuantisesPerTokenAndHead(String id) {

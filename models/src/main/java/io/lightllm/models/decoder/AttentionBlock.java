@@ -20,6 +20,7 @@ import java.util.List;
  *
  * <pre>
  * normed ─ q,k,v proj ─ (q/k norm) ─ (rotary) ─ K/V into pool slots ─ attention (+ ALiBi) ─ o proj ─ projected (summed over ranks)
+ *                                     └─ one launch for f16/bf16/f32 pools ─┘
  * </pre>
  */
 final class AttentionBlock {
@@ -89,20 +90,26 @@ final class AttentionBlock {
             qNorm.apply(device, s.q, s.q, t * shard.heads());
             kNorm.apply(device, s.k, s.k, t * shard.kvHeads());
         }
-        if (rotaryDim > 0) {
-            Rotary.launchRotary(device, s.q, s.k, s.positions, step.invFreq(), t, shard.heads(), shard.kvHeads(), headDim, rotaryDim,
-                    rotaryInterleaved, 1f);
-        }
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
         // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
         boolean scaled = KvCache.hasScales(step.pool().dtype());
         DeviceBuffer keyScales = scaled ? step.pool().keyScales(layer) : null, valueScales = scaled ? step.pool().valueScales(layer) : null;
-        if (scaled) {
-            KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
-            KvCache.launchCopyToPoolScaled(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+        if (rotaryDim > 0 && !scaled) {
+            // one launch rotates q and k and writes k and v into the pool (three small kernels before)
+            KvCache.launchRotaryIntoPool(device, s.q, s.k, s.v, s.positions, new Rotary.Rope(step.invFreq(), rotaryDim, rotaryInterleaved, 1f),
+                    keys, values, s.kvSlots, t, heads);
         } else {
-            KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
-            KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+            if (rotaryDim > 0) {
+                Rotary.launchRotary(device, s.q, s.k, s.positions, step.invFreq(), t, shard.heads(), shard.kvHeads(), headDim, rotaryDim,
+                        rotaryInterleaved, 1f);
+            }
+            if (scaled) {
+                KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
+                KvCache.launchCopyToPoolScaled(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+            } else {
+                KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
+                KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+            }
         }
         Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
         Attention.TokenTableView tokens = new Attention.TokenTableView(step.table().buffer(), s.requestRows, step.table().maxLen());
