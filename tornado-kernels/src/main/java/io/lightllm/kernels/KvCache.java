@@ -26,7 +26,7 @@ import io.lightllm.tornado.runtime.KernelRef;
  */
 public final class KvCache {
     public static final KernelRef COPY_TO_POOL = KernelRef.of(KvCache.class, "copyToPool");
-    public static final KernelRef ROTARY_INTO_POOL = KernelRef.of(KvCache.class, "rotaryIntoPool");
+    public static final KernelRef SPLIT_QKV = KernelRef.of(KvCache.class, "splitQkv");
     public static final KernelRef COPY_TO_POOL_INT8 = KernelRef.of(KvCache.class, "copyToPoolInt8");
     public static final KernelRef COPY_TO_POOL_FP8 = KernelRef.of(KvCache.class, "copyToPoolFp8");
     public static final KernelRef GATHER_FROM_POOL = KernelRef.of(KvCache.class, "gatherFromPool");
@@ -48,53 +48,60 @@ public final class KvCache {
     }
 
     /**
-     * {@link Rotary#rotaryEmbedding} of q and k, then {@link #copyToPool} of k and v, as one launch (a
-     * decode step's three small kernels were three launches a layer): q [tokens, qHeads, headDim] is
-     * rotated in place, k [tokens, kvHeads, headDim] rotated in place and written to the f32/f16/bf16
-     * pool {@code kPool}, v written to {@code vPool}, at slots destIndex[t] (a slot outside [0, slots)
-     * is skipped). A work-item per (token, head of q, k or v, pair of elements): a rotated pair, or, past
+     * The epilogue of a fused q/k/v projection, one launch where a decode step had five (two more
+     * GEMVs, the rotary kernel, two pool copies): qkv [tokens, (qHeads + 2 kvHeads) headDim], each
+     * token's q heads, then k heads, then v heads, is split into q [tokens, qHeads, headDim], k and v
+     * [tokens, kvHeads, headDim]; q and k are rotated on the way when {@code rotaryDim} > 0
+     * ({@link Rotary#rotaryEmbedding}'s arithmetic, so the same bits), and with {@code toPool} k and v
+     * are also written to the f32/f16/bf16 pools at slots destIndex[t] (a slot outside [0, slots) is
+     * skipped). A work-item per (token, head of q, k or v, pair of elements): a rotated pair, or, past
      * rotaryDim, a pair passed through.
      */
-    public static void rotaryIntoPool(FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, IntArray destIndex,
-            IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
-            float attentionScaling, int slots) {
+    public static void splitQkv(FloatArray qkv, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool,
+            IntArray destIndex, IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim,
+            boolean interleaved, float attentionScaling, int slots) {
         int half = rotaryDim / 2;
         int rowSize = kvHeads * headDim;
+        int width = (qHeads + 2 * kvHeads) * headDim;
         for (@Parallel int t = 0; t < tokens; t++) {
             for (@Parallel int h = 0; h < qHeads + 2 * kvHeads; h++) {
                 for (@Parallel int i = 0; i < headDim / 2; i++) {
-                    boolean rotated = i < half;
-                    int first = rotated ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
-                    int second = rotated ? (interleaved ? 2 * i + 1 : i + half) : first + 1;
-                    float cos = 1f;
-                    float sin = 0f;
-                    if (rotated) {
+                    boolean inRotary = i < half;
+                    int first = inRotary ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
+                    int second = inRotary ? (interleaved ? 2 * i + 1 : i + half) : first + 1;
+                    float x0 = qkv.get(t * width + h * headDim + first);
+                    float x1 = qkv.get(t * width + h * headDim + second);
+                    if (inRotary && h < qHeads + kvHeads) {
                         float angle = positions.get(t) * invFreq.get(i);
-                        cos = KMath.cos(angle) * attentionScaling;
-                        sin = KMath.sin(angle) * attentionScaling;
+                        float cos = KMath.cos(angle) * attentionScaling;
+                        float sin = KMath.sin(angle) * attentionScaling;
+                        float r0 = x0 * cos - x1 * sin;
+                        float r1 = x1 * cos + x0 * sin;
+                        x0 = r0;
+                        x1 = r1;
                     }
                     int slot = destIndex.get(t);
-                    boolean store = slot >= 0 && slot < slots;
+                    boolean store = toPool && slot >= 0 && slot < slots;
                     if (h < qHeads) {
-                        if (rotated) {
-                            int base = (t * qHeads + h) * headDim;
-                            Rotary.rotate(q, base + first, base + second, cos, sin);
-                        }
+                        int base = (t * qHeads + h) * headDim;
+                        q.set(base + first, x0);
+                        q.set(base + second, x1);
                     } else if (h < qHeads + kvHeads) {
                         int at = (h - qHeads) * headDim;
-                        int base = t * rowSize + at;
-                        if (rotated) {
-                            Rotary.rotate(k, base + first, base + second, cos, sin);
-                        }
+                        k.set(t * rowSize + at + first, x0);
+                        k.set(t * rowSize + at + second, x1);
                         if (store) {
-                            kPool.setFloat(slot * rowSize + at + first, k.get(base + first));
-                            kPool.setFloat(slot * rowSize + at + second, k.get(base + second));
+                            kPool.setFloat(slot * rowSize + at + first, x0);
+                            kPool.setFloat(slot * rowSize + at + second, x1);
                         }
-                    } else if (store) {
+                    } else {
                         int at = (h - qHeads - kvHeads) * headDim;
-                        int base = t * rowSize + at;
-                        vPool.setFloat(slot * rowSize + at + first, v.get(base + first));
-                        vPool.setFloat(slot * rowSize + at + second, v.get(base + second));
+                        v.set(t * rowSize + at + first, x0);
+                        v.set(t * rowSize + at + second, x1);
+                        if (store) {
+                            vPool.setFloat(slot * rowSize + at + first, x0);
+                            vPool.setFloat(slot * rowSize + at + second, x1);
+                        }
                     }
                 }
             }
@@ -231,30 +238,34 @@ public final class KvCache {
     }
 
     /**
-     * {@link #rotaryIntoPool}: rotates q [tokens, heads.qHeads, headDim] and k [tokens, heads.kvHeads,
-     * headDim] in place and writes k and v into slots destIndex[tokens] of the f32/f16/bf16 pools
-     * {@code keys} and {@code values}; what {@link Rotary#launchRotary} and two {@link #launchCopyToPool}
-     * do, in one launch.
+     * {@link #splitQkv}: q, k and v out of a fused projection's rows qkv [tokens, (qHeads + 2 kvHeads)
+     * headDim], q and k rotated by {@code rope} (null: not rotated), k and v also written into slots
+     * destIndex[tokens] of the f32/f16/bf16 pools {@code keys} and {@code values} (null: not written).
      */
-    public static void launchRotaryIntoPool(Device device, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions, Rotary.Rope rope,
-            DeviceBuffer keys, DeviceBuffer values, DeviceBuffer destIndex, int tokens, Attention.Heads heads) {
+    public static void launchSplitQkv(Device device, DeviceBuffer qkv, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions,
+            Rotary.Rope rope, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer destIndex, int tokens, Attention.Heads heads) {
         int headDim = heads.headDim();
         int rowSize = checkRow(heads.kvHeads(), headDim);
-        if (rope.rotaryDim() > headDim || headDim % 2 != 0) {
-            throw new IllegalArgumentException("rotaryDim " + rope.rotaryDim() + " and headDim " + headDim + ": need an even headDim >= rotaryDim");
+        if (headDim % 2 != 0 || (rope != null && rope.rotaryDim() > headDim)) {
+            throw new IllegalArgumentException("splitting q/k/v needs an even headDim of at least rotaryDim, got " + headDim);
         }
-        if (hasScales(keys.dtype()) || keys.dtype() != values.dtype()) {
-            throw new IllegalArgumentException("rotaryIntoPool writes f32, f16 or bf16 pools, not " + keys.dtype() + " / " + values.dtype());
+        boolean toPool = keys != null;
+        if (toPool && (hasScales(keys.dtype()) || keys.dtype() != values.dtype())) {
+            throw new IllegalArgumentException("splitQkv writes f32, f16 or bf16 pools, not " + keys.dtype() + " / " + values.dtype());
         }
-        int slots = slots(keys, rowSize);
-        Shapes.atLeast(values, (long) slots * rowSize, "the value pool");
+        int slots = toPool ? slots(keys, rowSize) : 0;
+        if (toPool) {
+            Shapes.atLeast(values, (long) slots * rowSize, "the value pool");
+        }
         checkTokens(k, destIndex, tokens, rowSize);
         Shapes.atLeast(v, (long) tokens * rowSize, "v");
         Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
+        Shapes.atLeast(qkv, (long) tokens * (heads.qHeads() + 2 * heads.kvHeads()) * headDim, "qkv");
         Shapes.atLeast(positions, tokens, "positions");
-        device.launch(ROTARY_INTO_POOL, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), headDim / 2), q, k, v, keys, values, destIndex,
-                positions, rope.invFreq(), tokens, heads.qHeads(), heads.kvHeads(), headDim, rope.rotaryDim(), rope.interleaved(),
-                rope.attentionScaling(), slots);
+        device.launch(SPLIT_QKV, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), headDim / 2), qkv, q, k, v, toPool ? keys : k,
+                toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(), tokens, heads.qHeads(), heads.kvHeads(),
+                headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(), rope == null ? 1f : rope.attentionScaling(),
+                slots);
     }
 
     /**

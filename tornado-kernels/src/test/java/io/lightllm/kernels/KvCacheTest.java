@@ -67,35 +67,53 @@ class KvCacheTest {
     }
 
     /**
-     * The fused rotary-and-write leaves q, k and both pools bit for bit as the rotary kernel followed by
+     * The fused q/k/v epilogue leaves q, k, v and both pools bit for bit as the rotary kernel followed by
      * two pool copies do on the same device (themselves checked against independent references in
-     * RotaryTest and above): GQA heads, full and partial rotary dims, both pairings, an f16 pool, and a
-     * token whose slot is out of range (skipped, the pool untouched there).
+     * RotaryTest and above) over the three parts of a fused projection's rows: GQA heads, full and
+     * partial rotary dims, both pairings, an f16 pool, a token whose slot is out of range (skipped, the
+     * pool untouched there); and without rotary or pool, q, k and v are the rows' parts as they are.
      */
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
-    void rotaryIntoPoolEqualsRotaryThenCopies(String id) {
+    void splitQkvEqualsTheSlicesRotatedThenCopied(String id) {
         Device dev = device(id);
-        int qHeads = 6, kvHeads = HEADS;
+        int qHeads = 6, kvHeads = HEADS, qRow = qHeads * HEAD_DIM, width = qRow + 2 * ROW;
         IntArray dest = IntArray.fromArray(7, -1, 10, 3);
         IntArray positions = IntArray.fromArray(0, 5, 99, 4000);
-        FloatArray q = random(TOKENS * qHeads * HEAD_DIM, 1f, 11), k = random(TOKENS * ROW, 1f, 12), v = random(TOKENS * ROW, 1f, 13);
+        FloatArray q = random(TOKENS * qRow, 1f, 11), k = random(TOKENS * ROW, 1f, 12), v = random(TOKENS * ROW, 1f, 13);
+        FloatArray qkv = FloatArray.allocate(TOKENS * width);
+        for (int t = 0; t < TOKENS; t++) {
+            for (int j = 0; j < qRow; j++) {
+                qkv.set(t * width + j, q.get(t * qRow + j));
+            }
+            for (int j = 0; j < ROW; j++) {
+                qkv.set(t * width + qRow + j, k.get(t * ROW + j));
+                qkv.set(t * width + qRow + ROW + j, v.get(t * ROW + j));
+            }
+        }
+        Attention.Heads heads = Attention.Heads.of(qHeads, kvHeads, HEAD_DIM);
+        DeviceBuffer q0 = dev.allocate(DType.F32, TOKENS * qRow), k0 = dev.allocate(DType.F32, TOKENS * ROW), v0 = dev.allocate(DType.F32, TOKENS * ROW);
+        KvCache.launchSplitQkv(dev, copyOf(dev, qkv), q0, k0, v0, copyOf(dev, positions), null, null, null, copyOf(dev, dest), TOKENS, heads);
+        assertClose(q, dev.download(q0), 0f, 0f, "q, no rotary");
+        assertClose(k, dev.download(k0), 0f, 0f, "k, no rotary");
+        assertClose(v, dev.download(v0), 0f, 0f, "v, no rotary");
         for (int rotaryDim : new int[] {HEAD_DIM, 8}) {
             for (boolean interleaved : new boolean[] {false, true}) {
                 DeviceBuffer invFreq = copyOf(dev, RopeScaling.none(10000).inverseFrequencies(rotaryDim, 0));
-                Rotary.Rope rope = new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f);
                 String what = "rotaryDim " + rotaryDim + (interleaved ? " interleaved" : " half-split");
                 DeviceBuffer q1 = copyOf(dev, q), k1 = copyOf(dev, k), keys1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
                 DeviceBuffer values1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
                 Rotary.launchRotary(dev, q1, k1, copyOf(dev, positions), invFreq, TOKENS, qHeads, kvHeads, HEAD_DIM, rotaryDim, interleaved, 1.25f);
                 KvCache.launchCopyToPool(dev, keys1, k1, copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
                 KvCache.launchCopyToPool(dev, values1, copyOf(dev, v), copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
-                DeviceBuffer q2 = copyOf(dev, q), k2 = copyOf(dev, k), keys2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
+                DeviceBuffer q2 = dev.allocate(DType.F32, TOKENS * qRow), k2 = dev.allocate(DType.F32, TOKENS * ROW), v2 = dev.allocate(DType.F32, TOKENS * ROW);
+                DeviceBuffer keys2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
                 DeviceBuffer values2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
-                KvCache.launchRotaryIntoPool(dev, q2, k2, copyOf(dev, v), copyOf(dev, positions), rope, keys2, values2, copyOf(dev, dest), TOKENS,
-                        Attention.Heads.of(qHeads, kvHeads, HEAD_DIM));
+                KvCache.launchSplitQkv(dev, copyOf(dev, qkv), q2, k2, v2, copyOf(dev, positions), new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f),
+                        keys2, values2, copyOf(dev, dest), TOKENS, heads);
                 assertClose(dev.download(q1), dev.download(q2), 0f, 0f, "q, " + what);
                 assertClose(dev.download(k1), dev.download(k2), 0f, 0f, "k, " + what);
+                assertClose(v, dev.download(v2), 0f, 0f, "v, " + what);
                 assertClose(dev.download(keys1), dev.download(keys2), 0f, 0f, "key pool, " + what);
                 assertClose(dev.download(values1), dev.download(values2), 0f, 0f, "value pool, " + what);
             }

@@ -19,16 +19,19 @@ import java.util.List;
  * Self-attention over the Token-Attention pool, one rank's heads:
  *
  * <pre>
- * normed ─ q,k,v proj ─ (q/k norm) ─ (rotary) ─ K/V into pool slots ─ attention (+ ALiBi) ─ o proj ─ projected (summed over ranks)
- *                                     └─ one launch for f16/bf16/f32 pools ─┘
+ * normed ─ qkv proj ─ split (+ rotary, + K/V into pool slots) ─ attention (+ ALiBi) ─ o proj ─ projected (summed over ranks)
+ *                     └ (q/k norm) ─ (rotary) ─ K/V into pool: where norms come first or the pool holds codes
  * </pre>
+ * q, k and v are one projection (one matmul, one epilogue launch) unless a GGUF file stores them in
+ * different block types.
  */
 final class AttentionBlock {
     private final Device device;
     private final Shard shard;
     private final int layer, hidden, headDim, rotaryDim;
     private final boolean rotaryInterleaved;
-    private final Linear q, k, v, o;
+    private final Linear qkv, o;
+    private final Linear q, k, v; // only where q, k and v cannot be one projection (qkv null)
     private final Norm qNorm, kNorm;
     private final Attention.Heads heads;
 
@@ -43,27 +46,30 @@ final class AttentionBlock {
         int qDim = c.numAttentionHeads() * headDim, kvDim = c.numKeyValueHeads() * headDim;
         Range qRows = new Range(shard.firstHead() * headDim, shard.heads() * headDim);
         Range kvRows = new Range(shard.firstKvHead() * headDim, shard.kvHeads() * headDim);
-        List<Linear> qkv = switch (spec.qkv()) {
-            case Qkv.Separate s -> List.of(w.rowSplit(prefix + s.q(), qDim, hidden, qRows), w.rowSplit(prefix + s.k(), kvDim, hidden, kvRows),
-                    w.rowSplit(prefix + s.v(), kvDim, hidden, kvRows));
+        // q, k and v as one projection where they are stored in one format (one GEMV a decode step, not three)
+        this.qkv = switch (spec.qkv()) {
+            case Qkv.Separate s -> w.stackedRows(List.of(new WeightLoader.RowsOf(prefix + s.q(), qDim, qRows),
+                    new WeightLoader.RowsOf(prefix + s.k(), kvDim, kvRows), new WeightLoader.RowsOf(prefix + s.v(), kvDim, kvRows)), hidden);
             case Qkv.Stacked s -> w.rowParts(prefix + s.name(), qDim + 2 * kvDim, hidden,
-                    List.of(List.of(qRows), List.of(kvRows.shifted(qDim)), List.of(kvRows.shifted(qDim + kvDim))));
+                    List.of(List.of(qRows, kvRows.shifted(qDim), kvRows.shifted(qDim + kvDim)))).getFirst();
             case Qkv.PerHead s -> {
                 if (c.numKeyValueHeads() != c.numAttentionHeads()) {
                     throw new ModelLoadException(s.name() + " interleaves q, k and v per head, which needs as many kv heads as heads");
                 }
-                List<List<Range>> parts = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
-                for (int h = shard.firstHead(); h < shard.firstHead() + shard.heads(); h++) {
-                    for (int part = 0; part < 3; part++) {
-                        parts.get(part).add(new Range((3 * h + part) * headDim, headDim));
+                List<Range> parts = new ArrayList<>();
+                for (int part = 0; part < 3; part++) {
+                    for (int h = shard.firstHead(); h < shard.firstHead() + shard.heads(); h++) {
+                        parts.add(new Range((3 * h + part) * headDim, headDim));
                     }
                 }
-                yield w.rowParts(prefix + s.name(), 3 * qDim, hidden, parts);
+                yield w.rowParts(prefix + s.name(), 3 * qDim, hidden, List.of(parts)).getFirst();
             }
         };
-        this.q = qkv.get(0);
-        this.k = qkv.get(1);
-        this.v = qkv.get(2);
+        // stored in different formats (a GGUF file's v in another block type): three projections
+        Qkv.Separate apart = qkv == null ? (Qkv.Separate) spec.qkv() : null;
+        this.q = apart == null ? null : w.rowSplit(prefix + apart.q(), qDim, hidden, qRows);
+        this.k = apart == null ? null : w.rowSplit(prefix + apart.k(), kvDim, hidden, kvRows);
+        this.v = apart == null ? null : w.rowSplit(prefix + apart.v(), kvDim, hidden, kvRows);
         this.o = w.columnSplit(prefix + spec.o(), hidden, qDim, qRows);
         float eps = (float) c.normEps();
         this.qNorm = spec.qNorm() == null ? null : Norm.load(NormKind.RMS, w, prefix + spec.qNorm(), eps, headDim);
@@ -83,33 +89,36 @@ final class AttentionBlock {
     /** s.normed → s.projected: the attention output projected back to the hidden size and summed over the ranks. */
     void forward(StepBuffers s, Step step) {
         int t = step.tokens();
-        q.apply(device, s.q, s.normed, t);
-        k.apply(device, s.k, s.normed, t);
-        v.apply(device, s.v, s.normed, t);
-        if (qNorm != null) {
-            qNorm.apply(device, s.q, s.q, t * shard.heads());
-            kNorm.apply(device, s.k, s.k, t * shard.kvHeads());
-        }
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
         // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
         boolean scaled = KvCache.hasScales(step.pool().dtype());
         DeviceBuffer keyScales = scaled ? step.pool().keyScales(layer) : null, valueScales = scaled ? step.pool().valueScales(layer) : null;
-        if (rotaryDim > 0 && !scaled) {
-            // one launch rotates q and k and writes k and v into the pool (three small kernels before)
-            KvCache.launchRotaryIntoPool(device, s.q, s.k, s.v, s.positions, new Rotary.Rope(step.invFreq(), rotaryDim, rotaryInterleaved, 1f),
-                    keys, values, s.kvSlots, t, heads);
+        Rotary.Rope rope = rotaryDim > 0 ? new Rotary.Rope(step.invFreq(), rotaryDim, rotaryInterleaved, 1f) : null;
+        // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
+        boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
+        if (qkv != null) {
+            qkv.apply(device, s.qkv, s.normed, t);
+            KvCache.launchSplitQkv(device, s.qkv, s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null, pooled ? values : null,
+                    s.kvSlots, t, heads);
         } else {
-            if (rotaryDim > 0) {
-                Rotary.launchRotary(device, s.q, s.k, s.positions, step.invFreq(), t, shard.heads(), shard.kvHeads(), headDim, rotaryDim,
-                        rotaryInterleaved, 1f);
-            }
-            if (scaled) {
-                KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
-                KvCache.launchCopyToPoolScaled(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
-            } else {
-                KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
-                KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
-            }
+            q.apply(device, s.q, s.normed, t);
+            k.apply(device, s.k, s.normed, t);
+            v.apply(device, s.v, s.normed, t);
+        }
+        if (qNorm != null) {
+            qNorm.apply(device, s.q, s.q, t * shard.heads());
+            kNorm.apply(device, s.k, s.k, t * shard.kvHeads());
+        }
+        if (rope != null && !rotated) {
+            Rotary.launchRotary(device, s.q, s.k, s.positions, rope.invFreq(), t, shard.heads(), shard.kvHeads(), headDim, rotaryDim,
+                    rotaryInterleaved, 1f);
+        }
+        if (scaled) {
+            KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
+            KvCache.launchCopyToPoolScaled(device, values, valueScales, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
+        } else if (!pooled) {
+            KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
+            KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
         }
         Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
         Attention.TokenTableView tokens = new Attention.TokenTableView(step.table().buffer(), s.requestRows, step.table().maxLen());

@@ -22,7 +22,7 @@ final class StepBuffers implements AutoCloseable {
     final int tokens, requests, logitRows;
     final DeviceBuffer ids, positions, kvSlots, tokenRows;
     final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
-    final DeviceBuffer residual, normed, q, k, v, attention, projected, gate, up, act;
+    final DeviceBuffer residual, normed, qkv, q, k, v, attention, projected, gate, up, act;
     final DeviceBuffer lastNormed, logits;
     private final Device device;
     private final ModelConfig config;
@@ -52,6 +52,7 @@ final class StepBuffers implements AutoCloseable {
         lastIndex = i32(logitRows);
         residual = f32((long) tokens * hidden);
         normed = f32((long) tokens * hidden);
+        qkv = f32((long) tokens * (shard.heads() + 2 * shard.kvHeads()) * c.headDim());
         q = f32((long) tokens * shard.heads() * c.headDim());
         k = f32((long) tokens * shard.kvHeads() * c.headDim());
         v = f32((long) tokens * shard.kvHeads() * c.headDim());

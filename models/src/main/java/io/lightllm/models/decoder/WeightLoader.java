@@ -7,6 +7,7 @@ import io.lightllm.models.ModelLoadException;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.config.RopeConfig;
 import io.lightllm.models.weights.Tensor;
+import io.lightllm.models.weights.TensorType;
 import io.lightllm.models.weights.WeightSource;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
@@ -99,6 +100,46 @@ public final class WeightLoader implements AutoCloseable {
             out.add(linear(all.stackedRows(parts), bias, prefix));
         }
         return out;
+    }
+
+    /** Rows {@code rows} of the stored matrix [storedRows, in] named {@code prefix}: a part of a {@link #stackedRows} layer. */
+    record RowsOf(String prefix, int storedRows, Range rows) {
+    }
+
+    /**
+     * One linear layer whose rows are the given parts of several stored matrices (and their biases,
+     * zeros where a part has none), stacked in order: q, k and v as one projection, so that a decode
+     * step runs one GEMV where it ran three. Null when the parts are stored in different formats (a
+     * GGUF file may keep v in another block type than q and k): the caller then keeps them apart.
+     */
+    Linear stackedRows(List<RowsOf> parts, int in) {
+        TensorType type = source.get(parts.getFirst().prefix() + ".weight").type();
+        for (RowsOf part : parts) {
+            if (source.get(part.prefix() + ".weight").type() != type) {
+                return null;
+            }
+        }
+        List<Matrix> matrices = new ArrayList<>();
+        List<FloatArray> biases = new ArrayList<>();
+        boolean anyBias = false;
+        for (RowsOf part : parts) {
+            matrices.add(weightOf(part.prefix(), part.storedRows(), in).rows(part.rows()));
+            Tensor b = biasOf(part.prefix());
+            FloatArray bias = b == null ? null : (FloatArray) rowsOf(b.toFloat(), 1, part.rows());
+            biases.add(bias);
+            anyBias |= bias != null;
+        }
+        Matrix all = Matrix.concat(matrices);
+        FloatArray bias = anyBias ? FloatArray.allocate(all.rows()) : null;
+        int at = 0;
+        for (int i = 0; i < parts.size(); i++) {
+            int count = parts.get(i).rows().count();
+            for (int r = 0; anyBias && biases.get(i) != null && r < count; r++) {
+                bias.set(at + r, biases.get(i).get(r));
+            }
+            at += count;
+        }
+        return linear(all, bias, parts.getFirst().prefix());
     }
 
     /**
@@ -294,6 +335,22 @@ public final class WeightLoader implements AutoCloseable {
             }
             return new Matrix(NativeArray.wrap(data.segment().asSlice(r.from() * rowBytes(), r.count() * rowBytes()), data.dtype()),
                     format, r.count(), cols);
+        }
+
+        /** The rows of matrices of one format and width, stacked in order (a copy). */
+        static Matrix concat(List<Matrix> parts) {
+            Matrix first = parts.getFirst();
+            long bytes = parts.stream().mapToLong(m -> m.rows() * m.rowBytes()).sum();
+            NativeArray out = NativeArray.allocate(first.data().dtype(), bytes / first.data().dtype().bytes());
+            long at = 0;
+            for (Matrix m : parts) {
+                if (m.cols() != first.cols() || m.format() != first.format() || m.data().dtype() != first.data().dtype()) {
+                    throw new IllegalArgumentException("stacking matrices of different widths or formats");
+                }
+                MemorySegment.copy(m.data().segment(), 0, out.segment(), at, m.rows() * m.rowBytes());
+                at += m.rows() * m.rowBytes();
+            }
+            return new Matrix(out, first.format(), parts.stream().mapToInt(Matrix::rows).sum(), first.cols());
         }
 
         /** The row ranges stacked in order (a copy). */
