@@ -67,11 +67,14 @@ class KvCacheTest {
     }
 
     /**
-     * The fused q/k/v epilogue leaves q, k, v and both pools bit for bit as the rotary kernel followed by
-     * two pool copies do on the same device (themselves checked against independent references in
-     * RotaryTest and above) over the three parts of a fused projection's rows: GQA heads, full and
-     * partial rotary dims, both pairings, an f16 pool, a token whose slot is out of range (skipped, the
-     * pool untouched there); and without rotary or pool, q, k and v are the rows' parts as they are.
+     * The fused q/k/v epilogue leaves q, k, v and both pools as the rotary kernel followed by two pool
+     * copies do on the same device (themselves checked against independent references in RotaryTest
+     * and above) over the three parts of a fused projection's rows: GQA heads, full and partial rotary
+     * dims, both pairings, an f16 pool, a token whose slot is out of range (skipped, the pool untouched
+     * there); and without rotary or pool, q, k and v are the rows' parts as they are. Bit for bit on the
+     * JVM; a GPU compiler may contract x0 cos - x1 sin into an fma in one kernel and not the other
+     * (1 ulp seen on an H100), so there q and k get RotaryTest's bound and the f16 pools one f16 ulp
+     * at |x| < 2 (2^-10) on top of it.
      */
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
@@ -111,10 +114,11 @@ class KvCacheTest {
                 DeviceBuffer values2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
                 KvCache.launchSplitQkv(dev, copyOf(dev, qkv), q2, k2, v2, copyOf(dev, positions), new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f),
                         keys2, values2, copyOf(dev, dest), TOKENS, heads);
-                assertClose(dev.download(q1), dev.download(q2), 0f, 0f, "q, " + what);
-                assertClose(dev.download(k1), dev.download(k2), 0f, 0f, "k, " + what);
+                float rotated = isJvm(dev) ? 0f : 1e-6f, pooled = isJvm(dev) ? 0f : 1e-6f + 0x1p-10f;
+                assertClose(dev.download(q1), dev.download(q2), rotated, 0f, "q, " + what);
+                assertClose(dev.download(k1), dev.download(k2), rotated, 0f, "k, " + what);
                 assertClose(v, dev.download(v2), 0f, 0f, "v, " + what);
-                assertClose(dev.download(keys1), dev.download(keys2), 0f, 0f, "key pool, " + what);
+                assertClose(dev.download(keys1), dev.download(keys2), pooled, 0f, "key pool, " + what);
                 assertClose(dev.download(values1), dev.download(values2), 0f, 0f, "value pool, " + what);
             }
         }
