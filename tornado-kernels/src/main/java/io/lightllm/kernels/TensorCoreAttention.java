@@ -36,6 +36,12 @@ public final class TensorCoreAttention {
     public static final int DECODE_STEP = 16;
     /** Steps of keys a decode warp has in local tiles: two load while it works on a third (26 KB). */
     static final int DECODE_STAGES = 3;
+    /**
+     * Stages of an int8 or fp8 pool's tiles: a step of codes is half the bytes of an f16 step and needs
+     * no f16 copies, so more steps stay in flight (4 KB a stage; 17 KB a warp at four stages still
+     * lets an SM hold the 12 warps its registers allow).
+     */
+    static final int CODE_STAGES = 4;
     /** Query rows ((token, head) pairs) of a prefill work-group: 16 per warp. */
     public static final int PREFILL_ROWS = 64;
     /** Keys per prefill step. */
@@ -65,7 +71,7 @@ public final class TensorCoreAttention {
     // registers and the int8 staging tiles out of the f16 kernels' local memory
 
     /** Ints of an int8 or fp8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
-    private static final int RAW_STAGE_INTS = DECODE_STAGES * DECODE_STEP * MAX_DIM / 4;
+    private static final int RAW_STAGE_INTS = CODE_STAGES * DECODE_STEP * MAX_DIM / 4;
 
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
@@ -75,7 +81,8 @@ public final class TensorCoreAttention {
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64);
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                DECODE_STAGES, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -86,7 +93,8 @@ public final class TensorCoreAttention {
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128);
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                DECODE_STAGES, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -128,10 +136,11 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(DECODE_STAGES * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, headDim);
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                CODE_STAGES, headDim);
     }
 
     /**
@@ -142,13 +151,14 @@ public final class TensorCoreAttention {
      * output itself, into {@code partialAcc} as [batch, qHeads, headDim].
      *
      * <p>The query heads of the KV head are the A rows (g and g + 8 of lane (g, t)); the warp walks
-     * its split 16 keys a step through {@link #DECODE_STAGES} local tiles of K and V, asynchronous
-     * copies filling the tiles two steps ahead while the tensor cores work on the current one.
+     * its split 16 keys a step through {@code stages} local tiles of K and V ({@link #DECODE_STAGES} of f16,
+     * {@link #CODE_STAGES} of codes), asynchronous copies filling the tiles stages - 1 steps ahead while
+     * the tensor cores work on the current one.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
+            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int stages, int headDim) {
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         float[] vSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
@@ -197,11 +207,11 @@ public final class TensorCoreAttention {
             loadQuery(q, qf, validLo, validHi, (b * qHeads + head0 + g) * headDim, (b * qHeads + head0 + g + 8) * headDim, t, scale * LOG2E,
                     codes, headDim);
             // a group of copies is committed for every step, also past the split's end, so that "all but
-            // the newest DECODE_STAGES - 2 groups are done" always means "this step's tiles are in"
+            // the newest stages - 2 groups are done" always means "this step's tiles are in"
             int rawTile = DECODE_STEP * headDim / 4;
             // each step's pool slots are fetched a step before its copies start, so no copy waits on a table load
             int copies = codes ? headDim / 16 : headDim / 8; // per row
-            for (int p = 0; p < DECODE_STAGES - 1; p++) {
+            for (int p = 0; p < stages - 1; p++) {
                 int kb = start + p * DECODE_STEP;
                 gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
                 if (codes) {
@@ -213,7 +223,7 @@ public final class TensorCoreAttention {
                 }
                 ctx.copyAsyncCommit();
             }
-            gatherSlots(slots, reqToToken, tableRow, start + (DECODE_STAGES - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
+            gatherSlots(slots, reqToToken, tableRow, start + (stages - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
                     KernelContext.WARP_SIZE);
             if (codes) {
                 gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
@@ -222,17 +232,21 @@ public final class TensorCoreAttention {
             state[MAX_HI] = NEG_INF;
             for (int step = 0; start + step * DECODE_STEP < end; step++) {
                 int kb = start + step * DECODE_STEP;
-                int at = (step % DECODE_STAGES) * tile;
-                ctx.copyAsyncWait(DECODE_STAGES - 2);
+                int at = (step % stages) * tile;
+                if (stages == CODE_STAGES) { // the wait takes a constant
+                    ctx.copyAsyncWait(CODE_STAGES - 2);
+                } else {
+                    ctx.copyAsyncWait(DECODE_STAGES - 2);
+                }
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
-                int ahead = kb + (DECODE_STAGES - 1) * DECODE_STEP;
+                int ahead = kb + (stages - 1) * DECODE_STEP;
                 if (ahead < end) {
-                    loadDecodeStep(ctx, codes, (step + DECODE_STAGES - 1) % DECODE_STAGES, slots, kSc, vSc, kTiles, vTiles, kRowScales,
+                    loadDecodeStep(ctx, codes, (step + stages - 1) % stages, slots, kSc, vSc, kTiles, vTiles, kRowScales,
                             vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
                 gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
-                int stage = step % DECODE_STAGES;
+                int stage = step % stages;
                 if (codes) {
                     scoreCodes(ctx, s, qf, bf, words, kTiles, stage * rawTile, fp8, headDim, g, t);
                 } else {
