@@ -115,12 +115,10 @@ public final class QuantMatmul {
     /**
      * {@link #int4Sums} at batch 1 for {@link Matmul#GEMV_ROWS_PER_TEAM} weight rows from {@code row0} (rows past n
      * read row n - 1 and are not stored): each item loads its word of a block in each of the rows, and the 8
-     * activations those words meet (and their sum) once for all of them; acc[c] gets row c's sum. Two blocks'
-     * words (eight loads) are in flight before any arithmetic: with one block's four, a warp had 512 bytes of
-     * weights in flight and the int4 GEMV streamed some 0.9 TB/s from an H100's memory (1.35 from its L2).
+     * activations those words meet (and their sum) once for all of them; acc[c] gets row c's sum.
      */
     static void int4RowSums(float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
-        int[] q = new int[8];
+        int[] q = new int[4];
         int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
@@ -129,24 +127,17 @@ public final class QuantMatmul {
         int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
         float magic = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
         int rowBytes = k / 128 * bytes;
-        int blocks = k / 128;
-        int perStep = team / 16;
         int at0 = Math.min(row0, n - 1) * rowBytes;
         int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
         int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
         int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
-        for (int b = lane / 16; b < blocks; b += 2 * perStep) {
+        for (int b = lane / 16; b < k / 128; b += team / 16) {
             int block = b * bytes;
-            int next = Math.min(b + perStep, blocks - 1) * bytes; // read again, unused, past the last block
-            // both blocks' words of the four rows first (written out: constant offsets into q)
+            // the four rows' words first (written out: constant offsets into q)
             w.getWords(at0 + block + codesAt, q, 0, 1);
             w.getWords(at1 + block + codesAt, q, 1, 1);
             w.getWords(at2 + block + codesAt, q, 2, 1);
             w.getWords(at3 + block + codesAt, q, 3, 1);
-            w.getWords(at0 + next + codesAt, q, 4, 1);
-            w.getWords(at1 + next + codesAt, q, 5, 1);
-            w.getWords(at2 + next + codesAt, q, 6, 1);
-            w.getWords(at3 + next + codesAt, q, 7, 1);
             int e = b * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
@@ -155,16 +146,6 @@ public final class QuantMatmul {
             acc[1] += int4RowTerm(w, at1 + block, zeroPoint, head, int4Dot(lo, hi, q[1], magic), sum);
             acc[2] += int4RowTerm(w, at2 + block, zeroPoint, head, int4Dot(lo, hi, q[2], magic), sum);
             acc[3] += int4RowTerm(w, at3 + block, zeroPoint, head, int4Dot(lo, hi, q[3], magic), sum);
-            if (b + perStep < blocks) {
-                e += perStep * 128;
-                a.getFloats(e, lo, 0, 4);
-                a.getFloats(e + 64, hi, 0, 4);
-                sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
-                acc[0] += int4RowTerm(w, at0 + next, zeroPoint, head, int4Dot(lo, hi, q[4], magic), sum);
-                acc[1] += int4RowTerm(w, at1 + next, zeroPoint, head, int4Dot(lo, hi, q[5], magic), sum);
-                acc[2] += int4RowTerm(w, at2 + next, zeroPoint, head, int4Dot(lo, hi, q[6], magic), sum);
-                acc[3] += int4RowTerm(w, at3 + next, zeroPoint, head, int4Dot(lo, hi, q[7], magic), sum);
-            }
         }
     }
 
