@@ -324,23 +324,10 @@ public final class Matmul {
         gemvReduce(ctx, partial, acc, rows, ctx.localGroupSizeX / columns);
     }
 
-    /**
-     * x[0..7] . the int8 codes of two words (bytes low first). Each code becomes a float without a
-     * conversion instruction (quarter rate on NVIDIA GPUs, and with four weight rows a team at batch 1
-     * the int8 GEMV converts some 9 codes a clock an SM): flipped to an unsigned byte (code + 128),
-     * OR-ed into the mantissa of 2^23, then 2^23 + 128 subtracted, exactly; the products and sums are
-     * those of the plain conversion, bit for bit.
-     */
+    /** x[0..7] . the int8 codes of two words (bytes low first). */
     static float dot8Codes(float[] x, int lo, int hi) {
-        int u = lo ^ 0x80808080;
-        int v = hi ^ 0x80808080;
-        return x[0] * codeAt(u, 0) + x[1] * codeAt(u, 8) + x[2] * codeAt(u, 16) + x[3] * codeAt(u, 24)
-                + x[4] * codeAt(v, 0) + x[5] * codeAt(v, 8) + x[6] * codeAt(v, 16) + x[7] * codeAt(v, 24);
-    }
-
-    /** The int8 code at bit {@code shift} of a word whose bytes were flipped to code + 128 ({@link #dot8Codes}), as a float. */
-    private static float codeAt(int flipped, int shift) {
-        return Float.intBitsToFloat(QuantMatmul.MAGIC_BITS | (flipped >>> shift) & 0xff) - (0x1p23f + 128f);
+        return x[0] * (byte) lo + x[1] * (byte) (lo >> 8) + x[2] * (byte) (lo >> 16) + x[3] * (lo >> 24)
+                + x[4] * (byte) hi + x[5] * (byte) (hi >> 8) + x[6] * (byte) (hi >> 16) + x[7] * (hi >> 24);
     }
 
     /**
