@@ -467,9 +467,10 @@ public final class Matmul {
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
-            int rowsPerTeam = int8RowsPerTeam(m, k);
-            device.launch(MATMUL_INT8_GEMV, gemvGrid(device, m, n, rowsPerTeam), out, a, w, scales, b, bias != null, m, n, k,
-                    gemvColumns(device, m, n, rowsPerTeam));
+            // a warp per team of four rows: widening the teams (gemvColumns(device, m, n, rowsPerTeam), as int4 does)
+            // made the int8 8B decode 17 % slower on an H100 (docs/benchmarks.md)
+            device.launch(MATMUL_INT8_GEMV, gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m), int8RowsPerTeam(m, k)), out, a, w,
+                    scales, b, bias != null, m, n, k, gemvColumns(device, m));
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,
@@ -546,13 +547,14 @@ public final class Matmul {
         return gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m, n, rowsPerTeam), rowsPerTeam);
     }
 
+
     /**
      * Output columns (teams) per GEMV work-group for {@code n} weight rows taken {@code rowsPerTeam} a team: the
      * tuning's {@link #gemvColumns}, halved (each team twice the items, splitting k wider) while the launch has
      * fewer than {@code matmul.gemv_items_per_unit} work-items per compute unit (CUDA: 3,072, some four waves of
-     * resident warps on an H100). Four rows a team cut the batch-1 int8 and int4 GEMVs' grids fourfold: a
-     * 4096-row matrix got 128 groups for 132 SMs and a 14,336-row one 1.1 waves, and both streamed some 2 TB/s
-     * where the LM head (128k rows, ten waves) streamed the copy rate.
+     * resident warps on an H100). Four rows a team cut the batch-1 GEMV's grid fourfold (a 4096-row matrix got
+     * 128 groups for 132 SMs). The int4 GEMV takes it (8B decode 148 -> 161 tok/s on an H100); the int8 one does
+     * not (190 -> 158: its warp teams reduce with shuffles, wider ones through local memory and barriers).
      */
     public static int gemvColumns(Device device, int m, int n, int rowsPerTeam) {
         int columns = gemvColumns(device, m);
