@@ -28,33 +28,91 @@ public final class Norms {
     /** out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight. */
     public static void rmsNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        int base = ctx.groupIdx * dim;
-        float squares = 0f;
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            float v = x.get(base + i);
-            squares += v * v;
-        }
-        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            out.set(base + i, x.get(base + i) * inv * weight.getFloat(i));
-        }
+        rmsNormRow(ctx, scratch, out, x, x, false, weight, eps, dim);
     }
 
     /** residual[r] += x[r]; out[r] = rmsNorm(residual[r]) * weight. */
     public static void rmsNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
             float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        rmsNormRow(ctx, scratch, out, residual, x, true, weight, eps, dim);
+    }
+
+    /**
+     * The RMSNorm kernels' body for row {@code groupIdx}: with {@code add}, {@code row} += x first (the
+     * residual stream), then out = row * rsqrt(mean(row^2) + eps) * weight. Rows of a multiple of 4
+     * elements go 4 at a time (16-byte loads) with two runs' loads issued before any store: element by
+     * element, each item's next load waited for its last store (the arrays may alias), 16 dependent
+     * round trips a pass at 4096 elements and 256 items, and the residual norm took some 15 us a launch
+     * at batch 1 on an H100, 64 launches a step of an 8B model.
+     */
+    static void rmsNormRow(KernelContext ctx, float[] scratch, FloatArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
+            float eps, int dim) {
+        float[] a0 = new float[4];
+        float[] a1 = new float[4];
+        float[] b0 = new float[4];
+        float[] b1 = new float[4];
         int base = ctx.groupIdx * dim;
+        int local = ctx.localGroupSizeX;
         float squares = 0f;
-        // each item re-reads only the elements it wrote itself, so no barrier is needed in between
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            float v = residual.get(base + i) + x.get(base + i);
-            residual.set(base + i, v);
-            squares += v * v;
+        if (dim % 4 == 0) {
+            int runs = dim / 4;
+            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                int at0 = base + 4 * j;
+                int at1 = base + 4 * (second ? j + local : j); // the first run again, unused, past the row's end
+                row.getFloats(at0, a0, 0, 4);
+                row.getFloats(at1, a1, 0, 4);
+                if (add) {
+                    x.getFloats(at0, b0, 0, 4);
+                    x.getFloats(at1, b1, 0, 4);
+                    for (int e = 0; e < 4; e++) {
+                        a0[e] += b0[e];
+                        a1[e] += b1[e];
+                    }
+                    row.setFloats(at0, a0, 0, 4);
+                    if (second) {
+                        row.setFloats(at1, a1, 0, 4);
+                    }
+                }
+                for (int e = 0; e < 4; e++) {
+                    squares += a0[e] * a0[e] + (second ? a1[e] * a1[e] : 0f);
+                }
+            }
+        } else {
+            // each item re-reads only the elements it wrote itself, so no barrier is needed in between
+            for (int i = ctx.localIdx; i < dim; i += local) {
+                float v = add ? row.get(base + i) + x.get(base + i) : row.get(base + i);
+                if (add) {
+                    row.set(base + i, v);
+                }
+                squares += v * v;
+            }
         }
         float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            out.set(base + i, residual.get(base + i) * inv * weight.getFloat(i));
+        if (dim % 4 == 0) {
+            int runs = dim / 4;
+            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                int at0 = base + 4 * j;
+                int at1 = base + 4 * (second ? j + local : j);
+                row.getFloats(at0, a0, 0, 4);
+                row.getFloats(at1, a1, 0, 4);
+                weight.getFloats(4 * j, b0, 0, 4);
+                weight.getFloats(at1 - base, b1, 0, 4);
+                for (int e = 0; e < 4; e++) {
+                    a0[e] = a0[e] * inv * b0[e];
+                    a1[e] = a1[e] * inv * b1[e];
+                }
+                out.setFloats(at0, a0, 0, 4);
+                if (second) {
+                    out.setFloats(at1, a1, 0, 4);
+                }
+            }
+        } else {
+            for (int i = ctx.localIdx; i < dim; i += local) {
+                out.set(base + i, row.get(base + i) * inv * weight.getFloat(i));
+            }
         }
     }
 
