@@ -139,8 +139,17 @@ class AttentionTest {
             try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, 64, heads, 4096)) {
                 assertEquals(64L * 8, scratch.max().elements());
             }
+            // pools of codes take their own target where one is tuned: twice the warps here, and the scratch grows to fit
+            System.setProperty(key + "_codes", "128");
+            assertEquals(new Attention.DecodeSplits(8, 256), Attention.DecodeSplits.choose(jvm, 8, heads, 4096, DType.I8));
+            assertEquals(new Attention.DecodeSplits(8, 256), Attention.DecodeSplits.choose(jvm, 8, heads, 4096, DType.F8_E4M3));
+            assertEquals(new Attention.DecodeSplits(4, 256), Attention.DecodeSplits.choose(jvm, 8, heads, 4096, DType.F16));
+            try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, 64, heads, 4096)) {
+                assertEquals(63L * 2 * 8, scratch.max().elements()); // 63 requests x 2 splits x 8 query heads: the most here
+            }
         } finally {
             System.clearProperty(key);
+            System.clearProperty(key + "_codes");
         }
     }
 
