@@ -61,20 +61,7 @@ public final class Norms {
                 boolean second = j + local < runs;
                 int at0 = base + 4 * j;
                 int at1 = base + 4 * (second ? j + local : j); // the first run again, unused, past the row's end
-                row.getFloats(at0, a0, 0, 4);
-                row.getFloats(at1, a1, 0, 4);
-                if (add) {
-                    x.getFloats(at0, b0, 0, 4);
-                    x.getFloats(at1, b1, 0, 4);
-                    for (int e = 0; e < 4; e++) {
-                        a0[e] += b0[e];
-                        a1[e] += b1[e];
-                    }
-                    row.setFloats(at0, a0, 0, 4);
-                    if (second) {
-                        row.setFloats(at1, a1, 0, 4);
-                    }
-                }
+                loadRuns(row, x, add, at0, at1, second, a0, a1, b0, b1);
                 for (int e = 0; e < 4; e++) {
                     squares += a0[e] * a0[e] + (second ? a1[e] * a1[e] : 0f);
                 }
@@ -116,47 +103,124 @@ public final class Norms {
         }
     }
 
+    /**
+     * Runs of 4 at {@code at0} and {@code at1} of {@code row} into a0 and a1, both loaded before anything is stored;
+     * with {@code add}, plus x's runs (b0, b1 its scratch), the sums stored back (the second only when
+     * {@code second}: otherwise at1 repeats at0).
+     */
+    static void loadRuns(FloatArray row, FloatArray x, boolean add, int at0, int at1, boolean second, float[] a0, float[] a1, float[] b0,
+            float[] b1) {
+        row.getFloats(at0, a0, 0, 4);
+        row.getFloats(at1, a1, 0, 4);
+        if (add) {
+            x.getFloats(at0, b0, 0, 4);
+            x.getFloats(at1, b1, 0, 4);
+            for (int e = 0; e < 4; e++) {
+                a0[e] += b0[e];
+                a1[e] += b1[e];
+            }
+            row.setFloats(at0, a0, 0, 4);
+            if (second) {
+                row.setFloats(at1, a1, 0, 4);
+            }
+        }
+    }
+
     /** out[r] = (x[r] - mean) * rsqrt(var + eps) * weight + bias, with the biased (population) variance. */
     public static void layerNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, NativeArray bias, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        int base = ctx.groupIdx * dim;
-        float sum = 0f;
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            sum += x.get(base + i);
-        }
-        float mean = GroupReduce.sum(ctx, scratch, sum) / dim;
-        // two passes: the variance of (x - mean) does not cancel catastrophically as E[x^2] - mean^2 can
-        float squares = 0f;
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            float d = x.get(base + i) - mean;
-            squares += d * d;
-        }
-        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            out.set(base + i, (x.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
-        }
+        layerNormRow(ctx, scratch, out, x, x, false, weight, bias, eps, dim);
     }
 
     /** residual[r] += x[r]; out[r] = layerNorm(residual[r]) * weight + bias. */
     public static void layerNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
             NativeArray bias, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
+        layerNormRow(ctx, scratch, out, residual, x, true, weight, bias, eps, dim);
+    }
+
+    /**
+     * The LayerNorm kernels' body for row {@code groupIdx}, as {@link #rmsNormRow} walks a row (runs of 4, two
+     * runs' loads before any store): with {@code add}, {@code row} += x first; the mean; the variance of
+     * (row - mean) in a second pass (E[x^2] - mean^2 can cancel catastrophically); then out.
+     */
+    static void layerNormRow(KernelContext ctx, float[] scratch, FloatArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
+            NativeArray bias, float eps, int dim) {
+        float[] a0 = new float[4];
+        float[] a1 = new float[4];
+        float[] b0 = new float[4];
+        float[] b1 = new float[4];
         int base = ctx.groupIdx * dim;
+        int local = ctx.localGroupSizeX;
+        boolean runs4 = dim % 4 == 0;
+        int runs = dim / 4;
         float sum = 0f;
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            float v = residual.get(base + i) + x.get(base + i);
-            residual.set(base + i, v);
-            sum += v;
+        if (runs4) {
+            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                int at0 = base + 4 * j;
+                int at1 = base + 4 * (second ? j + local : j); // the first run again, unused, past the row's end
+                loadRuns(row, x, add, at0, at1, second, a0, a1, b0, b1);
+                for (int e = 0; e < 4; e++) {
+                    sum += a0[e] + (second ? a1[e] : 0f);
+                }
+            }
+        } else {
+            // each item re-reads only the elements it wrote itself, so no barrier is needed in between
+            for (int i = ctx.localIdx; i < dim; i += local) {
+                float v = add ? row.get(base + i) + x.get(base + i) : row.get(base + i);
+                if (add) {
+                    row.set(base + i, v);
+                }
+                sum += v;
+            }
         }
         float mean = GroupReduce.sum(ctx, scratch, sum) / dim;
         float squares = 0f;
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            float d = residual.get(base + i) - mean;
-            squares += d * d;
+        if (runs4) {
+            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                row.getFloats(base + 4 * j, a0, 0, 4);
+                row.getFloats(base + 4 * (second ? j + local : j), a1, 0, 4);
+                for (int e = 0; e < 4; e++) {
+                    float d0 = a0[e] - mean;
+                    float d1 = second ? a1[e] - mean : 0f;
+                    squares += d0 * d0 + d1 * d1;
+                }
+            }
+        } else {
+            for (int i = ctx.localIdx; i < dim; i += local) {
+                float d = row.get(base + i) - mean;
+                squares += d * d;
+            }
         }
         float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        for (int i = ctx.localIdx; i < dim; i += ctx.localGroupSizeX) {
-            out.set(base + i, (residual.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
+        if (runs4) {
+            float[] c0 = new float[4];
+            float[] c1 = new float[4];
+            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                int at0 = base + 4 * j;
+                int at1 = base + 4 * (second ? j + local : j);
+                row.getFloats(at0, a0, 0, 4);
+                row.getFloats(at1, a1, 0, 4);
+                weight.getFloats(at0 - base, b0, 0, 4);
+                weight.getFloats(at1 - base, b1, 0, 4);
+                bias.getFloats(at0 - base, c0, 0, 4);
+                bias.getFloats(at1 - base, c1, 0, 4);
+                for (int e = 0; e < 4; e++) {
+                    a0[e] = (a0[e] - mean) * inv * b0[e] + c0[e];
+                    a1[e] = (a1[e] - mean) * inv * b1[e] + c1[e];
+                }
+                out.setFloats(at0, a0, 0, 4);
+                if (second) {
+                    out.setFloats(at1, a1, 0, 4);
+                }
+            }
+        } else {
+            for (int i = ctx.localIdx; i < dim; i += local) {
+                out.set(base + i, (row.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
+            }
         }
     }
 
