@@ -182,10 +182,12 @@ public final class KernelBench {
     }
 
     /**
-     * Batch-1 decode matmuls at the shape's own matrices (q/o, k/v, gate/up, down, the LM head),
-     * each larger than the H200's 50 MB L2 but k/v and q/o: bf16, int8 rows and int4 blocks, through
-     * the launchers (on CUDA, -Dlightllm.tuning.cuda.matmul.vendor_min_m=1 times cuBLAS for bf16). GB/s counts the
-     * weight bytes (packed size) and the f32 activations once.
+     * Batch-1 decode matmuls at the shape's own matrices (q/o, k/v, gate/up, down, the LM head): bf16, int8 rows
+     * and int4 blocks, through the launchers (on CUDA, -Dlightllm.tuning.cuda.matmul.vendor_min_m=1 times cuBLAS
+     * for bf16). GB/s counts the weight bytes (packed size) and the f32 activations once. Each case cycles
+     * through copies of its weights that together exceed {@link #CYCLED_BYTES}, as a model's layers do: one
+     * matrix launched again and again is read from the L2 (50 MB on an H100) when it fits there, and its
+     * int8/int4 4096 x 4096 GEMVs once read 2-4 TB/s, above the copy rate (before 2026-12-05).
      */
     public void runDecodeGemv(Shape s) {
         int[][] nk = {{s.heads * s.headDim, s.hidden}, {s.kvHeads * s.headDim, s.hidden}, {s.intermediate, s.hidden},
@@ -198,20 +200,30 @@ public final class KernelBench {
                 long act = 4L * (k + n);
                 String label = "1x" + n + "x" + k;
                 long flops = 2L * n * k;
-                DeviceBuffer w = sc.random(DType.BF16, (long) n * k);
-                time("gemv bf16", label, 2L * n * k + act, flops, () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, 1, n, k));
-                sc.release(w);
-                DeviceBuffer codes = sc.random(DType.I8, (long) n * k);
+                DeviceBuffer[] w = sc.cycled(2L * n * k, () -> sc.random(DType.BF16, (long) n * k));
+                time("gemv bf16", label, 2L * n * k + act, flops, cycling(w, b -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, b, null, 1, n, k)));
+                sc.releaseAll(w);
+                DeviceBuffer[] codes = sc.cycled((long) n * k, () -> sc.random(DType.I8, (long) n * k));
                 DeviceBuffer scales = sc.random(DType.F32, n);
                 time("gemv int8", label, (long) n * k + 4L * n + act, flops,
-                        () -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, codes, scales, null, 1, n, k));
-                sc.release(codes);
+                        cycling(codes, c -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, c, scales, null, 1, n, k)));
+                sc.releaseAll(codes);
                 long rowBytes = io.lightllm.kernels.QuantFormat.INT4.rowBytes(k);
-                DeviceBuffer blocks = sc.own(device.upload(int4Blocks(n, k)));
+                io.lightllm.tornado.api.ByteArray packed = int4Blocks(n, k);
+                DeviceBuffer[] blocks = sc.cycled(n * rowBytes, () -> sc.own(device.upload(packed)));
                 time("gemv int4", label, n * rowBytes + act, flops,
-                        () -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, blocks, io.lightllm.kernels.QuantFormat.INT4, null, 1, n, k));
+                        cycling(blocks, b -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, b, io.lightllm.kernels.QuantFormat.INT4, null, 1, n, k)));
             }
         }
+    }
+
+    /** Bytes of weights a GEMV case cycles through (see {@link #runDecodeGemv}): several times an H100's or H200's L2. */
+    static final long CYCLED_BYTES = 256L << 20;
+
+    /** A launch that takes the next of {@code buffers} each time it runs (a graph captured over it holds them in turn). */
+    private static Runnable cycling(DeviceBuffer[] buffers, java.util.function.Consumer<DeviceBuffer> launch) {
+        int[] next = {0};
+        return () -> launch.accept(buffers[next[0]++ % buffers.length]);
     }
 
     /**
@@ -374,6 +386,25 @@ public final class KernelBench {
         }
 
         /** Frees {@code b} now, before the scope ends (the next case's matrices need its memory). */
+        /**
+         * Enough buffers from {@code make} ({@code bytes} each) to hold {@link #CYCLED_BYTES} together, at most
+         * {@link #GRAPH_LAUNCHES} (a captured graph then holds each at least once).
+         */
+        public DeviceBuffer[] cycled(long bytes, java.util.function.Supplier<DeviceBuffer> make) {
+            int count = (int) Math.max(1, Math.min(GRAPH_LAUNCHES, (CYCLED_BYTES + bytes - 1) / bytes));
+            DeviceBuffer[] buffers = new DeviceBuffer[count];
+            for (int i = 0; i < count; i++) {
+                buffers[i] = make.get();
+            }
+            return buffers;
+        }
+
+        public void releaseAll(DeviceBuffer[] buffers) {
+            for (DeviceBuffer b : buffers) {
+                release(b);
+            }
+        }
+
         public void release(DeviceBuffer b) {
             owned.remove(b);
             b.close();
