@@ -191,18 +191,43 @@ public final class Sampling {
 
     /** Index of the largest value of x[base .. base+n), the first on ties, NaN ignored (0 if all are NaN). */
     static int argmaxRow(KernelContext ctx, float[] values, int[] indices, FloatArray x, int base, int n) {
+        float[] run0 = new float[4];
+        float[] run1 = new float[4];
         int lid = ctx.localIdx;
+        int local = ctx.localGroupSizeX;
         float best = Float.NEGATIVE_INFINITY;
         int bestIndex = -1;
         // ascending indices: a later equal value never replaces an earlier one
-        for (int i = lid; i < n; i += ctx.localGroupSizeX) {
-            float v = x.get(base + i);
-            if (v != v) {
-                v = Float.NEGATIVE_INFINITY;
+        if (n % 4 == 0 && base % 4 == 0) {
+            // runs of 4 (16-byte loads), two runs' loads in flight before any comparison: element by element a
+            // vocabulary of 128k took some 500 dependent steps an item, 38 us at batch 1 on an H100
+            int runs = n / 4;
+            for (int j = lid; j < runs; j += 2 * local) {
+                boolean second = j + local < runs;
+                x.getFloats(base + 4 * j, run0, 0, 4);
+                x.getFloats(base + 4 * (second ? j + local : j), run1, 0, 4);
+                for (int e = 0; e < 8; e++) {
+                    float v = e < 4 ? run0[e] : run1[e - 4];
+                    int i = e < 4 ? 4 * j + e : 4 * (j + local) + e - 4;
+                    if (v != v) {
+                        v = Float.NEGATIVE_INFINITY;
+                    }
+                    if ((e < 4 || second) && (bestIndex < 0 || v > best)) {
+                        best = v;
+                        bestIndex = i;
+                    }
+                }
             }
-            if (bestIndex < 0 || v > best) {
-                best = v;
-                bestIndex = i;
+        } else {
+            for (int i = lid; i < n; i += local) {
+                float v = x.get(base + i);
+                if (v != v) {
+                    v = Float.NEGATIVE_INFINITY;
+                }
+                if (bestIndex < 0 || v > best) {
+                    best = v;
+                    bestIndex = i;
+                }
             }
         }
         return GroupReduce.argmax(ctx, values, indices, best, bestIndex);
