@@ -22,24 +22,53 @@ sealed interface Mlp {
         int hidden = c.hiddenSize(), inter = c.intermediateSize();
         Range rows = new Range(shard.firstIntermediate(), shard.intermediate());
         return switch (spec) {
-            case MlpSpec.Gated g -> new Gated(w.device(), shard, act, w.rowSplit(prefix + g.gate(), inter, hidden, rows),
-                    w.rowSplit(prefix + g.up(), inter, hidden, rows), w.columnSplit(prefix + g.down(), hidden, inter, rows));
-            case MlpSpec.GatedStacked g -> {
-                List<Linear> gateUp = w.rowParts(prefix + g.gateUp(), 2 * inter, hidden, List.of(List.of(rows), List.of(rows.shifted(inter))));
-                yield new Gated(w.device(), shard, act, gateUp.get(0), gateUp.get(1), w.columnSplit(prefix + g.down(), hidden, inter, rows));
+            case MlpSpec.Gated g -> {
+                // gate and up as one projection [gate rows; up rows] where they share a format (one matmul, not two)
+                Linear gateUp = w.stackedRows(List.of(new WeightLoader.RowsOf(prefix + g.gate(), inter, rows),
+                        new WeightLoader.RowsOf(prefix + g.up(), inter, rows)), hidden);
+                Linear down = w.columnSplit(prefix + g.down(), hidden, inter, rows);
+                yield gateUp != null ? new Gated(w.device(), shard, act, gateUp, down)
+                        : new GatedApart(w.device(), shard, act, w.rowSplit(prefix + g.gate(), inter, hidden, rows),
+                                w.rowSplit(prefix + g.up(), inter, hidden, rows), down);
             }
+            case MlpSpec.GatedStacked g -> new Gated(w.device(), shard, act,
+                    w.rowParts(prefix + g.gateUp(), 2 * inter, hidden, List.of(List.of(rows, rows.shifted(inter)))).getFirst(),
+                    w.columnSplit(prefix + g.down(), hidden, inter, rows));
             case MlpSpec.Plain p -> new Plain(w.device(), shard, act, w.rowSplit(prefix + p.fc(), inter, hidden, rows),
                     w.columnSplit(prefix + p.proj(), hidden, inter, rows));
             case MlpSpec.Experts e -> Experts.load(e, c, w, prefix, act, rows);
         };
     }
 
-    /** down(act(gate(x)) · up(x)). */
-    record Gated(Device device, Shard shard, Activations.Kind act, Linear gate, Linear up, Linear down) implements Mlp {
+    /**
+     * down(act(gate(x)) · up(x)), gate and up one projection of rows [gate; up] (vLLM's MergedColumnParallelLinear):
+     * each token's row of s.gateUp holds its gate values, then its up values.
+     */
+    record Gated(Device device, Shard shard, Activations.Kind act, Linear gateUp, Linear down) implements Mlp {
         public void forward(StepBuffers s, int t) {
-            gate.apply(device, s.gate, s.normed, t);
-            up.apply(device, s.up, s.normed, t);
-            Activations.launchGated(device, act, s.act, s.gate, s.up, t, shard.intermediate());
+            gateUp.apply(device, s.gateUp, s.normed, t);
+            Activations.launchGatedFused(device, act, s.act, s.gateUp, t, shard.intermediate());
+            down.apply(device, s.projected, s.act, t);
+            shard.allReduce(s.projected, t * down.outFeatures());
+        }
+    }
+
+    /** {@link Gated} where gate and up are stored in different formats (a GGUF file may mix block types): two projections. */
+    record GatedApart(Device device, Shard shard, Activations.Kind act, Linear gate, Linear up, Linear down) implements Mlp {
+        /** The two projections' outputs [tokens, intermediate], made on first use. */
+        private record Scratch(DeviceBuffer gate, DeviceBuffer up) implements AutoCloseable {
+            public void close() {
+                gate.close();
+                up.close();
+            }
+        }
+
+        public void forward(StepBuffers s, int t) {
+            Scratch scratch = s.blockScratch(Scratch.class, () -> new Scratch(device.allocate(DType.F32, (long) s.tokens * shard.intermediate()),
+                    device.allocate(DType.F32, (long) s.tokens * shard.intermediate())));
+            gate.apply(device, scratch.gate(), s.normed, t);
+            up.apply(device, scratch.up(), s.normed, t);
+            Activations.launchGated(device, act, s.act, scratch.gate(), scratch.up(), t, shard.intermediate());
             down.apply(device, s.projected, s.act, t);
             shard.allReduce(s.projected, t * down.outFeatures());
         }

@@ -22,7 +22,7 @@ final class StepBuffers implements AutoCloseable {
     final int tokens, requests, logitRows;
     final DeviceBuffer ids, positions, kvSlots, tokenRows;
     final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
-    final DeviceBuffer residual, normed, qkv, q, k, v, attention, projected, gate, up, act;
+    final DeviceBuffer residual, normed, qkv, q, k, v, attention, projected, gateUp, act;
     final DeviceBuffer lastNormed, logits;
     private final Device device;
     private final ModelConfig config;
@@ -58,8 +58,7 @@ final class StepBuffers implements AutoCloseable {
         v = f32((long) tokens * shard.kvHeads() * c.headDim());
         attention = f32((long) tokens * shard.heads() * c.headDim());
         projected = f32((long) tokens * hidden);
-        gate = f32((long) tokens * shard.intermediate());
-        up = f32((long) tokens * shard.intermediate());
+        gateUp = f32(2L * tokens * shard.intermediate());
         act = f32((long) tokens * shard.intermediate());
         lastNormed = f32((long) logitRows * hidden);
         logits = f32((long) logitRows * shard.vocab());

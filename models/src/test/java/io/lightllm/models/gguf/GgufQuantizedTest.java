@@ -52,7 +52,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * stories260K's down_proj (172: F16, llama.cpp's fallback); the K formats need 256, so they run on a
  * llama of the tiny fixture's vocabulary and tokenizer made 256 wide with random weights
  * ({@link #wideLlama}), whose reference is its own F32 file. "Q4_K_M" mixes as llama.cpp's Q4_K_M
- * does: Q6_K for the head, attn_v and ffn_down, Q4_K elsewhere.
+ * does: Q6_K for the head, attn_v and ffn_down, Q4_K elsewhere (q, k and v then load as three projections, not
+ * one); "Q4_K_MIXED" also keeps ffn_up in Q6_K, so that gate and up load as two projections.
  */
 public class GgufQuantizedTest {
     @TempDir
@@ -60,7 +61,7 @@ public class GgufQuantizedTest {
 
     @ParameterizedTest(name = "{0} as {1}")
     @CsvSource({"llama, Q8_0, 0.01", "llama, Q4_0, 0.12", "stories260K, Q8_0, 0.01", "stories260K, Q4_0, 0.12",
-        "wide, Q4_K_M, 0.12", "wide, Q6_K, 0.03", "wide, Q5_K, 0.06", "wide, Q4_0, 0.12"})
+        "wide, Q4_K_M, 0.12", "wide, Q4_K_MIXED, 0.12", "wide, Q6_K, 0.03", "wide, Q5_K, 0.06", "wide, Q4_0, 0.12"})
     void quantisedFilesComputeTheirDequantisedModelNearTheOriginal(String model, String type, double relativeError) throws IOException {
         Path hf = model.equals("wide") ? wideLlama(Files.createDirectories(dir.resolve("hf"))) : model.equals("stories260K")
                 ? SharedData.model(model) : SharedData.tinyFixture(model);
@@ -136,6 +137,10 @@ public class GgufQuantizedTest {
         if (type.equals("Q4_K_M")) {
             return name -> name.equals("output.weight") || name.endsWith("attn_v.weight") || name.endsWith("ffn_down.weight")
                     ? QuantFormat.Q6_K : QuantFormat.Q4_K;
+        }
+        if (type.equals("Q4_K_MIXED")) {
+            return name -> name.equals("output.weight") || name.endsWith("attn_v.weight") || name.endsWith("ffn_down.weight")
+                    || name.endsWith("ffn_up.weight") ? QuantFormat.Q6_K : QuantFormat.Q4_K;
         }
         QuantFormat f = QuantFormat.valueOf(type);
         return name -> f;
