@@ -20,7 +20,9 @@ import io.lightllm.tornado.runtime.KernelRef;
  * f32 [T, heads, headDim], goes to slots destIndex[T]. Pools hold f32, f16 or bf16
  * ({@link #COPY_TO_POOL}), or codes with one f32 scale per slot and head ({@link #hasScales}):
  * int8 ({@link #COPY_TO_POOL_INT8}) or fp8 e4m3 ({@link #COPY_TO_POOL_FP8}), which share the
- * quantisation but for the codes' range and rounding.
+ * quantisation but for the codes' range and rounding. {@link #SPLIT_QKV} is a fused q/k/v projection's
+ * epilogue: it splits the projection's rows, rotates q and k, and writes k and v to a pool of values in
+ * the same launch.
  * A slot index outside [0, slots) cannot be reported from a kernel: its token is skipped, so
  * it never writes outside the pool.
  */
