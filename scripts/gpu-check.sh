@@ -126,12 +126,13 @@ for s in $stages; do
       done ;;
     gemv)
       # batch-1 decode (issue 14): the matmuls at the 8B matrices (bf16 through cuBLAS, vendor_min_m=1, and through the
-      # Java GEMV, the default; int8; int4), then bf16 batch 1 end to end both ways, int8 and int4, and where a bf16 step goes
-      for v in 1 2; do
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.vendor_min_m=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only gemv 2>&1 | grep -E "^\|" | sed "s/^/vendor_min_m=$v /" | tee -a "$out/gemv.log"
+      # Java GEMV, the default, also with four rows a team; int8; int4), then bf16 batch 1 end to end those ways, int8 and
+      # int4, and where a bf16 step goes
+      for v in vendor_min_m=1 vendor_min_m=2 gemv_rows_per_team=4; do
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only gemv 2>&1 | grep -E "^\|" | sed "s/^/$v /" | tee -a "$out/gemv.log"
       done
-      for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 attention.split_len=16; do
+      for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 matmul.gemv_rows_per_team=4 attention.split_len=16; do
         "${J[@]}" -Dlightllm.tuning.cuda.$cfg -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
           --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"tuning\":\"$cfg\",/" | tee -a "$out/gemv-static.log"

@@ -98,10 +98,65 @@ public final class Matmul {
      * Local size: any power of two up to {@link #MAX_LOCAL}; columns: a power of two that divides it.
      */
     public static void matmulGemv(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int columns) {
+            boolean hasBias, int m, int n, int k, int columns, int rowsPerTeam) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        gemvSums(ctx, partial, a, w, m, n, k, columns);
-        gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns); // no scales: bias stands in for them, unread
+        if (rowsPerTeam > 1) {
+            floatRowSums(ctx, partial, a, w, n, k, columns);
+        } else {
+            gemvSums(ctx, partial, a, w, m, n, k, columns);
+        }
+        // no scales: bias stands in for them, unread (the epilogue after the branches: see matmulInt8Gemv)
+        if (rowsPerTeam > 1) {
+            gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
+        } else {
+            gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
+        }
+    }
+
+    /**
+     * Weight rows a team of the float-weight GEMV ({@link #matmulGemv}'s last argument): {@link #GEMV_ROWS_PER_TEAM} at batch 1
+     * over rows of a multiple of 8 where the device's tuning {@code matmul.gemv_rows_per_team} asks for it, else 1. Off by
+     * default: the int8 GEMV gained 1.5x from four rows a team on an H100, the bf16 one, at 88 % of the copy rate with one,
+     * is not measured with four yet.
+     */
+    public static int floatRowsPerTeam(Device device, int m, int k) {
+        return m == 1 && k % 8 == 0 && Tuning.get(device, "matmul.gemv_rows_per_team", 1) == GEMV_ROWS_PER_TEAM ? GEMV_ROWS_PER_TEAM : 1;
+    }
+
+    /**
+     * {@link #gemvSums} at batch 1 with {@link #GEMV_ROWS_PER_TEAM} weight rows a team ({@link #int8RowSums} over f32, f16
+     * or bf16 rows): each item loads 8 weights of each row (four 16-byte loads of 16-bit weights in flight) and the 8
+     * activations they meet once. Rows past n read row n - 1 and are not stored.
+     */
+    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int n, int k, int columns) {
+        float[] acc = new float[GEMV_ROWS];
+        float[] w0 = new float[8];
+        float[] w1 = new float[8];
+        float[] w2 = new float[8];
+        float[] w3 = new float[8];
+        float[] x = new float[8];
+        int team = ctx.localGroupSizeX / columns;
+        int lane = ctx.localIdx % team;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        for (int c = 0; c < GEMV_ROWS; c++) {
+            acc[c] = 0f;
+        }
+        int at0 = Math.min(row0, n - 1) * k;
+        int at1 = Math.min(row0 + 1, n - 1) * k;
+        int at2 = Math.min(row0 + 2, n - 1) * k;
+        int at3 = Math.min(row0 + 3, n - 1) * k;
+        for (int i = 8 * lane; i < k; i += 8 * team) {
+            w.getFloats(at0 + i, w0, 0, 8);
+            w.getFloats(at1 + i, w1, 0, 8);
+            w.getFloats(at2 + i, w2, 0, 8);
+            w.getFloats(at3 + i, w3, 0, 8);
+            a.getFloats(i, x, 0, 8);
+            acc[0] += dot8(w0, x);
+            acc[1] += dot8(w1, x);
+            acc[2] += dot8(w2, x);
+            acc[3] += dot8(w3, x);
+        }
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
     }
 
     /**
@@ -413,7 +468,9 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         DeviceBuffer b = bias == null ? out : bias;
         if (useGemv(device, m)) {
-            device.launch(MATMUL_GEMV, gemvGrid(device, m, n), out, a, w, b, bias != null, m, n, k, gemvColumns(device, m));
+            int rowsPerTeam = floatRowsPerTeam(device, m, k);
+            device.launch(MATMUL_GEMV, gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m), rowsPerTeam), out, a, w, b, bias != null, m, n,
+                    k, gemvColumns(device, m), rowsPerTeam);
         } else if (usesTensorCores(device, w, k)) {
             launchTensorCores(device, out, a, w, bias, m, n, k);
         } else {

@@ -83,8 +83,14 @@ class MatmulTest {
             for (int m : new int[] {1, M}) {
                 for (int k : new int[] {K, 64, 456, 464}) {
                     for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-                        checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, k, columns,
+                        checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, k, columns, 1,
                                 device.id() + " gemv " + local + "/" + columns + " m=" + m + " k=" + k + " " + dtype);
+                        if (m == 1 && k % 8 == 0) {
+                            // four weight rows a team (Matmul.floatRowsPerTeam where tuned; N = 13: a partial team)
+                            checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns, Matmul.GEMV_ROWS_PER_TEAM), dtype,
+                                    true, m, k, columns, Matmul.GEMV_ROWS_PER_TEAM,
+                                    device.id() + " gemv of four rows a team " + local + "/" + columns + " k=" + k + " " + dtype);
+                        }
                     }
                     // the launcher's grid: at m = 1 over rows of a multiple of 16, a team per 4 weight rows (N = 13: a partial team)
                     checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(m, N, local, columns, Matmul.int8RowsPerTeam(m, k)), m, k,
@@ -98,18 +104,19 @@ class MatmulTest {
     /** {@code columns}: the GEMV kernels' columns per group; null for the tiled kernels, which lack the argument. */
     private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, Integer columns,
             String what) {
-        checkFloatKernel(device, kernel, grid, dtype, withBias, m, K, columns, what);
+        checkFloatKernel(device, kernel, grid, dtype, withBias, m, K, columns, 1, what);
     }
 
+    /** {@code rowsPerTeam}: the GEMV's last argument (passed with {@code columns}). */
     private static void checkFloatKernel(Device device, KernelRef kernel, Grid grid, DType dtype, boolean withBias, int m, int k,
-            Integer columns, String what) {
+            Integer columns, int rowsPerTeam, String what) {
         FloatArray a = TensorAssert.random(m * k, 1f, 1);
         NativeArray w = weights(dtype, N * k, 2);
         FloatArray bias = withBias ? TensorAssert.random(N, 1f, 3) : null;
         MatmulReference ref = MatmulReference.of(a, w, null, bias, m, N, k);
         DeviceBuffer out = device.allocate(DType.F32, m * N);
-        Object[] args = {out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias, m, N, k, columns};
-        device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 1) : args);
+        Object[] args = {out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : out, withBias, m, N, k, columns, rowsPerTeam};
+        device.launchPortable(kernel, grid, columns == null ? java.util.Arrays.copyOf(args, args.length - 2) : args);
         assertClose(ref.expected(), device.download(out), ref.errorBound(), 0f, what);
     }
 

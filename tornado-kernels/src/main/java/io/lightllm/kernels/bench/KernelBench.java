@@ -142,10 +142,12 @@ public final class KernelBench {
                 time("matmul bf16", m + "x" + n + "x" + k, bytes, flops,
                         () -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, w, null, m, n, k));
                 if (m <= Tuning.get(device, "matmul.gemv_max_m", 16)) {
-                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.gemvGrid(device, m, n);
                     int columns = io.lightllm.kernels.Matmul.gemvColumns(device, m);
-                    time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops,
-                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_GEMV, grid, out, a, w, out, false, m, n, k, columns));
+                    int rowsPerTeam = io.lightllm.kernels.Matmul.floatRowsPerTeam(device, m, k);
+                    io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.gemvGrid(m, n, io.lightllm.kernels.Matmul.gemvLocal(device),
+                            columns, rowsPerTeam);
+                    time("matmul bf16 (Java kernel)", m + "x" + n + "x" + k, bytes, flops, () -> device.launchPortable(
+                            io.lightllm.kernels.Matmul.MATMUL_GEMV, grid, out, a, w, out, false, m, n, k, columns, rowsPerTeam));
                 } else if (io.lightllm.kernels.Matmul.usesTensorCores(device, w, k)) {
                     time("matmul bf16 (Java tensor cores)", m + "x" + n + "x" + k, bytes, flops, () -> launchJavaTensorCores(out, a, w, m, n, k));
                 } else {

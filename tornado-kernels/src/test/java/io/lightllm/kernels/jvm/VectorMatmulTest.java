@@ -70,8 +70,8 @@ class VectorMatmulTest {
                 DeviceBuffer out = device.allocate(DType.F32, m * n), portable = device.allocate(DType.F32, m * n);
                 DeviceBuffer aBuf = device.upload(a), wBuf = device.upload(w);
                 Grid grid = Matmul.gemvGrid(m, n, 1, 1);
-                device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, out, false, m, n, k, 1);
-                device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, portable, false, m, n, k, 1);
+                device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, out, false, m, n, k, 1, 1);
+                device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, portable, false, m, n, k, 1, 1);
                 assertClose(device.download(portable), device.download(out), 2 * bound, 0f, dtype + " m=" + m + " n=" + n);
             }
             FloatArray a = TensorAssert.random(m * k, 1f, 43);
@@ -99,8 +99,8 @@ class VectorMatmulTest {
                     DeviceBuffer aBuf = device.upload(a), wBuf = device.upload(w);
                     DeviceBuffer biasBuf = withBias ? device.upload(bias) : out;
                     Grid grid = Matmul.gemvGrid(m, n, 1, 1);
-                    device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, biasBuf, withBias, m, n, k, 1);
-                    device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, biasBuf, withBias, m, n, k, 1);
+                    device.launch(Matmul.MATMUL_GEMV, grid, out, aBuf, wBuf, biasBuf, withBias, m, n, k, 1, 1);
+                    device.launchPortable(Matmul.MATMUL_GEMV, grid, portable, aBuf, wBuf, biasBuf, withBias, m, n, k, 1, 1);
                     // each is within the bound of the exact product, so within twice it of the other
                     assertClose(device.download(portable), device.download(out), 2 * bound, 0f,
                             "m=" + m + " k=" + k + " " + dtype + (withBias ? " with bias" : ""));
@@ -179,7 +179,7 @@ class VectorMatmulTest {
             FloatArray oneHot = FloatArray.allocate(k);
             oneHot.set(p, 1f);
             DeviceBuffer a = device.upload(oneHot);
-            device.launch(Matmul.MATMUL_GEMV, Matmul.gemvGrid(1, n, 1, 1), out, a, wBuf, out, false, 1, n, k, 1);
+            device.launch(Matmul.MATMUL_GEMV, Matmul.gemvGrid(1, n, 1, 1), out, a, wBuf, out, false, 1, n, k, 1, 1);
             FloatArray got = (FloatArray) device.download(out);
             for (int row = 0; row < n; row++) {
                 float expected = Float.float16ToFloat(w.getBits(row * k + p));
