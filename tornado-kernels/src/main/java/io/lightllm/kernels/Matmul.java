@@ -106,10 +106,16 @@ public final class Matmul {
             gemvSums(ctx, partial, a, w, m, n, k, columns);
         }
         // no scales: bias stands in for them, unread (the epilogue after the branches: see matmulInt8Gemv)
+        gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam);
+    }
+
+    /** The GEMV kernels' epilogue for teams of {@code rowsPerTeam} weight rows: {@link #gemvStoreRows}, or for one {@link #gemvStore}. */
+    static void gemvEpilogue(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+            boolean hasBias, int m, int n, int columns, int rowsPerTeam) {
         if (rowsPerTeam > 1) {
-            gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
+            gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
         } else {
-            gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
+            gemvStore(ctx, partial, out, scales, scaled, bias, hasBias, m, n, columns);
         }
     }
 
@@ -326,11 +332,7 @@ public final class Matmul {
         }
         // the epilogue after the branches, not inside them: PoCL mis-ran a store that followed a reduction's
         // barriers within one branch of the kernel (every team's value wrong, MatmulTest on opencl:0:0)
-        if (rowsPerTeam > 1) {
-            gemvStoreRows(ctx, partial, out, scales, true, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
-        } else {
-            gemvStore(ctx, partial, out, scales, true, bias, hasBias, m, n, columns);
-        }
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, m, n, columns, rowsPerTeam);
     }
 
     /**

@@ -93,11 +93,7 @@ public final class QuantMatmul {
             }
         }
         Matmul.gemvReduce(ctx, partial, acc, rowsPerTeam > 1 ? rowsPerTeam : rows, team);
-        if (rowsPerTeam > 1) {
-            Matmul.gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM);
-        } else {
-            Matmul.gemvStore(ctx, partial, out, bias, false, bias, hasBias, m, n, columns);
-        }
+        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam);
     }
 
     static boolean isInt4(int format) {
