@@ -156,6 +156,16 @@ public abstract class KernelContext {
     public void copyAsyncWait(int pendingGroups) {
     }
 
+    /**
+     * Orders this work-item's global-memory accesses for the whole launch: what it wrote before the fence is
+     * seen by any work-item, of any group, that sees what it does after it (CUDA {@code __threadfence()}). With
+     * {@link #atomicAdd} on a counter it lets the group that arrives last read the others' results: every
+     * item writes, fences, the group meets at a barrier, one item counts the group in.
+     */
+    public void memoryFence() {
+        java.lang.invoke.VarHandle.fullFence();
+    }
+
     /** Atomically adds {@code delta} to {@code array[index]}; returns the old value. */
     public abstract int atomicAdd(IntArray array, int index, int delta);
 

@@ -475,6 +475,7 @@ final class CEmitter {
             case "globalSize" -> cl ? "((int)get_global_size(" + a0 + "))" : "((int)(gridDim." + axis(c) + " * blockDim." + axis(c) + "))";
             case "localBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE)" : "__syncthreads()";
             case "globalBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)" : "__syncthreads()";
+            case "memoryFence" -> cl ? "mem_fence(CLK_GLOBAL_MEM_FENCE)" : "__threadfence()";
             case "atomicAdd" -> atomicAdd(c);
             case "subGroupSize" -> cl ? "lj_sub_group_size()" : "lj_warp_width()";
             case "subGroupReduceAdd" -> cl ? "lj_sub_group_sum(" + a0 + ")" : "lj_warp_sum(" + a0 + ")";

@@ -860,7 +860,7 @@ final class Translator {
 
     private void contextCall(Frame f, String name, MethodTypeDesc type, Deque<Value> stack) {
         switch (name) {
-            case "localBarrier", "globalBarrier" -> {
+            case "localBarrier", "globalBarrier", "memoryFence" -> {
                 Value ctx = stack.pop();
                 checkContext(f, ctx);
                 emit(stack, new Ir.Effect(call(name, Type.INT)));

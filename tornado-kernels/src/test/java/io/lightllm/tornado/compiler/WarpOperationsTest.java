@@ -149,6 +149,36 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef LAST_GROUP_SUMS = KernelRef.of(WarpOperationsTest.class, "lastGroupSums");
+
+    /**
+     * Each group writes partial[group] = group + 1, fences and counts itself in; the group that arrives last
+     * (the count it saw is groups - 1) adds up every group's value into out[0] and resets the count.
+     */
+    public static void lastGroupSums(KernelContext ctx, IntArray partial, IntArray arrivals, IntArray out, int groups) {
+        int[] arrived = ctx.allocateIntLocalArray(1);
+        if (ctx.localIdx == 0) {
+            partial.set(ctx.groupIdx, ctx.groupIdx + 1);
+        }
+        ctx.memoryFence();
+        ctx.localBarrier();
+        if (ctx.localIdx == 0) {
+            arrived[0] = ctx.atomicAdd(arrivals, 0, 1);
+        }
+        ctx.localBarrier();
+        if (arrived[0] == groups - 1) {
+            ctx.memoryFence();
+            if (ctx.localIdx == 0) {
+                int sum = 0;
+                for (int g = 0; g < groups; g++) {
+                    sum += partial.get(g);
+                }
+                out.set(0, sum);
+                arrivals.set(0, 0);
+            }
+        }
+    }
+
     static final KernelRef BYTE_PERMS = KernelRef.of(WarpOperationsTest.class, "bytePerms");
 
     /** out[i] = bytePerm(lo[i], hi[i], selectors[i]). */
@@ -310,6 +340,24 @@ class WarpOperationsTest {
                 // exp2 to 4 ulp, as OpenCL allows
                 assertTrue(Math.abs(e.get(i) - expected) <= 4 * Math.ulp(expected) || (Float.isInfinite(expected) && e.get(i) == expected),
                         device.id() + " exp2(" + lo.get(i) + "): " + e.get(i) + " vs " + expected);
+            }
+        }
+    }
+
+    /**
+     * The last of 500 groups to arrive sees every other group's write (memoryFence, then a counter), twice in a row:
+     * the last group's reset leaves the counter ready for the next launch.
+     */
+    @Test
+    void theLastGroupToArriveSeesEveryGroupsWrite() {
+        int groups = 500;
+        for (Device device : devices()) {
+            DeviceBuffer partial = device.allocate(DType.I32, groups), arrivals = device.upload(IntArray.allocate(1));
+            DeviceBuffer out = device.allocate(DType.I32, 1);
+            for (int launch = 0; launch < 2; launch++) {
+                device.launch(LAST_GROUP_SUMS, Grid.groups(groups, 32), partial, arrivals, out, groups);
+                assertEquals(groups * (groups + 1) / 2, ((IntArray) device.download(out)).get(0), device.id() + " launch " + launch);
+                assertEquals(0, ((IntArray) device.download(arrivals)).get(0), device.id() + " counter after launch " + launch);
             }
         }
     }
