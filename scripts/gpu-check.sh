@@ -132,7 +132,7 @@ for s in $stages; do
         "${J[@]}" -Dlightllm.tuning.cuda.matmul.$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
           --only gemv 2>&1 | grep -E "^\|" | sed "s/^/$v /" | tee -a "$out/gemv.log"
       done
-      for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 matmul.gemv_rows_per_team=4 attention.split_len=16; do
+      for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 matmul.gemv_rows_per_team=4 matmul.gemv_gated=1 attention.split_len=16; do
         "${J[@]}" -Dlightllm.tuning.cuda.$cfg -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
           --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"tuning\":\"$cfg\",/" | tee -a "$out/gemv-static.log"

@@ -36,6 +36,7 @@ public final class Matmul {
 
     public static final KernelRef MATMUL_TILED = KernelRef.of(Matmul.class, "matmulTiled");
     public static final KernelRef MATMUL_GEMV = KernelRef.of(Matmul.class, "matmulGemv");
+    public static final KernelRef MATMUL_GEMV_GATED = KernelRef.of(Matmul.class, "matmulGemvGated");
     public static final KernelRef MATMUL_INT8_TILED = KernelRef.of(Matmul.class, "matmulInt8Tiled");
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
@@ -120,6 +121,38 @@ public final class Matmul {
     }
 
     /**
+     * Whether a gated MLP's [gate; up] projection of 16-bit or f32 rows over k inputs runs as one {@link #matmulGemvGated}
+     * launch at batch 1 here: where the device's tuning {@code matmul.gemv_gated} is 1 (off by default: not measured on
+     * a GPU yet) and k is a multiple of 8.
+     */
+    public static boolean gatedGemvApplies(Device device, int m, int k) {
+        return m == 1 && k % 8 == 0 && Tuning.get(device, "matmul.gemv_gated", 0) == 1 && !BatchInvariance.enabled();
+    }
+
+    /** out[width] = act(gate . a) * (up . a) for one row a[k], w [gate; up] ({@link #matmulGemvGated}; see {@link #gatedGemvApplies}). */
+    public static void launchGatedGemv(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, Activations.Kind act,
+            int width, int k) {
+        if (w.dtype() != DType.F32 && w.dtype() != DType.F16 && w.dtype() != DType.BF16) {
+            throw new IllegalArgumentException("the gated GEMV reads F32, F16 or BF16 weights, not " + w.dtype());
+        }
+        Shapes.positive(width, "gated GEMV width");
+        Shapes.intIndexable(2L * width * k, "gated GEMV weight");
+        Shapes.atLeast(w, 2L * width * k, "gated GEMV weight [gate; up]");
+        Shapes.atLeast(a, k, "gated GEMV input");
+        Shapes.atLeast(out, width, "gated GEMV output");
+        if (bias != null) {
+            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
+        }
+        if (k % 8 != 0) {
+            throw new IllegalArgumentException("the gated GEMV reads rows of a multiple of 8 weights, not " + k);
+        }
+        int columns = gemvColumns(device, 1);
+        // a team per pair of outputs: the grid of a GEMV over width rows taken two a team
+        device.launchPortable(MATMUL_GEMV_GATED, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, bias == null ? out : bias,
+                bias != null, width, k, columns, act.code);
+    }
+
+    /**
      * Weight rows a team of the float-weight GEMV ({@link #matmulGemv}'s last argument): {@link #GEMV_ROWS_PER_TEAM} at batch 1
      * over rows of a multiple of 8 where the device's tuning {@code matmul.gemv_rows_per_team} asks for it, else 1. Off by
      * default: the int8 GEMV gained 1.5x from four rows a team on an H100, the bf16 one, at 88 % of the copy rate with one,
@@ -130,27 +163,59 @@ public final class Matmul {
     }
 
     /**
+     * A gated MLP's gate and up projections and its activation at batch 1, one launch: w holds the rows [gate; up]
+     * ([2 width, k], f32/f16/bf16, k a multiple of 8), and out[i] = act(gate_i . a + bias_i) * (up_i . a + bias_{width + i}).
+     * A team takes gate rows 2j, 2j + 1 and their up rows ({@link #floatRowSums}), so its two outputs need nothing
+     * from another team; the activation kernel and its launch are gone from the decode step.
+     */
+    public static void matmulGemvGated(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias,
+            int width, int k, int columns, int kind) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int g0 = Math.min(p, width - 1);
+        int g1 = Math.min(p + 1, width - 1);
+        floatRowSums(ctx, partial, a, w, g0, g1, width + g0, width + g1, k, team);
+        if (ctx.localIdx == teamStart) {
+            for (int c = 0; c < 2; c++) {
+                if (p + c < width) {
+                    float gate = partial[c * ctx.localGroupSizeX + teamStart] + (hasBias ? bias.get(p + c) : 0f);
+                    float up = partial[(c + 2) * ctx.localGroupSizeX + teamStart] + (hasBias ? bias.get(width + p + c) : 0f);
+                    out.set(p + c, Activations.activate(gate, kind) * up);
+                }
+            }
+        }
+    }
+
+    /**
      * {@link #gemvSums} at batch 1 with {@link #GEMV_ROWS_PER_TEAM} weight rows a team ({@link #int8RowSums} over f32, f16
      * or bf16 rows): each item loads 8 weights of each row (four 16-byte loads of 16-bit weights in flight) and the 8
      * activations they meet once. Rows past n read row n - 1 and are not stored.
      */
     static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int n, int k, int columns) {
+        int team = ctx.localGroupSizeX / columns;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        floatRowSums(ctx, partial, a, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1),
+                k, team);
+    }
+
+    /** {@link #floatRowSums} over four given weight rows (sums of row r0 first). */
+    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int r0, int r1, int r2, int r3, int k, int team) {
         float[] acc = new float[GEMV_ROWS];
         float[] w0 = new float[8];
         float[] w1 = new float[8];
         float[] w2 = new float[8];
         float[] w3 = new float[8];
         float[] x = new float[8];
-        int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
         for (int c = 0; c < GEMV_ROWS; c++) {
             acc[c] = 0f;
         }
-        int at0 = Math.min(row0, n - 1) * k;
-        int at1 = Math.min(row0 + 1, n - 1) * k;
-        int at2 = Math.min(row0 + 2, n - 1) * k;
-        int at3 = Math.min(row0 + 3, n - 1) * k;
+        int at0 = r0 * k;
+        int at1 = r1 * k;
+        int at2 = r2 * k;
+        int at3 = r3 * k;
         for (int i = 8 * lane; i < k; i += 8 * team) {
             w.getFloats(at0 + i, w0, 0, 8);
             w.getFloats(at1 + i, w1, 0, 8);

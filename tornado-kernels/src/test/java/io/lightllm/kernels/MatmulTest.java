@@ -16,6 +16,7 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -96,6 +97,45 @@ class MatmulTest {
                     checkInt8Kernel(device, Matmul.MATMUL_INT8_GEMV, Matmul.gemvGrid(m, N, local, columns, Matmul.int8RowsPerTeam(m, k)), m, k,
                             m == 1, columns,
                             device.id() + " int8 gemv " + local + "/" + columns + " m=" + m + " k=" + k);
+                }
+            }
+        }
+    }
+
+    /**
+     * The gated GEMV (gate and up rows [gate; up] and the activation in one launch) against the product's reference
+     * and the activation applied to it in Java: widths odd and even (a team's second output past the end), k in runs
+     * of 8, with and without bias, SiLU and tanh-GELU, f32/f16/bf16 rows, on the JVM and every accelerator. The bound:
+     * the product's, times |up| + |act(gate)| (the activations' slopes stay below 1.13), plus float rounding.
+     */
+    @Test
+    void gatedGemvMatchesTheActivatedProduct() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        for (Device device : devices) {
+            for (int width : new int[] {13, 40}) {
+                for (int k : new int[] {64, 456}) {
+                    for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                        for (Activations.Kind act : new Activations.Kind[] {Activations.Kind.SILU, Activations.Kind.GELU_TANH}) {
+                            boolean withBias = width == 13;
+                            FloatArray a = TensorAssert.random(k, 1f, 7);
+                            NativeArray w = weights(dtype, 2 * width * k, 8);
+                            FloatArray bias = withBias ? TensorAssert.random(2 * width, 1f, 9) : null;
+                            MatmulReference ref = MatmulReference.of(a, w, null, bias, 1, 2 * width, k);
+                            FloatArray expected = FloatArray.allocate(width);
+                            float bound = 0f;
+                            for (int i = 0; i < width; i++) {
+                                float gate = ref.expected().get(i), up = ref.expected().get(width + i);
+                                float activated = Activations.activate(gate, act.code);
+                                expected.set(i, activated * up);
+                                bound = Math.max(bound, ref.errorBound() * (1.13f * Math.abs(up) + Math.abs(activated) + 1f) + 1e-6f);
+                            }
+                            DeviceBuffer out = device.allocate(DType.F32, width);
+                            Matmul.launchGatedGemv(device, out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : null, act, width, k);
+                            assertClose(expected, device.download(out), bound, 0f,
+                                    device.id() + " gated gemv width " + width + " k " + k + " " + dtype + " " + act);
+                        }
+                    }
                 }
             }
         }

@@ -46,8 +46,11 @@ sealed interface Mlp {
      */
     record Gated(Device device, Shard shard, Activations.Kind act, Linear gateUp, Linear down) implements Mlp {
         public void forward(StepBuffers s, int t) {
-            gateUp.apply(device, s.gateUp, s.normed, t);
-            Activations.launchGatedFused(device, act, s.act, s.gateUp, t, shard.intermediate());
+            // one launch for both projections and the activation where the weights' kernels have it (batch 1)
+            if (!gateUp.applyGated(device, s.act, s.normed, t, act)) {
+                gateUp.apply(device, s.gateUp, s.normed, t);
+                Activations.launchGatedFused(device, act, s.act, s.gateUp, t, shard.intermediate());
+            }
             down.apply(device, s.projected, s.act, t);
             shard.allReduce(s.projected, t * down.outFeatures());
         }

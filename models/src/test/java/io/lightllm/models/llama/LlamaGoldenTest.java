@@ -73,6 +73,33 @@ public class LlamaGoldenTest {
         }
     }
 
+    /**
+     * With the gated MLP's one-launch GEMV at batch 1 (tuning {@code matmul.gemv_gated}, on for this test on the JVM
+     * and every accelerator), the tiny llama and stories260K still match transformers: the decode steps of each case
+     * alone run it.
+     */
+    @org.junit.jupiter.api.Test
+    void matchesTransformersWithTheGatedGemv() {
+        List<String> keys = List.of("lightllm.tuning.jvm.matmul.gemv_gated", "lightllm.tuning.opencl.matmul.gemv_gated",
+                "lightllm.tuning.cuda.matmul.gemv_gated");
+        keys.forEach(k -> System.setProperty(k, "1"));
+        try {
+            List<String> devices = new ArrayList<>(List.of("jvm"));
+            devices.addAll(TestDevices.accelerators());
+            for (String deviceId : devices) {
+                for (Path path : List.of(SharedData.tinyFixture("llama"), SharedData.model("stories260K"))) {
+                    try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+                         CausalLM model = Models.load(files, Devices.get(deviceId), Models.Quantization.NONE, true)) {
+                        float tol = tolerance(files.weights().get("model.embed_tokens.weight").type().dtype());
+                        assertMatchesGolden(model, Golden.read(path), tol, path.getFileName() + " gated GEMV on " + deviceId);
+                    }
+                }
+            }
+        } finally {
+            keys.forEach(System::clearProperty);
+        }
+    }
+
     /** Each case alone, then all of them batched: logits within {@code tol} and greedy ids identical. */
     public static void assertMatchesGolden(CausalLM model, List<Golden> cases, float tol, String what) {
         int steps = cases.getFirst().greedyIds().length;
