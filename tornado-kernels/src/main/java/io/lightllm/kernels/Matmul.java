@@ -536,8 +536,9 @@ public final class Matmul {
         DeviceBuffer b = bias == null ? out : bias;
         if (useGemv(device, m)) {
             int rowsPerTeam = floatRowsPerTeam(device, m, k);
-            device.launch(MATMUL_GEMV, gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m), rowsPerTeam), out, a, w, b, bias != null, m, n,
-                    k, gemvColumns(device, m), rowsPerTeam);
+            int columns = gemvColumns(device, m);
+            device.launch(MATMUL_GEMV, gemvGrid(m, n, gemvLocal(device), columns, rowsPerTeam), out, a, w, b, bias != null, m, n, k, columns,
+                    rowsPerTeam);
         } else if (usesTensorCores(device, w, k)) {
             launchTensorCores(device, out, a, w, bias, m, n, k);
         } else {
@@ -591,10 +592,11 @@ public final class Matmul {
         if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
-            // a warp per team of four rows: widening the teams (gemvColumns(device, m, n, rowsPerTeam), as int4 does)
-            // made the int8 8B decode 17 % slower on an H100 (docs/benchmarks.md)
-            device.launch(MATMUL_INT8_GEMV, gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m), int8RowsPerTeam(m, k)), out, a, w,
-                    scales, b, bias != null, m, n, k, gemvColumns(device, m));
+            // a warp per team of four rows: widening the teams (fillingGemvColumns, as int4 does) made the int8 8B
+            // decode 17 % slower on an H100 (docs/benchmarks.md)
+            int columns = gemvColumns(device, m);
+            device.launch(MATMUL_INT8_GEMV, gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b,
+                    bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,
@@ -657,20 +659,10 @@ public final class Matmul {
         return Grid.of((long) (n + columns - 1) / columns * local, (m + GEMV_ROWS - 1) / GEMV_ROWS).local(local, 1);
     }
 
-    /** The GEMV grid this device's tuning gives (reduce.local items, {@link #gemvColumns} columns a group). */
-    public static Grid gemvGrid(Device device, int m, int n) {
-        return gemvGrid(device, m, n, 1);
-    }
-
     /** The GEMV grid for teams of {@code rowsPerTeam} weight rows each (see {@link #GEMV_ROWS_PER_TEAM}). */
     public static Grid gemvGrid(int m, int n, int local, int columns, int rowsPerTeam) {
         return gemvGrid(m, (n + rowsPerTeam - 1) / rowsPerTeam, local, columns);
     }
-
-    public static Grid gemvGrid(Device device, int m, int n, int rowsPerTeam) {
-        return gemvGrid(m, n, gemvLocal(device), gemvColumns(device, m, n, rowsPerTeam), rowsPerTeam);
-    }
-
 
     /**
      * Output columns (teams) per GEMV work-group for {@code n} weight rows taken {@code rowsPerTeam} a team: the
@@ -680,7 +672,7 @@ public final class Matmul {
      * 128 groups for 132 SMs). The int4 GEMV takes it (8B decode 148 -> 161 tok/s on an H100); the int8 one does
      * not (190 -> 158: its warp teams reduce with shuffles, wider ones through local memory and barriers).
      */
-    public static int gemvColumns(Device device, int m, int n, int rowsPerTeam) {
+    public static int fillingGemvColumns(Device device, int m, int n, int rowsPerTeam) {
         int columns = gemvColumns(device, m);
         long target = (long) Tuning.get(device, "matmul.gemv_items_per_unit", 0) * device.computeUnits();
         int local = gemvLocal(device);

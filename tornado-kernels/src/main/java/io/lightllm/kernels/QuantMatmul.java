@@ -248,8 +248,9 @@ public final class QuantMatmul {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
         } else if (Matmul.useGemv(device, m)) {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
-            int columns = Matmul.gemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
-            device.launch(GEMV, Matmul.gemvGrid(device, m, n, rowsPerTeam), out, a, w, format.code(), b, bias != null, m, n, k, columns);
+            int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
+            device.launch(GEMV, Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam), out, a, w, format.code(), b, bias != null,
+                    m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }
