@@ -53,8 +53,22 @@ public final class Norms {
         float[] b0 = new float[4];
         float[] b1 = new float[4];
         int base = ctx.groupIdx * dim;
+        float squares = addAndSum(ctx, row, x, add, true, base, dim, a0, a1, b0, b1);
+        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        // no bias: the weight stands in for it, unread
+        writeNormalised(ctx, out, row, base, dim, 0f, inv, weight, weight, false, a0, a1, b0, b1);
+    }
+
+    /**
+     * The first pass of both norms over row {@code base..}: with {@code add}, row += x, stored back; returns this
+     * item's sum of the (new) elements, or with {@code squared} of their squares. Runs of 4 with two runs' loads
+     * before any store where dim is a multiple of 4 ({@link #rmsNormRow}); element by element otherwise, each item
+     * re-reading only the elements it wrote itself, so no barrier is needed before the next pass. a0..b1: scratch of 4.
+     */
+    static float addAndSum(KernelContext ctx, FloatArray row, FloatArray x, boolean add, boolean squared, int base, int dim, float[] a0,
+            float[] a1, float[] b0, float[] b1) {
         int local = ctx.localGroupSizeX;
-        float squares = 0f;
+        float sum = 0f;
         if (dim % 4 == 0) {
             int runs = dim / 4;
             for (int j = ctx.localIdx; j < runs; j += 2 * local) {
@@ -63,20 +77,32 @@ public final class Norms {
                 int at1 = base + 4 * (second ? j + local : j); // the first run again, unused, past the row's end
                 loadRuns(row, x, add, at0, at1, second, a0, a1, b0, b1);
                 for (int e = 0; e < 4; e++) {
-                    squares += a0[e] * a0[e] + (second ? a1[e] * a1[e] : 0f);
+                    float v0 = a0[e];
+                    float v1 = second ? a1[e] : 0f;
+                    sum += squared ? v0 * v0 + v1 * v1 : v0 + v1;
                 }
             }
         } else {
-            // each item re-reads only the elements it wrote itself, so no barrier is needed in between
             for (int i = ctx.localIdx; i < dim; i += local) {
                 float v = add ? row.get(base + i) + x.get(base + i) : row.get(base + i);
                 if (add) {
                     row.set(base + i, v);
                 }
-                squares += v * v;
+                sum += squared ? v * v : v;
             }
         }
-        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
+        return sum;
+    }
+
+    /**
+     * The last pass of both norms: out = (row - mean) * inv * weight, plus bias with {@code hasBias}, walked as
+     * {@link #addAndSum} walks the row (RMSNorm passes mean 0, which leaves every element as it is). a0..b1: scratch of 4.
+     */
+    static void writeNormalised(KernelContext ctx, FloatArray out, FloatArray row, int base, int dim, float mean, float inv, NativeArray weight,
+            NativeArray bias, boolean hasBias, float[] a0, float[] a1, float[] b0, float[] b1) {
+        float[] c0 = new float[4];
+        float[] c1 = new float[4];
+        int local = ctx.localGroupSizeX;
         if (dim % 4 == 0) {
             int runs = dim / 4;
             for (int j = ctx.localIdx; j < runs; j += 2 * local) {
@@ -85,11 +111,15 @@ public final class Norms {
                 int at1 = base + 4 * (second ? j + local : j);
                 row.getFloats(at0, a0, 0, 4);
                 row.getFloats(at1, a1, 0, 4);
-                weight.getFloats(4 * j, b0, 0, 4);
+                weight.getFloats(at0 - base, b0, 0, 4);
                 weight.getFloats(at1 - base, b1, 0, 4);
+                if (hasBias) {
+                    bias.getFloats(at0 - base, c0, 0, 4);
+                    bias.getFloats(at1 - base, c1, 0, 4);
+                }
                 for (int e = 0; e < 4; e++) {
-                    a0[e] = a0[e] * inv * b0[e];
-                    a1[e] = a1[e] * inv * b1[e];
+                    a0[e] = hasBias ? (a0[e] - mean) * inv * b0[e] + c0[e] : (a0[e] - mean) * inv * b0[e];
+                    a1[e] = hasBias ? (a1[e] - mean) * inv * b1[e] + c1[e] : (a1[e] - mean) * inv * b1[e];
                 }
                 out.setFloats(at0, a0, 0, 4);
                 if (second) {
@@ -98,7 +128,8 @@ public final class Norms {
             }
         } else {
             for (int i = ctx.localIdx; i < dim; i += local) {
-                out.set(base + i, row.get(base + i) * inv * weight.getFloat(i));
+                float v = (row.get(base + i) - mean) * inv * weight.getFloat(i);
+                out.set(base + i, hasBias ? v + bias.getFloat(i) : v);
             }
         }
     }
@@ -152,32 +183,10 @@ public final class Norms {
         float[] b1 = new float[4];
         int base = ctx.groupIdx * dim;
         int local = ctx.localGroupSizeX;
-        boolean runs4 = dim % 4 == 0;
-        int runs = dim / 4;
-        float sum = 0f;
-        if (runs4) {
-            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
-                boolean second = j + local < runs;
-                int at0 = base + 4 * j;
-                int at1 = base + 4 * (second ? j + local : j); // the first run again, unused, past the row's end
-                loadRuns(row, x, add, at0, at1, second, a0, a1, b0, b1);
-                for (int e = 0; e < 4; e++) {
-                    sum += a0[e] + (second ? a1[e] : 0f);
-                }
-            }
-        } else {
-            // each item re-reads only the elements it wrote itself, so no barrier is needed in between
-            for (int i = ctx.localIdx; i < dim; i += local) {
-                float v = add ? row.get(base + i) + x.get(base + i) : row.get(base + i);
-                if (add) {
-                    row.set(base + i, v);
-                }
-                sum += v;
-            }
-        }
-        float mean = GroupReduce.sum(ctx, scratch, sum) / dim;
+        float mean = GroupReduce.sum(ctx, scratch, addAndSum(ctx, row, x, add, false, base, dim, a0, a1, b0, b1)) / dim;
         float squares = 0f;
-        if (runs4) {
+        if (dim % 4 == 0) {
+            int runs = dim / 4;
             for (int j = ctx.localIdx; j < runs; j += 2 * local) {
                 boolean second = j + local < runs;
                 row.getFloats(base + 4 * j, a0, 0, 4);
@@ -195,33 +204,7 @@ public final class Norms {
             }
         }
         float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        if (runs4) {
-            float[] c0 = new float[4];
-            float[] c1 = new float[4];
-            for (int j = ctx.localIdx; j < runs; j += 2 * local) {
-                boolean second = j + local < runs;
-                int at0 = base + 4 * j;
-                int at1 = base + 4 * (second ? j + local : j);
-                row.getFloats(at0, a0, 0, 4);
-                row.getFloats(at1, a1, 0, 4);
-                weight.getFloats(at0 - base, b0, 0, 4);
-                weight.getFloats(at1 - base, b1, 0, 4);
-                bias.getFloats(at0 - base, c0, 0, 4);
-                bias.getFloats(at1 - base, c1, 0, 4);
-                for (int e = 0; e < 4; e++) {
-                    a0[e] = (a0[e] - mean) * inv * b0[e] + c0[e];
-                    a1[e] = (a1[e] - mean) * inv * b1[e] + c1[e];
-                }
-                out.setFloats(at0, a0, 0, 4);
-                if (second) {
-                    out.setFloats(at1, a1, 0, 4);
-                }
-            }
-        } else {
-            for (int i = ctx.localIdx; i < dim; i += local) {
-                out.set(base + i, (row.get(base + i) - mean) * inv * weight.getFloat(i) + bias.getFloat(i));
-            }
-        }
+        writeNormalised(ctx, out, row, base, dim, mean, inv, weight, bias, true, a0, a1, b0, b1);
     }
 
     // ---- host launchers -----------------------------------------------------------
