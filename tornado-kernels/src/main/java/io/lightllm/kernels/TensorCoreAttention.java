@@ -82,7 +82,7 @@ public final class TensorCoreAttention {
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, DECODE_STAGES, 64);
+                out, arrivals, fusedMerge, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -94,7 +94,7 @@ public final class TensorCoreAttention {
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, DECODE_STAGES, 128);
+                out, arrivals, fusedMerge, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -140,7 +140,7 @@ public final class TensorCoreAttention {
         float[] vRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, CODE_STAGES, headDim);
+                out, arrivals, fusedMerge, headDim);
     }
 
     /**
@@ -151,16 +151,17 @@ public final class TensorCoreAttention {
      * output itself, into {@code partialAcc} as [batch, qHeads, headDim].
      *
      * <p>The query heads of the KV head are the A rows (g and g + 8 of lane (g, t)); the warp walks
-     * its split 16 keys a step through {@code stages} local tiles of K and V ({@link #DECODE_STAGES} of f16,
-     * {@link #CODE_STAGES} of codes), asynchronous copies filling the tiles stages - 1 steps ahead while
+     * its split 16 keys a step through local tiles of K and V ({@link #DECODE_STAGES} stages of f16,
+     * {@link #CODE_STAGES} of codes), asynchronous copies filling the tiles all but one stage ahead while
      * the tensor cores work on the current one.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
             int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge,
-            int stages, int headDim) {
+            int headDim) {
         int[] arrived = ctx.allocateIntLocalArray(4);
+        int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         float[] vSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
@@ -235,7 +236,7 @@ public final class TensorCoreAttention {
             for (int step = 0; start + step * DECODE_STEP < end; step++) {
                 int kb = start + step * DECODE_STEP;
                 int at = (step % stages) * tile;
-                if (stages == CODE_STAGES) { // the wait takes a constant
+                if (codes) { // the wait takes a constant
                     ctx.copyAsyncWait(CODE_STAGES - 2);
                 } else {
                     ctx.copyAsyncWait(DECODE_STAGES - 2);
@@ -315,22 +316,20 @@ public final class TensorCoreAttention {
             arrived[0] = ctx.atomicAdd(arrivals, counter, 1);
         }
         ctx.localBarrier();
-        if (merging) {
-            if (arrived[0] == splits - 1) {
-                ctx.memoryFence();
-                float[] maxes = new float[Attention.MERGE_RUN];
-                float[] accs = new float[Attention.MERGE_RUN];
-                float[] sums = new float[Attention.MERGE_RUN];
-                int used = Attention.usedSplits(len, splits, splitUnit);
-                for (int i = lane; i < rows * headDim; i += KernelContext.WARP_SIZE) {
-                    int bh = b * qHeads + head0 + i / headDim;
-                    int d = i % headDim;
-                    out.set(bh * headDim + d, Attention.mergeRow(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes,
-                            accs, sums));
-                }
-                if (lane == 0) {
-                    arrivals.set(counter, 0);
-                }
+        if (merging && arrived[0] == splits - 1) {
+            ctx.memoryFence();
+            float[] maxes = new float[Attention.MERGE_RUN];
+            float[] accs = new float[Attention.MERGE_RUN];
+            float[] sums = new float[Attention.MERGE_RUN];
+            int used = Attention.usedSplits(len, splits, splitUnit);
+            for (int i = lane; i < rows * headDim; i += KernelContext.WARP_SIZE) {
+                int bh = b * qHeads + head0 + i / headDim;
+                int d = i % headDim;
+                out.set(bh * headDim + d, Attention.mergeRow(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs,
+                        sums));
+            }
+            if (lane == 0) {
+                arrivals.set(counter, 0);
             }
         }
     }
