@@ -50,19 +50,23 @@ final class AttentionBlock {
         this.qkv = switch (spec.qkv()) {
             case Qkv.Separate s -> w.stackedRows(List.of(new WeightLoader.RowsOf(prefix + s.q(), qDim, qRows),
                     new WeightLoader.RowsOf(prefix + s.k(), kvDim, kvRows), new WeightLoader.RowsOf(prefix + s.v(), kvDim, kvRows)), hidden);
-            case Qkv.Stacked s -> w.rowParts(prefix + s.name(), qDim + 2 * kvDim, hidden,
-                    List.of(List.of(qRows, kvRows.shifted(qDim), kvRows.shifted(qDim + kvDim)))).getFirst();
+            case Qkv.Stacked s -> {
+                int stored = qDim + 2 * kvDim;
+                yield w.stackedRows(List.of(new WeightLoader.RowsOf(prefix + s.name(), stored, qRows),
+                        new WeightLoader.RowsOf(prefix + s.name(), stored, kvRows.shifted(qDim)),
+                        new WeightLoader.RowsOf(prefix + s.name(), stored, kvRows.shifted(qDim + kvDim))), hidden);
+            }
             case Qkv.PerHead s -> {
                 if (c.numKeyValueHeads() != c.numAttentionHeads()) {
                     throw new ModelLoadException(s.name() + " interleaves q, k and v per head, which needs as many kv heads as heads");
                 }
-                List<Range> parts = new ArrayList<>();
+                List<WeightLoader.RowsOf> parts = new ArrayList<>();
                 for (int part = 0; part < 3; part++) {
                     for (int h = shard.firstHead(); h < shard.firstHead() + shard.heads(); h++) {
-                        parts.add(new Range((3 * h + part) * headDim, headDim));
+                        parts.add(new WeightLoader.RowsOf(prefix + s.name(), 3 * qDim, new Range((3 * h + part) * headDim, headDim)));
                     }
                 }
-                yield w.rowParts(prefix + s.name(), 3 * qDim, hidden, List.of(parts)).getFirst();
+                yield w.stackedRows(parts, hidden);
             }
         };
         // stored in different formats (a GGUF file's v in another block type): three projections

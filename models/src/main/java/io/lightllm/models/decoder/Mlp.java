@@ -32,7 +32,8 @@ sealed interface Mlp {
                                 w.rowSplit(prefix + g.up(), inter, hidden, rows), down);
             }
             case MlpSpec.GatedStacked g -> new Gated(w.device(), shard, act,
-                    w.rowParts(prefix + g.gateUp(), 2 * inter, hidden, List.of(List.of(rows, rows.shifted(inter)))).getFirst(),
+                    w.stackedRows(List.of(new WeightLoader.RowsOf(prefix + g.gateUp(), 2 * inter, rows),
+                            new WeightLoader.RowsOf(prefix + g.gateUp(), 2 * inter, rows.shifted(inter))), hidden),
                     w.columnSplit(prefix + g.down(), hidden, inter, rows));
             case MlpSpec.Plain p -> new Plain(w.device(), shard, act, w.rowSplit(prefix + p.fc(), inter, hidden, rows),
                     w.columnSplit(prefix + p.proj(), hidden, inter, rows));

@@ -16,7 +16,9 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.LongConsumer;
 
 /**
@@ -78,39 +80,16 @@ public final class WeightLoader implements AutoCloseable {
         return linear(w.rows(rows), bias == null || rows.count() == out ? bias : (FloatArray) rowsOf(bias, 1, rows), prefix);
     }
 
-    /**
-     * Linear layers made of row ranges of one stored matrix [storedRows, in] (and of its bias), each
-     * the ranges of its list stacked in order: q, k and v of a fused projection. Copies, as the parts
-     * are not contiguous.
-     */
-    List<Linear> rowParts(String prefix, int storedRows, int in, List<List<Range>> linears) {
-        Matrix all = weightOf(prefix, storedRows, in);
-        Tensor b = biasOf(prefix);
-        FloatArray biasAll = b == null ? null : b.toFloat();
-        List<Linear> out = new ArrayList<>();
-        for (List<Range> parts : linears) {
-            FloatArray bias = b == null ? null : FloatArray.allocate(parts.stream().mapToInt(Range::count).sum());
-            int at = 0;
-            for (Range r : parts) {
-                for (int i = 0; bias != null && i < r.count(); i++) {
-                    bias.set(at + i, biasAll.get(r.from() + i));
-                }
-                at += r.count();
-            }
-            out.add(linear(all.stackedRows(parts), bias, prefix));
-        }
-        return out;
-    }
-
     /** Rows {@code rows} of the stored matrix [storedRows, in] named {@code prefix}: a part of a {@link #stackedRows} layer. */
     record RowsOf(String prefix, int storedRows, Range rows) {
     }
 
     /**
-     * One linear layer whose rows are the given parts of several stored matrices (and their biases,
-     * zeros where a part has none), stacked in order: q, k and v as one projection, so that a decode
-     * step runs one GEMV where it ran three. Null when the parts are stored in different formats (a
-     * GGUF file may keep v in another block type than q and k): the caller then keeps them apart.
+     * One linear layer whose rows are the given parts of stored matrices (and of their biases, zeros where a
+     * matrix has none), stacked in order: q, k and v as one projection, so that a decode step runs one GEMV
+     * where it ran three, from three matrices or from row ranges of one fused matrix (each matrix read once).
+     * A copy, as the parts are not contiguous. Null when the parts are stored in different formats (a GGUF
+     * file may keep v in another block type than q and k): the caller then keeps them apart.
      */
     Linear stackedRows(List<RowsOf> parts, int in) {
         TensorType type = source.get(parts.getFirst().prefix() + ".weight").type();
@@ -119,25 +98,25 @@ public final class WeightLoader implements AutoCloseable {
                 return null;
             }
         }
+        Map<String, Matrix> stored = new HashMap<>();
+        Map<String, FloatArray> storedBias = new HashMap<>();
         List<Matrix> matrices = new ArrayList<>();
-        List<FloatArray> biases = new ArrayList<>();
-        boolean anyBias = false;
         for (RowsOf part : parts) {
-            matrices.add(weightOf(part.prefix(), part.storedRows(), in).rows(part.rows()));
+            matrices.add(stored.computeIfAbsent(part.prefix(), p -> weightOf(p, part.storedRows(), in)).rows(part.rows()));
             Tensor b = biasOf(part.prefix());
-            FloatArray bias = b == null ? null : (FloatArray) rowsOf(b.toFloat(), 1, part.rows());
-            biases.add(bias);
-            anyBias |= bias != null;
+            if (b != null) {
+                storedBias.computeIfAbsent(part.prefix(), p -> b.toFloat());
+            }
         }
         Matrix all = Matrix.concat(matrices);
-        FloatArray bias = anyBias ? FloatArray.allocate(all.rows()) : null;
+        FloatArray bias = storedBias.isEmpty() ? null : FloatArray.allocate(all.rows());
         int at = 0;
-        for (int i = 0; i < parts.size(); i++) {
-            int count = parts.get(i).rows().count();
-            for (int r = 0; anyBias && biases.get(i) != null && r < count; r++) {
-                bias.set(at + r, biases.get(i).get(r));
+        for (RowsOf part : parts) {
+            FloatArray from = storedBias.get(part.prefix());
+            for (int r = 0; from != null && r < part.rows().count(); r++) {
+                bias.set(at + r, from.get(part.rows().from() + r));
             }
-            at += count;
+            at += part.rows().count();
         }
         return linear(all, bias, parts.getFirst().prefix());
     }
@@ -351,18 +330,6 @@ public final class WeightLoader implements AutoCloseable {
                 at += m.rows() * m.rowBytes();
             }
             return new Matrix(out, first.format(), parts.stream().mapToInt(Matrix::rows).sum(), first.cols());
-        }
-
-        /** The row ranges stacked in order (a copy). */
-        Matrix stackedRows(List<Range> parts) {
-            int count = parts.stream().mapToInt(Range::count).sum();
-            NativeArray out = NativeArray.allocate(data.dtype(), count * rowBytes() / data.dtype().bytes());
-            long at = 0;
-            for (Range r : parts) {
-                MemorySegment.copy(data.segment(), r.from() * rowBytes(), out.segment(), at, r.count() * rowBytes());
-                at += r.count() * rowBytes();
-            }
-            return new Matrix(out, format, count, cols);
         }
 
         /**
