@@ -62,32 +62,30 @@ public final class Rotary {
     public record Rope(DeviceBuffer invFreq, int rotaryDim, boolean interleaved, float attentionScaling) {
         public Rope {
             if (rotaryDim <= 0 || rotaryDim % 2 != 0) {
-                throw new IllegalArgumentException("rotaryDim must be even and positive, got " + rotaryDim);
+                throw new IllegalArgumentException("rotaryDim must be even and in (0, headDim], got " + rotaryDim);
             }
             Shapes.atLeast(invFreq, rotaryDim / 2, "invFreq");
         }
     }
 
     /**
-     * Rotates q and k in place. {@code invFreq} holds rotaryDim / 2 floats
-     * ({@link RopeScaling#inverseFrequencies}); pass kHeads = 0 and any buffer as k to rotate q alone.
+     * Rotates q and k in place by {@code rope}; pass kHeads = 0 and any buffer as k to rotate q alone.
      */
-    public static void launchRotary(Device device, DeviceBuffer q, DeviceBuffer k, DeviceBuffer positions, DeviceBuffer invFreq,
-            int tokens, int qHeads, int kHeads, int headDim, int rotaryDim, boolean interleaved, float attentionScaling) {
+    public static void launchRotary(Device device, DeviceBuffer q, DeviceBuffer k, DeviceBuffer positions, Rope rope, int tokens, int qHeads,
+            int kHeads, int headDim) {
         Shapes.positive(tokens, "tokens");
         Shapes.positive(qHeads, "qHeads");
         if (kHeads < 0) {
             throw new IllegalArgumentException("kHeads must not be negative, got " + kHeads);
         }
-        if (rotaryDim <= 0 || rotaryDim % 2 != 0 || rotaryDim > headDim) {
-            throw new IllegalArgumentException("rotaryDim must be even and in (0, headDim = " + headDim + "], got " + rotaryDim);
+        if (rope.rotaryDim() > headDim) {
+            throw new IllegalArgumentException("rotaryDim must be even and in (0, headDim = " + headDim + "], got " + rope.rotaryDim());
         }
         Shapes.intIndexable((long) tokens * qHeads * headDim, "q");
         Shapes.atLeast(q, (long) tokens * qHeads * headDim, "q");
         Shapes.atLeast(k, (long) tokens * kHeads * headDim, "k");
         Shapes.atLeast(positions, tokens, "positions");
-        Shapes.atLeast(invFreq, rotaryDim / 2, "invFreq");
-        device.launch(ROTARY, Grid.of(tokens, qHeads + kHeads, rotaryDim / 2), q, k, positions, invFreq, tokens, qHeads, kHeads, headDim,
-                rotaryDim, interleaved, attentionScaling);
+        device.launch(ROTARY, Grid.of(tokens, qHeads + kHeads, rope.rotaryDim() / 2), q, k, positions, rope.invFreq(), tokens, qHeads, kHeads,
+                headDim, rope.rotaryDim(), rope.interleaved(), rope.attentionScaling());
     }
 }

@@ -106,7 +106,8 @@ class KvCacheTest {
                 String what = "rotaryDim " + rotaryDim + (interleaved ? " interleaved" : " half-split");
                 DeviceBuffer q1 = copyOf(dev, q), k1 = copyOf(dev, k), keys1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
                 DeviceBuffer values1 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
-                Rotary.launchRotary(dev, q1, k1, copyOf(dev, positions), invFreq, TOKENS, qHeads, kvHeads, HEAD_DIM, rotaryDim, interleaved, 1.25f);
+                Rotary.launchRotary(dev, q1, k1, copyOf(dev, positions), new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f), TOKENS, qHeads, kvHeads,
+                        HEAD_DIM);
                 KvCache.launchCopyToPool(dev, keys1, k1, copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
                 KvCache.launchCopyToPool(dev, values1, copyOf(dev, v), copyOf(dev, dest), TOKENS, kvHeads, HEAD_DIM);
                 DeviceBuffer q2 = dev.allocate(DType.F32, TOKENS * qRow), k2 = dev.allocate(DType.F32, TOKENS * ROW), v2 = dev.allocate(DType.F32, TOKENS * ROW);

@@ -92,7 +92,7 @@ class RotaryTest {
             boolean interleaved, float scaling) {
         DeviceBuffer qb = copyOf(dev, q), kb = copyOf(dev, k), pb = copyOf(dev, POSITIONS), fb = copyOf(dev, invFreq);
         if (grid == null) {
-            Rotary.launchRotary(dev, qb, kb, pb, fb, TOKENS, Q_HEADS, K_HEADS, HEAD_DIM, rotaryDim, interleaved, scaling);
+            Rotary.launchRotary(dev, qb, kb, pb, new Rotary.Rope(fb, rotaryDim, interleaved, scaling), TOKENS, Q_HEADS, K_HEADS, HEAD_DIM);
         } else {
             dev.launch(Rotary.ROTARY, grid, qb, kb, pb, fb, TOKENS, Q_HEADS, K_HEADS, HEAD_DIM, rotaryDim, interleaved, scaling);
         }

@@ -114,8 +114,7 @@ final class AttentionBlock {
             kNorm.apply(device, s.k, s.k, t * shard.kvHeads());
         }
         if (rope != null && !rotated) {
-            Rotary.launchRotary(device, s.q, s.k, s.positions, rope.invFreq(), t, shard.heads(), shard.kvHeads(), headDim, rotaryDim,
-                    rotaryInterleaved, 1f);
+            Rotary.launchRotary(device, s.q, s.k, s.positions, rope, t, shard.heads(), shard.kvHeads(), headDim);
         }
         if (scaled) {
             KvCache.launchCopyToPoolScaled(device, keys, keyScales, s.k, s.kvSlots, t, shard.kvHeads(), headDim);

@@ -99,7 +99,8 @@ public final class KernelBench {
             DeviceBuffer invFreq = device.upload(RopeScaling.none(500000).inverseFrequencies(s.headDim, 0));
             sc.own(invFreq);
             time("rotary", tokens + " tok, " + s.heads + "/" + s.kvHeads + " heads", 2L * tokens * (qDim + kvDim) * 4, 0,
-                    () -> Rotary.launchRotary(device, q, k, positions, invFreq, tokens, s.heads, s.kvHeads, s.headDim, s.headDim, false, 1f));
+                    () -> Rotary.launchRotary(device, q, k, positions, new Rotary.Rope(invFreq, s.headDim, false, 1f), tokens, s.heads, s.kvHeads,
+                            s.headDim));
 
             int slots = Math.max(tokens * 4, 1024);
             DeviceBuffer pool = sc.buffer(DType.F16, (long) slots * kvDim);
