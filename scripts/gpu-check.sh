@@ -130,7 +130,7 @@ for s in $stages; do
       # int4, and where a bf16 step goes
       for v in vendor_min_m=1 vendor_min_m=2 gemv_rows_per_team=4; do
         "${J[@]}" -Dlightllm.tuning.cuda.matmul.$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only gemv 2>&1 | grep -E "^\|" | sed "s/^/$v /" | tee -a "$out/gemv.log"
+          --only gemv --batches 1 2>&1 | grep -E "^\|" | sed "s/^/$v /" | tee -a "$out/gemv.log"
       done
       for cfg in matmul.vendor_min_m=1 matmul.vendor_min_m=2 matmul.gemv_rows_per_team=4 matmul.gemv_gated=1 attention.split_len=16; do
         "${J[@]}" -Dlightllm.tuning.cuda.$cfg -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \

@@ -30,7 +30,7 @@ final class BenchCommand implements Main.Command {
                   --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
                   --size llm|1b|small      Llama-8B shapes, the 1B checkpoint's (bench/configs/llama-1b-32k.json) or small ones (default llm)
-                  --only elementwise,matmul,gemv,attention   which groups (default elementwise, matmul, attention; gemv: batch-1 matmuls at the model's matrices in bf16, int8, int4)
+                  --only elementwise,matmul,gemv,attention   which groups (default elementwise, matmul, attention; gemv: decode matmuls at the model's matrices, m each of --batches, in bf16, int8, int4)
                   --tokens N               rows of the elementwise kernels (default 16)
                   --batches 1,16           decode batches of matmul and attention
                   --contexts 1024          decode attention context lengths
@@ -160,7 +160,7 @@ final class BenchCommand implements Main.Command {
             bench.runMatmul(shape, batches, square);
         }
         if (only.contains("gemv")) {
-            bench.runDecodeGemv(shape);
+            bench.runDecodeMatmuls(shape, batches);
         }
         if (only.contains("attention")) {
             bench.runAttention(shape, batches, contexts, prefill);

@@ -581,15 +581,18 @@ public final class Matmul {
 
     /**
      * out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}.
-     * The GEMV for decode-sized m; larger m the vendor GEMM over dequantised rows where the device tunes
-     * it ({@link DequantizedGemm}), else the tensor-core or tiled int8 kernel.
+     * The GEMV for decode-sized m; larger m the tensor-core GEMM that dequantises in registers
+     * ({@link QuantTensorGemm}) or the vendor GEMM over dequantised rows ({@link DequantizedGemm}) where the
+     * device tunes them, else the tensor-core or tiled int8 kernel.
      */
     public static void launchMatmulInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales,
             DeviceBuffer bias, int m, int n, int k) {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
-        if (DequantizedGemm.applies(device, m, k)) {
+        if (QuantTensorGemm.applies(device, m, k)) {
+            QuantTensorGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
+        } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
             // a warp per team of four rows: widening the teams (fillingGemvColumns, as int4 does) made the int8 8B

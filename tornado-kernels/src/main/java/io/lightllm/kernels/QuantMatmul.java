@@ -224,8 +224,9 @@ public final class QuantMatmul {
 
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m the vendor
-     * GEMM over dequantised rows where the device tunes it ({@link DequantizedGemm}), else the tiled one.
+     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m int4 blocks
+     * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
+     * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
      */
     public static void launch(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {
@@ -244,7 +245,9 @@ public final class QuantMatmul {
             Shapes.atLeast(bias, n, "matmul bias");
         }
         DeviceBuffer b = bias == null ? out : bias;
-        if (DequantizedGemm.applies(device, m, k)) {
+        if (isInt4(format.code()) && QuantTensorGemm.applies(device, m, k)) {
+            QuantTensorGemm.launchInt4(device, out, a, w, format, bias, m, n, k);
+        } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
         } else if (Matmul.useGemv(device, m)) {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));

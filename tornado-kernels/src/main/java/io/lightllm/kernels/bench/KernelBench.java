@@ -185,42 +185,45 @@ public final class KernelBench {
     }
 
     /**
-     * Batch-1 decode matmuls at the shape's own matrices (q/o, k/v, gate/up, down, the LM head): bf16, int8 rows
-     * and int4 blocks, through the launchers (on CUDA, -Dlightllm.tuning.cuda.matmul.vendor_min_m=1 times cuBLAS
-     * for bf16). GB/s counts the weight bytes (packed size) and the f32 activations once. Each case cycles
-     * through copies of its weights that together exceed {@link #CYCLED_BYTES}, as a model's layers do: one
+     * Decode matmuls (m = each of {@code batches}) at the shape's own matrices (q/o, k/v, gate/up, down, the LM head):
+     * bf16, int8 rows and int4 blocks, through the launchers (on CUDA, -Dlightllm.tuning.cuda.matmul.vendor_min_m=1
+     * times cuBLAS for bf16 at batch 1). GB/s counts the weight bytes (packed size) and the f32 activations once. Each
+     * case cycles through copies of its weights that together exceed {@link #CYCLED_BYTES}, as a model's layers do: one
      * matrix launched again and again is read from the L2 (50 MB on an H100) when it fits there, and its
      * int8/int4 4096 x 4096 GEMVs once read 2-4 TB/s, above the copy rate (before 2026-12-05).
      */
-    public void runDecodeGemv(Shape s) {
+    public void runDecodeMatmuls(Shape s, int[] batches) {
         int[][] nk = {{s.heads * s.headDim, s.hidden}, {s.kvHeads * s.headDim, s.hidden}, {s.intermediate, s.hidden},
                 {s.hidden, s.intermediate}, {s.vocab, s.hidden}};
-        for (int[] shape : nk) {
-            int n = shape[0], k = shape[1];
-            try (Scope sc = new Scope()) {
-                DeviceBuffer a = sc.random(DType.F32, k);
-                DeviceBuffer out = sc.buffer(DType.F32, n);
-                long act = 4L * (k + n);
-                String label = "1x" + n + "x" + k;
-                long flops = 2L * n * k;
-                DeviceBuffer[] w = sc.cycled(2L * n * k, () -> sc.random(DType.BF16, (long) n * k));
-                time("gemv bf16", label, 2L * n * k + act, flops, cycling(w, b -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, b, null, 1, n, k)));
-                sc.releaseAll(w);
-                DeviceBuffer[] codes = sc.cycled((long) n * k, () -> sc.random(DType.I8, (long) n * k));
-                DeviceBuffer scales = sc.random(DType.F32, n);
-                time("gemv int8", label, (long) n * k + 4L * n + act, flops,
-                        cycling(codes, c -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, c, scales, null, 1, n, k)));
-                sc.releaseAll(codes);
-                long rowBytes = io.lightllm.kernels.QuantFormat.INT4.rowBytes(k);
-                io.lightllm.tornado.api.ByteArray packed = int4Blocks(n, k);
-                DeviceBuffer[] blocks = sc.cycled(n * rowBytes, () -> sc.own(device.upload(packed)));
-                time("gemv int4", label, n * rowBytes + act, flops,
-                        cycling(blocks, b -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, b, io.lightllm.kernels.QuantFormat.INT4, null, 1, n, k)));
+        for (int m : batches) {
+            for (int[] shape : nk) {
+                int n = shape[0], k = shape[1];
+                try (Scope sc = new Scope()) {
+                    DeviceBuffer a = sc.random(DType.F32, (long) m * k);
+                    DeviceBuffer out = sc.buffer(DType.F32, (long) m * n);
+                    long act = 4L * m * (k + n);
+                    String label = m + "x" + n + "x" + k;
+                    long flops = 2L * m * n * k;
+                    DeviceBuffer[] w = sc.cycled(2L * n * k, () -> sc.random(DType.BF16, (long) n * k));
+                    time("decode matmul bf16", label, 2L * n * k + act, flops,
+                            cycling(w, b -> io.lightllm.kernels.Matmul.launchMatmul(device, out, a, b, null, m, n, k)));
+                    sc.releaseAll(w);
+                    DeviceBuffer[] codes = sc.cycled((long) n * k, () -> sc.random(DType.I8, (long) n * k));
+                    DeviceBuffer scales = sc.random(DType.F32, n);
+                    time("decode matmul int8", label, (long) n * k + 4L * n + act, flops,
+                            cycling(codes, c -> io.lightllm.kernels.Matmul.launchMatmulInt8(device, out, a, c, scales, null, m, n, k)));
+                    sc.releaseAll(codes);
+                    long rowBytes = io.lightllm.kernels.QuantFormat.INT4.rowBytes(k);
+                    io.lightllm.tornado.api.ByteArray packed = int4Blocks(n, k);
+                    DeviceBuffer[] blocks = sc.cycled(n * rowBytes, () -> sc.own(device.upload(packed)));
+                    time("decode matmul int4", label, n * rowBytes + act, flops, cycling(blocks,
+                            b -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, b, io.lightllm.kernels.QuantFormat.INT4, null, m, n, k)));
+                }
             }
         }
     }
 
-    /** Bytes of weights a GEMV case cycles through (see {@link #runDecodeGemv}): several times an H100's or H200's L2. */
+    /** Bytes of weights a GEMV case cycles through (see {@link #runDecodeMatmuls}): several times an H100's or H200's L2. */
     static final long CYCLED_BYTES = 256L << 20;
 
     /** A launch that takes the next of {@code buffers} each time it runs (a graph captured over it holds them in turn). */

@@ -488,6 +488,7 @@ final class CEmitter {
             case "packHalf2" -> "lj_pack_f16x2(" + all + ")";
             case "packBf16x2" -> "lj_pack_bf16x2(" + all + ")";
             case "int8x2ToHalf2" -> "lj_i8x2_to_f16x2(" + all + ")";
+            case "int8x2ToBf16x2" -> "lj_i8x2_to_bf16x2(" + all + ")";
             case "e4m3x2ToHalf2" -> "lj_e4m3x2_to_f16x2(" + all + ")";
             case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
             case "bytePerm" -> cl ? "lj_byte_perm(" + all + ")" : "((int)__byte_perm((unsigned)(" + a0 + "), (unsigned)(" + args.get(1) + "), (unsigned)(" + args.get(2) + ")))";
@@ -631,6 +632,7 @@ final class CEmitter {
             int lj_pack_f16x2(float lo, float hi) { return (int)((uint)lj_f32_to_f16(lo) | ((uint)lj_f32_to_f16(hi) << 16)); }
             int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
             int lj_i8x2_to_f16x2(int w, int pair) { int s = 16 * pair; return lj_pack_f16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
+            int lj_i8x2_to_bf16x2(int w, int pair) { int s = 16 * pair; return lj_pack_bf16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
             int lj_e4m3x2_to_f16x2(int w, int pair) {
               int s = 16 * pair; return lj_pack_f16x2(lj_e4m3_to_f32((uchar)(w >> s)), lj_e4m3_to_f32((uchar)(w >> (s + 8))));
             }
@@ -720,6 +722,14 @@ final class CEmitter {
             __device__ __forceinline__ int lj_i8x2_to_f16x2(int w, int pair) {
               unsigned x = __byte_perm((unsigned)w ^ 0x80808080u, 0x64646464u, pair ? 0x4342u : 0x4140u);
               unsigned r; asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(0x64806480u)); return (int)r;
+            }
+            // (w ^ 0x80) per byte under the float 2^23's exponent is 2^23 + (b + 128); subtracting 2^23 + 128 leaves b,
+            // whose float's high half is b as a bf16, exactly (|b| <= 128 has at most 8 significant bits)
+            __device__ __forceinline__ int lj_i8x2_to_bf16x2(int w, int pair) {
+              unsigned u = (unsigned)w ^ 0x80808080u;
+              float lo = __uint_as_float(__byte_perm(u, 0x4b000000u, pair ? 0x7652u : 0x7650u)) - 8388736.0f;
+              float hi = __uint_as_float(__byte_perm(u, 0x4b000000u, pair ? 0x7653u : 0x7651u)) - 8388736.0f;
+              return (int)__byte_perm(__float_as_uint(lo), __float_as_uint(hi), 0x7632u);
             }
             // an e4m3 code's 7 exponent and mantissa bits at a half's bits 7-13 (sign at 15) are its value / 256
             __device__ __forceinline__ int lj_e4m3x2_to_f16x2(int w, int pair) {

@@ -138,11 +138,13 @@ class WarpOperationsTest {
 
     static final KernelRef INT8_HALVES = KernelRef.of(WarpOperationsTest.class, "int8Halves");
 
-    /** out[2i], out[2i + 1]: words[i]'s two int8 pairs as halves (fp8: as e4m3 pairs); products[i]: words[i] times factors[i] as half pairs. */
-    public static void int8Halves(IntArray out, IntArray fp8, IntArray products, IntArray words, IntArray factors, int n) {
+    /** out[2i], out[2i + 1]: words[i]'s two int8 pairs as halves (bf16s: as bf16 pairs; fp8: as e4m3 pairs); products[i]: words[i] times factors[i] as half pairs. */
+    public static void int8Halves(IntArray out, IntArray bf16s, IntArray fp8, IntArray products, IntArray words, IntArray factors, int n) {
         for (@Parallel int i = 0; i < n; i++) {
             out.set(2 * i, KMath.int8x2ToHalf2(words.get(i), 0));
             out.set(2 * i + 1, KMath.int8x2ToHalf2(words.get(i), 1));
+            bf16s.set(2 * i, KMath.int8x2ToBf16x2(words.get(i), 0));
+            bf16s.set(2 * i + 1, KMath.int8x2ToBf16x2(words.get(i), 1));
             fp8.set(2 * i, KMath.e4m3x2ToHalf2(words.get(i), 0));
             fp8.set(2 * i + 1, KMath.e4m3x2ToHalf2(words.get(i), 1));
             products.set(i, KMath.mulHalf2(words.get(i), factors.get(i)));
@@ -412,9 +414,11 @@ class WarpOperationsTest {
         }
         factors.set(0, KMath.packHalf2(1e-4f, 70000f)); // a subnormal and an infinite product
         for (Device device : devices()) {
-            DeviceBuffer out = device.allocate(DType.I32, 2L * n), fp8 = device.allocate(DType.I32, 2L * n), products = device.allocate(DType.I32, n);
-            device.launch(INT8_HALVES, Grid.of(n), out, fp8, products, device.upload(words), device.upload(factors), n);
-            IntArray o = (IntArray) device.download(out), f = (IntArray) device.download(fp8), p = (IntArray) device.download(products);
+            DeviceBuffer out = device.allocate(DType.I32, 2L * n), bf16s = device.allocate(DType.I32, 2L * n), fp8 = device.allocate(DType.I32, 2L * n);
+            DeviceBuffer products = device.allocate(DType.I32, n);
+            device.launch(INT8_HALVES, Grid.of(n), out, bf16s, fp8, products, device.upload(words), device.upload(factors), n);
+            IntArray o = (IntArray) device.download(out), b = (IntArray) device.download(bf16s), f = (IntArray) device.download(fp8);
+            IntArray p = (IntArray) device.download(products);
             for (int i = 0; i < n; i++) {
                 int w = words.get(i);
                 for (int pair = 0; pair < 2; pair++) {
@@ -428,6 +432,8 @@ class WarpOperationsTest {
                 }
                 assertEquals(KMath.packHalf2((byte) w, (byte) (w >> 8)), o.get(2 * i), device.id() + " int8x2ToHalf2 low of " + Integer.toHexString(w));
                 assertEquals(KMath.packHalf2((byte) (w >> 16), (byte) (w >> 24)), o.get(2 * i + 1), device.id() + " int8x2ToHalf2 high of " + Integer.toHexString(w));
+                assertEquals(KMath.packBf16x2((byte) w, (byte) (w >> 8)), b.get(2 * i), device.id() + " int8x2ToBf16x2 low of " + Integer.toHexString(w));
+                assertEquals(KMath.packBf16x2((byte) (w >> 16), (byte) (w >> 24)), b.get(2 * i + 1), device.id() + " int8x2ToBf16x2 high of " + Integer.toHexString(w));
                 int expected = KMath.mulHalf2(w, factors.get(i));
                 boolean bothNaN = isNaNHalf(expected) && isNaNHalf(p.get(i)) && isNaNHalf(expected >>> 16) && isNaNHalf(p.get(i) >>> 16);
                 if (!bothNaN) {

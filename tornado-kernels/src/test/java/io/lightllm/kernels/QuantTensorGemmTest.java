@@ -1,0 +1,194 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.testing.TensorAssert;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.BFloat16Array;
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.jvm.JvmDevice;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import io.lightllm.tornado.runtime.Grid;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link QuantTensorGemm} on the JVM (warps emulated) and every accelerator: the activations' fragment order is
+ * a permutation of each run of 64 columns, and the GEMM over int8 rows and int4 blocks equals the product of
+ * the bf16-rounded activations with the weights (int8: codes times scales; int4: each weight dequantised and
+ * rounded to bf16), for 1, 2 and 4 row tiles, two tiles of rows, columns that end inside a warp's tile, with
+ * and without a bias and split k.
+ */
+class QuantTensorGemmTest {
+    private static List<Device> devices() {
+        List<Device> all = new ArrayList<>(List.of(TestDevices.jvm()));
+        TestDevices.accelerators().forEach(id -> all.add(Devices.get(id)));
+        return all;
+    }
+
+    /** Where column p of a run of 64 goes: written out from the class comment, not from the kernel. */
+    private static int fragmentColumn(int p) {
+        int t = p / 16, s = p % 16 / 4, j = p % 4;
+        return 16 * s + 2 * t + (j < 2 ? j : j + 6);
+    }
+
+    @Test
+    void permutationMovesEachColumnOfARunOfSixtyFourOnce() {
+        boolean[] seen = new boolean[64];
+        for (int p = 0; p < 64; p++) {
+            int c = fragmentColumn(p);
+            assertFalse(seen[c], "column " + c + " taken twice");
+            seen[c] = true;
+        }
+        int m = 3, k = 192;
+        FloatArray a = TensorAssert.random(m * k, 3f, 1);
+        BFloat16Array a16 = BFloat16Array.allocate(m * k);
+        for (int i = 0; i < m * k; i++) {
+            a16.setFloat(i, a.get(i));
+        }
+        for (Device device : devices()) {
+            for (NativeArray input : new NativeArray[] {a, a16}) {
+                DeviceBuffer out = device.allocate(DType.BF16, (long) m * k);
+                device.launch(QuantTensorGemm.PERMUTE, Grid.of((long) m * k / 8), out, device.upload(input), m, k);
+                BFloat16Array got = (BFloat16Array) device.download(out);
+                for (int i = 0; i < m * k; i++) {
+                    int run = i - i % 64;
+                    assertEquals(Float.floatToRawIntBits(bf16(a.get(i))), Float.floatToRawIntBits(got.getFloat(run + fragmentColumn(i % 64))),
+                            device.id() + " " + input.dtype() + " element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void int8RowsMatchTheProductOfRoundedActivations() {
+        int n = 140, k = 384;
+        FloatArray bias = TensorAssert.random(n, 1f, 2);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 3), n, k);
+        for (Device device : devices()) {
+            DeviceBuffer w = device.upload(q.weights()), scales = device.upload(q.scales()), b = device.upload(bias);
+            for (int m : new int[] {5, 20, 40, 70}) {
+                FloatArray a = TensorAssert.random(m * k, 1f, 4 + m);
+                for (boolean withBias : new boolean[] {false, true}) {
+                    MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
+                    for (int splits : new int[] {1, 2}) {
+                        DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel, QuantTensorGemm.grid(m, n, splits), o,
+                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), "int8Rows");
+                        // products of bf16 values are exact in f32; the tensor cores sum in their own order (twice the f32 bound)
+                        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
+                                device.id() + " int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void int4BlocksMatchTheProductOfRoundedActivationsAndWeights() {
+        int n = 140, k = 384;
+        FloatArray bias = TensorAssert.random(n, 1f, 5);
+        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+            ByteArray blocks = QuantMatmulTest.randomBlocks(format, n, k, 6);
+            FloatArray values = format.dequantize(blocks.segment(), n, k);
+            BFloat16Array weights = BFloat16Array.allocate(n * k);
+            float largest = 0f;
+            for (int i = 0; i < n * k; i++) {
+                weights.setFloat(i, values.get(i));
+                largest = Math.max(largest, Math.abs(values.get(i)));
+            }
+            for (Device device : devices()) {
+                DeviceBuffer w = device.upload(blocks), b = device.upload(bias);
+                for (int m : new int[] {5, 20, 40, 70}) {
+                    FloatArray a = TensorAssert.random(m * k, 1f, 7 + m);
+                    for (boolean withBias : new boolean[] {false, true}) {
+                        MatmulReference ref = MatmulReference.of(rounded(a), weights, null, withBias ? bias : null, m, n, k);
+                        // a GPU compiler may fuse scale * code - offset into one multiply-add, which can move a weight's bf16
+                        // rounding by an ulp (2^-8 of it; DequantizedGemmTest): at most k such ulps of |a| <= 1 times |w|
+                        float flips = device == TestDevices.jvm() ? 0f : k * 0x1p-8f * largest;
+                        for (int splits : new int[] {1, 2}) {
+                            DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel,
+                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), "int4Rows");
+                            assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + flips, 0f,
+                                    device.id() + " " + format + ", m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * With the JVM tuned to take the path up to 64 rows, int8 and int4 matmuls of 40 rows go through it (the
+     * launchers permute, split and zero on their own); from 2 rows, while 1 keeps the GEMV and 65 rows go on.
+     */
+    @Test
+    void launchersTakeThePathWhereTuned() {
+        String key = "lightllm.tuning.jvm.matmul.quant_mma_max_m";
+        System.setProperty(key, "64");
+        try (JvmDevice jvm = new JvmDevice(2)) {
+            KernelLibrary.installOverrides(jvm);
+            assertTrue(QuantTensorGemm.applies(jvm, 40, 256));
+            assertTrue(QuantTensorGemm.applies(jvm, 2, 256));
+            assertFalse(QuantTensorGemm.applies(jvm, 1, 256));
+            assertFalse(QuantTensorGemm.applies(jvm, 65, 256));
+            assertFalse(QuantTensorGemm.applies(jvm, 40, 200));
+            int m = 40, n = 24, k = 1024;
+            FloatArray a = TensorAssert.random(m * k, 1f, 8);
+            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
+            MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), null, m, n, k);
+            DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
+            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
+            assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
+            ByteArray blocks = QuantFormat.quantizeInt4(TensorAssert.random(n * k, 0.5f, 10), n, k);
+            FloatArray values = QuantFormat.INT4.dequantize(blocks.segment(), n, k);
+            BFloat16Array weights = BFloat16Array.allocate(n * k);
+            for (int i = 0; i < n * k; i++) {
+                weights.setFloat(i, values.get(i));
+            }
+            MatmulReference blockRef = MatmulReference.of(rounded(a), weights, null, null, m, n, k);
+            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
+            assertClose(blockRef.expected(), jvm.download(out), 2 * blockRef.errorBound(), 0f, "int4 through the launcher");
+        } finally {
+            System.clearProperty(key);
+        }
+    }
+
+    private interface Launch {
+        void run(io.lightllm.tornado.runtime.KernelRef kernel, DeviceBuffer permuted, DeviceBuffer out);
+    }
+
+    /** Permutes a on the device and runs the entry point of m's row tiles into an output that holds zeros (split k) or NaN. */
+    private static DeviceBuffer run(Device device, FloatArray a, int m, int n, int k, int splits, Launch launch, String family) {
+        DeviceBuffer permuted = device.allocate(DType.BF16, (long) m * k);
+        device.launch(QuantTensorGemm.PERMUTE, Grid.of((long) m * k / 8), permuted, device.upload(a), m, k);
+        DeviceBuffer out = device.allocate(DType.F32, (long) m * n);
+        Elementwise.launchFill(device, out, splits > 1 ? 0f : Float.NaN, m * n);
+        int rows = m <= 16 ? 16 : m <= 32 ? 32 : 64;
+        launch.run(io.lightllm.tornado.runtime.KernelRef.of(QuantTensorGemm.class, family + rows), permuted, out);
+        return out;
+    }
+
+    private static FloatArray rounded(FloatArray a) {
+        FloatArray r = FloatArray.allocate(a.getSize());
+        for (int i = 0; i < a.getSize(); i++) {
+            r.set(i, bf16(a.get(i)));
+        }
+        return r;
+    }
+
+    private static float bf16(float x) {
+        return KMath.bf16ToFloat(KMath.floatToBf16(x));
+    }
+}
