@@ -69,20 +69,29 @@ public final class QuantTensorGemm {
 
     /**
      * out[r, :] = a[r, :] (f32 or bf16) rounded to bf16, each run of 64 columns in fragment order (see the class
-     * comment); k a multiple of 64. Eight columns a work-item, written as four pairs.
+     * comment); k a multiple of 64. Eight columns a work-item, written as four pairs. The first {@code zeros}
+     * elements of {@code zeroed} are set to 0 on the way (four a work-item), for the GEMM's split k to add into:
+     * one launch fewer a matmul.
      */
-    public static void permute(NativeArray out, NativeArray a, int m, int k) {
+    public static void permute(NativeArray out, NativeArray a, FloatArray zeroed, int m, int k, int zeros) {
         float[] x = new float[8];
-        for (@Parallel int chunk = 0; chunk < m * (k / 8); chunk++) {
-            int i = 8 * chunk;
-            a.getFloats(i, x, 0, 8);
-            int run = i - i % 64;
-            int t = i % 64 / 16;
-            int s = i % 16 / 4; // 0 or 2: columns i..i+3 are step s's j = 0..3, i+4..i+7 step s + 1's
-            out.setFloats(run + 16 * s + 2 * t, x, 0, 2);
-            out.setFloats(run + 16 * s + 2 * t + 8, x, 2, 2);
-            out.setFloats(run + 16 * (s + 1) + 2 * t, x, 4, 2);
-            out.setFloats(run + 16 * (s + 1) + 2 * t + 8, x, 6, 2);
+        for (@Parallel int item = 0; item < Math.max(m * (k / 8), (zeros + 3) / 4); item++) {
+            if (item < m * (k / 8)) {
+                int i = 8 * item;
+                a.getFloats(i, x, 0, 8);
+                int run = i - i % 64;
+                int t = i % 64 / 16;
+                int s = i % 16 / 4; // 0 or 2: columns i..i+3 are step s's j = 0..3, i+4..i+7 step s + 1's
+                out.setFloats(run + 16 * s + 2 * t, x, 0, 2);
+                out.setFloats(run + 16 * s + 2 * t + 8, x, 2, 2);
+                out.setFloats(run + 16 * (s + 1) + 2 * t, x, 4, 2);
+                out.setFloats(run + 16 * (s + 1) + 2 * t + 8, x, 6, 2);
+            }
+            for (int j = 0; j < 4; j++) {
+                if (4 * item + j < zeros) {
+                    zeroed.set(4 * item + j, 0f);
+                }
+            }
         }
     }
 
@@ -139,6 +148,7 @@ public final class QuantTensorGemm {
         float[] nextTerms = new float[8];
         int[] word = new int[1];
         float[] acc = new float[64];
+        float[] sums = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tilesN = (n + COLUMNS - 1) / COLUMNS;
@@ -203,8 +213,9 @@ public final class QuantTensorGemm {
                 terms[i] = nextTerms[i];
             }
         }
-        // the sums go through local memory (the stages are free now), so that each work-item stores whole rows of the
-        // tile: the writes (or split k's atomic adds) are coalesced, and acc is indexed by constants only (registers)
+        // the sums go through local memory (the stages are free now), so that each work-item stores four columns of a
+        // row: coalesced vector stores, or split k's adds as one vector reduction each (a quarter of the atomics, which
+        // at batch 64 cost about as much as the GEMM), and acc is indexed by constants only (registers)
         ctx.copyAsyncWait(0);
         ctx.localBarrier();
         int g = lane / 4;
@@ -220,16 +231,27 @@ public final class QuantTensorGemm {
         }
         ctx.localBarrier();
         boolean withBias = hasBias && split == 0;
-        for (int i = ctx.localIdx; i < 16 * mTiles * COLUMNS; i += LOCAL) {
-            int row = row0 + i / COLUMNS;
-            int col = tileCol0 + i % COLUMNS;
-            if (row < m && col < n) {
-                float v = Float.intBitsToFloat(tile[(i / COLUMNS) * OUT_ROW + i % COLUMNS]);
-                v = (int8 ? v * scales.get(col) : v) + (withBias ? bias.get(col) : 0f);
-                if (kSplits > 1) {
-                    ctx.atomicAdd(out, row * n + col, v);
-                } else {
-                    out.set(row * n + col, v);
+        boolean whole = n % 4 == 0; // rows of out start on 16 bytes: four columns a vector store or reduction
+        for (int i = ctx.localIdx; i < 16 * mTiles * COLUMNS / 4; i += LOCAL) {
+            int r = i / (COLUMNS / 4);
+            int c = 4 * (i % (COLUMNS / 4));
+            int row = row0 + r;
+            int col = tileCol0 + c;
+            for (int j = 0; j < 4; j++) {
+                float v = Float.intBitsToFloat(tile[r * OUT_ROW + c + j]);
+                sums[j] = col + j < n ? (int8 ? v * scales.get(col + j) : v) + (withBias ? bias.get(col + j) : 0f) : 0f;
+            }
+            if (row < m && whole && col < n && kSplits > 1) {
+                ctx.atomicAdd4(out, row * n + col, sums[0], sums[1], sums[2], sums[3]);
+            } else if (row < m && whole && col < n) {
+                out.setFloats(row * n + col, sums, 0, 4);
+            } else if (row < m) {
+                for (int j = 0; j < 4; j++) {
+                    if (col + j < n && kSplits > 1) {
+                        ctx.atomicAdd(out, row * n + col + j, sums[j]);
+                    } else if (col + j < n) {
+                        out.set(row * n + col + j, sums[j]);
+                    }
                 }
             }
         }
@@ -301,8 +323,8 @@ public final class QuantTensorGemm {
     /** out[m, n] = a · (w (int8 rows) * scales)ᵀ + bias (or null). */
     public static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales, DeviceBuffer bias,
             int m, int n, int k) {
-        DeviceBuffer permuted = permuted(device, a, m, k);
-        int splits = prepareSplits(device, out, m, n, k);
+        int splits = splits(device, m, n, k);
+        DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
         device.launch(INT8[rowTiles(m)], grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
     }
 
@@ -312,17 +334,22 @@ public final class QuantTensorGemm {
         if (!QuantMatmul.isInt4(format.code())) {
             throw new IllegalArgumentException("the int4 tensor-core GEMM takes INT4 or INT4_ZP blocks, not " + format);
         }
-        DeviceBuffer permuted = permuted(device, a, m, k);
-        int splits = prepareSplits(device, out, m, n, k);
+        int splits = splits(device, m, n, k);
+        DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
         device.launch(INT4[rowTiles(m)], grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
                 splits);
     }
 
-    /** The activations rounded to bf16 in fragment order, in the device's scratch buffer. */
-    private static DeviceBuffer permuted(Device device, DeviceBuffer a, int m, int k) {
+    /** The activations rounded to bf16 in fragment order, in the device's scratch buffer; the first {@code zeros} of out set to 0. */
+    private static DeviceBuffer permuted(Device device, DeviceBuffer a, int m, int k, DeviceBuffer out, int zeros) {
         DeviceBuffer permuted = SCRATCH.computeIfAbsent(device, d -> new GrowingScratch(d::allocate)).atLeast(DType.BF16, (long) m * k);
-        device.launch(PERMUTE, Grid.of((long) m * (k / 8)), permuted, a, m, k);
+        device.launch(PERMUTE, permuteGrid(m, k, zeros), permuted, a, out, m, k, zeros);
         return permuted;
+    }
+
+    /** The grid of {@link #permute}. */
+    public static Grid permuteGrid(int m, int k, int zeros) {
+        return Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4));
     }
 
     /** Which entry point: 0, 1, 2 for groups of 16, 32, 64 rows (the fewest that cover m, 64 beyond). */
@@ -345,16 +372,11 @@ public final class QuantTensorGemm {
 
     /**
      * Splits of k: as many as bring the launch up to the tuning value {@code matmul.tc_groups} work-groups, each at
-     * least four steps (a 4096 x 4096 matrix at batch 64 has 32 groups of columns); when more than one, zeroes
-     * {@code out}, which the splits add into.
+     * least four steps (a 4096 x 4096 matrix at batch 64 has 32 groups of columns). The splits add into out.
      */
-    private static int prepareSplits(Device device, DeviceBuffer out, int m, int n, int k) {
+    private static int splits(Device device, int m, int n, int k) {
         long tiles = tiles(m, n);
         int want = Tuning.get(device, "matmul.tc_groups", 0);
-        int splits = (int) Math.max(1, Math.min((want + tiles - 1) / tiles, k / STEP / 4));
-        if (splits > 1) {
-            Elementwise.launchFill(device, out, 0f, m * n);
-        }
-        return splits;
+        return (int) Math.max(1, Math.min((want + tiles - 1) / tiles, k / STEP / 4));
     }
 }

@@ -171,4 +171,19 @@ public abstract class KernelContext {
 
     /** Atomically adds {@code delta} to {@code array[index]}; returns the old value. */
     public abstract float atomicAdd(FloatArray array, int index, float delta);
+
+    /**
+     * Adds {@code a, b, c, d} to {@code array[index..index + 3]} ({@code index} a multiple of 4), each element
+     * atomically (not the four as one). On Hopper one vector reduction ({@code red.global.add.v4.f32}), a quarter
+     * of the L2 atomic operations of four {@link #atomicAdd}s: split-k GEMMs add their partial tiles this way.
+     */
+    public void atomicAdd4(FloatArray array, int index, float a, float b, float c, float d) {
+        if (index % 4 != 0) {
+            throw new IllegalArgumentException("atomicAdd4 needs an index that is a multiple of 4, got " + index);
+        }
+        atomicAdd(array, index, a);
+        atomicAdd(array, index + 1, b);
+        atomicAdd(array, index + 2, c);
+        atomicAdd(array, index + 3, d);
+    }
 }

@@ -900,6 +900,20 @@ final class Translator {
                 body.add(new Assign(old, new Call("atomicAdd", List.of(new Ir.Load(a, index, t, true), delta), t)));
                 stack.push(old);
             }
+            case "atomicAdd4" -> {
+                Expr d = pop(f, stack);
+                Expr c = pop(f, stack);
+                Expr b = pop(f, stack);
+                Expr a0 = pop(f, stack);
+                Expr index = pop(f, stack);
+                Array a = array(f, stack.pop());
+                checkContext(f, stack.pop());
+                if (a.space() != Space.GLOBAL || a.elementType() != Type.FLOAT) {
+                    throw f.error("atomicAdd4 adds into a kernel parameter FloatArray");
+                }
+                flush(stack);
+                body.add(new Ir.Effect(new Call("atomicAdd4", List.of(new Ir.Load(a, index, Type.FLOAT, true), a0, b, c, d), Type.INT)));
+            }
             case "laneId" -> {
                 checkContext(f, stack.pop());
                 usesWarpModel = true;

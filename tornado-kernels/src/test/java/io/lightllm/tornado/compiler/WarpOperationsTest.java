@@ -181,6 +181,16 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef ADD_FOURS = KernelRef.of(WarpOperationsTest.class, "addFours");
+
+    /** Item i adds (1, 2, 0.5, i % 2) to out[4 (i % 8)..+3] as one atomicAdd4. */
+    public static void addFours(KernelContext ctx, FloatArray out, int n) {
+        int i = ctx.globalIdx;
+        if (i < n) {
+            ctx.atomicAdd4(out, 4 * (i % 8), 1f, 2f, 0.5f, i % 2);
+        }
+    }
+
     static final KernelRef BYTE_PERMS = KernelRef.of(WarpOperationsTest.class, "bytePerms");
 
     /** out[i] = bytePerm(lo[i], hi[i], selectors[i]). */
@@ -364,6 +374,24 @@ class WarpOperationsTest {
         }
     }
 
+    /** 1,000 items adding four values each into eight places of four floats: every add lands, each element on its own (exact sums). */
+    @Test
+    void atomicAdd4AddsEachElement() {
+        int n = 1000;
+        for (Device device : devices()) {
+            DeviceBuffer out = device.upload(FloatArray.allocate(32));
+            device.launch(ADD_FOURS, Grid.of(1024).local(128), out, n);
+            FloatArray got = (FloatArray) device.download(out);
+            for (int s = 0; s < 8; s++) {
+                float count = n / 8;
+                float[] expected = {count, 2 * count, 0.5f * count, s % 2 == 1 ? count : 0f};
+                for (int j = 0; j < 4; j++) {
+                    assertEquals(expected[j], got.get(4 * s + j), device.id() + " element " + (4 * s + j));
+                }
+            }
+        }
+    }
+
     /** Byte permutes pick, for each result byte, the byte of (lo, hi) its selector nibble names. */
     @Test
     void bytePermPicksTheNamedBytes() {
@@ -502,5 +530,7 @@ class WarpOperationsTest {
         CudaCheck.assertCompiles(KernelCompiler.compile(PACK, Dialect.CUDA, null).source(), "packAndExp2");
         String halves = CudaCheck.assertCompiles(KernelCompiler.compile(INT8_HALVES, Dialect.CUDA, null).source(), "int8Halves");
         assertTrue(halves.contains("prmt.b32") && halves.contains("sub.rn.f16x2") && halves.contains("mul.rn.f16x2"), "PTX lacks the f16x2 path:\n" + halves);
+        String fours = CudaCheck.assertCompiles(KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours");
+        assertTrue(fours.contains("red.relaxed.gpu.global.add.v4.f32"), "PTX lacks the vector reduction:\n" + fours);
     }
 }
