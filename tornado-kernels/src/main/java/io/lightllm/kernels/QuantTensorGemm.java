@@ -39,8 +39,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link #STAGES} steps in local memory by asynchronous copies, each warp's codes of the next step already
  * loading into registers while the tensor cores work on this one. Decode-sized m leaves few groups, so
  * k is split over groups that add into {@code out} (zeroed first). Int8 codes are exact in bf16 and each
- * column's scale multiplies its sum once; int4 weights are dequantised in f32 as {@link QuantBlocks#weight}
- * computes them and rounded to bf16, as {@link DequantizedGemm} rounds them.
+ * column's scale multiplies its sum once; int4 weights are dequantised in bf16 arithmetic, as Marlin does with
+ * its bf16 scales: {@code bf16(bf16(scale) * (code - centre) - bf16(offset))}, two bf16 multiply-adds a pair of
+ * weights instead of float arithmetic (the int4 GEMM was bound by its instructions). Against the f32 dequantisation
+ * ({@link QuantBlocks#weight}) that is a relative 2^-8 of the scale and of the offset, a sixteenth of int4's own step.
  */
 public final class QuantTensorGemm {
     public static final KernelRef PERMUTE = KernelRef.of(QuantTensorGemm.class, "permute");
@@ -144,8 +146,8 @@ public final class QuantTensorGemm {
         int[] bf = new int[2];
         int[] codes = new int[32];
         int[] nextCodes = new int[32];
-        float[] terms = new float[8];
-        float[] nextTerms = new float[8];
+        int[] terms = new int[8];
+        int[] nextTerms = new int[8];
         int[] word = new int[1];
         float[] acc = new float[64];
         float[] sums = new float[4];
@@ -162,6 +164,7 @@ public final class QuantTensorGemm {
         int firstStep = split * share;
         int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
         int rowBytes = int8 ? k : allSteps * QuantBlocks.blockBytes(format);
+        int centre = format == QuantBlocks.INT4_ZP ? 0 : 8;
         // a group of copies is committed for every step, also past the last one, so that "all but the
         // newest STAGES - 2 groups are done" always means "this step's activations are in"
         for (int p = 0; p < STAGES - 1; p++) {
@@ -194,12 +197,11 @@ public final class QuantTensorGemm {
                         bf[0] = KMath.int8x2ToBf16x2(codes[8 * ni + s], 0);
                         bf[1] = KMath.int8x2ToBf16x2(codes[8 * ni + s], 1);
                     } else {
+                        // (code - centre) * scale - offset, in bf16 (the nibbles of bytes 0, 1 and of bytes 2, 3)
                         int q = codes[4 * ni + s % 4];
                         int shift = 4 * (s / 4);
-                        bf[0] = KMath.packBf16x2(int4Weight(q, shift, terms[2 * ni], terms[2 * ni + 1], format),
-                                int4Weight(q, shift + 8, terms[2 * ni], terms[2 * ni + 1], format));
-                        bf[1] = KMath.packBf16x2(int4Weight(q, shift + 16, terms[2 * ni], terms[2 * ni + 1], format),
-                                int4Weight(q, shift + 24, terms[2 * ni], terms[2 * ni + 1], format));
+                        bf[0] = KMath.fmaBf16x2(KMath.nibblesToBf16x2(q, shift, centre), terms[2 * ni], terms[2 * ni + 1]);
+                        bf[1] = KMath.fmaBf16x2(KMath.nibblesToBf16x2(q, shift + 16, centre), terms[2 * ni], terms[2 * ni + 1]);
                     }
                     for (int mi = 0; mi < mTiles; mi++) {
                         ctx.mmaBf16(acc, 4 * (4 * mi + ni), af, 4 * mi, bf, 0);
@@ -270,9 +272,9 @@ public final class QuantTensorGemm {
     /**
      * Loads this lane's codes of one step for the warp's four n8 tiles: int8, 16 codes of each run of 64 (two
      * 16-byte loads a tile, {@code codes[8 ni..]}); int4, 4 words of the block's codes ({@code codes[4 ni..]})
-     * and the block's scale and offset into {@code terms[2 ni], terms[2 ni + 1]}.
+     * and the block's scale and negated offset as bf16 pairs into {@code terms[2 ni], terms[2 ni + 1]}.
      */
-    private static void loadCodes(ByteArray w, boolean int8, int format, int[] codes, float[] terms, int[] word, int col0, int lane, int n,
+    private static void loadCodes(ByteArray w, boolean int8, int format, int[] codes, int[] terms, int[] word, int col0, int lane, int n,
             int rowBytes, int step) {
         int g = lane / 4;
         int t = lane % 4;
@@ -289,22 +291,14 @@ public final class QuantTensorGemm {
                 w.getWords(codesAt + 4, codes, 4 * ni + 1, 1);
                 w.getWords(codesAt + 8, codes, 4 * ni + 2, 1);
                 w.getWords(codesAt + 12, codes, 4 * ni + 3, 1);
-                terms[2 * ni] = QuantBlocks.int4Word(w, at, word);
-                terms[2 * ni + 1] = format == QuantBlocks.INT4_ZP ? QuantBlocks.int4Word(w, at + 4, word) : 0f;
+                float scale = QuantBlocks.int4Word(w, at, word);
+                float offset = format == QuantBlocks.INT4_ZP ? QuantBlocks.int4Word(w, at + 4, word) : 0f;
+                terms[2 * ni] = KMath.packBf16x2(scale, scale);
+                terms[2 * ni + 1] = KMath.packBf16x2(-offset, -offset);
             }
         }
     }
 
-    /**
-     * The weight of the nibble at bit {@code shift} of {@code q}: {@code scale * (code - centre) - offset}, as
-     * {@link QuantBlocks#weight} computes it. The code becomes a float under the float 2^23's exponent (exact),
-     * not by an int-to-float conversion, a quarter-rate instruction on the GPU.
-     */
-    private static float int4Weight(int q, int shift, float scale, float offset, int format) {
-        float centre = format == QuantBlocks.INT4_ZP ? 0f : 8f;
-        float code = Float.intBitsToFloat(0x4b000000 | ((q >>> shift) & 15)) - 8388608f;
-        return scale * (code - centre) - offset;
-    }
     // ---- launchers -------------------------------------------------------------------
 
     /** The permuted activations of each device. */

@@ -128,6 +128,27 @@ public final class KMath {
     }
 
     /**
+     * The nibbles at bits {@code shift..shift+3} and {@code shift+8..shift+11} of {@code word}, each minus
+     * {@code centre} (0 to 15), as a pair of bfloat16 packed as {@link #packBf16x2} packs them; exact. On CUDA
+     * a shift, a byte permute and a logic op place the nibbles in the mantissas of the bf16 128.0, and one
+     * bf16x2 multiply-add subtracts 128 + centre (Marlin's int4 trick): no int-to-float conversion.
+     */
+    public static int nibblesToBf16x2(int word, int shift, int centre) {
+        return packBf16x2(((word >>> shift) & 15) - centre, ((word >>> (shift + 8)) & 15) - centre);
+    }
+
+    /**
+     * {@code a * b + c} for each of two pairs of packed bfloat16, rounded to bfloat16 (CUDA's {@code fma.rn.bf16x2});
+     * here computed in float and rounded, which is the same whenever the float result is exact, as it is for
+     * small integer codes times bf16 scales plus bf16 offsets: how int4 weights are dequantised into MMA fragments.
+     */
+    public static int fmaBf16x2(int a, int b, int c) {
+        float lo = bf16ToFloat((short) a) * bf16ToFloat((short) b) + bf16ToFloat((short) c);
+        float hi = bf16ToFloat((short) (a >>> 16)) * bf16ToFloat((short) (b >>> 16)) + bf16ToFloat((short) (c >>> 16));
+        return packBf16x2(lo, hi);
+    }
+
+    /**
      * Bytes {@code 2 pair} and {@code 2 pair + 1} of {@code word}, fp8 e4m3 codes, as a pair of
      * packed halves, exactly (every e4m3 value but NaN is an f16; the NaN codes 0x7f and 0xff are
      * not decoded as NaN on CUDA). On CUDA a byte permute, two logic ops and one f16x2 multiply:

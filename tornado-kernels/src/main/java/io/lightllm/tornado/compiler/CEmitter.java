@@ -490,6 +490,8 @@ final class CEmitter {
             case "packBf16x2" -> "lj_pack_bf16x2(" + all + ")";
             case "int8x2ToHalf2" -> "lj_i8x2_to_f16x2(" + all + ")";
             case "int8x2ToBf16x2" -> "lj_i8x2_to_bf16x2(" + all + ")";
+            case "nibblesToBf16x2" -> "lj_nibbles_to_bf16x2(" + all + ")";
+            case "fmaBf16x2" -> "lj_fma_bf16x2(" + all + ")";
             case "e4m3x2ToHalf2" -> "lj_e4m3x2_to_f16x2(" + all + ")";
             case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
             case "bytePerm" -> cl ? "lj_byte_perm(" + all + ")" : "((int)__byte_perm((unsigned)(" + a0 + "), (unsigned)(" + args.get(1) + "), (unsigned)(" + args.get(2) + ")))";
@@ -644,6 +646,13 @@ final class CEmitter {
             int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
             int lj_i8x2_to_f16x2(int w, int pair) { int s = 16 * pair; return lj_pack_f16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
             int lj_i8x2_to_bf16x2(int w, int pair) { int s = 16 * pair; return lj_pack_bf16x2((float)(char)(w >> s), (float)(char)(w >> (s + 8))); }
+            int lj_nibbles_to_bf16x2(int w, int shift, int centre) {
+              return lj_pack_bf16x2((float)((int)(((uint)w >> shift) & 15u) - centre), (float)((int)(((uint)w >> (shift + 8)) & 15u) - centre));
+            }
+            int lj_fma_bf16x2(int a, int b, int c) {
+              return lj_pack_bf16x2(lj_bf16_to_f32((ushort)a) * lj_bf16_to_f32((ushort)b) + lj_bf16_to_f32((ushort)c),
+                  lj_bf16_to_f32((ushort)((uint)a >> 16)) * lj_bf16_to_f32((ushort)((uint)b >> 16)) + lj_bf16_to_f32((ushort)((uint)c >> 16)));
+            }
             int lj_e4m3x2_to_f16x2(int w, int pair) {
               int s = 16 * pair; return lj_pack_f16x2(lj_e4m3_to_f32((uchar)(w >> s)), lj_e4m3_to_f32((uchar)(w >> (s + 8))));
             }
@@ -741,6 +750,16 @@ final class CEmitter {
               float lo = __uint_as_float(__byte_perm(u, 0x4b000000u, pair ? 0x7652u : 0x7650u)) - 8388736.0f;
               float hi = __uint_as_float(__byte_perm(u, 0x4b000000u, pair ? 0x7653u : 0x7651u)) - 8388736.0f;
               return (int)__byte_perm(__float_as_uint(lo), __float_as_uint(hi), 0x7632u);
+            }
+            // a nibble in the low mantissa bits of the bf16 128.0 (0x4300) is 128 + nibble; one multiply-add by 1 takes 128 + centre off
+            __device__ __forceinline__ int lj_nibbles_to_bf16x2(int w, int shift, int centre) {
+              unsigned x = (__byte_perm((unsigned)w >> shift, 0u, 0x4140u) & 0x000f000fu) | 0x43004300u;
+              unsigned c = (0x4300u + (unsigned)centre) * 0x10001u, r;
+              asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(x), "r"(0x3f803f80u), "r"(c ^ 0x80008000u));
+              return (int)r;
+            }
+            __device__ __forceinline__ int lj_fma_bf16x2(int a, int b, int c) {
+              unsigned r; asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"((unsigned)a), "r"((unsigned)b), "r"((unsigned)c)); return (int)r;
             }
             // an e4m3 code's 7 exponent and mantissa bits at a half's bits 7-13 (sign at 15) are its value / 256
             __device__ __forceinline__ int lj_e4m3x2_to_f16x2(int w, int pair) {

@@ -36,7 +36,7 @@ final class Intrinsics {
         String intrinsic = switch (owner) {
             case "io/lightllm/tornado/api/KMath" -> switch (name) {
                 case "exp", "exp2", "log", "sqrt", "rsqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round" -> name;
-                case "packHalf2", "packBf16x2", "int8x2ToHalf2", "int8x2ToBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm" -> name;
+                case "packHalf2", "packBf16x2", "int8x2ToHalf2", "int8x2ToBf16x2", "nibblesToBf16x2", "fmaBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm" -> name;
                 case "max", "min" -> ret == Type.FLOAT ? "f" + name : "i" + name;
                 case "abs" -> "fabs";
                 case "f16ToFloat" -> "f16ToFloat";

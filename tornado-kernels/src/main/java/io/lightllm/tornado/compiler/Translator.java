@@ -836,7 +836,7 @@ final class Translator {
             if (c.type() == Type.DOUBLE) {
                 useDouble();
             }
-            if (c.intrinsic().startsWith("pack") || c.intrinsic().endsWith("ToHalf2") || c.intrinsic().endsWith("ToBf16x2") || c.intrinsic().equals("mulHalf2")
+            if (c.intrinsic().startsWith("pack") || c.intrinsic().endsWith("ToHalf2") || c.intrinsic().endsWith("ToBf16x2") || c.intrinsic().equals("fmaBf16x2") || c.intrinsic().equals("mulHalf2")
                     || c.intrinsic().equals("bytePerm")) {
                 usesWarpModel = true;
             }

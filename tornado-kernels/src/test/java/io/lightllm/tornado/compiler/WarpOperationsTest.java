@@ -181,6 +181,19 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef NIBBLES = KernelRef.of(WarpOperationsTest.class, "nibbles");
+
+    /** out[4i..]: words[i]'s nibble pairs at bits 0 and 20 (centres 8 and 0), then those at bit 4 times scales[i] plus offsets[i] (bf16 pairs), twice. */
+    public static void nibbles(IntArray out, IntArray words, IntArray scales, IntArray offsets, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            int w = words.get(i);
+            out.set(4 * i, KMath.nibblesToBf16x2(w, 0, 8));
+            out.set(4 * i + 1, KMath.nibblesToBf16x2(w, 20, 0));
+            out.set(4 * i + 2, KMath.fmaBf16x2(KMath.nibblesToBf16x2(w, 4, 8), scales.get(i), offsets.get(i)));
+            out.set(4 * i + 3, KMath.fmaBf16x2(KMath.nibblesToBf16x2(w, 16, 0), scales.get(i), offsets.get(i)));
+        }
+    }
+
     static final KernelRef ADD_FOURS = KernelRef.of(WarpOperationsTest.class, "addFours");
 
     /** Item i adds (1, 2, 0.5, i % 2) to out[4 (i % 8)..+3] as one atomicAdd4. */
@@ -374,6 +387,40 @@ class WarpOperationsTest {
         }
     }
 
+    /**
+     * Nibble pairs become exact bf16 codes minus their centre, and code x scale + offset is rounded once to bf16:
+     * every word of 16 bits in both halves, random bf16 scales and offsets that are whole multiples of the scale
+     * (zero points, as int4 formats have them), so the float sum is exact and every backend rounds it alike.
+     */
+    @Test
+    void nibblesBecomeBf16CodesAndScaledWeights() {
+        int n = 65536;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(23);
+        IntArray words = IntArray.allocate(n), scales = IntArray.allocate(n), offsets = IntArray.allocate(n);
+        for (int i = 0; i < n; i++) {
+            words.set(i, i | random.nextInt() << 16);
+            float scale = (float) (random.nextDouble(-0.1, 0.1));
+            float offset = -KMath.bf16ToFloat(KMath.floatToBf16(scale)) * random.nextInt(16);
+            scales.set(i, KMath.packBf16x2(scale, scale));
+            offsets.set(i, KMath.packBf16x2(offset, offset));
+        }
+        for (Device device : devices()) {
+            DeviceBuffer out = device.allocate(DType.I32, 4L * n);
+            device.launch(NIBBLES, Grid.of(n), out, device.upload(words), device.upload(scales), device.upload(offsets), n);
+            IntArray o = (IntArray) device.download(out);
+            for (int i = 0; i < n; i++) {
+                int w = words.get(i);
+                assertEquals(KMath.packBf16x2((w & 15) - 8, (w >>> 8 & 15) - 8), o.get(4 * i), device.id() + " nibbles at 0 of " + Integer.toHexString(w));
+                assertEquals(KMath.packBf16x2(w >>> 20 & 15, w >>> 28 & 15), o.get(4 * i + 1), device.id() + " nibbles at 20 of " + Integer.toHexString(w));
+                float s = KMath.bf16ToFloat((short) scales.get(i)), off = KMath.bf16ToFloat((short) offsets.get(i));
+                assertEquals(KMath.packBf16x2(((w >>> 4 & 15) - 8) * s + off, ((w >>> 12 & 15) - 8) * s + off), o.get(4 * i + 2),
+                        device.id() + " scaled nibbles at 4 of " + Integer.toHexString(w));
+                assertEquals(KMath.packBf16x2((w >>> 16 & 15) * s + off, (w >>> 24 & 15) * s + off), o.get(4 * i + 3),
+                        device.id() + " scaled nibbles at 16 of " + Integer.toHexString(w));
+            }
+        }
+    }
+
     /** 1,000 items adding four values each into eight places of four floats: every add lands, each element on its own (exact sums). */
     @Test
     void atomicAdd4AddsEachElement() {
@@ -530,6 +577,8 @@ class WarpOperationsTest {
         CudaCheck.assertCompiles(KernelCompiler.compile(PACK, Dialect.CUDA, null).source(), "packAndExp2");
         String halves = CudaCheck.assertCompiles(KernelCompiler.compile(INT8_HALVES, Dialect.CUDA, null).source(), "int8Halves");
         assertTrue(halves.contains("prmt.b32") && halves.contains("sub.rn.f16x2") && halves.contains("mul.rn.f16x2"), "PTX lacks the f16x2 path:\n" + halves);
+        String nibbles = CudaCheck.assertCompiles(KernelCompiler.compile(NIBBLES, Dialect.CUDA, null).source(), "nibbles");
+        assertTrue(nibbles.contains("fma.rn.bf16x2") && nibbles.contains("prmt.b32"), "PTX lacks the bf16x2 path:\n" + nibbles);
         String fours = CudaCheck.assertCompiles(KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours");
         assertTrue(fours.contains("red.relaxed.gpu.global.add.v4.f32"), "PTX lacks the vector reduction:\n" + fours);
     }
