@@ -145,11 +145,10 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
         --input-len 128 --output-len 16 --kv-dtype f16 --profile 2>&1 | tail -25 | tee "$out/gemv-profile.log" ;;
     attn)
-      # decode attention (issue 12): batch 1 at splits of 64 (the default), 32 and 16 tokens and with the splits merged in the
-      # kernel (fused_merge), then every batch and an int8 pool
-      for cfg in split_len=64 split_len=32 split_len=16 fused_merge=1; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.$cfg -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only attention --batches 1 --contexts 160,1024,4096,8192 --prefill 0 2>&1 | grep -E "^\|" | grep -v f8 | sed "s/^/$cfg /" \
+      # decode attention (issue 12): batch 1 at splits of 64 (the default), 32 and 16 tokens, then every batch and an int8 pool
+      for sl in 64 32 16; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.split_len=$sl -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only attention --batches 1 --contexts 160,1024,4096,8192 --prefill 0 2>&1 | grep -E "^\|" | grep -v f8 | sed "s/^/split_len=$sl /" \
           | tee -a "$out/attn.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \

@@ -203,44 +203,34 @@ public final class Attention {
                 float[] accs = new float[MERGE_RUN];
                 float[] sums = new float[MERGE_RUN];
                 int used = usedSplits(seqLen.get(bh / qHeads), splits, splitUnit);
-                out.set(bh * headDim + d, mergeRow(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs, sums));
+                float m = NEG_INF;
+                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        maxes[j] = s0 + j < used ? partialMax.get(bh * splits + s0 + j) : NEG_INF;
+                    }
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        m = KMath.max(m, maxes[j]);
+                    }
+                }
+                float total = 0f;
+                float acc = 0f;
+                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        int part = bh * splits + s0 + j;
+                        boolean in = s0 + j < used;
+                        maxes[j] = in ? partialMax.get(part) : NEG_INF;
+                        sums[j] = in ? partialSum.get(part) : 0f;
+                        accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
+                    }
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        float w = s0 + j < used ? KMath.exp(maxes[j] - m) : 0f;
+                        total += sums[j] * w;
+                        acc += accs[j] * w;
+                    }
+                }
+                out.set(bh * headDim + d, total > 0f ? acc / total : 0f);
             }
         }
-    }
-
-    /**
-     * Element d of the merged output of (request, query head) {@code bh} over its first {@code used} splits: the
-     * splits' accumulators weighted by exp(their max - the largest), over their weighted sums of exp (0 for a row
-     * that saw no key). maxes, accs and sums: scratch of {@link #MERGE_RUN}.
-     */
-    static float mergeRow(FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, int bh, int d, int used, int splits, int headDim,
-            float[] maxes, float[] accs, float[] sums) {
-        float m = NEG_INF;
-        for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
-            for (int j = 0; j < MERGE_RUN; j++) {
-                maxes[j] = s0 + j < used ? partialMax.get(bh * splits + s0 + j) : NEG_INF;
-            }
-            for (int j = 0; j < MERGE_RUN; j++) {
-                m = KMath.max(m, maxes[j]);
-            }
-        }
-        float total = 0f;
-        float acc = 0f;
-        for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
-            for (int j = 0; j < MERGE_RUN; j++) {
-                int part = bh * splits + s0 + j;
-                boolean in = s0 + j < used;
-                maxes[j] = in ? partialMax.get(part) : NEG_INF;
-                sums[j] = in ? partialSum.get(part) : 0f;
-                accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
-            }
-            for (int j = 0; j < MERGE_RUN; j++) {
-                float w = s0 + j < used ? KMath.exp(maxes[j] - m) : 0f;
-                total += sums[j] * w;
-                acc += accs[j] * w;
-            }
-        }
-        return total > 0f ? acc / total : 0f;
     }
 
     /**
@@ -525,17 +515,13 @@ public final class Attention {
         }
     }
 
-    /**
-     * Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split); and
-     * {@code arrivals}, one count per (request, query head) at most, zero between launches, with which the tensor-core
-     * kernel's warps find the last of a unit's splits where it merges them itself (tuning {@code attention.fused_merge}).
-     */
-    public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum, DeviceBuffer arrivals) implements AutoCloseable {
+    /** Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split). */
+    public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum) implements AutoCloseable {
         public static DecodeScratch allocate(Device device, int batch, int qHeads, int headDim, int splits) {
             long parts = (long) batch * qHeads * splits;
             Shapes.intIndexable(parts * headDim, "decode attention scratch");
             return new DecodeScratch(device.allocate(DType.F32, parts * headDim), device.allocate(DType.F32, parts),
-                    device.allocate(DType.F32, parts), device.upload(IntArray.allocate(Math.toIntExact((long) batch * qHeads))));
+                    device.allocate(DType.F32, parts));
         }
 
         /** Scratch for every batch of up to {@code maxBatch} requests and context the decode launcher will be given. */
@@ -554,7 +540,6 @@ public final class Attention {
             acc.close();
             max.close();
             sum.close();
-            arrivals.close();
         }
     }
 
@@ -634,8 +619,6 @@ public final class Attention {
         boolean direct = n == 1;
         DecodeScratch own = scratch == null && !direct ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
         DecodeScratch s = direct ? null : checkScratch(own != null ? own : scratch, batch, heads, n);
-        // the last warp of each unit merges its splits (no merge launch) where the backend's tuning asks for it
-        boolean fusedMerge = !direct && Tuning.get(device, "attention.fused_merge", 0) == 1;
         int group = heads.qHeads() / heads.kvHeads();
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
         long warps = (long) batch.requests() * heads.kvHeads() * chunks * n;
@@ -650,9 +633,8 @@ public final class Attention {
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow(), out,
-                fusedMerge ? s.arrivals() : table.reqToToken(), fusedMerge);
-        if (!direct && !fusedMerge) {
+                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
+        if (!direct) {
             launchMerge(device, out, s, batch, heads, splits);
         }
         closeAfterUse(device, own);
@@ -684,7 +666,6 @@ public final class Attention {
         Shapes.atLeast(s.max(), parts, "decode attention scratch (max)");
         Shapes.atLeast(s.sum(), parts, "decode attention scratch (sum)");
         Shapes.atLeast(s.acc(), parts * heads.headDim(), "decode attention scratch (acc)");
-        Shapes.atLeast(s.arrivals(), (long) batch.requests() * heads.qHeads(), "decode attention scratch (arrivals)");
         return s;
     }
 

@@ -76,71 +76,71 @@ public final class TensorCoreAttention {
     public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, 64);
+                64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, 128);
+                128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, out, arrivals, fusedMerge, false, 64);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64);
     }
 
     public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, out, arrivals, fusedMerge, false, 128);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128);
     }
 
     public static void decodeFp8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, out, arrivals, fusedMerge, true, 64);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64);
     }
 
     public static void decodeFp8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, out, arrivals, fusedMerge, true, 128);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
     }
 
     /** The int8 and fp8 entries' body: their tiles of raw codes and row scales, then {@link #decode}. */
     private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge, boolean fp8, int headDim) {
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         float[] kRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
         float[] vRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                out, arrivals, fusedMerge, headDim);
+                headDim);
     }
 
     /**
@@ -158,9 +158,7 @@ public final class TensorCoreAttention {
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fusedMerge,
-            int headDim) {
-        int[] arrived = ctx.allocateIntLocalArray(4);
+            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
@@ -301,35 +299,6 @@ public final class TensorCoreAttention {
                     partialMax.set(part, state[MAX_HI] * LN2);
                     partialSum.set(part, lHi);
                 }
-            }
-        }
-        // with fusedMerge every warp of the unit counts itself in once its partials are out, and the last one merges
-        // the unit's rows (what decodeAttentionMerge does, without its launch), then resets the count for the next
-        // launch; the barriers stand outside any branch (PoCL mis-runs code after barriers inside one: kernels.md)
-        boolean merging = fusedMerge && !direct;
-        int counter = unit / splits;
-        if (merging) {
-            ctx.memoryFence();
-        }
-        ctx.localBarrier();
-        if (lane == 0 && merging) {
-            arrived[0] = ctx.atomicAdd(arrivals, counter, 1);
-        }
-        ctx.localBarrier();
-        if (merging && arrived[0] == splits - 1) {
-            ctx.memoryFence();
-            float[] maxes = new float[Attention.MERGE_RUN];
-            float[] accs = new float[Attention.MERGE_RUN];
-            float[] sums = new float[Attention.MERGE_RUN];
-            int used = Attention.usedSplits(len, splits, splitUnit);
-            for (int i = lane; i < rows * headDim; i += KernelContext.WARP_SIZE) {
-                int bh = b * qHeads + head0 + i / headDim;
-                int d = i % headDim;
-                out.set(bh * headDim + d, Attention.mergeRow(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs,
-                        sums));
-            }
-            if (lane == 0) {
-                arrivals.set(counter, 0);
             }
         }
     }

@@ -192,18 +192,11 @@ class AttentionTest {
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        DeviceBuffer firstOut = device.allocate(DType.F32, q.getSize());
         Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
         Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
         if (tensorCores) {
-            // twice over one scratch: a launch must leave it as it found it (the fused merge's counts back at zero)
-            Attention.Heads heads = heads(device, kv);
-            try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocate(device, kv.batch, kv.qHeads, kv.headDim, splits)) {
-                Attention.launchDecodeTensorCores(device, firstOut, device.upload(q), pool, table(device, kv), heads, batch, scratch, decodeSplits);
-                assertClose(expected, (FloatArray) device.download(firstOut), (float) bound, 0f, what + " (first launch)");
-                Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads, batch, scratch, decodeSplits);
-                device.synchronize();
-            }
+            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
+                    decodeSplits);
         } else {
             Attention.launchDecodePortable(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
                     decodeSplits, local);
@@ -538,34 +531,6 @@ class AttentionTest {
 
     /** (qHeads, kvHeads, headDim) for the tensor-core kernels: GQA, MHA, MQA over two row chunks of 16, head dimension 128. */
     private static final int[][] TC_HEADS = {{8, 2, 64}, {2, 2, 64}, {20, 1, 64}, {4, 1, 128}};
-
-    /**
-     * Where the tuning asks for it ({@code attention.fused_merge}), the last warp of each (request, KV head) merges the
-     * splits itself: the same outputs, several splits and split lengths, f16 and int8 pools, launched twice over one
-     * scratch (checkDecode: its counts must be back at zero).
-     */
-    @Test
-    void tensorCoreDecodeMergesItsSplitsInItsLastWarpWhereTuned() {
-        List<String> keys = List.of("lightllm.tuning.jvm.attention.fused_merge", "lightllm.tuning.opencl.attention.fused_merge",
-                "lightllm.tuning.cuda.attention.fused_merge");
-        keys.forEach(k -> System.setProperty(k, "1"));
-        try {
-            List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-            TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
-            for (Device device : devices) {
-                for (int[] h : TC_HEADS) {
-                    String what = device.id() + " fused merge heads " + h[0] + "/" + h[1] + " D " + h[2];
-                    KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, true, 44);
-                    checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
-                    checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
-                    KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, false, 45);
-                    checkDecode(device, f32, f32.quantise(), 16, 0, what + " int8");
-                }
-            }
-        } finally {
-            keys.forEach(System::clearProperty);
-        }
-    }
 
     /**
      * Tensor-core decode, on the JVM (the warps emulated) and every accelerator, against the naive
