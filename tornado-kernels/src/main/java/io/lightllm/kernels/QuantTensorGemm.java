@@ -215,9 +215,8 @@ public final class QuantTensorGemm {
                 terms[i] = nextTerms[i];
             }
         }
-        // the sums go through local memory (the stages are free now), so that each work-item stores four columns of a
-        // row: coalesced vector stores, or split k's adds as one vector reduction each (a quarter of the atomics, which
-        // at batch 64 cost about as much as the GEMM), and acc is indexed by constants only (registers)
+        // the sums go through local memory (the stages are free now): TileStores (split k's adds as vector reductions,
+        // a quarter of the atomics, which at batch 64 had cost about as much as the GEMM)
         ctx.copyAsyncWait(0);
         ctx.localBarrier();
         int g = lane / 4;
@@ -233,29 +232,10 @@ public final class QuantTensorGemm {
         }
         ctx.localBarrier();
         boolean withBias = hasBias && split == 0;
-        boolean whole = n % 4 == 0; // rows of out start on 16 bytes: four columns a vector store or reduction
         for (int i = ctx.localIdx; i < 16 * mTiles * COLUMNS / 4; i += LOCAL) {
             int r = i / (COLUMNS / 4);
             int c = 4 * (i % (COLUMNS / 4));
-            int row = row0 + r;
-            int col = tileCol0 + c;
-            for (int j = 0; j < 4; j++) {
-                float v = Float.intBitsToFloat(tile[r * OUT_ROW + c + j]);
-                sums[j] = col + j < n ? (int8 ? v * scales.get(col + j) : v) + (withBias ? bias.get(col + j) : 0f) : 0f;
-            }
-            if (row < m && whole && col < n && kSplits > 1) {
-                ctx.atomicAdd4(out, row * n + col, sums[0], sums[1], sums[2], sums[3]);
-            } else if (row < m && whole && col < n) {
-                out.setFloats(row * n + col, sums, 0, 4);
-            } else if (row < m) {
-                for (int j = 0; j < 4; j++) {
-                    if (col + j < n && kSplits > 1) {
-                        ctx.atomicAdd(out, row * n + col + j, sums[j]);
-                    } else if (col + j < n) {
-                        out.set(row * n + col + j, sums[j]);
-                    }
-                }
-            }
+            TileStores.storeQuad(ctx, out, tile, r * OUT_ROW + c, sums, int8, scales, withBias, bias, row0 + r, tileCol0 + c, m, n, kSplits);
         }
     }
 

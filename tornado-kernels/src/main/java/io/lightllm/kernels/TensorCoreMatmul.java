@@ -23,13 +23,15 @@ public final class TensorCoreMatmul {
     public static final int TILE = 128;
     /** k per step. */
     public static final int STEP = 32;
-    /** Work-items of a group: eight warps, 2 along m by 4 along n. */
-    public static final int LOCAL = 256;
+    /** Work-items of a group: four warps, 2 along m by 2 along n. */
+    public static final int LOCAL = 128;
     /** Ints per local tile row: 32 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
     private static final int ROW = STEP / 2 + 4;
     private static final int STAGE = TILE * ROW;
     /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory). */
     static final int STAGES = 4;
+    /** Ints per row of half the output tile in local memory at the end (128 floats and 4 of padding; 64 rows fit a stage area). */
+    private static final int OUT_ROW = TILE + 4;
 
     private TensorCoreMatmul() {
     }
@@ -62,13 +64,14 @@ public final class TensorCoreMatmul {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] af = new int[16];
-        int[] bf = new int[16];
-        float[] acc = new float[64];
+        int[] bf = new int[32];
+        float[] acc = new float[128];
         float[] x = new float[8];
+        float[] sums = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
-        int warpRow = (warp / 4) * 64;
-        int warpCol = (warp % 4) * 32;
+        int warpRow = (warp / 2) * 64;
+        int warpCol = (warp % 2) * 64;
         int tilesN = (n + TILE - 1) / TILE;
         int split = ctx.groupIdx % kSplits;
         int tileIndex = ctx.groupIdx / kSplits;
@@ -96,7 +99,7 @@ public final class TensorCoreMatmul {
                         bf16, x);
             }
             ctx.copyAsyncCommit();
-            for (int ni = 0; ni < 4; ni++) {
+            for (int ni = 0; ni < 8; ni++) {
                 ctx.loadMatrixB(bf, 4 * ni, wTile, stage + (warpCol + 8 * ni) * ROW, ROW);
             }
             for (int ks = 0; ks < 2; ks++) {
@@ -104,38 +107,43 @@ public final class TensorCoreMatmul {
                     ctx.loadMatrixA(af, 4 * mi, aTile, stage + (warpRow + 16 * mi) * ROW + 8 * ks, ROW);
                 }
                 for (int mi = 0; mi < 4; mi++) {
-                    for (int ni = 0; ni < 4; ni++) {
+                    for (int ni = 0; ni < 8; ni++) {
                         if (bf16) {
-                            ctx.mmaBf16(acc, 4 * (4 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                            ctx.mmaBf16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
                         } else {
-                            ctx.mmaF16(acc, 4 * (4 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                            ctx.mmaF16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
                         }
                     }
                 }
             }
         }
-        // rows past m and columns past n are not written; column pairs start at even columns
-        int rowBase = row0 + warpRow + lane / 4;
-        int colBase = col0 + warpCol + 2 * (lane % 4);
-        for (int p = 0; p < 32; p++) {
-            int row = rowBase + 16 * (p / 8) + 8 * (p % 2);
-            int col = colBase + 8 * ((p / 2) % 4);
-            float s0 = int8 && col < n ? scales.get(col) : 1f;
-            float s1 = int8 && col + 1 < n ? scales.get(col + 1) : 1f;
-            boolean withBias = hasBias && split == 0;
-            float v0 = acc[2 * p] * s0 + (withBias && col < n ? bias.get(col) : 0f);
-            float v1 = acc[2 * p + 1] * s1 + (withBias && col + 1 < n ? bias.get(col + 1) : 0f);
-            if (row < m && col < n && kSplits > 1) {
-                ctx.atomicAdd(out, row * n + col, v0);
-                if (col + 1 < n) {
-                    ctx.atomicAdd(out, row * n + col + 1, v1);
-                }
-            } else if (row < m && col < n) {
-                out.set(row * n + col, v0);
-                if (col + 1 < n) {
-                    out.set(row * n + col + 1, v1);
+        // the accumulators go through local memory, 64 rows at a time (the stages are free now), and each work-item
+        // writes four columns of a row (TileStores)
+        ctx.copyAsyncWait(0);
+        ctx.localBarrier();
+        int g = lane / 4;
+        int t = lane % 4;
+        boolean withBias = hasBias && split == 0;
+        for (int half = 0; half < 2; half++) {
+            if (warp / 2 == half) {
+                for (int mi = 0; mi < 4; mi++) {
+                    for (int ni = 0; ni < 8; ni++) {
+                        for (int h = 0; h < 2; h++) {
+                            int at = (16 * mi + g + 8 * h) * OUT_ROW + warpCol + 8 * ni + 2 * t;
+                            aTile[at] = Float.floatToRawIntBits(acc[4 * (8 * mi + ni) + 2 * h]);
+                            aTile[at + 1] = Float.floatToRawIntBits(acc[4 * (8 * mi + ni) + 2 * h + 1]);
+                        }
+                    }
                 }
             }
+            ctx.localBarrier();
+            for (int i = ctx.localIdx; i < 64 * TILE / 4; i += LOCAL) {
+                int r = i / (TILE / 4);
+                int c = 4 * (i % (TILE / 4));
+                TileStores.storeQuad(ctx, out, aTile, r * OUT_ROW + c, sums, int8, scales, withBias, bias, row0 + 64 * half + r, col0 + c, m, n,
+                        kSplits);
+            }
+            ctx.localBarrier();
         }
     }
 

@@ -1,0 +1,43 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KernelContext;
+
+/**
+ * The epilogue of the tensor-core GEMMs ({@link TensorCoreMatmul}, {@link QuantTensorGemm}): a warp's accumulators
+ * go to a tile in local memory first, then each work-item writes four columns of a row of it. The writes are
+ * coalesced 16-byte stores, or, where split k adds partial tiles, one vector reduction for four floats
+ * ({@link KernelContext#atomicAdd4}); and the accumulators are indexed by constants only, so they stay in
+ * registers (a 64-iteration store loop over them was not unrolled and put them on the stack).
+ */
+final class TileStores {
+    private TileStores() {
+    }
+
+    /**
+     * Columns col..col+3 of row {@code row} of out, from {@code tile[at..at+3]} (float bits): times
+     * {@code scales[col + j]} when {@code scaled}, plus {@code bias[col + j]} when {@code withBias}; stored, or
+     * added with {@code kSplits} > 1. Columns past n and rows past m are left alone; {@code sums} is scratch of 4.
+     */
+    static void storeQuad(KernelContext ctx, FloatArray out, int[] tile, int at, float[] sums, boolean scaled, FloatArray scales,
+            boolean withBias, FloatArray bias, int row, int col, int m, int n, int kSplits) {
+        for (int j = 0; j < 4; j++) {
+            float v = Float.intBitsToFloat(tile[at + j]);
+            sums[j] = col + j < n ? (scaled ? v * scales.get(col + j) : v) + (withBias ? bias.get(col + j) : 0f) : 0f;
+        }
+        boolean whole = n % 4 == 0; // rows of out start on 16 bytes
+        if (row < m && whole && col < n && kSplits > 1) {
+            ctx.atomicAdd4(out, row * n + col, sums[0], sums[1], sums[2], sums[3]);
+        } else if (row < m && whole && col < n) {
+            out.setFloats(row * n + col, sums, 0, 4);
+        } else if (row < m) {
+            for (int j = 0; j < 4; j++) {
+                if (col + j < n && kSplits > 1) {
+                    ctx.atomicAdd(out, row * n + col + j, sums[j]);
+                } else if (col + j < n) {
+                    out.set(row * n + col + j, sums[j]);
+                }
+            }
+        }
+    }
+}
