@@ -42,7 +42,8 @@ for s in $stages; do
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
-        --select-class io.lightllm.kernels.BatchInvarianceTest --select-class io.lightllm.kernels.DequantizedGemmTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
+        --select-class io.lightllm.kernels.BatchInvarianceTest --select-class io.lightllm.kernels.DequantizedGemmTest \
+        --select-class io.lightllm.kernels.QuantTensorGemmTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
@@ -51,7 +52,8 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
-        --select-class io.lightllm.kernels.DequantizedGemmTest --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
+        --select-class io.lightllm.kernels.DequantizedGemmTest --select-class io.lightllm.kernels.QuantTensorGemmTest \
+        --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/quant-tests.log" | head -40 ;;
     bench)
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
@@ -154,12 +156,15 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
     quant)
-      # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes
-      for q in int4 none int8; do  # int4 first: the one never measured on a GPU
+      # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes; then the decode
+      # matmuls at the 8B matrices for m = 16, 64, 128 (bf16 through cuBLAS, int8 and int4 through QuantTensorGemm)
+      for q in none int8 int4; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
-          --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
+          --batch-size 1,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/quant.log"
-      done ;;
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 16,64,128 --seconds 0.2 2>&1 \
+        | grep -E "^\|" | grep -v "x128256x\|x32000x" | tee "$out/quant-matmuls.log" ;;
     kv)
       # KV pool types on the GPU (issue 14's fp8 KV): the 8B shape decoding at batch 1, 64 and 256 over f16, int8 and fp8
       # pools, and the decode attention kernels over each (fp8 runs the portable kernels, f16 and int8 tensor cores)
