@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -195,6 +195,24 @@ for s in $stages; do
       # bench/vision/EncoderOverlap compiled into bench/ of the pack (the packed JDK has no compiler)
       "${J[@]}" -cp 'lib/*:bench' EncoderOverlap ../bench/vision/llava-vitl-small-lm.json cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log"
       "${J[@]}" -cp 'lib/*:bench' EncoderOverlap llava-1.5-7b cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log" ;;
+    targets)
+      # the open issues' kernel and static targets in one call (about 5 minutes; run peers in the same call for the
+      # references): 8B bf16 decode at batch 1, 64, 256; int8 and int4 at 1, 16, 64 (issue 14); decode attention over
+      # f16 and int8 pools and prefill attention (issue 12); the Java tensor-core GEMM against cuBLAS at 4096^3
+      # (issue 12); Mixtral-8x7B at batch 64 where the GPU holds its 93 GB (issue 13)
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+        --batch-size 1,64,256 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-static.log"
+      for q in int8 int4; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/targets-quant.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention,matmul --batches 1,16,64,256 \
+        --contexts 1024,4096 --square 4096 --prefill 512,4096 --seconds 0.2 2>&1 | grep -E "^\|" | tee "$out/targets-kernels.log"
+      if [ "$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)" -gt 120000 ]; then
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
+          --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-moe.log"
+      fi ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
       for b in 1 64; do
