@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | pdl | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -195,6 +195,22 @@ for s in $stages; do
       # bench/vision/EncoderOverlap compiled into bench/ of the pack (the packed JDK has no compiler)
       "${J[@]}" -cp 'lib/*:bench' EncoderOverlap ../bench/vision/llava-vitl-small-lm.json cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log"
       "${J[@]}" -cp 'lib/*:bench' EncoderOverlap llava-1.5-7b cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log" ;;
+    pdl)
+      # programmatic dependent launch (tuning launch.pdl, off by default until this stage has measured it): the model
+      # golden tests and the decode attention tests on cuda:0 with it on, then 8B bf16 and int8 decode without and with it
+      "${J[@]}" -Dlightllm.tuning.cuda.launch.pdl=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -Dlightllm.vendor.gemm=false -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.models.llama.LlamaGoldenTest --select-class io.lightllm.kernels.AttentionTest \
+        --select-class io.lightllm.kernels.QuantTensorGemmTest --details=tree --disable-banner > "$out/pdl-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pdl-tests.log" | head -20
+      for q in none int8; do
+        for pdl in 0 1; do
+          "${J[@]}" -Dlightllm.tuning.cuda.launch.pdl=$pdl -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
+            --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
+            | sed "s/^{/{\"pdl\":$pdl,\"quant\":\"$q\",/" | tee -a "$out/pdl.log"
+        done
+      done ;;
     targets)
       # the open issues' kernel and static targets in one call (about 5 minutes; run peers in the same call for the
       # references): 8B bf16 decode at batch 1, 64, 256; int8 and int4 at 1, 16, 64 (issue 14); decode attention over

@@ -46,6 +46,9 @@ final class CEmitter {
                 ? pointerType(a.dtype()) + " " + a.name()
                 : scalarType(((Var) p).type()) + " " + ((Var) p).name()).collect(Collectors.joining(", "));
         sb.append(params).append(") {\n");
+        if (!cl) {
+            sb.append(PROGRAMMATIC_LAUNCH_WAIT);
+        }
         java.util.Set<String> paramNames = t.parameters.stream().filter(p -> p instanceof Var).map(p -> ((Var) p).name())
                 .collect(Collectors.toSet());
         for (Map.Entry<String, Type> v : t.variables.entrySet()) {
@@ -770,6 +773,18 @@ final class CEmitter {
             __device__ __forceinline__ int lj_mul_f16x2(int a, int b) {
               unsigned r; asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"((unsigned)a), "r"((unsigned)b)); return (int)r;
             }
+            """;
+
+    /**
+     * The first statements of every CUDA kernel: compiled with LJ_PDL (CudaDevice's programmatic dependent launch) on
+     * Hopper and newer, the kernel waits until the kernel before it on the stream has finished and its writes are
+     * visible, then lets the next one begin launching; without it, nothing.
+     */
+    private static final String PROGRAMMATIC_LAUNCH_WAIT = """
+            #if defined(LJ_PDL) && __CUDA_ARCH__ >= 900
+              asm volatile("griddepcontrol.wait;" ::: "memory");
+              asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+            #endif
             """;
 
     private static final String CUDA_PRELUDE = """

@@ -70,6 +70,15 @@ public final class CudaDevice extends Device {
     private final List<Runnable> closeActions = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Object closeLock = new Object();
     private volatile Thread captureThread;
+    /**
+     * Programmatic dependent launch (Hopper and newer, the tuning {@code launch.pdl}): each kernel is launched with
+     * CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION and its code begins with {@code griddepcontrol.wait} (the
+     * kernel compiler's prelude under LJ_PDL), so its blocks can be placed while the kernel before it finishes and
+     * start the moment it is done: the gap between dependent kernels, a few microseconds each, shrinks (docs/cuda.md).
+     */
+    private final boolean programmaticLaunch;
+    /** The CUlaunchConfig and its one attribute, refilled for each programmatic launch (under the stream lock). */
+    private final MemorySegment launchConfig;
     private volatile boolean closed;
 
     CudaDevice(int ordinal) {
@@ -89,8 +98,10 @@ public final class CudaDevice extends Device {
         makeCurrent();
         this.stream = CudaDriver.queryHandle("cuStreamCreate", out -> CudaDriver.cuStreamCreate(out, CudaDriver.CU_STREAM_NON_BLOCKING));
         this.staging = new PinnedStaging(stream);
+        this.programmaticLaunch = ccMajor >= 9 && io.lightllm.tornado.runtime.Tuning.get(this, "launch.pdl", 0) == 1;
         this.loader = new CudaKernelLoader(id(), ccMajor, ccMinor, attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
-                PtxCache.standard());
+                PtxCache.standard(), programmaticLaunch);
+        this.launchConfig = Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES + CudaDriver.LAUNCH_ATTRIBUTE_BYTES, 8);
     }
 
     private int attribute(int attribute) {
@@ -299,8 +310,9 @@ public final class CudaDevice extends Device {
         onStream(() -> {
             MemorySegment packed = params.pack(args);
             timed(kernel.name(), () -> {
-                int rc = CudaDriver.cuLaunchKernel(k.function(), shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(),
-                        shape.blockZ(), k.dynamicSharedBytes(), stream, packed, MemorySegment.NULL);
+                int rc = programmaticLaunch ? launchProgrammatic(k, shape, packed)
+                        : CudaDriver.cuLaunchKernel(k.function(), shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(),
+                                shape.blockZ(), k.dynamicSharedBytes(), stream, packed, MemorySegment.NULL);
                 if (rc != CudaDriver.CUDA_SUCCESS) {
                     throw CudaDriver.error(rc, "launching " + kernel + " (" + k.entryName() + ", " + k.registers() + " registers/thread) with "
                             + shape + " for " + grid + " on " + id());
@@ -310,6 +322,24 @@ public final class CudaDevice extends Device {
                 check(CudaDriver.cuStreamSynchronize(stream), "kernel " + kernel + " with " + shape + " on " + id());
             }
         });
+    }
+
+    /** cuLaunchKernelEx with the programmatic-serialization attribute (see {@link #programmaticLaunch}). */
+    private int launchProgrammatic(CudaKernelLoader.LoadedKernel k, LaunchShape shape, MemorySegment packed) {
+        MemorySegment c = launchConfig;
+        int[] dims = {shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(), shape.blockZ()};
+        for (int i = 0; i < 3; i++) {
+            c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X + 4L * i, dims[i]);
+            c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 4L * i, dims[3 + i]);
+        }
+        c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_SHARED_MEM, k.dynamicSharedBytes());
+        c.set(java.lang.foreign.ValueLayout.ADDRESS, CudaDriver.LAUNCH_CONFIG_STREAM, stream);
+        MemorySegment attribute = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
+        c.set(java.lang.foreign.ValueLayout.ADDRESS, CudaDriver.LAUNCH_CONFIG_ATTRS, attribute);
+        c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_NUM_ATTRS, 1);
+        attribute.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, 1);
+        return CudaDriver.cuLaunchKernelEx(c, k.function(), packed, MemorySegment.NULL);
     }
 
     /** Stream operations queued so far (each {@link #onStream} call counts one, nested ones too). */

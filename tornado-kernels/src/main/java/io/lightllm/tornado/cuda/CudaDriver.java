@@ -118,6 +118,7 @@ final class CudaDriver {
     private static final MethodHandle cuFuncSetAttribute = fn("cuFuncSetAttribute", ADDRESS, INT, INT);
     private static final MethodHandle cuLaunchKernel = fn("cuLaunchKernel", ADDRESS, INT, INT, INT, INT, INT, INT, INT, ADDRESS, ADDRESS,
             ADDRESS);
+    private static final MethodHandle cuLaunchKernelEx = fn("cuLaunchKernelEx", ADDRESS, ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuStreamBeginCapture_v2 = fn("cuStreamBeginCapture_v2", ADDRESS, INT);
     private static final MethodHandle cuStreamEndCapture = fn("cuStreamEndCapture", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphInstantiateWithFlags = fn("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
@@ -516,6 +517,24 @@ final class CudaDriver {
             throw failed("cuLaunchKernel", t);
         }
     }
+
+    /** cuLaunchKernelEx: a launch described by a CUlaunchConfig ({@link #LAUNCH_CONFIG_BYTES}), with its attributes. */
+    static int cuLaunchKernelEx(MemorySegment config, MemorySegment function, MemorySegment kernelParams, MemorySegment extra) {
+        try {
+            return (int) cuLaunchKernelEx.invokeExact(config, function, kernelParams, extra);
+        } catch (Throwable t) {
+            throw failed("cuLaunchKernelEx", t);
+        }
+    }
+
+    // CUlaunchConfig: gridDimX/Y/Z, blockDimX/Y/Z, sharedMemBytes (unsigned ints from 0), hStream, attrs (pointers),
+    // numAttrs; CUlaunchAttribute: its id (an enum) and, 8 bytes in, a 64-byte union of values
+    static final long LAUNCH_CONFIG_BYTES = 56;
+    static final long LAUNCH_CONFIG_GRID_X = 0, LAUNCH_CONFIG_BLOCK_X = 12, LAUNCH_CONFIG_SHARED_MEM = 24;
+    static final long LAUNCH_CONFIG_STREAM = 32, LAUNCH_CONFIG_ATTRS = 40, LAUNCH_CONFIG_NUM_ATTRS = 48;
+    static final long LAUNCH_ATTRIBUTE_BYTES = 72, LAUNCH_ATTRIBUTE_VALUE = 8;
+    /** A launch attribute: the kernel may begin while the one before it on the stream finishes (programmatic dependent launch). */
+    static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
 
     static int cuStreamBeginCapture(MemorySegment stream, int mode) {
         try {

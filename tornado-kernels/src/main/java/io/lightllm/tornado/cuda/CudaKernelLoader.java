@@ -45,7 +45,11 @@ final class CudaKernelLoader {
     /** What the device runs of the kernel language (its compute capability's features). */
     final Target target;
 
-    CudaKernelLoader(String deviceId, int ccMajor, int ccMinor, int maxDynamicShared, PtxCache cache) {
+    /** Whether kernels are compiled with LJ_PDL: their prelude waits for the kernel before them (programmatic dependent launch). */
+    private final boolean programmaticLaunch;
+
+    CudaKernelLoader(String deviceId, int ccMajor, int ccMinor, int maxDynamicShared, PtxCache cache, boolean programmaticLaunch) {
+        this.programmaticLaunch = programmaticLaunch;
         this.deviceId = deviceId;
         this.maxDynamicShared = maxDynamicShared;
         this.target = Target.cuda(deviceId, ccMajor, ccMinor);
@@ -60,6 +64,9 @@ final class CudaKernelLoader {
             architecture = Nvrtc.architectureFor(ccMajor, ccMinor, Nvrtc.supportedArchitectures());
             nvrtcVersion = Nvrtc.version();
             List<String> o = new ArrayList<>(List.of("--gpu-architecture=" + architecture, "-default-device"));
+            if (programmaticLaunch) {
+                o.add("-DLJ_PDL");
+            }
             String extra = System.getProperty(OPTIONS_PROPERTY, "").trim();
             if (!extra.isEmpty()) {
                 o.addAll(List.of(extra.split("\\s+")));

@@ -579,6 +579,9 @@ class WarpOperationsTest {
         assertTrue(halves.contains("prmt.b32") && halves.contains("sub.rn.f16x2") && halves.contains("mul.rn.f16x2"), "PTX lacks the f16x2 path:\n" + halves);
         String nibbles = CudaCheck.assertCompiles(KernelCompiler.compile(NIBBLES, Dialect.CUDA, null).source(), "nibbles");
         assertTrue(nibbles.contains("fma.rn.bf16x2") && nibbles.contains("prmt.b32"), "PTX lacks the bf16x2 path:\n" + nibbles);
+        // compiled for programmatic dependent launch (CudaDevice, tuning launch.pdl) every kernel first waits for the one before it
+        String pdl = CudaCheck.assertCompiles("#define LJ_PDL\n" + KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours, LJ_PDL");
+        assertTrue(pdl.contains("griddepcontrol.wait") && pdl.contains("griddepcontrol.launch_dependents"), "PTX lacks the dependency wait:\n" + pdl);
         String fours = CudaCheck.assertCompiles(KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours");
         assertTrue(fours.contains("red.relaxed.gpu.global.add.v4.f32"), "PTX lacks the vector reduction:\n" + fours);
     }

@@ -84,6 +84,30 @@ class CudaHeaderTest {
         assertEquals(expected, runProbe(prints.toString()));
     }
 
+    /** The CUlaunchConfig and CUlaunchAttribute offsets that a programmatic dependent launch writes. */
+    @Test
+    void launchConfigLayoutMatchesCudaH() throws Exception {
+        Map<String, String> fields = new TreeMap<>(Map.of("LAUNCH_CONFIG_GRID_X", "CUlaunchConfig, gridDimX", "LAUNCH_CONFIG_BLOCK_X",
+                "CUlaunchConfig, blockDimX", "LAUNCH_CONFIG_SHARED_MEM", "CUlaunchConfig, sharedMemBytes", "LAUNCH_CONFIG_STREAM",
+                "CUlaunchConfig, hStream", "LAUNCH_CONFIG_ATTRS", "CUlaunchConfig, attrs", "LAUNCH_CONFIG_NUM_ATTRS", "CUlaunchConfig, numAttrs",
+                "LAUNCH_ATTRIBUTE_VALUE", "CUlaunchAttribute, value"));
+        Map<String, String> expected = new TreeMap<>();
+        StringBuilder prints = new StringBuilder("  std::printf(\"LAUNCH_CONFIG_BYTES %zu\\n\", sizeof(CUlaunchConfig));\n"
+                + "  std::printf(\"LAUNCH_ATTRIBUTE_BYTES %zu\\n\", sizeof(CUlaunchAttribute));\n");
+        for (String name : List.of("LAUNCH_CONFIG_BYTES", "LAUNCH_ATTRIBUTE_BYTES")) {
+            Field f = CudaDriver.class.getDeclaredField(name);
+            f.setAccessible(true);
+            expected.put(name, Long.toString(f.getLong(null)));
+        }
+        for (var e : fields.entrySet()) {
+            Field f = CudaDriver.class.getDeclaredField(e.getKey());
+            f.setAccessible(true);
+            expected.put(e.getKey(), Long.toString(f.getLong(null)));
+            prints.append("  std::printf(\"%s %zu\\n\", \"").append(e.getKey()).append("\", offsetof(").append(e.getValue()).append("));\n");
+        }
+        assertEquals(expected, runProbe(prints.toString()));
+    }
+
     /** Builds and runs a host program that includes cuda.h; returns its output as name -> value lines. */
     private static Map<String, String> runProbe(String body) throws IOException, InterruptedException {
         Assumptions.assumeTrue(CudaCheck.available(), "nvcc not found at " + NVCC);
