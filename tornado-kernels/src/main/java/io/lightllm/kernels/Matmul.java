@@ -629,17 +629,24 @@ public final class Matmul {
      * kernel (cuBLAS) is not split, nor is anything under {@link BatchInvariance} (its atomic adds land in any order).
      */
     static int prepareSplitK(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
-        int want = Tuning.get(device, "matmul.tc_groups", 0);
-        long tiles = tensorCoreTiles(m, n);
-        if (want <= 0 || tiles >= want || device.hasOverride(kernel) || BatchInvariance.enabled()) {
+        if (device.hasOverride(kernel) || BatchInvariance.enabled()) {
             return 1;
         }
         int steps = (k + TensorCoreMatmul.STEP - 1) / TensorCoreMatmul.STEP;
-        int splits = (int) Math.max(1, Math.min((want + tiles - 1) / tiles, steps / 8));
+        int splits = splitsToFill(device, tensorCoreTiles(m, n), steps / 8);
         if (splits > 1) {
             Elementwise.launchFill(device, out, 0f, m * n);
         }
         return splits;
+    }
+
+    /**
+     * Splits of k that bring a launch of {@code tiles} work-groups up to the tuning value {@code matmul.tc_groups}
+     * (0: never split), at most {@code maxSplits}, at least 1: the tensor-core GEMMs' split-k.
+     */
+    static int splitsToFill(Device device, long tiles, int maxSplits) {
+        int want = Tuning.get(device, "matmul.tc_groups", 0);
+        return (int) Math.max(1, Math.min((want + tiles - 1) / tiles, maxSplits));
     }
 
     /** The grid of the tiled kernels: tile x tile groups covering out[m, n], x along n. */
