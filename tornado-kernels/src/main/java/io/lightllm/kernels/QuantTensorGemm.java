@@ -299,7 +299,7 @@ public final class QuantTensorGemm {
             int m, int n, int k) {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(INT8[rowTiles(m)], grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
+        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
     }
 
     /** out[m, n] = a · wᵀ + bias (or null), w rows of {@link QuantFormat#INT4} or {@link QuantFormat#INT4_ZP} blocks. */
@@ -310,7 +310,7 @@ public final class QuantTensorGemm {
         }
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(INT4[rowTiles(m)], grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
+        device.launch(kernel(false, m), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
                 splits);
     }
 
@@ -326,7 +326,12 @@ public final class QuantTensorGemm {
         return Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4));
     }
 
-    /** Which entry point: 0, 1, 2 for groups of 16, 32, 64 rows (the fewest that cover m, 64 beyond). */
+    /** The entry point for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond. */
+    static KernelRef kernel(boolean int8, int m) {
+        return (int8 ? INT8 : INT4)[rowTiles(m)];
+    }
+
+    /** 0, 1, 2 for groups of 16, 32, 64 rows. */
     private static int rowTiles(int m) {
         return m <= 16 ? 0 : m <= 32 ? 1 : 2;
     }
@@ -349,8 +354,6 @@ public final class QuantTensorGemm {
      * least four steps (a 4096 x 4096 matrix at batch 64 has 32 groups of columns). The splits add into out.
      */
     private static int splits(Device device, int m, int n, int k) {
-        long tiles = tiles(m, n);
-        int want = Tuning.get(device, "matmul.tc_groups", 0);
-        return (int) Math.max(1, Math.min((want + tiles - 1) / tiles, k / STEP / 4));
+        return Matmul.splitsToFill(device, tiles(m, n), k / STEP / 4);
     }
 }

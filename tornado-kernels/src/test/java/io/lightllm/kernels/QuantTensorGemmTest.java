@@ -91,7 +91,7 @@ class QuantTensorGemmTest {
                     MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                     for (int splits : new int[] {1, 2}) {
                         DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel, QuantTensorGemm.grid(m, n, splits), o,
-                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), "int8Rows");
+                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), true);
                         // products of bf16 values are exact in f32; the tensor cores sum in their own order (twice the f32 bound)
                         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                 device.id() + " int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
@@ -113,15 +113,13 @@ class QuantTensorGemmTest {
         for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
             ByteArray blocks = QuantMatmulTest.randomBlocks(format, n, k, 6);
             FloatArray exact = format.dequantize(blocks.segment(), n, k);
-            BFloat16Array weights = BFloat16Array.allocate(n * k);
+            BFloat16Array weights = kernelWeights(format, blocks, n, k);
             int bytes = QuantBlocks.blockBytes(format.code());
             for (int r = 0; r < n; r++) {
                 for (int c = 0; c < k; c++) {
                     int at = r * (k / 128) * bytes + c / 128 * bytes;
                     float scale = QuantBlocks.scale(blocks, format.code(), at, c % 128);
                     float offset = QuantBlocks.offset(blocks, format.code(), at, c % 128);
-                    float w = bf16(scale) * QuantBlocks.code(blocks, format.code(), at, c % 128) - bf16(offset);
-                    weights.setFloat(r * k + c, w);
                     float e = exact.get(r * k + c);
                     // bf16 rounds to 8 significant bits (half an ulp: a relative 2^-8): the scale (times a code of at most 16),
                     // the offset and the weight itself, each once
@@ -137,7 +135,7 @@ class QuantTensorGemmTest {
                         MatmulReference ref = MatmulReference.of(rounded(a), weights, null, withBias ? bias : null, m, n, k);
                         for (int splits : new int[] {1, 2}) {
                             DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel,
-                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), "int4Rows");
+                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), false);
                             assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                     device.id() + " " + format + ", m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
                         }
@@ -171,12 +169,7 @@ class QuantTensorGemmTest {
             Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
             assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
             ByteArray blocks = QuantFormat.quantizeInt4(TensorAssert.random(n * k, 0.5f, 10), n, k);
-            BFloat16Array weights = BFloat16Array.allocate(n * k);
-            int bytes = QuantFormat.INT4.blockBytes();
-            for (int i = 0; i < n * k; i++) {
-                int at = i / k * (k / 128) * bytes + i % k / 128 * bytes;
-                weights.setFloat(i, bf16(QuantBlocks.scale(blocks, QuantBlocks.INT4, at, 0)) * QuantBlocks.code(blocks, QuantBlocks.INT4, at, i % 128));
-            }
+            BFloat16Array weights = kernelWeights(QuantFormat.INT4, blocks, n, k);
             MatmulReference blockRef = MatmulReference.of(rounded(a), weights, null, null, m, n, k);
             Elementwise.launchFill(jvm, out, Float.NaN, m * n);
             QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
@@ -191,15 +184,27 @@ class QuantTensorGemmTest {
     }
 
     /** Permutes a on the device (zeroing the output for split k, else leaving it NaN) and runs the entry point of m's row tiles. */
-    private static DeviceBuffer run(Device device, FloatArray a, int m, int n, int k, int splits, Launch launch, String family) {
+    private static DeviceBuffer run(Device device, FloatArray a, int m, int n, int k, int splits, Launch launch, boolean int8) {
         DeviceBuffer permuted = device.allocate(DType.BF16, (long) m * k);
         DeviceBuffer out = device.allocate(DType.F32, (long) m * n);
         Elementwise.launchFill(device, out, Float.NaN, m * n);
         int zeros = splits > 1 ? m * n : 0;
         device.launch(QuantTensorGemm.PERMUTE, QuantTensorGemm.permuteGrid(m, k, zeros), permuted, device.upload(a), out, m, k, zeros);
-        int rows = m <= 16 ? 16 : m <= 32 ? 32 : 64;
-        launch.run(io.lightllm.tornado.runtime.KernelRef.of(QuantTensorGemm.class, family + rows), permuted, out);
+        launch.run(QuantTensorGemm.kernel(int8, m), permuted, out);
         return out;
+    }
+
+    /** Int4 blocks' weights as the kernel dequantises them: bf16(bf16(scale) * code - bf16(offset)), from {@link QuantBlocks}' decoding. */
+    private static BFloat16Array kernelWeights(QuantFormat format, ByteArray blocks, int n, int k) {
+        BFloat16Array weights = BFloat16Array.allocate(n * k);
+        int bytes = QuantBlocks.blockBytes(format.code());
+        for (int i = 0; i < n * k; i++) {
+            int at = i / k * (k / 128) * bytes + i % k / 128 * bytes;
+            float scale = QuantBlocks.scale(blocks, format.code(), at, i % 128);
+            float offset = QuantBlocks.offset(blocks, format.code(), at, i % 128);
+            weights.setFloat(i, bf16(scale) * QuantBlocks.code(blocks, format.code(), at, i % 128) - bf16(offset));
+        }
+        return weights;
     }
 
     private static FloatArray rounded(FloatArray a) {
