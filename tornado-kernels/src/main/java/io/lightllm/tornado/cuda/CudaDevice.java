@@ -1,7 +1,9 @@
 package io.lightllm.tornado.cuda;
 
 import static io.lightllm.tornado.cuda.CudaDriver.check;
+import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.lightllm.tornado.api.DType;
@@ -77,7 +79,7 @@ public final class CudaDevice extends Device {
      * start the moment it is done: the gap between dependent kernels, a few microseconds each, shrinks (docs/cuda.md).
      */
     private final boolean programmaticLaunch;
-    /** The CUlaunchConfig and its one attribute, refilled for each programmatic launch (under the stream lock). */
+    /** The CUlaunchConfig and its one attribute; each programmatic launch refills its grid and block (under the stream lock). */
     private final MemorySegment launchConfig;
     private volatile boolean closed;
 
@@ -101,7 +103,7 @@ public final class CudaDevice extends Device {
         this.programmaticLaunch = ccMajor >= 9 && io.lightllm.tornado.runtime.Tuning.get(this, "launch.pdl", 0) == 1;
         this.loader = new CudaKernelLoader(id(), ccMajor, ccMinor, attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
                 PtxCache.standard(), programmaticLaunch);
-        this.launchConfig = Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES + CudaDriver.LAUNCH_ATTRIBUTE_BYTES, 8);
+        this.launchConfig = programmaticLaunch ? programmaticLaunchConfig() : null;
     }
 
     private int attribute(int attribute) {
@@ -327,19 +329,29 @@ public final class CudaDevice extends Device {
     /** cuLaunchKernelEx with the programmatic-serialization attribute (see {@link #programmaticLaunch}). */
     private int launchProgrammatic(CudaKernelLoader.LoadedKernel k, LaunchShape shape, MemorySegment packed) {
         MemorySegment c = launchConfig;
-        int[] dims = {shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(), shape.blockZ()};
-        for (int i = 0; i < 3; i++) {
-            c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X + 4L * i, dims[i]);
-            c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 4L * i, dims[3 + i]);
-        }
-        c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_SHARED_MEM, k.dynamicSharedBytes());
-        c.set(java.lang.foreign.ValueLayout.ADDRESS, CudaDriver.LAUNCH_CONFIG_STREAM, stream);
-        MemorySegment attribute = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
-        c.set(java.lang.foreign.ValueLayout.ADDRESS, CudaDriver.LAUNCH_CONFIG_ATTRS, attribute);
-        c.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_CONFIG_NUM_ATTRS, 1);
-        attribute.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-        attribute.set(java.lang.foreign.ValueLayout.JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, 1);
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X, shape.gridX());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X + 4, shape.gridY());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X + 8, shape.gridZ());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X, shape.blockX());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 4, shape.blockY());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 8, shape.blockZ());
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_SHARED_MEM, k.dynamicSharedBytes());
         return CudaDriver.cuLaunchKernelEx(c, k.function(), packed, MemorySegment.NULL);
+    }
+
+    /**
+     * The CUlaunchConfig of {@link #launchProgrammatic} with what every launch shares filled in: the stream and the one
+     * attribute (programmatic stream serialization), placed right after the config.
+     */
+    private MemorySegment programmaticLaunchConfig() {
+        MemorySegment c = Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES + CudaDriver.LAUNCH_ATTRIBUTE_BYTES, 8);
+        MemorySegment attribute = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
+        attribute.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, 1);
+        c.set(ADDRESS, CudaDriver.LAUNCH_CONFIG_STREAM, stream);
+        c.set(ADDRESS, CudaDriver.LAUNCH_CONFIG_ATTRS, attribute);
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_NUM_ATTRS, 1);
+        return c;
     }
 
     /** Stream operations queued so far (each {@link #onStream} call counts one, nested ones too). */
