@@ -12,6 +12,13 @@ import java.util.List;
  * the JDK is refused; static methods of user classes are inlined instead.
  */
 final class Intrinsics {
+    /**
+     * The KMath methods on packed 16-bit pairs and bytes (MMA operands), named as themselves; their C helpers are in
+     * the warp model's prelude, so a kernel that calls one gets it.
+     */
+    static final java.util.Set<String> PACKED_PAIRS = java.util.Set.of("packHalf2", "packBf16x2", "int8x2ToHalf2", "int8x2ToBf16x2",
+            "nibblesToBf16x2", "fmaBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm");
+
     private Intrinsics() {
     }
 
@@ -36,7 +43,6 @@ final class Intrinsics {
         String intrinsic = switch (owner) {
             case "io/lightllm/tornado/api/KMath" -> switch (name) {
                 case "exp", "exp2", "log", "sqrt", "rsqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round" -> name;
-                case "packHalf2", "packBf16x2", "int8x2ToHalf2", "int8x2ToBf16x2", "nibblesToBf16x2", "fmaBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm" -> name;
                 case "max", "min" -> ret == Type.FLOAT ? "f" + name : "i" + name;
                 case "abs" -> "fabs";
                 case "f16ToFloat" -> "f16ToFloat";
@@ -45,7 +51,7 @@ final class Intrinsics {
                 case "floatToBf16" -> "floatToBf16";
                 case "e4m3ToFloat" -> "e4m3ToFloat";
                 case "floatToE4m3" -> "floatToE4m3";
-                default -> null;
+                default -> PACKED_PAIRS.contains(name) ? name : null;
             };
             case "java/lang/Math", "java/lang/StrictMath" -> switch (name + desc) {
                 case "max(II)I", "max(JJ)J" -> "imax";

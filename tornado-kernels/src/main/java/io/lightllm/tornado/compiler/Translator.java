@@ -86,6 +86,7 @@ final class Translator {
     /** Whether the kernel uses lanes, fragments, vector accesses or packed pairs: the emitter then adds their helpers. */
     boolean usesWarpModel;
 
+
     private final String kernelName;
     private final ClassLoader loader;
     private int temps;
@@ -836,8 +837,7 @@ final class Translator {
             if (c.type() == Type.DOUBLE) {
                 useDouble();
             }
-            if (c.intrinsic().startsWith("pack") || c.intrinsic().endsWith("ToHalf2") || c.intrinsic().endsWith("ToBf16x2") || c.intrinsic().equals("fmaBf16x2") || c.intrinsic().equals("mulHalf2")
-                    || c.intrinsic().equals("bytePerm")) {
+            if (Intrinsics.PACKED_PAIRS.contains(c.intrinsic())) {
                 usesWarpModel = true;
             }
             stack.push(c);
