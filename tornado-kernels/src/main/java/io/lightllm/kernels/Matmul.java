@@ -101,8 +101,6 @@ public final class Matmul {
     public static void matmulGemv(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias,
             boolean hasBias, int m, int n, int k, int columns, int rowsPerTeam) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        prefetchRows(ctx, w, ctx.groupIdx * columns * rowsPerTeam, columns * rowsPerTeam, n, k);
-        ctx.awaitPriorKernel();
         if (rowsPerTeam > 1) {
             floatRowSums(ctx, partial, a, w, n, k, columns);
         } else {
@@ -110,19 +108,6 @@ public final class Matmul {
         }
         // no scales: bias stands in for them, unread (the epilogue after the branches: see matmulInt8Gemv)
         gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam);
-    }
-
-    /**
-     * The start of the GEMV kernels: the group's weight rows [first, first + rows) (clipped at n) of rowLength elements
-     * each prefetched into the L2, a row an item. Each kernel calls {@link KernelContext#awaitPriorKernel} right after,
-     * so under programmatic dependent launch (CUDA's tuning {@code launch.pdl}) a decode step's weights start streaming
-     * while the kernel before (a norm, the attention, the last GEMV's tail) still runs.
-     */
-    static void prefetchRows(KernelContext ctx, NativeArray w, int first, int rows, int n, int rowLength) {
-        int row = first + ctx.localIdx;
-        if (ctx.localIdx < rows && row < n) {
-            ctx.prefetchL2(w, row * rowLength, rowLength);
-        }
     }
 
     /** The GEMV kernels' epilogue for teams of {@code rowsPerTeam} weight rows: {@link #gemvStoreRows}, or for one {@link #gemvStore}. */
@@ -186,9 +171,6 @@ public final class Matmul {
     public static void matmulGemvGated(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int width, int k, int columns, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        prefetchRows(ctx, w, ctx.groupIdx * columns * 2, columns * 2, width, k);
-        prefetchRows(ctx, w, width + ctx.groupIdx * columns * 2, columns * 2, 2 * width, k);
-        ctx.awaitPriorKernel();
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
@@ -406,8 +388,6 @@ public final class Matmul {
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         int rowsPerTeam = int8RowsPerTeam(m, k);
-        prefetchRows(ctx, w, ctx.groupIdx * columns * rowsPerTeam, columns * rowsPerTeam, n, k);
-        ctx.awaitPriorKernel();
         if (rowsPerTeam > 1) {
             int8RowSums(ctx, partial, a, w, n, k, columns);
         } else if (k % 16 == 0) {

@@ -68,9 +68,6 @@ public final class QuantMatmul {
             acc[r] = 0f;
         }
         int rowsPerTeam = rowsPerTeam(format, m, k, team);
-        int rowBytes = QuantBlocks.rowBlocks(format, k) * QuantBlocks.blockBytes(format);
-        Matmul.prefetchRows(ctx, w, ctx.groupIdx * columns * rowsPerTeam, columns * rowsPerTeam, n, rowBytes);
-        ctx.awaitPriorKernel();
         if (rowsPerTeam > 1) {
             int4RowSums(acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam, n, lane, team, k);
         } else if (col < n && isInt4(format) && k % 128 == 0 && team % 16 == 0) {

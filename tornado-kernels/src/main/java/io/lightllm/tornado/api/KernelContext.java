@@ -133,29 +133,6 @@ public abstract class KernelContext {
         }
     }
 
-    // ---- programmatic dependent launch ---------------------------------------------------------------
-
-    /**
-     * Hints that {@code array[index..index + elements)} will be read soon: on Hopper and newer one bulk L2 prefetch
-     * ({@code cp.async.bulk.prefetch.L2}, the range shrunk to whole 16-byte units); elsewhere nothing. Before
-     * {@link #awaitPriorKernel} it is how a kernel starts streaming what no earlier kernel writes (its weights) while
-     * that kernel still runs.
-     */
-    public void prefetchL2(NativeArray array, int index, int elements) {
-    }
-
-    /**
-     * Waits until the kernel launched before this one on its stream has finished and its writes are visible. Every
-     * kernel does so before its first statement unless it calls this itself: then the statements before the call run
-     * while the kernel before it may still be running, under CUDA's programmatic dependent launch (the tuning
-     * {@code launch.pdl}; docs/kernels.md). They may read only what no earlier kernel writes (weights, with
-     * {@link #prefetchL2}) and write nothing; the compiler refuses a store to a parameter array before the call.
-     * Work-items that go on to read other kernels' results must all reach it. On the JVM and OpenCL, where kernels
-     * run one after another, it does nothing.
-     */
-    public void awaitPriorKernel() {
-    }
-
     // ---- asynchronous copies into local memory --------------------------------------------------------
 
     /**

@@ -47,7 +47,7 @@ final class CEmitter {
                 : scalarType(((Var) p).type()) + " " + ((Var) p).name()).collect(Collectors.joining(", "));
         sb.append(params).append(") {\n");
         if (!cl) {
-            sb.append(t.awaitsPriorKernel ? PROGRAMMATIC_LAUNCH : PROGRAMMATIC_LAUNCH_WAIT);
+            sb.append(PROGRAMMATIC_LAUNCH_WAIT);
         }
         java.util.Set<String> paramNames = t.parameters.stream().filter(p -> p instanceof Var).map(p -> ((Var) p).name())
                 .collect(Collectors.toSet());
@@ -188,12 +188,6 @@ final class CEmitter {
                 Array src = (Array) o.get(2);
                 yield "lj_copy_async(" + offset(o, 0) + ", " + (cl ? "(__global const uint*)" : "(const void*)") + "(" + src.name() + " + "
                         + expr((Expr) o.get(3)) + "));";
-            }
-            case "prefetchL2" -> {
-                Array src = (Array) o.get(0);
-                yield cl ? "/* prefetchL2: a hint this target does without */"
-                        : "lj_prefetch_l2(" + src.name() + " + " + expr((Expr) o.get(1)) + ", (long long)(" + expr((Expr) o.get(2)) + ") * sizeof("
-                                + src.name() + "[0]));";
             }
             case "copyAsyncCommit" -> cl ? "/* copyAsyncCommit: copies are synchronous here */" : "LJ_CP_ASYNC_COMMIT();";
             case "copyAsyncWait" -> cl ? "/* copyAsyncWait: copies are synchronous here */" : "LJ_CP_ASYNC_WAIT(" + expr((Expr) o.getFirst()) + ");";
@@ -485,7 +479,6 @@ final class CEmitter {
             case "localBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE)" : "__syncthreads()";
             case "globalBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)" : "__syncthreads()";
             case "memoryFence" -> cl ? "mem_fence(CLK_GLOBAL_MEM_FENCE)" : "__threadfence()";
-            case "awaitPriorKernel" -> cl ? "((void)0) /* kernels run one after another here */" : "lj_await_prior_kernel()";
             case "atomicAdd" -> atomicAdd(c);
             case "atomicAdd4" -> atomicAdd4(c);
             case "subGroupSize" -> cl ? "lj_sub_group_size()" : "lj_warp_width()";
@@ -784,21 +777,12 @@ final class CEmitter {
 
     /**
      * The first statements of every CUDA kernel: compiled with LJ_PDL (CudaDevice's programmatic dependent launch) on
-     * Hopper and newer, the kernel lets the next one on the stream begin launching (its blocks are placed once all of
-     * this kernel's have started), then waits until the kernel before it has finished and its writes are visible;
-     * without LJ_PDL, nothing. Each kernel waits for the one before it, which waited for its own: so a kernel's
-     * reads follow every earlier kernel's writes, and blocks of the next few small kernels sit placed and waiting.
+     * Hopper and newer, the kernel waits until the kernel before it on the stream has finished and its writes are
+     * visible, then lets the next one begin launching; without it, nothing.
      */
     private static final String PROGRAMMATIC_LAUNCH_WAIT = """
             #if defined(LJ_PDL) && __CUDA_ARCH__ >= 900
-              asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
               asm volatile("griddepcontrol.wait;" ::: "memory");
-            #endif
-            """;
-
-    /** {@link #PROGRAMMATIC_LAUNCH_WAIT} for a kernel that waits itself (KernelContext.awaitPriorKernel, lj_await_prior_kernel). */
-    private static final String PROGRAMMATIC_LAUNCH = """
-            #if defined(LJ_PDL) && __CUDA_ARCH__ >= 900
               asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
             #endif
             """;
@@ -813,24 +797,6 @@ final class CEmitter {
               asm volatile("red.relaxed.gpu.global.add.v4.f32 [%0], {%1, %2, %3, %4};" :: "l"(p), "f"(a), "f"(b), "f"(c), "f"(d) : "memory");
             #else
               atomicAdd(p, a); atomicAdd(p + 1, b); atomicAdd(p + 2, c); atomicAdd(p + 3, d);
-            #endif
-            }
-            // KernelContext.prefetchL2: one bulk prefetch of the whole 16-byte units of [p, p + bytes) into the L2 (Hopper),
-            // at most LJ_PREFETCH_LIMIT bytes of it
-            #ifndef LJ_PREFETCH_LIMIT
-            #define LJ_PREFETCH_LIMIT 2048
-            #endif
-            __device__ __forceinline__ void lj_prefetch_l2(const void* p, long long bytes) {
-            #if __CUDA_ARCH__ >= 900
-              if (bytes > LJ_PREFETCH_LIMIT) bytes = LJ_PREFETCH_LIMIT;
-              unsigned long long lo = ((unsigned long long)p + 15ull) & ~15ull, hi = ((unsigned long long)p + bytes) & ~15ull;
-              if (hi > lo) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(lo), "r"((unsigned)(hi - lo)) : "memory");
-            #endif
-            }
-            // KernelContext.awaitPriorKernel: the wait the prelude leaves out of a kernel that calls it
-            __device__ __forceinline__ void lj_await_prior_kernel() {
-            #if defined(LJ_PDL) && __CUDA_ARCH__ >= 900
-              asm volatile("griddepcontrol.wait;" ::: "memory");
             #endif
             }
             __device__ __forceinline__ float lj_warp_sum(float v) {

@@ -85,8 +85,6 @@ final class Translator {
     final java.util.EnumSet<Feature> features = java.util.EnumSet.noneOf(Feature.class);
     /** Whether the kernel uses lanes, fragments, vector accesses or packed pairs: the emitter then adds their helpers. */
     boolean usesWarpModel;
-    /** Whether the kernel calls KernelContext.awaitPriorKernel itself (then the prelude does not wait for it). */
-    boolean awaitsPriorKernel;
 
 
     private final String kernelName;
@@ -969,29 +967,6 @@ final class Translator {
                 features.add(Feature.ASYNC_COPY);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(local, localIndex, src, srcIndex)));
             }
-            case "prefetchL2" -> {
-                Expr elements = pop(f, stack);
-                Expr index = pop(f, stack);
-                Array src = array(f, stack.pop());
-                checkContext(f, stack.pop());
-                if (src.space() != Space.GLOBAL) {
-                    throw f.error("prefetchL2 reads ahead in a kernel parameter array");
-                }
-                emit(stack, new Ir.ArrayIntrinsic(name, List.of(src, index, elements)));
-            }
-            case "awaitPriorKernel" -> {
-                checkContext(f, stack.pop());
-                if (awaitsPriorKernel) {
-                    throw f.error("awaitPriorKernel is called once, at one place of the kernel");
-                }
-                for (Stmt s : body) {
-                    if (writesParameterArray(s)) {
-                        throw f.error("awaitPriorKernel comes before any store to a parameter array (the kernel before may still read it)");
-                    }
-                }
-                awaitsPriorKernel = true;
-                emit(stack, new Ir.Effect(call(name, Type.INT)));
-            }
             case "copyAsyncCommit" -> {
                 checkContext(f, stack.pop());
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of()));
@@ -1006,17 +981,6 @@ final class Translator {
             }
             default -> throw f.error("KernelContext." + name + " is not supported");
         }
-    }
-
-    /** Whether {@code s} stores to, or adds atomically into, a kernel parameter array. */
-    private static boolean writesParameterArray(Stmt s) {
-        return switch (s) {
-            case Ir.Store st -> st.array().space() == Space.GLOBAL;
-            case Ir.Effect e -> e.call().intrinsic().startsWith("atomicAdd");
-            case Assign a -> a.value() instanceof Call c && c.intrinsic().startsWith("atomicAdd");
-            case Ir.ArrayIntrinsic ai -> ai.name().equals("setFloats") && ((Array) ai.operands().get(0)).space() == Space.GLOBAL;
-            default -> false;
-        };
     }
 
     /** A private array of {@code type} elements (a register fragment), or a compile error naming {@code what}. */

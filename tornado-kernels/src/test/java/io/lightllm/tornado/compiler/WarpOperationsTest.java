@@ -204,28 +204,6 @@ class WarpOperationsTest {
         }
     }
 
-    static final KernelRef PREFETCHED_COPY = KernelRef.of(WarpOperationsTest.class, "prefetchedCopy");
-
-    /** out[i] = 2 w[i], each group's 16-bit rows of 64 prefetched into the L2 before it waits for the kernel before it. */
-    public static void prefetchedCopy(KernelContext ctx, FloatArray out, NativeArray w, int n) {
-        int rows = (n + 63) / 64;
-        int row = ctx.groupIdx * 2 + ctx.localIdx;
-        if (ctx.localIdx < 2 && row < rows) {
-            ctx.prefetchL2(w, row * 64, Math.min(64, n - row * 64));
-        }
-        ctx.awaitPriorKernel();
-        int i = ctx.globalIdx;
-        if (i < n) {
-            out.set(i, 2f * w.getFloat(i));
-        }
-    }
-
-    /** A store before awaitPriorKernel: refused (the kernel before may still read what it overwrites). */
-    public static void storesBeforeAwait(KernelContext ctx, FloatArray out, int n) {
-        out.set(ctx.globalIdx, 1f);
-        ctx.awaitPriorKernel();
-    }
-
     static final KernelRef BYTE_PERMS = KernelRef.of(WarpOperationsTest.class, "bytePerms");
 
     /** out[i] = bytePerm(lo[i], hi[i], selectors[i]). */
@@ -461,28 +439,6 @@ class WarpOperationsTest {
         }
     }
 
-    /** A prefetch is a hint and the wait orders nothing where kernels run one after another: the copy is exact. */
-    @Test
-    void prefetchAndAwaitLeaveResultsAlone() {
-        int n = 1000;
-        NativeArray w = NativeArray.allocate(DType.BF16, n);
-        for (int i = 0; i < n; i++) {
-            w.setFloat(i, i % 64 * 0.25f - 7f); // exact in bf16
-        }
-        for (Device device : devices()) {
-            DeviceBuffer in = device.upload(w);
-            DeviceBuffer out = device.upload(FloatArray.allocate(n));
-            device.launch(PREFETCHED_COPY, Grid.of(1024).local(128), out, in, n);
-            FloatArray got = (FloatArray) device.download(out);
-            for (int i = 0; i < n; i++) {
-                assertEquals(2f * (i % 64 * 0.25f - 7f), got.get(i), device.id() + " element " + i);
-            }
-        }
-        KernelCompileException e = assertThrows(KernelCompileException.class,
-                () -> KernelCompiler.compile(KernelRef.of(WarpOperationsTest.class, "storesBeforeAwait"), Dialect.CUDA, null));
-        assertTrue(e.getMessage().contains("awaitPriorKernel comes before any store"), e.getMessage());
-    }
-
     /** Byte permutes pick, for each result byte, the byte of (lo, hi) its selector nibble names. */
     @Test
     void bytePermPicksTheNamedBytes() {
@@ -626,13 +582,6 @@ class WarpOperationsTest {
         // compiled for programmatic dependent launch (CudaDevice, tuning launch.pdl) every kernel first waits for the one before it
         String pdl = CudaCheck.assertCompiles("#define LJ_PDL\n" + KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours, LJ_PDL");
         assertTrue(pdl.contains("griddepcontrol.wait") && pdl.contains("griddepcontrol.launch_dependents"), "PTX lacks the dependency wait:\n" + pdl);
-        // a kernel that waits itself: the next kernel may launch first, then its prefetch, and only then the wait
-        String early = CudaCheck.assertCompiles("#define LJ_PDL\n" + KernelCompiler.compile(PREFETCHED_COPY, Dialect.CUDA,
-                new DType[] {null, DType.BF16, null}).source(), "prefetchedCopy, LJ_PDL");
-        int launch = early.indexOf("griddepcontrol.launch_dependents"), prefetch = early.indexOf("cp.async.bulk.prefetch.L2.global"),
-                wait = early.indexOf("griddepcontrol.wait");
-        assertTrue(launch >= 0 && launch < prefetch && prefetch < wait && early.indexOf("griddepcontrol.wait", wait + 1) < 0,
-                "PTX lacks launch, prefetch, one wait in that order:\n" + early);
         String fours = CudaCheck.assertCompiles(KernelCompiler.compile(ADD_FOURS, Dialect.CUDA, null).source(), "addFours");
         assertTrue(fours.contains("red.relaxed.gpu.global.add.v4.f32"), "PTX lacks the vector reduction:\n" + fours);
     }
