@@ -453,6 +453,9 @@ public final class Attention {
      * longest context still spreads a short request over its warps.
      */
     public record DecodeSplits(int splits, int splitUnit) {
+        /** The context at which {@link #choose} judges whether a launch fills the device. */
+        static final int FILL_CONTEXT = 1024;
+
         public DecodeSplits {
             Shapes.positive(splits, "splits");
             Shapes.positive(splitUnit, "splitUnit");
@@ -474,7 +477,9 @@ public final class Attention {
         /**
          * The launcher's choice for {@code requests} requests of at most {@code maxSeqLen} tokens:
          * splits in multiples of the tuning value {@code attention.split_len} (default 256; rounded up
-         * to whole tensor-core steps of 16), at most {@link #MAX_SPLITS}; and where the backend tunes
+         * to whole tensor-core steps of 16), halved down to {@code attention.min_split_len} while requests
+         * of {@link #FILL_CONTEXT} tokens would give the launch fewer than two (request, KV head, split) warps a
+         * compute unit (small batches), at most {@link #MAX_SPLITS}; and where the backend tunes
          * {@code attention.decode_units} (the warps that keep the device busy), only as many splits as
          * bring the launch's (request, KV head) units up to that many: a large batch fills the device
          * unsplit and skips the merge, a small one is spread wide. Under {@link BatchInvariance}
@@ -500,6 +505,15 @@ public final class Attention {
                 // every launch MAX_SPLITS wide: a request's split length then follows its own length only
                 return new DecodeSplits(MAX_SPLITS, min);
             }
+            int group = heads.qHeads() / heads.kvHeads();
+            long units = (long) requests * heads.kvHeads() * ((group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS);
+            // shorter splits only for launches too small to fill the device at a 1k-token context (splits are sized for
+            // the longest context a recorded step may meet; most requests are far shorter): a warp's split of a few
+            // steps never overlaps its copies with its matrix work (its pipeline is 3-4 steps deep)
+            int shortest = Math.max(step, Tuning.get(device, "attention.min_split_len", min) / step * step);
+            while (min / 2 >= shortest && units * Math.max(1, FILL_CONTEXT / min) < 2L * device.computeUnits()) {
+                min = (min / 2 + step - 1) / step * step;
+            }
             int most = Math.min(MAX_SPLITS, (maxSeqLen + min - 1) / min);
             int target = Tuning.get(device, "attention.decode_units", 0);
             if (pool != null && KvCache.hasScales(pool)) {
@@ -508,8 +522,6 @@ public final class Attention {
             if (target <= 0) {
                 return new DecodeSplits(most, min);
             }
-            int group = heads.qHeads() / heads.kvHeads();
-            long units = (long) requests * heads.kvHeads() * ((group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS);
             long wanted = (target + units - 1) / units;
             return new DecodeSplits((int) Math.max(1, Math.min(most, wanted)), min);
         }

@@ -124,6 +124,33 @@ class AttentionTest {
     }
 
     @Test
+    void smallLaunchesTakeShorterSplitsOnlyWhereTheTunedLengthLeavesComputeUnitsIdle() {
+        Attention.Heads heads = Attention.Heads.of(8, 1, 16); // one unit per request
+        String min = "lightllm.tuning.jvm.attention.min_split_len", len = "lightllm.tuning.jvm.attention.split_len";
+        int cores = jvm.computeUnits();
+        System.setProperty(min, "64");
+        try {
+            // judged at a 1k context, whatever the longest: halved while 1 request x 1024 / length < 2 warps a core
+            for (int maxSeqLen : new int[] {256, 4096}) {
+                Attention.DecodeSplits one = Attention.DecodeSplits.choose(jvm, 1, heads, maxSeqLen);
+                assertTrue(one.splitUnit() == 64 || one.splitUnit() == 128 || one.splitUnit() == 256, one.toString());
+                assertTrue(one.splitUnit() == 64 || 1024 / one.splitUnit() >= 2 * cores, one + " on " + cores + " compute units");
+                assertEquals(Math.min(Attention.MAX_SPLITS, (maxSeqLen + one.splitUnit() - 1) / one.splitUnit()), one.splits());
+            }
+            // as many requests as compute units fill the device at the tuned length (4 splits of 256 in 1k each)
+            assertEquals(new Attention.DecodeSplits(16, 256), Attention.DecodeSplits.choose(jvm, cores, heads, 4096));
+            // tuned at 1024 a lone request always halves: one split of 1k is fewer than two warps for any core
+            System.setProperty(len, "1024");
+            assertTrue(Attention.DecodeSplits.choose(jvm, 1, heads, 4096).splitUnit() <= 512);
+        } finally {
+            System.clearProperty(min);
+            System.clearProperty(len);
+        }
+        // without min_split_len the tuned length stands
+        assertEquals(new Attention.DecodeSplits(1, 256), Attention.DecodeSplits.choose(jvm, 1, heads, 256));
+    }
+
+    @Test
     void theLauncherSplitsSmallBatchesWideAndLargeOnesNotAtAllWhereTheBackendTunesIt() {
         Attention.Heads heads = Attention.Heads.of(8, 2, 16); // one unit per (request, KV head)
         String key = "lightllm.tuning.jvm.attention.decode_units";
