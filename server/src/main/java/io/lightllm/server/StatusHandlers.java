@@ -70,8 +70,11 @@ final class StatusHandlers {
         if (b.has("messages")) {
             String text = server.model().chatTemplate().render(ChatCompletionsHandler.messages(b.raw("messages")));
             ids = server.model().tokenizer().encode(text, b.bool("add_special_tokens", false));
-        } else {
+        } else if (b.has("prompt")) {
             ids = server.model().tokenizer().encode(b.string("prompt", ""), b.bool("add_special_tokens", true));
+        } else {
+            // vLLM refuses it too: an empty body is a client's mistake, not a request for the bos token alone
+            throw ApiException.invalid("prompt", "send prompt (text) or messages (a chat) to tokenize");
         }
         b.rejectUnread(java.util.Set.of("model"));
         ctx.json(JsonOut.obj("tokens", ids, "count", ids.length, "max_model_len", server.model().contextLength()));

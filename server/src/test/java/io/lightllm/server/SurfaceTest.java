@@ -37,6 +37,9 @@ class SurfaceTest {
         assertEquals(400, Http.post(server.url() + "/detokenize", "{\"tokens\": [999999]}").status());
         JsonNode chat = Http.post(server.url() + "/tokenize", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}").json();
         assertTrue(chat.get("count").asInt() > 1, chat.toString());
+        Http.Answer none = Http.post(server.url() + "/tokenize", "{}");
+        assertEquals(400, none.status());
+        assertEquals("prompt", none.json().get("error").get("param").asText(), none.json().toString());
     }
 
     /** completions' echo: the prompt's text, then the answer, whole and streamed. */
