@@ -2,6 +2,7 @@ package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -18,6 +19,7 @@ import io.lightllm.tornado.runtime.Tuning;
 public final class QuantMatmul {
     public static final KernelRef TILED = KernelRef.of(QuantMatmul.class, "matmulQuantTiled");
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
+    public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
 
     private QuantMatmul() {
     }
@@ -145,6 +147,115 @@ public final class QuantMatmul {
         }
     }
 
+    /**
+     * Whether a batch-1 GEMV over int4 blocks ({@link #rowsPerTeam} 4) runs {@link #matmulInt4GemvQ8} here: where the
+     * device's tuning {@code matmul.int4_q8} is 1 (off by default: not measured on a GPU yet). The JVM has its own
+     * int8-activation GEMV ({@code Int4Gemv}) and never takes this one.
+     */
+    static boolean int8ActivationsApply(Device device, int format, int rowsPerTeam) {
+        // its shuffles need work-groups of whole warps
+        return rowsPerTeam > 1 && isInt4(format) && Matmul.gemvLocal(device) % KernelContext.WARP_SIZE == 0
+                && Tuning.get(device, "matmul.int4_q8", 0) == 1 && !BatchInvariance.enabled();
+    }
+
+    /**
+     * The batch-1 int4 GEMV with int8 activations, as llama.cpp's Q4 x Q8 and the JVM's {@code Int4Gemv} compute it,
+     * on integer dot products: each 128-element group of the activations is rounded to int8 with its own scale
+     * (max |x| / 127, found by the 16 items that share the group, with shuffles), and each item's word of 8 codes
+     * meets its 8 activation codes in two {@link KMath#dot4I8} (CUDA {@code dp4a}: four multiply-adds an
+     * instruction). The float path ({@link #int4RowSums}) spends five operations a code (extract, place in a float,
+     * subtract, multiply-add), which bounds it below the copy rate; here the arithmetic is exact in integers and a
+     * group's sum is scaled once. The price is the activations' rounding: the result differs from the f32 product by
+     * at most the sum over groups of scale_g / 2 times sum |w| ({@code QuantMatmulTest}). Same arguments and grid as
+     * {@link #matmulQuantGemv} at m = 1 with four rows a team (k a multiple of 128, teams a multiple of 16, work-groups of
+     * whole warps).
+     */
+    public static void matmulInt4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
+            boolean hasBias, int m, int n, int k, int columns) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        int team = ctx.localGroupSizeX / columns;
+        int lane = ctx.localIdx % team;
+        int4RowSumsQ8(ctx, acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM, n, lane, team, k);
+        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team);
+        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM);
+    }
+
+    /**
+     * {@link #int4RowSums} on int8 activations ({@link #matmulInt4GemvQ8}): the 16 items of a group each hold one word
+     * of its codes in each of the four rows and the 8 activations those words meet. Every item of a warp runs the same
+     * trips (the shuffles need them all); a trip past the row's last group reads that group and adds nothing.
+     */
+    static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
+        int[] q = new int[4];
+        int[] head = new int[1];
+        float[] lo = new float[4];
+        float[] hi = new float[4];
+        int bytes = QuantBlocks.blockBytes(format);
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
+        int groups = k / 128;
+        int rowBytes = groups * bytes;
+        int at0 = Math.min(row0, n - 1) * rowBytes;
+        int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
+        int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
+        int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
+        for (int g0 = 0; g0 < groups; g0 += team / 16) {
+            boolean valid = g0 + lane / 16 < groups;
+            int g = Math.min(g0 + lane / 16, groups - 1);
+            int block = g * bytes;
+            w.getWords(at0 + block + codesAt, q, 0, 1);
+            w.getWords(at1 + block + codesAt, q, 1, 1);
+            w.getWords(at2 + block + codesAt, q, 2, 1);
+            w.getWords(at3 + block + codesAt, q, 3, 1);
+            int e = g * 128 + 4 * (lane % 16);
+            a.getFloats(e, lo, 0, 4);
+            a.getFloats(e + 64, hi, 0, 4);
+            float most = 0f;
+            for (int j = 0; j < 4; j++) {
+                most = KMath.max(most, KMath.max(KMath.abs(lo[j]), KMath.abs(hi[j])));
+            }
+            // the group's largest magnitude: the 16 items of a group are 16 aligned lanes of one warp
+            most = KMath.max(most, ctx.warpShuffleXor(most, 8));
+            most = KMath.max(most, ctx.warpShuffleXor(most, 4));
+            most = KMath.max(most, ctx.warpShuffleXor(most, 2));
+            most = KMath.max(most, ctx.warpShuffleXor(most, 1));
+            float inverse = most > 0f ? 127f / most : 0f;
+            int lowCodes = int8Codes(lo, inverse);
+            int highCodes = int8Codes(hi, inverse);
+            // the sum of the 8 activation codes, for the codes' offsets (8, or INT4_ZP's o / s): one more dot product
+            int codeSum = KMath.dot4I8(lowCodes, 0x01010101, KMath.dot4I8(highCodes, 0x01010101, 0));
+            float scale = valid ? most / 127f : 0f;
+            acc[0] += scale * int4RowTermQ8(w, at0 + block, zeroPoint, head, q[0], lowCodes, highCodes, codeSum);
+            acc[1] += scale * int4RowTermQ8(w, at1 + block, zeroPoint, head, q[1], lowCodes, highCodes, codeSum);
+            acc[2] += scale * int4RowTermQ8(w, at2 + block, zeroPoint, head, q[2], lowCodes, highCodes, codeSum);
+            acc[3] += scale * int4RowTermQ8(w, at3 + block, zeroPoint, head, q[3], lowCodes, highCodes, codeSum);
+        }
+    }
+
+    /** Four activations times {@code inverse}, rounded to the nearest integer (within [-127, 127]), as the bytes of an int. */
+    static int int8Codes(float[] x, float inverse) {
+        int r = 0;
+        for (int j = 0; j < 4; j++) {
+            r |= ((int) KMath.round(x[j] * inverse) & 255) << (8 * j);
+        }
+        return r;
+    }
+
+    /**
+     * A row's word of a group against the activation codes, in the codes' units: s (sum q x) - 8 s (sum x) for INT4,
+     * s (sum q x) - o (sum x) for INT4_ZP (s the group's scale at byte {@code at}, o its offset).
+     */
+    static float int4RowTermQ8(ByteArray w, int at, boolean zeroPoint, int[] scratch, int codes, int lowCodes, int highCodes, int codeSum) {
+        int dot = KMath.dot4I8(codes & 0x0F0F0F0F, lowCodes, KMath.dot4I8((codes >>> 4) & 0x0F0F0F0F, highCodes, 0));
+        float s = QuantBlocks.int4Word(w, at, scratch);
+        // INT4's centre subtracted in integers (exact); INT4_ZP's offset is a float of its own
+        return zeroPoint ? s * dot - QuantBlocks.int4Word(w, at + 4, scratch) * codeSum : s * (dot - 8 * codeSum);
+    }
+
     /** The block at byte {@code at}'s part of a row's sum: s dot - o sum ({@link #int4Sums}). */
     static float int4RowTerm(ByteArray w, int at, boolean zeroPoint, int[] scratch, float dot, float sum) {
         float scale = QuantBlocks.int4Word(w, at, scratch);
@@ -252,8 +363,8 @@ public final class QuantMatmul {
         } else if (Matmul.useGemv(device, m)) {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
             int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
-            device.launch(GEMV, Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam), out, a, w, format.code(), b, bias != null,
-                    m, n, k, columns);
+            device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? GEMV_INT4_Q8 : GEMV,
+                    Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam), out, a, w, format.code(), b, bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }

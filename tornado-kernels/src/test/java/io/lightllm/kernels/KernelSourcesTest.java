@@ -36,6 +36,7 @@ class KernelSourcesTest {
         add(DequantizedGemm.INT8_ROWS, DType.BF16);
         add(DequantizedGemm.BLOCKS, DType.BF16);
         add(DequantizedGemm.INT4_BLOCKS, DType.BF16);
+        add(QuantMatmul.GEMV_INT4_Q8, null);
         for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_F16_64, Attention.DECODE_TC_F16_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
             add(k, DType.F16);
         }

@@ -23,6 +23,7 @@ import io.lightllm.tornado.runtime.KernelRef;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -87,7 +88,7 @@ class QuantMatmulTest {
         }
         // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums; the JVM's
         // int4 GEMV rounds the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group of 128)
-        float activations = !portable && VectorQuantMatmul.int8Activations(format, m, k)
+        float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || !portable && VectorQuantMatmul.int8Activations(format, m, k)
                 ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k) : 0f;
         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + activations, 0f,
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
@@ -197,9 +198,51 @@ class QuantMatmulTest {
         }
     }
 
+    /**
+     * The batch-1 int4 GEMV on int8 activations (dp4a on CUDA) on every device: within the activations' rounding of the
+     * f32 product, for one group, several, and a number of groups that leaves the last step's second half of a
+     * 32-item team without a group (1152 = 9 groups); teams of 64, 32 and 16 items (two 16s in one warp), and
+     * 13 rows (a partial team of 4).
+     */
+    @Test
+    void int4GemvOnInt8ActivationsMatchesTheDequantisedProductWithinTheirRounding() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(TestDevices.jvm()));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        for (Device device : devices) {
+            for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+                for (int k : new int[] {128, 512, 1152}) {
+                    for (int[] shape : new int[][] {{64, 1}, {256, 8}, {64, 2}, {32, 2}}) {
+                        check(device, QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), format, 1, k,
+                                shape[1] == 8, shape[1], true);
+                    }
+                }
+            }
+        }
+        // the launcher takes it where the tuning matmul.int4_q8 says so (and work-groups are whole warps: the JVM's GEMV
+        // groups are single items unless reduce.local says otherwise): the same floats as the kernel launched directly
+        String q8 = "lightllm.tuning.jvm.matmul.int4_q8", local = "lightllm.tuning.jvm.reduce.local";
+        Device jvm = TestDevices.jvm();
+        FloatArray a = TensorAssert.random(512, 1f, 51);
+        ByteArray w = randomBlocks(QuantFormat.INT4, N, 512, 52);
+        System.setProperty(local, "64");
+        try {
+            DeviceBuffer direct = jvm.allocate(DType.F32, N);
+            int columns = Matmul.fillingGemvColumns(jvm, 1, N, Matmul.GEMV_ROWS_PER_TEAM);
+            jvm.launchPortable(QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, 64, columns, Matmul.GEMV_ROWS_PER_TEAM), direct, jvm.upload(a),
+                    jvm.upload(w), QuantFormat.INT4.code(), direct, false, 1, N, 512, columns);
+            System.setProperty(q8, "1");
+            DeviceBuffer out = jvm.allocate(DType.F32, N);
+            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(w), QuantFormat.INT4, null, 1, N, 512);
+            assertClose(jvm.download(direct), jvm.download(out), 0f, 0f, "launcher under matmul.int4_q8=1");
+        } finally {
+            System.clearProperty(q8);
+            System.clearProperty(local);
+        }
+    }
+
     @Test
     void kernelsCompileToCuda() {
-        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV}) {
+        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV, QuantMatmul.GEMV_INT4_Q8}) {
             CudaCheck.assertCompiles(KernelCompiler.compile(kernel, Dialect.CUDA, null).source(), kernel.name());
         }
     }

@@ -175,6 +175,15 @@ public final class KMath {
         return r;
     }
 
+    /**
+     * {@code acc} plus the dot product of the four signed bytes of {@code a} with those of {@code b} (byte i with
+     * byte i): four integer multiply-adds in one instruction on CUDA ({@code dp4a}, sm_61 and newer), exact.
+     */
+    public static int dot4I8(int a, int b, int acc) {
+        return acc + (byte) a * (byte) b + (byte) (a >> 8) * (byte) (b >> 8) + (byte) (a >> 16) * (byte) (b >> 16)
+                + (byte) (a >> 24) * (byte) (b >> 24);
+    }
+
     /** The products of two pairs of packed halves, each rounded to the nearest half (f16x2 multiply). */
     public static int mulHalf2(int a, int b) {
         float lo = Float.float16ToFloat((short) a) * Float.float16ToFloat((short) b); // exact: 11 x 11 significant bits

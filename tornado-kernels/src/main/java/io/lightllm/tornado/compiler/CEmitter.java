@@ -497,6 +497,7 @@ final class CEmitter {
             case "fmaBf16x2" -> "lj_fma_bf16x2(" + all + ")";
             case "e4m3x2ToHalf2" -> "lj_e4m3x2_to_f16x2(" + all + ")";
             case "mulHalf2" -> "lj_mul_f16x2(" + all + ")";
+            case "dot4I8" -> cl ? "lj_dot4_i8(" + all + ")" : "__dp4a(" + all + ")";
             case "bytePerm" -> cl ? "lj_byte_perm(" + all + ")" : "((int)__byte_perm((unsigned)(" + a0 + "), (unsigned)(" + args.get(1) + "), (unsigned)(" + args.get(2) + ")))";
             case "rsqrt" -> "rsqrt" + f + "(" + all + ")";
             case "fmodf", "fmod" -> cl ? "fmod(" + all + ")" : c.intrinsic() + "(" + all + ")";
@@ -667,6 +668,10 @@ final class CEmitter {
             int lj_mul_f16x2(int a, int b) {
               return lj_pack_f16x2(lj_f16_to_f32((ushort)a) * lj_f16_to_f32((ushort)b),
                   lj_f16_to_f32((ushort)((uint)a >> 16)) * lj_f16_to_f32((ushort)((uint)b >> 16)));
+            }
+            int lj_dot4_i8(int a, int b, int acc) {
+              char4 x = as_char4(a), y = as_char4(b);
+              return acc + x.s0 * y.s0 + x.s1 * y.s1 + x.s2 * y.s2 + x.s3 * y.s3;
             }
             """;
 

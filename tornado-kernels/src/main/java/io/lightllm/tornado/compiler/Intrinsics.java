@@ -17,7 +17,7 @@ final class Intrinsics {
      * the warp model's prelude, so a kernel that calls one gets it.
      */
     static final java.util.Set<String> PACKED_PAIRS = java.util.Set.of("packHalf2", "packBf16x2", "int8x2ToHalf2", "int8x2ToBf16x2",
-            "nibblesToBf16x2", "fmaBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm");
+            "nibblesToBf16x2", "fmaBf16x2", "e4m3x2ToHalf2", "mulHalf2", "bytePerm", "dot4I8");
 
     private Intrinsics() {
     }

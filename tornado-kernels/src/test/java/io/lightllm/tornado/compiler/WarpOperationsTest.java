@@ -204,6 +204,15 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef BYTE_DOTS = KernelRef.of(WarpOperationsTest.class, "byteDots");
+
+    /** out[i] = dot4I8(a[i], b[i], acc[i]). */
+    public static void byteDots(IntArray out, IntArray a, IntArray b, IntArray acc, int n) {
+        for (@Parallel int i = 0; i < n; i++) {
+            out.set(i, KMath.dot4I8(a.get(i), b.get(i), acc.get(i)));
+        }
+    }
+
     static final KernelRef BYTE_PERMS = KernelRef.of(WarpOperationsTest.class, "bytePerms");
 
     /** out[i] = bytePerm(lo[i], hi[i], selectors[i]). */
@@ -437,6 +446,34 @@ class WarpOperationsTest {
                 }
             }
         }
+    }
+
+    /** Four signed byte products and the accumulator, exactly, on every device: random words and the extremes -128, 127. */
+    @Test
+    void byteDotsAddTheFourSignedProducts() {
+        int n = 4096;
+        SplittableRandom random = new SplittableRandom(9);
+        IntArray a = IntArray.allocate(n), b = IntArray.allocate(n), acc = IntArray.allocate(n);
+        int[] fixed = {0x80808080, 0x7f7f7f7f, 0x80_7f_01_ff, 0};
+        for (int i = 0; i < n; i++) {
+            a.set(i, i < 16 ? fixed[i % 4] : random.nextInt());
+            b.set(i, i < 16 ? fixed[i / 4] : random.nextInt());
+            acc.set(i, random.nextInt(-1 << 20, 1 << 20));
+        }
+        for (Device device : devices()) {
+            DeviceBuffer out = device.allocate(DType.I32, n);
+            device.launch(BYTE_DOTS, Grid.of(n), out, device.upload(a), device.upload(b), device.upload(acc), n);
+            IntArray got = (IntArray) device.download(out);
+            for (int i = 0; i < n; i++) {
+                long expected = acc.get(i);
+                for (int j = 0; j < 4; j++) {
+                    expected += (long) (byte) (a.get(i) >>> (8 * j)) * (byte) (b.get(i) >>> (8 * j));
+                }
+                assertEquals(expected, got.get(i), device.id() + " dot " + i);
+            }
+        }
+        String ptx = CudaCheck.assertCompiles(KernelCompiler.compile(BYTE_DOTS, Dialect.CUDA, null).source(), "byteDots");
+        assertTrue(ptx.contains("dp4a.s32.s32"), "PTX lacks dp4a:\n" + ptx);
     }
 
     /** Byte permutes pick, for each result byte, the byte of (lo, hi) its selector nibble names. */
