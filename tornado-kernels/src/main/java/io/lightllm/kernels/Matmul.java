@@ -3,6 +3,7 @@ package io.lightllm.kernels;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.compiler.Feature;
@@ -39,6 +40,7 @@ public final class Matmul {
     public static final KernelRef MATMUL_GEMV_GATED = KernelRef.of(Matmul.class, "matmulGemvGated");
     public static final KernelRef MATMUL_INT8_TILED = KernelRef.of(Matmul.class, "matmulInt8Tiled");
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
+    public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
@@ -461,6 +463,79 @@ public final class Matmul {
      */
     public static final int GEMV_ROWS_PER_TEAM = 4;
 
+    /**
+     * The batch-1 int8 GEMV on int8 activations: {@link #matmulInt8Gemv}'s grid, teams of four rows and loads, but each
+     * item rounds its 16 activations to int8 with their own scale (max |x| / 127) and meets each row's 16 codes with four
+     * {@link KMath#dot4I8} (CUDA {@code dp4a}), one float multiply-add a row. The float path converts every code to a
+     * float (a quarter-rate instruction on Hopper) before its multiply-add: 64 conversions an item a step, where here
+     * there are none. Error: the activations' rounding, at most the sum over groups of 16 of (max |x| / 127) / 2 times
+     * the group's sum of |w| ({@code MatmulTest}). Tuning {@code matmul.int8_q8} ({@link #int8ActivationsApply}).
+     */
+    public static void matmulInt8GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
+            FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        float[] acc = new float[GEMV_ROWS];
+        int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
+        int[] q = new int[4];
+        float[] x0 = new float[8];
+        float[] x1 = new float[8];
+        int team = ctx.localGroupSizeX / columns;
+        int lane = ctx.localIdx % team;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        for (int c = 0; c < GEMV_ROWS; c++) {
+            acc[c] = 0f;
+        }
+        for (int i = 16 * lane; i < k; i += 16 * team) {
+            w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
+            w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
+            w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
+            w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
+            a.getFloats(i, x0, 0, 8);
+            a.getFloats(i + 8, x1, 0, 8);
+            float most = 0f;
+            for (int j = 0; j < 8; j++) {
+                most = KMath.max(most, KMath.max(KMath.abs(x0[j]), KMath.abs(x1[j])));
+            }
+            float inverse = most > 0f ? 127f / most : 0f;
+            q[0] = int8Codes(x0, 0, inverse);
+            q[1] = int8Codes(x0, 4, inverse);
+            q[2] = int8Codes(x1, 0, inverse);
+            q[3] = int8Codes(x1, 4, inverse);
+            float scale = most / 127f;
+            for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
+                int dot = KMath.dot4I8(codes[4 * c], q[0], KMath.dot4I8(codes[4 * c + 1], q[1],
+                        KMath.dot4I8(codes[4 * c + 2], q[2], KMath.dot4I8(codes[4 * c + 3], q[3], 0))));
+                acc[c] += scale * dot;
+            }
+        }
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM);
+    }
+
+    /**
+     * x[from..from + 3] times {@code inverse}, rounded to the nearest integer (ties to even; |x inverse| <= 127 here), as
+     * the four bytes of an int: adding 1.5 * 2^23 leaves the rounded integer in the float's low bits, two's complement
+     * (the JVM's Int4Gemv rounds so too), with no float-to-int conversion.
+     */
+    static int int8Codes(float[] x, int from, float inverse) {
+        int r = 0;
+        for (int j = 0; j < 4; j++) {
+            r |= (Float.floatToRawIntBits(x[from + j] * inverse + ROUNDER) & 255) << (8 * j);
+        }
+        return r;
+    }
+
+    /** 1.5 * 2^23: see {@link #int8Codes}. */
+    private static final float ROUNDER = 0x1.8p23f;
+
+    /**
+     * Whether a batch-1 int8 GEMV of four rows a team runs {@link #matmulInt8GemvQ8} here: where the device's tuning
+     * {@code matmul.int8_q8} is 1 (off by default: not measured on a GPU yet).
+     */
+    static boolean int8ActivationsApply(Device device, int m, int k) {
+        return int8RowsPerTeam(m, k) > 1 && Tuning.get(device, "matmul.int8_q8", 0) == 1 && !BatchInvariance.enabled();
+    }
+
     /** Weight rows per team of the int8 GEMV: {@link #GEMV_ROWS_PER_TEAM} at batch 1 over rows of a multiple of 16 codes, else 1. */
     public static int int8RowsPerTeam(int m, int k) {
         return m == 1 && k % 16 == 0 ? GEMV_ROWS_PER_TEAM : 1;
@@ -598,8 +673,8 @@ public final class Matmul {
             // a warp per team of four rows: widening the teams (fillingGemvColumns, as int4 does) made the int8 8B
             // decode 17 % slower on an H100 (docs/benchmarks.md)
             int columns = gemvColumns(device, m);
-            device.launch(MATMUL_INT8_GEMV, gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b,
-                    bias != null, m, n, k, columns);
+            device.launch(int8ActivationsApply(device, m, k) ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
+                    gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b, bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
             BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,

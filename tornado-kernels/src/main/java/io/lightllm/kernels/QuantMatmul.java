@@ -224,8 +224,8 @@ public final class QuantMatmul {
             most = KMath.max(most, ctx.warpShuffleXor(most, 2));
             most = KMath.max(most, ctx.warpShuffleXor(most, 1));
             float inverse = most > 0f ? 127f / most : 0f;
-            int lowCodes = int8Codes(lo, inverse);
-            int highCodes = int8Codes(hi, inverse);
+            int lowCodes = Matmul.int8Codes(lo, 0, inverse);
+            int highCodes = Matmul.int8Codes(hi, 0, inverse);
             // the sum of the 8 activation codes, for the codes' offsets (8, or INT4_ZP's o / s): one more dot product
             int codeSum = KMath.dot4I8(lowCodes, 0x01010101, KMath.dot4I8(highCodes, 0x01010101, 0));
             float scale = valid ? most / 127f : 0f;
@@ -234,15 +234,6 @@ public final class QuantMatmul {
             acc[2] += scale * int4RowTermQ8(w, at2 + block, zeroPoint, head, q[2], lowCodes, highCodes, codeSum);
             acc[3] += scale * int4RowTermQ8(w, at3 + block, zeroPoint, head, q[3], lowCodes, highCodes, codeSum);
         }
-    }
-
-    /** Four activations times {@code inverse}, rounded to the nearest integer (within [-127, 127]), as the bytes of an int. */
-    static int int8Codes(float[] x, float inverse) {
-        int r = 0;
-        for (int j = 0; j < 4; j++) {
-            r |= ((int) KMath.round(x[j] * inverse) & 255) << (8 * j);
-        }
-        return r;
     }
 
     /**

@@ -25,6 +25,7 @@ class KernelSourcesTest {
         }
         add(Matmul.MATMUL_INT8_TILED, null);
         add(Matmul.MATMUL_INT8_GEMV, null);
+        add(Matmul.MATMUL_INT8_GEMV_Q8, null);
         add(Matmul.MATMUL_TC_BF16, DType.BF16);
         add(Matmul.MATMUL_TC_INT8, DType.F32);
         add(Matmul.MATMUL_TC_INT8, DType.BF16);

@@ -178,6 +178,60 @@ class MatmulTest {
     }
 
     /**
+     * The batch-1 int8 GEMV on int8 activations (dp4a on CUDA) on every device, for one group of 16, three, and rows of
+     * 512 and 1,040 (a team's last step part way through): exact integer sums, so within the activations' rounding of
+     * the f32 product (per group of 16: (max |x| / 127) / 2 times the sum of |w|) and the float sums' own bound; teams
+     * of 64, 32 and 1 items; and the launcher takes it where the tuning matmul.int8_q8 says so.
+     */
+    @Test
+    void int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        for (Device device : devices) {
+            for (int k : new int[] {16, 48, 512, 1040}) {
+                FloatArray a = TensorAssert.random(k, 1f, 61);
+                Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 62), N, k);
+                FloatArray bias = TensorAssert.random(N, 1f, 63);
+                MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
+                float rounding = 0;
+                for (int j = 0; j < N; j++) {
+                    double bound = 0;
+                    for (int g = 0; g < k; g += 16) {
+                        double most = 0, weights = 0;
+                        for (int e = g; e < g + 16; e++) {
+                            most = Math.max(most, Math.abs(a.get(e)));
+                            weights += Math.abs(q.weights().get(j * k + e) * q.scales().get(j));
+                        }
+                        bound += most / 127 / 2 * weights;
+                    }
+                    rounding = (float) Math.max(rounding, bound);
+                }
+                for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
+                    DeviceBuffer out = device.allocate(DType.F32, N);
+                    device.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), out,
+                            device.upload(a), device.upload(q.weights()), device.upload(q.scales()), device.upload(bias), true, 1, N, k, shape[1]);
+                    assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + rounding, 0f,
+                            device.id() + " int8 GEMV on int8 activations, k=" + k + " local " + shape[0] + "/" + shape[1]);
+                }
+            }
+        }
+        FloatArray a = TensorAssert.random(512, 1f, 64);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * 512, 0.5f, 65), N, 512);
+        int local = Matmul.gemvLocal(jvm), columns = Matmul.gemvColumns(jvm, 1);
+        DeviceBuffer direct = jvm.allocate(DType.F32, N);
+        jvm.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, local, columns, Matmul.GEMV_ROWS_PER_TEAM), direct, jvm.upload(a),
+                jvm.upload(q.weights()), jvm.upload(q.scales()), direct, false, 1, N, 512, columns);
+        System.setProperty("lightllm.tuning.jvm.matmul.int8_q8", "1");
+        try {
+            DeviceBuffer out = jvm.allocate(DType.F32, N);
+            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, 1, N, 512);
+            assertClose(jvm.download(direct), jvm.download(out), 0f, 0f, "launcher under matmul.int8_q8=1");
+        } finally {
+            System.clearProperty("lightllm.tuning.jvm.matmul.int8_q8");
+        }
+    }
+
+    /**
      * The tensor-core matmul on the JVM (warps emulated) and every accelerator: f32 activations are
      * rounded to the weights' type as they are read, 16-bit ones are used as they are, so the
      * reference is the product of the rounded activations; products of 16-bit values are exact in
