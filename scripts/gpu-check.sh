@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | pdl | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -210,6 +210,28 @@ for s in $stages; do
             --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
             | sed "s/^{/{\"pdl\":$pdl,\"quant\":\"$q\",/" | tee -a "$out/pdl.log"
         done
+      done ;;
+    q8)
+      # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
+      # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8
+      # and int4 decode at batch 1 without and with them, and the GEMVs alone
+      Q8=(-Dlightllm.tuning.cuda.matmul.int8_q8=1 -Dlightllm.tuning.cuda.matmul.int4_q8=1)
+      "${J[@]}" "${Q8[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
+        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/q8-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/q8-tests.log" | head -20
+      for q in int8 int4; do
+        for on in 0 1; do
+          "${J[@]}" -Dlightllm.tuning.cuda.matmul.${q}_q8=$on -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
+            --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 \
+            | grep '^{' | sed "s/^{/{\"q8\":$on,\"quant\":\"$q\",/" | tee -a "$out/q8.log"
+        done
+      done
+      for on in 0 1; do
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int8_q8=$on -Dlightllm.tuning.cuda.matmul.int4_q8=$on -cp 'lib/*' io.lightllm.cli.Main \
+          bench kernels --device cuda:0 --graphs --only gemv --batches 1 --seconds 0.2 2>&1 | grep -E "^\| decode matmul (int8|int4)" \
+          | sed "s/^/q8=$on /" | tee -a "$out/q8-gemv.log"
       done ;;
     targets)
       # the open issues' kernel and static targets in one call (about 5 minutes; run peers in the same call for the
