@@ -44,6 +44,9 @@ public final class Matmul {
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
+    public static final KernelRef MATMUL_TC_BF16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Wide");
+    public static final KernelRef MATMUL_TC_F16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulF16Wide");
+    public static final KernelRef MATMUL_TC_INT8_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulInt8Wide");
 
     private Matmul() {
     }
@@ -649,9 +652,10 @@ public final class Matmul {
         }
         checkShapes(out, a, w, bias, m, n, k);
         KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
-        int splits = prepareSplitK(device, kernel, out, m, n, k);
-        BatchInvariance.launch(device, kernel, tensorCoreGrid(m, n, splits), out, a, w, bias == null ? out : bias, bias != null, m, n, k,
-                a.dtype() == DType.F32, splits);
+        boolean wide = wideTensorCores(device, kernel);
+        int splits = prepareSplitK(device, kernel, out, m, n, k, wide);
+        BatchInvariance.launch(device, wide ? (w.dtype() == DType.BF16 ? MATMUL_TC_BF16_WIDE : MATMUL_TC_F16_WIDE) : kernel,
+                TensorCoreMatmul.grid(m, n, splits, wide), out, a, w, bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32, splits);
     }
 
     /**
@@ -676,9 +680,10 @@ public final class Matmul {
             device.launch(int8ActivationsApply(device, m, k) ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
                     gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b, bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
-            int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k);
-            BatchInvariance.launch(device, MATMUL_TC_INT8, tensorCoreGrid(m, n, splits), out, a, w, scales, b, bias != null, m, n, k,
-                    a.dtype() == DType.F32, splits);
+            boolean wide = wideTensorCores(device, MATMUL_TC_INT8);
+            int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k, wide);
+            BatchInvariance.launch(device, wide ? MATMUL_TC_INT8_WIDE : MATMUL_TC_INT8, TensorCoreMatmul.grid(m, n, splits, wide), out, a, w,
+                    scales, b, bias != null, m, n, k, a.dtype() == DType.F32, splits);
         } else {
             BatchInvariance.launch(device, MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
                     m, n, k);
@@ -687,12 +692,16 @@ public final class Matmul {
 
     /** The grid of the tensor-core kernels: a group of {@link TensorCoreMatmul#LOCAL} per 128 x 128 tile of out[m, n] and split of k. */
     public static Grid tensorCoreGrid(int m, int n, int kSplits) {
-        return Grid.groups(tensorCoreTiles(m, n) * kSplits, TensorCoreMatmul.LOCAL);
+        return TensorCoreMatmul.grid(m, n, kSplits, false);
     }
 
-    private static long tensorCoreTiles(int m, int n) {
-        int tile = TensorCoreMatmul.TILE;
-        return (long) ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
+    /**
+     * Whether the Java tensor-core GEMM runs on 128 x 256 tiles here ({@link TensorCoreMatmul#matmulBf16Wide}): where the
+     * device's tuning {@code matmul.tc_wide} is 1 (off by default: not measured on a GPU yet), and never where a vendor
+     * GEMM stands in for {@code narrow}. Each output's sums are the same in either (same k order, no split-k change).
+     */
+    static boolean wideTensorCores(Device device, KernelRef narrow) {
+        return Tuning.get(device, "matmul.tc_wide", 0) == 1 && !device.hasOverride(narrow);
     }
 
     /**
@@ -703,12 +712,12 @@ public final class Matmul {
      * groups, a quarter of the SMs, each walking all of k. A device that runs its own GEMM for the
      * kernel (cuBLAS) is not split, nor is anything under {@link BatchInvariance} (its atomic adds land in any order).
      */
-    static int prepareSplitK(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k) {
+    static int prepareSplitK(Device device, KernelRef kernel, DeviceBuffer out, int m, int n, int k, boolean wide) {
         if (device.hasOverride(kernel) || BatchInvariance.enabled()) {
             return 1;
         }
         int steps = (k + TensorCoreMatmul.STEP - 1) / TensorCoreMatmul.STEP;
-        int splits = splitsToFill(device, tensorCoreTiles(m, n), steps / 8);
+        int splits = splitsToFill(device, TensorCoreMatmul.tiles(m, n, wide), steps / 8);
         if (splits > 1) {
             Elementwise.launchFill(device, out, 0f, m * n);
         }

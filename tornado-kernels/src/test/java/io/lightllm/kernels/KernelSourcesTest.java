@@ -27,6 +27,8 @@ class KernelSourcesTest {
         add(Matmul.MATMUL_INT8_GEMV, null);
         add(Matmul.MATMUL_INT8_GEMV_Q8, null);
         add(Matmul.MATMUL_TC_BF16, DType.BF16);
+        add(Matmul.MATMUL_TC_BF16_WIDE, DType.BF16);
+        add(Matmul.MATMUL_TC_INT8_WIDE, DType.F32);
         add(Matmul.MATMUL_TC_INT8, DType.F32);
         add(Matmul.MATMUL_TC_INT8, DType.BF16);
         for (DType pool : new DType[] {DType.F32, DType.F16, DType.I8}) {

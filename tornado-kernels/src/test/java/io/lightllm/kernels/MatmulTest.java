@@ -268,6 +268,68 @@ class MatmulTest {
     }
 
     /**
+     * The 128 x 256 tiles (eight warps) give every output the sums of the 128 x 128 ones, bit for bit: the same k order
+     * and MMA sequence per output, only the tile a group covers differs. bf16, f16 and int8 weights, f32 and 16-bit
+     * activations, on the JVM (warps emulated) and every accelerator; n = 300 ends inside a second wide tile, m = 130
+     * inside a second row of tiles, k = 72 inside a 32-step. Then through the launcher under matmul.tc_wide=1, against
+     * the product of the rounded activations as above.
+     */
+    @Test
+    void wideTensorCoreTilesGiveTheNarrowTilesSums() {
+        int m = 130, n = 300, k = 72;
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        FloatArray a = TensorAssert.random(m * k, 1f, 97);
+        FloatArray bias = TensorAssert.random(n, 1f, 98);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 99), n, k);
+        for (Device device : devices) {
+            for (DType wType : new DType[] {DType.BF16, DType.F16}) {
+                NativeArray w = weights(wType, n * k, 100);
+                NativeArray rounded = NativeArray.allocate(wType, m * k);
+                for (int i = 0; i < m * k; i++) {
+                    rounded.setFloat(i, a.get(i));
+                }
+                KernelRef narrow = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16 : Matmul.MATMUL_TC_F16;
+                KernelRef wide = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_WIDE : Matmul.MATMUL_TC_F16_WIDE;
+                for (NativeArray input : new NativeArray[] {a, rounded}) {
+                    DeviceBuffer in = device.upload(input), wBuf = device.upload(w), biasBuf = device.upload(bias);
+                    DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outWide = device.allocate(DType.F32, m * n);
+                    device.launchPortable(narrow, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+                    device.launchPortable(wide, TensorCoreMatmul.grid(m, n, 1, true), outWide, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+                    assertClose(device.download(outNarrow), device.download(outWide), 0f, 0f, device.id() + " wide tiles, " + wType + " weights, "
+                            + input.dtype() + " activations");
+                }
+            }
+            DeviceBuffer in = device.upload(a), codes = device.upload(q.weights()), scales = device.upload(q.scales());
+            DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outWide = device.allocate(DType.F32, m * n);
+            device.launchPortable(Matmul.MATMUL_TC_INT8, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, codes, scales, outNarrow, false, m, n,
+                    k, true, 1);
+            device.launchPortable(Matmul.MATMUL_TC_INT8_WIDE, TensorCoreMatmul.grid(m, n, 1, true), outWide, in, codes, scales, outWide, false, m, n,
+                    k, true, 1);
+            assertClose(device.download(outNarrow), device.download(outWide), 0f, 0f, device.id() + " wide tiles, int8 weights");
+        }
+        // the launcher under the tuning (split k where the backend tunes tc_groups: partial tiles added in any order)
+        String key = "lightllm.tuning.jvm.matmul.tc_wide";
+        System.setProperty(key, "1");
+        try {
+            NativeArray w = weights(DType.BF16, n * k, 101);
+            FloatArray roundedF32 = FloatArray.allocate(m * k);
+            NativeArray rounded = NativeArray.allocate(DType.BF16, m * k);
+            for (int i = 0; i < m * k; i++) {
+                rounded.setFloat(i, a.get(i));
+                roundedF32.set(i, rounded.getFloat(i));
+            }
+            MatmulReference ref = MatmulReference.of(roundedF32, w, null, bias, m, n, k);
+            DeviceBuffer out = jvm.allocate(DType.F32, m * n);
+            Matmul.launchTensorCores(jvm, out, jvm.upload(a), jvm.upload(w), jvm.upload(bias), m, n, k);
+            assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "launcher under matmul.tc_wide=1");
+            assertTrue(Matmul.wideTensorCores(jvm, Matmul.MATMUL_TC_BF16), "the JVM has no GEMM of its own for the tensor-core kernel");
+        } finally {
+            System.clearProperty(key);
+        }
+    }
+
+    /**
      * Through the launcher with the backend's overrides (cuBLAS on CUDA, which narrows the activations
      * once for GEMMs of the same input back to back): two weights times one input, then the input
      * changed by a kernel and multiplied again, each against the product of the input as the kernel
