@@ -489,10 +489,7 @@ public final class Matmul {
             acc[c] = 0f;
         }
         for (int i = 16 * lane; i < k; i += 16 * team) {
-            w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
-            w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
-            w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
-            w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
+            loadRowCodes(w, codes, row0, n, k, i);
             a.getFloats(i, x0, 0, 8);
             a.getFloats(i + 8, x1, 0, 8);
             float most = 0f;
@@ -560,11 +557,7 @@ public final class Matmul {
             acc[c] = 0f;
         }
         for (int i = 16 * lane; i < k; i += 16 * team) {
-            // written out with constant offsets into codes (a loop index there is a dynamic one for the compilers)
-            w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
-            w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
-            w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
-            w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
+            loadRowCodes(w, codes, row0, n, k, i);
             for (int part = 0; part < 2; part++) {
                 a.getFloats(i + 8 * part, x, 0, 8);
                 for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
@@ -573,6 +566,18 @@ public final class Matmul {
             }
         }
         gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
+    }
+
+    /**
+     * Codes i..i+15 of the int8 rows row0..row0+3 (rows past n read row n - 1) into codes[0..15], four words a row: four
+     * 16-byte loads in flight, written out with constant offsets into codes (a loop index there is a dynamic one for
+     * the compilers).
+     */
+    static void loadRowCodes(ByteArray w, int[] codes, int row0, int n, int k, int i) {
+        w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
+        w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
+        w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
+        w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
     }
 
     /**

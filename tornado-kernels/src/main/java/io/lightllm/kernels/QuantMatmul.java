@@ -131,11 +131,7 @@ public final class QuantMatmul {
         int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
         for (int b = lane / 16; b < k / 128; b += team / 16) {
             int block = b * bytes;
-            // the four rows' words first (written out: constant offsets into q)
-            w.getWords(at0 + block + codesAt, q, 0, 1);
-            w.getWords(at1 + block + codesAt, q, 1, 1);
-            w.getWords(at2 + block + codesAt, q, 2, 1);
-            w.getWords(at3 + block + codesAt, q, 3, 1);
+            loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
             int e = b * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
@@ -207,10 +203,7 @@ public final class QuantMatmul {
             boolean valid = g0 + lane / 16 < groups;
             int g = Math.min(g0 + lane / 16, groups - 1);
             int block = g * bytes;
-            w.getWords(at0 + block + codesAt, q, 0, 1);
-            w.getWords(at1 + block + codesAt, q, 1, 1);
-            w.getWords(at2 + block + codesAt, q, 2, 1);
-            w.getWords(at3 + block + codesAt, q, 3, 1);
+            loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
             int e = g * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
@@ -245,6 +238,14 @@ public final class QuantMatmul {
         float s = QuantBlocks.int4Word(w, at, scratch);
         // INT4's centre subtracted in integers (exact); INT4_ZP's offset is a float of its own
         return zeroPoint ? s * dot - QuantBlocks.int4Word(w, at + 4, scratch) * codeSum : s * (dot - 8 * codeSum);
+    }
+
+    /** The word at byte {@code offset} of each of four rows (starting at at0..at3) into q[0..3], all four loads first (constant offsets into q). */
+    static void loadRowWords(ByteArray w, int[] q, int at0, int at1, int at2, int at3, int offset) {
+        w.getWords(at0 + offset, q, 0, 1);
+        w.getWords(at1 + offset, q, 1, 1);
+        w.getWords(at2 + offset, q, 2, 1);
+        w.getWords(at3 + offset, q, 3, 1);
     }
 
     /** The block at byte {@code at}'s part of a row's sum: s dot - o sum ({@link #int4Sums}). */
