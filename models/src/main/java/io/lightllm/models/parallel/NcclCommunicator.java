@@ -1,10 +1,8 @@
 package io.lightllm.models.parallel;
 
-import io.lightllm.tornado.cuda.CudaDevice;
 import io.lightllm.tornado.cuda.NcclGroup;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import java.util.Arrays;
 
 /**
  * Ranks on distinct GPUs of this process, one thread each, meeting in NCCL (libnccl.so.2 through
@@ -26,7 +24,7 @@ final class NcclCommunicator implements RankGroup {
     }
 
     static NcclCommunicator over(Device[] devices) {
-        return new NcclCommunicator(NcclGroup.create(Arrays.stream(devices).map(d -> (CudaDevice) d).toList()));
+        return new NcclCommunicator(NcclGroup.over(devices));
     }
 
     @Override

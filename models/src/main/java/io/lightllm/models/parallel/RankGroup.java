@@ -1,14 +1,8 @@
 package io.lightllm.models.parallel;
 
-import io.lightllm.tornado.cuda.CudaDevice;
 import io.lightllm.tornado.cuda.NcclGroup;
 import io.lightllm.tornado.runtime.Device;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashSet;
-import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 
 /**
  * The ranks of one tensor-parallel model and how they communicate: {@link NcclCommunicator} when
@@ -39,13 +33,13 @@ public interface RankGroup extends AutoCloseable {
         return switch (choice) {
             case "host" -> new InProcessCommunicator(devices);
             case "nccl" -> {
-                whyNotNccl(devices).ifPresent(why -> {
+                NcclGroup.unavailableReason(devices).ifPresent(why -> {
                     throw new IllegalArgumentException("-D" + PROPERTY + "=nccl: " + why);
                 });
                 yield NcclCommunicator.over(devices);
             }
             case "auto" -> {
-                if (whyNotNccl(devices).isPresent()) {
+                if (NcclGroup.unavailableReason(devices).isPresent()) {
                     yield new InProcessCommunicator(devices);
                 }
                 try {
@@ -57,20 +51,5 @@ public interface RankGroup extends AutoCloseable {
             }
             default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be auto, nccl or host (got '" + choice + "')");
         };
-    }
-
-    /** Empty when NCCL can carry these ranks: distinct CUDA devices and a loadable libnccl. */
-    private static Optional<String> whyNotNccl(Device[] devices) {
-        List<String> ids = new ArrayList<>();
-        for (Device d : devices) {
-            if (!(d instanceof CudaDevice)) {
-                return Optional.of("rank device " + d.id() + " is not a CUDA device");
-            }
-            ids.add(d.id());
-        }
-        if (new HashSet<>(ids).size() != ids.size()) {
-            return Optional.of("NCCL needs one GPU per rank, the ranks use " + Arrays.toString(ids.toArray()));
-        }
-        return NcclGroup.unavailableReason();
     }
 }

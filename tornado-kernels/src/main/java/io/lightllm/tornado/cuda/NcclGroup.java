@@ -35,6 +35,31 @@ public final class NcclGroup implements AutoCloseable {
         return Nccl.unavailableReason();
     }
 
+    /**
+     * Why NCCL cannot carry ranks on {@code devices}, if it cannot: a rank that is not a CUDA device, two ranks on one
+     * GPU, or the library missing or too old.
+     */
+    public static Optional<String> unavailableReason(io.lightllm.tornado.runtime.Device[] devices) {
+        Set<String> ids = new HashSet<>();
+        for (io.lightllm.tornado.runtime.Device d : devices) {
+            if (!(d instanceof CudaDevice)) {
+                return Optional.of("rank device " + d.id() + " is not a CUDA device");
+            }
+            if (!ids.add(d.id())) {
+                return Optional.of("NCCL needs one GPU per rank, " + d.id() + " carries two");
+            }
+        }
+        return unavailableReason();
+    }
+
+    /** {@link #create} over ranks that {@link #unavailableReason(io.lightllm.tornado.runtime.Device[])} accepts. */
+    public static NcclGroup over(io.lightllm.tornado.runtime.Device[] devices) {
+        unavailableReason(devices).ifPresent(why -> {
+            throw new IllegalArgumentException(why);
+        });
+        return create(java.util.Arrays.stream(devices).map(d -> (CudaDevice) d).toList());
+    }
+
     /** The loaded library's version, e.g. {@code 2.27.7}. */
     public static String version() {
         return Nccl.version();
