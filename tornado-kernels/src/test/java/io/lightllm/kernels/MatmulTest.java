@@ -193,19 +193,11 @@ class MatmulTest {
                 Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 62), N, k);
                 FloatArray bias = TensorAssert.random(N, 1f, 63);
                 MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
-                float rounding = 0;
-                for (int j = 0; j < N; j++) {
-                    double bound = 0;
-                    for (int g = 0; g < k; g += 16) {
-                        double most = 0, weights = 0;
-                        for (int e = g; e < g + 16; e++) {
-                            most = Math.max(most, Math.abs(a.get(e)));
-                            weights += Math.abs(q.weights().get(j * k + e) * q.scales().get(j));
-                        }
-                        bound += most / 127 / 2 * weights;
-                    }
-                    rounding = (float) Math.max(rounding, bound);
+                FloatArray weights = FloatArray.allocate(N * k);
+                for (int e = 0; e < N * k; e++) {
+                    weights.set(e, q.weights().get(e) * q.scales().get(e / k));
                 }
+                float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, N, k, 16);
                 for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
                     DeviceBuffer out = device.allocate(DType.F32, N);
                     device.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), out,

@@ -89,23 +89,23 @@ class QuantMatmulTest {
         // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums; the JVM's
         // int4 GEMV rounds the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group of 128)
         float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || !portable && VectorQuantMatmul.int8Activations(format, m, k)
-                ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k) : 0f;
+                ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k, 128) : 0f;
         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + activations, 0f,
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
     }
 
     /**
      * The most the product with int8-rounded activations can differ from the exact one: over the outputs, the sum over
-     * 128-element groups of (max |x| / 127) / 2 times the group's sum of |w|.
+     * groups of {@code group} elements (each rounded with its own scale) of (max |x| / 127) / 2 times the group's sum of |w|.
      */
-    static float activationRoundingBound(FloatArray a, FloatArray w, int m, int n, int k) {
+    static float activationRoundingBound(FloatArray a, FloatArray w, int m, int n, int k, int group) {
         double most = 0;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double bound = 0;
-                for (int g = 0; g < k / 128; g++) {
+                for (int g = 0; g < k / group; g++) {
                     double max = 0, weights = 0;
-                    for (int e = 128 * g; e < 128 * g + 128; e++) {
+                    for (int e = group * g; e < group * g + group; e++) {
                         max = Math.max(max, Math.abs(a.get(i * k + e)));
                         weights += Math.abs(w.get(j * k + e));
                     }
