@@ -5,6 +5,7 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Grid;
 
 /**
  * The linear layer on tensor cores: {@code out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n])} with w in
@@ -99,8 +100,8 @@ public final class TensorCoreMatmul {
     }
 
     /** The kernels' grid: a group ({@link #LOCAL}, or {@link #WIDE_LOCAL} when {@code wide}) per output tile and split of k. */
-    public static io.lightllm.tornado.runtime.Grid grid(int m, int n, int kSplits, boolean wide) {
-        return io.lightllm.tornado.runtime.Grid.groups(tiles(m, n, wide) * kSplits, wide ? WIDE_LOCAL : LOCAL);
+    public static Grid grid(int m, int n, int kSplits, boolean wide) {
+        return Grid.groups(tiles(m, n, wide) * kSplits, wide ? WIDE_LOCAL : LOCAL);
     }
 
     /**
