@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -155,6 +155,14 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
+    prefill-warps)
+      # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the
+      # wide groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
+      for w in 4 8; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=$w -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
+          --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,4096 2>&1 | grep -E "^\|" | grep -i prefill \
+          | sed "s/^/prefill_warps=$w /" | tee -a "$out/prefill-warps.log"
+      done ;;
     quant)
       # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes; then the decode
       # matmuls at the 8B matrices for m = 16, 64, 128 (bf16 through cuBLAS, int8 and int4 through QuantTensorGemm)

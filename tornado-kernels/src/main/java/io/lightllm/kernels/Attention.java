@@ -65,6 +65,8 @@ public final class Attention {
     public static final KernelRef DECODE_TC_FP8_128 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
+    public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
+    public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
 
     private Attention() {
     }
@@ -718,18 +720,33 @@ public final class Attention {
     }
 
     /**
-     * Prefill attention on tensor cores ({@link TensorCoreAttention}): a work-group of four warps per
-     * (request, KV head, 64 (token, query head) rows).
+     * Prefill attention on tensor cores ({@link TensorCoreAttention}): a work-group per (request, KV
+     * head, 16 (token, query head) rows a warp) of the warps the tuning {@code attention.prefill_warps}
+     * asks for: {@link TensorCoreAttention#PREFILL_WARPS} (default) or {@link TensorCoreAttention#PREFILL_WIDE_WARPS}.
      */
     public static void launchPrefillTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
+        launchPrefillTensorCores(device, out, q, kv, table, heads, batch,
+                Tuning.get(device, "attention.prefill_warps", TensorCoreAttention.PREFILL_WARPS));
+    }
+
+    /** {@link #launchPrefillTensorCores} with work-groups of {@code warps} warps (4 or 8; tests, tuning). */
+    public static void launchPrefillTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            PrefillBatch batch, int warps) {
         checkTensorCores(kv, heads);
         checkPrefill(out, q, kv, table, heads, batch);
+        boolean wide = warps == TensorCoreAttention.PREFILL_WIDE_WARPS;
+        if (!wide && warps != TensorCoreAttention.PREFILL_WARPS) {
+            throw new IllegalArgumentException("tensor-core prefill runs work-groups of " + TensorCoreAttention.PREFILL_WARPS + " or "
+                    + TensorCoreAttention.PREFILL_WIDE_WARPS + " warps, not " + warps);
+        }
         int group = heads.qHeads() / heads.kvHeads();
-        int rowTiles = (int) (((long) batch.maxNewTokens() * group + TensorCoreAttention.PREFILL_ROWS - 1) / TensorCoreAttention.PREFILL_ROWS);
+        int tileRows = 16 * warps;
+        int rowTiles = (int) (((long) batch.maxNewTokens() * group + tileRows - 1) / tileRows);
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
+        KernelRef kernel = heads.headDim() == 64 ? (wide ? PREFILL_TC_WIDE_64 : PREFILL_TC_64) : (wide ? PREFILL_TC_WIDE_128 : PREFILL_TC_128);
         DeviceBuffer dummy = q;
-        device.launch(heads.headDim() == 64 ? PREFILL_TC_64 : PREFILL_TC_128, Grid.groups(groups, TensorCoreAttention.PREFILL_LOCAL), out, q,
+        device.launch(kernel, Grid.groups(groups, KernelContext.WARP_SIZE * warps), out, q,
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                 heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),

@@ -19,8 +19,9 @@ import io.lightllm.tornado.api.NativeArray;
  *       key and value is read once for all of them (GQA, MQA). The warp keeps its own pipeline of
  *       16-key tiles in local memory: asynchronous copies fetch two steps ahead while the tensor
  *       cores work on the third, so a warp always has loads in flight (decode is a stream of bytes).</li>
- *   <li><b>Prefill</b> (FlashAttention-2): a work-group of four warps per (request, KV head, tile of
- *       64 query rows, each row a (token, query head) pair of the KV head's group), 64 keys a step
+ *   <li><b>Prefill</b> (FlashAttention-2): a work-group of four warps (or eight: the "wide" entries) per
+ *       (request, KV head, tile of 16 query rows a warp, each row a (token, query head) pair of the KV
+ *       head's group), 64 keys a step
  *       through two local tiles that asynchronous copies fill; K's tile loads while P V of the
  *       last step runs, V's while Q K^T runs. Causal, with an optional cached prefix: queries are
  *       the new tokens, keys are the prefix and the new tokens.</li>
@@ -42,12 +43,16 @@ public final class TensorCoreAttention {
      * lets an SM hold the 12 warps its registers allow).
      */
     static final int CODE_STAGES = 4;
-    /** Query rows ((token, head) pairs) of a prefill work-group: 16 per warp. */
-    public static final int PREFILL_ROWS = 64;
+    /** Warps of a prefill work-group; each takes 16 query rows ((token, head) pairs). */
+    public static final int PREFILL_WARPS = 4;
+    /**
+     * Warps of a wide prefill work-group ({@code attention.prefill_warps=8}): 128 rows share each K and
+     * V tile, so a key costs half the L2 traffic a flop (64 rows at 64 keys a step pull 64 flops a byte:
+     * about 2.5 TB/s at 160 TFLOP/s, and 300 would need more than the L2 gives).
+     */
+    public static final int PREFILL_WIDE_WARPS = 8;
     /** Keys per prefill step. */
     public static final int PREFILL_KEYS = 64;
-    /** Work-items of a prefill work-group: four warps. */
-    public static final int PREFILL_LOCAL = 128;
     /** Largest head dimension (the fragment arrays are sized for it). */
     static final int MAX_DIM = 128;
     /** Ints per row of a prefill K/V tile: 128 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
@@ -309,19 +314,34 @@ public final class TensorCoreAttention {
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64);
+                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS);
     }
 
     public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128);
+                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
+    }
+
+    /** {@link #prefillD64} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
+    public static void prefillWideD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
+            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
+            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WIDE_WARPS);
+    }
+
+    /** {@link #prefillD128} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
+    public static void prefillWideD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
+            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
+            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WIDE_WARPS);
     }
 
     /**
-     * One work-group of {@link #PREFILL_LOCAL} per (request b, KV head, tile of {@link #PREFILL_ROWS}
-     * rows), group index {@code (b * kvHeads + kvHead) * rowTiles + rowTiles - 1 - tile}. Row r of request b's
+     * One work-group of {@code warps} warps per (request b, KV head, tile of 16 rows a warp), group index {@code (b * kvHeads + kvHead) * rowTiles + rowTiles - 1 - tile}. Row r of request b's
      * KV head is new token r / group (packed row bStart[b] + r / group of q and out, position
      * bPrefix[b] + r / group) and query head kvHead * group + r % group; it attends to keys 0 up
      * to its position, read from the pool through reqToToken (the new tokens' k/v must be there).
@@ -330,10 +350,12 @@ public final class TensorCoreAttention {
     private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window,
-            int headDim) {
+            int headDim, int warps) {
+        int tileRows = 16 * warps;
+        int items = KernelContext.WARP_SIZE * warps;
         int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
         int[] vTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
-        int[] slots = new int[PREFILL_KEYS * (MAX_DIM / 8) / PREFILL_LOCAL];
+        int[] slots = new int[PREFILL_KEYS * (MAX_DIM / 8) / (KernelContext.WARP_SIZE * PREFILL_WARPS)];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
@@ -351,7 +373,7 @@ public final class TensorCoreAttention {
         int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
         int b = ctx.groupIdx / (rowTiles * kvHeads);
         int pairs = bLen.get(b) * group;
-        int flat0 = tile * PREFILL_ROWS;
+        int flat0 = tile * tileRows;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
             int prefix = bPrefix.get(b);
             int first = bStart.get(b);
@@ -365,7 +387,7 @@ public final class TensorCoreAttention {
             int posHi = prefix + rowHi / group;
             int headLo = kvHead * group + rowLo % group;
             int headHi = kvHead * group + rowHi % group;
-            int keyEnd = prefix + (Math.min(flat0 + PREFILL_ROWS, pairs) - 1) / group + 1;
+            int keyEnd = prefix + (Math.min(flat0 + tileRows, pairs) - 1) / group + 1;
             int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
             // with a sliding window, keys before the first row's window are seen by no row; keys up to
             // the last row's window start are hidden from some
@@ -381,17 +403,17 @@ public final class TensorCoreAttention {
             // the slots of a step's keys serve its K and V copies; the next step's are fetched while
             // this one's scores are computed, so no copy waits on a table load
             int chunks = headDim / 8;
-            gatherSlots(slots, reqToToken, tableRow, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
-            loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL, x);
+            gatherSlots(slots, reqToToken, tableRow, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, items);
+            loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, items, x);
             ctx.copyAsyncCommit();
             for (int step = firstStep; step < steps; step++) {
                 int kb = step * PREFILL_KEYS;
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // K is in; every warp is done with the last step's V
-                loadTile(ctx, vTile, 0, vPool, vScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, PREFILL_LOCAL,
+                loadTile(ctx, vTile, 0, vPool, vScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, items,
                         x);
                 ctx.copyAsyncCommit();
-                gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, PREFILL_LOCAL);
+                gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, items);
                 scoreKeys(ctx, s, PREFILL_KEYS / 8, qf, bf, kTile, 0, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
                 for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
@@ -409,7 +431,7 @@ public final class TensorCoreAttention {
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
                     loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx,
-                            PREFILL_LOCAL, x);
+                            items, x);
                 }
                 ctx.copyAsyncCommit();
                 accumulateValues(ctx, o, s, PREFILL_KEYS / 16, pf, bf, vTile, 0, stride, headDim);

@@ -608,6 +608,37 @@ class AttentionTest {
         }
     }
 
+    /**
+     * The wide tensor-core prefill ({@code attention.prefill_warps=8}: 128 rows a work-group) against the naive
+     * attention, and equal to the four-warp kernel: every row's sums are the same MMAs in the same order, only
+     * the tile that holds them differs. Requests of 1 to 75 new tokens over prefixes, GQA whose group spans
+     * tiles, head dimensions 64 and 128, a sliding window, int8 codes.
+     */
+    @Test
+    void widePrefillEqualsFourWarps() {
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        String key = "lightllm.tuning." + "%s" + ".attention.prefill_warps";
+        for (Device device : devices) {
+            String property = String.format(key, Devices.backendName(device.id()));
+            // (qHeads, kvHeads, headDim, window, int8 pool)
+            for (int[] c : new int[][] {{8, 2, 64, 0, 0}, {4, 1, 128, 20, 0}, {20, 1, 64, 0, 1}}) {
+                DType pool = c[4] == 1 ? DType.I8 : DType.F16;
+                String what = device.id() + " wide tensor-core prefill heads " + c[0] + "/" + c[1] + " D " + c[2] + " window " + c[3] + " " + pool;
+                Checked narrow = checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, c[0], c[1], c[2], pool, c[3] > 0, c[3], -1,
+                        what + " (4 warps)");
+                System.setProperty(property, "8");
+                try {
+                    Checked wide = checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, c[0], c[1], c[2], pool, c[3] > 0, c[3], -1,
+                            what);
+                    assertArrayEquals(narrow.out().toArray(), wide.out().toArray(), what + ": same sums as 4 warps");
+                } finally {
+                    System.clearProperty(property);
+                }
+            }
+        }
+    }
+
     /** Where the device's tuning asks for tensor cores, the launchers take them for f16 and int8 pools of supported head dimensions only. */
     @Test
     void launchersPickTensorCoresFromTheTuning() {
