@@ -12,8 +12,8 @@ package io.lightllm.engine;
  * @param highWater      the most KV slots in use at once so far
  * @param committedPeak  the highest peak the router admitted against
  * @param pauses         sequences paused because the pool ran short
- * @param prefillSteps   prefill steps run
- * @param decodeSteps    decode steps run
+ * @param prefillSteps   prefill steps run (with chunked prefill: steps that compute prompt tokens, decodes beside them or not)
+ * @param decodeSteps    decode steps run (with chunked prefill: steps that decode, prompt tokens beside them or not)
  * @param cachedSlots    KV slots only the prefix cache holds: no running request uses them, and they are
  *                       freed as soon as the pool needs room (so "in use" means capacity - free - cached)
  * @param prefixLookupTokens prompt tokens looked up in the prefix cache

@@ -291,7 +291,6 @@ final class StepScheduler {
     private Step nextMixed() {
         if (router.admissionDue()) {
             List<Router.Admission> admitted = router.admit(table.freeRows(), admissionContext());
-            prefillSteps += admitted.size();
             prefilling.addAll(startPrompts(admitted));
         }
         java.util.Set<Request> waitingForPrompt = new java.util.HashSet<>();
@@ -308,6 +307,9 @@ final class StepScheduler {
         if (!decoding.isEmpty()) {
             decodeSteps++;
             router.decodeStepDone();
+        }
+        if (!prefilling.isEmpty()) {
+            prefillSteps++; // a step that computes prompt tokens (with decodes or not)
         }
         // the decodes first: a long prompt never holds them back, and it still gets a fair share
         int budget = Math.max(chunk - decoding.size(), minPrefillPerStep());

@@ -189,6 +189,9 @@ class StepSchedulerTest {
             }
             // a decode before the prompt is admitted (router_max_wait_tokens 1), then its 100 tokens, 15 a step beside the stream's one
             assertEquals(1 + 7, chunkSteps);
+            // the counters count steps, whatever they mix: the stream's prompt and the 7 chunks; the 8 steps the stream decoded in
+            assertEquals(1 + 7, scheduler.prefillSteps(), "steps that computed prompt tokens");
+            assertEquals(1 + 7, scheduler.decodeSteps(), "steps that decoded");
         }
     }
 
