@@ -138,6 +138,11 @@ public final class Engine implements AutoCloseable {
         return loop.stats();
     }
 
+    /** Token ids the model scores: 0 to this, exclusive. */
+    public int vocabSize() {
+        return model.vocabSize();
+    }
+
     public EngineConfig config() {
         return config;
     }
@@ -191,6 +196,11 @@ public final class Engine implements AutoCloseable {
                 images = true; // an image's placeholder id: its embedding row is the model's to place
             } else if (t < 0 || t >= model.vocabSize()) {
                 throw new IllegalArgumentException("prompt token " + t + " is outside the vocabulary [0, " + model.vocabSize() + ")");
+            }
+        }
+        for (int t : params.logitBias().keySet()) {
+            if (t >= model.vocabSize()) {
+                throw new IllegalArgumentException("logit_bias names token " + t + ", outside the vocabulary [0, " + model.vocabSize() + ")");
             }
         }
         if (images && params.promptLogprobs() >= 0) {

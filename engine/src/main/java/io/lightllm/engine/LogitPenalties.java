@@ -25,6 +25,7 @@ import java.util.Set;
  * divided by it, a negative one multiplied);</li>
  * <li>presence and frequency (OpenAI/vLLM: tokens of the output; subtracted once, and once per
  * occurrence);</li>
+ * <li>logit bias (OpenAI/vLLM logit_bias): added to the raw logit, before the penalties;</li>
  * <li>eos and stop ids before min_new_tokens: -infinity;</li>
  * <li>structured output: every token its constraint does not allow, -infinity ({@link #maskDisallowed}).</li>
  * </ul>
@@ -34,15 +35,18 @@ final class LogitPenalties {
 
     private LogitPenalties() { }
 
-    /** Entry e changes logits[index[e]]: masked, or penalised with its row's parameters and the token's output count. */
-    public static void applyPenalties(FloatArray logits, IntArray index, IntArray outputCount, IntArray masked, FloatArray repetition,
-            FloatArray presence, FloatArray frequency, int entries) {
+    /**
+     * Entry e changes logits[index[e]]: masked, or biased, then penalised with its row's parameters and the token's
+     * output count (vLLM's order: logit_bias is a logits processor that runs before the penalties).
+     */
+    public static void applyPenalties(FloatArray logits, IntArray index, IntArray outputCount, IntArray masked, FloatArray bias,
+            FloatArray repetition, FloatArray presence, FloatArray frequency, int entries) {
         for (@Parallel int e = 0; e < entries; e++) {
             int i = index.get(e);
             if (masked.get(e) != 0) {
                 logits.set(i, Float.NEGATIVE_INFINITY);
             } else {
-                float x = logits.get(i);
+                float x = logits.get(i) + bias.get(e);
                 float r = repetition.get(e);
                 x = x > 0f ? x / r : x * r;
                 int count = outputCount.get(e);
@@ -100,21 +104,24 @@ final class LogitPenalties {
      * sequence s); launches nothing when no sequence needs anything.
      */
     static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
-        List<int[]> entries = new ArrayList<>();   // row, token, count, masked
+        List<int[]> entries = new ArrayList<>();   // row, token, count, masked, bias's bits, seen
         List<SamplingParams> params = new ArrayList<>();
         Map<Integer, BitSet> constrained = new LinkedHashMap<>(); // row -> the tokens its constraint allows
         for (int s = 0; s < sequences.size(); s++) {
             Request r = sequences.get(s);
             SamplingParams p = r.params();
             Map<Integer, int[]> byToken = new HashMap<>();
+            // per token: output count, masked, seen (in the prompt or the output: what the repetition penalty touches)
             if (p.penalized()) {
                 for (int i = 0; i < r.generatedCount(); i++) {
-                    byToken.computeIfAbsent(r.generatedAt(i), t -> new int[2])[0]++;
+                    int[] e = byToken.computeIfAbsent(r.generatedAt(i), t -> new int[3]);
+                    e[0]++;
+                    e[2] = 1;
                 }
                 if (p.repetitionPenalty() != 1) {
                     for (int i = 0; i < r.promptLength(); i++) {
                         if (r.tokenAt(i) < vocab) { // an image's placeholder ids are no token to penalise
-                            byToken.computeIfAbsent(r.tokenAt(i), t -> new int[2]);
+                            byToken.computeIfAbsent(r.tokenAt(i), t -> new int[3])[2] = 1;
                         }
                     }
                 }
@@ -134,12 +141,16 @@ final class LogitPenalties {
                 Set<Integer> masked = new LinkedHashSet<>(eosTokenIds);
                 masked.addAll(p.stopTokenIds());
                 for (int id : masked) {
-                    byToken.computeIfAbsent(id, t -> new int[2])[1] = 1;
+                    byToken.computeIfAbsent(id, t -> new int[3])[1] = 1;
                 }
+            }
+            for (int id : p.logitBias().keySet()) {
+                byToken.computeIfAbsent(id, t -> new int[3]);
             }
             for (Map.Entry<Integer, int[]> e : byToken.entrySet()) {
                 if (e.getKey() < vocab) {
-                    entries.add(new int[] {s, e.getKey(), e.getValue()[0], e.getValue()[1]});
+                    float bias = p.logitBias().getOrDefault(e.getKey(), 0f);
+                    entries.add(new int[] {s, e.getKey(), e.getValue()[0], e.getValue()[1], Float.floatToRawIntBits(bias), e.getValue()[2]});
                     params.add(p);
                 }
             }
@@ -150,20 +161,23 @@ final class LogitPenalties {
             return;
         }
         IntArray index = IntArray.allocate(n), count = IntArray.allocate(n), masked = IntArray.allocate(n);
-        FloatArray repetition = FloatArray.allocate(n), presence = FloatArray.allocate(n), frequency = FloatArray.allocate(n);
+        FloatArray bias = FloatArray.allocate(n), repetition = FloatArray.allocate(n), presence = FloatArray.allocate(n),
+                frequency = FloatArray.allocate(n);
         for (int e = 0; e < n; e++) {
             int[] entry = entries.get(e);
             SamplingParams p = params.get(e);
             index.set(e, entry[0] * vocab + entry[1]);
             count.set(e, entry[2]);
             masked.set(e, entry[3]);
-            repetition.set(e, p.repetitionPenalty());
+            bias.set(e, Float.intBitsToFloat(entry[4]));
+            repetition.set(e, entry[5] == 1 ? p.repetitionPenalty() : 1f); // a token only biased or masked is not repeated
             presence.set(e, p.presencePenalty());
             frequency.set(e, p.frequencyPenalty());
         }
         try (DeviceBuffer dIndex = device.upload(index); DeviceBuffer dCount = device.upload(count); DeviceBuffer dMasked = device.upload(masked);
-             DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence); DeviceBuffer dFreq = device.upload(frequency)) {
-            device.launch(APPLY, Grid.of(n), logits, dIndex, dCount, dMasked, dRep, dPres, dFreq, n);
+             DeviceBuffer dBias = device.upload(bias); DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence);
+             DeviceBuffer dFreq = device.upload(frequency)) {
+            device.launch(APPLY, Grid.of(n), logits, dIndex, dCount, dMasked, dBias, dRep, dPres, dFreq, n);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.lightllm.engine;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * How one request picks its tokens and when it stops (the fields of LightLLM's and vLLM's
@@ -31,13 +32,18 @@ import java.util.List;
  * @param skipSpecialTokens the output text leaves out special tokens (BOS, EOS, chat markers, Qwen-VL's
  *                          {@code <ref>}/{@code <box>} tags); false keeps them (vLLM's and LightLLM's
  *                          skip_special_tokens, default true). The token ids are the same either way.
+ * @param logitBias         added to the logits of these token ids before penalties and sampling, each in
+ *                          [-{@value #MAX_LOGIT_BIAS}, {@value #MAX_LOGIT_BIAS}] (OpenAI's and vLLM's logit_bias;
+ *                          -100 bans a token, +100 all but forces it); empty for none
  */
 public record SamplingParams(float temperature, float topP, int topK, float repetitionPenalty, float presencePenalty,
                              float frequencyPenalty, Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos,
                              List<Integer> stopTokenIds, List<String> stopStrings, int n, int logprobs, String regex,
-                             int promptLogprobs, boolean skipSpecialTokens) {
+                             int promptLogprobs, boolean skipSpecialTokens, Map<Integer, Float> logitBias) {
     /** The most alternatives a token's {@link TokenLogprobs} may list (OpenAI's limit for top_logprobs). */
     public static final int MAX_LOGPROBS = 20;
+    /** The largest bias logit_bias may add or subtract (OpenAI's range). */
+    public static final int MAX_LOGIT_BIAS = 100;
 
     public SamplingParams {
         check(Float.isFinite(temperature) && temperature >= 0, "temperature", "a finite number >= 0", temperature);
@@ -60,6 +66,12 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         for (String s : stopStrings) {
             check(!s.isEmpty(), "stop", "non-empty strings", "\"\"");
         }
+        logitBias = Map.copyOf(logitBias);
+        for (Map.Entry<Integer, Float> e : logitBias.entrySet()) {
+            check(e.getKey() >= 0, "logit_bias", "keyed by non-negative token ids", e.getKey());
+            check(Float.isFinite(e.getValue()) && Math.abs(e.getValue()) <= MAX_LOGIT_BIAS, "logit_bias",
+                    "values in [-" + MAX_LOGIT_BIAS + ", " + MAX_LOGIT_BIAS + "]", e.getValue());
+        }
         if (regex != null) {
             try {
                 java.util.regex.Pattern.compile(regex);
@@ -75,14 +87,14 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
                           Long seed, int maxNewTokens, int minNewTokens, boolean ignoreEos, List<Integer> stopTokenIds, List<String> stopStrings,
                           int n, int logprobs) {
         this(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed, maxNewTokens, minNewTokens, ignoreEos,
-                stopTokenIds, stopStrings, n, logprobs, null, -1, true);
+                stopTokenIds, stopStrings, n, logprobs, null, -1, true, Map.of());
     }
 
     public boolean greedy() {
         return temperature == 0;
     }
 
-    /** Whether logits need the penalty pass before sampling. */
+    /** Whether logits need the penalty pass (repetition, presence, frequency) before sampling. */
     public boolean penalized() {
         return repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
     }
@@ -100,7 +112,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         return new Builder().temperature(temperature).topP(topP).topK(topK).repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).seed(seed).maxNewTokens(maxNewTokens)
                 .minNewTokens(minNewTokens).ignoreEos(ignoreEos).stopTokenIds(stopTokenIds).stopStrings(stopStrings).n(n)
-                .logprobs(logprobs).regex(regex).promptLogprobs(promptLogprobs).skipSpecialTokens(skipSpecialTokens);
+                .logprobs(logprobs).regex(regex).promptLogprobs(promptLogprobs).skipSpecialTokens(skipSpecialTokens).logitBias(logitBias);
     }
 
     private static void check(boolean ok, String field, String expected, Object actual) {
@@ -128,6 +140,7 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         private int logprobs = -1;
         private int promptLogprobs = -1;
         private boolean skipSpecialTokens = true;
+        private Map<Integer, Float> logitBias = Map.of();
 
         public Builder temperature(float v) { temperature = v; return this; }
         public Builder topP(float v) { topP = v; return this; }
@@ -149,10 +162,13 @@ public record SamplingParams(float temperature, float topP, int topK, float repe
         public Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
         /** Whether the output text leaves out special tokens (default true). */
         public Builder skipSpecialTokens(boolean v) { skipSpecialTokens = v; return this; }
+        /** Biases added to these token ids' logits before penalties and sampling (OpenAI's logit_bias). */
+        public Builder logitBias(Map<Integer, Float> v) { logitBias = v; return this; }
 
         public SamplingParams build() {
             return new SamplingParams(temperature, topP, topK, repetitionPenalty, presencePenalty, frequencyPenalty, seed,
-                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex, promptLogprobs, skipSpecialTokens);
+                    maxNewTokens, minNewTokens, ignoreEos, stopTokenIds, stopStrings, n, logprobs, regex, promptLogprobs, skipSpecialTokens,
+                    logitBias);
         }
     }
 }

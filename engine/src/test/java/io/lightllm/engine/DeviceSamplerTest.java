@@ -20,13 +20,17 @@ class DeviceSamplerTest {
     private final Device device = Devices.get("jvm");
 
     private static SamplingParams settings(int i) {
-        return switch (i % 6) {
+        return switch (i % 8) {
             case 0 -> SamplingParams.greedy(8);
             case 1 -> SamplingParams.builder().temperature(0.8f).build();
             case 2 -> SamplingParams.builder().temperature(1.2f).topK(5).build();
             case 3 -> SamplingParams.builder().temperature(1f).topP(0.7f).build();
             case 4 -> SamplingParams.builder().repetitionPenalty(1.3f).presencePenalty(0.4f).frequencyPenalty(0.2f).build();
-            default -> SamplingParams.builder().temperature(0.9f).topK(20).topP(0.9f).maxNewTokens(8).minNewTokens(6).stopTokenIds(List.of(7)).build();
+            case 5 -> SamplingParams.builder().temperature(0.9f).topK(20).topP(0.9f).maxNewTokens(8).minNewTokens(6).stopTokenIds(List.of(7)).build();
+            // logit_bias alone (greedy: +100 all but forces token 3), and beside penalties and sampling (bias first, then penalties)
+            case 6 -> SamplingParams.builder().logitBias(java.util.Map.of(3, 100f, 9, -100f)).build();
+            default -> SamplingParams.builder().temperature(1f).topK(10).repetitionPenalty(1.3f).frequencyPenalty(0.5f)
+                    .logitBias(java.util.Map.of(2, 4f, 4, -2.5f, 11, 7f)).build();
         };
     }
 
@@ -57,7 +61,13 @@ class DeviceSamplerTest {
             FloatArray host = FloatArray.fromArray(logits);
             int[] expected = new HostSampler(VOCAB, Set.of(EOS)).sample(step, host);
             try (DeviceSampler sampler = new DeviceSampler(device, VOCAB, Set.of(EOS)); DeviceBuffer onDevice = device.upload(FloatArray.fromArray(logits))) {
-                assertArrayEquals(expected, sampler.sample(step, onDevice).tokens(), "trial " + trial);
+                int[] tokens = sampler.sample(step, onDevice).tokens();
+                assertArrayEquals(expected, tokens, "trial " + trial);
+                for (int q = 0; q < tokens.length; q++) {
+                    if (sequences.get(q).params().logitBias().getOrDefault(3, 0f) == 100f) {
+                        org.junit.jupiter.api.Assertions.assertEquals(3, tokens[q], "a bias of 100 on a greedy row, logits ~ N(0, 3)");
+                    }
+                }
             }
         }
     }

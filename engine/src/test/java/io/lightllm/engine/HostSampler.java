@@ -12,6 +12,7 @@ import java.util.Set;
  * on the host, written from the definitions (sorting, double sums) rather than from the kernels.
  * Per sequence:
  * <ol>
+ * <li>logit bias (OpenAI's logit_bias): added to the raw logits;</li>
  * <li>penalties: repetition (Hugging Face/vLLM: over prompt and output, a positive logit is
  * divided by it, a negative one multiplied), presence and frequency (OpenAI/vLLM: over the
  * output, subtracted once / once per occurrence);</li>
@@ -48,6 +49,9 @@ final class HostSampler {
     /** The next token of r from its logits (modified in place). */
     int sample(float[] logits, Request r) {
         SamplingParams p = r.params();
+        for (Map.Entry<Integer, Float> e : p.logitBias().entrySet()) {
+            logits[e.getKey()] += e.getValue();
+        }
         if (p.penalized()) {
             applyPenalties(logits, r);
         }

@@ -9,8 +9,9 @@ import io.lightllm.engine.SamplingParams;
  * {@code min_tokens}, {@code repetition_penalty}, {@code ignore_eos} and {@code skip_special_tokens}. Token log-probabilities:
  * completions' {@code logprobs: N}, chat's {@code logprobs: true} with {@code top_logprobs: N}
  * (N in 0..20); the prompt's, with vLLM's {@code prompt_logprobs: N} or completions' {@code echo} with
- * {@code logprobs} (the prompt's tokens first, as OpenAI's legacy completions gave them). Fields this
- * engine cannot honour (logit_bias, best_of other than n, suffix) get a 400 instead of being silently ignored.
+ * {@code logprobs} (the prompt's tokens first, as OpenAI's legacy completions gave them). {@code logit_bias}: token
+ * ids (as the object's keys) to biases in [-100, 100]. Fields this engine cannot honour (best_of other than n,
+ * suffix) get a 400 instead of being silently ignored.
  *
  * @param params         what the engine runs
  * @param stream         SSE instead of one JSON answer
@@ -72,6 +73,7 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
                 .seed(b.has("seed") ? b.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : null)
                 .n(n)
                 .logprobs(logprobs(b, chat))
+                .logitBias(logitBias(b, model))
                 .regex(constraint(b, tools))
                 .build();
         boolean echo = !chat && b.bool("echo", false);
@@ -108,6 +110,34 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
         return structured != null ? structured : call;
     }
 
+    /**
+     * OpenAI's {@code logit_bias}: an object from token ids (its keys, decimal strings) to biases in [-100, 100] added to
+     * those tokens' logits; ids must be in the model's vocabulary.
+     */
+    private static java.util.Map<Integer, Float> logitBias(JsonBody b, ServedModel model) {
+        JsonNode raw = b.raw("logit_bias");
+        if (raw == null) {
+            return java.util.Map.of();
+        }
+        JsonBody biases = b.object("logit_bias");
+        java.util.Map<Integer, Float> out = new java.util.HashMap<>();
+        int vocab = model.engine().vocabSize();
+        for (java.util.Iterator<String> it = raw.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            int id;
+            try {
+                id = Integer.parseInt(key);
+            } catch (NumberFormatException e) {
+                throw ApiException.invalid("logit_bias", "logit_bias keys must be token ids, got \"" + key + "\"");
+            }
+            if (id < 0 || id >= vocab) {
+                throw ApiException.invalid("logit_bias", "logit_bias names token " + key + ", outside the vocabulary [0, " + vocab + ")");
+            }
+            out.put(id, biases.number(key, 0, -SamplingParams.MAX_LOGIT_BIAS, SamplingParams.MAX_LOGIT_BIAS));
+        }
+        return out;
+    }
+
     /** The engine's logprobs setting: -1 when not asked, else the number of alternatives per token. */
     private static int logprobs(JsonBody b, boolean chat) {
         if (!chat) {
@@ -132,7 +162,6 @@ record OpenAiParams(SamplingParams params, boolean stream, boolean includeUsage,
                 throw ApiException.unsupported("best_of", "best_of other than n is not implemented by this engine");
             }
         }
-        notEmpty(b, "logit_bias", "logit_bias is not implemented");
     }
 
     private static void notEmpty(JsonBody b, String field, String message) {

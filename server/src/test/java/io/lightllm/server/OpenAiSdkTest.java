@@ -70,6 +70,32 @@ class OpenAiSdkTest {
         assertEquals(prompt.length + expected.tokens().length, usage.totalTokens());
     }
 
+    /**
+     * logit_bias through the SDK: -100 on the greedy answer's first token bans it (the answer then never holds it), +100 on
+     * another token makes it every token; each answer's text equals the engine's own run with the same biases.
+     */
+    @Test
+    void logitBiasBansAndForcesTokens() {
+        int[] prompt = server.files().tokenizer().encode(PROMPT, true);
+        int first = engineGreedy(prompt, 8).tokens()[0];
+        int forced = 300;
+        for (Map<Integer, Float> bias : List.of(Map.of(first, -100f), Map.of(forced, 100f))) {
+            CompletionCreateParams.LogitBias.Builder sdkBias = CompletionCreateParams.LogitBias.builder();
+            bias.forEach((id, b) -> sdkBias.putAdditionalProperty(Integer.toString(id), JsonValue.from(b)));
+            Completion c = client.completions().create(completion(8).toBuilder().logitBias(sdkBias.build()).build());
+            io.lightllm.engine.Completion expected = server.engine().generate(prompt,
+                    SamplingParams.builder().maxNewTokens(8).logitBias(bias).build()).getFirst();
+            assertEquals(expected.text(), c.choices().getFirst().text(), "bias " + bias);
+            for (int t : expected.tokens()) {
+                if (bias.containsKey(first)) {
+                    assertTrue(t != first, "a banned token was generated: " + java.util.Arrays.toString(expected.tokens()));
+                } else {
+                    assertEquals(forced, t, "a token of +100 bias wins every step: " + java.util.Arrays.toString(expected.tokens()));
+                }
+            }
+        }
+    }
+
     @Test
     void streamedCompletionAddsUpToTheWholeOneWithUsageLast() {
         String whole = client.completions().create(completion(20)).choices().getFirst().text();
