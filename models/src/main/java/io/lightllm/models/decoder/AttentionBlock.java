@@ -1,6 +1,7 @@
 package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Attention;
+import io.lightllm.kernels.BatchInvariance;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Rotary;
 import io.lightllm.models.ModelLoadException;
@@ -125,15 +126,31 @@ final class AttentionBlock {
         }
         Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
         Attention.TokenTableView tokens = new Attention.TokenTableView(step.table().buffer(), s.requestRows, step.table().maxLen());
-        if (step.batch().prefill()) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, kv, tokens, heads,
-                    new Attention.PrefillBatch(s.starts, s.newCounts, s.prefixes, step.batch().requests(), t, step.batch().maxNewTokens()));
-        } else {
-            Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
-                    new Attention.DecodeBatch(s.seqLens, step.batch().requests(), step.attentionMaxSeqLen()),
-                    s.decodeScratch(heads, step.table().maxLen()));
-        }
+        attend(s, step, kv, tokens, t);
         o.apply(device, s.projected, s.attention, t);
         shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection
+    }
+
+    /**
+     * Attention of the step's queries over the pool: decode attention (flash-decoding) for the requests with one new
+     * token at the head of the batch (a decode step's all; chunked prefill's decodes, which it puts first), prefill
+     * attention for the rest, which start at {@link StepBuffers#tailStarts}. Under batch invariance a prefill step
+     * stays one launch, so that a request's sums never depend on what shares its step.
+     */
+    private void attend(StepBuffers s, Step step, Attention.KvView kv, Attention.TokenTableView tokens, int t) {
+        int requests = step.batch().requests();
+        int singles = !step.batch().prefill() ? requests : BatchInvariance.enabled() ? 0 : step.batch().leadingSingles();
+        if (singles > 0) {
+            Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
+                    new Attention.DecodeBatch(s.seqLens, singles, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));
+        }
+        if (singles == 0) {
+            Attention.launchPrefillAttention(device, s.attention, s.q, kv, tokens, heads,
+                    new Attention.PrefillBatch(s.starts, s.newCounts, s.prefixes, requests, t, step.batch().maxNewTokens()));
+        } else if (singles < requests) {
+            Attention.launchPrefillAttention(device, s.attention, s.q, kv,
+                    new Attention.TokenTableView(tokens.reqToToken(), s.tailRequestRows, tokens.maxLen()), heads,
+                    new Attention.PrefillBatch(s.tailStarts, s.tailNewCounts, s.tailPrefixes, requests - singles, t, step.batch().maxNewTokens()));
+        }
     }
 }

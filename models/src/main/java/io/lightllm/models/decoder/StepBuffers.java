@@ -22,6 +22,11 @@ final class StepBuffers implements AutoCloseable {
     final int tokens, requests, logitRows;
     final DeviceBuffer ids, positions, kvSlots, tokenRows;
     final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
+    /**
+     * The requests after a prefill step's leading single-token ones ({@link NopadBatch#leadingSingles}), which decode
+     * attention serves: their rows, starts, new counts and prefixes, for the prefill attention of the rest.
+     */
+    final DeviceBuffer tailRequestRows, tailStarts, tailNewCounts, tailPrefixes;
     final DeviceBuffer residual, normed, qkv, q, k, v, attention, projected, gateUp, act;
     final DeviceBuffer lastNormed, logits;
     private final Device device;
@@ -50,6 +55,10 @@ final class StepBuffers implements AutoCloseable {
         seqLens = i32(requests);
         prefixes = i32(requests);
         lastIndex = i32(logitRows);
+        tailRequestRows = i32(requests);
+        tailStarts = i32(requests);
+        tailNewCounts = i32(requests);
+        tailPrefixes = i32(requests);
         residual = f32((long) tokens * hidden);
         normed = f32((long) tokens * hidden);
         qkv = f32((long) tokens * (shard.heads() + 2 * shard.kvHeads()) * c.headDim());
@@ -121,6 +130,13 @@ final class StepBuffers implements AutoCloseable {
         put(seqLens, batch.seqLens());
         put(prefixes, prefix);
         put(lastIndex, batch.logitTokens());
+        int singles = batch.prefill() ? batch.leadingSingles() : 0;
+        if (singles > 0 && singles < b) {
+            put(tailRequestRows, java.util.Arrays.copyOfRange(batch.requestRows(), singles, b));
+            put(tailStarts, java.util.Arrays.copyOfRange(batch.starts(), singles, b));
+            put(tailNewCounts, java.util.Arrays.copyOfRange(batch.newCounts(), singles, b));
+            put(tailPrefixes, java.util.Arrays.copyOfRange(prefix, singles, b));
+        }
     }
 
     private void put(DeviceBuffer dst, int[] values) {

@@ -97,6 +97,18 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
         return m;
     }
 
+    /**
+     * Requests at the head of the batch with one new token each: a decode step's every request; in a prefill step that
+     * mixes them with prompts (chunked prefill puts its decodes first), the ones decode attention can serve.
+     */
+    public int leadingSingles() {
+        int n = 0;
+        while (n < newCounts.length && newCounts[n] == 1) {
+            n++;
+        }
+        return n;
+    }
+
     /** Tokens of request b already in the KV before this step (a cached prefix). */
     public int prefix(int b) {
         return seqLens[b] - newCounts[b];
