@@ -7,9 +7,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
-import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -35,23 +33,35 @@ final class LogitPenalties {
 
     private LogitPenalties() { }
 
+    /** An entry's state bits: its token is masked (-infinity). */
+    static final int MASKED = 1;
+    /** An entry's state bits: its token is in the prompt or the output, so the repetition penalty applies. */
+    static final int SEEN = 2;
+    /** An entry's state holds the token's output count above its two flag bits. */
+    static final int COUNT_SHIFT = 2;
+
     /**
-     * Entry e changes logits[index[e]]: masked, or biased, then penalised with its row's parameters and the token's
-     * output count (vLLM's order: logit_bias is a logits processor that runs before the penalties).
+     * Entry e changes logits[index[e]] (row index[e] / vocab): masked, or biased, then penalised with its row's
+     * parameters and the token's output count (state[e] >> {@link #COUNT_SHIFT}) (vLLM's order: logit_bias is a
+     * logits processor that runs before the penalties).
      */
-    public static void applyPenalties(FloatArray logits, IntArray index, IntArray outputCount, IntArray masked, FloatArray bias,
-            FloatArray repetition, FloatArray presence, FloatArray frequency, int entries) {
+    public static void applyPenalties(FloatArray logits, IntArray index, IntArray state, FloatArray bias, FloatArray repetition,
+            FloatArray presence, FloatArray frequency, int vocab, int entries) {
         for (@Parallel int e = 0; e < entries; e++) {
             int i = index.get(e);
-            if (masked.get(e) != 0) {
+            int st = state.get(e);
+            if ((st & MASKED) != 0) {
                 logits.set(i, Float.NEGATIVE_INFINITY);
             } else {
+                int row = i / vocab;
                 float x = logits.get(i) + bias.get(e);
-                float r = repetition.get(e);
-                x = x > 0f ? x / r : x * r;
-                int count = outputCount.get(e);
+                if ((st & SEEN) != 0) {
+                    float r = repetition.get(row);
+                    x = x > 0f ? x / r : x * r;
+                }
+                int count = st >>> COUNT_SHIFT;
                 if (count > 0) {
-                    x = x - (presence.get(e) + frequency.get(e) * count);
+                    x = x - (presence.get(row) + frequency.get(row) * count);
                 }
                 logits.set(i, x);
             }
@@ -101,31 +111,23 @@ final class LogitPenalties {
 
     /**
      * Applies what each sequence needs to its row of {@code logits} [sequences, vocab] (row s for
-     * sequence s); launches nothing when no sequence needs anything.
+     * sequence s); launches nothing when no sequence needs anything. A sequence's entries come from
+     * sorted runs merged by token: the prompt's distinct tokens (made once per request), the output's
+     * tokens with their counts (sorted each step: O(output log output)), and the few masked or biased ids,
+     * so a step costs a pass over each penalised sequence's distinct tokens and no boxing; the
+     * sequences' penalty parameters go up once per row, not once per entry.
      */
     static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
-        List<int[]> entries = new ArrayList<>();   // row, token, count, masked, bias's bits, seen
-        List<SamplingParams> params = new ArrayList<>();
+        Entries entries = new Entries();
+        int rows = sequences.size();
+        FloatArray repetition = FloatArray.allocate(rows), presence = FloatArray.allocate(rows), frequency = FloatArray.allocate(rows);
         Map<Integer, BitSet> constrained = new LinkedHashMap<>(); // row -> the tokens its constraint allows
-        for (int s = 0; s < sequences.size(); s++) {
+        for (int s = 0; s < rows; s++) {
             Request r = sequences.get(s);
             SamplingParams p = r.params();
-            Map<Integer, int[]> byToken = new HashMap<>();
-            // per token: output count, masked, seen (in the prompt or the output: what the repetition penalty touches)
-            if (p.penalized()) {
-                for (int i = 0; i < r.generatedCount(); i++) {
-                    int[] e = byToken.computeIfAbsent(r.generatedAt(i), t -> new int[3]);
-                    e[0]++;
-                    e[2] = 1;
-                }
-                if (p.repetitionPenalty() != 1) {
-                    for (int i = 0; i < r.promptLength(); i++) {
-                        if (r.tokenAt(i) < vocab) { // an image's placeholder ids are no token to penalise
-                            byToken.computeIfAbsent(r.tokenAt(i), t -> new int[3])[2] = 1;
-                        }
-                    }
-                }
-            }
+            repetition.set(s, p.repetitionPenalty());
+            presence.set(s, p.presencePenalty());
+            frequency.set(s, p.frequencyPenalty());
             RegexConstraint c = r.constraint();
             if (c != null) {
                 // structured output: only tokens that keep the text a prefix of a match; the end only after a whole match
@@ -137,47 +139,98 @@ final class LogitPenalties {
                 }
                 constrained.put(s, allowed);
             }
+            int[] prompt = p.repetitionPenalty() != 1 ? r.promptDistinct(vocab) : NONE;
+            int[] output = p.penalized() ? r.generated() : NONE;
+            java.util.Arrays.sort(output);
+            // the few ids masked before min_new_tokens or biased: token -> {state, bias's bits}
+            java.util.TreeMap<Integer, int[]> extras = new java.util.TreeMap<>();
             if (r.generatedCount() < p.minNewTokens()) {
                 Set<Integer> masked = new LinkedHashSet<>(eosTokenIds);
                 masked.addAll(p.stopTokenIds());
                 for (int id : masked) {
-                    byToken.computeIfAbsent(id, t -> new int[3])[1] = 1;
+                    extras.computeIfAbsent(id, t -> new int[2])[0] = MASKED;
                 }
             }
-            for (int id : p.logitBias().keySet()) {
-                byToken.computeIfAbsent(id, t -> new int[3]);
-            }
-            for (Map.Entry<Integer, int[]> e : byToken.entrySet()) {
-                if (e.getKey() < vocab) {
-                    float bias = p.logitBias().getOrDefault(e.getKey(), 0f);
-                    entries.add(new int[] {s, e.getKey(), e.getValue()[0], e.getValue()[1], Float.floatToRawIntBits(bias), e.getValue()[2]});
-                    params.add(p);
-                }
-            }
+            p.logitBias().forEach((id, b) -> extras.computeIfAbsent(id, t -> new int[2])[1] = Float.floatToRawIntBits(b));
+            mergeRow(entries, s * vocab, vocab, prompt, output, extras);
         }
         maskToAllowed(device, logits, constrained, vocab);
-        int n = entries.size();
+        int n = entries.size;
         if (n == 0) {
             return;
         }
-        IntArray index = IntArray.allocate(n), count = IntArray.allocate(n), masked = IntArray.allocate(n);
-        FloatArray bias = FloatArray.allocate(n), repetition = FloatArray.allocate(n), presence = FloatArray.allocate(n),
-                frequency = FloatArray.allocate(n);
-        for (int e = 0; e < n; e++) {
-            int[] entry = entries.get(e);
-            SamplingParams p = params.get(e);
-            index.set(e, entry[0] * vocab + entry[1]);
-            count.set(e, entry[2]);
-            masked.set(e, entry[3]);
-            bias.set(e, Float.intBitsToFloat(entry[4]));
-            repetition.set(e, entry[5] == 1 ? p.repetitionPenalty() : 1f); // a token only biased or masked is not repeated
-            presence.set(e, p.presencePenalty());
-            frequency.set(e, p.frequencyPenalty());
+        IntArray index = IntArray.fromArray(java.util.Arrays.copyOf(entries.index, n));
+        IntArray state = IntArray.fromArray(java.util.Arrays.copyOf(entries.state, n));
+        FloatArray bias = FloatArray.fromArray(java.util.Arrays.copyOf(entries.bias, n));
+        try (DeviceBuffer dIndex = device.upload(index); DeviceBuffer dState = device.upload(state); DeviceBuffer dBias = device.upload(bias);
+             DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence); DeviceBuffer dFreq = device.upload(frequency)) {
+            device.launch(APPLY, Grid.of(n), logits, dIndex, dState, dBias, dRep, dPres, dFreq, vocab, n);
         }
-        try (DeviceBuffer dIndex = device.upload(index); DeviceBuffer dCount = device.upload(count); DeviceBuffer dMasked = device.upload(masked);
-             DeviceBuffer dBias = device.upload(bias); DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence);
-             DeviceBuffer dFreq = device.upload(frequency)) {
-            device.launch(APPLY, Grid.of(n), logits, dIndex, dCount, dMasked, dBias, dRep, dPres, dFreq, n);
+    }
+
+    private static final int[] NONE = new int[0];
+
+    /**
+     * One row's entries, one per distinct token below the vocabulary, in token order: the merge of the prompt's
+     * distinct tokens (seen), the sorted output (seen, counted) and the extras (masked, biased).
+     */
+    private static void mergeRow(Entries entries, int rowStart, int vocab, int[] prompt, int[] output, java.util.TreeMap<Integer, int[]> extras) {
+        int i = 0, o = 0;
+        java.util.Iterator<Map.Entry<Integer, int[]>> x = extras.entrySet().iterator();
+        Map.Entry<Integer, int[]> extra = x.hasNext() ? x.next() : null;
+        while (true) {
+            int token = Integer.MAX_VALUE;
+            if (i < prompt.length) {
+                token = prompt[i];
+            }
+            if (o < output.length) {
+                token = Math.min(token, output[o]);
+            }
+            if (extra != null) {
+                token = Math.min(token, extra.getKey());
+            }
+            if (token == Integer.MAX_VALUE || token >= vocab) {
+                return; // every source is ascending: nothing below the vocabulary is left
+            }
+            int state = 0;
+            int biasBits = 0;
+            if (i < prompt.length && prompt[i] == token) {
+                state |= SEEN;
+                i++;
+            }
+            int count = 0;
+            while (o < output.length && output[o] == token) {
+                count++;
+                o++;
+            }
+            if (count > 0) {
+                state |= SEEN | count << COUNT_SHIFT;
+            }
+            if (extra != null && extra.getKey() == token) {
+                state |= extra.getValue()[0];
+                biasBits = extra.getValue()[1];
+                extra = x.hasNext() ? x.next() : null;
+            }
+            entries.add(rowStart + token, state, Float.intBitsToFloat(biasBits));
+        }
+    }
+
+    /** Growable entry arrays: logits index, state (flags and output count), bias. */
+    private static final class Entries {
+        int[] index = new int[256];
+        int[] state = new int[256];
+        float[] bias = new float[256];
+        int size;
+
+        void add(int i, int st, float b) {
+            if (size == index.length) {
+                index = java.util.Arrays.copyOf(index, 2 * size);
+                state = java.util.Arrays.copyOf(state, 2 * size);
+                bias = java.util.Arrays.copyOf(bias, 2 * size);
+            }
+            index[size] = i;
+            state[size] = st;
+            bias[size++] = b;
         }
     }
 }

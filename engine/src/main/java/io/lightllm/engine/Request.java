@@ -18,6 +18,7 @@ public final class Request {
     private final long seed;
     private final int maxNewTokens;
     private final IntSequence generated;
+    private int[] promptDistinct;
     private final IntSequence slots;
     private List<Request> siblings = List.of();
     private int sharedPrefix;
@@ -207,6 +208,14 @@ public final class Request {
     void admitted(long order) {
         admission = order;
         status = RequestStatus.RUNNING;
+    }
+
+    /** The prompt's distinct tokens below {@code vocab} (an image's placeholder ids are no tokens), ascending; made once. */
+    int[] promptDistinct(int vocab) {
+        if (promptDistinct == null) {
+            promptDistinct = java.util.Arrays.stream(prompt).filter(t -> t < vocab).sorted().distinct().toArray();
+        }
+        return promptDistinct;
     }
 
     void addToken(int token) {
