@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -155,6 +155,25 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
+    fold)
+      # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
+      # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
+      # transformers), then 8B bf16, int8 and int4 decode at batch 1 without and with it
+      FOLD=(-Dlightllm.tuning.cuda.matmul.gemv_fold=1)
+      "${J[@]}" "${FOLD[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
+        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
+        --select-class io.lightllm.models.decoder.ArchitectureGoldenTest --select-class io.lightllm.models.llama.LlamaGoldenTest \
+        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/fold-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/fold-tests.log" | head -20
+      for q in none int8 int4; do
+        for on in 0 1; do
+          "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=$on -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
+            --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 \
+            | grep '^{' | sed "s/^{/{\"fold\":$on,\"quant\":\"$q\",/" | tee -a "$out/fold.log"
+        done
+      done ;;
     prefill-warps)
       # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the
       # wide groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.

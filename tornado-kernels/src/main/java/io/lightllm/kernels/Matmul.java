@@ -107,22 +107,59 @@ public final class Matmul {
             boolean hasBias, int m, int n, int k, int columns, int rowsPerTeam) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         if (rowsPerTeam > 1) {
-            floatRowSums(ctx, partial, a, w, n, k, columns);
+            floatRowSums(ctx, partial, a, w, n, k, columns, w, false);
         } else {
-            gemvSums(ctx, partial, a, w, m, n, k, columns);
+            gemvSums(ctx, partial, a, w, m, n, k, columns, w, false);
         }
         // no scales: bias stands in for them, unread (the epilogue after the branches: see matmulInt8Gemv)
-        gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam);
+        gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam, false, k, 0f, false);
     }
 
-    /** The GEMV kernels' epilogue for teams of {@code rowsPerTeam} weight rows: {@link #gemvStoreRows}, or for one {@link #gemvStore}. */
+    /**
+     * The GEMV kernels' epilogue for teams of {@code rowsPerTeam} weight rows: {@link #gemvStoreRows}, or for one {@link #gemvStore}.
+     * {@code normed} (batch 1, {@link FoldedGemv}): the sums are of the input times an RMSNorm's weight, and the team's
+     * sum of squares of the input ({@link #NORM_SLOT}) gives the norm's 1 / rms over k; {@code adding}: out += the result.
+     */
     static void gemvEpilogue(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
-            boolean hasBias, int m, int n, int columns, int rowsPerTeam) {
+            boolean hasBias, int m, int n, int columns, int rowsPerTeam, boolean normed, int k, float eps, boolean adding) {
+        float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
         if (rowsPerTeam > 1) {
-            gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM);
+            gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM, factor, adding);
         } else {
-            gemvStore(ctx, partial, out, scales, scaled, bias, hasBias, m, n, columns);
+            gemvStore(ctx, partial, out, scales, scaled, bias, hasBias, m, n, columns, factor, adding);
         }
+    }
+
+    /**
+     * Accumulator slot of a batch-1 GEMV that folds an RMSNorm into its input ({@link FoldedGemv}): the sum of squares of
+     * the input elements the item read. At m = 1 the row sums take slots 0 to {@link #GEMV_ROWS_PER_TEAM} - 1, never this.
+     */
+    static final int NORM_SLOT = GEMV_ROWS - 1;
+
+    /**
+     * The norm folded into a GEMV's input: x[from..from + 4) *= normW[at..] (the RMSNorm's weight, applied as the input is
+     * read), returning the sum of their squares before it (the team adds these up into the norm's 1 / rms, {@link #normFactor}).
+     */
+    static float foldNorm(float[] x, int from, NativeArray normW, int at, float[] weights) {
+        normW.getFloats(at, weights, 0, 4);
+        float squares = 0f;
+        for (int j = 0; j < 4; j++) {
+            squares += x[from + j] * x[from + j];
+            x[from + j] *= weights[j];
+        }
+        return squares;
+    }
+
+    /** {@link #foldNorm} over eight elements x[0..8) from normW[at..]. */
+    static float foldNorm8(float[] x, NativeArray normW, int at, float[] weights) {
+        return foldNorm(x, 0, normW, at, weights) + foldNorm(x, 4, normW, at + 4, weights);
+    }
+
+    /** 1 / rms of the GEMV's input row from its team's sum of squares (meaningful in the team's first item, which stores). */
+    static float normFactor(KernelContext ctx, float[] partial, int columns, int k, float eps) {
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        return KMath.rsqrt(partial[NORM_SLOT * ctx.localGroupSizeX + teamStart] / k + eps);
     }
 
     /**
@@ -176,17 +213,27 @@ public final class Matmul {
     public static void matmulGemvGated(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int width, int k, int columns, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        gatedSums(ctx, partial, out, a, w, bias, hasBias, width, k, columns, kind, w, false, 0f);
+    }
+
+    /**
+     * {@link #matmulGemvGated}'s body; with {@code normed}, its input goes through an RMSNorm of weight normW as it is
+     * read ({@link FoldedGemv}).
+     */
+    static void gatedSums(KernelContext ctx, float[] partial, FloatArray out, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias,
+            int width, int k, int columns, int kind, NativeArray normW, boolean normed, float eps) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
-        floatRowSums(ctx, partial, a, w, g0, g1, width + g0, width + g1, k, team);
+        floatRowSums(ctx, partial, a, w, g0, g1, width + g0, width + g1, k, team, normW, normed);
+        float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
         if (ctx.localIdx == teamStart) {
             for (int c = 0; c < 2; c++) {
                 if (p + c < width) {
-                    float gate = partial[c * ctx.localGroupSizeX + teamStart] + (hasBias ? bias.get(p + c) : 0f);
-                    float up = partial[(c + 2) * ctx.localGroupSizeX + teamStart] + (hasBias ? bias.get(width + p + c) : 0f);
+                    float gate = partial[c * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(p + c) : 0f);
+                    float up = partial[(c + 2) * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(width + p + c) : 0f);
                     out.set(p + c, Activations.activate(gate, kind) * up);
                 }
             }
@@ -198,16 +245,19 @@ public final class Matmul {
      * or bf16 rows): each item loads 8 weights of each row (four 16-byte loads of 16-bit weights in flight) and the 8
      * activations they meet once. Rows past n read row n - 1 and are not stored.
      */
-    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int n, int k, int columns) {
+    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int n, int k, int columns, NativeArray normW,
+            boolean normed) {
         int team = ctx.localGroupSizeX / columns;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
         floatRowSums(ctx, partial, a, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1),
-                k, team);
+                k, team, normW, normed);
     }
 
-    /** {@link #floatRowSums} over four given weight rows (sums of row r0 first). */
-    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int r0, int r1, int r2, int r3, int k, int team) {
+    /** {@link #floatRowSums} over four given weight rows (sums of row r0 first); {@code normed}: see {@link #foldNorm}. */
+    static void floatRowSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int r0, int r1, int r2, int r3, int k, int team,
+            NativeArray normW, boolean normed) {
         float[] acc = new float[GEMV_ROWS];
+        float[] nw = new float[8];
         float[] w0 = new float[8];
         float[] w1 = new float[8];
         float[] w2 = new float[8];
@@ -227,12 +277,15 @@ public final class Matmul {
             w.getFloats(at2 + i, w2, 0, 8);
             w.getFloats(at3 + i, w3, 0, 8);
             a.getFloats(i, x, 0, 8);
+            if (normed) {
+                acc[NORM_SLOT] += foldNorm8(x, normW, i, nw);
+            }
             acc[0] += dot8(w0, x);
             acc[1] += dot8(w1, x);
             acc[2] += dot8(w2, x);
             acc[3] += dot8(w3, x);
         }
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, normed);
     }
 
     /**
@@ -240,7 +293,7 @@ public final class Matmul {
      * rows, the sums {@link #gemvSums} left, times {@code scales[col]} when {@code scaled}, plus the bias.
      */
     static void gemvStore(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
-            boolean hasBias, int m, int n, int columns) {
+            boolean hasBias, int m, int n, int columns, float factor, boolean adding) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
         int col = ctx.groupIdx * columns + ctx.localIdx / team;
@@ -250,7 +303,9 @@ public final class Matmul {
             float s = scaled ? scales.get(col) : 1f;
             float b = hasBias ? bias.get(col) : 0f;
             for (int r = 0; r < rows; r++) {
-                out.set((row0 + r) * n + col, partial[r * ctx.localGroupSizeX + teamStart] * s + b);
+                int at = (row0 + r) * n + col;
+                float v = partial[r * ctx.localGroupSizeX + teamStart] * factor * s + b;
+                out.set(at, adding ? out.get(at) + v : v);
             }
         }
     }
@@ -260,8 +315,10 @@ public final class Matmul {
      * of a's row (group y * GEMV_ROWS + r) with w's row of the team's column ({@link #gemvReduce}).
      * {@code w} is read with getFloat(s), so an int8 array yields its codes.
      */
-    static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns) {
+    static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns, NativeArray normW,
+            boolean normed) {
         float[] acc = new float[GEMV_ROWS];
+        float[] nw = new float[8];
         float[] wRun0 = new float[8];
         float[] wRun1 = new float[8];
         float[] x = new float[8];
@@ -289,8 +346,14 @@ public final class Matmul {
                     if (r < rows) {
                         int at = (row0 + r) * k + i;
                         a.getFloats(at, x, 0, 8);
+                        if (normed) { // batch 1 (FoldedGemv): row 0 only
+                            acc[NORM_SLOT] += foldNorm8(x, normW, i, nw);
+                        }
                         float s = dot8(wRun0, x);
                         a.getFloats(at + step, x, 0, 8);
+                        if (normed) {
+                            acc[NORM_SLOT] += foldNorm8(x, normW, i + step, nw);
+                        }
                         acc[r] += s + dot8(wRun1, x);
                     }
                 }
@@ -300,6 +363,9 @@ public final class Matmul {
                 for (int r = 0; r < GEMV_ROWS; r++) {
                     if (r < rows) {
                         a.getFloats((row0 + r) * k + i, x, 0, 8);
+                        if (normed) {
+                            acc[NORM_SLOT] += foldNorm8(x, normW, i, nw);
+                        }
                         acc[r] += dot8(wRun0, x);
                     }
                 }
@@ -330,7 +396,7 @@ public final class Matmul {
                 }
             }
         }
-        gemvReduce(ctx, partial, acc, rows, team);
+        gemvReduce(ctx, partial, acc, rows, team, normed);
     }
 
     /** u · v over 8 elements, as two independent chains. */
@@ -345,7 +411,7 @@ public final class Matmul {
      * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers;
      * otherwise it adds in local memory.
      */
-    static void gemvReduce(KernelContext ctx, float[] partial, float[] acc, int rows, int team) {
+    static void gemvReduce(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
         int size = ctx.localGroupSizeX;
         int lid = ctx.localIdx;
         int lane = lid % team;
@@ -358,6 +424,12 @@ public final class Matmul {
                     }
                 }
             }
+            if (normed) {
+                float squares = ctx.subGroupReduceAdd(acc[NORM_SLOT]);
+                if (lane == 0) {
+                    partial[NORM_SLOT * size + lid] = squares;
+                }
+            }
         } else {
             for (int r = 0; r < GEMV_ROWS; r++) {
                 partial[r * size + lid] = acc[r];
@@ -367,6 +439,9 @@ public final class Matmul {
                 if (lane < stride) {
                     for (int r = 0; r < rows; r++) {
                         partial[r * size + lid] += partial[r * size + lid + stride];
+                    }
+                    if (normed) {
+                        partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + lid + stride];
                     }
                 }
             }
@@ -394,15 +469,15 @@ public final class Matmul {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         int rowsPerTeam = int8RowsPerTeam(m, k);
         if (rowsPerTeam > 1) {
-            int8RowSums(ctx, partial, a, w, n, k, columns);
+            int8RowSums(ctx, partial, a, w, n, k, columns, w, false);
         } else if (k % 16 == 0) {
             int8Sums(ctx, partial, a, w, m, n, k, columns);
         } else {
-            gemvSums(ctx, partial, a, w, m, n, k, columns);
+            gemvSums(ctx, partial, a, w, m, n, k, columns, w, false);
         }
         // the epilogue after the branches, not inside them: PoCL mis-ran a store that followed a reduction's
         // barriers within one branch of the kernel (every team's value wrong, MatmulTest on opencl:0:0)
-        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, m, n, columns, rowsPerTeam);
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, m, n, columns, rowsPerTeam, false, k, 0f, false);
     }
 
     /**
@@ -448,7 +523,7 @@ public final class Matmul {
                 }
             }
         }
-        gemvReduce(ctx, partial, acc, rows, ctx.localGroupSizeX / columns);
+        gemvReduce(ctx, partial, acc, rows, ctx.localGroupSizeX / columns, false);
     }
 
     /** x[0..7] . the int8 codes of two words (bytes low first). */
@@ -508,8 +583,8 @@ public final class Matmul {
                 acc[c] += scale * dot;
             }
         }
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
-        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM);
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
 
     /**
@@ -546,8 +621,10 @@ public final class Matmul {
      * each row (four 16-byte loads in flight) and the 16 activations they meet once, and leaves row c's sum in
      * partial[c * localSize + teamStart]. Rows past n read row n - 1 and are not stored.
      */
-    static void int8RowSums(KernelContext ctx, float[] partial, FloatArray a, ByteArray w, int n, int k, int columns) {
+    static void int8RowSums(KernelContext ctx, float[] partial, FloatArray a, ByteArray w, int n, int k, int columns, NativeArray normW,
+            boolean normed) {
         float[] acc = new float[GEMV_ROWS];
+        float[] nw = new float[8];
         int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
         float[] x = new float[8];
         int team = ctx.localGroupSizeX / columns;
@@ -560,12 +637,15 @@ public final class Matmul {
             loadRowCodes(w, codes, row0, n, k, i);
             for (int part = 0; part < 2; part++) {
                 a.getFloats(i + 8 * part, x, 0, 8);
+                if (normed) {
+                    acc[NORM_SLOT] += foldNorm8(x, normW, i + 8 * part, nw);
+                }
                 for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
                     acc[c] += dot8Codes(x, codes[4 * c + 2 * part], codes[4 * c + 2 * part + 1]);
                 }
             }
         }
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team);
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, normed);
     }
 
     /**
@@ -586,7 +666,7 @@ public final class Matmul {
      * {@code scaled}, plus the bias.
      */
     static void gemvStoreRows(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
-            boolean hasBias, int n, int columns, int rowsPerTeam) {
+            boolean hasBias, int n, int columns, int rowsPerTeam, float factor, boolean adding) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
         int col0 = (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam;
@@ -596,7 +676,8 @@ public final class Matmul {
                 if (col < n) {
                     float s = scaled ? scales.get(col) : 1f;
                     float b = hasBias ? bias.get(col) : 0f;
-                    out.set(col, partial[c * ctx.localGroupSizeX + teamStart] * s + b);
+                    float v = partial[c * ctx.localGroupSizeX + teamStart] * factor * s + b;
+                    out.set(col, adding ? out.get(col) + v : v);
                 }
             }
         }

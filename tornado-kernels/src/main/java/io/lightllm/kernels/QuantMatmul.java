@@ -4,6 +4,7 @@ import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.KernelRef;
@@ -71,7 +72,7 @@ public final class QuantMatmul {
         }
         int rowsPerTeam = rowsPerTeam(format, m, k, team);
         if (rowsPerTeam > 1) {
-            int4RowSums(acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam, n, lane, team, k);
+            int4RowSums(acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam, n, lane, team, k, w, false);
         } else if (col < n && isInt4(format) && k % 128 == 0 && team % 16 == 0) {
             int4Sums(acc, a, w, format, col, lane, team, row0, rows, k);
         } else if (col < n) {
@@ -94,8 +95,8 @@ public final class QuantMatmul {
                 }
             }
         }
-        Matmul.gemvReduce(ctx, partial, acc, rowsPerTeam > 1 ? rowsPerTeam : rows, team);
-        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam);
+        Matmul.gemvReduce(ctx, partial, acc, rowsPerTeam > 1 ? rowsPerTeam : rows, team, false);
+        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam, false, k, 0f, false);
     }
 
     static boolean isInt4(int format) {
@@ -115,7 +116,9 @@ public final class QuantMatmul {
      * read row n - 1 and are not stored): each item loads its word of a block in each of the rows, and the 8
      * activations those words meet (and their sum) once for all of them; acc[c] gets row c's sum.
      */
-    static void int4RowSums(float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
+    static void int4RowSums(float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k, NativeArray normW,
+            boolean normed) {
+        float[] nw = new float[4];
         int[] q = new int[4];
         int[] head = new int[1];
         float[] lo = new float[4];
@@ -135,6 +138,9 @@ public final class QuantMatmul {
             int e = b * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
+            if (normed) { // the norm folded in before the block's sum of activations (its offset term) is taken
+                acc[Matmul.NORM_SLOT] += Matmul.foldNorm(lo, 0, normW, e, nw) + Matmul.foldNorm(hi, 0, normW, e + 64, nw);
+            }
             float sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
             acc[0] += int4RowTerm(w, at0 + block, zeroPoint, head, int4Dot(lo, hi, q[0], magic), sum);
             acc[1] += int4RowTerm(w, at1 + block, zeroPoint, head, int4Dot(lo, hi, q[1], magic), sum);
@@ -176,8 +182,8 @@ public final class QuantMatmul {
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int4RowSumsQ8(ctx, acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM, n, lane, team, k);
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team);
-        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM);
+        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
 
     /**

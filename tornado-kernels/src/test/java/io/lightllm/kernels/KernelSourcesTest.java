@@ -23,6 +23,11 @@ class KernelSourcesTest {
             add(Matmul.MATMUL_TILED, weights);
             add(Matmul.MATMUL_GEMV, weights);
         }
+        // the folded batch-1 GEMVs (plain NativeArray parameters: weights and the norm's weight, both taken as bf16)
+        for (KernelRef k : new KernelRef[] {FoldedGemv.FLOAT_NORMED, FoldedGemv.FLOAT_ADDING, FoldedGemv.GATED_NORMED, FoldedGemv.INT8_NORMED,
+                FoldedGemv.INT8_ADDING, FoldedGemv.INT4_NORMED, FoldedGemv.INT4_ADDING}) {
+            add(k, DType.BF16);
+        }
         add(Matmul.MATMUL_INT8_TILED, null);
         add(Matmul.MATMUL_INT8_GEMV, null);
         add(Matmul.MATMUL_INT8_GEMV_Q8, null);

@@ -39,6 +39,13 @@ public final class TestDevices {
         return Devices.get(cl.devices().getFirst().id());
     }
 
+    /** "jvm" (the reference) and then {@link #accelerators()}: the devices a cross-backend test runs on. */
+    public static List<String> jvmAndAccelerators() {
+        List<String> ids = new ArrayList<>(List.of("jvm"));
+        ids.addAll(accelerators());
+        return ids;
+    }
+
     /**
      * Ids of the devices to compare against the JVM: those named by the system property
      * {@code lightllm.test.devices} (comma-separated, e.g. {@code cuda:0} on a GPU machine),

@@ -93,6 +93,23 @@ final class AttentionBlock {
 
     /** s.normed → s.projected: the attention output projected back to the hidden size and summed over the ranks. */
     void forward(StepBuffers s, Step step) {
+        forward(s, step, null);
+    }
+
+    /**
+     * Whether a batch-1 step may fold the input norm into the q/k/v projection and the residual add into o here
+     * ({@link io.lightllm.kernels.FoldedGemv}; one rank: o's partial sums must be all-reduced before they join the residual).
+     */
+    boolean folds(Device device) {
+        boolean in = qkv != null ? qkv.folds(device, false) : q.folds(device, false) && k.folds(device, false) && v.folds(device, false);
+        return in && o.folds(device, false) && !shard.sharded();
+    }
+
+    /**
+     * With {@code folded} (a batch-1 step, {@link #folds}): s.residual through that norm → attention → o adds into
+     * s.residual, with no norm launch; else as {@link #forward(StepBuffers, Step)}.
+     */
+    void forward(StepBuffers s, Step step, Norm folded) {
         int t = step.tokens();
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
         // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
@@ -102,13 +119,13 @@ final class AttentionBlock {
         // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
         boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
         if (qkv != null) {
-            qkv.apply(device, s.qkv, s.normed, t);
+            project(qkv, s.qkv, s, t, folded);
             KvCache.launchSplitQkv(device, s.qkv, s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null, pooled ? values : null,
                     s.kvSlots, t, heads);
         } else {
-            q.apply(device, s.q, s.normed, t);
-            k.apply(device, s.k, s.normed, t);
-            v.apply(device, s.v, s.normed, t);
+            project(q, s.q, s, t, folded);
+            project(k, s.k, s, t, folded);
+            project(v, s.v, s, t, folded);
         }
         if (qNorm != null) {
             qNorm.apply(device, s.q, s.q, t * shard.heads());
@@ -127,8 +144,21 @@ final class AttentionBlock {
         Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
         Attention.TokenTableView tokens = new Attention.TokenTableView(step.table().buffer(), s.requestRows, step.table().maxLen());
         attend(s, step, kv, tokens, t);
-        o.apply(device, s.projected, s.attention, t);
-        shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection
+        if (folded != null) {
+            o.applyFolded(device, s.residual, s.attention, io.lightllm.kernels.FoldedGemv.Fold.ADD);
+        } else {
+            o.apply(device, s.projected, s.attention, t);
+            shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection
+        }
+    }
+
+    /** An input projection: of s.normed, or (folded) of s.residual through the norm inside the GEMV. */
+    private void project(Linear l, DeviceBuffer out, StepBuffers s, int t, Norm folded) {
+        if (folded == null) {
+            l.apply(device, out, s.normed, t);
+        } else {
+            l.applyFolded(device, out, s.residual, folded.fold());
+        }
     }
 
     /**

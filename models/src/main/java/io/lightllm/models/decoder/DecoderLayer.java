@@ -38,8 +38,24 @@ final class DecoderLayer {
         this.residualScale = c.miniCpm().map(m -> (float) (m.scaleDepth() / Math.sqrt(c.numHiddenLayers()))).orElse(1f);
     }
 
-    /** {@code first}: the residual holds the embeddings and nothing is pending in {@code projected}. */
-    void forward(StepBuffers s, Step step, boolean first) {
+    /**
+     * Whether batch-1 steps may run this layer with its norms and residual adds folded into its GEMVs here
+     * ({@link io.lightllm.kernels.FoldedGemv}): RMSNorms, no branch scaling, GEMVs that fold.
+     */
+    boolean folds(Device device) {
+        return residualScale == 1f && inputNorm.foldable() && postAttentionNorm.foldable() && attention.folds(device) && mlp.folds(device);
+    }
+
+    /**
+     * {@code first}: the residual holds the embeddings and nothing is pending in {@code projected}. {@code folded} (batch 1,
+     * where {@link #folds}): the projections read the residual through the norms and add into it; nothing is left pending.
+     */
+    void forward(StepBuffers s, Step step, boolean first, boolean folded) {
+        if (folded) {
+            attention.forward(s, step, inputNorm);
+            mlp.forwardFolded(s, postAttentionNorm);
+            return;
+        }
         int t = step.tokens();
         if (first) {
             inputNorm.apply(device, s.normed, s.residual, t);

@@ -193,16 +193,36 @@ public final class DecoderModel implements CausalLM {
         int t = st.tokens(), hidden = config.hiddenSize();
         TokenTable.launchScatter(device, st.table().buffer(), s.tokenRows, s.positions, s.kvSlots, t, st.table().maxLen());
         embed(s, st.batch());
-        for (int l = 0; l < layers.size(); l++) {
-            layers.get(l).forward(s, st, l == 0);
-        }
-        // the last layer's MLP output joins the residual in the final norm; only the batch's logit
-        // tokens (by default the last new token of each request) need the head
         int rows = st.batch().logitRows();
-        finalNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
-        KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, rows, 1, hidden);
-        head.apply(device, s.logits, s.lastNormed, rows);
+        boolean folded = t == 1 && rows == 1 && foldsNorms();
+        for (int l = 0; l < layers.size(); l++) {
+            layers.get(l).forward(s, st, l == 0, folded);
+        }
+        if (folded) {
+            // batch 1 with the norms in the GEMVs: the residual is whole, and the head's GEMV takes the final norm
+            head.applyFolded(device, s.logits, s.residual, finalNorm.fold());
+        } else {
+            // the last layer's MLP output joins the residual in the final norm; only the batch's logit
+            // tokens (by default the last new token of each request) need the head
+            finalNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
+            KvCache.launchGatherFromPool(device, s.lastNormed, s.normed, s.lastIndex, rows, 1, hidden);
+            head.apply(device, s.logits, s.lastNormed, rows);
+        }
         config.miniCpm().ifPresent(m -> Elementwise.launchScale(device, s.logits, rows * shard.vocab(), (float) (m.dimModelBase() / (double) hidden)));
+    }
+
+    private Boolean foldsNorms;
+
+    /**
+     * Whether batch-1 steps run with every norm and residual add folded into the GEMVs ({@link io.lightllm.kernels.FoldedGemv},
+     * tuning {@code matmul.gemv_fold}): 64 fewer launches a step at 32 layers. All or nothing, decided once.
+     */
+    private boolean foldsNorms() {
+        if (foldsNorms == null) {
+            foldsNorms = io.lightllm.kernels.FoldedGemv.enabled(device) && finalNorm.foldable() && head.folds(device, false) && !shard.sharded()
+                    && layers.stream().allMatch(l -> l.folds(device));
+        }
+        return foldsNorms;
     }
 
     /**

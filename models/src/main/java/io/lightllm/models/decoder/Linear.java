@@ -1,6 +1,7 @@
 package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Activations;
+import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.QuantMatmul;
@@ -21,6 +22,21 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         return weight.multiplyGated(device, out, in, bias, rows, outFeatures / 2, inFeatures, act);
     }
 
+    /** Whether a batch-1 {@link #applyFolded} runs here ({@link FoldedGemv}): for a layer of rows [gate; up] with {@code gated}. */
+    public boolean folds(Device device, boolean gated) {
+        return gated ? weight.foldsGated(device, inFeatures) : weight.folds(device, inFeatures);
+    }
+
+    /** out[1, outFeatures] = in · wᵀ + bias at batch 1 with {@code fold}: in through an RMSNorm, or added into out. */
+    public void applyFolded(Device device, DeviceBuffer out, DeviceBuffer in, FoldedGemv.Fold fold) {
+        weight.multiplyFolded(device, out, in, bias, outFeatures, inFeatures, fold);
+    }
+
+    /** {@link #applyGated} at batch 1 with the input through the RMSNorm of {@code fold}. */
+    public void applyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, Activations.Kind act, FoldedGemv.Fold fold) {
+        weight.multiplyGatedFolded(device, out, in, bias, outFeatures / 2, inFeatures, act, fold);
+    }
+
     /** How a weight matrix [n, k] is stored on the device, and the kernels that multiply by it. */
     public sealed interface Weight {
         /** out[m, n] = in[m, k] · wᵀ + bias (or null). */
@@ -30,6 +46,27 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         default boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
                 Activations.Kind act) {
             return false;
+        }
+
+        /** Whether this storage's batch-1 GEMV folds a norm or an add here ({@link FoldedGemv}). */
+        default boolean folds(Device device, int k) {
+            return false;
+        }
+
+        /** {@link #folds} for the gated [gate; up] GEMV. */
+        default boolean foldsGated(Device device, int k) {
+            return false;
+        }
+
+        /** The batch-1 product with a fold, where {@link #folds} says so. */
+        default void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " weights fold nothing into their GEMV");
+        }
+
+        /** The batch-1 gated product with a folded norm, where {@link #foldsGated} says so. */
+        default void multiplyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int width, int k,
+                Activations.Kind act, FoldedGemv.Fold fold) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " weights fold nothing into a gated GEMV");
         }
     }
 
@@ -48,6 +85,27 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
             Matmul.launchGatedGemv(device, out, in, values, bias, act, width, k);
             return true;
         }
+
+        @Override
+        public boolean folds(Device device, int k) {
+            return FoldedGemv.floatApplies(device, values.dtype(), k);
+        }
+
+        @Override
+        public boolean foldsGated(Device device, int k) {
+            return FoldedGemv.gatedApplies(device, values.dtype(), k);
+        }
+
+        @Override
+        public void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
+            FoldedGemv.launchFloat(device, out, in, values, bias, n, k, fold);
+        }
+
+        @Override
+        public void multiplyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int width, int k,
+                Activations.Kind act, FoldedGemv.Fold fold) {
+            FoldedGemv.launchGated(device, out, in, values, bias, act, width, k, fold);
+        }
     }
 
     /** int8 codes with one f32 scale per row ({@link Matmul#quantizeInt8}). */
@@ -55,12 +113,32 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             Matmul.launchMatmulInt8(device, out, in, codes, scales, bias, m, n, k);
         }
+
+        @Override
+        public boolean folds(Device device, int k) {
+            return FoldedGemv.int8Applies(device, k);
+        }
+
+        @Override
+        public void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
+            FoldedGemv.launchInt8(device, out, in, codes, scales, bias, n, k, fold);
+        }
     }
 
     /** Rows of blocks of a {@link QuantFormat} (int4, or a GGUF block type), decoded inside the kernels. */
     public record Packed(DeviceBuffer blocks, QuantFormat format) implements Weight {
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             QuantMatmul.launch(device, out, in, blocks, format, bias, m, n, k);
+        }
+
+        @Override
+        public boolean folds(Device device, int k) {
+            return FoldedGemv.packedApplies(device, format, k);
+        }
+
+        @Override
+        public void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
+            FoldedGemv.launchPacked(device, out, in, blocks, format, bias, n, k, fold);
         }
     }
 }

@@ -16,6 +16,16 @@ import java.util.List;
 sealed interface Mlp {
     void forward(StepBuffers s, int tokens);
 
+    /** Whether a batch-1 step may fold the norm before this MLP into its input GEMV and the residual add into its output one. */
+    default boolean folds(Device device) {
+        return false;
+    }
+
+    /** Batch 1, where {@link #folds}: s.residual through {@code norm} → the MLP → added into s.residual. */
+    default void forwardFolded(StepBuffers s, Norm norm) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " folds no norm into its GEMVs");
+    }
+
     static Mlp load(MlpSpec spec, ModelConfig c, WeightLoader w, String prefix) {
         Activations.Kind act = Activations.Kind.fromConfig(c.hiddenAct().orElse("silu"));
         Shard shard = w.shard();
@@ -54,6 +64,22 @@ sealed interface Mlp {
             }
             down.apply(device, s.projected, s.act, t);
             shard.allReduce(s.projected, t * down.outFeatures());
+        }
+
+        @Override
+        public boolean folds(Device device) {
+            return (gateUp.folds(device, true) || gateUp.folds(device, false)) && down.folds(device, false) && !shard.sharded();
+        }
+
+        @Override
+        public void forwardFolded(StepBuffers s, Norm norm) {
+            if (gateUp.folds(device, true)) {
+                gateUp.applyGatedFolded(device, s.act, s.residual, act, norm.fold());
+            } else { // int8 and int4 rows: the projection folds the norm, the activation stays a launch of its own
+                gateUp.applyFolded(device, s.gateUp, s.residual, norm.fold());
+                Activations.launchGatedFused(device, act, s.act, s.gateUp, 1, shard.intermediate());
+            }
+            down.applyFolded(device, s.residual, s.act, io.lightllm.kernels.FoldedGemv.Fold.ADD);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.lightllm.models.decoder;
 
+import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.Norms;
 import io.lightllm.models.decoder.Architecture.NormKind;
 import io.lightllm.tornado.runtime.Device;
@@ -19,6 +20,19 @@ public record Norm(NormKind kind, DeviceBuffer weight, DeviceBuffer bias, float 
             case RMS -> Norms.launchRmsNorm(device, out, x, weight, eps, rows, dim);
             case LAYER -> Norms.launchLayerNorm(device, out, x, weight, bias, eps, rows, dim);
         }
+    }
+
+    /** Whether this norm can be folded into the GEMV that reads its output ({@link FoldedGemv}: RMSNorm only). */
+    boolean foldable() {
+        return kind == NormKind.RMS;
+    }
+
+    /** This RMSNorm as a fold of the batch-1 GEMV that reads its output. */
+    FoldedGemv.Fold fold() {
+        if (!foldable()) {
+            throw new IllegalStateException("a " + kind + " norm does not fold into a GEMV");
+        }
+        return FoldedGemv.Fold.rmsNorm(weight, eps);
     }
 
     /** residual += delta, then out = norm(residual): a residual add fused into the norm after it. */

@@ -53,8 +53,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ArchitectureGoldenTest {
     static Stream<Arguments> checkpoints() {
         List<Arguments> out = new ArrayList<>();
-        List<String> devices = new ArrayList<>(List.of("jvm"));
-        devices.addAll(TestDevices.accelerators());
+        List<String> devices = TestDevices.jvmAndAccelerators();
         for (String device : devices) {
             out.add(Arguments.of(device, "bloom", false, Architectures.BLOOM));
             out.add(Arguments.of(device, "starcoder", false, Architectures.STARCODER));

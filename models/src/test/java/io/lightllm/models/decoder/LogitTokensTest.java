@@ -16,7 +16,6 @@ import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Devices;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
@@ -30,9 +29,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class LogitTokensTest {
     static Stream<String> devices() {
-        List<String> ids = new ArrayList<>(List.of("jvm"));
-        ids.addAll(TestDevices.accelerators());
-        return ids.stream();
+        return TestDevices.jvmAndAccelerators().stream();
     }
 
     @ParameterizedTest(name = "{0}")

@@ -15,7 +15,6 @@ import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Devices;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
@@ -38,9 +37,7 @@ class MixedStepTest {
     private static final int C_CACHED = 3;
 
     static Stream<String> devices() {
-        List<String> ids = new ArrayList<>(List.of("jvm"));
-        ids.addAll(TestDevices.accelerators());
-        return ids.stream();
+        return TestDevices.jvmAndAccelerators().stream();
     }
 
     @ParameterizedTest(name = "{0}")

@@ -48,8 +48,7 @@ public class LlamaGoldenTest {
 
     static Stream<Arguments> checkpoints() {
         List<Arguments> out = new ArrayList<>();
-        List<String> devices = new ArrayList<>(List.of("jvm"));
-        devices.addAll(TestDevices.accelerators());
+        List<String> devices = TestDevices.jvmAndAccelerators();
         for (String device : devices) {
             for (String arch : List.of("llama", "llama3_tied", "mistral", "qwen2")) {
                 out.add(Arguments.of(device, arch, SharedData.tinyFixture(arch)));
@@ -84,8 +83,7 @@ public class LlamaGoldenTest {
                 "lightllm.tuning.cuda.matmul.gemv_gated");
         keys.forEach(k -> System.setProperty(k, "1"));
         try {
-            List<String> devices = new ArrayList<>(List.of("jvm"));
-            devices.addAll(TestDevices.accelerators());
+            List<String> devices = TestDevices.jvmAndAccelerators();
             for (String deviceId : devices) {
                 for (Path path : List.of(SharedData.tinyFixture("llama"), SharedData.model("stories260K"))) {
                     try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());

@@ -1,0 +1,105 @@
+package io.lightllm.models.decoder;
+
+import static io.lightllm.testing.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.lightllm.models.LoadOptions;
+import io.lightllm.models.ModelFiles;
+import io.lightllm.models.Models;
+import io.lightllm.models.infer.CausalLM;
+import io.lightllm.models.infer.NopadBatch;
+import io.lightllm.models.infer.RequestTokenTable;
+import io.lightllm.models.infer.TokenKvPool;
+import io.lightllm.testing.SharedData;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.Devices;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Batch-1 decode with the norms and residual adds folded into the GEMVs ({@code matmul.gemv_fold=1},
+ * {@link io.lightllm.kernels.FoldedGemv}) against the same model without: every decode step's logits within
+ * {@link LogitTokensTest}'s tolerance (only the f32 order of the norm's factor differs) and the same greedy tokens, over
+ * bf16 and int8 weights. The steps really fold: a folded decode step launches FoldedGemv's kernels and no norm, the
+ * plain one none of them.
+ */
+class FoldedDecodeTest {
+    private static final int[] PROMPT = {1, 55, 203, 7, 99, 12};
+    private static final int STEPS = 12;
+
+    static Stream<String> devices() {
+        return TestDevices.jvmAndAccelerators().stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void foldedBatchOneDecodeEqualsTheUnfoldedOne(String id) {
+        for (Models.Quantization quant : new Models.Quantization[] {Models.Quantization.NONE, Models.Quantization.INT8}) {
+            Decoded plain = decode(id, quant, false), folded = decode(id, quant, true);
+            String what = id + " " + quant;
+            assertArrayEquals(plain.tokens, folded.tokens, what + ": greedy tokens");
+            for (int s = 0; s < STEPS; s++) {
+                assertClose(FloatArray.fromArray(plain.logits[s]), FloatArray.fromArray(folded.logits[s]), 1e-4f, 1e-4f, what + " step " + s);
+            }
+            assertTrue(folded.kernels.stream().anyMatch(k -> k.contains("Normed")) && folded.kernels.stream().anyMatch(k -> k.contains("Adding")),
+                    what + ": a folded step launches the folded GEMVs: " + folded.kernels);
+            assertTrue(folded.kernels.stream().noneMatch(k -> k.toLowerCase(java.util.Locale.ROOT).contains("norm") && !k.contains("Normed")),
+                    what + ": and no norm kernel: " + folded.kernels);
+            assertTrue(plain.kernels.stream().noneMatch(k -> k.contains("Normed") || k.contains("Adding")), what + ": the plain one none: "
+                    + plain.kernels);
+        }
+    }
+
+    private record Decoded(int[] tokens, float[][] logits, List<String> kernels) { }
+
+    private static Decoded decode(String id, Models.Quantization quant, boolean fold) {
+        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", fold ? "1" : "0", backend + "matmul.gemv_gated", "1");
+        tuning.forEach(System::setProperty);
+        try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get(id), quant, true);
+             TokenKvPool pool = model.newKvPool(64, DType.F32);
+             RequestTokenTable table = new RequestTokenTable(model.device(), 1, 32)) {
+            int vocab = model.vocabSize();
+            int row = table.acquire();
+            int[] pos = java.util.stream.IntStream.range(0, PROMPT.length).toArray();
+            float[] last = model.forwardToHost(new NopadBatch(true, PROMPT, pos, pool.alloc(PROMPT.length), new int[] {row}, new int[] {0},
+                    new int[] {PROMPT.length}, new int[] {PROMPT.length}), pool, table).toArray();
+            int[] tokens = new int[STEPS];
+            float[][] logits = new float[STEPS][];
+            int length = PROMPT.length;
+            List<String> kernels = List.of();
+            for (int s = 0; s < STEPS; s++) {
+                tokens[s] = argmax(last);
+                model.device().setProfiling(s == 1); // one decode step's kernels, by name
+                last = model.forwardToHost(new NopadBatch(false, new int[] {tokens[s]}, new int[] {length}, pool.alloc(1), new int[] {row},
+                        new int[] {0}, new int[] {1}, new int[] {length + 1}), pool, table).toArray();
+                if (s == 1) {
+                    kernels = model.device().drainProfile().stream().map(t -> t.name()).toList();
+                    model.device().setProfiling(false);
+                }
+                logits[s] = last;
+                length++;
+            }
+            return new Decoded(tokens, logits, kernels);
+        } finally {
+            tuning.keySet().forEach(System::clearProperty);
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

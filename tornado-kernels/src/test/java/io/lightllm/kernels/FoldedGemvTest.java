@@ -1,0 +1,172 @@
+package io.lightllm.kernels;
+
+import static io.lightllm.testing.TensorAssert.assertClose;
+
+import io.lightllm.testing.TensorAssert;
+import io.lightllm.testing.TestDevices;
+import io.lightllm.tornado.api.BFloat16Array;
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Devices;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The batch-1 GEMVs with a norm or an add folded in ({@link FoldedGemv}) against the definition, in double precision:
+ * y = W · (x ∘ g / rms(x)) + b, rms(x) = sqrt(mean x² + eps), and out + W · x + b, for bf16 weights, the gated [gate; up]
+ * product, int8 rows and int4 blocks (with and without zero points), with the weights each kernel reads dequantised
+ * exactly. The bound is f32 summation over k terms: 2^-23 (k + 4) times the sum of the terms' magnitudes. Teams of 64 items
+ * (the local-memory reduction) and of 32 (the warp reduction), n = 37 (a partial last team of four rows).
+ */
+class FoldedGemvTest {
+    private static final int N = 37, K = 256;
+    private static final float EPS = 1e-5f;
+
+    static Stream<String> devices() {
+        return TestDevices.jvmAndAccelerators().stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void foldedGemvsEqualTheDefinition(String id) {
+        Device device = Devices.get(id);
+        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        for (int columns : new int[] {1, 2}) {
+            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_gated", "1",
+                    backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns));
+            tuning.forEach(System::setProperty);
+            try {
+                checkAll(device, id + " teams of " + 64 / columns);
+            } finally {
+                tuning.keySet().forEach(System::clearProperty);
+            }
+        }
+    }
+
+    private static void checkAll(Device device, String what) {
+        FloatArray x = TensorAssert.random(K, 2f, 71);
+        FloatArray g = TensorAssert.random(K, 1f, 72);
+        FloatArray residual = TensorAssert.random(N, 1f, 73);
+        FloatArray bias = TensorAssert.random(N, 0.5f, 74);
+        double[] normed = rmsNorm(x, g);
+        DeviceBuffer dx = device.upload(x), dg = device.upload(g), db = device.upload(bias);
+        FoldedGemv.Fold norm = FoldedGemv.Fold.rmsNorm(dg, EPS);
+
+        // bf16 weights: exactly the floats the kernel widens
+        FloatArray wf = TensorAssert.random(N * K, 0.5f, 75);
+        BFloat16Array w = BFloat16Array.allocate(N * K);
+        double[] wd = new double[N * K];
+        for (int i = 0; i < N * K; i++) {
+            w.set(i, wf.get(i));
+            wd[i] = w.get(i);
+        }
+        DeviceBuffer dw = device.upload(w);
+        DeviceBuffer out = device.allocate(io.lightllm.tornado.api.DType.F32, N);
+        FoldedGemv.launchFloat(device, out, dx, dw, db, N, K, norm);
+        check(product(wd, normed, bias, null), out, what + " bf16 normed");
+        device.write(residual.segment(), out, 0);
+        FoldedGemv.launchFloat(device, out, dx, dw, db, N, K, FoldedGemv.Fold.ADD);
+        check(product(wd, toDouble(x), bias, residual), out, what + " bf16 adding");
+
+        // gated: rows [gate; up] of width N, silu(gate) * up
+        int width = N;
+        FloatArray gatedF = TensorAssert.random(2 * width * K, 0.5f, 76);
+        BFloat16Array gated = BFloat16Array.allocate(2 * width * K);
+        double[] gd = new double[2 * width * K];
+        for (int i = 0; i < gd.length; i++) {
+            gated.set(i, gatedF.get(i));
+            gd[i] = gated.get(i);
+        }
+        DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, width);
+        FoldedGemv.launchGated(device, gatedOut, dx, device.upload(gated), null, Activations.Kind.SILU, width, K, norm);
+        Expected both = product(gd, normed, null, null);
+        double[] silu = new double[width];
+        double[] silubound = new double[width];
+        for (int j = 0; j < width; j++) {
+            double gate = both.values[j], up = both.values[width + j];
+            silu[j] = gate / (1 + Math.exp(-gate)) * up;
+            // the bound carries through the product: |d(silu(g) u)| <= (|u| (1.1) + |silu(g)|) times the sums' bounds
+            silubound[j] = (Math.abs(up) * 1.1 + Math.abs(gate)) * Math.max(both.bounds[j], both.bounds[width + j]) * 2 + 1e-6;
+        }
+        check(new Expected(silu, silubound), gatedOut, what + " gated normed");
+
+        // int8 rows with a scale each
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 77), N, K);
+        double[] qd = new double[N * K];
+        for (int i = 0; i < qd.length; i++) {
+            qd[i] = (double) q.weights().get(i) * q.scales().get(i / K);
+        }
+        DeviceBuffer dq = device.upload(q.weights()), ds = device.upload(q.scales());
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, norm);
+        check(product(qd, normed, bias, null), out, what + " int8 normed");
+        device.write(residual.segment(), out, 0);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, FoldedGemv.Fold.ADD);
+        check(product(qd, toDouble(x), bias, residual), out, what + " int8 adding");
+
+        // int4 blocks, centred and with zero points
+        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+            ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, K, 78);
+            double[] bd = toDouble(format.dequantize(blocks.segment(), N, K));
+            DeviceBuffer dbk = device.upload(blocks);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, N, K, norm);
+            check(product(bd, normed, bias, null), out, what + " " + format + " normed");
+            device.write(residual.segment(), out, 0);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, K, FoldedGemv.Fold.ADD);
+            check(product(bd, toDouble(x), null, residual), out, what + " " + format + " adding");
+        }
+    }
+
+    private static double[] rmsNorm(FloatArray x, FloatArray g) {
+        double squares = 0;
+        for (int i = 0; i < K; i++) {
+            squares += (double) x.get(i) * x.get(i);
+        }
+        double inv = 1 / Math.sqrt(squares / K + EPS);
+        double[] y = new double[K];
+        for (int i = 0; i < K; i++) {
+            y[i] = x.get(i) * inv * g.get(i);
+        }
+        return y;
+    }
+
+    private static double[] toDouble(FloatArray a) {
+        double[] d = new double[(int) a.getSize()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = a.get(i);
+        }
+        return d;
+    }
+
+    private record Expected(double[] values, double[] bounds) { }
+
+    /** rows · x (+ bias, + base) for every row of w, and each row's f32 summation bound. */
+    private static Expected product(double[] w, double[] x, FloatArray bias, FloatArray base) {
+        int rows = w.length / K;
+        double[] y = new double[rows], bound = new double[rows];
+        for (int j = 0; j < rows; j++) {
+            double sum = 0, magnitude = 0;
+            for (int i = 0; i < K; i++) {
+                sum += w[j * K + i] * x[i];
+                magnitude += Math.abs(w[j * K + i] * x[i]);
+            }
+            y[j] = sum + (bias == null ? 0 : bias.get(j)) + (base == null ? 0 : base.get(j));
+            bound[j] = Math.scalb(magnitude, -23) * (K + 4) + 1e-6; // (k + 4) roundings of 2^-24, twice over: the sums and the folded products
+        }
+        return new Expected(y, bound);
+    }
+
+    private static void check(Expected expected, DeviceBuffer out, String what) {
+        FloatArray actual = (FloatArray) out.device().download(out);
+        for (int j = 0; j < expected.values.length; j++) {
+            double e = expected.values[j];
+            if (!(Math.abs(actual.get(j) - e) <= expected.bounds[j])) {
+                throw new AssertionError(what + ": element " + j + " is " + actual.get(j) + ", expected " + e + " within " + expected.bounds[j]);
+            }
+        }
+    }
+}
