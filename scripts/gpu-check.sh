@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -10,6 +10,15 @@ out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
 # the JDK's signal chaining (NVRTC embeds LLVM; io.lightllm.tornado.runtime.JvmSignalHandlers explains)
 export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")/lib/libjsig.so"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
+# prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the wide
+# groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
+prefill_warps() {
+  for w in 4 8; do
+    "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=$w -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
+      --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,4096 2>&1 | grep -E "^\|" | grep -i prefill \
+      | sed "s/^/prefill_warps=$w /" | tee -a "$1"
+  done
+}
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
@@ -155,6 +164,36 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
+    pending)
+      # every switch written without a GPU and off until measured, in one call of about 6 minutes (docs/benchmarks.md
+      # "session 14"): their tests on cuda:0 with them on, 8B batch 1 under each (one load a weight kind, --variants),
+      # prefill attention at 4 and 8 warps, the GEMM at both tile widths; run peers in the same call for the references
+      "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.tuning.cuda.matmul.int8_q8=1 -Dlightllm.tuning.cuda.matmul.int4_q8=1 \
+        -Dlightllm.tuning.cuda.attention.prefill_warps=8 -Dlightllm.tuning.cuda.matmul.tc_wide=1 \
+        -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.kernels.MatmulTest \
+        --select-class io.lightllm.kernels.QuantMatmulTest --select-class io.lightllm.kernels.AttentionTest \
+        --select-class io.lightllm.models.decoder.FoldedDecodeTest --select-class io.lightllm.models.decoder.MixedStepTest \
+        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
+      # the golden tests (greedy tokens against transformers) with the folded norms, as the tests stage runs them
+      "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -Dlightllm.vendor.gemm=false -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.models.decoder.ArchitectureGoldenTest --select-class io.lightllm.models.llama.LlamaGoldenTest \
+        --details=tree --disable-banner > "$out/pending-golden.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)" "$out/pending-golden.log" | head -10
+      for q in none int8 int4; do
+        v=';cuda.matmul.gemv_fold=1'
+        [ $q != none ] && v="$v;cuda.matmul.${q}_q8=1"
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants "$v" 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
+      done
+      prefill_warps "$out/pending-prefill.log"
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul --square 4096 --seconds 0.2 2>&1 \
+        | grep -E "^\|.*4096\^3" | tee "$out/pending-gemm.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
@@ -167,77 +206,13 @@ for s in $stages; do
         --select-class io.lightllm.models.decoder.ArchitectureGoldenTest --select-class io.lightllm.models.llama.LlamaGoldenTest \
         --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/fold-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/fold-tests.log" | head -20
-      for q in none int8 int4; do
-        for on in 0 1; do
-          "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=$on -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
-            --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 \
-            | grep '^{' | sed "s/^{/{\"fold\":$on,\"quant\":\"$q\",/" | tee -a "$out/fold.log"
-        done
+      for q in none int8 int4; do # one load each, the variants on it (bench static --variants)
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants ';cuda.matmul.gemv_fold=1' 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/fold.log"
       done ;;
     prefill-warps)
-      # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the
-      # wide groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
-      for w in 4 8; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=$w -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,4096 2>&1 | grep -E "^\|" | grep -i prefill \
-          | sed "s/^/prefill_warps=$w /" | tee -a "$out/prefill-warps.log"
-      done ;;
-    quant)
-      # packed weights on the GPU (issue 14): int8 and int4 against bf16, decode and prefill, 8B shapes; then the decode
-      # matmuls at the 8B matrices for m = 16, 64, 128 (bf16 through cuBLAS, int8 and int4 through QuantTensorGemm)
-      for q in none int8 int4; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
-          --batch-size 1,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
-          | tee -a "$out/quant.log"
-      done
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 16,64,128 --seconds 0.2 2>&1 \
-        | grep -E "^\|" | grep -v "x128256x\|x32000x" | tee "$out/quant-matmuls.log" ;;
-    kv)
-      # KV pool types on the GPU (issue 14's fp8 KV): the 8B shape decoding at batch 1, 64 and 256 over f16, int8 and fp8
-      # pools, and the decode attention kernels over each (fp8 runs the portable kernels, f16 and int8 tensor cores)
-      for kv in fp8 f16 i8; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
-          --batch-size 1,64,256 --input-len 1024 --output-len 32 --kv-dtype $kv --json 2>&1 | grep '^{' | sed "s/^{/{\"kv\":\"$kv\",/" \
-          | tee -a "$out/kv.log"
-      done
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 \
-        --contexts 1024,4096 --prefill 0 2>&1 | tee "$out/kv-kernels.log" | grep -E "^\|" ;;
-    vision)
-      # Llava-1.5-7B shapes (random bf16 weights): the image encoder at batch 1 and 16 beside the language model's prefill (issue 16)
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model llava-1.5-7b --load-format dummy --device cuda:0 \
-        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision.log"
-      # Qwen-VL-Chat's shapes: ViT-bigG at 448 px (1,024 patches, 48 layers) and the Resampler to 256 queries
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench vision --model qwen-vl-chat --load-format dummy --device cuda:0 \
-        --batch-size 1,16 --seconds 3 --json 2>&1 | grep '^{' | tee -a "$out/vision-qwen-vl.log" ;;
-    soak)
-      # the serving issue's reliability target: SoakTest (requests worth 30 KV pools of 1,024 tokens, mixed lengths, shared
-      # prefixes, a fifth of the clients hanging up, more clients than --max-requests) against the 8B-shaped checkpoint
-      # of the checkpoint stage on cuda:0
-      "${J[@]}" -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.soak.model="${CKPT:=/tmp/llama8b-32k}" -Dlightllm.soak.device=cuda:0 \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:server-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.server.SoakTest --details=tree --disable-banner > "$out/soak.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/soak.log" | head -20 ;;
-    overlap)
-      # a running stream's token gaps while another request's image is encoded by the encoder stage (issue 16): needs
-      # bench/vision/EncoderOverlap compiled into bench/ of the pack (the packed JDK has no compiler)
-      "${J[@]}" -cp 'lib/*:bench' EncoderOverlap ../bench/vision/llava-vitl-small-lm.json cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log"
-      "${J[@]}" -cp 'lib/*:bench' EncoderOverlap llava-1.5-7b cuda:0 2>&1 | grep -v WARN | tee -a "$out/overlap.log" ;;
-    pdl)
-      # programmatic dependent launch (tuning launch.pdl, off by default until this stage has measured it): the model
-      # golden tests and the decode attention tests on cuda:0 with it on, then 8B bf16 and int8 decode without and with it
-      "${J[@]}" -Dlightllm.tuning.cuda.launch.pdl=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -Dlightllm.vendor.gemm=false -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.models.llama.LlamaGoldenTest --select-class io.lightllm.kernels.AttentionTest \
-        --select-class io.lightllm.kernels.QuantTensorGemmTest --details=tree --disable-banner > "$out/pdl-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pdl-tests.log" | head -20
-      for q in none int8; do
-        for pdl in 0 1; do
-          "${J[@]}" -Dlightllm.tuning.cuda.launch.pdl=$pdl -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
-            --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
-            | sed "s/^{/{\"pdl\":$pdl,\"quant\":\"$q\",/" | tee -a "$out/pdl.log"
-        done
-      done ;;
+      prefill_warps "$out/prefill-warps.log" ;;
     q8)
       # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
       # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8
@@ -248,12 +223,10 @@ for s in $stages; do
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/q8-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/q8-tests.log" | head -20
-      for q in int8 int4; do
-        for on in 0 1; do
-          "${J[@]}" -Dlightllm.tuning.cuda.matmul.${q}_q8=$on -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b \
-            --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 \
-            | grep '^{' | sed "s/^{/{\"q8\":$on,\"quant\":\"$q\",/" | tee -a "$out/q8.log"
-        done
+      for q in int8 int4; do # one load each: the defaults, then the q8 GEMV
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants ";cuda.matmul.${q}_q8=1" 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/q8.log"
       done
       for on in 0 1; do
         "${J[@]}" -Dlightllm.tuning.cuda.matmul.int8_q8=$on -Dlightllm.tuning.cuda.matmul.int4_q8=$on -cp 'lib/*' io.lightllm.cli.Main \

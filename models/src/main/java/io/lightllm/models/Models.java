@@ -132,6 +132,10 @@ public final class Models {
             return model.unwrap();
         }
 
+        public void tuningChanged() {
+            model.tuningChanged();
+        }
+
         public boolean isPlaceholder(int id) {
             return model.isPlaceholder(id);
         }

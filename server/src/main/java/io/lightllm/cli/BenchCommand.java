@@ -6,6 +6,7 @@ import io.lightllm.kernels.bench.KernelBench;
 import io.lightllm.models.ModelFiles;
 import io.lightllm.models.infer.CausalLM;
 import io.lightllm.tornado.api.DType;
+import java.util.List;
 
 /**
  * {@code lightllm bench static ...}: the static batch benchmark of a model;
@@ -23,6 +24,8 @@ final class BenchCommand implements Main.Command {
                   --output-len O           generated tokens (default 128)
                   --json                   one JSON line per run
                   --profile                device time of each kernel over the decode steps (CUDA: without graph replay)
+                  --variants 'K=N,..;K=N'  the runs again under each tuning (keys of tornado.properties with their backend, as
+                                           cuda.matmul.gemv_fold=1; an empty variant is the defaults) on the one loaded model
                 """;
         String kernelsHelp = """
                 usage: lightllm bench kernels [flags]   (each kernel timed alone at a model's shapes)
@@ -240,27 +243,86 @@ final class BenchCommand implements Main.Command {
         DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         boolean profile = f.bool("profile");
+        List<TuningVariant> variants = TuningVariant.parseAll(f.string("variants", ""));
         f.checkAllRead();
+        if (variants.size() > 1 && m.devices().size() > 1) {
+            throw new IllegalArgumentException("--variants compares tunings on one device; it does not run with --tp");
+        }
         try (ModelFiles files = m.files(json); CausalLM model = m.load(files, json)) {
             DType kv = model.kvDtype(kvOption);
-            for (int batch : batches) {
-                StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile);
-                if (json) {
-                    // the devices and ranks first, so that a saved line says what it measured
-                    String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id).collect(java.util.stream.Collectors.joining(","));
-                    System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
-                            + r.json().substring(1));
-                } else {
-                    System.out.printf("device %s, batch %d, input %d, output %d, KV %s%n", m.devices().size() == 1 ? m.device() : m.devices(), batch,
-                            input, output, kv);
-                    System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
-                            r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+            for (TuningVariant variant : variants) {
+                variant.apply();
+                if (variants.size() > 1) {
+                    model.tuningChanged();
                 }
-                if (profile) {
-                    System.out.print(KernelProfile.table(r.decodeProfile(), output - 1));
+                try {
+                    for (int batch : batches) {
+                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile);
+                        if (json) {
+                            // the devices and ranks first, so that a saved line says what it measured
+                            String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id)
+                                    .collect(java.util.stream.Collectors.joining(","));
+                            System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
+                                    + (variant.isEmpty() ? "" : "\"variant\":\"" + variant + "\",") + r.json().substring(1));
+                        } else {
+                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s%s%n",
+                                    m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output, kv,
+                                    variant.isEmpty() ? "" : ", tuning " + variant);
+                            System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
+                                    r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
+                        }
+                        if (profile) {
+                            System.out.print(KernelProfile.table(r.decodeProfile(), output - 1));
+                        }
+                    }
+                } finally {
+                    variant.clear();
                 }
             }
         }
         return 0;
+    }
+
+    /**
+     * One tuning of {@code bench static --variants}: properties {@code lightllm.tuning.<key>} (keys as
+     * {@code cuda.matmul.gemv_fold}) set for its runs and cleared after, on the one loaded model.
+     */
+    record TuningVariant(java.util.Map<String, String> values) {
+        /** "k=v,k=v;k=v" (variants separated by ';', a variant's settings by ','; an empty variant is the defaults). */
+        static List<TuningVariant> parseAll(String spec) {
+            List<TuningVariant> out = new java.util.ArrayList<>();
+            for (String v : spec.split(";", -1)) {
+                java.util.Map<String, String> values = new java.util.LinkedHashMap<>();
+                for (String setting : v.split(",")) {
+                    if (setting.isBlank()) {
+                        continue;
+                    }
+                    String[] kv = setting.split("=", 2);
+                    if (kv.length != 2 || !kv[0].trim().matches("(jvm|opencl|cuda)\\.[a-z0-9_.]+") || !kv[1].trim().matches("-?[0-9]+")) {
+                        throw new IllegalArgumentException("--variants: '" + setting.trim() + "' is not backend.key=N (e.g. cuda.matmul.gemv_fold=1)");
+                    }
+                    values.put(kv[0].trim(), kv[1].trim());
+                }
+                out.add(new TuningVariant(values));
+            }
+            return out;
+        }
+
+        boolean isEmpty() {
+            return values.isEmpty();
+        }
+
+        void apply() {
+            values.forEach((k, v) -> System.setProperty("lightllm.tuning." + k, v));
+        }
+
+        void clear() {
+            values.keySet().forEach(k -> System.clearProperty("lightllm.tuning." + k));
+        }
+
+        @Override
+        public String toString() {
+            return values.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(java.util.stream.Collectors.joining(","));
+        }
     }
 }

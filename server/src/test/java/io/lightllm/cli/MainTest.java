@@ -146,6 +146,29 @@ class MainTest {
         }
     }
 
+    /**
+     * --variants: the runs again under each tuning on the one loaded model (the defaults, then the batch-1 GEMVs with
+     * the norms folded in), each JSON line naming its variant; a malformed one and --tp are refused before loading.
+     */
+    @Test
+    void benchStaticRunsEachTuningVariantOnOneLoad() {
+        String stories = SharedData.model("stories260K").toString();
+        Result r = run("bench", "static", "--model", stories, "--batch-size", "1", "--input-len", "4", "--output-len", "3", "--json",
+                "--variants", ";jvm.matmul.gemv_fold=1,jvm.matmul.gemv_gated=1");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(2, lines.size(), r.out());
+        assertTrue(!lines.get(0).contains("\"variant\"") && lines.get(1).contains("\"variant\":\"jvm.matmul.gemv_fold=1,jvm.matmul.gemv_gated=1\","),
+                r.out());
+        assertEquals(null, System.getProperty("lightllm.tuning.jvm.matmul.gemv_fold"), "a variant's tuning is cleared after its runs");
+        Result bad = run("bench", "static", "--model", stories, "--variants", "matmul.gemv_fold=1");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("is not backend.key=N"), bad.err());
+        Result tp = run("bench", "static", "--model", stories, "--tp", "2", "--variants", ";jvm.matmul.gemv_fold=1");
+        assertEquals(2, tp.code());
+        assertTrue(tp.err().contains("does not run with --tp"), tp.err());
+    }
+
     /** One load, one JSON line per listed batch size, at tp 2; a bad size and a bad --tp are refused before loading. */
     @Test
     void benchStaticRunsEachListedBatchSize() {

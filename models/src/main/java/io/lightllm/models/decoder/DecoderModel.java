@@ -182,6 +182,12 @@ public final class DecoderModel implements CausalLM {
     private Boolean canRecord;
 
     /** Drops the recorded decode steps (they are recorded again when next needed). */
+    @Override
+    public void tuningChanged() {
+        closeRecordings();
+        foldsNorms = null;
+    }
+
     void closeRecordings() {
         decodeSteps.values().forEach(Device.Replay::close);
         decodeSteps.clear();

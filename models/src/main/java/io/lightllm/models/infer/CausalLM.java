@@ -45,6 +45,15 @@ public interface CausalLM extends AutoCloseable {
         return this;
     }
 
+    /**
+     * Forgets what the model recorded or decided from the launch tuning (its recorded decode steps, which kernels a step
+     * takes), so that the next steps follow tuning properties changed since: benchmarks that compare tunings on one
+     * loaded model ({@code bench static --variants}). One device; a model that cannot says so.
+     */
+    default void tuningChanged() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot change its tuning after loading");
+    }
+
     /** Longest sequence the model accepts. */
     int maxSequenceLength();
 

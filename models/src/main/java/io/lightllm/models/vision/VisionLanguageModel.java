@@ -342,6 +342,11 @@ public final class VisionLanguageModel implements CausalLM {
     }
 
     @Override
+    public void tuningChanged() {
+        text.tuningChanged();
+    }
+
+    @Override
     public DType preferredKvDtype() {
         return text.preferredKvDtype();
     }

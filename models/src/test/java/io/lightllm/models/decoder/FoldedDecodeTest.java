@@ -13,6 +13,7 @@ import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
 import io.lightllm.testing.SharedData;
 import io.lightllm.testing.TestDevices;
+import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Devices;
@@ -60,8 +61,14 @@ class FoldedDecodeTest {
 
     private static Decoded decode(String id, Models.Quantization quant, boolean fold) {
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
-        Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", fold ? "1" : "0", backend + "matmul.gemv_gated", "1");
-        tuning.forEach(System::setProperty);
+        Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", fold ? "1" : "0", backend + "matmul.gemv_gated", "1",
+                backend + "matmul.int8_q8", "0", backend + "matmul.int4_q8", "0");
+        Decoded[] result = new Decoded[1];
+        TestProperties.with(tuning, () -> result[0] = decodeWithTuning(id, quant));
+        return result[0];
+    }
+
+    private static Decoded decodeWithTuning(String id, Models.Quantization quant) {
         try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly());
              CausalLM model = Models.load(files, Devices.get(id), quant, true);
              TokenKvPool pool = model.newKvPool(64, DType.F32);
@@ -88,8 +95,6 @@ class FoldedDecodeTest {
                 length++;
             }
             return new Decoded(tokens, logits, kernels);
-        } finally {
-            tuning.keySet().forEach(System::clearProperty);
         }
     }
 
