@@ -608,6 +608,23 @@ class AttentionTest {
         }
     }
 
+    /** The prefill work-group's warps: a set prefill_warps wins, else eight from prefill_wide_from new tokens on, else four. */
+    @Test
+    void prefillWarpsFollowTheTuning() {
+        String wideFrom = "lightllm.tuning.jvm.attention.prefill_wide_from", warps = "lightllm.tuning.jvm.attention.prefill_warps";
+        assertEquals(TensorCoreAttention.PREFILL_WARPS, Attention.prefillWarps(jvm, 100_000), "jvm: no wide rule");
+        System.setProperty(wideFrom, "100");
+        try {
+            assertEquals(TensorCoreAttention.PREFILL_WARPS, Attention.prefillWarps(jvm, 99));
+            assertEquals(TensorCoreAttention.PREFILL_WIDE_WARPS, Attention.prefillWarps(jvm, 100));
+            System.setProperty(warps, "4");
+            assertEquals(TensorCoreAttention.PREFILL_WARPS, Attention.prefillWarps(jvm, 100), "a set prefill_warps wins");
+        } finally {
+            System.clearProperty(wideFrom);
+            System.clearProperty(warps);
+        }
+    }
+
     /**
      * The wide tensor-core prefill ({@code attention.prefill_warps=8}: 128 rows a work-group) against the naive
      * attention, and equal to the four-warp kernel: every row's sums are the same MMAs in the same order, only
