@@ -27,7 +27,9 @@ import io.lightllm.tornado.runtime.Tuning;
  * The sums are the unfused path's up to f32 rounding (the norm's factor applied after the dot product instead of to
  * each element). Float (f32/f16/bf16), int8 and int4 weights, at the GEMV shapes {@link Matmul} itself uses at
  * batch 1; the int8-activation GEMVs ({@code matmul.int8_q8}, {@code matmul.int4_q8}) and GGUF blocks keep the unfused
- * path. Tuning {@code matmul.gemv_fold=1} turns it on ({@link #enabled}; off until measured on a GPU).
+ * path. Tuning {@code matmul.gemv_fold=1} turns it on ({@link #enabled}); off by default: on an H100 it made 8B batch-1 decode
+ * slower (int8 240.2 -> 230.9 tok/s, int4 241.1 -> 222.0, bf16 unchanged; docs/benchmarks.md, session 14): in a recorded
+ * graph a norm launch costs less than what the fold adds to every GEMV.
  */
 public final class FoldedGemv {
     public static final KernelRef FLOAT_NORMED = KernelRef.of(FoldedGemv.class, "floatNormed");

@@ -605,7 +605,7 @@ public final class Matmul {
 
     /**
      * Whether a batch-1 int8 GEMV of four rows a team runs {@link #matmulInt8GemvQ8} here: where the device's tuning
-     * {@code matmul.int8_q8} is 1 (off by default: not measured on a GPU yet).
+     * {@code matmul.int8_q8} is 1 (on for CUDA: 8B int8 batch 1 240.2 -> 253.0 tok/s on an H100, session 14).
      */
     static boolean int8ActivationsApply(Device device, int m, int k) {
         return int8RowsPerTeam(m, k) > 1 && Tuning.get(device, "matmul.int8_q8", 0) == 1 && !BatchInvariance.enabled();
@@ -783,7 +783,7 @@ public final class Matmul {
 
     /**
      * Whether the Java tensor-core GEMM runs on 128 x 256 tiles here ({@link TensorCoreMatmul#matmulBf16Wide}): where the
-     * device's tuning {@code matmul.tc_wide} is 1 (off by default: not measured on a GPU yet), and never where a vendor
+     * device's tuning {@code matmul.tc_wide} is 1 (off by default: no gain on an H100, session 14), and never where a vendor
      * GEMM stands in for {@code narrow}. Each output's sums are the same in either (same k order, no split-k change).
      */
     static boolean wideTensorCores(Device device, KernelRef narrow) {

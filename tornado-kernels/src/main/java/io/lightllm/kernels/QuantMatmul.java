@@ -151,7 +151,8 @@ public final class QuantMatmul {
 
     /**
      * Whether a batch-1 GEMV over int4 blocks ({@link #rowsPerTeam} 4) runs {@link #matmulInt4GemvQ8} here: where the
-     * device's tuning {@code matmul.int4_q8} is 1 (off by default: not measured on a GPU yet). The JVM has its own
+     * device's tuning {@code matmul.int4_q8} is 1 (on for CUDA: 8B int4 batch 1 241.1 -> 325.4 tok/s on an H100, session
+     * 14). The JVM has its own
      * int8-activation GEMV ({@code Int4Gemv}) and never takes this one.
      */
     static boolean int8ActivationsApply(Device device, int format, int rowsPerTeam) {

@@ -12,8 +12,8 @@ import io.lightllm.tornado.runtime.Grid;
  * bf16 or f16 and a in f32 (rounded to w's type as it is loaded, as cuBLAS serving does) or in
  * w's type. A work-group of four warps computes a 128 x 128 tile of out, each warp 64 x 64 of it
  * as 4 x 8 MMA tiles (CUTLASS's usual shape for mma.sync: 16 matrix loads feed 64 MMAs a k-step, where
- * eight warps of 64 x 32 needed 12 for 32; not yet timed on a GPU, the eight-warp form ran at 37.5 % of
- * cuBLAS at 4096^3 on an H100), walking k in steps of 32 through {@link #STAGES} stages of local tiles: the
+ * eight warps of 64 x 32 needed 12 for 32; at 4096^3 bf16 245 TFLOP/s on an H200, 37.4 % of cuBLAS, and 218.7 on
+ * an H100, 32.7 %), walking k in steps of 32 through {@link #STAGES} stages of local tiles: the
  * next steps' tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
  *
  * <p>One body, three entry points: the weight type picks the MMA instruction, and as a constant it
@@ -68,7 +68,8 @@ public final class TensorCoreMatmul {
      * wide). Each k-step a tile's 32 x (128 + 256) operands feed 128 x 256 outputs, 85 flops a byte against the
      * narrow tile's 64: at 128 x 128 the GEMM moved some 3.8 TB/s from the L2 into the SMs at its 245 TFLOP/s on an
      * H200 (37 % of cuBLAS), about what the L2 gives (cuBLAS, at 656 TFLOP/s on larger tiles with Hopper's
-     * multicast, moves about the same). Tuning {@code matmul.tc_wide} (off until measured).
+     * multicast, moves about the same). Tuning {@code matmul.tc_wide}; off: on an H100 it ran at the narrow tiles' speed
+     * (218.3 vs 218.7 TFLOP/s, session 14), so the L2 is not the narrow kernel's limit.
      */
     public static void matmulBf16Wide(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int m, int n, int k, boolean aFloat, int kSplits) {
