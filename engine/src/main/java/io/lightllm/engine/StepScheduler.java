@@ -255,7 +255,7 @@ final class StepScheduler {
                 logitsRows.add(entries.size() - 1);
             }
         }
-        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone);
+        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone, 0);
     }
 
     /** The chunked prefill {@code r} belongs to (its prompt, or one its siblings share), or null. */
@@ -341,7 +341,7 @@ final class StepScheduler {
                 }
             }
         }
-        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone);
+        return batchStep(entries, entryRequests, sequences, logitsRows, promptsDone, decoding.size());
     }
 
     /** The least prompt tokens a mixed step computes (the decodes take the rest of the chunk); 0 without chunks. */
@@ -425,7 +425,7 @@ final class StepScheduler {
      * where its prompt is scored and not yet (a request paused and prefilled again is not scored twice).
      */
     private Step batchStep(List<int[]> entries, List<Request> entryRequests, List<Request> sequences, List<Integer> logitsRows,
-            List<Request> promptsDone) {
+            List<Request> promptsDone, int decodes) {
         int tokens = entries.stream().mapToInt(e -> e[2]).sum(), b = entries.size();
         int[] ids = new int[tokens], positions = new int[tokens], kvSlots = new int[tokens];
         int[] rows = new int[b], starts = new int[b], counts = new int[b], seqLens = new int[b], lastRow = new int[b];
@@ -458,7 +458,7 @@ final class StepScheduler {
             }
         }
         NopadBatch batch = new NopadBatch(true, ids, positions, kvSlots, rows, starts, counts, seqLens,
-                logitTokens.stream().mapToInt(Integer::intValue).toArray());
+                logitTokens.stream().mapToInt(Integer::intValue).toArray(), decodes);
         return new Step(batch, sequences, logitsRows.stream().mapToInt(entry -> lastRow[entry]).toArray(), promptsDone, scores);
     }
 

@@ -179,6 +179,7 @@ class StepSchedulerTest {
                 Step step = scheduler.next();
                 assertTrue(step != null, "a step: " + stream + " " + longPrompt);
                 assertTrue(step.sequences().contains(stream), "the stream decodes in every step");
+                assertEquals(1, step.batch().decodes(), "the stream's token is the step's one decode, first (decode attention serves it)");
                 assertTrue(step.batch().tokens() <= chunk, step.batch().tokens() + " tokens in a step of chunk " + chunk);
                 boolean last = step.sequences().contains(longPrompt);
                 int streamBefore = stream.generatedCount();

@@ -162,14 +162,14 @@ final class AttentionBlock {
     }
 
     /**
-     * Attention of the step's queries over the pool: decode attention (flash-decoding) for the requests with one new
-     * token at the head of the batch (a decode step's all; chunked prefill's decodes, which it puts first), prefill
+     * Attention of the step's queries over the pool: decode attention (flash-decoding) for the decodes at the head of the
+     * batch ({@link io.lightllm.models.infer.NopadBatch#decodes}: a decode step's all; chunked prefill's, which it puts first), prefill
      * attention for the rest, which start at {@link StepBuffers#tailStarts}. Under batch invariance a prefill step
      * stays one launch, so that a request's sums never depend on what shares its step.
      */
     private void attend(StepBuffers s, Step step, Attention.KvView kv, Attention.TokenTableView tokens, int t) {
         int requests = step.batch().requests();
-        int singles = !step.batch().prefill() ? requests : BatchInvariance.enabled() ? 0 : step.batch().leadingSingles();
+        int singles = BatchInvariance.enabled() && step.batch().prefill() ? 0 : step.batch().decodes();
         if (singles > 0) {
             Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
                     new Attention.DecodeBatch(s.seqLens, singles, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));

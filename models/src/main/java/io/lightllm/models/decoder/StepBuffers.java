@@ -23,7 +23,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceBuffer ids, positions, kvSlots, tokenRows;
     final DeviceBuffer requestRows, starts, newCounts, seqLens, prefixes, lastIndex;
     /**
-     * The requests after a prefill step's leading single-token ones ({@link NopadBatch#leadingSingles}), which decode
+     * The requests after a prefill step's leading decodes ({@link NopadBatch#decodes}), which decode
      * attention serves: their rows, starts, new counts and prefixes, for the prefill attention of the rest.
      */
     final DeviceBuffer tailRequestRows, tailStarts, tailNewCounts, tailPrefixes;
@@ -130,7 +130,7 @@ final class StepBuffers implements AutoCloseable {
         put(seqLens, batch.seqLens());
         put(prefixes, prefix);
         put(lastIndex, batch.logitTokens());
-        int singles = batch.prefill() ? batch.leadingSingles() : 0;
+        int singles = batch.prefill() ? batch.decodes() : 0;
         if (singles > 0 && singles < b) {
             put(tailRequestRows, java.util.Arrays.copyOfRange(batch.requestRows(), singles, b));
             put(tailStarts, java.util.Arrays.copyOfRange(batch.starts(), singles, b));

@@ -16,9 +16,19 @@ package io.lightllm.models.infer;
  * @param logitTokens [R] the new tokens (indices into tokenIds) whose logits the step returns, in
  *                    this order: by default the last new token of each request (R = B); a prompt
  *                    whose log-probabilities are wanted adds all of its tokens
+ * @param decodes     the requests at the head of the batch that are decode steps of running sequences
+ *                    (one new token each): all of a decode step's; in a prefill step, the decodes that
+ *                    chunked prefill puts before its prompt chunks, which decode attention serves (a
+ *                    one-token remainder of a cached prompt is not one: it keeps prefill attention)
  */
 public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[] kvSlots,
-                         int[] requestRows, int[] starts, int[] newCounts, int[] seqLens, int[] logitTokens) {
+                         int[] requestRows, int[] starts, int[] newCounts, int[] seqLens, int[] logitTokens, int decodes) {
+
+    /** No decodes in a prefill step; every request of a decode step. */
+    public NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[] kvSlots, int[] requestRows, int[] starts, int[] newCounts,
+            int[] seqLens, int[] logitTokens) {
+        this(prefill, tokenIds, positions, kvSlots, requestRows, starts, newCounts, seqLens, logitTokens, prefill ? 0 : requestRows.length);
+    }
 
     /** Logits of the last new token of each request. */
     public NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[] kvSlots, int[] requestRows, int[] starts, int[] newCounts,
@@ -64,6 +74,14 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
         if (!prefill && !java.util.Arrays.equals(logitTokens, lastTokens(starts, newCounts))) {
             throw new IllegalArgumentException("a decode step returns the logits of each request's token, in order");
         }
+        if (decodes < 0 || decodes > b || (!prefill && decodes != b)) {
+            throw new IllegalArgumentException("decodes must be 0 to " + b + " (all of a decode step), got " + decodes);
+        }
+        for (int i = 0; i < decodes; i++) {
+            if (newCounts[i] != 1) {
+                throw new IllegalArgumentException("request " + i + " is one of the leading decodes but has " + newCounts[i] + " new tokens");
+            }
+        }
     }
 
     /** Rows of the logits this step returns. */
@@ -95,18 +113,6 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
             m = Math.max(m, n);
         }
         return m;
-    }
-
-    /**
-     * Requests at the head of the batch with one new token each: a decode step's every request; in a prefill step that
-     * mixes them with prompts (chunked prefill puts its decodes first), the ones decode attention can serve.
-     */
-    public int leadingSingles() {
-        int n = 0;
-        while (n < newCounts.length && newCounts[n] == 1) {
-            n++;
-        }
-        return n;
     }
 
     /** Tokens of request b already in the KV before this step (a cached prefix). */

@@ -78,6 +78,9 @@ class LogitTokensTest {
                 new int[] {0}, new int[] {0}, new int[] {2}, new int[] {2}, new int[] {2}));
         assertThrows(IllegalArgumentException.class, () -> new NopadBatch(false, new int[] {1, 2}, new int[] {5, 6}, new int[] {0, 1},
                 new int[] {0, 1}, new int[] {0, 1}, new int[] {1, 1}, new int[] {6, 7}, new int[] {1, 0}));
+        // a leading decode has one new token
+        assertThrows(IllegalArgumentException.class, () -> new NopadBatch(true, new int[] {1, 2, 3}, new int[] {0, 1, 5}, new int[] {0, 1, 2},
+                new int[] {0, 1}, new int[] {0, 2}, new int[] {2, 1}, new int[] {2, 6}, new int[] {1, 2}, 1));
     }
 
     private static float[] lastLogits(CausalLM model, int[] prompt) {

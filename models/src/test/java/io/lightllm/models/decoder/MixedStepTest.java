@@ -22,8 +22,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * A prefill step that mixes one-token entries with prompts, as chunked prefill builds them (its decodes first, then
- * prompt chunks): the leading one-token entries go through decode attention and the rest through prefill attention
+ * A prefill step that mixes decodes with prompts, as chunked prefill builds them (its decodes first, then prompt
+ * chunks, {@link NopadBatch#decodes}): the leading decodes go through decode attention and the rest through prefill attention
  * ({@code AttentionBlock.attend}). Every entry's logits must be what the same tokens give in steps of one kind: the
  * decodes in a decode step, each prompt (a chunk over its cached first tokens, or a whole one) prefilled alone.
  * The tolerance is {@link LogitTokensTest}'s: f32 pools, only the attention kernels' order of sums differs.
@@ -51,7 +51,7 @@ class MixedStepTest {
                 Session s = new Session(model, pool, table, 4);
                 s.step(true, new int[][] {A, B, Arrays.copyOf(C, C_CACHED)}, new int[] {0, 1, 2});
                 // A and B decode one token each, C's rest over its cached first tokens, D whole: four logit rows
-                mixed = s.step(true, new int[][] {{NEXT_A}, {NEXT_B}, Arrays.copyOfRange(C, C_CACHED, C.length), D}, new int[] {0, 1, 2, 3});
+                mixed = s.step(true, new int[][] {{NEXT_A}, {NEXT_B}, Arrays.copyOfRange(C, C_CACHED, C.length), D}, new int[] {0, 1, 2, 3}, 2);
             }
             try (TokenKvPool pool = model.newKvPool(128, DType.F32); RequestTokenTable table = new RequestTokenTable(model.device(), 4, 16)) {
                 Session s = new Session(model, pool, table, 2);
@@ -90,6 +90,11 @@ class MixedStepTest {
         }
 
         float[] step(boolean prefill, int[][] newTokens, int[] requests) {
+            return step(prefill, newTokens, requests, prefill ? 0 : requests.length);
+        }
+
+        /** {@code decodes}: the leading entries that are decode steps of running sequences ({@link NopadBatch#decodes}). */
+        float[] step(boolean prefill, int[][] newTokens, int[] requests, int decodes) {
             int t = Arrays.stream(newTokens).mapToInt(a -> a.length).sum();
             int[] ids = new int[t], pos = new int[t], rowsOf = new int[requests.length], starts = new int[requests.length],
                     counts = new int[requests.length], lens = new int[requests.length];
@@ -105,7 +110,8 @@ class MixedStepTest {
                 }
                 lens[i] = lengths[r];
             }
-            return model.forwardToHost(new NopadBatch(prefill, ids, pos, pool.alloc(t), rowsOf, starts, counts, lens), pool, table).toArray();
+            return model.forwardToHost(new NopadBatch(prefill, ids, pos, pool.alloc(t), rowsOf, starts, counts, lens,
+                    NopadBatch.lastTokens(starts, counts), decodes), pool, table).toArray();
         }
     }
 }
