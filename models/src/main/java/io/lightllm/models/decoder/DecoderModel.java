@@ -17,9 +17,7 @@ import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.LongConsumer;
 
 /**
@@ -163,9 +161,6 @@ public final class DecoderModel implements CausalLM {
         recorded = device.capture(() -> launchStep(decode));
         canRecord = recorded != null;
         if (recorded != null) {
-            if (decodeSteps.size() >= MAX_RECORDINGS) {
-                closeRecordings();
-            }
             decodeSteps.put(key, recorded);
         }
         return step.logits;
@@ -177,8 +172,9 @@ public final class DecoderModel implements CausalLM {
 
     /** {@code -Dlightllm.graphs=false} launches every decode step kernel by kernel. */
     private static final boolean RECORD_DECODE = Boolean.parseBoolean(System.getProperty("lightllm.graphs", "true"));
-    private static final int MAX_RECORDINGS = 64;
-    private final Map<DecodeKey, Device.Replay> decodeSteps = new HashMap<>();
+    /** Recorded decode steps kept (the least recently replayed goes first): vLLM captures some 67 batch sizes. */
+    private static final int MAX_RECORDINGS = 128;
+    private final RecordedSteps<DecodeKey> decodeSteps = new RecordedSteps<>(MAX_RECORDINGS);
     private Boolean canRecord;
 
     /** Drops the recorded decode steps (they are recorded again when next needed). */
@@ -189,7 +185,6 @@ public final class DecoderModel implements CausalLM {
     }
 
     void closeRecordings() {
-        decodeSteps.values().forEach(Device.Replay::close);
         decodeSteps.clear();
     }
 
