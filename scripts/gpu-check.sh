@@ -90,8 +90,9 @@ for s in $stages; do
       server=$!
       for i in $(seq 1 600); do sleep 1; curl -sf localhost:18083/health >/dev/null && break; done
       for shape in 400:512 100:2048; do
+        # a warm-up of as many requests first (other prompts): the batch sizes the run meets are then recorded already
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18083 --endpoint openai --num-prompts ${shape%%:*} \
-          --request-rate inf --input-len ${shape##*:} --output-len 128 --seed 0 --out "$out/serve8b-${shape##*:}.json" 2>&1 \
+          --warmup ${shape%%:*} --request-rate inf --input-len ${shape##*:} --output-len 128 --seed 0 --out "$out/serve8b-${shape##*:}.json" 2>&1 \
           | tee "$out/serve8b-${shape##*:}.log" | grep -iE "itl|tpot|ttft|throughput|completed|failed"
       done
       curl -s localhost:18083/token_load; echo

@@ -59,6 +59,7 @@ final class BenchCommand implements Main.Command {
                   --request-rate R|inf     Poisson arrivals per second (default inf: all at once)
                   --max-concurrency N      requests in flight at most
                   --sweep R1,R2,...        one run per rate
+                  --warmup N               first N requests of the same shapes with prompts of their own, not measured
                   --request-timeout S      (default 600)
                   --seed S                 (default 0)
                   --out FILE / --plot FILE / --replot FILE   JSON results, a latency plot, or a plot of saved results

@@ -38,6 +38,7 @@ final class ServeBenchFlags {
         Path plot = f.has("plot") ? Path.of(f.required("plot")) : null;
         int prefixLen = f.integer("prefix-len", 2000, 1, 1 << 20);
         int prefixes = f.integer("num-prefixes", 1, 1, 1 << 16);
+        int warmup = f.integer("warmup", 0, 0, 1 << 20);
         f.checkAllRead();
         if (plot != null && !plot.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
             throw new IllegalArgumentException("--plot names a PNG file (got '" + plot + "')");
@@ -45,7 +46,7 @@ final class ServeBenchFlags {
         double[] rates = rates(rate, sweep, concurrency);
         ServingBenchConfig config = new ServingBenchConfig(url, endpoint, apiKey, prompts, concurrency, input, output, dataset,
                 context, seed, Duration.ofMillis((long) (timeout * 1000)), prefixLen, prefixes, datasetPath);
-        ServingBenchmark.Report report = ServingBenchmark.run(config, rates, System.out);
+        ServingBenchmark.Report report = ServingBenchmark.run(config, rates, warmup, System.out);
         if (out != null) {
             report.writeJson(out);
             System.out.println("wrote " + out);

@@ -102,6 +102,42 @@ class ServingBenchmarkTest {
         assertTrue(distinctLengths > 3, "sharegpt-like lengths vary");
     }
 
+    /**
+     * --warmup: its requests reach the server (the engine prefills them) but not the report, and their prompts are
+     * their own (another seed), so the measured prompts still meet a cold prefix cache.
+     */
+    @Test
+    void warmupRequestsRunFirstAndAreNotMeasured() throws Exception {
+        double before = promptTokensSubmitted();
+        ServingBenchmark.Report report = ServingBenchmark.run(config(ServingBenchConfig.Endpoint.OPENAI, 4, 0, 20, 4,
+                ServingBenchConfig.Dataset.FIXED), new double[] {Double.POSITIVE_INFINITY}, 3, QUIET);
+        ServingBenchmark.Run run = report.runs().getFirst();
+        checkRun(report, run, 4);
+        long measured = run.requests().stream().mapToLong(q -> q.promptTokens()).sum();
+        double all = promptTokensSubmitted() - before;
+        assertTrue(all > measured, "the warm-up's prompts reached the server too: " + all + " tokens against the measured " + measured);
+        // the warm-up's prompts are seed 8's (the run's 7 + 1): none of them is a measured one
+        ServingBenchConfig seed8 = new ServingBenchConfig(URI.create(server.url()), ServingBenchConfig.Endpoint.OPENAI, null, 3, 0, 20, 4,
+                ServingBenchConfig.Dataset.FIXED, 0, 8, Duration.ofSeconds(60));
+        java.util.Set<String> prompts = new java.util.HashSet<>();
+        report.dataset().forEach(w -> prompts.add(w.prompt().text()));
+        ServingBenchmark.run(seed8, new double[] {Double.POSITIVE_INFINITY}, QUIET).dataset()
+                .forEach(w -> assertTrue(!prompts.contains(w.prompt().text()), "a warm-up prompt was measured: " + w.prompt().text()));
+    }
+
+    /** lightllm_prompt_tokens_total from the server's /metrics. */
+    private static double promptTokensSubmitted() {
+        String metrics;
+        try {
+            metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(URI.create(server.url() + "/metrics")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        } catch (java.io.IOException | InterruptedException e) {
+            throw new AssertionError("GET /metrics: " + e, e);
+        }
+        return metrics.lines().filter(l -> l.startsWith("lightllm_prompt_tokens_total ")).mapToDouble(l -> Double.parseDouble(l.split(" ")[1]))
+                .findFirst().orElseThrow(() -> new AssertionError("no lightllm_prompt_tokens_total in /metrics"));
+    }
+
     /** Prompts are measured with /tokenize: preparing them computes nothing, so the run meets a cold prefix cache. */
     @Test
     void measuringPromptsComputesNothingOnTheServer() {
