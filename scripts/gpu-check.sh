@@ -166,9 +166,10 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
     pending)
-      # every switch written without a GPU and off until measured, in one call of about 6 minutes (docs/benchmarks.md
-      # "session 14"): their tests on cuda:0 with them on, 8B batch 1 under each (one load a weight kind, --variants),
-      # prefill attention at 4 and 8 warps, the GEMM at both tile widths; run peers in the same call for the references
+      # the switches of session 14 (docs/benchmarks.md), in one call of about 3 minutes on an H100: their tests on cuda:0
+      # with them on, 8B batch 1 under each (one load a weight kind, --variants: the defaults, the folded norms, and for
+      # int8/int4 the q8 GEMVs off, on by default since), prefill attention at 4 and 8 warps, the GEMM at both tile
+      # widths; run peers in the same call for the references
       "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.tuning.cuda.matmul.int8_q8=1 -Dlightllm.tuning.cuda.matmul.int4_q8=1 \
         -Dlightllm.tuning.cuda.attention.prefill_warps=8 -Dlightllm.tuning.cuda.matmul.tc_wide=1 \
         -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
@@ -187,7 +188,7 @@ for s in $stages; do
       grep -E "✘|tests (successful|failed|aborted)" "$out/pending-golden.log" | head -10
       for q in none int8 int4; do
         v=';cuda.matmul.gemv_fold=1'
-        [ $q != none ] && v="$v;cuda.matmul.${q}_q8=1"
+        [ $q != none ] && v="$v;cuda.matmul.${q}_q8=0"
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
           --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants "$v" 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
