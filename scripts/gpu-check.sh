@@ -189,6 +189,7 @@ for s in $stages; do
       for q in none int8 int4; do
         v=';cuda.matmul.gemv_fold=1'
         [ $q != none ] && v="$v;cuda.matmul.${q}_q8=0"
+        [ $q = int4 ] && v="$v;cuda.matmul.q8_once=1"
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
           --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants "$v" 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
