@@ -1,7 +1,6 @@
 package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Attention;
-import io.lightllm.kernels.BatchInvariance;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Rotary;
 import io.lightllm.models.ModelLoadException;
@@ -164,23 +163,22 @@ final class AttentionBlock {
     /**
      * Attention of the step's queries over the pool: decode attention (flash-decoding) for the decodes at the head of the
      * batch ({@link io.lightllm.models.infer.NopadBatch#decodes}: a decode step's all; chunked prefill's, which it puts first), prefill
-     * attention for the rest, which start at {@link StepBuffers#tailStarts}. Under batch invariance a prefill step
-     * stays one launch, so that a request's sums never depend on what shares its step.
+     * attention for the rest, which start at {@link StepBuffers#tailStarts}. A decode thus takes the same kernel whether
+     * prompt chunks share its step or not, which batch invariance needs as well.
      */
     private void attend(StepBuffers s, Step step, Attention.KvView kv, Attention.TokenTableView tokens, int t) {
-        int requests = step.batch().requests();
-        int singles = BatchInvariance.enabled() && step.batch().prefill() ? 0 : step.batch().decodes();
-        if (singles > 0) {
+        int requests = step.batch().requests(), decodes = step.batch().decodes();
+        if (decodes > 0) {
             Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
-                    new Attention.DecodeBatch(s.seqLens, singles, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));
+                    new Attention.DecodeBatch(s.seqLens, decodes, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));
         }
-        if (singles == 0) {
+        if (decodes == 0) {
             Attention.launchPrefillAttention(device, s.attention, s.q, kv, tokens, heads,
                     new Attention.PrefillBatch(s.starts, s.newCounts, s.prefixes, requests, t, step.batch().maxNewTokens()));
-        } else if (singles < requests) {
+        } else if (decodes < requests) {
             Attention.launchPrefillAttention(device, s.attention, s.q, kv,
                     new Attention.TokenTableView(tokens.reqToToken(), s.tailRequestRows, tokens.maxLen()), heads,
-                    new Attention.PrefillBatch(s.tailStarts, s.tailNewCounts, s.tailPrefixes, requests - singles, t, step.batch().maxNewTokens()));
+                    new Attention.PrefillBatch(s.tailStarts, s.tailNewCounts, s.tailPrefixes, requests - decodes, t, step.batch().maxNewTokens()));
         }
     }
 }

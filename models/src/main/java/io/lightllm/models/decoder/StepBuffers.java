@@ -130,12 +130,12 @@ final class StepBuffers implements AutoCloseable {
         put(seqLens, batch.seqLens());
         put(prefixes, prefix);
         put(lastIndex, batch.logitTokens());
-        int singles = batch.prefill() ? batch.decodes() : 0;
-        if (singles > 0 && singles < b) {
-            put(tailRequestRows, java.util.Arrays.copyOfRange(batch.requestRows(), singles, b));
-            put(tailStarts, java.util.Arrays.copyOfRange(batch.starts(), singles, b));
-            put(tailNewCounts, java.util.Arrays.copyOfRange(batch.newCounts(), singles, b));
-            put(tailPrefixes, java.util.Arrays.copyOfRange(prefix, singles, b));
+        int decodes = batch.decodes();
+        if (decodes > 0 && decodes < b) {
+            put(tailRequestRows, java.util.Arrays.copyOfRange(batch.requestRows(), decodes, b));
+            put(tailStarts, java.util.Arrays.copyOfRange(batch.starts(), decodes, b));
+            put(tailNewCounts, java.util.Arrays.copyOfRange(batch.newCounts(), decodes, b));
+            put(tailPrefixes, java.util.Arrays.copyOfRange(prefix, decodes, b));
         }
     }
 

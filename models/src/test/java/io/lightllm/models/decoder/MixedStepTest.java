@@ -43,6 +43,20 @@ class MixedStepTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void leadingDecodesAndPromptsGiveWhatStepsOfOneKindGive(String deviceId) {
+        check(deviceId, 1e-4f);
+    }
+
+    /**
+     * Under batch invariance the same, bit for bit: a decode takes decode attention with or without prompt chunks beside
+     * it, and the chunk and the prompt after it give what they give prefilled alone ({@code BatchInvariance}).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void underBatchInvarianceEveryEntryIsBitForBitAStepOfOneKind(String deviceId) {
+        io.lightllm.testing.TestProperties.with(java.util.Map.of(io.lightllm.kernels.BatchInvariance.PROPERTY, "true"), () -> check(deviceId, 0f));
+    }
+
+    private static void check(String deviceId, float tolerance) {
         try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly());
              CausalLM model = Models.load(files, Devices.get(deviceId), Models.Quantization.NONE, true)) {
             int vocab = model.vocabSize();
@@ -59,12 +73,12 @@ class MixedStepTest {
                 decodes = s.step(false, new int[][] {{NEXT_A}, {NEXT_B}}, new int[] {0, 1});
             }
             assertEquals(4 * vocab, mixed.length);
-            assertClose(FloatArray.fromArray(decodes), FloatArray.fromArray(Arrays.copyOf(mixed, 2 * vocab)), 1e-4f, 1e-4f,
+            assertClose(FloatArray.fromArray(decodes), FloatArray.fromArray(Arrays.copyOf(mixed, 2 * vocab)), tolerance, tolerance,
                     "the leading decodes on " + deviceId);
-            assertClose(FloatArray.fromArray(alone(model, C)), FloatArray.fromArray(Arrays.copyOfRange(mixed, 2 * vocab, 3 * vocab)), 1e-4f, 1e-4f,
-                    "the chunk over a cached prefix on " + deviceId);
-            assertClose(FloatArray.fromArray(alone(model, D)), FloatArray.fromArray(Arrays.copyOfRange(mixed, 3 * vocab, 4 * vocab)), 1e-4f, 1e-4f,
-                    "the whole prompt after them on " + deviceId);
+            assertClose(FloatArray.fromArray(alone(model, C)), FloatArray.fromArray(Arrays.copyOfRange(mixed, 2 * vocab, 3 * vocab)), tolerance,
+                    tolerance, "the chunk over a cached prefix on " + deviceId);
+            assertClose(FloatArray.fromArray(alone(model, D)), FloatArray.fromArray(Arrays.copyOfRange(mixed, 3 * vocab, 4 * vocab)), tolerance,
+                    tolerance, "the whole prompt after them on " + deviceId);
         }
     }
 
