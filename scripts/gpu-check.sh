@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -166,37 +166,19 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
     pending)
-      # the switches of session 14 (docs/benchmarks.md), in one call of about 3 minutes on an H100: their tests on cuda:0
-      # with them on, 8B batch 1 under each (one load a weight kind, --variants: the defaults, the folded norms, and for
-      # int8/int4 the q8 GEMVs off, on by default since), prefill attention at 4 and 8 warps, the GEMM at both tile
-      # widths; run peers in the same call for the references
-      "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.tuning.cuda.matmul.int8_q8=1 -Dlightllm.tuning.cuda.matmul.int4_q8=1 \
-        -Dlightllm.tuning.cuda.attention.prefill_warps=8 -Dlightllm.tuning.cuda.matmul.tc_wide=1 \
-        -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.kernels.MatmulTest \
-        --select-class io.lightllm.kernels.QuantMatmulTest --select-class io.lightllm.kernels.AttentionTest \
-        --select-class io.lightllm.models.decoder.FoldedDecodeTest --select-class io.lightllm.models.decoder.MixedStepTest \
-        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
+      # the switches still off until measured (docs/benchmarks.md): matmul.q8_once (int4 batch 1) with its test on cuda:0,
+      # and the folded norms' bf16 figure again; run peers in the same call for the references
+      "${J[@]}" -Dlightllm.tuning.cuda.matmul.q8_once=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
-      # the golden tests (greedy tokens against transformers) with the folded norms, as the tests stage runs them
-      "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -Dlightllm.vendor.gemm=false -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.models.decoder.ArchitectureGoldenTest --select-class io.lightllm.models.llama.LlamaGoldenTest \
-        --details=tree --disable-banner > "$out/pending-golden.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)" "$out/pending-golden.log" | head -10
-      for q in none int8 int4; do
+      for q in none int4; do
         v=';cuda.matmul.gemv_fold=1'
-        [ $q != none ] && v="$v;cuda.matmul.${q}_q8=0"
-        [ $q = int4 ] && v="$v;cuda.matmul.q8_once=1"
+        [ $q = int4 ] && v=';cuda.matmul.q8_once=1'
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
           --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants "$v" 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
-      done
-      prefill_warps "$out/pending-prefill.log"
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul --square 4096 --seconds 0.2 2>&1 \
-        | grep -E "^\|.*4096\^3" | tee "$out/pending-gemm.log" ;;
+      done ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
@@ -254,11 +236,32 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-moe.log"
       fi ;;
+    ncu)
+      # where the tensor-core kernels' time goes (Nsight Compute reads the counters on Firecracker machines, not on gVisor):
+      # prefill attention at 4,096 causal tokens, the Java GEMM at 4096^3, decode attention at batch 1 and 16 over 1k;
+      # the full section set and the SASS lines' stall samples of one launch each
+      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      for case in "prefill:TensorCoreAttention_prefill:--only attention --batches 1 --contexts 1024 --prefill 4096" \
+                  "gemm:TensorCoreMatmul_matmulBf16:--only matmul --square 4096" \
+                  "decode1:TensorCoreAttention_decodeF16D128:--only attention --batches 1 --contexts 1024 --prefill 512" \
+                  "decode16:TensorCoreAttention_decodeF16D128:--only attention --batches 16 --contexts 1024 --prefill 512"; do
+        IFS=: read -r name kernel args <<< "$case"
+        timeout 200 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 3 --launch-count 1 \
+          --set full --import-source no --page details --print-details all \
+          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $args > "$out/ncu-$name.txt" 2>&1
+        grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Stall|Bank" "$out/ncu-$name.txt" | head -40
+      done
+      # the hottest SASS lines of the prefill kernel with their stall reasons
+      timeout 200 "$NCU" --clock-control none --target-processes all -k "regex:TensorCoreAttention_prefill" --launch-skip 3 \
+        --launch-count 1 --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only attention --batches 1 --contexts 1024 \
+        --prefill 4096 > "$out/ncu-prefill-sass.csv" 2>&1
+      ls -la "$out"/ncu-* ;;
     moe)
-      # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage
-      for b in 1 64; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
-          --batch-size $b --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | tail -1 | tee -a "$out/moe.log"
-      done ;;
+      # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batch 1 and 64
+      # with the defaults (expert matmuls on tensor cores from 64 tokens), then with batch 64's decode on the warp kernels
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
+        --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json --variants ';cuda.moe.tc_min_tokens=65' 2>&1 \
+        | grep -E '^\{|rror' | tee -a "$out/moe.log" ;;
   esac
 done

@@ -1,11 +1,13 @@
 package io.lightllm.kernels;
 
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -40,6 +42,8 @@ public final class Moe {
     public static final KernelRef COMBINE = KernelRef.of(Moe.class, "combine");
     public static final KernelRef GATED_UP_WARPS = KernelRef.of(Moe.class, "expertGatedUpWarps");
     public static final KernelRef DOWN_WARPS = KernelRef.of(Moe.class, "expertDownWarps");
+    public static final KernelRef EXPERTS_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmulBf16");
+    public static final KernelRef EXPERTS_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmulF16");
     /** Work-items of the warp kernels' groups: four warps, each one output column of one tile. */
     public static final int WARPS_LOCAL = 128;
 
@@ -356,6 +360,20 @@ public final class Moe {
     }
 
     /**
+     * Whether this device runs the expert matmuls on tensor cores ({@link TensorCoreMatmul#expertMatmulBf16}, tiles of 128
+     * rows of one expert) for {@code tokens} tokens: where its tuning {@code moe.tensor_cores} is 1 (CUDA), for at least
+     * {@code moe.tc_min_tokens} tokens, bf16 or f16 experts the device has MMAs for, and both widths whole runs of 8. A
+     * prefill reads each expert's weights once a tile of 128 rows instead of once every {@link #ROWS} rows, on tensor
+     * cores; the activations are rounded to the weights' type on the way, as the dense tensor-core GEMM does.
+     */
+    static boolean usesTensorCores(Device device, Experts e, int tokens) {
+        DType t = e.w1() == null ? DType.BF16 : e.w1().dtype();
+        boolean mma = t == DType.BF16 ? device.supports(Feature.MMA_BF16) : t == DType.F16 && device.supports(Feature.MMA_F16);
+        return Tuning.get(device, "moe.tensor_cores", 0) == 1 && tokens >= Tuning.get(device, "moe.tc_min_tokens", 1) && mma
+                && e.hidden() % 8 == 0 && e.width() % 8 == 0;
+    }
+
+    /**
      * Whether a warp per (tile, output column) stays within a launch's int-indexed work-items: a decode batch does,
      * a prefill of thousands of tokens does not (Mixtral-8x7B shapes, 8,192 tokens: 1.9e9 work-items per matmul on
      * the H200, refused by the launcher; 64 tokens: 5.9e7).
@@ -386,7 +404,18 @@ public final class Moe {
         device.launch(ROUTE, Grid.of(tokens), s.experts(), s.weights(), logits, tokens, e.numExperts(), e.topK(), e.renormalize() ? 1 : 0);
         device.launch(GROUP, Grid.of(e.numExperts()), s.counts(), s.offsets(), s.sorted(), s.positionOf(), s.experts(),
                 (int) assignments, e.numExperts());
-        if (usesWarps(device, e, tiles)) {
+        if (usesTensorCores(device, e, tokens)) {
+            // gate into act, then up with the activation of the gate fused into its epilogue, then down into y
+            KernelRef gemm = e.w1().dtype() == DType.BF16 ? EXPERTS_TC_BF16 : EXPERTS_TC_F16;
+            Shapes.intIndexable((long) e.numExperts() * e.width() * e.hidden(), "stacked expert weights");
+            int rowTiles = (tokens + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE;
+            Grid up = TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.width());
+            device.launch(gemm, up, s.act(), x, e.w1(), s.sorted(), s.counts(), s.offsets(), e.topK(), -1, e.width(), e.hidden(), rowTiles);
+            device.launch(gemm, up, s.act(), x, e.w3(), s.sorted(), s.counts(), s.offsets(), e.topK(), activation.code, e.width(), e.hidden(),
+                    rowTiles);
+            device.launch(gemm, TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.hidden()), s.y(), s.act(), e.w2(), s.sorted(), s.counts(),
+                    s.offsets(), 0, -1, e.hidden(), e.width(), rowTiles);
+        } else if (usesWarps(device, e, tiles)) {
             int warpsPerGroup = WARPS_LOCAL / KernelContext.WARP_SIZE;
             long up = ((long) e.numExperts() * tiles * e.width() + warpsPerGroup - 1) / warpsPerGroup;
             long down = ((long) e.numExperts() * tiles * e.hidden() + warpsPerGroup - 1) / warpsPerGroup;

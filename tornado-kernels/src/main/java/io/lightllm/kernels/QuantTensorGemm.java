@@ -235,7 +235,7 @@ public final class QuantTensorGemm {
         for (int i = ctx.localIdx; i < 16 * mTiles * COLUMNS / 4; i += LOCAL) {
             int r = i / (COLUMNS / 4);
             int c = 4 * (i % (COLUMNS / 4));
-            TileStores.storeQuad(ctx, out, tile, r * OUT_ROW + c, sums, int8, scales, withBias, bias, row0 + r, tileCol0 + c, m, n, kSplits);
+            TileStores.storeQuad(ctx, out, tile, r * OUT_ROW + c, sums, int8, scales, withBias, bias, row0 + r, tileCol0 + c, m, n, kSplits, -1);
         }
     }
 

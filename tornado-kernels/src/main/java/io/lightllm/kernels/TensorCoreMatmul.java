@@ -2,6 +2,7 @@ package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
@@ -37,6 +38,8 @@ public final class TensorCoreMatmul {
     private static final int STAGE = TILE * ROW;
     /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory; wide: 120 KB). */
     static final int STAGES = 4;
+    /** Chunks of a's tile a work-item loads a stage: 128 rows of four 16-byte chunks over the narrow group's 128 items. */
+    private static final int A_LOADS = TILE * 4 / LOCAL;
 
     private TensorCoreMatmul() {
     }
@@ -115,17 +118,8 @@ public final class TensorCoreMatmul {
      */
     private static void matmul(KernelContext ctx, int[] aTile, int[] wTile, int tileN, FloatArray out, NativeArray a, NativeArray w, boolean int8,
             FloatArray scales, FloatArray bias, boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits, boolean bf16) {
-        int[] af = new int[16];
-        int[] bf = new int[32];
+        int[] aRows = new int[A_LOADS];
         float[] acc = new float[128];
-        float[] x = new float[8];
-        float[] sums = new float[4];
-        int lane = ctx.laneId();
-        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
-        int warpsN = tileN / 64;
-        int warpRow = (warp / warpsN) * 64;
-        int warpCol = (warp % warpsN) * 64;
-        int wStage = tileN * ROW;
         int tilesN = (n + tileN - 1) / tileN;
         int split = ctx.groupIdx % kSplits;
         int tileIndex = ctx.groupIdx / kSplits;
@@ -135,11 +129,86 @@ public final class TensorCoreMatmul {
         int share = (allSteps + kSplits - 1) / kSplits;
         int firstStep = split * share;
         int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
+        for (int j = 0; j < A_LOADS; j++) {
+            int r = (ctx.localIdx + j * ctx.localGroupSizeX) / 4;
+            aRows[j] = r < TILE && row0 + r < m ? (row0 + r) * k : -1;
+        }
+        accumulate(ctx, aTile, wTile, tileN, acc, a, aRows, w, 0, int8, n, k, col0, firstStep, steps, aFloat, bf16);
+        store(ctx, aTile, acc, tileN, out, int8, scales, hasBias && split == 0, bias, row0, m, col0, n, kSplits, -1);
+    }
+
+    /**
+     * The expert matmuls of a mixture of experts on tensor cores ({@link Moe}): for each expert e and each of its
+     * sorted positions p = offsets[e] .. offsets[e] + counts[e], out[p, :] = a[row, :] · w[e]ᵀ with w stacked
+     * [E, n, k], where row is sorted[p] / rowDiv (the token of assignment sorted[p]: x feeding gate and up) or, with
+     * rowDiv 0, p itself (the activations feeding down). With {@code gatedKind} >= 0 the epilogue reads the gate
+     * projection already in out and writes activation(gate) times this product (the up projection) over it.
+     * Group index {@code (e * tilesPerExpert + rowTile) * ceil(n / 128) + column tile}; a row tile past the expert's
+     * count returns at once, so the grid (every token in every expert) is fixed and a decode step can be recorded.
+     * a is f32, rounded to the weights' type as it is loaded.
+     */
+    public static void expertMatmulBf16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
+            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert) {
+        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
+        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
+        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, tilesPerExpert, true);
+    }
+
+    /** {@link #expertMatmulBf16} for f16 weights. */
+    public static void expertMatmulF16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
+            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert) {
+        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
+        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
+        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, tilesPerExpert, false);
+    }
+
+    /** The grid of {@link #expertMatmulBf16}: a group per (expert, tile of 128 rows it could get, tile of 128 columns). */
+    public static Grid expertGrid(int experts, int tilesPerExpert, int n) {
+        return Grid.groups((long) experts * tilesPerExpert * ((n + TILE - 1) / TILE), LOCAL);
+    }
+
+    private static void expertMatmul(KernelContext ctx, int[] aTile, int[] wTile, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
+            IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert, boolean bf16) {
+        int[] aRows = new int[A_LOADS];
+        float[] acc = new float[128];
+        int tilesN = (n + TILE - 1) / TILE;
+        int e = ctx.groupIdx / (tilesPerExpert * tilesN);
+        int first = ((ctx.groupIdx / tilesN) % tilesPerExpert) * TILE;
+        int col0 = (ctx.groupIdx % tilesN) * TILE;
+        int count = counts.get(e);
+        if (first < count) { // the same for the whole group, so every item meets the same barriers
+            int offset = offsets.get(e);
+            for (int j = 0; j < A_LOADS; j++) {
+                int r = (ctx.localIdx + j * ctx.localGroupSizeX) / 4;
+                int p = offset + first + r;
+                aRows[j] = r < TILE && first + r < count ? (rowDiv > 0 ? sorted.get(p) / rowDiv : p) * k : -1;
+            }
+            accumulate(ctx, aTile, wTile, TILE, acc, a, aRows, w, e * n * k, false, n, k, col0, 0, (k + STEP - 1) / STEP, true, bf16);
+            store(ctx, aTile, acc, TILE, out, false, out, false, out, offset + first, offset + count, col0, n, 1, gatedKind);
+        }
+    }
+
+    /**
+     * The main loop: {@code steps} steps of k from {@code firstStep} into acc, a warp's 64 x 64 of the tile (2 along m by
+     * tileN / 64 along n). Row j of the rows this work-item loads of a starts at a[aRows[j]] (-1: zero rows), the tile's
+     * rows of w at w[wBase + (col0 + r) * k].
+     */
+    private static void accumulate(KernelContext ctx, int[] aTile, int[] wTile, int tileN, float[] acc, NativeArray a, int[] aRows, NativeArray w,
+            int wBase, boolean int8, int n, int k, int col0, int firstStep, int steps, boolean aFloat, boolean bf16) {
+        int[] af = new int[16];
+        int[] bf = new int[32];
+        float[] x = new float[8];
+        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
+        int warpsN = tileN / 64;
+        int warpRow = (warp / warpsN) * 64;
+        int warpCol = (warp % warpsN) * 64;
+        int wStage = tileN * ROW;
         // a group of copies is committed for every step, also past the last one, so that "all but the
         // newest STAGES - 2 groups are done" always means "this step's tiles are in"
         for (int p = 0; p < STAGES - 1; p++) {
             if (p < steps) {
-                loadStage(ctx, aTile, wTile, p * STAGE, p * wStage, tileN, a, w, int8, m, n, k, row0, col0, (firstStep + p) * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, p * STAGE, p * wStage, tileN, a, aRows, w, wBase, int8, n, k, col0, (firstStep + p) * STEP, aFloat,
+                        bf16, x);
             }
             ctx.copyAsyncCommit();
         }
@@ -150,7 +219,7 @@ public final class TensorCoreMatmul {
             ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
             int ahead = step + STAGES - 1;
             if (ahead < steps) {
-                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, (ahead % STAGES) * wStage, tileN, a, w, int8, m, n, k, row0, col0,
+                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, (ahead % STAGES) * wStage, tileN, a, aRows, w, wBase, int8, n, k, col0,
                         (firstStep + ahead) * STEP, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
@@ -172,13 +241,25 @@ public final class TensorCoreMatmul {
                 }
             }
         }
-        // the accumulators go through local memory (the A stages are free now), passRows rows of the tile at a time, and
-        // each work-item writes four columns of a row (TileStores); a warp's 64 rows are two runs of 32 (mi 0-1, 2-3)
         ctx.copyAsyncWait(0);
         ctx.localBarrier();
+    }
+
+    /**
+     * The epilogue: the accumulators go through local memory (the A stages are free now), passRows rows of the tile at a
+     * time, and each work-item writes four columns of a row (TileStores); a warp's 64 rows are two runs of 32 (mi 0-1,
+     * 2-3). Tile row r is row {@code rowBase + r} of out, written where below {@code rowEnd}.
+     */
+    private static void store(KernelContext ctx, int[] aTile, float[] acc, int tileN, FloatArray out, boolean int8, FloatArray scales,
+            boolean withBias, FloatArray bias, int rowBase, int rowEnd, int col0, int n, int kSplits, int gatedKind) {
+        float[] sums = new float[4];
+        int lane = ctx.laneId();
+        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
+        int warpsN = tileN / 64;
+        int warpRow = (warp / warpsN) * 64;
+        int warpCol = (warp % warpsN) * 64;
         int g = lane / 4;
         int t = lane % 4;
-        boolean withBias = hasBias && split == 0;
         int outRow = tileN + 4;
         int passRows = tileN == WIDE_TILE ? 32 : 64; // what fits the A stages: 64 x 132 or 32 x 260 floats of 10,240
         for (int pass = 0; pass < TILE / passRows; pass++) {
@@ -193,8 +274,8 @@ public final class TensorCoreMatmul {
             for (int i = ctx.localIdx; i < passRows * tileN / 4; i += ctx.localGroupSizeX) {
                 int r = i / (tileN / 4);
                 int c = 4 * (i % (tileN / 4));
-                TileStores.storeQuad(ctx, out, aTile, r * outRow + c, sums, int8, scales, withBias, bias, row0 + first + r, col0 + c, m, n,
-                        kSplits);
+                TileStores.storeQuad(ctx, out, aTile, r * outRow + c, sums, int8, scales, withBias, bias, rowBase + first + r, col0 + c, rowEnd,
+                        n, kSplits, gatedKind);
             }
             ctx.localBarrier();
         }
@@ -217,29 +298,31 @@ public final class TensorCoreMatmul {
     }
 
     /**
-     * Fills one stage: the 128 x 32 tile of a (rows row0..) at aAt and the tileN x 32 tile of w (rows col0..) at wAt,
-     * from column k0, in 16-byte chunks of 8 values. 16-bit a and w go by asynchronous copy; f32 a is rounded to the
-     * weights' type on the way, int8 codes widened to bf16 (exactly); chunks past m, n or k are zero.
+     * Fills one stage: the 128 x 32 tile of a (this work-item's rows at aRows, as {@link #accumulate} says) at aAt and the
+     * tileN x 32 tile of w (rows col0.., from wBase) at wAt, from column k0, in 16-byte chunks of 8 values. 16-bit a and
+     * w go by asynchronous copy; f32 a is rounded to the weights' type on the way, int8 codes widened to bf16 (exactly);
+     * chunks past the rows, n or k are zero.
      */
-    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, NativeArray a, NativeArray w,
-            boolean int8, int m, int n, int k, int row0, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
-        for (int i = ctx.localIdx; i < TILE * 4; i += ctx.localGroupSizeX) {
+    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, NativeArray a, int[] aRows,
+            NativeArray w, int wBase, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
+        for (int j = 0; j < A_LOADS; j++) {
+            int i = ctx.localIdx + j * ctx.localGroupSizeX;
             int r = i / 4;
             int c = i % 4;
             int at = aAt + r * ROW + 4 * c;
             int kk = k0 + 8 * c;
-            if (row0 + r < m && kk < k) {
+            if (i < TILE * 4 && aRows[j] >= 0 && kk < k) {
                 if (aFloat) {
-                    a.getFloats((row0 + r) * k + kk, x, 0, 8);
-                    for (int j = 0; j < 4; j++) {
-                        aTile[at + j] = bf16 ? KMath.packBf16x2(x[2 * j], x[2 * j + 1]) : KMath.packHalf2(x[2 * j], x[2 * j + 1]);
+                    a.getFloats(aRows[j] + kk, x, 0, 8);
+                    for (int q = 0; q < 4; q++) {
+                        aTile[at + q] = bf16 ? KMath.packBf16x2(x[2 * q], x[2 * q + 1]) : KMath.packHalf2(x[2 * q], x[2 * q + 1]);
                     }
                 } else {
-                    ctx.copyAsync(aTile, at, a, (row0 + r) * k + kk);
+                    ctx.copyAsync(aTile, at, a, aRows[j] + kk);
                 }
-            } else {
-                for (int j = 0; j < 4; j++) {
-                    aTile[at + j] = 0;
+            } else if (i < TILE * 4) {
+                for (int q = 0; q < 4; q++) {
+                    aTile[at + q] = 0;
                 }
             }
         }
@@ -249,12 +332,12 @@ public final class TensorCoreMatmul {
             int at = wAt + r * ROW + 4 * c;
             int kk = k0 + 8 * c;
             if (col0 + r < n && kk < k && int8) {
-                w.getFloats((col0 + r) * k + kk, x, 0, 8);
+                w.getFloats(wBase + (col0 + r) * k + kk, x, 0, 8);
                 for (int j = 0; j < 4; j++) {
                     wTile[at + j] = KMath.packBf16x2(x[2 * j], x[2 * j + 1]);
                 }
             } else if (col0 + r < n && kk < k) {
-                ctx.copyAsync(wTile, at, w, (col0 + r) * k + kk);
+                ctx.copyAsync(wTile, at, w, wBase + (col0 + r) * k + kk);
             } else {
                 for (int j = 0; j < 4; j++) {
                     wTile[at + j] = 0;

@@ -17,13 +17,18 @@ final class TileStores {
     /**
      * Columns col..col+3 of row {@code row} of out, from {@code tile[at..at+3]} (float bits): times
      * {@code scales[col + j]} when {@code scaled}, plus {@code bias[col + j]} when {@code withBias}; stored, or
-     * added with {@code kSplits} > 1. Columns past n and rows past m are left alone; {@code sums} is scratch of 4.
+     * added with {@code kSplits} > 1. With {@code gatedKind} >= 0 (an {@link Activations} code) the value in out is a
+     * gate projection and is replaced by activation(gate) times the sum (a gated MLP's product; kSplits 1). Columns
+     * past n and rows past m are left alone; {@code sums} is scratch of 4.
      */
     static void storeQuad(KernelContext ctx, FloatArray out, int[] tile, int at, float[] sums, boolean scaled, FloatArray scales,
-            boolean withBias, FloatArray bias, int row, int col, int m, int n, int kSplits) {
+            boolean withBias, FloatArray bias, int row, int col, int m, int n, int kSplits, int gatedKind) {
         for (int j = 0; j < 4; j++) {
             float v = Float.intBitsToFloat(tile[at + j]);
             sums[j] = col + j < n ? (scaled ? v * scales.get(col + j) : v) + (withBias ? bias.get(col + j) : 0f) : 0f;
+            if (gatedKind >= 0 && row < m && col + j < n) {
+                sums[j] = Activations.activate(out.get(row * n + col + j), gatedKind) * sums[j];
+            }
         }
         boolean whole = n % 4 == 0; // rows of out start on 16 bytes
         if (row < m && whole && col < n && kSplits > 1) {

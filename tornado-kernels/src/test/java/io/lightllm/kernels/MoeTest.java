@@ -17,6 +17,7 @@ import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.KernelRef;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -98,6 +99,49 @@ class MoeTest {
         }
     }
 
+    /**
+     * The tensor-core expert matmuls (CUDA's choice from `moe.tc_min_tokens` tokens) against the reference with the
+     * activations rounded to bf16 as they load, on every device: x is made of bf16 values (exact), act is rounded by
+     * the reference too. Tolerance: the kernel's f32 act and the reference's double act can round to neighbouring bf16
+     * values (one ulp, 2^-8 relative), which moves an output by |act w2| / 256 (~2e-3 here); a wrong row, expert or
+     * gate is off by the outputs' own size (~1). 300 tokens with expert 0 chosen by all give it three row tiles.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void tensorCoreExpertsMatchTheReferenceWithBf16Activations(String id) {
+        Device dev = device(id);
+        java.util.Map<String, String> on = new java.util.HashMap<>();
+        for (String b : java.util.List.of("jvm", "opencl", "cuda")) {
+            on.put("lightllm.tuning." + b + ".moe.tensor_cores", "1");
+            on.put("lightllm.tuning." + b + ".moe.tc_min_tokens", "1");
+        }
+        io.lightllm.testing.TestProperties.with(on, () -> {
+            // f16 (the same body, another MMA) not on PoCL, where compiling a second entry costs a minute of CI
+            for (DType wType : id.startsWith("opencl") ? new DType[] {DType.BF16} : new DType[] {DType.BF16, DType.F16}) {
+                Moe.Experts shape = new Moe.Experts(dev.allocate(wType, 1), null, null, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
+                assertTrue(Moe.usesTensorCores(dev, shape, 1), "tensor-core experts on " + id);
+                shape.w1().close();
+                for (int tokens : new int[] {1, 11, 300}) {
+                    FloatArray x = random(tokens * HIDDEN, 1f, 31 + tokens);
+                    for (int i = 0; i < x.getSize(); i++) {
+                        x.set(i, io.lightllm.tornado.api.KMath.bf16ToFloat(io.lightllm.tornado.api.KMath.floatToBf16(x.get(i))));
+                    }
+                    FloatArray logits = random(tokens * EXPERTS, 2f, 37 + tokens);
+                    if (tokens == 300) {
+                        for (int t = 0; t < tokens; t++) {
+                            logits.set(t * EXPERTS, 5f);
+                        }
+                    }
+                    NativeArray w1 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 7);
+                    NativeArray w3 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 8);
+                    NativeArray w2 = fill(NativeArray.allocate(wType, EXPERTS * HIDDEN * WIDTH), 0.3f, 9);
+                    assertClose(reference(x, logits, w1, w3, w2, tokens, wType), run(dev, x, logits, w1, w3, w2, tokens), 2e-3f, 4e-3f,
+                            "tensor-core experts, " + tokens + " tokens, " + wType + " experts on " + id);
+                }
+            }
+        });
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void tiesPickTheLowerExpertAndWeightsAreRenormalised(String id) {
@@ -126,6 +170,10 @@ class MoeTest {
                     null);
             assertCompilesToCuda(Moe.DOWN_WARPS, DType.F32, DType.F32, w, DType.I32, DType.I32, null, null, null, null);
         }
+        for (KernelRef gemm : new KernelRef[] {Moe.EXPERTS_TC_BF16, Moe.EXPERTS_TC_F16}) {
+            assertCompilesToCuda(gemm, DType.F32, DType.F32, gemm == Moe.EXPERTS_TC_BF16 ? DType.BF16 : DType.F16, DType.I32, DType.I32,
+                    DType.I32, null, null, null, null, null);
+        }
     }
 
     private static FloatArray run(Device dev, FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens) {
@@ -144,6 +192,12 @@ class MoeTest {
 
     /** HF MixtralSparseMoeBlock, one token at a time, in double. */
     private static FloatArray reference(FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens) {
+        return reference(x, logits, w1, w3, w2, tokens, null);
+    }
+
+    /** {@link #reference} with the activations between the matmuls rounded to {@code actType} (bf16 or f16; null: not). */
+    private static FloatArray reference(FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens,
+            DType actType) {
         FloatArray out = FloatArray.allocate(tokens * HIDDEN);
         for (int t = 0; t < tokens; t++) {
             double max = Double.NEGATIVE_INFINITY, sum = 0;
@@ -174,6 +228,11 @@ class MoeTest {
                         u += x.get(t * HIDDEN + d) * (double) w3.getFloat((e * WIDTH + i) * HIDDEN + d);
                     }
                     act[i] = g / (1 + Math.exp(-g)) * u;
+                    if (actType == DType.BF16) {
+                        act[i] = io.lightllm.tornado.api.KMath.bf16ToFloat(io.lightllm.tornado.api.KMath.floatToBf16((float) act[i]));
+                    } else if (actType == DType.F16) {
+                        act[i] = Float.float16ToFloat(Float.floatToFloat16((float) act[i]));
+                    }
                 }
                 for (int o = 0; o < HIDDEN; o++) {
                     double y = 0;
