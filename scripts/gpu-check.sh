@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -257,6 +257,11 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only attention --batches 1 --contexts 1024 \
         --prefill 4096 > "$out/ncu-prefill-sass.csv" 2>&1
       ls -la "$out"/ncu-* ;;
+    prefillprof)
+      # where a serving-sized prefill step goes (issue 12's serving target: 400 x 512 prompts, 8,192 tokens a step):
+      # each kernel's device time in one prefill of 16 x 512 tokens, and in the decode steps after it
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 16,16 \
+        --input-len 512 --output-len 4 --kv-dtype f16 --profile 2>&1 | tee "$out/prefillprof.log" | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | head -60 ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batch 1 and 64
       # with the defaults (expert matmuls on tensor cores from 64 tokens), then with batch 64's decode on the warp kernels

@@ -23,7 +23,7 @@ final class BenchCommand implements Main.Command {
                   --input-len I            prompt tokens (default 128)
                   --output-len O           generated tokens (default 128)
                   --json                   one JSON line per run
-                  --profile                device time of each kernel over the decode steps (CUDA: without graph replay)
+                  --profile                device time of each kernel in the prefill and over the decode steps (CUDA: without graph replay)
                   --variants 'K=N,..;K=N'  the runs again under each tuning (keys of tornado.properties with their backend, as
                                            cuda.matmul.gemv_fold=1; an empty variant is the defaults) on the one loaded model
                 """;
@@ -273,7 +273,8 @@ final class BenchCommand implements Main.Command {
                                     r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());
                         }
                         if (profile) {
-                            System.out.print(KernelProfile.table(r.decodeProfile(), output - 1));
+                            System.out.print(KernelProfile.table(r.prefillProfile(), 1, "prefill"));
+                            System.out.print(KernelProfile.table(r.decodeProfile(), output - 1, "decode steps"));
                         }
                     }
                 } finally {

@@ -416,15 +416,19 @@ public final class TensorCoreAttention {
                 gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, items);
                 scoreKeys(ctx, s, PREFILL_KEYS / 8, qf, bf, kTile, 0, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
-                for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
-                    boolean lo = i % 4 < 2;
-                    int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-                    int pos = lo ? posLo : posHi;
-                    float v = s[i] + (lo ? slopeLo : slopeHi) * (key - pos);
-                    if (masks && (key > pos || key >= keyEnd || (window > 0 && key <= pos - window))) {
-                        v = NEG_INF;
+                // most steps of a long prompt are neither on the diagonal nor at the window's edge: they skip this loop
+                // (its 32 positions, compares and int-to-float conversions were a fifth of a step's instructions)
+                if (masks || useAlibi) {
+                    for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
+                        boolean lo = i % 4 < 2;
+                        int key = kb + 8 * (i / 4) + 2 * t + i % 2;
+                        int pos = lo ? posLo : posHi;
+                        float v = useAlibi ? s[i] + (lo ? slopeLo : slopeHi) * (key - pos) : s[i];
+                        if (masks && (key > pos || key >= keyEnd || (window > 0 && key <= pos - window))) {
+                            v = NEG_INF;
+                        }
+                        s[i] = v;
                     }
-                    s[i] = v;
                 }
                 softmaxStep(ctx, s, PREFILL_KEYS / 8 * 4, state, o, headDim);
                 ctx.copyAsyncWait(0);
@@ -726,11 +730,15 @@ public final class TensorCoreAttention {
         float newHi = KMath.max(oldHi, quadMax(ctx, maxHi));
         float corrLo = oldLo == NEG_INF ? 0f : KMath.exp2(oldLo - newLo);
         float corrHi = oldHi == NEG_INF ? 0f : KMath.exp2(oldHi - newHi);
+        // a row with no key yet subtracts 0 instead of its max -inf, so its -inf scores give exp2(-inf) = 0 (not NaN)
+        // without a test per score (FlashAttention-2's way)
+        float baseLo = newLo == NEG_INF ? 0f : newLo;
+        float baseHi = newHi == NEG_INF ? 0f : newHi;
         float sumLo = 0f;
         float sumHi = 0f;
         for (int i = 0; i < n; i++) {
             boolean lo = i % 4 < 2;
-            float p = s[i] == NEG_INF ? 0f : KMath.exp2(s[i] - (lo ? newLo : newHi));
+            float p = KMath.exp2(s[i] - (lo ? baseLo : baseHi));
             if (lo) {
                 sumLo += p;
             } else {

@@ -30,14 +30,14 @@ public final class KernelProfile {
         return rows;
     }
 
-    /** A Markdown table: launches and milliseconds per step, share of the kernels' total. */
-    public static String table(List<KernelTiming> timings, int steps) {
+    /** A Markdown table: launches and milliseconds per step, share of the kernels' total ({@code what}: "decode steps", "prefill"). */
+    public static String table(List<KernelTiming> timings, int steps, String what) {
         List<Row> rows = rows(timings);
         long total = rows.stream().mapToLong(Row::nanos).sum();
         int per = Math.max(1, steps);
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
-                "kernels over %d decode steps: %.3f ms per step%n| kernel | launches per step | ms per step | share |%n| --- | ---: | ---: | ---: |%n",
-                steps, total / 1e6 / per));
+                "kernels over %d %s: %.3f ms per step%n| kernel | launches per step | ms per step | share |%n| --- | ---: | ---: | ---: |%n",
+                steps, what, total / 1e6 / per));
         for (Row r : rows) {
             out.append(String.format(Locale.ROOT, "| %s | %.1f | %.3f | %.1f %% |%n", r.kernel, r.launches / (double) per,
                     r.nanos / 1e6 / per, total == 0 ? 0 : 100.0 * r.nanos / total));

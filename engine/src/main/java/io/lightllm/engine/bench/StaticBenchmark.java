@@ -25,7 +25,8 @@ import java.util.SplittableRandom;
 public final class StaticBenchmark {
     /** Results; tokens/s count every request's tokens. */
     public record Result(int batch, int inputLen, int outputLen, double prefillSeconds, double prefillTokensPerS,
-                         double decodeTokensPerS, double decodeStepMs, int peakKvTokens, List<KernelTiming> decodeProfile) {
+                         double decodeTokensPerS, double decodeStepMs, int peakKvTokens, List<KernelTiming> prefillProfile,
+                         List<KernelTiming> decodeProfile) {
         public String json() {
             return String.format(Locale.ROOT, "{\"batch_size\":%d,\"input_len\":%d,\"output_len\":%d,\"prefill_seconds\":%.4f,"
                     + "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"decode_step_ms\":%.3f,\"peak_kv_tokens\":%d}",
@@ -79,11 +80,12 @@ public final class StaticBenchmark {
     private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, int[] ids,
             int[] positions, int[] rows, int[] starts, int[] counts, int[] lens, int batch, int inputLen, int outputLen, boolean profile) {
         Device device = model.device();
+        device.setProfiling(profile);
         long t0 = System.nanoTime();
         int[] next = step(model, pool, table, nextIds, new NopadBatch(true, ids, positions, pool.alloc(ids.length), rows, starts,
                 counts, lens));
         long t1 = System.nanoTime();
-        device.setProfiling(profile);
+        List<KernelTiming> prefillTimings = profile ? device.drainProfile() : List.of();
         int[] decodeStarts = new int[batch], ones = new int[batch], pos = new int[batch], seq = lens.clone();
         for (int b = 0; b < batch; b++) {
             decodeStarts[b] = b;
@@ -105,7 +107,7 @@ public final class StaticBenchmark {
         double decode = (t2 - t1) / 1e9;
         int steps = outputLen - 1;
         return new Result(batch, inputLen, outputLen, prefill, batch * (double) inputLen / prefill,
-                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater(), timings);
+                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater(), prefillTimings, timings);
     }
 
     /** One forward step and greedy sampling on the device; returns the sampled ids. */

@@ -14,7 +14,10 @@ public final class KMath {
         return (float) Math.exp(x);
     }
 
-    /** 2 to the power x (the GPU's native exponential: scale by log2(e) to get exp). */
+    /**
+     * 2 to the power x (the GPU's native exponential: scale by log2(e) to get exp). On CUDA the hardware's
+     * approximation (ex2.approx.ftz: about 2 ulp, results below 2^-126 are 0), for softmaxes.
+     */
     public static float exp2(float x) {
         return (float) Math.pow(2, x);
     }

@@ -483,7 +483,10 @@ final class CEmitter {
             case "atomicAdd4" -> atomicAdd4(c);
             case "subGroupSize" -> cl ? "lj_sub_group_size()" : "lj_warp_width()";
             case "subGroupReduceAdd" -> cl ? "lj_sub_group_sum(" + a0 + ")" : "lj_warp_sum(" + a0 + ")";
-            case "exp", "exp2", "log", "sqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round", "fmax", "fmin", "fabs", "ceil" ->
+            // CUDA: the hardware's ex2 alone (exp2f adds a range test and two multiplies for results below 2^-126, which
+            // FlashAttention-style softmaxes, its only users, round to 0 anyway)
+            case "exp2" -> cl ? "exp2(" + all + ")" : "lj_exp2(" + all + ")";
+            case "exp", "log", "sqrt", "tanh", "pow", "sin", "cos", "erf", "fma", "floor", "round", "fmax", "fmin", "fabs", "ceil" ->
                     c.intrinsic() + f + "(" + all + ")";
             case "laneId" -> "lj_lane()";
             case "warpShuffleXor" -> cl ? "lj_shfl(" + a0 + ", lj_lane() ^ (" + args.get(1) + "), lj_xchg)"
@@ -831,5 +834,8 @@ final class CEmitter {
               return (unsigned char)(((u >> 24) & 0x80u) | c);
             }
             __device__ __forceinline__ unsigned short lj_f32_to_f16(float f) { unsigned short h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+            // KMath.exp2: one MUFU.EX2 (ex2.approx.ftz; exp2f's own ex2.approx is the same approximation plus a range test and
+            // two multiplies a call for results below 2^-126)
+            __device__ __forceinline__ float lj_exp2(float x) { float y; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x)); return y; }
             """;
 }
