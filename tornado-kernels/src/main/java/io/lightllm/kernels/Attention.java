@@ -67,6 +67,8 @@ public final class Attention {
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
     public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
     public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
+    public static final KernelRef PREFILL_TC_BOUNDED_64 = KernelRef.of(TensorCoreAttention.class, "prefillBoundedD64");
+    public static final KernelRef PREFILL_TC_BOUNDED_128 = KernelRef.of(TensorCoreAttention.class, "prefillBoundedD128");
 
     private Attention() {
     }
@@ -756,7 +758,10 @@ public final class Attention {
         int tileRows = 16 * warps;
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + tileRows - 1) / tileRows);
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
-        KernelRef kernel = heads.headDim() == 64 ? (wide ? PREFILL_TC_WIDE_64 : PREFILL_TC_64) : (wide ? PREFILL_TC_WIDE_128 : PREFILL_TC_128);
+        // four warps with their registers capped for three groups a multiprocessor where the tuning asks (off until measured)
+        boolean bounded = !wide && Tuning.get(device, "attention.prefill_bounded", 0) == 1;
+        KernelRef kernel = heads.headDim() == 64 ? (wide ? PREFILL_TC_WIDE_64 : bounded ? PREFILL_TC_BOUNDED_64 : PREFILL_TC_64)
+                : (wide ? PREFILL_TC_WIDE_128 : bounded ? PREFILL_TC_BOUNDED_128 : PREFILL_TC_128);
         DeviceBuffer dummy = q;
         device.launch(kernel, Grid.groups(groups, KernelContext.WARP_SIZE * warps), out, q,
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),

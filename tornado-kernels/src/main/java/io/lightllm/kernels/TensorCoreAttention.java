@@ -4,6 +4,7 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.LaunchBounds;
 import io.lightllm.tornado.api.NativeArray;
 
 /**
@@ -320,6 +321,30 @@ public final class TensorCoreAttention {
     public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
+    }
+
+    /**
+     * {@link #prefillD64} with the registers capped so that three work-groups fit a multiprocessor (12 warps instead of
+     * 8: the kernel takes 254 registers uncapped, and its steps wait on barriers, matrix loads and shuffles that more
+     * warps would hide); ptxas spills about 170 bytes a work-item to do it. Tuning {@code attention.prefill_bounded}.
+     */
+    @LaunchBounds(localSize = KernelContext.WARP_SIZE * PREFILL_WARPS, minGroupsPerUnit = 3)
+    public static void prefillBoundedD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
+            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
+            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
+            int window) {
+        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
+                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS);
+    }
+
+    /** {@link #prefillBoundedD64} for head dimension 128. */
+    @LaunchBounds(localSize = KernelContext.WARP_SIZE * PREFILL_WARPS, minGroupsPerUnit = 3)
+    public static void prefillBoundedD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
+            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
+            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
+            int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
                 qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
     }

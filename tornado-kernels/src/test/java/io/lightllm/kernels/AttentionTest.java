@@ -652,6 +652,14 @@ class AttentionTest {
                 } finally {
                     System.clearProperty(property);
                 }
+                // the entry with capped registers (attention.prefill_bounded; not on PoCL, where it is the same body compiled once more)
+                if (!device.id().startsWith("opencl")) {
+                    String bounded = String.format("lightllm.tuning.%s.attention.prefill_bounded", Devices.backendName(device.id()));
+                    Checked capped = io.lightllm.testing.TestProperties.supply(java.util.Map.of(bounded, "1"),
+                            () -> checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, c[0], c[1], c[2], pool, c[3] > 0, c[3], -1,
+                                    what + " (registers capped)"));
+                    assertArrayEquals(narrow.out().toArray(), capped.out().toArray(), what + ": capped registers, same sums as 4 warps");
+                }
             }
         }
     }

@@ -9,11 +9,19 @@ public final class TestProperties {
     }
 
     public static void with(Map<String, String> values, Runnable body) {
+        supply(values, () -> {
+            body.run();
+            return null;
+        });
+    }
+
+    /** {@link #with} for a body that returns a value. */
+    public static <T> T supply(Map<String, String> values, java.util.function.Supplier<T> body) {
         Map<String, String> before = new HashMap<>();
         values.keySet().forEach(k -> before.put(k, System.getProperty(k)));
         values.forEach(System::setProperty);
         try {
-            body.run();
+            return body.get();
         } finally {
             before.forEach((k, v) -> {
                 if (v == null) {

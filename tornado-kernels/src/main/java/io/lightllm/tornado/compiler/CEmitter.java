@@ -41,7 +41,11 @@ final class CEmitter {
         if (cl && t.usesDouble) {
             sb.insert(0, "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n");
         }
-        sb.append(cl ? "__kernel void " : "extern \"C\" __global__ void ").append(entry).append('(');
+        sb.append(cl ? "__kernel void " : "extern \"C\" __global__ void ");
+        if (!cl && t.launchBounds != null) {
+            sb.append("__launch_bounds__(").append(t.launchBounds.localSize()).append(", ").append(t.launchBounds.minGroupsPerUnit()).append(") ");
+        }
+        sb.append(entry).append('(');
         String params = t.parameters.stream().map(p -> p instanceof Array a
                 ? pointerType(a.dtype()) + " " + a.name()
                 : scalarType(((Var) p).type()) + " " + ((Var) p).name()).collect(Collectors.joining(", "));
