@@ -95,7 +95,7 @@ for s in $stages; do
         # a warm-up of as many requests first (other prompts): the batch sizes the run meets are then recorded already
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench serve --url http://127.0.0.1:18083 --endpoint openai --num-prompts ${shape%%:*} \
           --warmup ${shape%%:*} --request-rate inf --input-len ${shape##*:} --output-len 128 --seed 0 --out "$out/serve8b-${shape##*:}.json" 2>&1 \
-          | tee "$out/serve8b-${shape##*:}.log" | grep -iE "itl|tpot|ttft|throughput|completed|failed"
+          | tee "$out/serve8b-${shape##*:}.log" | grep -iE "itl|tpot|ttft|throughput|completed|failed|inference thread"
       done
       curl -s localhost:18083/token_load; echo
       kill $server; wait $server 2>/dev/null ;;

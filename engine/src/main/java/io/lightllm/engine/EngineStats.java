@@ -18,9 +18,21 @@ package io.lightllm.engine;
  *                       freed as soon as the pool needs room (so "in use" means capacity - free - cached)
  * @param prefixLookupTokens prompt tokens looked up in the prefix cache
  * @param prefixHitTokens    of those, tokens whose KV was found cached (not prefilled again)
+ * @param stepSeconds    where the inference thread's time went so far ({@link StepSeconds})
  */
 public record EngineStats(int running, int waiting, int freeSlots, int capacity, int freeRows, int rows, int highWater, long committedPeak, int pauses,
-                          long prefillSteps, long decodeSteps, int cachedSlots, long prefixLookupTokens, long prefixHitTokens) {
+                          long prefillSteps, long decodeSteps, int cachedSlots, long prefixLookupTokens, long prefixHitTokens,
+                          StepSeconds stepSeconds) {
+    /**
+     * Seconds the inference thread spent running steps that computed prompt tokens (prefill; with chunked prefill, any
+     * step with a prompt chunk), running decode-only steps (forward pass, sampling and booking the tokens, all waits on
+     * the device included), and planning steps and handing their tokens on (scheduling): what a serving run's wall
+     * time is made of, the rest being idle.
+     */
+    public record StepSeconds(double prefill, double decode, double scheduling) {
+        public static final StepSeconds NONE = new StepSeconds(0, 0, 0);
+    }
+
     /** KV slots held for running requests (their own and the cached prefixes they use). */
     public int usedSlots() {
         return capacity - freeSlots - cachedSlots;

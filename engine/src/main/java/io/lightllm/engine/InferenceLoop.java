@@ -28,6 +28,8 @@ final class InferenceLoop implements Runnable {
     private final java.util.function.IntSupplier upstream;
     private volatile boolean stopping;
     private volatile EngineStats stats;
+    /** Where this thread's time went (EngineStats.StepSeconds), written by it alone. */
+    private long prefillNanos, decodeNanos, schedulingNanos;
 
     InferenceLoop(CausalLM model, TokenKvPool pool, RequestTokenTable table, StepScheduler scheduler, DeviceSampler sampler,
                   Consumer<GeneratedToken> output, java.util.function.IntSupplier upstream) {
@@ -79,11 +81,20 @@ final class InferenceLoop implements Runnable {
                     }
                     continue;
                 }
+                long t0 = System.nanoTime();
                 Step step = scheduler.next();
+                long t1 = System.nanoTime();
                 if (step != null) {
                     run(step);
                 }
+                long t2 = System.nanoTime();
                 scheduler.drainOutputs().forEach(output);
+                if (step != null && step.prefill()) {
+                    prefillNanos += t2 - t1;
+                } else {
+                    decodeNanos += t2 - t1;
+                }
+                schedulingNanos += (t1 - t0) + (System.nanoTime() - t2);
                 publishStats();
             } catch (InterruptedException e) {
                 break;
@@ -136,7 +147,8 @@ final class InferenceLoop implements Runnable {
         stats = new EngineStats(router.running().size(), router.waiting().size() + inbox.size() + upstream.getAsInt(), pool.freeSlots(), pool.capacity(),
                 table.freeRows(), table.maxRequests(),
                 pool.highWater(), router.committedPeak(), scheduler.pauses(), scheduler.prefillSteps(), scheduler.decodeSteps(),
-                scheduler.cachedSlots(), scheduler.prefixLookupTokens(), scheduler.prefixHitTokens());
+                scheduler.cachedSlots(), scheduler.prefixLookupTokens(), scheduler.prefixHitTokens(),
+                new EngineStats.StepSeconds(prefillNanos / 1e9, decodeNanos / 1e9, schedulingNanos / 1e9));
         EngineStats now = stats;
         for (var w : watchers) {
             if (w.getKey().test(now) && watchers.remove(w)) {

@@ -53,6 +53,15 @@ final class ServerMetrics {
                 .callback(cb -> cb.call(engine.stats().prefillSteps())).register(registry);
         CounterWithCallback.builder().name("lightllm_decode_steps").help("decode steps run by the engine")
                 .callback(cb -> cb.call(engine.stats().decodeSteps())).register(registry);
+        // where the inference thread's time goes (the rest of a busy server's wall time is waiting for requests)
+        CounterWithCallback.builder().name("lightllm_step_seconds").help("seconds the inference thread spent, by phase: prefill "
+                        + "(steps with prompt tokens), decode (decode-only steps), scheduling (planning steps, handing tokens on)")
+                .labelNames("phase").callback(cb -> {
+                    EngineStats.StepSeconds t = engine.stats().stepSeconds();
+                    cb.call(t.prefill(), "prefill");
+                    cb.call(t.decode(), "decode");
+                    cb.call(t.scheduling(), "scheduling");
+                }).register(registry);
         if (engine.imageStats() != null) {
             GaugeWithCallback.builder().name("lightllm_image_queue_length").help("prompts waiting for their images to be encoded")
                     .callback(cb -> cb.call(engine.imageStats().pending())).register(registry);

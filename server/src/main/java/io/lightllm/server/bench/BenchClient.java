@@ -139,6 +139,30 @@ final class BenchClient {
         body.putObject("parameters").put("max_new_tokens", maxTokens).put("do_sample", false).put("ignore_eos", true);
     }
 
+    /**
+     * The server's {@code lightllm_step_seconds} counters by phase (prefill, decode, scheduling) from its Prometheus
+     * page, or an empty map where it has none (another server, or no /metrics): what a run's wall time went to there.
+     */
+    java.util.Map<String, Double> serverStepSeconds() {
+        java.util.Map<String, Double> out = new java.util.TreeMap<>();
+        try {
+            HttpResponse<String> r = http.send(request("/metrics").GET().build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                return out;
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^lightllm_step_seconds_total\\{phase=\"(\\w+)\"\\} (\\S+)$")
+                    .matcher(r.body());
+            while (m.find()) {
+                out.put(m.group(1), Double.parseDouble(m.group(2)));
+            }
+        } catch (IOException | RuntimeException e) {
+            return out;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return out;
+    }
+
     private HttpRequest.Builder request(String path) {
         HttpRequest.Builder b = HttpRequest.newBuilder(config.resolve(path)).timeout(config.requestTimeout());
         if (config.apiKey() != null) {

@@ -19,7 +19,11 @@ import java.util.Random;
  */
 public final class ServingBenchmark {
     /** One run: its summary and every request. */
-    public record Run(Summary summary, List<RequestResult> requests) { }
+    /**
+     * One measured run; {@code serverSeconds}: what the server's inference thread spent on prefill, decode and scheduling
+     * during it (its {@code lightllm_step_seconds}; empty for a server without them).
+     */
+    public record Run(Summary summary, List<RequestResult> requests, java.util.Map<String, Double> serverSeconds) { }
 
     /** Every run of a benchmark, with what it was run against and the requests it sent (the same in every run). */
     public record Report(ServingBenchConfig config, String model, int contextLength, List<LoadGenerator.Work> dataset, List<Run> runs) {
@@ -47,6 +51,10 @@ public final class ServingBenchmark {
             ArrayNode runsJson = o.putArray("runs");
             for (Run run : runs) {
                 ObjectNode r = run.summary().json();
+                if (!run.serverSeconds().isEmpty()) {
+                    ObjectNode t = r.putObject("server_step_seconds");
+                    run.serverSeconds().forEach(t::put);
+                }
                 ArrayNode requests = r.putArray("requests");
                 run.requests().forEach(q -> requests.add(requestJson(q, dataset.get(q.index()))));
                 runsJson.add(r);
@@ -108,11 +116,19 @@ public final class ServingBenchmark {
         }
         List<Run> runs = new ArrayList<>();
         for (double rate : rates) {
+            java.util.Map<String, Double> before = client.serverStepSeconds();
             LoadGenerator.Run r = LoadGenerator.run(client, work, rate, config.maxConcurrency(), config.seed(), config.requestTimeout());
+            java.util.Map<String, Double> server = new java.util.TreeMap<>();
+            client.serverStepSeconds().forEach((phase, after) -> server.put(phase, after - before.getOrDefault(phase, 0.0)));
             Summary s = Summary.of(rate, config.maxConcurrency(), r.results(), r.durationS());
             log.print(s.text());
+            if (!server.isEmpty()) {
+                log.printf(java.util.Locale.ROOT, "server's inference thread over the run: prefill %.2f s, decode %.2f s, scheduling %.2f s, idle %.2f s%n",
+                        server.getOrDefault("prefill", 0.0), server.getOrDefault("decode", 0.0), server.getOrDefault("scheduling", 0.0),
+                        r.durationS() - server.values().stream().mapToDouble(Double::doubleValue).sum());
+            }
             r.results().stream().filter(q -> !q.success()).limit(3).forEach(q -> log.println("failed request " + q.index() + ": " + q.error()));
-            runs.add(new Run(s, r.results()));
+            runs.add(new Run(s, r.results(), server));
         }
         return new Report(config, model, context, work, runs);
     }

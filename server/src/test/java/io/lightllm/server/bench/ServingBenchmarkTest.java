@@ -59,6 +59,11 @@ class ServingBenchmarkTest {
         assertEquals(512, report.contextLength());
         ServingBenchmark.Run run = report.runs().getFirst();
         checkRun(report, run, 20);
+        // the server's own account of the run: it prefilled and decoded, and its busy time fits in the run's wall time
+        java.util.Map<String, Double> steps = run.serverSeconds();
+        assertTrue(steps.get("prefill") > 0 && steps.get("decode") > 0 && steps.get("scheduling") >= 0, "server step seconds " + steps);
+        assertTrue(steps.values().stream().mapToDouble(Double::doubleValue).sum() <= run.summary().durationS() + 0.5,
+                "server step seconds " + steps + " within the run's " + run.summary().durationS() + " s");
         for (RequestResult r : run.requests()) {
             assertEquals(16, r.outputTokens(), "ignore_eos + max_tokens fixes the output length");
             assertTrue(r.promptTokens() <= 24 && r.promptTokens() >= 20, "the word search lands within a word of 24: " + r.promptTokens());
