@@ -46,6 +46,8 @@ public final class Matmul {
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
     public static final KernelRef MATMUL_TC_BF16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Wide");
     public static final KernelRef MATMUL_TC_F16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulF16Wide");
+    public static final KernelRef MATMUL_TC_BF16_DEEP = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Deep");
+    public static final KernelRef MATMUL_TC_F16_DEEP = KernelRef.of(TensorCoreMatmul.class, "matmulF16Deep");
     public static final KernelRef MATMUL_TC_INT8_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulInt8Wide");
 
     private Matmul() {
@@ -739,9 +741,13 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
         boolean wide = wideTensorCores(device, kernel);
+        // k 64 a step (matmul.tc_deep, off until measured), where no vendor GEMM stands in for the kernel
+        boolean deep = !wide && Tuning.get(device, "matmul.tc_deep", 0) == 1 && !device.hasOverride(kernel);
         int splits = prepareSplitK(device, kernel, out, m, n, k, wide);
-        BatchInvariance.launch(device, wide ? (w.dtype() == DType.BF16 ? MATMUL_TC_BF16_WIDE : MATMUL_TC_F16_WIDE) : kernel,
-                TensorCoreMatmul.grid(m, n, splits, wide), out, a, w, bias == null ? out : bias, bias != null, m, n, k, a.dtype() == DType.F32, splits);
+        KernelRef chosen = wide ? (w.dtype() == DType.BF16 ? MATMUL_TC_BF16_WIDE : MATMUL_TC_F16_WIDE)
+                : deep ? (w.dtype() == DType.BF16 ? MATMUL_TC_BF16_DEEP : MATMUL_TC_F16_DEEP) : kernel;
+        BatchInvariance.launch(device, chosen, TensorCoreMatmul.grid(m, n, splits, wide), out, a, w, bias == null ? out : bias, bias != null, m, n,
+                k, a.dtype() == DType.F32, splits);
     }
 
     /**

@@ -38,8 +38,15 @@ public final class TensorCoreMatmul {
     private static final int STAGE = TILE * ROW;
     /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory; wide: 120 KB). */
     static final int STAGES = 4;
-    /** Chunks of a's tile a work-item loads a stage: 128 rows of four 16-byte chunks over the narrow group's 128 items. */
-    private static final int A_LOADS = TILE * 4 / LOCAL;
+    /**
+     * k per step of the deep entries ({@link #matmulBf16Deep}): twice the MMAs between two barriers, through
+     * {@link #DEEP_STAGES} stages of 128 x 64 tiles (108 KB of local memory, still two groups a multiprocessor).
+     */
+    public static final int DEEP_STEP = 64;
+    static final int DEEP_STAGES = 3;
+    private static final int DEEP_ROW = DEEP_STEP / 2 + 4;
+    /** Most chunks of a's tile a work-item loads a stage: 128 rows of eight 16-byte chunks (k 64) over 128 items. */
+    private static final int MAX_A_LOADS = TILE * (DEEP_STEP / 8) / LOCAL;
 
     private TensorCoreMatmul() {
     }
@@ -48,14 +55,14 @@ public final class TensorCoreMatmul {
             int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16. */
@@ -63,7 +70,7 @@ public final class TensorCoreMatmul {
             boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /**
@@ -78,7 +85,7 @@ public final class TensorCoreMatmul {
             int m, int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /** {@link #matmulF16} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
@@ -86,7 +93,7 @@ public final class TensorCoreMatmul {
             int m, int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** {@link #matmulInt8} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
@@ -94,7 +101,26 @@ public final class TensorCoreMatmul {
             boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
+    }
+
+    /**
+     * {@link #matmulBf16} walking k {@link #DEEP_STEP} at a time through {@link #DEEP_STAGES} stages: each barrier and wait
+     * then covers 128 MMAs a warp instead of 64. Tuning {@code matmul.tc_deep} (off until measured).
+     */
+    public static void matmulBf16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
+            int n, int k, boolean aFloat, int kSplits) {
+        int[] aTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
+        int[] wTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
+        matmul(ctx, aTile, wTile, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+    }
+
+    /** {@link #matmulF16} as {@link #matmulBf16Deep}. */
+    public static void matmulF16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
+            int n, int k, boolean aFloat, int kSplits) {
+        int[] aTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
+        int[] wTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
+        matmul(ctx, aTile, wTile, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** Output tiles of out[m, n]: 128 x 128, or 128 x 256 when {@code wide}. */
@@ -116,24 +142,25 @@ public final class TensorCoreMatmul {
      * {@code out}, which must hold zeros; the bias comes with split 0's. {@code tileN} (a constant of the entry
      * point) is 128 or 256: the work-group's warps are 2 along m by tileN / 64 along n, each 64 x 64 of out.
      */
-    private static void matmul(KernelContext ctx, int[] aTile, int[] wTile, int tileN, FloatArray out, NativeArray a, NativeArray w, boolean int8,
-            FloatArray scales, FloatArray bias, boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits, boolean bf16) {
-        int[] aRows = new int[A_LOADS];
+    private static void matmul(KernelContext ctx, int[] aTile, int[] wTile, int tileN, int depth, int stages, FloatArray out, NativeArray a,
+            NativeArray w, boolean int8, FloatArray scales, FloatArray bias, boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits,
+            boolean bf16) {
+        int[] aRows = new int[MAX_A_LOADS];
         float[] acc = new float[128];
         int tilesN = (n + tileN - 1) / tileN;
         int split = ctx.groupIdx % kSplits;
         int tileIndex = ctx.groupIdx / kSplits;
         int row0 = (tileIndex / tilesN) * TILE;
         int col0 = (tileIndex % tilesN) * tileN;
-        int allSteps = (k + STEP - 1) / STEP;
+        int allSteps = (k + depth - 1) / depth;
         int share = (allSteps + kSplits - 1) / kSplits;
         int firstStep = split * share;
         int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
-        for (int j = 0; j < A_LOADS; j++) {
-            int r = (ctx.localIdx + j * ctx.localGroupSizeX) / 4;
+        for (int j = 0; j < MAX_A_LOADS; j++) {
+            int r = (ctx.localIdx + j * ctx.localGroupSizeX) / (depth / 8);
             aRows[j] = r < TILE && row0 + r < m ? (row0 + r) * k : -1;
         }
-        accumulate(ctx, aTile, wTile, tileN, acc, a, aRows, w, 0, int8, n, k, col0, firstStep, steps, aFloat, bf16);
+        accumulate(ctx, aTile, wTile, tileN, depth, stages, acc, a, aRows, w, 0, int8, n, k, col0, firstStep, steps, aFloat, bf16);
         store(ctx, aTile, acc, tileN, out, int8, scales, hasBias && split == 0, bias, row0, m, col0, n, kSplits, -1);
     }
 
@@ -169,7 +196,7 @@ public final class TensorCoreMatmul {
 
     private static void expertMatmul(KernelContext ctx, int[] aTile, int[] wTile, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
             IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert, boolean bf16) {
-        int[] aRows = new int[A_LOADS];
+        int[] aRows = new int[MAX_A_LOADS];
         float[] acc = new float[128];
         int tilesN = (n + TILE - 1) / TILE;
         int e = ctx.groupIdx / (tilesPerExpert * tilesN);
@@ -178,23 +205,23 @@ public final class TensorCoreMatmul {
         int count = counts.get(e);
         if (first < count) { // the same for the whole group, so every item meets the same barriers
             int offset = offsets.get(e);
-            for (int j = 0; j < A_LOADS; j++) {
-                int r = (ctx.localIdx + j * ctx.localGroupSizeX) / 4;
+            for (int j = 0; j < MAX_A_LOADS; j++) {
+                int r = (ctx.localIdx + j * ctx.localGroupSizeX) / (STEP / 8);
                 int p = offset + first + r;
                 aRows[j] = r < TILE && first + r < count ? (rowDiv > 0 ? sorted.get(p) / rowDiv : p) * k : -1;
             }
-            accumulate(ctx, aTile, wTile, TILE, acc, a, aRows, w, e * n * k, false, n, k, col0, 0, (k + STEP - 1) / STEP, true, bf16);
+            accumulate(ctx, aTile, wTile, TILE, STEP, STAGES, acc, a, aRows, w, e * n * k, false, n, k, col0, 0, (k + STEP - 1) / STEP, true, bf16);
             store(ctx, aTile, acc, TILE, out, false, out, false, out, offset + first, offset + count, col0, n, 1, gatedKind);
         }
     }
 
     /**
-     * The main loop: {@code steps} steps of k from {@code firstStep} into acc, a warp's 64 x 64 of the tile (2 along m by
-     * tileN / 64 along n). Row j of the rows this work-item loads of a starts at a[aRows[j]] (-1: zero rows), the tile's
-     * rows of w at w[wBase + (col0 + r) * k].
+     * The main loop: {@code steps} steps of {@code depth} (32 or 64) k from {@code firstStep} into acc through {@code stages}
+     * (4 or 3) stages, a warp's 64 x 64 of the tile (2 along m by tileN / 64 along n). Row j of the rows this work-item
+     * loads of a starts at a[aRows[j]] (-1: zero rows), the tile's rows of w at w[wBase + (col0 + r) * k].
      */
-    private static void accumulate(KernelContext ctx, int[] aTile, int[] wTile, int tileN, float[] acc, NativeArray a, int[] aRows, NativeArray w,
-            int wBase, boolean int8, int n, int k, int col0, int firstStep, int steps, boolean aFloat, boolean bf16) {
+    private static void accumulate(KernelContext ctx, int[] aTile, int[] wTile, int tileN, int depth, int stages, float[] acc, NativeArray a,
+            int[] aRows, NativeArray w, int wBase, boolean int8, int n, int k, int col0, int firstStep, int steps, boolean aFloat, boolean bf16) {
         int[] af = new int[16];
         int[] bf = new int[32];
         float[] x = new float[8];
@@ -202,40 +229,48 @@ public final class TensorCoreMatmul {
         int warpsN = tileN / 64;
         int warpRow = (warp / warpsN) * 64;
         int warpCol = (warp % warpsN) * 64;
-        int wStage = tileN * ROW;
+        int row = depth / 2 + 4;
+        int aStage = TILE * row;
+        int wStage = tileN * row;
         // a group of copies is committed for every step, also past the last one, so that "all but the
-        // newest STAGES - 2 groups are done" always means "this step's tiles are in"
-        for (int p = 0; p < STAGES - 1; p++) {
+        // newest stages - 2 groups are done" always means "this step's tiles are in"
+        for (int p = 0; p < stages - 1; p++) {
             if (p < steps) {
-                loadStage(ctx, aTile, wTile, p * STAGE, p * wStage, tileN, a, aRows, w, wBase, int8, n, k, col0, (firstStep + p) * STEP, aFloat,
-                        bf16, x);
+                loadStage(ctx, aTile, wTile, p * aStage, p * wStage, tileN, depth, a, aRows, w, wBase, int8, n, k, col0, (firstStep + p) * depth,
+                        aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
         }
         for (int step = 0; step < steps; step++) {
-            int aAt = (step % STAGES) * STAGE;
-            int wAt = (step % STAGES) * wStage;
-            ctx.copyAsyncWait(STAGES - 2);
+            int aAt = (step % stages) * aStage;
+            int wAt = (step % stages) * wStage;
+            if (stages == 4) { // the wait's count must be a literal
+                ctx.copyAsyncWait(2);
+            } else {
+                ctx.copyAsyncWait(1);
+            }
             ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
-            int ahead = step + STAGES - 1;
+            int ahead = step + stages - 1;
             if (ahead < steps) {
-                loadStage(ctx, aTile, wTile, (ahead % STAGES) * STAGE, (ahead % STAGES) * wStage, tileN, a, aRows, w, wBase, int8, n, k, col0,
-                        (firstStep + ahead) * STEP, aFloat, bf16, x);
+                loadStage(ctx, aTile, wTile, (ahead % stages) * aStage, (ahead % stages) * wStage, tileN, depth, a, aRows, w, wBase, int8, n, k,
+                        col0, (firstStep + ahead) * depth, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
-            for (int ni = 0; ni < 8; ni++) {
-                ctx.loadMatrixB(bf, 4 * ni, wTile, wAt + (warpCol + 8 * ni) * ROW, ROW);
-            }
-            for (int ks = 0; ks < 2; ks++) {
-                for (int mi = 0; mi < 4; mi++) {
-                    ctx.loadMatrixA(af, 4 * mi, aTile, aAt + (warpRow + 16 * mi) * ROW + 8 * ks, ROW);
+            for (int half = 0; half < depth / 32; half++) { // 32 k at a time: eight B fragments, then two k16 steps of A
+                for (int ni = 0; ni < 8; ni++) {
+                    ctx.loadMatrixB(bf, 4 * ni, wTile, wAt + (warpCol + 8 * ni) * row + 16 * half, row);
                 }
-                for (int mi = 0; mi < 4; mi++) {
-                    for (int ni = 0; ni < 8; ni++) {
-                        if (bf16) {
-                            ctx.mmaBf16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
-                        } else {
-                            ctx.mmaF16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                for (int ks = 0; ks < 2; ks++) {
+                    for (int mi = 0; mi < 4; mi++) {
+                        ctx.loadMatrixA(af, 4 * mi, aTile, aAt + (warpRow + 16 * mi) * row + 16 * half + 8 * ks, row);
+                    }
+                    for (int mi = 0; mi < 4; mi++) {
+                        for (int ni = 0; ni < 8; ni++) {
+                            if (bf16) {
+                                ctx.mmaBf16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                            } else {
+                                ctx.mmaF16(acc, 4 * (8 * mi + ni), af, 4 * mi, bf, 4 * ni + 2 * ks);
+                            }
                         }
                     }
                 }
@@ -298,20 +333,22 @@ public final class TensorCoreMatmul {
     }
 
     /**
-     * Fills one stage: the 128 x 32 tile of a (this work-item's rows at aRows, as {@link #accumulate} says) at aAt and the
-     * tileN x 32 tile of w (rows col0.., from wBase) at wAt, from column k0, in 16-byte chunks of 8 values. 16-bit a and
-     * w go by asynchronous copy; f32 a is rounded to the weights' type on the way, int8 codes widened to bf16 (exactly);
-     * chunks past the rows, n or k are zero.
+     * Fills one stage: the 128 x depth tile of a (this work-item's rows at aRows, as {@link #accumulate} says) at aAt and
+     * the tileN x depth tile of w (rows col0.., from wBase) at wAt, from column k0, in 16-byte chunks of 8 values. 16-bit
+     * a and w go by asynchronous copy; f32 a is rounded to the weights' type on the way, int8 codes widened to bf16
+     * (exactly); chunks past the rows, n or k are zero.
      */
-    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, NativeArray a, int[] aRows,
+    private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, int depth, NativeArray a, int[] aRows,
             NativeArray w, int wBase, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
-        for (int j = 0; j < A_LOADS; j++) {
+        int chunks = depth / 8;
+        int row = depth / 2 + 4;
+        for (int j = 0; j < MAX_A_LOADS; j++) {
             int i = ctx.localIdx + j * ctx.localGroupSizeX;
-            int r = i / 4;
-            int c = i % 4;
-            int at = aAt + r * ROW + 4 * c;
+            int r = i / chunks;
+            int c = i % chunks;
+            int at = aAt + r * row + 4 * c;
             int kk = k0 + 8 * c;
-            if (i < TILE * 4 && aRows[j] >= 0 && kk < k) {
+            if (i < TILE * chunks && aRows[j] >= 0 && kk < k) {
                 if (aFloat) {
                     a.getFloats(aRows[j] + kk, x, 0, 8);
                     for (int q = 0; q < 4; q++) {
@@ -320,27 +357,27 @@ public final class TensorCoreMatmul {
                 } else {
                     ctx.copyAsync(aTile, at, a, aRows[j] + kk);
                 }
-            } else if (i < TILE * 4) {
+            } else if (i < TILE * chunks) {
                 for (int q = 0; q < 4; q++) {
                     aTile[at + q] = 0;
                 }
             }
         }
-        for (int i = ctx.localIdx; i < tileN * 4; i += ctx.localGroupSizeX) {
-            int r = i / 4;
-            int c = i % 4;
-            int at = wAt + r * ROW + 4 * c;
+        for (int i = ctx.localIdx; i < tileN * chunks; i += ctx.localGroupSizeX) {
+            int r = i / chunks;
+            int c = i % chunks;
+            int at = wAt + r * row + 4 * c;
             int kk = k0 + 8 * c;
             if (col0 + r < n && kk < k && int8) {
                 w.getFloats(wBase + (col0 + r) * k + kk, x, 0, 8);
-                for (int j = 0; j < 4; j++) {
-                    wTile[at + j] = KMath.packBf16x2(x[2 * j], x[2 * j + 1]);
+                for (int q = 0; q < 4; q++) {
+                    wTile[at + q] = KMath.packBf16x2(x[2 * q], x[2 * q + 1]);
                 }
             } else if (col0 + r < n && kk < k) {
                 ctx.copyAsync(wTile, at, w, wBase + (col0 + r) * k + kk);
             } else {
-                for (int j = 0; j < 4; j++) {
-                    wTile[at + j] = 0;
+                for (int q = 0; q < 4; q++) {
+                    wTile[at + q] = 0;
                 }
             }
         }

@@ -322,6 +322,47 @@ class MatmulTest {
     }
 
     /**
+     * The deep entries (k 64 a step through three stages, matmul.tc_deep) give the 32-step entries' sums bit for bit: each
+     * output's k16 MMAs run in the same order. k = 136 ends inside a third deep step, n = 300 and m = 130 inside second
+     * tiles; bf16 with f32 and bf16 activations on the JVM and every accelerator, f16 on the JVM and CUDA (PoCL would
+     * compile the same body once more). Then through the launcher under the tuning.
+     */
+    @Test
+    void deepTensorCoreStepsGiveTheNarrowSums() {
+        int m = 130, n = 300, k = 136;
+        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
+        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        FloatArray a = TensorAssert.random(m * k, 1f, 197);
+        FloatArray bias = TensorAssert.random(n, 1f, 198);
+        for (Device device : devices) {
+            for (DType wType : device.id().startsWith("opencl") ? new DType[] {DType.BF16} : new DType[] {DType.BF16, DType.F16}) {
+                NativeArray w = weights(wType, n * k, 200);
+                NativeArray rounded = NativeArray.allocate(wType, m * k);
+                for (int i = 0; i < m * k; i++) {
+                    rounded.setFloat(i, a.get(i));
+                }
+                KernelRef narrow = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16 : Matmul.MATMUL_TC_F16;
+                KernelRef deep = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_DEEP : Matmul.MATMUL_TC_F16_DEEP;
+                for (NativeArray input : new NativeArray[] {a, rounded}) {
+                    DeviceBuffer in = device.upload(input), wBuf = device.upload(w), biasBuf = device.upload(bias);
+                    DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outDeep = device.allocate(DType.F32, m * n);
+                    device.launchPortable(narrow, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+                    device.launchPortable(deep, TensorCoreMatmul.grid(m, n, 1, false), outDeep, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+                    assertClose(device.download(outNarrow), device.download(outDeep), 0f, 0f, device.id() + " deep steps, " + wType + " weights, "
+                            + input.dtype() + " activations");
+                }
+            }
+        }
+        NativeArray w = weights(DType.BF16, n * k, 201);
+        DeviceBuffer in = jvm.upload(a), wBuf = jvm.upload(w), biasBuf = jvm.upload(bias);
+        DeviceBuffer expected = jvm.allocate(DType.F32, m * n), out = jvm.allocate(DType.F32, m * n);
+        Matmul.launchTensorCores(jvm, expected, in, wBuf, biasBuf, m, n, k);
+        io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.matmul.tc_deep", "1"),
+                () -> Matmul.launchTensorCores(jvm, out, in, wBuf, biasBuf, m, n, k));
+        assertClose(jvm.download(expected), jvm.download(out), 0f, 0f, "launcher under matmul.tc_deep=1");
+    }
+
+    /**
      * Through the launcher with the backend's overrides (cuBLAS on CUDA, which narrows the activations
      * once for GEMMs of the same input back to back): two weights times one input, then the input
      * changed by a kernel and multiplied again, each against the product of the input as the kernel

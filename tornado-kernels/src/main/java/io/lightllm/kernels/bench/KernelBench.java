@@ -178,6 +178,8 @@ public final class KernelBench {
                     io.lightllm.tornado.runtime.Grid wide = io.lightllm.kernels.TensorCoreMatmul.grid(square, square, 1, true);
                     time("matmul bf16*bf16 (Java tensor cores, 128x256 tiles)", square + "^3", 0, flops,
                             () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16_WIDE, wide, out, a16, w, out, false, square, square, square, false, 1));
+                    time("matmul bf16*bf16 (Java tensor cores, k 64 a step)", square + "^3", 0, flops,
+                            () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16_DEEP, grid, out, a16, w, out, false, square, square, square, false, 1));
                 } else {
                     io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
                     time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
