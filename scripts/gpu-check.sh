@@ -12,10 +12,12 @@ export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
 # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the wide
 # groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
-# (4b: four warps with registers capped for three groups a multiprocessor, attention.prefill_bounded)
+# (4b: four warps with registers capped for three groups a multiprocessor, attention.prefill_bounded; 4t: four warps of
+# 32 rows, attention.prefill_tall)
 prefill_warps() {
-  for w in 4 8 4b; do
-    "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=${w%b} -Dlightllm.tuning.cuda.attention.prefill_bounded=$([ $w = 4b ] && echo 1 || echo 0) \
+  for w in 4 8 4b 4t; do
+    "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=${w:0:1} -Dlightllm.tuning.cuda.attention.prefill_bounded=$([ $w = 4b ] && echo 1 || echo 0) \
+      -Dlightllm.tuning.cuda.attention.prefill_tall=$([ $w = 4t ] && echo 1 || echo 0) \
       -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
       --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,4096 2>&1 | grep -E "^\|" | grep -i prefill \
       | sed "s/^/prefill_warps=$w /" | tee -a "$1"
