@@ -242,13 +242,11 @@ for s in $stages; do
       fi ;;
     ncu)
       # where the tensor-core kernels' time goes (Nsight Compute reads the counters on Firecracker machines, not on gVisor):
-      # prefill attention at 4,096 causal tokens, the Java GEMM at 4096^3, decode attention at batch 1 and 16 over 1k;
+      # prefill attention at 4,096 causal tokens and the Java GEMM at 4096^3;
       # the full section set and the SASS lines' stall samples of one launch each
       NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       for case in "prefill:TensorCoreAttention_prefill:--only attention --batches 1 --contexts 1024 --prefill 4096" \
-                  "gemm:TensorCoreMatmul_matmulBf16:--only matmul --square 4096" \
-                  "decode1:TensorCoreAttention_decodeF16D128:--only attention --batches 1 --contexts 1024 --prefill 512" \
-                  "decode16:TensorCoreAttention_decodeF16D128:--only attention --batches 16 --contexts 1024 --prefill 512"; do
+                  "gemm:TensorCoreMatmul_matmulBf16:--only matmul --square 4096"; do
         IFS=: read -r name kernel args <<< "$case"
         timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 3 --launch-count 1 \
           --set full --import-source no --page details --print-details all \
