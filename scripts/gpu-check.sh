@@ -37,9 +37,9 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaSelfTest 2>&1 | tee "$out/selftest.log" ;;
     tests)
       # every kernel test and the model golden test, with cuda:0 as the accelerator beside the JVM;
-      # the portable matmul (not cuBLAS nor the tensor-core kernel, which round activations to bf16) for the fp32 golden comparison
+      # the portable matmul (not cuBLAS nor the tensor-core kernels, dense or experts, which round activations to bf16) for the fp32 golden comparison
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
-        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
+        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 -Dlightllm.tuning.cuda.moe.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
         --select-package io.lightllm.models.decoder --select-package io.lightllm.models.gguf --select-package io.lightllm.models.vision \
@@ -189,7 +189,7 @@ for s in $stages; do
       # transformers), then 8B bf16, int8 and int4 decode at batch 1 without and with it
       FOLD=(-Dlightllm.tuning.cuda.matmul.gemv_fold=1)
       "${J[@]}" "${FOLD[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
-        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 \
+        -Dlightllm.tuning.cuda.matmul.tensor_cores=0 -Dlightllm.tuning.cuda.moe.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
         --select-class io.lightllm.models.decoder.ArchitectureGoldenTest --select-class io.lightllm.models.llama.LlamaGoldenTest \
