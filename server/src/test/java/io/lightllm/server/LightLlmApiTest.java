@@ -144,7 +144,8 @@ class LightLlmApiTest {
         for (String name : List.of("lightllm_requests_total{endpoint=\"generate\",outcome=\"length\"}", "lightllm_time_to_first_token_seconds_bucket",
                 "lightllm_time_per_output_token_seconds_bucket", "lightllm_e2e_request_latency_seconds_count", "lightllm_queue_length",
                 "lightllm_running_batch_size", "lightllm_kv_used_tokens", "lightllm_kv_total_tokens 4096", "lightllm_prompt_tokens_total",
-                "lightllm_generation_tokens_total", "lightllm_prefill_steps_total", "lightllm_decode_steps_total")) {
+                "lightllm_generation_tokens_total", "lightllm_prefill_steps_total", "lightllm_decode_steps_total",
+                "lightllm_step_seconds_total{phase=\"prefill\"}", "lightllm_step_seconds_total{phase=\"decode\"}")) {
             assertTrue(metrics.body().contains(name), name + " missing from\n" + metrics.body());
         }
     }
