@@ -276,21 +276,8 @@ class MatmulTest {
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 99), n, k);
         for (Device device : devices) {
             for (DType wType : new DType[] {DType.BF16, DType.F16}) {
-                NativeArray w = weights(wType, n * k, 100);
-                NativeArray rounded = NativeArray.allocate(wType, m * k);
-                for (int i = 0; i < m * k; i++) {
-                    rounded.setFloat(i, a.get(i));
-                }
-                KernelRef narrow = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16 : Matmul.MATMUL_TC_F16;
-                KernelRef wide = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_WIDE : Matmul.MATMUL_TC_F16_WIDE;
-                for (NativeArray input : new NativeArray[] {a, rounded}) {
-                    DeviceBuffer in = device.upload(input), wBuf = device.upload(w), biasBuf = device.upload(bias);
-                    DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outWide = device.allocate(DType.F32, m * n);
-                    device.launchPortable(narrow, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
-                    device.launchPortable(wide, TensorCoreMatmul.grid(m, n, 1, true), outWide, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
-                    assertClose(device.download(outNarrow), device.download(outWide), 0f, 0f, device.id() + " wide tiles, " + wType + " weights, "
-                            + input.dtype() + " activations");
-                }
+                assertVariantGivesNarrowSums(device, wType, wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_WIDE : Matmul.MATMUL_TC_F16_WIDE,
+                        TensorCoreMatmul.grid(m, n, 1, true), a, bias, m, n, k, 100, "wide tiles");
             }
             DeviceBuffer in = device.upload(a), codes = device.upload(q.weights()), scales = device.upload(q.scales());
             DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outWide = device.allocate(DType.F32, m * n);
@@ -336,21 +323,8 @@ class MatmulTest {
         FloatArray bias = TensorAssert.random(n, 1f, 198);
         for (Device device : devices) {
             for (DType wType : device.id().startsWith("opencl") ? new DType[] {DType.BF16} : new DType[] {DType.BF16, DType.F16}) {
-                NativeArray w = weights(wType, n * k, 200);
-                NativeArray rounded = NativeArray.allocate(wType, m * k);
-                for (int i = 0; i < m * k; i++) {
-                    rounded.setFloat(i, a.get(i));
-                }
-                KernelRef narrow = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16 : Matmul.MATMUL_TC_F16;
-                KernelRef deep = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_DEEP : Matmul.MATMUL_TC_F16_DEEP;
-                for (NativeArray input : new NativeArray[] {a, rounded}) {
-                    DeviceBuffer in = device.upload(input), wBuf = device.upload(w), biasBuf = device.upload(bias);
-                    DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outDeep = device.allocate(DType.F32, m * n);
-                    device.launchPortable(narrow, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
-                    device.launchPortable(deep, TensorCoreMatmul.grid(m, n, 1, false), outDeep, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
-                    assertClose(device.download(outNarrow), device.download(outDeep), 0f, 0f, device.id() + " deep steps, " + wType + " weights, "
-                            + input.dtype() + " activations");
-                }
+                assertVariantGivesNarrowSums(device, wType, wType == DType.BF16 ? Matmul.MATMUL_TC_BF16_DEEP : Matmul.MATMUL_TC_F16_DEEP,
+                        TensorCoreMatmul.grid(m, n, 1, false), a, bias, m, n, k, 200, "deep steps");
             }
         }
         NativeArray w = weights(DType.BF16, n * k, 201);
@@ -360,6 +334,28 @@ class MatmulTest {
         io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.matmul.tc_deep", "1"),
                 () -> Matmul.launchTensorCores(jvm, out, in, wBuf, biasBuf, m, n, k));
         assertClose(jvm.download(expected), jvm.download(out), 0f, 0f, "launcher under matmul.tc_deep=1");
+    }
+
+    /**
+     * A variant entry of the tensor-core GEMM ({@code variant} on {@code grid}) against the 128 x 128, k-32 entry of the same
+     * weight type, bit for bit, with f32 activations and with them rounded to the weights' type beforehand.
+     */
+    private static void assertVariantGivesNarrowSums(Device device, DType wType, KernelRef variant, io.lightllm.tornado.runtime.Grid grid,
+            FloatArray a, FloatArray bias, int m, int n, int k, long seed, String what) {
+        NativeArray w = weights(wType, n * k, seed);
+        NativeArray rounded = NativeArray.allocate(wType, m * k);
+        for (int i = 0; i < m * k; i++) {
+            rounded.setFloat(i, a.get(i));
+        }
+        KernelRef narrow = wType == DType.BF16 ? Matmul.MATMUL_TC_BF16 : Matmul.MATMUL_TC_F16;
+        for (NativeArray input : new NativeArray[] {a, rounded}) {
+            DeviceBuffer in = device.upload(input), wBuf = device.upload(w), biasBuf = device.upload(bias);
+            DeviceBuffer outNarrow = device.allocate(DType.F32, m * n), outVariant = device.allocate(DType.F32, m * n);
+            device.launchPortable(narrow, TensorCoreMatmul.grid(m, n, 1, false), outNarrow, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+            device.launchPortable(variant, grid, outVariant, in, wBuf, biasBuf, true, m, n, k, input == a, 1);
+            assertClose(device.download(outNarrow), device.download(outVariant), 0f, 0f, device.id() + " " + what + ", " + wType + " weights, "
+                    + input.dtype() + " activations");
+        }
     }
 
     /**
