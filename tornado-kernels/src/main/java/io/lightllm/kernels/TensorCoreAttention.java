@@ -534,7 +534,6 @@ public final class TensorCoreAttention {
         float[] state0 = new float[4];
         float[] state1 = new float[4];
         int[] pos = new int[4];
-        float[] slope = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int g = lane / 4;
@@ -574,7 +573,6 @@ public final class TensorCoreAttention {
             for (int e = 0; e < 4; e++) {
                 int row = warpRow0 + 16 * (e / 2) + g + 8 * (e % 2);
                 pos[e] = prefix + row / group;
-                slope[e] = useAlibi && row < pairs ? alibiSlopes.get(kvHead * group + row % group) * LOG2E : 0f;
             }
             int keyEnd = prefix + (Math.min(flat0 + tileRows, pairs) - 1) / group + 1;
             int firstPos = prefix + flat0 / group;
@@ -599,8 +597,8 @@ public final class TensorCoreAttention {
                 scoreKeysTall(ctx, s0, s1, af, bf, qTile, qAt, kTile, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
                 if (masks || useAlibi) {
-                    maskTall(s0, 0, pos, slope, kb, t, keyEnd, window, masks, useAlibi);
-                    maskTall(s1, 2, pos, slope, kb, t, keyEnd, window, masks, useAlibi);
+                    maskTall(s0, 0, pos, alibiSlopes, kvHead * group, warpRow0 + g, group, kb, t, keyEnd, window, masks, useAlibi);
+                    maskTall(s1, 2, pos, alibiSlopes, kvHead * group, warpRow0 + g, group, kb, t, keyEnd, window, masks, useAlibi);
                 }
                 softmaxStep(ctx, s0, PREFILL_KEYS / 8 * 4, state0, o0, headDim);
                 softmaxStep(ctx, s1, PREFILL_KEYS / 8 * 4, state1, o1, headDim);
@@ -642,14 +640,17 @@ public final class TensorCoreAttention {
 
     /**
      * The causal, window and key-end masks and the ALiBi bias of one row tile's scores (rows pos[first], pos[first + 1]: g
-     * and g + 8), as {@link #prefill} applies them.
+     * and g + 8), as {@link #prefill} applies them. The slopes are read here (row {@code laneRow + 8 e} of the group's
+     * heads from {@code head0}), not kept in registers across the steps: the kernel is at its register limit.
      */
-    private static void maskTall(float[] s, int first, int[] pos, float[] slope, int kb, int t, int keyEnd, int window, boolean masks,
-            boolean useAlibi) {
+    private static void maskTall(float[] s, int first, int[] pos, FloatArray alibiSlopes, int head0, int laneRow, int group, int kb, int t,
+            int keyEnd, int window, boolean masks, boolean useAlibi) {
+        float slopeLo = useAlibi ? alibiSlopes.get(head0 + (laneRow + 8 * first) % group) * LOG2E : 0f;
+        float slopeHi = useAlibi ? alibiSlopes.get(head0 + (laneRow + 8 * first + 8) % group) * LOG2E : 0f;
         for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
             int e = first + (i % 4 < 2 ? 0 : 1);
             int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-            float v = useAlibi ? s[i] + slope[e] * (key - pos[e]) : s[i];
+            float v = useAlibi ? s[i] + (i % 4 < 2 ? slopeLo : slopeHi) * (key - pos[e]) : s[i];
             if (masks && (key > pos[e] || key >= keyEnd || (window > 0 && key <= pos[e] - window))) {
                 v = NEG_INF;
             }
