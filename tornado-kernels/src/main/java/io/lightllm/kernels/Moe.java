@@ -29,7 +29,8 @@ import io.lightllm.tornado.runtime.Tuning;
  * Expert weights are stacked [E, out, in] (f32, f16 or bf16). The expert matmuls run over tiles of
  * {@link #ROWS} rows of one expert, so each weight row is read once per tile rather than once per
  * token; the grid has a tile for every row an expert could get (every token), and the tiles past an
- * expert's count return at once.
+ * expert's count return at once. From {@code moe.tc_min_tokens} tokens (prefills, on CUDA) the three expert products
+ * run instead on tensor cores, 128 rows of one expert a tile ({@link TensorCoreMatmul#expertMatmulBf16}).
  */
 public final class Moe {
     /** Rows of one expert that a work-item multiplies against each weight row it reads. */
