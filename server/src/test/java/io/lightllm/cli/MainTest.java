@@ -227,17 +227,21 @@ class MainTest {
     }
 
     /**
-     * {@code --profile} lists the decode steps' kernels (the matmuls among them, timed although the JVM
+     * {@code --profile} lists the prefill's and the decode steps' kernels (the matmuls among them, timed although the JVM
      * runs them as Vector API overrides); {@code --threads} sizes the JVM devices (here two ranks, which
      * do not touch the shared default device other tests use) and refuses zero.
      */
     @Test
-    void benchStaticProfilesTheDecodeKernels() {
+    void benchStaticProfilesThePrefillAndDecodeKernels() {
         try {
             Result r = run("bench", "static", "--model", SharedData.model("stories260K").toString(), "--threads", "2", "--tp", "2",
                     "--batch-size", "2", "--input-len", "4", "--output-len", "4", "--profile");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().contains("kernels over 3 decode steps"), r.out());
+            // and the prefill's, before them, its attention among them
+            assertTrue(r.out().contains("kernels over 1 prefill"), r.out());
+            String prefill = r.out().substring(r.out().indexOf("kernels over 1 prefill"), r.out().indexOf("kernels over 3 decode steps"));
+            assertTrue(prefill.lines().anyMatch(l -> l.startsWith("| Attention.prefill")), prefill);
             assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| Matmul.matmulGemv | ")), r.out());
             assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| Attention.")), r.out());
         } finally {
