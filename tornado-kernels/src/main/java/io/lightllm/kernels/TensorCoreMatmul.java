@@ -48,6 +48,11 @@ public final class TensorCoreMatmul {
     /** Most chunks of a's tile a work-item loads a stage: 128 rows of eight 16-byte chunks (k 64) over 128 items. */
     private static final int MAX_A_LOADS = TILE * (DEEP_STEP / 8) / LOCAL;
 
+    /** Chunks of a's tile a work-item of a 128-item group loads a stage at {@code depth} (a constant of the entry): 4 or 8. */
+    private static int aLoads(int depth) {
+        return TILE * (depth / 8) / LOCAL;
+    }
+
     private TensorCoreMatmul() {
     }
 
@@ -156,7 +161,7 @@ public final class TensorCoreMatmul {
         int share = (allSteps + kSplits - 1) / kSplits;
         int firstStep = split * share;
         int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
-        for (int j = 0; j < MAX_A_LOADS; j++) {
+        for (int j = 0; j < aLoads(depth); j++) {
             int r = (ctx.localIdx + j * ctx.localGroupSizeX) / (depth / 8);
             aRows[j] = r < TILE && row0 + r < m ? (row0 + r) * k : -1;
         }
@@ -205,7 +210,7 @@ public final class TensorCoreMatmul {
         int count = counts.get(e);
         if (first < count) { // the same for the whole group, so every item meets the same barriers
             int offset = offsets.get(e);
-            for (int j = 0; j < MAX_A_LOADS; j++) {
+            for (int j = 0; j < aLoads(STEP); j++) {
                 int r = (ctx.localIdx + j * ctx.localGroupSizeX) / (STEP / 8);
                 int p = offset + first + r;
                 aRows[j] = r < TILE && first + r < count ? (rowDiv > 0 ? sorted.get(p) / rowDiv : p) * k : -1;
@@ -342,7 +347,7 @@ public final class TensorCoreMatmul {
             NativeArray w, int wBase, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
         int chunks = depth / 8;
         int row = depth / 2 + 4;
-        for (int j = 0; j < MAX_A_LOADS; j++) {
+        for (int j = 0; j < aLoads(depth); j++) {
             int i = ctx.localIdx + j * ctx.localGroupSizeX;
             int r = i / chunks;
             int c = i % chunks;
