@@ -444,16 +444,7 @@ public final class TensorCoreAttention {
                 // most steps of a long prompt are neither on the diagonal nor at the window's edge: they skip this loop
                 // (its 32 positions, compares and int-to-float conversions were a fifth of a step's instructions)
                 if (masks || useAlibi) {
-                    for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
-                        boolean lo = i % 4 < 2;
-                        int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-                        int pos = lo ? posLo : posHi;
-                        float v = useAlibi ? s[i] + (lo ? slopeLo : slopeHi) * (key - pos) : s[i];
-                        if (masks && (key > pos || key >= keyEnd || (window > 0 && key <= pos - window))) {
-                            v = NEG_INF;
-                        }
-                        s[i] = v;
-                    }
+                    maskScores(s, posLo, posHi, slopeLo, slopeHi, kb, t, keyEnd, window, masks, useAlibi);
                 }
                 softmaxStep(ctx, s, PREFILL_KEYS / 8 * 4, state, o, headDim);
                 ctx.copyAsyncWait(0);
@@ -597,8 +588,15 @@ public final class TensorCoreAttention {
                 scoreKeysTall(ctx, s0, s1, af, bf, qTile, qAt, kTile, stride, headDim);
                 boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
                 if (masks || useAlibi) {
-                    maskTall(s0, 0, pos, alibiSlopes, kvHead * group, warpRow0 + g, group, kb, t, keyEnd, window, masks, useAlibi);
-                    maskTall(s1, 2, pos, alibiSlopes, kvHead * group, warpRow0 + g, group, kb, t, keyEnd, window, masks, useAlibi);
+                    // the slopes are read here, not kept in registers across the steps: the kernel is at its register limit
+                    int head = kvHead * group;
+                    int row = warpRow0 + g;
+                    float slope0 = useAlibi ? alibiSlopes.get(head + row % group) * LOG2E : 0f;
+                    float slope1 = useAlibi ? alibiSlopes.get(head + (row + 8) % group) * LOG2E : 0f;
+                    float slope2 = useAlibi ? alibiSlopes.get(head + (row + 16) % group) * LOG2E : 0f;
+                    float slope3 = useAlibi ? alibiSlopes.get(head + (row + 24) % group) * LOG2E : 0f;
+                    maskScores(s0, pos[0], pos[1], slope0, slope1, kb, t, keyEnd, window, masks, useAlibi);
+                    maskScores(s1, pos[2], pos[3], slope2, slope3, kb, t, keyEnd, window, masks, useAlibi);
                 }
                 softmaxStep(ctx, s0, PREFILL_KEYS / 8 * 4, state0, o0, headDim);
                 softmaxStep(ctx, s1, PREFILL_KEYS / 8 * 4, state1, o1, headDim);
@@ -639,19 +637,17 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * The causal, window and key-end masks and the ALiBi bias of one row tile's scores (rows pos[first], pos[first + 1]: g
-     * and g + 8), as {@link #prefill} applies them. The slopes are read here (row {@code laneRow + 8 e} of the group's
-     * heads from {@code head0}), not kept in registers across the steps: the kernel is at its register limit.
+     * The causal, window and key-end masks and the ALiBi bias (in exp2's domain) of one 16-row tile's scores over the 64
+     * keys from kb: element i belongs to row g (position posLo) when i % 4 < 2, else to row g + 8 (posHi).
      */
-    private static void maskTall(float[] s, int first, int[] pos, FloatArray alibiSlopes, int head0, int laneRow, int group, int kb, int t,
-            int keyEnd, int window, boolean masks, boolean useAlibi) {
-        float slopeLo = useAlibi ? alibiSlopes.get(head0 + (laneRow + 8 * first) % group) * LOG2E : 0f;
-        float slopeHi = useAlibi ? alibiSlopes.get(head0 + (laneRow + 8 * first + 8) % group) * LOG2E : 0f;
+    private static void maskScores(float[] s, int posLo, int posHi, float slopeLo, float slopeHi, int kb, int t, int keyEnd, int window,
+            boolean masks, boolean useAlibi) {
         for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
-            int e = first + (i % 4 < 2 ? 0 : 1);
+            boolean lo = i % 4 < 2;
             int key = kb + 8 * (i / 4) + 2 * t + i % 2;
-            float v = useAlibi ? s[i] + (i % 4 < 2 ? slopeLo : slopeHi) * (key - pos[e]) : s[i];
-            if (masks && (key > pos[e] || key >= keyEnd || (window > 0 && key <= pos[e] - window))) {
+            int pos = lo ? posLo : posHi;
+            float v = useAlibi ? s[i] + (lo ? slopeLo : slopeHi) * (key - pos) : s[i];
+            if (masks && (key > pos || key >= keyEnd || (window > 0 && key <= pos - window))) {
                 v = NEG_INF;
             }
             s[i] = v;
