@@ -282,10 +282,11 @@ final class StepScheduler {
     }
 
     /**
-     * Chunked prefill (vLLM's, LightLLM's --chunked_prefill_size): one kind of step for everything.
+     * Chunked prefill (vLLM's, LightLLM's --chunked_prefill_size): one kind of step while prompts are read.
      * Every running sequence past its prompt decodes its next token, as a one-token prefill over its
      * KV, and the admitted prompts fill the rest of the step's {@link #chunk} tokens in order, a
-     * long prompt over several steps. A prompt is sampled from (with its siblings) in the step that
+     * long prompt over several steps. A step without prompt tokens is a plain decode step, so the
+     * model replays it as a recorded graph (as vLLM replays CUDA graphs for decode-only batches). A prompt is sampled from (with its siblings) in the step that
      * computes its last token; until then its slots are allocated, and the router counts them.
      */
     private Step nextMixed() {
@@ -308,9 +309,11 @@ final class StepScheduler {
             decodeSteps++;
             router.decodeStepDone();
         }
-        if (!prefilling.isEmpty()) {
-            prefillSteps++; // a step that computes prompt tokens (with decodes or not)
+        if (prefilling.isEmpty()) {
+            // no prompt tokens this step: a plain decode step, which the model replays as a recorded graph
+            return decoding.isEmpty() ? null : decode(decoding);
         }
+        prefillSteps++; // a step that computes prompt tokens (with decodes or not)
         // the decodes first: a long prompt never holds them back, and it still gets a fair share
         int budget = Math.max(chunk - decoding.size(), minPrefillPerStep());
         List<int[]> entries = new ArrayList<>(); // {row, firstPosition, count} with tokens and slots read from the request

@@ -2,6 +2,7 @@ package io.lightllm.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -193,6 +194,12 @@ class StepSchedulerTest {
             // the counters count steps, whatever they mix: the stream's prompt and the 7 chunks; the 8 steps the stream decoded in
             assertEquals(1 + 7, scheduler.prefillSteps(), "steps that computed prompt tokens");
             assertEquals(1 + 7, scheduler.decodeSteps(), "steps that decoded");
+            // no prompt tokens left: a plain decode step of both, which the model replays as a recorded graph
+            Step after = scheduler.next();
+            assertFalse(after.prefill(), "a decode-kind step once every prompt is in");
+            assertEquals(List.of(stream, longPrompt), after.sequences());
+            scheduler.complete(after, sample(after, new int[2]));
+            assertEquals(1 + 7, scheduler.prefillSteps());
         }
     }
 
