@@ -10,15 +10,11 @@ out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
 # the JDK's signal chaining (NVRTC embeds LLVM; io.lightllm.tornado.runtime.JvmSignalHandlers explains)
 export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")/lib/libjsig.so"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
-# prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 off until measured): the wide
+# prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 from 512 new tokens on): the wide
 # groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
-# (4b: four warps with registers capped for three groups a multiprocessor, attention.prefill_bounded; 4t: four warps of
-# 32 rows, attention.prefill_tall)
 prefill_warps() {
-  for w in 4 8 4b 4t; do
-    "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=${w:0:1} -Dlightllm.tuning.cuda.attention.prefill_bounded=$([ $w = 4b ] && echo 1 || echo 0) \
-      -Dlightllm.tuning.cuda.attention.prefill_tall=$([ $w = 4t ] && echo 1 || echo 0) \
-      -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
+  for w in 4 8; do
+    "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warps=$w -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
       --graphs --only attention --batches 1 --contexts 1024 --prefill 512,4096 --seconds 0.2 2>&1 | grep -E "^\|" | grep -i prefill \
       | sed "s/^/prefill_warps=$w /" | tee -a "$1"
   done
@@ -170,19 +166,11 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
     pending)
-      # the switches still off until measured (docs/benchmarks.md): matmul.q8_once (int4 batch 1) with its test on cuda:0,
-      # and the folded norms' bf16 figure again; run peers in the same call for the references
-      "${J[@]}" -Dlightllm.tuning.cuda.matmul.q8_once=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
-      for q in none int4; do
-        v=';cuda.matmul.gemv_fold=1'
-        [ $q = int4 ] && v=';cuda.matmul.q8_once=1'
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants "$v" 2>&1 | grep '^{' \
-          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
-      done ;;
+      # the switch still off until measured (docs/benchmarks.md): the folded norms' bf16 figure again;
+      # run peers in the same call for the references
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant none --json --variants ';cuda.matmul.gemv_fold=1' 2>&1 | grep '^{' \
+        | tee -a "$out/pending-static.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against

@@ -67,10 +67,6 @@ public final class Attention {
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
     public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
     public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
-    public static final KernelRef PREFILL_TC_BOUNDED_64 = KernelRef.of(TensorCoreAttention.class, "prefillBoundedD64");
-    public static final KernelRef PREFILL_TC_BOUNDED_128 = KernelRef.of(TensorCoreAttention.class, "prefillBoundedD128");
-    public static final KernelRef PREFILL_TC_TALL_64 = KernelRef.of(TensorCoreAttention.class, "prefillTallD64");
-    public static final KernelRef PREFILL_TC_TALL_128 = KernelRef.of(TensorCoreAttention.class, "prefillTallD128");
 
     private Attention() {
     }
@@ -735,7 +731,7 @@ public final class Attention {
     /**
      * Warps of a tensor-core prefill work-group here: the tuning {@code attention.prefill_warps} where set, else
      * {@link TensorCoreAttention#PREFILL_WIDE_WARPS} from {@code attention.prefill_wide_from} new tokens on (0: never;
-     * H100: +8 % at 4,096 tokens, 1 % slower at 1,024), else {@link TensorCoreAttention#PREFILL_WARPS}.
+     * H100, 2026-12-06: +6 % at 4,096 tokens, +2 % at 512), else {@link TensorCoreAttention#PREFILL_WARPS}.
      */
     public static int prefillWarps(Device device, int maxNewTokens) {
         int set = Tuning.get(device, "attention.prefill_warps", 0);
@@ -757,16 +753,10 @@ public final class Attention {
                     + TensorCoreAttention.PREFILL_WIDE_WARPS + " warps, not " + warps);
         }
         int group = heads.qHeads() / heads.kvHeads();
-        // four warps of 32 rows (attention.prefill_tall), or with their registers capped for three groups a multiprocessor
-        // (attention.prefill_bounded); both off until measured
-        boolean tall = !wide && Tuning.get(device, "attention.prefill_tall", 0) == 1;
-        boolean bounded = !wide && !tall && Tuning.get(device, "attention.prefill_bounded", 0) == 1;
-        int tileRows = tall ? TensorCoreAttention.PREFILL_WARPS * TensorCoreAttention.TALL_ROWS : 16 * warps;
+        int tileRows = 16 * warps;
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + tileRows - 1) / tileRows);
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
-        KernelRef kernel = heads.headDim() == 64
-                ? (wide ? PREFILL_TC_WIDE_64 : tall ? PREFILL_TC_TALL_64 : bounded ? PREFILL_TC_BOUNDED_64 : PREFILL_TC_64)
-                : (wide ? PREFILL_TC_WIDE_128 : tall ? PREFILL_TC_TALL_128 : bounded ? PREFILL_TC_BOUNDED_128 : PREFILL_TC_128);
+        KernelRef kernel = heads.headDim() == 64 ? (wide ? PREFILL_TC_WIDE_64 : PREFILL_TC_64) : (wide ? PREFILL_TC_WIDE_128 : PREFILL_TC_128);
         DeviceBuffer dummy = q;
         device.launch(kernel, Grid.groups(groups, KernelContext.WARP_SIZE * warps), out, q,
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),

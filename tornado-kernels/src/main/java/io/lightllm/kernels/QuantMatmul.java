@@ -10,7 +10,6 @@ import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
-import io.lightllm.tornado.runtime.GrowingScratch;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 
@@ -25,8 +24,6 @@ public final class QuantMatmul {
     public static final KernelRef TILED = KernelRef.of(QuantMatmul.class, "matmulQuantTiled");
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
     public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
-    public static final KernelRef QUANTIZE_Q8 = KernelRef.of(QuantMatmul.class, "quantizeQ8");
-    public static final KernelRef GEMV_INT4_Q8_ONCE = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8Once");
 
     private QuantMatmul() {
     }
@@ -255,67 +252,6 @@ public final class QuantMatmul {
         acc[3] += scale * int4RowTermQ8(w, at3 + block, zeroPoint, head, q[3], lowCodes, highCodes, codeSum);
     }
 
-    // ---- activations quantised once a GEMV (matmul.q8_once) --------------------------------------------
-
-    /**
-     * The batch-1 activations a[k] as {@link #int4RowSumsQ8} rounds them, once for the whole GEMV instead of once a team:
-     * item i (group g = i / 16 of 128 elements, lane l = i % 16) writes the int8 codes of elements 128g + 4l..+3 and
-     * 128g + 64 + 4l..+3 to q8[2i] and q8[2i + 1], and lane 0 the group's scale (max |x| / 127) as float bits to
-     * q8[k / 4 + g]. The same shuffles and roundings as the GEMV's, so the codes are the same bit for bit. Work-groups of
-     * 32; items past k / 8 (the grid is whole warps) repeat the last group and store nothing.
-     */
-    public static void quantizeQ8(KernelContext ctx, FloatArray a, IntArray q8, int k) {
-        float[] lo = new float[4];
-        float[] hi = new float[4];
-        int items = k / 8;
-        int item = Math.min(ctx.globalIdx, items - 1);
-        int g = item / 16;
-        float most = groupActivations(ctx, a, g * 128 + 4 * (item % 16), lo, hi);
-        float inverse = most > 0f ? 127f / most : 0f;
-        int lowCodes = Matmul.int8Codes(lo, 0, inverse);
-        int highCodes = Matmul.int8Codes(hi, 0, inverse);
-        if (ctx.globalIdx < items) {
-            q8.set(2 * item, lowCodes);
-            q8.set(2 * item + 1, highCodes);
-            if (item % 16 == 0) {
-                q8.set(k / 4 + g, Float.floatToRawIntBits(most / 127f));
-            }
-        }
-    }
-
-    /** {@link #matmulInt4GemvQ8} over activations {@link #quantizeQ8} has rounded (q8): no shuffles, no rounding a team. */
-    public static void matmulInt4GemvQ8Once(KernelContext ctx, FloatArray out, IntArray q8, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int n, int k, int columns) {
-        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
-        float[] acc = new float[Matmul.GEMV_ROWS];
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
-        int[] q = new int[4];
-        int[] head = new int[1];
-        int team = ctx.localGroupSizeX / columns;
-        int lane = ctx.localIdx % team;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
-        int bytes = QuantBlocks.blockBytes(format);
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int groups = k / 128;
-        int rowBytes = groups * bytes;
-        int at0 = Math.min(row0, n - 1) * rowBytes;
-        int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
-        int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
-        int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
-        for (int g0 = 0; g0 < groups; g0 += team / 16) {
-            int g = Math.min(g0 + lane / 16, groups - 1);
-            int block = g * bytes;
-            loadRowWords(w, q, at0, at1, at2, at3, block + (zeroPoint ? 8 : 4) + 4 * (lane % 16));
-            int at = 2 * (g * 16 + lane % 16);
-            addGroupQ8(acc, w, at0, at1, at2, at3, block, zeroPoint, head, q, q8.get(at), q8.get(at + 1),
-                    g0 + lane / 16 < groups ? Float.intBitsToFloat(q8.get(k / 4 + g)) : 0f);
-        }
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
-    }
-
     /**
      * A row's word of a group against the activation codes, in the codes' units: s (sum q x) - 8 s (sum x) for INT4,
      * s (sum q x) - o (sum x) for INT4_ZP (s the group's scale at byte {@code at}, o its offset).
@@ -412,9 +348,6 @@ public final class QuantMatmul {
         }
     }
 
-    /** The activations {@link #quantizeQ8} rounds for {@link #matmulInt4GemvQ8Once}, a device's, grown to the largest k. */
-    private static final java.util.Map<Device, GrowingScratch> Q8_SCRATCH = new java.util.concurrent.ConcurrentHashMap<>();
-
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
      * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m int4 blocks
@@ -446,14 +379,8 @@ public final class QuantMatmul {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
             int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
             Grid grid = Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam);
-            if (int8ActivationsApply(device, format.code(), rowsPerTeam) && Tuning.get(device, "matmul.q8_once", 0) == 1) {
-                DeviceBuffer q8 = Q8_SCRATCH.computeIfAbsent(device, d -> new GrowingScratch(d::allocate)).atLeast(DType.I32, k / 4 + k / 128);
-                device.launch(QUANTIZE_Q8, Grid.groups((k / 8 + 31) / 32, 32), a, q8, k);
-                device.launch(GEMV_INT4_Q8_ONCE, grid, out, q8, w, format.code(), b, bias != null, n, k, columns);
-            } else {
-                device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b,
-                        bias != null, m, n, k, columns);
-            }
+            device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b,
+                    bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }

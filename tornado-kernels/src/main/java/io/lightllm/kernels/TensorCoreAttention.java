@@ -4,7 +4,6 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
-import io.lightllm.tornado.api.LaunchBounds;
 import io.lightllm.tornado.api.NativeArray;
 
 /**
@@ -325,30 +324,6 @@ public final class TensorCoreAttention {
                 qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
     }
 
-    /**
-     * {@link #prefillD64} with the registers capped so that three work-groups fit a multiprocessor (12 warps instead of
-     * 8: the kernel takes 254 registers uncapped, and its steps wait on barriers, matrix loads and shuffles that more
-     * warps would hide); ptxas spills about 170 bytes a work-item to do it. Tuning {@code attention.prefill_bounded}.
-     */
-    @LaunchBounds(localSize = KernelContext.WARP_SIZE * PREFILL_WARPS, minGroupsPerUnit = 3)
-    public static void prefillBoundedD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
-            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS);
-    }
-
-    /** {@link #prefillBoundedD64} for head dimension 128. */
-    @LaunchBounds(localSize = KernelContext.WARP_SIZE * PREFILL_WARPS, minGroupsPerUnit = 3)
-    public static void prefillBoundedD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
-            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
-    }
-
     /** {@link #prefillD64} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
     public static void prefillWideD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
@@ -474,168 +449,6 @@ public final class TensorCoreAttention {
         }
     }
 
-    // ---- prefill, tall warps ------------------------------------------------------------------------
-
-    /** Rows ((token, query head) pairs) of a tall prefill warp: two MMA tiles of 16. */
-    public static final int TALL_ROWS = 32;
-
-    /** {@link #prefillTall} for head dimension 64. */
-    public static void prefillTallD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        int[] qTile = ctx.allocateIntLocalArray(PREFILL_WARPS * TALL_ROWS * TILE_STRIDE);
-        prefillTall(ctx, qTile, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, rowTiles, window, 64);
-    }
-
-    /** {@link #prefillTall} for head dimension 128. */
-    public static void prefillTallD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        int[] qTile = ctx.allocateIntLocalArray(PREFILL_WARPS * TALL_ROWS * TILE_STRIDE);
-        prefillTall(ctx, qTile, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, rowTiles, window, 128);
-    }
-
-    /**
-     * {@link #prefill} with four warps of {@link #TALL_ROWS} rows (FlashAttention-2's shape: 128 rows a work-group, 64 keys
-     * a step): each K and V fragment a warp loads feeds both of its row tiles, and the tiles' copies serve 128 rows
-     * for four warps' instructions. The queries, scaled and rounded to f16, wait in a local tile (32 KB at head
-     * dimension 128) and are loaded as fragments 32 dims at a time, since the output and score accumulators of two
-     * tiles already take 192 registers. Same arguments and group index as {@link #prefill} with 128-row tiles; tuning
-     * {@code attention.prefill_tall}.
-     */
-    private static void prefillTall(KernelContext ctx, int[] qTile, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
-            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int window, int headDim) {
-        int tileRows = PREFILL_WARPS * TALL_ROWS;
-        int items = KernelContext.WARP_SIZE * PREFILL_WARPS;
-        int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
-        int[] vTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
-        int[] slots = new int[PREFILL_KEYS * (MAX_DIM / 8) / (KernelContext.WARP_SIZE * PREFILL_WARPS)];
-        int[] af = new int[16];
-        int[] bf = new int[4];
-        int[] pf = new int[8];
-        float[] o0 = new float[MAX_DIM / 8 * 4];
-        float[] o1 = new float[MAX_DIM / 8 * 4];
-        float[] s0 = new float[PREFILL_KEYS / 8 * 4];
-        float[] s1 = new float[PREFILL_KEYS / 8 * 4];
-        float[] x = new float[8];
-        float[] state0 = new float[4];
-        float[] state1 = new float[4];
-        int[] pos = new int[4];
-        int lane = ctx.laneId();
-        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
-        int g = lane / 4;
-        int t = lane % 4;
-        int group = qHeads / kvHeads;
-        int tile = rowTiles - 1 - ctx.groupIdx % rowTiles;
-        int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
-        int b = ctx.groupIdx / (rowTiles * kvHeads);
-        int pairs = bLen.get(b) * group;
-        int flat0 = tile * tileRows;
-        if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
-            int prefix = bPrefix.get(b);
-            int first = bStart.get(b);
-            int tableRow = reqRows.get(b) * maxLen;
-            int stride = headDim / 2 + 4;
-            int chunks = headDim / 8;
-            // the queries of the group's 128 rows into the local tile, scaled into exp2's domain, rows past the prompt zero
-            float qScale = scale * LOG2E;
-            for (int i = ctx.localIdx; i < tileRows * chunks; i += items) {
-                int r = i / chunks;
-                int c = i % chunks;
-                int to = r * stride + 4 * c;
-                int row = flat0 + r;
-                if (row < pairs) {
-                    q.getFloats(((first + row / group) * qHeads + kvHead * group + row % group) * headDim + 8 * c, x, 0, 8);
-                    for (int j = 0; j < 4; j++) {
-                        qTile[to + j] = KMath.packHalf2(x[2 * j] * qScale, x[2 * j + 1] * qScale);
-                    }
-                } else {
-                    for (int j = 0; j < 4; j++) {
-                        qTile[to + j] = 0;
-                    }
-                }
-            }
-            // this lane's four rows: g and g + 8 of the warp's two tiles (index 2 m + hi)
-            int warpRow0 = flat0 + warp * TALL_ROWS;
-            for (int e = 0; e < 4; e++) {
-                int row = warpRow0 + 16 * (e / 2) + g + 8 * (e % 2);
-                pos[e] = prefix + row / group;
-            }
-            int keyEnd = prefix + (Math.min(flat0 + tileRows, pairs) - 1) / group + 1;
-            int firstPos = prefix + flat0 / group;
-            int firstStep = window > 0 ? Math.max(0, firstPos - window + 1) / PREFILL_KEYS : 0;
-            int windowEdge = window > 0 ? keyEnd - window : -1;
-            state0[MAX_LO] = NEG_INF;
-            state0[MAX_HI] = NEG_INF;
-            state1[MAX_LO] = NEG_INF;
-            state1[MAX_HI] = NEG_INF;
-            int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
-            gatherSlots(slots, reqToToken, tableRow, firstStep * PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, items);
-            loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, items, x);
-            ctx.copyAsyncCommit();
-            int qAt = warp * TALL_ROWS * stride;
-            for (int step = firstStep; step < steps; step++) {
-                int kb = step * PREFILL_KEYS;
-                ctx.copyAsyncWait(0);
-                ctx.localBarrier(); // K (and, the first time, the queries) are in; every warp is done with the last step's V
-                loadTile(ctx, vTile, 0, vPool, vScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, items, x);
-                ctx.copyAsyncCommit();
-                gatherSlots(slots, reqToToken, tableRow, kb + PREFILL_KEYS, keyEnd, PREFILL_KEYS, chunks, ctx.localIdx, items);
-                scoreKeysTall(ctx, s0, s1, af, bf, qTile, qAt, kTile, stride, headDim);
-                boolean masks = kb + PREFILL_KEYS - 1 > firstPos || kb <= windowEdge;
-                if (masks || useAlibi) {
-                    // the slopes are read here, not kept in registers across the steps: the kernel is at its register limit
-                    int head = kvHead * group;
-                    int row = warpRow0 + g;
-                    float slope0 = useAlibi ? alibiSlopes.get(head + row % group) * LOG2E : 0f;
-                    float slope1 = useAlibi ? alibiSlopes.get(head + (row + 8) % group) * LOG2E : 0f;
-                    float slope2 = useAlibi ? alibiSlopes.get(head + (row + 16) % group) * LOG2E : 0f;
-                    float slope3 = useAlibi ? alibiSlopes.get(head + (row + 24) % group) * LOG2E : 0f;
-                    maskScores(s0, pos[0], pos[1], slope0, slope1, kb, t, keyEnd, window, masks, useAlibi);
-                    maskScores(s1, pos[2], pos[3], slope2, slope3, kb, t, keyEnd, window, masks, useAlibi);
-                }
-                softmaxStep(ctx, s0, PREFILL_KEYS / 8 * 4, state0, o0, headDim);
-                softmaxStep(ctx, s1, PREFILL_KEYS / 8 * 4, state1, o1, headDim);
-                ctx.copyAsyncWait(0);
-                ctx.localBarrier(); // V is in; every warp is done with K
-                if (step + 1 < steps) {
-                    loadTile(ctx, kTile, 0, kPool, kScales, codes, slots, kvHeads, kvHead, PREFILL_KEYS, headDim, stride, ctx.localIdx, items, x);
-                }
-                ctx.copyAsyncCommit();
-                accumulateValuesTall(ctx, o0, o1, s0, s1, pf, bf, vTile, stride, headDim);
-            }
-            storeTallRows(ctx, out, o0, state0, warpRow0, pairs, group, first, qHeads, kvHead, headDim, g, t);
-            storeTallRows(ctx, out, o1, state1, warpRow0 + 16, pairs, group, first, qHeads, kvHead, headDim, g, t);
-        }
-    }
-
-    /**
-     * Q K^T for both row tiles of a tall warp: 32 dims at a time, the four A fragments (two tiles, two k16 steps) from the
-     * query tile at {@code qAt}, then each of the 8 key tiles' B fragment once for both row tiles.
-     */
-    private static void scoreKeysTall(KernelContext ctx, float[] s0, float[] s1, int[] af, int[] bf, int[] qTile, int qAt, int[] kTile, int stride,
-            int headDim) {
-        clear(s0, PREFILL_KEYS / 8 * 4);
-        clear(s1, PREFILL_KEYS / 8 * 4);
-        for (int st2 = 0; st2 < headDim / 32; st2++) {
-            ctx.loadMatrixA(af, 0, qTile, qAt + 16 * st2, stride);
-            ctx.loadMatrixA(af, 4, qTile, qAt + 16 * st2 + 8, stride);
-            ctx.loadMatrixA(af, 8, qTile, qAt + 16 * stride + 16 * st2, stride);
-            ctx.loadMatrixA(af, 12, qTile, qAt + 16 * stride + 16 * st2 + 8, stride);
-            for (int j = 0; j < PREFILL_KEYS / 8; j++) {
-                ctx.loadMatrixB(bf, 0, kTile, 8 * j * stride + 16 * st2, stride);
-                ctx.mmaF16(s0, 4 * j, af, 0, bf, 0);
-                ctx.mmaF16(s0, 4 * j, af, 4, bf, 2);
-                ctx.mmaF16(s1, 4 * j, af, 8, bf, 0);
-                ctx.mmaF16(s1, 4 * j, af, 12, bf, 2);
-            }
-        }
-    }
-
     /**
      * The causal, window and key-end masks and the ALiBi bias (in exp2's domain) of one 16-row tile's scores over the 64
      * keys from kb: element i belongs to row g (position posLo) when i % 4 < 2, else to row g + 8 (posHi).
@@ -651,50 +464,6 @@ public final class TensorCoreAttention {
                 v = NEG_INF;
             }
             s[i] = v;
-        }
-    }
-
-    /** O += P V for both row tiles: each 16 x 16 V fragment loaded once feeds both tiles' MMAs. */
-    private static void accumulateValuesTall(KernelContext ctx, float[] o0, float[] o1, float[] s0, float[] s1, int[] pf, int[] bf, int[] vTile,
-            int stride, int headDim) {
-        for (int kk = 0; kk < PREFILL_KEYS / 16; kk++) {
-            pf[0] = KMath.packHalf2(s0[8 * kk], s0[8 * kk + 1]);
-            pf[1] = KMath.packHalf2(s0[8 * kk + 2], s0[8 * kk + 3]);
-            pf[2] = KMath.packHalf2(s0[8 * kk + 4], s0[8 * kk + 5]);
-            pf[3] = KMath.packHalf2(s0[8 * kk + 6], s0[8 * kk + 7]);
-            pf[4] = KMath.packHalf2(s1[8 * kk], s1[8 * kk + 1]);
-            pf[5] = KMath.packHalf2(s1[8 * kk + 2], s1[8 * kk + 3]);
-            pf[6] = KMath.packHalf2(s1[8 * kk + 4], s1[8 * kk + 5]);
-            pf[7] = KMath.packHalf2(s1[8 * kk + 6], s1[8 * kk + 7]);
-            for (int nt2 = 0; nt2 < headDim / 16; nt2++) {
-                ctx.loadMatrixBTransposed(bf, 0, vTile, 16 * kk * stride + 8 * nt2, stride);
-                ctx.mmaF16(o0, 8 * nt2, pf, 0, bf, 0);
-                ctx.mmaF16(o0, 8 * nt2 + 4, pf, 0, bf, 2);
-                ctx.mmaF16(o1, 8 * nt2, pf, 4, bf, 0);
-                ctx.mmaF16(o1, 8 * nt2 + 4, pf, 4, bf, 2);
-            }
-        }
-    }
-
-    /** One row tile's output rows (tile rows 0-15 from flat row {@code row0}), divided by their softmax sums. */
-    private static void storeTallRows(KernelContext ctx, FloatArray out, float[] o, float[] state, int row0, int pairs, int group, int first,
-            int qHeads, int kvHead, int headDim, int g, int t) {
-        float lLo = quadSum(ctx, state[SUM_LO]);
-        float lHi = quadSum(ctx, state[SUM_HI]);
-        int rowLo = row0 + g;
-        int rowHi = rowLo + 8;
-        int outLo = ((first + rowLo / group) * qHeads + kvHead * group + rowLo % group) * headDim;
-        int outHi = ((first + rowHi / group) * qHeads + kvHead * group + rowHi % group) * headDim;
-        for (int nt = 0; nt < headDim / 8; nt++) {
-            int d = 8 * nt + 2 * t;
-            if (rowLo < pairs) {
-                out.set(outLo + d, o[4 * nt] / lLo);
-                out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
-            }
-            if (rowHi < pairs) {
-                out.set(outHi + d, o[4 * nt + 2] / lHi);
-                out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
-            }
         }
     }
 

@@ -652,20 +652,6 @@ class AttentionTest {
                 } finally {
                     System.clearProperty(property);
                 }
-                // four warps of 32 rows (attention.prefill_tall): another body, the same sums in the same order
-                String tallKey = String.format("lightllm.tuning.%s.attention.prefill_tall", Devices.backendName(device.id()));
-                Checked tall = io.lightllm.testing.TestProperties.supply(java.util.Map.of(tallKey, "1"),
-                        () -> checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, c[0], c[1], c[2], pool, c[3] > 0, c[3], -1,
-                                what + " (tall warps)"));
-                assertArrayEquals(narrow.out().toArray(), tall.out().toArray(), what + ": tall warps, same sums as 4 warps");
-                // the entry with capped registers (attention.prefill_bounded; not on PoCL, where it is the same body compiled once more)
-                if (!device.id().startsWith("opencl")) {
-                    String bounded = String.format("lightllm.tuning.%s.attention.prefill_bounded", Devices.backendName(device.id()));
-                    Checked capped = io.lightllm.testing.TestProperties.supply(java.util.Map.of(bounded, "1"),
-                            () -> checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, c[0], c[1], c[2], pool, c[3] > 0, c[3], -1,
-                                    what + " (registers capped)"));
-                    assertArrayEquals(narrow.out().toArray(), capped.out().toArray(), what + ": capped registers, same sums as 4 warps");
-                }
             }
         }
     }

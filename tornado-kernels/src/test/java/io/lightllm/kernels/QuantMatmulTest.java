@@ -199,47 +199,6 @@ class QuantMatmulTest {
     }
 
     /**
-     * The activations quantised once a GEMV ({@code matmul.q8_once}: {@link QuantMatmul#quantizeQ8}, then
-     * {@link QuantMatmul#matmulInt4GemvQ8Once}) give the int4 GEMV on int8 activations' floats bit for bit: the same codes,
-     * scales and sums, only rounded once instead of once a team. Every device; one group, 4 and 9 (1152: a tail the grid's
-     * whole warps pass); teams of 64, 32 and 16 items; 13 rows; and through the launcher under the tunings.
-     */
-    @Test
-    void activationsQuantisedOnceGiveTheSameSums() {
-        for (String id : TestDevices.jvmAndAccelerators()) {
-            Device device = Devices.get(id);
-            for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
-                for (int k : new int[] {128, 512, 1152}) {
-                    FloatArray a = TensorAssert.random(k, 1f, 53);
-                    ByteArray w = randomBlocks(format, N, k, 54);
-                    DeviceBuffer da = device.upload(a), dw = device.upload(w);
-                    DeviceBuffer q8 = device.allocate(DType.I32, k / 4 + k / 128);
-                    device.launchPortable(QuantMatmul.QUANTIZE_Q8, Grid.groups((k / 8 + 31) / 32, 32), da, q8, k);
-                    for (int[] shape : new int[][] {{64, 1}, {64, 2}, {32, 2}}) {
-                        Grid grid = Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM);
-                        DeviceBuffer each = device.allocate(DType.F32, N), once = device.allocate(DType.F32, N);
-                        device.launchPortable(QuantMatmul.GEMV_INT4_Q8, grid, each, da, dw, format.code(), each, false, 1, N, k, shape[1]);
-                        device.launchPortable(QuantMatmul.GEMV_INT4_Q8_ONCE, grid, once, q8, dw, format.code(), once, false, N, k, shape[1]);
-                        assertClose(device.download(each), device.download(once), 0f, 0f, id + " " + format + " k=" + k + " teams " + shape[0] / shape[1]);
-                    }
-                }
-            }
-        }
-        // the launcher under matmul.int4_q8 and matmul.q8_once (JVM work-groups of whole warps): the kernel's floats
-        java.util.Map<String, String> tuning = java.util.Map.of("lightllm.tuning.jvm.matmul.int4_q8", "1", "lightllm.tuning.jvm.reduce.local", "64");
-        Device jvm = TestDevices.jvm();
-        FloatArray a = TensorAssert.random(512, 1f, 55);
-        ByteArray w = randomBlocks(QuantFormat.INT4, N, 512, 56);
-        io.lightllm.testing.TestProperties.with(tuning, () -> {
-            DeviceBuffer each = jvm.allocate(DType.F32, N), once = jvm.allocate(DType.F32, N);
-            QuantMatmul.launch(jvm, each, jvm.upload(a), jvm.upload(w), QuantFormat.INT4, null, 1, N, 512);
-            io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.matmul.q8_once", "1"),
-                    () -> QuantMatmul.launch(jvm, once, jvm.upload(a), jvm.upload(w), QuantFormat.INT4, null, 1, N, 512));
-            assertClose(jvm.download(each), jvm.download(once), 0f, 0f, "launcher under matmul.q8_once=1");
-        });
-    }
-
-    /**
      * The batch-1 int4 GEMV on int8 activations (dp4a on CUDA) on every device: within the activations' rounding of the
      * f32 product, for one group, several, and a number of groups that leaves the last step's second half of a
      * 32-item team without a group (1152 = 9 groups); teams of 64, 32 and 16 items (two 16s in one warp), and

@@ -42,9 +42,6 @@ final class CEmitter {
             sb.insert(0, "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n");
         }
         sb.append(cl ? "__kernel void " : "extern \"C\" __global__ void ");
-        if (!cl && t.launchBounds != null) {
-            sb.append("__launch_bounds__(").append(t.launchBounds.localSize()).append(", ").append(t.launchBounds.minGroupsPerUnit()).append(") ");
-        }
         sb.append(entry).append('(');
         String params = t.parameters.stream().map(p -> p instanceof Array a
                 ? pointerType(a.dtype()) + " " + a.name()

@@ -85,8 +85,6 @@ final class Translator {
     final java.util.EnumSet<Feature> features = java.util.EnumSet.noneOf(Feature.class);
     /** Whether the kernel uses lanes, fragments, vector accesses or packed pairs: the emitter then adds their helpers. */
     boolean usesWarpModel;
-    /** The entry's {@link io.lightllm.tornado.api.LaunchBounds}, or null. */
-    io.lightllm.tornado.api.LaunchBounds launchBounds;
 
 
     private final String kernelName;
@@ -102,7 +100,6 @@ final class Translator {
 
     /** Translates the kernel method; {@code argDtypes} gives the dtype bound to each array parameter. */
     void translateKernel(Method m, DType[] argDtypes, boolean explicit) {
-        launchBounds = m.getAnnotation(io.lightllm.tornado.api.LaunchBounds.class);
         MethodModel mm = Bytecode.methodModel(m);
         CodeModel code = Bytecode.code(mm);
         List<ParallelLoops.Loop> loops = ParallelLoops.find(code, kernelName);
