@@ -2,6 +2,7 @@ package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -58,14 +59,15 @@ public final class Activations {
     /**
      * out[t, i] = act(gate[t * gateStride + gateOffset + i]) * up[t * upStride + upOffset + i]
      * for i < width; out is packed [tokens, width]. For a fused gate_up tensor pass it as both
-     * gate and up with strides 2 * width and offsets 0 and width.
+     * gate and up with strides 2 * width and offsets 0 and width. out may be f32, or bf16/f16 rounded as
+     * stored: the input of a down projection on tensor cores ({@link Matmul#activationType}).
      */
-    public static void gatedActivation(FloatArray out, FloatArray gate, FloatArray up, int tokens, int width, int gateStride,
+    public static void gatedActivation(NativeArray out, FloatArray gate, FloatArray up, int tokens, int width, int gateStride,
             int gateOffset, int upStride, int upOffset, int kind) {
         for (@Parallel int t = 0; t < tokens; t++) {
             for (@Parallel int i = 0; i < width; i++) {
                 float g = gate.get(t * gateStride + gateOffset + i);
-                out.set(t * width + i, activate(g, kind) * up.get(t * upStride + upOffset + i));
+                out.setFloat(t * width + i, activate(g, kind) * up.get(t * upStride + upOffset + i));
             }
         }
     }

@@ -714,6 +714,17 @@ public final class Matmul {
     }
 
     /**
+     * The type {@link #launchMatmul} of m rows by w reads its activations in as they are: w's bf16 or f16 where it runs on
+     * tensor cores (the Java kernel would round f32 ones as it reads them, and cuBLAS standing in for it narrows them in a
+     * launch of their own: 4 launches a layer, 6.5 % of an 8B prefill step on an H100), else f32. A norm or an activation
+     * that writes this type gives the GEMM the very values it would have rounded. Tuning {@code matmul.narrow_inputs=0}
+     * keeps them f32 (the same sums, bit for bit: the model test compares both).
+     */
+    public static DType activationType(Device device, DeviceBuffer w, int m, int k) {
+        return !useGemv(device, m) && usesTensorCores(device, w, k) && Tuning.get(device, "matmul.narrow_inputs", 1) == 1 ? w.dtype() : DType.F32;
+    }
+
+    /**
      * Whether a matmul with more rows than the GEMV takes runs on tensor cores here: where the
      * device's tuning {@code matmul.tensor_cores} is 1 and it has them, for bf16/f16 weights and k a
      * multiple of 8. (On CUDA with vendor GEMMs, cuBLAS stands in for that kernel: KernelLibrary.)

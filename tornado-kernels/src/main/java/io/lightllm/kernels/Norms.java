@@ -14,7 +14,9 @@ import io.lightllm.tornado.runtime.KernelRef;
  * per row with local-memory reductions (local size: a power of two up to
  * {@link GroupReduce#MAX_LOCAL}). The fused-residual variants first do
  * {@code residual += x} (stored back) and then normalise the updated residual, as
- * LightLLM's and vLLM's {@code fused_add_rms_norm}. Weights and biases may be f32, f16 or bf16.
+ * LightLLM's and vLLM's {@code fused_add_rms_norm}. Weights and biases may be f32, f16 or bf16; so may
+ * the output, rounded as it is stored: what a tensor-core GEMM reads next without a conversion of its own
+ * ({@link Matmul#activationType}).
  */
 public final class Norms {
     public static final KernelRef RMS_NORM = KernelRef.of(Norms.class, "rmsNorm");
@@ -26,13 +28,13 @@ public final class Norms {
     }
 
     /** out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight. */
-    public static void rmsNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, float eps, int dim) {
+    public static void rmsNorm(KernelContext ctx, NativeArray out, FloatArray x, NativeArray weight, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
         rmsNormRow(ctx, scratch, out, x, x, false, weight, eps, dim);
     }
 
     /** residual[r] += x[r]; out[r] = rmsNorm(residual[r]) * weight. */
-    public static void rmsNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
+    public static void rmsNormAddResidual(KernelContext ctx, NativeArray out, FloatArray residual, FloatArray x, NativeArray weight,
             float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
         rmsNormRow(ctx, scratch, out, residual, x, true, weight, eps, dim);
@@ -46,7 +48,7 @@ public final class Norms {
      * round trips a pass at 4096 elements and 256 items, and the residual norm took some 15 us a launch
      * at batch 1 on an H100, 64 launches a step of an 8B model.
      */
-    static void rmsNormRow(KernelContext ctx, float[] scratch, FloatArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
+    static void rmsNormRow(KernelContext ctx, float[] scratch, NativeArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
             float eps, int dim) {
         float[] a0 = new float[4];
         float[] a1 = new float[4];
@@ -98,7 +100,7 @@ public final class Norms {
      * The last pass of both norms: out = (row - mean) * inv * weight, plus bias with {@code hasBias}, walked as
      * {@link #addAndSum} walks the row (RMSNorm passes mean 0, which leaves every element as it is). a0..b1: scratch of 4.
      */
-    static void writeNormalised(KernelContext ctx, FloatArray out, FloatArray row, int base, int dim, float mean, float inv, NativeArray weight,
+    static void writeNormalised(KernelContext ctx, NativeArray out, FloatArray row, int base, int dim, float mean, float inv, NativeArray weight,
             NativeArray bias, boolean hasBias, float[] a0, float[] a1, float[] b0, float[] b1) {
         float[] c0 = new float[4];
         float[] c1 = new float[4];
@@ -129,7 +131,7 @@ public final class Norms {
         } else {
             for (int i = ctx.localIdx; i < dim; i += local) {
                 float v = (row.get(base + i) - mean) * inv * weight.getFloat(i);
-                out.set(base + i, hasBias ? v + bias.getFloat(i) : v);
+                out.setFloat(base + i, hasBias ? v + bias.getFloat(i) : v);
             }
         }
     }
@@ -158,13 +160,13 @@ public final class Norms {
     }
 
     /** out[r] = (x[r] - mean) * rsqrt(var + eps) * weight + bias, with the biased (population) variance. */
-    public static void layerNorm(KernelContext ctx, FloatArray out, FloatArray x, NativeArray weight, NativeArray bias, float eps, int dim) {
+    public static void layerNorm(KernelContext ctx, NativeArray out, FloatArray x, NativeArray weight, NativeArray bias, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
         layerNormRow(ctx, scratch, out, x, x, false, weight, bias, eps, dim);
     }
 
     /** residual[r] += x[r]; out[r] = layerNorm(residual[r]) * weight + bias. */
-    public static void layerNormAddResidual(KernelContext ctx, FloatArray out, FloatArray residual, FloatArray x, NativeArray weight,
+    public static void layerNormAddResidual(KernelContext ctx, NativeArray out, FloatArray residual, FloatArray x, NativeArray weight,
             NativeArray bias, float eps, int dim) {
         float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
         layerNormRow(ctx, scratch, out, residual, x, true, weight, bias, eps, dim);
@@ -175,7 +177,7 @@ public final class Norms {
      * runs' loads before any store): with {@code add}, {@code row} += x first; the mean; the variance of
      * (row - mean) in a second pass (E[x^2] - mean^2 can cancel catastrophically); then out.
      */
-    static void layerNormRow(KernelContext ctx, float[] scratch, FloatArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
+    static void layerNormRow(KernelContext ctx, float[] scratch, NativeArray out, FloatArray row, FloatArray x, boolean add, NativeArray weight,
             NativeArray bias, float eps, int dim) {
         float[] a0 = new float[4];
         float[] a1 = new float[4];

@@ -13,6 +13,7 @@ import io.lightllm.kernels.Activations.Kind;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -56,6 +57,20 @@ class ActivationsTest {
             if (!isJvm(dev)) {
                 assertClose(fused(TestDevices.jvm(), kind, gateUp), fused, 2 * ATOL, 2 * RTOL, kind + " " + id + " vs jvm");
             }
+            // a 16-bit out (the input of a down projection on tensor cores): the kernel's f32 values rounded as stored, bit
+            // for bit (the portable kernel's: the JVM's vector override serves f32 outs only)
+            DeviceBuffer wide = dev.allocate(DType.F32, TOKENS * WIDTH), gu = copyOf(dev, gateUp);
+            dev.launchPortable(Activations.GATED, Grid.of(TOKENS, WIDTH), wide, gu, gu, TOKENS, WIDTH, 2 * WIDTH, 0, 2 * WIDTH, WIDTH, kind.code);
+            FloatArray portable = (FloatArray) dev.download(wide);
+            for (DType type : new DType[] {DType.BF16, DType.F16}) {
+                DeviceBuffer out = dev.allocate(type, TOKENS * WIDTH);
+                Activations.launchGatedFused(dev, kind, out, gu, TOKENS, WIDTH);
+                NativeArray got = dev.download(out), rounded = NativeArray.allocate(type, TOKENS * WIDTH);
+                for (int i = 0; i < TOKENS * WIDTH; i++) {
+                    rounded.setFloat(i, portable.get(i));
+                    org.junit.jupiter.api.Assertions.assertEquals(rounded.getFloat(i), got.getFloat(i), 0f, kind + " " + type + " out at " + i);
+                }
+            }
         }
     }
 
@@ -90,7 +105,9 @@ class ActivationsTest {
 
     @Test
     void compilesToCuda() {
-        assertCompilesToCuda(Activations.GATED);
+        for (DType out : new DType[] {DType.F32, DType.BF16}) {
+            assertCompilesToCuda(Activations.GATED, out, DType.F32, DType.F32, null, null, null, null, null, null, null);
+        }
         assertCompilesToCuda(Activations.IN_PLACE);
     }
 

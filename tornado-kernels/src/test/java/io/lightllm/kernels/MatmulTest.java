@@ -248,11 +248,18 @@ class MatmulTest {
                 }
                 for (boolean withBias : new boolean[] {false, true}) {
                     MatmulReference ref = MatmulReference.of(roundedF32, w, null, withBias ? bias : null, m, n, k);
+                    float[] fromF32 = null;
                     for (NativeArray input : new NativeArray[] {a, rounded}) {
                         DeviceBuffer out = device.allocate(DType.F32, m * n);
                         Matmul.launchTensorCores(device, out, device.upload(input), device.upload(w), withBias ? device.upload(bias) : null, m, n, k);
-                        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
-                                device.id() + " tensor cores, " + wType + " weights, " + input.dtype() + " activations" + (withBias ? ", bias" : ""));
+                        String what = device.id() + " tensor cores, " + wType + " weights, " + input.dtype() + " activations" + (withBias ? ", bias" : "");
+                        FloatArray got = (FloatArray) device.download(out);
+                        assertClose(ref.expected(), got, 2 * ref.errorBound(), 0f, what);
+                        if (fromF32 == null) {
+                            fromF32 = got.toArray();
+                        } else { // what a norm that writes Matmul.activationType hands the GEMM: the same sums, bit for bit
+                            org.junit.jupiter.api.Assertions.assertArrayEquals(fromF32, got.toArray(), what + ": the f32 activations' sums");
+                        }
                     }
                 }
             }
@@ -490,6 +497,19 @@ class MatmulTest {
             Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, N, K);
             assertClose(ref.expected(), jvm.download(out), ref.errorBound(), 0f, "launchMatmulInt8 m=" + m);
         }
+    }
+
+    /** The activations a matmul reads as they are: its 16-bit weights' type where it runs on tensor cores (more rows than the GEMV takes). */
+    @Test
+    void activationTypeIsTheWeightsWhereTensorCoresRun() {
+        DeviceBuffer bf16 = jvm.allocate(DType.BF16, N * 72), f32 = jvm.allocate(DType.F32, N * 72);
+        assertEquals(DType.F32, Matmul.activationType(jvm, bf16, 20, 64), "the JVM's tuning keeps tensor cores off");
+        io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.matmul.tensor_cores", "1"), () -> {
+            assertEquals(DType.BF16, Matmul.activationType(jvm, bf16, 20, 64));
+            assertEquals(DType.F32, Matmul.activationType(jvm, bf16, 2, 64), "the GEMV reads f32");
+            assertEquals(DType.F32, Matmul.activationType(jvm, f32, 20, 64), "f32 weights take the tiled kernel");
+            assertEquals(DType.F32, Matmul.activationType(jvm, bf16, 20, 68), "k not a multiple of 8");
+        });
     }
 
     @Test

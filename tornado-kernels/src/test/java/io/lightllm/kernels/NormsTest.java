@@ -135,6 +135,48 @@ class NormsTest {
         }
     }
 
+    /**
+     * A 16-bit output (what a tensor-core GEMM reads next, Matmul.activationType) is the f32 output rounded to nearest
+     * even as it is stored, bit for bit: the model writes it instead of narrowing the f32 one in a launch of its own.
+     * Both norms, plain and with the residual add; rows of a multiple of 4 (runs of 4) and not.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void sixteenBitOutputsAreTheF32OutputsRounded(String id) {
+        Device dev = device(id);
+        for (int dim : DIMS) {
+            FloatArray x = random(ROWS * dim, 2f, 51), residual = random(ROWS * dim, 2f, 52);
+            FloatArray w = random(dim, 1f, 53), b = random(dim, 1f, 54);
+            for (DType type : new DType[] {DType.BF16, DType.F16}) {
+                for (int kernel = 0; kernel < 4; kernel++) {
+                    float[] wide = null;
+                    for (DType outType : new DType[] {DType.F32, type}) {
+                        DeviceBuffer out = dev.allocate(outType, x.getSize()), xb = copyOf(dev, x), rb = copyOf(dev, residual);
+                        DeviceBuffer wb = copyOf(dev, w), bb = copyOf(dev, b);
+                        switch (kernel) {
+                            case 0 -> Norms.launchRmsNorm(dev, out, xb, wb, EPS, ROWS, dim);
+                            case 1 -> Norms.launchRmsNormAddResidual(dev, out, rb, xb, wb, EPS, ROWS, dim);
+                            case 2 -> Norms.launchLayerNorm(dev, out, xb, wb, bb, EPS, ROWS, dim);
+                            default -> Norms.launchLayerNormAddResidual(dev, out, rb, xb, wb, bb, EPS, ROWS, dim);
+                        }
+                        NativeArray got = dev.download(out);
+                        if (outType == DType.F32) {
+                            wide = ((FloatArray) got).toArray();
+                        } else {
+                            NativeArray rounded = NativeArray.allocate(type, wide.length);
+                            for (int i = 0; i < wide.length; i++) {
+                                rounded.setFloat(i, wide[i]);
+                            }
+                            for (int i = 0; i < wide.length; i++) {
+                                assertEquals(rounded.getFloat(i), got.getFloat(i), 0f, id + " norm kernel " + kernel + " dim " + dim + " " + type + " at " + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void launchersRefuseShortBuffers() {
         Device dev = TestDevices.jvm();
@@ -151,6 +193,7 @@ class NormsTest {
             assertCompilesToCuda(Norms.RMS_NORM_ADD_RESIDUAL, DType.F32, DType.F32, DType.F32, w, null, null);
             assertCompilesToCuda(Norms.LAYER_NORM, DType.F32, DType.F32, w, w, null, null);
             assertCompilesToCuda(Norms.LAYER_NORM_ADD_RESIDUAL, DType.F32, DType.F32, DType.F32, w, w, null, null);
+            assertCompilesToCuda(Norms.RMS_NORM_ADD_RESIDUAL, DType.BF16, DType.F32, DType.F32, w, null, null);
         }
     }
 

@@ -9,6 +9,7 @@ import io.lightllm.models.decoder.Architecture.AttentionSpec;
 import io.lightllm.models.decoder.Architecture.NormKind;
 import io.lightllm.models.decoder.Architecture.Positions;
 import io.lightllm.models.decoder.Architecture.Qkv;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -90,9 +91,26 @@ final class AttentionBlock {
         return w.own(w.device().upload(FloatArray.fromArray(mine)));
     }
 
-    /** s.normed → s.projected: the attention output projected back to the hidden size and summed over the ranks. */
-    void forward(StepBuffers s, Step step) {
-        forward(s, step, null);
+    /**
+     * input (the normed residual, in {@link #inputType}) → s.projected: the attention output projected back to the
+     * hidden size and summed over the ranks.
+     */
+    void forward(StepBuffers s, Step step, DeviceBuffer input) {
+        forward(s, step, input, null);
+    }
+
+    /** The type the input projections read at {@code tokens} rows as they are ({@link Linear#inputType}); f32 where they differ. */
+    DType inputType(Device device, int tokens) {
+        if (qkv != null) {
+            return qkv.inputType(device, tokens);
+        }
+        DType type = q.inputType(device, tokens);
+        return type == k.inputType(device, tokens) && type == v.inputType(device, tokens) ? type : DType.F32;
+    }
+
+    /** Batch 1, where {@link #folds}: s.residual through {@code norm} → attention → o adds into s.residual, with no norm launch. */
+    void forwardFolded(StepBuffers s, Step step, Norm norm) {
+        forward(s, step, s.residual, norm);
     }
 
     /**
@@ -104,11 +122,8 @@ final class AttentionBlock {
         return in && o.folds(device, false) && !shard.sharded();
     }
 
-    /**
-     * With {@code folded} (a batch-1 step, {@link #folds}): s.residual through that norm → attention → o adds into
-     * s.residual, with no norm launch; else as {@link #forward(StepBuffers, Step)}.
-     */
-    void forward(StepBuffers s, Step step, Norm folded) {
+    /** {@link #forward(StepBuffers, Step, DeviceBuffer)}, or with {@code folded} {@link #forwardFolded} (input: the residual). */
+    private void forward(StepBuffers s, Step step, DeviceBuffer input, Norm folded) {
         int t = step.tokens();
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
         // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
@@ -118,13 +133,13 @@ final class AttentionBlock {
         // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
         boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
         if (qkv != null) {
-            project(qkv, s.qkv, s, t, folded);
+            project(qkv, s.qkv, input, t, folded);
             KvCache.launchSplitQkv(device, s.qkv, s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null, pooled ? values : null,
                     s.kvSlots, t, heads);
         } else {
-            project(q, s.q, s, t, folded);
-            project(k, s.k, s, t, folded);
-            project(v, s.v, s, t, folded);
+            project(q, s.q, input, t, folded);
+            project(k, s.k, input, t, folded);
+            project(v, s.v, input, t, folded);
         }
         if (qNorm != null) {
             qNorm.apply(device, s.q, s.q, t * shard.heads());
@@ -151,12 +166,12 @@ final class AttentionBlock {
         }
     }
 
-    /** An input projection: of s.normed, or (folded) of s.residual through the norm inside the GEMV. */
-    private void project(Linear l, DeviceBuffer out, StepBuffers s, int t, Norm folded) {
+    /** An input projection: of the normed input, or (folded) of the residual through the norm inside the GEMV. */
+    private void project(Linear l, DeviceBuffer out, DeviceBuffer input, int t, Norm folded) {
         if (folded == null) {
-            l.apply(device, out, s.normed, t);
+            l.apply(device, out, input, t);
         } else {
-            l.applyFolded(device, out, s.residual, folded.fold());
+            l.applyFolded(device, out, input, folded.fold());
         }
     }
 

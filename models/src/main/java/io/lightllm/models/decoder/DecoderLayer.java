@@ -52,20 +52,23 @@ final class DecoderLayer {
      */
     void forward(StepBuffers s, Step step, boolean first, boolean folded) {
         if (folded) {
-            attention.forward(s, step, inputNorm);
+            attention.forwardFolded(s, step, inputNorm);
             mlp.forwardFolded(s, postAttentionNorm);
             return;
         }
         int t = step.tokens();
+        // each norm writes its output in the type the projections after it read as it is (bf16 for a prefill on tensor cores)
+        DeviceBuffer attentionInput = s.normedIn(attention.inputType(device, t));
         if (first) {
-            inputNorm.apply(device, s.normed, s.residual, t);
+            inputNorm.apply(device, attentionInput, s.residual, t);
         } else {
-            inputNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
+            inputNorm.applyAdding(device, attentionInput, s.residual, s.projected, t);
         }
-        attention.forward(s, step);
+        attention.forward(s, step, attentionInput);
         scaleBranch(s.projected, t);
-        postAttentionNorm.applyAdding(device, s.normed, s.residual, s.projected, t);
-        mlp.forward(s, t);
+        DeviceBuffer mlpInput = s.normedIn(mlp.inputType(device, t));
+        postAttentionNorm.applyAdding(device, mlpInput, s.residual, s.projected, t);
+        mlp.forward(s, mlpInput, t);
         scaleBranch(s.projected, t);
     }
 

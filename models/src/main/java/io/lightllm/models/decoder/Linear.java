@@ -5,6 +5,7 @@ import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.QuantMatmul;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 
@@ -12,6 +13,11 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFeatures) {
     public void apply(Device device, DeviceBuffer out, DeviceBuffer in, int rows) {
         weight.multiply(device, out, in, bias, rows, outFeatures, inFeatures);
+    }
+
+    /** The type this layer reads its input in at {@code rows} rows without converting it first ({@link Matmul#activationType}). */
+    public DType inputType(Device device, int rows) {
+        return weight.inputType(device, rows, inFeatures);
     }
 
     /**
@@ -41,6 +47,11 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
     public sealed interface Weight {
         /** out[m, n] = in[m, k] · wᵀ + bias (or null). */
         void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k);
+
+        /** The input type {@link #multiply} reads without a conversion at m rows: f32 unless its kernel takes 16-bit activations. */
+        default DType inputType(Device device, int m, int k) {
+            return DType.F32;
+        }
 
         /** out[m, width] = act(gate) * up for w of rows [gate; up] in one launch, if this storage has such a kernel here; else false. */
         default boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
@@ -74,6 +85,11 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
     public record Dense(DeviceBuffer values) implements Weight {
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             Matmul.launchMatmul(device, out, in, values, bias, m, n, k);
+        }
+
+        @Override
+        public DType inputType(Device device, int m, int k) {
+            return Matmul.activationType(device, values, m, k);
         }
 
         @Override

@@ -12,9 +12,15 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The MLP blocks: s.normed → s.projected, one rank's rows of the MLP, summed over the ranks. */
+/** The MLP blocks: the normed residual → s.projected, one rank's rows of the MLP, summed over the ranks. */
 sealed interface Mlp {
-    void forward(StepBuffers s, int tokens);
+    /** input: the normed residual of {@code tokens} rows, in {@link #inputType}. */
+    void forward(StepBuffers s, DeviceBuffer input, int tokens);
+
+    /** The type the first projection reads at {@code tokens} rows as it is ({@link Linear#inputType}); f32 for the experts' router. */
+    default DType inputType(Device device, int tokens) {
+        return DType.F32;
+    }
 
     /** Whether a batch-1 step may fold the norm before this MLP into its input GEMV and the residual add into its output one. */
     default boolean folds(Device device) {
@@ -56,14 +62,22 @@ sealed interface Mlp {
      * each token's row of s.gateUp holds its gate values, then its up values.
      */
     record Gated(Device device, Shard shard, Activations.Kind act, Linear gateUp, Linear down) implements Mlp {
-        public void forward(StepBuffers s, int t) {
+        public void forward(StepBuffers s, DeviceBuffer input, int t) {
             // one launch for both projections and the activation where the weights' kernels have it (batch 1)
-            if (!gateUp.applyGated(device, s.act, s.normed, t, act)) {
-                gateUp.apply(device, s.gateUp, s.normed, t);
-                Activations.launchGatedFused(device, act, s.act, s.gateUp, t, shard.intermediate());
+            if (!gateUp.applyGated(device, s.act, input, t, act)) {
+                gateUp.apply(device, s.gateUp, input, t);
+                DeviceBuffer activated = s.actIn(down.inputType(device, t));
+                Activations.launchGatedFused(device, act, activated, s.gateUp, t, shard.intermediate());
+                down.apply(device, s.projected, activated, t);
+            } else {
+                down.apply(device, s.projected, s.act, t);
             }
-            down.apply(device, s.projected, s.act, t);
             shard.allReduce(s.projected, t * down.outFeatures());
+        }
+
+        @Override
+        public DType inputType(Device device, int tokens) {
+            return gateUp.inputType(device, tokens);
         }
 
         @Override
@@ -93,24 +107,36 @@ sealed interface Mlp {
             }
         }
 
-        public void forward(StepBuffers s, int t) {
+        public void forward(StepBuffers s, DeviceBuffer input, int t) {
             Scratch scratch = s.blockScratch(Scratch.class, () -> new Scratch(device.allocate(DType.F32, (long) s.tokens * shard.intermediate()),
                     device.allocate(DType.F32, (long) s.tokens * shard.intermediate())));
-            gate.apply(device, scratch.gate(), s.normed, t);
-            up.apply(device, scratch.up(), s.normed, t);
-            Activations.launchGated(device, act, s.act, scratch.gate(), scratch.up(), t, shard.intermediate());
-            down.apply(device, s.projected, s.act, t);
+            gate.apply(device, scratch.gate(), input, t);
+            up.apply(device, scratch.up(), input, t);
+            DeviceBuffer activated = s.actIn(down.inputType(device, t));
+            Activations.launchGated(device, act, activated, scratch.gate(), scratch.up(), t, shard.intermediate());
+            down.apply(device, s.projected, activated, t);
             shard.allReduce(s.projected, t * down.outFeatures());
+        }
+
+        @Override
+        public DType inputType(Device device, int tokens) {
+            DType type = gate.inputType(device, tokens);
+            return type == up.inputType(device, tokens) ? type : DType.F32;
         }
     }
 
     /** proj(act(fc(x))). */
     record Plain(Device device, Shard shard, Activations.Kind act, Linear fc, Linear proj) implements Mlp {
-        public void forward(StepBuffers s, int t) {
-            fc.apply(device, s.act, s.normed, t);
+        public void forward(StepBuffers s, DeviceBuffer input, int t) {
+            fc.apply(device, s.act, input, t);
             Activations.launchInPlace(device, act, s.act, t * shard.intermediate());
             proj.apply(device, s.projected, s.act, t);
             shard.allReduce(s.projected, t * proj.outFeatures());
+        }
+
+        @Override
+        public DType inputType(Device device, int tokens) {
+            return fc.inputType(device, tokens);
         }
     }
 
@@ -148,11 +174,11 @@ sealed interface Mlp {
             }
         }
 
-        public void forward(StepBuffers s, int t) {
+        public void forward(StepBuffers s, DeviceBuffer input, int t) {
             Scratch scratch = s.blockScratch(Scratch.class, () -> new Scratch(
                     device.allocate(DType.F32, (long) s.tokens * experts.numExperts()), Moe.Scratch.allocate(device, s.tokens, experts)));
-            router.apply(device, scratch.logits(), s.normed, t);
-            Moe.launchMoe(device, s.projected, s.normed, scratch.logits(), experts, scratch.routing(), act, t);
+            router.apply(device, scratch.logits(), input, t);
+            Moe.launchMoe(device, s.projected, input, scratch.logits(), experts, scratch.routing(), act, t);
             shard.allReduce(s.projected, t * experts.hidden());
         }
     }

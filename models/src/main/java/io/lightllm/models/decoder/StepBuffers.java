@@ -85,6 +85,24 @@ final class StepBuffers implements AutoCloseable {
         return decodeScratch;
     }
 
+    /** {@link #normed} where {@code type} is f32, else a 16-bit buffer of its size for a norm to write the next GEMM's input in. */
+    DeviceBuffer normedIn(DType type) {
+        return type == DType.F32 ? normed : sixteenBit("normed", type, (long) tokens * config.hiddenSize());
+    }
+
+    /** {@link #act} where {@code type} is f32, else a 16-bit buffer of its size (the down projection's input). */
+    DeviceBuffer actIn(DType type) {
+        return type == DType.F32 ? act : sixteenBit("act", type, (long) tokens * shard.intermediate());
+    }
+
+    /**
+     * The 16-bit twin of a buffer, made on first use: the activations a tensor-core GEMM reads as they are
+     * ({@link io.lightllm.kernels.Matmul#activationType}) instead of narrowing the f32 ones in a launch of its own.
+     */
+    private DeviceBuffer sixteenBit(String name, DType type, long elements) {
+        return (DeviceBuffer) blockScratch.computeIfAbsent(name + " " + type, k -> device.allocate(type, elements));
+    }
+
     /**
      * Scratch a block needs beyond these buffers (a mixture's routing), made on first use for
      * {@link #tokens} tokens and shared by the blocks that ask with the same key.

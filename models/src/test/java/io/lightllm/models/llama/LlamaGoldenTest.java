@@ -98,6 +98,36 @@ public class LlamaGoldenTest {
         }
     }
 
+    /**
+     * With the prefill's matmuls on tensor cores (tuning {@code matmul.tensor_cores}, emulated on the JVM), the norms and
+     * the gated activation write bf16 for them (Matmul.activationType), which the GEMMs read as they are, where they
+     * would round f32 activations as they read them ({@code matmul.narrow_inputs=0}): the same logits and greedy ids,
+     * bit for bit. The tiny llama's 21- and 17-token cases take the GEMM (more rows than the GEMV's 16), batched too.
+     */
+    @org.junit.jupiter.api.Test
+    void sixteenBitActivationsGiveTheTensorCoresTheSameSums() {
+        Path path = SharedData.tinyFixture("llama");
+        int[][] prompts = Golden.read(path).stream().map(Golden::inputIds).toArray(int[][]::new);
+        for (String deviceId : TestDevices.jvmAndAccelerators()) {
+            String backend = "lightllm.tuning." + io.lightllm.tornado.runtime.Devices.backendName(deviceId) + ".matmul.";
+            GreedyRunner[] runs = new GreedyRunner[2];
+            for (int narrow = 0; narrow < 2; narrow++) {
+                int at = narrow;
+                io.lightllm.testing.TestProperties.with(java.util.Map.of(backend + "tensor_cores", "1", backend + "narrow_inputs",
+                        String.valueOf(narrow)), () -> {
+                    try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+                         CausalLM model = Models.load(files, Devices.get(deviceId), Models.Quantization.NONE, true)) {
+                        runs[at] = new GreedyRunner(model, prompts, 6, DType.F32);
+                    }
+                });
+            }
+            for (int c = 0; c < prompts.length; c++) {
+                assertArrayEquals(runs[0].firstLogits[c], runs[1].firstLogits[c], deviceId + " case " + c + ": prefill logits");
+                assertArrayEquals(runs[0].generated[c], runs[1].generated[c], deviceId + " case " + c + ": greedy ids");
+            }
+        }
+    }
+
     /** Each case alone, then all of them batched: logits within {@code tol} and greedy ids identical. */
     public static void assertMatchesGolden(CausalLM model, List<Golden> cases, float tol, String what) {
         int steps = cases.getFirst().greedyIds().length;

@@ -42,8 +42,9 @@ public final class JvmOverrides {
         override(device, QuantMatmul.TILED, packedWeights);
         override(device, QuantMatmul.GEMV, packedWeights);
         // Activations.gatedActivation (out, gate, up, tokens, width, strides and offsets, kind): SiLU and tanh-GELU in vectors
+        // into f32 (a 16-bit out, the input of a down projection on tensor cores, takes the portable kernel)
         override(device, Activations.GATED, (d, grid, args) -> {
-            if (VectorActivations.vectorized((Integer) args[9])) {
+            if (VectorActivations.vectorized((Integer) args[9]) && ((DeviceBuffer) args[0]).dtype() == io.lightllm.tornado.api.DType.F32) {
                 VectorActivations.gated(device, hostArrays(device, args));
             } else {
                 device.launchPortable(Activations.GATED, grid, args);
