@@ -61,13 +61,30 @@ public final class Activations {
      * for i < width; out is packed [tokens, width]. For a fused gate_up tensor pass it as both
      * gate and up with strides 2 * width and offsets 0 and width. out may be f32, or bf16/f16 rounded as
      * stored: the input of a down projection on tensor cores ({@link Matmul#activationType}).
+     * A work-item takes a run of 4 elements of a row: with {@code vectors} (width, strides and offsets
+     * multiples of 4, so every run starts 16-byte aligned) as 16-byte loads, else one by one. Element by
+     * element an 8B prefill's activation (8,192 x 14,336) moved ~1.5 TB/s on an H100, half its copy rate.
      */
     public static void gatedActivation(NativeArray out, FloatArray gate, FloatArray up, int tokens, int width, int gateStride,
-            int gateOffset, int upStride, int upOffset, int kind) {
+            int gateOffset, int upStride, int upOffset, int kind, boolean vectors) {
+        float[] g = new float[4];
+        float[] u = new float[4];
         for (@Parallel int t = 0; t < tokens; t++) {
-            for (@Parallel int i = 0; i < width; i++) {
-                float g = gate.get(t * gateStride + gateOffset + i);
-                out.setFloat(t * width + i, activate(g, kind) * up.get(t * upStride + upOffset + i));
+            for (@Parallel int r = 0; r < (width + 3) / 4; r++) {
+                int i = 4 * r;
+                if (vectors) {
+                    gate.getFloats(t * gateStride + gateOffset + i, g, 0, 4);
+                    up.getFloats(t * upStride + upOffset + i, u, 0, 4);
+                    for (int e = 0; e < 4; e++) {
+                        g[e] = activate(g[e], kind) * u[e];
+                    }
+                    out.setFloats(t * width + i, g, 0, 4);
+                } else {
+                    for (int j = i; j < Math.min(i + 4, width); j++) {
+                        float x = gate.get(t * gateStride + gateOffset + j);
+                        out.setFloat(t * width + j, activate(x, kind) * up.get(t * upStride + upOffset + j));
+                    }
+                }
             }
         }
     }
@@ -119,7 +136,7 @@ public final class Activations {
         Shapes.intIndexable(2L * tokens * width, "gate_up");
         Shapes.atLeast(gateUp, 2L * tokens * width, "gate_up");
         Shapes.atLeast(out, (long) tokens * width, "out");
-        device.launch(GATED, Grid.of(tokens, width), out, gateUp, gateUp, tokens, width, 2 * width, 0, 2 * width, width, kind.code);
+        device.launch(GATED, grid(tokens, width), out, gateUp, gateUp, tokens, width, 2 * width, 0, 2 * width, width, kind.code, width % 4 == 0);
     }
 
     /** out [tokens, width] = act(gate) * up from separate gate and up [tokens, width] tensors. */
@@ -128,7 +145,12 @@ public final class Activations {
         Shapes.atLeast(gate, (long) tokens * width, "gate");
         Shapes.atLeast(up, (long) tokens * width, "up");
         Shapes.atLeast(out, (long) tokens * width, "out");
-        device.launch(GATED, Grid.of(tokens, width), out, gate, up, tokens, width, width, 0, width, 0, kind.code);
+        device.launch(GATED, grid(tokens, width), out, gate, up, tokens, width, width, 0, width, 0, kind.code, width % 4 == 0);
+    }
+
+    /** The grid of {@link #gatedActivation}: a work-item per (token, run of 4 elements). */
+    public static Grid grid(int tokens, int width) {
+        return Grid.of(tokens, (width + 3) / 4);
     }
 
     /** x = act(x) over the first n elements. */

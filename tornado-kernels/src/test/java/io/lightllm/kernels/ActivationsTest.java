@@ -31,44 +31,49 @@ class ActivationsTest {
     private static final int TOKENS = 7;
     private static final int WIDTH = 45;
 
+    /** Rows of 45 (element by element) and 48 (runs of 4 in 16-byte loads) elements. */
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void gatedActivationsFromFusedAndSeparateInputs(String id) {
         Device dev = device(id);
-        // gate spans [-12, 12]: silu's and gelu's tails as well as the middle
-        FloatArray gateUp = random(TOKENS * 2 * WIDTH, 12f, 5);
-        FloatArray gate = FloatArray.allocate(TOKENS * WIDTH), up = FloatArray.allocate(TOKENS * WIDTH);
-        for (int t = 0; t < TOKENS; t++) {
-            for (int i = 0; i < WIDTH; i++) {
-                gate.set(t * WIDTH + i, gateUp.get(t * 2 * WIDTH + i));
-                up.set(t * WIDTH + i, gateUp.get(t * 2 * WIDTH + WIDTH + i));
+        for (int width : new int[] {WIDTH, 48}) {
+            // gate spans [-12, 12]: silu's and gelu's tails as well as the middle
+            FloatArray gateUp = random(TOKENS * 2 * width, 12f, 5);
+            FloatArray gate = FloatArray.allocate(TOKENS * width), up = FloatArray.allocate(TOKENS * width);
+            for (int t = 0; t < TOKENS; t++) {
+                for (int i = 0; i < width; i++) {
+                    gate.set(t * width + i, gateUp.get(t * 2 * width + i));
+                    up.set(t * width + i, gateUp.get(t * 2 * width + width + i));
+                }
             }
-        }
-        for (Kind kind : Kind.values()) {
-            FloatArray expected = FloatArray.allocate(TOKENS * WIDTH);
-            for (int i = 0; i < TOKENS * WIDTH; i++) {
-                expected.set(i, (float) (reference(kind, gate.get(i)) * up.get(i)));
-            }
-            FloatArray fused = fused(dev, kind, gateUp);
-            assertClose(expected, fused, ATOL, RTOL, kind + " from gate_up");
-            FloatArray separate = separate(dev, kind, gate, up, null);
-            assertClose(expected, separate, ATOL, RTOL, kind + " from gate and up");
-            assertClose(expected, separate(dev, kind, gate, up, Grid.of(2, 8)), ATOL, RTOL, kind + " on a small grid");
-            if (!isJvm(dev)) {
-                assertClose(fused(TestDevices.jvm(), kind, gateUp), fused, 2 * ATOL, 2 * RTOL, kind + " " + id + " vs jvm");
-            }
-            // a 16-bit out (the input of a down projection on tensor cores): the kernel's f32 values rounded as stored, bit
-            // for bit (the portable kernel's: the JVM's vector override serves f32 outs only)
-            DeviceBuffer wide = dev.allocate(DType.F32, TOKENS * WIDTH), gu = copyOf(dev, gateUp);
-            dev.launchPortable(Activations.GATED, Grid.of(TOKENS, WIDTH), wide, gu, gu, TOKENS, WIDTH, 2 * WIDTH, 0, 2 * WIDTH, WIDTH, kind.code);
-            FloatArray portable = (FloatArray) dev.download(wide);
-            for (DType type : new DType[] {DType.BF16, DType.F16}) {
-                DeviceBuffer out = dev.allocate(type, TOKENS * WIDTH);
-                Activations.launchGatedFused(dev, kind, out, gu, TOKENS, WIDTH);
-                NativeArray got = dev.download(out), rounded = NativeArray.allocate(type, TOKENS * WIDTH);
-                for (int i = 0; i < TOKENS * WIDTH; i++) {
-                    rounded.setFloat(i, portable.get(i));
-                    org.junit.jupiter.api.Assertions.assertEquals(rounded.getFloat(i), got.getFloat(i), 0f, kind + " " + type + " out at " + i);
+            for (Kind kind : Kind.values()) {
+                String what = kind + " width " + width;
+                FloatArray expected = FloatArray.allocate(TOKENS * width);
+                for (int i = 0; i < TOKENS * width; i++) {
+                    expected.set(i, (float) (reference(kind, gate.get(i)) * up.get(i)));
+                }
+                FloatArray fused = fused(dev, kind, gateUp, width);
+                assertClose(expected, fused, ATOL, RTOL, what + " from gate_up");
+                FloatArray separate = separate(dev, kind, gate, up, width, null);
+                assertClose(expected, separate, ATOL, RTOL, what + " from gate and up");
+                assertClose(expected, separate(dev, kind, gate, up, width, Grid.of(2, 8)), ATOL, RTOL, what + " on a small grid");
+                if (!isJvm(dev)) {
+                    assertClose(fused(TestDevices.jvm(), kind, gateUp, width), fused, 2 * ATOL, 2 * RTOL, what + " " + id + " vs jvm");
+                }
+                // a 16-bit out (the input of a down projection on tensor cores): the kernel's f32 values rounded as stored, bit
+                // for bit (the portable kernel's: the JVM's vector override serves f32 outs only)
+                DeviceBuffer wide = dev.allocate(DType.F32, TOKENS * width), gu = copyOf(dev, gateUp);
+                dev.launchPortable(Activations.GATED, Activations.grid(TOKENS, width), wide, gu, gu, TOKENS, width, 2 * width, 0, 2 * width, width,
+                        kind.code, width % 4 == 0);
+                FloatArray portable = (FloatArray) dev.download(wide);
+                for (DType type : new DType[] {DType.BF16, DType.F16}) {
+                    DeviceBuffer out = dev.allocate(type, TOKENS * width);
+                    Activations.launchGatedFused(dev, kind, out, gu, TOKENS, width);
+                    NativeArray got = dev.download(out), rounded = NativeArray.allocate(type, TOKENS * width);
+                    for (int i = 0; i < TOKENS * width; i++) {
+                        rounded.setFloat(i, portable.get(i));
+                        org.junit.jupiter.api.Assertions.assertEquals(rounded.getFloat(i), got.getFloat(i), 0f, what + " " + type + " out at " + i);
+                    }
                 }
             }
         }
@@ -106,7 +111,7 @@ class ActivationsTest {
     @Test
     void compilesToCuda() {
         for (DType out : new DType[] {DType.F32, DType.BF16}) {
-            assertCompilesToCuda(Activations.GATED, out, DType.F32, DType.F32, null, null, null, null, null, null, null);
+            assertCompilesToCuda(Activations.GATED, out, DType.F32, DType.F32, null, null, null, null, null, null, null, null);
         }
         assertCompilesToCuda(Activations.IN_PLACE);
     }
@@ -161,18 +166,18 @@ class ActivationsTest {
         return 2 / Math.sqrt(Math.PI) * sum * h / 3;
     }
 
-    private static FloatArray fused(Device dev, Kind kind, FloatArray gateUp) {
-        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * WIDTH), gu = copyOf(dev, gateUp);
-        Activations.launchGatedFused(dev, kind, out, gu, TOKENS, WIDTH);
+    private static FloatArray fused(Device dev, Kind kind, FloatArray gateUp, int width) {
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * width), gu = copyOf(dev, gateUp);
+        Activations.launchGatedFused(dev, kind, out, gu, TOKENS, width);
         return (FloatArray) dev.download(out);
     }
 
-    private static FloatArray separate(Device dev, Kind kind, FloatArray gate, FloatArray up, Grid grid) {
-        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * WIDTH), g = copyOf(dev, gate), u = copyOf(dev, up);
+    private static FloatArray separate(Device dev, Kind kind, FloatArray gate, FloatArray up, int width, Grid grid) {
+        DeviceBuffer out = dev.allocate(DType.F32, TOKENS * width), g = copyOf(dev, gate), u = copyOf(dev, up);
         if (grid == null) {
-            Activations.launchGated(dev, kind, out, g, u, TOKENS, WIDTH);
+            Activations.launchGated(dev, kind, out, g, u, TOKENS, width);
         } else {
-            dev.launch(Activations.GATED, grid, out, g, u, TOKENS, WIDTH, WIDTH, 0, WIDTH, 0, kind.code);
+            dev.launch(Activations.GATED, grid, out, g, u, TOKENS, width, width, 0, width, 0, kind.code, width % 4 == 0);
         }
         return (FloatArray) dev.download(out);
     }
