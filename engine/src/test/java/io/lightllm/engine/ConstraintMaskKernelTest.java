@@ -10,8 +10,6 @@ import io.lightllm.tornado.compiler.Dialect;
 import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
-import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,8 +22,7 @@ class ConstraintMaskKernelTest {
     @Test
     void disallowedTokensAndOnlyThoseGetMinusInfinity() {
         int rows = 4, vocab = 1000; // not a multiple of 32: the last word is partial
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         SplittableRandom r = new SplittableRandom(3);
         Map<Integer, BitSet> allowed = new LinkedHashMap<>();
         for (int row : new int[] {3, 1}) { // two of the four rows, out of order; rows 0 and 2 are left alone

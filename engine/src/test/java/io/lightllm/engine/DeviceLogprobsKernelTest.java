@@ -13,7 +13,6 @@ import io.lightllm.tornado.compiler.Dialect;
 import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,8 +28,7 @@ class DeviceLogprobsKernelTest {
         logits.set(vocab + 17, logits.get(vocab + 3)); // a tie in row 1
         int[] chosen = {7, 3, 999};
         int[] counts = {0, 5, top};
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         float[][] logprobs = new float[devices.size()][];
         int[][] ids = new int[devices.size()][];
         for (int d = 0; d < devices.size(); d++) {

@@ -387,8 +387,7 @@ class AttentionTest {
     void int8PoolsMatchTheirDequantisedValues() {
         KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
         KvFixture.Int8Pool codes = kv.quantise();
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             assertScaledPoolMatchesItsValues(device, device.id(), kv, new Attention.KvView(device.upload(codes.keys()),
                     device.upload(codes.values()), device.upload(codes.keyScales()), device.upload(codes.valueScales())), false);
@@ -416,8 +415,7 @@ class AttentionTest {
     void fp8PoolsMatchTheirDequantisedValues() {
         KvFixture kv = new KvFixture(new int[] {37, 5, 80}, 4, 2, 16, DType.F32, false, 71);
         KvFixture.Fp8Pool codes = kv.quantiseFp8();
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         try (io.lightllm.tornado.jvm.JvmDevice vectors = new io.lightllm.tornado.jvm.JvmDevice(2)) {
             KernelLibrary.installOverrides(vectors);
             devices.add(vectors);
@@ -533,8 +531,7 @@ class AttentionTest {
      */
     @Test
     void slidingWindowsSeeTheLastTokensOnly() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         int[] prefixes = {0, 0, 70};
         int[] newTokens = {1, 75, 20};
         for (Device device : devices) {
@@ -566,8 +563,7 @@ class AttentionTest {
      */
     @Test
     void tensorCoreDecodeMatchesNaiveAttention() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             for (int[] h : TC_HEADS) {
                 for (boolean alibi : new boolean[] {false, true}) {
@@ -592,8 +588,7 @@ class AttentionTest {
      */
     @Test
     void tensorCorePrefillMatchesNaiveAttention() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         int[] prefixes = {0, 0, 70};
         int[] newTokens = {1, 75, 20};
         for (Device device : devices) {
@@ -633,8 +628,7 @@ class AttentionTest {
      */
     @Test
     void widePrefillEqualsFourWarps() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         String key = "lightllm.tuning." + "%s" + ".attention.prefill_warps";
         for (Device device : devices) {
             String property = String.format(key, Devices.backendName(device.id()));

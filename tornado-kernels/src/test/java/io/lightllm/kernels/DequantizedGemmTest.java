@@ -14,9 +14,7 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -29,8 +27,7 @@ class DequantizedGemmTest {
     private static final int N = 24;
 
     private static List<Device> devices() {
-        List<Device> all = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> all.add(Devices.get(id)));
+        List<Device> all = TestDevices.jvmAndAcceleratorDevices();
         return all;
     }
 

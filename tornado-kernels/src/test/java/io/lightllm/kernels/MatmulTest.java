@@ -110,8 +110,7 @@ class MatmulTest {
      */
     @Test
     void gatedGemvMatchesTheActivatedProduct() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             for (int width : new int[] {13, 40}) {
                 for (int k : new int[] {64, 456}) {
@@ -185,8 +184,7 @@ class MatmulTest {
      */
     @Test
     void int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             for (int k : new int[] {16, 48, 512, 1040}) {
                 FloatArray a = TensorAssert.random(k, 1f, 61);
@@ -233,8 +231,7 @@ class MatmulTest {
     @Test
     void tensorCoreMatmulMatchesTheProductOfRoundedActivations() {
         int m = 130, n = 136, k = 72;
-        java.util.List<Device> devices = new java.util.ArrayList<>(java.util.List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        java.util.List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         FloatArray a = TensorAssert.random(m * k, 1f, 91);
         FloatArray bias = TensorAssert.random(n, 1f, 92);
         for (Device device : devices) {
@@ -276,8 +273,7 @@ class MatmulTest {
     @Test
     void wideTensorCoreTilesGiveTheNarrowTilesSums() {
         int m = 130, n = 300, k = 72;
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         FloatArray a = TensorAssert.random(m * k, 1f, 97);
         FloatArray bias = TensorAssert.random(n, 1f, 98);
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 99), n, k);
@@ -324,8 +320,7 @@ class MatmulTest {
     @Test
     void deepTensorCoreStepsGiveTheNarrowSums() {
         int m = 130, n = 300, k = 136;
-        List<Device> devices = new java.util.ArrayList<>(List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         FloatArray a = TensorAssert.random(m * k, 1f, 197);
         FloatArray bias = TensorAssert.random(n, 1f, 198);
         for (Device device : devices) {
@@ -416,8 +411,7 @@ class MatmulTest {
     @Test
     void tensorCoreInt8MatmulMatchesTheProductOfRoundedActivations() {
         int m = 130, n = 136, k = 72;
-        java.util.List<Device> devices = new java.util.ArrayList<>(java.util.List.of(jvm));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        java.util.List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         FloatArray a = TensorAssert.random(m * k, 1f, 94);
         FloatArray bias = TensorAssert.random(n, 1f, 95);
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 96), n, k);

@@ -206,8 +206,7 @@ class QuantMatmulTest {
      */
     @Test
     void int4GemvOnInt8ActivationsMatchesTheDequantisedProductWithinTheirRounding() {
-        List<Device> devices = new java.util.ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
                 for (int k : new int[] {128, 512, 1152}) {

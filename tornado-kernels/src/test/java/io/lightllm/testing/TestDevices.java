@@ -46,6 +46,13 @@ public final class TestDevices {
         return ids;
     }
 
+    /** {@link #jvmAndAccelerators()} as devices (a list the caller may add to). */
+    public static List<Device> jvmAndAcceleratorDevices() {
+        List<Device> devices = new ArrayList<>();
+        jvmAndAccelerators().forEach(id -> devices.add(Devices.get(id)));
+        return devices;
+    }
+
     /**
      * Ids of the devices to compare against the JVM: those named by the system property
      * {@code lightllm.test.devices} (comma-separated, e.g. {@code cuda:0} on a GPU machine),

@@ -10,10 +10,8 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -47,8 +45,7 @@ class SubGroupReduceTest {
 
     @Test
     void sumsRowsOnEveryDeviceAndLocalSize() {
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         int rows = 7, n = 1000;
         FloatArray in = TensorAssert.random(rows * n, 1f, 11);
         for (Device device : devices) {

@@ -16,10 +16,8 @@ import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.api.Parallel;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -276,8 +274,7 @@ class WarpOperationsTest {
     }
 
     private static List<Device> devices() {
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         return devices;
     }
 

@@ -9,8 +9,6 @@ import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
-import io.lightllm.tornado.runtime.Devices;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -21,8 +19,7 @@ import org.junit.jupiter.api.Test;
 class CastKernelsTest {
     @Test
     void narrowsEveryElementAsTheHostRoundsIt() {
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             for (DType type : new DType[] {DType.BF16, DType.F16}) {
                 for (int n : new int[] {1, 7, 64, 75}) {

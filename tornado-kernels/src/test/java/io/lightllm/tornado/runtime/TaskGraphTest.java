@@ -25,8 +25,7 @@ class TaskGraphTest {
 
     @Test
     void plansRunTransfersAndTasksInOrderOnEveryDevice() {
-        List<Device> devices = new ArrayList<>(List.of(TestDevices.jvm()));
-        TestDevices.accelerators().forEach(id -> devices.add(Devices.get(id)));
+        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
         for (Device device : devices) {
             int n = 1000;
             FloatArray in = FloatArray.allocate(n), out = FloatArray.allocate(n);
