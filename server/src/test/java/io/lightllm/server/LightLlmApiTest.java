@@ -27,9 +27,10 @@ class LightLlmApiTest {
     }
 
     /**
-     * Two runs of one request may differ by a few ulps in their logits on the JVM backend (VectorMatmul's reduceLanes(ADD)
-     * has an unspecified summation order, which can change between JIT tiers); seen: 2e-6 in a logprob. 1e-5 covers that
-     * and is far below the gaps between tokens' logprobs.
+     * Two runs of one request differed by a few ulps in their logits on the JVM backend while its vector kernels added
+     * lanes with reduceLanes(ADD), whose order changes between JIT tiers (seen: 2e-6 in a logprob); since 2026-12-06
+     * they add in one order (io.lightllm.kernels.jvm.LaneSums). 1e-5 stays the bound of these cross-run comparisons,
+     * far below the gaps between tokens' logprobs.
      */
     static final double LOGPROB_TOLERANCE = 1e-5;
 

@@ -85,7 +85,7 @@ final class Int4Gemv {
                 v2.rearrange(ODDS, v3).convertShape(VectorOperators.F2S, HALF_SHORTS, 0).reinterpretAsShorts().intoArray(codes, odd + 16);
             }
             scales[g] = scale;
-            sums[g] = sum.reduceLanes(VectorOperators.ADD);
+            sums[g] = LaneSums.sum(sum);
         }
         return new Activations(codes, scales, sums);
     }
@@ -171,9 +171,10 @@ final class Int4Gemv {
                     .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc3);
             off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
         }
-        result[0] = acc0.reduceLanes(VectorOperators.ADD) - off0;
-        result[1] = acc1.reduceLanes(VectorOperators.ADD) - off1;
-        result[2] = acc2.reduceLanes(VectorOperators.ADD) - off2;
-        result[3] = acc3.reduceLanes(VectorOperators.ADD) - off3;
+        LaneSums.sum4(acc0, acc1, acc2, acc3, result, 0);
+        result[0] -= off0;
+        result[1] -= off1;
+        result[2] -= off2;
+        result[3] -= off3;
     }
 }

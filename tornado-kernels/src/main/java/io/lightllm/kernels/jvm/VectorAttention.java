@@ -353,7 +353,7 @@ public final class VectorAttention {
             p.intoArray(a, off + i);
             sum = sum.add(p);
         }
-        float s = sum.reduceLanes(VectorOperators.ADD);
+        float s = LaneSums.sum(sum);
         for (; i < n; i++) {
             float p = (float) Math.exp(a[off + i] - max);
             a[off + i] = p;

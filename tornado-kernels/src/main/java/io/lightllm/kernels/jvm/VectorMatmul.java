@@ -198,7 +198,7 @@ public final class VectorMatmul {
             even = FloatVector.fromArray(F, x, xOff + i).fma(pairs.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), even);
             odd = FloatVector.fromArray(F, x, xOff + i + LANES).fma(pairs.and(HIGH_HALF).reinterpretAsFloats(), odd);
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0, i, k);
+        return LaneSums.sum(even.add(odd)) + tailBf16(x, xOff, w, w0, i, k);
     }
 
     private static float tailBf16(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
@@ -230,10 +230,11 @@ public final class VectorMatmul {
             e3 = xe.fma(p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), e3);
             o3 = xo.fma(p3.and(HIGH_HALF).reinterpretAsFloats(), o3);
         }
-        sums[0] = e0.add(o0).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0, i, k);
-        sums[1] = e1.add(o1).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + stride, i, k);
-        sums[2] = e2.add(o2).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 2 * stride, i, k);
-        sums[3] = e3.add(o3).reduceLanes(VectorOperators.ADD) + tailBf16(x, xOff, w, w0 + 3 * stride, i, k);
+        LaneSums.sum4(e0.add(o0), e1.add(o1), e2.add(o2), e3.add(o3), sums, 0);
+        sums[0] += tailBf16(x, xOff, w, w0, i, k);
+        sums[1] += tailBf16(x, xOff, w, w0 + stride, i, k);
+        sums[2] += tailBf16(x, xOff, w, w0 + 2 * stride, i, k);
+        sums[3] += tailBf16(x, xOff, w, w0 + 3 * stride, i, k);
     }
 
     /** 2^112: an f16's exponent and mantissa moved into an f32's place read as the value times 2^-112. */
@@ -263,7 +264,7 @@ public final class VectorMatmul {
             even = FloatVector.fromArray(F, x, xOff + i).fma(low.mul(rebias), even);
             odd = FloatVector.fromArray(F, x, xOff + i + LANES).fma(high.mul(rebias), odd);
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0, i, k);
+        return LaneSums.sum(even.add(odd)) + tailF16(x, xOff, w, w0, i, k);
     }
 
     private static float tailF16(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
@@ -300,10 +301,11 @@ public final class VectorMatmul {
             e3 = xe.fma(p3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), e3);
             o3 = xo.fma(p3.lanewise(VectorOperators.ASHR, 3).and(F16_IN_F32).reinterpretAsFloats().mul(rebias), o3);
         }
-        sums[0] = e0.add(o0).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0, i, k);
-        sums[1] = e1.add(o1).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + stride, i, k);
-        sums[2] = e2.add(o2).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + 2 * stride, i, k);
-        sums[3] = e3.add(o3).reduceLanes(VectorOperators.ADD) + tailF16(x, xOff, w, w0 + 3 * stride, i, k);
+        LaneSums.sum4(e0.add(o0), e1.add(o1), e2.add(o2), e3.add(o3), sums, 0);
+        sums[0] += tailF16(x, xOff, w, w0, i, k);
+        sums[1] += tailF16(x, xOff, w, w0 + stride, i, k);
+        sums[2] += tailF16(x, xOff, w, w0 + 2 * stride, i, k);
+        sums[3] += tailF16(x, xOff, w, w0 + 3 * stride, i, k);
     }
 
     private static float dotI8(float[] x, int xOff, MemorySegment w, long w0, int k) {
@@ -313,7 +315,7 @@ public final class VectorMatmul {
             FloatVector v = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, w0 + i, ORDER).convertShape(VectorOperators.B2F, F, 0);
             acc = FloatVector.fromArray(F, x, xOff + i).fma(v, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, w0, i, k);
+        return LaneSums.sum(acc) + tailI8(x, xOff, w, w0, i, k);
     }
 
     private static float tailI8(float[] x, int xOff, MemorySegment w, long w0, int from, int k) {
@@ -336,10 +338,11 @@ public final class VectorMatmul {
             c2 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, b2 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c2);
             c3 = v.fma((FloatVector) ByteVector.fromMemorySegment(BYTES, w, b3 + i, ORDER).convertShape(VectorOperators.B2F, F, 0), c3);
         }
-        sums[0] = c0.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, w0, i, k);
-        sums[1] = c1.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b1, i, k);
-        sums[2] = c2.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b2, i, k);
-        sums[3] = c3.reduceLanes(VectorOperators.ADD) + tailI8(x, xOff, w, b3, i, k);
+        LaneSums.sum4(c0, c1, c2, c3, sums, 0);
+        sums[0] += tailI8(x, xOff, w, w0, i, k);
+        sums[1] += tailI8(x, xOff, w, b1, i, k);
+        sums[2] += tailI8(x, xOff, w, b2, i, k);
+        sums[3] += tailI8(x, xOff, w, b3, i, k);
     }
 
     private static void store(FloatArray out, FloatArray scales, FloatArray bias, int n, int i, int j, float sum) {
@@ -443,7 +446,7 @@ public final class VectorMatmul {
         for (int bound = F.loopBound(k); i < bound; i += LANES) {
             acc = FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.fromArray(F, w, wOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = LaneSums.sum(acc);
         for (; i < k; i++) {
             s += x[xOff + i] * w[wOff + i];
         }
@@ -461,10 +464,7 @@ public final class VectorMatmul {
             c2 = v.fma(FloatVector.fromArray(F, w, 2 * k + i), c2);
             c3 = v.fma(FloatVector.fromArray(F, w, 3 * k + i), c3);
         }
-        sums[0] = c0.reduceLanes(VectorOperators.ADD);
-        sums[1] = c1.reduceLanes(VectorOperators.ADD);
-        sums[2] = c2.reduceLanes(VectorOperators.ADD);
-        sums[3] = c3.reduceLanes(VectorOperators.ADD);
+        LaneSums.sum4(c0, c1, c2, c3, sums, 0);
         for (; i < k; i++) {
             for (int r = 0; r < 4; r++) {
                 sums[r] += x[xOff + i] * w[r * k + i];
@@ -507,22 +507,10 @@ public final class VectorMatmul {
             c33 = v.fma(w3, c33);
         }
         // no array of vectors here: it would box them, and C2 would no longer keep them in registers
-        sums[0] = c00.reduceLanes(VectorOperators.ADD);
-        sums[1] = c01.reduceLanes(VectorOperators.ADD);
-        sums[2] = c02.reduceLanes(VectorOperators.ADD);
-        sums[3] = c03.reduceLanes(VectorOperators.ADD);
-        sums[4] = c10.reduceLanes(VectorOperators.ADD);
-        sums[5] = c11.reduceLanes(VectorOperators.ADD);
-        sums[6] = c12.reduceLanes(VectorOperators.ADD);
-        sums[7] = c13.reduceLanes(VectorOperators.ADD);
-        sums[8] = c20.reduceLanes(VectorOperators.ADD);
-        sums[9] = c21.reduceLanes(VectorOperators.ADD);
-        sums[10] = c22.reduceLanes(VectorOperators.ADD);
-        sums[11] = c23.reduceLanes(VectorOperators.ADD);
-        sums[12] = c30.reduceLanes(VectorOperators.ADD);
-        sums[13] = c31.reduceLanes(VectorOperators.ADD);
-        sums[14] = c32.reduceLanes(VectorOperators.ADD);
-        sums[15] = c33.reduceLanes(VectorOperators.ADD);
+        LaneSums.sum4(c00, c01, c02, c03, sums, 0);
+        LaneSums.sum4(c10, c11, c12, c13, sums, 4);
+        LaneSums.sum4(c20, c21, c22, c23, sums, 8);
+        LaneSums.sum4(c30, c31, c32, c33, sums, 12);
         for (; i < k; i++) {
             for (int row = 0; row < 4; row++) {
                 for (int r = 0; r < 4; r++) {

@@ -125,7 +125,7 @@ public final class VectorQuantMatmul {
                     .add(FloatVector.fromArray(F, x, xOff + 32 * b + 16).mul(floats(w, at + 18)));
             acc = t.fma(FloatVector.broadcast(F, f16(w, at)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSums.sum(acc);
     }
 
     /** Q4_0 blocks {f16 d, 16 bytes: elements 0-15 low nibbles, 16-31 high}: d (sum(x q) - 8 sum(x)). */
@@ -141,7 +141,7 @@ public final class VectorQuantMatmul {
             acc = t.fma(FloatVector.broadcast(F, d), acc);
             offset += 8 * d * sums32[sOff + b];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - offset;
+        return LaneSums.sum(acc) - offset;
     }
 
     /**
@@ -181,7 +181,7 @@ public final class VectorQuantMatmul {
                 offset += dmin * (kMin(sc, s0) * sums32[sub] + kMin(sc, s1) * sums32[sub + 1]);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD) - offset;
+        return LaneSums.sum(acc) - offset;
     }
 
     /**
@@ -211,7 +211,7 @@ public final class VectorQuantMatmul {
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSums.sum(acc);
     }
 
     /** get_scale_min_k4's scale of sub-block s from a Q4_K block's 12 scale bytes (as QuantBlocks reads them). */
@@ -323,7 +323,7 @@ public final class VectorQuantMatmul {
             acc = sum.fma(FloatVector.broadcast(F, s), acc);
             offset += blocks.offset(w, at, s) * groupSums[gs + g];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - offset;
+        return LaneSums.sum(acc) - offset;
     }
 
     /** Four int4 rows ({@code rowBytes} apart) times one activation row (in nibble order): sums[r]. */
@@ -353,10 +353,11 @@ public final class VectorQuantMatmul {
             o2 += blocks.offset(w, at2, d2) * sum;
             o3 += blocks.offset(w, at3, d3) * sum;
         }
-        sums[0] = a0.reduceLanes(VectorOperators.ADD) - o0;
-        sums[1] = a1.reduceLanes(VectorOperators.ADD) - o1;
-        sums[2] = a2.reduceLanes(VectorOperators.ADD) - o2;
-        sums[3] = a3.reduceLanes(VectorOperators.ADD) - o3;
+        LaneSums.sum4(a0, a1, a2, a3, sums, 0);
+        sums[0] -= o0;
+        sums[1] -= o1;
+        sums[2] -= o2;
+        sums[3] -= o3;
     }
 
     /** The 64 code bytes at {@code at} (an int4 group's) as 16 ints. */
