@@ -140,27 +140,48 @@ final class BenchClient {
     }
 
     /**
-     * The server's {@code lightllm_step_seconds} counters by phase (prefill, decode, scheduling) from its Prometheus
-     * page, or an empty map where it has none (another server, or no /metrics): what a run's wall time went to there.
+     * A server's own account of its work, from its Prometheus page: {@code stepSeconds} (lightllm_step_seconds by phase:
+     * prefill, decode, scheduling) and {@code steps} (lightllm_prefill_steps and lightllm_decode_steps, as "prefill" and
+     * "decode"); both empty for a server without them (another server, or no /metrics).
      */
-    java.util.Map<String, Double> serverStepSeconds() {
-        java.util.Map<String, Double> out = new java.util.TreeMap<>();
+    record ServerCounters(java.util.Map<String, Double> stepSeconds, java.util.Map<String, Double> steps) {
+        static final ServerCounters NONE = new ServerCounters(java.util.Map.of(), java.util.Map.of());
+
+        /** These counters less {@code before}'s: what a run between the two readings added. */
+        ServerCounters since(ServerCounters before) {
+            return new ServerCounters(minus(stepSeconds, before.stepSeconds), minus(steps, before.steps));
+        }
+
+        private static java.util.Map<String, Double> minus(java.util.Map<String, Double> after, java.util.Map<String, Double> before) {
+            java.util.Map<String, Double> out = new java.util.TreeMap<>();
+            after.forEach((k, v) -> out.put(k, v - before.getOrDefault(k, 0.0)));
+            return out;
+        }
+    }
+
+    ServerCounters serverCounters() {
         try {
             HttpResponse<String> r = http.send(request("/metrics").GET().build(), HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
-                return out;
+                return ServerCounters.NONE;
             }
+            java.util.Map<String, Double> seconds = new java.util.TreeMap<>(), steps = new java.util.TreeMap<>();
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^lightllm_step_seconds_total\\{phase=\"(\\w+)\"\\} (\\S+)$")
                     .matcher(r.body());
             while (m.find()) {
-                out.put(m.group(1), Double.parseDouble(m.group(2)));
+                seconds.put(m.group(1), Double.parseDouble(m.group(2)));
             }
+            m = java.util.regex.Pattern.compile("(?m)^lightllm_(prefill|decode)_steps_total (\\S+)$").matcher(r.body());
+            while (m.find()) {
+                steps.put(m.group(1), Double.parseDouble(m.group(2)));
+            }
+            return new ServerCounters(seconds, steps);
         } catch (IOException | RuntimeException e) {
-            return out;
+            return ServerCounters.NONE;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return ServerCounters.NONE;
         }
-        return out;
     }
 
     private HttpRequest.Builder request(String path) {

@@ -21,9 +21,11 @@ public final class ServingBenchmark {
     /** One run: its summary and every request. */
     /**
      * One measured run; {@code serverSeconds}: what the server's inference thread spent on prefill, decode and scheduling
-     * during it (its {@code lightllm_step_seconds}; empty for a server without them).
+     * during it (its {@code lightllm_step_seconds}), {@code serverSteps}: the prefill and decode steps it ran (with chunked
+     * prefill a step of prompt chunks and decodes counts as both); empty for a server without them.
      */
-    public record Run(Summary summary, List<RequestResult> requests, java.util.Map<String, Double> serverSeconds) { }
+    public record Run(Summary summary, List<RequestResult> requests, java.util.Map<String, Double> serverSeconds,
+            java.util.Map<String, Double> serverSteps) { }
 
     /** Every run of a benchmark, with what it was run against and the requests it sent (the same in every run). */
     public record Report(ServingBenchConfig config, String model, int contextLength, List<LoadGenerator.Work> dataset, List<Run> runs) {
@@ -54,6 +56,10 @@ public final class ServingBenchmark {
                 if (!run.serverSeconds().isEmpty()) {
                     ObjectNode t = r.putObject("server_step_seconds");
                     run.serverSeconds().forEach(t::put);
+                }
+                if (!run.serverSteps().isEmpty()) {
+                    ObjectNode t = r.putObject("server_steps");
+                    run.serverSteps().forEach((phase, n) -> t.put(phase, n.longValue()));
                 }
                 ArrayNode requests = r.putArray("requests");
                 run.requests().forEach(q -> requests.add(requestJson(q, dataset.get(q.index()))));
@@ -116,19 +122,22 @@ public final class ServingBenchmark {
         }
         List<Run> runs = new ArrayList<>();
         for (double rate : rates) {
-            java.util.Map<String, Double> before = client.serverStepSeconds();
+            BenchClient.ServerCounters before = client.serverCounters();
             LoadGenerator.Run r = LoadGenerator.run(client, work, rate, config.maxConcurrency(), config.seed(), config.requestTimeout());
-            java.util.Map<String, Double> server = new java.util.TreeMap<>();
-            client.serverStepSeconds().forEach((phase, after) -> server.put(phase, after - before.getOrDefault(phase, 0.0)));
+            BenchClient.ServerCounters server = client.serverCounters().since(before);
             Summary s = Summary.of(rate, config.maxConcurrency(), r.results(), r.durationS());
             log.print(s.text());
-            if (!server.isEmpty()) {
-                log.printf(java.util.Locale.ROOT, "server's inference thread over the run: prefill %.2f s, decode %.2f s, scheduling %.2f s, idle %.2f s%n",
-                        server.getOrDefault("prefill", 0.0), server.getOrDefault("decode", 0.0), server.getOrDefault("scheduling", 0.0),
-                        r.durationS() - server.values().stream().mapToDouble(Double::doubleValue).sum());
+            if (!server.stepSeconds().isEmpty()) {
+                // with chunked prefill a step of prompt chunks and decodes counts among both steps, its time as prefill
+                java.util.Map<String, Double> t = server.stepSeconds(), n = server.steps();
+                log.printf(java.util.Locale.ROOT, "server's inference thread over the run: prefill %.2f s (%d steps), decode %.2f s (%d steps), "
+                                + "scheduling %.2f s, idle %.2f s%n",
+                        t.getOrDefault("prefill", 0.0), n.getOrDefault("prefill", 0.0).longValue(), t.getOrDefault("decode", 0.0),
+                        n.getOrDefault("decode", 0.0).longValue(), t.getOrDefault("scheduling", 0.0),
+                        r.durationS() - t.values().stream().mapToDouble(Double::doubleValue).sum());
             }
             r.results().stream().filter(q -> !q.success()).limit(3).forEach(q -> log.println("failed request " + q.index() + ": " + q.error()));
-            runs.add(new Run(s, r.results(), server));
+            runs.add(new Run(s, r.results(), server.stepSeconds(), server.steps()));
         }
         return new Report(config, model, context, work, runs);
     }

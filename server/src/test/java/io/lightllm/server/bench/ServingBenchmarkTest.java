@@ -64,6 +64,10 @@ class ServingBenchmarkTest {
         assertTrue(steps.get("prefill") > 0 && steps.get("decode") > 0 && steps.get("scheduling") >= 0, "server step seconds " + steps);
         assertTrue(steps.values().stream().mapToDouble(Double::doubleValue).sum() <= run.summary().durationS() + 0.5,
                 "server step seconds " + steps + " within the run's " + run.summary().durationS() + " s");
+        // and its steps: each request's 16 tokens are its prefill's and 15 decode steps', which requests may share
+        java.util.Map<String, Double> counts = run.serverSteps();
+        assertTrue(counts.get("prefill") >= 1 && counts.get("prefill") <= 20, "prefill steps " + counts);
+        assertTrue(counts.get("decode") >= 15 && counts.get("decode") <= 20 * 15, "decode steps " + counts);
         for (RequestResult r : run.requests()) {
             assertEquals(16, r.outputTokens(), "ignore_eos + max_tokens fixes the output length");
             assertTrue(r.promptTokens() <= 24 && r.promptTokens() >= 20, "the word search lands within a word of 24: " + r.promptTokens());
@@ -78,6 +82,7 @@ class ServingBenchmarkTest {
         assertEquals(20, summary.get("completed").asInt());
         assertEquals(0, summary.get("failed").asInt());
         assertEquals(20, summary.get("requests").size());
+        assertEquals(counts.get("decode").longValue(), summary.get("server_steps").get("decode").asLong(), "server_steps in the JSON");
         assertEquals(run.summary().totalOutput(), summary.get("total_output_tokens").asLong());
         assertEquals(16 - 1, summary.get("requests").get(0).get("itl_ms").size() + emptyTextTokens(run.requests().getFirst()));
         assertEquals(report.dataset().getFirst().prompt().text(), summary.get("requests").get(0).get("prompt").asText());
