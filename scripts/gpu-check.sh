@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | gemm | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -251,6 +251,15 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only attention --batches 1 --contexts 1024 \
         --prefill 4096 > "$out/ncu-prefill-sass.csv" 2>&1
       ls -la "$out"/ncu-* ;;
+    decodeprof)
+      # where a serving-sized decode step goes (400 x 512/128 runs ~256-400 streams of ~600 tokens): each kernel's
+      # device time, the step launched kernel by kernel (-Dlightllm.graphs=false) so the profile can name them;
+      # batch 256 with 512-token prompts, then the same step recorded for its wall time
+      "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+        --batch-size 256 --input-len 512 --output-len 8 --kv-dtype f16 --profile 2>&1 | tee "$out/decodeprof.log" \
+        | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -30
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+        --batch-size 256 --input-len 512 --output-len 32 --kv-dtype f16 2>&1 | grep -E "^decode" | tee -a "$out/decodeprof.log" ;;
     prefillprof)
       # where a serving-sized prefill step goes (issue 12's serving target: 400 x 512 prompts, 8,192 tokens a step):
       # each kernel's device time in one prefill of 16 x 512 tokens, and in the decode steps after it
