@@ -759,11 +759,15 @@ public final class TensorCoreAttention {
         state[MAX_HI] = newHi;
         state[SUM_LO] = state[SUM_LO] * corrLo + sumLo;
         state[SUM_HI] = state[SUM_HI] * corrHi + sumHi;
-        for (int nt = 0; nt < headDim / 8; nt++) {
-            o[4 * nt] *= corrLo;
-            o[4 * nt + 1] *= corrLo;
-            o[4 * nt + 2] *= corrHi;
-            o[4 * nt + 3] *= corrHi;
+        // a row whose max did not move has the factor exp2(0) = 1 exactly: once a long prompt's maxes have settled, most
+        // steps skip these headDim / 2 multiplies (a warp runs them while any of its rows needs them)
+        if (corrLo != 1f || corrHi != 1f) {
+            for (int nt = 0; nt < headDim / 8; nt++) {
+                o[4 * nt] *= corrLo;
+                o[4 * nt + 1] *= corrLo;
+                o[4 * nt + 2] *= corrHi;
+                o[4 * nt + 3] *= corrHi;
+            }
         }
     }
 
