@@ -286,8 +286,9 @@ final class StepScheduler {
      * Every running sequence past its prompt decodes its next token, as a one-token prefill over its
      * KV, and the admitted prompts fill the rest of the step's {@link #chunk} tokens in order, a
      * long prompt over several steps. A step without prompt tokens is a plain decode step, so the
-     * model replays it as a recorded graph (as vLLM replays CUDA graphs for decode-only batches). A prompt is sampled from (with its siblings) in the step that
-     * computes its last token; until then its slots are allocated, and the router counts them.
+     * model replays it as a recorded graph (as vLLM replays CUDA graphs for decode-only batches). A
+     * prompt is sampled from (with its siblings) in the step that computes its last token; until then
+     * its slots are allocated, and the router counts them.
      */
     private Step nextMixed() {
         if (router.admissionDue()) {

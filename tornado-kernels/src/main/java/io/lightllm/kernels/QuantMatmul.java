@@ -1,9 +1,7 @@
 package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
-import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
-import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;

@@ -63,15 +63,15 @@ sealed interface Mlp {
      */
     record Gated(Device device, Shard shard, Activations.Kind act, Linear gateUp, Linear down) implements Mlp {
         public void forward(StepBuffers s, DeviceBuffer input, int t) {
-            // one launch for both projections and the activation where the weights' kernels have it (batch 1)
+            // one launch for both projections and the activation where the weights' kernels have it (batch 1), else the
+            // activation written in the type the down projection reads
+            DeviceBuffer activated = s.act;
             if (!gateUp.applyGated(device, s.act, input, t, act)) {
                 gateUp.apply(device, s.gateUp, input, t);
-                DeviceBuffer activated = s.actIn(down.inputType(device, t));
+                activated = s.actIn(down.inputType(device, t));
                 Activations.launchGatedFused(device, act, activated, s.gateUp, t, shard.intermediate());
-                down.apply(device, s.projected, activated, t);
-            } else {
-                down.apply(device, s.projected, s.act, t);
             }
+            down.apply(device, s.projected, activated, t);
             shard.allReduce(s.projected, t * down.outFeatures());
         }
 

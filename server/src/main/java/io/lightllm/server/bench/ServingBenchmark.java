@@ -18,7 +18,6 @@ import java.util.Random;
  * {@code lightllm bench serve} runs.
  */
 public final class ServingBenchmark {
-    /** One run: its summary and every request. */
     /**
      * One measured run; {@code serverSeconds}: what the server's inference thread spent on prefill, decode and scheduling
      * during it (its {@code lightllm_step_seconds}), {@code serverSteps}: the prefill and decode steps it ran (with chunked

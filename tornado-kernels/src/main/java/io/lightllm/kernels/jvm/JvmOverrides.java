@@ -6,6 +6,7 @@ import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.QuantMatmul;
 import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
@@ -44,7 +45,7 @@ public final class JvmOverrides {
         // Activations.gatedActivation (out, gate, up, tokens, width, strides and offsets, kind): SiLU and tanh-GELU in vectors
         // into f32 (a 16-bit out, the input of a down projection on tensor cores, takes the portable kernel)
         override(device, Activations.GATED, (d, grid, args) -> {
-            if (VectorActivations.vectorized((Integer) args[9]) && ((DeviceBuffer) args[0]).dtype() == io.lightllm.tornado.api.DType.F32) {
+            if (VectorActivations.vectorized((Integer) args[9]) && ((DeviceBuffer) args[0]).dtype() == DType.F32) {
                 VectorActivations.gated(device, hostArrays(device, args));
             } else {
                 device.launchPortable(Activations.GATED, grid, args);

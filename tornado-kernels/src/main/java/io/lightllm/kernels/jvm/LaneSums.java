@@ -37,7 +37,7 @@ final class LaneSums {
     /** out[at + r] = the sum of c_r's lanes, r = 0..3, each in one fixed order. */
     static void sum4(FloatVector c0, FloatVector c1, FloatVector c2, FloatVector c3, float[] out, int at) {
         int lanes = c0.length();
-        if (lanes < 4 || lanes > 16) {
+        if (lanes < 4) { // a 64-bit species: two lanes
             out[at] = sum(c0);
             out[at + 1] = sum(c1);
             out[at + 2] = sum(c2);

@@ -86,7 +86,6 @@ final class Translator {
     /** Whether the kernel uses lanes, fragments, vector accesses or packed pairs: the emitter then adds their helpers. */
     boolean usesWarpModel;
 
-
     private final String kernelName;
     private final ClassLoader loader;
     private int temps;
