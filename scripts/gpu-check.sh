@@ -271,15 +271,15 @@ for s in $stages; do
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul --square 4096 --seconds 0.3 2>&1 \
         | grep -E "^\|.*4096\^3" | tee "$out/gemm.log" ;;
     moe)
-      # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batch 1 and 64
-      # with the defaults (expert matmuls on tensor cores from 256 tokens: the prefills), then with every step on them;
-      # first the kernels' test on cuda:0 (the tensor-core experts against the reference)
+      # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batches 1 to 256
+      # with the defaults (dense experts from 2 tokens, tensor-core experts from 256: the prefills), then with the dense
+      # path off (the warp kernels), then with 256 dense; first the kernels' test on cuda:0 (every path against the reference)
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.MoeTest --details=tree --disable-banner \
         > "$out/moe-tests.log" 2>&1
       grep -E "✘|tests (successful|failed)|expected" "$out/moe-tests.log" | head -8
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
-        --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json --variants ';cuda.moe.tc_min_tokens=1' 2>&1 \
-        | grep -E '^\{|rror' | tee -a "$out/moe.log" ;;
+        --batch-size 1,2,4,16,64,256 --input-len 128 --output-len 32 --kv-dtype f16 --json \
+        --variants ';cuda.moe.dense_min_tokens=1000000;cuda.moe.tc_min_tokens=257' 2>&1 | grep -E '^\{|rror' | tee -a "$out/moe.log" ;;
   esac
 done

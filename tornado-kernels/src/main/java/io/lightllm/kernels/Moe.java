@@ -31,6 +31,12 @@ import io.lightllm.tornado.runtime.Tuning;
  * token; the grid has a tile for every row an expert could get (every token), and the tiles past an
  * expert's count return at once. From {@code moe.tc_min_tokens} tokens (prefills, on CUDA) the three expert products
  * run instead on tensor cores, 128 rows of one expert a tile ({@link TensorCoreMatmul#expertMatmulBf16}).
+ *
+ * <p>Between {@code moe.dense_min_tokens} and {@code moe.dense_max_tokens} tokens (decode batches, on CUDA) every token
+ * goes through every expert as one dense MLP of E·width rows ({@link #launchDense}): the router's weights, 0 for the
+ * experts a token did not pick, scale the activations, so the down projection sums the picked experts alone. A decode
+ * batch of 64 gives each of Mixtral's 8 experts ~16 rows, so all their weights are read anyway; the dense matmuls read
+ * them once, at the vendor GEMM's rate, where the warp kernels read them once every {@link #ROWS} rows.
  */
 public final class Moe {
     /** Rows of one expert that a work-item multiplies against each weight row it reads. */
@@ -41,6 +47,7 @@ public final class Moe {
     public static final KernelRef GATED_UP = KernelRef.of(Moe.class, "expertGatedUp");
     public static final KernelRef DOWN = KernelRef.of(Moe.class, "expertDown");
     public static final KernelRef COMBINE = KernelRef.of(Moe.class, "combine");
+    public static final KernelRef ROUTED_ACTIVATION = KernelRef.of(Moe.class, "routedActivation");
     public static final KernelRef GATED_UP_WARPS = KernelRef.of(Moe.class, "expertGatedUpWarps");
     public static final KernelRef DOWN_WARPS = KernelRef.of(Moe.class, "expertDownWarps");
     public static final KernelRef EXPERTS_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmulBf16");
@@ -169,7 +176,7 @@ public final class Moe {
         }
     }
 
-    /** y[p, o] = act[p] · w2[e, o] for each sorted position p of expert e; w2: [E, hidden, width]. */
+    /** y[p, o] = act[p] · w2ₑ[o] for each sorted position p of expert e; w2: [hidden, E·width], expert e's columns e·width ... */
     public static void expertDown(FloatArray y, FloatArray act, NativeArray w2, IntArray counts, IntArray offsets, int width, int hidden,
             int tilesPerExpert, int numExperts) {
         for (@Parallel int tile = 0; tile < numExperts * tilesPerExpert; tile++) {
@@ -184,7 +191,7 @@ public final class Moe {
                     for (int r = 0; r < ROWS; r++) {
                         acc[r] = 0f;
                     }
-                    int wBase = (e * hidden + o) * width;
+                    int wBase = o * numExperts * width + e * width;
                     for (int d = 0; d < width; d++) {
                         float w = w2.getFloat(wBase + d);
                         for (int r = 0; r < ROWS; r++) {
@@ -279,7 +286,7 @@ public final class Moe {
             acc[r] = 0f;
         }
         if (first < count) {
-            int wBase = (e * hidden + o) * width;
+            int wBase = o * numExperts * width + e * width;
             for (int d = 8 * lane; d < width; d += 8 * KernelContext.WARP_SIZE) {
                 w2.getFloats(wBase + d, w8, 0, 8);
                 for (int r = 0; r < ROWS; r++) {
@@ -321,34 +328,102 @@ public final class Moe {
         }
     }
 
+    /**
+     * The dense experts' activations ({@link #launchDense}), in place over gate: gate[t, e·width + i] = wₜₑ ·
+     * act(gate[t, e·width + i]) · up[t, e·width + i], where wₜₑ is the router's weight of expert e for token t, and 0 where
+     * t did not pick e (written as 0, not multiplied: an expert's product for a token that did not pick it may overflow).
+     * A work-item takes a run of 4 of a row: with {@code vectors} (width a multiple of 4, so a run lies in one expert and
+     * starts 16-byte aligned) as 16-byte loads, else one by one.
+     */
+    public static void routedActivation(FloatArray gate, FloatArray up, IntArray experts, FloatArray weights, int tokens, int k,
+            int numExperts, int width, int kind, boolean vectors) {
+        float[] g = new float[4];
+        float[] u = new float[4];
+        int row = numExperts * width;
+        for (@Parallel int t = 0; t < tokens; t++) {
+            for (@Parallel int r = 0; r < (row + 3) / 4; r++) {
+                int i = 4 * r;
+                if (vectors) {
+                    float w = routerWeight(experts, weights, t, k, i / width);
+                    gate.getFloats(t * row + i, g, 0, 4);
+                    up.getFloats(t * row + i, u, 0, 4);
+                    for (int j = 0; j < 4; j++) {
+                        g[j] = w == 0f ? 0f : w * Activations.activate(g[j], kind) * u[j];
+                    }
+                    gate.setFloats(t * row + i, g, 0, 4);
+                } else {
+                    for (int j = i; j < Math.min(i + 4, row); j++) {
+                        float w = routerWeight(experts, weights, t, k, j / width);
+                        float v = w == 0f ? 0f : w * Activations.activate(gate.get(t * row + j), kind) * up.get(t * row + j);
+                        gate.set(t * row + j, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The router's weight of expert e for token t: the weight of its pick of e, 0 where it did not pick e. */
+    private static float routerWeight(IntArray experts, FloatArray weights, int t, int k, int e) {
+        float w = 0f;
+        for (int j = 0; j < k; j++) {
+            if (experts.get(t * k + j) == e) {
+                w = weights.get(t * k + j);
+            }
+        }
+        return w;
+    }
+
     // ---- host side -------------------------------------------------------------------
 
-    /** The stacked expert weights of one layer: w1 (gate) and w3 (up) [E, width, hidden], w2 (down) [E, hidden, width]. */
+    /**
+     * The expert weights of one layer: w1 (gate) and w3 (up) stacked [E, width, hidden], which is [E·width, hidden]: every
+     * expert's rows as one matrix; w2 (down) side by side [hidden, E·width]: every expert's columns, so that the down
+     * projection of all experts is one matmul too ({@link #launchDense}).
+     */
     public record Experts(DeviceBuffer w1, DeviceBuffer w3, DeviceBuffer w2, int numExperts, int topK, boolean renormalize, int hidden,
                           int width) {
     }
 
-    /** Device scratch of the routing for up to {@code tokens} tokens. */
+    /**
+     * Device scratch of the routing for up to {@code tokens} tokens; gate and up, [tokens, E·width] each, only where some
+     * of those token counts take the dense path ({@link #usesDense}; else null), for at most {@code moe.dense_max_tokens}.
+     */
     public record Scratch(DeviceBuffer experts, DeviceBuffer weights, DeviceBuffer counts, DeviceBuffer offsets, DeviceBuffer sorted,
-                          DeviceBuffer positionOf, DeviceBuffer act, DeviceBuffer y) implements AutoCloseable {
+                          DeviceBuffer positionOf, DeviceBuffer act, DeviceBuffer y, DeviceBuffer gate, DeviceBuffer up) implements AutoCloseable {
         public static Scratch allocate(Device device, int tokens, Experts e) {
             long assignments = (long) tokens * e.topK();
-            return new Scratch(device.allocate(io.lightllm.tornado.api.DType.I32, assignments),
-                    device.allocate(io.lightllm.tornado.api.DType.F32, assignments),
-                    device.allocate(io.lightllm.tornado.api.DType.I32, e.numExperts()),
-                    device.allocate(io.lightllm.tornado.api.DType.I32, e.numExperts()),
-                    device.allocate(io.lightllm.tornado.api.DType.I32, assignments),
-                    device.allocate(io.lightllm.tornado.api.DType.I32, assignments),
-                    device.allocate(io.lightllm.tornado.api.DType.F32, assignments * e.width()),
-                    device.allocate(io.lightllm.tornado.api.DType.F32, assignments * e.hidden()));
+            int dense = Math.min(tokens, Tuning.get(device, "moe.dense_max_tokens", DEFAULT_DENSE_MAX));
+            boolean anyDense = dense >= Tuning.get(device, "moe.dense_min_tokens", Integer.MAX_VALUE);
+            long denseElements = (long) dense * e.numExperts() * e.width();
+            return new Scratch(device.allocate(DType.I32, assignments), device.allocate(DType.F32, assignments),
+                    device.allocate(DType.I32, e.numExperts()), device.allocate(DType.I32, e.numExperts()),
+                    device.allocate(DType.I32, assignments), device.allocate(DType.I32, assignments),
+                    device.allocate(DType.F32, assignments * e.width()), device.allocate(DType.F32, assignments * e.hidden()),
+                    anyDense ? device.allocate(DType.F32, denseElements) : null, anyDense ? device.allocate(DType.F32, denseElements) : null);
         }
 
         @Override
         public void close() {
-            for (DeviceBuffer b : new DeviceBuffer[] {experts, weights, counts, offsets, sorted, positionOf, act, y}) {
-                b.close();
+            for (DeviceBuffer b : new DeviceBuffer[] {experts, weights, counts, offsets, sorted, positionOf, act, y, gate, up}) {
+                if (b != null) {
+                    b.close();
+                }
             }
         }
+    }
+
+    /** The largest token count of the dense path unless the tuning {@code moe.dense_max_tokens} says otherwise. */
+    static final int DEFAULT_DENSE_MAX = 256;
+
+    /**
+     * Whether {@code tokens} tokens go through every expert as one dense MLP ({@link #launchDense}): where the device's
+     * tunings {@code moe.dense_min_tokens} .. {@code moe.dense_max_tokens} cover them (CUDA: decode batches; off on the
+     * JVM and OpenCL, whose matmuls gain nothing from reading the weights once) and they are too few for the tensor-core
+     * experts.
+     */
+    static boolean usesDense(Device device, Experts e, int tokens) {
+        return tokens >= Tuning.get(device, "moe.dense_min_tokens", Integer.MAX_VALUE)
+                && tokens <= Tuning.get(device, "moe.dense_max_tokens", DEFAULT_DENSE_MAX) && !usesTensorCores(device, e, tokens);
     }
 
     /**
@@ -403,6 +478,10 @@ public final class Moe {
         Shapes.atLeast(e.w2(), (long) e.numExperts() * e.width() * e.hidden(), "w2");
         int tiles = (tokens + ROWS - 1) / ROWS; // an expert gets each token at most once
         device.launch(ROUTE, Grid.of(tokens), s.experts(), s.weights(), logits, tokens, e.numExperts(), e.topK(), e.renormalize() ? 1 : 0);
+        if (usesDense(device, e, tokens)) {
+            launchDense(device, out, x, e, s, activation, tokens);
+            return;
+        }
         device.launch(GROUP, Grid.of(e.numExperts()), s.counts(), s.offsets(), s.sorted(), s.positionOf(), s.experts(),
                 (int) assignments, e.numExperts());
         if (usesTensorCores(device, e, tokens)) {
@@ -411,11 +490,13 @@ public final class Moe {
             Shapes.intIndexable((long) e.numExperts() * e.width() * e.hidden(), "stacked expert weights");
             int rowTiles = (tokens + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE;
             Grid up = TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.width());
-            device.launch(gemm, up, s.act(), x, e.w1(), s.sorted(), s.counts(), s.offsets(), e.topK(), -1, e.width(), e.hidden(), rowTiles);
+            int upStride = e.width() * e.hidden(), downRow = e.numExperts() * e.width();
+            device.launch(gemm, up, s.act(), x, e.w1(), s.sorted(), s.counts(), s.offsets(), e.topK(), -1, e.width(), e.hidden(), upStride,
+                    e.hidden(), rowTiles);
             device.launch(gemm, up, s.act(), x, e.w3(), s.sorted(), s.counts(), s.offsets(), e.topK(), activation.code, e.width(), e.hidden(),
-                    rowTiles);
+                    upStride, e.hidden(), rowTiles);
             device.launch(gemm, TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.hidden()), s.y(), s.act(), e.w2(), s.sorted(), s.counts(),
-                    s.offsets(), 0, -1, e.hidden(), e.width(), rowTiles);
+                    s.offsets(), 0, -1, e.hidden(), e.width(), e.width(), downRow, rowTiles);
         } else if (usesWarps(device, e, tiles)) {
             int warpsPerGroup = WARPS_LOCAL / KernelContext.WARP_SIZE;
             long up = ((long) e.numExperts() * tiles * e.width() + warpsPerGroup - 1) / warpsPerGroup;
@@ -431,5 +512,25 @@ public final class Moe {
                     e.hidden(), tiles, e.numExperts());
         }
         device.launch(COMBINE, Grid.of(tokens, e.hidden()), out, s.y(), s.weights(), s.positionOf(), tokens, e.topK(), e.hidden());
+    }
+
+    /**
+     * The experts as one dense gated MLP of E·width rows: gate = x · w1ᵀ and up = x · w3ᵀ over all experts' rows, the
+     * router-weighted activation ({@link #routedActivation}: 0 for the experts a token did not pick), out = act · w2ᵀ over
+     * all experts' columns. Three matmuls of fixed shapes ({@link Matmul#launchMatmul}, cuBLAS on CUDA) and no grouping:
+     * a recorded decode step replays them whatever the routing. Reads every expert's weights once; multiplies E / k times
+     * the products the picked experts need, which a decode batch has to spare (Mixtral-8x7B at 64 tokens: ~5.8 TFLOP a
+     * step against 90 GB of weights).
+     */
+    static void launchDense(Device device, DeviceBuffer out, DeviceBuffer x, Experts e, Scratch s, Activations.Kind activation, int tokens) {
+        int all = e.numExperts() * e.width();
+        if (s.gate() == null || s.gate().elements() < (long) tokens * all) {
+            throw new IllegalStateException("the routing scratch has no dense buffers for " + tokens + " tokens");
+        }
+        Matmul.launchMatmul(device, s.gate(), x, e.w1(), null, tokens, all, e.hidden());
+        Matmul.launchMatmul(device, s.up(), x, e.w3(), null, tokens, all, e.hidden());
+        device.launch(ROUTED_ACTIVATION, Activations.grid(tokens, all), s.gate(), s.up(), s.experts(), s.weights(), tokens, e.topK(),
+                e.numExperts(), e.width(), activation.code, e.width() % 4 == 0);
+        Matmul.launchMatmul(device, out, s.gate(), e.w2(), null, tokens, e.hidden(), all);
     }
 }

@@ -165,14 +165,15 @@ public final class TensorCoreMatmul {
             int r = (ctx.localIdx + j * ctx.localGroupSizeX) / (depth / 8);
             aRows[j] = r < TILE && row0 + r < m ? (row0 + r) * k : -1;
         }
-        accumulate(ctx, aTile, wTile, tileN, depth, stages, acc, a, aRows, w, 0, int8, n, k, col0, firstStep, steps, aFloat, bf16);
+        accumulate(ctx, aTile, wTile, tileN, depth, stages, acc, a, aRows, w, 0, k, int8, n, k, col0, firstStep, steps, aFloat, bf16);
         store(ctx, aTile, acc, tileN, out, int8, scales, hasBias && split == 0, bias, row0, m, col0, n, kSplits, -1);
     }
 
     /**
      * The expert matmuls of a mixture of experts on tensor cores ({@link Moe}): for each expert e and each of its
-     * sorted positions p = offsets[e] .. offsets[e] + counts[e], out[p, :] = a[row, :] · w[e]ᵀ with w stacked
-     * [E, n, k], where row is sorted[p] / rowDiv (the token of assignment sorted[p]: x feeding gate and up) or, with
+     * sorted positions p = offsets[e] .. offsets[e] + counts[e], out[p, :] = a[row, :] · w[e]ᵀ, where expert e's row j of
+     * w (k values) starts at {@code e * expertStride + j * rowStride}: stacked [E, n, k] (gate, up: n·k and k) or side by
+     * side [n, E·k] (down: k and E·k, {@link Moe.Experts}); row is sorted[p] / rowDiv (the token of assignment sorted[p]: x feeding gate and up) or, with
      * rowDiv 0, p itself (the activations feeding down). With {@code gatedKind} >= 0 the epilogue reads the gate
      * projection already in out and writes activation(gate) times this product (the up projection) over it.
      * Group index {@code (e * tilesPerExpert + rowTile) * ceil(n / 128) + column tile}; a row tile past the expert's
@@ -180,18 +181,18 @@ public final class TensorCoreMatmul {
      * a is f32, rounded to the weights' type as it is loaded.
      */
     public static void expertMatmulBf16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
-            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert) {
+            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, tilesPerExpert, true);
+        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, true);
     }
 
     /** {@link #expertMatmulBf16} for f16 weights. */
     public static void expertMatmulF16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
-            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert) {
+            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, tilesPerExpert, false);
+        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, false);
     }
 
     /** The grid of {@link #expertMatmulBf16}: a group per (expert, tile of 128 rows it could get, tile of 128 columns). */
@@ -200,7 +201,8 @@ public final class TensorCoreMatmul {
     }
 
     private static void expertMatmul(KernelContext ctx, int[] aTile, int[] wTile, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
-            IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int tilesPerExpert, boolean bf16) {
+            IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert,
+            boolean bf16) {
         int[] aRows = new int[MAX_A_LOADS];
         float[] acc = new float[128];
         int tilesN = (n + TILE - 1) / TILE;
@@ -215,7 +217,8 @@ public final class TensorCoreMatmul {
                 int p = offset + first + r;
                 aRows[j] = r < TILE && first + r < count ? (rowDiv > 0 ? sorted.get(p) / rowDiv : p) * k : -1;
             }
-            accumulate(ctx, aTile, wTile, TILE, STEP, STAGES, acc, a, aRows, w, e * n * k, false, n, k, col0, 0, (k + STEP - 1) / STEP, true, bf16);
+            accumulate(ctx, aTile, wTile, TILE, STEP, STAGES, acc, a, aRows, w, e * expertStride, rowStride, false, n, k, col0, 0, (k + STEP - 1) / STEP,
+                    true, bf16);
             store(ctx, aTile, acc, TILE, out, false, out, false, out, offset + first, offset + count, col0, n, 1, gatedKind);
         }
     }
@@ -226,7 +229,8 @@ public final class TensorCoreMatmul {
      * loads of a starts at a[aRows[j]] (-1: zero rows), the tile's rows of w at w[wBase + (col0 + r) * k].
      */
     private static void accumulate(KernelContext ctx, int[] aTile, int[] wTile, int tileN, int depth, int stages, float[] acc, NativeArray a,
-            int[] aRows, NativeArray w, int wBase, boolean int8, int n, int k, int col0, int firstStep, int steps, boolean aFloat, boolean bf16) {
+            int[] aRows, NativeArray w, int wBase, int wStride, boolean int8, int n, int k, int col0, int firstStep, int steps, boolean aFloat,
+            boolean bf16) {
         int[] af = new int[16];
         int[] bf = new int[32];
         float[] x = new float[8];
@@ -241,7 +245,7 @@ public final class TensorCoreMatmul {
         // newest stages - 2 groups are done" always means "this step's tiles are in"
         for (int p = 0; p < stages - 1; p++) {
             if (p < steps) {
-                loadStage(ctx, aTile, wTile, p * aStage, p * wStage, tileN, depth, a, aRows, w, wBase, int8, n, k, col0, (firstStep + p) * depth,
+                loadStage(ctx, aTile, wTile, p * aStage, p * wStage, tileN, depth, a, aRows, w, wBase, wStride, int8, n, k, col0, (firstStep + p) * depth,
                         aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
@@ -257,7 +261,7 @@ public final class TensorCoreMatmul {
             ctx.localBarrier(); // this step's tiles are in; every warp is done with the last step's stage, refilled next
             int ahead = step + stages - 1;
             if (ahead < steps) {
-                loadStage(ctx, aTile, wTile, (ahead % stages) * aStage, (ahead % stages) * wStage, tileN, depth, a, aRows, w, wBase, int8, n, k,
+                loadStage(ctx, aTile, wTile, (ahead % stages) * aStage, (ahead % stages) * wStage, tileN, depth, a, aRows, w, wBase, wStride, int8, n, k,
                         col0, (firstStep + ahead) * depth, aFloat, bf16, x);
             }
             ctx.copyAsyncCommit();
@@ -344,7 +348,7 @@ public final class TensorCoreMatmul {
      * (exactly); chunks past the rows, n or k are zero.
      */
     private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, int depth, NativeArray a, int[] aRows,
-            NativeArray w, int wBase, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
+            NativeArray w, int wBase, int wStride, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
         int chunks = depth / 8;
         int row = depth / 2 + 4;
         for (int j = 0; j < aLoads(depth); j++) {
@@ -374,12 +378,12 @@ public final class TensorCoreMatmul {
             int at = wAt + r * row + 4 * c;
             int kk = k0 + 8 * c;
             if (col0 + r < n && kk < k && int8) {
-                w.getFloats(wBase + (col0 + r) * k + kk, x, 0, 8);
+                w.getFloats(wBase + (col0 + r) * wStride + kk, x, 0, 8);
                 for (int q = 0; q < 4; q++) {
                     wTile[at + q] = KMath.packBf16x2(x[2 * q], x[2 * q + 1]);
                 }
             } else if (col0 + r < n && kk < k) {
-                ctx.copyAsync(wTile, at, w, wBase + (col0 + r) * k + kk);
+                ctx.copyAsync(wTile, at, w, wBase + (col0 + r) * wStride + kk);
             } else {
                 for (int q = 0; q < 4; q++) {
                     wTile[at + q] = 0;

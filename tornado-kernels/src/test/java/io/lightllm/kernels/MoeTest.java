@@ -26,8 +26,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The mixture-of-experts launches against a scalar reference that runs every token through its
  * top-k experts one by one (HF Mixtral's loop): the grouping and the tiles must not change the sums.
+ * Each test runs one path: the dense one ({@code moe.dense_min_tokens}, CUDA's for decode batches) is off
+ * except in its own test.
  */
 class MoeTest {
+    private static final java.util.List<String> BACKENDS = java.util.List.of("jvm", "opencl", "cuda");
     private static final int HIDDEN = 24, WIDTH = 40, EXPERTS = 6, TOP_K = 2;
     // f32 sums of 24 and 40 products in another order: a few ulps of values of order 1
     private static final float ATOL = 2e-5f, RTOL = 1e-4f;
@@ -35,6 +38,10 @@ class MoeTest {
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void matchesTheTokenByTokenReference(String id) {
+        io.lightllm.testing.TestProperties.with(tuning("moe.dense_min_tokens", Integer.MAX_VALUE), () -> groupedMatches(id));
+    }
+
+    private static void groupedMatches(String id) {
         Device dev = device(id);
         // 1 token (decode), a few, and more than one tile per expert with some experts unused
         for (int tokens : new int[] {1, 3, 11}) {
@@ -78,9 +85,9 @@ class MoeTest {
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void warpKernelsMatchTheTokenByTokenReference(String id) {
         Device dev = device(id);
-        java.util.List<String> keys = java.util.List.of("jvm", "opencl", "cuda").stream().map(b -> "lightllm.tuning." + b + ".moe.warps").toList();
-        keys.forEach(key -> System.setProperty(key, "1"));
-        try {
+        java.util.Map<String, String> on = new java.util.HashMap<>(tuning("moe.warps", 1));
+        on.putAll(tuning("moe.dense_min_tokens", Integer.MAX_VALUE));
+        io.lightllm.testing.TestProperties.with(on, () -> {
             Moe.Experts shape = new Moe.Experts(null, null, null, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
             assertTrue(Moe.usesWarps(dev, shape, 3));
             for (int tokens : new int[] {1, 11}) {
@@ -94,9 +101,61 @@ class MoeTest {
                             "warp kernels, " + tokens + " tokens, " + wType + " experts on " + id);
                 }
             }
-        } finally {
-            keys.forEach(System::clearProperty);
-        }
+        });
+    }
+
+    /**
+     * Every token through every expert as one dense MLP, the router's weights (0 for the unpicked experts) scaling the
+     * activations (CUDA's choice for decode batches, `moe.dense_min_tokens`), against the same reference on every device.
+     * x is made of bf16 values, so a GEMM that rounds its inputs to bf16 (cuBLAS, the tensor cores) reads it exactly; where
+     * the matmuls round the activations ({@link Matmul#activationType}), they are the weighted ones, rounded once, and the
+     * tolerance is the tensor-core test's: one bf16 ulp of an activation (2^-8 relative) moves an output by ~2e-3 here,
+     * a wrong expert or weight by its own size (~1). 11 tokens leave expert 5 unpicked; a NaN there must not reach out.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void denseExpertsMatchTheTokenByTokenReference(String id) {
+        Device dev = device(id);
+        io.lightllm.testing.TestProperties.with(tuning("moe.dense_min_tokens", 1), () -> {
+            for (DType wType : new DType[] {DType.F32, DType.BF16}) {
+                NativeArray w2Shape = NativeArray.allocate(wType, EXPERTS * HIDDEN * WIDTH);
+                try (DeviceBuffer w2Probe = copyOf(dev, w2Shape)) {
+                    Moe.Experts shape = new Moe.Experts(null, null, w2Probe, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
+                    for (int tokens : new int[] {1, 3, 11}) {
+                        assertTrue(Moe.usesDense(dev, shape, tokens), "dense experts at " + tokens + " tokens on " + id);
+                        boolean rounded = Matmul.activationType(dev, w2Probe, tokens, EXPERTS * WIDTH) != DType.F32;
+                        FloatArray x = random(tokens * HIDDEN, 1f, 41 + tokens);
+                        for (int i = 0; i < x.getSize(); i++) {
+                            x.set(i, io.lightllm.tornado.api.KMath.bf16ToFloat(io.lightllm.tornado.api.KMath.floatToBf16(x.get(i))));
+                        }
+                        FloatArray logits = random(tokens * EXPERTS, 2f, 47 + tokens);
+                        NativeArray w1 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 10);
+                        NativeArray w3 = fill(NativeArray.allocate(wType, EXPERTS * WIDTH * HIDDEN), 0.3f, 11);
+                        NativeArray w2 = fill(NativeArray.allocate(wType, EXPERTS * HIDDEN * WIDTH), 0.3f, 12);
+                        if (tokens == 11) {
+                            for (int t = 0; t < tokens; t++) {
+                                logits.set(t * EXPERTS + 5, -5f);
+                            }
+                            w1.setFloat((5 * WIDTH) * HIDDEN, Float.NaN); // expert 5's first gate row
+                        }
+                        String what = "dense experts, " + tokens + " tokens, " + wType + " experts on " + id;
+                        FloatArray actual = run(dev, x, logits, w1, w3, w2, tokens);
+                        if (rounded) {
+                            assertClose(reference(x, logits, w1, w3, w2, tokens, wType), actual, 2e-3f, 4e-3f, what);
+                        } else {
+                            assertClose(reference(x, logits, w1, w3, w2, tokens), actual, ATOL, RTOL, what);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** The system properties that set tuning {@code name} to {@code value} on every backend. */
+    private static java.util.Map<String, String> tuning(String name, int value) {
+        java.util.Map<String, String> m = new java.util.HashMap<>();
+        BACKENDS.forEach(b -> m.put("lightllm.tuning." + b + "." + name, Integer.toString(value)));
+        return m;
     }
 
     /**
@@ -110,11 +169,8 @@ class MoeTest {
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void tensorCoreExpertsMatchTheReferenceWithBf16Activations(String id) {
         Device dev = device(id);
-        java.util.Map<String, String> on = new java.util.HashMap<>();
-        for (String b : java.util.List.of("jvm", "opencl", "cuda")) {
-            on.put("lightllm.tuning." + b + ".moe.tensor_cores", "1");
-            on.put("lightllm.tuning." + b + ".moe.tc_min_tokens", "1");
-        }
+        java.util.Map<String, String> on = new java.util.HashMap<>(tuning("moe.tensor_cores", 1));
+        on.putAll(tuning("moe.tc_min_tokens", 1));
         io.lightllm.testing.TestProperties.with(on, () -> {
             // f16 (the same body, another MMA) not on PoCL, where compiling a second entry costs a minute of CI
             for (DType wType : id.startsWith("opencl") ? new DType[] {DType.BF16} : new DType[] {DType.BF16, DType.F16}) {
@@ -163,6 +219,7 @@ class MoeTest {
         assertCompilesToCuda(Moe.ROUTE);
         assertCompilesToCuda(Moe.GROUP);
         assertCompilesToCuda(Moe.COMBINE);
+        assertCompilesToCuda(Moe.ROUTED_ACTIVATION);
         for (DType w : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             assertCompilesToCuda(Moe.GATED_UP, DType.F32, DType.F32, w, w, DType.I32, DType.I32, DType.I32, null, null, null, null, null, null);
             assertCompilesToCuda(Moe.DOWN, DType.F32, DType.F32, w, DType.I32, DType.I32, null, null, null, null);
@@ -237,7 +294,7 @@ class MoeTest {
                 for (int o = 0; o < HIDDEN; o++) {
                     double y = 0;
                     for (int i = 0; i < WIDTH; i++) {
-                        y += act[i] * w2.getFloat((e * HIDDEN + o) * WIDTH + i);
+                        y += act[i] * w2.getFloat(o * EXPERTS * WIDTH + e * WIDTH + i);
                     }
                     out.set(t * HIDDEN + o, (float) (out.get(t * HIDDEN + o) + weight * y));
                 }

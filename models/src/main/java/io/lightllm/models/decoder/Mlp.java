@@ -162,7 +162,7 @@ sealed interface Mlp {
             }
             Range allHidden = Range.all(hidden), allInter = Range.all(inter);
             Moe.Experts experts = new Moe.Experts(w.stacked(gates, inter, hidden, rows, allHidden), w.stacked(ups, inter, hidden, rows, allHidden),
-                    w.stacked(downs, hidden, inter, allHidden, rows), n, moe.numExpertsPerTok(), true, hidden, rows.count());
+                    w.sideBySide(downs, hidden, inter, allHidden, rows), n, moe.numExpertsPerTok(), true, hidden, rows.count());
             return new Experts(w.device(), w.shard(), act, w.rowSplit(prefix + spec.router(), n, hidden, Range.all(n)), experts);
         }
 

@@ -136,23 +136,43 @@ public final class WeightLoader implements AutoCloseable {
      * [n, ...] in their stored dtype: a mixture's experts, which one kernel reads by expert number.
      */
     DeviceBuffer stacked(List<String> prefixes, int out, int in, Range rows, Range columns) {
-        NativeArray first = null;
-        List<NativeArray> parts = new ArrayList<>();
-        for (String prefix : prefixes) {
-            Matrix w = weightOf(prefix, out, in);
-            NativeArray a = w.rows(rows).columns(columns).dense();
-            first = first == null ? a : first;
-            if (a.dtype() != first.dtype()) {
-                throw new ModelLoadException("tensor " + prefix + ".weight is " + a.dtype() + ", the others of its group " + first.dtype());
-            }
-            parts.add(a);
-        }
-        long partBytes = first.segment().byteSize();
-        NativeArray all = NativeArray.allocate(first.dtype(), first.getSize() * parts.size());
+        List<NativeArray> parts = parts(prefixes, out, in, rows, columns);
+        long partBytes = parts.getFirst().segment().byteSize();
+        NativeArray all = NativeArray.allocate(parts.getFirst().dtype(), parts.getFirst().getSize() * parts.size());
         for (int i = 0; i < parts.size(); i++) {
             MemorySegment.copy(parts.get(i).segment(), 0, all.segment(), i * partBytes, partBytes);
         }
         return own(device.upload(all));
+    }
+
+    /**
+     * The same rows and columns of several matrices [out, in] side by side in one device array [rows, n · columns], in
+     * their stored dtype: a mixture's down projections, whose columns of all experts one matmul reads as one matrix.
+     */
+    DeviceBuffer sideBySide(List<String> prefixes, int out, int in, Range rows, Range columns) {
+        List<NativeArray> parts = parts(prefixes, out, in, rows, columns);
+        long rowBytes = parts.getFirst().segment().byteSize() / rows.count();
+        NativeArray all = NativeArray.allocate(parts.getFirst().dtype(), parts.getFirst().getSize() * parts.size());
+        for (int r = 0; r < rows.count(); r++) {
+            for (int i = 0; i < parts.size(); i++) {
+                MemorySegment.copy(parts.get(i).segment(), r * rowBytes, all.segment(), (r * parts.size() + i) * rowBytes, rowBytes);
+            }
+        }
+        return own(device.upload(all));
+    }
+
+    /** The given rows and columns of each matrix, dense, all of one dtype. */
+    private List<NativeArray> parts(List<String> prefixes, int out, int in, Range rows, Range columns) {
+        List<NativeArray> parts = new ArrayList<>();
+        for (String prefix : prefixes) {
+            NativeArray a = weightOf(prefix, out, in).rows(rows).columns(columns).dense();
+            if (!parts.isEmpty() && a.dtype() != parts.getFirst().dtype()) {
+                throw new ModelLoadException("tensor " + prefix + ".weight is " + a.dtype() + ", the others of its group "
+                        + parts.getFirst().dtype());
+            }
+            parts.add(a);
+        }
+        return parts;
     }
 
     /**
