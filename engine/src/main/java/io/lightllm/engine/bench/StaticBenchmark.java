@@ -10,23 +10,32 @@ import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.KernelTiming;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
  * The static benchmark (LightLLM's test_model_infer): a batch of {@code batch} requests of
- * {@code inputLen} random tokens is prefilled in one nopad step, then decoded for
+ * {@code inputLen} random tokens is prefilled in nopad steps of at most {@link #PREFILL_STEP_TOKENS}
+ * tokens (whole requests; one step where they fit), then decoded for
  * {@code outputLen - 1} steps with greedy sampling on the device. Reports prefill and decode
  * throughput, the decode step latency and the KV slots used; optionally the device time of
  * each kernel over the decode steps (profiling: on CUDA it turns off graph replay, so the step
  * time it reports is not the recorded step's).
  */
 public final class StaticBenchmark {
-    /** Results; tokens/s count every request's tokens. */
+    /**
+     * The most tokens one prefill step takes (a request longer than this still goes in one): 256 x 512 in one step would
+     * make an 8B model's gate/up output 3.8e9 elements, past what kernels index with int, where the server splits at its
+     * --batch-max-tokens (8,192). 32,768 keeps every shape measured so far in one step (256 x 128).
+     */
+    static final int PREFILL_STEP_TOKENS = 32_768;
+
+    /** Results; tokens/s count every request's tokens; firstTokens: what the prefill sampled for each request. */
     public record Result(int batch, int inputLen, int outputLen, double prefillSeconds, double prefillTokensPerS,
                          double decodeTokensPerS, double decodeStepMs, int peakKvTokens, List<KernelTiming> prefillProfile,
-                         List<KernelTiming> decodeProfile) {
+                         List<KernelTiming> decodeProfile, int[] firstTokens) {
         public String json() {
             return String.format(Locale.ROOT, "{\"batch_size\":%d,\"input_len\":%d,\"output_len\":%d,\"prefill_seconds\":%.4f,"
                     + "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"decode_step_ms\":%.3f,\"peak_kv_tokens\":%d}",
@@ -43,6 +52,11 @@ public final class StaticBenchmark {
 
     /** With {@code profileDecode}, the result lists every kernel launch of the measured decode steps. */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS);
+    }
+
+    static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
+            int prefillStepTokens) {
         if (batch < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
@@ -55,12 +69,11 @@ public final class StaticBenchmark {
         try (TokenKvPool pool = model.newKvPool(batch * seqLen, kvDtype);
              RequestTokenTable table = new RequestTokenTable(device, batch, seqLen);
              DeviceBuffer nextIds = device.allocate(DType.I32, batch)) {
-            int[] rows = new int[batch], starts = new int[batch], counts = new int[batch], lens = new int[batch];
+            int[] rows = new int[batch], counts = new int[batch], lens = new int[batch];
             int tokens = batch * inputLen;
             int[] ids = new int[tokens], positions = new int[tokens];
             for (int b = 0; b < batch; b++) {
                 rows[b] = table.acquire();
-                starts[b] = b * inputLen;
                 counts[b] = inputLen;
                 lens[b] = inputLen;
                 for (int i = 0; i < inputLen; i++) {
@@ -70,22 +83,36 @@ public final class StaticBenchmark {
             }
             // warm-up with the same pool and table: compiles every kernel, sizes the scratch and
             // records the decode step (a CUDA graph), all outside the timing
-            measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, Math.min(outputLen, 3), false);
+            measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, Math.min(outputLen, 3), false,
+                    prefillStepTokens);
             int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
             pool.free(used);
-            return measure(model, pool, table, nextIds, ids, positions, rows, starts, counts, lens, batch, inputLen, outputLen, profileDecode);
+            return measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, outputLen, profileDecode,
+                    prefillStepTokens);
         }
     }
 
     private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, int[] ids,
-            int[] positions, int[] rows, int[] starts, int[] counts, int[] lens, int batch, int inputLen, int outputLen, boolean profile) {
+            int[] positions, int[] rows, int[] counts, int[] lens, int batch, int inputLen, int outputLen, boolean profile,
+            int prefillStepTokens) {
         Device device = model.device();
         device.setProfiling(profile);
         long t0 = System.nanoTime();
-        int[] next = step(model, pool, table, nextIds, new NopadBatch(true, ids, positions, pool.alloc(ids.length), rows, starts,
-                counts, lens));
+        int[] next = new int[batch];
+        int perStep = Math.max(1, prefillStepTokens / inputLen);
+        for (int first = 0; first < batch; first += perStep) {
+            int n = Math.min(perStep, batch - first);
+            int from = first * inputLen, to = (first + n) * inputLen;
+            int[] groupStarts = new int[n];
+            Arrays.setAll(groupStarts, b -> b * inputLen);
+            int[] sampled = step(model, pool, table, nextIds, new NopadBatch(true, Arrays.copyOfRange(ids, from, to),
+                    Arrays.copyOfRange(positions, from, to), pool.alloc(to - from), Arrays.copyOfRange(rows, first, first + n),
+                    groupStarts, Arrays.copyOfRange(counts, first, first + n), Arrays.copyOfRange(lens, first, first + n)));
+            System.arraycopy(sampled, 0, next, first, n);
+        }
         long t1 = System.nanoTime();
         List<KernelTiming> prefillTimings = profile ? device.drainProfile() : List.of();
+        int[] firstTokens = next.clone();
         int[] decodeStarts = new int[batch], ones = new int[batch], pos = new int[batch], seq = lens.clone();
         for (int b = 0; b < batch; b++) {
             decodeStarts[b] = b;
@@ -107,7 +134,8 @@ public final class StaticBenchmark {
         double decode = (t2 - t1) / 1e9;
         int steps = outputLen - 1;
         return new Result(batch, inputLen, outputLen, prefill, batch * (double) inputLen / prefill,
-                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater(), prefillTimings, timings);
+                steps == 0 ? 0 : batch * (double) steps / decode, steps == 0 ? 0 : decode * 1e3 / steps, pool.highWater(), prefillTimings, timings,
+                firstTokens);
     }
 
     /** One forward step and greedy sampling on the device; returns the sampled ids. */
