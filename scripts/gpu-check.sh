@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -260,6 +260,12 @@ for s in $stages; do
         | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -30
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
         --batch-size 256 --input-len 512 --output-len 32 --kv-dtype f16 2>&1 | grep -E "^decode" | tee -a "$out/decodeprof.log" ;;
+    moeprof)
+      # where a Mixtral step goes, kernel by kernel (-Dlightllm.graphs=false): 8 of Mixtral-8x7B's 32 layers (24 GB, fits an
+      # H100), batch 1 (the warp kernels: 2 experts) and 64 (the dense experts)
+      "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model ../bench/configs/mixtral-8x7b-8layers.json \
+        --load-format dummy --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 8 --kv-dtype f16 --profile 2>&1 \
+        | tee "$out/moeprof.log" | grep -E "^(kernels|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,/^decode/p' | head -40 ;;
     prefillprof)
       # where a serving-sized prefill step goes (issue 12's serving target: 400 x 512 prompts, 8,192 tokens a step):
       # each kernel's device time in one prefill of 16 x 512 tokens, and in the decode steps after it
@@ -278,7 +284,7 @@ for s in $stages; do
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.MoeTest --details=tree --disable-banner \
         > "$out/moe-tests.log" 2>&1
       grep -E "✘|tests (successful|failed)|expected" "$out/moe-tests.log" | head -8
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model ${MOE_MODEL:-mixtral-8x7b} --load-format dummy --device cuda:0 \
         --batch-size 1,2,4,16,64,256 --input-len 128 --output-len 32 --kv-dtype f16 --json \
         --variants ';cuda.moe.dense_min_tokens=1000000;cuda.moe.tc_min_tokens=257' 2>&1 | grep -E '^\{|rror' | tee -a "$out/moe.log" ;;
   esac
