@@ -278,7 +278,7 @@ for s in $stages; do
         | grep -E "^\|.*4096\^3" | tee "$out/gemm.log" ;;
     moe)
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batches 1 to 256
-      # with the defaults (dense experts from 2 tokens, tensor-core experts from 256: the prefills), then with the dense
+      # with the defaults (dense experts from 8 tokens, tensor-core experts from 256: the prefills), then with the dense
       # path off (the warp kernels), then with 256 dense; first the kernels' test on cuda:0 (every path against the reference)
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.MoeTest --details=tree --disable-banner \
