@@ -35,6 +35,12 @@ class MoeTest {
     // f32 sums of 24 and 40 products in another order: a few ulps of values of order 1
     private static final float ATOL = 2e-5f, RTOL = 1e-4f;
 
+    /** The experts' sizes: hidden (gate/up's rows, down's outputs), width (down's rows), how many, how many a token picks. */
+    private record Shape(int hidden, int width, int experts, int topK) {
+    }
+
+    private static final Shape SMALL = new Shape(HIDDEN, WIDTH, EXPERTS, TOP_K);
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void matchesTheTokenByTokenReference(String id) {
@@ -100,6 +106,35 @@ class MoeTest {
                     assertClose(reference(x, logits, w1, w3, w2, tokens), run(dev, x, logits, w1, w3, w2, tokens), ATOL, RTOL,
                             "warp kernels, " + tokens + " tokens, " + wType + " experts on " + id);
                 }
+            }
+        });
+    }
+
+    /**
+     * The warp kernels stream a row two runs of 256 weights at a time with a run of 256 left over: rows of 528 and 552
+     * weights (gate/up over hidden, down over width) take the paired loop once and the single one for some lanes, which
+     * rows of 24 and 40 never reach. 6 tokens all picking expert 0 give it two tiles of 4 rows, the second with 2.
+     * Tolerance: f32 sums of ~550 products against double, outputs of order 10: a few 1e-5 relative.
+     */
+    @ParameterizedTest
+    @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
+    void warpKernelsMatchTheReferenceOverLongRows(String id) {
+        Device dev = device(id);
+        Shape wide = new Shape(528, 552, 4, 2);
+        java.util.Map<String, String> on = new java.util.HashMap<>(tuning("moe.warps", 1));
+        on.putAll(tuning("moe.dense_min_tokens", Integer.MAX_VALUE));
+        io.lightllm.testing.TestProperties.with(on, () -> {
+            for (int tokens : new int[] {1, 6}) {
+                FloatArray x = random(tokens * wide.hidden(), 1f, 51 + tokens);
+                FloatArray logits = random(tokens * wide.experts(), 2f, 57 + tokens);
+                for (int t = 0; t < tokens; t++) {
+                    logits.set(t * wide.experts(), 5f);
+                }
+                NativeArray w1 = fill(NativeArray.allocate(DType.BF16, wide.experts() * wide.width() * wide.hidden()), 0.1f, 13);
+                NativeArray w3 = fill(NativeArray.allocate(DType.BF16, wide.experts() * wide.width() * wide.hidden()), 0.1f, 14);
+                NativeArray w2 = fill(NativeArray.allocate(DType.BF16, wide.experts() * wide.hidden() * wide.width()), 0.1f, 15);
+                assertClose(reference(wide, x, logits, w1, w3, w2, tokens, null), run(wide, dev, x, logits, w1, w3, w2, tokens), ATOL, RTOL,
+                        "warp kernels over rows of 528 and 552, " + tokens + " tokens on " + id);
             }
         });
     }
@@ -234,9 +269,14 @@ class MoeTest {
     }
 
     private static FloatArray run(Device dev, FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens) {
-        DeviceBuffer out = dev.allocate(DType.F32, (long) tokens * HIDDEN), xb = copyOf(dev, x), lb = copyOf(dev, logits);
+        return run(SMALL, dev, x, logits, w1, w3, w2, tokens);
+    }
+
+    private static FloatArray run(Shape sh, Device dev, FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2,
+            int tokens) {
+        DeviceBuffer out = dev.allocate(DType.F32, (long) tokens * sh.hidden()), xb = copyOf(dev, x), lb = copyOf(dev, logits);
         DeviceBuffer b1 = copyOf(dev, w1), b3 = copyOf(dev, w3), b2 = copyOf(dev, w2);
-        Moe.Experts experts = new Moe.Experts(b1, b3, b2, EXPERTS, TOP_K, true, HIDDEN, WIDTH);
+        Moe.Experts experts = new Moe.Experts(b1, b3, b2, sh.experts(), sh.topK(), true, sh.hidden(), sh.width());
         try (Moe.Scratch scratch = Moe.Scratch.allocate(dev, tokens, experts)) {
             Moe.launchMoe(dev, out, xb, lb, experts, scratch, Activations.Kind.SILU, tokens);
             return (FloatArray) dev.download(out);
@@ -252,37 +292,42 @@ class MoeTest {
         return reference(x, logits, w1, w3, w2, tokens, null);
     }
 
-    /** {@link #reference} with the activations between the matmuls rounded to {@code actType} (bf16 or f16; null: not). */
     private static FloatArray reference(FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2, int tokens,
             DType actType) {
-        FloatArray out = FloatArray.allocate(tokens * HIDDEN);
+        return reference(SMALL, x, logits, w1, w3, w2, tokens, actType);
+    }
+
+    /** {@link #reference} of experts of shape sh, the activations between the matmuls rounded to {@code actType} (bf16, f16; null: not). */
+    private static FloatArray reference(Shape sh, FloatArray x, FloatArray logits, NativeArray w1, NativeArray w3, NativeArray w2,
+            int tokens, DType actType) {
+        FloatArray out = FloatArray.allocate(tokens * sh.hidden());
         for (int t = 0; t < tokens; t++) {
             double max = Double.NEGATIVE_INFINITY, sum = 0;
-            for (int e = 0; e < EXPERTS; e++) {
-                max = Math.max(max, logits.get(t * EXPERTS + e));
+            for (int e = 0; e < sh.experts(); e++) {
+                max = Math.max(max, logits.get(t * sh.experts() + e));
             }
-            double[] p = new double[EXPERTS];
-            for (int e = 0; e < EXPERTS; e++) {
-                p[e] = Math.exp(logits.get(t * EXPERTS + e) - max);
+            double[] p = new double[sh.experts()];
+            for (int e = 0; e < sh.experts(); e++) {
+                p[e] = Math.exp(logits.get(t * sh.experts() + e) - max);
                 sum += p[e];
             }
-            Integer[] order = new Integer[EXPERTS];
+            Integer[] order = new Integer[sh.experts()];
             Arrays.setAll(order, i -> i);
             int tt = t;
-            Arrays.sort(order, (a, b) -> Float.compare(logits.get(tt * EXPERTS + b), logits.get(tt * EXPERTS + a)));
+            Arrays.sort(order, (a, b) -> Float.compare(logits.get(tt * sh.experts() + b), logits.get(tt * sh.experts() + a)));
             double picked = 0;
-            for (int j = 0; j < TOP_K; j++) {
+            for (int j = 0; j < sh.topK(); j++) {
                 picked += p[order[j]] / sum;
             }
-            for (int j = 0; j < TOP_K; j++) {
+            for (int j = 0; j < sh.topK(); j++) {
                 int e = order[j];
                 double weight = p[e] / sum / picked;
-                double[] act = new double[WIDTH];
-                for (int i = 0; i < WIDTH; i++) {
+                double[] act = new double[sh.width()];
+                for (int i = 0; i < sh.width(); i++) {
                     double g = 0, u = 0;
-                    for (int d = 0; d < HIDDEN; d++) {
-                        g += x.get(t * HIDDEN + d) * (double) w1.getFloat((e * WIDTH + i) * HIDDEN + d);
-                        u += x.get(t * HIDDEN + d) * (double) w3.getFloat((e * WIDTH + i) * HIDDEN + d);
+                    for (int d = 0; d < sh.hidden(); d++) {
+                        g += x.get(t * sh.hidden() + d) * (double) w1.getFloat((e * sh.width() + i) * sh.hidden() + d);
+                        u += x.get(t * sh.hidden() + d) * (double) w3.getFloat((e * sh.width() + i) * sh.hidden() + d);
                     }
                     act[i] = g / (1 + Math.exp(-g)) * u;
                     if (actType == DType.BF16) {
@@ -291,12 +336,12 @@ class MoeTest {
                         act[i] = Float.float16ToFloat(Float.floatToFloat16((float) act[i]));
                     }
                 }
-                for (int o = 0; o < HIDDEN; o++) {
+                for (int o = 0; o < sh.hidden(); o++) {
                     double y = 0;
-                    for (int i = 0; i < WIDTH; i++) {
-                        y += act[i] * w2.getFloat(o * EXPERTS * WIDTH + e * WIDTH + i);
+                    for (int i = 0; i < sh.width(); i++) {
+                        y += act[i] * w2.getFloat(o * sh.experts() * sh.width() + e * sh.width() + i);
                     }
-                    out.set(t * HIDDEN + o, (float) (out.get(t * HIDDEN + o) + weight * y));
+                    out.set(t * sh.hidden() + o, (float) (out.get(t * sh.hidden() + o) + weight * y));
                 }
             }
         }
