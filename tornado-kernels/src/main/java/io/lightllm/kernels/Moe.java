@@ -371,14 +371,15 @@ public final class Moe {
     }
 
     /**
-     * The dense experts' activations ({@link #launchDense}), in place over gate: gate[t, e·width + i] = wₜₑ ·
-     * act(gate[t, e·width + i]) · up[t, e·width + i], where wₜₑ is the router's weight of expert e for token t, and 0 where
-     * t did not pick e (written as 0, not multiplied: an expert's product for a token that did not pick it may overflow).
-     * A work-item takes a run of 4 of a row: with {@code vectors} (width a multiple of 4, so a run lies in one expert and
-     * starts 16-byte aligned) as 16-byte loads, else one by one.
+     * The dense experts' activations ({@link #launchDense}): act[t, e·width + i] = wₜₑ · act(gate[t, e·width + i]) ·
+     * up[t, e·width + i], where wₜₑ is the router's weight of expert e for token t, and 0 where t did not pick e (written as
+     * 0, not multiplied: an expert's product for a token that did not pick it may overflow). act is f32 (it may be gate
+     * itself: each work-item reads its run before it writes it) or bf16/f16 rounded as stored, the down GEMM's input on
+     * tensor cores ({@link Matmul#activationType}). A work-item takes a run of 4 of a row: with {@code vectors} (width a
+     * multiple of 4, so a run lies in one expert and starts 16-byte aligned) as 16-byte loads, else one by one.
      */
-    public static void routedActivation(FloatArray gate, FloatArray up, IntArray experts, FloatArray weights, int tokens, int k,
-            int numExperts, int width, int kind, boolean vectors) {
+    public static void routedActivation(NativeArray act, FloatArray gate, FloatArray up, IntArray experts, FloatArray weights, int tokens,
+            int k, int numExperts, int width, int kind, boolean vectors) {
         float[] g = new float[4];
         float[] u = new float[4];
         int row = numExperts * width;
@@ -392,12 +393,12 @@ public final class Moe {
                     for (int j = 0; j < 4; j++) {
                         g[j] = w == 0f ? 0f : w * Activations.activate(g[j], kind) * u[j];
                     }
-                    gate.setFloats(t * row + i, g, 0, 4);
+                    act.setFloats(t * row + i, g, 0, 4);
                 } else {
                     for (int j = i; j < Math.min(i + 4, row); j++) {
                         float w = routerWeight(experts, weights, t, k, j / width);
                         float v = w == 0f ? 0f : w * Activations.activate(gate.get(t * row + j), kind) * up.get(t * row + j);
-                        gate.set(t * row + j, v);
+                        act.setFloat(t * row + j, v);
                     }
                 }
             }
@@ -427,26 +428,31 @@ public final class Moe {
     }
 
     /**
-     * Device scratch of the routing for up to {@code tokens} tokens; gate and up, [tokens, E·width] each, only where some
-     * of those token counts take the dense path ({@link #usesDense}; else null), for at most {@code moe.dense_max_tokens}.
+     * Device scratch of the routing for up to {@code tokens} tokens. For the dense path ({@link #usesDense}; else null),
+     * for at most {@code moe.dense_max_tokens}: gate and up, [tokens, E·width] f32 each, and the activations in the down
+     * GEMM's 16-bit input type where its largest token count reads one ({@link Matmul#activationType}; smaller counts,
+     * on the GEMV, take them f32 in place over gate).
      */
     public record Scratch(DeviceBuffer experts, DeviceBuffer weights, DeviceBuffer counts, DeviceBuffer offsets, DeviceBuffer sorted,
-                          DeviceBuffer positionOf, DeviceBuffer act, DeviceBuffer y, DeviceBuffer gate, DeviceBuffer up) implements AutoCloseable {
+                          DeviceBuffer positionOf, DeviceBuffer act, DeviceBuffer y, DeviceBuffer gate, DeviceBuffer up,
+                          DeviceBuffer narrowedAct) implements AutoCloseable {
         public static Scratch allocate(Device device, int tokens, Experts e) {
             long assignments = (long) tokens * e.topK();
             int dense = Math.min(tokens, Tuning.get(device, "moe.dense_max_tokens", DEFAULT_DENSE_MAX));
             boolean anyDense = dense >= Tuning.get(device, "moe.dense_min_tokens", Integer.MAX_VALUE);
             long denseElements = (long) dense * e.numExperts() * e.width();
+            DType narrowed = anyDense && e.w2() != null ? Matmul.activationType(device, e.w2(), dense, e.numExperts() * e.width()) : DType.F32;
             return new Scratch(device.allocate(DType.I32, assignments), device.allocate(DType.F32, assignments),
                     device.allocate(DType.I32, e.numExperts()), device.allocate(DType.I32, e.numExperts()),
                     device.allocate(DType.I32, assignments), device.allocate(DType.I32, assignments),
                     device.allocate(DType.F32, assignments * e.width()), device.allocate(DType.F32, assignments * e.hidden()),
-                    anyDense ? device.allocate(DType.F32, denseElements) : null, anyDense ? device.allocate(DType.F32, denseElements) : null);
+                    anyDense ? device.allocate(DType.F32, denseElements) : null, anyDense ? device.allocate(DType.F32, denseElements) : null,
+                    narrowed != DType.F32 ? device.allocate(narrowed, denseElements) : null);
         }
 
         @Override
         public void close() {
-            for (DeviceBuffer b : new DeviceBuffer[] {experts, weights, counts, offsets, sorted, positionOf, act, y, gate, up}) {
+            for (DeviceBuffer b : new DeviceBuffer[] {experts, weights, counts, offsets, sorted, positionOf, act, y, gate, up, narrowedAct}) {
                 if (b != null) {
                     b.close();
                 }
@@ -571,8 +577,11 @@ public final class Moe {
         }
         Matmul.launchMatmul(device, s.gate(), x, e.w1(), null, tokens, all, e.hidden());
         Matmul.launchMatmul(device, s.up(), x, e.w3(), null, tokens, all, e.hidden());
-        device.launch(ROUTED_ACTIVATION, Activations.grid(tokens, all), s.gate(), s.up(), s.experts(), s.weights(), tokens, e.topK(),
+        // the activations in the type the down GEMM reads as it is (no cast launch before cuBLAS), else f32 over gate
+        DType actType = Matmul.activationType(device, e.w2(), tokens, all);
+        DeviceBuffer act = s.narrowedAct() != null && s.narrowedAct().dtype() == actType ? s.narrowedAct() : s.gate();
+        device.launch(ROUTED_ACTIVATION, Activations.grid(tokens, all), act, s.gate(), s.up(), s.experts(), s.weights(), tokens, e.topK(),
                 e.numExperts(), e.width(), activation.code, e.width() % 4 == 0);
-        Matmul.launchMatmul(device, out, s.gate(), e.w2(), null, tokens, e.hidden(), all);
+        Matmul.launchMatmul(device, out, act, e.w2(), null, tokens, e.hidden(), all);
     }
 }
