@@ -242,8 +242,8 @@ public final class Moe {
         }
         if (first < count) {
             for (int r = 0; r < ROWS; r++) {
-                // rows past the expert's count point at its first row; they are neither read nor written
-                xRow[r] = (sorted.get(offset + Math.min(r, rows - 1)) / k) * hidden;
+                // rows past the expert's count are neither read nor written
+                xRow[r] = r < rows ? (sorted.get(offset + r) / k) * hidden : 0;
             }
             int wBase = (e * width + i) * hidden;
             int step = 8 * KernelContext.WARP_SIZE;
@@ -538,11 +538,12 @@ public final class Moe {
             Shapes.intIndexable((long) e.numExperts() * e.width() * e.hidden(), "stacked expert weights");
             int rowTiles = (tokens + TensorCoreMatmul.TILE - 1) / TensorCoreMatmul.TILE;
             Grid up = TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.width());
-            int upStride = e.width() * e.hidden(), downRow = e.numExperts() * e.width();
-            device.launch(gemm, up, s.act(), x, e.w1(), s.sorted(), s.counts(), s.offsets(), e.topK(), -1, e.width(), e.hidden(), upStride,
+            // gate/up: expert e's rows at e·width·hidden, a row every hidden; down (side by side): at e·width, a row every E·width
+            int expertStride = e.width() * e.hidden(), downRow = e.numExperts() * e.width();
+            device.launch(gemm, up, s.act(), x, e.w1(), s.sorted(), s.counts(), s.offsets(), e.topK(), -1, e.width(), e.hidden(), expertStride,
                     e.hidden(), rowTiles);
             device.launch(gemm, up, s.act(), x, e.w3(), s.sorted(), s.counts(), s.offsets(), e.topK(), activation.code, e.width(), e.hidden(),
-                    upStride, e.hidden(), rowTiles);
+                    expertStride, e.hidden(), rowTiles);
             device.launch(gemm, TensorCoreMatmul.expertGrid(e.numExperts(), rowTiles, e.hidden()), s.y(), s.act(), e.w2(), s.sorted(), s.counts(),
                     s.offsets(), 0, -1, e.hidden(), e.width(), e.width(), downRow, rowTiles);
         } else if (usesWarps(device, e, tiles)) {

@@ -101,11 +101,7 @@ final class AttentionBlock {
 
     /** The type the input projections read at {@code tokens} rows as they are ({@link Linear#inputType}); f32 where they differ. */
     DType inputType(Device device, int tokens) {
-        if (qkv != null) {
-            return qkv.inputType(device, tokens);
-        }
-        DType type = q.inputType(device, tokens);
-        return type == k.inputType(device, tokens) && type == v.inputType(device, tokens) ? type : DType.F32;
+        return qkv != null ? qkv.inputType(device, tokens) : Linear.sharedInputType(device, tokens, q, k, v);
     }
 
     /** Batch 1, where {@link #folds}: s.residual through {@code norm} → attention → o adds into s.residual, with no norm launch. */

@@ -20,6 +20,17 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         return weight.inputType(device, rows, inFeatures);
     }
 
+    /** The {@link #inputType} that layers reading one input all share at {@code rows} rows; f32 where they differ. */
+    static DType sharedInputType(Device device, int rows, Linear... layers) {
+        DType type = layers[0].inputType(device, rows);
+        for (Linear l : layers) {
+            if (l.inputType(device, rows) != type) {
+                return DType.F32;
+            }
+        }
+        return type;
+    }
+
     /**
      * For a layer of rows [gate; up]: out[rows, outFeatures / 2] = act(gate) * up in one launch, where the weight's
      * kernels can ({@link Matmul#gatedGemvApplies}); false (nothing done) where they cannot.

@@ -120,8 +120,7 @@ sealed interface Mlp {
 
         @Override
         public DType inputType(Device device, int tokens) {
-            DType type = gate.inputType(device, tokens);
-            return type == up.inputType(device, tokens) ? type : DType.F32;
+            return Linear.sharedInputType(device, tokens, gate, up);
         }
     }
 
