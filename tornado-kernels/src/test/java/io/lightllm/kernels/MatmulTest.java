@@ -79,10 +79,11 @@ class MatmulTest {
     private static void checkGemv(Device device, int local) {
         // 1 row, and 11 rows: a full block of GEMV_ROWS plus a partial one; k = 37 element by element,
         // k = 64 and 456 in runs of 8 (456: runs left over past the pairs a team takes at once); int8 rows of a
-        // multiple of 16 (64, 464) in runs of 16 (464: 29 runs, one left over past the pairs)
+        // multiple of 16 (64, 464) in runs of 16 (464: 29 runs, one left over past the pairs); 1,048: 131 runs, so
+        // that a warp-sized team at batch 1 takes four runs at once and has a pair and a run left over
         for (int columns : gemvColumns(local)) {
             for (int m : new int[] {1, M}) {
-                for (int k : new int[] {K, 64, 456, 464}) {
+                for (int k : new int[] {K, 64, 456, 464, 1048}) {
                     for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
                         checkFloatKernel(device, Matmul.MATMUL_GEMV, Matmul.gemvGrid(m, N, local, columns), dtype, m == 1, m, k, columns, 1,
                                 device.id() + " gemv " + local + "/" + columns + " m=" + m + " k=" + k + " " + dtype);
