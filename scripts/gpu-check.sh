@@ -11,10 +11,9 @@ out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
 export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")/lib/libjsig.so"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
 # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 from 512 new tokens on): the wide
-# groups share each K/V tile among 128 rows, half the L2 traffic a flop; then 8 warps rescaling every step
-# (attention.prefill_always_rescale=1: the A/B of the skipped rescale, session 16). Run peers in the same call for SDPA.
+# groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
 prefill_warps() {
-  for v in prefill_warps=4 prefill_warps=8 prefill_always_rescale=1; do
+  for v in prefill_warps=4 prefill_warps=8; do
     "${J[@]}" -Dlightllm.tuning.cuda.attention.$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
       --graphs --only attention --batches 1 --contexts 1024 --prefill 512,4096 --seconds 0.2 2>&1 | grep -E "^\|" | grep -i prefill \
       | sed "s/^/$v /" | tee -a "$1"

@@ -67,7 +67,6 @@ public final class Attention {
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
     public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
     public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
-    public static final KernelRef PREFILL_TC_WIDE_128_ALWAYS_RESCALE = KernelRef.of(TensorCoreAttention.class, "prefillWideD128AlwaysRescale");
 
     private Attention() {
     }
@@ -758,9 +757,6 @@ public final class Attention {
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + tileRows - 1) / tileRows);
         long groups = (long) batch.requests() * heads.kvHeads() * rowTiles;
         KernelRef kernel = heads.headDim() == 64 ? (wide ? PREFILL_TC_WIDE_64 : PREFILL_TC_64) : (wide ? PREFILL_TC_WIDE_128 : PREFILL_TC_128);
-        if (kernel == PREFILL_TC_WIDE_128 && Tuning.get(device, "attention.prefill_always_rescale", 0) == 1) {
-            kernel = PREFILL_TC_WIDE_128_ALWAYS_RESCALE; // an A/B of the skipped rescale (TensorCoreAttention), off by default
-        }
         DeviceBuffer dummy = q;
         device.launch(kernel, Grid.groups(groups, KernelContext.WARP_SIZE * warps), out, q,
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),

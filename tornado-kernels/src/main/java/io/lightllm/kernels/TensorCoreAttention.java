@@ -314,14 +314,14 @@ public final class TensorCoreAttention {
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS, true);
+                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS);
     }
 
     public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS, true);
+                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
     }
 
     /** {@link #prefillD64} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
@@ -329,7 +329,7 @@ public final class TensorCoreAttention {
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WIDE_WARPS, true);
+                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WIDE_WARPS);
     }
 
     /** {@link #prefillD128} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
@@ -337,20 +337,7 @@ public final class TensorCoreAttention {
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
         prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WIDE_WARPS, true);
-    }
-
-    /**
-     * {@link #prefillWideD128} rescaling the output accumulators every step, also where no row's max moved (session 16's
-     * skip undone): the A/B of tuning {@code attention.prefill_always_rescale}, until a GPU call decides it (the skip was
-     * written without a measurement; 202.8 TFLOP/s at 4,096 tokens on an H200 with it against 213.2 on an H100 without).
-     */
-    public static void prefillWideD128AlwaysRescale(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            FloatArray kScales, FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
-            IntArray bPrefix, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WIDE_WARPS, false);
+                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WIDE_WARPS);
     }
 
     /**
@@ -363,7 +350,7 @@ public final class TensorCoreAttention {
     private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window,
-            int headDim, int warps, boolean skipUnmoved) {
+            int headDim, int warps) {
         int tileRows = 16 * warps;
         int items = KernelContext.WARP_SIZE * warps;
         int[] kTile = ctx.allocateIntLocalArray(PREFILL_KEYS * TILE_STRIDE);
@@ -434,7 +421,7 @@ public final class TensorCoreAttention {
                 if (masks || useAlibi) {
                     maskScores(s, posLo, posHi, slopeLo, slopeHi, kb, t, keyEnd, window, masks, useAlibi);
                 }
-                softmaxStep(ctx, s, PREFILL_KEYS / 8 * 4, state, o, headDim, skipUnmoved);
+                softmaxStep(ctx, s, PREFILL_KEYS / 8 * 4, state, o, headDim, false);
                 ctx.copyAsyncWait(0);
                 ctx.localBarrier(); // V is in; every warp is done with K
                 if (step + 1 < steps) {
@@ -734,8 +721,9 @@ public final class TensorCoreAttention {
      * ones -inf; element i belongs to row g when i % 4 < 2, else to row g + 8 (the accumulator
      * layout). Updates the running maxes and sums in {@code state}, turns s into probabilities
      * against the new maxes, and rescales the output accumulators {@code o} by how much the maxes
-     * grew (with {@code skipUnmoved}, not where no row's max moved). A row that has seen no key yet keeps max -inf and gets
-     * nothing.
+     * grew; with {@code skipUnmoved} (decode), not where no row's max moved (the factor is exactly 1). Prefill rescales
+     * every step: the skip measured 3 % slower there at 4,096 tokens on an H100 (203.6 against 209.0 TFLOP/s, session 18).
+     * A row that has seen no key yet keeps max -inf and gets nothing.
      */
     private static void softmaxStep(KernelContext ctx, float[] s, int n, float[] state, float[] o, int headDim, boolean skipUnmoved) {
         float maxLo = NEG_INF;
@@ -773,9 +761,7 @@ public final class TensorCoreAttention {
         state[MAX_HI] = newHi;
         state[SUM_LO] = state[SUM_LO] * corrLo + sumLo;
         state[SUM_HI] = state[SUM_HI] * corrHi + sumHi;
-        // a row whose max did not move has the factor exp2(0) = 1 exactly: once a long prompt's maxes have settled, most
-        // steps skip these headDim / 2 multiplies (a warp runs them while any of its rows needs them)
-        if (!skipUnmoved || corrLo != 1f || corrHi != 1f) {
+        if (!skipUnmoved || corrLo != 1f || corrHi != 1f) { // a warp runs them while any of its rows needs them
             for (int nt = 0; nt < headDim / 8; nt++) {
                 o[4 * nt] *= corrLo;
                 o[4 * nt + 1] *= corrLo;

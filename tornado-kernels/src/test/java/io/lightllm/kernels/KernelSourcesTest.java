@@ -46,7 +46,7 @@ class KernelSourcesTest {
         add(DequantizedGemm.INT4_BLOCKS, DType.BF16);
         add(QuantMatmul.GEMV_INT4_Q8, null);
         for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_F16_64, Attention.DECODE_TC_F16_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128,
-                Attention.PREFILL_TC_WIDE_64, Attention.PREFILL_TC_WIDE_128, Attention.PREFILL_TC_WIDE_128_ALWAYS_RESCALE}) {
+                Attention.PREFILL_TC_WIDE_64, Attention.PREFILL_TC_WIDE_128}) {
             add(k, DType.F16);
         }
         // the GEMM at k 64 a step and the experts' GEMM (both operands bf16: every NativeArray bound to it)
