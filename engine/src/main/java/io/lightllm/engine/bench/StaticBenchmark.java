@@ -81,10 +81,11 @@ public final class StaticBenchmark {
                     positions[b * inputLen + i] = i;
                 }
             }
-            // warm-up with the same pool and table: compiles every kernel, sizes the scratch and
-            // records the decode step (a CUDA graph), all outside the timing
-            measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, Math.min(outputLen, 3), false,
-                    prefillStepTokens);
+            // warm-up with the same pool and table, the whole run: compiles every kernel, sizes the scratch, records
+            // the decode steps (CUDA graphs) at every context length the run reaches and lets the JIT compile the host
+            // side, all outside the timing. A warm-up of two decode steps left the first measured run of a process up
+            // to 30 % slower than a second one (8B int8 batch 1 on an H100: 177.6, then 255.7 tok/s; session 18)
+            measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, outputLen, false, prefillStepTokens);
             int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
             pool.free(used);
             return measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, outputLen, profileDecode,
