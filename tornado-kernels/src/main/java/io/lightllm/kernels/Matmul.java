@@ -41,6 +41,7 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_TILED = KernelRef.of(Matmul.class, "matmulInt8Tiled");
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
+    public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
@@ -197,6 +198,38 @@ public final class Matmul {
     }
 
     /**
+     * Whether a gated MLP's [gate; up] projection over int8 rows runs as one {@link #matmulInt8GemvGatedQ8} launch here:
+     * at batch 1 where the gated GEMV and the int8-activation GEMV both apply ({@link #gatedGemvApplies},
+     * {@link #int8ActivationsApply}).
+     */
+    public static boolean gatedInt8Applies(Device device, int m, int k) {
+        return gatedGemvApplies(device, m, k) && int8ActivationsApply(device, m, k);
+    }
+
+    /** out[width] = act(gate . a) * (up . a) for one row a[k], w [gate; up] int8 rows with their scales ({@link #matmulInt8GemvGatedQ8}). */
+    public static void launchGatedGemvInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales, DeviceBuffer bias,
+            Activations.Kind act, int width, int k) {
+        if (w.dtype() != DType.I8) {
+            throw new IllegalArgumentException("the int8 gated GEMV reads int8 weights, not " + w.dtype());
+        }
+        if (k % 16 != 0) {
+            throw new IllegalArgumentException("the int8 gated GEMV reads rows of a multiple of 16 codes, not " + k);
+        }
+        Shapes.positive(width, "gated GEMV width");
+        Shapes.intIndexable(2L * width * k, "gated GEMV weight");
+        Shapes.atLeast(w, 2L * width * k, "gated GEMV weight [gate; up]");
+        Shapes.atLeast(scales, 2L * width, "gated GEMV scales");
+        Shapes.atLeast(a, k, "gated GEMV input");
+        Shapes.atLeast(out, width, "gated GEMV output");
+        if (bias != null) {
+            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
+        }
+        int columns = gemvColumns(device, 1);
+        device.launch(MATMUL_INT8_GEMV_GATED_Q8, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, scales, bias == null ? out : bias,
+                bias != null, width, k, columns, act.code);
+    }
+
+    /**
      * Weight rows a team of the float-weight GEMV ({@link #matmulGemv}'s last argument): {@link #GEMV_ROWS_PER_TEAM} at batch 1
      * over rows of a multiple of 8 where the device's tuning {@code matmul.gemv_rows_per_team} asks for it, else 1. Off by
      * default: the int8 GEMV gained 1.5x from four rows a team on an H100, the bf16 one, at 88 % of the copy rate with one,
@@ -231,11 +264,26 @@ public final class Matmul {
         int g1 = Math.min(p + 1, width - 1);
         floatRowSums(ctx, partial, a, w, g0, g1, width + g0, width + g1, k, team, normW, normed);
         float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
+        gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
+    }
+
+    /**
+     * The gated GEMVs' epilogue: the team's first item writes out[p + c] = act(gate) * up for its two outputs p, p + 1
+     * (p = 2 x its team), gate and up the sums partial[c * localSize + teamStart] and partial[(c + 2) * ...] (rows p + c and
+     * width + p + c) times {@code factor}, times their rows' scales when {@code scaled}, plus their biases.
+     */
+    static void gatedStore(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias, boolean hasBias,
+            int width, int columns, float factor, int kind) {
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         if (ctx.localIdx == teamStart) {
             for (int c = 0; c < 2; c++) {
                 if (p + c < width) {
-                    float gate = partial[c * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(p + c) : 0f);
-                    float up = partial[(c + 2) * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(width + p + c) : 0f);
+                    float gate = partial[c * ctx.localGroupSizeX + teamStart] * factor * (scaled ? scales.get(p + c) : 1f)
+                            + (hasBias ? bias.get(p + c) : 0f);
+                    float up = partial[(c + 2) * ctx.localGroupSizeX + teamStart] * factor * (scaled ? scales.get(width + p + c) : 1f)
+                            + (hasBias ? bias.get(width + p + c) : 0f);
                     out.set(p + c, Activations.activate(gate, kind) * up);
                 }
             }
@@ -571,18 +619,47 @@ public final class Matmul {
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         float[] acc = new float[GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        int8RowSumsQ8(acc, a, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k,
+                ctx.localIdx % team, team);
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
+    }
+
+    /**
+     * A gated MLP's gate and up projections over int8 rows [gate; up] ([2 width, k], one scale a row) and its activation
+     * at batch 1, one launch on int8 activations: {@link #matmulGemvGated}'s teams (gate rows p, p + 1 and their up rows)
+     * over {@link #matmulInt8GemvQ8}'s sums. The activation kernel's launch and its round trip through [2 width] are gone.
+     */
+    public static void matmulInt8GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        float[] acc = new float[GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int g0 = Math.min(p, width - 1);
+        int g1 = Math.min(p + 1, width - 1);
+        int8RowSumsQ8(acc, a, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team);
+        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
+        gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, 1f, kind);
+    }
+
+    /**
+     * The sums of {@link #matmulInt8GemvQ8} over int8 rows r0..r3 into acc[0..3] (the item's part; {@link #gemvReduce}
+     * adds a team's): each item rounds its 16 activations of a step to int8 with their own scale (max |x| / 127) and
+     * meets each row's 16 codes with four dp4a, one float multiply-add a row.
+     */
+    static void int8RowSumsQ8(float[] acc, FloatArray a, ByteArray w, int r0, int r1, int r2, int r3, int k, int lane, int team) {
         int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
         int[] q = new int[4];
         float[] x0 = new float[8];
         float[] x1 = new float[8];
-        int team = ctx.localGroupSizeX / columns;
-        int lane = ctx.localIdx % team;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
         for (int c = 0; c < GEMV_ROWS; c++) {
             acc[c] = 0f;
         }
         for (int i = 16 * lane; i < k; i += 16 * team) {
-            loadRowCodes(w, codes, row0, n, k, i);
+            loadRowCodes(w, codes, r0, r1, r2, r3, k, i);
             a.getFloats(i, x0, 0, 8);
             a.getFloats(i + 8, x1, 0, 8);
             float most = 0f;
@@ -601,8 +678,6 @@ public final class Matmul {
                 acc[c] += scale * dot;
             }
         }
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
-        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
 
     /**
@@ -652,7 +727,7 @@ public final class Matmul {
             acc[c] = 0f;
         }
         for (int i = 16 * lane; i < k; i += 16 * team) {
-            loadRowCodes(w, codes, row0, n, k, i);
+            loadRowCodes(w, codes, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, i);
             for (int part = 0; part < 2; part++) {
                 a.getFloats(i + 8 * part, x, 0, 8);
                 if (normed) {
@@ -667,15 +742,14 @@ public final class Matmul {
     }
 
     /**
-     * Codes i..i+15 of the int8 rows row0..row0+3 (rows past n read row n - 1) into codes[0..15], four words a row: four
-     * 16-byte loads in flight, written out with constant offsets into codes (a loop index there is a dynamic one for
-     * the compilers).
+     * Codes i..i+15 of the int8 rows r0..r3 (of k codes each) into codes[0..15], four words a row: four 16-byte loads in
+     * flight, written out with constant offsets into codes (a loop index there is a dynamic one for the compilers).
      */
-    static void loadRowCodes(ByteArray w, int[] codes, int row0, int n, int k, int i) {
-        w.getWords(Math.min(row0, n - 1) * k + i, codes, 0, 4);
-        w.getWords(Math.min(row0 + 1, n - 1) * k + i, codes, 4, 4);
-        w.getWords(Math.min(row0 + 2, n - 1) * k + i, codes, 8, 4);
-        w.getWords(Math.min(row0 + 3, n - 1) * k + i, codes, 12, 4);
+    static void loadRowCodes(ByteArray w, int[] codes, int r0, int r1, int r2, int r3, int k, int i) {
+        w.getWords(r0 * k + i, codes, 0, 4);
+        w.getWords(r1 * k + i, codes, 4, 4);
+        w.getWords(r2 * k + i, codes, 8, 4);
+        w.getWords(r3 * k + i, codes, 12, 4);
     }
 
     /**

@@ -22,6 +22,7 @@ public final class QuantMatmul {
     public static final KernelRef TILED = KernelRef.of(QuantMatmul.class, "matmulQuantTiled");
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
     public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
+    public static final KernelRef GEMV_INT4_GATED_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8");
 
     private QuantMatmul() {
     }
@@ -183,9 +184,32 @@ public final class QuantMatmul {
         }
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
-        int4RowSumsQ8(ctx, acc, a, w, format, (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM, n, lane, team, k);
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
+        int4RowSumsQ8(ctx, acc, a, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
+                Math.min(row0 + 3, n - 1), lane, team, k);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
+    }
+
+    /**
+     * A gated MLP's gate and up projections over int4 rows [gate; up] ([2 width, k] in blocks of {@code format}) and its
+     * activation at batch 1, one launch on int8 activations: {@link Matmul#matmulGemvGated}'s teams (gate rows p, p + 1
+     * and their up rows) over {@link #matmulInt4GemvQ8}'s sums; the activation kernel's launch is gone.
+     */
+    public static void matmulInt4GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        int team = ctx.localGroupSizeX / columns;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int g0 = Math.min(p, width - 1);
+        int g1 = Math.min(p + 1, width - 1);
+        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
+        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, 1f, kind);
     }
 
     /**
@@ -193,7 +217,8 @@ public final class QuantMatmul {
      * of its codes in each of the four rows and the 8 activations those words meet. Every item of a warp runs the same
      * trips (the shuffles need them all); a trip past the row's last group reads that group and adds nothing.
      */
-    static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int row0, int n, int lane, int team, int k) {
+    static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3, int lane,
+            int team, int k) {
         int[] q = new int[4];
         int[] head = new int[1];
         float[] lo = new float[4];
@@ -203,10 +228,10 @@ public final class QuantMatmul {
         int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
         int groups = k / 128;
         int rowBytes = groups * bytes;
-        int at0 = Math.min(row0, n - 1) * rowBytes;
-        int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
-        int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
-        int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
+        int at0 = r0 * rowBytes;
+        int at1 = r1 * rowBytes;
+        int at2 = r2 * rowBytes;
+        int at3 = r3 * rowBytes;
         for (int g0 = 0; g0 < groups; g0 += team / 16) {
             boolean valid = g0 + lane / 16 < groups;
             int g = Math.min(g0 + lane / 16, groups - 1);
@@ -352,6 +377,37 @@ public final class QuantMatmul {
      * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
      * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
      */
+    /**
+     * Whether a gated MLP's [gate; up] projection over rows of {@code format} runs as one {@link #matmulInt4GemvGatedQ8}
+     * launch here: at batch 1 over int4 blocks where the gated GEMV and the int8-activation int4 GEMV both apply.
+     */
+    public static boolean gatedApplies(Device device, QuantFormat format, int m, int k) {
+        int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
+        return Matmul.gatedGemvApplies(device, m, k) && int8ActivationsApply(device, format.code(), rowsPerTeam);
+    }
+
+    /** out[width] = act(gate . a) * (up . a) for one row a[k], w [gate; up] rows of int4 blocks ({@link #matmulInt4GemvGatedQ8}). */
+    public static void launchGated(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
+            Activations.Kind act, int width, int k) {
+        if (!gatedApplies(device, format, 1, k)) {
+            throw new IllegalArgumentException("no gated GEMV over " + format + " rows of " + k + " here");
+        }
+        Shapes.positive(width, "gated GEMV width");
+        Shapes.intIndexable(2L * width * format.rowBytes(k), "gated GEMV weight bytes");
+        if (w.byteSize() < 2L * width * format.rowBytes(k)) {
+            throw new IllegalArgumentException(format + " gated weight holds " + w.byteSize() + " bytes, needs " + 2L * width * format.rowBytes(k));
+        }
+        Shapes.atLeast(a, k, "gated GEMV input");
+        Shapes.atLeast(out, width, "gated GEMV output");
+        if (bias != null) {
+            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
+        }
+        // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
+        int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
+        device.launch(GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
+                bias == null ? out : bias, bias != null, width, k, columns, act.code);
+    }
+
     public static void launch(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {
         long rowBytes = format.rowBytes(k);

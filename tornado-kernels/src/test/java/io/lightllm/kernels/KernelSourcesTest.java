@@ -31,6 +31,7 @@ class KernelSourcesTest {
         add(Matmul.MATMUL_INT8_TILED, null);
         add(Matmul.MATMUL_INT8_GEMV, null);
         add(Matmul.MATMUL_INT8_GEMV_Q8, null);
+        add(Matmul.MATMUL_INT8_GEMV_GATED_Q8, null);
         add(Matmul.MATMUL_TC_BF16, DType.BF16);
         add(Matmul.MATMUL_TC_BF16_WIDE, DType.BF16);
         add(Matmul.MATMUL_TC_INT8_WIDE, DType.F32);
@@ -45,6 +46,7 @@ class KernelSourcesTest {
         add(DequantizedGemm.BLOCKS, DType.BF16);
         add(DequantizedGemm.INT4_BLOCKS, DType.BF16);
         add(QuantMatmul.GEMV_INT4_Q8, null);
+        add(QuantMatmul.GEMV_INT4_GATED_Q8, null);
         for (KernelRef k : new KernelRef[] {Attention.DECODE_TC_F16_64, Attention.DECODE_TC_F16_128, Attention.PREFILL_TC_64, Attention.PREFILL_TC_128,
                 Attention.PREFILL_TC_WIDE_64, Attention.PREFILL_TC_WIDE_128}) {
             add(k, DType.F16);

@@ -122,23 +122,65 @@ class MatmulTest {
                             NativeArray w = weights(dtype, 2 * width * k, 8);
                             FloatArray bias = withBias ? TensorAssert.random(2 * width, 1f, 9) : null;
                             MatmulReference ref = MatmulReference.of(a, w, null, bias, 1, 2 * width, k);
-                            FloatArray expected = FloatArray.allocate(width);
-                            float bound = 0f;
-                            for (int i = 0; i < width; i++) {
-                                float gate = ref.expected().get(i), up = ref.expected().get(width + i);
-                                float activated = Activations.activate(gate, act.code);
-                                expected.set(i, activated * up);
-                                bound = Math.max(bound, ref.errorBound() * (1.13f * Math.abs(up) + Math.abs(activated) + 1f) + 1e-6f);
-                            }
                             DeviceBuffer out = device.allocate(DType.F32, width);
                             Matmul.launchGatedGemv(device, out, device.upload(a), device.upload(w), withBias ? device.upload(bias) : null, act, width, k);
-                            assertClose(expected, device.download(out), bound, 0f,
+                            assertActivatedProduct(ref.expected(), ref.errorBound(), width, act, device.download(out),
                                     device.id() + " gated gemv width " + width + " k " + k + " " + dtype + " " + act);
                         }
                     }
                 }
             }
         }
+    }
+
+    /**
+     * The int8 gated GEMV on int8 activations ([gate; up] int8 rows with their scales, the activation in the same launch)
+     * against the dequantised product's reference with the activation applied in Java, within the product's bound plus the
+     * activations' rounding (groups of 16), carried through the activation as {@link #assertActivatedProduct} does; widths
+     * odd and even, with and without bias, on the JVM and every accelerator.
+     */
+    @Test
+    void int8GatedGemvMatchesTheActivatedProductWithinTheActivationsRounding() {
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            for (int width : new int[] {13, 40}) {
+                for (int k : new int[] {64, 1040}) {
+                    for (Activations.Kind act : new Activations.Kind[] {Activations.Kind.SILU, Activations.Kind.GELU_TANH}) {
+                        boolean withBias = width == 13;
+                        FloatArray a = TensorAssert.random(k, 1f, 71);
+                        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(2 * width * k, 0.5f, 72), 2 * width, k);
+                        FloatArray bias = withBias ? TensorAssert.random(2 * width, 1f, 73) : null;
+                        MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, 2 * width, k);
+                        FloatArray weights = FloatArray.allocate(2 * width * k);
+                        for (int e = 0; e < 2 * width * k; e++) {
+                            weights.set(e, q.weights().get(e) * q.scales().get(e / k));
+                        }
+                        float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, 2 * width, k, 16);
+                        DeviceBuffer out = device.allocate(DType.F32, width);
+                        Matmul.launchGatedGemvInt8(device, out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()),
+                                withBias ? device.upload(bias) : null, act, width, k);
+                        assertActivatedProduct(ref.expected(), 2 * ref.errorBound() + rounding, width, act, device.download(out),
+                                device.id() + " int8 gated gemv width " + width + " k " + k + " " + act);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * A gated GEMV's output against act(gate) * up of the reference product [gate; up] ({@code products}, each within
+     * {@code productBound}): the bound carried through is productBound times |up| x 1.13 + |act(gate)| (the activations'
+     * slopes stay below 1.13), plus its square's share and float rounding.
+     */
+    static void assertActivatedProduct(FloatArray products, float productBound, int width, Activations.Kind act, NativeArray actual, String what) {
+        FloatArray expected = FloatArray.allocate(width);
+        float bound = 0f;
+        for (int i = 0; i < width; i++) {
+            float gate = products.get(i), up = products.get(width + i);
+            float activated = Activations.activate(gate, act.code);
+            expected.set(i, activated * up);
+            bound = Math.max(bound, productBound * (1.13f * Math.abs(up) + Math.abs(activated) + 1f) + 1e-6f);
+        }
+        assertClose(expected, actual, bound, 0f, what);
     }
 
     /** {@code columns}: the GEMV kernels' columns per group; null for the tiled kernels, which lack the argument. */

@@ -239,9 +239,51 @@ class QuantMatmulTest {
         }
     }
 
+    /**
+     * The int4 gated GEMV on int8 activations ([gate; up] int4 rows, the activation in the same launch), taken by the
+     * launcher where the tunings matmul.gemv_gated and matmul.int4_q8 say so (work-groups of whole warps), against the
+     * dequantised product's reference with the activation applied in Java: within the product's bound plus the
+     * activations' rounding (groups of 128), through the activation ({@link MatmulTest#assertActivatedProduct}); widths odd
+     * and even, with and without bias, both int4 formats, on the JVM and every accelerator.
+     */
+    @Test
+    void int4GatedGemvMatchesTheActivatedProductWithinTheActivationsRounding() {
+        java.util.Map<String, String> tunings = new java.util.HashMap<>();
+        for (String backend : new String[] {"jvm", "opencl"}) {
+            tunings.put("lightllm.tuning." + backend + ".matmul.gemv_gated", "1");
+            tunings.put("lightllm.tuning." + backend + ".matmul.int4_q8", "1");
+            tunings.put("lightllm.tuning." + backend + ".reduce.local", "64");
+        }
+        io.lightllm.testing.TestProperties.with(tunings, () -> {
+            for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+                for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+                    for (int width : new int[] {13, 40}) {
+                        for (int k : new int[] {128, 1152}) {
+                            io.lightllm.kernels.Activations.Kind act = width == 13 ? io.lightllm.kernels.Activations.Kind.SILU
+                                    : io.lightllm.kernels.Activations.Kind.GELU_TANH;
+                            boolean withBias = width == 13;
+                            FloatArray a = TensorAssert.random(k, 1f, 81);
+                            ByteArray w = randomBlocks(format, 2 * width, k, 82);
+                            FloatArray bias = withBias ? TensorAssert.random(2 * width, 1f, 83) : null;
+                            FloatArray weights = format.dequantize(w.segment(), 2 * width, k);
+                            MatmulReference ref = MatmulReference.of(a, weights, null, bias, 1, 2 * width, k);
+                            float rounding = activationRoundingBound(a, weights, 1, 2 * width, k, 128);
+                            assertTrue(QuantMatmul.gatedApplies(device, format, 1, k), device.id() + ": the gated int4 GEMV applies");
+                            DeviceBuffer out = device.allocate(DType.F32, width);
+                            QuantMatmul.launchGated(device, out, device.upload(a), device.upload(w), format, withBias ? device.upload(bias) : null,
+                                    act, width, k);
+                            MatmulTest.assertActivatedProduct(ref.expected(), 2 * ref.errorBound() + rounding, width, act, device.download(out),
+                                    device.id() + " int4 gated gemv " + format + " width " + width + " k " + k + " " + act);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     @Test
     void kernelsCompileToCuda() {
-        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV, QuantMatmul.GEMV_INT4_Q8}) {
+        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV, QuantMatmul.GEMV_INT4_Q8, QuantMatmul.GEMV_INT4_GATED_Q8}) {
             CudaCheck.assertCompiles(KernelCompiler.compile(kernel, Dialect.CUDA, null).source(), kernel.name());
         }
     }

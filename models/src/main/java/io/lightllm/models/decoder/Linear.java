@@ -142,6 +142,16 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         }
 
         @Override
+        public boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
+                Activations.Kind act) {
+            if (!Matmul.gatedInt8Applies(device, m, k)) {
+                return false;
+            }
+            Matmul.launchGatedGemvInt8(device, out, in, codes, scales, bias, act, width, k);
+            return true;
+        }
+
+        @Override
         public boolean folds(Device device, int k) {
             return FoldedGemv.int8Applies(device, k);
         }
@@ -156,6 +166,16 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
     public record Packed(DeviceBuffer blocks, QuantFormat format) implements Weight {
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             QuantMatmul.launch(device, out, in, blocks, format, bias, m, n, k);
+        }
+
+        @Override
+        public boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
+                Activations.Kind act) {
+            if (!QuantMatmul.gatedApplies(device, format, m, k)) {
+                return false;
+            }
+            QuantMatmul.launchGated(device, out, in, blocks, format, bias, act, width, k);
+            return true;
         }
 
         @Override
