@@ -203,7 +203,9 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
           --input-len 128 --output-len 64 --kv-dtype f16 --quant $q --json --variants ';cuda.matmul.gemv_gated=0;' 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/gatedq.log"
-      done ;;
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1 --seconds 0.2 2>&1 \
+        | grep -E "^\| decode matmul" | tee -a "$out/gatedq-gemv.log" ;;
     q8)
       # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
       # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8
