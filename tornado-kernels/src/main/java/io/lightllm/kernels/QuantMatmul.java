@@ -179,9 +179,6 @@ public final class QuantMatmul {
             boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
@@ -200,9 +197,6 @@ public final class QuantMatmul {
             boolean hasBias, int width, int k, int columns, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
         int team = ctx.localGroupSizeX / columns;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
@@ -213,12 +207,16 @@ public final class QuantMatmul {
     }
 
     /**
-     * {@link #int4RowSums} on int8 activations ({@link #matmulInt4GemvQ8}): the 16 items of a group each hold one word
-     * of its codes in each of the four rows and the 8 activations those words meet. Every item of a warp runs the same
-     * trips (the shuffles need them all); a trip past the row's last group reads that group and adds nothing.
+     * {@link #int4RowSums} on int8 activations ({@link #matmulInt4GemvQ8}) over rows r0..r3 into acc[0..3] (zeroed here):
+     * the 16 items of a group each hold one word of its codes in each of the four rows and the 8 activations those words
+     * meet. Every item of a warp runs the same trips (the shuffles need them all); a trip past the row's last group reads
+     * that group and adds nothing.
      */
     static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3, int lane,
             int team, int k) {
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
         int[] q = new int[4];
         int[] head = new int[1];
         float[] lo = new float[4];
