@@ -180,14 +180,9 @@ public final class Matmul {
         if (w.dtype() != DType.F32 && w.dtype() != DType.F16 && w.dtype() != DType.BF16) {
             throw new IllegalArgumentException("the gated GEMV reads F32, F16 or BF16 weights, not " + w.dtype());
         }
-        Shapes.positive(width, "gated GEMV width");
+        checkGatedShapes(out, a, bias, width, k);
         Shapes.intIndexable(2L * width * k, "gated GEMV weight");
         Shapes.atLeast(w, 2L * width * k, "gated GEMV weight [gate; up]");
-        Shapes.atLeast(a, k, "gated GEMV input");
-        Shapes.atLeast(out, width, "gated GEMV output");
-        if (bias != null) {
-            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
-        }
         if (k % 8 != 0) {
             throw new IllegalArgumentException("the gated GEMV reads rows of a multiple of 8 weights, not " + k);
         }
@@ -195,6 +190,16 @@ public final class Matmul {
         // a team per pair of outputs: the grid of a GEMV over width rows taken two a team
         device.launchPortable(MATMUL_GEMV_GATED, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, bias == null ? out : bias,
                 bias != null, width, k, columns, act.code);
+    }
+
+    /** The gated GEMVs' shared checks (every weight format): a positive width, the input's k, the output's width, the bias's 2 width. */
+    static void checkGatedShapes(DeviceBuffer out, DeviceBuffer a, DeviceBuffer bias, int width, int k) {
+        Shapes.positive(width, "gated GEMV width");
+        Shapes.atLeast(a, k, "gated GEMV input");
+        Shapes.atLeast(out, width, "gated GEMV output");
+        if (bias != null) {
+            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
+        }
     }
 
     /**
@@ -215,15 +220,10 @@ public final class Matmul {
         if (k % 16 != 0) {
             throw new IllegalArgumentException("the int8 gated GEMV reads rows of a multiple of 16 codes, not " + k);
         }
-        Shapes.positive(width, "gated GEMV width");
+        checkGatedShapes(out, a, bias, width, k);
         Shapes.intIndexable(2L * width * k, "gated GEMV weight");
         Shapes.atLeast(w, 2L * width * k, "gated GEMV weight [gate; up]");
         Shapes.atLeast(scales, 2L * width, "gated GEMV scales");
-        Shapes.atLeast(a, k, "gated GEMV input");
-        Shapes.atLeast(out, width, "gated GEMV output");
-        if (bias != null) {
-            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
-        }
         int columns = gemvColumns(device, 1);
         device.launch(MATMUL_INT8_GEMV_GATED_Q8, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, scales, bias == null ? out : bias,
                 bias != null, width, k, columns, act.code);
@@ -258,7 +258,6 @@ public final class Matmul {
     static void gatedSums(KernelContext ctx, float[] partial, FloatArray out, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int width, int k, int columns, int kind, NativeArray normW, boolean normed, float eps) {
         int team = ctx.localGroupSizeX / columns;
-        int teamStart = ctx.localIdx / team * team;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);

@@ -370,12 +370,6 @@ public final class QuantMatmul {
     }
 
     /**
-     * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m int4 blocks
-     * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
-     * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
-     */
-    /**
      * Whether a gated MLP's [gate; up] projection over rows of {@code format} runs as one {@link #matmulInt4GemvGatedQ8}
      * launch here: at batch 1 over int4 blocks where the gated GEMV and the int8-activation int4 GEMV both apply.
      */
@@ -390,15 +384,10 @@ public final class QuantMatmul {
         if (!gatedApplies(device, format, 1, k)) {
             throw new IllegalArgumentException("no gated GEMV over " + format + " rows of " + k + " here");
         }
-        Shapes.positive(width, "gated GEMV width");
+        Matmul.checkGatedShapes(out, a, bias, width, k);
         Shapes.intIndexable(2L * width * format.rowBytes(k), "gated GEMV weight bytes");
         if (w.byteSize() < 2L * width * format.rowBytes(k)) {
             throw new IllegalArgumentException(format + " gated weight holds " + w.byteSize() + " bytes, needs " + 2L * width * format.rowBytes(k));
-        }
-        Shapes.atLeast(a, k, "gated GEMV input");
-        Shapes.atLeast(out, width, "gated GEMV output");
-        if (bias != null) {
-            Shapes.atLeast(bias, 2L * width, "gated GEMV bias");
         }
         // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
@@ -406,6 +395,12 @@ public final class QuantMatmul {
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
     }
 
+    /**
+     * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
+     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m int4 blocks
+     * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
+     * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
+     */
     public static void launch(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
             int m, int n, int k) {
         long rowBytes = format.rowBytes(k);
