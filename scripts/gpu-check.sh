@@ -169,7 +169,7 @@ for s in $stages; do
       # the switch still off until measured (docs/benchmarks.md): the folded norms' bf16 figure again;
       # run peers in the same call for the references
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-        --input-len 128 --output-len 32 --kv-dtype f16 --quant none --json --variants ';cuda.matmul.gemv_fold=1' 2>&1 | grep '^{' \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant none --json --variants ';cuda.matmul.gemv_fold=1;' 2>&1 | grep '^{' \
         | tee -a "$out/pending-static.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
