@@ -30,15 +30,16 @@ import org.junit.jupiter.api.Test;
 class ActivationCodesTest {
     private static final float EPS = 1e-5f;
 
-    /** The launchers take the codes paths on the JVM and PoCL under these (their shuffles need work-groups of whole warps). */
+    /** The launchers take the codes paths on every backend under these (work-groups of whole warps: their shuffles need them). */
     private static Map<String, String> tunings() {
         Map<String, String> t = new HashMap<>();
-        for (String backend : new String[] {"jvm", "opencl"}) {
+        for (String backend : new String[] {"jvm", "opencl", "cuda"}) {
             for (String key : new String[] {"matmul.int8_q8", "matmul.int4_q8", "matmul.q8_codes", "matmul.gemv_gated"}) {
                 t.put("lightllm.tuning." + backend + "." + key, "1");
             }
-            t.put("lightllm.tuning." + backend + ".reduce.local", "64");
         }
+        t.put("lightllm.tuning.jvm.reduce.local", "64");
+        t.put("lightllm.tuning.opencl.reduce.local", "64");
         return t;
     }
 
