@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | gatedq | codes | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -206,20 +206,6 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1 --seconds 0.2 2>&1 \
         | grep -E "^\| decode matmul" | tee -a "$out/gatedq-gemv.log" ;;
-    codes)
-      # the batch-1 int8 and int4 GEMVs on activation codes the norms write (tuning matmul.q8_codes, off until this stage has
-      # measured it; ActivationCodes): their kernel and model tests on cuda:0, then 8B int8 and int4 decode at batch 1
-      # without / with / without, one load each
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.ActivationCodesTest --select-class io.lightllm.models.decoder.ActivationCodesDecodeTest \
-        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/codes-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/codes-tests.log" | head -20
-      for q in int8 int4; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-          --input-len 128 --output-len 64 --kv-dtype f16 --quant $q --json --variants ';cuda.matmul.q8_codes=1;' 2>&1 | grep '^{' \
-          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/codes.log"
-      done ;;
     launches)
       # the batch-1 step's fixed cost: the 8B step's launches over weights that fit the L2 (bench/configs/llama-8b-launches.json),
       # bf16, int8 and int4 (one load each), beside the 8B step of the same weights in the same call

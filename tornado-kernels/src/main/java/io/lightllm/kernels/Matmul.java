@@ -42,8 +42,6 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
-    public static final KernelRef MATMUL_INT8_GEMV_CODES = KernelRef.of(Matmul.class, "matmulInt8GemvCodes");
-    public static final KernelRef MATMUL_INT8_GEMV_GATED_CODES = KernelRef.of(Matmul.class, "matmulInt8GemvGatedCodes");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
@@ -600,42 +598,6 @@ public final class Matmul {
     }
 
     /**
-     * Whether a batch-1 int8 GEMV here may read activation codes the norm before it wrote ({@link ActivationCodes}, groups of
-     * 16) instead of rounding its f32 input: where it runs on int8 activations ({@link #int8ActivationsApply}) and the
-     * device's tuning {@code matmul.q8_codes} is 1.
-     */
-    public static boolean int8CodesApply(Device device, int k) {
-        return int8ActivationsApply(device, 1, k) && Tuning.get(device, "matmul.q8_codes", 0) == 1;
-    }
-
-    /** out[n] = a · wᵀ + bias for one row of activation codes (groups of 16) and int8 rows with their scales ({@link #matmulInt8GemvCodes}). */
-    public static void launchMatmulInt8Codes(Device device, DeviceBuffer out, ActivationCodes a, DeviceBuffer w, DeviceBuffer scales,
-            DeviceBuffer bias, int n, int k) {
-        checkShapes(out, a.codes(), w, bias, 1, n, k);
-        a.check(k, ActivationCodes.INT8_ROWS_GROUP, "the int8 GEMV");
-        Shapes.atLeast(scales, n, "int8 matmul scales");
-        int columns = gemvColumns(device, 1);
-        device.launch(MATMUL_INT8_GEMV_CODES, gemvGrid(1, n, gemvLocal(device), columns, GEMV_ROWS_PER_TEAM), out, a.codes(), a.scales(), w, scales,
-                bias == null ? out : bias, bias != null, n, k, columns);
-    }
-
-    /** {@link #launchGatedGemvInt8} for one row of activation codes (groups of 16; {@link #matmulInt8GemvGatedCodes}). */
-    public static void launchGatedGemvInt8Codes(Device device, DeviceBuffer out, ActivationCodes a, DeviceBuffer w, DeviceBuffer scales,
-            DeviceBuffer bias, Activations.Kind act, int width, int k) {
-        if (w.dtype() != DType.I8) {
-            throw new IllegalArgumentException("the int8 gated GEMV reads int8 weights, not " + w.dtype());
-        }
-        a.check(k, ActivationCodes.INT8_ROWS_GROUP, "the int8 gated GEMV");
-        checkGatedShapes(out, a.codes(), bias, width, k);
-        Shapes.intIndexable(2L * width * k, "gated GEMV weight");
-        Shapes.atLeast(w, 2L * width * k, "gated GEMV weight [gate; up]");
-        Shapes.atLeast(scales, 2L * width, "gated GEMV scales");
-        int columns = gemvColumns(device, 1);
-        device.launch(MATMUL_INT8_GEMV_GATED_CODES, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a.codes(), a.scales(), w, scales,
-                bias == null ? out : bias, bias != null, width, k, columns, act.code);
-    }
-
-    /**
      * Weight rows a GEMV team takes together at batch 1 ({@link #int8RowSums}, {@code QuantMatmul.int4RowSums}): each
      * activation load serves this many rows. With one row a team, every weight byte cost 4 (int8) to 8 (int4) bytes of
      * f32 activations read again from L1/L2, and the bf16, int8 and int4 GEMVs all ran at 1.1-1.6 T weights/s on the
@@ -708,62 +670,12 @@ public final class Matmul {
             q[1] = int8Codes(x0, 4, inverse);
             q[2] = int8Codes(x1, 0, inverse);
             q[3] = int8Codes(x1, 4, inverse);
-            addCodeDots(acc, codes, q, most / 127f);
-        }
-    }
-
-    /** Four rows' 16 codes of a step (codes[4c..4c + 3] row c's) against the step's 16 activation codes q[0..3]: acc[c] += scale x the dot. */
-    static void addCodeDots(float[] acc, int[] codes, int[] q, float scale) {
-        for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
-            int dot = KMath.dot4I8(codes[4 * c], q[0], KMath.dot4I8(codes[4 * c + 1], q[1],
-                    KMath.dot4I8(codes[4 * c + 2], q[2], KMath.dot4I8(codes[4 * c + 3], q[3], 0))));
-            acc[c] += scale * dot;
-        }
-    }
-
-    /**
-     * {@link #matmulInt8GemvQ8} on activation codes the norm before it wrote ({@link ActivationCodes}, groups of 16): each
-     * item loads a step's 16 codes and their scale instead of 16 floats, and rounds nothing. The same sums as
-     * {@link #matmulInt8GemvQ8} over the f32 row those codes were rounded from.
-     */
-    public static void matmulInt8GemvCodes(KernelContext ctx, FloatArray out, ByteArray xCodes, FloatArray xScales, ByteArray w, FloatArray scales,
-            FloatArray bias, boolean hasBias, int n, int k, int columns) {
-        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        float[] acc = new float[GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
-        int8RowSumsCodes(acc, xCodes, xScales, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
-                Math.min(row0 + 3, n - 1), k, ctx.localIdx % team, team);
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
-        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
-    }
-
-    /** {@link #matmulInt8GemvGatedQ8} on activation codes the norm before it wrote ({@link #matmulInt8GemvCodes}). */
-    public static void matmulInt8GemvGatedCodes(KernelContext ctx, FloatArray out, ByteArray xCodes, FloatArray xScales, ByteArray w,
-            FloatArray scales, FloatArray bias, boolean hasBias, int width, int k, int columns, int kind) {
-        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        float[] acc = new float[GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int g0 = Math.min(p, width - 1);
-        int g1 = Math.min(p + 1, width - 1);
-        int8RowSumsCodes(acc, xCodes, xScales, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team);
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
-        gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, 1f, kind);
-    }
-
-    /** {@link #int8RowSumsQ8} with the activations' codes and scales read, not rounded. */
-    static void int8RowSumsCodes(float[] acc, ByteArray xCodes, FloatArray xScales, ByteArray w, int r0, int r1, int r2, int r3, int k, int lane,
-            int team) {
-        int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
-        int[] q = new int[4];
-        for (int c = 0; c < GEMV_ROWS; c++) {
-            acc[c] = 0f;
-        }
-        for (int i = 16 * lane; i < k; i += 16 * team) {
-            loadRowCodes(w, codes, r0, r1, r2, r3, k, i);
-            xCodes.getWords(i, q, 0, 4);
-            addCodeDots(acc, codes, q, xScales.get(i / 16));
+            float scale = most / 127f;
+            for (int c = 0; c < GEMV_ROWS_PER_TEAM; c++) {
+                int dot = KMath.dot4I8(codes[4 * c], q[0], KMath.dot4I8(codes[4 * c + 1], q[1],
+                        KMath.dot4I8(codes[4 * c + 2], q[2], KMath.dot4I8(codes[4 * c + 3], q[3], 0))));
+                acc[c] += scale * dot;
+            }
         }
     }
 

@@ -1,6 +1,5 @@
 package io.lightllm.kernels;
 
-import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
@@ -22,8 +21,6 @@ import io.lightllm.tornado.runtime.KernelRef;
 public final class Norms {
     public static final KernelRef RMS_NORM = KernelRef.of(Norms.class, "rmsNorm");
     public static final KernelRef RMS_NORM_ADD_RESIDUAL = KernelRef.of(Norms.class, "rmsNormAddResidual");
-    public static final KernelRef RMS_NORM_CODES = KernelRef.of(Norms.class, "rmsNormCodes");
-    public static final KernelRef RMS_NORM_ADD_RESIDUAL_CODES = KernelRef.of(Norms.class, "rmsNormAddResidualCodes");
     public static final KernelRef LAYER_NORM = KernelRef.of(Norms.class, "layerNorm");
     public static final KernelRef LAYER_NORM_ADD_RESIDUAL = KernelRef.of(Norms.class, "layerNormAddResidual");
 
@@ -62,65 +59,6 @@ public final class Norms {
         float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
         // no bias: the weight stands in for it, unread
         writeNormalised(ctx, out, row, base, dim, 0f, inv, weight, weight, false, a0, a1, b0, b1);
-    }
-
-    /** {@link #rmsNorm} written as int8 codes in groups of {@code group} ({@link ActivationCodes}), not as floats. */
-    public static void rmsNormCodes(KernelContext ctx, ByteArray codes, FloatArray scales, FloatArray x, NativeArray weight, float eps, int dim,
-            int group) {
-        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        rmsNormRowCodes(ctx, scratch, codes, scales, x, x, false, weight, eps, dim, group);
-    }
-
-    /** {@link #rmsNormAddResidual} written as int8 codes in groups of {@code group} ({@link ActivationCodes}), not as floats. */
-    public static void rmsNormAddResidualCodes(KernelContext ctx, ByteArray codes, FloatArray scales, FloatArray residual, FloatArray x,
-            NativeArray weight, float eps, int dim, int group) {
-        float[] scratch = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        rmsNormRowCodes(ctx, scratch, codes, scales, residual, x, true, weight, eps, dim, group);
-    }
-
-    /**
-     * {@link #rmsNormRow} whose last pass rounds the normalised row to int8 codes instead of storing it: each item takes one
-     * run of 4 a trip, so a group of {@code group} elements is {@code group / 4} neighbouring items of one warp, which find
-     * its largest magnitude by shuffles; then every element is rounded as the GEMVs on int8 activations round their input
-     * ({@link Matmul#int8Codes}: the same float operations, so the same codes and scales). The trips are the same for
-     * every item (the shuffles need the whole warp); an item past the row's end holds a group of its own past the end
-     * too (dim a multiple of group, the work-group a multiple of 32 items) and stores nothing. Each item re-reads only the
-     * runs it stored in the first pass (run r goes to item r mod the work-group's size in both).
-     */
-    static void rmsNormRowCodes(KernelContext ctx, float[] scratch, ByteArray codes, FloatArray scales, FloatArray row, FloatArray x, boolean add,
-            NativeArray weight, float eps, int dim, int group) {
-        float[] a0 = new float[4];
-        float[] a1 = new float[4];
-        float[] b0 = new float[4];
-        float[] b1 = new float[4];
-        int base = ctx.groupIdx * dim;
-        float squares = addAndSum(ctx, row, x, add, true, base, dim, a0, a1, b0, b1);
-        float inv = KMath.rsqrt(GroupReduce.sum(ctx, scratch, squares) / dim + eps);
-        int runs = dim / 4;
-        int span = group / 4;
-        for (int r0 = 0; r0 < runs; r0 += ctx.localGroupSizeX) {
-            boolean valid = r0 + ctx.localIdx < runs;
-            int at = 4 * Math.min(r0 + ctx.localIdx, runs - 1);
-            row.getFloats(base + at, a0, 0, 4);
-            weight.getFloats(at, b0, 0, 4);
-            float most = 0f;
-            for (int e = 0; e < 4; e++) {
-                a0[e] = a0[e] * inv * b0[e]; // the value writeNormalised stores (mean 0)
-                most = KMath.max(most, KMath.abs(a0[e]));
-            }
-            for (int d = 1; d < span; d *= 2) {
-                most = KMath.max(most, ctx.warpShuffleXor(most, d));
-            }
-            int word = Matmul.int8Codes(a0, 0, most > 0f ? 127f / most : 0f);
-            if (valid) {
-                for (int e = 0; e < 4; e++) {
-                    codes.setFloat(base + at + e, (word << (24 - 8 * e)) >> 24); // byte e, sign-extended
-                }
-                if (at % group == 0) {
-                    scales.set((base + at) / group, most / 127f);
-                }
-            }
-        }
     }
 
     /**
@@ -283,35 +221,6 @@ public final class Norms {
         check(out, x, weight, null, rows, dim);
         Shapes.atLeast(residual, (long) rows * dim, "residual");
         device.launch(RMS_NORM_ADD_RESIDUAL, grid(device, rows), out, residual, x, weight, eps, dim);
-    }
-
-    /** codes = norm(x) as int8 codes ({@link ActivationCodes}; dim a multiple of their group). */
-    public static void launchRmsNormCodes(Device device, ActivationCodes codes, DeviceBuffer x, DeviceBuffer weight, float eps, int rows, int dim) {
-        checkCodes(device, codes, x, weight, rows, dim);
-        device.launch(RMS_NORM_CODES, codesGrid(device, rows), codes.codes(), codes.scales(), x, weight, eps, dim, codes.group());
-    }
-
-    /** residual += x, then codes = norm(residual) as int8 codes ({@link ActivationCodes}; dim a multiple of their group). */
-    public static void launchRmsNormAddResidualCodes(Device device, ActivationCodes codes, DeviceBuffer residual, DeviceBuffer x, DeviceBuffer weight,
-            float eps, int rows, int dim) {
-        checkCodes(device, codes, x, weight, rows, dim);
-        Shapes.atLeast(residual, (long) rows * dim, "residual");
-        device.launch(RMS_NORM_ADD_RESIDUAL_CODES, codesGrid(device, rows), codes.codes(), codes.scales(), residual, x, weight, eps, dim,
-                codes.group());
-    }
-
-    private static void checkCodes(Device device, ActivationCodes codes, DeviceBuffer x, DeviceBuffer weight, int rows, int dim) {
-        Shapes.positive(rows, "rows");
-        Shapes.positive(dim, "dim");
-        Shapes.intIndexable((long) rows * dim, "x");
-        Shapes.atLeast(x, (long) rows * dim, "x");
-        Shapes.atLeast(weight, dim, "weight");
-        codes.check((long) rows * dim, codes.group(), "the norm");
-    }
-
-    /** The row kernels' work-groups, at least a warp (the codes' shuffles span up to 32 items). */
-    private static Grid codesGrid(Device device, int rows) {
-        return Grid.groups(rows, Math.max(KernelContext.WARP_SIZE, GroupReduce.rowLocalSize(device)));
     }
 
     public static void launchLayerNorm(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer weight, DeviceBuffer bias, float eps,

@@ -23,8 +23,6 @@ public final class QuantMatmul {
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
     public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
     public static final KernelRef GEMV_INT4_GATED_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8");
-    public static final KernelRef GEMV_INT4_CODES = KernelRef.of(QuantMatmul.class, "matmulInt4GemvCodes");
-    public static final KernelRef GEMV_INT4_GATED_CODES = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedCodes");
 
     private QuantMatmul() {
     }
@@ -245,67 +243,6 @@ public final class QuantMatmul {
     }
 
     /**
-     * {@link #matmulInt4GemvQ8} on activation codes the norm before it wrote ({@link ActivationCodes}, groups of 128): each
-     * item reads its 8 codes and the group's scale instead of 8 floats, and neither rounds nor shuffles. The same sums
-     * as {@link #matmulInt4GemvQ8} over the f32 row those codes were rounded from.
-     */
-    public static void matmulInt4GemvCodes(KernelContext ctx, FloatArray out, ByteArray xCodes, FloatArray xScales, ByteArray w, int format,
-            FloatArray bias, boolean hasBias, int n, int k, int columns) {
-        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
-        float[] acc = new float[Matmul.GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
-        int4RowSumsCodes(acc, xCodes, xScales, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
-                Math.min(row0 + 3, n - 1), ctx.localIdx % team, team, k);
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
-    }
-
-    /** {@link #matmulInt4GemvGatedQ8} on activation codes the norm before it wrote ({@link #matmulInt4GemvCodes}). */
-    public static void matmulInt4GemvGatedCodes(KernelContext ctx, FloatArray out, ByteArray xCodes, FloatArray xScales, ByteArray w, int format,
-            FloatArray bias, boolean hasBias, int width, int k, int columns, int kind) {
-        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
-        float[] acc = new float[Matmul.GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int g0 = Math.min(p, width - 1);
-        int g1 = Math.min(p + 1, width - 1);
-        int4RowSumsCodes(acc, xCodes, xScales, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, 1f, kind);
-    }
-
-    /** {@link #int4RowSumsQ8} with the activations' codes and scales read, not rounded: the same trips, words and sums. */
-    static void int4RowSumsCodes(float[] acc, ByteArray xCodes, FloatArray xScales, ByteArray w, int format, int r0, int r1, int r2, int r3,
-            int lane, int team, int k) {
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
-        int[] q = new int[4];
-        int[] head = new int[1];
-        int[] x = new int[2];
-        int bytes = QuantBlocks.blockBytes(format);
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
-        int groups = k / 128;
-        int rowBytes = groups * bytes;
-        int at0 = r0 * rowBytes;
-        int at1 = r1 * rowBytes;
-        int at2 = r2 * rowBytes;
-        int at3 = r3 * rowBytes;
-        for (int g0 = 0; g0 < groups; g0 += team / 16) {
-            boolean valid = g0 + lane / 16 < groups;
-            int g = Math.min(g0 + lane / 16, groups - 1);
-            int block = g * bytes;
-            loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
-            int e = g * 128 + 4 * (lane % 16);
-            xCodes.getWords(e, x, 0, 1);
-            xCodes.getWords(e + 64, x, 1, 1);
-            addGroupQ8(acc, w, at0, at1, at2, at3, block, zeroPoint, head, q, x[0], x[1], valid ? xScales.get(g) : 0f);
-        }
-    }
-
-    /**
      * An item's 8 activations of a group of 128 (elements e..e+3 into lo, e+64..e+67 into hi) and the group's largest
      * magnitude: the 16 items of a group are 16 aligned lanes of one warp, which meet by shuffles (uniform control flow).
      */
@@ -456,55 +393,6 @@ public final class QuantMatmul {
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
         device.launch(GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
-    }
-
-    /**
-     * Whether a batch-1 GEMV over rows of {@code format} here may read activation codes the norm before it wrote
-     * ({@link ActivationCodes}, groups of 128) instead of rounding its f32 input: where it runs on int8 activations
-     * ({@link #int8ActivationsApply}) and the device's tuning {@code matmul.q8_codes} is 1.
-     */
-    public static boolean int4CodesApply(Device device, QuantFormat format, int k) {
-        int rowsPerTeam = rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
-        return int8ActivationsApply(device, format.code(), rowsPerTeam) && Tuning.get(device, "matmul.q8_codes", 0) == 1;
-    }
-
-    /** out[n] = a · wᵀ + bias for one row of activation codes (groups of 128) and rows of int4 blocks ({@link #matmulInt4GemvCodes}). */
-    public static void launchCodes(Device device, DeviceBuffer out, ActivationCodes a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
-            int n, int k) {
-        if (!int4CodesApply(device, format, k)) {
-            throw new IllegalArgumentException("no GEMV on activation codes over " + format + " rows of " + k + " here");
-        }
-        checkCodes(out, n, a, w, format, bias, n, k);
-        int columns = Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM);
-        device.launch(GEMV_INT4_CODES, Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM), out, a.codes(),
-                a.scales(), w, format.code(), bias == null ? out : bias, bias != null, n, k, columns);
-    }
-
-    /** {@link #launchGated} for one row of activation codes (groups of 128; {@link #matmulInt4GemvGatedCodes}). */
-    public static void launchGatedCodes(Device device, DeviceBuffer out, ActivationCodes a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
-            Activations.Kind act, int width, int k) {
-        if (!gatedApplies(device, format, 1, k) || !int4CodesApply(device, format, k)) {
-            throw new IllegalArgumentException("no gated GEMV on activation codes over " + format + " rows of " + k + " here");
-        }
-        checkCodes(out, width, a, w, format, bias, 2 * width, k);
-        int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
-        device.launch(GEMV_INT4_GATED_CODES, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a.codes(), a.scales(), w,
-                format.code(), bias == null ? out : bias, bias != null, width, k, columns, act.code);
-    }
-
-    /** The codes launchers' checks: {@code rows} weight rows of {@code format} (and biases), {@code outputs} outputs. */
-    private static void checkCodes(DeviceBuffer out, int outputs, ActivationCodes a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias, int rows,
-            int k) {
-        Shapes.positive(rows, "matmul n");
-        a.check(k, ActivationCodes.INT4_BLOCKS_GROUP, "the int4 GEMV");
-        Shapes.intIndexable(rows * format.rowBytes(k), "matmul weight bytes");
-        if (w.byteSize() < rows * format.rowBytes(k)) {
-            throw new IllegalArgumentException(format + " weight holds " + w.byteSize() + " bytes, needs " + rows * format.rowBytes(k));
-        }
-        Shapes.atLeast(out, outputs, "matmul output");
-        if (bias != null) {
-            Shapes.atLeast(bias, rows, "matmul bias");
-        }
     }
 
     /**

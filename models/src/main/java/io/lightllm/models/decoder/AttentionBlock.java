@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Rotary;
@@ -119,29 +118,8 @@ final class AttentionBlock {
         return in && o.folds(device, false) && !shard.sharded();
     }
 
-    /** The group of activation codes the input projections read at batch 1 (all alike; {@link Linear#codeGroup}), or 0. */
-    int codeGroup(Device device) {
-        if (qkv != null) {
-            return qkv.codeGroup(device);
-        }
-        int group = q.codeGroup(device);
-        return k.codeGroup(device) == group && v.codeGroup(device) == group ? group : 0;
-    }
-
-    /** Batch 1, where {@link #codeGroup} is not 0: the input norm's activation codes → s.projected. */
-    void forwardCodes(StepBuffers s, Step step, ActivationCodes input) {
-        forward(s, step, null, null, input);
-    }
-
+    /** {@link #forward(StepBuffers, Step, DeviceBuffer)}, or with {@code folded} {@link #forwardFolded} (input: the residual). */
     private void forward(StepBuffers s, Step step, DeviceBuffer input, Norm folded) {
-        forward(s, step, input, folded, null);
-    }
-
-    /**
-     * {@link #forward(StepBuffers, Step, DeviceBuffer)}; with {@code folded} {@link #forwardFolded} (input: the residual); with
-     * {@code codes} {@link #forwardCodes}.
-     */
-    private void forward(StepBuffers s, Step step, DeviceBuffer input, Norm folded, ActivationCodes codes) {
         int t = step.tokens();
         DeviceBuffer keys = step.pool().keys(layer), values = step.pool().values(layer);
         // an int8 or fp8 pool keeps one scale per token and head, which attention applies as it reads
@@ -151,13 +129,13 @@ final class AttentionBlock {
         // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
         boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
         if (qkv != null) {
-            project(qkv, s.qkv, input, t, folded, codes);
+            project(qkv, s.qkv, input, t, folded);
             KvCache.launchSplitQkv(device, s.qkv, s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null, pooled ? values : null,
                     s.kvSlots, t, heads);
         } else {
-            project(q, s.q, input, t, folded, codes);
-            project(k, s.k, input, t, folded, codes);
-            project(v, s.v, input, t, folded, codes);
+            project(q, s.q, input, t, folded);
+            project(k, s.k, input, t, folded);
+            project(v, s.v, input, t, folded);
         }
         if (qNorm != null) {
             qNorm.apply(device, s.q, s.q, t * shard.heads());
@@ -184,11 +162,9 @@ final class AttentionBlock {
         }
     }
 
-    /** An input projection: of the normed input, (folded) of the residual through the norm inside the GEMV, or of the norm's codes. */
-    private void project(Linear l, DeviceBuffer out, DeviceBuffer input, int t, Norm folded, ActivationCodes codes) {
-        if (codes != null) {
-            l.applyCodes(device, out, codes);
-        } else if (folded == null) {
+    /** An input projection: of the normed input, or (folded) of the residual through the norm inside the GEMV. */
+    private void project(Linear l, DeviceBuffer out, DeviceBuffer input, int t, Norm folded) {
+        if (folded == null) {
             l.apply(device, out, input, t);
         } else {
             l.applyFolded(device, out, input, folded.fold());

@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Elementwise;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.tornado.runtime.Device;
@@ -48,40 +47,16 @@ final class DecoderLayer {
     }
 
     /**
-     * The group of int8 activation codes both input projections read at batch 1 ({@link ActivationCodes}), where the norms
-     * before them can write codes; else 0.
-     */
-    int codeGroup(Device device) {
-        int group = attention.codeGroup(device);
-        return group > 0 && mlp.codeGroup(device) == group && inputNorm.writesCodes() && postAttentionNorm.writesCodes() ? group : 0;
-    }
-
-    /**
      * {@code first}: the residual holds the embeddings and nothing is pending in {@code projected}. {@code folded} (batch 1,
      * where {@link #folds}): the projections read the residual through the norms and add into it; nothing is left pending.
-     * {@code codes} (batch 1, where {@link #codeGroup} is theirs, else null): the norms write the input projections' activation
-     * codes there, which the projections read in place of the normed row.
      */
-    void forward(StepBuffers s, Step step, boolean first, boolean folded, ActivationCodes codes) {
+    void forward(StepBuffers s, Step step, boolean first, boolean folded) {
         if (folded) {
             attention.forwardFolded(s, step, inputNorm);
             mlp.forwardFolded(s, postAttentionNorm);
             return;
         }
         int t = step.tokens();
-        if (codes != null) {
-            if (first) {
-                inputNorm.applyCodes(device, codes, s.residual, t);
-            } else {
-                inputNorm.applyAddingCodes(device, codes, s.residual, s.projected, t);
-            }
-            attention.forwardCodes(s, step, codes);
-            scaleBranch(s.projected, t);
-            postAttentionNorm.applyAddingCodes(device, codes, s.residual, s.projected, t);
-            mlp.forwardCodes(s, codes);
-            scaleBranch(s.projected, t);
-            return;
-        }
         // each norm writes its output in the type the projections after it read as it is (bf16 for a prefill on tensor cores)
         DeviceBuffer attentionInput = s.normedIn(attention.inputType(device, t));
         if (first) {

@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Elementwise;
 import io.lightllm.kernels.Embedding;
@@ -183,7 +182,6 @@ public final class DecoderModel implements CausalLM {
     public void tuningChanged() {
         closeRecordings();
         foldsNorms = null;
-        codeGroup = null;
     }
 
     void closeRecordings() {
@@ -198,11 +196,8 @@ public final class DecoderModel implements CausalLM {
         embed(s, st.batch());
         int rows = st.batch().logitRows();
         boolean folded = t == 1 && rows == 1 && foldsNorms();
-        // batch 1 on GEMVs of int8 activations: the norms write the activations' codes, which no GEMV then rounds again
-        int codeGroup = t == 1 && !folded ? codeGroup() : 0;
-        ActivationCodes codes = codeGroup > 0 ? s.activationCodes(codeGroup) : null;
         for (int l = 0; l < layers.size(); l++) {
-            layers.get(l).forward(s, st, l == 0, folded, codes);
+            layers.get(l).forward(s, st, l == 0, folded);
         }
         if (folded) {
             // batch 1 with the norms in the GEMVs: the residual is whole, and the head's GEMV takes the final norm
@@ -218,19 +213,6 @@ public final class DecoderModel implements CausalLM {
     }
 
     private Boolean foldsNorms;
-    private Integer codeGroup;
-
-    /**
-     * The group of activation codes every layer's input projections read at batch 1 ({@link DecoderLayer#codeGroup}; tuning
-     * {@code matmul.q8_codes}), or 0: all layers or none, decided once.
-     */
-    private int codeGroup() {
-        if (codeGroup == null) {
-            int group = layers.get(0).codeGroup(device);
-            codeGroup = layers.stream().allMatch(l -> l.codeGroup(device) == group) ? group : 0;
-        }
-        return codeGroup;
-    }
 
     /**
      * Whether batch-1 steps run with every norm and residual add folded into the GEMVs ({@link io.lightllm.kernels.FoldedGemv},

@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.Matmul;
@@ -55,24 +54,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         weight.multiplyGatedFolded(device, out, in, bias, outFeatures / 2, inFeatures, act, fold);
     }
 
-    /**
-     * The group of int8 activation codes this layer's batch-1 GEMV reads here in place of an f32 row ({@link ActivationCodes}:
-     * the norm before it writes them), or 0 where it reads floats.
-     */
-    public int codeGroup(Device device) {
-        return weight.codeGroup(device, inFeatures);
-    }
-
-    /** out[1, outFeatures] = in · wᵀ + bias at batch 1, in as activation codes ({@link #codeGroup}). */
-    public void applyCodes(Device device, DeviceBuffer out, ActivationCodes in) {
-        weight.multiplyCodes(device, out, in, bias, outFeatures, inFeatures);
-    }
-
-    /** {@link #applyGated} at batch 1 on activation codes; false (nothing done) where the weight's kernels cannot. */
-    public boolean applyGatedCodes(Device device, DeviceBuffer out, ActivationCodes in, Activations.Kind act) {
-        return weight.multiplyGatedCodes(device, out, in, bias, outFeatures / 2, inFeatures, act);
-    }
-
     /** How a weight matrix [n, k] is stored on the device, and the kernels that multiply by it. */
     public sealed interface Weight {
         /** out[m, n] = in[m, k] · wᵀ + bias (or null). */
@@ -85,22 +66,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
 
         /** out[m, width] = act(gate) * up for w of rows [gate; up] in one launch, if this storage has such a kernel here; else false. */
         default boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
-                Activations.Kind act) {
-            return false;
-        }
-
-        /** The group of activation codes this storage's batch-1 GEMV reads here ({@link Linear#codeGroup}), or 0. */
-        default int codeGroup(Device device, int k) {
-            return 0;
-        }
-
-        /** The batch-1 product on activation codes, where {@link #codeGroup} is not 0. */
-        default void multiplyCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int n, int k) {
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " weights read no activation codes");
-        }
-
-        /** The batch-1 gated product on activation codes in one launch, if this storage has such a kernel here; else false. */
-        default boolean multiplyGatedCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int width, int k,
                 Activations.Kind act) {
             return false;
         }
@@ -187,26 +152,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         }
 
         @Override
-        public int codeGroup(Device device, int k) {
-            return Matmul.int8CodesApply(device, k) ? ActivationCodes.INT8_ROWS_GROUP : 0;
-        }
-
-        @Override
-        public void multiplyCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int n, int k) {
-            Matmul.launchMatmulInt8Codes(device, out, in, codes, scales, bias, n, k);
-        }
-
-        @Override
-        public boolean multiplyGatedCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int width, int k,
-                Activations.Kind act) {
-            if (!Matmul.gatedInt8Applies(device, 1, k)) {
-                return false;
-            }
-            Matmul.launchGatedGemvInt8Codes(device, out, in, codes, scales, bias, act, width, k);
-            return true;
-        }
-
-        @Override
         public boolean folds(Device device, int k) {
             return FoldedGemv.int8Applies(device, k);
         }
@@ -230,26 +175,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
                 return false;
             }
             QuantMatmul.launchGated(device, out, in, blocks, format, bias, act, width, k);
-            return true;
-        }
-
-        @Override
-        public int codeGroup(Device device, int k) {
-            return QuantMatmul.int4CodesApply(device, format, k) ? ActivationCodes.INT4_BLOCKS_GROUP : 0;
-        }
-
-        @Override
-        public void multiplyCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int n, int k) {
-            QuantMatmul.launchCodes(device, out, in, blocks, format, bias, n, k);
-        }
-
-        @Override
-        public boolean multiplyGatedCodes(Device device, DeviceBuffer out, ActivationCodes in, DeviceBuffer bias, int width, int k,
-                Activations.Kind act) {
-            if (!QuantMatmul.gatedApplies(device, format, 1, k)) {
-                return false;
-            }
-            QuantMatmul.launchGatedCodes(device, out, in, blocks, format, bias, act, width, k);
             return true;
         }
 

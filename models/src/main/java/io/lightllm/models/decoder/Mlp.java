@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.Moe;
 import io.lightllm.models.ModelLoadException;
@@ -21,16 +20,6 @@ sealed interface Mlp {
     /** The type the first projection reads at {@code tokens} rows as it is ({@link Linear#inputType}); f32 for the experts' router. */
     default DType inputType(Device device, int tokens) {
         return DType.F32;
-    }
-
-    /** The group of activation codes this MLP's input projection reads at batch 1 ({@link Linear#codeGroup}), or 0. */
-    default int codeGroup(Device device) {
-        return 0;
-    }
-
-    /** Batch 1, where {@link #codeGroup} is not 0: the norm's activation codes → s.projected. */
-    default void forwardCodes(StepBuffers s, ActivationCodes input) {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " reads no activation codes");
     }
 
     /** Whether a batch-1 step may fold the norm before this MLP into its input GEMV and the residual add into its output one. */
@@ -74,36 +63,15 @@ sealed interface Mlp {
      */
     record Gated(Device device, Shard shard, Activations.Kind act, Linear gateUp, Linear down) implements Mlp {
         public void forward(StepBuffers s, DeviceBuffer input, int t) {
-            // one launch for both projections and the activation where the weights' kernels have it (batch 1)
-            boolean activated = gateUp.applyGated(device, s.act, input, t, act);
-            if (!activated) {
+            // one launch for both projections and the activation where the weights' kernels have it (batch 1), else the
+            // activation written in the type the down projection reads
+            DeviceBuffer activated = s.act;
+            if (!gateUp.applyGated(device, s.act, input, t, act)) {
                 gateUp.apply(device, s.gateUp, input, t);
+                activated = s.actIn(down.inputType(device, t));
+                Activations.launchGatedFused(device, act, activated, s.gateUp, t, shard.intermediate());
             }
-            activateAndProject(s, activated, t);
-        }
-
-        @Override
-        public int codeGroup(Device device) {
-            return gateUp.codeGroup(device);
-        }
-
-        @Override
-        public void forwardCodes(StepBuffers s, ActivationCodes input) {
-            boolean activated = gateUp.applyGatedCodes(device, s.act, input, act);
-            if (!activated) {
-                gateUp.applyCodes(device, s.gateUp, input);
-            }
-            activateAndProject(s, activated, 1);
-        }
-
-        /** The activation (unless the gated GEMV applied it into s.act), written in the type the down projection reads, then down. */
-        private void activateAndProject(StepBuffers s, boolean activated, int t) {
-            DeviceBuffer in = s.act;
-            if (!activated) {
-                in = s.actIn(down.inputType(device, t));
-                Activations.launchGatedFused(device, act, in, s.gateUp, t, shard.intermediate());
-            }
-            down.apply(device, s.projected, in, t);
+            down.apply(device, s.projected, activated, t);
             shard.allReduce(s.projected, t * down.outFeatures());
         }
 

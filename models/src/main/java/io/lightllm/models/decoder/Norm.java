@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.Norms;
 import io.lightllm.models.decoder.Architecture.NormKind;
@@ -41,29 +40,6 @@ public record Norm(NormKind kind, DeviceBuffer weight, DeviceBuffer bias, float 
         switch (kind) {
             case RMS -> Norms.launchRmsNormAddResidual(device, out, residual, delta, weight, eps, rows, dim);
             case LAYER -> Norms.launchLayerNormAddResidual(device, out, residual, delta, weight, bias, eps, rows, dim);
-        }
-    }
-
-    /** Whether this norm can write its output as int8 activation codes ({@link ActivationCodes}: RMSNorm only). */
-    boolean writesCodes() {
-        return kind == NormKind.RMS;
-    }
-
-    /** out = norm(x) as activation codes, where {@link #writesCodes}. */
-    void applyCodes(Device device, ActivationCodes out, DeviceBuffer x, int rows) {
-        checkWritesCodes();
-        Norms.launchRmsNormCodes(device, out, x, weight, eps, rows, dim);
-    }
-
-    /** residual += delta, then out = norm(residual) as activation codes, where {@link #writesCodes}. */
-    void applyAddingCodes(Device device, ActivationCodes out, DeviceBuffer residual, DeviceBuffer delta, int rows) {
-        checkWritesCodes();
-        Norms.launchRmsNormAddResidualCodes(device, out, residual, delta, weight, eps, rows, dim);
-    }
-
-    private void checkWritesCodes() {
-        if (!writesCodes()) {
-            throw new IllegalStateException("a " + kind + " norm does not write activation codes");
         }
     }
 }

@@ -1,6 +1,5 @@
 package io.lightllm.models.decoder;
 
-import io.lightllm.kernels.ActivationCodes;
 import io.lightllm.kernels.Attention;
 import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.NopadBatch;
@@ -94,11 +93,6 @@ final class StepBuffers implements AutoCloseable {
     /** {@link #act} where {@code type} is f32, else a 16-bit buffer of its size (the down projection's input). */
     DeviceBuffer actIn(DType type) {
         return type == DType.F32 ? act : sixteenBit("act", type, (long) tokens * shard.intermediate());
-    }
-
-    /** Room for one row of the hidden size as int8 activation codes in groups of {@code group}, made on first use. */
-    ActivationCodes activationCodes(int group) {
-        return blockScratch("activation codes " + group, () -> ActivationCodes.allocate(device, (long) tokens * config.hiddenSize(), group));
     }
 
     /**
