@@ -62,50 +62,76 @@ public final class KvCache {
     public static void splitQkv(FloatArray qkv, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool,
             IntArray destIndex, IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim,
             boolean interleaved, float attentionScaling, int slots) {
-        int half = rotaryDim / 2;
-        int rowSize = kvHeads * headDim;
         int width = (qHeads + 2 * kvHeads) * headDim;
         for (@Parallel int t = 0; t < tokens; t++) {
             for (@Parallel int h = 0; h < qHeads + 2 * kvHeads; h++) {
                 for (@Parallel int i = 0; i < headDim / 2; i++) {
-                    boolean inRotary = i < half;
-                    int first = inRotary ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
-                    int second = inRotary ? (interleaved ? 2 * i + 1 : i + half) : first + 1;
-                    float x0 = qkv.get(t * width + h * headDim + first);
-                    float x1 = qkv.get(t * width + h * headDim + second);
-                    if (inRotary && h < qHeads + kvHeads) {
-                        float angle = positions.get(t) * invFreq.get(i);
-                        float cos = KMath.cos(angle) * attentionScaling;
-                        float sin = KMath.sin(angle) * attentionScaling;
-                        float r0 = x0 * cos - x1 * sin;
-                        float r1 = x1 * cos + x0 * sin;
-                        x0 = r0;
-                        x1 = r1;
-                    }
-                    int slot = destIndex.get(t);
-                    boolean store = toPool && slot >= 0 && slot < slots;
-                    if (h < qHeads) {
-                        int base = (t * qHeads + h) * headDim;
-                        q.set(base + first, x0);
-                        q.set(base + second, x1);
-                    } else if (h < qHeads + kvHeads) {
-                        int at = (h - qHeads) * headDim;
-                        k.set(t * rowSize + at + first, x0);
-                        k.set(t * rowSize + at + second, x1);
-                        if (store) {
-                            kPool.setFloat(slot * rowSize + at + first, x0);
-                            kPool.setFloat(slot * rowSize + at + second, x1);
-                        }
-                    } else {
-                        int at = (h - qHeads - kvHeads) * headDim;
-                        v.set(t * rowSize + at + first, x0);
-                        v.set(t * rowSize + at + second, x1);
-                        if (store) {
-                            vPool.setFloat(slot * rowSize + at + first, x0);
-                            vPool.setFloat(slot * rowSize + at + second, x1);
-                        }
-                    }
+                    float x0 = qkv.get(t * width + h * headDim + pairFirst(i, rotaryDim, interleaved));
+                    float x1 = qkv.get(t * width + h * headDim + pairSecond(i, rotaryDim, interleaved));
+                    storePair(x0, x1, t, h, i, q, k, v, kPool, vPool, toPool, destIndex, positions, invFreq, qHeads, kvHeads, headDim, rotaryDim,
+                            interleaved, attentionScaling, slots);
                 }
+            }
+        }
+    }
+
+    /**
+     * The element of a head that pair i of {@link #splitQkv} starts at: within rotaryDim the pairs the rotation turns
+     * together (i and i + rotaryDim / 2, or 2i and 2i + 1 interleaved), past it adjacent pairs.
+     */
+    static int pairFirst(int i, int rotaryDim, boolean interleaved) {
+        int half = rotaryDim / 2;
+        return i < half ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
+    }
+
+    /** The other element of pair i ({@link #pairFirst}). */
+    static int pairSecond(int i, int rotaryDim, boolean interleaved) {
+        int half = rotaryDim / 2;
+        return i < half ? (interleaved ? 2 * i + 1 : i + half) : rotaryDim + 2 * (i - half) + 1;
+    }
+
+    /**
+     * Token t's pair i of head h of a q/k/v projection (x0 and x1, its elements {@link #pairFirst} and {@link #pairSecond}),
+     * rotated where it lies in a q or k head's rotary part, into q, k or v, and k and v with {@code toPool} into the
+     * pools at slot destIndex[t] as well: {@link #splitQkv}'s work-item, and the epilogue of the batch-1 q/k/v GEMVs that
+     * split their output themselves ({@link Matmul#matmulGemvQkv}).
+     */
+    static void storePair(float x0, float x1, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool,
+            boolean toPool, IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim,
+            boolean interleaved, float attentionScaling, int slots) {
+        int rowSize = kvHeads * headDim;
+        int first = pairFirst(i, rotaryDim, interleaved);
+        int second = pairSecond(i, rotaryDim, interleaved);
+        float y0 = x0;
+        float y1 = x1;
+        if (i < rotaryDim / 2 && h < qHeads + kvHeads) {
+            float angle = positions.get(t) * invFreq.get(i);
+            float cos = KMath.cos(angle) * attentionScaling;
+            float sin = KMath.sin(angle) * attentionScaling;
+            y0 = x0 * cos - x1 * sin;
+            y1 = x1 * cos + x0 * sin;
+        }
+        int slot = destIndex.get(t);
+        boolean store = toPool && slot >= 0 && slot < slots;
+        if (h < qHeads) {
+            int base = (t * qHeads + h) * headDim;
+            q.set(base + first, y0);
+            q.set(base + second, y1);
+        } else if (h < qHeads + kvHeads) {
+            int at = (h - qHeads) * headDim;
+            k.set(t * rowSize + at + first, y0);
+            k.set(t * rowSize + at + second, y1);
+            if (store) {
+                kPool.setFloat(slot * rowSize + at + first, y0);
+                kPool.setFloat(slot * rowSize + at + second, y1);
+            }
+        } else {
+            int at = (h - qHeads - kvHeads) * headDim;
+            v.set(t * rowSize + at + first, y0);
+            v.set(t * rowSize + at + second, y1);
+            if (store) {
+                vPool.setFloat(slot * rowSize + at + first, y0);
+                vPool.setFloat(slot * rowSize + at + second, y1);
             }
         }
     }
@@ -239,35 +265,62 @@ public final class KvCache {
         device.launch(COPY_TO_POOL, Grid.of(tokens, rowSize), pool, src, destIndex, tokens, rowSize, slots);
     }
 
+    /** {@link #splitQkv}: q, k and v out of a fused projection's rows qkv [tokens, (qHeads + 2 kvHeads) headDim], as {@code split} says. */
+    public static void launchSplitQkv(Device device, DeviceBuffer qkv, QkvSplit split, int tokens) {
+        Attention.Heads heads = split.heads();
+        Shapes.atLeast(qkv, (long) tokens * split.width(), "qkv");
+        Object[] tail = split.kernelArguments(tokens);
+        Object[] args = new Object[tail.length + 1];
+        args[0] = qkv;
+        System.arraycopy(tail, 0, args, 1, tail.length);
+        device.launch(SPLIT_QKV, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), heads.headDim() / 2), args);
+    }
+
     /**
-     * {@link #splitQkv}: q, k and v out of a fused projection's rows qkv [tokens, (qHeads + 2 kvHeads)
-     * headDim], q and k rotated by {@code rope} (null: not rotated), k and v also written into slots
-     * destIndex[tokens] of the f32/f16/bf16 pools {@code keys} and {@code values} (null: not written).
+     * Where a fused q/k/v projection's output goes ({@link #splitQkv}): q [tokens, qHeads, headDim], k and v [tokens, kvHeads,
+     * headDim], q and k rotated by {@code rope} (null: not rotated), and k and v also into the f32, f16 or bf16 pools
+     * {@code keys} and {@code values} at slots destIndex[t] (keys null: not pooled).
      */
-    public static void launchSplitQkv(Device device, DeviceBuffer qkv, DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions,
-            Rotary.Rope rope, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer destIndex, int tokens, Attention.Heads heads) {
-        int headDim = heads.headDim();
-        int rowSize = checkRow(heads.kvHeads(), headDim);
-        if (headDim % 2 != 0 || (rope != null && rope.rotaryDim() > headDim)) {
-            throw new IllegalArgumentException("splitting q/k/v needs an even headDim of at least rotaryDim, got " + headDim);
+    public record QkvSplit(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions, Rotary.Rope rope, DeviceBuffer keys,
+            DeviceBuffer values, DeviceBuffer destIndex, Attention.Heads heads) {
+        public QkvSplit {
+            int headDim = heads.headDim();
+            if (headDim % 2 != 0 || (rope != null && rope.rotaryDim() > headDim)) {
+                throw new IllegalArgumentException("splitting q/k/v needs an even headDim of at least rotaryDim, got " + headDim);
+            }
+            if (keys != null && (hasScales(keys.dtype()) || values == null || keys.dtype() != values.dtype())) {
+                throw new IllegalArgumentException("splitQkv writes f32, f16 or bf16 pools, not " + keys.dtype() + " / "
+                        + (values == null ? null : values.dtype()));
+            }
         }
-        boolean toPool = keys != null;
-        if (toPool && (hasScales(keys.dtype()) || keys.dtype() != values.dtype())) {
-            throw new IllegalArgumentException("splitQkv writes f32, f16 or bf16 pools, not " + keys.dtype() + " / " + values.dtype());
+
+        /** Elements of one token's projection: its q, k and v heads. */
+        public int width() {
+            return (heads.qHeads() + 2 * heads.kvHeads()) * heads.headDim();
         }
-        int slots = toPool ? slots(keys, rowSize) : 0;
-        if (toPool) {
-            Shapes.atLeast(values, (long) slots * rowSize, "the value pool");
+
+        /** Pairs of one token's projection ({@link #pairFirst}). */
+        int pairs() {
+            return width() / 2;
         }
-        checkTokens(k, destIndex, tokens, rowSize);
-        Shapes.atLeast(v, (long) tokens * rowSize, "v");
-        Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
-        Shapes.atLeast(qkv, (long) tokens * (heads.qHeads() + 2 * heads.kvHeads()) * headDim, "qkv");
-        Shapes.atLeast(positions, tokens, "positions");
-        device.launch(SPLIT_QKV, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), headDim / 2), qkv, q, k, v, toPool ? keys : k,
-                toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(), tokens, heads.qHeads(), heads.kvHeads(),
-                headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(), rope == null ? 1f : rope.attentionScaling(),
-                slots);
+
+        /** {@link #splitQkv}'s arguments after qkv, checked for {@code tokens} tokens. */
+        Object[] kernelArguments(int tokens) {
+            int headDim = heads.headDim();
+            int rowSize = checkRow(heads.kvHeads(), headDim);
+            boolean toPool = keys != null;
+            int slots = toPool ? slots(keys, rowSize) : 0;
+            if (toPool) {
+                Shapes.atLeast(values, (long) slots * rowSize, "the value pool");
+            }
+            checkTokens(k, destIndex, tokens, rowSize);
+            Shapes.atLeast(v, (long) tokens * rowSize, "v");
+            Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
+            Shapes.atLeast(positions, tokens, "positions");
+            return new Object[] {q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
+                    tokens, heads.qHeads(), heads.kvHeads(), headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(),
+                    rope == null ? 1f : rope.attentionScaling(), slots};
+        }
     }
 
     /**

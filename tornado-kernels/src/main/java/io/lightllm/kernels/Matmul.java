@@ -3,6 +3,7 @@ package io.lightllm.kernels;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
@@ -42,6 +43,7 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
+    public static final KernelRef MATMUL_GEMV_QKV = KernelRef.of(Matmul.class, "matmulGemvQkv");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
@@ -190,6 +192,94 @@ public final class Matmul {
         // a team per pair of outputs: the grid of a GEMV over width rows taken two a team
         device.launchPortable(MATMUL_GEMV_GATED, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, bias == null ? out : bias,
                 bias != null, width, k, columns, act.code);
+    }
+
+    /**
+     * Whether a fused q/k/v projection over float rows (f32, f16, bf16) of k inputs splits its own output at batch 1 here
+     * ({@link #matmulGemvQkv}): where the device's tuning {@code matmul.gemv_qkv} is 1 and k is a multiple of 8.
+     */
+    public static boolean qkvGemvApplies(Device device, DType weights, int m, int k) {
+        return m == 1 && k % 8 == 0 && (weights == DType.F32 || weights == DType.F16 || weights == DType.BF16)
+                && Tuning.get(device, "matmul.gemv_qkv", 0) == 1 && !BatchInvariance.enabled();
+    }
+
+    /** One token's q/k/v projection a · wᵀ + bias (w [width, k] float rows) split into q, k, v and the pools as {@code split} says. */
+    public static void launchGemvQkv(Device device, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, int k, KvCache.QkvSplit split) {
+        if (!qkvGemvApplies(device, w.dtype(), 1, k)) {
+            throw new IllegalArgumentException("no q/k/v GEMV over " + w.dtype() + " rows of " + k + " here");
+        }
+        long width = split.width();
+        Shapes.atLeast(a, k, "q/k/v GEMV input");
+        Shapes.intIndexable(width * k, "q/k/v GEMV weight");
+        Shapes.atLeast(w, width * k, "q/k/v GEMV weight");
+        if (bias != null) {
+            Shapes.atLeast(bias, width, "q/k/v GEMV bias");
+        }
+        int columns = gemvColumns(device, 1);
+        Object[] tail = split.kernelArguments(1);
+        Object[] args = new Object[6 + tail.length];
+        Object[] head = {a, w, bias == null ? a : bias, bias != null, k, columns};
+        System.arraycopy(head, 0, args, 0, head.length);
+        System.arraycopy(tail, 0, args, head.length, tail.length);
+        // a team per two pairs (four rows), the grid of a GEMV over the pairs taken two a team
+        device.launchPortable(MATMUL_GEMV_QKV, gemvGrid(1, split.pairs(), gemvLocal(device), columns, 2), args);
+    }
+
+    /**
+     * A fused q/k/v projection at batch 1 with {@link KvCache#splitQkv}'s work as its epilogue, one launch where the step
+     * had two: w holds one token's q, k and v rows ([(qHeads + 2 kvHeads) headDim, k], f32/f16/bf16, k a multiple of 8),
+     * and a team takes two of the pairs the split rotates together ({@link KvCache#pairFirst}), four rows
+     * ({@link #floatRowSums}), so each team's outputs need nothing from another team: it rotates them and stores q, k and
+     * v, and k and v into the pools ({@link KvCache#storePair}). The arguments from q on are {@link KvCache#splitQkv}'s
+     * ({@code tokens} 1).
+     */
+    public static void matmulGemvQkv(KernelContext ctx, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias, int k, int columns,
+            FloatArray q, FloatArray kOut, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex,
+            IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
+            float attentionScaling, int slots) {
+        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
+        int team = ctx.localGroupSizeX / columns;
+        int pairs = (qHeads + 2 * kvHeads) * (headDim / 2);
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int p0 = Math.min(p, pairs - 1);
+        int p1 = Math.min(p + 1, pairs - 1);
+        floatRowSums(ctx, partial, a, w, qkvRow(p0, true, headDim, rotaryDim, interleaved), qkvRow(p1, true, headDim, rotaryDim, interleaved),
+                qkvRow(p0, false, headDim, rotaryDim, interleaved), qkvRow(p1, false, headDim, rotaryDim, interleaved), k, team, w, false);
+        qkvStore(ctx, partial, bias, false, bias, hasBias, columns, q, kOut, v, kPool, vPool, toPool, destIndex, positions, invFreq, qHeads,
+                kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
+    }
+
+    /** The q/k/v projection's row of a pair's first (or second) element ({@link KvCache#pairFirst}). */
+    static int qkvRow(int pair, boolean first, int headDim, int rotaryDim, boolean interleaved) {
+        int i = pair % (headDim / 2);
+        return pair / (headDim / 2) * headDim + (first ? KvCache.pairFirst(i, rotaryDim, interleaved) : KvCache.pairSecond(i, rotaryDim, interleaved));
+    }
+
+    /**
+     * The q/k/v GEMVs' epilogue: the team's first item takes its pairs p, p + 1 (p = 2 x its team), each the sums
+     * partial[c * localSize + teamStart] (first elements) and partial[(c + 2) * ...] (second), times their rows' scales
+     * when {@code scaled}, plus their biases, through {@link KvCache#storePair}.
+     */
+    static void qkvStore(KernelContext ctx, float[] partial, FloatArray scales, boolean scaled, FloatArray bias, boolean hasBias, int columns,
+            FloatArray q, FloatArray kOut, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex,
+            IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
+            float attentionScaling, int slots) {
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int pairs = (qHeads + 2 * kvHeads) * (headDim / 2);
+        if (ctx.localIdx == teamStart) {
+            for (int c = 0; c < 2; c++) {
+                if (p + c < pairs) {
+                    int r0 = qkvRow(p + c, true, headDim, rotaryDim, interleaved);
+                    int r1 = qkvRow(p + c, false, headDim, rotaryDim, interleaved);
+                    float x0 = partial[c * ctx.localGroupSizeX + teamStart] * (scaled ? scales.get(r0) : 1f) + (hasBias ? bias.get(r0) : 0f);
+                    float x1 = partial[(c + 2) * ctx.localGroupSizeX + teamStart] * (scaled ? scales.get(r1) : 1f) + (hasBias ? bias.get(r1) : 0f);
+                    KvCache.storePair(x0, x1, 0, (p + c) / (headDim / 2), (p + c) % (headDim / 2), q, kOut, v, kPool, vPool, toPool, destIndex,
+                            positions, invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
+                }
+            }
+        }
     }
 
     /** The gated GEMVs' shared checks (every weight format): a positive width, the input's k, the output's width, the bias's 2 width. */

@@ -96,7 +96,8 @@ class KvCacheTest {
         }
         Attention.Heads heads = Attention.Heads.of(qHeads, kvHeads, HEAD_DIM);
         DeviceBuffer q0 = dev.allocate(DType.F32, TOKENS * qRow), k0 = dev.allocate(DType.F32, TOKENS * ROW), v0 = dev.allocate(DType.F32, TOKENS * ROW);
-        KvCache.launchSplitQkv(dev, copyOf(dev, qkv), q0, k0, v0, copyOf(dev, positions), null, null, null, copyOf(dev, dest), TOKENS, heads);
+        KvCache.launchSplitQkv(dev, copyOf(dev, qkv), new KvCache.QkvSplit(q0, k0, v0, copyOf(dev, positions), null, null, null, copyOf(dev, dest),
+                heads), TOKENS);
         assertClose(q, dev.download(q0), 0f, 0f, "q, no rotary");
         assertClose(k, dev.download(k0), 0f, 0f, "k, no rotary");
         assertClose(v, dev.download(v0), 0f, 0f, "v, no rotary");
@@ -113,8 +114,8 @@ class KvCacheTest {
                 DeviceBuffer q2 = dev.allocate(DType.F32, TOKENS * qRow), k2 = dev.allocate(DType.F32, TOKENS * ROW), v2 = dev.allocate(DType.F32, TOKENS * ROW);
                 DeviceBuffer keys2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 2));
                 DeviceBuffer values2 = copyOf(dev, fill(HalfArray.allocate(SLOTS * ROW), 1f, 3));
-                KvCache.launchSplitQkv(dev, copyOf(dev, qkv), q2, k2, v2, copyOf(dev, positions), new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f),
-                        keys2, values2, copyOf(dev, dest), TOKENS, heads);
+                KvCache.launchSplitQkv(dev, copyOf(dev, qkv), new KvCache.QkvSplit(q2, k2, v2, copyOf(dev, positions),
+                        new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f), keys2, values2, copyOf(dev, dest), heads), TOKENS);
                 float rotated = isJvm(dev) ? 0f : 1e-6f, pooled = isJvm(dev) ? 0f : 1e-6f + 0x1p-10f;
                 assertClose(dev.download(q1), dev.download(q2), rotated, 0f, "q, " + what);
                 assertClose(dev.download(k1), dev.download(k2), rotated, 0f, "k, " + what);
