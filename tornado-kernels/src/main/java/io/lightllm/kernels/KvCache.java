@@ -299,11 +299,6 @@ public final class KvCache {
             return (heads.qHeads() + 2 * heads.kvHeads()) * heads.headDim();
         }
 
-        /** Pairs of one token's projection ({@link #pairFirst}). */
-        int pairs() {
-            return width() / 2;
-        }
-
         /** {@link #splitQkv}'s arguments after qkv, checked for {@code tokens} tokens. */
         Object[] kernelArguments(int tokens) {
             int headDim = heads.headDim();

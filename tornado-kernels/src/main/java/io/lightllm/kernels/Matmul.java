@@ -196,10 +196,11 @@ public final class Matmul {
 
     /**
      * Whether a fused q/k/v projection over float rows (f32, f16, bf16) of k inputs splits its own output at batch 1 here
-     * ({@link #matmulGemvQkv}): where the device's tuning {@code matmul.gemv_qkv} is 1 and k is a multiple of 8.
+     * ({@link #matmulGemvQkv}): where the device's tuning {@code matmul.gemv_qkv} is 1, k is a multiple of 8 and the batch-1
+     * GEMV's work-groups take an even number of rows ({@code matmul.gemv_columns}).
      */
     public static boolean qkvGemvApplies(Device device, DType weights, int m, int k) {
-        return m == 1 && k % 8 == 0 && (weights == DType.F32 || weights == DType.F16 || weights == DType.BF16)
+        return m == 1 && k % 8 == 0 && (weights == DType.F32 || weights == DType.F16 || weights == DType.BF16) && gemvColumns(device, 1) % 2 == 0
                 && Tuning.get(device, "matmul.gemv_qkv", 0) == 1 && !BatchInvariance.enabled();
     }
 
@@ -221,17 +222,18 @@ public final class Matmul {
         Object[] head = {a, w, bias == null ? a : bias, bias != null, k, columns};
         System.arraycopy(head, 0, args, 0, head.length);
         System.arraycopy(tail, 0, args, head.length, tail.length);
-        // a team per two pairs (four rows), the grid of a GEMV over the pairs taken two a team
-        device.launchPortable(MATMUL_GEMV_QKV, gemvGrid(1, split.pairs(), gemvLocal(device), columns, 2), args);
+        device.launchPortable(MATMUL_GEMV_QKV, gemvGrid(1, split.width(), gemvLocal(device), columns, 1), args);
     }
 
     /**
      * A fused q/k/v projection at batch 1 with {@link KvCache#splitQkv}'s work as its epilogue, one launch where the step
-     * had two: w holds one token's q, k and v rows ([(qHeads + 2 kvHeads) headDim, k], f32/f16/bf16, k a multiple of 8),
-     * and a team takes two of the pairs the split rotates together ({@link KvCache#pairFirst}), four rows
-     * ({@link #floatRowSums}), so each team's outputs need nothing from another team: it rotates them and stores q, k and
-     * v, and k and v into the pools ({@link KvCache#storePair}). The arguments from q on are {@link KvCache#splitQkv}'s
-     * ({@code tokens} 1).
+     * had two: w holds one token's q, k and v rows ([(qHeads + 2 kvHeads) headDim, k], f32/f16/bf16, k a multiple of 8).
+     * Each team takes one row as the plain batch-1 GEMV does ({@link #gemvSumsOf}); a work-group's first half of teams
+     * takes the first elements of {@code columns / 2} of the pairs the split rotates together ({@link KvCache#pairFirst}),
+     * its second half their second elements, so that after a barrier each pair's two sums are in the group's local memory:
+     * the first half's leading items rotate them and store q, k and v, and k and v into the pools ({@link KvCache#storePair}).
+     * (Four rows a team, the gated GEMV's way, made the 8B batch-1 step 2 % slower than the GEMV and the split kernel on an
+     * H100.) The arguments from q on are {@link KvCache#splitQkv}'s ({@code tokens} 1).
      */
     public static void matmulGemvQkv(KernelContext ctx, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias, int k, int columns,
             FloatArray q, FloatArray kOut, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex,
@@ -239,47 +241,26 @@ public final class Matmul {
             float attentionScaling, int slots) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         int team = ctx.localGroupSizeX / columns;
+        int j = ctx.localIdx / team;
+        int half = columns / 2;
         int pairs = (qHeads + 2 * kvHeads) * (headDim / 2);
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int p0 = Math.min(p, pairs - 1);
-        int p1 = Math.min(p + 1, pairs - 1);
-        floatRowSums(ctx, partial, a, w, qkvRow(p0, true, headDim, rotaryDim, interleaved), qkvRow(p1, true, headDim, rotaryDim, interleaved),
-                qkvRow(p0, false, headDim, rotaryDim, interleaved), qkvRow(p1, false, headDim, rotaryDim, interleaved), k, team, w, false);
-        qkvStore(ctx, partial, bias, false, bias, hasBias, columns, q, kOut, v, kPool, vPool, toPool, destIndex, positions, invFreq, qHeads,
-                kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
+        int pair = ctx.groupIdx * half + j % half;
+        int row = qkvRow(Math.min(pair, pairs - 1), j < half, headDim, rotaryDim, interleaved);
+        gemvSumsOf(ctx, partial, a, w, 1, 2 * pairs, k, columns, w, false, row);
+        ctx.localBarrier();
+        if (ctx.localIdx % team == 0 && j < half && pair < pairs) {
+            int second = qkvRow(pair, false, headDim, rotaryDim, interleaved);
+            float x0 = partial[ctx.localIdx] + (hasBias ? bias.get(row) : 0f);
+            float x1 = partial[ctx.localIdx + half * team] + (hasBias ? bias.get(second) : 0f);
+            KvCache.storePair(x0, x1, 0, pair / (headDim / 2), pair % (headDim / 2), q, kOut, v, kPool, vPool, toPool, destIndex, positions,
+                    invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
+        }
     }
 
     /** The q/k/v projection's row of a pair's first (or second) element ({@link KvCache#pairFirst}). */
     static int qkvRow(int pair, boolean first, int headDim, int rotaryDim, boolean interleaved) {
         int i = pair % (headDim / 2);
         return pair / (headDim / 2) * headDim + (first ? KvCache.pairFirst(i, rotaryDim, interleaved) : KvCache.pairSecond(i, rotaryDim, interleaved));
-    }
-
-    /**
-     * The q/k/v GEMVs' epilogue: the team's first item takes its pairs p, p + 1 (p = 2 x its team), each the sums
-     * partial[c * localSize + teamStart] (first elements) and partial[(c + 2) * ...] (second), times their rows' scales
-     * when {@code scaled}, plus their biases, through {@link KvCache#storePair}.
-     */
-    static void qkvStore(KernelContext ctx, float[] partial, FloatArray scales, boolean scaled, FloatArray bias, boolean hasBias, int columns,
-            FloatArray q, FloatArray kOut, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex,
-            IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
-            float attentionScaling, int slots) {
-        int team = ctx.localGroupSizeX / columns;
-        int teamStart = ctx.localIdx / team * team;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int pairs = (qHeads + 2 * kvHeads) * (headDim / 2);
-        if (ctx.localIdx == teamStart) {
-            for (int c = 0; c < 2; c++) {
-                if (p + c < pairs) {
-                    int r0 = qkvRow(p + c, true, headDim, rotaryDim, interleaved);
-                    int r1 = qkvRow(p + c, false, headDim, rotaryDim, interleaved);
-                    float x0 = partial[c * ctx.localGroupSizeX + teamStart] * (scaled ? scales.get(r0) : 1f) + (hasBias ? bias.get(r0) : 0f);
-                    float x1 = partial[(c + 2) * ctx.localGroupSizeX + teamStart] * (scaled ? scales.get(r1) : 1f) + (hasBias ? bias.get(r1) : 0f);
-                    KvCache.storePair(x0, x1, 0, (p + c) / (headDim / 2), (p + c) % (headDim / 2), q, kOut, v, kPool, vPool, toPool, destIndex,
-                            positions, invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
-                }
-            }
-        }
     }
 
     /** The gated GEMVs' shared checks (every weight format): a positive width, the input's k, the output's width, the bias's 2 width. */
@@ -456,6 +437,12 @@ public final class Matmul {
      */
     static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns, NativeArray normW,
             boolean normed) {
+        gemvSumsOf(ctx, partial, a, w, m, n, k, columns, normW, normed, ctx.groupIdx * columns + ctx.localIdx / (ctx.localGroupSizeX / columns));
+    }
+
+    /** {@link #gemvSums} with w's row {@code col} for the team (a row past n adds nothing). */
+    static void gemvSumsOf(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns, NativeArray normW,
+            boolean normed, int col) {
         float[] acc = new float[GEMV_ROWS];
         float[] nw = new float[8];
         float[] wRun0 = new float[8];
@@ -467,7 +454,6 @@ public final class Matmul {
         int team = size / columns;
         int lid = ctx.localIdx;
         int lane = lid % team;
-        int col = ctx.groupIdx * columns + lid / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
         for (int r = 0; r < GEMV_ROWS; r++) {

@@ -45,7 +45,7 @@ class QkvGemvTest {
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void splitsItsOutputAsTheGemvThenTheSplitKernel(String id) {
         Device dev = device(id);
-        TestProperties.with(Map.of("lightllm.tuning." + Devices.backendName(id) + ".matmul.gemv_qkv", "1"), () -> {
+        TestProperties.with(tunings(id), () -> {
             Attention.Heads heads = Attention.Heads.of(Q_HEADS, KV_HEADS, HEAD_DIM);
             for (int k : new int[] {64, 200}) {
                 assertTrue(Matmul.qkvGemvApplies(dev, DType.BF16, 1, k), id + ": the q/k/v GEMV applies");
@@ -70,6 +70,13 @@ class QkvGemvTest {
                 }
             }
         });
+    }
+
+    /** The q/k/v GEMV on, in work-groups of an even number of rows (the JVM and PoCL take one by default). */
+    static Map<String, String> tunings(String id) {
+        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        return id.startsWith("cuda") ? Map.of(backend + "matmul.gemv_qkv", "1")
+                : Map.of(backend + "matmul.gemv_qkv", "1", backend + "matmul.gemv_columns", "2", backend + "reduce.local", "64");
     }
 
     /** One token's outputs: q, k, v and f16 pools (random where nothing is written), position 37 into slot 5. */
@@ -101,7 +108,9 @@ class QkvGemvTest {
     void appliesOnlyWhereTunedAndRefusesOtherwise() {
         Device jvm = KernelTestSupport.device("jvm");
         assertFalse(Matmul.qkvGemvApplies(jvm, DType.BF16, 1, 64), "off unless matmul.gemv_qkv is 1");
-        TestProperties.with(Map.of("lightllm.tuning.jvm.matmul.gemv_qkv", "1"), () -> {
+        assertFalse(TestProperties.supply(Map.of("lightllm.tuning.jvm.matmul.gemv_qkv", "1"), () -> Matmul.qkvGemvApplies(jvm, DType.BF16, 1, 64)),
+                "work-groups of one row have no pairs");
+        TestProperties.with(tunings("jvm"), () -> {
             assertFalse(Matmul.qkvGemvApplies(jvm, DType.BF16, 2, 64), "one token only");
             assertFalse(Matmul.qkvGemvApplies(jvm, DType.I8, 1, 64), "float rows only");
             assertFalse(Matmul.qkvGemvApplies(jvm, DType.BF16, 1, 60), "k a multiple of 8");
