@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | gatedq | qkv | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -206,17 +206,6 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1 --seconds 0.2 2>&1 \
         | grep -E "^\| decode matmul" | tee -a "$out/gatedq-gemv.log" ;;
-    qkv)
-      # the batch-1 q/k/v GEMV that splits, rotates and pools its own output (tuning matmul.gemv_qkv): its kernel and model
-      # tests on cuda:0, then 8B bf16 decode at batch 1 without / with / without, one load
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.QkvGemvTest --select-class io.lightllm.models.decoder.QkvGemvDecodeTest \
-        --select-class io.lightllm.kernels.KvCacheTest --details=tree --disable-banner > "$out/qkv-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/qkv-tests.log" | head -20
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-        --input-len 128 --output-len 64 --kv-dtype f16 --json --variants ';cuda.matmul.gemv_qkv=1;;cuda.matmul.gemv_qkv=1' 2>&1 \
-        | grep '^{' | tee -a "$out/qkv.log" ;;
     launches)
       # the batch-1 step's fixed cost: the 8B step's launches over weights that fit the L2 (bench/configs/llama-8b-launches.json),
       # bf16, int8 and int4 (one load each), beside the 8B step of the same weights in the same call

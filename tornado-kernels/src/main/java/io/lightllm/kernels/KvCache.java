@@ -93,8 +93,7 @@ public final class KvCache {
     /**
      * Token t's pair i of head h of a q/k/v projection (x0 and x1, its elements {@link #pairFirst} and {@link #pairSecond}),
      * rotated where it lies in a q or k head's rotary part, into q, k or v, and k and v with {@code toPool} into the
-     * pools at slot destIndex[t] as well: {@link #splitQkv}'s work-item, and the epilogue of the batch-1 q/k/v GEMVs that
-     * split their output themselves ({@link Matmul#matmulGemvQkv}).
+     * pools at slot destIndex[t] as well: {@link #splitQkv}'s work-item.
      */
     static void storePair(float x0, float x1, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool,
             boolean toPool, IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim,

@@ -3,7 +3,6 @@ package io.lightllm.kernels;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
-import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
@@ -43,7 +42,6 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
-    public static final KernelRef MATMUL_GEMV_QKV = KernelRef.of(Matmul.class, "matmulGemvQkv");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
@@ -192,75 +190,6 @@ public final class Matmul {
         // a team per pair of outputs: the grid of a GEMV over width rows taken two a team
         device.launchPortable(MATMUL_GEMV_GATED, gemvGrid(1, width, gemvLocal(device), columns, 2), out, a, w, bias == null ? out : bias,
                 bias != null, width, k, columns, act.code);
-    }
-
-    /**
-     * Whether a fused q/k/v projection over float rows (f32, f16, bf16) of k inputs splits its own output at batch 1 here
-     * ({@link #matmulGemvQkv}): where the device's tuning {@code matmul.gemv_qkv} is 1, k is a multiple of 8 and the batch-1
-     * GEMV's work-groups take an even number of rows ({@code matmul.gemv_columns}).
-     */
-    public static boolean qkvGemvApplies(Device device, DType weights, int m, int k) {
-        return m == 1 && k % 8 == 0 && (weights == DType.F32 || weights == DType.F16 || weights == DType.BF16) && gemvColumns(device, 1) % 2 == 0
-                && Tuning.get(device, "matmul.gemv_qkv", 0) == 1 && !BatchInvariance.enabled();
-    }
-
-    /** One token's q/k/v projection a · wᵀ + bias (w [width, k] float rows) split into q, k, v and the pools as {@code split} says. */
-    public static void launchGemvQkv(Device device, DeviceBuffer a, DeviceBuffer w, DeviceBuffer bias, int k, KvCache.QkvSplit split) {
-        if (!qkvGemvApplies(device, w.dtype(), 1, k)) {
-            throw new IllegalArgumentException("no q/k/v GEMV over " + w.dtype() + " rows of " + k + " here");
-        }
-        long width = split.width();
-        Shapes.atLeast(a, k, "q/k/v GEMV input");
-        Shapes.intIndexable(width * k, "q/k/v GEMV weight");
-        Shapes.atLeast(w, width * k, "q/k/v GEMV weight");
-        if (bias != null) {
-            Shapes.atLeast(bias, width, "q/k/v GEMV bias");
-        }
-        int columns = gemvColumns(device, 1);
-        Object[] tail = split.kernelArguments(1);
-        Object[] args = new Object[6 + tail.length];
-        Object[] head = {a, w, bias == null ? a : bias, bias != null, k, columns};
-        System.arraycopy(head, 0, args, 0, head.length);
-        System.arraycopy(tail, 0, args, head.length, tail.length);
-        device.launchPortable(MATMUL_GEMV_QKV, gemvGrid(1, split.width(), gemvLocal(device), columns, 1), args);
-    }
-
-    /**
-     * A fused q/k/v projection at batch 1 with {@link KvCache#splitQkv}'s work as its epilogue, one launch where the step
-     * had two: w holds one token's q, k and v rows ([(qHeads + 2 kvHeads) headDim, k], f32/f16/bf16, k a multiple of 8).
-     * Each team takes one row as the plain batch-1 GEMV does ({@link #gemvSumsOf}); a work-group's first half of teams
-     * takes the first elements of {@code columns / 2} of the pairs the split rotates together ({@link KvCache#pairFirst}),
-     * its second half their second elements, so that after a barrier each pair's two sums are in the group's local memory:
-     * the first half's leading items rotate them and store q, k and v, and k and v into the pools ({@link KvCache#storePair}).
-     * (Four rows a team, the gated GEMV's way, made the 8B batch-1 step 2 % slower than the GEMV and the split kernel on an
-     * H100.) The arguments from q on are {@link KvCache#splitQkv}'s ({@code tokens} 1).
-     */
-    public static void matmulGemvQkv(KernelContext ctx, FloatArray a, NativeArray w, FloatArray bias, boolean hasBias, int k, int columns,
-            FloatArray q, FloatArray kOut, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex,
-            IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
-            float attentionScaling, int slots) {
-        float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
-        int team = ctx.localGroupSizeX / columns;
-        int j = ctx.localIdx / team;
-        int half = columns / 2;
-        int pairs = (qHeads + 2 * kvHeads) * (headDim / 2);
-        int pair = ctx.groupIdx * half + j % half;
-        int row = qkvRow(Math.min(pair, pairs - 1), j < half, headDim, rotaryDim, interleaved);
-        gemvSumsOf(ctx, partial, a, w, 1, 2 * pairs, k, columns, w, false, row);
-        ctx.localBarrier();
-        if (ctx.localIdx % team == 0 && j < half && pair < pairs) {
-            int second = qkvRow(pair, false, headDim, rotaryDim, interleaved);
-            float x0 = partial[ctx.localIdx] + (hasBias ? bias.get(row) : 0f);
-            float x1 = partial[ctx.localIdx + half * team] + (hasBias ? bias.get(second) : 0f);
-            KvCache.storePair(x0, x1, 0, pair / (headDim / 2), pair % (headDim / 2), q, kOut, v, kPool, vPool, toPool, destIndex, positions,
-                    invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, slots);
-        }
-    }
-
-    /** The q/k/v projection's row of a pair's first (or second) element ({@link KvCache#pairFirst}). */
-    static int qkvRow(int pair, boolean first, int headDim, int rotaryDim, boolean interleaved) {
-        int i = pair % (headDim / 2);
-        return pair / (headDim / 2) * headDim + (first ? KvCache.pairFirst(i, rotaryDim, interleaved) : KvCache.pairSecond(i, rotaryDim, interleaved));
     }
 
     /** The gated GEMVs' shared checks (every weight format): a positive width, the input's k, the output's width, the bias's 2 width. */
@@ -437,12 +366,6 @@ public final class Matmul {
      */
     static void gemvSums(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns, NativeArray normW,
             boolean normed) {
-        gemvSumsOf(ctx, partial, a, w, m, n, k, columns, normW, normed, ctx.groupIdx * columns + ctx.localIdx / (ctx.localGroupSizeX / columns));
-    }
-
-    /** {@link #gemvSums} with w's row {@code col} for the team (a row past n adds nothing). */
-    static void gemvSumsOf(KernelContext ctx, float[] partial, FloatArray a, NativeArray w, int m, int n, int k, int columns, NativeArray normW,
-            boolean normed, int col) {
         float[] acc = new float[GEMV_ROWS];
         float[] nw = new float[8];
         float[] wRun0 = new float[8];
@@ -454,6 +377,7 @@ public final class Matmul {
         int team = size / columns;
         int lid = ctx.localIdx;
         int lane = lid % team;
+        int col = ctx.groupIdx * columns + lid / team;
         int row0 = ctx.groupIdy * GEMV_ROWS;
         int rows = Math.min(GEMV_ROWS, m - row0);
         for (int r = 0; r < GEMV_ROWS; r++) {

@@ -278,6 +278,10 @@ class KvCacheTest {
         }
         assertCompilesToCuda(KvCache.COPY_TO_POOL_INT8);
         assertCompilesToCuda(KvCache.DEQUANTIZE_INT8);
+        for (DType pool : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            assertCompilesToCuda(KvCache.SPLIT_QKV, DType.F32, DType.F32, DType.F32, DType.F32, pool, pool, null, DType.I32, DType.I32, DType.F32,
+                    null, null, null, null, null, null, null, null);
+        }
     }
 
     private static Quantised quantise(Device dev, Grid grid, FloatArray src) {

@@ -129,13 +129,9 @@ final class AttentionBlock {
         // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
         boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
         if (qkv != null) {
-            KvCache.QkvSplit split = new KvCache.QkvSplit(s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
-                    pooled ? values : null, s.kvSlots, heads);
-            // one token: the projection's GEMV splits its own output where its kernels can (one launch, not two)
-            if (t != 1 || folded != null || !qkv.applySplit(device, input, split)) {
-                project(qkv, s.qkv, input, t, folded);
-                KvCache.launchSplitQkv(device, s.qkv, split, t);
-            }
+            project(qkv, s.qkv, input, t, folded);
+            KvCache.launchSplitQkv(device, s.qkv, new KvCache.QkvSplit(s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
+                    pooled ? values : null, s.kvSlots, heads), t);
         } else {
             project(q, s.q, input, t, folded);
             project(k, s.k, input, t, folded);

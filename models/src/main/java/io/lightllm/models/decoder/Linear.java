@@ -2,7 +2,6 @@ package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.FoldedGemv;
-import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.QuantMatmul;
@@ -55,17 +54,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         weight.multiplyGatedFolded(device, out, in, bias, outFeatures / 2, inFeatures, act, fold);
     }
 
-    /**
-     * For a fused q/k/v projection at batch 1: its output split into q, k, v and the pools as {@code split} says, in the
-     * GEMV's own epilogue where the weight's kernels can ({@link Matmul#qkvGemvApplies}); false (nothing done) where not.
-     */
-    public boolean applySplit(Device device, DeviceBuffer in, KvCache.QkvSplit split) {
-        if (split.width() != outFeatures) {
-            throw new IllegalArgumentException("a q/k/v split of " + split.width() + " elements for a projection of " + outFeatures);
-        }
-        return weight.multiplySplit(device, in, bias, inFeatures, split);
-    }
-
     /** How a weight matrix [n, k] is stored on the device, and the kernels that multiply by it. */
     public sealed interface Weight {
         /** out[m, n] = in[m, k] · wᵀ + bias (or null). */
@@ -79,11 +67,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         /** out[m, width] = act(gate) * up for w of rows [gate; up] in one launch, if this storage has such a kernel here; else false. */
         default boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
                 Activations.Kind act) {
-            return false;
-        }
-
-        /** One token's q/k/v projection split as {@code split} says in one launch ({@link Linear#applySplit}), if this storage has it here. */
-        default boolean multiplySplit(Device device, DeviceBuffer in, DeviceBuffer bias, int k, KvCache.QkvSplit split) {
             return false;
         }
 
@@ -127,15 +110,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
                 return false;
             }
             Matmul.launchGatedGemv(device, out, in, values, bias, act, width, k);
-            return true;
-        }
-
-        @Override
-        public boolean multiplySplit(Device device, DeviceBuffer in, DeviceBuffer bias, int k, KvCache.QkvSplit split) {
-            if (!Matmul.qkvGemvApplies(device, values.dtype(), 1, k)) {
-                return false;
-            }
-            Matmul.launchGemvQkv(device, in, values, bias, k, split);
             return true;
         }
 
