@@ -268,11 +268,7 @@ public final class KvCache {
     public static void launchSplitQkv(Device device, DeviceBuffer qkv, QkvSplit split, int tokens) {
         Attention.Heads heads = split.heads();
         Shapes.atLeast(qkv, (long) tokens * split.width(), "qkv");
-        Object[] tail = split.kernelArguments(tokens);
-        Object[] args = new Object[tail.length + 1];
-        args[0] = qkv;
-        System.arraycopy(tail, 0, args, 1, tail.length);
-        device.launch(SPLIT_QKV, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), heads.headDim() / 2), args);
+        device.launch(SPLIT_QKV, Grid.of(tokens, heads.qHeads() + 2 * heads.kvHeads(), heads.headDim() / 2), split.kernelArguments(qkv, tokens));
     }
 
     /**
@@ -298,8 +294,8 @@ public final class KvCache {
             return (heads.qHeads() + 2 * heads.kvHeads()) * heads.headDim();
         }
 
-        /** {@link #splitQkv}'s arguments after qkv, checked for {@code tokens} tokens. */
-        Object[] kernelArguments(int tokens) {
+        /** {@link #splitQkv}'s arguments, checked for {@code tokens} tokens. */
+        Object[] kernelArguments(DeviceBuffer qkv, int tokens) {
             int headDim = heads.headDim();
             int rowSize = checkRow(heads.kvHeads(), headDim);
             boolean toPool = keys != null;
@@ -311,7 +307,7 @@ public final class KvCache {
             Shapes.atLeast(v, (long) tokens * rowSize, "v");
             Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
             Shapes.atLeast(positions, tokens, "positions");
-            return new Object[] {q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
+            return new Object[] {qkv, q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
                     tokens, heads.qHeads(), heads.kvHeads(), headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(),
                     rope == null ? 1f : rope.attentionScaling(), slots};
         }
