@@ -722,11 +722,15 @@ public final class Matmul {
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
+        int r0 = Math.min(row0, n - 1);
+        int r1 = Math.min(row0 + 1, n - 1);
+        int r2 = Math.min(row0 + 2, n - 1);
+        int r3 = Math.min(row0 + 3, n - 1);
         for (int c = 0; c < GEMV_ROWS; c++) {
             acc[c] = 0f;
         }
         for (int i = 16 * lane; i < k; i += 16 * team) {
-            loadRowCodes(w, codes, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, i);
+            loadRowCodes(w, codes, r0, r1, r2, r3, k, i);
             for (int part = 0; part < 2; part++) {
                 a.getFloats(i + 8 * part, x, 0, 8);
                 if (normed) {

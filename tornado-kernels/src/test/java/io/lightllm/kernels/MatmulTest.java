@@ -150,10 +150,7 @@ class MatmulTest {
                         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(2 * width * k, 0.5f, 72), 2 * width, k);
                         FloatArray bias = withBias ? TensorAssert.random(2 * width, 1f, 73) : null;
                         MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, 2 * width, k);
-                        FloatArray weights = FloatArray.allocate(2 * width * k);
-                        for (int e = 0; e < 2 * width * k; e++) {
-                            weights.set(e, q.weights().get(e) * q.scales().get(e / k));
-                        }
+                        FloatArray weights = dequantized(q, 2 * width, k);
                         float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, 2 * width, k, 16);
                         DeviceBuffer out = device.allocate(DType.F32, width);
                         Matmul.launchGatedGemvInt8(device, out, device.upload(a), device.upload(q.weights()), device.upload(q.scales()),
@@ -164,6 +161,15 @@ class MatmulTest {
                 }
             }
         }
+    }
+
+    /** The weights int8 rows with their scales stand for: code times its row's scale, [rows, k]. */
+    private static FloatArray dequantized(Matmul.Int8Weights q, int rows, int k) {
+        FloatArray weights = FloatArray.allocate(rows * k);
+        for (int e = 0; e < rows * k; e++) {
+            weights.set(e, q.weights().get(e) * q.scales().get(e / k));
+        }
+        return weights;
     }
 
     /**
@@ -234,10 +240,7 @@ class MatmulTest {
                 Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 62), N, k);
                 FloatArray bias = TensorAssert.random(N, 1f, 63);
                 MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
-                FloatArray weights = FloatArray.allocate(N * k);
-                for (int e = 0; e < N * k; e++) {
-                    weights.set(e, q.weights().get(e) * q.scales().get(e / k));
-                }
+                FloatArray weights = dequantized(q, N, k);
                 float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, N, k, 16);
                 for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
                     DeviceBuffer out = device.allocate(DType.F32, N);

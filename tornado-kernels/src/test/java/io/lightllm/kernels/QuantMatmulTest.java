@@ -259,8 +259,7 @@ class QuantMatmulTest {
                 for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
                     for (int width : new int[] {13, 40}) {
                         for (int k : new int[] {128, 1152}) {
-                            io.lightllm.kernels.Activations.Kind act = width == 13 ? io.lightllm.kernels.Activations.Kind.SILU
-                                    : io.lightllm.kernels.Activations.Kind.GELU_TANH;
+                            Activations.Kind act = width == 13 ? Activations.Kind.SILU : Activations.Kind.GELU_TANH;
                             boolean withBias = width == 13;
                             FloatArray a = TensorAssert.random(k, 1f, 81);
                             ByteArray w = randomBlocks(format, 2 * width, k, 82);
