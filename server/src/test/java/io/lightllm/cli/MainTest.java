@@ -169,6 +169,19 @@ class MainTest {
         assertTrue(tp.err().contains("does not run with --tp"), tp.err());
     }
 
+    /**
+     * A variant that changes how decode attention splits its requests: the split scratch, sized for the tuning when the
+     * model first decoded, is sized again (it held 16 entries where the shorter splits need 112, and the run failed).
+     */
+    @Test
+    void benchStaticVariantsResizeTheDecodeSplitScratch() {
+        String stories = SharedData.model("stories260K").toString();
+        Result r = run("bench", "static", "--model", stories, "--batch-size", "4", "--input-len", "100", "--output-len", "4", "--json",
+                "--variants", ";jvm.attention.split_len=16;");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(3, r.out().lines().filter(l -> l.startsWith("{")).count(), r.out());
+    }
+
     /** One load, one JSON line per listed batch size, at tp 2; a bad size and a bad --tp are refused before loading. */
     @Test
     void benchStaticRunsEachListedBatchSize() {

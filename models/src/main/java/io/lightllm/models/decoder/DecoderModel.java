@@ -182,6 +182,9 @@ public final class DecoderModel implements CausalLM {
     public void tuningChanged() {
         closeRecordings();
         foldsNorms = null;
+        if (step != null) {
+            step.tuningChanged(); // after the recordings that read its scratch are gone
+        }
     }
 
     void closeRecordings() {

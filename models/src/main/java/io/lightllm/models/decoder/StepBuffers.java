@@ -85,6 +85,14 @@ final class StepBuffers implements AutoCloseable {
         return decodeScratch;
     }
 
+    /** Drops the decode scratch: its size follows the attention tunings ({@code attention.split_len}, ...), which changed. */
+    void tuningChanged() {
+        if (decodeScratch != null) {
+            decodeScratch.close();
+            decodeScratch = null;
+        }
+    }
+
     /** {@link #normed} where {@code type} is f32, else a 16-bit buffer of its size for a norm to write the next GEMM's input in. */
     DeviceBuffer normedIn(DType type) {
         return type == DType.F32 ? normed : sixteenBit("normed", type, (long) tokens * config.hiddenSize());
