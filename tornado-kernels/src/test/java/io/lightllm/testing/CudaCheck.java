@@ -53,6 +53,41 @@ public final class CudaCheck {
         }
     }
 
+    /**
+     * Compiles {@code source} through ptxas for Hopper's arch-specific target ({@code nvcc -cubin -arch=sm_90a}, as the
+     * runtime builds for an sm_90 device): instructions such as wgmma are checked by the assembler, which {@code -ptx}
+     * leaves to the driver. Returns ptxas's report (-Xptxas -v: registers, spills, shared memory).
+     */
+    public static String assertAssembles(String source, String what) {
+        if (!available()) {
+            if (TestDevices.inCi()) {
+                Assertions.fail("CI=true but nvcc is missing at " + NVCC);
+            }
+            Assumptions.abort("nvcc not found at " + NVCC);
+        }
+        try {
+            Path dir = Files.createTempDirectory("lj-nvcc");
+            Path cu = dir.resolve("k.cu");
+            Files.writeString(cu, source);
+            Process p = new ProcessBuilder(NVCC.toString(), "-cubin", "-arch=sm_90a", "-Xptxas", "-v", "-o", dir.resolve("k.cubin").toString(),
+                    cu.toString()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            if (!p.waitFor(300, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                Assertions.fail("nvcc timed out on " + what);
+            }
+            if (p.exitValue() != 0) {
+                Assertions.fail("nvcc rejected " + what + ":\n" + out + "\n--- source ---\n" + numbered(source));
+            }
+            return out;
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
     public static String numbered(String source) {
         String[] lines = source.split("\n");
         StringBuilder sb = new StringBuilder();

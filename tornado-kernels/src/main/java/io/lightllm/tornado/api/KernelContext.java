@@ -133,6 +133,70 @@ public abstract class KernelContext {
         }
     }
 
+    // ---- warpgroups: Hopper's matrix multiply-accumulate from local memory ----------------------------
+
+    /** Work-items of a warpgroup: four consecutive warps (by flat local id), the unit of {@link #warpgroupMmaBf16}. */
+    public static final int WARPGROUP_SIZE = 128;
+
+    /**
+     * D[64 x n] += A[64 x 16] B[n x 16]ᵀ with bf16 inputs read from local memory and f32 accumulators in each
+     * work-item's registers: PTX's {@code wgmma.mma_async.m64nNk16} (Hopper), issued by the 128 work-items of a
+     * warpgroup together. n is a constant: 8, 16, 32, 64, 128 or 256.
+     *
+     * <p>Both operands are k-major (rows of 16 values of k, as a[m, k] and weights w[n, k] are stored) and laid out in
+     * <em>core matrices</em>: 8 rows of 8 values (4 ints, 16 bytes, a row; 32 ints, 128 bytes, a core matrix, rows
+     * consecutive). Value (r, k) of A is half {@code k % 2} of
+     * {@code a[aIndex + (r / 8) * aStride + (k / 8) * 32 + (r % 8) * 4 + (k % 8) / 2]}: the two core matrices of k 0-7
+     * and 8-15 are 32 ints apart, and 8-row bands are {@code aStride} ints apart (a multiple of 4); B (n rows) likewise
+     * with {@code bStride}. A tile of k 64 stored as 8 core matrices a band (stride 256) serves four k16 steps at
+     * indexes 0, 64, 128 and 192.
+     *
+     * <p>{@code acc} holds n / 2 floats in the layout of {@link #mmaBf16}'s, per warp w of the warpgroup (rows 16w..16w+15)
+     * and per n8 block j: {@code acc[4j + e]} = D(16w + g + 8 (e / 2), 8j + 2t + e % 2), g = laneId() / 4, t = laneId() % 4.
+     *
+     * <p>The instruction is asynchronous on CUDA: the accumulators may be read, and the tiles overwritten, only after
+     * {@link #warpgroupWait}; before the first of a batch call {@link #warpgroupArrive}; local memory written by
+     * stores or {@link #copyAsync} must be made visible with {@link #warpgroupFenceLocal} (then a barrier). The JVM
+     * and OpenCL compute the product at the call: exact products, only the f32 summation order differs.
+     */
+    public void warpgroupMmaBf16(float[] acc, int[] a, int aIndex, int aStride, int[] b, int bIndex, int bStride, int n) {
+        int warp = (flatLocalId() / WARP_SIZE) % 4, lane = laneId(), g = lane / 4, t = lane % 4;
+        for (int j = 0; j < n / 8; j++) {
+            for (int e = 0; e < 4; e++) {
+                int row = 16 * warp + g + 8 * (e / 2), col = 8 * j + 2 * t + e % 2;
+                float s = acc[4 * j + e];
+                for (int k = 0; k < 16; k++) {
+                    int aw = a[aIndex + (row / 8) * aStride + (k / 8) * 32 + (row % 8) * 4 + (k % 8) / 2];
+                    int bw = b[bIndex + (col / 8) * bStride + (k / 8) * 32 + (col % 8) * 4 + (k % 8) / 2];
+                    s += MatrixFragments.value(aw, k % 2, true) * MatrixFragments.value(bw, k % 2, true);
+                }
+                acc[4 * j + e] = s;
+            }
+        }
+    }
+
+    /**
+     * Before a batch of {@link #warpgroupMmaBf16}: orders this warpgroup's register and local-memory writes before the
+     * asynchronous MMAs ({@code wgmma.fence}). {@code acc} is the accumulator the batch adds to.
+     */
+    public void warpgroupArrive(float[] acc) {
+    }
+
+    /** Closes the batch of warpgroup MMAs issued since the last commit ({@code wgmma.commit_group}). */
+    public void warpgroupCommit() {
+    }
+
+    /** Waits until at most {@code pendingGroups} (a constant) committed batches are in flight; then {@code acc} may be read. */
+    public void warpgroupWait(float[] acc, int pendingGroups) {
+    }
+
+    /**
+     * Makes this work-item's writes to local memory (stores, and copies completed by {@link #copyAsyncWait}) visible to
+     * warpgroup MMAs, which read local memory through another path ({@code fence.proxy.async}); a barrier follows.
+     */
+    public void warpgroupFenceLocal() {
+    }
+
     // ---- asynchronous copies into local memory --------------------------------------------------------
 
     /**

@@ -185,6 +185,14 @@ final class CEmitter {
                 };
                 yield f + "(" + offset(o, 0) + ", " + ((Array) o.get(2)).name() + ", " + expr((Expr) o.get(3)) + ", " + expr((Expr) o.get(4)) + ");";
             }
+            case "warpgroupMmaBf16" -> warpgroupMma(o);
+            case "warpgroupArrive" -> cl ? "/* warpgroupArrive: the MMA is synchronous here */"
+                    : "lj_fence_operands(" + ((Array) o.getFirst()).name() + ", " + ((Array) o.getFirst()).size() + "); asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");";
+            case "warpgroupCommit" -> cl ? "/* warpgroupCommit */" : "asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");";
+            case "warpgroupWait" -> cl ? "/* warpgroupWait: the MMA is synchronous here */"
+                    : "asm volatile(\"wgmma.wait_group.sync.aligned %0;\" :: \"n\"(" + expr((Expr) o.get(1)) + ") : \"memory\"); lj_fence_operands("
+                            + ((Array) o.getFirst()).name() + ", " + ((Array) o.getFirst()).size() + ");";
+            case "warpgroupFenceLocal" -> cl ? "/* warpgroupFenceLocal */" : "asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");";
             case "copyAsync" -> {
                 Array src = (Array) o.get(2);
                 yield "lj_copy_async(" + offset(o, 0) + ", " + (cl ? "(__global const uint*)" : "(const void*)") + "(" + src.name() + " + "
@@ -200,6 +208,31 @@ final class CEmitter {
     }
 
     /** {@code array + index} for the operand pair at {@code i}: where a fragment starts. */
+    /**
+     * {@code warpgroupMmaBf16(acc, a, aIndex, aStride, b, bIndex, bStride, n)}: on CUDA one {@code wgmma.mma_async} with
+     * its n / 2 accumulators as register operands and the tiles as matrix descriptors; on OpenCL the product in loops.
+     */
+    private String warpgroupMma(java.util.List<Object> o) {
+        Array acc = (Array) o.getFirst();
+        int n = ((Number) ((Const) o.get(7)).value()).intValue();
+        String aStride = expr((Expr) o.get(3)), bStride = expr((Expr) o.get(6));
+        if (cl) {
+            return "lj_wgmma_bf16(" + acc.name() + ", " + offset(o, 1) + ", " + aStride + ", " + offset(o, 4) + ", " + bStride + ", " + n + ");";
+        }
+        int regs = n / 2;
+        StringBuilder asm = new StringBuilder("{ unsigned long long lj_da = lj_wgmma_desc(" + offset(o, 1) + ", " + aStride
+                + "), lj_db = lj_wgmma_desc(" + offset(o, 4) + ", " + bStride + ");\n    asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %"
+                + (regs + 2) + ", 0; wgmma.mma_async.sync.aligned.m64n" + n + "k16.f32.bf16.bf16 {");
+        for (int i = 0; i < regs; i++) {
+            asm.append(i == 0 ? "" : ", ").append('%').append(i);
+        }
+        asm.append("}, %").append(regs).append(", %").append(regs + 1).append(", p, 1, 1, 0, 0; }\"\n      : ");
+        for (int i = 0; i < regs; i++) {
+            asm.append(i == 0 ? "" : ", ").append("\"+f\"(").append(acc.name()).append('[').append(i).append("])");
+        }
+        return asm.append(" : \"l\"(lj_da), \"l\"(lj_db), \"r\"(1)); }").toString();
+    }
+
     private String offset(java.util.List<Object> o, int i) {
         return "(" + ((Array) o.get(i)).name() + " + " + expr((Expr) o.get(i + 1)) + ")";
     }
@@ -649,6 +682,22 @@ final class CEmitter {
                 b[r] = (int)(lo | (hi << 16));
               }
             }
+            // D[64 x n] += A B^T of a warpgroup (KernelContext.warpgroupMmaBf16 has the core-matrix layout): this item's n / 2 of D
+            void lj_wgmma_bf16(float* c, __local const int* a, int aStride, __local const int* b, int bStride, int n) {
+              int id = lj_flat(), warp = (id >> 5) & 3, lane = id & 31, g = lane >> 2, t = lane & 3;
+              for (int j = 0; j < n / 8; j++) {
+                for (int e = 0; e < 4; e++) {
+                  int row = 16 * warp + g + 8 * (e >> 1), col = 8 * j + 2 * t + (e & 1);
+                  float s = c[4 * j + e];
+                  for (int k = 0; k < 16; k++) {
+                    int aw = a[(row >> 3) * aStride + (k >> 3) * 32 + (row & 7) * 4 + ((k & 7) >> 1)];
+                    int bw = b[(col >> 3) * bStride + (k >> 3) * 32 + (col & 7) * 4 + ((k & 7) >> 1)];
+                    s += lj_pair_value(aw, k & 1, 1) * lj_pair_value(bw, k & 1, 1);
+                  }
+                  c[4 * j + e] = s;
+                }
+              }
+            }
             void lj_copy_async(__local int* dst, __global const uint* src) { vstore4(vload4(0, src), 0, (__local uint*)dst); }
             int lj_pack_f16x2(float lo, float hi) { return (int)((uint)lj_f32_to_f16(lo) | ((uint)lj_f32_to_f16(hi) << 16)); }
             int lj_pack_bf16x2(float lo, float hi) { return (int)((uint)lj_f32_to_bf16(lo) | ((uint)lj_f32_to_bf16(hi) << 16)); }
@@ -721,6 +770,17 @@ final class CEmitter {
               asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                   : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(lj_smem(tile + index + (lane & 15) * stride + (lane >> 4) * 4)));
             #endif
+            }
+            // a wgmma matrix descriptor without swizzling: start address, 128 bytes between the core matrices of k 0-7 and 8-15,
+            // strideInts * 4 bytes between 8-row bands (each field in 16-byte units)
+            __device__ __forceinline__ unsigned long long lj_wgmma_desc(const int* tile, int strideInts) {
+              return (unsigned long long)((lj_smem(tile) & 0x3FFFFu) >> 4) | ((unsigned long long)(128 >> 4) << 16)
+                  | ((unsigned long long)((((unsigned)strideInts * 4u) & 0x3FFFFu) >> 4) << 32);
+            }
+            // keeps the compiler from moving accumulator reads and writes across the asynchronous MMAs' fences and waits
+            __device__ __forceinline__ void lj_fence_operands(float* a, int n) {
+            #pragma unroll
+              for (int i = 0; i < n; i++) asm volatile("" : "+f"(a[i]) :: "memory");
             }
             __device__ __forceinline__ void lj_copy_async(int* dst, const void* src) {
             #if __CUDA_ARCH__ >= 800

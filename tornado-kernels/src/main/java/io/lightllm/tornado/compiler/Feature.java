@@ -12,6 +12,7 @@ public enum Feature {
     MMA_BF16("tensor-core matrix multiply-accumulate with bf16 inputs (KernelContext.mmaBf16)"),
     LOAD_MATRIX("matrix fragment loads from local memory (KernelContext.loadMatrix*)"),
     ASYNC_COPY("asynchronous copies into local memory (KernelContext.copyAsync)"),
+    WARPGROUP_MMA("warpgroup matrix multiply-accumulate from local memory (KernelContext.warpgroupMmaBf16: Hopper's wgmma)"),
     VECTOR_ACCESS("vector loads and stores (getFloats, setFloats)");
 
     private final String description;

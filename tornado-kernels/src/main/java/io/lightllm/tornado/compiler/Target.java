@@ -20,7 +20,7 @@ public record Target(Dialect dialect, String device, Set<Feature> features) {
 
     /**
      * A CUDA device of compute capability {@code major.minor}: tensor-core MMA of m16n8k16 needs 8.0
-     * (Ampere) and matrix loads 7.5; warp shuffles are everywhere, and asynchronous copies before
+     * (Ampere), warpgroup MMA 9.0 (Hopper) and matrix loads 7.5; warp shuffles are everywhere, and asynchronous copies before
      * 8.0 are plain copies in the generated code.
      */
     public static Target cuda(String device, int major, int minor) {
@@ -32,6 +32,10 @@ public record Target(Dialect dialect, String device, Set<Feature> features) {
         }
         if (cc < 75) {
             f.remove(Feature.LOAD_MATRIX);
+        }
+        if (cc != 90) {
+            // wgmma is sm_90a's: neither older GPUs nor (in the arch-specific form NVRTC builds here) newer ones have it
+            f.remove(Feature.WARPGROUP_MMA);
         }
         return new Target(Dialect.CUDA, device + " (compute capability " + major + "." + minor + ")", f);
     }

@@ -954,6 +954,43 @@ final class Translator {
                 features.add(Feature.LOAD_MATRIX);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(frag, fragIndex, tile, tileIndex, stride)));
             }
+            case "warpgroupMmaBf16" -> {
+                Expr n = pop(f, stack);
+                Expr bStride = pop(f, stack);
+                Expr bIndex = pop(f, stack);
+                Array b = localIntArray(f, stack.pop(), "the B tile of " + name);
+                Expr aStride = pop(f, stack);
+                Expr aIndex = pop(f, stack);
+                Array a = localIntArray(f, stack.pop(), "the A tile of " + name);
+                Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);
+                checkContext(f, stack.pop());
+                if (!(n instanceof Const c) || !java.util.Set.of(8, 16, 32, 64, 128, 256).contains(((Number) c.value()).intValue())) {
+                    throw f.error(name + " needs a constant n of 8, 16, 32, 64, 128 or 256");
+                }
+                if (acc.size() < ((Number) c.value()).intValue() / 2) {
+                    throw f.error(name + "'s accumulator holds " + acc.size() + " floats; n " + c.value() + " needs " + ((Number) c.value()).intValue() / 2);
+                }
+                features.add(Feature.WARPGROUP_MMA);
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, a, aIndex, aStride, b, bIndex, bStride, n)));
+            }
+            case "warpgroupArrive" -> {
+                Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);
+                checkContext(f, stack.pop());
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc)));
+            }
+            case "warpgroupWait" -> {
+                Expr pending = pop(f, stack);
+                Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);
+                checkContext(f, stack.pop());
+                if (!(pending instanceof Const)) {
+                    throw f.error("warpgroupWait needs a constant number of pending groups");
+                }
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, pending)));
+            }
+            case "warpgroupCommit", "warpgroupFenceLocal" -> {
+                checkContext(f, stack.pop());
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of()));
+            }
             case "copyAsync" -> {
                 Expr srcIndex = pop(f, stack);
                 Array src = array(f, stack.pop());
@@ -980,6 +1017,15 @@ final class Translator {
             }
             default -> throw f.error("KernelContext." + name + " is not supported");
         }
+    }
+
+    /** A local int array (a tile in shared memory), or a compile error naming {@code what}. */
+    private Array localIntArray(Frame f, Value v, String what) {
+        Array a = array(f, v);
+        if (a.space() != Space.LOCAL || a.elementType() != Type.INT) {
+            throw f.error(what + " must be a local int[] (allocateIntLocalArray)");
+        }
+        return a;
     }
 
     /** A private array of {@code type} elements (a register fragment), or a compile error naming {@code what}. */

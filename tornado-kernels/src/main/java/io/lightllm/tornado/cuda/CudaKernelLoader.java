@@ -62,6 +62,11 @@ final class CudaKernelLoader {
     synchronized List<String> options() {
         if (options == null) {
             architecture = Nvrtc.architectureFor(ccMajor, ccMinor, Nvrtc.supportedArchitectures());
+            if (architecture.equals("compute_90")) {
+                // Hopper's arch-specific form: its wgmma (Feature.WARPGROUP_MMA) is not in compute_90; the PTX runs on sm_90 only,
+                // which is the device it is built for
+                architecture = "compute_90a";
+            }
             nvrtcVersion = Nvrtc.version();
             List<String> o = new ArrayList<>(List.of("--gpu-architecture=" + architecture, "-default-device"));
             if (programmaticLaunch) {

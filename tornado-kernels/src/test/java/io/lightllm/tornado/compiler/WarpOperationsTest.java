@@ -577,6 +577,84 @@ class WarpOperationsTest {
         assertTrue(String.valueOf(w.getMessage()).contains("multiple of 32"), String.valueOf(w.getMessage()));
     }
 
+    static final KernelRef WARPGROUP_PRODUCT = KernelRef.of(WarpOperationsTest.class, "warpgroupProduct");
+
+    /**
+     * out[64, 256] = a[64, 32] b[256, 32]ᵀ (bf16 pairs as ints, row-major) by one warpgroup: the tiles copied into local
+     * memory in core matrices (bands of 8 rows, 4 core matrices of k a band: stride 128 ints), two k16 steps.
+     */
+    public static void warpgroupProduct(KernelContext ctx, FloatArray out, IntArray a, IntArray b) {
+        int[] aTile = ctx.allocateIntLocalArray(64 * 16);
+        int[] bTile = ctx.allocateIntLocalArray(256 * 16);
+        float[] acc = new float[128];
+        int id = ctx.localIdx;
+        for (int i = id; i < 64 * 16; i += 128) {
+            int r = i / 16, p = i % 16; // int p holds k 2p and 2p + 1
+            aTile[(r / 8) * 128 + (p / 4) * 32 + (r % 8) * 4 + p % 4] = a.get(i);
+        }
+        for (int i = id; i < 256 * 16; i += 128) {
+            int r = i / 16, p = i % 16;
+            bTile[(r / 8) * 128 + (p / 4) * 32 + (r % 8) * 4 + p % 4] = b.get(i);
+        }
+        ctx.warpgroupFenceLocal();
+        ctx.localBarrier();
+        ctx.warpgroupArrive(acc);
+        ctx.warpgroupMmaBf16(acc, aTile, 0, 128, bTile, 0, 128, 256);
+        ctx.warpgroupMmaBf16(acc, aTile, 64, 128, bTile, 64, 128, 256);
+        ctx.warpgroupCommit();
+        ctx.warpgroupWait(acc, 0);
+        int warp = id / 32, lane = id % 32;
+        for (int j = 0; j < 32; j++) {
+            for (int e = 0; e < 4; e++) {
+                out.set((16 * warp + lane / 4 + 8 * (e / 2)) * 256 + 8 * j + 2 * (lane % 4) + e % 2, acc[4 * j + e]);
+            }
+        }
+    }
+
+    /**
+     * One warpgroup's 64 x 256 x 32 product through warpgroupMmaBf16, exactly (small integers as bf16: every sum is exact
+     * in f32, whatever its order), on every device that runs it; the CUDA C goes through ptxas for sm_90a.
+     */
+    @Test
+    void warpgroupMmaMultipliesCoreMatrixTiles() {
+        SplittableRandom random = new SplittableRandom(41);
+        int[][] av = new int[64][32], bv = new int[256][32];
+        IntArray a = IntArray.allocate(64 * 16), b = IntArray.allocate(256 * 16);
+        for (int r = 0; r < 64; r++) {
+            for (int p = 0; p < 16; p++) {
+                av[r][2 * p] = random.nextInt(-8, 9);
+                av[r][2 * p + 1] = random.nextInt(-8, 9);
+                a.set(r * 16 + p, KMath.packBf16x2(av[r][2 * p], av[r][2 * p + 1]));
+            }
+        }
+        for (int r = 0; r < 256; r++) {
+            for (int p = 0; p < 16; p++) {
+                bv[r][2 * p] = random.nextInt(-8, 9);
+                bv[r][2 * p + 1] = random.nextInt(-8, 9);
+                b.set(r * 16 + p, KMath.packBf16x2(bv[r][2 * p], bv[r][2 * p + 1]));
+            }
+        }
+        for (Device device : devices()) {
+            if (!device.supports(Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            DeviceBuffer out = device.allocate(DType.F32, 64 * 256);
+            device.launch(WARPGROUP_PRODUCT, Grid.groups(1, KernelContext.WARPGROUP_SIZE), out, device.upload(a), device.upload(b));
+            FloatArray o = (FloatArray) device.download(out);
+            for (int r = 0; r < 64; r++) {
+                for (int c = 0; c < 256; c++) {
+                    int expected = 0;
+                    for (int k = 0; k < 32; k++) {
+                        expected += av[r][k] * bv[c][k];
+                    }
+                    assertEquals(expected, o.get(r * 256 + c), device.id() + " D(" + r + ", " + c + ")");
+                }
+            }
+        }
+        String report = CudaCheck.assertAssembles(KernelCompiler.compile(WARPGROUP_PRODUCT, Dialect.CUDA, null).source(), "warpgroupProduct");
+        assertTrue(!report.contains("spill stores") || report.contains("0 bytes spill stores"), report);
+    }
+
     @Test
     void tensorCoresAreRefusedOnGpusWithoutThem() {
         DType[] dtypes = {DType.F32, DType.F16, DType.F16, null, null, null, null};
@@ -586,6 +664,11 @@ class WarpOperationsTest {
         assertTrue(e.getMessage().contains("cuda:0 (compute capability 7.5)"), e.getMessage());
         // Ampere and newer take it
         KernelCompiler.compile(MATMUL, Target.cuda("cuda:0", 8, 0), dtypes);
+        // warpgroup MMA is Hopper's (sm_90a)
+        KernelCompileException wg = assertThrows(KernelCompileException.class,
+                () -> KernelCompiler.compile(WARPGROUP_PRODUCT, Target.cuda("cuda:0", 8, 9), null));
+        assertTrue(wg.getMessage().contains("warpgroup matrix multiply-accumulate") && wg.getMessage().contains("compute capability 8.9"), wg.getMessage());
+        KernelCompiler.compile(WARPGROUP_PRODUCT, Target.cuda("cuda:0", 9, 0), null);
         // an OpenCL device without cl_khr_fp64 refuses doubles by name
         KernelRef doubles = KernelRef.of(WarpOperationsTest.class, "doubleScale");
         KernelCompileException d = assertThrows(KernelCompileException.class,
