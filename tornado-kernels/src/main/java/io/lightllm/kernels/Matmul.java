@@ -43,6 +43,7 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
     public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
+    public static final KernelRef MATMUL_WARPGROUP_BF16 = KernelRef.of(WarpgroupMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
     public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
     public static final KernelRef MATMUL_TC_BF16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Wide");
@@ -844,6 +845,10 @@ public final class Matmul {
         }
         checkShapes(out, a, w, bias, m, n, k);
         KernelRef kernel = w.dtype() == DType.BF16 ? MATMUL_TC_BF16 : MATMUL_TC_F16;
+        if (usesWarpgroupMma(device, kernel, a, w, m)) {
+            device.launch(MATMUL_WARPGROUP_BF16, WarpgroupMatmul.grid(m, n), out, a, w, bias == null ? out : bias, bias != null, m, n, k);
+            return;
+        }
         boolean wide = wideTensorCores(device, kernel);
         // k 64 a step (matmul.tc_deep, off until measured), where no vendor GEMM stands in for the kernel
         boolean deep = !wide && Tuning.get(device, "matmul.tc_deep", 0) == 1 && !device.hasOverride(kernel);
@@ -884,6 +889,16 @@ public final class Matmul {
             BatchInvariance.launch(device, MATMUL_INT8_TILED, tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, scales, b, bias != null,
                     m, n, k);
         }
+    }
+
+    /**
+     * Whether {@link #launchTensorCores} takes Hopper's warpgroup MMA ({@link WarpgroupMatmul}): bf16 weights and activations, at least
+     * {@link WarpgroupMatmul#TILE_M} rows, where the device has it and tunes {@code matmul.tc_warpgroup} to 1, and no vendor GEMM
+     * stands in for the tensor-core kernel; never under {@link BatchInvariance} (a row's sums would depend on m picking the kernel).
+     */
+    static boolean usesWarpgroupMma(Device device, KernelRef kernel, DeviceBuffer a, DeviceBuffer w, int m) {
+        return w.dtype() == DType.BF16 && a.dtype() == DType.BF16 && m >= WarpgroupMatmul.TILE_M && Tuning.get(device, "matmul.tc_warpgroup", 0) == 1
+                && device.supports(Feature.WARPGROUP_MMA) && !device.hasOverride(kernel) && !BatchInvariance.enabled();
     }
 
     /** The grid of the tensor-core kernels: a group of {@link TensorCoreMatmul#LOCAL} per 128 x 128 tile of out[m, n] and split of k. */

@@ -310,6 +310,53 @@ class MatmulTest {
     }
 
     /**
+     * The GEMM on Hopper's warpgroup MMA ({@link WarpgroupMatmul}) against the product of the bf16 operands, on the JVM and
+     * every accelerator that has it (OpenCL computes the MMA in loops; CUDA from compute capability 9.0), directly and through
+     * the launcher under matmul.tc_warpgroup=1: m = 130 ends inside a second row of 128 x 256 tiles, n = 300 inside a second
+     * column, k = 200 inside a step of 64 (its last chunks zeros). The sums round in the MMA's order: twice the float32 bound.
+     * The CUDA C goes through ptxas for sm_90a.
+     */
+    @Test
+    void warpgroupMmaGemmMatchesTheProductOfBf16Operands() {
+        int m = 130, n = 300, k = 200;
+        FloatArray a = TensorAssert.random(m * k, 1f, 111);
+        FloatArray bias = TensorAssert.random(n, 1f, 112);
+        NativeArray w = weights(DType.BF16, n * k, 113);
+        NativeArray a16 = NativeArray.allocate(DType.BF16, m * k);
+        FloatArray roundedF32 = FloatArray.allocate(m * k);
+        for (int i = 0; i < m * k; i++) {
+            a16.setFloat(i, a.get(i));
+            roundedF32.set(i, a16.getFloat(i));
+        }
+        MatmulReference ref = MatmulReference.of(roundedF32, w, null, bias, m, n, k);
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            if (!device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            DeviceBuffer out = device.allocate(DType.F32, m * n);
+            device.launchPortable(Matmul.MATMUL_WARPGROUP_BF16, WarpgroupMatmul.grid(m, n), out, device.upload(a16), device.upload(w), device.upload(bias),
+                    true, m, n, k);
+            assertClose(ref.expected(), (FloatArray) device.download(out), 2 * ref.errorBound(), 0f, device.id() + " warpgroup MMA GEMM");
+        }
+        System.setProperty("lightllm.tuning.jvm.matmul.tc_warpgroup", "1");
+        System.setProperty("lightllm.tuning.jvm.matmul.tensor_cores", "1");
+        try {
+            assertTrue(Matmul.usesWarpgroupMma(jvm, Matmul.MATMUL_TC_BF16, jvm.upload(a16), jvm.upload(w), m), "the launcher takes it where tuned");
+            DeviceBuffer out = jvm.allocate(DType.F32, m * n);
+            Matmul.launchTensorCores(jvm, out, jvm.upload(a16), jvm.upload(w), jvm.upload(bias), m, n, k);
+            assertClose(ref.expected(), (FloatArray) jvm.download(out), 2 * ref.errorBound(), 0f, "jvm launcher, matmul.tc_warpgroup=1");
+            assertTrue(!Matmul.usesWarpgroupMma(jvm, Matmul.MATMUL_TC_BF16, jvm.upload(a), jvm.upload(w), m), "f32 activations take mma.sync");
+        } finally {
+            System.clearProperty("lightllm.tuning.jvm.matmul.tc_warpgroup");
+            System.clearProperty("lightllm.tuning.jvm.matmul.tensor_cores");
+        }
+        String report = io.lightllm.testing.CudaCheck.assertAssembles(
+                io.lightllm.tornado.compiler.KernelCompiler.compile(Matmul.MATMUL_WARPGROUP_BF16, io.lightllm.tornado.compiler.Dialect.CUDA,
+                        new DType[] {DType.F32, DType.BF16, DType.BF16, DType.F32, null, null, null, null}).source(), "WarpgroupMatmul.matmulBf16");
+        assertTrue(report.contains("0 bytes spill stores"), report);
+    }
+
+    /**
      * The 128 x 256 tiles (eight warps) give every output the sums of the 128 x 128 ones, bit for bit: the same k order
      * and MMA sequence per output, only the tile a group covers differs. bf16, f16 and int8 weights, f32 and 16-bit
      * activations, on the JVM (warps emulated) and every accelerator; n = 300 ends inside a second wide tile, m = 130

@@ -180,6 +180,11 @@ public final class KernelBench {
                             () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16_WIDE, wide, out, a16, w, out, false, square, square, square, false, 1));
                     time("matmul bf16*bf16 (Java tensor cores, k 64 a step)", square + "^3", 0, flops,
                             () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_TC_BF16_DEEP, grid, out, a16, w, out, false, square, square, square, false, 1));
+                    if (device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
+                        time("matmul bf16*bf16 (Java warpgroup MMA)", square + "^3", 0, flops,
+                                () -> device.launchPortable(io.lightllm.kernels.Matmul.MATMUL_WARPGROUP_BF16, io.lightllm.kernels.WarpgroupMatmul.grid(square, square),
+                                        out, a16, w, out, false, square, square, square));
+                    }
                 } else {
                     io.lightllm.tornado.runtime.Grid grid = io.lightllm.kernels.Matmul.tiledGrid(square, square, Tuning.get(device, "matmul.tile", 16));
                     time("matmul bf16 (Java kernel)", square + "^3", 0, flops,
