@@ -337,6 +337,21 @@ class MatmulTest {
             device.launchPortable(Matmul.MATMUL_WARPGROUP_BF16, WarpgroupMatmul.grid(m, n), out, device.upload(a16), device.upload(w), device.upload(bias),
                     true, m, n, k);
             assertClose(ref.expected(), (FloatArray) device.download(out), 2 * ref.errorBound(), 0f, device.id() + " warpgroup MMA GEMM");
+            if (device.id().startsWith("cuda")) {
+                // where the copies, barriers and MMAs really run asynchronously: 32 steps of 50 groups in flight (the small
+                // shape above is 4 steps of 4 groups)
+                int bm = 640, bn = 1280, bk = 2048;
+                NativeArray bigA = weights(DType.BF16, bm * bk, 114), bigW = weights(DType.BF16, bn * bk, 115);
+                FloatArray bigAF32 = FloatArray.allocate(bm * bk);
+                for (int i = 0; i < bm * bk; i++) {
+                    bigAF32.set(i, bigA.getFloat(i));
+                }
+                MatmulReference big = MatmulReference.of(bigAF32, bigW, null, null, bm, bn, bk);
+                DeviceBuffer got = device.allocate(DType.F32, (long) bm * bn);
+                device.launchPortable(Matmul.MATMUL_WARPGROUP_BF16, WarpgroupMatmul.grid(bm, bn), got, device.upload(bigA), device.upload(bigW), got, false,
+                        bm, bn, bk);
+                assertClose(big.expected(), (FloatArray) device.download(got), 2 * big.errorBound(), 0f, device.id() + " warpgroup MMA GEMM, 640 x 1280 x 2048");
+            }
         }
         System.setProperty("lightllm.tuning.jvm.matmul.tc_warpgroup", "1");
         System.setProperty("lightllm.tuning.jvm.matmul.tensor_cores", "1");

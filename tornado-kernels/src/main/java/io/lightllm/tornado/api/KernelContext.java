@@ -143,13 +143,15 @@ public abstract class KernelContext {
      * work-item's registers: PTX's {@code wgmma.mma_async.m64nNk16} (Hopper), issued by the 128 work-items of a
      * warpgroup together. n is a constant: 8, 16, 32, 64, 128 or 256.
      *
-     * <p>Both operands are k-major (rows of 16 values of k, as a[m, k] and weights w[n, k] are stored) and laid out in
-     * <em>core matrices</em>: 8 rows of 8 values (4 ints, 16 bytes, a row; 32 ints, 128 bytes, a core matrix, rows
-     * consecutive). Value (r, k) of A is half {@code k % 2} of
-     * {@code a[aIndex + (r / 8) * aStride + (k / 8) * 32 + (r % 8) * 4 + (k % 8) / 2]}: the two core matrices of k 0-7
-     * and 8-15 are 32 ints apart, and 8-row bands are {@code aStride} ints apart (a multiple of 4); B (n rows) likewise
-     * with {@code bStride}. A tile of k 64 stored as 8 core matrices a band (stride 256) serves four k16 steps at
-     * indexes 0, 64, 128 and 192.
+     * <p>Both operands are k-major (rows of k values, as a[m, k] and weights w[n, k] are stored) in tiles of 64 k a row and
+     * the <em>128-byte swizzle</em> (the layout TMA writes and wgmma reads without bank conflicts): a row is 32 ints (64 bf16,
+     * 128 bytes), 8 rows an atom of 1024 bytes, and the 16-byte chunk j of row r sits at chunk position {@code j ^ (r % 8)}.
+     * Value (r, k) of this k16 step's A is half {@code k % 2} of {@code a[swizzle(aIndex + (r / 8) * aStride + (r % 8) * 32 + k / 2)]}
+     * with {@code swizzle(i)} = i with bits 2-4 XOR-ed with bits 5-7 (kernels: {@code WarpgroupMatmul.swizzle128}); aIndex is the tile's start (a
+     * multiple of 256 ints: the runtime aligns local arrays that warpgroup MMAs read to 1024 bytes) plus 8 ints per k16 step,
+     * and 8-row atoms are {@code aStride} ints apart (256 for consecutive ones). B (n rows) likewise with {@code bStride}. A
+     * work-item copying the 16-byte chunk j (k 8j..8j+7) of row r stores it at {@code swizzle(tile + (r / 8) * 256 + (r % 8) * 32 + 4 * j)}:
+     * eight items taking a row's eight chunks read 128 contiguous bytes and write one 128-byte row of local memory.
      *
      * <p>{@code acc} holds n / 2 floats in the layout of {@link #mmaBf16}'s, per warp w of the warpgroup (rows 16w..16w+15)
      * and per n8 block j: {@code acc[4j + e]} = D(16w + g + 8 (e / 2), 8j + 2t + e % 2), g = laneId() / 4, t = laneId() % 4.
@@ -166,13 +168,18 @@ public abstract class KernelContext {
                 int row = 16 * warp + g + 8 * (e / 2), col = 8 * j + 2 * t + e % 2;
                 float s = acc[4 * j + e];
                 for (int k = 0; k < 16; k++) {
-                    int aw = a[aIndex + (row / 8) * aStride + (k / 8) * 32 + (row % 8) * 4 + (k % 8) / 2];
-                    int bw = b[bIndex + (col / 8) * bStride + (k / 8) * 32 + (col % 8) * 4 + (k % 8) / 2];
+                    int aw = a[swizzle128(aIndex + (row / 8) * aStride + (row % 8) * 32 + k / 2)];
+                    int bw = b[swizzle128(bIndex + (col / 8) * bStride + (col % 8) * 32 + k / 2)];
                     s += MatrixFragments.value(aw, k % 2, true) * MatrixFragments.value(bw, k % 2, true);
                 }
                 acc[4 * j + e] = s;
             }
         }
+    }
+
+    /** The 128-byte swizzle of an int index into a local tile (kernels have their own: this package is not compiled). */
+    private static int swizzle128(int i) {
+        return (i & ~0x1c) | ((((i >> 2) ^ (i >> 5)) & 7) << 2);
     }
 
     /**

@@ -57,22 +57,24 @@ final class CEmitter {
                 sb.append("  ").append(scalarType(v.getValue())).append(' ').append(v.getKey()).append(";\n");
             }
         }
-        // 16-byte aligned: vector accesses, asynchronous copies and matrix loads work on whole 16-byte rows
+        // 16-byte aligned: vector accesses, asynchronous copies and matrix loads work on whole 16-byte rows; 1024 where
+        // warpgroup MMAs read the arrays (their 128-byte swizzle is a function of the address within 1024-byte atoms)
+        int align = localAlignment(t);
         int dynamic = dynamicLocalBytes(t, d);
         if (dynamic > 0) {
-            // over CUDA's 48 KB of static shared memory: one dynamic block, the arrays at 16-byte aligned offsets in it
-            sb.append("  extern __shared__ __align__(16) unsigned char lj_shared[];\n");
+            // over CUDA's 48 KB of static shared memory: one dynamic block, the arrays at aligned offsets in it
+            sb.append("  extern __shared__ __align__(").append(align).append(") unsigned char lj_shared[];\n");
             int offset = 0;
             for (Array a : t.localArrays) {
                 String type = scalarType(a.elementType());
                 sb.append("  ").append(type).append("* ").append(a.name()).append(" = (").append(type).append("*)(lj_shared + ").append(offset)
                         .append(");\n");
-                offset += alignedBytes(a);
+                offset += alignedBytes(a, align);
             }
         } else {
             for (Array a : t.localArrays) {
-                sb.append(cl ? "  __local " : "  __shared__ __align__(16) ").append(scalarType(a.elementType())).append(' ').append(a.name())
-                        .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(16)))" : "").append(";\n");
+                sb.append(cl ? "  __local " : "  __shared__ __align__(" + align + ") ").append(scalarType(a.elementType())).append(' ').append(a.name())
+                        .append('[').append(a.size()).append(']').append(cl ? " __attribute__((aligned(" + align + ")))" : "").append(";\n");
             }
         }
         if (cl && Feature.exchangesLanes(t.features)) {
@@ -103,15 +105,20 @@ final class CEmitter {
             return 0;
         }
         long total = 0;
+        int align = localAlignment(t);
         for (Array a : t.localArrays) {
-            total += alignedBytes(a);
+            total += alignedBytes(a, align);
         }
         return total > STATIC_SHARED_LIMIT ? (int) total : 0;
     }
 
-    private static int alignedBytes(Array a) {
+    private static int localAlignment(Translator t) {
+        return t.features.contains(Feature.WARPGROUP_MMA) ? 1024 : 16;
+    }
+
+    private static int alignedBytes(Array a, int align) {
         int bytes = a.size() * (a.elementType().wide() ? 8 : 4);
-        return (bytes + 15) / 16 * 16;
+        return (bytes + align - 1) / align * align;
     }
 
     // ---- types ---------------------------------------------------------------------------
@@ -217,7 +224,8 @@ final class CEmitter {
         int n = ((Number) ((Const) o.get(7)).value()).intValue();
         String aStride = expr((Expr) o.get(3)), bStride = expr((Expr) o.get(6));
         if (cl) {
-            return "lj_wgmma_bf16(" + acc.name() + ", " + offset(o, 1) + ", " + aStride + ", " + offset(o, 4) + ", " + bStride + ", " + n + ");";
+            return "lj_wgmma_bf16(" + acc.name() + ", " + ((Array) o.get(1)).name() + ", " + expr((Expr) o.get(2)) + ", " + aStride + ", "
+                    + ((Array) o.get(4)).name() + ", " + expr((Expr) o.get(5)) + ", " + bStride + ", " + n + ");";
         }
         int regs = n / 2;
         StringBuilder asm = new StringBuilder("{ unsigned long long lj_da = lj_wgmma_desc(" + offset(o, 1) + ", " + aStride
@@ -683,15 +691,17 @@ final class CEmitter {
               }
             }
             // D[64 x n] += A B^T of a warpgroup (KernelContext.warpgroupMmaBf16 has the core-matrix layout): this item's n / 2 of D
-            void lj_wgmma_bf16(float* c, __local const int* a, int aStride, __local const int* b, int bStride, int n) {
+            // the 128-byte swizzle of an int index: its 16-byte chunk within a 128-byte row XOR the row within 8 (1024-byte atoms)
+            int lj_swizzle128(int i) { return (i & ~0x1c) | ((((i >> 2) ^ (i >> 5)) & 7) << 2); }
+            void lj_wgmma_bf16(float* c, __local const int* a, int aIndex, int aStride, __local const int* b, int bIndex, int bStride, int n) {
               int id = lj_flat(), warp = (id >> 5) & 3, lane = id & 31, g = lane >> 2, t = lane & 3;
               for (int j = 0; j < n / 8; j++) {
                 for (int e = 0; e < 4; e++) {
                   int row = 16 * warp + g + 8 * (e >> 1), col = 8 * j + 2 * t + (e & 1);
                   float s = c[4 * j + e];
                   for (int k = 0; k < 16; k++) {
-                    int aw = a[(row >> 3) * aStride + (k >> 3) * 32 + (row & 7) * 4 + ((k & 7) >> 1)];
-                    int bw = b[(col >> 3) * bStride + (k >> 3) * 32 + (col & 7) * 4 + ((k & 7) >> 1)];
+                    int aw = a[lj_swizzle128(aIndex + (row >> 3) * aStride + (row & 7) * 32 + (k >> 1))];
+                    int bw = b[lj_swizzle128(bIndex + (col >> 3) * bStride + (col & 7) * 32 + (k >> 1))];
                     s += lj_pair_value(aw, k & 1, 1) * lj_pair_value(bw, k & 1, 1);
                   }
                   c[4 * j + e] = s;
@@ -771,11 +781,11 @@ final class CEmitter {
                   : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(lj_smem(tile + index + (lane & 15) * stride + (lane >> 4) * 4)));
             #endif
             }
-            // a wgmma matrix descriptor without swizzling: start address, 128 bytes between the core matrices of k 0-7 and 8-15,
-            // strideInts * 4 bytes between 8-row bands (each field in 16-byte units)
+            // a wgmma matrix descriptor of a k-major tile in the 128-byte swizzle (layout type 1): start address, strideInts * 4
+            // bytes between 8-row atoms (fields in 16-byte units; the leading offset is unused by this layout)
             __device__ __forceinline__ unsigned long long lj_wgmma_desc(const int* tile, int strideInts) {
-              return (unsigned long long)((lj_smem(tile) & 0x3FFFFu) >> 4) | ((unsigned long long)(128 >> 4) << 16)
-                  | ((unsigned long long)((((unsigned)strideInts * 4u) & 0x3FFFFu) >> 4) << 32);
+              return (unsigned long long)((lj_smem(tile) & 0x3FFFFu) >> 4) | (1ull << 16)
+                  | ((unsigned long long)((((unsigned)strideInts * 4u) & 0x3FFFFu) >> 4) << 32) | (1ull << 62);
             }
             // keeps the compiler from moving accumulator reads and writes across the asynchronous MMAs' fences and waits
             __device__ __forceinline__ void lj_fence_operands(float* a, int n) {
