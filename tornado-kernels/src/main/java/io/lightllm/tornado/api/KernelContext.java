@@ -162,6 +162,27 @@ public abstract class KernelContext {
      * and OpenCL compute the product at the call: exact products, only the f32 summation order differs.
      */
     public void warpgroupMmaBf16(float[] acc, int[] a, int aIndex, int aStride, int[] b, int bIndex, int bStride, int n) {
+        warpgroupMma(acc, a, aIndex, aStride, b, bIndex, bStride, -1, n, true);
+    }
+
+    /** {@link #warpgroupMmaBf16} with f16 inputs. */
+    public void warpgroupMmaF16(float[] acc, int[] a, int aIndex, int aStride, int[] b, int bIndex, int bStride, int n) {
+        warpgroupMma(acc, a, aIndex, aStride, b, bIndex, bStride, -1, n, false);
+    }
+
+    /**
+     * {@link #warpgroupMmaF16} with B stored n-major ("transposed": rows of n values for each k, as V[key, dim] is the B of
+     * P·V): row k holds 64 values of n (128 bytes, the 128-byte swizzle as for A) in each of n / 64 column blocks
+     * {@code bBlockStride} ints apart, and 8-row groups of k are {@code bStride} ints apart. Value (n, k) is half
+     * {@code n % 2} of {@code b[swizzle(bIndex + (k / 8) * bStride + (k % 8) * 32 + (n / 64) * bBlockStride + (n % 64) / 2)]};
+     * bIndex is the tile's start plus 2 bStride per k16 step. PTX: the same instruction with its B-transpose flag set.
+     */
+    public void warpgroupMmaF16NMajorB(float[] acc, int[] a, int aIndex, int aStride, int[] b, int bIndex, int bStride, int bBlockStride, int n) {
+        warpgroupMma(acc, a, aIndex, aStride, b, bIndex, bStride, bBlockStride, n, false);
+    }
+
+    private void warpgroupMma(float[] acc, int[] a, int aIndex, int aStride, int[] b, int bIndex, int bStride, int bBlockStride, int n,
+            boolean bf16) {
         int warp = (flatLocalId() / WARP_SIZE) % 4, lane = laneId(), g = lane / 4, t = lane % 4;
         for (int j = 0; j < n / 8; j++) {
             for (int e = 0; e < 4; e++) {
@@ -169,8 +190,11 @@ public abstract class KernelContext {
                 float s = acc[4 * j + e];
                 for (int k = 0; k < 16; k++) {
                     int aw = a[swizzle128(aIndex + (row / 8) * aStride + (row % 8) * 32 + k / 2)];
-                    int bw = b[swizzle128(bIndex + (col / 8) * bStride + (col % 8) * 32 + k / 2)];
-                    s += MatrixFragments.value(aw, k % 2, true) * MatrixFragments.value(bw, k % 2, true);
+                    float bv = bBlockStride < 0
+                            ? MatrixFragments.value(b[swizzle128(bIndex + (col / 8) * bStride + (col % 8) * 32 + k / 2)], k % 2, bf16)
+                            : MatrixFragments.value(b[swizzle128(bIndex + (k / 8) * bStride + (k % 8) * 32 + (col / 64) * bBlockStride + (col % 64) / 2)],
+                                    col % 2, bf16);
+                    s += MatrixFragments.value(aw, k % 2, bf16) * bv;
                 }
                 acc[4 * j + e] = s;
             }

@@ -192,7 +192,7 @@ final class CEmitter {
                 };
                 yield f + "(" + offset(o, 0) + ", " + ((Array) o.get(2)).name() + ", " + expr((Expr) o.get(3)) + ", " + expr((Expr) o.get(4)) + ");";
             }
-            case "warpgroupMmaBf16" -> warpgroupMma(o);
+            case "warpgroupMmaBf16", "warpgroupMmaF16", "warpgroupMmaF16NMajorB" -> warpgroupMma(ai.name(), o);
             case "warpgroupArrive" -> cl ? "/* warpgroupArrive: the MMA is synchronous here */"
                     : "lj_fence_operands(" + ((Array) o.getFirst()).name() + ", " + ((Array) o.getFirst()).size() + "); asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");";
             case "warpgroupCommit" -> cl ? "/* warpgroupCommit */" : "asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");";
@@ -219,22 +219,27 @@ final class CEmitter {
      * {@code warpgroupMmaBf16(acc, a, aIndex, aStride, b, bIndex, bStride, n)}: on CUDA one {@code wgmma.mma_async} with
      * its n / 2 accumulators as register operands and the tiles as matrix descriptors; on OpenCL the product in loops.
      */
-    private String warpgroupMma(java.util.List<Object> o) {
+    private String warpgroupMma(String name, java.util.List<Object> o) {
         Array acc = (Array) o.getFirst();
         int n = ((Number) ((Const) o.get(7)).value()).intValue();
-        String aStride = expr((Expr) o.get(3)), bStride = expr((Expr) o.get(6));
+        boolean bf16 = name.equals("warpgroupMmaBf16");
+        boolean nMajorB = name.equals("warpgroupMmaF16NMajorB");
+        String aStride = expr((Expr) o.get(3)), bStride = expr((Expr) o.get(6)), bBlock = expr((Expr) o.get(8));
         if (cl) {
-            return "lj_wgmma_bf16(" + acc.name() + ", " + ((Array) o.get(1)).name() + ", " + expr((Expr) o.get(2)) + ", " + aStride + ", "
-                    + ((Array) o.get(4)).name() + ", " + expr((Expr) o.get(5)) + ", " + bStride + ", " + n + ");";
+            return "lj_wgmma(" + acc.name() + ", " + ((Array) o.get(1)).name() + ", " + expr((Expr) o.get(2)) + ", " + aStride + ", "
+                    + ((Array) o.get(4)).name() + ", " + expr((Expr) o.get(5)) + ", " + bStride + ", " + bBlock + ", " + n + ", " + (bf16 ? 1 : 0) + ");";
         }
         int regs = n / 2;
+        String type = bf16 ? "bf16" : "f16";
+        // an n-major B's descriptor: 8-row groups of k bStride apart (the stride field), column blocks of 64 n bBlock apart (the leading field)
+        String db = nMajorB ? "lj_wgmma_desc_nmajor(" + offset(o, 4) + ", " + bStride + ", " + bBlock + ")" : "lj_wgmma_desc(" + offset(o, 4) + ", " + bStride + ")";
         StringBuilder asm = new StringBuilder("{ unsigned long long lj_da = lj_wgmma_desc(" + offset(o, 1) + ", " + aStride
-                + "), lj_db = lj_wgmma_desc(" + offset(o, 4) + ", " + bStride + ");\n    asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %"
-                + (regs + 2) + ", 0; wgmma.mma_async.sync.aligned.m64n" + n + "k16.f32.bf16.bf16 {");
+                + "), lj_db = " + db + ";\n    asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %"
+                + (regs + 2) + ", 0; wgmma.mma_async.sync.aligned.m64n" + n + "k16.f32." + type + "." + type + " {");
         for (int i = 0; i < regs; i++) {
             asm.append(i == 0 ? "" : ", ").append('%').append(i);
         }
-        asm.append("}, %").append(regs).append(", %").append(regs + 1).append(", p, 1, 1, 0, 0; }\"\n      : ");
+        asm.append("}, %").append(regs).append(", %").append(regs + 1).append(", p, 1, 1, 0, ").append(nMajorB ? 1 : 0).append("; }\"\n      : ");
         for (int i = 0; i < regs; i++) {
             asm.append(i == 0 ? "" : ", ").append("\"+f\"(").append(acc.name()).append('[').append(i).append("])");
         }
@@ -693,7 +698,8 @@ final class CEmitter {
             // D[64 x n] += A B^T of a warpgroup (KernelContext.warpgroupMmaBf16 has the core-matrix layout): this item's n / 2 of D
             // the 128-byte swizzle of an int index: its 16-byte chunk within a 128-byte row XOR the row within 8 (1024-byte atoms)
             int lj_swizzle128(int i) { return (i & ~0x1c) | ((((i >> 2) ^ (i >> 5)) & 7) << 2); }
-            void lj_wgmma_bf16(float* c, __local const int* a, int aIndex, int aStride, __local const int* b, int bIndex, int bStride, int n) {
+            void lj_wgmma(float* c, __local const int* a, int aIndex, int aStride, __local const int* b, int bIndex, int bStride, int bBlock,
+                int n, int bf16) {
               int id = lj_flat(), warp = (id >> 5) & 3, lane = id & 31, g = lane >> 2, t = lane & 3;
               for (int j = 0; j < n / 8; j++) {
                 for (int e = 0; e < 4; e++) {
@@ -701,8 +707,9 @@ final class CEmitter {
                   float s = c[4 * j + e];
                   for (int k = 0; k < 16; k++) {
                     int aw = a[lj_swizzle128(aIndex + (row >> 3) * aStride + (row & 7) * 32 + (k >> 1))];
-                    int bw = b[lj_swizzle128(bIndex + (col >> 3) * bStride + (col & 7) * 32 + (k >> 1))];
-                    s += lj_pair_value(aw, k & 1, 1) * lj_pair_value(bw, k & 1, 1);
+                    float bv = bBlock < 0 ? lj_pair_value(b[lj_swizzle128(bIndex + (col >> 3) * bStride + (col & 7) * 32 + (k >> 1))], k & 1, bf16)
+                        : lj_pair_value(b[lj_swizzle128(bIndex + (k >> 3) * bStride + (k & 7) * 32 + (col >> 6) * bBlock + ((col & 63) >> 1))], col & 1, bf16);
+                    s += lj_pair_value(aw, k & 1, bf16) * bv;
                   }
                   c[4 * j + e] = s;
                 }
@@ -785,6 +792,12 @@ final class CEmitter {
             // bytes between 8-row atoms (fields in 16-byte units; the leading offset is unused by this layout)
             __device__ __forceinline__ unsigned long long lj_wgmma_desc(const int* tile, int strideInts) {
               return (unsigned long long)((lj_smem(tile) & 0x3FFFFu) >> 4) | (1ull << 16)
+                  | ((unsigned long long)((((unsigned)strideInts * 4u) & 0x3FFFFu) >> 4) << 32) | (1ull << 62);
+            }
+            // the same for a B stored n-major (transposed): 8-row groups of k strideInts apart (stride field), 64-value column
+            // blocks of n blockInts apart (leading field)
+            __device__ __forceinline__ unsigned long long lj_wgmma_desc_nmajor(const int* tile, int strideInts, int blockInts) {
+              return (unsigned long long)((lj_smem(tile) & 0x3FFFFu) >> 4) | ((unsigned long long)((((unsigned)blockInts * 4u) & 0x3FFFFu) >> 4) << 16)
                   | ((unsigned long long)((((unsigned)strideInts * 4u) & 0x3FFFFu) >> 4) << 32) | (1ull << 62);
             }
             // keeps the compiler from moving accumulator reads and writes across the asynchronous MMAs' fences and waits

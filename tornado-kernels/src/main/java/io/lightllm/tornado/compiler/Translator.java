@@ -954,8 +954,9 @@ final class Translator {
                 features.add(Feature.LOAD_MATRIX);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(frag, fragIndex, tile, tileIndex, stride)));
             }
-            case "warpgroupMmaBf16" -> {
+            case "warpgroupMmaBf16", "warpgroupMmaF16", "warpgroupMmaF16NMajorB" -> {
                 Expr n = pop(f, stack);
+                Expr bBlockStride = name.equals("warpgroupMmaF16NMajorB") ? pop(f, stack) : new Const(-1, Type.INT);
                 Expr bStride = pop(f, stack);
                 Expr bIndex = pop(f, stack);
                 Array b = localIntArray(f, stack.pop(), "the B tile of " + name);
@@ -971,7 +972,7 @@ final class Translator {
                     throw f.error(name + "'s accumulator holds " + acc.size() + " floats; n " + c.value() + " needs " + ((Number) c.value()).intValue() / 2);
                 }
                 features.add(Feature.WARPGROUP_MMA);
-                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, a, aIndex, aStride, b, bIndex, bStride, n)));
+                emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, a, aIndex, aStride, b, bIndex, bStride, n, bBlockStride)));
             }
             case "warpgroupArrive" -> {
                 Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);

@@ -654,6 +654,81 @@ class WarpOperationsTest {
         assertTrue(report.contains("0 bytes spill stores"), report);
     }
 
+    static final KernelRef WARPGROUP_PRODUCT_N_MAJOR = KernelRef.of(WarpOperationsTest.class, "warpgroupProductNMajor");
+
+    /**
+     * out[64, 128] = a[64, 64] v[64, 128] with f16 values: a k-major as above, v stored n-major (row k holds 128 values of n,
+     * as V[key, dim]): two column blocks of 64 n (2,048 ints apart), 8-row groups of k 256 ints apart, a k16 step 512 ints.
+     */
+    public static void warpgroupProductNMajor(KernelContext ctx, FloatArray out, IntArray a, IntArray v) {
+        int[] aTile = ctx.allocateIntLocalArray(64 * 32);
+        int[] vTile = ctx.allocateIntLocalArray(64 * 64);
+        float[] acc = new float[64];
+        int id = ctx.localIdx;
+        for (int i = id; i < 64 * 32; i += 128) {
+            aTile[io.lightllm.kernels.WarpgroupMatmul.swizzle128(i)] = a.get(i);
+        }
+        for (int i = id; i < 64 * 64; i += 128) {
+            int k = i / 64, p = i % 64; // int p of row k: n 2p and 2p + 1
+            vTile[io.lightllm.kernels.WarpgroupMatmul.swizzle128((p / 32) * 2048 + k * 32 + p % 32)] = v.get(i);
+        }
+        ctx.warpgroupFenceLocal();
+        ctx.localBarrier();
+        ctx.warpgroupArrive(acc);
+        for (int s = 0; s < 4; s++) {
+            ctx.warpgroupMmaF16NMajorB(acc, aTile, 8 * s, 256, vTile, 512 * s, 256, 2048, 128);
+        }
+        ctx.warpgroupCommit();
+        ctx.warpgroupWait(acc, 0);
+        int warp = id / 32, lane = id % 32;
+        for (int j = 0; j < 16; j++) {
+            for (int e = 0; e < 4; e++) {
+                out.set((16 * warp + lane / 4 + 8 * (e / 2)) * 128 + 8 * j + 2 * (lane % 4) + e % 2, acc[4 * j + e]);
+            }
+        }
+    }
+
+    /** The f16, n-major-B form (P·V's) exactly, as {@link #warpgroupMmaMultipliesSwizzledTiles}. */
+    @Test
+    void warpgroupMmaTakesAnNMajorF16B() {
+        SplittableRandom random = new SplittableRandom(43);
+        int[][] av = new int[64][64], vv = new int[64][128];
+        IntArray a = IntArray.allocate(64 * 32), v = IntArray.allocate(64 * 64);
+        for (int r = 0; r < 64; r++) {
+            for (int p = 0; p < 32; p++) {
+                av[r][2 * p] = random.nextInt(-8, 9);
+                av[r][2 * p + 1] = random.nextInt(-8, 9);
+                a.set(r * 32 + p, KMath.packHalf2(av[r][2 * p], av[r][2 * p + 1]));
+            }
+        }
+        for (int k = 0; k < 64; k++) {
+            for (int p = 0; p < 64; p++) {
+                vv[k][2 * p] = random.nextInt(-8, 9);
+                vv[k][2 * p + 1] = random.nextInt(-8, 9);
+                v.set(k * 64 + p, KMath.packHalf2(vv[k][2 * p], vv[k][2 * p + 1]));
+            }
+        }
+        for (Device device : devices()) {
+            if (!device.supports(Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            DeviceBuffer out = device.allocate(DType.F32, 64 * 128);
+            device.launch(WARPGROUP_PRODUCT_N_MAJOR, Grid.groups(1, KernelContext.WARPGROUP_SIZE), out, device.upload(a), device.upload(v));
+            FloatArray o = (FloatArray) device.download(out);
+            for (int r = 0; r < 64; r++) {
+                for (int c = 0; c < 128; c++) {
+                    int expected = 0;
+                    for (int k = 0; k < 64; k++) {
+                        expected += av[r][k] * vv[k][c];
+                    }
+                    assertEquals(expected, o.get(r * 128 + c), device.id() + " D(" + r + ", " + c + ")");
+                }
+            }
+        }
+        String report = CudaCheck.assertAssembles(KernelCompiler.compile(WARPGROUP_PRODUCT_N_MAJOR, Dialect.CUDA, null).source(), "warpgroupProductNMajor");
+        assertTrue(report.contains("0 bytes spill stores"), report);
+    }
+
     @Test
     void tensorCoresAreRefusedOnGpusWithoutThem() {
         DType[] dtypes = {DType.F32, DType.F16, DType.F16, null, null, null, null};
