@@ -64,6 +64,7 @@ public final class Attention {
     public static final KernelRef DECODE_TC_FP8_64 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64");
     public static final KernelRef DECODE_TC_FP8_128 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
+    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
     public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
     public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
@@ -730,7 +731,33 @@ public final class Attention {
      */
     public static void launchPrefillTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
+        if (usesWarpgroupPrefill(device, kv, heads)) {
+            launchPrefillWarpgroups(device, out, q, kv, table, heads, batch);
+            return;
+        }
         launchPrefillTensorCores(device, out, q, kv, table, heads, batch, prefillWarps(device, batch.maxNewTokens()));
+    }
+
+    /**
+     * Whether prefill attention takes Hopper's warpgroup MMA here ({@link WarpgroupAttention}): an f16 pool of head dimension 128
+     * without ALiBi or a sliding window, where the device has it and tunes {@code attention.prefill_warpgroup} to 1 (not
+     * under {@link BatchInvariance}, whose runs keep one kernel per shape as before).
+     */
+    public static boolean usesWarpgroupPrefill(Device device, KvView kv, Heads heads) {
+        return kv.keys().dtype() == DType.F16 && heads.headDim() == WarpgroupAttention.HEAD_DIM && heads.alibiSlopes() == null
+                && heads.slidingWindow() == 0 && Tuning.get(device, "attention.prefill_warpgroup", 0) == 1
+                && device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA) && !BatchInvariance.enabled();
+    }
+
+    /** Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 128 (token, query head) rows). */
+    public static void launchPrefillWarpgroups(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
+            PrefillBatch batch) {
+        checkPrefill(out, q, kv, table, heads, batch);
+        int group = heads.qHeads() / heads.kvHeads();
+        int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
+        device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
+                table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
+                heads.kvHeads(), table.maxLen(), rowTiles);
     }
 
     /**

@@ -58,9 +58,9 @@ public final class TensorCoreAttention {
     /** Ints per row of a prefill K/V tile: 128 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
     private static final int TILE_STRIDE = MAX_DIM / 2 + 4;
 
-    private static final float LOG2E = 1.4426950408889634f;
+    static final float LOG2E = 1.4426950408889634f;
     private static final float LN2 = 0.6931471805599453f;
-    private static final float NEG_INF = Float.NEGATIVE_INFINITY;
+    static final float NEG_INF = Float.NEGATIVE_INFINITY;
 
     private TensorCoreAttention() {
     }
@@ -453,7 +453,7 @@ public final class TensorCoreAttention {
      * The causal, window and key-end masks and the ALiBi bias (in exp2's domain) of one 16-row tile's scores over the 64
      * keys from kb: element i belongs to row g (position posLo) when i % 4 < 2, else to row g + 8 (posHi).
      */
-    private static void maskScores(float[] s, int posLo, int posHi, float slopeLo, float slopeHi, int kb, int t, int keyEnd, int window,
+    static void maskScores(float[] s, int posLo, int posHi, float slopeLo, float slopeHi, int kb, int t, int keyEnd, int window,
             boolean masks, boolean useAlibi) {
         for (int i = 0; i < PREFILL_KEYS / 8 * 4; i++) {
             boolean lo = i % 4 < 2;
@@ -696,10 +696,10 @@ public final class TensorCoreAttention {
     // ---- helpers -------------------------------------------------------------------------------------
 
     /** Where a kernel keeps its online-softmax state in a private float[4]: running max and sum of rows g and g + 8. */
-    private static final int MAX_LO = 0;
-    private static final int MAX_HI = 1;
-    private static final int SUM_LO = 2;
-    private static final int SUM_HI = 3;
+    static final int MAX_LO = 0;
+    static final int MAX_HI = 1;
+    static final int SUM_LO = 2;
+    static final int SUM_HI = 3;
 
     /**
      * Q Kᵀ for {@code nTiles} n8 tiles of keys (tile rows 8j.. of the K tile at {@code tile[at]}) into
@@ -725,7 +725,7 @@ public final class TensorCoreAttention {
      * every step: the skip measured 3 % slower there at 4,096 tokens on an H100 (203.6 against 209.0 TFLOP/s, session 18).
      * A row that has seen no key yet keeps max -inf and gets nothing.
      */
-    private static void softmaxStep(KernelContext ctx, float[] s, int n, float[] state, float[] o, int headDim, boolean skipUnmoved) {
+    static void softmaxStep(KernelContext ctx, float[] s, int n, float[] state, float[] o, int headDim, boolean skipUnmoved) {
         float maxLo = NEG_INF;
         float maxHi = NEG_INF;
         for (int i = 0; i < n; i++) {
@@ -796,7 +796,7 @@ public final class TensorCoreAttention {
         return KMath.max(m, ctx.warpShuffleXor(m, 2));
     }
 
-    private static float quadSum(KernelContext ctx, float v) {
+    static float quadSum(KernelContext ctx, float v) {
         float s = v + ctx.warpShuffleXor(v, 1);
         return s + ctx.warpShuffleXor(s, 2);
     }

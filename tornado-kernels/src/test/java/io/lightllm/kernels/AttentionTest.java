@@ -603,6 +603,34 @@ class AttentionTest {
         }
     }
 
+    /**
+     * The prefill on warpgroup MMAs ({@link WarpgroupAttention}, under attention.prefill_warpgroup=1: f16 pools of head
+     * dimension 128) against the naive causal attention with the bound of f16 operands (q and P rounded to f16, as the
+     * mma.sync kernel rounds them), on the JVM and every accelerator that has the feature (OpenCL and the JVM compute the
+     * MMAs at the call): a single token, 300 GQA rows over three tiles of 128, several key steps, a cached prefix, and
+     * one query head per KV head; then a prompt of 300 tokens alone (five steps of 64 keys, rows of one token's four heads
+     * in each tile).
+     */
+    @Test
+    void warpgroupPrefillMatchesNaiveAttention() {
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            if (!device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            String property = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.prefill_warpgroup";
+            System.setProperty(property, "1");
+            try {
+                KvFixture kv = new KvFixture(new int[] {4}, 8, 2, 128, DType.F16, false, 36);
+                assertTrue(Attention.usesWarpgroupPrefill(device, view(device, kv), heads(device, kv)), device.id() + " takes the warpgroup kernel");
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill GQA");
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill MHA");
+                checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, 300 tokens");
+            } finally {
+                System.clearProperty(property);
+            }
+        }
+    }
+
     /** The prefill work-group's warps: a set prefill_warps wins, else eight from prefill_wide_from new tokens on, else four. */
     @Test
     void prefillWarpsFollowTheTuning() {

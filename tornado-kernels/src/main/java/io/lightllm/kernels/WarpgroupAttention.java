@@ -1,0 +1,199 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Grid;
+
+/**
+ * Prefill (context) attention on Hopper's warpgroup MMA ({@link KernelContext#warpgroupMmaF16}), FlashAttention-2's
+ * algorithm with both products from local tiles, as FlashAttention-3 does: a work-group of two warpgroups takes 128
+ * (token, query head) rows of one KV head (the GQA rows packed as in {@link TensorCoreAttention#prefillD128}), each
+ * warpgroup 64 of them; per 64 keys, S = Q Kᵀ is eight m64n64k16 MMAs from the Q tile and the K tile, the online softmax
+ * runs on the accumulators in registers (the helpers of {@link TensorCoreAttention}: the layout of a warp's 16 rows is
+ * mma.sync's), P goes to local memory as f16, and O += P V is four m64n128k16 MMAs with V as an n-major B (its rows as
+ * the pool stores them). K and V stream through two stages of local tiles in the 128-byte swizzle, the next keys' copies
+ * in flight while this step's MMAs run. f16 pools of head dimension 128 without ALiBi or a sliding window, on compute
+ * capability 9.0 ({@link Attention#launchPrefillAttention} picks it under the tuning {@code attention.prefill_warpgroup});
+ * everything else keeps {@link TensorCoreAttention}.
+ */
+public final class WarpgroupAttention {
+    /** Rows (token, query head) of a work-group: two warpgroups of 64. */
+    public static final int TILE_ROWS = 128;
+    /** Keys per step. */
+    static final int KEYS = 64;
+    static final int HEAD_DIM = 128;
+    public static final int LOCAL = 2 * KernelContext.WARPGROUP_SIZE;
+    /** Ints of a 64-row tile of 128 f16 values: two column blocks of 64 (2,048 ints each) in the 128-byte swizzle. */
+    private static final int BLOCK = 64 * 32;
+    private static final int ROWS_TILE = 2 * BLOCK;
+    /** Ints of P for one warpgroup: 64 rows of 64 keys. */
+    private static final int P_TILE = BLOCK;
+
+    private WarpgroupAttention() {
+    }
+
+    /** A group per (request, KV head, tile of 128 rows): rowTiles = ceil(maxNewTokens * group / 128). */
+    public static Grid grid(int requests, int kvHeads, int rowTiles) {
+        return Grid.groups((long) requests * kvHeads * rowTiles, LOCAL);
+    }
+
+    public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
+            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles) {
+        int[] qTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
+        int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
+        int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
+        int[] pTile = ctx.allocateIntLocalArray(2 * P_TILE);
+        float[] s = new float[KEYS / 2];
+        float[] o = new float[HEAD_DIM / 2];
+        float[] state = new float[4];
+        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
+        int lane = ctx.laneId();
+        int warpgroup = ctx.localIdx / KernelContext.WARPGROUP_SIZE;
+        int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
+        int g = lane / 4;
+        int t = lane % 4;
+        int group = qHeads / kvHeads;
+        // the last tiles of a request attend to the most keys: they go first, so that no long one starts last
+        int tile = rowTiles - 1 - ctx.groupIdx % rowTiles;
+        int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
+        int b = ctx.groupIdx / (rowTiles * kvHeads);
+        int pairs = bLen.get(b) * group;
+        int flat0 = tile * TILE_ROWS;
+        if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
+            int prefix = bPrefix.get(b);
+            int first = bStart.get(b);
+            int tableRow = reqRows.get(b) * maxLen;
+            int keyEnd = prefix + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
+            int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
+            int rowLo = flat0 + 64 * warpgroup + 16 * warp + g;
+            int rowHi = rowLo + 8;
+            int posLo = prefix + rowLo / group;
+            int posHi = prefix + rowHi / group;
+            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
+            int steps = (keyEnd + KEYS - 1) / KEYS;
+            // each item copies chunk c (of 16) of keys key0, key0 + 16, ..: eight consecutive items take one 128-byte half of
+            // a key's row (one request of four sectors) and write one 128-byte row of a column block
+            int c = ctx.localIdx % 16;
+            int key0 = ctx.localIdx / 16;
+            int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
+            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
+            ctx.copyAsyncCommit();
+            state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
+            state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
+            int qAt = warpgroup * ROWS_TILE;
+            int pAt = warpgroup * P_TILE;
+            for (int step = 0; step < steps; step++) {
+                int kb = step * KEYS;
+                int stage = (step % 2) * ROWS_TILE;
+                ctx.copyAsyncWait(0);
+                ctx.warpgroupFenceLocal();
+                ctx.localBarrier(); // this step's K and V are in; both warpgroups are done with the other stage
+                if (step + 1 < steps) {
+                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                }
+                ctx.copyAsyncCommit();
+                for (int i = 0; i < KEYS / 2; i++) {
+                    s[i] = 0f;
+                }
+                ctx.warpgroupArrive(s);
+                for (int d = 0; d < HEAD_DIM / 16; d++) {
+                    int at = (d / 4) * BLOCK + 8 * (d % 4);
+                    ctx.warpgroupMmaF16(s, qTile, qAt + at, 256, kTile, stage + at, 256, KEYS);
+                }
+                ctx.warpgroupCommit();
+                ctx.warpgroupWait(s, 0);
+                boolean masks = kb + KEYS - 1 > firstPos;
+                if (masks) {
+                    TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
+                }
+                TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
+                storeProbabilities(pTile, pAt, s, warp, g, t);
+                ctx.warpgroupFenceLocal();
+                ctx.localBarrier(); // P of the warpgroup's four warps is in
+                ctx.warpgroupArrive(o);
+                for (int kk = 0; kk < KEYS / 16; kk++) {
+                    ctx.warpgroupMmaF16NMajorB(o, pTile, pAt + 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
+                }
+                ctx.warpgroupCommit();
+                ctx.warpgroupWait(o, 0);
+            }
+            float lLo = TensorCoreAttention.quadSum(ctx, state[TensorCoreAttention.SUM_LO]);
+            float lHi = TensorCoreAttention.quadSum(ctx, state[TensorCoreAttention.SUM_HI]);
+            boolean validLo = rowLo < pairs;
+            boolean validHi = rowHi < pairs;
+            int outLo = ((first + rowLo / group) * qHeads + kvHead * group + rowLo % group) * HEAD_DIM;
+            int outHi = ((first + rowHi / group) * qHeads + kvHead * group + rowHi % group) * HEAD_DIM;
+            for (int nt = 0; nt < HEAD_DIM / 8; nt++) {
+                int d = 8 * nt + 2 * t;
+                if (validLo) {
+                    out.set(outLo + d, o[4 * nt] / lLo);
+                    out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
+                }
+                if (validHi) {
+                    out.set(outHi + d, o[4 * nt + 2] / lHi);
+                    out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
+                }
+            }
+        }
+    }
+
+    /**
+     * The group's 128 rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle (warpgroup w's 64 rows
+     * at w * 4,096 ints); rows past the request's are zeros.
+     */
+    private static void loadQueries(KernelContext ctx, int[] qTile, FloatArray q, int flat0, int pairs, int group, int first, int qHeads,
+            int kvHead, float scale) {
+        float[] x = new float[8];
+        for (int j = 0; j < TILE_ROWS * (HEAD_DIM / 8) / LOCAL; j++) {
+            int i = ctx.localIdx + j * LOCAL;
+            int row = i / 16;
+            int c = i % 16;
+            int flat = flat0 + row;
+            if (flat < pairs) {
+                q.getFloats(((first + flat / group) * qHeads + kvHead * group + flat % group) * HEAD_DIM + 8 * c, x, 0, 8);
+            } else {
+                for (int e = 0; e < 8; e++) {
+                    x[e] = 0f;
+                }
+            }
+            int to = (row / 64) * ROWS_TILE + WarpgroupMatmul.swizzle128((c / 8) * BLOCK + (row % 64) * 32 + (c % 8) * 4);
+            for (int e = 0; e < 4; e++) {
+                qTile[to + e] = KMath.packHalf2(x[2 * e] * scale, x[2 * e + 1] * scale);
+            }
+        }
+    }
+
+    /**
+     * The pool slots of this item's keys key0, key0 + 16, .. of the step from kb; keys past keyEnd take the last key's slot
+     * (finite values whose scores the mask sets to -inf, so their zero weights meet no NaN).
+     */
+    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int key0) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
+            slots[j] = reqToToken.get(tableRow + Math.min(kb + key0 + 16 * j, keyEnd - 1));
+        }
+    }
+
+    /** This item's chunks of the step's K and V rows into stage {@code at} of the tiles ({@code to}: its first chunk's place). */
+    private static void loadKeys(KernelContext ctx, int[] kTile, int[] vTile, int at, int to, NativeArray kPool, NativeArray vPool, int[] slots,
+            int kvHeads, int kvHead, int c) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
+            int src = (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c;
+            ctx.copyAsync(kTile, at + to + 16 * 32 * j, kPool, src);
+            ctx.copyAsync(vTile, at + to + 16 * 32 * j, vPool, src);
+        }
+    }
+
+    /** This item's probabilities (rows g and g + 8 of its warp, keys 8j + 2t and the next) into P as f16 pairs, swizzled. */
+    private static void storeProbabilities(int[] pTile, int pAt, float[] s, int warp, int g, int t) {
+        for (int j = 0; j < KEYS / 8; j++) {
+            int lo = (16 * warp + g) * 32 + 4 * j + t;
+            pTile[pAt + WarpgroupMatmul.swizzle128(lo)] = KMath.packHalf2(s[4 * j], s[4 * j + 1]);
+            pTile[pAt + WarpgroupMatmul.swizzle128(lo + 8 * 32)] = KMath.packHalf2(s[4 * j + 2], s[4 * j + 3]);
+        }
+    }
+}
