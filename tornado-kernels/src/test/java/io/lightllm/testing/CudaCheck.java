@@ -23,32 +23,10 @@ public final class CudaCheck {
 
     /** Compiles {@code source} with {@code nvcc -ptx -arch=sm_90}; returns the PTX. */
     public static String assertCompiles(String source, String what) {
-        if (!available()) {
-            if (TestDevices.inCi()) {
-                Assertions.fail("CI=true but nvcc is missing at " + NVCC);
-            }
-            Assumptions.abort("nvcc not found at " + NVCC);
-        }
+        Path dir = nvcc(source, what, "-ptx", "-arch=sm_90", "-o", "k.ptx");
         try {
-            Path dir = Files.createTempDirectory("lj-nvcc");
-            Path cu = dir.resolve("k.cu");
-            Path ptx = dir.resolve("k.ptx");
-            Files.writeString(cu, source);
-            Process p = new ProcessBuilder(NVCC.toString(), "-ptx", "-arch=sm_90", "-o", ptx.toString(), cu.toString())
-                    .redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                Assertions.fail("nvcc timed out on " + what);
-            }
-            if (p.exitValue() != 0) {
-                Assertions.fail("nvcc rejected " + what + ":\n" + out + "\n--- source ---\n" + numbered(source));
-            }
-            return Files.readString(ptx);
+            return Files.readString(dir.resolve("k.ptx"));
         } catch (IOException e) {
-            throw new AssertionError(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             throw new AssertionError(e);
         }
     }
@@ -59,6 +37,15 @@ public final class CudaCheck {
      * leaves to the driver. Returns ptxas's report (-Xptxas -v: registers, spills, shared memory).
      */
     public static String assertAssembles(String source, String what) {
+        try {
+            return Files.readString(nvcc(source, what, "-cubin", "-arch=sm_90a", "-Xptxas", "-v", "-o", "k.cubin").resolve("nvcc.log"));
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Runs nvcc with {@code options} on {@code source} (k.cu) in a new directory (outputs named relative to it); its output in nvcc.log. */
+    private static Path nvcc(String source, String what, String... options) {
         if (!available()) {
             if (TestDevices.inCi()) {
                 Assertions.fail("CI=true but nvcc is missing at " + NVCC);
@@ -67,10 +54,11 @@ public final class CudaCheck {
         }
         try {
             Path dir = Files.createTempDirectory("lj-nvcc");
-            Path cu = dir.resolve("k.cu");
-            Files.writeString(cu, source);
-            Process p = new ProcessBuilder(NVCC.toString(), "-cubin", "-arch=sm_90a", "-Xptxas", "-v", "-o", dir.resolve("k.cubin").toString(),
-                    cu.toString()).redirectErrorStream(true).start();
+            Files.writeString(dir.resolve("k.cu"), source);
+            java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of(NVCC.toString()));
+            command.addAll(java.util.List.of(options));
+            command.add("k.cu");
+            Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes());
             if (!p.waitFor(300, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
@@ -79,7 +67,8 @@ public final class CudaCheck {
             if (p.exitValue() != 0) {
                 Assertions.fail("nvcc rejected " + what + ":\n" + out + "\n--- source ---\n" + numbered(source));
             }
-            return out;
+            Files.writeString(dir.resolve("nvcc.log"), out);
+            return dir;
         } catch (IOException e) {
             throw new AssertionError(e);
         } catch (InterruptedException e) {

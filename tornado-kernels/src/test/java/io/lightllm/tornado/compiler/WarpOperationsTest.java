@@ -618,21 +618,7 @@ class WarpOperationsTest {
     void warpgroupMmaMultipliesSwizzledTiles() {
         SplittableRandom random = new SplittableRandom(41);
         int[][] av = new int[64][64], bv = new int[256][64];
-        IntArray a = IntArray.allocate(64 * 32), b = IntArray.allocate(256 * 32);
-        for (int r = 0; r < 64; r++) {
-            for (int p = 0; p < 32; p++) {
-                av[r][2 * p] = random.nextInt(-8, 9);
-                av[r][2 * p + 1] = random.nextInt(-8, 9);
-                a.set(r * 32 + p, KMath.packBf16x2(av[r][2 * p], av[r][2 * p + 1]));
-            }
-        }
-        for (int r = 0; r < 256; r++) {
-            for (int p = 0; p < 32; p++) {
-                bv[r][2 * p] = random.nextInt(-8, 9);
-                bv[r][2 * p + 1] = random.nextInt(-8, 9);
-                b.set(r * 32 + p, KMath.packBf16x2(bv[r][2 * p], bv[r][2 * p + 1]));
-            }
-        }
+        IntArray a = smallIntegerPairs(av, random, true), b = smallIntegerPairs(bv, random, true);
         for (Device device : devices()) {
             if (!device.supports(Feature.WARPGROUP_MMA)) {
                 continue;
@@ -688,26 +674,30 @@ class WarpOperationsTest {
         }
     }
 
+    /**
+     * Fills {@code values} with integers in [-8, 8] and returns them row-major as packed pairs (bf16 or f16): exact in
+     * either type, and every product sum of them exact in f32, so a device's MMA must give the integer result.
+     */
+    private static IntArray smallIntegerPairs(int[][] values, SplittableRandom random, boolean bf16) {
+        int cols = values[0].length;
+        IntArray packed = IntArray.allocate(values.length * cols / 2);
+        for (int r = 0; r < values.length; r++) {
+            for (int p = 0; p < cols / 2; p++) {
+                values[r][2 * p] = random.nextInt(-8, 9);
+                values[r][2 * p + 1] = random.nextInt(-8, 9);
+                packed.set(r * cols / 2 + p, bf16 ? KMath.packBf16x2(values[r][2 * p], values[r][2 * p + 1])
+                        : KMath.packHalf2(values[r][2 * p], values[r][2 * p + 1]));
+            }
+        }
+        return packed;
+    }
+
     /** The f16, n-major-B form (P·V's) exactly, as {@link #warpgroupMmaMultipliesSwizzledTiles}. */
     @Test
     void warpgroupMmaTakesAnNMajorF16B() {
         SplittableRandom random = new SplittableRandom(43);
         int[][] av = new int[64][64], vv = new int[64][128];
-        IntArray a = IntArray.allocate(64 * 32), v = IntArray.allocate(64 * 64);
-        for (int r = 0; r < 64; r++) {
-            for (int p = 0; p < 32; p++) {
-                av[r][2 * p] = random.nextInt(-8, 9);
-                av[r][2 * p + 1] = random.nextInt(-8, 9);
-                a.set(r * 32 + p, KMath.packHalf2(av[r][2 * p], av[r][2 * p + 1]));
-            }
-        }
-        for (int k = 0; k < 64; k++) {
-            for (int p = 0; p < 64; p++) {
-                vv[k][2 * p] = random.nextInt(-8, 9);
-                vv[k][2 * p + 1] = random.nextInt(-8, 9);
-                v.set(k * 64 + p, KMath.packHalf2(vv[k][2 * p], vv[k][2 * p + 1]));
-            }
-        }
+        IntArray a = smallIntegerPairs(av, random, false), v = smallIntegerPairs(vv, random, false);
         for (Device device : devices()) {
             if (!device.supports(Feature.WARPGROUP_MMA)) {
                 continue;
