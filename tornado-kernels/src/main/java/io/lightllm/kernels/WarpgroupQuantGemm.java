@@ -4,6 +4,9 @@ import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.api.Parallel;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
@@ -12,31 +15,40 @@ import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Decode batches over int8 rows (W8A16: per-row scales, {@link Matmul#quantizeInt8}) on Hopper's warpgroup MMA:
- * {@code out[m, n] = a[m, k] · (codes[n, k] * scales[n])ᵀ (+ bias)} for m up to 64. A work-group is one warpgroup and
- * 64 rows x 128 columns of out (one m64n128k16 MMA per 16 of k); k walks in steps of 64, optionally split over groups
- * (the splits add into a zeroed out). Each step's codes and f32 activations are loaded into registers a step ahead,
- * then widened to bf16 (codes exactly, by {@link KMath#int8x2ToBf16x2}; activations rounded, as cuBLAS's bf16 serving
- * does) and stored into 128-byte-swizzled local tiles, where the MMA reads them; each column's scale multiplies its sum
- * once in the epilogue. With twice {@code mma.sync}'s rate the tensor cores leave the batch-64 GEMM to the weights'
- * bytes, which {@link QuantTensorGemm}'s dequantising in registers did not (there int8 at batch 64 ran at bf16's speed).
+ * {@code out[m, n] = a[m, k] · (codes[n, k] * scales[n])ᵀ (+ bias)} for m up to 64. A small launch ({@link #prepare})
+ * rounds the activations to bf16 once (and zeroes out where k is split); then a work-group is one warpgroup and 64 rows
+ * x 128 columns of out (one m64n128k16 MMA per 16 of k), k in steps of 64, optionally split over groups (the splits add
+ * into out). Asynchronous copies run {@link #AHEAD} steps ahead: the bf16 activations straight into their 128-byte-swizzled
+ * tile, the raw codes into a staging tile; each work-item widens the codes it copied to bf16 (exactly, {@link KMath#int8x2ToBf16x2})
+ * into the swizzled weight tile the MMA reads; each column's scale multiplies its sum once in the epilogue. The first form
+ * (codes and f32 activations loaded one step ahead into registers, each 128-column tile re-reading the f32 activations)
+ * was slower than {@link QuantTensorGemm} (docs/quantization.md).
  */
 public final class WarpgroupQuantGemm {
     static final int TILE_M = 64;
     static final int TILE_N = 128;
     static final int STEP = 64;
     static final int LOCAL = KernelContext.WARPGROUP_SIZE;
-    /** Ints of a 64-row and a 128-row stage: rows of 64 bf16 (32 ints). */
+    /** Stages of the copied tiles (activations, raw codes) and steps their copies run ahead. */
+    static final int STAGES = 3;
+    static final int AHEAD = STAGES - 1;
+    /** Ints of a stage: 64 rows of 64 bf16 activations, 128 rows of 64 raw codes, 128 rows of 64 bf16 weights. */
     private static final int A_STAGE = TILE_M * 32;
+    private static final int RAW_STAGE = TILE_N * 16;
     private static final int W_STAGE = TILE_N * 32;
     /** Floats between rows of the output tile staged in local memory (128 and 4 of padding). */
     private static final int OUT_ROW = TILE_N + 4;
-    /** The W stages, which the epilogue reuses for the output tile: the larger of the two (a constant expression). */
+    /** The weight tiles (two stages), which the epilogue reuses for the output tile: the larger (a constant expression). */
     private static final int W_INTS = 2 * W_STAGE > TILE_M * OUT_ROW ? 2 * W_STAGE : TILE_M * OUT_ROW;
-    /** 16-byte chunks of activations an item converts a step (two 4-float loads each) and 16-byte runs of codes it loads. */
+    /** 16-byte chunks an item copies a step: of bf16 activations (8 values) and of raw codes (16). */
     private static final int A_CHUNKS = TILE_M * (STEP / 8) / LOCAL;
     private static final int W_RUNS = TILE_N * (STEP / 16) / LOCAL;
 
     public static final KernelRef INT8 = KernelRef.of(WarpgroupQuantGemm.class, "int8Rows");
+    public static final KernelRef PREPARE = KernelRef.of(WarpgroupQuantGemm.class, "prepare");
+
+    /** The bf16 activations of each device. */
+    private static final java.util.Map<Device, io.lightllm.tornado.runtime.GrowingScratch> SCRATCH = new java.util.concurrent.ConcurrentHashMap<>();
 
     private WarpgroupQuantGemm() {
     }
@@ -50,51 +62,78 @@ public final class WarpgroupQuantGemm {
                 && device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA) && !BatchInvariance.enabled();
     }
 
-    /** out[m, n] = a[m, k] (f32) · (w[n, k] int8 * scales[n])ᵀ + bias (or null). */
+    /** out[m, n] = a[m, k] (f32 or bf16) · (w[n, k] int8 * scales[n])ᵀ + bias (or null). */
     public static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, DeviceBuffer scales, DeviceBuffer bias,
             int m, int n, int k) {
         int tiles = (n + TILE_N - 1) / TILE_N;
         int splits = Matmul.splitsToFill(device, tiles, k / STEP / 4);
-        if (splits > 1) {
-            Elementwise.launchFill(device, out, 0f, m * n);
-        }
-        device.launch(INT8, Grid.groups((long) tiles * splits, LOCAL), out, a, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
+        int zeros = splits > 1 ? m * n : 0;
+        DeviceBuffer a16 = SCRATCH.computeIfAbsent(device, d -> new io.lightllm.tornado.runtime.GrowingScratch(d::allocate)).atLeast(DType.BF16,
+                (long) m * k);
+        device.launch(PREPARE, Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4)), a16, a, out, m, k, zeros);
+        device.launch(INT8, Grid.groups((long) tiles * splits, LOCAL), out, a16, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
     }
 
-    public static void int8Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias, boolean hasBias,
+    /**
+     * out[r, :] = a[r, :] (f32 or bf16) rounded to bf16, eight values a work-item; the first {@code zeros} elements of
+     * {@code zeroed} set to 0 on the way (four a work-item), for split k to add into: one launch for both.
+     */
+    public static void prepare(NativeArray out, NativeArray a, FloatArray zeroed, int m, int k, int zeros) {
+        float[] x = new float[8];
+        for (@Parallel int item = 0; item < Math.max(m * (k / 8), (zeros + 3) / 4); item++) {
+            if (item < m * (k / 8)) {
+                a.getFloats(8 * item, x, 0, 8);
+                out.setFloats(8 * item, x, 0, 8);
+            }
+            for (int j = 0; j < 4; j++) {
+                if (4 * item + j < zeros) {
+                    zeroed.set(4 * item + j, 0f);
+                }
+            }
+        }
+    }
+
+    public static void int8Rows(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias, boolean hasBias,
             int m, int n, int k, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(2 * A_STAGE);
+        int[] aTile = ctx.allocateIntLocalArray(STAGES * A_STAGE);
+        int[] raw = ctx.allocateIntLocalArray(STAGES * RAW_STAGE);
         int[] wTile = ctx.allocateIntLocalArray(W_INTS);
         float[] acc = new float[TILE_N / 2];
-        float[] x = new float[A_CHUNKS * 8];
-        int[] codes = new int[W_RUNS * 4];
+        int[] codes = new int[4];
         int split = ctx.groupIdx % kSplits;
         int col0 = (ctx.groupIdx / kSplits) * TILE_N;
         int allSteps = k / STEP;
         int share = (allSteps + kSplits - 1) / kSplits;
         int firstStep = split * share;
         int steps = Math.max(0, Math.min(allSteps, firstStep + share) - firstStep);
-        // activations: item i converts chunk i % 8 (8 values) of rows i / 8, i / 8 + 16, ..: eight items read a row's 256
-        // bytes; codes: item i loads run i % 4 (16 codes) of rows i / 4, i / 4 + 32, ..: four items read a row's 64 bytes.
-        // Rows past m or n read the last row: they only feed outputs that are not stored
+        // activations: item i copies chunk i % 8 (8 values) of rows i / 8, i / 8 + 16, ..: eight items read a row's 128
+        // bytes; codes: run i % 4 (16 codes) of rows i / 4, i / 4 + 32, ..: four items read a row's 64 bytes, and widen
+        // what they copied. Rows past m or n read the last row: they only feed outputs that are not stored
         int aChunk = ctx.localIdx % 8;
         int aRow0 = ctx.localIdx / 8;
         int wRun = ctx.localIdx % 4;
         int wRow0 = ctx.localIdx / 4;
-        if (steps > 0) {
-            loadStep(a, w, x, codes, m, n, k, firstStep * STEP, aRow0, aChunk, col0, wRow0, wRun);
+        int aTo = WarpgroupMatmul.swizzle128(aRow0 * 32 + 4 * aChunk);
+        for (int p = 0; p < AHEAD; p++) {
+            if (p < steps) {
+                copyStep(ctx, aTile, raw, p, a, w, m, n, k, (firstStep + p) * STEP, aRow0, aChunk, aTo, col0, wRow0, wRun);
+            }
+            ctx.copyAsyncCommit();
         }
         for (int step = 0; step < steps; step++) {
-            int stage = step % 2;
-            storeStep(aTile, wTile, stage, x, codes, aRow0, aChunk, wRow0, wRun);
+            int stage = step % STAGES;
+            ctx.copyAsyncWait(AHEAD - 1); // this item's copies of the step are in (its own: no barrier needed to widen them)
+            widenCodes(raw, wTile, stage, (step % 2) * W_STAGE, codes, wRow0, wRun);
             ctx.warpgroupFenceLocal();
-            ctx.localBarrier(); // the stage is in; the MMAs that read it two steps ago were waited for
-            if (step + 1 < steps) {
-                loadStep(a, w, x, codes, m, n, k, (firstStep + step + 1) * STEP, aRow0, aChunk, col0, wRow0, wRun);
+            ctx.localBarrier(); // everyone's activations and weights are in; the last step's MMAs were waited for
+            int ahead = step + AHEAD;
+            if (ahead < steps) {
+                copyStep(ctx, aTile, raw, ahead % STAGES, a, w, m, n, k, (firstStep + ahead) * STEP, aRow0, aChunk, aTo, col0, wRow0, wRun);
             }
+            ctx.copyAsyncCommit();
             ctx.warpgroupArrive(acc);
             for (int s = 0; s < STEP / 16; s++) {
-                ctx.warpgroupMmaBf16(acc, aTile, stage * A_STAGE + 8 * s, 256, wTile, stage * W_STAGE + 8 * s, 256, TILE_N);
+                ctx.warpgroupMmaBf16(acc, aTile, stage * A_STAGE + 8 * s, 256, wTile, (step % 2) * W_STAGE + 8 * s, 256, TILE_N);
             }
             ctx.warpgroupCommit();
             ctx.warpgroupWait(acc, 0);
@@ -102,38 +141,35 @@ public final class WarpgroupQuantGemm {
         store(ctx, wTile, acc, out, scales, bias, hasBias && split == 0, m, col0, n, kSplits);
     }
 
-    /** This item's activations (f32) and codes of the step from k0 into registers. */
-    private static void loadStep(FloatArray a, ByteArray w, float[] x, int[] codes, int m, int n, int k, int k0, int aRow0, int aChunk, int col0,
-            int wRow0, int wRun) {
+    /** This item's copies of the step from k0: bf16 activations into their swizzled tile, raw codes into the staging tile. */
+    private static void copyStep(KernelContext ctx, int[] aTile, int[] raw, int stage, NativeArray a, ByteArray w, int m, int n, int k, int k0, int aRow0,
+            int aChunk, int aTo, int col0, int wRow0, int wRun) {
         for (int j = 0; j < A_CHUNKS; j++) {
             int row = Math.min(aRow0 + 16 * j, m - 1);
-            a.getFloats(row * k + k0 + 8 * aChunk, x, 8 * j, 4);
-            a.getFloats(row * k + k0 + 8 * aChunk + 4, x, 8 * j + 4, 4);
+            ctx.copyAsync(aTile, stage * A_STAGE + aTo + 16 * 32 * j, a, row * k + k0 + 8 * aChunk);
         }
         for (int j = 0; j < W_RUNS; j++) {
             int row = Math.min(col0 + wRow0 + 32 * j, n - 1);
-            w.getWords(row * k + k0 + 16 * wRun, codes, 4 * j, 4);
+            ctx.copyAsync(raw, stage * RAW_STAGE + (wRow0 + 32 * j) * 16 + 4 * wRun, w, row * k + k0 + 16 * wRun);
         }
     }
 
-    /** The registers of {@link #loadStep} as bf16 into stage {@code stage} of the tiles, in the 128-byte swizzle. */
-    private static void storeStep(int[] aTile, int[] wTile, int stage, float[] x, int[] codes, int aRow0, int aChunk, int wRow0, int wRun) {
-        for (int j = 0; j < A_CHUNKS; j++) {
-            int to = stage * A_STAGE + WarpgroupMatmul.swizzle128((aRow0 + 16 * j) * 32 + 4 * aChunk);
-            for (int e = 0; e < 4; e++) {
-                aTile[to + e] = KMath.packBf16x2(x[8 * j + 2 * e], x[8 * j + 2 * e + 1]);
-            }
-        }
+    /** The codes this item copied for stage {@code stage}, as bf16 (exact) into the weight tile at {@code at}, in the 128-byte swizzle. */
+    private static void widenCodes(int[] raw, int[] wTile, int stage, int at, int[] codes, int wRow0, int wRun) {
         for (int j = 0; j < W_RUNS; j++) {
+            int from = stage * RAW_STAGE + (wRow0 + 32 * j) * 16 + 4 * wRun;
+            for (int e = 0; e < 4; e++) {
+                codes[e] = raw[from + e];
+            }
             // 16 codes: chunks 2 wRun and 2 wRun + 1 (8 values each) of the row
             int row = (wRow0 + 32 * j) * 32;
-            int lo = stage * W_STAGE + WarpgroupMatmul.swizzle128(row + 8 * wRun);
-            int hi = stage * W_STAGE + WarpgroupMatmul.swizzle128(row + 8 * wRun + 4);
+            int lo = at + WarpgroupMatmul.swizzle128(row + 8 * wRun);
+            int hi = at + WarpgroupMatmul.swizzle128(row + 8 * wRun + 4);
             for (int e = 0; e < 2; e++) {
-                wTile[lo + 2 * e] = KMath.int8x2ToBf16x2(codes[4 * j + e], 0);
-                wTile[lo + 2 * e + 1] = KMath.int8x2ToBf16x2(codes[4 * j + e], 1);
-                wTile[hi + 2 * e] = KMath.int8x2ToBf16x2(codes[4 * j + 2 + e], 0);
-                wTile[hi + 2 * e + 1] = KMath.int8x2ToBf16x2(codes[4 * j + 2 + e], 1);
+                wTile[lo + 2 * e] = KMath.int8x2ToBf16x2(codes[e], 0);
+                wTile[lo + 2 * e + 1] = KMath.int8x2ToBf16x2(codes[e], 1);
+                wTile[hi + 2 * e] = KMath.int8x2ToBf16x2(codes[2 + e], 0);
+                wTile[hi + 2 * e + 1] = KMath.int8x2ToBf16x2(codes[2 + e], 1);
             }
         }
     }

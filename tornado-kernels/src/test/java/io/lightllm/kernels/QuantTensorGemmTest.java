@@ -119,9 +119,12 @@ class QuantTensorGemmTest {
                 for (boolean withBias : new boolean[] {false, true}) {
                     MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                     for (int splits : new int[] {1, 3}) {
-                        DeviceBuffer out = device.allocate(DType.F32, (long) m * n);
-                        Elementwise.launchFill(device, out, splits > 1 ? 0f : Float.NaN, m * n);
-                        device.launch(WarpgroupQuantGemm.INT8, Grid.groups(2L * splits, io.lightllm.tornado.api.KernelContext.WARPGROUP_SIZE), out, device.upload(a), w, scales,
+                        // the launcher's two launches with the splits given: bf16 activations (and the zeroed out), then the GEMM
+                        DeviceBuffer out = device.allocate(DType.F32, (long) m * n), a16 = device.allocate(DType.BF16, (long) m * k);
+                        Elementwise.launchFill(device, out, Float.NaN, m * n);
+                        int zeros = splits > 1 ? m * n : 0;
+                        device.launch(WarpgroupQuantGemm.PREPARE, Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4)), a16, device.upload(a), out, m, k, zeros);
+                        device.launch(WarpgroupQuantGemm.INT8, Grid.groups(2L * splits, io.lightllm.tornado.api.KernelContext.WARPGROUP_SIZE), out, a16, w, scales,
                                 withBias ? b : out, withBias, m, n, k, splits);
                         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                 device.id() + " warpgroup int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
@@ -142,7 +145,8 @@ class QuantTensorGemmTest {
             }
         }
         String report = io.lightllm.testing.CudaCheck.assertAssembles(io.lightllm.tornado.compiler.KernelCompiler.compile(WarpgroupQuantGemm.INT8,
-                io.lightllm.tornado.compiler.Dialect.CUDA, null).source(), "WarpgroupQuantGemm.int8Rows");
+                io.lightllm.tornado.compiler.Dialect.CUDA, new DType[] {DType.F32, DType.BF16, DType.I8, DType.F32, DType.F32, null, null, null, null, null,
+                        null}).source(), "WarpgroupQuantGemm.int8Rows");
         assertTrue(report.contains("0 bytes spill stores") && !report.contains("C7514"), report);
     }
 
