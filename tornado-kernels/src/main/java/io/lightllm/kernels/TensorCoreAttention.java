@@ -431,20 +431,27 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncCommit();
                 accumulateValues(ctx, o, s, PREFILL_KEYS / 16, pf, bf, vTile, 0, stride, headDim);
             }
-            float lLo = quadSum(ctx, state[SUM_LO]);
-            float lHi = quadSum(ctx, state[SUM_HI]);
-            int outLo = ((first + rowLo / group) * qHeads + headLo) * headDim;
-            int outHi = ((first + rowHi / group) * qHeads + headHi) * headDim;
-            for (int nt = 0; nt < headDim / 8; nt++) {
-                int d = 8 * nt + 2 * t;
-                if (validLo) {
-                    out.set(outLo + d, o[4 * nt] / lLo);
-                    out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
-                }
-                if (validHi) {
-                    out.set(outHi + d, o[4 * nt + 2] / lHi);
-                    out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
-                }
+            storeRows(ctx, out, o, state, validLo ? ((first + rowLo / group) * qHeads + headLo) * headDim : -1,
+                    validHi ? ((first + rowHi / group) * qHeads + headHi) * headDim : -1, t, headDim);
+        }
+    }
+
+    /**
+     * A warp's 16 rows of a prefill's output: this lane's accumulators of rows g (at out[outLo..], -1: a row past the
+     * request's) and g + 8 (outHi), each divided by its row's sum of exponentials (the quad's partial sums in state).
+     */
+    static void storeRows(KernelContext ctx, FloatArray out, float[] o, float[] state, int outLo, int outHi, int t, int headDim) {
+        float lLo = quadSum(ctx, state[SUM_LO]);
+        float lHi = quadSum(ctx, state[SUM_HI]);
+        for (int nt = 0; nt < headDim / 8; nt++) {
+            int d = 8 * nt + 2 * t;
+            if (outLo >= 0) {
+                out.set(outLo + d, o[4 * nt] / lLo);
+                out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
+            }
+            if (outHi >= 0) {
+                out.set(outHi + d, o[4 * nt + 2] / lHi);
+                out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
             }
         }
     }

@@ -122,23 +122,9 @@ public final class WarpgroupAttention {
                 ctx.warpgroupCommit();
                 ctx.warpgroupWait(o, 0);
             }
-            float lLo = TensorCoreAttention.quadSum(ctx, state[TensorCoreAttention.SUM_LO]);
-            float lHi = TensorCoreAttention.quadSum(ctx, state[TensorCoreAttention.SUM_HI]);
-            boolean validLo = rowLo < pairs;
-            boolean validHi = rowHi < pairs;
-            int outLo = ((first + rowLo / group) * qHeads + kvHead * group + rowLo % group) * HEAD_DIM;
-            int outHi = ((first + rowHi / group) * qHeads + kvHead * group + rowHi % group) * HEAD_DIM;
-            for (int nt = 0; nt < HEAD_DIM / 8; nt++) {
-                int d = 8 * nt + 2 * t;
-                if (validLo) {
-                    out.set(outLo + d, o[4 * nt] / lLo);
-                    out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
-                }
-                if (validHi) {
-                    out.set(outHi + d, o[4 * nt + 2] / lHi);
-                    out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
-                }
-            }
+            TensorCoreAttention.storeRows(ctx, out, o, state,
+                    rowLo < pairs ? ((first + rowLo / group) * qHeads + kvHead * group + rowLo % group) * HEAD_DIM : -1,
+                    rowHi < pairs ? ((first + rowHi / group) * qHeads + kvHead * group + rowHi % group) * HEAD_DIM : -1, t, HEAD_DIM);
         }
     }
 
