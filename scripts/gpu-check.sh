@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -56,6 +56,26 @@ for s in $stages; do
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
+    warpgroup)
+      # Hopper's warpgroup MMA (docs/kernels.md): its tests on cuda:0, the GEMM and prefill attention against cuBLAS's and
+      # the same kernels' mma.sync forms, and int8 decode batches with WarpgroupQuantGemm against QuantTensorGemm (A/B/A/B)
+      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
+        --select-method io.lightllm.tornado.compiler.WarpOperationsTest#warpgroupMmaMultipliesSwizzledTiles \
+        --select-method io.lightllm.tornado.compiler.WarpOperationsTest#warpgroupMmaTakesAnNMajorF16B \
+        --select-method io.lightllm.kernels.MatmulTest#warpgroupMmaGemmMatchesTheProductOfBf16Operands \
+        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention \
+        --select-method io.lightllm.kernels.QuantTensorGemmTest#warpgroupInt8RowsMatchTheProductOfRoundedActivations \
+        --details=tree --disable-banner > "$out/warpgroup-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/warpgroup-tests.log" | head -20
+      for v in 0 1; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_warpgroup=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only matmul,attention --batches 1 --contexts 1024 --square 4096 --prefill 512,1024,4096 2>&1 \
+          | grep -E "^\| (matmul bf16\*bf16|prefill)" | sed "s/^/prefill_warpgroup=$v /" | tee -a "$out/warpgroup-kernels.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 16,64 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant int8 --variants ';cuda.matmul.quant_warpgroup=1;;cuda.matmul.quant_warpgroup=1' 2>&1 \
+        | grep -E "^(device|decode)" | tee "$out/warpgroup-quant.log" ;;
     quanttests)
       # the matmul kernels over bf16, int8 and packed weights and the dequantising GEMM, cuda:0 against the JVM
       "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
