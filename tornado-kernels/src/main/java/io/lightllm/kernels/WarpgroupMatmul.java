@@ -10,10 +10,10 @@ import io.lightllm.tornado.runtime.Grid;
  * {@code out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias[n])}, a and w bf16. A work-group of two warpgroups (256 work-items)
  * computes a 128 x 256 tile of out, each warpgroup 64 x 256 of it with one m64n256k16 instruction per 16 of k, walking k
  * in steps of 64 through {@link #STAGES} stages of local tiles (192 KB) that asynchronous copies fill two steps ahead,
- * while the MMAs of the step before still run.
- * The tiles are stored in the 128-byte swizzle (rows of 64 k, 16-byte chunks permuted within 8-row atoms), so the
- * instruction reads them straight from local memory without bank conflicts: no fragment loads, and the tensor cores take twice the rate of {@link TensorCoreMatmul}'s {@code mma.sync}
- * (which tops out near 37 % of cuBLAS at 4096³).
+ * while the MMAs of the step before still run. The tiles are stored in the 128-byte swizzle (rows of 64 k, 16-byte
+ * chunks permuted within 8-row atoms), so the instruction reads them straight from local memory without bank
+ * conflicts: no fragment loads, and twice the tensor-core rate of {@link TensorCoreMatmul}'s {@code mma.sync} (which tops
+ * out near 37 % of cuBLAS at 4096³). 4096³ on an H100 (2026-12-06): 584 TFLOP/s, 86.6 % of cuBLAS.
  *
  * <p>Where it runs: CUDA devices of compute capability 9.0, bf16 weights and 16-bit activations, k a multiple of 8, the
  * tuning {@code matmul.tc_warpgroup} (see {@link Matmul#launchTensorCores}). Each output is one sum over k in the same
