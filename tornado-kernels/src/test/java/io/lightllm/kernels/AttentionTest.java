@@ -609,7 +609,7 @@ class AttentionTest {
      * mma.sync kernel rounds them), on the JVM and every accelerator that has the feature (OpenCL and the JVM compute the
      * MMAs at the call): a single token, 300 GQA rows over three tiles of 128, several key steps, a cached prefix, and
      * one query head per KV head; then a prompt of 300 tokens alone (five steps of 64 keys, rows of one token's four heads
-     * in each tile).
+     * in each tile), and seven query heads a KV head (a token's rows straddle the warpgroups' and tiles' edges).
      */
     @Test
     void warpgroupPrefillMatchesNaiveAttention() {
@@ -625,6 +625,8 @@ class AttentionTest {
                 checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill GQA");
                 checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill MHA");
                 checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, 300 tokens");
+                // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row warpgroups and 128-row tiles
+                checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, group 7");
             } finally {
                 System.clearProperty(property);
             }
