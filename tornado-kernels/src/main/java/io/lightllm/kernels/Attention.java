@@ -224,13 +224,13 @@ public final class Attention {
                     for (int j = 0; j < MERGE_RUN; j++) {
                         runMax = KMath.max(runMax, maxes[j]);
                     }
-                    // a split wholly before a sliding window has max -inf: weight 0; the last split always has keys,
-                    // so runMax is finite from the run that holds it on
+                    // a split wholly before a sliding window, or past the used ones, has max -inf: weight 0; the last split
+                    // always has keys, so runMax is finite from the run that holds it on
                     float rescale = m == NEG_INF ? 0f : KMath.exp(m - runMax);
                     total *= rescale;
                     acc *= rescale;
                     for (int j = 0; j < MERGE_RUN; j++) {
-                        float w = s0 + j < used && maxes[j] != NEG_INF ? KMath.exp(maxes[j] - runMax) : 0f;
+                        float w = maxes[j] != NEG_INF ? KMath.exp(maxes[j] - runMax) : 0f;
                         total += sums[j] * w;
                         acc += accs[j] * w;
                     }

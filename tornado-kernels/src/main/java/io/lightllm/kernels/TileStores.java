@@ -45,4 +45,18 @@ final class TileStores {
             }
         }
     }
+
+    /**
+     * n8 blocks firstJ..firstJ + 7 of a work-item's warpgroup-MMA accumulators ({@link KernelContext#warpgroupMmaBf16}'s
+     * layout: warp {@code warp}'s rows 16 warp + g and + 8) into {@code tile} as float bits, rows {@code outRow} ints apart.
+     * Eight blocks a call, a constant range each, so the accumulators are indexed by constants and stay in registers.
+     */
+    static void stageWarpgroupColumns(int[] tile, float[] acc, int firstJ, int warp, int lane, int outRow) {
+        int at = (16 * warp + lane / 4) * outRow + 2 * (lane % 4);
+        for (int j = firstJ; j < firstJ + 8; j++) {
+            for (int e = 0; e < 4; e++) {
+                tile[at + 8 * outRow * (e / 2) + 8 * j + e % 2] = Float.floatToRawIntBits(acc[4 * j + e]);
+            }
+        }
+    }
 }

@@ -157,11 +157,10 @@ public final class WarpgroupMatmul {
         ctx.localBarrier(); // both warpgroups' MMAs are done reading the stages
         for (int pass = 0; pass < 2; pass++) {
             if (warpgroup == pass) {
-                int at = (16 * warp + lane / 4) * OUT_ROW + 2 * (lane % 4);
-                stageColumns(tile, acc, 0, at);
-                stageColumns(tile, acc, 8, at);
-                stageColumns(tile, acc, 16, at);
-                stageColumns(tile, acc, 24, at);
+                TileStores.stageWarpgroupColumns(tile, acc, 0, warp, lane, OUT_ROW);
+                TileStores.stageWarpgroupColumns(tile, acc, 8, warp, lane, OUT_ROW);
+                TileStores.stageWarpgroupColumns(tile, acc, 16, warp, lane, OUT_ROW);
+                TileStores.stageWarpgroupColumns(tile, acc, 24, warp, lane, OUT_ROW);
             }
             ctx.localBarrier();
             for (int i = ctx.localIdx; i < 64 * TILE_N / 4; i += LOCAL) {
@@ -170,15 +169,6 @@ public final class WarpgroupMatmul {
                 TileStores.storeQuad(ctx, out, tile, r * OUT_ROW + c, sums, false, bias, hasBias, bias, row0 + 64 * pass + r, col0 + c, m, n, 1, -1);
             }
             ctx.localBarrier();
-        }
-    }
-
-    /** n8 blocks firstJ..firstJ + 7 of this item's accumulators (a constant range: constant indexes) into tile[at..] as float bits. */
-    private static void stageColumns(int[] tile, float[] acc, int firstJ, int at) {
-        for (int j = firstJ; j < firstJ + 8; j++) {
-            for (int e = 0; e < 4; e++) {
-                tile[at + 8 * OUT_ROW * (e / 2) + 8 * j + e % 2] = Float.floatToRawIntBits(acc[4 * j + e]);
-            }
         }
     }
 }

@@ -184,23 +184,13 @@ public final class WarpgroupQuantGemm {
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         ctx.localBarrier(); // the MMAs are done with the stages
-        int at = (16 * warp + lane / 4) * OUT_ROW + 2 * (lane % 4);
-        stageColumns(tile, acc, 0, at);
-        stageColumns(tile, acc, 8, at);
+        TileStores.stageWarpgroupColumns(tile, acc, 0, warp, lane, OUT_ROW);
+        TileStores.stageWarpgroupColumns(tile, acc, 8, warp, lane, OUT_ROW);
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < TILE_M * TILE_N / 4; i += LOCAL) {
             int r = i / (TILE_N / 4);
             int c = 4 * (i % (TILE_N / 4));
             TileStores.storeQuad(ctx, out, tile, r * OUT_ROW + c, sums, true, scales, withBias, bias, r, col0 + c, m, n, kSplits, -1);
-        }
-    }
-
-    /** n8 blocks firstJ..firstJ + 7 of this item's accumulators (a constant range: constant indexes) into tile[at..] as float bits. */
-    private static void stageColumns(int[] tile, float[] acc, int firstJ, int at) {
-        for (int j = firstJ; j < firstJ + 8; j++) {
-            for (int e = 0; e < 4; e++) {
-                tile[at + 8 * OUT_ROW * (e / 2) + 8 * j + e % 2] = Float.floatToRawIntBits(acc[4 * j + e]);
-            }
         }
     }
 }

@@ -214,10 +214,9 @@ final class CEmitter {
         };
     }
 
-    /** {@code array + index} for the operand pair at {@code i}: where a fragment starts. */
     /**
-     * {@code warpgroupMmaBf16(acc, a, aIndex, aStride, b, bIndex, bStride, n)}: on CUDA one {@code wgmma.mma_async} with
-     * its n / 2 accumulators as register operands and the tiles as matrix descriptors; on OpenCL the product in loops.
+     * {@code warpgroupMma*(acc, a, aIndex, aStride, b, bIndex, bStride, n[, bBlockStride])}: on CUDA one {@code wgmma.mma_async}
+     * with its n / 2 accumulators as register operands and the tiles as matrix descriptors; on OpenCL the product in loops.
      */
     private String warpgroupMma(String name, java.util.List<Object> o) {
         Array acc = (Array) o.getFirst();
@@ -246,6 +245,7 @@ final class CEmitter {
         return asm.append(" : \"l\"(lj_da), \"l\"(lj_db), \"r\"(1)); }").toString();
     }
 
+    /** {@code array + index} for the operand pair at {@code i}: where a fragment starts. */
     private String offset(java.util.List<Object> o, int i) {
         return "(" + ((Array) o.get(i)).name() + " + " + expr((Expr) o.get(i + 1)) + ")";
     }
@@ -695,9 +695,10 @@ final class CEmitter {
                 b[r] = (int)(lo | (hi << 16));
               }
             }
-            // D[64 x n] += A B^T of a warpgroup (KernelContext.warpgroupMmaBf16 has the core-matrix layout): this item's n / 2 of D
             // the 128-byte swizzle of an int index: its 16-byte chunk within a 128-byte row XOR the row within 8 (1024-byte atoms)
             int lj_swizzle128(int i) { return (i & ~0x1c) | ((((i >> 2) ^ (i >> 5)) & 7) << 2); }
+            // D[64 x n] += A B^T of a warpgroup from swizzled tiles (KernelContext.warpgroupMmaBf16 has the layout; bBlock >= 0:
+            // B n-major, warpgroupMmaF16NMajorB): this item's n / 2 of D
             void lj_wgmma(float* c, __local const int* a, int aIndex, int aStride, __local const int* b, int bIndex, int bStride, int bBlock,
                 int n, int bf16) {
               int id = lj_flat(), warp = (id >> 5) & 3, lane = id & 31, g = lane >> 2, t = lane & 3;

@@ -965,11 +965,12 @@ final class Translator {
                 Array a = localIntArray(f, stack.pop(), "the A tile of " + name);
                 Array acc = privateArray(f, stack.pop(), Type.FLOAT, "the accumulator of " + name);
                 checkContext(f, stack.pop());
-                if (!(n instanceof Const c) || !java.util.Set.of(8, 16, 32, 64, 128, 256).contains(((Number) c.value()).intValue())) {
+                int columns = n instanceof Const c ? ((Number) c.value()).intValue() : -1;
+                if (!java.util.Set.of(8, 16, 32, 64, 128, 256).contains(columns)) {
                     throw f.error(name + " needs a constant n of 8, 16, 32, 64, 128 or 256");
                 }
-                if (acc.size() < ((Number) c.value()).intValue() / 2) {
-                    throw f.error(name + "'s accumulator holds " + acc.size() + " floats; n " + c.value() + " needs " + ((Number) c.value()).intValue() / 2);
+                if (acc.size() < columns / 2) {
+                    throw f.error(name + "'s accumulator holds " + acc.size() + " floats; n " + columns + " needs " + columns / 2);
                 }
                 features.add(Feature.WARPGROUP_MMA);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(acc, a, aIndex, aStride, b, bIndex, bStride, n, bBlockStride)));

@@ -619,25 +619,13 @@ class WarpOperationsTest {
         SplittableRandom random = new SplittableRandom(41);
         int[][] av = new int[64][64], bv = new int[256][64];
         IntArray a = smallIntegerPairs(av, random, true), b = smallIntegerPairs(bv, random, true);
-        for (Device device : devices()) {
-            if (!device.supports(Feature.WARPGROUP_MMA)) {
-                continue;
+        assertWarpgroupProduct(WARPGROUP_PRODUCT, a, b, 256, (r, c) -> {
+            int sum = 0;
+            for (int k = 0; k < 64; k++) {
+                sum += av[r][k] * bv[c][k];
             }
-            DeviceBuffer out = device.allocate(DType.F32, 64 * 256);
-            device.launch(WARPGROUP_PRODUCT, Grid.groups(1, KernelContext.WARPGROUP_SIZE), out, device.upload(a), device.upload(b));
-            FloatArray o = (FloatArray) device.download(out);
-            for (int r = 0; r < 64; r++) {
-                for (int c = 0; c < 256; c++) {
-                    int expected = 0;
-                    for (int k = 0; k < 64; k++) {
-                        expected += av[r][k] * bv[c][k];
-                    }
-                    assertEquals(expected, o.get(r * 256 + c), device.id() + " D(" + r + ", " + c + ")");
-                }
-            }
-        }
-        String report = CudaCheck.assertAssembles(KernelCompiler.compile(WARPGROUP_PRODUCT, Dialect.CUDA, null).source(), "warpgroupProduct");
-        assertTrue(report.contains("0 bytes spill stores"), report);
+            return sum;
+        });
     }
 
     static final KernelRef WARPGROUP_PRODUCT_N_MAJOR = KernelRef.of(WarpOperationsTest.class, "warpgroupProductNMajor");
@@ -698,24 +686,34 @@ class WarpOperationsTest {
         SplittableRandom random = new SplittableRandom(43);
         int[][] av = new int[64][64], vv = new int[64][128];
         IntArray a = smallIntegerPairs(av, random, false), v = smallIntegerPairs(vv, random, false);
+        assertWarpgroupProduct(WARPGROUP_PRODUCT_N_MAJOR, a, v, 128, (r, c) -> {
+            int sum = 0;
+            for (int k = 0; k < 64; k++) {
+                sum += av[r][k] * vv[k][c];
+            }
+            return sum;
+        });
+    }
+
+    /**
+     * Runs a one-warpgroup product kernel (out[64, columns]) on every device that has warpgroup MMA and checks each output
+     * equals {@code expected} exactly; then its CUDA C through ptxas for sm_90a, without spills.
+     */
+    private static void assertWarpgroupProduct(KernelRef kernel, IntArray a, IntArray b, int columns, java.util.function.IntBinaryOperator expected) {
         for (Device device : devices()) {
             if (!device.supports(Feature.WARPGROUP_MMA)) {
                 continue;
             }
-            DeviceBuffer out = device.allocate(DType.F32, 64 * 128);
-            device.launch(WARPGROUP_PRODUCT_N_MAJOR, Grid.groups(1, KernelContext.WARPGROUP_SIZE), out, device.upload(a), device.upload(v));
+            DeviceBuffer out = device.allocate(DType.F32, 64 * columns);
+            device.launch(kernel, Grid.groups(1, KernelContext.WARPGROUP_SIZE), out, device.upload(a), device.upload(b));
             FloatArray o = (FloatArray) device.download(out);
             for (int r = 0; r < 64; r++) {
-                for (int c = 0; c < 128; c++) {
-                    int expected = 0;
-                    for (int k = 0; k < 64; k++) {
-                        expected += av[r][k] * vv[k][c];
-                    }
-                    assertEquals(expected, o.get(r * 128 + c), device.id() + " D(" + r + ", " + c + ")");
+                for (int c = 0; c < columns; c++) {
+                    assertEquals(expected.applyAsInt(r, c), o.get(r * columns + c), device.id() + " D(" + r + ", " + c + ")");
                 }
             }
         }
-        String report = CudaCheck.assertAssembles(KernelCompiler.compile(WARPGROUP_PRODUCT_N_MAJOR, Dialect.CUDA, null).source(), "warpgroupProductNMajor");
+        String report = CudaCheck.assertAssembles(KernelCompiler.compile(kernel, Dialect.CUDA, null).source(), kernel.toString());
         assertTrue(report.contains("0 bytes spill stores"), report);
     }
 
