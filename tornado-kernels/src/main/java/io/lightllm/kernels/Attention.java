@@ -243,14 +243,19 @@ public final class Attention {
 
     /**
      * Tokens per split of a request of {@code len} tokens whose decode is spread over {@code splits}
-     * splits: its tokens shared evenly, rounded up to whole multiples of {@code splitUnit} (a
-     * multiple of 16 for the tensor-core kernel's steps). The decode kernels and their merge all
-     * call this, so they agree on where a request's splits fall. A request of at most
-     * {@code splits * splitUnit} tokens gets splits of exactly splitUnit ({@link DecodeSplits#of}).
+     * splits: the request fills min(splits, ceil(len / splitUnit)) of them (no split shorter than
+     * about half a unit) and its tokens are shared evenly among those, rounded up to a multiple of
+     * 16 where the unit is one (the tensor-core kernel's steps). The
+     * decode kernels and their merge all call this, so they agree on where a request's splits fall.
+     * Sharing evenly matters: rounding the length up to whole units instead gave a 160-token request
+     * in two splits of 128 one split of 128 and one of 32, and the launch took as long as its longest
+     * warp (8B batch 64 at 160 tokens: eight steps of 16 keys where five do).
      */
     public static int splitLength(int len, int splits, int splitUnit) {
-        int units = (len + splits * splitUnit - 1) / (splits * splitUnit);
-        return Math.max(1, units) * splitUnit;
+        int used = Math.max(1, Math.min(splits, (len + splitUnit - 1) / splitUnit));
+        int granule = splitUnit % 16 == 0 ? 16 : 1;
+        int even = (len + used - 1) / used;
+        return Math.max(1, (even + granule - 1) / granule) * granule;
     }
 
     /** How many of {@code splits} splits a request of {@code len} tokens fills ({@link #splitLength}): what the merge adds up. */

@@ -92,7 +92,7 @@ class AttentionTest {
         }
         Attention.DecodeSplits splits = Attention.DecodeSplits.choose(jvm, kv.batch, heads(jvm, kv), 300);
         assertEquals(new Attention.DecodeSplits(2, 256), splits);
-        assertEquals(256, splits.lengthFor(300));
+        assertEquals(160, splits.lengthFor(300)); // 300 tokens shared evenly by the two splits, in steps of 16
         try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(jvm, kv.batch, heads(jvm, kv), 300)) {
             for (int run = 0; run < 2; run++) {
                 DeviceBuffer out = jvm.allocate(DType.F32, q.getSize());
@@ -111,6 +111,20 @@ class AttentionTest {
         assertEquals(16, splits.lengthFor(1));
         assertEquals(16, splits.lengthFor(128));
         assertEquals(32, splits.lengthFor(129));
+        // the splits a request fills share its tokens evenly (the launch lasts as long as its longest split): 160 tokens in
+        // two splits of a 128-token unit are 80 + 80, not 128 + 32; 65 in 64-token units 48 + 17, not 64 + 1
+        assertEquals(80, new Attention.DecodeSplits(2, 128).lengthFor(160));
+        assertEquals(48, new Attention.DecodeSplits(16, 64).lengthFor(65));
+        assertEquals(2, Attention.usedSplits(65, 16, 64));
+        assertEquals(64, new Attention.DecodeSplits(16, 64).lengthFor(1024));
+        for (int len = 1; len <= 600; len++) { // a property: no split holds more than 16 tokens above an even share
+            for (int n : new int[] {1, 2, 3, 8, 64}) {
+                int used = Attention.usedSplits(len, n, 32);
+                int splitLen = Attention.splitLength(len, n, 32);
+                assertTrue(used <= n && (long) used * splitLen >= len && (used - 1) * splitLen < len, "len " + len + " splits " + n);
+                assertTrue(splitLen < (len + used - 1) / used + 16, "len " + len + " splits " + n + ": " + splitLen);
+            }
+        }
         assertEquals(new Attention.DecodeSplits(3, 32), Attention.DecodeSplits.of(80, 32));
         KvFixture kv = new KvFixture(new int[] {300, 1, 40, 17}, 4, 2, 16, DType.F32, true, 41);
         checkDecode(jvm, kv, null, splits, 4, "portable decode, 8 splits by length");
