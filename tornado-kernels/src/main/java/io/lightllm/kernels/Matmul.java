@@ -870,9 +870,7 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
-        if (a.dtype() == DType.F32 && WarpgroupQuantGemm.applies(device, m, k)) {
-            WarpgroupQuantGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
-        } else if (QuantTensorGemm.applies(device, m, k)) {
+        if (QuantTensorGemm.applies(device, m, k)) {
             QuantTensorGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);

@@ -99,58 +99,6 @@ class QuantTensorGemmTest {
     }
 
     /**
-     * {@link WarpgroupQuantGemm} (int8 rows on warpgroup MMAs) against the product of the bf16-rounded activations with
-     * codes times scales, on the JVM, PoCL and CUDA (where the device has warpgroup MMA): 2 to 64 rows, 140 columns (a second
-     * tile of 128 that ends inside it), with and without a bias and split k (the splits add into the zeroed out); then
-     * through {@link Matmul#launchMatmulInt8} under matmul.quant_warpgroup=1.
-     */
-    @Test
-    void warpgroupInt8RowsMatchTheProductOfRoundedActivations() {
-        int n = 140, k = 384;
-        FloatArray bias = TensorAssert.random(n, 1f, 12);
-        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 13), n, k);
-        for (Device device : devices()) {
-            if (!device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
-                continue;
-            }
-            DeviceBuffer w = device.upload(q.weights()), scales = device.upload(q.scales()), b = device.upload(bias);
-            for (int m : new int[] {2, 37, 64}) {
-                FloatArray a = TensorAssert.random(m * k, 1f, 14 + m);
-                for (boolean withBias : new boolean[] {false, true}) {
-                    MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
-                    for (int splits : new int[] {1, 3}) {
-                        // the launcher's two launches with the splits given: bf16 activations (and the zeroed out), then the GEMM
-                        DeviceBuffer out = device.allocate(DType.F32, (long) m * n), a16 = device.allocate(DType.BF16, (long) m * k);
-                        Elementwise.launchFill(device, out, Float.NaN, m * n);
-                        int zeros = splits > 1 ? m * n : 0;
-                        device.launch(WarpgroupQuantGemm.PREPARE, Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4)), a16, device.upload(a), out, m, k, zeros);
-                        device.launch(WarpgroupQuantGemm.INT8, Grid.groups(2L * splits, io.lightllm.tornado.api.KernelContext.WARPGROUP_SIZE), out, a16, w, scales,
-                                withBias ? b : out, withBias, m, n, k, splits);
-                        assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
-                                device.id() + " warpgroup int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
-                    }
-                }
-            }
-            String property = "lightllm.tuning." + io.lightllm.tornado.runtime.Devices.backendName(device.id()) + ".matmul.quant_warpgroup";
-            System.setProperty(property, "1");
-            try {
-                assertTrue(WarpgroupQuantGemm.applies(device, 64, k) && !WarpgroupQuantGemm.applies(device, 65, k), device.id());
-                FloatArray a = TensorAssert.random(64 * k, 1f, 15);
-                MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), bias, 64, n, k);
-                DeviceBuffer out = device.allocate(DType.F32, 64L * n);
-                Matmul.launchMatmulInt8(device, out, device.upload(a), w, scales, b, 64, n, k);
-                assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f, device.id() + " launcher, matmul.quant_warpgroup=1");
-            } finally {
-                System.clearProperty(property);
-            }
-        }
-        String report = io.lightllm.testing.CudaCheck.assertAssembles(io.lightllm.tornado.compiler.KernelCompiler.compile(WarpgroupQuantGemm.INT8,
-                io.lightllm.tornado.compiler.Dialect.CUDA, new DType[] {DType.F32, DType.BF16, DType.I8, DType.F32, DType.F32, null, null, null, null, null,
-                        null}).source(), "WarpgroupQuantGemm.int8Rows");
-        assertTrue(report.contains("0 bytes spill stores") && !report.contains("C7514"), report);
-    }
-
-    /**
      * Int4 weights as the kernel dequantises them (bf16 scale and offset, one bf16 rounding of code x scale - offset),
      * computed here from {@link QuantBlocks}' decoding of the blocks: the same bound as int8's. And those weights are
      * within a relative 2^-8 of the scale (times the code) and of the offset, plus their own rounding, of the f32 dequantisation.
