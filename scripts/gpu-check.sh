@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4ahead | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -230,21 +230,6 @@ for s in $stages; do
           --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/launches.log"
       done ;;
-    int4ahead)
-      # the batch-1 int4 GEMVs with their loads a trip ahead (tuning matmul.int4_ahead, off until this stage has measured it):
-      # their tests on cuda:0, the GEMVs alone both ways, then 8B int4 decode at batch 1 on one load, A/B/A/B
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.QuantMatmulTest --select-class io.lightllm.models.llama.LlamaInt8Test \
-        --details=tree --disable-banner > "$out/int4ahead-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/int4ahead-tests.log" | head -20
-      for on in 0 1 0 1; do
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int4_ahead=$on -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only gemv --batches 1 --seconds 0.2 2>&1 | grep -E "^\| decode matmul int4" | sed "s/^/int4_ahead=$on /" | tee -a "$out/int4ahead-gemv.log"
-      done
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json --variants ';cuda.matmul.int4_ahead=1;;cuda.matmul.int4_ahead=1' 2>&1 \
-        | grep '^{' | tee -a "$out/int4ahead-static.log" ;;
     q8)
       # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
       # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8

@@ -23,9 +23,6 @@ public final class QuantMatmul {
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
     public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
     public static final KernelRef GEMV_INT4_GATED_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8");
-    /** {@link #GEMV_INT4_Q8} and {@link #GEMV_INT4_GATED_Q8} with each trip's loads issued a trip ahead (tuning {@code matmul.int4_ahead}). */
-    public static final KernelRef GEMV_INT4_Q8_AHEAD = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8Ahead");
-    public static final KernelRef GEMV_INT4_GATED_Q8_AHEAD = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8Ahead");
 
     private QuantMatmul() {
     }
@@ -180,31 +177,13 @@ public final class QuantMatmul {
      */
     public static void matmulInt4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
             boolean hasBias, int m, int n, int k, int columns) {
-        int4GemvQ8(ctx, out, a, w, format, bias, hasBias, n, k, columns, false);
-    }
-
-    /** {@link #matmulInt4GemvQ8} with each trip's loads issued a trip ahead ({@link #int4RowSumsQ8Ahead}). */
-    public static void matmulInt4GemvQ8Ahead(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int columns) {
-        int4GemvQ8(ctx, out, a, w, format, bias, hasBias, n, k, columns, true);
-    }
-
-    private static void int4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int n, int k, int columns, boolean ahead) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
-        int r0 = Math.min(row0, n - 1);
-        int r1 = Math.min(row0 + 1, n - 1);
-        int r2 = Math.min(row0 + 2, n - 1);
-        int r3 = Math.min(row0 + 3, n - 1);
-        if (ahead) {
-            int4RowSumsQ8Ahead(ctx, acc, a, w, format, r0, r1, r2, r3, lane, team, k);
-        } else {
-            int4RowSumsQ8(ctx, acc, a, w, format, r0, r1, r2, r3, lane, team, k);
-        }
+        int4RowSumsQ8(ctx, acc, a, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
+                Math.min(row0 + 3, n - 1), lane, team, k);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
@@ -216,28 +195,13 @@ public final class QuantMatmul {
      */
     public static void matmulInt4GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
             boolean hasBias, int width, int k, int columns, int kind) {
-        int4GemvGatedQ8(ctx, out, a, w, format, bias, hasBias, width, k, columns, kind, false);
-    }
-
-    /** {@link #matmulInt4GemvGatedQ8} with each trip's loads issued a trip ahead ({@link #int4RowSumsQ8Ahead}). */
-    public static void matmulInt4GemvGatedQ8Ahead(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int width, int k, int columns, int kind) {
-        int4GemvGatedQ8(ctx, out, a, w, format, bias, hasBias, width, k, columns, kind, true);
-    }
-
-    private static void int4GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int width, int k, int columns, int kind, boolean ahead) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
-        if (ahead) {
-            int4RowSumsQ8Ahead(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
-        } else {
-            int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
-        }
+        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, 1f, kind);
     }
@@ -279,79 +243,12 @@ public final class QuantMatmul {
     }
 
     /**
-     * {@link #int4RowSumsQ8} with each trip's loads (code words, the groups' scales and INT4_ZP's offsets, activations)
-     * issued a trip ahead, so that one trip's sums overlap the next trip's memory latency: {@link #int4RowSumsQ8}'s SASS
-     * loads the scales after the activations' shuffles, a second round trip in every trip. The price is registers: 77 an
-     * item on sm_90 against 48 (three groups of 256 an SM instead of five; the 8B GEMVs give an SM at most four).
-     * Results identical to {@link #int4RowSumsQ8}'s.
+     * An item's 8 activations of a group of 128 (elements e..e+3 into lo, e+64..e+67 into hi) and the group's largest
+     * magnitude: the 16 items of a group are 16 aligned lanes of one warp, which meet by shuffles (uniform control flow).
      */
-    static void int4RowSumsQ8Ahead(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3,
-            int lane, int team, int k) {
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
-        // this trip's words of the four rows (codes, scales and offsets as f32 bits) and activations, and the next trip's
-        int[] q = new int[4];
-        int[] sc = new int[4];
-        int[] of = new int[4];
-        float[] lo = new float[4];
-        float[] hi = new float[4];
-        int[] nq = new int[4];
-        int[] nsc = new int[4];
-        int[] nof = new int[4];
-        float[] nlo = new float[4];
-        float[] nhi = new float[4];
-        int bytes = QuantBlocks.blockBytes(format);
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
-        int groups = k / 128;
-        int rowBytes = groups * bytes;
-        int at0 = r0 * rowBytes;
-        int at1 = r1 * rowBytes;
-        int at2 = r2 * rowBytes;
-        int at3 = r3 * rowBytes;
-        int perTrip = team / 16;
-        loadGroupQ8(w, a, q, sc, of, lo, hi, at0, at1, at2, at3, Math.min(lane / 16, groups - 1), bytes, codesAt, zeroPoint, lane);
-        for (int g0 = 0; g0 < groups; g0 += perTrip) {
-            boolean valid = g0 + lane / 16 < groups;
-            int next = Math.min(g0 + perTrip + lane / 16, groups - 1);
-            loadGroupQ8(w, a, nq, nsc, nof, nlo, nhi, at0, at1, at2, at3, next, bytes, codesAt, zeroPoint, lane);
-            float most = groupMagnitude(ctx, lo, hi);
-            float inverse = most > 0f ? 127f / most : 0f;
-            int lowCodes = Matmul.int8Codes(lo, 0, inverse);
-            int highCodes = Matmul.int8Codes(hi, 0, inverse);
-            int codeSum = KMath.dot4I8(lowCodes, 0x01010101, KMath.dot4I8(highCodes, 0x01010101, 0));
-            float scale = valid ? most / 127f : 0f;
-            for (int c = 0; c < 4; c++) {
-                acc[c] += scale * int4TermQ8(Float.intBitsToFloat(sc[c]), Float.intBitsToFloat(of[c]), zeroPoint, q[c], lowCodes, highCodes, codeSum);
-                q[c] = nq[c];
-                sc[c] = nsc[c];
-                of[c] = nof[c];
-                lo[c] = nlo[c];
-                hi[c] = nhi[c];
-            }
-        }
-    }
-
-    /**
-     * Group g's loads for an item of {@link #int4RowSumsQ8Ahead}: its code word in each of the four rows (q), the group's
-     * scale (sc) and INT4_ZP's offset (of) in each, and its 8 activations (elements e..e+3 into lo, e+64..e+67 into hi).
-     */
-    static void loadGroupQ8(ByteArray w, FloatArray a, int[] q, int[] sc, int[] of, float[] lo, float[] hi, int at0, int at1, int at2, int at3,
-            int g, int bytes, int codesAt, boolean zeroPoint, int lane) {
-        int block = g * bytes;
-        loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
-        loadRowWords(w, sc, at0, at1, at2, at3, block);
-        if (zeroPoint) {
-            loadRowWords(w, of, at0, at1, at2, at3, block + 4);
-        }
-        int e = g * 128 + 4 * (lane % 16);
+    static float groupActivations(KernelContext ctx, FloatArray a, int e, float[] lo, float[] hi) {
         a.getFloats(e, lo, 0, 4);
         a.getFloats(e + 64, hi, 0, 4);
-    }
-
-    /** The largest magnitude of a group of 128 activations, an item holding 8 (lo, hi), by shuffles over its 16 lanes. */
-    static float groupMagnitude(KernelContext ctx, float[] lo, float[] hi) {
         float most = 0f;
         for (int j = 0; j < 4; j++) {
             most = KMath.max(most, KMath.max(KMath.abs(lo[j]), KMath.abs(hi[j])));
@@ -360,16 +257,6 @@ public final class QuantMatmul {
         most = KMath.max(most, ctx.warpShuffleXor(most, 4));
         most = KMath.max(most, ctx.warpShuffleXor(most, 2));
         return KMath.max(most, ctx.warpShuffleXor(most, 1));
-    }
-
-    /**
-     * An item's 8 activations of a group of 128 (elements e..e+3 into lo, e+64..e+67 into hi) and the group's largest
-     * magnitude: the 16 items of a group are 16 aligned lanes of one warp, which meet by shuffles (uniform control flow).
-     */
-    static float groupActivations(KernelContext ctx, FloatArray a, int e, float[] lo, float[] hi) {
-        a.getFloats(e, lo, 0, 4);
-        a.getFloats(e + 64, hi, 0, 4);
-        return groupMagnitude(ctx, lo, hi);
     }
 
     /**
@@ -391,15 +278,10 @@ public final class QuantMatmul {
      * s (sum q x) - o (sum x) for INT4_ZP (s the group's scale at byte {@code at}, o its offset).
      */
     static float int4RowTermQ8(ByteArray w, int at, boolean zeroPoint, int[] scratch, int codes, int lowCodes, int highCodes, int codeSum) {
-        return int4TermQ8(QuantBlocks.int4Word(w, at, scratch), zeroPoint ? QuantBlocks.int4Word(w, at + 4, scratch) : 0f, zeroPoint, codes, lowCodes,
-                highCodes, codeSum);
-    }
-
-    /** {@link #int4RowTermQ8} with the group's scale s and INT4_ZP's offset o given. */
-    static float int4TermQ8(float s, float o, boolean zeroPoint, int codes, int lowCodes, int highCodes, int codeSum) {
         int dot = KMath.dot4I8(codes & 0x0F0F0F0F, lowCodes, KMath.dot4I8((codes >>> 4) & 0x0F0F0F0F, highCodes, 0));
+        float s = QuantBlocks.int4Word(w, at, scratch);
         // INT4's centre subtracted in integers (exact); INT4_ZP's offset is a float of its own
-        return zeroPoint ? s * dot - o * codeSum : s * (dot - 8 * codeSum);
+        return zeroPoint ? s * dot - QuantBlocks.int4Word(w, at + 4, scratch) * codeSum : s * (dot - 8 * codeSum);
     }
 
     /** The word at byte {@code offset} of each of four rows (starting at at0..at3) into q[0..3], all four loads first (constant offsets into q). */
@@ -488,14 +370,6 @@ public final class QuantMatmul {
     }
 
     /**
-     * Whether the batch-1 int4 GEMVs on int8 activations issue each trip's loads a trip ahead here ({@link #int4RowSumsQ8Ahead}):
-     * the tuning {@code matmul.int4_ahead}, off until measured on a GPU.
-     */
-    static boolean int4Ahead(Device device) {
-        return Tuning.get(device, "matmul.int4_ahead", 0) == 1;
-    }
-
-    /**
      * Whether a gated MLP's [gate; up] projection over rows of {@code format} runs as one {@link #matmulInt4GemvGatedQ8}
      * launch here: at batch 1 over int4 blocks where the gated GEMV and the int8-activation int4 GEMV both apply.
      */
@@ -517,8 +391,7 @@ public final class QuantMatmul {
         }
         // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
-        device.launch(int4Ahead(device) ? GEMV_INT4_GATED_Q8_AHEAD : GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2),
-                out, a, w, format.code(),
+        device.launch(GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
     }
 
@@ -553,8 +426,7 @@ public final class QuantMatmul {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
             int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
             Grid grid = Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam);
-            KernelRef q8 = int4Ahead(device) ? GEMV_INT4_Q8_AHEAD : GEMV_INT4_Q8;
-            device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? q8 : GEMV, grid, out, a, w, format.code(), b,
+            device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b,
                     bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);

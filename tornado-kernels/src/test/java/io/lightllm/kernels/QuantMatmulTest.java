@@ -88,7 +88,7 @@ class QuantMatmulTest {
         }
         // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums; the JVM's
         // int4 GEMV rounds the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group of 128)
-        float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || kernel == QuantMatmul.GEMV_INT4_Q8_AHEAD || !portable && VectorQuantMatmul.int8Activations(format, m, k)
+        float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || !portable && VectorQuantMatmul.int8Activations(format, m, k)
                 ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k, 128) : 0f;
         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + activations, 0f,
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
@@ -202,7 +202,7 @@ class QuantMatmulTest {
      * The batch-1 int4 GEMV on int8 activations (dp4a on CUDA) on every device: within the activations' rounding of the
      * f32 product, for one group, several, and a number of groups that leaves the last step's second half of a
      * 32-item team without a group (1152 = 9 groups); teams of 64, 32 and 16 items (two 16s in one warp), and
-     * 13 rows (a partial team of 4); both load orders (a trip at a time, and a trip ahead).
+     * 13 rows (a partial team of 4).
      */
     @Test
     void int4GemvOnInt8ActivationsMatchesTheDequantisedProductWithinTheirRounding() {
@@ -211,10 +211,8 @@ class QuantMatmulTest {
             for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
                 for (int k : new int[] {128, 512, 1152}) {
                     for (int[] shape : new int[][] {{64, 1}, {256, 8}, {64, 2}, {32, 2}}) {
-                        for (KernelRef kernel : new KernelRef[] {QuantMatmul.GEMV_INT4_Q8, QuantMatmul.GEMV_INT4_Q8_AHEAD}) {
-                            check(device, kernel, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), format, 1, k,
-                                    shape[1] == 8, shape[1], true);
-                        }
+                        check(device, QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), format, 1, k,
+                                shape[1] == 8, shape[1], true);
                     }
                 }
             }
@@ -231,11 +229,6 @@ class QuantMatmulTest {
             int columns = Matmul.fillingGemvColumns(jvm, 1, N, Matmul.GEMV_ROWS_PER_TEAM);
             jvm.launchPortable(QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, 64, columns, Matmul.GEMV_ROWS_PER_TEAM), direct, jvm.upload(a),
                     jvm.upload(w), QuantFormat.INT4.code(), direct, false, 1, N, 512, columns);
-            // the loads a trip ahead change when values arrive, not the arithmetic: the same floats
-            DeviceBuffer ahead = jvm.allocate(DType.F32, N);
-            jvm.launchPortable(QuantMatmul.GEMV_INT4_Q8_AHEAD, Matmul.gemvGrid(1, N, 64, columns, Matmul.GEMV_ROWS_PER_TEAM), ahead, jvm.upload(a),
-                    jvm.upload(w), QuantFormat.INT4.code(), ahead, false, 1, N, 512, columns);
-            assertClose(jvm.download(direct), jvm.download(ahead), 0f, 0f, "a trip ahead");
             System.setProperty(q8, "1");
             DeviceBuffer out = jvm.allocate(DType.F32, N);
             QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(w), QuantFormat.INT4, null, 1, N, 512);
@@ -261,15 +254,6 @@ class QuantMatmulTest {
             tunings.put("lightllm.tuning." + backend + ".matmul.int4_q8", "1");
             tunings.put("lightllm.tuning." + backend + ".reduce.local", "64");
         }
-        for (String ahead : new String[] {"0", "1"}) { // both load orders (matmul.int4_ahead)
-            tunings.put("lightllm.tuning.jvm.matmul.int4_ahead", ahead);
-            tunings.put("lightllm.tuning.opencl.matmul.int4_ahead", ahead);
-            tunings.put("lightllm.tuning.cuda.matmul.int4_ahead", ahead);
-            checkGatedInt4(tunings);
-        }
-    }
-
-    private static void checkGatedInt4(java.util.Map<String, String> tunings) {
         io.lightllm.testing.TestProperties.with(tunings, () -> {
             for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
                 for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
@@ -288,7 +272,7 @@ class QuantMatmulTest {
                             QuantMatmul.launchGated(device, out, device.upload(a), device.upload(w), format, withBias ? device.upload(bias) : null,
                                     act, width, k);
                             MatmulTest.assertActivatedProduct(ref.expected(), 2 * ref.errorBound() + rounding, width, act, device.download(out),
-                                    device.id() + " int4 gated gemv " + format + " width " + width + " k " + k + " " + act + " " + tunings);
+                                    device.id() + " int4 gated gemv " + format + " width " + width + " k " + k + " " + act);
                         }
                     }
                 }
@@ -298,8 +282,7 @@ class QuantMatmulTest {
 
     @Test
     void kernelsCompileToCuda() {
-        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV, QuantMatmul.GEMV_INT4_Q8, QuantMatmul.GEMV_INT4_GATED_Q8,
-                QuantMatmul.GEMV_INT4_Q8_AHEAD, QuantMatmul.GEMV_INT4_GATED_Q8_AHEAD}) {
+        for (KernelRef kernel : new KernelRef[] {QuantMatmul.TILED, QuantMatmul.GEMV, QuantMatmul.GEMV_INT4_Q8, QuantMatmul.GEMV_INT4_GATED_Q8}) {
             CudaCheck.assertCompiles(KernelCompiler.compile(kernel, Dialect.CUDA, null).source(), kernel.name());
         }
     }
