@@ -252,10 +252,7 @@ public final class Attention {
      * warp (8B batch 64 at 160 tokens: eight steps of 16 keys where five do).
      */
     public static int splitLength(int len, int splits, int splitUnit) {
-        // a request that fills every split (the long ones a launch is sized for) costs one division, as before the
-        // sharing: with two for every request, batch 1 and 16 at 1k tokens (splits already even) ran 0.3 us slower
-        // (8.6 -> 8.9, 32.0 -> 32.3 us on an H100, session 21)
-        int used = len >= splits * splitUnit ? splits : Math.max(1, (len + splitUnit - 1) / splitUnit);
+        int used = Math.max(1, Math.min(splits, (len + splitUnit - 1) / splitUnit));
         int granule = splitUnit % 16 == 0 ? 16 : 1;
         int even = (len + used - 1) / used;
         return Math.max(1, (even + granule - 1) / granule) * granule;
