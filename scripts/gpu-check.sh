@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -230,6 +230,18 @@ for s in $stages; do
           --device cuda:0 --batch-size 1 --input-len 128 --output-len 64 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/launches.log"
       done ;;
+    int4grid)
+      # the batch-1 int4 GEMVs' grid (tuning matmul.gemv_items_per_unit, 3,072 since session 11, set for the float path;
+      # the dp4a path of session 14 leaves a 4096 x 4096 team two trips of loads): the GEMVs alone at four values,
+      # then 8B int4 decode at batch 1 on one load with each (bench static --variants)
+      for v in 3072 768 1536 6144; do
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.gemv_items_per_unit=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only gemv --batches 1 --seconds 0.2 2>&1 | grep -E "^\| decode matmul int4" | sed "s/^/items=$v /" | tee -a "$out/int4grid-gemv.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json \
+        --variants ';cuda.matmul.gemv_items_per_unit=768;cuda.matmul.gemv_items_per_unit=1536;cuda.matmul.gemv_items_per_unit=6144;' 2>&1 \
+        | grep '^{' | tee -a "$out/int4grid-static.log" ;;
     q8)
       # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
       # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8
