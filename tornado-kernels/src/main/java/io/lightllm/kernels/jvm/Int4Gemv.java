@@ -15,10 +15,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Decode-sized (m < 4) products of int4 rows (INT4 and INT4_ZP blocks of 128) on the JVM with int8 activations, as
  * llama.cpp's Q4 x Q8 and Jlama's Q4 paths do: each 128-element group of an activation row is quantised to int8 with
- * its own scale (max |x| / 127, round half to even), and a group's 128 codes meet its activations as 16-bit integer
- * products, 32 lanes at a time (codes 0..15 times |q| <= 127, four products a lane: at most 7,620, no overflow), summed
- * per group and scaled once into the row's f32 accumulator. Against the float path (decode each nibble to f32, then an
- * FMA) this halves the vector operations per code: on the AVX-512 machine the int4 GEMV ran 1.3x faster from cache.
+ * its own scale (max |x| / 127, round half to even), and a group's 128 codes meet its activations as exact integer
+ * products, two to a 32-bit multiply (see {@link #dot4}), summed per group and scaled once into the row's f32
+ * accumulator. Against the float path (decode each nibble to f32, then an FMA) this halves the vector operations per
+ * code: on the AVX-512 machine the int4 GEMV ran 1.3x faster from cache.
  * Rows go to the threads in runs, four rows a quarter of a run apart at a time ({@link RowRuns#forEachQuad}, {@link #dot4}).
  *
  * <p>The price is the activations' rounding: the result is the exact product with activations x^ where
@@ -28,8 +28,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Layout: a group's 64 code bytes read as 16 little-endian ints are 32 shorts, short s holding the codes of
  * elements 2s (bits 0-3) and 64 + 2s (4-7), 2s + 1 (8-11) and 65 + 2s (12-15) (byte b: element b low, 64 + b high).
- * An int lane shifted by 4p and masked with 0x000F000F leaves nibble p of both its shorts: short lane s then holds
- * nibble p of short s, and the activations are laid out to match ({@link #quantize}).
+ * An int lane shifted by 4p and masked with 0x000F000F leaves nibble p of both its shorts (plane p), and the activations
+ * are laid out to match ({@link #quantize}): plane p's int j holds the codes its two nibbles meet as one int.
  */
 final class Int4Gemv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("lightllm.jvm.int4.q8", "true"));
@@ -47,7 +47,7 @@ final class Int4Gemv {
     }
 
     /** The int8 activations of rows [m, k] (k a multiple of 128) in nibble order, their scales [m, k / 128] and code sums. */
-    record Activations(short[] codes, float[] scales, float[] codeSums) {
+    record Activations(int[] pairs, float[] scales, float[] codeSums) {
     }
 
     /** Adding and subtracting 1.5 * 2^23 rounds an f32 of magnitude below 2^22 to an integer, half to even (as Math.rint). */
@@ -87,7 +87,13 @@ final class Int4Gemv {
             scales[g] = scale;
             sums[g] = LaneSums.sum(sum);
         }
-        return new Activations(codes, scales, sums);
+        // each int of shorts (a, b) as the int b + 65536 a, the pair of activations a plane's int meets (dot4)
+        int[] pairs = new int[m * k / 2];
+        for (int i = 0; i < pairs.length; i += I.length()) {
+            IntVector v = ShortVector.fromArray(S, codes, 2 * i).reinterpretAsInts();
+            v.lanewise(VectorOperators.ASHR, 16).add(v.lanewise(VectorOperators.LSHL, 16)).intoArray(pairs, i);
+        }
+        return new Activations(pairs, scales, sums);
     }
 
     /**
@@ -125,50 +131,42 @@ final class Int4Gemv {
             boolean zeroPoint, float[] result) {
         FloatVector acc0 = FloatVector.zero(F), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
-        short[] xq = a.codes();
+        int[] xp = a.pairs();
         for (int g = 0; g < groups; g++) {
             long off = (long) blockBytes * g;
-            int x0 = 128 * (g0 + g);
-            ShortVector q0 = ShortVector.fromArray(S, xq, x0), q1 = ShortVector.fromArray(S, xq, x0 + 32);
-            ShortVector q2 = ShortVector.fromArray(S, xq, x0 + 64), q3 = ShortVector.fromArray(S, xq, x0 + 96);
+            int x0 = 64 * (g0 + g);
+            IntVector q0 = IntVector.fromArray(I, xp, x0), q1 = IntVector.fromArray(I, xp, x0 + 16);
+            IntVector q2 = IntVector.fromArray(I, xp, x0 + 32), q3 = IntVector.fromArray(I, xp, x0 + 48);
             float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
-            // the four rows written out, each in one expression: a helper method returning a vector made the JIT box it;
-            // a row's 32 16-bit sums become 16 ints (each int's two shorts, sign-extended, added), then floats
+            // the four rows written out, each in one expression: a helper method returning a vector made the JIT box it.
+            // A plane's int holds two codes n_a + 65536 n_b; times its activation pair b + 65536 a, the high half is
+            // n_a a + n_b b and the low half n_a b (|.| <= 15 x 127): the four planes' products add up (high halves to a
+            // lane's 8 products, |.| <= 15,240; low halves to at most 7,620 either way), and adding 2^15 before the
+            // arithmetic shift drops the low halves exactly. Against 16-bit products (vpmullw) summed and then widened
+            // to ints, two operations fewer a row and group: the GEMV 2-8 % faster (docs/benchmarks.md, session 21)
             IntVector v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
-            IntVector p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            IntVector p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             float ws = w.get(F32_LE, rowAt + off);
-            acc0 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
-                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc0);
+            acc0 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc0);
             off0 += (zeroPoint ? w.get(F32_LE, rowAt + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r1 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
-            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r1 + off);
-            acc1 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
-                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc1);
+            acc1 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc1);
             off1 += (zeroPoint ? w.get(F32_LE, r1 + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r2 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
-            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r2 + off);
-            acc2 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
-                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc2);
+            acc2 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc2);
             off2 += (zeroPoint ? w.get(F32_LE, r2 + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r3 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
-            p = (IntVector) ((ShortVector) v.and(0x000F000F).reinterpretShape(S, 0)).mul(q0)
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).reinterpretShape(S, 0)).mul(q1))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).reinterpretShape(S, 0)).mul(q2))
-                    .add(((ShortVector) v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).reinterpretShape(S, 0)).mul(q3)).reinterpretShape(I, 0);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r3 + off);
-            acc3 = ((FloatVector) p.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(p.lanewise(VectorOperators.ASHR, 16))
-                    .convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc3);
+            acc3 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc3);
             off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
         }
         LaneSums.sum4(acc0, acc1, acc2, acc3, result, 0);
