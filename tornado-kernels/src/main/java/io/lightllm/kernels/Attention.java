@@ -461,7 +461,8 @@ public final class Attention {
     /**
      * How a decode launch spreads each request over splits: {@code splits} per (request, KV head)
      * in the grid, and a request of {@code len} tokens in splits of {@link #lengthFor lengthFor(len)}
-     * (a multiple of {@code splitUnit}; the splits past its end stay empty). Because the lengths are
+     * (its tokens shared evenly over one split a {@code splitUnit} of them, at most {@code splits}; the splits past its
+     * end stay empty). Because the lengths are
      * decided on the device from each request's own length, a recorded decode step sized for the
      * longest context still spreads a short request over its warps.
      */
@@ -489,8 +490,8 @@ public final class Attention {
 
         /**
          * The launcher's choice for {@code requests} requests of at most {@code maxSeqLen} tokens:
-         * splits in multiples of the tuning value {@code attention.split_len} (default 256; rounded up
-         * to whole tensor-core steps of 16), halved down to {@code attention.min_split_len} while requests
+         * a split unit of the tuning value {@code attention.split_len} (default 256; rounded up to whole
+         * tensor-core steps of 16; a request fills one split a unit of its length, {@link Attention#splitLength}), halved down to {@code attention.min_split_len} while requests
          * of {@link #FILL_CONTEXT} tokens would give the launch fewer than two (request, KV head, split) warps a
          * compute unit (small batches), at most {@link #MAX_SPLITS}; and where the backend tunes
          * {@code attention.decode_units} (the warps that keep the device busy), only as many splits as
