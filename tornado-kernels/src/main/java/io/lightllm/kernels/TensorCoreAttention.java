@@ -395,8 +395,8 @@ public final class TensorCoreAttention {
             int windowEdge = window > 0 ? keyEnd - window : -1;
             float slopeLo = useAlibi && validLo ? alibiSlopes.get(headLo) * LOG2E : 0f;
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(headHi) * LOG2E : 0f;
-            loadQuery(q, qf, validLo, validHi, ((first + rowLo / group) * qHeads + headLo) * headDim,
-                    ((first + rowHi / group) * qHeads + headHi) * headDim, t, scale * LOG2E, false, headDim);
+            loadQuery(q, qf, validLo, validHi, packedRowAt(first, rowLo, group, qHeads, kvHead, headDim),
+                    packedRowAt(first, rowHi, group, qHeads, kvHead, headDim), t, scale * LOG2E, false, headDim);
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             int steps = (keyEnd + PREFILL_KEYS - 1) / PREFILL_KEYS;
@@ -431,9 +431,18 @@ public final class TensorCoreAttention {
                 ctx.copyAsyncCommit();
                 accumulateValues(ctx, o, s, PREFILL_KEYS / 16, pf, bf, vTile, 0, stride, headDim);
             }
-            storeRows(ctx, out, o, state, validLo ? ((first + rowLo / group) * qHeads + headLo) * headDim : -1,
-                    validHi ? ((first + rowHi / group) * qHeads + headHi) * headDim : -1, t, headDim);
+            storeRows(ctx, out, o, state, validLo ? packedRowAt(first, rowLo, group, qHeads, kvHead, headDim) : -1,
+                    validHi ? packedRowAt(first, rowHi, group, qHeads, kvHead, headDim) : -1, t, headDim);
         }
+    }
+
+    /**
+     * Where packed prefill row {@code flat} of a KV head starts in q and out ([tokens, qHeads, headDim]): the GQA rows of a
+     * work-group are (token, query head) pairs, token {@code flat / group} of the request (from {@code first}) and query head
+     * {@code kvHead * group + flat % group}.
+     */
+    static int packedRowAt(int first, int flat, int group, int qHeads, int kvHead, int headDim) {
+        return ((first + flat / group) * qHeads + kvHead * group + flat % group) * headDim;
     }
 
     /**

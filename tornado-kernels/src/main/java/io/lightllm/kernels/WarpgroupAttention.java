@@ -123,8 +123,8 @@ public final class WarpgroupAttention {
                 ctx.warpgroupWait(o, 0);
             }
             TensorCoreAttention.storeRows(ctx, out, o, state,
-                    rowLo < pairs ? ((first + rowLo / group) * qHeads + kvHead * group + rowLo % group) * HEAD_DIM : -1,
-                    rowHi < pairs ? ((first + rowHi / group) * qHeads + kvHead * group + rowHi % group) * HEAD_DIM : -1, t, HEAD_DIM);
+                    rowLo < pairs ? TensorCoreAttention.packedRowAt(first, rowLo, group, qHeads, kvHead, HEAD_DIM) : -1,
+                    rowHi < pairs ? TensorCoreAttention.packedRowAt(first, rowHi, group, qHeads, kvHead, HEAD_DIM) : -1, t, HEAD_DIM);
         }
     }
 
@@ -141,7 +141,7 @@ public final class WarpgroupAttention {
             int c = i % 16;
             int flat = flat0 + row;
             if (flat < pairs) {
-                q.getFloats(((first + flat / group) * qHeads + kvHead * group + flat % group) * HEAD_DIM + 8 * c, x, 0, 8);
+                q.getFloats(TensorCoreAttention.packedRowAt(first, flat, group, qHeads, kvHead, HEAD_DIM) + 8 * c, x, 0, 8);
             } else {
                 for (int e = 0; e < 8; e++) {
                     x[e] = 0f;
