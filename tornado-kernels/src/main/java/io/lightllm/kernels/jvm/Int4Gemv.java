@@ -46,7 +46,10 @@ final class Int4Gemv {
         return ENABLED && FloatVector.SPECIES_PREFERRED.length() == 16;
     }
 
-    /** The int8 activations of rows [m, k] (k a multiple of 128) in nibble order, their scales [m, k / 128] and code sums. */
+    /**
+     * The int8 activations of rows [m, k] (k a multiple of 128) as the pairs {@link #dot4} multiplies (per group, plane p's
+     * int j: the codes of the two nibbles p of weight int j, as b + 65536 a), their scales [m, k / 128] and code sums.
+     */
     record Activations(int[] pairs, float[] scales, float[] codeSums) {
     }
 
