@@ -978,8 +978,13 @@ public final class Matmul {
      * not (190 -> 158: its warp teams reduce with shuffles, wider ones through local memory and barriers).
      */
     public static int fillingGemvColumns(Device device, int m, int n, int rowsPerTeam) {
+        return fillingGemvColumns(device, m, n, rowsPerTeam, Tuning.get(device, "matmul.gemv_items_per_unit", 0));
+    }
+
+    /** {@link #fillingGemvColumns} towards {@code itemsPerUnit} work-items per compute unit instead of the tuning's. */
+    public static int fillingGemvColumns(Device device, int m, int n, int rowsPerTeam, int itemsPerUnit) {
         int columns = gemvColumns(device, m);
-        long target = (long) Tuning.get(device, "matmul.gemv_items_per_unit", 0) * device.computeUnits();
+        long target = (long) itemsPerUnit * device.computeUnits();
         int local = gemvLocal(device);
         long teams = (n + rowsPerTeam - 1) / rowsPerTeam;
         while (rowsPerTeam > 1 && columns > 1 && teams * (local / columns) < target) {

@@ -424,10 +424,14 @@ public final class QuantMatmul {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
         } else if (Matmul.useGemv(device, m)) {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
-            int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam); // teams only grow: still a multiple of 16
+            boolean q8 = int8ActivationsApply(device, format.code(), rowsPerTeam);
+            int itemsPerUnit = Tuning.get(device, "matmul.gemv_items_per_unit", 0);
+            if (q8) { // the int8-activation kernel's own grid, where the device tunes one (tornado.properties)
+                itemsPerUnit = Tuning.get(device, "matmul.int4_q8_items_per_unit", itemsPerUnit);
+            }
+            int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam, itemsPerUnit); // teams only grow: still a multiple of 16
             Grid grid = Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam);
-            device.launch(int8ActivationsApply(device, format.code(), rowsPerTeam) ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b,
-                    bias != null, m, n, k, columns);
+            device.launch(q8 ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b, bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }

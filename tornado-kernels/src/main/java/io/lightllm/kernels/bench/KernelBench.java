@@ -230,6 +230,45 @@ public final class KernelBench {
                             b -> io.lightllm.kernels.QuantMatmul.launch(device, out, a, b, io.lightllm.kernels.QuantFormat.INT4, null, m, n, k)));
                 }
             }
+            if (m == 1) {
+                runGatedGemvs(s.intermediate, s.hidden);
+            }
+        }
+    }
+
+    /**
+     * The batch-1 gated MLP launches (gate and up rows [2 width, k] and the activation in one GEMV) where the device runs
+     * them: bf16, int8 rows and int4 blocks, through the launchers; GB/s counts the weight bytes and the f32 activations.
+     */
+    private void runGatedGemvs(int width, int k) {
+        io.lightllm.kernels.Activations.Kind silu = io.lightllm.kernels.Activations.Kind.SILU;
+        String label = "1x2x" + width + "x" + k;
+        long act = 4L * (k + width);
+        long flops = 4L * width * k;
+        try (Scope sc = new Scope()) {
+            DeviceBuffer a = sc.random(DType.F32, k);
+            DeviceBuffer out = sc.buffer(DType.F32, width);
+            if (io.lightllm.kernels.Matmul.gatedGemvApplies(device, 1, k)) {
+                DeviceBuffer[] w = sc.cycled(4L * width * k, () -> sc.random(DType.BF16, 2L * width * k));
+                time("decode gated bf16", label, 4L * width * k + act, flops,
+                        cycling(w, b -> io.lightllm.kernels.Matmul.launchGatedGemv(device, out, a, b, null, silu, width, k)));
+                sc.releaseAll(w);
+            }
+            if (io.lightllm.kernels.Matmul.gatedInt8Applies(device, 1, k)) {
+                DeviceBuffer[] codes = sc.cycled(2L * width * k, () -> sc.random(DType.I8, 2L * width * k));
+                DeviceBuffer scales = sc.random(DType.F32, 2L * width);
+                time("decode gated int8", label, 2L * width * k + 8L * width + act, flops,
+                        cycling(codes, c -> io.lightllm.kernels.Matmul.launchGatedGemvInt8(device, out, a, c, scales, null, silu, width, k)));
+                sc.releaseAll(codes);
+            }
+            io.lightllm.kernels.QuantFormat int4 = io.lightllm.kernels.QuantFormat.INT4;
+            if (io.lightllm.kernels.QuantMatmul.gatedApplies(device, int4, 1, k)) {
+                long bytes = 2L * width * int4.rowBytes(k);
+                io.lightllm.tornado.api.ByteArray packed = int4Blocks(2 * width, k);
+                DeviceBuffer[] blocks = sc.cycled(bytes, () -> sc.own(device.upload(packed)));
+                time("decode gated int4", label, bytes + act, flops,
+                        cycling(blocks, b -> io.lightllm.kernels.QuantMatmul.launchGated(device, out, a, b, int4, null, silu, width, k)));
+            }
         }
     }
 
