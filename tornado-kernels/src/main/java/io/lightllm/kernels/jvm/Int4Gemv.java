@@ -129,10 +129,16 @@ final class Int4Gemv {
      * operations, issued its loads too slowly for the hardware prefetchers to hide DRAM's latency (12 GB/s of int4
      * weights a step where the same loop reads 24 from the L3); four rows of one run side by side, 1 KB apart, were
      * slower still (the prefetchers saw no stream). A 1B model's int4 decode: 19.3 -> 22.4 tok/s (docs/benchmarks.md).
+     *
+     * <p>How C2 compiles it matters as much (docs/cpu.md, "Vector API code that C2 compiles well"): the four rows' sums
+     * live in an array, loaded and stored each group, because as FloatVector variables carried around the loop C2 boxed
+     * each one into a fresh 64-byte array every group (hsdis showed the allocations in the loop): the GEMV ran 1.4x
+     * faster without them (8,192 x 2,048: 433 -> 303 us, {@code bench/jvm-ab/KernelAb.java}, session 22). The rows stay
+     * written out: a helper taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed).
      */
     private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int blockBytes, int codesAt,
             boolean zeroPoint, float[] result) {
-        FloatVector acc0 = FloatVector.zero(F), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        float[] acc = new float[4 * 16];
         float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
         int[] xp = a.pairs();
         for (int g = 0; g < groups; g++) {
@@ -141,38 +147,45 @@ final class Int4Gemv {
             IntVector q0 = IntVector.fromArray(I, xp, x0), q1 = IntVector.fromArray(I, xp, x0 + 16);
             IntVector q2 = IntVector.fromArray(I, xp, x0 + 32), q3 = IntVector.fromArray(I, xp, x0 + 48);
             float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
-            // the four rows written out, each in one expression: a helper method returning a vector made the JIT box it.
             // A plane's int holds two codes n_a + 65536 n_b; times its activation pair b + 65536 a, the high half is
             // n_a a + n_b b and the low half n_a b (|.| <= 15 x 127): the four planes' products add up (high halves to a
             // lane's 8 products, |.| <= 15,240; low halves to at most 7,620 either way), and adding 2^15 before the
             // arithmetic shift drops the low halves exactly. Against 16-bit products (vpmullw) summed and then widened
             // to ints, two operations fewer a row and group: the GEMV 2-8 % faster (docs/benchmarks.md, session 21)
-            IntVector v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
-            IntVector p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+            IntVector v, p;
+            FloatVector products;
+            float ws;
+            v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
-            float ws = w.get(F32_LE, rowAt + off);
-            acc0 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc0);
+            ws = w.get(F32_LE, rowAt + off);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 0)).intoArray(acc, 0);
             off0 += (zeroPoint ? w.get(F32_LE, rowAt + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r1 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r1 + off);
-            acc1 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc1);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 16)).intoArray(acc, 16);
             off1 += (zeroPoint ? w.get(F32_LE, r1 + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r2 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r2 + off);
-            acc2 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc2);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 32)).intoArray(acc, 32);
             off2 += (zeroPoint ? w.get(F32_LE, r2 + off + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r3 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
             ws = w.get(F32_LE, r3 + off);
-            acc3 = ((FloatVector) p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(F, ws * xs), acc3);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 48)).intoArray(acc, 48);
             off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
         }
-        LaneSums.sum4(acc0, acc1, acc2, acc3, result, 0);
+        LaneSums.sum4(FloatVector.fromArray(F, acc, 0), FloatVector.fromArray(F, acc, 16), FloatVector.fromArray(F, acc, 32),
+                FloatVector.fromArray(F, acc, 48), result, 0);
         result[0] -= off0;
         result[1] -= off1;
         result[2] -= off2;
