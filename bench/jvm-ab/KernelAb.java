@@ -7,13 +7,14 @@ import java.util.Random;
 
 /**
  * Two builds of the JVM kernels in one JVM, alternating: each tornado-kernels jar gets its own class loader (so both
- * forms of a kernel coexist), the same int4 weights and activations, and rounds of launches of the batch-1 int4 GEMV
- * (QuantMatmul.launch with the JVM's Vector API overrides) taken in turn, A then B, so that the shared machine's drift
+ * forms of a kernel coexist), the same weights and activations, and rounds of launches of a decode matmul (int4 blocks
+ * through QuantMatmul.launch, int8 rows or bf16 through Matmul's launchers, with the JVM's Vector API overrides; m rows
+ * of activations, default 1) taken in turn, A then B, so that the shared machine's drift
  * hits both alike. Across separate JVMs the same comparison varied by +-15 %; this way a 2-8 % change showed
  * (docs/benchmarks.md, session 21). Prints each build's median and minimum microseconds a launch.
  *
  * <pre>java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED bench/jvm-ab/KernelAb.java \
- *     A.jar B.jar [rows 8192] [k 2048] [rounds 15] [launches a round 50]</pre>
+ *     A.jar B.jar [rows 8192] [k 2048] [rounds 15] [launches a round 50] [int4|int8|bf16] [m 1]</pre>
  */
 public class KernelAb {
     public static void main(String[] args) throws Exception {
@@ -23,15 +24,17 @@ public class KernelAb {
         }
         int n = args.length > 2 ? Integer.parseInt(args[2]) : 8192, k = args.length > 3 ? Integer.parseInt(args[3]) : 2048;
         int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 15, launches = args.length > 5 ? Integer.parseInt(args[5]) : 50;
+        String kind = args.length > 6 ? args[6] : "int4";
+        int m = args.length > 7 ? Integer.parseInt(args[7]) : 1;
         Random random = new Random(1);
-        float[] weights = new float[n * k], x = new float[k];
+        float[] weights = new float[n * k], x = new float[m * k];
         for (int i = 0; i < weights.length; i++) {
             weights[i] = (float) random.nextGaussian();
         }
-        for (int i = 0; i < k; i++) {
+        for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
-        Build[] builds = {new Build(Path.of(args[0]), weights, x, n, k), new Build(Path.of(args[1]), weights, x, n, k)};
+        Build[] builds = {new Build(Path.of(args[0]), kind, weights, x, m, n, k), new Build(Path.of(args[1]), kind, weights, x, m, n, k)};
         for (Build b : builds) { // warm up until C2 has the loops (a few seconds of launches)
             for (int i = 0; i < 3000; i++) {
                 b.launch();
@@ -50,8 +53,8 @@ public class KernelAb {
         for (int v = 0; v < 2; v++) {
             long[] sorted = us[v].clone();
             Arrays.sort(sorted);
-            System.out.printf("%s %s: median %d us, min %d us a launch (%d x %d int4, batch 1; rounds %s)%n", v == 0 ? "A" : "B", args[v],
-                    sorted[rounds / 2], sorted[0], n, k, Arrays.toString(us[v]));
+            System.out.printf("%s %s: median %d us, min %d us a launch (%d x %d %s, batch %d; rounds %s)%n", v == 0 ? "A" : "B", args[v],
+                    sorted[rounds / 2], sorted[0], n, k, kind, m, Arrays.toString(us[v]));
         }
         for (Build b : builds) {
             b.close();
@@ -61,36 +64,55 @@ public class KernelAb {
     /** One build's device, uploaded weights and the launch, all through reflection into its own class loader. */
     static final class Build {
         final URLClassLoader loader;
-        final Object device, out, a, w, format;
+        final Object device;
         final Method launch;
-        final int n, k;
+        final Object[] arguments;
 
-        Build(Path jar, float[] weights, float[] x, int n, int k) throws Exception {
-            this.n = n;
-            this.k = k;
+        Build(Path jar, String kind, float[] weights, float[] x, int m, int n, int k) throws Exception {
             loader = new URLClassLoader(new URL[] {jar.toUri().toURL()}, ClassLoader.getPlatformClassLoader());
             Class<?> deviceClass = loader.loadClass("io.lightllm.tornado.jvm.JvmDevice");
             Class<?> floatArray = loader.loadClass("io.lightllm.tornado.api.FloatArray");
             Class<?> nativeArray = loader.loadClass("io.lightllm.tornado.api.NativeArray");
             Class<?> dtype = loader.loadClass("io.lightllm.tornado.api.DType");
             Class<?> quantFormat = loader.loadClass("io.lightllm.kernels.QuantFormat");
+            Class<?> matmul = loader.loadClass("io.lightllm.kernels.Matmul");
             Class<?> runtimeDevice = loader.loadClass("io.lightllm.tornado.runtime.Device");
             Class<?> buffer = loader.loadClass("io.lightllm.tornado.runtime.DeviceBuffer");
             device = deviceClass.getConstructor(int.class).newInstance(2);
             loader.loadClass("io.lightllm.kernels.KernelLibrary").getMethod("installOverrides", runtimeDevice).invoke(null, device);
             Method fromArray = floatArray.getMethod("fromArray", float[].class);
-            Object packed = quantFormat.getMethod("quantizeInt4", nativeArray, int.class, int.class).invoke(null, fromArray.invoke(null, (Object) weights), n, k);
             Method upload = runtimeDevice.getMethod("upload", nativeArray);
-            w = upload.invoke(device, packed);
-            a = upload.invoke(device, fromArray.invoke(null, (Object) x));
-            out = runtimeDevice.getMethod("allocate", dtype, long.class).invoke(device, dtype.getField("F32").get(null), (long) n);
-            format = quantFormat.getField("INT4").get(null);
-            launch = loader.loadClass("io.lightllm.kernels.QuantMatmul").getMethod("launch", runtimeDevice, buffer, buffer, buffer, quantFormat, buffer,
-                    int.class, int.class, int.class);
+            Object floats = fromArray.invoke(null, (Object) weights);
+            Object a = upload.invoke(device, fromArray.invoke(null, (Object) x));
+            Object out = runtimeDevice.getMethod("allocate", dtype, long.class).invoke(device, dtype.getField("F32").get(null), (long) m * n);
+            switch (kind) {
+                case "int4" -> {
+                    Object packed = quantFormat.getMethod("quantizeInt4", nativeArray, int.class, int.class).invoke(null, floats, n, k);
+                    launch = loader.loadClass("io.lightllm.kernels.QuantMatmul").getMethod("launch", runtimeDevice, buffer, buffer, buffer, quantFormat,
+                            buffer, int.class, int.class, int.class);
+                    arguments = new Object[] {device, out, a, upload.invoke(device, packed), quantFormat.getField("INT4").get(null), null, m, n, k};
+                }
+                case "int8" -> {
+                    Object q = matmul.getMethod("quantizeInt8", nativeArray, int.class, int.class).invoke(null, floats, n, k);
+                    Object codes = q.getClass().getMethod("weights").invoke(q), scales = q.getClass().getMethod("scales").invoke(q);
+                    launch = matmul.getMethod("launchMatmulInt8", runtimeDevice, buffer, buffer, buffer, buffer, buffer, int.class, int.class, int.class);
+                    arguments = new Object[] {device, out, a, upload.invoke(device, codes), upload.invoke(device, scales), null, m, n, k};
+                }
+                case "bf16" -> {
+                    Object bf16 = nativeArray.getMethod("allocate", dtype, long.class).invoke(null, dtype.getField("BF16").get(null), (long) n * k);
+                    Method set = nativeArray.getMethod("setFloat", int.class, float.class);
+                    for (int i = 0; i < n * k; i++) {
+                        set.invoke(bf16, i, weights[i]);
+                    }
+                    launch = matmul.getMethod("launchMatmul", runtimeDevice, buffer, buffer, buffer, buffer, int.class, int.class, int.class);
+                    arguments = new Object[] {device, out, a, upload.invoke(device, bf16), null, m, n, k};
+                }
+                default -> throw new IllegalArgumentException("kind int4, int8 or bf16, not " + kind);
+            }
         }
 
         void launch() throws Exception {
-            launch.invoke(null, device, out, a, w, format, null, 1, n, k);
+            launch.invoke(null, arguments);
         }
 
         void close() throws Exception {
