@@ -231,10 +231,10 @@ for s in $stages; do
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/launches.log"
       done ;;
     int4grid)
-      # the batch-1 int4 GEMVs' grid: matmul.int4_q8_items_per_unit (the plain int8-activation GEMV; unset, it follows
-      # matmul.gemv_items_per_unit, 3,072 since session 11, set for the float path: a 4096 x 4096 team makes two trips of
-      # loads) and matmul.gemv_items_per_unit (what the gated one still follows), each on the GEMVs alone, then 8B int4
-      # decode at batch 1 on one load with each (bench static --variants)
+      # the batch-1 int4 GEMVs' grid: matmul.int4_q8_items_per_unit (the plain int8-activation GEMV, 768 since session 22;
+      # 3,072 before, as matmul.gemv_items_per_unit, set for the float path: a 4096 x 4096 team made two trips of loads)
+      # and matmul.gemv_items_per_unit (what the gated one follows), each on the GEMVs alone, then 8B int4 decode at
+      # batch 1 on one load with each (bench static --variants)
       for v in int4_q8_items_per_unit=3072 int4_q8_items_per_unit=1536 int4_q8_items_per_unit=768 int4_q8_items_per_unit=384 \
           gemv_items_per_unit=1536 gemv_items_per_unit=768; do
         "${J[@]}" -Dlightllm.tuning.cuda.matmul.$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
@@ -242,7 +242,7 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
         --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json \
-        --variants "${INT4GRID_VARIANTS:-;cuda.matmul.int4_q8_items_per_unit=1536;cuda.matmul.int4_q8_items_per_unit=768;cuda.matmul.int4_q8_items_per_unit=384;}" 2>&1 \
+        --variants "${INT4GRID_VARIANTS:-;cuda.matmul.int4_q8_items_per_unit=3072;cuda.matmul.int4_q8_items_per_unit=1536;cuda.matmul.int4_q8_items_per_unit=384;}" 2>&1 \
         | grep '^{' | tee -a "$out/int4grid-static.log" ;;
     q8)
       # the batch-1 int8 and int4 GEMVs on int8 activations (tunings matmul.int8_q8 / matmul.int4_q8, off until this
