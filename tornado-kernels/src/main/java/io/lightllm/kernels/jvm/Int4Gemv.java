@@ -184,8 +184,7 @@ final class Int4Gemv {
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 48)).intoArray(acc, 48);
             off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
         }
-        LaneSums.sum4(FloatVector.fromArray(F, acc, 0), FloatVector.fromArray(F, acc, 16), FloatVector.fromArray(F, acc, 32),
-                FloatVector.fromArray(F, acc, 48), result, 0);
+        LaneSums.sum4(F, acc, 0, result, 0);
         result[0] -= off0;
         result[1] -= off1;
         result[2] -= off2;
