@@ -130,7 +130,7 @@ final class Int4Gemv {
      * weights a step where the same loop reads 24 from the L3); four rows of one run side by side, 1 KB apart, were
      * slower still (the prefetchers saw no stream). A 1B model's int4 decode: 19.3 -> 22.4 tok/s (docs/benchmarks.md).
      *
-     * <p>How C2 compiles it matters as much (docs/cpu.md, "Vector API code that C2 compiles well"): the four rows' sums
+     * <p>How C2 compiles it matters as much (docs/kernels.md, "What C2 makes of a Vector API loop"): the four rows' sums
      * live in an array, loaded and stored each group, because as FloatVector variables carried around the loop C2 boxed
      * each one into a fresh 64-byte array every group (hsdis showed the allocations in the loop): the GEMV ran 1.4x
      * faster without them (8,192 x 2,048: 433 -> 303 us, {@code bench/jvm-ab/KernelAb.java}, session 22). The rows stay
