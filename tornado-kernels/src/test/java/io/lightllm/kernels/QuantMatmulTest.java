@@ -237,6 +237,21 @@ class QuantMatmulTest {
             System.clearProperty(q8);
             System.clearProperty(local);
         }
+        // its grid follows matmul.int4_q8_items_per_unit where set (CUDA's 768, session 22), not gemv_items_per_unit: with
+        // eight 16-item teams a group, a large target widens them to one 128-item team, and the launcher's floats are those
+        // of the kernel launched on that grid
+        java.util.Map<String, String> grid = java.util.Map.of(q8, "1", local, "128", "lightllm.tuning.jvm.matmul.gemv_columns", "8",
+                "lightllm.tuning.jvm.matmul.int4_q8_items_per_unit", "1000000");
+        io.lightllm.testing.TestProperties.with(grid, () -> {
+            assertEquals(8, Matmul.fillingGemvColumns(jvm, 1, N, Matmul.GEMV_ROWS_PER_TEAM), "the plain tuning leaves the teams alone");
+            assertEquals(1, Matmul.fillingGemvColumns(jvm, 1, N, Matmul.GEMV_ROWS_PER_TEAM, 1_000_000));
+            DeviceBuffer direct = jvm.allocate(DType.F32, N);
+            jvm.launchPortable(QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, 128, 1, Matmul.GEMV_ROWS_PER_TEAM), direct, jvm.upload(a),
+                    jvm.upload(w), QuantFormat.INT4.code(), direct, false, 1, N, 512, 1);
+            DeviceBuffer out = jvm.allocate(DType.F32, N);
+            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(w), QuantFormat.INT4, null, 1, N, 512);
+            assertClose(jvm.download(direct), jvm.download(out), 0f, 0f, "launcher under matmul.int4_q8_items_per_unit");
+        });
     }
 
     /**
