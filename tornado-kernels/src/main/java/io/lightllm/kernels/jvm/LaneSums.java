@@ -63,8 +63,8 @@ final class LaneSums {
      * out[at + r] = the sum of the lanes of the r-th of four vectors stored in {@code lanes} from {@code from}, one after
      * the other ({@link #sum4}'s order). For sums that wait in an array: loaded here, no vector crosses a call, which
      * C2 (not inlining sum4 into a large caller) boxes: JFR's allocation samples showed a 64-byte array for each vector
-     * handed over. Int4Gemv's sums: its GEMV 3-4 % faster this way (session 22). VectorMatmul.sum4x4 boxes its 16 the
-     * same way, yet ran ~10 % slower through this form (8 x 2048 x 2048 bf16, KernelAb), so it keeps its own.
+     * handed over. Int4Gemv's sums: its GEMV 3-4 % faster this way (session 22). (VectorMatmul.sum4x4's 16 ran ~10 %
+     * slower through this form; they take scalar adds instead.)
      */
     static void sum4(VectorSpecies<Float> species, float[] lanes, int from, float[] out, int at) {
         int n = species.length();
