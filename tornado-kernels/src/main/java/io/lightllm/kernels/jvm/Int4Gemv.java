@@ -122,6 +122,9 @@ final class Int4Gemv {
         });
     }
 
+    /** Each thread's four rows' sums of {@link #dot4}, as lanes. */
+    private static final ThreadLocal<float[]> ACCUMULATORS = ThreadLocal.withInitial(() -> new float[4 * 16]);
+
     /**
      * Four rows at once (rows far apart: the quarters of a run), each row's result the sum over groups of scale_w
      * scale_x (sum of code x q) minus the offset part (8 s, or INT4_ZP's offset) times scale_x sum q. Each activation
@@ -133,12 +136,14 @@ final class Int4Gemv {
      * <p>How C2 compiles it matters as much (docs/kernels.md, "What C2 makes of a Vector API loop"): the four rows' sums
      * live in an array, loaded and stored each group, because as FloatVector variables carried around the loop C2 boxed
      * each one into a fresh 64-byte array every group (hsdis showed the allocations in the loop): the GEMV ran 1.4x
-     * faster without them (8,192 x 2,048: 433 -> 303 us, {@code bench/jvm-ab/KernelAb.java}, session 22). The rows stay
-     * written out: a helper taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed).
+     * faster without them (8,192 x 2,048: 433 -> 303 us, {@code bench/jvm-ab/KernelAb.java}, session 22); the array is the
+     * thread's own, zeroed per call (a new one each call: 280-286 -> 266-267 us). The rows stay written out: a helper
+     * taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed).
      */
     private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int blockBytes, int codesAt,
             boolean zeroPoint, float[] result) {
-        float[] acc = new float[4 * 16];
+        float[] acc = ACCUMULATORS.get();
+        java.util.Arrays.fill(acc, 0f);
         float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
         int[] xp = a.pairs();
         for (int g = 0; g < groups; g++) {
