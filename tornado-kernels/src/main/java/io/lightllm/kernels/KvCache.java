@@ -79,13 +79,13 @@ public final class KvCache {
      * The element of a head that pair i of {@link #splitQkv} starts at: within rotaryDim the pairs the rotation turns
      * together (i and i + rotaryDim / 2, or 2i and 2i + 1 interleaved), past it adjacent pairs.
      */
-    static int pairFirst(int i, int rotaryDim, boolean interleaved) {
+    public static int pairFirst(int i, int rotaryDim, boolean interleaved) {
         int half = rotaryDim / 2;
         return i < half ? (interleaved ? 2 * i : i) : rotaryDim + 2 * (i - half);
     }
 
     /** The other element of pair i ({@link #pairFirst}). */
-    static int pairSecond(int i, int rotaryDim, boolean interleaved) {
+    public static int pairSecond(int i, int rotaryDim, boolean interleaved) {
         int half = rotaryDim / 2;
         return i < half ? (interleaved ? 2 * i + 1 : i + half) : rotaryDim + 2 * (i - half) + 1;
     }
@@ -98,15 +98,35 @@ public final class KvCache {
     static void storePair(float x0, float x1, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool,
             boolean toPool, IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim,
             boolean interleaved, float attentionScaling, int slots) {
+        float cos = 1f;
+        float sin = 0f;
+        if (rotates(h, i, qHeads, kvHeads, rotaryDim)) {
+            float angle = positions.get(t) * invFreq.get(i);
+            cos = KMath.cos(angle) * attentionScaling;
+            sin = KMath.sin(angle) * attentionScaling;
+        }
+        storeRotated(x0, x1, cos, sin, t, h, i, q, k, v, kPool, vPool, toPool, destIndex, qHeads, kvHeads, headDim, rotaryDim, interleaved,
+                slots);
+    }
+
+    /** Whether pair i of head h turns: in a q or k head (not v) and within rotaryDim. */
+    public static boolean rotates(int h, int i, int qHeads, int kvHeads, int rotaryDim) {
+        return i < rotaryDim / 2 && h < qHeads + kvHeads;
+    }
+
+    /**
+     * {@link #storePair} with the pair's cos and sin given (the angle's, times the attention scaling; used only where
+     * {@link #rotates}): the JVM's override computes them once per token and pair for all heads.
+     */
+    public static void storeRotated(float x0, float x1, float cos, float sin, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v,
+            NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex, int qHeads, int kvHeads, int headDim, int rotaryDim,
+            boolean interleaved, int slots) {
         int rowSize = kvHeads * headDim;
         int first = pairFirst(i, rotaryDim, interleaved);
         int second = pairSecond(i, rotaryDim, interleaved);
         float y0 = x0;
         float y1 = x1;
-        if (i < rotaryDim / 2 && h < qHeads + kvHeads) {
-            float angle = positions.get(t) * invFreq.get(i);
-            float cos = KMath.cos(angle) * attentionScaling;
-            float sin = KMath.sin(angle) * attentionScaling;
+        if (rotates(h, i, qHeads, kvHeads, rotaryDim)) {
             y0 = x0 * cos - x1 * sin;
             y1 = x1 * cos + x0 * sin;
         }

@@ -76,6 +76,48 @@ class KvCacheTest {
      * (1 ulp seen on an H100), so there q and k get RotaryTest's bound and the f16 pools one f16 ulp
      * at |x| < 2 (2^-10) on top of it.
      */
+    /**
+     * The JVM's override of the fused q/k/v epilogue (JvmSplitQkv: each token's cos and sin once for all heads) writes the
+     * portable kernel's bits: q, k, v and a bf16 pool pair, one token (the decode step's serial path) and four (a task a
+     * token), half-split and interleaved rotary over part of the head.
+     */
+    @Test
+    void splitQkvOverrideOnTheJvmEqualsThePortableKernel() {
+        try (io.lightllm.tornado.jvm.JvmDevice jvm = new io.lightllm.tornado.jvm.JvmDevice(2)) {
+            KernelLibrary.installOverrides(jvm);
+            assertTrue(jvm.hasOverride(KvCache.SPLIT_QKV));
+            splitQkvOverrideEqualsThePortableKernel(jvm);
+        }
+    }
+
+    private static void splitQkvOverrideEqualsThePortableKernel(Device jvm) {
+        int qHeads = 6, qRow = qHeads * HEAD_DIM, width = qRow + 2 * ROW;
+        Attention.Heads heads = Attention.Heads.of(qHeads, HEADS, HEAD_DIM);
+        for (int tokens : new int[] {1, TOKENS}) {
+            for (boolean interleaved : new boolean[] {false, true}) {
+                DeviceBuffer qkv = copyOf(jvm, random(tokens * width, 1f, 21)), positions = copyOf(jvm, IntArray.fromArray(3, 70, 512, 9));
+                DeviceBuffer invFreq = copyOf(jvm, RopeScaling.none(10000).inverseFrequencies(12, 0));
+                DeviceBuffer[][] out = new DeviceBuffer[2][];
+                for (int run = 0; run < 2; run++) {
+                    out[run] = new DeviceBuffer[] {jvm.allocate(DType.F32, tokens * qRow), jvm.allocate(DType.F32, tokens * ROW),
+                            jvm.allocate(DType.F32, tokens * ROW), copyOf(jvm, fill(BFloat16Array.allocate(SLOTS * ROW), 1f, 2)),
+                            copyOf(jvm, fill(BFloat16Array.allocate(SLOTS * ROW), 1f, 3))};
+                    KvCache.QkvSplit split = new KvCache.QkvSplit(out[run][0], out[run][1], out[run][2], positions,
+                            new Rotary.Rope(invFreq, 12, interleaved, 1.25f), out[run][3], out[run][4], copyOf(jvm, DEST), heads);
+                    if (run == 0) {
+                        jvm.launchPortable(KvCache.SPLIT_QKV, Grid.of(tokens, qHeads + 2 * HEADS, HEAD_DIM / 2), split.kernelArguments(qkv, tokens));
+                    } else {
+                        KvCache.launchSplitQkv(jvm, qkv, split, tokens);
+                    }
+                }
+                for (int i = 0; i < out[0].length; i++) {
+                    assertClose(jvm.download(out[0][i]), jvm.download(out[1][i]), 0f, 0f, "output " + i + ", tokens " + tokens
+                            + (interleaved ? ", interleaved" : ", half-split"));
+                }
+            }
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void splitQkvEqualsTheSlicesRotatedThenCopied(String id) {
