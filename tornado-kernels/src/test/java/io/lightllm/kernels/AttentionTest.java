@@ -131,6 +131,10 @@ class AttentionTest {
         try (io.lightllm.tornado.jvm.JvmDevice device = new io.lightllm.tornado.jvm.JvmDevice(2)) {
             KernelLibrary.installOverrides(device);
             checkDecode(device, kv, null, splits, 4, "vector decode, 8 splits by length");
+            for (int[] h : new int[][] {{8, 2}, {10, 2}}) { // GQA groups of 4 and 5: a key meets four queries at once, then one
+                KvFixture grouped = new KvFixture(new int[] {300, 1, 40, 17}, h[0], h[1], 16, DType.F32, true, 43);
+                checkDecode(device, grouped, null, splits, 4, "vector decode, GQA group " + h[0] / h[1]);
+            }
         }
         for (String id : TestDevices.accelerators()) {
             checkDecode(Devices.get(id), kv, null, splits, 4, id + " portable decode, 8 splits by length");
