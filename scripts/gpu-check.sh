@@ -10,6 +10,9 @@ out=${OUT:-$PWD/gpu-out}; mkdir -p "$out"
 # the JDK's signal chaining (NVRTC embeds LLVM; io.lightllm.tornado.runtime.JvmSignalHandlers explains)
 export LD_PRELOAD="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")/lib/libjsig.so"
 J=(java --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Dlightllm.cache.dir=/tmp/lightllm-cache)
+# test runs through the JUnit console print nothing until they end: one that hangs would take the whole call with it (session 22
+# lost ~560 s of device time so); cut off after TEST_TIMEOUT seconds (exit 124, its log has what finished)
+TJ=(timeout "${TEST_TIMEOUT:-540}" "${J[@]}")
 # prefill attention (issue 12) at 4 and 8 warps a work-group (attention.prefill_warps; 8 from 512 new tokens on): the wide
 # groups share each K/V tile among 128 rows, half the L2 traffic a flop. Run peers in the same call for SDPA.
 prefill_warps() {
@@ -34,7 +37,7 @@ for s in $stages; do
     tests)
       # every kernel test and the model golden test, with cuda:0 as the accelerator beside the JVM;
       # the portable matmul (not cuBLAS nor the tensor-core kernels, dense or experts, which round activations to bf16) for the fp32 golden comparison
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
         -Dlightllm.tuning.cuda.matmul.tensor_cores=0 -Dlightllm.tuning.cuda.moe.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests:engine-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-package io.lightllm.kernels --select-package io.lightllm.models.llama \
@@ -47,7 +50,7 @@ for s in $stages; do
       grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" "$out/tests.log" | head -80 ;;
     tensorcores)
       # the tensor-core kernels and the kernel-language features under them, cuda:0 against the JVM
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
@@ -59,7 +62,7 @@ for s in $stages; do
     warpgroup)
       # Hopper's warpgroup MMA (docs/kernels.md): its tests on cuda:0, the GEMM and prefill attention against cuBLAS's and
       # the same kernels' mma.sync forms
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-method io.lightllm.tornado.compiler.WarpOperationsTest#warpgroupMmaMultipliesSwizzledTiles \
         --select-method io.lightllm.tornado.compiler.WarpOperationsTest#warpgroupMmaTakesAnNMajorF16B \
@@ -74,7 +77,7 @@ for s in $stages; do
       done ;;
     quanttests)
       # the matmul kernels over bf16, int8 and packed weights and the dequantising GEMM, cuda:0 against the JVM
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.kernels.DequantizedGemmTest --select-class io.lightllm.kernels.QuantTensorGemmTest \
@@ -192,7 +195,7 @@ for s in $stages; do
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
       # transformers), then 8B bf16, int8 and int4 decode at batch 1 without and with it
       FOLD=(-Dlightllm.tuning.cuda.matmul.gemv_fold=1)
-      "${J[@]}" "${FOLD[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
+      "${TJ[@]}" "${FOLD[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -Dlightllm.vendor.gemm=false \
         -Dlightllm.tuning.cuda.matmul.tensor_cores=0 -Dlightllm.tuning.cuda.moe.tensor_cores=0 \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
@@ -210,7 +213,7 @@ for s in $stages; do
       # the int8 and int4 gated GEMVs (gate, up and the activation in one batch-1 launch, session 18): their kernel tests
       # and the quantised model test on cuda:0, then 8B int8 and int4 decode at batch 1 with them, without them
       # (matmul.gemv_gated=0, which also turns bf16's off) and with them again, one load each
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/gatedq-tests.log" 2>&1
@@ -249,7 +252,7 @@ for s in $stages; do
       # stage has measured them): their kernel tests and the quantised model test on cuda:0 with them on, then 8B int8
       # and int4 decode at batch 1 without and with them, and the GEMVs alone
       Q8=(-Dlightllm.tuning.cuda.matmul.int8_q8=1 -Dlightllm.tuning.cuda.matmul.int4_q8=1)
-      "${J[@]}" "${Q8[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+      "${TJ[@]}" "${Q8[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/q8-tests.log" 2>&1
@@ -334,7 +337,7 @@ for s in $stages; do
       # Mixtral-8x7B shapes (random bf16 weights, 93 GB) beside the dense 8B of the static stage, one load: batches 1 to 256
       # with the defaults (dense experts from 8 tokens, tensor-core experts from 256: the prefills), then with the dense
       # path off (the warp kernels), then with 256 dense; first the kernels' test on cuda:0 (every path against the reference)
-      "${J[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.MoeTest --details=tree --disable-banner \
         > "$out/moe-tests.log" 2>&1
       grep -E "✘|tests (successful|failed)|expected" "$out/moe-tests.log" | head -8
