@@ -161,12 +161,22 @@ public final class VectorAttention {
             for (int i0 = 0; i0 < n; i0 += chunk) {
                 int count = Math.min(chunk, n - i0);
                 pool.gather(false, reqToToken, tableRow + start + i0, count, kvHead0, heads, rows);
-                for (int j = 0; j < queries; j++) {
-                    int h = j / group;
-                    for (int i = 0; i < count; i++) {
-                        weights[i] = scores[j * n + i0 + i] * rows.scales[i * heads + h];
+                for (int h = 0; h < heads; h++) {
+                    int j = h * group, j4 = j + group / 4 * 4;
+                    for (; j < j4; j += 4) { // four queries of the head at once: each value row loaded once for the four
+                        for (int r = 0; r < 4; r++) {
+                            for (int i = 0; i < count; i++) {
+                                weights[r * chunk + i] = scores[(j + r) * n + i0 + i] * rows.scales[i * heads + h];
+                            }
+                        }
+                        addWeightedSum4(weights, chunk, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
                     }
-                    addWeightedSum(weights, 0, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
+                    for (; j < (h + 1) * group; j++) {
+                        for (int i = 0; i < count; i++) {
+                            weights[i] = scores[j * n + i0 + i] * rows.scales[i * heads + h];
+                        }
+                        addWeightedSum(weights, 0, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
+                    }
                 }
             }
             for (int j = 0; j < queries; j++) {
@@ -202,16 +212,66 @@ public final class VectorAttention {
         private Rows(int tokens, int rowsPerToken, int heads) {
             data = new float[tokens * rowsPerToken];
             scales = new float[tokens * heads];
-            weights = new float[tokens];
+            weights = new float[4 * tokens]; // four queries' weights (addWeightedSum4)
         }
 
         static Rows get(int tokens, int rowsPerToken, int heads) {
             Rows r = OWN.get();
-            if (r.data.length < tokens * rowsPerToken || r.scales.length < tokens * heads || r.weights.length < tokens) {
+            if (r.data.length < tokens * rowsPerToken || r.scales.length < tokens * heads || r.weights.length < 4 * tokens) {
                 r = new Rows(tokens, Math.max(rowsPerToken, 1), Math.max(heads, 1));
                 OWN.set(r);
             }
             return r;
+        }
+    }
+
+    /**
+     * {@link #addWeightedSum} for four rows of weights (p[r * pStride ..], r = 0..3) into four outputs (out[outOff + r dim ..])
+     * over the same rows, each value row loaded once for the four: per output the same operations in the same order, so
+     * the same floats.
+     */
+    static void addWeightedSum4(float[] p, int pStride, float[] rows, int rowsOff, int stride, int n, int dim, float[] out, int outOff) {
+        int d = 0;
+        int p1 = pStride, p2 = 2 * pStride, p3 = 3 * pStride;
+        for (int bound = F.loopBound(dim); d < bound; d += LANES) {
+            FloatVector a0 = FloatVector.fromArray(F, out, outOff + d), b0 = FloatVector.zero(F);
+            FloatVector a1 = FloatVector.fromArray(F, out, outOff + dim + d), b1 = b0;
+            FloatVector a2 = FloatVector.fromArray(F, out, outOff + 2 * dim + d), b2 = b0;
+            FloatVector a3 = FloatVector.fromArray(F, out, outOff + 3 * dim + d), b3 = b0;
+            int i = 0, at = rowsOff + d;
+            for (; i + 1 < n; i += 2, at += 2 * stride) {
+                FloatVector r0 = FloatVector.fromArray(F, rows, at), r1 = FloatVector.fromArray(F, rows, at + stride);
+                a0 = r0.fma(FloatVector.broadcast(F, p[i]), a0);
+                b0 = r1.fma(FloatVector.broadcast(F, p[i + 1]), b0);
+                a1 = r0.fma(FloatVector.broadcast(F, p[p1 + i]), a1);
+                b1 = r1.fma(FloatVector.broadcast(F, p[p1 + i + 1]), b1);
+                a2 = r0.fma(FloatVector.broadcast(F, p[p2 + i]), a2);
+                b2 = r1.fma(FloatVector.broadcast(F, p[p2 + i + 1]), b2);
+                a3 = r0.fma(FloatVector.broadcast(F, p[p3 + i]), a3);
+                b3 = r1.fma(FloatVector.broadcast(F, p[p3 + i + 1]), b3);
+            }
+            if (i < n) {
+                FloatVector r0 = FloatVector.fromArray(F, rows, at);
+                a0 = r0.fma(FloatVector.broadcast(F, p[i]), a0);
+                a1 = r0.fma(FloatVector.broadcast(F, p[p1 + i]), a1);
+                a2 = r0.fma(FloatVector.broadcast(F, p[p2 + i]), a2);
+                a3 = r0.fma(FloatVector.broadcast(F, p[p3 + i]), a3);
+            }
+            a0.add(b0).intoArray(out, outOff + d);
+            a1.add(b1).intoArray(out, outOff + dim + d);
+            a2.add(b2).intoArray(out, outOff + 2 * dim + d);
+            a3.add(b3).intoArray(out, outOff + 3 * dim + d);
+        }
+        if (d < dim) {
+            for (int r = 0; r < 4; r++) {
+                for (int e = d; e < dim; e++) {
+                    float s = out[outOff + r * dim + e];
+                    for (int i = 0; i < n; i++) {
+                        s += p[r * pStride + i] * rows[rowsOff + i * stride + e];
+                    }
+                    out[outOff + r * dim + e] = s;
+                }
+            }
         }
     }
 
