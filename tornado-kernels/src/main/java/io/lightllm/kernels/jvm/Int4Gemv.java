@@ -137,8 +137,9 @@ final class Int4Gemv {
      * live in an array, loaded and stored each group, because as FloatVector variables carried around the loop C2 boxed
      * each one into a fresh 64-byte array every group (hsdis showed the allocations in the loop): the GEMV ran 1.4x
      * faster without them (8,192 x 2,048: 433 -> 303 us, {@code bench/jvm-ab/KernelAb.java}, session 22); the array is the
-     * thread's own, zeroed per call (a new one each call: 280-286 -> 266-267 us). The rows stay written out: a helper
-     * taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed).
+     * thread's own, zeroed per call (a new one each call: 280-286 -> 266-267 us). The four rows stay written out: a helper
+     * taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed), and a loop over the rows
+     * (their offsets in an array) 1.5x slower (324 -> 489-533 us).
      */
     private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int blockBytes, int codesAt,
             boolean zeroPoint, float[] result) {
