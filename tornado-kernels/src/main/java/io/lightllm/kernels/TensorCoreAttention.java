@@ -134,6 +134,97 @@ public final class TensorCoreAttention {
                 useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
     }
 
+    // the same six, merging their splits inside the launch: the grid's clusters are the splits of one
+    // (request, KV head, 16 query heads) unit, which meet at a cluster barrier once their partials are written
+    // and merge them into out (mergeInCluster), where the kernels above leave that to decodeAttentionMerge
+
+    public static void decodeF16D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeF16D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
+    }
+
+    public static void decodeF16D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeF16D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
+    }
+
+    public static void decodeInt8D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeInt8D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
+    }
+
+    public static void decodeInt8D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeInt8D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
+    }
+
+    public static void decodeFp8D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeFp8D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
+    }
+
+    public static void decodeFp8D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
+            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, int window) {
+        decodeFp8D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
+                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
+        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
+    }
+
+    /**
+     * The merge of a clustered decode launch: once every split of the cluster's unit has written its partials
+     * (the cluster barrier orders them), the cluster's work-groups share the unit's rows x headDim outputs, each
+     * a contiguous slice, merged as {@link Attention#decodeAttentionMerge} does ({@link Attention#mergeSplits}:
+     * the same floats).
+     */
+    private static void mergeInCluster(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax,
+            FloatArray partialSum, IntArray seqLen, int qHeads, int kvHeads, int splits, int splitUnit, int headDim) {
+        ctx.clusterBarrier();
+        float[] maxes = new float[Attention.MERGE_RUN];
+        float[] accs = new float[Attention.MERGE_RUN];
+        float[] sums = new float[Attention.MERGE_RUN];
+        int group = qHeads / kvHeads;
+        int chunks = (group + DECODE_ROWS - 1) / DECODE_ROWS;
+        int unit = ctx.groupIdx;
+        int rank = unit % splits; // the split, and the group's rank in its cluster
+        int chunk = (unit / splits) % chunks;
+        int kvHead = (unit / (splits * chunks)) % kvHeads;
+        int b = unit / (splits * chunks * kvHeads);
+        int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
+        int head0 = kvHead * group + chunk * DECODE_ROWS;
+        int used = Attention.usedSplits(seqLen.get(b), splits, splitUnit);
+        int n = rows * headDim;
+        int per = (n + splits - 1) / splits;
+        int end = Math.min(n, rank * per + per);
+        for (int i = rank * per + ctx.laneId(); i < end; i += KernelContext.WARP_SIZE) {
+            int bh = b * qHeads + head0 + i / headDim;
+            int d = i % headDim;
+            out.set(bh * headDim + d, Attention.mergeSplits(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs,
+                    sums));
+        }
+    }
+
     /** The int8 and fp8 entries' body: their tiles of raw codes and row scales, then {@link #decode}. */
     private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,

@@ -600,6 +600,54 @@ class AttentionTest {
     }
 
     /**
+     * Tensor-core decode that merges its splits inside clusters (attention.cluster_merge), on the JVM (its groups' items
+     * on threads of their own) and every accelerator with cluster barriers: against the naive attention, and the same
+     * floats as the merge kernel's (both go through Attention.mergeSplits), for f16, int8 and fp8 pools, GQA groups
+     * over one and two chunks of 16 heads, a sliding window (splits before it), and splits past a short request's end.
+     */
+    @Test
+    void tensorCoreDecodeMergesInsideClusters() {
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            if (!device.supports(io.lightllm.tornado.compiler.Feature.CLUSTER_BARRIER)) {
+                continue;
+            }
+            String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.cluster_merge";
+            for (int[] h : new int[][] {{8, 2, 64}, {20, 1, 64}, {4, 1, 128}}) {
+                for (int window : new int[] {0, 20}) {
+                    String what = device.id() + " clustered decode heads " + h[0] + "/" + h[1] + " D " + h[2] + " window " + window;
+                    KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, window == 0, 41);
+                    f16.window = window;
+                    // quantising leaves a fixture holding its codes' values: one fixture for each kind of code
+                    KvFixture forInt8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, false, 42);
+                    KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, false, 43);
+                    forInt8.window = window;
+                    forFp8.window = window;
+                    KvFixture.Codes int8 = forInt8.quantise();
+                    KvFixture.Codes fp8 = forFp8.quantiseFp8();
+                    Attention.DecodeSplits bySixteen = Attention.DecodeSplits.of(70, 16);
+                    Attention.DecodeSplits byLength = new Attention.DecodeSplits(8, 32);
+                    Checked[] merged = {checkDecode(device, f16, null, bySixteen, 0, what), checkDecode(device, f16, null, byLength, 0, what),
+                            checkDecode(device, forInt8, int8, 16, 0, what), checkDecode(device, forFp8, fp8, 16, 0, what)};
+                    System.setProperty(key, "16");
+                    try {
+                        assertTrue(Attention.clusterMerges(device, bySixteen.splits()), what);
+                        Checked[] clustered = {checkDecode(device, f16, null, bySixteen, 0, what + " f16 clustered, 5 splits"),
+                                checkDecode(device, f16, null, byLength, 0, what + " f16 clustered, 8 splits of 32 by length"),
+                                checkDecode(device, forInt8, int8, 16, 0, what + " int8 clustered"),
+                                checkDecode(device, forFp8, fp8, 16, 0, what + " fp8 clustered")};
+                        for (int i = 0; i < merged.length; i++) {
+                            assertArrayEquals(merged[i].out().toArray(), clustered[i].out().toArray(), what + " case " + i
+                                    + ": the cluster's merge gives the merge kernel's floats");
+                        }
+                    } finally {
+                        System.clearProperty(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Tensor-core prefill, on the JVM and every accelerator, against the naive causal attention
      * with the bound of f16 operands: a single token, row tiles that cover several tokens of a GQA
      * group, several key steps, cached prefixes, ALiBi, f16, int8 and fp8 pools.

@@ -261,6 +261,20 @@ public abstract class KernelContext {
         java.lang.invoke.VarHandle.fullFence();
     }
 
+    /**
+     * Waits until every work-item of this work-group's cluster arrives, and orders their memory accesses: what
+     * any of them wrote before (global or local memory) is seen by all of them after it. A cluster is
+     * {@code Grid.cluster()} consecutive work-groups along x (group {@code groupIdx} is rank {@code groupIdx % cluster}
+     * of its cluster), resident together, so a kernel can combine its groups' results without a second launch.
+     * CUDA runs it on Hopper's thread-block clusters ({@code barrier.cluster.arrive.release} and
+     * {@code wait.acquire}); the JVM runs a cluster's groups at once; OpenCL work-groups cannot wait for
+     * each other, and a kernel that calls it is refused there ({@code Feature.CLUSTER_BARRIER}). Every work-item
+     * of the cluster must reach each call (uniform control flow, like {@link #localBarrier()}).
+     */
+    public void clusterBarrier() {
+        throw new UnsupportedOperationException("this backend has no cluster barriers");
+    }
+
     /** Atomically adds {@code delta} to {@code array[index]}; returns the old value. */
     public abstract int atomicAdd(IntArray array, int index, int delta);
 

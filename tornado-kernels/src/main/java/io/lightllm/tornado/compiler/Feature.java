@@ -13,7 +13,8 @@ public enum Feature {
     LOAD_MATRIX("matrix fragment loads from local memory (KernelContext.loadMatrix*)"),
     ASYNC_COPY("asynchronous copies into local memory (KernelContext.copyAsync)"),
     WARPGROUP_MMA("warpgroup matrix multiply-accumulate from local memory (KernelContext.warpgroupMmaBf16: Hopper's wgmma)"),
-    VECTOR_ACCESS("vector loads and stores (getFloats, setFloats)");
+    VECTOR_ACCESS("vector loads and stores (getFloats, setFloats)"),
+    CLUSTER_BARRIER("barriers across a cluster of work-groups (KernelContext.clusterBarrier: Hopper's thread-block clusters)");
 
     private final String description;
 

@@ -33,6 +33,9 @@ public record Target(Dialect dialect, String device, Set<Feature> features) {
         if (cc < 75) {
             f.remove(Feature.LOAD_MATRIX);
         }
+        if (cc < 90) {
+            f.remove(Feature.CLUSTER_BARRIER);
+        }
         if (cc != 90) {
             // wgmma is sm_90a's: neither older GPUs nor (in the arch-specific form NVRTC builds here) newer ones have it
             f.remove(Feature.WARPGROUP_MMA);
@@ -42,10 +45,12 @@ public record Target(Dialect dialect, String device, Set<Feature> features) {
 
     /**
      * An OpenCL device: the warp operations are emulated through local memory and barriers, so all
-     * of them run; double precision needs the device's {@code cl_khr_fp64}.
+     * of them run; double precision needs the device's {@code cl_khr_fp64}. Work-groups of OpenCL
+     * cannot wait for each other, so cluster barriers do not run.
      */
     public static Target opencl(String device, boolean fp64) {
         Set<Feature> f = EnumSet.allOf(Feature.class);
+        f.remove(Feature.CLUSTER_BARRIER);
         if (!fp64) {
             f.remove(Feature.DOUBLE);
         }

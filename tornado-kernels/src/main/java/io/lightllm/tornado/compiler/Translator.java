@@ -864,6 +864,11 @@ final class Translator {
                 checkContext(f, ctx);
                 emit(stack, new Ir.Effect(call(name, Type.INT)));
             }
+            case "clusterBarrier" -> {
+                checkContext(f, stack.pop());
+                features.add(Feature.CLUSTER_BARRIER);
+                emit(stack, new Ir.Effect(call(name, Type.INT)));
+            }
             case "allocateFloatLocalArray", "allocateIntLocalArray" -> {
                 Expr size = pop(f, stack);
                 checkContext(f, stack.pop());

@@ -79,8 +79,11 @@ public final class CudaDevice extends Device {
      * start the moment it is done: the gap between dependent kernels, a few microseconds each, shrinks (docs/cuda.md).
      */
     private final boolean programmaticLaunch;
-    /** The CUlaunchConfig and its one attribute; each programmatic launch refills its grid and block (under the stream lock). */
-    private final MemorySegment launchConfig;
+    /**
+     * The CUlaunchConfig of cuLaunchKernelEx and room for its two attributes (programmatic serialization, cluster
+     * dimensions); each such launch refills it (under the stream lock).
+     */
+    private final MemorySegment launchConfig = Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES + 2 * CudaDriver.LAUNCH_ATTRIBUTE_BYTES, 8);
     private volatile boolean closed;
 
     CudaDevice(int ordinal) {
@@ -103,7 +106,6 @@ public final class CudaDevice extends Device {
         this.programmaticLaunch = ccMajor >= 9 && io.lightllm.tornado.runtime.Tuning.get(this, "launch.pdl", 0) == 1;
         this.loader = new CudaKernelLoader(id(), ccMajor, ccMinor, attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
                 PtxCache.standard(), programmaticLaunch);
-        this.launchConfig = programmaticLaunch ? programmaticLaunchConfig() : null;
     }
 
     private int attribute(int attribute) {
@@ -312,7 +314,7 @@ public final class CudaDevice extends Device {
         onStream(() -> {
             MemorySegment packed = params.pack(args);
             timed(kernel.name(), () -> {
-                int rc = programmaticLaunch ? launchProgrammatic(k, shape, packed)
+                int rc = programmaticLaunch || grid.cluster() > 1 ? launchEx(k, shape, grid.cluster(), packed)
                         : CudaDriver.cuLaunchKernel(k.function(), shape.gridX(), shape.gridY(), shape.gridZ(), shape.blockX(), shape.blockY(),
                                 shape.blockZ(), k.dynamicSharedBytes(), stream, packed, MemorySegment.NULL);
                 if (rc != CudaDriver.CUDA_SUCCESS) {
@@ -326,8 +328,11 @@ public final class CudaDevice extends Device {
         });
     }
 
-    /** cuLaunchKernelEx with the programmatic-serialization attribute (see {@link #programmaticLaunch}). */
-    private int launchProgrammatic(CudaKernelLoader.LoadedKernel k, LaunchShape shape, MemorySegment packed) {
+    /**
+     * cuLaunchKernelEx with programmatic serialization where {@link #programmaticLaunch} is on, and the blocks in clusters
+     * of {@code cluster} along x where that is more than 1 (Grid.cluster: kernels that meet at cluster barriers).
+     */
+    private int launchEx(CudaKernelLoader.LoadedKernel k, LaunchShape shape, int cluster, MemorySegment packed) {
         MemorySegment c = launchConfig;
         c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X, shape.gridX());
         c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_GRID_X + 4, shape.gridY());
@@ -336,22 +341,23 @@ public final class CudaDevice extends Device {
         c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 4, shape.blockY());
         c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_BLOCK_X + 8, shape.blockZ());
         c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_SHARED_MEM, k.dynamicSharedBytes());
-        return CudaDriver.cuLaunchKernelEx(c, k.function(), packed, MemorySegment.NULL);
-    }
-
-    /**
-     * The CUlaunchConfig of {@link #launchProgrammatic} with what every launch shares filled in: the stream and the one
-     * attribute (programmatic stream serialization), placed right after the config.
-     */
-    private MemorySegment programmaticLaunchConfig() {
-        MemorySegment c = Arena.ofAuto().allocate(CudaDriver.LAUNCH_CONFIG_BYTES + CudaDriver.LAUNCH_ATTRIBUTE_BYTES, 8);
-        MemorySegment attribute = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
-        attribute.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-        attribute.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, 1);
         c.set(ADDRESS, CudaDriver.LAUNCH_CONFIG_STREAM, stream);
-        c.set(ADDRESS, CudaDriver.LAUNCH_CONFIG_ATTRS, attribute);
-        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_NUM_ATTRS, 1);
-        return c;
+        int count = 0;
+        if (programmaticLaunch) {
+            MemorySegment a = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES + count++ * CudaDriver.LAUNCH_ATTRIBUTE_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
+            a.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+            a.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, 1);
+        }
+        if (cluster > 1) {
+            MemorySegment a = c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES + count++ * CudaDriver.LAUNCH_ATTRIBUTE_BYTES, CudaDriver.LAUNCH_ATTRIBUTE_BYTES);
+            a.set(JAVA_INT, 0, CudaDriver.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
+            a.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE, cluster);
+            a.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE + 4, 1);
+            a.set(JAVA_INT, CudaDriver.LAUNCH_ATTRIBUTE_VALUE + 8, 1);
+        }
+        c.set(ADDRESS, CudaDriver.LAUNCH_CONFIG_ATTRS, c.asSlice(CudaDriver.LAUNCH_CONFIG_BYTES));
+        c.set(JAVA_INT, CudaDriver.LAUNCH_CONFIG_NUM_ATTRS, count);
+        return CudaDriver.cuLaunchKernelEx(c, k.function(), packed, MemorySegment.NULL);
     }
 
     /** Stream operations queued so far (each {@link #onStream} call counts one, nested ones too). */

@@ -63,6 +63,8 @@ final class CudaDriver {
     static final int CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 0;
     static final int CU_FUNC_ATTRIBUTE_NUM_REGS = 4;
     static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+    /** Lets a kernel launch in clusters of more than 8 blocks (16 on an H100), where its resources allow. */
+    static final int CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
     static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
     static final int CU_STREAM_NON_BLOCKING = 0x1;
@@ -535,6 +537,8 @@ final class CudaDriver {
     static final long LAUNCH_ATTRIBUTE_BYTES = 72, LAUNCH_ATTRIBUTE_VALUE = 8;
     /** A launch attribute: the kernel may begin while the one before it on the stream finishes (programmatic dependent launch). */
     static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+    /** A launch attribute: the blocks form clusters of the dimensions in its value (three unsigned ints). */
+    static final int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
 
     static int cuStreamBeginCapture(MemorySegment stream, int mode) {
         try {

@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.compiler.KernelCompiler;
 import io.lightllm.tornado.compiler.KernelScan;
 import io.lightllm.tornado.compiler.KernelSource;
@@ -122,6 +123,10 @@ final class CudaKernelLoader {
                 }
                 CudaDriver.check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
                         "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " + shared + ") of " + src.entryName());
+            }
+            if (src.features().contains(Feature.CLUSTER_BARRIER)) {
+                CudaDriver.check(CudaDriver.cuFuncSetAttribute(function, CudaDriver.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
+                        "cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED) of " + src.entryName());
             }
             return new LoadedKernel(src.entryName(), function, kind, maxThreads, registers, shared);
         }

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CyclicBarrier;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -187,35 +188,40 @@ public final class JvmDevice extends Device {
         int gx = (int) (grid.globalSize(0) / lx), gy = (int) (grid.globalSize(1) / ly), gz = (int) (grid.globalSize(2) / lz);
         int groups = gx * gy * gz;
         int groupSize = lx * ly * lz;
-        parallelFor(groups, g -> {
-            int bx = g % gx, by = (g / gx) % gy, bz = g / (gx * gy);
-            JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier);
-            // a group of one needs no threads: its barriers are no-ops
-            if (!c.barrier || groupSize == 1) {
-                JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
-                for (int item = 0; item < groupSize; item++) {
-                    setLocal(ctx, item, lx, ly);
-                    c.entry.run(ctx, 0, 1, args);
-                }
-                return;
-            }
-            List<Thread> items = new ArrayList<>(groupSize);
+        int cluster = grid.cluster();
+        parallelFor(groups / cluster, k -> {
+            // a cluster's groups run at once (their items on virtual threads) so that they can meet at its barrier
+            CyclicBarrier clusterBarrier = cluster > 1 ? new CyclicBarrier(cluster * groupSize) : null;
+            List<Thread> items = new ArrayList<>(cluster * groupSize);
             Throwable[] failure = new Throwable[1];
-            for (int item = 0; item < groupSize; item++) {
-                JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
-                setLocal(ctx, item, lx, ly);
-                items.add(Thread.ofVirtual().start(() -> {
-                    try {
+            for (int g = k * cluster; g < (k + 1) * cluster; g++) {
+                int bx = g % gx, by = (g / gx) % gy, bz = g / (gx * gy);
+                JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier, clusterBarrier);
+                // a group of one needs no threads: its barriers are no-ops
+                if (!c.barrier || groupSize == 1 && cluster == 1) {
+                    JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
+                    for (int item = 0; item < groupSize; item++) {
+                        setLocal(ctx, item, lx, ly);
                         c.entry.run(ctx, 0, 1, args);
-                    } catch (Throwable t) {
-                        synchronized (failure) {
-                            if (failure[0] == null) {
-                                failure[0] = t;
-                            }
-                        }
-                        wg.breakBarriers(); // wakes the others with BrokenBarrierException
                     }
-                }));
+                    continue;
+                }
+                for (int item = 0; item < groupSize; item++) {
+                    JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);
+                    setLocal(ctx, item, lx, ly);
+                    items.add(Thread.ofVirtual().start(() -> {
+                        try {
+                            c.entry.run(ctx, 0, 1, args);
+                        } catch (Throwable t) {
+                            synchronized (failure) {
+                                if (failure[0] == null) {
+                                    failure[0] = t;
+                                }
+                            }
+                            wg.breakBarriers(); // wakes the others with BrokenBarrierException
+                        }
+                    }));
+                }
             }
             for (Thread t : items) {
                 try {

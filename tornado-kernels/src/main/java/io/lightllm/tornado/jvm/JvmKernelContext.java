@@ -20,13 +20,16 @@ final class JvmKernelContext extends KernelContext {
     /** State shared by the work-items of one work-group. */
     static final class WorkGroup {
         final CyclicBarrier barrier;
+        /** The barrier of the group's cluster (every item of its groups), or null outside clusters. */
+        final CyclicBarrier clusterBarrier;
         private final int size;
         private final java.util.List<Object> localArrays = new java.util.ArrayList<>();
         private Warp[] warps;
 
-        WorkGroup(int size, boolean withBarrier) {
+        WorkGroup(int size, boolean withBarrier, CyclicBarrier clusterBarrier) {
             this.size = size;
             this.barrier = withBarrier ? new CyclicBarrier(size) : null;
+            this.clusterBarrier = clusterBarrier;
         }
 
         /** The warp of the work-item with flat local id {@code item}; warps exist only in groups of a multiple of 32 run with barriers. */
@@ -60,6 +63,9 @@ final class JvmKernelContext extends KernelContext {
         synchronized void breakBarriers() {
             if (barrier != null) {
                 barrier.reset();
+            }
+            if (clusterBarrier != null) {
+                clusterBarrier.reset();
             }
             if (warps != null) {
                 for (Warp w : warps) {
@@ -114,6 +120,23 @@ final class JvmKernelContext extends KernelContext {
     @Override
     public void globalBarrier() {
         localBarrier();
+    }
+
+    /** Every item of the cluster's groups meets here (they run on their own threads: JvmDevice); a group outside clusters is its own cluster. */
+    @Override
+    public void clusterBarrier() {
+        if (group.clusterBarrier == null) {
+            localBarrier();
+            return;
+        }
+        try {
+            group.clusterBarrier.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted at a cluster barrier", e);
+        } catch (BrokenBarrierException e) {
+            throw new IllegalStateException("another work-item of the cluster failed", e);
+        }
     }
 
     @Override

@@ -5,11 +5,24 @@ import java.util.Arrays;
 /**
  * The launch grid: global sizes for 1 to 3 dimensions and, optionally, the work-group
  * (local) sizes. Explicit {@code KernelContext} kernels need local sizes; for
- * {@code @Parallel} kernels a backend picks them when absent.
+ * {@code @Parallel} kernels a backend picks them when absent. {@code cluster} consecutive
+ * work-groups along x form a cluster, whose groups run at the same time and may wait for each
+ * other ({@code KernelContext.clusterBarrier}); 1 (no clusters) unless {@link #clustered} says otherwise.
  */
-public record Grid(long[] global, long[] local) {
+public record Grid(long[] global, long[] local, int cluster) {
+
+    public Grid(long[] global, long[] local) {
+        this(global, local, 1);
+    }
 
     public Grid {
+        if (cluster < 1) {
+            throw new IllegalArgumentException("a cluster has at least one work-group, not " + cluster);
+        }
+        if (cluster > 1 && (local == null || (global[0] / local[0]) % cluster != 0)) {
+            throw new IllegalArgumentException("clusters of " + cluster + " work-groups need local sizes and a multiple of " + cluster
+                    + " work-groups along x: " + Arrays.toString(global) + " / " + (local == null ? "none" : Arrays.toString(local)));
+        }
         if (global.length < 1 || global.length > 3) {
             throw new IllegalArgumentException("a grid has 1 to 3 dimensions, not " + global.length);
         }
@@ -48,7 +61,12 @@ public record Grid(long[] global, long[] local) {
     }
 
     public Grid local(long... sizes) {
-        return new Grid(global, sizes);
+        return new Grid(global, sizes, cluster);
+    }
+
+    /** This grid with its work-groups in clusters of {@code groups} consecutive ones along x. */
+    public Grid clustered(int groups) {
+        return new Grid(global, local, groups);
     }
 
     /**
@@ -65,7 +83,7 @@ public record Grid(long[] global, long[] local) {
                 l[d] = local[local.length - 1 - d];
             }
         }
-        return new Grid(g, l);
+        return new Grid(g, l, cluster);
     }
 
     public int dimensions() {
@@ -92,11 +110,12 @@ public record Grid(long[] global, long[] local) {
 
     /** {@code global [x, y] local [a, b]}, for launch lines ({@link TornadoDebug}); {@code none} stands for no local sizes. */
     public String sizes(String none) {
-        return "global " + Arrays.toString(global) + " local " + (local == null ? none : Arrays.toString(local));
+        return "global " + Arrays.toString(global) + " local " + (local == null ? none : Arrays.toString(local))
+                + (cluster > 1 ? " cluster " + cluster : "");
     }
 
     @Override
     public String toString() {
-        return "Grid" + Arrays.toString(global) + (local == null ? "" : "/" + Arrays.toString(local));
+        return "Grid" + Arrays.toString(global) + (local == null ? "" : "/" + Arrays.toString(local)) + (cluster > 1 ? " cluster " + cluster : "");
     }
 }
