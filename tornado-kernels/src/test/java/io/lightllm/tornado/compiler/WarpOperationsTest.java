@@ -179,6 +179,21 @@ class WarpOperationsTest {
         }
     }
 
+    static final KernelRef CLUSTER_NEIGHBOURS = KernelRef.of(WarpOperationsTest.class, "clusterNeighbours");
+
+    /**
+     * Each work-item writes its group's and its own index into mine, meets its cluster at the barrier, then reads what
+     * the next group of its cluster (ranks wrapping around) wrote there: out[i] = mine of that group's item.
+     */
+    public static void clusterNeighbours(KernelContext ctx, IntArray mine, IntArray out, int cluster) {
+        int local = ctx.localGroupSizeX;
+        mine.set(ctx.globalIdx, ctx.groupIdx * 1000 + ctx.localIdx);
+        ctx.clusterBarrier();
+        int first = ctx.groupIdx - ctx.groupIdx % cluster;
+        int next = first + (ctx.groupIdx + 1 - first) % cluster;
+        out.set(ctx.globalIdx, mine.get(next * local + ctx.localIdx));
+    }
+
     static final KernelRef NIBBLES = KernelRef.of(WarpOperationsTest.class, "nibbles");
 
     /** out[4i..]: words[i]'s nibble pairs at bits 0 and 20 (centres 8 and 0), then those at bit 4 times scales[i] plus offsets[i] (bf16 pairs), twice. */
@@ -391,6 +406,41 @@ class WarpOperationsTest {
                 assertEquals(0, ((IntArray) device.download(arrivals)).get(0), device.id() + " counter after launch " + launch);
             }
         }
+    }
+
+    /**
+     * A cluster's groups see each other's writes after the cluster barrier, on every device that has clusters (the
+     * JVM; CUDA from compute capability 9.0), also in clusters of 16 (past CUDA's portable 8); OpenCL and older GPUs
+     * refuse the kernel by name; the CUDA C assembles to the cluster barrier's instructions.
+     */
+    @Test
+    void clusterBarrierShowsEachGroupTheOthersWrites() {
+        for (Device device : devices()) {
+            if (!device.supports(Feature.CLUSTER_BARRIER)) {
+                continue;
+            }
+            for (int cluster : new int[] {2, 5, 16}) {
+                int groups = cluster * 3, local = 64;
+                DeviceBuffer mine = device.allocate(DType.I32, (long) groups * local);
+                DeviceBuffer out = device.allocate(DType.I32, (long) groups * local);
+                device.launch(CLUSTER_NEIGHBOURS, Grid.groups(groups, local).clustered(cluster), mine, out, cluster);
+                IntArray o = (IntArray) device.download(out);
+                for (int g = 0; g < groups; g++) {
+                    int next = g - g % cluster + (g % cluster + 1) % cluster;
+                    for (int i = 0; i < local; i++) {
+                        assertEquals(next * 1000 + i, o.get(g * local + i), device.id() + " cluster " + cluster + " group " + g + " item " + i);
+                    }
+                }
+            }
+        }
+        for (Target older : new Target[] {Target.opencl("opencl:0:0 (a GPU)", true), Target.cuda("cuda:0", 8, 9)}) {
+            KernelCompileException e = assertThrows(KernelCompileException.class, () -> KernelCompiler.compile(CLUSTER_NEIGHBOURS, older, null));
+            assertTrue(e.getMessage().contains("barriers across a cluster of work-groups"), e.getMessage());
+        }
+        String ptx = CudaCheck.assertCompiles(KernelCompiler.compile(CLUSTER_NEIGHBOURS, Target.cuda("cuda:0", 9, 0), null).source(),
+                "clusterNeighbours");
+        assertTrue(ptx.contains("barrier.cluster.arrive.release") && ptx.contains("barrier.cluster.wait.acquire"), "PTX lacks the cluster barrier:\n" + ptx);
+        assertThrows(IllegalArgumentException.class, () -> Grid.groups(10, 32).clustered(4), "10 groups are no whole number of clusters of 4");
     }
 
     /**
