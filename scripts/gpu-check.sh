@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | cluster | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -184,27 +184,28 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
         --contexts 1024,4096 --prefill 512,4096 2>&1 | grep -E "^\|" | tee -a "$out/attn.log" ;;
-    cluster)
-      # decode attention merging its splits inside clusters (attention.cluster_merge: the largest cluster, 0 = the merge
-      # kernel, the default until this stage measured it): its tests on cuda:0, the kernels with 0 / 8 / 16, then 8B
-      # bf16 and int8 batch 1 with and without on one load each (bench static --variants)
+    warps4)
+      # decode attention with four warps a work-group (attention.decode_warps=4: a split's steps shared by the group's
+      # warps, merged in local memory; a short context needs no merge kernel): its tests and the cluster barrier's on
+      # cuda:0, the kernels with 1 and 4 warps (4 also with 64-token warp turns), then 8B bf16 and int8 decode at
+      # batch 1, 16 and 64 with and without on one load each (bench static --variants)
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-method io.lightllm.tornado.compiler.WarpOperationsTest#clusterBarrierShowsEachGroupTheOthersWrites \
-        --select-method io.lightllm.kernels.AttentionTest#tensorCoreDecodeMergesInsideClusters \
+        --select-method io.lightllm.kernels.AttentionTest#tensorCoreDecodeWithFourWarpsAGroupMatchesNaiveAttention \
         --select-method io.lightllm.kernels.AttentionTest#tensorCoreDecodeMatchesNaiveAttention \
-        --details=tree --disable-banner > "$out/cluster-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/cluster-tests.log" | head -20
-      for v in ${CLUSTER_SIZES:-0 8 16}; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.cluster_merge=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only attention --batches 1,16,64,256 --contexts 160,1024,4096 --prefill 0 --seconds 0.2 2>&1 | grep -E "^\| decode" \
-          | sed "s/^/cluster_merge=$v /" | tee -a "$out/cluster-kernels.log"
+        --details=tree --disable-banner > "$out/warps4-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/warps4-tests.log" | head -20
+      for v in decode_warps=1 decode_warps=4 decode_warps=4,cuda.attention.split_len=64; do
+        "${J[@]}" $(echo "-Dlightllm.tuning.cuda.attention.$v" | sed 's/,cuda\./ -Dlightllm.tuning.cuda./g') -cp 'lib/*' io.lightllm.cli.Main \
+          bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 --contexts 160,1024,4096 --prefill 0 --seconds 0.2 \
+          2>&1 | grep -E "^\| decode" | sed "s/^/$v /" | tee -a "$out/warps4-kernels.log"
       done
       for q in bf16 int8; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,16 \
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,16,64 \
           --input-len 128 --output-len 32 --kv-dtype f16 $([ $q = bf16 ] || echo --quant $q) --json \
-          --variants ";cuda.attention.cluster_merge=16;;cuda.attention.cluster_merge=16" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
-          | tee -a "$out/cluster-static.log"
+          --variants ";cuda.attention.decode_warps=4;;cuda.attention.decode_warps=4" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
+          | tee -a "$out/warps4-static.log"
       done ;;
     pending)
       # the switch still off until measured (docs/benchmarks.md): the folded norms' bf16 figure again;

@@ -63,12 +63,12 @@ public final class Attention {
     public static final KernelRef DECODE_TC_INT8_128 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128");
     public static final KernelRef DECODE_TC_FP8_64 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64");
     public static final KernelRef DECODE_TC_FP8_128 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128");
-    public static final KernelRef DECODE_TC_F16_64_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeF16D64Clustered");
-    public static final KernelRef DECODE_TC_F16_128_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeF16D128Clustered");
-    public static final KernelRef DECODE_TC_INT8_64_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64Clustered");
-    public static final KernelRef DECODE_TC_INT8_128_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128Clustered");
-    public static final KernelRef DECODE_TC_FP8_64_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64Clustered");
-    public static final KernelRef DECODE_TC_FP8_128_CLUSTERED = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128Clustered");
+    public static final KernelRef DECODE_TC_F16_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeF16D64W4");
+    public static final KernelRef DECODE_TC_F16_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeF16D128W4");
+    public static final KernelRef DECODE_TC_INT8_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64W4");
+    public static final KernelRef DECODE_TC_INT8_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128W4");
+    public static final KernelRef DECODE_TC_FP8_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64W4");
+    public static final KernelRef DECODE_TC_FP8_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128W4");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
@@ -215,47 +215,36 @@ public final class Attention {
                 float[] accs = new float[MERGE_RUN];
                 float[] sums = new float[MERGE_RUN];
                 int used = usedSplits(seqLen.get(bh / qHeads), splits, splitUnit);
-                out.set(bh * headDim + d, mergeSplits(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs, sums));
+                float m = NEG_INF;
+                float total = 0f;
+                float acc = 0f;
+                for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        int part = bh * splits + s0 + j;
+                        boolean in = s0 + j < used;
+                        maxes[j] = in ? partialMax.get(part) : NEG_INF;
+                        sums[j] = in ? partialSum.get(part) : 0f;
+                        accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
+                    }
+                    float runMax = m;
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        runMax = KMath.max(runMax, maxes[j]);
+                    }
+                    // a split wholly before a sliding window, or past the used ones, has max -inf: weight 0; the last split
+                    // always has keys, so runMax is finite from the run that holds it on
+                    float rescale = m == NEG_INF ? 0f : KMath.exp(m - runMax);
+                    total *= rescale;
+                    acc *= rescale;
+                    for (int j = 0; j < MERGE_RUN; j++) {
+                        float w = maxes[j] != NEG_INF ? KMath.exp(maxes[j] - runMax) : 0f;
+                        total += sums[j] * w;
+                        acc += accs[j] * w;
+                    }
+                    m = runMax;
+                }
+                out.set(bh * headDim + d, total > 0f ? acc / total : 0f);
             }
         }
-    }
-
-    /**
-     * Element d of (request, query head) {@code bh}'s output from its first {@code used} splits' partials, as
-     * {@link #decodeAttentionMerge} describes; {@code maxes}, {@code accs} and {@code sums} are {@link #MERGE_RUN}
-     * floats of scratch. The merge kernel and the tensor-core decode kernels that merge inside their cluster
-     * ({@code TensorCoreAttention.decodeF16D128Clustered}, ...) both call it, so both give the same floats.
-     */
-    static float mergeSplits(FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, int bh, int d, int used, int splits,
-            int headDim, float[] maxes, float[] accs, float[] sums) {
-        float m = NEG_INF;
-        float total = 0f;
-        float acc = 0f;
-        for (int s0 = 0; s0 < used; s0 += MERGE_RUN) {
-            for (int j = 0; j < MERGE_RUN; j++) {
-                int part = bh * splits + s0 + j;
-                boolean in = s0 + j < used;
-                maxes[j] = in ? partialMax.get(part) : NEG_INF;
-                sums[j] = in ? partialSum.get(part) : 0f;
-                accs[j] = in ? partialAcc.get(part * headDim + d) : 0f;
-            }
-            float runMax = m;
-            for (int j = 0; j < MERGE_RUN; j++) {
-                runMax = KMath.max(runMax, maxes[j]);
-            }
-            // a split wholly before a sliding window, or past the used ones, has max -inf: weight 0; the last split
-            // always has keys, so runMax is finite from the run that holds it on
-            float rescale = m == NEG_INF ? 0f : KMath.exp(m - runMax);
-            total *= rescale;
-            acc *= rescale;
-            for (int j = 0; j < MERGE_RUN; j++) {
-                float w = maxes[j] != NEG_INF ? KMath.exp(maxes[j] - runMax) : 0f;
-                total += sums[j] * w;
-                acc += accs[j] * w;
-            }
-            m = runMax;
-        }
-        return total > 0f ? acc / total : 0f;
     }
 
     /**
@@ -550,11 +539,10 @@ public final class Attention {
             if (pool != null && KvCache.hasScales(pool)) {
                 target = Tuning.get(device, "attention.decode_units_codes", target);
             }
-            if (target <= 0) {
-                return new DecodeSplits(most, min);
-            }
-            long wanted = (target + units - 1) / units;
-            return new DecodeSplits((int) Math.max(1, Math.min(most, wanted)), min);
+            long splits = target <= 0 ? most : Math.max(1, Math.min(most, (target + units - 1) / units));
+            // a work-group of several warps takes that many of these splits as one (its warps share its steps)
+            int warps = pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
+            return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps);
         }
     }
 
@@ -593,8 +581,12 @@ public final class Attention {
      * portable kernels run.
      */
     public static boolean usesTensorCores(Device device, KvView kv, Heads heads) {
-        DType d = kv.keys().dtype();
-        return (d == DType.F16 || d == DType.I8 || d == DType.F8_E4M3) && tensorCoresServe(device, heads.headDim());
+        return tensorCoresServe(device, kv.keys().dtype(), heads.headDim());
+    }
+
+    /** Whether attention over a pool of {@code pool} runs on tensor cores here (f16, int8 and fp8 pools where they serve the head dimension). */
+    static boolean tensorCoresServe(Device device, DType pool, int headDim) {
+        return (pool == DType.F16 || pool == DType.I8 || pool == DType.F8_E4M3) && tensorCoresServe(device, headDim);
     }
 
     /** Whether this device runs attention of this head dimension on tensor cores (over f16, int8 and fp8 pools). */
@@ -648,8 +640,7 @@ public final class Attention {
     /**
      * Decode attention on tensor cores ({@link TensorCoreAttention}): a warp per (request, KV head,
      * 16 query heads, split; splits at least a multiple of 16 tokens long); with one split the warps
-     * write the output directly and the merge is skipped. Where {@link #clusterMerges} holds, the
-     * splits of each unit form a cluster that merges them in the same launch (no merge kernel).
+     * write the output directly and the merge is skipped.
      */
     public static void launchDecodeTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits) {
@@ -661,34 +652,20 @@ public final class Attention {
         checkDecode(out, q, kv, table, heads, batch);
         int n = splits.splits();
         boolean direct = n == 1;
-        boolean clustered = !direct && clusterMerges(device, n);
         DecodeScratch own = scratch == null && !direct ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
         DecodeScratch s = direct ? null : checkScratch(own != null ? own : scratch, batch, heads, n);
         int group = heads.qHeads() / heads.kvHeads();
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
-        long warps = (long) batch.requests() * heads.kvHeads() * chunks * n;
+        long groups = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
         boolean d64 = heads.headDim() == 64;
-        Grid grid = Grid.groups(warps, KernelContext.WARP_SIZE);
-        if (clustered) {
-            KernelRef kernel = switch (kv.keys().dtype()) {
-                case I8 -> d64 ? DECODE_TC_INT8_64_CLUSTERED : DECODE_TC_INT8_128_CLUSTERED;
-                case F8_E4M3 -> d64 ? DECODE_TC_FP8_64_CLUSTERED : DECODE_TC_FP8_128_CLUSTERED;
-                default -> d64 ? DECODE_TC_F16_64_CLUSTERED : DECODE_TC_F16_128_CLUSTERED;
-            };
-            device.launch(kernel, grid.clustered(n), out, s.acc(), s.max(), s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy),
-                    kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy),
-                    heads.alibiSlopes() != null, heads.scale(), heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(),
-                    heads.slidingWindow());
-            closeAfterUse(device, own);
-            return;
-        }
+        boolean four = decodeWarps(device) == 4;
         KernelRef kernel = switch (kv.keys().dtype()) {
-            case I8 -> d64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128;
-            case F8_E4M3 -> d64 ? DECODE_TC_FP8_64 : DECODE_TC_FP8_128;
-            default -> d64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128;
+            case I8 -> four ? (d64 ? DECODE_TC_INT8_64_W4 : DECODE_TC_INT8_128_W4) : d64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128;
+            case F8_E4M3 -> four ? (d64 ? DECODE_TC_FP8_64_W4 : DECODE_TC_FP8_128_W4) : d64 ? DECODE_TC_FP8_64 : DECODE_TC_FP8_128;
+            default -> four ? (d64 ? DECODE_TC_F16_64_W4 : DECODE_TC_F16_128_W4) : d64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128;
         };
-        device.launch(kernel, grid,
+        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * (four ? 4 : 1)),
                 direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
@@ -700,14 +677,16 @@ public final class Attention {
     }
 
     /**
-     * Whether a tensor-core decode launch of {@code splits} splits merges them inside its clusters: where the device
-     * has cluster barriers (Hopper; the JVM emulates them) and {@code splits} is at most the tuning
-     * {@code attention.cluster_merge} (0, the default: never; CUDA's largest cluster is 8 blocks, 16 on an H100 with
-     * the non-portable size the loader allows). The merge kernel was a launch of its own, a few microseconds in each
-     * layer of a decode step.
+     * Warps in a tensor-core decode work-group: the tuning {@code attention.decode_warps}, 1 (the default) or 4. With 4,
+     * a work-group's warps take turns at its split's steps and merge in local memory, so a request needs a quarter of
+     * the splits (a short one, none: the merge kernel's launch is gone) for as many warps at work.
      */
-    public static boolean clusterMerges(Device device, int splits) {
-        return splits > 1 && splits <= Tuning.get(device, "attention.cluster_merge", 0) && device.supports(Feature.CLUSTER_BARRIER);
+    public static int decodeWarps(Device device) {
+        int warps = Tuning.get(device, "attention.decode_warps", 1);
+        if (warps != 1 && warps != 4) {
+            throw new IllegalArgumentException("tuning attention.decode_warps is 1 or 4, not " + warps);
+        }
+        return warps;
     }
 
     private static void launchMerge(Device device, DeviceBuffer out, DecodeScratch s, DecodeBatch batch, Heads heads, DecodeSplits splits) {

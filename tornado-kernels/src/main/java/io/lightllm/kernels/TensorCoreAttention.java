@@ -87,7 +87,7 @@ public final class TensorCoreAttention {
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                64);
+                1, 64);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -99,7 +99,7 @@ public final class TensorCoreAttention {
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                128);
+                1, 128);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -134,97 +134,6 @@ public final class TensorCoreAttention {
                 useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
     }
 
-    // the same six, merging their splits inside the launch: the grid's clusters are the splits of one
-    // (request, KV head, 16 query heads) unit, which meet at a cluster barrier once their partials are written
-    // and merge them into out (mergeInCluster), where the kernels above leave that to decodeAttentionMerge
-
-    public static void decodeF16D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeF16D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
-    }
-
-    public static void decodeF16D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeF16D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
-    }
-
-    public static void decodeInt8D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeInt8D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
-    }
-
-    public static void decodeInt8D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeInt8D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
-    }
-
-    public static void decodeFp8D64Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeFp8D64(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 64);
-    }
-
-    public static void decodeFp8D128Clustered(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, int window) {
-        decodeFp8D128(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi,
-                scale, qHeads, kvHeads, maxLen, splits, splitUnit, false, window);
-        mergeInCluster(ctx, out, partialAcc, partialMax, partialSum, seqLen, qHeads, kvHeads, splits, splitUnit, 128);
-    }
-
-    /**
-     * The merge of a clustered decode launch: once every split of the cluster's unit has written its partials
-     * (the cluster barrier orders them), the cluster's work-groups share the unit's rows x headDim outputs, each
-     * a contiguous slice, merged as {@link Attention#decodeAttentionMerge} does ({@link Attention#mergeSplits}:
-     * the same floats).
-     */
-    private static void mergeInCluster(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax,
-            FloatArray partialSum, IntArray seqLen, int qHeads, int kvHeads, int splits, int splitUnit, int headDim) {
-        ctx.clusterBarrier();
-        float[] maxes = new float[Attention.MERGE_RUN];
-        float[] accs = new float[Attention.MERGE_RUN];
-        float[] sums = new float[Attention.MERGE_RUN];
-        int group = qHeads / kvHeads;
-        int chunks = (group + DECODE_ROWS - 1) / DECODE_ROWS;
-        int unit = ctx.groupIdx;
-        int rank = unit % splits; // the split, and the group's rank in its cluster
-        int chunk = (unit / splits) % chunks;
-        int kvHead = (unit / (splits * chunks)) % kvHeads;
-        int b = unit / (splits * chunks * kvHeads);
-        int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
-        int head0 = kvHead * group + chunk * DECODE_ROWS;
-        int used = Attention.usedSplits(seqLen.get(b), splits, splitUnit);
-        int n = rows * headDim;
-        int per = (n + splits - 1) / splits;
-        int end = Math.min(n, rank * per + per);
-        for (int i = rank * per + ctx.laneId(); i < end; i += KernelContext.WARP_SIZE) {
-            int bh = b * qHeads + head0 + i / headDim;
-            int d = i % headDim;
-            out.set(bh * headDim + d, Attention.mergeSplits(partialAcc, partialMax, partialSum, bh, d, used, splits, headDim, maxes, accs,
-                    sums));
-        }
-    }
-
     /** The int8 and fp8 entries' body: their tiles of raw codes and row scales, then {@link #decode}. */
     private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
@@ -236,7 +145,80 @@ public final class TensorCoreAttention {
         float[] vRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                headDim);
+                1, headDim);
+    }
+
+    // the same six with four warps a work-group (attention.decode_warps=4): the warps take turns at a split's steps of 16
+    // keys, each through its own tiles, and merge their rows in local memory at the end (see decode)
+
+    public static void decodeF16D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        float[] noScales = ctx.allocateFloatLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                4, 64);
+    }
+
+    public static void decodeF16D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        float[] noScales = ctx.allocateFloatLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                4, 128);
+    }
+
+    public static void decodeInt8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64);
+    }
+
+    public static void decodeInt8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128);
+    }
+
+    public static void decodeFp8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64);
+    }
+
+    public static void decodeFp8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window) {
+        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
+    }
+
+    /** {@link #decodeCodes} for four warps a work-group: each warp's stages of codes and row scales. */
+    private static void decodeCodesW4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
+        int[] kRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
+        float[] kRowScales = ctx.allocateFloatLocalArray(4 * CODE_STAGES * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(4 * CODE_STAGES * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
+                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
+                4, headDim);
     }
 
     /**
@@ -250,11 +232,17 @@ public final class TensorCoreAttention {
      * its split 16 keys a step through local tiles of K and V ({@link #DECODE_STAGES} stages of f16,
      * {@link #CODE_STAGES} of codes), asynchronous copies filling the tiles all but one stage ahead while
      * the tensor cores work on the current one.
+     *
+     * <p>With {@code warps} > 1 (a constant of the entry) a work-group of that many warps serves the unit: warp w takes
+     * steps w, w + warps, ... of the split, each warp in its own stages of the tiles, every warp making the same number
+     * of trips (a step past the split's end is all masked), and at the end the warps merge their rows through local
+     * memory (the tiles, done with) as the merge kernel merges splits. A short context then needs no split (and no
+     * merge kernel) to keep several warps at work on it.
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int headDim) {
+            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps, int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
         float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
@@ -268,6 +256,8 @@ public final class TensorCoreAttention {
         float[] x = new float[8];
         float[] state = new float[4];
         int lane = ctx.laneId();
+        int warp = ctx.localIdx / KernelContext.WARP_SIZE;
+        int firstStage = warp * stages; // this warp's stages in the tiles
         int g = lane / 4;
         int t = lane % 4;
         int group = qHeads / kvHeads;
@@ -284,7 +274,7 @@ public final class TensorCoreAttention {
         int end = Math.min(len, split * splitLen + splitLen);
         int rows = Math.min(DECODE_ROWS, group - chunk * DECODE_ROWS);
         int head0 = kvHead * group + chunk * DECODE_ROWS;
-        if (start >= end && split * splitLen < len && !direct && lane < rows) {
+        if (start >= end && split * splitLen < len && !direct && warp == 0 && lane < rows) {
             // a split wholly before the window: nothing to attend to, which the merge reads as max -inf and sum 0
             int part = (b * qHeads + head0 + lane) * splits + split;
             partialMax.set(part, NEG_INF);
@@ -309,41 +299,43 @@ public final class TensorCoreAttention {
             // each step's pool slots are fetched a step before its copies start, so no copy waits on a table load
             int copies = codes ? headDim / 16 : headDim / 8; // per row
             for (int p = 0; p < stages - 1; p++) {
-                int kb = start + p * DECODE_STEP;
+                int kb = start + (p * warps + warp) * DECODE_STEP;
                 gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
                 if (codes) {
                     gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
                 }
-                if (kb < end) {
-                    loadDecodeStep(ctx, codes, p, slots, kSc, vSc, kTiles, vTiles, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
+                // every step the loop runs gets its tiles, all zero past the keys: a warp's turn past the split's end
+                // (warps > 1) multiplies them by zero probabilities, which must not meet stale local memory (NaN codes)
+                if (start + p * warps * DECODE_STEP < end) {
+                    loadDecodeStep(ctx, codes, firstStage + p, slots, kSc, vSc, kTiles, vTiles, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
                             kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
             }
-            gatherSlots(slots, reqToToken, tableRow, start + (stages - 1) * DECODE_STEP, end, DECODE_STEP, copies, lane,
+            gatherSlots(slots, reqToToken, tableRow, start + ((stages - 1) * warps + warp) * DECODE_STEP, end, DECODE_STEP, copies, lane,
                     KernelContext.WARP_SIZE);
             if (codes) {
                 gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
             }
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
-            for (int step = 0; start + step * DECODE_STEP < end; step++) {
-                int kb = start + step * DECODE_STEP;
-                int at = (step % stages) * tile;
+            for (int step = 0; start + step * warps * DECODE_STEP < end; step++) { // the same trips for every warp
+                int kb = start + (step * warps + warp) * DECODE_STEP;
+                int at = (firstStage + step % stages) * tile;
                 if (codes) { // the wait takes a constant
                     ctx.copyAsyncWait(CODE_STAGES - 2);
                 } else {
                     ctx.copyAsyncWait(DECODE_STAGES - 2);
                 }
                 ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
-                int ahead = kb + (stages - 1) * DECODE_STEP;
-                if (ahead < end) {
-                    loadDecodeStep(ctx, codes, (step + stages - 1) % stages, slots, kSc, vSc, kTiles, vTiles, kRowScales,
+                int ahead = kb + (stages - 1) * warps * DECODE_STEP;
+                if (start + (step + stages - 1) * warps * DECODE_STEP < end) { // the loop runs that step (see the prologue)
+                    loadDecodeStep(ctx, codes, firstStage + (step + stages - 1) % stages, slots, kSc, vSc, kTiles, vTiles, kRowScales,
                             vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
-                gatherSlots(slots, reqToToken, tableRow, ahead + DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
-                int stage = step % stages;
+                gatherSlots(slots, reqToToken, tableRow, ahead + warps * DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
+                int stage = firstStage + step % stages;
                 if (codes) {
                     scoreCodes(ctx, s, qf, bf, words, kTiles, stage * rawTile, fp8, headDim, g, t);
                 } else {
@@ -368,7 +360,11 @@ public final class TensorCoreAttention {
             }
             float lLo = quadSum(ctx, state[SUM_LO]);
             float lHi = quadSum(ctx, state[SUM_HI]);
-            for (int nt = 0; nt < headDim / 8; nt++) {
+            if (warps > 1) {
+                mergeWarps(ctx, partialAcc, partialMax, partialSum, kTiles, vTiles, o, state, lLo, lHi, codes, direct, warps, warp, rows, b,
+                        qHeads, head0, split, splits, headDim);
+            }
+            for (int nt = 0; warps == 1 && nt < headDim / 8; nt++) {
                 for (int e = 0; e < 4; e++) {
                     int row = g + 8 * (e / 2);
                     if (row < rows) {
@@ -383,7 +379,7 @@ public final class TensorCoreAttention {
                     }
                 }
             }
-            if (!direct && t == 0) {
+            if (warps == 1 && !direct && t == 0) {
                 // the merge works in natural logarithms: m ln 2
                 if (validLo) {
                     int part = (b * qHeads + head0 + g) * splits + split;
@@ -394,6 +390,69 @@ public final class TensorCoreAttention {
                     int part = (b * qHeads + head0 + g + 8) * splits + split;
                     partialMax.set(part, state[MAX_HI] * LN2);
                     partialSum.set(part, lHi);
+                }
+            }
+        }
+    }
+
+    /**
+     * The end of a decode work-group of several warps: each warp puts its rows' unnormalised sums (from {@code o}, in
+     * the dims its fragments hold) in {@code kTiles} and its rows' max and sum in {@code vTiles}, as float bits (every
+     * warp is done with its tiles first), and the group's items then merge each (row, dim) over the warps, in the
+     * exp2 domain of the warps' maxima: the normalised output when {@code direct}, else the split's partials.
+     */
+    private static void mergeWarps(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, int[] kTiles,
+            int[] vTiles, float[] o, float[] state, float lLo, float lHi, boolean codes, boolean direct, int warps, int warp, int rows, int b,
+            int qHeads, int head0, int split, int splits, int headDim) {
+        int lane = ctx.laneId();
+        int g = lane / 4;
+        int t = lane % 4;
+        ctx.copyAsyncWait(0);
+        ctx.localBarrier(); // every warp is done with the tiles
+        for (int nt = 0; nt < headDim / 8; nt++) {
+            for (int e = 0; e < 4; e++) {
+                int row = g + 8 * (e / 2);
+                if (row < rows) {
+                    int d = codes ? (2 * t + e % 2) * (headDim / 8) + nt : 8 * nt + 2 * t + e % 2;
+                    kTiles[(warp * DECODE_ROWS + row) * headDim + d] = Float.floatToRawIntBits(o[4 * nt + e]);
+                }
+            }
+        }
+        if (t == 0) {
+            if (g < rows) {
+                vTiles[2 * (warp * DECODE_ROWS + g)] = Float.floatToRawIntBits(state[MAX_LO]);
+                vTiles[2 * (warp * DECODE_ROWS + g) + 1] = Float.floatToRawIntBits(lLo);
+            }
+            if (g + 8 < rows) {
+                vTiles[2 * (warp * DECODE_ROWS + g + 8)] = Float.floatToRawIntBits(state[MAX_HI]);
+                vTiles[2 * (warp * DECODE_ROWS + g + 8) + 1] = Float.floatToRawIntBits(lHi);
+            }
+        }
+        ctx.localBarrier();
+        for (int i = ctx.localIdx; i < rows * headDim; i += warps * KernelContext.WARP_SIZE) {
+            int row = i / headDim;
+            int d = i % headDim;
+            float m = NEG_INF;
+            for (int w = 0; w < warps; w++) {
+                m = KMath.max(m, Float.intBitsToFloat(vTiles[2 * (w * DECODE_ROWS + row)]));
+            }
+            // warp 0 starts at the split's first visible key, so m is finite; a warp with no key has max -inf: weight 0
+            float sum = 0f;
+            float acc = 0f;
+            for (int w = 0; w < warps; w++) {
+                float mw = Float.intBitsToFloat(vTiles[2 * (w * DECODE_ROWS + row)]);
+                float f = mw == NEG_INF ? 0f : KMath.exp2(mw - m);
+                sum += Float.intBitsToFloat(vTiles[2 * (w * DECODE_ROWS + row) + 1]) * f;
+                acc += Float.intBitsToFloat(kTiles[(w * DECODE_ROWS + row) * headDim + d]) * f;
+            }
+            int bh = b * qHeads + head0 + row;
+            if (direct) {
+                partialAcc.set(bh * headDim + d, acc / sum);
+            } else {
+                partialAcc.set((bh * splits + split) * headDim + d, acc);
+                if (d == 0) {
+                    partialMax.set(bh * splits + split, m * LN2); // the merge works in natural logarithms
+                    partialSum.set(bh * splits + split, sum);
                 }
             }
         }

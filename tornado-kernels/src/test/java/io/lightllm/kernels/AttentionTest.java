@@ -229,15 +229,17 @@ class AttentionTest {
         }
         int splits = decodeSplits.splits();
         boolean tensorCores = local == 0;
+        Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
+        // a work-group of several warps merges as many partial results more
+        int partials = splits * (tensorCores ? Attention.decodeWarps(device) : 1);
         FloatArray expected = FloatArray.allocate(q.getSize());
         double bound = 0;
         for (int b = 0; b < kv.batch; b++) {
             for (int h = 0; h < kv.qHeads; h++) {
-                bound = Math.max(bound, kv.attend(q, b, b, h, kv.tokens[b] - 1, splits, expected, tensorCores));
+                bound = Math.max(bound, kv.attend(q, b, b, h, kv.tokens[b] - 1, partials, expected, tensorCores));
             }
         }
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-        Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
         Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
         if (tensorCores) {
             Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
@@ -581,70 +583,59 @@ class AttentionTest {
      */
     @Test
     void tensorCoreDecodeMatchesNaiveAttention() {
-        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
-        for (Device device : devices) {
-            for (int[] h : TC_HEADS) {
-                for (boolean alibi : new boolean[] {false, true}) {
-                    String what = device.id() + " tensor-core decode heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
-                    KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
-                    checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
-                    checkDecode(device, f16, null, 96, 0, what + " f16 one split");
-                    checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
-                    KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
-                    checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
-                    KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
-                    checkDecode(device, forFp8, forFp8.quantiseFp8(), 32, 0, what + " fp8");
-                }
-            }
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            checkTensorCoreDecode(device);
         }
     }
 
     /**
-     * Tensor-core decode that merges its splits inside clusters (attention.cluster_merge), on the JVM (its groups' items
-     * on threads of their own) and every accelerator with cluster barriers: against the naive attention, and the same
-     * floats as the merge kernel's (both go through Attention.mergeSplits), for f16, int8 and fp8 pools, GQA groups
-     * over one and two chunks of 16 heads, a sliding window (splits before it), and splits past a short request's end.
+     * The same with four warps a work-group (attention.decode_warps=4: the warps take turns at a split's steps and merge
+     * in local memory), where a warp's turns end at different places in a split (1, 9, 23 and 70 tokens over splits of
+     * 16 to 96) and past a short request's end; and the launcher's splits grouped four to a work-group.
      */
     @Test
-    void tensorCoreDecodeMergesInsideClusters() {
+    void tensorCoreDecodeWithFourWarpsAGroupMatchesNaiveAttention() {
         for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-            if (!device.supports(io.lightllm.tornado.compiler.Feature.CLUSTER_BARRIER)) {
-                continue;
-            }
-            String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.cluster_merge";
-            for (int[] h : new int[][] {{8, 2, 64}, {20, 1, 64}, {4, 1, 128}}) {
-                for (int window : new int[] {0, 20}) {
-                    String what = device.id() + " clustered decode heads " + h[0] + "/" + h[1] + " D " + h[2] + " window " + window;
-                    KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, window == 0, 41);
-                    f16.window = window;
-                    // quantising leaves a fixture holding its codes' values: one fixture for each kind of code
-                    KvFixture forInt8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, false, 42);
-                    KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, false, 43);
-                    forInt8.window = window;
-                    forFp8.window = window;
-                    KvFixture.Codes int8 = forInt8.quantise();
-                    KvFixture.Codes fp8 = forFp8.quantiseFp8();
-                    Attention.DecodeSplits bySixteen = Attention.DecodeSplits.of(70, 16);
-                    Attention.DecodeSplits byLength = new Attention.DecodeSplits(8, 32);
-                    Checked[] merged = {checkDecode(device, f16, null, bySixteen, 0, what), checkDecode(device, f16, null, byLength, 0, what),
-                            checkDecode(device, forInt8, int8, 16, 0, what), checkDecode(device, forFp8, fp8, 16, 0, what)};
-                    System.setProperty(key, "16");
-                    try {
-                        assertTrue(Attention.clusterMerges(device, bySixteen.splits()), what);
-                        Checked[] clustered = {checkDecode(device, f16, null, bySixteen, 0, what + " f16 clustered, 5 splits"),
-                                checkDecode(device, f16, null, byLength, 0, what + " f16 clustered, 8 splits of 32 by length"),
-                                checkDecode(device, forInt8, int8, 16, 0, what + " int8 clustered"),
-                                checkDecode(device, forFp8, fp8, 16, 0, what + " fp8 clustered")};
-                        for (int i = 0; i < merged.length; i++) {
-                            assertArrayEquals(merged[i].out().toArray(), clustered[i].out().toArray(), what + " case " + i
-                                    + ": the cluster's merge gives the merge kernel's floats");
-                        }
-                    } finally {
-                        System.clearProperty(key);
-                    }
-                }
+            String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.decode_warps";
+            System.setProperty(key, "4");
+            try {
+                assertEquals(4, Attention.decodeWarps(device), device.id());
+                checkTensorCoreDecode(device);
+            } finally {
+                System.clearProperty(key);
             }
         }
+        String jvmKey = "lightllm.tuning.jvm.attention.tensor_cores";
+        System.setProperty(jvmKey, "1");
+        System.setProperty("lightllm.tuning.jvm.attention.decode_warps", "4");
+        try {
+            Attention.Heads heads = Attention.Heads.of(32, 8, 128);
+            // the JVM's splits of 256 tokens (one a unit of the longest context), four of them a work-group of 1,024
+            assertEquals(new Attention.DecodeSplits(4, 1024), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
+            assertEquals(new Attention.DecodeSplits(1, 1024), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
+            assertEquals(new Attention.DecodeSplits(16, 256), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F32), "f32: no MMA");
+            System.setProperty("lightllm.tuning.jvm.attention.decode_warps", "2");
+            assertThrows(IllegalArgumentException.class, () -> Attention.decodeWarps(jvm));
+        } finally {
+            System.clearProperty(jvmKey);
+            System.clearProperty("lightllm.tuning.jvm.attention.decode_warps");
+        }
+    }
+
+    private static void checkTensorCoreDecode(Device device) {
+        for (int[] h : TC_HEADS) {
+            for (boolean alibi : new boolean[] {false, true}) {
+                String what = device.id() + " tensor-core decode heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
+                KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
+                checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
+                checkDecode(device, f16, null, 96, 0, what + " f16 one split");
+                checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
+                KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
+                checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
+                KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
+                checkDecode(device, forFp8, forFp8.quantiseFp8(), 32, 0, what + " fp8");
+            }
+            }
     }
 
     /**
