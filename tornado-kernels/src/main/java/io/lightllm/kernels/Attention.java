@@ -472,7 +472,7 @@ public final class Attention {
      * decided on the device from each request's own length, a recorded decode step sized for the
      * longest context still spreads a short request over its warps.
      */
-    public record DecodeSplits(int splits, int splitUnit) {
+    public record DecodeSplits(int splits, int splitUnit, int warps) {
         /** The context at which {@link #choose} judges whether a launch fills the device. */
         static final int FILL_CONTEXT = 1024;
 
@@ -482,6 +482,14 @@ public final class Attention {
             if (splits > MAX_SPLITS) {
                 throw new IllegalArgumentException("at most " + MAX_SPLITS + " decode splits, not " + splits);
             }
+            if (warps != 1 && warps != 4) {
+                throw new IllegalArgumentException("a tensor-core decode work-group has 1 or 4 warps, not " + warps);
+            }
+        }
+
+        /** Splits of one warp a work-group (the portable kernels' only kind). */
+        public DecodeSplits(int splits, int splitUnit) {
+            this(splits, splitUnit, 1);
         }
 
         /** Tokens per split of a request of {@code len} tokens (what the kernels compute). */
@@ -540,9 +548,11 @@ public final class Attention {
                 target = Tuning.get(device, "attention.decode_units_codes", target);
             }
             long splits = target <= 0 ? most : Math.max(1, Math.min(most, (target + units - 1) / units));
-            // a work-group of several warps takes that many of these splits as one (its warps share its steps)
-            int warps = pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
-            return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps);
+            // a launch that splits runs four warps a work-group where the tuning says so, each group taking four of these
+            // splits as one (its warps share its steps); one that fills the device unsplit keeps a warp a group (an H100
+            // ran batch 256 at 160 tokens in 67 us so, 76 with four)
+            int warps = splits > 1 && pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
+            return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
         }
     }
 
@@ -624,6 +634,9 @@ public final class Attention {
             DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits, int local) {
         Shapes.localSize(local, MAX_LOCAL, "decode attention");
         checkDecode(out, q, kv, table, heads, batch);
+        if (splits.warps() != 1) {
+            throw new IllegalArgumentException("the portable decode kernels take splits of one warp a group, not " + splits.warps());
+        }
         int n = splits.splits();
         DecodeScratch own = scratch == null ? DecodeScratch.allocate(device, batch.requests(), heads.qHeads(), heads.headDim(), n) : null;
         DecodeScratch s = checkScratch(own != null ? own : scratch, batch, heads, n);
@@ -659,7 +672,7 @@ public final class Attention {
         long groups = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
         boolean d64 = heads.headDim() == 64;
-        boolean four = decodeWarps(device) == 4;
+        boolean four = splits.warps() == 4;
         KernelRef kernel = switch (kv.keys().dtype()) {
             case I8 -> four ? (d64 ? DECODE_TC_INT8_64_W4 : DECODE_TC_INT8_128_W4) : d64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128;
             case F8_E4M3 -> four ? (d64 ? DECODE_TC_FP8_64_W4 : DECODE_TC_FP8_128_W4) : d64 ? DECODE_TC_FP8_64 : DECODE_TC_FP8_128;
@@ -677,11 +690,11 @@ public final class Attention {
     }
 
     /**
-     * Warps in a tensor-core decode work-group: the tuning {@code attention.decode_warps}, 1 (the default) or 4. With 4,
-     * a work-group's warps take turns at its split's steps and merge in local memory, so a request needs a quarter of
-     * the splits (a short one, none: the merge kernel's launch is gone) for as many warps at work.
+     * Warps in a tensor-core decode work-group of a launch that splits: the tuning {@code attention.decode_warps}, 1 (the
+     * default) or 4. With 4, a work-group's warps take turns at its split's steps and merge in local memory, so a request
+     * needs a quarter of the splits (a short one, none: the merge kernel's launch is gone) for as many warps at work.
      */
-    public static int decodeWarps(Device device) {
+    static int decodeWarps(Device device) {
         int warps = Tuning.get(device, "attention.decode_warps", 1);
         if (warps != 1 && warps != 4) {
             throw new IllegalArgumentException("tuning attention.decode_warps is 1 or 4, not " + warps);

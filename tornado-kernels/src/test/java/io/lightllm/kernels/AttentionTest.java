@@ -231,7 +231,7 @@ class AttentionTest {
         boolean tensorCores = local == 0;
         Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
         // a work-group of several warps merges as many partial results more
-        int partials = splits * (tensorCores ? Attention.decodeWarps(device) : 1);
+        int partials = splits * decodeSplits.warps();
         FloatArray expected = FloatArray.allocate(q.getSize());
         double bound = 0;
         for (int b = 0; b < kv.batch; b++) {
@@ -584,7 +584,7 @@ class AttentionTest {
     @Test
     void tensorCoreDecodeMatchesNaiveAttention() {
         for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-            checkTensorCoreDecode(device);
+            checkTensorCoreDecode(device, 1);
         }
     }
 
@@ -596,46 +596,48 @@ class AttentionTest {
     @Test
     void tensorCoreDecodeWithFourWarpsAGroupMatchesNaiveAttention() {
         for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-            String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.decode_warps";
-            System.setProperty(key, "4");
-            try {
-                assertEquals(4, Attention.decodeWarps(device), device.id());
-                checkTensorCoreDecode(device);
-            } finally {
-                System.clearProperty(key);
-            }
+            checkTensorCoreDecode(device, 4);
         }
-        String jvmKey = "lightllm.tuning.jvm.attention.tensor_cores";
-        System.setProperty(jvmKey, "1");
-        System.setProperty("lightllm.tuning.jvm.attention.decode_warps", "4");
+        String[] keys = {"lightllm.tuning.jvm.attention.tensor_cores", "lightllm.tuning.jvm.attention.decode_warps"};
+        System.setProperty(keys[0], "1");
+        System.setProperty(keys[1], "4");
         try {
             Attention.Heads heads = Attention.Heads.of(32, 8, 128);
             // the JVM's splits of 256 tokens (one a unit of the longest context), four of them a work-group of 1,024
-            assertEquals(new Attention.DecodeSplits(4, 1024), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
-            assertEquals(new Attention.DecodeSplits(1, 1024), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
-            assertEquals(new Attention.DecodeSplits(16, 256), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F32), "f32: no MMA");
-            System.setProperty("lightllm.tuning.jvm.attention.decode_warps", "2");
-            assertThrows(IllegalArgumentException.class, () -> Attention.decodeWarps(jvm));
+            assertEquals(new Attention.DecodeSplits(4, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
+            assertEquals(new Attention.DecodeSplits(1, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 300, DType.I8));
+            // a launch that does not split keeps a warp a group; f32 pools run the portable kernels
+            assertEquals(new Attention.DecodeSplits(1, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
+            assertEquals(new Attention.DecodeSplits(16, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F32));
+            System.setProperty(keys[1], "2");
+            assertThrows(IllegalArgumentException.class, () -> Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
         } finally {
-            System.clearProperty(jvmKey);
-            System.clearProperty("lightllm.tuning.jvm.attention.decode_warps");
+            System.clearProperty(keys[0]);
+            System.clearProperty(keys[1]);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Attention.DecodeSplits(4, 64, 2));
+    }
+
+    /** Tensor-core decode with {@code warps} warps a work-group against the naive attention, over the fixture cases above. */
+    private static void checkTensorCoreDecode(Device device, int warps) {
+        for (int[] h : TC_HEADS) {
+            for (boolean alibi : new boolean[] {false, true}) {
+                String what = device.id() + " tensor-core decode, " + warps + " warps a group, heads " + h[0] + "/" + h[1] + " D " + h[2]
+                        + (alibi ? " alibi" : "");
+                KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
+                checkDecode(device, f16, null, withWarps(Attention.DecodeSplits.of(70, 16), warps), 0, what + " f16 splits of 16");
+                checkDecode(device, f16, null, withWarps(Attention.DecodeSplits.of(70, 96), warps), 0, what + " f16 one split");
+                checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16, warps), 0, what + " f16 8 splits by length");
+                KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
+                checkDecode(device, f32, f32.quantise(), withWarps(Attention.DecodeSplits.of(40, 32), warps), 0, what + " int8");
+                KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
+                checkDecode(device, forFp8, forFp8.quantiseFp8(), withWarps(Attention.DecodeSplits.of(40, 32), warps), 0, what + " fp8");
+            }
         }
     }
 
-    private static void checkTensorCoreDecode(Device device) {
-        for (int[] h : TC_HEADS) {
-            for (boolean alibi : new boolean[] {false, true}) {
-                String what = device.id() + " tensor-core decode heads " + h[0] + "/" + h[1] + " D " + h[2] + (alibi ? " alibi" : "");
-                KvFixture f16 = new KvFixture(new int[] {1, 23, 70, 9}, h[0], h[1], h[2], DType.F16, alibi, 41);
-                checkDecode(device, f16, null, 16, 0, what + " f16 splits of 16");
-                checkDecode(device, f16, null, 96, 0, what + " f16 one split");
-                checkDecode(device, f16, null, new Attention.DecodeSplits(8, 16), 0, what + " f16 8 splits by length");
-                KvFixture f32 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 42);
-                checkDecode(device, f32, f32.quantise(), 32, 0, what + " int8");
-                KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
-                checkDecode(device, forFp8, forFp8.quantiseFp8(), 32, 0, what + " fp8");
-            }
-            }
+    private static Attention.DecodeSplits withWarps(Attention.DecodeSplits splits, int warps) {
+        return new Attention.DecodeSplits(splits.splits(), splits.splitUnit(), warps);
     }
 
     /**
