@@ -550,8 +550,11 @@ public final class Attention {
             long splits = target <= 0 ? most : Math.max(1, Math.min(most, (target + units - 1) / units));
             // a launch that splits runs four warps a work-group where the tuning says so, each group taking four of these
             // splits as one (its warps share its steps); one that fills the device unsplit keeps a warp a group (an H100
-            // ran batch 256 at 160 tokens in 67 us so, 76 with four)
-            int warps = splits > 1 && pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
+            // ran batch 256 at 160 tokens in 67 us so, 76 with four). Over codes (whose kernel holds 12 warps an SM and
+            // splits large batches too, decode_units_codes) four warps pay only while the launch has fewer units than the
+            // device has compute units: batch 16 at 1k 26.5 -> 24.9 us, but batch 64 at 4k 280 -> 290, 256 at 1k 289 -> 303
+            boolean fourPays = pool != null && (!KvCache.hasScales(pool) || units <= device.computeUnits());
+            int warps = splits > 1 && fourPays && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
         }
     }
