@@ -342,8 +342,11 @@ public final class KernelBench {
                         Attention.DecodeScratch scratch = Attention.DecodeScratch.allocateFor(device, b, heads, ctx);
                         long bytes = 2L * slots * kvDim * pool.bytes() + (scaled ? 2L * slots * s.kvHeads * 4 : 0) + (long) slots * 4;
                         String kernel = "decode attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
-                        int splits = Attention.DecodeSplits.choose(device, b, heads, ctx).splits();
-                        time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool, " + splits + " split" + (splits > 1 ? "s" : ""), bytes, 4L * slots * s.heads * s.headDim,
+                        // what the launcher will choose for this pool: splits, and warps a work-group where more than one
+                        Attention.DecodeSplits chosen = Attention.DecodeSplits.choose(device, b, heads, ctx, pool);
+                        int splits = chosen.splits();
+                        String shape = splits + " split" + (splits > 1 ? "s" : "") + (chosen.warps() > 1 ? " x " + chosen.warps() + " warps" : "");
+                        time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool, " + shape, bytes, 4L * slots * s.heads * s.headDim,
                                 () -> Attention.launchDecodeAttention(device, out, q, kv, table, heads, batch, scratch));
                         device.synchronize();
                         scratch.close();
