@@ -20,12 +20,11 @@ import io.lightllm.tornado.runtime.Grid;
  * everything else keeps {@link TensorCoreAttention}.
  */
 public final class WarpgroupAttention {
-    /** Rows (token, query head) of a work-group: two warpgroups of 64. */
+    /** Rows (token, query head) of a work-group: two warpgroups of 64 ({@link #prefillF16D128Narrow}: one). */
     public static final int TILE_ROWS = 128;
     /** Keys per step. */
     static final int KEYS = 64;
     static final int HEAD_DIM = 128;
-    public static final int LOCAL = 2 * KernelContext.WARPGROUP_SIZE;
     /** Ints of a 64-row tile of 128 f16 values: two column blocks of 64 (2,048 ints each) in the 128-byte swizzle. */
     private static final int BLOCK = 64 * 32;
     private static final int ROWS_TILE = 2 * BLOCK;
@@ -35,9 +34,12 @@ public final class WarpgroupAttention {
     private WarpgroupAttention() {
     }
 
-    /** A group per (request, KV head, tile of 128 rows): rowTiles = ceil(maxNewTokens * group / 128). */
-    public static Grid grid(int requests, int kvHeads, int rowTiles) {
-        return Grid.groups((long) requests * kvHeads * rowTiles, LOCAL);
+    /**
+     * A group of {@code warpgroups} warpgroups per (request, KV head, tile of 64 rows a warpgroup): rowTiles =
+     * ceil(maxNewTokens * group / (64 * warpgroups)).
+     */
+    public static Grid grid(int requests, int kvHeads, int rowTiles, int warpgroups) {
+        return Grid.groups((long) requests * kvHeads * rowTiles, (long) warpgroups * KernelContext.WARPGROUP_SIZE);
     }
 
     public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
@@ -46,10 +48,36 @@ public final class WarpgroupAttention {
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] pTile = ctx.allocateIntLocalArray(2 * P_TILE);
+        prefill(ctx, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale, qHeads, kvHeads, maxLen, rowTiles, qTile, kTile,
+                vTile, pTile, 2);
+    }
+
+    /**
+     * The same with one warpgroup a work-group: tiles of 64 rows, each K/V tile serving half the rows (twice the L2 traffic
+     * a flop) but two groups fitting an SM (88 KB of tiles), so that a short prompt's causal tiles, whose work grows with
+     * their position, spread over twice the groups (512 tokens of an 8B model: 128 groups of 128 rows for 132 SMs, the
+     * longest with 8 key steps where the average SM has 4.4). Under {@code attention.prefill_narrow_below}.
+     */
+    public static void prefillF16D128Narrow(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
+            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads,
+            int maxLen, int rowTiles) {
+        int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
+        int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
+        int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
+        int[] pTile = ctx.allocateIntLocalArray(P_TILE);
+        prefill(ctx, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale, qHeads, kvHeads, maxLen, rowTiles, qTile, kTile,
+                vTile, pTile, 1);
+    }
+
+    private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
+            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
+            int[] qTile, int[] kTile, int[] vTile, int[] pTile, int warpgroups) {
+        int tileRows = 64 * warpgroups;
+        int items = warpgroups * KernelContext.WARPGROUP_SIZE;
         float[] s = new float[KEYS / 2];
         float[] o = new float[HEAD_DIM / 2];
         float[] state = new float[4];
-        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
+        int[] slots = new int[KEYS * (HEAD_DIM / 8) / KernelContext.WARPGROUP_SIZE];
         int lane = ctx.laneId();
         int warpgroup = ctx.localIdx / KernelContext.WARPGROUP_SIZE;
         int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
@@ -61,26 +89,26 @@ public final class WarpgroupAttention {
         int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
         int b = ctx.groupIdx / (rowTiles * kvHeads);
         int pairs = bLen.get(b) * group;
-        int flat0 = tile * TILE_ROWS;
+        int flat0 = tile * tileRows;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
             int prefix = bPrefix.get(b);
             int first = bStart.get(b);
             int tableRow = reqRows.get(b) * maxLen;
-            int keyEnd = prefix + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
+            int keyEnd = prefix + (Math.min(flat0 + tileRows, pairs) - 1) / group + 1;
             int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
             int rowLo = flat0 + 64 * warpgroup + 16 * warp + g;
             int rowHi = rowLo + 8;
             int posLo = prefix + rowLo / group;
             int posHi = prefix + rowHi / group;
-            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
+            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E, tileRows, items);
             int steps = (keyEnd + KEYS - 1) / KEYS;
-            // each item copies chunk c (of 16) of keys key0, key0 + 16, ..: eight consecutive items take one 128-byte half of
-            // a key's row (one request of four sectors) and write one 128-byte row of a column block
+            // each item copies chunk c (of 16) of keys key0, key0 + items / 16, ..: eight consecutive items take one 128-byte
+            // half of a key's row (one request of four sectors) and write one 128-byte row of a column block
             int c = ctx.localIdx % 16;
             int key0 = ctx.localIdx / 16;
             int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
-            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
-            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
+            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0, items);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c, items);
             ctx.copyAsyncCommit();
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
@@ -93,8 +121,8 @@ public final class WarpgroupAttention {
                 ctx.warpgroupFenceLocal();
                 ctx.localBarrier(); // this step's K and V are in; both warpgroups are done with the other stage
                 if (step + 1 < steps) {
-                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
-                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0, items);
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c, items);
                 }
                 ctx.copyAsyncCommit();
                 for (int i = 0; i < KEYS / 2; i++) {
@@ -129,14 +157,14 @@ public final class WarpgroupAttention {
     }
 
     /**
-     * The group's 128 rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle (warpgroup w's 64 rows
-     * at w * 4,096 ints); rows past the request's are zeros.
+     * The group's {@code tileRows} rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle (warpgroup
+     * w's 64 rows at w * 4,096 ints); rows past the request's are zeros.
      */
     private static void loadQueries(KernelContext ctx, int[] qTile, FloatArray q, int flat0, int pairs, int group, int first, int qHeads,
-            int kvHead, float scale) {
+            int kvHead, float scale, int tileRows, int items) {
         float[] x = new float[8];
-        for (int j = 0; j < TILE_ROWS * (HEAD_DIM / 8) / LOCAL; j++) {
-            int i = ctx.localIdx + j * LOCAL;
+        for (int j = 0; j < tileRows * (HEAD_DIM / 8) / items; j++) {
+            int i = ctx.localIdx + j * items;
             int row = i / 16;
             int c = i % 16;
             int flat = flat0 + row;
@@ -155,22 +183,22 @@ public final class WarpgroupAttention {
     }
 
     /**
-     * The pool slots of this item's keys key0, key0 + 16, .. of the step from kb; keys past keyEnd take the last key's slot
-     * (finite values whose scores the mask sets to -inf, so their zero weights meet no NaN).
+     * The pool slots of this item's keys key0, key0 + items / 16, .. of the step from kb; keys past keyEnd take the last
+     * key's slot (finite values whose scores the mask sets to -inf, so their zero weights meet no NaN).
      */
-    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int key0) {
-        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
-            slots[j] = reqToToken.get(tableRow + Math.min(kb + key0 + 16 * j, keyEnd - 1));
+    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int key0, int items) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / items; j++) {
+            slots[j] = reqToToken.get(tableRow + Math.min(kb + key0 + items / 16 * j, keyEnd - 1));
         }
     }
 
     /** This item's chunks of the step's K and V rows into stage {@code at} of the tiles ({@code to}: its first chunk's place). */
     private static void loadKeys(KernelContext ctx, int[] kTile, int[] vTile, int at, int to, NativeArray kPool, NativeArray vPool, int[] slots,
-            int kvHeads, int kvHead, int c) {
-        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
+            int kvHeads, int kvHead, int c, int items) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / items; j++) {
             int src = (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c;
-            ctx.copyAsync(kTile, at + to + 16 * 32 * j, kPool, src);
-            ctx.copyAsync(vTile, at + to + 16 * 32 * j, vPool, src);
+            ctx.copyAsync(kTile, at + to + items / 16 * 32 * j, kPool, src);
+            ctx.copyAsync(vTile, at + to + items / 16 * 32 * j, vPool, src);
         }
     }
 
