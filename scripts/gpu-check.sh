@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | narrow | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -207,21 +207,6 @@ for s in $stages; do
           --variants ";cuda.attention.decode_warps=4;;cuda.attention.decode_warps=4" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/warps4-static.log"
       done ;;
-    narrow)
-      # warpgroup prefill attention with one warpgroup a work-group (64-row tiles, two groups an SM) for prompts shorter
-      # than attention.prefill_narrow_below (0 = never, the default until measured): its test on cuda:0, then 512 / 1,024 /
-      # 4,096 causal tokens with and without it, and PyTorch's flash SDPA at the same shapes
-      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
-        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention \
-        --details=tree --disable-banner > "$out/narrow-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/narrow-tests.log" | head -20
-      for v in 0 2048 0 2048; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_narrow_below=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only attention --batches 1 --contexts 160 --prefill 512,1024,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
-          | sed "s/^/prefill_narrow_below=$v /" | tee -a "$out/narrow-kernels.log"
-      done
-      python3 ../bench/peers/sdpa_attention.py 2>&1 | tail -1 | tee "$out/peer-sdpa.json" ;;
     pending)
       # the switch still off until measured (docs/benchmarks.md): the folded norms' bf16 figure again;
       # run peers in the same call for the references

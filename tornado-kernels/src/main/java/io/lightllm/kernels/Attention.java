@@ -71,7 +71,6 @@ public final class Attention {
     public static final KernelRef DECODE_TC_FP8_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128W4");
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
-    public static final KernelRef PREFILL_WARPGROUP_NARROW_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128Narrow");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
     public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
     public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
@@ -795,25 +794,13 @@ public final class Attention {
                 && device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA) && !BatchInvariance.enabled();
     }
 
-    /** Warpgroups of a warpgroup prefill work-group for a batch whose longest prompt has {@code maxNewTokens} new tokens: 1 below the tuning {@code attention.prefill_narrow_below}, else 2. */
-    static int prefillWarpgroups(Device device, int maxNewTokens) {
-        return maxNewTokens < Tuning.get(device, "attention.prefill_narrow_below", 0) ? 1 : 2;
-    }
-
-    /**
-     * Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 128 (token, query
-     * head) rows), or of 64 rows (one warpgroup) where the longest prompt of the batch has fewer new tokens than the tuning
-     * {@code attention.prefill_narrow_below} (0, the default: never).
-     */
+    /** Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 64 (token, query head) rows). */
     public static void launchPrefillWarpgroups(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
         checkPrefill(out, q, kv, table, heads, batch);
         int group = heads.qHeads() / heads.kvHeads();
-        int warpgroups = prefillWarpgroups(device, batch.maxNewTokens());
-        int tileRows = 64 * warpgroups;
-        int rowTiles = (int) (((long) batch.maxNewTokens() * group + tileRows - 1) / tileRows);
-        device.launch(warpgroups == 1 ? PREFILL_WARPGROUP_NARROW_F16_128 : PREFILL_WARPGROUP_F16_128,
-                WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles, warpgroups), out, q, kv.keys(), kv.values(),
+        int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
+        device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles);
     }

@@ -9,22 +9,25 @@ import io.lightllm.tornado.runtime.Grid;
 
 /**
  * Prefill (context) attention on Hopper's warpgroup MMA ({@link KernelContext#warpgroupMmaF16}), FlashAttention-2's
- * algorithm with both products from local tiles, as FlashAttention-3 does: a work-group of two warpgroups takes 128
- * (token, query head) rows of one KV head (the GQA rows packed as in {@link TensorCoreAttention#prefillD128}), each
- * warpgroup 64 of them; per 64 keys, S = Q Kᵀ is eight m64n64k16 MMAs from the Q tile and the K tile, the online softmax
+ * algorithm with both products from local tiles, as FlashAttention-3 does: a work-group of one warpgroup takes 64
+ * (token, query head) rows of one KV head (the GQA rows packed as in {@link TensorCoreAttention#prefillD128}); per 64 keys, S = Q Kᵀ is eight m64n64k16 MMAs from the Q tile and the K tile, the online softmax
  * runs on the accumulators in registers (the helpers of {@link TensorCoreAttention}: the layout of a warp's 16 rows is
  * mma.sync's), P goes to local memory as f16, and O += P V is four m64n128k16 MMAs with V as an n-major B (its rows as
  * the pool stores them). K and V stream through two stages of local tiles in the 128-byte swizzle, the next keys' copies
- * in flight while this step's MMAs run. f16 pools of head dimension 128 without ALiBi or a sliding window, on compute
+ * in flight while this step's MMAs run. Its 88 KB of tiles let two groups share an SM. (Two warpgroups a group, 128 rows
+ * sharing each K/V tile, was the first form: on an H100 it ran 512 / 1,024 / 2,048 / 4,096 / 8,192 causal tokens at 101 /
+ * 134 / 211 / 294 / 337 TFLOP/s where this runs 105 / 145 / 223 / 309 / 342: a short prompt's causal tiles, whose work
+ * grows with their position, spread over twice the groups, two an SM.) f16 pools of head dimension 128 without ALiBi or a sliding window, on compute
  * capability 9.0 ({@link Attention#launchPrefillAttention} picks it under the tuning {@code attention.prefill_warpgroup});
  * everything else keeps {@link TensorCoreAttention}.
  */
 public final class WarpgroupAttention {
-    /** Rows (token, query head) of a work-group: two warpgroups of 64 ({@link #prefillF16D128Narrow}: one). */
-    public static final int TILE_ROWS = 128;
+    /** Rows (token, query head) of a work-group: one warpgroup's. */
+    public static final int TILE_ROWS = 64;
     /** Keys per step. */
     static final int KEYS = 64;
     static final int HEAD_DIM = 128;
+    static final int LOCAL = KernelContext.WARPGROUP_SIZE;
     /** Ints of a 64-row tile of 128 f16 values: two column blocks of 64 (2,048 ints each) in the 128-byte swizzle. */
     private static final int BLOCK = 64 * 32;
     private static final int ROWS_TILE = 2 * BLOCK;
@@ -34,52 +37,22 @@ public final class WarpgroupAttention {
     private WarpgroupAttention() {
     }
 
-    /**
-     * A group of {@code warpgroups} warpgroups per (request, KV head, tile of 64 rows a warpgroup): rowTiles =
-     * ceil(maxNewTokens * group / (64 * warpgroups)).
-     */
-    public static Grid grid(int requests, int kvHeads, int rowTiles, int warpgroups) {
-        return Grid.groups((long) requests * kvHeads * rowTiles, (long) warpgroups * KernelContext.WARPGROUP_SIZE);
+    /** A group (one warpgroup) per (request, KV head, tile of 64 rows): rowTiles = ceil(maxNewTokens * group / 64). */
+    public static Grid grid(int requests, int kvHeads, int rowTiles) {
+        return Grid.groups((long) requests * kvHeads * rowTiles, KernelContext.WARPGROUP_SIZE);
     }
 
     public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
             IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles) {
-        int[] qTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] pTile = ctx.allocateIntLocalArray(2 * P_TILE);
-        prefill(ctx, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale, qHeads, kvHeads, maxLen, rowTiles, qTile, kTile,
-                vTile, pTile, 2);
-    }
-
-    /**
-     * The same with one warpgroup a work-group: tiles of 64 rows, each K/V tile serving half the rows (twice the L2 traffic
-     * a flop) but two groups fitting an SM (88 KB of tiles), so that a short prompt's causal tiles, whose work grows with
-     * their position, spread over twice the groups (512 tokens of an 8B model: 128 groups of 128 rows for 132 SMs, the
-     * longest with 8 key steps where the average SM has 4.4). Under {@code attention.prefill_narrow_below}.
-     */
-    public static void prefillF16D128Narrow(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool,
-            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads,
-            int maxLen, int rowTiles) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] pTile = ctx.allocateIntLocalArray(P_TILE);
-        prefill(ctx, out, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale, qHeads, kvHeads, maxLen, rowTiles, qTile, kTile,
-                vTile, pTile, 1);
-    }
-
-    private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
-            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int[] qTile, int[] kTile, int[] vTile, int[] pTile, int warpgroups) {
-        int tileRows = 64 * warpgroups;
-        int items = warpgroups * KernelContext.WARPGROUP_SIZE;
         float[] s = new float[KEYS / 2];
         float[] o = new float[HEAD_DIM / 2];
         float[] state = new float[4];
-        int[] slots = new int[KEYS * (HEAD_DIM / 8) / KernelContext.WARPGROUP_SIZE];
+        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
         int lane = ctx.laneId();
-        int warpgroup = ctx.localIdx / KernelContext.WARPGROUP_SIZE;
         int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
         int g = lane / 4;
         int t = lane % 4;
@@ -89,40 +62,38 @@ public final class WarpgroupAttention {
         int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
         int b = ctx.groupIdx / (rowTiles * kvHeads);
         int pairs = bLen.get(b) * group;
-        int flat0 = tile * tileRows;
+        int flat0 = tile * TILE_ROWS;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
             int prefix = bPrefix.get(b);
             int first = bStart.get(b);
             int tableRow = reqRows.get(b) * maxLen;
-            int keyEnd = prefix + (Math.min(flat0 + tileRows, pairs) - 1) / group + 1;
+            int keyEnd = prefix + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
             int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
-            int rowLo = flat0 + 64 * warpgroup + 16 * warp + g;
+            int rowLo = flat0 + 16 * warp + g;
             int rowHi = rowLo + 8;
             int posLo = prefix + rowLo / group;
             int posHi = prefix + rowHi / group;
-            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E, tileRows, items);
+            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
             int steps = (keyEnd + KEYS - 1) / KEYS;
-            // each item copies chunk c (of 16) of keys key0, key0 + items / 16, ..: eight consecutive items take one 128-byte
-            // half of a key's row (one request of four sectors) and write one 128-byte row of a column block
+            // each item copies chunk c (of 16) of keys key0, key0 + 8, ..: eight consecutive items take one 128-byte half of
+            // a key's row (one request of four sectors) and write one 128-byte row of a column block
             int c = ctx.localIdx % 16;
             int key0 = ctx.localIdx / 16;
             int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
-            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0, items);
-            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c, items);
+            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
-            int qAt = warpgroup * ROWS_TILE;
-            int pAt = warpgroup * P_TILE;
             for (int step = 0; step < steps; step++) {
                 int kb = step * KEYS;
                 int stage = (step % 2) * ROWS_TILE;
                 ctx.copyAsyncWait(0);
                 ctx.warpgroupFenceLocal();
-                ctx.localBarrier(); // this step's K and V are in; both warpgroups are done with the other stage
+                ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
                 if (step + 1 < steps) {
-                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0, items);
-                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c, items);
+                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
                 }
                 ctx.copyAsyncCommit();
                 for (int i = 0; i < KEYS / 2; i++) {
@@ -131,7 +102,7 @@ public final class WarpgroupAttention {
                 ctx.warpgroupArrive(s);
                 for (int d = 0; d < HEAD_DIM / 16; d++) {
                     int at = (d / 4) * BLOCK + 8 * (d % 4);
-                    ctx.warpgroupMmaF16(s, qTile, qAt + at, 256, kTile, stage + at, 256, KEYS);
+                    ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
                 }
                 ctx.warpgroupCommit();
                 ctx.warpgroupWait(s, 0);
@@ -140,12 +111,12 @@ public final class WarpgroupAttention {
                     TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
                 }
                 TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
-                storeProbabilities(pTile, pAt, s, warp, g, t);
+                storeProbabilities(pTile, s, warp, g, t);
                 ctx.warpgroupFenceLocal();
-                ctx.localBarrier(); // P of the warpgroup's four warps is in
+                ctx.localBarrier(); // P of the four warps is in
                 ctx.warpgroupArrive(o);
                 for (int kk = 0; kk < KEYS / 16; kk++) {
-                    ctx.warpgroupMmaF16NMajorB(o, pTile, pAt + 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
+                    ctx.warpgroupMmaF16NMajorB(o, pTile, 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
                 }
                 ctx.warpgroupCommit();
                 ctx.warpgroupWait(o, 0);
@@ -156,15 +127,12 @@ public final class WarpgroupAttention {
         }
     }
 
-    /**
-     * The group's {@code tileRows} rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle (warpgroup
-     * w's 64 rows at w * 4,096 ints); rows past the request's are zeros.
-     */
+    /** The group's 64 rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle; rows past the request's are zeros. */
     private static void loadQueries(KernelContext ctx, int[] qTile, FloatArray q, int flat0, int pairs, int group, int first, int qHeads,
-            int kvHead, float scale, int tileRows, int items) {
+            int kvHead, float scale) {
         float[] x = new float[8];
-        for (int j = 0; j < tileRows * (HEAD_DIM / 8) / items; j++) {
-            int i = ctx.localIdx + j * items;
+        for (int j = 0; j < TILE_ROWS * (HEAD_DIM / 8) / LOCAL; j++) {
+            int i = ctx.localIdx + j * LOCAL;
             int row = i / 16;
             int c = i % 16;
             int flat = flat0 + row;
@@ -175,7 +143,7 @@ public final class WarpgroupAttention {
                     x[e] = 0f;
                 }
             }
-            int to = (row / 64) * ROWS_TILE + WarpgroupMatmul.swizzle128((c / 8) * BLOCK + (row % 64) * 32 + (c % 8) * 4);
+            int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + row * 32 + (c % 8) * 4);
             for (int e = 0; e < 4; e++) {
                 qTile[to + e] = KMath.packHalf2(x[2 * e] * scale, x[2 * e + 1] * scale);
             }
@@ -183,31 +151,31 @@ public final class WarpgroupAttention {
     }
 
     /**
-     * The pool slots of this item's keys key0, key0 + items / 16, .. of the step from kb; keys past keyEnd take the last
-     * key's slot (finite values whose scores the mask sets to -inf, so their zero weights meet no NaN).
+     * The pool slots of this item's keys key0, key0 + 8, .. of the step from kb; keys past keyEnd take the last key's slot
+     * (finite values whose scores the mask sets to -inf, so their zero weights meet no NaN).
      */
-    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int key0, int items) {
-        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / items; j++) {
-            slots[j] = reqToToken.get(tableRow + Math.min(kb + key0 + items / 16 * j, keyEnd - 1));
+    private static void gatherSlots(int[] slots, IntArray reqToToken, int tableRow, int kb, int keyEnd, int key0) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
+            slots[j] = reqToToken.get(tableRow + Math.min(kb + key0 + LOCAL / 16 * j, keyEnd - 1));
         }
     }
 
     /** This item's chunks of the step's K and V rows into stage {@code at} of the tiles ({@code to}: its first chunk's place). */
     private static void loadKeys(KernelContext ctx, int[] kTile, int[] vTile, int at, int to, NativeArray kPool, NativeArray vPool, int[] slots,
-            int kvHeads, int kvHead, int c, int items) {
-        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / items; j++) {
+            int kvHeads, int kvHead, int c) {
+        for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
             int src = (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c;
-            ctx.copyAsync(kTile, at + to + items / 16 * 32 * j, kPool, src);
-            ctx.copyAsync(vTile, at + to + items / 16 * 32 * j, vPool, src);
+            ctx.copyAsync(kTile, at + to + LOCAL / 16 * 32 * j, kPool, src);
+            ctx.copyAsync(vTile, at + to + LOCAL / 16 * 32 * j, vPool, src);
         }
     }
 
     /** This item's probabilities (rows g and g + 8 of its warp, keys 8j + 2t and the next) into P as f16 pairs, swizzled. */
-    private static void storeProbabilities(int[] pTile, int pAt, float[] s, int warp, int g, int t) {
+    private static void storeProbabilities(int[] pTile, float[] s, int warp, int g, int t) {
         for (int j = 0; j < KEYS / 8; j++) {
             int lo = (16 * warp + g) * 32 + 4 * j + t;
-            pTile[pAt + WarpgroupMatmul.swizzle128(lo)] = KMath.packHalf2(s[4 * j], s[4 * j + 1]);
-            pTile[pAt + WarpgroupMatmul.swizzle128(lo + 8 * 32)] = KMath.packHalf2(s[4 * j + 2], s[4 * j + 3]);
+            pTile[WarpgroupMatmul.swizzle128(lo)] = KMath.packHalf2(s[4 * j], s[4 * j + 1]);
+            pTile[WarpgroupMatmul.swizzle128(lo + 8 * 32)] = KMath.packHalf2(s[4 * j + 2], s[4 * j + 3]);
         }
     }
 }

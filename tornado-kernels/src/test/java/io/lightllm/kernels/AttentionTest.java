@@ -682,25 +682,17 @@ class AttentionTest {
                 continue;
             }
             String property = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.prefill_warpgroup";
-            String narrow = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.prefill_narrow_below";
             System.setProperty(property, "1");
             try {
-                // two warpgroups a group (128-row tiles), then one (64-row tiles: prefill_narrow_below past every prompt here)
-                for (int warpgroups : new int[] {2, 1}) {
-                    System.setProperty(narrow, warpgroups == 1 ? "100000" : "0");
-                    String what = device.id() + " warpgroup prefill, " + warpgroups + " warpgroups a group, ";
-                    assertEquals(warpgroups, Attention.prefillWarpgroups(device, 300), what);
-                    KvFixture kv = new KvFixture(new int[] {4}, 8, 2, 128, DType.F16, false, 36);
-                    assertTrue(Attention.usesWarpgroupPrefill(device, view(device, kv), heads(device, kv)), what + "takes the warpgroup kernel");
-                    checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, what + "GQA");
-                    checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, what + "MHA");
-                    checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, what + "300 tokens");
-                    // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row warpgroups and tiles
-                    checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, what + "group 7");
-                }
+                KvFixture kv = new KvFixture(new int[] {4}, 8, 2, 128, DType.F16, false, 36);
+                assertTrue(Attention.usesWarpgroupPrefill(device, view(device, kv), heads(device, kv)), device.id() + " takes the warpgroup kernel");
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill GQA");
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill MHA");
+                checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, 300 tokens");
+                // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row tiles
+                checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, group 7");
             } finally {
                 System.clearProperty(property);
-                System.clearProperty(narrow);
             }
         }
     }
