@@ -107,14 +107,7 @@ final class JvmKernelContext extends KernelContext {
         if (group.barrier == null) {
             throw new IllegalStateException("barrier in a kernel the JVM backend ran without barriers");
         }
-        try {
-            group.barrier.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted at a barrier", e);
-        } catch (BrokenBarrierException e) {
-            throw new IllegalStateException("another work-item of the group failed", e);
-        }
+        await(group.barrier, "group");
     }
 
     @Override
@@ -129,13 +122,18 @@ final class JvmKernelContext extends KernelContext {
             localBarrier();
             return;
         }
+        await(group.clusterBarrier, "cluster");
+    }
+
+    /** Waits at {@code barrier}, the {@code what}'s (group, cluster) whose items meet there. */
+    private static void await(CyclicBarrier barrier, String what) {
         try {
-            group.clusterBarrier.await();
+            barrier.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted at a cluster barrier", e);
+            throw new IllegalStateException("interrupted at a " + what + " barrier", e);
         } catch (BrokenBarrierException e) {
-            throw new IllegalStateException("another work-item of the cluster failed", e);
+            throw new IllegalStateException("another work-item of the " + what + " failed", e);
         }
     }
 
