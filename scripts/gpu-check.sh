@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -206,6 +206,14 @@ for s in $stages; do
           --input-len 128 --output-len 32 --kv-dtype f16 $([ $q = bf16 ] || echo --quant $q) --json \
           --variants ";cuda.attention.decode_warps=4;;cuda.attention.decode_warps=4" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/warps4-static.log"
+      done ;;
+    kvslots)
+      # decode attention over shuffled pool slots (bench kernels' default: every key row a random read, 128 bytes a head
+      # for int8 at head dimension 128) and over ordered ones (a request's tokens side by side, as a fresh server
+      # allocates them): how much of the int8 pools' shortfall (issue 12) is the bench's layout
+      for layout in shuffled ordered; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 \
+          --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
       # the switch still off until measured (docs/benchmarks.md): the folded norms' bf16 figure again;

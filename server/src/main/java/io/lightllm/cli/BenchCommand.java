@@ -41,6 +41,8 @@ final class BenchCommand implements Main.Command {
                   --square N               also an N x N x N matmul (default 0: none)
                   --seconds S              time per kernel (default 0.3)
                   --graphs                 time as CUDA graph replays
+                  --kv-slots shuffled      decode attention's pool slots: shuffled (every key row a random read) or ordered
+                                           (a request's tokens side by side, as a fresh server allocates them)
                 """;
         String serveHelp = """
                 usage: lightllm bench serve --url URL [flags]   (a load generator against a running server)
@@ -152,8 +154,12 @@ final class BenchCommand implements Main.Command {
         int[] prefill = prefillList.equals("0") ? new int[0] : ints(prefillList);
         java.util.Set<String> only = java.util.Set.of(f.string("only", "elementwise,matmul,attention").split(","));
         boolean graphs = f.bool("graphs");
+        String kvSlots = f.string("kv-slots", "shuffled");
+        if (!kvSlots.equals("shuffled") && !kvSlots.equals("ordered")) {
+            throw new IllegalArgumentException("--kv-slots must be shuffled or ordered, not " + kvSlots);
+        }
         f.checkAllRead();
-        KernelBench bench = new KernelBench(device, seconds, graphs);
+        KernelBench bench = new KernelBench(device, seconds, graphs).orderedSlots(kvSlots.equals("ordered"));
         io.lightllm.kernels.KernelLibrary.installOverrides(device);
         System.out.println("device " + device + ", shape " + shape + ", tokens " + tokens + (graphs ? ", timed as graph replays" : ""));
         System.out.println(KernelBench.HEADER);

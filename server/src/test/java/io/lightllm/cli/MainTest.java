@@ -75,6 +75,21 @@ class MainTest {
     }
 
     /** The shared-prefix workload's flags are read (they were read after the check for unknown flags, which refused them). */
+    /** bench kernels times decode attention over ordered or shuffled pool slots, and refuses another layout by name. */
+    @Test
+    void benchKernelsTakesTheKvSlotLayout() {
+        Result ordered = run("bench", "kernels", "--device", "jvm", "--size", "small", "--only", "attention", "--batches", "1", "--contexts",
+                "48", "--prefill", "0", "--seconds", "0.01", "--kv-slots", "ordered");
+        assertEquals(0, ordered.code(), ordered.err());
+        assertTrue(ordered.out().contains("ctx48") && ordered.out().contains("ordered slots"), ordered.out());
+        Result shuffled = run("bench", "kernels", "--device", "jvm", "--size", "small", "--only", "attention", "--batches", "1", "--contexts",
+                "48", "--prefill", "0", "--seconds", "0.01");
+        assertTrue(shuffled.out().contains("ctx48") && !shuffled.out().contains("ordered slots"), shuffled.out());
+        Result bad = run("bench", "kernels", "--device", "jvm", "--kv-slots", "sorted");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--kv-slots must be shuffled or ordered"), bad.err());
+    }
+
     @Test
     void benchServeTakesTheSharedPrefixFlags() throws java.io.IOException {
         int closed;

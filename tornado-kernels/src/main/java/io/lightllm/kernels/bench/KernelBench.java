@@ -58,6 +58,8 @@ public final class KernelBench {
     private final List<Result> results = new ArrayList<>();
 
     private final boolean graphs;
+    /** Whether decode attention's token table lists the pool slots in order (a request's tokens side by side) instead of shuffled. */
+    private boolean orderedSlots;
 
     public KernelBench(Device device, double targetSeconds) {
         this(device, targetSeconds, false);
@@ -72,6 +74,16 @@ public final class KernelBench {
 
     public Device device() {
         return device;
+    }
+
+    /**
+     * Decode attention over a pool whose token table lists the slots in order (as a fresh server allocates them: a
+     * request's tokens side by side) where {@code ordered}, else shuffled (the default: every key row is a random read,
+     * 128 bytes a head for an int8 pool of head dimension 128, 256 for f16).
+     */
+    public KernelBench orderedSlots(boolean ordered) {
+        this.orderedSlots = ordered;
+        return this;
     }
 
     public List<Result> results() {
@@ -334,7 +346,9 @@ public final class KernelBench {
                             rowIds[i] = i;
                             lens[i] = ctx;
                         }
-                        Attention.TokenTableView table = new Attention.TokenTableView(sc.permutation(slots, slots),
+                        DeviceBuffer tokenSlots = orderedSlots ? sc.own(device.upload(IntArray.fromArray(java.util.stream.IntStream.range(0, slots)
+                                .toArray()))) : sc.permutation(slots, slots);
+                        Attention.TokenTableView table = new Attention.TokenTableView(tokenSlots,
                                 sc.own(device.upload(IntArray.fromArray(rowIds))), ctx);
                         Attention.DecodeBatch batch = new Attention.DecodeBatch(sc.own(device.upload(IntArray.fromArray(lens))), b, ctx);
                         DeviceBuffer q = sc.random(DType.F32, (long) b * s.heads * s.headDim);
@@ -345,7 +359,8 @@ public final class KernelBench {
                         // what the launcher will choose for this pool: splits, and warps a work-group where more than one
                         Attention.DecodeSplits chosen = Attention.DecodeSplits.choose(device, b, heads, ctx, pool);
                         int splits = chosen.splits();
-                        String shape = splits + " split" + (splits > 1 ? "s" : "") + (chosen.warps() > 1 ? " x " + chosen.warps() + " warps" : "");
+                        String shape = splits + " split" + (splits > 1 ? "s" : "") + (chosen.warps() > 1 ? " x " + chosen.warps() + " warps" : "")
+                                + (orderedSlots ? ", ordered slots" : "");
                         time(kernel, "b" + b + " ctx" + ctx + " " + pool.name().toLowerCase() + " pool, " + shape, bytes, 4L * slots * s.heads * s.headDim,
                                 () -> Attention.launchDecodeAttention(device, out, q, kv, table, heads, batch, scratch));
                         device.synchronize();
