@@ -43,15 +43,15 @@ public final class VectorAttention {
 
         /**
          * Keys (or values) of {@code count} tokens, whose slots are reqToToken[tableAt ..], for KV heads kvHead0 ..
-         * kvHead0 + heads - 1: token i's rows (one contiguous read) at into.data[i * heads * headDim ..], their scales at
+         * kvHead0 + heads - 1: token i's rows (one contiguous read) at into.rows[i * heads * headDim ..], their scales at
          * into.scales[i * heads ..].
          */
-        void gather(boolean key, IntArray reqToToken, int tableAt, int count, int kvHead0, int heads, Rows into) {
+        void gather(boolean key, IntArray reqToToken, int tableAt, int count, int kvHead0, int heads, DecodeArrays into) {
             NativeArray a = key ? keys : values;
             FloatArray scales = key ? keyScales : valueScales;
             for (int i = 0; i < count; i++) {
                 int slot = reqToToken.get(tableAt + i);
-                VectorMatmul.widen(a, ((long) slot * kvHeads + kvHead0) * headDim, heads * headDim, into.data, i * heads * headDim);
+                VectorMatmul.widen(a, ((long) slot * kvHeads + kvHead0) * headDim, heads * headDim, into.rows, i * heads * headDim);
                 for (int h = 0; h < heads; h++) {
                     into.scales[i * heads + h] = scales == null ? 1f : scales.get(slot * kvHeads + kvHead0 + h);
                 }
@@ -128,56 +128,55 @@ public final class VectorAttention {
             int end = Math.min(len, split * splitLen + splitLen);
             int n = Math.max(0, end - start);
             int rowsPerToken = heads * headDim, queries = heads * group; // query j: head kvHead0 * group + j
-            TaskScratch scratch = TaskScratch.get(queries, headDim, n);
-            float[] qs = scratch.queries, scores = scratch.scores;
+            // rows are gathered a chunk of tokens at a time into a per-thread buffer before they are used: copies that
+            // depend on nothing overlap their memory latency, where scoring each row as it arrived waited for it
+            DecodeArrays arrays = DecodeArrays.get(chunk, rowsPerToken, heads, queries, headDim, n);
+            float[] rows = arrays.rows, scales = arrays.scales, qs = arrays.queries, scores = arrays.scores;
             for (int j = 0; j < queries; j++) {
                 int qBase = (b * qHeads + kvHead0 * group + j) * headDim;
                 for (int d = 0; d < headDim; d++) {
                     qs[j * headDim + d] = q.get(qBase + d) * scale;
                 }
             }
-            // rows are gathered a chunk of tokens at a time into a per-thread buffer before they are used: copies that
-            // depend on nothing overlap their memory latency, where scoring each row as it arrived waited for it
-            Rows rows = Rows.get(chunk, rowsPerToken, heads);
             int tableRow = reqRows.get(b) * maxLen;
             for (int i0 = 0; i0 < n; i0 += chunk) {
                 int count = Math.min(chunk, n - i0);
-                pool.gather(true, reqToToken, tableRow + start + i0, count, kvHead0, heads, rows);
+                pool.gather(true, reqToToken, tableRow + start + i0, count, kvHead0, heads, arrays);
                 for (int j = 0; j < queries; j++) {
                     int h = j / group;
                     float slope = alibi == null ? 0f : alibi.get(kvHead0 * group + j);
                     for (int i = 0; i < count; i++) {
                         int t = start + i0 + i;
-                        scores[j * n + i0 + i] = VectorMatmul.dot(qs, j * headDim, rows.data, i * rowsPerToken + h * headDim, headDim)
-                                * rows.scales[i * heads + h] + slope * (t - (len - 1));
+                        scores[j * n + i0 + i] = VectorMatmul.dot(qs, j * headDim, rows, i * rowsPerToken + h * headDim, headDim)
+                                * scales[i * heads + h] + slope * (t - (len - 1));
                     }
                 }
             }
-            float[] maxes = scratch.maxes, sums = scratch.sums, acc = scratch.acc;
+            float[] maxes = arrays.maxes, sums = arrays.sums, acc = arrays.acc;
             java.util.Arrays.fill(acc, 0, queries * headDim, 0f);
             for (int j = 0; j < queries; j++) {
                 maxes[j] = max(scores, j * n, n);
                 sums[j] = expInPlace(scores, j * n, n, maxes[j]);
             }
-            float[] weights = rows.weights;
+            float[] weights = arrays.weights;
             for (int i0 = 0; i0 < n; i0 += chunk) {
                 int count = Math.min(chunk, n - i0);
-                pool.gather(false, reqToToken, tableRow + start + i0, count, kvHead0, heads, rows);
+                pool.gather(false, reqToToken, tableRow + start + i0, count, kvHead0, heads, arrays);
                 for (int h = 0; h < heads; h++) {
                     int j = h * group, j4 = j + group / 4 * 4;
                     for (; j < j4; j += 4) { // four queries of the head at once: each value row loaded once for the four
                         for (int r = 0; r < 4; r++) {
                             for (int i = 0; i < count; i++) {
-                                weights[r * chunk + i] = scores[(j + r) * n + i0 + i] * rows.scales[i * heads + h];
+                                weights[r * chunk + i] = scores[(j + r) * n + i0 + i] * scales[i * heads + h];
                             }
                         }
-                        addWeightedSum4(weights, chunk, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
+                        addWeightedSum4(weights, chunk, rows, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
                     }
                     for (; j < (h + 1) * group; j++) {
                         for (int i = 0; i < count; i++) {
-                            weights[i] = scores[j * n + i0 + i] * rows.scales[i * heads + h];
+                            weights[i] = scores[j * n + i0 + i] * scales[i * heads + h];
                         }
-                        addWeightedSum(weights, 0, rows.data, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
+                        addWeightedSum(weights, 0, rows, h * headDim, rowsPerToken, count, headDim, acc, j * headDim);
                     }
                 }
             }
@@ -207,15 +206,20 @@ public final class VectorAttention {
     }
 
     /**
-     * A pool thread's arrays for one decode task: the scaled queries, their scores over the split, maxima, sums and
-     * accumulators. Allocated (and zeroed) anew for every task they took a tenth of the samples of the decode attention
-     * in a JFR profile (`AttentionAb`, batch 1 at 1k: 32 queries x 256 scores a task).
+     * A pool thread's arrays for one decode task: a chunk of tokens' rows of some KV heads (widened to f32), their scales
+     * and four queries' weights (addWeightedSum4); the scaled queries, their scores over the split, maxima, sums and
+     * accumulators. Kept from task to task (the same shapes recur every step): allocated and zeroed anew for every task,
+     * the queries' arrays took a tenth of the samples of the decode attention in a JFR profile (`AttentionAb`, batch 1 at
+     * 1k: 32 queries x 256 scores a task).
      */
-    private static final class TaskScratch {
-        private static final ThreadLocal<TaskScratch> OWN = ThreadLocal.withInitial(() -> new TaskScratch(1, 1, 1));
-        final float[] queries, scores, maxes, sums, acc;
+    private static final class DecodeArrays {
+        private static final ThreadLocal<DecodeArrays> OWN = ThreadLocal.withInitial(() -> new DecodeArrays(1, 1, 1, 1, 1, 1));
+        final float[] rows, scales, weights, queries, scores, maxes, sums, acc;
 
-        private TaskScratch(int queryCount, int headDim, int tokens) {
+        private DecodeArrays(int chunk, int rowsPerToken, int heads, int queryCount, int headDim, int tokens) {
+            rows = new float[chunk * rowsPerToken];
+            scales = new float[chunk * heads];
+            weights = new float[4 * chunk];
             queries = new float[queryCount * headDim];
             scores = new float[queryCount * tokens];
             maxes = new float[queryCount];
@@ -223,36 +227,16 @@ public final class VectorAttention {
             acc = new float[queryCount * headDim];
         }
 
-        /** This thread's arrays, reallocated when a task needs larger ones (a new shape; the same shapes recur every step). */
-        static TaskScratch get(int queryCount, int headDim, int tokens) {
-            TaskScratch t = OWN.get();
+        /** This thread's arrays, reallocated when a task needs larger ones. */
+        static DecodeArrays get(int chunk, int rowsPerToken, int heads, int queryCount, int headDim, int tokens) {
+            DecodeArrays a = OWN.get();
             int n = Math.max(tokens, 1);
-            if (t.queries.length < queryCount * headDim || t.scores.length < queryCount * n || t.maxes.length < queryCount) {
-                t = new TaskScratch(queryCount, headDim, n);
-                OWN.set(t);
+            if (a.rows.length < chunk * rowsPerToken || a.scales.length < chunk * heads || a.weights.length < 4 * chunk
+                    || a.queries.length < queryCount * headDim || a.scores.length < queryCount * n || a.maxes.length < queryCount) {
+                a = new DecodeArrays(chunk, rowsPerToken, heads, queryCount, headDim, n);
+                OWN.set(a);
             }
-            return t;
-        }
-    }
-
-    /** A pool thread's buffer for a chunk of tokens' rows of some KV heads (widened to f32), their scales and weights. */
-    private static final class Rows {
-        private static final ThreadLocal<Rows> OWN = ThreadLocal.withInitial(() -> new Rows(0, 0, 0));
-        final float[] data, scales, weights;
-
-        private Rows(int tokens, int rowsPerToken, int heads) {
-            data = new float[tokens * rowsPerToken];
-            scales = new float[tokens * heads];
-            weights = new float[4 * tokens]; // four queries' weights (addWeightedSum4)
-        }
-
-        static Rows get(int tokens, int rowsPerToken, int heads) {
-            Rows r = OWN.get();
-            if (r.data.length < tokens * rowsPerToken || r.scales.length < tokens * heads || r.weights.length < 4 * tokens) {
-                r = new Rows(tokens, Math.max(rowsPerToken, 1), Math.max(heads, 1));
-                OWN.set(r);
-            }
-            return r;
+            return a;
         }
     }
 
