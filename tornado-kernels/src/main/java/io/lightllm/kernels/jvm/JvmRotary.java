@@ -14,6 +14,18 @@ final class JvmRotary {
     private JvmRotary() {
     }
 
+    /**
+     * cos[i] and sin[i] of token t's angle for pair i (its position times invFreq[i]), times the attention scaling, for
+     * the arrays' pairs: the portable kernels' arithmetic ({@code Rotary}, {@code KvCache.storePair}), so the same bits.
+     */
+    static void angles(IntArray positions, FloatArray invFreq, int t, float scaling, float[] cos, float[] sin) {
+        for (int i = 0; i < cos.length; i++) {
+            float angle = positions.get(t) * invFreq.get(i);
+            cos[i] = KMath.cos(angle) * scaling;
+            sin[i] = KMath.sin(angle) * scaling;
+        }
+    }
+
     /** Arguments as the kernel's: q, k, positions, invFreq, tokens, qHeads, kHeads, headDim, rotaryDim, interleaved, attentionScaling. */
     static void apply(Object[] args) {
         FloatArray q = (FloatArray) args[0], k = (FloatArray) args[1], invFreq = (FloatArray) args[3];
@@ -24,11 +36,7 @@ final class JvmRotary {
         float scaling = (Float) args[10];
         float[] cos = new float[half], sin = new float[half];
         for (int t = 0; t < tokens; t++) {
-            for (int i = 0; i < half; i++) {
-                float angle = positions.get(t) * invFreq.get(i);
-                cos[i] = KMath.cos(angle) * scaling;
-                sin[i] = KMath.sin(angle) * scaling;
-            }
+            angles(positions, invFreq, t, scaling, cos, sin);
             for (int h = 0; h < qHeads + kHeads; h++) {
                 FloatArray x = h < qHeads ? q : k;
                 int base = h < qHeads ? (t * qHeads + h) * headDim : (t * kHeads + h - qHeads) * headDim;

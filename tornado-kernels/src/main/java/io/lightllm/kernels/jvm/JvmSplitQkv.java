@@ -3,7 +3,6 @@ package io.lightllm.kernels.jvm;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
-import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 
@@ -35,11 +34,7 @@ final class JvmSplitQkv {
         int heads = qHeads + 2 * kvHeads, width = heads * headDim, half = rotaryDim / 2;
         java.util.function.IntConsumer token = t -> {
             float[] cos = new float[half], sin = new float[half];
-            for (int i = 0; i < half; i++) {
-                float angle = positions.get(t) * invFreq.get(i);
-                cos[i] = KMath.cos(angle) * scaling;
-                sin[i] = KMath.sin(angle) * scaling;
-            }
+            JvmRotary.angles(positions, invFreq, t, scaling, cos, sin);
             for (int h = 0; h < heads; h++) {
                 for (int i = 0; i < headDim / 2; i++) {
                     float x0 = qkv.get(t * width + h * headDim + KvCache.pairFirst(i, rotaryDim, interleaved));
