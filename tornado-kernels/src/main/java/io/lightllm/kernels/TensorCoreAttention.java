@@ -43,6 +43,14 @@ public final class TensorCoreAttention {
      * lets an SM hold the 12 warps its registers allow).
      */
     static final int CODE_STAGES = 4;
+    /**
+     * Steps of pool slots (and, over codes, row scales) a decode warp keeps in local memory, one more than its stages of
+     * tiles: a step's table entries are read {@code stages} steps before its copies start and its scales the step after,
+     * so no step waits on a global load of the table or of the scales (read a step ahead in registers, as before, a
+     * short split's every step waited on one or two of them).
+     */
+    static final int DECODE_RING = DECODE_STAGES + 1;
+    static final int CODE_RING = CODE_STAGES + 1;
     /** Warps of a prefill work-group; each takes 16 query rows ((token, head) pairs). */
     public static final int PREFILL_WARPS = 4;
     /**
@@ -84,8 +92,10 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slotRing = ctx.allocateIntLocalArray(DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
+                noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 1, 64);
     }
@@ -96,8 +106,10 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slotRing = ctx.allocateIntLocalArray(DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
+                noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 1, 128);
     }
@@ -141,9 +153,11 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
         int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(CODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
+        int[] slotRing = ctx.allocateIntLocalArray(CODE_RING * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(CODE_RING * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(CODE_RING * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
+                vRowScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 1, headDim);
     }
@@ -157,8 +171,10 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slotRing = ctx.allocateIntLocalArray(4 * DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
+                noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 4, 64);
     }
@@ -169,8 +185,10 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window) {
         int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slotRing = ctx.allocateIntLocalArray(4 * DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, noScales, noScales,
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
+                noScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 4, 128);
     }
@@ -214,9 +232,11 @@ public final class TensorCoreAttention {
             int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
         int[] kRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
-        float[] kRowScales = ctx.allocateFloatLocalArray(4 * CODE_STAGES * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(4 * CODE_STAGES * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, kRowScales, vRowScales,
+        int[] slotRing = ctx.allocateIntLocalArray(4 * CODE_RING * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(4 * CODE_RING * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(4 * CODE_RING * DECODE_STEP);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
+                vRowScales,
                 reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
                 4, headDim);
     }
@@ -231,7 +251,8 @@ public final class TensorCoreAttention {
      * <p>The query heads of the KV head are the A rows (g and g + 8 of lane (g, t)); the warp walks
      * its split 16 keys a step through local tiles of K and V ({@link #DECODE_STAGES} stages of f16,
      * {@link #CODE_STAGES} of codes), asynchronous copies filling the tiles all but one stage ahead while
-     * the tensor cores work on the current one.
+     * the tensor cores work on the current one; the copies' pool slots, and over codes the rows' scales, come
+     * from a ring in local memory filled further ahead ({@link #DECODE_RING}).
      *
      * <p>With {@code warps} > 1 (a constant of the entry) a work-group of that many warps serves the unit: warp w takes
      * steps w, w + warps, ... of the split, each warp in its own stages of the tiles, every warp making the same number
@@ -241,12 +262,11 @@ public final class TensorCoreAttention {
      */
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
-            float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads,
-            int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps, int headDim) {
+            int[] slotRing, float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes,
+            boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps, int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
+        int ring = codes ? CODE_RING : DECODE_RING;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
-        float[] kSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
-        float[] vSc = new float[DECODE_STEP * (MAX_DIM / 16) / KernelContext.WARP_SIZE];
         int[] qf = new int[MAX_DIM / 16 * 4];
         int[] bf = new int[4];
         int[] pf = new int[4];
@@ -258,6 +278,7 @@ public final class TensorCoreAttention {
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int firstStage = warp * stages; // this warp's stages in the tiles
+        int ringAt = warp * ring * DECODE_STEP; // this warp's steps in the slot ring and the row scales
         int g = lane / 4;
         int t = lane % 4;
         int group = qHeads / kvHeads;
@@ -293,29 +314,47 @@ public final class TensorCoreAttention {
             float slopeHi = useAlibi && validHi ? alibiSlopes.get(head0 + g + 8) * LOG2E : 0f;
             loadQuery(q, qf, validLo, validHi, (b * qHeads + head0 + g) * headDim, (b * qHeads + head0 + g + 8) * headDim, t, scale * LOG2E,
                     codes, headDim);
+            int rawTile = DECODE_STEP * headDim / 4;
+            // the ring's first steps (lanes 0-15, a key each): the slots of steps 0 .. ring - 2 and the scales of 0 .. ring - 3 in
+            // local memory, step ring - 1's slot and step ring - 2's scales in registers; each step of the loop moves them on one
+            int nextSlot = -1;
+            float nextKScale = 0f;
+            float nextVScale = 0f;
+            if (lane < DECODE_STEP) {
+                for (int p = 0; p < ring; p++) {
+                    int key = start + (p * warps + warp) * DECODE_STEP + lane;
+                    int slot = key < end ? reqToToken.get(tableRow + key) : -1;
+                    if (p < ring - 1) {
+                        slotRing[ringAt + p * DECODE_STEP + lane] = slot;
+                    } else {
+                        nextSlot = slot;
+                    }
+                    if (codes && p < ring - 1) {
+                        float ks = slot >= 0 ? kScales.get(slot * kvHeads + kvHead) : 0f;
+                        float vs = slot >= 0 ? vScales.get(slot * kvHeads + kvHead) : 0f;
+                        if (p < ring - 2) {
+                            kRowScales[ringAt + p * DECODE_STEP + lane] = ks;
+                            vRowScales[ringAt + p * DECODE_STEP + lane] = vs;
+                        } else {
+                            nextKScale = ks;
+                            nextVScale = vs;
+                        }
+                    }
+                }
+            }
+            ctx.localBarrier(); // the ring's first steps are in
             // a group of copies is committed for every step, also past the split's end, so that "all but
             // the newest stages - 2 groups are done" always means "this step's tiles are in"
-            int rawTile = DECODE_STEP * headDim / 4;
-            // each step's pool slots are fetched a step before its copies start, so no copy waits on a table load
             int copies = codes ? headDim / 16 : headDim / 8; // per row
             for (int p = 0; p < stages - 1; p++) {
-                int kb = start + (p * warps + warp) * DECODE_STEP;
-                gatherSlots(slots, reqToToken, tableRow, kb, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
-                if (codes) {
-                    gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
-                }
                 // every step the loop runs gets its tiles, all zero past the keys: a warp's turn past the split's end
                 // (warps > 1) multiplies them by zero probabilities, which must not meet stale local memory (NaN codes)
                 if (start + p * warps * DECODE_STEP < end) {
-                    loadDecodeStep(ctx, codes, firstStage + p, slots, kSc, vSc, kTiles, vTiles, kRowScales, vRowScales, kPool, vPool, kScales, vScales,
-                            kvHeads, kvHead, headDim, stride, lane, x);
+                    ringSlots(slots, slotRing, ringAt + p * DECODE_STEP, copies, lane);
+                    loadDecodeStep(ctx, codes, firstStage + p, slots, kTiles, vTiles, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim,
+                            stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
-            }
-            gatherSlots(slots, reqToToken, tableRow, start + ((stages - 1) * warps + warp) * DECODE_STEP, end, DECODE_STEP, copies, lane,
-                    KernelContext.WARP_SIZE);
-            if (codes) {
-                gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
             }
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
@@ -327,15 +366,29 @@ public final class TensorCoreAttention {
                 } else {
                     ctx.copyAsyncWait(DECODE_STAGES - 2);
                 }
-                ctx.localBarrier(); // this step's tiles are in; every lane is done with the last step's, refilled next
-                int ahead = kb + (stages - 1) * warps * DECODE_STEP;
+                // this step's tiles are in; every lane is done with the last step's, refilled next; the ring's last moves are in
+                ctx.localBarrier();
                 if (start + (step + stages - 1) * warps * DECODE_STEP < end) { // the loop runs that step (see the prologue)
-                    loadDecodeStep(ctx, codes, firstStage + (step + stages - 1) % stages, slots, kSc, vSc, kTiles, vTiles, kRowScales,
-                            vRowScales, kPool, vPool, kScales, vScales, kvHeads, kvHead, headDim, stride, lane, x);
+                    ringSlots(slots, slotRing, ringAt + (step + stages - 1) % ring * DECODE_STEP, copies, lane);
+                    loadDecodeStep(ctx, codes, firstStage + (step + stages - 1) % stages, slots, kTiles, vTiles, kPool, vPool, kScales,
+                            vScales, kvHeads, kvHead, headDim, stride, lane, x);
                 }
                 ctx.copyAsyncCommit();
-                gatherSlots(slots, reqToToken, tableRow, ahead + warps * DECODE_STEP, end, DECODE_STEP, copies, lane, KernelContext.WARP_SIZE);
+                if (lane < DECODE_STEP) {
+                    // the ring moves on: step + ring - 2's scales and step + ring - 1's slot into local memory (entries of
+                    // steps the loop is done with), the latter's scales and step + ring's slot requested
+                    if (codes) {
+                        kRowScales[ringAt + (step + ring - 2) % ring * DECODE_STEP + lane] = nextKScale;
+                        vRowScales[ringAt + (step + ring - 2) % ring * DECODE_STEP + lane] = nextVScale;
+                        nextKScale = nextSlot >= 0 ? kScales.get(nextSlot * kvHeads + kvHead) : 0f;
+                        nextVScale = nextSlot >= 0 ? vScales.get(nextSlot * kvHeads + kvHead) : 0f;
+                    }
+                    slotRing[ringAt + (step + ring - 1) % ring * DECODE_STEP + lane] = nextSlot;
+                    int key = start + ((step + ring) * warps + warp) * DECODE_STEP + lane;
+                    nextSlot = key < end ? reqToToken.get(tableRow + key) : -1;
+                }
                 int stage = firstStage + step % stages;
+                int scaleAt = ringAt + step % ring * DECODE_STEP; // this step's row scales
                 if (codes) {
                     scoreCodes(ctx, s, qf, bf, words, kTiles, stage * rawTile, fp8, headDim, g, t);
                 } else {
@@ -344,18 +397,14 @@ public final class TensorCoreAttention {
                 for (int i = 0; i < 8; i++) {
                     int row = 8 * (i / 4) + 2 * t + i % 2;
                     int key = kb + row;
-                    float keyScale = codes ? kRowScales[stage * DECODE_STEP + row] : 1f;
+                    float keyScale = codes ? kRowScales[scaleAt + row] : 1f;
                     s[i] = key < end ? s[i] * keyScale + (i % 4 < 2 ? slopeLo : slopeHi) * (key - (len - 1)) : NEG_INF;
                 }
                 softmaxStep(ctx, s, 8, state, o, headDim, true);
                 if (codes) {
-                    accumulateCodes(ctx, o, s, pf, bf, words, vTiles, stage * rawTile, vRowScales, stage * DECODE_STEP, fp8, headDim, g, t);
+                    accumulateCodes(ctx, o, s, pf, bf, words, vTiles, stage * rawTile, vRowScales, scaleAt, fp8, headDim, g, t);
                 } else {
                     accumulateValues(ctx, o, s, 1, pf, bf, vTiles, at, stride, headDim);
-                }
-                if (codes) {
-                    // the next step's row scales, read once its slots are in (gathered above), in flight until its copies start
-                    gatherScales(kSc, vSc, slots, kScales, vScales, kvHeads, kvHead, headDim, lane);
                 }
             }
             float lLo = quadSum(ctx, state[SUM_LO]);
@@ -635,15 +684,14 @@ public final class TensorCoreAttention {
 
     /**
      * Starts a decode step's copies into stage {@code stage} of the pipeline: K and V rows as f16
-     * tiles, or an int8 or fp8 pool's raw codes and the row scales gathered for them.
+     * tiles, or an int8 or fp8 pool's raw codes.
      */
-    private static void loadDecodeStep(KernelContext ctx, boolean codes, int stage, int[] slots, float[] kSc, float[] vSc, int[] kTiles,
-            int[] vTiles, float[] kRowScales, float[] vRowScales, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
+    private static void loadDecodeStep(KernelContext ctx, boolean codes, int stage, int[] slots, int[] kTiles, int[] vTiles, NativeArray kPool,
+            NativeArray vPool, FloatArray kScales, FloatArray vScales, int kvHeads, int kvHead, int headDim, int stride, int lane, float[] x) {
         if (codes) {
             int rawTile = DECODE_STEP * headDim / 4;
-            loadRaw(ctx, kTiles, stage * rawTile, kRowScales, stage * DECODE_STEP, kPool, kSc, slots, kvHeads, kvHead, headDim, lane);
-            loadRaw(ctx, vTiles, stage * rawTile, vRowScales, stage * DECODE_STEP, vPool, vSc, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, kTiles, stage * rawTile, kPool, slots, kvHeads, kvHead, headDim, lane);
+            loadRaw(ctx, vTiles, stage * rawTile, vPool, slots, kvHeads, kvHead, headDim, lane);
         } else {
             int tile = DECODE_STEP * stride;
             loadTile(ctx, kTiles, stage * tile, kPool, kScales, false, slots, kvHeads, kvHead, DECODE_STEP, headDim, stride, lane,
@@ -654,18 +702,12 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * The K and V scales of the int8 or fp8 rows whose first 16 codes this lane copies ({@link #loadRaw}'s
-     * rows, slots from {@link #gatherSlots} with {@code headDim / 16} chunks), 0 past the keys: read
-     * into registers a step before the copies store them in local memory, so no step waits on them.
+     * The pool slots of the rows of a decode step this lane copies (slots[k] for its k-th copy, {@code chunks} copies a
+     * row), from the warp's slot ring at {@code at} ({@link #DECODE_RING}).
      */
-    private static void gatherScales(float[] kSc, float[] vSc, int[] slots, FloatArray kScales, FloatArray vScales, int kvHeads, int kvHead,
-            int headDim, int lane) {
-        int chunks = headDim / 16;
+    private static void ringSlots(int[] slots, int[] slotRing, int at, int chunks, int lane) {
         for (int k = 0; k < DECODE_STEP * chunks / KernelContext.WARP_SIZE; k++) {
-            int slot = slots[k];
-            boolean first = (lane + k * KernelContext.WARP_SIZE) % chunks == 0;
-            kSc[k] = first && slot >= 0 ? kScales.get(slot * kvHeads + kvHead) : 0f;
-            vSc[k] = first && slot >= 0 ? vScales.get(slot * kvHeads + kvHead) : 0f;
+            slots[k] = slotRing[at + (lane + k * KernelContext.WARP_SIZE) / chunks];
         }
     }
 
@@ -725,11 +767,10 @@ public final class TensorCoreAttention {
     /**
      * Starts copying a decode step's 16 rows of int8 or fp8 codes, raw, into {@code raw[at..]} (16 codes an
      * asynchronous copy, rows of headDim / 4 ints, each row's 16-byte chunks placed by {@link #rawChunk};
-     * the rows' slots from {@link #gatherSlots} with {@code headDim / 16} chunks), and puts each row's
-     * scale ({@link #gatherScales}) in {@code rowScales[scaleAt..]}; rows past the keys are zero.
+     * the rows' slots from {@link #ringSlots} with {@code headDim / 16} chunks); rows past the keys are zero.
      */
-    private static void loadRaw(KernelContext ctx, int[] raw, int at, float[] rowScales, int scaleAt, NativeArray pool, float[] gathered,
-            int[] slots, int kvHeads, int kvHead, int headDim, int lane) {
+    private static void loadRaw(KernelContext ctx, int[] raw, int at, NativeArray pool, int[] slots, int kvHeads, int kvHead, int headDim,
+            int lane) {
         int chunks = headDim / 16;
         for (int k = 0; k < DECODE_STEP * chunks / KernelContext.WARP_SIZE; k++) {
             int i = lane + k * KernelContext.WARP_SIZE;
@@ -739,17 +780,11 @@ public final class TensorCoreAttention {
             int slot = slots[k];
             if (slot >= 0) {
                 ctx.copyAsync(raw, to, pool, (slot * kvHeads + kvHead) * headDim + c * 16);
-                if (c == 0) {
-                    rowScales[scaleAt + r] = gathered[k];
-                }
             } else {
                 raw[to] = 0;
                 raw[to + 1] = 0;
                 raw[to + 2] = 0;
                 raw[to + 3] = 0;
-                if (c == 0) {
-                    rowScales[scaleAt + r] = 0f;
-                }
             }
         }
     }

@@ -637,6 +637,9 @@ class AttentionTest {
                 checkDecode(device, f32, f32.quantise(), withWarps(Attention.DecodeSplits.of(40, 32), warps), 0, what + " int8");
                 KvFixture forFp8 = new KvFixture(new int[] {40, 3}, h[0], h[1], h[2], DType.F32, alibi, 43);
                 checkDecode(device, forFp8, forFp8.quantiseFp8(), withWarps(Attention.DecodeSplits.of(40, 32), warps), 0, what + " fp8");
+                // a split of more steps a warp than its ring of slots and scales holds (TensorCoreAttention.CODE_RING), codes
+                KvFixture longer = new KvFixture(new int[] {5, 330}, h[0], h[1], h[2], DType.F32, alibi, 44);
+                checkDecode(device, longer, longer.quantise(), withWarps(Attention.DecodeSplits.of(330, 512), warps), 0, what + " int8 one split");
             }
         }
     }
