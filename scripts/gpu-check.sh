@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -207,6 +207,15 @@ for s in $stages; do
           --variants ";cuda.attention.decode_warps=4;;cuda.attention.decode_warps=4" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
           | tee -a "$out/warps4-static.log"
       done ;;
+    abjar)
+      # a change against the build before it, in separate processes on one machine: old/ holds that build's jars (put there
+      # by hand: cp the old tornado-kernels jar into .gpu/old/), ahead of lib/ on the class path; AB_ARGS is the Main command
+      # (default: decode attention over f16, int8 and fp8 pools at batch 1-256, 1k and 4k), run old, new, old, new
+      AB=${AB_ARGS:-bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 --contexts 1024,4096 --prefill 0 --seconds 0.2}
+      for build in old new old new; do
+        cp_=$([ $build = old ] && echo 'old/*:lib/*' || echo 'lib/*')
+        "${J[@]}" -cp "$cp_" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
+      done ;;
     kvslots)
       # decode attention over shuffled pool slots (bench kernels' default: every key row a random read, 128 bytes a head
       # for int8 at head dimension 128) and over ordered ones (a request's tokens side by side, as a fresh server
@@ -338,6 +347,39 @@ for s in $stages; do
         --launch-count 1 --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only attention --batches 1 --contexts 1024 \
         --prefill 4096 > "$out/ncu-prefill-sass.csv" 2>&1
+      ls -la "$out"/ncu-* ;;
+    ncudecode|ncugemv)
+      # where decode attention's time goes over f16 and int8 pools (ncudecode; issue 12: the int8 kernel reads half the bytes
+      # in about f16's time), or the batch-1 GEMVs' over bf16, int8 and int4 weights (ncugemv; issue 14: int8 and int4 stream
+      # the layers' matrices at 60-75 % of copy where bf16 reaches 97 %): one launch each, the summary here and the whole
+      # report in $out, then the first case's SASS lines with their stall samples
+      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      if [ $s = ncudecode ]; then
+        A="--only attention --contexts 1024 --prefill 0"
+        cases="b16-int8:decodeInt8D128:16 b16-f16:decodeF16D128:16 b256-int8:decodeInt8D128:256 b256-f16:decodeF16D128:256"
+      else
+        A="--only gemv"
+        cases="int8:Matmul_matmulInt8GemvQ8:1 int4:QuantMatmul_matmulInt4GemvQ8:1 bf16:Matmul_matmulGemv__:1 int8gated:Matmul_matmulInt8GemvGatedQ8:1"
+      fi
+      first=
+      for case in $cases; do
+        IFS=: read -r name kernel batch <<< "$case"
+        first=${first:-$s-$name:$kernel:$batch}
+        timeout 120 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 --launch-count 1 \
+          --set full --import-source no --page details --print-details all \
+          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $A --batches $batch \
+          > "$out/ncu-$s-$name.txt" 2>&1
+        if ! grep -q "Duration" "$out/ncu-$s-$name.txt"; then
+          echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-$s-$name.txt" | head -5; break
+        fi
+        echo "== $name"; grep -E "^  [A-Za-z_]+.*\(|Duration|DRAM Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|Stall (Long|Short|Wait|Barrier|MIO|Math|Not Sel|LG)|Grid Size|Block Size" \
+          "$out/ncu-$s-$name.txt" | awk '!seen[$0]++' | head -30
+      done
+      IFS=: read -r name kernel batch <<< "$first"
+      grep -q "Duration" "$out/ncu-$name.txt" 2>/dev/null || continue
+      timeout 120 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 \
+        --launch-count 1 --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $A --batches $batch > "$out/ncu-$name-sass.csv" 2>&1
       ls -la "$out"/ncu-* ;;
     decodeprof)
       # where a serving-sized decode step goes (400 x 512/128 runs ~256-400 streams of ~600 tokens): each kernel's
