@@ -45,9 +45,9 @@ public final class TensorCoreAttention {
     static final int CODE_STAGES = 4;
     /**
      * Steps of pool slots (and, over codes, row scales) a decode warp keeps in local memory, one more than its stages of
-     * tiles: a step's table entries are read {@code stages} steps before its copies start and its scales the step after,
-     * so no step waits on a global load of the table or of the scales (read a step ahead in registers, as before, a
-     * short split's every step waited on one or two of them).
+     * tiles: a step's table entries are read {@code ring} steps before it (two before its copies start) and its scales
+     * a step after its slots, so no step waits on a global load of the table or of the scales (read a step ahead in
+     * registers, as before, a short split's every step waited on one or two of them).
      */
     static final int DECODE_RING = DECODE_STAGES + 1;
     static final int CODE_RING = CODE_STAGES + 1;
@@ -263,7 +263,8 @@ public final class TensorCoreAttention {
     private static void decode(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             int[] slotRing, float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes,
-            boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps, int headDim) {
+            boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps,
+            int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int ring = codes ? CODE_RING : DECODE_RING;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
