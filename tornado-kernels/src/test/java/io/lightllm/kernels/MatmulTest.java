@@ -233,24 +233,12 @@ class MatmulTest {
      */
     @Test
     void int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding() {
-        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
-        for (Device device : devices) {
-            for (int k : new int[] {16, 48, 512, 1040}) {
-                FloatArray a = TensorAssert.random(k, 1f, 61);
-                Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 62), N, k);
-                FloatArray bias = TensorAssert.random(N, 1f, 63);
-                MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
-                FloatArray weights = dequantized(q, N, k);
-                float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, N, k, 16);
-                for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
-                    DeviceBuffer out = device.allocate(DType.F32, N);
-                    device.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), out,
-                            device.upload(a), device.upload(q.weights()), device.upload(q.scales()), device.upload(bias), true, 1, N, k, shape[1]);
-                    assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + rounding, 0f,
-                            device.id() + " int8 GEMV on int8 activations, k=" + k + " local " + shape[0] + "/" + shape[1]);
-                }
-            }
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            checkInt8GemvOnInt8Activations(device, device.id());
         }
+        // the JVM with sub-groups of a warp (tuning jvm.sub_groups=32): the teams' reductions by shuffles, as on CUDA
+        io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.sub_groups", "32"),
+                () -> checkInt8GemvOnInt8Activations(jvm, "jvm with sub-groups of 32"));
         FloatArray a = TensorAssert.random(512, 1f, 64);
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * 512, 0.5f, 65), N, 512);
         int local = Matmul.gemvLocal(jvm), columns = Matmul.gemvColumns(jvm, 1);
@@ -264,6 +252,25 @@ class MatmulTest {
             assertClose(jvm.download(direct), jvm.download(out), 0f, 0f, "launcher under matmul.int8_q8=1");
         } finally {
             System.clearProperty("lightllm.tuning.jvm.matmul.int8_q8");
+        }
+    }
+
+    /** {@link #int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding} on one device, {@code what} naming it in failures. */
+    private static void checkInt8GemvOnInt8Activations(Device device, String what) {
+        for (int k : new int[] {16, 48, 512, 1040}) {
+            FloatArray a = TensorAssert.random(k, 1f, 61);
+            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 62), N, k);
+            FloatArray bias = TensorAssert.random(N, 1f, 63);
+            MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
+            FloatArray weights = dequantized(q, N, k);
+            float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, N, k, 16);
+            for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
+                DeviceBuffer out = device.allocate(DType.F32, N);
+                device.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), out,
+                        device.upload(a), device.upload(q.weights()), device.upload(q.scales()), device.upload(bias), true, 1, N, k, shape[1]);
+                assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + rounding, 0f,
+                        what + " int8 GEMV on int8 activations, k=" + k + " local " + shape[0] + "/" + shape[1]);
+            }
         }
     }
 

@@ -23,7 +23,6 @@ import io.lightllm.tornado.runtime.KernelRef;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -206,17 +205,12 @@ class QuantMatmulTest {
      */
     @Test
     void int4GemvOnInt8ActivationsMatchesTheDequantisedProductWithinTheirRounding() {
-        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
-        for (Device device : devices) {
-            for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
-                for (int k : new int[] {128, 512, 1152}) {
-                    for (int[] shape : new int[][] {{64, 1}, {256, 8}, {64, 2}, {32, 2}}) {
-                        check(device, QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), format, 1, k,
-                                shape[1] == 8, shape[1], true);
-                    }
-                }
-            }
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            checkInt4GemvOnInt8Activations(device);
         }
+        // the JVM with sub-groups of a warp (tuning jvm.sub_groups=32): the warp teams' reductions by shuffles, as on CUDA
+        io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.sub_groups", "32"),
+                () -> checkInt4GemvOnInt8Activations(TestDevices.jvm()));
         // the launcher takes it where the tuning matmul.int4_q8 says so (and work-groups are whole warps: the JVM's GEMV
         // groups are single items unless reduce.local says otherwise): the same floats as the kernel launched directly
         String q8 = "lightllm.tuning.jvm.matmul.int4_q8", local = "lightllm.tuning.jvm.reduce.local";
@@ -254,6 +248,17 @@ class QuantMatmulTest {
         });
     }
 
+
+    private static void checkInt4GemvOnInt8Activations(Device device) {
+        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+            for (int k : new int[] {128, 512, 1152}) {
+                for (int[] shape : new int[][] {{64, 1}, {256, 8}, {64, 2}, {32, 2}}) {
+                    check(device, QuantMatmul.GEMV_INT4_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), format, 1, k,
+                            shape[1] == 8, shape[1], true);
+                }
+            }
+        }
+    }
     /**
      * The int4 gated GEMV on int8 activations ([gate; up] int4 rows, the activation in the same launch), taken by the
      * launcher where the tunings matmul.gemv_gated and matmul.int4_q8 say so (work-groups of whole warps), against the

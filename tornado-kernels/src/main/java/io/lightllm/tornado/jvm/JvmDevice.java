@@ -189,6 +189,8 @@ public final class JvmDevice extends Device {
         int groups = gx * gy * gz;
         int groupSize = lx * ly * lz;
         int cluster = grid.cluster();
+        // sub-groups of a warp (tuning jvm.sub_groups=32, for tests: kernel paths that only a GPU's sub-groups take then run here too)
+        boolean subGroups = io.lightllm.tornado.runtime.Tuning.get(this, "sub_groups", 1) == io.lightllm.tornado.api.KernelContext.WARP_SIZE;
         parallelFor(groups / cluster, k -> {
             // a cluster's groups run at once (their items on virtual threads) so that they can meet at its barrier
             CyclicBarrier clusterBarrier = cluster > 1 ? new CyclicBarrier(cluster * groupSize) : null;
@@ -196,7 +198,7 @@ public final class JvmDevice extends Device {
             Throwable[] failure = new Throwable[1];
             for (int g = k * cluster; g < (k + 1) * cluster; g++) {
                 int bx = g % gx, by = (g / gx) % gy, bz = g / (gx * gy);
-                JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier, clusterBarrier);
+                JvmKernelContext.WorkGroup wg = new JvmKernelContext.WorkGroup(groupSize, c.barrier, clusterBarrier, subGroups);
                 // a group of one needs no threads: its barriers are no-ops
                 if (!c.barrier || groupSize == 1 && cluster == 1) {
                     JvmKernelContext ctx = newContext(grid, wg, bx, by, bz);

@@ -22,14 +22,17 @@ final class JvmKernelContext extends KernelContext {
         final CyclicBarrier barrier;
         /** The barrier of the group's cluster (every item of its groups), or null outside clusters. */
         final CyclicBarrier clusterBarrier;
+        /** Whether the group's sub-groups are its warps ({@link JvmDevice}: tuning {@code jvm.sub_groups=32}), else single items. */
+        final boolean subGroups;
         private final int size;
         private final java.util.List<Object> localArrays = new java.util.ArrayList<>();
         private Warp[] warps;
 
-        WorkGroup(int size, boolean withBarrier, CyclicBarrier clusterBarrier) {
+        WorkGroup(int size, boolean withBarrier, CyclicBarrier clusterBarrier, boolean subGroups) {
             this.size = size;
             this.barrier = withBarrier ? new CyclicBarrier(size) : null;
             this.clusterBarrier = clusterBarrier;
+            this.subGroups = subGroups && withBarrier && size % WARP_SIZE == 0;
         }
 
         /** The warp of the work-item with flat local id {@code item}; warps exist only in groups of a multiple of 32 run with barriers. */
@@ -149,6 +152,25 @@ final class JvmKernelContext extends KernelContext {
 
     private Warp warp() {
         return group.warp(flatLocalId());
+    }
+
+    /** A warp where the launch emulates sub-groups (see {@link WorkGroup#subGroups}), else 1, as the JVM has none. */
+    @Override
+    public int subGroupSize() {
+        return group.subGroups ? WARP_SIZE : 1;
+    }
+
+    /** The sum over the sub-group: a butterfly of emulated shuffles over the warp, as CUDA's {@code lj_warp_sum} adds. */
+    @Override
+    public float subGroupReduceAdd(float value) {
+        if (!group.subGroups) {
+            return value;
+        }
+        float v = value;
+        for (int offset = WARP_SIZE / 2; offset > 0; offset >>= 1) {
+            v += warpShuffleXor(v, offset);
+        }
+        return v;
     }
 
     @Override

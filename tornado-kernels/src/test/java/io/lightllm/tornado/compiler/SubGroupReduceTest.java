@@ -1,5 +1,6 @@
 package io.lightllm.tornado.compiler;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.CudaCheck;
@@ -7,17 +8,26 @@ import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Sub-group reductions: warps on CUDA, sub-groups on OpenCL where the device has them, size 1 elsewhere. */
 class SubGroupReduceTest {
     static final KernelRef ROW_SUM = KernelRef.of(SubGroupReduceTest.class, "rowSum");
+    static final KernelRef SIZE = KernelRef.of(SubGroupReduceTest.class, "subGroupSizeOf");
+
+    /** Each group's sub-group size (the barrier makes the JVM run the group's items as threads, as it does every kernel with one). */
+    public static void subGroupSizeOf(KernelContext ctx, IntArray out) {
+        ctx.localBarrier();
+        if (ctx.localIdx == 0) {
+            out.set(ctx.groupIdx, ctx.subGroupSize());
+        }
+    }
 
     /** Row sums: a sub-group reduction, then one partial per sub-group in local memory; correct for any sub-group size. */
     public static void rowSum(KernelContext ctx, FloatArray out, FloatArray in, int n) {
@@ -45,10 +55,39 @@ class SubGroupReduceTest {
 
     @Test
     void sumsRowsOnEveryDeviceAndLocalSize() {
-        List<Device> devices = TestDevices.jvmAndAcceleratorDevices();
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            checkRowSums(device, device.id());
+        }
+    }
+
+    /**
+     * The JVM's sub-groups are single items unless the tuning jvm.sub_groups=32 asks for warps (then groups of a multiple
+     * of 32 items reduce by emulated shuffles, as CUDA does): the size each group sees, and the row sums.
+     */
+    @Test
+    void jvmEmulatesWarpSubGroupsWhereTuned() {
+        Device jvm = TestDevices.jvm();
+        assertEquals(1, subGroupSize(jvm, 64), "the JVM's default");
+        io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.sub_groups", "32"), () -> {
+            assertEquals(32, subGroupSize(jvm, 64));
+            assertEquals(32, subGroupSize(jvm, 32));
+            assertEquals(1, subGroupSize(jvm, 48), "a group of no whole number of warps");
+            checkRowSums(jvm, "jvm with sub-groups of 32");
+        });
+    }
+
+    private static int subGroupSize(Device device, int local) {
+        DeviceBuffer out = device.allocate(DType.I32, 2);
+        device.launch(SIZE, Grid.groups(2, local), out);
+        IntArray got = (IntArray) device.download(out);
+        assertEquals(got.get(0), got.get(1), "every group the same");
+        return got.get(0);
+    }
+
+    private static void checkRowSums(Device device, String what) {
         int rows = 7, n = 1000;
         FloatArray in = TensorAssert.random(rows * n, 1f, 11);
-        for (Device device : devices) {
+        {
             for (int local : new int[] {1, 4, 32, 64, 256}) {
                 DeviceBuffer out = device.allocate(DType.F32, rows);
                 device.launch(ROW_SUM, Grid.groups(rows, local), out, device.upload(in), n);
@@ -62,7 +101,7 @@ class SubGroupReduceTest {
                     // n float additions in some order: at most n * 2^-24 * sum|x|
                     double bound = n * Math.ulp(1f) / 2 * magnitude;
                     assertTrue(Math.abs(got.get(r) - expected) <= bound,
-                            device.id() + " local " + local + " row " + r + ": " + got.get(r) + " vs " + expected);
+                            what + " local " + local + " row " + r + ": " + got.get(r) + " vs " + expected);
                 }
             }
         }
