@@ -474,14 +474,44 @@ public final class Matmul {
 
     /**
      * Adds up each team's private sums {@code acc} (one per row) into partial[r * localSize + teamStart].
-     * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers;
-     * otherwise it adds in local memory.
+     * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers; a team of
+     * several adds each sub-group's by shuffles and the sub-groups' sums after one barrier; otherwise (sub-groups
+     * of one item: the JVM, PoCL) it adds in local memory, a tree of log2(team) barriers.
      */
     static void gemvReduce(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
         int size = ctx.localGroupSizeX;
         int lid = ctx.localIdx;
         int lane = lid % team;
-        if (ctx.subGroupSize() == team) {
+        int sub = ctx.subGroupSize();
+        if (sub > 1 && team > sub && team % sub == 0) {
+            // a team of several sub-groups (warps): each sub-group's sums by shuffles, then its first item adds the others'
+            // after one barrier (the tree below took log2(team) barriers: 6 at 64 items, a 4096-row int8 GEMV's team)
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    float sum = ctx.subGroupReduceAdd(acc[r]);
+                    if (lid % sub == 0) {
+                        partial[r * size + lid] = sum;
+                    }
+                }
+            }
+            if (normed) {
+                float squares = ctx.subGroupReduceAdd(acc[NORM_SLOT]);
+                if (lid % sub == 0) {
+                    partial[NORM_SLOT * size + lid] = squares;
+                }
+            }
+            ctx.localBarrier();
+            if (lane == 0) {
+                for (int from = lid + sub; from < lid + team; from += sub) {
+                    for (int r = 0; r < rows; r++) {
+                        partial[r * size + lid] += partial[r * size + from];
+                    }
+                    if (normed) {
+                        partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + from];
+                    }
+                }
+            }
+        } else if (sub == team) {
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < rows) {
                     float sum = ctx.subGroupReduceAdd(acc[r]);
@@ -875,10 +905,13 @@ public final class Matmul {
         } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
-            // a warp per team of four rows: widening the teams (fillingGemvColumns, as int4 does) made the int8 8B
-            // decode 17 % slower on an H100 (docs/benchmarks.md)
-            int columns = gemvColumns(device, m);
-            device.launch(int8ActivationsApply(device, m, k) ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
+            // a warp per team of four rows, or on int8 activations teams of several warps where the tuning
+            // matmul.int8_q8_items_per_unit asks the launch for that many items per compute unit (fillingGemvColumns, as int4
+            // does): 4,096 rows in warp teams are 1,024 warps, 8 an SM of an H100's 132, each with 64 bytes in flight
+            boolean q8 = int8ActivationsApply(device, m, k);
+            int columns = q8 ? fillingGemvColumns(device, m, n, int8RowsPerTeam(m, k), Tuning.get(device, "matmul.int8_q8_items_per_unit", 0))
+                    : gemvColumns(device, m);
+            device.launch(q8 ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
                     gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b, bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             boolean wide = wideTensorCores(device, MATMUL_TC_INT8);

@@ -229,7 +229,9 @@ class MatmulTest {
      * The batch-1 int8 GEMV on int8 activations (dp4a on CUDA) on every device, for one group of 16, three, and rows of
      * 512 and 1,040 (a team's last step part way through): exact integer sums, so within the activations' rounding of
      * the f32 product (per group of 16: (max |x| / 127) / 2 times the sum of |w|) and the float sums' own bound; teams
-     * of 64, 32 and 1 items; and the launcher takes it where the tuning matmul.int8_q8 says so.
+     * of 128, 64, 32 and 1 items, on every device and on the JVM with sub-groups of a warp (the reductions of teams of
+     * one and of several warps); and the launcher takes it where the tuning matmul.int8_q8 says so, with teams widened
+     * where matmul.int8_q8_items_per_unit says so.
      */
     @Test
     void int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding() {
@@ -253,6 +255,18 @@ class MatmulTest {
         } finally {
             System.clearProperty("lightllm.tuning.jvm.matmul.int8_q8");
         }
+        // its teams widen where matmul.int8_q8_items_per_unit asks for more items than warp teams give (eight 16-item teams a
+        // group of 128 become one team of 128), and the launcher's floats are those of the kernel launched on that grid
+        java.util.Map<String, String> grid = java.util.Map.of("lightllm.tuning.jvm.matmul.int8_q8", "1", "lightllm.tuning.jvm.reduce.local", "128",
+                "lightllm.tuning.jvm.matmul.gemv_columns", "8", "lightllm.tuning.jvm.matmul.int8_q8_items_per_unit", "1000000");
+        io.lightllm.testing.TestProperties.with(grid, () -> {
+            DeviceBuffer wide = jvm.allocate(DType.F32, N);
+            jvm.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, 128, 1, Matmul.GEMV_ROWS_PER_TEAM), wide, jvm.upload(a),
+                    jvm.upload(q.weights()), jvm.upload(q.scales()), wide, false, 1, N, 512, 1);
+            DeviceBuffer out = jvm.allocate(DType.F32, N);
+            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, 1, N, 512);
+            assertClose(jvm.download(wide), jvm.download(out), 0f, 0f, "launcher under matmul.int8_q8_items_per_unit");
+        });
     }
 
     /** {@link #int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding} on one device, {@code what} naming it in failures. */
@@ -264,7 +278,7 @@ class MatmulTest {
             MatmulReference ref = MatmulReference.of(a, q.weights(), q.scales(), bias, 1, N, k);
             FloatArray weights = dequantized(q, N, k);
             float rounding = QuantMatmulTest.activationRoundingBound(a, weights, 1, N, k, 16);
-            for (int[] shape : new int[][] {{64, 1}, {256, 8}, {1, 1}}) {
+            for (int[] shape : new int[][] {{64, 1}, {256, 8}, {256, 2}, {1, 1}}) {
                 DeviceBuffer out = device.allocate(DType.F32, N);
                 device.launchPortable(Matmul.MATMUL_INT8_GEMV_Q8, Matmul.gemvGrid(1, N, shape[0], shape[1], Matmul.GEMV_ROWS_PER_TEAM), out,
                         device.upload(a), device.upload(q.weights()), device.upload(q.scales()), device.upload(bias), true, 1, N, k, shape[1]);
