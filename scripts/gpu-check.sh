@@ -22,6 +22,8 @@ prefill_warps() {
       | sed "s/^/$v /" | tee -a "$1"
   done
 }
+# the class path of a build for abjar and gemvteams: "old" puts the jars of the build before a change (.gpu/old/) first
+build_cp() { if [ "$1" = old ]; then echo 'old/*:lib/*'; else echo 'lib/*'; fi; }
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
@@ -213,8 +215,7 @@ for s in $stages; do
       # (default: decode attention over f16, int8 and fp8 pools at batch 1-256, 1k and 4k), run old, new, old, new
       AB=${AB_ARGS:-bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 --contexts 1024,4096 --prefill 0 --seconds 0.2}
       for build in old new old new; do
-        cp_=$([ $build = old ] && echo 'old/*:lib/*' || echo 'lib/*')
-        "${J[@]}" -cp "$cp_" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
+        "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
       done ;;
     gemvteams)
       # session 24's batch-1 GEMV teams, not yet measured: a team of several warps reduces by shuffles and one barrier
@@ -229,16 +230,14 @@ for s in $stages; do
         --details=tree --disable-banner > "$out/gemvteams-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|expected" "$out/gemvteams-tests.log" | head -10
       for v in old:0 new:0 new:768 new:384 old:0; do
-        cp_=$([ ${v%%:*} = old ] && echo 'old/*:lib/*' || echo 'lib/*')
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int8_q8_items_per_unit=${v#*:} -cp "$cp_" io.lightllm.cli.Main bench kernels --device cuda:0 \
+        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int8_q8_items_per_unit=${v#*:} -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main bench kernels --device cuda:0 \
           --graphs --only gemv --batches 1 --seconds 0.2 2>&1 | grep -E "^\| decode (matmul|gated) int" | sed "s/^/$v /" | tee -a "$out/gemvteams-gemv.log"
       done
       S=(bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --json)
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --quant int8 \
         --variants ";cuda.matmul.int8_q8_items_per_unit=768;cuda.matmul.int8_q8_items_per_unit=384;" 2>&1 | grep '^{' | tee -a "$out/gemvteams-static.log"
       for b in old new old new; do
-        cp_=$([ $b = old ] && echo 'old/*:lib/*' || echo 'lib/*')
-        "${J[@]}" -cp "$cp_" io.lightllm.cli.Main "${S[@]}" --quant int4 2>&1 | grep '^{' | sed "s/^/$b int4 /" | tee -a "$out/gemvteams-static.log"
+        "${J[@]}" -cp "$(build_cp $b)" io.lightllm.cli.Main "${S[@]}" --quant int4 2>&1 | grep '^{' | sed "s/^/$b int4 /" | tee -a "$out/gemvteams-static.log"
       done ;;
     kvslots)
       # decode attention over shuffled pool slots (bench kernels' default: every key row a random read, 128 bytes a head

@@ -483,9 +483,9 @@ public final class Matmul {
         int lid = ctx.localIdx;
         int lane = lid % team;
         int sub = ctx.subGroupSize();
-        if (sub > 1 && team > sub && team % sub == 0) {
-            // a team of several sub-groups (warps): each sub-group's sums by shuffles, then its first item adds the others'
-            // after one barrier (the tree below took log2(team) barriers: 6 at 64 items, a 4096-row int8 GEMV's team)
+        if (sub == team || sub > 1 && team % sub == 0) {
+            // each sub-group's sums by shuffles, at its first item; a team of several sub-groups (warps) then adds them
+            // after one barrier (the tree below takes log2(team) barriers: 6 at 64 items)
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < rows) {
                     float sum = ctx.subGroupReduceAdd(acc[r]);
@@ -500,30 +500,17 @@ public final class Matmul {
                     partial[NORM_SLOT * size + lid] = squares;
                 }
             }
-            ctx.localBarrier();
-            if (lane == 0) {
-                for (int from = lid + sub; from < lid + team; from += sub) {
-                    for (int r = 0; r < rows; r++) {
-                        partial[r * size + lid] += partial[r * size + from];
-                    }
-                    if (normed) {
-                        partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + from];
-                    }
-                }
-            }
-        } else if (sub == team) {
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                if (r < rows) {
-                    float sum = ctx.subGroupReduceAdd(acc[r]);
-                    if (lane == 0) {
-                        partial[r * size + lid] = sum;
-                    }
-                }
-            }
-            if (normed) {
-                float squares = ctx.subGroupReduceAdd(acc[NORM_SLOT]);
+            if (team > sub) {
+                ctx.localBarrier();
                 if (lane == 0) {
-                    partial[NORM_SLOT * size + lid] = squares;
+                    for (int from = lid + sub; from < lid + team; from += sub) {
+                        for (int r = 0; r < rows; r++) {
+                            partial[r * size + lid] += partial[r * size + from];
+                        }
+                        if (normed) {
+                            partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + from];
+                        }
+                    }
                 }
             }
         } else {

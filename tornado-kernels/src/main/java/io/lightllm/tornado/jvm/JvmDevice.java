@@ -1,6 +1,7 @@
 package io.lightllm.tornado.jvm;
 
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.compiler.KernelScan;
 import io.lightllm.tornado.runtime.Device;
@@ -8,6 +9,7 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.TornadoDebug;
+import io.lightllm.tornado.runtime.Tuning;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -189,8 +191,10 @@ public final class JvmDevice extends Device {
         int groups = gx * gy * gz;
         int groupSize = lx * ly * lz;
         int cluster = grid.cluster();
-        // sub-groups of a warp (tuning jvm.sub_groups=32, for tests: kernel paths that only a GPU's sub-groups take then run here too)
-        boolean subGroups = io.lightllm.tornado.runtime.Tuning.get(this, "sub_groups", 1) == io.lightllm.tornado.api.KernelContext.WARP_SIZE;
+        // sub-groups of a warp (tuning jvm.sub_groups=32, for tests: kernel paths that only a GPU's sub-groups take then run here
+        // too), for groups of whole warps whose items run as threads (the emulated shuffles meet at the warp's barrier)
+        boolean subGroups = c.barrier && groupSize % KernelContext.WARP_SIZE == 0
+                && Tuning.get(this, "sub_groups", 1) == KernelContext.WARP_SIZE;
         parallelFor(groups / cluster, k -> {
             // a cluster's groups run at once (their items on virtual threads) so that they can meet at its barrier
             CyclicBarrier clusterBarrier = cluster > 1 ? new CyclicBarrier(cluster * groupSize) : null;

@@ -22,7 +22,10 @@ final class JvmKernelContext extends KernelContext {
         final CyclicBarrier barrier;
         /** The barrier of the group's cluster (every item of its groups), or null outside clusters. */
         final CyclicBarrier clusterBarrier;
-        /** Whether the group's sub-groups are its warps ({@link JvmDevice}: tuning {@code jvm.sub_groups=32}), else single items. */
+        /**
+         * Whether the group's sub-groups are its warps ({@link JvmDevice}: tuning {@code jvm.sub_groups=32}, a group of whole
+         * warps run with barriers), else single items.
+         */
         final boolean subGroups;
         private final int size;
         private final java.util.List<Object> localArrays = new java.util.ArrayList<>();
@@ -32,7 +35,7 @@ final class JvmKernelContext extends KernelContext {
             this.size = size;
             this.barrier = withBarrier ? new CyclicBarrier(size) : null;
             this.clusterBarrier = clusterBarrier;
-            this.subGroups = subGroups && withBarrier && size % WARP_SIZE == 0;
+            this.subGroups = subGroups;
         }
 
         /** The warp of the work-item with flat local id {@code item}; warps exist only in groups of a multiple of 32 run with barriers. */
