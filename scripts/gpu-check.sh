@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvteams | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -22,8 +22,9 @@ prefill_warps() {
       | sed "s/^/$v /" | tee -a "$1"
   done
 }
-# the class path of a build for abjar and gemvteams: "old" puts the jars of the build before a change (.gpu/old/) first
-build_cp() { if [ "$1" = old ]; then echo 'old/*:lib/*'; else echo 'lib/*'; fi; }
+# the class path of a build for abjar and gemvreduce: "new" is this one; another name puts the jars in that folder of .gpu/
+# first (old/: the build before a change, copied there by hand)
+build_cp() { if [ "$1" = new ]; then echo 'lib/*'; else echo "$1/*:lib/*"; fi; }
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
@@ -217,27 +218,24 @@ for s in $stages; do
       for build in old new old new; do
         "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
       done ;;
-    gemvteams)
-      # session 24's batch-1 GEMV teams, not yet measured: a team of several warps reduces by shuffles and one barrier
-      # (Matmul.gemvReduce: the int4 GEMVs' widened teams, and the int8 one's under matmul.int8_q8_items_per_unit). Needs the
-      # build before that change in old/ (as abjar): its kernel tests on cuda:0, the GEMVs old / new with the int8 teams
-      # at warp width, 768 and 384 items a compute unit, 8B int8 batch 1 on one load with the variants, int4 old / new
+    gemvreduce)
+      # session 25: the int8 GEMVs on int8 activations with wider teams (matmul.int8_q8_items_per_unit=768) reduced by
+      # Matmul.gemvReduceByWarps, and CUDA's warp sums unrolled (a team's rows' shuffles interleave), against the build
+      # before both in old/ (as abjar): the GEMV and sub-group tests on cuda:0, every batch-1 GEMV in each build, then 8B
+      # batch 1 decode alternating builds (GR_STATIC: build:quant pairs)
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
-        org.junit.platform.console.ConsoleLauncher execute \
-        --select-method io.lightllm.kernels.MatmulTest#int8GemvOnInt8ActivationsMatchesTheProductWithinTheirRounding \
-        --select-method io.lightllm.kernels.QuantMatmulTest#int4GemvOnInt8ActivationsMatchesTheDequantisedProductWithinTheirRounding \
-        --select-method io.lightllm.kernels.QuantMatmulTest#int4GatedGemvMatchesTheActivatedProductWithinTheActivationsRounding \
-        --details=tree --disable-banner > "$out/gemvteams-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|expected" "$out/gemvteams-tests.log" | head -10
-      for v in old:0 new:0 new:768 new:384 old:0; do
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int8_q8_items_per_unit=${v#*:} -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only gemv --batches 1 --seconds 0.2 2>&1 | grep -E "^\| decode (matmul|gated) int" | sed "s/^/$v /" | tee -a "$out/gemvteams-gemv.log"
+        org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.MatmulTest \
+        --select-class io.lightllm.kernels.QuantMatmulTest --select-class io.lightllm.kernels.FoldedGemvTest \
+        --select-class io.lightllm.tornado.compiler.SubGroupReduceTest --details=tree --disable-banner > "$out/gemvreduce-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|expected" "$out/gemvreduce-tests.log" | head -10
+      for b in old new; do
+        "${J[@]}" -cp "$(build_cp $b)" io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1 --seconds 0.2 2>&1 \
+          | grep -E "^\| decode (matmul|gated)" | sed "s/^/$b /" | tee -a "$out/gemvreduce-gemv.log"
       done
       S=(bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --json)
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --quant int8 \
-        --variants ";cuda.matmul.int8_q8_items_per_unit=768;cuda.matmul.int8_q8_items_per_unit=384;" 2>&1 | grep '^{' | tee -a "$out/gemvteams-static.log"
-      for b in old new old new; do
-        "${J[@]}" -cp "$(build_cp $b)" io.lightllm.cli.Main "${S[@]}" --quant int4 2>&1 | grep '^{' | sed "s/^/$b int4 /" | tee -a "$out/gemvteams-static.log"
+      for v in ${GR_STATIC:-old:none new:none old:int8 new:int8 old:int4 new:int4 new:none old:none new:int8 old:int8}; do
+        "${J[@]}" -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main "${S[@]}" --quant ${v#*:} 2>&1 | grep '^{' | sed "s/^/$v /" \
+          | tee -a "$out/gemvreduce-static.log"
       done ;;
     kvslots)
       # decode attention over shuffled pool slots (bench kernels' default: every key row a random read, 128 bytes a head

@@ -474,60 +474,110 @@ public final class Matmul {
 
     /**
      * Adds up each team's private sums {@code acc} (one per row) into partial[r * localSize + teamStart].
-     * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers; a team of
-     * several adds each sub-group's by shuffles and the sub-groups' sums after one barrier; otherwise (sub-groups
-     * of one item: the JVM, PoCL) it adds in local memory, a tree of log2(team) barriers.
+     * A team that is exactly one sub-group (a warp on CUDA) adds with shuffles, without barriers;
+     * otherwise it adds in local memory ({@link #gemvReduceTree}).
      */
     static void gemvReduce(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
         int size = ctx.localGroupSizeX;
         int lid = ctx.localIdx;
         int lane = lid % team;
-        int sub = ctx.subGroupSize();
-        if (sub == team || sub > 1 && team % sub == 0) {
-            // each sub-group's sums by shuffles, at its first item; a team of several sub-groups (warps) then adds them
-            // after one barrier (the tree below takes log2(team) barriers: 6 at 64 items)
+        if (ctx.subGroupSize() == team) {
             for (int r = 0; r < GEMV_ROWS; r++) {
                 if (r < rows) {
                     float sum = ctx.subGroupReduceAdd(acc[r]);
-                    if (lid % sub == 0) {
+                    if (lane == 0) {
                         partial[r * size + lid] = sum;
                     }
                 }
             }
             if (normed) {
                 float squares = ctx.subGroupReduceAdd(acc[NORM_SLOT]);
-                if (lid % sub == 0) {
+                if (lane == 0) {
                     partial[NORM_SLOT * size + lid] = squares;
                 }
             }
+        } else {
+            gemvReduceTree(ctx, partial, acc, rows, team, normed);
+        }
+    }
+
+    /**
+     * {@link #gemvReduce} for teams of one or several sub-groups: each sub-group's sums by shuffles, then a team of
+     * several (warps) adds the others' at its first item, in registers, after one barrier, where the tree takes log2(team)
+     * barriers. Only the int8 GEMVs on int8 activations take it: with their teams widened (matmul.int8_q8_items_per_unit)
+     * it ran them 11-36 % faster than warp teams (H100, session 25), while in the 16-bit GEMVs it cost 4-17 % (its code
+     * after the loop changed how ptxas scheduled their weight loads; docs/benchmarks.md).
+     */
+    static void gemvReduceByWarps(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
+        int size = ctx.localGroupSizeX;
+        int lid = ctx.localIdx;
+        int lane = lid % team;
+        int sub = ctx.subGroupSize();
+        if (sub == team || sub > 1 && team % sub == 0) {
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r < rows) {
+                    acc[r] = ctx.subGroupReduceAdd(acc[r]);
+                }
+            }
+            if (normed) {
+                acc[NORM_SLOT] = ctx.subGroupReduceAdd(acc[NORM_SLOT]);
+            }
             if (team > sub) {
+                if (lane != 0 && lid % sub == 0) {
+                    gemvStoreSums(partial, acc, rows, normed, size, lid);
+                }
                 ctx.localBarrier();
                 if (lane == 0) {
                     for (int from = lid + sub; from < lid + team; from += sub) {
-                        for (int r = 0; r < rows; r++) {
-                            partial[r * size + lid] += partial[r * size + from];
+                        for (int r = 0; r < GEMV_ROWS; r++) {
+                            if (r < rows) {
+                                acc[r] += partial[r * size + from];
+                            }
                         }
                         if (normed) {
-                            partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + from];
+                            acc[NORM_SLOT] += partial[NORM_SLOT * size + from];
                         }
                     }
                 }
             }
-        } else {
-            for (int r = 0; r < GEMV_ROWS; r++) {
-                partial[r * size + lid] = acc[r];
+            if (lane == 0) {
+                gemvStoreSums(partial, acc, rows, normed, size, lid);
             }
-            for (int stride = team / 2; stride > 0; stride >>= 1) {
-                ctx.localBarrier();
-                if (lane < stride) {
-                    for (int r = 0; r < rows; r++) {
-                        partial[r * size + lid] += partial[r * size + lid + stride];
-                    }
-                    if (normed) {
-                        partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + lid + stride];
-                    }
+        } else {
+            gemvReduceTree(ctx, partial, acc, rows, team, normed);
+        }
+    }
+
+    /** {@link #gemvReduce} in local memory, for sub-groups of one item (the JVM, PoCL) or teams not of whole ones: log2(team) barriers. */
+    private static void gemvReduceTree(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
+        int size = ctx.localGroupSizeX;
+        int lid = ctx.localIdx;
+        int lane = lid % team;
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            partial[r * size + lid] = acc[r];
+        }
+        for (int stride = team / 2; stride > 0; stride >>= 1) {
+            ctx.localBarrier();
+            if (lane < stride) {
+                for (int r = 0; r < rows; r++) {
+                    partial[r * size + lid] += partial[r * size + lid + stride];
+                }
+                if (normed) {
+                    partial[NORM_SLOT * size + lid] += partial[NORM_SLOT * size + lid + stride];
                 }
             }
+        }
+    }
+
+    /** A sub-group's or team's sums (rows, and the norm's squares where normed) into partial at column {@code at}. */
+    private static void gemvStoreSums(float[] partial, float[] acc, int rows, boolean normed, int size, int at) {
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            if (r < rows) {
+                partial[r * size + at] = acc[r];
+            }
+        }
+        if (normed) {
+            partial[NORM_SLOT * size + at] = acc[NORM_SLOT];
         }
     }
 
@@ -640,7 +690,7 @@ public final class Matmul {
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
         int8RowSumsQ8(acc, a, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k,
                 ctx.localIdx % team, team);
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
+        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
         gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
 
@@ -658,7 +708,7 @@ public final class Matmul {
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
         int8RowSumsQ8(acc, a, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team);
-        gemvReduce(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
+        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
         gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, 1f, kind);
     }
 

@@ -902,10 +902,13 @@ final class CEmitter {
               __trap(); // Target.cuda refuses Feature.CLUSTER_BARRIER before compute capability 9.0
             #endif
             }
+            // five butterfly steps, unrolled and without branches (a step past a small block's width adds nothing), so that
+            // ptxas interleaves the shuffles of consecutive sums (a GEMV team's four rows: one chain of five, not four)
             __device__ __forceinline__ float lj_warp_sum(float v) {
               int w = lj_warp_width();
               unsigned mask = __activemask();
-              for (int o = w / 2; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o, w);
+            #pragma unroll
+              for (int o = 16; o > 0; o >>= 1) { float t = __shfl_xor_sync(mask, v, o, w); v += o < w ? t : 0.0f; }
               return v;
             }
             __device__ __forceinline__ float lj_bf16_to_f32(unsigned short b) { return __int_as_float(((unsigned int)b) << 16); }
