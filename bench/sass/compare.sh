@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Two builds' machine code (SASS, sm_90a) for the same kernels, without a GPU: registers and spills, where the global loads
+# Two builds' machine code (SASS, sm_90a) for the same kernels, without a GPU: registers, shared memory and spills, where the global loads
 # sit, and how many instructions differ (register numbers and addresses aside). Session 25 used it to find which kernels
 # a change left bit for bit as measured, and that ptxas had scheduled the bf16 gated GEMV's loads apart.
-#   bench/sass/compare.sh A.jar B.jar 'io.lightllm.kernels.Matmul matmulGemvGated 2=BF16' ['CLASS METHOD [ARG=DTYPE..]' ...]
+#   bench/sass/compare.sh A.jar B.jar 'io.lightllm.kernels.Matmul matmulGemvGated 2=BF16' ['CLASS METHOD [ARG=DTYPE..|*=DTYPE]' ...]
 # A and B: tornado-kernels jars or class folders. Needs nvcc (/usr/local/cuda-13.0) and cuobjdump, which the CUDA
 # toolkit here lacks; triton's wheel carries one: pip download triton --no-deps -d /tmp/triton && unzip -o -q
 # /tmp/triton/triton-*.whl 'triton/backends/nvidia/bin/*' -d /tmp/tt  (or set CUOBJDUMP).
@@ -15,14 +15,14 @@ CUOBJDUMP=${CUOBJDUMP:-/tmp/tt/triton/backends/nvidia/bin/cuobjdump}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 sass() { # build, kernel spec, output prefix: prints "registers spills", writes the normalised SASS to prefix.s
   local cls=$1 out=$3; set -- $2
-  java -cp "$cls" "$here/KernelCuda.java" "$1" "$2" "$out.cu" "${@:3}" > /dev/null
+  java -cp "$cls" "$here/KernelCuda.java" "$1" "$2" "$out.cu" "${@:3}" > /dev/null 2> "$out.err" || { echo "not compiled: $(grep -m1 Exception "$out.err")"; return 1; }
   local info; info=$("$NVCC" -cubin -arch=sm_90a "$out.cu" -o "$out.cubin" -Xptxas -v 2>&1)
   "$CUOBJDUMP" -sass "$out.cubin" | grep -E '^\s+/\*[0-9a-f]{4}\*/' | sed -E 's#/\*[0-9a-f]{4}\*/##; s#/\*.*##; s/ +/ /g' > "$out.s"
-  echo "$(grep -oE 'Used [0-9]+ registers' <<< "$info" | head -1), $(grep -oE '[0-9]+ bytes spill stores' <<< "$info" | head -1)"
+  echo "$(grep -oE 'Used [0-9]+ registers' <<< "$info" | head -1), $(grep -oE '[0-9]+ bytes smem' <<< "$info" | head -1), $(grep -oE '[0-9]+ bytes spill stores' <<< "$info" | head -1)"
 }
 for spec in "$@"; do
   set -- $spec
-  ra=$(sass "$a" "$spec" "$work/a"); rb=$(sass "$b" "$spec" "$work/b")
+  if ! ra=$(sass "$a" "$spec" "$work/a") || ! rb=$(sass "$b" "$spec" "$work/b"); then echo "$2: A ${ra:-?}; B ${rb:-?}"; continue; fi
   norm() { sed -E 's/\bU?R[0-9]+\b/R/g; s/0x[0-9a-f]+/X/g' "$1"; }
   differ=$(diff <(norm "$work/a.s") <(norm "$work/b.s") | grep -c '^[<>]' || true)
   echo "$2: A $ra; B $rb; instructions A $(wc -l < "$work/a.s"), B $(wc -l < "$work/b.s"), differing lines $differ"

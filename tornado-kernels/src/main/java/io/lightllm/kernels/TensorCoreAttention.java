@@ -80,8 +80,10 @@ public final class TensorCoreAttention {
 
     // ---- decode ------------------------------------------------------------------------------------
 
-    // one entry per pool type and head dimension: as constants they keep the other path out of the
-    // registers and the int8 staging tiles out of the f16 kernels' local memory
+    // one entry per pool type, head dimension and warps a work-group (attention.decode_warps): as constants they keep the
+    // other paths out of the registers and the int8 staging tiles out of the f16 kernels' local memory; with four warps
+    // the warps take turns at a split's steps of 16 keys, each through its own tiles, and merge their rows in local
+    // memory at the end (see decode)
 
     /** Ints of an int8 or fp8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
     private static final int RAW_STAGE_INTS = CODE_STAGES * DECODE_STEP * MAX_DIM / 4;
@@ -90,28 +92,16 @@ public final class TensorCoreAttention {
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] slotRing = ctx.allocateIntLocalArray(DECODE_RING * DECODE_STEP);
-        float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
-                noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                1, 64);
+        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64, 1);
     }
 
     public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] vTiles = ctx.allocateIntLocalArray(DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] slotRing = ctx.allocateIntLocalArray(DECODE_RING * DECODE_STEP);
-        float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
-                noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                1, 128);
+        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128, 1);
     }
 
     public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -119,7 +109,7 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64, 1);
     }
 
     public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -127,7 +117,7 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128, 1);
     }
 
     public static void decodeFp8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -135,7 +125,7 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64, 1);
     }
 
     public static void decodeFp8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
@@ -143,102 +133,88 @@ public final class TensorCoreAttention {
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
         decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128, 1);
     }
-
-    /** The int8 and fp8 entries' body: their tiles of raw codes and row scales, then {@link #decode}. */
-    private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
-        int[] kRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        int[] vRaw = ctx.allocateIntLocalArray(RAW_STAGE_INTS);
-        int[] slotRing = ctx.allocateIntLocalArray(CODE_RING * DECODE_STEP);
-        float[] kRowScales = ctx.allocateFloatLocalArray(CODE_RING * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(CODE_RING * DECODE_STEP);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
-                vRowScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                1, headDim);
-    }
-
-    // the same six with four warps a work-group (attention.decode_warps=4): the warps take turns at a split's steps of 16
-    // keys, each through its own tiles, and merge their rows in local memory at the end (see decode)
 
     public static void decodeF16D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] slotRing = ctx.allocateIntLocalArray(4 * DECODE_RING * DECODE_STEP);
-        float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
-                noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                4, 64);
+        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64, 4);
     }
 
     public static void decodeF16D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        int[] kTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] vTiles = ctx.allocateIntLocalArray(4 * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
-        int[] slotRing = ctx.allocateIntLocalArray(4 * DECODE_RING * DECODE_STEP);
-        float[] noScales = ctx.allocateFloatLocalArray(4);
-        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
-                noScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                4, 128);
+        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128, 4);
     }
 
     public static void decodeInt8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64, 4);
     }
 
     public static void decodeInt8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128, 4);
     }
 
     public static void decodeFp8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64, 4);
     }
 
     public static void decodeFp8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window) {
-        decodeCodesW4(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128);
+        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
+                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128, 4);
     }
 
-    /** {@link #decodeCodes} for four warps a work-group: each warp's stages of codes and row scales. */
-    private static void decodeCodesW4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+    /** The f16 entries' body: each warp's stages of K and V tiles and its ring of slots, then {@link #decode}. */
+    private static void decodeHalves(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, boolean fp8, int headDim) {
-        int[] kRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
-        int[] vRaw = ctx.allocateIntLocalArray(4 * RAW_STAGE_INTS);
-        int[] slotRing = ctx.allocateIntLocalArray(4 * CODE_RING * DECODE_STEP);
-        float[] kRowScales = ctx.allocateFloatLocalArray(4 * CODE_RING * DECODE_STEP);
-        float[] vRowScales = ctx.allocateFloatLocalArray(4 * CODE_RING * DECODE_STEP);
+            int splitUnit, boolean direct, int window, int headDim, int warps) {
+        int[] kTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] vTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
+        int[] slotRing = ctx.allocateIntLocalArray(warps * DECODE_RING * DECODE_STEP);
+        float[] noScales = ctx.allocateFloatLocalArray(4);
+        decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
+                noScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
+                window, warps, headDim);
+    }
+
+    /**
+     * The int8 and fp8 entries' body: each warp's stages of raw codes, its ring of slots and its row scales, then
+     * {@link #decode}. The sizes come from constant arguments (the kernel compiler keeps an inlined helper's constant
+     * arguments constant).
+     */
+    private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
+            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim, int warps) {
+        int[] kRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
+        int[] vRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
+        int[] slotRing = ctx.allocateIntLocalArray(warps * CODE_RING * DECODE_STEP);
+        float[] kRowScales = ctx.allocateFloatLocalArray(warps * CODE_RING * DECODE_STEP);
+        float[] vRowScales = ctx.allocateFloatLocalArray(warps * CODE_RING * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
-                vRowScales,
-                reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window,
-                4, headDim);
+                vRowScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
+                window, warps, headDim);
     }
 
     /**

@@ -176,6 +176,8 @@ final class Translator {
         final Var returnVar;
         final String returnLabel;
         final Map<Integer, Value> slots = new HashMap<>();
+        /** Number parameters of an inlined helper bound to a caller's constant (never stored to): their loads are that constant. */
+        final Map<Integer, Const> constants = new HashMap<>();
         final Map<Label, String> labels = new IdentityHashMap<>();
         final Map<String, List<Object>> entryStacks = new HashMap<>();
         final Map<Integer, ParallelLoops.Loop> parallelInits = new HashMap<>();
@@ -412,7 +414,8 @@ final class Translator {
                     }
                     stack.push(v);
                 } else {
-                    stack.push(f.local(l.slot(), Type.of(l.typeKind())));
+                    Const c = f.constants.get(l.slot());
+                    stack.push(c != null ? c : f.local(l.slot(), Type.of(l.typeKind())));
                 }
             }
             case StoreInstruction s -> {
@@ -563,11 +566,32 @@ final class Translator {
                 };
                 if (sym.equals("fmod")) {
                     stack.push(call(t == Type.FLOAT ? "fmodf" : "fmod", t, a, b));
+                } else if (t == Type.INT && a instanceof Const ca && b instanceof Const cb && foldInt(sym, ((Number) ca.value()).intValue(), ((Number) cb.value()).intValue()) != null) {
+                    // javac folds its own constant expressions; these come from constant arguments of inlined helpers
+                    stack.push(new Const(foldInt(sym, ((Number) ca.value()).intValue(), ((Number) cb.value()).intValue()), Type.INT));
                 } else {
                     stack.push(new Binary(sym, a, b, t));
                 }
             }
         }
+    }
+
+    /** {@code x sym y} in Java's int arithmetic, or null where it is not folded (division by zero). */
+    private static Integer foldInt(String sym, int x, int y) {
+        return switch (sym) {
+            case "+" -> x + y;
+            case "-" -> x - y;
+            case "*" -> x * y;
+            case "/" -> y == 0 ? null : x / y;
+            case "%" -> y == 0 ? null : x % y;
+            case "&" -> x & y;
+            case "|" -> x | y;
+            case "^" -> x ^ y;
+            case "<<" -> x << y;
+            case ">>" -> x >> y;
+            case ">>>" -> x >>> y;
+            default -> null;
+        };
     }
 
     private void stackOp(Frame f, Opcode o, Deque<Value> stack) {
@@ -1098,6 +1122,16 @@ final class Translator {
         };
     }
 
+    /** Whether a method's code assigns local variable {@code slot} (a store or an increment). */
+    private static boolean storesTo(CodeModel code, int slot) {
+        for (CodeElement e : code) {
+            if (e instanceof StoreInstruction st && st.slot() == slot || e instanceof IncrementInstruction inc && inc.slot() == slot) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void inline(Frame caller, String owner, String name, MethodTypeDesc type, Deque<Value> stack) {
         MethodModel mm = Bytecode.find(Bytecode.classModel(loader, owner), name, type.descriptorString());
         String key = key(mm);
@@ -1129,7 +1163,12 @@ final class Translator {
                 slot++;
             } else {
                 Type t = Type.of(classOfReturn(MethodTypeDesc.of(type.parameterType(i))));
-                body.add(new Assign(f.local(slot, t), expr(caller, args[i])));
+                if (args[i] instanceof Const c && c.type() == t && !storesTo(f.code, slot)) {
+                    // a constant argument stays a constant inside the helper: sizes of its local arrays may depend on it
+                    f.constants.put(slot, c);
+                } else {
+                    body.add(new Assign(f.local(slot, t), expr(caller, args[i])));
+                }
                 slot += t.wide() ? 2 : 1;
             }
         }
