@@ -33,9 +33,8 @@ public final class TensorCoreMatmul {
     public static final int LOCAL = 128;
     /** Work-items of a wide group: eight warps, 2 along m by 4 along n. */
     public static final int WIDE_LOCAL = 256;
-    /** Ints per local tile row: 32 halves and 8 of padding, so that ldmatrix's 8 rows fall on distinct banks. */
-    private static final int ROW = STEP / 2 + 4;
-    private static final int STAGE = TILE * ROW;
+    /** Ints of padding a local tile row has past its depth / 2 (halves in pairs), so that ldmatrix's 8 rows fall on distinct banks. */
+    private static final int ROW_PAD = 4;
     /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory; wide: 120 KB). */
     static final int STAGES = 4;
     /**
@@ -44,7 +43,6 @@ public final class TensorCoreMatmul {
      */
     public static final int DEEP_STEP = 64;
     static final int DEEP_STAGES = 3;
-    private static final int DEEP_ROW = DEEP_STEP / 2 + 4;
     /** Most chunks of a's tile a work-item loads a stage: 128 rows of eight 16-byte chunks (k 64) over 128 items. */
     private static final int MAX_A_LOADS = TILE * (DEEP_STEP / 8) / LOCAL;
 
@@ -58,24 +56,18 @@ public final class TensorCoreMatmul {
 
     public static void matmulBf16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+        matmul(ctx, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16. */
     public static void matmulInt8(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        matmul(ctx, aTile, wTile, TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /**
@@ -88,25 +80,19 @@ public final class TensorCoreMatmul {
      */
     public static void matmulBf16Wide(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int m, int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /** {@link #matmulF16} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
     public static void matmulF16Wide(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias,
             int m, int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** {@link #matmulInt8} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
     public static void matmulInt8Wide(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * WIDE_TILE * ROW);
-        matmul(ctx, aTile, wTile, WIDE_TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /**
@@ -115,17 +101,13 @@ public final class TensorCoreMatmul {
      */
     public static void matmulBf16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
-        int[] wTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
-        matmul(ctx, aTile, wTile, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+        matmul(ctx, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /** {@link #matmulF16} as {@link #matmulBf16Deep}. */
     public static void matmulF16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
             int n, int k, boolean aFloat, int kSplits) {
-        int[] aTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
-        int[] wTile = ctx.allocateIntLocalArray(DEEP_STAGES * TILE * DEEP_ROW);
-        matmul(ctx, aTile, wTile, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+        matmul(ctx, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
     }
 
     /** Output tiles of out[m, n]: 128 x 128, or 128 x 256 when {@code wide}. */
@@ -147,9 +129,12 @@ public final class TensorCoreMatmul {
      * {@code out}, which must hold zeros; the bias comes with split 0's. {@code tileN} (a constant of the entry
      * point) is 128 or 256: the work-group's warps are 2 along m by tileN / 64 along n, each 64 x 64 of out.
      */
-    private static void matmul(KernelContext ctx, int[] aTile, int[] wTile, int tileN, int depth, int stages, FloatArray out, NativeArray a,
+    private static void matmul(KernelContext ctx, int tileN, int depth, int stages, FloatArray out, NativeArray a,
             NativeArray w, boolean int8, FloatArray scales, FloatArray bias, boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits,
             boolean bf16) {
+        // sized by the entry's constants (tileN, depth, stages): 80 KB of local memory, wide 120 KB, deep 108 KB
+        int[] aTile = ctx.allocateIntLocalArray(stages * TILE * (depth / 2 + ROW_PAD));
+        int[] wTile = ctx.allocateIntLocalArray(stages * tileN * (depth / 2 + ROW_PAD));
         int[] aRows = new int[MAX_A_LOADS];
         float[] acc = new float[128];
         int tilesN = (n + tileN - 1) / tileN;
@@ -182,17 +167,13 @@ public final class TensorCoreMatmul {
      */
     public static void expertMatmulBf16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
             IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, true);
+        expertMatmul(ctx, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, true);
     }
 
     /** {@link #expertMatmulBf16} for f16 weights. */
     public static void expertMatmulF16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
             IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
-        int[] aTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        int[] wTile = ctx.allocateIntLocalArray(STAGES * STAGE);
-        expertMatmul(ctx, aTile, wTile, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, false);
+        expertMatmul(ctx, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, false);
     }
 
     /** The grid of {@link #expertMatmulBf16}: a group per (expert, tile of 128 rows it could get, tile of 128 columns). */
@@ -200,9 +181,11 @@ public final class TensorCoreMatmul {
         return Grid.groups((long) experts * tilesPerExpert * ((n + TILE - 1) / TILE), LOCAL);
     }
 
-    private static void expertMatmul(KernelContext ctx, int[] aTile, int[] wTile, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
+    private static void expertMatmul(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
             IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert,
             boolean bf16) {
+        int[] aTile = ctx.allocateIntLocalArray(STAGES * TILE * (STEP / 2 + ROW_PAD));
+        int[] wTile = ctx.allocateIntLocalArray(STAGES * TILE * (STEP / 2 + ROW_PAD));
         int[] aRows = new int[MAX_A_LOADS];
         float[] acc = new float[128];
         int tilesN = (n + TILE - 1) / TILE;
@@ -238,7 +221,7 @@ public final class TensorCoreMatmul {
         int warpsN = tileN / 64;
         int warpRow = (warp / warpsN) * 64;
         int warpCol = (warp % warpsN) * 64;
-        int row = depth / 2 + 4;
+        int row = depth / 2 + ROW_PAD;
         int aStage = TILE * row;
         int wStage = tileN * row;
         // a group of copies is committed for every step, also past the last one, so that "all but the
@@ -350,7 +333,7 @@ public final class TensorCoreMatmul {
     private static void loadStage(KernelContext ctx, int[] aTile, int[] wTile, int aAt, int wAt, int tileN, int depth, NativeArray a, int[] aRows,
             NativeArray w, int wBase, int wStride, boolean int8, int n, int k, int col0, int k0, boolean aFloat, boolean bf16, float[] x) {
         int chunks = depth / 8;
-        int row = depth / 2 + 4;
+        int row = depth / 2 + ROW_PAD;
         for (int j = 0; j < aLoads(depth); j++) {
             int i = ctx.localIdx + j * ctx.localGroupSizeX;
             int r = i / chunks;
