@@ -3,6 +3,7 @@
 # sit, and how many instructions differ (register numbers and addresses aside). Session 25 used it to find which kernels
 # a change left bit for bit as measured, and that ptxas had scheduled the bf16 gated GEMV's loads apart.
 #   bench/sass/compare.sh A.jar B.jar 'io.lightllm.kernels.Matmul matmulGemvGated 2=BF16' ['CLASS METHOD [ARG=DTYPE..|*=DTYPE]' ...]
+#   bench/sass/compare.sh A.jar B.jar --all [DTYPE]   # every KernelRef of B's io.lightllm.kernels, NativeArrays as DTYPE (F16)
 # A and B: tornado-kernels jars or class folders. Needs nvcc (/usr/local/cuda-13.0) and cuobjdump, which the CUDA
 # toolkit here lacks; triton's wheel carries one: pip download triton --no-deps -d /tmp/triton && unzip -o -q
 # /tmp/triton/triton-*.whl 'triton/backends/nvidia/bin/*' -d /tmp/tt  (or set CUOBJDUMP).
@@ -13,6 +14,10 @@ NVCC=${NVCC:-/usr/local/cuda-13.0/bin/nvcc}
 CUOBJDUMP=${CUOBJDUMP:-/tmp/tt/triton/backends/nvidia/bin/cuobjdump}
 [[ -x $CUOBJDUMP ]] || { echo "no cuobjdump at $CUOBJDUMP (see the comment at the top of $0)" >&2; exit 2; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+if [[ ${1:-} == --all ]]; then
+  mapfile -t specs < <(java -cp "$b" "$here/KernelCuda.java" --list "$b" | sed "s/\$/ *=${2:-F16}/")
+  set -- "${specs[@]}"
+fi
 sass() { # build, kernel spec, output prefix: prints "registers spills", writes the normalised SASS to prefix.s
   local cls=$1 out=$3; set -- $2
   java -cp "$cls" "$here/KernelCuda.java" "$1" "$2" "$out.cu" "${@:3}" > /dev/null 2> "$out.err" || { echo "not compiled: $(grep -m1 Exception "$out.err")"; return 1; }
