@@ -505,7 +505,7 @@ public final class Matmul {
      * {@link #gemvReduce} for teams of one or several sub-groups: each sub-group's sums by shuffles, then a team of
      * several (warps) adds the others' at its first item, in registers, after one barrier, where the tree takes log2(team)
      * barriers. Only the int8 GEMVs on int8 activations take it: with their teams widened (matmul.int8_q8_items_per_unit)
-     * it ran them 11-36 % faster than warp teams (H100, session 25), while in the 16-bit GEMVs it cost 4-17 % (its code
+     * it ran them 12-37 % faster than warp teams (H100, session 25), while in the 16-bit GEMVs it cost 3-17 % (its code
      * after the loop changed how ptxas scheduled their weight loads; docs/benchmarks.md).
      */
     static void gemvReduceByWarps(KernelContext ctx, float[] partial, float[] acc, int rows, int team, boolean normed) {
