@@ -946,10 +946,11 @@ public final class Matmul {
             // matmul.int8_q8_items_per_unit asks the launch for that many items per compute unit (fillingGemvColumns, as int4
             // does): 4,096 rows in warp teams are 1,024 warps, 8 an SM of an H100's 132, each with 64 bytes in flight
             boolean q8 = int8ActivationsApply(device, m, k);
-            int columns = q8 ? fillingGemvColumns(device, m, n, int8RowsPerTeam(m, k), Tuning.get(device, "matmul.int8_q8_items_per_unit", 0))
+            int rowsPerTeam = int8RowsPerTeam(m, k);
+            int columns = q8 ? fillingGemvColumns(device, m, n, rowsPerTeam, Tuning.get(device, "matmul.int8_q8_items_per_unit", 0))
                     : gemvColumns(device, m);
             device.launch(q8 ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
-                    gemvGrid(m, n, gemvLocal(device), columns, int8RowsPerTeam(m, k)), out, a, w, scales, b, bias != null, m, n, k, columns);
+                    gemvGrid(m, n, gemvLocal(device), columns, rowsPerTeam), out, a, w, scales, b, bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {
             boolean wide = wideTensorCores(device, MATMUL_TC_INT8);
             int splits = prepareSplitK(device, MATMUL_TC_INT8, out, m, n, k, wide);

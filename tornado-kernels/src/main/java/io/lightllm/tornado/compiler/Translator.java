@@ -564,11 +564,13 @@ final class Translator {
                     case IUSHR, LUSHR -> ">>>";
                     default -> throw f.error("operator " + o.name().toLowerCase() + " is not supported");
                 };
+                // javac folds its own constant expressions; constants here come from constant arguments of inlined helpers
+                Integer folded = t == Type.INT && a instanceof Const ca && b instanceof Const cb
+                        ? foldInt(sym, ((Number) ca.value()).intValue(), ((Number) cb.value()).intValue()) : null;
                 if (sym.equals("fmod")) {
                     stack.push(call(t == Type.FLOAT ? "fmodf" : "fmod", t, a, b));
-                } else if (t == Type.INT && a instanceof Const ca && b instanceof Const cb && foldInt(sym, ((Number) ca.value()).intValue(), ((Number) cb.value()).intValue()) != null) {
-                    // javac folds its own constant expressions; these come from constant arguments of inlined helpers
-                    stack.push(new Const(foldInt(sym, ((Number) ca.value()).intValue(), ((Number) cb.value()).intValue()), Type.INT));
+                } else if (folded != null) {
+                    stack.push(new Const(folded, Type.INT));
                 } else {
                     stack.push(new Binary(sym, a, b, t));
                 }
