@@ -22,6 +22,17 @@ public abstract class KernelContext {
     /** Like {@link #localBarrier()}, also ordering global-memory accesses of the group. */
     public abstract void globalBarrier();
 
+    /**
+     * Waits until every lane of this work-item's warp ({@link #WARP_SIZE} items) arrives; orders their local-memory accesses
+     * (and copies their {@link #copyAsyncWait} completed). For warps of a group that each work in their own part of local
+     * memory: a group barrier would hold every warp to the slowest one's loads. CUDA runs it as {@code __syncwarp()};
+     * backends without warps (OpenCL, the JVM) as {@link #localBarrier()}, so every work-item of the group must reach it
+     * the same number of times, as a group barrier.
+     */
+    public void warpBarrier() {
+        localBarrier();
+    }
+
     /** A float array in local (shared) memory, one per work-group; {@code size} must be a constant. */
     public abstract float[] allocateFloatLocalArray(int size);
 

@@ -524,6 +524,7 @@ final class CEmitter {
             case "localSize" -> cl ? "((int)get_local_size(" + a0 + "))" : "((int)blockDim." + axis(c) + ")";
             case "globalSize" -> cl ? "((int)get_global_size(" + a0 + "))" : "((int)(gridDim." + axis(c) + " * blockDim." + axis(c) + "))";
             case "localBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE)" : "__syncthreads()";
+            case "warpBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE)" : "__syncwarp()";
             case "globalBarrier" -> cl ? "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)" : "__syncthreads()";
             case "memoryFence" -> cl ? "mem_fence(CLK_GLOBAL_MEM_FENCE)" : "__threadfence()";
             // OpenCL targets refuse Feature.CLUSTER_BARRIER; the name below only shows up in source printed for Target.any

@@ -885,7 +885,7 @@ final class Translator {
 
     private void contextCall(Frame f, String name, MethodTypeDesc type, Deque<Value> stack) {
         switch (name) {
-            case "localBarrier", "globalBarrier", "memoryFence" -> {
+            case "localBarrier", "globalBarrier", "warpBarrier", "memoryFence" -> {
                 Value ctx = stack.pop();
                 checkContext(f, ctx);
                 emit(stack, new Ir.Effect(call(name, Type.INT)));

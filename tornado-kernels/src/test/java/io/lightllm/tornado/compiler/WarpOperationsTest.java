@@ -194,6 +194,27 @@ class WarpOperationsTest {
         out.set(ctx.globalIdx, mine.get(next * local + ctx.localIdx));
     }
 
+    static final KernelRef WARP_ROTATIONS = KernelRef.of(WarpOperationsTest.class, "warpRotations");
+
+    /**
+     * Each warp passes values round within itself through its own part of local memory, {@code rounds} times, meeting only
+     * at warp barriers: in round r lane l writes v (starting at its global id), reads lane (l + r + 1) % 32's v, and adds
+     * it to its own. out[i] = item i's v at the end.
+     */
+    public static void warpRotations(KernelContext ctx, IntArray out, int rounds) {
+        int[] shared = ctx.allocateIntLocalArray(256);
+        int lane = ctx.laneId();
+        int base = ctx.localIdx - lane;
+        int v = ctx.globalIdx;
+        for (int r = 0; r < rounds; r++) {
+            shared[ctx.localIdx] = v;
+            ctx.warpBarrier();
+            v += shared[base + (lane + r + 1) % KernelContext.WARP_SIZE];
+            ctx.warpBarrier(); // every lane has read before the next round writes
+        }
+        out.set(ctx.globalIdx, v);
+    }
+
     static final KernelRef NIBBLES = KernelRef.of(WarpOperationsTest.class, "nibbles");
 
     /** out[4i..]: words[i]'s nibble pairs at bits 0 and 20 (centres 8 and 0), then those at bit 4 times scales[i] plus offsets[i] (bf16 pairs), twice. */
@@ -413,6 +434,35 @@ class WarpOperationsTest {
      * JVM; CUDA from compute capability 9.0), also in clusters of 16 (past CUDA's portable 8); OpenCL and older GPUs
      * refuse the kernel by name; the CUDA C assembles to the cluster barrier's instructions.
      */
+    @Test
+    void warpBarriersOrderEachWarpsLocalMemory() {
+        int groups = 6, rounds = 9;
+        for (Device device : devices()) {
+            for (int local : new int[] {32, 128, 256}) {
+                DeviceBuffer out = device.allocate(DType.I32, (long) groups * local);
+                device.launch(WARP_ROTATIONS, Grid.groups(groups, local), out, rounds);
+                IntArray got = (IntArray) device.download(out);
+                for (int i = 0; i < groups * local; i++) {
+                    int base = i - i % 32;
+                    int[] v = new int[32];
+                    for (int l = 0; l < 32; l++) {
+                        v[l] = base + l;
+                    }
+                    for (int r = 0; r < rounds; r++) {
+                        int[] next = new int[32];
+                        for (int l = 0; l < 32; l++) {
+                            next[l] = v[l] + v[(l + r + 1) % 32];
+                        }
+                        v = next;
+                    }
+                    assertEquals(v[i % 32], got.get(i), device.id() + " local " + local + " item " + i);
+                }
+            }
+        }
+        String ptx = CudaCheck.assertCompiles(KernelCompiler.compile(WARP_ROTATIONS, Dialect.CUDA, null).source(), "warpRotations");
+        assertTrue(ptx.contains("bar.warp.sync") && !ptx.contains("bar.sync") && !ptx.contains("barrier.sync"), "PTX should hold warp barriers only:\n" + ptx);
+    }
+
     @Test
     void clusterBarrierShowsEachGroupTheOthersWrites() {
         for (Device device : devices()) {
