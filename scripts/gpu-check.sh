@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -213,9 +213,10 @@ for s in $stages; do
     abjar)
       # a change against the build before it, in separate processes on one machine: old/ holds that build's jars (put there
       # by hand: cp the old tornado-kernels jar into .gpu/old/), ahead of lib/ on the class path; AB_ARGS is the Main command
-      # (default: decode attention over f16, int8 and fp8 pools at batch 1-256, 1k and 4k), run old, new, old, new
+      # (default: decode attention over f16, int8 and fp8 pools at batch 1-256, 1k and 4k), run old, new, old, new (AB_BUILDS:
+      # other folders of .gpu/ too, in the order given)
       AB=${AB_ARGS:-bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 --contexts 1024,4096 --prefill 0 --seconds 0.2}
-      for build in old new old new; do
+      for build in ${AB_BUILDS:-old new old new}; do
         "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
       done ;;
     gemvreduce)
@@ -238,6 +239,18 @@ for s in $stages; do
       for v in ${GR_STATIC:-old:none new:none old:int8 new:int8 old:int4 new:int4 new:none old:none new:int8 old:int8}; do
         "${J[@]}" -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main "${S[@]}" --quant ${v#*:} 2>&1 | grep '^{' | sed "s/^/$v /" \
           | tee -a "$out/gemvreduce-static.log"
+      done ;;
+    codesweep)
+      # session 26: decode attention over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8
+      # pools at 52-56 % of copy at batch 16 and 64), one process a variant: the tuning settings of each (a comma list of
+      # attention.* keys; decode_warps_codes_units=100000 gives code pools four warps a group wherever they split),
+      # "ordered" the default shapes over a request's slots side by side (bench kernels --kv-slots ordered)
+      for v in ${CS_VARIANTS:-default decode_units_codes=2048 decode_units_codes=1536 decode_units_codes=8192 decode_warps_codes_units=100000 \
+          decode_warps_codes_units=100000,decode_units_codes=2048 decode_warps_codes_units=100000,decode_units_codes=8192 ordered}; do
+        flags=(); slots=shuffled
+        case $v in default) ;; ordered) slots=ordered ;; *) IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.$x"); done ;; esac
+        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
+          --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $slots 2>&1 | grep -E "^\| decode" | sed "s/^/$v /" | tee -a "$out/codesweep.log"
       done ;;
     kvslots)
       # decode attention over shuffled pool slots (bench kernels' default: every key row a random read, 128 bytes a head

@@ -553,7 +553,9 @@ public final class Attention {
             // ran batch 256 at 160 tokens in 67 us so, 76 with four). Over codes (whose kernel holds 12 warps an SM and
             // splits large batches too, decode_units_codes) four warps pay only while the launch has fewer units than the
             // device has compute units: batch 16 at 1k 26.5 -> 24.9 us, but batch 64 at 4k 280 -> 290, 256 at 1k 289 -> 303
-            boolean fourPays = pool != null && (!KvCache.hasScales(pool) || units <= device.computeUnits());
+            // (attention.decode_warps_codes_units moves that bound: a sweep's knob)
+            int codesBound = Tuning.get(device, "attention.decode_warps_codes_units", device.computeUnits());
+            boolean fourPays = pool != null && (!KvCache.hasScales(pool) || units <= codesBound);
             int warps = splits > 1 && fourPays && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
         }

@@ -292,11 +292,9 @@ public final class TensorCoreAttention {
             loadQuery(q, qf, validLo, validHi, (b * qHeads + head0 + g) * headDim, (b * qHeads + head0 + g + 8) * headDim, t, scale * LOG2E,
                     codes, headDim);
             int rawTile = DECODE_STEP * headDim / 4;
-            // the ring's first steps (lanes 0-15, a key each): the slots of steps 0 .. ring - 2 and the scales of 0 .. ring - 3 in
-            // local memory, step ring - 1's slot and step ring - 2's scales in registers; each step of the loop moves them on one
+            // the ring's first steps (lanes 0-15, a key each): the slots of steps 0 .. ring - 2 in local memory, step ring - 1's
+            // in a register; each step of the loop moves them on one
             int nextSlot = -1;
-            float nextKScale = 0f;
-            float nextVScale = 0f;
             if (lane < DECODE_STEP) {
                 for (int p = 0; p < ring; p++) {
                     int key = start + (p * warps + warp) * DECODE_STEP + lane;
@@ -306,20 +304,11 @@ public final class TensorCoreAttention {
                     } else {
                         nextSlot = slot;
                     }
-                    if (codes && p < ring - 1) {
-                        float ks = slot >= 0 ? kScales.get(slot * kvHeads + kvHead) : 0f;
-                        float vs = slot >= 0 ? vScales.get(slot * kvHeads + kvHead) : 0f;
-                        if (p < ring - 2) {
-                            kRowScales[ringAt + p * DECODE_STEP + lane] = ks;
-                            vRowScales[ringAt + p * DECODE_STEP + lane] = vs;
-                        } else {
-                            nextKScale = ks;
-                            nextVScale = vs;
-                        }
-                    }
                 }
             }
-            ctx.localBarrier(); // the ring's first steps are in
+            // the ring's first slots are in. A warp's barriers in decode are its own: each warp works in its own stages, ring and
+            // scales (warps > 1 meet only in mergeWarps), so no warp waits at a step for another's copies
+            ctx.warpBarrier();
             // a group of copies is committed for every step, also past the split's end, so that "all but
             // the newest stages - 2 groups are done" always means "this step's tiles are in"
             int copies = codes ? headDim / 16 : headDim / 8; // per row
@@ -333,6 +322,25 @@ public final class TensorCoreAttention {
                 }
                 ctx.copyAsyncCommit();
             }
+            // over codes, the rows' scales of steps 0 .. ring - 3 in local memory and step ring - 2's in registers, loaded
+            // while the first copies are in flight (before them, every warp waited on a scale load before it started copying);
+            // the loop's first barrier makes them visible
+            float nextKScale = 0f;
+            float nextVScale = 0f;
+            if (codes && lane < DECODE_STEP) {
+                for (int p = 0; p < ring - 1; p++) {
+                    int slot = slotRing[ringAt + p * DECODE_STEP + lane]; // this lane's own entry
+                    float ks = slot >= 0 ? kScales.get(slot * kvHeads + kvHead) : 0f;
+                    float vs = slot >= 0 ? vScales.get(slot * kvHeads + kvHead) : 0f;
+                    if (p < ring - 2) {
+                        kRowScales[ringAt + p * DECODE_STEP + lane] = ks;
+                        vRowScales[ringAt + p * DECODE_STEP + lane] = vs;
+                    } else {
+                        nextKScale = ks;
+                        nextVScale = vs;
+                    }
+                }
+            }
             state[MAX_LO] = NEG_INF;
             state[MAX_HI] = NEG_INF;
             for (int step = 0; start + step * warps * DECODE_STEP < end; step++) { // the same trips for every warp
@@ -344,7 +352,7 @@ public final class TensorCoreAttention {
                     ctx.copyAsyncWait(DECODE_STAGES - 2);
                 }
                 // this step's tiles are in; every lane is done with the last step's, refilled next; the ring's last moves are in
-                ctx.localBarrier();
+                ctx.warpBarrier();
                 if (start + (step + stages - 1) * warps * DECODE_STEP < end) { // the loop runs that step (see the prologue)
                     ringSlots(slots, slotRing, ringAt + (step + stages - 1) % ring * DECODE_STEP, copies, lane);
                     loadDecodeStep(ctx, codes, firstStage + (step + stages - 1) % stages, slots, kTiles, vTiles, kPool, vPool, kScales,
