@@ -393,7 +393,7 @@ for s in $stages; do
       NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       if [ $s = ncudecode ]; then
         A="--only attention --contexts 1024 --prefill 0"
-        cases="b16-int8:decodeInt8D128:16 b16-f16:decodeF16D128:16 b256-int8:decodeInt8D128:256 b256-f16:decodeF16D128:256"
+        cases="b16-int8:decodeCodes__i8:16 b16-f16:decodeF16__f16:16 b256-int8:decodeCodes__i8:256 b256-f16:decodeF16__f16:256"
       else
         A="--only gemv"
         cases="int8:Matmul_matmulInt8GemvQ8:1 int4:QuantMatmul_matmulInt4GemvQ8:1 bf16:Matmul_matmulGemv__:1 int8gated:Matmul_matmulInt8GemvGatedQ8:1"

@@ -13,6 +13,9 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * LightLLM's token attention over a KV pool. Keys and values of every request live in the pool
@@ -57,18 +60,37 @@ public final class Attention {
     public static final KernelRef DECODE_PARTIAL = KernelRef.of(Attention.class, "decodeAttentionPartial");
     public static final KernelRef DECODE_MERGE = KernelRef.of(Attention.class, "decodeAttentionMerge");
     public static final KernelRef PREFILL = KernelRef.of(Attention.class, "prefillAttention");
-    public static final KernelRef DECODE_TC_F16_64 = KernelRef.of(TensorCoreAttention.class, "decodeF16D64");
-    public static final KernelRef DECODE_TC_F16_128 = KernelRef.of(TensorCoreAttention.class, "decodeF16D128");
-    public static final KernelRef DECODE_TC_INT8_64 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64");
-    public static final KernelRef DECODE_TC_INT8_128 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128");
-    public static final KernelRef DECODE_TC_FP8_64 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64");
-    public static final KernelRef DECODE_TC_FP8_128 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128");
-    public static final KernelRef DECODE_TC_F16_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeF16D64W4");
-    public static final KernelRef DECODE_TC_F16_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeF16D128W4");
-    public static final KernelRef DECODE_TC_INT8_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D64W4");
-    public static final KernelRef DECODE_TC_INT8_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeInt8D128W4");
-    public static final KernelRef DECODE_TC_FP8_64_W4 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D64W4");
-    public static final KernelRef DECODE_TC_FP8_128_W4 = KernelRef.of(TensorCoreAttention.class, "decodeFp8D128W4");
+    /**
+     * The tensor-core decode kernels, one ref per pool (f16, int8, fp8), head dimension (64, 128) and warps a work-group
+     * (1, 4), each binding those as constants of {@link TensorCoreAttention#decodeF16} or {@link TensorCoreAttention#decodeCodes}:
+     * {@link #decodeKernel}.
+     */
+    private static final Map<String, KernelRef> DECODE_TC = decodeKernels();
+
+    private static Map<String, KernelRef> decodeKernels() {
+        KernelRef f16 = KernelRef.of(TensorCoreAttention.class, "decodeF16");
+        KernelRef codes = KernelRef.of(TensorCoreAttention.class, "decodeCodes");
+        Map<String, KernelRef> refs = new HashMap<>();
+        for (DType pool : new DType[] {DType.F16, DType.I8, DType.F8_E4M3}) {
+            for (int headDim : new int[] {64, 128}) {
+                for (int warps : new int[] {1, 4}) {
+                    KernelRef ref = pool == DType.F16 ? f16 : codes.with("fp8", pool == DType.F8_E4M3);
+                    refs.put(pool + "/" + headDim + "/" + warps, ref.with("headDim", headDim).with("warps", warps));
+                }
+            }
+        }
+        return Map.copyOf(refs);
+    }
+
+    /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1 or 4 warps a group. */
+    public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
+        DType kind = pool == DType.I8 || pool == DType.F8_E4M3 ? pool : DType.F16;
+        KernelRef ref = DECODE_TC.get(kind + "/" + headDim + "/" + warps);
+        if (ref == null) {
+            throw new IllegalArgumentException("no tensor-core decode kernel for head dimension " + headDim + " and " + warps + " warps");
+        }
+        return ref;
+    }
     public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
     public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
@@ -676,18 +698,19 @@ public final class Attention {
         int chunks = (group + TensorCoreAttention.DECODE_ROWS - 1) / TensorCoreAttention.DECODE_ROWS;
         long groups = (long) batch.requests() * heads.kvHeads() * chunks * n;
         DeviceBuffer dummy = q;
-        boolean d64 = heads.headDim() == 64;
-        boolean four = splits.warps() == 4;
-        KernelRef kernel = switch (kv.keys().dtype()) {
-            case I8 -> four ? (d64 ? DECODE_TC_INT8_64_W4 : DECODE_TC_INT8_128_W4) : d64 ? DECODE_TC_INT8_64 : DECODE_TC_INT8_128;
-            case F8_E4M3 -> four ? (d64 ? DECODE_TC_FP8_64_W4 : DECODE_TC_FP8_128_W4) : d64 ? DECODE_TC_FP8_64 : DECODE_TC_FP8_128;
-            default -> four ? (d64 ? DECODE_TC_F16_64_W4 : DECODE_TC_F16_128_W4) : d64 ? DECODE_TC_F16_64 : DECODE_TC_F16_128;
-        };
-        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * (four ? 4 : 1)),
-                direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
+        DType pool = kv.keys().dtype();
+        int warps = splits.warps();
+        KernelRef kernel = decodeKernel(pool, heads.headDim(), warps);
+        Object[] args = {direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
                 kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
                 batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
+                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow()};
+        // the bound constants of the ref follow: over codes whether they are fp8, then the head dimension and the warps
+        Object[] bound = KvCache.hasScales(pool) ? new Object[] {pool == DType.F8_E4M3, heads.headDim(), warps}
+                : new Object[] {heads.headDim(), warps};
+        Object[] all = Arrays.copyOf(args, args.length + bound.length);
+        System.arraycopy(bound, 0, all, args.length, bound.length);
+        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), all);
         if (!direct) {
             launchMerge(device, out, s, batch, heads, splits);
         }

@@ -80,112 +80,19 @@ public final class TensorCoreAttention {
 
     // ---- decode ------------------------------------------------------------------------------------
 
-    // one entry per pool type, head dimension and warps a work-group (attention.decode_warps): as constants they keep the
-    // other paths out of the registers and the int8 staging tiles out of the f16 kernels' local memory; with four warps
-    // the warps take turns at a split's steps of 16 keys, each through its own tiles, and merge their rows in local
-    // memory at the end (see decode)
+    // decodeF16 and decodeCodes take the head dimension and the warps a work-group (attention.decode_warps) as parameters
+    // that their kernel refs bind (Attention.decodeKernel): as constants they size the local tiles, unroll the fragment
+    // loops and keep the other paths out of the registers; with four warps the warps take turns at a split's steps of 16
+    // keys, each through its own tiles, and merge their rows in local memory at the end (see decode)
 
     /** Ints of an int8 or fp8 pool's staging tiles: raw codes of every stage (16 codes an asynchronous copy). */
     private static final int RAW_STAGE_INTS = CODE_STAGES * DECODE_STEP * MAX_DIM / 4;
 
-    public static void decodeF16D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64, 1);
-    }
-
-    public static void decodeF16D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128, 1);
-    }
-
-    public static void decodeInt8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64, 1);
-    }
-
-    public static void decodeInt8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128, 1);
-    }
-
-    public static void decodeFp8D64(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64, 1);
-    }
-
-    public static void decodeFp8D128(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128, 1);
-    }
-
-    public static void decodeF16D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 64, 4);
-    }
-
-    public static void decodeF16D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeHalves(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, 128, 4);
-    }
-
-    public static void decodeInt8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 64, 4);
-    }
-
-    public static void decodeInt8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, false, 128, 4);
-    }
-
-    public static void decodeFp8D64W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 64, 4);
-    }
-
-    public static void decodeFp8D128W4(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
-            NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
-            IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window) {
-        decodeCodes(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, reqToToken, reqRows, seqLen, alibiSlopes,
-                useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct, window, true, 128, 4);
-    }
-
-    /** The f16 entries' body: each warp's stages of K and V tiles and its ring of slots, then {@link #decode}. */
-    private static void decodeHalves(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+    /**
+     * Decode over an f16 pool: each warp's stages of K and V tiles and its ring of slots, then {@link #decode}. A kernel whose
+     * refs bind {@code headDim} (64 or 128) and {@code warps} (1 or 4).
+     */
+    public static void decodeF16(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window, int headDim, int warps) {
@@ -199,11 +106,10 @@ public final class TensorCoreAttention {
     }
 
     /**
-     * The int8 and fp8 entries' body: each warp's stages of raw codes, its ring of slots and its row scales, then
-     * {@link #decode}. The sizes come from constant arguments (the kernel compiler keeps an inlined helper's constant
-     * arguments constant).
+     * Decode over an int8 or fp8 pool: each warp's stages of raw codes, its ring of slots and its row scales, then
+     * {@link #decode}. A kernel whose refs bind {@code fp8}, {@code headDim} (64 or 128) and {@code warps} (1 or 4).
      */
-    private static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
+    public static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
             int splitUnit, boolean direct, int window, boolean fp8, int headDim, int warps) {

@@ -45,7 +45,7 @@ public final class KernelCompiler {
 
     private static KernelSource translate(KernelRef kernel, Dialect dialect, DType[] argDtypes) {
         Translator t = new Translator(kernel.name(), kernel.method().getDeclaringClass().getClassLoader());
-        t.translateKernel(kernel.method(), argDtypes, kernel.usesContext());
+        t.translateKernel(kernel.method(), argDtypes, kernel.usesContext(), kernel.constants());
         StringBuilder entry = new StringBuilder(kernel.method().getDeclaringClass().getSimpleName() + "_" + kernel.method().getName());
         Class<?>[] params = kernel.parameterTypes();
         int first = kernel.usesContext() ? 1 : 0;
@@ -54,6 +54,8 @@ public final class KernelCompiler {
                 entry.append("__").append(argDtypes[i - first].name().toLowerCase());
             }
         }
+        // a bound parameter's constant is part of the name: each binding is its own kernel
+        kernel.constants().forEach((i, v) -> entry.append("__").append(v instanceof Boolean b ? (b ? 1 : 0) : v));
         String name = entry.toString().replaceAll("[^A-Za-z0-9_]", "_");
         return new KernelSource(name, CEmitter.emit(t, dialect, name), t.features, CEmitter.dynamicLocalBytes(t, dialect));
     }

@@ -98,7 +98,11 @@ final class Translator {
     }
 
     /** Translates the kernel method; {@code argDtypes} gives the dtype bound to each array parameter. */
-    void translateKernel(Method m, DType[] argDtypes, boolean explicit) {
+    /**
+     * @param constants launch arguments bound to constants by the kernel ref (by argument index): their parameters stay in
+     *                  the signature, and every load of them is the constant
+     */
+    void translateKernel(Method m, DType[] argDtypes, boolean explicit, Map<Integer, Object> constants) {
         MethodModel mm = Bytecode.methodModel(m);
         CodeModel code = Bytecode.code(mm);
         List<ParallelLoops.Loop> loops = ParallelLoops.find(code, kernelName);
@@ -132,6 +136,13 @@ final class Translator {
                 Type t = Type.of(p);
                 Var v = f.local(slot, t);
                 parameters.add(v);
+                Object bound = constants.get(arg);
+                if (bound != null) {
+                    if (storesTo(code, slot)) {
+                        throw new KernelCompileException(kernelName + ": parameter " + arg + " is bound to a constant but assigned in the body");
+                    }
+                    f.constants.put(slot, new Const(bound instanceof Boolean b ? (Object) (b ? 1 : 0) : bound, t));
+                }
                 slot += t.wide() ? 2 : 1;
             } else {
                 throw new KernelCompileException(kernelName + ": parameter " + arg + " has type " + p.getSimpleName()

@@ -34,6 +34,10 @@ final class KernelArguments {
                     throw new IllegalArgumentException(where + " needs a number, got " + describe(a));
                 }
                 out[i] = convert(p, a, where);
+                Object bound = kernel.constants().get(i);
+                if (bound != null && !bound.equals(out[i])) {
+                    throw new IllegalArgumentException(where + " is bound to " + bound + " by the kernel ref, got " + out[i]);
+                }
             } else {
                 throw new IllegalArgumentException(where + ": kernels take arrays and primitives only");
             }

@@ -3,19 +3,35 @@ package io.lightllm.tornado.runtime;
 import io.lightllm.tornado.api.KernelContext;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
+import java.lang.reflect.Parameter;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
 
 /**
- * Names one kernel: a public static void method. Backends compile and cache per ref, so
- * keep refs in static finals rather than creating one per launch.
+ * Names one kernel: a public static void method, with some of its scalar parameters bound to constants
+ * ({@link #with}). The compiler treats a bound parameter as that constant, as if the body were written with it: its loops
+ * unroll, local arrays may be sized by it and fragment arrays indexed through it stay in registers; one method serves
+ * each head dimension or warp count its refs bind, instead of an entry point per value. A launch still passes every
+ * argument, and a bound one must equal its constant (the JVM runs the method itself). Backends compile and cache per
+ * ref, so keep refs in static finals rather than creating one per launch.
+ *
+ * @param constants bound launch arguments by index (parameters after a leading KernelContext): Integer, Boolean or Float
  */
-public record KernelRef(Method method) {
+public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
 
     public KernelRef {
         if (!Modifier.isStatic(method.getModifiers()) || method.getReturnType() != void.class) {
             throw new IllegalArgumentException("a kernel must be a static void method: " + method);
         }
+        constants = Collections.unmodifiableSortedMap(new TreeMap<>(constants));
+    }
+
+    public KernelRef(Method method) {
+        this(method, new TreeMap<>());
     }
 
     /** The one public static method called {@code name} in {@code owner}. */
@@ -31,8 +47,43 @@ public record KernelRef(Method method) {
         return new KernelRef(found.getFirst());
     }
 
+    /**
+     * This kernel with its parameter {@code parameter} (an int, boolean or float, never assigned in the body) bound to
+     * {@code value}. Needs the parameters' names in the class file (javac {@code -parameters}, as the build compiles).
+     */
+    public KernelRef with(String parameter, Object value) {
+        Parameter[] params = method.getParameters();
+        int first = usesContext() ? 1 : 0;
+        for (int i = first; i < params.length; i++) {
+            if (!params[i].isNamePresent()) {
+                throw new IllegalStateException(name() + ": parameter names are not in the class file (compile with javac -parameters)");
+            }
+            if (params[i].getName().equals(parameter)) {
+                Class<?> type = params[i].getType();
+                boolean fits = type == int.class && value instanceof Integer || type == boolean.class && value instanceof Boolean
+                        || type == float.class && value instanceof Float;
+                if (!fits) {
+                    throw new IllegalArgumentException(name() + ": parameter " + parameter + " is " + type.getSimpleName()
+                            + "; cannot bind " + value);
+                }
+                TreeMap<Integer, Object> bound = new TreeMap<>(constants);
+                bound.put(i - first, value);
+                return new KernelRef(method, bound);
+            }
+        }
+        throw new IllegalArgumentException(name() + " has no parameter " + parameter);
+    }
+
+    /** The class and method, and the bound parameters if any: {@code TensorCoreAttention.decodeCodes[headDim=128, warps=4]}. */
     public String name() {
-        return method.getDeclaringClass().getSimpleName() + "." + method.getName();
+        String base = method.getDeclaringClass().getSimpleName() + "." + method.getName();
+        if (constants.isEmpty()) {
+            return base;
+        }
+        Parameter[] params = method.getParameters();
+        int first = usesContext() ? 1 : 0;
+        return base + constants.entrySet().stream().map(e -> params[e.getKey() + first].getName() + "=" + e.getValue())
+                .collect(Collectors.joining(", ", "[", "]"));
     }
 
     public Class<?>[] parameterTypes() {

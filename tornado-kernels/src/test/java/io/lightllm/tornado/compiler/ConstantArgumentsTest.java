@@ -17,8 +17,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A helper's number parameter that receives a constant and is never assigned stays that constant in the kernel, so a
- * local array's size may be computed from it (TensorCoreAttention's decode entries size their tiles by their warps
- * this way); one the helper assigns is a variable as before.
+ * local array's size may be computed from it; one the helper assigns is a variable as before. A kernel's own parameter
+ * bound by its ref ({@link KernelRef#with}) is a constant the same way (TensorCoreAttention's decode kernels size their
+ * tiles by their bound warps).
  */
 class ConstantArgumentsTest {
     static final KernelRef TILE_OF_TWO = KernelRef.of(ConstantArgumentsTest.class, "tileOfTwo");
@@ -40,6 +41,39 @@ class ConstantArgumentsTest {
     /** The same helper with a size the caller computes: refused, as any local array of no constant size. */
     public static void tileOfRuntimeSize(KernelContext ctx, FloatArray out, int groups) {
         neighbours(ctx, out, groups, 0);
+    }
+
+    /** Assigns its own parameter: it cannot be bound. */
+    public static void assignsItsParameter(KernelContext ctx, FloatArray out, int bias) {
+        bias += 1;
+        out.set(ctx.globalIdx, bias);
+    }
+
+    @Test
+    void aBoundParameterIsAConstantOfThatKernel() {
+        KernelRef three = KernelRef.of(getClass(), "tileOfRuntimeSize").with("groups", 3);
+        assertEquals("ConstantArgumentsTest.tileOfRuntimeSize[groups=3]", three.name());
+        KernelSource cl = KernelCompiler.compile(three, Dialect.OPENCL, null);
+        assertTrue(cl.source().contains("[97]"), "a local array of 3 * 32 + 1 floats: " + cl.source());
+        assertTrue(cl.entryName().endsWith("__3"), cl.entryName());
+        CudaCheck.assertCompiles(KernelCompiler.compile(three, Dialect.CUDA, null).source(), "tileOfRuntimeSize[groups=3]");
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            int local = 96, groups = 2;
+            DeviceBuffer out = device.allocate(DType.F32, groups * local);
+            device.launch(three, Grid.groups(groups, local), out, 3);
+            FloatArray got = (FloatArray) device.download(out);
+            for (int i = 0; i < groups * local; i++) {
+                assertEquals((i % local + 1) % local + 1f, got.get(i), device.id() + " item " + i);
+            }
+            IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
+                    () -> device.launch(three, Grid.groups(groups, local), out, 2));
+            assertTrue(wrong.getMessage().contains("bound to 3"), wrong.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("groups", 3), "tileOfTwo has no parameter groups");
+        assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("bias", 2f), "bias is an int");
+        KernelCompileException assigned = assertThrows(KernelCompileException.class, () -> KernelCompiler.compile(
+                KernelRef.of(getClass(), "assignsItsParameter").with("bias", 1), Dialect.OPENCL, null));
+        assertTrue(assigned.getMessage().contains("assigned in the body"), assigned.getMessage());
     }
 
     @Test
