@@ -62,9 +62,11 @@ public final class Attention {
     public static final KernelRef PREFILL = KernelRef.of(Attention.class, "prefillAttention");
     /**
      * The tensor-core decode kernels, one ref per pool (f16, int8, fp8), head dimension (64, 128) and warps a work-group
-     * (1, 4), each binding those as constants of {@link TensorCoreAttention#decodeF16} or {@link TensorCoreAttention#decodeCodes}:
+     * (1, 4, 8), each binding those as constants of {@link TensorCoreAttention#decodeF16} or {@link TensorCoreAttention#decodeCodes}:
      * {@link #decodeKernel}.
      */
+    /** Warps a tensor-core decode work-group may have (eight: the tiles of a group fill 210 KB of an SM's 227 over f16). */
+    private static final int[] DECODE_WARPS = {1, 4, 8};
     private static final Map<String, KernelRef> DECODE_TC = decodeKernels();
 
     private static Map<String, KernelRef> decodeKernels() {
@@ -73,7 +75,7 @@ public final class Attention {
         Map<String, KernelRef> refs = new HashMap<>();
         for (DType pool : new DType[] {DType.F16, DType.I8, DType.F8_E4M3}) {
             for (int headDim : new int[] {64, 128}) {
-                for (int warps : new int[] {1, 4}) {
+                for (int warps : DECODE_WARPS) {
                     KernelRef ref = pool == DType.F16 ? f16 : codes.with("fp8", pool == DType.F8_E4M3);
                     refs.put(pool + "/" + headDim + "/" + warps, ref.with("headDim", headDim).with("warps", warps));
                 }
@@ -82,7 +84,7 @@ public final class Attention {
         return Map.copyOf(refs);
     }
 
-    /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1 or 4 warps a group. */
+    /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1, 4 or 8 warps a group. */
     public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
         DType kind = pool == DType.I8 || pool == DType.F8_E4M3 ? pool : DType.F16;
         KernelRef ref = DECODE_TC.get(kind + "/" + headDim + "/" + warps);
@@ -504,8 +506,8 @@ public final class Attention {
             if (splits > MAX_SPLITS) {
                 throw new IllegalArgumentException("at most " + MAX_SPLITS + " decode splits, not " + splits);
             }
-            if (warps != 1 && warps != 4) {
-                throw new IllegalArgumentException("a tensor-core decode work-group has 1 or 4 warps, not " + warps);
+            if (warps != 1 && warps != 4 && warps != 8) {
+                throw new IllegalArgumentException("a tensor-core decode work-group has 1, 4 or 8 warps, not " + warps);
             }
         }
 
@@ -719,13 +721,14 @@ public final class Attention {
 
     /**
      * Warps in a tensor-core decode work-group of a launch that splits: the tuning {@code attention.decode_warps}, 1 (the
-     * default) or 4. With 4, a work-group's warps take turns at its split's steps and merge in local memory, so a request
-     * needs a quarter of the splits (a short one, none: the merge kernel's launch is gone) for as many warps at work.
+     * default), 4 or 8. With 4, a work-group's warps take turns at its split's steps and merge in local memory, so a request
+     * needs a quarter of the splits (a short one, none: the merge kernel's launch is gone) for as many warps at work; with
+     * 8 an eighth (one group an SM over f16: its tiles take 210 KB).
      */
     static int decodeWarps(Device device) {
         int warps = Tuning.get(device, "attention.decode_warps", 1);
-        if (warps != 1 && warps != 4) {
-            throw new IllegalArgumentException("tuning attention.decode_warps is 1 or 4, not " + warps);
+        if (warps != 1 && warps != 4 && warps != 8) {
+            throw new IllegalArgumentException("tuning attention.decode_warps is 1, 4 or 8, not " + warps);
         }
         return warps;
     }

@@ -90,7 +90,7 @@ public final class TensorCoreAttention {
 
     /**
      * Decode over an f16 pool: each warp's stages of K and V tiles and its ring of slots, then {@link #decode}. A kernel whose
-     * refs bind {@code headDim} (64 or 128) and {@code warps} (1 or 4).
+     * refs bind {@code headDim} (64 or 128) and {@code warps} (1, 4 or 8).
      */
     public static void decodeF16(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
@@ -107,7 +107,7 @@ public final class TensorCoreAttention {
 
     /**
      * Decode over an int8 or fp8 pool: each warp's stages of raw codes, its ring of slots and its row scales, then
-     * {@link #decode}. A kernel whose refs bind {@code fp8}, {@code headDim} (64 or 128) and {@code warps} (1 or 4).
+     * {@link #decode}. A kernel whose refs bind {@code fp8}, {@code headDim} (64 or 128) and {@code warps} (1, 4 or 8).
      */
     public static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,

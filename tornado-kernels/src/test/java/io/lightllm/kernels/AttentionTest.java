@@ -623,6 +623,13 @@ class AttentionTest {
         assertThrows(IllegalArgumentException.class, () -> new Attention.DecodeSplits(4, 64, 2));
     }
 
+    @Test
+    void tensorCoreDecodeWithEightWarpsAGroupMatchesNaiveAttention() {
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            checkTensorCoreDecode(device, 8);
+        }
+    }
+
     /** Tensor-core decode with {@code warps} warps a work-group against the naive attention, over the fixture cases above. */
     private static void checkTensorCoreDecode(Device device, int warps) {
         for (int[] h : TC_HEADS) {

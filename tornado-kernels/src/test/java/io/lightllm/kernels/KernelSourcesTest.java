@@ -47,14 +47,14 @@ class KernelSourcesTest {
         add(DequantizedGemm.INT4_BLOCKS, DType.BF16);
         add(QuantMatmul.GEMV_INT4_Q8, null);
         add(QuantMatmul.GEMV_INT4_GATED_Q8, null);
-        for (KernelRef k : new KernelRef[] {Attention.decodeKernel(DType.F16, 64, 1), Attention.decodeKernel(DType.F16, 128, 4), Attention.PREFILL_TC_64, Attention.PREFILL_TC_128,
+        for (KernelRef k : new KernelRef[] {Attention.decodeKernel(DType.F16, 64, 1), Attention.decodeKernel(DType.F16, 128, 4), Attention.decodeKernel(DType.F16, 128, 8), Attention.PREFILL_TC_64, Attention.PREFILL_TC_128,
                 Attention.PREFILL_TC_WIDE_64, Attention.PREFILL_TC_WIDE_128}) {
             add(k, DType.F16);
         }
         // the GEMM at k 64 a step and the experts' GEMM (both operands bf16: every NativeArray bound to it)
         add(Matmul.MATMUL_TC_BF16_DEEP, DType.BF16);
         add(Moe.EXPERTS_TC_BF16, DType.BF16);
-        for (KernelRef k : new KernelRef[] {Attention.decodeKernel(DType.I8, 64, 1), Attention.decodeKernel(DType.I8, 128, 4), Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
+        for (KernelRef k : new KernelRef[] {Attention.decodeKernel(DType.I8, 64, 1), Attention.decodeKernel(DType.I8, 128, 4), Attention.decodeKernel(DType.I8, 128, 8), Attention.PREFILL_TC_64, Attention.PREFILL_TC_128}) {
             add(k, DType.I8);
         }
         for (KernelSource source : sources) {
