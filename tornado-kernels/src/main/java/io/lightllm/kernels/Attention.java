@@ -93,11 +93,16 @@ public final class Attention {
         }
         return ref;
     }
-    public static final KernelRef PREFILL_TC_64 = KernelRef.of(TensorCoreAttention.class, "prefillD64");
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
-    public static final KernelRef PREFILL_TC_128 = KernelRef.of(TensorCoreAttention.class, "prefillD128");
-    public static final KernelRef PREFILL_TC_WIDE_64 = KernelRef.of(TensorCoreAttention.class, "prefillWideD64");
-    public static final KernelRef PREFILL_TC_WIDE_128 = KernelRef.of(TensorCoreAttention.class, "prefillWideD128");
+    /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
+    public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
+    public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
+    public static final KernelRef PREFILL_TC_WIDE_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WIDE_WARPS);
+    public static final KernelRef PREFILL_TC_WIDE_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WIDE_WARPS);
+
+    private static KernelRef prefillKernel(int headDim, int warps) {
+        return KernelRef.of(TensorCoreAttention.class, "prefill").with("headDim", headDim).with("warps", warps);
+    }
 
     private Attention() {
     }
@@ -867,7 +872,7 @@ public final class Attention {
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                 heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow());
+                heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow(), heads.headDim(), warps);
     }
 
     private static void checkPrefill(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, PrefillBatch batch) {

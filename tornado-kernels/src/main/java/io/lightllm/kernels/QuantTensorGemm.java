@@ -46,10 +46,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class QuantTensorGemm {
     public static final KernelRef PERMUTE = KernelRef.of(QuantTensorGemm.class, "permute");
-    private static final KernelRef[] INT8 = {KernelRef.of(QuantTensorGemm.class, "int8Rows16"), KernelRef.of(QuantTensorGemm.class, "int8Rows32"),
-            KernelRef.of(QuantTensorGemm.class, "int8Rows64")};
-    private static final KernelRef[] INT4 = {KernelRef.of(QuantTensorGemm.class, "int4Rows16"), KernelRef.of(QuantTensorGemm.class, "int4Rows32"),
-            KernelRef.of(QuantTensorGemm.class, "int4Rows64")};
+    /** The GEMMs over int8 rows and int4 blocks for groups of 16, 32 and 64 rows (mTiles 1, 2, 4 bound). */
+    private static final KernelRef[] INT8 = rowTileKernels("int8Rows");
+    private static final KernelRef[] INT4 = rowTileKernels("int4Rows");
     /** Work-items of a group: four warps. */
     public static final int LOCAL = 128;
     /** Output columns of a group (32 a warp). */
@@ -97,40 +96,22 @@ public final class QuantTensorGemm {
         }
     }
 
-    /** Int8 rows of k codes (k a multiple of 128) and their per-row scales; {@code a} from {@link #permute}; up to 16 rows a group. */
-    public static void int8Rows16(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, 1);
+    /**
+     * Int8 rows of k codes (k a multiple of 128) and their per-row scales; {@code a} from {@link #permute}; up to 16
+     * {@code mTiles} rows a group, mTiles (1, 2 or 4) bound by the kernel's ref ({@link #kernel}).
+     */
+    public static void int8Rows(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int m, int n, int k, int kSplits, int mTiles) {
+        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, mTiles);
     }
 
-    /** {@link #int8Rows16} with up to 32 rows a group. */
-    public static void int8Rows32(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, 2);
-    }
-
-    /** {@link #int8Rows16} with up to 64 rows a group. */
-    public static void int8Rows64(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, 4);
-    }
-
-    /** Rows of {@code format} ({@link QuantBlocks#INT4} or {@link QuantBlocks#INT4_ZP}) blocks, k a multiple of 128; up to 16 rows a group. */
-    public static void int4Rows16(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, 1);
-    }
-
-    /** {@link #int4Rows16} with up to 32 rows a group. */
-    public static void int4Rows32(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, 2);
-    }
-
-    /** {@link #int4Rows16} with up to 64 rows a group. */
-    public static void int4Rows64(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int kSplits) {
-        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, 4);
+    /**
+     * Rows of {@code format} ({@link QuantBlocks#INT4} or {@link QuantBlocks#INT4_ZP}) blocks, k a multiple of 128; up to
+     * 16 {@code mTiles} rows a group, as {@link #int8Rows}.
+     */
+    public static void int4Rows(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int m, int n, int k, int kSplits, int mTiles) {
+        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, mTiles);
     }
 
     /**
@@ -299,7 +280,8 @@ public final class QuantTensorGemm {
             int m, int n, int k) {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
+        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits,
+                mTiles(m));
     }
 
     /** out[m, n] = a · wᵀ + bias (or null), w rows of {@link QuantFormat#INT4} or {@link QuantFormat#INT4_ZP} blocks. */
@@ -311,7 +293,7 @@ public final class QuantTensorGemm {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
         device.launch(kernel(false, m), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
-                splits);
+                splits, mTiles(m));
     }
 
     /** The activations rounded to bf16 in fragment order, in the device's scratch buffer; the first {@code zeros} of out set to 0. */
@@ -326,9 +308,22 @@ public final class QuantTensorGemm {
         return Grid.of(Math.max((long) m * (k / 8), (zeros + 3) / 4));
     }
 
-    /** The entry point for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond. */
+    private static KernelRef[] rowTileKernels(String name) {
+        KernelRef kernel = KernelRef.of(QuantTensorGemm.class, name);
+        return new KernelRef[] {kernel.with("mTiles", 1), kernel.with("mTiles", 2), kernel.with("mTiles", 4)};
+    }
+
+    /**
+     * The kernel for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond;
+     * launched with {@link #mTiles mTiles(m)} as its last argument.
+     */
     static KernelRef kernel(boolean int8, int m) {
         return (int8 ? INT8 : INT4)[rowTiles(m)];
+    }
+
+    /** m16 tiles of rows a group of {@link #kernel}'s takes for m rows: 1, 2 or 4. */
+    static int mTiles(int m) {
+        return 1 << rowTiles(m);
     }
 
     /** 0, 1, 2 for groups of 16, 32, 64 rows. */

@@ -400,44 +400,15 @@ public final class TensorCoreAttention {
 
     // ---- prefill -----------------------------------------------------------------------------------
 
-    public static void prefillD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WARPS);
-    }
-
-    public static void prefillD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WARPS);
-    }
-
-    /** {@link #prefillD64} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
-    public static void prefillWideD64(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 64, PREFILL_WIDE_WARPS);
-    }
-
-    /** {@link #prefillD128} with {@link #PREFILL_WIDE_WARPS} warps a work-group. */
-    public static void prefillWideD128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
-            FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
-            FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window) {
-        prefill(ctx, out, q, kPool, vPool, kScales, vScales, codes, reqToToken, reqRows, bStart, bLen, bPrefix, alibiSlopes, useAlibi, scale,
-                qHeads, kvHeads, maxLen, rowTiles, window, 128, PREFILL_WIDE_WARPS);
-    }
-
     /**
      * One work-group of {@code warps} warps per (request b, KV head, tile of 16 rows a warp), group index {@code (b * kvHeads + kvHead) * rowTiles + rowTiles - 1 - tile}. Row r of request b's
      * KV head is new token r / group (packed row bStart[b] + r / group of q and out, position
      * bPrefix[b] + r / group) and query head kvHead * group + r % group; it attends to keys 0 up
      * to its position, read from the pool through reqToToken (the new tokens' k/v must be there).
-     * With a pool of codes (int8 or fp8) the tiles hold the dequantised values (code times scale) in f16.
+     * With a pool of codes (int8 or fp8) the tiles hold the dequantised values (code times scale) in f16. A kernel whose
+     * refs bind {@code headDim} (64 or 128) and {@code warps} ({@link #PREFILL_WARPS} or {@link #PREFILL_WIDE_WARPS}).
      */
-    private static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
+    public static void prefill(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, FloatArray kScales,
             FloatArray vScales, boolean codes, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix,
             FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles, int window,
             int headDim, int warps) {
