@@ -28,7 +28,7 @@ import io.lightllm.tornado.api.NativeArray;
  * </ul>
  *
  * <p>The head dimension must be a constant for the fragment arrays to stay in registers, so each
- * kernel has an entry point per supported head dimension (64, 128) over one body.
+ * kernel's refs bind it (64, 128; {@link io.lightllm.tornado.runtime.KernelRef#with}), as they bind the warps a group.
  */
 public final class TensorCoreAttention {
     /** Query heads of one KV head a decode warp serves: the MMA's 16 rows. */

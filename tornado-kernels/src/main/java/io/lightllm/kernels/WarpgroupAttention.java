@@ -10,7 +10,7 @@ import io.lightllm.tornado.runtime.Grid;
 /**
  * Prefill (context) attention on Hopper's warpgroup MMA ({@link KernelContext#warpgroupMmaF16}), FlashAttention-2's
  * algorithm with both products from local tiles, as FlashAttention-3 does: a work-group of one warpgroup takes 64
- * (token, query head) rows of one KV head (the GQA rows packed as in {@link TensorCoreAttention#prefillD128}); per 64 keys, S = Q Kᵀ is eight m64n64k16 MMAs from the Q tile and the K tile, the online softmax
+ * (token, query head) rows of one KV head (the GQA rows packed as in {@link TensorCoreAttention#prefill}); per 64 keys, S = Q Kᵀ is eight m64n64k16 MMAs from the Q tile and the K tile, the online softmax
  * runs on the accumulators in registers (the helpers of {@link TensorCoreAttention}: the layout of a warp's 16 rows is
  * mma.sync's), P goes to local memory as f16, and O += P V is four m64n128k16 MMAs with V as an n-major B (its rows as
  * the pool stores them). K and V stream through two stages of local tiles in the 128-byte swizzle, the next keys' copies
