@@ -349,9 +349,10 @@ for s in $stages; do
       # f16 and int8 pools and prefill attention (issue 12); the Java tensor-core GEMM against cuBLAS at 4096^3
       # (issue 12); Mixtral-8x7B at batch 64 where the GPU holds its 93 GB (issue 13; TARGETS_MOE=0 skips it). The bf16 and
       # quantised lines share one log (a call returns at most 8 files: with peers this stage writes 4 or 5)
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+      # (TARGETS_STATIC=0 runs the kernels alone: a short call)
+      [ "${TARGETS_STATIC:-1}" = 1 ] && "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
         --batch-size 1,64,256 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-static.log"
-      for q in int8 int4; do
+      for q in $([ "${TARGETS_STATIC:-1}" = 1 ] && echo int8 int4); do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size 1,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/targets-static.log"
