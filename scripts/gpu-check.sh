@@ -369,7 +369,7 @@ for s in $stages; do
       # the full section set and the SASS lines' stall samples of one launch each
       NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       for case in "prefill:TensorCoreAttention_prefill:--only attention --batches 1 --contexts 1024 --prefill 4096" \
-                  "gemm:TensorCoreMatmul_matmulBf16:--only matmul --square 4096"; do
+                  "gemm:TensorCoreMatmul_matmulHalves:--only matmul --square 4096"; do
         IFS=: read -r name kernel args <<< "$case"
         timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 3 --launch-count 1 \
           --set full --import-source no --page details --print-details all \

@@ -13,7 +13,6 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -708,16 +707,11 @@ public final class Attention {
         DType pool = kv.keys().dtype();
         int warps = splits.warps();
         KernelRef kernel = decodeKernel(pool, heads.headDim(), warps);
-        Object[] args = {direct ? out : s.acc(), direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(),
-                kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(), table.requestRows(),
-                batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow()};
-        // the bound constants of the ref follow: over codes whether they are fp8, then the head dimension and the warps
-        Object[] bound = KvCache.hasScales(pool) ? new Object[] {pool == DType.F8_E4M3, heads.headDim(), warps}
-                : new Object[] {heads.headDim(), warps};
-        Object[] all = Arrays.copyOf(args, args.length + bound.length);
-        System.arraycopy(bound, 0, all, args.length, bound.length);
-        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), all);
+        // (the kernel's last parameters, fp8, the head dimension and the warps, come from its ref)
+        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), direct ? out : s.acc(), direct ? dummy : s.max(),
+                direct ? dummy : s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(),
+                table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
+                heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
         if (!direct) {
             launchMerge(device, out, s, batch, heads, splits);
         }
@@ -872,7 +866,7 @@ public final class Attention {
                 kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), kv.scaled(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                 heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow(), heads.headDim(), warps);
+                heads.kvHeads(), table.maxLen(), rowTiles, heads.slidingWindow());
     }
 
     private static void checkPrefill(DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads, PrefillBatch batch) {

@@ -42,17 +42,31 @@ public final class Matmul {
     public static final KernelRef MATMUL_INT8_GEMV = KernelRef.of(Matmul.class, "matmulInt8Gemv");
     public static final KernelRef MATMUL_INT8_GEMV_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvQ8");
     public static final KernelRef MATMUL_INT8_GEMV_GATED_Q8 = KernelRef.of(Matmul.class, "matmulInt8GemvGatedQ8");
-    public static final KernelRef MATMUL_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "matmulBf16");
     public static final KernelRef MATMUL_WARPGROUP_BF16 = KernelRef.of(WarpgroupMatmul.class, "matmulBf16");
-    public static final KernelRef MATMUL_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "matmulF16");
-    public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8");
-    public static final KernelRef MATMUL_TC_BF16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Wide");
-    public static final KernelRef MATMUL_TC_F16_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulF16Wide");
-    public static final KernelRef MATMUL_TC_BF16_DEEP = KernelRef.of(TensorCoreMatmul.class, "matmulBf16Deep");
-    public static final KernelRef MATMUL_TC_F16_DEEP = KernelRef.of(TensorCoreMatmul.class, "matmulF16Deep");
-    public static final KernelRef MATMUL_TC_INT8_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulInt8Wide");
+    /**
+     * The Java tensor-core GEMM (mma.sync): {@link TensorCoreMatmul#matmulHalves} bound to bf16 or f16 weights on 128 x 128
+     * tiles, 128 x 256 ("wide") or with 64 of k a step ("deep"), and {@link TensorCoreMatmul#matmulInt8} on either tile. A
+     * launch leaves the bound parameters out.
+     */
+    public static final KernelRef MATMUL_TC_BF16 = tensorCoreHalves(TensorCoreMatmul.TILE, TensorCoreMatmul.STEP, TensorCoreMatmul.STAGES, true);
+    public static final KernelRef MATMUL_TC_F16 = tensorCoreHalves(TensorCoreMatmul.TILE, TensorCoreMatmul.STEP, TensorCoreMatmul.STAGES, false);
+    public static final KernelRef MATMUL_TC_BF16_WIDE = tensorCoreHalves(TensorCoreMatmul.WIDE_TILE, TensorCoreMatmul.STEP, TensorCoreMatmul.STAGES,
+            true);
+    public static final KernelRef MATMUL_TC_F16_WIDE = tensorCoreHalves(TensorCoreMatmul.WIDE_TILE, TensorCoreMatmul.STEP, TensorCoreMatmul.STAGES,
+            false);
+    public static final KernelRef MATMUL_TC_BF16_DEEP = tensorCoreHalves(TensorCoreMatmul.TILE, TensorCoreMatmul.DEEP_STEP,
+            TensorCoreMatmul.DEEP_STAGES, true);
+    public static final KernelRef MATMUL_TC_F16_DEEP = tensorCoreHalves(TensorCoreMatmul.TILE, TensorCoreMatmul.DEEP_STEP,
+            TensorCoreMatmul.DEEP_STAGES, false);
+    public static final KernelRef MATMUL_TC_INT8 = KernelRef.of(TensorCoreMatmul.class, "matmulInt8").with("tileN", TensorCoreMatmul.TILE);
+    public static final KernelRef MATMUL_TC_INT8_WIDE = KernelRef.of(TensorCoreMatmul.class, "matmulInt8").with("tileN", TensorCoreMatmul.WIDE_TILE);
 
     private Matmul() {
+    }
+
+    private static KernelRef tensorCoreHalves(int tileN, int depth, int stages, boolean bf16) {
+        return KernelRef.of(TensorCoreMatmul.class, "matmulHalves").with("tileN", tileN).with("depth", depth).with("stages", stages)
+                .with("bf16", bf16);
     }
 
     // ---- kernels ---------------------------------------------------------------------
@@ -978,7 +992,7 @@ public final class Matmul {
     }
 
     /**
-     * Whether the Java tensor-core GEMM runs on 128 x 256 tiles here ({@link TensorCoreMatmul#matmulBf16Wide}): where the
+     * Whether the Java tensor-core GEMM runs on 128 x 256 tiles here ({@link #MATMUL_TC_BF16_WIDE}): where the
      * device's tuning {@code matmul.tc_wide} is 1 (off by default: no gain on an H100, session 14), and never where a vendor
      * GEMM stands in for {@code narrow}. Each output's sums are the same in either (same k order, no split-k change).
      */

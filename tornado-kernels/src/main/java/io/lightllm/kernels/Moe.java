@@ -30,7 +30,7 @@ import io.lightllm.tornado.runtime.Tuning;
  * {@link #ROWS} rows of one expert, so each weight row is read once per tile rather than once per
  * token; the grid has a tile for every row an expert could get (every token), and the tiles past an
  * expert's count return at once. From {@code moe.tc_min_tokens} tokens (prefills, on CUDA) the three expert products
- * run instead on tensor cores, 128 rows of one expert a tile ({@link TensorCoreMatmul#expertMatmulBf16}).
+ * run instead on tensor cores, 128 rows of one expert a tile ({@link TensorCoreMatmul#expertMatmul}).
  *
  * <p>Between {@code moe.dense_min_tokens} and {@code moe.dense_max_tokens} tokens (decode batches, on CUDA) every token
  * goes through every expert as one dense MLP of E·width rows ({@link #launchDense}): the router's weights, 0 for the
@@ -50,8 +50,9 @@ public final class Moe {
     public static final KernelRef ROUTED_ACTIVATION = KernelRef.of(Moe.class, "routedActivation");
     public static final KernelRef GATED_UP_WARPS = KernelRef.of(Moe.class, "expertGatedUpWarps");
     public static final KernelRef DOWN_WARPS = KernelRef.of(Moe.class, "expertDownWarps");
-    public static final KernelRef EXPERTS_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmulBf16");
-    public static final KernelRef EXPERTS_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmulF16");
+    /** The experts' GEMM on tensor cores over bf16 or f16 weights ({@link TensorCoreMatmul#expertMatmul}, bf16 bound: a launch leaves it out). */
+    public static final KernelRef EXPERTS_TC_BF16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmul").with("bf16", true);
+    public static final KernelRef EXPERTS_TC_F16 = KernelRef.of(TensorCoreMatmul.class, "expertMatmul").with("bf16", false);
     /** Work-items of the warp kernels' groups: four warps, each one output column of one tile. */
     public static final int WARPS_LOCAL = 128;
 
@@ -484,7 +485,7 @@ public final class Moe {
     }
 
     /**
-     * Whether this device runs the expert matmuls on tensor cores ({@link TensorCoreMatmul#expertMatmulBf16}, tiles of 128
+     * Whether this device runs the expert matmuls on tensor cores ({@link TensorCoreMatmul#expertMatmul}, tiles of 128
      * rows of one expert) for {@code tokens} tokens: where its tuning {@code moe.tensor_cores} is 1 (CUDA), for at least
      * {@code moe.tc_min_tokens} tokens, bf16 or f16 experts the device has MMAs for, and both widths whole runs of 8. A
      * prefill reads each expert's weights once a tile of 128 rows instead of once every {@link #ROWS} rows, on tensor

@@ -280,8 +280,7 @@ public final class QuantTensorGemm {
             int m, int n, int k) {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits,
-                mTiles(m));
+        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
     }
 
     /** out[m, n] = a · wᵀ + bias (or null), w rows of {@link QuantFormat#INT4} or {@link QuantFormat#INT4_ZP} blocks. */
@@ -293,7 +292,7 @@ public final class QuantTensorGemm {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
         device.launch(kernel(false, m), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
-                splits, mTiles(m));
+                splits);
     }
 
     /** The activations rounded to bf16 in fragment order, in the device's scratch buffer; the first {@code zeros} of out set to 0. */
@@ -314,16 +313,11 @@ public final class QuantTensorGemm {
     }
 
     /**
-     * The kernel for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond;
-     * launched with {@link #mTiles mTiles(m)} as its last argument.
+     * The kernel for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond
+     * (its ref binds mTiles, the last parameter: a launch leaves it out).
      */
     static KernelRef kernel(boolean int8, int m) {
         return (int8 ? INT8 : INT4)[rowTiles(m)];
-    }
-
-    /** m16 tiles of rows a group of {@link #kernel}'s takes for m rows: 1, 2 or 4. */
-    static int mTiles(int m) {
-        return 1 << rowTiles(m);
     }
 
     /** 0, 1, 2 for groups of 16, 32, 64 rows. */

@@ -17,7 +17,7 @@ import io.lightllm.tornado.runtime.Grid;
  * an H100, 32.7 %), walking k in steps of 32 through {@link #STAGES} stages of local tiles: the
  * next steps' tiles load (asynchronous copies for 16-bit a) while the tensor cores work on this one.
  *
- * <p>One body, three entry points: the weight type picks the MMA instruction, and as a constant it
+ * <p>One body: the weight type picks the MMA instruction, and as a constant bound by the kernels' refs it
  * keeps that choice out of the inner loop. Int8 weights (per-output-channel scales, {@link Matmul#quantizeInt8})
  * run as bf16: their codes are exact in bf16, widened as they are loaded, and the scale multiplies each
  * column's sum once in the epilogue, so the weights cross memory at one byte each.
@@ -25,7 +25,7 @@ import io.lightllm.tornado.runtime.Grid;
 public final class TensorCoreMatmul {
     /** Rows (of a) and columns (rows of w) of a work-group's output tile. */
     public static final int TILE = 128;
-    /** Columns of a wide tile ({@link #matmulBf16Wide}): 128 x 256, eight warps. */
+    /** Columns of a wide tile ({@link #matmulHalves}): 128 x 256, eight warps. */
     public static final int WIDE_TILE = 256;
     /** k per step. */
     public static final int STEP = 32;
@@ -38,7 +38,7 @@ public final class TensorCoreMatmul {
     /** Steps of k in flight: the tiles of three steps load while the tensor cores work on a fourth (80 KB of local memory; wide: 120 KB). */
     static final int STAGES = 4;
     /**
-     * k per step of the deep entries ({@link #matmulBf16Deep}): twice the MMAs between two barriers, through
+     * k per step of the deep GEMM ({@link #matmulHalves}): twice the MMAs between two barriers, through
      * {@link #DEEP_STAGES} stages of 128 x 64 tiles (108 KB of local memory, still two groups a multiprocessor).
      */
     public static final int DEEP_STEP = 64;
@@ -54,60 +54,27 @@ public final class TensorCoreMatmul {
     private TensorCoreMatmul() {
     }
 
-    public static void matmulBf16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
+    /**
+     * out = a · wᵀ (+ bias) for bf16 or f16 weights ({@code bf16}) on tiles of 128 x {@code tileN} (128, or 256: eight warps
+     * of 64 x 64, {@link #WIDE_LOCAL}), k walked {@code depth} (32, or 64: "deep") at a time through {@code stages} stages;
+     * a kernel whose refs bind the last four ({@link Matmul#MATMUL_TC_BF16} and its kin). Wide tiles: each k-step a tile's
+     * 32 x (128 + 256) operands feed 128 x 256 outputs, 85 flops a byte against the narrow tile's 64 (at 128 x 128 the
+     * GEMM moved some 3.8 TB/s from the L2 into the SMs at its 245 TFLOP/s on an H200; on an H100 the wide tiles ran at
+     * the narrow ones' speed, 218.3 vs 218.7 TFLOP/s, session 14: tuning {@code matmul.tc_wide}, off). Deep steps: each
+     * barrier and wait covers 128 MMAs a warp instead of 64 (tuning {@code matmul.tc_deep}).
+     */
+    public static void matmulHalves(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
+            int n, int k, boolean aFloat, int kSplits, int tileN, int depth, int stages, boolean bf16) {
+        matmul(ctx, tileN, depth, stages, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, bf16);
     }
 
-    public static void matmulF16(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
-    }
-
-    /** Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16. */
+    /**
+     * Int8 weights with one scale per output column: out = (a · codesᵀ) * scales[col] (+ bias), a rounded to bf16, on tiles
+     * of 128 x {@code tileN} (bound by the refs, as {@link #matmulHalves}'s).
+     */
     public static void matmulInt8(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
-    }
-
-    /**
-     * {@link #matmulBf16} on 128 x 256 tiles, eight warps of 64 x 64 ({@link #WIDE_LOCAL}; grid: {@link #grid} with
-     * wide). Each k-step a tile's 32 x (128 + 256) operands feed 128 x 256 outputs, 85 flops a byte against the
-     * narrow tile's 64: at 128 x 128 the GEMM moved some 3.8 TB/s from the L2 into the SMs at its 245 TFLOP/s on an
-     * H200 (37 % of cuBLAS), about what the L2 gives (cuBLAS, at 656 TFLOP/s on larger tiles with Hopper's
-     * multicast, moves about the same). Tuning {@code matmul.tc_wide}; off: on an H100 it ran at the narrow tiles' speed
-     * (218.3 vs 218.7 TFLOP/s, session 14), so the L2 is not the narrow kernel's limit.
-     */
-    public static void matmulBf16Wide(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
-    }
-
-    /** {@link #matmulF16} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
-    public static void matmulF16Wide(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
-    }
-
-    /** {@link #matmulInt8} on 128 x 256 tiles ({@link #matmulBf16Wide}). */
-    public static void matmulInt8Wide(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, WIDE_TILE, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
-    }
-
-    /**
-     * {@link #matmulBf16} walking k {@link #DEEP_STEP} at a time through {@link #DEEP_STAGES} stages: each barrier and wait
-     * then covers 128 MMAs a warp instead of 64. Tuning {@code matmul.tc_deep} (off until measured).
-     */
-    public static void matmulBf16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, true);
-    }
-
-    /** {@link #matmulF16} as {@link #matmulBf16Deep}. */
-    public static void matmulF16Deep(KernelContext ctx, FloatArray out, NativeArray a, NativeArray w, FloatArray bias, boolean hasBias, int m,
-            int n, int k, boolean aFloat, int kSplits) {
-        matmul(ctx, TILE, DEEP_STEP, DEEP_STAGES, out, a, w, false, bias, bias, hasBias, m, n, k, aFloat, kSplits, false);
+            boolean hasBias, int m, int n, int k, boolean aFloat, int kSplits, int tileN) {
+        matmul(ctx, tileN, STEP, STAGES, out, a, w, true, scales, bias, hasBias, m, n, k, aFloat, kSplits, true);
     }
 
     /** Output tiles of out[m, n]: 128 x 128, or 128 x 256 when {@code wide}. */
@@ -154,6 +121,11 @@ public final class TensorCoreMatmul {
         store(ctx, aTile, acc, tileN, out, int8, scales, hasBias && split == 0, bias, row0, m, col0, n, kSplits, -1);
     }
 
+    /** The grid of {@link #expertMatmul}: a group per (expert, tile of 128 rows it could get, tile of 128 columns). */
+    public static Grid expertGrid(int experts, int tilesPerExpert, int n) {
+        return Grid.groups((long) experts * tilesPerExpert * ((n + TILE - 1) / TILE), LOCAL);
+    }
+
     /**
      * The expert matmuls of a mixture of experts on tensor cores ({@link Moe}): for each expert e and each of its
      * sorted positions p = offsets[e] .. offsets[e] + counts[e], out[p, :] = a[row, :] · w[e]ᵀ, where expert e's row j of
@@ -163,25 +135,9 @@ public final class TensorCoreMatmul {
      * projection already in out and writes activation(gate) times this product (the up projection) over it.
      * Group index {@code (e * tilesPerExpert + rowTile) * ceil(n / 128) + column tile}; a row tile past the expert's
      * count returns at once, so the grid (every token in every expert) is fixed and a decode step can be recorded.
-     * a is f32, rounded to the weights' type as it is loaded.
+     * a is f32, rounded to the weights' type (bf16 or f16: {@code bf16}, bound by the refs) as it is loaded.
      */
-    public static void expertMatmulBf16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
-            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
-        expertMatmul(ctx, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, true);
-    }
-
-    /** {@link #expertMatmulBf16} for f16 weights. */
-    public static void expertMatmulF16(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted, IntArray counts,
-            IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert) {
-        expertMatmul(ctx, out, a, w, sorted, counts, offsets, rowDiv, gatedKind, n, k, expertStride, rowStride, tilesPerExpert, false);
-    }
-
-    /** The grid of {@link #expertMatmulBf16}: a group per (expert, tile of 128 rows it could get, tile of 128 columns). */
-    public static Grid expertGrid(int experts, int tilesPerExpert, int n) {
-        return Grid.groups((long) experts * tilesPerExpert * ((n + TILE - 1) / TILE), LOCAL);
-    }
-
-    private static void expertMatmul(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
+    public static void expertMatmul(KernelContext ctx, FloatArray out, FloatArray a, NativeArray w, IntArray sorted,
             IntArray counts, IntArray offsets, int rowDiv, int gatedKind, int n, int k, int expertStride, int rowStride, int tilesPerExpert,
             boolean bf16) {
         int[] aTile = ctx.allocateIntLocalArray(STAGES * TILE * (STEP / 2 + ROW_PAD));

@@ -88,7 +88,7 @@ class QuantTensorGemmTest {
                     MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                     for (int splits : new int[] {1, 2}) {
                         DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel, QuantTensorGemm.grid(m, n, splits), o,
-                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits, QuantTensorGemm.mTiles(m)), true);
+                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), true);
                         // products of bf16 values are exact in f32; the tensor cores sum in their own order (twice the f32 bound)
                         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                 device.id() + " int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
@@ -132,8 +132,7 @@ class QuantTensorGemmTest {
                         MatmulReference ref = MatmulReference.of(rounded(a), weights, null, withBias ? bias : null, m, n, k);
                         for (int splits : new int[] {1, 2}) {
                             DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel,
-                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits,
-                                    QuantTensorGemm.mTiles(m)), false);
+                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), false);
                             assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                     device.id() + " " + format + ", m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
                         }

@@ -1,6 +1,7 @@
 package io.lightllm.tornado.runtime;
 
 import io.lightllm.tornado.api.NativeArray;
+import java.util.Arrays;
 
 /** Checks launch arguments against the kernel's parameters, so mistakes fail with a clear message. */
 final class KernelArguments {
@@ -10,8 +11,18 @@ final class KernelArguments {
     static Object[] check(Device device, KernelRef kernel, Object[] args) {
         Class<?>[] params = kernel.parameterTypes();
         int first = kernel.usesContext() ? 1 : 0;
-        if (args.length != params.length - first) {
-            throw new IllegalArgumentException(kernel + " takes " + (params.length - first) + " arguments, got " + args.length);
+        int declared = params.length - first;
+        int trailing = kernel.trailingConstants();
+        if (trailing > 0 && args.length == declared - trailing) {
+            // the parameters the ref binds at the end of the list: the launch may leave them to the ref
+            args = Arrays.copyOf(args, declared);
+            for (int i = declared - trailing; i < declared; i++) {
+                args[i] = kernel.constants().get(i);
+            }
+        }
+        if (args.length != declared) {
+            throw new IllegalArgumentException(kernel + " takes " + declared + " arguments" + (trailing > 0 ? " (or " + (declared - trailing)
+                    + ", the last " + trailing + " bound by its ref)" : "") + ", got " + args.length);
         }
         Object[] out = new Object[args.length];
         for (int i = 0; i < args.length; i++) {

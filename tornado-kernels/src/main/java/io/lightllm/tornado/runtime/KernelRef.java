@@ -15,8 +15,9 @@ import java.util.stream.Collectors;
  * Names one kernel: a public static void method, with some of its scalar parameters bound to constants
  * ({@link #with}). The compiler treats a bound parameter as that constant, as if the body were written with it: its loops
  * unroll, local arrays may be sized by it and fragment arrays indexed through it stay in registers; one method serves
- * each head dimension or warp count its refs bind, instead of an entry point per value. A launch still passes every
- * argument, and a bound one must equal its constant (the JVM runs the method itself). Backends compile and cache per
+ * each head dimension or warp count its refs bind, instead of an entry point per value. A launch leaves out the bound
+ * parameters at the end of the list (the ref supplies them: declare the bound ones last); one it passes must equal its
+ * constant (the JVM runs the method itself, with every argument). Backends compile and cache per
  * ref, so keep refs in static finals rather than creating one per launch.
  *
  * @param constants bound launch arguments by index (parameters after a leading KernelContext): Integer, Boolean or Float
@@ -84,6 +85,16 @@ public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
         int first = usesContext() ? 1 : 0;
         return base + constants.entrySet().stream().map(e -> params[e.getKey() + first].getName() + "=" + e.getValue())
                 .collect(Collectors.joining(", ", "[", "]"));
+    }
+
+    /** How many of the last parameters are bound: a launch may leave them out ({@code KernelArguments}). */
+    public int trailingConstants() {
+        int declared = method.getParameterCount() - (usesContext() ? 1 : 0);
+        int n = 0;
+        while (n < declared && constants.containsKey(declared - 1 - n)) {
+            n++;
+        }
+        return n;
     }
 
     public Class<?>[] parameterTypes() {

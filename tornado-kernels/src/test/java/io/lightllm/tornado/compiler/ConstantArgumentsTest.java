@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.CudaCheck;
+import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
@@ -68,6 +69,10 @@ class ConstantArgumentsTest {
             IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
                     () -> device.launch(three, Grid.groups(groups, local), out, 2));
             assertTrue(wrong.getMessage().contains("bound to 3"), wrong.getMessage());
+            // the bound parameter is the last: the launch may leave it to the ref
+            DeviceBuffer again = device.allocate(DType.F32, groups * local);
+            device.launch(three, Grid.groups(groups, local), again);
+            TensorAssert.assertClose(got, (FloatArray) device.download(again), 0f, 0f, device.id() + " without the bound argument");
         }
         assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("groups", 3), "tileOfTwo has no parameter groups");
         assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("bias", 2f), "bias is an int");

@@ -293,7 +293,7 @@ class WarpOperationsTest {
     @Test
     void localArraysPastFortyEightKilobytesBecomeDynamicSharedMemory() {
         // the tensor-core matmul keeps four stages of tiles: 80 KB
-        KernelRef gemm = KernelRef.of(io.lightllm.kernels.TensorCoreMatmul.class, "matmulBf16");
+        KernelRef gemm = io.lightllm.kernels.Matmul.MATMUL_TC_BF16;
         KernelSource big = KernelCompiler.compile(gemm, Dialect.CUDA, new DType[] {DType.F32, DType.BF16, DType.BF16, DType.F32, null, null, null, null, null});
         assertEquals(2 * 4 * 128 * 20 * 4, big.dynamicLocalBytes());
         assertTrue(big.source().contains("extern __shared__"), "dynamic shared memory declared");
