@@ -63,9 +63,7 @@ class ConstantArgumentsTest {
             DeviceBuffer out = device.allocate(DType.F32, groups * local);
             device.launch(three, Grid.groups(groups, local), out, 3);
             FloatArray got = (FloatArray) device.download(out);
-            for (int i = 0; i < groups * local; i++) {
-                assertEquals((i % local + 1) % local + 1f, got.get(i), device.id() + " item " + i);
-            }
+            assertNeighbours(got, groups * local, local, 1f, device.id());
             IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
                     () -> device.launch(three, Grid.groups(groups, local), out, 2));
             assertTrue(wrong.getMessage().contains("bound to 3"), wrong.getMessage());
@@ -97,10 +95,14 @@ class ConstantArgumentsTest {
             int local = 64, groups = 3;
             DeviceBuffer out = device.allocate(DType.F32, groups * local);
             device.launch(TILE_OF_TWO, Grid.groups(groups, local), out, 5);
-            FloatArray got = (FloatArray) device.download(out);
-            for (int i = 0; i < groups * local; i++) {
-                assertEquals((i % local + 1) % local + 6f, got.get(i), device.id() + " item " + i);
-            }
+            assertNeighbours((FloatArray) device.download(out), groups * local, local, 6f, device.id());
+        }
+    }
+
+    /** What {@link #neighbours} writes: each item its neighbour's local id plus {@code plus}. */
+    private static void assertNeighbours(FloatArray got, int items, int local, float plus, String what) {
+        for (int i = 0; i < items; i++) {
+            assertEquals((i % local + 1) % local + plus, got.get(i), what + " item " + i);
         }
     }
 }
