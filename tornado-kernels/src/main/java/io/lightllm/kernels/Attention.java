@@ -14,6 +14,7 @@ import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -59,13 +60,13 @@ public final class Attention {
     public static final KernelRef DECODE_PARTIAL = KernelRef.of(Attention.class, "decodeAttentionPartial");
     public static final KernelRef DECODE_MERGE = KernelRef.of(Attention.class, "decodeAttentionMerge");
     public static final KernelRef PREFILL = KernelRef.of(Attention.class, "prefillAttention");
+    /** Warps a tensor-core decode work-group may have (eight: the tiles of a group fill 210 KB of an SM's 227 over f16). */
+    private static final List<Integer> DECODE_WARPS = List.of(1, 4, 8);
     /**
      * The tensor-core decode kernels, one ref per pool (f16, int8, fp8), head dimension (64, 128) and warps a work-group
-     * (1, 4, 8), each binding those as constants of {@link TensorCoreAttention#decodeF16} or {@link TensorCoreAttention#decodeCodes}:
-     * {@link #decodeKernel}.
+     * ({@link #DECODE_WARPS}), each binding those as constants of {@link TensorCoreAttention#decodeF16} or
+     * {@link TensorCoreAttention#decodeCodes}: {@link #decodeKernel}.
      */
-    /** Warps a tensor-core decode work-group may have (eight: the tiles of a group fill 210 KB of an SM's 227 over f16). */
-    private static final int[] DECODE_WARPS = {1, 4, 8};
     private static final Map<String, KernelRef> DECODE_TC = decodeKernels();
 
     private static Map<String, KernelRef> decodeKernels() {
@@ -92,6 +93,7 @@ public final class Attention {
         }
         return ref;
     }
+
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
@@ -510,8 +512,8 @@ public final class Attention {
             if (splits > MAX_SPLITS) {
                 throw new IllegalArgumentException("at most " + MAX_SPLITS + " decode splits, not " + splits);
             }
-            if (warps != 1 && warps != 4 && warps != 8) {
-                throw new IllegalArgumentException("a tensor-core decode work-group has 1, 4 or 8 warps, not " + warps);
+            if (!DECODE_WARPS.contains(warps)) {
+                throw new IllegalArgumentException("a tensor-core decode work-group has " + DECODE_WARPS + " warps, not " + warps);
             }
         }
 
@@ -726,8 +728,8 @@ public final class Attention {
      */
     static int decodeWarps(Device device) {
         int warps = Tuning.get(device, "attention.decode_warps", 1);
-        if (warps != 1 && warps != 4 && warps != 8) {
-            throw new IllegalArgumentException("tuning attention.decode_warps is 1, 4 or 8, not " + warps);
+        if (!DECODE_WARPS.contains(warps)) {
+            throw new IllegalArgumentException("tuning attention.decode_warps is one of " + DECODE_WARPS + ", not " + warps);
         }
         return warps;
     }

@@ -97,10 +97,10 @@ final class Translator {
         this.loader = loader;
     }
 
-    /** Translates the kernel method; {@code argDtypes} gives the dtype bound to each array parameter. */
     /**
-     * @param constants launch arguments bound to constants by the kernel ref (by argument index): their parameters stay in
-     *                  the signature, and every load of them is the constant
+     * Translates the kernel method; {@code argDtypes} gives the dtype bound to each array parameter, {@code constants} the
+     * launch arguments its ref binds to constants (by argument index): their parameters stay in the signature, and every
+     * load of them is the constant.
      */
     void translateKernel(Method m, DType[] argDtypes, boolean explicit, Map<Integer, Object> constants) {
         MethodModel mm = Bytecode.methodModel(m);
