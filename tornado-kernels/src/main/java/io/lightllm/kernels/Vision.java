@@ -20,7 +20,8 @@ import io.lightllm.tornado.runtime.KernelRef;
 public final class Vision {
     public static final KernelRef ASSEMBLE = KernelRef.of(Vision.class, "assembleTokens");
     public static final KernelRef ATTENTION = KernelRef.of(Vision.class, "imageAttention");
-    public static final KernelRef ATTENTION_D64 = KernelRef.of(Vision.class, "imageAttentionD64");
+    /** {@link #imageAttention} at head dimension 64 (CLIP ViT-L's), bound: a constant the C compiler unrolls the row loops by. */
+    public static final KernelRef ATTENTION_D64 = ATTENTION.with("headDim", 64);
     public static final KernelRef SCATTER = KernelRef.of(Vision.class, "scatterRows");
     public static final KernelRef CROSS_ATTENTION = KernelRef.of(Vision.class, "crossAttention");
 
@@ -66,12 +67,6 @@ public final class Vision {
     public static void imageAttention(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
             int heads, int headDim, float scale, int queryTiles) {
         attend(ctx, out, q, k, v, seq, seq, 0, heads, headDim, scale, queryTiles);
-    }
-
-    /** {@link #imageAttention} for head dimension 64 (CLIP ViT-L's): a constant the C compiler unrolls the row loops by. */
-    public static void imageAttentionD64(KernelContext ctx, FloatArray out, FloatArray q, FloatArray k, FloatArray v, int images, int seq,
-            int heads, int headDim, float scale, int queryTiles) {
-        attend(ctx, out, q, k, v, seq, seq, 0, heads, 64, scale, queryTiles);
     }
 
     /**
