@@ -52,15 +52,18 @@ for s in $stages; do
       # the log is written first and read afterwards: a pipe that closes early must not cut the test run short
       grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" "$out/tests.log" | head -80 ;;
     tensorcores)
-      # the tensor-core kernels and the kernel-language features under them, cuda:0 against the JVM
+      # the tensor-core kernels and the kernel-language features under them (warp barriers, constants bound at the ref),
+      # cuda:0 against the JVM; TC_BENCH=0 skips the kernels' timings after the tests
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
+        --select-class io.lightllm.tornado.compiler.ConstantArgumentsTest --select-class io.lightllm.kernels.VisionTest \
+        --select-class io.lightllm.kernels.MoeTest \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.kernels.BatchInvarianceTest --select-class io.lightllm.kernels.DequantizedGemmTest \
         --select-class io.lightllm.kernels.QuantTensorGemmTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
+      [ "${TC_BENCH:-1}" = 1 ] && "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
     warpgroup)
       # Hopper's warpgroup MMA (docs/kernels.md): its tests on cuda:0, the GEMM and prefill attention against cuBLAS's and
