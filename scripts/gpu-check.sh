@@ -244,7 +244,7 @@ for s in $stages; do
           | tee -a "$out/gemvreduce-static.log"
       done ;;
     codesweep)
-      # session 26: decode attention over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8
+      # session 26: decode attention (batch 1-256) over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8
       # pools at 52-56 % of copy at batch 16 and 64), one process a variant: the tuning settings of each (a comma list of
       # attention.* keys; decode_warps_codes_units=100000 gives code pools four warps a group wherever they split),
       # "ordered" the default shapes over a request's slots side by side (bench kernels --kv-slots ordered)
@@ -252,7 +252,7 @@ for s in $stages; do
           decode_warps_codes_units=100000,decode_units_codes=2048 decode_warps_codes_units=100000,decode_units_codes=8192 ordered}; do
         flags=(); slots=shuffled
         case $v in default) ;; ordered) slots=ordered ;; *) IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.$x"); done ;; esac
-        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 16,64,256 \
+        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 \
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $slots 2>&1 | grep -E "^\| decode" | sed "s/^/$v /" | tee -a "$out/codesweep.log"
       done ;;
     kvslots)
