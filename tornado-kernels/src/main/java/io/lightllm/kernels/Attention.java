@@ -84,6 +84,24 @@ public final class Attention {
         return Map.copyOf(refs);
     }
 
+    /**
+     * {@link #decodeKernel(DType, int, int)} as this device launches it: where the tuning
+     * {@code attention.codes_groups_per_unit} is set, the one-warp kernel over int8 or fp8 codes compiled under launch bounds
+     * for that many groups a compute unit. A Hopper SM's four schedulers each hold 3 of its warps up to 170 registers and 2
+     * from 176: the device's NVRTC gave it 164 (12 warps an SM, session 24), nvcc 13 here 169 (8); a bound for 12 keeps it
+     * at 12 whatever the compiler (166, no spills). 13 would need 128 registers (spills).
+     */
+    static KernelRef decodeKernel(Device device, DType pool, int headDim, int warps) {
+        KernelRef ref = decodeKernel(pool, headDim, warps);
+        int groups = Tuning.get(device, "attention.codes_groups_per_unit", 0);
+        if (groups <= 0 || warps != 1 || !KvCache.hasScales(pool)) {
+            return ref;
+        }
+        return BOUNDED_DECODE.computeIfAbsent(ref + "/" + groups, k -> ref.withLaunchBounds(KernelContext.WARP_SIZE, groups));
+    }
+
+    private static final Map<String, KernelRef> BOUNDED_DECODE = new java.util.concurrent.ConcurrentHashMap<>();
+
     /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1, 4 or 8 warps a group. */
     public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
         DType kind = pool == DType.I8 || pool == DType.F8_E4M3 ? pool : DType.F16;
@@ -708,7 +726,7 @@ public final class Attention {
         DeviceBuffer dummy = q;
         DType pool = kv.keys().dtype();
         int warps = splits.warps();
-        KernelRef kernel = decodeKernel(pool, heads.headDim(), warps);
+        KernelRef kernel = decodeKernel(device, pool, heads.headDim(), warps);
         // (the kernel's last parameters, fp8, the head dimension and the warps, come from its ref)
         device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), direct ? out : s.acc(), direct ? dummy : s.max(),
                 direct ? dummy : s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(),

@@ -75,6 +75,27 @@ class KernelSourcesTest {
         }
     }
 
+    /**
+     * The one-warp decode kernel over int8 codes under launch bounds for 12 groups a compute unit: ptxas keeps its registers
+     * to what lets 12 fit (a Hopper SM's four schedulers hold 3 warps each up to 170 registers, 2 from 176: nvcc here gives
+     * it 169 unbounded), without spilling; the bound is in the CUDA C and the kernel's name.
+     */
+    @Test
+    void launchBoundsCapTheDecodeKernelsRegisters() {
+        KernelRef bounded = Attention.decodeKernel(DType.I8, 128, 1).withLaunchBounds(32, 12);
+        add(bounded, DType.I8);
+        KernelSource source = sources.getFirst();
+        org.junit.jupiter.api.Assertions.assertTrue(source.source().contains("__launch_bounds__(32, 12)"), "the bound in the CUDA C");
+        org.junit.jupiter.api.Assertions.assertTrue(source.entryName().endsWith("__lb32x12"), source.entryName());
+        String report = CudaCheck.assertAssembles(source.source(), bounded.name());
+        java.util.regex.Matcher used = java.util.regex.Pattern.compile("Used (\\d+) registers").matcher(report);
+        org.junit.jupiter.api.Assertions.assertTrue(used.find(), report);
+        // registers are given a warp in steps of 8 a thread; 12 warps an SM are 3 on each scheduler's 16,384
+        int allocated = (Integer.parseInt(used.group(1)) + 7) / 8 * 8;
+        org.junit.jupiter.api.Assertions.assertTrue(3 * 32 * allocated <= 16384, "registers for 12 warps: " + report);
+        org.junit.jupiter.api.Assertions.assertTrue(report.contains(" 0 bytes spill stores"), "no spills: " + report);
+    }
+
     private final List<KernelSource> sources = new ArrayList<>();
 
     /** Compiles {@code kernel} with every plain NativeArray parameter bound to {@code dtype}. */

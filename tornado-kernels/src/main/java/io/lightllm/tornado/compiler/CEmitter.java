@@ -28,11 +28,12 @@ final class CEmitter {
         this.cl = d == Dialect.OPENCL;
     }
 
-    static String emit(Translator t, Dialect dialect, String entry) {
-        return new CEmitter(dialect).source(t, entry);
+    /** @param bounds CUDA's launch bounds for the kernel, or null (OpenCL has none) */
+    static String emit(Translator t, Dialect dialect, String entry, io.lightllm.tornado.runtime.KernelRef.LaunchBounds bounds) {
+        return new CEmitter(dialect).source(t, entry, bounds);
     }
 
-    private String source(Translator t, String entry) {
+    private String source(Translator t, String entry, io.lightllm.tornado.runtime.KernelRef.LaunchBounds bounds) {
         StringBuilder sb = new StringBuilder();
         sb.append(cl ? OPENCL_PRELUDE : CUDA_PRELUDE);
         if (t.usesWarpModel) {
@@ -42,6 +43,9 @@ final class CEmitter {
             sb.insert(0, "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n");
         }
         sb.append(cl ? "__kernel void " : "extern \"C\" __global__ void ");
+        if (!cl && bounds != null) {
+            sb.append("__launch_bounds__(").append(bounds.items()).append(", ").append(bounds.groupsPerUnit()).append(") ");
+        }
         sb.append(entry).append('(');
         String params = t.parameters.stream().map(p -> p instanceof Array a
                 ? pointerType(a.dtype()) + " " + a.name()

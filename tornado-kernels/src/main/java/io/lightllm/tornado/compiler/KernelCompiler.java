@@ -56,7 +56,10 @@ public final class KernelCompiler {
         }
         // a bound parameter's constant is part of the name: each binding is its own kernel
         kernel.constants().forEach((i, v) -> entry.append("__").append(v instanceof Boolean b ? (b ? 1 : 0) : v));
+        if (kernel.bounds() != null) {
+            entry.append("__lb").append(kernel.bounds().items()).append('x').append(kernel.bounds().groupsPerUnit());
+        }
         String name = entry.toString().replaceAll("[^A-Za-z0-9_]", "_");
-        return new KernelSource(name, CEmitter.emit(t, dialect, name), t.features, CEmitter.dynamicLocalBytes(t, dialect));
+        return new KernelSource(name, CEmitter.emit(t, dialect, name, kernel.bounds()), t.features, CEmitter.dynamicLocalBytes(t, dialect));
     }
 }

@@ -72,6 +72,7 @@ public abstract class Device implements AutoCloseable {
     /** Launches {@code kernel}, through this device's override for it when one is registered. */
     public final void launch(KernelRef kernel, Grid grid, Object... args) {
         Object[] checked = KernelArguments.check(this, kernel, args);
+        checkBounds(kernel, grid);
         KernelOverride o = overrides.get(kernel);
         if (o != null) {
             if (TornadoDebug.threadInfo()) {
@@ -85,7 +86,18 @@ public abstract class Device implements AutoCloseable {
 
     /** Launches the portable Java kernel even where an override exists (tests compare the two). */
     public final void launchPortable(KernelRef kernel, Grid grid, Object... args) {
-        execute(kernel, grid, KernelArguments.check(this, kernel, args));
+        Object[] checked = KernelArguments.check(this, kernel, args);
+        checkBounds(kernel, grid);
+        execute(kernel, grid, checked);
+    }
+
+    /** A kernel compiled under launch bounds runs groups of at most that many work-items (on every backend, so tests catch it). */
+    private static void checkBounds(KernelRef kernel, Grid grid) {
+        long items = grid.localSize(0) * grid.localSize(1) * grid.localSize(2);
+        if (kernel.bounds() != null && items > kernel.bounds().items()) {
+            throw new IllegalArgumentException(kernel + " is compiled for groups of at most " + kernel.bounds().items() + " work-items, not "
+                    + items);
+        }
     }
 
     /**

@@ -21,8 +21,22 @@ import java.util.stream.Collectors;
  * ref, so keep refs in static finals rather than creating one per launch.
  *
  * @param constants bound launch arguments by index (parameters after a leading KernelContext): Integer, Boolean or Float
+ * @param bounds    launch bounds the CUDA compiler is held to ({@link #withLaunchBounds}), or null
  */
-public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
+public record KernelRef(Method method, SortedMap<Integer, Object> constants, LaunchBounds bounds) {
+
+    /**
+     * At most {@code items} work-items a group, and registers few enough for {@code groupsPerUnit} groups on a compute unit:
+     * CUDA's {@code __launch_bounds__}, which caps the registers ptxas may give each thread (65,536 / (items x groups) on
+     * Hopper). Other backends ignore it.
+     */
+    public record LaunchBounds(int items, int groupsPerUnit) {
+        public LaunchBounds {
+            if (items < 1 || groupsPerUnit < 1) {
+                throw new IllegalArgumentException("launch bounds need positive items and groups, not " + items + " x " + groupsPerUnit);
+            }
+        }
+    }
 
     public KernelRef {
         if (!Modifier.isStatic(method.getModifiers()) || method.getReturnType() != void.class) {
@@ -32,7 +46,12 @@ public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
     }
 
     public KernelRef(Method method) {
-        this(method, new TreeMap<>());
+        this(method, new TreeMap<>(), null);
+    }
+
+    /** This kernel compiled for groups of at most {@code items} work-items, {@code groupsPerUnit} of them resident a compute unit. */
+    public KernelRef withLaunchBounds(int items, int groupsPerUnit) {
+        return new KernelRef(method, constants, new LaunchBounds(items, groupsPerUnit));
     }
 
     /** The one public static method called {@code name} in {@code owner}. */
@@ -69,7 +88,7 @@ public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
                 }
                 TreeMap<Integer, Object> bound = new TreeMap<>(constants);
                 bound.put(i - first, value);
-                return new KernelRef(method, bound);
+                return new KernelRef(method, bound, bounds);
             }
         }
         throw new IllegalArgumentException(name() + " has no parameter " + parameter);
@@ -78,13 +97,11 @@ public record KernelRef(Method method, SortedMap<Integer, Object> constants) {
     /** The class and method, and the bound parameters if any: {@code TensorCoreAttention.decodeCodes[headDim=128, warps=4]}. */
     public String name() {
         String base = method.getDeclaringClass().getSimpleName() + "." + method.getName();
-        if (constants.isEmpty()) {
-            return base;
-        }
         Parameter[] params = method.getParameters();
         int first = usesContext() ? 1 : 0;
-        return base + constants.entrySet().stream().map(e -> params[e.getKey() + first].getName() + "=" + e.getValue())
-                .collect(Collectors.joining(", ", "[", "]"));
+        String bound = constants.isEmpty() ? "" : constants.entrySet().stream()
+                .map(e -> params[e.getKey() + first].getName() + "=" + e.getValue()).collect(Collectors.joining(", ", "[", "]"));
+        return base + bound + (bounds == null ? "" : "{" + bounds.items() + " items, " + bounds.groupsPerUnit() + " groups a unit}");
     }
 
     /** How many of the last parameters are bound: a launch may leave them out ({@code KernelArguments}). */

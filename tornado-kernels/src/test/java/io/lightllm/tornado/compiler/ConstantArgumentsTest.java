@@ -72,6 +72,15 @@ class ConstantArgumentsTest {
             device.launch(three, Grid.groups(groups, local), again);
             TensorAssert.assertClose(got, (FloatArray) device.download(again), 0f, 0f, device.id() + " without the bound argument");
         }
+        // launch bounds: a group larger than the kernel was compiled for is refused on every backend
+        KernelRef bounded = TILE_OF_TWO.withLaunchBounds(64, 2);
+        assertEquals("ConstantArgumentsTest.tileOfTwo{64 items, 2 groups a unit}", bounded.name());
+        Device jvm = TestDevices.jvmAndAcceleratorDevices().getFirst();
+        DeviceBuffer small = jvm.allocate(DType.F32, 128);
+        jvm.launch(bounded, Grid.groups(2, 64), small, 5);
+        assertNeighbours((FloatArray) jvm.download(small), 128, 64, 6f, "bounded");
+        IllegalArgumentException tooLarge = assertThrows(IllegalArgumentException.class, () -> jvm.launch(bounded, Grid.groups(1, 128), small, 5));
+        assertTrue(tooLarge.getMessage().contains("at most 64 work-items"), tooLarge.getMessage());
         assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("groups", 3), "tileOfTwo has no parameter groups");
         assertThrows(IllegalArgumentException.class, () -> TILE_OF_TWO.with("bias", 2f), "bias is an int");
         KernelCompileException assigned = assertThrows(KernelCompileException.class, () -> KernelCompiler.compile(
