@@ -16,6 +16,7 @@ import io.lightllm.tornado.runtime.Tuning;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * LightLLM's token attention over a KV pool. Keys and values of every request live in the pool
@@ -100,7 +101,7 @@ public final class Attention {
         return BOUNDED_DECODE.computeIfAbsent(ref + "/" + groups, k -> ref.withLaunchBounds(KernelContext.WARP_SIZE, groups));
     }
 
-    private static final Map<String, KernelRef> BOUNDED_DECODE = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final Map<String, KernelRef> BOUNDED_DECODE = new ConcurrentHashMap<>();
 
     /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1, 4 or 8 warps a group. */
     public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
