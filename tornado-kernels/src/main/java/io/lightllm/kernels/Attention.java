@@ -68,17 +68,21 @@ public final class Attention {
      * ({@link #DECODE_WARPS}), each binding those as constants of {@link TensorCoreAttention#decodeF16} or
      * {@link TensorCoreAttention#decodeCodes}: {@link #decodeKernel}.
      */
-    private static final Map<String, KernelRef> DECODE_TC = decodeKernels();
+    private static final Map<DecodeKey, KernelRef> DECODE_TC = decodeKernels();
 
-    private static Map<String, KernelRef> decodeKernels() {
+    /** What picks a tensor-core decode kernel: the pool's kind (F16 for any 16-bit pool), the head dimension, the warps a group. */
+    private record DecodeKey(DType pool, int headDim, int warps) {
+    }
+
+    private static Map<DecodeKey, KernelRef> decodeKernels() {
         KernelRef f16 = KernelRef.of(TensorCoreAttention.class, "decodeF16");
         KernelRef codes = KernelRef.of(TensorCoreAttention.class, "decodeCodes");
-        Map<String, KernelRef> refs = new HashMap<>();
+        Map<DecodeKey, KernelRef> refs = new HashMap<>();
         for (DType pool : new DType[] {DType.F16, DType.I8, DType.F8_E4M3}) {
             for (int headDim : new int[] {64, 128}) {
                 for (int warps : DECODE_WARPS) {
                     KernelRef ref = pool == DType.F16 ? f16 : codes.with("fp8", pool == DType.F8_E4M3);
-                    refs.put(pool + "/" + headDim + "/" + warps, ref.with("headDim", headDim).with("warps", warps));
+                    refs.put(new DecodeKey(pool, headDim, warps), ref.with("headDim", headDim).with("warps", warps));
                 }
             }
         }
@@ -98,15 +102,16 @@ public final class Attention {
         if (groups <= 0 || warps != 1 || !KvCache.hasScales(pool)) {
             return ref;
         }
-        return BOUNDED_DECODE.computeIfAbsent(ref + "/" + groups, k -> ref.withLaunchBounds(KernelContext.WARP_SIZE, groups));
+        return BOUNDED_DECODE.computeIfAbsent(List.of(ref, groups), k -> ref.withLaunchBounds(KernelContext.WARP_SIZE, groups));
     }
 
-    private static final Map<String, KernelRef> BOUNDED_DECODE = new ConcurrentHashMap<>();
+    /** The bounded refs by (unbounded ref, groups a unit). */
+    private static final Map<List<Object>, KernelRef> BOUNDED_DECODE = new ConcurrentHashMap<>();
 
     /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1, 4 or 8 warps a group. */
     public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
         DType kind = pool == DType.I8 || pool == DType.F8_E4M3 ? pool : DType.F16;
-        KernelRef ref = DECODE_TC.get(kind + "/" + headDim + "/" + warps);
+        KernelRef ref = DECODE_TC.get(new DecodeKey(kind, headDim, warps));
         if (ref == null) {
             throw new IllegalArgumentException("no tensor-core decode kernel for head dimension " + headDim + " and " + warps + " warps");
         }

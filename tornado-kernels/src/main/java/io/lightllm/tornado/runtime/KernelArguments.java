@@ -28,7 +28,7 @@ final class KernelArguments {
         for (int i = 0; i < args.length; i++) {
             Class<?> p = params[i + first];
             Object a = args[i];
-            String where = kernel + " argument " + i + " (" + p.getSimpleName() + ")";
+            Argument where = new Argument(kernel, i, p);
             if (NativeArray.class.isAssignableFrom(p)) {
                 if (!(a instanceof DeviceBuffer b)) {
                     throw new IllegalArgumentException(where + " needs a DeviceBuffer, got " + describe(a));
@@ -56,7 +56,7 @@ final class KernelArguments {
         return out;
     }
 
-    private static Object convert(Class<?> p, Object a, String where) {
+    private static Object convert(Class<?> p, Object a, Argument where) {
         if (p == boolean.class) {
             if (a instanceof Boolean) {
                 return a;
@@ -87,6 +87,17 @@ final class KernelArguments {
             return n.doubleValue();
         }
         throw new IllegalArgumentException(where + ": unsupported scalar type");
+    }
+
+    /**
+     * Which argument a message is about. Its text is built only when one is thrown: a launch checks every argument, and a
+     * kernel ref's name (with its bound parameters' names) is not free.
+     */
+    private record Argument(KernelRef kernel, int index, Class<?> type) {
+        @Override
+        public String toString() {
+            return kernel + " argument " + index + " (" + type.getSimpleName() + ")";
+        }
     }
 
     private static String describe(Object a) {
