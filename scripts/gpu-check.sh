@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | pairing | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -242,6 +242,14 @@ for s in $stages; do
       for v in ${GR_STATIC:-old:none new:none old:int8 new:int8 old:int4 new:int4 new:none old:none new:int8 old:int8}; do
         "${J[@]}" -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main "${S[@]}" --quant ${v#*:} 2>&1 | grep '^{' | sed "s/^/$v /" \
           | tee -a "$out/gemvreduce-static.log"
+      done ;;
+    pairing)
+      # session 27: the warpgroup prefill with heavy and light units paired on an SM (attention.prefill_pairing=1) against
+      # the units in order, alternating in separate processes (run peers in the same call for SDPA)
+      for v in ${PAIRING_VARIANTS:-0 1 0 1}; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_pairing=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only attention --batches 1 --contexts 1024 --prefill 512,1024,2048,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
+          | sed "s/^/pairing=$v /" | tee -a "$out/pairing.log"
       done ;;
     codesweep)
       # session 26: decode attention (batch 1-256) over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8

@@ -855,7 +855,7 @@ public final class Attention {
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
         device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), rowTiles);
+                heads.kvHeads(), table.maxLen(), rowTiles, Tuning.get(device, "attention.prefill_pairing", 0) == 1 ? device.computeUnits() : 0);
     }
 
     /**

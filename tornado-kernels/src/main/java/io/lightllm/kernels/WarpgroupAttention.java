@@ -42,8 +42,23 @@ public final class WarpgroupAttention {
         return Grid.groups((long) requests * kvHeads * rowTiles, KernelContext.WARPGROUP_SIZE);
     }
 
+    /**
+     * The rank of the (row tile, request, KV head) unit that group {@code g} of {@code groups} takes. Units are ranked
+     * tile-major from the last row tile, so the rank orders them by their causal work, heaviest first (for requests of
+     * one length): no long unit starts last. {@code pairingWave} &gt; 0 is the groups one pass over the device places,
+     * one an SM (its SMs): a prompt short enough for every group to run at once, two an SM, then sets groups g and
+     * g + wave (one SM's, as the block scheduler fills SMs in order) to ranks k and 2 wave - 1 - k, a heavy unit
+     * beside a light one. Without it the SM holding the two heaviest units sets the kernel's time: at 512 tokens of an
+     * 8B model, 256 units of 1-8 key steps, an SM would get 8 + 8 steps where the pairs give each 9. 0: ranks in order.
+     */
+    static int rankOf(int g, int groups, int pairingWave) {
+        int paired = Math.min(groups, 2 * pairingWave);
+        return g >= pairingWave && g < paired ? paired - 1 - (g - pairingWave) : g;
+    }
+
     public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
-            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles) {
+            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
+            int pairingWave) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
@@ -57,10 +72,12 @@ public final class WarpgroupAttention {
         int g = lane / 4;
         int t = lane % 4;
         int group = qHeads / kvHeads;
-        // the last tiles of a request attend to the most keys: they go first, so that no long one starts last
-        int tile = rowTiles - 1 - ctx.groupIdx % rowTiles;
-        int kvHead = (ctx.groupIdx / rowTiles) % kvHeads;
-        int b = ctx.groupIdx / (rowTiles * kvHeads);
+        int groups = ctx.globalGroupSizeX / LOCAL;
+        int rank = rankOf(ctx.groupIdx, groups, pairingWave);
+        int lanes = groups / rowTiles; // (request, KV head) pairs
+        int tile = rowTiles - 1 - rank / lanes;
+        int kvHead = rank % lanes % kvHeads;
+        int b = rank % lanes / kvHeads;
         int pairs = bLen.get(b) * group;
         int flat0 = tile * TILE_ROWS;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
