@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | pairing | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | prefillorder | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -53,15 +53,13 @@ for s in $stages; do
       grep -E "✘|tests (successful|failed|aborted)|MethodSource|Exception" "$out/tests.log" | head -80 ;;
     tensorcores)
       # the tensor-core kernels and the kernel-language features under them (warp barriers, constants bound at the ref),
-      # cuda:0 against the JVM; TC_BENCH=0 skips the kernels' timings after the tests
+      # cuda:0 against the JVM; TC_BENCH=0 skips the kernels' timings after the tests; TC_CLASSES: other test classes (short names)
+      sel=(); for c in ${TC_CLASSES:-tornado.compiler.WarpOperationsTest kernels.AttentionTest tornado.compiler.ConstantArgumentsTest \
+          kernels.VisionTest kernels.MoeTest kernels.MatmulTest kernels.QuantMatmulTest kernels.BatchInvarianceTest kernels.DequantizedGemmTest \
+          kernels.QuantTensorGemmTest}; do sel+=(--select-class "io.lightllm.$c"); done
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.tornado.compiler.WarpOperationsTest --select-class io.lightllm.kernels.AttentionTest \
-        --select-class io.lightllm.tornado.compiler.ConstantArgumentsTest --select-class io.lightllm.kernels.VisionTest \
-        --select-class io.lightllm.kernels.MoeTest \
-        --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
-        --select-class io.lightllm.kernels.BatchInvarianceTest --select-class io.lightllm.kernels.DequantizedGemmTest \
-        --select-class io.lightllm.kernels.QuantTensorGemmTest --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
+        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute "${sel[@]}" \
+        --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/tensorcore-tests.log" | head -40
       [ "${TC_BENCH:-1}" = 1 ] && "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only matmul,attention --batches 1,16,64,256 \
         --contexts 1024,4096,8192 --square 4096 --prefill 512,1024,4096 2>&1 | tee "$out/tensorcore-kernels.log" | grep -E "^\|" ;;
@@ -217,10 +215,10 @@ for s in $stages; do
       # a change against the build before it, in separate processes on one machine: old/ holds that build's jars (put there
       # by hand: cp the old tornado-kernels jar into .gpu/old/), ahead of lib/ on the class path; AB_ARGS is the Main command
       # (default: decode attention over f16, int8 and fp8 pools at batch 1-256, 1k and 4k), run old, new, old, new (AB_BUILDS:
-      # other folders of .gpu/ too, in the order given)
+      # other folders of .gpu/ too, in the order given; AB_FLAGS: java options of every run, such as tuning properties)
       AB=${AB_ARGS:-bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 --contexts 1024,4096 --prefill 0 --seconds 0.2}
       for build in ${AB_BUILDS:-old new old new}; do
-        "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
+        "${J[@]}" ${AB_FLAGS:-} -cp "$(build_cp $build)" io.lightllm.cli.Main $AB 2>&1 | grep -E '^\| |^\{' | sed "s/^/$build /" | tee -a "$out/abjar.log"
       done ;;
     gemvreduce)
       # session 25: the int8 GEMVs on int8 activations with wider teams (matmul.int8_q8_items_per_unit=768) reduced by
@@ -243,13 +241,16 @@ for s in $stages; do
         "${J[@]}" -cp "$(build_cp ${v%%:*})" io.lightllm.cli.Main "${S[@]}" --quant ${v#*:} 2>&1 | grep '^{' | sed "s/^/$v /" \
           | tee -a "$out/gemvreduce-static.log"
       done ;;
-    pairing)
-      # session 27: the warpgroup prefill with heavy and light units paired on an SM (attention.prefill_pairing=1) against
-      # the units in order, alternating in separate processes (run peers in the same call for SDPA)
-      for v in ${PAIRING_VARIANTS:-0 1 0 1}; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_pairing=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+    prefillorder)
+      # session 27: the warpgroup prefill's unit order, variants of attention.prefill_* keys (comma lists), alternating in
+      # separate processes: request-major (tile_major_passes=0), tile-major without and with heavy/light pairs on an SM
+      # (run peers in the same call for SDPA)
+      for v in ${PO_VARIANTS:-tile_major_passes=0 tile_major_passes=100,pairing=0 tile_major_passes=100,pairing=1 \
+          tile_major_passes=0 tile_major_passes=100,pairing=0 tile_major_passes=100,pairing=1}; do
+        flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.prefill_$x"); done
+        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
           --only attention --batches 1 --contexts 1024 --prefill 512,1024,2048,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
-          | sed "s/^/pairing=$v /" | tee -a "$out/pairing.log"
+          | sed "s/^/$v /" | tee -a "$out/prefillorder.log"
       done ;;
     codesweep)
       # session 26: decode attention (batch 1-256) over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8

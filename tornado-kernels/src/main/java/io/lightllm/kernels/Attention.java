@@ -604,13 +604,10 @@ public final class Attention {
             long splits = target <= 0 ? most : Math.max(1, Math.min(most, (target + units - 1) / units));
             // a launch that splits runs four warps a work-group where the tuning says so, each group taking four of these
             // splits as one (its warps share its steps); one that fills the device unsplit keeps a warp a group (an H100
-            // ran batch 256 at 160 tokens in 67 us so, 76 with four). Over codes (whose kernel holds 12 warps an SM and
-            // splits large batches too, decode_units_codes) four warps pay only while the launch has fewer units than the
-            // device has compute units: batch 16 at 1k 26.5 -> 24.9 us, but batch 64 at 4k 280 -> 290, 256 at 1k 289 -> 303
-            // (attention.decode_warps_codes_units moves that bound: a sweep's knob)
-            int codesBound = Tuning.get(device, "attention.decode_warps_codes_units", device.computeUnits());
-            boolean fourPays = pool != null && (!KvCache.hasScales(pool) || units <= codesBound);
-            int warps = splits > 1 && fourPays && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
+            // ran batch 256 at 160 tokens in 67 us so, 76 with four). Code pools too at every batch since each warp waits
+            // at its own barriers (H100, 2026-12-07: int8 batch 64 at 1k 99.9 -> 84.6 us, 4k 260 -> 239, batch 256 at 4k
+            // 969 -> 883; before, when four warps met at every step, they were slower there than one)
+            int warps = splits > 1 && pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
         }
     }
@@ -847,15 +844,35 @@ public final class Attention {
                 && device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA) && !BatchInvariance.enabled();
     }
 
-    /** Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 64 (token, query head) rows). */
+    /**
+     * Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 64 (token, query
+     * head) rows), in the order of {@link PrefillOrder#of}.
+     */
     public static void launchPrefillWarpgroups(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
         checkPrefill(out, q, kv, table, heads, batch);
         int group = heads.qHeads() / heads.kvHeads();
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
+        PrefillOrder order = PrefillOrder.of(device, (long) batch.requests() * heads.kvHeads() * rowTiles);
         device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), rowTiles, Tuning.get(device, "attention.prefill_pairing", 0) == 1 ? device.computeUnits() : 0);
+                heads.kvHeads(), table.maxLen(), rowTiles, order.tileMajor(), order.pairingWave());
+    }
+
+    /**
+     * The order in which the warpgroup prefill's work-groups take their (request, KV head, row tile) units, last row tiles
+     * first: tile-major (every request's last tile, then the tiles before) for launches of at most the tuning
+     * {@code attention.prefill_tile_major_passes} passes over the device (two groups an SM a pass), request-major
+     * beyond; and, tuning {@code attention.prefill_pairing} 1, a launch of one pass pairs a heavy and a light unit on
+     * each SM ({@link WarpgroupAttention#rankOf}). H100, 2026-12-07, 8B heads: tile-major took 512 causal tokens
+     * (one pass) from 104-106 to 112-114 TFLOP/s and pairing to 116-118, where 4,096 tokens (8 passes) lost 3 %.
+     */
+    record PrefillOrder(boolean tileMajor, int pairingWave) {
+        static PrefillOrder of(Device device, long groups) {
+            long pass = 2L * device.computeUnits();
+            boolean tileMajor = groups <= Tuning.get(device, "attention.prefill_tile_major_passes", 0) * pass;
+            return new PrefillOrder(tileMajor, tileMajor && Tuning.get(device, "attention.prefill_pairing", 0) == 1 ? device.computeUnits() : 0);
+        }
     }
 
     /**

@@ -43,22 +43,18 @@ public final class WarpgroupAttention {
     }
 
     /**
-     * The rank of the (row tile, request, KV head) unit that group {@code g} of {@code groups} takes. Units are ranked
-     * tile-major from the last row tile, so the rank orders them by their causal work, heaviest first (for requests of
-     * one length): no long unit starts last. {@code pairingWave} &gt; 0 is the groups one pass over the device places,
-     * one an SM (its SMs): a prompt short enough for every group to run at once, two an SM, then sets groups g and
-     * g + wave (one SM's, as the block scheduler fills SMs in order) to ranks k and 2 wave - 1 - k, a heavy unit
-     * beside a light one. Without it the SM holding the two heaviest units sets the kernel's time: at 512 tokens of an
-     * 8B model, 256 units of 1-8 key steps, an SM would get 8 + 8 steps where the pairs give each 9. 0: ranks in order.
+     * The rank of the unit that group {@code g} of {@code groups} takes: g itself, except that {@code pairingWave}
+     * &gt; 0 (the groups one pass over the device places, one an SM: its SMs) pairs the units of a launch whose groups all
+     * run at once, two an SM: groups g and g + wave (one SM's, as the block scheduler fills SMs in order) take ranks k
+     * and groups - 1 - k, a heavy unit beside a light one where units are ranked by their work.
      */
     static int rankOf(int g, int groups, int pairingWave) {
-        int paired = Math.min(groups, 2 * pairingWave);
-        return g >= pairingWave && g < paired ? paired - 1 - (g - pairingWave) : g;
+        return pairingWave > 0 && groups <= 2 * pairingWave && g >= pairingWave ? groups - 1 - (g - pairingWave) : g;
     }
 
     public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
             IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            int pairingWave) {
+            boolean tileMajor, int pairingWave) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
@@ -72,12 +68,16 @@ public final class WarpgroupAttention {
         int g = lane / 4;
         int t = lane % 4;
         int group = qHeads / kvHeads;
+        // units ranked from the last row tile of a request, which attends to the most keys, so that no long one starts
+        // last: request-major (a request's tiles, then the next's) or tile-major (every request's last tile first: heaviest
+        // first across requests of one length); see Attention.launchPrefillWarpgroups
         int groups = ctx.globalGroupSizeX / LOCAL;
         int rank = rankOf(ctx.groupIdx, groups, pairingWave);
         int lanes = groups / rowTiles; // (request, KV head) pairs
-        int tile = rowTiles - 1 - rank / lanes;
-        int kvHead = rank % lanes % kvHeads;
-        int b = rank % lanes / kvHeads;
+        int tile = rowTiles - 1 - (tileMajor ? rank / lanes : rank % rowTiles);
+        int lane0 = tileMajor ? rank % lanes : rank / rowTiles;
+        int kvHead = lane0 % kvHeads;
+        int b = lane0 / kvHeads;
         int pairs = bLen.get(b) * group;
         int flat0 = tile * TILE_ROWS;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers

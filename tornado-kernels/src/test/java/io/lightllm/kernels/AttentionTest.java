@@ -701,16 +701,20 @@ class AttentionTest {
                 checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, 300 tokens");
                 // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row tiles
                 checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, group 7");
-                // heavy and light units paired on an SM (attention.prefill_pairing): more groups than the device's units
-                // (1,100 tokens: 138 groups, above an H100's or H200's 132 SMs), two requests of two lengths
-                String pairing = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.prefill_pairing";
-                System.setProperty(pairing, "1");
+                // units in tile-major order (attention.prefill_tile_major_passes), heavy and light ones paired on an SM
+                // (attention.prefill_pairing) where all groups run at once: 1,100 tokens are 138 groups, one pass of an H100's
+                // or H200's 132 SMs; 40 tokens of one KV head are 3 (one pass of the JVM's two units); two requests of two lengths
+                String backend = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.";
+                System.setProperty(backend + "prefill_tile_major_passes", "100");
+                System.setProperty(backend + "prefill_pairing", "1");
                 try {
                     checkPrefill(device, new int[] {0}, new int[] {1100}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill");
+                    checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill, 3 groups");
                     checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
-                            device.id() + " paired warpgroup prefill, two lengths");
+                            device.id() + " tile-major warpgroup prefill, two lengths");
                 } finally {
-                    System.clearProperty(pairing);
+                    System.clearProperty(backend + "prefill_tile_major_passes");
+                    System.clearProperty(backend + "prefill_pairing");
                 }
             } finally {
                 System.clearProperty(property);
@@ -719,24 +723,23 @@ class AttentionTest {
     }
 
     /**
-     * The warpgroup prefill's order of units is a permutation of the groups; paired, an SM's two groups (g and
-     * g + wave) hold ranks that add up to the last rank of the paired span, and groups past 2 wave keep their rank.
+     * The warpgroup prefill's order of units is a permutation of the groups; paired (all groups within two a unit), an
+     * SM's two groups (g and g + wave) hold ranks that add up to the last rank; otherwise every group keeps its rank.
      */
     @Test
     void warpgroupPrefillPairsHeavyWithLightUnits() {
         for (int wave : new int[] {0, 1, 2, 132}) {
             for (int groups : new int[] {1, 2, 3, 100, 132, 133, 256, 264, 265, 1000}) {
                 boolean[] seen = new boolean[groups];
+                boolean paired = wave > 0 && groups <= 2 * wave;
                 for (int g = 0; g < groups; g++) {
                     int rank = WarpgroupAttention.rankOf(g, groups, wave);
                     assertTrue(rank >= 0 && rank < groups && !seen[rank], "rank " + rank + " of group " + g + ", " + groups + " groups, wave " + wave);
                     seen[rank] = true;
-                    int paired = Math.min(groups, 2 * wave);
-                    if (wave > 0 && g < wave && g + wave < paired) {
-                        assertEquals(paired - 1, rank + WarpgroupAttention.rankOf(g + wave, groups, wave), "an SM's pair, group " + g);
-                    }
-                    if (g >= paired || wave == 0) {
-                        assertEquals(g, rank, "group " + g + " outside the paired span");
+                    if (!paired || g < wave && g + wave >= groups) {
+                        assertEquals(g, rank, "group " + g + " of " + groups + " unpaired, wave " + wave);
+                    } else if (g < wave) {
+                        assertEquals(groups - 1, rank + WarpgroupAttention.rankOf(g + wave, groups, wave), "an SM's pair, group " + g);
                     }
                 }
             }
