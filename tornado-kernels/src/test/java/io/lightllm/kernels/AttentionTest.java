@@ -605,11 +605,11 @@ class AttentionTest {
             Attention.Heads heads = Attention.Heads.of(32, 8, 128);
             // the JVM's splits of 256 tokens (one a unit of the longest context), four of them a work-group of 1,024
             assertEquals(new Attention.DecodeSplits(4, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
-            // over codes only while the launch has fewer (request, KV head) units than the device has compute units
+            // over codes too, however many (request, KV head) units the launch has
             Attention.Heads oneKvHead = Attention.Heads.of(4, 1, 128);
             assertEquals(new Attention.DecodeSplits(1, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, oneKvHead, 300, DType.I8));
             int many = jvm.computeUnits() + 1;
-            assertEquals(1, Attention.DecodeSplits.choose(jvm, many, oneKvHead, 300, DType.I8).warps());
+            assertEquals(4, Attention.DecodeSplits.choose(jvm, many, oneKvHead, 300, DType.I8).warps());
             assertEquals(4, Attention.DecodeSplits.choose(jvm, many, oneKvHead, 300, DType.F16).warps());
             // a launch that does not split keeps a warp a group; f32 pools run the portable kernels
             assertEquals(new Attention.DecodeSplits(1, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
