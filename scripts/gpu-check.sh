@@ -255,11 +255,9 @@ for s in $stages; do
     codesweep)
       # session 26: decode attention (batch 1-256) over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8
       # pools at 52-56 % of copy at batch 16 and 64), one process a variant: the tuning settings of each (a comma list of
-      # attention.* keys; decode_warps_codes_units=100000 gives code pools four warps a group wherever they split;
-      # codes_groups_per_unit=12 compiles the one-warp kernel over codes under launch bounds for 12 warps an SM),
+      # attention.* keys; codes_groups_per_unit=12 compiles the one-warp kernel over codes under launch bounds for 12 warps an SM),
       # "ordered" the default shapes over a request's slots side by side (bench kernels --kv-slots ordered)
-      for v in ${CS_VARIANTS:-default decode_units_codes=2048 decode_units_codes=1536 decode_units_codes=8192 decode_warps_codes_units=100000 \
-          decode_warps_codes_units=100000,decode_units_codes=2048 codes_groups_per_unit=12 ordered}; do
+      for v in ${CS_VARIANTS:-default decode_units_codes=2048 decode_units_codes=8192 decode_warps=8 codes_groups_per_unit=12 ordered}; do
         flags=(); slots=shuffled
         case $v in default) ;; ordered) slots=ordered ;; *) IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.$x"); done ;; esac
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1,16,64,256 \
