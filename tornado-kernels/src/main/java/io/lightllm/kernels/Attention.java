@@ -608,6 +608,13 @@ public final class Attention {
             // at its own barriers (H100, 2026-12-07: int8 batch 64 at 1k 99.9 -> 84.6 us, 4k 260 -> 239, batch 256 at 4k
             // 969 -> 883; before, when four warps met at every step, they were slower there than one)
             int warps = splits > 1 && pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
+            // attention.decode_warps_whole (0: off): that many warps a group where they take a request's whole context as one
+            // group, so the merge kernel is skipped, and the default's would not (H100, 2026-12-07: batch 16 at 1k, eight
+            // splits, eight warps against two groups of four and a merge: int8 20.6 -> 17.9 us, f16 32.5 -> 29.9)
+            int whole = Tuning.get(device, "attention.decode_warps_whole", 0);
+            if (warps > 1 && whole > warps && splits > warps && splits <= whole && DECODE_WARPS.contains(whole)) {
+                warps = whole;
+            }
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
         }
     }

@@ -614,6 +614,16 @@ class AttentionTest {
             // a launch that does not split keeps a warp a group; f32 pools run the portable kernels
             assertEquals(new Attention.DecodeSplits(1, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
             assertEquals(new Attention.DecodeSplits(16, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F32));
+            // decode_warps_whole=8: eight warps where they take a request whole (5-8 splits) and four would not
+            System.setProperty("lightllm.tuning.jvm.attention.decode_warps_whole", "8");
+            try {
+                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, 1, heads, 2048, DType.I8));
+                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, 1, heads, 1100, DType.F16));
+                assertEquals(new Attention.DecodeSplits(4, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
+                assertEquals(new Attention.DecodeSplits(1, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 1000, DType.F16));
+            } finally {
+                System.clearProperty("lightllm.tuning.jvm.attention.decode_warps_whole");
+            }
             System.setProperty(keys[1], "2");
             assertThrows(IllegalArgumentException.class, () -> Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
         } finally {
