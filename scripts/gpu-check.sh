@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | prefillorder | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -252,6 +252,16 @@ for s in $stages; do
           --only attention --batches 1 --contexts 1024 --prefill 512,1024,2048,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
           | sed "s/^/$v /" | tee -a "$out/prefillorder.log"
       done ;;
+    wholewarps)
+      # session 27: eight-warp decode groups where they take a request whole (attention.decode_warps_whole=8, the default) against
+      # four warps and a merge (0), alternating, at the batches around the rule's bound; then 8B bf16 decode over 1k prompts, both on one load
+      for v in 0 8 0 8; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.decode_warps_whole=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+          --only attention --batches 8,16,32 --contexts 1024,2048 --prefill 0 --seconds 0.2 2>&1 | grep -E "^\| decode" | sed "s/^/whole=$v /" | tee -a "$out/wholewarps.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 16 \
+        --input-len 1024 --output-len 64 --kv-dtype f16 --variants ';cuda.attention.decode_warps_whole=0;;cuda.attention.decode_warps_whole=0' --json 2>&1 \
+        | grep '^{' | tee -a "$out/wholewarps-static.log" ;;
     codesweep)
       # session 26: decode attention (batch 1-256) over int8 and fp8 pools under other launch shapes than the tuned ones (issue 12: int8
       # pools at 52-56 % of copy at batch 16 and 64), one process a variant: the tuning settings of each (a comma list of

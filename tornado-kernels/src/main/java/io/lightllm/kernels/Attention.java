@@ -609,10 +609,13 @@ public final class Attention {
             // 969 -> 883; before, when four warps met at every step, they were slower there than one)
             int warps = splits > 1 && pool != null && tensorCoresServe(device, pool, heads.headDim()) ? decodeWarps(device) : 1;
             // attention.decode_warps_whole (0: off): that many warps a group where they take a request's whole context as one
-            // group, so the merge kernel is skipped, and the default's would not (H100, 2026-12-07: batch 16 at 1k, eight
-            // splits, eight warps against two groups of four and a merge: int8 20.6 -> 17.9 us, f16 32.5 -> 29.9)
+            // group, so the merge kernel is skipped, the default's would not, and the groups fill between half the SMs and all of
+            // them in one pass (a group of eight an SM). H100, 2026-12-07, batch 16 at 1k (eight splits; 128 units): eight warps
+            // against two groups of four and a merge, f16 32.1 -> 29.5 us, int8 20.4 -> 17.7, fp8 22.8 -> 20.0; batch 64 at 1k
+            // (512 units, four passes) over int8 84.6 -> 88.4 us: not there; fewer units than half the SMs: not measured
             int whole = Tuning.get(device, "attention.decode_warps_whole", 0);
-            if (warps > 1 && whole > warps && splits > warps && splits <= whole && DECODE_WARPS.contains(whole)) {
+            boolean onePass = units <= device.computeUnits() && 2 * units >= device.computeUnits();
+            if (warps > 1 && whole > warps && splits > warps && splits <= whole && DECODE_WARPS.contains(whole) && onePass) {
                 warps = whole;
             }
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
@@ -871,8 +874,9 @@ public final class Attention {
      * first: tile-major (every request's last tile, then the tiles before) for launches of at most the tuning
      * {@code attention.prefill_tile_major_passes} passes over the device (two groups an SM a pass), request-major
      * beyond; and, tuning {@code attention.prefill_pairing} 1, a launch of one pass pairs a heavy and a light unit on
-     * each SM ({@link WarpgroupAttention#rankOf}). H100, 2026-12-07, 8B heads: tile-major took 512 causal tokens
-     * (one pass) from 104-106 to 112-114 TFLOP/s and pairing to 116-118, where 4,096 tokens (8 passes) lost 3 %.
+     * each SM ({@link WarpgroupAttention#rankOf}). H100, 2026-12-07, 8B heads, request-major -> tile-major: 512 causal
+     * tokens (one pass) 104-106 -> 112-114 TFLOP/s, paired 116-118; 1,024 (two passes) 146 -> 177; 2,048 (four) 222 ->
+     * 238; 4,096 (eight) 307 -> 299.
      */
     record PrefillOrder(boolean tileMajor, int pairingWave) {
         static PrefillOrder of(Device device, long groups) {

@@ -614,11 +614,17 @@ class AttentionTest {
             // a launch that does not split keeps a warp a group; f32 pools run the portable kernels
             assertEquals(new Attention.DecodeSplits(1, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 160, DType.F16));
             assertEquals(new Attention.DecodeSplits(16, 256, 1), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F32));
-            // decode_warps_whole=8: eight warps where they take a request whole (5-8 splits) and four would not
+            // decode_warps_whole=8: eight warps where they take a request whole (5-8 splits), four would not, and the
+            // launch's (request, KV head) units are between half the device's units and all of them
             System.setProperty("lightllm.tuning.jvm.attention.decode_warps_whole", "8");
             try {
-                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, 1, heads, 2048, DType.I8));
-                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, 1, heads, 1100, DType.F16));
+                int units = jvm.computeUnits();
+                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, units, oneKvHead, 2048, DType.I8));
+                assertEquals(new Attention.DecodeSplits(1, 2048, 8), Attention.DecodeSplits.choose(jvm, (units + 1) / 2, oneKvHead, 1100, DType.F16));
+                if (units >= 4) {
+                    assertEquals(4, Attention.DecodeSplits.choose(jvm, units / 2 - 1, oneKvHead, 2048, DType.I8).warps(), "under half the units");
+                }
+                assertEquals(4, Attention.DecodeSplits.choose(jvm, 1, heads, 2048, DType.I8).warps(), "8 KV heads: more units than the JVM's");
                 assertEquals(new Attention.DecodeSplits(4, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
                 assertEquals(new Attention.DecodeSplits(1, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 1000, DType.F16));
             } finally {
