@@ -242,11 +242,10 @@ for s in $stages; do
           | tee -a "$out/gemvreduce-static.log"
       done ;;
     prefillorder)
-      # session 27: the warpgroup prefill's unit order, variants of attention.prefill_* keys (comma lists), alternating in
-      # separate processes: request-major (tile_major_passes=0), tile-major without and with heavy/light pairs on an SM
-      # (run peers in the same call for SDPA)
-      for v in ${PO_VARIANTS:-tile_major_passes=0 tile_major_passes=100,pairing=0 tile_major_passes=100,pairing=1 \
-          tile_major_passes=0 tile_major_passes=100,pairing=0 tile_major_passes=100,pairing=1}; do
+      # session 27: the warpgroup prefill's unit order and prologue, variants of attention.prefill_* keys (comma lists),
+      # alternating in separate processes: the queries loaded before or after the first keys' copies are issued (copies_first,
+      # unmeasured), request-major (tile_major_passes=0) or tile-major order (run peers in the same call for SDPA)
+      for v in ${PO_VARIANTS:-copies_first=0 copies_first=1 copies_first=0 copies_first=1}; do
         flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.prefill_$x"); done
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
           --only attention --batches 1 --contexts 1024 --prefill 512,1024,2048,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \

@@ -118,7 +118,12 @@ public final class Attention {
         return ref;
     }
 
-    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
+    /**
+     * The warpgroup prefill, its queries loaded before the first keys' copies are issued or (tuning
+     * {@code attention.prefill_copies_first} 1, unmeasured) while they are in flight.
+     */
+    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("copiesFirst", false);
+    public static final KernelRef PREFILL_WARPGROUP_COPIES_FIRST = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("copiesFirst", true);
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
     public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
@@ -864,7 +869,8 @@ public final class Attention {
         int group = heads.qHeads() / heads.kvHeads();
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
         PrefillOrder order = PrefillOrder.of(device, (long) batch.requests() * heads.kvHeads() * rowTiles);
-        device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
+        KernelRef kernel = Tuning.get(device, "attention.prefill_copies_first", 0) == 1 ? PREFILL_WARPGROUP_COPIES_FIRST : PREFILL_WARPGROUP_F16_128;
+        device.launch(kernel, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles, order.tileMajor(), order.pairingWave());
     }

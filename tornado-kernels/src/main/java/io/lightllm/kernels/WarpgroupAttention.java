@@ -54,7 +54,7 @@ public final class WarpgroupAttention {
 
     public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
             IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            boolean tileMajor, int pairingWave) {
+            boolean tileMajor, int pairingWave, boolean copiesFirst) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
@@ -90,7 +90,9 @@ public final class WarpgroupAttention {
             int rowHi = rowLo + 8;
             int posLo = prefix + rowLo / group;
             int posHi = prefix + rowHi / group;
-            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
+            if (!copiesFirst) {
+                loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
+            }
             int steps = (keyEnd + KEYS - 1) / KEYS;
             // each item copies chunk c (of 16) of keys key0, key0 + 8, ..: eight consecutive items take one 128-byte half of
             // a key's row (one request of four sectors) and write one 128-byte row of a column block
@@ -100,6 +102,11 @@ public final class WarpgroupAttention {
             gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
             loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
+            if (copiesFirst) {
+                // the queries' loads while the first keys' copies are in flight, not before the table loads those wait on: a
+                // short prompt's groups run 1-8 steps, and this chain of global latencies is a good part of each
+                loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
+            }
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
             for (int step = 0; step < steps; step++) {

@@ -728,9 +728,14 @@ class AttentionTest {
                     checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill, 3 groups");
                     checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
                             device.id() + " tile-major warpgroup prefill, two lengths");
+                    // the queries loaded while the first keys' copies are in flight (attention.prefill_copies_first)
+                    System.setProperty(backend + "prefill_copies_first", "1");
+                    checkPrefill(device, new int[] {0, 30, 70}, new int[] {300, 90, 1}, 8, 2, 128, DType.F16, false, 0, -1,
+                            device.id() + " warpgroup prefill, copies first");
                 } finally {
                     System.clearProperty(backend + "prefill_tile_major_passes");
                     System.clearProperty(backend + "prefill_pairing");
+                    System.clearProperty(backend + "prefill_copies_first");
                 }
             } finally {
                 System.clearProperty(property);
