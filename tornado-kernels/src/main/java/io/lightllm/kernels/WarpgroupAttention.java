@@ -70,14 +70,14 @@ public final class WarpgroupAttention {
         int group = qHeads / kvHeads;
         // units ranked from the last row tile of a request, which attends to the most keys, so that no long one starts
         // last: request-major (a request's tiles, then the next's) or tile-major (every request's last tile first: heaviest
-        // first across requests of one length); see Attention.launchPrefillWarpgroups
+        // first across requests of one length); see Attention.PrefillOrder
         int groups = ctx.globalGroupSizeX / LOCAL;
         int rank = rankOf(ctx.groupIdx, groups, pairingWave);
-        int lanes = groups / rowTiles; // (request, KV head) pairs
-        int tile = rowTiles - 1 - (tileMajor ? rank / lanes : rank % rowTiles);
-        int lane0 = tileMajor ? rank % lanes : rank / rowTiles;
-        int kvHead = lane0 % kvHeads;
-        int b = lane0 / kvHeads;
+        int requestHeads = groups / rowTiles; // (request, KV head) pairs of the launch
+        int tile = rowTiles - 1 - (tileMajor ? rank / requestHeads : rank % rowTiles);
+        int requestHead = tileMajor ? rank % requestHeads : rank / rowTiles;
+        int kvHead = requestHead % kvHeads;
+        int b = requestHead / kvHeads;
         int pairs = bLen.get(b) * group;
         int flat0 = tile * TILE_ROWS;
         if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
