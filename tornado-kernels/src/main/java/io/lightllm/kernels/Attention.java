@@ -618,9 +618,9 @@ public final class Attention {
             // them in one pass (a group of eight an SM). H100, 2026-12-07, batch 16 at 1k (eight splits; 128 units): eight warps
             // against two groups of four and a merge, f16 32.1 -> 29.5 us, int8 20.4 -> 17.7, fp8 22.8 -> 20.0; batch 64 at 1k
             // (512 units, four passes) over int8 84.6 -> 88.4 us: not there; fewer units than half the SMs: not measured
-            int whole = Tuning.get(device, "attention.decode_warps_whole", 0);
+            int whole = tunedWarps(device, "attention.decode_warps_whole", 0);
             boolean onePass = units <= device.computeUnits() && 2 * units >= device.computeUnits();
-            if (warps > 1 && whole > warps && splits > warps && splits <= whole && DECODE_WARPS.contains(whole) && onePass) {
+            if (warps > 1 && whole > warps && splits > warps && splits <= whole && onePass) {
                 warps = whole;
             }
             return new DecodeSplits((int) ((splits + warps - 1) / warps), min * warps, warps);
@@ -763,9 +763,14 @@ public final class Attention {
      * 8 an eighth (one group an SM over f16: its tiles take 210 KB).
      */
     static int decodeWarps(Device device) {
-        int warps = Tuning.get(device, "attention.decode_warps", 1);
-        if (!DECODE_WARPS.contains(warps)) {
-            throw new IllegalArgumentException("tuning attention.decode_warps is one of " + DECODE_WARPS + ", not " + warps);
+        return tunedWarps(device, "attention.decode_warps", 1);
+    }
+
+    /** The warps a decode work-group the tuning {@code key} sets: {@code unset} where it is not set, else one of {@link #DECODE_WARPS}. */
+    private static int tunedWarps(Device device, String key, int unset) {
+        int warps = Tuning.get(device, key, unset);
+        if (warps != unset && !DECODE_WARPS.contains(warps)) {
+            throw new IllegalArgumentException("tuning " + key + " is one of " + DECODE_WARPS + ", not " + warps);
         }
         return warps;
     }

@@ -627,6 +627,9 @@ class AttentionTest {
                 assertEquals(4, Attention.DecodeSplits.choose(jvm, 1, heads, 2048, DType.I8).warps(), "8 KV heads: more units than the JVM's");
                 assertEquals(new Attention.DecodeSplits(4, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
                 assertEquals(new Attention.DecodeSplits(1, 1024, 4), Attention.DecodeSplits.choose(jvm, 1, heads, 1000, DType.F16));
+                // a value that is no decode work-group's warps is refused, as decode_warps's
+                System.setProperty("lightllm.tuning.jvm.attention.decode_warps_whole", "5");
+                assertThrows(IllegalArgumentException.class, () -> Attention.DecodeSplits.choose(jvm, 1, heads, 4096, DType.F16));
             } finally {
                 System.clearProperty("lightllm.tuning.jvm.attention.decode_warps_whole");
             }
