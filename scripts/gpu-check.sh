@@ -244,12 +244,13 @@ for s in $stages; do
     prefillorder)
       # session 27: the warpgroup prefill's unit order and prologue, variants of attention.prefill_* keys (comma lists),
       # alternating in separate processes: the queries loaded before or after the first keys' copies are issued (copies_first,
-      # unmeasured), request-major (tile_major_passes=0) or tile-major order (run peers in the same call for SDPA)
+      # unmeasured), request-major (tile_major_passes=0) or tile-major order (run peers in the same call for SDPA); PO_PREFILL the
+      # cases (RxT: R prompts of T tokens in one launch, FlashAttention's benchmark shape at 32x512)
       for v in ${PO_VARIANTS:-copies_first=0 copies_first=1 copies_first=0 copies_first=1}; do
         flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.prefill_$x"); done
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only attention --batches 1 --contexts 1024 --prefill 512,1024,2048,4096 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
-          | sed "s/^/$v /" | tee -a "$out/prefillorder.log"
+          --only attention --batches 1 --contexts 1024 --prefill ${PO_PREFILL:-512,1024,2048,4096,32x512,16x1024} --seconds 0.2 2>&1 \
+          | grep -E "^\| prefill" | sed "s/^/$v /" | tee -a "$out/prefillorder.log"
       done ;;
     wholewarps)
       # session 27: eight-warp decode groups where they take a request whole (attention.decode_warps_whole=8, the default) against

@@ -37,7 +37,7 @@ final class BenchCommand implements Main.Command {
                   --tokens N               rows of the elementwise kernels (default 16)
                   --batches 1,16           decode batches of matmul and attention
                   --contexts 1024          decode attention context lengths
-                  --prefill 256            prefill attention lengths (0: none)
+                  --prefill 256            prefill attention cases: T one prompt of T tokens, RxT R prompts of T in one launch (0: none)
                   --square N               also an N x N x N matmul (default 0: none)
                   --seconds S              time per kernel (default 0.3)
                   --graphs                 time as CUDA graph replays
@@ -150,8 +150,7 @@ final class BenchCommand implements Main.Command {
         int[] batches = ints(f.string("batches", "1,16"));
         int[] contexts = ints(f.string("contexts", "1024"));
         int square = f.integer("square", 0, 0, 16384);
-        String prefillList = f.string("prefill", "256");
-        int[] prefill = prefillList.equals("0") ? new int[0] : ints(prefillList);
+        List<KernelBench.Prefill> prefill = KernelBench.Prefill.parse(f.string("prefill", "256"));
         java.util.Set<String> only = java.util.Set.of(f.string("only", "elementwise,matmul,attention").split(","));
         boolean graphs = f.bool("graphs");
         String kvSlots = f.string("kv-slots", "shuffled");

@@ -90,6 +90,18 @@ class MainTest {
         assertTrue(bad.err().contains("--kv-slots must be shuffled or ordered"), bad.err());
     }
 
+    /** bench kernels times prefill attention of several prompts in one launch (RxT) beside single ones, and refuses a malformed case. */
+    @Test
+    void benchKernelsTimesBatchedPrefills() {
+        Result r = run("bench", "kernels", "--device", "jvm", "--size", "small", "--only", "attention", "--batches", "1", "--contexts",
+                "16", "--prefill", "24,3x16", "--seconds", "0.01");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("| 24 tok causal") && r.out().contains("| 3 x 16 tok causal"), r.out());
+        Result bad = run("bench", "kernels", "--device", "jvm", "--prefill", "3x");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("a prefill case is T or RxT"), bad.err());
+    }
+
     @Test
     void benchServeTakesTheSharedPrefixFlags() throws java.io.IOException {
         int closed;

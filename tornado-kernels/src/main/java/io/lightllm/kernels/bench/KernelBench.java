@@ -319,11 +319,45 @@ public final class KernelBench {
 
 
     /**
-     * Decode attention over an f16, an int8 and an fp8 Token Attention pool (bytes: K and V of every
-     * context token, the int8 or fp8 scales, the token table), and causal prefill attention over
-     * {@code prefillTokens} new tokens each (flops: 4 t^2 h d / 2). The label says which kernels ran.
+     * A prefill attention case: {@code requests} prompts of {@code tokens} new tokens each, in one launch. One request
+     * is a single prompt's step; FlashAttention's own benchmarks hold requests x tokens at 16k (32 x 512), the way a
+     * serving step batches short prompts.
      */
-    public void runAttention(Shape s, int[] batches, int[] contexts, int[] prefillTokens) {
+    public record Prefill(int requests, int tokens) {
+        public Prefill {
+            if (requests < 1 || tokens < 1) {
+                throw new IllegalArgumentException("a prefill case needs at least one request of one token, not " + requests + "x" + tokens);
+            }
+        }
+
+        /** "512,4096,32x512": a length is one request of it, RxT R requests of T tokens; "0" none. */
+        public static List<Prefill> parse(String csv) {
+            List<Prefill> cases = new ArrayList<>();
+            if (csv.trim().equals("0")) {
+                return cases;
+            }
+            for (String item : csv.split(",")) {
+                String[] parts = item.trim().split("x", -1);
+                try {
+                    if (parts.length > 2) {
+                        throw new NumberFormatException(item);
+                    }
+                    cases.add(parts.length == 1 ? new Prefill(1, Integer.parseInt(parts[0]))
+                            : new Prefill(Integer.parseInt(parts[0]), Integer.parseInt(parts[1])));
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("a prefill case is T or RxT (R requests of T tokens), not '" + item + "'");
+                }
+            }
+            return cases;
+        }
+    }
+
+    /**
+     * Decode attention over an f16, an int8 and an fp8 Token Attention pool (bytes: K and V of every
+     * context token, the int8 or fp8 scales, the token table), and causal prefill attention of each
+     * {@link Prefill} (flops: 4 t^2 h d / 2 a request). The label says which kernels ran.
+     */
+    public void runAttention(Shape s, int[] batches, int[] contexts, List<Prefill> prefills) {
         int kvDim = s.kvHeads * s.headDim;
         Attention.Heads heads = Attention.Heads.of(s.heads, s.kvHeads, s.headDim);
         for (int ctx : contexts) {
@@ -369,17 +403,31 @@ public final class KernelBench {
                 }
             }
         }
-        for (int t : prefillTokens) {
+        for (Prefill p : prefills) {
+            int t = p.tokens();
+            int rows = p.requests() * t;
             try (Scope sc = new Scope()) {
-                Attention.KvView kv = Attention.KvView.of(sc.random(DType.F16, (long) t * kvDim), sc.random(DType.F16, (long) t * kvDim));
-                Attention.TokenTableView table = new Attention.TokenTableView(sc.permutation(t, t), sc.own(device.upload(IntArray.fromArray(0))), t);
-                Attention.PrefillBatch batch = new Attention.PrefillBatch(sc.own(device.upload(IntArray.fromArray(0))),
-                        sc.own(device.upload(IntArray.fromArray(t))), sc.own(device.upload(IntArray.fromArray(0))), 1, t, t);
-                DeviceBuffer q = sc.random(DType.F32, (long) t * s.heads * s.headDim);
-                DeviceBuffer out = sc.buffer(DType.F32, (long) t * s.heads * s.headDim);
-                long flops = 2L * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d
+                Attention.KvView kv = Attention.KvView.of(sc.random(DType.F16, (long) rows * kvDim), sc.random(DType.F16, (long) rows * kvDim));
+                int[] requestRows = new int[p.requests()];
+                int[] starts = new int[p.requests()];
+                int[] counts = new int[p.requests()];
+                for (int r = 0; r < p.requests(); r++) {
+                    requestRows[r] = r;
+                    starts[r] = r * t;
+                    counts[r] = t;
+                }
+                // request r's positions in row r of the table, its slots a random share of the pool's
+                Attention.TokenTableView table = new Attention.TokenTableView(sc.permutation(rows, rows),
+                        sc.own(device.upload(IntArray.fromArray(requestRows))), t);
+                Attention.PrefillBatch batch = new Attention.PrefillBatch(sc.own(device.upload(IntArray.fromArray(starts))),
+                        sc.own(device.upload(IntArray.fromArray(counts))), sc.own(device.upload(IntArray.fromArray(new int[p.requests()]))),
+                        p.requests(), rows, t);
+                DeviceBuffer q = sc.random(DType.F32, (long) rows * s.heads * s.headDim);
+                DeviceBuffer out = sc.buffer(DType.F32, (long) rows * s.heads * s.headDim);
+                long flops = 2L * p.requests() * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d a request
                 String kernel = "prefill attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
-                time(kernel, t + " tok causal, f16 pool", 0, flops, () -> Attention.launchPrefillAttention(device, out, q, kv, table, heads, batch));
+                String shape = (p.requests() > 1 ? p.requests() + " x " : "") + t + " tok causal, f16 pool";
+                time(kernel, shape, 0, flops, () -> Attention.launchPrefillAttention(device, out, q, kv, table, heads, batch));
             }
         }
     }
