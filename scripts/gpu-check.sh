@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -56,7 +56,7 @@ for s in $stages; do
       # cuda:0 against the JVM; TC_BENCH=0 skips the kernels' timings after the tests; TC_CLASSES: other test classes (short names)
       sel=(); for c in ${TC_CLASSES:-tornado.compiler.WarpOperationsTest kernels.AttentionTest tornado.compiler.ConstantArgumentsTest \
           kernels.VisionTest kernels.MoeTest kernels.MatmulTest kernels.QuantMatmulTest kernels.BatchInvarianceTest kernels.DequantizedGemmTest \
-          kernels.QuantTensorGemmTest}; do sel+=(--select-class "io.lightllm.$c"); done
+          kernels.QuantTensorGemmTest kernels.Int4TensorGemvTest}; do sel+=(--select-class "io.lightllm.$c"); done
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute "${sel[@]}" \
         --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
@@ -85,7 +85,7 @@ for s in $stages; do
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.kernels.DequantizedGemmTest --select-class io.lightllm.kernels.QuantTensorGemmTest \
-        --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
+        --select-class io.lightllm.kernels.Int4TensorGemvTest --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/quant-tests.log" | head -40 ;;
     bench)
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
@@ -252,6 +252,24 @@ for s in $stages; do
           --only attention --batches 1 --contexts 1024 --prefill ${PO_PREFILL:-512,1024,2048,4096,32x512,16x1024} --seconds 0.2 2>&1 \
           | grep -E "^\| prefill" | sed "s/^/$v /" | tee -a "$out/prefillorder.log"
       done ;;
+    int4mma)
+      # session 28: int4 weights at batch 1-8 on tensor cores (Int4TensorGemv, matmul.int4_mma_gemv_max_m; 0, the default, keeps the
+      # int8-activation GEMV at batch 1 and QuantTensorGemm from 2): its tests on cuda:0; the decode matmuls at the 8B matrices
+      # without / with it, alternating, and at I4_UNITS warps a compute unit (the k split it sizes); 8B int4 decode at batch 1
+      # and 8 without / with it on one load
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
+        org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.Int4TensorGemvTest \
+        --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/int4mma-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/int4mma-tests.log" | head -20
+      for v in 0 8 0 8 ${I4_UNITS:-}; do
+        flags=(-Dlightllm.tuning.cuda.matmul.int4_mma_gemv_max_m=${v%%u*})
+        [[ $v == *u* ]] && flags+=(-Dlightllm.tuning.cuda.matmul.int4_mma_gemv_warps_per_unit=${v#*u})
+        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1,8 \
+          --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/max_m=$v /" | tee -a "$out/int4mma.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,8 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json \
+        --variants ';cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/int4mma-static.log" ;;
     wholewarps)
       # session 27: eight-warp decode groups where they take a request whole (attention.decode_warps_whole=8, the default) against
       # four warps and a merge (0), alternating, at the batches around the rule's bound; then 8B bf16 decode over 1k prompts, both on one load

@@ -370,24 +370,34 @@ public final class QuantMatmul {
     }
 
     /**
-     * Whether a gated MLP's [gate; up] projection over rows of {@code format} runs as one {@link #matmulInt4GemvGatedQ8}
-     * launch here: at batch 1 over int4 blocks where the gated GEMV and the int8-activation int4 GEMV both apply.
+     * Whether a gated MLP's [gate; up] projection over rows of {@code format} runs as one launch here: where the tensor-core
+     * GEMV takes m rows ({@link Int4TensorGemv#gated}), else at batch 1 over int4 blocks where the gated GEMV and the
+     * int8-activation int4 GEMV both apply ({@link #matmulInt4GemvGatedQ8}).
      */
     public static boolean gatedApplies(Device device, QuantFormat format, int m, int k) {
+        if (Int4TensorGemv.applies(device, format, m, k)) {
+            return true;
+        }
         int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
         return Matmul.gatedGemvApplies(device, m, k) && int8ActivationsApply(device, format.code(), rowsPerTeam);
     }
 
-    /** out[width] = act(gate . a) * (up . a) for one row a[k], w [gate; up] rows of int4 blocks ({@link #matmulInt4GemvGatedQ8}). */
+    /** out[m, width] = act(gate . a) * (up . a) for m rows a[m, k], w [gate; up] rows of int4 blocks, where {@link #gatedApplies}. */
     public static void launchGated(Device device, DeviceBuffer out, DeviceBuffer a, DeviceBuffer w, QuantFormat format, DeviceBuffer bias,
-            Activations.Kind act, int width, int k) {
-        if (!gatedApplies(device, format, 1, k)) {
-            throw new IllegalArgumentException("no gated GEMV over " + format + " rows of " + k + " here");
+            Activations.Kind act, int m, int width, int k) {
+        if (!gatedApplies(device, format, m, k)) {
+            throw new IllegalArgumentException("no gated GEMV over " + m + " rows of " + format + " rows of " + k + " here");
         }
         Matmul.checkGatedShapes(out, a, bias, width, k);
+        Shapes.atLeast(out, (long) m * width, "gated GEMV output");
+        Shapes.atLeast(a, (long) m * k, "gated GEMV input");
         Shapes.intIndexable(2L * width * format.rowBytes(k), "gated GEMV weight bytes");
         if (w.byteSize() < 2L * width * format.rowBytes(k)) {
             throw new IllegalArgumentException(format + " gated weight holds " + w.byteSize() + " bytes, needs " + 2L * width * format.rowBytes(k));
+        }
+        if (Int4TensorGemv.applies(device, format, m, k)) {
+            Int4TensorGemv.launchGated(device, out, a, w, format, bias, act, m, width, k);
+            return;
         }
         // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
@@ -397,7 +407,8 @@ public final class QuantMatmul {
 
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of {@link QuantFormat#rowBytes}). Decode-sized m runs the GEMV kernel, larger m int4 blocks
+     * (n rows of {@link QuantFormat#rowBytes}). Int4 blocks at up to 8 rows take the tensor-core GEMV where the device tunes it
+     * ({@link Int4TensorGemv}); decode-sized m runs the GEMV kernel, larger m int4 blocks
      * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
      * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
      */
@@ -418,7 +429,9 @@ public final class QuantMatmul {
             Shapes.atLeast(bias, n, "matmul bias");
         }
         DeviceBuffer b = bias == null ? out : bias;
-        if (isInt4(format.code()) && QuantTensorGemm.applies(device, m, k)) {
+        if (Int4TensorGemv.applies(device, format, m, k)) {
+            Int4TensorGemv.launch(device, out, a, w, format, bias, m, n, k);
+        } else if (isInt4(format.code()) && QuantTensorGemm.applies(device, m, k)) {
             QuantTensorGemm.launchInt4(device, out, a, w, format, bias, m, n, k);
         } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);

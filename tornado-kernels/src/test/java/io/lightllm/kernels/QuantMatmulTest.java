@@ -290,7 +290,7 @@ class QuantMatmulTest {
                             assertTrue(QuantMatmul.gatedApplies(device, format, 1, k), device.id() + ": the gated int4 GEMV applies");
                             DeviceBuffer out = device.allocate(DType.F32, width);
                             QuantMatmul.launchGated(device, out, device.upload(a), device.upload(w), format, withBias ? device.upload(bias) : null,
-                                    act, width, k);
+                                    act, 1, width, k);
                             MatmulTest.assertActivatedProduct(ref.expected(), 2 * ref.errorBound() + rounding, width, act, device.download(out),
                                     device.id() + " int4 gated gemv " + format + " width " + width + " k " + k + " " + act);
                         }

@@ -174,7 +174,7 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
             if (!QuantMatmul.gatedApplies(device, format, m, k)) {
                 return false;
             }
-            QuantMatmul.launchGated(device, out, in, blocks, format, bias, act, width, k);
+            QuantMatmul.launchGated(device, out, in, blocks, format, bias, act, m, width, k);
             return true;
         }
 

@@ -279,7 +279,7 @@ public final class KernelBench {
                 io.lightllm.tornado.api.ByteArray packed = int4Blocks(2 * width, k);
                 DeviceBuffer[] blocks = sc.cycled(bytes, () -> sc.own(device.upload(packed)));
                 time("decode gated int4", label, bytes + act, flops,
-                        cycling(blocks, b -> io.lightllm.kernels.QuantMatmul.launchGated(device, out, a, b, int4, null, silu, width, k)));
+                        cycling(blocks, b -> io.lightllm.kernels.QuantMatmul.launchGated(device, out, a, b, int4, null, silu, 1, width, k)));
             }
         }
     }
