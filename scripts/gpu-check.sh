@@ -255,21 +255,20 @@ for s in $stages; do
     int4mma)
       # session 28: int4 weights at batch 1-8 on tensor cores (Int4TensorGemv, matmul.int4_mma_gemv_max_m; 0, the default, keeps the
       # int8-activation GEMV at batch 1 and QuantTensorGemm from 2): its tests on cuda:0; the decode matmuls at the 8B matrices
-      # without / with it, alternating, and at I4_UNITS warps a compute unit (the k split it sizes); 8B int4 decode at batch 1
-      # and 8 without / with it on one load
+      # under I4_VARIANTS (comma lists of matmul.* keys), alternating; 8B int4 decode at I4_BATCHES under I4_STATIC (bench
+      # static --variants) on one load
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.Int4TensorGemvTest \
         --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/int4mma-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/int4mma-tests.log" | head -20
-      for v in 0 8 0 8 ${I4_UNITS:-}; do
-        flags=(-Dlightllm.tuning.cuda.matmul.int4_mma_gemv_max_m=${v%%u*})
-        [[ $v == *u* ]] && flags+=(-Dlightllm.tuning.cuda.matmul.int4_mma_gemv_warps_per_unit=${v#*u})
+      for v in ${I4_VARIANTS:-int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8 int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8}; do
+        flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.matmul.$x"); done
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1,8 \
-          --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/max_m=$v /" | tee -a "$out/int4mma.log"
+          --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/$v /" | tee -a "$out/int4mma.log"
       done
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,8 \
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size ${I4_BATCHES:-1,8} \
         --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json \
-        --variants ';cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/int4mma-static.log" ;;
+        --variants "${I4_STATIC:-;cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8}" 2>&1 | grep '^{' | tee -a "$out/int4mma-static.log" ;;
     wholewarps)
       # session 27: eight-warp decode groups where they take a request whole (attention.decode_warps_whole=8, the default) against
       # four warps and a merge (0), alternating, at the batches around the rule's bound; then 8B bf16 decode over 1k prompts, both on one load

@@ -37,13 +37,14 @@ import io.lightllm.tornado.runtime.Tuning;
  * beyond what the format stores.
  *
  * <p><b>Work.</b> A work-group of {@link #WARPS} warps; a warp takes a tile of 16 rows (the gated kernel a tile of gate
- * rows and its tile of up rows) over one of {@code parts} contiguous shares of the blocks, with the next block's code
- * words and scales loading while the tensor cores work on this one; the parts of a tile are warps of one group and
- * add up through local memory after one barrier. The launcher sizes {@code parts} (1, 2, 4, 8) so that the launch has
+ * rows and its tile of up rows) over every {@code parts}-th block (part p: blocks p, p + parts, ...; the group's warps read
+ * a run of each row together), with the next block's code words and scales (two blocks' where {@code deep}) loading while
+ * the tensor cores work on this one, and the block's activations loaded before its first MMA; the parts of a tile are
+ * warps of one group and add up through local memory after one barrier. The launcher sizes {@code parts} (1, 2, 4, 8) so that the launch has
  * about the tuning {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
  */
 public final class Int4TensorGemv {
-    /** The kernels for INT4 blocks, then INT4_ZP's ({@code zeroPoint} bound: INT4's code has no offset work). */
+    /** The kernels by [zeroPoint][deep], both bound (INT4's code has no offset work; one or two blocks loading ahead). */
     private static final KernelRef[] GEMV = byFormat("gemv");
     private static final KernelRef[] GATED = byFormat("gated");
     /** Warps of a work-group. */
@@ -77,13 +78,13 @@ public final class Int4TensorGemv {
      * multiple of 128; a group of {@link #LOCAL} items per {@code WARPS / parts} tiles of 16 rows.
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int parts, boolean zeroPoint) {
+            int m, int n, int k, int parts, boolean zeroPoint, boolean deep) {
         float[] partial = ctx.allocateFloatLocalArray(PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tiles = WARPS / parts;
         int row0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
-        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts);
+        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep);
         storePartial(ctx, partial, 0, sums, 0, warp);
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < tiles * TILE * m; i += LOCAL) {
@@ -103,7 +104,7 @@ public final class Int4TensorGemv {
      * per {@code WARPS / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
      */
     public static void gated(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int width, int k, int parts, int kind, boolean zeroPoint) {
+            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep) {
         float[] partial = ctx.allocateFloatLocalArray(2 * PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
@@ -111,7 +112,7 @@ public final class Int4TensorGemv {
         int p0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         int g0 = Math.min(p0, width - 1);
         int g1 = Math.min(p0 + 8, width - 1);
-        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts);
+        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep);
         storePartial(ctx, partial, 0, sums, 0, warp);
         storePartial(ctx, partial, PARTIAL, sums, 4, warp);
         ctx.localBarrier();
@@ -135,24 +136,25 @@ public final class Int4TensorGemv {
      * (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
      */
     static void tileSums(KernelContext ctx, float[] sums, FloatArray a, ByteArray w, boolean zeroPoint, int rowA, int rowB, int rowC,
-            int rowD, boolean pair, int m, int k, int part, int parts) {
+            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep) {
         int[] codes = new int[16];
         int[] nextCodes = new int[16];
+        int[] laterCodes = new int[16];
         float[] terms = new float[8];
         float[] nextTerms = new float[8];
+        float[] laterTerms = new float[8];
         int[] word = new int[1];
         int[] af = new int[4];
         int[] bf = new int[2];
         int[] ones = new int[4];
-        float[] x = new float[4];
+        float[] x = new float[32];
         float[] acc = new float[8];
         float[] xsum = new float[4];
         int lane = ctx.laneId();
         int g = lane / 4;
         int t = lane % 4;
         int blocks = k / BLOCK;
-        int share = (blocks + parts - 1) / parts;
-        int first = part * share;
+        int trips = (blocks + parts - 1) / parts;
         int bytes = QuantBlocks.blockBytes(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4);
         int bias = zeroPoint ? MINUS_128 : MINUS_136;
         int rowBytes = blocks * bytes;
@@ -162,15 +164,32 @@ public final class Int4TensorGemv {
         for (int i = 0; i < 8; i++) {
             sums[i] = 0f;
         }
-        // every warp of the group runs share trips (OpenCL's MMA meets the whole group at barriers); a trip past the last
-        // block reads the last one and adds nothing
-        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, Math.min(first, blocks - 1) * bytes, t);
-        for (int trip = 0; trip < share; trip++) {
-            int block = Math.min(first + trip, blocks - 1);
-            boolean valid = first + trip < blocks;
-            if (trip + 1 < share) {
-                loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes,
-                        Math.min(first + trip + 1, blocks - 1) * bytes, t);
+        // the parts of a tile take its blocks in turn (part p blocks p, p + parts, ...: the group reads a run of each row at
+        // once); every warp of the group runs the same trips (OpenCL's MMA meets the whole group at barriers), and a trip past
+        // the last block reads the last one and adds nothing. One block's codes (two where deep) load ahead of the one in use.
+        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, Math.min(part, blocks - 1) * bytes, t);
+        if (deep) {
+            loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes,
+                    Math.min(part + parts, blocks - 1) * bytes, t);
+        }
+        for (int trip = 0; trip < trips; trip++) {
+            int block = Math.min(part + trip * parts, blocks - 1);
+            boolean valid = part + trip * parts < blocks;
+            int ahead = trip + (deep ? 2 : 1);
+            if (ahead < trips) {
+                int at = Math.min(part + ahead * parts, blocks - 1) * bytes;
+                if (deep) {
+                    loadBlock(w, laterCodes, laterTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
+                } else {
+                    loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
+                }
+            }
+            // batch row g's activations at this lane's columns of the block, all loads issued before the first is used:
+            // step s's four at 64 (s / 4) + 16 (s % 4) + 4t, in the codes' order below
+            if (g < m) {
+                for (int s = 0; s < 8; s++) {
+                    a.getFloats(g * k + block * BLOCK + 64 * (s / 4) + 16 * (s % 4) + 4 * t, x, 4 * s, 4);
+                }
             }
             for (int i = 0; i < 8; i++) {
                 acc[i] = 0f;
@@ -181,15 +200,9 @@ public final class Int4TensorGemv {
             for (int s = 0; s < 8; s++) {
                 int wi = s % 4;
                 int shift = 4 * (s / 4);
-                // batch row g's activations at the step's columns of this lane: 64 (s / 4) + 16 wi + 4t, four of them, in the
-                // codes' order: columns +0, +2 (bytes 0 and 2 of a word) then +1, +3 (bytes 1 and 3)
-                bf[0] = 0;
-                bf[1] = 0;
-                if (g < m) {
-                    a.getFloats(g * k + block * BLOCK + 64 * (s / 4) + 16 * wi + 4 * t, x, 0, 4);
-                    bf[0] = KMath.packBf16x2(x[0], x[2]);
-                    bf[1] = KMath.packBf16x2(x[1], x[3]);
-                }
+                // columns +0, +2 (bytes 0 and 2 of a code word) then +1, +3 (bytes 1 and 3)
+                bf[0] = g < m ? KMath.packBf16x2(x[4 * s], x[4 * s + 2]) : 0;
+                bf[1] = g < m ? KMath.packBf16x2(x[4 * s + 1], x[4 * s + 3]) : 0;
                 int codesA = (codes[wi] >>> shift) & NIBBLES;
                 int codesB = (codes[4 + wi] >>> shift) & NIBBLES;
                 af[0] = codePair(codesA, EVEN_BYTES, bias);
@@ -219,9 +232,11 @@ public final class Int4TensorGemv {
             }
             for (int i = 0; i < 16; i++) {
                 codes[i] = nextCodes[i];
+                nextCodes[i] = laterCodes[i];
             }
             for (int i = 0; i < 8; i++) {
                 terms[i] = nextTerms[i];
+                nextTerms[i] = laterTerms[i];
             }
         }
     }
@@ -285,12 +300,13 @@ public final class Int4TensorGemv {
     // ---- launchers -------------------------------------------------------------------
 
     /**
-     * Whether an int4 matmul (or gated projection) of m batch rows over rows of k goes this way on {@code device}: m up to the
-     * tuning {@code matmul.int4_mma_gemv_max_m} (0: never; at most 8), k a multiple of 128, bf16 tensor cores, not under
-     * {@link BatchInvariance} (a batch of more rows takes another kernel).
+     * Whether an int4 matmul (or gated projection) of m batch rows over rows of k goes this way on {@code device}: m from the
+     * tuning {@code matmul.int4_mma_gemv_min_m} (default 1) up to {@code matmul.int4_mma_gemv_max_m} (0: never; at most 8), k a
+     * multiple of 128, bf16 tensor cores, not under {@link BatchInvariance} (a batch of more rows takes another kernel).
      */
     public static boolean applies(Device device, QuantFormat format, int m, int k) {
-        return QuantMatmul.isInt4(format.code()) && m >= 1 && m <= Math.min(MAX_M, Tuning.get(device, "matmul.int4_mma_gemv_max_m", 0))
+        return QuantMatmul.isInt4(format.code()) && m >= Math.max(1, Tuning.get(device, "matmul.int4_mma_gemv_min_m", 1))
+                && m <= Math.min(MAX_M, Tuning.get(device, "matmul.int4_mma_gemv_max_m", 0))
                 && k % BLOCK == 0 && device.supports(Feature.MMA_BF16) && !BatchInvariance.enabled();
     }
 
@@ -300,7 +316,7 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (n + TILE - 1) / TILE;
         int parts = parts(device, tiles, k / BLOCK);
-        device.launch(gemvKernel(format), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k, parts);
+        device.launch(gemvKernel(format, deep(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k, parts);
     }
 
     /** out[m, width] = act(a · gateᵀ) * (a · upᵀ), w [gate; up] rows of int4 blocks, bias (or null) 2 width. */
@@ -309,22 +325,31 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (width + TILE - 1) / TILE;
         int parts = parts(device, 2L * tiles, k / BLOCK); // a warp streams two tiles
-        device.launch(gatedKernel(format), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width, k, parts, act.code);
+        device.launch(gatedKernel(format, deep(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width, k, parts, act.code);
     }
 
-    /** The plain kernel for {@code format}'s blocks (its ref binds zeroPoint, the last parameter: a launch leaves it out). */
-    static KernelRef gemvKernel(QuantFormat format) {
-        return GEMV[format == QuantFormat.INT4_ZP ? 1 : 0];
+    /** The plain kernel for {@code format}'s blocks (its ref binds zeroPoint and deep, the last parameters: a launch leaves them out). */
+    static KernelRef gemvKernel(QuantFormat format, boolean deep) {
+        return GEMV[2 * (format == QuantFormat.INT4_ZP ? 1 : 0) + (deep ? 1 : 0)];
     }
 
-    /** The gated kernel for {@code format}'s blocks (zeroPoint bound as in {@link #gemvKernel}). */
-    static KernelRef gatedKernel(QuantFormat format) {
-        return GATED[format == QuantFormat.INT4_ZP ? 1 : 0];
+    /** The gated kernel for {@code format}'s blocks (bound as {@link #gemvKernel}'s). */
+    static KernelRef gatedKernel(QuantFormat format, boolean deep) {
+        return GATED[2 * (format == QuantFormat.INT4_ZP ? 1 : 0) + (deep ? 1 : 0)];
     }
 
     private static KernelRef[] byFormat(String name) {
         KernelRef kernel = KernelRef.of(Int4TensorGemv.class, name);
-        return new KernelRef[] {kernel.with("zeroPoint", false), kernel.with("zeroPoint", true)};
+        KernelRef[] refs = new KernelRef[4];
+        for (int i = 0; i < 4; i++) {
+            refs[i] = kernel.with("zeroPoint", i >= 2).with("deep", i % 2 == 1);
+        }
+        return refs;
+    }
+
+    /** Two blocks' codes loading ahead of the one in use where the device tunes {@code matmul.int4_mma_gemv_deep=1}, else one. */
+    private static boolean deep(Device device) {
+        return Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1;
     }
 
     private static void check(Device device, QuantFormat format, int m, int k) {
