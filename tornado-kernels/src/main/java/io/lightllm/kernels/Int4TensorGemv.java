@@ -38,15 +38,14 @@ import io.lightllm.tornado.runtime.Tuning;
  *
  * <p><b>Work.</b> A work-group of {@link #WARPS} warps; a warp takes a tile of 16 rows (the gated kernel a tile of gate
  * rows and its tile of up rows) over every {@code parts}-th block (part p: blocks p, p + parts, ...; the group's warps read
- * a run of each row together), with the next block's code words and scales (two blocks' where {@code deep}) loading while
- * the tensor cores work on this one, and the block's activations loaded before its first MMA; the parts of a tile are
+ * a run of each row together), with the next block's code words and scales (two blocks' where {@link Pipeline#deep})
+ * loading while the tensor cores work on this one; the parts of a tile are
  * warps of one group and add up through local memory after one barrier. The launcher sizes {@code parts} (1, 2, 4, 8) so that the launch has
  * about the tuning {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
  */
 public final class Int4TensorGemv {
-    /** The kernels by [zeroPoint][deep], both bound (INT4's code has no offset work; one or two blocks loading ahead). */
-    private static final KernelRef[] GEMV = byFormat("gemv");
-    private static final KernelRef[] GATED = byFormat("gated");
+    private static final KernelRef GEMV = KernelRef.of(Int4TensorGemv.class, "gemv");
+    private static final KernelRef GATED = KernelRef.of(Int4TensorGemv.class, "gated");
     /** Warps of a work-group. */
     static final int WARPS = 8;
     /** Work-items of a work-group. */
@@ -78,13 +77,13 @@ public final class Int4TensorGemv {
      * multiple of 128; a group of {@link #LOCAL} items per {@code WARPS / parts} tiles of 16 rows.
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int parts, boolean zeroPoint, boolean deep) {
+            int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist) {
         float[] partial = ctx.allocateFloatLocalArray(PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tiles = WARPS / parts;
         int row0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
-        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep);
+        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep, hoist);
         storePartial(ctx, partial, 0, sums, 0, warp);
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < tiles * TILE * m; i += LOCAL) {
@@ -104,7 +103,7 @@ public final class Int4TensorGemv {
      * per {@code WARPS / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
      */
     public static void gated(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep) {
+            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist) {
         float[] partial = ctx.allocateFloatLocalArray(2 * PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
@@ -112,7 +111,7 @@ public final class Int4TensorGemv {
         int p0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         int g0 = Math.min(p0, width - 1);
         int g1 = Math.min(p0 + 8, width - 1);
-        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep);
+        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep, hoist);
         storePartial(ctx, partial, 0, sums, 0, warp);
         storePartial(ctx, partial, PARTIAL, sums, 4, warp);
         ctx.localBarrier();
@@ -136,7 +135,7 @@ public final class Int4TensorGemv {
      * (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
      */
     static void tileSums(KernelContext ctx, float[] sums, FloatArray a, ByteArray w, boolean zeroPoint, int rowA, int rowB, int rowC,
-            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep) {
+            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep, boolean hoist) {
         int[] codes = new int[16];
         int[] nextCodes = new int[16];
         int[] laterCodes = new int[16];
@@ -184,11 +183,12 @@ public final class Int4TensorGemv {
                     loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
                 }
             }
-            // batch row g's activations at this lane's columns of the block, all loads issued before the first is used:
-            // step s's four at 64 (s / 4) + 16 (s % 4) + 4t, in the codes' order below
-            if (g < m) {
+            // batch row g's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t:
+            // where hoist, all eight loads issued before the first MMA (32 registers more), else each before its step
+            int xAt = g * k + block * BLOCK + 4 * t;
+            if (hoist && g < m) {
                 for (int s = 0; s < 8; s++) {
-                    a.getFloats(g * k + block * BLOCK + 64 * (s / 4) + 16 * (s % 4) + 4 * t, x, 4 * s, 4);
+                    a.getFloats(xAt + 64 * (s / 4) + 16 * (s % 4), x, 4 * s, 4);
                 }
             }
             for (int i = 0; i < 8; i++) {
@@ -200,9 +200,13 @@ public final class Int4TensorGemv {
             for (int s = 0; s < 8; s++) {
                 int wi = s % 4;
                 int shift = 4 * (s / 4);
+                int xi = hoist ? 4 * s : 0; // without hoist, every step's four in the same registers
+                if (!hoist && g < m) {
+                    a.getFloats(xAt + 64 * (s / 4) + 16 * wi, x, xi, 4);
+                }
                 // columns +0, +2 (bytes 0 and 2 of a code word) then +1, +3 (bytes 1 and 3)
-                bf[0] = g < m ? KMath.packBf16x2(x[4 * s], x[4 * s + 2]) : 0;
-                bf[1] = g < m ? KMath.packBf16x2(x[4 * s + 1], x[4 * s + 3]) : 0;
+                bf[0] = g < m ? KMath.packBf16x2(x[xi], x[xi + 2]) : 0;
+                bf[1] = g < m ? KMath.packBf16x2(x[xi + 1], x[xi + 3]) : 0;
                 int codesA = (codes[wi] >>> shift) & NIBBLES;
                 int codesB = (codes[4 + wi] >>> shift) & NIBBLES;
                 af[0] = codePair(codesA, EVEN_BYTES, bias);
@@ -232,11 +236,15 @@ public final class Int4TensorGemv {
             }
             for (int i = 0; i < 16; i++) {
                 codes[i] = nextCodes[i];
-                nextCodes[i] = laterCodes[i];
+                if (deep) {
+                    nextCodes[i] = laterCodes[i];
+                }
             }
             for (int i = 0; i < 8; i++) {
                 terms[i] = nextTerms[i];
-                nextTerms[i] = laterTerms[i];
+                if (deep) {
+                    nextTerms[i] = laterTerms[i];
+                }
             }
         }
     }
@@ -316,7 +324,7 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (n + TILE - 1) / TILE;
         int parts = parts(device, tiles, k / BLOCK);
-        device.launch(gemvKernel(format, deep(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k, parts);
+        device.launch(gemvKernel(format, Pipeline.of(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k, parts);
     }
 
     /** out[m, width] = act(a · gateᵀ) * (a · upᵀ), w [gate; up] rows of int4 blocks, bias (or null) 2 width. */
@@ -325,31 +333,33 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (width + TILE - 1) / TILE;
         int parts = parts(device, 2L * tiles, k / BLOCK); // a warp streams two tiles
-        device.launch(gatedKernel(format, deep(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width, k, parts, act.code);
+        device.launch(gatedKernel(format, Pipeline.of(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width, k, parts, act.code);
     }
 
-    /** The plain kernel for {@code format}'s blocks (its ref binds zeroPoint and deep, the last parameters: a launch leaves them out). */
-    static KernelRef gemvKernel(QuantFormat format, boolean deep) {
-        return GEMV[2 * (format == QuantFormat.INT4_ZP ? 1 : 0) + (deep ? 1 : 0)];
-    }
-
-    /** The gated kernel for {@code format}'s blocks (bound as {@link #gemvKernel}'s). */
-    static KernelRef gatedKernel(QuantFormat format, boolean deep) {
-        return GATED[2 * (format == QuantFormat.INT4_ZP ? 1 : 0) + (deep ? 1 : 0)];
-    }
-
-    private static KernelRef[] byFormat(String name) {
-        KernelRef kernel = KernelRef.of(Int4TensorGemv.class, name);
-        KernelRef[] refs = new KernelRef[4];
-        for (int i = 0; i < 4; i++) {
-            refs[i] = kernel.with("zeroPoint", i >= 2).with("deep", i % 2 == 1);
+    /**
+     * How a warp streams its blocks: {@code deep}, two blocks' codes loading ahead of the one in use (else one); {@code hoist},
+     * a block's eight activation loads issued before its first MMA (else each before its step). Bound at the kernel refs
+     * (the last parameters, with zeroPoint: a launch leaves them out), from the tunings {@code matmul.int4_mma_gemv_deep} and
+     * {@code matmul.int4_mma_gemv_hoist} (1: on; default off).
+     */
+    record Pipeline(boolean deep, boolean hoist) {
+        static Pipeline of(Device device) {
+            return new Pipeline(Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1, Tuning.get(device, "matmul.int4_mma_gemv_hoist", 0) == 1);
         }
-        return refs;
+
+        KernelRef bind(KernelRef kernel, QuantFormat format) {
+            return kernel.with("zeroPoint", format == QuantFormat.INT4_ZP).with("deep", deep).with("hoist", hoist);
+        }
     }
 
-    /** Two blocks' codes loading ahead of the one in use where the device tunes {@code matmul.int4_mma_gemv_deep=1}, else one. */
-    private static boolean deep(Device device) {
-        return Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1;
+    /** The plain kernel for {@code format}'s blocks streamed as {@code pipeline} says. */
+    static KernelRef gemvKernel(QuantFormat format, Pipeline pipeline) {
+        return pipeline.bind(GEMV, format);
+    }
+
+    /** The gated kernel for {@code format}'s blocks streamed as {@code pipeline} says. */
+    static KernelRef gatedKernel(QuantFormat format, Pipeline pipeline) {
+        return pipeline.bind(GATED, format);
     }
 
     private static void check(Device device, QuantFormat format, int m, int k) {

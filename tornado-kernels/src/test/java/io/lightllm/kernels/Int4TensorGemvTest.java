@@ -19,11 +19,13 @@ import org.junit.jupiter.api.Test;
  * {@link Int4TensorGemv} on the JVM (warps emulated) and every accelerator against a double-precision product of the
  * bf16-rounded activations with the blocks as {@link QuantBlocks} decodes them (f32 scale times code, less the offset):
  * INT4 and INT4_ZP, 1, 3 and 8 batch rows, a row count that ends inside a tile, with and without a bias, k shared by
- * 1, 2 and 4 warps (4 over 3 blocks leaves one warp without any), one or two blocks loading ahead, and the gated form
+ * 1, 2 and 4 warps (4 over 3 blocks leaves one warp without any), two of the kernels' pipelines, and the gated form
  * with its activation.
  */
 class Int4TensorGemvTest {
     private static final int N = 40, K = 384;
+    /** One block ahead with each step's activations loaded before it; two ahead with a block's activations at once. */
+    private static final Int4TensorGemv.Pipeline[] PIPELINES = {new Int4TensorGemv.Pipeline(false, false), new Int4TensorGemv.Pipeline(true, true)};
 
     /**
      * The product and the f32 bound of any summation order of its terms: the kernel sums s (q - c) x per block (c = 8 for
@@ -69,14 +71,14 @@ class Int4TensorGemvTest {
                     for (boolean withBias : new boolean[] {false, true}) {
                         Reference ref = Reference.of(format, blocks, a, withBias ? bias : null, m, N, K);
                         for (int parts : new int[] {1, 2, 4}) {
-                            for (boolean deep : new boolean[] {false, true}) {
+                            for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                                 DeviceBuffer out = device.allocate(DType.F32, (long) m * N);
                                 Elementwise.launchFill(device, out, Float.NaN, m * N);
                                 int tiles = (N + 15) / 16;
-                                device.launch(Int4TensorGemv.gemvKernel(format, deep), Int4TensorGemv.grid(tiles, parts), out, in, w,
+                                device.launch(Int4TensorGemv.gemvKernel(format, pipeline), Int4TensorGemv.grid(tiles, parts), out, in, w,
                                         withBias ? b : out, withBias, m, N, K, parts);
                                 assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " " + format + ", m " + m
-                                        + (withBias ? ", bias" : "") + ", " + parts + " parts" + (deep ? ", two blocks ahead" : ""));
+                                        + (withBias ? ", bias" : "") + ", " + parts + " parts, " + pipeline);
                             }
                         }
                     }
@@ -112,13 +114,13 @@ class Int4TensorGemvTest {
                         }
                     }
                     for (int parts : new int[] {1, 2}) {
-                        for (boolean deep : new boolean[] {false, true}) {
+                        for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                             DeviceBuffer out = device.allocate(DType.F32, (long) m * width);
                             Elementwise.launchFill(device, out, Float.NaN, m * width);
-                            device.launch(Int4TensorGemv.gatedKernel(format, deep), Int4TensorGemv.grid((width + 15) / 16, parts), out,
+                            device.launch(Int4TensorGemv.gatedKernel(format, pipeline), Int4TensorGemv.grid((width + 15) / 16, parts), out,
                                     device.upload(a), w, b, true, m, width, K, parts, Activations.Kind.SILU.code);
                             assertWithin(expected, bound, (FloatArray) device.download(out), device.id() + " gated " + format + ", m " + m + ", "
-                                    + parts + " parts" + (deep ? ", two blocks ahead" : ""));
+                                    + parts + " parts, " + pipeline);
                         }
                     }
                 }
