@@ -36,7 +36,7 @@ import io.lightllm.tornado.runtime.Tuning;
  * (and offset) applies once to the f32 sums: {@code s Σ (q - 8) x} and {@code s Σ q x - o Σ x}. No weight is rounded
  * beyond what the format stores.
  *
- * <p><b>Work.</b> A work-group of {@link #WARPS} warps; a warp takes a tile of 16 rows (the gated kernel a tile of gate
+ * <p><b>Work.</b> A work-group of {@link #WARPS} warps ({@code parts} where that is more, up to {@link #MAX_PARTS}); a warp takes a tile of 16 rows (the gated kernel a tile of gate
  * rows and its tile of up rows) over every {@code parts}-th block (part p: blocks p, p + parts, ...; the group's warps read
  * a run of each row together), with the next block's code words and scales (two blocks' where {@link Pipeline#deep})
  * loading while the tensor cores work on this one; the parts of a tile are
@@ -48,8 +48,8 @@ public final class Int4TensorGemv {
     private static final KernelRef GATED = KernelRef.of(Int4TensorGemv.class, "gated");
     /** Warps of a work-group. */
     static final int WARPS = 8;
-    /** Work-items of a work-group. */
-    public static final int LOCAL = WARPS * KernelContext.WARP_SIZE;
+    /** Warps a tile at most (a work-group of 16 warps then takes one tile). */
+    static final int MAX_PARTS = 16;
     /** Weight rows of a warp's tile: the MMA's m. */
     static final int TILE = 16;
     /** Batch rows at most: the MMA's n. */
@@ -67,26 +67,26 @@ public final class Int4TensorGemv {
     /** {@link KMath#bytePerm} selectors: bytes 0 and 2 (then 1 and 3) of the codes, each under a 0x43. */
     private static final int EVEN_BYTES = 0x0604, ODD_BYTES = 0x0705;
     /** Floats of one tile set's partial sums in local memory: a warp's 16 rows x 8 batch rows. */
-    private static final int PARTIAL = WARPS * TILE * MAX_M;
+    private static final int PARTIAL = MAX_PARTS * TILE * MAX_M;
 
     private Int4TensorGemv() {
     }
 
     /**
      * out[r, row] = a[r, :] · W[row, :] (+ bias[row]) for r &lt; m &lt;= 8, W n rows of {@code format} blocks, k a
-     * multiple of 128; a group of {@link #LOCAL} items per {@code WARPS / parts} tiles of 16 rows.
+     * multiple of 128; a group of max(WARPS, parts) warps per {@code warps / parts} tiles of 16 rows ({@link #grid}).
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
             int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist) {
         float[] partial = ctx.allocateFloatLocalArray(PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
-        int tiles = WARPS / parts;
+        int tiles = ctx.localGroupSizeX / KernelContext.WARP_SIZE / parts;
         int row0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep, hoist);
         storePartial(ctx, partial, 0, sums, 0, warp);
         ctx.localBarrier();
-        for (int i = ctx.localIdx; i < tiles * TILE * m; i += LOCAL) {
+        for (int i = ctx.localIdx; i < tiles * TILE * m; i += ctx.localGroupSizeX) {
             int tile = i / (TILE * m);
             int r = i / m % TILE;
             int b = i % m;
@@ -100,14 +100,14 @@ public final class Int4TensorGemv {
     /**
      * out[r, p] = act(gate[r, p]) * up[r, p] for p &lt; width, r &lt; m &lt;= 8: w holds [gate; up] (2 width rows of
      * {@code format} blocks), bias (where given) 2 width values; {@code kind} an {@link Activations.Kind} code. A group
-     * per {@code WARPS / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
+     * per {@code warps / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
      */
     public static void gated(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
             int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist) {
         float[] partial = ctx.allocateFloatLocalArray(2 * PARTIAL);
         float[] sums = new float[8];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
-        int tiles = WARPS / parts;
+        int tiles = ctx.localGroupSizeX / KernelContext.WARP_SIZE / parts;
         int p0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         int g0 = Math.min(p0, width - 1);
         int g1 = Math.min(p0 + 8, width - 1);
@@ -115,7 +115,7 @@ public final class Int4TensorGemv {
         storePartial(ctx, partial, 0, sums, 0, warp);
         storePartial(ctx, partial, PARTIAL, sums, 4, warp);
         ctx.localBarrier();
-        for (int i = ctx.localIdx; i < tiles * TILE * m; i += LOCAL) {
+        for (int i = ctx.localIdx; i < tiles * TILE * m; i += ctx.localGroupSizeX) {
             int tile = i / (TILE * m);
             int r = i / m % TILE;
             int b = i % m;
@@ -369,21 +369,31 @@ public final class Int4TensorGemv {
     }
 
     /**
-     * Warps a tile (1, 2, 4 or 8, each at least one block): the fewest that bring {@code tiles} tiles of work up to the
-     * tuning {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
+     * Warps a tile (a power of two up to the tuning {@code matmul.int4_mma_gemv_max_parts}, default 8, at most 16; each at
+     * least one block): the fewest that bring {@code tiles} tiles of work up to the tuning
+     * {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
      */
     static int parts(Device device, long tiles, int blocks) {
         long target = (long) device.computeUnits() * Tuning.get(device, "matmul.int4_mma_gemv_warps_per_unit", 16);
         int parts = 1;
-        while (parts < WARPS && tiles * parts < target && 2 * parts <= blocks) {
+        while (2 * parts <= maxParts(device) && tiles * parts < target && 2 * parts <= blocks) {
             parts *= 2;
         }
         return parts;
     }
 
-    /** A group of {@link #LOCAL} items per {@code WARPS / parts} tiles. */
+    /**
+     * The most warps a tile may take here: the tuning {@code matmul.int4_mma_gemv_max_parts} (default 8; 16 makes work-groups
+     * of 512 items, which OpenCL's warp emulation does not run), at most {@link #MAX_PARTS}.
+     */
+    public static int maxParts(Device device) {
+        return Math.min(MAX_PARTS, Tuning.get(device, "matmul.int4_mma_gemv_max_parts", WARPS));
+    }
+
+    /** A group of max(WARPS, parts) warps per {@code warps / parts} tiles. */
     public static Grid grid(int tiles, int parts) {
-        int perGroup = WARPS / parts;
-        return Grid.groups((tiles + perGroup - 1) / perGroup, LOCAL);
+        int warps = Math.max(WARPS, parts);
+        int perGroup = warps / parts;
+        return Grid.groups((tiles + perGroup - 1) / perGroup, (long) warps * KernelContext.WARP_SIZE);
     }
 }

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
  * {@link Int4TensorGemv} on the JVM (warps emulated) and every accelerator against a double-precision product of the
  * bf16-rounded activations with the blocks as {@link QuantBlocks} decodes them (f32 scale times code, less the offset):
  * INT4 and INT4_ZP, 1, 3 and 8 batch rows, a row count that ends inside a tile, with and without a bias, k shared by
- * 1, 2 and 4 warps (4 over 3 blocks leaves one warp without any), two of the kernels' pipelines, and the gated form
+ * 1, 2, 8 and (where the device allows groups of 16 warps) 16 warps (all but 3 past k's 3 blocks), two of the kernels' pipelines, and the gated form
  * with its activation.
  */
 class Int4TensorGemvTest {
@@ -70,7 +70,10 @@ class Int4TensorGemvTest {
                     DeviceBuffer in = device.upload(a);
                     for (boolean withBias : new boolean[] {false, true}) {
                         Reference ref = Reference.of(format, blocks, a, withBias ? bias : null, m, N, K);
-                        for (int parts : new int[] {1, 2, 4}) {
+                        for (int parts : new int[] {1, 2, 8, 16}) {
+                            if (parts > Int4TensorGemv.maxParts(device)) {
+                                continue;
+                            }
                             for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                                 DeviceBuffer out = device.allocate(DType.F32, (long) m * N);
                                 Elementwise.launchFill(device, out, Float.NaN, m * N);
@@ -144,6 +147,7 @@ class Int4TensorGemvTest {
             assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 200));
             assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.Q4_0, 1, 256));
             assertTrue(QuantMatmul.gatedApplies(jvm, QuantFormat.INT4, 3, 256));
+            assertEquals(16, Int4TensorGemv.maxParts(jvm), "the JVM runs groups of 16 warps (tornado.properties)");
             int m = 3, n = 24, k = 256;
             FloatArray a = TensorAssert.random(m * k, 1f, 21);
             ByteArray blocks = QuantMatmulTest.randomBlocks(QuantFormat.INT4, n, k, 22);
