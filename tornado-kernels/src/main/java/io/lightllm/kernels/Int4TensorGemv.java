@@ -27,21 +27,21 @@ import io.lightllm.tornado.runtime.Tuning;
  * g + 8 at fragment columns 2t, 2t+1, 2t+8, 2t+9. Lane t loads the block's code words t, t+4, t+8, t+12 of its two rows
  * (word j holds the block's columns 4j..4j+3 in its low nibbles and 64+4j.. in its high ones); k-step s of the block
  * (eight of 16) takes word s % 4's low (s &lt; 4) or high nibbles, those of bytes 0 and 2 as columns 2t, 2t+1 and of
- * bytes 1 and 3 as 2t+8, 2t+9 (a byte permute puts a pair under two bf16 exponents: {@link #codePair}). The B fragment of lane (g, t) is batch row g's four consecutive activations at the same k (one 16-byte
- * load) in the same order. A dot product does not depend on the order of its terms, so neither the weights nor the
- * activations are moved.
+ * bytes 1 and 3 as 2t+8, 2t+9 (a byte permute puts a pair under two bf16 exponents: {@link #codePair}). The B
+ * fragment of lane (g, t) is batch row g's four consecutive activations at the same k (one 16-byte load) in the same
+ * order. A dot product does not depend on the order of its terms, so neither the weights nor the activations move.
  *
  * <p><b>Scales.</b> Each block's products are summed by the MMA over the codes themselves (INT4: code - 8, exact in
  * bf16; INT4_ZP: the code, and a second MMA against ones gives the block's activation sum), and the block's f32 scale
  * (and offset) applies once to the f32 sums: {@code s Σ (q - 8) x} and {@code s Σ q x - o Σ x}. No weight is rounded
  * beyond what the format stores.
  *
- * <p><b>Work.</b> A work-group of {@link #WARPS} warps ({@code parts} where that is more, up to {@link #MAX_PARTS}); a warp takes a tile of 16 rows (the gated kernel a tile of gate
- * rows and its tile of up rows) over every {@code parts}-th block (part p: blocks p, p + parts, ...; the group's warps read
- * a run of each row together), with the next block's code words and scales (two blocks' where {@link Pipeline#deep})
- * loading while the tensor cores work on this one; the parts of a tile are
- * warps of one group and add up through local memory after one barrier. The launcher sizes {@code parts} (1, 2, 4, 8) so that the launch has
- * about the tuning {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
+ * <p><b>Work.</b> A work-group of {@link #WARPS} warps (or {@code parts}, up to {@link #MAX_PARTS}); a warp takes a tile
+ * of 16 rows (the gated kernel a tile of gate rows and its tile of up rows) over every {@code parts}-th block (part p:
+ * blocks p, p + parts, ...; the group's warps read a run of each row together), with the next block's code words and
+ * scales (two blocks' where {@link Pipeline#deep}) loading while the tensor cores work on this one; the parts of a
+ * tile are warps of one group and add up through local memory after one barrier. The launcher sizes {@code parts}
+ * ({@link #parts}) for about the tuning {@code matmul.int4_mma_gemv_warps_per_unit} warps a compute unit.
  */
 public final class Int4TensorGemv {
     private static final KernelRef GEMV = KernelRef.of(Int4TensorGemv.class, "gemv");
