@@ -384,7 +384,7 @@ for s in $stages; do
     targets)
       # the open issues' kernel and static targets in one call (about 5 minutes; run peers in the same call for the
       # references): 8B bf16 decode at batch 1, 64, 256; int8 and int4 at 1, 16, 64 (issue 14); decode attention over
-      # f16 and int8 pools and prefill attention (issue 12); the Java tensor-core GEMM against cuBLAS at 4096^3
+      # f16 and int8 pools and prefill attention, one prompt and 32 x 512 (issue 12); int8 and int4 also at batch 8; the Java tensor-core GEMM against cuBLAS at 4096^3
       # (issue 12); Mixtral-8x7B at batch 64 where the GPU holds its 93 GB (issue 13; TARGETS_MOE=0 skips it). The bf16 and
       # quantised lines share one log (a call returns at most 8 files: with peers this stage writes 4 or 5)
       # (TARGETS_STATIC=0 runs the kernels alone: a short call)
@@ -392,11 +392,11 @@ for s in $stages; do
         --batch-size 1,64,256 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-static.log"
       for q in $([ "${TARGETS_STATIC:-1}" = 1 ] && echo int8 int4); do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
-          --batch-size 1,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
+          --batch-size 1,8,16,64 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/targets-static.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention,matmul --batches 1,16,64,256 \
-        --contexts 1024,4096 --square 4096 --prefill 512,4096 --seconds 0.2 2>&1 | grep -E "^\|" | tee "$out/targets-kernels.log"
+        --contexts 1024,4096 --square 4096 --prefill 512,4096,32x512 --seconds 0.2 2>&1 | grep -E "^\|" | tee "$out/targets-kernels.log"
       if [ "${TARGETS_MOE:-1}" = 1 ] && [ "$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)" -gt 120000 ]; then
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model mixtral-8x7b --load-format dummy --device cuda:0 \
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/targets-moe.log"
