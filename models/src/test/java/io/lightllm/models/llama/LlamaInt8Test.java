@@ -22,7 +22,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Weight-only int8 and int4 ({@code --quant int8|int4}) on stories260K and the tiny llama fixture. */
+/** Weight-only int8 and int4 ({@code --quant int8|int4}) on stories260K, the tiny llama fixture and a dummy Llama whose rows hold int4 blocks. */
 class LlamaInt8Test {
     private static final String[] LINEARS = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
@@ -100,6 +100,61 @@ class LlamaInt8Test {
             assertArrayEquals(expected, Arrays.copyOf(quantised.generated[c], safe), what + ": greedy ids of the " + safe
                     + " steps whose margin exceeds 2 x " + bound);
         }
+    }
+
+    /**
+     * Int4 decode batches through the tensor-core GEMV ({@code Int4TensorGemv}, which CUDA takes at 2-8 rows) compute the
+     * same model as the JVM's int4 GEMV: a dummy Llama whose matrices have k = 128 and 256 (the fixtures' 64 and 160 are
+     * no multiple of an int4 block), four prompts, so every decode step multiplies 4 rows (its q/k/v, o, gated gate/up
+     * and down projections and the head) with the JVM tuned to take that kernel. It rounds the activations to bf16 (the
+     * GEMV keeps f32): a relative 2^-9 each, uniform, so a matmul's output moves by an RMS 2^-9 / √3 of its own RMS;
+     * bounded as the quantisation error above, √(1 + 2·layers) blocks, 2x for the norms, on the logits' RMS; greedy ids
+     * equal while the reference's margin exceeds twice the largest error (3 RMS).
+     */
+    @org.junit.jupiter.api.Test
+    void int4DecodeBatchesOnTensorCoresComputeTheSameModel() throws IOException {
+        Path config = tmp.resolve("config.json");
+        java.nio.file.Files.writeString(config, """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128, "intermediate_size": 256,
+                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512,
+                 "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
+                 "hidden_act": "silu", "torch_dtype": "float32"}
+                """);
+        int[][] prompts = {{1, 5, 9, 17, 33, 2}, {1, 3}, {1, 100, 200, 300, 400, 7, 8, 9}, {1, 42, 43}};
+        int steps = 8;
+        GreedyRunner reference, tensorCores;
+        try (CausalLM model = Models.dummy(config.toString(), DType.F32, Devices.get("jvm"), Models.Quantization.INT4, true)) {
+            reference = new GreedyRunner(model, prompts, steps, DType.F32);
+            String max = "lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m";
+            System.setProperty(max, "8");
+            try {
+                tensorCores = new GreedyRunner(model, prompts, steps, DType.F32);
+            } finally {
+                System.clearProperty(max);
+            }
+        }
+        double rmsBound = 2 * 0x1p-9 / Math.sqrt(3) * Math.sqrt(1 + 2 * 2);
+        int checked = 0;
+        for (int r = 0; r < prompts.length; r++) {
+            // the prefill's projections take all 19 rows (another kernel both times); its head takes the 4 last rows
+            double rmsError = rmsDifference(reference.firstLogits[r], tensorCores.firstLogits[r]);
+            assertTrue(rmsError <= rmsBound * rms(reference.firstLogits[r]), "prompt " + r + ": first logits' RMS error " + rmsError);
+            assertTrue(rmsError > 0, "prompt " + r + ": the head did not take the tensor-core GEMV (its rounding is missing)");
+            int safe = 0;
+            while (safe < steps && reference.margins[r][safe] > 2 * 3 * rmsBound * rms(reference.firstLogits[r])) {
+                safe++;
+            }
+            checked += safe;
+            assertArrayEquals(Arrays.copyOf(reference.generated[r], safe), Arrays.copyOf(tensorCores.generated[r], safe),
+                    "prompt " + r + ": greedy ids of the " + safe + " steps whose margin exceeds the bound");
+            // while the ids agree, each step's top-1 minus top-2 logit moves by at most twice the largest logit error
+            for (int step = 1; step < safe; step++) {
+                double moved = Math.abs(reference.margins[r][step] - tensorCores.margins[r][step]);
+                assertTrue(moved <= 2 * 3 * rmsBound * rms(reference.firstLogits[r]), "prompt " + r + " step " + step + ": margin moved " + moved);
+            }
+        }
+        System.out.printf("int4 decode batches on tensor cores: %d greedy steps of %d beyond the bound, all equal%n", checked, prompts.length * steps);
+        assertTrue(checked >= prompts.length * steps / 2, "the dummy model's margins leave too few steps to check: " + checked);
     }
 
     static double rmsDifference(float[] a, float[] b) {
