@@ -19,13 +19,14 @@ import org.junit.jupiter.api.Test;
  * {@link Int4TensorGemv} on the JVM (warps emulated) and every accelerator against a double-precision product of the
  * bf16-rounded activations with the blocks as {@link QuantBlocks} decodes them (f32 scale times code, less the offset):
  * INT4 and INT4_ZP, 1, 3 and 8 batch rows, a row count that ends inside a tile, with and without a bias, k shared by
- * 1, 2, 8 and (where the device allows groups of 16 warps) 16 warps (all but 3 past k's 3 blocks), two of the kernels' pipelines, and the gated form
+ * 1, 2, 8 and (where the device allows groups of 16 warps) 16 warps (all but 3 past k's 3 blocks), the kernels' four pipelines, and the gated form
  * with its activation.
  */
 class Int4TensorGemvTest {
     private static final int N = 40, K = 384;
-    /** One block ahead with each step's activations loaded before it; two ahead with a block's activations at once. */
-    private static final Int4TensorGemv.Pipeline[] PIPELINES = {new Int4TensorGemv.Pipeline(false, false), new Int4TensorGemv.Pipeline(true, true)};
+    /** One or two blocks ahead, each step's activations loaded before it or a block's at once (CUDA's default: one ahead, at once). */
+    private static final Int4TensorGemv.Pipeline[] PIPELINES = {new Int4TensorGemv.Pipeline(false, false), new Int4TensorGemv.Pipeline(false, true),
+        new Int4TensorGemv.Pipeline(true, false), new Int4TensorGemv.Pipeline(true, true)};
 
     /**
      * The product and the f32 bound of any summation order of its terms: the kernel sums s (q - c) x per block (c = 8 for

@@ -125,12 +125,15 @@ class LlamaInt8Test {
         GreedyRunner reference, tensorCores;
         try (CausalLM model = Models.dummy(config.toString(), DType.F32, Devices.get("jvm"), Models.Quantization.INT4, true)) {
             reference = new GreedyRunner(model, prompts, steps, DType.F32);
-            String max = "lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m";
+            // as CUDA runs it: up to 8 rows, a block's activations loaded at once
+            String max = "lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m", hoist = "lightllm.tuning.jvm.matmul.int4_mma_gemv_hoist";
             System.setProperty(max, "8");
+            System.setProperty(hoist, "1");
             try {
                 tensorCores = new GreedyRunner(model, prompts, steps, DType.F32);
             } finally {
                 System.clearProperty(max);
+                System.clearProperty(hoist);
             }
         }
         double rmsBound = 2 * 0x1p-9 / Math.sqrt(3) * Math.sqrt(1 + 2 * 2);
