@@ -56,7 +56,7 @@ for s in $stages; do
       # cuda:0 against the JVM; TC_BENCH=0 skips the kernels' timings after the tests; TC_CLASSES: other test classes (short names)
       sel=(); for c in ${TC_CLASSES:-tornado.compiler.WarpOperationsTest kernels.AttentionTest tornado.compiler.ConstantArgumentsTest \
           kernels.VisionTest kernels.MoeTest kernels.MatmulTest kernels.QuantMatmulTest kernels.BatchInvarianceTest kernels.DequantizedGemmTest \
-          kernels.QuantTensorGemmTest kernels.Int4TensorGemvTest}; do sel+=(--select-class "io.lightllm.$c"); done
+          kernels.QuantTensorGemmTest kernels.Int4TensorGemvTest kernels.Int8TensorGemvTest}; do sel+=(--select-class "io.lightllm.$c"); done
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute "${sel[@]}" \
         --details=tree --disable-banner > "$out/tensorcore-tests.log" 2>&1
@@ -85,7 +85,8 @@ for s in $stages; do
         -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.MatmulTest --select-class io.lightllm.kernels.QuantMatmulTest \
         --select-class io.lightllm.kernels.DequantizedGemmTest --select-class io.lightllm.kernels.QuantTensorGemmTest \
-        --select-class io.lightllm.kernels.Int4TensorGemvTest --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
+        --select-class io.lightllm.kernels.Int4TensorGemvTest --select-class io.lightllm.kernels.Int8TensorGemvTest \
+        --details=tree --disable-banner > "$out/quant-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/quant-tests.log" | head -40 ;;
     bench)
       "${J[@]}" -cp 'lib/*' io.lightllm.tornado.cuda.CudaBench 2>&1 | tee "$out/cudabench.log"
@@ -255,19 +256,19 @@ for s in $stages; do
     int4mma)
       # session 28: int4 weights at batch 1-8 on tensor cores (Int4TensorGemv, matmul.int4_mma_gemv_max_m; 0, the default, keeps the
       # int8-activation GEMV at batch 1 and QuantTensorGemm from 2): its tests on cuda:0; the decode matmuls at the 8B matrices
-      # under I4_VARIANTS (comma lists of matmul.* keys), alternating; 8B int4 decode at I4_BATCHES under I4_STATIC (bench
-      # static --variants) on one load
+      # under I4_VARIANTS (comma lists of matmul.* keys; the int8 rows' lines too, for Int8TensorGemv's int8_mma_gemv_* keys),
+      # alternating; 8B decode (I4_QUANT, default int4) at I4_BATCHES under I4_STATIC (bench static --variants) on one load
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.Int4TensorGemvTest \
-        --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/int4mma-tests.log" 2>&1
+        --select-class io.lightllm.kernels.Int8TensorGemvTest --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/int4mma-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/int4mma-tests.log" | head -20
       for v in ${I4_VARIANTS:-int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8 int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8}; do
         flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.matmul.$x"); done
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1,8 \
-          --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/$v /" | tee -a "$out/int4mma.log"
+          --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int[48]" | sed "s/^/$v /" | tee -a "$out/int4mma.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size ${I4_BATCHES:-1,8} \
-        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant ${I4_QUANT:-int4} --json \
         --variants "${I4_STATIC:-;cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8}" 2>&1 | grep '^{' | tee -a "$out/int4mma-static.log" ;;
     wholewarps)
       # session 27: eight-warp decode groups where they take a request whole (attention.decode_warps_whole=8, the default) against

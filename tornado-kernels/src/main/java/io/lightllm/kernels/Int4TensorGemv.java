@@ -285,7 +285,7 @@ public final class Int4TensorGemv {
     }
 
     /** A warp's sums[from..from+3] into partial[at..]: [warp][tile row][batch row], lane (g, t) holding rows g, g + 8 at batch rows 2t, 2t+1. */
-    private static void storePartial(KernelContext ctx, float[] partial, int at, float[] sums, int from, int warp) {
+    static void storePartial(KernelContext ctx, float[] partial, int at, float[] sums, int from, int warp) {
         int g = ctx.laneId() / 4;
         int t = ctx.laneId() % 4;
         int upper = at + (warp * TILE + g) * MAX_M + 2 * t;
@@ -297,7 +297,7 @@ public final class Int4TensorGemv {
     }
 
     /** The parts of a tile's row r at batch row b added in part order (a fixed order: the same floats at every launch). */
-    private static float partSum(float[] partial, int at, int tile, int parts, int r, int b) {
+    static float partSum(float[] partial, int at, int tile, int parts, int r, int b) {
         float v = 0f;
         for (int p = 0; p < parts; p++) {
             v += partial[at + ((tile * parts + p) * TILE + r) * MAX_M + b];

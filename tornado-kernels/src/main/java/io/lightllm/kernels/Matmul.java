@@ -942,7 +942,8 @@ public final class Matmul {
 
     /**
      * out[m, n] = a[m, k] · (w[n, k] (int8) * scales[n])ᵀ + bias[n] (or null); see {@link #quantizeInt8}.
-     * The GEMV for decode-sized m; larger m the tensor-core GEMM that dequantises in registers
+     * Up to 8 rows the tensor-core GEMV where the device tunes it ({@link Int8TensorGemv}); the GEMV for decode-sized m;
+     * larger m the tensor-core GEMM that dequantises in registers
      * ({@link QuantTensorGemm}) or the vendor GEMM over dequantised rows ({@link DequantizedGemm}) where the
      * device tunes them, else the tensor-core or tiled int8 kernel.
      */
@@ -951,7 +952,9 @@ public final class Matmul {
         checkShapes(out, a, w, bias, m, n, k);
         Shapes.atLeast(scales, n, "int8 matmul scales");
         DeviceBuffer b = bias == null ? out : bias;
-        if (QuantTensorGemm.applies(device, m, k)) {
+        if (Int8TensorGemv.applies(device, m, k)) {
+            Int8TensorGemv.launch(device, out, a, w, scales, bias, m, n, k);
+        } else if (QuantTensorGemm.applies(device, m, k)) {
             QuantTensorGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (DequantizedGemm.applies(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
