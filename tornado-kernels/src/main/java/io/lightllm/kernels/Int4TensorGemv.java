@@ -129,7 +129,7 @@ public final class Int4TensorGemv {
     }
 
     /**
-     * This warp's sums over its share of the blocks (share {@code part} of {@code parts}, contiguous) for rows rowA
+     * This warp's sums over its share of the blocks (part {@code part} of {@code parts}: blocks part, part + parts, ...) for rows rowA
      * (this lane's g) and rowB (g + 8) into sums[0..3] in the accumulators' layout (rowA's batch rows 2t, 2t+1, then
      * rowB's), and where {@code pair} rows rowC and rowD into sums[4..7]. Every warp of the group runs the same trips
      * (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
