@@ -8,7 +8,6 @@ import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
-import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -33,7 +32,7 @@ class Int8TensorGemvTest {
                 FloatArray a = TensorAssert.random(m * k, 1f, 3 + m);
                 DeviceBuffer in = device.upload(a);
                 for (boolean withBias : new boolean[] {false, true}) {
-                    MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
+                    MatmulReference ref = MatmulReference.of(QuantTensorGemmTest.rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                     for (int parts : new int[] {1, 2, 8, 16}) {
                         if (parts > Int4TensorGemv.maxParts(device)) {
                             continue;
@@ -63,7 +62,7 @@ class Int8TensorGemvTest {
             int m = 3, n = 24, k = 256;
             FloatArray a = TensorAssert.random(m * k, 1f, 8);
             Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
-            MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), null, m, n, k);
+            MatmulReference ref = MatmulReference.of(QuantTensorGemmTest.rounded(a), q.weights(), q.scales(), null, m, n, k);
             DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
             Elementwise.launchFill(jvm, out, Float.NaN, m * n);
             Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
@@ -72,13 +71,5 @@ class Int8TensorGemvTest {
         } finally {
             System.clearProperty(key);
         }
-    }
-
-    private static FloatArray rounded(FloatArray a) {
-        FloatArray r = FloatArray.allocate(a.getSize());
-        for (int i = 0; i < a.getSize(); i++) {
-            r.set(i, KMath.bf16ToFloat(KMath.floatToBf16(a.get(i))));
-        }
-        return r;
     }
 }

@@ -204,7 +204,8 @@ class QuantTensorGemmTest {
         return weights;
     }
 
-    private static FloatArray rounded(FloatArray a) {
+    /** a rounded to bf16, element by element: what the tensor-core kernels multiply. */
+    static FloatArray rounded(FloatArray a) {
         FloatArray r = FloatArray.allocate(a.getSize());
         for (int i = 0; i < a.getSize(); i++) {
             r.set(i, bf16(a.get(i)));
