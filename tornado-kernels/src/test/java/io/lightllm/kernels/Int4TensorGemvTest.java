@@ -57,6 +57,25 @@ class Int4TensorGemvTest {
             }
             return new Reference(value, bound);
         }
+
+        /**
+         * act(gate) * up (SiLU) of a reference over [gate; up] rows (m rows of 2 width): the activation moves an error e of
+         * the gate by at most 1.1 e (SiLU's slope), the product adds the up's error times |act(gate)| and a few roundings.
+         */
+        Reference gated(int m, int width) {
+            double[] value = new double[m * width];
+            double[] bound = new double[m * width];
+            for (int r = 0; r < m; r++) {
+                for (int p = 0; p < width; p++) {
+                    int gateAt = r * 2 * width + p, upAt = gateAt + width;
+                    double gate = value()[gateAt], up = value()[upAt];
+                    double silu = gate / (1 + Math.exp(-gate));
+                    value[r * width + p] = silu * up;
+                    bound[r * width + p] = 1.1 * bound()[gateAt] * Math.abs(up) + Math.abs(silu) * bound()[upAt] + 1e-5 * Math.abs(silu * up);
+                }
+            }
+            return new Reference(value, bound);
+        }
     }
 
     @Test
@@ -91,10 +110,7 @@ class Int4TensorGemvTest {
         }
     }
 
-    /**
-     * The gated form: act(gate) * up from the two references; the activation moves an error e of the gate by at most
-     * 1.1 e (SiLU's slope), and the product adds the up's error times |act(gate)| and a few roundings of its own.
-     */
+    /** The gated form: act(gate) * up from the two references ({@link Reference#gated}). */
     @Test
     void gatedInt4BlocksMatchTheActivatedProduct() {
         int width = 24; // 2 x 24 rows: the up rows start inside the gate rows' second tile
@@ -105,25 +121,14 @@ class Int4TensorGemvTest {
                 DeviceBuffer w = device.upload(blocks), b = device.upload(bias);
                 for (int m : new int[] {1, 5}) {
                     FloatArray a = TensorAssert.random(m * K, 1f, 13 + m);
-                    Reference ref = Reference.of(format, blocks, a, bias, m, 2 * width, K);
-                    double[] expected = new double[m * width];
-                    double[] bound = new double[m * width];
-                    for (int r = 0; r < m; r++) {
-                        for (int p = 0; p < width; p++) {
-                            double gate = ref.value()[r * 2 * width + p], up = ref.value()[r * 2 * width + width + p];
-                            double silu = gate / (1 + Math.exp(-gate));
-                            expected[r * width + p] = silu * up;
-                            bound[r * width + p] = 1.1 * ref.bound()[r * 2 * width + p] * Math.abs(up)
-                                    + Math.abs(silu) * ref.bound()[r * 2 * width + width + p] + 1e-5 * Math.abs(silu * up);
-                        }
-                    }
+                    Reference ref = Reference.of(format, blocks, a, bias, m, 2 * width, K).gated(m, width);
                     for (int parts : new int[] {1, 2}) {
                         for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                             DeviceBuffer out = device.allocate(DType.F32, (long) m * width);
                             Elementwise.launchFill(device, out, Float.NaN, m * width);
                             device.launch(Int4TensorGemv.gatedKernel(format, pipeline), Int4TensorGemv.grid((width + 15) / 16, parts), out,
                                     device.upload(a), w, b, true, m, width, K, parts, Activations.Kind.SILU.code);
-                            assertWithin(expected, bound, (FloatArray) device.download(out), device.id() + " gated " + format + ", m " + m + ", "
+                            assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " gated " + format + ", m " + m + ", "
                                     + parts + " parts, " + pipeline);
                         }
                     }
@@ -160,16 +165,8 @@ class Int4TensorGemvTest {
             DeviceBuffer gated = jvm.allocate(DType.F32, (long) m * n / 2);
             Elementwise.launchFill(jvm, gated, Float.NaN, m * n / 2);
             QuantMatmul.launchGated(jvm, gated, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, Activations.Kind.SILU, m, n / 2, k);
-            FloatArray got = (FloatArray) jvm.download(gated);
-            for (int r = 0; r < m; r++) {
-                for (int p = 0; p < n / 2; p++) {
-                    double gate = ref.value()[r * n + p], up = ref.value()[r * n + n / 2 + p];
-                    double want = gate / (1 + Math.exp(-gate)) * up;
-                    double tol = 1.1 * ref.bound()[r * n + p] * Math.abs(up) + Math.abs(gate) * ref.bound()[r * n + n / 2 + p] + 1e-5 * Math.abs(want);
-                    assertTrue(Math.abs(got.get(r * n / 2 + p) - want) <= tol, "gated through QuantMatmul.launchGated, " + r + "," + p + ": "
-                            + got.get(r * n / 2 + p) + " vs " + want);
-                }
-            }
+            Reference gatedRef = ref.gated(m, n / 2);
+            assertWithin(gatedRef.value(), gatedRef.bound(), (FloatArray) jvm.download(gated), "gated through QuantMatmul.launchGated");
         } finally {
             System.clearProperty(key);
         }
