@@ -243,11 +243,11 @@ for s in $stages; do
           | tee -a "$out/gemvreduce-static.log"
       done ;;
     prefillorder)
-      # session 27: the warpgroup prefill's unit order and prologue, variants of attention.prefill_* keys (comma lists),
-      # alternating in separate processes: the queries loaded before or after the first keys' copies are issued (copies_first,
-      # unmeasured), request-major (tile_major_passes=0) or tile-major order (run peers in the same call for SDPA); PO_PREFILL the
-      # cases (RxT: R prompts of T tokens in one launch, FlashAttention's benchmark shape at 32x512)
-      for v in ${PO_VARIANTS:-copies_first=0 copies_first=1 copies_first=0 copies_first=1}; do
+      # session 27: the warpgroup prefill's unit order and operands, variants of attention.prefill_* keys (comma lists),
+      # alternating in separate processes: f32 queries and rows or the f16 query operand and bf16 rows (half_operands), request-major
+      # (tile_major_passes=0) or tile-major order (run peers in the same call for SDPA); PO_PREFILL the cases (RxT: R prompts of T
+      # tokens in one launch, FlashAttention's benchmark shape at 32x512)
+      for v in ${PO_VARIANTS:-half_operands=0 half_operands=1 half_operands=0 half_operands=1}; do
         flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.attention.prefill_$x"); done
         "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
           --only attention --batches 1 --contexts 1024 --prefill ${PO_PREFILL:-512,1024,2048,4096,32x512,16x1024} --seconds 0.2 2>&1 \

@@ -118,12 +118,8 @@ public final class Attention {
         return ref;
     }
 
-    /**
-     * The warpgroup prefill, its queries loaded before the first keys' copies are issued or (tuning
-     * {@code attention.prefill_copies_first} 1, unmeasured) while they are in flight.
-     */
-    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("copiesFirst", false);
-    public static final KernelRef PREFILL_WARPGROUP_COPIES_FIRST = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("copiesFirst", true);
+    /** The warpgroup prefill (f16 pools, head dimension 128, on Hopper). */
+    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128");
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
     public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
@@ -816,9 +812,17 @@ public final class Attention {
         return Grid.groups((long) batch * qHeads * splits, local);
     }
 
-    /** Prefill attention over packed new tokens (see {@link PrefillBatch}); every token's k/v, cached and new, is in the pool. */
+    /**
+     * Prefill attention over packed new tokens (see {@link PrefillBatch}); every token's k/v, cached and new, is in the pool.
+     * q and out are f32 rows, or where {@link #prefillQueryType} and {@link #prefillOutputType} say so the f16 query operand
+     * and 16-bit rows.
+     */
     public static void launchPrefillAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
+        if ((q.dtype() != DType.F32 || out.dtype() != DType.F32) && !usesHalfOperands(device, kv, heads)) {
+            throw new IllegalArgumentException("prefill attention takes f32 queries and output here, not " + q.dtype() + " / " + out.dtype()
+                    + " (Attention.prefillQueryType and prefillOutputType say where it takes others)");
+        }
         if (usesTensorCores(device, kv, heads)) {
             launchPrefillTensorCores(device, out, q, kv, table, heads, batch);
         } else {
@@ -865,17 +869,50 @@ public final class Attention {
     }
 
     /**
+     * The type prefill attention here reads its queries in: f32 rows, or where the warpgroup kernel runs and the tuning
+     * {@code attention.prefill_half_operands} is 1, the f16 operand it makes of them: each element times
+     * {@link #queryOperandScale}, rounded once (the same bits), written by the q/k/v split in its place: half the bytes,
+     * and copied into local memory beside the first keys instead of loaded, scaled and stored a prologue.
+     */
+    public static DType prefillQueryType(Device device, KvView kv, Heads heads) {
+        return usesHalfOperands(device, kv, heads) ? DType.F16 : DType.F32;
+    }
+
+    /** The factor of the f16 query operand ({@link #prefillQueryType}): the scores' scale, in exp2's domain. */
+    public static float queryOperandScale(Heads heads) {
+        return heads.scale() * TensorCoreAttention.LOG2E;
+    }
+
+    /**
+     * The type prefill attention here writes its rows in for a consumer that reads {@code wanted} as it is (the o
+     * projection's {@link Matmul#activationType}): {@code wanted} where it is 16-bit and the warpgroup kernel runs under
+     * {@code attention.prefill_half_operands} (half the bytes, and no narrowing launch before the GEMM), else f32.
+     */
+    public static DType prefillOutputType(Device device, KvView kv, Heads heads, DType wanted) {
+        return (wanted == DType.BF16 || wanted == DType.F16) && usesHalfOperands(device, kv, heads) ? wanted : DType.F32;
+    }
+
+    private static boolean usesHalfOperands(Device device, KvView kv, Heads heads) {
+        return usesTensorCores(device, kv, heads) && usesWarpgroupPrefill(device, kv, heads)
+                && Tuning.get(device, "attention.prefill_half_operands", 0) == 1;
+    }
+
+    /**
      * Prefill attention on warpgroup MMAs ({@link WarpgroupAttention}): a work-group per (request, KV head, 64 (token, query
      * head) rows), in the order of {@link PrefillOrder#of}.
      */
     public static void launchPrefillWarpgroups(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             PrefillBatch batch) {
         checkPrefill(out, q, kv, table, heads, batch);
+        if ((q.dtype() != DType.F32 && q.dtype() != DType.F16) || (out.dtype() != DType.F32 && out.dtype() != DType.BF16 && out.dtype() != DType.F16)) {
+            throw new IllegalArgumentException("the warpgroup prefill reads f32 or f16-operand queries and writes f32, bf16 or f16 rows, not "
+                    + q.dtype() + " / " + out.dtype());
+        }
         int group = heads.qHeads() / heads.kvHeads();
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
         PrefillOrder order = PrefillOrder.of(device, (long) batch.requests() * heads.kvHeads() * rowTiles);
-        KernelRef kernel = Tuning.get(device, "attention.prefill_copies_first", 0) == 1 ? PREFILL_WARPGROUP_COPIES_FIRST : PREFILL_WARPGROUP_F16_128;
-        device.launch(kernel, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
+        device.launch(PREFILL_WARPGROUP_F16_128, WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, q.dtype() == DType.F16,
+                kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles, order.tileMajor(), order.pairingWave());
     }

@@ -56,12 +56,13 @@ public final class KvCache {
      * [tokens, kvHeads, headDim]; q and k are rotated on the way when {@code rotaryDim} > 0
      * ({@link Rotary#rotaryEmbedding}'s arithmetic, so the same bits), and with {@code toPool} k and v
      * are also written to the f32/f16/bf16 pools at slots destIndex[t] (a slot outside [0, slots) is
-     * skipped). A work-item per (token, head of q, k or v, pair of elements): a rotated pair, or, past
-     * rotaryDim, a pair passed through.
+     * skipped). q's elements are times {@code queryScale} (1: f32 rows as they are; an f16 q: the prefill attention's
+     * operand, {@link Attention#prefillQueryType}). A work-item per (token, head of q, k or v, pair of elements): a
+     * rotated pair, or, past rotaryDim, a pair passed through.
      */
-    public static void splitQkv(FloatArray qkv, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool,
+    public static void splitQkv(FloatArray qkv, NativeArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool, boolean toPool,
             IntArray destIndex, IntArray positions, FloatArray invFreq, int tokens, int qHeads, int kvHeads, int headDim, int rotaryDim,
-            boolean interleaved, float attentionScaling, int slots) {
+            boolean interleaved, float attentionScaling, float queryScale, int slots) {
         int width = (qHeads + 2 * kvHeads) * headDim;
         for (@Parallel int t = 0; t < tokens; t++) {
             for (@Parallel int h = 0; h < qHeads + 2 * kvHeads; h++) {
@@ -69,7 +70,7 @@ public final class KvCache {
                     float x0 = qkv.get(t * width + h * headDim + pairFirst(i, rotaryDim, interleaved));
                     float x1 = qkv.get(t * width + h * headDim + pairSecond(i, rotaryDim, interleaved));
                     storePair(x0, x1, t, h, i, q, k, v, kPool, vPool, toPool, destIndex, positions, invFreq, qHeads, kvHeads, headDim, rotaryDim,
-                            interleaved, attentionScaling, slots);
+                            interleaved, attentionScaling, queryScale, slots);
                 }
             }
         }
@@ -95,9 +96,9 @@ public final class KvCache {
      * rotated where it lies in a q or k head's rotary part, into q, k or v, and k and v with {@code toPool} into the
      * pools at slot destIndex[t] as well: {@link #splitQkv}'s work-item.
      */
-    static void storePair(float x0, float x1, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool,
+    static void storePair(float x0, float x1, int t, int h, int i, NativeArray q, FloatArray k, FloatArray v, NativeArray kPool, NativeArray vPool,
             boolean toPool, IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim,
-            boolean interleaved, float attentionScaling, int slots) {
+            boolean interleaved, float attentionScaling, float queryScale, int slots) {
         float cos = 1f;
         float sin = 0f;
         if (rotates(h, i, qHeads, kvHeads, rotaryDim)) {
@@ -106,7 +107,7 @@ public final class KvCache {
             sin = KMath.sin(angle) * attentionScaling;
         }
         storeRotated(x0, x1, cos, sin, t, h, i, q, k, v, kPool, vPool, toPool, destIndex, qHeads, kvHeads, headDim, rotaryDim, interleaved,
-                slots);
+                queryScale, slots);
     }
 
     /** Whether pair i of head h turns: in a q or k head (not v) and within rotaryDim. */
@@ -118,9 +119,9 @@ public final class KvCache {
      * {@link #storePair} with the pair's cos and sin given (the angle's, times the attention scaling; used only where
      * {@link #rotates}): the JVM's override computes them once per token and pair for all heads.
      */
-    public static void storeRotated(float x0, float x1, float cos, float sin, int t, int h, int i, FloatArray q, FloatArray k, FloatArray v,
+    public static void storeRotated(float x0, float x1, float cos, float sin, int t, int h, int i, NativeArray q, FloatArray k, FloatArray v,
             NativeArray kPool, NativeArray vPool, boolean toPool, IntArray destIndex, int qHeads, int kvHeads, int headDim, int rotaryDim,
-            boolean interleaved, int slots) {
+            boolean interleaved, float queryScale, int slots) {
         int rowSize = kvHeads * headDim;
         int first = pairFirst(i, rotaryDim, interleaved);
         int second = pairSecond(i, rotaryDim, interleaved);
@@ -134,8 +135,8 @@ public final class KvCache {
         boolean store = toPool && slot >= 0 && slot < slots;
         if (h < qHeads) {
             int base = (t * qHeads + h) * headDim;
-            q.set(base + first, y0);
-            q.set(base + second, y1);
+            q.setFloat(base + first, y0 * queryScale);
+            q.setFloat(base + second, y1 * queryScale);
         } else if (h < qHeads + kvHeads) {
             int at = (h - qHeads) * headDim;
             k.set(t * rowSize + at + first, y0);
@@ -294,11 +295,15 @@ public final class KvCache {
     /**
      * Where a fused q/k/v projection's output goes ({@link #splitQkv}): q [tokens, qHeads, headDim], k and v [tokens, kvHeads,
      * headDim], q and k rotated by {@code rope} (null: not rotated), and k and v also into the f32, f16 or bf16 pools
-     * {@code keys} and {@code values} at slots destIndex[t] (keys null: not pooled).
+     * {@code keys} and {@code values} at slots destIndex[t] (keys null: not pooled). q is f32, or f16 for the prefill
+     * attention's query operand ({@link Attention#prefillQueryType}: its elements times {@link Attention#queryOperandScale}).
      */
     public record QkvSplit(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, DeviceBuffer positions, Rotary.Rope rope, DeviceBuffer keys,
             DeviceBuffer values, DeviceBuffer destIndex, Attention.Heads heads) {
         public QkvSplit {
+            if (q.dtype() != DType.F32 && q.dtype() != DType.F16) {
+                throw new IllegalArgumentException("splitQkv writes f32 queries or the f16 query operand, not " + q.dtype());
+            }
             int headDim = heads.headDim();
             if (headDim % 2 != 0 || (rope != null && rope.rotaryDim() > headDim)) {
                 throw new IllegalArgumentException("splitting q/k/v needs an even headDim of at least rotaryDim, got " + headDim);
@@ -329,7 +334,7 @@ public final class KvCache {
             Shapes.atLeast(positions, tokens, "positions");
             return new Object[] {qkv, q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
                     tokens, heads.qHeads(), heads.kvHeads(), headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(),
-                    rope == null ? 1f : rope.attentionScaling(), slots};
+                    rope == null ? 1f : rope.attentionScaling(), q.dtype() == DType.F16 ? Attention.queryOperandScale(heads) : 1f, slots};
         }
     }
 

@@ -508,20 +508,24 @@ public final class TensorCoreAttention {
 
     /**
      * A warp's 16 rows of a prefill's output: this lane's accumulators of rows g (at out[outLo..], -1: a row past the
-     * request's) and g + 8 (outHi), each divided by its row's sum of exponentials (the quad's partial sums in state).
+     * request's) and g + 8 (outHi), each divided by its row's sum of exponentials (the quad's partial sums in state), a pair
+     * of adjacent elements a store (8 bytes of f32, 4 of a 16-bit out: a quad's stores fill whole 32-byte sectors).
      */
-    static void storeRows(KernelContext ctx, FloatArray out, float[] o, float[] state, int outLo, int outHi, int t, int headDim) {
+    static void storeRows(KernelContext ctx, NativeArray out, float[] o, float[] state, int outLo, int outHi, int t, int headDim) {
         float lLo = quadSum(ctx, state[SUM_LO]);
         float lHi = quadSum(ctx, state[SUM_HI]);
+        float[] pair = new float[2];
         for (int nt = 0; nt < headDim / 8; nt++) {
             int d = 8 * nt + 2 * t;
             if (outLo >= 0) {
-                out.set(outLo + d, o[4 * nt] / lLo);
-                out.set(outLo + d + 1, o[4 * nt + 1] / lLo);
+                pair[0] = o[4 * nt] / lLo;
+                pair[1] = o[4 * nt + 1] / lLo;
+                out.setFloats(outLo + d, pair, 0, 2);
             }
             if (outHi >= 0) {
-                out.set(outHi + d, o[4 * nt + 2] / lHi);
-                out.set(outHi + d + 1, o[4 * nt + 3] / lHi);
+                pair[0] = o[4 * nt + 2] / lHi;
+                pair[1] = o[4 * nt + 3] / lHi;
+                out.setFloats(outHi + d, pair, 0, 2);
             }
         }
     }

@@ -1,6 +1,5 @@
 package io.lightllm.kernels;
 
-import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
@@ -52,9 +51,15 @@ public final class WarpgroupAttention {
         return pairingWave > 0 && groups <= 2 * pairingWave && g >= pairingWave ? groups - 1 - (g - pairingWave) : g;
     }
 
-    public static void prefillF16D128(KernelContext ctx, FloatArray out, FloatArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken,
-            IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rowTiles,
-            boolean tileMajor, int pairingWave, boolean copiesFirst) {
+    /**
+     * out (f32, or the o projection's bf16 or f16: {@link Attention#prefillOutputType}) of the new tokens' rows; q f32 rows,
+     * or with {@code queryOperand} the f16 operand itself (the rows times scale · log2 e, rounded once: what this kernel
+     * makes of f32 rows as it loads them, written by the q/k/v split instead), which goes to local memory by asynchronous
+     * copies beside the first keys'.
+     */
+    public static void prefillF16D128(KernelContext ctx, NativeArray out, NativeArray q, boolean queryOperand, NativeArray kPool, NativeArray vPool,
+            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen,
+            int rowTiles, boolean tileMajor, int pairingWave) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
@@ -90,7 +95,9 @@ public final class WarpgroupAttention {
             int rowHi = rowLo + 8;
             int posLo = prefix + rowLo / group;
             int posHi = prefix + rowHi / group;
-            if (!copiesFirst) {
+            if (queryOperand) {
+                copyQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead); // committed with the first keys' copies
+            } else {
                 loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
             }
             int steps = (keyEnd + KEYS - 1) / KEYS;
@@ -102,11 +109,6 @@ public final class WarpgroupAttention {
             gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
             loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
-            if (copiesFirst) {
-                // the queries' loads while the first keys' copies are in flight, not before the table loads those wait on: a
-                // short prompt's groups run 1-8 steps, and this chain of global latencies is a good part of each
-                loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
-            }
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
             for (int step = 0; step < steps; step++) {
@@ -152,7 +154,7 @@ public final class WarpgroupAttention {
     }
 
     /** The group's 64 rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle; rows past the request's are zeros. */
-    private static void loadQueries(KernelContext ctx, int[] qTile, FloatArray q, int flat0, int pairs, int group, int first, int qHeads,
+    private static void loadQueries(KernelContext ctx, int[] qTile, NativeArray q, int flat0, int pairs, int group, int first, int qHeads,
             int kvHead, float scale) {
         float[] x = new float[8];
         for (int j = 0; j < TILE_ROWS * (HEAD_DIM / 8) / LOCAL; j++) {
@@ -170,6 +172,28 @@ public final class WarpgroupAttention {
             int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + row * 32 + (c % 8) * 4);
             for (int e = 0; e < 4; e++) {
                 qTile[to + e] = KMath.packHalf2(x[2 * e] * scale, x[2 * e + 1] * scale);
+            }
+        }
+    }
+
+    /**
+     * The group's 64 rows of the f16 query operand into qTile (the 128-byte swizzle) by asynchronous copies, 16 bytes each;
+     * rows past the request's are zeros, stored.
+     */
+    private static void copyQueries(KernelContext ctx, int[] qTile, NativeArray q, int flat0, int pairs, int group, int first, int qHeads,
+            int kvHead) {
+        for (int j = 0; j < TILE_ROWS * (HEAD_DIM / 8) / LOCAL; j++) {
+            int i = ctx.localIdx + j * LOCAL;
+            int row = i / 16;
+            int c = i % 16;
+            int flat = flat0 + row;
+            int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + row * 32 + (c % 8) * 4);
+            if (flat < pairs) {
+                ctx.copyAsync(qTile, to, q, TensorCoreAttention.packedRowAt(first, flat, group, qHeads, kvHead, HEAD_DIM) + 8 * c);
+            } else {
+                for (int e = 0; e < 4; e++) {
+                    qTile[to + e] = 0;
+                }
             }
         }
     }

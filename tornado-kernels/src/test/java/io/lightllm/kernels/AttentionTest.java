@@ -10,7 +10,9 @@ import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.HalfArray;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
@@ -731,17 +733,76 @@ class AttentionTest {
                     checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill, 3 groups");
                     checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
                             device.id() + " tile-major warpgroup prefill, two lengths");
-                    // the queries loaded while the first keys' copies are in flight (attention.prefill_copies_first)
-                    System.setProperty(backend + "prefill_copies_first", "1");
-                    checkPrefill(device, new int[] {0, 30, 70}, new int[] {300, 90, 1}, 8, 2, 128, DType.F16, false, 0, -1,
-                            device.id() + " warpgroup prefill, copies first");
                 } finally {
                     System.clearProperty(backend + "prefill_tile_major_passes");
                     System.clearProperty(backend + "prefill_pairing");
-                    System.clearProperty(backend + "prefill_copies_first");
                 }
             } finally {
                 System.clearProperty(property);
+            }
+        }
+    }
+
+    /**
+     * Under attention.prefill_half_operands the warpgroup prefill reads the f16 query operand (the f32 rows times
+     * {@link Attention#queryOperandScale}, rounded once, as the kernel rounds them itself) and writes its rows in the
+     * consumer's bf16 or f16: the same scores and sums, so every element is the f32 run's, rounded once (bit for bit),
+     * with the query operand or f32 rows (the q/k-norm models' split leaves them f32), over three requests (a cached
+     * prefix, one token, a partial last tile). Without the tuning, or where another kernel runs, the types are f32 and the
+     * launcher refuses others.
+     */
+    @Test
+    void warpgroupPrefillTakesHalfOperands() {
+        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
+            if (!device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            String backend = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.";
+            int[] prefixes = {0, 30, 70}, newTokens = {300, 90, 1}, start = {0, 300, 390};
+            int rows = 391, qHeads = 8, headDim = 128;
+            KvFixture kv = new KvFixture(new int[] {300, 120, 71}, qHeads, 2, headDim, DType.F16, false, 36);
+            Attention.KvView view = view(device, kv);
+            Attention.Heads heads = heads(device, kv);
+            Attention.PrefillBatch prefill = new Attention.PrefillBatch(device.upload(IntArray.fromArray(start)),
+                    device.upload(IntArray.fromArray(newTokens)), device.upload(IntArray.fromArray(prefixes)), 3, rows, 300);
+            FloatArray q = TensorAssert.random(rows * qHeads * headDim, 1f, 37);
+            HalfArray operand = HalfArray.allocate(q.getSize());
+            for (int i = 0; i < q.getSize(); i++) {
+                operand.setFloat(i, q.get(i) * Attention.queryOperandScale(heads));
+            }
+            System.setProperty(backend + "tensor_cores", "1");
+            System.setProperty(backend + "prefill_warpgroup", "1");
+            try {
+                assertTrue(Attention.usesWarpgroupPrefill(device, view, heads), device.id() + " takes the warpgroup kernel");
+                DeviceBuffer f32 = device.allocate(DType.F32, q.getSize());
+                Attention.launchPrefillAttention(device, f32, device.upload(q), view, table(device, kv), heads, prefill);
+                FloatArray reference = (FloatArray) device.download(f32);
+                assertEquals(DType.F32, Attention.prefillQueryType(device, view, heads), "untuned");
+                assertEquals(DType.F32, Attention.prefillOutputType(device, view, heads, DType.BF16), "untuned");
+                assertThrows(IllegalArgumentException.class, () -> Attention.launchPrefillAttention(device, f32, device.upload(operand), view,
+                        table(device, kv), heads, prefill), "untuned: no f16 queries");
+                System.setProperty(backend + "prefill_half_operands", "1");
+                assertEquals(DType.F16, Attention.prefillQueryType(device, view, heads));
+                assertEquals(DType.BF16, Attention.prefillOutputType(device, view, heads, DType.BF16));
+                assertEquals(DType.F32, Attention.prefillOutputType(device, view, heads, DType.F32), "an f32 consumer");
+                for (DType outType : new DType[] {DType.BF16, DType.F16}) {
+                    for (boolean queryOperand : new boolean[] {true, false}) {
+                        DeviceBuffer out = device.allocate(outType, q.getSize());
+                        Attention.launchPrefillAttention(device, out, device.upload(queryOperand ? operand : q), view, table(device, kv), heads, prefill);
+                        NativeArray expected = NativeArray.allocate(outType, q.getSize());
+                        for (int i = 0; i < q.getSize(); i++) {
+                            expected.setFloat(i, reference.get(i));
+                        }
+                        assertClose(expected, device.download(out), 0f, 0f, device.id() + " " + outType + " rows, " + (queryOperand ? "f16 operand" : "f32 queries"));
+                    }
+                }
+                KvFixture int8 = new KvFixture(new int[] {4}, qHeads, 2, headDim, DType.F32, false, 36);
+                Attention.KvView codes = int8.quantise().upload(device);
+                assertEquals(DType.F32, Attention.prefillQueryType(device, codes, heads(device, int8)), "an int8 pool takes another kernel");
+            } finally {
+                System.clearProperty(backend + "tensor_cores");
+                System.clearProperty(backend + "prefill_warpgroup");
+                System.clearProperty(backend + "prefill_half_operands");
             }
         }
     }

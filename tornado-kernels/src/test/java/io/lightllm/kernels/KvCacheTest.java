@@ -9,6 +9,7 @@ import static io.lightllm.testing.TensorAssert.assertClose;
 import static io.lightllm.testing.TensorAssert.fill;
 import static io.lightllm.testing.TensorAssert.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TestDevices;
@@ -164,8 +165,23 @@ class KvCacheTest {
                 assertClose(v, dev.download(v2), 0f, 0f, "v, " + what);
                 assertClose(dev.download(keys1), dev.download(keys2), pooled, 0f, "key pool, " + what);
                 assertClose(dev.download(values1), dev.download(values2), 0f, 0f, "value pool, " + what);
+                // q as prefill attention's f16 operand: the f32 rows times its scale, rounded once (on a GPU the two
+                // launches' rotations may differ by the contraction above: one f16 step at |x| < 1 on top)
+                DeviceBuffer q3 = dev.allocate(DType.F16, TOKENS * qRow);
+                KvCache.launchSplitQkv(dev, copyOf(dev, qkv), new KvCache.QkvSplit(q3, dev.allocate(DType.F32, TOKENS * ROW),
+                        dev.allocate(DType.F32, TOKENS * ROW), copyOf(dev, positions), new Rotary.Rope(invFreq, rotaryDim, interleaved, 1.25f), null, null,
+                        copyOf(dev, dest), heads), TOKENS);
+                FloatArray rows = (FloatArray) dev.download(q2);
+                HalfArray operand = HalfArray.allocate(TOKENS * qRow);
+                for (int i = 0; i < operand.getSize(); i++) {
+                    operand.setFloat(i, rows.get(i) * Attention.queryOperandScale(heads));
+                }
+                assertClose(operand, dev.download(q3), isJvm(dev) ? 0f : 1e-6f + 0x1p-11f, 0f, "q operand, " + what);
             }
         }
+        DeviceBuffer bf16 = dev.allocate(DType.BF16, TOKENS * qRow);
+        assertThrows(IllegalArgumentException.class, () -> new KvCache.QkvSplit(bf16, k0, v0, copyOf(dev, positions), null, null, null,
+                copyOf(dev, dest), heads), "bf16 queries are no operand");
     }
 
     @ParameterizedTest

@@ -128,9 +128,16 @@ final class AttentionBlock {
         Rotary.Rope rope = rotaryDim > 0 ? new Rotary.Rope(step.invFreq(), rotaryDim, rotaryInterleaved, 1f) : null;
         // the fused projection's epilogue rotates (unless q/k norms come first) and fills the pool (unless it holds codes)
         boolean rotated = qkv != null && qNorm == null, pooled = rotated && !scaled;
+        Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
+        // a step of prompts alone may hand its prefill attention the query operand it makes of f32 rows (from the fused
+        // split, which writes it in their place) and take its rows in the o projection's input type (no narrowing launch)
+        boolean prompts = step.batch().decodes() == 0;
+        DType queryType = prompts && rotated ? Attention.prefillQueryType(device, kv, heads) : DType.F32;
+        DType outType = prompts ? Attention.prefillOutputType(device, kv, heads, o.inputType(device, t)) : DType.F32;
+        DeviceBuffer queries = s.queriesIn(queryType), attended = s.attentionIn(outType);
         if (qkv != null) {
             project(qkv, s.qkv, input, t, folded);
-            KvCache.launchSplitQkv(device, s.qkv, new KvCache.QkvSplit(s.q, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
+            KvCache.launchSplitQkv(device, s.qkv, new KvCache.QkvSplit(queries, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
                     pooled ? values : null, s.kvSlots, heads), t);
         } else {
             project(q, s.q, input, t, folded);
@@ -151,13 +158,12 @@ final class AttentionBlock {
             KvCache.launchCopyToPool(device, keys, s.k, s.kvSlots, t, shard.kvHeads(), headDim);
             KvCache.launchCopyToPool(device, values, s.v, s.kvSlots, t, shard.kvHeads(), headDim);
         }
-        Attention.KvView kv = new Attention.KvView(keys, values, keyScales, valueScales);
         Attention.TokenTableView tokens = new Attention.TokenTableView(step.table().buffer(), s.requestRows, step.table().maxLen());
-        attend(s, step, kv, tokens, t);
+        attend(s, step, attended, queries, kv, tokens, t);
         if (folded != null) {
-            o.applyFolded(device, s.residual, s.attention, io.lightllm.kernels.FoldedGemv.Fold.ADD);
+            o.applyFolded(device, s.residual, attended, io.lightllm.kernels.FoldedGemv.Fold.ADD);
         } else {
-            o.apply(device, s.projected, s.attention, t);
+            o.apply(device, s.projected, attended, t);
             shard.allReduce(s.projected, t * hidden); // each rank's heads give a partial sum of the o projection
         }
     }
@@ -177,17 +183,18 @@ final class AttentionBlock {
      * attention for the rest, which start at {@link StepBuffers#tailStarts}. A decode thus takes the same kernel whether
      * prompt chunks share its step or not, which batch invariance needs as well.
      */
-    private void attend(StepBuffers s, Step step, Attention.KvView kv, Attention.TokenTableView tokens, int t) {
+    private void attend(StepBuffers s, Step step, DeviceBuffer out, DeviceBuffer queries, Attention.KvView kv, Attention.TokenTableView tokens,
+            int t) {
         int requests = step.batch().requests(), decodes = step.batch().decodes();
         if (decodes > 0) {
-            Attention.launchDecodeAttention(device, s.attention, s.q, kv, tokens, heads,
+            Attention.launchDecodeAttention(device, out, queries, kv, tokens, heads,
                     new Attention.DecodeBatch(s.seqLens, decodes, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));
         }
         if (decodes == 0) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, kv, tokens, heads,
+            Attention.launchPrefillAttention(device, out, queries, kv, tokens, heads,
                     new Attention.PrefillBatch(s.starts, s.newCounts, s.prefixes, requests, t, step.batch().maxNewTokens()));
         } else if (decodes < requests) {
-            Attention.launchPrefillAttention(device, s.attention, s.q, kv,
+            Attention.launchPrefillAttention(device, out, queries, kv,
                     new Attention.TokenTableView(tokens.reqToToken(), s.tailRequestRows, tokens.maxLen()), heads,
                     new Attention.PrefillBatch(s.tailStarts, s.tailNewCounts, s.tailPrefixes, requests - decodes, t, step.batch().maxNewTokens()));
         }

@@ -103,6 +103,16 @@ final class StepBuffers implements AutoCloseable {
         return type == DType.F32 ? act : sixteenBit("act", type, (long) tokens * shard.intermediate());
     }
 
+    /** {@link #q} where {@code type} is f32, else an f16 buffer of its size (prefill attention's query operand). */
+    DeviceBuffer queriesIn(DType type) {
+        return type == DType.F32 ? q : sixteenBit("q", type, (long) tokens * shard.heads() * config.headDim());
+    }
+
+    /** {@link #attention} where {@code type} is f32, else a 16-bit buffer of its size (the o projection's input, written by prefill attention). */
+    DeviceBuffer attentionIn(DType type) {
+        return type == DType.F32 ? attention : sixteenBit("attention", type, (long) tokens * shard.heads() * config.headDim());
+    }
+
     /**
      * The 16-bit twin of a buffer, made on first use: the activations a tensor-core GEMM reads as they are
      * ({@link io.lightllm.kernels.Matmul#activationType}) instead of narrowing the f32 ones in a launch of its own.

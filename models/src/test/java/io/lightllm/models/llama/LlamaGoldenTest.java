@@ -128,6 +128,52 @@ public class LlamaGoldenTest {
         }
     }
 
+    /**
+     * A prompt step's prefill attention on the warpgroup kernel (tuned on, as CUDA runs it; emulated on the JVM) taking the
+     * f16 query operand from the q/k/v split and writing its rows in the o projection's bf16 ({@code
+     * attention.prefill_half_operands}), against f32 queries and rows (which the kernel and the tensor-core GEMM round the
+     * same way as they read them): the same logits and greedy ids, bit for bit. A dummy bf16 Llama of head dimension 128
+     * (the kernel's) over an f16 pool; 29 prompt rows take the GEMM, so o reads bf16; the kernel's launches are counted.
+     */
+    @org.junit.jupiter.api.Test
+    void halfPrefillOperandsGiveTheSameModel(@org.junit.jupiter.api.io.TempDir Path tmp) throws java.io.IOException {
+        Path config = tmp.resolve("config.json");
+        java.nio.file.Files.writeString(config, """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256, "intermediate_size": 256,
+                 "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 512,
+                 "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
+                 "hidden_act": "silu", "torch_dtype": "bfloat16"}
+                """);
+        int[][] prompts = {{1, 5, 9, 17, 33, 2, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 400}, {1, 3, 70, 71, 72, 73, 74, 75, 76}};
+        for (String deviceId : TestDevices.jvmAndAccelerators()) {
+            Device device = Devices.get(deviceId);
+            if (!device.supports(io.lightllm.tornado.compiler.Feature.WARPGROUP_MMA)) {
+                continue;
+            }
+            String backend = "lightllm.tuning." + Devices.backendName(deviceId) + ".";
+            GreedyRunner[] runs = new GreedyRunner[2];
+            long[] launches = new long[2];
+            for (int half = 0; half < 2; half++) {
+                int at = half;
+                io.lightllm.testing.TestProperties.with(java.util.Map.of(backend + "matmul.tensor_cores", "1", backend + "attention.tensor_cores", "1",
+                        backend + "attention.prefill_warpgroup", "1", backend + "attention.prefill_half_operands", String.valueOf(half)), () -> {
+                    try (CausalLM model = Models.dummy(config.toString(), DType.BF16, device, Models.Quantization.NONE, true)) {
+                        device.setProfiling(true);
+                        runs[at] = new GreedyRunner(model, prompts, 4, DType.F16);
+                        launches[at] = device.drainProfile().stream().filter(k -> k.name().contains("prefillF16D128")).count();
+                        device.setProfiling(false);
+                    }
+                });
+            }
+            for (int c = 0; c < prompts.length; c++) {
+                assertArrayEquals(runs[0].firstLogits[c], runs[1].firstLogits[c], deviceId + " case " + c + ": prefill logits");
+                assertArrayEquals(runs[0].generated[c], runs[1].generated[c], deviceId + " case " + c + ": greedy ids");
+            }
+            assertTrue(launches[0] == 2 && launches[1] == 2, deviceId + ": the warpgroup prefill ran " + java.util.Arrays.toString(launches)
+                    + " times, not once a layer");
+        }
+    }
+
     /** Each case alone, then all of them batched: logits within {@code tol} and greedy ids identical. */
     public static void assertMatchesGolden(CausalLM model, List<Golden> cases, float tol, String what) {
         int steps = cases.getFirst().greedyIds().length;

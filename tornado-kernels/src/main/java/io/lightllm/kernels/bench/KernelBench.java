@@ -422,11 +422,15 @@ public final class KernelBench {
                 Attention.PrefillBatch batch = new Attention.PrefillBatch(sc.own(device.upload(IntArray.fromArray(starts))),
                         sc.own(device.upload(IntArray.fromArray(counts))), sc.own(device.upload(IntArray.fromArray(new int[p.requests()]))),
                         p.requests(), rows, t);
-                DeviceBuffer q = sc.random(DType.F32, (long) rows * s.heads * s.headDim);
-                DeviceBuffer out = sc.buffer(DType.F32, (long) rows * s.heads * s.headDim);
+                // queries and output in the types a bf16 model's step hands this kernel here (the f16 query operand and the
+                // o projection's bf16 where the warpgroup kernel takes them)
+                DType queryType = Attention.prefillQueryType(device, kv, heads), outType = Attention.prefillOutputType(device, kv, heads, DType.BF16);
+                DeviceBuffer q = sc.random(queryType, (long) rows * s.heads * s.headDim);
+                DeviceBuffer out = sc.buffer(outType, (long) rows * s.heads * s.headDim);
                 long flops = 2L * p.requests() * t * (t + 1) * s.heads * s.headDim; // causal: half of 4 t^2 h d a request
                 String kernel = "prefill attention" + (Attention.usesTensorCores(device, kv, heads) ? " (tensor cores)" : "");
-                String shape = (p.requests() > 1 ? p.requests() + " x " : "") + t + " tok causal, f16 pool";
+                String shape = (p.requests() > 1 ? p.requests() + " x " : "") + t + " tok causal, f16 pool"
+                        + (queryType == DType.F32 && outType == DType.F32 ? "" : ", " + queryType.name().toLowerCase() + " q, " + outType.name().toLowerCase() + " out");
                 time(kernel, shape, 0, flops, () -> Attention.launchPrefillAttention(device, out, q, kv, table, heads, batch));
             }
         }

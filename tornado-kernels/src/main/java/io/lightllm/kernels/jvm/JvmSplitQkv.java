@@ -18,10 +18,11 @@ final class JvmSplitQkv {
 
     /**
      * Arguments as the kernel's: qkv, q, k, v, kPool, vPool, toPool, destIndex, positions, invFreq, tokens, qHeads, kvHeads,
-     * headDim, rotaryDim, interleaved, attentionScaling, slots. A task per token (a prefill's tokens go to the device's threads).
+     * headDim, rotaryDim, interleaved, attentionScaling, queryScale, slots. A task per token (a prefill's tokens go to the device's threads).
      */
     static void apply(JvmDevice device, Object[] args) {
-        FloatArray qkv = (FloatArray) args[0], q = (FloatArray) args[1], k = (FloatArray) args[2], v = (FloatArray) args[3];
+        FloatArray qkv = (FloatArray) args[0], k = (FloatArray) args[2], v = (FloatArray) args[3];
+        NativeArray q = (NativeArray) args[1];
         NativeArray kPool = (NativeArray) args[4], vPool = (NativeArray) args[5];
         boolean toPool = (Boolean) args[6];
         IntArray destIndex = (IntArray) args[7], positions = (IntArray) args[8];
@@ -29,8 +30,8 @@ final class JvmSplitQkv {
         int tokens = (Integer) args[10], qHeads = (Integer) args[11], kvHeads = (Integer) args[12], headDim = (Integer) args[13];
         int rotaryDim = (Integer) args[14];
         boolean interleaved = (Boolean) args[15];
-        float scaling = (Float) args[16];
-        int slots = (Integer) args[17];
+        float scaling = (Float) args[16], queryScale = (Float) args[17];
+        int slots = (Integer) args[18];
         int heads = qHeads + 2 * kvHeads, width = heads * headDim, half = rotaryDim / 2;
         java.util.function.IntConsumer token = t -> {
             float[] cos = new float[half], sin = new float[half];
@@ -41,7 +42,7 @@ final class JvmSplitQkv {
                     float x1 = qkv.get(t * width + h * headDim + KvCache.pairSecond(i, rotaryDim, interleaved));
                     boolean turns = KvCache.rotates(h, i, qHeads, kvHeads, rotaryDim);
                     KvCache.storeRotated(x0, x1, turns ? cos[i] : 1f, turns ? sin[i] : 0f, t, h, i, q, k, v, kPool, vPool, toPool, destIndex, qHeads,
-                            kvHeads, headDim, rotaryDim, interleaved, slots);
+                            kvHeads, headDim, rotaryDim, interleaved, queryScale, slots);
                 }
             }
         };
