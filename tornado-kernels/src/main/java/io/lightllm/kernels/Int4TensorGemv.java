@@ -13,7 +13,8 @@ import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Int4 weights ({@link QuantBlocks#INT4}, {@link QuantBlocks#INT4_ZP} blocks of 128) times a decode batch of up to
- * {@link #MAX_M} rows on tensor cores, with no launch before it: {@code out[m, n] = a[m, k] · W[n, k]ᵀ (+ bias)}, and
+ * {@link #MAX_M} rows (two B fragments beyond 8, both multiplied by each dequantised A fragment) on tensor cores, with no
+ * launch before it: {@code out[m, n] = a[m, k] · W[n, k]ᵀ (+ bias)}, and
  * a gated MLP's [gate; up] with its activation ({@link #gated}).
  *
  * <p><b>Why.</b> The batch-1 int4 GEMV on int8 activations ({@link QuantMatmul#matmulInt4GemvQ8}) is bound by its
@@ -52,8 +53,10 @@ public final class Int4TensorGemv {
     static final int MAX_PARTS = 16;
     /** Weight rows of a warp's tile: the MMA's m. */
     static final int TILE = 16;
-    /** Batch rows at most: the MMA's n. */
-    public static final int MAX_M = 8;
+    /** Batch rows of one B fragment: the MMA's n. */
+    static final int COLUMNS = 8;
+    /** Batch rows at most: two B fragments a k-step. */
+    public static final int MAX_M = 16;
     /** k of one int4 block. */
     static final int BLOCK = 128;
     /** Two bf16 ones: the A operand whose product with B is each batch row's sum of its activations. */
@@ -66,25 +69,27 @@ public final class Int4TensorGemv {
     private static final int HIGH_128 = 0x43434343;
     /** {@link KMath#bytePerm} selectors: bytes 0 and 2 (then 1 and 3) of the codes, each under a 0x43. */
     private static final int EVEN_BYTES = 0x0604, ODD_BYTES = 0x0705;
-    /** Floats of one tile set's partial sums in local memory: a warp's 16 rows x 8 batch rows. */
-    private static final int PARTIAL = MAX_PARTS * TILE * MAX_M;
 
     private Int4TensorGemv() {
     }
 
     /**
-     * out[r, row] = a[r, :] · W[row, :] (+ bias[row]) for r &lt; m &lt;= 8, W n rows of {@code format} blocks, k a
-     * multiple of 128; a group of max(WARPS, parts) warps per {@code warps / parts} tiles of 16 rows ({@link #grid}).
+     * out[r, row] = a[r, :] · W[row, :] (+ bias[row]) for r &lt; m &lt;= columns (8, or 16: two B fragments a k-step), W n
+     * rows of {@code format} blocks, k a multiple of 128; a group of max(WARPS, parts) warps per {@code warps / parts}
+     * tiles of 16 rows ({@link #grid}).
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist) {
-        float[] partial = ctx.allocateFloatLocalArray(PARTIAL);
-        float[] sums = new float[8];
+            int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist, int columns) {
+        float[] partial = ctx.allocateFloatLocalArray(MAX_PARTS * TILE * columns);
+        float[] sums = new float[16];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tiles = ctx.localGroupSizeX / KernelContext.WARP_SIZE / parts;
         int row0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
-        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep, hoist);
-        storePartial(ctx, partial, 0, sums, 0, warp);
+        tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep, hoist,
+                columns);
+        for (int f = 0; f < columns / COLUMNS; f++) {
+            storePartial(ctx, partial, 0, sums, 8 * f, warp, f, columns);
+        }
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < tiles * TILE * m; i += ctx.localGroupSizeX) {
             int tile = i / (TILE * m);
@@ -92,28 +97,31 @@ public final class Int4TensorGemv {
             int b = i % m;
             int row = (ctx.groupIdx * tiles + tile) * TILE + r;
             if (row < n) {
-                out.set(b * n + row, partSum(partial, 0, tile, parts, r, b) + (hasBias ? bias.get(row) : 0f));
+                out.set(b * n + row, partSum(partial, 0, tile, parts, r, b, columns) + (hasBias ? bias.get(row) : 0f));
             }
         }
     }
 
     /**
-     * out[r, p] = act(gate[r, p]) * up[r, p] for p &lt; width, r &lt; m &lt;= 8: w holds [gate; up] (2 width rows of
+     * out[r, p] = act(gate[r, p]) * up[r, p] for p &lt; width, r &lt; m &lt;= columns: w holds [gate; up] (2 width rows of
      * {@code format} blocks), bias (where given) 2 width values; {@code kind} an {@link Activations.Kind} code. A group
      * per {@code warps / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
      */
     public static void gated(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist) {
-        float[] partial = ctx.allocateFloatLocalArray(2 * PARTIAL);
-        float[] sums = new float[8];
+            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist, int columns) {
+        int half = MAX_PARTS * TILE * columns; // the gate rows' partial sums, then the up rows'
+        float[] partial = ctx.allocateFloatLocalArray(2 * MAX_PARTS * TILE * columns);
+        float[] sums = new float[16];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tiles = ctx.localGroupSizeX / KernelContext.WARP_SIZE / parts;
         int p0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         int g0 = Math.min(p0, width - 1);
         int g1 = Math.min(p0 + 8, width - 1);
-        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep, hoist);
-        storePartial(ctx, partial, 0, sums, 0, warp);
-        storePartial(ctx, partial, PARTIAL, sums, 4, warp);
+        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep, hoist, columns);
+        for (int f = 0; f < columns / COLUMNS; f++) {
+            storePartial(ctx, partial, 0, sums, 8 * f, warp, f, columns);
+            storePartial(ctx, partial, half, sums, 8 * f + 4, warp, f, columns);
+        }
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < tiles * TILE * m; i += ctx.localGroupSizeX) {
             int tile = i / (TILE * m);
@@ -121,8 +129,8 @@ public final class Int4TensorGemv {
             int b = i % m;
             int p = (ctx.groupIdx * tiles + tile) * TILE + r;
             if (p < width) {
-                float gate = partSum(partial, 0, tile, parts, r, b) + (hasBias ? bias.get(p) : 0f);
-                float up = partSum(partial, PARTIAL, tile, parts, r, b) + (hasBias ? bias.get(width + p) : 0f);
+                float gate = partSum(partial, 0, tile, parts, r, b, columns) + (hasBias ? bias.get(p) : 0f);
+                float up = partSum(partial, half, tile, parts, r, b, columns) + (hasBias ? bias.get(width + p) : 0f);
                 out.set(b * width + p, Activations.activate(gate, kind) * up);
             }
         }
@@ -131,11 +139,12 @@ public final class Int4TensorGemv {
     /**
      * This warp's sums over its share of the blocks (part {@code part} of {@code parts}: blocks part, part + parts, ...) for rows rowA
      * (this lane's g) and rowB (g + 8) into sums[0..3] in the accumulators' layout (rowA's batch rows 2t, 2t+1, then
-     * rowB's), and where {@code pair} rows rowC and rowD into sums[4..7]. Every warp of the group runs the same trips
-     * (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
+     * rowB's), and where {@code pair} rows rowC and rowD into sums[4..7]; with 16 {@code columns} the batch rows 8 + 2t,
+     * 8 + 2t + 1 (a second B fragment, the same A fragments) into sums[8..15] likewise. Every warp of the group runs the same
+     * trips (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
      */
     static void tileSums(KernelContext ctx, float[] sums, FloatArray a, ByteArray w, boolean zeroPoint, int rowA, int rowB, int rowC,
-            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep, boolean hoist) {
+            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep, boolean hoist, int columns) {
         int[] codes = new int[16];
         int[] nextCodes = new int[16];
         int[] laterCodes = new int[16];
@@ -144,11 +153,12 @@ public final class Int4TensorGemv {
         float[] laterTerms = new float[8];
         int[] word = new int[1];
         int[] af = new int[4];
-        int[] bf = new int[2];
+        int[] bf = new int[4];
         int[] ones = new int[4];
-        float[] x = new float[32];
-        float[] acc = new float[8];
-        float[] xsum = new float[4];
+        float[] x = new float[64];
+        float[] acc = new float[16];
+        float[] xsum = new float[8];
+        int fragments = columns / COLUMNS;
         int lane = ctx.laneId();
         int g = lane / 4;
         int t = lane % 4;
@@ -160,7 +170,7 @@ public final class Int4TensorGemv {
         for (int i = 0; i < 4; i++) {
             ones[i] = ONES;
         }
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < 16; i++) {
             sums[i] = 0f;
         }
         // the parts of a tile take its blocks in turn (part p blocks p, p + parts, ...: the group reads a run of each row at
@@ -183,37 +193,46 @@ public final class Int4TensorGemv {
                     loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
                 }
             }
-            // batch row g's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t:
-            // where hoist, all eight loads issued before the first MMA (32 registers more), else each before its step
+            // batch row g + 8f's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t:
+            // where hoist, all eight loads (of each fragment) issued before the first MMA, else each before its step
             int xAt = g * k + block * BLOCK + 4 * t;
-            if (hoist && g < m) {
-                for (int s = 0; s < 8; s++) {
-                    a.getFloats(xAt + 64 * (s / 4) + 16 * (s % 4), x, 4 * s, 4);
+            if (hoist) {
+                for (int f = 0; f < fragments; f++) {
+                    if (g + 8 * f < m) {
+                        for (int s = 0; s < 8; s++) {
+                            a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + 16 * (s % 4), x, 32 * f + 4 * s, 4);
+                        }
+                    }
                 }
             }
-            for (int i = 0; i < 8; i++) {
+            for (int i = 0; i < 16; i++) {
                 acc[i] = 0f;
             }
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < 8; i++) {
                 xsum[i] = 0f;
             }
             for (int s = 0; s < 8; s++) {
                 int wi = s % 4;
                 int shift = 4 * (s / 4);
-                int xi = hoist ? 4 * s : 0; // without hoist, every step's four in the same registers
-                if (!hoist && g < m) {
-                    a.getFloats(xAt + 64 * (s / 4) + 16 * wi, x, xi, 4);
+                for (int f = 0; f < fragments; f++) {
+                    boolean live = g + 8 * f < m;
+                    int xi = hoist ? 32 * f + 4 * s : 4 * f; // without hoist, every step's four in the same registers
+                    if (!hoist && live) {
+                        a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + 16 * wi, x, xi, 4);
+                    }
+                    // columns +0, +2 (bytes 0 and 2 of a code word) then +1, +3 (bytes 1 and 3)
+                    bf[2 * f] = live ? KMath.packBf16x2(x[xi], x[xi + 2]) : 0;
+                    bf[2 * f + 1] = live ? KMath.packBf16x2(x[xi + 1], x[xi + 3]) : 0;
                 }
-                // columns +0, +2 (bytes 0 and 2 of a code word) then +1, +3 (bytes 1 and 3)
-                bf[0] = g < m ? KMath.packBf16x2(x[xi], x[xi + 2]) : 0;
-                bf[1] = g < m ? KMath.packBf16x2(x[xi + 1], x[xi + 3]) : 0;
                 int codesA = (codes[wi] >>> shift) & NIBBLES;
                 int codesB = (codes[4 + wi] >>> shift) & NIBBLES;
                 af[0] = codePair(codesA, EVEN_BYTES, bias);
                 af[1] = codePair(codesB, EVEN_BYTES, bias);
                 af[2] = codePair(codesA, ODD_BYTES, bias);
                 af[3] = codePair(codesB, ODD_BYTES, bias);
-                ctx.mmaBf16(acc, 0, af, 0, bf, 0);
+                for (int f = 0; f < fragments; f++) {
+                    ctx.mmaBf16(acc, 8 * f, af, 0, bf, 2 * f);
+                }
                 if (pair) {
                     int codesC = (codes[8 + wi] >>> shift) & NIBBLES;
                     int codesD = (codes[12 + wi] >>> shift) & NIBBLES;
@@ -221,17 +240,23 @@ public final class Int4TensorGemv {
                     af[1] = codePair(codesD, EVEN_BYTES, bias);
                     af[2] = codePair(codesC, ODD_BYTES, bias);
                     af[3] = codePair(codesD, ODD_BYTES, bias);
-                    ctx.mmaBf16(acc, 4, af, 0, bf, 0);
+                    for (int f = 0; f < fragments; f++) {
+                        ctx.mmaBf16(acc, 8 * f + 4, af, 0, bf, 2 * f);
+                    }
                 }
                 if (zeroPoint) {
-                    ctx.mmaBf16(xsum, 0, ones, 0, bf, 0);
+                    for (int f = 0; f < fragments; f++) {
+                        ctx.mmaBf16(xsum, 4 * f, ones, 0, bf, 2 * f);
+                    }
                 }
             }
             // s Σ (q - 8) x, or s Σ q x - o Σ x: rows A and B (then C and D) take terms 0, 1 (2, 3); offsets at 4..7
-            for (int i = 0; i < 8; i++) {
-                int row = i / 2; // 0 A, 1 B, 2 C, 3 D
-                if (valid && (i < 4 || pair)) {
-                    sums[i] += terms[row] * acc[i] - (zeroPoint ? terms[4 + row] * xsum[i % 4] : 0f);
+            for (int f = 0; f < fragments; f++) {
+                for (int i = 0; i < 8; i++) {
+                    int row = i / 2; // 0 A, 1 B, 2 C, 3 D
+                    if (valid && (i < 4 || pair)) {
+                        sums[8 * f + i] += terms[row] * acc[8 * f + i] - (zeroPoint ? terms[4 + row] * xsum[4 * f + i % 4] : 0f);
+                    }
                 }
             }
             for (int i = 0; i < 16; i++) {
@@ -284,12 +309,15 @@ public final class Int4TensorGemv {
         terms[7] = zeroPoint && pair ? QuantBlocks.int4Word(w, rowD * rowBytes + blockAt + 4, word) : 0f;
     }
 
-    /** A warp's sums[from..from+3] into partial[at..]: [warp][tile row][batch row], lane (g, t) holding rows g, g + 8 at batch rows 2t, 2t+1. */
-    static void storePartial(KernelContext ctx, float[] partial, int at, float[] sums, int from, int warp) {
+    /**
+     * A warp's sums[from..from+3] of B fragment f into partial[at..]: [warp][tile row][batch row of {@code columns}], lane (g, t)
+     * holding rows g, g + 8 at batch rows 8f + 2t and the next.
+     */
+    static void storePartial(KernelContext ctx, float[] partial, int at, float[] sums, int from, int warp, int f, int columns) {
         int g = ctx.laneId() / 4;
         int t = ctx.laneId() % 4;
-        int upper = at + (warp * TILE + g) * MAX_M + 2 * t;
-        int lower = upper + 8 * MAX_M;
+        int upper = at + (warp * TILE + g) * columns + 8 * f + 2 * t;
+        int lower = upper + 8 * columns;
         partial[upper] = sums[from];
         partial[upper + 1] = sums[from + 1];
         partial[lower] = sums[from + 2];
@@ -297,10 +325,10 @@ public final class Int4TensorGemv {
     }
 
     /** The parts of a tile's row r at batch row b added in part order (a fixed order: the same floats at every launch). */
-    static float partSum(float[] partial, int at, int tile, int parts, int r, int b) {
+    static float partSum(float[] partial, int at, int tile, int parts, int r, int b, int columns) {
         float v = 0f;
         for (int p = 0; p < parts; p++) {
-            v += partial[at + ((tile * parts + p) * TILE + r) * MAX_M + b];
+            v += partial[at + ((tile * parts + p) * TILE + r) * columns + b];
         }
         return v;
     }
@@ -309,7 +337,7 @@ public final class Int4TensorGemv {
 
     /**
      * Whether an int4 matmul (or gated projection) of m batch rows over rows of k goes this way on {@code device}: m from the
-     * tuning {@code matmul.int4_mma_gemv_min_m} (default 1) up to {@code matmul.int4_mma_gemv_max_m} (0: never; at most 8), k a
+     * tuning {@code matmul.int4_mma_gemv_min_m} (default 1) up to {@code matmul.int4_mma_gemv_max_m} (0: never; at most 16), k a
      * multiple of 128, bf16 tensor cores, not under {@link BatchInvariance} (a batch of more rows takes another kernel).
      */
     public static boolean applies(Device device, QuantFormat format, int m, int k) {
@@ -324,7 +352,8 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (n + TILE - 1) / TILE;
         int parts = parts(device, tiles, k / BLOCK);
-        device.launch(gemvKernel(format, Pipeline.of(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k, parts);
+        device.launch(gemvKernel(format, Pipeline.of(device), m), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k,
+                parts);
     }
 
     /** out[m, width] = act(a · gateᵀ) * (a · upᵀ), w [gate; up] rows of int4 blocks, bias (or null) 2 width. */
@@ -333,33 +362,36 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (width + TILE - 1) / TILE;
         int parts = parts(device, 2L * tiles, k / BLOCK); // a warp streams two tiles
-        device.launch(gatedKernel(format, Pipeline.of(device)), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width, k, parts, act.code);
+        device.launch(gatedKernel(format, Pipeline.of(device), m), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width,
+                k, parts, act.code);
     }
 
     /**
      * How a warp streams its blocks: {@code deep}, two blocks' codes loading ahead of the one in use (else one); {@code hoist},
      * a block's eight activation loads issued before its first MMA (else each before its step). Bound at the kernel refs
-     * (the last parameters, with zeroPoint: a launch leaves them out), from the tunings {@code matmul.int4_mma_gemv_deep} and
-     * {@code matmul.int4_mma_gemv_hoist} (1: on; default off).
+     * (the last parameters, with zeroPoint and columns: a launch leaves them out), from the tunings {@code matmul.int4_mma_gemv_deep}
+     * and {@code matmul.int4_mma_gemv_hoist} (1: on; default off).
      */
     record Pipeline(boolean deep, boolean hoist) {
         static Pipeline of(Device device) {
             return new Pipeline(Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1, Tuning.get(device, "matmul.int4_mma_gemv_hoist", 0) == 1);
         }
 
-        KernelRef bind(KernelRef kernel, QuantFormat format) {
-            return kernel.with("zeroPoint", format == QuantFormat.INT4_ZP).with("deep", deep).with("hoist", hoist);
+        /** {@code kernel} for {@code format}'s blocks and m batch rows: one B fragment a k-step up to 8 rows, two beyond. */
+        KernelRef bind(KernelRef kernel, QuantFormat format, int m) {
+            return kernel.with("zeroPoint", format == QuantFormat.INT4_ZP).with("deep", deep).with("hoist", hoist)
+                    .with("columns", m > COLUMNS ? 2 * COLUMNS : COLUMNS);
         }
     }
 
-    /** The plain kernel for {@code format}'s blocks streamed as {@code pipeline} says. */
-    static KernelRef gemvKernel(QuantFormat format, Pipeline pipeline) {
-        return pipeline.bind(GEMV, format);
+    /** The plain kernel for {@code format}'s blocks and m batch rows, streamed as {@code pipeline} says. */
+    static KernelRef gemvKernel(QuantFormat format, Pipeline pipeline, int m) {
+        return pipeline.bind(GEMV, format, m);
     }
 
-    /** The gated kernel for {@code format}'s blocks streamed as {@code pipeline} says. */
-    static KernelRef gatedKernel(QuantFormat format, Pipeline pipeline) {
-        return pipeline.bind(GATED, format);
+    /** The gated kernel for {@code format}'s blocks and m batch rows, streamed as {@code pipeline} says. */
+    static KernelRef gatedKernel(QuantFormat format, Pipeline pipeline, int m) {
+        return pipeline.bind(GATED, format, m);
     }
 
     private static void check(Device device, QuantFormat format, int m, int k) {

@@ -12,7 +12,7 @@ import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Int8 rows ({@link Matmul#quantizeInt8}: codes [n, k], one f32 scale a row) times a decode batch of up to
- * {@link Int4TensorGemv#MAX_M} rows on tensor cores with no launch before it: {@link Int4TensorGemv}'s shape for int8
+ * {@link #MAX_M} rows on tensor cores with no launch before it: {@link Int4TensorGemv}'s shape for int8
  * codes. A warp's 16 weight rows are the m16n8k16 MMA's A operand, the batch rows its B. Lane (g, t) loads 16
  * consecutive codes of rows g and g + 8 of each run of 64 columns (columns 16t..16t+15: one 16-byte load a row); its
  * word j goes to k-step j of the run, bytes 0-1 as fragment columns 2t, 2t+1 and bytes 2-3 as 2t+8, 2t+9 (exact in
@@ -25,6 +25,8 @@ public final class Int8TensorGemv {
     public static final KernelRef GEMV = KernelRef.of(Int8TensorGemv.class, "gemv");
     /** Columns of a run: four k-steps of 16. */
     static final int RUN = 64;
+    /** Batch rows at most: one B fragment. */
+    public static final int MAX_M = Int4TensorGemv.COLUMNS;
 
     private Int8TensorGemv() {
     }
@@ -35,7 +37,7 @@ public final class Int8TensorGemv {
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int m, int n, int k, int parts) {
-        float[] partial = ctx.allocateFloatLocalArray(Int4TensorGemv.MAX_PARTS * Int4TensorGemv.TILE * Int4TensorGemv.MAX_M);
+        float[] partial = ctx.allocateFloatLocalArray(Int4TensorGemv.MAX_PARTS * Int4TensorGemv.TILE * Int4TensorGemv.COLUMNS);
         float[] acc = new float[4];
         int[] codes = new int[8];
         int[] nextCodes = new int[8];
@@ -83,7 +85,7 @@ public final class Int8TensorGemv {
                 codes[i] = nextCodes[i];
             }
         }
-        Int4TensorGemv.storePartial(ctx, partial, 0, acc, 0, warp);
+        Int4TensorGemv.storePartial(ctx, partial, 0, acc, 0, warp, 0, Int4TensorGemv.COLUMNS);
         ctx.localBarrier();
         for (int i = ctx.localIdx; i < tiles * Int4TensorGemv.TILE * m; i += ctx.localGroupSizeX) {
             int tile = i / (Int4TensorGemv.TILE * m);
@@ -91,7 +93,7 @@ public final class Int8TensorGemv {
             int b = i % m;
             int row = (ctx.groupIdx * tiles + tile) * Int4TensorGemv.TILE + r;
             if (row < n) {
-                float sum = Int4TensorGemv.partSum(partial, 0, tile, parts, r, b);
+                float sum = Int4TensorGemv.partSum(partial, 0, tile, parts, r, b, Int4TensorGemv.COLUMNS);
                 out.set(b * n + row, sum * scales.get(row) + (hasBias ? bias.get(row) : 0f));
             }
         }
@@ -110,7 +112,7 @@ public final class Int8TensorGemv {
      */
     public static boolean applies(Device device, int m, int k) {
         return m >= Math.max(1, Tuning.get(device, "matmul.int8_mma_gemv_min_m", 1))
-                && m <= Math.min(Int4TensorGemv.MAX_M, Tuning.get(device, "matmul.int8_mma_gemv_max_m", 0)) && k % RUN == 0
+                && m <= Math.min(MAX_M, Tuning.get(device, "matmul.int8_mma_gemv_max_m", 0)) && k % RUN == 0
                 && device.supports(Feature.MMA_BF16) && !BatchInvariance.enabled();
     }
 

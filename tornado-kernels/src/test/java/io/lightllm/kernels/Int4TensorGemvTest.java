@@ -79,13 +79,13 @@ class Int4TensorGemvTest {
     }
 
     @Test
-    void int4BlocksTimesUpToEightRowsMatchTheRoundedProduct() {
+    void int4BlocksTimesUpToSixteenRowsMatchTheRoundedProduct() {
         FloatArray bias = TensorAssert.random(N, 1f, 1);
         for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
             ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, K, 2);
             for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
                 DeviceBuffer w = device.upload(blocks), b = device.upload(bias);
-                for (int m : new int[] {1, 3, 8}) {
+                for (int m : new int[] {1, 3, 8, 9, 16}) { // one B fragment a k-step up to 8 rows, two beyond
                     FloatArray a = TensorAssert.random(m * K, 1f, 3 + m);
                     DeviceBuffer in = device.upload(a);
                     for (boolean withBias : new boolean[] {false, true}) {
@@ -98,7 +98,7 @@ class Int4TensorGemvTest {
                                 DeviceBuffer out = device.allocate(DType.F32, (long) m * N);
                                 Elementwise.launchFill(device, out, Float.NaN, m * N);
                                 int tiles = (N + 15) / 16;
-                                device.launch(Int4TensorGemv.gemvKernel(format, pipeline), Int4TensorGemv.grid(tiles, parts), out, in, w,
+                                device.launch(Int4TensorGemv.gemvKernel(format, pipeline, m), Int4TensorGemv.grid(tiles, parts), out, in, w,
                                         withBias ? b : out, withBias, m, N, K, parts);
                                 assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " " + format + ", m " + m
                                         + (withBias ? ", bias" : "") + ", " + parts + " parts, " + pipeline);
@@ -119,14 +119,14 @@ class Int4TensorGemvTest {
             ByteArray blocks = QuantMatmulTest.randomBlocks(format, 2 * width, K, 12);
             for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
                 DeviceBuffer w = device.upload(blocks), b = device.upload(bias);
-                for (int m : new int[] {1, 5}) {
+                for (int m : new int[] {1, 5, 12}) {
                     FloatArray a = TensorAssert.random(m * K, 1f, 13 + m);
                     Reference ref = Reference.of(format, blocks, a, bias, m, 2 * width, K).gated(m, width);
                     for (int parts : new int[] {1, 2}) {
                         for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                             DeviceBuffer out = device.allocate(DType.F32, (long) m * width);
                             Elementwise.launchFill(device, out, Float.NaN, m * width);
-                            device.launch(Int4TensorGemv.gatedKernel(format, pipeline), Int4TensorGemv.grid((width + 15) / 16, parts), out,
+                            device.launch(Int4TensorGemv.gatedKernel(format, pipeline, m), Int4TensorGemv.grid((width + 15) / 16, parts), out,
                                     device.upload(a), w, b, true, m, width, K, parts, Activations.Kind.SILU.code);
                             assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " gated " + format + ", m " + m + ", "
                                     + parts + " parts, " + pipeline);
@@ -144,17 +144,17 @@ class Int4TensorGemvTest {
     @Test
     void launchersTakeThePathWhereTuned() {
         String key = "lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m";
-        System.setProperty(key, "4");
+        System.setProperty(key, "12");
         try (JvmDevice jvm = new JvmDevice(2)) {
             KernelLibrary.installOverrides(jvm);
             assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 256));
-            assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4_ZP, 4, 256));
-            assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 5, 256));
+            assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4_ZP, 12, 256));
+            assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 13, 256));
             assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 200));
             assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.Q4_0, 1, 256));
             assertTrue(QuantMatmul.gatedApplies(jvm, QuantFormat.INT4, 3, 256));
             assertEquals(16, Int4TensorGemv.maxParts(jvm), "the JVM runs groups of 16 warps (tornado.properties)");
-            int m = 3, n = 24, k = 256;
+            int m = 11, n = 24, k = 256;
             FloatArray a = TensorAssert.random(m * k, 1f, 21);
             ByteArray blocks = QuantMatmulTest.randomBlocks(QuantFormat.INT4, n, k, 22);
             Reference ref = Reference.of(QuantFormat.INT4, blocks, a, null, m, n, k);
