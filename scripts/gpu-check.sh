@@ -257,14 +257,14 @@ for s in $stages; do
       # session 28: int4 weights at batch 1-8 on tensor cores (Int4TensorGemv, matmul.int4_mma_gemv_max_m; 0, the default, keeps the
       # int8-activation GEMV at batch 1 and QuantTensorGemm from 2): its tests on cuda:0; the decode matmuls at the 8B matrices
       # under I4_VARIANTS (comma lists of matmul.* keys; the int8 rows' lines too, for Int8TensorGemv's int8_mma_gemv_* keys),
-      # alternating; 8B decode (I4_QUANT, default int4) at I4_BATCHES under I4_STATIC (bench static --variants) on one load
+      # alternating (at batches I4_KBATCHES, default 1,8); 8B decode (I4_QUANT, default int4) at I4_BATCHES under I4_STATIC (bench static --variants) on one load
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.Int4TensorGemvTest \
         --select-class io.lightllm.kernels.Int8TensorGemvTest --select-class io.lightllm.kernels.QuantMatmulTest --details=tree --disable-banner > "$out/int4mma-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/int4mma-tests.log" | head -20
       for v in ${I4_VARIANTS:-int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8 int4_mma_gemv_max_m=0 int4_mma_gemv_max_m=8}; do
         flags=(); IFS=, read -ra kv <<< "$v"; for x in "${kv[@]}"; do flags+=("-Dlightllm.tuning.cuda.matmul.$x"); done
-        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches 1,8 \
+        "${J[@]}" "${flags[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only gemv --batches ${I4_KBATCHES:-1,8} \
           --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int[48]" | sed "s/^/$v /" | tee -a "$out/int4mma.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size ${I4_BATCHES:-1,8} \
