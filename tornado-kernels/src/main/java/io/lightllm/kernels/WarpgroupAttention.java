@@ -53,13 +53,13 @@ public final class WarpgroupAttention {
 
     /**
      * out (f32, or the o projection's bf16 or f16: {@link Attention#prefillOutputType}) of the new tokens' rows; q f32 rows,
-     * or with {@code queryOperand} the f16 operand itself (the rows times scale · log2 e, rounded once: what this kernel
-     * makes of f32 rows as it loads them, written by the q/k/v split instead), which goes to local memory by asynchronous
-     * copies beside the first keys'.
+     * or with {@code queryOperand} (bound at the kernel refs) the f16 operand itself (the rows times scale · log2 e,
+     * rounded once: what this kernel makes of f32 rows as it loads them, written by the q/k/v split instead), which goes
+     * to local memory by asynchronous copies beside the first keys'.
      */
-    public static void prefillF16D128(KernelContext ctx, NativeArray out, NativeArray q, boolean queryOperand, NativeArray kPool, NativeArray vPool,
+    public static void prefillF16D128(KernelContext ctx, NativeArray out, NativeArray q, NativeArray kPool, NativeArray vPool,
             IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen,
-            int rowTiles, boolean tileMajor, int pairingWave) {
+            int rowTiles, boolean tileMajor, int pairingWave, boolean queryOperand) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
