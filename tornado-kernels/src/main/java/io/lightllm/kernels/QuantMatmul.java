@@ -407,7 +407,7 @@ public final class QuantMatmul {
 
     /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
-     * (n rows of {@link QuantFormat#rowBytes}). Int4 blocks at up to 8 rows take the tensor-core GEMV where the device tunes it
+     * (n rows of {@link QuantFormat#rowBytes}). Int4 blocks at up to 16 rows take the tensor-core GEMV where the device tunes it
      * ({@link Int4TensorGemv}); decode-sized m runs the GEMV kernel, larger m int4 blocks
      * the tensor-core GEMM that dequantises in registers ({@link QuantTensorGemm}) or any format the vendor
      * GEMM over dequantised rows ({@link DequantizedGemm}) where the device tunes them, else the tiled one.
