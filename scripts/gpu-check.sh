@@ -309,7 +309,7 @@ for s in $stages; do
         --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillTakesHalfOperands \
         --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention --select-class io.lightllm.kernels.KvCacheTest \
         --select-class io.lightllm.kernels.Int4TensorGemvTest --select-class io.lightllm.kernels.Int8TensorGemvTest \
-        --select-method io.lightllm.models.llama.LlamaGoldenTest#halfPrefillOperandsGiveTheSameModel \
+        --select-method io.lightllm.models.llama.LlamaGoldenTest#halfPrefillOperandsGiveTheSameModel\(java.nio.file.Path\) \
         --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
       for v in 0 1 0 1; do
