@@ -137,13 +137,7 @@ public class LlamaGoldenTest {
      */
     @org.junit.jupiter.api.Test
     void halfPrefillOperandsGiveTheSameModel(@org.junit.jupiter.api.io.TempDir Path tmp) throws java.io.IOException {
-        Path config = tmp.resolve("config.json");
-        java.nio.file.Files.writeString(config, """
-                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256, "intermediate_size": 256,
-                 "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 512,
-                 "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
-                 "hidden_act": "silu", "torch_dtype": "bfloat16"}
-                """);
+        Path config = DummyLlamaConfig.write(tmp, 256, 256, 2, 1, "bfloat16");
         int[][] prompts = {{1, 5, 9, 17, 33, 2, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 400}, {1, 3, 70, 71, 72, 73, 74, 75, 76}};
         for (String deviceId : TestDevices.jvmAndAccelerators()) {
             Device device = Devices.get(deviceId);

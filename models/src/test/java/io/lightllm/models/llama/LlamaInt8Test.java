@@ -113,13 +113,7 @@ class LlamaInt8Test {
      */
     @org.junit.jupiter.api.Test
     void int4DecodeBatchesOnTensorCoresComputeTheSameModel() throws IOException {
-        Path config = tmp.resolve("config.json");
-        java.nio.file.Files.writeString(config, """
-                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 128, "intermediate_size": 256,
-                 "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512,
-                 "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
-                 "hidden_act": "silu", "torch_dtype": "float32"}
-                """);
+        Path config = DummyLlamaConfig.write(tmp, 128, 256, 4, 2, "float32");
         int[][] prompts = {{1, 5, 9, 17, 33, 2}, {1, 3}, {1, 100, 200, 300, 400, 7, 8, 9}, {1, 42, 43}};
         int steps = 8;
         GreedyRunner reference, tensorCores;
