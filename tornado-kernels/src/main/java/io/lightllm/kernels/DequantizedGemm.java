@@ -58,21 +58,18 @@ public final class DequantizedGemm {
             int units = k / QuantBlocks.UNIT;
             int row = unit / units;
             int c0 = (unit % units) * QuantBlocks.UNIT;
-            int size = QuantBlocks.blockSize(format);
-            int bytes = QuantBlocks.blockBytes(format);
-            int at = row * QuantBlocks.rowBlocks(format, k) * bytes + c0 / size * bytes;
-            int j0 = c0 % size;
-            float s = QuantBlocks.scale(w, format, at, j0);
-            float o = QuantBlocks.offset(w, format, at, j0);
+            int rowAt = row * QuantBlocks.rowBlocks(format, k) * QuantBlocks.blockBytes(format);
+            float s = QuantBlocks.scale(w, format, rowAt, k, c0);
+            float o = QuantBlocks.offset(w, format, rowAt, k, c0);
             for (int j = 0; j < QuantBlocks.UNIT; j++) {
-                out.setFloat(row * k + c0 + j, s * QuantBlocks.code(w, format, at, j0 + j) - o);
+                out.setFloat(row * k + c0 + j, s * QuantBlocks.code(w, format, rowAt, k, c0 + j) - o);
             }
         }
     }
 
     /**
      * {@link #blocks} for {@link QuantBlocks#INT4} and {@link QuantBlocks#INT4_ZP} rows whose length is a
-     * multiple of 128 (no partial block): a work-item per 8 code bytes of a block, read as two words
+     * multiple of 128 (no partial group): a work-item per 8 code bytes of a group, read as two words
      * (elements 8p..8p+7 in the low nibbles, 64+8p.. in the high ones), written as two 8-element stores,
      * so a warp writes 1 KB of contiguous output. The generic kernel loads a byte per nibble and stores
      * 2 bytes at a time 32 bytes apart: the int4 8B model decoded 64 rows in 86 ms a step on the H100
@@ -87,8 +84,10 @@ public final class DequantizedGemm {
             int block = item / 8;
             int part = item % 8;
             boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-            int at = block * QuantBlocks.blockBytes(format);
-            int codesAt = at + (zeroPoint ? 8 : 4) + 8 * part;
+            int groups = k / 128;
+            int rowAt = block / groups * groups * QuantBlocks.blockBytes(format);
+            int at = QuantBlocks.int4ScaleAt(format, rowAt, groups, block % groups);
+            int codesAt = QuantBlocks.int4CodesAt(rowAt, block % groups) + 8 * part;
             w.getWords(codesAt, q, 0, 1);
             w.getWords(codesAt + 4, q, 1, 1);
             float scale = QuantBlocks.int4Word(w, at, head);

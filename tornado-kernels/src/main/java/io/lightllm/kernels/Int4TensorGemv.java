@@ -164,9 +164,8 @@ public final class Int4TensorGemv {
         int t = lane % 4;
         int blocks = k / BLOCK;
         int trips = (blocks + parts - 1) / parts;
-        int bytes = QuantBlocks.blockBytes(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4);
         int bias = zeroPoint ? MINUS_128 : MINUS_136;
-        int rowBytes = blocks * bytes;
+        int rowBytes = blocks * QuantBlocks.blockBytes(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4);
         for (int i = 0; i < 4; i++) {
             ones[i] = ONES;
         }
@@ -176,21 +175,21 @@ public final class Int4TensorGemv {
         // the parts of a tile take its blocks in turn (part p blocks p, p + parts, ...: the group reads a run of each row at
         // once); every warp of the group runs the same trips (OpenCL's MMA meets the whole group at barriers), and a trip past
         // the last block reads the last one and adds nothing. One block's codes (two where deep) load ahead of the one in use.
-        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, Math.min(part, blocks - 1) * bytes, t);
+        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, Math.min(part, blocks - 1), t);
         if (deep) {
-            loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes,
-                    Math.min(part + parts, blocks - 1) * bytes, t);
+            loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks,
+                    Math.min(part + parts, blocks - 1), t);
         }
         for (int trip = 0; trip < trips; trip++) {
             int block = Math.min(part + trip * parts, blocks - 1);
             boolean valid = part + trip * parts < blocks;
             int ahead = trip + (deep ? 2 : 1);
             if (ahead < trips) {
-                int at = Math.min(part + ahead * parts, blocks - 1) * bytes;
+                int at = Math.min(part + ahead * parts, blocks - 1);
                 if (deep) {
-                    loadBlock(w, laterCodes, laterTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
+                    loadBlock(w, laterCodes, laterTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t);
                 } else {
-                    loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, at, t);
+                    loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t);
                 }
             }
             // batch row g + 8f's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t:
@@ -285,12 +284,13 @@ public final class Int4TensorGemv {
     }
 
     /**
-     * One block's code words t, t+4, t+8, t+12 of rows A and B (codes[0..7]; of C and D at 8..15 where {@code pair}),
-     * their scales at terms[0..3] and INT4_ZP's offsets at terms[4..7]; all loads issued before any is used.
+     * Block (group) {@code block}'s code words t, t+4, t+8, t+12 of rows A and B (codes[0..7]; of C and D at 8..15 where
+     * {@code pair}), their scales at terms[0..3] and INT4_ZP's offsets at terms[4..7]; all loads issued before any is used.
      */
     private static void loadBlock(ByteArray w, int[] codes, float[] terms, int[] word, int rowA, int rowB, int rowC, int rowD, boolean pair,
-            boolean zeroPoint, int rowBytes, int blockAt, int t) {
-        int codesAt = blockAt + (zeroPoint ? 8 : 4) + 4 * t;
+            boolean zeroPoint, int rowBytes, int blocks, int block, int t) {
+        int codesAt = QuantBlocks.int4CodesAt(0, block) + 4 * t;
+        int termsAt = QuantBlocks.int4ScaleAt(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4, 0, blocks, block);
         for (int j = 0; j < 4; j++) {
             w.getWords(rowA * rowBytes + codesAt + 16 * j, codes, j, 1);
             w.getWords(rowB * rowBytes + codesAt + 16 * j, codes, 4 + j, 1);
@@ -299,14 +299,14 @@ public final class Int4TensorGemv {
                 w.getWords(rowD * rowBytes + codesAt + 16 * j, codes, 12 + j, 1);
             }
         }
-        terms[0] = QuantBlocks.int4Word(w, rowA * rowBytes + blockAt, word);
-        terms[1] = QuantBlocks.int4Word(w, rowB * rowBytes + blockAt, word);
-        terms[2] = pair ? QuantBlocks.int4Word(w, rowC * rowBytes + blockAt, word) : 0f;
-        terms[3] = pair ? QuantBlocks.int4Word(w, rowD * rowBytes + blockAt, word) : 0f;
-        terms[4] = zeroPoint ? QuantBlocks.int4Word(w, rowA * rowBytes + blockAt + 4, word) : 0f;
-        terms[5] = zeroPoint ? QuantBlocks.int4Word(w, rowB * rowBytes + blockAt + 4, word) : 0f;
-        terms[6] = zeroPoint && pair ? QuantBlocks.int4Word(w, rowC * rowBytes + blockAt + 4, word) : 0f;
-        terms[7] = zeroPoint && pair ? QuantBlocks.int4Word(w, rowD * rowBytes + blockAt + 4, word) : 0f;
+        terms[0] = QuantBlocks.int4Word(w, rowA * rowBytes + termsAt, word);
+        terms[1] = QuantBlocks.int4Word(w, rowB * rowBytes + termsAt, word);
+        terms[2] = pair ? QuantBlocks.int4Word(w, rowC * rowBytes + termsAt, word) : 0f;
+        terms[3] = pair ? QuantBlocks.int4Word(w, rowD * rowBytes + termsAt, word) : 0f;
+        terms[4] = zeroPoint ? QuantBlocks.int4Word(w, rowA * rowBytes + termsAt + 4, word) : 0f;
+        terms[5] = zeroPoint ? QuantBlocks.int4Word(w, rowB * rowBytes + termsAt + 4, word) : 0f;
+        terms[6] = zeroPoint && pair ? QuantBlocks.int4Word(w, rowC * rowBytes + termsAt + 4, word) : 0f;
+        terms[7] = zeroPoint && pair ? QuantBlocks.int4Word(w, rowD * rowBytes + termsAt + 4, word) : 0f;
     }
 
     /**

@@ -5,16 +5,23 @@ import io.lightllm.tornado.api.ByteArray;
 /**
  * Decoding of block-quantised weights, in the kernel subset: the one definition of each format's
  * layout, used by the portable matmul kernels, the host-side dequantisation ({@link QuantFormat#dequantize})
- * and so every reference the tests compare with. A weight row is a run of blocks; element {@code j}
- * of the block at byte {@code at} is {@code scale(j) * code(j) - offset(j)}, where scale and offset are
- * the same for each aligned run of {@link #UNIT} elements (so a kernel decodes them once per run).
+ * and so every reference the tests compare with. Element {@code kk} of the weight row of {@code k} elements at byte
+ * {@code rowAt} is {@code scale * code - offset} ({@link #weight}), where scale and offset are the same for each
+ * aligned run of {@link #UNIT} elements (so a kernel decodes them once per run).
  *
  * <p>The GGUF formats are llama.cpp's (ggml-common.h, dequantize_row_* in ggml-quants.c), byte for
- * byte, little-endian; the float arithmetic is theirs too, so dequantised values are the same floats.
- * {@link #INT4} is this engine's W4A16 format: blocks of 128 along k, an f32 scale then 64 bytes whose
- * low nibbles hold elements 0-63 and high nibbles 64-127, each {@code q + 8} for q in [-8, 7].
- * {@link #INT4_ZP} is the same with a zero point (AWQ and GPTQ checkpoints, converted at load): an f32
- * scale, an f32 offset (scale times the zero point), then the same nibbles, unsigned: {@code s q - o}.
+ * byte, little-endian; the float arithmetic is theirs too, so dequantised values are the same floats. Their
+ * rows are runs of blocks, each block its scales and codes together.
+ *
+ * <p>{@link #INT4} is this engine's W4A16 format: groups of 128 along k, each 64 code bytes whose low nibbles hold the
+ * group's elements 0-63 and high nibbles 64-127, each {@code q + 8} for q in [-8, 7], and an f32 scale.
+ * {@link #INT4_ZP} is the same with a zero point (AWQ and GPTQ checkpoints, converted at load): an f32 scale and an
+ * f32 offset (scale times the zero point) a group, the nibbles unsigned: {@code s q - o}. An int4 row keeps all its
+ * groups' codes first (group g's at {@link #int4CodesAt}: 64 g) and then the groups' scales (and offsets, in
+ * pairs) ({@link #int4ScaleAt}), as Marlin and AWQ's kernels keep theirs apart: a group's codes start 16-byte aligned
+ * wherever the row does (rows of a multiple of 4 groups, 2 for INT4_ZP, see {@link #int4RowsAligned}), so a GPU
+ * kernel reads them in 16-byte loads. A row holds the same bytes as k / 128 blocks of 68 (72) would, and stays
+ * self-contained, so rows slice as before.
  */
 public final class QuantBlocks {
     /** Format codes, the kernels' {@code format} argument ({@link QuantFormat#code}). */
@@ -53,22 +60,18 @@ public final class QuantBlocks {
         return (k + blockSize(format) - 1) / blockSize(format);
     }
 
-    /** Element {@code j} of the block at byte {@code at}. */
-    public static float weight(ByteArray w, int format, int at, int j) {
-        return scale(w, format, at, j) * code(w, format, at, j) - offset(w, format, at, j);
+    /** Element {@code kk} of the row of {@code k} elements at byte {@code rowAt}. */
+    public static float weight(ByteArray w, int format, int rowAt, int k, int kk) {
+        return scale(w, format, rowAt, k, kk) * code(w, format, rowAt, k, kk) - offset(w, format, rowAt, k, kk);
     }
 
-    /** Element {@code kk} of the row whose blocks start at byte {@code rowAt}. */
-    public static float rowWeight(ByteArray w, int format, int rowAt, int kk) {
-        int size = blockSize(format);
-        return weight(w, format, rowAt + kk / size * blockBytes(format), kk % size);
-    }
-
-    /** The multiplier of element {@code j}'s code. */
-    public static float scale(ByteArray w, int format, int at, int j) {
+    /** The multiplier of element {@code kk}'s code (the row of k at {@code rowAt}). */
+    public static float scale(ByteArray w, int format, int rowAt, int k, int kk) {
         if (format == INT4 || format == INT4_ZP) {
-            return f32(w, at);
-        } else if (format == Q4_0 || format == Q8_0) {
+            return f32(w, int4ScaleAt(format, rowAt, rowBlocks(format, k), kk / 128));
+        }
+        int at = blockAt(format, rowAt, kk), j = kk % blockSize(format);
+        if (format == Q4_0 || format == Q8_0) {
             return f16(w, at);
         } else if (format == Q4_K || format == Q5_K) {
             return f16(w, at) * kScale(w, at + 4, j / 32);
@@ -78,23 +81,24 @@ public final class QuantBlocks {
         return f16(w, at + 208) * w.get(at + 192 + half * 8 + r % 32 / 16 + 2 * (r / 32));
     }
 
-    /** What is subtracted from element {@code j}'s scaled code: the K formats' sub-block minimum, 0 otherwise. */
-    public static float offset(ByteArray w, int format, int at, int j) {
+    /** What is subtracted from element {@code kk}'s scaled code: the K formats' sub-block minimum, INT4_ZP's offset, else 0. */
+    public static float offset(ByteArray w, int format, int rowAt, int k, int kk) {
         if (format == Q4_K || format == Q5_K) {
-            return f16(w, at + 2) * kMin(w, at + 4, j / 32);
+            return f16(w, blockAt(format, rowAt, kk) + 2) * kMin(w, blockAt(format, rowAt, kk) + 4, kk % 256 / 32);
         } else if (format == INT4_ZP) {
-            return f32(w, at + 4);
+            return f32(w, int4ScaleAt(format, rowAt, rowBlocks(format, k), kk / 128) + 4);
         }
         return 0f;
     }
 
-    /** The integer code of element {@code j} (signed where the format centres it). */
-    public static int code(ByteArray w, int format, int at, int j) {
-        if (format == INT4) {
-            return nibble(w, at + 4, j, 64) - 8;
-        } else if (format == INT4_ZP) {
-            return nibble(w, at + 8, j, 64);
-        } else if (format == Q4_0) {
+    /** The integer code of element {@code kk} (signed where the format centres it). */
+    public static int code(ByteArray w, int format, int rowAt, int k, int kk) {
+        if (format == INT4 || format == INT4_ZP) {
+            int q = nibble(w, int4CodesAt(rowAt, kk / 128), kk % 128, 64);
+            return format == INT4 ? q - 8 : q;
+        }
+        int at = blockAt(format, rowAt, kk), j = kk % blockSize(format);
+        if (format == Q4_0) {
             return nibble(w, at + 2, j, 16) - 8;
         } else if (format == Q8_0) {
             return w.get(at + 2 + j);
@@ -113,6 +117,39 @@ public final class QuantBlocks {
         int low = u8(w, at + half * 64 + l + 32 * (run % 2)) >> 4 * (run / 2) & 15;
         int high = u8(w, at + 128 + half * 32 + l) >> 2 * run & 3;
         return (low | high << 4) - 32;
+    }
+
+    /** The byte at which the GGUF block holding element {@code kk} of the row at {@code rowAt} starts. */
+    private static int blockAt(int format, int rowAt, int kk) {
+        return rowAt + kk / blockSize(format) * blockBytes(format);
+    }
+
+    // ---- the int4 rows' layout ------------------------------------------------------------
+
+    /** Code bytes of one int4 group (128 nibbles). */
+    public static final int INT4_CODE_BYTES = 64;
+
+    /** Where group {@code g}'s 64 code bytes start in the int4 row at byte {@code rowAt}. */
+    public static int int4CodesAt(int rowAt, int g) {
+        return rowAt + INT4_CODE_BYTES * g;
+    }
+
+    /** Where group {@code g}'s f32 scale is in the {@code format} row of {@code groups} groups at {@code rowAt} (INT4_ZP's offset 4 bytes on). */
+    public static int int4ScaleAt(int format, int rowAt, int groups, int g) {
+        return rowAt + INT4_CODE_BYTES * groups + int4TermBytes(format) * g;
+    }
+
+    /** Bytes of a group's terms after the row's codes: its scale (INT4), or its scale and offset (INT4_ZP). */
+    public static int int4TermBytes(int format) {
+        return format == INT4_ZP ? 8 : 4;
+    }
+
+    /**
+     * Whether every row of {@code groups} int4 groups starts 16-byte aligned (rows of {@code blockBytes * groups}, so
+     * every group's codes do too) in a buffer that does: the condition of the kernels' 16-byte code loads.
+     */
+    public static boolean int4RowsAligned(int format, int groups) {
+        return blockBytes(format) * groups % 16 == 0;
     }
 
     /** get_scale_min_k4's scale of sub-block {@code s} (0-7) from the 12 packed 6-bit values at {@code sc}. */
@@ -135,9 +172,9 @@ public final class QuantBlocks {
     }
 
     /**
-     * The f32 at byte {@code at} of an {@link #INT4} or {@link #INT4_ZP} block (its scale at 0, INT4_ZP's offset at 4;
-     * 4-byte aligned, as every such block starts), read as one word through {@code scratch[0]}: the GPU kernels'
-     * form of {@link #scale} and {@link #offset}, which assemble it from bytes.
+     * The f32 at byte {@code at} (an int4 group's scale or offset, {@link #int4ScaleAt}: 4-byte aligned wherever the row
+     * is), read as one word through {@code scratch[0]}: the GPU kernels' form of {@link #scale} and {@link #offset},
+     * which assemble it from bytes.
      */
     public static float int4Word(ByteArray w, int at, int[] scratch) {
         w.getWords(at, scratch, 0, 1);

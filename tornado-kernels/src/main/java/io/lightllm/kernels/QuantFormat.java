@@ -10,7 +10,7 @@ import java.nio.ByteOrder;
 
 /**
  * The block-quantised weight formats the matmul kernels read packed (see {@link QuantBlocks} for
- * the layouts): each row of a weight [n, k] is k / {@link #blockSize} blocks of {@link #blockBytes}.
+ * the layouts): each row of a weight [n, k] holds k / {@link #blockSize} blocks (int4: groups) of {@link #blockBytes}.
  */
 public enum QuantFormat {
     /** W4A16: groups of 128 along k, symmetric, an f32 scale each ({@link #quantizeInt4}). */
@@ -65,6 +65,31 @@ public enum QuantFormat {
         return (long) QuantBlocks.rowBlocks(code, k) * blockBytes();
     }
 
+    /**
+     * Columns [from, from + count) of the matrix [rows, k] that {@code data} holds, as this format's rows of count elements
+     * (a copy); from and count whole blocks (int4: groups), as a block cannot be cut.
+     */
+    public ByteArray columns(MemorySegment data, int rows, int k, int from, int count) {
+        if (from % blockSize() != 0 || count % blockSize() != 0 || from + count > k) {
+            throw new IllegalArgumentException("columns " + from + " + " + count + " of " + k + " are not whole blocks of " + blockSize());
+        }
+        long rowBytes = rowBytes(k), partBytes = rowBytes(count);
+        ByteArray out = ByteArray.allocate(Math.toIntExact(rows * partBytes));
+        int first = from / blockSize(), blocks = count / blockSize();
+        for (int r = 0; r < rows; r++) {
+            long src = r * rowBytes, dst = r * partBytes;
+            if (this == INT4 || this == INT4_ZP) { // the groups' codes, then their terms
+                int groups = QuantBlocks.rowBlocks(code, k), terms = QuantBlocks.int4TermBytes(code);
+                MemorySegment.copy(data, src + QuantBlocks.int4CodesAt(0, first), out.segment(), dst, (long) QuantBlocks.INT4_CODE_BYTES * blocks);
+                MemorySegment.copy(data, src + QuantBlocks.int4ScaleAt(code, 0, groups, first), out.segment(),
+                        dst + QuantBlocks.int4ScaleAt(code, 0, blocks, 0), (long) terms * blocks);
+            } else {
+                MemorySegment.copy(data, src + (long) first * blockBytes(), out.segment(), dst, partBytes);
+            }
+        }
+        return out;
+    }
+
     /** The matrix [rows, k] that {@code data} (rows of blocks) holds, as floats. */
     public FloatArray dequantize(MemorySegment data, int rows, int k) {
         long rowBytes = rowBytes(k);
@@ -76,7 +101,7 @@ public enum QuantFormat {
         float[] block = new float[blockSize()];
         for (int r = 0; r < rows; r++) {
             for (int j0 = 0; j0 < k; j0 += blockSize()) {
-                decodeBlock(w, Math.toIntExact(r * rowBytes + (long) j0 / blockSize() * blockBytes()), block);
+                decodeBlock(w, Math.toIntExact(r * rowBytes), k, j0 / blockSize(), block);
                 for (int j = 0; j < Math.min(blockSize(), k - j0); j++) {
                     out.set(r * k + j0 + j, block[j]);
                 }
@@ -85,12 +110,16 @@ public enum QuantFormat {
         return out;
     }
 
-    /** The block at byte {@code at} of {@code w} into {@code out} (blockSize floats), a scale and offset per unit. */
-    public void decodeBlock(ByteArray w, int at, float[] out) {
+    /**
+     * Block (int4: group) {@code b} of the row of k elements at byte {@code rowAt} of {@code w} into {@code out} (blockSize
+     * floats; an int4 row's partial last group with its zero codes), a scale and offset per unit.
+     */
+    public void decodeBlock(ByteArray w, int rowAt, int k, int b, float[] out) {
+        int first = b * blockSize();
         for (int u = 0; u < blockSize(); u += QuantBlocks.UNIT) {
-            float s = QuantBlocks.scale(w, code, at, u), o = QuantBlocks.offset(w, code, at, u);
+            float s = QuantBlocks.scale(w, code, rowAt, k, first + u), o = QuantBlocks.offset(w, code, rowAt, k, first + u);
             for (int j = u; j < u + QuantBlocks.UNIT; j++) {
-                out[j] = s * QuantBlocks.code(w, code, at, j) - o;
+                out[j] = s * QuantBlocks.code(w, code, rowAt, k, first + j) - o;
             }
         }
     }
@@ -125,10 +154,10 @@ public enum QuantFormat {
                     throw new IllegalArgumentException("weight row " + r + " holds a non-finite value");
                 }
                 float scale = maxAbs / 7f;
-                long at = r * rowBytes + (long) g * INT4.blockBytes();
-                seg.set(LITTLE_ENDIAN_FLOAT, at, scale);
+                int rowAt = Math.toIntExact(r * rowBytes), groups = QuantBlocks.rowBlocks(INT4.code, cols);
+                seg.set(LITTLE_ENDIAN_FLOAT, QuantBlocks.int4ScaleAt(INT4.code, rowAt, groups, g), scale);
                 for (int j = 0; j < half; j++) {
-                    seg.set(ValueLayout.JAVA_BYTE, at + 4 + j, (byte) (code4(v[j], scale) | code4(v[j + half], scale) << 4));
+                    seg.set(ValueLayout.JAVA_BYTE, QuantBlocks.int4CodesAt(rowAt, g) + j, (byte) (code4(v[j], scale) | code4(v[j + half], scale) << 4));
                 }
             }
         }

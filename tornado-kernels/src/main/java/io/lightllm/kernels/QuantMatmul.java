@@ -42,7 +42,7 @@ public final class QuantMatmul {
         for (int k0 = 0; k0 < k; k0 += tile) {
             int kk = k0 + tx;
             aTile[ty * Matmul.TILE_STRIDE + tx] = row < m && kk < k ? a.get(row * k + kk) : 0f;
-            wTile[ty * Matmul.TILE_STRIDE + tx] = wRow < n && kk < k ? QuantBlocks.rowWeight(w, format, wRow * rowBytes, kk) : 0f;
+            wTile[ty * Matmul.TILE_STRIDE + tx] = wRow < n && kk < k ? QuantBlocks.weight(w, format, wRow * rowBytes, k, kk) : 0f;
             ctx.localBarrier();
             for (int j = 0; j < tile; j++) {
                 acc += aTile[ty * Matmul.TILE_STRIDE + j] * wTile[tx * Matmul.TILE_STRIDE + j];
@@ -78,17 +78,13 @@ public final class QuantMatmul {
         } else if (col < n && isInt4(format) && k % 128 == 0 && team % 16 == 0) {
             int4Sums(acc, a, w, format, col, lane, team, row0, rows, k);
         } else if (col < n) {
-            int size = QuantBlocks.blockSize(format);
-            int bytes = QuantBlocks.blockBytes(format);
-            int rowAt = col * QuantBlocks.rowBlocks(format, k) * bytes;
+            int rowAt = col * QuantBlocks.rowBlocks(format, k) * QuantBlocks.blockBytes(format);
             for (int u = lane * QuantBlocks.UNIT; u < k; u += team * QuantBlocks.UNIT) {
-                int at = rowAt + u / size * bytes;
-                int j0 = u % size;
-                float s = QuantBlocks.scale(w, format, at, j0);
-                float o = QuantBlocks.offset(w, format, at, j0);
+                float s = QuantBlocks.scale(w, format, rowAt, k, u);
+                float o = QuantBlocks.offset(w, format, rowAt, k, u);
                 int end = Math.min(QuantBlocks.UNIT, k - u); // a run short of UNIT ends an int4 row of a partial group
                 for (int j = 0; j < end; j++) {
-                    float wv = s * QuantBlocks.code(w, format, at, j0 + j) - o;
+                    float wv = s * QuantBlocks.code(w, format, rowAt, k, u + j) - o;
                     for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
                         if (r < rows) {
                             acc[r] += a.get((row0 + r) * k + u + j) * wv;
@@ -125,18 +121,17 @@ public final class QuantMatmul {
         int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
-        int bytes = QuantBlocks.blockBytes(format);
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
         float magic = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
-        int rowBytes = k / 128 * bytes;
+        int groups = k / 128;
+        int rowBytes = groups * QuantBlocks.blockBytes(format);
         int at0 = Math.min(row0, n - 1) * rowBytes;
         int at1 = Math.min(row0 + 1, n - 1) * rowBytes;
         int at2 = Math.min(row0 + 2, n - 1) * rowBytes;
         int at3 = Math.min(row0 + 3, n - 1) * rowBytes;
-        for (int b = lane / 16; b < k / 128; b += team / 16) {
-            int block = b * bytes;
-            loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
+        for (int b = lane / 16; b < groups; b += team / 16) {
+            int termsAt = QuantBlocks.int4ScaleAt(format, 0, groups, b); // from a row's start, as the codes' word
+            loadRowWords(w, q, at0, at1, at2, at3, QuantBlocks.int4CodesAt(0, b) + 4 * (lane % 16));
             int e = b * 128 + 4 * (lane % 16);
             a.getFloats(e, lo, 0, 4);
             a.getFloats(e + 64, hi, 0, 4);
@@ -144,10 +139,10 @@ public final class QuantMatmul {
                 acc[Matmul.NORM_SLOT] += Matmul.foldNorm(lo, 0, normW, e, nw) + Matmul.foldNorm(hi, 0, normW, e + 64, nw);
             }
             float sum = lo[0] + lo[1] + lo[2] + lo[3] + hi[0] + hi[1] + hi[2] + hi[3];
-            acc[0] += int4RowTerm(w, at0 + block, zeroPoint, head, int4Dot(lo, hi, q[0], magic), sum);
-            acc[1] += int4RowTerm(w, at1 + block, zeroPoint, head, int4Dot(lo, hi, q[1], magic), sum);
-            acc[2] += int4RowTerm(w, at2 + block, zeroPoint, head, int4Dot(lo, hi, q[2], magic), sum);
-            acc[3] += int4RowTerm(w, at3 + block, zeroPoint, head, int4Dot(lo, hi, q[3], magic), sum);
+            acc[0] += int4RowTerm(w, at0 + termsAt, zeroPoint, head, int4Dot(lo, hi, q[0], magic), sum);
+            acc[1] += int4RowTerm(w, at1 + termsAt, zeroPoint, head, int4Dot(lo, hi, q[1], magic), sum);
+            acc[2] += int4RowTerm(w, at2 + termsAt, zeroPoint, head, int4Dot(lo, hi, q[2], magic), sum);
+            acc[3] += int4RowTerm(w, at3 + termsAt, zeroPoint, head, int4Dot(lo, hi, q[3], magic), sum);
         }
     }
 
@@ -221,11 +216,9 @@ public final class QuantMatmul {
         int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
-        int bytes = QuantBlocks.blockBytes(format);
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int codesAt = (zeroPoint ? 8 : 4) + 4 * (lane % 16);
         int groups = k / 128;
-        int rowBytes = groups * bytes;
+        int rowBytes = groups * QuantBlocks.blockBytes(format);
         int at0 = r0 * rowBytes;
         int at1 = r1 * rowBytes;
         int at2 = r2 * rowBytes;
@@ -233,11 +226,10 @@ public final class QuantMatmul {
         for (int g0 = 0; g0 < groups; g0 += team / 16) {
             boolean valid = g0 + lane / 16 < groups;
             int g = Math.min(g0 + lane / 16, groups - 1);
-            int block = g * bytes;
-            loadRowWords(w, q, at0, at1, at2, at3, block + codesAt);
+            loadRowWords(w, q, at0, at1, at2, at3, QuantBlocks.int4CodesAt(0, g) + 4 * (lane % 16));
             float most = groupActivations(ctx, a, g * 128 + 4 * (lane % 16), lo, hi);
             float inverse = most > 0f ? 127f / most : 0f;
-            addGroupQ8(acc, w, at0, at1, at2, at3, block, zeroPoint, head, q, Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse),
+            addGroupQ8(acc, w, at0, at1, at2, at3, QuantBlocks.int4ScaleAt(format, 0, groups, g), zeroPoint, head, q, Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse),
                     valid ? most / 127f : 0f);
         }
     }
@@ -261,21 +253,21 @@ public final class QuantMatmul {
 
     /**
      * A group's part of four rows' sums on int8 activations: acc[c] += scale x row c's word (q[c]) against the 8
-     * activation codes, in the codes' units ({@link #int4RowTermQ8}).
+     * activation codes, in the codes' units ({@link #int4RowTermQ8}); the group's scales {@code termsAt} bytes into each row.
      */
-    static void addGroupQ8(float[] acc, ByteArray w, int at0, int at1, int at2, int at3, int block, boolean zeroPoint, int[] head, int[] q,
+    static void addGroupQ8(float[] acc, ByteArray w, int at0, int at1, int at2, int at3, int termsAt, boolean zeroPoint, int[] head, int[] q,
             int lowCodes, int highCodes, float scale) {
         // the sum of the 8 activation codes, for the codes' offsets (8, or INT4_ZP's o / s): one more dot product
         int codeSum = KMath.dot4I8(lowCodes, 0x01010101, KMath.dot4I8(highCodes, 0x01010101, 0));
-        acc[0] += scale * int4RowTermQ8(w, at0 + block, zeroPoint, head, q[0], lowCodes, highCodes, codeSum);
-        acc[1] += scale * int4RowTermQ8(w, at1 + block, zeroPoint, head, q[1], lowCodes, highCodes, codeSum);
-        acc[2] += scale * int4RowTermQ8(w, at2 + block, zeroPoint, head, q[2], lowCodes, highCodes, codeSum);
-        acc[3] += scale * int4RowTermQ8(w, at3 + block, zeroPoint, head, q[3], lowCodes, highCodes, codeSum);
+        acc[0] += scale * int4RowTermQ8(w, at0 + termsAt, zeroPoint, head, q[0], lowCodes, highCodes, codeSum);
+        acc[1] += scale * int4RowTermQ8(w, at1 + termsAt, zeroPoint, head, q[1], lowCodes, highCodes, codeSum);
+        acc[2] += scale * int4RowTermQ8(w, at2 + termsAt, zeroPoint, head, q[2], lowCodes, highCodes, codeSum);
+        acc[3] += scale * int4RowTermQ8(w, at3 + termsAt, zeroPoint, head, q[3], lowCodes, highCodes, codeSum);
     }
 
     /**
      * A row's word of a group against the activation codes, in the codes' units: s (sum q x) - 8 s (sum x) for INT4,
-     * s (sum q x) - o (sum x) for INT4_ZP (s the group's scale at byte {@code at}, o its offset).
+     * s (sum q x) - o (sum x) for INT4_ZP (s the group's scale at byte {@code at}, o its offset at at + 4).
      */
     static float int4RowTermQ8(ByteArray w, int at, boolean zeroPoint, int[] scratch, int codes, int lowCodes, int highCodes, int codeSum) {
         int dot = KMath.dot4I8(codes & 0x0F0F0F0F, lowCodes, KMath.dot4I8((codes >>> 4) & 0x0F0F0F0F, highCodes, 0));
@@ -292,7 +284,7 @@ public final class QuantMatmul {
         w.getWords(at3 + offset, q, 3, 1);
     }
 
-    /** The block at byte {@code at}'s part of a row's sum: s dot - o sum ({@link #int4Sums}). */
+    /** A group's part of a row's sum, its scale (and offset) at byte {@code at}: s dot - o sum ({@link #int4Sums}). */
     static float int4RowTerm(ByteArray w, int at, boolean zeroPoint, int[] scratch, float dot, float sum) {
         float scale = QuantBlocks.int4Word(w, at, scratch);
         return zeroPoint ? scale * dot - QuantBlocks.int4Word(w, at + 4, scratch) * sum : scale * dot;
@@ -332,25 +324,23 @@ public final class QuantMatmul {
         int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
-        int bytes = QuantBlocks.blockBytes(format);
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int codesAt = zeroPoint ? 8 : 4;
         float magic = 0x1p23f + (zeroPoint ? 0f : 8f); // 2^23 plus INT4's centre
         int blocks = k / 128;
-        int rowAt = col * blocks * bytes;
+        int rowAt = col * blocks * QuantBlocks.blockBytes(format);
         int word = lane % 16;
         int perStep = team / 16;
         for (int b0 = lane / 16; b0 < blocks; b0 += INT4_IN_FLIGHT * perStep) {
             // every block's word first: the loads are in flight together before any arithmetic waits on them
             // (written out, and read back below by constant index: a loop index into q put it in local memory)
-            w.getWords(rowAt + b0 * bytes + codesAt + 4 * word, q, 0, 1);
-            w.getWords(rowAt + Math.min(b0 + perStep, blocks - 1) * bytes + codesAt + 4 * word, q, 1, 1);
-            w.getWords(rowAt + Math.min(b0 + 2 * perStep, blocks - 1) * bytes + codesAt + 4 * word, q, 2, 1);
-            w.getWords(rowAt + Math.min(b0 + 3 * perStep, blocks - 1) * bytes + codesAt + 4 * word, q, 3, 1);
+            w.getWords(QuantBlocks.int4CodesAt(rowAt, b0) + 4 * word, q, 0, 1);
+            w.getWords(QuantBlocks.int4CodesAt(rowAt, Math.min(b0 + perStep, blocks - 1)) + 4 * word, q, 1, 1);
+            w.getWords(QuantBlocks.int4CodesAt(rowAt, Math.min(b0 + 2 * perStep, blocks - 1)) + 4 * word, q, 2, 1);
+            w.getWords(QuantBlocks.int4CodesAt(rowAt, Math.min(b0 + 3 * perStep, blocks - 1)) + 4 * word, q, 3, 1);
             for (int f = 0; f < INT4_IN_FLIGHT; f++) {
                 int b = b0 + f * perStep;
                 if (b < blocks) {
-                    int at = rowAt + b * bytes;
+                    int at = QuantBlocks.int4ScaleAt(format, rowAt, blocks, b);
                     int codes = f == 0 ? q[0] : f == 1 ? q[1] : f == 2 ? q[2] : q[3];
                     float scale = QuantBlocks.int4Word(w, at, head);
                     float offset = zeroPoint ? QuantBlocks.int4Word(w, at + 4, head) : 0f;

@@ -155,7 +155,7 @@ public final class QuantTensorGemm {
             ctx.copyAsyncCommit();
         }
         if (steps > 0) {
-            loadCodes(w, int8, format, codes, terms, word, col0, lane, n, rowBytes, firstStep);
+            loadCodes(w, int8, format, codes, terms, word, col0, lane, n, k, rowBytes, firstStep);
         }
         for (int step = 0; step < steps; step++) {
             ctx.copyAsyncWait(STAGES - 2);
@@ -166,7 +166,7 @@ public final class QuantTensorGemm {
             }
             ctx.copyAsyncCommit();
             if (step + 1 < steps) {
-                loadCodes(w, int8, format, nextCodes, nextTerms, word, col0, lane, n, rowBytes, firstStep + step + 1);
+                loadCodes(w, int8, format, nextCodes, nextTerms, word, col0, lane, n, k, rowBytes, firstStep + step + 1);
             }
             int stage = (step % STAGES) * STAGE;
             for (int s = 0; s < 8; s++) {
@@ -236,7 +236,7 @@ public final class QuantTensorGemm {
      * and the block's scale and negated offset as bf16 pairs into {@code terms[2 ni], terms[2 ni + 1]}.
      */
     private static void loadCodes(ByteArray w, boolean int8, int format, int[] codes, int[] terms, int[] word, int col0, int lane, int n,
-            int rowBytes, int step) {
+            int k, int rowBytes, int step) {
         int g = lane / 4;
         int t = lane % 4;
         for (int ni = 0; ni < 4; ni++) {
@@ -246,8 +246,8 @@ public final class QuantTensorGemm {
                 w.getWords(at, codes, 8 * ni, 4);
                 w.getWords(at + 64, codes, 8 * ni + 4, 4);
             } else {
-                int at = row * rowBytes + step * QuantBlocks.blockBytes(format);
-                int codesAt = at + (format == QuantBlocks.INT4_ZP ? 8 : 4) + 16 * t;
+                int at = QuantBlocks.int4ScaleAt(format, row * rowBytes, k / STEP, step);
+                int codesAt = QuantBlocks.int4CodesAt(row * rowBytes, step) + 16 * t;
                 w.getWords(codesAt, codes, 4 * ni, 1);
                 w.getWords(codesAt + 4, codes, 4 * ni + 1, 1);
                 w.getWords(codesAt + 8, codes, 4 * ni + 2, 1);

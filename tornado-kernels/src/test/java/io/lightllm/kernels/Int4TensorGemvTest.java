@@ -42,10 +42,10 @@ class Int4TensorGemvTest {
                 for (int row = 0; row < n; row++) {
                     double s = 0, magnitude = 0;
                     for (int c = 0; c < k; c++) {
-                        int at = row * (k / 128) * bytes + c / 128 * bytes;
-                        double scale = QuantBlocks.scale(blocks, format.code(), at, c % 128);
-                        double offset = QuantBlocks.offset(blocks, format.code(), at, c % 128);
-                        int code = QuantBlocks.code(blocks, format.code(), at, c % 128);
+                        int rowAt = row * (k / 128) * bytes;
+                        double scale = QuantBlocks.scale(blocks, format.code(), rowAt, k, c);
+                        double offset = QuantBlocks.offset(blocks, format.code(), rowAt, k, c);
+                        int code = QuantBlocks.code(blocks, format.code(), rowAt, k, c);
                         double x = bf16(a.get(b * k + c));
                         s += x * (scale * code - offset);
                         magnitude += Math.abs(x) * (Math.abs(scale * code) + Math.abs(offset));

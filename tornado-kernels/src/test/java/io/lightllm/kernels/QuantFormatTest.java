@@ -133,9 +133,32 @@ class QuantFormatTest {
         assertArrayEquals(expected, dequantize(QuantFormat.Q6_K, b));
     }
 
+    /**
+     * A cut of whole blocks' columns (tensor parallelism's row-parallel weights) holds the same weights as those columns of
+     * the dequantised matrix, in every format: an int4 row's codes and terms are cut apart, a GGUF row's blocks whole.
+     */
     @Test
-    void int4IsAnF32ScaleThenNibblesOfTwoHalves() {
-        ByteBuffer b = block(QuantFormat.INT4).putFloat(0.125f);
+    void wholeBlockColumnsDequantiseToTheSameColumns() {
+        int rows = 5, k = 768;
+        for (QuantFormat format : QuantFormat.values()) {
+            ByteArray w = QuantMatmulTest.randomBlocks(format, rows, k, 7);
+            float[] all = format.dequantize(w.segment(), rows, k).toArray();
+            int from = format.blockSize(), count = 2 * format.blockSize();
+            ByteArray cut = format.columns(w.segment(), rows, k, from, count);
+            assertEquals(rows * format.rowBytes(count), cut.getSize(), format.toString());
+            float[] part = format.dequantize(cut.segment(), rows, count).toArray();
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < count; c++) {
+                    assertEquals(all[r * k + from + c], part[r * count + c], 0f, format + " row " + r + " column " + (from + c));
+                }
+            }
+        }
+    }
+
+    /** A row of one group: its 64 code bytes, then its scale (QuantBlocks' int4 layout). */
+    @Test
+    void int4IsNibblesOfTwoHalvesThenAnF32Scale() {
+        ByteBuffer b = block(QuantFormat.INT4);
         float[] expected = new float[128];
         for (int j = 0; j < 64; j++) {
             int lo = j % 16, hi = (j * 5) % 16;
@@ -143,12 +166,13 @@ class QuantFormatTest {
             expected[j] = (lo - 8) * 0.125f;
             expected[j + 64] = (hi - 8) * 0.125f;
         }
+        b.putFloat(0.125f);
         assertArrayEquals(expected, dequantize(QuantFormat.INT4, b));
     }
 
     @Test
-    void int4WithAZeroPointIsScaleOffsetThenUnsignedNibbles() {
-        ByteBuffer b = block(QuantFormat.INT4_ZP).putFloat(0.25f).putFloat(0.25f * 9); // zero point 9
+    void int4WithAZeroPointIsUnsignedNibblesThenScaleAndOffset() {
+        ByteBuffer b = block(QuantFormat.INT4_ZP);
         float[] expected = new float[128];
         for (int j = 0; j < 64; j++) {
             int lo = j % 16, hi = (j * 7) % 16;
@@ -156,6 +180,7 @@ class QuantFormatTest {
             expected[j] = 0.25f * lo - 2.25f;
             expected[j + 64] = 0.25f * hi - 2.25f;
         }
+        b.putFloat(0.25f).putFloat(0.25f * 9); // zero point 9
         assertArrayEquals(expected, dequantize(QuantFormat.INT4_ZP, b));
     }
 
@@ -212,11 +237,17 @@ class QuantFormatTest {
                     max = Math.max(max, Math.abs(w.get(r * cols + c)));
                 }
                 float s = max / 7f;
+                // the layout (QuantBlocks): a row of 3 x 68 bytes holds its three groups' 64 code bytes, then their scales
+                int rowAt = r * 3 * 68;
                 assertEquals(s, q.segment().get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
-                        (long) (r * 3 + g) * 68), 0f, "scale of row " + r + " group " + g);
+                        rowAt + 3 * 64 + 4 * g), 0f, "scale of row " + r + " group " + g);
                 for (int c = g * 128; c < Math.min(cols, g * 128 + 128); c++) {
                     float error = Math.abs(w.get(r * cols + c) - y[r * cols + c]);
                     assertTrue(error <= s / 2 + max * 0x1p-22f, "element " + r + "," + c + " is off by " + error + ", step " + s);
+                    // element c of group g: byte 64 g + c % 64 of the row, low nibble for the group's first 64, high for the rest
+                    int j = c - g * 128, bits = q.get(rowAt + 64 * g + j % 64) & 0xFF;
+                    int expected = s == 0 ? 8 : (int) Math.rint(w.get(r * cols + c) / s) + 8;
+                    assertEquals(expected, j < 64 ? bits & 15 : bits >> 4, "code of element " + r + "," + c);
                 }
             }
         }

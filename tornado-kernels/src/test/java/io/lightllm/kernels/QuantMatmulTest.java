@@ -46,11 +46,14 @@ class QuantMatmulTest {
             w.set(i, (byte) r.nextInt(256));
         }
         ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        for (long b = 0; b < blocks; b++) {
+        int groups = QuantBlocks.rowBlocks(format.code(), k), rowBytes = Math.toIntExact(format.rowBytes(k));
+        for (int b = 0; b < blocks; b++) {
             long at = b * format.blockBytes();
+            // an int4 group's scale (and offset) follow its row's codes
+            long termsAt = QuantBlocks.int4ScaleAt(format.code(), b / groups * rowBytes, groups, b % groups);
             float scale = (float) (0.5 + r.nextDouble() / 2) / 64;
             switch (format) {
-                case INT4 -> w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at, scale);
+                case INT4 -> w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), termsAt, scale);
                 case Q4_0, Q8_0 -> w.segment().set(f16, at, Float.floatToFloat16(scale));
                 case Q4_K, Q5_K -> {
                     w.segment().set(f16, at, Float.floatToFloat16(scale / 8));
@@ -58,8 +61,8 @@ class QuantMatmulTest {
                 }
                 case Q6_K -> w.segment().set(f16, at + 208, Float.floatToFloat16(scale / 8));
                 case INT4_ZP -> { // offset = scale x a zero point in [0, 15]
-                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at, scale);
-                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at + 4, scale * r.nextInt(16));
+                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), termsAt, scale);
+                    w.segment().set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), termsAt + 4, scale * r.nextInt(16));
                 }
             }
         }

@@ -114,9 +114,9 @@ class QuantTensorGemmTest {
             int bytes = QuantBlocks.blockBytes(format.code());
             for (int r = 0; r < n; r++) {
                 for (int c = 0; c < k; c++) {
-                    int at = r * (k / 128) * bytes + c / 128 * bytes;
-                    float scale = QuantBlocks.scale(blocks, format.code(), at, c % 128);
-                    float offset = QuantBlocks.offset(blocks, format.code(), at, c % 128);
+                    int rowAt = r * (k / 128) * bytes;
+                    float scale = QuantBlocks.scale(blocks, format.code(), rowAt, k, c);
+                    float offset = QuantBlocks.offset(blocks, format.code(), rowAt, k, c);
                     float e = exact.get(r * k + c);
                     // bf16 rounds to 8 significant bits (half an ulp: a relative 2^-8): the scale (times a code of at most 16),
                     // the offset and the weight itself, each once
@@ -196,10 +196,10 @@ class QuantTensorGemmTest {
         BFloat16Array weights = BFloat16Array.allocate(n * k);
         int bytes = QuantBlocks.blockBytes(format.code());
         for (int i = 0; i < n * k; i++) {
-            int at = i / k * (k / 128) * bytes + i % k / 128 * bytes;
-            float scale = QuantBlocks.scale(blocks, format.code(), at, i % 128);
-            float offset = QuantBlocks.offset(blocks, format.code(), at, i % 128);
-            weights.setFloat(i, bf16(scale) * QuantBlocks.code(blocks, format.code(), at, i % 128) - bf16(offset));
+            int rowAt = i / k * (k / 128) * bytes;
+            float scale = QuantBlocks.scale(blocks, format.code(), rowAt, k, i % k);
+            float offset = QuantBlocks.offset(blocks, format.code(), rowAt, k, i % k);
+            weights.setFloat(i, bf16(scale) * QuantBlocks.code(blocks, format.code(), rowAt, k, i % k) - bf16(offset));
         }
         return weights;
     }

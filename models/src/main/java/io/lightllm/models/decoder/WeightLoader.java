@@ -364,11 +364,14 @@ public final class WeightLoader implements AutoCloseable {
             if (c.from() % unit != 0 || c.count() % unit != 0) {
                 return new Matrix(dense(), null, rows, cols).columns(c);
             }
-            long unitBytes = format == null ? data.dtype().bytes() : format.blockBytes();
-            long partBytes = c.count() / unit * unitBytes;
+            if (format != null) {
+                return new Matrix(format.columns(data.segment(), rows, cols, c.from(), c.count()), format, rows, c.count());
+            }
+            long unitBytes = data.dtype().bytes();
+            long partBytes = c.count() * unitBytes;
             NativeArray out = NativeArray.allocate(data.dtype(), rows * partBytes / data.dtype().bytes());
             for (int r = 0; r < rows; r++) {
-                MemorySegment.copy(data.segment(), r * rowBytes() + c.from() / unit * unitBytes, out.segment(), r * partBytes, partBytes);
+                MemorySegment.copy(data.segment(), r * rowBytes() + c.from() * unitBytes, out.segment(), r * partBytes, partBytes);
             }
             return new Matrix(out, format, rows, c.count());
         }

@@ -1,6 +1,7 @@
 package io.lightllm.models.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lightllm.kernels.QuantBlocks;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.models.ModelLoadException;
 import io.lightllm.tornado.api.NativeArray;
@@ -140,16 +141,18 @@ public final class Int4CheckpointWeights implements WeightSource {
         if (groupSize == 128 && contiguous && in % 128 == 0) {
             QuantFormat f = QuantFormat.INT4_ZP;
             long rowBytes = f.rowBytes(in);
-            MemorySegment blocks = arena.allocate(out * rowBytes, 8);
+            MemorySegment blocks = arena.allocate(out * rowBytes, 16);
+            int groups = in / 128;
             for (int n = 0; n < out; n++) {
-                for (int g = 0; g < in / 128; g++) {
-                    long at = n * rowBytes + (long) g * f.blockBytes();
+                int rowAt = Math.toIntExact(n * rowBytes);
+                for (int g = 0; g < groups; g++) {
+                    int at = QuantBlocks.int4ScaleAt(f.code(), rowAt, groups, g), codesAt = QuantBlocks.int4CodesAt(rowAt, g);
                     float scale = s.getFloat(g * out + n);
                     blocks.set(F32, at, scale);
                     blocks.set(F32, at + 4, scale * zero(qz, out, g, n));
                     for (int j = 0; j < 64; j++) {
                         int k = g * 128 + j;
-                        blocks.set(ValueLayout.JAVA_BYTE, at + 8 + j, (byte) (code(qw, out, k, n) | code(qw, out, k + 64, n) << 4));
+                        blocks.set(ValueLayout.JAVA_BYTE, codesAt + j, (byte) (code(qw, out, k, n) | code(qw, out, k + 64, n) << 4));
                     }
                 }
             }

@@ -294,7 +294,7 @@ public final class KernelBench {
     }
 
     /**
-     * int4 blocks of n rows of k (a multiple of 128): random codes and a scale of 0.01 in every block. Random bytes
+     * int4 blocks of n rows of k (a multiple of 128): random codes and a scale of 0.01 in every group. Random bytes
      * would do for a GPU, but their scales include subnormal floats, which cost a CPU microcode assists: the JVM's int4
      * GEMV timed 15-18 GB/s over them against 28 over real scales.
      */
@@ -304,9 +304,14 @@ public final class KernelBench {
         byte[] codes = new byte[64];
         new java.util.Random(1).nextBytes(codes);
         java.lang.foreign.MemorySegment seg = blocks.segment();
-        for (long at = 0; at < seg.byteSize(); at += io.lightllm.kernels.QuantBlocks.blockBytes(io.lightllm.kernels.QuantBlocks.INT4)) {
-            seg.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), at, 0.01f);
-            java.lang.foreign.MemorySegment.copy(codes, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE, at + 4, 64);
+        int groups = k / 128, format = io.lightllm.kernels.QuantBlocks.INT4;
+        for (int rowAt = 0; rowAt < seg.byteSize(); rowAt += (int) rowBytes) {
+            for (int g = 0; g < groups; g++) {
+                seg.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                        io.lightllm.kernels.QuantBlocks.int4ScaleAt(format, rowAt, groups, g), 0.01f);
+                java.lang.foreign.MemorySegment.copy(codes, 0, seg, java.lang.foreign.ValueLayout.JAVA_BYTE,
+                        io.lightllm.kernels.QuantBlocks.int4CodesAt(rowAt, g), 64);
+            }
         }
         return blocks;
     }

@@ -1,5 +1,6 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.kernels.QuantBlocks;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.MemorySegment;
@@ -100,12 +101,12 @@ final class Int4Gemv {
     }
 
     /**
-     * out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of {@code rowBytes} holding k / 128 blocks of
-     * {@code blockBytes} (scale at 0, for INT4_ZP the offset at 4, codes at {@code codesAt}).
+     * out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of {@code rowBytes} holding k / 128 groups in
+     * {@link QuantBlocks}' int4 layout (the codes, then the scales or scale and offset pairs).
      */
     static void multiply(JvmDevice device, FloatArray out, float[] x, MemorySegment w, boolean zeroPoint, FloatArray bias, int m, int n, int k,
             long rowBytes) {
-        int blockBytes = zeroPoint ? 72 : 68, codesAt = zeroPoint ? 8 : 4, groups = k / 128;
+        int termBytes = QuantBlocks.int4TermBytes(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4), groups = k / 128;
         Activations a = quantize(x, m, k);
         RowRuns.forEachQuad(device, n, rowBytes, (first, count, step) -> {
             float[] dots = new float[4];
@@ -113,7 +114,7 @@ final class Int4Gemv {
             long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
             long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
             for (int b = 0; b < m; b++) {
-                dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, blockBytes, codesAt, zeroPoint, dots);
+                dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
                 for (int q = 0; q < count; q++) {
                     int row = first + q * step;
                     out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
@@ -141,14 +142,14 @@ final class Int4Gemv {
      * taking the activation vectors as arguments ran 3x slower (not inlined, so they were boxed), and a loop over the rows
      * (their offsets in an array) 1.5x slower (324 -> 489-533 us).
      */
-    private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int blockBytes, int codesAt,
+    private static void dot4(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int termBytes,
             boolean zeroPoint, float[] result) {
         float[] acc = ACCUMULATORS.get();
         java.util.Arrays.fill(acc, 0f);
         float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
         int[] xp = a.pairs();
         for (int g = 0; g < groups; g++) {
-            long off = (long) blockBytes * g;
+            long off = (long) QuantBlocks.INT4_CODE_BYTES * g, termsAt = (long) QuantBlocks.INT4_CODE_BYTES * groups + (long) termBytes * g;
             int x0 = 64 * (g0 + g);
             IntVector q0 = IntVector.fromArray(I, xp, x0), q1 = IntVector.fromArray(I, xp, x0 + 16);
             IntVector q2 = IntVector.fromArray(I, xp, x0 + 32), q3 = IntVector.fromArray(I, xp, x0 + 48);
@@ -161,34 +162,34 @@ final class Int4Gemv {
             IntVector v, p;
             FloatVector products;
             float ws;
-            v = IntVector.fromMemorySegment(I, w, rowAt + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            v = IntVector.fromMemorySegment(I, w, rowAt + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
-            ws = w.get(F32_LE, rowAt + off);
+            ws = w.get(F32_LE, rowAt + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 0)).intoArray(acc, 0);
-            off0 += (zeroPoint ? w.get(F32_LE, rowAt + off + 4) : 8 * ws) * xs * cs;
-            v = IntVector.fromMemorySegment(I, w, r1 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            off0 += (zeroPoint ? w.get(F32_LE, rowAt + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r1 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
-            ws = w.get(F32_LE, r1 + off);
+            ws = w.get(F32_LE, r1 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 16)).intoArray(acc, 16);
-            off1 += (zeroPoint ? w.get(F32_LE, r1 + off + 4) : 8 * ws) * xs * cs;
-            v = IntVector.fromMemorySegment(I, w, r2 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            off1 += (zeroPoint ? w.get(F32_LE, r1 + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r2 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
-            ws = w.get(F32_LE, r2 + off);
+            ws = w.get(F32_LE, r2 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 32)).intoArray(acc, 32);
-            off2 += (zeroPoint ? w.get(F32_LE, r2 + off + 4) : 8 * ws) * xs * cs;
-            v = IntVector.fromMemorySegment(I, w, r3 + off + codesAt, ByteOrder.LITTLE_ENDIAN);
+            off2 += (zeroPoint ? w.get(F32_LE, r2 + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(I, w, r3 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
                     .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
-            ws = w.get(F32_LE, r3 + off);
+            ws = w.get(F32_LE, r3 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 48)).intoArray(acc, 48);
-            off3 += (zeroPoint ? w.get(F32_LE, r3 + off + 4) : 8 * ws) * xs * cs;
+            off3 += (zeroPoint ? w.get(F32_LE, r3 + termsAt + 4) : 8 * ws) * xs * cs;
         }
         LaneSums.sum4(F, acc, 0, result, 0);
         result[0] -= off0;

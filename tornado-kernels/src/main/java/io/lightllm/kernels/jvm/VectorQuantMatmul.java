@@ -247,7 +247,7 @@ public final class VectorQuantMatmul {
      * the activations laid out to match ({@link #nibbleOrder}). The codes are multiplied unshifted
      * (the -8, or with a zero point the offset, comes off once per group as 8 s sum(x), or o sum(x)),
      * summed per group and scaled into the row's accumulator. No staging buffer, and a quarter fewer
-     * operations a code than widening bytes. {@code zeroPoint}: INT4_ZP blocks (scale, offset, codes).
+     * operations a code than widening bytes. {@code zeroPoint}: INT4_ZP rows (a scale and an offset a group).
      */
     private static void streamInt4(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, boolean zeroPoint, FloatArray bias,
             int m, int n, int k, long rowBytes) {
@@ -290,22 +290,34 @@ public final class VectorQuantMatmul {
         return out;
     }
 
-    /** Where an int4 block keeps its codes, and what a group's sum of activations is multiplied by to come off. */
+    /**
+     * An int4 row's groups ({@link QuantBlocks}' layout: the codes, then each group's terms) and what a group's sum of
+     * activations is multiplied by to come off.
+     */
     private enum Int4Blocks {
-        /** INT4: f32 scale, codes q + 8: 8 s comes off. */
-        SYMMETRIC(68, 4),
-        /** INT4_ZP: f32 scale, f32 offset, codes q: the offset comes off. */
-        WITH_ZERO(72, 8);
+        /** INT4: an f32 scale a group, codes q + 8: 8 s comes off. */
+        SYMMETRIC(QuantBlocks.INT4),
+        /** INT4_ZP: an f32 scale and offset a group, codes q: the offset comes off. */
+        WITH_ZERO(QuantBlocks.INT4_ZP);
 
-        final int bytes, codesAt;
+        final int termBytes;
 
-        Int4Blocks(int bytes, int codesAt) {
-            this.bytes = bytes;
-            this.codesAt = codesAt;
+        Int4Blocks(int format) {
+            this.termBytes = QuantBlocks.int4TermBytes(format);
         }
 
-        float offset(MemorySegment w, long at, float scale) {
-            return this == WITH_ZERO ? w.get(F32_LE, at + 4) : 8 * scale;
+        /** Group g's codes in the row at {@code rowAt}. */
+        static long codesAt(long rowAt, int g) {
+            return rowAt + (long) QuantBlocks.INT4_CODE_BYTES * g;
+        }
+
+        /** Group g's scale (its offset 4 bytes on) in the row at {@code rowAt} of {@code groups} groups. */
+        long termsAt(long rowAt, int groups, int g) {
+            return rowAt + (long) QuantBlocks.INT4_CODE_BYTES * groups + (long) termBytes * g;
+        }
+
+        float offset(MemorySegment w, long termsAt, float scale) {
+            return this == WITH_ZERO ? w.get(F32_LE, termsAt + 4) : 8 * scale;
         }
     }
 
@@ -313,8 +325,8 @@ public final class VectorQuantMatmul {
         FloatVector acc = FloatVector.zero(F);
         float offset = 0;
         for (int g = 0; g < groups; g++) {
-            long at = rowAt + (long) blocks.bytes * g;
-            IntVector v = codes(w, at + blocks.codesAt);
+            long at = blocks.termsAt(rowAt, groups, g);
+            IntVector v = codes(w, Int4Blocks.codesAt(rowAt, g));
             FloatVector sum = FloatVector.zero(F);
             for (int p = 0; p < 8; p++) {
                 sum = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p).fma(nibble(v, p), sum);
@@ -332,9 +344,9 @@ public final class VectorQuantMatmul {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         float o0 = 0, o1 = 0, o2 = 0, o3 = 0;
         for (int g = 0; g < groups; g++) {
-            long at0 = rowAt + (long) blocks.bytes * g, at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
-            int c = blocks.codesAt;
-            IntVector v0 = codes(w, at0 + c), v1 = codes(w, at1 + c), v2 = codes(w, at2 + c), v3 = codes(w, at3 + c);
+            long at0 = blocks.termsAt(rowAt, groups, g), at1 = at0 + rowBytes, at2 = at1 + rowBytes, at3 = at2 + rowBytes;
+            long c0 = Int4Blocks.codesAt(rowAt, g);
+            IntVector v0 = codes(w, c0), v1 = codes(w, c0 + rowBytes), v2 = codes(w, c0 + 2 * rowBytes), v3 = codes(w, c0 + 3 * rowBytes);
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int p = 0; p < 8; p++) {
                 FloatVector xv = FloatVector.fromArray(F, xn, xOff + 128 * g + 16 * p);
@@ -374,54 +386,59 @@ public final class VectorQuantMatmul {
         return w.get(F32_LE, at);
     }
 
-    /** Row of k elements whose blocks start at byte {@code rowAt}, into dst[at, at + k). */
+    /** Row of k elements at byte {@code rowAt}, into dst[at, at + k). */
     static void decodeRow(ByteArray w, MemorySegment seg, QuantFormat format, long rowAt, int k, float[] dst, int at) {
-        int size = format.blockSize(), bytes = format.blockBytes();
+        int size = format.blockSize(), row = Math.toIntExact(rowAt);
         for (int j0 = 0; j0 < k; j0 += size) {
-            int block = Math.toIntExact(rowAt + (long) j0 / size * bytes);
             if (j0 + size <= k) {
-                decodeBlock(w, seg, format, block, dst, at + j0);
+                decodeBlock(w, seg, format, row, k, j0 / size, dst, at + j0);
             } else { // an int4 row's partial last group: decode aside, keep the row's part
                 float[] tmp = BLOCK.get();
-                decodeBlock(w, seg, format, block, tmp, 0);
+                decodeBlock(w, seg, format, row, k, j0 / size, tmp, 0);
                 System.arraycopy(tmp, 0, dst, at + j0, k - j0);
             }
         }
     }
 
-    private static void decodeBlock(ByteArray w, MemorySegment seg, QuantFormat format, int b, float[] dst, int at) {
+    /**
+     * Block (int4: group) {@code index} of the row of k at byte {@code rowAt} into dst[at, at + blockSize). A GGUF block,
+     * its scales and codes together at b, reads through {@link QuantBlocks} as a row of one block at b.
+     */
+    private static void decodeBlock(ByteArray w, MemorySegment seg, QuantFormat format, int rowAt, int k, int index, float[] dst, int at) {
         if (PARTS == 0) {
             float[] block = new float[format.blockSize()];
-            format.decodeBlock(w, b, block);
+            format.decodeBlock(w, rowAt, k, index, block);
             System.arraycopy(block, 0, dst, at, block.length);
             return;
         }
         int f = format.code();
+        int size = format.blockSize();
+        int b = rowAt + index * format.blockBytes();
         switch (format) {
             case INT4 -> {
-                float s = QuantBlocks.scale(w, f, b, 0);
+                float s = QuantBlocks.scale(w, f, rowAt, k, size * index);
                 for (int c = 0; c < 64; c += 16) {
-                    ByteVector q = load(seg, b + 4 + c);
+                    ByteVector q = load(seg, QuantBlocks.int4CodesAt(rowAt, index) + c);
                     store(low(q).sub((byte) 8), s, 0f, dst, at + c);
                     store(high(q).sub((byte) 8), s, 0f, dst, at + 64 + c);
                 }
             }
             case INT4_ZP -> {
-                float s = QuantBlocks.scale(w, f, b, 0), o = QuantBlocks.offset(w, f, b, 0);
+                float s = QuantBlocks.scale(w, f, rowAt, k, size * index), o = QuantBlocks.offset(w, f, rowAt, k, size * index);
                 for (int c = 0; c < 64; c += 16) {
-                    ByteVector q = load(seg, b + 8 + c);
+                    ByteVector q = load(seg, QuantBlocks.int4CodesAt(rowAt, index) + c);
                     store(low(q), s, o, dst, at + c);
                     store(high(q), s, o, dst, at + 64 + c);
                 }
             }
             case Q4_0 -> {
-                float s = QuantBlocks.scale(w, f, b, 0);
+                float s = QuantBlocks.scale(w, f, b, size, 0);
                 ByteVector q = load(seg, b + 2);
                 store(low(q).sub((byte) 8), s, 0f, dst, at);
                 store(high(q).sub((byte) 8), s, 0f, dst, at + 16);
             }
             case Q8_0 -> {
-                float s = QuantBlocks.scale(w, f, b, 0);
+                float s = QuantBlocks.scale(w, f, b, size, 0);
                 store(load(seg, b + 2), s, 0f, dst, at);
                 store(load(seg, b + 18), s, 0f, dst, at + 16);
             }
@@ -430,8 +447,8 @@ public final class VectorQuantMatmul {
                 int qs = b + (five ? 48 : 16);
                 for (int chunk = 0; chunk < 4; chunk++) {
                     int j = 64 * chunk; // low nibbles: elements j to j + 31 (one scale), high: j + 32 to j + 63
-                    float sLow = QuantBlocks.scale(w, f, b, j), oLow = QuantBlocks.offset(w, f, b, j);
-                    float sHigh = QuantBlocks.scale(w, f, b, j + 32), oHigh = QuantBlocks.offset(w, f, b, j + 32);
+                    float sLow = QuantBlocks.scale(w, f, b, size, j), oLow = QuantBlocks.offset(w, f, b, size, j);
+                    float sHigh = QuantBlocks.scale(w, f, b, size, j + 32), oHigh = QuantBlocks.offset(w, f, b, size, j + 32);
                     for (int h = 0; h < 32; h += 16) {
                         ByteVector q = load(seg, qs + 32 * chunk + h);
                         ByteVector lo = low(q), hi = high(q);
@@ -455,7 +472,7 @@ public final class VectorQuantMatmul {
                             ByteVector ql = run % 2 == 0 ? qlA : qlB;
                             ByteVector code = run < 2 ? low(ql) : high(ql);
                             ByteVector hi2 = qh.lanewise(VectorOperators.LSHR, 2 * run).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
-                            store(code.or(hi2).sub((byte) 32), QuantBlocks.scale(w, f, b, j), 0f, dst, at + j);
+                            store(code.or(hi2).sub((byte) 32), QuantBlocks.scale(w, f, b, size, j), 0f, dst, at + j);
                         }
                     }
                 }

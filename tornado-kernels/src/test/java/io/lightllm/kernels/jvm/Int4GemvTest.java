@@ -3,6 +3,7 @@ package io.lightllm.kernels.jvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.lightllm.kernels.QuantBlocks;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.Arena;
@@ -31,13 +32,13 @@ class Int4GemvTest {
             MemorySegment w = Arena.ofAuto().allocate(n * rowBytes, 64);
             for (int row = 0; row < n; row++) {
                 for (int g = 0; g < k / 128; g++) {
-                    long block = row * rowBytes + g * 68L;
-                    w.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), block, 1f);
+                    int rowAt = Math.toIntExact(row * rowBytes);
+                    w.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), QuantBlocks.int4ScaleAt(QuantBlocks.INT4, rowAt, k / 128, g), 1f);
                     for (int b = 0; b < 64; b++) { // byte b: element b in the low nibble, 64 + b in the high one
                         int lo = random.nextInt(16), hi = random.nextInt(16);
                         codes[row][128 * g + b] = lo;
                         codes[row][128 * g + 64 + b] = hi;
-                        w.set(ValueLayout.JAVA_BYTE, block + 4 + b, (byte) (lo | hi << 4));
+                        w.set(ValueLayout.JAVA_BYTE, QuantBlocks.int4CodesAt(rowAt, g) + b, (byte) (lo | hi << 4));
                     }
                 }
             }
