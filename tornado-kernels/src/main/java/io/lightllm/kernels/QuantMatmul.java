@@ -97,6 +97,14 @@ public final class QuantMatmul {
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam, false, k, 0f, false);
     }
 
+    /**
+     * Whether the int4 tensor-core kernels ({@link Int4TensorGemv}, {@link QuantTensorGemm}) read a lane's 16 code bytes of a
+     * block in one load where the rows are 16-byte aligned: the tuning {@code matmul.int4_wide_codes} (1: on; default off).
+     */
+    static boolean wideCodes(Device device) {
+        return Tuning.get(device, "matmul.int4_wide_codes", 0) == 1;
+    }
+
     static boolean isInt4(int format) {
         return format == QuantBlocks.INT4 || format == QuantBlocks.INT4_ZP;
     }

@@ -102,16 +102,17 @@ public final class QuantTensorGemm {
      */
     public static void int8Rows(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int m, int n, int k, int kSplits, int mTiles) {
-        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, mTiles);
+        gemm(ctx, out, a, w, true, 0, scales, bias, hasBias, m, n, k, kSplits, mTiles, false);
     }
 
     /**
      * Rows of {@code format} ({@link QuantBlocks#INT4} or {@link QuantBlocks#INT4_ZP}) blocks, k a multiple of 128; up to
-     * 16 {@code mTiles} rows a group, as {@link #int8Rows}.
+     * 16 {@code mTiles} rows a group, as {@link #int8Rows}; {@code wide} (bound with mTiles), a lane's 16 code bytes of a
+     * block in one load, for rows 16-byte aligned ({@link QuantBlocks#int4RowsAligned}).
      */
     public static void int4Rows(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int kSplits, int mTiles) {
-        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, mTiles);
+            int m, int n, int k, int kSplits, int mTiles, boolean wide) {
+        gemm(ctx, out, a, w, false, format, bias, bias, hasBias, m, n, k, kSplits, mTiles, wide);
     }
 
     /**
@@ -121,7 +122,7 @@ public final class QuantTensorGemm {
      * depends on its own row and column only) and are not written.
      */
     private static void gemm(KernelContext ctx, FloatArray out, NativeArray a, ByteArray w, boolean int8, int format, FloatArray scales,
-            FloatArray bias, boolean hasBias, int m, int n, int k, int kSplits, int mTiles) {
+            FloatArray bias, boolean hasBias, int m, int n, int k, int kSplits, int mTiles, boolean wide) {
         int[] tile = ctx.allocateIntLocalArray(STAGES * STAGE);
         int[] af = new int[16];
         int[] bf = new int[2];
@@ -155,7 +156,7 @@ public final class QuantTensorGemm {
             ctx.copyAsyncCommit();
         }
         if (steps > 0) {
-            loadCodes(w, int8, format, codes, terms, word, col0, lane, n, k, rowBytes, firstStep);
+            loadCodes(w, int8, format, codes, terms, word, col0, lane, n, k, rowBytes, firstStep, wide);
         }
         for (int step = 0; step < steps; step++) {
             ctx.copyAsyncWait(STAGES - 2);
@@ -166,7 +167,7 @@ public final class QuantTensorGemm {
             }
             ctx.copyAsyncCommit();
             if (step + 1 < steps) {
-                loadCodes(w, int8, format, nextCodes, nextTerms, word, col0, lane, n, k, rowBytes, firstStep + step + 1);
+                loadCodes(w, int8, format, nextCodes, nextTerms, word, col0, lane, n, k, rowBytes, firstStep + step + 1, wide);
             }
             int stage = (step % STAGES) * STAGE;
             for (int s = 0; s < 8; s++) {
@@ -233,10 +234,11 @@ public final class QuantTensorGemm {
     /**
      * Loads this lane's codes of one step for the warp's four n8 tiles: int8, 16 codes of each run of 64 (two
      * 16-byte loads a tile, {@code codes[8 ni..]}); int4, 4 words of the block's codes ({@code codes[4 ni..]})
-     * and the block's scale and negated offset as bf16 pairs into {@code terms[2 ni], terms[2 ni + 1]}.
+     * (one 16-byte load where {@code wide}) and the block's scale and negated offset as bf16 pairs into
+     * {@code terms[2 ni], terms[2 ni + 1]}.
      */
     private static void loadCodes(ByteArray w, boolean int8, int format, int[] codes, int[] terms, int[] word, int col0, int lane, int n,
-            int k, int rowBytes, int step) {
+            int k, int rowBytes, int step, boolean wide) {
         int g = lane / 4;
         int t = lane % 4;
         for (int ni = 0; ni < 4; ni++) {
@@ -248,10 +250,14 @@ public final class QuantTensorGemm {
             } else {
                 int at = QuantBlocks.int4ScaleAt(format, row * rowBytes, k / STEP, step);
                 int codesAt = QuantBlocks.int4CodesAt(row * rowBytes, step) + 16 * t;
-                w.getWords(codesAt, codes, 4 * ni, 1);
-                w.getWords(codesAt + 4, codes, 4 * ni + 1, 1);
-                w.getWords(codesAt + 8, codes, 4 * ni + 2, 1);
-                w.getWords(codesAt + 12, codes, 4 * ni + 3, 1);
+                if (wide) {
+                    w.getWords(codesAt, codes, 4 * ni, 4);
+                } else {
+                    w.getWords(codesAt, codes, 4 * ni, 1);
+                    w.getWords(codesAt + 4, codes, 4 * ni + 1, 1);
+                    w.getWords(codesAt + 8, codes, 4 * ni + 2, 1);
+                    w.getWords(codesAt + 12, codes, 4 * ni + 3, 1);
+                }
                 float scale = QuantBlocks.int4Word(w, at, word);
                 float offset = format == QuantBlocks.INT4_ZP ? QuantBlocks.int4Word(w, at + 4, word) : 0f;
                 terms[2 * ni] = KMath.packBf16x2(scale, scale);
@@ -280,7 +286,7 @@ public final class QuantTensorGemm {
             int m, int n, int k) {
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(kernel(true, m), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
+        device.launch(kernel(true, m, false), grid(m, n, splits), out, permuted, w, scales, bias == null ? out : bias, bias != null, m, n, k, splits);
     }
 
     /** out[m, n] = a · wᵀ + bias (or null), w rows of {@link QuantFormat#INT4} or {@link QuantFormat#INT4_ZP} blocks. */
@@ -291,7 +297,8 @@ public final class QuantTensorGemm {
         }
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        device.launch(kernel(false, m), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
+        boolean wide = QuantMatmul.wideCodes(device) && QuantBlocks.int4RowsAligned(format.code(), k / STEP);
+        device.launch(kernel(false, m, wide), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
                 splits);
     }
 
@@ -314,10 +321,10 @@ public final class QuantTensorGemm {
 
     /**
      * The kernel for int8 rows or int4 blocks times m rows: groups of the fewest rows (16, 32, 64) that cover m, 64 beyond
-     * (its ref binds mTiles, the last parameter: a launch leaves it out).
+     * (its ref binds mTiles, the last parameter, and int4's {@code wide} after it: a launch leaves them out).
      */
-    static KernelRef kernel(boolean int8, int m) {
-        return (int8 ? INT8 : INT4)[rowTiles(m)];
+    static KernelRef kernel(boolean int8, int m, boolean wide) {
+        return int8 ? INT8[rowTiles(m)] : INT4[rowTiles(m)].with("wide", wide);
     }
 
     /** 0, 1, 2 for groups of 16, 32, 64 rows. */

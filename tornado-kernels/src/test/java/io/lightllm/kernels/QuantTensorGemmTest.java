@@ -88,7 +88,7 @@ class QuantTensorGemmTest {
                     MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), withBias ? bias : null, m, n, k);
                     for (int splits : new int[] {1, 2}) {
                         DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel, QuantTensorGemm.grid(m, n, splits), o,
-                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), true);
+                                permuted, w, scales, withBias ? b : o, withBias, m, n, k, splits), true, false);
                         // products of bf16 values are exact in f32; the tensor cores sum in their own order (twice the f32 bound)
                         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
                                 device.id() + " int8, m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
@@ -105,7 +105,19 @@ class QuantTensorGemmTest {
      */
     @Test
     void int4BlocksMatchTheProductOfRoundedActivationsAndWeights() {
-        int n = 138, k = 384; // not a multiple of 4: the epilogue's scalar stores and adds (int8's 140 takes the vector ones)
+        // n not a multiple of 4: the epilogue's scalar stores and adds (int8's 140 takes the vector ones)
+        checkInt4(138, 384, new int[] {5, 20, 40, 70}, false);
+    }
+
+    /** Rows of 4 groups (16-byte aligned): a lane's codes of a block in one load, the same product. */
+    @Test
+    void int4WideCodeLoadsMatchTheSameProduct() {
+        assertTrue(QuantBlocks.int4RowsAligned(QuantBlocks.INT4, 4) && QuantBlocks.int4RowsAligned(QuantBlocks.INT4_ZP, 4));
+        assertFalse(QuantBlocks.int4RowsAligned(QuantBlocks.INT4, 3) || QuantBlocks.int4RowsAligned(QuantBlocks.INT4, 6));
+        checkInt4(138, 512, new int[] {5, 40}, true);
+    }
+
+    private static void checkInt4(int n, int k, int[] ms, boolean wide) {
         FloatArray bias = TensorAssert.random(n, 1f, 5);
         for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
             ByteArray blocks = QuantMatmulTest.randomBlocks(format, n, k, 6);
@@ -126,15 +138,15 @@ class QuantTensorGemmTest {
             }
             for (Device device : devices()) {
                 DeviceBuffer w = device.upload(blocks), b = device.upload(bias);
-                for (int m : new int[] {5, 20, 40, 70}) {
+                for (int m : ms) {
                     FloatArray a = TensorAssert.random(m * k, 1f, 7 + m);
                     for (boolean withBias : new boolean[] {false, true}) {
                         MatmulReference ref = MatmulReference.of(rounded(a), weights, null, withBias ? bias : null, m, n, k);
                         for (int splits : new int[] {1, 2}) {
                             DeviceBuffer out = run(device, a, m, n, k, splits, (kernel, permuted, o) -> device.launch(kernel,
-                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), false);
+                                    QuantTensorGemm.grid(m, n, splits), o, permuted, w, format.code(), withBias ? b : o, withBias, m, n, k, splits), false, wide);
                             assertClose(ref.expected(), device.download(out), 2 * ref.errorBound(), 0f,
-                                    device.id() + " " + format + ", m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits");
+                                    device.id() + " " + format + ", m " + m + (withBias ? ", bias" : "") + ", " + splits + " k-splits" + (wide ? ", wide" : ""));
                         }
                     }
                 }
@@ -181,13 +193,13 @@ class QuantTensorGemmTest {
     }
 
     /** Permutes a on the device (zeroing the output for split k, else leaving it NaN) and runs the entry point of m's row tiles. */
-    private static DeviceBuffer run(Device device, FloatArray a, int m, int n, int k, int splits, Launch launch, boolean int8) {
+    private static DeviceBuffer run(Device device, FloatArray a, int m, int n, int k, int splits, Launch launch, boolean int8, boolean wide) {
         DeviceBuffer permuted = device.allocate(DType.BF16, (long) m * k);
         DeviceBuffer out = device.allocate(DType.F32, (long) m * n);
         Elementwise.launchFill(device, out, Float.NaN, m * n);
         int zeros = splits > 1 ? m * n : 0;
         device.launch(QuantTensorGemm.PERMUTE, QuantTensorGemm.permuteGrid(m, k, zeros), permuted, device.upload(a), out, m, k, zeros);
-        launch.run(QuantTensorGemm.kernel(int8, m), permuted, out);
+        launch.run(QuantTensorGemm.kernel(int8, m, wide), permuted, out);
         return out;
     }
 
