@@ -300,41 +300,14 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # what is written and still off until measured (docs/benchmarks.md, sessions 28-30), in one call of about 8 minutes, the
-      # most wanted first (run peers in the same call for the references): the tests of the new paths on cuda:0; the warpgroup
-      # prefill with half operands (attention.prefill_half_operands) alternating, kernels and a 16 x 512 8B prefill; int4's
-      # 16-byte code loads (matmul.int4_wide_codes) at 8B batch 1, 8 and 64 on one load; int4 at 12 and 16 rows on tensor
-      # cores (matmul.int4_mma_gemv_max_m=16), kernels, then on one load; int8 at 2-8 rows (int8_mma_gemv_max_m=8)
-      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillTakesHalfOperands \
-        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention --select-class io.lightllm.kernels.KvCacheTest \
-        --select-class io.lightllm.kernels.Int4TensorGemvTest --select-class io.lightllm.kernels.Int8TensorGemvTest \
-        --select-class io.lightllm.kernels.QuantMatmulTest --select-class io.lightllm.kernels.QuantTensorGemmTest \
-        --select-class io.lightllm.kernels.DequantizedGemmTest --select-class io.lightllm.kernels.FoldedGemvTest \
-        --select-class io.lightllm.models.llama.LlamaInt8Test \
-        --select-method io.lightllm.models.llama.LlamaGoldenTest#halfPrefillOperandsGiveTheSameModel\(java.nio.file.Path\) \
-        --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
-      grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
-      for v in 0 1 0 1; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_half_operands=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only attention --batches 1 --contexts 1024 --prefill 512,4096,32x512 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
-          | sed "s/^/half_operands=$v /" | tee -a "$out/pending.log"
-      done
+      # what is open after session 30 (docs/benchmarks.md), the defaults against the alternatives alternating on one load (run
+      # peers in the same call): 8B int4 at 16 rows on Int4TensorGemv (max_m=16, the default) or QuantTensorGemm with its
+      # 16-byte code loads (max_m=8); 8B int8 at batch 1 on the int8-activation GEMV (the default) or Int8TensorGemv (min_m=1)
       S=(bench static --model llama-8b --load-format dummy --device cuda:0 --input-len 128 --output-len 32 --kv-dtype f16 --json)
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 16 \
-        --input-len 512 --output-len 4 --kv-dtype f16 --json \
-        --variants ';cuda.attention.prefill_half_operands=1;;cuda.attention.prefill_half_operands=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1,8,64 --quant int4 \
-        --variants ';cuda.matmul.int4_wide_codes=1;;cuda.matmul.int4_wide_codes=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
-      for v in int4_mma_gemv_max_m=8 int4_mma_gemv_max_m=16,int4_wide_codes=1 int4_mma_gemv_max_m=16 int4_mma_gemv_max_m=8,int4_wide_codes=1; do
-        "${J[@]}" $(printf -- ' -Dlightllm.tuning.cuda.matmul.%s' ${v//,/ }) -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only gemv --batches 8,16,64 --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/$v /" | tee -a "$out/pending.log"
-      done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 12,16 --quant int4 \
-        --variants ';cuda.matmul.int4_mma_gemv_max_m=16;;cuda.matmul.int4_mma_gemv_max_m=16' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 2,8 --quant int8 \
-        --variants ';cuda.matmul.int8_mma_gemv_max_m=8;;cuda.matmul.int8_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/pending-static.log" ;;
+        --variants ';cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1 --quant int8 \
+        --variants ';cuda.matmul.int8_mma_gemv_min_m=1;;cuda.matmul.int8_mma_gemv_min_m=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against

@@ -79,14 +79,14 @@ public final class Int4TensorGemv {
      * tiles of 16 rows ({@link #grid}).
      */
     public static void gemv(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist, int columns, boolean wide) {
+            int m, int n, int k, int parts, boolean zeroPoint, boolean deep, boolean hoist, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(MAX_PARTS * TILE * columns);
         float[] sums = new float[16];
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int tiles = ctx.localGroupSizeX / KernelContext.WARP_SIZE / parts;
         int row0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         tileSums(ctx, sums, a, w, zeroPoint, Math.min(row0, n - 1), Math.min(row0 + 8, n - 1), 0, 0, false, m, k, warp % parts, parts, deep, hoist,
-                columns, wide);
+                columns);
         for (int f = 0; f < columns / COLUMNS; f++) {
             storePartial(ctx, partial, 0, sums, 8 * f, warp, f, columns);
         }
@@ -108,7 +108,7 @@ public final class Int4TensorGemv {
      * per {@code warps / parts} tiles of 16 gate rows, each warp taking the gate tile and its up tile.
      */
     public static void gated(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray bias, boolean hasBias,
-            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist, int columns, boolean wide) {
+            int m, int width, int k, int parts, int kind, boolean zeroPoint, boolean deep, boolean hoist, int columns) {
         int half = MAX_PARTS * TILE * columns; // the gate rows' partial sums, then the up rows'
         float[] partial = ctx.allocateFloatLocalArray(2 * MAX_PARTS * TILE * columns);
         float[] sums = new float[16];
@@ -117,7 +117,7 @@ public final class Int4TensorGemv {
         int p0 = (ctx.groupIdx * tiles + warp / parts) * TILE + ctx.laneId() / 4;
         int g0 = Math.min(p0, width - 1);
         int g1 = Math.min(p0 + 8, width - 1);
-        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep, hoist, columns, wide);
+        tileSums(ctx, sums, a, w, zeroPoint, g0, g1, width + g0, width + g1, true, m, k, warp % parts, parts, deep, hoist, columns);
         for (int f = 0; f < columns / COLUMNS; f++) {
             storePartial(ctx, partial, 0, sums, 8 * f, warp, f, columns);
             storePartial(ctx, partial, half, sums, 8 * f + 4, warp, f, columns);
@@ -144,7 +144,7 @@ public final class Int4TensorGemv {
      * trips (the MMAs need a warp's lanes together, and OpenCL's emulation the group's).
      */
     static void tileSums(KernelContext ctx, float[] sums, FloatArray a, ByteArray w, boolean zeroPoint, int rowA, int rowB, int rowC,
-            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep, boolean hoist, int columns, boolean wide) {
+            int rowD, boolean pair, int m, int k, int part, int parts, boolean deep, boolean hoist, int columns) {
         int[] codes = new int[16];
         int[] nextCodes = new int[16];
         int[] laterCodes = new int[16];
@@ -175,10 +175,10 @@ public final class Int4TensorGemv {
         // the parts of a tile take its blocks in turn (part p blocks p, p + parts, ...: the group reads a run of each row at
         // once); every warp of the group runs the same trips (OpenCL's MMA meets the whole group at barriers), and a trip past
         // the last block reads the last one and adds nothing. One block's codes (two where deep) load ahead of the one in use.
-        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, Math.min(part, blocks - 1), t, wide);
+        loadBlock(w, codes, terms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, Math.min(part, blocks - 1), t);
         if (deep) {
             loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks,
-                    Math.min(part + parts, blocks - 1), t, wide);
+                    Math.min(part + parts, blocks - 1), t);
         }
         for (int trip = 0; trip < trips; trip++) {
             int block = Math.min(part + trip * parts, blocks - 1);
@@ -187,21 +187,19 @@ public final class Int4TensorGemv {
             if (ahead < trips) {
                 int at = Math.min(part + ahead * parts, blocks - 1);
                 if (deep) {
-                    loadBlock(w, laterCodes, laterTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t, wide);
+                    loadBlock(w, laterCodes, laterTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t);
                 } else {
-                    loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t, wide);
+                    loadBlock(w, nextCodes, nextTerms, word, rowA, rowB, rowC, rowD, pair, zeroPoint, rowBytes, blocks, at, t);
                 }
             }
-            // batch row g + 8f's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t
-            // (wide: 64 (s / 4) + 4 (s % 4) + 16t, see loadBlock): where hoist, all eight loads (of each fragment) issued before the
-            // first MMA, else each before its step
-            int xAt = g * k + block * BLOCK + (wide ? 16 : 4) * t;
-            int wordStride = wide ? 4 : 16;
+            // batch row g + 8f's activations at this lane's columns of the block, step s's four at 64 (s / 4) + 16 (s % 4) + 4t:
+            // where hoist, all eight loads (of each fragment) issued before the first MMA, else each before its step
+            int xAt = g * k + block * BLOCK + 4 * t;
             if (hoist) {
                 for (int f = 0; f < fragments; f++) {
                     if (g + 8 * f < m) {
                         for (int s = 0; s < 8; s++) {
-                            a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + wordStride * (s % 4), x, 32 * f + 4 * s, 4);
+                            a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + 16 * (s % 4), x, 32 * f + 4 * s, 4);
                         }
                     }
                 }
@@ -219,7 +217,7 @@ public final class Int4TensorGemv {
                     boolean live = g + 8 * f < m;
                     int xi = hoist ? 32 * f + 4 * s : 4 * f; // without hoist, every step's four in the same registers
                     if (!hoist && live) {
-                        a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + wordStride * wi, x, xi, 4);
+                        a.getFloats(xAt + 8 * f * k + 64 * (s / 4) + 16 * wi, x, xi, 4);
                     }
                     // columns +0, +2 (bytes 0 and 2 of a code word) then +1, +3 (bytes 1 and 3)
                     bf[2 * f] = live ? KMath.packBf16x2(x[xi], x[xi + 2]) : 0;
@@ -288,29 +286,17 @@ public final class Int4TensorGemv {
     /**
      * Block (group) {@code block}'s code words t, t+4, t+8, t+12 of rows A and B (codes[0..7]; of C and D at 8..15 where
      * {@code pair}), their scales at terms[0..3] and INT4_ZP's offsets at terms[4..7]; all loads issued before any is used.
-     * {@code wide} (rows 16-byte aligned, {@link QuantBlocks#int4RowsAligned}): words 4t..4t+3 instead, one 16-byte load a
-     * row; word j still feeds the steps s with s % 4 = j, its columns 16t + 4j.. (low nibbles) and 64 + 16t + 4j.. (high),
-     * and the activations follow ({@link #tileSums}).
      */
     private static void loadBlock(ByteArray w, int[] codes, float[] terms, int[] word, int rowA, int rowB, int rowC, int rowD, boolean pair,
-            boolean zeroPoint, int rowBytes, int blocks, int block, int t, boolean wide) {
-        int codesAt = QuantBlocks.int4CodesAt(0, block) + (wide ? 16 : 4) * t;
+            boolean zeroPoint, int rowBytes, int blocks, int block, int t) {
+        int codesAt = QuantBlocks.int4CodesAt(0, block) + 4 * t;
         int termsAt = QuantBlocks.int4ScaleAt(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4, 0, blocks, block);
-        if (wide) {
-            w.getWords(rowA * rowBytes + codesAt, codes, 0, 4);
-            w.getWords(rowB * rowBytes + codesAt, codes, 4, 4);
+        for (int j = 0; j < 4; j++) {
+            w.getWords(rowA * rowBytes + codesAt + 16 * j, codes, j, 1);
+            w.getWords(rowB * rowBytes + codesAt + 16 * j, codes, 4 + j, 1);
             if (pair) {
-                w.getWords(rowC * rowBytes + codesAt, codes, 8, 4);
-                w.getWords(rowD * rowBytes + codesAt, codes, 12, 4);
-            }
-        } else {
-            for (int j = 0; j < 4; j++) {
-                w.getWords(rowA * rowBytes + codesAt + 16 * j, codes, j, 1);
-                w.getWords(rowB * rowBytes + codesAt + 16 * j, codes, 4 + j, 1);
-                if (pair) {
-                    w.getWords(rowC * rowBytes + codesAt + 16 * j, codes, 8 + j, 1);
-                    w.getWords(rowD * rowBytes + codesAt + 16 * j, codes, 12 + j, 1);
-                }
+                w.getWords(rowC * rowBytes + codesAt + 16 * j, codes, 8 + j, 1);
+                w.getWords(rowD * rowBytes + codesAt + 16 * j, codes, 12 + j, 1);
             }
         }
         terms[0] = QuantBlocks.int4Word(w, rowA * rowBytes + termsAt, word);
@@ -366,7 +352,7 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (n + TILE - 1) / TILE;
         int parts = parts(device, tiles, k / BLOCK);
-        device.launch(gemvKernel(format, Pipeline.of(device), m, k), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k,
+        device.launch(gemvKernel(format, Pipeline.of(device), m), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, n, k,
                 parts);
     }
 
@@ -376,40 +362,36 @@ public final class Int4TensorGemv {
         check(device, format, m, k);
         int tiles = (width + TILE - 1) / TILE;
         int parts = parts(device, 2L * tiles, k / BLOCK); // a warp streams two tiles
-        device.launch(gatedKernel(format, Pipeline.of(device), m, k), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width,
+        device.launch(gatedKernel(format, Pipeline.of(device), m), grid(tiles, parts), out, a, w, bias == null ? out : bias, bias != null, m, width,
                 k, parts, act.code);
     }
 
     /**
      * How a warp streams its blocks: {@code deep}, two blocks' codes loading ahead of the one in use (else one); {@code hoist},
-     * a block's eight activation loads issued before its first MMA (else each before its step); {@code wide}, a row's codes of a
-     * block in one 16-byte load (else four words) where the rows are 16-byte aligned ({@link QuantBlocks#int4RowsAligned}:
-     * k a multiple of 512, 256 for INT4_ZP). Bound at the kernel refs (the last parameters, with zeroPoint and columns: a
-     * launch leaves them out), from the tunings {@code matmul.int4_mma_gemv_deep}, {@code matmul.int4_mma_gemv_hoist} and
-     * {@code matmul.int4_wide_codes} (1: on; default off).
+     * a block's eight activation loads issued before its first MMA (else each before its step). Bound at the kernel refs
+     * (the last parameters, with zeroPoint and columns: a launch leaves them out), from the tunings {@code matmul.int4_mma_gemv_deep}
+     * and {@code matmul.int4_mma_gemv_hoist} (1: on; default off).
      */
-    record Pipeline(boolean deep, boolean hoist, boolean wide) {
+    record Pipeline(boolean deep, boolean hoist) {
         static Pipeline of(Device device) {
-            return new Pipeline(Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1, Tuning.get(device, "matmul.int4_mma_gemv_hoist", 0) == 1,
-                    QuantMatmul.wideCodes(device));
+            return new Pipeline(Tuning.get(device, "matmul.int4_mma_gemv_deep", 0) == 1, Tuning.get(device, "matmul.int4_mma_gemv_hoist", 0) == 1);
         }
 
-        /** {@code kernel} for {@code format}'s blocks, m batch rows of k: one B fragment a k-step up to 8 rows, two beyond. */
-        KernelRef bind(KernelRef kernel, QuantFormat format, int m, int k) {
+        /** {@code kernel} for {@code format}'s blocks and m batch rows: one B fragment a k-step up to 8 rows, two beyond. */
+        KernelRef bind(KernelRef kernel, QuantFormat format, int m) {
             return kernel.with("zeroPoint", format == QuantFormat.INT4_ZP).with("deep", deep).with("hoist", hoist)
-                    .with("columns", m > COLUMNS ? 2 * COLUMNS : COLUMNS)
-                    .with("wide", wide && QuantBlocks.int4RowsAligned(format.code(), k / BLOCK));
+                    .with("columns", m > COLUMNS ? 2 * COLUMNS : COLUMNS);
         }
     }
 
-    /** The plain kernel for {@code format}'s blocks and m batch rows of k, streamed as {@code pipeline} says. */
-    static KernelRef gemvKernel(QuantFormat format, Pipeline pipeline, int m, int k) {
-        return pipeline.bind(GEMV, format, m, k);
+    /** The plain kernel for {@code format}'s blocks and m batch rows, streamed as {@code pipeline} says. */
+    static KernelRef gemvKernel(QuantFormat format, Pipeline pipeline, int m) {
+        return pipeline.bind(GEMV, format, m);
     }
 
-    /** The gated kernel for {@code format}'s blocks and m batch rows of k, streamed as {@code pipeline} says. */
-    static KernelRef gatedKernel(QuantFormat format, Pipeline pipeline, int m, int k) {
-        return pipeline.bind(GATED, format, m, k);
+    /** The gated kernel for {@code format}'s blocks and m batch rows, streamed as {@code pipeline} says. */
+    static KernelRef gatedKernel(QuantFormat format, Pipeline pipeline, int m) {
+        return pipeline.bind(GATED, format, m);
     }
 
     private static void check(Device device, QuantFormat format, int m, int k) {

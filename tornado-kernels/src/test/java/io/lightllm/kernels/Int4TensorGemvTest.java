@@ -25,8 +25,8 @@ import org.junit.jupiter.api.Test;
 class Int4TensorGemvTest {
     private static final int N = 40, K = 384;
     /** One or two blocks ahead, each step's activations loaded before it or a block's at once (CUDA's default: one ahead, at once). */
-    private static final Int4TensorGemv.Pipeline[] PIPELINES = {new Int4TensorGemv.Pipeline(false, false, false),
-        new Int4TensorGemv.Pipeline(false, true, false), new Int4TensorGemv.Pipeline(true, false, false), new Int4TensorGemv.Pipeline(true, true, false)};
+    private static final Int4TensorGemv.Pipeline[] PIPELINES = {new Int4TensorGemv.Pipeline(false, false), new Int4TensorGemv.Pipeline(false, true),
+        new Int4TensorGemv.Pipeline(true, false), new Int4TensorGemv.Pipeline(true, true)};
 
     /**
      * The product and the f32 bound of any summation order of its terms: the kernel sums s (q - c) x per block (c = 8 for
@@ -98,47 +98,12 @@ class Int4TensorGemvTest {
                                 DeviceBuffer out = device.allocate(DType.F32, (long) m * N);
                                 Elementwise.launchFill(device, out, Float.NaN, m * N);
                                 int tiles = (N + 15) / 16;
-                                device.launch(Int4TensorGemv.gemvKernel(format, pipeline, m, K), Int4TensorGemv.grid(tiles, parts), out, in, w,
+                                device.launch(Int4TensorGemv.gemvKernel(format, pipeline, m), Int4TensorGemv.grid(tiles, parts), out, in, w,
                                         withBias ? b : out, withBias, m, N, K, parts);
                                 assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " " + format + ", m " + m
                                         + (withBias ? ", bias" : "") + ", " + parts + " parts, " + pipeline);
                             }
                         }
-                    }
-                }
-            }
-        }
-    }
-
-    /**
-     * A row's codes of a block in one 16-byte load (rows of 4 groups, 16-byte aligned): the same products, plain and gated, with
-     * the lanes' columns permuted. Rows of 3 groups are not aligned: the pipeline's {@code wide} is not bound there (the JVM's
-     * loads check their alignment, so a wide load there fails).
-     */
-    @Test
-    void wideCodeLoadsGiveTheSameProducts() {
-        int k = 512, width = 24;
-        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
-            for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-                for (int kk : new int[] {k, K}) {
-                    ByteArray blocks = QuantMatmulTest.randomBlocks(format, 2 * width, kk, 31);
-                    DeviceBuffer w = device.upload(blocks);
-                    for (int m : new int[] {1, 9}) { // one B fragment with CUDA's pipeline (hoist), two with the other
-                        FloatArray a = TensorAssert.random(m * kk, 1f, 33 + m);
-                        Reference ref = Reference.of(format, blocks, a, null, m, 2 * width, kk);
-                        Reference gatedRef = ref.gated(m, width);
-                        Int4TensorGemv.Pipeline pipeline = new Int4TensorGemv.Pipeline(m > 8, m <= 8, true);
-                        String what = device.id() + " " + format + ", k " + kk + ", m " + m + ", " + pipeline;
-                        DeviceBuffer out = device.allocate(DType.F32, (long) m * 2 * width);
-                        Elementwise.launchFill(device, out, Float.NaN, m * 2 * width);
-                        device.launch(Int4TensorGemv.gemvKernel(format, pipeline, m, kk), Int4TensorGemv.grid(3, 2), out, device.upload(a), w, out,
-                                false, m, 2 * width, kk, 2);
-                        assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), what);
-                        DeviceBuffer gated = device.allocate(DType.F32, (long) m * width);
-                        Elementwise.launchFill(device, gated, Float.NaN, m * width);
-                        device.launch(Int4TensorGemv.gatedKernel(format, pipeline, m, kk), Int4TensorGemv.grid((width + 15) / 16, 1), gated,
-                                device.upload(a), w, gated, false, m, width, kk, 1, Activations.Kind.SILU.code);
-                        assertWithin(gatedRef.value(), gatedRef.bound(), (FloatArray) device.download(gated), "gated " + what);
                     }
                 }
             }
@@ -161,7 +126,7 @@ class Int4TensorGemvTest {
                         for (Int4TensorGemv.Pipeline pipeline : PIPELINES) {
                             DeviceBuffer out = device.allocate(DType.F32, (long) m * width);
                             Elementwise.launchFill(device, out, Float.NaN, m * width);
-                            device.launch(Int4TensorGemv.gatedKernel(format, pipeline, m, K), Int4TensorGemv.grid((width + 15) / 16, parts), out,
+                            device.launch(Int4TensorGemv.gatedKernel(format, pipeline, m), Int4TensorGemv.grid((width + 15) / 16, parts), out,
                                     device.upload(a), w, b, true, m, width, K, parts, Activations.Kind.SILU.code);
                             assertWithin(ref.value(), ref.bound(), (FloatArray) device.download(out), device.id() + " gated " + format + ", m " + m + ", "
                                     + parts + " parts, " + pipeline);
