@@ -311,10 +311,10 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1 --quant int4 \
         --variants ';cuda.matmul.int4_q8_wide=1;;cuda.matmul.int4_q8_wide=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 12,16 --quant int4 \
-        --variants ';cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1 --quant int8 \
-        --variants ';cuda.matmul.int8_mma_gemv_min_m=1;;cuda.matmul.int8_mma_gemv_min_m=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log" ;;
+        --variants ';cuda.matmul.int8_mma_gemv_min_m=1;;cuda.matmul.int8_mma_gemv_min_m=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 12,16 --quant int4 \
+        --variants ';cuda.matmul.int4_mma_gemv_max_m=8;;cuda.matmul.int4_mma_gemv_max_m=8' 2>&1 | grep '^{' | tee -a "$out/pending-static.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
