@@ -255,8 +255,8 @@ public final class QuantMatmul {
             loadRowWords(w, q, at0, at1, at2, at3, QuantBlocks.int4CodesAt(0, g) + 4 * (lane % 16));
             float most = groupActivations(ctx, a, g * 128 + 4 * (lane % 16), lo, hi);
             float inverse = most > 0f ? 127f / most : 0f;
-            addGroupQ8(acc, w, at0, at1, at2, at3, QuantBlocks.int4ScaleAt(format, 0, groups, g), zeroPoint, head, q, Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse),
-                    valid ? most / 127f : 0f);
+            addGroupQ8(acc, w, at0, at1, at2, at3, QuantBlocks.int4ScaleAt(format, 0, groups, g), zeroPoint, head, q,
+                    Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse), valid ? most / 127f : 0f);
         }
     }
 
