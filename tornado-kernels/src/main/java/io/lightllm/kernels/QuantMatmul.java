@@ -483,8 +483,8 @@ public final class QuantMatmul {
         }
         // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
-        device.launch(wideQ8(device, format, k) ? GEMV_INT4_GATED_Q8_WIDE : GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device),
-                columns, 2), out, a, w, format.code(),
+        KernelRef kernel = wideQ8(device, format, k) ? GEMV_INT4_GATED_Q8_WIDE : GEMV_INT4_GATED_Q8;
+        device.launch(kernel, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
     }
 
