@@ -140,10 +140,11 @@ public enum QuantFormat {
         }
         ByteArray out = ByteArray.allocate(Math.toIntExact(rows * rowBytes));
         MemorySegment seg = out.segment();
-        int group = INT4.blockSize(), half = group / 2;
+        int group = INT4.blockSize(), half = group / 2, groups = QuantBlocks.rowBlocks(INT4.code, cols);
         float[] v = new float[group];
         for (int r = 0; r < rows; r++) {
-            for (int g = 0; g * group < cols; g++) {
+            int rowAt = Math.toIntExact(r * rowBytes);
+            for (int g = 0; g < groups; g++) {
                 int from = r * cols + g * group, count = Math.min(group, cols - g * group);
                 float maxAbs = 0f;
                 for (int j = 0; j < group; j++) {
@@ -154,10 +155,10 @@ public enum QuantFormat {
                     throw new IllegalArgumentException("weight row " + r + " holds a non-finite value");
                 }
                 float scale = maxAbs / 7f;
-                int rowAt = Math.toIntExact(r * rowBytes), groups = QuantBlocks.rowBlocks(INT4.code, cols);
                 seg.set(LITTLE_ENDIAN_FLOAT, QuantBlocks.int4ScaleAt(INT4.code, rowAt, groups, g), scale);
+                int codesAt = QuantBlocks.int4CodesAt(rowAt, g);
                 for (int j = 0; j < half; j++) {
-                    seg.set(ValueLayout.JAVA_BYTE, QuantBlocks.int4CodesAt(rowAt, g) + j, (byte) (code4(v[j], scale) | code4(v[j + half], scale) << 4));
+                    seg.set(ValueLayout.JAVA_BYTE, codesAt + j, (byte) (code4(v[j], scale) | code4(v[j + half], scale) << 4));
                 }
             }
         }

@@ -101,16 +101,6 @@ public final class QuantMatmul {
     }
 
     /**
-     * Whether the int4 tensor-core GEMM ({@link QuantTensorGemm}) reads a lane's 16 code bytes of a block in one load where the
-     * rows are 16-byte aligned: the tuning {@code matmul.int4_wide_codes} (1: on; on for CUDA: an H100's 16- and 64-row
-     * products 2-10 % faster, session 30). {@link Int4TensorGemv} keeps its word loads: lane t's 16 bytes would be columns
-     * 16t.. of each row, and its activation loads, spread the same way, took 8-11 % longer at 8 rows.
-     */
-    static boolean wideCodes(Device device) {
-        return Tuning.get(device, "matmul.int4_wide_codes", 0) == 1;
-    }
-
-    /**
      * Whether the int8-activation int4 GEMVs take four items a group with 16-byte code loads ({@link #int4RowSumsQ8Wide}): the
      * tuning {@code matmul.int4_q8_wide} (1: on; default off) where the rows are 16-byte aligned.
      */

@@ -268,6 +268,16 @@ public final class QuantTensorGemm {
 
     // ---- launchers -------------------------------------------------------------------
 
+    /**
+     * Whether this GEMM reads a lane's 16 code bytes of a block in one load where the
+     * rows are 16-byte aligned: the tuning {@code matmul.int4_wide_codes} (1: on; on for CUDA: an H100's 16- and 64-row
+     * products 2-10 % faster, session 30). {@link Int4TensorGemv} keeps its word loads: lane t's 16 bytes would be columns
+     * 16t.. of each row, and its activation loads, spread the same way, took 8-11 % longer at 8 rows.
+     */
+    private static boolean wideCodes(Device device) {
+        return Tuning.get(device, "matmul.int4_wide_codes", 0) == 1;
+    }
+
     /** The permuted activations of each device. */
     private static final Map<Device, GrowingScratch> SCRATCH = new ConcurrentHashMap<>();
 
@@ -297,7 +307,7 @@ public final class QuantTensorGemm {
         }
         int splits = splits(device, m, n, k);
         DeviceBuffer permuted = permuted(device, a, m, k, out, splits > 1 ? m * n : 0);
-        boolean wide = QuantMatmul.wideCodes(device) && QuantBlocks.int4RowsAligned(format.code(), k / STEP);
+        boolean wide = wideCodes(device) && QuantBlocks.int4RowsAligned(format.code(), k / STEP);
         device.launch(kernel(false, m, wide), grid(m, n, splits), out, permuted, w, format.code(), bias == null ? out : bias, bias != null, m, n, k,
                 splits);
     }
