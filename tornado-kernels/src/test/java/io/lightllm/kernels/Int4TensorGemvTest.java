@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
+import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
@@ -13,6 +14,7 @@ import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -143,33 +145,31 @@ class Int4TensorGemvTest {
      */
     @Test
     void launchersTakeThePathWhereTuned() {
-        String key = "lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m";
-        System.setProperty(key, "12");
-        try (JvmDevice jvm = new JvmDevice(2)) {
-            KernelLibrary.installOverrides(jvm);
-            assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 256));
-            assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4_ZP, 12, 256));
-            assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 13, 256));
-            assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 200));
-            assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.Q4_0, 1, 256));
-            assertTrue(QuantMatmul.gatedApplies(jvm, QuantFormat.INT4, 3, 256));
-            assertEquals(16, Int4TensorGemv.maxParts(jvm), "the JVM runs groups of 16 warps (tornado.properties)");
-            int m = 11, n = 24, k = 256;
-            FloatArray a = TensorAssert.random(m * k, 1f, 21);
-            ByteArray blocks = QuantMatmulTest.randomBlocks(QuantFormat.INT4, n, k, 22);
-            Reference ref = Reference.of(QuantFormat.INT4, blocks, a, null, m, n, k);
-            DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
-            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
-            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
-            assertWithin(ref.value(), ref.bound(), (FloatArray) jvm.download(out), "int4 through QuantMatmul.launch");
-            DeviceBuffer gated = jvm.allocate(DType.F32, (long) m * n / 2);
-            Elementwise.launchFill(jvm, gated, Float.NaN, m * n / 2);
-            QuantMatmul.launchGated(jvm, gated, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, Activations.Kind.SILU, m, n / 2, k);
-            Reference gatedRef = ref.gated(m, n / 2);
-            assertWithin(gatedRef.value(), gatedRef.bound(), (FloatArray) jvm.download(gated), "gated through QuantMatmul.launchGated");
-        } finally {
-            System.clearProperty(key);
-        }
+        TestProperties.with(Map.of("lightllm.tuning.jvm.matmul.int4_mma_gemv_max_m", "12"), () -> {
+            try (JvmDevice jvm = new JvmDevice(2)) {
+                KernelLibrary.installOverrides(jvm);
+                assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 256));
+                assertTrue(Int4TensorGemv.applies(jvm, QuantFormat.INT4_ZP, 12, 256));
+                assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 13, 256));
+                assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.INT4, 1, 200));
+                assertFalse(Int4TensorGemv.applies(jvm, QuantFormat.Q4_0, 1, 256));
+                assertTrue(QuantMatmul.gatedApplies(jvm, QuantFormat.INT4, 3, 256));
+                assertEquals(16, Int4TensorGemv.maxParts(jvm), "the JVM runs groups of 16 warps (tornado.properties)");
+                int m = 11, n = 24, k = 256;
+                FloatArray a = TensorAssert.random(m * k, 1f, 21);
+                ByteArray blocks = QuantMatmulTest.randomBlocks(QuantFormat.INT4, n, k, 22);
+                Reference ref = Reference.of(QuantFormat.INT4, blocks, a, null, m, n, k);
+                DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
+                Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+                QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
+                assertWithin(ref.value(), ref.bound(), (FloatArray) jvm.download(out), "int4 through QuantMatmul.launch");
+                DeviceBuffer gated = jvm.allocate(DType.F32, (long) m * n / 2);
+                Elementwise.launchFill(jvm, gated, Float.NaN, m * n / 2);
+                QuantMatmul.launchGated(jvm, gated, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, Activations.Kind.SILU, m, n / 2, k);
+                Reference gatedRef = ref.gated(m, n / 2);
+                assertWithin(gatedRef.value(), gatedRef.bound(), (FloatArray) jvm.download(gated), "gated through QuantMatmul.launchGated");
+            }
+        });
     }
 
     private static void assertWithin(double[] expected, double[] bound, FloatArray got, String what) {

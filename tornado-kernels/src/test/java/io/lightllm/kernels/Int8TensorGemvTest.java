@@ -6,11 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
+import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -51,25 +53,23 @@ class Int8TensorGemvTest {
 
     @Test
     void launcherTakesThePathWhereTuned() {
-        String key = "lightllm.tuning.jvm.matmul.int8_mma_gemv_max_m";
-        System.setProperty(key, "4");
-        try (JvmDevice jvm = new JvmDevice(2)) {
-            KernelLibrary.installOverrides(jvm);
-            assertTrue(Int8TensorGemv.applies(jvm, 1, 128));
-            assertTrue(Int8TensorGemv.applies(jvm, 4, 128));
-            assertFalse(Int8TensorGemv.applies(jvm, 5, 128));
-            assertFalse(Int8TensorGemv.applies(jvm, 1, 96));
-            int m = 3, n = 24, k = 256;
-            FloatArray a = TensorAssert.random(m * k, 1f, 8);
-            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
-            MatmulReference ref = MatmulReference.of(QuantTensorGemmTest.rounded(a), q.weights(), q.scales(), null, m, n, k);
-            DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
-            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
-            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
-            // the rounded activations' product: the GEMV (f32 activations) would miss this bound by their rounding
-            assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
-        } finally {
-            System.clearProperty(key);
-        }
+        TestProperties.with(Map.of("lightllm.tuning.jvm.matmul.int8_mma_gemv_max_m", "4"), () -> {
+            try (JvmDevice jvm = new JvmDevice(2)) {
+                KernelLibrary.installOverrides(jvm);
+                assertTrue(Int8TensorGemv.applies(jvm, 1, 128));
+                assertTrue(Int8TensorGemv.applies(jvm, 4, 128));
+                assertFalse(Int8TensorGemv.applies(jvm, 5, 128));
+                assertFalse(Int8TensorGemv.applies(jvm, 1, 96));
+                int m = 3, n = 24, k = 256;
+                FloatArray a = TensorAssert.random(m * k, 1f, 8);
+                Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
+                MatmulReference ref = MatmulReference.of(QuantTensorGemmTest.rounded(a), q.weights(), q.scales(), null, m, n, k);
+                DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
+                Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+                Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
+                // the rounded activations' product: the GEMV (f32 activations) would miss this bound by their rounding
+                assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
+            }
+        });
     }
 }

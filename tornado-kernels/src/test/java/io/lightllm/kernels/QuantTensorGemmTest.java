@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
+import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.BFloat16Array;
 import io.lightllm.tornado.api.ByteArray;
 import io.lightllm.tornado.api.DType;
@@ -18,6 +19,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -160,32 +162,30 @@ class QuantTensorGemmTest {
      */
     @Test
     void launchersTakeThePathWhereTuned() {
-        String key = "lightllm.tuning.jvm.matmul.quant_mma_max_m";
-        System.setProperty(key, "64");
-        try (JvmDevice jvm = new JvmDevice(2)) {
-            KernelLibrary.installOverrides(jvm);
-            assertTrue(QuantTensorGemm.applies(jvm, 40, 256));
-            assertTrue(QuantTensorGemm.applies(jvm, 2, 256));
-            assertFalse(QuantTensorGemm.applies(jvm, 1, 256));
-            assertFalse(QuantTensorGemm.applies(jvm, 65, 256));
-            assertFalse(QuantTensorGemm.applies(jvm, 40, 200));
-            int m = 40, n = 24, k = 1024;
-            FloatArray a = TensorAssert.random(m * k, 1f, 8);
-            Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
-            MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), null, m, n, k);
-            DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
-            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
-            Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
-            assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
-            ByteArray blocks = QuantFormat.quantizeInt4(TensorAssert.random(n * k, 0.5f, 10), n, k);
-            BFloat16Array weights = kernelWeights(QuantFormat.INT4, blocks, n, k);
-            MatmulReference blockRef = MatmulReference.of(rounded(a), weights, null, null, m, n, k);
-            Elementwise.launchFill(jvm, out, Float.NaN, m * n);
-            QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
-            assertClose(blockRef.expected(), jvm.download(out), 2 * blockRef.errorBound(), 0f, "int4 through the launcher");
-        } finally {
-            System.clearProperty(key);
-        }
+        TestProperties.with(Map.of("lightllm.tuning.jvm.matmul.quant_mma_max_m", "64"), () -> {
+            try (JvmDevice jvm = new JvmDevice(2)) {
+                KernelLibrary.installOverrides(jvm);
+                assertTrue(QuantTensorGemm.applies(jvm, 40, 256));
+                assertTrue(QuantTensorGemm.applies(jvm, 2, 256));
+                assertFalse(QuantTensorGemm.applies(jvm, 1, 256));
+                assertFalse(QuantTensorGemm.applies(jvm, 65, 256));
+                assertFalse(QuantTensorGemm.applies(jvm, 40, 200));
+                int m = 40, n = 24, k = 1024;
+                FloatArray a = TensorAssert.random(m * k, 1f, 8);
+                Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
+                MatmulReference ref = MatmulReference.of(rounded(a), q.weights(), q.scales(), null, m, n, k);
+                DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
+                Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+                Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
+                assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
+                ByteArray blocks = QuantFormat.quantizeInt4(TensorAssert.random(n * k, 0.5f, 10), n, k);
+                BFloat16Array weights = kernelWeights(QuantFormat.INT4, blocks, n, k);
+                MatmulReference blockRef = MatmulReference.of(rounded(a), weights, null, null, m, n, k);
+                Elementwise.launchFill(jvm, out, Float.NaN, m * n);
+                QuantMatmul.launch(jvm, out, jvm.upload(a), jvm.upload(blocks), QuantFormat.INT4, null, m, n, k);
+                assertClose(blockRef.expected(), jvm.download(out), 2 * blockRef.errorBound(), 0f, "int4 through the launcher");
+            }
+        });
     }
 
     private interface Launch {
