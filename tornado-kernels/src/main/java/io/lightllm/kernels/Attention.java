@@ -118,18 +118,9 @@ public final class Attention {
         return ref;
     }
 
-    /**
-     * The warpgroup prefill (f16 pools, head dimension 128, on Hopper), indexed [queryOperand][pipelined]: over f32 query
-     * rows or the f16 query operand, its steps one after another or pipelined (tuning {@code attention.prefill_pipelined}).
-     */
-    private static final KernelRef[][] PREFILL_WARPGROUP = {
-        {prefillWarpgroupKernel(false, false), prefillWarpgroupKernel(false, true)},
-        {prefillWarpgroupKernel(true, false), prefillWarpgroupKernel(true, true)}};
-
-    private static KernelRef prefillWarpgroupKernel(boolean queryOperand, boolean pipelined) {
-        return KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("queryOperand", queryOperand).with("pipelined", pipelined);
-    }
-
+    /** The warpgroup prefill (f16 pools, head dimension 128, on Hopper) over f32 query rows, and over the f16 query operand. */
+    public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("queryOperand", false);
+    public static final KernelRef PREFILL_WARPGROUP_QUERY_OPERAND = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("queryOperand", true);
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
     public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
@@ -921,8 +912,7 @@ public final class Attention {
         int group = heads.qHeads() / heads.kvHeads();
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
         PrefillOrder order = PrefillOrder.of(device, (long) batch.requests() * heads.kvHeads() * rowTiles);
-        boolean pipelined = Tuning.get(device, "attention.prefill_pipelined", 0) == 1;
-        device.launch(PREFILL_WARPGROUP[q.dtype() == DType.F16 ? 1 : 0][pipelined ? 1 : 0],
+        device.launch(q.dtype() == DType.F16 ? PREFILL_WARPGROUP_QUERY_OPERAND : PREFILL_WARPGROUP_F16_128,
                 WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),
                 heads.kvHeads(), table.maxLen(), rowTiles, order.tileMajor(), order.pairingWave());

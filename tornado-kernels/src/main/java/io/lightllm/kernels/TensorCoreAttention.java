@@ -157,7 +157,7 @@ public final class TensorCoreAttention {
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[8];
         float[] x = new float[8];
-        float[] state = new float[STATE];
+        float[] state = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int firstStage = warp * stages; // this warp's stages in the tiles
@@ -423,7 +423,7 @@ public final class TensorCoreAttention {
         float[] o = new float[MAX_DIM / 8 * 4];
         float[] s = new float[PREFILL_KEYS / 8 * 4];
         float[] x = new float[8];
-        float[] state = new float[STATE];
+        float[] state = new float[4];
         int lane = ctx.laneId();
         int warp = ctx.localIdx / KernelContext.WARP_SIZE;
         int g = lane / 4;
@@ -762,17 +762,11 @@ public final class TensorCoreAttention {
 
     // ---- helpers -------------------------------------------------------------------------------------
 
-    /**
-     * Where a kernel keeps its online-softmax state in a private float[STATE]: running max and sum of rows g and g + 8,
-     * and the factors of the last step's rescale ({@link #softmaxProbabilities}).
-     */
+    /** Where a kernel keeps its online-softmax state in a private float[4]: running max and sum of rows g and g + 8. */
     static final int MAX_LO = 0;
     static final int MAX_HI = 1;
     static final int SUM_LO = 2;
     static final int SUM_HI = 3;
-    static final int CORR_LO = 4;
-    static final int CORR_HI = 5;
-    static final int STATE = 6;
 
     /**
      * Q Kᵀ for {@code nTiles} n8 tiles of keys (tile rows 8j.. of the K tile at {@code tile[at]}) into
@@ -799,16 +793,6 @@ public final class TensorCoreAttention {
      * A row that has seen no key yet keeps max -inf and gets nothing.
      */
     static void softmaxStep(KernelContext ctx, float[] s, int n, float[] state, float[] o, int headDim, boolean skipUnmoved) {
-        softmaxProbabilities(ctx, s, n, state);
-        rescaleRows(o, state, headDim, skipUnmoved);
-    }
-
-    /**
-     * The first half of {@link #softmaxStep}: the new maxes and sums, s turned into probabilities, and the factors the
-     * output accumulators are to be rescaled by in state[CORR_LO / CORR_HI], for {@link #rescaleRows} once they can be
-     * touched (a pipelined kernel's P V of the last step may still be adding to them).
-     */
-    static void softmaxProbabilities(KernelContext ctx, float[] s, int n, float[] state) {
         float maxLo = NEG_INF;
         float maxHi = NEG_INF;
         for (int i = 0; i < n; i++) {
@@ -844,14 +828,6 @@ public final class TensorCoreAttention {
         state[MAX_HI] = newHi;
         state[SUM_LO] = state[SUM_LO] * corrLo + sumLo;
         state[SUM_HI] = state[SUM_HI] * corrHi + sumHi;
-        state[CORR_LO] = corrLo;
-        state[CORR_HI] = corrHi;
-    }
-
-    /** The second half of {@link #softmaxStep}: the output accumulators times the step's factors (see there for {@code skipUnmoved}). */
-    static void rescaleRows(float[] o, float[] state, int headDim, boolean skipUnmoved) {
-        float corrLo = state[CORR_LO];
-        float corrHi = state[CORR_HI];
         if (!skipUnmoved || corrLo != 1f || corrHi != 1f) { // a warp runs them while any of its rows needs them
             for (int nt = 0; nt < headDim / 8; nt++) {
                 o[4 * nt] *= corrLo;

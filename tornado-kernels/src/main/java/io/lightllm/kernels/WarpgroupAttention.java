@@ -59,14 +59,14 @@ public final class WarpgroupAttention {
      */
     public static void prefillF16D128(KernelContext ctx, NativeArray out, NativeArray q, NativeArray kPool, NativeArray vPool,
             IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen,
-            int rowTiles, boolean tileMajor, int pairingWave, boolean queryOperand, boolean pipelined) {
+            int rowTiles, boolean tileMajor, int pairingWave, boolean queryOperand) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
         int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] pTile = ctx.allocateIntLocalArray(2 * P_TILE);
+        int[] pTile = ctx.allocateIntLocalArray(P_TILE);
         float[] s = new float[KEYS / 2];
         float[] o = new float[HEAD_DIM / 2];
-        float[] state = new float[TensorCoreAttention.STATE];
+        float[] state = new float[4];
         int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
         int lane = ctx.laneId();
         int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
@@ -107,83 +107,45 @@ public final class WarpgroupAttention {
             int key0 = ctx.localIdx / 16;
             int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
             gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
-            loadKeys(ctx, kTile, 0, to, kPool, slots, kvHeads, kvHead, c);
-            loadKeys(ctx, vTile, 0, to, vPool, slots, kvHeads, kvHead, c);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
-            if (pipelined) {
-                ctx.copyAsyncCommit(); // (empty) the first step's wait leaves the newest group, a step's V copies, in flight
-                for (int step = 0; step < steps; step++) {
-                    int stage = (step % 2) * ROWS_TILE;
-                    int last = ((step + 1) % 2) * ROWS_TILE; // the last step's stage, the next step's
-                    ctx.copyAsyncWait(1);
-                    ctx.warpgroupFenceLocal();
-                    ctx.localBarrier(); // this step's K and the last step's V are in
-                    if (step + 1 < steps) { // the next K over the last step's, whose Q Kᵀ every warp has waited for
-                        gatherSlots(slots, reqToToken, tableRow, (step + 1) * KEYS, keyEnd, key0);
-                        loadKeys(ctx, kTile, last, to, kPool, slots, kvHeads, kvHead, c);
-                    }
-                    ctx.copyAsyncCommit();
-                    // this step's S = Q Kᵀ and the last step's O += P V in flight together; the softmax waits for S alone
-                    scoreKeys(ctx, s, qTile, kTile, stage);
-                    ctx.warpgroupArrive(o);
-                    if (step > 0) {
-                        accumulateValues(ctx, o, pTile, last / ROWS_TILE * P_TILE, vTile, last);
-                    }
-                    ctx.warpgroupCommit();
-                    ctx.warpgroupWait(s, 1);
-                    if (step * KEYS + KEYS - 1 > firstPos) {
-                        TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, step * KEYS, t, keyEnd, 0, true, false);
-                    }
-                    TensorCoreAttention.softmaxProbabilities(ctx, s, KEYS / 2, state);
-                    ctx.warpgroupWait(o, 0);
-                    TensorCoreAttention.rescaleRows(o, state, HEAD_DIM, false);
-                    storeProbabilities(pTile, (step % 2) * P_TILE, s, warp, g, t);
-                    ctx.warpgroupFenceLocal();
-                    ctx.localBarrier(); // P of the four warps is in; every warp has waited for the last step's P V
-                    if (step + 1 < steps) { // the next V over the last step's
-                        loadKeys(ctx, vTile, last, to, vPool, slots, kvHeads, kvHead, c);
-                    }
-                    ctx.copyAsyncCommit();
-                }
+            for (int step = 0; step < steps; step++) {
+                int kb = step * KEYS;
+                int stage = (step % 2) * ROWS_TILE;
                 ctx.copyAsyncWait(0);
                 ctx.warpgroupFenceLocal();
-                ctx.localBarrier(); // the last step's V is in
-                int stage = ((steps - 1) % 2) * ROWS_TILE;
+                ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
+                if (step + 1 < steps) {
+                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                }
+                ctx.copyAsyncCommit();
+                for (int i = 0; i < KEYS / 2; i++) {
+                    s[i] = 0f;
+                }
+                ctx.warpgroupArrive(s);
+                for (int d = 0; d < HEAD_DIM / 16; d++) {
+                    int at = (d / 4) * BLOCK + 8 * (d % 4);
+                    ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
+                }
+                ctx.warpgroupCommit();
+                ctx.warpgroupWait(s, 0);
+                boolean masks = kb + KEYS - 1 > firstPos;
+                if (masks) {
+                    TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
+                }
+                TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
+                storeProbabilities(pTile, s, warp, g, t);
+                ctx.warpgroupFenceLocal();
+                ctx.localBarrier(); // P of the four warps is in
                 ctx.warpgroupArrive(o);
-                accumulateValues(ctx, o, pTile, stage / ROWS_TILE * P_TILE, vTile, stage);
+                for (int kk = 0; kk < KEYS / 16; kk++) {
+                    ctx.warpgroupMmaF16NMajorB(o, pTile, 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
+                }
                 ctx.warpgroupCommit();
                 ctx.warpgroupWait(o, 0);
-            } else {
-                for (int step = 0; step < steps; step++) {
-                    int kb = step * KEYS;
-                    int stage = (step % 2) * ROWS_TILE;
-                    ctx.copyAsyncWait(0);
-                    ctx.warpgroupFenceLocal();
-                    ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
-                    if (step + 1 < steps) {
-                        gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
-                        int next = ((step + 1) % 2) * ROWS_TILE;
-                        loadKeys(ctx, kTile, next, to, kPool, slots, kvHeads, kvHead, c);
-                        loadKeys(ctx, vTile, next, to, vPool, slots, kvHeads, kvHead, c);
-                    }
-                    ctx.copyAsyncCommit();
-                    scoreKeys(ctx, s, qTile, kTile, stage);
-                    ctx.warpgroupWait(s, 0);
-                    boolean masks = kb + KEYS - 1 > firstPos;
-                    if (masks) {
-                        TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
-                    }
-                    TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
-                    storeProbabilities(pTile, 0, s, warp, g, t);
-                    ctx.warpgroupFenceLocal();
-                    ctx.localBarrier(); // P of the four warps is in
-                    ctx.warpgroupArrive(o);
-                    accumulateValues(ctx, o, pTile, 0, vTile, stage);
-                    ctx.warpgroupCommit();
-                    ctx.warpgroupWait(o, 0);
-                }
             }
             TensorCoreAttention.storeRows(ctx, out, o, state,
                     rowLo < pairs ? TensorCoreAttention.packedRowAt(first, rowLo, group, qHeads, kvHead, HEAD_DIM) : -1,
@@ -246,39 +208,22 @@ public final class WarpgroupAttention {
         }
     }
 
-    /** This item's chunks of the step's K (or V) rows into stage {@code at} of {@code tile} ({@code to}: its first chunk's place). */
-    private static void loadKeys(KernelContext ctx, int[] tile, int at, int to, NativeArray pool, int[] slots, int kvHeads, int kvHead, int c) {
+    /** This item's chunks of the step's K and V rows into stage {@code at} of the tiles ({@code to}: its first chunk's place). */
+    private static void loadKeys(KernelContext ctx, int[] kTile, int[] vTile, int at, int to, NativeArray kPool, NativeArray vPool, int[] slots,
+            int kvHeads, int kvHead, int c) {
         for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
-            ctx.copyAsync(tile, at + to + LOCAL / 16 * 32 * j, pool, (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c);
-        }
-    }
-
-    /** Issues S = Q Kᵀ of the keys at {@code tile[stage]}, eight m64n64k16 MMAs, as one committed batch into the zeroed s. */
-    private static void scoreKeys(KernelContext ctx, float[] s, int[] qTile, int[] kTile, int stage) {
-        for (int i = 0; i < KEYS / 2; i++) {
-            s[i] = 0f;
-        }
-        ctx.warpgroupArrive(s);
-        for (int d = 0; d < HEAD_DIM / 16; d++) {
-            int at = (d / 4) * BLOCK + 8 * (d % 4);
-            ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
-        }
-        ctx.warpgroupCommit();
-    }
-
-    /** Issues O += P V (P at {@code pTile[pAt]}, V at {@code vTile[stage]}), four m64n128k16 MMAs; the caller commits. */
-    private static void accumulateValues(KernelContext ctx, float[] o, int[] pTile, int pAt, int[] vTile, int stage) {
-        for (int kk = 0; kk < KEYS / 16; kk++) {
-            ctx.warpgroupMmaF16NMajorB(o, pTile, pAt + 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
+            int src = (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c;
+            ctx.copyAsync(kTile, at + to + LOCAL / 16 * 32 * j, kPool, src);
+            ctx.copyAsync(vTile, at + to + LOCAL / 16 * 32 * j, vPool, src);
         }
     }
 
     /** This item's probabilities (rows g and g + 8 of its warp, keys 8j + 2t and the next) into P as f16 pairs, swizzled. */
-    private static void storeProbabilities(int[] pTile, int at, float[] s, int warp, int g, int t) {
+    private static void storeProbabilities(int[] pTile, float[] s, int warp, int g, int t) {
         for (int j = 0; j < KEYS / 8; j++) {
             int lo = (16 * warp + g) * 32 + 4 * j + t;
-            pTile[at + WarpgroupMatmul.swizzle128(lo)] = KMath.packHalf2(s[4 * j], s[4 * j + 1]);
-            pTile[at + WarpgroupMatmul.swizzle128(lo + 8 * 32)] = KMath.packHalf2(s[4 * j + 2], s[4 * j + 3]);
+            pTile[WarpgroupMatmul.swizzle128(lo)] = KMath.packHalf2(s[4 * j], s[4 * j + 1]);
+            pTile[WarpgroupMatmul.swizzle128(lo + 8 * 32)] = KMath.packHalf2(s[4 * j + 2], s[4 * j + 3]);
         }
     }
 }

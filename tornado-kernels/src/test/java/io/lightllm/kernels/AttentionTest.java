@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
-import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.HalfArray;
@@ -18,7 +17,6 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -719,34 +717,30 @@ class AttentionTest {
             try {
                 KvFixture kv = new KvFixture(new int[] {4}, 8, 2, 128, DType.F16, false, 36);
                 assertTrue(Attention.usesWarpgroupPrefill(device, view(device, kv), heads(device, kv)), device.id() + " takes the warpgroup kernel");
-                // its steps one after another, and pipelined (attention.prefill_pipelined: a step's Q Kᵀ beside the last step's P V)
-                String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.prefill_pipelined";
-                for (String pipelined : new String[] {"0", "1"}) {
-                    TestProperties.with(Map.of(key, pipelined), () -> checkWarpgroupPrefills(device, device.id() + (pipelined.equals("1") ? " pipelined" : "")));
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill GQA");
+                checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill MHA");
+                checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, 300 tokens");
+                // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row tiles
+                checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, device.id() + " warpgroup prefill, group 7");
+                // units in tile-major order (attention.prefill_tile_major_passes), heavy and light ones paired on an SM
+                // (attention.prefill_pairing) where all groups run at once: 1,100 tokens are 138 groups, one pass of an H100's
+                // or H200's 132 SMs; 40 tokens of one KV head are 3 (one pass of the JVM's two units); two requests of two lengths
+                String backend = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.";
+                System.setProperty(backend + "prefill_tile_major_passes", "100");
+                System.setProperty(backend + "prefill_pairing", "1");
+                try {
+                    checkPrefill(device, new int[] {0}, new int[] {1100}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill");
+                    checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill, 3 groups");
+                    checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
+                            device.id() + " tile-major warpgroup prefill, two lengths");
+                } finally {
+                    System.clearProperty(backend + "prefill_tile_major_passes");
+                    System.clearProperty(backend + "prefill_pairing");
                 }
             } finally {
                 System.clearProperty(property);
             }
         }
-    }
-
-    /** {@link #warpgroupPrefillMatchesNaiveAttention}'s prompts on {@code device} as its tunings stand. */
-    private static void checkWarpgroupPrefills(Device device, String name) {
-        checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 8, 2, 128, DType.F16, false, 0, -1, name + " warpgroup prefill GQA");
-        checkPrefill(device, new int[] {0, 0, 70}, new int[] {1, 75, 20}, 4, 4, 128, DType.F16, false, 0, -1, name + " warpgroup prefill MHA");
-        checkPrefill(device, new int[] {0}, new int[] {300}, 8, 2, 128, DType.F16, false, 0, -1, name + " warpgroup prefill, 300 tokens");
-        // seven query heads a KV head (Qwen2-7B's 28 / 4): a token's rows straddle the 64-row tiles
-        checkPrefill(device, new int[] {5, 0}, new int[] {40, 23}, 14, 2, 128, DType.F16, false, 0, -1, name + " warpgroup prefill, group 7");
-        // units in tile-major order (attention.prefill_tile_major_passes), heavy and light ones paired on an SM
-        // (attention.prefill_pairing) where all groups run at once: 1,100 tokens are 138 groups, one pass of an H100's
-        // or H200's 132 SMs; 40 tokens of one KV head are 3 (one pass of the JVM's two units); two requests of two lengths
-        String backend = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.";
-        TestProperties.with(Map.of(backend + "prefill_tile_major_passes", "100", backend + "prefill_pairing", "1"), () -> {
-            checkPrefill(device, new int[] {0}, new int[] {1100}, 8, 2, 128, DType.F16, false, 0, -1, name + " paired warpgroup prefill");
-            checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, name + " paired warpgroup prefill, 3 groups");
-            checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
-                    name + " tile-major warpgroup prefill, two lengths");
-        });
     }
 
     /**
