@@ -302,15 +302,8 @@ for s in $stages; do
     pending)
       # what is open after session 30 (docs/benchmarks.md), the defaults against the alternatives alternating on one load (run
       # peers in the same call): 8B int4 at 16 rows on Int4TensorGemv (max_m=16, the default) or QuantTensorGemm with its
-      # 16-byte code loads (max_m=8); 8B int8 at batch 1 on the int8-activation GEMV (the default) or Int8TensorGemv (min_m=1);
-      # the batch-1 int4 GEMV with four items a group and 16-byte code loads (matmul.int4_q8_wide), kernels and 8B
+      # 16-byte code loads (max_m=8); 8B int8 at batch 1 on the int8-activation GEMV (the default) or Int8TensorGemv (min_m=1)
       S=(bench static --model llama-8b --load-format dummy --device cuda:0 --input-len 128 --output-len 32 --kv-dtype f16 --json)
-      for v in 0 1 0 1; do
-        "${J[@]}" -Dlightllm.tuning.cuda.matmul.int4_q8_wide=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
-          --only gemv --batches 1 --seconds 0.1 2>&1 | grep -E "^\| decode (matmul|gated) int4" | sed "s/^/int4_q8_wide=$v /" | tee -a "$out/pending.log"
-      done
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1 --quant int4 \
-        --variants ';cuda.matmul.int4_q8_wide=1;;cuda.matmul.int4_q8_wide=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 1 --quant int8 \
         --variants ';cuda.matmul.int8_mma_gemv_min_m=1;;cuda.matmul.int8_mma_gemv_min_m=1' 2>&1 | grep '^{' | tee -a "$out/pending-static.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main "${S[@]}" --batch-size 12,16 --quant int4 \

@@ -21,11 +21,8 @@ import io.lightllm.tornado.runtime.Tuning;
 public final class QuantMatmul {
     public static final KernelRef TILED = KernelRef.of(QuantMatmul.class, "matmulQuantTiled");
     public static final KernelRef GEMV = KernelRef.of(QuantMatmul.class, "matmulQuantGemv");
-    public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8").with("wide", false);
-    public static final KernelRef GEMV_INT4_GATED_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8").with("wide", false);
-    /** The two with four items a group, each loading its 16 code bytes of a row at once ({@link #int4RowSumsQ8}). */
-    public static final KernelRef GEMV_INT4_Q8_WIDE = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8").with("wide", true);
-    public static final KernelRef GEMV_INT4_GATED_Q8_WIDE = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8").with("wide", true);
+    public static final KernelRef GEMV_INT4_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvQ8");
+    public static final KernelRef GEMV_INT4_GATED_Q8 = KernelRef.of(QuantMatmul.class, "matmulInt4GemvGatedQ8");
 
     private QuantMatmul() {
     }
@@ -100,14 +97,6 @@ public final class QuantMatmul {
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, m, n, columns, rowsPerTeam, false, k, 0f, false);
     }
 
-    /**
-     * Whether the int8-activation int4 GEMVs take four items a group with 16-byte code loads ({@link #int4RowSumsQ8Wide}): the
-     * tuning {@code matmul.int4_q8_wide} (1: on; default off) where the rows are 16-byte aligned.
-     */
-    static boolean wideQ8(Device device, QuantFormat format, int k) {
-        return Tuning.get(device, "matmul.int4_q8_wide", 0) == 1 && QuantBlocks.int4RowsAligned(format.code(), k / 128);
-    }
-
     static boolean isInt4(int format) {
         return format == QuantBlocks.INT4 || format == QuantBlocks.INT4_ZP;
     }
@@ -179,17 +168,17 @@ public final class QuantMatmul {
      * group's sum is scaled once. The price is the activations' rounding: the result differs from the f32 product by
      * at most the sum over groups of scale_g / 2 times sum |w| ({@code QuantMatmulTest}). Same arguments and grid as
      * {@link #matmulQuantGemv} at m = 1 with four rows a team (k a multiple of 128, teams a multiple of 16, work-groups of
-     * whole warps). {@code wide} (bound at the ref): {@link #int4RowSumsQ8}'s four items a group.
+     * whole warps).
      */
     public static void matmulInt4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int m, int n, int k, int columns, boolean wide) {
+            boolean hasBias, int m, int n, int k, int columns) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
         int4RowSumsQ8(ctx, acc, a, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
-                Math.min(row0 + 3, n - 1), lane, team, k, wide);
+                Math.min(row0 + 3, n - 1), lane, team, k);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
     }
@@ -200,14 +189,14 @@ public final class QuantMatmul {
      * and their up rows) over {@link #matmulInt4GemvQ8}'s sums; the activation kernel's launch is gone.
      */
     public static void matmulInt4GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int width, int k, int columns, int kind, boolean wide) {
+            boolean hasBias, int width, int k, int columns, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
-        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k, wide);
+        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, 1f, kind);
     }
@@ -216,17 +205,12 @@ public final class QuantMatmul {
      * {@link #int4RowSums} on int8 activations ({@link #matmulInt4GemvQ8}) over rows r0..r3 into acc[0..3] (zeroed here):
      * the 16 items of a group each hold one word of its codes in each of the four rows and the 8 activations those words
      * meet. Every item of a warp runs the same trips (the shuffles need them all); a trip past the row's last group reads
-     * that group and adds nothing. {@code wide} (rows 16-byte aligned, {@link QuantBlocks#int4RowsAligned}): four items a
-     * group instead ({@link #int4RowSumsQ8Wide}).
+     * that group and adds nothing.
      */
     static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3, int lane,
-            int team, int k, boolean wide) {
+            int team, int k) {
         for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
             acc[r] = 0f;
-        }
-        if (wide) {
-            int4RowSumsQ8Wide(ctx, acc, a, w, format, r0, r1, r2, r3, lane, team, k);
-            return;
         }
         int[] q = new int[4];
         int[] head = new int[1];
@@ -248,72 +232,6 @@ public final class QuantMatmul {
             addGroupQ8(acc, w, at0, at1, at2, at3, QuantBlocks.int4ScaleAt(format, 0, groups, g), zeroPoint, head, q,
                     Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse), valid ? most / 127f : 0f);
         }
-    }
-
-    /**
-     * {@link #int4RowSumsQ8} with four items a group: item p of a group loads the group's code bytes 16p..16p+15 of each row
-     * in one 16-byte load (4 words: elements 16p.. in their low nibbles, 64 + 16p.. in the high ones) and the 32 activations
-     * they meet (eight 16-byte loads), rounds those to int8 with the group's scale (the largest magnitude of the four items'
-     * by two shuffles) and takes 16 dot4I8 a row. The same codes and scales as the narrow form, so the same sums up to their
-     * order; a quarter of the items, each with four times the work, and a quarter of the load instructions a weight.
-     */
-    static void int4RowSumsQ8Wide(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3,
-            int lane, int team, int k) {
-        int[] q = new int[16];
-        int[] low = new int[4];
-        int[] high = new int[4];
-        int[] head = new int[1];
-        float[] lo = new float[16];
-        float[] hi = new float[16];
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int groups = k / 128;
-        int rowBytes = groups * QuantBlocks.blockBytes(format);
-        int part = lane % 4;
-        for (int g0 = 0; g0 < groups; g0 += team / 4) {
-            boolean valid = g0 + lane / 4 < groups;
-            int g = Math.min(g0 + lane / 4, groups - 1);
-            int codesAt = QuantBlocks.int4CodesAt(0, g) + 16 * part;
-            w.getWords(r0 * rowBytes + codesAt, q, 0, 4);
-            w.getWords(r1 * rowBytes + codesAt, q, 4, 4);
-            w.getWords(r2 * rowBytes + codesAt, q, 8, 4);
-            w.getWords(r3 * rowBytes + codesAt, q, 12, 4);
-            int e = g * 128 + 16 * part;
-            float most = 0f;
-            for (int j = 0; j < 4; j++) {
-                a.getFloats(e + 4 * j, lo, 4 * j, 4);
-                a.getFloats(e + 64 + 4 * j, hi, 4 * j, 4);
-            }
-            for (int j = 0; j < 16; j++) {
-                most = KMath.max(most, KMath.max(KMath.abs(lo[j]), KMath.abs(hi[j])));
-            }
-            most = KMath.max(most, ctx.warpShuffleXor(most, 2));
-            most = KMath.max(most, ctx.warpShuffleXor(most, 1));
-            float inverse = most > 0f ? 127f / most : 0f;
-            int codeSum = 0;
-            for (int j = 0; j < 4; j++) {
-                low[j] = Matmul.int8Codes(lo, 4 * j, inverse);
-                high[j] = Matmul.int8Codes(hi, 4 * j, inverse);
-                codeSum = KMath.dot4I8(low[j], 0x01010101, KMath.dot4I8(high[j], 0x01010101, codeSum));
-            }
-            float scale = valid ? most / 127f : 0f;
-            int termsAt = QuantBlocks.int4ScaleAt(format, 0, groups, g);
-            acc[0] += scale * int4RowTermQ8Wide(w, r0 * rowBytes + termsAt, zeroPoint, head, q, 0, low, high, codeSum);
-            acc[1] += scale * int4RowTermQ8Wide(w, r1 * rowBytes + termsAt, zeroPoint, head, q, 4, low, high, codeSum);
-            acc[2] += scale * int4RowTermQ8Wide(w, r2 * rowBytes + termsAt, zeroPoint, head, q, 8, low, high, codeSum);
-            acc[3] += scale * int4RowTermQ8Wide(w, r3 * rowBytes + termsAt, zeroPoint, head, q, 12, low, high, codeSum);
-        }
-    }
-
-    /** {@link #int4RowTermQ8} over a row's four code words q[from..from+3] against four words of activation codes each half. */
-    static float int4RowTermQ8Wide(ByteArray w, int at, boolean zeroPoint, int[] scratch, int[] q, int from, int[] low, int[] high,
-            int codeSum) {
-        int dot = 0;
-        for (int j = 0; j < 4; j++) {
-            int codes = q[from + j];
-            dot = KMath.dot4I8(codes & 0x0F0F0F0F, low[j], KMath.dot4I8((codes >>> 4) & 0x0F0F0F0F, high[j], dot));
-        }
-        float s = QuantBlocks.int4Word(w, at, scratch);
-        return zeroPoint ? s * dot - QuantBlocks.int4Word(w, at + 4, scratch) * codeSum : s * (dot - 8 * codeSum);
     }
 
     /**
@@ -473,8 +391,7 @@ public final class QuantMatmul {
         }
         // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
         int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
-        KernelRef kernel = wideQ8(device, format, k) ? GEMV_INT4_GATED_Q8_WIDE : GEMV_INT4_GATED_Q8;
-        device.launch(kernel, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
+        device.launch(GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
     }
 
@@ -517,8 +434,7 @@ public final class QuantMatmul {
             }
             int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam, itemsPerUnit); // teams only grow: still a multiple of 16
             Grid grid = Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam);
-            device.launch(q8 ? (wideQ8(device, format, k) ? GEMV_INT4_Q8_WIDE : GEMV_INT4_Q8) : GEMV, grid, out, a, w, format.code(), b,
-                    bias != null, m, n, k, columns);
+            device.launch(q8 ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b, bias != null, m, n, k, columns);
         } else {
             BatchInvariance.launch(device, TILED, Matmul.tiledGrid(m, n, Tuning.get(device, "matmul.tile", 16)), out, a, w, format.code(), b, bias != null, m, n, k);
         }

@@ -772,6 +772,7 @@ class AttentionTest {
             }
             System.setProperty(backend + "tensor_cores", "1");
             System.setProperty(backend + "prefill_warpgroup", "1");
+            System.setProperty(backend + "prefill_half_operands", "0"); // "untuned" below, where CUDA's defaults turn it on
             try {
                 assertTrue(Attention.usesWarpgroupPrefill(device, view, heads), device.id() + " takes the warpgroup kernel");
                 DeviceBuffer f32 = device.allocate(DType.F32, q.getSize());

@@ -47,8 +47,6 @@ class KernelSourcesTest {
         add(DequantizedGemm.INT4_BLOCKS, DType.BF16);
         add(QuantMatmul.GEMV_INT4_Q8, null);
         add(QuantMatmul.GEMV_INT4_GATED_Q8, null);
-        add(QuantMatmul.GEMV_INT4_Q8_WIDE, null);
-        add(QuantMatmul.GEMV_INT4_GATED_Q8_WIDE, null);
         for (KernelRef k : new KernelRef[] {Attention.decodeKernel(DType.F16, 64, 1), Attention.decodeKernel(DType.F16, 128, 4), Attention.decodeKernel(DType.F16, 128, 8), Attention.PREFILL_TC_64, Attention.PREFILL_TC_128,
                 Attention.PREFILL_TC_WIDE_64, Attention.PREFILL_TC_WIDE_128}) {
             add(k, DType.F16);
