@@ -109,6 +109,9 @@ public final class WarpgroupAttention {
             gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
             loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
+            // the slots of the next step's keys are read a step before their copies are issued: a copy's address waits on
+            // its slot's load, and a step's MMAs hide that load where nothing else would
+            gatherSlots(slots, reqToToken, tableRow, KEYS, keyEnd, key0);
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
             for (int step = 0; step < steps; step++) {
@@ -118,8 +121,8 @@ public final class WarpgroupAttention {
                 ctx.warpgroupFenceLocal();
                 ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
                 if (step + 1 < steps) {
-                    gatherSlots(slots, reqToToken, tableRow, kb + KEYS, keyEnd, key0);
                     loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                    gatherSlots(slots, reqToToken, tableRow, kb + 2 * KEYS, keyEnd, key0);
                 }
                 ctx.copyAsyncCommit();
                 for (int i = 0; i < KEYS / 2; i++) {
