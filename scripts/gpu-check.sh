@@ -248,7 +248,7 @@ for s in $stages; do
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention \
         --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillTakesHalfOperands \
-        --select-method io.lightllm.models.llama.LlamaGoldenTest#halfPrefillOperandsGiveTheSameModel(java.nio.file.Path) \
+        --select-method 'io.lightllm.models.llama.LlamaGoldenTest#halfPrefillOperandsGiveTheSameModel(java.nio.file.Path)' \
         --details=tree --disable-banner > "$out/prefill-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/prefill-tests.log" | head -20 ;;
     prefillorder)
