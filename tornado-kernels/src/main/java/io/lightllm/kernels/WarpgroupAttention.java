@@ -25,8 +25,6 @@ public final class WarpgroupAttention {
     public static final int TILE_ROWS = 64;
     /** Keys per step. */
     static final int KEYS = 64;
-    /** Stages of K tiles: K is copied two steps ahead of its use. */
-    static final int K_STAGES = 3;
     static final int HEAD_DIM = 128;
     static final int LOCAL = KernelContext.WARPGROUP_SIZE;
     /** Ints of a 64-row tile of 128 f16 values: two column blocks of 64 (2,048 ints each) in the 128-byte swizzle. */
@@ -63,14 +61,13 @@ public final class WarpgroupAttention {
             IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen,
             int rowTiles, boolean tileMajor, int pairingWave, boolean queryOperand) {
         int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
-        int[] kTile = ctx.allocateIntLocalArray(K_STAGES * ROWS_TILE);
+        int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
         int[] pTile = ctx.allocateIntLocalArray(P_TILE);
         float[] s = new float[KEYS / 2];
         float[] o = new float[HEAD_DIM / 2];
         float[] state = new float[4];
-        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL]; // the next step's key slots
-        int[] slotsAhead = new int[KEYS * (HEAD_DIM / 8) / LOCAL]; // the step's after
+        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
         int lane = ctx.laneId();
         int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
         int g = lane / 4;
@@ -109,37 +106,24 @@ public final class WarpgroupAttention {
             int c = ctx.localIdx % 16;
             int key0 = ctx.localIdx / 16;
             int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
-            // K runs two steps ahead of its use (three stages), V one (two stages: it is needed half a step later); a step's
-            // copies are one commit group. The slots of a step's keys are read a step before its copies are issued: a copy's
-            // address waits on its slot's load, which a step's MMAs hide where nothing else would
             gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
-            loadRows(ctx, kTile, 0, to, kPool, slots, kvHeads, kvHead, c);
-            loadRows(ctx, vTile, 0, to, vPool, slots, kvHeads, kvHead, c);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
+            // the slots of the next step's keys are read a step before their copies are issued: a copy's address waits on
+            // its slot's load, and a step's MMAs hide that load where nothing else would
             gatherSlots(slots, reqToToken, tableRow, KEYS, keyEnd, key0);
-            if (steps > 1) {
-                loadRows(ctx, kTile, ROWS_TILE, to, kPool, slots, kvHeads, kvHead, c);
-            }
-            ctx.copyAsyncCommit();
-            gatherSlots(slotsAhead, reqToToken, tableRow, 2 * KEYS, keyEnd, key0);
             state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
             state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
             for (int step = 0; step < steps; step++) {
                 int kb = step * KEYS;
-                int stage = (step % 2) * ROWS_TILE; // V's
-                ctx.copyAsyncWait(1);
+                int stage = (step % 2) * ROWS_TILE;
+                ctx.copyAsyncWait(0);
                 ctx.warpgroupFenceLocal();
-                ctx.localBarrier(); // this step's K is in; every warp is done with the last step's K and V
-                if (step + 2 < steps) {
-                    loadRows(ctx, kTile, ((step + 2) % K_STAGES) * ROWS_TILE, to, kPool, slotsAhead, kvHeads, kvHead, c);
-                }
+                ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
                 if (step + 1 < steps) {
-                    loadRows(ctx, vTile, ((step + 1) % 2) * ROWS_TILE, to, vPool, slots, kvHeads, kvHead, c);
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                    gatherSlots(slots, reqToToken, tableRow, kb + 2 * KEYS, keyEnd, key0);
                 }
-                for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
-                    slots[j] = slotsAhead[j];
-                }
-                gatherSlots(slotsAhead, reqToToken, tableRow, kb + 3 * KEYS, keyEnd, key0);
                 ctx.copyAsyncCommit();
                 for (int i = 0; i < KEYS / 2; i++) {
                     s[i] = 0f;
@@ -147,7 +131,7 @@ public final class WarpgroupAttention {
                 ctx.warpgroupArrive(s);
                 for (int d = 0; d < HEAD_DIM / 16; d++) {
                     int at = (d / 4) * BLOCK + 8 * (d % 4);
-                    ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, (step % K_STAGES) * ROWS_TILE + at, 256, KEYS);
+                    ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
                 }
                 ctx.warpgroupCommit();
                 ctx.warpgroupWait(s, 0);
@@ -157,9 +141,8 @@ public final class WarpgroupAttention {
                 }
                 TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
                 storeProbabilities(pTile, s, warp, g, t);
-                ctx.copyAsyncWait(1);
                 ctx.warpgroupFenceLocal();
-                ctx.localBarrier(); // P of the four warps and this step's V are in
+                ctx.localBarrier(); // P of the four warps is in
                 ctx.warpgroupArrive(o);
                 for (int kk = 0; kk < KEYS / 16; kk++) {
                     ctx.warpgroupMmaF16NMajorB(o, pTile, 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
@@ -228,10 +211,13 @@ public final class WarpgroupAttention {
         }
     }
 
-    /** This item's chunks of the step's K (or V) rows into stage {@code at} of {@code tile} ({@code to}: its first chunk's place). */
-    private static void loadRows(KernelContext ctx, int[] tile, int at, int to, NativeArray pool, int[] slots, int kvHeads, int kvHead, int c) {
+    /** This item's chunks of the step's K and V rows into stage {@code at} of the tiles ({@code to}: its first chunk's place). */
+    private static void loadKeys(KernelContext ctx, int[] kTile, int[] vTile, int at, int to, NativeArray kPool, NativeArray vPool, int[] slots,
+            int kvHeads, int kvHead, int c) {
         for (int j = 0; j < KEYS * (HEAD_DIM / 8) / LOCAL; j++) {
-            ctx.copyAsync(tile, at + to + LOCAL / 16 * 32 * j, pool, (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c);
+            int src = (slots[j] * kvHeads + kvHead) * HEAD_DIM + 8 * c;
+            ctx.copyAsync(kTile, at + to + LOCAL / 16 * 32 * j, kPool, src);
+            ctx.copyAsync(vTile, at + to + LOCAL / 16 * 32 * j, vPool, src);
         }
     }
 
