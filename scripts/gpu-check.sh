@@ -309,16 +309,16 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # what is open after session 31 (docs/benchmarks.md; run peers in the same call): 8B bf16 batch 1 with the residual norms
-      # folded into the GEMVs (matmul.gemv_fold, off since session 14, when norm launches cost less than the fold; the norms,
-      # GEMVs and launches have changed since), alternating twice on one load, after the fold's tests on cuda:0
+      # the last switch measured (session 31, call e; run peers in the same call): 8B bf16 batch 1 with and without the residual
+      # norms folded into the GEMVs (matmul.gemv_fold, on for CUDA since that call), alternating twice on one load, after the
+      # fold's tests on cuda:0
       "${TJ[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
         -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
         --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
         --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-        --input-len 128 --output-len 32 --kv-dtype f16 --json --variants ';cuda.matmul.gemv_fold=1;;cuda.matmul.gemv_fold=1' 2>&1 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --json --variants ';cuda.matmul.gemv_fold=0;;cuda.matmul.gemv_fold=0' 2>&1 \
         | grep '^{' | tee -a "$out/pending-static.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
