@@ -309,17 +309,20 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # the last switch measured (session 31, call e; run peers in the same call): 8B bf16 batch 1 with and without the residual
-      # norms folded into the GEMVs (matmul.gemv_fold, on for CUDA since that call), alternating twice on one load, after the
-      # fold's tests on cuda:0
-      "${TJ[@]}" -Dlightllm.tuning.cuda.matmul.gemv_fold=1 -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
-        --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
+      # what is open after session 31 (docs/benchmarks.md; run peers in the same call): the warpgroup prefill's cluster pairs
+      # sharing the heavy units' keys (attention.prefill_shared_pairs, off until measured): its tests on cuda:0, then the
+      # tile-major launches (512 tokens: one pass; 1,024 and 2 x 512: two; 32 x 512 is 32 passes and keeps the plain kernel)
+      # alternating in separate processes
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
+        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
+        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention \
         --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
-      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-        --input-len 128 --output-len 32 --kv-dtype f16 --json --variants ';cuda.matmul.gemv_fold=0;;cuda.matmul.gemv_fold=0' 2>&1 \
-        | grep '^{' | tee -a "$out/pending-static.log" ;;
+      for v in 0 1 0 1; do
+        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_shared_pairs=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
+          --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,2x512,32x512 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
+          | sed "s/^/shared_pairs=$v /" | tee -a "$out/pending.log"
+      done ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
