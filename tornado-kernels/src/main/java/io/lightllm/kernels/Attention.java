@@ -11,8 +11,8 @@ import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
-import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.GrowingScratch;
+import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 import java.util.HashMap;
 import java.util.List;
@@ -127,7 +127,7 @@ public final class Attention {
         KernelRef.of(WarpgroupAttention.class, "prefillF16D128Pairs").with("queryOperand", false),
         KernelRef.of(WarpgroupAttention.class, "prefillF16D128Pairs").with("queryOperand", true)};
     /** Each device's scratch of the cluster pairs' partial rows. */
-    private static final java.util.Map<Device, GrowingScratch> PAIR_PARTIALS = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final Map<Device, GrowingScratch> PAIR_PARTIALS = new ConcurrentHashMap<>();
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
     public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
@@ -921,12 +921,11 @@ public final class Attention {
         long units = (long) batch.requests() * heads.kvHeads() * rowTiles;
         PrefillOrder order = PrefillOrder.of(device, units);
         if (order.pairingWave() > 0 && Tuning.get(device, "attention.prefill_shared_pairs", 0) == 1
-                && device.supports(io.lightllm.tornado.compiler.Feature.CLUSTER_BARRIER)) {
+                && device.supports(Feature.CLUSTER_BARRIER)) {
             // the pairs share the heavy units' keys (WarpgroupAttention.prefillF16D128Pairs): clusters of two groups
-            long clusters = (units + 1) / 2;
             DeviceBuffer partials = PAIR_PARTIALS.computeIfAbsent(device, d -> new GrowingScratch(d::allocate))
-                    .atLeast(DType.F32, clusters * WarpgroupAttention.PARTIAL_FLOATS * WarpgroupAttention.LOCAL);
-            device.launch(PREFILL_WARPGROUP_PAIRS[q.dtype() == DType.F16 ? 1 : 0], WarpgroupAttention.grid(1, 1, (int) (2 * clusters)).clustered(2),
+                    .atLeast(DType.F32, WarpgroupAttention.pairPartialFloats(units));
+            device.launch(PREFILL_WARPGROUP_PAIRS[q.dtype() == DType.F16 ? 1 : 0], WarpgroupAttention.pairGrid(units),
                     out, q, kv.keys(), kv.values(), table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
                     partials, heads.scale(), heads.qHeads(), heads.kvHeads(), table.maxLen(), rowTiles, (int) units);
             return;

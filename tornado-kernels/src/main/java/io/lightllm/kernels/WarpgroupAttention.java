@@ -43,6 +43,23 @@ public final class WarpgroupAttention {
     }
 
     /**
+     * {@link #prefillF16D128Pairs}'s grid over {@code units} units: a cluster of two groups for each pair (the last pair's
+     * light unit missing where the units are odd).
+     */
+    public static Grid pairGrid(long units) {
+        return Grid.groups(2 * pairs(units), KernelContext.WARPGROUP_SIZE).clustered(2);
+    }
+
+    /** Floats of {@link #prefillF16D128Pairs}'s partial rows over {@code units} units: {@link #PARTIAL_FLOATS} an item of each pair. */
+    public static long pairPartialFloats(long units) {
+        return pairs(units) * PARTIAL_FLOATS * LOCAL;
+    }
+
+    private static long pairs(long units) {
+        return (units + 1) / 2;
+    }
+
+    /**
      * The rank of the unit that group {@code g} of {@code groups} takes: g itself, except that {@code pairingWave}
      * &gt; 0 (the groups one pass over the device places, one an SM: its SMs) pairs the units of a launch whose groups all
      * run at once, two an SM: groups g and g + wave (one SM's, as the block scheduler fills SMs in order) take ranks k
