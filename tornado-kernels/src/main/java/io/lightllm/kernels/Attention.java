@@ -11,7 +11,6 @@ import io.lightllm.tornado.compiler.Feature;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
-import io.lightllm.tornado.runtime.GrowingScratch;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 import java.util.HashMap;
@@ -122,12 +121,6 @@ public final class Attention {
     /** The warpgroup prefill (f16 pools, head dimension 128, on Hopper) over f32 query rows, and over the f16 query operand. */
     public static final KernelRef PREFILL_WARPGROUP_F16_128 = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("queryOperand", false);
     public static final KernelRef PREFILL_WARPGROUP_QUERY_OPERAND = KernelRef.of(WarpgroupAttention.class, "prefillF16D128").with("queryOperand", true);
-    /** The warpgroup prefill whose cluster pairs share the heavy units' keys (attention.prefill_shared_pairs), [queryOperand]. */
-    private static final KernelRef[] PREFILL_WARPGROUP_PAIRS = {
-        KernelRef.of(WarpgroupAttention.class, "prefillF16D128Pairs").with("queryOperand", false),
-        KernelRef.of(WarpgroupAttention.class, "prefillF16D128Pairs").with("queryOperand", true)};
-    /** Each device's scratch of the cluster pairs' partial rows. */
-    private static final Map<Device, GrowingScratch> PAIR_PARTIALS = new ConcurrentHashMap<>();
     /** The tensor-core prefill kernel at head dimension 64 or 128, four warps a group or eight ("wide"): its refs bind both. */
     public static final KernelRef PREFILL_TC_64 = prefillKernel(64, TensorCoreAttention.PREFILL_WARPS);
     public static final KernelRef PREFILL_TC_128 = prefillKernel(128, TensorCoreAttention.PREFILL_WARPS);
@@ -918,18 +911,7 @@ public final class Attention {
         }
         int group = heads.qHeads() / heads.kvHeads();
         int rowTiles = (int) (((long) batch.maxNewTokens() * group + WarpgroupAttention.TILE_ROWS - 1) / WarpgroupAttention.TILE_ROWS);
-        long units = (long) batch.requests() * heads.kvHeads() * rowTiles;
-        PrefillOrder order = PrefillOrder.of(device, units);
-        if (order.pairingWave() > 0 && Tuning.get(device, "attention.prefill_shared_pairs", 0) == 1
-                && device.supports(Feature.CLUSTER_BARRIER)) {
-            // the pairs share the heavy units' keys (WarpgroupAttention.prefillF16D128Pairs): clusters of two groups
-            DeviceBuffer partials = PAIR_PARTIALS.computeIfAbsent(device, d -> new GrowingScratch(d::allocate))
-                    .atLeast(DType.F32, WarpgroupAttention.pairPartialFloats(units));
-            device.launch(PREFILL_WARPGROUP_PAIRS[q.dtype() == DType.F16 ? 1 : 0], WarpgroupAttention.pairGrid(units),
-                    out, q, kv.keys(), kv.values(), table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(),
-                    partials, heads.scale(), heads.qHeads(), heads.kvHeads(), table.maxLen(), rowTiles, (int) units);
-            return;
-        }
+        PrefillOrder order = PrefillOrder.of(device, (long) batch.requests() * heads.kvHeads() * rowTiles);
         device.launch(q.dtype() == DType.F16 ? PREFILL_WARPGROUP_QUERY_OPERAND : PREFILL_WARPGROUP_F16_128,
                 WarpgroupAttention.grid(batch.requests(), heads.kvHeads(), rowTiles), out, q, kv.keys(), kv.values(),
                 table.reqToToken(), table.requestRows(), batch.starts(), batch.newCounts(), batch.prefixes(), heads.scale(), heads.qHeads(),

@@ -1,6 +1,5 @@
 package io.lightllm.kernels;
 
-import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
@@ -43,23 +42,6 @@ public final class WarpgroupAttention {
     }
 
     /**
-     * {@link #prefillF16D128Pairs}'s grid over {@code units} units: a cluster of two groups for each pair (the last pair's
-     * light unit missing where the units are odd).
-     */
-    public static Grid pairGrid(long units) {
-        return Grid.groups(2 * pairs(units), KernelContext.WARPGROUP_SIZE).clustered(2);
-    }
-
-    /** Floats of {@link #prefillF16D128Pairs}'s partial rows over {@code units} units: {@link #PARTIAL_FLOATS} an item of each pair. */
-    public static long pairPartialFloats(long units) {
-        return pairs(units) * PARTIAL_FLOATS * LOCAL;
-    }
-
-    private static long pairs(long units) {
-        return (units + 1) / 2;
-    }
-
-    /**
      * The rank of the unit that group {@code g} of {@code groups} takes: g itself, except that {@code pairingWave}
      * &gt; 0 (the groups one pass over the device places, one an SM: its SMs) pairs the units of a launch whose groups all
      * run at once, two an SM: groups g and g + wave (one SM's, as the block scheduler fills SMs in order) take ranks k
@@ -86,236 +68,92 @@ public final class WarpgroupAttention {
         float[] o = new float[HEAD_DIM / 2];
         float[] state = new float[4];
         int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
+        int lane = ctx.laneId();
+        int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
+        int g = lane / 4;
+        int t = lane % 4;
+        int group = qHeads / kvHeads;
         // units ranked from the last row tile of a request, which attends to the most keys, so that no long one starts
         // last: request-major (a request's tiles, then the next's) or tile-major (every request's last tile first: heaviest
         // first across requests of one length); see Attention.PrefillOrder
         int groups = ctx.globalGroupSizeX / LOCAL;
         int rank = rankOf(ctx.groupIdx, groups, pairingWave);
         int requestHeads = groups / rowTiles; // (request, KV head) pairs of the launch
-        int steps = unitSteps(bLen, bPrefix, rank, rowTiles, requestHeads, tileMajor, qHeads / kvHeads, kvHeads);
-        if (steps > 0) { // the same for the whole group, so every item meets the same barriers
-            attend(ctx, qTile, kTile, vTile, pTile, s, o, state, slots, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale,
-                    qHeads, kvHeads, maxLen, rank, rowTiles, requestHeads, tileMajor, queryOperand, 0, steps);
-            storeUnit(ctx, out, o, state, bStart, bLen, rank, rowTiles, requestHeads, tileMajor, qHeads, kvHeads);
-        }
-    }
-
-    /**
-     * {@link #prefillF16D128} with each cluster of two groups sharing a heavy unit's keys (tuning
-     * {@code attention.prefill_shared_pairs}, for tile-major launches): cluster c takes the unit of rank c
-     * (heavy: the ranks go from the most keys down) and the one of rank 2C - 1 - c (light; C clusters); its first group runs
-     * the light unit, then the heavy one's first steps, its second group the heavy one's other steps, so that each runs about
-     * half the pair's steps where the heavy one alone held its SM for all of its own (512 tokens: 8 key steps beside 1). The
-     * first group's rows of the heavy unit (unnormalised, with their maxima and sums) go through {@code partials}
-     * (clusters x 68 x 128 floats) and a cluster barrier to the second, which merges them with its own and stores the rows.
-     */
-    public static void prefillF16D128Pairs(KernelContext ctx, NativeArray out, NativeArray q, NativeArray kPool, NativeArray vPool,
-            IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen, IntArray bPrefix, FloatArray partials, float scale, int qHeads,
-            int kvHeads, int maxLen, int rowTiles, int units, boolean queryOperand) {
-        int[] qTile = ctx.allocateIntLocalArray(ROWS_TILE);
-        int[] kTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] vTile = ctx.allocateIntLocalArray(2 * ROWS_TILE);
-        int[] pTile = ctx.allocateIntLocalArray(P_TILE);
-        float[] s = new float[KEYS / 2];
-        float[] o = new float[HEAD_DIM / 2];
-        float[] state = new float[4];
-        int[] slots = new int[KEYS * (HEAD_DIM / 8) / LOCAL];
-        int group = qHeads / kvHeads;
-        int requestHeads = units / rowTiles;
-        int clusters = ctx.globalGroupSizeX / LOCAL / 2;
-        int cluster = ctx.groupIdx / 2;
-        boolean second = ctx.groupIdx % 2 == 1;
-        int heavy = cluster;
-        int light = 2 * clusters - 1 - cluster; // past the last unit where the units are odd
-        int heavySteps = unitSteps(bLen, bPrefix, heavy, rowTiles, requestHeads, true, group, kvHeads);
-        int lightSteps = light < units ? unitSteps(bLen, bPrefix, light, rowTiles, requestHeads, true, group, kvHeads) : 0;
-        int shared = Math.max(0, (heavySteps - lightSteps) / 2); // the heavy unit's first steps, which the first group takes
-        int at = cluster * PARTIAL_FLOATS * LOCAL + ctx.localIdx; // this item's partial row values, LOCAL apart
-        if (!second) {
-            if (lightSteps > 0) {
-                attend(ctx, qTile, kTile, vTile, pTile, s, o, state, slots, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale,
-                        qHeads, kvHeads, maxLen, light, rowTiles, requestHeads, true, queryOperand, 0, lightSteps);
-                storeUnit(ctx, out, o, state, bStart, bLen, light, rowTiles, requestHeads, true, qHeads, kvHeads);
-            }
-            if (shared > 0) {
-                ctx.localBarrier(); // every warp is done with the light unit's tiles
-                attend(ctx, qTile, kTile, vTile, pTile, s, o, state, slots, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale,
-                        qHeads, kvHeads, maxLen, heavy, rowTiles, requestHeads, true, queryOperand, 0, shared);
-                for (int i = 0; i < HEAD_DIM / 2; i++) {
-                    partials.set(at + i * LOCAL, o[i]);
-                }
-                for (int i = 0; i < 4; i++) {
-                    partials.set(at + (HEAD_DIM / 2 + i) * LOCAL, state[i]);
-                }
-            }
-        } else if (heavySteps > 0) {
-            attend(ctx, qTile, kTile, vTile, pTile, s, o, state, slots, q, kPool, vPool, reqToToken, reqRows, bStart, bLen, bPrefix, scale,
-                    qHeads, kvHeads, maxLen, heavy, rowTiles, requestHeads, true, queryOperand, shared, heavySteps);
-        }
-        ctx.clusterBarrier(); // the first group's partial rows are in
-        if (second && heavySteps > 0) {
-            if (shared > 0) {
-                mergePartial(partials, at, o, state);
-            }
-            storeUnit(ctx, out, o, state, bStart, bLen, heavy, rowTiles, requestHeads, true, qHeads, kvHeads);
-        }
-    }
-
-    /** Floats of a partial row set an item keeps in {@code partials}: its output accumulators and its softmax state. */
-    static final int PARTIAL_FLOATS = HEAD_DIM / 2 + 4;
-
-    /**
-     * This item's accumulators and state merged with the other group's (same rows and columns, at {@code partials[at]}):
-     * both scaled to the larger running max of each row (FlashAttention's split merge; an item's sums are its quad's parts).
-     */
-    private static void mergePartial(FloatArray partials, int at, float[] o, float[] state) {
-        float otherLo = partials.get(at + (HEAD_DIM / 2 + TensorCoreAttention.MAX_LO) * LOCAL);
-        float otherHi = partials.get(at + (HEAD_DIM / 2 + TensorCoreAttention.MAX_HI) * LOCAL);
-        float maxLo = KMath.max(otherLo, state[TensorCoreAttention.MAX_LO]);
-        float maxHi = KMath.max(otherHi, state[TensorCoreAttention.MAX_HI]);
-        float mineLo = state[TensorCoreAttention.MAX_LO] == TensorCoreAttention.NEG_INF ? 0f : KMath.exp2(state[TensorCoreAttention.MAX_LO] - maxLo);
-        float mineHi = state[TensorCoreAttention.MAX_HI] == TensorCoreAttention.NEG_INF ? 0f : KMath.exp2(state[TensorCoreAttention.MAX_HI] - maxHi);
-        float theirsLo = otherLo == TensorCoreAttention.NEG_INF ? 0f : KMath.exp2(otherLo - maxLo);
-        float theirsHi = otherHi == TensorCoreAttention.NEG_INF ? 0f : KMath.exp2(otherHi - maxHi);
-        for (int nt = 0; nt < HEAD_DIM / 8; nt++) {
-            o[4 * nt] = o[4 * nt] * mineLo + partials.get(at + 4 * nt * LOCAL) * theirsLo;
-            o[4 * nt + 1] = o[4 * nt + 1] * mineLo + partials.get(at + (4 * nt + 1) * LOCAL) * theirsLo;
-            o[4 * nt + 2] = o[4 * nt + 2] * mineHi + partials.get(at + (4 * nt + 2) * LOCAL) * theirsHi;
-            o[4 * nt + 3] = o[4 * nt + 3] * mineHi + partials.get(at + (4 * nt + 3) * LOCAL) * theirsHi;
-        }
-        state[TensorCoreAttention.SUM_LO] = state[TensorCoreAttention.SUM_LO] * mineLo
-                + partials.get(at + (HEAD_DIM / 2 + TensorCoreAttention.SUM_LO) * LOCAL) * theirsLo;
-        state[TensorCoreAttention.SUM_HI] = state[TensorCoreAttention.SUM_HI] * mineHi
-                + partials.get(at + (HEAD_DIM / 2 + TensorCoreAttention.SUM_HI) * LOCAL) * theirsHi;
-        state[TensorCoreAttention.MAX_LO] = maxLo;
-        state[TensorCoreAttention.MAX_HI] = maxHi;
-    }
-
-    /** The row tile of the unit of {@code rank}: from the last, tile-major (every request's) or request-major. */
-    private static int unitTile(int rank, int rowTiles, int requestHeads, boolean tileMajor) {
-        return rowTiles - 1 - (tileMajor ? rank / requestHeads : rank % rowTiles);
-    }
-
-    /** The (request, KV head) pair of the unit of {@code rank}: request * kvHeads + kvHead. */
-    private static int unitRequestHead(int rank, int rowTiles, int requestHeads, boolean tileMajor) {
-        return tileMajor ? rank % requestHeads : rank / rowTiles;
-    }
-
-    /** Steps of 64 keys the unit of {@code rank} attends to; 0 where its tile is past its request's rows. */
-    private static int unitSteps(IntArray bLen, IntArray bPrefix, int rank, int rowTiles, int requestHeads, boolean tileMajor, int group,
-            int kvHeads) {
-        int b = unitRequestHead(rank, rowTiles, requestHeads, tileMajor) / kvHeads;
-        int pairs = bLen.get(b) * group;
-        int flat0 = unitTile(rank, rowTiles, requestHeads, tileMajor) * TILE_ROWS;
-        if (flat0 >= pairs) {
-            return 0;
-        }
-        int keyEnd = bPrefix.get(b) + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
-        return (keyEnd + KEYS - 1) / KEYS;
-    }
-
-    /**
-     * The unit of {@code rank} over its key steps {@code from} to {@code to} (of {@link #unitSteps}) into this item's
-     * accumulators {@code o} and softmax state (both reset here): its queries into qTile, then per step S = Q Kᵀ, the
-     * online softmax and O += P V, K and V copied a step ahead.
-     */
-    private static void attend(KernelContext ctx, int[] qTile, int[] kTile, int[] vTile, int[] pTile, float[] s, float[] o, float[] state, int[] slots,
-            NativeArray q, NativeArray kPool, NativeArray vPool, IntArray reqToToken, IntArray reqRows, IntArray bStart, IntArray bLen,
-            IntArray bPrefix, float scale, int qHeads, int kvHeads, int maxLen, int rank, int rowTiles, int requestHeads, boolean tileMajor,
-            boolean queryOperand, int from, int to) {
-        int lane = ctx.laneId();
-        int warp = (ctx.localIdx / KernelContext.WARP_SIZE) % 4;
-        int g = lane / 4;
-        int t = lane % 4;
-        int group = qHeads / kvHeads;
-        int requestHead = unitRequestHead(rank, rowTiles, requestHeads, tileMajor);
+        int tile = rowTiles - 1 - (tileMajor ? rank / requestHeads : rank % rowTiles);
+        int requestHead = tileMajor ? rank % requestHeads : rank / rowTiles;
         int kvHead = requestHead % kvHeads;
         int b = requestHead / kvHeads;
         int pairs = bLen.get(b) * group;
-        int flat0 = unitTile(rank, rowTiles, requestHeads, tileMajor) * TILE_ROWS;
-        int prefix = bPrefix.get(b);
-        int first = bStart.get(b);
-        int tableRow = reqRows.get(b) * maxLen;
-        int keyEnd = prefix + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
-        int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
-        int rowLo = flat0 + 16 * warp + g;
-        int posLo = prefix + rowLo / group;
-        int posHi = prefix + (rowLo + 8) / group;
-        if (queryOperand) {
-            copyQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead); // committed with the first keys' copies
-        } else {
-            loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
-        }
-        // each item copies chunk c (of 16) of keys key0, key0 + 8, ..: eight consecutive items take one 128-byte half of
-        // a key's row (one request of four sectors) and write one 128-byte row of a column block
-        int c = ctx.localIdx % 16;
-        int key0 = ctx.localIdx / 16;
-        int to0 = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
-        gatherSlots(slots, reqToToken, tableRow, from * KEYS, keyEnd, key0);
-        loadKeys(ctx, kTile, vTile, (from % 2) * ROWS_TILE, to0, kPool, vPool, slots, kvHeads, kvHead, c);
-        ctx.copyAsyncCommit();
-        // the slots of the next step's keys are read a step before their copies are issued: a copy's address waits on
-        // its slot's load, and a step's MMAs hide that load where nothing else would
-        gatherSlots(slots, reqToToken, tableRow, (from + 1) * KEYS, keyEnd, key0);
-        state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
-        state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
-        state[TensorCoreAttention.SUM_LO] = 0f;
-        state[TensorCoreAttention.SUM_HI] = 0f;
-        for (int i = 0; i < HEAD_DIM / 2; i++) {
-            o[i] = 0f;
-        }
-        for (int step = from; step < to; step++) {
-            int kb = step * KEYS;
-            int stage = (step % 2) * ROWS_TILE;
-            ctx.copyAsyncWait(0);
-            ctx.warpgroupFenceLocal();
-            ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
-            if (step + 1 < to) {
-                loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to0, kPool, vPool, slots, kvHeads, kvHead, c);
-                gatherSlots(slots, reqToToken, tableRow, kb + 2 * KEYS, keyEnd, key0);
+        int flat0 = tile * TILE_ROWS;
+        if (flat0 < pairs) { // the same for the whole group, so every item meets the same barriers
+            int prefix = bPrefix.get(b);
+            int first = bStart.get(b);
+            int tableRow = reqRows.get(b) * maxLen;
+            int keyEnd = prefix + (Math.min(flat0 + TILE_ROWS, pairs) - 1) / group + 1;
+            int firstPos = prefix + flat0 / group; // keys up to here are visible to every row of the tile
+            int rowLo = flat0 + 16 * warp + g;
+            int rowHi = rowLo + 8;
+            int posLo = prefix + rowLo / group;
+            int posHi = prefix + rowHi / group;
+            if (queryOperand) {
+                copyQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead); // committed with the first keys' copies
+            } else {
+                loadQueries(ctx, qTile, q, flat0, pairs, group, first, qHeads, kvHead, scale * TensorCoreAttention.LOG2E);
             }
+            int steps = (keyEnd + KEYS - 1) / KEYS;
+            // each item copies chunk c (of 16) of keys key0, key0 + 8, ..: eight consecutive items take one 128-byte half of
+            // a key's row (one request of four sectors) and write one 128-byte row of a column block
+            int c = ctx.localIdx % 16;
+            int key0 = ctx.localIdx / 16;
+            int to = WarpgroupMatmul.swizzle128((c / 8) * BLOCK + key0 * 32 + (c % 8) * 4);
+            gatherSlots(slots, reqToToken, tableRow, 0, keyEnd, key0);
+            loadKeys(ctx, kTile, vTile, 0, to, kPool, vPool, slots, kvHeads, kvHead, c);
             ctx.copyAsyncCommit();
-            for (int i = 0; i < KEYS / 2; i++) {
-                s[i] = 0f;
+            // the slots of the next step's keys are read a step before their copies are issued: a copy's address waits on
+            // its slot's load, and a step's MMAs hide that load where nothing else would
+            gatherSlots(slots, reqToToken, tableRow, KEYS, keyEnd, key0);
+            state[TensorCoreAttention.MAX_LO] = TensorCoreAttention.NEG_INF;
+            state[TensorCoreAttention.MAX_HI] = TensorCoreAttention.NEG_INF;
+            for (int step = 0; step < steps; step++) {
+                int kb = step * KEYS;
+                int stage = (step % 2) * ROWS_TILE;
+                ctx.copyAsyncWait(0);
+                ctx.warpgroupFenceLocal();
+                ctx.localBarrier(); // this step's K and V are in; every warp is done with the other stage
+                if (step + 1 < steps) {
+                    loadKeys(ctx, kTile, vTile, ((step + 1) % 2) * ROWS_TILE, to, kPool, vPool, slots, kvHeads, kvHead, c);
+                    gatherSlots(slots, reqToToken, tableRow, kb + 2 * KEYS, keyEnd, key0);
+                }
+                ctx.copyAsyncCommit();
+                for (int i = 0; i < KEYS / 2; i++) {
+                    s[i] = 0f;
+                }
+                ctx.warpgroupArrive(s);
+                for (int d = 0; d < HEAD_DIM / 16; d++) {
+                    int at = (d / 4) * BLOCK + 8 * (d % 4);
+                    ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
+                }
+                ctx.warpgroupCommit();
+                ctx.warpgroupWait(s, 0);
+                boolean masks = kb + KEYS - 1 > firstPos;
+                if (masks) {
+                    TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
+                }
+                TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
+                storeProbabilities(pTile, s, warp, g, t);
+                ctx.warpgroupFenceLocal();
+                ctx.localBarrier(); // P of the four warps is in
+                ctx.warpgroupArrive(o);
+                for (int kk = 0; kk < KEYS / 16; kk++) {
+                    ctx.warpgroupMmaF16NMajorB(o, pTile, 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
+                }
+                ctx.warpgroupCommit();
+                ctx.warpgroupWait(o, 0);
             }
-            ctx.warpgroupArrive(s);
-            for (int d = 0; d < HEAD_DIM / 16; d++) {
-                int at = (d / 4) * BLOCK + 8 * (d % 4);
-                ctx.warpgroupMmaF16(s, qTile, at, 256, kTile, stage + at, 256, KEYS);
-            }
-            ctx.warpgroupCommit();
-            ctx.warpgroupWait(s, 0);
-            if (kb + KEYS - 1 > firstPos) {
-                TensorCoreAttention.maskScores(s, posLo, posHi, 0f, 0f, kb, t, keyEnd, 0, true, false);
-            }
-            TensorCoreAttention.softmaxStep(ctx, s, KEYS / 2, state, o, HEAD_DIM, false);
-            storeProbabilities(pTile, s, warp, g, t);
-            ctx.warpgroupFenceLocal();
-            ctx.localBarrier(); // P of the four warps is in
-            ctx.warpgroupArrive(o);
-            for (int kk = 0; kk < KEYS / 16; kk++) {
-                ctx.warpgroupMmaF16NMajorB(o, pTile, 8 * kk, 256, vTile, stage + 512 * kk, 256, BLOCK, HEAD_DIM);
-            }
-            ctx.warpgroupCommit();
-            ctx.warpgroupWait(o, 0);
+            TensorCoreAttention.storeRows(ctx, out, o, state,
+                    rowLo < pairs ? TensorCoreAttention.packedRowAt(first, rowLo, group, qHeads, kvHead, HEAD_DIM) : -1,
+                    rowHi < pairs ? TensorCoreAttention.packedRowAt(first, rowHi, group, qHeads, kvHead, HEAD_DIM) : -1, t, HEAD_DIM);
         }
-    }
-
-    /** The unit of {@code rank}'s rows from this item's accumulators and state: divided by their sums, stored where they go. */
-    private static void storeUnit(KernelContext ctx, NativeArray out, float[] o, float[] state, IntArray bStart, IntArray bLen, int rank,
-            int rowTiles, int requestHeads, boolean tileMajor, int qHeads, int kvHeads) {
-        int group = qHeads / kvHeads;
-        int requestHead = unitRequestHead(rank, rowTiles, requestHeads, tileMajor);
-        int kvHead = requestHead % kvHeads;
-        int b = requestHead / kvHeads;
-        int pairs = bLen.get(b) * group;
-        int first = bStart.get(b);
-        int rowLo = unitTile(rank, rowTiles, requestHeads, tileMajor) * TILE_ROWS + 16 * ((ctx.localIdx / KernelContext.WARP_SIZE) % 4)
-                + ctx.laneId() / 4;
-        int rowHi = rowLo + 8;
-        TensorCoreAttention.storeRows(ctx, out, o, state,
-                rowLo < pairs ? TensorCoreAttention.packedRowAt(first, rowLo, group, qHeads, kvHead, HEAD_DIM) : -1,
-                rowHi < pairs ? TensorCoreAttention.packedRowAt(first, rowHi, group, qHeads, kvHead, HEAD_DIM) : -1, ctx.laneId() % 4, HEAD_DIM);
     }
 
     /** The group's 64 rows of q (f32), times {@code scale}, into qTile as f16 in the 128-byte swizzle; rows past the request's are zeros. */

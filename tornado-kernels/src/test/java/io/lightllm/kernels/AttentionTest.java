@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestDevices;
-import io.lightllm.testing.TestProperties;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.HalfArray;
@@ -18,7 +17,6 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Devices;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
@@ -729,19 +727,17 @@ class AttentionTest {
                 // units in tile-major order (attention.prefill_tile_major_passes), heavy and light ones paired on an SM
                 // (attention.prefill_pairing) where all groups run at once: 1,100 tokens are 138 groups, one pass of an H100's
                 // or H200's 132 SMs; 40 tokens of one KV head are 3 (one pass of the JVM's two units); two requests of two lengths
-                // and with each cluster of two groups sharing its heavy unit's keys (attention.prefill_shared_pairs; where the
-                // backend has cluster barriers: the JVM and CUDA): 1,100 tokens are 138 units, 69 clusters; 40 tokens 3 units
-                // (the last cluster's light unit past them); two lengths, whose short request's tiles are partly empty
                 String backend = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.";
-                for (String shared : new String[] {"0", "1"}) {
-                    String name = device.id() + (shared.equals("1") ? " shared pairs," : "");
-                    TestProperties.with(Map.of(backend + "prefill_tile_major_passes", "100", backend + "prefill_pairing", "1",
-                            backend + "prefill_shared_pairs", shared), () -> {
-                        checkPrefill(device, new int[] {0}, new int[] {1100}, 8, 2, 128, DType.F16, false, 0, -1, name + " paired warpgroup prefill");
-                        checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, name + " paired warpgroup prefill, 3 groups");
-                        checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
-                                name + " tile-major warpgroup prefill, two lengths");
-                    });
+                System.setProperty(backend + "prefill_tile_major_passes", "100");
+                System.setProperty(backend + "prefill_pairing", "1");
+                try {
+                    checkPrefill(device, new int[] {0}, new int[] {1100}, 8, 2, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill");
+                    checkPrefill(device, new int[] {0}, new int[] {40}, 4, 1, 128, DType.F16, false, 0, -1, device.id() + " paired warpgroup prefill, 3 groups");
+                    checkPrefill(device, new int[] {0, 30}, new int[] {300, 90}, 8, 2, 128, DType.F16, false, 0, -1,
+                            device.id() + " tile-major warpgroup prefill, two lengths");
+                } finally {
+                    System.clearProperty(backend + "prefill_tile_major_passes");
+                    System.clearProperty(backend + "prefill_pairing");
                 }
             } finally {
                 System.clearProperty(property);
