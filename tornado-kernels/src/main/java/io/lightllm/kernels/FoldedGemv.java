@@ -26,10 +26,11 @@ import io.lightllm.tornado.runtime.Tuning;
  *
  * The sums are the unfused path's up to f32 rounding (the norm's factor applied after the dot product instead of to
  * each element). Float (f32/f16/bf16), int8 and int4 weights, at the GEMV shapes {@link Matmul} itself uses at
- * batch 1; the int8-activation GEMVs ({@code matmul.int8_q8}, {@code matmul.int4_q8}) and GGUF blocks keep the unfused
- * path. Tuning {@code matmul.gemv_fold=1} turns it on ({@link #enabled}); off by default: on an H100 it made 8B batch-1 decode
- * slower (int8 240.2 -> 230.9 tok/s, int4 241.1 -> 222.0, bf16 unchanged; docs/benchmarks.md, session 14): in a recorded
- * graph a norm launch costs less than what the fold adds to every GEMV.
+ * batch 1; GGUF blocks keep the unfused path. The int8-activation GEMVs ({@code matmul.int8_q8}, {@code matmul.int4_q8},
+ * and their gated forms) fold where the tuning {@code matmul.gemv_fold_q8} is 1 as well: they round x ∘ g (not the normed
+ * vector) to int8, which is the same rounding up to the norm's scalar factor 1 / rms(x), applied with the row scales.
+ * Tuning {@code matmul.gemv_fold=1} turns it on ({@link #enabled}; on for CUDA since session 31: 8B bf16 batch 1 +1.7 % on an
+ * H100). Session 14 had measured an earlier form slower (int8 240.2 -> 230.9 tok/s, int4 241.1 -> 222.0, bf16 unchanged).
  */
 public final class FoldedGemv {
     public static final KernelRef FLOAT_NORMED = KernelRef.of(FoldedGemv.class, "floatNormed");
@@ -39,6 +40,12 @@ public final class FoldedGemv {
     public static final KernelRef INT8_ADDING = KernelRef.of(FoldedGemv.class, "int8Adding");
     public static final KernelRef INT4_NORMED = KernelRef.of(FoldedGemv.class, "int4Normed");
     public static final KernelRef INT4_ADDING = KernelRef.of(FoldedGemv.class, "int4Adding");
+    public static final KernelRef INT8_NORMED_Q8 = KernelRef.of(FoldedGemv.class, "int8NormedQ8");
+    public static final KernelRef INT8_ADDING_Q8 = KernelRef.of(FoldedGemv.class, "int8AddingQ8");
+    public static final KernelRef INT8_GATED_NORMED_Q8 = KernelRef.of(FoldedGemv.class, "int8GatedNormedQ8");
+    public static final KernelRef INT4_NORMED_Q8 = KernelRef.of(FoldedGemv.class, "int4NormedQ8");
+    public static final KernelRef INT4_ADDING_Q8 = KernelRef.of(FoldedGemv.class, "int4AddingQ8");
+    public static final KernelRef INT4_GATED_NORMED_Q8 = KernelRef.of(FoldedGemv.class, "int4GatedNormedQ8");
 
     private FoldedGemv() {
     }
@@ -74,15 +81,42 @@ public final class FoldedGemv {
         return floatApplies(device, dtype, k) && Matmul.gatedGemvApplies(device, 1, k);
     }
 
-    /** Whether a batch-1 product by int8 rows folds here: four rows a team (k a multiple of 16), not the int8-activation GEMV. */
-    public static boolean int8Applies(Device device, int k) {
-        return enabled(device) && Matmul.int8RowsPerTeam(1, k) > 1 && !Matmul.int8ActivationsApply(device, 1, k);
+    /** Whether the int8-activation GEMVs fold too: tuning {@code matmul.gemv_fold_q8} 1. */
+    static boolean q8Folds(Device device) {
+        return Tuning.get(device, "matmul.gemv_fold_q8", 0) == 1;
     }
 
-    /** Whether a batch-1 product by packed rows of {@code format} folds here: int4 blocks at four rows a team, not the int8-activation GEMV. */
+    /**
+     * Whether a batch-1 product by int8 rows folds here: four rows a team (k a multiple of 16); on int8 activations where
+     * {@link #q8Folds}.
+     */
+    public static boolean int8Applies(Device device, int k) {
+        return enabled(device) && Matmul.int8RowsPerTeam(1, k) > 1 && (q8Folds(device) || !Matmul.int8ActivationsApply(device, 1, k));
+    }
+
+    /** Whether a batch-1 gated [gate; up] product by int8 rows folds its input's norm here (where the int8 gated GEMV runs). */
+    public static boolean int8GatedApplies(Device device, int k) {
+        return enabled(device) && q8Folds(device) && Matmul.gatedInt8Applies(device, 1, k);
+    }
+
+    /**
+     * Whether a batch-1 product by packed rows of {@code format} folds here: int4 blocks at four rows a team; on int8
+     * activations where {@link #q8Folds}.
+     */
     public static boolean packedApplies(Device device, QuantFormat format, int k) {
         int rowsPerTeam = QuantMatmul.rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
-        return enabled(device) && rowsPerTeam > 1 && !QuantMatmul.int8ActivationsApply(device, format.code(), rowsPerTeam);
+        return enabled(device) && rowsPerTeam > 1 && (q8Folds(device) || !QuantMatmul.int8ActivationsApply(device, format.code(), rowsPerTeam));
+    }
+
+    /** Whether a batch-1 gated [gate; up] product by int4 blocks folds its input's norm here (where the int4 gated GEMV runs). */
+    public static boolean packedGatedApplies(Device device, QuantFormat format, int k) {
+        return enabled(device) && q8Folds(device) && !Int4TensorGemv.applies(device, format, 1, k) && QuantMatmul.gatedApplies(device, format, 1, k);
+    }
+
+    /** Whether the batch-1 int4 product of {@code format} over k runs on int8 activations here. */
+    private static boolean packedOnInt8(Device device, QuantFormat format, int k) {
+        int rowsPerTeam = QuantMatmul.rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
+        return QuantMatmul.int8ActivationsApply(device, format.code(), rowsPerTeam);
     }
 
     // ---- kernels -------------------------------------------------------------------------------
@@ -147,6 +181,36 @@ public final class FoldedGemv {
         Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, normed, k, eps, adding);
     }
 
+    public static void int8NormedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns, NativeArray normWeight, float eps) {
+        Matmul.int8GemvQ8(ctx, out, a, w, scales, bias, hasBias, n, k, columns, normWeight, true, eps, false);
+    }
+
+    public static void int8AddingQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns) {
+        Matmul.int8GemvQ8(ctx, out, a, w, scales, bias, hasBias, n, k, columns, w, false, 0f, true);
+    }
+
+    public static void int8GatedNormedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind, NativeArray normWeight, float eps) {
+        Matmul.int8GatedQ8(ctx, out, a, w, scales, bias, hasBias, width, k, columns, kind, normWeight, true, eps);
+    }
+
+    public static void int4NormedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns, NativeArray normWeight, float eps) {
+        QuantMatmul.int4GemvQ8(ctx, out, a, w, format, bias, hasBias, n, k, columns, normWeight, true, eps, false);
+    }
+
+    public static void int4AddingQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns) {
+        QuantMatmul.int4GemvQ8(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true);
+    }
+
+    public static void int4GatedNormedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind, NativeArray normWeight, float eps) {
+        QuantMatmul.int4GatedQ8(ctx, out, a, w, format, bias, hasBias, width, k, columns, kind, normWeight, true, eps);
+    }
+
     // ---- launchers -----------------------------------------------------------------------------
 
     /** out[n] (=, or += with {@link Fold#ADD}) w[n, k] · x (normed as {@code fold} says) + bias; see {@link #floatApplies}. */
@@ -165,13 +229,7 @@ public final class FoldedGemv {
     /** out[width] = act(gate · x') * (up · x'), x' = rmsnorm(x) as {@code fold} says, w [gate; up] ({@link Matmul#launchGatedGemv}). */
     public static void launchGated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, Activations.Kind act,
             int width, int k, Fold fold) {
-        if (!fold.normed()) {
-            throw new IllegalArgumentException("the gated GEMV folds its input's norm, not an add into its output");
-        }
-        check(device, gatedApplies(device, w.dtype(), k), "gated", out, x, w.elements(), 2L * width * k, null, width, k, fold);
-        if (bias != null) {
-            Shapes.atLeast(bias, 2L * width, "gated GEMV bias [gate; up]");
-        }
+        checkGated(device, gatedApplies(device, w.dtype(), k), w.dtype().toString(), out, x, w.elements(), 2L * width * k, bias, width, k, fold);
         int columns = Matmul.gemvColumns(device, 1);
         device.launch(GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, w, bias == null ? out : bias,
                 bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
@@ -182,8 +240,18 @@ public final class FoldedGemv {
             int n, int k, Fold fold) {
         check(device, int8Applies(device, k), "int8", out, x, codes.elements(), (long) n * k, bias, n, k, fold);
         Shapes.atLeast(scales, n, "int8 scales");
-        int columns = Matmul.gemvColumns(device, 1);
         DeviceBuffer b = bias == null ? out : bias;
+        if (Matmul.int8ActivationsApply(device, 1, k)) { // the int8-activation GEMV's own grid (Matmul.launchMatmulInt8)
+            int columns = Matmul.int8Q8Columns(device, n);
+            var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
+            if (fold.normed()) {
+                device.launch(INT8_NORMED_Q8, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+            } else {
+                device.launch(INT8_ADDING_Q8, grid, out, x, codes, scales, b, bias != null, n, k, columns);
+            }
+            return;
+        }
+        int columns = Matmul.gemvColumns(device, 1);
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
         if (fold.normed()) {
             device.launch(INT8_NORMED, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
@@ -196,13 +264,51 @@ public final class FoldedGemv {
     public static void launchPacked(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
             int n, int k, Fold fold) {
         check(device, packedApplies(device, format, k), format.toString(), out, x, blocks.byteSize(), n * format.rowBytes(k), bias, n, k, fold);
-        int columns = Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM);
+        boolean q8 = packedOnInt8(device, format, k);
+        int columns = QuantMatmul.gemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM, q8);
         DeviceBuffer b = bias == null ? out : bias;
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
-        if (fold.normed()) {
+        if (q8 && fold.normed()) {
+            device.launch(INT4_NORMED_Q8, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+        } else if (q8) {
+            device.launch(INT4_ADDING_Q8, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
+        } else if (fold.normed()) {
             device.launch(INT4_NORMED, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
         } else {
             device.launch(INT4_ADDING, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
+        }
+    }
+
+    /** {@link #launchGated} over int8 rows [gate; up] with a scale each ({@link Matmul#launchGatedGemvInt8}); see {@link #int8GatedApplies}. */
+    public static void launchInt8Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias,
+            Activations.Kind act, int width, int k, Fold fold) {
+        checkGated(device, int8GatedApplies(device, k), "int8", out, x, codes.elements(), 2L * width * k, bias, width, k, fold);
+        Shapes.atLeast(scales, 2L * width, "gated GEMV scales");
+        int columns = Matmul.gemvColumns(device, 1);
+        device.launch(INT8_GATED_NORMED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, codes, scales,
+                bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
+    }
+
+    /** {@link #launchGated} over int4 blocks [gate; up] ({@link QuantMatmul#launchGated} at batch 1); see {@link #packedGatedApplies}. */
+    public static void launchPackedGated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
+            Activations.Kind act, int width, int k, Fold fold) {
+        checkGated(device, packedGatedApplies(device, format, k), format.toString(), out, x, blocks.byteSize(), 2L * width * format.rowBytes(k),
+                bias, width, k, fold);
+        // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows (QuantMatmul.launchGated)
+        int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
+        device.launch(INT4_GATED_NORMED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
+                bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
+    }
+
+    /** The checks of a gated launch: a norm fold, then {@link #check} over [gate; up] and a bias of 2 width. */
+    private static void checkGated(Device device, boolean applies, String what, DeviceBuffer out, DeviceBuffer x, long weightSize, long weightNeeds,
+            DeviceBuffer bias, int width, int k, Fold fold) {
+        if (!fold.normed()) {
+            throw new IllegalArgumentException("the gated GEMV folds its input's norm, not an add into its output");
+        }
+        check(device, applies, "gated " + what, out, x, weightSize, weightNeeds, null, width, k, fold);
+        if (bias != null) {
+            Shapes.atLeast(bias, 2L * width, "gated GEMV bias [gate; up]");
         }
     }
 

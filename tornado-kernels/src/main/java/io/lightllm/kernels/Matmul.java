@@ -698,14 +698,23 @@ public final class Matmul {
      */
     public static void matmulInt8GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales,
             FloatArray bias, boolean hasBias, int m, int n, int k, int columns) {
+        int8GemvQ8(ctx, out, a, w, scales, bias, hasBias, n, k, columns, w, false, 0f, false);
+    }
+
+    /**
+     * {@link #matmulInt8GemvQ8}'s body; with {@code normed} its input goes through an RMSNorm of weight normW as it is read,
+     * with {@code adding} its product is added into out ({@link FoldedGemv}).
+     */
+    static void int8GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias, boolean hasBias,
+            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         float[] acc = new float[GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * GEMV_ROWS_PER_TEAM;
         int8RowSumsQ8(acc, a, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k,
-                ctx.localIdx % team, team);
-        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
-        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, false, k, 0f, false);
+                ctx.localIdx % team, team, normW, normed);
+        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, normed);
+        gemvEpilogue(ctx, partial, out, scales, true, bias, hasBias, 1, n, columns, GEMV_ROWS_PER_TEAM, normed, k, eps, adding);
     }
 
     /**
@@ -715,27 +724,37 @@ public final class Matmul {
      */
     public static void matmulInt8GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int width, int k, int columns, int kind) {
+        int8GatedQ8(ctx, out, a, w, scales, bias, hasBias, width, k, columns, kind, w, false, 0f);
+    }
+
+    /** {@link #matmulInt8GemvGatedQ8}'s body; with {@code normed}, its input goes through an RMSNorm of weight normW ({@link FoldedGemv}). */
+    static void int8GatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias, boolean hasBias,
+            int width, int k, int columns, int kind, NativeArray normW, boolean normed, float eps) {
         float[] partial = ctx.allocateFloatLocalArray(GEMV_ROWS * MAX_LOCAL);
         float[] acc = new float[GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
-        int8RowSumsQ8(acc, a, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team);
-        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, false);
-        gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, 1f, kind);
+        int8RowSumsQ8(acc, a, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team, normW, normed);
+        gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, normed);
+        float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
+        gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, factor, kind);
     }
 
     /**
      * The sums of {@link #matmulInt8GemvQ8} over int8 rows r0..r3 into acc[0..3] (the item's part; {@link #gemvReduce}
      * adds a team's): each item rounds its 16 activations of a step to int8 with their own scale (max |x| / 127) and
-     * meets each row's 16 codes with four dp4a, one float multiply-add a row.
+     * meets each row's 16 codes with four dp4a, one float multiply-add a row. {@code normed}: the activations are
+     * multiplied by the norm's weight before they are rounded, their squares added into acc[NORM_SLOT] ({@link #foldNorm}).
      */
-    static void int8RowSumsQ8(float[] acc, FloatArray a, ByteArray w, int r0, int r1, int r2, int r3, int k, int lane, int team) {
+    static void int8RowSumsQ8(float[] acc, FloatArray a, ByteArray w, int r0, int r1, int r2, int r3, int k, int lane, int team,
+            NativeArray normW, boolean normed) {
         int[] codes = new int[4 * GEMV_ROWS_PER_TEAM];
         int[] q = new int[4];
         float[] x0 = new float[8];
         float[] x1 = new float[8];
+        float[] nw = new float[4];
         for (int c = 0; c < GEMV_ROWS; c++) {
             acc[c] = 0f;
         }
@@ -743,6 +762,9 @@ public final class Matmul {
             loadRowCodes(w, codes, r0, r1, r2, r3, k, i);
             a.getFloats(i, x0, 0, 8);
             a.getFloats(i + 8, x1, 0, 8);
+            if (normed) {
+                acc[NORM_SLOT] += foldNorm8(x0, normW, i, nw) + foldNorm8(x1, normW, i + 8, nw);
+            }
             float most = 0f;
             for (int j = 0; j < 8; j++) {
                 most = KMath.max(most, KMath.max(KMath.abs(x0[j]), KMath.abs(x1[j])));
@@ -783,6 +805,11 @@ public final class Matmul {
      */
     static boolean int8ActivationsApply(Device device, int m, int k) {
         return int8RowsPerTeam(m, k) > 1 && Tuning.get(device, "matmul.int8_q8", 0) == 1 && !BatchInvariance.enabled();
+    }
+
+    /** Output columns a work-group of {@link #matmulInt8GemvQ8} over n rows (its teams widened, see launchMatmulInt8). */
+    static int int8Q8Columns(Device device, int n) {
+        return fillingGemvColumns(device, 1, n, GEMV_ROWS_PER_TEAM, Tuning.get(device, "matmul.int8_q8_items_per_unit", 0));
     }
 
     /** Weight rows per team of the int8 GEMV: {@link #GEMV_ROWS_PER_TEAM} at batch 1 over rows of a multiple of 16 codes, else 1. */
@@ -896,7 +923,27 @@ public final class Matmul {
      * keeps them f32 (the same sums, bit for bit: the model test compares both).
      */
     public static DType activationType(Device device, DeviceBuffer w, int m, int k) {
-        return !useGemv(device, m) && usesTensorCores(device, w, k) && Tuning.get(device, "matmul.narrow_inputs", 1) == 1 ? w.dtype() : DType.F32;
+        return activationType(device, w.dtype(), m, k);
+    }
+
+    /** {@link #activationType(Device, DeviceBuffer, int, int)} for weights of type {@code weights}. */
+    static DType activationType(Device device, DType weights, int m, int k) {
+        return !useGemv(device, m) && usesTensorCores(device, weights, k) && Tuning.get(device, "matmul.narrow_inputs", 1) == 1 ? weights : DType.F32;
+    }
+
+    /**
+     * The type {@link #launchMatmulInt8} of m rows reads its activations in as they are: where it dequantises the rows for
+     * the bf16 GEMM ({@link DequantizedGemm}), that GEMM's ({@link #activationType}: bf16 where it runs on tensor cores), else
+     * f32. Before, an int8 prefill's activations went to cuBLAS through a narrowing launch each, 4 a layer: 14.3 of an 8B
+     * 64 x 128-token prefill's 214 ms on an H100 (session 32, gpu-check.sh quantprof).
+     */
+    public static DType int8ActivationType(Device device, int m, int k) {
+        return int8Dequantises(device, m, k) ? activationType(device, DType.BF16, m, k) : DType.F32;
+    }
+
+    /** Whether {@link #launchMatmulInt8} of m rows dequantises them for the bf16 GEMM: no tensor-core int8 kernel takes m first. */
+    static boolean int8Dequantises(Device device, int m, int k) {
+        return !Int8TensorGemv.applies(device, m, k) && !QuantTensorGemm.applies(device, m, k) && DequantizedGemm.applies(device, m, k);
     }
 
     /**
@@ -905,8 +952,12 @@ public final class Matmul {
      * multiple of 8. (On CUDA with vendor GEMMs, cuBLAS stands in for that kernel: KernelLibrary.)
      */
     public static boolean usesTensorCores(Device device, DeviceBuffer w, int k) {
-        boolean bf16 = w.dtype() == DType.BF16;
-        return Tuning.get(device, "matmul.tensor_cores", 0) == 1 && (bf16 || w.dtype() == DType.F16) && k % 8 == 0
+        return usesTensorCores(device, w.dtype(), k);
+    }
+
+    private static boolean usesTensorCores(Device device, DType weights, int k) {
+        boolean bf16 = weights == DType.BF16;
+        return Tuning.get(device, "matmul.tensor_cores", 0) == 1 && (bf16 || weights == DType.F16) && k % 8 == 0
                 && device.supports(bf16 ? Feature.MMA_BF16 : Feature.MMA_F16);
     }
 
@@ -956,7 +1007,7 @@ public final class Matmul {
             Int8TensorGemv.launch(device, out, a, w, scales, bias, m, n, k);
         } else if (QuantTensorGemm.applies(device, m, k)) {
             QuantTensorGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
-        } else if (DequantizedGemm.applies(device, m, k)) {
+        } else if (int8Dequantises(device, m, k)) {
             DequantizedGemm.launchInt8(device, out, a, w, scales, bias, m, n, k);
         } else if (useGemv(device, m)) {
             // a warp per team of four rows, or on int8 activations teams of several warps where the tuning
@@ -964,8 +1015,7 @@ public final class Matmul {
             // does): 4,096 rows in warp teams are 1,024 warps, 8 an SM of an H100's 132, each with 64 bytes in flight
             boolean q8 = int8ActivationsApply(device, m, k);
             int rowsPerTeam = int8RowsPerTeam(m, k);
-            int columns = q8 ? fillingGemvColumns(device, m, n, rowsPerTeam, Tuning.get(device, "matmul.int8_q8_items_per_unit", 0))
-                    : gemvColumns(device, m);
+            int columns = q8 ? int8Q8Columns(device, n) : gemvColumns(device, m);
             device.launch(q8 ? MATMUL_INT8_GEMV_Q8 : MATMUL_INT8_GEMV,
                     gemvGrid(m, n, gemvLocal(device), columns, rowsPerTeam), out, a, w, scales, b, bias != null, m, n, k, columns);
         } else if (Tuning.get(device, "matmul.tensor_cores", 0) == 1 && k % 8 == 0 && device.supports(Feature.MMA_BF16)) {

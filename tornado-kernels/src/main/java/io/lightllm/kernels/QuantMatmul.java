@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
@@ -172,15 +173,24 @@ public final class QuantMatmul {
      */
     public static void matmulInt4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
             boolean hasBias, int m, int n, int k, int columns) {
+        int4GemvQ8(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, false);
+    }
+
+    /**
+     * {@link #matmulInt4GemvQ8}'s body; with {@code normed} its input goes through an RMSNorm of weight normW as it is read,
+     * with {@code adding} its product is added into out ({@link FoldedGemv}).
+     */
+    static void int4GemvQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias, int n,
+            int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int lane = ctx.localIdx % team;
         int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
         int4RowSumsQ8(ctx, acc, a, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1), Math.min(row0 + 2, n - 1),
-                Math.min(row0 + 3, n - 1), lane, team, k);
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, false, k, 0f, false);
+                Math.min(row0 + 3, n - 1), lane, team, k, normW, normed);
+        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, normed);
+        Matmul.gemvEpilogue(ctx, partial, out, bias, false, bias, hasBias, 1, n, columns, Matmul.GEMV_ROWS_PER_TEAM, normed, k, eps, adding);
     }
 
     /**
@@ -190,25 +200,33 @@ public final class QuantMatmul {
      */
     public static void matmulInt4GemvGatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
             boolean hasBias, int width, int k, int columns, int kind) {
+        int4GatedQ8(ctx, out, a, w, format, bias, hasBias, width, k, columns, kind, w, false, 0f);
+    }
+
+    /** {@link #matmulInt4GemvGatedQ8}'s body; with {@code normed}, its input goes through an RMSNorm of weight normW ({@link FoldedGemv}). */
+    static void int4GatedQ8(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int width, int k, int columns, int kind, NativeArray normW, boolean normed, float eps) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int team = ctx.localGroupSizeX / columns;
         int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
         int g0 = Math.min(p, width - 1);
         int g1 = Math.min(p + 1, width - 1);
-        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k);
-        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, 1f, kind);
+        int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k, normW, normed);
+        Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, normed);
+        float factor = normed ? Matmul.normFactor(ctx, partial, columns, k, eps) : 1f;
+        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
     }
 
     /**
      * {@link #int4RowSums} on int8 activations ({@link #matmulInt4GemvQ8}) over rows r0..r3 into acc[0..3] (zeroed here):
      * the 16 items of a group each hold one word of its codes in each of the four rows and the 8 activations those words
      * meet. Every item of a warp runs the same trips (the shuffles need them all); a trip past the row's last group reads
-     * that group and adds nothing.
+     * that group and adds nothing. {@code normed}: the activations are multiplied by the norm's weight before they are
+     * rounded, their squares added into acc[NORM_SLOT] ({@link Matmul#foldNorm}).
      */
     static void int4RowSumsQ8(KernelContext ctx, float[] acc, FloatArray a, ByteArray w, int format, int r0, int r1, int r2, int r3, int lane,
-            int team, int k) {
+            int team, int k, NativeArray normW, boolean normed) {
         for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
             acc[r] = 0f;
         }
@@ -216,6 +234,7 @@ public final class QuantMatmul {
         int[] head = new int[1];
         float[] lo = new float[4];
         float[] hi = new float[4];
+        float[] nw = new float[4];
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
         int groups = k / 128;
         int rowBytes = groups * QuantBlocks.blockBytes(format);
@@ -227,7 +246,14 @@ public final class QuantMatmul {
             boolean valid = g0 + lane / 16 < groups;
             int g = Math.min(g0 + lane / 16, groups - 1);
             loadRowWords(w, q, at0, at1, at2, at3, QuantBlocks.int4CodesAt(0, g) + 4 * (lane % 16));
-            float most = groupActivations(ctx, a, g * 128 + 4 * (lane % 16), lo, hi);
+            int e = g * 128 + 4 * (lane % 16);
+            a.getFloats(e, lo, 0, 4);
+            a.getFloats(e + 64, hi, 0, 4);
+            if (normed) {
+                float squares = Matmul.foldNorm(lo, 0, normW, e, nw) + Matmul.foldNorm(hi, 0, normW, e + 64, nw);
+                acc[Matmul.NORM_SLOT] += valid ? squares : 0f; // a trip past the last group reads that group again
+            }
+            float most = groupMax(ctx, lo, hi);
             float inverse = most > 0f ? 127f / most : 0f;
             addGroupQ8(acc, w, at0, at1, at2, at3, QuantBlocks.int4ScaleAt(format, 0, groups, g), zeroPoint, head, q,
                     Matmul.int8Codes(lo, 0, inverse), Matmul.int8Codes(hi, 0, inverse), valid ? most / 127f : 0f);
@@ -235,12 +261,10 @@ public final class QuantMatmul {
     }
 
     /**
-     * An item's 8 activations of a group of 128 (elements e..e+3 into lo, e+64..e+67 into hi) and the group's largest
-     * magnitude: the 16 items of a group are 16 aligned lanes of one warp, which meet by shuffles (uniform control flow).
+     * The largest magnitude of a group of 128 activations, of which an item holds 8 (elements e..e+3 in lo, e+64..e+67 in
+     * hi): the 16 items of a group are 16 aligned lanes of one warp, which meet by shuffles (uniform control flow).
      */
-    static float groupActivations(KernelContext ctx, FloatArray a, int e, float[] lo, float[] hi) {
-        a.getFloats(e, lo, 0, 4);
-        a.getFloats(e + 64, hi, 0, 4);
+    static float groupMax(KernelContext ctx, float[] lo, float[] hi) {
         float most = 0f;
         for (int j = 0; j < 4; j++) {
             most = KMath.max(most, KMath.max(KMath.abs(lo[j]), KMath.abs(hi[j])));
@@ -396,6 +420,33 @@ public final class QuantMatmul {
     }
 
     /**
+     * The type {@link #launch} of m rows reads its activations in as they are: the bf16 GEMM's where it dequantises the
+     * blocks for it ({@link Matmul#int8ActivationType} says why), else f32.
+     */
+    public static DType activationType(Device device, QuantFormat format, int m, int k) {
+        return dequantises(device, format, m, k) ? Matmul.activationType(device, DType.BF16, m, k) : DType.F32;
+    }
+
+    /** Whether {@link #launch} of m rows dequantises the blocks for the bf16 GEMM: no tensor-core kernel takes m first. */
+    static boolean dequantises(Device device, QuantFormat format, int m, int k) {
+        return !Int4TensorGemv.applies(device, format, m, k) && !(isInt4(format.code()) && QuantTensorGemm.applies(device, m, k))
+                && DequantizedGemm.applies(device, m, k);
+    }
+
+    /**
+     * Output columns a work-group of the GEMV over n rows of {@code rowsPerTeam} rows a team: teams widened towards the tuning
+     * {@code matmul.gemv_items_per_unit} work-items per compute unit, or on int8 activations ({@code q8}) towards
+     * {@code matmul.int4_q8_items_per_unit} where the device tunes it (tornado.properties). Teams only grow: still a multiple of 16.
+     */
+    static int gemvColumns(Device device, int m, int n, int rowsPerTeam, boolean q8) {
+        int itemsPerUnit = Tuning.get(device, "matmul.gemv_items_per_unit", 0);
+        if (q8) {
+            itemsPerUnit = Tuning.get(device, "matmul.int4_q8_items_per_unit", itemsPerUnit);
+        }
+        return Matmul.fillingGemvColumns(device, m, n, rowsPerTeam, itemsPerUnit);
+    }
+
+    /**
      * out[m, n] (f32) = a[m, k] (f32) · w[n, k]ᵀ + bias[n] (or null), w packed in {@code format}
      * (n rows of {@link QuantFormat#rowBytes}). Int4 blocks at up to 16 rows take the tensor-core GEMV where the device tunes it
      * ({@link Int4TensorGemv}); decode-sized m runs the GEMV kernel, larger m int4 blocks
@@ -423,16 +474,12 @@ public final class QuantMatmul {
             Int4TensorGemv.launch(device, out, a, w, format, bias, m, n, k);
         } else if (isInt4(format.code()) && QuantTensorGemm.applies(device, m, k)) {
             QuantTensorGemm.launchInt4(device, out, a, w, format, bias, m, n, k);
-        } else if (DequantizedGemm.applies(device, m, k)) {
+        } else if (dequantises(device, format, m, k)) {
             DequantizedGemm.launchBlocks(device, out, a, w, format, bias, m, n, k);
         } else if (Matmul.useGemv(device, m)) {
             int rowsPerTeam = rowsPerTeam(format.code(), m, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, m));
             boolean q8 = int8ActivationsApply(device, format.code(), rowsPerTeam);
-            int itemsPerUnit = Tuning.get(device, "matmul.gemv_items_per_unit", 0);
-            if (q8) { // the int8-activation kernel's own grid, where the device tunes one (tornado.properties)
-                itemsPerUnit = Tuning.get(device, "matmul.int4_q8_items_per_unit", itemsPerUnit);
-            }
-            int columns = Matmul.fillingGemvColumns(device, m, n, rowsPerTeam, itemsPerUnit); // teams only grow: still a multiple of 16
+            int columns = gemvColumns(device, m, n, rowsPerTeam, q8);
             Grid grid = Matmul.gemvGrid(m, n, Matmul.gemvLocal(device), columns, rowsPerTeam);
             device.launch(q8 ? GEMV_INT4_Q8 : GEMV, grid, out, a, w, format.code(), b, bias != null, m, n, k, columns);
         } else {

@@ -82,23 +82,11 @@ class FoldedGemvTest {
         }
         DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, width);
         FoldedGemv.launchGated(device, gatedOut, dx, device.upload(gated), null, Activations.Kind.SILU, width, K, norm);
-        Expected both = product(gd, normed, null, null);
-        double[] silu = new double[width];
-        double[] silubound = new double[width];
-        for (int j = 0; j < width; j++) {
-            double gate = both.values[j], up = both.values[width + j];
-            silu[j] = gate / (1 + Math.exp(-gate)) * up;
-            // the bound carries through the product: |d(silu(g) u)| <= (|u| (1.1) + |silu(g)|) times the sums' bounds
-            silubound[j] = (Math.abs(up) * 1.1 + Math.abs(gate)) * Math.max(both.bounds[j], both.bounds[width + j]) * 2 + 1e-6;
-        }
-        check(new Expected(silu, silubound), gatedOut, what + " gated normed");
+        check(silu(product(gd, normed, null, null)), gatedOut, what + " gated normed");
 
         // int8 rows with a scale each
         Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 77), N, K);
-        double[] qd = new double[N * K];
-        for (int i = 0; i < qd.length; i++) {
-            qd[i] = (double) q.weights().get(i) * q.scales().get(i / K);
-        }
+        double[] qd = int8Values(q, K);
         DeviceBuffer dq = device.upload(q.weights()), ds = device.upload(q.scales());
         FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, norm);
         check(product(qd, normed, bias, null), out, what + " int8 normed");
@@ -117,6 +105,130 @@ class FoldedGemvTest {
             FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, K, FoldedGemv.Fold.ADD);
             check(product(bd, toDouble(x), null, residual), out, what + " " + format + " adding");
         }
+    }
+
+    /**
+     * The int8-activation GEMVs with a fold ({@code matmul.gemv_fold_q8}): int8 rows (plain and the gated [gate; up]) and
+     * int4 blocks with and without zero points. They round x ∘ g to int8 in groups (16 consecutive elements over int8
+     * rows, a block's 128 over int4), so each row's bound adds every group's rounding: half its step (max |x g| / 127)
+     * times the group's sum of |w|, times the norm's 1 / rms where the input is normed.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void int8ActivationFoldsEqualTheDefinition(String id) {
+        Device device = Devices.get(id);
+        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        for (int columns : new int[] {1, 2}) {
+            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", "1",
+                    backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
+                    backend + "matmul.int8_q8", "1", backend + "matmul.int4_q8", "1");
+            TestProperties.with(tuning, () -> checkInt8Activations(device, id + " teams of " + 64 / columns));
+        }
+    }
+
+    private static void checkInt8Activations(Device device, String what) {
+        if (!Matmul.int8ActivationsApply(device, 1, K) || !FoldedGemv.int8GatedApplies(device, K)
+                || !FoldedGemv.packedGatedApplies(device, QuantFormat.INT4, K)) {
+            throw new AssertionError(what + ": the int8-activation GEMVs and their folds should apply under this tuning");
+        }
+        FloatArray x = TensorAssert.random(K, 2f, 81);
+        FloatArray g = TensorAssert.random(K, 1f, 82);
+        FloatArray residual = TensorAssert.random(N, 1f, 83);
+        FloatArray bias = TensorAssert.random(N, 0.5f, 84);
+        double inv = 1 / Math.sqrt(sumOfSquares(x) / K + EPS);
+        double[] xg = new double[K];
+        for (int i = 0; i < K; i++) {
+            xg[i] = x.get(i) * g.get(i);
+        }
+        DeviceBuffer dx = device.upload(x), db = device.upload(bias);
+        FoldedGemv.Fold norm = FoldedGemv.Fold.rmsNorm(device.upload(g), EPS);
+        DeviceBuffer out = device.allocate(io.lightllm.tornado.api.DType.F32, N);
+
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 85), N, K);
+        double[] qd = int8Values(q, K);
+        DeviceBuffer dq = device.upload(q.weights()), ds = device.upload(q.scales());
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, norm);
+        check(roundedProduct(qd, xg, inv, 16, bias, null), out, what + " int8 q8 normed");
+        device.write(residual.segment(), out, 0);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, FoldedGemv.Fold.ADD);
+        check(roundedProduct(qd, toDouble(x), 1, 16, bias, residual), out, what + " int8 q8 adding");
+
+        Matmul.Int8Weights gq = Matmul.quantizeInt8(TensorAssert.random(2 * N * K, 0.5f, 86), 2 * N, K);
+        DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, N);
+        FoldedGemv.launchInt8Gated(device, gatedOut, dx, device.upload(gq.weights()), device.upload(gq.scales()), null, Activations.Kind.SILU,
+                N, K, norm);
+        check(silu(roundedProduct(int8Values(gq, K), xg, inv, 16, null, null)), gatedOut, what + " int8 q8 gated normed");
+
+        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+            ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, K, 87);
+            double[] bd = toDouble(format.dequantize(blocks.segment(), N, K));
+            DeviceBuffer dbk = device.upload(blocks);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, N, K, norm);
+            check(roundedProduct(bd, xg, inv, 128, bias, null), out, what + " " + format + " q8 normed");
+            device.write(residual.segment(), out, 0);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, K, FoldedGemv.Fold.ADD);
+            check(roundedProduct(bd, toDouble(x), 1, 128, null, residual), out, what + " " + format + " q8 adding");
+            ByteArray gatedBlocks = QuantMatmulTest.randomBlocks(format, 2 * N, K, 88);
+            FoldedGemv.launchPackedGated(device, gatedOut, dx, device.upload(gatedBlocks), format, null, Activations.Kind.SILU, N, K, norm);
+            check(silu(roundedProduct(toDouble(format.dequantize(gatedBlocks.segment(), 2 * N, K)), xg, inv, 128, null, null)), gatedOut,
+                    what + " " + format + " q8 gated normed");
+        }
+    }
+
+    private static double sumOfSquares(FloatArray x) {
+        double squares = 0;
+        for (int i = 0; i < x.getSize(); i++) {
+            squares += (double) x.get(i) * x.get(i);
+        }
+        return squares;
+    }
+
+    private static double[] int8Values(Matmul.Int8Weights q, int k) {
+        double[] d = new double[(int) q.weights().getSize()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (double) q.weights().get(i) * q.scales().get(i / k);
+        }
+        return d;
+    }
+
+    /**
+     * {@link #product} of w and x times {@code factor}, x rounded to int8 in aligned groups of {@code group} elements by
+     * the kernel: each row's bound adds, for every group, half its step (max |x| / 127) times the group's sum of |w|, times
+     * factor (the f32 bound scaled by factor too).
+     */
+    private static Expected roundedProduct(double[] w, double[] x, double factor, int group, FloatArray bias, FloatArray base) {
+        Expected plain = product(w, x, null, null);
+        int rows = w.length / K;
+        double[] y = new double[rows], bound = new double[rows];
+        for (int j = 0; j < rows; j++) {
+            double rounding = 0;
+            for (int g0 = 0; g0 < K; g0 += group) {
+                double most = 0, weights = 0;
+                for (int i = g0; i < g0 + group; i++) {
+                    most = Math.max(most, Math.abs(x[i]));
+                    weights += Math.abs(w[j * K + i]);
+                }
+                rounding += most / 127 / 2 * weights;
+            }
+            y[j] = plain.values[j] * factor + (bias == null ? 0 : bias.get(j)) + (base == null ? 0 : base.get(j));
+            bound[j] = (plain.bounds[j] + rounding * (1 + 0x1p-20)) * factor + 1e-6;
+        }
+        return new Expected(y, bound);
+    }
+
+    /**
+     * silu(gate) * up over the [gate; up] halves of {@code both}; the bound carries through the product:
+     * |d(silu(g) u)| <= (|u| (1.1) + |silu(g)|) times the sums' bounds.
+     */
+    private static Expected silu(Expected both) {
+        int width = both.values.length / 2;
+        double[] y = new double[width], bound = new double[width];
+        for (int j = 0; j < width; j++) {
+            double gate = both.values[j], up = both.values[width + j];
+            y[j] = gate / (1 + Math.exp(-gate)) * up;
+            bound[j] = (Math.abs(up) * 1.1 + Math.abs(gate)) * Math.max(both.bounds[j], both.bounds[width + j]) * 2 + 1e-6;
+        }
+        return new Expected(y, bound);
     }
 
     private static double[] rmsNorm(FloatArray x, FloatArray g) {

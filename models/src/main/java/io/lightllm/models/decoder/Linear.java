@@ -142,6 +142,11 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         }
 
         @Override
+        public DType inputType(Device device, int m, int k) {
+            return Matmul.int8ActivationType(device, m, k);
+        }
+
+        @Override
         public boolean multiplyGated(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int width, int k,
                 Activations.Kind act) {
             if (!Matmul.gatedInt8Applies(device, m, k)) {
@@ -157,8 +162,19 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         }
 
         @Override
+        public boolean foldsGated(Device device, int k) {
+            return FoldedGemv.int8GatedApplies(device, k);
+        }
+
+        @Override
         public void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
             FoldedGemv.launchInt8(device, out, in, codes, scales, bias, n, k, fold);
+        }
+
+        @Override
+        public void multiplyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int width, int k,
+                Activations.Kind act, FoldedGemv.Fold fold) {
+            FoldedGemv.launchInt8Gated(device, out, in, codes, scales, bias, act, width, k, fold);
         }
     }
 
@@ -166,6 +182,11 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
     public record Packed(DeviceBuffer blocks, QuantFormat format) implements Weight {
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             QuantMatmul.launch(device, out, in, blocks, format, bias, m, n, k);
+        }
+
+        @Override
+        public DType inputType(Device device, int m, int k) {
+            return QuantMatmul.activationType(device, format, m, k);
         }
 
         @Override
@@ -184,8 +205,19 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         }
 
         @Override
+        public boolean foldsGated(Device device, int k) {
+            return FoldedGemv.packedGatedApplies(device, format, k);
+        }
+
+        @Override
         public void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
             FoldedGemv.launchPacked(device, out, in, blocks, format, bias, n, k, fold);
+        }
+
+        @Override
+        public void multiplyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int width, int k,
+                Activations.Kind act, FoldedGemv.Fold fold) {
+            FoldedGemv.launchPackedGated(device, out, in, blocks, format, bias, act, width, k, fold);
         }
     }
 }

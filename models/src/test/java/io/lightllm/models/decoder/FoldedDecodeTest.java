@@ -41,9 +41,11 @@ class FoldedDecodeTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void foldedBatchOneDecodeEqualsTheUnfoldedOne(String id) {
-        for (Models.Quantization quant : new Models.Quantization[] {Models.Quantization.NONE, Models.Quantization.INT8}) {
-            Decoded plain = decode(id, quant, false), folded = decode(id, quant, true);
-            String what = id + " " + quant;
+        for (String weights : new String[] {"NONE", "INT8", "INT8 q8"}) {
+            Models.Quantization quant = Models.Quantization.valueOf(weights.split(" ")[0]);
+            boolean q8 = weights.endsWith("q8");
+            Decoded plain = decode(id, quant, false, q8), folded = decode(id, quant, true, q8);
+            String what = id + " " + weights;
             assertArrayEquals(plain.tokens, folded.tokens, what + ": greedy tokens");
             for (int s = 0; s < STEPS; s++) {
                 assertClose(FloatArray.fromArray(plain.logits[s]), FloatArray.fromArray(folded.logits[s]), 1e-4f, 1e-4f, what + " step " + s);
@@ -59,10 +61,11 @@ class FoldedDecodeTest {
 
     private record Decoded(int[] tokens, float[][] logits, List<String> kernels) { }
 
-    private static Decoded decode(String id, Models.Quantization quant, boolean fold) {
+    /** The decode with the folds on or off; {@code q8}: int8 weights on the int8-activation GEMVs, which then fold too. */
+    private static Decoded decode(String id, Models.Quantization quant, boolean fold, boolean q8) {
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
         Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", fold ? "1" : "0", backend + "matmul.gemv_gated", "1",
-                backend + "matmul.int8_q8", "0", backend + "matmul.int4_q8", "0");
+                backend + "matmul.int8_q8", q8 ? "1" : "0", backend + "matmul.int4_q8", "0", backend + "matmul.gemv_fold_q8", q8 ? "1" : "0");
         Decoded[] result = new Decoded[1];
         TestProperties.with(tuning, () -> result[0] = decodeWithTuning(id, quant));
         return result[0];

@@ -154,6 +154,49 @@ class LlamaInt8Test {
         assertTrue(checked >= prompts.length * steps / 2, "the dummy model's margins leave too few steps to check: " + checked);
     }
 
+    /**
+     * A prefill whose int8 and int4 matmuls dequantise their rows for the bf16 GEMM ({@code matmul.dequant_min_m=17}, as CUDA
+     * runs them; the GEMM on tensor cores, emulated on the JVM) takes bf16 activations from the norms, the attention and the
+     * gated activation ({@code Matmul.int8ActivationType}, {@code QuantMatmul.activationType}), where with
+     * {@code matmul.narrow_inputs=0} each matmul's f32 activations are narrowed to bf16 in a launch of their own: the same
+     * rounding, so the same logits and greedy ids, bit for bit. Two prompts of 20 and 18 tokens: 38 rows a prefill matmul.
+     * (OpenCL, which has no GEMM to hand dequantised rows to, keeps its kernels and f32 both times.)
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"INT8", "INT4"})
+    void dequantisedPrefillTakesSixteenBitActivations(Models.Quantization quant) throws IOException {
+        Path config = DummyLlamaConfig.write(tmp, 128, 256, 4, 2, "bfloat16");
+        int[][] prompts = {{1, 5, 9, 17, 33, 2, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 400},
+            {1, 3, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85}};
+        for (String deviceId : io.lightllm.testing.TestDevices.jvmAndAccelerators()) {
+            String backend = "lightllm.tuning." + Devices.backendName(deviceId) + ".matmul.";
+            GreedyRunner[] runs = new GreedyRunner[2];
+            for (int narrow = 0; narrow < 2; narrow++) {
+                int at = narrow;
+                // the tensor-core GEMM over codes off (CUDA takes it to 128 rows), so that 38 rows take the dequantised GEMM everywhere
+                java.util.Map<String, String> tuning = java.util.Map.of(backend + "tensor_cores", "1", backend + "dequant_min_m", "17",
+                        backend + "narrow_inputs", String.valueOf(narrow), backend + "quant_mma_max_m", "0");
+                io.lightllm.testing.TestProperties.with(tuning, () -> {
+                    io.lightllm.tornado.runtime.Device device = Devices.get(deviceId);
+                    // OpenCL has no vendor or JVM GEMM to hand dequantised rows to: it keeps its own kernels (and f32)
+                    boolean dequantises = io.lightllm.kernels.DequantizedGemm.applies(device, 38, 128);
+                    assertTrue(dequantises || !deviceId.equals("jvm"), "the JVM should dequantise 38 rows under this tuning");
+                    DType expected = at == 1 && dequantises ? DType.BF16 : DType.F32;
+                    DType taken = quant == Models.Quantization.INT8 ? io.lightllm.kernels.Matmul.int8ActivationType(device, 38, 128)
+                            : io.lightllm.kernels.QuantMatmul.activationType(device, io.lightllm.kernels.QuantFormat.INT4, 38, 128);
+                    assertEquals(expected, taken, deviceId + ": the dequantised GEMM's activation type");
+                    try (CausalLM model = Models.dummy(config.toString(), DType.BF16, device, quant, true)) {
+                        runs[at] = new GreedyRunner(model, prompts, 6, DType.F32);
+                    }
+                });
+            }
+            for (int c = 0; c < prompts.length; c++) {
+                assertArrayEquals(runs[0].firstLogits[c], runs[1].firstLogits[c], deviceId + " " + quant + " prompt " + c + ": prefill logits");
+                assertArrayEquals(runs[0].generated[c], runs[1].generated[c], deviceId + " " + quant + " prompt " + c + ": greedy ids");
+            }
+        }
+    }
+
     static double rmsDifference(float[] a, float[] b) {
         double s = 0;
         for (int i = 0; i < a.length; i++) {
