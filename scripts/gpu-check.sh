@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -32,7 +32,8 @@ for s in $stages; do
       # the references every GPU figure is reported against, measured in the same call (docs/benchmarks.md):
       # copy bandwidth, the batch-1 roofline and the cuBLAS matmul-only ceiling; PyTorch's flash attention
       python3 peer_limit.py "$out/peer-limit.json" 2>&1 | tail -3
-      python3 ../bench/peers/sdpa_attention.py 2>&1 | tail -1 | tee "$out/peer-sdpa.json" ;;
+      python3 ../bench/peers/sdpa_attention.py 2>&1 | tail -1 | tee "$out/peer-sdpa.json"
+      python3 ../bench/peers/sdpa_decode.py 2>&1 | tail -1 | tee "$out/peer-decode.json" ;;
     selftest)
       nvidia-smi -L
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main devices 2>&1 | tee "$out/devices.log"
@@ -309,19 +310,23 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # what is open after session 31 (docs/benchmarks.md; run peers in the same call): the warpgroup prefill's cluster pairs
-      # sharing the heavy units' keys (attention.prefill_shared_pairs, off until measured): its tests on cuda:0, then the
-      # tile-major launches (512 tokens: one pass; 1,024 and 2 x 512: two; 32 x 512 is 32 passes and keeps the plain kernel)
-      # alternating in separate processes
+      # what is open after session 32's first call (docs/benchmarks.md; run peers in the same call): the int8-activation
+      # GEMVs with the norms and adds folded in (matmul.gemv_fold_q8, off until measured) and the dequantised prefill's bf16
+      # activations: their tests on cuda:0; the restored warpgroup prefill kernel's figures; 8B int8 and int4 batch 1 with
+      # the q8 folds off/on/off/on on one load each
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" \
-        -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher execute \
-        --select-method io.lightllm.kernels.AttentionTest#warpgroupPrefillMatchesNaiveAttention \
-        --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
+        -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" org.junit.platform.console.ConsoleLauncher execute \
+        --select-class io.lightllm.kernels.FoldedGemvTest --select-class io.lightllm.models.decoder.FoldedDecodeTest \
+        --select-class io.lightllm.models.llama.LlamaInt8Test --details=tree --disable-banner > "$out/pending-tests.log" 2>&1
       grep -E "✘|tests (successful|failed|aborted)|Exception|expected" "$out/pending-tests.log" | head -20
-      for v in 0 1 0 1; do
-        "${J[@]}" -Dlightllm.tuning.cuda.attention.prefill_shared_pairs=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 \
-          --graphs --only attention --batches 1 --contexts 1024 --prefill 512,1024,2x512,32x512 --seconds 0.2 2>&1 | grep -E "^\| prefill" \
-          | sed "s/^/shared_pairs=$v /" | tee -a "$out/pending.log"
+      for r in 1 2; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only attention --batches 1 --contexts 1024 \
+          --prefill 512,1024,4096,32x512 --seconds 0.2 2>&1 | grep -E "^\| prefill" | sed "s/^/round $r /" | tee -a "$out/pending.log"
+      done
+      for q in int8 int4; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json --variants ';cuda.matmul.gemv_fold_q8=1;;cuda.matmul.gemv_fold_q8=1' \
+          2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/pending-static.log"
       done ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
@@ -491,6 +496,14 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model ../bench/configs/mixtral-8x7b-8layers.json \
         --load-format dummy --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 8 --kv-dtype f16 --profile 2>&1 \
         | tee "$out/moeprof.log" | grep -E "^(kernels|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,/^decode/p' | head -40 ;;
+    quantprof)
+      # where int8's prefill (issue 14: within 10 % of bf16's) loses against bf16's: each kernel's device time in one
+      # prefill of 64 x 128 tokens (the targets' prefill shape), bf16 then int8 weights (dequantised, then cuBLAS)
+      for q in none int8; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 64,64 \
+          --input-len 128 --output-len 4 --kv-dtype f16 --quant $q --profile 2>&1 | tee "$out/quantprof-$q.log" \
+          | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | head -40
+      done ;;
     prefillprof)
       # where a serving-sized prefill step goes (issue 12's serving target: 400 x 512 prompts, 8,192 tokens a step):
       # each kernel's device time in one prefill of 16 x 512 tokens, and in the decode steps after it
