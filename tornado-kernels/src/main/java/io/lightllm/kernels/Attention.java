@@ -70,11 +70,8 @@ public final class Attention {
      */
     private static final Map<DecodeKey, KernelRef> DECODE_TC = decodeKernels();
 
-    /**
-     * What picks a tensor-core decode kernel: the pool's kind (F16 for any 16-bit pool), the head dimension, the warps a group,
-     * and whether the last group of a unit merges its splits ({@link #fusesMerge}).
-     */
-    private record DecodeKey(DType pool, int headDim, int warps, boolean fusedMerge) {
+    /** What picks a tensor-core decode kernel: the pool's kind (F16 for any 16-bit pool), the head dimension, the warps a group. */
+    private record DecodeKey(DType pool, int headDim, int warps) {
     }
 
     private static Map<DecodeKey, KernelRef> decodeKernels() {
@@ -84,10 +81,8 @@ public final class Attention {
         for (DType pool : new DType[] {DType.F16, DType.I8, DType.F8_E4M3}) {
             for (int headDim : new int[] {64, 128}) {
                 for (int warps : DECODE_WARPS) {
-                    for (boolean fused : new boolean[] {false, true}) {
-                        KernelRef ref = pool == DType.F16 ? f16 : codes.with("fp8", pool == DType.F8_E4M3);
-                        refs.put(new DecodeKey(pool, headDim, warps, fused), ref.with("headDim", headDim).with("warps", warps).with("fusedMerge", fused));
-                    }
+                    KernelRef ref = pool == DType.F16 ? f16 : codes.with("fp8", pool == DType.F8_E4M3);
+                    refs.put(new DecodeKey(pool, headDim, warps), ref.with("headDim", headDim).with("warps", warps));
                 }
             }
         }
@@ -101,8 +96,8 @@ public final class Attention {
      * from 176: the device's NVRTC gave it 164 (12 warps an SM, session 24), nvcc 13 here 169 (8); a bound for 12 keeps it
      * at 12 whatever the compiler (166, no spills). 13 would need 128 registers (spills).
      */
-    static KernelRef decodeKernel(Device device, DType pool, int headDim, int warps, boolean fusedMerge) {
-        KernelRef ref = decodeKernel(pool, headDim, warps, fusedMerge);
+    static KernelRef decodeKernel(Device device, DType pool, int headDim, int warps) {
+        KernelRef ref = decodeKernel(pool, headDim, warps);
         int groups = Tuning.get(device, "attention.codes_groups_per_unit", 0);
         if (groups <= 0 || warps != 1 || !KvCache.hasScales(pool)) {
             return ref;
@@ -115,13 +110,8 @@ public final class Attention {
 
     /** The tensor-core decode kernel over a pool of {@code pool} (f16 for any 16-bit pool), head dimension 64 or 128, 1, 4 or 8 warps a group. */
     public static KernelRef decodeKernel(DType pool, int headDim, int warps) {
-        return decodeKernel(pool, headDim, warps, false);
-    }
-
-    /** {@link #decodeKernel(DType, int, int)}, with the splits' merge fused in where {@code fusedMerge}. */
-    public static KernelRef decodeKernel(DType pool, int headDim, int warps, boolean fusedMerge) {
         DType kind = pool == DType.I8 || pool == DType.F8_E4M3 ? pool : DType.F16;
-        KernelRef ref = DECODE_TC.get(new DecodeKey(kind, headDim, warps, fusedMerge));
+        KernelRef ref = DECODE_TC.get(new DecodeKey(kind, headDim, warps));
         if (ref == null) {
             throw new IllegalArgumentException("no tensor-core decode kernel for head dimension " + headDim + " and " + warps + " warps");
         }
@@ -634,16 +624,13 @@ public final class Attention {
         }
     }
 
-    /**
-     * Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split), and the
-     * fused merge's count of arrived groups per (request, query head) at most ({@link #fusesMerge}; zero between launches).
-     */
-    public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum, DeviceBuffer arrivals) implements AutoCloseable {
+    /** Scratch of decode attention's split stage: one entry (acc: headDim floats) per (request, query head, split). */
+    public record DecodeScratch(DeviceBuffer acc, DeviceBuffer max, DeviceBuffer sum) implements AutoCloseable {
         public static DecodeScratch allocate(Device device, int batch, int qHeads, int headDim, int splits) {
             long parts = (long) batch * qHeads * splits;
             Shapes.intIndexable(parts * headDim, "decode attention scratch");
             return new DecodeScratch(device.allocate(DType.F32, parts * headDim), device.allocate(DType.F32, parts),
-                    device.allocate(DType.F32, parts), device.upload(io.lightllm.tornado.api.IntArray.allocate(batch * qHeads)));
+                    device.allocate(DType.F32, parts));
         }
 
         /** Scratch for every batch of up to {@code maxBatch} requests and context the decode launcher will be given. */
@@ -662,7 +649,6 @@ public final class Attention {
             acc.close();
             max.close();
             sum.close();
-            arrivals.close();
         }
     }
 
@@ -755,28 +741,16 @@ public final class Attention {
         DeviceBuffer dummy = q;
         DType pool = kv.keys().dtype();
         int warps = splits.warps();
-        boolean fused = !direct && fusesMerge(device);
-        KernelRef kernel = decodeKernel(device, pool, heads.headDim(), warps, fused);
-        // (the kernel's last parameters, fp8, the head dimension, the warps and the fused merge, come from its ref)
+        KernelRef kernel = decodeKernel(device, pool, heads.headDim(), warps);
+        // (the kernel's last parameters, fp8, the head dimension and the warps, come from its ref)
         device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), direct ? out : s.acc(), direct ? dummy : s.max(),
                 direct ? dummy : s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(),
                 table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
-                heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow(), out,
-                direct ? table.requestRows() : s.arrivals());
-        if (!direct && !fused) {
+                heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
+        if (!direct) {
             launchMerge(device, out, s, batch, heads, splits);
         }
         closeAfterUse(device, own);
-    }
-
-    /**
-     * Whether a tensor-core decode launch that splits merges its splits itself, the last group of each (request, KV head)
-     * unit to finish adding them up ({@code TensorCoreAttention.mergeIfLast}), instead of a merge kernel after it: the tuning
-     * {@code attention.decode_fused_merge} 1. Which group merges is a race; what it computes is not (each output element adds
-     * the request's splits in order), so a request's result still depends on nothing but its own splits.
-     */
-    static boolean fusesMerge(Device device) {
-        return Tuning.get(device, "attention.decode_fused_merge", 0) == 1;
     }
 
     /**
@@ -824,7 +798,6 @@ public final class Attention {
         Shapes.atLeast(s.max(), parts, "decode attention scratch (max)");
         Shapes.atLeast(s.sum(), parts, "decode attention scratch (sum)");
         Shapes.atLeast(s.acc(), parts * heads.headDim(), "decode attention scratch (acc)");
-        Shapes.atLeast(s.arrivals(), (long) batch.requests() * heads.qHeads(), "decode attention scratch (arrivals)");
         return s;
     }
 

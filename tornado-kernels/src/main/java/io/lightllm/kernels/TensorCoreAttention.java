@@ -95,14 +95,14 @@ public final class TensorCoreAttention {
     public static void decodeF16(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, int headDim, int warps, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window, int headDim, int warps) {
         int[] kTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] slotRing = ctx.allocateIntLocalArray(warps * DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
                 noScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
-                window, warps, headDim, out, arrivals, fusedMerge);
+                window, warps, headDim);
     }
 
     /**
@@ -112,7 +112,7 @@ public final class TensorCoreAttention {
     public static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, FloatArray out, IntArray arrivals, boolean fp8, int headDim, int warps, boolean fusedMerge) {
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim, int warps) {
         int[] kRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
         int[] slotRing = ctx.allocateIntLocalArray(warps * CODE_RING * DECODE_STEP);
@@ -120,7 +120,7 @@ public final class TensorCoreAttention {
         float[] vRowScales = ctx.allocateFloatLocalArray(warps * CODE_RING * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
                 vRowScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
-                window, warps, headDim, out, arrivals, fusedMerge);
+                window, warps, headDim);
     }
 
     /**
@@ -146,7 +146,7 @@ public final class TensorCoreAttention {
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             int[] slotRing, float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes,
             boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps,
-            int headDim, FloatArray out, IntArray arrivals, boolean fusedMerge) {
+            int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int ring = codes ? CODE_RING : DECODE_RING;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
@@ -331,69 +331,6 @@ public final class TensorCoreAttention {
                     partialMax.set(part, state[MAX_HI] * LN2);
                     partialSum.set(part, lHi);
                 }
-            }
-        }
-        if (fusedMerge && !direct) {
-            mergeIfLast(ctx, out, partialAcc, partialMax, partialSum, arrivals, slotRing, kTiles, vTiles, (b * kvHeads + kvHead) * chunks + chunk,
-                    b * qHeads + head0, rows, len, splits, splitUnit, headDim, warps);
-        }
-    }
-
-    /**
-     * The end of a split decode launch with the merge kernel fused in ({@code fusedMerge}, the tuning
-     * {@code attention.decode_fused_merge}): each work-group of a (request, KV head, chunk) unit counts itself in on
-     * arrivals[unit] once its partials are written (each item fences its stores first; the count is an atomic in the L2),
-     * and the group that arrives last, every other group's partials then visible, merges the unit's splits into out as
-     * {@link Attention#decodeAttentionMerge} would and sets the count back to zero for the next launch. Every group of the
-     * unit counts, also one past the request's length (it wrote nothing; the merge adds up {@link Attention#usedSplits}).
-     * The splits' maxima and sums are read through atomics, from the L2: another unit's merge on this SM may have
-     * brought their cache line, stale, into its L1 (a unit's accumulators are a range of its own, whole 512-byte rows).
-     * The flag, maxima and sums live in local memory the decode is done with (the slot ring, the K and V tiles).
-     */
-    private static void mergeIfLast(KernelContext ctx, FloatArray out, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum,
-            IntArray arrivals, int[] flag, int[] maxes, int[] sums, int unit, int bh0, int rows, int len, int splits, int splitUnit,
-            int headDim, int warps) {
-        ctx.copyAsyncWait(0);
-        ctx.memoryFence();
-        ctx.localBarrier(); // every item's partials are written and fenced; every warp is done with the tiles and the ring
-        if (ctx.localIdx == 0) {
-            int before = ctx.atomicAdd(arrivals, unit, 1);
-            if (before == splits - 1) {
-                arrivals.set(unit, 0);
-            }
-            flag[0] = before == splits - 1 ? 1 : 0;
-        }
-        ctx.localBarrier();
-        boolean last = flag[0] == 1; // the same for the whole group
-        int used = Attention.usedSplits(len, splits, splitUnit);
-        int items = warps * KernelContext.WARP_SIZE;
-        if (last) {
-            ctx.memoryFence();
-            for (int i = ctx.localIdx; i < rows * used; i += items) {
-                int part = (bh0 + i / used) * splits + i % used;
-                maxes[i] = Float.floatToRawIntBits(ctx.atomicAdd(partialMax, part, 0f));
-                sums[i] = Float.floatToRawIntBits(ctx.atomicAdd(partialSum, part, 0f));
-            }
-        }
-        ctx.localBarrier(); // outside the branch: PoCL's work-group loops corrupted memory at a barrier inside it
-        if (last) {
-            for (int e = ctx.localIdx; e < rows * headDim; e += items) {
-                int row = e / headDim;
-                int d = e % headDim;
-                float m = NEG_INF;
-                for (int split = 0; split < used; split++) {
-                    m = KMath.max(m, Float.intBitsToFloat(maxes[row * used + split]));
-                }
-                // the last split always has keys, so m is finite and total positive; a split wholly before a sliding window
-                // has max -inf: weight exp(-inf) = 0
-                float total = 0f;
-                float acc = 0f;
-                for (int split = 0; split < used; split++) {
-                    float w = KMath.exp(Float.intBitsToFloat(maxes[row * used + split]) - m);
-                    total += Float.intBitsToFloat(sums[row * used + split]) * w;
-                    acc += partialAcc.get(((bh0 + row) * splits + split) * headDim + d) * w;
-                }
-                out.set((bh0 + row) * headDim + d, acc / total);
             }
         }
     }

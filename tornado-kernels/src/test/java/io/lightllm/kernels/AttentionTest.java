@@ -244,13 +244,8 @@ class AttentionTest {
         DeviceBuffer out = device.allocate(DType.F32, q.getSize());
         Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), kv.batch, maxSeqLen);
         if (tensorCores) {
-            // twice over one scratch, the output cleared between: the fused merge's count of arrived groups must be back at zero
-            try (Attention.DecodeScratch scratch = Attention.DecodeScratch.allocate(device, kv.batch, kv.qHeads, kv.headDim, splits)) {
-                DeviceBuffer dq = device.upload(q);
-                Attention.launchDecodeTensorCores(device, out, dq, pool, table(device, kv), heads(device, kv), batch, scratch, decodeSplits);
-                device.write(FloatArray.allocate(q.getSize()).segment(), out, 0);
-                Attention.launchDecodeTensorCores(device, out, dq, pool, table(device, kv), heads(device, kv), batch, scratch, decodeSplits);
-            }
+            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
+                    decodeSplits);
         } else {
             Attention.launchDecodePortable(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch, null,
                     decodeSplits, local);
@@ -649,27 +644,6 @@ class AttentionTest {
             System.clearProperty(keys[1]);
         }
         assertThrows(IllegalArgumentException.class, () -> new Attention.DecodeSplits(4, 64, 2));
-    }
-
-    /**
-     * The same with the merge fused into the decode launch ({@code attention.decode_fused_merge=1}: the last work-group of a
-     * (request, KV head) unit to finish merges its splits), one warp and four a group; every case launches twice over one
-     * scratch, so a launch must leave its count of arrived groups at zero. Not on OpenCL: PoCL 5 (LLVM 15) corrupts its heap
-     * running this form of the kernel (the same pattern in a small kernel runs: WarpOperationsTest), so OpenCL keeps the merge
-     * kernel (docs/kernels.md).
-     */
-    @Test
-    void tensorCoreDecodeWithTheMergeFusedMatchesNaiveAttention() {
-        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-            if (Devices.backendName(device.id()).equals("opencl")) {
-                continue;
-            }
-            String key = "lightllm.tuning." + Devices.backendName(device.id()) + ".attention.decode_fused_merge";
-            io.lightllm.testing.TestProperties.with(java.util.Map.of(key, "1"), () -> {
-                checkTensorCoreDecode(device, 1);
-                checkTensorCoreDecode(device, 4);
-            });
-        }
     }
 
     @Test
