@@ -35,14 +35,23 @@ class FoldedGemvTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void foldedGemvsEqualTheDefinition(String id) {
+        // the int8-activation GEMVs off (a run may turn them on for the whole JVM): the float GEMVs over int8 and int4 rows
+        inTeamsOf64And32(id, false, FoldedGemvTest::checkAll);
+    }
+
+    /**
+     * Runs {@code check} with the folds and the gated GEMV on, in teams of 64 items and of 32 ({@code reduce.local} 64, one
+     * and two columns a group), the int8-activation GEMVs on where {@code q8} (and their folds) or off.
+     */
+    private static void inTeamsOf64And32(String id, boolean q8, java.util.function.BiConsumer<Device, String> check) {
         Device device = Devices.get(id);
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        String onInt8 = q8 ? "1" : "0";
         for (int columns : new int[] {1, 2}) {
-            // the int8-activation GEMVs off: they keep the unfused path (a run may turn them on for the whole JVM)
-            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_gated", "1",
-                    backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
-                    backend + "matmul.int8_q8", "0", backend + "matmul.int4_q8", "0");
-            TestProperties.with(tuning, () -> checkAll(device, id + " teams of " + 64 / columns));
+            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
+                    backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
+                    backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8);
+            TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }
 
@@ -116,14 +125,7 @@ class FoldedGemvTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void int8ActivationFoldsEqualTheDefinition(String id) {
-        Device device = Devices.get(id);
-        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
-        for (int columns : new int[] {1, 2}) {
-            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", "1",
-                    backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
-                    backend + "matmul.int8_q8", "1", backend + "matmul.int4_q8", "1");
-            TestProperties.with(tuning, () -> checkInt8Activations(device, id + " teams of " + 64 / columns));
-        }
+        inTeamsOf64And32(id, true, FoldedGemvTest::checkInt8Activations);
     }
 
     private static void checkInt8Activations(Device device, String what) {
