@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -481,6 +481,17 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model ../bench/configs/mixtral-8x7b-8layers.json \
         --load-format dummy --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 8 --kv-dtype f16 --profile 2>&1 \
         | tee "$out/moeprof.log" | grep -E "^(kernels|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,/^decode/p' | head -40 ;;
+    decodetargets)
+      # issue 14's decode targets alone (a short call, e.g. on an H200 when one is lent): the copy rate and cuBLAS
+      # matmul-only references, 8B bf16 at batch 1 and 64, int8 and int4 at batch 1
+      python3 peer_limit.py "$out/peer-limit.json" 2>&1 | tail -3
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+        --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --json 2>&1 | grep '^{' | tee -a "$out/decodetargets.log"
+      for q in int8 int4; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/decodetargets.log"
+      done ;;
     quantprof)
       # where int8's prefill (issue 14: within 10 % of bf16's) loses against bf16's: each kernel's device time in one
       # prefill of 64 x 128 tokens (the targets' prefill shape), bf16 then int8 weights (dequantised, then cuBLAS)
