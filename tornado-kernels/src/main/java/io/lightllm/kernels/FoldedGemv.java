@@ -105,8 +105,7 @@ public final class FoldedGemv {
      * activations where {@link #q8Folds}.
      */
     public static boolean packedApplies(Device device, QuantFormat format, int k) {
-        int rowsPerTeam = QuantMatmul.rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
-        return enabled(device) && rowsPerTeam > 1 && (q8Folds(device) || !QuantMatmul.int8ActivationsApply(device, format.code(), rowsPerTeam));
+        return enabled(device) && packedRowsPerTeam(device, format, k) > 1 && (q8Folds(device) || !packedOnInt8(device, format, k));
     }
 
     /** Whether a batch-1 gated [gate; up] product by int4 blocks folds its input's norm here (where the int4 gated GEMV runs). */
@@ -116,8 +115,12 @@ public final class FoldedGemv {
 
     /** Whether the batch-1 int4 product of {@code format} over k runs on int8 activations here. */
     private static boolean packedOnInt8(Device device, QuantFormat format, int k) {
-        int rowsPerTeam = QuantMatmul.rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
-        return QuantMatmul.int8ActivationsApply(device, format.code(), rowsPerTeam);
+        return QuantMatmul.int8ActivationsApply(device, format.code(), packedRowsPerTeam(device, format, k));
+    }
+
+    /** Weight rows a team of the batch-1 GEMV over packed rows of {@code format} (as {@link QuantMatmul#launch} picks them). */
+    private static int packedRowsPerTeam(Device device, QuantFormat format, int k) {
+        return QuantMatmul.rowsPerTeam(format.code(), 1, k, Matmul.gemvLocal(device) / Matmul.gemvColumns(device, 1));
     }
 
     // ---- kernels -------------------------------------------------------------------------------
@@ -295,8 +298,7 @@ public final class FoldedGemv {
             Activations.Kind act, int width, int k, Fold fold) {
         checkGated(device, packedGatedApplies(device, format, k), format.toString(), out, x, blocks.byteSize(), 2L * width * format.rowBytes(k),
                 bias, width, k, fold);
-        // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows (QuantMatmul.launchGated)
-        int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
+        int columns = QuantMatmul.gatedColumns(device, width);
         device.launch(INT4_GATED_NORMED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
     }

@@ -413,10 +413,17 @@ public final class QuantMatmul {
             Int4TensorGemv.launchGated(device, out, a, w, format, bias, act, m, width, k);
             return;
         }
-        // a team per pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows
-        int columns = Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
+        int columns = gatedColumns(device, width);
         device.launch(GEMV_INT4_GATED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, a, w, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code);
+    }
+
+    /**
+     * Output columns a work-group of the batch-1 gated int4 GEMV over [gate; up] rows of {@code width} outputs each: a team per
+     * pair of outputs (four rows), teams widened as the plain GEMV's over the 2 width rows.
+     */
+    static int gatedColumns(Device device, int width) {
+        return Matmul.fillingGemvColumns(device, 1, 2 * width, Matmul.GEMV_ROWS_PER_TEAM);
     }
 
     /**

@@ -61,14 +61,7 @@ class Int8TensorGemvTest {
                 assertFalse(Int8TensorGemv.applies(jvm, 5, 128));
                 assertFalse(Int8TensorGemv.applies(jvm, 1, 96));
                 int m = 3, n = 24, k = 256;
-                FloatArray a = TensorAssert.random(m * k, 1f, 8);
-                Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 9), n, k);
-                MatmulReference ref = MatmulReference.of(QuantTensorGemmTest.rounded(a), q.weights(), q.scales(), null, m, n, k);
-                DeviceBuffer out = jvm.allocate(DType.F32, (long) m * n);
-                Elementwise.launchFill(jvm, out, Float.NaN, m * n);
-                Matmul.launchMatmulInt8(jvm, out, jvm.upload(a), jvm.upload(q.weights()), jvm.upload(q.scales()), null, m, n, k);
-                // the rounded activations' product: the GEMV (f32 activations) would miss this bound by their rounding
-                assertClose(ref.expected(), jvm.download(out), 2 * ref.errorBound(), 0f, "int8 through the launcher");
+                QuantTensorGemmTest.checkInt8Launcher(jvm, TensorAssert.random(m * k, 1f, 8), jvm.allocate(DType.F32, (long) m * n), m, n, k);
             }
         });
     }
