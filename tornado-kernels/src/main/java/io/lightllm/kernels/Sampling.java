@@ -8,6 +8,7 @@ import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Token selection on the device for a batch of rows of logits [rows, vocab] (f32), one
@@ -41,6 +42,8 @@ public final class Sampling {
     public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold");
     public static final KernelRef SAMPLE_FROM_THRESHOLD = KernelRef.of(Sampling.class, "sampleFromThreshold");
 
+    /** The largest work-group {@link #argmax} takes (its local arrays' capacity). */
+    public static final int ARGMAX_MAX_LOCAL = 1024;
     /** Bit pattern of +infinity: above every finite non-negative float's pattern. */
     private static final int POSITIVE_INFINITY_BITS = 0x7f800000;
     private static final float FRACTION_SCALE = 16777216f; // 2^24
@@ -49,10 +52,13 @@ public final class Sampling {
     private Sampling() {
     }
 
-    /** out[r] = index of the largest logit of row r; the first on ties; NaN logits are ignored. */
+    /**
+     * out[r] = index of the largest logit of row r; the first on ties; NaN logits are ignored. One work-group a row, of
+     * up to {@link #ARGMAX_MAX_LOCAL} items ({@link #argmaxLocalSize}): at batch 1 one group reads the whole vocabulary.
+     */
     public static void argmax(KernelContext ctx, FloatArray logits, IntArray out, int vocab) {
-        float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        int[] indices = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        float[] values = ctx.allocateFloatLocalArray(ARGMAX_MAX_LOCAL);
+        int[] indices = ctx.allocateIntLocalArray(ARGMAX_MAX_LOCAL);
         int best = argmaxRow(ctx, values, indices, logits, ctx.groupIdx * vocab, vocab);
         if (ctx.localIdx == 0) {
             out.set(ctx.groupIdx, best);
@@ -191,30 +197,33 @@ public final class Sampling {
 
     /** Index of the largest value of x[base .. base+n), the first on ties, NaN ignored (0 if all are NaN). */
     static int argmaxRow(KernelContext ctx, float[] values, int[] indices, FloatArray x, int base, int n) {
-        float[] run0 = new float[4];
-        float[] run1 = new float[4];
         int lid = ctx.localIdx;
         int local = ctx.localGroupSizeX;
         float best = Float.NEGATIVE_INFINITY;
         int bestIndex = -1;
         // ascending indices: a later equal value never replaces an earlier one
         if (n % 4 == 0 && base % 4 == 0) {
-            // runs of 4 (16-byte loads), two runs' loads in flight before any comparison: element by element a
-            // vocabulary of 128k took some 500 dependent steps an item, 38 us at batch 1 on an H100
+            // runs of 4 (16-byte loads), four runs' loads issued before any comparison: a batch-1 argmax is one group
+            // bound by its loads in flight (128k logits on an H100: 19.5 us with two runs an item, 10.7 with four and
+            // 1,024 items). An item's runs ascend (j, j + local, ...); a run past the row loads run j again and is not
+            // compared. The four loads are written out: as a loop over r (offset 4r), PoCL 5 compared runs past the
+            // row at 256 items and more (the JVM did not).
+            float[] run = new float[16];
             int runs = n / 4;
-            for (int j = lid; j < runs; j += 2 * local) {
-                boolean second = j + local < runs;
-                x.getFloats(base + 4 * j, run0, 0, 4);
-                x.getFloats(base + 4 * (second ? j + local : j), run1, 0, 4);
-                for (int e = 0; e < 8; e++) {
-                    float v = e < 4 ? run0[e] : run1[e - 4];
-                    int i = e < 4 ? 4 * j + e : 4 * (j + local) + e - 4;
+            for (int j = lid; j < runs; j += 4 * local) {
+                x.getFloats(base + 4 * j, run, 0, 4);
+                x.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
+                x.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
+                x.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
+                for (int e = 0; e < 16; e++) {
+                    int jr = j + (e / 4) * local;
+                    float v = run[e];
                     if (v != v) {
                         v = Float.NEGATIVE_INFINITY;
                     }
-                    if ((e < 4 || second) && (bestIndex < 0 || v > best)) {
+                    if (jr < runs && (bestIndex < 0 || v > best)) {
                         best = v;
-                        bestIndex = i;
+                        bestIndex = 4 * jr + e % 4;
                     }
                 }
             }
@@ -261,7 +270,7 @@ public final class Sampling {
     public static void launchArgmax(Device device, DeviceBuffer out, DeviceBuffer logits, int rows, int vocab) {
         checkRows(logits, rows, vocab);
         Shapes.atLeast(out, rows, "out");
-        device.launch(ARGMAX, grid(device, rows), logits, out, vocab);
+        device.launch(ARGMAX, Grid.groups(rows, argmaxLocalSize(device)), logits, out, vocab);
     }
 
     /** logits [rows, vocab] -> probabilities at temperatures [rows] (one-hot rows where a temperature is <= 0). */
@@ -300,6 +309,17 @@ public final class Sampling {
         launchTemperatureSoftmax(device, logits, temperatures, rows, vocab);
         launchTopKTopPThreshold(device, threshold, logits, topK, topP, rows, vocab);
         launchSampleFromThreshold(device, out, logits, threshold, uniforms, rows, vocab);
+    }
+
+    /**
+     * {@link #argmax}'s work-group size: tuning {@code sampling.argmax_local} (at most {@link #ARGMAX_MAX_LOCAL}), else the
+     * row kernels' {@link GroupReduce#rowLocalSize}. A batch-1 step's argmax is one group over the whole vocabulary, bound
+     * by the loads one group keeps in flight.
+     */
+    static int argmaxLocalSize(Device device) {
+        int local = Tuning.get(device, "sampling.argmax_local", GroupReduce.rowLocalSize(device));
+        Shapes.localSize(local, ARGMAX_MAX_LOCAL, "argmax");
+        return local;
     }
 
     private static Grid grid(Device device, int rows) {

@@ -59,6 +59,9 @@ class SamplingTest {
             for (int local : LOCAL_SIZES) {
                 assertArrayEquals(expected, argmax(dev, Grid.groups(ROWS, local), logits, vocab), "argmax vocab " + vocab + " local " + local);
             }
+            // the widest group it takes (CUDA's batch-1 argmax): most items' runs lie past a short row
+            assertArrayEquals(expected, argmax(dev, Grid.groups(ROWS, Sampling.ARGMAX_MAX_LOCAL), logits, vocab), "argmax vocab " + vocab
+                    + " local " + Sampling.ARGMAX_MAX_LOCAL);
             assertArrayEquals(expected, argmax(dev, null, logits, vocab), "launchArgmax vocab " + vocab);
         }
     }

@@ -7,6 +7,7 @@ import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Norms;
 import io.lightllm.kernels.Rotary;
 import io.lightllm.kernels.RopeScaling;
+import io.lightllm.kernels.Sampling;
 import io.lightllm.kernels.Softmax;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.IntArray;
@@ -130,6 +131,10 @@ public final class KernelBench {
             DeviceBuffer logits = sc.random(DType.F32, (long) rows * s.vocab);
             time("softmax", rows + "x" + s.vocab, 2L * rows * s.vocab * 4, 0,
                     () -> Softmax.launchSoftmax(device, logits, rows, s.vocab));
+
+            DeviceBuffer nextIds = sc.buffer(DType.I32, rows);
+            time("argmax", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
+                    () -> Sampling.launchArgmax(device, nextIds, logits, rows, s.vocab));
 
             DeviceBuffer table = sc.random(DType.BF16, (long) Math.min(s.vocab, 32000) * hidden);
             DeviceBuffer ids = sc.ints(tokens, Math.min(s.vocab, 32000));
