@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -310,9 +310,27 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # nothing open after session 32 (docs/benchmarks.md): the next session's switches go here, measured against their
+      # nothing open after session 33 (docs/benchmarks.md): the next session's switches go here, measured against their
       # defaults in the same call (run peers beside them)
       echo "no pending switches" | tee "$out/pending.log" ;;
+    argmax)
+      # session 33: the greedy argmax's work-group (sampling.argmax_local, 1024 on CUDA; 256 before) at ARGMAX_ROWS (default 1)
+      # rows of 128k logits, alternating twice, then 8B at batch 1 (ARGMAX_QUANT, default int8) on one load each (new to warm
+      # up, then old new old new), and its test on cuda:0
+      for v in 256 1024 256 1024; do
+        for t in ${ARGMAX_ROWS:-1}; do
+          "${J[@]}" -Dlightllm.tuning.cuda.sampling.argmax_local=$v -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs \
+            --only elementwise --tokens $t --seconds 0.2 2>&1 | grep -E "^\|" | grep -i argmax | sed "s/^/argmax_local=$v /" | tee -a "$out/argmax.log"
+        done
+      done
+      for q in ${ARGMAX_QUANT:-int8}; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json \
+          --variants ";cuda.sampling.argmax_local=256;;cuda.sampling.argmax_local=256" 2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" \
+          | tee -a "$out/argmax.log"
+      done
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher \
+        execute --select-class io.lightllm.kernels.SamplingTest 2>&1 | grep -E "tests (successful|failed|aborted)|✘" | tee -a "$out/argmax.log" ;;
     fold)
       # batch-1 decode with the residual norms and adds folded into the GEMVs (tuning matmul.gemv_fold, off until this stage
       # has measured it; FoldedGemv): the kernel and model tests on cuda:0 with it on (the golden tests: greedy tokens against
@@ -491,6 +509,14 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/decodetargets.log"
+      done ;;
+    b1prof)
+      # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
+      # kernel (-Dlightllm.graphs=false) so the profile can name them, for bf16, int8 and int4 weights
+      for q in none int8 int4; do
+        "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 --quant $q --profile 2>&1 | tee "$out/b1prof-$q.log" \
+          | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -30
       done ;;
     quantprof)
       # where int8's prefill (issue 14: within 10 % of bf16's) loses against bf16's: each kernel's device time in one
