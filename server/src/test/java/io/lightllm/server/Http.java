@@ -64,6 +64,17 @@ final class Http {
         return out;
     }
 
+    /** The text of a streamed chat completion: its events' {@code choices[0].delta.content}, joined, up to {@code [DONE]}. */
+    static String streamedChatText(Answer a) {
+        StringBuilder text = new StringBuilder();
+        for (String e : events(a)) {
+            if (!e.equals("[DONE]")) {
+                text.append(json(e).path("choices").path(0).path("delta").path("content").asText(""));
+            }
+        }
+        return text.toString();
+    }
+
     /**
      * A client that POSTs {@code body} to {@code path} over its own socket, reads the status line and then
      * {@code events} SSE events (fewer if the stream ends), and closes the connection: a client that goes

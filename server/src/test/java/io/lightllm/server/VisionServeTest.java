@@ -105,13 +105,7 @@ class VisionServeTest {
                 + "{\"type\": \"text\", \"text\": \"Compare them.\"}]}]}";
         Http.Answer a = Http.post(server.url() + "/v1/chat/completions", body);
         assertEquals(200, a.status(), a.body());
-        StringBuilder text = new StringBuilder();
-        for (String e : Http.events(a)) {
-            if (!e.equals("[DONE]")) {
-                text.append(Http.json(e).path("choices").path(0).path("delta").path("content").asText(""));
-            }
-        }
-        assertEquals(expected(List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")), "Compare them.", 6), text.toString());
+        assertEquals(expected(List.of(IMAGES.pixels("landscape.png"), IMAGES.pixels("portrait.png")), "Compare them.", 6), Http.streamedChatText(a));
     }
 
     /** LightLLM's /generate with multimodal_params: one base64 image and one URL for the prompt's two placeholders. */
