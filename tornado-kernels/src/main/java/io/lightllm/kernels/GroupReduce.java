@@ -116,7 +116,7 @@ public final class GroupReduce {
      * every p >= 2^-25; smaller ones lose under 2^-48 each. Sums of up to 2^15 whole units
      * fit a long, far above the 1.0 a probability row sums to.
      */
-    static long mass(float p) {
+    public static long mass(float p) {
         // p > 0 is false for NaN, which must not reach the float-to-long conversion (undefined in C)
         float clamped = p > 0f ? KMath.min(p, 1f) : 0f;
         return (long) (clamped * MASS_SCALE);

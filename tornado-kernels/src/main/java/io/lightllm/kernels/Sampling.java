@@ -252,15 +252,18 @@ public final class Sampling {
         return GroupReduce.sumLong(ctx, high, low, m);
     }
 
-    /** f in [0, 1) as an integer fraction of 2^24 (truncated; NaN and negatives as 0, 1 and above as 1 - 2^-24). */
-    static long fraction(float f) {
+    /**
+     * f in [0, 1) as an integer fraction of 2^24 (truncated; NaN and negatives as 0, 1 and above as 1 - 2^-24). Public, as
+     * {@link #scaleByFraction} and {@link GroupReduce#mass}, for the JVM's override of {@link #topKTopPThreshold}.
+     */
+    public static long fraction(float f) {
         float clamped = f > 0f ? KMath.min(f, 1f) : 0f;
         long units = (long) (clamped * FRACTION_SCALE);
         return units < FRACTION_MAX ? units : FRACTION_MAX;
     }
 
     /** floor(value * fraction / 2^24) without overflow for value < 2^62. */
-    static long scaleByFraction(long value, long fraction) {
+    public static long scaleByFraction(long value, long fraction) {
         return (value >> 24) * fraction + (((value & 0xffffffL) * fraction) >> 24);
     }
 

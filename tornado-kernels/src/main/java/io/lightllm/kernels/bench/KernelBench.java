@@ -136,6 +136,18 @@ public final class KernelBench {
             time("argmax", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
                     () -> Sampling.launchArgmax(device, nextIds, logits, rows, s.vocab));
 
+            // sampled decoding after its softmax (LightLLM's and vLLM's usual top-k 50, top-p 0.9) over fixed probabilities
+            // (softmax of logits in [-3.3, 3.3)): the portable threshold kernel's two binary searches read the row some 31
+            // times each; the JVM's radix selection ({@code kernels.jvm.JvmSampling}) reads it once and its keys a few times
+            DeviceBuffer probs = sc.random(DType.F32, (long) rows * s.vocab);
+            Sampling.launchTemperatureSoftmax(device, probs, sc.filled(rows, 0.3f), rows, s.vocab);
+            DeviceBuffer topP = sc.filled(rows, 0.9f), uniforms = sc.filled(rows, 0.5f), threshold = sc.buffer(DType.F32, rows);
+            DeviceBuffer topK = sc.own(device.upload(IntArray.fromArray(java.util.Collections.nCopies(rows, 50).stream().mapToInt(i -> i).toArray())));
+            time("top-k 50, top-p 0.9 threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
+                    () -> Sampling.launchTopKTopPThreshold(device, threshold, probs, topK, topP, rows, s.vocab));
+            time("sample from threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
+                    () -> Sampling.launchSampleFromThreshold(device, nextIds, probs, threshold, uniforms, rows, s.vocab));
+
             DeviceBuffer table = sc.random(DType.BF16, (long) Math.min(s.vocab, 32000) * hidden);
             DeviceBuffer ids = sc.ints(tokens, Math.min(s.vocab, 32000));
             time("embedding (bf16)", tokens + "x" + hidden, (long) tokens * hidden * (2 + 4), 0,
@@ -561,6 +573,13 @@ public final class KernelBench {
             }
             device.launch(FILL_RANDOM, io.lightllm.tornado.runtime.Grid.of(n), b, (int) n, random.nextInt(), t == DType.I8 ? 127f : 1f);
             return b;
+        }
+
+        /** n f32 values, each {@code value}. */
+        public DeviceBuffer filled(int n, float value) {
+            float[] values = new float[n];
+            java.util.Arrays.fill(values, value);
+            return own(device.upload(io.lightllm.tornado.api.FloatArray.fromArray(values)));
         }
 
         public DeviceBuffer ints(int n, int bound) {
