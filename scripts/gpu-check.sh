@@ -310,9 +310,12 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # nothing open after session 33 (docs/benchmarks.md): the next session's switches go here, measured against their
-      # defaults in the same call (run peers beside them)
-      echo "no pending switches" | tee "$out/pending.log" ;;
+      # open after session 33 (docs/benchmarks.md): sampled decoding's kernels on the GPU, never timed (the top-k / top-p
+      # threshold binary-searches the float bits, some 62 reads of a 128k row by one work-group), at 1 and 64 rows
+      for t in 1 64; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only elementwise --tokens $t --seconds 0.2 2>&1 \
+          | grep -E "^\|" | grep -E "softmax|argmax|threshold" | tee -a "$out/pending.log"
+      done ;;
     argmax)
       # session 33: the greedy argmax's work-group (sampling.argmax_local, 1024 on CUDA; 256 before) at ARGMAX_ROWS (default 1)
       # rows of 128k logits, alternating twice, then 8B at batch 1 (ARGMAX_QUANT, default int8) on one load each (new to warm
