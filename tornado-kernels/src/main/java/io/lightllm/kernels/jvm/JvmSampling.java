@@ -39,7 +39,7 @@ final class JvmSampling {
         }
     }
 
-    static float rowThreshold(FloatArray probs, int base, int vocab, int k, float p) {
+    private static float rowThreshold(FloatArray probs, int base, int vocab, int k, float p) {
         boolean topK = k > 0 && k < vocab;
         if (!topK && p >= 1f) {
             return 0f;
