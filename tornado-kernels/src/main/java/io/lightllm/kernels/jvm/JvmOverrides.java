@@ -57,6 +57,9 @@ public final class JvmOverrides {
         override(device, Attention.DECODE_MERGE, (d, grid, args) -> VectorAttention.decodeMerge(hostArrays(device, args)));
         override(device, io.lightllm.kernels.Rotary.ROTARY, (d, grid, args) -> JvmRotary.apply(hostArrays(device, args)));
         override(device, io.lightllm.kernels.KvCache.SPLIT_QKV, (d, grid, args) -> JvmSplitQkv.apply(device, hostArrays(device, args)));
+        override(device, io.lightllm.kernels.Softmax.SOFTMAX, (d, grid, args) -> VectorSoftmax.softmax(device, groups(grid), hostArrays(device, args)));
+        override(device, io.lightllm.kernels.Sampling.TEMPERATURE_SOFTMAX,
+                (d, grid, args) -> VectorSoftmax.temperatureSoftmax(device, groups(grid), hostArrays(device, args)));
         override(device, io.lightllm.kernels.Sampling.TOP_K_TOP_P_THRESHOLD,
                 (d, grid, args) -> JvmSampling.threshold(device, groups(grid), hostArrays(device, args)));
         // Vision.imageAttention (ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles): the context is not among the arguments
