@@ -59,9 +59,13 @@ class SamplingTest {
             for (int local : LOCAL_SIZES) {
                 assertArrayEquals(expected, argmax(dev, Grid.groups(ROWS, local), logits, vocab), "argmax vocab " + vocab + " local " + local);
             }
-            // the widest group it takes (CUDA's batch-1 argmax): most items' runs lie past a short row
-            assertArrayEquals(expected, argmax(dev, Grid.groups(ROWS, Sampling.ARGMAX_MAX_LOCAL), logits, vocab), "argmax vocab " + vocab
-                    + " local " + Sampling.ARGMAX_MAX_LOCAL);
+            // the widest group it takes (CUDA's batch-1 argmax): most items' runs lie past a short row. On the JVM and where the
+            // launcher takes it; not on OpenCL (64 items there): PoCL 5 crashes running its cached build of this kernel at 1,024
+            // items (the first, freshly compiled run passes)
+            if (isJvm(dev) || Sampling.argmaxLocalSize(dev) == Sampling.ARGMAX_MAX_LOCAL) {
+                assertArrayEquals(expected, argmax(dev, Grid.groups(ROWS, Sampling.ARGMAX_MAX_LOCAL), logits, vocab), "argmax vocab " + vocab
+                        + " local " + Sampling.ARGMAX_MAX_LOCAL);
+            }
             assertArrayEquals(expected, argmax(dev, null, logits, vocab), "launchArgmax vocab " + vocab);
         }
     }
