@@ -245,22 +245,14 @@ public final class FoldedGemv {
         check(device, int8Applies(device, k), "int8", out, x, codes.elements(), (long) n * k, bias, n, k, fold);
         Shapes.atLeast(scales, n, "int8 scales");
         DeviceBuffer b = bias == null ? out : bias;
-        if (Matmul.int8ActivationsApply(device, 1, k)) { // the int8-activation GEMV's own grid (Matmul.launchMatmulInt8)
-            int columns = Matmul.int8Q8Columns(device, n);
-            var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
-            if (fold.normed()) {
-                device.launch(INT8_NORMED_Q8, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
-            } else {
-                device.launch(INT8_ADDING_Q8, grid, out, x, codes, scales, b, bias != null, n, k, columns);
-            }
-            return;
-        }
-        int columns = Matmul.gemvColumns(device, 1);
+        boolean q8 = Matmul.int8ActivationsApply(device, 1, k); // the int8-activation GEMV, on its own grid (Matmul.launchMatmulInt8)
+        int columns = q8 ? Matmul.int8Q8Columns(device, n) : Matmul.gemvColumns(device, 1);
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
         if (fold.normed()) {
-            device.launch(INT8_NORMED, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+            device.launch(q8 ? INT8_NORMED_Q8 : INT8_NORMED, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(),
+                    fold.eps());
         } else {
-            device.launch(INT8_ADDING, grid, out, x, codes, scales, b, bias != null, n, k, columns);
+            device.launch(q8 ? INT8_ADDING_Q8 : INT8_ADDING, grid, out, x, codes, scales, b, bias != null, n, k, columns);
         }
     }
 
@@ -272,14 +264,11 @@ public final class FoldedGemv {
         int columns = QuantMatmul.gemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM, q8);
         DeviceBuffer b = bias == null ? out : bias;
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
-        if (q8 && fold.normed()) {
-            device.launch(INT4_NORMED_Q8, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
-        } else if (q8) {
-            device.launch(INT4_ADDING_Q8, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
-        } else if (fold.normed()) {
-            device.launch(INT4_NORMED, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+        if (fold.normed()) {
+            device.launch(q8 ? INT4_NORMED_Q8 : INT4_NORMED, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns,
+                    fold.normWeight(), fold.eps());
         } else {
-            device.launch(INT4_ADDING, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
+            device.launch(q8 ? INT4_ADDING_Q8 : INT4_ADDING, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
         }
     }
 

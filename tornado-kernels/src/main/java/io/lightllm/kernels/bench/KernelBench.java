@@ -142,7 +142,9 @@ public final class KernelBench {
             DeviceBuffer probs = sc.random(DType.F32, (long) rows * s.vocab);
             Sampling.launchTemperatureSoftmax(device, probs, sc.filled(rows, 0.3f), rows, s.vocab);
             DeviceBuffer topP = sc.filled(rows, 0.9f), uniforms = sc.filled(rows, 0.5f), threshold = sc.buffer(DType.F32, rows);
-            DeviceBuffer topK = sc.own(device.upload(IntArray.fromArray(java.util.Collections.nCopies(rows, 50).stream().mapToInt(i -> i).toArray())));
+            int[] fifty = new int[rows];
+            java.util.Arrays.fill(fifty, 50);
+            DeviceBuffer topK = sc.own(device.upload(IntArray.fromArray(fifty)));
             time("top-k 50, top-p 0.9 threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
                     () -> Sampling.launchTopKTopPThreshold(device, threshold, probs, topK, topP, rows, s.vocab));
             time("sample from threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,

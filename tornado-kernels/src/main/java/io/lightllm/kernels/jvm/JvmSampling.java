@@ -31,12 +31,7 @@ final class JvmSampling {
         FloatArray probs = (FloatArray) args[0], topP = (FloatArray) args[2], threshold = (FloatArray) args[3];
         IntArray topK = (IntArray) args[1];
         int vocab = (Integer) args[4];
-        java.util.function.IntConsumer row = r -> threshold.set(r, rowThreshold(probs, r * vocab, vocab, topK.get(r), topP.get(r)));
-        if (rows == 1) {
-            row.accept(0);
-        } else {
-            device.parallelFor(rows, row);
-        }
+        device.parallelFor(rows, r -> threshold.set(r, rowThreshold(probs, r * vocab, vocab, topK.get(r), topP.get(r))));
     }
 
     private static float rowThreshold(FloatArray probs, int base, int vocab, int k, float p) {

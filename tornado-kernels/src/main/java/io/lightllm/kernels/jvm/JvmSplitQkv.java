@@ -33,7 +33,7 @@ final class JvmSplitQkv {
         float scaling = (Float) args[16], queryScale = (Float) args[17];
         int slots = (Integer) args[18];
         int heads = qHeads + 2 * kvHeads, width = heads * headDim, half = rotaryDim / 2;
-        java.util.function.IntConsumer token = t -> {
+        device.parallelFor(tokens, t -> { // one token (a decode step) runs on the calling thread (ThreadTeam.run)
             float[] cos = new float[half], sin = new float[half];
             JvmRotary.angles(positions, invFreq, t, scaling, cos, sin);
             for (int h = 0; h < heads; h++) {
@@ -45,11 +45,6 @@ final class JvmSplitQkv {
                             kvHeads, headDim, rotaryDim, interleaved, queryScale, slots);
                 }
             }
-        };
-        if (tokens == 1) {
-            token.accept(0); // a decode step's single token: handing it to the team costs more than it takes
-        } else {
-            device.parallelFor(tokens, token);
-        }
+        });
     }
 }

@@ -29,7 +29,7 @@ final class VectorSoftmax {
     static void softmax(JvmDevice device, int rows, Object[] args) {
         MemorySegment x = ((FloatArray) args[0]).segment();
         int n = (Integer) args[1];
-        forRows(device, rows, r -> row(x, (long) r * n, n, 1f));
+        device.parallelFor(rows, r -> row(x, (long) r * n, n, 1f));
     }
 
     /** {@link Sampling#temperatureSoftmax}'s arguments (logits, temperatures, vocab): rows at temperature <= 0 become one-hot. */
@@ -37,7 +37,7 @@ final class VectorSoftmax {
         MemorySegment x = ((FloatArray) args[0]).segment();
         FloatArray temperatures = (FloatArray) args[1];
         int n = (Integer) args[2];
-        forRows(device, rows, r -> {
+        device.parallelFor(rows, r -> {
             float t = temperatures.get(r);
             if (t > 0f) {
                 row(x, (long) r * n, n, 1f / t);
@@ -45,14 +45,6 @@ final class VectorSoftmax {
                 oneHot(x, (long) r * n, n);
             }
         });
-    }
-
-    private static void forRows(JvmDevice device, int rows, java.util.function.IntConsumer row) {
-        if (rows == 1) {
-            row.accept(0);
-        } else {
-            device.parallelFor(rows, row);
-        }
     }
 
     /** x[base .. base+n) = softmax(x * scale); a row whose maximum is -inf becomes NaN, as the portable kernel's. */
