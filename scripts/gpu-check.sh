@@ -310,12 +310,16 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # open after session 33 (docs/benchmarks.md): sampled decoding's kernels on the GPU, never timed (the top-k / top-p
-      # threshold binary-searches the float bits, some 62 reads of a 128k row by one work-group), at 1 and 64 rows
-      for t in 1 64; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only elementwise --tokens $t --seconds 0.2 2>&1 \
-          | grep -E "^\|" | grep -E "softmax|argmax|threshold" | tee -a "$out/pending.log"
-      done ;;
+      # session 34: sampled decoding's kernels at 1 and 64 rows of 128k, the build before the threshold's 16-way search (old/:
+      # its tornado-kernels jar, copied by hand) against this one, old new old new; then SamplingTest on cuda:0
+      for build in old new old new; do
+        for t in 1 64; do
+          "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only elementwise --tokens $t \
+            --seconds 0.2 2>&1 | grep -E "^\|" | grep -E "softmax|argmax|threshold" | sed "s/^/$build /" | tee -a "$out/pending.log"
+        done
+      done
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher \
+        execute --select-class io.lightllm.kernels.SamplingTest 2>&1 | grep -E "tests (successful|failed|aborted)|✘" | tee -a "$out/pending.log" ;;
     prefetch)
       # session 34: decode attention's extra work-groups request o's weights into the L2 while attention runs (its reads
       # few, the memory idle at batch 1; tuning attention.prefetch_groups, 0 = off). 8B at batch 1 on one load each, off and

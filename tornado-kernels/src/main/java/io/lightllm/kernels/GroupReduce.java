@@ -107,6 +107,67 @@ public final class GroupReduce {
         return total;
     }
 
+    /** Sub-groups whose partial sums meet in local memory at once in {@link #sumWays}. */
+    public static final int WAYS_ROUND = 64;
+    /** Ints of each of {@link #sumWays}'s two local arrays: a round's sub-group sums and the totals. */
+    public static final int WAYS_INTS = (WAYS_ROUND + 1) * Sampling.SEARCH_WAYS;
+
+    /**
+     * values[w] summed over the group for every w < {@link Sampling#SEARCH_WAYS}, into values[w] of every item: first
+     * within each sub-group (shuffles, no barrier), then the sub-groups' sums through {@code high} and {@code low} (local
+     * arrays of {@link #WAYS_INTS} ints), {@link #WAYS_ROUND} sub-groups a round, an item a value. Exact and wrapping as
+     * long addition, whatever the order: each value crosses the sub-group as four 16-bit pieces, whose sums over up to
+     * 256 items floats hold exactly; with {@code below2to24} (counts of a row under 2^24) as one float.
+     */
+    static void sumWays(KernelContext ctx, int[] high, int[] low, long[] values, boolean below2to24) {
+        int ways = Sampling.SEARCH_WAYS;
+        int lid = ctx.localIdx;
+        int local = ctx.localGroupSizeX;
+        int sg = ctx.subGroupSize();
+        int entries = local / sg;
+        int at = WAYS_ROUND * ways; // the totals, after a round's entries
+        for (int w = 0; w < ways; w++) {
+            long v = values[w];
+            if (below2to24) {
+                values[w] = (long) ctx.subGroupReduceAdd((float) v);
+            } else {
+                long sum = 0L;
+                for (int piece = 0; piece < 4; piece++) {
+                    sum += ((long) ctx.subGroupReduceAdd((float) ((v >>> (16 * piece)) & 0xffffL))) << (16 * piece);
+                }
+                values[w] = sum;
+            }
+        }
+        for (int w = lid; w < ways; w += local) {
+            high[at + w] = 0;
+            low[at + w] = 0;
+        }
+        for (int first = 0; first < entries; first += WAYS_ROUND) {
+            int entry = lid / sg - first;
+            if (lid % sg == 0 && entry >= 0 && entry < WAYS_ROUND) {
+                for (int w = 0; w < ways; w++) {
+                    high[entry * ways + w] = (int) (values[w] >>> 32);
+                    low[entry * ways + w] = (int) values[w];
+                }
+            }
+            ctx.localBarrier();
+            int n = KMath.min(WAYS_ROUND, entries - first);
+            for (int w = lid; w < ways; w += local) {
+                long total = joinLong(high[at + w], low[at + w]);
+                for (int e = 0; e < n; e++) {
+                    total += joinLong(high[e * ways + w], low[e * ways + w]);
+                }
+                high[at + w] = (int) (total >>> 32);
+                low[at + w] = (int) total;
+            }
+            ctx.localBarrier();
+        }
+        for (int w = 0; w < ways; w++) {
+            values[w] = joinLong(high[at + w], low[at + w]);
+        }
+        ctx.localBarrier();
+    }
+
     static long joinLong(int high, int low) {
         return ((long) high << 32) | (low & 0xffffffffL);
     }

@@ -27,14 +27,15 @@ import io.lightllm.tornado.runtime.Tuning;
  *
  * <p><b>Method.</b> Thresholds are found exactly by bisection on the bit patterns of
  * non-negative floats, which order like the floats themselves: the top-k threshold is the largest
- * float t with count(p >= t) >= k, which is the k-th largest probability (31 counting passes);
+ * float t with count(p >= t) >= k, which is the k-th largest probability;
  * the top-p threshold is the largest t (not below the top-k one) whose kept mass reaches
- * topP times the top-k mass. Ties at a threshold are all kept, so a row may keep more than k tokens.
+ * topP times the top-k mass. Each pass of the search counts at 15 bounds at once (4 bits a pass, so some 8 passes
+ * where bisection took 31; {@link #largestBitsReaching}). Ties at a threshold are all kept, so a row may keep more than k tokens.
  * Mass is summed in 64-bit fixed point ({@link GroupReduce#mass}: units of 2^-48), so sums
  * are exact and do not depend on the order of addition, the local size or the backend; topP
  * and the uniform number are used in units of 2^-24. The result therefore matches a sorted
  * scalar reference except when a cumulative mass lies within about 1e-7 of the boundary.
- * Cost: about 62 passes over the row for top-k plus top-p, plus 3 for softmax and 1 for the scan.
+ * Cost: about 17 passes over the row for top-k plus top-p (62 with bisection), plus 3 for softmax and 1 for the scan.
  */
 public final class Sampling {
     public static final KernelRef ARGMAX = KernelRef.of(Sampling.class, "argmax");
@@ -42,6 +43,8 @@ public final class Sampling {
     public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold");
     public static final KernelRef SAMPLE_FROM_THRESHOLD = KernelRef.of(Sampling.class, "sampleFromThreshold");
 
+    /** Parts a pass of {@link #topKTopPThreshold}'s search splits its interval of float bits into (4 bits a pass). */
+    public static final int SEARCH_WAYS = 16;
     /** The largest work-group {@link #argmax} takes (its local arrays' capacity). */
     public static final int ARGMAX_MAX_LOCAL = 1024;
     /** Bit pattern of +infinity: above every finite non-negative float's pattern. */
@@ -89,52 +92,119 @@ public final class Sampling {
      */
     public static void topKTopPThreshold(KernelContext ctx, FloatArray probs, IntArray topK, FloatArray topP, FloatArray threshold,
             int vocab) {
-        int[] counts = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
-        int[] high = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
-        int[] low = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        int[] high = ctx.allocateIntLocalArray(GroupReduce.WAYS_INTS);
+        int[] low = ctx.allocateIntLocalArray(GroupReduce.WAYS_INTS);
+        long[] sums = new long[SEARCH_WAYS];
+        float[] bounds = new float[SEARCH_WAYS];
         int base = ctx.groupIdx * vocab;
         int k = topK.get(ctx.groupIdx);
         float p = topP.get(ctx.groupIdx);
-        // every bound below comes from group-wide sums, so all items run the same iterations and meet at the same barriers
+        // every bound below comes from group-wide sums, so all items run the same passes and meet at the same barriers
         int keepBits = 0; // +0.0f: keeps every probability
         if (k > 0 && k < vocab) {
-            int lo = 0; // count(p >= 0) = vocab >= k
-            int hi = POSITIVE_INFINITY_BITS; // count(p >= inf) = 0 < k
-            while (hi - lo > 1) {
-                int mid = lo + (hi - lo) / 2;
-                float t = Float.intBitsToFloat(mid);
-                int c = 0;
-                for (int i = ctx.localIdx; i < vocab; i += ctx.localGroupSizeX) {
-                    c += probs.get(base + i) >= t ? 1 : 0;
-                }
-                if (GroupReduce.sumInt(ctx, counts, c) >= k) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            keepBits = lo;
+            keepBits = largestBitsReaching(ctx, high, low, sums, bounds, probs, base, vocab, 0, k, false);
         }
         if (p < 1f) {
-            long kept = keptMass(ctx, high, low, probs, base, vocab, Float.intBitsToFloat(keepBits));
-            long target = scaleByFraction(kept, fraction(p));
+            // the mass kept so far: one pass with every bound at keepBits
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                bounds[w] = Float.intBitsToFloat(keepBits);
+            }
+            tally(ctx, sums, bounds, Float.POSITIVE_INFINITY, probs, base, vocab, true);
+            GroupReduce.sumWays(ctx, high, low, sums, false);
+            long target = scaleByFraction(sums[1], fraction(p));
             if (target < 1L) {
                 target = 1L; // at least the most likely token
             }
-            int lo = keepBits; // kept mass >= target
-            int hi = POSITIVE_INFINITY_BITS; // mass of p >= inf is 0 < target
-            while (hi - lo > 1) {
-                int mid = lo + (hi - lo) / 2;
-                if (keptMass(ctx, high, low, probs, base, vocab, Float.intBitsToFloat(mid)) >= target) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            keepBits = lo;
+            keepBits = largestBitsReaching(ctx, high, low, sums, bounds, probs, base, vocab, keepBits, target, true);
         }
         if (ctx.localIdx == 0) {
             threshold.set(ctx.groupIdx, Float.intBitsToFloat(keepBits));
+        }
+    }
+
+    /**
+     * The largest b in [lo, +inf's bits) whose probabilities p >= float(b) count {@code need} (by mass with {@code byMass}),
+     * taking it that those >= float(lo) do (else lo). Each pass splits the interval left into {@link #SEARCH_WAYS} parts
+     * and counts at all their bounds in one read of the row; the count only falls as b grows, so the part whose lower
+     * bound is the last to reach {@code need} holds b: some 8 passes for the 31 bits where bisection took 31.
+     */
+    static int largestBitsReaching(KernelContext ctx, int[] high, int[] low, long[] sums, float[] bounds, FloatArray probs, int base, int vocab,
+            int from, long need, boolean byMass) {
+        int lo = from;
+        int hi = POSITIVE_INFINITY_BITS;
+        while (hi - lo > 1) {
+            int span = hi - lo;
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                bounds[w] = Float.intBitsToFloat(lo + (int) ((long) span * w / SEARCH_WAYS));
+            }
+            tally(ctx, sums, bounds, Float.intBitsToFloat(hi), probs, base, vocab, byMass);
+            GroupReduce.sumWays(ctx, high, low, sums, !byMass);
+            int part = 0; // the counts fall with w: the last part whose bound reaches need
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                if (sums[w] >= need) {
+                    part = w;
+                }
+            }
+            int next = part + 1 < SEARCH_WAYS ? lo + (int) ((long) span * (part + 1) / SEARCH_WAYS) : hi;
+            lo = lo + (int) ((long) span * part / SEARCH_WAYS);
+            hi = next;
+        }
+        return lo;
+    }
+
+    /**
+     * This item's part of sums[w] = count (or mass) of the row's p >= bounds[w], w = 1 .. {@link #SEARCH_WAYS} - 1 (ascending
+     * bounds, all below {@code top}): a p below bounds[1] counts nowhere and one at or above {@code top} everywhere, so
+     * only those between are compared with each bound (after the first passes, few). NaN counts nowhere. Runs of 4
+     * (16-byte loads), four in flight an item, as {@link #argmaxRow} reads.
+     */
+    static void tally(KernelContext ctx, long[] sums, float[] bounds, float top, FloatArray probs, int base, int vocab, boolean byMass) {
+        int lid = ctx.localIdx;
+        int local = ctx.localGroupSizeX;
+        for (int w = 0; w < SEARCH_WAYS; w++) {
+            sums[w] = 0L;
+        }
+        long above = 0L;
+        float first = bounds[1];
+        if (vocab % 4 == 0 && base % 4 == 0) {
+            float[] run = new float[16];
+            int runs = vocab / 4;
+            for (int j = lid; j < runs; j += 4 * local) {
+                probs.getFloats(base + 4 * j, run, 0, 4);
+                probs.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
+                probs.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
+                probs.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
+                for (int e = 0; e < 16; e++) {
+                    float v = run[e];
+                    if (j + (e / 4) * local < runs && v >= first) {
+                        long weight = byMass ? GroupReduce.mass(v) : 1L;
+                        if (v >= top) {
+                            above += weight;
+                        } else {
+                            for (int w = 1; w < SEARCH_WAYS; w++) {
+                                sums[w] += v >= bounds[w] ? weight : 0L;
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            for (int i = lid; i < vocab; i += local) {
+                float v = probs.get(base + i);
+                if (v >= first) {
+                    long weight = byMass ? GroupReduce.mass(v) : 1L;
+                    if (v >= top) {
+                        above += weight;
+                    } else {
+                        for (int w = 1; w < SEARCH_WAYS; w++) {
+                            sums[w] += v >= bounds[w] ? weight : 0L;
+                        }
+                    }
+                }
+            }
+        }
+        for (int w = 1; w < SEARCH_WAYS; w++) {
+            sums[w] += above;
         }
     }
 
@@ -242,16 +312,6 @@ public final class Sampling {
         return GroupReduce.argmax(ctx, values, indices, best, bestIndex);
     }
 
-    /** Fixed-point mass of the probabilities >= t of one row. */
-    static long keptMass(KernelContext ctx, int[] high, int[] low, FloatArray probs, int base, int n, float t) {
-        long m = 0L;
-        for (int i = ctx.localIdx; i < n; i += ctx.localGroupSizeX) {
-            float p = probs.get(base + i);
-            m += p >= t ? GroupReduce.mass(p) : 0L;
-        }
-        return GroupReduce.sumLong(ctx, high, low, m);
-    }
-
     /**
      * f in [0, 1) as an integer fraction of 2^24 (truncated; NaN and negatives as 0, 1 and above as 1 - 2^-24). Public, as
      * {@link #scaleByFraction} and {@link GroupReduce#mass}, for the JVM's override of {@link #topKTopPThreshold}.
@@ -290,7 +350,10 @@ public final class Sampling {
         Shapes.atLeast(topK, rows, "topK");
         Shapes.atLeast(topP, rows, "topP");
         Shapes.atLeast(threshold, rows, "threshold");
-        device.launch(TOP_K_TOP_P_THRESHOLD, grid(device, rows), probs, topK, topP, threshold, vocab);
+        if (vocab >= 1 << 24) {
+            throw new IllegalArgumentException("the top-k / top-p threshold counts in floats: a vocabulary under 2^24, not " + vocab);
+        }
+        device.launch(TOP_K_TOP_P_THRESHOLD, Grid.groups(rows, thresholdLocalSize(device)), probs, topK, topP, threshold, vocab);
     }
 
     /** out [rows] = one token id per row of probs [rows, vocab] among those >= threshold [rows], driven by uniforms [rows] in [0, 1). */
@@ -322,6 +385,16 @@ public final class Sampling {
     static int argmaxLocalSize(Device device) {
         int local = Tuning.get(device, "sampling.argmax_local", GroupReduce.rowLocalSize(device));
         Shapes.localSize(local, ARGMAX_MAX_LOCAL, "argmax");
+        return local;
+    }
+
+    /**
+     * {@link #topKTopPThreshold}'s work-group size: tuning {@code sampling.threshold_local} (at most {@link #ARGMAX_MAX_LOCAL}),
+     * else the row kernels' {@link GroupReduce#rowLocalSize}. At batch 1 one group reads the vocabulary some 17 times.
+     */
+    public static int thresholdLocalSize(Device device) {
+        int local = Tuning.get(device, "sampling.threshold_local", GroupReduce.rowLocalSize(device));
+        Shapes.localSize(local, ARGMAX_MAX_LOCAL, "top-k / top-p threshold");
         return local;
     }
 

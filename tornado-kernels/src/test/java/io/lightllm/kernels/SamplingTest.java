@@ -128,6 +128,27 @@ class SamplingTest {
         }
     }
 
+    /**
+     * The threshold's search at CUDA's work-group of 1,024 items on the JVM: sub-groups of one item (the sub-groups' sums meet
+     * in local memory in 16 rounds of 64) and, with the tuning jvm.sub_groups=32, of a warp (their sums by shuffles, one
+     * round of 32, as on CUDA).
+     */
+    @Test
+    void thresholdsInWideGroupsWithAndWithoutWarpSubGroups() {
+        Device jvm = TestDevices.jvm();
+        for (int vocab : new int[] {1000, 152064}) {
+            FloatArray probs = probabilities(vocab, 19 + vocab);
+            float[] expected = new float[ROWS];
+            for (int r = 0; r < ROWS; r++) {
+                expected[r] = referenceThreshold(probs, r * vocab, vocab, TOP_K[r], TOP_P[r]);
+            }
+            assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 1024), probs, vocab), "threshold vocab " + vocab + " local 1024");
+            io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.sub_groups", "32"),
+                    () -> assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 1024), probs, vocab),
+                            "threshold vocab " + vocab + " local 1024, sub-groups of 32"));
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("io.lightllm.kernels.KernelTestSupport#deviceIds")
     void tiesAtTheThresholdAreAllKept(String id) {
