@@ -155,8 +155,8 @@ public final class Sampling {
     /**
      * This item's part of sums[w] = count (or mass) of the row's p >= bounds[w], w = 1 .. {@link #SEARCH_WAYS} - 1 (ascending
      * bounds, all below {@code top}): a p below bounds[1] counts nowhere and one at or above {@code top} everywhere, so
-     * only those between are compared with each bound (after the first passes, few). NaN counts nowhere. Runs of 4
-     * (16-byte loads), four in flight an item, as {@link #argmaxRow} reads.
+     * only those between are compared with each bound (after the first passes, few). NaN counts nowhere. Four runs of
+     * 4 in flight an item ({@link #loadFourRuns}), as {@link #argmaxRow} reads.
      */
     static void tally(KernelContext ctx, long[] sums, float[] bounds, float top, FloatArray probs, int base, int vocab, boolean byMass) {
         int lid = ctx.localIdx;
@@ -170,37 +170,16 @@ public final class Sampling {
             float[] run = new float[16];
             int runs = vocab / 4;
             for (int j = lid; j < runs; j += 4 * local) {
-                probs.getFloats(base + 4 * j, run, 0, 4);
-                probs.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
-                probs.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
-                probs.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
+                loadFourRuns(probs, base, j, local, runs, run);
                 for (int e = 0; e < 16; e++) {
-                    float v = run[e];
-                    if (j + (e / 4) * local < runs && v >= first) {
-                        long weight = byMass ? GroupReduce.mass(v) : 1L;
-                        if (v >= top) {
-                            above += weight;
-                        } else {
-                            for (int w = 1; w < SEARCH_WAYS; w++) {
-                                sums[w] += v >= bounds[w] ? weight : 0L;
-                            }
-                        }
+                    if (j + (e / 4) * local < runs) {
+                        above = tallyOne(run[e], sums, bounds, first, top, byMass, above);
                     }
                 }
             }
         } else {
             for (int i = lid; i < vocab; i += local) {
-                float v = probs.get(base + i);
-                if (v >= first) {
-                    long weight = byMass ? GroupReduce.mass(v) : 1L;
-                    if (v >= top) {
-                        above += weight;
-                    } else {
-                        for (int w = 1; w < SEARCH_WAYS; w++) {
-                            sums[w] += v >= bounds[w] ? weight : 0L;
-                        }
-                    }
-                }
+                above = tallyOne(probs.get(base + i), sums, bounds, first, top, byMass, above);
             }
         }
         for (int w = 1; w < SEARCH_WAYS; w++) {
@@ -273,18 +252,12 @@ public final class Sampling {
         int bestIndex = -1;
         // ascending indices: a later equal value never replaces an earlier one
         if (n % 4 == 0 && base % 4 == 0) {
-            // runs of 4 (16-byte loads), four runs' loads issued before any comparison: a batch-1 argmax is one group
-            // bound by its loads in flight (128k logits on an H100: 19.5 us with two runs an item, 10.7 with four and
-            // 1,024 items). An item's runs ascend (j, j + local, ...); a run past the row loads run j again and is not
-            // compared. The four loads are written out: as a loop over r (offset 4r), PoCL 5 compared runs past the
-            // row at 256 items and more (the JVM did not).
+            // runs of 4 (16-byte loads), four runs' loads issued before any comparison (128k logits on an H100: 19.5 us
+            // with two runs an item, 10.7 with four and 1,024 items). An item's runs ascend (j, j + local, ...)
             float[] run = new float[16];
             int runs = n / 4;
             for (int j = lid; j < runs; j += 4 * local) {
-                x.getFloats(base + 4 * j, run, 0, 4);
-                x.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
-                x.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
-                x.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
+                loadFourRuns(x, base, j, local, runs, run);
                 for (int e = 0; e < 16; e++) {
                     int jr = j + (e / 4) * local;
                     float v = run[e];
@@ -310,6 +283,33 @@ public final class Sampling {
             }
         }
         return GroupReduce.argmax(ctx, values, indices, best, bestIndex);
+    }
+
+    /** One probability v into {@link #tally}'s sums; returns {@code above} with v's weight added where v >= top. */
+    private static long tallyOne(float v, long[] sums, float[] bounds, float first, float top, boolean byMass, long above) {
+        if (v >= first) { // false for NaN
+            long weight = byMass ? GroupReduce.mass(v) : 1L;
+            if (v >= top) {
+                return above + weight;
+            }
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                sums[w] += v >= bounds[w] ? weight : 0L;
+            }
+        }
+        return above;
+    }
+
+    /**
+     * Runs j, j + local, j + 2 local and j + 3 local of 4 floats of row x (from base) into run[0..15], the four loads
+     * issued before any is used (a batch-1 row kernel is one group bound by its loads in flight); a run past the row's
+     * {@code runs} loads run j again, which the caller does not use. Written out: as a loop over a private-array offset,
+     * PoCL 5 used runs past the row at 256 items and more (the JVM did not).
+     */
+    static void loadFourRuns(FloatArray x, int base, int j, int local, int runs, float[] run) {
+        x.getFloats(base + 4 * j, run, 0, 4);
+        x.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
+        x.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
+        x.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
     }
 
     /**
