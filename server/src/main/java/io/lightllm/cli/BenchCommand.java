@@ -24,6 +24,8 @@ final class BenchCommand implements Main.Command {
                   --output-len O           generated tokens (default 128)
                   --json                   one JSON line per run
                   --profile                device time of each kernel in the prefill and over the decode steps (CUDA: without graph replay)
+                  --temperature T          sample every token on the device at T (default 0: greedy, the argmax)
+                  --top-k K, --top-p P     with --temperature: top-k (default 0: none) and top-p (default 1: none)
                   --variants 'K=N,..;K=N'  the runs again under each tuning (keys of tornado.properties with their backend, as
                                            cuda.matmul.gemv_fold=1; an empty variant is the defaults) on the one loaded model
                 """;
@@ -249,6 +251,11 @@ final class BenchCommand implements Main.Command {
         DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         boolean profile = f.bool("profile");
+        StaticBenchmark.Decoding decoding = new StaticBenchmark.Decoding((float) f.number("temperature", 0, 0, 100),
+                f.integer("top-k", 0, 0, Integer.MAX_VALUE), (float) f.number("top-p", 1, 1e-6, 1));
+        if (decoding.temperature() == 0f && !decoding.equals(StaticBenchmark.Decoding.GREEDY)) {
+            throw new IllegalArgumentException("--top-k and --top-p sample: give --temperature above 0 with them");
+        }
         List<TuningVariant> variants = TuningVariant.parseAll(f.string("variants", ""));
         f.checkAllRead();
         if (variants.size() > 1 && m.devices().size() > 1) {
@@ -263,16 +270,18 @@ final class BenchCommand implements Main.Command {
                 }
                 try {
                     for (int batch : batches) {
-                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile);
+                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile, decoding);
                         if (json) {
                             // the devices and ranks first, so that a saved line says what it measured
                             String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id)
                                     .collect(java.util.stream.Collectors.joining(","));
                             System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
-                                    + (variant.isEmpty() ? "" : "\"variant\":\"" + variant + "\",") + r.json().substring(1));
+                                    + (variant.isEmpty() ? "" : "\"variant\":\"" + variant + "\",")
+                                    + (decoding.equals(StaticBenchmark.Decoding.GREEDY) ? "" : "\"decoding\":\"" + decoding.label() + "\",")
+                                    + r.json().substring(1));
                         } else {
-                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s%s%n",
-                                    m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output, kv,
+                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s, %s%s%n",
+                                    m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output, kv, decoding.label(),
                                     variant.isEmpty() ? "" : ", tuning " + variant);
                             System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                                     r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());

@@ -6,6 +6,7 @@ import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.models.infer.RequestTokenTable;
 import io.lightllm.models.infer.TokenKvPool;
 import io.lightllm.tornado.api.DType;
+import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
@@ -19,7 +20,7 @@ import java.util.SplittableRandom;
  * The static benchmark (LightLLM's test_model_infer): a batch of {@code batch} requests of
  * {@code inputLen} random tokens is prefilled in nopad steps of at most {@link #PREFILL_STEP_TOKENS}
  * tokens (whole requests; one step where they fit), then decoded for
- * {@code outputLen - 1} steps with greedy sampling on the device. Reports prefill and decode
+ * {@code outputLen - 1} steps with greedy sampling on the device (or sampled: {@link Decoding}). Reports prefill and decode
  * throughput, the decode step latency and the KV slots used; optionally the device time of
  * each kernel over the decode steps (profiling: on CUDA it turns off graph replay, so the step
  * time it reports is not the recorded step's).
@@ -31,6 +32,30 @@ public final class StaticBenchmark {
      * --batch-max-tokens (8,192). 32,768 keeps every shape measured so far in one step (256 x 128).
      */
     static final int PREFILL_STEP_TOKENS = 32_768;
+
+    /**
+     * How each step picks its tokens: greedy (temperature 0: the argmax), or sampled on the device at {@code temperature}
+     * under top-k ({@code topK} <= 0: none) and top-p ({@code topP} >= 1: none), as a request's sampling parameters do
+     * ({@link Sampling#launchSample}: softmax, threshold, draw).
+     */
+    public record Decoding(float temperature, int topK, float topP) {
+        public static final Decoding GREEDY = new Decoding(0f, 0, 1f);
+
+        public Decoding {
+            if (!(temperature >= 0f) || !(topP > 0f && topP <= 1f)) {
+                throw new IllegalArgumentException("temperature must be >= 0 and top-p in (0, 1], got " + temperature + " and " + topP);
+            }
+        }
+
+        boolean greedy() {
+            return temperature == 0f;
+        }
+
+        /** As the JSON line and the text report name it. */
+        public String label() {
+            return greedy() ? "greedy" : String.format(Locale.ROOT, "temperature %s, top-k %d, top-p %s", temperature, topK, topP);
+        }
+    }
 
     /** Results; tokens/s count every request's tokens; firstTokens: what the prefill sampled for each request. */
     public record Result(int batch, int inputLen, int outputLen, double prefillSeconds, double prefillTokensPerS,
@@ -57,6 +82,17 @@ public final class StaticBenchmark {
 
     static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             int prefillStepTokens) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, prefillStepTokens, Decoding.GREEDY);
+    }
+
+    /** {@link #run(CausalLM, int, int, int, DType, long, boolean)} picking the tokens as {@code decoding} says. */
+    public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
+            Decoding decoding) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding);
+    }
+
+    static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
+            int prefillStepTokens, Decoding decoding) {
         if (batch < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
@@ -68,7 +104,7 @@ public final class StaticBenchmark {
         SplittableRandom random = new SplittableRandom(seed);
         try (TokenKvPool pool = model.newKvPool(batch * seqLen, kvDtype);
              RequestTokenTable table = new RequestTokenTable(device, batch, seqLen);
-             DeviceBuffer nextIds = device.allocate(DType.I32, batch)) {
+             Picker picker = new Picker(model, batch, decoding, seed)) {
             int[] rows = new int[batch], counts = new int[batch], lens = new int[batch];
             int tokens = batch * inputLen;
             int[] ids = new int[tokens], positions = new int[tokens];
@@ -85,15 +121,15 @@ public final class StaticBenchmark {
             // the decode steps (CUDA graphs) at every context length the run reaches and lets the JIT compile the host
             // side, all outside the timing. A warm-up of two decode steps left the first measured run of a process up
             // to 30 % slower than a second one (8B int8 batch 1 on an H100: 177.6, then 255.7 tok/s; session 18)
-            measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, outputLen, false, prefillStepTokens);
+            measure(model, pool, table, picker, ids, positions, rows, counts, lens, batch, inputLen, outputLen, false, prefillStepTokens);
             int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
             pool.free(used);
-            return measure(model, pool, table, nextIds, ids, positions, rows, counts, lens, batch, inputLen, outputLen, profileDecode,
+            return measure(model, pool, table, picker, ids, positions, rows, counts, lens, batch, inputLen, outputLen, profileDecode,
                     prefillStepTokens);
         }
     }
 
-    private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, int[] ids,
+    private static Result measure(CausalLM model, TokenKvPool pool, RequestTokenTable table, Picker picker, int[] ids,
             int[] positions, int[] rows, int[] counts, int[] lens, int batch, int inputLen, int outputLen, boolean profile,
             int prefillStepTokens) {
         Device device = model.device();
@@ -106,7 +142,7 @@ public final class StaticBenchmark {
             int from = first * inputLen, to = (first + n) * inputLen;
             int[] groupStarts = new int[n];
             Arrays.setAll(groupStarts, b -> b * inputLen);
-            int[] sampled = step(model, pool, table, nextIds, new NopadBatch(true, Arrays.copyOfRange(ids, from, to),
+            int[] sampled = step(model, pool, table, picker, new NopadBatch(true, Arrays.copyOfRange(ids, from, to),
                     Arrays.copyOfRange(positions, from, to), pool.alloc(to - from), Arrays.copyOfRange(rows, first, first + n),
                     groupStarts, Arrays.copyOfRange(counts, first, first + n), Arrays.copyOfRange(lens, first, first + n)));
             System.arraycopy(sampled, 0, next, first, n);
@@ -124,7 +160,7 @@ public final class StaticBenchmark {
                 pos[b] = seq[b];
                 seq[b]++;
             }
-            next = step(model, pool, table, nextIds, new NopadBatch(false, next, pos.clone(), pool.alloc(batch), rows, decodeStarts,
+            next = step(model, pool, table, picker, new NopadBatch(false, next, pos.clone(), pool.alloc(batch), rows, decodeStarts,
                     ones, seq.clone()));
         }
         device.synchronize();
@@ -139,12 +175,61 @@ public final class StaticBenchmark {
                 firstTokens);
     }
 
-    /** One forward step and greedy sampling on the device; returns the sampled ids. */
-    private static int[] step(CausalLM model, TokenKvPool pool, RequestTokenTable table, DeviceBuffer nextIds, NopadBatch batch) {
-        DeviceBuffer logits = model.forward(batch, pool, table);
-        Sampling.launchArgmax(model.device(), nextIds, logits, batch.requests(), model.vocabSize());
-        IntArray host = IntArray.allocate(batch.requests());
-        model.device().read(nextIds, 0, host.segment());
-        return host.toArray();
+    /** One forward step and its tokens picked on the device; returns them. */
+    private static int[] step(CausalLM model, TokenKvPool pool, RequestTokenTable table, Picker picker, NopadBatch batch) {
+        return picker.pick(model.forward(batch, pool, table), batch.requests());
+    }
+
+    /** The device buffers a run's steps pick their tokens with: the ids, and for sampling each row's parameters. */
+    private static final class Picker implements AutoCloseable {
+        private final CausalLM model;
+        private final Decoding decoding;
+        private final SplittableRandom random;
+        private final DeviceBuffer ids, temperatures, topK, topP, uniforms, threshold;
+
+        Picker(CausalLM model, int batch, Decoding decoding, long seed) {
+            Device device = model.device();
+            this.model = model;
+            this.decoding = decoding;
+            this.random = new SplittableRandom(seed + 1);
+            this.ids = device.allocate(DType.I32, batch);
+            boolean sampled = !decoding.greedy();
+            float[] t = new float[batch], p = new float[batch];
+            int[] k = new int[batch];
+            Arrays.fill(t, decoding.temperature());
+            Arrays.fill(k, decoding.topK());
+            Arrays.fill(p, decoding.topP());
+            this.temperatures = sampled ? device.upload(FloatArray.fromArray(t)) : null;
+            this.topK = sampled ? device.upload(IntArray.fromArray(k)) : null;
+            this.topP = sampled ? device.upload(FloatArray.fromArray(p)) : null;
+            this.uniforms = sampled ? device.allocate(DType.F32, batch) : null;
+            this.threshold = sampled ? device.allocate(DType.F32, batch) : null;
+        }
+
+        int[] pick(DeviceBuffer logits, int rows) {
+            Device device = model.device();
+            if (decoding.greedy()) {
+                Sampling.launchArgmax(device, ids, logits, rows, model.vocabSize());
+            } else {
+                float[] u = new float[rows];
+                for (int r = 0; r < rows; r++) {
+                    u[r] = (float) random.nextDouble();
+                }
+                device.write(FloatArray.fromArray(u).segment(), uniforms, 0);
+                Sampling.launchSample(device, ids, logits, temperatures, topK, topP, uniforms, threshold, rows, model.vocabSize());
+            }
+            IntArray host = IntArray.allocate(rows);
+            device.read(ids, 0, host.segment());
+            return host.toArray();
+        }
+
+        @Override
+        public void close() {
+            for (DeviceBuffer b : new DeviceBuffer[] {ids, temperatures, topK, topP, uniforms, threshold}) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+        }
     }
 }

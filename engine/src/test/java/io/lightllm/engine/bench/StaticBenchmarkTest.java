@@ -30,4 +30,22 @@ class StaticBenchmarkTest {
             assertEquals(7, split.firstTokens().length);
         }
     }
+
+    /**
+     * Sampled runs (bench static --temperature): top-k 1 keeps only the most likely token, so the draw picks what the greedy
+     * argmax picks whatever the uniform number; a wider sample picks tokens of the vocabulary.
+     */
+    @Test
+    void aSampledRunWithTopKOnePicksTheGreedyTokens() throws Exception {
+        try (ModelFiles files = ModelFiles.open(SharedData.model("stories260K"), LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+            StaticBenchmark.Result greedy = StaticBenchmark.run(model, 5, 9, 2, DType.F32, 3, false, StaticBenchmark.Decoding.GREEDY);
+            StaticBenchmark.Result topOne = StaticBenchmark.run(model, 5, 9, 2, DType.F32, 3, false, new StaticBenchmark.Decoding(0.8f, 1, 1f));
+            assertArrayEquals(greedy.firstTokens(), topOne.firstTokens());
+            StaticBenchmark.Result wide = StaticBenchmark.run(model, 5, 9, 2, DType.F32, 3, false, new StaticBenchmark.Decoding(1f, 50, 0.9f));
+            for (int id : wide.firstTokens()) {
+                org.junit.jupiter.api.Assertions.assertTrue(id >= 0 && id < model.vocabSize(), "token " + id);
+            }
+        }
+    }
 }
