@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | prefetch | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -328,24 +328,6 @@ for s in $stages; do
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --temperature 1 --top-k 50 --top-p 0.9 --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"build\":\"$build\",/" | tee -a "$out/sampled.log"
       done ;;
-    prefetch)
-      # session 34: decode attention's extra work-groups request o's weights into the L2 while attention runs (its reads
-      # few, the memory idle at batch 1; tuning attention.prefetch_groups, 0 = off). 8B at batch 1 on one load each, off and
-      # on alternating (PREFETCH_QUANTS, default "none int8 int4"), then bf16 with Hopper's bulk prefetch (-DLJ_PREFETCH_BULK)
-      for q in ${PREFETCH_QUANTS:-none int8 int4}; do
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
-          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json \
-          --variants ";cuda.attention.prefetch_groups=64;cuda.attention.prefetch_groups=128;;cuda.attention.prefetch_groups=64;cuda.attention.prefetch_groups=128" \
-          2>&1 | grep '^{' | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/prefetch.log"
-      done
-      "${J[@]}" -Dlightllm.cuda.nvrtc.options=-DLJ_PREFETCH_BULK -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
-        --device cuda:0 --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --json \
-        --variants ";cuda.attention.prefetch_groups=64;;cuda.attention.prefetch_groups=64" 2>&1 | grep '^{' | sed 's/^{/{"bulk":1,/' \
-        | tee -a "$out/prefetch.log"
-      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -cp "lib/*:junit-console.jar:kernels-tests.jar" org.junit.platform.console.ConsoleLauncher \
-        execute --select-method io.lightllm.kernels.AttentionTest#tensorCoreDecodePrefetchingTheNextWeightsGivesTheSameOutput \
-        --select-method io.lightllm.kernels.AttentionTest#tensorCoreDecodeMatchesNaiveAttention 2>&1 \
-        | grep -E "tests (successful|failed|aborted)|✘" | tee -a "$out/prefetch.log" ;;
     argmax)
       # session 33: the greedy argmax's work-group (sampling.argmax_local, 1024 on CUDA; 256 before) at ARGMAX_ROWS (default 1)
       # rows of 128k logits, alternating twice, then 8B at batch 1 (ARGMAX_QUANT, default int8) on one load each (new to warm

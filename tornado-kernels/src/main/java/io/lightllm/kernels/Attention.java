@@ -688,21 +688,9 @@ public final class Attention {
      */
     public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             DecodeBatch batch, DecodeScratch scratch) {
-        launchDecodeAttention(device, out, q, kv, table, heads, batch, scratch, null);
-    }
-
-    /**
-     * {@link #launchDecodeAttention(Device, DeviceBuffer, DeviceBuffer, KvView, TokenTableView, Heads, DecodeBatch, DecodeScratch)},
-     * told which buffer the launch after it streams ({@code next}, may be null: the o projection's weights). Where the
-     * attention's work-groups leave most compute units idle (a small batch: its reads are few and latency-bound, the memory
-     * idle) and the tuning {@code attention.prefetch_groups} is set, that many more groups request {@code next} into the L2
-     * meanwhile, so the launch after it reads from there.
-     */
-    public static void launchDecodeAttention(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
-            DecodeBatch batch, DecodeScratch scratch, DeviceBuffer next) {
         DecodeSplits splits = DecodeSplits.choose(device, batch.requests(), heads, batch.maxSeqLen(), kv.keys().dtype());
         if (usesTensorCores(device, kv, heads)) {
-            launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splits, next);
+            launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splits);
         } else {
             launchDecodePortable(device, out, q, kv, table, heads, batch, scratch, splits,
                     Tuning.get(device, "attention.local", Tuning.get(device, "reduce.local", 64)));
@@ -737,12 +725,6 @@ public final class Attention {
      */
     public static void launchDecodeTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
             DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits) {
-        launchDecodeTensorCores(device, out, q, kv, table, heads, batch, scratch, splits, null);
-    }
-
-    /** {@link #launchDecodeTensorCores}, prefetching {@code next} (may be null) as {@link #launchDecodeAttention} says. */
-    public static void launchDecodeTensorCores(Device device, DeviceBuffer out, DeviceBuffer q, KvView kv, TokenTableView table, Heads heads,
-            DecodeBatch batch, DecodeScratch scratch, DecodeSplits splits, DeviceBuffer next) {
         if (splits.splitUnit() % TensorCoreAttention.DECODE_STEP != 0) {
             throw new IllegalArgumentException("the tensor-core decode kernel takes splits of a multiple of "
                     + TensorCoreAttention.DECODE_STEP + " tokens, not " + splits.splitUnit());
@@ -760,14 +742,11 @@ public final class Attention {
         DType pool = kv.keys().dtype();
         int warps = splits.warps();
         KernelRef kernel = decodeKernel(device, pool, heads.headDim(), warps);
-        int prefetchGroups = next != null && groups < device.computeUnits() ? Tuning.get(device, "attention.prefetch_groups", 0) : 0;
-        int prefetchElements = prefetchGroups > 0 ? (int) Math.min(next.elements(), Integer.MAX_VALUE) : 0;
         // (the kernel's last parameters, fp8, the head dimension and the warps, come from its ref)
-        device.launch(kernel, Grid.groups(groups + prefetchGroups, (long) KernelContext.WARP_SIZE * warps), direct ? out : s.acc(),
-                direct ? dummy : s.max(), direct ? dummy : s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy),
-                table.reqToToken(), table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(),
-                heads.qHeads(), heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow(),
-                prefetchGroups > 0 ? next : dummy, prefetchGroups, prefetchElements);
+        device.launch(kernel, Grid.groups(groups, (long) KernelContext.WARP_SIZE * warps), direct ? out : s.acc(), direct ? dummy : s.max(),
+                direct ? dummy : s.sum(), q, kv.keys(), kv.values(), kv.keyScalesOr(dummy), kv.valueScalesOr(dummy), table.reqToToken(),
+                table.requestRows(), batch.seqLens(), heads.alibiSlopesOr(dummy), heads.alibiSlopes() != null, heads.scale(), heads.qHeads(),
+                heads.kvHeads(), table.maxLen(), n, splits.splitUnit(), direct, heads.slidingWindow());
         if (!direct) {
             launchMerge(device, out, s, batch, heads, splits);
         }

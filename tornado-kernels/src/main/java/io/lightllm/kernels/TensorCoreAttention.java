@@ -95,18 +95,14 @@ public final class TensorCoreAttention {
     public static void decodeF16(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, NativeArray prefetch, int prefetchGroups, int prefetchElements, int headDim, int warps) {
-        if (ctx.groupIdx < prefetchGroups) {
-            prefetchSlice(ctx, prefetch, prefetchGroups, prefetchElements);
-            return;
-        }
+            int splitUnit, boolean direct, int window, int headDim, int warps) {
         int[] kTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] vTiles = ctx.allocateIntLocalArray(warps * DECODE_STAGES * DECODE_STEP * TILE_STRIDE);
         int[] slotRing = ctx.allocateIntLocalArray(warps * DECODE_RING * DECODE_STEP);
         float[] noScales = ctx.allocateFloatLocalArray(4);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, false, false, kTiles, vTiles, slotRing, noScales,
                 noScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
-                window, warps, headDim, prefetchGroups);
+                window, warps, headDim);
     }
 
     /**
@@ -116,12 +112,7 @@ public final class TensorCoreAttention {
     public static void decodeCodes(KernelContext ctx, FloatArray partialAcc, FloatArray partialMax, FloatArray partialSum, FloatArray q,
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, IntArray reqToToken, IntArray reqRows,
             IntArray seqLen, FloatArray alibiSlopes, boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits,
-            int splitUnit, boolean direct, int window, NativeArray prefetch, int prefetchGroups, int prefetchElements, boolean fp8, int headDim,
-            int warps) {
-        if (ctx.groupIdx < prefetchGroups) {
-            prefetchSlice(ctx, prefetch, prefetchGroups, prefetchElements);
-            return;
-        }
+            int splitUnit, boolean direct, int window, boolean fp8, int headDim, int warps) {
         int[] kRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
         int[] vRaw = ctx.allocateIntLocalArray(warps * RAW_STAGE_INTS);
         int[] slotRing = ctx.allocateIntLocalArray(warps * CODE_RING * DECODE_STEP);
@@ -129,7 +120,7 @@ public final class TensorCoreAttention {
         float[] vRowScales = ctx.allocateFloatLocalArray(warps * CODE_RING * DECODE_STEP);
         decode(ctx, partialAcc, partialMax, partialSum, q, kPool, vPool, kScales, vScales, true, fp8, kRaw, vRaw, slotRing, kRowScales,
                 vRowScales, reqToToken, reqRows, seqLen, alibiSlopes, useAlibi, scale, qHeads, kvHeads, maxLen, splits, splitUnit, direct,
-                window, warps, headDim, prefetchGroups);
+                window, warps, headDim);
     }
 
     /**
@@ -155,7 +146,7 @@ public final class TensorCoreAttention {
             NativeArray kPool, NativeArray vPool, FloatArray kScales, FloatArray vScales, boolean codes, boolean fp8, int[] kTiles, int[] vTiles,
             int[] slotRing, float[] kRowScales, float[] vRowScales, IntArray reqToToken, IntArray reqRows, IntArray seqLen, FloatArray alibiSlopes,
             boolean useAlibi, float scale, int qHeads, int kvHeads, int maxLen, int splits, int splitUnit, boolean direct, int window, int warps,
-            int headDim, int firstUnit) {
+            int headDim) {
         int stages = codes ? CODE_STAGES : DECODE_STAGES;
         int ring = codes ? CODE_RING : DECODE_RING;
         int[] slots = new int[DECODE_STEP * (MAX_DIM / 8) / KernelContext.WARP_SIZE];
@@ -175,7 +166,7 @@ public final class TensorCoreAttention {
         int t = lane % 4;
         int group = qHeads / kvHeads;
         int chunks = (group + DECODE_ROWS - 1) / DECODE_ROWS;
-        int unit = ctx.groupIdx - firstUnit; // the prefetching groups come first
+        int unit = ctx.groupIdx;
         int split = unit % splits;
         int chunk = (unit / splits) % chunks;
         int kvHead = (unit / (splits * chunks)) % kvHeads;
@@ -341,19 +332,6 @@ public final class TensorCoreAttention {
                     partialSum.set(part, lHi);
                 }
             }
-        }
-    }
-
-    /**
-     * A prefetching group of a decode launch (the first {@code groups} of its grid): its share of
-     * {@code region[0 .. elements)}, a contiguous run an item, requested into the L2 ({@link KernelContext#prefetchL2}).
-     */
-    static void prefetchSlice(KernelContext ctx, NativeArray region, int groups, int elements) {
-        int items = groups * ctx.localGroupSizeX;
-        int each = (elements + items - 1) / items;
-        int from = (ctx.groupIdx * ctx.localGroupSizeX + ctx.localIdx) * each;
-        if (from < elements) {
-            ctx.prefetchL2(region, from, KMath.min(each, elements - from));
         }
     }
 

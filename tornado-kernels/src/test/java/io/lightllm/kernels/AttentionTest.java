@@ -653,47 +653,6 @@ class AttentionTest {
         }
     }
 
-    /**
-     * Decode attention told the buffer the next launch streams ({@code attention.prefetch_groups}): the prefetching groups come
-     * first in the grid and write nothing, so the output is the same bits as without them, over f16 and int8 pools, one warp a
-     * group and four; where the launch fills the device's units, or no buffer is given, the grid is the same as without.
-     */
-    @Test
-    void tensorCoreDecodePrefetchingTheNextWeightsGivesTheSameOutput() {
-        for (Device device : TestDevices.jvmAndAcceleratorDevices()) {
-            String key = "lightllm.tuning." + io.lightllm.tornado.runtime.Devices.backendName(device.id()) + ".attention.prefetch_groups";
-            // one request and one KV head: a single work-group, fewer than any device's units
-            KvFixture f16 = new KvFixture(new int[] {70}, 4, 1, 128, DType.F16, false, 45);
-            KvFixture f32 = new KvFixture(new int[] {70}, 4, 1, 128, DType.F32, false, 46);
-            DeviceBuffer next = device.upload(TensorAssert.random(3000, 1f, 47)); // not a multiple of the items: the last take less
-            for (int warps : new int[] {1, 4}) {
-                for (KvFixture.Codes codes : new KvFixture.Codes[] {null, f32.quantise()}) {
-                    KvFixture kv = codes == null ? f16 : f32;
-                    Attention.KvView pool = codes == null ? view(device, kv) : codes.upload(device);
-                    FloatArray q = TensorAssert.random(kv.qHeads * kv.headDim, 1f, 48);
-                    Attention.DecodeBatch batch = new Attention.DecodeBatch(device.upload(IntArray.fromArray(kv.tokens)), 1, 70);
-                    Attention.DecodeSplits splits = new Attention.DecodeSplits(1, 80, warps);
-                    FloatArray[] outs = new FloatArray[2];
-                    for (int groups : new int[] {0, 3}) {
-                        System.setProperty(key, Integer.toString(groups));
-                        try {
-                            DeviceBuffer out = device.allocate(DType.F32, q.getSize());
-                            Attention.launchDecodeTensorCores(device, out, device.upload(q), pool, table(device, kv), heads(device, kv), batch,
-                                    null, splits, next);
-                            outs[groups == 0 ? 0 : 1] = (FloatArray) device.download(out);
-                        } finally {
-                            System.clearProperty(key);
-                        }
-                    }
-                    for (int i = 0; i < q.getSize(); i++) {
-                        assertEquals(Float.floatToRawIntBits(outs[0].get(i)), Float.floatToRawIntBits(outs[1].get(i)),
-                                device.id() + " " + warps + " warps, " + (codes == null ? "f16" : "int8") + ": element " + i);
-                    }
-                }
-            }
-        }
-    }
-
     /** Tensor-core decode with {@code warps} warps a work-group against the naive attention, over the fixture cases above. */
     private static void checkTensorCoreDecode(Device device, int warps) {
         for (int[] h : TC_HEADS) {

@@ -187,10 +187,8 @@ final class AttentionBlock {
             int t) {
         int requests = step.batch().requests(), decodes = step.batch().decodes();
         if (decodes > 0) {
-            // o's weights are what the launch after a decode step's attention streams (unless prompt chunks share the step)
             Attention.launchDecodeAttention(device, out, queries, kv, tokens, heads,
-                    new Attention.DecodeBatch(s.seqLens, decodes, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()),
-                    decodes == requests ? o.weight().streamed() : null);
+                    new Attention.DecodeBatch(s.seqLens, decodes, step.attentionMaxSeqLen()), s.decodeScratch(heads, step.table().maxLen()));
         }
         if (decodes == 0) {
             Attention.launchPrefillAttention(device, out, queries, kv, tokens, heads,

@@ -59,9 +59,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         /** out[m, n] = in[m, k] · wᵀ + bias (or null). */
         void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k);
 
-        /** The buffer a product streams (the rows, codes or blocks; not the scales): what a kernel before it may prefetch. */
-        DeviceBuffer streamed();
-
         /** The input type {@link #multiply} reads without a conversion at m rows: f32 unless its kernel takes 16-bit activations. */
         default DType inputType(Device device, int m, int k) {
             return DType.F32;
@@ -97,10 +94,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
 
     /** f32, f16 or bf16 elements. */
     public record Dense(DeviceBuffer values) implements Weight {
-        public DeviceBuffer streamed() {
-            return values;
-        }
-
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             Matmul.launchMatmul(device, out, in, values, bias, m, n, k);
         }
@@ -144,10 +137,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
 
     /** int8 codes with one f32 scale per row ({@link Matmul#quantizeInt8}). */
     public record Int8Rows(DeviceBuffer codes, DeviceBuffer scales) implements Weight {
-        public DeviceBuffer streamed() {
-            return codes;
-        }
-
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             Matmul.launchMatmulInt8(device, out, in, codes, scales, bias, m, n, k);
         }
@@ -191,10 +180,6 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
 
     /** Rows of blocks of a {@link QuantFormat} (int4, or a GGUF block type), decoded inside the kernels. */
     public record Packed(DeviceBuffer blocks, QuantFormat format) implements Weight {
-        public DeviceBuffer streamed() {
-            return blocks;
-        }
-
         public void multiply(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int m, int n, int k) {
             QuantMatmul.launch(device, out, in, blocks, format, bias, m, n, k);
         }

@@ -239,17 +239,6 @@ public abstract class KernelContext {
     public void warpgroupFenceLocal() {
     }
 
-    // ---- cache hints ----------------------------------------------------------------------------------
-
-    /**
-     * Hints that {@code array[index .. index + elements)} will be read soon, by this launch or the next: on CUDA the
-     * range's 128-byte lines are requested into the L2 ({@code prefetch.global.L2}, nothing waits for them); elsewhere
-     * nothing. What it is for: a kernel that leaves the memory idle (decode attention at a small batch) pulls the weights
-     * of the launch after it into the L2 meanwhile ({@code Attention.launchDecodeAttention}'s prefetch).
-     */
-    public void prefetchL2(NativeArray array, int index, int elements) {
-    }
-
     // ---- asynchronous copies into local memory --------------------------------------------------------
 
     /**

@@ -209,12 +209,6 @@ final class CEmitter {
                 yield "lj_copy_async(" + offset(o, 0) + ", " + (cl ? "(__global const uint*)" : "(const void*)") + "(" + src.name() + " + "
                         + expr((Expr) o.get(3)) + "));";
             }
-            case "prefetchL2" -> {
-                Array src = (Array) o.get(0);
-                yield cl ? "/* prefetchL2: a hint this target does without */"
-                        : "lj_prefetch_l2(" + src.name() + " + " + expr((Expr) o.get(1)) + ", (long long)(" + expr((Expr) o.get(2)) + ") * sizeof("
-                                + src.name() + "[0]));";
-            }
             case "copyAsyncCommit" -> cl ? "/* copyAsyncCommit: copies are synchronous here */" : "LJ_CP_ASYNC_COMMIT();";
             case "copyAsyncWait" -> cl ? "/* copyAsyncWait: copies are synchronous here */" : "LJ_CP_ASYNC_WAIT(" + expr((Expr) o.getFirst()) + ");";
             case "getFloats" -> vectorLoad((Array) o.get(0), expr((Expr) o.get(1)), (Array) o.get(2), expr((Expr) o.get(3)), count(o));
@@ -903,16 +897,6 @@ final class CEmitter {
               asm volatile("red.relaxed.gpu.global.add.v4.f32 [%0], {%1, %2, %3, %4};" :: "l"(p), "f"(a), "f"(b), "f"(c), "f"(d) : "memory");
             #else
               atomicAdd(p, a); atomicAdd(p + 1, b); atomicAdd(p + 2, c); atomicAdd(p + 3, d);
-            #endif
-            }
-            // KernelContext.prefetchL2: the 128-byte lines of [p, p + bytes) requested into the L2, none waited for (with
-            // LJ_PREFETCH_BULK, Hopper's bulk prefetch: one request for the range's whole 16-byte units)
-            __device__ __forceinline__ void lj_prefetch_l2(const void* p, long long bytes) {
-            #if defined(LJ_PREFETCH_BULK) && __CUDA_ARCH__ >= 900
-              unsigned long long lo = ((unsigned long long)p + 15ull) & ~15ull, hi = ((unsigned long long)p + bytes) & ~15ull;
-              if (hi > lo) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(lo), "r"((unsigned)(hi - lo)) : "memory");
-            #else
-              for (long long at = 0; at < bytes; at += 128) asm volatile("prefetch.global.L2 [%0];" :: "l"((const char*)p + at));
             #endif
             }
             // every thread of the cluster's blocks; release and acquire at cluster scope order global and shared memory

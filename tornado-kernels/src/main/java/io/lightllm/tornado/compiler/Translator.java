@@ -1047,16 +1047,6 @@ final class Translator {
                 features.add(Feature.ASYNC_COPY);
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of(local, localIndex, src, srcIndex)));
             }
-            case "prefetchL2" -> {
-                Expr elements = pop(f, stack);
-                Expr index = pop(f, stack);
-                Array src = array(f, stack.pop());
-                checkContext(f, stack.pop());
-                if (src.space() != Space.GLOBAL) {
-                    throw f.error("prefetchL2 reads ahead in a kernel parameter array");
-                }
-                emit(stack, new Ir.ArrayIntrinsic(name, List.of(src, index, elements)));
-            }
             case "copyAsyncCommit" -> {
                 checkContext(f, stack.pop());
                 emit(stack, new Ir.ArrayIntrinsic(name, List.of()));
