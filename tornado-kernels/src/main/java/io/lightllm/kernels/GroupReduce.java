@@ -1,5 +1,6 @@
 package io.lightllm.kernels;
 
+import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.runtime.Device;
@@ -166,6 +167,33 @@ public final class GroupReduce {
             values[w] = joinLong(high[at + w], low[at + w]);
         }
         ctx.localBarrier();
+    }
+
+    /**
+     * Runs j, j + local, j + 2 local and j + 3 local of 4 floats of row x (from base) into run[0..15], the four loads
+     * issued before any is used (a batch-1 row kernel is one group, bound by its loads in flight: the argmax, the softmax, the sampling threshold); a run past the row's
+     * {@code runs} loads run j again, which the caller does not use. Written out: as a loop over a private-array offset,
+     * PoCL 5 used runs past the row at 256 items and more (the JVM did not).
+     */
+    static void loadFourRuns(FloatArray x, int base, int j, int local, int runs, float[] run) {
+        x.getFloats(base + 4 * j, run, 0, 4);
+        x.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
+        x.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
+        x.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
+    }
+
+    /** Stores run[0..15] back as {@link #loadFourRuns} loaded it: each of the four runs that lies in the row. */
+    static void storeFourRuns(FloatArray x, int base, int j, int local, int runs, float[] run) {
+        x.setFloats(base + 4 * j, run, 0, 4);
+        if (j + local < runs) {
+            x.setFloats(base + 4 * (j + local), run, 4, 4);
+        }
+        if (j + 2 * local < runs) {
+            x.setFloats(base + 4 * (j + 2 * local), run, 8, 4);
+        }
+        if (j + 3 * local < runs) {
+            x.setFloats(base + 4 * (j + 3 * local), run, 12, 4);
+        }
     }
 
     static long joinLong(int high, int low) {

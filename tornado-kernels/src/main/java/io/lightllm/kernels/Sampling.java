@@ -12,7 +12,8 @@ import io.lightllm.tornado.runtime.Tuning;
 
 /**
  * Token selection on the device for a batch of rows of logits [rows, vocab] (f32), one
- * work-group per row (local size: a power of two up to {@link GroupReduce#MAX_LOCAL}).
+ * work-group per row (local size: a power of two up to {@link GroupReduce#MAX_LOCAL}; the argmax, the temperature
+ * softmax and the threshold up to {@link #ARGMAX_MAX_LOCAL}, as their tunings say).
  * Greedy decoding is {@link #ARGMAX}; sampling is three steps, each its own kernel:
  * <ol>
  * <li>{@link #TEMPERATURE_SOFTMAX}: logits -> probabilities of logits / temperature, in place;
@@ -70,8 +71,8 @@ public final class Sampling {
 
     /** Row r becomes softmax(logits[r] / temperatures[r]), or one-hot at its argmax when the temperature is <= 0. */
     public static void temperatureSoftmax(KernelContext ctx, FloatArray logits, FloatArray temperatures, int vocab) {
-        float[] values = ctx.allocateFloatLocalArray(GroupReduce.MAX_LOCAL);
-        int[] indices = ctx.allocateIntLocalArray(GroupReduce.MAX_LOCAL);
+        float[] values = ctx.allocateFloatLocalArray(ARGMAX_MAX_LOCAL);
+        int[] indices = ctx.allocateIntLocalArray(ARGMAX_MAX_LOCAL);
         int base = ctx.groupIdx * vocab;
         float temperature = temperatures.get(ctx.groupIdx);
         // the branch is uniform across the group (one temperature per row), so both sides may use barriers
@@ -156,7 +157,7 @@ public final class Sampling {
      * This item's part of sums[w] = count (or mass) of the row's p >= bounds[w], w = 1 .. {@link #SEARCH_WAYS} - 1 (ascending
      * bounds, all below {@code top}): a p below bounds[1] counts nowhere and one at or above {@code top} everywhere, so
      * only those between are compared with each bound (after the first passes, few). NaN counts nowhere. Four runs of
-     * 4 in flight an item ({@link #loadFourRuns}), as {@link #argmaxRow} reads.
+     * 4 in flight an item ({@link GroupReduce#loadFourRuns}), as {@link #argmaxRow} reads.
      */
     static void tally(KernelContext ctx, long[] sums, float[] bounds, float top, FloatArray probs, int base, int vocab, boolean byMass) {
         int lid = ctx.localIdx;
@@ -170,7 +171,7 @@ public final class Sampling {
             float[] run = new float[16];
             int runs = vocab / 4;
             for (int j = lid; j < runs; j += 4 * local) {
-                loadFourRuns(probs, base, j, local, runs, run);
+                GroupReduce.loadFourRuns(probs, base, j, local, runs, run);
                 for (int e = 0; e < 16; e++) {
                     if (j + (e / 4) * local < runs) {
                         above = tallyOne(run[e], sums, bounds, first, top, byMass, above);
@@ -257,7 +258,7 @@ public final class Sampling {
             float[] run = new float[16];
             int runs = n / 4;
             for (int j = lid; j < runs; j += 4 * local) {
-                loadFourRuns(x, base, j, local, runs, run);
+                GroupReduce.loadFourRuns(x, base, j, local, runs, run);
                 for (int e = 0; e < 16; e++) {
                     int jr = j + (e / 4) * local;
                     float v = run[e];
@@ -300,19 +301,6 @@ public final class Sampling {
     }
 
     /**
-     * Runs j, j + local, j + 2 local and j + 3 local of 4 floats of row x (from base) into run[0..15], the four loads
-     * issued before any is used (a batch-1 row kernel is one group bound by its loads in flight); a run past the row's
-     * {@code runs} loads run j again, which the caller does not use. Written out: as a loop over a private-array offset,
-     * PoCL 5 used runs past the row at 256 items and more (the JVM did not).
-     */
-    static void loadFourRuns(FloatArray x, int base, int j, int local, int runs, float[] run) {
-        x.getFloats(base + 4 * j, run, 0, 4);
-        x.getFloats(base + 4 * (j + local < runs ? j + local : j), run, 4, 4);
-        x.getFloats(base + 4 * (j + 2 * local < runs ? j + 2 * local : j), run, 8, 4);
-        x.getFloats(base + 4 * (j + 3 * local < runs ? j + 3 * local : j), run, 12, 4);
-    }
-
-    /**
      * f in [0, 1) as an integer fraction of 2^24 (truncated; NaN and negatives as 0, 1 and above as 1 - 2^-24). Public, as
      * {@link #scaleByFraction} and {@link GroupReduce#mass}, for the JVM's override of {@link #topKTopPThreshold}.
      */
@@ -340,7 +328,7 @@ public final class Sampling {
     public static void launchTemperatureSoftmax(Device device, DeviceBuffer logits, DeviceBuffer temperatures, int rows, int vocab) {
         checkRows(logits, rows, vocab);
         Shapes.atLeast(temperatures, rows, "temperatures");
-        device.launch(TEMPERATURE_SOFTMAX, grid(device, rows), logits, temperatures, vocab);
+        device.launch(TEMPERATURE_SOFTMAX, Grid.groups(rows, softmaxLocalSize(device)), logits, temperatures, vocab);
     }
 
     /** threshold [rows] for probabilities [rows, vocab] under per-row topK [rows] (int) and topP [rows]. */
@@ -385,6 +373,16 @@ public final class Sampling {
     static int argmaxLocalSize(Device device) {
         int local = Tuning.get(device, "sampling.argmax_local", GroupReduce.rowLocalSize(device));
         Shapes.localSize(local, ARGMAX_MAX_LOCAL, "argmax");
+        return local;
+    }
+
+    /**
+     * {@link #temperatureSoftmax}'s work-group size: tuning {@code sampling.softmax_local} (at most {@link #ARGMAX_MAX_LOCAL}),
+     * else the row kernels' {@link GroupReduce#rowLocalSize}. At batch 1 one group reads the vocabulary three times.
+     */
+    static int softmaxLocalSize(Device device) {
+        int local = Tuning.get(device, "sampling.softmax_local", GroupReduce.rowLocalSize(device));
+        Shapes.localSize(local, ARGMAX_MAX_LOCAL, "temperature softmax");
         return local;
     }
 

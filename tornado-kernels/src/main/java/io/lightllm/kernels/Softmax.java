@@ -30,27 +30,66 @@ public final class Softmax {
      * PyTorch.
      */
     static void softmaxRow(KernelContext ctx, float[] scratch, FloatArray x, int base, int n, float scale) {
+        int lid = ctx.localIdx;
+        int local = ctx.localGroupSizeX;
         float localMax = Float.NEGATIVE_INFINITY;
-        for (int i = ctx.localIdx; i < n; i += ctx.localGroupSizeX) {
-            localMax = KMath.max(localMax, x.get(base + i) * scale);
-        }
-        float rowMax = GroupReduce.max(ctx, scratch, localMax);
         float localSum = 0f;
         float compensation = 0f;
-        // each item rewrites only its own elements, so the second pass needs no barrier.
+        // each item rewrites only its own elements, so the passes need no barrier between them but the reductions'.
         // Kahan summation: a vocabulary row has 152k terms, and with one item per group (the JVM)
         // a plain float sum of them drifts by 1e-4 relative; compensated, it stays within a few ulps.
-        for (int i = ctx.localIdx; i < n; i += ctx.localGroupSizeX) {
-            float e = KMath.exp(x.get(base + i) * scale - rowMax);
-            x.set(base + i, e);
-            float y = e - compensation;
-            float t = localSum + y;
-            compensation = (t - localSum) - y;
-            localSum = t;
-        }
-        float inv = 1f / GroupReduce.sum(ctx, scratch, localSum);
-        for (int i = ctx.localIdx; i < n; i += ctx.localGroupSizeX) {
-            x.set(base + i, x.get(base + i) * inv);
+        if (n % 4 == 0 && base % 4 == 0) {
+            // runs of 4, four in flight an item (GroupReduce.loadFourRuns): at batch 1 one group reads the whole vocabulary
+            float[] run = new float[16];
+            int runs = n / 4;
+            for (int j = lid; j < runs; j += 4 * local) {
+                GroupReduce.loadFourRuns(x, base, j, local, runs, run);
+                for (int e = 0; e < 16; e++) {
+                    if (j + (e / 4) * local < runs) {
+                        localMax = KMath.max(localMax, run[e] * scale);
+                    }
+                }
+            }
+            float rowMax = GroupReduce.max(ctx, scratch, localMax);
+            for (int j = lid; j < runs; j += 4 * local) {
+                GroupReduce.loadFourRuns(x, base, j, local, runs, run);
+                for (int e = 0; e < 16; e++) {
+                    float v = KMath.exp(run[e] * scale - rowMax);
+                    run[e] = v;
+                    if (j + (e / 4) * local < runs) {
+                        float y = v - compensation;
+                        float t = localSum + y;
+                        compensation = (t - localSum) - y;
+                        localSum = t;
+                    }
+                }
+                GroupReduce.storeFourRuns(x, base, j, local, runs, run);
+            }
+            float inv = 1f / GroupReduce.sum(ctx, scratch, localSum);
+            for (int j = lid; j < runs; j += 4 * local) {
+                GroupReduce.loadFourRuns(x, base, j, local, runs, run);
+                for (int e = 0; e < 16; e++) {
+                    run[e] = run[e] * inv;
+                }
+                GroupReduce.storeFourRuns(x, base, j, local, runs, run);
+            }
+        } else {
+            for (int i = lid; i < n; i += local) {
+                localMax = KMath.max(localMax, x.get(base + i) * scale);
+            }
+            float rowMax = GroupReduce.max(ctx, scratch, localMax);
+            for (int i = lid; i < n; i += local) {
+                float e = KMath.exp(x.get(base + i) * scale - rowMax);
+                x.set(base + i, e);
+                float y = e - compensation;
+                float t = localSum + y;
+                compensation = (t - localSum) - y;
+                localSum = t;
+            }
+            float inv = 1f / GroupReduce.sum(ctx, scratch, localSum);
+            for (int i = lid; i < n; i += local) {
+                x.set(base + i, x.get(base + i) * inv);
+            }
         }
     }
 
