@@ -136,9 +136,13 @@ public final class KernelBench {
             time("argmax", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
                     () -> Sampling.launchArgmax(device, nextIds, logits, rows, s.vocab));
 
-            // sampled decoding after its softmax (LightLLM's and vLLM's usual top-k 50, top-p 0.9) over fixed probabilities
-            // (softmax of logits in [-3.3, 3.3)): the portable threshold kernel's two binary searches read the row some 31
-            // times each; the JVM's radix selection ({@code kernels.jvm.JvmSampling}) reads it once and its keys a few times
+            // sampled decoding: its softmax (in place, again and again: a row of probabilities is as good a row as any), then
+            // LightLLM's and vLLM's usual top-k 50, top-p 0.9 over fixed probabilities (softmax of logits in [-3.3, 3.3)): the
+            // portable threshold kernel searches 16 ways a pass, some 17 reads of the row; the JVM's radix selection
+            // ({@code kernels.jvm.JvmSampling}) reads it once and its keys a few times
+            DeviceBuffer scaled = sc.random(DType.F32, (long) rows * s.vocab), temperatures = sc.filled(rows, 1f);
+            time("temperature softmax", rows + "x" + s.vocab, 2L * rows * s.vocab * 4, 0,
+                    () -> Sampling.launchTemperatureSoftmax(device, scaled, temperatures, rows, s.vocab));
             DeviceBuffer probs = sc.random(DType.F32, (long) rows * s.vocab);
             Sampling.launchTemperatureSoftmax(device, probs, sc.filled(rows, 0.3f), rows, s.vocab);
             DeviceBuffer topP = sc.filled(rows, 0.9f), uniforms = sc.filled(rows, 0.5f), threshold = sc.buffer(DType.F32, rows);
