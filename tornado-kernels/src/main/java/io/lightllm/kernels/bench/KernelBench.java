@@ -151,6 +151,12 @@ public final class KernelBench {
             DeviceBuffer topK = sc.own(device.upload(IntArray.fromArray(fifty)));
             time("top-k 50, top-p 0.9 threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
                     () -> Sampling.launchTopKTopPThreshold(device, threshold, probs, topK, topP, rows, s.vocab));
+            // each search alone: top-k 50 without top-p, top-p 0.9 without top-k (its search from 0)
+            DeviceBuffer noTopP = sc.filled(rows, 1f), noTopK = sc.own(device.upload(IntArray.allocate(rows)));
+            time("top-k 50 threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
+                    () -> Sampling.launchTopKTopPThreshold(device, threshold, probs, topK, noTopP, rows, s.vocab));
+            time("top-p 0.9 threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
+                    () -> Sampling.launchTopKTopPThreshold(device, threshold, probs, noTopK, topP, rows, s.vocab));
             time("sample from threshold", rows + "x" + s.vocab, (long) rows * s.vocab * 4, 0,
                     () -> Sampling.launchSampleFromThreshold(device, nextIds, probs, threshold, uniforms, rows, s.vocab));
 
