@@ -310,9 +310,10 @@ for s in $stages; do
           --contexts 1024,4096 --prefill 0 --seconds 0.2 --kv-slots $layout 2>&1 | grep -E "^\| decode" | tee -a "$out/kvslots.log"
       done ;;
     pending)
-      # session 34: sampled decoding's kernels at 1 and 64 rows of 128k, the build before the threshold's 16-way search (old/:
-      # its tornado-kernels jar, copied by hand) against this one, old new old new; then SamplingTest on cuda:0
-      for build in old new old new; do
+      # session 34: sampled decoding's kernels at 1 and 64 rows of 128k, builds before this one (old/, and others in
+      # PENDING_BUILDS: folders of .gpu/ with their Sampling, Softmax and GroupReduce classes, copied by hand) against it,
+      # in PENDING_BUILDS's order (default old new old new); then SamplingTest on cuda:0
+      for build in ${PENDING_BUILDS:-old new old new}; do
         for t in 1 64; do
           "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only elementwise --tokens $t \
             --seconds 0.2 2>&1 | grep -E "^\|" | grep -E "softmax|argmax|threshold" | sed "s/^/$build /" | tee -a "$out/pending.log"
