@@ -26,12 +26,12 @@ import io.lightllm.tornado.runtime.Tuning;
  * of their mass against one uniform random number per row.</li>
  * </ol>
  *
- * <p><b>Method.</b> Thresholds are found exactly on the bit patterns of non-negative floats, which order like the
- * floats themselves: the top-k threshold is the largest float t with count(p >= t) >= k, which is the k-th largest
- * probability; the top-p threshold is the largest t (not below the top-k one) whose kept mass reaches topP times the
- * top-k mass. Both are a probability's bits, found by radix selection, 4 bits a pass ({@link #largestKeyReaching}: 8
- * passes over the row; a bisection of the bits, before session 34, took 31). Ties at a threshold are all kept, so a row
- * may keep more than k tokens.
+ * <p><b>Method.</b> Thresholds are found exactly by bisection on the bit patterns of
+ * non-negative floats, which order like the floats themselves: the top-k threshold is the largest
+ * float t with count(p >= t) >= k, which is the k-th largest probability;
+ * the top-p threshold is the largest t (not below the top-k one) whose kept mass reaches
+ * topP times the top-k mass. Each pass of the search counts at 15 bounds at once (4 bits a pass, so some 8 passes
+ * where bisection took 31; {@link #largestBitsReaching}). Ties at a threshold are all kept, so a row may keep more than k tokens.
  * Mass is summed in 64-bit fixed point ({@link GroupReduce#mass}: units of 2^-48), so sums
  * are exact and do not depend on the order of addition, the local size or the backend; topP
  * and the uniform number are used in units of 2^-24. The result therefore matches a sorted
@@ -44,7 +44,7 @@ public final class Sampling {
     public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold");
     public static final KernelRef SAMPLE_FROM_THRESHOLD = KernelRef.of(Sampling.class, "sampleFromThreshold");
 
-    /** Digits a pass of {@link #topKTopPThreshold}'s search sorts the keys by (4 bits a pass). */
+    /** Parts a pass of {@link #topKTopPThreshold}'s search splits its interval of float bits into (4 bits a pass). */
     public static final int SEARCH_WAYS = 16;
     /** The largest work-group {@link #argmax} takes (its local arrays' capacity). */
     public static final int ARGMAX_MAX_LOCAL = 1024;
@@ -96,23 +96,27 @@ public final class Sampling {
         int[] high = ctx.allocateIntLocalArray(GroupReduce.WAYS_INTS);
         int[] low = ctx.allocateIntLocalArray(GroupReduce.WAYS_INTS);
         long[] sums = new long[SEARCH_WAYS];
+        float[] bounds = new float[SEARCH_WAYS];
         int base = ctx.groupIdx * vocab;
         int k = topK.get(ctx.groupIdx);
         float p = topP.get(ctx.groupIdx);
-        // every digit below comes from group-wide sums, so all items run the same passes and meet at the same barriers
+        // every bound below comes from group-wide sums, so all items run the same passes and meet at the same barriers
         int keepBits = 0; // +0.0f: keeps every probability
         if (k > 0 && k < vocab) {
-            keepBits = largestKeyReaching(ctx, high, low, sums, probs, base, vocab, 0, k, false);
+            keepBits = largestBitsReaching(ctx, high, low, sums, bounds, probs, base, vocab, 0, k, false);
         }
         if (p < 1f) {
-            // the mass kept so far: every key from keepBits on falls in digit 0 of a 31-bit shift
-            tally(ctx, sums, probs, base, vocab, keepBits, keepBits, 31, true);
+            // the mass kept so far: one pass with every bound at keepBits
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                bounds[w] = Float.intBitsToFloat(keepBits);
+            }
+            tally(ctx, sums, bounds, Float.POSITIVE_INFINITY, probs, base, vocab, true);
             GroupReduce.sumWays(ctx, high, low, sums, false);
-            long target = scaleByFraction(sums[0], fraction(p));
+            long target = scaleByFraction(sums[1], fraction(p));
             if (target < 1L) {
                 target = 1L; // at least the most likely token
             }
-            keepBits = largestKeyReaching(ctx, high, low, sums, probs, base, vocab, keepBits, target, true);
+            keepBits = largestBitsReaching(ctx, high, low, sums, bounds, probs, base, vocab, keepBits, target, true);
         }
         if (ctx.localIdx == 0) {
             threshold.set(ctx.groupIdx, Float.intBitsToFloat(keepBits));
@@ -120,58 +124,49 @@ public final class Sampling {
     }
 
     /**
-     * The largest key b (a probability's bits, {@link #key}) from {@code from} on whose probabilities p >= float(b) count
-     * {@code need} (by mass with {@code byMass}), which is the need-th largest key among those >= from; {@code from} where
-     * they count less. Found digit by digit from the top (a pass a digit: bits 30-27, 26-23, ..., 6-3, then 2-0): a pass
-     * sums the keys that share the digits found so far by their next digit ({@link #tally}), and the digit is the
-     * largest whose sum from the top reaches need. What bisection of the float bits found, in 8 passes for its 31.
+     * The largest b in [lo, +inf's bits) whose probabilities p >= float(b) count {@code need} (by mass with {@code byMass}),
+     * taking it that those >= float(lo) do (else lo). Each pass splits the interval left into {@link #SEARCH_WAYS} parts
+     * and counts at all their bounds in one read of the row; the count only falls as b grows, so the part whose lower
+     * bound is the last to reach {@code need} holds b: some 8 passes for the 31 bits where bisection took 31.
      */
-    static int largestKeyReaching(KernelContext ctx, int[] high, int[] low, long[] sums, FloatArray probs, int base, int vocab, int from,
-            long need, boolean byMass) {
-        int prefix = 0;
-        for (int shift = 27; shift >= 0; shift = shift > 3 ? shift - 4 : shift - 3) {
-            tally(ctx, sums, probs, base, vocab, from, prefix, shift, byMass);
+    static int largestBitsReaching(KernelContext ctx, int[] high, int[] low, long[] sums, float[] bounds, FloatArray probs, int base, int vocab,
+            int from, long need, boolean byMass) {
+        int lo = from;
+        int hi = POSITIVE_INFINITY_BITS;
+        while (hi - lo > 1) {
+            int span = hi - lo;
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                bounds[w] = Float.intBitsToFloat(lo + (int) ((long) span * w / SEARCH_WAYS));
+            }
+            tally(ctx, sums, bounds, Float.intBitsToFloat(hi), probs, base, vocab, byMass);
             GroupReduce.sumWays(ctx, high, low, sums, !byMass);
-            long reached = 0L;
-            int digit = -1;
-            for (int d = SEARCH_WAYS - 1; d >= 0; d--) {
-                reached += sums[d];
-                if (digit < 0 && reached >= need) {
-                    digit = d;
+            int part = 0; // the counts fall with w: the last part whose bound reaches need
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                if (sums[w] >= need) {
+                    part = w;
                 }
             }
-            if (digit < 0) {
-                return from; // only in the first pass: the keys from `from` on count less than need
-            }
-            prefix += digit << shift;
+            int next = part + 1 < SEARCH_WAYS ? lo + (int) ((long) span * (part + 1) / SEARCH_WAYS) : hi;
+            lo = lo + (int) ((long) span * part / SEARCH_WAYS);
+            hi = next;
         }
-        return prefix;
+        return lo;
     }
 
     /**
-     * The key of probability v: its bits (+0.0 for -0.0, capped below +inf's, as bisection below +inf's bits found), or -1 for
-     * NaN and negative values, which count nowhere.
+     * This item's part of sums[w] = count (or mass) of the row's p >= bounds[w], w = 1 .. {@link #SEARCH_WAYS} - 1 (ascending
+     * bounds, all below {@code top}): a p below bounds[1] counts nowhere and one at or above {@code top} everywhere, so
+     * only those between are compared with each bound (after the first passes, few). NaN counts nowhere. Four runs of
+     * 4 in flight an item ({@link GroupReduce#loadFourRuns}), as {@link #argmaxRow} reads.
      */
-    static int key(float v) {
-        return v >= 0f ? (v == 0f ? 0 : KMath.min(Float.floatToRawIntBits(v), POSITIVE_INFINITY_BITS - 1)) : -1;
-    }
-
-    /**
-     * This item's part of a digit pass: sums[d] = count (or mass) of its keys >= from that share {@code prefix}'s bits above
-     * shift + 4 and have digit d at {@code shift} (16 digits; 8 at shift 0, where bits 2-0 are left), the keys >= from above
-     * them added to sums[15]: the digit search sums from the top, and those above count less than its need (the digits
-     * before chose the highest bucket that reached it), so they never decide a digit alone. Four runs of 4 in flight an
-     * item ({@link GroupReduce#loadFourRuns}); the digits' sums sit in a private array indexed by the digit.
-     */
-    static void tally(KernelContext ctx, long[] sums, FloatArray probs, int base, int vocab, int from, int prefix, int shift, boolean byMass) {
+    static void tally(KernelContext ctx, long[] sums, float[] bounds, float top, FloatArray probs, int base, int vocab, boolean byMass) {
         int lid = ctx.localIdx;
         int local = ctx.localGroupSizeX;
-        for (int d = 0; d < SEARCH_WAYS; d++) {
-            sums[d] = 0L;
+        for (int w = 0; w < SEARCH_WAYS; w++) {
+            sums[w] = 0L;
         }
         long above = 0L;
-        int digits = shift == 0 ? 8 : SEARCH_WAYS;
-        int lowest = KMath.max(from, prefix);
+        float first = bounds[1];
         if (vocab % 4 == 0 && base % 4 == 0) {
             float[] run = new float[16];
             int runs = vocab / 4;
@@ -179,16 +174,18 @@ public final class Sampling {
                 GroupReduce.loadFourRuns(probs, base, j, local, runs, run);
                 for (int e = 0; e < 16; e++) {
                     if (j + (e / 4) * local < runs) {
-                        above = tallyOne(run[e], sums, lowest, prefix, shift, digits, byMass, above);
+                        above = tallyOne(run[e], sums, bounds, first, top, byMass, above);
                     }
                 }
             }
         } else {
             for (int i = lid; i < vocab; i += local) {
-                above = tallyOne(probs.get(base + i), sums, lowest, prefix, shift, digits, byMass, above);
+                above = tallyOne(probs.get(base + i), sums, bounds, first, top, byMass, above);
             }
         }
-        sums[SEARCH_WAYS - 1] += above;
+        for (int w = 1; w < SEARCH_WAYS; w++) {
+            sums[w] += above;
+        }
     }
 
     /**
@@ -289,16 +286,16 @@ public final class Sampling {
         return GroupReduce.argmax(ctx, values, indices, best, bestIndex);
     }
 
-    /** Probability v into {@link #tally}'s sums (its key's digit) or, past the digits, into the returned {@code above}. */
-    private static long tallyOne(float v, long[] sums, int lowest, int prefix, int shift, int digits, boolean byMass, long above) {
-        int key = key(v);
-        if (key >= lowest) { // false for NaN and negative values (key -1)
+    /** One probability v into {@link #tally}'s sums; returns {@code above} with v's weight added where v >= top. */
+    private static long tallyOne(float v, long[] sums, float[] bounds, float first, float top, boolean byMass, long above) {
+        if (v >= first) { // false for NaN
             long weight = byMass ? GroupReduce.mass(v) : 1L;
-            int digit = (key - prefix) >>> shift;
-            if (digit >= digits) {
+            if (v >= top) {
                 return above + weight;
             }
-            sums[digit] += weight;
+            for (int w = 1; w < SEARCH_WAYS; w++) {
+                sums[w] += v >= bounds[w] ? weight : 0L;
+            }
         }
         return above;
     }
