@@ -323,7 +323,7 @@ for s in $stages; do
         execute --select-class io.lightllm.kernels.SamplingTest 2>&1 | grep -E "tests (successful|failed|aborted)|✘" | tee -a "$out/pending.log" ;;
     sampled)
       # session 34: sampled decoding end to end, 8B bf16 at batch 1 and 64, temperature 1, top-k 50, top-p 0.9 (bench static
-      # --temperature): the build before the threshold's 16-way search (old/: its Sampling class) and this one
+      # --temperature): the build before the threshold's 16-way search (old/: its Sampling, Softmax and GroupReduce classes) and this one
       for build in old new; do
         "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --temperature 1 --top-k 50 --top-p 0.9 --json 2>&1 | grep '^{' \

@@ -41,7 +41,13 @@ import io.lightllm.tornado.runtime.Tuning;
 public final class Sampling {
     public static final KernelRef ARGMAX = KernelRef.of(Sampling.class, "argmax");
     public static final KernelRef TEMPERATURE_SOFTMAX = KernelRef.of(Sampling.class, "temperatureSoftmax");
-    public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold");
+    /**
+     * The largest work-group {@link #topKTopPThreshold} takes: its sums and bounds keep it at some 120 registers an item
+     * (sm_90a), and a 512-item group may have 128; its ref's launch bounds hold the compiler to that.
+     */
+    public static final int THRESHOLD_MAX_LOCAL = 512;
+    public static final KernelRef TOP_K_TOP_P_THRESHOLD = KernelRef.of(Sampling.class, "topKTopPThreshold")
+            .withLaunchBounds(THRESHOLD_MAX_LOCAL, 1);
     public static final KernelRef SAMPLE_FROM_THRESHOLD = KernelRef.of(Sampling.class, "sampleFromThreshold");
 
     /** Parts a pass of {@link #topKTopPThreshold}'s search splits its interval of float bits into (4 bits a pass). */
@@ -387,12 +393,12 @@ public final class Sampling {
     }
 
     /**
-     * {@link #topKTopPThreshold}'s work-group size: tuning {@code sampling.threshold_local} (at most {@link #ARGMAX_MAX_LOCAL}),
+     * {@link #topKTopPThreshold}'s work-group size: tuning {@code sampling.threshold_local} (at most {@link #THRESHOLD_MAX_LOCAL}),
      * else the row kernels' {@link GroupReduce#rowLocalSize}. At batch 1 one group reads the vocabulary some 17 times.
      */
     public static int thresholdLocalSize(Device device) {
         int local = Tuning.get(device, "sampling.threshold_local", GroupReduce.rowLocalSize(device));
-        Shapes.localSize(local, ARGMAX_MAX_LOCAL, "top-k / top-p threshold");
+        Shapes.localSize(local, THRESHOLD_MAX_LOCAL, "top-k / top-p threshold");
         return local;
     }
 

@@ -8,6 +8,7 @@ import static io.lightllm.kernels.KernelTestSupport.isJvm;
 import static io.lightllm.testing.TensorAssert.assertClose;
 import static io.lightllm.testing.TensorAssert.random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.testing.TestDevices;
@@ -133,9 +134,9 @@ class SamplingTest {
     }
 
     /**
-     * The threshold's search at CUDA's work-group of 1,024 items on the JVM: sub-groups of one item (the sub-groups' sums meet
-     * in local memory in 16 rounds of 64) and, with the tuning jvm.sub_groups=32, of a warp (their sums by shuffles, one
-     * round of 32, as on CUDA).
+     * The threshold's search at its largest work-group, 512 items (CUDA's), on the JVM: sub-groups of one item (the
+     * sub-groups' sums meet in local memory in 8 rounds of 64) and, with the tuning jvm.sub_groups=32, of a warp (their
+     * sums by shuffles, one round of 16, as on CUDA). A larger group is refused: the kernel is compiled for 512.
      */
     @Test
     void thresholdsInWideGroupsWithAndWithoutWarpSubGroups() {
@@ -146,11 +147,12 @@ class SamplingTest {
             for (int r = 0; r < ROWS; r++) {
                 expected[r] = referenceThreshold(probs, r * vocab, vocab, TOP_K[r], TOP_P[r]);
             }
-            assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 1024), probs, vocab), "threshold vocab " + vocab + " local 1024");
+            assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 512), probs, vocab), "threshold vocab " + vocab + " local 512");
             io.lightllm.testing.TestProperties.with(java.util.Map.of("lightllm.tuning.jvm.sub_groups", "32"),
-                    () -> assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 1024), probs, vocab),
-                            "threshold vocab " + vocab + " local 1024, sub-groups of 32"));
+                    () -> assertArrayEquals(expected, threshold(jvm, Grid.groups(ROWS, 512), probs, vocab),
+                            "threshold vocab " + vocab + " local 512, sub-groups of 32"));
         }
+        assertThrows(IllegalArgumentException.class, () -> threshold(jvm, Grid.groups(ROWS, 1024), probabilities(8, 3), 8));
     }
 
     @ParameterizedTest
