@@ -71,21 +71,15 @@ public final class StaticBenchmark {
     private StaticBenchmark() {
     }
 
+    /** Greedy, without a profile. */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, false);
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, false, Decoding.GREEDY);
     }
 
-    /** With {@code profileDecode}, the result lists every kernel launch of the measured decode steps. */
-    public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS);
-    }
-
-    static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
-            int prefillStepTokens) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, prefillStepTokens, Decoding.GREEDY);
-    }
-
-    /** {@link #run(CausalLM, int, int, int, DType, long, boolean)} picking the tokens as {@code decoding} says. */
+    /**
+     * With {@code profileDecode}, the result lists every kernel launch of the measured decode steps; the tokens are picked
+     * as {@code decoding} says.
+     */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             Decoding decoding) {
         return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding);

@@ -22,9 +22,9 @@ class StaticBenchmarkTest {
     void aPrefillSplitIntoStepsSamplesWhatOneStepDoes() throws Exception {
         try (ModelFiles files = ModelFiles.open(SharedData.model("stories260K"), LoadOptions.quietly());
              CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
-            StaticBenchmark.Result whole = StaticBenchmark.run(model, 7, 12, 3, DType.F32, 5, false, 7 * 12);
+            StaticBenchmark.Result whole = StaticBenchmark.run(model, 7, 12, 3, DType.F32, 5, false, 7 * 12, StaticBenchmark.Decoding.GREEDY);
             // 25 tokens a step: two requests of 12 a step, four steps, the last with one request
-            StaticBenchmark.Result split = StaticBenchmark.run(model, 7, 12, 3, DType.F32, 5, false, 25);
+            StaticBenchmark.Result split = StaticBenchmark.run(model, 7, 12, 3, DType.F32, 5, false, 25, StaticBenchmark.Decoding.GREEDY);
             assertArrayEquals(whole.firstTokens(), split.firstTokens());
             assertEquals(whole.peakKvTokens(), split.peakKvTokens());
             assertEquals(7, split.firstTokens().length);
