@@ -112,11 +112,10 @@ public final class Sampling {
             keepBits = largestBitsReaching(ctx, high, low, sums, bounds, probs, base, vocab, 0, k, false);
         }
         if (p < 1f) {
-            // the mass kept so far: one pass with every bound at keepBits
-            for (int w = 1; w < SEARCH_WAYS; w++) {
-                bounds[w] = Float.intBitsToFloat(keepBits);
-            }
-            tally(ctx, sums, bounds, Float.POSITIVE_INFINITY, probs, base, vocab, true);
+            // the mass kept so far: one pass whose first bound and top are both keepBits, so every probability from there on
+            // counts "above" (one add each, no bound compared) and sums[1] is their mass
+            bounds[1] = Float.intBitsToFloat(keepBits);
+            tally(ctx, sums, bounds, bounds[1], probs, base, vocab, true);
             GroupReduce.sumWays(ctx, high, low, sums, false);
             long target = scaleByFraction(sums[1], fraction(p));
             if (target < 1L) {
