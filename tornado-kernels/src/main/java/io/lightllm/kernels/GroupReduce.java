@@ -19,7 +19,7 @@ public final class GroupReduce {
     /** Capacity of the local arrays of every row kernel here: the largest local size they accept. */
     public static final int MAX_LOCAL = 256;
 
-    /** Scale of the fixed-point probability mass in {@link #sumLong}: 2^48 units per 1.0. */
+    /** Scale of the fixed-point probability mass ({@link #mass}, summed by {@link #sumWays}): 2^48 units per 1.0. */
     static final float MASS_SCALE = 281474976710656f;
 
     private GroupReduce() {
@@ -66,44 +66,6 @@ public final class GroupReduce {
         }
         ctx.localBarrier();
         float total = scratch[0];
-        ctx.localBarrier();
-        return total;
-    }
-
-    static int sumInt(KernelContext ctx, int[] scratch, int value) {
-        int lid = ctx.localIdx;
-        scratch[lid] = value;
-        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                scratch[lid] = scratch[lid] + scratch[lid + stride];
-            }
-        }
-        ctx.localBarrier();
-        int total = scratch[0];
-        ctx.localBarrier();
-        return total;
-    }
-
-    /**
-     * Sum of longs, kept in two int local arrays (high and low words) because local memory
-     * holds floats and ints only. Integer sums do not depend on the order of addition, so the
-     * result is the same for every local size and backend.
-     */
-    static long sumLong(KernelContext ctx, int[] high, int[] low, long value) {
-        int lid = ctx.localIdx;
-        high[lid] = (int) (value >>> 32);
-        low[lid] = (int) value;
-        for (int stride = ctx.localGroupSizeX / 2; stride > 0; stride >>= 1) {
-            ctx.localBarrier();
-            if (lid < stride) {
-                long s = joinLong(high[lid], low[lid]) + joinLong(high[lid + stride], low[lid + stride]);
-                high[lid] = (int) (s >>> 32);
-                low[lid] = (int) s;
-            }
-        }
-        ctx.localBarrier();
-        long total = joinLong(high[0], low[0]);
         ctx.localBarrier();
         return total;
     }
