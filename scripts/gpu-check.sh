@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -525,6 +525,25 @@ for s in $stages; do
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/decodetargets.log"
+      done ;;
+    staged)
+      # the batch-1 int8-activation GEMVs with their activations staged in local memory once a work-group (StagedQ8Gemv,
+      # matmul.q8_staged=1): FoldedGemvTest on cuda:0, then 8B int8 and int4 decode at batch 1 on one load each, the defaults
+      # alternating with it at STAGED_UNITS items a compute unit (matmul.q8_staged_items_per_unit), then where a step goes with it
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
+        org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.FoldedGemvTest --details=tree \
+        --disable-banner > "$out/staged-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed)" "$out/staged-tests.log" | head -20
+      v=""; for u in ${STAGED_UNITS:-128 768}; do v="$v;cuda.matmul.q8_staged=1,cuda.matmul.q8_staged_items_per_unit=$u"; done
+      for q in ${STAGED_QUANT:-int8 int4}; do
+        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+          --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --variants "$v;$v" --json 2>&1 | grep '^{' \
+          | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/staged-static.log"
+      done
+      for q in ${STAGED_PROF:-int8 int4}; do
+        "${J[@]}" -Dlightllm.graphs=false -Dlightllm.tuning.cuda.matmul.q8_staged=1 -cp 'lib/*' io.lightllm.cli.Main bench static \
+          --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 --quant $q \
+          --profile 2>&1 | tee "$out/staged-prof-$q.log" | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -14
       done ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by

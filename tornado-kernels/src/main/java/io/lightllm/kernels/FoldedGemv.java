@@ -246,6 +246,10 @@ public final class FoldedGemv {
         Shapes.atLeast(scales, n, "int8 scales");
         DeviceBuffer b = bias == null ? out : bias;
         boolean q8 = Matmul.int8ActivationsApply(device, 1, k); // the int8-activation GEMV, on its own grid (Matmul.launchMatmulInt8)
+        if (q8 && StagedQ8Gemv.appliesInt8(device, k)) {
+            StagedQ8Gemv.launchInt8(device, out, x, codes, scales, bias, n, k, fold);
+            return;
+        }
         int columns = q8 ? Matmul.int8Q8Columns(device, n) : Matmul.gemvColumns(device, 1);
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
         if (fold.normed()) {
@@ -261,6 +265,10 @@ public final class FoldedGemv {
             int n, int k, Fold fold) {
         check(device, packedApplies(device, format, k), format.toString(), out, x, blocks.byteSize(), n * format.rowBytes(k), bias, n, k, fold);
         boolean q8 = packedOnInt8(device, format, k);
+        if (q8 && StagedQ8Gemv.appliesInt4(device, format, k)) {
+            StagedQ8Gemv.launchInt4(device, out, x, blocks, format, bias, n, k, fold);
+            return;
+        }
         int columns = QuantMatmul.gemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM, q8);
         DeviceBuffer b = bias == null ? out : bias;
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
@@ -277,6 +285,10 @@ public final class FoldedGemv {
             Activations.Kind act, int width, int k, Fold fold) {
         checkGated(device, int8GatedApplies(device, k), "int8", out, x, codes.elements(), 2L * width * k, bias, width, k, fold);
         Shapes.atLeast(scales, 2L * width, "gated GEMV scales");
+        if (StagedQ8Gemv.appliesInt8(device, k)) {
+            StagedQ8Gemv.launchInt8Gated(device, out, x, codes, scales, bias, act, width, k, fold);
+            return;
+        }
         int columns = Matmul.gemvColumns(device, 1);
         device.launch(INT8_GATED_NORMED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, codes, scales,
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
@@ -287,6 +299,10 @@ public final class FoldedGemv {
             Activations.Kind act, int width, int k, Fold fold) {
         checkGated(device, packedGatedApplies(device, format, k), format.toString(), out, x, blocks.byteSize(), 2L * width * format.rowBytes(k),
                 bias, width, k, fold);
+        if (StagedQ8Gemv.appliesInt4(device, format, k)) {
+            StagedQ8Gemv.launchInt4Gated(device, out, x, blocks, format, bias, act, width, k, fold);
+            return;
+        }
         int columns = QuantMatmul.gatedColumns(device, width);
         device.launch(INT4_GATED_NORMED_Q8, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());

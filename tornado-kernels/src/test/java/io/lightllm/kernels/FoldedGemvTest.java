@@ -36,21 +36,22 @@ class FoldedGemvTest {
     @MethodSource("devices")
     void foldedGemvsEqualTheDefinition(String id) {
         // the int8-activation GEMVs off (a run may turn them on for the whole JVM): the float GEMVs over int8 and int4 rows
-        inTeamsOf64And32(id, false, FoldedGemvTest::checkAll);
+        inTeamsOf64And32(id, false, false, FoldedGemvTest::checkAll);
     }
 
     /**
      * Runs {@code check} with the folds and the gated GEMV on, in teams of 64 items and of 32 ({@code reduce.local} 64, one
-     * and two columns a group), the int8-activation GEMVs on where {@code q8} (and their folds) or off.
+     * and two columns a group), the int8-activation GEMVs on where {@code q8} (and their folds) or off, staged where {@code staged}
+     * ({@link StagedQ8Gemv}).
      */
-    private static void inTeamsOf64And32(String id, boolean q8, java.util.function.BiConsumer<Device, String> check) {
+    private static void inTeamsOf64And32(String id, boolean q8, boolean staged, java.util.function.BiConsumer<Device, String> check) {
         Device device = Devices.get(id);
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
         String onInt8 = q8 ? "1" : "0";
         for (int columns : new int[] {1, 2}) {
             Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
                     backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
-                    backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8);
+                    backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged", staged ? "1" : "0");
             TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }
@@ -125,54 +126,72 @@ class FoldedGemvTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void int8ActivationFoldsEqualTheDefinition(String id) {
-        inTeamsOf64And32(id, true, FoldedGemvTest::checkInt8Activations);
+        inTeamsOf64And32(id, true, false, (device, what) -> checkInt8Activations(device, what, K));
     }
 
-    private static void checkInt8Activations(Device device, String what) {
-        if (!Matmul.int8ActivationsApply(device, 1, K) || !FoldedGemv.int8GatedApplies(device, K)
-                || !FoldedGemv.packedGatedApplies(device, QuantFormat.INT4, K)) {
+    /**
+     * The same products with the activations staged in local memory first ({@link StagedQ8Gemv}): the same groups, so the
+     * same bounds. k = 512 (fewer chunks than a group's items) and 2,560 (three staging trips of 64 items, 20 blocks).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void stagedInt8ActivationFoldsEqualTheDefinition(String id) {
+        for (int k : new int[] {512, 2560}) {
+            inTeamsOf64And32(id, true, true, (device, what) -> {
+                if (!StagedQ8Gemv.appliesInt8(device, k) || !StagedQ8Gemv.appliesInt4(device, QuantFormat.INT4, k)
+                        || !StagedQ8Gemv.appliesInt4(device, QuantFormat.INT4_ZP, k)) {
+                    throw new AssertionError(what + ": the staged GEMVs should apply at k = " + k);
+                }
+                checkInt8Activations(device, what + " staged, k = " + k, k);
+            });
+        }
+    }
+
+    private static void checkInt8Activations(Device device, String what, int k) {
+        if (!Matmul.int8ActivationsApply(device, 1, k) || !FoldedGemv.int8GatedApplies(device, k)
+                || !FoldedGemv.packedGatedApplies(device, QuantFormat.INT4, k)) {
             throw new AssertionError(what + ": the int8-activation GEMVs and their folds should apply under this tuning");
         }
-        FloatArray x = TensorAssert.random(K, 2f, 81);
-        FloatArray g = TensorAssert.random(K, 1f, 82);
+        FloatArray x = TensorAssert.random(k, 2f, 81);
+        FloatArray g = TensorAssert.random(k, 1f, 82);
         FloatArray residual = TensorAssert.random(N, 1f, 83);
         FloatArray bias = TensorAssert.random(N, 0.5f, 84);
-        double inv = 1 / Math.sqrt(sumOfSquares(x) / K + EPS);
-        double[] xg = new double[K];
-        for (int i = 0; i < K; i++) {
+        double inv = 1 / Math.sqrt(sumOfSquares(x) / k + EPS);
+        double[] xg = new double[k];
+        for (int i = 0; i < k; i++) {
             xg[i] = x.get(i) * g.get(i);
         }
         DeviceBuffer dx = device.upload(x), db = device.upload(bias);
         FoldedGemv.Fold norm = FoldedGemv.Fold.rmsNorm(device.upload(g), EPS);
         DeviceBuffer out = device.allocate(io.lightllm.tornado.api.DType.F32, N);
 
-        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * K, 0.5f, 85), N, K);
-        double[] qd = int8Values(q, K);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 85), N, k);
+        double[] qd = int8Values(q, k);
         DeviceBuffer dq = device.upload(q.weights()), ds = device.upload(q.scales());
-        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, norm);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, k, norm);
         check(roundedProduct(qd, xg, inv, 16, bias, null), out, what + " int8 q8 normed");
         device.write(residual.segment(), out, 0);
-        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, K, FoldedGemv.Fold.ADD);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, k, FoldedGemv.Fold.ADD);
         check(roundedProduct(qd, toDouble(x), 1, 16, bias, residual), out, what + " int8 q8 adding");
 
-        Matmul.Int8Weights gq = Matmul.quantizeInt8(TensorAssert.random(2 * N * K, 0.5f, 86), 2 * N, K);
+        Matmul.Int8Weights gq = Matmul.quantizeInt8(TensorAssert.random(2 * N * k, 0.5f, 86), 2 * N, k);
         DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, N);
         FoldedGemv.launchInt8Gated(device, gatedOut, dx, device.upload(gq.weights()), device.upload(gq.scales()), null, Activations.Kind.SILU,
-                N, K, norm);
-        check(silu(roundedProduct(int8Values(gq, K), xg, inv, 16, null, null)), gatedOut, what + " int8 q8 gated normed");
+                N, k, norm);
+        check(silu(roundedProduct(int8Values(gq, k), xg, inv, 16, null, null)), gatedOut, what + " int8 q8 gated normed");
 
         for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
-            ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, K, 87);
-            double[] bd = toDouble(format.dequantize(blocks.segment(), N, K));
+            ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, k, 87);
+            double[] bd = toDouble(format.dequantize(blocks.segment(), N, k));
             DeviceBuffer dbk = device.upload(blocks);
-            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, N, K, norm);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, N, k, norm);
             check(roundedProduct(bd, xg, inv, 128, bias, null), out, what + " " + format + " q8 normed");
             device.write(residual.segment(), out, 0);
-            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, K, FoldedGemv.Fold.ADD);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, k, FoldedGemv.Fold.ADD);
             check(roundedProduct(bd, toDouble(x), 1, 128, null, residual), out, what + " " + format + " q8 adding");
-            ByteArray gatedBlocks = QuantMatmulTest.randomBlocks(format, 2 * N, K, 88);
-            FoldedGemv.launchPackedGated(device, gatedOut, dx, device.upload(gatedBlocks), format, null, Activations.Kind.SILU, N, K, norm);
-            check(silu(roundedProduct(toDouble(format.dequantize(gatedBlocks.segment(), 2 * N, K)), xg, inv, 128, null, null)), gatedOut,
+            ByteArray gatedBlocks = QuantMatmulTest.randomBlocks(format, 2 * N, k, 88);
+            FoldedGemv.launchPackedGated(device, gatedOut, dx, device.upload(gatedBlocks), format, null, Activations.Kind.SILU, N, k, norm);
+            check(silu(roundedProduct(toDouble(format.dequantize(gatedBlocks.segment(), 2 * N, k)), xg, inv, 128, null, null)), gatedOut,
                     what + " " + format + " q8 gated normed");
         }
     }
@@ -200,15 +219,16 @@ class FoldedGemvTest {
      */
     private static Expected roundedProduct(double[] w, double[] x, double factor, int group, FloatArray bias, FloatArray base) {
         Expected plain = product(w, x, null, null);
-        int rows = w.length / K;
+        int k = x.length;
+        int rows = w.length / k;
         double[] y = new double[rows], bound = new double[rows];
         for (int j = 0; j < rows; j++) {
             double rounding = 0;
-            for (int g0 = 0; g0 < K; g0 += group) {
+            for (int g0 = 0; g0 < k; g0 += group) {
                 double most = 0, weights = 0;
                 for (int i = g0; i < g0 + group; i++) {
                     most = Math.max(most, Math.abs(x[i]));
-                    weights += Math.abs(w[j * K + i]);
+                    weights += Math.abs(w[j * k + i]);
                 }
                 rounding += most / 127 / 2 * weights;
             }
@@ -258,16 +278,17 @@ class FoldedGemvTest {
 
     /** rows · x (+ bias, + base) for every row of w, and each row's f32 summation bound. */
     private static Expected product(double[] w, double[] x, FloatArray bias, FloatArray base) {
-        int rows = w.length / K;
+        int k = x.length;
+        int rows = w.length / k;
         double[] y = new double[rows], bound = new double[rows];
         for (int j = 0; j < rows; j++) {
             double sum = 0, magnitude = 0;
-            for (int i = 0; i < K; i++) {
-                sum += w[j * K + i] * x[i];
-                magnitude += Math.abs(w[j * K + i] * x[i]);
+            for (int i = 0; i < k; i++) {
+                sum += w[j * k + i] * x[i];
+                magnitude += Math.abs(w[j * k + i] * x[i]);
             }
             y[j] = sum + (bias == null ? 0 : bias.get(j)) + (base == null ? 0 : base.get(j));
-            bound[j] = Math.scalb(magnitude, -23) * (K + 4) + 1e-6; // (k + 4) roundings of 2^-24, twice over: the sums and the folded products
+            bound[j] = Math.scalb(magnitude, -23) * (k + 4) + 1e-6; // (k + 4) roundings of 2^-24, twice over: the sums and the folded products
         }
         return new Expected(y, bound);
     }

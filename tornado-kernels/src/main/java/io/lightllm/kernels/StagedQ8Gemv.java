@@ -1,0 +1,400 @@
+package io.lightllm.kernels;
+
+import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.KMath;
+import io.lightllm.tornado.api.KernelContext;
+import io.lightllm.tornado.api.NativeArray;
+import io.lightllm.tornado.runtime.Device;
+import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.KernelRef;
+import io.lightllm.tornado.runtime.Tuning;
+
+/**
+ * The batch-1 GEMVs on int8 activations ({@link Matmul#matmulInt8GemvQ8}, {@link QuantMatmul#matmulInt4GemvQ8} and their
+ * folds and gated forms, {@link FoldedGemv}) with the activations rounded once a work-group, into local memory, before
+ * any weight row meets them ("staged").
+ *
+ * <p>Those kernels round the activations inside their weight loop: every team reads all of x (and the norm's weight) as
+ * f32, finds each group's largest magnitude (with shuffles, for int4's groups of 128) and rounds it, again for each team
+ * of four rows. Over int4 rows that is some five instructions and three bytes of L1 traffic a weight byte, and an item
+ * has one 4-byte word of each row in flight: the int4 GEMVs streamed at 1.1-1.7 TB/s of an H100's 3.0 (session 33's
+ * profile), half of the bf16 ones. Here the group's items first round x (times the norm's weight where a norm is
+ * folded) into codes in local memory, one scale a group (16 elements over int8 rows, a block's 128 over int4: the same
+ * groups and the same codes as before, so the same results up to the order of f32 additions), then stream their rows
+ * in 16-byte loads, four rows and the next step's loads in flight, meeting the codes with {@link KMath#dot4I8}.
+ *
+ * <p>k up to {@link #MAX_K} (the local arrays' size); tuning {@code matmul.q8_staged=1} turns it on ({@link #appliesInt8}, {@link #appliesInt4}),
+ * {@code matmul.q8_staged_items_per_unit} sizes its teams (as {@link Matmul#fillingGemvColumns}).
+ */
+public final class StagedQ8Gemv {
+    /** The longest input row the local arrays hold (Qwen2-7B's down projection has k = 18,944). */
+    public static final int MAX_K = 20480;
+    /** Elements a staging item rounds at once (four words of codes), and the int8 rows' activation group. */
+    static final int CHUNK = 16;
+    /** Int4 codes of a row a weight-loop item meets at a step: one 16-byte load, a quarter of a block. */
+    static final int INT4_STEP = 32;
+    /** The int4 blocks' activation group: a block's elements, which share a weight scale. */
+    static final int INT4_GROUP = 128;
+
+    public static final KernelRef INT8_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8Normed");
+    public static final KernelRef INT8_ADDING = KernelRef.of(StagedQ8Gemv.class, "int8Adding");
+    public static final KernelRef INT8_GATED_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8GatedNormed");
+    public static final KernelRef INT4_NORMED = KernelRef.of(StagedQ8Gemv.class, "int4Normed");
+    public static final KernelRef INT4_ADDING = KernelRef.of(StagedQ8Gemv.class, "int4Adding");
+    public static final KernelRef INT4_GATED_NORMED = KernelRef.of(StagedQ8Gemv.class, "int4GatedNormed");
+
+    private StagedQ8Gemv() {
+    }
+
+    // ---- kernels: the int8 rows (one f32 scale a row, applied by the epilogue) ----------------------------------------------
+
+    public static void int8Normed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns, NativeArray normW, float eps) {
+        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, normW, true, eps, false);
+    }
+
+    public static void int8Adding(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns) {
+        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, w, false, 0f, true);
+    }
+
+    private static void int8Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
+        float[] steps = ctx.allocateFloatLocalArray(MAX_K / CHUNK);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
+        float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1),
+                Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, team);
+        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gemvStoreRows(ctx, partial, out, scales, true, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+    }
+
+    /** A gated MLP's [gate; up] int8 rows and its activation (teams as {@link Matmul#int8GatedQ8}), the input normed. */
+    public static void int8GatedNormed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
+        float[] steps = ctx.allocateFloatLocalArray(MAX_K / CHUNK);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int g0 = Math.min(p, width - 1);
+        int g1 = Math.min(p + 1, width - 1);
+        float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, true, eps, w, g0, g1, width + g0, width + g1, k, team);
+        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, factor, kind);
+    }
+
+    // ---- kernels: the int4 blocks (QuantBlocks.INT4, INT4_ZP) -----------------------------------------------------------------
+
+    public static void int4Normed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns, NativeArray normW, float eps) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, normW, true, eps, false);
+    }
+
+    public static void int4Adding(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true);
+    }
+
+    private static void int4Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
+        float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
+        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1),
+                Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, team);
+        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+    }
+
+    /** A gated MLP's [gate; up] int4 rows and its activation (teams as {@link QuantMatmul#int4GatedQ8}), the input normed. */
+    public static void int4GatedNormed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
+            boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
+        float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        int team = ctx.localGroupSizeX / columns;
+        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int g0 = Math.min(p, width - 1);
+        int g1 = Math.min(p + 1, width - 1);
+        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, true, eps, w, format, g0, g1, width + g0, width + g1, k, team);
+        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
+    }
+
+    // ---- the stages ---------------------------------------------------------------------------------------------------------
+
+    /**
+     * Rounds x = a[0..k) (times normW where {@code normed}) to int8 codes in local memory: codes[e / 4] holds elements e..e+3
+     * (byte j element e + j), steps[e / group] their group's step max |x| / 127 (a code times it is the element). The group's
+     * items take chunks of {@link #CHUNK} elements: first each chunk's largest magnitude (into partial) and the sum of
+     * squares, then, after a barrier, the codes from their group's largest. Returns the norm's 1 / rms(x) where
+     * {@code normed}, else 1. Ends with a barrier, so partial is free again; every item of the group must call it.
+     */
+    static float stage(KernelContext ctx, float[] partial, int[] codes, float[] steps, FloatArray a, int k, int group, NativeArray normW,
+            boolean normed, float eps) {
+        float[] x = new float[CHUNK];
+        float[] nw = new float[4];
+        int chunks = k / CHUNK;
+        int size = ctx.localGroupSizeX;
+        float squares = 0f;
+        for (int c = ctx.localIdx; c < chunks; c += size) {
+            squares += loadChunk(a, c * CHUNK, x, normW, normed, nw);
+            float most = 0f;
+            for (int j = 0; j < CHUNK; j++) {
+                most = KMath.max(most, KMath.abs(x[j]));
+            }
+            partial[c] = most;
+        }
+        // the sum of squares a sub-group at a time, after the chunks' maxima in partial (MAX_K / CHUNK + localSize / sub <= its size)
+        int sub = ctx.subGroupSize();
+        float subSquares = ctx.subGroupReduceAdd(squares);
+        if (ctx.localIdx % sub == 0) {
+            partial[MAX_K / CHUNK + ctx.localIdx / sub] = subSquares;
+        }
+        ctx.localBarrier();
+        float total = 0f;
+        for (int i = 0; i < size / sub; i++) {
+            total += partial[MAX_K / CHUNK + i];
+        }
+        int perGroup = group / CHUNK;
+        for (int c = ctx.localIdx; c < chunks; c += size) {
+            loadChunk(a, c * CHUNK, x, normW, normed, nw);
+            int first = c / perGroup * perGroup;
+            float most = 0f;
+            for (int i = 0; i < perGroup; i++) {
+                most = KMath.max(most, partial[first + i]);
+            }
+            float inverse = most > 0f ? 127f / most : 0f;
+            for (int j = 0; j < 4; j++) {
+                codes[4 * c + j] = Matmul.int8Codes(x, 4 * j, inverse);
+            }
+            if (c == first) {
+                steps[c / perGroup] = most / 127f;
+            }
+        }
+        ctx.localBarrier();
+        return normed ? KMath.rsqrt(total / k + eps) : 1f;
+    }
+
+    /** x[0..16) = a[e..e+16), times normW[e..] where {@code normed}; returns the sum of their squares before it (else 0). */
+    private static float loadChunk(FloatArray a, int e, float[] x, NativeArray normW, boolean normed, float[] nw) {
+        a.getFloats(e, x, 0, 8);
+        a.getFloats(e + 8, x, 8, 8);
+        float squares = 0f;
+        if (normed) {
+            for (int j = 0; j < CHUNK; j += 4) {
+                squares += Matmul.foldNorm(x, j, normW, e + j, nw);
+            }
+        }
+        return squares;
+    }
+
+    /**
+     * Int8 rows r0..r3 against the staged codes into acc[0..3] (zeroed here), in the codes' units times their steps (the
+     * rows' scales are the epilogue's), the activations staged by {@link #stage} (whose factor it returns) after the item's
+     * first two steps of weights are loading: a step is 16 codes of each row (four 16-byte loads), four
+     * {@link KMath#dot4I8} a row and one multiply-add, with two steps ahead in flight.
+     */
+    static float int8Sums(KernelContext ctx, float[] acc, float[] partial, int[] codes, float[] steps, FloatArray a, NativeArray normW,
+            boolean normed, float eps, ByteArray w, int r0, int r1, int r2, int r3, int k, int team) {
+        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] x = new int[4];
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        int lane = ctx.localIdx % team;
+        int chunks = k / CHUNK;
+        if (lane < chunks) {
+            Matmul.loadRowCodes(w, q, r0, r1, r2, r3, k, CHUNK * lane);
+        }
+        if (lane + team < chunks) {
+            Matmul.loadRowCodes(w, next, r0, r1, r2, r3, k, CHUNK * (lane + team));
+        }
+        float factor = stage(ctx, partial, codes, steps, a, k, CHUNK, normW, normed, eps);
+        for (int c = lane; c < chunks; c += team) {
+            for (int j = 0; j < 4; j++) {
+                x[j] = codes[4 * c + j];
+            }
+            float step = steps[c];
+            for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
+                int dot = KMath.dot4I8(q[4 * r], x[0], KMath.dot4I8(q[4 * r + 1], x[1], KMath.dot4I8(q[4 * r + 2], x[2],
+                        KMath.dot4I8(q[4 * r + 3], x[3], 0))));
+                acc[r] += step * dot;
+            }
+            for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
+                q[i] = next[i];
+            }
+            if (c + 2 * team < chunks) {
+                Matmul.loadRowCodes(w, next, r0, r1, r2, r3, k, CHUNK * (c + 2 * team));
+            }
+        }
+        return factor;
+    }
+
+    /**
+     * Int4 rows r0..r3 of {@code format} against the staged codes into acc[0..3] (zeroed here), the activations staged by
+     * {@link #stage} (whose factor it returns) after the item's first two steps of weights are loading: a step is a quarter
+     * of a block of each row (16 code bytes: words 4j..4j+3 of block g, whose low nibbles are the block's elements 16j..,
+     * the high ones 64 + 16j..) with the block's scale (and offset), two steps ahead in flight. A block's scale s and
+     * offset o factor out as in {@link QuantMatmul#int4RowTermQ8}: s (sum q x) - 8 s (sum x) for INT4, s (sum q x) - o (sum x)
+     * for INT4_ZP, in the codes' units times the block's activation step.
+     */
+    static float int4Sums(KernelContext ctx, float[] acc, float[] partial, int[] codes, float[] steps, FloatArray a, NativeArray normW,
+            boolean normed, float eps, ByteArray w, int format, int r0, int r1, int r2, int r3, int k, int team) {
+        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] nextTerms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] word = new int[1];
+        int[] lo = new int[4];
+        int[] hi = new int[4];
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int groups = k / INT4_GROUP;
+        int rowBytes = groups * QuantBlocks.blockBytes(format);
+        int at0 = r0 * rowBytes;
+        int at1 = r1 * rowBytes;
+        int at2 = r2 * rowBytes;
+        int at3 = r3 * rowBytes;
+        int lane = ctx.localIdx % team;
+        int stepsPerRow = k / INT4_STEP;
+        if (lane < stepsPerRow) {
+            loadInt4Step(w, q, terms, word, format, groups, at0, at1, at2, at3, lane, zeroPoint);
+        }
+        if (lane + team < stepsPerRow) {
+            loadInt4Step(w, next, nextTerms, word, format, groups, at0, at1, at2, at3, lane + team, zeroPoint);
+        }
+        float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
+        for (int s = lane; s < stepsPerRow; s += team) {
+            int g = s / 4;
+            int j = s % 4;
+            for (int i = 0; i < 4; i++) {
+                lo[i] = codes[32 * g + 4 * j + i];
+                hi[i] = codes[32 * g + 16 + 4 * j + i];
+            }
+            int codeSum = 0;
+            for (int i = 0; i < 4; i++) {
+                codeSum = KMath.dot4I8(lo[i], 0x01010101, KMath.dot4I8(hi[i], 0x01010101, codeSum));
+            }
+            float step = steps[g];
+            for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
+                int dot = 0;
+                for (int i = 0; i < 4; i++) {
+                    int word4 = q[4 * r + i];
+                    dot = KMath.dot4I8(word4 & 0x0F0F0F0F, lo[i], KMath.dot4I8((word4 >>> 4) & 0x0F0F0F0F, hi[i], dot));
+                }
+                float term = zeroPoint ? terms[r] * dot - terms[Matmul.GEMV_ROWS_PER_TEAM + r] * codeSum : terms[r] * (dot - 8 * codeSum);
+                acc[r] += step * term;
+            }
+            for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
+                q[i] = next[i];
+            }
+            for (int i = 0; i < 2 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
+                terms[i] = nextTerms[i];
+            }
+            if (s + 2 * team < stepsPerRow) {
+                loadInt4Step(w, next, nextTerms, word, format, groups, at0, at1, at2, at3, s + 2 * team, zeroPoint);
+            }
+        }
+        return factor;
+    }
+
+    /** Step s's 16 code bytes of each of the four rows at at0..at3 into q, their block's scales (and offsets) into terms. */
+    private static void loadInt4Step(ByteArray w, int[] q, float[] terms, int[] word, int format, int groups, int at0, int at1, int at2, int at3,
+            int s, boolean zeroPoint) {
+        int g = s / 4;
+        int offset = QuantBlocks.int4CodesAt(0, g) + 16 * (s % 4);
+        w.getWords(at0 + offset, q, 0, 4);
+        w.getWords(at1 + offset, q, 4, 4);
+        w.getWords(at2 + offset, q, 8, 4);
+        w.getWords(at3 + offset, q, 12, 4);
+        int termsAt = QuantBlocks.int4ScaleAt(format, 0, groups, g);
+        terms[0] = QuantBlocks.int4Word(w, at0 + termsAt, word);
+        terms[1] = QuantBlocks.int4Word(w, at1 + termsAt, word);
+        terms[2] = QuantBlocks.int4Word(w, at2 + termsAt, word);
+        terms[3] = QuantBlocks.int4Word(w, at3 + termsAt, word);
+        terms[4] = zeroPoint ? QuantBlocks.int4Word(w, at0 + termsAt + 4, word) : 0f;
+        terms[5] = zeroPoint ? QuantBlocks.int4Word(w, at1 + termsAt + 4, word) : 0f;
+        terms[6] = zeroPoint ? QuantBlocks.int4Word(w, at2 + termsAt + 4, word) : 0f;
+        terms[7] = zeroPoint ? QuantBlocks.int4Word(w, at3 + termsAt + 4, word) : 0f;
+    }
+
+    // ---- launchers ----------------------------------------------------------------------------------------------------------
+
+    /**
+     * Whether the batch-1 int8-activation GEMV over int8 rows of k stages its activations here: tuning {@code matmul.q8_staged}
+     * 1 and k within {@link #MAX_K}. Callers ask only where the int8-activation GEMV runs at all (k a multiple of 16).
+     */
+    public static boolean appliesInt8(Device device, int k) {
+        return Tuning.get(device, "matmul.q8_staged", 0) == 1 && k <= MAX_K && k % CHUNK == 0;
+    }
+
+    /**
+     * {@link #appliesInt8} for rows of int4 blocks of {@code format}: also every row 16-byte aligned, for the code loads
+     * ({@link QuantBlocks#int4RowsAligned}: k a multiple of 512 for INT4, of 256 for INT4_ZP).
+     */
+    public static boolean appliesInt4(Device device, QuantFormat format, int k) {
+        return appliesInt8(device, k) && k % INT4_GROUP == 0 && QuantBlocks.int4RowsAligned(format.code(), k / INT4_GROUP);
+    }
+
+    /** Teams a work-group: {@link Matmul#fillingGemvColumns} towards {@code matmul.q8_staged_items_per_unit} items a compute unit. */
+    static int columns(Device device, int n) {
+        return Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM,
+                Tuning.get(device, "matmul.q8_staged_items_per_unit", Tuning.get(device, "matmul.int8_q8_items_per_unit", 0)));
+    }
+
+    /** {@link FoldedGemv#launchInt8}'s product here (the caller checked the shapes and {@link #appliesInt8}). */
+    static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias, int n,
+            int k, FoldedGemv.Fold fold) {
+        int columns = columns(device, n);
+        var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
+        DeviceBuffer b = bias == null ? out : bias;
+        if (fold.normed()) {
+            device.launch(INT8_NORMED, grid, out, x, codes, scales, b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+        } else {
+            device.launch(INT8_ADDING, grid, out, x, codes, scales, b, bias != null, n, k, columns);
+        }
+    }
+
+    /** {@link FoldedGemv#launchPacked}'s product over int4 blocks here. */
+    static void launchInt4(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias, int n,
+            int k, FoldedGemv.Fold fold) {
+        int columns = columns(device, n);
+        var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
+        DeviceBuffer b = bias == null ? out : bias;
+        if (fold.normed()) {
+            device.launch(INT4_NORMED, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
+        } else {
+            device.launch(INT4_ADDING, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns);
+        }
+    }
+
+    /** {@link FoldedGemv#launchInt8Gated}'s product here. */
+    static void launchInt8Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias,
+            Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
+        int columns = columns(device, 2 * width); // a team's four rows: two gate rows and their up rows
+        device.launch(INT8_GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, codes, scales,
+                bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
+    }
+
+    /** {@link FoldedGemv#launchPackedGated}'s product over int4 blocks here. */
+    static void launchInt4Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
+            Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
+        int columns = columns(device, 2 * width);
+        device.launch(INT4_GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
+                bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
+    }
+}
