@@ -24,8 +24,8 @@ import io.lightllm.tornado.runtime.Tuning;
  * groups and the same codes as before, so the same results up to the order of f32 additions), then stream their rows
  * in 16-byte loads, four rows and the next step's loads in flight, meeting the codes with {@link KMath#dot4I8}.
  *
- * <p>k up to {@link #MAX_K} (the local arrays' size); tuning {@code matmul.q8_staged=1} turns it on ({@link #appliesInt8}, {@link #appliesInt4}),
- * {@code matmul.q8_staged_items_per_unit} sizes its teams (as {@link Matmul#fillingGemvColumns}).
+ * <p>k up to {@link #MAX_K} (the local arrays' size); the tunings {@code matmul.q8_staged_int4} and {@code matmul.q8_staged_int8}
+ * turn it on ({@link #appliesInt4}, {@link #appliesInt8}), {@code matmul.q8_staged_items_per_unit} sizes its teams.
  */
 public final class StagedQ8Gemv {
     /** The longest input row the local arrays hold (Qwen2-7B's down projection has k = 18,944). */
@@ -36,6 +36,11 @@ public final class StagedQ8Gemv {
     static final int INT4_STEP = 32;
     /** The int4 blocks' activation group: a block's elements, which share a weight scale. */
     static final int INT4_GROUP = 128;
+    /**
+     * Where in partial the staging leaves its sub-groups' sums of squares: past the rows' sums the reduction after the
+     * weight loop writes (four rows of localSize), so an item still adding them up never meets a faster one's stores.
+     */
+    private static final int SQUARES_AT = Matmul.GEMV_ROWS_PER_TEAM * Matmul.MAX_LOCAL;
 
     public static final KernelRef INT8_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8Normed");
     public static final KernelRef INT8_ADDING = KernelRef.of(StagedQ8Gemv.class, "int8Adding");
@@ -136,9 +141,9 @@ public final class StagedQ8Gemv {
     /**
      * Rounds x = a[0..k) (times normW where {@code normed}) to int8 codes in local memory: codes[e / 4] holds elements e..e+3
      * (byte j element e + j), steps[e / group] their group's step max |x| / 127 (a code times it is the element). The group's
-     * items take chunks of {@link #CHUNK} elements: first each chunk's largest magnitude (into partial) and the sum of
-     * squares, then, after a barrier, the codes from their group's largest. Returns the norm's 1 / rms(x) where
-     * {@code normed}, else 1. Ends with a barrier, so partial is free again; every item of the group must call it.
+     * items take chunks of {@link #CHUNK} elements in one pass: a group of elements is group / 16 neighbouring items of one
+     * warp, which find its largest magnitude with shuffles (every item runs every trip, so the shuffles see whole warps).
+     * Returns the norm's 1 / rms(x) where {@code normed}, else 1. Ends with a barrier; every item of the group must call it.
      */
     static float stage(KernelContext ctx, float[] partial, int[] codes, float[] steps, FloatArray a, int k, int group, NativeArray normW,
             boolean normed, float eps) {
@@ -146,43 +151,43 @@ public final class StagedQ8Gemv {
         float[] nw = new float[4];
         int chunks = k / CHUNK;
         int size = ctx.localGroupSizeX;
+        int perGroup = group / CHUNK;
+        int trips = (chunks + size - 1) / size;
         float squares = 0f;
-        for (int c = ctx.localIdx; c < chunks; c += size) {
-            squares += loadChunk(a, c * CHUNK, x, normW, normed, nw);
+        for (int trip = 0; trip < trips; trip++) {
+            // a trip's chunks start at a multiple of the group, so items past the last chunk make up whole groups of their own
+            int c = trip * size + ctx.localIdx;
+            boolean valid = c < chunks;
+            int chunk = Math.min(c, chunks - 1);
+            float chunkSquares = loadChunk(a, chunk * CHUNK, x, normW, normed, nw);
+            squares += valid ? chunkSquares : 0f;
             float most = 0f;
             for (int j = 0; j < CHUNK; j++) {
                 most = KMath.max(most, KMath.abs(x[j]));
             }
-            partial[c] = most;
+            for (int span = perGroup / 2; span >= 1; span /= 2) {
+                most = KMath.max(most, ctx.warpShuffleXor(most, span));
+            }
+            float inverse = most > 0f ? 127f / most : 0f;
+            if (valid) {
+                for (int j = 0; j < 4; j++) {
+                    codes[4 * chunk + j] = Matmul.int8Codes(x, 4 * j, inverse);
+                }
+                if (chunk % perGroup == 0) {
+                    steps[chunk / perGroup] = most / 127f;
+                }
+            }
         }
-        // the sum of squares a sub-group at a time, after the chunks' maxima in partial (MAX_K / CHUNK + localSize / sub <= its size)
         int sub = ctx.subGroupSize();
         float subSquares = ctx.subGroupReduceAdd(squares);
         if (ctx.localIdx % sub == 0) {
-            partial[MAX_K / CHUNK + ctx.localIdx / sub] = subSquares;
+            partial[SQUARES_AT + ctx.localIdx / sub] = subSquares;
         }
         ctx.localBarrier();
         float total = 0f;
         for (int i = 0; i < size / sub; i++) {
-            total += partial[MAX_K / CHUNK + i];
+            total += partial[SQUARES_AT + i];
         }
-        int perGroup = group / CHUNK;
-        for (int c = ctx.localIdx; c < chunks; c += size) {
-            loadChunk(a, c * CHUNK, x, normW, normed, nw);
-            int first = c / perGroup * perGroup;
-            float most = 0f;
-            for (int i = 0; i < perGroup; i++) {
-                most = KMath.max(most, partial[first + i]);
-            }
-            float inverse = most > 0f ? 127f / most : 0f;
-            for (int j = 0; j < 4; j++) {
-                codes[4 * c + j] = Matmul.int8Codes(x, 4 * j, inverse);
-            }
-            if (c == first) {
-                steps[c / perGroup] = most / 127f;
-            }
-        }
-        ctx.localBarrier();
         return normed ? KMath.rsqrt(total / k + eps) : 1f;
     }
 
@@ -335,25 +340,32 @@ public final class StagedQ8Gemv {
     // ---- launchers ----------------------------------------------------------------------------------------------------------
 
     /**
-     * Whether the batch-1 int8-activation GEMV over int8 rows of k stages its activations here: tuning {@code matmul.q8_staged}
-     * 1 and k within {@link #MAX_K}. Callers ask only where the int8-activation GEMV runs at all (k a multiple of 16).
+     * Whether the batch-1 int8-activation GEMV over int8 rows of k stages its activations here: tuning
+     * {@code matmul.q8_staged_int8} 1 and k within {@link #MAX_K}. Callers ask only where the int8-activation GEMV runs at
+     * all (k a multiple of 16).
      */
     public static boolean appliesInt8(Device device, int k) {
-        return Tuning.get(device, "matmul.q8_staged", 0) == 1 && k <= MAX_K && k % CHUNK == 0;
+        return Tuning.get(device, "matmul.q8_staged_int8", 0) == 1 && k <= MAX_K && k % CHUNK == 0;
     }
 
     /**
-     * {@link #appliesInt8} for rows of int4 blocks of {@code format}: also every row 16-byte aligned, for the code loads
-     * ({@link QuantBlocks#int4RowsAligned}: k a multiple of 512 for INT4, of 256 for INT4_ZP).
+     * The same for rows of int4 blocks of {@code format}: tuning {@code matmul.q8_staged_int4} 1, k within {@link #MAX_K},
+     * every row 16-byte aligned for the code loads ({@link QuantBlocks#int4RowsAligned}: k a multiple of 512 for INT4, of
+     * 256 for INT4_ZP).
      */
     public static boolean appliesInt4(Device device, QuantFormat format, int k) {
-        return appliesInt8(device, k) && k % INT4_GROUP == 0 && QuantBlocks.int4RowsAligned(format.code(), k / INT4_GROUP);
+        return Tuning.get(device, "matmul.q8_staged_int4", 0) == 1 && k <= MAX_K && k % INT4_GROUP == 0
+                && QuantBlocks.int4RowsAligned(format.code(), k / INT4_GROUP);
     }
 
-    /** Teams a work-group: {@link Matmul#fillingGemvColumns} towards {@code matmul.q8_staged_items_per_unit} items a compute unit. */
+    /**
+     * Teams a work-group: {@link Matmul#fillingGemvColumns} towards {@code matmul.q8_staged_items_per_unit} items a compute
+     * unit. Each group stages all of x, so fewer, wider groups stage less: at the int8 GEMV's 768, two columns a group of a
+     * 4096-row matrix, int4 decode lost 4 % where 256 gained 11 % (H100, session 35).
+     */
     static int columns(Device device, int n) {
         return Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM,
-                Tuning.get(device, "matmul.q8_staged_items_per_unit", Tuning.get(device, "matmul.int8_q8_items_per_unit", 0)));
+                Tuning.get(device, "matmul.q8_staged_items_per_unit", 0));
     }
 
     /** {@link FoldedGemv#launchInt8}'s product here (the caller checked the shapes and {@link #appliesInt8}). */

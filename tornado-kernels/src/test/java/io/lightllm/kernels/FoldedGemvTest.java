@@ -51,7 +51,8 @@ class FoldedGemvTest {
         for (int columns : new int[] {1, 2}) {
             Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
                     backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
-                    backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged", staged ? "1" : "0");
+                    backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged_int4", staged ? "1" : "0",
+                    backend + "matmul.q8_staged_int8", staged ? "1" : "0");
             TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }

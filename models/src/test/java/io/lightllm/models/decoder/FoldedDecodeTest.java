@@ -27,8 +27,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Batch-1 decode with the norms and residual adds folded into the GEMVs ({@code matmul.gemv_fold=1},
  * {@link io.lightllm.kernels.FoldedGemv}) against the same model without: every decode step's logits within
  * {@link LogitTokensTest}'s tolerance (only the f32 order of the norm's factor differs) and the same greedy tokens, over
- * bf16 and int8 weights. The steps really fold: a folded decode step launches FoldedGemv's kernels and no norm, the
- * plain one none of them.
+ * bf16 and int8 weights (also on the int8-activation GEMVs, staged or not). The steps really fold: a folded decode step
+ * launches FoldedGemv's kernels and no norm, the plain one none of them.
  */
 class FoldedDecodeTest {
     private static final int[] PROMPT = {1, 55, 203, 7, 99, 12};
@@ -41,10 +41,11 @@ class FoldedDecodeTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void foldedBatchOneDecodeEqualsTheUnfoldedOne(String id) {
-        for (String weights : new String[] {"NONE", "INT8", "INT8 q8"}) {
+        for (String weights : new String[] {"NONE", "INT8", "INT8 q8", "INT8 q8 staged"}) {
             Models.Quantization quant = Models.Quantization.valueOf(weights.split(" ")[0]);
-            boolean q8 = weights.endsWith("q8");
-            Decoded plain = decode(id, quant, false, q8), folded = decode(id, quant, true, q8);
+            boolean q8 = weights.contains("q8");
+            boolean staged = weights.endsWith("staged");
+            Decoded plain = decode(id, quant, false, q8, false), folded = decode(id, quant, true, q8, staged);
             String what = id + " " + weights;
             assertArrayEquals(plain.tokens, folded.tokens, what + ": greedy tokens");
             for (int s = 0; s < STEPS; s++) {
@@ -56,16 +57,22 @@ class FoldedDecodeTest {
                     what + ": and no norm kernel: " + folded.kernels);
             assertTrue(plain.kernels.stream().noneMatch(k -> k.contains("Normed") || k.contains("Adding")), what + ": the plain one none: "
                     + plain.kernels);
+            assertTrue(folded.kernels.stream().anyMatch(k -> k.contains("StagedQ8Gemv")) == staged, what + ": the staged GEMVs run where on: "
+                    + folded.kernels);
         }
     }
 
     private record Decoded(int[] tokens, float[][] logits, List<String> kernels) { }
 
-    /** The decode with the folds on or off; {@code q8}: int8 weights on the int8-activation GEMVs, which then fold too. */
-    private static Decoded decode(String id, Models.Quantization quant, boolean fold, boolean q8) {
+    /**
+     * The decode with the folds on or off; {@code q8}: int8 weights on the int8-activation GEMVs, which then fold too;
+     * {@code staged}: those with their activations staged ({@link io.lightllm.kernels.StagedQ8Gemv}: the same codes).
+     */
+    private static Decoded decode(String id, Models.Quantization quant, boolean fold, boolean q8, boolean staged) {
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
         Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", fold ? "1" : "0", backend + "matmul.gemv_gated", "1",
-                backend + "matmul.int8_q8", q8 ? "1" : "0", backend + "matmul.int4_q8", "0", backend + "matmul.gemv_fold_q8", q8 ? "1" : "0");
+                backend + "matmul.int8_q8", q8 ? "1" : "0", backend + "matmul.int4_q8", "0", backend + "matmul.gemv_fold_q8", q8 ? "1" : "0",
+                backend + "matmul.q8_staged_int8", staged ? "1" : "0", backend + "matmul.q8_staged_int4", "0");
         Decoded[] result = new Decoded[1];
         TestProperties.with(tuning, () -> result[0] = decodeWithTuning(id, quant));
         return result[0];
