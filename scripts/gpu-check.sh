@@ -531,7 +531,7 @@ for s in $stages; do
       # the batch-1 int8-activation GEMVs with their activations staged in local memory once a work-group (StagedQ8Gemv;
       # int4 on by default since session 35): FoldedGemvTest and FoldedDecodeTest on cuda:0, then 8B decode at batch 1 on one
       # load a format (STAGED_QUANT), the defaults alternating twice with STAGED_INT4 / STAGED_INT8 (bench static --variants),
-      # then where an int4 step goes with staging and without (STAGED_PROF: 1 0)
+      # then where an int4 step goes with staging and without (STAGED_PROF: 1 0; 1:128 stages at 128 items a compute unit)
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" \
         org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.FoldedGemvTest \
         --select-class io.lightllm.models.decoder.FoldedDecodeTest --details=tree --disable-banner > "$out/staged-tests.log" 2>&1
@@ -543,10 +543,13 @@ for s in $stages; do
           --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --variants "$v;$v" --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/staged-static.log"
       done
-      for staged in ${STAGED_PROF:-1 0}; do
-        "${J[@]}" -Dlightllm.graphs=false -Dlightllm.tuning.cuda.matmul.q8_staged_int4=$staged -cp 'lib/*' io.lightllm.cli.Main bench static \
-          --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 --quant int4 \
-          --profile 2>&1 | tee "$out/staged-prof-int4-$staged.log" | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -14
+      for p in ${STAGED_PROF:-1 0}; do
+        # an entry: 1 or 0 (staged or not), or 1:N (staged at N items a compute unit, q8_staged_items_per_unit)
+        staged=${p%%:*}; units=(); [ "$p" != "$staged" ] && units=(-Dlightllm.tuning.cuda.matmul.q8_staged_items_per_unit=${p#*:})
+        "${J[@]}" -Dlightllm.graphs=false -Dlightllm.tuning.cuda.matmul.q8_staged_int4=$staged ${units[@]+"${units[@]}"} -cp 'lib/*' io.lightllm.cli.Main \
+          bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 \
+          --quant int4 --profile 2>&1 | tee "$out/staged-prof-int4-${p/:/-}.log" | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" \
+          | sed -n '/decode steps/,$p' | head -14
       done ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
