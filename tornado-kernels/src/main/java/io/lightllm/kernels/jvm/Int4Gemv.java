@@ -37,14 +37,22 @@ final class Int4Gemv {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
+    /** The 256-bit shapes of {@link #dot4Halves}. */
+    private static final VectorSpecies<Float> HALF_F = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> HALF_I = IntVector.SPECIES_256;
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private Int4Gemv() {
     }
 
-    /** Whether this path runs here: 512-bit vectors (16 floats, 32 shorts) that the JIT compiles. */
+    /** Whether this path runs here: 512-bit vectors (16 floats, 32 shorts), or 256-bit ones ({@link #dot4Halves}). */
     static boolean available() {
-        return ENABLED && FloatVector.SPECIES_PREFERRED.length() == 16;
+        return ENABLED && (wide() || FloatVector.SPECIES_PREFERRED.length() == 8);
+    }
+
+    /** Whether the JIT compiles 512-bit vectors here (AVX-512); else the 256-bit forms run (AVX2). */
+    private static boolean wide() {
+        return FloatVector.SPECIES_PREFERRED.length() == 16;
     }
 
     /**
@@ -61,6 +69,11 @@ final class Int4Gemv {
     private static final VectorSpecies<Short> HALF_SHORTS = ShortVector.SPECIES_256;
 
     static Activations quantize(float[] x, int m, int k) {
+        return wide() ? quantizeVector(x, m, k) : quantizeScalar(x, m, k);
+    }
+
+    /** {@link #quantize} in 512-bit vectors. */
+    static Activations quantizeVector(float[] x, int m, int k) {
         int groups = m * k / 128;
         short[] codes = new short[m * k];
         float[] scales = new float[groups], sums = new float[groups];
@@ -101,6 +114,42 @@ final class Int4Gemv {
     }
 
     /**
+     * {@link #quantize} a lane at a time, for machines without 512-bit vectors (where the Vector API would emulate the
+     * 512-bit shapes it uses): the same codes, scales and sums (whole numbers, exact in any order), the same layout. In
+     * a group, short 32h + t holds element 64h + 2t and short 64 + 32h + t element 64h + 2t + 1.
+     */
+    static Activations quantizeScalar(float[] x, int m, int k) {
+        int groups = m * k / 128;
+        short[] codes = new short[m * k];
+        float[] scales = new float[groups], sums = new float[groups];
+        for (int g = 0; g < groups; g++) {
+            int base = 128 * g;
+            float largest = 0;
+            for (int j = 0; j < 128; j++) {
+                largest = Math.max(largest, Math.abs(x[base + j]));
+            }
+            float inverse = largest == 0 ? 0 : 127 / largest;
+            float sum = 0;
+            for (int half = 0; half < 2; half++) {
+                for (int t = 0; t < 32; t++) {
+                    float even = x[base + 64 * half + 2 * t] * inverse + ROUNDER - ROUNDER;
+                    float odd = x[base + 64 * half + 2 * t + 1] * inverse + ROUNDER - ROUNDER;
+                    codes[base + 32 * half + t] = (short) even;
+                    codes[base + 64 + 32 * half + t] = (short) odd;
+                    sum += even + odd;
+                }
+            }
+            scales[g] = largest / 127;
+            sums[g] = sum;
+        }
+        int[] pairs = new int[m * k / 2];
+        for (int i = 0; i < pairs.length; i++) {
+            pairs[i] = codes[2 * i + 1] + 65536 * codes[2 * i];
+        }
+        return new Activations(pairs, scales, sums);
+    }
+
+    /**
      * out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of {@code rowBytes} holding k / 128 groups in
      * {@link QuantBlocks}' int4 layout (the codes, then the scales or scale and offset pairs).
      */
@@ -114,7 +163,11 @@ final class Int4Gemv {
             long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
             long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
             for (int b = 0; b < m; b++) {
-                dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
+                if (wide()) {
+                    dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
+                } else {
+                    dot4Halves(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
+                }
                 for (int q = 0; q < count; q++) {
                     int row = first + q * step;
                     out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
@@ -192,6 +245,76 @@ final class Int4Gemv {
             off3 += (zeroPoint ? w.get(F32_LE, r3 + termsAt + 4) : 8 * ws) * xs * cs;
         }
         LaneSums.sum4(F, acc, 0, result, 0);
+        result[0] -= off0;
+        result[1] -= off1;
+        result[2] -= off2;
+        result[3] -= off3;
+    }
+    /**
+     * {@link #dot4} in 256-bit vectors (AVX2): a group's 16 code ints are two vectors of 8, each meeting its half of the
+     * four planes' activation pairs, and both halves' products are added before the shift that drops the low halves (8
+     * low halves of at most 15 x 127: 15,240, still below 2^15; the high halves' sum at most 30,480). Written out row by
+     * row for the reasons dot4 gives.
+     */
+    private static void dot4Halves(Activations a, int g0, MemorySegment w, long rowAt, long r1, long r2, long r3, int groups, int termBytes,
+            boolean zeroPoint, float[] result) {
+        float[] acc = ACCUMULATORS.get();
+        java.util.Arrays.fill(acc, 0f);
+        float off0 = 0, off1 = 0, off2 = 0, off3 = 0;
+        int[] xp = a.pairs();
+        for (int g = 0; g < groups; g++) {
+            long off = (long) QuantBlocks.INT4_CODE_BYTES * g, termsAt = (long) QuantBlocks.INT4_CODE_BYTES * groups + (long) termBytes * g;
+            int x0 = 64 * (g0 + g);
+            IntVector q0 = IntVector.fromArray(HALF_I, xp, x0), q0h = IntVector.fromArray(HALF_I, xp, x0 + 8);
+            IntVector q1 = IntVector.fromArray(HALF_I, xp, x0 + 16), q1h = IntVector.fromArray(HALF_I, xp, x0 + 24);
+            IntVector q2 = IntVector.fromArray(HALF_I, xp, x0 + 32), q2h = IntVector.fromArray(HALF_I, xp, x0 + 40);
+            IntVector q3 = IntVector.fromArray(HALF_I, xp, x0 + 48), q3h = IntVector.fromArray(HALF_I, xp, x0 + 56);
+            float xs = a.scales()[g0 + g], cs = a.codeSums()[g0 + g];
+            IntVector v, u, p;
+            FloatVector products;
+            float ws;
+            v = IntVector.fromMemorySegment(HALF_I, w, rowAt + off, ByteOrder.LITTLE_ENDIAN);
+            u = IntVector.fromMemorySegment(HALF_I, w, rowAt + off + 32, ByteOrder.LITTLE_ENDIAN);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
+                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+            ws = w.get(F32_LE, rowAt + termsAt);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 0)).intoArray(acc, 0);
+            off0 += (zeroPoint ? w.get(F32_LE, rowAt + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(HALF_I, w, r1 + off, ByteOrder.LITTLE_ENDIAN);
+            u = IntVector.fromMemorySegment(HALF_I, w, r1 + off + 32, ByteOrder.LITTLE_ENDIAN);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
+                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+            ws = w.get(F32_LE, r1 + termsAt);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 8)).intoArray(acc, 8);
+            off1 += (zeroPoint ? w.get(F32_LE, r1 + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(HALF_I, w, r2 + off, ByteOrder.LITTLE_ENDIAN);
+            u = IntVector.fromMemorySegment(HALF_I, w, r2 + off + 32, ByteOrder.LITTLE_ENDIAN);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
+                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+            ws = w.get(F32_LE, r2 + termsAt);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 16)).intoArray(acc, 16);
+            off2 += (zeroPoint ? w.get(F32_LE, r2 + termsAt + 4) : 8 * ws) * xs * cs;
+            v = IntVector.fromMemorySegment(HALF_I, w, r3 + off, ByteOrder.LITTLE_ENDIAN);
+            u = IntVector.fromMemorySegment(HALF_I, w, r3 + off + 32, ByteOrder.LITTLE_ENDIAN);
+            p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
+                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+            ws = w.get(F32_LE, r3 + termsAt);
+            products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
+            products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 24)).intoArray(acc, 24);
+            off3 += (zeroPoint ? w.get(F32_LE, r3 + termsAt + 4) : 8 * ws) * xs * cs;
+        }
+        LaneSums.sum4(HALF_F, acc, 0, result, 0);
         result[0] -= off0;
         result[1] -= off1;
         result[2] -= off2;

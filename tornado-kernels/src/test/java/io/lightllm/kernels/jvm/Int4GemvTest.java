@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class Int4GemvTest {
     @Test
     void integerInputsGiveTheExactIntegerProduct() {
-        assumeTrue(Int4Gemv.available(), "512-bit vectors");
+        assumeTrue(Int4Gemv.available(), "512-bit or 256-bit vectors");
         int k = 384, n = 37; // three groups; rows past a multiple of four (a run's last rows repeat the last one)
         long rowBytes = k / 128 * 68;
         Random random = new Random(11);
@@ -60,5 +60,27 @@ class Int4GemvTest {
                 }
             }
         }
+    }
+    /**
+     * The activations' two forms, the 512-bit vectors' and the lane-at-a-time one that 256-bit machines take, give the
+     * same codes, scales and code sums (whichever this machine runs in {@link Int4Gemv#multiply}); random groups, one all
+     * zeros, one with halves exactly between two codes.
+     */
+    @Test
+    void bothQuantisationsGiveTheSameActivations() {
+        int m = 2, k = 512;
+        Random random = new Random(12);
+        float[] x = new float[m * k];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian() * (1 + i / 128);
+        }
+        java.util.Arrays.fill(x, 128, 256, 0f);
+        for (int i = 256; i < 384; i++) {
+            x[i] = i == 256 ? 127f : (i % 7) + 0.5f; // scale 1: codes 0.5, 1.5, .. round half to even
+        }
+        Int4Gemv.Activations vector = Int4Gemv.quantizeVector(x, m, k), scalar = Int4Gemv.quantizeScalar(x, m, k);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(vector.pairs(), scalar.pairs(), "pairs");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(vector.scales(), scalar.scales(), "scales");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(vector.codeSums(), scalar.codeSums(), "code sums");
     }
 }
