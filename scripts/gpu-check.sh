@@ -537,7 +537,7 @@ for s in $stages; do
         --select-class io.lightllm.models.decoder.FoldedDecodeTest --details=tree --disable-banner > "$out/staged-tests.log" 2>&1
       grep -E "✘|tests (successful|failed)" "$out/staged-tests.log" | head -20
       for q in ${STAGED_QUANT:-int4 int8}; do
-        if [ $q = int4 ]; then v="${STAGED_INT4:-;cuda.matmul.q8_staged_int4=0;cuda.matmul.q8_staged_items_per_unit=128}"
+        if [ $q = int4 ]; then v="${STAGED_INT4:-;cuda.matmul.q8_staged_int4=0;cuda.matmul.q8_staged_long_items_per_unit=128}"
         else v="${STAGED_INT8:-;cuda.matmul.q8_staged_int8=1;cuda.matmul.q8_staged_int8=1,cuda.matmul.q8_staged_items_per_unit=128}"; fi
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
           --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --variants "$v;$v" --json 2>&1 | grep '^{' \

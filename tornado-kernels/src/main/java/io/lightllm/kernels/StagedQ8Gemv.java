@@ -359,19 +359,27 @@ public final class StagedQ8Gemv {
     }
 
     /**
-     * Teams a work-group: {@link Matmul#fillingGemvColumns} towards {@code matmul.q8_staged_items_per_unit} items a compute
-     * unit. Each group stages all of x, so fewer, wider groups stage less: at the int8 GEMV's 768, two columns a group of a
-     * 4096-row matrix, int4 decode lost 4 % where 256 gained 11 % (H100, session 35).
+     * Teams a work-group for n rows of k: {@link Matmul#fillingGemvColumns} towards {@code matmul.q8_staged_items_per_unit}
+     * items a compute unit, or for rows of {@link #LONG_K} and more (a down projection's) towards
+     * {@code matmul.q8_staged_long_items_per_unit} where set. Each group stages all of x, so fewer groups stage less: at the
+     * int8 GEMV's 768, two columns a group of a 4096-row matrix, int4 decode lost 4 % where 256 gained 11 % (H100, session
+     * 35); the down projection, whose groups stage 14,336 inputs each, gained nothing at 256 (not yet measured apart).
      */
-    static int columns(Device device, int n) {
-        return Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM,
-                Tuning.get(device, "matmul.q8_staged_items_per_unit", 0));
+    static int columns(Device device, int n, int k) {
+        int items = Tuning.get(device, "matmul.q8_staged_items_per_unit", 0);
+        if (k >= LONG_K) {
+            items = Tuning.get(device, "matmul.q8_staged_long_items_per_unit", items);
+        }
+        return Matmul.fillingGemvColumns(device, 1, n, Matmul.GEMV_ROWS_PER_TEAM, items);
     }
+
+    /** Inputs from which a row counts as long for {@link #columns}: twice an 8B's hidden size, below its MLP's 14,336. */
+    static final int LONG_K = 8192;
 
     /** {@link FoldedGemv#launchInt8}'s product here (the caller checked the shapes and {@link #appliesInt8}). */
     static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias, int n,
             int k, FoldedGemv.Fold fold) {
-        int columns = columns(device, n);
+        int columns = columns(device, n, k);
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
         DeviceBuffer b = bias == null ? out : bias;
         if (fold.normed()) {
@@ -384,7 +392,7 @@ public final class StagedQ8Gemv {
     /** {@link FoldedGemv#launchPacked}'s product over int4 blocks here. */
     static void launchInt4(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias, int n,
             int k, FoldedGemv.Fold fold) {
-        int columns = columns(device, n);
+        int columns = columns(device, n, k);
         var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
         DeviceBuffer b = bias == null ? out : bias;
         if (fold.normed()) {
@@ -397,7 +405,7 @@ public final class StagedQ8Gemv {
     /** {@link FoldedGemv#launchInt8Gated}'s product here. */
     static void launchInt8Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias,
             Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
-        int columns = columns(device, 2 * width); // a team's four rows: two gate rows and their up rows
+        int columns = columns(device, 2 * width, k); // a team's four rows: two gate rows and their up rows
         device.launch(INT8_GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, codes, scales,
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
     }
@@ -405,7 +413,7 @@ public final class StagedQ8Gemv {
     /** {@link FoldedGemv#launchPackedGated}'s product over int4 blocks here. */
     static void launchInt4Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
             Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
-        int columns = columns(device, 2 * width);
+        int columns = columns(device, 2 * width, k);
         device.launch(INT4_GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
     }

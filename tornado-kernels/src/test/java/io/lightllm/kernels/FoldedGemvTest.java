@@ -52,7 +52,7 @@ class FoldedGemvTest {
             Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
                     backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
                     backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged_int4", staged ? "1" : "0",
-                    backend + "matmul.q8_staged_int8", staged ? "1" : "0");
+                    backend + "matmul.q8_staged_int8", staged ? "1" : "0", backend + "matmul.q8_staged_long_items_per_unit", "1048576");
             TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }
@@ -132,12 +132,13 @@ class FoldedGemvTest {
 
     /**
      * The same products with the activations staged in local memory first ({@link StagedQ8Gemv}): the same groups, so the
-     * same bounds. k = 512 (fewer chunks than a group's items) and 2,560 (three staging trips of 64 items, 20 blocks).
+     * same bounds. k = 512 (fewer chunks than a group's items), 2,560 (three staging trips of 64 items, 20 blocks) and
+     * 8,192 (a long row: its teams widened to the whole group by {@code matmul.q8_staged_long_items_per_unit}).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void stagedInt8ActivationFoldsEqualTheDefinition(String id) {
-        for (int k : new int[] {512, 2560}) {
+        for (int k : new int[] {512, 2560, 8192}) {
             inTeamsOf64And32(id, true, true, (device, what) -> {
                 if (!StagedQ8Gemv.appliesInt8(device, k) || !StagedQ8Gemv.appliesInt4(device, QuantFormat.INT4, k)
                         || !StagedQ8Gemv.appliesInt4(device, QuantFormat.INT4_ZP, k)) {
