@@ -56,84 +56,96 @@ public final class StagedQ8Gemv {
 
     public static void int8Normed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int n, int k, int columns, NativeArray normW, float eps) {
-        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, normW, true, eps, false);
+        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, normW, true, eps, false, false, 0);
     }
 
     public static void int8Adding(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int n, int k, int columns) {
-        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, w, false, 0f, true);
-    }
-
-    private static void int8Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
-            boolean hasBias, int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
-        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
-        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
-        float[] steps = ctx.allocateFloatLocalArray(MAX_K / CHUNK);
-        float[] acc = new float[Matmul.GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
-        float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1),
-                Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, team);
-        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gemvStoreRows(ctx, partial, out, scales, true, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+        int8Rows(ctx, out, a, w, scales, bias, hasBias, n, k, columns, w, false, 0f, true, false, 0);
     }
 
     /** A gated MLP's [gate; up] int8 rows and its activation (teams as {@link Matmul#int8GatedQ8}), the input normed. */
     public static void int8GatedNormed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
             boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps) {
+        int8Rows(ctx, out, a, w, scales, bias, hasBias, width, k, columns, normW, true, eps, false, true, kind);
+    }
+
+    /** The int8 kernels' body: n output rows, or with {@code gated} n outputs of [gate; up] rows ({@link #teamRows}). */
+    private static void int8Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, FloatArray scales, FloatArray bias,
+            boolean hasBias, int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding, boolean gated, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
         float[] steps = ctx.allocateFloatLocalArray(MAX_K / CHUNK);
         float[] acc = new float[Matmul.GEMV_ROWS];
+        int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
         int team = ctx.localGroupSizeX / columns;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int g0 = Math.min(p, width - 1);
-        int g1 = Math.min(p + 1, width - 1);
-        float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, true, eps, w, g0, g1, width + g0, width + g1, k, team);
+        teamRows(ctx, rows, n, columns, gated);
+        float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, rows[0], rows[1], rows[2], rows[3], k, team);
         Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, factor, kind);
+        store(ctx, partial, out, scales, true, bias, hasBias, n, columns, factor, adding, gated, kind);
     }
 
     // ---- kernels: the int4 blocks (QuantBlocks.INT4, INT4_ZP) -----------------------------------------------------------------
 
     public static void int4Normed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
             int n, int k, int columns, NativeArray normW, float eps) {
-        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, normW, true, eps, false);
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, normW, true, eps, false, false, 0);
     }
 
     public static void int4Adding(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
             int n, int k, int columns) {
-        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true);
-    }
-
-    private static void int4Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding) {
-        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
-        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
-        float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
-        float[] acc = new float[Matmul.GEMV_ROWS];
-        int team = ctx.localGroupSizeX / columns;
-        int row0 = (ctx.groupIdx * columns + ctx.localIdx / team) * Matmul.GEMV_ROWS_PER_TEAM;
-        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, format, Math.min(row0, n - 1), Math.min(row0 + 1, n - 1),
-                Math.min(row0 + 2, n - 1), Math.min(row0 + 3, n - 1), k, team);
-        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gemvStoreRows(ctx, partial, out, bias, false, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true, false, 0);
     }
 
     /** A gated MLP's [gate; up] int4 rows and its activation (teams as {@link QuantMatmul#int4GatedQ8}), the input normed. */
     public static void int4GatedNormed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
             boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, width, k, columns, normW, true, eps, false, true, kind);
+    }
+
+    /** The int4 kernels' body, as {@link #int8Rows}'s (the blocks' scales applied in the sums, so the epilogue has none). */
+    private static void int4Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
+            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding, boolean gated, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
         float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
         float[] acc = new float[Matmul.GEMV_ROWS];
+        int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
         int team = ctx.localGroupSizeX / columns;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
-        int g0 = Math.min(p, width - 1);
-        int g1 = Math.min(p + 1, width - 1);
-        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, true, eps, w, format, g0, g1, width + g0, width + g1, k, team);
+        teamRows(ctx, rows, n, columns, gated);
+        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, format, rows[0], rows[1], rows[2], rows[3], k, team);
         Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
+        store(ctx, partial, out, bias, false, bias, hasBias, n, columns, factor, adding, gated, kind);
+    }
+
+    /**
+     * The four weight rows of this item's team: rows 4t..4t+3 of n, or with {@code gated} gate rows 2t, 2t + 1 and their up
+     * rows n + 2t, n + 2t + 1 of [gate; up]; rows past the end read the last one and are not stored.
+     */
+    private static void teamRows(KernelContext ctx, int[] rows, int n, int columns, boolean gated) {
+        int teamIndex = ctx.groupIdx * columns + ctx.localIdx / (ctx.localGroupSizeX / columns);
+        if (gated) {
+            int g0 = Math.min(2 * teamIndex, n - 1);
+            int g1 = Math.min(2 * teamIndex + 1, n - 1);
+            rows[0] = g0;
+            rows[1] = g1;
+            rows[2] = n + g0;
+            rows[3] = n + g1;
+        } else {
+            for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
+                rows[r] = Math.min(Matmul.GEMV_ROWS_PER_TEAM * teamIndex + r, n - 1);
+            }
+        }
+    }
+
+    /** The team's sums out: {@link Matmul#gatedStore} where {@code gated}, else {@link Matmul#gemvStoreRows}. */
+    private static void store(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+            boolean hasBias, int n, int columns, float factor, boolean adding, boolean gated, int kind) {
+        if (gated) {
+            Matmul.gatedStore(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, factor, kind);
+        } else {
+            Matmul.gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+        }
     }
 
     // ---- the stages ---------------------------------------------------------------------------------------------------------
