@@ -26,7 +26,7 @@ import io.lightllm.tornado.runtime.Tuning;
  * of their mass against one uniform random number per row.</li>
  * </ol>
  *
- * <p><b>Method.</b> Thresholds are found exactly by bisection on the bit patterns of
+ * <p><b>Method.</b> Thresholds are found exactly by a search on the bit patterns of
  * non-negative floats, which order like the floats themselves: the top-k threshold is the largest
  * float t with count(p >= t) >= k, which is the k-th largest probability;
  * the top-p threshold is the largest t (not below the top-k one) whose kept mass reaches
