@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | b1prof | argmax | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -515,6 +515,34 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.graphs=false -cp 'lib/*' io.lightllm.cli.Main bench static --model ../bench/configs/mixtral-8x7b-8layers.json \
         --load-format dummy --device cuda:0 --batch-size 1,64 --input-len 128 --output-len 8 --kv-dtype f16 --profile 2>&1 \
         | tee "$out/moeprof.log" | grep -E "^(kernels|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,/^decode/p' | head -40 ;;
+    folded)
+      # the batch-1 GEMVs of a decode step with its norms and residual adds folded in (bench kernels --only folded: q/k/v,
+      # o, [gate; up], down and the head over int8 rows and int4 blocks, graph replays), under each of FOLDED_VARIANTS
+      # (matmul.* tunings of cuda; none: the defaults), then Nsight Compute of each int4 product (FOLDED_NCU: which; empty
+      # skips), and the SASS lines' stall samples of the first of them
+      for v in ${FOLDED_VARIANTS:-none q8_staged_long_items_per_unit=128 q8_staged_long_items_per_unit=512 q8_staged_items_per_unit=128 q8_staged_items_per_unit=512 q8_staged_int4=0}; do
+        flag=(); [ "$v" != none ] && flag=(-Dlightllm.tuning.cuda.matmul.$v)
+        "${J[@]}" ${flag[@]+"${flag[@]}"} -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --seconds 0.2 2>&1 \
+          | grep -E "^\| decode folded" | sed "s/^/$v /" | tee -a "$out/folded.log"
+      done
+      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      first=
+      for p in ${FOLDED_NCU-down gateup o head}; do
+        first=${first:-$p}
+        timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:StagedQ8Gemv_int4" --launch-skip 5 --launch-count 1 \
+          --set full --import-source no --page details --print-details all \
+          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only folded --products $p > "$out/ncu-folded-$p.txt" 2>&1
+        if ! grep -q "Duration" "$out/ncu-folded-$p.txt"; then
+          echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-folded-$p.txt" | head -5; first=; break
+        fi
+        echo "== $p"; grep -E "^  [A-Za-z_]+.*\(|Duration|DRAM Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|Stall (Long|Short|Wait|Barrier|MIO|Math|Not Sel|LG)|Grid Size|Block Size|Waves Per SM|L2 Hit|Mem Busy|Max Bandwidth" \
+          "$out/ncu-folded-$p.txt" | awk '!seen[$0]++' | head -34
+      done
+      if [ -n "$first" ]; then
+        timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:StagedQ8Gemv_int4" --launch-skip 5 --launch-count 1 \
+          --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
+          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only folded --products $first > "$out/ncu-folded-$first-sass.csv" 2>&1
+      fi ;;
     decodetargets)
       # issue 14's decode targets alone (a short call, e.g. on an H200 when one is lent): the copy rate and cuBLAS
       # matmul-only references, 8B bf16 at batch 1 and 64, int8 and int4 at batch 1; three runs on each load (--variants of

@@ -35,7 +35,8 @@ final class BenchCommand implements Main.Command {
                   --device D               (default: -Dtornado.device=B:D or -Dlightllm.device=D, else jvm)
                   --threads N              kernel threads of the jvm device (default: the cores the JVM may use)
                   --size llm|1b|small      Llama-8B shapes, the 1B checkpoint's (bench/configs/llama-1b-32k.json) or small ones (default llm)
-                  --only elementwise,matmul,gemv,attention   which groups (default elementwise, matmul, attention; gemv: decode matmuls at the model's matrices, m each of --batches, in bf16, int8, int4)
+                  --only elementwise,matmul,gemv,folded,attention   which groups (default elementwise, matmul, attention; gemv: decode matmuls at the model's matrices, m each of --batches, in bf16, int8, int4; folded: the batch-1 int8 and int4 GEMVs a decode step runs with its norms and residual adds folded in, where the device folds them)
+                  --products qkv,o,gateup,down,head   the folded group's products (default all)
                   --tokens N               rows of the elementwise kernels (default 16)
                   --batches 1,16           decode batches of matmul and attention
                   --contexts 1024          decode attention context lengths
@@ -154,6 +155,7 @@ final class BenchCommand implements Main.Command {
         int square = f.integer("square", 0, 0, 16384);
         List<KernelBench.Prefill> prefill = KernelBench.Prefill.parse(f.string("prefill", "256"));
         java.util.Set<String> only = java.util.Set.of(f.string("only", "elementwise,matmul,attention").split(","));
+        java.util.Set<String> products = java.util.Set.of(f.string("products", String.join(",", KernelBench.FOLDED_PRODUCTS)).split(","));
         boolean graphs = f.bool("graphs");
         String kvSlots = f.string("kv-slots", "shuffled");
         if (!kvSlots.equals("shuffled") && !kvSlots.equals("ordered")) {
@@ -172,6 +174,9 @@ final class BenchCommand implements Main.Command {
         }
         if (only.contains("gemv")) {
             bench.runDecodeMatmuls(shape, batches);
+        }
+        if (only.contains("folded")) {
+            bench.runFoldedGemvs(shape, products);
         }
         if (only.contains("attention")) {
             bench.runAttention(shape, batches, contexts, prefill);

@@ -313,6 +313,76 @@ public final class KernelBench {
         }
     }
 
+    /**
+     * The batch-1 GEMVs a decode step runs where the device folds norms and residual adds into them
+     * ({@link io.lightllm.kernels.FoldedGemv}: on CUDA the int4 ones stage their activations, StagedQ8Gemv), over int8 rows
+     * and int4 blocks at the layer's five products in its order: q/k/v (normed), o (adding), [gate; up] (gated, normed),
+     * down (adding), the LM head (normed), those of them named in {@code products} ({@link #FOLDED_PRODUCTS}). GB/s counts
+     * the weight bytes and the f32 activations once, as above.
+     */
+    public void runFoldedGemvs(Shape s, java.util.Set<String> products) {
+        int qkv = (s.heads + 2 * s.kvHeads) * s.headDim;
+        int attn = s.heads * s.headDim;
+        int[][] shapes = {{qkv, s.hidden, 0}, {s.hidden, attn, 1}, {s.intermediate, s.hidden, 2}, {s.hidden, s.intermediate, 1},
+                {s.vocab, s.hidden, 0}};
+        String[] names = {"q/k/v normed", "o adding", "gate/up gated", "down adding", "head normed"};
+        for (String p : products) {
+            if (!FOLDED_PRODUCTS.contains(p)) {
+                throw new IllegalArgumentException("no folded product " + p + " (" + String.join(",", FOLDED_PRODUCTS) + ")");
+            }
+        }
+        io.lightllm.kernels.QuantFormat int4 = io.lightllm.kernels.QuantFormat.INT4;
+        Activations.Kind silu = Activations.Kind.SILU;
+        for (int i = 0; i < shapes.length; i++) {
+            if (!products.contains(FOLDED_PRODUCTS.get(i))) {
+                continue;
+            }
+            int n = shapes[i][0], k = shapes[i][1];
+            int kind = shapes[i][2];
+            int rows = kind == 2 ? 2 * n : n;
+            String label = names[i] + " " + rows + "x" + k;
+            long act = 4L * (k + n);
+            long flops = 2L * rows * k;
+            try (Scope sc = new Scope()) {
+                DeviceBuffer a = sc.random(DType.F32, k);
+                DeviceBuffer out = sc.random(DType.F32, n);
+                DeviceBuffer normW = sc.random(DType.F32, k);
+                io.lightllm.kernels.FoldedGemv.Fold fold = kind == 1 ? io.lightllm.kernels.FoldedGemv.Fold.ADD
+                        : io.lightllm.kernels.FoldedGemv.Fold.rmsNorm(normW, 1e-5f);
+                boolean int8 = kind == 2 ? io.lightllm.kernels.FoldedGemv.int8GatedApplies(device, k) : io.lightllm.kernels.FoldedGemv.int8Applies(device, k);
+                if (int8) {
+                    DeviceBuffer[] codes = sc.cycled((long) rows * k, () -> sc.random(DType.I8, (long) rows * k));
+                    DeviceBuffer scales = sc.random(DType.F32, rows);
+                    time("decode folded int8", label, (long) rows * k + 4L * rows + act, flops, cycling(codes, c -> {
+                        if (kind == 2) {
+                            io.lightllm.kernels.FoldedGemv.launchInt8Gated(device, out, a, c, scales, null, silu, n, k, fold);
+                        } else {
+                            io.lightllm.kernels.FoldedGemv.launchInt8(device, out, a, c, scales, null, n, k, fold);
+                        }
+                    }));
+                    sc.releaseAll(codes);
+                }
+                boolean packed = kind == 2 ? io.lightllm.kernels.FoldedGemv.packedGatedApplies(device, int4, k)
+                        : io.lightllm.kernels.FoldedGemv.packedApplies(device, int4, k);
+                if (packed) {
+                    long bytes = rows * int4.rowBytes(k);
+                    io.lightllm.tornado.api.ByteArray blocks = int4Blocks(rows, k);
+                    DeviceBuffer[] packs = sc.cycled(bytes, () -> sc.own(device.upload(blocks)));
+                    time("decode folded int4", label, bytes + act, flops, cycling(packs, b -> {
+                        if (kind == 2) {
+                            io.lightllm.kernels.FoldedGemv.launchPackedGated(device, out, a, b, int4, null, silu, n, k, fold);
+                        } else {
+                            io.lightllm.kernels.FoldedGemv.launchPacked(device, out, a, b, int4, null, n, k, fold);
+                        }
+                    }));
+                }
+            }
+        }
+    }
+
+    /** {@link #runFoldedGemvs}'s products, in a layer's order. */
+    public static final List<String> FOLDED_PRODUCTS = List.of("qkv", "o", "gateup", "down", "head");
+
     /** Bytes of weights a GEMV case cycles through (see {@link #runDecodeMatmuls}): several times an H100's or H200's L2. */
     static final long CYCLED_BYTES = 256L << 20;
 
@@ -544,7 +614,6 @@ public final class KernelBench {
             return b;
         }
 
-        /** Frees {@code b} now, before the scope ends (the next case's matrices need its memory). */
         /**
          * Enough buffers from {@code make} ({@code bytes} each) to hold {@link #CYCLED_BYTES} together, at most
          * {@link #GRAPH_LAUNCHES} (a captured graph then holds each at least once).
@@ -564,6 +633,7 @@ public final class KernelBench {
             }
         }
 
+        /** Frees {@code b} now, before the scope ends (the next case's matrices need its memory). */
         public void release(DeviceBuffer b) {
             owned.remove(b);
             b.close();
