@@ -217,28 +217,28 @@ final class Int4Gemv {
             float ws;
             v = IntVector.fromMemorySegment(I, w, rowAt + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)));
             ws = w.get(F32_LE, rowAt + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 0)).intoArray(acc, 0);
             off0 += (zeroPoint ? w.get(F32_LE, rowAt + termsAt + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r1 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)));
             ws = w.get(F32_LE, r1 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 16)).intoArray(acc, 16);
             off1 += (zeroPoint ? w.get(F32_LE, r1 + termsAt + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r2 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)));
             ws = w.get(F32_LE, r2 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 32)).intoArray(acc, 32);
             off2 += (zeroPoint ? w.get(F32_LE, r2 + termsAt + 4) : 8 * ws) * xs * cs;
             v = IntVector.fromMemorySegment(I, w, r3 + off, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)));
             ws = w.get(F32_LE, r3 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(F, ws * xs), FloatVector.fromArray(F, acc, 48)).intoArray(acc, 48);
@@ -276,9 +276,9 @@ final class Int4Gemv {
             v = IntVector.fromMemorySegment(HALF_I, w, rowAt + off, ByteOrder.LITTLE_ENDIAN);
             u = IntVector.fromMemorySegment(HALF_I, w, rowAt + off + 32, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
-                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
-                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)))
+                    .add(u.and(0x000F000F).mul(q0h).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h))));
             ws = w.get(F32_LE, rowAt + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 0)).intoArray(acc, 0);
@@ -286,9 +286,9 @@ final class Int4Gemv {
             v = IntVector.fromMemorySegment(HALF_I, w, r1 + off, ByteOrder.LITTLE_ENDIAN);
             u = IntVector.fromMemorySegment(HALF_I, w, r1 + off + 32, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
-                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
-                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)))
+                    .add(u.and(0x000F000F).mul(q0h).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h))));
             ws = w.get(F32_LE, r1 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 8)).intoArray(acc, 8);
@@ -296,9 +296,9 @@ final class Int4Gemv {
             v = IntVector.fromMemorySegment(HALF_I, w, r2 + off, ByteOrder.LITTLE_ENDIAN);
             u = IntVector.fromMemorySegment(HALF_I, w, r2 + off + 32, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
-                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
-                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)))
+                    .add(u.and(0x000F000F).mul(q0h).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h))));
             ws = w.get(F32_LE, r2 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 16)).intoArray(acc, 16);
@@ -306,9 +306,9 @@ final class Int4Gemv {
             v = IntVector.fromMemorySegment(HALF_I, w, r3 + off, ByteOrder.LITTLE_ENDIAN);
             u = IntVector.fromMemorySegment(HALF_I, w, r3 + off + 32, ByteOrder.LITTLE_ENDIAN);
             p = v.and(0x000F000F).mul(q0).add(v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1))
-                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2)).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3))
-                    .add(u.and(0x000F000F).mul(q0h)).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
-                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h)).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h));
+                    .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2).add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3)))
+                    .add(u.and(0x000F000F).mul(q0h).add(u.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).mul(q1h))
+                    .add(u.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).mul(q2h).add(u.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).mul(q3h))));
             ws = w.get(F32_LE, r3 + termsAt);
             products = p.add(0x8000).lanewise(VectorOperators.ASHR, 16).convert(VectorOperators.I2F, 0).reinterpretAsFloats();
             products.fma(FloatVector.broadcast(HALF_F, ws * xs), FloatVector.fromArray(HALF_F, acc, 24)).intoArray(acc, 24);
