@@ -520,7 +520,7 @@ for s in $stages; do
       # o, [gate; up], down and the head over int8 rows and int4 blocks, graph replays), under each of FOLDED_VARIANTS
       # (matmul.* tunings of cuda; none: the defaults), then Nsight Compute of each int4 product (FOLDED_NCU: which; empty
       # skips), and the SASS lines' stall samples of the first of them
-      for v in ${FOLDED_VARIANTS:-none q8_staged_long_items_per_unit=128 q8_staged_long_items_per_unit=512 q8_staged_items_per_unit=128 q8_staged_items_per_unit=512 q8_staged_int4=0}; do
+      for v in ${FOLDED_VARIANTS:-none q8_staged_groups_per_unit=1 q8_staged_groups_per_unit=2 q8_staged_long_items_per_unit=128 q8_staged_long_items_per_unit=512 q8_staged_int4=0}; do
         flag=(); [ "$v" != none ] && flag=(-Dlightllm.tuning.cuda.matmul.$v)
         "${J[@]}" ${flag[@]+"${flag[@]}"} -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --seconds 0.2 2>&1 \
           | grep -E "^\| decode folded" | sed "s/^/$v /" | tee -a "$out/folded.log"

@@ -142,7 +142,7 @@ public final class Matmul {
             boolean hasBias, int m, int n, int columns, int rowsPerTeam, boolean normed, int k, float eps, boolean adding) {
         float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
         if (rowsPerTeam > 1) {
-            gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM, factor, adding);
+            gemvStoreRows(ctx, ctx.groupIdx, partial, out, scales, scaled, bias, hasBias, n, columns, GEMV_ROWS_PER_TEAM, factor, adding);
         } else {
             gemvStore(ctx, partial, out, scales, scaled, bias, hasBias, m, n, columns, factor, adding);
         }
@@ -278,19 +278,20 @@ public final class Matmul {
         int g1 = Math.min(p + 1, width - 1);
         floatRowSums(ctx, partial, a, w, g0, g1, width + g0, width + g1, k, team, normW, normed);
         float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
-        gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
+        gatedStore(ctx, ctx.groupIdx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
     }
 
     /**
      * The gated GEMVs' epilogue: the team's first item writes out[p + c] = act(gate) * up for its two outputs p, p + 1
-     * (p = 2 x its team), gate and up the sums partial[c * localSize + teamStart] and partial[(c + 2) * ...] (rows p + c and
-     * width + p + c) times {@code factor}, times their rows' scales when {@code scaled}, plus their biases.
+     * (p = 2 x its team, the teams of work-group {@code group} numbered from group x columns: ctx.groupIdx, or the tile a
+     * looping group is on), gate and up the sums partial[c * localSize + teamStart] and partial[(c + 2) * ...] (rows p + c
+     * and width + p + c) times {@code factor}, times their rows' scales when {@code scaled}, plus their biases.
      */
-    static void gatedStore(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias, boolean hasBias,
-            int width, int columns, float factor, int kind) {
+    static void gatedStore(KernelContext ctx, int group, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+            boolean hasBias, int width, int columns, float factor, int kind) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
-        int p = (ctx.groupIdx * columns + ctx.localIdx / team) * 2;
+        int p = (group * columns + ctx.localIdx / team) * 2;
         if (ctx.localIdx == teamStart) {
             for (int c = 0; c < 2; c++) {
                 if (p + c < width) {
@@ -739,7 +740,7 @@ public final class Matmul {
         int8RowSumsQ8(acc, a, w, g0, g1, width + g0, width + g1, k, ctx.localIdx % team, team, normW, normed);
         gemvReduceByWarps(ctx, partial, acc, GEMV_ROWS_PER_TEAM, team, normed);
         float factor = normed ? normFactor(ctx, partial, columns, k, eps) : 1f;
-        gatedStore(ctx, partial, out, scales, true, bias, hasBias, width, columns, factor, kind);
+        gatedStore(ctx, ctx.groupIdx, partial, out, scales, true, bias, hasBias, width, columns, factor, kind);
     }
 
     /**
@@ -867,13 +868,13 @@ public final class Matmul {
     /**
      * The batch-1 epilogue of teams of {@code rowsPerTeam} weight rows: the team's first item writes out[col] for each
      * of its rows' columns, partial[c * localSize + teamStart] ({@link #int8RowSums}) times scales[col] when
-     * {@code scaled}, plus the bias.
+     * {@code scaled}, plus the bias; the teams of work-group {@code group} as in {@link #gatedStore}.
      */
-    static void gemvStoreRows(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+    static void gemvStoreRows(KernelContext ctx, int group, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
             boolean hasBias, int n, int columns, int rowsPerTeam, float factor, boolean adding) {
         int team = ctx.localGroupSizeX / columns;
         int teamStart = ctx.localIdx / team * team;
-        int col0 = (ctx.groupIdx * columns + ctx.localIdx / team) * rowsPerTeam;
+        int col0 = (group * columns + ctx.localIdx / team) * rowsPerTeam;
         if (ctx.localIdx == teamStart) {
             for (int c = 0; c < rowsPerTeam; c++) {
                 int col = col0 + c;

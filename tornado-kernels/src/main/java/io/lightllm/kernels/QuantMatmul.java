@@ -215,7 +215,7 @@ public final class QuantMatmul {
         int4RowSumsQ8(ctx, acc, a, w, format, g0, g1, width + g0, width + g1, ctx.localIdx % team, team, k, normW, normed);
         Matmul.gemvReduce(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, normed);
         float factor = normed ? Matmul.normFactor(ctx, partial, columns, k, eps) : 1f;
-        Matmul.gatedStore(ctx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
+        Matmul.gatedStore(ctx, ctx.groupIdx, partial, out, bias, false, bias, hasBias, width, columns, factor, kind);
     }
 
     /**

@@ -7,6 +7,7 @@ import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
+import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
 
@@ -79,10 +80,10 @@ public final class StagedQ8Gemv {
         float[] acc = new float[Matmul.GEMV_ROWS];
         int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
         int team = ctx.localGroupSizeX / columns;
-        teamRows(ctx, rows, n, columns, gated);
+        teamRows(ctx, ctx.groupIdx, rows, n, columns, gated);
         float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, rows[0], rows[1], rows[2], rows[3], k, team);
         Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        store(ctx, partial, out, scales, true, bias, hasBias, n, columns, factor, adding, gated, kind);
+        store(ctx, ctx.groupIdx, partial, out, scales, true, bias, hasBias, n, columns, factor, adding, gated, kind);
     }
 
     // ---- kernels: the int4 blocks (QuantBlocks.INT4, INT4_ZP) -----------------------------------------------------------------
@@ -103,7 +104,15 @@ public final class StagedQ8Gemv {
         int4Rows(ctx, out, a, w, format, bias, hasBias, width, k, columns, normW, true, eps, false, true, kind);
     }
 
-    /** The int4 kernels' body, as {@link #int8Rows}'s (the blocks' scales applied in the sums, so the epilogue has none). */
+    /**
+     * The int4 kernels' body. The group stages its activations once ({@link #stage}), then takes its tiles of
+     * {@code columns} teams: tiles groupIdx, groupIdx + groups, .. of {@link #tiles} (one, where the grid has a group a
+     * tile; several, where {@code matmul.q8_staged_groups_per_unit} caps the grid, {@link #groups}). A team's four rows
+     * meet the staged codes a step at a time ({@link #int4Step}); the sums are reduced and stored as {@link #int8Rows}'s
+     * (the blocks' scales applied in the sums, so the epilogue has none). An item's weight loads are one stream over its
+     * tiles, two steps ahead: the first tile's first two load while the group stages, a tile's last two steps load the
+     * next tile's first, so a group that moves on to its next rows does not wait for them from scratch.
+     */
     private static void int4Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
             int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding, boolean gated, int kind) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
@@ -111,19 +120,113 @@ public final class StagedQ8Gemv {
         float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
+        int[] aheadRows = new int[Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] nextTerms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] word = new int[1];
+        int[] lo = new int[4];
+        int[] hi = new int[4];
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int blocks = k / INT4_GROUP;
+        int rowBytes = blocks * QuantBlocks.blockBytes(format);
         int team = ctx.localGroupSizeX / columns;
-        teamRows(ctx, rows, n, columns, gated);
-        float factor = int4Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, format, rows[0], rows[1], rows[2], rows[3], k, team);
-        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
-        store(ctx, partial, out, bias, false, bias, hasBias, n, columns, factor, adding, gated, kind);
+        int lane = ctx.localIdx % team;
+        int stepsPerRow = k / INT4_STEP;
+        int perTile = lane < stepsPerRow ? (stepsPerRow - lane + team - 1) / team : 0; // this item's steps of a tile
+        int groups = ctx.globalGroupSizeX / ctx.localGroupSizeX;
+        int mine = (tiles(n, columns, gated) - ctx.groupIdx + groups - 1) / groups; // this group's tiles (every group has one)
+        loadAhead(ctx, w, q, terms, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, gated);
+        loadAhead(ctx, w, next, nextTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns,
+                gated);
+        float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
+        for (int t = 0; t < mine; t++) {
+            int tile = ctx.groupIdx + t * groups;
+            teamRows(ctx, tile, rows, n, columns, gated);
+            for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+                acc[r] = 0f;
+            }
+            for (int j = 0; j < perTile; j++) {
+                int s = lane + j * team;
+                int4Step(acc, codes, steps, q, terms, lo, hi, s, zeroPoint);
+                for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
+                    q[i] = next[i];
+                }
+                for (int i = 0; i < 2 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
+                    terms[i] = nextTerms[i];
+                }
+                if (s + 2 * team < stepsPerRow) {
+                    loadInt4Step(w, next, nextTerms, word, format, blocks, rows[0] * rowBytes, rows[1] * rowBytes, rows[2] * rowBytes,
+                            rows[3] * rowBytes, s + 2 * team, zeroPoint);
+                } else {
+                    loadAhead(ctx, w, next, nextTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, t * perTile + j + 2, perTile, mine,
+                            groups, lane, team, n, columns, gated);
+                }
+            }
+            Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+            store(ctx, tile, partial, out, bias, false, bias, hasBias, n, columns, factor, adding, gated, kind);
+            ctx.localBarrier(); // the next tile's reduction writes partial where this one's store reads
+        }
     }
 
     /**
-     * The four weight rows of this item's team: rows 4t..4t+3 of n, or with {@code gated} gate rows 2t, 2t + 1 and their up
+     * Position {@code position} of an item's stream of weight steps (step j = position % perTile of its t = position /
+     * perTile-th tile, t < mine) into dst and dstTerms, where the stream has one; the tile's rows through {@code aheadRows}.
+     */
+    private static void loadAhead(KernelContext ctx, ByteArray w, int[] dst, float[] dstTerms, int[] word, int format, int blocks, int rowBytes,
+            boolean zeroPoint, int[] aheadRows, int position, int perTile, int mine, int groups, int lane, int team, int n, int columns,
+            boolean gated) {
+        if (perTile > 0 && position / perTile < mine) {
+            teamRows(ctx, ctx.groupIdx + position / perTile * groups, aheadRows, n, columns, gated);
+            loadInt4Step(w, dst, dstTerms, word, format, blocks, aheadRows[0] * rowBytes, aheadRows[1] * rowBytes, aheadRows[2] * rowBytes,
+                    aheadRows[3] * rowBytes, lane + position % perTile * team, zeroPoint);
+        }
+    }
+
+    /**
+     * Step s of the team's four rows (q and terms: a quarter of a block of each, 16 code bytes as words 4j..4j+3 of block
+     * g, whose low nibbles are the block's elements 16j.., the high ones 64 + 16j..; the block's scale and offset) against
+     * the staged codes, into acc[0..3]. A block's scale s and offset o factor out as in {@link QuantMatmul#int4RowTermQ8}:
+     * s (sum q x) - 8 s (sum x) for INT4, s (sum q x) - o (sum x) for INT4_ZP, in the codes' units times the block's
+     * activation step.
+     */
+    private static void int4Step(float[] acc, int[] codes, float[] steps, int[] q, float[] terms, int[] lo, int[] hi, int s, boolean zeroPoint) {
+        int g = s / 4;
+        int j = s % 4;
+        for (int i = 0; i < 4; i++) {
+            lo[i] = codes[32 * g + 4 * j + i];
+            hi[i] = codes[32 * g + 16 + 4 * j + i];
+        }
+        int codeSum = 0;
+        for (int i = 0; i < 4; i++) {
+            codeSum = KMath.dot4I8(lo[i], 0x01010101, KMath.dot4I8(hi[i], 0x01010101, codeSum));
+        }
+        float step = steps[g];
+        for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
+            int dot = 0;
+            for (int i = 0; i < 4; i++) {
+                int word4 = q[4 * r + i];
+                dot = KMath.dot4I8(word4 & 0x0F0F0F0F, lo[i], KMath.dot4I8((word4 >>> 4) & 0x0F0F0F0F, hi[i], dot));
+            }
+            float term = zeroPoint ? terms[r] * dot - terms[Matmul.GEMV_ROWS_PER_TEAM + r] * codeSum : terms[r] * (dot - 8 * codeSum);
+            acc[r] += step * term;
+        }
+    }
+
+    /** Tiles of {@code columns} teams over n outputs (four rows a team; gated: two outputs, their gate and up rows). */
+    static int tiles(int n, int columns, boolean gated) {
+        int outputsPerTeam = gated ? 2 : Matmul.GEMV_ROWS_PER_TEAM;
+        int teams = (n + outputsPerTeam - 1) / outputsPerTeam;
+        return (teams + columns - 1) / columns;
+    }
+
+    /**
+     * The four weight rows of this item's team in tile {@code tile} (of {@code columns} teams): rows 4t..4t+3 of n, or with {@code gated} gate rows 2t, 2t + 1 and their up
      * rows n + 2t, n + 2t + 1 of [gate; up]; rows past the end read the last one and are not stored.
      */
-    private static void teamRows(KernelContext ctx, int[] rows, int n, int columns, boolean gated) {
-        int teamIndex = ctx.groupIdx * columns + ctx.localIdx / (ctx.localGroupSizeX / columns);
+    private static void teamRows(KernelContext ctx, int tile, int[] rows, int n, int columns, boolean gated) {
+        int teamIndex = tile * columns + ctx.localIdx / (ctx.localGroupSizeX / columns);
         if (gated) {
             int g0 = Math.min(2 * teamIndex, n - 1);
             int g1 = Math.min(2 * teamIndex + 1, n - 1);
@@ -138,13 +241,13 @@ public final class StagedQ8Gemv {
         }
     }
 
-    /** The team's sums out: {@link Matmul#gatedStore} where {@code gated}, else {@link Matmul#gemvStoreRows}. */
-    private static void store(KernelContext ctx, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
+    /** The team's sums of tile {@code tile} out: {@link Matmul#gatedStore} where {@code gated}, else {@link Matmul#gemvStoreRows}. */
+    private static void store(KernelContext ctx, int tile, float[] partial, FloatArray out, FloatArray scales, boolean scaled, FloatArray bias,
             boolean hasBias, int n, int columns, float factor, boolean adding, boolean gated, int kind) {
         if (gated) {
-            Matmul.gatedStore(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, factor, kind);
+            Matmul.gatedStore(ctx, tile, partial, out, scales, scaled, bias, hasBias, n, columns, factor, kind);
         } else {
-            Matmul.gemvStoreRows(ctx, partial, out, scales, scaled, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
+            Matmul.gemvStoreRows(ctx, tile, partial, out, scales, scaled, bias, hasBias, n, columns, Matmul.GEMV_ROWS_PER_TEAM, factor, adding);
         }
     }
 
@@ -271,76 +374,6 @@ public final class StagedQ8Gemv {
         return factor;
     }
 
-    /**
-     * Int4 rows r0..r3 of {@code format} against the staged codes into acc[0..3] (zeroed here), the activations staged by
-     * {@link #stage} (whose factor it returns) after the item's first two steps of weights are loading: a step is a quarter
-     * of a block of each row (16 code bytes: words 4j..4j+3 of block g, whose low nibbles are the block's elements 16j..,
-     * the high ones 64 + 16j..) with the block's scale (and offset), two steps ahead in flight. A block's scale s and
-     * offset o factor out as in {@link QuantMatmul#int4RowTermQ8}: s (sum q x) - 8 s (sum x) for INT4, s (sum q x) - o (sum x)
-     * for INT4_ZP, in the codes' units times the block's activation step.
-     */
-    static float int4Sums(KernelContext ctx, float[] acc, float[] partial, int[] codes, float[] steps, FloatArray a, NativeArray normW,
-            boolean normed, float eps, ByteArray w, int format, int r0, int r1, int r2, int r3, int k, int team) {
-        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
-        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
-        float[] terms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
-        float[] nextTerms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
-        int[] word = new int[1];
-        int[] lo = new int[4];
-        int[] hi = new int[4];
-        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-            acc[r] = 0f;
-        }
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int groups = k / INT4_GROUP;
-        int rowBytes = groups * QuantBlocks.blockBytes(format);
-        int at0 = r0 * rowBytes;
-        int at1 = r1 * rowBytes;
-        int at2 = r2 * rowBytes;
-        int at3 = r3 * rowBytes;
-        int lane = ctx.localIdx % team;
-        int stepsPerRow = k / INT4_STEP;
-        if (lane < stepsPerRow) {
-            loadInt4Step(w, q, terms, word, format, groups, at0, at1, at2, at3, lane, zeroPoint);
-        }
-        if (lane + team < stepsPerRow) {
-            loadInt4Step(w, next, nextTerms, word, format, groups, at0, at1, at2, at3, lane + team, zeroPoint);
-        }
-        float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
-        for (int s = lane; s < stepsPerRow; s += team) {
-            int g = s / 4;
-            int j = s % 4;
-            for (int i = 0; i < 4; i++) {
-                lo[i] = codes[32 * g + 4 * j + i];
-                hi[i] = codes[32 * g + 16 + 4 * j + i];
-            }
-            int codeSum = 0;
-            for (int i = 0; i < 4; i++) {
-                codeSum = KMath.dot4I8(lo[i], 0x01010101, KMath.dot4I8(hi[i], 0x01010101, codeSum));
-            }
-            float step = steps[g];
-            for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
-                int dot = 0;
-                for (int i = 0; i < 4; i++) {
-                    int word4 = q[4 * r + i];
-                    dot = KMath.dot4I8(word4 & 0x0F0F0F0F, lo[i], KMath.dot4I8((word4 >>> 4) & 0x0F0F0F0F, hi[i], dot));
-                }
-                float term = zeroPoint ? terms[r] * dot - terms[Matmul.GEMV_ROWS_PER_TEAM + r] * codeSum : terms[r] * (dot - 8 * codeSum);
-                acc[r] += step * term;
-            }
-            for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
-                q[i] = next[i];
-            }
-            for (int i = 0; i < 2 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
-                terms[i] = nextTerms[i];
-            }
-            if (s + 2 * team < stepsPerRow) {
-                loadInt4Step(w, next, nextTerms, word, format, groups, at0, at1, at2, at3, s + 2 * team, zeroPoint);
-            }
-        }
-        return factor;
-    }
-
     /** Step s's 16 code bytes of each of the four rows at at0..at3 into q, their block's scales (and offsets) into terms. */
     private static void loadInt4Step(ByteArray w, int[] q, float[] terms, int[] word, int format, int groups, int at0, int at1, int at2, int at3,
             int s, boolean zeroPoint) {
@@ -400,6 +433,19 @@ public final class StagedQ8Gemv {
     /** Inputs from which a row counts as long for {@link #columns}: twice an 8B's hidden size, below its MLP's 14,336. */
     static final int LONG_K = 8192;
 
+    /**
+     * The int4 kernels' grid for {@code tiles} tiles ({@link #tiles}): a group a tile, or where the tuning
+     * {@code matmul.q8_staged_groups_per_unit} is set, at most that many groups a compute unit, each looping over its
+     * tiles ({@link #int4Rows}): it stages its activations once for all of them, and its weight loads run on from one
+     * tile's rows into the next's.
+     */
+    static Grid int4Grid(Device device, int tiles) {
+        int local = Matmul.gemvLocal(device);
+        int perUnit = Tuning.get(device, "matmul.q8_staged_groups_per_unit", 0);
+        long groups = perUnit > 0 ? Math.min(tiles, (long) perUnit * device.computeUnits()) : tiles;
+        return Grid.of(groups * local, 1).local(local, 1);
+    }
+
     /** {@link FoldedGemv#launchInt8}'s product here (the caller checked the shapes and {@link #appliesInt8}). */
     static void launchInt8(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias, int n,
             int k, FoldedGemv.Fold fold) {
@@ -417,7 +463,7 @@ public final class StagedQ8Gemv {
     static void launchInt4(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias, int n,
             int k, FoldedGemv.Fold fold) {
         int columns = columns(device, n, k);
-        var grid = Matmul.gemvGrid(1, n, Matmul.gemvLocal(device), columns, Matmul.GEMV_ROWS_PER_TEAM);
+        Grid grid = int4Grid(device, tiles(n, columns, false));
         DeviceBuffer b = bias == null ? out : bias;
         if (fold.normed()) {
             device.launch(INT4_NORMED, grid, out, x, blocks, format.code(), b, bias != null, n, k, columns, fold.normWeight(), fold.eps());
@@ -438,7 +484,7 @@ public final class StagedQ8Gemv {
     static void launchInt4Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
             Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
         int columns = columns(device, 2 * width, k);
-        device.launch(INT4_GATED_NORMED, Matmul.gemvGrid(1, width, Matmul.gemvLocal(device), columns, 2), out, x, blocks, format.code(),
+        device.launch(INT4_GATED_NORMED, int4Grid(device, tiles(width, columns, true)), out, x, blocks, format.code(),
                 bias == null ? out : bias, bias != null, width, k, columns, act.code, fold.normWeight(), fold.eps());
     }
 }

@@ -45,14 +45,20 @@ class FoldedGemvTest {
      * ({@link StagedQ8Gemv}).
      */
     private static void inTeamsOf64And32(String id, boolean q8, boolean staged, java.util.function.BiConsumer<Device, String> check) {
+        inTeamsOf64And32(id, q8, staged, 0, check);
+    }
+
+    /** The same, the staged int4 GEMVs' grid capped at {@code groupsPerUnit} groups a compute unit where it is not 0. */
+    private static void inTeamsOf64And32(String id, boolean q8, boolean staged, int groupsPerUnit, java.util.function.BiConsumer<Device, String> check) {
         Device device = Devices.get(id);
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
         String onInt8 = q8 ? "1" : "0";
         for (int columns : new int[] {1, 2}) {
-            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
+            Map<String, String> tuning = new java.util.HashMap<>(Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_fold_q8", onInt8,
                     backend + "matmul.gemv_gated", "1", backend + "reduce.local", "64", backend + "matmul.gemv_columns", Integer.toString(columns),
                     backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged_int4", staged ? "1" : "0",
-                    backend + "matmul.q8_staged_int8", staged ? "1" : "0", backend + "matmul.q8_staged_long_items_per_unit", "1048576");
+                    backend + "matmul.q8_staged_int8", staged ? "1" : "0", backend + "matmul.q8_staged_long_items_per_unit", "1048576"));
+            tuning.put(backend + "matmul.q8_staged_groups_per_unit", Integer.toString(groupsPerUnit));
             TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }
@@ -127,7 +133,7 @@ class FoldedGemvTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void int8ActivationFoldsEqualTheDefinition(String id) {
-        inTeamsOf64And32(id, true, false, (device, what) -> checkInt8Activations(device, what, K));
+        inTeamsOf64And32(id, true, false, (device, what) -> checkInt8Activations(device, what, N, K));
     }
 
     /**
@@ -144,20 +150,34 @@ class FoldedGemvTest {
                         || !StagedQ8Gemv.appliesInt4(device, QuantFormat.INT4_ZP, k)) {
                     throw new AssertionError(what + ": the staged GEMVs should apply at k = " + k);
                 }
-                checkInt8Activations(device, what + " staged, k = " + k, k);
+                checkInt8Activations(device, what + " staged, k = " + k, N, k);
             });
         }
     }
 
-    private static void checkInt8Activations(Device device, String what, int k) {
+    /**
+     * The staged int4 GEMVs with their grid capped at one group a compute unit ({@code matmul.q8_staged_groups_per_unit}),
+     * so that each group takes several tiles of rows, its weight loads running on from one tile into the next: 1,100 rows
+     * are 275 teams of four (138 gated teams of two outputs), more tiles than an H100's 132 groups, and k = 512 gives an
+     * item of the 32-item teams one step of a row (its next loads are all in the next tile), k = 2,560 several.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void stagedInt4GroupsLoopingOverTilesEqualTheDefinition(String id) {
+        for (int k : new int[] {512, 2560}) {
+            inTeamsOf64And32(id, true, true, 1, (device, what) -> checkInt8Activations(device, what + " staged, one group a unit, k = " + k, 1100, k));
+        }
+    }
+
+    private static void checkInt8Activations(Device device, String what, int n, int k) {
         if (!Matmul.int8ActivationsApply(device, 1, k) || !FoldedGemv.int8GatedApplies(device, k)
                 || !FoldedGemv.packedGatedApplies(device, QuantFormat.INT4, k)) {
             throw new AssertionError(what + ": the int8-activation GEMVs and their folds should apply under this tuning");
         }
         FloatArray x = TensorAssert.random(k, 2f, 81);
         FloatArray g = TensorAssert.random(k, 1f, 82);
-        FloatArray residual = TensorAssert.random(N, 1f, 83);
-        FloatArray bias = TensorAssert.random(N, 0.5f, 84);
+        FloatArray residual = TensorAssert.random(n, 1f, 83);
+        FloatArray bias = TensorAssert.random(n, 0.5f, 84);
         double inv = 1 / Math.sqrt(sumOfSquares(x) / k + EPS);
         double[] xg = new double[k];
         for (int i = 0; i < k; i++) {
@@ -165,35 +185,35 @@ class FoldedGemvTest {
         }
         DeviceBuffer dx = device.upload(x), db = device.upload(bias);
         FoldedGemv.Fold norm = FoldedGemv.Fold.rmsNorm(device.upload(g), EPS);
-        DeviceBuffer out = device.allocate(io.lightllm.tornado.api.DType.F32, N);
+        DeviceBuffer out = device.allocate(io.lightllm.tornado.api.DType.F32, n);
 
-        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(N * k, 0.5f, 85), N, k);
+        Matmul.Int8Weights q = Matmul.quantizeInt8(TensorAssert.random(n * k, 0.5f, 85), n, k);
         double[] qd = int8Values(q, k);
         DeviceBuffer dq = device.upload(q.weights()), ds = device.upload(q.scales());
-        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, k, norm);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, n, k, norm);
         check(roundedProduct(qd, xg, inv, 16, bias, null), out, what + " int8 q8 normed");
         device.write(residual.segment(), out, 0);
-        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, N, k, FoldedGemv.Fold.ADD);
+        FoldedGemv.launchInt8(device, out, dx, dq, ds, db, n, k, FoldedGemv.Fold.ADD);
         check(roundedProduct(qd, toDouble(x), 1, 16, bias, residual), out, what + " int8 q8 adding");
 
-        Matmul.Int8Weights gq = Matmul.quantizeInt8(TensorAssert.random(2 * N * k, 0.5f, 86), 2 * N, k);
-        DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, N);
+        Matmul.Int8Weights gq = Matmul.quantizeInt8(TensorAssert.random(2 * n * k, 0.5f, 86), 2 * n, k);
+        DeviceBuffer gatedOut = device.allocate(io.lightllm.tornado.api.DType.F32, n);
         FoldedGemv.launchInt8Gated(device, gatedOut, dx, device.upload(gq.weights()), device.upload(gq.scales()), null, Activations.Kind.SILU,
-                N, k, norm);
+                n, k, norm);
         check(silu(roundedProduct(int8Values(gq, k), xg, inv, 16, null, null)), gatedOut, what + " int8 q8 gated normed");
 
         for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
-            ByteArray blocks = QuantMatmulTest.randomBlocks(format, N, k, 87);
-            double[] bd = toDouble(format.dequantize(blocks.segment(), N, k));
+            ByteArray blocks = QuantMatmulTest.randomBlocks(format, n, k, 87);
+            double[] bd = toDouble(format.dequantize(blocks.segment(), n, k));
             DeviceBuffer dbk = device.upload(blocks);
-            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, N, k, norm);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, db, n, k, norm);
             check(roundedProduct(bd, xg, inv, 128, bias, null), out, what + " " + format + " q8 normed");
             device.write(residual.segment(), out, 0);
-            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, N, k, FoldedGemv.Fold.ADD);
+            FoldedGemv.launchPacked(device, out, dx, dbk, format, null, n, k, FoldedGemv.Fold.ADD);
             check(roundedProduct(bd, toDouble(x), 1, 128, null, residual), out, what + " " + format + " q8 adding");
-            ByteArray gatedBlocks = QuantMatmulTest.randomBlocks(format, 2 * N, k, 88);
-            FoldedGemv.launchPackedGated(device, gatedOut, dx, device.upload(gatedBlocks), format, null, Activations.Kind.SILU, N, k, norm);
-            check(silu(roundedProduct(toDouble(format.dequantize(gatedBlocks.segment(), 2 * N, k)), xg, inv, 128, null, null)), gatedOut,
+            ByteArray gatedBlocks = QuantMatmulTest.randomBlocks(format, 2 * n, k, 88);
+            FoldedGemv.launchPackedGated(device, gatedOut, dx, device.upload(gatedBlocks), format, null, Activations.Kind.SILU, n, k, norm);
+            check(silu(roundedProduct(toDouble(format.dequantize(gatedBlocks.segment(), 2 * n, k)), xg, inv, 128, null, null)), gatedOut,
                     what + " " + format + " q8 gated normed");
         }
     }
