@@ -519,7 +519,13 @@ for s in $stages; do
       # the batch-1 GEMVs of a decode step with its norms and residual adds folded in (bench kernels --only folded: q/k/v,
       # o, [gate; up], down and the head over int8 rows and int4 blocks, graph replays), under each of FOLDED_VARIANTS
       # (matmul.* tunings of cuda; none: the defaults), then Nsight Compute of each int4 product (FOLDED_NCU: which; empty
-      # skips), and the SASS lines' stall samples of the first of them
+      # skips), and the SASS lines' stall samples of the first of them; first FoldedGemvTest on cuda:0 (FOLDED_TESTS=0 skips)
+      if [ "${FOLDED_TESTS:-1}" = 1 ]; then
+        "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar" \
+          org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.FoldedGemvTest --details=tree --disable-banner \
+          > "$out/folded-tests.log" 2>&1
+        grep -E "✘|tests (successful|failed)" "$out/folded-tests.log" | head -20
+      fi
       for v in ${FOLDED_VARIANTS:-none q8_staged_groups_per_unit=1 q8_staged_groups_per_unit=2 q8_staged_long_items_per_unit=128 q8_staged_long_items_per_unit=512 q8_staged_int4=0}; do
         flag=(); [ "$v" != none ] && flag=(-Dlightllm.tuning.cuda.matmul.$v)
         "${J[@]}" ${flag[@]+"${flag[@]}"} -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --seconds 0.2 2>&1 \
