@@ -580,6 +580,7 @@ for s in $stages; do
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/staged-static.log"
       done
       for p in ${STAGED_PROF:-1 0}; do
+        [ "$p" = none ] && continue
         # an entry: 1 or 0 (staged or not), or 1:N (staged at N items a compute unit, q8_staged_items_per_unit)
         staged=${p%%:*}; units=(); [ "$p" != "$staged" ] && units=(-Dlightllm.tuning.cuda.matmul.q8_staged_items_per_unit=${p#*:})
         "${J[@]}" -Dlightllm.graphs=false -Dlightllm.tuning.cuda.matmul.q8_staged_int4=$staged ${units[@]+"${units[@]}"} -cp 'lib/*' io.lightllm.cli.Main \
