@@ -263,28 +263,18 @@ public final class StagedQ8Gemv {
     static float stage(KernelContext ctx, float[] partial, int[] codes, float[] steps, FloatArray a, int k, int group, NativeArray normW,
             boolean normed, float eps) {
         float[] x = new float[CHUNK];
-        float[] ahead = new float[CHUNK];
         float[] nw = new float[4];
         int chunks = k / CHUNK;
         int size = ctx.localGroupSizeX;
         int perGroup = group / CHUNK;
         int trips = (chunks + size - 1) / size;
         float squares = 0f;
-        loadChunk(a, Math.min(ctx.localIdx, chunks - 1) * CHUNK, ahead);
         for (int trip = 0; trip < trips; trip++) {
             // a trip's chunks start at a multiple of the group, so items past the last chunk make up whole groups of their own
             int c = trip * size + ctx.localIdx;
             boolean valid = c < chunks;
             int chunk = Math.min(c, chunks - 1);
-            for (int j = 0; j < CHUNK; j++) {
-                x[j] = ahead[j];
-            }
-            // the next trip's chunk loads while this one is rounded: a long row (a down projection's 14,336 inputs are
-            // 3.5 trips of 256 items) otherwise waits on the L2 once a trip before its weight loop starts
-            if (trip + 1 < trips) {
-                loadChunk(a, Math.min(c + size, chunks - 1) * CHUNK, ahead);
-            }
-            float chunkSquares = normed ? foldChunk(x, normW, chunk * CHUNK, nw) : 0f;
+            float chunkSquares = loadChunk(a, chunk * CHUNK, x, normW, normed, nw);
             squares += valid ? chunkSquares : 0f;
             float most = 0f;
             for (int j = 0; j < CHUNK; j++) {
@@ -316,17 +306,15 @@ public final class StagedQ8Gemv {
         return normed ? KMath.rsqrt(total / k + eps) : 1f;
     }
 
-    /** x[0..16) = a[e..e+16). */
-    private static void loadChunk(FloatArray a, int e, float[] x) {
+    /** x[0..16) = a[e..e+16), times normW[e..] where {@code normed}; returns the sum of their squares before it (else 0). */
+    private static float loadChunk(FloatArray a, int e, float[] x, NativeArray normW, boolean normed, float[] nw) {
         a.getFloats(e, x, 0, 8);
         a.getFloats(e + 8, x, 8, 8);
-    }
-
-    /** x[0..16) (elements e..e+16) times normW[e..]; returns the sum of their squares before it. */
-    private static float foldChunk(float[] x, NativeArray normW, int e, float[] nw) {
         float squares = 0f;
-        for (int j = 0; j < CHUNK; j += 4) {
-            squares += Matmul.foldNorm(x, j, normW, e + j, nw);
+        if (normed) {
+            for (int j = 0; j < CHUNK; j += 4) {
+                squares += Matmul.foldNorm(x, j, normW, e + j, nw);
+            }
         }
         return squares;
     }
