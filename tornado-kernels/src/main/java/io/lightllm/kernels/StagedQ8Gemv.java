@@ -107,7 +107,7 @@ public final class StagedQ8Gemv {
     /**
      * The int4 kernels' body. The group stages its activations once ({@link #stage}), then takes its tiles of
      * {@code columns} teams: tiles groupIdx, groupIdx + groups, .. of {@link #tiles} (one, where the grid has a group a
-     * tile; several, where {@code matmul.q8_staged_groups_per_unit} caps the grid, {@link #groups}). A team's four rows
+     * tile; several, where {@code matmul.q8_staged_groups_per_unit} caps the grid, {@link #int4Grid}). A team's four rows
      * meet the staged codes a step at a time ({@link #int4Step}); the sums are reduced and stored as {@link #int8Rows}'s
      * (the blocks' scales applied in the sums, so the epilogue has none). An item's weight loads are one stream over its
      * tiles, two steps ahead: the first tile's first two load while the group stages, a tile's last two steps load the
