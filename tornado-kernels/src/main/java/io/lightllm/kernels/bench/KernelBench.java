@@ -3,8 +3,10 @@ package io.lightllm.kernels.bench;
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Embedding;
+import io.lightllm.kernels.FoldedGemv;
 import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Norms;
+import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.Rotary;
 import io.lightllm.kernels.RopeScaling;
 import io.lightllm.kernels.Sampling;
@@ -315,64 +317,54 @@ public final class KernelBench {
 
     /**
      * The batch-1 GEMVs a decode step runs where the device folds norms and residual adds into them
-     * ({@link io.lightllm.kernels.FoldedGemv}: on CUDA the int4 ones stage their activations, StagedQ8Gemv), over int8 rows
-     * and int4 blocks at the layer's five products in its order: q/k/v (normed), o (adding), [gate; up] (gated, normed),
-     * down (adding), the LM head (normed), those of them named in {@code products} ({@link #FOLDED_PRODUCTS}). GB/s counts
-     * the weight bytes and the f32 activations once, as above.
+     * ({@link FoldedGemv}: on CUDA the int4 ones stage their activations, StagedQ8Gemv), over int8 rows and int4 blocks at
+     * the layer's five products in its order ({@link #foldedProducts}), those of them named in {@code products}
+     * ({@link #FOLDED_PRODUCTS}). GB/s counts the weight bytes and the f32 activations once, as above.
      */
     public void runFoldedGemvs(Shape s, java.util.Set<String> products) {
-        int qkv = (s.heads + 2 * s.kvHeads) * s.headDim;
-        int attn = s.heads * s.headDim;
-        int[][] shapes = {{qkv, s.hidden, 0}, {s.hidden, attn, 1}, {s.intermediate, s.hidden, 2}, {s.hidden, s.intermediate, 1},
-                {s.vocab, s.hidden, 0}};
-        String[] names = {"q/k/v normed", "o adding", "gate/up gated", "down adding", "head normed"};
         for (String p : products) {
             if (!FOLDED_PRODUCTS.contains(p)) {
                 throw new IllegalArgumentException("no folded product " + p + " (" + String.join(",", FOLDED_PRODUCTS) + ")");
             }
         }
-        io.lightllm.kernels.QuantFormat int4 = io.lightllm.kernels.QuantFormat.INT4;
+        QuantFormat int4 = QuantFormat.INT4;
         Activations.Kind silu = Activations.Kind.SILU;
-        for (int i = 0; i < shapes.length; i++) {
-            if (!products.contains(FOLDED_PRODUCTS.get(i))) {
+        for (FoldedProduct product : foldedProducts(s)) {
+            if (!products.contains(product.key())) {
                 continue;
             }
-            int n = shapes[i][0], k = shapes[i][1];
-            int kind = shapes[i][2];
-            int rows = kind == 2 ? 2 * n : n;
-            String label = names[i] + " " + rows + "x" + k;
+            int n = product.n(), k = product.k();
+            boolean gated = product.fold() == FoldedKind.GATED;
+            int rows = gated ? 2 * n : n;
+            String label = product.name() + " " + rows + "x" + k;
             long act = 4L * (k + n);
             long flops = 2L * rows * k;
             try (Scope sc = new Scope()) {
                 DeviceBuffer a = sc.random(DType.F32, k);
                 DeviceBuffer out = sc.random(DType.F32, n);
-                DeviceBuffer normW = sc.random(DType.F32, k);
-                io.lightllm.kernels.FoldedGemv.Fold fold = kind == 1 ? io.lightllm.kernels.FoldedGemv.Fold.ADD
-                        : io.lightllm.kernels.FoldedGemv.Fold.rmsNorm(normW, 1e-5f);
-                boolean int8 = kind == 2 ? io.lightllm.kernels.FoldedGemv.int8GatedApplies(device, k) : io.lightllm.kernels.FoldedGemv.int8Applies(device, k);
-                if (int8) {
+                FoldedGemv.Fold fold = product.fold() == FoldedKind.ADDING ? FoldedGemv.Fold.ADD
+                        : FoldedGemv.Fold.rmsNorm(sc.random(DType.F32, k), 1e-5f);
+                if (gated ? FoldedGemv.int8GatedApplies(device, k) : FoldedGemv.int8Applies(device, k)) {
                     DeviceBuffer[] codes = sc.cycled((long) rows * k, () -> sc.random(DType.I8, (long) rows * k));
                     DeviceBuffer scales = sc.random(DType.F32, rows);
                     time("decode folded int8", label, (long) rows * k + 4L * rows + act, flops, cycling(codes, c -> {
-                        if (kind == 2) {
-                            io.lightllm.kernels.FoldedGemv.launchInt8Gated(device, out, a, c, scales, null, silu, n, k, fold);
+                        if (gated) {
+                            FoldedGemv.launchInt8Gated(device, out, a, c, scales, null, silu, n, k, fold);
                         } else {
-                            io.lightllm.kernels.FoldedGemv.launchInt8(device, out, a, c, scales, null, n, k, fold);
+                            FoldedGemv.launchInt8(device, out, a, c, scales, null, n, k, fold);
                         }
                     }));
                     sc.releaseAll(codes);
                 }
-                boolean packed = kind == 2 ? io.lightllm.kernels.FoldedGemv.packedGatedApplies(device, int4, k)
-                        : io.lightllm.kernels.FoldedGemv.packedApplies(device, int4, k);
-                if (packed) {
+                if (gated ? FoldedGemv.packedGatedApplies(device, int4, k) : FoldedGemv.packedApplies(device, int4, k)) {
                     long bytes = rows * int4.rowBytes(k);
                     io.lightllm.tornado.api.ByteArray blocks = int4Blocks(rows, k);
                     DeviceBuffer[] packs = sc.cycled(bytes, () -> sc.own(device.upload(blocks)));
                     time("decode folded int4", label, bytes + act, flops, cycling(packs, b -> {
-                        if (kind == 2) {
-                            io.lightllm.kernels.FoldedGemv.launchPackedGated(device, out, a, b, int4, null, silu, n, k, fold);
+                        if (gated) {
+                            FoldedGemv.launchPackedGated(device, out, a, b, int4, null, silu, n, k, fold);
                         } else {
-                            io.lightllm.kernels.FoldedGemv.launchPacked(device, out, a, b, int4, null, n, k, fold);
+                            FoldedGemv.launchPacked(device, out, a, b, int4, null, n, k, fold);
                         }
                     }));
                 }
@@ -380,8 +372,24 @@ public final class KernelBench {
         }
     }
 
-    /** {@link #runFoldedGemvs}'s products, in a layer's order. */
-    public static final List<String> FOLDED_PRODUCTS = List.of("qkv", "o", "gateup", "down", "head");
+    /** What a folded GEMV takes in: its input's norm, an add into its output, or (gated) the norm and [gate; up] rows. */
+    private enum FoldedKind { NORMED, ADDING, GATED }
+
+    /** One of a layer's batch-1 products: n outputs (gated: n of [gate; up]'s 2n rows) of k inputs. */
+    private record FoldedProduct(String key, String name, int n, int k, FoldedKind fold) {
+    }
+
+    /** A layer's five products of shape {@code s}, in its order; their keys are {@link #FOLDED_PRODUCTS}. */
+    private static List<FoldedProduct> foldedProducts(Shape s) {
+        return List.of(new FoldedProduct("qkv", "q/k/v normed", (s.heads + 2 * s.kvHeads) * s.headDim, s.hidden, FoldedKind.NORMED),
+                new FoldedProduct("o", "o adding", s.hidden, s.heads * s.headDim, FoldedKind.ADDING),
+                new FoldedProduct("gateup", "gate/up gated", s.intermediate, s.hidden, FoldedKind.GATED),
+                new FoldedProduct("down", "down adding", s.hidden, s.intermediate, FoldedKind.ADDING),
+                new FoldedProduct("head", "head normed", s.vocab, s.hidden, FoldedKind.NORMED));
+    }
+
+    /** {@link #runFoldedGemvs}'s products, in a layer's order (the same for every shape). */
+    public static final List<String> FOLDED_PRODUCTS = foldedProducts(Shape.SMALL).stream().map(FoldedProduct::key).toList();
 
     /** Bytes of weights a GEMV case cycles through (see {@link #runDecodeMatmuls}): several times an H100's or H200's L2. */
     static final long CYCLED_BYTES = 256L << 20;
