@@ -222,8 +222,9 @@ public final class StagedQ8Gemv {
     }
 
     /**
-     * The four weight rows of this item's team in tile {@code tile} (of {@code columns} teams): rows 4t..4t+3 of n, or with {@code gated} gate rows 2t, 2t + 1 and their up
-     * rows n + 2t, n + 2t + 1 of [gate; up]; rows past the end read the last one and are not stored.
+     * The four weight rows of this item's team t in tile {@code tile} (of {@code columns} teams): rows 4t..4t+3 of n, or
+     * with {@code gated} gate rows 2t, 2t + 1 and their up rows n + 2t, n + 2t + 1 of [gate; up]; rows past the end read
+     * the last one and are not stored.
      */
     private static void teamRows(KernelContext ctx, int tile, int[] rows, int n, int columns, boolean gated) {
         int teamIndex = tile * columns + ctx.localIdx / (ctx.localGroupSizeX / columns);
@@ -362,8 +363,11 @@ public final class StagedQ8Gemv {
         return factor;
     }
 
-    /** Step s's 16 code bytes of each of the four rows at at0..at3 into q, their block's scales (and offsets) into terms. */
-    private static void loadInt4Step(ByteArray w, int[] q, float[] terms, int[] word, int format, int groups, int at0, int at1, int at2, int at3,
+    /**
+     * Step s's 16 code bytes of each of the four rows at at0..at3 (rows of {@code blocks} blocks) into q, their block's
+     * scales (and offsets) into terms.
+     */
+    private static void loadInt4Step(ByteArray w, int[] q, float[] terms, int[] word, int format, int blocks, int at0, int at1, int at2, int at3,
             int s, boolean zeroPoint) {
         int g = s / 4;
         int offset = QuantBlocks.int4CodesAt(0, g) + 16 * (s % 4);
@@ -371,7 +375,7 @@ public final class StagedQ8Gemv {
         w.getWords(at1 + offset, q, 4, 4);
         w.getWords(at2 + offset, q, 8, 4);
         w.getWords(at3 + offset, q, 12, 4);
-        int termsAt = QuantBlocks.int4ScaleAt(format, 0, groups, g);
+        int termsAt = QuantBlocks.int4ScaleAt(format, 0, blocks, g);
         terms[0] = QuantBlocks.int4Word(w, at0 + termsAt, word);
         terms[1] = QuantBlocks.int4Word(w, at1 + termsAt, word);
         terms[2] = QuantBlocks.int4Word(w, at2 + termsAt, word);
