@@ -40,6 +40,8 @@ final class Int4Gemv {
     /** The 256-bit shapes of {@link #dot4Halves}. */
     private static final VectorSpecies<Float> HALF_F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> HALF_I = IntVector.SPECIES_256;
+    /** Whether the JIT compiles 512-bit vectors here (AVX-512); else the 256-bit forms run (AVX2). */
+    private static final boolean WIDE = FloatVector.SPECIES_PREFERRED.length() == 16;
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private Int4Gemv() {
@@ -47,12 +49,7 @@ final class Int4Gemv {
 
     /** Whether this path runs here: 512-bit vectors (16 floats, 32 shorts), or 256-bit ones ({@link #dot4Halves}). */
     static boolean available() {
-        return ENABLED && (wide() || FloatVector.SPECIES_PREFERRED.length() == 8);
-    }
-
-    /** Whether the JIT compiles 512-bit vectors here (AVX-512); else the 256-bit forms run (AVX2). */
-    private static boolean wide() {
-        return FloatVector.SPECIES_PREFERRED.length() == 16;
+        return ENABLED && (WIDE || FloatVector.SPECIES_PREFERRED.length() == 8);
     }
 
     /**
@@ -69,7 +66,7 @@ final class Int4Gemv {
     private static final VectorSpecies<Short> HALF_SHORTS = ShortVector.SPECIES_256;
 
     static Activations quantize(float[] x, int m, int k) {
-        return wide() ? quantizeVector(x, m, k) : quantizeScalar(x, m, k);
+        return WIDE ? quantizeVector(x, m, k) : quantizeScalar(x, m, k);
     }
 
     /** {@link #quantize} in 512-bit vectors. */
@@ -163,7 +160,7 @@ final class Int4Gemv {
             long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
             long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
             for (int b = 0; b < m; b++) {
-                if (wide()) {
+                if (WIDE) {
                     dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
                 } else {
                     dot4Halves(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);

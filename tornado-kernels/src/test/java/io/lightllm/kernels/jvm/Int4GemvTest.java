@@ -61,6 +61,7 @@ class Int4GemvTest {
             }
         }
     }
+
     /**
      * The activations' two forms, the 512-bit vectors' and the lane-at-a-time one that 256-bit machines take, give the
      * same codes, scales and code sums (whichever this machine runs in {@link Int4Gemv#multiply}); random groups, one all
