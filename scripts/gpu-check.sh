@@ -25,6 +25,30 @@ prefill_warps() {
 # the class path of a build for abjar and gemvreduce: "new" is this one; another name puts the jars in that folder of .gpu/
 # first (old/: the build before a change, copied there by hand)
 build_cp() { if [ "$1" = new ]; then echo 'lib/*'; else echo "$1/*:lib/*"; fi; }
+# Nsight Compute of one launch (the sixth) of the kernels matching regex $2 as `bench kernels --device cuda:0` runs them
+# with the arguments after it: the full report in $out/ncu-$1.txt and its summary here; fails where ncu read no counters
+# (gVisor machines do not give them). ncu_sass: the same launch's SASS lines with their stall samples, $out/ncu-$1-sass.csv,
+# where ncu_report read counters for $1.
+NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+ncu_report() {
+  local tag=$1 kernel=$2; shift 2
+  timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 --launch-count 1 \
+    --set full --import-source no --page details --print-details all \
+    "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 "$@" > "$out/ncu-$tag.txt" 2>&1
+  if ! grep -q "Duration" "$out/ncu-$tag.txt"; then
+    echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-$tag.txt" | head -5
+    return 1
+  fi
+  echo "== $tag"; grep -E "^  [A-Za-z_]+.*\(|Duration|DRAM Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|Stall (Long|Short|Wait|Barrier|MIO|Math|Not Sel|LG)|Grid Size|Block Size|Waves Per SM|L2 Hit|Mem Busy|Max Bandwidth|Bank" \
+    "$out/ncu-$tag.txt" | awk '!seen[$0]++' | head -40
+}
+ncu_sass() {
+  local tag=$1 kernel=$2; shift 2
+  grep -q "Duration" "$out/ncu-$tag.txt" 2>/dev/null || return 0
+  timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 --launch-count 1 \
+    --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
+    "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 "$@" > "$out/ncu-$tag-sass.csv" 2>&1
+}
 stages=${*:-selftest tests bench static serve}
 for s in $stages; do
   case $s in
@@ -447,32 +471,16 @@ for s in $stages; do
     ncu)
       # where the tensor-core kernels' time goes (Nsight Compute reads the counters on Firecracker machines, not on gVisor):
       # prefill attention at 4,096 causal tokens and the Java GEMM at 4096^3;
-      # the full section set and the SASS lines' stall samples of one launch each
-      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-      for case in "prefill:TensorCoreAttention_prefill:--only attention --batches 1 --contexts 1024 --prefill 4096" \
-                  "gemm:TensorCoreMatmul_matmulHalves:--only matmul --square 4096"; do
-        IFS=: read -r name kernel args <<< "$case"
-        timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 3 --launch-count 1 \
-          --set full --import-source no --page details --print-details all \
-          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $args > "$out/ncu-$name.txt" 2>&1
-        if ! grep -q "Duration" "$out/ncu-$name.txt"; then
-          echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-$name.txt" | head -5; break
-        fi
-        grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Stall|Bank" "$out/ncu-$name.txt" | head -40
-      done
-      grep -q "Duration" "$out/ncu-prefill.txt" || continue
-      # the hottest SASS lines of the prefill kernel with their stall reasons
-      timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:TensorCoreAttention_prefill" --launch-skip 3 \
-        --launch-count 1 --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only attention --batches 1 --contexts 1024 \
-        --prefill 4096 > "$out/ncu-prefill-sass.csv" 2>&1
+      # the full section set of one launch each, and the SASS lines' stall samples of the prefill kernel
+      ncu_report prefill TensorCoreAttention_prefill --only attention --batches 1 --contexts 1024 --prefill 4096 \
+        && ncu_report gemm TensorCoreMatmul_matmulHalves --only matmul --square 4096
+      ncu_sass prefill TensorCoreAttention_prefill --only attention --batches 1 --contexts 1024 --prefill 4096
       ls -la "$out"/ncu-* ;;
     ncudecode|ncugemv)
       # where decode attention's time goes over f16 and int8 pools (ncudecode; issue 12: the int8 kernel reads half the bytes
       # in about f16's time), or the batch-1 GEMVs' over bf16, int8 and int4 weights (ncugemv; issue 14: int8 and int4 stream
       # the layers' matrices at 60-75 % of copy where bf16 reaches 97 %): one launch each, the summary here and the whole
       # report in $out, then the first case's SASS lines with their stall samples
-      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       if [ $s = ncudecode ]; then
         A="--only attention --contexts 1024 --prefill 0"
         cases="b16-int8:decodeCodes__i8:16 b16-f16:decodeF16__f16:16 b256-int8:decodeCodes__i8:256 b256-f16:decodeF16__f16:256"
@@ -480,25 +488,12 @@ for s in $stages; do
         A="--only gemv"
         cases="int8:Matmul_matmulInt8GemvQ8:1 int4:QuantMatmul_matmulInt4GemvQ8:1 bf16:Matmul_matmulGemv__:1 int8gated:Matmul_matmulInt8GemvGatedQ8:1"
       fi
-      first=
       for case in $cases; do
         IFS=: read -r name kernel batch <<< "$case"
-        first=${first:-$s-$name:$kernel:$batch}
-        timeout 120 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 --launch-count 1 \
-          --set full --import-source no --page details --print-details all \
-          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $A --batches $batch \
-          > "$out/ncu-$s-$name.txt" 2>&1
-        if ! grep -q "Duration" "$out/ncu-$s-$name.txt"; then
-          echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-$s-$name.txt" | head -5; break
-        fi
-        echo "== $name"; grep -E "^  [A-Za-z_]+.*\(|Duration|DRAM Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|Stall (Long|Short|Wait|Barrier|MIO|Math|Not Sel|LG)|Grid Size|Block Size" \
-          "$out/ncu-$s-$name.txt" | awk '!seen[$0]++' | head -30
+        ncu_report $s-$name $kernel $A --batches $batch || break
       done
-      IFS=: read -r name kernel batch <<< "$first"
-      grep -q "Duration" "$out/ncu-$name.txt" 2>/dev/null || continue
-      timeout 120 "$NCU" --clock-control none --target-processes all -k "regex:$kernel" --launch-skip 5 \
-        --launch-count 1 --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
-        "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 $A --batches $batch > "$out/ncu-$name-sass.csv" 2>&1
+      IFS=: read -r name kernel batch <<< "${cases%% *}"
+      ncu_sass $s-$name $kernel $A --batches $batch
       ls -la "$out"/ncu-* ;;
     decodeprof)
       # where a serving-sized decode step goes (400 x 512/128 runs ~256-400 streams of ~600 tokens): each kernel's
@@ -531,24 +526,12 @@ for s in $stages; do
         "${J[@]}" ${flag[@]+"${flag[@]}"} -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --seconds 0.2 2>&1 \
           | grep -E "^\| decode folded" | sed "s/^/$v /" | tee -a "$out/folded.log"
       done
-      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       first=
       for p in ${FOLDED_NCU-down gateup o head}; do
         first=${first:-$p}
-        timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:StagedQ8Gemv_int4" --launch-skip 5 --launch-count 1 \
-          --set full --import-source no --page details --print-details all \
-          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only folded --products $p > "$out/ncu-folded-$p.txt" 2>&1
-        if ! grep -q "Duration" "$out/ncu-folded-$p.txt"; then
-          echo "ncu read no counters here (gVisor machines do not give them):"; grep -iE "error|==ERR|==WARNING" "$out/ncu-folded-$p.txt" | head -5; first=; break
-        fi
-        echo "== $p"; grep -E "^  [A-Za-z_]+.*\(|Duration|DRAM Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|Stall (Long|Short|Wait|Barrier|MIO|Math|Not Sel|LG)|Grid Size|Block Size|Waves Per SM|L2 Hit|Mem Busy|Max Bandwidth" \
-          "$out/ncu-folded-$p.txt" | awk '!seen[$0]++' | head -34
+        ncu_report folded-$p StagedQ8Gemv_int4 --only folded --products $p || break
       done
-      if [ -n "$first" ]; then
-        timeout 150 "$NCU" --clock-control none --target-processes all -k "regex:StagedQ8Gemv_int4" --launch-skip 5 --launch-count 1 \
-          --section SourceCounters --section WarpStateStats --page source --print-source sass --csv \
-          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --seconds 0.05 --only folded --products $first > "$out/ncu-folded-$first-sass.csv" 2>&1
-      fi ;;
+      [ -n "$first" ] && ncu_sass folded-$first StagedQ8Gemv_int4 --only folded --products $first ;;
     decodetargets)
       # issue 14's decode targets alone (a short call, e.g. on an H200 when one is lent): the copy rate and cuBLAS
       # matmul-only references, 8B bf16 at batch 1 and 64, int8 and int4 at batch 1; three runs on each load (--variants of
