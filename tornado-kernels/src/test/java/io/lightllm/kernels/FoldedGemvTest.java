@@ -1,6 +1,7 @@
 package io.lightllm.kernels;
 
 import static io.lightllm.testing.TensorAssert.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.lightllm.testing.TensorAssert;
 import io.lightllm.testing.TestProperties;
@@ -14,6 +15,7 @@ import io.lightllm.tornado.runtime.Devices;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -167,6 +169,30 @@ class FoldedGemvTest {
         for (int k : new int[] {512, 2560}) {
             inTeamsOf64And32(id, true, true, 1, (device, what) -> checkInt8Activations(device, what + " staged, one group a unit, k = " + k, 1100, k));
         }
+        // 8 (u + 1) rows on u compute units: in teams of 32 (two a tile) u + 1 tiles, two for the busiest group; the balance
+        // takes tiles of one team instead (2 u + 2 tiles, three for the busiest group, of half the rows)
+        inTeamsOf64And32(id, true, true, 1, (device, what) -> {
+            int units = device.computeUnits();
+            int n = 8 * (units + 1);
+            if (what.endsWith("teams of 32") && units >= 2 && StagedQ8Gemv.int4Launch(device, n, 512, false).columns() != 1) {
+                throw new AssertionError(what + ": " + n + " rows on " + units + " units should loop over tiles of one team");
+            }
+            checkInt8Activations(device, what + " staged, one group a unit, balanced tiles", n, 512);
+        });
+    }
+
+    /** The looping groups' tiles at an 8B's shapes on an H100 at two groups of 256 items an SM (264 groups, 8 teams a tile). */
+    @Test
+    void balancedColumnsShareTheTilesOutEvenly() {
+        long cap = 264;
+        // [gate; up]: 896 tiles of 8 teams take the busiest group 4 (32 team-tiles), 1,792 of 4 take it 7 (28)
+        assertEquals(4, StagedQ8Gemv.balancedColumns(14336, true, 8, cap));
+        // the head: 4,008 tiles of 8 -> 16 (128), of 4 -> 31 (124, 3.1 % less), of 2 -> 61 (122, not 3 % less than 124)
+        assertEquals(4, StagedQ8Gemv.balancedColumns(128256, false, 8, cap));
+        // q/k/v: 192 tiles of 8 leave 72 groups idle (8); 768 of 2 take the busiest group 3 (6)
+        assertEquals(2, StagedQ8Gemv.balancedColumns(6144, false, 8, cap));
+        // o and down: 256 tiles of 4 teams, one round already
+        assertEquals(4, StagedQ8Gemv.balancedColumns(4096, false, 4, cap));
     }
 
     private static void checkInt8Activations(Device device, String what, int n, int k) {
