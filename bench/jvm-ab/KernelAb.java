@@ -14,7 +14,7 @@ import java.util.Random;
  * (docs/benchmarks.md, session 21). Prints each build's median and minimum microseconds a launch.
  *
  * <pre>java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED bench/jvm-ab/KernelAb.java \
- *     A.jar B.jar [rows 8192] [k 2048] [rounds 15] [launches a round 50] [int4|int8|bf16] [m 1]</pre>
+ *     A.jar B.jar [rows 8192] [k 2048] [rounds 15] [launches a round 50] [int4|int8|bf16|q4_0|q8_0|q4_k|q5_k|q6_k] [m 1]</pre>
  */
 public class KernelAb {
     public static void main(String[] args) throws Exception {
@@ -67,6 +67,7 @@ public class KernelAb {
         final Object device;
         final Method launch;
         final Object[] arguments;
+        final Random random = new Random(2);
 
         Build(Path jar, String kind, float[] weights, float[] x, int m, int n, int k) throws Exception {
             loader = new URLClassLoader(new URL[] {jar.toUri().toURL()}, ClassLoader.getPlatformClassLoader());
@@ -107,7 +108,33 @@ public class KernelAb {
                     launch = matmul.getMethod("launchMatmul", runtimeDevice, buffer, buffer, buffer, buffer, int.class, int.class, int.class);
                     arguments = new Object[] {device, out, a, upload.invoke(device, bf16), null, m, n, k};
                 }
-                default -> throw new IllegalArgumentException("kind int4, int8 or bf16, not " + kind);
+                case "q4_0", "q8_0", "q4_k", "q5_k", "q6_k" -> { // GGUF blocks of random codes and scales, as QuantMatmulTest's
+                    Object format = quantFormat.getField(kind.toUpperCase()).get(null);
+                    long rowBytes = (long) quantFormat.getMethod("rowBytes", int.class).invoke(format, k);
+                    int blockBytes = (int) quantFormat.getMethod("blockBytes").invoke(format);
+                    Object blocks = loader.loadClass("io.lightllm.tornado.api.ByteArray").getMethod("allocate", int.class)
+                            .invoke(null, Math.toIntExact(n * rowBytes));
+                    var seg = (java.lang.foreign.MemorySegment) nativeArray.getMethod("segment").invoke(blocks);
+                    var f16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    for (long i = 0; i < seg.byteSize(); i++) {
+                        seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
+                    }
+                    for (long at = 0; at < seg.byteSize(); at += blockBytes) {
+                        float scale = (float) (0.5 + random.nextDouble() / 2) / 64;
+                        switch (kind) {
+                            case "q4_k", "q5_k" -> {
+                                seg.set(f16, at, Float.floatToFloat16(scale / 8));
+                                seg.set(f16, at + 2, Float.floatToFloat16(scale));
+                            }
+                            case "q6_k" -> seg.set(f16, at + 208, Float.floatToFloat16(scale / 8));
+                            default -> seg.set(f16, at, Float.floatToFloat16(scale));
+                        }
+                    }
+                    launch = loader.loadClass("io.lightllm.kernels.QuantMatmul").getMethod("launch", runtimeDevice, buffer, buffer, buffer, quantFormat,
+                            buffer, int.class, int.class, int.class);
+                    arguments = new Object[] {device, out, a, upload.invoke(device, blocks), format, null, m, n, k};
+                }
+                default -> throw new IllegalArgumentException("kind int4, int8, bf16, q4_0, q8_0, q4_k, q5_k or q6_k, not " + kind);
             }
         }
 

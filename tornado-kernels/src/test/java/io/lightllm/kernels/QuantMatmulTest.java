@@ -89,9 +89,11 @@ class QuantMatmulTest {
             device.launch(kernel, grid, used);
         }
         // one more rounding per weight (scale * code - offset, possibly fused) than the reference's sums; the JVM's
-        // int4 GEMV rounds the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group of 128)
-        float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || !portable && VectorQuantMatmul.int8Activations(format, m, k)
-                ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k, 128) : 0f;
+        // int4 and Q4_K GEMVs round the activations to int8 too (x^ within scale / 2 of x, scale = max |x| / 127 per group
+        // of 128, of 256 for Q4_K)
+        boolean jvmQ8 = !portable && VectorQuantMatmul.int8Activations(format, m, k);
+        float activations = kernel == QuantMatmul.GEMV_INT4_Q8 || jvmQ8 ? activationRoundingBound(a, format.dequantize(w.segment(), n, k), m, n, k,
+                jvmQ8 ? VectorQuantMatmul.int8ActivationGroup(format) : 128) : 0f;
         assertClose(ref.expected(), device.download(out), 2 * ref.errorBound() + activations, 0f,
                 device.id() + " " + kernel.name() + " " + format + " m=" + m + " k=" + k + (columns == null ? "" : " columns " + columns));
     }

@@ -154,21 +154,11 @@ final class Int4Gemv {
             long rowBytes) {
         int termBytes = QuantBlocks.int4TermBytes(zeroPoint ? QuantBlocks.INT4_ZP : QuantBlocks.INT4), groups = k / 128;
         Activations a = quantize(x, m, k);
-        RowRuns.forEachQuad(device, n, rowBytes, (first, count, step) -> {
-            float[] dots = new float[4];
-            // fewer than four rows (a few at a run's end) repeat the last one: the same arithmetic, results unused
-            long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
-            long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
-            for (int b = 0; b < m; b++) {
-                if (WIDE) {
-                    dot4(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
-                } else {
-                    dot4Halves(a, b * groups, w, first * rowBytes, at1, at2, at3, groups, termBytes, zeroPoint, dots);
-                }
-                for (int q = 0; q < count; q++) {
-                    int row = first + q * step;
-                    out.set(b * n + row, bias == null ? dots[q] : dots[q] + bias.get(row));
-                }
+        RowRuns.multiplyByQuads(device, out, bias, m, n, rowBytes, (b, at0, at1, at2, at3, dots) -> {
+            if (WIDE) {
+                dot4(a, b * groups, w, at0, at1, at2, at3, groups, termBytes, zeroPoint, dots);
+            } else {
+                dot4Halves(a, b * groups, w, at0, at1, at2, at3, groups, termBytes, zeroPoint, dots);
             }
         });
     }

@@ -1,5 +1,7 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.tornado.api.FloatArray;
+
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.util.function.IntConsumer;
 
@@ -45,6 +47,32 @@ final class RowRuns {
             int quarter = (end - start + 3) / 4;
             for (int first = start; first < start + quarter; first++) {
                 quad.rows(first, Math.min(4, (end - 1 - first) / quarter + 1), quarter);
+            }
+        });
+    }
+
+    /** Row dots of the four weight rows at byte offsets at0..at3 with activation row b of a GEMV, into result[0..3]. */
+    @FunctionalInterface
+    interface QuadDots {
+        void dots(int b, long at0, long at1, long at2, long at3, float[] result);
+    }
+
+    /**
+     * out[b, j] = x[b] . w[j] (+ bias[j], or none where null) for b < m and the n rows j of {@code rowBytes}, four rows at
+     * a time ({@link #forEachQuad}); a quad with fewer than four rows (at a run's end) repeats its last one: the same
+     * arithmetic, its results unused.
+     */
+    static void multiplyByQuads(JvmDevice device, FloatArray out, FloatArray bias, int m, int n, long rowBytes, QuadDots dots) {
+        forEachQuad(device, n, rowBytes, (first, count, step) -> {
+            float[] result = new float[4];
+            long at1 = (first + Math.min(1, count - 1) * step) * rowBytes, at2 = (first + Math.min(2, count - 1) * step) * rowBytes;
+            long at3 = (first + Math.min(3, count - 1) * step) * rowBytes;
+            for (int b = 0; b < m; b++) {
+                dots.dots(b, first * rowBytes, at1, at2, at3, result);
+                for (int q = 0; q < count; q++) {
+                    int row = first + q * step;
+                    out.set(b * n + row, bias == null ? result[q] : result[q] + bias.get(row));
+                }
             }
         });
     }

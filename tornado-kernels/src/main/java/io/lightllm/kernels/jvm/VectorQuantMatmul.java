@@ -43,10 +43,20 @@ public final class VectorQuantMatmul {
 
     /**
      * Whether the product of these shapes runs with int8 activations ({@link Int4Gemv}: int4 rows, m < 4, whole
-     * groups), so that it differs from the f32 product by the activations' rounding, not only by summation order.
+     * groups; {@link Q4KGemv}: Q4_K rows, m < 4), so that it differs from the f32 product by the activations' rounding
+     * (in groups of {@link #int8ActivationGroup}), not only by summation order.
      */
     public static boolean int8Activations(QuantFormat format, int m, int k) {
-        return (format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && m < 4 && k % 128 == 0 && Int4Gemv.available();
+        return switch (format) {
+            case INT4, INT4_ZP -> m < 4 && k % 128 == 0 && Int4Gemv.available();
+            case Q4_K -> m < 4 && k % Q4KGemv.GROUP == 0 && Q4KGemv.available();
+            default -> false;
+        };
+    }
+
+    /** The elements that share an activation scale where {@link #int8Activations}: an int4 block's, a Q4_K super-block's. */
+    public static int int8ActivationGroup(QuantFormat format) {
+        return format == QuantFormat.Q4_K ? Q4KGemv.GROUP : 128;
     }
 
     /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
@@ -56,7 +66,11 @@ public final class VectorQuantMatmul {
         MemorySegment seg = w.segment();
         float[] act = VectorMatmul.activations(a, m, k);
         if (int8Activations(format, m, k)) {
-            Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
+            if (format == QuantFormat.Q4_K) {
+                Q4KGemv.multiply(device, out, act, seg, bias, m, n, k);
+            } else {
+                Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
+            }
             return;
         }
         if ((format == QuantFormat.INT4 || format == QuantFormat.INT4_ZP) && m < 4 && PARTS == 1 && k % 128 == 0) {
