@@ -13,6 +13,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -31,6 +32,10 @@ public final class VectorQuantMatmul {
     private static final VectorSpecies<Integer> INTS = F.withLanes(int.class);
     /** Float vectors per 16 codes; vectors wider than 16 floats take the scalar decoder. */
     private static final int PARTS = F.length() <= 16 ? 16 / F.length() : 0;
+    /** Codes a step of the streamed GGUF products takes: a float vector's lanes (8 with AVX2, 16 with AVX-512). */
+    private static final int W = F.length();
+    /** As many bytes as {@link #W} (a 64-bit or 128-bit vector), widened to a float vector's lanes. */
+    private static final VectorSpecies<Byte> LANE_BYTES = W == 8 || W == 16 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(8 * W)) : B16;
     private static final ByteOrder ORDER = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ORDER);
@@ -77,7 +82,7 @@ public final class VectorQuantMatmul {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
-        if (STREAMED_GGUF.contains(format) && m < 4 && PARTS == 1) {
+        if (STREAMED_GGUF.contains(format) && m < 4 && (W == 8 || W == 16)) {
             streamGguf(device, out, act, seg, format, bias, m, n, k, rowBytes);
             return;
         }
@@ -90,7 +95,7 @@ public final class VectorQuantMatmul {
     /**
      * Decode-sized products of GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows (Q4_K_M's and Q5_K_M's
      * matrices use Q4_K or Q5_K, and Q6_K for the head and half the down and v projections) multiply
-     * each block's codes with the activations as they are read, 16 at a time, and scale the block's
+     * each block's codes with the activations as they are read, a float vector's lanes at a time (8 or 16), and scale the block's
      * sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
      * as a per-32 sum of the activations times the offset. The staged decoder, which writes every
      * row to f32 first, ran these at a tenth of int4's speed.
@@ -135,8 +140,10 @@ public final class VectorQuantMatmul {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < k / 32; b++) {
             long at = rowAt + 34L * b;
-            FloatVector t = FloatVector.fromArray(F, x, xOff + 32 * b).mul(floats(w, at + 2))
-                    .add(FloatVector.fromArray(F, x, xOff + 32 * b + 16).mul(floats(w, at + 18)));
+            FloatVector t = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += W) {
+                t = FloatVector.fromArray(F, x, xOff + 32 * b + j).fma(laneFloats(w, at + 2 + j), t);
+            }
             acc = t.fma(FloatVector.broadcast(F, f16(w, at)), acc);
         }
         return LaneSums.sum(acc);
@@ -148,9 +155,12 @@ public final class VectorQuantMatmul {
         float offset = 0;
         for (int b = 0; b < k / 32; b++) {
             long at = rowAt + 18L * b;
-            IntVector q = (IntVector) load(seg, at + 2).convertShape(VectorOperators.B2I, INTS, 0);
-            FloatVector t = FloatVector.fromArray(F, x, xOff + 32 * b).mul(lowNibbles(q))
-                    .add(FloatVector.fromArray(F, x, xOff + 32 * b + 16).mul(highNibbles(q)));
+            FloatVector t = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += W) {
+                IntVector q = laneInts(seg, at + 2 + j);
+                t = FloatVector.fromArray(F, x, xOff + 32 * b + j).fma(lowNibbles(q), t);
+                t = FloatVector.fromArray(F, x, xOff + 32 * b + 16 + j).fma(highNibbles(q), t);
+            }
             float d = f16(seg, at);
             acc = t.fma(FloatVector.broadcast(F, d), acc);
             offset += 8 * d * sums32[sOff + b];
@@ -177,11 +187,11 @@ public final class VectorQuantMatmul {
             for (int chunk = 0; chunk < 4; chunk++) {
                 int j = 64 * chunk, xAt = xOff + 256 * sb + j;
                 FloatVector lo = FloatVector.zero(F), hi = lo;
-                for (int l = 0; l < 32; l += 16) {
-                    IntVector q = (IntVector) load(seg, at + qs + 32 * chunk + l).convertShape(VectorOperators.B2I, INTS, 0);
+                for (int l = 0; l < 32; l += W) {
+                    IntVector q = laneInts(seg, at + qs + 32 * chunk + l);
                     IntVector qLow = q.and(15), qHigh = q.lanewise(VectorOperators.ASHR, 4).and(15);
                     if (five) {
-                        IntVector qh = (IntVector) load(seg, at + 16 + l).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector qh = laneInts(seg, at + 16 + l);
                         qLow = qLow.or(qh.lanewise(VectorOperators.ASHR, 2 * chunk).and(1).lanewise(VectorOperators.LSHL, 4));
                         qHigh = qHigh.or(qh.lanewise(VectorOperators.ASHR, 2 * chunk + 1).and(1).lanewise(VectorOperators.LSHL, 4));
                     }
@@ -209,19 +219,26 @@ public final class VectorQuantMatmul {
             long at = rowAt + 210L * sb;
             float d = f16(seg, at + 208);
             for (int half = 0; half < 2; half++) {
-                for (int l = 0; l < 32; l += 16) {
-                    IntVector qlA = (IntVector) load(seg, at + 64 * half + l).convertShape(VectorOperators.B2I, INTS, 0);
-                    IntVector qlB = (IntVector) load(seg, at + 64 * half + 32 + l).convertShape(VectorOperators.B2I, INTS, 0);
-                    IntVector qh = (IntVector) load(seg, at + 128 + 32 * half + l).convertShape(VectorOperators.B2I, INTS, 0);
-                    for (int run = 0; run < 4; run++) {
-                        IntVector ql = run % 2 == 0 ? qlA : qlB;
-                        IntVector low = run < 2 ? ql.and(15) : ql.lanewise(VectorOperators.ASHR, 4).and(15);
-                        IntVector code = low.or(qh.lanewise(VectorOperators.ASHR, 2 * run).and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
-                        FloatVector t = FloatVector.fromArray(F, x, xOff + 256 * sb + 128 * half + 32 * run + l)
-                                .mul((FloatVector) code.convert(VectorOperators.I2F, 0));
-                        float scale = d * seg.get(ValueLayout.JAVA_BYTE, at + 192 + 8 * half + l / 16 + 2 * run);
-                        acc = t.fma(FloatVector.broadcast(F, scale), acc);
-                    }
+                for (int l = 0; l < 32; l += W) { // a step of W <= 16 stays within one 16-element scale run
+                    IntVector qlA = laneInts(seg, at + 64 * half + l);
+                    IntVector qlB = laneInts(seg, at + 64 * half + 32 + l);
+                    IntVector qh = laneInts(seg, at + 128 + 32 * half + l);
+                    // runs 0-3 of 32: the low nibbles of qlA, of qlB, the high ones of qlA, of qlB, with qh's bits 0-1, 2-3,
+                    // 4-5, 6-7 above them, written out: a loop choosing among the vectors ran 1.4x slower (C2 boxes such vectors)
+                    int xAt = xOff + 256 * sb + 128 * half + l;
+                    long scales = at + 192 + 8 * half + l / 16;
+                    IntVector c0 = qlA.and(15).or(qh.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
+                    IntVector c1 = qlB.and(15).or(qh.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
+                    IntVector c2 = qlA.lanewise(VectorOperators.ASHR, 4).and(15).or(qh.and(0x30)).sub(32);
+                    IntVector c3 = qlB.lanewise(VectorOperators.ASHR, 4).and(15).or(qh.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32);
+                    acc = FloatVector.fromArray(F, x, xAt).mul((FloatVector) c0.convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, scales)), acc);
+                    acc = FloatVector.fromArray(F, x, xAt + 32).mul((FloatVector) c1.convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, scales + 2)), acc);
+                    acc = FloatVector.fromArray(F, x, xAt + 64).mul((FloatVector) c2.convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, scales + 4)), acc);
+                    acc = FloatVector.fromArray(F, x, xAt + 96).mul((FloatVector) c3.convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, scales + 6)), acc);
                 }
             }
         }
@@ -237,9 +254,14 @@ public final class VectorQuantMatmul {
         return s < 4 ? sc[s + 4] & 63 : sc[s + 4] >> 4 | (sc[s] >> 6) << 4;
     }
 
-    /** 16 int8 codes at {@code at} as floats. */
-    private static FloatVector floats(MemorySegment w, long at) {
-        return (FloatVector) load(w, at).convertShape(VectorOperators.B2F, F, 0);
+    /** {@link #W} int8 codes at {@code at} as floats. */
+    private static FloatVector laneFloats(MemorySegment w, long at) {
+        return (FloatVector) ByteVector.fromMemorySegment(LANE_BYTES, w, at, ORDER).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** {@link #W} bytes at {@code at} as ints (sign-extended). */
+    private static IntVector laneInts(MemorySegment w, long at) {
+        return (IntVector) ByteVector.fromMemorySegment(LANE_BYTES, w, at, ORDER).convertShape(VectorOperators.B2I, INTS, 0);
     }
 
     private static FloatVector lowNibbles(IntVector q) {
