@@ -48,20 +48,21 @@ public final class VectorQuantMatmul {
 
     /**
      * Whether the product of these shapes runs with int8 activations ({@link Int4Gemv}: int4 rows, m < 4, whole
-     * groups; {@link Q4KGemv}: Q4_K rows, m < 4), so that it differs from the f32 product by the activations' rounding
+     * groups; {@link Q4KGemv}, {@link Q6KGemv}: Q4_K and Q6_K rows, m < 4), so that it differs from the f32 product by the activations' rounding
      * (in groups of {@link #int8ActivationGroup}), not only by summation order.
      */
     public static boolean int8Activations(QuantFormat format, int m, int k) {
         return switch (format) {
             case INT4, INT4_ZP -> m < 4 && k % 128 == 0 && Int4Gemv.available();
             case Q4_K -> m < 4 && k % Q4KGemv.GROUP == 0 && Q4KGemv.available();
+            case Q6_K -> m < 4 && k % Q6KGemv.GROUP == 0 && Q6KGemv.available();
             default -> false;
         };
     }
 
-    /** The elements that share an activation scale where {@link #int8Activations}: an int4 block's, a Q4_K super-block's. */
+    /** The elements that share an activation scale where {@link #int8Activations}: an int4 block's, a K super-block's. */
     public static int int8ActivationGroup(QuantFormat format) {
-        return format == QuantFormat.Q4_K ? Q4KGemv.GROUP : 128;
+        return format == QuantFormat.Q4_K || format == QuantFormat.Q6_K ? 256 : 128;
     }
 
     /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
@@ -73,6 +74,8 @@ public final class VectorQuantMatmul {
         if (int8Activations(format, m, k)) {
             if (format == QuantFormat.Q4_K) {
                 Q4KGemv.multiply(device, out, act, seg, bias, m, n, k);
+            } else if (format == QuantFormat.Q6_K) {
+                Q6KGemv.multiply(device, out, act, seg, bias, m, n, k);
             } else {
                 Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             }
