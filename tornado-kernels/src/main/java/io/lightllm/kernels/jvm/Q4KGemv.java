@@ -65,17 +65,10 @@ final class Q4KGemv {
         int[] pairs = new int[m * k / 2], subSums = new int[m * k / 32], q = new int[GROUP];
         float[] scales = new float[blocks];
         for (int s = 0; s < blocks; s++) {
-            int base = GROUP * s;
-            float largest = 0;
+            scales[s] = round(x, GROUP * s, q);
             for (int j = 0; j < GROUP; j++) {
-                largest = Math.max(largest, Math.abs(x[base + j]));
-            }
-            float inverse = largest == 0 ? 0 : 127 / largest;
-            for (int j = 0; j < GROUP; j++) {
-                q[j] = (int) (x[base + j] * inverse + ROUNDER - ROUNDER);
                 subSums[8 * s + j / 32] += q[j];
             }
-            scales[s] = largest / 127;
             for (int c = 0; c < 4; c++) {
                 for (int i = 0; i < 8; i++) {
                     int e = 64 * c + 4 * i, at = 128 * s + 32 * c + i;
@@ -87,6 +80,22 @@ final class Q4KGemv {
             }
         }
         return new Activations(pairs, scales, subSums);
+    }
+
+    /**
+     * Rounds the super-block x[base, base + 256) to int8 codes q[0, 256) with one scale (max |x| / 127, half to even, as
+     * llama.cpp's Q8_K blocks), which it returns.
+     */
+    static float round(float[] x, int base, int[] q) {
+        float largest = 0;
+        for (int j = 0; j < GROUP; j++) {
+            largest = Math.max(largest, Math.abs(x[base + j]));
+        }
+        float inverse = largest == 0 ? 0 : 127 / largest;
+        for (int j = 0; j < GROUP; j++) {
+            q[j] = (int) (x[base + j] * inverse + ROUNDER - ROUNDER);
+        }
+        return largest / 127;
     }
 
     /** out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of k / 256 Q4_K blocks. */

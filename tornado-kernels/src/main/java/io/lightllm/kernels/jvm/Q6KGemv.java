@@ -29,12 +29,11 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class Q6KGemv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("lightllm.jvm.q6k.q8", "true"));
-    static final int GROUP = 256;
+    static final int GROUP = Q4KGemv.GROUP;
     static final int BLOCK_BYTES = 210;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final float ROUNDER = 0x1.8p23f;
     /** Lanes 4-7, which take a run's second scale (its elements 16-31). */
     private static final VectorMask<Integer> SECOND_SCALE = VectorMask.fromLong(I, 0xF0);
 
@@ -59,16 +58,7 @@ final class Q6KGemv {
         int[] pairs = new int[m * k / 2], q = new int[GROUP];
         float[] scales = new float[blocks];
         for (int s = 0; s < blocks; s++) {
-            int base = GROUP * s;
-            float largest = 0;
-            for (int j = 0; j < GROUP; j++) {
-                largest = Math.max(largest, Math.abs(x[base + j]));
-            }
-            float inverse = largest == 0 ? 0 : 127 / largest;
-            for (int j = 0; j < GROUP; j++) {
-                q[j] = (int) (x[base + j] * inverse + ROUNDER - ROUNDER);
-            }
-            scales[s] = largest / 127;
+            scales[s] = Q4KGemv.round(x, GROUP * s, q);
             for (int h = 0; h < 2; h++) {
                 for (int r = 0; r < 4; r++) {
                     for (int p = 0; p < 2; p++) {

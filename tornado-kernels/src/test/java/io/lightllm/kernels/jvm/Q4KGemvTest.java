@@ -58,6 +58,19 @@ class Q4KGemvTest {
                 }
             }
         }
+        assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q4KGemv.multiply(device, out, x, w, null, m, n, k));
+    }
+
+    /** A GEMV of m rows of whole-number activations into out. */
+    interface Gemv {
+        void multiply(JvmDevice device, FloatArray out, float[] x, int m);
+    }
+
+    /**
+     * At batch 1 and 3: activations whole numbers in -20..20, one of each super-block of 256 +-127 (so their int8 codes
+     * are the values, scale 1); the GEMV's outputs must equal sum w x over the integer weights, computed in longs.
+     */
+    static void assertExactProducts(long[][] weights, int n, int k, Random random, Gemv gemv) {
         for (int m : new int[] {1, 3}) {
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) {
@@ -65,7 +78,7 @@ class Q4KGemvTest {
             }
             FloatArray out = FloatArray.allocate(m * n);
             try (JvmDevice device = new JvmDevice(2)) {
-                Q4KGemv.multiply(device, out, x, w, null, m, n, k);
+                gemv.multiply(device, out, x, m);
             }
             for (int b = 0; b < m; b++) {
                 for (int row = 0; row < n; row++) {

@@ -1,10 +1,7 @@
 package io.lightllm.kernels.jvm;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.lightllm.tornado.api.FloatArray;
-import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -54,24 +51,6 @@ class Q6KGemvTest {
                 }
             }
         }
-        for (int m : new int[] {1, 3}) {
-            float[] x = new float[m * k];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = i % 256 == 77 ? (i % 3 == 0 ? -127 : 127) : random.nextInt(41) - 20;
-            }
-            FloatArray out = FloatArray.allocate(m * n);
-            try (JvmDevice device = new JvmDevice(2)) {
-                Q6KGemv.multiply(device, out, x, w, null, m, n, k);
-            }
-            for (int b = 0; b < m; b++) {
-                for (int row = 0; row < n; row++) {
-                    long expected = 0;
-                    for (int i = 0; i < k; i++) {
-                        expected += weights[row][i] * (long) x[b * k + i];
-                    }
-                    assertEquals(expected, out.get(b * n + row), 0f, "m " + m + ", batch row " + b + ", weight row " + row);
-                }
-            }
-        }
+        Q4KGemvTest.assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q6KGemv.multiply(device, out, x, w, null, m, n, k));
     }
 }
