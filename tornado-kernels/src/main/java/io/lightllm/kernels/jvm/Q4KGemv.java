@@ -35,9 +35,13 @@ final class Q4KGemv {
     /** Elements of a super-block, and of the activations' rounding groups. */
     static final int GROUP = 256;
     static final int BLOCK_BYTES = 144;
+    /** A Q5_K block: Q4_K's, with the codes' fifth bits (qh[32]) between the scales and the codes. */
+    static final int Q5K_BLOCK_BYTES = 176;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     // layouts as constants: one made in a loop is a new object whose accessor the segment looks up in a map every time
+    /** Bit 4 of each 16-bit half: where a Q5_K code's fifth bit goes. */
+    private static final int FIFTH = 0x00100010;
     private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -98,12 +102,17 @@ final class Q4KGemv {
         return largest / 127;
     }
 
-    /** out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of k / 256 Q4_K blocks. */
-    static void multiply(JvmDevice device, FloatArray out, float[] x, MemorySegment w, FloatArray bias, int m, int n, int k) {
+    /** out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of k / 256 Q4_K blocks (Q5_K blocks where {@code fiveBits}). */
+    static void multiply(JvmDevice device, FloatArray out, float[] x, MemorySegment w, FloatArray bias, int m, int n, int k, boolean fiveBits) {
         int blocks = k / GROUP;
         Activations a = quantize(x, m, k);
-        RowRuns.multiplyByQuads(device, out, bias, m, n, (long) BLOCK_BYTES * blocks, (b, at0, at1, at2, at3, dots) ->
-                dot4(a, b * blocks, w, at0, at1, at2, at3, blocks, dots));
+        RowRuns.multiplyByQuads(device, out, bias, m, n, (long) (fiveBits ? Q5K_BLOCK_BYTES : BLOCK_BYTES) * blocks, (b, at0, at1, at2, at3, dots) -> {
+            if (fiveBits) {
+                dot4FiveBits(a, b * blocks, w, at0, at1, at2, at3, blocks, dots);
+            } else {
+                dot4(a, b * blocks, w, at0, at1, at2, at3, blocks, dots);
+            }
+        });
     }
 
     /** Each thread's four rows' f32 sums and a super-block's integer sums (8 lanes a row), and the rows' scales. */
@@ -125,11 +134,7 @@ final class Q4KGemv {
         int[] xp = a.pairs();
         for (int s = 0; s < blocks; s++) {
             long sb = (long) BLOCK_BYTES * s;
-            java.util.Arrays.fill(sums, 0);
-            scalesAndMins(w, r0 + sb, sc, 0);
-            scalesAndMins(w, r1 + sb, sc, 16);
-            scalesAndMins(w, r2 + sb, sc, 32);
-            scalesAndMins(w, r3 + sb, sc, 48);
+            startBlock(w, r0 + sb, r1 + sb, r2 + sb, r3 + sb, sc, sums);
             for (int c = 0; c < 4; c++) {
                 int x0 = 128 * (s0 + s) + 32 * c;
                 IntVector p0 = IntVector.fromArray(I, xp, x0), p1 = IntVector.fromArray(I, xp, x0 + 8);
@@ -157,14 +162,87 @@ final class Q4KGemv {
                 low.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[48 + 2 * c]).add(high.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[49 + 2 * c]))
                         .add(IntVector.fromArray(I, sums, 24)).intoArray(sums, 24);
             }
-            float xs = a.scales()[s0 + s];
-            int sub = 8 * (s0 + s);
-            scaleInto(acc, 0, sums, sc, 0, a.subSums(), sub, f16(w, r0 + sb) * xs, f16(w, r0 + sb + 2) * xs);
-            scaleInto(acc, 8, sums, sc, 16, a.subSums(), sub, f16(w, r1 + sb) * xs, f16(w, r1 + sb + 2) * xs);
-            scaleInto(acc, 16, sums, sc, 32, a.subSums(), sub, f16(w, r2 + sb) * xs, f16(w, r2 + sb + 2) * xs);
-            scaleInto(acc, 24, sums, sc, 48, a.subSums(), sub, f16(w, r3 + sb) * xs, f16(w, r3 + sb + 2) * xs);
+            endBlock(acc, sums, sc, a, s0 + s, w, r0 + sb, r1 + sb, r2 + sb, r3 + sb);
         }
         LaneSums.sum4(F, acc, 0, result, 0);
+    }
+
+    /**
+     * {@link #dot4} over Q5_K blocks: a code's fifth bit is bit 2c (low sub-block) or 2c + 1 (high) of qh[l] for byte l
+     * of chunk c; qh's 32 bytes are one vector with the chunk's lanes, shifted right by 2c and each plane's bits moved to
+     * bit 4 of its halves ({@link #FIFTH}). Codes up to 31: a lane's sub-block sum at most 4 x 31 x 127 (the low halves
+     * 2 x 3,937), times a scale up to 63, a super-block's lane below 2^23. A separate method, not a flag in dot4's loop,
+     * for the reasons {@link Int4Gemv#dot4} gives for writing its rows out (vectors chosen by a flag are boxed).
+     */
+    private static void dot4FiveBits(Activations a, int s0, MemorySegment w, long r0, long r1, long r2, long r3, int blocks, float[] result) {
+        float[] acc = ACCUMULATORS.get();
+        int[] sums = SUMS.get(), sc = SCALES.get();
+        java.util.Arrays.fill(acc, 0f);
+        int[] xp = a.pairs();
+        for (int s = 0; s < blocks; s++) {
+            long sb = (long) Q5K_BLOCK_BYTES * s;
+            startBlock(w, r0 + sb, r1 + sb, r2 + sb, r3 + sb, sc, sums);
+            for (int c = 0; c < 4; c++) {
+                int x0 = 128 * (s0 + s) + 32 * c;
+                IntVector p0 = IntVector.fromArray(I, xp, x0), p1 = IntVector.fromArray(I, xp, x0 + 8);
+                IntVector p2 = IntVector.fromArray(I, xp, x0 + 16), p3 = IntVector.fromArray(I, xp, x0 + 24);
+                long qa = sb + 48 + 32L * c, qh = sb + 16;
+                IntVector v, u, low, high;
+                v = IntVector.fromMemorySegment(I, w, r0 + qa, ByteOrder.LITTLE_ENDIAN);
+                u = IntVector.fromMemorySegment(I, w, r0 + qh, ByteOrder.LITTLE_ENDIAN).lanewise(VectorOperators.LSHR, 2 * c);
+                low = v.and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 4).and(FIFTH)).mul(p0)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 4).and(FIFTH)).mul(p2));
+                high = v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 3).and(FIFTH)).mul(p1)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 5).and(FIFTH)).mul(p3));
+                low.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[2 * c]).add(high.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[2 * c + 1]))
+                        .add(IntVector.fromArray(I, sums, 0)).intoArray(sums, 0);
+                v = IntVector.fromMemorySegment(I, w, r1 + qa, ByteOrder.LITTLE_ENDIAN);
+                u = IntVector.fromMemorySegment(I, w, r1 + qh, ByteOrder.LITTLE_ENDIAN).lanewise(VectorOperators.LSHR, 2 * c);
+                low = v.and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 4).and(FIFTH)).mul(p0)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 4).and(FIFTH)).mul(p2));
+                high = v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 3).and(FIFTH)).mul(p1)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 5).and(FIFTH)).mul(p3));
+                low.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[16 + 2 * c]).add(high.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[17 + 2 * c]))
+                        .add(IntVector.fromArray(I, sums, 8)).intoArray(sums, 8);
+                v = IntVector.fromMemorySegment(I, w, r2 + qa, ByteOrder.LITTLE_ENDIAN);
+                u = IntVector.fromMemorySegment(I, w, r2 + qh, ByteOrder.LITTLE_ENDIAN).lanewise(VectorOperators.LSHR, 2 * c);
+                low = v.and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 4).and(FIFTH)).mul(p0)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 4).and(FIFTH)).mul(p2));
+                high = v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 3).and(FIFTH)).mul(p1)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 5).and(FIFTH)).mul(p3));
+                low.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[32 + 2 * c]).add(high.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[33 + 2 * c]))
+                        .add(IntVector.fromArray(I, sums, 16)).intoArray(sums, 16);
+                v = IntVector.fromMemorySegment(I, w, r3 + qa, ByteOrder.LITTLE_ENDIAN);
+                u = IntVector.fromMemorySegment(I, w, r3 + qh, ByteOrder.LITTLE_ENDIAN).lanewise(VectorOperators.LSHR, 2 * c);
+                low = v.and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 4).and(FIFTH)).mul(p0)
+                        .add(v.lanewise(VectorOperators.LSHR, 8).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 4).and(FIFTH)).mul(p2));
+                high = v.lanewise(VectorOperators.LSHR, 4).and(0x000F000F).or(u.lanewise(VectorOperators.LSHL, 3).and(FIFTH)).mul(p1)
+                        .add(v.lanewise(VectorOperators.LSHR, 12).and(0x000F000F).or(u.lanewise(VectorOperators.LSHR, 5).and(FIFTH)).mul(p3));
+                low.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[48 + 2 * c]).add(high.add(0x8000).lanewise(VectorOperators.ASHR, 16).mul(sc[49 + 2 * c]))
+                        .add(IntVector.fromArray(I, sums, 24)).intoArray(sums, 24);
+            }
+            endBlock(acc, sums, sc, a, s0 + s, w, r0 + sb, r1 + sb, r2 + sb, r3 + sb);
+        }
+        LaneSums.sum4(F, acc, 0, result, 0);
+    }
+
+    /** Before a super-block of the four rows' blocks at b0..b3: their scales and minimums into sc, the lane sums zeroed. */
+    private static void startBlock(MemorySegment w, long b0, long b1, long b2, long b3, int[] sc, int[] sums) {
+        java.util.Arrays.fill(sums, 0);
+        scalesAndMins(w, b0, sc, 0);
+        scalesAndMins(w, b1, sc, 16);
+        scalesAndMins(w, b2, sc, 32);
+        scalesAndMins(w, b3, sc, 48);
+    }
+
+    /** After it: each row's lane sums scaled into acc, less its minimums' part ({@link #scaleInto}), for super-block s. */
+    private static void endBlock(float[] acc, int[] sums, int[] sc, Activations a, int s, MemorySegment w, long b0, long b1, long b2, long b3) {
+        float xs = a.scales()[s];
+        int sub = 8 * s;
+        scaleInto(acc, 0, sums, sc, 0, a.subSums(), sub, f16(w, b0) * xs, f16(w, b0 + 2) * xs);
+        scaleInto(acc, 8, sums, sc, 16, a.subSums(), sub, f16(w, b1) * xs, f16(w, b1 + 2) * xs);
+        scaleInto(acc, 16, sums, sc, 32, a.subSums(), sub, f16(w, b2) * xs, f16(w, b2 + 2) * xs);
+        scaleInto(acc, 24, sums, sc, 48, a.subSums(), sub, f16(w, b3) * xs, f16(w, b3 + 2) * xs);
     }
 
     /**

@@ -48,13 +48,13 @@ public final class VectorQuantMatmul {
 
     /**
      * Whether the product of these shapes runs with int8 activations ({@link Int4Gemv}: int4 rows, m < 4, whole
-     * groups; {@link Q4KGemv}, {@link Q6KGemv}: Q4_K and Q6_K rows, m < 4), so that it differs from the f32 product by the activations' rounding
+     * groups; {@link Q4KGemv}, {@link Q6KGemv}: Q4_K, Q5_K and Q6_K rows, m < 4), so that it differs from the f32 product by the activations' rounding
      * (in groups of {@link #int8ActivationGroup}), not only by summation order.
      */
     public static boolean int8Activations(QuantFormat format, int m, int k) {
         return switch (format) {
             case INT4, INT4_ZP -> m < 4 && k % 128 == 0 && Int4Gemv.available();
-            case Q4_K -> m < 4 && k % Q4KGemv.GROUP == 0 && Q4KGemv.available();
+            case Q4_K, Q5_K -> m < 4 && k % Q4KGemv.GROUP == 0 && Q4KGemv.available();
             case Q6_K -> m < 4 && k % Q6KGemv.GROUP == 0 && Q6KGemv.available();
             default -> false;
         };
@@ -62,7 +62,7 @@ public final class VectorQuantMatmul {
 
     /** The elements that share an activation scale where {@link #int8Activations}: an int4 block's, a K super-block's. */
     public static int int8ActivationGroup(QuantFormat format) {
-        return format == QuantFormat.Q4_K || format == QuantFormat.Q6_K ? 256 : 128;
+        return format == QuantFormat.Q4_K || format == QuantFormat.Q5_K || format == QuantFormat.Q6_K ? 256 : 128;
     }
 
     /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
@@ -72,8 +72,8 @@ public final class VectorQuantMatmul {
         MemorySegment seg = w.segment();
         float[] act = VectorMatmul.activations(a, m, k);
         if (int8Activations(format, m, k)) {
-            if (format == QuantFormat.Q4_K) {
-                Q4KGemv.multiply(device, out, act, seg, bias, m, n, k);
+            if (format == QuantFormat.Q4_K || format == QuantFormat.Q5_K) {
+                Q4KGemv.multiply(device, out, act, seg, bias, m, n, k, format == QuantFormat.Q5_K);
             } else if (format == QuantFormat.Q6_K) {
                 Q6KGemv.multiply(device, out, act, seg, bias, m, n, k);
             } else {

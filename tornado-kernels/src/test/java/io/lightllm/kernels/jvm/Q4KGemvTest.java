@@ -24,16 +24,27 @@ class Q4KGemvTest {
     @Test
     void integerInputsGiveTheExactIntegerProduct() {
         assumeTrue(Q4KGemv.available(), "256-bit vectors");
+        check(false);
+    }
+
+    /** The same over Q5_K blocks: Q4_K's with a fifth code bit from qh (bit 2c or 2c + 1 of qh[l] for byte l of chunk c). */
+    @Test
+    void fiveBitCodesGiveTheExactIntegerProduct() {
+        assumeTrue(Q4KGemv.available(), "256-bit vectors");
+        check(true);
+    }
+
+    private static void check(boolean fiveBits) {
         int k = 512, n = 37; // two super-blocks; rows past a multiple of four (a run's last rows repeat the last one)
-        int blocks = k / 256;
-        long rowBytes = (long) blocks * Q4KGemv.BLOCK_BYTES;
+        int blocks = k / 256, blockBytes = fiveBits ? Q4KGemv.Q5K_BLOCK_BYTES : Q4KGemv.BLOCK_BYTES, codesAt = fiveBits ? 48 : 16;
+        long rowBytes = (long) blocks * blockBytes;
         Random random = new Random(13);
         ValueLayout.OfShort f16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
         long[][] weights = new long[n][k];
         MemorySegment w = Arena.ofAuto().allocate(n * rowBytes, 64);
         for (int row = 0; row < n; row++) {
             for (int s = 0; s < blocks; s++) {
-                long at = row * rowBytes + (long) Q4KGemv.BLOCK_BYTES * s;
+                long at = row * rowBytes + (long) blockBytes * s;
                 w.set(f16, at, Float.floatToFloat16(1f));
                 w.set(f16, at + 2, Float.floatToFloat16(1f));
                 int[] scale = new int[8], min = new int[8];
@@ -48,17 +59,23 @@ class Q4KGemvTest {
                     w.set(ValueLayout.JAVA_BYTE, at + 8 + j, (byte) (min[j] | (min[j + 4] >> 4) << 6));
                     w.set(ValueLayout.JAVA_BYTE, at + 12 + j, (byte) (scale[j + 4] & 15 | (min[j + 4] & 15) << 4));
                 }
+                int[] fifth = new int[32];
                 for (int c = 0; c < 4; c++) {
                     for (int l = 0; l < 32; l++) { // byte l of chunk c: element 64c + l (low nibble), 64c + 32 + l (high)
                         int lo = random.nextInt(16), hi = random.nextInt(16);
-                        w.set(ValueLayout.JAVA_BYTE, at + 16 + 32 * c + l, (byte) (lo | hi << 4));
-                        weights[row][256 * s + 64 * c + l] = (long) scale[2 * c] * lo - min[2 * c];
-                        weights[row][256 * s + 64 * c + 32 + l] = (long) scale[2 * c + 1] * hi - min[2 * c + 1];
+                        int loBit = fiveBits ? random.nextInt(2) : 0, hiBit = fiveBits ? random.nextInt(2) : 0;
+                        fifth[l] |= loBit << 2 * c | hiBit << 2 * c + 1;
+                        w.set(ValueLayout.JAVA_BYTE, at + codesAt + 32 * c + l, (byte) (lo | hi << 4));
+                        weights[row][256 * s + 64 * c + l] = (long) scale[2 * c] * (lo + 16 * loBit) - min[2 * c];
+                        weights[row][256 * s + 64 * c + 32 + l] = (long) scale[2 * c + 1] * (hi + 16 * hiBit) - min[2 * c + 1];
                     }
+                }
+                for (int l = 0; fiveBits && l < 32; l++) {
+                    w.set(ValueLayout.JAVA_BYTE, at + 16 + l, (byte) fifth[l]);
                 }
             }
         }
-        assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q4KGemv.multiply(device, out, x, w, null, m, n, k));
+        assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q4KGemv.multiply(device, out, x, w, null, m, n, k, fiveBits));
     }
 
     /** A GEMV of m rows of whole-number activations into out. */
