@@ -11,14 +11,14 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Decode-sized (m < 4) products of GGUF's Q4_K rows on the JVM with int8 activations, as llama.cpp's
- * {@code ggml_vec_dot_q4_K_q8_K} does: each 256-element super-block of an activation row is rounded to int8 with its own
+ * Decode-sized (m < 4) products of GGUF's Q4_K rows (and Q5_K's: {@link #dot4FiveBits}) on the JVM with int8
+ * activations, as llama.cpp's {@code ggml_vec_dot_q4_K_q8_K} does: each 256-element super-block of an activation row is rounded to int8 with its own
  * scale (max |x| / 127, half to even: llama.cpp's Q8_K blocks), and a super-block's codes meet it as exact integer
  * products, two to a 32-bit multiply ({@link Int4Gemv}'s planes), summed per sub-block of 32, times the sub-block's
  * 6-bit scale as integers, and scaled once a super-block (d times the activations' scale); the minimums come off as
  * dmin times the sum over sub-blocks of m times the activations' codes' sum. The float path it replaces
  * ({@link VectorQuantMatmul}) decoded every nibble to f32 and took 16-lane vectors; on 8-lane (AVX2) machines it
- * decoded whole rows first and ran 18x slower than the int4 GEMV (8,192 x 2,048: 11 ms against 0.61, docs/benchmarks.md).
+ * decoded whole rows first and ran 17x slower than the int4 GEMV (8,192 x 2,048: 9.9 ms against 0.59, docs/benchmarks.md).
  *
  * <p>The result is the exact product with activations x^ within scale / 2 of x per element, scale = max |x| / 127 of
  * each super-block, the bound {@code QuantMatmulTest} checks ({@link #GROUP}).
