@@ -453,11 +453,16 @@ public final class StagedQ8Gemv {
      * Of {@code columns} and its halvings, the columns whose tiles share out most evenly over at most {@code cap} looping
      * groups: a group's time goes as the tiles it takes (the most, ceil(tiles / groups)) times a tile's rows (columns), and a
      * narrower tile is taken only where that falls by more than 3 % (each tile ends in a reduction over its teams, wider
-     * teams cross more warps). An 8B's [gate; up] at two groups of 256 items an H100 SM (264 groups): 896 tiles of 8 teams
-     * take the busiest groups 4 tiles, 3.4 on average (in the last round 104 of the 264 groups work); 1,792 tiles of 4 teams
-     * take them 7 of half the rows, 6.8 on average: 12.5 % less time.
+     * teams cross more warps), and only where the tiles outnumber the groups. An 8B's [gate; up] at two groups of 256
+     * items an H100 SM (264 groups): 896 tiles of 8 teams take the busiest groups 4 tiles, 3.4 on average (in the last
+     * round 104 of the 264 groups work); 1,792 tiles of 4 teams take them 7 of half the rows, 6.8 on average: 12.5 % less
+     * by that count (measured with the looping: 33.6 -> 28.2 us). Where one round holds every tile (q/k/v: 192 tiles of
+     * 8), narrower tiles in more rounds ran slower (9.8 -> 11.2 us): a tile's reduction and store do not shrink with it.
      */
     static int balancedColumns(int outputs, boolean gated, int columns, long cap) {
+        if (tiles(outputs, columns, gated) <= cap) {
+            return columns; // a group a tile already: narrower tiles only add rounds (q/k/v 9.8 -> 11.2 us, H100, session 37)
+        }
         int best = columns;
         long bestTime = (tiles(outputs, columns, gated) + cap - 1) / cap * columns;
         for (int c = columns / 2; c >= 1; c /= 2) {
