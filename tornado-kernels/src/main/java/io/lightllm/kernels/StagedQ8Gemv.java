@@ -460,11 +460,12 @@ public final class StagedQ8Gemv {
      * 8), narrower tiles in more rounds ran slower (9.8 -> 11.2 us): a tile's reduction and store do not shrink with it.
      */
     static int balancedColumns(int outputs, boolean gated, int columns, long cap) {
-        if (tiles(outputs, columns, gated) <= cap) {
+        int tiles = tiles(outputs, columns, gated);
+        if (tiles <= cap) {
             return columns; // a group a tile already: narrower tiles only add rounds (q/k/v 9.8 -> 11.2 us, H100, session 37)
         }
         int best = columns;
-        long bestTime = (tiles(outputs, columns, gated) + cap - 1) / cap * columns;
+        long bestTime = (tiles + cap - 1) / cap * columns;
         for (int c = columns / 2; c >= 1; c /= 2) {
             long time = (tiles(outputs, c, gated) + cap - 1) / cap * c;
             if (time < 0.97 * bestTime) {

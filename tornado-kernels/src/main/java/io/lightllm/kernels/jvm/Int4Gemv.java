@@ -119,24 +119,19 @@ final class Int4Gemv {
         int groups = m * k / 128;
         short[] codes = new short[m * k];
         float[] scales = new float[groups], sums = new float[groups];
+        int[] q = new int[128];
         for (int g = 0; g < groups; g++) {
             int base = 128 * g;
-            float largest = 0;
-            for (int j = 0; j < 128; j++) {
-                largest = Math.max(largest, Math.abs(x[base + j]));
-            }
-            float inverse = largest == 0 ? 0 : 127 / largest;
-            float sum = 0;
+            scales[g] = round(x, base, 128, q);
+            int sum = 0;
             for (int half = 0; half < 2; half++) {
                 for (int t = 0; t < 32; t++) {
-                    float even = x[base + 64 * half + 2 * t] * inverse + ROUNDER - ROUNDER;
-                    float odd = x[base + 64 * half + 2 * t + 1] * inverse + ROUNDER - ROUNDER;
+                    int even = q[64 * half + 2 * t], odd = q[64 * half + 2 * t + 1];
                     codes[base + 32 * half + t] = (short) even;
                     codes[base + 64 + 32 * half + t] = (short) odd;
                     sum += even + odd;
                 }
             }
-            scales[g] = largest / 127;
             sums[g] = sum;
         }
         int[] pairs = new int[m * k / 2];
@@ -144,6 +139,22 @@ final class Int4Gemv {
             pairs[i] = codes[2 * i + 1] + 65536 * codes[2 * i];
         }
         return new Activations(pairs, scales, sums);
+    }
+
+    /**
+     * Rounds x[base, base + size) to int8 codes q[0, size) with one scale (max |x| / 127, half to even), which it
+     * returns: a group's rounding here and in the K-quant GEMVs ({@link Q4KGemv}, {@link Q6KGemv}: llama.cpp's Q8_K).
+     */
+    static float round(float[] x, int base, int size, int[] q) {
+        float largest = 0;
+        for (int j = 0; j < size; j++) {
+            largest = Math.max(largest, Math.abs(x[base + j]));
+        }
+        float inverse = largest == 0 ? 0 : 127 / largest;
+        for (int j = 0; j < size; j++) {
+            q[j] = (int) (x[base + j] * inverse + ROUNDER - ROUNDER);
+        }
+        return largest / 127;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.kernels.QuantBlocks;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.MemorySegment;
@@ -34,19 +35,17 @@ final class Q4KGemv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("lightllm.jvm.q4k.q8", "true"));
     /** Elements of a super-block, and of the activations' rounding groups. */
     static final int GROUP = 256;
-    static final int BLOCK_BYTES = 144;
+    static final int BLOCK_BYTES = QuantBlocks.blockBytes(QuantBlocks.Q4_K);
     /** A Q5_K block: Q4_K's, with the codes' fifth bits (qh[32]) between the scales and the codes. */
-    static final int Q5K_BLOCK_BYTES = 176;
+    static final int Q5K_BLOCK_BYTES = QuantBlocks.blockBytes(QuantBlocks.Q5_K);
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    // layouts as constants: one made in a loop is a new object whose accessor the segment looks up in a map every time
     /** Bit 4 of each 16-bit half: where a Q5_K code's fifth bit goes. */
     private static final int FIFTH = 0x00100010;
+    // layouts as constants: one made in a loop is a new object whose accessor the segment looks up in a map every time
     private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    /** Adding and subtracting 1.5 * 2^23 rounds an f32 of magnitude below 2^22 to an integer, half to even (as Math.rint). */
-    private static final float ROUNDER = 0x1.8p23f;
 
     private Q4KGemv() {
     }
@@ -69,7 +68,7 @@ final class Q4KGemv {
         int[] pairs = new int[m * k / 2], subSums = new int[m * k / 32], q = new int[GROUP];
         float[] scales = new float[blocks];
         for (int s = 0; s < blocks; s++) {
-            scales[s] = round(x, GROUP * s, q);
+            scales[s] = Int4Gemv.round(x, GROUP * s, GROUP, q);
             for (int j = 0; j < GROUP; j++) {
                 subSums[8 * s + j / 32] += q[j];
             }
@@ -84,22 +83,6 @@ final class Q4KGemv {
             }
         }
         return new Activations(pairs, scales, subSums);
-    }
-
-    /**
-     * Rounds the super-block x[base, base + 256) to int8 codes q[0, 256) with one scale (max |x| / 127, half to even, as
-     * llama.cpp's Q8_K blocks), which it returns.
-     */
-    static float round(float[] x, int base, int[] q) {
-        float largest = 0;
-        for (int j = 0; j < GROUP; j++) {
-            largest = Math.max(largest, Math.abs(x[base + j]));
-        }
-        float inverse = largest == 0 ? 0 : 127 / largest;
-        for (int j = 0; j < GROUP; j++) {
-            q[j] = (int) (x[base + j] * inverse + ROUNDER - ROUNDER);
-        }
-        return largest / 127;
     }
 
     /** out[i, j] = x[i] . w[j] (+ bias) for m < 4 rows of x, w rows of k / 256 Q4_K blocks (Q5_K blocks where {@code fiveBits}). */

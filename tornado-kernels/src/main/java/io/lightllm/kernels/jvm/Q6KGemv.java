@@ -1,11 +1,11 @@
 package io.lightllm.kernels.jvm;
 
+import io.lightllm.kernels.QuantBlocks;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -30,7 +30,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q6KGemv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("lightllm.jvm.q6k.q8", "true"));
     static final int GROUP = Q4KGemv.GROUP;
-    static final int BLOCK_BYTES = 210;
+    static final int BLOCK_BYTES = QuantBlocks.blockBytes(QuantBlocks.Q6_K);
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final ValueLayout.OfShort F16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -58,7 +58,7 @@ final class Q6KGemv {
         int[] pairs = new int[m * k / 2], q = new int[GROUP];
         float[] scales = new float[blocks];
         for (int s = 0; s < blocks; s++) {
-            scales[s] = Q4KGemv.round(x, GROUP * s, q);
+            scales[s] = Int4Gemv.round(x, GROUP * s, GROUP, q);
             for (int h = 0; h < 2; h++) {
                 for (int r = 0; r < 4; r++) {
                     for (int p = 0; p < 2; p++) {

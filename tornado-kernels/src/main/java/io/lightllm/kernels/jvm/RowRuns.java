@@ -1,7 +1,6 @@
 package io.lightllm.kernels.jvm;
 
 import io.lightllm.tornado.api.FloatArray;
-
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.util.function.IntConsumer;
 

@@ -62,7 +62,7 @@ public final class VectorQuantMatmul {
 
     /** The elements that share an activation scale where {@link #int8Activations}: an int4 block's, a K super-block's. */
     public static int int8ActivationGroup(QuantFormat format) {
-        return format == QuantFormat.Q4_K || format == QuantFormat.Q5_K || format == QuantFormat.Q6_K ? 256 : 128;
+        return format == QuantFormat.Q4_K || format == QuantFormat.Q5_K || format == QuantFormat.Q6_K ? Q4KGemv.GROUP : 128;
     }
 
     /** out[m, n] = a[m, k] · w[n, k]ᵀ (+ bias, or null), w rows of {@code format} blocks. */
@@ -72,12 +72,10 @@ public final class VectorQuantMatmul {
         MemorySegment seg = w.segment();
         float[] act = VectorMatmul.activations(a, m, k);
         if (int8Activations(format, m, k)) {
-            if (format == QuantFormat.Q4_K || format == QuantFormat.Q5_K) {
-                Q4KGemv.multiply(device, out, act, seg, bias, m, n, k, format == QuantFormat.Q5_K);
-            } else if (format == QuantFormat.Q6_K) {
-                Q6KGemv.multiply(device, out, act, seg, bias, m, n, k);
-            } else {
-                Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
+            switch (format) {
+                case Q4_K, Q5_K -> Q4KGemv.multiply(device, out, act, seg, bias, m, n, k, format == QuantFormat.Q5_K);
+                case Q6_K -> Q6KGemv.multiply(device, out, act, seg, bias, m, n, k);
+                default -> Int4Gemv.multiply(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             }
             return;
         }
