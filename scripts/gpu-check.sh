@@ -536,12 +536,13 @@ for s in $stages; do
       # issue 14's decode targets alone (a short call, e.g. on an H200 when one is lent): the copy rate and cuBLAS
       # matmul-only references, 8B bf16 at batch 1 and 64, int8 and int4 at batch 1; three runs on each load (--variants of
       # the defaults), since about one batch-1 run in ten lands some 12 % low (sessions 33 and 35): report the median;
-      # DT_INT4_VARIANTS: int4's --variants instead (e.g. the defaults alternating with a tuning under test)
+      # DT_INT4_VARIANTS / DT_INT8_VARIANTS: int4's / int8's --variants instead (e.g. the defaults alternating with a tuning
+      # under test)
       python3 peer_limit.py "$out/peer-limit.json" 2>&1 | tail -3
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
         --batch-size 1,64 --input-len 128 --output-len 32 --kv-dtype f16 --variants ';;' --json 2>&1 | grep '^{' | tee -a "$out/decodetargets.log"
       for q in int8 int4; do
-        v=";;"; [ $q = int4 ] && v="${DT_INT4_VARIANTS:-;;}"
+        v="${DT_INT8_VARIANTS:-;;}"; [ $q = int4 ] && v="${DT_INT4_VARIANTS:-;;}"
         "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
           --batch-size 1 --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --variants "$v" --json 2>&1 | grep '^{' \
           | sed "s/^{/{\"quant\":\"$q\",/" | tee -a "$out/decodetargets.log"

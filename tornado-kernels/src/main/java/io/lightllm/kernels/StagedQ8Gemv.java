@@ -10,6 +10,9 @@ import io.lightllm.tornado.runtime.DeviceBuffer;
 import io.lightllm.tornado.runtime.Grid;
 import io.lightllm.tornado.runtime.KernelRef;
 import io.lightllm.tornado.runtime.Tuning;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The batch-1 GEMVs on int8 activations ({@link Matmul#matmulInt8GemvQ8}, {@link QuantMatmul#matmulInt4GemvQ8} and their
@@ -46,12 +49,29 @@ public final class StagedQ8Gemv {
     public static final KernelRef INT8_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8Normed");
     public static final KernelRef INT8_ADDING = KernelRef.of(StagedQ8Gemv.class, "int8Adding");
     public static final KernelRef INT8_GATED_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8GatedNormed");
-    public static final KernelRef INT4_NORMED = KernelRef.of(StagedQ8Gemv.class, "int4Normed");
-    public static final KernelRef INT4_ADDING = KernelRef.of(StagedQ8Gemv.class, "int4Adding");
-    public static final KernelRef INT4_GATED_NORMED = KernelRef.of(StagedQ8Gemv.class, "int4GatedNormed");
-
     private StagedQ8Gemv() {
     }
+
+    /**
+     * The int4 kernel {@code kernel} ({@link #int4Normed}, {@link #int4Adding} or {@link #int4GatedNormed}) as the tunings
+     * have it: its weight stream {@code matmul.q8_staged_depth} steps deep ({@link #int4Rows}: 2, the default, or 3), and
+     * where {@code matmul.q8_staged_groups_per_unit} caps the grid at N groups a compute unit, compiled for N resident groups
+     * of {@code local} items (launch bounds: at 256 items, 128 registers for two, 80 for three).
+     */
+    private static KernelRef int4Kernel(Device device, String kernel, int local) {
+        int depth = Tuning.get(device, "matmul.q8_staged_depth", 2);
+        if (depth != 2 && depth != 3) {
+            throw new IllegalArgumentException("matmul.q8_staged_depth must be 2 or 3, not " + depth);
+        }
+        int perUnit = Tuning.get(device, "matmul.q8_staged_groups_per_unit", 0);
+        return INT4_KERNELS.computeIfAbsent(List.of(kernel, depth, perUnit, local), key -> {
+            KernelRef ref = KernelRef.of(StagedQ8Gemv.class, kernel).with("depth", depth);
+            return perUnit > 0 ? ref.withLaunchBounds(local, perUnit) : ref;
+        });
+    }
+
+    /** The int4 kernels' refs by (name, depth, groups a unit, items a group). */
+    private static final Map<List<Object>, KernelRef> INT4_KERNELS = new ConcurrentHashMap<>();
 
     // ---- kernels: the int8 rows (one f32 scale a row, applied by the epilogue) ----------------------------------------------
 
@@ -89,19 +109,19 @@ public final class StagedQ8Gemv {
     // ---- kernels: the int4 blocks (QuantBlocks.INT4, INT4_ZP) -----------------------------------------------------------------
 
     public static void int4Normed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int n, int k, int columns, NativeArray normW, float eps) {
-        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, normW, true, eps, false, false, 0);
+            int n, int k, int columns, NativeArray normW, float eps, int depth) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, normW, true, eps, false, false, 0, depth);
     }
 
     public static void int4Adding(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int n, int k, int columns) {
-        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true, false, 0);
+            int n, int k, int columns, int depth) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, n, k, columns, w, false, 0f, true, false, 0, depth);
     }
 
     /** A gated MLP's [gate; up] int4 rows and its activation (teams as {@link QuantMatmul#int4GatedQ8}), the input normed. */
     public static void int4GatedNormed(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias,
-            boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps) {
-        int4Rows(ctx, out, a, w, format, bias, hasBias, width, k, columns, normW, true, eps, false, true, kind);
+            boolean hasBias, int width, int k, int columns, int kind, NativeArray normW, float eps, int depth) {
+        int4Rows(ctx, out, a, w, format, bias, hasBias, width, k, columns, normW, true, eps, false, true, kind, depth);
     }
 
     /**
@@ -109,22 +129,29 @@ public final class StagedQ8Gemv {
      * {@code columns} teams: tiles groupIdx, groupIdx + groups, .. of {@link #tiles} (one, where the grid has a group a
      * tile; several, where {@code matmul.q8_staged_groups_per_unit} caps the grid, {@link #int4Launch}). A team's four rows
      * meet the staged codes a step at a time ({@link #int4Step}); the sums are reduced and stored as {@link #int8Rows}'s
-     * (the blocks' scales applied in the sums, so the epilogue has none). An item's weight loads are one stream over its
-     * tiles, two steps ahead: the first tile's first two load while the group stages, a tile's last two steps load the
-     * next tile's first, so a group that moves on to its next rows does not wait for them from scratch.
+     * (the blocks' scales applied in the sums, so the epilogue has none).
+     *
+     * <p>An item's weight loads are one stream over its tiles (position p: step p % perTile of its p / perTile-th tile) kept
+     * {@code depth} steps deep (2 or 3, bound at the kernel ref) in a ring of that many register buffers: step p meets
+     * buffer p % depth, which then loads step p + depth. No buffer is copied into another, so the loads in flight are never
+     * waited for before the step that needs them (copying the next step's registers into the current one's, as this loop
+     * first did, made each item wait for step p + 1 before it could issue p + 2: one step in flight, not two). The first
+     * tile's first steps load while the group stages; a tile's last steps load the next tile's first.
      */
     private static void int4Rows(KernelContext ctx, FloatArray out, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias,
-            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding, boolean gated, int kind) {
+            int n, int k, int columns, NativeArray normW, boolean normed, float eps, boolean adding, boolean gated, int kind, int depth) {
         float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
         int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
         float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
         float[] acc = new float[Matmul.GEMV_ROWS];
         int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
         int[] aheadRows = new int[Matmul.GEMV_ROWS_PER_TEAM];
-        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
-        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
-        float[] terms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
-        float[] nextTerms = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q0 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q1 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q2 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms0 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms1 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms2 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
         int[] word = new int[1];
         int[] lo = new int[4];
         int[] hi = new int[4];
@@ -137,9 +164,12 @@ public final class StagedQ8Gemv {
         int perTile = lane < stepsPerRow ? (stepsPerRow - lane + team - 1) / team : 0; // this item's steps of a tile
         int groups = ctx.globalGroupSizeX / ctx.localGroupSizeX;
         int mine = (tiles(n, columns, gated) - ctx.groupIdx + groups - 1) / groups; // this group's tiles (every group has one)
-        loadAhead(ctx, w, q, terms, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, gated);
-        loadAhead(ctx, w, next, nextTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns,
-                gated);
+        loadAhead(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, gated);
+        loadAhead(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns, gated);
+        if (depth == 3) {
+            loadAhead(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, aheadRows, 2, perTile, mine, groups, lane, team, n, columns,
+                    gated);
+        }
         float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
         for (int t = 0; t < mine; t++) {
             int tile = ctx.groupIdx + t * groups;
@@ -149,24 +179,43 @@ public final class StagedQ8Gemv {
             }
             for (int j = 0; j < perTile; j++) {
                 int s = lane + j * team;
-                int4Step(acc, codes, steps, q, terms, lo, hi, s, zeroPoint);
-                for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
-                    q[i] = next[i];
-                }
-                for (int i = 0; i < 2 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
-                    terms[i] = nextTerms[i];
-                }
-                if (s + 2 * team < stepsPerRow) {
-                    loadInt4Step(w, next, nextTerms, word, format, blocks, rows[0] * rowBytes, rows[1] * rowBytes, rows[2] * rowBytes,
-                            rows[3] * rowBytes, s + 2 * team, zeroPoint);
+                int position = t * perTile + j;
+                int slot = position % depth;
+                // a branch a buffer, so that each keeps its registers (an index into one array of buffers would not)
+                if (slot == 0) {
+                    int4Step(acc, codes, steps, q0, terms0, lo, hi, s, zeroPoint);
+                    loadStream(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
+                            groups, lane, team, n, columns, gated);
+                } else if (slot == 1 || depth == 2) {
+                    int4Step(acc, codes, steps, q1, terms1, lo, hi, s, zeroPoint);
+                    loadStream(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
+                            groups, lane, team, n, columns, gated);
                 } else {
-                    loadAhead(ctx, w, next, nextTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, t * perTile + j + 2, perTile, mine,
+                    int4Step(acc, codes, steps, q2, terms2, lo, hi, s, zeroPoint);
+                    loadStream(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
                             groups, lane, team, n, columns, gated);
                 }
             }
             Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
             store(ctx, tile, partial, out, bias, false, bias, hasBias, n, columns, factor, adding, gated, kind);
             ctx.localBarrier(); // the next tile's reduction writes partial where this one's store reads
+        }
+    }
+
+    /**
+     * Into the buffer dst, dstTerms that step s (stream position {@code position}) has just met: the stream's position
+     * position + depth, from this tile's rows while the tile has that step ({@link #loadInt4Step}), else from the next
+     * tile's ({@link #loadAhead}).
+     */
+    private static void loadStream(KernelContext ctx, ByteArray w, int[] dst, float[] dstTerms, int[] word, int format, int blocks, int rowBytes,
+            boolean zeroPoint, int[] rows, int[] aheadRows, int s, int stepsPerRow, int position, int depth, int perTile, int mine, int groups, int lane, int team,
+            int n, int columns, boolean gated) {
+        if (s + depth * team < stepsPerRow) {
+            loadInt4Step(w, dst, dstTerms, word, format, blocks, rows[0] * rowBytes, rows[1] * rowBytes, rows[2] * rowBytes, rows[3] * rowBytes,
+                    s + depth * team, zeroPoint);
+        } else {
+            loadAhead(ctx, w, dst, dstTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, position + depth, perTile, mine, groups, lane,
+                    team, n, columns, gated);
         }
     }
 
@@ -324,12 +373,13 @@ public final class StagedQ8Gemv {
      * Int8 rows r0..r3 against the staged codes into acc[0..3] (zeroed here), in the codes' units times their steps (the
      * rows' scales are the epilogue's), the activations staged by {@link #stage} (whose factor it returns) after the item's
      * first two steps of weights are loading: a step is 16 codes of each row (four 16-byte loads), four
-     * {@link KMath#dot4I8} a row and one multiply-add, with two steps ahead in flight.
+     * {@link KMath#dot4I8} a row and one multiply-add. Two register buffers take the steps in turn, each loading the step
+     * two on once it is met (as {@link #int4Rows}'s ring): two steps in flight, none waited for early.
      */
     static float int8Sums(KernelContext ctx, float[] acc, float[] partial, int[] codes, float[] steps, FloatArray a, NativeArray normW,
             boolean normed, float eps, ByteArray w, int r0, int r1, int r2, int r3, int k, int team) {
-        int[] q = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
-        int[] next = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q0 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q1 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
         int[] x = new int[4];
         for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
             acc[r] = 0f;
@@ -337,30 +387,42 @@ public final class StagedQ8Gemv {
         int lane = ctx.localIdx % team;
         int chunks = k / CHUNK;
         if (lane < chunks) {
-            Matmul.loadRowCodes(w, q, r0, r1, r2, r3, k, CHUNK * lane);
+            Matmul.loadRowCodes(w, q0, r0, r1, r2, r3, k, CHUNK * lane);
         }
         if (lane + team < chunks) {
-            Matmul.loadRowCodes(w, next, r0, r1, r2, r3, k, CHUNK * (lane + team));
+            Matmul.loadRowCodes(w, q1, r0, r1, r2, r3, k, CHUNK * (lane + team));
         }
         float factor = stage(ctx, partial, codes, steps, a, k, CHUNK, normW, normed, eps);
+        int parity = 0;
         for (int c = lane; c < chunks; c += team) {
             for (int j = 0; j < 4; j++) {
                 x[j] = codes[4 * c + j];
             }
             float step = steps[c];
-            for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
-                int dot = KMath.dot4I8(q[4 * r], x[0], KMath.dot4I8(q[4 * r + 1], x[1], KMath.dot4I8(q[4 * r + 2], x[2],
-                        KMath.dot4I8(q[4 * r + 3], x[3], 0))));
-                acc[r] += step * dot;
+            boolean ahead = c + 2 * team < chunks;
+            if (parity == 0) { // a branch a buffer, so that each keeps its registers
+                int8Step(acc, q0, x, step);
+                if (ahead) {
+                    Matmul.loadRowCodes(w, q0, r0, r1, r2, r3, k, CHUNK * (c + 2 * team));
+                }
+            } else {
+                int8Step(acc, q1, x, step);
+                if (ahead) {
+                    Matmul.loadRowCodes(w, q1, r0, r1, r2, r3, k, CHUNK * (c + 2 * team));
+                }
             }
-            for (int i = 0; i < 4 * Matmul.GEMV_ROWS_PER_TEAM; i++) {
-                q[i] = next[i];
-            }
-            if (c + 2 * team < chunks) {
-                Matmul.loadRowCodes(w, next, r0, r1, r2, r3, k, CHUNK * (c + 2 * team));
-            }
+            parity = 1 - parity;
         }
         return factor;
+    }
+
+    /** 16 codes of each of four rows (q) against 16 activation codes (x) of one step, into acc[0..3]. */
+    private static void int8Step(float[] acc, int[] q, int[] x, float step) {
+        for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
+            int dot = KMath.dot4I8(q[4 * r], x[0], KMath.dot4I8(q[4 * r + 1], x[1], KMath.dot4I8(q[4 * r + 2], x[2],
+                    KMath.dot4I8(q[4 * r + 3], x[3], 0))));
+            acc[r] += step * dot;
+        }
     }
 
     /**
@@ -426,7 +488,7 @@ public final class StagedQ8Gemv {
     static final int LONG_K = 8192;
 
     /** An int4 launch's teams a work-group ({@code columns}, as the kernels take it) and its grid. */
-    record Int4Launch(int columns, Grid grid) {
+    record Int4Launch(int columns, int local, Grid grid) {
     }
 
     /**
@@ -446,7 +508,7 @@ public final class StagedQ8Gemv {
             columns = balancedColumns(outputs, gated, columns, cap);
             groups = Math.min(tiles(outputs, columns, gated), cap);
         }
-        return new Int4Launch(columns, Grid.of(groups * local, 1).local(local, 1));
+        return new Int4Launch(columns, local, Grid.of(groups * local, 1).local(local, 1));
     }
 
     /**
@@ -495,10 +557,10 @@ public final class StagedQ8Gemv {
         Int4Launch launch = int4Launch(device, n, k, false);
         DeviceBuffer b = bias == null ? out : bias;
         if (fold.normed()) {
-            device.launch(INT4_NORMED, launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns(), fold.normWeight(),
+            device.launch(int4Kernel(device, "int4Normed", launch.local()), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns(), fold.normWeight(),
                     fold.eps());
         } else {
-            device.launch(INT4_ADDING, launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns());
+            device.launch(int4Kernel(device, "int4Adding", launch.local()), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns());
         }
     }
 
@@ -514,7 +576,7 @@ public final class StagedQ8Gemv {
     static void launchInt4Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
             Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
         Int4Launch launch = int4Launch(device, width, k, true); // a team's four rows: two gate rows and their up rows
-        device.launch(INT4_GATED_NORMED, launch.grid(), out, x, blocks, format.code(), bias == null ? out : bias, bias != null, width, k,
+        device.launch(int4Kernel(device, "int4GatedNormed", launch.local()), launch.grid(), out, x, blocks, format.code(), bias == null ? out : bias, bias != null, width, k,
                 launch.columns(), act.code, fold.normWeight(), fold.eps());
     }
 }

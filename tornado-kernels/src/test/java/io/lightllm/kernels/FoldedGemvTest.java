@@ -47,11 +47,15 @@ class FoldedGemvTest {
      * ({@link StagedQ8Gemv}).
      */
     private static void inTeamsOf64And32(String id, boolean q8, boolean staged, java.util.function.BiConsumer<Device, String> check) {
-        inTeamsOf64And32(id, q8, staged, 0, check);
+        inTeamsOf64And32(id, q8, staged, 0, 2, check);
     }
 
-    /** The same, the staged int4 GEMVs' grid capped at {@code groupsPerUnit} groups a compute unit where it is not 0. */
-    private static void inTeamsOf64And32(String id, boolean q8, boolean staged, int groupsPerUnit, java.util.function.BiConsumer<Device, String> check) {
+    /**
+     * The same, the staged int4 GEMVs' grid capped at {@code groupsPerUnit} groups a compute unit where it is not 0, their
+     * weight streams {@code depth} steps deep ({@code matmul.q8_staged_depth}).
+     */
+    private static void inTeamsOf64And32(String id, boolean q8, boolean staged, int groupsPerUnit, int depth,
+            java.util.function.BiConsumer<Device, String> check) {
         Device device = Devices.get(id);
         String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
         String onInt8 = q8 ? "1" : "0";
@@ -61,6 +65,7 @@ class FoldedGemvTest {
                     backend + "matmul.int8_q8", onInt8, backend + "matmul.int4_q8", onInt8, backend + "matmul.q8_staged_int4", staged ? "1" : "0",
                     backend + "matmul.q8_staged_int8", staged ? "1" : "0", backend + "matmul.q8_staged_long_items_per_unit", "1048576"));
             tuning.put(backend + "matmul.q8_staged_groups_per_unit", Integer.toString(groupsPerUnit));
+            tuning.put(backend + "matmul.q8_staged_depth", Integer.toString(depth));
             TestProperties.with(tuning, () -> check.accept(device, id + " teams of " + 64 / columns));
         }
     }
@@ -161,17 +166,22 @@ class FoldedGemvTest {
      * The staged int4 GEMVs with their grid capped at one group a compute unit ({@code matmul.q8_staged_groups_per_unit}),
      * so that each group takes several tiles of rows, its weight loads running on from one tile into the next: 1,100 rows
      * are 275 teams of four (138 gated teams of two outputs), more tiles than an H100's 132 groups, and k = 512 gives an
-     * item of the 32-item teams one step of a row (its next loads are all in the next tile), k = 2,560 several.
+     * item of the 32-item teams one step of a row (its next loads are all in the next tiles), k = 5,120 five (of the 64-item
+     * teams' items, two or three), so that some loads stay in a tile and some cross into the next; each with the weight
+     * stream two and three steps deep (five steps a tile put the three-deep ring's slots on different steps in each tile).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
     void stagedInt4GroupsLoopingOverTilesEqualTheDefinition(String id) {
-        for (int k : new int[] {512, 2560}) {
-            inTeamsOf64And32(id, true, true, 1, (device, what) -> checkInt8Activations(device, what + " staged, one group a unit, k = " + k, 1100, k));
+        for (int depth : new int[] {2, 3}) {
+            for (int k : new int[] {512, 5120}) {
+                inTeamsOf64And32(id, true, true, 1, depth, (device, what) -> checkInt8Activations(device,
+                        what + " staged, one group a unit, k = " + k + ", " + depth + " steps deep", 1100, k));
+            }
         }
         // 8 (u + 1) rows on u compute units: in teams of 32 (two a tile) u + 1 tiles, two for the busiest group; the balance
         // takes tiles of one team instead (2 u + 2 tiles, three for the busiest group, of half the rows)
-        inTeamsOf64And32(id, true, true, 1, (device, what) -> {
+        inTeamsOf64And32(id, true, true, 1, 2, (device, what) -> {
             int units = device.computeUnits();
             int n = 8 * (units + 1);
             if (what.endsWith("teams of 32") && units >= 2 && StagedQ8Gemv.int4Launch(device, n, 512, false).columns() != 1) {
