@@ -250,12 +250,17 @@ final class Q4KGemv {
     private static void scalesAndMins(MemorySegment w, long at, int[] sc, int to) {
         long bytes = w.get(I64_LE, at + 4);
         int high = w.get(I32_LE, at + 12);
+        int low4 = (int) bytes, min4 = (int) (bytes >>> 32);
+        // four 6-bit fields a word at once: the low 6 bits of bytes 0-3 (4-7); sub-blocks 4-7 take a nibble of bytes
+        // 8-11 and, as bits 4-5, the top two bits of bytes 0-3 (4-7)
+        int scales = low4 & 0x3F3F3F3F, mins = min4 & 0x3F3F3F3F;
+        int highScales = high & 0x0F0F0F0F | low4 >>> 2 & 0x30303030;
+        int highMins = high >>> 4 & 0x0F0F0F0F | min4 >>> 2 & 0x30303030;
         for (int j = 0; j < 4; j++) {
-            int scale = (int) (bytes >>> 8 * j) & 0xFF, min = (int) (bytes >>> 8 * (j + 4)) & 0xFF, nibbles = high >>> 8 * j & 0xFF;
-            sc[to + j] = scale & 63;
-            sc[to + 8 + j] = min & 63;
-            sc[to + 4 + j] = nibbles & 15 | (scale >> 6) << 4;
-            sc[to + 12 + j] = nibbles >> 4 | (min >> 6) << 4;
+            sc[to + j] = scales >>> 8 * j & 0xFF;
+            sc[to + 4 + j] = highScales >>> 8 * j & 0xFF;
+            sc[to + 8 + j] = mins >>> 8 * j & 0xFF;
+            sc[to + 12 + j] = highMins >>> 8 * j & 0xFF;
         }
     }
 
