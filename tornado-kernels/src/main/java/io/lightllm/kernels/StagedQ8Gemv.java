@@ -49,6 +49,7 @@ public final class StagedQ8Gemv {
     public static final KernelRef INT8_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8Normed");
     public static final KernelRef INT8_ADDING = KernelRef.of(StagedQ8Gemv.class, "int8Adding");
     public static final KernelRef INT8_GATED_NORMED = KernelRef.of(StagedQ8Gemv.class, "int8GatedNormed");
+
     private StagedQ8Gemv() {
     }
 
