@@ -54,20 +54,20 @@ public final class StagedQ8Gemv {
     }
 
     /**
-     * The int4 kernel {@code kernel} ({@link #int4Normed}, {@link #int4Adding} or {@link #int4GatedNormed}) as the tunings
-     * have it: its weight stream {@code matmul.q8_staged_depth} steps deep ({@link #int4Rows}: 2, the default, or 3), and
-     * where {@code matmul.q8_staged_groups_per_unit} caps the grid at N groups a compute unit, compiled for N resident groups
-     * of {@code local} items (launch bounds: at 256 items, 128 registers for two, 80 for three).
+     * The int4 kernel {@code kernel} ({@link #int4Normed}, {@link #int4Adding} or {@link #int4GatedNormed}) for
+     * {@code launch}: its weight stream {@code matmul.q8_staged_depth} steps deep ({@link #int4Rows}: 2, the default, or 3),
+     * and where the launch's groups loop (capped at N a compute unit), compiled for N resident groups of its items (launch
+     * bounds: at 256 items, 128 registers for two, 80 for three).
      */
-    private static KernelRef int4Kernel(Device device, String kernel, int local) {
+    private static KernelRef int4Kernel(Device device, String kernel, Int4Launch launch) {
         int depth = Tuning.get(device, "matmul.q8_staged_depth", 2);
         if (depth != 2 && depth != 3) {
             throw new IllegalArgumentException("matmul.q8_staged_depth must be 2 or 3, not " + depth);
         }
-        int perUnit = Tuning.get(device, "matmul.q8_staged_groups_per_unit", 0);
-        return INT4_KERNELS.computeIfAbsent(List.of(kernel, depth, perUnit, local), key -> {
+        int local = (int) launch.grid().localSize(0);
+        return INT4_KERNELS.computeIfAbsent(List.of(kernel, depth, launch.groupsPerUnit(), local), key -> {
             KernelRef ref = KernelRef.of(StagedQ8Gemv.class, kernel).with("depth", depth);
-            return perUnit > 0 ? ref.withLaunchBounds(local, perUnit) : ref;
+            return launch.groupsPerUnit() > 0 ? ref.withLaunchBounds(local, launch.groupsPerUnit()) : ref;
         });
     }
 
@@ -185,16 +185,16 @@ public final class StagedQ8Gemv {
                 // a branch a buffer, so that each keeps its registers (an index into one array of buffers would not)
                 if (slot == 0) {
                     int4Step(acc, codes, steps, q0, terms0, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
-                            groups, lane, team, n, columns, gated);
+                    loadStream(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                            perTile, mine, groups, lane, team, n, columns, gated);
                 } else if (slot == 1 || depth == 2) {
                     int4Step(acc, codes, steps, q1, terms1, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
-                            groups, lane, team, n, columns, gated);
+                    loadStream(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                            perTile, mine, groups, lane, team, n, columns, gated);
                 } else {
                     int4Step(acc, codes, steps, q2, terms2, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth, perTile, mine,
-                            groups, lane, team, n, columns, gated);
+                    loadStream(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                            perTile, mine, groups, lane, team, n, columns, gated);
                 }
             }
             Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
@@ -209,8 +209,8 @@ public final class StagedQ8Gemv {
      * tile's ({@link #loadAhead}).
      */
     private static void loadStream(KernelContext ctx, ByteArray w, int[] dst, float[] dstTerms, int[] word, int format, int blocks, int rowBytes,
-            boolean zeroPoint, int[] rows, int[] aheadRows, int s, int stepsPerRow, int position, int depth, int perTile, int mine, int groups, int lane, int team,
-            int n, int columns, boolean gated) {
+            boolean zeroPoint, int[] rows, int[] aheadRows, int s, int stepsPerRow, int position, int depth, int perTile, int mine, int groups,
+            int lane, int team, int n, int columns, boolean gated) {
         if (s + depth * team < stepsPerRow) {
             loadInt4Step(w, dst, dstTerms, word, format, blocks, rows[0] * rowBytes, rows[1] * rowBytes, rows[2] * rowBytes, rows[3] * rowBytes,
                     s + depth * team, zeroPoint);
@@ -488,8 +488,11 @@ public final class StagedQ8Gemv {
     /** Inputs from which a row counts as long for {@link #columns}: twice an 8B's hidden size, below its MLP's 14,336. */
     static final int LONG_K = 8192;
 
-    /** An int4 launch's teams a work-group ({@code columns}, as the kernels take it) and its grid. */
-    record Int4Launch(int columns, int local, Grid grid) {
+    /**
+     * An int4 launch's teams a work-group ({@code columns}, as the kernels take it), its grid, and the groups a compute
+     * unit its grid is capped at (0: a group a tile).
+     */
+    record Int4Launch(int columns, Grid grid, int groupsPerUnit) {
     }
 
     /**
@@ -509,7 +512,7 @@ public final class StagedQ8Gemv {
             columns = balancedColumns(outputs, gated, columns, cap);
             groups = Math.min(tiles(outputs, columns, gated), cap);
         }
-        return new Int4Launch(columns, local, Grid.of(groups * local, 1).local(local, 1));
+        return new Int4Launch(columns, Grid.of(groups * local, 1).local(local, 1), Math.max(perUnit, 0));
     }
 
     /**
@@ -558,10 +561,11 @@ public final class StagedQ8Gemv {
         Int4Launch launch = int4Launch(device, n, k, false);
         DeviceBuffer b = bias == null ? out : bias;
         if (fold.normed()) {
-            device.launch(int4Kernel(device, "int4Normed", launch.local()), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns(), fold.normWeight(),
-                    fold.eps());
+            device.launch(int4Kernel(device, "int4Normed", launch), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k,
+                    launch.columns(), fold.normWeight(), fold.eps());
         } else {
-            device.launch(int4Kernel(device, "int4Adding", launch.local()), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k, launch.columns());
+            device.launch(int4Kernel(device, "int4Adding", launch), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k,
+                    launch.columns());
         }
     }
 
@@ -577,7 +581,7 @@ public final class StagedQ8Gemv {
     static void launchInt4Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias,
             Activations.Kind act, int width, int k, FoldedGemv.Fold fold) {
         Int4Launch launch = int4Launch(device, width, k, true); // a team's four rows: two gate rows and their up rows
-        device.launch(int4Kernel(device, "int4GatedNormed", launch.local()), launch.grid(), out, x, blocks, format.code(), bias == null ? out : bias, bias != null, width, k,
-                launch.columns(), act.code, fold.normWeight(), fold.eps());
+        device.launch(int4Kernel(device, "int4GatedNormed", launch), launch.grid(), out, x, blocks, format.code(), bias == null ? out : bias,
+                bias != null, width, k, launch.columns(), act.code, fold.normWeight(), fold.eps());
     }
 }
