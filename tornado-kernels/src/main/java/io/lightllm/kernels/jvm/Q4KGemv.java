@@ -245,9 +245,10 @@ final class Q4KGemv {
     /**
      * The 8 sub-blocks' 6-bit scales into sc[to, to + 8) and minimums into sc[to + 8, to + 16), from the block at
      * {@code at} (get_scale_min_k4: sub-blocks 0-3 in the low 6 bits of bytes 0-3 and 4-7, 4-7 in the nibbles of bytes
-     * 8-11 with their top two bits in the top bits of bytes 0-7).
+     * 8-11 with their top two bits in the top bits of bytes 0-7). {@link VectorQuantMatmul}'s float path for Q4_K and Q5_K
+     * reads them here too.
      */
-    private static void scalesAndMins(MemorySegment w, long at, int[] sc, int to) {
+    static void scalesAndMins(MemorySegment w, long at, int[] sc, int to) {
         long bytes = w.get(I64_LE, at + 4);
         int high = w.get(I32_LE, at + 12);
         int low4 = (int) bytes, min4 = (int) (bytes >>> 32);

@@ -177,14 +177,12 @@ public final class VectorQuantMatmul {
     private static float dotQK(float[] x, int xOff, MemorySegment seg, long rowAt, int k, float[] sums32, int sOff, boolean five) {
         FloatVector acc = FloatVector.zero(F);
         float offset = 0;
-        int[] sc = new int[12];
+        int[] sc = new int[16];
         int blockBytes = five ? 176 : 144, qs = five ? 48 : 16;
         for (int sb = 0; sb < k / 256; sb++) {
             long at = rowAt + (long) blockBytes * sb;
             float d = f16(seg, at), dmin = f16(seg, at + 2);
-            for (int i = 0; i < 12; i++) {
-                sc[i] = seg.get(ValueLayout.JAVA_BYTE, at + 4 + i) & 0xFF;
-            }
+            Q4KGemv.scalesAndMins(seg, at, sc, 0); // the 8 sub-blocks' scales at sc[0, 8), minimums at sc[8, 16)
             for (int chunk = 0; chunk < 4; chunk++) {
                 int j = 64 * chunk, xAt = xOff + 256 * sb + j;
                 FloatVector lo = FloatVector.zero(F), hi = lo;
@@ -199,11 +197,11 @@ public final class VectorQuantMatmul {
                     lo = FloatVector.fromArray(F, x, xAt + l).fma((FloatVector) qLow.convert(VectorOperators.I2F, 0), lo);
                     hi = FloatVector.fromArray(F, x, xAt + 32 + l).fma((FloatVector) qHigh.convert(VectorOperators.I2F, 0), hi);
                 }
-                int s0 = 2 * chunk, s1 = s0 + 1; // the chunk's two sub-blocks, get_scale_min_k4's packing
-                acc = lo.fma(FloatVector.broadcast(F, d * kScale(sc, s0)), acc);
-                acc = hi.fma(FloatVector.broadcast(F, d * kScale(sc, s1)), acc);
+                int s0 = 2 * chunk, s1 = s0 + 1; // the chunk's two sub-blocks
+                acc = lo.fma(FloatVector.broadcast(F, d * sc[s0]), acc);
+                acc = hi.fma(FloatVector.broadcast(F, d * sc[s1]), acc);
                 int sub = sOff + 8 * sb + s0;
-                offset += dmin * (kMin(sc, s0) * sums32[sub] + kMin(sc, s1) * sums32[sub + 1]);
+                offset += dmin * (sc[8 + s0] * sums32[sub] + sc[8 + s1] * sums32[sub + 1]);
             }
         }
         return LaneSums.sum(acc) - offset;
@@ -244,15 +242,6 @@ public final class VectorQuantMatmul {
             }
         }
         return LaneSums.sum(acc);
-    }
-
-    /** get_scale_min_k4's scale of sub-block s from a Q4_K block's 12 scale bytes (as QuantBlocks reads them). */
-    private static int kScale(int[] sc, int s) {
-        return s < 4 ? sc[s] & 63 : sc[s + 4] & 15 | (sc[s - 4] >> 6) << 4;
-    }
-
-    private static int kMin(int[] sc, int s) {
-        return s < 4 ? sc[s + 4] & 63 : sc[s + 4] >> 4 | (sc[s] >> 6) << 4;
     }
 
     /** {@link #W} int8 codes at {@code at} as floats. */
