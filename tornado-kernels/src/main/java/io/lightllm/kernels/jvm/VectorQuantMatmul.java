@@ -83,7 +83,7 @@ public final class VectorQuantMatmul {
             streamInt4(device, out, act, seg, format == QuantFormat.INT4_ZP, bias, m, n, k, rowBytes);
             return;
         }
-        if (STREAMED_GGUF.contains(format) && m < 4 && (W == 8 || W == 16)) {
+        if (m < 4 && streamsGguf(format)) {
             streamGguf(device, out, act, seg, format, bias, m, n, k, rowBytes);
             return;
         }
@@ -99,9 +99,16 @@ public final class VectorQuantMatmul {
      * each block's codes with the activations as they are read, a float vector's lanes at a time (8 or 16), and scale the block's
      * sum once; the formats' offsets (Q4_0's 8, Q4_K's minimums) come off
      * as a per-32 sum of the activations times the offset. The staged decoder, which writes every
-     * row to f32 first, ran these at a tenth of int4's speed.
+     * row to f32 first, ran these at a tenth of int4's speed. Q4_K, Q5_K and Q6_K take this path only where
+     * {@link Q4KGemv} / {@link Q6KGemv} do not run (vectors under 256 bits, as ARM's NEON, or their switches off), so the
+     * tests call it directly ({@code Q4KGemvTest}, {@code Q6KGemvTest}) as well as through {@link #multiply}.
      */
-    private static void streamGguf(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, QuantFormat format,
+    /** Whether {@link #streamGguf} serves {@code format} here: one of GGUF's common formats, and vectors of 8 or 16 lanes. */
+    static boolean streamsGguf(QuantFormat format) {
+        return STREAMED_GGUF.contains(format) && (W == 8 || W == 16);
+    }
+
+    static void streamGguf(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, QuantFormat format,
             FloatArray bias, int m, int n, int k, long rowBytes) {
         float[] sums32 = blockSums(x, 32);
         RowRuns.forEach(device, n, rowBytes, row -> {

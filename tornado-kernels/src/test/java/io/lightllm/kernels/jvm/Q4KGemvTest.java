@@ -3,6 +3,7 @@ package io.lightllm.kernels.jvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.lightllm.kernels.QuantFormat;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.jvm.JvmDevice;
 import java.lang.foreign.Arena;
@@ -34,7 +35,21 @@ class Q4KGemvTest {
         check(true);
     }
 
+    /**
+     * The float path for machines where {@link Q4KGemv} does not run ({@link VectorQuantMatmul}'s streamed GGUF rows, vectors
+     * of 8 or 16 lanes): every weight, activation, product and sum a whole number below 2^24, so it too must be exact.
+     */
+    @Test
+    void floatPathGivesTheExactIntegerProduct() {
+        check(false, true);
+        check(true, true);
+    }
+
     private static void check(boolean fiveBits) {
+        check(fiveBits, false);
+    }
+
+    private static void check(boolean fiveBits, boolean floatPath) {
         int k = 512, n = 37; // two super-blocks; rows past a multiple of four (a run's last rows repeat the last one)
         int blocks = k / 256, blockBytes = fiveBits ? Q4KGemv.Q5K_BLOCK_BYTES : Q4KGemv.BLOCK_BYTES, codesAt = fiveBits ? 48 : 16;
         long rowBytes = (long) blocks * blockBytes;
@@ -75,7 +90,14 @@ class Q4KGemvTest {
                 }
             }
         }
-        assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q4KGemv.multiply(device, out, x, w, null, m, n, k, fiveBits));
+        if (floatPath) {
+            QuantFormat format = fiveBits ? QuantFormat.Q5_K : QuantFormat.Q4_K;
+            assumeTrue(VectorQuantMatmul.streamsGguf(format), "8- or 16-lane vectors");
+            assertExactProducts(weights, n, k, random, (device, out, x, m) -> VectorQuantMatmul.streamGguf(device, out, x, w, format, null, m, n, k,
+                    rowBytes));
+        } else {
+            assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q4KGemv.multiply(device, out, x, w, null, m, n, k, fiveBits));
+        }
     }
 
     /** A GEMV of m rows of whole-number activations into out. */

@@ -2,6 +2,7 @@ package io.lightllm.kernels.jvm;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.lightllm.kernels.QuantFormat;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -20,6 +21,17 @@ class Q6KGemvTest {
     @Test
     void integerInputsGiveTheExactIntegerProduct() {
         assumeTrue(Q6KGemv.available(), "256-bit vectors");
+        check(false);
+    }
+
+    /** The float path for machines where {@link Q6KGemv} does not run ({@link VectorQuantMatmul}'s streamed GGUF rows): exact too. */
+    @Test
+    void floatPathGivesTheExactIntegerProduct() {
+        assumeTrue(VectorQuantMatmul.streamsGguf(QuantFormat.Q6_K), "8- or 16-lane vectors");
+        check(true);
+    }
+
+    private static void check(boolean floatPath) {
         int k = 512, n = 37; // two super-blocks; rows past a multiple of four
         int blocks = k / 256;
         long rowBytes = (long) blocks * Q6KGemv.BLOCK_BYTES;
@@ -51,6 +63,8 @@ class Q6KGemvTest {
                 }
             }
         }
-        Q4KGemvTest.assertExactProducts(weights, n, k, random, (device, out, x, m) -> Q6KGemv.multiply(device, out, x, w, null, m, n, k));
+        Q4KGemvTest.assertExactProducts(weights, n, k, random, floatPath
+                ? (device, out, x, m) -> VectorQuantMatmul.streamGguf(device, out, x, w, QuantFormat.Q6_K, null, m, n, k, rowBytes)
+                : (device, out, x, m) -> Q6KGemv.multiply(device, out, x, w, null, m, n, k));
     }
 }
