@@ -280,6 +280,30 @@ public final class FoldedGemv {
         }
     }
 
+    /**
+     * Whether a fused q/k/v projection over int4 blocks folds the split after it too at batch 1 ({@link #launchPackedSplit}):
+     * where it folds its norm ({@link #packedApplies}) on the staged int4 GEMV, {@link StagedQ8Gemv#splitApplies}.
+     */
+    public static boolean packedSplitApplies(Device device, QuantFormat format, int k, KvCache.QkvSplit split) {
+        return packedApplies(device, format, k) && packedOnInt8(device, format, k) && StagedQ8Gemv.splitApplies(device, format, k, split);
+    }
+
+    /**
+     * {@link #launchPacked} of a fused q/k/v projection with its norm folded, whose epilogue does {@link KvCache#splitQkv}'s
+     * work for the one token ({@link StagedQ8Gemv#int4SplitNormed}): q, k and v apart and rotated, k and v into the pool.
+     * The projection itself is written nowhere. See {@link #packedSplitApplies}.
+     */
+    public static void launchPackedSplit(Device device, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias, int k,
+            Fold fold, KvCache.QkvSplit split) {
+        int n = split.width();
+        if (!fold.normed()) {
+            throw new IllegalArgumentException("a q/k/v projection that splits its output folds its input's norm, not an add");
+        }
+        check(device, packedSplitApplies(device, format, k, split), format + " q/k/v", null, x, blocks.byteSize(), n * format.rowBytes(k), bias,
+                n, k, fold);
+        StagedQ8Gemv.launchInt4Split(device, x, blocks, format, bias, k, fold, split);
+    }
+
     /** {@link #launchGated} over int8 rows [gate; up] with a scale each ({@link Matmul#launchGatedGemvInt8}); see {@link #int8GatedApplies}. */
     public static void launchInt8Gated(Device device, DeviceBuffer out, DeviceBuffer x, DeviceBuffer codes, DeviceBuffer scales, DeviceBuffer bias,
             Activations.Kind act, int width, int k, Fold fold) {
@@ -331,7 +355,9 @@ public final class FoldedGemv {
         if (weightSize < weightNeeds) {
             throw new IllegalArgumentException("the folded GEMV's weight holds " + weightSize + ", needs " + weightNeeds);
         }
-        Shapes.atLeast(out, n, "folded GEMV output");
+        if (out != null) { // (null: the product is written nowhere, as where its epilogue splits it)
+            Shapes.atLeast(out, n, "folded GEMV output");
+        }
         Shapes.atLeast(x, k, "folded GEMV input");
         if (bias != null) {
             Shapes.atLeast(bias, n, "folded GEMV bias");

@@ -321,6 +321,25 @@ public final class KvCache {
 
         /** {@link #splitQkv}'s arguments, checked for {@code tokens} tokens. */
         Object[] kernelArguments(DeviceBuffer qkv, int tokens) {
+            Object[] epilogue = epilogueArguments(tokens);
+            Object[] all = new Object[epilogue.length + 2];
+            all[0] = qkv;
+            System.arraycopy(epilogue, 0, all, 1, SPLIT_ARGUMENTS_BEFORE_TOKENS);
+            all[SPLIT_ARGUMENTS_BEFORE_TOKENS + 1] = tokens;
+            System.arraycopy(epilogue, SPLIT_ARGUMENTS_BEFORE_TOKENS, all, SPLIT_ARGUMENTS_BEFORE_TOKENS + 2,
+                    epilogue.length - SPLIT_ARGUMENTS_BEFORE_TOKENS);
+            return all;
+        }
+
+        /** Of {@link #epilogueArguments}, those splitQkv takes before its {@code tokens} (q .. invFreq). */
+        private static final int SPLIT_ARGUMENTS_BEFORE_TOKENS = 9;
+
+        /**
+         * The split's arguments as a q/k/v projection that does its work takes them ({@link StagedQ8Gemv#int4SplitNormed}):
+         * splitQkv's without qkv and tokens (q, k, v, the pools, toPool, destIndex, positions, invFreq, then the heads,
+         * the rotary's and the pools' sizes), checked for {@code tokens} tokens.
+         */
+        Object[] epilogueArguments(int tokens) {
             int headDim = heads.headDim();
             int rowSize = checkRow(heads.kvHeads(), headDim);
             boolean toPool = keys != null;
@@ -332,8 +351,8 @@ public final class KvCache {
             Shapes.atLeast(v, (long) tokens * rowSize, "v");
             Shapes.atLeast(q, (long) tokens * heads.qHeads() * headDim, "q");
             Shapes.atLeast(positions, tokens, "positions");
-            return new Object[] {qkv, q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
-                    tokens, heads.qHeads(), heads.kvHeads(), headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(),
+            return new Object[] {q, k, v, toPool ? keys : k, toPool ? values : v, toPool, destIndex, positions, rope == null ? q : rope.invFreq(),
+                    heads.qHeads(), heads.kvHeads(), headDim, rope == null ? 0 : rope.rotaryDim(), rope != null && rope.interleaved(),
                     rope == null ? 1f : rope.attentionScaling(), q.dtype() == DType.F16 ? Attention.queryOperandScale(heads) : 1f, slots};
         }
     }

@@ -1,7 +1,9 @@
 package io.lightllm.kernels;
 
 import io.lightllm.tornado.api.ByteArray;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
+import io.lightllm.tornado.api.IntArray;
 import io.lightllm.tornado.api.KMath;
 import io.lightllm.tornado.api.KernelContext;
 import io.lightllm.tornado.api.NativeArray;
@@ -101,7 +103,7 @@ public final class StagedQ8Gemv {
         float[] acc = new float[Matmul.GEMV_ROWS];
         int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
         int team = ctx.localGroupSizeX / columns;
-        teamRows(ctx, ctx.groupIdx, rows, n, columns, gated);
+        teamRows(ctx, ctx.groupIdx, rows, n, columns, gated ? GATED : ROWS);
         float factor = int8Sums(ctx, acc, partial, codes, steps, a, normW, normed, eps, w, rows[0], rows[1], rows[2], rows[3], k, team);
         Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
         store(ctx, ctx.groupIdx, partial, out, scales, true, bias, hasBias, n, columns, factor, adding, gated, kind);
@@ -156,51 +158,153 @@ public final class StagedQ8Gemv {
         int[] word = new int[1];
         int[] lo = new int[4];
         int[] hi = new int[4];
-        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
-        int blocks = k / INT4_GROUP;
-        int rowBytes = blocks * QuantBlocks.blockBytes(format);
+        int layout = gated ? GATED : ROWS;
         int team = ctx.localGroupSizeX / columns;
-        int lane = ctx.localIdx % team;
-        int stepsPerRow = k / INT4_STEP;
-        int perTile = lane < stepsPerRow ? (stepsPerRow - lane + team - 1) / team : 0; // this item's steps of a tile
         int groups = ctx.globalGroupSizeX / ctx.localGroupSizeX;
         int mine = (tiles(n, columns, gated) - ctx.groupIdx + groups - 1) / groups; // this group's tiles (every group has one)
-        loadAhead(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, gated);
-        loadAhead(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns, gated);
-        if (depth == 3) {
-            loadAhead(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, aheadRows, 2, perTile, mine, groups, lane, team, n, columns,
-                    gated);
-        }
+        int lane = ctx.localIdx % team;
+        int perTile = perTile(lane, k, team);
+        int rowBytes = k / INT4_GROUP * QuantBlocks.blockBytes(format);
+        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, mine, groups, team, n, columns, layout,
+                depth);
         float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
         for (int t = 0; t < mine; t++) {
             int tile = ctx.groupIdx + t * groups;
-            teamRows(ctx, tile, rows, n, columns, gated);
-            for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
-                acc[r] = 0f;
-            }
-            for (int j = 0; j < perTile; j++) {
-                int s = lane + j * team;
-                int position = t * perTile + j;
-                int slot = position % depth;
-                // a branch a buffer, so that each keeps its registers (an index into one array of buffers would not)
-                if (slot == 0) {
-                    int4Step(acc, codes, steps, q0, terms0, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
-                            perTile, mine, groups, lane, team, n, columns, gated);
-                } else if (slot == 1 || depth == 2) {
-                    int4Step(acc, codes, steps, q1, terms1, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
-                            perTile, mine, groups, lane, team, n, columns, gated);
-                } else {
-                    int4Step(acc, codes, steps, q2, terms2, lo, hi, s, zeroPoint);
-                    loadStream(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
-                            perTile, mine, groups, lane, team, n, columns, gated);
-                }
-            }
-            Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
+            int4TileSums(ctx, partial, acc, codes, steps, w, q0, q1, q2, terms0, terms1, terms2, word, lo, hi, format, rows, aheadRows, k, lane,
+                    perTile, rowBytes, t, tile, mine, groups, team, n, columns, layout, depth);
             store(ctx, tile, partial, out, bias, false, bias, hasBias, n, columns, factor, adding, gated, kind);
             ctx.localBarrier(); // the next tile's reduction writes partial where this one's store reads
         }
+    }
+
+    /**
+     * A fused q/k/v projection's int4 rows at batch 1, its input normed, with {@link KvCache#splitQkv}'s work as its
+     * epilogue: q and k rotated, q, k and v apart, k and v into the pools (the split's arguments after eps, as
+     * {@link KvCache.QkvSplit} gives them), so that no split kernel runs after it. Its teams take their four rows as two
+     * rotary pairs ({@link #pairLayout}), so that the item storing a team's sums holds both elements of each pair.
+     */
+    public static void int4SplitNormed(KernelContext ctx, FloatArray a, ByteArray w, int format, FloatArray bias, boolean hasBias, int n, int k,
+            int columns, NativeArray normW, float eps, NativeArray q, FloatArray kOut, FloatArray vOut, NativeArray kPool, NativeArray vPool,
+            boolean toPool, IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim,
+            boolean interleaved, float attentionScaling, float queryScale, int slots, int depth) {
+        float[] partial = ctx.allocateFloatLocalArray(Matmul.GEMV_ROWS * Matmul.MAX_LOCAL);
+        int[] codes = ctx.allocateIntLocalArray(MAX_K / 4);
+        float[] steps = ctx.allocateFloatLocalArray(MAX_K / INT4_GROUP);
+        float[] acc = new float[Matmul.GEMV_ROWS];
+        int[] rows = new int[Matmul.GEMV_ROWS_PER_TEAM];
+        int[] aheadRows = new int[Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q0 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q1 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] q2 = new int[4 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms0 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms1 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        float[] terms2 = new float[2 * Matmul.GEMV_ROWS_PER_TEAM];
+        int[] word = new int[1];
+        int[] lo = new int[4];
+        int[] hi = new int[4];
+        int layout = pairLayout(headDim, rotaryDim, interleaved);
+        int team = ctx.localGroupSizeX / columns;
+        int groups = ctx.globalGroupSizeX / ctx.localGroupSizeX;
+        int mine = (tiles(n, columns, false) - ctx.groupIdx + groups - 1) / groups;
+        int lane = ctx.localIdx % team;
+        int perTile = perTile(lane, k, team);
+        int rowBytes = k / INT4_GROUP * QuantBlocks.blockBytes(format);
+        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, mine, groups, team, n, columns, layout,
+                depth);
+        float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, true, eps);
+        for (int t = 0; t < mine; t++) {
+            int tile = ctx.groupIdx + t * groups;
+            int4TileSums(ctx, partial, acc, codes, steps, w, q0, q1, q2, terms0, terms1, terms2, word, lo, hi, format, rows, aheadRows, k, lane,
+                    perTile, rowBytes, t, tile, mine, groups, team, n, columns, layout, depth);
+            int teamStart = ctx.localIdx / team * team;
+            if (ctx.localIdx == teamStart && 4 * (tile * columns + ctx.localIdx / team) < n) {
+                // pair c of the team: rows c and c + 2 of its four where its rows are the halves' pairs, else rows 2c and 2c + 1
+                for (int c = 0; c < 2; c++) {
+                    int first = layout == ROWS ? 2 * c : c;
+                    int second = layout == ROWS ? 2 * c + 1 : c + 2;
+                    int row = rows[first];
+                    float x0 = partial[first * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(row) : 0f);
+                    float x1 = partial[second * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(rows[second]) : 0f);
+                    int d = row % headDim;
+                    KvCache.storePair(x0, x1, 0, row / headDim, layout == ROWS ? d / 2 : d, q, kOut, vOut, kPool, vPool, toPool, destIndex,
+                            positions, invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, queryScale, slots);
+                }
+            }
+            ctx.localBarrier();
+        }
+    }
+
+    /**
+     * The team layout that puts each of a team's rotary pairs ({@link KvCache#pairFirst}, {@link KvCache#pairSecond}) in
+     * the team: {@link #ROWS} where a pair's elements are neighbours (interleaved rotary, or none), else (rotary over the
+     * whole head in halves) the halves' offset, headDim / 2. Other geometries (a partial rotary in halves) have none:
+     * {@link #splitApplies} turns them away.
+     */
+    static int pairLayout(int headDim, int rotaryDim, boolean interleaved) {
+        return rotaryDim == 0 || interleaved ? ROWS : headDim / 2;
+    }
+
+    /** Team layouts ({@link #teamRows}): four neighbouring rows; a gated MLP's two gate rows and their up rows. */
+    static final int ROWS = 0;
+    static final int GATED = 1;
+
+    /** An item's first {@code depth} steps of its weight stream into the ring's buffers ({@link #loadAhead}). */
+    private static void loadFirst(KernelContext ctx, ByteArray w, int[] q0, int[] q1, int[] q2, float[] terms0, float[] terms1, float[] terms2,
+            int[] word, int format, int[] aheadRows, int k, int lane, int perTile, int mine, int groups, int team, int n, int columns, int layout,
+            int depth) {
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int blocks = k / INT4_GROUP;
+        int rowBytes = blocks * QuantBlocks.blockBytes(format);
+        loadAhead(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, layout);
+        loadAhead(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns, layout);
+        if (depth == 3) {
+            loadAhead(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, aheadRows, 2, perTile, mine, groups, lane, team, n, columns,
+                    layout);
+        }
+    }
+
+    /** The steps of a tile an item of lane {@code lane} takes: steps lane, lane + team, .. of a row's k / INT4_STEP. */
+    private static int perTile(int lane, int k, int team) {
+        int stepsPerRow = k / INT4_STEP;
+        return lane < stepsPerRow ? (stepsPerRow - lane + team - 1) / team : 0;
+    }
+
+    /**
+     * The t-th of this group's tiles, {@code tile}: its rows into {@code rows}, the team's four sums reduced into partial
+     * ({@link Matmul#gemvReduceByWarps}), the item's weight stream run through the tile and on into the next's. The item's
+     * lane, steps a tile and row length come from the caller, computed once (recomputed here each tile, nvcc 13 kept 15-22
+     * more registers for the loop).
+     */
+    private static void int4TileSums(KernelContext ctx, float[] partial, float[] acc, int[] codes, float[] steps, ByteArray w, int[] q0, int[] q1,
+            int[] q2, float[] terms0, float[] terms1, float[] terms2, int[] word, int[] lo, int[] hi, int format, int[] rows, int[] aheadRows,
+            int k, int lane, int perTile, int rowBytes, int t, int tile, int mine, int groups, int team, int n, int columns, int layout, int depth) {
+        boolean zeroPoint = format == QuantBlocks.INT4_ZP;
+        int blocks = k / INT4_GROUP;
+        int stepsPerRow = k / INT4_STEP;
+        teamRows(ctx, tile, rows, n, columns, layout);
+        for (int r = 0; r < Matmul.GEMV_ROWS; r++) {
+            acc[r] = 0f;
+        }
+        for (int j = 0; j < perTile; j++) {
+            int s = lane + j * team;
+            int position = t * perTile + j;
+            int slot = position % depth;
+            // a branch a buffer, so that each keeps its registers (an index into one array of buffers would not)
+            if (slot == 0) {
+                int4Step(acc, codes, steps, q0, terms0, lo, hi, s, zeroPoint);
+                loadStream(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                        perTile, mine, groups, lane, team, n, columns, layout);
+            } else if (slot == 1 || depth == 2) {
+                int4Step(acc, codes, steps, q1, terms1, lo, hi, s, zeroPoint);
+                loadStream(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                        perTile, mine, groups, lane, team, n, columns, layout);
+            } else {
+                int4Step(acc, codes, steps, q2, terms2, lo, hi, s, zeroPoint);
+                loadStream(ctx, w, q2, terms2, word, format, blocks, rowBytes, zeroPoint, rows, aheadRows, s, stepsPerRow, position, depth,
+                        perTile, mine, groups, lane, team, n, columns, layout);
+            }
+        }
+        Matmul.gemvReduceByWarps(ctx, partial, acc, Matmul.GEMV_ROWS_PER_TEAM, team, false);
     }
 
     /**
@@ -210,13 +314,13 @@ public final class StagedQ8Gemv {
      */
     private static void loadStream(KernelContext ctx, ByteArray w, int[] dst, float[] dstTerms, int[] word, int format, int blocks, int rowBytes,
             boolean zeroPoint, int[] rows, int[] aheadRows, int s, int stepsPerRow, int position, int depth, int perTile, int mine, int groups,
-            int lane, int team, int n, int columns, boolean gated) {
+            int lane, int team, int n, int columns, int layout) {
         if (s + depth * team < stepsPerRow) {
             loadInt4Step(w, dst, dstTerms, word, format, blocks, rows[0] * rowBytes, rows[1] * rowBytes, rows[2] * rowBytes, rows[3] * rowBytes,
                     s + depth * team, zeroPoint);
         } else {
             loadAhead(ctx, w, dst, dstTerms, word, format, blocks, rowBytes, zeroPoint, aheadRows, position + depth, perTile, mine, groups, lane,
-                    team, n, columns, gated);
+                    team, n, columns, layout);
         }
     }
 
@@ -226,9 +330,9 @@ public final class StagedQ8Gemv {
      */
     private static void loadAhead(KernelContext ctx, ByteArray w, int[] dst, float[] dstTerms, int[] word, int format, int blocks, int rowBytes,
             boolean zeroPoint, int[] aheadRows, int position, int perTile, int mine, int groups, int lane, int team, int n, int columns,
-            boolean gated) {
+            int layout) {
         if (perTile > 0 && position / perTile < mine) {
-            teamRows(ctx, ctx.groupIdx + position / perTile * groups, aheadRows, n, columns, gated);
+            teamRows(ctx, ctx.groupIdx + position / perTile * groups, aheadRows, n, columns, layout);
             loadInt4Step(w, dst, dstTerms, word, format, blocks, aheadRows[0] * rowBytes, aheadRows[1] * rowBytes, aheadRows[2] * rowBytes,
                     aheadRows[3] * rowBytes, lane + position % perTile * team, zeroPoint);
         }
@@ -272,23 +376,31 @@ public final class StagedQ8Gemv {
     }
 
     /**
-     * The four weight rows of this item's team t in tile {@code tile} (of {@code columns} teams): rows 4t..4t+3 of n, or
-     * with {@code gated} gate rows 2t, 2t + 1 and their up rows n + 2t, n + 2t + 1 of [gate; up]; rows past the end read
-     * the last one and are not stored.
+     * The four weight rows of this item's team t in tile {@code tile} (of {@code columns} teams), by {@code layout}:
+     * {@link #ROWS}, rows 4t..4t+3 of n; {@link #GATED}, gate rows 2t, 2t + 1 and their up rows n + 2t, n + 2t + 1 of
+     * [gate; up]; or a rotary's halves' offset h (from 2 on: heads of 2h rows, {@link #pairLayout}), team t being the
+     * j-th of its head (j = t % (h / 2)), rows 4t - 2j and the next, then both h rows on (two pairs, each a row and its
+     * partner in the other half). Rows past the end read the last one and are not stored.
      */
-    private static void teamRows(KernelContext ctx, int tile, int[] rows, int n, int columns, boolean gated) {
+    private static void teamRows(KernelContext ctx, int tile, int[] rows, int n, int columns, int layout) {
         int teamIndex = tile * columns + ctx.localIdx / (ctx.localGroupSizeX / columns);
-        if (gated) {
+        if (layout == GATED) {
             int g0 = Math.min(2 * teamIndex, n - 1);
             int g1 = Math.min(2 * teamIndex + 1, n - 1);
             rows[0] = g0;
             rows[1] = g1;
             rows[2] = n + g0;
             rows[3] = n + g1;
-        } else {
+        } else if (layout == ROWS) {
             for (int r = 0; r < Matmul.GEMV_ROWS_PER_TEAM; r++) {
                 rows[r] = Math.min(Matmul.GEMV_ROWS_PER_TEAM * teamIndex + r, n - 1);
             }
+        } else {
+            int first = 4 * teamIndex - 2 * (teamIndex % (layout / 2));
+            rows[0] = Math.min(first, n - 1);
+            rows[1] = Math.min(first + 1, n - 1);
+            rows[2] = Math.min(first + layout, n - 1);
+            rows[3] = Math.min(first + layout + 1, n - 1);
         }
     }
 
@@ -567,6 +679,31 @@ public final class StagedQ8Gemv {
             device.launch(int4Kernel(device, "int4Adding", launch), launch.grid(), out, x, blocks, format.code(), b, bias != null, n, k,
                     launch.columns());
         }
+    }
+
+    /**
+     * Whether the q/k/v projection of {@code split} over int4 blocks of {@code format} and k inputs may do the split's work
+     * as its epilogue ({@link #int4SplitNormed}): the staged int4 GEMV runs ({@link #appliesInt4}), the tuning
+     * {@code matmul.q8_staged_split} is 1, the split pools its k and v and writes f32 queries, and each rotary pair lies in
+     * one team ({@link #pairLayout}: a rotary over whole heads or interleaved, or none; heads of a multiple of 4).
+     */
+    public static boolean splitApplies(Device device, QuantFormat format, int k, KvCache.QkvSplit split) {
+        int headDim = split.heads().headDim();
+        Rotary.Rope rope = split.rope();
+        return Tuning.get(device, "matmul.q8_staged_split", 0) == 1 && appliesInt4(device, format, k) && split.keys() != null
+                && split.q().dtype() == DType.F32 && headDim % 4 == 0 && (rope == null || rope.interleaved() || rope.rotaryDim() == headDim);
+    }
+
+    /** {@link FoldedGemv#launchPackedSplit}'s product and split here (the caller checked the shapes and {@link #splitApplies}). */
+    static void launchInt4Split(Device device, DeviceBuffer x, DeviceBuffer blocks, QuantFormat format, DeviceBuffer bias, int k,
+            FoldedGemv.Fold fold, KvCache.QkvSplit split) {
+        int n = split.width();
+        Int4Launch launch = int4Launch(device, n, k, false);
+        Object[] product = {x, blocks, format.code(), bias == null ? x : bias, bias != null, n, k, launch.columns(), fold.normWeight(), fold.eps()};
+        Object[] epilogue = split.epilogueArguments(1);
+        Object[] arguments = java.util.Arrays.copyOf(product, product.length + epilogue.length);
+        System.arraycopy(epilogue, 0, arguments, product.length, epilogue.length);
+        device.launch(int4Kernel(device, "int4SplitNormed", launch), launch.grid(), arguments);
     }
 
     /** {@link FoldedGemv#launchInt8Gated}'s product here. */

@@ -191,6 +191,81 @@ class FoldedGemvTest {
         });
     }
 
+    /**
+     * The staged int4 q/k/v projection that does the split's work as its epilogue ({@link StagedQ8Gemv#int4SplitNormed},
+     * {@code matmul.q8_staged_split}) against the projection with the split kernel after it ({@link KvCache#splitQkv}):
+     * rotary over whole heads in halves (Llama's; its teams take two pairs of rows half a head apart), interleaved, and
+     * none (ALiBi), int4 blocks with and without zero points, a bias, f32 and f16 pools, a group a tile and groups looping
+     * over tiles (a group a compute unit). Each row's sum is the same arithmetic in both (a team's four rows meet the same
+     * steps in the same order, whichever rows they are), so q, k, v and the pools must match exactly on the JVM, and off it
+     * within KvCacheTest's bounds for the rotation (a compiler may contract a product and a sum into one rounding) and an
+     * f16 pool's rounding of that; the pools' other slots must keep what they held.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void stagedInt4ProjectionThatSplitsEqualsTheSplitAfterIt(String id) {
+        String split = "lightllm.tuning." + Devices.backendName(id) + ".matmul.q8_staged_split";
+        for (int groupsPerUnit : new int[] {0, 1}) {
+            inTeamsOf64And32(id, true, true, groupsPerUnit, 2, (device, what) -> TestProperties.with(Map.of(split, "1"),
+                    () -> checkSplit(device, what + (groupsPerUnit == 0 ? ", a group a tile" : ", a group a unit"))));
+        }
+    }
+
+    private static void checkSplit(Device device, String what) {
+        int qHeads = 4, kvHeads = 2, headDim = 32, k = 512, slots = 8, slot = 5;
+        int n = (qHeads + 2 * kvHeads) * headDim, row = kvHeads * headDim;
+        boolean jvm = device.id().startsWith("jvm");
+        DeviceBuffer x = device.upload(TensorAssert.random(k, 2f, 91)), bias = device.upload(TensorAssert.random(n, 0.5f, 92));
+        FoldedGemv.Fold norm = FoldedGemv.Fold.rmsNorm(device.upload(TensorAssert.random(k, 1f, 93)), EPS);
+        DeviceBuffer positions = device.upload(io.lightllm.tornado.api.IntArray.fromArray(37));
+        DeviceBuffer destIndex = device.upload(io.lightllm.tornado.api.IntArray.fromArray(slot));
+        Attention.Heads heads = Attention.Heads.of(qHeads, kvHeads, headDim);
+        DeviceBuffer invFreq = device.upload(RopeScaling.none(10000).inverseFrequencies(headDim, 0));
+        for (QuantFormat format : new QuantFormat[] {QuantFormat.INT4, QuantFormat.INT4_ZP}) {
+            DeviceBuffer blocks = device.upload(QuantMatmulTest.randomBlocks(format, n, k, 94));
+            for (Rotary.Rope rope : new Rotary.Rope[] {new Rotary.Rope(invFreq, headDim, false, 1.25f), new Rotary.Rope(invFreq, headDim, true, 1f),
+                    null}) {
+                for (io.lightllm.tornado.api.DType pool : new io.lightllm.tornado.api.DType[] {io.lightllm.tornado.api.DType.F32,
+                        io.lightllm.tornado.api.DType.F16}) {
+                    String c = what + ", " + format + ", " + (rope == null ? "no rotary" : rope.interleaved() ? "interleaved" : "halves") + ", "
+                            + pool + " pool";
+                    io.lightllm.tornado.api.NativeArray initial = io.lightllm.tornado.api.NativeArray.allocate(pool, slots * row);
+                    FloatArray random = TensorAssert.random(slots * row, 1f, 95);
+                    for (int i = 0; i < slots * row; i++) {
+                        initial.setFloat(i, random.get(i));
+                    }
+                    KvCache.QkvSplit[] splits = new KvCache.QkvSplit[2];
+                    for (int i = 0; i < 2; i++) {
+                        DeviceBuffer keys = device.upload(initial), values = device.upload(initial);
+                        splits[i] = new KvCache.QkvSplit(device.allocate(io.lightllm.tornado.api.DType.F32, qHeads * headDim),
+                                device.allocate(io.lightllm.tornado.api.DType.F32, row), device.allocate(io.lightllm.tornado.api.DType.F32, row),
+                                positions, rope, keys, values, destIndex, heads);
+                    }
+                    if (!FoldedGemv.packedSplitApplies(device, format, k, splits[1])) {
+                        throw new AssertionError(c + ": the projection should split its own output under this tuning");
+                    }
+                    DeviceBuffer qkv = device.allocate(io.lightllm.tornado.api.DType.F32, n);
+                    FoldedGemv.launchPacked(device, qkv, x, blocks, format, bias, n, k, norm);
+                    KvCache.launchSplitQkv(device, qkv, splits[0], 1);
+                    FoldedGemv.launchPackedSplit(device, x, blocks, format, bias, k, norm, splits[1]);
+                    float rotated = jvm || rope == null ? 0f : 1e-6f, pooled = rotated + (pool == io.lightllm.tornado.api.DType.F16 && !jvm ? 0x1p-10f : 0f);
+                    assertClose(device.download(splits[0].q()), device.download(splits[1].q()), rotated, 0f, c + ": q");
+                    assertClose(device.download(splits[0].k()), device.download(splits[1].k()), rotated, 0f, c + ": k");
+                    assertClose(device.download(splits[0].v()), device.download(splits[1].v()), 0f, 0f, c + ": v");
+                    io.lightllm.tornado.api.NativeArray keys = device.download(splits[1].keys()), values = device.download(splits[1].values());
+                    assertClose(device.download(splits[0].keys()), keys, pooled, 0f, c + ": key pool");
+                    assertClose(device.download(splits[0].values()), values, 0f, 0f, c + ": value pool");
+                    for (int i = 0; i < slots * row; i++) {
+                        boolean kept = keys.getFloat(i) == initial.getFloat(i) && values.getFloat(i) == initial.getFloat(i);
+                        if (i / row != slot && !kept) {
+                            throw new AssertionError(c + ": pool slot " + i / row + " changed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** The looping groups' tiles at an 8B's shapes on an H100 at two groups of 256 items an SM (264 groups, 8 teams a tile). */
     @Test
     void balancedColumnsShareTheTilesOutEvenly() {

@@ -136,9 +136,14 @@ final class AttentionBlock {
         DType outType = prompts ? Attention.prefillOutputType(device, kv, heads, o.inputType(device, t)) : DType.F32;
         DeviceBuffer queries = s.queriesIn(queryType), attended = s.attentionIn(outType);
         if (qkv != null) {
-            project(qkv, s.qkv, input, t, folded);
-            KvCache.launchSplitQkv(device, s.qkv, new KvCache.QkvSplit(queries, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
-                    pooled ? values : null, s.kvSlots, heads), t);
+            KvCache.QkvSplit split = new KvCache.QkvSplit(queries, s.k, s.v, s.positions, rotated ? rope : null, pooled ? keys : null,
+                    pooled ? values : null, s.kvSlots, heads);
+            if (folded != null && qkv.foldsSplit(device, split)) {
+                qkv.applyFoldedSplit(device, input, folded.fold(), split); // the projection's epilogue splits: no split launch
+            } else {
+                project(qkv, s.qkv, input, t, folded);
+                KvCache.launchSplitQkv(device, s.qkv, split, t);
+            }
         } else {
             project(q, s.q, input, t, folded);
             project(k, s.k, input, t, folded);

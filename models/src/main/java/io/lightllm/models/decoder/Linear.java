@@ -2,6 +2,7 @@ package io.lightllm.models.decoder;
 
 import io.lightllm.kernels.Activations;
 import io.lightllm.kernels.FoldedGemv;
+import io.lightllm.kernels.KvCache;
 import io.lightllm.kernels.Matmul;
 import io.lightllm.kernels.QuantFormat;
 import io.lightllm.kernels.QuantMatmul;
@@ -49,6 +50,19 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         weight.multiplyFolded(device, out, in, bias, outFeatures, inFeatures, fold);
     }
 
+    /**
+     * Whether a batch-1 {@link #applyFoldedSplit} runs here: this fused q/k/v projection's GEMV, its norm folded, does
+     * {@code split}'s work as its epilogue as well (so that no split kernel follows it).
+     */
+    public boolean foldsSplit(Device device, KvCache.QkvSplit split) {
+        return weight.foldsSplit(device, inFeatures, split);
+    }
+
+    /** {@link #applyFolded} of a fused q/k/v projection, its output split by its own epilogue into {@code split}'s buffers and pools. */
+    public void applyFoldedSplit(Device device, DeviceBuffer in, FoldedGemv.Fold fold, KvCache.QkvSplit split) {
+        weight.multiplySplitFolded(device, in, bias, inFeatures, fold, split);
+    }
+
     /** {@link #applyGated} at batch 1 with the input through the RMSNorm of {@code fold}. */
     public void applyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, Activations.Kind act, FoldedGemv.Fold fold) {
         weight.multiplyGatedFolded(device, out, in, bias, outFeatures / 2, inFeatures, act, fold);
@@ -83,6 +97,16 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         /** The batch-1 product with a fold, where {@link #folds} says so. */
         default void multiplyFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int n, int k, FoldedGemv.Fold fold) {
             throw new UnsupportedOperationException(getClass().getSimpleName() + " weights fold nothing into their GEMV");
+        }
+
+        /** Whether this storage's batch-1 normed GEMV does a fused q/k/v projection's split as well ({@link #multiplySplitFolded}). */
+        default boolean foldsSplit(Device device, int k, KvCache.QkvSplit split) {
+            return false;
+        }
+
+        /** The batch-1 product with a folded norm, split by its epilogue, where {@link #foldsSplit} says so. */
+        default void multiplySplitFolded(Device device, DeviceBuffer in, DeviceBuffer bias, int k, FoldedGemv.Fold fold, KvCache.QkvSplit split) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " weights split nothing in their GEMV");
         }
 
         /** The batch-1 gated product with a folded norm, where {@link #foldsGated} says so. */
@@ -218,6 +242,16 @@ public record Linear(Weight weight, DeviceBuffer bias, int outFeatures, int inFe
         public void multiplyGatedFolded(Device device, DeviceBuffer out, DeviceBuffer in, DeviceBuffer bias, int width, int k,
                 Activations.Kind act, FoldedGemv.Fold fold) {
             FoldedGemv.launchPackedGated(device, out, in, blocks, format, bias, act, width, k, fold);
+        }
+
+        @Override
+        public boolean foldsSplit(Device device, int k, KvCache.QkvSplit split) {
+            return FoldedGemv.packedSplitApplies(device, format, k, split);
+        }
+
+        @Override
+        public void multiplySplitFolded(Device device, DeviceBuffer in, DeviceBuffer bias, int k, FoldedGemv.Fold fold, KvCache.QkvSplit split) {
+            FoldedGemv.launchPackedSplit(device, in, blocks, format, bias, k, fold, split);
         }
     }
 }

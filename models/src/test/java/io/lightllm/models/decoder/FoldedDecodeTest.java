@@ -62,6 +62,45 @@ class FoldedDecodeTest {
         }
     }
 
+    /**
+     * Int4 weights on the staged GEMVs, the q/k/v projection splitting its own output ({@code matmul.q8_staged_split}:
+     * rotary, q/k/v apart and the pool written in its epilogue) against the projection with the split kernel after it:
+     * the same greedy tokens and logits. A dummy Llama of hidden size 512 (the tiny fixtures' 64 is below the staged int4
+     * GEMV's rows of 512), heads of 128 rotated in halves, grouped kv heads.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void int4ProjectionThatSplitsDecodesAsTheSplitAfterIt(String id, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path config = dir.resolve("config.json");
+        java.nio.file.Files.writeString(config, """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 512, "rms_norm_eps": 1e-5,
+                 "rope_theta": 10000.0, "max_position_embeddings": 512, "tie_word_embeddings": false}
+                """);
+        String backend = "lightllm.tuning." + Devices.backendName(id) + ".";
+        Decoded[] runs = new Decoded[2];
+        for (int split = 0; split < 2; split++) {
+            // (work-groups of 64: the int8-activation GEMVs' shuffles take whole warps, where the JVM's default is 1)
+            Map<String, String> tuning = Map.of(backend + "matmul.gemv_fold", "1", backend + "matmul.gemv_gated", "1", backend + "matmul.int4_q8", "1",
+                    backend + "matmul.gemv_fold_q8", "1", backend + "matmul.q8_staged_int4", "1", backend + "matmul.q8_staged_split", Integer.toString(split),
+                    backend + "reduce.local", "64");
+            int run = split;
+            TestProperties.with(tuning, () -> {
+                try (CausalLM model = Models.dummy(config.toString(), DType.BF16, Devices.get(id), Models.Quantization.INT4, true)) {
+                    runs[run] = decode(model);
+                }
+            });
+        }
+        assertArrayEquals(runs[0].tokens, runs[1].tokens, id + ": greedy tokens");
+        for (int s = 0; s < STEPS; s++) {
+            assertClose(FloatArray.fromArray(runs[0].logits[s]), FloatArray.fromArray(runs[1].logits[s]), 1e-4f, 1e-4f, id + " step " + s);
+        }
+        assertTrue(runs[1].kernels.stream().anyMatch(k -> k.startsWith("StagedQ8Gemv.int4SplitNormed")) && runs[1].kernels.stream().noneMatch(k -> k.contains("splitQkv")),
+                id + ": the splitting projection runs and no split kernel: " + runs[1].kernels);
+        assertTrue(runs[0].kernels.stream().anyMatch(k -> k.startsWith("KvCache.splitQkv")) && runs[0].kernels.stream().anyMatch(k -> k.startsWith("StagedQ8Gemv.int4Normed")),
+                id + ": without it the staged projection and the split kernel: " + runs[0].kernels);
+    }
+
     private record Decoded(int[] tokens, float[][] logits, List<String> kernels) { }
 
     /**
@@ -80,8 +119,14 @@ class FoldedDecodeTest {
 
     private static Decoded decodeWithTuning(String id, Models.Quantization quant) {
         try (ModelFiles files = ModelFiles.open(SharedData.tinyFixture("llama"), LoadOptions.quietly());
-             CausalLM model = Models.load(files, Devices.get(id), quant, true);
-             TokenKvPool pool = model.newKvPool(64, DType.F32);
+             CausalLM model = Models.load(files, Devices.get(id), quant, true)) {
+            return decode(model);
+        }
+    }
+
+    /** {@link #PROMPT}'s prefill and {@link #STEPS} greedy decode steps at batch 1; the kernels of the first decode step. */
+    private static Decoded decode(CausalLM model) {
+        try (TokenKvPool pool = model.newKvPool(64, DType.F32);
              RequestTokenTable table = new RequestTokenTable(model.device(), 1, 32)) {
             int vocab = model.vocabSize();
             int row = table.acquire();
