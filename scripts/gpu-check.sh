@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -572,6 +572,29 @@ for s in $stages; do
           --quant int4 --profile 2>&1 | tee "$out/staged-prof-int4-${p/:/-}.log" | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" \
           | sed -n '/decode steps/,$p' | head -14
       done ;;
+    split)
+      # session 39: the staged int4 q/k/v projection that does the split's work in its epilogue (matmul.q8_staged_split, off
+      # until measured): FoldedGemvTest and FoldedDecodeTest on cuda:0 (it against the projection and splitQkv after it), the
+      # folded GEMVs of this build against the one in old/ (the int4 tile loop was factored out for it: put f86e03d's
+      # tornado-kernels jar there), 8B int4 decode at
+      # batch 1 with it off and on alternating on one load, then an int4 step kernel by kernel with it on
+      "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" \
+        org.junit.platform.console.ConsoleLauncher execute --select-class io.lightllm.kernels.FoldedGemvTest \
+        --select-class io.lightllm.models.decoder.FoldedDecodeTest --details=tree --disable-banner > "$out/split-tests.log" 2>&1
+      grep -E "✘|tests (successful|failed)" "$out/split-tests.log" | head -20
+      if [ -d old ]; then
+        for build in old new; do
+          "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --seconds 0.2 2>&1 \
+            | grep -E "^\| decode folded" | sed "s/^/$build /" | tee -a "$out/split-folded.log"
+        done
+      fi
+      v="cuda.matmul.q8_staged_split=1"
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --variants ";$v;;$v;;$v" --json 2>&1 | grep -E '^\{|rror' \
+        | tee "$out/split-static.log"
+      "${J[@]}" -Dlightllm.graphs=false -D"lightllm.tuning.$v" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
+        --device cuda:0 --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 --quant int4 --profile 2>&1 | tee "$out/split-prof.log" \
+        | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -14 ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
       # kernel (-Dlightllm.graphs=false) so the profile can name them, for bf16, int8 and int4 weights
