@@ -216,21 +216,33 @@ public final class StagedQ8Gemv {
             int tile = ctx.groupIdx + t * groups;
             int4TileSums(ctx, partial, acc, codes, steps, w, q0, q1, q2, terms0, terms1, terms2, word, lo, hi, format, rows, aheadRows, k, lane,
                     perTile, rowBytes, t, tile, mine, groups, team, n, columns, layout, depth);
-            int teamStart = ctx.localIdx / team * team;
-            if (ctx.localIdx == teamStart && 4 * (tile * columns + ctx.localIdx / team) < n) {
-                // pair c of the team: rows c and c + 2 of its four where its rows are the halves' pairs, else rows 2c and 2c + 1
-                for (int c = 0; c < 2; c++) {
-                    int first = layout == ROWS ? 2 * c : c;
-                    int second = layout == ROWS ? 2 * c + 1 : c + 2;
-                    int row = rows[first];
-                    float x0 = partial[first * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(row) : 0f);
-                    float x1 = partial[second * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(rows[second]) : 0f);
-                    int d = row % headDim;
-                    KvCache.storePair(x0, x1, 0, row / headDim, layout == ROWS ? d / 2 : d, q, kOut, vOut, kPool, vPool, toPool, destIndex,
-                            positions, invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, queryScale, slots);
-                }
+            storeSplit(ctx, tile, partial, rows, bias, hasBias, n, columns, factor, layout, q, kOut, vOut, kPool, vPool, toPool, destIndex,
+                    positions, invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, queryScale, slots);
+            ctx.localBarrier(); // the next tile's reduction writes partial where this one's store reads
+        }
+    }
+
+    /**
+     * {@link #int4SplitNormed}'s epilogue: the first item of each team of tile {@code tile} takes its two rotary pairs (rows
+     * c and c + 2 of its four where they are the halves' pairs, else rows 2c and 2c + 1) through {@link KvCache#storePair}.
+     */
+    private static void storeSplit(KernelContext ctx, int tile, float[] partial, int[] rows, FloatArray bias, boolean hasBias, int n, int columns,
+            float factor, int layout, NativeArray q, FloatArray kOut, FloatArray vOut, NativeArray kPool, NativeArray vPool, boolean toPool,
+            IntArray destIndex, IntArray positions, FloatArray invFreq, int qHeads, int kvHeads, int headDim, int rotaryDim, boolean interleaved,
+            float attentionScaling, float queryScale, int slots) {
+        int team = ctx.localGroupSizeX / columns;
+        int teamStart = ctx.localIdx / team * team;
+        if (ctx.localIdx == teamStart && Matmul.GEMV_ROWS_PER_TEAM * (tile * columns + ctx.localIdx / team) < n) {
+            for (int c = 0; c < 2; c++) {
+                int first = layout == ROWS ? 2 * c : c;
+                int second = layout == ROWS ? 2 * c + 1 : c + 2;
+                int row = rows[first];
+                float x0 = partial[first * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(row) : 0f);
+                float x1 = partial[second * ctx.localGroupSizeX + teamStart] * factor + (hasBias ? bias.get(rows[second]) : 0f);
+                int d = row % headDim; // the pair's index in its head: d within the first half, d / 2 where pairs are neighbours
+                KvCache.storePair(x0, x1, 0, row / headDim, layout == ROWS ? d / 2 : d, q, kOut, vOut, kPool, vPool, toPool, destIndex, positions,
+                        invFreq, qHeads, kvHeads, headDim, rotaryDim, interleaved, attentionScaling, queryScale, slots);
             }
-            ctx.localBarrier();
         }
     }
 
