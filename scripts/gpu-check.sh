@@ -575,7 +575,7 @@ for s in $stages; do
     split)
       # session 39: the staged int4 q/k/v projection that does the split's work in its epilogue (matmul.q8_staged_split, off
       # until measured): FoldedGemvTest and FoldedDecodeTest on cuda:0 (it against the projection and splitQkv after it), the
-      # folded GEMVs of this build against the one in old/ (the int4 tile loop was factored out for it: put f86e03d's
+      # 8B q/k/v projection timed with the split kernel after it and with the split in its epilogue, the folded GEMVs of this build against the one in old/ (the int4 tile loop was factored out for it: put f86e03d's
       # tornado-kernels jar there), 8B int4 decode at
       # batch 1 with it off and on alternating on one load, then an int4 step kernel by kernel with it on
       "${TJ[@]}" -Dlightllm.test.devices=cuda:0 -Dlightllm.shared.dir="$PWD/shared" -cp "lib/*:junit-console.jar:kernels-tests.jar:models-tests" \
@@ -589,6 +589,9 @@ for s in $stages; do
         done
       fi
       v="cuda.matmul.q8_staged_split=1"
+      # the 8B q/k/v projection and the split as two launches, and as the one that splits its own output
+      "${J[@]}" -D"lightllm.tuning.$v" -cp 'lib/*' io.lightllm.cli.Main bench kernels --device cuda:0 --graphs --only folded --products qkv \
+        --seconds 0.3 2>&1 | grep -E "^\| decode folded int4" | tee -a "$out/split-folded.log"
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
         --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --variants ";$v;;$v;;$v" --json 2>&1 | grep -E '^\{|rror' \
         | tee "$out/split-static.log"

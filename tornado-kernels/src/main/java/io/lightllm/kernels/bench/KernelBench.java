@@ -367,8 +367,33 @@ public final class KernelBench {
                             FoldedGemv.launchPacked(device, out, a, b, int4, null, n, k, fold);
                         }
                     }));
+                    if (product.key().equals("qkv")) {
+                        timeSplit(sc, s, packs, a, out, fold, label, bytes + act, flops);
+                    }
                 }
             }
+        }
+    }
+
+    /**
+     * The int4 q/k/v projection and the split after it (rotary, q/k/v apart, k and v into an f16 pool) as two launches, and
+     * where the tuning {@code matmul.q8_staged_split} turns it on, as the one projection that splits its own output
+     * ({@link FoldedGemv#launchPackedSplit}).
+     */
+    private void timeSplit(Scope sc, Shape s, DeviceBuffer[] packs, DeviceBuffer a, DeviceBuffer qkv, FoldedGemv.Fold fold, String label,
+            long bytes, long flops) {
+        int kvDim = s.kvHeads * s.headDim, slots = 1024, k = s.hidden;
+        DeviceBuffer invFreq = sc.own(device.upload(RopeScaling.none(500000).inverseFrequencies(s.headDim, 0)));
+        KvCache.QkvSplit split = new KvCache.QkvSplit(sc.buffer(DType.F32, (long) s.heads * s.headDim), sc.buffer(DType.F32, kvDim),
+                sc.buffer(DType.F32, kvDim), sc.ints(1, 4096), new Rotary.Rope(invFreq, s.headDim, false, 1f), sc.buffer(DType.F16, (long) slots * kvDim),
+                sc.buffer(DType.F16, (long) slots * kvDim), sc.permutation(1, slots), Attention.Heads.of(s.heads, s.kvHeads, s.headDim));
+        time("decode folded int4", label + ", then splitQkv", bytes, flops, cycling(packs, b -> {
+            FoldedGemv.launchPacked(device, qkv, a, b, QuantFormat.INT4, null, split.width(), k, fold);
+            KvCache.launchSplitQkv(device, qkv, split, 1);
+        }));
+        if (FoldedGemv.packedSplitApplies(device, QuantFormat.INT4, k, split)) {
+            time("decode folded int4", label + ", split in its epilogue", bytes, flops, cycling(packs,
+                    b -> FoldedGemv.launchPackedSplit(device, a, b, QuantFormat.INT4, null, k, fold, split)));
         }
     }
 
