@@ -198,8 +198,8 @@ class FoldedGemvTest {
      * none (ALiBi), int4 blocks with and without zero points, a bias, f32 and f16 pools, a group a tile and groups looping
      * over tiles (a group a compute unit). Each row's sum is the same arithmetic in both (a team's four rows meet the same
      * steps in the same order, whichever rows they are), so q, k, v and the pools must match exactly on the JVM, and off it
-     * within KvCacheTest's bounds for the rotation (a compiler may contract a product and a sum into one rounding) and an
-     * f16 pool's rounding of that; the pools' other slots must keep what they held.
+     * within a few f32 roundings (a compiler may contract a product and a sum into one rounding in one kernel and not the
+     * other) and, in an f16 pool, one f16 rounding; the pools' other slots must keep what they held.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
@@ -248,13 +248,15 @@ class FoldedGemvTest {
                     FoldedGemv.launchPacked(device, qkv, x, blocks, format, bias, n, k, norm);
                     KvCache.launchSplitQkv(device, qkv, splits[0], 1);
                     FoldedGemv.launchPackedSplit(device, x, blocks, format, bias, k, norm, splits[1]);
-                    float rotated = jvm || rope == null ? 0f : 1e-6f, pooled = rotated + (pool == io.lightllm.tornado.api.DType.F16 && !jvm ? 0x1p-10f : 0f);
-                    assertClose(device.download(splits[0].q()), device.download(splits[1].q()), rotated, 0f, c + ": q");
-                    assertClose(device.download(splits[0].k()), device.download(splits[1].k()), rotated, 0f, c + ": k");
-                    assertClose(device.download(splits[0].v()), device.download(splits[1].v()), 0f, 0f, c + ": v");
+                    // off the JVM a compiler may contract a product and a sum into one rounding in one kernel and not the other:
+                    // a few f32 roundings of the values (relative 1e-6, 17 x 2^-24), and an f16 pool one f16 rounding more
+                    float near = jvm ? 0f : 1e-6f, pooled = pool == io.lightllm.tornado.api.DType.F16 && !jvm ? 0x1p-10f : near;
+                    assertClose(device.download(splits[0].q()), device.download(splits[1].q()), near, near, c + ": q");
+                    assertClose(device.download(splits[0].k()), device.download(splits[1].k()), near, near, c + ": k");
+                    assertClose(device.download(splits[0].v()), device.download(splits[1].v()), near, near, c + ": v");
                     io.lightllm.tornado.api.NativeArray keys = device.download(splits[1].keys()), values = device.download(splits[1].values());
-                    assertClose(device.download(splits[0].keys()), keys, pooled, 0f, c + ": key pool");
-                    assertClose(device.download(splits[0].values()), values, 0f, 0f, c + ": value pool");
+                    assertClose(device.download(splits[0].keys()), keys, near, pooled, c + ": key pool");
+                    assertClose(device.download(splits[0].values()), values, near, pooled, c + ": value pool");
                     for (int i = 0; i < slots * row; i++) {
                         boolean kept = keys.getFloat(i) == initial.getFloat(i) && values.getFloat(i) == initial.getFloat(i);
                         if (i / row != slot && !kept) {
