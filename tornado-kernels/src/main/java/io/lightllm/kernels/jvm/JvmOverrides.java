@@ -62,6 +62,9 @@ public final class JvmOverrides {
                 (d, grid, args) -> VectorSoftmax.temperatureSoftmax(device, groups(grid), hostArrays(device, args)));
         override(device, io.lightllm.kernels.Sampling.TOP_K_TOP_P_THRESHOLD,
                 (d, grid, args) -> JvmSampling.threshold(device, groups(grid), hostArrays(device, args)));
+        override(device, io.lightllm.kernels.Sampling.ARGMAX, (d, grid, args) -> JvmSampling.argmax(device, groups(grid), hostArrays(device, args)));
+        override(device, io.lightllm.kernels.Sampling.SAMPLE_FROM_THRESHOLD,
+                (d, grid, args) -> JvmSampling.sampleFromThreshold(device, groups(grid), hostArrays(device, args)));
         // Vision.imageAttention (ctx, out, q, k, v, images, seq, heads, headDim, scale, queryTiles): the context is not among the arguments
         KernelOverride imageAttention = (d, grid, args) -> VectorVision.imageAttention(device, hostArrays(device, args));
         override(device, io.lightllm.kernels.Vision.ATTENTION, imageAttention);

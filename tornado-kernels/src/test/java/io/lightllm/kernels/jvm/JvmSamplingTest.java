@@ -59,17 +59,88 @@ class JvmSamplingTest {
         }
     }
 
+    /**
+     * {@link JvmSampling#argmax} and {@link JvmSampling#sampleFromThreshold} against the portable kernels on the same
+     * device: the same index for every row of every kind above (ties, -0.0 beside 0.0, NaN, +inf, negative values, mass
+     * too small to count), plus rows of -inf and NaN only (index 0), a maximum in the last element, and a row length that
+     * leaves a tail past whole vectors; sampled at thresholds from the portable threshold kernel, at 0, and above every
+     * value (the argmax fallback), with uniforms 0, just under 1, NaN and random.
+     */
+    @Test
+    void argmaxAndSamplingKeepThePortableKernelsChoices() {
+        KernelLibrary.installOverrides(device);
+        assertTrue(device.hasOverride(Sampling.ARGMAX) && device.hasOverride(Sampling.SAMPLE_FROM_THRESHOLD));
+        for (int vocab : new int[] {VOCAB, VOCAB - 3}) {
+            int rows = 7 * 8;
+            FloatArray probs = FloatArray.allocate(rows * vocab);
+            for (int r = 0; r < rows; r++) {
+                SplittableRandom random = new SplittableRandom(97L * vocab + r);
+                int kind = r % 7;
+                if (kind < 5) {
+                    fillRow(probs, r * vocab, kind, random, vocab);
+                } else {
+                    for (int i = 0; i < vocab; i++) { // 5: -inf and NaN only; 6: the largest value last, ties before it
+                        probs.set(r * vocab + i, kind == 5 ? (random.nextBoolean() ? Float.NaN : Float.NEGATIVE_INFINITY)
+                                : i == vocab - 1 ? 2f : 0.5f * random.nextInt(3));
+                    }
+                }
+            }
+            float[] uniform = new float[rows];
+            int[] topK = new int[rows];
+            float[] topP = new float[rows];
+            for (int r = 0; r < rows; r++) {
+                int u = r / 7;
+                uniform[r] = u == 0 ? 0f : u == 1 ? 0x1.fffffep-1f : u == 2 ? Float.NaN : new SplittableRandom(r).nextFloat();
+                topK[r] = TOP_K[r % TOP_K.length];
+                topP[r] = TOP_P[r % TOP_P.length];
+            }
+            DeviceBuffer pb = device.upload(probs), ub = device.upload(FloatArray.fromArray(uniform));
+            Grid grid = Grid.groups(rows, 1);
+            DeviceBuffer fast = device.allocate(DType.I32, rows), portable = device.allocate(DType.I32, rows);
+            device.launch(Sampling.ARGMAX, grid, pb, fast, vocab);
+            device.launchPortable(Sampling.ARGMAX, grid, pb, portable, vocab);
+            assertSameIndices(portable, fast, "argmax, vocab " + vocab);
+            DeviceBuffer thresholds = device.allocate(DType.F32, rows);
+            device.launchPortable(Sampling.TOP_K_TOP_P_THRESHOLD, grid, pb, device.upload(IntArray.fromArray(topK)),
+                    device.upload(FloatArray.fromArray(topP)), thresholds, vocab);
+            FloatArray fixed = FloatArray.allocate(rows);
+            for (float tau : new float[] {Float.NaN, 0f, 3f}) { // NaN: the kernel's thresholds
+                DeviceBuffer tb = thresholds;
+                if (!Float.isNaN(tau)) {
+                    for (int r = 0; r < rows; r++) {
+                        fixed.set(r, tau);
+                    }
+                    tb = device.upload(fixed);
+                }
+                device.launch(Sampling.SAMPLE_FROM_THRESHOLD, grid, pb, tb, ub, fast, vocab);
+                device.launchPortable(Sampling.SAMPLE_FROM_THRESHOLD, grid, pb, tb, ub, portable, vocab);
+                assertSameIndices(portable, fast, "sample, vocab " + vocab + ", threshold " + (Float.isNaN(tau) ? "top-k / top-p" : tau));
+            }
+        }
+    }
+
+    private void assertSameIndices(DeviceBuffer expected, DeviceBuffer actual, String what) {
+        IntArray e = (IntArray) device.download(expected), a = (IntArray) device.download(actual);
+        for (int r = 0; r < e.getSize(); r++) {
+            assertEquals(e.get(r), a.get(r), what + ", row " + r);
+        }
+    }
+
     private static void fillRow(FloatArray probs, int base, int kind, SplittableRandom random) {
+        fillRow(probs, base, kind, random, VOCAB);
+    }
+
+    private static void fillRow(FloatArray probs, int base, int kind, SplittableRandom random, int vocab) {
         double sum = 0;
-        double[] e = new double[VOCAB];
-        for (int i = 0; i < VOCAB; i++) {
+        double[] e = new double[vocab];
+        for (int i = 0; i < vocab; i++) {
             e[i] = Math.exp(random.nextDouble(-9, 9));
             sum += e[i];
         }
-        for (int i = 0; i < VOCAB; i++) {
+        for (int i = 0; i < vocab; i++) {
             float v = (float) (e[i] / sum);
             v = switch (kind) {
-                case 1 -> 0.25f * (1 + random.nextInt(4)) / VOCAB * 2; // four distinct values: ties everywhere
+                case 1 -> 0.25f * (1 + random.nextInt(4)) / vocab * 2; // four distinct values: ties everywhere
                 case 2 -> switch (random.nextInt(40)) {
                     case 0 -> 0f;
                     case 1 -> -0f;
