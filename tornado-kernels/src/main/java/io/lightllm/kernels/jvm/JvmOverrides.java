@@ -51,6 +51,21 @@ public final class JvmOverrides {
                 device.launchPortable(Activations.GATED, grid, args);
             }
         });
+        // Norms.rmsNorm / rmsNormAddResidual: a row a work-group; f32 outputs over f32 or bf16 weights in vectors
+        override(device, io.lightllm.kernels.Norms.RMS_NORM, (d, grid, args) -> {
+            if (VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[2]))) {
+                VectorNorms.rmsNorm(device, groups(grid), hostArrays(device, args));
+            } else {
+                device.launchPortable(io.lightllm.kernels.Norms.RMS_NORM, grid, args);
+            }
+        });
+        override(device, io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, (d, grid, args) -> {
+            if (VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[3]))) {
+                VectorNorms.rmsNormAddResidual(device, groups(grid), hostArrays(device, args));
+            } else {
+                device.launchPortable(io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, grid, args);
+            }
+        });
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
