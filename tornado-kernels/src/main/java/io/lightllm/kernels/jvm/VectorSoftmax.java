@@ -86,15 +86,7 @@ final class VectorSoftmax {
 
     /** One-hot at the first largest value (NaN ignored; the first element where none is larger), as the portable kernel's argmax. */
     private static void oneHot(MemorySegment x, long base, int n) {
-        int best = 0;
-        float bestValue = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            float v = get(x, base + i);
-            if (v > bestValue) { // false for NaN
-                bestValue = v;
-                best = i;
-            }
-        }
+        int best = JvmSampling.argmaxRow(x, base, n);
         for (int i = 0; i < n; i++) {
             x.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, base + i, i == best ? 1f : 0f);
         }
