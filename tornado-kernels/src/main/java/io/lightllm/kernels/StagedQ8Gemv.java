@@ -165,8 +165,8 @@ public final class StagedQ8Gemv {
         int lane = ctx.localIdx % team;
         int perTile = perTile(lane, k, team);
         int rowBytes = k / INT4_GROUP * QuantBlocks.blockBytes(format);
-        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, mine, groups, team, n, columns, layout,
-                depth);
+        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, rowBytes, mine, groups, team, n, columns,
+                layout, depth);
         float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, normed, eps);
         for (int t = 0; t < mine; t++) {
             int tile = ctx.groupIdx + t * groups;
@@ -209,8 +209,8 @@ public final class StagedQ8Gemv {
         int lane = ctx.localIdx % team;
         int perTile = perTile(lane, k, team);
         int rowBytes = k / INT4_GROUP * QuantBlocks.blockBytes(format);
-        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, mine, groups, team, n, columns, layout,
-                depth);
+        loadFirst(ctx, w, q0, q1, q2, terms0, terms1, terms2, word, format, aheadRows, k, lane, perTile, rowBytes, mine, groups, team, n, columns,
+                layout, depth);
         float factor = stage(ctx, partial, codes, steps, a, k, INT4_GROUP, normW, true, eps);
         for (int t = 0; t < mine; t++) {
             int tile = ctx.groupIdx + t * groups;
@@ -262,11 +262,10 @@ public final class StagedQ8Gemv {
 
     /** An item's first {@code depth} steps of its weight stream into the ring's buffers ({@link #loadAhead}). */
     private static void loadFirst(KernelContext ctx, ByteArray w, int[] q0, int[] q1, int[] q2, float[] terms0, float[] terms1, float[] terms2,
-            int[] word, int format, int[] aheadRows, int k, int lane, int perTile, int mine, int groups, int team, int n, int columns, int layout,
-            int depth) {
+            int[] word, int format, int[] aheadRows, int k, int lane, int perTile, int rowBytes, int mine, int groups, int team, int n, int columns,
+            int layout, int depth) {
         boolean zeroPoint = format == QuantBlocks.INT4_ZP;
         int blocks = k / INT4_GROUP;
-        int rowBytes = blocks * QuantBlocks.blockBytes(format);
         loadAhead(ctx, w, q0, terms0, word, format, blocks, rowBytes, zeroPoint, aheadRows, 0, perTile, mine, groups, lane, team, n, columns, layout);
         loadAhead(ctx, w, q1, terms1, word, format, blocks, rowBytes, zeroPoint, aheadRows, 1, perTile, mine, groups, lane, team, n, columns, layout);
         if (depth == 3) {
