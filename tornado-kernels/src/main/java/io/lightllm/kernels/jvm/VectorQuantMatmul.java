@@ -93,6 +93,11 @@ public final class VectorQuantMatmul {
 
     // ---- GGUF's common formats, streamed (m < 4) ------------------------------------------------
 
+    /** Whether {@link #streamGguf} serves {@code format} here: one of GGUF's common formats, and vectors of 8 or 16 lanes. */
+    static boolean streamsGguf(QuantFormat format) {
+        return STREAMED_GGUF.contains(format) && (W == 8 || W == 16);
+    }
+
     /**
      * Decode-sized products of GGUF's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows (Q4_K_M's and Q5_K_M's
      * matrices use Q4_K or Q5_K, and Q6_K for the head and half the down and v projections) multiply
@@ -103,11 +108,6 @@ public final class VectorQuantMatmul {
      * {@link Q4KGemv} / {@link Q6KGemv} do not run (vectors under 256 bits, as ARM's NEON, or their switches off), so the
      * tests call it directly ({@code Q4KGemvTest}, {@code Q6KGemvTest}) as well as through {@link #multiply}.
      */
-    /** Whether {@link #streamGguf} serves {@code format} here: one of GGUF's common formats, and vectors of 8 or 16 lanes. */
-    static boolean streamsGguf(QuantFormat format) {
-        return STREAMED_GGUF.contains(format) && (W == 8 || W == 16);
-    }
-
     static void streamGguf(JvmDevice device, FloatArray out, float[] x, MemorySegment seg, QuantFormat format,
             FloatArray bias, int m, int n, int k, long rowBytes) {
         float[] sums32 = blockSums(x, 32);
