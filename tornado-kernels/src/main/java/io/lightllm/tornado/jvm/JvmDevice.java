@@ -46,8 +46,35 @@ public final class JvmDevice extends Device {
     }
 
     public JvmDevice(int threads) {
+        this(threads, RECORDS);
+    }
+
+    /**
+     * A device of {@code threads} threads that, where {@code recordsSteps}, records launch sequences for replay
+     * ({@link #capture}), so that code paths a GPU takes with CUDA graphs (recorded decode steps) run here too.
+     */
+    public JvmDevice(int threads, boolean recordsSteps) {
         this.threads = threads;
         this.team = new ThreadTeam(threads);
+        this.recordsSteps = recordsSteps;
+    }
+
+    private final boolean recordsSteps;
+
+    /**
+     * {@code -Dlightllm.jvm.graphs=true}: the JVM device records decode steps as a GPU does ({@link #capture}). Off by
+     * default: a replay here saves only the host's work of issuing a step's launches, which is small beside a CPU step's
+     * kernels; tests turn it on to run the recorded path.
+     */
+    private static final boolean RECORDS = Boolean.getBoolean("lightllm.jvm.graphs");
+
+    /**
+     * The launches and device-to-device copies {@code launches} makes, frozen for replay ({@link Device#recordLaunches}),
+     * where this device records steps; else null (the caller launches each time).
+     */
+    @Override
+    public Replay capture(Runnable launches) {
+        return recordsSteps ? recordLaunches(launches) : null;
     }
 
     @Override
@@ -72,6 +99,7 @@ public final class JvmDevice extends Device {
 
     @Override
     public DeviceBuffer allocate(DType dtype, long elements) {
+        refuseWhileRecording("allocate");
         return new JvmBuffer(this, dtype, elements);
     }
 
@@ -85,6 +113,7 @@ public final class JvmDevice extends Device {
      */
     @Override
     public DeviceBuffer upload(NativeArray data) {
+        refuseWhileRecording("an upload");
         MemorySegment src = data.segment();
         if (HugePages.available() && src.byteSize() >= HugePages.MIN_BYTES) {
             JvmBuffer copy = new JvmBuffer(this, data.dtype(), data.getSize());
@@ -101,21 +130,25 @@ public final class JvmDevice extends Device {
 
     @Override
     public void write(MemorySegment src, DeviceBuffer dst, long dstByteOffset) {
+        refuseWhileRecording("a host-to-device write");
         MemorySegment.copy(src, 0, ((JvmBuffer) dst).segment(), dstByteOffset, src.byteSize());
     }
 
     @Override
     public void read(DeviceBuffer src, long srcByteOffset, MemorySegment dst) {
+        refuseWhileRecording("a device-to-host read");
         MemorySegment.copy(((JvmBuffer) src).segment(), srcByteOffset, dst, 0, dst.byteSize());
     }
 
     @Override
     public void copy(DeviceBuffer src, long srcByteOffset, DeviceBuffer dst, long dstByteOffset, long bytes) {
-        MemorySegment.copy(((JvmBuffer) src).segment(), srcByteOffset, ((JvmBuffer) dst).segment(), dstByteOffset, bytes);
+        MemorySegment from = ((JvmBuffer) src).segment(), to = ((JvmBuffer) dst).segment();
+        runOrRecord(() -> MemorySegment.copy(from, srcByteOffset, to, dstByteOffset, bytes));
     }
 
     @Override
     public void synchronize() {
+        refuseWhileRecording("synchronize");
         // launches are synchronous on the JVM
     }
 

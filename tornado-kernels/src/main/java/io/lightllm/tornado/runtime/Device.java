@@ -78,9 +78,9 @@ public abstract class Device implements AutoCloseable {
             if (TornadoDebug.threadInfo()) {
                 TornadoDebug.launch(id(), kernel.name(), grid.sizes("none") + ", run by this backend's replacement (Device.override)");
             }
-            o.launch(this, grid, checked);
+            runOrRecord(() -> o.launch(this, grid, checked));
         } else {
-            execute(kernel, grid, checked);
+            runOrRecord(() -> execute(kernel, grid, checked));
         }
     }
 
@@ -88,7 +88,7 @@ public abstract class Device implements AutoCloseable {
     public final void launchPortable(KernelRef kernel, Grid grid, Object... args) {
         Object[] checked = KernelArguments.check(this, kernel, args);
         checkBounds(kernel, grid);
-        execute(kernel, grid, checked);
+        runOrRecord(() -> execute(kernel, grid, checked));
     }
 
     /** A kernel compiled under launch bounds runs groups of at most that many work-items (on every backend, so tests catch it). */
@@ -135,6 +135,65 @@ public abstract class Device implements AutoCloseable {
      */
     public Replay capture(Runnable launches) {
         return null;
+    }
+
+    /** The thread whose launches {@link #recordLaunches} is recording, and what it has recorded; null when not recording. */
+    private Thread recorder;
+    private List<Runnable> recorded;
+
+    /**
+     * {@link #capture} for a backend whose launches run from the host anyway (the JVM): the launches and device-to-device
+     * copies that {@code launches} makes on this thread are kept, arguments frozen, and replayed in order, as a CUDA graph
+     * would be; what a graph cannot hold (host transfers, allocation, synchronize) throws while recording
+     * ({@link #refuseWhileRecording}), so a step that records here records on a GPU too. Launches from other threads run
+     * as they come.
+     */
+    protected final synchronized Replay recordLaunches(Runnable launches) {
+        if (recorder != null) {
+            throw new IllegalStateException(id() + " is already recording");
+        }
+        List<Runnable> ops = new ArrayList<>();
+        recorder = Thread.currentThread();
+        recorded = ops;
+        try {
+            launches.run();
+        } finally {
+            recorder = null;
+            recorded = null;
+        }
+        List<Runnable> frozen = List.copyOf(ops);
+        return new Replay() {
+            private boolean closed;
+
+            @Override
+            public void replay() {
+                if (closed) {
+                    throw new IllegalStateException("replay of a closed recording on " + id());
+                }
+                frozen.forEach(Runnable::run);
+            }
+
+            @Override
+            public void close() {
+                closed = true;
+            }
+        };
+    }
+
+    /** Runs {@code op} now, or keeps it for replay if this thread is inside {@link #recordLaunches}. */
+    protected final void runOrRecord(Runnable op) {
+        if (recorder == Thread.currentThread()) {
+            recorded.add(op);
+        } else {
+            op.run();
+        }
+    }
+
+    /** Throws if this thread is inside {@link #recordLaunches}: {@code what} is an operation a recorded graph cannot hold. */
+    protected final void refuseWhileRecording(String what) {
+        if (recorder == Thread.currentThread()) {
+            throw new IllegalStateException(what + " while recording launches on " + id() + " (a CUDA graph cannot hold it: do it before the step)");
+        }
     }
 
     // ---- profiling -----------------------------------------------------------------

@@ -46,6 +46,42 @@ class JvmDeviceTest {
         }
     }
 
+    /**
+     * A recording JVM device keeps a step's launches and device copies without running them and replays them in order with
+     * their arguments frozen (buffers by reference, scalars by value), as a CUDA graph does; what a graph cannot hold throws
+     * while recording; a device that does not record says so (null), as before.
+     */
+    @Test
+    void recordedLaunchesReplayInOrderOnTheBuffersContentsThen() {
+        JvmDevice dev = new JvmDevice(2, true);
+        int n = 5;
+        DeviceBuffer in = dev.allocate(DType.F32, n), mid = dev.allocate(DType.F32, n), out = dev.allocate(DType.F32, n);
+        dev.copyIn(FloatArray.fromArray(new float[] {1, 2, 3, 4, 5}), in);
+        KernelRef scale = new KernelRef(method("scale"));
+        float[] factor = {2f};
+        var replay = dev.capture(() -> {
+            dev.launch(scale, Grid.of(n), mid, in, factor[0], n);
+            dev.copy(mid, 0, out, 0, 4L * n);
+            dev.launch(scale, Grid.of(n), out, out, 10f, n);
+        });
+        factor[0] = 3f; // a scalar is frozen at recording
+        assertEquals(0f, ((FloatArray) dev.download(out)).get(4), "recording runs nothing");
+        replay.replay();
+        assertEquals(100f, ((FloatArray) dev.download(out)).get(4), "5 x 2, copied, x 10");
+        dev.copyIn(FloatArray.fromArray(new float[] {0, 0, 0, 0, 7}), in); // a buffer is read as it is at each replay
+        replay.replay();
+        assertEquals(140f, ((FloatArray) dev.download(out)).get(4));
+        replay.close();
+        assertThrows(IllegalStateException.class, replay::replay, "a closed recording does not replay");
+        assertThrows(IllegalStateException.class, () -> dev.capture(() -> dev.allocate(DType.F32, 1)), "allocate");
+        assertThrows(IllegalStateException.class, () -> dev.capture(() -> dev.copyIn(FloatArray.fromArray(new float[n]), in)), "a host write");
+        assertThrows(IllegalStateException.class, () -> dev.capture(() -> dev.download(in)), "a host read");
+        assertThrows(IllegalStateException.class, () -> dev.capture(dev::synchronize), "synchronize");
+        dev.launch(scale, Grid.of(n), out, in, 1f, n); // and the device launches again once the failed recordings are over
+        assertEquals(7f, ((FloatArray) dev.download(out)).get(4));
+        assertEquals(null, new JvmDevice(1, false).capture(() -> { }), "a JVM device that does not record (the default) says so");
+    }
+
     @Test
     void nestedParallelLoopsWithWideLocals() {
         JvmDevice dev = new JvmDevice(2);
