@@ -83,6 +83,14 @@ final class AttentionBlock {
         this.heads = spec.positions() == Positions.ALIBI ? h.withAlibi(alibiSlopes) : h;
     }
 
+    /**
+     * How this layer's decode attention spreads a step of {@code requests} requests, the longest {@code maxSeqLen} tokens,
+     * over a pool of {@code pool}: the only part of a recorded decode step that depends on the context's length.
+     */
+    Attention.DecodeSplits decodeSplits(int requests, int maxSeqLen, DType pool) {
+        return Attention.DecodeSplits.choose(device, requests, heads, maxSeqLen, pool);
+    }
+
     /** This rank's ALiBi slopes (of its heads), uploaded once per model and shared by the layers. */
     static DeviceBuffer alibiSlopes(ModelConfig c, WeightLoader w) {
         float[] all = Attention.alibiSlopes(c.numAttentionHeads());

@@ -1,7 +1,9 @@
 package io.lightllm.models.decoder;
 
+import io.lightllm.kernels.Attention;
 import io.lightllm.kernels.Elementwise;
 import io.lightllm.models.config.ModelConfig;
+import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 
@@ -44,6 +46,11 @@ final class DecoderLayer {
      */
     boolean folds(Device device) {
         return residualScale == 1f && inputNorm.foldable() && postAttentionNorm.foldable() && attention.folds(device) && mlp.folds(device);
+    }
+
+    /** How this layer's decode attention splits a step ({@link AttentionBlock#decodeSplits}). */
+    Attention.DecodeSplits decodeSplits(int requests, int maxSeqLen, DType pool) {
+        return attention.decodeSplits(requests, maxSeqLen, pool);
     }
 
     /**

@@ -148,15 +148,18 @@ public final class DecoderModel implements CausalLM {
             return step.logits;
         }
         // A decode step is the same launches for every step of a batch size: recorded once, it is
-        // replayed with one call (a CUDA graph). Its attention is sized for the table's row length
-        // so that growing sequences keep it valid; the lengths themselves are read from step.seqLens.
-        DecodeKey key = new DecodeKey(b, pool, table, freqs);
+        // replayed with one call (a CUDA graph); the lengths themselves are read from step.seqLens. Only
+        // decode attention's splits follow the context's length: a recording is sized for the longest
+        // context rounded up to a power of two, and kept per splits that gives (so a short chat neither
+        // launches the split merge nor records again at every token)
+        int sizedFor = recordedLength(batch.maxSeqLen(), table.maxLen());
+        DecodeKey key = new DecodeKey(b, pool, table, freqs, layers.get(0).decodeSplits(b, sizedFor, pool.dtype()));
         Device.Replay recorded = decodeSteps.get(key);
         if (recorded != null) {
             recorded.replay();
             return step.logits;
         }
-        Step decode = new Step(batch, pool, table, freqs, table.maxLen());
+        Step decode = new Step(batch, pool, table, freqs, sizedFor);
         launchStep(decode); // compiles kernels and sizes scratch
         recorded = device.capture(() -> launchStep(decode));
         canRecord = recorded != null;
@@ -166,8 +169,25 @@ public final class DecoderModel implements CausalLM {
         return step.logits;
     }
 
-    /** What a recorded decode step depends on besides the step buffers. */
-    private record DecodeKey(int requests, TokenKvPool pool, RequestTokenTable table, DeviceBuffer invFreq) {
+    /**
+     * What a recorded decode step depends on besides the step buffers; {@code splits}: its attention's (every layer has
+     * the same heads, so the first layer's stand for all).
+     */
+    private record DecodeKey(int requests, TokenKvPool pool, RequestTokenTable table, DeviceBuffer invFreq, Attention.DecodeSplits splits) {
+    }
+
+    /**
+     * The context length a recorded decode step is sized for when its longest request holds {@code maxSeqLen} tokens: the
+     * next power of two, at most the table's row length. Until 2026-12-08 every recording was sized for the row length (the
+     * model's context), which at batch 1 spread an 8B's attention over 16 groups a KV head and a merge kernel a layer where
+     * a short context needs one group and no merge (docs/engine.md).
+     */
+    static int recordedLength(int maxSeqLen, int tableMaxLen) {
+        if (maxSeqLen < 1 || maxSeqLen > tableMaxLen) {
+            throw new IllegalArgumentException("a decode step's longest context is 1.." + tableMaxLen + " tokens, not " + maxSeqLen);
+        }
+        int power = Integer.highestOneBit(maxSeqLen);
+        return power == maxSeqLen ? maxSeqLen : (int) Math.min(tableMaxLen, 2L * power);
     }
 
     /** {@code -Dlightllm.graphs=false} launches every decode step kernel by kernel. */
@@ -185,6 +205,11 @@ public final class DecoderModel implements CausalLM {
         if (step != null) {
             step.tuningChanged(); // after the recordings that read its scratch are gone
         }
+    }
+
+    /** The attention splits each recorded decode step launches, the least recently replayed first (tests). */
+    List<Attention.DecodeSplits> recordedSplits() {
+        return decodeSteps.keys().stream().map(DecodeKey::splits).toList();
     }
 
     void closeRecordings() {

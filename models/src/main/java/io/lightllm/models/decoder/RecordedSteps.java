@@ -44,6 +44,11 @@ final class RecordedSteps<K> {
         }
     }
 
+    /** The keys recorded now, the least recently replayed first. */
+    java.util.List<K> keys() {
+        return java.util.List.copyOf(steps.keySet());
+    }
+
     int size() {
         return steps.size();
     }

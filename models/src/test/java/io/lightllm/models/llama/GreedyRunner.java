@@ -20,12 +20,17 @@ public final class GreedyRunner {
     public final float[][] margins;
 
     public GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype) {
+        this(model, prompts, steps, kvDtype, 0);
+    }
+
+    /** The same with token table rows of at least {@code tableLen} tokens (a server's table is as long as the model's context). */
+    public GreedyRunner(CausalLM model, int[][] prompts, int steps, DType kvDtype, int tableLen) {
         int b = prompts.length;
         int total = 0;
         for (int[] p : prompts) {
             total += p.length + steps;
         }
-        int maxLen = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0) + steps;
+        int maxLen = Math.max(tableLen, Arrays.stream(prompts).mapToInt(p -> p.length).max().orElse(0) + steps);
         firstLogits = new float[b][];
         generated = new int[b][steps];
         margins = new float[b][steps];
