@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | tablelen | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -598,6 +598,28 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.graphs=false -D"lightllm.tuning.$v" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
         --device cuda:0 --batch-size 1 --input-len 128 --output-len 16 --kv-dtype f16 --quant int4 --profile 2>&1 | tee "$out/split-prof.log" \
         | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -14 ;;
+    tablelen)
+      # session 40: recorded decode steps sized for the batch's longest context (rounded up to a power of two) where they were
+      # sized for the token table's row length, which a server makes the model's context: 8B int4 decode at batch 1 and 16 in a
+      # table of 8,192-token rows, this build against the build before (34ec5f3: put its models jar in .gpu/sized-old/, ahead of
+      # lib/ on the class path), separate processes old new old new; then this build in a table of the run's own length (as
+      # bench static ran before: the two should agree)
+      for build in sized-old new sized-old new; do
+        "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
+          --batch-size 1,16 --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --table-len 8192 --json 2>&1 | grep -E '^\{|rror' \
+          | sed "s/^/$build /" | tee -a "$out/tablelen.log"
+      done
+      "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,16 \
+        --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json 2>&1 | grep -E '^\{|rror' | sed "s/^/own-length /" \
+        | tee -a "$out/tablelen.log"
+      # and a decode step's small uploads sharing a staging chunk (-Dlightllm.cuda.staging_shared, off by default): its self-test,
+      # then 8B int4 at batch 1 and 16 off / on / off / on, separate processes
+      "${J[@]}" -Dlightllm.cuda.staging_shared=true -cp 'lib/*' io.lightllm.tornado.cuda.CudaSelfTest 2>&1 | tee "$out/staging-selftest.log" | tail -4
+      for shared in false true false true; do
+        "${J[@]}" -Dlightllm.cuda.staging_shared=$shared -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
+          --device cuda:0 --batch-size 1,16 --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json 2>&1 | grep -E '^\{|rror' \
+          | sed "s/^/shared=$shared /" | tee -a "$out/tablelen.log"
+      done ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
       # kernel (-Dlightllm.graphs=false) so the profile can name them, for bf16, int8 and int4 weights

@@ -22,6 +22,7 @@ final class BenchCommand implements Main.Command {
                   --batch-size B[,B2,...]  requests per run (default 1)
                   --input-len I            prompt tokens (default 128)
                   --output-len O           generated tokens (default 128)
+                  --table-len N            token table rows of N tokens, as a server's (its context; default input + output)
                   --json                   one JSON line per run
                   --profile                device time of each kernel in the prefill and over the decode steps (CUDA: without graph replay)
                   --temperature T          sample every token on the device at T (default 0: greedy, the argmax)
@@ -253,6 +254,7 @@ final class BenchCommand implements Main.Command {
         }
         int input = f.integer("input-len", 128, 1, 1 << 20);
         int output = f.integer("output-len", 128, 1, 1 << 20);
+        int tableLen = f.integer("table-len", input + output, input + output, 1 << 24);
         DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         boolean profile = f.bool("profile");
@@ -275,18 +277,20 @@ final class BenchCommand implements Main.Command {
                 }
                 try {
                     for (int batch : batches) {
-                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile, decoding);
+                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile, decoding, tableLen);
                         if (json) {
                             // the devices and ranks first, so that a saved line says what it measured
                             String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id)
                                     .collect(java.util.stream.Collectors.joining(","));
                             System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
                                     + (variant.isEmpty() ? "" : "\"variant\":\"" + variant + "\",")
+                                    + (tableLen == input + output ? "" : "\"table_len\":" + tableLen + ",")
                                     + (decoding.equals(StaticBenchmark.Decoding.GREEDY) ? "" : "\"decoding\":\"" + decoding.label() + "\",")
                                     + r.json().substring(1));
                         } else {
-                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s, %s%s%n",
+                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s, %s%s%s%n",
                                     m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output, kv, decoding.label(),
+                                    tableLen == input + output ? "" : ", table rows of " + tableLen,
                                     variant.isEmpty() ? "" : ", tuning " + variant);
                             System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                                     r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());

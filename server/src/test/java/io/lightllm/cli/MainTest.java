@@ -209,6 +209,27 @@ class MainTest {
         assertEquals(3, r.out().lines().filter(l -> l.startsWith("{")).count(), r.out());
     }
 
+    /**
+     * --table-len runs in a token table of longer rows, as a server's, and says so in its JSON line (the default, input +
+     * output, does not); a table too short for the run or longer than the model's context is refused with a message.
+     */
+    @Test
+    void benchStaticRunsInATableOfTheRowsGiven() {
+        String stories = SharedData.model("stories260K").toString();
+        Result r = run("bench", "static", "--model", stories, "--batch-size", "2", "--input-len", "4", "--output-len", "3", "--table-len", "256",
+                "--json");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("{") && l.contains("\"table_len\":256,")), r.out());
+        Result own = run("bench", "static", "--model", stories, "--batch-size", "2", "--input-len", "4", "--output-len", "3", "--json");
+        assertTrue(own.out().lines().anyMatch(l -> l.startsWith("{") && !l.contains("table_len")), own.out());
+        Result shorter = run("bench", "static", "--model", stories, "--input-len", "4", "--output-len", "3", "--table-len", "6");
+        assertEquals(2, shorter.code());
+        assertTrue(shorter.err().contains("--table-len must be between 7 and"), shorter.err());
+        Result longer = run("bench", "static", "--model", stories, "--input-len", "4", "--output-len", "3", "--table-len", "100000");
+        assertEquals(2, longer.code());
+        assertTrue(longer.err().contains("exceeds the model's"), longer.err());
+    }
+
     /** One load, one JSON line per listed batch size, at tp 2; a bad size and a bad --tp are refused before loading. */
     @Test
     void benchStaticRunsEachListedBatchSize() {

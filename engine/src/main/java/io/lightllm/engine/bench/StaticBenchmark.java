@@ -82,22 +82,42 @@ public final class StaticBenchmark {
      */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             Decoding decoding) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding);
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, decoding, inputLen + outputLen);
+    }
+
+    /**
+     * The same in a token table of rows of {@code tableLen} tokens (at least input + output): a server's table is as long as
+     * its context (the model's, by default), and decode steps recorded in it were sized by that length until 2026-12-08.
+     */
+    public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
+            Decoding decoding, int tableLen) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding, tableLen);
     }
 
     static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             int prefillStepTokens, Decoding decoding) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, prefillStepTokens, decoding, inputLen + outputLen);
+    }
+
+    private static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
+            int prefillStepTokens, Decoding decoding, int tableLen) {
         if (batch < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
         int seqLen = inputLen + outputLen;
+        if (tableLen > model.maxSequenceLength()) {
+            throw new IllegalArgumentException("a table of " + tableLen + "-token rows exceeds the model's " + model.maxSequenceLength() + " positions");
+        }
         if (seqLen > model.maxSequenceLength()) {
             throw new IllegalArgumentException("input + output = " + seqLen + " exceeds the model's " + model.maxSequenceLength() + " positions");
+        }
+        if (tableLen < seqLen) {
+            throw new IllegalArgumentException("a table of " + tableLen + "-token rows cannot hold input + output = " + seqLen);
         }
         Device device = model.device();
         SplittableRandom random = new SplittableRandom(seed);
         try (TokenKvPool pool = model.newKvPool(batch * seqLen, kvDtype);
-             RequestTokenTable table = new RequestTokenTable(device, batch, seqLen);
+             RequestTokenTable table = new RequestTokenTable(device, batch, tableLen);
              Picker picker = new Picker(model, batch, decoding, seed)) {
             int[] rows = new int[batch], counts = new int[batch], lens = new int[batch];
             int tokens = batch * inputLen;
