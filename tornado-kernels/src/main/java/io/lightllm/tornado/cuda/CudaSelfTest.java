@@ -73,6 +73,7 @@ public final class CudaSelfTest {
 
     private void runAll() {
         check("transfers (zero fill, sizes 0..multi-chunk, offsets, device copy)", this::transfers);
+        check("small writes back to back, a large one among them (staging shared by small copies where on)", this::smallWrites);
         check("saxpy (@Parallel 1D, grid rounded up and smaller than the data)", this::saxpy);
         check("scaleRows (@Parallel 2D)", this::scaleRows);
         check("rowSum (KernelContext, local memory, barriers)", this::rowSum);
@@ -162,6 +163,42 @@ public final class CudaSelfTest {
             b.close();
         }
         return "largest " + 5_000_003 * 4L + " bytes (" + (5_000_003 * 4L / PinnedStaging.CHUNK_BYTES + 1) + " staging chunks)";
+    }
+
+    /**
+     * Many small writes with no read between them (a decode step's uploads), more bytes in all than a staging chunk holds so
+     * that shared copies wrap to the other chunk, a multi-chunk write among them, and each host array overwritten as soon as
+     * its write returns (a write must have taken its data by then): every buffer then reads back what was written into it.
+     */
+    private String smallWrites() {
+        int buffers = 400, floats = 16 << 10; // 64 KB each: 25 MB of small copies in all
+        List<DeviceBuffer> written = new java.util.ArrayList<>();
+        FloatArray host = FloatArray.allocate(floats);
+        for (int i = 0; i < buffers; i++) {
+            int n = i % 3 == 0 ? floats : 1 + i % 97; // whole 64 KB copies and odd small ones
+            DeviceBuffer b = gpu.allocate(DType.F32, n);
+            for (int j = 0; j < n; j++) {
+                host.set(j, i * 100_000f + j);
+            }
+            gpu.write(host.segment().asSlice(0, 4L * n), b, 0);
+            host.set(0, -1f); // reused at once
+            written.add(b);
+            if (i == buffers / 2) {
+                FloatArray large = random(5_000_003, 9);
+                DeviceBuffer l = gpu.allocate(DType.F32, large.getSize());
+                gpu.copyIn(large, l);
+                requireBitsEqual(large, gpu.download(l), "the large write among the small ones");
+                l.close();
+            }
+        }
+        for (int i = 0; i < buffers; i++) {
+            NativeArray back = gpu.download(written.get(i));
+            for (int j = 0; j < back.getSize(); j++) {
+                require(((FloatArray) back).get(j) == i * 100_000f + j, "small write " + i + ", element " + j + " is " + ((FloatArray) back).get(j));
+            }
+            written.get(i).close();
+        }
+        return buffers + " writes, staging " + (PinnedStaging.SHARED ? "shared by small copies" : "from each chunk's start (the default; -Dlightllm.cuda.staging_shared=true shares)");
     }
 
     private String saxpy() {

@@ -49,9 +49,29 @@ final class PinnedStaging {
         c.inFlight = true;
     }
 
+    /**
+     * {@code -Dlightllm.cuda.staging_shared=true}: copies of at most {@link #SMALL_BYTES} share a chunk, each at the next free
+     * place in it, so that one need not wait for the one before. Off by default until a GPU measures it (docs/cuda.md): with
+     * it off every copy starts at a chunk's start and so waits (cuEventSynchronize) for the copy before it from that chunk,
+     * and a decode step's ten small uploads (ids, positions, slots, lengths...) are ten round trips while the GPU idles.
+     */
+    static final boolean SHARED = Boolean.getBoolean("lightllm.cuda.staging_shared");
+    /** The largest copy that {@link #SHARED} packs into a shared chunk. */
+    static final long SMALL_BYTES = 64L << 10;
+    /** The chunk shared small copies go to now, and where in it the next one starts (CHUNK_BYTES: none yet, or reset). */
+    private int smallChunk;
+    private long smallFill = CHUNK_BYTES;
+
     /** Copies all of {@code src} to device address {@code dst}. Returns once {@code src} may be reused. */
     void toDevice(MemorySegment src, long dst) {
         long n = src.byteSize();
+        if (SHARED && n <= SMALL_BYTES) {
+            toDeviceShared(src, dst);
+            return;
+        }
+        // (the loop below writes from each chunk's start: a small copy from there may still be pending, which await covers,
+        // and what it starts is pending now, so the next small copy takes a chunk afresh)
+        smallFill = CHUNK_BYTES;
         int next = 0;
         for (long pos = 0; pos < n; pos += CHUNK_BYTES) {
             long len = Math.min(CHUNK_BYTES, n - pos);
@@ -62,6 +82,25 @@ final class PinnedStaging {
             check(CudaDriver.cuMemcpyHtoDAsync(dst + pos, c.host, len, stream), "cuMemcpyHtoDAsync(" + len + " bytes)");
             recordDone(c);
         }
+    }
+
+    /**
+     * A small copy at the next free place of the shared chunk: no wait unless the chunk is full, when the other one is taken
+     * once every copy from it is done. Each copy records the chunk's event, so {@link #await} covers it wherever a chunk is
+     * used from its start (the large copies, reads). A read leaves nothing pending, so shared copies go on after it.
+     */
+    private void toDeviceShared(MemorySegment src, long dst) {
+        long n = src.byteSize();
+        if (smallFill + n > CHUNK_BYTES) {
+            smallChunk ^= 1;
+            await(chunk(smallChunk));
+            smallFill = 0;
+        }
+        Chunk c = chunk(smallChunk);
+        MemorySegment.copy(src, 0, c.host, smallFill, n);
+        check(CudaDriver.cuMemcpyHtoDAsync(dst, c.host.asSlice(smallFill, n), n, stream), "cuMemcpyHtoDAsync(" + n + " bytes, shared chunk)");
+        recordDone(c);
+        smallFill = (smallFill + n + 15) & ~15L; // the next copy 16-byte aligned
     }
 
     /** Fills all of {@code dst} from device address {@code src}, after the work queued before it. */
