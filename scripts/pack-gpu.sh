@@ -4,7 +4,7 @@
 # every stage of scripts/gpu-check.sh reads, so one pack serves all of a session's calls (no re-packing while the
 # machine waits): the test jars and classes, the JUnit console, shared/fixtures/tiny, shared/models/stories260K
 # (Hugging Face and GGUF), the llama2 tokenizer, and bench/EncoderOverlap compiled (the packed JDK has no compiler).
-# Build first: ./mvnw -q -B package -DskipTests.
+# Build first: ./mvnw -q -B package -DskipTests. AB_OLD (below) adds old builds' jars for A/B stages.
 # On the GPU machine: . .gpu/boot.sh && bash scripts/gpu-check.sh STAGES   (see docs/cuda.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,17 @@ cp -r ../shared/fixtures/tiny .gpu/shared/fixtures/
 cp -r ../shared/models/stories260K .gpu/shared/models/
 cp -r ../shared/tokenizers/llama2 .gpu/shared/tokenizers/
 javac -nowarn -cp "server/target/lightllm-server.jar:server/target/lib/*" -d .gpu/bench bench/vision/EncoderOverlap.java
+# AB_OLD="REV:MODULE:FOLDER ...": MODULE's jar as built at REV (in a git worktree) into .gpu/FOLDER/, for the stages of
+# gpu-check.sh that compare a change with the build before it (abjar and split take old/, tablelen sized-old/)
+for spec in ${AB_OLD:-}; do
+  IFS=: read -r rev module folder <<< "$spec"
+  wt=$(mktemp -d)/wt
+  git worktree add -q --detach "$wt" "$rev"
+  (cd "$wt" && ./mvnw -o -q -B package -DskipTests -pl "$module" -am)
+  mkdir -p ".gpu/$folder" && cp "$wt/$module/target/$module-0.1.0-SNAPSHOT.jar" ".gpu/$folder/"
+  git worktree remove --force "$wt"
+  echo "pack: $module at $rev in .gpu/$folder/"
+done
 gpu=$(find .gpu -type f -print0 | xargs -0 stat -c %s | awk '{s += $1} END {print int(s / 1048576)}')
 tree=$(git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {print int(s / 1048576)}')
 echo "pack: .gpu $gpu MiB + tracked tree $tree MiB (limit 64 MiB)"
