@@ -4,6 +4,7 @@ import io.lightllm.kernels.Sampling;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.FloatArray;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.ChangedWrites;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.List;
@@ -25,6 +26,8 @@ final class DeviceSampler implements AutoCloseable {
     private int rowsCapacity;
     private final DeviceLogprobs logprobs;
     private DeviceBuffer rowLogits, temperatures, topK, topP, uniforms, threshold, out;
+    /** The sampling parameters go up only where they changed (the same requests' temperatures, top-k and top-p each step). */
+    private ChangedWrites parameters;
 
     /** The step's tokens, one per sequence, and their logprobs (null entries for sequences that did not ask). */
     record Sampled(int[] tokens, TokenLogprobs[] logprobs) { }
@@ -82,10 +85,10 @@ final class DeviceSampler implements AutoCloseable {
                 p.set(s, r.params().topP());
                 u.set(s, CounterRandom.uniform(r.seed(), r.generatedCount()));
             }
-            device.write(t.segment(), temperatures, 0);
-            device.write(k.segment(), topK, 0);
-            device.write(p.segment(), topP, 0);
-            device.write(u.segment(), uniforms, 0);
+            parameters.write(t, temperatures);
+            parameters.write(k, topK);
+            parameters.write(p, topP);
+            parameters.write(u, uniforms);
             Sampling.launchSample(device, out, perSequence, temperatures, topK, topP, uniforms, threshold, rows, vocab);
         }
         IntArray ids = IntArray.allocate(rows);
@@ -116,6 +119,7 @@ final class DeviceSampler implements AutoCloseable {
         uniforms = device.allocate(DType.F32, rowsCapacity);
         threshold = device.allocate(DType.F32, rowsCapacity);
         out = device.allocate(DType.I32, rowsCapacity);
+        parameters = new ChangedWrites(device);
     }
 
     @Override

@@ -5,6 +5,7 @@ import io.lightllm.models.config.ModelConfig;
 import io.lightllm.models.infer.NopadBatch;
 import io.lightllm.tornado.api.DType;
 import io.lightllm.tornado.api.IntArray;
+import io.lightllm.tornado.runtime.ChangedWrites;
 import io.lightllm.tornado.runtime.Device;
 import io.lightllm.tornado.runtime.DeviceBuffer;
 import java.util.ArrayList;
@@ -33,6 +34,8 @@ final class StepBuffers implements AutoCloseable {
     private final ModelConfig config;
     private final Shard shard;
     private final List<DeviceBuffer> all = new ArrayList<>();
+    /** The per-step int arrays go up only where they changed (a decode step of the same requests: half of them). */
+    private final ChangedWrites uploads;
     private final Map<Object, AutoCloseable> blockScratch = new HashMap<>();
     private Attention.DecodeScratch decodeScratch;
     private int decodeScratchMaxLen;
@@ -44,6 +47,7 @@ final class StepBuffers implements AutoCloseable {
         this.tokens = tokens;
         this.requests = requests;
         this.logitRows = logitRows;
+        this.uploads = new ChangedWrites(device);
         int hidden = c.hiddenSize();
         ids = i32(tokens);
         positions = i32(tokens);
@@ -176,9 +180,7 @@ final class StepBuffers implements AutoCloseable {
     }
 
     private void put(DeviceBuffer dst, int[] values) {
-        if (values.length > 0) {
-            device.write(IntArray.fromArray(values).segment(), dst, 0);
-        }
+        uploads.write(IntArray.fromArray(values), dst);
     }
 
     @Override
