@@ -600,13 +600,14 @@ for s in $stages; do
         | grep -E "^(kernels|prefill|decode)|^\| [A-Za-z]" | sed -n '/decode steps/,$p' | head -14 ;;
     tablelen)
       # session 40: recorded decode steps sized for the batch's longest context (rounded up to a power of two) where they were
-      # sized for the token table's row length, which a server makes the model's context: 8B int4 decode at batch 1 and 16 in a
-      # table of 8,192-token rows, this build against the build before (34ec5f3: put its models jar in .gpu/sized-old/, ahead of
-      # lib/ on the class path), separate processes old new old new; then this build in a table of the run's own length (as
-      # bench static ran before: the two should agree)
+      # sized for the token table's row length, which a server makes the model's context, and batches padded to the recorded
+      # sizes (12 runs as 16): 8B int4 decode at batch 1, 12 and 16 in a table of 8,192-token rows, this build against the build
+      # before (34ec5f3: AB_OLD="34ec5f3:models:sized-old" bash scripts/pack-gpu.sh puts its models jar in .gpu/sized-old/,
+      # ahead of lib/ on the class path), separate processes old new old new; then this build in a table of the run's own
+      # length (as bench static ran before: the two should agree)
       for build in sized-old new sized-old new; do
         "${J[@]}" -cp "$(build_cp $build)" io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 \
-          --batch-size 1,16 --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --table-len 8192 --json 2>&1 | grep -E '^\{|rror' \
+          --batch-size 1,12,16 --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --table-len 8192 --json 2>&1 | grep -E '^\{|rror' \
           | sed "s/^/$build /" | tee -a "$out/tablelen.log"
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,16 \

@@ -125,7 +125,12 @@ public final class DecoderModel implements CausalLM {
     }
 
     @Override
-    public DeviceBuffer forward(NopadBatch batch, TokenKvPool pool, RequestTokenTable table) {
+    public DeviceBuffer forward(NopadBatch given, TokenKvPool pool, RequestTokenTable table) {
+        // A decode step is served by a recording where the device records (a sharded step whose ranks meet on the host
+        // mid-step cannot be replayed by a device recording; with NCCL each rank records its own step, collectives included,
+        // and the replays meet on the GPUs). It runs as one of the recorded sizes, padded: its first rows of logits are its own
+        boolean replayed = !given.prefill() && RECORD_DECODE && shard.recordable() && !Boolean.FALSE.equals(canRecord);
+        NopadBatch batch = replayed ? given.paddedTo(recordedRequests(given.requests()), table.paddingRow(), pool.paddingSlot()) : given;
         int t = batch.tokens(), b = batch.requests(), rows = batch.logitRows();
         if (step == null || step.tokens < t || step.requests < b || step.logitRows < rows) {
             StepBuffers old = step;
@@ -141,9 +146,7 @@ public final class DecoderModel implements CausalLM {
             closeRecordings(); // they read the old table
         }
         DeviceBuffer freqs = rotary == null ? null : rotary.forSeqLen(batch.maxSeqLen());
-        // a sharded step whose ranks meet on the host mid-step cannot be replayed by a device recording;
-        // with NCCL each rank records its own step, collectives included, and the replays meet on the GPUs
-        if (batch.prefill() || !RECORD_DECODE || !shard.recordable() || Boolean.FALSE.equals(canRecord)) {
+        if (!replayed) {
             launchStep(new Step(batch, pool, table, freqs, batch.maxSeqLen()));
             return step.logits;
         }
@@ -177,6 +180,20 @@ public final class DecoderModel implements CausalLM {
     }
 
     /**
+     * The requests of the recorded decode step that serves {@code requests}: 1, 2, 4, then the multiples of 8 (vLLM's
+     * capture sizes), so that a server whose running set wanders over many sizes records some 35 steps up to 256 requests,
+     * not one a size (each costs a launched step and a capture: session 14 measured the first serving run after a start 11 %
+     * slower for them). The padding requests cost a step little: a decode step's matrices stream their weights once whatever
+     * the rows, and a padding request attends to one token.
+     */
+    static int recordedRequests(int requests) {
+        if (requests < 1) {
+            throw new IllegalArgumentException("a decode step has requests, not " + requests);
+        }
+        return requests <= 2 ? requests : requests <= 4 ? 4 : (requests + 7) / 8 * 8;
+    }
+
+    /**
      * The context length a recorded decode step is sized for when its longest request holds {@code maxSeqLen} tokens: the
      * next power of two, at most the table's row length. Until 2026-12-08 every recording was sized for the row length (the
      * model's context), which at batch 1 spread an 8B's attention over 16 groups a KV head and a merge kernel a layer where
@@ -207,9 +224,13 @@ public final class DecoderModel implements CausalLM {
         }
     }
 
-    /** The attention splits each recorded decode step launches, the least recently replayed first (tests). */
-    List<Attention.DecodeSplits> recordedSplits() {
-        return decodeSteps.keys().stream().map(DecodeKey::splits).toList();
+    /** A recorded decode step: its requests (padding included) and its attention's splits. */
+    record RecordedStep(int requests, Attention.DecodeSplits splits) {
+    }
+
+    /** The decode steps recorded now, the least recently replayed first (tests). */
+    List<RecordedStep> recordedSteps() {
+        return decodeSteps.keys().stream().map(k -> new RecordedStep(k.requests(), k.splits())).toList();
     }
 
     void closeRecordings() {

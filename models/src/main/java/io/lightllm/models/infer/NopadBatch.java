@@ -84,6 +84,33 @@ public record NopadBatch(boolean prefill, int[] tokenIds, int[] positions, int[]
         }
     }
 
+    /**
+     * This decode step with {@code requests - requests()} padding requests after its own: each one token (id 0 at position
+     * 0) into {@code slot}, in table row {@code row}, one token long, its logits after the real ones. A recorded step of
+     * that many requests then serves this one ({@code DecoderModel}); the padding's results are never read.
+     */
+    public NopadBatch paddedTo(int requests, int row, int slot) {
+        int b = requestRows.length;
+        if (prefill || requests < b) {
+            throw new IllegalArgumentException("only a decode step pads, to at least its " + b + " requests, not " + requests);
+        }
+        if (requests == b) {
+            return this;
+        }
+        int[] ids = java.util.Arrays.copyOf(tokenIds, requests), pos = java.util.Arrays.copyOf(positions, requests);
+        int[] slots = java.util.Arrays.copyOf(kvSlots, requests), rows = java.util.Arrays.copyOf(requestRows, requests);
+        int[] first = java.util.Arrays.copyOf(starts, requests), counts = java.util.Arrays.copyOf(newCounts, requests);
+        int[] lens = java.util.Arrays.copyOf(seqLens, requests);
+        for (int r = b; r < requests; r++) {
+            slots[r] = slot;
+            rows[r] = row;
+            first[r] = r;
+            counts[r] = 1;
+            lens[r] = 1;
+        }
+        return new NopadBatch(false, ids, pos, slots, rows, first, counts, lens);
+    }
+
     /** Rows of the logits this step returns. */
     public int logitRows() {
         return logitTokens.length;

@@ -26,7 +26,8 @@ public final class RequestTokenTable implements AutoCloseable {
     public RequestTokenTable(Device device, int maxRequests, int maxLen) {
         this.maxRequests = maxRequests;
         this.maxLen = maxLen;
-        this.table = device.allocate(DType.I32, (long) maxRequests * maxLen);
+        // one row more: the padding row, never handed out ({@link #paddingRow})
+        this.table = device.allocate(DType.I32, (long) (maxRequests + 1) * maxLen);
         for (int r = 0; r < maxRequests; r++) {
             freeRows.add(r);
         }
@@ -87,6 +88,11 @@ public final class RequestTokenTable implements AutoCloseable {
     }
 
     public int maxRequests() {
+        return maxRequests;
+    }
+
+    /** A row past {@link #maxRequests} that no request gets: a recorded decode step's padding requests use it ({@link TokenKvPool#paddingSlot}). */
+    public int paddingRow() {
         return maxRequests;
     }
 

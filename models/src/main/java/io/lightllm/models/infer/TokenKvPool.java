@@ -46,13 +46,14 @@ public final class TokenKvPool implements AutoCloseable {
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.capacity = capacity;
-        long elements = (long) capacity * kvHeads * headDim;
+        // one slot more than the capacity: the padding slot, never handed out ({@link #paddingSlot})
+        long elements = (long) (capacity + 1) * kvHeads * headDim;
         for (int l = 0; l < layers; l++) {
             keys.add(device.allocate(dtype, elements));
             values.add(device.allocate(dtype, elements));
             if (KvCache.hasScales(dtype)) {
-                keyScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
-                valueScales.add(device.allocate(DType.F32, (long) capacity * kvHeads));
+                keyScales.add(device.allocate(DType.F32, (long) (capacity + 1) * kvHeads));
+                valueScales.add(device.allocate(DType.F32, (long) (capacity + 1) * kvHeads));
             }
         }
         this.freeSlots = new int[capacity];
@@ -131,6 +132,14 @@ public final class TokenKvPool implements AutoCloseable {
     }
 
     public int capacity() {
+        return capacity;
+    }
+
+    /**
+     * A slot past the capacity that no request gets: the K and V of a recorded decode step's padding requests
+     * (DecoderModel pads a decode batch to a recorded size, as vLLM pads to its CUDA graph capture sizes) go there.
+     */
+    public int paddingSlot() {
         return capacity;
     }
 

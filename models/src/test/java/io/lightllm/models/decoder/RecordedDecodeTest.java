@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.lightllm.models.Golden;
 import io.lightllm.models.LoadOptions;
@@ -29,7 +30,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * records ({@code new JvmDevice(threads, true)}: it keeps a step's launches with their arguments frozen and refuses what
  * a graph cannot hold, so a step that records here records on a GPU). Each fixture's golden greedy tokens and logits come
  * out of the recorded steps, alone and batched (batch sizes, buckets of context and the mixture of experts' routing
- * each recorded and replayed); and a recording is sized for the context it serves, not the token table's row length.
+ * each recorded and replayed); a batch runs as one of the recorded sizes, padded; and a recording is sized for the
+ * context it serves, not the token table's row length.
  */
 class RecordedDecodeTest {
     @ParameterizedTest(name = "{0}")
@@ -40,7 +42,7 @@ class RecordedDecodeTest {
              CausalLM model = Models.load(files, new JvmDevice(2, true), Models.Quantization.NONE, true)) {
             String embedding = ((DecoderModel) model).architecture().embeddings().tokens() + ".weight";
             assertMatchesGolden(model, Golden.read(path), tolerance(files.weights().get(embedding).type().dtype()), fixture + ", recorded");
-            assertFalse(((DecoderModel) model).recordedSplits().isEmpty(), fixture + ": the decode steps were recorded");
+            assertFalse(((DecoderModel) model).recordedSteps().isEmpty(), fixture + ": the decode steps were recorded");
         }
     }
 
@@ -60,10 +62,42 @@ class RecordedDecodeTest {
                  CausalLM model = Models.load(files, new JvmDevice(2, true), Models.Quantization.NONE, true)) {
                 GreedyRunner run = new GreedyRunner(model, new int[][] {first.inputIds()}, first.greedyIds().length, DType.F32, 4096);
                 assertArrayEquals(first.greedyIds(), run.generated[0], "greedy tokens");
-                List<Integer> splits = ((DecoderModel) model).recordedSplits().stream().map(s -> s.splits()).toList();
+                List<Integer> splits = ((DecoderModel) model).recordedSteps().stream().map(s -> s.splits().splits()).toList();
                 assertEquals(List.of(2, 4), splits, "splits of the recordings, in the order they were made");
             }
         });
+    }
+
+    /**
+     * Three of the fixture's prompts decode together as a recorded step of four requests, the fourth a padding request
+     * (a token into the pool's padding slot, in the table's padding row): their tokens are the golden ones, a model with
+     * experts routes the padding token too, and the only recordings are of four requests.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"llama", "mixtral"})
+    void aBatchOfThreeDecodesAsARecordedStepOfFour(String fixture) {
+        Path path = SharedData.tinyFixture(fixture);
+        List<Golden> cases = Golden.read(path).subList(0, 3);
+        try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+             CausalLM model = Models.load(files, new JvmDevice(2, true), Models.Quantization.NONE, true)) {
+            GreedyRunner run = new GreedyRunner(model, cases.stream().map(Golden::inputIds).toArray(int[][]::new), cases.getFirst().greedyIds().length,
+                    DType.F32);
+            for (int c = 0; c < cases.size(); c++) {
+                assertArrayEquals(cases.get(c).greedyIds(), run.generated[c], fixture + " case " + c);
+            }
+            List<DecoderModel.RecordedStep> steps = ((DecoderModel) model).recordedSteps();
+            assertFalse(steps.isEmpty());
+            assertTrue(steps.stream().allMatch(s -> s.requests() == 4), "recorded for four requests: " + steps);
+        }
+    }
+
+    @Test
+    void recordedSizesAreOneTwoFourAndMultiplesOfEight() {
+        int[][] cases = {{1, 1}, {2, 2}, {3, 4}, {4, 4}, {5, 8}, {8, 8}, {9, 16}, {16, 16}, {17, 24}, {250, 256}, {257, 264}};
+        for (int[] c : cases) {
+            assertEquals(c[1], DecoderModel.recordedRequests(c[0]), "requests " + c[0]);
+        }
+        assertThrows(IllegalArgumentException.class, () -> DecoderModel.recordedRequests(0));
     }
 
     @Test
