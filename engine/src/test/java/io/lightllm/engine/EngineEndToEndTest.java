@@ -125,6 +125,25 @@ class EngineEndToEndTest {
         });
     }
 
+    /**
+     * The decode steps a GPU replays from recordings, here on a JVM device that records (it refuses what a CUDA graph cannot
+     * hold): as requests join and finish the running set takes many sizes, each served by a recorded step of the next
+     * recorded size, padded; every request still produces what it produces alone on a device that launches each step.
+     */
+    @org.junit.jupiter.api.Test
+    void concurrentRequestsOnRecordedStepsProduceWhatTheyProduceAlone() throws Exception {
+        Path path = SharedData.tinyFixture("llama");
+        withModel(path, (launched, eos, golden) -> {
+            List<Workload.Job> jobs = Workload.mixed(golden, GOLDEN_TOKENS, REQUESTS, launched.vocabSize(), 48, 32, 7);
+            List<List<Completion>> alone = runAlone(launched, eos, jobs);
+            try (ModelFiles files = ModelFiles.open(path, LoadOptions.quietly());
+                 CausalLM recorded = Models.load(files, new io.lightllm.tornado.jvm.JvmDevice(2, true), Models.Quantization.NONE, true)) {
+                EngineConfig config = new EngineConfig(new RouterConfig(256, 128, 16, 0, 6), DType.F32, eos, 2, false);
+                assertSameAsAlone(jobs, alone, runConcurrently(recorded, config, jobs, false));
+            }
+        });
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("models")
     void overloadPausesRequestsAndStillFinishesEveryOneExactly(String name, Path path) throws Exception {
