@@ -150,7 +150,7 @@ public final class DecoderModel implements CausalLM {
             launchStep(new Step(batch, pool, table, freqs, batch.maxSeqLen()));
             return step.logits;
         }
-        // A decode step is the same launches for every step of a batch size: recorded once, it is
+        // A decode step is the same launches for every step of a recorded size: recorded once, it is
         // replayed with one call (a CUDA graph); the lengths themselves are read from step.seqLens. Only
         // decode attention's splits follow the context's length: a recording is sized for the longest
         // context rounded up to a power of two, and kept per splits that gives (so a short chat neither
@@ -197,7 +197,7 @@ public final class DecoderModel implements CausalLM {
      * The context length a recorded decode step is sized for when its longest request holds {@code maxSeqLen} tokens: the
      * next power of two, at most the table's row length. Until 2026-12-08 every recording was sized for the row length (the
      * model's context), which at batch 1 spread an 8B's attention over 16 groups a KV head and a merge kernel a layer where
-     * a short context needs one group and no merge (docs/engine.md).
+     * a short context needs one group and no merge (docs/cuda.md, "CUDA graphs").
      */
     static int recordedLength(int maxSeqLen, int tableMaxLen) {
         if (maxSeqLen < 1 || maxSeqLen > tableMaxLen) {
