@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | tablelen | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | tablelen | staging | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -612,15 +612,22 @@ for s in $stages; do
       done
       "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1,16 \
         --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json 2>&1 | grep -E '^\{|rror' | sed "s/^/own-length /" \
-        | tee -a "$out/tablelen.log"
-      # and a decode step's small uploads sharing a staging chunk (-Dlightllm.cuda.staging_shared, off by default): its self-test,
-      # then 8B int4 at batch 1 and 16 off / on / off / on, separate processes
+        | tee -a "$out/tablelen.log" ;;
+    staging)
+      # session 40: where a decode step's host work leaves the GPU idle. A decode step writes its small per-request arrays after
+      # the last step's tokens came back; -Dlightllm.cuda.staging_shared=true (off by default) lets them share a pinned chunk
+      # instead of each waiting for the one before. Its self-test, then 8B int4 at batch 1 and 16 off / on / off / on (separate
+      # processes), then one run profiled with the graphs on: its "cuda-graph" line is the recorded step's GPU time, which
+      # against the step's wall time (the run's decode ms per step) gives the host's share of a step
       "${J[@]}" -Dlightllm.cuda.staging_shared=true -cp 'lib/*' io.lightllm.tornado.cuda.CudaSelfTest 2>&1 | tee "$out/staging-selftest.log" | tail -4
       for shared in false true false true; do
         "${J[@]}" -Dlightllm.cuda.staging_shared=$shared -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
           --device cuda:0 --batch-size 1,16 --input-len 128 --output-len 32 --kv-dtype f16 --quant int4 --json 2>&1 | grep -E '^\{|rror' \
-          | sed "s/^/shared=$shared /" | tee -a "$out/tablelen.log"
-      done ;;
+          | sed "s/^/shared=$shared /" | tee -a "$out/staging.log"
+      done
+      "${J[@]}" -Dlightllm.cuda.staging_shared=true -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
+        --device cuda:0 --batch-size 1,1 --input-len 128 --output-len 64 --kv-dtype f16 --quant int4 --profile 2>&1 \
+        | grep -E "^(device|decode|kernels over)|cuda-graph|Sampling" | tee -a "$out/staging.log" ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
       # kernel (-Dlightllm.graphs=false) so the profile can name them, for bf16, int8 and int4 weights
