@@ -39,9 +39,9 @@ public final class KvPoolSizing {
             throw new IllegalArgumentException("no room for a KV pool on " + device.id() + ": " + free + " bytes free after weights, "
                     + perToken + " bytes per token; give --max-total-token-num or a larger --mem-fraction");
         }
-        // each layer's K (or V) is one buffer indexed with int
+        // each layer's K (or V) is one buffer indexed with int, of the slots and the padding slot (TokenKvPool.paddingSlot)
         long rowElements = kvRowElements(model);
-        return (int) Math.min(tokens, Integer.MAX_VALUE / rowElements);
+        return (int) Math.min(tokens, Integer.MAX_VALUE / rowElements - 1);
     }
 
     /** Bytes of device memory one KV slot costs ({@link TokenKvPool#bytesPerToken}; attention reads int8 and fp8 pools directly). */

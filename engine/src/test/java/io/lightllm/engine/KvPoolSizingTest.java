@@ -48,6 +48,18 @@ class KvPoolSizingTest {
         });
     }
 
+    /**
+     * A layer's K (or V) is one buffer that kernels index with int, the capacity's slots and the padding slot together: a
+     * pool one slot past that is refused before anything is allocated, with the most it could hold.
+     */
+    @Test
+    void aPoolPastIntIndexingIsRefused() {
+        int rowElements = 8 * 128, most = Integer.MAX_VALUE / rowElements - 1;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new io.lightllm.models.infer.TokenKvPool(new io.lightllm.tornado.jvm.JvmDevice(1), 1, 8, 128, most + 1, DType.F16));
+        assertTrue(e.getMessage().contains("at most " + most + " slots"), e.getMessage());
+    }
+
     /** tp 2 on the JVM: both ranks' pools live in host memory, so the pool sized from it counts both. */
     @Test
     void jvmRanksShareTheHostMemory() throws Exception {

@@ -48,6 +48,11 @@ public final class TokenKvPool implements AutoCloseable {
         this.capacity = capacity;
         // one slot more than the capacity: the padding slot, never handed out ({@link #paddingSlot})
         long elements = (long) (capacity + 1) * kvHeads * headDim;
+        if (elements > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a KV pool of " + capacity + " slots (and a padding slot) of " + kvHeads + " x " + headDim
+                    + " elements is past what kernels index with int in a layer: at most " + (Integer.MAX_VALUE / ((long) kvHeads * headDim) - 1)
+                    + " slots");
+        }
         for (int l = 0; l < layers; l++) {
             keys.add(device.allocate(dtype, elements));
             values.add(device.allocate(dtype, elements));
