@@ -65,11 +65,11 @@ public class AttentionAb {
         /** (shape, microseconds a launch) of each attention case. */
         List<Object[]> run(int batch, int context, double seconds) throws Exception {
             Object b = bench.getConstructor(runtimeDevice, double.class).newInstance(device, seconds);
-            Method run = bench.getMethod("runAttention", shape.getClass(), int[].class, int[].class, int[].class);
+            Method run = bench.getMethod("runAttention", shape.getClass(), int[].class, int[].class, List.class);
             java.io.PrintStream out = System.out;
             System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream())); // the bench prints its rows
             try {
-                run.invoke(b, shape, new int[] {batch}, new int[] {context}, new int[0]);
+                run.invoke(b, shape, new int[] {batch}, new int[] {context}, List.of()); // no prefill cases
             } finally {
                 System.setOut(out);
             }
