@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks and benchmarks, as run on the H100/H200 (see docs/cuda.md). Runs from the packed
 # .gpu/ folder (scripts/pack-gpu.sh: the JDK, the jars, the fixtures, the test jars and the JUnit console),
-# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | tablelen | staging | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
+# writes logs to $OUT (or ./gpu-out). Stages: peers | prefilltests | selftest | tests | tensorcores | warpgroup | quanttests | int4grid | int4mma | warps4 | abjar | gemvreduce | codesweep | prefillorder | wholewarps | kvslots | bench | static | gemv | gatedq | launches | attn | prefill-warps | fold | pending | sampled | quant | kv | targets | pdl | q8 | ncu | ncudecode | ncugemv | prefillprof | quantprof | staged | split | tablelen | staging | warmup | b1prof | argmax | folded | decodetargets | decodeprof | gemm | moe | moeprof | vision | overlap | soak | serve |
 # checkpoint | serve8b | prefix | prefix-invariant | chunked (default: selftest tests bench static serve). checkpoint writes the 8B-shaped
 # Hugging Face checkpoint that serve8b, prefix, chunked and soak serve ($CKPT, default /tmp/llama8b-32k).
 set -uo pipefail
@@ -628,6 +628,17 @@ for s in $stages; do
       "${J[@]}" -Dlightllm.cuda.staging_shared=true -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy \
         --device cuda:0 --batch-size 1,1 --input-len 128 --output-len 64 --kv-dtype f16 --quant int4 --profile 2>&1 \
         | grep -E "^(device|decode|kernels over)|cuda-graph|Sampling" | tee -a "$out/staging.log" ;;
+    warmup)
+      # session 40: whether the host's side of a decode step (uploads, launch checks, driver calls through FFM) is still cold
+      # after bench static's warm-up of one run (31 decode steps: interpreted or C1's first tier): 8B int4 and bf16 at batch 1
+      # with the default warm-up and with --warmup-steps 3000, separate processes, alternating
+      for w in 0 3000 0 3000; do
+        for q in int4 none; do
+          "${J[@]}" -cp 'lib/*' io.lightllm.cli.Main bench static --model llama-8b --load-format dummy --device cuda:0 --batch-size 1 \
+            --input-len 128 --output-len 32 --kv-dtype f16 --quant $q --warmup-steps $w --json 2>&1 | grep -E '^\{|rror' \
+            | sed "s/^/warmup=$w $q /" | tee -a "$out/warmup.log"
+        done
+      done ;;
     b1prof)
       # where a batch-1 decode step goes (issue 14's int8 / int4 ratios): each kernel's device time, launched kernel by
       # kernel (-Dlightllm.graphs=false) so the profile can name them, for bf16, int8 and int4 weights

@@ -23,6 +23,7 @@ final class BenchCommand implements Main.Command {
                   --input-len I            prompt tokens (default 128)
                   --output-len O           generated tokens (default 128)
                   --table-len N            token table rows of N tokens, as a server's (its context; default input + output)
+                  --warmup-steps N         warm up over at least N decode steps, repeating the run (default 0: the run once)
                   --json                   one JSON line per run
                   --profile                device time of each kernel in the prefill and over the decode steps (CUDA: without graph replay)
                   --temperature T          sample every token on the device at T (default 0: greedy, the argmax)
@@ -255,6 +256,7 @@ final class BenchCommand implements Main.Command {
         int input = f.integer("input-len", 128, 1, 1 << 20);
         int output = f.integer("output-len", 128, 1, 1 << 20);
         int tableLen = f.integer("table-len", input + output, input + output, 1 << 24);
+        int warmupSteps = f.integer("warmup-steps", 0, 0, 1 << 24);
         DType kvOption = ModelOptions.kvDtype(f);
         boolean json = f.bool("json");
         boolean profile = f.bool("profile");
@@ -277,7 +279,8 @@ final class BenchCommand implements Main.Command {
                 }
                 try {
                     for (int batch : batches) {
-                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile, decoding, tableLen);
+                        StaticBenchmark.Result r = StaticBenchmark.run(model, batch, input, output, kv, 42, profile, decoding,
+                                new StaticBenchmark.Setup(tableLen, warmupSteps));
                         if (json) {
                             // the devices and ranks first, so that a saved line says what it measured
                             String devices = m.devices().stream().map(io.lightllm.tornado.runtime.Device::id)
@@ -285,6 +288,7 @@ final class BenchCommand implements Main.Command {
                             System.out.println("{\"devices\":\"" + devices + "\",\"tp\":" + m.devices().size() + ",\"kv\":\"" + kv + "\","
                                     + (variant.isEmpty() ? "" : "\"variant\":\"" + variant + "\",")
                                     + (tableLen == input + output ? "" : "\"table_len\":" + tableLen + ",")
+                                    + (warmupSteps == 0 ? "" : "\"warmup_steps\":" + warmupSteps + ",")
                                     + (decoding.equals(StaticBenchmark.Decoding.GREEDY) ? "" : "\"decoding\":\"" + decoding.label() + "\",")
                                     + r.json().substring(1));
                         } else {

@@ -210,16 +210,17 @@ class MainTest {
     }
 
     /**
-     * --table-len runs in a token table of longer rows, as a server's, and says so in its JSON line (the default, input +
-     * output, does not); a table too short for the run or longer than the model's context is refused with a message.
+     * --table-len runs in a token table of longer rows, as a server's, and --warmup-steps warms up longer; the JSON line says
+     * so (the defaults do not); a table too short for the run or longer than the model's context is refused with a message.
      */
     @Test
     void benchStaticRunsInATableOfTheRowsGiven() {
         String stories = SharedData.model("stories260K").toString();
         Result r = run("bench", "static", "--model", stories, "--batch-size", "2", "--input-len", "4", "--output-len", "3", "--table-len", "256",
-                "--json");
+                "--warmup-steps", "10", "--json");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("{") && l.contains("\"table_len\":256,")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("{") && l.contains("\"table_len\":256,") && l.contains("\"warmup_steps\":10,")),
+                r.out());
         Result own = run("bench", "static", "--model", stories, "--batch-size", "2", "--input-len", "4", "--output-len", "3", "--json");
         assertTrue(own.out().lines().anyMatch(l -> l.startsWith("{") && !l.contains("table_len")), own.out());
         Result shorter = run("bench", "static", "--model", stories, "--input-len", "4", "--output-len", "3", "--table-len", "6");

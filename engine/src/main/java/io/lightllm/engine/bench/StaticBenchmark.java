@@ -82,29 +82,44 @@ public final class StaticBenchmark {
      */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             Decoding decoding) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, decoding, inputLen + outputLen);
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, decoding, Setup.DEFAULT);
     }
 
     /**
-     * The same in a token table of rows of {@code tableLen} tokens (at least input + output): a server's table is as long as
-     * its context (the model's, by default), and decode steps recorded in it were sized by that length until 2026-12-08.
+     * How a run is set up beyond its shape. {@code tableLen}: the token table's row length (at least input + output; 0: that
+     * length): a server's table is as long as its context (the model's, by default), and decode steps recorded in it were
+     * sized by that length until 2026-12-08. {@code warmupSteps}: decode steps the warm-up runs at least, repeating the run
+     * (freeing its slots) until it has (0: the run once). One run's 31 decode steps leave the host's side of a step (the
+     * uploads, the launches' argument checks, the driver calls) interpreted or in C1's first tier: a server runs millions.
      */
+    public record Setup(int tableLen, int warmupSteps) {
+        public static final Setup DEFAULT = new Setup(0, 0);
+
+        public Setup {
+            if (tableLen < 0 || warmupSteps < 0) {
+                throw new IllegalArgumentException("table length and warm-up steps must be >= 0, got " + tableLen + " and " + warmupSteps);
+            }
+        }
+    }
+
+    /** The same, set up as {@code setup} says. */
     public static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
-            Decoding decoding, int tableLen) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding, tableLen);
+            Decoding decoding, Setup setup) {
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, PREFILL_STEP_TOKENS, decoding, setup);
     }
 
     static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
             int prefillStepTokens, Decoding decoding) {
-        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, prefillStepTokens, decoding, inputLen + outputLen);
+        return run(model, batch, inputLen, outputLen, kvDtype, seed, profileDecode, prefillStepTokens, decoding, Setup.DEFAULT);
     }
 
     private static Result run(CausalLM model, int batch, int inputLen, int outputLen, DType kvDtype, long seed, boolean profileDecode,
-            int prefillStepTokens, Decoding decoding, int tableLen) {
+            int prefillStepTokens, Decoding decoding, Setup setup) {
         if (batch < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
         int seqLen = inputLen + outputLen;
+        int tableLen = setup.tableLen() == 0 ? seqLen : setup.tableLen();
         if (tableLen > model.maxSequenceLength()) {
             throw new IllegalArgumentException("a table of " + tableLen + "-token rows exceeds the model's " + model.maxSequenceLength() + " positions");
         }
@@ -135,9 +150,13 @@ public final class StaticBenchmark {
             // the decode steps (CUDA graphs) at every context length the run reaches and lets the JIT compile the host
             // side, all outside the timing. A warm-up of two decode steps left the first measured run of a process up
             // to 30 % slower than a second one (8B int8 batch 1 on an H100: 177.6, then 255.7 tok/s; session 18)
-            measure(model, pool, table, picker, ids, positions, rows, counts, lens, batch, inputLen, outputLen, false, prefillStepTokens);
-            int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
-            pool.free(used);
+            int warmed = 0;
+            do {
+                measure(model, pool, table, picker, ids, positions, rows, counts, lens, batch, inputLen, outputLen, false, prefillStepTokens);
+                int[] used = java.util.stream.IntStream.range(0, pool.capacity()).filter(s -> pool.isAllocated(s)).toArray();
+                pool.free(used);
+                warmed += outputLen - 1;
+            } while (warmed < setup.warmupSteps());
             return measure(model, pool, table, picker, ids, positions, rows, counts, lens, batch, inputLen, outputLen, profileDecode,
                     prefillStepTokens);
         }

@@ -32,6 +32,23 @@ class StaticBenchmarkTest {
     }
 
     /**
+     * A longer warm-up (the run repeated until it has decoded at least that many steps, its slots freed each time) and a
+     * table of longer rows change nothing the measured run computes: the same first tokens and the same KV slots at peak.
+     */
+    @Test
+    void aLongerWarmUpAndLongerTableRowsComputeTheSame() throws Exception {
+        try (ModelFiles files = ModelFiles.open(SharedData.model("stories260K"), LoadOptions.quietly());
+             CausalLM model = Models.load(files, Devices.get("jvm"), Models.Quantization.NONE, true)) {
+            StaticBenchmark.Result once = StaticBenchmark.run(model, 3, 9, 4, DType.F32, 3, false, StaticBenchmark.Decoding.GREEDY);
+            StaticBenchmark.Result warmed = StaticBenchmark.run(model, 3, 9, 4, DType.F32, 3, false, StaticBenchmark.Decoding.GREEDY,
+                    new StaticBenchmark.Setup(200, 20));
+            assertArrayEquals(once.firstTokens(), warmed.firstTokens());
+            assertEquals(once.peakKvTokens(), warmed.peakKvTokens(), "every warm-up run's slots were freed");
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new StaticBenchmark.Setup(0, -1));
+        }
+    }
+
+    /**
      * Sampled runs (bench static --temperature): top-k 1 keeps only the most likely token, so the draw picks what the greedy
      * argmax picks whatever the uniform number; a wider sample picks tokens of the vocabulary.
      */
