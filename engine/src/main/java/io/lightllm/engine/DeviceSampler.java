@@ -28,6 +28,8 @@ final class DeviceSampler implements AutoCloseable {
     private DeviceBuffer rowLogits, temperatures, topK, topP, uniforms, threshold, out;
     /** The sampling parameters go up only where they changed (the same requests' temperatures, top-k and top-p each step). */
     private ChangedWrites parameters;
+    /** The penalties' and constraint masks' arrays, in buffers kept from step to step. */
+    private final StepArrays penaltyArrays;
 
     /** The step's tokens, one per sequence, and their logprobs (null entries for sequences that did not ask). */
     record Sampled(int[] tokens, TokenLogprobs[] logprobs) { }
@@ -37,6 +39,7 @@ final class DeviceSampler implements AutoCloseable {
         this.vocab = vocab;
         this.eosTokenIds = Set.copyOf(eosTokenIds);
         this.logprobs = new DeviceLogprobs(device, vocab);
+        this.penaltyArrays = new StepArrays(device);
     }
 
     /** Rows of prompt tokens scored per kernel launch: bounds the copy of raw rows (rows x vocab floats). */
@@ -72,7 +75,7 @@ final class DeviceSampler implements AutoCloseable {
             perSequence = rowLogits;
         }
         logprobs.capture(perSequence, sequences);
-        LogitPenalties.apply(device, perSequence, sequences, vocab, eosTokenIds);
+        LogitPenalties.apply(device, penaltyArrays, perSequence, sequences, vocab, eosTokenIds);
         if (sequences.stream().allMatch(r -> r.params().greedy())) {
             Sampling.launchArgmax(device, out, perSequence, rows, vocab);
         } else {
@@ -125,6 +128,7 @@ final class DeviceSampler implements AutoCloseable {
     @Override
     public void close() {
         logprobs.close();
+        penaltyArrays.close();
         closeBuffers();
     }
 

@@ -86,8 +86,8 @@ final class LogitPenalties {
 
     static final KernelRef MASK = KernelRef.of(LogitPenalties.class, "maskDisallowed");
 
-    /** Launches {@link #maskDisallowed} for the constrained rows (none: nothing). */
-    static void maskToAllowed(Device device, DeviceBuffer logits, Map<Integer, BitSet> allowedByRow, int vocab) {
+    /** Launches {@link #maskDisallowed} for the constrained rows (none: nothing), its arrays in {@code arrays}' buffers. */
+    static void maskToAllowed(Device device, StepArrays arrays, DeviceBuffer logits, Map<Integer, BitSet> allowedByRow, int vocab) {
         int count = allowedByRow.size();
         if (count == 0) {
             return;
@@ -104,9 +104,8 @@ final class LogitPenalties {
             }
             c++;
         }
-        try (DeviceBuffer dBits = device.upload(bits); DeviceBuffer dRows = device.upload(rows)) {
-            device.launch(MASK, Grid.of(count, vocab), logits, dBits, dRows, count, vocab, words);
-        }
+        device.launch(MASK, Grid.of(count, vocab), logits, arrays.put("allowed bits", bits), arrays.put("constrained rows", rows), count, vocab,
+                words);
     }
 
     /**
@@ -117,7 +116,7 @@ final class LogitPenalties {
      * so a step costs a pass over each penalised sequence's distinct tokens and no boxing; the
      * sequences' penalty parameters go up once per row, not once per entry.
      */
-    static void apply(Device device, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
+    static void apply(Device device, StepArrays arrays, DeviceBuffer logits, List<Request> sequences, int vocab, Set<Integer> eosTokenIds) {
         Entries entries = new Entries();
         int rows = sequences.size();
         FloatArray repetition = FloatArray.allocate(rows), presence = FloatArray.allocate(rows), frequency = FloatArray.allocate(rows);
@@ -154,7 +153,7 @@ final class LogitPenalties {
             p.logitBias().forEach((id, b) -> extras.computeIfAbsent(id, t -> new int[2])[1] = Float.floatToRawIntBits(b));
             mergeRow(entries, s * vocab, vocab, prompt, output, extras);
         }
-        maskToAllowed(device, logits, constrained, vocab);
+        maskToAllowed(device, arrays, logits, constrained, vocab);
         int n = entries.size;
         if (n == 0) {
             return;
@@ -162,10 +161,8 @@ final class LogitPenalties {
         IntArray index = IntArray.fromArray(java.util.Arrays.copyOf(entries.index, n));
         IntArray state = IntArray.fromArray(java.util.Arrays.copyOf(entries.state, n));
         FloatArray bias = FloatArray.fromArray(java.util.Arrays.copyOf(entries.bias, n));
-        try (DeviceBuffer dIndex = device.upload(index); DeviceBuffer dState = device.upload(state); DeviceBuffer dBias = device.upload(bias);
-             DeviceBuffer dRep = device.upload(repetition); DeviceBuffer dPres = device.upload(presence); DeviceBuffer dFreq = device.upload(frequency)) {
-            device.launch(APPLY, Grid.of(n), logits, dIndex, dState, dBias, dRep, dPres, dFreq, vocab, n);
-        }
+        device.launch(APPLY, Grid.of(n), logits, arrays.put("entry index", index), arrays.put("entry state", state), arrays.put("entry bias", bias),
+                arrays.put("repetition", repetition), arrays.put("presence", presence), arrays.put("frequency", frequency), vocab, n);
     }
 
     private static final int[] NONE = new int[0];

@@ -37,7 +37,9 @@ class ConstraintMaskKernelTest {
         FloatArray logits = TensorAssert.random(rows * vocab, 4f, 9);
         for (Device device : devices) {
             DeviceBuffer buf = device.upload(logits);
-            LogitPenalties.maskToAllowed(device, buf, allowed, vocab);
+            try (StepArrays arrays = new StepArrays(device)) {
+                LogitPenalties.maskToAllowed(device, arrays, buf, allowed, vocab);
+            }
             FloatArray out = (FloatArray) device.download(buf);
             for (int row = 0; row < rows; row++) {
                 for (int t = 0; t < vocab; t++) {
