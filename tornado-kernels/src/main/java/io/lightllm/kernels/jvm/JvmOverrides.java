@@ -44,28 +44,16 @@ public final class JvmOverrides {
         override(device, QuantMatmul.GEMV, packedWeights);
         // Activations.gatedActivation (out, gate, up, tokens, width, strides and offsets, kind): SiLU and tanh-GELU in vectors
         // into f32 (a 16-bit out, the input of a down projection on tensor cores, takes the portable kernel)
-        override(device, Activations.GATED, (d, grid, args) -> {
-            if (VectorActivations.vectorized((Integer) args[9]) && ((DeviceBuffer) args[0]).dtype() == DType.F32) {
-                VectorActivations.gated(device, hostArrays(device, args));
-            } else {
-                device.launchPortable(Activations.GATED, grid, args);
-            }
-        });
+        overrideWhere(device, Activations.GATED,
+                args -> VectorActivations.vectorized((Integer) args[9]) && ((DeviceBuffer) args[0]).dtype() == DType.F32,
+                (d, grid, args) -> VectorActivations.gated(device, hostArrays(device, args)));
         // Norms.rmsNorm / rmsNormAddResidual: a row a work-group; f32 outputs over f32 or bf16 weights in vectors
-        override(device, io.lightllm.kernels.Norms.RMS_NORM, (d, grid, args) -> {
-            if (VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[2]))) {
-                VectorNorms.rmsNorm(device, groups(grid), hostArrays(device, args));
-            } else {
-                device.launchPortable(io.lightllm.kernels.Norms.RMS_NORM, grid, args);
-            }
-        });
-        override(device, io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, (d, grid, args) -> {
-            if (VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[3]))) {
-                VectorNorms.rmsNormAddResidual(device, groups(grid), hostArrays(device, args));
-            } else {
-                device.launchPortable(io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL, grid, args);
-            }
-        });
+        overrideWhere(device, io.lightllm.kernels.Norms.RMS_NORM,
+                args -> VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[2])),
+                (d, grid, args) -> VectorNorms.rmsNorm(device, groups(grid), hostArrays(device, args)));
+        overrideWhere(device, io.lightllm.kernels.Norms.RMS_NORM_ADD_RESIDUAL,
+                args -> VectorNorms.vectorized(device.array((DeviceBuffer) args[0]), device.array((DeviceBuffer) args[3])),
+                (d, grid, args) -> VectorNorms.rmsNormAddResidual(device, groups(grid), hostArrays(device, args)));
         // Attention.decodeAttentionPartial / prefillAttention: the grid's group count gives the batch
         override(device, Attention.DECODE_PARTIAL, (d, grid, args) -> VectorAttention.decodePartial(device, groups(grid), hostArrays(device, args)));
         override(device, Attention.PREFILL, (d, grid, args) -> VectorAttention.prefill(device, groups(grid), hostArrays(device, args)));
@@ -99,6 +87,17 @@ public final class JvmOverrides {
             }
         }
         return out;
+    }
+
+    /** {@link #override} with {@code vector} where {@code applies} to a launch's arguments, and the portable kernel elsewhere. */
+    private static void overrideWhere(JvmDevice device, KernelRef kernel, java.util.function.Predicate<Object[]> applies, KernelOverride vector) {
+        override(device, kernel, (d, grid, args) -> {
+            if (applies.test(args)) {
+                vector.launch(d, grid, args);
+            } else {
+                device.launchPortable(kernel, grid, args);
+            }
+        });
     }
 
     /** Registers an override that reports its time like a kernel when the device profiles (launches here are synchronous). */
