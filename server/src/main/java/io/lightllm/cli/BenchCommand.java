@@ -292,9 +292,10 @@ final class BenchCommand implements Main.Command {
                                     + (decoding.equals(StaticBenchmark.Decoding.GREEDY) ? "" : "\"decoding\":\"" + decoding.label() + "\",")
                                     + r.json().substring(1));
                         } else {
-                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s, %s%s%s%n",
+                            System.out.printf("device %s, batch %d, input %d, output %d, KV %s, %s%s%s%s%n",
                                     m.devices().size() == 1 ? m.device() : m.devices(), batch, input, output, kv, decoding.label(),
                                     tableLen == input + output ? "" : ", table rows of " + tableLen,
+                                    warmupSteps == 0 ? "" : ", warmed up over " + warmupSteps + " decode steps",
                                     variant.isEmpty() ? "" : ", tuning " + variant);
                             System.out.printf("prefill: %.1f tokens/s (%.3f s)%ndecode:  %.1f tokens/s (%.2f ms per step)%npeak KV tokens: %d%n",
                                     r.prefillTokensPerS(), r.prefillSeconds(), r.decodeTokensPerS(), r.decodeStepMs(), r.peakKvTokens());

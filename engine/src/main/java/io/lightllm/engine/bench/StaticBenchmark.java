@@ -119,15 +119,15 @@ public final class StaticBenchmark {
             throw new IllegalArgumentException("batch, input and output lengths must be positive");
         }
         int seqLen = inputLen + outputLen;
-        int tableLen = setup.tableLen() == 0 ? seqLen : setup.tableLen();
-        if (tableLen > model.maxSequenceLength()) {
-            throw new IllegalArgumentException("a table of " + tableLen + "-token rows exceeds the model's " + model.maxSequenceLength() + " positions");
-        }
         if (seqLen > model.maxSequenceLength()) {
             throw new IllegalArgumentException("input + output = " + seqLen + " exceeds the model's " + model.maxSequenceLength() + " positions");
         }
+        int tableLen = setup.tableLen() == 0 ? seqLen : setup.tableLen();
         if (tableLen < seqLen) {
             throw new IllegalArgumentException("a table of " + tableLen + "-token rows cannot hold input + output = " + seqLen);
+        }
+        if (tableLen > model.maxSequenceLength()) {
+            throw new IllegalArgumentException("a table of " + tableLen + "-token rows exceeds the model's " + model.maxSequenceLength() + " positions");
         }
         Device device = model.device();
         SplittableRandom random = new SplittableRandom(seed);
